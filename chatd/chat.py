@@ -1,0 +1,254 @@
+"""What each client request does: protocol in, hub and store, frames out.
+
+``Chat.handle`` carries out one parsed request for one session. It knows
+nothing of Tornado: a connection is anything with a ``session`` (a hub
+Session), ``send(frame)`` and ``closed``. Requests that refuse raise
+``ProtocolError``; the connection turns those into ``error`` frames.
+
+    chat = Chat(config, hub, store, tokens)
+    await chat.handle(connection, parse(text))
+    chat.disconnect(connection)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from chatd.config import Config
+from chatd.hub import PRIVATE, Hub, NameTaken, Room, Session
+from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, clean_name, error_frame
+from chatd.ratelimit import TokenBucket
+from chatd.store import Draft, NoSuchUser, Page, RoomExists, Store, WriterClosed
+from chatd.tokens import BadToken, TokenSigner
+from chatd.wsframe import wire
+
+log = logging.getLogger("chatd.chat")
+
+
+class Connection(Protocol):
+    session: Session
+    closed: bool
+
+    def send(self, frame: dict[str, Any]) -> None: ...
+
+
+class Chat:
+    def __init__(self, config: Config, hub: Hub, store: Store, tokens: TokenSigner):
+        self.config = config
+        self.hub = hub
+        self.store = store
+        self.tokens = tokens
+        self.stored = 0  # messages stored since start, for `chatd status`
+        self._user_buckets: dict[int, TokenBucket] = {}
+
+    async def handle(self, conn: Connection, req: Request) -> None:
+        if conn.session.user is None and req.type != "identify":
+            raise ProtocolError(Code.NOT_IDENTIFIED, "send identify first", req.cid)
+        await getattr(self, "_" + req.type)(conn, req)
+
+    def disconnect(self, conn: Connection) -> None:
+        for room, user in self.hub.detach(conn.session):
+            self._presence(room, "leave", user.ref())
+        user = conn.session.user
+        if user is not None and user.id not in self.hub.users:
+            self._user_buckets.pop(user.id, None)
+
+    def user_bucket(self, user_id: int) -> TokenBucket:
+        """The rate limit shared by all of a user's connections."""
+        limits = self.config.limits
+        bucket = self._user_buckets.get(user_id)
+        if bucket is None:
+            bucket = self._user_buckets[user_id] = TokenBucket(limits.user_rate_per_second, limits.user_rate_burst)
+        bucket.rate, bucket.burst = limits.user_rate_per_second, limits.user_rate_burst
+        return bucket
+
+    # Identity
+
+    async def _identify(self, conn: Connection, req: Request) -> None:
+        if conn.session.user is not None:
+            raise ProtocolError(Code.ALREADY_IDENTIFIED, "this connection has identified already", req.cid)
+        name = clean_name(req.fields["name"]) if "name" in req.fields else None
+        token = req.fields.get("token")
+        if token is not None:
+            user_id, name = await self._resume(token, name, req.cid)
+        else:
+            self._check_name_free(name, None, req.cid)
+            user_id = await self.store.create_user(name)
+        if conn.closed:
+            return
+        try:
+            user = self.hub.attach(conn.session, user_id, name)
+        except NameTaken:
+            raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", req.cid) from None
+        since = req.fields.get("since")
+        page = await self._page(self.store.private_history, user.id, since)
+        conn.send({
+            "type": "welcome",
+            "session": conn.session.id,
+            "user": user.ref(),
+            "token": self.tokens.issue(user.id),
+            "messages": page.messages,
+            "more": page.more,
+        })
+        conn.session.release(PRIVATE, _last_id(page, since))
+
+    async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str]:
+        """The user a token proves, and the name to use (renaming if asked)."""
+        try:
+            user_id = self.tokens.verify(token)
+        except BadToken as e:
+            raise ProtocolError(Code.BAD_TOKEN, str(e), cid) from None
+        stored_name = await self.store.user_name(user_id)
+        if stored_name is None:
+            raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
+        online = self.hub.users.get(user_id)
+        current = online.name if online else stored_name
+        if name is None or name == current:
+            self._check_name_free(current, user_id, cid)
+            return user_id, current
+        self._check_name_free(name, user_id, cid)
+        await self.store.rename_user(user_id, name)
+        return user_id, name
+
+    def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
+        if self.hub.name_taken(name, by_other_than=user_id):
+            raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", cid)
+
+    # Rooms
+
+    async def _rooms(self, conn: Connection, req: Request) -> None:
+        conn.send({"type": "rooms", "rooms": self.hub.room_list()})
+
+    def _room(self, name: str, cid: str | None) -> Room:
+        room = self.hub.room(name)
+        if room is None:
+            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", cid)
+        return room
+
+    def _joined_room(self, conn: Connection, name: str, cid: str | None) -> Room:
+        room = self._room(name, cid)
+        if room.key not in conn.session.rooms:
+            raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", cid)
+        return room
+
+    async def _join(self, conn: Connection, req: Request) -> None:
+        room = self._room(req.fields["room"], req.cid)
+        session = conn.session
+        if self.hub.join(session, room):
+            self._presence(room, "join", session.user.ref(), exclude=session)
+        since = req.fields.get("since")
+        page = await self._page(self.store.room_history, room.id, since)
+        if conn.closed or room.key not in session.rooms:
+            return  # closed or left while the history loaded
+        conn.send({
+            "type": "joined",
+            "room": room.name,
+            "topic": room.topic,
+            "members": room.member_refs(self.hub.users),
+            "messages": page.messages,
+            "more": page.more,
+        })
+        self.hub.complete_join(session, room, _last_id(page, since))
+
+    async def _leave(self, conn: Connection, req: Request) -> None:
+        room = self._joined_room(conn, req.fields["room"], req.cid)
+        if self.hub.leave(conn.session, room):
+            self._presence(room, "leave", conn.session.user.ref())
+        conn.send({"type": "left", "room": room.name})
+
+    async def _create(self, conn: Connection, req: Request) -> None:
+        name, topic = req.fields["room"], req.fields.get("topic", "").strip()[:TOPIC_MAX]
+        rooms = self.config.rooms
+        if not rooms.allow_create:
+            raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms", req.cid)
+        if self.hub.room(name):
+            raise ProtocolError(Code.ROOM_EXISTS, f"room {name!r} exists already", req.cid)
+        if len(self.hub.rooms) >= rooms.max_rooms:
+            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already", req.cid)
+        try:
+            room_id = await self.store.create_room(name, topic)
+        except RoomExists:
+            raise ProtocolError(Code.ROOM_EXISTS, f"room {name!r} exists already", req.cid) from None
+        room = self.hub.add_room(room_id, name, topic)
+        log.info("room %r created by user %d", room.name, conn.session.user.id)
+        conn.send({"type": "created", "room": {"name": room.name, "topic": room.topic}})
+
+    def _presence(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
+        data = wire({"type": "presence", "room": room.name, "event": event, "user": user})
+        self.hub.publish((s for s in room.sessions if s is not exclude), room.key, None, data)
+
+    # Messages
+
+    async def _say(self, conn: Connection, req: Request) -> None:
+        text = req.fields["text"]
+        check_text(text, self.config.limits.max_text_chars)
+        user = conn.session.user
+        draft = Draft(user.id, user.name, text, req.cid)
+        room = None
+        if "room" in req.fields:
+            room = self._joined_room(conn, req.fields["room"], req.cid)
+            draft.room_id, draft.room_name = room.id, room.name
+        else:
+            draft.recipient_id = req.fields["to"]
+
+        def stored(result: tuple[dict, bool] | None, error: BaseException | None) -> None:
+            if error is not None:
+                self._refuse_say(conn, error, req.cid)
+                return
+            message, duplicate = result
+            if not conn.closed:
+                conn.send({"type": "ack", "cid": req.cid, "id": message["id"], "ts": message["ts"]})
+            if duplicate:
+                return
+            self.stored += 1
+            data = wire(message)
+            if room is not None:
+                self.hub.publish(room.sessions, room.key, message["id"], data)
+            else:
+                sessions = self.hub.private_sessions(user.id, draft.recipient_id)
+                self.hub.publish(sessions, PRIVATE, message["id"], data)
+
+        self.store.save_message(draft, stored)
+
+    def _refuse_say(self, conn: Connection, error: BaseException, cid: str | None) -> None:
+        if isinstance(error, NoSuchUser):
+            frame = error_frame(Code.NO_SUCH_USER, f"there is no user {error.args[0]}", cid)
+        elif isinstance(error, WriterClosed):
+            frame = error_frame(Code.UNAVAILABLE, "the server is shutting down; send again later", cid)
+        else:
+            log.error("storing a message failed: %r", error)
+            frame = error_frame(Code.UNAVAILABLE, "the message could not be stored; send again later", cid)
+        if not conn.closed:
+            conn.send(frame)
+
+    async def _history(self, conn: Connection, req: Request) -> None:
+        f = req.fields
+        page_max = self.config.history.page_max
+        bounds = {"before": f.get("before"), "after": f.get("after"), "limit": min(f.get("limit", page_max), page_max)}
+        if "room" in f:
+            room = self._joined_room(conn, f["room"], req.cid)
+            page = await self.store.room_history(room.id, **bounds)
+            target: dict[str, Any] = {"room": room.name}
+        else:
+            other = f["with"]
+            if other not in self.hub.users and await self.store.user_name(other) is None:
+                raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
+            page = await self.store.conversation_history(conn.session.user.id, other, **bounds)
+            target = {"with": other}
+        conn.send({"type": "history", **target, "messages": page.messages, "more": page.more})
+
+    async def _page(self, query: Any, key: int, since: int | None) -> Page:
+        """What a (re)joining client is sent: the latest messages, or those after ``since``."""
+        h = self.config.history
+        if since is None:
+            return await query(key, before=None, after=None, limit=h.join_count)
+        return await query(key, before=None, after=since, limit=h.replay_max)
+
+
+def _last_id(page: Page, since: int | None) -> int:
+    """The newest id the client has after this page: held-back live messages
+    at or below it were in the page and must not be sent again."""
+    if page.messages:
+        return page.messages[-1]["id"]
+    return since or 0

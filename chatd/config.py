@@ -1,0 +1,240 @@
+"""Load and validate chatd.yaml.
+
+Every setting is declared once, in ``SETTINGS``: its dotted key, default,
+check, whether a reload can apply it live, and a one-line doc. The loader,
+``chatd check-config``, the reload diff and the docs test all read that
+table, so a key cannot exist in one place and be missing in another.
+
+    >>> config = load_config("/etc/chatd/chatd.yaml")
+    >>> config.limits.max_text_chars
+    4000
+
+Relative paths in the file are relative to the file's own directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+
+ENV_VAR = "CHATD_CONFIG"
+DEFAULT_FILE = "chatd.yaml"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; ``str()`` names the file, key and problem."""
+
+
+Check = Callable[[Any], str | None]  # returns a problem, or None when fine
+
+
+def _int(lo: int, hi: int) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, int) or isinstance(v, bool):
+            return f"must be a whole number, not {type(v).__name__} {v!r}"
+        if not lo <= v <= hi:
+            return f"must be between {lo} and {hi}, not {v}"
+        return None
+
+    return check
+
+
+def _number(lo: float, hi: float) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return f"must be a number, not {type(v).__name__} {v!r}"
+        if not lo <= v <= hi:
+            return f"must be between {lo} and {hi}, not {v}"
+        return None
+
+    return check
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, not {v!r}"
+
+
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) else f"must be a string, not {type(v).__name__} {v!r}"
+
+
+def _one_of(*choices: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(choices)}, not {v!r}"
+
+    return check
+
+
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"`` → ``("127.0.0.1", 8080)``; ``"[::1]:80"`` → ``("::1", 80)``."""
+    m = _LISTEN.match(value)
+    if not m or not 0 <= int(m["port"]) <= 65535:
+        raise ValueError(f"must be host:port, like 127.0.0.1:8080 or [::1]:8080, not {value!r}")
+    return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
+
+
+def _listen(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return f"must be a string host:port, not {v!r}"
+    try:
+        parse_listen(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _room_list(v: Any) -> str | None:
+    from chatd.protocol import room_name_problem  # the one rule for room names
+
+    if not isinstance(v, list):
+        return f"must be a list of room names, not {v!r}"
+    for name in v:
+        problem = room_name_problem(name) if isinstance(name, str) else "is not a string"
+        if problem:
+            return f"room {name!r} {problem}"
+    return None
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    check: Check
+    doc: str
+    live: bool = False  # applied by `chatd reload` without a restart
+    path: bool = False  # a file path, resolved against the config file's directory
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("listen", "127.0.0.1:8080", _listen, "address and port to serve HTTP and WebSocket on"),
+    Setting("database", "chatd.db", _text, "SQLite database file", path=True),
+    Setting("pidfile", "chatd.pid", _text, "pid file, locked while the server runs", path=True),
+    Setting("logfile", "chatd.log", _text, 'log file; "" logs to standard error only', path=True),
+    Setting("log_level", "info", _one_of("debug", "info", "warning", "error"), "log level", live=True),
+    Setting("websocket.ping_interval", 25, _number(1, 3600), "seconds between WebSocket pings"),
+    Setting("websocket.ping_timeout", 20, _number(1, 3600), "seconds to wait for a pong before closing"),
+    Setting("limits.max_frame_bytes", 65536, _int(256, 16 * 1024 * 1024),
+            "largest WebSocket frame accepted; larger closes with 1009"),
+    Setting("limits.max_text_chars", 4000, _int(1, 1_000_000), "longest message text", live=True),
+    Setting("limits.send_queue_bytes", 1048576, _int(65536, 1 << 30),
+            "outgoing bytes queued for one connection before it is cut off", live=True),
+    Setting("limits.rate_per_second", 10, _number(0.01, 1e9), "frames per second per connection", live=True),
+    Setting("limits.rate_burst", 20, _number(1, 1e9), "burst of frames per connection", live=True),
+    Setting("limits.user_rate_per_second", 20, _number(0.01, 1e9),
+            "frames per second per user, all connections together", live=True),
+    Setting("limits.user_rate_burst", 40, _number(1, 1e9), "burst of frames per user", live=True),
+    Setting("limits.flood_strikes", 20, _int(1, 1_000_000),
+            "rate_limited errors in a row before the connection is closed with 1008", live=True),
+    Setting("rooms.default", ["lobby"], _room_list, "rooms that always exist (created at start and reload)",
+            live=True),
+    Setting("rooms.allow_create", True, _bool, "whether users may create rooms", live=True),
+    Setting("rooms.max_rooms", 1000, _int(1, 1_000_000), "most rooms the server holds", live=True),
+    Setting("history.join_count", 50, _int(0, 10_000), "messages sent on join", live=True),
+    Setting("history.page_max", 100, _int(1, 10_000), "most messages per history request", live=True),
+    Setting("history.replay_max", 500, _int(1, 100_000), "most missed messages replayed on resume", live=True),
+    Setting("identity.secret", "", _text, 'key that signs resume tokens; "" = generated and kept in the database'),
+    Setting("identity.token_ttl_days", 30, _number(0.001, 3650), "days a resume token stays valid", live=True),
+    Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
+    Setting("store.synchronous", "normal", _one_of("normal", "full"),
+            "normal survives a crash of chatd; full also a power loss, at a cost in speed"),
+)
+
+BY_KEY = {s.key: s for s in SETTINGS}
+
+
+class Config(SimpleNamespace):
+    """Settings as attributes (``config.rooms.allow_create``) plus ``source``,
+    the file they came from (None for built-in defaults)."""
+
+    def get(self, key: str) -> Any:
+        section, _, name = key.rpartition(".")
+        return getattr(getattr(self, section), name) if section else getattr(self, key)
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and any(s.key.startswith(key + ".") for s in SETTINGS):
+            flat.update(_flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
+    """Validate a parsed mapping; raise ConfigError listing every problem."""
+    where = str(source) if source else "config"
+    flat = _flatten(data)
+    problems = [f"{where}: unknown key '{k}'" for k in flat if k not in BY_KEY]
+    values = {}
+    for s in SETTINGS:
+        value = flat.get(s.key, s.default)
+        problem = s.check(value)
+        if problem:
+            problems.append(f"{where}: key '{s.key}' {problem}")
+        elif s.path and value:
+            base = source.parent if source else Path.cwd()
+            value = str((base / os.path.expanduser(value)).resolve())
+        values[s.key] = value
+    if problems:
+        raise ConfigError("\n".join(problems))
+    config = Config(source=source)
+    for key, value in values.items():
+        section, _, name = key.rpartition(".")
+        target = config
+        if section:
+            if not hasattr(config, section):
+                setattr(config, section, SimpleNamespace())
+            target = getattr(config, section)
+        setattr(target, name, value)
+    return config
+
+
+def find_config_file(explicit: str | None, env: dict[str, str] | None = None) -> Path | None:
+    """The file to load: ``-c PATH``, else $CHATD_CONFIG, else ./chatd.yaml if
+    it exists, else None (built-in defaults)."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR])
+    local = Path.cwd() / DEFAULT_FILE
+    return local if local.is_file() else None
+
+
+def load_config(path: Path | str | None) -> Config:
+    """Read and validate a config file (None → defaults)."""
+    if path is None:
+        return build_config({})
+    path = Path(path).absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of keys to values, not {type(data).__name__}")
+    return build_config(data, path)
+
+
+def changed_keys(old: Config, new: Config) -> list[str]:
+    """Keys whose value differs between two configs, in SETTINGS order."""
+    return [s.key for s in SETTINGS if old.get(s.key) != new.get(s.key)]

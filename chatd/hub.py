@@ -1,0 +1,197 @@
+"""Who is online, in which rooms, on which connections — and routing.
+
+The hub is pure bookkeeping: no sockets, no database, no clock. A session
+is given a ``send`` function that takes the wire bytes of one frame; the
+hub calls it for each recipient with the *same* bytes object, so a
+broadcast is encoded once however large the room.
+
+    hub = Hub()
+    lobby = hub.add_room(1, "lobby", topic="")
+    session = Session("s1", send=connection.write)
+    hub.attach(session, user_id=7, name="alice")
+    hub.join(session, lobby)                # presence to the others
+    hub.complete_join(session, lobby, last_id=120)
+    hub.publish(lobby.sessions, "#lobby", 121, wire_bytes)
+
+**Exact resume.** Between ``join`` and ``complete_join`` the caller reads
+the room's history from the store. Messages routed to the session in that
+window are held back (``pending``); ``complete_join`` then sends those the
+history did not contain (id above ``last_id``), so the client sees every
+message once, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from chatd.protocol import name_key
+
+PRIVATE = "@"  # the channel key of a session's private messages
+
+
+class NameTaken(Exception):
+    pass
+
+
+class Session:
+    """One connection of one user."""
+
+    __slots__ = ("id", "send", "user", "rooms", "pending")
+
+    def __init__(self, session_id: str, send: Callable[[bytes], None]):
+        self.id = session_id
+        self.send = send
+        self.user: User | None = None
+        self.rooms: dict[str, Room] = {}
+        # channel key → frames held back while that channel's history loads
+        self.pending: dict[str, list[tuple[int | None, bytes]]] = {}
+
+    def deliver(self, channel: str, message_id: int | None, data: bytes) -> None:
+        held = self.pending.get(channel) if self.pending else None
+        if held is not None:
+            held.append((message_id, data))
+        else:
+            self.send(data)
+
+    def hold(self, channel: str) -> None:
+        self.pending.setdefault(channel, [])
+
+    def release(self, channel: str, last_id: int) -> None:
+        """Send what was held for ``channel`` that is newer than ``last_id``."""
+        for message_id, data in self.pending.pop(channel, ()):
+            if message_id is None or message_id > last_id:
+                self.send(data)
+
+
+class User:
+    __slots__ = ("id", "name", "sessions")
+
+    def __init__(self, user_id: int, name: str):
+        self.id = user_id
+        self.name = name
+        self.sessions: set[Session] = set()
+
+    def ref(self) -> dict:
+        return {"id": self.id, "name": self.name}
+
+
+class Room:
+    __slots__ = ("id", "name", "topic", "key", "sessions", "members")
+
+    def __init__(self, room_id: int, name: str, topic: str):
+        self.id = room_id
+        self.name = name
+        self.topic = topic
+        self.key = "#" + name_key(name)
+        self.sessions: set[Session] = set()
+        self.members: dict[int, int] = {}  # user id → that user's sessions in the room
+
+    def member_refs(self, users: dict[int, User]) -> list[dict]:
+        return [users[uid].ref() for uid in self.members]
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.users: dict[int, User] = {}  # online users by id
+        self._names: dict[str, User] = {}  # online users by name_key
+        self.rooms: dict[str, Room] = {}  # by name_key
+        self.sessions: set[Session] = set()
+
+    # Rooms
+
+    def add_room(self, room_id: int, name: str, topic: str = "") -> Room:
+        room = self.rooms.setdefault(name_key(name), Room(room_id, name, topic))
+        return room
+
+    def room(self, name: str) -> Room | None:
+        return self.rooms.get(name_key(name))
+
+    def room_list(self) -> list[dict]:
+        return [{"name": r.name, "topic": r.topic, "online": len(r.members)} for r in self.rooms.values()]
+
+    # Users and sessions
+
+    def name_taken(self, name: str, by_other_than: int | None = None) -> bool:
+        holder = self._names.get(name_key(name))
+        return holder is not None and holder.id != by_other_than
+
+    def attach(self, session: Session, user_id: int, name: str) -> User:
+        """Make ``session`` a session of the user; NameTaken if another online
+        user has the name. An online user keeps the name it is online with
+        unless ``name`` differs, which renames it."""
+        if self.name_taken(name, by_other_than=user_id):
+            raise NameTaken(name)
+        user = self.users.get(user_id)
+        if user is None:
+            user = self.users[user_id] = User(user_id, name)
+        elif user.name != name:
+            del self._names[name_key(user.name)]
+            user.name = name
+        self._names[name_key(name)] = user
+        user.sessions.add(session)
+        session.user = user
+        self.sessions.add(session)
+        session.hold(PRIVATE)
+        return user
+
+    def detach(self, session: Session) -> list[tuple[Room, User]]:
+        """Forget a closed session; returns the (room, user) presence leaves it caused."""
+        leaves = [(room, session.user) for room in list(session.rooms.values()) if self.leave(session, room)]
+        self.sessions.discard(session)
+        user = session.user
+        if user is not None:
+            user.sessions.discard(session)
+            if not user.sessions:
+                del self.users[user.id]
+                del self._names[name_key(user.name)]
+        session.pending.clear()
+        return leaves
+
+    # Membership
+
+    def join(self, session: Session, room: Room) -> bool:
+        """Put the session in the room, holding its live messages until
+        ``complete_join``; True when the user was not in the room before."""
+        assert session.user is not None
+        session.hold(room.key)
+        if room.key in session.rooms:
+            return False
+        session.rooms[room.key] = room
+        room.sessions.add(session)
+        uid = session.user.id
+        room.members[uid] = room.members.get(uid, 0) + 1
+        return room.members[uid] == 1
+
+    def complete_join(self, session: Session, room: Room, last_id: int) -> None:
+        session.release(room.key, last_id)
+
+    def leave(self, session: Session, room: Room) -> bool:
+        """Take the session out of the room; True when that was the user's last
+        session there (so the room should hear that the user left)."""
+        if session.rooms.pop(room.key, None) is None:
+            return False
+        session.pending.pop(room.key, None)
+        room.sessions.discard(session)
+        uid = session.user.id
+        room.members[uid] -= 1
+        if room.members[uid]:
+            return False
+        del room.members[uid]
+        return True
+
+    # Routing
+
+    def private_sessions(self, *user_ids: int) -> set[Session]:
+        """Every online session of the given users (each once)."""
+        found: set[Session] = set()
+        for uid in user_ids:
+            user = self.users.get(uid)
+            if user:
+                found |= user.sessions
+        return found
+
+    @staticmethod
+    def publish(sessions: Iterable[Session], channel: str, message_id: int | None, data: bytes) -> None:
+        """Deliver the same wire bytes to each session."""
+        for session in sessions:
+            session.deliver(channel, message_id, data)

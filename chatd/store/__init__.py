@@ -1,0 +1,256 @@
+"""Everything chatd keeps: users, rooms, messages, in one SQLite file.
+
+Writes go through one writer thread (``chatd.store.writer``) and are
+committed in groups; reads run in a small thread pool with connections of
+their own (WAL lets them read while the writer writes). The event loop
+never touches SQLite.
+
+    store = Store("chatd.db")
+    store.open(loop)                      # migrate, start the writer
+    store.save_message(draft, on_stored)  # on_stored(message_dict, error) after commit
+    page = await store.room_history(room_id, before=None, after=None, limit=50)
+    store.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from peewee import IntegrityError, SqliteDatabase
+
+from chatd.store.schema import Meta, Room, User, database, migrate, pair_key
+from chatd.store.writer import Done, Writer, WriterClosed
+
+__all__ = ["Store", "Draft", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
+
+READ_THREADS = 2
+
+
+class NoSuchUser(Exception):
+    pass
+
+
+class RoomExists(Exception):
+    pass
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class Draft:
+    """A message on its way to the store: a room id or a recipient id."""
+
+    sender_id: int
+    sender_name: str
+    text: str
+    cid: str | None = None
+    room_id: int | None = None
+    room_name: str | None = None
+    recipient_id: int | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    messages: list[dict[str, Any]]
+    more: bool
+
+
+_COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
+_SELECT = f"SELECT {_COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
+
+
+def message_frame(row: tuple) -> dict[str, Any]:
+    """A message row (in ``_COLUMNS`` order) as the ``message`` frame clients get."""
+    mid, room, sender_id, sender_name, recipient_id, recipient_name, text, ts = row
+    frame: dict[str, Any] = {"type": "message", "id": mid}
+    if recipient_id is None:
+        frame["room"] = room
+    else:
+        frame["to"] = {"id": recipient_id, "name": recipient_name}
+    frame["from"] = {"id": sender_id, "name": sender_name}
+    frame["text"] = text
+    frame["ts"] = ts
+    return frame
+
+
+class Store:
+    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512):
+        self.path = path
+        self.db = SqliteDatabase(
+            path,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": synchronous,
+                "foreign_keys": 1,
+                "busy_timeout": 5000,
+            },
+        )
+        self._batch_max = batch_max
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
+        self.writer: Writer | None = None
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Create or migrate the schema and start the writer thread."""
+        database.initialize(self.db)
+        with self.db.connection_context():
+            migrate(self.db)
+        self.writer = Writer(self.db, loop, self._batch_max)
+        self.writer.start()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Commit what is queued, then stop the writer and readers."""
+        if self.writer:
+            self.writer.close(timeout)
+        self._readers.shutdown(wait=True, cancel_futures=True)
+
+    # Start-up (before serving; these block).
+
+    def secret(self) -> bytes:
+        """The key that signs resume tokens, created on first use and kept here."""
+        with self.db.connection_context(), self.db.atomic():
+            row = Meta.get_or_none(Meta.key == "token_secret")
+            if row is None:
+                row = Meta.create(key="token_secret", value=secrets.token_hex(32))
+        return bytes.fromhex(row.value)
+
+    def rooms(self) -> list[tuple[int, str, str]]:
+        """(id, name, topic) of every room."""
+        with self.db.connection_context():
+            return [(r.id, r.name, r.topic) for r in Room.select().order_by(Room.id)]
+
+    def ensure_rooms(self, names: list[str]) -> None:
+        with self.db.connection_context(), self.db.atomic():
+            for name in names:
+                Room.insert(name=name, topic="", created=now_ms()).on_conflict_ignore().execute()
+
+    # Writes (through the writer thread).
+
+    def save_message(self, draft: Draft, done: Done) -> None:
+        """Store a message; ``done((frame, duplicate), error)`` runs on the loop after commit.
+
+        A draft whose (sender, cid) is already stored is not stored again:
+        the result is the stored message with ``duplicate`` True.
+        """
+        assert self.writer
+        self.writer.submit(lambda: self._insert(draft), done)
+
+    def _insert(self, d: Draft) -> tuple[dict[str, Any], bool]:
+        if d.cid is not None:
+            row = self.db.execute_sql(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
+            if row:
+                return message_frame(row), True
+        recipient_name = pair = None
+        if d.recipient_id is not None:
+            found = self.db.execute_sql("SELECT name FROM user WHERE id = ?", (d.recipient_id,)).fetchone()
+            if found is None:
+                raise NoSuchUser(d.recipient_id)
+            recipient_name = found[0]
+            pair = pair_key(d.sender_id, d.recipient_id)
+        ts = now_ms()
+        cursor = self.db.execute_sql(
+            "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair, d.text, ts, d.cid),
+        )
+        row = (cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
+        return message_frame(row), False
+
+    def create_user(self, name: str) -> asyncio.Future:
+        """→ the new user's id."""
+        assert self.writer
+        return self.writer.run(lambda: User.insert(name=name, created=now_ms()).execute())
+
+    def rename_user(self, user_id: int, name: str) -> asyncio.Future:
+        assert self.writer
+        return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute())
+
+    def create_room(self, name: str, topic: str) -> asyncio.Future:
+        """→ the new room's id; RoomExists if the name is taken (ignoring case)."""
+        assert self.writer
+
+        def insert() -> int:
+            try:
+                return Room.insert(name=name, topic=topic, created=now_ms()).execute()
+            except IntegrityError:
+                raise RoomExists(name) from None
+
+        return self.writer.run(insert)
+
+    # Reads (in the reader pool).
+
+    def _read(self, fn: Callable[[], Any]) -> asyncio.Future:
+        def in_thread() -> Any:
+            self.db.connect(reuse_if_open=True)  # one connection per reader thread, kept
+            return fn()
+
+        return asyncio.get_running_loop().run_in_executor(self._readers, in_thread)
+
+    def user_name(self, user_id: int) -> asyncio.Future:
+        """→ the user's current name, or None if there is no such user."""
+
+        def query() -> str | None:
+            row = self.db.execute_sql("SELECT name FROM user WHERE id = ?", (user_id,)).fetchone()
+            return row[0] if row else None
+
+        return self._read(query)
+
+    def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
+        return self._read(lambda: self._page("m.room_id = ?", (room_id,), **page))
+
+    def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
+        return self._read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
+
+    def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
+        """Private messages to or from a user, all conversations together."""
+        where = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
+        return self._read(lambda: self._page(where, (user_id, user_id), **page))
+
+    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int) -> Page:
+        """Latest ``limit`` messages below ``before``, or with ``after`` the first
+        ``limit`` above it; oldest first either way. ``more``: another page exists."""
+        clauses, args = [where], list(params)
+        if before is not None:
+            clauses.append("m.id < ?")
+            args.append(before)
+        if after is not None:
+            clauses.append("m.id > ?")
+            args.append(after)
+        order = "ASC" if after is not None else "DESC"
+        sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?"
+        rows = self.db.execute_sql(sql, (*args, limit + 1)).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if order == "DESC":
+            rows.reverse()
+        return Page([message_frame(r) for r in rows], more)
+
+    def stats(self) -> asyncio.Future:
+        """→ {"messages": count, "database_bytes": size of the file and its WAL}."""
+
+        def query() -> dict[str, int]:
+            count = self.db.execute_sql("SELECT count(*) FROM message").fetchone()[0]
+            pages = self.db.execute_sql("PRAGMA page_count").fetchone()[0]
+            page_size = self.db.execute_sql("PRAGMA page_size").fetchone()[0]
+            return {"messages": count, "database_bytes": pages * page_size}
+
+        return self._read(query)
+
+    def backup(self, target: str) -> asyncio.Future:
+        """Copy the live database to ``target`` with SQLite's online backup API."""
+
+        def copy() -> None:
+            source = self.db.connection()
+            with sqlite3.connect(target) as dest:
+                source.backup(dest)
+            dest.close()
+
+        return self._read(copy)

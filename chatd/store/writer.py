@@ -1,0 +1,120 @@
+"""The one thread that writes to SQLite, committing jobs in groups.
+
+Jobs are plain functions run in the writer thread inside a transaction;
+whatever is queued when the thread wakes up (up to ``batch_max``) commits
+together, so a burst of messages costs one fsync-free WAL commit rather
+than one each. Results come back on the event loop, all of a batch in one
+callback and in submission order, and only after the commit: nothing is
+acknowledged that a crash could forget.
+
+    writer = Writer(db, loop, batch_max=512)
+    writer.start()
+    writer.submit(lambda: insert(row), on_done)   # on_done(result, error) on the loop
+    writer.close()                                 # drains the queue, then stops
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from peewee import SqliteDatabase
+
+log = logging.getLogger("chatd.store")
+
+Job = Callable[[], Any]
+Done = Callable[[Any, BaseException | None], None]
+_STOP = object()
+
+
+class WriterClosed(Exception):
+    """The writer is stopping; the job was not run."""
+
+
+class Writer:
+    def __init__(self, db: SqliteDatabase, loop: asyncio.AbstractEventLoop, batch_max: int = 512):
+        self._db = db
+        self._loop = loop
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="chatd-writer", daemon=True)
+        self._closed = False
+        self.committed = 0  # jobs committed since start, read by `chatd status`
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, job: Job, done: Done) -> None:
+        """Run ``job`` in the writer; call ``done(result, error)`` on the loop after commit."""
+        if self._closed:
+            done(None, WriterClosed("the server is shutting down"))
+            return
+        self._queue.put((job, done))
+
+    def run(self, job: Job) -> asyncio.Future:
+        """Like submit, as an awaitable."""
+        future = self._loop.create_future()
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if not future.done():
+                future.set_exception(error) if error else future.set_result(result)
+
+        self.submit(job, done)
+        return future
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop accepting jobs, commit what is queued, stop the thread."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        self._db.connect(reuse_if_open=True)
+        try:
+            stopping = False
+            while not stopping:
+                batch = [self._queue.get()]
+                while len(batch) < self._batch_max:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if batch[-1] is _STOP:
+                    batch.pop()
+                    stopping = True
+                if batch:
+                    self._commit(batch)
+        finally:
+            self._db.close()
+
+    def _commit(self, batch: list[tuple[Job, Done]]) -> None:
+        outcomes: list[tuple[Done, Any, BaseException | None]] = []
+        try:
+            with self._db.atomic():
+                for job, done in batch:
+                    try:
+                        with self._db.atomic():  # a savepoint: one bad job does not sink the batch
+                            outcomes.append((done, job(), None))
+                    except Exception as e:  # noqa: BLE001 - reported to the job's owner
+                        outcomes.append((done, None, e))
+        except Exception as e:  # the commit itself failed (disk full, I/O error)
+            log.error("commit of %d jobs failed: %s", len(batch), e)
+            outcomes = [(done, None, e) for _, done in batch]
+        self.committed += len(batch)
+        try:
+            self._loop.call_soon_threadsafe(_deliver, outcomes)
+        except RuntimeError:  # the loop is gone: nobody is left to tell
+            pass
+
+
+def _deliver(outcomes: list[tuple[Done, Any, BaseException | None]]) -> None:
+    for done, result, error in outcomes:
+        try:
+            done(result, error)
+        except Exception:
+            log.exception("error while delivering a stored result")
