@@ -83,7 +83,7 @@ class Chat:
             raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", req.cid) from None
         since = req.fields.get("since")
         page = await self._page(self.store.private_history, user.id, since)
-        conn.send({
+        _answer(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
             "user": user.ref(),
@@ -118,7 +118,7 @@ class Chat:
     # Rooms
 
     async def _rooms(self, conn: Connection, req: Request) -> None:
-        conn.send({"type": "rooms", "rooms": self.hub.room_list()})
+        _answer(conn, req, {"type": "rooms", "rooms": self.hub.room_list()})
 
     def _room(self, name: str, cid: str | None) -> Room:
         room = self.hub.room(name)
@@ -141,7 +141,7 @@ class Chat:
         page = await self._page(self.store.room_history, room.id, since)
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
-        conn.send({
+        _answer(conn, req, {
             "type": "joined",
             "room": room.name,
             "topic": room.topic,
@@ -155,7 +155,7 @@ class Chat:
         room = self._joined_room(conn, req.fields["room"], req.cid)
         if self.hub.leave(conn.session, room):
             self._presence(room, "leave", conn.session.user.ref())
-        conn.send({"type": "left", "room": room.name})
+        _answer(conn, req, {"type": "left", "room": room.name})
 
     async def _create(self, conn: Connection, req: Request) -> None:
         name, topic = req.fields["room"], req.fields.get("topic", "").strip()[:TOPIC_MAX]
@@ -172,7 +172,7 @@ class Chat:
             raise ProtocolError(Code.ROOM_EXISTS, f"room {name!r} exists already", req.cid) from None
         room = self.hub.add_room(room_id, name, topic)
         log.info("room %r created by user %d", room.name, conn.session.user.id)
-        conn.send({"type": "created", "room": {"name": room.name, "topic": room.topic}})
+        _answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})
 
     def _presence(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         data = wire({"type": "presence", "room": room.name, "event": event, "user": user})
@@ -198,7 +198,7 @@ class Chat:
                 return
             message, duplicate = result
             if not conn.closed:
-                conn.send({"type": "ack", "cid": req.cid, "id": message["id"], "ts": message["ts"]})
+                _answer(conn, req, {"type": "ack", "id": message["id"], "ts": message["ts"]})
             if duplicate:
                 return
             self.stored += 1
@@ -236,7 +236,7 @@ class Chat:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
             page = await self.store.conversation_history(conn.session.user.id, other, **bounds)
             target = {"with": other}
-        conn.send({"type": "history", **target, "messages": page.messages, "more": page.more})
+        _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more})
 
     async def _page(self, query: Any, key: int, since: int | None) -> Page:
         """What a (re)joining client is sent: the latest messages, or those after ``since``."""
@@ -244,6 +244,13 @@ class Chat:
         if since is None:
             return await query(key, before=None, after=None, limit=h.join_count)
         return await query(key, before=None, after=since, limit=h.replay_max)
+
+
+def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
+    """Send the answer to a request, carrying the request's cid if it had one."""
+    if req.cid is not None:
+        frame["cid"] = req.cid
+    conn.send(frame)
 
 
 def _last_id(page: Page, since: int | None) -> int:

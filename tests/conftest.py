@@ -1,0 +1,84 @@
+"""Shared fixtures: a real chatd server on a free loopback port with a real
+SQLite file, and real WebSocket clients for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatd.config import build_config
+from chatd.server import Server
+from tests.wsclient import ChatClient
+
+
+def make_config(tmp_path: Path, **sections: Any):
+    """A config for tests: port 0 (free), files in tmp_path, generous limits
+    unless a test asks otherwise."""
+    data: dict[str, Any] = {
+        "listen": "127.0.0.1:0",
+        "database": str(tmp_path / "chatd.db"),
+        "pidfile": str(tmp_path / "chatd.pid"),
+        "logfile": "",
+        "limits": {"rate_per_second": 1000, "rate_burst": 1000, "user_rate_per_second": 1000,
+                   "user_rate_burst": 1000},
+    }
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    return build_config(data)
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    """Override in a test module (or with indirect parametrisation) to change the server's config."""
+    return {}
+
+
+@pytest.fixture
+async def server(tmp_path: Path, config_overrides: dict[str, Any]) -> AsyncIterator[Server]:
+    srv = Server(make_config(tmp_path, **config_overrides))
+    await srv.start()
+    yield srv
+    await srv.stop(timeout=5)
+
+
+@pytest.fixture
+def ws_url(server: Server) -> str:
+    return f"ws://127.0.0.1:{server.port}/ws"
+
+
+@pytest.fixture
+async def connect(ws_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """``client = await connect()``: a new connected client; all closed at the end."""
+    clients: list[ChatClient] = []
+
+    async def open_client(**kwargs: Any) -> ChatClient:
+        client = await ChatClient.connect(ws_url, **kwargs)
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def user(connect: Callable[..., Any]) -> Callable[..., Any]:
+    """``alice = await user("alice", "lobby")``: connected, identified, joined."""
+
+    async def make(name: str, *rooms: str) -> ChatClient:
+        client = await connect()
+        welcome = await client.identify(name=name)
+        assert welcome["type"] == "welcome", welcome
+        client.welcome = welcome
+        for room in rooms:
+            joined = await client.request("join", room=room)
+            assert joined["type"] == "joined", joined
+        return client
+
+    return make

@@ -1,0 +1,237 @@
+"""The chat protocol end to end: a real server, real WebSocket clients that
+know only docs/protocol.md."""
+
+from __future__ import annotations
+
+import pytest
+
+
+async def test_room_message_reaches_every_member_with_id_author_and_time(user):
+    alice = await user("alice", "lobby")
+    bob = await user("bob", "lobby")
+    ack = await alice.say("lobby", "hello bob")
+    assert ack["type"] == "ack" and isinstance(ack["id"], int)
+    for client in (alice, bob):
+        msg = await client.expect("message")
+        assert msg["id"] == ack["id"]
+        assert msg["room"] == "lobby"
+        assert msg["from"] == alice.welcome["user"]
+        assert msg["text"] == "hello bob"
+        assert msg["ts"] == ack["ts"]
+
+
+async def test_presence_join_and_leave_counts_users_not_tabs(user, connect):
+    alice = await user("alice", "lobby")
+    bob_tab1 = await user("bob", "lobby")
+    event = await alice.expect("presence")
+    assert event == {"type": "presence", "room": "lobby", "event": "join", "user": bob_tab1.welcome["user"]}
+
+    bob_tab2 = await connect()
+    await bob_tab2.identify(token=bob_tab1.welcome["token"])
+    joined = await bob_tab2.request("join", room="lobby")
+    assert sorted(m["name"] for m in joined["members"]) == ["alice", "bob"]
+
+    await bob_tab1.close()
+    rooms = await alice.request("rooms")  # a round trip: any presence would have come before it
+    assert not [f for f in alice.backlog if f["type"] == "presence"]
+    assert rooms["rooms"][0]["online"] == 2
+
+    await bob_tab2.close()
+    event = await alice.expect("presence")
+    assert event["event"] == "leave" and event["user"]["name"] == "bob"
+
+
+async def test_rooms_lists_online_users_per_room(user):
+    alice = await user("alice", "lobby")
+    await user("bob", "lobby")
+    listing = await alice.request("rooms")
+    assert {"name": "lobby", "topic": "", "online": 2} in listing["rooms"]
+
+
+async def test_switching_rooms_needs_no_reconnect(user):
+    alice = await user("alice", "lobby")
+    created = await alice.request("create", room="games", topic="board games")
+    assert created["room"] == {"name": "games", "topic": "board games"}
+    joined = await alice.request("join", room="games")
+    assert joined["topic"] == "board games"
+    await alice.say("games", "in games")
+    assert (await alice.expect("message"))["room"] == "games"
+    left = await alice.request("leave", room="lobby")
+    assert left["type"] == "left"
+    refused = await alice.say("lobby", "not here any more")
+    assert refused["code"] == "not_in_room"
+
+
+async def test_private_message_reaches_both_users_sessions_and_no_one_else(user, connect):
+    alice = await user("alice", "lobby")
+    bob = await user("bob", "lobby")
+    carol = await user("carol", "lobby")
+    alice_tab2 = await connect()
+    await alice_tab2.identify(token=alice.welcome["token"])
+
+    bob_id = bob.welcome["user"]["id"]
+    ack = await alice.request("say", to=bob_id, text="secret")
+    assert ack["type"] == "ack"
+    for client in (alice, alice_tab2, bob):
+        msg = await client.expect("message")
+        assert msg["id"] == ack["id"] and msg["text"] == "secret"
+        assert msg["to"] == bob.welcome["user"] and msg["from"] == alice.welcome["user"]
+        assert "room" not in msg
+
+    # carol hears the next room message and nothing before it
+    marker = await bob.say("lobby", "marker")
+    first = await carol.expect("message")
+    assert first["id"] == marker["id"]
+    history = await carol.request("history", **{"with": bob_id})
+    assert history["messages"] == []
+
+    convo = await bob.request("history", **{"with": alice.welcome["user"]["id"]})
+    assert [m["text"] for m in convo["messages"]] == ["secret"]
+
+
+async def test_private_message_to_offline_user_is_delivered_on_resume(user, connect):
+    alice = await user("alice")
+    bob = await user("bob")
+    bob_token, bob_id = bob.welcome["token"], bob.welcome["user"]["id"]
+    await bob.close()
+    await alice.request("say", to=bob_id, text="while you were away")
+    bob_again = await connect()
+    welcome = await bob_again.identify(token=bob_token)
+    assert welcome["user"]["id"] == bob_id
+    assert [m["text"] for m in welcome["messages"]] == ["while you were away"]
+
+
+async def test_private_message_to_unknown_user_is_refused(user):
+    alice = await user("alice")
+    refused = await alice.request("say", to=999999, text="anyone?")
+    assert refused["code"] == "no_such_user"
+
+
+async def test_history_pages_back_with_more_flag(user, config_overrides):
+    alice = await user("alice", "lobby")
+    ids = [(await alice.say("lobby", f"m{i}"))["id"] for i in range(7)]
+    page = await alice.request("history", room="lobby", before=ids[-1], limit=3)
+    assert [m["id"] for m in page["messages"]] == ids[3:6] and page["more"] is True
+    page = await alice.request("history", room="lobby", before=ids[3], limit=3)
+    assert [m["id"] for m in page["messages"]] == ids[0:3] and page["more"] is False
+    page = await alice.request("history", room="lobby", after=ids[1], before=ids[5])
+    assert [m["id"] for m in page["messages"]] == ids[2:5] and page["more"] is False
+
+
+@pytest.mark.parametrize("config_overrides", [{"history": {"join_count": 3}}])
+async def test_join_sends_latest_history(user, config_overrides):
+    alice = await user("alice", "lobby")
+    ids = [(await alice.say("lobby", f"m{i}"))["id"] for i in range(5)]
+    bob = await user("bob")
+    joined = await bob.request("join", room="lobby")
+    assert [m["id"] for m in joined["messages"]] == ids[2:]
+    assert joined["more"] is True
+
+
+async def test_reconnect_with_last_id_gets_exactly_the_missed_messages(user, connect):
+    alice = await user("alice", "lobby")
+    bob = await user("bob", "lobby")
+    seen = await alice.say("lobby", "before the drop")
+    await bob.expect("message", id=seen["id"])
+    token = bob.welcome["token"]
+    await bob.close()
+    missed = [(await alice.say("lobby", f"missed {i}"))["id"] for i in range(5)]
+
+    bob = await connect()
+    await bob.identify(token=token)
+    joined = await bob.request("join", room="lobby", since=seen["id"])
+    assert [m["id"] for m in joined["messages"]] == missed and joined["more"] is False
+    live = await alice.say("lobby", "after the return")
+    assert (await bob.expect("message"))["id"] == live["id"]
+    assert not [f for f in bob.backlog if f["type"] == "message"]
+
+
+@pytest.mark.parametrize("config_overrides", [{"history": {"replay_max": 3}}])
+async def test_resume_beyond_replay_max_says_more_and_pages_the_rest(user, connect, config_overrides):
+    alice = await user("alice", "lobby")
+    start = await alice.say("lobby", "seen")
+    missed = [(await alice.say("lobby", f"missed {i}"))["id"] for i in range(7)]
+    bob = await user("bob")
+    joined = await bob.request("join", room="lobby", since=start["id"])
+    assert [m["id"] for m in joined["messages"]] == missed[:3] and joined["more"] is True
+    rest = await bob.request("history", room="lobby", after=missed[2])
+    assert [m["id"] for m in rest["messages"]] == missed[3:] and rest["more"] is False
+
+
+async def test_messages_sent_during_a_join_arrive_once_in_order(user):
+    """Messages stored while a join's history is loading are neither lost nor
+    repeated between `joined.messages` and the live frames."""
+    alice = await user("alice", "lobby")
+    bob = await user("bob")
+    sent = [f"m{i}" for i in range(60)]
+    for text in sent[:30]:
+        await alice.send({"type": "say", "room": "lobby", "text": text})
+    await bob.send({"type": "join", "room": "lobby", "since": 0})
+    for text in sent[30:]:
+        await alice.send({"type": "say", "room": "lobby", "text": text})
+    joined = await bob.expect("joined")
+    got = [m["id"] for m in joined["messages"]]
+    while len(got) < 60:
+        got.append((await bob.expect("message"))["id"])
+    assert got == sorted(set(got)) and len(got) == 60
+
+
+async def test_say_retried_with_same_cid_is_stored_once(user, connect):
+    alice = await user("alice", "lobby")
+    bob = await user("bob", "lobby")
+    first = await alice.say("lobby", "only once", cid="retry-1")
+    # the retry comes from a new connection of the same user, as after a lost ack
+    alice2 = await connect()
+    await alice2.identify(token=alice.welcome["token"])
+    await alice2.request("join", room="lobby")
+    again = await alice2.say("lobby", "only once", cid="retry-1")
+    assert again["type"] == "ack" and again["id"] == first["id"] and again["ts"] == first["ts"]
+    marker = await alice.say("lobby", "next")
+    texts = []
+    while True:
+        msg = await bob.expect("message")
+        texts.append(msg["text"])
+        if msg["id"] == marker["id"]:
+            break
+    assert texts == ["only once", "next"]
+    history = await bob.request("history", room="lobby")
+    assert [m["text"] for m in history["messages"]] == ["only once", "next"]
+
+
+async def test_same_cid_from_another_user_is_a_new_message(user):
+    alice = await user("alice", "lobby")
+    bob = await user("bob", "lobby")
+    a = await alice.say("lobby", "a", cid="same")
+    b = await bob.say("lobby", "b", cid="same")
+    assert a["id"] != b["id"]
+
+
+async def test_resume_token_restores_the_user_and_rename(user, connect):
+    alice = await user("alice")
+    again = await connect()
+    welcome = await again.identify(token=alice.welcome["token"])
+    assert welcome["user"] == alice.welcome["user"]
+    await alice.close()
+    await again.close()
+    renamed = await connect()
+    welcome = await renamed.identify(token=alice.welcome["token"], name="alicia")
+    assert welcome["user"] == {"id": alice.welcome["user"]["id"], "name": "alicia"}
+
+
+async def test_names_are_unique_among_online_users_ignoring_case(user, connect):
+    alice = await user("Alice", "lobby")
+    watcher = await user("watcher", "lobby")
+    imposter = await connect()
+    refused = await imposter.identify(name="aLICE")
+    assert refused["code"] == "name_taken"
+    await alice.close()
+    await watcher.expect("presence", event="leave")
+    # Offline, the name is free again — but it is a new user, not Alice.
+    taken = await imposter.identify(name="alice")
+    assert taken["type"] == "welcome" and taken["user"]["id"] != alice.welcome["user"]["id"]
+
+
+async def test_forged_token_is_refused(connect):
+    client = await connect()
+    refused = await client.identify(token="1.9999999999.forged")
+    assert refused["code"] == "bad_token"
