@@ -16,6 +16,7 @@ acknowledged that a crash could forget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -106,10 +107,8 @@ class Writer:
             log.error("commit of %d jobs failed: %s", len(batch), e)
             outcomes = [(done, None, e) for _, done in batch]
         self.committed += len(batch)
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is left to tell
             self._loop.call_soon_threadsafe(_deliver, outcomes)
-        except RuntimeError:  # the loop is gone: nobody is left to tell
-            pass
 
 
 def _deliver(outcomes: list[tuple[Done, Any, BaseException | None]]) -> None:

@@ -50,18 +50,24 @@ class ChatSocket(WebSocketHandler):
     async def on_message(self, message: str | bytes) -> None:
         self.frames_in += 1
         self.bytes_in += len(message)
+        allowed = self._take_token()
         req = None
         try:
-            self._rate_limit()
             req = parse(message)
+            if not allowed:
+                raise ProtocolError(Code.RATE_LIMITED, "too many frames; slow down", req.cid)
             await self.chat.handle(self, req)
         except ProtocolError as e:
-            self.send(error_frame(e.code, e.message, e.cid if e.cid is not None else getattr(req, "cid", None)))
+            # Checks deep in the chat logic do not know the cid; the request does.
+            cid = e.cid if e.cid is not None or req is None else req.cid
+            self.send(error_frame(e.code, e.message, cid))
         except Exception:
             log.exception("request failed on %s", self.session.id)
             self.send(error_frame(Code.INTERNAL, "internal error; the request was not carried out", req and req.cid))
 
-    def _rate_limit(self) -> None:
+    def _take_token(self) -> bool:
+        """Charge one frame to the connection's and the user's buckets; close
+        the connection after ``flood_strikes`` refusals in a row."""
         limits = self.chat.config.limits
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
         allowed = self._bucket.take()
@@ -70,12 +76,12 @@ class ChatSocket(WebSocketHandler):
             allowed = self.chat.user_bucket(user.id).take()
         if allowed:
             self._strikes = 0
-            return
+            return True
         self._strikes += 1
         if self._strikes >= limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")
-        raise ProtocolError(Code.RATE_LIMITED, "too many frames; slow down")
+        return False
 
     def on_close(self) -> None:
         self.closed = True
@@ -101,6 +107,10 @@ class ChatSocket(WebSocketHandler):
             stream.write(data)
         except (StreamClosedError, WebSocketClosedError):
             return
+        except Exception:  # never let one connection break a broadcast to the others
+            log.exception("write to %s failed", self.session.id)
+            self.abort()
+            return
         self.frames_out += 1
         self.bytes_out += len(data)
 
@@ -112,7 +122,7 @@ class ChatSocket(WebSocketHandler):
     def abort(self) -> None:
         """Drop the connection at once, without a close handshake."""
         if self.ws_connection is not None:
-            self.ws_connection.abort()
+            self.ws_connection.stream.close()  # Tornado then calls on_close
 
     @property
     def remote_ip(self) -> str:

@@ -1,0 +1,145 @@
+"""Hostile and broken clients: every bad frame gets an error frame, the
+connection survives it, and everybody else keeps chatting."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+HOSTILE_FRAMES = [
+    ("{nope", "bad_json"),
+    ("[1, 2, 3]", "bad_json"),
+    ('"just a string"', "bad_json"),
+    ("null", "bad_json"),
+    ("[" * 30_000 + "]" * 30_000, "bad_json"),  # nesting bomb
+    ('{"cid": "c"}', "bad_frame"),
+    ('{"type": 7}', "bad_frame"),
+    ('{"type": "nope"}', "unknown_type"),
+    ('{"type": "say", "room": "lobby"}', "bad_frame"),
+    ('{"type": "say", "room": "lobby", "text": 5}', "bad_frame"),
+    ('{"type": "say", "room": "lobby", "to": 2, "text": "x"}', "bad_frame"),
+    ('{"type": "say", "text": "x"}', "bad_frame"),
+    ('{"type": "say", "room": "../etc", "text": "x"}', "bad_room"),
+    ('{"type": "say", "room": "lobby", "text": "   "}', "empty_text"),
+    ('{"type": "say", "room": "lobby", "text": "' + "x" * 4001 + '"}', "text_too_long"),
+    ('{"type": "say", "to": true, "text": "x"}', "bad_frame"),
+    ('{"type": "say", "to": -3, "text": "x"}', "bad_frame"),
+    ('{"type": "history", "room": "lobby", "before": "yesterday"}', "bad_frame"),
+    ('{"type": "history", "room": "lobby", "limit": 0}', "bad_frame"),
+    ('{"type": "history", "room": "lobby", "before": 1e400}', "bad_frame"),
+    ('{"type": "history", "room": "nowhere"}', "no_such_room"),
+    ('{"type": "join", "room": "nowhere"}', "no_such_room"),
+    ('{"type": "join"}', "bad_frame"),
+    ('{"type": "leave", "room": "lobby", "cid": ""}', "bad_frame"),
+    ('{"type": "identify", "name": "again"}', "already_identified"),
+    ('{"type": "create", "room": "x", "topic": "' + "t" * 201 + '"}', "bad_frame"),
+    ('{"type": "say", "room": "lobby", "text": "\\ud800"}', None),  # lone surrogate: stored as text, or refused
+]
+
+
+@pytest.mark.parametrize(("frame", "code"), HOSTILE_FRAMES, ids=[str(i) for i in range(len(HOSTILE_FRAMES))])
+async def test_hostile_frame_gets_error_and_connection_survives(user, frame, code):
+    mallory = await user("mallory", "lobby")
+    await mallory.send(frame)
+    answer = await mallory.expect("error") if code else await mallory._first(lambda f: f["type"] in ("ack", "error"), 5)
+    if code:
+        assert answer["code"] == code, answer
+        assert answer["message"]
+    # the same connection still works
+    ack = await mallory.say("lobby", "still here")
+    assert ack["type"] == "ack"
+
+
+async def test_error_carries_the_offending_cid(user):
+    mallory = await user("mallory", "lobby")
+    answer = await mallory.request("say", room="games", text="x", cid="mine-1")
+    assert answer == {"type": "error", "code": "no_such_room", "message": answer["message"], "cid": "mine-1"}
+
+
+async def test_requests_before_identify_are_refused(connect):
+    client = await connect()
+    answer = await client.request("join", room="lobby")
+    assert answer["code"] == "not_identified"
+
+
+@pytest.mark.parametrize("name,problem", [("", "empty"), (" " * 5, "empty"), ("x" * 33, "longer"),
+                                          ("bad\nname", "control"), ("rtl\u202eover", "format")])
+async def test_bad_names_are_refused_with_reason(connect, name, problem):
+    client = await connect()
+    answer = await client.identify(name=name)
+    assert answer["code"] == "bad_name" and problem in answer["message"]
+
+
+async def test_binary_frame_is_refused(user):
+    mallory = await user("mallory")
+    await mallory.ws.send(b"\x00\x01binary")
+    assert (await mallory.expect("error"))["code"] == "bad_frame"
+
+
+async def test_oversized_frame_closes_with_1009_and_others_keep_chatting(user):
+    alice = await user("alice", "lobby")
+    mallory = await user("mallory", "lobby")
+    await mallory.ws.send("x" * 70_000)
+    with pytest.raises(ConnectionClosed) as closed:
+        await mallory.expect("never")
+    assert closed.value.rcvd.code == 1009
+    ack = await alice.say("lobby", "unbothered")
+    assert ack["type"] == "ack"
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"rate_per_second": 1, "rate_burst": 3, "flood_strikes": 5}}])
+async def test_flooding_is_limited_then_disconnected_with_1008(user, config_overrides):
+    alice = await user("alice", "lobby")  # its identify and join used 2 of the 3-frame burst
+    mallory = await user("mallory", "lobby")
+    for i in range(10):
+        await mallory.send({"type": "say", "room": "lobby", "text": f"spam {i}"})
+    limited = await mallory.expect("error")
+    assert limited["code"] == "rate_limited"
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await mallory.expect("never")
+    assert closed.value.rcvd.code == 1008
+    assert (await alice.expect("message"))["text"] == "spam 0"
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"user_rate_per_second": 1, "user_rate_burst": 3}}])
+async def test_user_rate_limit_spans_connections(user, connect, config_overrides):
+    alice = await user("alice", "lobby")  # join takes 1 of the user's 3; identify counts per connection only
+    tab2 = await connect()
+    await tab2.identify(token=alice.welcome["token"])
+    answers = [await tab2.request("rooms") for _ in range(2)] + [await alice.request("rooms")]
+    assert [a["type"] for a in answers] == ["rooms", "rooms", "error"]
+    assert answers[-1]["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"send_queue_bytes": 65536}}])
+async def test_client_that_does_not_read_is_cut_off(server, user, config_overrides):
+    alice = await user("alice", "lobby")
+    sloth = await user("sloth", "lobby")
+    sloth.ws.transport.pause_reading()  # a client that stops reading
+    text = "y" * 3900
+    sloth_socket = next(s for s in server.sockets if s.session.user.name == "sloth")
+    for i in range(10_000):  # 40 MB: more than the kernel's socket buffers can hide
+        if sloth_socket.closed:
+            break
+        await alice.send({"type": "say", "room": "lobby", "text": text})
+        if i % 50 == 0:
+            await alice.request("rooms")  # let the server catch up with alice
+    assert sloth_socket.closed, "a client that never reads must be disconnected"
+    assert len(server.hub.sessions) == 1
+    ack = await alice.say("lobby", "alice is fine")
+    assert ack["type"] == "ack"
+    sloth.ws.transport.abort()  # the test client itself would wait forever to close
+
+
+async def test_server_survives_abrupt_disconnects_mid_request(user, ws_url):
+    alice = await user("alice", "lobby")
+    for i in range(20):
+        ghost = await user(f"ghost{i}", "lobby")
+        await ghost.send({"type": "say", "room": "lobby", "text": "boo"})
+        await ghost.send({"type": "join", "room": "lobby", "since": 0})
+        ghost.ws.transport.abort()
+    ack = await alice.say("lobby", "still serving")
+    assert ack["type"] == "ack"
+    late = await user("late", "lobby")
+    assert (await late.say("lobby", "hello"))["type"] == "ack"
