@@ -176,7 +176,12 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
     """Validate a parsed mapping; raise ConfigError listing every problem."""
     where = str(source) if source else "config"
     flat = _flatten(data)
-    problems = [f"{where}: unknown key '{k}'" for k in flat if k not in BY_KEY]
+    sections = {s.key.rpartition(".")[0] for s in SETTINGS}
+    problems = [
+        f"{where}: key '{k}' must be a section (a mapping of keys)" if k in sections else f"{where}: unknown key '{k}'"
+        for k in flat
+        if k not in BY_KEY
+    ]
     values = {}
     for s in SETTINGS:
         value = flat.get(s.key, s.default)

@@ -1,0 +1,84 @@
+"""Loading and validating chatd.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chatd.config import SETTINGS, ConfigError, build_config, changed_keys, find_config_file, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "chatd.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_file_is_valid_and_shows_every_default():
+    shipped = load_config(ROOT / "chatd.yaml")
+    defaults = build_config({}, ROOT / "chatd.yaml")
+    assert changed_keys(shipped, defaults) == []
+    flat = yaml.safe_load((ROOT / "chatd.yaml").read_text())
+    for s in SETTINGS:
+        section, _, name = s.key.rpartition(".")
+        assert name in (flat[section] if section else flat), f"chatd.yaml does not show {s.key}"
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path):
+    config = load_config(write(tmp_path, "database: data/chat.db\n"))
+    assert config.database == str(tmp_path / "data" / "chat.db")
+
+
+def test_empty_file_means_defaults(tmp_path):
+    assert load_config(write(tmp_path, "")).listen == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("limits:\n  max_text: 5\n", "unknown key 'limits.max_text'"),
+    ("colour: blue\n", "unknown key 'colour'"),
+    ("history:\n  join_count: -1\n", "key 'history.join_count' must be between 0 and 10000, not -1"),
+    ("history:\n  join_count: many\n", "key 'history.join_count' must be a whole number"),
+    ("rooms:\n  allow_create: yes please\n", "key 'rooms.allow_create' must be true or false"),
+    ("listen: 8080\n", "key 'listen' must be a string host:port"),
+    ("listen: 'localhost'\n", "key 'listen' must be host:port"),
+    ("rooms:\n  default: [lobby, 'bad room']\n", "key 'rooms.default' room 'bad room'"),
+    ("log_level: loud\n", "key 'log_level' must be one of debug, info, warning, error"),
+    ("limits: 5\n", "key 'limits' must be a section"),
+    ("- a list\n", "must be a mapping"),
+    ("listen: [unclosed\n", "not valid YAML"),
+])
+def test_errors_name_the_file_the_key_and_the_problem(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(path) in str(e.value) and expected in str(e.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "colour: blue\nlog_level: loud\n"))
+    assert len(str(e.value).splitlines()) == 2
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_which_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert find_config_file(None, {}) is None
+    assert find_config_file(None, {"CHATD_CONFIG": "/etc/x.yaml"}) == Path("/etc/x.yaml")
+    assert find_config_file("a.yaml", {"CHATD_CONFIG": "/etc/x.yaml"}) == Path("a.yaml")
+    write(tmp_path, "")
+    assert find_config_file(None, {}) == tmp_path / "chatd.yaml"
+
+
+def test_listen_forms():
+    assert build_config({"listen": "[::1]:9000"}).listen == "[::1]:9000"
+    with pytest.raises(ConfigError):
+        build_config({"listen": "127.0.0.1:99999"})
