@@ -45,6 +45,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="chatd-writer", daemon=True)
         self._closed = False
         self.committed = 0  # jobs committed since start, read by `chatd status`
+        self.batches = 0  # transactions committed since start
 
     def start(self) -> None:
         self._thread.start()
@@ -107,6 +108,7 @@ class Writer:
             log.error("commit of %d jobs failed: %s", len(batch), e)
             outcomes = [(done, None, e) for _, done in batch]
         self.committed += len(batch)
+        self.batches += 1
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is left to tell
             self._loop.call_soon_threadsafe(_deliver, outcomes)
 
