@@ -1,0 +1,46 @@
+"""The docs are the contract: they fail the build when the code outgrows them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from chatd.config import SETTINGS
+from chatd.protocol import SCHEMAS, Code
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PROTOCOL = (DOCS / "protocol.md").read_text()
+CONFIGURATION = (DOCS / "configuration.md").read_text()
+
+
+@pytest.mark.parametrize("key", [s.key for s in SETTINGS])
+def test_every_setting_is_documented(key):
+    assert re.search(rf"^\| `{re.escape(key)}` \|", CONFIGURATION, re.M), f"docs/configuration.md lacks {key}"
+
+
+def test_no_documented_setting_is_gone():
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", CONFIGURATION, re.M))
+    assert documented <= {s.key for s in SETTINGS}
+
+
+@pytest.mark.parametrize("code", list(Code))
+def test_every_error_code_is_documented(code):
+    assert f"| `{code}` |" in PROTOCOL
+
+
+@pytest.mark.parametrize("kind", list(SCHEMAS))
+def test_every_client_frame_is_documented(kind):
+    assert f"### {kind}\n" in PROTOCOL and f'"type": "{kind}"' in PROTOCOL
+
+
+def server_frame_types() -> set[str]:
+    """Every ``"type": "..."`` the server code builds."""
+    source = "".join(p.read_text() for p in (DOCS.parent / "chatd").rglob("*.py"))
+    return set(re.findall(r'"type": "(\w+)"', source))
+
+
+@pytest.mark.parametrize("kind", sorted(server_frame_types()))
+def test_every_server_frame_is_documented(kind):
+    assert f"### {kind}\n" in PROTOCOL
