@@ -235,3 +235,18 @@ async def test_forged_token_is_refused(connect):
     client = await connect()
     refused = await client.identify(token="1.9999999999.forged")
     assert refused["code"] == "bad_token"
+
+
+async def test_private_resume_with_since_gets_only_newer_private_messages(user, connect):
+    alice = await user("alice")
+    bob = await user("bob")
+    bob_id = bob.welcome["user"]["id"]
+    seen = await alice.request("say", to=bob_id, text="seen")
+    await bob.expect("message", id=seen["id"])
+    await bob.close()
+    missed = [(await alice.request("say", to=bob_id, text=f"missed {i}"))["id"] for i in range(3)]
+    again = await connect()
+    welcome = await again.identify(token=bob.welcome["token"], since=seen["id"])
+    assert [m["id"] for m in welcome["messages"]] == missed and welcome["more"] is False
+    live = await alice.request("say", to=bob_id, text="live")
+    assert (await again.expect("message"))["id"] == live["id"]
