@@ -11,6 +11,7 @@ import tornado.web
 
 from chatd.chat import Chat
 from chatd.config import Config
+from chatd.web.outbox import Outbox
 from chatd.web.socket import ChatSocket
 
 
@@ -50,7 +51,7 @@ def make_app(chat: Chat, registry: set, config: Config) -> tornado.web.Applicati
         [
             (r"/", PageHandler),
             (r"/healthz", HealthHandler, {"chat": chat}),
-            (r"/ws", ChatSocket, {"chat": chat, "registry": registry}),
+            (r"/ws", ChatSocket, {"chat": chat, "registry": registry, "outbox": Outbox()}),
         ],
         static_path=str(STATIC_DIR),
         websocket_ping_interval=config.websocket.ping_interval,

@@ -2,8 +2,12 @@
 
 It owns what is about the connection itself — parsing, rate limits, the
 outbound byte cap, counters for ``chatd connections`` — and hands each
-valid request to ``Chat``. Frames go out as prebuilt wire bytes written
-straight to the stream (see ``chatd.wsframe``).
+valid request to ``Chat``.
+
+Frames go out as prebuilt wire bytes (``chatd.wsframe``), gathered per loop
+pass (``chatd.web.outbox``) and written straight to the socket while
+Tornado has nothing queued for it: one ``send()``, no Future, no callback.
+Only what the kernel does not take goes through Tornado's IOStream.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import logging
 import time
 from typing import Any
 
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from chatd.chat import Chat
 from chatd.hub import Session
 from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
+from chatd.web.outbox import Outbox
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.socket")
@@ -27,13 +32,17 @@ _session_ids = itertools.count(1)
 
 
 class ChatSocket(WebSocketHandler):
-    """Tornado handler for ``/ws``; ``initialize`` gets the server's ``Chat``
-    and ``registry`` (a set of open sockets, closed by hand on shutdown)."""
+    """Tornado handler for ``/ws``; ``initialize`` gets the server's ``Chat``,
+    ``registry`` (a set of open sockets, closed by hand on shutdown) and
+    ``outbox``."""
 
-    def initialize(self, chat: Chat, registry: set) -> None:
+    def initialize(self, chat: Chat, registry: set, outbox: Outbox) -> None:
         self.chat = chat
         self.registry = registry
+        self.outbox = outbox
         self.closed = False
+        self._out: list[bytes] = []  # frames waiting for this pass's flush
+        self._out_bytes = 0
         self.session = Session(f"s{next(_session_ids)}", self.write_wire)
         self.connected_at = time.time()
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
@@ -94,16 +103,32 @@ class ChatSocket(WebSocketHandler):
         self.write_wire(wire(frame))
 
     def write_wire(self, data: bytes) -> None:
-        """Queue one prebuilt frame; cut the connection off if its reader is
-        so far behind that the queue passes ``limits.send_queue_bytes``."""
-        if self.closed or self.ws_connection is None:
+        """Queue one prebuilt frame, to be written at the end of this loop pass."""
+        if self.closed or self.ws_connection is None or self.ws_connection.stream.closed():
             return
+        if not self._out:
+            self.outbox.queue(self)
+        self._out.append(data)
+        self._out_bytes += len(data)
+        self.frames_out += 1
+        self.bytes_out += len(data)
+
+    def send_queued(self) -> None:
+        """Write every queued frame in one call (RequestHandler.flush is Tornado's);
+        cut the connection off if the kernel has refused more than
+        ``limits.send_queue_bytes``: its reader is not keeping up."""
+        out = self._out
+        if not out or self.ws_connection is None:
+            return
+        self._out, self._out_bytes = [], 0
+        data = out[0] if len(out) == 1 else b"".join(out)
         stream = self.ws_connection.stream
-        if self.queued_bytes() + len(data) > self.chat.config.limits.send_queue_bytes:
-            log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, self.queued_bytes())
-            self.abort()
-            return
         try:
+            if type(stream) is IOStream and not stream._write_buffer and not stream.closed():
+                sent = _send_some(stream, data)
+                if sent == len(data):
+                    return
+                data = data[sent:]
             stream.write(data)
         except (StreamClosedError, WebSocketClosedError):
             return
@@ -111,13 +136,22 @@ class ChatSocket(WebSocketHandler):
             log.exception("write to %s failed", self.session.id)
             self.abort()
             return
-        self.frames_out += 1
-        self.bytes_out += len(data)
+        unread = self.queued_bytes()
+        if unread > self.chat.config.limits.send_queue_bytes:
+            log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
+            self.abort()
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.send_queued()  # what was queued before the close frame goes before it
+        super().close(code, reason)
 
     def queued_bytes(self) -> int:
-        """Bytes written but not yet taken by the kernel (Tornado keeps no public count)."""
+        """Bytes accepted for this client that the kernel has not taken yet
+        (Tornado keeps no public count of its own buffer)."""
         stream = self.ws_connection.stream if self.ws_connection else None
-        return len(stream._write_buffer) if stream is not None else 0
+        if stream is None or stream.closed():
+            return self._out_bytes
+        return self._out_bytes + len(stream._write_buffer)
 
     def abort(self) -> None:
         """Drop the connection at once, without a close handshake."""
@@ -127,3 +161,11 @@ class ChatSocket(WebSocketHandler):
     @property
     def remote_ip(self) -> str:
         return self.request.remote_ip
+
+
+def _send_some(stream: IOStream, data: bytes) -> int:
+    """Bytes of ``data`` the kernel took at once (0 if its buffer is full)."""
+    try:
+        return stream.socket.send(data)
+    except (BlockingIOError, InterruptedError):
+        return 0
