@@ -145,7 +145,8 @@ class Chat:
             "type": "joined",
             "room": room.name,
             "topic": room.topic,
-            "members": room.member_refs(self.hub.users),
+            "members": room.member_refs(self.hub.users, self.config.rooms.member_list_max),
+            "online": len(room.members),
             "messages": page.messages,
             "more": page.more,
         })
@@ -175,6 +176,8 @@ class Chat:
         _answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})
 
     def _presence(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
+        if len(room.members) > self.config.rooms.member_list_max:
+            return  # a huge room: everyone telling everyone costs O(users²)
         data = wire({"type": "presence", "room": room.name, "event": event, "user": user})
         self.hub.publish((s for s in room.sessions if s is not exclude), room.key, None, data)
 

@@ -22,6 +22,7 @@ message once, in order.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 
 from chatd.protocol import name_key
@@ -86,8 +87,8 @@ class Room:
         self.sessions: set[Session] = set()
         self.members: dict[int, int] = {}  # user id → that user's sessions in the room
 
-    def member_refs(self, users: dict[int, User]) -> list[dict]:
-        return [users[uid].ref() for uid in self.members]
+    def member_refs(self, users: dict[int, User], limit: int) -> list[dict]:
+        return [users[uid].ref() for uid in itertools.islice(self.members, limit)]
 
 
 class Hub:

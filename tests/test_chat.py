@@ -250,3 +250,15 @@ async def test_private_resume_with_since_gets_only_newer_private_messages(user, 
     assert [m["id"] for m in welcome["messages"]] == missed and welcome["more"] is False
     live = await alice.request("say", to=bob_id, text="live")
     assert (await again.expect("message"))["id"] == live["id"]
+
+
+@pytest.mark.parametrize("config_overrides", [{"rooms": {"member_list_max": 2}}])
+async def test_huge_rooms_get_partial_member_lists_and_no_presence(user, config_overrides):
+    alice = await user("alice", "lobby")
+    await user("bob", "lobby")
+    assert (await alice.expect("presence"))["user"]["name"] == "bob"
+    carol = await user("carol")
+    joined = await carol.request("join", room="lobby")
+    assert joined["online"] == 3 and len(joined["members"]) == 2
+    await alice.request("rooms")  # a round trip: a presence for carol would have come first
+    assert not [f for f in alice.backlog if f["type"] == "presence"]

@@ -136,4 +136,5 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path,
     new.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT name, status FROM user WHERE id = ?", (uid,)).fetchone() == ("alice", "")
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION + 1),)
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION + 1),)
