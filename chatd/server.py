@@ -1,28 +1,41 @@
 """One chatd server: store, hub, chat logic and the HTTP listener, with a
-start and a stop.
+start, a reload and a stop.
 
     server = Server(config)
     await server.start()                 # binds config.listen (or takes sockets)
     ...
+    server.reload(load_config(path))     # → (applied keys, keys that need a restart)
+    await server.stats()                 # figures for `chatd status`
+    server.connections()                 # rows for `chatd connections`
     await server.stop(CloseCode.GOING_AWAY, timeout=10)
 
-The CLI and the daemon code drive this; tests run it in-process on a free
-port, or as a real process through the CLI.
+``start`` is ``open`` (database, rooms, application) then ``serve``
+(accept on the sockets); a restart successor does the first, tells the old
+process it is ready, and does the second only once the old one has stopped
+writing. The CLI and ``chatd.lifecycle`` drive this; tests run it
+in-process on a free port, or as a real process through the CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import copy
 import logging
+import os
+import resource
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from chatd import __version__
 from chatd.chat import Chat
-from chatd.config import Config, parse_listen
+from chatd.config import BY_KEY, Config, changed_keys, parse_listen
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.store import Store
@@ -31,12 +44,33 @@ from chatd.web import make_app
 
 log = logging.getLogger("chatd")
 DAY = 86400
+BACKLOG = 1024  # connections the kernel queues while a restart hands the socket over
+RATE_WINDOW = 60  # seconds over which `chatd status` reports messages per second
+CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
 
 
 def bind(config: Config) -> list[socket.socket]:
     """The listening sockets for ``config.listen``; OSError if the port is taken."""
     host, port = parse_listen(config.listen)
-    return bind_sockets(port, host, reuse_port=False)
+    return bind_sockets(port, host, reuse_port=False, backlog=BACKLOG)
+
+
+def _with_values(config: Config, values: dict[str, Any]) -> Config:
+    """A copy of ``config`` with some keys set to other values."""
+    result = copy.deepcopy(config)
+    for key, value in values.items():
+        section, _, name = key.rpartition(".")
+        setattr(getattr(result, section) if section else result, name, value)
+    return result
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (peak RSS where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class Server:
@@ -49,22 +83,42 @@ class Server:
         self.http: HTTPServer | None = None
         self.started_at = time.time()
         self.listening: list[socket.socket] = []
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+        self._sampler: PeriodicCallback | None = None
 
     @property
     def port(self) -> int:
         return self.listening[0].getsockname()[1]
 
+    @property
+    def address(self) -> str:
+        """The address actually listened on (``listen`` with port 0 resolved)."""
+        host, port = self.listening[0].getsockname()[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     async def start(self, sockets: list[socket.socket] | None = None) -> None:
         """Open the database and serve on ``sockets`` (bound from config if None)."""
+        await self.open()
+        self.serve(sockets if sockets is not None else bind(self.config))
+
+    async def open(self) -> None:
+        """Everything but accepting: database, writer, rooms, the application."""
         self.store.open(asyncio.get_running_loop())
         secret = self.config.identity.secret.encode() or self.store.secret()
         tokens = TokenSigner(secret, self.config.identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens)
         self.load_rooms()
-        self.listening = sockets if sockets is not None else bind(self.config)
-        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config))
-        self.http.add_sockets(self.listening)
-        log.info("chatd %s serving on %s, database %s", __version__, self.config.listen, self.config.database)
+        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), xheaders=self.config.proxy_headers)
+
+    def serve(self, sockets: list[socket.socket]) -> None:
+        """Start accepting connections on ``sockets``."""
+        assert self.http is not None, "open() first"
+        self.listening = sockets
+        self.http.add_sockets(sockets)
+        self._sample()
+        self._sampler = PeriodicCallback(self._sample, 1000)
+        self._sampler.start()
+        log.info("chatd %s serving on %s, database %s", __version__, self.address, self.config.database)
 
     def load_rooms(self) -> None:
         """Create the configured default rooms and put every stored room in the hub."""
@@ -72,20 +126,134 @@ class Server:
         for room_id, name, topic in self.store.rooms():
             self.hub.add_room(room_id, name, topic)
 
-    async def stop(self, close_code: int = CloseCode.GOING_AWAY, timeout: float = 10.0) -> None:
-        """Stop accepting, close every WebSocket with ``close_code``, commit what
-        is queued, close the database. Returns within about ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+    def reload(self, new: Config) -> tuple[list[str], list[str]]:
+        """Apply the live keys of ``new``; returns (keys applied, keys changed
+        that only a restart applies). The latter keep their old values, so
+        ``self.config`` always says what is in effect."""
+        changed = changed_keys(self.config, new)
+        live = [k for k in changed if BY_KEY[k].live]
+        later = [k for k in changed if not BY_KEY[k].live]
+        effective = _with_values(new, {k: self.config.get(k) for k in later})
+        self.config = effective
+        if self.chat is not None:
+            self.chat.config = effective  # connections read limits through chat.config per frame
+            self.chat.tokens.ttl_seconds = effective.identity.token_ttl_days * DAY
+        if "rooms.default" in live:
+            self.load_rooms()
+        return live, later
+
+    # Figures
+
+    def _sample(self) -> None:
+        now = time.monotonic()
+        self._samples.append((now, self.chat.stored if self.chat else 0))
+        while self._samples and self._samples[0][0] < now - RATE_WINDOW - 1:
+            self._samples.popleft()
+
+    def message_rate(self) -> float:
+        """Messages stored per second over the last minute (or since start)."""
+        if not self._samples or self.chat is None:
+            return 0.0
+        now = time.monotonic()
+        start_t, start_n = next(((t, n) for t, n in self._samples if t >= now - RATE_WINDOW), self._samples[-1])
+        elapsed = max(now - start_t, 1.0)
+        return (self.chat.stored - start_n) / elapsed
+
+    async def stats(self) -> dict[str, Any]:
+        db = await self.store.stats()
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "uptime_seconds": time.time() - self.started_at,
+            "listen": self.address if self.listening else self.config.listen,
+            "connections": len(self.sockets),
+            "users_online": len(self.hub.users),
+            "rooms": len(self.hub.rooms),
+            "messages_stored": db["messages"],
+            "messages_since_start": self.chat.stored if self.chat else 0,
+            "messages_per_second": round(self.message_rate(), 3),
+            "rss_bytes": rss_bytes(),
+            "database": self.config.database,
+            "database_bytes": db["database_bytes"],
+        }
+
+    def connections(self) -> list[dict[str, Any]]:
+        rows = []
+        for sock in sorted(self.sockets, key=lambda s: s.connected_at):
+            session = sock.session
+            user = session.user
+            rows.append({
+                "id": session.id,
+                "user": user.ref() if user else None,
+                "remote_address": sock.remote_ip,
+                "rooms": sorted(room.name for room in session.rooms.values()),
+                "connected_at": sock.connected_at,
+                "frames_in": sock.frames_in,
+                "frames_out": sock.frames_out,
+                "bytes_in": sock.bytes_in,
+                "bytes_out": sock.bytes_out,
+                "queued_bytes": sock.queued_bytes(),
+            })
+        return rows
+
+    async def backup(self, path: str) -> int:
+        """Copy the live database to ``path`` (atomically replacing it); → bytes."""
+        partial = f"{path}.partial-{os.getpid()}"
+        try:
+            await self.store.backup(partial)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return os.path.getsize(path)
+
+    # Stopping
+
+    def stop_accepting(self) -> None:
         if self.http:
-            self.http.stop()
+            self.http.stop()  # closes only our descriptor: a successor keeps the socket
+        if self._sampler:
+            self._sampler.stop()
+
+    async def stop(self, close_code: int = CloseCode.GOING_AWAY, timeout: float = 10.0, *,
+                   graceful: bool = False, on_drained: Callable[[], None] | None = None) -> None:
+        """Stop accepting, close every WebSocket with ``close_code``, commit what
+        is queued, close the database. Returns within about ``timeout`` seconds.
+
+        ``graceful``: first wait (most of ``timeout``) for clients to leave.
+        ``on_drained`` runs once the writer has committed its last job: from
+        then on nothing more is written by this process.
+        """
+        deadline = time.monotonic() + timeout
+        self.stop_accepting()
+        if graceful:
+            log.info("waiting for %d connections to leave", len(self.sockets))
+            while self.sockets and time.monotonic() < deadline - CLOSE_SHARE:
+                await asyncio.sleep(0.1)  # polling a set is simplest; nothing to hurry for
         reason = "server restarting" if close_code == CloseCode.SERVICE_RESTART else "server stopping"
-        for sock in list(self.sockets):
-            sock.close(close_code, reason)
-        while self.sockets and time.monotonic() < deadline - 1:
+        closing: set = set()
+
+        def close_new() -> None:
+            # Also those whose handshake was under way when accepting stopped.
+            for sock in list(self.sockets - closing):
+                closing.add(sock)
+                sock.close(close_code, reason)
+
+        close_new()
+        if self.store.writer:
+            self.store.writer.close(max(0.1, deadline - time.monotonic()))
+        if on_drained:
+            on_drained()
+        while self.sockets and time.monotonic() < deadline - CLOSE_SHARE / 2:
             await asyncio.sleep(0.05)  # polling a set is simplest; it empties within a round trip
+            close_new()
         for sock in list(self.sockets):
             sock.abort()  # clients that never answered the close
         if self.http:
-            await asyncio.wait_for(self.http.close_all_connections(), max(0.1, deadline - time.monotonic()))
+            try:
+                await asyncio.wait_for(self.http.close_all_connections(), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                log.warning("some HTTP connections did not close in time")
         self.store.close(max(0.1, deadline - time.monotonic()))
         log.info("chatd stopped")
