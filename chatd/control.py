@@ -1,0 +1,134 @@
+"""The control channel: ``chatd status``, ``connections``, ``reload``,
+``restart``, ``stop`` and ``backup`` ask the running server over a Unix
+socket that only its owner (and root) can open — never over the network.
+
+    sock = bind_control("/run/chatd/chatd.sock")    # before forking; caller holds the pidfile
+    control = await ControlServer.start(sock, {"status": status})   # async handlers: dict → dict
+    reply = ask("/run/chatd/chatd.sock", "status")  # blocking, from the CLI
+    control.close()
+
+One request per connection: a JSON object with ``command`` and its
+arguments on one line, answered by one JSON object on one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("chatd.control")
+
+MAX_REQUEST = 64 * 1024
+SOCKET_MODE = 0o600  # owner only
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class ControlUnavailable(Exception):
+    """Nothing answers on the control socket; ``str()`` says why."""
+
+
+def bind_control(path: str) -> socket.socket:
+    """A listening Unix socket at ``path``, mode 0600. Any file already there
+    is removed: the caller holds the pidfile lock, so it cannot be in use."""
+    if len(os.fsencode(path)) > 107:
+        raise OSError(f"control socket path is longer than 107 bytes: {path}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # never world-accessible, not even between bind and chmod
+    try:
+        sock.bind(path)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, SOCKET_MODE)
+    sock.listen(16)
+    return sock
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
+
+
+class ControlServer:
+    def __init__(self, handlers: dict[str, Handler]):
+        self._handlers = handlers
+        self._server: asyncio.AbstractServer | None = None
+
+    @classmethod
+    async def start(cls, sock: socket.socket, handlers: dict[str, Handler]) -> ControlServer:
+        self = cls(handlers)
+        # Python 3.13+ would unlink the path on close, but after a restart it is the successor's.
+        keep = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_REQUEST, **keep)
+        return self
+
+    def close(self) -> None:
+        """Stop accepting; requests being answered finish."""
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            # The file mode already keeps others out; this also holds if the
+            # socket's directory or mode was loosened by hand.
+            uid = _peer_uid(writer.get_extra_info("socket"))
+            if uid not in (os.getuid(), 0):
+                reply = {"ok": False, "error": "permission denied"}
+            else:
+                reply = await self._answer(await reader.readline())
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (OSError, ValueError, asyncio.IncompleteReadError) as e:
+            log.debug("control connection failed: %s", e)
+        finally:
+            writer.close()
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            command = request["command"]
+        except (ValueError, TypeError, KeyError):
+            return {"ok": False, "error": "bad request: want one JSON object with a command"}
+        handler = self._handlers.get(command)
+        if handler is None:
+            return {"ok": False, "error": f"unknown command {command!r}"}
+        try:
+            return await handler(request)
+        except Exception as e:
+            log.exception("control command %s failed", command)
+            return {"ok": False, "error": f"{command} failed: {e}"}
+
+
+def ask(path: str, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
+    """Send one command to the server at ``path`` and return its answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(json.dumps({"command": command, **args}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except TimeoutError:
+        raise ControlUnavailable(f"no answer on {path} within {timeout:g} s") from None
+    except OSError as e:
+        raise ControlUnavailable(f"cannot reach {path}: {e.strerror or e}") from None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ControlUnavailable(f"no valid answer on {path}") from None
