@@ -111,12 +111,12 @@ class ControlServer:
             return {"ok": False, "error": f"{command} failed: {e}"}
 
 
-def ask(path: str, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
-    """Send one command to the server at ``path`` and return its answer."""
+def ask(socket_path: str, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
+    """Send one command to the server at ``socket_path`` and return its answer."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(path)
+            sock.connect(socket_path)
             sock.sendall(json.dumps({"command": command, **args}).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
@@ -125,10 +125,10 @@ def ask(path: str, command: str, timeout: float = 10.0, **args: Any) -> dict[str
                     break
                 data += chunk
     except TimeoutError:
-        raise ControlUnavailable(f"no answer on {path} within {timeout:g} s") from None
+        raise ControlUnavailable(f"no answer on {socket_path} within {timeout:g} s") from None
     except OSError as e:
-        raise ControlUnavailable(f"cannot reach {path}: {e.strerror or e}") from None
+        raise ControlUnavailable(f"cannot reach {socket_path}: {e.strerror or e}") from None
     try:
         return json.loads(data)
     except ValueError:
-        raise ControlUnavailable(f"no valid answer on {path}") from None
+        raise ControlUnavailable(f"no valid answer on {socket_path}") from None

@@ -41,14 +41,19 @@ class AlreadyRunning(Exception):
         self.pid = pid
 
 
-def _alive(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie whose parent has not reaped it does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # exists, owned by someone else
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill()
 
 
 def _read_pid(fd: int) -> int:
@@ -77,7 +82,7 @@ class PidFile:
                 pid = _read_pid(fd)
                 # A live pid means a real server. Otherwise the lock is most
                 # likely a `chatd status` holding it shared for a moment.
-                if (pid and _alive(pid)) or time.monotonic() > deadline:
+                if (pid and pid_running(pid)) or time.monotonic() > deadline:
                     os.close(fd)
                     raise AlreadyRunning(pid) from None
                 time.sleep(0.02)
@@ -127,7 +132,7 @@ def wait_stopped(path: str, pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         holder = running_pid(path)
-        if holder is None or (holder and holder != pid) or not _alive(pid):
+        if holder is None or (holder and holder != pid) or not pid_running(pid):
             return True
         time.sleep(0.05)
     return False

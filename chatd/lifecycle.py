@@ -141,13 +141,19 @@ def _await_daemon(channel: Channel, config: Config, stdout: TextIO, stderr: Text
     if "error" in reply:
         print(f"chatd: {reply['error']}", file=stderr)
         return reply.get("status", ExitStatus.ERROR)
-    print(banner(reply["listen"], config, reply["ready"]), file=stdout, flush=True)
+    print(banner(reply["listen"], config, reply["ready"], daemon=True), file=stdout, flush=True)
     return ExitStatus.OK
 
 
-def banner(address: str, config: Config, pid: int) -> str:
+def log_target(config: Config, daemon: bool) -> str:
+    if not daemon:
+        return "standard error"
+    return config.logfile or "nowhere (logfile is empty)"
+
+
+def banner(address: str, config: Config, pid: int, daemon: bool) -> str:
     return (f"chatd {__version__} on http://{address}/  database {config.database}  pid {pid}"
-            f"  log {config.logfile or 'standard error'}")
+            f"  log {log_target(config, daemon)}")
 
 
 class Service:
@@ -194,7 +200,7 @@ class Service:
             loop.add_signal_handler(sig, action)
         self.state = "serving"
         sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=serving on {self.server.address}", self.env)
-        print(banner(self.server.address, self.config, os.getpid()), file=self.stdout, flush=True)
+        print(banner(self.server.address, self.config, os.getpid(), self.daemon), file=self.stdout, flush=True)
         if parent:
             parent.send({"ready": os.getpid(), "listen": self.server.address})
             parent.close()
@@ -226,7 +232,7 @@ class Service:
         stats = await self.server.stats()
         return {"ok": True, "running": True, "state": self.state, **stats,
                 "config": str(self.config.source or "built-in defaults"),
-                "logfile": self.config.logfile if self.daemon else "standard error",
+                "logfile": log_target(self.config, self.daemon),
                 "control_socket": self.control_path}
 
     async def _connections(self, _: dict) -> dict:

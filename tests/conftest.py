@@ -13,6 +13,8 @@ from chatd.config import build_config
 from chatd.server import Server
 from tests.wsclient import ChatClient
 
+pytest_plugins = ["tests.ops_fixtures"]  # chatd processes for the operations tests
+
 
 def make_config(tmp_path: Path, **sections: Any):
     """A config for tests: port 0 (free), files in tmp_path, generous limits

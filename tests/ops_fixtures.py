@@ -1,0 +1,247 @@
+"""Fixtures for the operations tests: real ``chatd`` processes in temp dirs,
+the real CLI, and a chat client that keeps chatting through restarts.
+
+    def test_x(chatd_daemon):                  # `chatd start -d` on a free port
+        chatd_daemon.cli("status")             # CompletedProcess of `python -m chatd status -c ...`
+        url = chatd_daemon.ws_url
+
+Loaded from tests/conftest.py through ``pytest_plugins``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from chatd.daemon import pid_running
+
+CLI_TIMEOUT = 60
+GENEROUS_LIMITS = {"rate_per_second": 10000, "rate_burst": 10000, "user_rate_per_second": 10000,
+                   "user_rate_burst": 10000, "flood_strikes": 1000}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; an unreaped zombie does not (pid 1 in a container may never reap)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+    return pid_running(pid)
+
+
+class Chatd:
+    """One chatd installation in a directory: its config and its CLI."""
+
+    def __init__(self, directory: Path, **config: Any):
+        self.dir = directory
+        self.config_path = directory / "chatd.yaml"
+        self.config: dict[str, Any] = {
+            "listen": "127.0.0.1:0",
+            "log_level": "info",
+            "stop_timeout": 5,
+            "limits": dict(GENEROUS_LIMITS),
+        }
+        self.config.update(config)
+        self.write_config()
+        self.port = 0
+        self.pids: list[int] = []  # every server pid seen, killed at teardown
+
+    def write_config(self, text: str | None = None) -> None:
+        self.config_path.write_text(text if text is not None else yaml.safe_dump(self.config))
+
+    @property
+    def logfile(self) -> Path:
+        return self.dir / "chatd.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "chatd.pid"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT,
+            ) -> subprocess.CompletedProcess:
+        """Run ``python -m chatd ARGS -c chatd.yaml`` and wait for it."""
+        argv = [sys.executable, "-m", "chatd", *args, "-c", str(self.config_path)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.dir,
+                              env=env if env is not None else _env())
+
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """``chatd start -d``; records the port and pid from the banner."""
+        result = self.cli("start", "-d", *extra, env=env)
+        if result.returncode == 0:
+            m = re.search(r"on http://127\.0\.0\.1:(\d+)/ .* pid (\d+)", result.stdout)
+            assert m, result.stdout
+            self.port, pid = int(m[1]), int(m[2])
+            self.pids.append(pid)
+        return result
+
+    @property
+    def pid(self) -> int:
+        return int(self.pidfile.read_text())
+
+    def status(self) -> dict[str, Any]:
+        result = self.cli("status", "--json")
+        assert result.returncode == 0, result
+        return json.loads(result.stdout)
+
+    def connections(self) -> list[dict[str, Any]]:
+        result = self.cli("connections", "--json")
+        assert result.returncode == 0, result
+        return json.loads(result.stdout)
+
+    def log(self) -> str:
+        return self.logfile.read_text() if self.logfile.exists() else ""
+
+    def kill_all(self) -> None:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            self.pids.append(self.pid)
+        for pid in set(self.pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "CHATD_CONFIG", "CHATD_HANDOVER")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    return env
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A temp dir with a short path: a Unix socket path has at most 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="chatd-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def chatd_install(short_dir: Path) -> Iterator[Chatd]:
+    """A chatd config in a temp dir, not started; any server left is killed."""
+    install = Chatd(short_dir)
+    yield install
+    install.kill_all()
+
+
+@pytest.fixture
+def chatd_daemon(chatd_install: Chatd) -> Chatd:
+    """A chatd started with ``chatd start -d``."""
+    result = chatd_install.start()
+    assert result.returncode == 0, result.stderr
+    return chatd_install
+
+
+class Chatter:
+    """A client that chats the way the page does: on close it reconnects after
+    a short random delay, identifies with its token, joins with ``since`` =
+    the last id it saw, and resends every ``say`` not yet acknowledged with
+    its original ``cid``. It records what it saw to be checked afterwards."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, url: str, name: str, room: str = "lobby", interval: float = 0.02):
+        self.url, self.name, self.room, self.interval = url, name, room, interval
+        self.token: str | None = None
+        self.seen: list[int] = []  # ids of every message frame received, in order
+        self.acked: dict[str, int] = {}  # cid → id
+        self.unacked: dict[str, str] = {}  # cid → text
+        self.attempts = 0
+        self.failures: list[str] = []
+        self.close_codes: list[int | None] = []
+        self.sending = True  # cleared to stop saying new things
+        self.done = asyncio.Event()  # set to close for good
+
+    @property
+    def last_id(self) -> int:
+        return self.seen[-1] if self.seen else 0
+
+    async def run(self) -> None:
+        while not self.done.is_set():
+            self.attempts += 1
+            try:
+                ws = await connect(self.url, open_timeout=10, close_timeout=2)
+            except (OSError, TimeoutError, ConnectionClosed) as e:
+                self.failures.append(repr(e))  # the test wants none of these
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                await self._session(ws)
+            except ConnectionClosed as e:
+                self.close_codes.append(e.rcvd.code if e.rcvd else None)
+                await asyncio.sleep(random.uniform(0, 0.2))  # like the page after 1012, only shorter
+
+    async def _session(self, ws: Any) -> None:
+        hello: dict[str, Any] = {"type": "identify", "cid": "id"}
+        hello.update({"token": self.token} if self.token else {"name": self.name})
+        await ws.send(json.dumps(hello))
+        join: dict[str, Any] = {"type": "join", "room": self.room, "cid": "join"}
+        if self.seen:
+            join["since"] = self.last_id
+        await ws.send(json.dumps(join))
+        for cid, text in list(self.unacked.items()):
+            await ws.send(json.dumps({"type": "say", "room": self.room, "text": text, "cid": cid}))
+        receiver = asyncio.ensure_future(self._receive(ws))
+        try:
+            while not self.done.is_set():
+                if self.sending:
+                    cid = f"{self.name}-{next(self._ids)}"
+                    self.unacked[cid] = f"{self.name} says {cid}"
+                    await ws.send(json.dumps({"type": "say", "room": self.room, "text": self.unacked[cid],
+                                              "cid": cid}))
+                done, _ = await asyncio.wait([receiver], timeout=self.interval)
+                if done:
+                    receiver.result()  # raises ConnectionClosed
+            await ws.close()
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await receiver
+
+    async def _receive(self, ws: Any) -> None:
+        async for raw in ws:
+            frame = json.loads(raw)
+            kind = frame["type"]
+            if kind == "welcome":
+                self.token = frame["token"]
+            elif kind == "joined":
+                assert not frame["more"], "replay was cut short"
+                self.seen.extend(m["id"] for m in frame["messages"])
+            elif kind == "message":
+                self.seen.append(frame["id"])
+            elif kind == "ack":
+                self.unacked.pop(frame["cid"], None)
+                self.acked[frame["cid"]] = frame["id"]
+            elif kind == "error":
+                # "unavailable": the server was stopping; the say stays unacked and is resent.
+                assert frame["code"] == "unavailable", frame

@@ -1,0 +1,128 @@
+"""The ``chatd`` command in-process: help, exit statuses, the commands that
+need no running server. (Against real servers: test_lifecycle.py.)"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chatd.cli import EXIT_HELP, ExitStatus, locate, main
+from chatd.daemon import running_pid
+
+COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "check-config"]
+OPERATIONS = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
+
+
+def run(*argv: str, env: dict | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), env if env is not None else {}, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "chatd.yaml"
+    path.write_text(yaml.safe_dump({"listen": "127.0.0.1:0"}))
+    return path
+
+
+def test_help_lists_every_command_and_exit_status():
+    code, out, _ = run("--help")
+    assert code == 0
+    for command in COMMANDS:
+        assert re.search(rf"^\s+{command}\s", out, re.M), command
+    for status in ExitStatus:
+        assert re.search(rf"^\s+{status.value}\s", out, re.M), status
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str):
+    code, out, _ = run(command, "--help")
+    assert code == 0 and f"usage: chatd {command}" in out and "-c PATH" in out
+
+
+def test_usage_errors_exit_2():
+    assert run("frobnicate")[0] == ExitStatus.USAGE
+    assert run()[0] == ExitStatus.USAGE
+    code, _, err = run("stop", "--timeout", "-1")
+    assert code == ExitStatus.USAGE and "timeout" in err
+
+
+@pytest.mark.parametrize("status", list(ExitStatus))
+def test_every_exit_status_is_documented(status: ExitStatus):
+    assert re.search(rf"^\| {status.value} \|", OPERATIONS, re.M), f"docs/operations.md lacks exit status {status}"
+    assert re.search(rf"^  {status.value}\s", EXIT_HELP, re.M)
+
+
+@pytest.mark.parametrize("command", ["status", "connections", "reload", "restart"])
+def test_commands_that_need_a_server_say_it_is_not_running(config: Path, command: str):
+    code, out, _ = run(command, "-c", str(config))
+    assert code == ExitStatus.NOT_RUNNING and "not running" in out
+
+
+def test_status_json_not_running(config: Path):
+    code, out, _ = run("status", "--json", "-c", str(config))
+    assert code == ExitStatus.NOT_RUNNING and json.loads(out) == {"running": False}
+
+
+def test_stop_when_not_running_succeeds(config: Path):
+    code, out, _ = run("stop", "-c", str(config))
+    assert code == ExitStatus.OK and "not running" in out
+
+
+def test_config_comes_from_the_environment(config: Path):
+    code, out, _ = run("check-config", env={"CHATD_CONFIG": str(config)})
+    assert code == 0 and str(config) in out
+
+
+def test_start_with_an_invalid_config_exits_78(tmp_path: Path):
+    bad = tmp_path / "chatd.yaml"
+    bad.write_text("limits: {max_text_chars: 0}\n")
+    code, _, err = run("start", "-c", str(bad))
+    assert code == ExitStatus.CONFIG and "max_text_chars" in err
+    assert run("check-config", "-c", str(bad))[0] == ExitStatus.CONFIG
+
+
+# Tornado's bind_sockets does not close the socket whose bind failed; the CLI exits right after.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_start_on_a_taken_port_fails_and_leaves_nothing_locked(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        path = tmp_path / "chatd.yaml"
+        path.write_text(yaml.safe_dump({"listen": f"127.0.0.1:{taken.getsockname()[1]}"}))
+        code, _, err = run("start", "-c", str(path))
+    assert code == ExitStatus.ERROR and "cannot listen on" in err
+    assert running_pid(str(tmp_path / "chatd.pid")) is None, "the pidfile lock was let go"
+
+
+def test_a_broken_config_still_finds_the_pidfile(tmp_path: Path):
+    path = tmp_path / "chatd.yaml"
+    path.write_text("pidfile: run/x.pid\nlisten: 12\n")
+    config, problem = locate(path)
+    assert problem and "listen" in problem
+    assert config.pidfile == str(tmp_path / "run" / "x.pid")
+    code, out, err = run("status", "-c", str(path))
+    assert code == ExitStatus.NOT_RUNNING and "warning" in err
+
+
+def test_backup_while_not_running(tmp_path: Path, config: Path):
+    with sqlite3.connect(tmp_path / "chatd.db") as db:
+        db.execute("CREATE TABLE message (id INTEGER PRIMARY KEY, text TEXT)")
+        db.execute("INSERT INTO message (text) VALUES ('kept')")
+    db.close()
+    code, out, _ = run("backup", str(tmp_path / "copy.db"), "-c", str(config))
+    assert code == 0 and "backed up" in out
+    with sqlite3.connect(tmp_path / "copy.db") as copy:
+        assert copy.execute("SELECT text FROM message").fetchall() == [("kept",)]
+    copy.close()
+    (tmp_path / "other.yaml").write_text("database: none.db\n")
+    code, _, err = run("backup", str(tmp_path / "copy.db"), "-c", str(tmp_path / "other.yaml"))
+    assert code == ExitStatus.ERROR and "backup failed" in err

@@ -1,0 +1,89 @@
+"""chatd.control: the owner-only Unix socket the CLI asks the server over."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatd.control import ControlServer, ControlUnavailable, ask, bind_control
+
+
+@pytest.fixture
+async def control(short_dir: Path):
+    async def status(request: dict) -> dict:
+        return {"ok": True, "echo": request}
+
+    async def broken(request: dict) -> dict:
+        raise RuntimeError("boom")
+
+    path = str(short_dir / "c.sock")
+    server = await ControlServer.start(bind_control(path), {"status": status, "broken": broken})
+    yield path
+    server.close()
+
+
+async def test_request_and_answer(control: str):
+    reply = await asyncio.to_thread(ask, control, "status", 5, path="/x")
+    assert reply == {"ok": True, "echo": {"command": "status", "path": "/x"}}
+
+
+async def test_errors_are_answers_not_crashes(control: str):
+    unknown = await asyncio.to_thread(ask, control, "frobnicate")
+    assert unknown["ok"] is False and "unknown command" in unknown["error"]
+    broken = await asyncio.to_thread(ask, control, "broken")
+    assert broken == {"ok": False, "error": "broken failed: boom"}
+
+    def raw(data: bytes) -> bytes:
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(control)
+            s.sendall(data)
+            return s.recv(1000)
+
+    assert b"bad request" in await asyncio.to_thread(raw, b"not json\n")
+    assert (await asyncio.to_thread(ask, control, "status"))["ok"], "still serving"
+
+
+def test_socket_is_owner_only_and_replaces_a_stale_file(short_dir: Path):
+    path = short_dir / "c.sock"
+    path.write_text("left over")
+    sock = bind_control(str(path))
+    try:
+        assert stat.S_ISSOCK(path.stat().st_mode)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        sock.close()
+
+
+def test_nothing_listening(short_dir: Path):
+    with pytest.raises(ControlUnavailable, match="cannot reach"):
+        ask(str(short_dir / "none.sock"), "status", 1)
+
+
+def test_path_too_long_is_a_clear_error(short_dir: Path):
+    with pytest.raises(OSError, match="longer than 107 bytes"):
+        bind_control(str(short_dir / ("x" * 120)))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to try as another user")
+async def test_another_user_cannot_connect(control: str):
+    os.chmod(os.path.dirname(control), 0o755)  # so only the socket's own mode keeps others out
+    probe = f"""
+import os, socket
+os.setgid(65534); os.setuid(65534)
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect({control!r})
+    print("connected")
+except PermissionError:
+    print("refused")
+"""
+    result = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.strip() == "refused", result.stderr

@@ -1,0 +1,324 @@
+"""End to end: real ``chatd`` processes driven through the real CLI, real
+WebSocket clients, a real SQLite file.
+
+Start as a daemon, status, a second start, stop, a pidfile left by kill -9,
+start-up errors on the terminal, the foreground banner, reload with clients
+connected, restart with clients chatting through it, stop with clients that
+never close, backup while running, and what systemd is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from chatd.cli import ExitStatus
+from chatd.protocol import CloseCode
+from tests.ops_fixtures import Chatd, Chatter, pid_alive, wait_for
+from tests.wsclient import ChatClient
+
+
+async def until(condition, timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``condition`` from async code until true, within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def test_daemon_start_status_stop(chatd_install: Chatd):
+    d = chatd_install
+    result = d.start()
+    assert result.returncode == 0, result.stderr
+    assert f"pid {d.pid}" in result.stdout and "database" in result.stdout and "log" in result.stdout
+    # It returned only once serving: the port answers at once, no waiting.
+    with socket.create_connection(("127.0.0.1", d.port), timeout=2):
+        pass
+    status = d.status()
+    assert status["running"] and status["pid"] == d.pid and status["state"] == "serving"
+    assert status["listen"] == f"127.0.0.1:{d.port}" and status["rooms"] == 1
+    sock = d.dir / "chatd.sock"
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600, "the control socket is owner-only"
+    assert "serving on" in d.log(), "a daemon logs to its logfile"
+
+    again = d.cli("start", "-d")
+    assert again.returncode == ExitStatus.ALREADY_RUNNING
+    assert f"already running (pid {d.pid})" in again.stderr
+
+    pid = d.pid
+    stopped = d.cli("stop")
+    assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout
+    assert not pid_alive(pid)
+    assert d.cli("status").returncode == ExitStatus.NOT_RUNNING
+    assert not sock.exists()
+    assert d.cli("stop").returncode == 0, "stopping a stopped server is not an error"
+
+
+def test_pidfile_left_by_kill_9_does_not_block_start(chatd_daemon: Chatd):
+    d = chatd_daemon
+    old = d.pid
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(old), what="the kill")
+    assert d.pidfile.read_text().strip() == str(old), "the stale pidfile is still there"
+    assert d.cli("status").returncode == ExitStatus.NOT_RUNNING
+    result = d.start()
+    assert result.returncode == 0, result.stderr
+    assert d.pid != old and d.status()["pid"] == d.pid
+
+
+def test_start_errors_reach_the_terminal(chatd_install: Chatd):
+    d = chatd_install
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        d.config["listen"] = f"127.0.0.1:{taken.getsockname()[1]}"
+        d.write_config()
+        result = d.start()
+        assert result.returncode == ExitStatus.ERROR
+        assert "cannot listen on" in result.stderr
+    assert d.cli("status").returncode == ExitStatus.NOT_RUNNING, "nothing left running"
+
+    d.write_config("listen: [not, a, string]\n")
+    result = d.start()
+    assert result.returncode == ExitStatus.CONFIG and "listen" in result.stderr
+
+    d.config.update(listen="127.0.0.1:0", logfile=str(d.dir / "no" / "such" / "dir.log"))
+    d.write_config()
+    result = d.start()
+    assert result.returncode == ExitStatus.ERROR and "cannot open log file" in result.stderr
+
+
+def test_foreground_banner_and_sigterm(chatd_install: Chatd):
+    d = chatd_install
+    argv = [sys.executable, "-m", "chatd", "start", "-c", str(d.config_path)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=d.dir) as proc:
+        try:
+            banner = proc.stdout.readline()
+            assert banner.startswith("chatd ") and f"pid {proc.pid}" in banner and "log standard error" in banner
+            assert d.status()["pid"] == proc.pid
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            assert "chatd stopped" in proc.stderr.read(), "foreground logs go to standard error"
+        finally:
+            proc.kill()
+
+
+async def chat_more(chatters: list[Chatter], n: int = 10) -> None:
+    """Wait until every chatter has had ``n`` more messages acknowledged."""
+    goal = {id(c): len(c.acked) + n for c in chatters}
+    await until(lambda: all(len(c.acked) >= goal[id(c)] for c in chatters), what=f"{n} more messages each")
+
+
+async def test_restart_loses_nothing_and_refuses_no_connection(chatd_daemon: Chatd):
+    d = chatd_daemon
+    chatters = [Chatter(d.ws_url, f"user{i}") for i in range(3)]
+    tasks = [asyncio.ensure_future(c.run()) for c in chatters]
+    probes = {"ok": 0, "failed": []}
+    probing = asyncio.Event()
+
+    async def probe() -> None:
+        """Fresh connections, one after another, all through the handovers."""
+        while not probing.is_set():
+            try:
+                async with connect(d.ws_url, open_timeout=10):
+                    probes["ok"] += 1
+            except (OSError, TimeoutError) as e:
+                probes["failed"].append(repr(e))
+            except ConnectionClosed:
+                probes["ok"] += 1  # opened, then closed by a stopping server
+
+    prober = asyncio.ensure_future(probe())
+    pids = [d.pid]
+    try:
+        for _ in range(2):
+            await chat_more(chatters)
+            result = await asyncio.to_thread(d.cli, "restart")
+            assert result.returncode == 0, result.stderr
+            assert d.pid != pids[-1] and f"→ {d.pid}" in result.stdout
+            pids.append(d.pid)
+            d.pids.append(d.pid)
+        await chat_more(chatters)
+        for c in chatters:
+            c.sending = False
+        await until(lambda: not any(c.unacked for c in chatters), what="every say acknowledged")
+        acked = {i for c in chatters for i in c.acked.values()}
+        await until(lambda: all(acked <= set(c.seen) for c in chatters), what="everyone seeing everything")
+    finally:
+        probing.set()
+        for c in chatters:
+            c.done.set()
+        await asyncio.gather(*tasks, prober)
+
+    for c in chatters:
+        assert c.failures == [], "no connection attempt may fail"
+        assert c.seen == sorted(set(c.seen)), "no message seen twice, none out of order"
+        assert c.close_codes.count(CloseCode.SERVICE_RESTART) == 2
+    assert probes["failed"] == [] and probes["ok"] > 0
+    assert not any(pid_alive(p) for p in pids[:-1]), "the old processes are gone"
+
+    assert d.cli("stop").returncode == 0
+    with sqlite3.connect(d.dir / "chatd.db") as db:
+        stored = [row[0] for row in db.execute("SELECT id FROM message")]
+    assert sorted(stored) == sorted(acked), "every acknowledged message stored, once, and nothing else"
+
+
+def test_restart_with_a_broken_config_keeps_the_old_process(chatd_daemon: Chatd):
+    d = chatd_daemon
+    pid = d.pid
+    d.write_config("listen: [broken\n")
+    result = d.cli("restart")
+    assert result.returncode == ExitStatus.CONFIG
+    assert "restart failed" in result.stderr and "not valid YAML" in result.stderr
+    d.write_config()
+    assert d.status()["pid"] == pid and d.status()["state"] == "serving"
+
+
+async def test_reload_keeps_every_client_and_refuses_a_broken_file(chatd_daemon: Chatd):
+    d = chatd_daemon
+    async with ChatClient.connect(d.ws_url) as alice, ChatClient.connect(d.ws_url) as bob:
+        await alice.identify(name="alice")
+        await bob.identify(name="bob")
+        await alice.request("join", room="lobby")
+        await bob.request("join", room="lobby")
+
+        async def chat(text: str) -> None:
+            ack = await alice.say("lobby", text)
+            assert ack["type"] == "ack", ack
+            assert (await bob.expect("message", text=text))["id"] == ack["id"]
+
+        await chat("before")
+        d.logfile.rename(d.dir / "chatd.log.1")  # what logrotate does
+        d.config["rooms"] = {"default": ["lobby", "news"]}
+        d.config["limits"]["max_text_chars"] = 10
+        d.config["log_level"] = "debug"
+        d.config["store"] = {"batch_max": 7}  # takes a restart
+        d.write_config()
+        result = await asyncio.to_thread(d.cli, "reload")
+        assert result.returncode == 0, result.stderr
+        assert "rooms.default" in result.stdout and "limits.max_text_chars" in result.stdout
+        assert "store.batch_max" in result.stdout.split("chatd restart")[1]
+        await chat("after")
+        assert (await alice.say("lobby", "x" * 11))["code"] == "text_too_long"
+        rooms = await alice.request("rooms")
+        assert {r["name"] for r in rooms["rooms"]} == {"lobby", "news"}
+        assert "reloaded" in d.log() and "store.batch_max" in d.log(), "the log was reopened"
+
+        d.write_config("limits: {max_text_chars: -5}\n")
+        result = await asyncio.to_thread(d.cli, "reload")
+        assert result.returncode == ExitStatus.CONFIG
+        assert "reload refused" in result.stderr and "max_text_chars" in result.stderr
+        os.kill(d.pid, signal.SIGHUP)  # the same through the signal: refused in the log
+        await until(lambda: d.log().count("reload refused") >= 2, what="the refusal in the log")
+        await chat("still here")  # the old configuration, same connections
+        assert (await alice.say("lobby", "x" * 11))["code"] == "text_too_long"
+        assert d.status()["connections"] == 2
+
+
+async def test_stop_returns_within_its_timeout_with_clients_that_never_close(chatd_daemon: Chatd):
+    d = chatd_daemon
+    stuck = []
+    for _ in range(3):  # a WebSocket handshake, then silence: never reads, never answers a close
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert b"101" in s.recv(1024)
+        stuck.append(s)
+    async with ChatClient.connect(d.ws_url) as polite:
+        assert await asyncio.to_thread(lambda: wait_for(lambda: d.status()["connections"] == 4))
+        started = time.monotonic()
+        result = await asyncio.to_thread(d.cli, "stop", "-g", "--timeout", "2")
+        took = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        assert took < 4, f"stop took {took:.1f} s"
+        with pytest.raises(ConnectionClosed) as closed:
+            await polite.ws.recv()
+        assert closed.value.rcvd.code == CloseCode.GOING_AWAY
+    for s in stuck:
+        s.close()
+
+
+async def test_status_connections_and_backup_while_running(chatd_daemon: Chatd):
+    d = chatd_daemon
+    async with ChatClient.connect(d.ws_url) as carol:
+        await carol.identify(name="carol")
+        await carol.request("join", room="lobby")
+        for i in range(5):
+            assert (await carol.say("lobby", f"m{i}"))["type"] == "ack"
+        rows = await asyncio.to_thread(d.connections)
+        assert len(rows) == 1
+        row = rows[0]
+        assert row["user"]["name"] == "carol" and row["rooms"] == ["lobby"]
+        assert row["remote_address"] == "127.0.0.1"
+        assert row["frames_in"] == 7 and row["frames_out"] >= 7 and row["bytes_in"] > 0
+        table = (await asyncio.to_thread(d.cli, "connections")).stdout
+        assert "carol" in table and "lobby" in table and "1 connection" in table
+        status = await asyncio.to_thread(d.status)
+        assert status["connections"] == 1 and status["users_online"] == 1
+        assert status["messages_stored"] == 5 and status["messages_per_second"] > 0
+        assert status["rss_bytes"] > 1_000_000 and status["database_bytes"] > 0
+        human = (await asyncio.to_thread(d.cli, "status")).stdout
+        assert f"chatd is running (pid {d.pid})" in human and "users online" in human
+
+        target = d.dir / "backup.db"
+        result = await asyncio.to_thread(d.cli, "backup", str(target))
+        assert result.returncode == 0, result.stderr
+        with sqlite3.connect(target) as copy:
+            assert copy.execute("SELECT count(*) FROM message").fetchone()[0] == 5
+
+
+def test_systemd_notifications(chatd_install: Chatd):
+    """Under systemd (NOTIFY_SOCKET): -d is ignored, READY after binding,
+    RELOADING/READY around a reload, MAINPID handed over on restart."""
+    d = chatd_install
+    path = str(d.dir / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(path)
+        notify.settimeout(15)
+
+        def expect(*fields: str) -> str:
+            while True:
+                message = notify.recv(4096).decode()
+                if all(f in message.split("\n") for f in fields):
+                    return message
+
+        env = {**os.environ, "NOTIFY_SOCKET": path}
+        env.pop("CHATD_HANDOVER", None)
+        argv = [sys.executable, "-m", "chatd", "start", "-d", "-c", str(d.config_path)]
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=d.dir)
+        d.pids.append(proc.pid)
+        try:
+            expect("READY=1", f"MAINPID={proc.pid}")
+            assert proc.poll() is None, "-d is ignored under systemd: the process stays in the foreground"
+            assert d.cli("reload").returncode == 0
+            expect("RELOADING=1")
+            expect("READY=1")
+            assert d.cli("restart").returncode == 0
+            new = d.pid
+            expect(f"MAINPID={new}")
+            expect("READY=1", f"MAINPID={new}")
+            assert proc.wait(timeout=10) == 0, "the old process exits once it has handed over"
+            d.pids.append(new)
+            assert d.cli("stop").returncode == 0
+            expect("STOPPING=1")
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_status_json_when_not_running(chatd_install: Chatd):
+    result = chatd_install.cli("status", "--json")
+    assert result.returncode == ExitStatus.NOT_RUNNING
+    assert json.loads(result.stdout) == {"running": False}
