@@ -227,7 +227,8 @@ async def test_reload_keeps_every_client_and_refuses_a_broken_file(chatd_daemon:
         assert d.status()["connections"] == 2
 
 
-async def test_stop_returns_within_its_timeout_with_clients_that_never_close(chatd_daemon: Chatd):
+@pytest.mark.parametrize("graceful", [[], ["-g"]], ids=["stop", "stop -g"])
+async def test_stop_returns_within_its_timeout_with_clients_that_never_close(chatd_daemon: Chatd, graceful):
     d = chatd_daemon
     stuck = []
     for _ in range(3):  # a WebSocket handshake, then silence: never reads, never answers a close
@@ -239,10 +240,10 @@ async def test_stop_returns_within_its_timeout_with_clients_that_never_close(cha
     async with ChatClient.connect(d.ws_url) as polite:
         assert await asyncio.to_thread(lambda: wait_for(lambda: d.status()["connections"] == 4))
         started = time.monotonic()
-        result = await asyncio.to_thread(d.cli, "stop", "-g", "--timeout", "2")
+        result = await asyncio.to_thread(d.cli, "stop", *graceful, "--timeout", "2")
         took = time.monotonic() - started
         assert result.returncode == 0, result.stderr
-        assert took < 4, f"stop took {took:.1f} s"
+        assert took < 3, f"stop took {took:.1f} s"
         with pytest.raises(ConnectionClosed) as closed:
             await polite.ws.recv()
         assert closed.value.rcvd.code == CloseCode.GOING_AWAY
@@ -322,3 +323,14 @@ def test_status_json_when_not_running(chatd_install: Chatd):
     result = chatd_install.cli("status", "--json")
     assert result.returncode == ExitStatus.NOT_RUNNING
     assert json.loads(result.stdout) == {"running": False}
+
+
+def test_a_server_without_its_control_socket_is_unknown_and_stops_by_signal(chatd_daemon: Chatd):
+    d = chatd_daemon
+    pid = d.pid
+    (d.dir / "chatd.sock").unlink()
+    result = d.cli("status")
+    assert result.returncode == ExitStatus.UNKNOWN and f"running (pid {pid}) but not answering" in result.stderr
+    result = d.cli("stop")  # falls back to SIGTERM
+    assert result.returncode == 0 and f"stopped (pid {pid})" in result.stdout
+    assert not pid_alive(pid)
