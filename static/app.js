@@ -1,0 +1,113 @@
+// Entry point: builds the parts and wires them together. Nothing else
+// reaches across modules; each part gets what it may touch.
+
+import { Connection, socketUrl } from './connection.js';
+import { Store } from './store.js';
+import { Outbox } from './outbox.js';
+import { ChatClient } from './client.js';
+import { byId } from './dom.js';
+import { Toasts } from './toasts.js';
+import { ConnState } from './conn-state.js';
+import { NameDialog } from './name-dialog.js';
+import { Sidebar } from './sidebar.js';
+import { MembersView } from './members-view.js';
+import { MessagesView } from './messages-view.js';
+import { Composer } from './composer.js';
+import { ChatHeader } from './chat-header.js';
+
+const app = byId('app');
+const store = new Store();
+const conn = new Connection(socketUrl());
+const toasts = new Toasts(byId('toasts'));
+const toast = (text) => toasts.show(text);
+const outbox = new Outbox(conn, store, toast);
+
+const dialog = new NameDialog(
+  {
+    overlay: byId('name-overlay'), form: byId('name-form'), input: byId('name-input'),
+    error: byId('name-error'), cancel: byId('name-cancel'), app,
+  },
+  { submit: (name) => client.submitName(name), cancel: () => client.keepName() },
+);
+
+const client = new ChatClient(conn, store, outbox, { askName: (opts) => dialog.open(opts), toast });
+
+// A message counts as read only if it arrived in the view on screen while the tab was visible.
+store.isWatched = (key) => key === store.current && document.visibilityState === 'visible';
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && store.current) store.markRead(store.current);
+});
+
+new ConnState(
+  { box: byId('conn-state'), label: byId('conn-label'), countdown: byId('conn-countdown'), retry: byId('retry-now') },
+  conn,
+);
+
+new Sidebar(
+  {
+    rooms: byId('room-list'), conversations: byId('conversation-list'), noConversations: byId('no-conversations'),
+    createForm: byId('create-room-form'), newRoom: byId('new-room'), newTopic: byId('new-topic'),
+    createError: byId('create-error'),
+  },
+  store,
+  {
+    openRoom: (name) => client.openRoom(name),
+    openConversation: (user) => client.openConversation(user),
+    createRoom: (name, topic) => client.createRoom(name, topic),
+  },
+);
+
+new MembersView(
+  { list: byId('members'), heading: byId('members-heading'), note: byId('members-note') },
+  store,
+  { openConversation: (user) => client.openConversation(user) },
+);
+
+new MessagesView(
+  { scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note') },
+  store,
+  {
+    loadOlder: (view) => client.loadOlder(view),
+    retry: (cid) => outbox.retry(cid),
+    discard: (cid) => outbox.discard(cid),
+  },
+);
+
+new Composer(
+  { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
+  store,
+  { say: (text) => client.say(text) },
+);
+
+new ChatHeader(
+  { title: byId('room-title'), topic: byId('room-topic'), leave: byId('leave-room'), me: byId('me') },
+  store,
+  {
+    leave: (view) => client.leaveRoom(view),
+    rename: () => dialog.open({ name: store.me ? store.me.name : '', cancellable: true }),
+  },
+);
+
+// On a narrow screen the sidebar and the member list are drawers over the
+// messages; one open at a time, closed by choosing something or Escape.
+const drawers = { sidebar: byId('toggle-sidebar'), members: byId('toggle-members') };
+
+function openDrawer(name) {
+  app.dataset.drawer = name || '';
+  for (const [which, button] of Object.entries(drawers)) button.setAttribute('aria-expanded', String(which === name));
+}
+
+for (const [which, button] of Object.entries(drawers)) {
+  button.addEventListener('click', () => openDrawer(app.dataset.drawer === which ? null : which));
+}
+store.on('current', () => openDrawer(null));
+byId('scrim').addEventListener('click', () => openDrawer(null));
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && app.dataset.drawer) {
+    const button = drawers[app.dataset.drawer];
+    openDrawer(null);
+    button.focus();
+  }
+});
+
+client.start();

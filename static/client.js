@@ -1,0 +1,314 @@
+// The protocol flow of docs/protocol.md: identify, join and resume rooms,
+// live frames, the room list, create, leave, what is on screen. It turns
+// frames into store updates; the views only read the store. History paging
+// is in history.js, unacknowledged says in outbox.js.
+
+import { roomKey } from './store.js';
+import { saved } from './persist.js';
+import { PAGE, catchUp, fillGap, loadOlder } from './history.js';
+
+const ROOMS_REFRESH_MS = 10000;
+const ROOMS_ANSWER_TIMEOUT_MS = 30000; // the refresh doubles as our check that the socket still works
+const DEFAULT_ROOM = 'lobby';
+
+const isLost = (err) => err && err.code === 'disconnected';
+
+export class ChatClient {
+  /** ui: {askName({name, error, cancellable}), toast(text)} */
+  constructor(conn, store, outbox, ui) {
+    this.conn = conn;
+    this.store = store;
+    this.outbox = outbox;
+    this.ui = ui;
+    this.wantedName = null; // a name the user typed and the server has not confirmed yet
+    this.refreshTimer = null;
+    this.refreshSoon = null;
+    this.firstVisit = false;
+  }
+
+  start() {
+    const { conn, store } = this;
+    conn.on('open', () => this.identify());
+    conn.on('frame', (f) => this.onFrame(f));
+    conn.on('close', () => {
+      clearInterval(this.refreshTimer);
+      store.disconnected();
+    });
+    const rooms = saved.rooms.get();
+    for (const name of rooms) store.ensureRoom(name).wanted = true;
+    this.firstVisit = rooms.length === 0;
+    this.outbox.restore();
+    const where = saved.view.get();
+    if (where && where.kind === 'room' && store.roomView(where.name)) store.setCurrent(roomKey(where.name));
+    else if (where && where.kind === 'dm' && where.id) this.openConversation({ id: where.id, name: where.name });
+    if (saved.token.get()) conn.start();
+    else this.ui.askName({ name: saved.name.get() });
+  }
+
+  /** The name form was submitted: sign in, or rename (which takes a new connection). */
+  submitName(name) {
+    this.wantedName = name;
+    if (this.conn.state === 'online') this.conn.restart();
+    else this.conn.start();
+  }
+
+  /** The user closed the name form without changing anything. */
+  keepName() {
+    this.wantedName = null;
+    if (this.conn.state === 'offline' && saved.token.get()) this.conn.start();
+  }
+
+  // Identity
+
+  async identify() {
+    const { conn, store } = this;
+    const token = saved.token.get();
+    const frame = { type: 'identify' };
+    if (token) frame.token = token;
+    if (this.wantedName) frame.name = this.wantedName;
+    if (!frame.token && !frame.name) {
+      conn.stop();
+      this.ui.askName({ name: saved.name.get() });
+      return;
+    }
+    // Only a page that has synced private messages in memory can resume them.
+    if (token && store.privateSince !== null) frame.since = store.privateSince;
+    let welcome;
+    try {
+      welcome = await conn.request(frame);
+    } catch (err) {
+      if (isLost(err)) return;
+      if (err.code === 'bad_token') saved.token.set(null);
+      conn.stop();
+      const name = this.wantedName || (store.me && store.me.name) || saved.name.get();
+      // A refused rename can be abandoned: the token still signs in under the old name.
+      const cancellable = Boolean(saved.token.get()) && this.wantedName !== null;
+      const why = err.code === 'bad_token' ? `Your saved sign-in no longer works (${err.message}). Pick a name.` : err.message || err.code;
+      this.ui.askName({ name, error: why, cancellable });
+      return;
+    }
+    this.wantedName = null;
+    this.welcome(welcome, frame.since);
+  }
+
+  welcome(w, sentSince) {
+    const { conn, store } = this;
+    if (store.me && store.me.id !== w.user.id) store.resetPrivate(); // a new user: old conversations are not theirs
+    saved.token.set(w.token);
+    saved.userId.set(w.user.id);
+    saved.name.set(w.user.name);
+    store.setMe(w.user);
+    store.addPrivate(w.messages || [], { unread: sentSince !== undefined });
+    store.privateSince = Math.max(store.privateSince || 0, sentSince || 0);
+    conn.ready();
+    if (sentSince !== undefined && w.more) this.catchUpConversations();
+    this.refreshRooms();
+    clearInterval(this.refreshTimer);
+    this.refreshTimer = setInterval(() => this.refreshRooms(), ROOMS_REFRESH_MS);
+    for (const view of store.roomViews()) {
+      if (view.wanted) this.join(view);
+    }
+    this.outbox.flush();
+    const current = store.currentView();
+    if (!current) {
+      const first = store.roomViews().find((v) => v.wanted);
+      if (first) this.show(first);
+    } else if (current.kind === 'dm') {
+      this.show(current); // its history could not be fetched while offline
+    }
+  }
+
+  // The server replays at most history.replay_max private messages. There is
+  // no request for "all private messages after X", so the rest can only be
+  // fetched for the conversations this page already knows.
+  async catchUpConversations() {
+    for (const view of this.store.dmViews()) {
+      try {
+        await catchUp(this.conn, this.store, view, { with: view.peer.id });
+      } catch (err) {
+        if (isLost(err)) return;
+      }
+    }
+  }
+
+  // Frames the server sends on its own
+
+  onFrame(f) {
+    const { store } = this;
+    if (f.type === 'message') {
+      if (f.room !== undefined) {
+        const view = store.roomView(f.room);
+        if (!view) return;
+        if (view.gap && view.gap.before === null) view.gap.before = f.id; // the gap ends below the first live id
+        store.add(view, [f], { unread: true });
+        if (!view.gap) view.lastId = Math.max(view.lastId || 0, f.id);
+      } else if (f.to !== undefined) {
+        store.addPrivate([f], { unread: true });
+      }
+    } else if (f.type === 'presence') {
+      const view = store.roomView(f.room);
+      if (view && view.joined) store.presence(view, f.event, f.user);
+    } else if (f.type === 'error') {
+      this.ui.toast(f.message || f.code);
+    }
+  }
+
+  // Rooms
+
+  async refreshRooms() {
+    try {
+      const answer = await this.conn.request({ type: 'rooms' }, { timeoutMs: ROOMS_ANSWER_TIMEOUT_MS });
+      this.store.setRooms(answer.rooms || []);
+      if (this.firstVisit) {
+        this.firstVisit = false;
+        const names = this.store.rooms.map((r) => r.name);
+        const first = names.find((n) => n.toLowerCase() === DEFAULT_ROOM) || names[0];
+        if (first && !this.store.roomViews().some((v) => v.wanted)) this.openRoom(first);
+      }
+    } catch (err) {
+      if (!isLost(err)) this.ui.toast(err.message || err.code);
+    }
+  }
+
+  // Joins after a reconnect come in a burst: one room list for all of them.
+  scheduleRefresh() {
+    if (this.refreshSoon) return;
+    this.refreshSoon = setTimeout(() => {
+      this.refreshSoon = null;
+      if (this.conn.state === 'online') this.refreshRooms();
+    }, 300);
+  }
+
+  /** Show a room, joining it first if needed. */
+  openRoom(name) {
+    const { store } = this;
+    const view = store.ensureRoom(name);
+    if (!view.wanted) {
+      view.wanted = true;
+      this.rememberRooms();
+      if (this.conn.state === 'online') this.join(view);
+    }
+    this.show(view);
+  }
+
+  async join(view) {
+    const { conn, store } = this;
+    if (view.joining === conn.generation) return;
+    view.joining = conn.generation;
+    const since = view.since();
+    const frame = { type: 'join', room: view.name };
+    if (since !== null) frame.since = since;
+    let j;
+    try {
+      j = await conn.request(frame);
+    } catch (err) {
+      view.joining = null;
+      if (isLost(err)) return;
+      this.ui.toast(err.message || err.code);
+      if (err.code === 'no_such_room' || err.code === 'bad_room') this.forget(view);
+      return;
+    }
+    view.joining = null;
+    if (!view.wanted) return; // left while joining
+    view.name = j.room;       // the server's spelling
+    view.topic = j.topic || '';
+    view.joined = true;
+    store.setMembers(view, j.members || []);
+    const messages = j.messages || [];
+    store.add(view, messages, { unread: since !== null });
+    const last = messages.length ? messages[messages.length - 1].id : since;
+    if (since === null) {
+      view.olderMore = !!j.more; // latest page: `more` means older ones exist
+      view.lastId = last || 0;
+    } else if (j.more) {
+      view.gap = { after: last, before: null }; // resume cut short: the rest is fetched below
+    } else {
+      // Complete: every id above `since` is in the view now, so nothing is missing below the newest.
+      view.gap = null;
+      view.lastId = Math.max(view.lastId || 0, last || 0, view.ids[view.ids.length - 1] || 0);
+    }
+    store.emit('views');
+    if (store.current === view.key) store.emit('current');
+    this.outbox.flush(view.key);
+    this.scheduleRefresh();
+    if (view.gap) this.report(fillGap(conn, store, view));
+  }
+
+  async leaveRoom(view) {
+    if (view.joined) {
+      try {
+        await this.conn.request({ type: 'leave', room: view.name });
+      } catch (err) {
+        if (!isLost(err) && err.code !== 'not_in_room') {
+          this.ui.toast(err.message || err.code);
+          return;
+        }
+      }
+    }
+    this.forget(view);
+    this.scheduleRefresh();
+  }
+
+  // Drop a room from the page: a later join starts fresh.
+  forget(view) {
+    const { store } = this;
+    view.wanted = false;
+    view.joined = false;
+    this.outbox.discardView(view.key);
+    const wasCurrent = store.current === view.key;
+    store.removeView(view.key);
+    this.rememberRooms();
+    if (wasCurrent) {
+      const next = store.roomViews().find((v) => v.wanted) || store.dmViews()[0];
+      this.show(next || null);
+    }
+  }
+
+  rememberRooms() {
+    saved.rooms.set(this.store.roomViews().filter((v) => v.wanted).map((v) => v.name));
+  }
+
+  /** Create a room and go there. Resolves with the server's refusal text, or null. */
+  async createRoom(name, topic) {
+    const frame = { type: 'create', room: name };
+    if (topic) frame.topic = topic;
+    try {
+      const answer = await this.conn.request(frame);
+      this.openRoom(answer.room.name);
+      this.scheduleRefresh();
+      return null;
+    } catch (err) {
+      return isLost(err) ? 'Not connected: the room was not created.' : err.message || err.code;
+    }
+  }
+
+  // Conversations and history
+
+  openConversation(user) {
+    const view = this.store.ensureDm(user);
+    this.show(view);
+  }
+
+  show(view) {
+    const { store } = this;
+    store.setCurrent(view ? view.key : null);
+    saved.view.set(view ? { kind: view.kind, name: view.name, id: view.peer ? view.peer.id : null } : null);
+    if (view && view.ids.length < PAGE && view.olderMore !== false) this.loadOlder(view);
+  }
+
+  loadOlder(view) {
+    this.report(loadOlder(this.conn, this.store, view));
+  }
+
+  // Background fetches: a lost connection is retried by the resume; anything else is worth a toast.
+  report(promise) {
+    promise.catch((err) => {
+      if (!isLost(err)) this.ui.toast(err.message || err.code);
+    });
+  }
+
+  say(text) {
+    const view = this.store.currentView();
+    if (view) this.outbox.add(view, text);
+  }
+}

@@ -1,0 +1,72 @@
+// Writing a message: Enter sends, Shift+Enter is a new line, a counter near
+// the length limit, and the box grows with the text.
+
+// The server's limits.max_text_chars defaults to 4000 and is not announced in
+// the protocol; a server with another limit answers text_too_long, shown on
+// the message.
+export const MAX_TEXT_CHARS = 4000;
+const SHOW_COUNT_FROM = MAX_TEXT_CHARS - 400;
+const MAX_ROWS_PX = 200;
+
+// The server counts characters (code points), not UTF-16 units.
+const length = (text) => [...text].length;
+
+export class Composer {
+  /** els: {form, textarea, counter, send}; actions: {say(text)} */
+  constructor(els, store, actions) {
+    this.els = els;
+    this.store = store;
+    this.actions = actions;
+    const { form, textarea } = els;
+    textarea.addEventListener('keydown', (e) => {
+      // While an IME composes, Enter picks a candidate; it must not send.
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    textarea.addEventListener('input', () => this.update());
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    store.on('current', () => this.target());
+    this.target();
+    this.update();
+  }
+
+  target() {
+    const view = this.store.currentView();
+    const { textarea, send } = this.els;
+    textarea.disabled = send.disabled = !view;
+    textarea.placeholder = view ? 'Message ' + view.title() : 'Pick a room first';
+    if (view) this.update();
+  }
+
+  submit() {
+    const { textarea } = this.els;
+    const text = textarea.value.trim();
+    if (!text || length(text) > MAX_TEXT_CHARS || !this.store.currentView()) return;
+    this.actions.say(text);
+    textarea.value = '';
+    this.update();
+    textarea.focus();
+  }
+
+  update() {
+    const { textarea, counter, send } = this.els;
+    const n = length(textarea.value);
+    const over = n > MAX_TEXT_CHARS;
+    counter.hidden = n < SHOW_COUNT_FROM;
+    counter.textContent = over
+      ? `${n - MAX_TEXT_CHARS} characters too long (${n}/${MAX_TEXT_CHARS})`
+      : `${n}/${MAX_TEXT_CHARS}`;
+    counter.classList.toggle('over', over);
+    if (over) textarea.setAttribute('aria-invalid', 'true');
+    else textarea.removeAttribute('aria-invalid');
+    send.disabled = over || !this.store.currentView();
+    // Grow with the text up to a limit; style set from script is allowed by the page's CSP.
+    textarea.style.height = 'auto';
+    textarea.style.height = Math.min(textarea.scrollHeight + 2, MAX_ROWS_PX) + 'px';
+  }
+}

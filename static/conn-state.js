@@ -1,0 +1,41 @@
+// The connection state in the top bar: connecting / online / reconnecting
+// in N s / offline, and a button to reconnect at once.
+
+const LABELS = {
+  connecting: 'Connecting…',
+  online: 'Online',
+  reconnecting: 'Reconnecting',
+  offline: 'Offline',
+};
+
+export class ConnState {
+  /** els: {box, label, countdown, retry} */
+  constructor(els, conn) {
+    this.els = els;
+    this.conn = conn;
+    this.ticker = null;
+    conn.on('state', () => this.render());
+    els.retry.addEventListener('click', () => conn.connectNow());
+    this.render();
+  }
+
+  render() {
+    const { box, label, countdown, retry } = this.els;
+    const { state } = this.conn;
+    box.dataset.state = state;
+    // Only the state word is in the live region; a ticking countdown would be read out every second.
+    if (label.textContent !== LABELS[state]) label.textContent = LABELS[state];
+    clearInterval(this.ticker);
+    if (state === 'reconnecting') {
+      const tick = () => {
+        const s = Math.max(0, Math.ceil((this.conn.retryAt - Date.now()) / 1000));
+        countdown.textContent = ` in ${s} s`;
+      };
+      tick();
+      this.ticker = setInterval(tick, 1000);
+    } else {
+      countdown.textContent = state === 'offline' && navigator.onLine === false ? ' (no network)' : '';
+    }
+    retry.hidden = !(state === 'reconnecting' || (state === 'offline' && this.conn.wanted));
+  }
+}

@@ -1,0 +1,78 @@
+// Fetching history pages (docs/protocol.md, "history"): catching up after a
+// resume the server cut short, and paging back when the user scrolls up.
+// All three only add to the view's Map, so a page that overlaps what is
+// already shown changes nothing.
+
+export const PAGE = 50;
+const CATCH_UP_PAGE = 100;
+
+/**
+ * Everything after view.lastId in a conversation, oldest first, page by page.
+ * `target`: {with: userId}. Rejects like Connection.request.
+ */
+export async function catchUp(conn, store, view, target) {
+  let after = view.lastId || 0;
+  for (;;) {
+    const h = await conn.request({ type: 'history', ...target, after, limit: CATCH_UP_PAGE });
+    store.add(view, h.messages, { unread: true });
+    if (!h.messages.length) return;
+    after = h.messages[h.messages.length - 1].id;
+    view.lastId = Math.max(view.lastId || 0, after);
+    if (!h.more) return;
+  }
+}
+
+/**
+ * A `joined` with more: true left a gap: fetch it with after = the last id
+ * received and before = the first live id received since (view.gap), until
+ * the server says there is no more. Live messages keep arriving meanwhile.
+ */
+export async function fillGap(conn, store, view) {
+  if (view.filling) return;
+  view.filling = true;
+  try {
+    while (view.gap && view.joined) {
+      const frame = { type: 'history', room: view.name, after: view.gap.after, limit: CATCH_UP_PAGE };
+      if (view.gap.before !== null) frame.before = view.gap.before;
+      const h = await conn.request(frame);
+      store.add(view, h.messages, { unread: true });
+      if (!h.more || !h.messages.length) {
+        // Nothing missing any more: everything up to the newest id is known.
+        view.gap = null;
+        if (view.ids.length) view.lastId = Math.max(view.lastId || 0, view.ids[view.ids.length - 1]);
+      } else {
+        view.gap.after = h.messages[h.messages.length - 1].id;
+      }
+    }
+  } finally {
+    view.filling = false;
+  }
+}
+
+/**
+ * Page back: the newest PAGE messages below the oldest one shown (or the
+ * latest, for a conversation never loaded). Sets view.olderMore.
+ */
+export async function loadOlder(conn, store, view) {
+  if (view.loadingOlder || view.olderMore === false || conn.state !== 'online') return;
+  if (view.kind === 'room' && !view.joined) return; // `joined` brings the first page
+  const frame = { type: 'history', limit: PAGE };
+  if (view.kind === 'room') frame.room = view.name;
+  else frame.with = view.peer.id;
+  const oldest = view.oldestId();
+  if (oldest !== null) frame.before = oldest;
+  view.loadingOlder = true;
+  store.emit('older', { key: view.key });
+  try {
+    const h = await conn.request(frame);
+    store.add(view, h.messages);
+    view.olderMore = Boolean(h.more) && h.messages.length > 0; // an empty page cannot be paged past
+    if (view.kind === 'dm' && oldest === null && h.messages.length) {
+      // The latest page of a conversation: nothing is missing above its last id.
+      view.lastId = Math.max(view.lastId || 0, h.messages[h.messages.length - 1].id);
+    }
+  } finally {
+    view.loadingOlder = false;
+    store.emit('older', { key: view.key });
+  }
+}

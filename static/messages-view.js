@@ -1,0 +1,190 @@
+// The message list of the view on screen: incremental inserts in id order,
+// pending and failed says at the end, scroll-to-top loading of older history.
+
+import { h, srOnly } from './dom.js';
+
+const NEAR_BOTTOM_PX = 60;
+const NEAR_TOP_PX = 80;
+
+const two = (n) => String(n).padStart(2, '0');
+
+export function clock(date) {
+  return two(date.getHours()) + ':' + two(date.getMinutes());
+}
+
+function longDate(date) {
+  return date.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+}
+
+function stamp(ts) {
+  const date = new Date(ts);
+  return h('time', { datetime: date.toISOString(), title: longDate(date) }, clock(date));
+}
+
+function header(name, mine, ts) {
+  return h('div', { class: 'msg-meta' },
+    h('span', { class: 'msg-author' }, name), mine ? srOnly(' (you)') : null, ' ', stamp(ts));
+}
+
+export class MessagesView {
+  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), retry(cid), discard(cid)} */
+  constructor(els, store, actions) {
+    this.els = els;
+    this.store = store;
+    this.actions = actions;
+    this.key = null;
+    this.nodes = new Map();        // message id → <li>
+    this.pendingNodes = new Map(); // cid → <li>, kept after every message with an id
+
+    store.on('current', () => {
+      if (store.current !== this.key) this.reset();
+      else this.renderOlder();
+    });
+    this.meId = null;
+    store.on('me', () => {
+      // "own" depends on who we are; a reconnect as the same user changes nothing.
+      if (store.me.id !== this.meId) {
+        this.meId = store.me.id;
+        this.reset();
+      }
+    });
+    store.on('messages', ({ key, ids }) => key === this.key && this.insert(ids));
+    store.on('pending', ({ key }) => key === this.key && this.keepingScroll(() => this.renderPending()));
+    store.on('older', ({ key }) => {
+      if (key !== this.key) return;
+      this.renderOlder();
+      this.fillIfShort(); // the page that just arrived may still not fill the pane
+    });
+    els.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    els.older.addEventListener('click', () => this.loadOlder());
+  }
+
+  view() {
+    return this.key ? this.store.views.get(this.key) || null : null;
+  }
+
+  reset() {
+    this.key = this.store.current;
+    this.nodes.clear();
+    this.pendingNodes.clear();
+    const view = this.view();
+    const fragment = document.createDocumentFragment();
+    if (view) {
+      for (const id of view.ids) {
+        const li = this.messageNode(view.messages.get(id));
+        this.nodes.set(id, li);
+        fragment.append(li);
+      }
+    }
+    this.els.list.replaceChildren(fragment);
+    this.renderPending();
+    this.renderOlder();
+    this.scrollToBottom();
+    this.fillIfShort();
+  }
+
+  messageNode(m) {
+    const mine = this.store.isMine(m);
+    return h('li', { class: mine ? 'msg own' : 'msg', 'data-testid': 'message', 'data-id': m.id },
+      header(m.from.name, mine, m.ts),
+      h('p', { class: 'msg-text' }, m.text));
+  }
+
+  pendingNode(p) {
+    const failed = p.state === 'failed';
+    const name = this.store.me ? this.store.me.name : '';
+    const status = failed
+      ? h('p', { class: 'msg-status', role: 'alert' }, 'Not sent: ' + p.error + ' ',
+        h('button', { type: 'button', class: 'link', onclick: () => this.actions.retry(p.cid) }, 'Retry'), ' ',
+        h('button', { type: 'button', class: 'link', onclick: () => this.actions.discard(p.cid) }, 'Discard'))
+      : srOnly('(sending)');
+    return h('li', {
+      class: 'msg own ' + (failed ? 'failed' : 'pending'),
+      'data-testid': 'message',
+      'data-state': failed ? 'failed' : 'pending',
+      'data-cid': p.cid,
+    }, header(name, true, p.ts), h('p', { class: 'msg-text' }, p.text), status);
+  }
+
+  /** Add messages where their ids say, keeping the reader's place. */
+  insert(ids) {
+    const view = this.view();
+    if (!view) return;
+    const firstShown = this.nodes.size ? view.ids.find((id) => this.nodes.has(id)) : null;
+    let above = false;
+    this.keepingScroll(() => {
+      // Highest first: then the next higher id of each is already on the page.
+      for (const id of [...ids].sort((a, b) => b - a)) {
+        if (this.nodes.has(id) || !view.messages.has(id)) continue;
+        const li = this.messageNode(view.messages.get(id));
+        this.nodes.set(id, li);
+        const next = view.ids[view.ids.indexOf(id) + 1];
+        const anchor = (next !== undefined && this.nodes.get(next)) || this.pendingNodes.values().next().value || null;
+        this.els.list.insertBefore(li, anchor);
+        if (firstShown !== null && firstShown !== undefined && id < firstShown) above = true;
+      }
+    }, () => above);
+    this.renderOlder();
+    this.fillIfShort();
+  }
+
+  renderPending() {
+    for (const li of this.pendingNodes.values()) li.remove();
+    this.pendingNodes.clear();
+    for (const p of this.store.pendingFor(this.key)) {
+      const li = this.pendingNode(p);
+      this.pendingNodes.set(p.cid, li);
+      this.els.list.append(li);
+    }
+  }
+
+  /**
+   * Run a DOM change; a reader at the bottom stays at the bottom, a reader
+   * further up keeps seeing the same messages when some were added above.
+   */
+  keepingScroll(change, addedAbove = () => false) {
+    const s = this.els.scroller;
+    const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+    const fromBottom = s.scrollHeight - s.scrollTop;
+    change();
+    if (atBottom) this.scrollToBottom();
+    else if (addedAbove()) s.scrollTop = s.scrollHeight - fromBottom;
+  }
+
+  scrollToBottom() {
+    const s = this.els.scroller;
+    s.scrollTop = s.scrollHeight;
+  }
+
+  renderOlder() {
+    const view = this.view();
+    const { older, empty } = this.els;
+    const hasOlder = Boolean(view) && view.olderMore !== false && (view.kind === 'dm' || view.joined);
+    older.hidden = !hasOlder;
+    older.disabled = Boolean(view && view.loadingOlder);
+    older.textContent = view && view.loadingOlder ? 'Loading older messages…' : 'Load older messages';
+    let note = '';
+    if (!view) note = 'Pick a room on the left, or click someone to talk privately.';
+    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = 'Joining…';
+    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = 'No messages yet. Say hello!';
+    else if (view.ids.length && view.olderMore === false) note = 'This is the beginning of ' + view.title() + '.';
+    empty.textContent = note;
+    empty.hidden = !note;
+  }
+
+  onScroll() {
+    if (this.els.scroller.scrollTop < NEAR_TOP_PX) this.loadOlder();
+  }
+
+  // Content shorter than the pane cannot be scrolled up: load more until it fills or history ends.
+  fillIfShort() {
+    const s = this.els.scroller;
+    const view = this.view();
+    if (view && view.ids.length && s.scrollHeight <= s.clientHeight + NEAR_TOP_PX) this.loadOlder();
+  }
+
+  loadOlder() {
+    const view = this.view();
+    if (view && view.olderMore !== false && !view.loadingOlder) this.actions.loadOlder(view);
+  }
+}

@@ -1,0 +1,119 @@
+// The sidebar: rooms with online counts, private conversations, unread
+// badges, and the form that creates a room.
+
+import { h, setChildren, srOnly, syncList } from './dom.js';
+import { roomKey } from './store.js';
+
+const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
+
+function badge(unread) {
+  return unread ? h('span', { class: 'badge' }, String(unread > 99 ? '99+' : unread), srOnly(' unread')) : null;
+}
+
+export class Sidebar {
+  /**
+   * els: {rooms, conversations, noConversations, createForm, newRoom, newTopic, createError}
+   * actions: {openRoom(name), openConversation(user), createRoom(name, topic) → Promise<error text | null>}
+   */
+  constructor(els, store, actions) {
+    this.els = els;
+    this.store = store;
+    this.actions = actions;
+    this.roomItems = new Map();
+    this.convItems = new Map();
+    for (const type of ['rooms', 'views', 'current']) store.on(type, () => this.render());
+    els.createForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.create();
+    });
+    els.newRoom.addEventListener('input', () => this.showCreateError(''));
+  }
+
+  render() {
+    this.renderRooms();
+    this.renderConversations();
+  }
+
+  renderRooms() {
+    const { store } = this;
+    // The server's list, plus rooms we are in that it did not list yet (just created).
+    const rooms = new Map(store.rooms.map((r) => [roomKey(r.name), { ...r }]));
+    for (const view of store.roomViews()) {
+      if (view.wanted && !rooms.has(view.key)) rooms.set(view.key, { name: view.name, topic: view.topic, online: null });
+    }
+    const items = [...rooms.entries()].map(([key, r]) => ({ key, ...r, view: store.views.get(key) || null }));
+    items.sort(byName);
+    syncList(this.els.rooms, this.roomItems, items, (r) => r.key,
+      (r) => h('li', {}, h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openRoom(r.name) })),
+      (li, r) => this.updateRoom(li.firstChild, r));
+  }
+
+  updateRoom(button, r) {
+    const view = r.view;
+    const joined = Boolean(view && view.wanted);
+    const current = this.store.current === r.key;
+    button.dataset.testid = 'room-' + r.name;
+    button.className = 'nav-item' + (joined ? ' joined' : '') + (current ? ' current' : '');
+    button.title = r.topic || '';
+    if (current) button.setAttribute('aria-current', 'page');
+    else button.removeAttribute('aria-current');
+    const online = r.online === null || r.online === undefined ? '' : String(r.online);
+    setChildren(button,
+      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '#'), r.name),
+      joined ? srOnly(', joined') : null,
+      online ? h('span', { class: 'nav-online', title: online + ' online' }, srOnly(', online: '), online) : null,
+      badge(view ? view.unread : 0),
+    );
+  }
+
+  renderConversations() {
+    const { store, els } = this;
+    const views = store.dmViews();
+    const newest = (v) => (v.ids.length ? v.ids[v.ids.length - 1] : 0);
+    views.sort((a, b) => newest(b) - newest(a) || byName(a, b));
+    syncList(els.conversations, this.convItems, views, (v) => v.key,
+      (v) => h('li', {}, h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openConversation(v.peer) })),
+      (li, v) => this.updateConversation(li.firstChild, v));
+    els.noConversations.hidden = views.length > 0;
+  }
+
+  updateConversation(button, view) {
+    const current = this.store.current === view.key;
+    button.dataset.testid = 'conversation-' + view.name;
+    button.className = 'nav-item' + (current ? ' current' : '');
+    if (current) button.setAttribute('aria-current', 'page');
+    else button.removeAttribute('aria-current');
+    setChildren(button,
+      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'), view.name),
+      srOnly(', private conversation'),
+      badge(view.unread),
+    );
+  }
+
+  async create() {
+    const { newRoom, newTopic } = this.els;
+    const name = newRoom.value.trim();
+    if (!name) {
+      this.showCreateError('Type a name for the new room.');
+      newRoom.focus();
+      return;
+    }
+    const error = await this.actions.createRoom(name, newTopic.value.trim());
+    if (error) {
+      this.showCreateError(error);
+      newRoom.focus();
+    } else {
+      newRoom.value = '';
+      newTopic.value = '';
+      this.showCreateError('');
+    }
+  }
+
+  showCreateError(text) {
+    const { createError, newRoom } = this.els;
+    createError.textContent = text;
+    createError.hidden = !text;
+    if (text) newRoom.setAttribute('aria-invalid', 'true');
+    else newRoom.removeAttribute('aria-invalid');
+  }
+}

@@ -1,0 +1,274 @@
+// What the page knows about rooms, conversations and their messages.
+// No socket and no DOM here: the protocol code (client.js) feeds it and the
+// views read it. Every change is announced as an event so each view can
+// redraw only its own part.
+//
+// Events (CustomEvent, detail in brackets):
+//   me, rooms, views, current, messages {key, ids}, pending {key},
+//   members {key}, older {key}
+
+export const roomKey = (name) => 'r:' + name.toLowerCase();
+export const dmKey = (userId) => 'u:' + userId;
+
+/** One room or private conversation as the page shows it. */
+export class View {
+  constructor(key, kind, name) {
+    this.key = key;
+    this.kind = kind;          // 'room' | 'dm'
+    this.name = name;          // room name, or the other user's latest name
+    this.peer = null;          // dm: {id, name}
+    this.topic = '';
+    this.messages = new Map(); // id → message frame; a Map so a resent or replayed message lands once
+    this.ids = [];             // the same ids, ascending: the render order
+    this.members = new Map();  // room: id → {id, name}, the users online in it
+    this.wanted = false;       // room: the user wants to be in it (survives reconnects)
+    this.joined = false;       // room: joined on the current connection
+    this.lastId = null;        // highest id known with nothing missing below it; null = never synced
+    this.gap = null;           // {after, before}: a resume the server cut short, still to fetch
+    this.olderMore = null;     // older history exists: true / false / null = not asked yet
+    this.loadingOlder = false;
+    this.unread = 0;
+  }
+
+  /** The `since` to resume with, or null for a fresh join. */
+  since() {
+    return this.gap ? this.gap.after : this.lastId;
+  }
+
+  oldestId() {
+    return this.ids.length ? this.ids[0] : null;
+  }
+
+  title() {
+    return this.kind === 'room' ? '#' + this.name : this.name;
+  }
+}
+
+// Index of the first element >= id in an ascending array.
+function lowerBound(ids, id) {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ids[mid] < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class Store extends EventTarget {
+  constructor() {
+    super();
+    this.me = null;              // {id, name}
+    this.rooms = [];             // the server's list: [{name, topic, online}]
+    this.views = new Map();      // key → View
+    this.current = null;         // key of the view on screen
+    this.privateSince = null;    // highest private-message id seen; null = nothing synced yet
+    this.pending = new Map();    // cid → unacknowledged say (see outbox.js)
+    this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
+  }
+
+  emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  on(type, fn) {
+    this.addEventListener(type, (e) => fn(e.detail));
+  }
+
+  setMe(user) {
+    this.me = { id: user.id, name: user.name };
+    this.emit('me');
+  }
+
+  isMine(message) {
+    return this.me !== null && message.from && message.from.id === this.me.id;
+  }
+
+  // Views
+
+  roomView(name) {
+    return this.views.get(roomKey(name)) || null;
+  }
+
+  ensureRoom(name) {
+    const key = roomKey(name);
+    let view = this.views.get(key);
+    if (!view) {
+      view = new View(key, 'room', name);
+      this.views.set(key, view);
+      this.emit('views');
+    }
+    return view;
+  }
+
+  ensureDm(user) {
+    const key = dmKey(user.id);
+    let view = this.views.get(key);
+    if (!view) {
+      view = new View(key, 'dm', user.name);
+      view.peer = { id: user.id, name: user.name };
+      this.views.set(key, view);
+      this.emit('views');
+    }
+    return view;
+  }
+
+  removeView(key) {
+    if (!this.views.delete(key)) return;
+    if (this.current === key) this.setCurrent(null);
+    this.emit('views');
+  }
+
+  currentView() {
+    return this.current ? this.views.get(this.current) || null : null;
+  }
+
+  setCurrent(key) {
+    this.current = key;
+    const view = this.currentView();
+    if (view) view.unread = 0;
+    this.emit('current');
+    this.emit('views');
+  }
+
+  /** The user looks at the view again (tab visible): its messages are read. */
+  markRead(key) {
+    const view = this.views.get(key);
+    if (view && view.unread) {
+      view.unread = 0;
+      this.emit('views');
+    }
+  }
+
+  roomViews() {
+    return [...this.views.values()].filter((v) => v.kind === 'room');
+  }
+
+  dmViews() {
+    return [...this.views.values()].filter((v) => v.kind === 'dm');
+  }
+
+  /** Forget private conversations: they belonged to another user. */
+  resetPrivate() {
+    for (const view of this.dmViews()) this.views.delete(view.key);
+    if (this.current && this.current.startsWith('u:')) this.current = null;
+    this.privateSince = null;
+    this.emit('views');
+    this.emit('current');
+  }
+
+  /** The connection is gone: nothing is joined any more, but everything is kept for the resume. */
+  disconnected() {
+    for (const view of this.views.values()) view.joined = false;
+    this.emit('views');
+  }
+
+  // Messages
+
+  /**
+   * Add messages to a view, ignoring ids it has already. `unread`: they are
+   * news to the user (live or missed while away), not history paged in.
+   * Returns the ids that were new.
+   */
+  add(view, messages, { unread = false } = {}) {
+    const added = [];
+    for (const m of messages) {
+      if (typeof m.id !== 'number' || view.messages.has(m.id)) continue;
+      view.messages.set(m.id, m);
+      const ids = view.ids;
+      if (!ids.length || ids[ids.length - 1] < m.id) ids.push(m.id);
+      else ids.splice(lowerBound(ids, m.id), 0, m.id);
+      added.push(m.id);
+      if (m.to && m.from) this.updatePeerName(view, m);
+      if (unread && !this.isMine(m) && !this.isWatched(view.key)) view.unread++;
+    }
+    if (added.length) {
+      this.emit('messages', { key: view.key, ids: added });
+      if (unread) this.emit('views');
+    }
+    return added;
+  }
+
+  // A conversation is titled with the other user's most recent name.
+  updatePeerName(view, m) {
+    if (view.kind !== 'dm') return;
+    const other = m.from.id === view.peer.id ? m.from : m.to;
+    if (other.id === view.peer.id && m.id >= (view.ids[view.ids.length - 1] || 0) && other.name !== view.name) {
+      view.name = view.peer.name = other.name;
+      this.emit('views');
+      if (this.current === view.key) this.emit('current');
+    }
+  }
+
+  /** The view a private message belongs to: the conversation with the other user. */
+  dmViewFor(message) {
+    if (!this.me) return null;
+    const other = message.from.id === this.me.id ? message.to : message.from;
+    return this.ensureDm(other);
+  }
+
+  /** Private messages (welcome, live): into their conversations; remember the newest id. */
+  addPrivate(messages, opts) {
+    for (const m of messages) {
+      const view = this.dmViewFor(m);
+      if (!view) continue;
+      this.add(view, [m], opts);
+      view.lastId = Math.max(view.lastId || 0, m.id);
+      this.privateSince = Math.max(this.privateSince || 0, m.id);
+    }
+  }
+
+  // Rooms and members
+
+  setRooms(rooms) {
+    this.rooms = rooms;
+    this.emit('rooms');
+  }
+
+  setMembers(view, members) {
+    view.members = new Map(members.map((u) => [u.id, u]));
+    this.syncOnline(view);
+    this.emit('members', { key: view.key });
+  }
+
+  presence(view, event, user) {
+    if (event === 'join') view.members.set(user.id, user);
+    else if (event === 'leave') view.members.delete(user.id);
+    this.syncOnline(view);
+    this.emit('members', { key: view.key });
+  }
+
+  // The room list is refreshed every few seconds; a joined room knows its count sooner.
+  syncOnline(view) {
+    const entry = this.rooms.find((r) => roomKey(r.name) === view.key);
+    if (entry && entry.online !== view.members.size) {
+      entry.online = view.members.size;
+      this.emit('rooms');
+    }
+  }
+
+  // Unacknowledged says
+
+  setPending(p) {
+    this.pending.set(p.cid, p);
+    this.emit('pending', { key: p.key });
+  }
+
+  removePending(cid) {
+    const p = this.pending.get(cid);
+    if (!p) return;
+    this.pending.delete(cid);
+    this.emit('pending', { key: p.key });
+  }
+
+  pendingFor(key) {
+    return [...this.pending.values()].filter((p) => p.key === key);
+  }
+
+  totalUnread() {
+    let n = 0;
+    for (const view of this.views.values()) n += view.unread;
+    return n;
+  }
+}
