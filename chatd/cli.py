@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, description: str = "") -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=f"{help_text}. {description}".strip(),
+        text = textwrap.fill(f"{help_text[0].upper()}{help_text[1:]}. {description}".strip(), 78)
+        sub = commands.add_parser(name, help=help_text, description=text,
                                   epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("-c", "--config", metavar="PATH", help="config file (default: $CHATD_CONFIG or ./chatd.yaml)")
         return sub

@@ -5,7 +5,7 @@ socket that only its owner (and root) can open — never over the network.
     sock = bind_control("/run/chatd/chatd.sock")    # before forking; caller holds the pidfile
     control = await ControlServer.start(sock, {"status": status})   # async handlers: dict → dict
     reply = ask("/run/chatd/chatd.sock", "status")  # blocking, from the CLI
-    control.close()
+    await control.close()
 
 One request per connection: a JSON object with ``command`` and its
 arguments on one line, answered by one JSON object on one line.
@@ -65,6 +65,7 @@ class ControlServer:
     def __init__(self, handlers: dict[str, Handler]):
         self._handlers = handlers
         self._server: asyncio.AbstractServer | None = None
+        self._answering: set[asyncio.Task] = set()
 
     @classmethod
     async def start(cls, sock: socket.socket, handlers: dict[str, Handler]) -> ControlServer:
@@ -74,12 +75,17 @@ class ControlServer:
         self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_REQUEST, **keep)
         return self
 
-    def close(self) -> None:
-        """Stop accepting; requests being answered finish."""
+    async def close(self, timeout: float = 2.0) -> None:
+        """Stop accepting, and let the answers under way reach their askers
+        (e.g. ``restart``'s, sent just before this process exits)."""
         if self._server is not None:
             self._server.close()
+        if self._answering:
+            await asyncio.wait(self._answering, timeout=timeout)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._answering.add(task)
         try:
             # The file mode already keeps others out; this also holds if the
             # socket's directory or mode was loosened by hand.
@@ -94,6 +100,7 @@ class ControlServer:
             log.debug("control connection failed: %s", e)
         finally:
             writer.close()
+            self._answering.discard(task)
 
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:

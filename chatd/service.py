@@ -80,6 +80,7 @@ class Service:
         self.state = "starting"
         self._done: asyncio.Future | None = None  # → ("stop" | "restart", parameters)
         self._successor: Channel | None = None
+        self._spawned: subprocess.Popen | None = None  # a successor not yet handed over to
         self._tasks: set[asyncio.Task] = set()
 
     def main(self, parent: Channel | None = None, successor: Channel | None = None) -> int:
@@ -213,33 +214,40 @@ class Service:
             return {"ok": False, "error": f"cannot start a new process: {e}"}
         finally:
             theirs.close()
+        self._spawned = proc
         try:
             reply = await ours.arecv(READY_TIMEOUT)
         except TimeoutError:
             reply = {"error": f"the new process was not ready within {READY_TIMEOUT:g} s"}
+        if self.state != "restarting":  # stopped meanwhile: _stop killed the successor
+            reply = {"error": f"the server is {self.state}"}
         if not reply or "ready" not in reply:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             code = await asyncio.get_running_loop().run_in_executor(None, proc.wait)
             ours.close()
-            self.state = "serving"
+            self._spawned = None
+            if self.state == "restarting":
+                self.state = "serving"
             error = (reply or {}).get("error") or f"the new process exited with status {code} before it was ready"
             log.error("restart failed, still serving: %s", error)
             return {"ok": False, "status": (reply or {}).get("status", int(ExitStatus.ERROR)), "error": error}
         sd_notify(f"MAINPID={proc.pid}", self.env)
-        self._successor = ours
+        self._successor, self._spawned = ours, None
         self._finish("restart")
         return {"ok": True, "pid": proc.pid, "old_pid": os.getpid()}
 
     async def _hand_over(self) -> int:
         assert self._successor is not None
         channel = self._successor
+        timeout = self.config.stop_timeout
+        watchdog = self._watchdog(timeout)
         if self.control:
-            self.control.close()  # the successor answers from now on (the socket is shared)
-        await self.server.stop(CloseCode.SERVICE_RESTART, self.config.stop_timeout,
-                               on_drained=lambda: channel.send({"go": True}))
+            await self.control.close()  # the successor answers from now on (the socket is shared)
+        await self.server.stop(CloseCode.SERVICE_RESTART, timeout, on_drained=lambda: channel.send({"go": True}))
         channel.close()
         log.info("handed over; exiting")  # the pidfile and control socket now belong to the successor
+        watchdog.cancel()
         return ExitStatus.OK
 
     # Stop
@@ -248,19 +256,27 @@ class Service:
         self.state = "stopping"
         sd_notify("STOPPING=1", self.env)
         log.info("stopping%s (timeout %g s)", " gracefully" if graceful else "", timeout)
-        watchdog = threading.Timer(timeout + KILL_MARGIN, self._overrun)
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog = self._watchdog(timeout)
+        if self._spawned:  # a restart under way: its successor must not outlive us
+            with contextlib.suppress(ProcessLookupError):
+                self._spawned.kill()
         await self.server.stop(CloseCode.GOING_AWAY, timeout, graceful=graceful)
         if self.control:
-            self.control.close()
+            await self.control.close()
         with contextlib.suppress(OSError):
             os.unlink(self.control_path)  # still ours: we hold the pidfile lock until exit
         self.pidfile.clear()
         watchdog.cancel()
         return ExitStatus.OK
 
+    def _watchdog(self, timeout: float) -> threading.Timer:
+        """Ends the process if stopping overruns ``timeout``: never hang."""
+        watchdog = threading.Timer(timeout + KILL_MARGIN, self._overrun)
+        watchdog.daemon = True
+        watchdog.start()
+        return watchdog
+
     def _overrun(self) -> None:
-        log.error("stop overran its timeout; exiting now")
+        log.error("stopping overran its timeout; exiting now")
         logging.shutdown()
         os._exit(ExitStatus.ERROR)

@@ -25,7 +25,7 @@ async def control(short_dir: Path):
     path = str(short_dir / "c.sock")
     server = await ControlServer.start(bind_control(path), {"status": status, "broken": broken})
     yield path
-    server.close()
+    await server.close()
 
 
 async def test_request_and_answer(control: str):
