@@ -77,10 +77,15 @@ class Chat:
             user_id = await self.store.create_user(name)
         if conn.closed:
             return
+        online = self.hub.users.get(user_id)
+        old_name = online.name if online else name
         try:
             user = self.hub.attach(conn.session, user_id, name)
         except NameTaken:
             raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", req.cid) from None
+        if old_name != name:  # renamed while online elsewhere: the rooms it is in should know
+            for room in {r.key: r for s in user.sessions for r in s.rooms.values()}.values():
+                self._presence(room, "rename", user.ref())
         since = req.fields.get("since")
         page = await self._page(self.store.private_history, user.id, since)
         _answer(conn, req, {
@@ -88,10 +93,21 @@ class Chat:
             "session": conn.session.id,
             "user": user.ref(),
             "token": self.tokens.issue(user.id),
+            "limits": self._client_limits(),
             "messages": page.messages,
             "more": page.more,
         })
         conn.session.release(PRIVATE, _last_id(page, since))
+
+    def _client_limits(self) -> dict[str, Any]:
+        """The limits a client should respect to avoid errors."""
+        limits = self.config.limits
+        return {
+            "max_text_chars": limits.max_text_chars,
+            "max_frame_bytes": limits.max_frame_bytes,
+            "rate_per_second": min(limits.rate_per_second, limits.user_rate_per_second),
+            "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
+        }
 
     async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str]:
         """The user a token proves, and the name to use (renaming if asked)."""
@@ -229,15 +245,19 @@ class Chat:
         f = req.fields
         page_max = self.config.history.page_max
         bounds = {"before": f.get("before"), "after": f.get("after"), "limit": min(f.get("limit", page_max), page_max)}
+        me = conn.session.user.id
         if "room" in f:
             room = self._joined_room(conn, f["room"], req.cid)
             page = await self.store.room_history(room.id, **bounds)
             target: dict[str, Any] = {"room": room.name}
+        elif "with" not in f:  # all private conversations: how a resume catches up
+            page = await self.store.private_history(me, **bounds)
+            target = {"private": True}
         else:
             other = f["with"]
             if other not in self.hub.users and await self.store.user_name(other) is None:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
-            page = await self.store.conversation_history(conn.session.user.id, other, **bounds)
+            page = await self.store.conversation_history(me, other, **bounds)
             target = {"with": other}
         _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more})
 

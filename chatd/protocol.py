@@ -171,9 +171,10 @@ def parse(text: str | bytes) -> Request:
 def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> None:
     if kind == "identify" and "name" not in fields and "token" not in fields:
         raise ProtocolError(Code.BAD_FRAME, "identify needs 'name' or 'token'", cid)
-    if kind in ("say", "history") and ("room" in fields) == ("with" in fields or "to" in fields):
-        target = "'to'" if kind == "say" else "'with'"
-        raise ProtocolError(Code.BAD_FRAME, f"{kind} needs exactly one of 'room' and {target}", cid)
+    if kind == "say" and ("room" in fields) == ("to" in fields):
+        raise ProtocolError(Code.BAD_FRAME, "say needs exactly one of 'room' and 'to'", cid)
+    if kind == "history" and "room" in fields and "with" in fields:
+        raise ProtocolError(Code.BAD_FRAME, "history takes 'room' or 'with', not both", cid)
     if kind == "create" and len(fields.get("topic", "")) > TOPIC_MAX:
         raise ProtocolError(Code.BAD_FRAME, f"'topic' is longer than {TOPIC_MAX} characters", cid)
 

@@ -262,3 +262,27 @@ async def test_huge_rooms_get_partial_member_lists_and_no_presence(user, config_
     assert joined["online"] == 3 and len(joined["members"]) == 2
     await alice.request("rooms")  # a round trip: a presence for carol would have come first
     assert not [f for f in alice.backlog if f["type"] == "presence"]
+
+
+async def test_private_catch_up_across_all_conversations(user):
+    alice = await user("alice")
+    bob = await user("bob")
+    carol = await user("carol")
+    ids = [(await sender.request("say", to=alice.welcome["user"]["id"], text="hi"))["id"] for sender in (bob, carol)]
+    page = await alice.request("history", after=0)
+    assert page["private"] is True and [m["id"] for m in page["messages"]] == ids
+
+
+async def test_rename_is_announced_to_the_rooms_of_the_user(user, connect):
+    alice = await user("alice", "lobby")
+    bob = await user("bob", "lobby")
+    renamed = await connect()
+    welcome = await renamed.identify(token=alice.welcome["token"], name="alicia")
+    assert welcome["user"]["name"] == "alicia"
+    event = await bob.expect("presence", event="rename")
+    assert event["user"] == {"id": alice.welcome["user"]["id"], "name": "alicia"}
+
+
+async def test_welcome_tells_the_limits(user):
+    alice = await user("alice")
+    assert alice.welcome["limits"]["max_text_chars"] == 4000
