@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -32,6 +33,7 @@ import yaml
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from chatd.cli import main
 from chatd.daemon import pid_running
 
 CLI_TIMEOUT = 60
@@ -97,6 +99,12 @@ class Chatd:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.dir,
                               env=env if env is not None else _env())
 
+    def run(self, *args: str) -> tuple[int, str, str]:
+        """``chatd ARGS -c chatd.yaml`` in this process: (status, stdout, stderr)."""
+        out, err = io.StringIO(), io.StringIO()
+        code = main([*args, "-c", str(self.config_path)], _env(), out, err)
+        return code, out.getvalue(), err.getvalue()
+
     def start(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """``chatd start -d``; records the port and pid from the banner."""
         result = self.cli("start", "-d", *extra, env=env)
@@ -112,14 +120,14 @@ class Chatd:
         return int(self.pidfile.read_text())
 
     def status(self) -> dict[str, Any]:
-        result = self.cli("status", "--json")
-        assert result.returncode == 0, result
-        return json.loads(result.stdout)
+        code, out, err = self.run("status", "--json")
+        assert code == 0, err
+        return json.loads(out)
 
     def connections(self) -> list[dict[str, Any]]:
-        result = self.cli("connections", "--json")
-        assert result.returncode == 0, result
-        return json.loads(result.stdout)
+        code, out, err = self.run("connections", "--json")
+        assert code == 0, err
+        return json.loads(out)
 
     def log(self) -> str:
         return self.logfile.read_text() if self.logfile.exists() else ""
