@@ -45,7 +45,10 @@ class Chat:
     async def handle(self, conn: Connection, req: Request) -> None:
         if conn.session.user is None and req.type != "identify":
             raise ProtocolError(Code.NOT_IDENTIFIED, "send identify first", req.cid)
-        await getattr(self, "_" + req.type)(conn, req)
+        try:
+            await getattr(self, "_" + req.type)(conn, req)
+        except WriterClosed:
+            raise ProtocolError(Code.UNAVAILABLE, "the server is shutting down; try again shortly", req.cid) from None
 
     def disconnect(self, conn: Connection) -> None:
         for room, user in self.hub.detach(conn.session):

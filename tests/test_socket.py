@@ -112,7 +112,10 @@ async def test_user_rate_limit_spans_connections(user, connect, config_overrides
     assert answers[-1]["code"] == "rate_limited"
 
 
-@pytest.mark.parametrize("config_overrides", [{"limits": {"send_queue_bytes": 65536}}])
+UNLIMITED_RATE = {"rate_per_second": 1e9, "rate_burst": 1e9, "user_rate_per_second": 1e9, "user_rate_burst": 1e9}
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"send_queue_bytes": 65536, **UNLIMITED_RATE}}])
 async def test_client_that_does_not_read_is_cut_off(server, user, config_overrides):
     alice = await user("alice", "lobby")
     sloth = await user("sloth", "lobby")

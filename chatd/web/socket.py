@@ -169,3 +169,5 @@ def _send_some(stream: IOStream, data: bytes) -> int:
         return stream.socket.send(data)
     except (BlockingIOError, InterruptedError):
         return 0
+    except OSError:  # reset or broken pipe: the peer is gone; Tornado notices on its next read
+        return len(data)
