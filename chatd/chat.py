@@ -6,13 +6,18 @@ Session), ``send(frame)`` and ``closed``. Requests that refuse raise
 ``ProtocolError``; the connection turns those into ``error`` frames.
 
     chat = Chat(config, hub, store, tokens)
-    await chat.handle(connection, parse(text))
+    pending = chat.handle(connection, parse(text))   # None, or an awaitable
     chat.disconnect(connection)
+
+Requests answered from memory (say, rooms, leave) are handled at once; only
+those that read the store or wait for a write (identify, join, create,
+history) return an awaitable, so the common case costs no Task.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from chatd.config import Config
@@ -42,13 +47,12 @@ class Chat:
         self.stored = 0  # messages stored since start, for `chatd status`
         self._user_buckets: dict[int, TokenBucket] = {}
 
-    async def handle(self, conn: Connection, req: Request) -> None:
+    def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
+        """Carry out a request; raises ProtocolError, or returns an awaitable
+        that may, for requests that have to wait."""
         if conn.session.user is None and req.type != "identify":
             raise ProtocolError(Code.NOT_IDENTIFIED, "send identify first", req.cid)
-        try:
-            await getattr(self, "_" + req.type)(conn, req)
-        except WriterClosed:
-            raise ProtocolError(Code.UNAVAILABLE, "the server is shutting down; try again shortly", req.cid) from None
+        return getattr(self, "_" + req.type)(conn, req)
 
     def disconnect(self, conn: Connection) -> None:
         for room, user in self.hub.detach(conn.session):
@@ -136,7 +140,7 @@ class Chat:
 
     # Rooms
 
-    async def _rooms(self, conn: Connection, req: Request) -> None:
+    def _rooms(self, conn: Connection, req: Request) -> None:
         _answer(conn, req, {"type": "rooms", "rooms": self.hub.room_list()})
 
     def _room(self, name: str, cid: str | None) -> Room:
@@ -171,7 +175,7 @@ class Chat:
         })
         self.hub.complete_join(session, room, _last_id(page, since))
 
-    async def _leave(self, conn: Connection, req: Request) -> None:
+    def _leave(self, conn: Connection, req: Request) -> None:
         room = self._joined_room(conn, req.fields["room"], req.cid)
         if self.hub.leave(conn.session, room):
             self._presence(room, "leave", conn.session.user.ref())
@@ -202,7 +206,7 @@ class Chat:
 
     # Messages
 
-    async def _say(self, conn: Connection, req: Request) -> None:
+    def _say(self, conn: Connection, req: Request) -> None:
         text = req.fields["text"]
         check_text(text, self.config.limits.max_text_chars)
         user = conn.session.user

@@ -56,6 +56,9 @@ class CloseCode:
 
     NORMAL = 1000
     GOING_AWAY = 1001  # server stopping
+    PROTOCOL_ERROR = 1002  # broken WebSocket framing
+    NO_STATUS = 1005  # a close frame without a code (never sent)
+    INVALID_DATA = 1007  # a text frame that is not UTF-8
     POLICY_VIOLATION = 1008  # kept flooding
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011

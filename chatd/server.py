@@ -41,6 +41,7 @@ from chatd.protocol import CloseCode
 from chatd.store import Store
 from chatd.tokens import TokenSigner
 from chatd.web import make_app
+from chatd.web.keepalive import Keepalive
 
 log = logging.getLogger("chatd")
 DAY = 86400
@@ -78,7 +79,8 @@ class Server:
         self.config = config
         self.hub = Hub()
         self.store = Store(config.database, config.store.synchronous, config.store.batch_max)
-        self.sockets: set = set()  # open ChatSockets, closed by hand on stop
+        self.sockets: set = set()  # open ChatConnections, closed by hand on stop
+        self.keepalive: Keepalive | None = None
         self.chat: Chat | None = None
         self.http: HTTPServer | None = None
         self.started_at = time.time()
@@ -109,12 +111,15 @@ class Server:
         self.chat = Chat(self.config, self.hub, self.store, tokens)
         self.load_rooms()
         self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), xheaders=self.config.proxy_headers)
+        ws = self.config.websocket
+        self.keepalive = Keepalive(self.sockets, ws.ping_interval, ws.ping_timeout)
 
     def serve(self, sockets: list[socket.socket]) -> None:
         """Start accepting connections on ``sockets``."""
         assert self.http is not None, "open() first"
         self.listening = sockets
         self.http.add_sockets(sockets)
+        self.keepalive.start()
         self._sample()
         self._sampler = PeriodicCallback(self._sample, 1000)
         self._sampler.start()
@@ -215,6 +220,8 @@ class Server:
             self.http.stop()  # closes only our descriptor: a successor keeps the socket
         if self._sampler:
             self._sampler.stop()
+        if self.keepalive:
+            self.keepalive.stop()
 
     async def stop(self, close_code: int = CloseCode.GOING_AWAY, timeout: float = 10.0, *,
                    graceful: bool = False, on_drained: Callable[[], None] | None = None) -> None:

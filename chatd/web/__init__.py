@@ -12,7 +12,7 @@ import tornado.web
 from chatd.chat import Chat
 from chatd.config import Config
 from chatd.web.outbox import Outbox
-from chatd.web.socket import ChatSocket
+from chatd.web.upgrade import ChatUpgrade
 
 
 def _static_dir() -> Path:
@@ -51,10 +51,7 @@ def make_app(chat: Chat, registry: set, config: Config) -> tornado.web.Applicati
         [
             (r"/", PageHandler),
             (r"/healthz", HealthHandler, {"chat": chat}),
-            (r"/ws", ChatSocket, {"chat": chat, "registry": registry, "outbox": Outbox()}),
+            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "outbox": Outbox()}),
         ],
         static_path=str(STATIC_DIR),
-        websocket_ping_interval=config.websocket.ping_interval,
-        websocket_ping_timeout=config.websocket.ping_timeout,
-        websocket_max_message_size=config.limits.max_frame_bytes,
     )

@@ -1,0 +1,244 @@
+"""One client's WebSocket connection, after the handshake: an asyncio
+protocol with a small, fixed set of fields.
+
+Tornado does the HTTP upgrade (``chatd.web.upgrade``) and then hands the
+socket over. From there a ``ChatConnection`` reads frames
+(``chatd.wsframe.FrameReader``), rate-limits them, hands each request to
+``Chat`` — one at a time, in order — and writes prebuilt frames gathered
+per loop pass (``chatd.web.outbox``) straight to the transport. No Future
+or Task per frame sent, none per request answered from memory, one timer
+for the pings of all connections (``chatd.web.keepalive``).
+
+The attributes ``chatd connections`` shows: ``session``, ``remote_ip``,
+``connected_at``, ``frames_in/out``, ``bytes_in/out``, ``queued_bytes()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from chatd.chat import Chat
+from chatd.hub import Session
+from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
+from chatd.ratelimit import TokenBucket
+from chatd.store import WriterClosed
+from chatd.web.outbox import Outbox
+from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, wire
+
+log = logging.getLogger("chatd.connection")
+_session_ids = itertools.count(1)
+CLOSE_WAIT = 5.0  # seconds to wait for the client's close frame before dropping the socket
+INBOX_MAX = 32  # requests queued behind a slow one before we stop reading from the client
+
+
+class ChatConnection(asyncio.Protocol):
+    __slots__ = (
+        "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
+        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
+        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
+    )
+
+    def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str):
+        self.chat = chat
+        self.registry = registry
+        self.outbox = outbox
+        self.remote_ip = remote_ip
+        self.session = Session(f"s{next(_session_ids)}", self.write_wire)
+        self.connected_at = time.time()
+        self.last_heard = time.monotonic()
+        self.pinged = False
+        self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
+        self.closed = False  # the socket is gone
+        self.closing = False  # our close frame is sent: nothing more goes out
+        self._transport: asyncio.Transport | None = None
+        self._reader = FrameReader(chat.config.limits.max_frame_bytes)
+        limits = chat.config.limits
+        self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
+        self._strikes = 0  # rate_limited errors in a row
+        self._out: list[bytes] = []  # frames waiting for this pass's write
+        self._out_bytes = 0
+        self._inbox: collections.deque[str | bytes] = collections.deque()  # requests behind a busy one
+        self._busy: asyncio.Future | None = None  # the request being carried out, if it waits
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self.registry.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = time.monotonic()
+        self.pinged = False
+        try:
+            frames = self._reader.feed(data)
+        except FrameError as e:
+            log.info("closing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
+            self.close(e.code, e.reason)
+            return
+        for opcode, payload in frames:
+            if opcode == Opcode.TEXT:
+                try:
+                    self._receive(payload.decode("utf-8"))
+                except UnicodeDecodeError:
+                    self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
+                    return
+            elif opcode == Opcode.BINARY:
+                self._receive(payload)
+            elif opcode == Opcode.PING:
+                self._write(frame(Opcode.PONG, payload))
+            elif opcode == Opcode.CLOSE:
+                self._on_close_frame(payload)
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        self.closed = self.closing = True
+        self._out.clear()
+        self._inbox.clear()
+        self.registry.discard(self)
+        self.chat.disconnect(self)
+
+    # Requests, one at a time and in order
+
+    def _receive(self, message: str | bytes) -> None:
+        self.frames_in += 1
+        self.bytes_in += len(message)
+        if self._busy is not None:
+            self._inbox.append(message)
+            if len(self._inbox) >= INBOX_MAX:
+                self._transport.pause_reading()  # let TCP push back on a client that outruns us
+            return
+        self._handle(message)
+
+    def _handle(self, message: str | bytes) -> None:
+        allowed = self._take_token()
+        req = None
+        try:
+            req = parse(message)
+            if not allowed:
+                raise ProtocolError(Code.RATE_LIMITED, "too many frames; slow down", req.cid)
+            pending = self.chat.handle(self, req)
+        except Exception as e:
+            self._refuse(e, req)
+            return
+        if pending is not None:
+            self._busy = asyncio.ensure_future(self._finish(pending, req))
+
+    async def _finish(self, pending: Awaitable[None], req: Any) -> None:
+        try:
+            await pending
+        except Exception as e:
+            self._refuse(e, req)
+        finally:
+            self._busy = None
+            self._next()
+
+    def _next(self) -> None:
+        while self._inbox and self._busy is None and not self.closed:
+            self._handle(self._inbox.popleft())
+        if not self._inbox and self._transport is not None and not self.closed:
+            self._transport.resume_reading()
+
+    def _refuse(self, error: Exception, req: Any) -> None:
+        cid = getattr(req, "cid", None)
+        if isinstance(error, ProtocolError):
+            # Checks deep in the chat logic do not know the cid; the request does.
+            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid)
+        elif isinstance(error, WriterClosed):
+            frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
+        else:
+            log.error("request failed on %s", self.session.id, exc_info=error)
+            frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out", cid)
+        self.send(frame_)
+
+    def _take_token(self) -> bool:
+        """Charge one frame to the connection's and the user's buckets; close
+        the connection after ``flood_strikes`` refusals in a row."""
+        limits = self.chat.config.limits
+        self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
+        allowed = self._bucket.take()
+        user = self.session.user
+        if allowed and user is not None:
+            allowed = self.chat.user_bucket(user.id).take()
+        if allowed:
+            self._strikes = 0
+            return True
+        self._strikes += 1
+        if self._strikes >= limits.flood_strikes:
+            log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
+            self.close(CloseCode.POLICY_VIOLATION, "flooding")
+        return False
+
+    # Outbound
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.write_wire(wire(message))
+
+    def write_wire(self, data: bytes) -> None:
+        """Queue one prebuilt frame, to be written at the end of this loop pass."""
+        if self.closing:
+            return
+        if not self._out:
+            self.outbox.queue(self)
+        self._out.append(data)
+        self._out_bytes += len(data)
+        self.frames_out += 1
+        self.bytes_out += len(data)
+
+    def send_queued(self) -> None:
+        """Write every queued frame in one call; cut the connection off if the
+        kernel has refused more than ``limits.send_queue_bytes``: its reader
+        is not keeping up."""
+        if not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out, self._out_bytes = [], 0
+        self._write(data)
+        unread = self.queued_bytes()
+        if unread > self.chat.config.limits.send_queue_bytes:
+            log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
+            self.abort()
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.write(data)
+
+    def queued_bytes(self) -> int:
+        """Bytes accepted for this client that the kernel has not taken yet."""
+        if self._transport is None or self.closed:
+            return self._out_bytes
+        return self._out_bytes + self._transport.get_write_buffer_size()
+
+    def ping(self) -> None:
+        self._write(frame(Opcode.PING, b""))
+        self.pinged = True
+
+    # Closing
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Start the closing handshake; drop the socket if the client does not
+        answer within CLOSE_WAIT seconds."""
+        if self.closing:
+            return
+        self.send_queued()  # what was queued before the close frame goes before it
+        self.closing = True
+        self._write(close_frame(code, reason))
+        asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
+
+    def _on_close_frame(self, payload: bytes) -> None:
+        if not self.closing:  # the client started it: answer with its code
+            self.close(parse_close(payload) if len(payload) >= 2 else CloseCode.NORMAL)
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a close handshake."""
+        if self._transport is not None and not self.closed:
+            self._transport.abort()

@@ -1,0 +1,80 @@
+"""The ``/ws`` endpoint: Tornado checks the WebSocket handshake, then the
+socket leaves Tornado for a lean ``ChatConnection``.
+
+Tornado's ``WebSocketHandler`` validates the request (Upgrade and
+Connection headers, the version, the same-origin rule browsers need); its
+``get_websocket_protocol`` hook is where we take over: answer 101, detach
+the stream from Tornado's HTTP machinery and give the socket to asyncio.
+Tornado's per-connection objects (request, headers, handler, IOStream,
+WebSocketProtocol, ping timer) are then freed: a connected client costs a
+transport and one ``ChatConnection``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tornado.iostream import IOStream
+from tornado.websocket import WebSocketHandler, WebSocketProtocol13
+
+from chatd.chat import Chat
+from chatd.web.connection import ChatConnection
+from chatd.web.outbox import Outbox
+
+log = logging.getLogger("chatd.upgrade")
+
+
+class ChatUpgrade(WebSocketHandler):
+    """``initialize`` gets the server's ``Chat``, the ``registry`` of open
+    connections (closed by hand on shutdown) and the shared ``outbox``."""
+
+    def initialize(self, chat: Chat, registry: set, outbox: Outbox) -> None:
+        self.chat = chat
+        self.registry = registry
+        self.outbox = outbox
+
+    def get_websocket_protocol(self) -> _TakeOver | None:
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            return None  # Tornado answers 426 Upgrade Required
+        return _TakeOver()
+
+
+class _TakeOver:
+    """Stands in for Tornado's WebSocketProtocol for the length of the handshake."""
+
+    async def accept_connection(self, handler: ChatUpgrade) -> None:
+        key = handler.request.headers.get("Sec-WebSocket-Key")
+        if not key:
+            handler.set_status(400)
+            handler.finish("Sec-WebSocket-Key is missing")
+            return
+        handler.clear_header("Content-Type")
+        handler.set_status(101)
+        handler.set_header("Upgrade", "websocket")
+        handler.set_header("Connection", "Upgrade")
+        handler.set_header("Sec-WebSocket-Accept", WebSocketProtocol13.compute_accept_value(key))
+        await handler.finish()  # the 101 is written out before the socket changes hands
+        stream = handler.detach()
+        connection = ChatConnection(handler.chat, handler.registry, handler.outbox, handler.request.remote_ip)
+        early = _take_socket(stream)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
+        except OSError:
+            stream.socket.close()  # gone during the handshake
+            return
+        if early:
+            connection.data_received(early)
+
+    def on_connection_close(self) -> None:
+        """Tornado's handler calls this if the client leaves mid-handshake."""
+
+
+def _take_socket(stream: IOStream) -> bytes:
+    """Stop Tornado watching the stream's socket; return what it had read
+    past the HTTP request (a client may send frames before seeing the 101)."""
+    early = bytes(stream._read_buffer[: stream._read_buffer_size])
+    if stream._state is not None:
+        stream.io_loop.remove_handler(stream.socket)
+        stream._state = None
+    return early
