@@ -47,6 +47,7 @@ log = logging.getLogger("chatd")
 DAY = 86400
 BACKLOG = 1024  # connections the kernel queues while a restart hands the socket over
 RATE_WINDOW = 60  # seconds over which `chatd status` reports messages per second
+HTTP_READ_CHUNK = 4096
 CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
 
 
@@ -110,7 +111,10 @@ class Server:
         tokens = TokenSigner(secret, self.config.identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens)
         self.load_rooms()
-        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), xheaders=self.config.proxy_headers)
+        # chunk_size: HTTP here is small requests and the WebSocket handshake;
+        # Tornado's default 64 KiB read per connection only fragments the heap.
+        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), xheaders=self.config.proxy_headers,
+                               chunk_size=HTTP_READ_CHUNK)
         ws = self.config.websocket
         self.keepalive = Keepalive(self.sockets, ws.ping_interval, ws.ping_timeout)
 

@@ -35,9 +35,12 @@ log = logging.getLogger("chatd.connection")
 _session_ids = itertools.count(1)
 CLOSE_WAIT = 5.0  # seconds to wait for the client's close frame before dropping the socket
 INBOX_MAX = 32  # requests queued behind a slow one before we stop reading from the client
+# One receive buffer for every connection: what a read brings is copied into
+# that connection's FrameReader before the next read can happen.
+_RECEIVED = memoryview(bytearray(65536))
 
 
-class ChatConnection(asyncio.Protocol):
+class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
@@ -63,7 +66,7 @@ class ChatConnection(asyncio.Protocol):
         self._strikes = 0  # rate_limited errors in a row
         self._out: list[bytes] = []  # frames waiting for this pass's write
         self._out_bytes = 0
-        self._inbox: collections.deque[str | bytes] = collections.deque()  # requests behind a busy one
+        self._inbox: collections.deque[str | bytes] | None = None  # requests behind a busy one
         self._busy: asyncio.Future | None = None  # the request being carried out, if it waits
 
     # asyncio.Protocol
@@ -72,7 +75,14 @@ class ChatConnection(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         self.registry.add(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _RECEIVED
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(_RECEIVED[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Bytes from the client (also the bytes Tornado read past the handshake)."""
         self.last_heard = time.monotonic()
         self.pinged = False
         try:
@@ -101,7 +111,7 @@ class ChatConnection(asyncio.Protocol):
             return
         self.closed = self.closing = True
         self._out.clear()
-        self._inbox.clear()
+        self._inbox = None
         self.registry.discard(self)
         self.chat.disconnect(self)
 
@@ -111,6 +121,8 @@ class ChatConnection(asyncio.Protocol):
         self.frames_in += 1
         self.bytes_in += len(message)
         if self._busy is not None:
+            if self._inbox is None:
+                self._inbox = collections.deque()
             self._inbox.append(message)
             if len(self._inbox) >= INBOX_MAX:
                 self._transport.pause_reading()  # let TCP push back on a client that outruns us
@@ -141,7 +153,7 @@ class ChatConnection(asyncio.Protocol):
             self._next()
 
     def _next(self) -> None:
-        while self._inbox and self._busy is None and not self.closed:
+        while self._inbox and self._busy is None:
             self._handle(self._inbox.popleft())
         if not self._inbox and self._transport is not None and not self.closed:
             self._transport.resume_reading()
