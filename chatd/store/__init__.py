@@ -144,23 +144,23 @@ class Store:
         self.writer.submit(lambda: self._insert(draft), done)
 
     def _insert(self, d: Draft) -> tuple[dict[str, Any], bool]:
-        if d.cid is not None:
-            row = self.db.execute_sql(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
-            if row:
-                return message_frame(row), True
+        sql = self.db.connection()  # sqlite3 itself: this is the hottest write
         recipient_name = pair = None
         if d.recipient_id is not None:
-            found = self.db.execute_sql("SELECT name FROM user WHERE id = ?", (d.recipient_id,)).fetchone()
+            found = sql.execute("SELECT name FROM user WHERE id = ?", (d.recipient_id,)).fetchone()
             if found is None:
                 raise NoSuchUser(d.recipient_id)
             recipient_name = found[0]
             pair = pair_key(d.sender_id, d.recipient_id)
         ts = now_ms()
-        cursor = self.db.execute_sql(
+        cursor = sql.execute(
             "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, cid) DO NOTHING",
             (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair, d.text, ts, d.cid),
         )
+        if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
+            row = sql.execute(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
+            return message_frame(row), True
         row = (cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
         return message_frame(row), False
 

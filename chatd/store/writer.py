@@ -1,6 +1,8 @@
 """The one thread that writes to SQLite, committing jobs in groups.
 
-Jobs are plain functions run in the writer thread inside a transaction;
+Jobs are plain functions run in the writer thread inside a transaction.
+A job makes at most one change, as its last statement, so a job that fails
+has changed nothing and the others of its batch still commit;
 whatever is queued when the thread wakes up (up to ``batch_max``) commits
 together, so a burst of messages costs one fsync-free WAL commit rather
 than one each. Results come back on the event loop, all of a batch in one
@@ -99,9 +101,10 @@ class Writer:
         try:
             with self._db.atomic():
                 for job, done in batch:
+                    # No savepoint per job: a job makes at most one change, in its
+                    # last statement, and SQLite undoes a failed statement alone.
                     try:
-                        with self._db.atomic():  # a savepoint: one bad job does not sink the batch
-                            outcomes.append((done, job(), None))
+                        outcomes.append((done, job(), None))
                     except Exception as e:  # noqa: BLE001 - reported to the job's owner
                         outcomes.append((done, None, e))
         except Exception as e:  # the commit itself failed (disk full, I/O error)
