@@ -5,7 +5,7 @@
 
 import { roomKey } from './store.js';
 import { saved } from './persist.js';
-import { PAGE, catchUp, fillGap, loadOlder } from './history.js';
+import { CATCH_UP_PAGE, PAGE, fillGap, loadOlder } from './history.js';
 
 const ROOMS_REFRESH_MS = 10000;
 const ROOMS_ANSWER_TIMEOUT_MS = 30000; // the refresh doubles as our check that the socket still works
@@ -101,7 +101,10 @@ export class ChatClient {
     store.addPrivate(w.messages || [], { unread: sentSince !== undefined });
     store.privateSince = Math.max(store.privateSince || 0, sentSince || 0);
     conn.ready();
-    if (sentSince !== undefined && w.more) this.catchUpConversations();
+    if (sentSince !== undefined && w.more) {
+      const last = w.messages.length ? w.messages[w.messages.length - 1].id : sentSince;
+      this.catchUpPrivate(last);
+    }
     this.refreshRooms();
     clearInterval(this.refreshTimer);
     this.refreshTimer = setInterval(() => this.refreshRooms(), ROOMS_REFRESH_MS);
@@ -118,16 +121,19 @@ export class ChatClient {
     }
   }
 
-  // The server replays at most history.replay_max private messages. There is
-  // no request for "all private messages after X", so the rest can only be
-  // fetched for the conversations this page already knows.
-  async catchUpConversations() {
-    for (const view of this.store.dmViews()) {
-      try {
-        await catchUp(this.conn, this.store, view, { with: view.peer.id });
-      } catch (err) {
-        if (isLost(err)) return;
+  // The server replays at most history.replay_max private messages with
+  // `welcome`; the rest, every conversation together, come from `history`
+  // with neither room nor with.
+  async catchUpPrivate(after) {
+    try {
+      for (;;) {
+        const h = await this.conn.request({ type: 'history', after, limit: CATCH_UP_PAGE });
+        this.store.addPrivate(h.messages, { unread: true });
+        if (!h.more || !h.messages.length) return;
+        after = h.messages[h.messages.length - 1].id;
       }
+    } catch (err) {
+      if (!isLost(err)) throw err;
     }
   }
 

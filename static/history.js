@@ -1,26 +1,10 @@
-// Fetching history pages (docs/protocol.md, "history"): catching up after a
-// resume the server cut short, and paging back when the user scrolls up.
-// All three only add to the view's Map, so a page that overlaps what is
+// Fetching history pages (docs/protocol.md, "history"): filling the gap a
+// resume the server cut short left, and paging back when the user scrolls up.
+// Both only add to the view's Map, so a page that overlaps what is
 // already shown changes nothing.
 
 export const PAGE = 50;
-const CATCH_UP_PAGE = 100;
-
-/**
- * Everything after view.lastId in a conversation, oldest first, page by page.
- * `target`: {with: userId}. Rejects like Connection.request.
- */
-export async function catchUp(conn, store, view, target) {
-  let after = view.lastId || 0;
-  for (;;) {
-    const h = await conn.request({ type: 'history', ...target, after, limit: CATCH_UP_PAGE });
-    store.add(view, h.messages, { unread: true });
-    if (!h.messages.length) return;
-    after = h.messages[h.messages.length - 1].id;
-    view.lastId = Math.max(view.lastId || 0, after);
-    if (!h.more) return;
-  }
-}
+export const CATCH_UP_PAGE = 100;
 
 /**
  * A `joined` with more: true left a gap: fetch it with after = the last id
