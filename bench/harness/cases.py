@@ -1,0 +1,51 @@
+"""The measurements: which load generator scenario, with which sizes, and
+which of its figures is the headline. Sizes are those of issue 4; ``quick``
+shrinks them for a smoke test of the harness itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    title: str
+    scenario: str  # loadgen scenario
+    args: tuple[str, ...]  # loadgen options
+    metric: str  # the headline figure in the loadgen's result
+    unit: str
+    higher_is_better: bool
+    persistent_only: bool = False  # needs a server that stores messages (chatd)
+    time_limit: float = 150.0
+
+
+def all_cases(quick: bool = False) -> list[Case]:
+    q = quick
+    return [
+        Case("fanout-100", "(1) fan-out, 1 sender, room of 100", "fanout",
+             ("--members", "50" if q else "100", "--seconds", "1" if q else "2"),
+             "deliveries_per_s", "deliveries/s", True),
+        Case("fanout-1000", "(1) fan-out, 1 sender, room of 1,000", "fanout",
+             ("--members", "200" if q else "1000", "--seconds", "1" if q else "2"),
+             "deliveries_per_s", "deliveries/s", True),
+        Case("rooms", "(2) 500 rooms x 10 members, all talking", "rooms",
+             ("--rooms", "50" if q else "500", "--per-room", "10", "--seconds", "1" if q else "2"),
+             "deliveries_per_s", "deliveries/s", True),
+        Case("latency", "(3) latency, 20 msgs/s into a room of 1,000", "latency",
+             ("--members", "200" if q else "1000", "--rate", "20", "--seconds", "2" if q else "4"),
+             "latency_p99_ms", "ms (p99)", False),
+        Case("idle", "(4) idle memory, 10,000 clients joined", "idle",
+             ("--clients", "1000" if q else "10000", "--per-room", "10"),
+             "kib_per_client", "KiB RSS/client", False),
+        Case("storm", "(5) connection storm, 5,000 clients", "storm",
+             ("--clients", "500" if q else "5000", "--per-room", "10"),
+             "seconds", "s", False),
+        Case("reconnect", "(6) reconnect storm, 1,000 clients x 100 missed", "reconnect",
+             ("--clients", "200" if q else "1000", "--per-room", "100", "--missed", "20" if q else "100"),
+             "replayed_per_s", "replayed msgs/s", True, persistent_only=True),
+        Case("write", "(7) write throughput, 100 senders", "write",
+             ("--senders", "20" if q else "100", "--window", "8", "--seconds", "1" if q else "2"),
+             "acked_per_s", "acked msgs/s", True, persistent_only=True),
+    ]

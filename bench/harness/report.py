@@ -1,0 +1,264 @@
+"""Turn measurements into the summary: medians per server and case, the
+table, chatd's ratios to the peers and its targets from issue 4, the
+RESULTS.md file and the chart.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from harness.cases import Case
+from harness.targets import Target
+
+# issue 4's targets for chatd: (case, goal text, reference server or None, factor or absolute limit)
+GOALS = [
+    ("fanout-1000", "fan-out (1,000) ≥ Node Socket.IO", "socketio-node", 1.0),
+    ("fanout-1000", "fan-out (1,000) ≥ 0.7 × floor", "floor", 0.7),
+    ("latency", "latency p99 ≤ 25 ms", None, 25),
+    ("idle", "idle ≤ 10 KiB per client", None, 10),
+    ("storm", "5,000-client storm ≤ 5 s", None, 5),
+    ("write", "≥ 20,000 acked writes/s", None, 20_000),
+    ("reconnect", "≥ 50,000 replayed msgs/s", None, 50_000),
+]
+
+
+def _ok(records: list[dict], target: str, case: str) -> list[dict]:
+    return [r for r in records if r["target"] == target and r["case"] == case and "error" not in r]
+
+
+def median_of(records: list[dict], target: str, case: str, metric: str) -> float | None:
+    values = [r[metric] for r in _ok(records, target, case) if isinstance(r.get(metric), (int, float))]
+    return statistics.median(values) if values else None
+
+
+def medians(records: list[dict], cases: list[Case], targets: list[Target]) -> dict[tuple[str, str], float]:
+    out = {}
+    for case in cases:
+        for target in targets:
+            value = median_of(records, target.name, case.name, case.metric)
+            if value is not None:
+                out[(target.name, case.name)] = value
+    return out
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _cell(records, target: Target, case: Case) -> str:
+    if case.persistent_only and not target.persistent:
+        return "n/a"
+    runs = [r for r in records if r["target"] == target.name and r["case"] == case.name]
+    if not runs:
+        return "—"
+    if case.name == "latency":
+        p50, p99, mx = (median_of(records, target.name, case.name, m)
+                        for m in ("latency_p50_ms", "latency_p99_ms", "latency_max_ms"))
+        text = f"{_fmt(p50, 1)} / {_fmt(p99, 1)} / {_fmt(mx, 1)}" if p99 is not None else "error"
+    else:
+        value = median_of(records, target.name, case.name, case.metric)
+        digits = 1 if case.unit.startswith(("KiB", "s")) else 0
+        text = _fmt(value, digits) if value is not None else "error"
+    failed = sum(1 for r in runs if "error" in r)
+    return text + (f" ({failed}/{len(runs)} failed)" if failed and text != "error" else "")
+
+
+def _integrity(records: list[dict], target: str) -> str:
+    runs = [r for r in records if r["target"] == target]
+    lost = sum(r.get("lost", 0) for r in runs)
+    dup = sum(r.get("duplicated", 0) for r in runs)
+    failed = sum(r.get("failed", 0) for r in runs)
+    text = f"{lost:,} / {dup:,}"
+    return text + (f", {failed:,} clients failed" if failed else "")
+
+
+def main_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
+    header = ["server", *[_column_title(c) for c in cases], "lost / dup (all runs)"]
+    rows = [[t.label, *[_cell(records, t, c) for c in cases], _integrity(records, t.name)] for t in targets]
+    return _markdown(header, rows)
+
+
+def _column_title(case: Case) -> str:
+    short = {
+        "fanout-100": "fan-out 100 (deliv/s)", "fanout-1000": "fan-out 1,000 (deliv/s)",
+        "rooms": "500×10 rooms (deliv/s)", "latency": "latency p50 / p99 / max (ms)",
+        "idle": "idle (KiB/client)", "storm": "storm (s)", "reconnect": "resume (replayed/s)",
+        "write": "writes (acked/s)",
+    }
+    return short.get(case.name, case.name)
+
+
+def cpu_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
+    """Was the server the one saturated? Deliveries per busy second of the
+    server's core compares servers even where the load generator was the limit."""
+    header = ["case", "server", "deliveries/s", "server process CPU", "server core busy", "load generator CPU",
+              "other processes", "deliveries per server core-second"]
+    rows = []
+    for case in cases:
+        if case.metric != "deliveries_per_s":
+            continue
+        for t in targets:
+            rate, proc, busy, lg, other = (median_of(records, t.name, case.name, m) for m in (
+                "deliveries_per_s", "server_cpu", "server_core_busy", "loadgen_cpu", "other_cpu"))
+            if rate is None:
+                continue
+            flag = " ⚠" if (lg or 0) >= 0.85 and (busy or 0) < 0.85 else ""
+            rows.append([case.name, t.label, _fmt(rate), _fmt(proc, 2), _fmt(busy, 2), _fmt(lg, 2) + flag,
+                         _fmt(other, 2), _fmt(rate / busy if busy else None)])
+    return _markdown(header, rows)
+
+
+def spread_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
+    header = ["case", "server", "median", "min", "max", "runs ok"]
+    rows = []
+    for case in cases:
+        for t in targets:
+            values = [r[case.metric] for r in _ok(records, t.name, case.name) if case.metric in r]
+            runs = [r for r in records if r["target"] == t.name and r["case"] == case.name]
+            if runs:
+                d = 1 if case.unit.startswith(("KiB", "s", "ms")) else 0
+                rows.append([case.name, t.label, _fmt(statistics.median(values) if values else None, d),
+                             _fmt(min(values) if values else None, d), _fmt(max(values) if values else None, d),
+                             f"{len(values)}/{len(runs)}"])
+    return _markdown(header, rows)
+
+
+def ratio_lines(m: dict, cases: list[Case], targets: list[Target]) -> list[str]:
+    """chatd's figure divided by each peer's, same run; > 1 means chatd is better."""
+    lines = []
+    for case in cases:
+        mine = m.get(("chatd", case.name))
+        if mine is None or case.persistent_only:
+            continue
+        parts = []
+        for t in targets:
+            theirs = m.get((t.name, case.name))
+            if t.name == "chatd" or theirs is None or not theirs or not mine:
+                continue
+            ratio = mine / theirs if case.higher_is_better else theirs / mine
+            parts.append(f"{t.label} {ratio:.2f}×")
+        if parts:
+            lines.append(f"- {case.name}: " + ", ".join(parts))
+    return lines
+
+
+def goal_limit(m: dict, reference: str | None, number: float, case_name: str) -> float | None:
+    """The figure chatd must reach: absolute, or a multiple of a peer's (None if that peer was not measured)."""
+    if reference is None:
+        return number
+    theirs = m.get((reference, case_name))
+    return number * theirs if theirs is not None else None
+
+
+def goal_lines(m: dict, cases: list[Case]) -> list[str]:
+    by_name = {c.name: c for c in cases}
+    lines = []
+    for case_name, text, reference, number in GOALS:
+        case = by_name.get(case_name)
+        value = m.get(("chatd", case_name))
+        if case is None or value is None:
+            lines.append(f"- [ ] {text}: not measured")
+            continue
+        limit = goal_limit(m, reference, number, case_name)
+        if limit is None:
+            lines.append(f"- [ ] {text}: {value:,.0f}, {reference} not measured")
+            continue
+        met = value >= limit if case.higher_is_better else value <= limit
+        lines.append(f"- [{'x' if met else ' '}] {text}: {value:,.1f} (needs {'≥' if case.higher_is_better else '≤'}"
+                     f" {limit:,.1f})")
+    return lines
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, records, cases, targets, machine: dict, date: str, command: str,
+                   chart_name: str | None, repeats: int) -> None:
+    m = medians(records, cases, targets)
+    parts = [
+        "# chatd benchmark results",
+        "",
+        f"Measured {date} with `{command}`: every figure is the median of {repeats} run(s), each on a fresh "
+        "server process pinned to core 0 with the load generator pinned to core 1. "
+        "See [README.md](README.md) for what each scenario does.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in machine.items()],
+        "",
+        "## Results",
+        "",
+        main_table(records, cases, targets),
+        "",
+    ]
+    if chart_name:
+        parts += [f"![chart]({chart_name})", ""]
+    if ("chatd", "fanout-1000") in m or any(t.name == "chatd" for t in targets):
+        parts += ["## chatd against issue 4's targets", "", *goal_lines(m, cases), "",
+                  "## chatd ÷ peer (same run; > 1 means chatd does better)", "", *ratio_lines(m, cases, targets), ""]
+    parts += [
+        "## Who was saturated",
+        "",
+        "Throughput cases, medians while measuring (1.0 = one full core). \"server core busy\" counts all work on "
+        "the server's pinned core, the kernel's network work included. ⚠ marks where the load generator, not "
+        "the server, was the limit: there the last column (deliveries/s ÷ server core busy) compares servers "
+        "better than deliveries/s. \"other processes\" is CPU used by anything else on the machine: noise.",
+        "",
+        cpu_table(records, cases, targets),
+        "",
+        "## Spread between runs",
+        "",
+        spread_table(records, cases, targets),
+        "",
+    ]
+    errors = [r for r in records if "error" in r]
+    if errors:
+        parts += ["## Failed runs", "", *[f"- {r['target']} {r['case']} run {r['rep']}: {r['error']}" for r in errors],
+                  ""]
+    path.write_text("\n".join(parts))
+
+
+def write_chart(path: Path, records, cases, targets) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    m = medians(records, cases, targets)
+    shown = [c for c in cases if any((t.name, c.name) in m for t in targets)]
+    cols = 2
+    rows = (len(shown) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 2.6 * rows + 0.6), squeeze=False)
+    for ax, case in zip(axes.flat, shown, strict=False):
+        names = [t for t in targets if (t.name, case.name) in m]
+        values = [m[(t.name, case.name)] for t in names]
+        colours = ["#d62728" if t.name == "chatd" else "#7f7f7f" if t.name == "floor" else "#1f77b4" for t in names]
+        ax.barh([t.label for t in names], values, color=colours, height=0.6 if len(names) > 1 else 0.3)
+        ax.invert_yaxis()
+        if len(names) == 1:
+            ax.set_ylim(1.2, -1.2)  # one slim bar, not one filling the panel
+        better = "higher is better" if case.higher_is_better else "lower is better"
+        ax.set_title(f"{case.title}\n{case.unit}, {better}", fontsize=9)
+        ax.tick_params(labelsize=8)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:,.0f}" if v >= 100 else f" {v:,.1f}", va="center", fontsize=7)
+        limits = [goal_limit(m, ref, n, case.name) for name, _, ref, n in GOALS if name == case.name]
+        limits = [x for x in limits if x is not None]
+        for limit in limits:
+            ax.axvline(limit, color="#d62728", linestyle="--", linewidth=1)
+        ax.set_xlim(0, max(values + limits) * 1.25 if values else 1)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 10 else f"{x:g}"))
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    fig.suptitle("chatd and its peers, one core each (median of runs; dashed: issue 4's target for chatd)",
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

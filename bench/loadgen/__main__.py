@@ -1,0 +1,98 @@
+"""The load generator: runs one scenario against one running server and
+prints one JSON object with the figures on standard output.
+
+    cd bench && .venv/bin/python -m loadgen fanout --url ws://127.0.0.1:8080 --members 1000
+    .venv/bin/python -m loadgen storm --url ws://127.0.0.1:8081 --flavour sio --clients 5000
+
+``--server-pid`` lets it read the server's RSS and CPU time from /proc.
+run.py starts it pinned to its own core (taskset), apart from the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import sys
+
+from loadgen import connections, persistence, traffic
+
+SCENARIOS = {
+    "fanout": traffic.fanout,
+    "rooms": traffic.rooms,
+    "latency": traffic.latency,
+    "idle": connections.idle,
+    "storm": connections.storm,
+    "reconnect": persistence.reconnect,
+    "write": persistence.write,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="loadgen", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("scenario", choices=sorted(SCENARIOS))
+    p.add_argument("--url", required=True, help="server base URL, ws://127.0.0.1:PORT (the path is added)")
+    p.add_argument("--flavour", choices=["ws", "sio"], default="ws", help="plain WebSocket (/ws) or Socket.IO")
+    p.add_argument("--server-pid", type=int, help="pid of the server, for RSS and CPU figures")
+    p.add_argument("--members", type=int, default=1000, help="fanout, latency: room size")
+    p.add_argument("--rooms", type=int, default=500, help="rooms: number of rooms")
+    p.add_argument("--per-room", type=int, default=10, help="rooms, idle, storm, reconnect: members per room")
+    p.add_argument("--clients", type=int, default=5000, help="idle, storm, reconnect: clients")
+    p.add_argument("--senders", type=int, default=100, help="write: senders, one room each")
+    p.add_argument("--missed", type=int, default=100, help="reconnect: messages stored per room while away")
+    p.add_argument("--rate", type=float, default=20.0, help="latency: messages per second")
+    p.add_argument("--seconds", type=float, default=3.0, help="length of the measured phase")
+    p.add_argument("--warmup", type=float, default=0.5, help="fanout, rooms: unmeasured warm-up seconds")
+    p.add_argument("--window", type=int, default=0, help="messages in flight per sender (0: scenario's choice)")
+    p.add_argument("--setup-concurrency", type=int, default=100,
+                   help="clients coming online at once while setting up (below the servers' listen backlogs)")
+    p.add_argument("--concurrency", type=int, default=1000,
+                   help="storm, reconnect: clients coming online at once in the measured storm")
+    p.add_argument("--settle", type=float, default=2.0, help="idle: seconds to wait before reading RSS")
+    p.add_argument("--time-limit", type=float, default=150.0, help="give up after this many seconds")
+    return p.parse_args(argv)
+
+
+def raise_fd_limit() -> None:
+    """Each client is a socket; the default soft limit (1024) is far too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def run(args: argparse.Namespace) -> dict:
+    from loadgen.metrics import ProcessWatch
+
+    watch = ProcessWatch(args.server_pid)
+    try:
+        return await asyncio.wait_for(SCENARIOS[args.scenario](args, watch), args.time_limit)
+    except TimeoutError:
+        return {"error": f"time limit of {args.time_limit:.0f} s reached"}
+    except Exception as e:  # a broken server must give a result line, not a traceback only
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def main() -> None:
+    args = parse_args()
+    raise_fd_limit()
+    logging.basicConfig(level=logging.CRITICAL)  # picows logs every refused connection otherwise
+    try:
+        import uvloop  # a faster loop for the load generator only; servers run as their users run them
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    result = runner(run(args))
+    sys.stdout.write(json.dumps({"scenario": args.scenario, **result}) + "\n")
+    sys.stdout.flush()
+    # Closing 10,000 sockets one by one takes longer than the kernel does at exit.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Scenarios about connections themselves: (4) idle memory, (5) connection storm.
+
+Clients join rooms of ``--per-room`` members rather than one huge room:
+on join a chat server tells the room (presence) and sends the member
+list, so one 10,000-member room would measure 50 million presence frames,
+not idle connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from loadgen.metrics import ProcessWatch
+from loadgen.population import create_rooms, populate, quiesce, room_names
+
+
+async def idle(args, watch: ProcessWatch) -> dict:
+    """(4) ``--clients`` connected, identified and joined, doing nothing:
+    the server's RSS growth per client."""
+    before = watch.rss_kib()
+    names = room_names(math.ceil(args.clients / args.per_room))
+    await create_rooms(args.url, args.flavour, names)
+    clients, failures = await populate(args.url, args.flavour, args.clients, names,
+                                       concurrency=args.setup_concurrency)
+    await quiesce(clients)
+    await asyncio.sleep(args.settle)  # let the server free what the set-up used before reading RSS
+    after = watch.rss_kib()
+    alive = sum(client.connected for client in clients)
+    return {
+        "clients": alive,
+        "failed": len(failures) + len(clients) - alive,
+        "rss_before_mib": round(before / 1024, 1),
+        "rss_after_mib": round(after / 1024, 1),
+        "kib_per_client": round((after - before) / alive, 2) if alive else 0,
+        **({"first_failure": failures[0]} if failures else {}),
+    }
+
+
+async def storm(args, watch: ProcessWatch) -> dict:
+    """(5) ``--clients`` connect, identify and join as fast as the server
+    lets them (at most ``--concurrency`` handshakes in progress)."""
+    names = room_names(math.ceil(args.clients / args.per_room))
+    await create_rooms(args.url, args.flavour, names)
+    watch.start()
+    start = time.monotonic()
+    clients, failures = await populate(args.url, args.flavour, args.clients, names, concurrency=args.concurrency)
+    seconds = time.monotonic() - start
+    return {
+        "clients": len(clients),
+        "failed": len(failures),
+        "seconds": round(seconds, 3),
+        "clients_per_s": round(len(clients) / seconds) if seconds else 0,
+        **watch.stop(),
+        **({"first_failure": failures[0]} if failures else {}),
+    }

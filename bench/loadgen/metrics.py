@@ -1,0 +1,176 @@
+"""What the load generator measures: deliveries, latency, loss, duplicates,
+and the CPU and memory of the server under test (read from /proc).
+
+Every message the load generator sends has a text ``"KEY:T:padding"``:
+KEY a number unique to that message in the run, T the send time from
+``time.monotonic_ns()`` (one clock for the whole machine, and the sender
+and the receivers live in this same process anyway). A receiver needs
+nothing from the server but the text back.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+
+TEXT_CHARS = 64  # the size of a typical chat line
+_now = time.monotonic_ns
+
+
+def message_text(key: int) -> str:
+    head = f"{key}:{_now()}:"
+    return head + "x" * max(0, TEXT_CHARS - len(head))
+
+
+class Deliveries:
+    """Counts what receivers got against what was sent to them.
+
+    ``expect(key, n, done)`` registers a sent message that ``n`` clients
+    should receive; ``done()`` is called when the last of them has it, which
+    is how senders keep a bounded window of messages in flight.
+    """
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.expected = 0
+        self.duplicates = 0
+        self.latencies: list[int] = []  # ns, one per unique delivery
+        self.first_send = 0
+        self.last_delivery = 0
+        self.inflight: dict[int, list] = {}  # key -> [receivers still missing it, done callback]
+
+    def expect(self, key: int, receivers: int, done: Callable[[], None] | None = None) -> None:
+        if not self.first_send:
+            self.first_send = _now()
+        self.sent += 1
+        self.expected += receivers
+        self.inflight[key] = [receivers, done]
+
+    def on_delivery(self, client, key: int, sent_at: int) -> None:
+        """The hot path: called for every ``message`` frame any client receives."""
+        now = _now()
+        seen = client.seen
+        if key in seen:
+            self.duplicates += 1
+            return
+        seen.add(key)
+        self.latencies.append(now - sent_at)
+        self.last_delivery = now
+        entry = self.inflight.get(key)
+        if entry is not None:
+            entry[0] -= 1
+            if entry[0] == 0:
+                del self.inflight[key]
+                if entry[1] is not None:
+                    entry[1]()
+
+    @property
+    def received(self) -> int:
+        """Every message frame, duplicates included."""
+        return len(self.latencies) + self.duplicates
+
+    @property
+    def unique(self) -> int:
+        return len(self.latencies)
+
+    def summary(self) -> dict:
+        elapsed = (self.last_delivery - self.first_send) / 1e9 if self.last_delivery else 0.0
+        return {
+            "messages_sent": self.sent,
+            "deliveries": self.unique,
+            "deliveries_per_s": round(self.unique / elapsed) if elapsed > 0 else 0,
+            "seconds": round(elapsed, 3),
+            "lost": self.expected - self.unique,
+            "duplicated": self.duplicates,
+            **latency_summary(self.latencies),
+        }
+
+
+def percentile(ordered: list, fraction: float):
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return 0
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def latency_summary(latencies_ns: list[int]) -> dict:
+    ordered = sorted(latencies_ns)
+    ms = lambda ns: round(ns / 1e6, 2)  # noqa: E731
+    return {
+        "latency_p50_ms": ms(percentile(ordered, 0.50)),
+        "latency_p99_ms": ms(percentile(ordered, 0.99)),
+        "latency_max_ms": ms(ordered[-1] if ordered else 0),
+    }
+
+
+class ProcessWatch:
+    """Where the CPU went between ``start()`` and ``stop()``, from /proc:
+
+    - ``server_cpu``: the server process's own user + system time (all threads);
+    - ``server_core_busy``: how busy the server's pinned core was, kernel
+      network work included: a server that hands the kernel big writes uses
+      little process time but keeps its core busy in softirq all the same;
+    - ``loadgen_cpu``: this process;
+    - ``other_cpu``: user + system time of everything else on the machine,
+      the noise in this measurement.
+
+    1.0 is one full core. The server at ~1.0 means it was the limit.
+    """
+
+    TICKS = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+        self.cores = sorted(os.sched_getaffinity(pid)) if pid else []
+        self._t0 = self._server0 = self._self0 = 0.0
+        self._cpus0: dict[str, list[int]] = {}
+        self.result: dict = {}
+
+    def rss_kib(self) -> int:
+        if not self.pid:
+            return 0
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def _server_cpu(self) -> float:
+        if not self.pid:
+            return 0.0
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.TICKS  # utime + stime, all threads
+
+    @staticmethod
+    def _cpus() -> dict[str, list[int]]:
+        """Per core: user nice system idle iowait irq softirq steal (ticks)."""
+        with open("/proc/stat") as f:
+            return {line.split()[0]: [int(x) for x in line.split()[1:9]]
+                    for line in f if line.startswith("cpu") and not line.startswith("cpu ")}
+
+    @staticmethod
+    def _self_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def start(self) -> None:
+        self._t0, self._server0, self._self0 = time.monotonic(), self._server_cpu(), self._self_cpu()
+        self._cpus0 = self._cpus()
+
+    def stop(self) -> dict:
+        wall = max(time.monotonic() - self._t0, 1e-9)
+        server = (self._server_cpu() - self._server0) / wall
+        own = (self._self_cpu() - self._self0) / wall
+        delta = {cpu: [b - a for a, b in zip(self._cpus0[cpu], now, strict=True)] for cpu, now in self._cpus().items()}
+        user_system = sum(d[0] + d[1] + d[2] for d in delta.values()) / self.TICKS / wall
+        core_busy = [sum(d) - d[3] - d[4] for cpu, d in delta.items() if int(cpu[3:]) in self.cores]
+        self.result = {
+            "server_cpu": round(server, 2),
+            "server_core_busy": round(sum(core_busy) / self.TICKS / wall / len(core_busy), 2) if core_busy else 0,
+            "loadgen_cpu": round(own, 2),
+            "other_cpu": round(max(0.0, user_system - server - own), 2),
+        }
+        return self.result

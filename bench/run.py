@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""chatd's benchmark: one command sets bench/ up and runs everything.
+
+    python3 bench/run.py                          # full run: all servers, all cases, 3 repeats
+    python3 bench/run.py --quick                  # small sizes, 1 repeat: checks the harness
+    python3 bench/run.py --targets chatd,socketio-node --cases fanout-1000 --repeat 1
+    python3 bench/run.py --list                   # the servers and cases there are
+
+The full default run writes bench/RESULTS.md and bench/results.png; any
+other run writes them to bench/out/ (with raw results and server logs).
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from harness import setup_env  # noqa: E402  (stdlib only: works before the virtualenv exists)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--targets", help="comma-separated servers (default: all that are installed)")
+    p.add_argument("--cases", help="comma-separated cases (default: all)")
+    p.add_argument("--repeat", type=int, help="runs of each measurement; the median is reported (default 3)")
+    p.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke test of the harness")
+    p.add_argument("--chatd-cmd", help="how to run chatd, e.g. 'chatd' or '/path/venv/bin/chatd' "
+                                       "(default: bench/.venv/bin/chatd, installed from this repository)")
+    p.add_argument("--server-core", type=int, default=0)
+    p.add_argument("--loadgen-core", type=int, default=1)
+    p.add_argument("--setup-only", action="store_true", help="install everything, run nothing")
+    p.add_argument("--list", action="store_true", help="list servers and cases")
+    return p.parse_args()
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == setup_env.VENV.resolve()
+
+
+def raise_fd_limit() -> None:
+    """10,000 clients need 10,000 descriptors in the server, which inherits this limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pick(names: str | None, items: list, what: str) -> list:
+    if not names:
+        return items
+    by_name = {item.name: item for item in items}
+    unknown = [n for n in names.split(",") if n not in by_name]
+    if unknown:
+        sys.exit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(by_name)})")
+    return [by_name[n] for n in names.split(",")]
+
+
+def main() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036  (run.py may be started by any python3)
+        sys.exit("bench needs Python 3.11 or newer, as chatd does")
+    args = parse_args()
+    if not in_venv():
+        available = setup_env.ensure()
+        if args.setup_only:
+            print(f"bench is set up: {available}")
+            return
+        # Everything below needs the virtualenv (matplotlib); run again inside it.
+        os.environ["CHATD_BENCH_AVAILABLE"] = ",".join(k for k, v in available.items() if v)
+        os.execv(str(setup_env.VENV_PYTHON), [str(setup_env.VENV_PYTHON), __file__, *sys.argv[1:]])
+    run(args, set(os.environ.get("CHATD_BENCH_AVAILABLE", "chatd,node,floor").split(",")))
+
+
+def run(args: argparse.Namespace, available: set[str]) -> None:
+    from harness import machine, report
+    from harness.cases import all_cases
+    from harness.runner import Pinning, run_all
+    from harness.targets import all_targets, default_chatd
+
+    available |= {"python"}
+    if args.chatd_cmd:
+        available.add("chatd")
+    targets_all = all_targets(args.chatd_cmd)
+    cases_all = all_cases(args.quick)
+    if args.list:
+        for t in targets_all:
+            print(f"server {t.name:<16} {t.label}{'' if t.needs in available else '  (not installed)'}")
+        for c in cases_all:
+            print(f"case   {c.name:<16} {c.title}{'  (chatd only)' if c.persistent_only else ''}")
+        return
+    targets = pick(args.targets, [t for t in targets_all if t.needs in available or args.targets], "targets")
+    cases = pick(args.cases, cases_all, "cases")
+    repeats = args.repeat or (1 if args.quick else 3)
+    full = not (args.targets or args.cases or args.quick or args.repeat)
+    skipped = [t.name for t in targets_all if t not in targets and not args.targets]
+    if skipped:
+        print(f"not installed, skipped: {', '.join(skipped)}", file=sys.stderr)
+    if os.cpu_count() < 2 or max(args.server_core, args.loadgen_core) >= os.cpu_count():
+        sys.exit("bench pins the server and the load generator to different cores: it needs 2 cores")
+
+    raise_fd_limit()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = setup_env.BENCH / "out"
+    started = time.monotonic()
+    records = run_all(targets, cases, repeats, Pinning(args.server_core, args.loadgen_core),
+                      out / "logs" / stamp, out / f"results-{stamp}.jsonl")
+    minutes = (time.monotonic() - started) / 60
+
+    dest = setup_env.BENCH if full else out
+    chart = dest / "results.png"
+    chatd_argv = args.chatd_cmd.split() if args.chatd_cmd else default_chatd()
+    command = "python3 bench/run.py " + " ".join(sys.argv[1:])
+    report.write_chart(chart, records, cases, targets)
+    report.write_markdown(dest / "RESULTS.md", records, cases, targets, machine.describe(chatd_argv),
+                          time.strftime("%Y-%m-%d %H:%M %Z"), command.strip(), chart.name, repeats)
+    print()
+    print(report.main_table(records, cases, targets))
+    m = report.medians(records, cases, targets)
+    if any(t.name == "chatd" for t in targets):
+        print("\nchatd against issue 4's targets:")
+        print("\n".join(report.goal_lines(m, cases)))
+    print(f"\n{len(records)} measurements in {minutes:.1f} min; wrote {dest / 'RESULTS.md'} and {chart}")
+
+
+if __name__ == "__main__":
+    main()
