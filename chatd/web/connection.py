@@ -92,6 +92,8 @@ class ChatConnection(asyncio.BufferedProtocol):
             self.close(e.code, e.reason)
             return
         for opcode, payload in frames:
+            if self.closing and opcode != Opcode.CLOSE:
+                continue  # we said goodbye: take no new work, wait for the client's close
             if opcode == Opcode.TEXT:
                 try:
                     self._receive(payload.decode("utf-8"))
