@@ -101,8 +101,10 @@ class Hub:
     # Rooms
 
     def add_room(self, room_id: int, name: str, topic: str = "") -> Room:
-        room = self.rooms.setdefault(name_key(name), Room(room_id, name, topic))
-        return room
+        key = name_key(name)
+        if key not in self.rooms:
+            self.rooms[key] = Room(room_id, name, topic)
+        return self.rooms[key]
 
     def room(self, name: str) -> Room | None:
         return self.rooms.get(name_key(name))

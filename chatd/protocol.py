@@ -237,7 +237,3 @@ def error_frame(code: Code, message: str, cid: str | None = None) -> dict[str, A
     if cid is not None:
         frame["cid"] = cid
     return frame
-
-
-def user_ref(user_id: int, name: str) -> dict[str, Any]:
-    return {"id": user_id, "name": name}

@@ -46,7 +46,6 @@ class Writer:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="chatd-writer", daemon=True)
         self._closed = False
-        self.committed = 0  # jobs committed since start, read by `chatd status`
         self.batches = 0  # transactions committed since start
 
     def start(self) -> None:
@@ -110,7 +109,6 @@ class Writer:
         except Exception as e:  # the commit itself failed (disk full, I/O error)
             log.error("commit of %d jobs failed: %s", len(batch), e)
             outcomes = [(done, None, e) for _, done in batch]
-        self.committed += len(batch)
         self.batches += 1
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is left to tell
             self._loop.call_soon_threadsafe(_deliver, outcomes)
