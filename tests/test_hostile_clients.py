@@ -3,6 +3,9 @@ connection survives it, and everybody else keeps chatting."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -113,22 +116,50 @@ async def test_user_rate_limit_spans_connections(user, connect, config_overrides
 
 
 UNLIMITED_RATE = {"rate_per_second": 1e9, "rate_burst": 1e9, "user_rate_per_second": 1e9, "user_rate_burst": 1e9}
+SEND_QUEUE_BYTES = 65536
+# Socket buffers for the slow-reader test. Left to the kernel, loopback buffers
+# autotune to megabytes (and differ from machine to machine), so how much a
+# non-reader absorbs before the server's own queue grows would be anyone's guess.
+# Linux doubles the value asked for and raises it to its minimum (about 4.5 KiB).
+SMALL_SOCKET_BUFFER = 4096
 
 
-@pytest.mark.parametrize("config_overrides", [{"limits": {"send_queue_bytes": 65536, **UNLIMITED_RATE}}])
-async def test_client_that_does_not_read_is_cut_off(server, user, config_overrides):
+async def small_receive_buffer_socket(port: int) -> socket.socket:
+    """A connected client socket whose receive buffer (and so its TCP window) is small:
+    SO_RCVBUF must be set before connect, as the window scale is agreed in the SYN."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_SOCKET_BUFFER)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    return sock
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"send_queue_bytes": SEND_QUEUE_BYTES, **UNLIMITED_RATE}}])
+async def test_client_that_does_not_read_is_cut_off(server, user, connect, config_overrides):
     alice = await user("alice", "lobby")
-    sloth = await user("sloth", "lobby")
+    # Accepted sockets inherit the listening socket's SO_SNDBUF (Linux copies it
+    # into each connection): sloth's server-side socket gets a small send buffer.
+    for listening in server.listening:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKET_BUFFER)
+    sloth = await connect(sock=await small_receive_buffer_socket(server.port))
+    await sloth.identify(name="sloth")
+    assert (await sloth.request("join", room="lobby"))["type"] == "joined"
     sloth.ws.transport.pause_reading()  # a client that stops reading
-    text = "y" * 3900
     sloth_socket = next(s for s in server.sockets if s.session.user.name == "sloth")
-    for i in range(10_000):  # 40 MB: more than the kernel's socket buffers can hide
+    kernel_bytes = (sloth.ws.transport.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                    + server.listening[0].getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    text = "y" * 3900
+    # Whatever the kernel holds plus the queue, with room to spare for TCP's per-packet overhead.
+    most = 2 * (SEND_QUEUE_BYTES + kernel_bytes) // len(text)
+    for _ in range(most):
+        ack = await alice.say("lobby", text)
+        # alice's copy left in the same write pass as sloth's: the server has
+        # decided by now whether sloth's queue is over the limit.
+        await alice.expect("message", id=ack["id"])
         if sloth_socket.closed:
             break
-        await alice.send({"type": "say", "room": "lobby", "text": text})
-        if i % 50 == 0:
-            await alice.request("rooms")  # let the server catch up with alice
     assert sloth_socket.closed, "a client that never reads must be disconnected"
+    assert sloth_socket.bytes_out > SEND_QUEUE_BYTES, "cut off only once its queue was over the limit"
     assert len(server.hub.sessions) == 1
     ack = await alice.say("lobby", "alice is fine")
     assert ack["type"] == "ack"
