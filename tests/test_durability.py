@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from websockets.exceptions import ConnectionClosed
@@ -18,32 +17,30 @@ from websockets.exceptions import ConnectionClosed
 from tests.wsclient import ChatClient
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_chatd(tmp_path: Path, port: int) -> subprocess.Popen:
+def start_chatd(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    """``chatd start`` in the foreground on a free port (port 0: no race for a
+    port picked beforehand); → (process, WebSocket URL) once it serves."""
     config = tmp_path / "chatd.yaml"
     config.write_text(
-        f'listen: "127.0.0.1:{port}"\ndatabase: chatd.db\nlogfile: ""\n'
+        'listen: "127.0.0.1:0"\ndatabase: chatd.db\nlogfile: ""\n'
         "limits: {rate_per_second: 100000, rate_burst: 100000, user_rate_per_second: 100000, user_rate_burst: 100000}\n"
     )
     with open(tmp_path / "stderr.log", "ab") as log:  # the child keeps its own copy of the fd
         proc = subprocess.Popen([sys.executable, "-m", "chatd", "start", "-c", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:  # ready when the port answers
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "stderr.log").read_text()) from None
-            time.sleep(0.05)
-    proc.kill()
-    raise TimeoutError("chatd did not start listening")
+                                stdout=subprocess.PIPE, stderr=log, text=True)
+    banner = proc.stdout.readline()  # printed once serving; empty if it exited
+    address = re.search(r" on http://(\S+)/ ", banner)
+    if address is None:
+        stop(proc, signal.SIGKILL)
+        raise RuntimeError((tmp_path / "stderr.log").read_text())
+    return proc, f"ws://{address[1]}/ws"
+
+
+def stop(proc: subprocess.Popen, sig: int) -> None:
+    """Send ``sig``, reap the process, close the pipe that carried its banner."""
+    proc.send_signal(sig)
+    proc.wait(10)
+    proc.stdout.close()
 
 
 async def sender(url: str, name: str, acked: dict[str, int], started: asyncio.Event) -> None:
@@ -68,9 +65,7 @@ async def sender(url: str, name: str, acked: dict[str, int], started: asyncio.Ev
 
 
 async def test_acked_messages_survive_sigkill_and_reappear_as_history(tmp_path):
-    port = free_port()
-    url = f"ws://127.0.0.1:{port}/ws"
-    proc = start_chatd(tmp_path, port)
+    proc, url = start_chatd(tmp_path)
     acked: dict[str, int] = {}
     started = asyncio.Event()
     try:
@@ -79,8 +74,7 @@ async def test_acked_messages_survive_sigkill_and_reappear_as_history(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)  # mid-burst: 8 senders in flight
         await asyncio.wait_for(asyncio.gather(*senders), 20)
     finally:
-        proc.kill()
-        proc.wait()
+        stop(proc, signal.SIGKILL)
     assert len(acked) >= 200
 
     with sqlite3.connect(tmp_path / "chatd.db") as db:
@@ -88,7 +82,7 @@ async def test_acked_messages_survive_sigkill_and_reappear_as_history(tmp_path):
     missing = {cid for cid, mid in acked.items() if stored.get(cid) != mid}
     assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:5]}"
 
-    proc = start_chatd(tmp_path, port)
+    proc, url = start_chatd(tmp_path)
     try:
         async with ChatClient.connect(url) as reader:
             await reader.identify(name="reader")
@@ -101,5 +95,4 @@ async def test_acked_messages_survive_sigkill_and_reappear_as_history(tmp_path):
         assert set(acked.values()) <= set(ids)
         assert ids == sorted(set(ids))
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc, signal.SIGTERM)

@@ -239,11 +239,12 @@ async def test_stop_returns_within_its_timeout_with_clients_that_never_close(cha
         stuck.append(s)
     async with ChatClient.connect(d.ws_url) as polite:
         assert await asyncio.to_thread(lambda: wait_for(lambda: d.status()["connections"] == 4))
-        started = time.monotonic()
         result = await asyncio.to_thread(d.cli, "stop", *graceful, "--timeout", "2")
-        took = time.monotonic() - started
-        assert result.returncode == 0, result.stderr
-        assert took < 3, f"stop took {took:.1f} s"
+        assert result.returncode == 0, result.stderr  # the CLI did not have to kill it
+        # No wall clock here (a loaded machine starts the CLI slowly): the server's
+        # own watchdog logs "overran" and exits if its stop outlives the timeout.
+        log = d.log()
+        assert "chatd stopped" in log and "overran" not in log, log
         with pytest.raises(ConnectionClosed) as closed:
             await polite.ws.recv()
         assert closed.value.rcvd.code == CloseCode.GOING_AWAY

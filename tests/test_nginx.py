@@ -23,6 +23,7 @@ from tests.ops_fixtures import Chatd, wait_for
 from tests.wsclient import ChatClient
 
 SITE = Path(__file__).resolve().parent.parent / "nginx" / "chatd.conf"
+PORT_ATTEMPTS = 5
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 WRAPPER = """\
@@ -59,22 +60,13 @@ def adapt(site: str, replacements: list[tuple[str, str]]) -> str:
     return site
 
 
-@pytest.fixture
-def nginx_site(chatd_daemon: Chatd) -> Iterator[dict]:
-    if NGINX is None:
-        pytest.skip("nginx is not installed (.ci/run installs it)")
-    d = chatd_daemon
-    work = d.dir / "nginx"
-    (work / "tmp").mkdir(parents=True)
-    (work / "static").mkdir()
-    (work / "static" / "hello.txt").write_text("static from disk\n")
-    cert, key = work / "cert.pem", work / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+def start_nginx(work: Path, chatd_port: int, cert: Path, key: Path) -> tuple[subprocess.Popen | None, int, int]:
+    """nginx with the shipped site on two free ports, once it listens on both;
+    → (process, http port, https port), or (None, …) if another program took a
+    port between ``free_port()`` and nginx's bind (the caller tries again)."""
     http_port, https_port = free_port(), free_port()
     site = adapt(SITE.read_text(), [
-        (r"server 127\.0\.0\.1:8080;", f"server 127.0.0.1:{d.port};"),
+        (r"server 127\.0\.0\.1:8080;", f"server 127.0.0.1:{chatd_port};"),
         (r"^\s*listen \[::\]:(80|443)( ssl)?;\n", ""),
         (r"listen 80;", f"listen 127.0.0.1:{http_port};"),
         (r"listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
@@ -89,18 +81,40 @@ def nginx_site(chatd_daemon: Chatd) -> Iterator[dict]:
     argv = [NGINX, "-p", str(work), "-c", str(work / "nginx.conf")]
     check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+    pidfile = work / "nginx.pid"
+    pidfile.unlink(missing_ok=True)
     proc = subprocess.Popen([*argv, "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
+    # nginx writes its pid file once its listening sockets are bound (a connect
+    # test could reach whoever else holds the port), or exits saying why.
+    wait_for(lambda: pidfile.exists() or proc.poll() is not None, what="nginx")
+    if proc.poll() is None:
+        return proc, http_port, https_port
+    error = proc.stderr.read()
+    proc.stderr.close()
+    assert "Address already in use" in error, error
+    return None, http_port, https_port
 
-    def listening() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
-            return True
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read()
-            return False
 
+@pytest.fixture
+def nginx_site(chatd_daemon: Chatd) -> Iterator[dict]:
+    if NGINX is None:
+        pytest.skip("nginx is not installed (.ci/run installs it)")
+    d = chatd_daemon
+    work = d.dir / "nginx"
+    (work / "tmp").mkdir(parents=True)
+    (work / "static").mkdir()
+    (work / "static" / "hello.txt").write_text("static from disk\n")
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    for _ in range(PORT_ATTEMPTS):
+        proc, http_port, https_port = start_nginx(work, d.port, cert, key)
+        if proc is not None:
+            break
+    else:
+        pytest.fail(f"nginx found no free ports in {PORT_ATTEMPTS} attempts")
     try:
-        wait_for(listening, what="nginx")
         context = ssl.create_default_context(cafile=str(cert))
         yield {"http": http_port, "https": https_port, "ssl": context, "chatd": d}
     finally:
