@@ -6,10 +6,11 @@ the rest; docs/operations.md is the manual.
     chatd status [--json]; echo $?        # 0 running, 3 not running (LSB)
 
 ``main(argv, env, stdout, stderr)`` takes its arguments, environment and
-streams as parameters so tests can run it in-process. Exit statuses are the
-``ExitStatus`` enum. ``start`` is ``chatd.lifecycle``; the commands that
-act on a running server are ``chatd.commands``; both load only when used,
-so ``--help`` stays quick.
+streams as parameters so tests can run it in-process. Exit statuses are
+``chatd.status.ExitStatus``. ``start`` is ``chatd.lifecycle``; the commands
+that act on a running server are ``chatd.commands``; both load only when
+used, so ``--help`` stays quick. Only the entry points (the console script
+and ``python -m chatd``) import this module.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from enum import IntEnum
 from pathlib import Path
 from typing import TextIO
 
@@ -28,17 +28,7 @@ import yaml
 
 from chatd import __version__
 from chatd.config import Config, ConfigError, build_config, find_config_file, load_config
-
-
-class ExitStatus(IntEnum):
-    OK = 0  # done; for `status`: running
-    ERROR = 1  # the command failed; the message says why
-    USAGE = 2  # bad command-line arguments (argparse's own status)
-    NOT_RUNNING = 3  # no server runs for this config (LSB "program is not running")
-    UNKNOWN = 4  # the pidfile is locked but the server does not answer (LSB "status unknown")
-    ALREADY_RUNNING = 5  # `start` while a server holds the pidfile
-    CONFIG = 78  # EX_CONFIG: the configuration file is invalid
-
+from chatd.status import ExitStatus
 
 EXIT_HELP = """exit status:
   0   success; for status: running

@@ -20,10 +20,10 @@ import sqlite3
 import time
 from typing import Any, TextIO
 
-from chatd.cli import ExitStatus
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import READY_TIMEOUT, running_pid, wait_stopped
+from chatd.status import ExitStatus
 
 STOP_GRACE = 2.0  # seconds `stop` waits past the timeout before it sends SIGKILL
 RESTART_WAIT = READY_TIMEOUT + 30  # the successor's start-up plus the old one's stop

@@ -32,12 +32,12 @@ import threading
 from typing import Any, TextIO
 
 from chatd import __version__, logs
-from chatd.cli import ExitStatus
 from chatd.config import Config, ConfigError, load_config
 from chatd.control import ControlServer
 from chatd.daemon import HANDOVER_VAR, READY_TIMEOUT, Channel, Handover, PidFile, monotonic_usec, sd_notify
 from chatd.protocol import CloseCode
 from chatd.server import Server
+from chatd.status import ExitStatus
 
 log = logging.getLogger("chatd")
 KILL_MARGIN = 1.0  # a stop this far past its timeout ends the process regardless

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chatd.cli import EXIT_HELP, ExitStatus, locate, main
+from chatd.cli import EXIT_HELP, locate, main
 from chatd.daemon import running_pid
+from chatd.status import ExitStatus
 
 COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "check-config"]
 OPERATIONS = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()

@@ -24,8 +24,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from chatd.cli import ExitStatus
 from chatd.protocol import CloseCode
+from chatd.status import ExitStatus
 from tests.ops_fixtures import Chatd, Chatter, pid_alive, wait_for
 from tests.wsclient import ChatClient
 
