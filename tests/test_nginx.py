@@ -140,7 +140,7 @@ async def test_wss_client_chats_through_nginx_and_chatd_sees_its_address(nginx_s
         assert rows[0]["user"]["name"] == "dave"
 
 
-def test_https_site_redirects_serves_static_and_proxies_the_rest(nginx_site: dict):
+def test_https_site_redirects_serves_static_and_proxies_the_rest_for_get_and_head(nginx_site: dict):
     plain = http.client.HTTPConnection("127.0.0.1", nginx_site["http"], timeout=5)
     plain.request("GET", "/some/page?x=1")
     response = plain.getresponse()
@@ -156,6 +156,10 @@ def test_https_site_redirects_serves_static_and_proxies_the_rest(nginx_site: dic
     secure.request("GET", "/healthz")
     response = secure.getresponse()
     assert response.status == 200 and b'"status": "ok"' in response.read()
+    for path in ("/", "/healthz", "/static/hello.txt"):  # what uptime monitors ask, through the proxy
+        secure.request("HEAD", path)
+        response = secure.getresponse()
+        assert response.status == 200 and response.read() == b"", path
     secure.close()
 
 

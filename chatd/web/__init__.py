@@ -1,4 +1,5 @@
 """The Tornado application: the page, static files, health, and ``/ws``.
+The page, static files and ``/healthz`` answer HEAD as well as GET.
 
     app = make_app(chat, registry, config)
 """
@@ -37,6 +38,12 @@ class PageHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.write((STATIC_DIR / "index.html").read_bytes())
 
+    def head(self) -> None:
+        """Uptime monitors ask with HEAD: the GET's status and headers, no body
+        (RFC 9110 §9.3.2). Tornado sends no body for HEAD but keeps the
+        Content-Length of the body GET would send."""
+        self.get()
+
 
 class HealthHandler(tornado.web.RequestHandler):
     def initialize(self, chat: Chat) -> None:
@@ -44,6 +51,10 @@ class HealthHandler(tornado.web.RequestHandler):
 
     def get(self) -> None:
         self.write({"status": "ok", "connections": len(self.chat.hub.sessions)})
+
+    def head(self) -> None:
+        """As for the page: monitors probe /healthz with HEAD too."""
+        self.get()
 
 
 def make_app(chat: Chat, registry: set, config: Config) -> tornado.web.Application:
