@@ -72,7 +72,12 @@ class _TakeOver:
 
 def _take_socket(stream: IOStream) -> bytes:
     """Stop Tornado watching the stream's socket; return what it had read
-    past the HTTP request (a client may send frames before seeing the 101)."""
+    past the HTTP request (a client may send frames before seeing the 101).
+
+    Tornado has no public way to do this: it reads IOStream's private
+    ``_read_buffer``, ``_read_buffer_size`` and ``_state``. pyproject.toml
+    bounds Tornado to the versions tests/test_upgrade.py passed on, and that
+    test names whichever attribute a new version moves."""
     early = bytes(stream._read_buffer[: stream._read_buffer_size])
     if stream._state is not None:
         stream.io_loop.remove_handler(stream.socket)

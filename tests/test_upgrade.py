@@ -1,0 +1,70 @@
+"""chatd.web.upgrade against the installed Tornado: the private IOStream
+attributes the take-over reads are still there and still mean what they
+meant. pyproject.toml bounds Tornado to the versions where this passed;
+moving that bound starts here. (The handshake end to end, early frames
+included: test_connection.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import tornado
+from tornado.iostream import IOStream
+from tornado.web import RequestHandler
+from tornado.websocket import WebSocketHandler, WebSocketProtocol13
+
+from chatd.web.upgrade import _take_socket
+
+# What _take_socket reads and writes on Tornado's IOStream, none of it public.
+PRIVATE_STREAM_ATTRIBUTES = {"_read_buffer": bytearray, "_read_buffer_size": int, "_state": (int, type(None))}
+# Hooks the take-over relies on (public or documented-by-use in Tornado).
+HOOKS = [(WebSocketHandler, "get_websocket_protocol"), (RequestHandler, "detach"),
+         (WebSocketProtocol13, "compute_accept_value")]
+REQUEST = b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"
+EARLY = b"\x81\x85early"  # a frame the client sent right behind its request
+
+
+def _moved(what: str) -> str:
+    return (f"tornado {tornado.version}: {what}. chatd.web.upgrade._take_socket depends on it: "
+            "adapt it, then widen the tornado bound in pyproject.toml")
+
+
+async def stream_after_request(early: bytes) -> tuple[IOStream, socket.socket]:
+    """A real IOStream that has read an HTTP request head, ``early`` behind it."""
+    ours, theirs = socket.socketpair()
+    theirs.sendall(REQUEST + early)  # in the socket before the first read: one recv takes both
+    stream = IOStream(ours)
+    # As Tornado's HTTP server does: with a close callback, an idle stream keeps
+    # its socket watched (to notice a close), so _take_socket has a handler to remove.
+    stream.set_close_callback(lambda: None)
+    assert await stream.read_until(b"\r\n\r\n") == REQUEST
+    return stream, theirs
+
+
+async def test_the_private_stream_attributes_are_still_there():
+    stream, peer = await stream_after_request(EARLY)
+    for name, kind in PRIVATE_STREAM_ATTRIBUTES.items():
+        assert hasattr(stream, name), _moved(f"IOStream.{name} is gone")
+        assert isinstance(getattr(stream, name), kind), _moved(f"IOStream.{name} changed type")
+    stream.close()
+    peer.close()
+
+
+@pytest.mark.parametrize("early", [EARLY, b""], ids=["frame-behind-request", "nothing-behind"])
+async def test_take_socket_returns_what_was_read_past_the_request_and_unwatches_it(early):
+    stream, peer = await stream_after_request(early)
+    assert _take_socket(stream) == early, _moved(
+        "IOStream._read_buffer[:_read_buffer_size] no longer holds the bytes read past the request")
+    assert stream._state is None
+    # asyncio's remove_reader says whether anyone still watched the socket: Tornado must not.
+    assert not asyncio.get_running_loop().remove_reader(stream.socket.fileno()), _moved(
+        "the IOLoop still watches the socket after _take_socket cleared IOStream._state")
+    stream.socket.close()
+    peer.close()
+
+
+@pytest.mark.parametrize(("cls", "name"), HOOKS, ids=[f"{c.__name__}.{n}" for c, n in HOOKS])
+def test_the_hooks_are_still_there(cls, name):
+    assert callable(getattr(cls, name, None)), _moved(f"{cls.__name__}.{name} is gone")
