@@ -7,7 +7,9 @@ included: test_connection.py.)"""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import struct
 
 import pytest
 import tornado
@@ -24,6 +26,8 @@ HOOKS = [(WebSocketHandler, "get_websocket_protocol"), (RequestHandler, "detach"
          (WebSocketProtocol13, "compute_accept_value")]
 REQUEST = b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"
 EARLY = b"\x81\x85early"  # a frame the client sent right behind its request
+UPGRADE = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 
 
 def _moved(what: str) -> str:
@@ -68,3 +72,36 @@ async def test_take_socket_returns_what_was_read_past_the_request_and_unwatches_
 @pytest.mark.parametrize(("cls", "name"), HOOKS, ids=[f"{c.__name__}.{n}" for c, n in HOOKS])
 def test_the_hooks_are_still_there(cls, name):
     assert callable(getattr(cls, name, None)), _moved(f"{cls.__name__}.{name} is gone")
+
+
+def _reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+    sock.close()
+
+
+async def _leave_mid_handshake(port: int, how: str) -> None:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    request = UPGRADE.format(port=port).encode()
+    if how == "half-request":
+        await loop.sock_sendall(sock, request[: len(request) // 2])
+        sock.close()
+        return
+    await loop.sock_sendall(sock, request)
+    if how == "after-101":
+        assert (await loop.sock_recv(sock, 1024)).startswith(b"HTTP/1.1 101")
+    _reset(sock)
+
+
+async def test_clients_leaving_mid_handshake_cost_nothing_and_log_no_error(server, user, caplog):
+    hows = ["half-request", "before-101", "after-101"] * 20
+    await asyncio.gather(*(_leave_mid_handshake(server.port, how) for how in hows))
+    alice = await user("alice", "lobby")  # the server still serves
+    assert (await alice.say("lobby", "still here"))["type"] == "ack"
+    async with asyncio.timeout(10):
+        while len(server.sockets) > 1:  # the server learns of the resets from its loop: no event to await
+            await asyncio.sleep(0.01)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() + "\n" + (r.exc_text or "") for r in errors]

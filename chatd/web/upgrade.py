@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
 from chatd.chat import Chat
@@ -54,8 +54,13 @@ class _TakeOver:
         handler.set_header("Upgrade", "websocket")
         handler.set_header("Connection", "Upgrade")
         handler.set_header("Sec-WebSocket-Accept", WebSocketProtocol13.compute_accept_value(key))
-        await handler.finish()  # the 101 is written out before the socket changes hands
+        try:
+            await handler.finish()  # the 101 is written out before the socket changes hands
+        except StreamClosedError:
+            return  # the client left before its 101 went out; Tornado has closed the socket
         stream = handler.detach()
+        if stream.closed():
+            return  # it left while the 101 went out (Tornado saw the reset first)
         connection = ChatConnection(handler.chat, handler.registry, handler.outbox, handler.request.remote_ip)
         early = _take_socket(stream)
         try:
