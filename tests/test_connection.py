@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 
 import pytest
 
+from chatd.web.connection import ChatConnection
 from chatd.wsframe import FrameReader, Opcode
 from tests.test_wsframe import client_frame
 
@@ -129,6 +131,22 @@ async def test_client_close_is_answered_and_the_session_forgotten(raw, server):
     assert opcode == Opcode.CLOSE and payload[:2] == (1000).to_bytes(2, "big")
     assert await client.reader.read() == b""  # then the server closes the socket
     assert not server.hub.users
+
+
+async def test_a_closed_connection_is_freed_at_once(raw, server):
+    """Nothing keeps a connection once its socket is gone, the timer that would
+    have dropped a client not answering our close included (connection churn
+    otherwise holds every closed connection, transport and socket for CLOSE_WAIT)."""
+    for _ in range(3):
+        client = await raw()
+        client.send_json({"type": "identify", "name": "leaver"})
+        await client.next_json()
+        client.send(Opcode.CLOSE, (1000).to_bytes(2, "big"))
+        assert (await client.next_frame())[0] == Opcode.CLOSE
+        assert await client.reader.read() == b""  # the server has closed the socket
+    assert not server.sockets
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, ChatConnection) and o.registry is server.sockets]
 
 
 @pytest.mark.parametrize("config_overrides", [{"websocket": {"ping_interval": 0.2, "ping_timeout": 0.3}}])

@@ -44,7 +44,7 @@ class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
-        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
+        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy", "_close_timer",
     )
 
     def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str):
@@ -68,6 +68,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._out_bytes = 0
         self._inbox: collections.deque[str | bytes] | None = None  # requests behind a busy one
         self._busy: asyncio.Future | None = None  # the request being carried out, if it waits
+        self._close_timer: asyncio.TimerHandle | None = None  # drops a client that never answers our close
 
     # asyncio.Protocol
 
@@ -112,6 +113,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         if self.closed:
             return
         self.closed = self.closing = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()  # else it keeps this connection, its transport and socket for CLOSE_WAIT
         self._out.clear()
         self._inbox = None
         self.registry.discard(self)
@@ -244,7 +247,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.send_queued()  # what was queued before the close frame goes before it
         self.closing = True
         self._write(close_frame(code, reason))
-        asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
+        self._close_timer = asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
 
     def _on_close_frame(self, payload: bytes) -> None:
         if not self.closing:  # the client started it: answer with its code
