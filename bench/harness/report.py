@@ -178,6 +178,18 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+# RESULTS.md may end with sections measured by hand (bench/churn.py) from this line
+# on; a full run rewrites everything above it and keeps them.
+BY_HAND = "<!-- Measured by hand from here on: bench/run.py keeps these sections. -->"
+
+
+def _by_hand(path: Path) -> list[str]:
+    """The hand-measured tail of an existing RESULTS.md (from ``BY_HAND`` on), if any."""
+    text = path.read_text() if path.exists() else ""
+    at = text.find(BY_HAND)
+    return [text[at:].rstrip("\n"), ""] if at >= 0 else []
+
+
 def write_markdown(path: Path, records, cases, targets, machine: dict, date: str, command: str,
                    chart_name: str | None, repeats: int) -> None:
     m = medians(records, cases, targets)
@@ -221,7 +233,7 @@ def write_markdown(path: Path, records, cases, targets, machine: dict, date: str
     if errors:
         parts += ["## Failed runs", "", *[f"- {r['target']} {r['case']} run {r['rep']}: {r['error']}" for r in errors],
                   ""]
-    path.write_text("\n".join(parts))
+    path.write_text("\n".join(parts + _by_hand(path)))
 
 
 def write_chart(path: Path, records, cases, targets) -> None:
