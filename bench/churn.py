@@ -34,6 +34,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -236,8 +237,11 @@ def socket_count(pid: int) -> int:
     return sum(target.startswith("socket:") for target in held)
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
+
+
 def sessions(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+    with _DIRECT.open(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
         return json.load(answer)["connections"]
 
 
@@ -322,6 +326,7 @@ def run(args: argparse.Namespace) -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
         server.stdout.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

@@ -92,6 +92,9 @@ class Writer:
                     stopping = True
                 if batch:
                     self._commit(batch)
+                # An idle writer waits in get() above: the last batch's jobs (and the
+                # connections their callbacks name) must not live on meanwhile.
+                batch.clear()
         finally:
             self._db.close()
 
