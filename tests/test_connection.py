@@ -135,8 +135,9 @@ async def test_client_close_is_answered_and_the_session_forgotten(raw, server):
 
 async def test_a_closed_connection_is_freed_at_once(raw, server):
     """Nothing keeps a connection once its socket is gone: not the timer that would
-    have dropped a client not answering our close, not the writer's last batch
-    (under churn either held closed connections, transports and sockets)."""
+    have dropped a client not answering our close, not the writer thread once it has
+    handed over a batch (under churn either held closed connections, transports
+    and sockets)."""
     for i in range(3):
         client = await raw()
         client.send_json({"type": "identify", "name": "leaver"})

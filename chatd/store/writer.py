@@ -18,6 +18,7 @@ acknowledged that a crash could forget.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -31,6 +32,7 @@ log = logging.getLogger("chatd.store")
 
 Job = Callable[[], Any]
 Done = Callable[[Any, BaseException | None], None]
+Outcome = tuple[Done, Any, BaseException | None]
 _STOP = object()
 
 
@@ -46,6 +48,7 @@ class Writer:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="chatd-writer", daemon=True)
         self._closed = False
+        self._committed: collections.deque[list[Outcome]] = collections.deque()  # batches awaiting _deliver
         self.batches = 0  # transactions committed since start
 
     def start(self) -> None:
@@ -91,15 +94,27 @@ class Writer:
                     batch.pop()
                     stopping = True
                 if batch:
-                    self._commit(batch)
-                # An idle writer waits in get() above: the last batch's jobs (and the
-                # connections their callbacks name) must not live on meanwhile.
-                batch.clear()
+                    # This thread keeps no reference to a batch once it is in _committed
+                    # (_commit empties it): an idle writer must not keep jobs, and the
+                    # connections their callbacks name, alive while it waits in get().
+                    self._committed.append(self._commit(batch))
+                    with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is left to tell
+                        self._loop.call_soon_threadsafe(self._deliver)
         finally:
             self._db.close()
 
-    def _commit(self, batch: list[tuple[Job, Done]]) -> None:
-        outcomes: list[tuple[Done, Any, BaseException | None]] = []
+    def _deliver(self) -> None:
+        """On the loop: every committed batch's callbacks, oldest batch first."""
+        while self._committed:
+            for done, result, error in self._committed.popleft():
+                try:
+                    done(result, error)
+                except Exception:
+                    log.exception("error while delivering a stored result")
+
+    def _commit(self, batch: list[tuple[Job, Done]]) -> list[Outcome]:
+        """Run a batch in one transaction and empty it; → (done, result, error) per job, in order."""
+        outcomes: list[Outcome] = []
         try:
             with self._db.atomic():
                 for job, done in batch:
@@ -113,13 +128,5 @@ class Writer:
             log.error("commit of %d jobs failed: %s", len(batch), e)
             outcomes = [(done, None, e) for _, done in batch]
         self.batches += 1
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is left to tell
-            self._loop.call_soon_threadsafe(_deliver, outcomes)
-
-
-def _deliver(outcomes: list[tuple[Done, Any, BaseException | None]]) -> None:
-    for done, result, error in outcomes:
-        try:
-            done(result, error)
-        except Exception:
-            log.exception("error while delivering a stored result")
+        batch.clear()
+        return outcomes
