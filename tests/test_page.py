@@ -3,6 +3,7 @@ real server: what a person does with two tabs."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 
@@ -90,12 +91,15 @@ async def test_reconnect_resumes_without_loss_or_duplicates(browser, page_url, s
     # for only about a second, which polling from here could miss on a busy machine.
     await alice.get_by_test_id("conn-state").evaluate("""el => {
         window.connStates = [];
-        new MutationObserver(() => window.connStates.push(el.dataset.state))
-            .observe(el, {attributes: true, attributeFilter: ["data-state"]});
+        window.wentOffline = new Promise(resolve => new MutationObserver(() => {
+            window.connStates.push(el.dataset.state);
+            if (el.dataset.state !== "online") resolve();
+        }).observe(el, {attributes: true, attributeFilter: ["data-state"]}));
     }""")
     for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "alice"]:
         sock.abort()  # the network drops alice's connection
-    await alice.wait_for_function("window.connStates.some(state => state !== 'online')")
+    async with asyncio.timeout(20):
+        await alice.evaluate("() => window.wentOffline")
     await send(bob, "while you were away")
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     assert (await alice.evaluate("window.connStates"))[-1] == "online"
