@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
+
 VERSION = 1
 NAME_MAX = 32
 ROOM_MAX = 32
 TOPIC_MAX = 200
 CID_MAX = 64
 MAX_ID = 2**63 - 1
+ERROR_MESSAGE_MAX = 300  # characters of an error frame's message: a reply stays small
 
 
 class Code(StrEnum):
@@ -91,15 +94,32 @@ def _string(v: Any) -> str:
     return v
 
 
+# Control characters (C0 but tab, line feed and carriage return; DEL; C1):
+# nothing a person types, and in bots, terminals and log viewers they end
+# strings (NUL) or start escape sequences (ESC, CSI).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _free_text(v: Any) -> str:
+    """Text people write (message text, room topic): any Unicode scalar value
+    but the control characters above."""
+    text = _string(v)
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValueError(f"holds the control character U+{ord(bad.group()):04X} at character {bad.start()};"
+                         " only tab, line feed and carriage return may appear")
+    return text
+
+
 def _message_id(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_ID:
-        raise ValueError("must be a message id (a whole number ≥ 0)")
+        raise ValueError("must be a message id (a whole number from 0 to 2^63-1)")
     return v
 
 
 def _user_id(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_ID:
-        raise ValueError("must be a user id (a whole number ≥ 1)")
+        raise ValueError("must be a user id (a whole number from 1 to 2^63-1)")
     return v
 
 
@@ -123,8 +143,8 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "rooms": {},
     "join": {"room": (_room, True), "since": (_message_id, False)},
     "leave": {"room": (_room, True)},
-    "create": {"room": (_room, True), "topic": (_string, False)},
-    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_string, True)},
+    "create": {"room": (_room, True), "topic": (_free_text, False)},
+    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True)},
     "history": {
         "room": (_room, False),
         "with": (_user_id, False),
@@ -136,18 +156,33 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
 
 
 def parse(text: str | bytes) -> Request:
-    """Validate one client frame; raise ProtocolError naming the problem."""
+    """Validate one client frame; raise ProtocolError naming the problem.
+
+    Every string in the frame — values and field names, known and unknown
+    fields, at any depth — is checked here, once: one that UTF-8 cannot
+    encode (an unpaired surrogate escape) is refused with bad_frame, and the
+    rest of chatd only ever sees strings it can store and send. The error
+    carries the frame's cid unless the cid itself is what is wrong.
+    """
     if isinstance(text, bytes):
         raise ProtocolError(Code.BAD_FRAME, "binary frames are not accepted; send JSON text")
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise ProtocolError(Code.BAD_JSON, "frame is not valid JSON") from None
+        data = loads(text)
+    except NotJSON as e:
+        raise ProtocolError(Code.BAD_JSON, f"frame is not valid JSON: {e}") from None
+    except DuplicateName as e:
+        raise ProtocolError(Code.BAD_FRAME, str(e)) from None
     if not isinstance(data, dict):
         raise ProtocolError(Code.BAD_JSON, "frame must be a JSON object")
     cid = data.get("cid")
-    if cid is not None and not (isinstance(cid, str) and 1 <= len(cid) <= CID_MAX):
-        raise ProtocolError(Code.BAD_FRAME, f"'cid' must be a string of 1 to {CID_MAX} characters")
+    if cid is not None:
+        if not (isinstance(cid, str) and 1 <= len(cid) <= CID_MAX):
+            raise ProtocolError(Code.BAD_FRAME, f"'cid' must be a string of 1 to {CID_MAX} characters")
+        if surrogate_at(cid) is not None:
+            raise ProtocolError(Code.BAD_FRAME, ill_formed({"cid": cid}))
+    problem = ill_formed(data) if may_be_ill_formed(text) else None
+    if problem:
+        raise ProtocolError(Code.BAD_FRAME, problem, cid)
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError(Code.BAD_FRAME, "'type' is missing or not a string", cid)
@@ -204,14 +239,14 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
-_ROOM = re.compile(r"^[^\W_][\w.-]*$")
+_ROOM = re.compile(r"[^\W_][\w.-]*")
 
 
 def room_name_problem(name: str) -> str | None:
     """Why a room name is invalid, or None when it is fine."""
     if not 1 <= len(name) <= ROOM_MAX:
         return f"must be 1 to {ROOM_MAX} characters"
-    if not _ROOM.match(name):
+    if not _ROOM.fullmatch(name):  # fullmatch: "$" would let a trailing line feed through
         return "may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit"
     return None
 
@@ -233,7 +268,10 @@ def encode(frame: dict[str, Any]) -> bytes:
 
 
 def error_frame(code: Code, message: str, cid: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
-    if cid is not None:
+    """An ``error`` frame that always encodes: the message is cut to
+    ERROR_MESSAGE_MAX characters with unpaired surrogates escaped, and a cid
+    that could not be echoed intact is left out."""
+    frame: dict[str, Any] = {"type": "error", "code": str(code), "message": displayable(message, ERROR_MESSAGE_MAX)}
+    if isinstance(cid, str) and surrogate_at(cid) is None:
         frame["cid"] = cid
     return frame

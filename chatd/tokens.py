@@ -37,7 +37,8 @@ class TokenSigner:
     def verify(self, token: str, now: float | None = None) -> int:
         """The user id the token was issued to; BadToken otherwise."""
         parts = token.split(".")
-        if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
+        # All ASCII: hmac.compare_digest raises TypeError on other strings.
+        if len(parts) != 3 or not token.isascii() or not all(p.isdigit() for p in parts[:2]):
             raise BadToken("token is damaged")
         body = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(self._sign(body), parts[2]):

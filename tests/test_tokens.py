@@ -17,7 +17,8 @@ def test_token_round_trip_and_expiry():
 
 
 @pytest.mark.parametrize("tamper", [lambda t: "43" + t[2:], lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
-                                    lambda t: t.replace(".", "", 1), lambda t: "", lambda t: "²." + t[3:]])
+                                    lambda t: t.replace(".", "", 1), lambda t: "", lambda t: "²." + t[3:],
+                                    lambda t: t + "é", lambda t: t[:-1] + "\x00"])
 def test_tampered_tokens_are_refused(tamper):
     signer = TokenSigner(b"s" * 32, ttl_seconds=100)
     with pytest.raises(BadToken):

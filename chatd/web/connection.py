@@ -96,10 +96,11 @@ class ChatConnection(asyncio.BufferedProtocol):
                 continue  # we said goodbye: take no new work, wait for the client's close
             if opcode == Opcode.TEXT:
                 try:
-                    self._receive(payload.decode("utf-8"))
+                    message = payload.decode("utf-8")
                 except UnicodeDecodeError:
                     self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
                     return
+                self._receive(message)
             elif opcode == Opcode.BINARY:
                 self._receive(payload)
             elif opcode == Opcode.PING:
@@ -161,6 +162,8 @@ class ChatConnection(asyncio.BufferedProtocol):
             self._transport.resume_reading()
 
     def _refuse(self, error: Exception, req: Any) -> None:
+        """Answer a request that failed with an ``error`` frame. Cannot fail
+        itself: ``error_frame`` builds a frame that always encodes."""
         cid = getattr(req, "cid", None)
         if isinstance(error, ProtocolError):
             # Checks deep in the chat logic do not know the cid; the request does.
