@@ -8,6 +8,9 @@ values the rest of chatd cannot use. ``loads`` closes each gap:
   over 4300 digits and spends time quadratic in the digits below that.
   Literals longer than ``INT_DIGITS_MAX`` become floats (``inf`` when
   huge), which no integer field of the protocol accepts.
+- Nesting depth is only bounded by the recursion limit, which differs
+  from process to process; RFC 8259 §9 lets a parser set a limit, and
+  ``NESTING_MAX`` is ours, the same everywhere: NotJSON beyond it.
 - The names in an object SHOULD be unique (RFC 8259 §4) and parsers
   disagree about which of two wins; a frame holding both is ambiguous:
   DuplicateName.
@@ -23,10 +26,13 @@ values the rest of chatd cannot use. ``loads`` closes each gap:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # Longest integer literal kept as an int: 2**63 - 1, the largest id, has 19 digits.
 INT_DIGITS_MAX = 20
+# Deepest nesting of arrays and objects accepted; a protocol frame needs 2.
+NESTING_MAX = 32
 # Longest field path quoted in an error message: replies stay small whatever the keys.
 PATH_MAX = 60
 
@@ -60,16 +66,38 @@ def _constant(name: str) -> Any:
 
 # Built once: json.loads with options builds a decoder per call.
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_int=_integer, parse_constant=_constant)
+# What nesting depends on: a whole string (possessive, so a long one is read
+# once), a quote that starts no whole string (the text is not JSON), a bracket.
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*+"|"|[][{}]')
+
+
+def _too_deep(text: str) -> bool:
+    """Whether ``text`` nests arrays and objects deeper than NESTING_MAX.
+    Linear in the text; costs two counts when it has few brackets."""
+    if text.count("[") + text.count("{") <= NESTING_MAX:
+        return False
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > NESTING_MAX:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+        elif token == '"':
+            return False  # an unterminated string: the decoder stops there, no deeper than we counted
+    return False
 
 
 def loads(text: str) -> Any:
     """The value of one JSON text; NotJSON or DuplicateName when it is refused."""
+    if _too_deep(text):
+        raise NotJSON(f"arrays and objects nest more than {NESTING_MAX} levels deep")
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as e:
-        raise NotJSON(f"{e.msg} at character {e.pos}") from None
-    except RecursionError:
-        raise NotJSON("arrays and objects are nested too deeply") from None
+        raise NotJSON(str(e)) from None  # "Expecting value: line 1 column 6 (char 5)"
 
 
 def surrogate_at(s: str) -> int | None:

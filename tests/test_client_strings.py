@@ -22,7 +22,8 @@ BASELINE = {  # a valid frame of each type, for a connection identified and in t
     "history": {"room": "lobby", "before": 10, "limit": 5},
 }
 # (the frame, how the refusal names the string) for every field of every type, and then some.
-CASES = [({"type": kind, **BASELINE[kind], field: SURROGATE}, f"'{field}'") for kind in SCHEMAS for field in SCHEMAS[kind]]
+CASES = [({"type": kind, **BASELINE[kind], field: SURROGATE}, f"'{field}'")
+         for kind in SCHEMAS for field in SCHEMAS[kind]]
 CASES += [
     ({"type": kind, **BASELINE[kind], **extra}, named)
     for kind in SCHEMAS
