@@ -63,20 +63,23 @@ new MembersView(
   { openConversation: (user) => client.openConversation(user) },
 );
 
+const composer = new Composer(
+  { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
+  store,
+  { say: (text) => client.say(text) },
+);
+
 new MessagesView(
   { scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note') },
   store,
   {
     loadOlder: (view) => client.loadOlder(view),
-    retry: (cid) => outbox.retry(cid),
+    edit: (cid) => {
+      const text = outbox.take(cid);
+      if (text !== null) composer.edit(text);
+    },
     discard: (cid) => outbox.discard(cid),
   },
-);
-
-new Composer(
-  { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
-  store,
-  { say: (text) => client.say(text) },
 );
 
 new ChatHeader(

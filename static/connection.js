@@ -10,6 +10,7 @@
 // no request of ours: message, presence, errors without a cid).
 
 import { reconnectDelay, CLOSE_SERVICE_RESTART } from './backoff.js';
+import { frameJson } from './wellformed.js';
 
 const CONNECT_TIMEOUT_MS = 10000;
 // Below the server's default per-connection limit (10/s, burst 20), so a
@@ -180,7 +181,7 @@ export class Connection extends EventTarget {
 
   send(frame) {
     if (!this.isOpen()) return false;
-    this.queue.push(JSON.stringify(frame));
+    this.queue.push(frameJson(frame)); // never an unpaired surrogate: the server refuses those
     this.drain();
     return true;
   }

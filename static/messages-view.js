@@ -27,7 +27,7 @@ function header(name, mine, ts) {
 }
 
 export class MessagesView {
-  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), retry(cid), discard(cid)} */
+  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), edit(cid), discard(cid)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -35,6 +35,7 @@ export class MessagesView {
     this.key = null;
     this.nodes = new Map();        // message id → <li>
     this.pendingNodes = new Map(); // cid → <li>, kept after every message with an id
+    this.pendingShown = new Map(); // cid → what its <li> shows (state, error, name), to keep an unchanged one
 
     store.on('current', () => {
       if (store.current !== this.key) this.reset();
@@ -67,6 +68,7 @@ export class MessagesView {
     this.key = this.store.current;
     this.nodes.clear();
     this.pendingNodes.clear();
+    this.pendingShown.clear();
     const view = this.view();
     const fragment = document.createDocumentFragment();
     if (view) {
@@ -93,10 +95,18 @@ export class MessagesView {
   pendingNode(p) {
     const failed = p.state === 'failed';
     const name = this.store.me ? this.store.me.name : '';
+    // Refused for good: the reason, and what the user can do. Not announced
+    // here: the toast that comes with a refusal already was.
     const status = failed
-      ? h('p', { class: 'msg-status', role: 'alert' }, 'Not sent: ' + p.error + ' ',
-        h('button', { type: 'button', class: 'link', onclick: () => this.actions.retry(p.cid) }, 'Retry'), ' ',
-        h('button', { type: 'button', class: 'link', onclick: () => this.actions.discard(p.cid) }, 'Discard'))
+      ? h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, 'Not sent: ' + p.error + ' ',
+        h('button', {
+          type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': 'Edit the unsent message',
+          onclick: () => this.actions.edit(p.cid),
+        }, 'Edit'), ' ',
+        h('button', {
+          type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': 'Delete the unsent message',
+          onclick: () => this.actions.discard(p.cid),
+        }, 'Delete'))
       : srOnly('(sending)');
     return h('li', {
       class: 'msg own ' + (failed ? 'failed' : 'pending'),
@@ -128,13 +138,27 @@ export class MessagesView {
     this.fillIfShort();
   }
 
+  // Pending says go last, in the order they were written. A node whose say
+  // has not changed is left alone, so the live region does not read it again.
   renderPending() {
-    for (const li of this.pendingNodes.values()) li.remove();
-    this.pendingNodes.clear();
-    for (const p of this.store.pendingFor(this.key)) {
+    const pending = this.store.pendingFor(this.key);
+    const cids = new Set(pending.map((p) => p.cid));
+    for (const [cid, li] of this.pendingNodes) {
+      if (!cids.has(cid)) {
+        li.remove();
+        this.pendingNodes.delete(cid);
+        this.pendingShown.delete(cid);
+      }
+    }
+    for (const p of pending) {
+      const shown = [p.state, p.error, this.store.me && this.store.me.name].join('\n');
+      const old = this.pendingNodes.get(p.cid);
+      if (old && this.pendingShown.get(p.cid) === shown) continue;
       const li = this.pendingNode(p);
+      if (old) old.replaceWith(li);
+      else this.els.list.append(li); // a new say is the newest
       this.pendingNodes.set(p.cid, li);
-      this.els.list.append(li);
+      this.pendingShown.set(p.cid, shown);
     }
   }
 

@@ -260,7 +260,7 @@ def request(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
 @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(pairs=frames(), identified=st.sampled_from([True, True, True, False]))
-def test_every_frame_gets_one_documented_answer_and_the_connection_survives(live, pairs, identified):
+def test_every_frame_is_answered_with_a_documented_frame_and_the_connection_survives(live, pairs, identified):
     url, errors = live
     with connect(url, open_timeout=TIMEOUT, proxy=None, max_size=None) as ws:
         if identified:

@@ -3,11 +3,15 @@ real server: what a person does with two tabs."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+
+from chatd.store import WriterClosed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="bash .ci/run installs Debian's chromium")
@@ -36,6 +40,9 @@ async def open_tab(browser: Browser, url: str, name: str, room: str | None = "lo
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.js_errors = errors
+    sent: list[str] = []  # every frame the page sent, across reloads
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    page.sent_frames = sent
     await page.goto(url)
     await page.get_by_test_id("name-input").fill(name)
     await page.get_by_test_id("name-submit").click()
@@ -130,3 +137,101 @@ async def test_create_and_switch_rooms(browser, page_url):
     await expect(messages(alice).last).to_contain_text("in games")
     await alice.get_by_test_id("room-lobby").click()
     await expect(messages(alice)).to_have_count(0)
+
+
+def says(page: Page, text: str) -> list[dict]:
+    """The say frames the page sent with this text."""
+    frames = [json.loads(f) for f in page.sent_frames]
+    return [f for f in frames if f.get("type") == "say" and f.get("text") == text]
+
+
+async def type_raw(page: Page, text: str) -> None:
+    """Put text in the composer as a script could (fill() cannot carry a lone surrogate), then send."""
+    await page.get_by_test_id("composer").evaluate("(box, text) => { box.value = text; }", text)
+    await page.get_by_test_id("composer").press("Enter")
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"max_text_chars": 12}}])
+async def test_refused_message_is_failed_with_the_reason_never_resent_and_can_be_edited(browser, page_url,
+                                                                                        config_overrides):
+    alice = await open_tab(browser, page_url, "alice")
+    await send(alice, "far too long for this server")  # the page allows 4000; this server takes 12: text_too_long
+    await type_raw(alice, "bell \x07")  # bad_frame: a control character
+    failed = messages(alice).and_(alice.locator("[data-state=failed]"))
+    await expect(failed).to_have_count(2)
+    await expect(failed.first.get_by_test_id("failed-reason")).to_contain_text("longer than 12 characters")
+    await expect(failed.last.get_by_test_id("failed-reason")).to_contain_text("control character U+0007")
+    await alice.reload()  # what failed stays failed, shown with its reason, and is not sent again
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await alice.get_by_test_id("room-lobby").click()
+    await expect(failed).to_have_count(2)
+    await expect(failed.first.get_by_test_id("failed-reason")).to_contain_text("longer than 12 characters")
+    await send(alice, "after reload")  # goes out after anything the reload would have resent
+    await expect(messages(alice).filter(has_text="after reload")).to_have_attribute("data-id", re.compile(r"\d+"))
+    assert len(says(alice, "far too long for this server")) == 1 and len(says(alice, "bell \x07")) == 1
+
+    await failed.last.get_by_role("button", name="Delete the unsent message").click()
+    await failed.first.get_by_role("button", name="Edit the unsent message").click()
+    await expect(failed).to_have_count(0)
+    composer = alice.get_by_test_id("composer")
+    await expect(composer).to_have_value("far too long for this server")
+    await expect(composer).to_be_focused()
+    await composer.fill("shorter")
+    await composer.press("Enter")
+    await expect(messages(alice).last).to_contain_text("shorter")
+    await expect(messages(alice).last).to_have_attribute("data-id", re.compile(r"\d+"))
+    await alice.reload()  # deleted and edited ones are gone for good
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await alice.get_by_test_id("room-lobby").click()
+    await expect(messages(alice)).to_have_count(2)
+    await expect(failed).to_have_count(0)
+    assert not alice.js_errors
+
+
+async def test_unavailable_is_sent_again_until_stored(browser, page_url, server):
+    alice = await open_tab(browser, page_url, "alice")
+    save = server.store.save_message
+    refusals = []
+
+    def shutting_down_once(draft, done):
+        if not refusals:
+            refusals.append(draft.cid)
+            done(None, WriterClosed("the server is shutting down"))
+            return
+        save(draft, done)
+
+    server.store.save_message = shutting_down_once
+    await send(alice, "try again")
+    await expect(messages(alice).last).to_have_attribute("data-id", re.compile(r"\d+"), timeout=15_000)
+    assert [f["cid"] for f in says(alice, "try again")] == refusals * 2  # the same cid, twice
+
+
+async def test_lone_surrogate_in_the_composer_is_sent_as_a_replacement_character(browser, page_url, user):
+    bob = await user("bob", "lobby")
+    alice = await open_tab(browser, page_url, "alice")
+    await type_raw(alice, "half \ud83d emoji")
+    await expect(messages(alice).last).to_have_attribute("data-id", re.compile(r"\d+"))
+    assert (await bob.expect("message"))["text"] == "half \ufffd emoji"
+    assert await messages(alice).last.locator(".msg-text").text_content() == "half \ufffd emoji"
+    assert all("\\ud83d" not in frame for frame in alice.sent_frames)
+
+
+async def test_well_formed_fallback_matches_to_well_formed(browser, page_url):
+    alice = await open_tab(browser, page_url, "alice", room=None)
+    cases = ["plain", "\ud83d\ude00 pair", "lone \ud83d high", "lone \ude00 low", "\ude00\ud83d reversed", "\ud83d"]
+    native, fallback = await alice.evaluate("""async (cases) => {
+        const { wellFormed } = await import('./static/wellformed.js');
+        const native = cases.map(wellFormed);
+        delete String.prototype.toWellFormed;  // an older browser
+        return [native, cases.map(wellFormed)];
+    }""", cases)
+    assert native == fallback == [c.encode("utf-16", "surrogatepass").decode("utf-16", "replace") for c in cases]
+
+
+async def test_odd_but_well_formed_text_is_shown_exactly(browser, page_url, user):
+    alice = await open_tab(browser, page_url, "alice")
+    bob = await user("bob", "lobby")
+    text = "😀 \U0001F469\u200D\U0001F4BB \uffff\ufffe \U0010ffff \u202eevil\u202c e\u0301\ttab"
+    await bob.say("lobby", text)
+    await expect(messages(alice)).to_have_count(1)
+    assert await messages(alice).last.locator(".msg-text").text_content() == text
