@@ -9,6 +9,7 @@ import pytest
 
 from chatd.config import SETTINGS
 from chatd.protocol import SCHEMAS, Code
+from chatd.strictjson import NESTING_MAX
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PROTOCOL = (DOCS / "protocol.md").read_text()
@@ -28,6 +29,10 @@ def test_no_documented_setting_is_gone():
 @pytest.mark.parametrize("code", list(Code))
 def test_every_error_code_is_documented(code):
     assert f"| `{code}` |" in PROTOCOL
+
+
+def test_nesting_limit_is_documented():
+    assert f"nest at most {NESTING_MAX} levels deep" in PROTOCOL
 
 
 @pytest.mark.parametrize("kind", list(SCHEMAS))
