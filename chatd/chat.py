@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 from chatd.config import Config
 from chatd.hub import PRIVATE, Hub, NameTaken, Room, Session
-from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, clean_name, error_frame
+from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, clean_name, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
-from chatd.store import Draft, NoSuchUser, Page, RoomExists, Store, WriterClosed
+from chatd.store import Draft, MessageRow, NoSuchUser, Page, RoomExists, Store, WriterClosed
 from chatd.tokens import BadToken, TokenSigner
 from chatd.wsframe import wire
 
@@ -101,7 +101,7 @@ class Chat:
             "user": user.ref(),
             "token": self.tokens.issue(user.id),
             "limits": self._client_limits(),
-            "messages": page.messages,
+            "messages": [message_frame(r) for r in page.rows],
             "more": page.more,
         })
         conn.session.release(PRIVATE, _last_id(page, since))
@@ -170,7 +170,7 @@ class Chat:
             "topic": room.topic,
             "members": room.member_refs(self.hub.users, self.config.rooms.member_list_max),
             "online": len(room.members),
-            "messages": page.messages,
+            "messages": [message_frame(r) for r in page.rows],
             "more": page.more,
         })
         self.hub.complete_join(session, room, _last_id(page, since))
@@ -218,22 +218,22 @@ class Chat:
         else:
             draft.recipient_id = req.fields["to"]
 
-        def stored(result: tuple[dict, bool] | None, error: BaseException | None) -> None:
+        def stored(result: tuple[MessageRow, bool] | None, error: BaseException | None) -> None:
             if error is not None:
                 self._refuse_say(conn, error, req.cid)
                 return
-            message, duplicate = result
+            row, duplicate = result
             if not conn.closed:
-                _answer(conn, req, {"type": "ack", "id": message["id"], "ts": message["ts"]})
+                _answer(conn, req, {"type": "ack", "id": row.id, "ts": row.ts})
             if duplicate:
                 return
             self.stored += 1
-            data = wire(message)
+            data = wire(message_frame(row))
             if room is not None:
-                self.hub.publish(room.sessions, room.key, message["id"], data)
+                self.hub.publish(room.sessions, room.key, row.id, data)
             else:
                 sessions = self.hub.private_sessions(user.id, draft.recipient_id)
-                self.hub.publish(sessions, PRIVATE, message["id"], data)
+                self.hub.publish(sessions, PRIVATE, row.id, data)
 
         self.store.save_message(draft, stored)
 
@@ -266,7 +266,8 @@ class Chat:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
             page = await self.store.conversation_history(me, other, **bounds)
             target = {"with": other}
-        _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more})
+        messages = [message_frame(r) for r in page.rows]
+        _answer(conn, req, {"type": "history", **target, "messages": messages, "more": page.more})
 
     async def _page(self, query: Any, key: int, since: int | None) -> Page:
         """What a (re)joining client is sent: the latest messages, or those after ``since``."""
@@ -286,6 +287,6 @@ def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
 def _last_id(page: Page, since: int | None) -> int:
     """The newest id the client has after this page: held-back live messages
     at or below it were in the page and must not be sent again."""
-    if page.messages:
-        return page.messages[-1]["id"]
+    if page.rows:
+        return page.rows[-1].id
     return since or 0

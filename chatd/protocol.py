@@ -16,7 +16,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatd.store import MessageRow
 
 VERSION = 1
 NAME_MAX = 32
@@ -230,6 +233,19 @@ def check_text(text: str, max_chars: int) -> None:
 def encode(frame: dict[str, Any]) -> bytes:
     """The wire bytes of one server frame."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def message_frame(row: MessageRow) -> dict[str, Any]:
+    """A stored message as the ``message`` frame clients get (docs/protocol.md, "Messages")."""
+    frame: dict[str, Any] = {"type": "message", "id": row.id}
+    if row.recipient_id is None:
+        frame["room"] = row.room
+    else:
+        frame["to"] = {"id": row.recipient_id, "name": row.recipient_name}
+    frame["from"] = {"id": row.sender_id, "name": row.sender_name}
+    frame["text"] = row.text
+    frame["ts"] = row.ts
+    return frame
 
 
 def error_frame(code: Code, message: str, cid: str | None = None) -> dict[str, Any]:

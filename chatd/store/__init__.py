@@ -7,8 +7,8 @@ never touches SQLite.
 
     store = Store("chatd.db")
     store.open(loop)                      # migrate, start the writer
-    store.save_message(draft, on_stored)  # on_stored(message_dict, error) after commit
-    page = await store.room_history(room_id, before=None, after=None, limit=50)
+    store.save_message(draft, on_stored)  # on_stored((MessageRow, duplicate), error) after commit
+    page = await store.room_history(room_id, before=None, after=None, limit=50)  # a Page of MessageRows
     store.close()
 """
 
@@ -21,14 +21,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from peewee import IntegrityError, SqliteDatabase
 
 from chatd.store.schema import Meta, Room, User, database, migrate, pair_key
 from chatd.store.writer import Done, Writer, WriterClosed
 
-__all__ = ["Store", "Draft", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
+__all__ = ["Store", "Draft", "MessageRow", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
 
 READ_THREADS = 2
 
@@ -58,28 +58,31 @@ class Draft:
     recipient_id: int | None = None
 
 
+class MessageRow(NamedTuple):
+    """One stored message as the store hands it out; ``chatd.protocol`` makes frames of it.
+
+    A tuple, so that reading a page or storing a message costs one allocation per row.
+    """
+
+    id: int
+    room: str | None  # the room's name; None for a private message
+    sender_id: int
+    sender_name: str
+    recipient_id: int | None  # None for a room message
+    recipient_name: str | None
+    text: str
+    ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
+
+
 @dataclass(slots=True)
 class Page:
-    messages: list[dict[str, Any]]
+    rows: list[MessageRow]  # oldest first
     more: bool
 
 
+# In MessageRow order.
 _COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
 _SELECT = f"SELECT {_COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
-
-
-def message_frame(row: tuple) -> dict[str, Any]:
-    """A message row (in ``_COLUMNS`` order) as the ``message`` frame clients get."""
-    mid, room, sender_id, sender_name, recipient_id, recipient_name, text, ts = row
-    frame: dict[str, Any] = {"type": "message", "id": mid}
-    if recipient_id is None:
-        frame["room"] = room
-    else:
-        frame["to"] = {"id": recipient_id, "name": recipient_name}
-    frame["from"] = {"id": sender_id, "name": sender_name}
-    frame["text"] = text
-    frame["ts"] = ts
-    return frame
 
 
 class Store:
@@ -135,7 +138,7 @@ class Store:
     # Writes (through the writer thread).
 
     def save_message(self, draft: Draft, done: Done) -> None:
-        """Store a message; ``done((frame, duplicate), error)`` runs on the loop after commit.
+        """Store a message; ``done((row, duplicate), error)`` runs on the loop after commit.
 
         A draft whose (sender, cid) is already stored is not stored again:
         the result is the stored message with ``duplicate`` True.
@@ -143,7 +146,7 @@ class Store:
         assert self.writer
         self.writer.submit(lambda: self._insert(draft), done)
 
-    def _insert(self, d: Draft) -> tuple[dict[str, Any], bool]:
+    def _insert(self, d: Draft) -> tuple[MessageRow, bool]:
         sql = self.db.connection()  # sqlite3 itself: this is the hottest write
         recipient_name = pair = None
         if d.recipient_id is not None:
@@ -160,9 +163,10 @@ class Store:
         )
         if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
             row = sql.execute(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
-            return message_frame(row), True
-        row = (cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
-        return message_frame(row), False
+            return MessageRow._make(row), True
+        row = MessageRow(cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name,
+                         d.text, ts)
+        return row, False
 
     def create_user(self, name: str) -> asyncio.Future:
         """→ the new user's id."""
@@ -231,7 +235,7 @@ class Store:
         rows = rows[:limit]
         if order == "DESC":
             rows.reverse()
-        return Page([message_frame(r) for r in rows], more)
+        return Page(list(map(MessageRow._make, rows)), more)
 
     def stats(self) -> asyncio.Future:
         """→ {"messages": count, "database_bytes": size of the file and its WAL}."""
