@@ -123,7 +123,7 @@ def _room(v: Any) -> str:
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False)},
-    "rooms": {},
+    "rooms": {"after": (_room, False)},
     "join": {"room": (_room, True), "since": (_message_id, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_string, False)},

@@ -138,3 +138,20 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path,
         assert db.execute("SELECT name, status FROM user WHERE id = ?", (uid,)).fetchone() == ("alice", "")
         version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         assert version == (str(SCHEMA_VERSION + 1),)
+
+
+async def test_a_page_stops_reading_once_its_texts_pass_max_chars(store):
+    """The caller cuts a page to a byte size; the store reads just enough rows for it."""
+    uid = await store.create_user("alice")
+    store.ensure_rooms(["lobby"])
+    room_id = store.rooms()[0][0]
+    ids = [row.id for row, _ in await asyncio.gather(
+        *[save(store, Draft(uid, "alice", "x" * 100, room_id=room_id, room_name="lobby")) for _ in range(10)])]
+    forward = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=250)
+    assert [r.id for r in forward.rows] == ids[:3] and forward.more and forward.forward
+    back = await store.room_history(room_id, before=None, after=None, limit=100, max_chars=250)
+    assert [r.id for r in back.rows] == ids[-3:] and back.more and not back.forward
+    one = await store.room_history(room_id, before=ids[1], after=None, limit=100, max_chars=50)
+    assert [r.id for r in one.rows] == ids[:1] and not one.more  # the row that passes it is read, then no more
+    whole = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=1000)
+    assert [r.id for r in whole.rows] == ids and not whole.more

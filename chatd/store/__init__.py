@@ -76,13 +76,18 @@ class MessageRow(NamedTuple):
 
 @dataclass(slots=True)
 class Page:
+    """Messages of one channel, read from a cursor: up from ``after`` (``forward``), or
+    down from ``before`` or the newest."""
+
     rows: list[MessageRow]  # oldest first
-    more: bool
+    more: bool  # other rows exist beyond the far end from the cursor: newer if forward, else older
+    forward: bool
 
 
 # In MessageRow order.
 _COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
 _SELECT = f"SELECT {_COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
+_TEXT = MessageRow._fields.index("text")
 
 
 class Store:
@@ -207,20 +212,29 @@ class Store:
 
         return self._read(query)
 
+    # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
+    # (most rows) and ``max_chars``; see ``_page``.
+
     def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
+        """→ a Page of the room's messages."""
         return self._read(lambda: self._page("m.room_id = ?", (room_id,), **page))
 
     def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
+        """→ a Page of the private messages between users ``a`` and ``b``."""
         return self._read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
 
     def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
-        """Private messages to or from a user, all conversations together."""
+        """→ a Page of the private messages to or from a user, all conversations together."""
         where = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
         return self._read(lambda: self._page(where, (user_id, user_id), **page))
 
-    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int) -> Page:
-        """Latest ``limit`` messages below ``before``, or with ``after`` the first
-        ``limit`` above it; oldest first either way. ``more``: another page exists."""
+    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
+              max_chars: int | None = None) -> Page:
+        """With ``after``: the first rows above it; else the latest below ``before``
+        (or the latest of all). At most ``limit`` rows, and reading stops after the row
+        whose text takes the texts read past ``max_chars`` characters (None: no such
+        bound), so a caller cutting a page to a size never has more than that in memory.
+        """
         clauses, args = [where], list(params)
         if before is not None:
             clauses.append("m.id < ?")
@@ -228,14 +242,22 @@ class Store:
         if after is not None:
             clauses.append("m.id > ?")
             args.append(after)
-        order = "ASC" if after is not None else "DESC"
+        forward = after is not None
+        order = "ASC" if forward else "DESC"
         sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?"
-        rows = self.db.execute_sql(sql, (*args, limit + 1)).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if order == "DESC":
+        cursor = self.db.execute_sql(sql, (*args, limit + 1))
+        rows: list[MessageRow] = []
+        chars, more = 0, False
+        for row in cursor:  # sqlite3 steps one row at a time: what is not wanted is never read
+            if len(rows) == limit or (max_chars is not None and chars > max_chars):
+                more = True
+                break
+            rows.append(MessageRow._make(row))
+            chars += len(row[_TEXT])
+        cursor.close()
+        if not forward:
             rows.reverse()
-        return Page(list(map(MessageRow._make, rows)), more)
+        return Page(rows, more, forward)
 
     def stats(self) -> asyncio.Future:
         """→ {"messages": count, "database_bytes": size of the file and its WAL}."""
