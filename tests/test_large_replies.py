@@ -165,3 +165,23 @@ async def test_room_list_is_paged_by_bytes(server, connect, config_overrides):
         listed += [r["name"] for r in page["rooms"]]
     assert sorted(listed) == sorted(["lobby", *names]) and len(listed) == len(set(listed))
     assert bob.largest_frame <= server.config.history.page_bytes + 4096
+
+
+async def test_a_client_that_stops_reading_with_requests_pending_is_still_cut_off(server, connect, seed, user):
+    """Requests wait while the client does not read; live frames do not, so a
+    client that has stopped reading still meets the slow-reader limit."""
+    await seed(COUNT, EMOJI_TEXT, room="lobby")
+    alice = await user("alice", "lobby")
+    sloth = await reader(server, connect, "sloth")
+    sloth.ws.transport.pause_reading()
+    for i in range(8):
+        await sloth.send({"type": "join", "room": "lobby", "since": 0, "cid": f"j{i}"})
+    sloth_socket = next(s for s in server.sockets if s.session.user and s.session.user.name == "sloth")
+    limit = server.config.limits.send_queue_bytes
+    for _ in range(4 * limit // len(EMOJI_TEXT.encode())):  # live frames enough to fill the queue four times
+        if sloth_socket.closed:
+            break
+        assert (await alice.say("lobby", EMOJI_TEXT))["type"] == "ack"
+    assert sloth_socket.closed, "a client that never reads must be disconnected"
+    assert (await alice.say("lobby", "alice is fine"))["type"] == "ack"
+    sloth.ws.transport.abort()  # the test client itself would wait forever to close
