@@ -22,11 +22,12 @@ from typing import Any, Protocol
 
 from chatd.config import Config
 from chatd.hub import PRIVATE, Hub, NameTaken, Room, Session
-from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, clean_name, error_frame
+from chatd.paging import encode_with_list, fit, message_page
+from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, clean_name, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
-from chatd.store import Draft, NoSuchUser, Page, RoomExists, Store, WriterClosed
+from chatd.store import Draft, MessageRow, NoSuchUser, Page, RoomExists, Store, WriterClosed
 from chatd.tokens import BadToken, TokenSigner
-from chatd.wsframe import wire
+from chatd.wsframe import text_frame, wire
 
 log = logging.getLogger("chatd.chat")
 
@@ -36,6 +37,8 @@ class Connection(Protocol):
     closed: bool
 
     def send(self, frame: dict[str, Any]) -> None: ...
+
+    def write_wire(self, data: bytes) -> None: ...
 
 
 class Chat:
@@ -95,16 +98,14 @@ class Chat:
                 self._presence(room, "rename", user.ref())
         since = req.fields.get("since")
         page = await self._page(self.store.private_history, user.id, since)
-        _answer(conn, req, {
+        newest = self._answer_page(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
             "user": user.ref(),
             "token": self.tokens.issue(user.id),
             "limits": self._client_limits(),
-            "messages": page.messages,
-            "more": page.more,
-        })
-        conn.session.release(PRIVATE, _last_id(page, since))
+        }, page)
+        conn.session.release(PRIVATE, _last_id(newest, since))
 
     def _client_limits(self) -> dict[str, Any]:
         """The limits a client should respect to avoid errors."""
@@ -141,7 +142,9 @@ class Chat:
     # Rooms
 
     def _rooms(self, conn: Connection, req: Request) -> None:
-        _answer(conn, req, {"type": "rooms", "rooms": self.hub.room_list()})
+        after = self._room(req.fields["after"], req.cid) if "after" in req.fields else None
+        rooms, more = fit(self.hub.room_list(after), self.config.history.page_bytes)
+        _answer_list(conn, req, {"type": "rooms", "more": more}, "rooms", rooms)
 
     def _room(self, name: str, cid: str | None) -> Room:
         room = self.hub.room(name)
@@ -164,16 +167,14 @@ class Chat:
         page = await self._page(self.store.room_history, room.id, since)
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
-        _answer(conn, req, {
+        newest = self._answer_page(conn, req, {
             "type": "joined",
             "room": room.name,
             "topic": room.topic,
             "members": room.member_refs(self.hub.users, self.config.rooms.member_list_max),
             "online": len(room.members),
-            "messages": page.messages,
-            "more": page.more,
-        })
-        self.hub.complete_join(session, room, _last_id(page, since))
+        }, page)
+        self.hub.complete_join(session, room, _last_id(newest, since))
 
     def _leave(self, conn: Connection, req: Request) -> None:
         room = self._joined_room(conn, req.fields["room"], req.cid)
@@ -218,22 +219,22 @@ class Chat:
         else:
             draft.recipient_id = req.fields["to"]
 
-        def stored(result: tuple[dict, bool] | None, error: BaseException | None) -> None:
+        def stored(result: tuple[MessageRow, bool] | None, error: BaseException | None) -> None:
             if error is not None:
                 self._refuse_say(conn, error, req.cid)
                 return
-            message, duplicate = result
+            row, duplicate = result
             if not conn.closed:
-                _answer(conn, req, {"type": "ack", "id": message["id"], "ts": message["ts"]})
+                _answer(conn, req, {"type": "ack", "id": row.id, "ts": row.ts})
             if duplicate:
                 return
             self.stored += 1
-            data = wire(message)
+            data = wire(message_frame(row))
             if room is not None:
-                self.hub.publish(room.sessions, room.key, message["id"], data)
+                self.hub.publish(room.sessions, room.key, row.id, data)
             else:
                 sessions = self.hub.private_sessions(user.id, draft.recipient_id)
-                self.hub.publish(sessions, PRIVATE, message["id"], data)
+                self.hub.publish(sessions, PRIVATE, row.id, data)
 
         self.store.save_message(draft, stored)
 
@@ -250,8 +251,10 @@ class Chat:
 
     async def _history(self, conn: Connection, req: Request) -> None:
         f = req.fields
-        page_max = self.config.history.page_max
-        bounds = {"before": f.get("before"), "after": f.get("after"), "limit": min(f.get("limit", page_max), page_max)}
+        h = self.config.history
+        limit = min(f.get("limit", h.page_max), h.page_max)
+        # A character takes at least a byte: page_bytes characters are rows enough to fill the page.
+        bounds = {"before": f.get("before"), "after": f.get("after"), "limit": limit, "max_chars": h.page_bytes}
         me = conn.session.user.id
         if "room" in f:
             room = self._joined_room(conn, f["room"], req.cid)
@@ -266,14 +269,22 @@ class Chat:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
             page = await self.store.conversation_history(me, other, **bounds)
             target = {"with": other}
-        _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more})
+        self._answer_page(conn, req, {"type": "history", **target}, page)
 
     async def _page(self, query: Any, key: int, since: int | None) -> Page:
         """What a (re)joining client is sent: the latest messages, or those after ``since``."""
         h = self.config.history
         if since is None:
-            return await query(key, before=None, after=None, limit=h.join_count)
-        return await query(key, before=None, after=since, limit=h.replay_max)
+            return await query(key, before=None, after=None, limit=h.join_count, max_chars=h.page_bytes)
+        return await query(key, before=None, after=since, limit=h.replay_max, max_chars=h.page_bytes)
+
+    def _answer_page(self, conn: Connection, req: Request, head: dict[str, Any], page: Page) -> int | None:
+        """Answer with ``head`` plus the messages of ``page`` that fit in
+        ``history.page_bytes`` and ``more``; → the id of the last message sent."""
+        fitted = message_page(page, self.config.history.page_bytes)
+        head["more"] = fitted.more
+        _answer_list(conn, req, head, "messages", fitted.items)
+        return fitted.newest_id
 
 
 def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
@@ -283,9 +294,17 @@ def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
     conn.send(frame)
 
 
-def _last_id(page: Page, since: int | None) -> int:
-    """The newest id the client has after this page: held-back live messages
-    at or below it were in the page and must not be sent again."""
-    if page.messages:
-        return page.messages[-1]["id"]
+def _answer_list(conn: Connection, req: Request, head: dict[str, Any], key: str, items: list[bytes]) -> None:
+    """Send an answer whose list ``key`` holds items encoded already (chatd.paging)."""
+    if req.cid is not None:
+        head["cid"] = req.cid
+    conn.write_wire(text_frame(encode_with_list(head, key, items)))
+
+
+def _last_id(newest: int | None, since: int | None) -> int:
+    """The newest id the client has after a page whose last message is
+    ``newest``: held-back live messages at or below it were in the page (or
+    before it) and must not be sent again."""
+    if newest is not None:
+        return newest
     return since or 0

@@ -150,6 +150,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("history.join_count", 50, _int(0, 10_000), "messages sent on join", live=True),
     Setting("history.page_max", 100, _int(1, 10_000), "most messages per history request", live=True),
     Setting("history.replay_max", 500, _int(1, 100_000), "most missed messages replayed on resume", live=True),
+    Setting("history.page_bytes", 262144, _int(1024, 1 << 30),
+            "most bytes of messages (or rooms) in one reply; the rest is fetched page by page", live=True),
     Setting("identity.secret", "", _text, 'key that signs resume tokens; "" = generated and kept in the database'),
     Setting("identity.token_ttl_days", 30, _number(0.001, 3650), "days a resume token stays valid", live=True),
     Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
@@ -200,6 +202,8 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             base = source.parent if source else Path.cwd()
             value = str((base / os.path.expanduser(value)).resolve())
         values[s.key] = value
+    if not problems:
+        problems += _reply_problems(values, where)
     if problems:
         raise ConfigError("\n".join(problems))
     config = Config(source=source)
@@ -212,6 +216,22 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             target = getattr(config, section)
         setattr(target, name, value)
     return config
+
+
+def _reply_problems(values: dict[str, Any], where: str) -> list[str]:
+    """The largest reply must fit in its share of the send queue, or a client
+    reading at a normal pace would be cut off as a slow reader (chatd.paging)."""
+    from chatd.paging import REPLY_SHARE, reply_bytes_max  # the frames' shapes are the protocol's
+
+    largest = reply_bytes_max(values["history.page_bytes"], values["limits.max_text_chars"],
+                              values["rooms.member_list_max"])
+    queue = values["limits.send_queue_bytes"]
+    if largest <= queue // REPLY_SHARE:
+        return []
+    return [f"{where}: keys 'history.page_bytes', 'limits.max_text_chars' and 'rooms.member_list_max' let one reply "
+            f"reach {largest} bytes, more than 1/{REPLY_SHARE} of 'limits.send_queue_bytes' ({queue}), so a client "
+            "reading at a normal pace could be cut off as a slow reader: lower those keys or raise "
+            f"limits.send_queue_bytes to {largest * REPLY_SHARE} or more"]
 
 
 def find_config_file(explicit: str | None, env: dict[str, str] | None = None) -> Path | None:

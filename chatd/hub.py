@@ -23,7 +23,7 @@ message once, in order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from chatd.protocol import name_key
 
@@ -77,12 +77,13 @@ class User:
 
 
 class Room:
-    __slots__ = ("id", "name", "topic", "key", "sessions", "members")
+    __slots__ = ("id", "name", "topic", "key", "sessions", "members", "position")
 
-    def __init__(self, room_id: int, name: str, topic: str):
+    def __init__(self, room_id: int, name: str, topic: str, position: int):
         self.id = room_id
         self.name = name
         self.topic = topic
+        self.position = position  # in the hub's room list, which only grows
         self.key = "#" + name_key(name)
         self.sessions: set[Session] = set()
         self.members: dict[int, int] = {}  # user id → that user's sessions in the room
@@ -96,6 +97,7 @@ class Hub:
         self.users: dict[int, User] = {}  # online users by id
         self._names: dict[str, User] = {}  # online users by name_key
         self.rooms: dict[str, Room] = {}  # by name_key
+        self._room_order: list[Room] = []  # as added: where a page of the room list starts
         self.sessions: set[Session] = set()
 
     # Rooms
@@ -103,14 +105,20 @@ class Hub:
     def add_room(self, room_id: int, name: str, topic: str = "") -> Room:
         key = name_key(name)
         if key not in self.rooms:
-            self.rooms[key] = Room(room_id, name, topic)
+            room = self.rooms[key] = Room(room_id, name, topic, len(self._room_order))
+            self._room_order.append(room)
         return self.rooms[key]
 
     def room(self, name: str) -> Room | None:
         return self.rooms.get(name_key(name))
 
-    def room_list(self) -> list[dict]:
-        return [{"name": r.name, "topic": r.topic, "online": len(r.members)} for r in self.rooms.values()]
+    def room_list(self, after: Room | None = None) -> Iterator[dict]:
+        """The rooms in the order they were added, from the one after ``after``:
+        ``{"name", "topic", "online"}`` (users online), made as they are taken."""
+        order = self._room_order
+        for i in range(0 if after is None else after.position + 1, len(order)):
+            room = order[i]
+            yield {"name": room.name, "topic": room.topic, "online": len(room.members)}
 
     # Users and sessions
 

@@ -16,7 +16,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatd.store import MessageRow
 
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
@@ -140,7 +143,7 @@ def _room(v: Any) -> str:
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False)},
-    "rooms": {},
+    "rooms": {"after": (_room, False)},
     "join": {"room": (_room, True), "since": (_message_id, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_free_text, False)},
@@ -265,6 +268,19 @@ def check_text(text: str, max_chars: int) -> None:
 def encode(frame: dict[str, Any]) -> bytes:
     """The wire bytes of one server frame."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def message_frame(row: MessageRow) -> dict[str, Any]:
+    """A stored message as the ``message`` frame clients get (docs/protocol.md, "Messages")."""
+    frame: dict[str, Any] = {"type": "message", "id": row.id}
+    if row.recipient_id is None:
+        frame["room"] = row.room
+    else:
+        frame["to"] = {"id": row.recipient_id, "name": row.recipient_name}
+    frame["from"] = {"id": row.sender_id, "name": row.sender_name}
+    frame["text"] = row.text
+    frame["ts"] = row.ts
+    return frame
 
 
 def error_frame(code: Code, message: str, cid: str | None = None) -> dict[str, Any]:

@@ -163,8 +163,7 @@ export class ChatClient {
 
   async refreshRooms() {
     try {
-      const answer = await this.conn.request({ type: 'rooms' }, { timeoutMs: ROOMS_ANSWER_TIMEOUT_MS });
-      this.store.setRooms(answer.rooms || []);
+      this.store.setRooms(await this.fetchRooms());
       if (this.firstVisit) {
         this.firstVisit = false;
         const names = this.store.rooms.map((r) => r.name);
@@ -173,6 +172,18 @@ export class ChatClient {
       }
     } catch (err) {
       if (!isLost(err)) this.ui.toast(err.message || err.code);
+    }
+  }
+
+  // The server sends the room list in pages bounded in bytes (docs/protocol.md, "Pages").
+  async fetchRooms() {
+    const rooms = [];
+    for (;;) {
+      const frame = { type: 'rooms' };
+      if (rooms.length) frame.after = rooms[rooms.length - 1].name;
+      const answer = await this.conn.request(frame, { timeoutMs: ROOMS_ANSWER_TIMEOUT_MS });
+      rooms.push(...(answer.rooms || []));
+      if (!answer.more || !(answer.rooms || []).length) return rooms;
     }
   }
 

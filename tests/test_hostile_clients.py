@@ -29,6 +29,7 @@ HOSTILE_FRAMES = [
     ('{"type": "history", "room": "lobby", "before": 1e400}', "bad_frame"),
     ('{"type": "history", "room": "nowhere"}', "no_such_room"),
     ('{"type": "join", "room": "nowhere"}', "no_such_room"),
+    ('{"type": "rooms", "after": "nowhere"}', "no_such_room"),
     ('{"type": "join"}', "bad_frame"),
     ('{"type": "leave", "room": "lobby", "cid": ""}', "bad_frame"),
     ('{"type": "identify", "name": "again"}', "already_identified"),
@@ -120,7 +121,12 @@ async def test_user_rate_limit_spans_connections(user, connect, config_overrides
 UNLIMITED_RATE = {"rate_per_second": 1e9, "rate_burst": 1e9, "user_rate_per_second": 1e9, "user_rate_burst": 1e9}
 
 
-@pytest.mark.parametrize("config_overrides", [{"limits": {"send_queue_bytes": 65536, **UNLIMITED_RATE}}])
+# A small send queue (so the test is quick), and replies small enough for it.
+SMALL_QUEUE = {"limits": {"send_queue_bytes": 262144, **UNLIMITED_RATE}, "history": {"page_bytes": 65536},
+               "rooms": {"member_list_max": 50}}
+
+
+@pytest.mark.parametrize("config_overrides", [SMALL_QUEUE])
 async def test_client_that_does_not_read_is_cut_off(server, user, config_overrides):
     alice = await user("alice", "lobby")
     sloth = await user("sloth", "lobby")

@@ -3,6 +3,7 @@ real server: what a person does with two tabs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -235,3 +236,45 @@ async def test_odd_but_well_formed_text_is_shown_exactly(browser, page_url, user
     await bob.say("lobby", text)
     await expect(messages(alice)).to_have_count(1)
     assert await messages(alice).last.locator(".msg-text").text_content() == text
+DEFAULT_RATES = {"rate_per_second": 10, "rate_burst": 20, "user_rate_per_second": 20, "user_rate_burst": 40}
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": DEFAULT_RATES}])
+async def test_resume_of_megabytes_catches_up_without_reconnecting(browser, page_url, server, seed, config_overrides):
+    """The issue's case: while the page was away, 600 messages of 4,000 emoji
+    (9.6 MB) came to its room, and 60 (0.96 MB) to its private messages. It resumes
+    page by page (`joined` then `history`; `welcome` then `history`): all shown
+    once, in order, and the server never cuts it off, which would show as another
+    reconnect. The server's default limits, rates included."""
+    alice = await open_tab(browser, page_url, "alice")
+    sockets: list = []
+    alice.on("websocket", lambda ws: sockets.append(ws))
+    alice_id = await alice.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
+    text = "😀" * 4000
+    # Stored but not delivered live (as if sent while alice was away).
+    room_ids = await seed(600, text, room="lobby")
+    private_ids = await seed(60, text, to=alice_id)
+    for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "alice"]:
+        sock.abort()  # the network drops alice's connection
+    await expect(messages(alice)).to_have_count(600, timeout=30_000)
+    shown = [int(i) for i in await messages(alice).evaluate_all("els => els.map(e => e.dataset.id)")]
+    assert shown == room_ids
+    await alice.get_by_test_id("conversation-seeder-2").click()
+    await expect(messages(alice)).to_have_count(60)
+    shown = [int(i) for i in await messages(alice).evaluate_all("els => els.map(e => e.dataset.id)")]
+    assert shown == private_ids
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    assert len(sockets) == 1  # the one reconnect the test caused
+    assert not alice.js_errors
+
+
+async def test_room_list_of_many_pages_is_shown_whole(browser, page_url, server):
+    topic = "😀" * 200  # 400 rooms with the longest topics: about 340 KB of room list, two pages
+    names = [f"room{i:03d}" for i in range(400)]
+    room_ids = await asyncio.gather(*[server.store.create_room(name, topic) for name in names])
+    for room_id, name in zip(room_ids, names, strict=True):
+        server.hub.add_room(room_id, name, topic)  # as `create` does
+    alice = await open_tab(browser, page_url, "alice")
+    await expect(alice.locator("#room-list button")).to_have_count(401)
+    await expect(alice.get_by_test_id("room-room399")).to_be_visible()
+    assert not alice.js_errors

@@ -61,7 +61,7 @@ async def test_ids_only_grow_and_a_burst_commits_in_groups(store):
     before = store.writer.batches
     results = await asyncio.gather(*[save(store, Draft(uid, "alice", f"m{i}", room_id=room_id, room_name="lobby"))
                                      for i in range(300)])
-    ids = [frame["id"] for frame, _ in results]
+    ids = [row.id for row, _ in results]
     assert ids == sorted(ids) and len(set(ids)) == 300
     assert store.writer.batches - before < 300  # grouped, not one commit each
 
@@ -74,7 +74,7 @@ async def test_same_sender_and_cid_is_stored_once(store):
     (first, dup1), (second, dup2) = await asyncio.gather(save(store, draft), save(store, draft))
     assert (dup1, dup2) == (False, True) and first == second
     page = await store.room_history(room_id, before=None, after=None, limit=10)
-    assert len(page.messages) == 1
+    assert len(page.rows) == 1
 
 
 async def test_a_failing_job_does_not_sink_its_batch(store):
@@ -83,7 +83,7 @@ async def test_a_failing_job_does_not_sink_its_batch(store):
     room_id = store.rooms()[0][0]
     good = save(store, Draft(uid, "alice", "ok", room_id=room_id, room_name="lobby"))
     bad = save(store, Draft(uid, "alice", "to nobody", recipient_id=12345))
-    assert (await good)[0]["text"] == "ok"
+    assert (await good)[0].text == "ok"
     with pytest.raises(NoSuchUser):
         await bad
 
@@ -99,11 +99,11 @@ async def test_private_history_and_conversations(store):
     for sender, to in [(a, b), (b, a), (a, c)]:
         await save(store, Draft(sender, "x", f"{sender}->{to}", recipient_id=to))
     convo = await store.conversation_history(a, b, before=None, after=None, limit=10)
-    assert [m["text"] for m in convo.messages] == [f"{a}->{b}", f"{b}->{a}"]
+    assert [m.text for m in convo.rows] == [f"{a}->{b}", f"{b}->{a}"]
     inbox_b = await store.private_history(b, before=None, after=None, limit=10)
-    assert len(inbox_b.messages) == 2
+    assert len(inbox_b.rows) == 2
     inbox_c = await store.private_history(c, before=None, after=None, limit=10)
-    assert [m["to"]["id"] for m in inbox_c.messages] == [c]
+    assert [m.recipient_id for m in inbox_c.rows] == [c]
 
 
 async def test_backup_is_a_consistent_copy(tmp_path, store):
@@ -138,3 +138,20 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path,
         assert db.execute("SELECT name, status FROM user WHERE id = ?", (uid,)).fetchone() == ("alice", "")
         version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         assert version == (str(SCHEMA_VERSION + 1),)
+
+
+async def test_a_page_stops_reading_once_its_texts_pass_max_chars(store):
+    """The caller cuts a page to a byte size; the store reads just enough rows for it."""
+    uid = await store.create_user("alice")
+    store.ensure_rooms(["lobby"])
+    room_id = store.rooms()[0][0]
+    ids = [row.id for row, _ in await asyncio.gather(
+        *[save(store, Draft(uid, "alice", "x" * 100, room_id=room_id, room_name="lobby")) for _ in range(10)])]
+    forward = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=250)
+    assert [r.id for r in forward.rows] == ids[:3] and forward.more and forward.forward
+    back = await store.room_history(room_id, before=None, after=None, limit=100, max_chars=250)
+    assert [r.id for r in back.rows] == ids[-3:] and back.more and not back.forward
+    one = await store.room_history(room_id, before=ids[1], after=None, limit=100, max_chars=50)
+    assert [r.id for r in one.rows] == ids[:1] and not one.more  # the row that passes it is read, then no more
+    whole = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=1000)
+    assert [r.id for r in whole.rows] == ids and not whole.more

@@ -7,8 +7,8 @@ never touches SQLite.
 
     store = Store("chatd.db")
     store.open(loop)                      # migrate, start the writer
-    store.save_message(draft, on_stored)  # on_stored(message_dict, error) after commit
-    page = await store.room_history(room_id, before=None, after=None, limit=50)
+    store.save_message(draft, on_stored)  # on_stored((MessageRow, duplicate), error) after commit
+    page = await store.room_history(room_id, before=None, after=None, limit=50)  # a Page of MessageRows
     store.close()
 """
 
@@ -21,14 +21,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from peewee import IntegrityError, SqliteDatabase
 
 from chatd.store.schema import Meta, Room, User, database, migrate, pair_key
 from chatd.store.writer import Done, Writer, WriterClosed
 
-__all__ = ["Store", "Draft", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
+__all__ = ["Store", "Draft", "MessageRow", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
 
 READ_THREADS = 2
 
@@ -58,28 +58,36 @@ class Draft:
     recipient_id: int | None = None
 
 
+class MessageRow(NamedTuple):
+    """One stored message as the store hands it out; ``chatd.protocol`` makes frames of it.
+
+    A tuple, so that reading a page or storing a message costs one allocation per row.
+    """
+
+    id: int
+    room: str | None  # the room's name; None for a private message
+    sender_id: int
+    sender_name: str
+    recipient_id: int | None  # None for a room message
+    recipient_name: str | None
+    text: str
+    ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
+
+
 @dataclass(slots=True)
 class Page:
-    messages: list[dict[str, Any]]
-    more: bool
+    """Messages of one channel, read from a cursor: up from ``after`` (``forward``), or
+    down from ``before`` or the newest."""
+
+    rows: list[MessageRow]  # oldest first
+    more: bool  # other rows exist beyond the far end from the cursor: newer if forward, else older
+    forward: bool
 
 
+# In MessageRow order.
 _COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
 _SELECT = f"SELECT {_COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
-
-
-def message_frame(row: tuple) -> dict[str, Any]:
-    """A message row (in ``_COLUMNS`` order) as the ``message`` frame clients get."""
-    mid, room, sender_id, sender_name, recipient_id, recipient_name, text, ts = row
-    frame: dict[str, Any] = {"type": "message", "id": mid}
-    if recipient_id is None:
-        frame["room"] = room
-    else:
-        frame["to"] = {"id": recipient_id, "name": recipient_name}
-    frame["from"] = {"id": sender_id, "name": sender_name}
-    frame["text"] = text
-    frame["ts"] = ts
-    return frame
+_TEXT = MessageRow._fields.index("text")
 
 
 class Store:
@@ -135,7 +143,7 @@ class Store:
     # Writes (through the writer thread).
 
     def save_message(self, draft: Draft, done: Done) -> None:
-        """Store a message; ``done((frame, duplicate), error)`` runs on the loop after commit.
+        """Store a message; ``done((row, duplicate), error)`` runs on the loop after commit.
 
         A draft whose (sender, cid) is already stored is not stored again:
         the result is the stored message with ``duplicate`` True.
@@ -143,7 +151,7 @@ class Store:
         assert self.writer
         self.writer.submit(lambda: self._insert(draft), done)
 
-    def _insert(self, d: Draft) -> tuple[dict[str, Any], bool]:
+    def _insert(self, d: Draft) -> tuple[MessageRow, bool]:
         sql = self.db.connection()  # sqlite3 itself: this is the hottest write
         recipient_name = pair = None
         if d.recipient_id is not None:
@@ -160,9 +168,10 @@ class Store:
         )
         if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
             row = sql.execute(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
-            return message_frame(row), True
-        row = (cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
-        return message_frame(row), False
+            return MessageRow._make(row), True
+        row = MessageRow(cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name,
+                         d.text, ts)
+        return row, False
 
     def create_user(self, name: str) -> asyncio.Future:
         """→ the new user's id."""
@@ -203,20 +212,29 @@ class Store:
 
         return self._read(query)
 
+    # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
+    # (most rows) and ``max_chars``; see ``_page``.
+
     def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
+        """→ a Page of the room's messages."""
         return self._read(lambda: self._page("m.room_id = ?", (room_id,), **page))
 
     def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
+        """→ a Page of the private messages between users ``a`` and ``b``."""
         return self._read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
 
     def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
-        """Private messages to or from a user, all conversations together."""
+        """→ a Page of the private messages to or from a user, all conversations together."""
         where = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
         return self._read(lambda: self._page(where, (user_id, user_id), **page))
 
-    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int) -> Page:
-        """Latest ``limit`` messages below ``before``, or with ``after`` the first
-        ``limit`` above it; oldest first either way. ``more``: another page exists."""
+    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
+              max_chars: int | None = None) -> Page:
+        """With ``after``: the first rows above it; else the latest below ``before``
+        (or the latest of all). At most ``limit`` rows, and reading stops after the row
+        whose text takes the texts read past ``max_chars`` characters (None: no such
+        bound), so a caller cutting a page to a size never has more than that in memory.
+        """
         clauses, args = [where], list(params)
         if before is not None:
             clauses.append("m.id < ?")
@@ -224,14 +242,22 @@ class Store:
         if after is not None:
             clauses.append("m.id > ?")
             args.append(after)
-        order = "ASC" if after is not None else "DESC"
+        forward = after is not None
+        order = "ASC" if forward else "DESC"
         sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?"
-        rows = self.db.execute_sql(sql, (*args, limit + 1)).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if order == "DESC":
+        cursor = self.db.execute_sql(sql, (*args, limit + 1))
+        rows: list[MessageRow] = []
+        chars, more = 0, False
+        for row in cursor:  # sqlite3 steps one row at a time: what is not wanted is never read
+            if len(rows) == limit or (max_chars is not None and chars > max_chars):
+                more = True
+                break
+            rows.append(MessageRow._make(row))
+            chars += len(row[_TEXT])
+        cursor.close()
+        if not forward:
             rows.reverse()
-        return Page([message_frame(r) for r in rows], more)
+        return Page(rows, more, forward)
 
     def stats(self) -> asyncio.Future:
         """→ {"messages": count, "database_bytes": size of the file and its WAL}."""

@@ -11,6 +11,15 @@ for the pings of all connections (``chatd.web.keepalive``).
 
 The attributes ``chatd connections`` shows: ``session``, ``remote_ip``,
 ``connected_at``, ``frames_in/out``, ``bytes_in/out``, ``queued_bytes()``.
+
+**Pipelined requests.** A client may send many requests without waiting for
+the answers; each answer can be a page of ``history.page_bytes``. While more
+than 1/REQUEST_HIGH_WATER_SHARE of ``limits.send_queue_bytes`` waits to be
+sent to the client, the next request is not started (the transport's
+high-water mark; ``resume_writing`` carries on once the client has read), so
+answers reach the client as fast as it reads them and never pile up into a
+slow-reader cut-off (chatd.paging explains the shares). Live frames are
+queued regardless, and a client that stops reading is still cut off by them.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import Any
 
 from chatd.chat import Chat
 from chatd.hub import Session
+from chatd.paging import REQUEST_HIGH_WATER_SHARE
 from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.store import WriterClosed
@@ -44,7 +54,7 @@ class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
-        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
+        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy", "_high_water",
     )
 
     def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str):
@@ -68,11 +78,15 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._out_bytes = 0
         self._inbox: collections.deque[str | bytes] | None = None  # requests behind a busy one
         self._busy: asyncio.Future | None = None  # the request being carried out, if it waits
+        # Unsent bytes above which no request is started; fixed for the connection's life,
+        # as the transport's high-water mark must agree with it.
+        self._high_water = limits.send_queue_bytes // REQUEST_HIGH_WATER_SHARE
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._transport.set_write_buffer_limits(high=self._high_water)
         self.registry.add(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -118,12 +132,18 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.registry.discard(self)
         self.chat.disconnect(self)
 
+    def resume_writing(self) -> None:
+        """The transport's buffer has drained to its low-water mark: go on with
+        requests that waited for the client to read."""
+        if self._busy is None and not self.closing:
+            self._next()
+
     # Requests, one at a time and in order
 
     def _receive(self, message: str | bytes) -> None:
         self.frames_in += 1
         self.bytes_in += len(message)
-        if self._busy is not None:
+        if self._busy is not None or self._inbox or self.queued_bytes() > self._high_water:
             if self._inbox is None:
                 self._inbox = collections.deque()
             self._inbox.append(message)
@@ -157,6 +177,8 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def _next(self) -> None:
         while self._inbox and self._busy is None:
+            if self.queued_bytes() > self._high_water:
+                return  # send_queued or resume_writing goes on once the client has read
             self._handle(self._inbox.popleft())
         if not self._inbox and self._transport is not None and not self.closed:
             self._transport.resume_reading()
@@ -212,7 +234,7 @@ class ChatConnection(asyncio.BufferedProtocol):
     def send_queued(self) -> None:
         """Write every queued frame in one call; cut the connection off if the
         kernel has refused more than ``limits.send_queue_bytes``: its reader
-        is not keeping up."""
+        is not keeping up. Then go on with requests that waited for this."""
         if not self._out:
             return
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
@@ -222,6 +244,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         if unread > self.chat.config.limits.send_queue_bytes:
             log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
             self.abort()
+        elif self._inbox and self._busy is None and not self.closing:
+            self._next()
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self.closed:
@@ -244,8 +268,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         answer within CLOSE_WAIT seconds."""
         if self.closing:
             return
+        self.closing = True  # first: no request waiting in the inbox is started now
         self.send_queued()  # what was queued before the close frame goes before it
-        self.closing = True
         self._write(close_frame(code, reason))
         asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
 
