@@ -40,7 +40,7 @@ PROBE_CID = "probe:3f9c1e"  # the follow-up request's cid; no generated frame us
 # Every frame the server may send: type → (fields it always has, fields it may have). docs/protocol.md.
 SERVER_FRAMES = {
     "welcome": ({"session", "user", "token", "limits", "messages", "more"}, {"cid"}),
-    "rooms": ({"rooms"}, {"cid"}),
+    "rooms": ({"rooms", "more"}, {"cid"}),
     "joined": ({"room", "topic", "members", "online", "messages", "more"}, {"cid"}),
     "left": ({"room"}, {"cid"}),
     "created": ({"room"}, {"cid"}),
@@ -85,7 +85,7 @@ room_names = st.just("lobby") | st.from_regex(r"[^\W_][\w.-]{0,8}", fullmatch=Tr
 # A frame of each type that a connection identified and in the lobby could well send.
 TEMPLATES = {
     "identify": st.fixed_dictionaries({"name": fine_texts}) | st.fixed_dictionaries({"token": texts}),
-    "rooms": st.just({}),
+    "rooms": st.fixed_dictionaries({}, optional={"after": room_names}),
     "join": st.fixed_dictionaries({"room": room_names}, optional={"since": small}),
     "leave": st.fixed_dictionaries({"room": room_names}),
     "create": st.fixed_dictionaries({"room": room_names}, optional={"topic": fine_texts}),
