@@ -77,8 +77,10 @@ class Chat:
             raise ProtocolError(Code.ALREADY_IDENTIFIED, "this connection has identified already", req.cid)
         name = clean_name(req.fields["name"]) if "name" in req.fields else None
         token = req.fields.get("token")
+        epoch = req.fields.get("epoch")  # where the client's positions come from
         if token is not None:
-            user_id, name = await self._resume(token, name, req.cid)
+            user_id, name, token_epoch = await self._resume(token, name, req.cid)
+            epoch = token_epoch if epoch is None else epoch
         else:
             self._check_name_free(name, None, req.cid)
             user_id = await self.store.create_user(name)
@@ -93,16 +95,22 @@ class Chat:
         if old_name != name:  # renamed while online elsewhere: the rooms it is in should know
             for room in {r.key: r for s in user.sessions for r in s.rooms.values()}.values():
                 self._presence(room, "rename", user.ref())
+        conn.session.epoch = epoch
         since = req.fields.get("since")
+        reset = await self._stale(epoch, since)
+        if reset:
+            since = None  # the latest page instead, as for a client that holds nothing
         page = await self._page(self.store.private_history, user.id, since)
         _answer(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
             "user": user.ref(),
-            "token": self.tokens.issue(user.id),
+            "token": self.tokens.issue(user.id, self.store.epoch.id),
+            "epoch": self.store.epoch.id,
             "limits": self._client_limits(),
             "messages": page.messages,
             "more": page.more,
+            **(_RESET if reset else {}),
         })
         conn.session.release(PRIVATE, _last_id(page, since))
 
@@ -116,12 +124,15 @@ class Chat:
             "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
         }
 
-    async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str]:
-        """The user a token proves, and the name to use (renaming if asked)."""
+    async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str, str]:
+        """The user a token proves, the name to use (renaming if asked), and the token's epoch."""
         try:
-            user_id = self.tokens.verify(token)
+            user_id, epoch = self.tokens.verify(token)
         except BadToken as e:
             raise ProtocolError(Code.BAD_TOKEN, str(e), cid) from None
+        problem = self.store.epoch.token_problem(epoch, user_id)
+        if problem:
+            raise ProtocolError(Code.BAD_TOKEN, problem, cid)
         stored_name = await self.store.user_name(user_id)
         if stored_name is None:
             raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
@@ -129,10 +140,10 @@ class Chat:
         current = online.name if online else stored_name
         if name is None or name == current:
             self._check_name_free(current, user_id, cid)
-            return user_id, current
+            return user_id, current, epoch
         self._check_name_free(name, user_id, cid)
         await self.store.rename_user(user_id, name)
-        return user_id, name
+        return user_id, name, epoch
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
         if self.hub.name_taken(name, by_other_than=user_id):
@@ -161,6 +172,9 @@ class Chat:
         if self.hub.join(session, room):
             self._presence(room, "join", session.user.ref(), exclude=session)
         since = req.fields.get("since")
+        reset = since is not None and await self._stale(req.fields.get("epoch", session.epoch), since)
+        if reset:
+            since = None
         page = await self._page(self.store.room_history, room.id, since)
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
@@ -172,6 +186,7 @@ class Chat:
             "online": len(room.members),
             "messages": page.messages,
             "more": page.more,
+            **(_RESET if reset else {}),
         })
         self.hub.complete_join(session, room, _last_id(page, since))
 
@@ -252,6 +267,10 @@ class Chat:
         f = req.fields
         page_max = self.config.history.page_max
         bounds = {"before": f.get("before"), "after": f.get("after"), "limit": min(f.get("limit", page_max), page_max)}
+        reset = (bounds["before"] is not None or bounds["after"] is not None) and await self._stale(
+            f.get("epoch", conn.session.epoch), bounds["after"], bounds["before"])
+        if reset:
+            bounds["before"] = bounds["after"] = None  # the latest page: the client starts over
         me = conn.session.user.id
         if "room" in f:
             room = self._joined_room(conn, f["room"], req.cid)
@@ -266,7 +285,19 @@ class Chat:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
             page = await self.store.conversation_history(me, other, **bounds)
             target = {"with": other}
-        _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more})
+        _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more,
+                            **(_RESET if reset else {})})
+
+    async def _stale(self, epoch: str | None, after: int | None, before: int | None = None) -> bool:
+        """Whether a client's positions cannot be used here (docs/protocol.md, "Epochs"): they come
+        from another database epoch (``epoch``; None: unknown), lie among the message ids a restore
+        voided, or ``after`` is beyond every id this database has handed out."""
+        db = self.store.epoch
+        if epoch is not None and not db.same_database(epoch):
+            return True
+        if any(p is not None and db.is_void(p) for p in (after, before)):
+            return True
+        return after is not None and not await self.store.handed_out(after)
 
     async def _page(self, query: Any, key: int, since: int | None) -> Page:
         """What a (re)joining client is sent: the latest messages, or those after ``since``."""
@@ -274,6 +305,9 @@ class Chat:
         if since is None:
             return await query(key, before=None, after=None, limit=h.join_count)
         return await query(key, before=None, after=since, limit=h.replay_max)
+
+
+_RESET = {"reset": True}  # in an answer whose positions were stale: drop what you hold, here is the latest
 
 
 def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:

@@ -1,0 +1,58 @@
+"""The database epoch (pure): which tokens and positions a restored database still honours."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatd.epoch import PRE_EPOCH, Epoch
+
+
+def test_a_new_epoch_is_random_and_trusts_nobody_else():
+    a, b = Epoch.create(), Epoch.create()
+    assert a.id != b.id and a.id.isalnum()
+    assert a.token_problem(a.id, 10**9) is None
+    assert a.token_problem(b.id, 1) and "another database" in a.token_problem(b.id, 1)
+    assert a.token_problem(PRE_EPOCH, 1), "a new database is not the one tokens from before epochs came from"
+    assert a.same_database(a.id) and not a.same_database(b.id)
+
+
+def test_a_migrated_database_is_the_same_one_it_was_before_epochs():
+    migrated = Epoch.create(trusted={PRE_EPOCH: None})
+    assert migrated.token_problem(PRE_EPOCH, 12345) is None
+    assert migrated.same_database(PRE_EPOCH)
+
+
+def test_a_restore_trusts_the_backups_users_only_and_no_positions():
+    backup = Epoch.create()
+    restored = backup.restored(users=5, messages=100, replaced_messages=120)
+    assert restored.id not in (backup.id, "")
+    assert restored.token_problem(backup.id, 5) is None, "a user the backup has is the same user"
+    assert "restored" in restored.token_problem(backup.id, 6), "a user who signed up after the backup is nobody"
+    assert not restored.same_database(backup.id), "every position from before the restore is stale"
+    assert [i for i in (100, 101, 120, 121) if restored.is_void(i)] == [101, 120]
+
+
+def test_restores_chain_and_caps_what_was_trusted():
+    before_epochs = Epoch.create(trusted={PRE_EPOCH: None})
+    first = before_epochs.restored(users=10, messages=50, replaced_messages=60)
+    assert first.token_problem(PRE_EPOCH, 10) is None and first.token_problem(PRE_EPOCH, 11)
+    assert not first.same_database(PRE_EPOCH)
+    # A backup of the restored database, restored in its turn, keeps what its epoch knew.
+    second = first.restored(users=8, messages=70, replaced_messages=70)
+    assert second.token_problem(first.id, 8) is None and second.token_problem(first.id, 9)
+    assert second.token_problem(before_epochs.id, 8) is None and second.token_problem(before_epochs.id, 9)
+    assert second.token_problem(PRE_EPOCH, 8) is None
+    assert second.void == ((51, 60),), "nothing was handed out beyond the backup: no new void"
+
+
+@pytest.mark.parametrize("epoch", [Epoch.create(), Epoch.create().restored(users=3, messages=9, replaced_messages=20),
+                                   Epoch.create(trusted={PRE_EPOCH: None})])
+def test_the_meta_rows_read_back_the_same(epoch: Epoch):
+    assert Epoch.from_meta(epoch.to_meta()) == epoch
+
+
+def test_damaged_meta_rows_are_refused():
+    with pytest.raises(KeyError):
+        Epoch.from_meta({})
+    with pytest.raises(ValueError):
+        Epoch.from_meta({"epoch": "ab", "epoch_trusted": "[]"})
