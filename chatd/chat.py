@@ -110,7 +110,7 @@ class Chat:
             "limits": self._client_limits(),
             "messages": page.messages,
             "more": page.more,
-            **(_RESET if reset else {}),
+            **({"reset": True} if reset else {}),
         })
         conn.session.release(PRIVATE, _last_id(page, since))
 
@@ -186,7 +186,7 @@ class Chat:
             "online": len(room.members),
             "messages": page.messages,
             "more": page.more,
-            **(_RESET if reset else {}),
+            **({"reset": True} if reset else {}),
         })
         self.hub.complete_join(session, room, _last_id(page, since))
 
@@ -286,18 +286,12 @@ class Chat:
             page = await self.store.conversation_history(me, other, **bounds)
             target = {"with": other}
         _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more,
-                            **(_RESET if reset else {})})
+                            **({"reset": True} if reset else {})})
 
     async def _stale(self, epoch: str | None, after: int | None, before: int | None = None) -> bool:
-        """Whether a client's positions cannot be used here (docs/protocol.md, "Epochs"): they come
-        from another database epoch (``epoch``; None: unknown), lie among the message ids a restore
-        voided, or ``after`` is beyond every id this database has handed out."""
-        db = self.store.epoch
-        if epoch is not None and not db.same_database(epoch):
-            return True
-        if any(p is not None and db.is_void(p) for p in (after, before)):
-            return True
-        return after is not None and not await self.store.handed_out(after)
+        """Whether a client's positions cannot be used here: ``Epoch.stale``."""
+        newest = await self.store.newest(at_least=after or 0)
+        return self.store.epoch.stale(epoch, after, before, newest)
 
     async def _page(self, query: Any, key: int, since: int | None) -> Page:
         """What a (re)joining client is sent: the latest messages, or those after ``since``."""
@@ -305,9 +299,6 @@ class Chat:
         if since is None:
             return await query(key, before=None, after=None, limit=h.join_count)
         return await query(key, before=None, after=since, limit=h.replay_max)
-
-
-_RESET = {"reset": True}  # in an answer whose positions were stale: drop what you hold, here is the latest
 
 
 def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:

@@ -72,6 +72,16 @@ class Epoch:
         """Whether the id was handed out by a database a restore replaced, and never by this one."""
         return any(first <= message_id <= last for first, last in self.void)
 
+    def stale(self, epoch: str | None, after: int | None, before: int | None, newest: int) -> bool:
+        """Whether a client's resume positions cannot be used here (docs/protocol.md, "Epochs"):
+        they come from another epoch (``epoch``; None: the client did not say), lie among the
+        void ids, or ``after`` (a ``since``) is beyond ``newest``, the highest id handed out."""
+        if epoch is not None and not self.same_database(epoch):
+            return True
+        if any(p is not None and self.is_void(p) for p in (after, before)):
+            return True
+        return after is not None and after > newest
+
     def restored(self, users: int, messages: int, replaced_messages: int) -> Epoch:
         """The epoch for this database — a backup — once a restore installs it.
 

@@ -56,3 +56,57 @@ def test_damaged_meta_rows_are_refused():
         Epoch.from_meta({})
     with pytest.raises(ValueError):
         Epoch.from_meta({"epoch": "ab", "epoch_trusted": "[]"})
+
+
+def test_stale_positions():
+    backup = Epoch.create()
+    here = backup.restored(users=5, messages=100, replaced_messages=120)
+    assert not here.stale(here.id, 130, None, newest=130) and not here.stale(None, 50, 60, newest=130)
+    assert here.stale(backup.id, 50, None, newest=130), "another epoch: even an id the backup has"
+    assert here.stale(here.id, None, 110, newest=130), "a void id is stale whatever the client says"
+    assert here.stale(None, 131, None, newest=130), "beyond every id handed out"
+    assert not here.stale(None, None, 10**9, newest=130), "`before` may lie beyond: it only bounds a page"
+    assert here.stale(backup.id, None, None, newest=130), "another epoch, even without ids (welcome says reset)"
+
+
+# Through the protocol, on a real server (docs/protocol.md, "Epochs"). A restore is in test_restore.py.
+
+
+async def test_welcome_carries_the_epoch_and_tokens_are_of_it(user, server):
+    alice = await user("alice")
+    assert alice.welcome["epoch"] == server.store.epoch.id and "reset" not in alice.welcome
+    assert f".{alice.welcome['epoch']}." in alice.welcome["token"]
+
+
+async def test_positions_from_another_epoch_or_beyond_the_newest_id_are_reset(user, connect):
+    alice = await user("alice", "lobby")
+    ack = await alice.say("lobby", "one")
+    epoch = alice.welcome["epoch"]
+    again = await connect()
+    welcome = await again.identify(token=alice.welcome["token"], since=ack["id"], epoch="0ther")
+    assert welcome["reset"] is True and welcome["epoch"] == epoch
+    assert (await again.request("join", room="lobby", since=ack["id"]))["reset"] is True, "the identify's epoch"
+    same = await again.request("join", room="lobby", since=ack["id"], epoch=epoch)
+    assert "reset" not in same and same["messages"] == []
+    beyond = await again.request("join", room="lobby", since=ack["id"] + 1, epoch=epoch)
+    assert beyond["reset"] is True and [m["id"] for m in beyond["messages"]] == [ack["id"]]
+    page = await again.request("history", room="lobby", after=ack["id"] + 1, epoch=epoch)
+    assert page["reset"] is True and [m["text"] for m in page["messages"]] == ["one"]
+    newest = await again.request("history", room="lobby", before=ack["id"] + 10**6, epoch=epoch)
+    assert "reset" not in newest, "`before` beyond the newest id only bounds a page"
+
+
+async def test_a_resume_in_the_same_epoch_is_untouched(user, connect):
+    alice = await user("alice", "lobby")
+    bob = await user("bob")
+    psst = await bob.request("say", to=alice.welcome["user"]["id"], text="psst")
+    again = await connect()
+    welcome = await again.identify(token=alice.welcome["token"], since=psst["id"] - 1)
+    assert "reset" not in welcome and [m["id"] for m in welcome["messages"]] == [psst["id"]]
+
+
+@pytest.mark.parametrize("epoch", ["", "a b", "é", "x" * 65, 7])
+async def test_a_malformed_epoch_is_a_bad_frame(connect, epoch):
+    client = await connect()
+    answer = await client.identify(name="alice", epoch=epoch)
+    assert answer["code"] == "bad_frame" and "'epoch'" in answer["message"]

@@ -189,7 +189,7 @@ async def test_a_version_1_database_opens_with_its_data_and_never_reuses_user_id
         inbox = await store.private_history(2, before=None, after=None, limit=10)
         assert [m["text"] for m in inbox.messages] == ["psst"]
         assert await store.create_user("dave") == 4
-        assert store.newest_id == 2 and await store.handed_out(2) and not await store.handed_out(3)
+        assert store.newest_id == 2 and await store.newest(at_least=3) == 2
     finally:
         store.close()
     with sqlite3.connect(path) as db:

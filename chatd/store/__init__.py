@@ -8,7 +8,7 @@ never touches SQLite.
     store = Store("chatd.db")
     store.open(loop)                      # migrate, read the epoch, start the writer
     store.epoch                           # chatd.epoch.Epoch: which database this is
-    await store.handed_out(1207)          # was this message id handed out here?
+    await store.newest(at_least=1207)     # the highest message id handed out here
     store.save_message(draft, on_stored)  # on_stored(message_dict, error) after commit
     page = await store.room_history(room_id, before=None, after=None, limit=50)
     store.close()
@@ -105,7 +105,7 @@ class Store:
         self.restored: dict[str, Any] | None = None  # the record of the restore that made this epoch
         # The highest message id known to be handed out. The writer thread raises
         # it on each insert (before the commit: a higher value only means an id
-        # about to exist); handed_out() rereads it when it is not high enough.
+        # about to exist); newest() rereads it when it is not high enough.
         self.newest_id = 0
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -207,12 +207,12 @@ class Store:
         row = self.db.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = 'message'").fetchone()
         return row[0] if row else 0
 
-    async def handed_out(self, message_id: int) -> bool:
-        """Whether ``message_id`` is at most the highest id this database has handed out."""
-        if message_id > self.newest_id:
+    async def newest(self, at_least: int = 0) -> int:
+        """The highest message id handed out here, reread from the database if below ``at_least``."""
+        if at_least > self.newest_id:
             stored = await self._read(self._read_newest_id)
             self.newest_id = max(self.newest_id, stored)
-        return message_id <= self.newest_id
+        return self.newest_id
 
     def _read(self, fn: Callable[[], Any]) -> asyncio.Future:
         def in_thread() -> Any:
