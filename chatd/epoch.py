@@ -82,19 +82,27 @@ class Epoch:
             return True
         return after is not None and after > newest
 
-    def restored(self, users: int, messages: int, replaced_messages: int) -> Epoch:
+    def restored(self, users: int, messages: int, replaced_messages: int, replaced: Epoch | None = None) -> Epoch:
         """The epoch for this database — a backup — once a restore installs it.
 
         ``users``, ``messages``: the highest user and message ids the backup
         had handed out; ``replaced_messages``: the highest message id the
-        replaced database had handed out (0 if unknown). The new epoch
-        trusts this one's tokens up to ``users`` (and, capped the same, the
-        epochs this one trusted), and voids the message ids the replaced
+        replaced database had handed out (0 if unknown); ``replaced``: its
+        epoch, if known. The new epoch trusts this one's tokens up to
+        ``users`` (and, capped the same, the epochs this one trusted). It
+        trusts the replaced epoch's tokens as far as both trust a common
+        epoch — the case of a database restored twice, whose users hold
+        tokens of the first restore. It voids the message ids the replaced
         database had beyond the backup.
         """
         trusted: dict[str, int | None] = {e: users if cap is None else min(cap, users)
                                           for e, cap in self.trusted.items()}
         trusted[self.id] = users
+        if replaced is not None and replaced.id not in trusted:
+            common = [min(users if cap is None else cap, trusted[e])  # every value in trusted is an int
+                      for e, cap in {**replaced.trusted, replaced.id: None}.items() if e in trusted]
+            if common:
+                trusted[replaced.id] = max(common)
         void = self.void
         if replaced_messages > messages:
             void = (*void, (messages + 1, replaced_messages))

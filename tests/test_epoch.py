@@ -110,3 +110,16 @@ async def test_a_malformed_epoch_is_a_bad_frame(connect, epoch):
     client = await connect()
     answer = await client.identify(name="alice", epoch=epoch)
     assert answer["code"] == "bad_frame" and "'epoch'" in answer["message"]
+
+
+def test_restoring_twice_keeps_the_tokens_of_the_first_restore_for_users_both_have():
+    live = Epoch.create()
+    first = live.restored(users=5, messages=100, replaced_messages=110, replaced=live)
+    assert first.trusted == {live.id: 5}, "the replaced epoch is the backup's: nothing more to trust"
+    # Users reconnected and hold tokens of `first`; then an older backup of `live` is restored.
+    second = live.restored(users=3, messages=60, replaced_messages=120, replaced=first)
+    assert second.token_problem(first.id, 3) is None, "user 3 is the same in both"
+    assert second.token_problem(first.id, 4), "user 4 is not in the older backup"
+    assert second.token_problem(live.id, 3) is None and second.token_problem(live.id, 4)
+    unrelated = Epoch.create().restored(users=9, messages=9, replaced_messages=9, replaced=first)
+    assert first.id not in unrelated.trusted, "a backup of another database shares no users"

@@ -258,3 +258,30 @@ def test_restore_without_a_pidfile_directory_and_without_a_database(tmp_path: Pa
     assert "unknown" in err, "the operator is told the replaced ids are unknown"
     assert rows(tmp_path / "data.db", "SELECT count(*) FROM user") == [(3,)]
     assert os.stat(tmp_path / "data.db").st_size > 0
+
+
+async def test_restoring_twice_keeps_users_who_are_in_both(chatd_daemon: Chatd):
+    """The users of the backup signed in after the first restore (new tokens); the second restore
+    still knows them, and not those who signed up in between."""
+    d = chatd_daemon
+    first, a_welcome = await signed_up(d, "alice")
+    backup = d.dir / "backup.db"
+    await ok(d, "backup", str(backup))
+    await first.close()
+    tokens = {"alice": a_welcome["token"]}
+    for round_ in range(2):
+        await ok(d, "stop")
+        await ok(d, "restore", str(backup))
+        await start(d)
+        alice = await ChatClient.connect(d.ws_url)
+        back = await alice.identify(token=tokens["alice"])
+        assert back["type"] == "welcome" and back["user"] == a_welcome["user"], round_
+        if "carol" in tokens:
+            carol = await ChatClient.connect(d.ws_url)
+            assert (await carol.identify(token=tokens["carol"]))["code"] == "bad_token"
+            await carol.close()
+        tokens["alice"] = back["token"]  # a token of this epoch, for the next round
+        carol, c_welcome = await signed_up(d, "carol", room=None)
+        tokens["carol"] = c_welcome["token"]
+        await alice.close()
+        await carol.close()

@@ -54,7 +54,7 @@ class RestoreError(Exception):
 class Replaced:
     """What the database being replaced had handed out."""
 
-    epoch: str | None  # None: unknown (no database, or unreadable)
+    epoch: Epoch | None  # None: unknown (no database, one from before epochs, or unreadable)
     users: int  # highest user id
     messages: int  # highest message id
     problem: str | None = None  # why it could not be read
@@ -86,12 +86,13 @@ def read_replaced(database: str) -> Replaced:
         return Replaced(None, 0, 0, f"there was no database at {database}, so the ids it handed out are unknown")
     try:
         with contextlib.closing(sqlite3.connect(database)) as db:
-            epoch = _meta(db).get(META_EPOCH)
+            meta = _meta(db)
+            epoch = Epoch.from_meta(meta) if META_EPOCH in meta else None
             users, messages = _high_water(db, "user"), _high_water(db, "message")
             busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         if busy:
             raise RestoreError(f"{database} is in use by another process; stop it first")
-    except sqlite3.Error as e:
+    except (sqlite3.Error, ValueError) as e:
         return Replaced(None, 0, 0, f"the current database could not be read ({e}), so the ids it handed out "
                                     f"after the backup are unknown")
     return Replaced(epoch, users, messages)
@@ -143,9 +144,10 @@ def _renew(temp: str, backup: str, replaced: Replaced, database: str) -> dict[st
     with contextlib.closing(sqlite3.connect(temp)) as db:
         backup_epoch = Epoch.from_meta(_meta(db))
         users, messages = _high_water(db, "user"), _high_water(db, "message")
-        epoch = backup_epoch.restored(users, messages, replaced.messages)
+        epoch = backup_epoch.restored(users, messages, replaced.messages, replaced.epoch)
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from": backup,
-                  "backup_epoch": backup_epoch.id, "replaced_epoch": replaced.epoch, "epoch": epoch.id}
+                  "backup_epoch": backup_epoch.id, "replaced_epoch": replaced.epoch and replaced.epoch.id,
+                  "epoch": epoch.id}
         with db:  # one transaction
             rows = {**epoch.to_meta(), META_RESTORED: json.dumps(record)}
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows.items())
