@@ -285,3 +285,19 @@ async def test_restoring_twice_keeps_users_who_are_in_both(chatd_daemon: Chatd):
         tokens["carol"] = c_welcome["token"]
         await alice.close()
         await carol.close()
+
+
+def test_a_database_another_process_holds_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    current, backup = tmp_path / "chatd.db", tmp_path / "backup.db"
+    make_v1_database(backup)
+    make_v1_database(current)
+    monkeypatch.setattr("chatd.store.restore.BUSY_TIMEOUT", 0.1)
+    holder = sqlite3.connect(current)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(RestoreError, match="in use"):
+            restore(str(current), str(backup))
+    finally:
+        holder.close()
+    assert rows(current, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.db", "chatd.db"]

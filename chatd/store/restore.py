@@ -44,6 +44,7 @@ from chatd.store.schema import MODELS, SCHEMA_VERSION, SchemaError, migrate
 TEMP_SUFFIX = ".restoring"
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file
 CHATD_TABLES = {"meta", "user", "room", "message"}
+BUSY_TIMEOUT = 5.0  # seconds to wait for another process that holds the database (as chatd's busy_timeout)
 
 
 class RestoreError(Exception):
@@ -85,7 +86,7 @@ def read_replaced(database: str) -> Replaced:
     if not os.path.exists(database):
         return Replaced(None, 0, 0, f"there was no database at {database}, so the ids it handed out are unknown")
     try:
-        with contextlib.closing(sqlite3.connect(database)) as db:
+        with contextlib.closing(sqlite3.connect(database, timeout=BUSY_TIMEOUT)) as db:
             meta = _meta(db)
             epoch = Epoch.from_meta(meta) if META_EPOCH in meta else None
             users, messages = _high_water(db, "user"), _high_water(db, "message")
@@ -93,6 +94,8 @@ def read_replaced(database: str) -> Replaced:
         if busy:
             raise RestoreError(f"{database} is in use by another process; stop it first")
     except (sqlite3.Error, ValueError) as e:
+        if getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise RestoreError(f"{database} is in use by another process ({e}); stop it first") from None
         return Replaced(None, 0, 0, f"the current database could not be read ({e}), so the ids it handed out "
                                     f"after the backup are unknown")
     return Replaced(epoch, users, messages)
