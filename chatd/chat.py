@@ -80,8 +80,10 @@ class Chat:
             raise ProtocolError(Code.ALREADY_IDENTIFIED, "this connection has identified already", req.cid)
         name = clean_name(req.fields["name"]) if "name" in req.fields else None
         token = req.fields.get("token")
+        epoch = req.fields.get("epoch")  # where the client's positions come from
         if token is not None:
-            user_id, name = await self._resume(token, name, req.cid)
+            user_id, name, token_epoch = await self._resume(token, name, req.cid)
+            epoch = token_epoch if epoch is None else epoch
         else:
             self._check_name_free(name, None, req.cid)
             user_id = await self.store.create_user(name)
@@ -96,14 +98,20 @@ class Chat:
         if old_name != name:  # renamed while online elsewhere: the rooms it is in should know
             for room in {r.key: r for s in user.sessions for r in s.rooms.values()}.values():
                 self._presence(room, "rename", user.ref())
+        conn.session.epoch = epoch
         since = req.fields.get("since")
+        reset = await self._stale(epoch, since)
+        if reset:
+            since = None  # the latest page instead, as for a client that holds nothing
         page = await self._page(self.store.private_history, user.id, since)
         newest = self._answer_page(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
             "user": user.ref(),
-            "token": self.tokens.issue(user.id),
+            "token": self.tokens.issue(user.id, self.store.epoch.id),
+            "epoch": self.store.epoch.id,
             "limits": self._client_limits(),
+            **({"reset": True} if reset else {}),
         }, page)
         conn.session.release(PRIVATE, _last_id(newest, since))
 
@@ -117,12 +125,15 @@ class Chat:
             "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
         }
 
-    async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str]:
-        """The user a token proves, and the name to use (renaming if asked)."""
+    async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str, str]:
+        """The user a token proves, the name to use (renaming if asked), and the token's epoch."""
         try:
-            user_id = self.tokens.verify(token)
+            user_id, epoch = self.tokens.verify(token)
         except BadToken as e:
             raise ProtocolError(Code.BAD_TOKEN, str(e), cid) from None
+        problem = self.store.epoch.token_problem(epoch, user_id)
+        if problem:
+            raise ProtocolError(Code.BAD_TOKEN, problem, cid)
         stored_name = await self.store.user_name(user_id)
         if stored_name is None:
             raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
@@ -130,10 +141,10 @@ class Chat:
         current = online.name if online else stored_name
         if name is None or name == current:
             self._check_name_free(current, user_id, cid)
-            return user_id, current
+            return user_id, current, epoch
         self._check_name_free(name, user_id, cid)
         await self.store.rename_user(user_id, name)
-        return user_id, name
+        return user_id, name, epoch
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
         if self.hub.name_taken(name, by_other_than=user_id):
@@ -164,6 +175,9 @@ class Chat:
         if self.hub.join(session, room):
             self._presence(room, "join", session.user.ref(), exclude=session)
         since = req.fields.get("since")
+        reset = since is not None and await self._stale(req.fields.get("epoch", session.epoch), since)
+        if reset:
+            since = None
         page = await self._page(self.store.room_history, room.id, since)
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
@@ -173,6 +187,7 @@ class Chat:
             "topic": room.topic,
             "members": room.member_refs(self.hub.users, self.config.rooms.member_list_max),
             "online": len(room.members),
+            **({"reset": True} if reset else {}),
         }, page)
         self.hub.complete_join(session, room, _last_id(newest, since))
 
@@ -255,6 +270,10 @@ class Chat:
         limit = min(f.get("limit", h.page_max), h.page_max)
         # A character takes at least a byte: page_bytes characters are rows enough to fill the page.
         bounds = {"before": f.get("before"), "after": f.get("after"), "limit": limit, "max_chars": h.page_bytes}
+        reset = (bounds["before"] is not None or bounds["after"] is not None) and await self._stale(
+            f.get("epoch", conn.session.epoch), bounds["after"], bounds["before"])
+        if reset:
+            bounds["before"] = bounds["after"] = None  # the latest page: the client starts over
         me = conn.session.user.id
         if "room" in f:
             room = self._joined_room(conn, f["room"], req.cid)
@@ -269,7 +288,12 @@ class Chat:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
             page = await self.store.conversation_history(me, other, **bounds)
             target = {"with": other}
-        self._answer_page(conn, req, {"type": "history", **target}, page)
+        self._answer_page(conn, req, {"type": "history", **target, **({"reset": True} if reset else {})}, page)
+
+    async def _stale(self, epoch: str | None, after: int | None, before: int | None = None) -> bool:
+        """Whether a client's positions cannot be used here: ``Epoch.stale``."""
+        newest = await self.store.newest(at_least=after or 0)
+        return self.store.epoch.stale(epoch, after, before, newest)
 
     async def _page(self, query: Any, key: int, since: int | None) -> Page:
         """What a (re)joining client is sent: the latest messages, or those after ``since``."""

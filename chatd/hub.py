@@ -37,12 +37,15 @@ class NameTaken(Exception):
 class Session:
     """One connection of one user."""
 
-    __slots__ = ("id", "send", "user", "rooms", "pending")
+    __slots__ = ("id", "send", "user", "rooms", "pending", "epoch")
 
     def __init__(self, session_id: str, send: Callable[[bytes], None]):
         self.id = session_id
         self.send = send
         self.user: User | None = None
+        # The database epoch the client's resume positions come from, as it
+        # identified (its `epoch`, else its token's); None: it did not say.
+        self.epoch: str | None = None
         self.rooms: dict[str, Room] = {}
         # channel key → frames held back while that channel's history loads
         self.pending: dict[str, list[tuple[int | None, bytes]]] = {}

@@ -28,6 +28,7 @@ NAME_MAX = 32
 ROOM_MAX = 32
 TOPIC_MAX = 200
 CID_MAX = 64
+EPOCH_MAX = 64
 MAX_ID = 2**63 - 1
 ERROR_MESSAGE_MAX = 300  # characters of an error frame's message: a reply stays small
 
@@ -126,6 +127,12 @@ def _user_id(v: Any) -> int:
     return v
 
 
+def _epoch(v: Any) -> str:
+    if not (isinstance(v, str) and 1 <= len(v) <= EPOCH_MAX and v.isascii() and v.isalnum()):
+        raise ValueError(f"must be the epoch a welcome gave (1 to {EPOCH_MAX} letters and digits)")
+    return v
+
+
 def _limit(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
         raise ValueError("must be a whole number ≥ 1")
@@ -142,9 +149,10 @@ def _room(v: Any) -> str:
 
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
-    "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False)},
+    "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False),
+                 "epoch": (_epoch, False)},
     "rooms": {"after": (_room, False)},
-    "join": {"room": (_room, True), "since": (_message_id, False)},
+    "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_free_text, False)},
     "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True)},
@@ -154,6 +162,7 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
         "before": (_message_id, False),
         "after": (_message_id, False),
         "limit": (_limit, False),
+        "epoch": (_epoch, False),
     },
 }
 

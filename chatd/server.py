@@ -107,6 +107,7 @@ class Server:
     async def open(self) -> None:
         """Everything but accepting: database, writer, rooms, the application."""
         self.store.open(asyncio.get_running_loop())
+        self._log_epoch()
         secret = self.config.identity.secret.encode() or self.store.secret()
         tokens = TokenSigner(secret, self.config.identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens)
@@ -117,6 +118,15 @@ class Server:
                                chunk_size=HTTP_READ_CHUNK)
         ws = self.config.websocket
         self.keepalive = Keepalive(self.sockets, ws.ping_interval, ws.ping_timeout)
+
+    def _log_epoch(self) -> None:
+        restored = self.store.restored
+        if restored:
+            log.info("database epoch %s: restored %s from %s (backup epoch %s), replacing epoch %s",
+                     self.store.epoch.id, restored["at"], restored["from"], restored["backup_epoch"],
+                     restored["replaced_epoch"] or "unknown")
+        else:
+            log.info("database epoch %s", self.store.epoch.id)
 
     def serve(self, sockets: list[socket.socket]) -> None:
         """Start accepting connections on ``sockets``."""
@@ -185,6 +195,8 @@ class Server:
             "rss_bytes": rss_bytes(),
             "database": self.config.database,
             "database_bytes": db["database_bytes"],
+            "epoch": self.store.epoch.id,
+            "restored": self.store.restored,
         }
 
     def connections(self) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@
 
 import { roomKey } from './store.js';
 import { saved } from './persist.js';
-import { CATCH_UP_PAGE, PAGE, fillGap, loadOlder } from './history.js';
+import { CATCH_UP_PAGE, PAGE, fillGap, loadOlder, withEpoch } from './history.js';
 
 const ROOMS_REFRESH_MS = 10000;
 const ROOMS_ANSWER_TIMEOUT_MS = 30000; // the refresh doubles as our check that the socket still works
@@ -73,6 +73,7 @@ export class ChatClient {
     }
     // Only a page that has synced private messages in memory can resume them.
     if (token && store.privateSince !== null) frame.since = store.privateSince;
+    withEpoch(store, frame);
     let welcome;
     try {
       welcome = await conn.request(frame);
@@ -94,6 +95,12 @@ export class ChatClient {
   welcome(w, sentSince) {
     const { conn, store } = this;
     if (store.me && store.me.id !== w.user.id) store.resetPrivate(); // a new user: old conversations are not theirs
+    if (w.reset || (store.epoch !== null && w.epoch !== store.epoch)) {
+      // The database was restored from a backup: what we show may be gone, our ids may mean other messages.
+      store.resetPositions();
+      sentSince = undefined; // `messages` is the latest page, not a resume
+    }
+    store.epoch = w.epoch || null;
     saved.token.set(w.token);
     saved.userId.set(w.user.id);
     saved.name.set(w.user.name);
@@ -127,9 +134,10 @@ export class ChatClient {
   async catchUpPrivate(after) {
     try {
       for (;;) {
-        const h = await this.conn.request({ type: 'history', after, limit: CATCH_UP_PAGE });
-        this.store.addPrivate(h.messages, { unread: true });
-        if (!h.more || !h.messages.length) return;
+        const h = await this.conn.request(withEpoch(this.store, { type: 'history', after, limit: CATCH_UP_PAGE }));
+        if (h.reset) this.store.resetPrivate(); // stale after all: the latest page replaces everything
+        this.store.addPrivate(h.messages, { unread: !h.reset });
+        if (h.reset || !h.more || !h.messages.length) return;
         after = h.messages[h.messages.length - 1].id;
       }
     } catch (err) {
@@ -214,7 +222,7 @@ export class ChatClient {
     view.joining = conn.generation;
     const since = view.since();
     const frame = { type: 'join', room: view.name };
-    if (since !== null) frame.since = since;
+    if (since !== null) withEpoch(store, frame).since = since;
     let j;
     try {
       j = await conn.request(frame);
@@ -232,9 +240,11 @@ export class ChatClient {
     view.joined = true;
     store.setMembers(view, j.members || []);
     const messages = j.messages || [];
-    store.add(view, messages, { unread: since !== null });
-    const last = messages.length ? messages[messages.length - 1].id : since;
-    if (since === null) {
+    if (j.reset) store.clearView(view); // our `since` meant nothing to the server: this is the latest page
+    const fresh = since === null || Boolean(j.reset);
+    store.add(view, messages, { unread: !fresh });
+    const last = messages.length ? messages[messages.length - 1].id : fresh ? null : since;
+    if (fresh) {
       view.olderMore = !!j.more; // latest page: `more` means older ones exist
       view.lastId = last || 0;
     } else if (j.more) {

@@ -50,6 +50,7 @@ export class MessagesView {
       }
     });
     store.on('messages', ({ key, ids }) => key === this.key && this.insert(ids));
+    store.on('cleared', ({ key }) => key === this.key && this.reset());
     store.on('pending', ({ key }) => key === this.key && this.keepingScroll(() => this.renderPending()));
     store.on('older', ({ key }) => {
       if (key !== this.key) return;

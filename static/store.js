@@ -4,7 +4,7 @@
 // redraw only its own part.
 //
 // Events (CustomEvent, detail in brackets):
-//   me, rooms, views, current, messages {key, ids}, pending {key},
+//   me, rooms, views, current, messages {key, ids}, cleared {key}, pending {key},
 //   members {key}, older {key}
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
@@ -64,6 +64,9 @@ export class Store extends EventTarget {
     this.views = new Map();      // key → View
     this.current = null;         // key of the view on screen
     this.privateSince = null;    // highest private-message id seen; null = nothing synced yet
+    // The database epoch every id here comes from (docs/protocol.md, "Epochs"): sent back with
+    // positions, so that a server restored from a backup says they are stale. null = none yet.
+    this.epoch = null;
     this.pending = new Map();    // cid → unacknowledged say (see outbox.js)
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
   }
@@ -156,6 +159,28 @@ export class Store extends EventTarget {
     this.privateSince = null;
     this.emit('views');
     this.emit('current');
+  }
+
+  /** Forget what a view shows and where it was: the next join or history page loads it afresh. */
+  clearView(view) {
+    view.messages.clear();
+    view.ids = [];
+    view.lastId = null;
+    view.gap = null;
+    view.olderMore = null;
+    view.unread = 0;
+    this.emit('cleared', { key: view.key });
+    this.emit('views');
+  }
+
+  /**
+   * The server's database is not the one our ids come from (restored from a
+   * backup): drop every message and position. Rooms stay wanted and are
+   * joined afresh; conversations come back with the messages the server has.
+   */
+  resetPositions() {
+    for (const view of this.roomViews()) this.clearView(view);
+    this.resetPrivate();
   }
 
   /** The connection is gone: nothing is joined any more, but everything is kept for the resume. */

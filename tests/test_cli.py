@@ -16,7 +16,7 @@ import yaml
 from chatd.cli import EXIT_HELP, ExitStatus, locate, main
 from chatd.daemon import running_pid
 
-COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "check-config"]
+COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "restore", "check-config"]
 OPERATIONS = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
 
 

@@ -39,13 +39,13 @@ PROBE_CID = "probe:3f9c1e"  # the follow-up request's cid; no generated frame us
 
 # Every frame the server may send: type → (fields it always has, fields it may have). docs/protocol.md.
 SERVER_FRAMES = {
-    "welcome": ({"session", "user", "token", "limits", "messages", "more"}, {"cid"}),
+    "welcome": ({"session", "user", "token", "epoch", "limits", "messages", "more"}, {"cid", "reset"}),
     "rooms": ({"rooms", "more"}, {"cid"}),
-    "joined": ({"room", "topic", "members", "online", "messages", "more"}, {"cid"}),
+    "joined": ({"room", "topic", "members", "online", "messages", "more"}, {"cid", "reset"}),
     "left": ({"room"}, {"cid"}),
     "created": ({"room"}, {"cid"}),
     "ack": ({"id", "ts"}, {"cid"}),
-    "history": ({"messages", "more"}, {"cid", "room", "with", "private"}),
+    "history": ({"messages", "more"}, {"cid", "room", "with", "private", "reset"}),
     "message": ({"id", "from", "text", "ts"}, {"room", "to"}),
     "presence": ({"room", "event", "user"}, set()),
     "error": ({"code", "message"}, {"cid"}),

@@ -278,3 +278,39 @@ async def test_room_list_of_many_pages_is_shown_whole(browser, page_url, server)
     await expect(alice.locator("#room-list button")).to_have_count(401)
     await expect(alice.get_by_test_id("room-room399")).to_be_visible()
     assert not alice.js_errors
+async def test_a_page_open_through_a_restore_shows_the_restored_history(browser, chatd_daemon):
+    """docs/operations.md, "Backups": the page was open before the database was
+    rolled back; afterwards it shows what the restored database holds, not a mix."""
+    d = chatd_daemon
+    d.config["listen"] = f"127.0.0.1:{d.port}"  # the pages reconnect to the same address
+    d.write_config()
+    url = f"http://127.0.0.1:{d.port}/"
+    alice = await open_tab(browser, url, "alice")
+    await send(alice, "kept")
+    await expect(messages(alice)).to_have_count(1)
+    assert (await asyncio.to_thread(d.cli, "backup", str(d.dir / "backup.db"))).returncode == 0
+    mallory = await open_tab(browser, url, "mallory")
+    await send(mallory, "gone with the restore")
+    await mallory.get_by_test_id("member-alice").click()
+    await send(mallory, "a private word, gone too")
+    await expect(messages(alice)).to_have_count(2)
+    await expect(alice.get_by_test_id("conversation-mallory")).to_be_visible()
+
+    for step in (("stop",), ("restore", str(d.dir / "backup.db"))):
+        result = await asyncio.to_thread(d.cli, *step)
+        assert result.returncode == 0, result.stderr
+    assert (await asyncio.to_thread(d.start)).returncode == 0
+
+    # The page's backoff brings it back; alice is in the backup, so her token still holds.
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online", timeout=30_000)
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
+    await expect(messages(alice)).to_have_count(1)
+    await expect(messages(alice).first).to_contain_text("kept")
+    await expect(alice.get_by_test_id("conversation-mallory")).to_have_count(0)
+    # Mallory signed up after the backup: her page asks for a name and says why.
+    await expect(mallory.locator("#name-error")).to_contain_text("restored", timeout=30_000)
+    await send(alice, "after the restore")
+    await expect(messages(alice)).to_have_count(2)
+    texts = await messages(alice).all_inner_texts()
+    assert "kept" in texts[0] and "after the restore" in texts[1]
+    assert not alice.js_errors and not mallory.js_errors

@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from chatd.epoch import PRE_EPOCH
 from chatd.store import Draft, NoSuchUser, RoomExists, Store
 from chatd.store.schema import SCHEMA_VERSION, SchemaError
 
@@ -155,3 +156,77 @@ async def test_a_page_stops_reading_once_its_texts_pass_max_chars(store):
     assert [r.id for r in one.rows] == ids[:1] and not one.more  # the row that passes it is read, then no more
     whole = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=1000)
     assert [r.id for r in whole.rows] == ids and not whole.more
+
+
+# What chatd of schema version 1 created (its peewee models, as SQL), for the migration tests.
+V1_SCHEMA = """
+CREATE TABLE "meta" ("key" VARCHAR(255) NOT NULL PRIMARY KEY, "value" TEXT NOT NULL);
+CREATE TABLE "user" ("id" INTEGER NOT NULL PRIMARY KEY, "name" TEXT NOT NULL, "created" INTEGER NOT NULL);
+CREATE TABLE "room" ("id" INTEGER NOT NULL PRIMARY KEY, "name" TEXT NOT NULL COLLATE NOCASE, "topic" TEXT NOT NULL,
+    "created" INTEGER NOT NULL);
+CREATE UNIQUE INDEX "room_name" ON "room" ("name");
+CREATE TABLE "message" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "room_id" INTEGER,
+    "sender_id" INTEGER NOT NULL, "sender_name" TEXT NOT NULL, "recipient_id" INTEGER, "recipient_name" TEXT,
+    "pair" TEXT, "text" TEXT NOT NULL, "ts" INTEGER NOT NULL, "cid" TEXT,
+    FOREIGN KEY ("room_id") REFERENCES "room" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("sender_id") REFERENCES "user" ("id"), FOREIGN KEY ("recipient_id") REFERENCES "user" ("id"));
+CREATE INDEX "message_room_id" ON "message" ("room_id");
+CREATE INDEX "message_sender_id" ON "message" ("sender_id");
+CREATE INDEX "message_recipient_id" ON "message" ("recipient_id");
+CREATE INDEX "message_room_id_id" ON "message" ("room_id", "id");
+CREATE INDEX "message_pair_id" ON "message" ("pair", "id");
+CREATE INDEX "message_recipient_id_id" ON "message" ("recipient_id", "id");
+CREATE INDEX "message_sender_id_id" ON "message" ("sender_id", "id");
+CREATE UNIQUE INDEX "message_sender_id_cid" ON "message" ("sender_id", "cid");
+INSERT INTO meta VALUES ('schema_version', '1'), ('token_secret', '{secret}');
+INSERT INTO user VALUES (1, 'alice', 0), (2, 'bob', 0), (3, 'carol', 0);
+INSERT INTO room VALUES (1, 'lobby', '', 0);
+INSERT INTO message (room_id, sender_id, sender_name, text, ts) VALUES (1, 1, 'alice', 'hello', 0);
+INSERT INTO message (sender_id, sender_name, recipient_id, recipient_name, pair, text, ts)
+    VALUES (3, 'carol', 2, 'bob', '2:3', 'psst', 0);
+"""
+
+
+def make_v1_database(path, secret: str = "ab" * 32) -> None:
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA.replace("{secret}", secret))
+    db.close()
+
+
+async def test_a_version_1_database_opens_with_its_data_and_never_reuses_user_ids(tmp_path):
+    """Version 2 made user ids AUTOINCREMENT (a table rebuild) and gave the database its epoch."""
+    path = tmp_path / "v1.db"
+    make_v1_database(path)
+    store = Store(str(path))
+    store.open(asyncio.get_running_loop())
+    try:
+        assert [await store.user_name(i) for i in (1, 2, 3)] == ["alice", "bob", "carol"]
+        assert store.secret() == bytes.fromhex("ab" * 32), "tokens signed before the upgrade stay valid"
+        assert store.epoch.same_database(PRE_EPOCH) and store.epoch.token_problem(PRE_EPOCH, 3) is None
+        inbox = await store.private_history(2, before=None, after=None, limit=10)
+        assert [r.text for r in inbox.rows] == ["psst"]
+        assert await store.create_user("dave") == 4
+        assert store.newest_id == 2 and await store.newest(at_least=3) == 2
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert "AUTOINCREMENT" in db.execute("SELECT sql FROM sqlite_master WHERE name = 'user'").fetchone()[0]
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert db.execute("PRAGMA foreign_keys").fetchone() == (0,)  # a fresh connection: off unless asked
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+        # The highest user gone (not something chatd does, but a plain rowid would hand its id out again):
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute("DELETE FROM user WHERE id = 4")
+        db.execute("INSERT INTO user (name, created) VALUES ('erin', 0)")
+        assert db.execute("SELECT id FROM user WHERE name = 'erin'").fetchone() == (5,)
+    db.close()
+
+
+async def test_every_new_database_gets_its_own_epoch(tmp_path):
+    epochs = []
+    for name in ("a.db", "b.db"):
+        store = Store(str(tmp_path / name))
+        store.open(asyncio.get_running_loop())
+        epochs.append(store.epoch)
+        store.close()
+    assert epochs[0].id != epochs[1].id and not epochs[0].trusted

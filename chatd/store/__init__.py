@@ -6,7 +6,9 @@ their own (WAL lets them read while the writer writes). The event loop
 never touches SQLite.
 
     store = Store("chatd.db")
-    store.open(loop)                      # migrate, start the writer
+    store.open(loop)                      # migrate, read the epoch, start the writer
+    store.epoch                           # chatd.epoch.Epoch: which database this is
+    await store.newest(at_least=1207)     # the highest message id handed out here
     store.save_message(draft, on_stored)  # on_stored((MessageRow, duplicate), error) after commit
     page = await store.room_history(room_id, before=None, after=None, limit=50)  # a Page of MessageRows
     store.close()
@@ -15,6 +17,7 @@ never touches SQLite.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import sqlite3
 import time
@@ -25,6 +28,7 @@ from typing import Any, NamedTuple
 
 from peewee import IntegrityError, SqliteDatabase
 
+from chatd.epoch import META_RESTORED, Epoch
 from chatd.store.schema import Meta, Room, User, database, migrate, pair_key
 from chatd.store.writer import Done, Writer, WriterClosed
 
@@ -105,12 +109,22 @@ class Store:
         self._batch_max = batch_max
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
         self.writer: Writer | None = None
+        self.epoch: Epoch | None = None
+        self.restored: dict[str, Any] | None = None  # the record of the restore that made this epoch
+        # The highest message id known to be handed out. The writer thread raises
+        # it on each insert (before the commit: a higher value only means an id
+        # about to exist); newest() rereads it when it is not high enough.
+        self.newest_id = 0
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Create or migrate the schema and start the writer thread."""
+        """Create or migrate the schema, read the epoch, and start the writer thread."""
         database.initialize(self.db)
         with self.db.connection_context():
             migrate(self.db)
+            meta = {row.key: row.value for row in Meta.select()}
+            self.newest_id = self._read_newest_id()
+        self.epoch = Epoch.from_meta(meta)
+        self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = Writer(self.db, loop, self._batch_max)
         self.writer.start()
 
@@ -169,6 +183,7 @@ class Store:
         if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
             row = sql.execute(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
             return MessageRow._make(row), True
+        self.newest_id = cursor.lastrowid  # one writer thread: ids arrive in order
         row = MessageRow(cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name,
                          d.text, ts)
         return row, False
@@ -195,6 +210,18 @@ class Store:
         return self.writer.run(insert)
 
     # Reads (in the reader pool).
+
+    def _read_newest_id(self) -> int:
+        """The highest message id ever handed out here (a restore may have raised it past the rows)."""
+        row = self.db.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = 'message'").fetchone()
+        return row[0] if row else 0
+
+    async def newest(self, at_least: int = 0) -> int:
+        """The highest message id handed out here, reread from the database if below ``at_least``."""
+        if at_least > self.newest_id:
+            stored = await self._read(self._read_newest_id)
+            self.newest_id = max(self.newest_id, stored)
+        return self.newest_id
 
     def _read(self, fn: Callable[[], Any]) -> asyncio.Future:
         def in_thread() -> Any:

@@ -1,11 +1,15 @@
 """The database schema, as peewee models, and its migrations.
 
-The schema version lives in the ``meta`` table. ``migrate(db)`` brings any
-older database up to ``SCHEMA_VERSION`` one step at a time, each step in
-its own transaction, so a database written by an older chatd opens in a
-newer one. To change the schema: change the models, append a step to
-``MIGRATIONS`` (using ``playhouse.migrate`` for ALTERs), and add a test
-that opens a database of the previous version.
+The schema version lives in the ``meta`` table. ``migrate(db)`` creates a
+new database at ``SCHEMA_VERSION``, or brings an older one up to it one
+step at a time, each step in its own transaction with foreign keys checked
+at its end (not per statement, so a step may rebuild a table), so a
+database written by an older chatd opens in a newer one. To change the
+schema: change the models, append a step to ``MIGRATIONS`` (using
+``playhouse.migrate`` for ALTERs), and add a test that opens a database of
+the previous version.
+
+Every database has an epoch (``chatd.epoch``) in ``meta``, made with it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from peewee import (
 )
 from playhouse.sqlite_ext import AutoIncrementField
 
+from chatd.epoch import PRE_EPOCH, Epoch
+
 database = DatabaseProxy()
 
 
@@ -32,13 +38,16 @@ class BaseModel(Model):
 
 
 class Meta(BaseModel):
-    """Key/value facts about this database: schema version, token secret."""
+    """Key/value facts about this database: schema version, token secret, epoch."""
 
     key = CharField(primary_key=True)
     value = TextField()
 
 
 class User(BaseModel):
+    # AUTOINCREMENT: an id is never given to a second user, even across a
+    # restore (chatd.store.restore raises the sequence).
+    id = AutoIncrementField()
     name = TextField()
     created = IntegerField()  # ms since the epoch
 
@@ -75,12 +84,34 @@ class Message(BaseModel):
 MODELS = (Meta, User, Room, Message)
 
 
-def _create_v1(db: SqliteDatabase) -> None:
+def write_meta(rows: dict[str, str]) -> None:
+    """Set meta rows (key → value), replacing those that exist."""
+    for key, value in rows.items():
+        Meta.replace(key=key, value=value).execute()
+
+
+def _create(db: SqliteDatabase) -> None:
+    """A new database, at the current version."""
     db.create_tables(MODELS)
+    write_meta(Epoch.create().to_meta())
 
 
-MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_create_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
+def _v2_user_ids_never_reused_and_epoch(db: SqliteDatabase) -> None:
+    """User ids become AUTOINCREMENT (a plain rowid hands the highest id out
+    again once its row is gone, and a restore must be able to raise the
+    sequence), and the database gets its epoch. Tokens and positions from
+    before (``PRE_EPOCH``) are this same database's."""
+    db.execute_sql('CREATE TABLE "user_v2" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, '
+                   '"name" TEXT NOT NULL, "created" INTEGER NOT NULL)')
+    db.execute_sql('INSERT INTO "user_v2" ("id", "name", "created") SELECT "id", "name", "created" FROM "user"')
+    db.execute_sql('DROP TABLE "user"')  # the 12-step rebuild of sqlite.org/lang_altertable.html
+    db.execute_sql('ALTER TABLE "user_v2" RENAME TO "user"')
+    write_meta(Epoch.create(trusted={PRE_EPOCH: None}).to_meta())
+
+
+# MIGRATIONS[i] brings a database of version i + 1 to version i + 2.
+MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_v2_user_ids_never_reused_and_epoch]
+SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
 class SchemaError(Exception):
@@ -95,17 +126,32 @@ def schema_version(db: SqliteDatabase) -> int:
 
 
 def migrate(db: SqliteDatabase) -> int:
-    """Apply missing migrations; return the version the database is now at."""
+    """Create or upgrade the schema; return the version the database is now at.
+    SchemaError if it is newer than this chatd, or a step breaks a foreign key."""
     version = schema_version(db)
     if version > SCHEMA_VERSION:
         raise SchemaError(
             f"database schema version {version} is newer than this chatd understands "
             f"({SCHEMA_VERSION}); upgrade chatd or restore a backup"
         )
-    for step in range(version, SCHEMA_VERSION):
+    if version == 0:
         with db.atomic():
-            MIGRATIONS[step](db)
-            Meta.replace(key="schema_version", value=str(step + 1)).execute()
+            _create(db)
+            Meta.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+        return SCHEMA_VERSION
+    if version == SCHEMA_VERSION:
+        return version
+    db.pragma("foreign_keys", 0)  # a no-op inside a transaction, so before it
+    try:
+        for step in range(version, SCHEMA_VERSION):
+            with db.atomic():
+                MIGRATIONS[step - 1](db)
+                broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise SchemaError(f"migration to version {step + 1} broke {len(broken)} foreign keys")
+                Meta.replace(key="schema_version", value=str(step + 1)).execute()
+    finally:
+        db.pragma("foreign_keys", 1)
     return SCHEMA_VERSION
 
 
