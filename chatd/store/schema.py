@@ -23,6 +23,8 @@ from peewee import (
 )
 from playhouse.sqlite_ext import AutoIncrementField
 
+from chatd.names import keys_version, name_keys
+
 database = DatabaseProxy()
 
 
@@ -47,6 +49,15 @@ class Room(BaseModel):
     name = TextField(unique=True, collation="NOCASE")
     topic = TextField(default="")
     created = IntegerField()
+
+
+class RoomKey(BaseModel):
+    """The name keys of each room (``chatd.names.name_keys``): one room per key,
+    so no two rooms have names that look alike. Made from the room names by
+    ``fill_room_keys`` whenever ``Meta["room_keys"]`` names another key version."""
+
+    key = TextField(primary_key=True)
+    room = ForeignKeyField(Room, on_delete="CASCADE")
 
 
 class Message(BaseModel):
@@ -79,7 +90,12 @@ def _create_v1(db: SqliteDatabase) -> None:
     db.create_tables(MODELS)
 
 
-MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_create_v1]
+def _add_room_keys_v2(db: SqliteDatabase) -> None:
+    # Filled right after migrating, by fill_room_keys: the key version is unset.
+    db.create_tables([RoomKey])
+
+
+MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_create_v1, _add_room_keys_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -107,6 +123,30 @@ def migrate(db: SqliteDatabase) -> int:
             MIGRATIONS[step](db)
             Meta.replace(key="schema_version", value=str(step + 1)).execute()
     return SCHEMA_VERSION
+
+
+def fill_room_keys(db: SqliteDatabase) -> list[tuple[str, str]]:
+    """Make ``room_key`` match the rooms under this chatd's key version, if it
+    was made under another (or never). Older rooms keep their keys: returns
+    (room, older room it looks like) for each room that lost one, which only
+    a database from before look-alikes were refused can hold."""
+    version = keys_version()
+    row = Meta.get_or_none(Meta.key == "room_keys")
+    if row is not None and row.value == version:
+        return []
+    clashes: dict[str, str] = {}
+    with db.atomic():
+        RoomKey.delete().execute()
+        owners: dict[str, Room] = {}
+        for room in Room.select().order_by(Room.id):
+            for key in sorted(name_keys(room.name)):
+                if key in owners:
+                    clashes.setdefault(room.name, owners[key].name)
+                    continue
+                owners[key] = room
+                RoomKey.create(key=key, room=room)
+        Meta.replace(key="room_keys", value=version).execute()
+    return list(clashes.items())
 
 
 def pair_key(a: int, b: int) -> str:
