@@ -24,8 +24,8 @@ import functools
 import unicodedata
 from importlib.resources import files
 
-DATA_PACKAGE = "chatd.data"
-DATA_FILE = "confusables.txt"
+DATA_PACKAGE = "chatd"
+DATA_FILE = "data/confusables.txt"
 
 # Default_Ignorable_Code_Point, from DerivedCoreProperties.txt (the same set in
 # Unicode 14 to 17): characters that show nothing by themselves.
@@ -50,7 +50,7 @@ def _table() -> tuple[str, dict[str, str]]:
     A data line is ``SOURCE ; PROTOTYPE ; MA # comment``, code points in hex,
     the prototype one or more code points separated by spaces.
     """
-    text = files(DATA_PACKAGE).joinpath(DATA_FILE).read_text(encoding="utf-8-sig")
+    text = files(DATA_PACKAGE).joinpath(*DATA_FILE.split("/")).read_text(encoding="utf-8-sig")
     version = ""
     prototypes: dict[str, str] = {}
     for line in text.splitlines():

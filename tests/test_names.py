@@ -93,7 +93,7 @@ def alike(a: str, b: str) -> bool:
 
 @pytest.mark.parametrize("imposter", [
     "Mark", "mark", "MARK", "mArK",  # case
-    "M\u0430rk", "M\u0430\u0433k"[:2] + "rk", "\u041c\u0410RK", "Μark", "Μαrk",  # Cyrillic, Greek
+    "M\u0430rk", "\u041c\u0410RK", "Μark", "Μαrk",  # Cyrillic, Greek
     "Ｍａｒｋ", "Ｍark",  # fullwidth
     "𝐌𝐚𝐫𝐤", "𝑴𝒂𝒓𝒌", "𝕄𝕒𝕣𝕜", "𝙼𝚊𝚛𝚔",  # mathematical alphanumerics
     f"M{ZWJ}ark", f"Ma{ZWNJ}rk",  # invisible joiners between letters
@@ -134,6 +134,7 @@ def test_taken_messages_say_whose_name_and_till_when():
     assert name_taken("M\u0430rk", "Mark", None, 0, 300) == "the name 'M\u0430rk' looks like 'Mark', who is online"
     assert name_taken("Mark", "Mark", None, 0, 300) == "the name 'Mark' is in use"
     held = name_taken("mark", "Mark", 100.0, 130.2, 300)
-    assert held == "the name 'mark' looks like 'Mark', which was in use 30 s ago and is kept for its user for 270 s more"
+    assert held == ("the name 'mark' looks like 'Mark', which was in use 30 s ago "
+                    "and is kept for its user for 270 s more")
     assert room_taken("l\u043ebby", "lobby") == "room 'l\u043ebby' looks like the room 'lobby', which exists already"
     assert room_taken("LOBBY", "lobby") == "room 'lobby' exists already"

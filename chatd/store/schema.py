@@ -59,6 +59,9 @@ class RoomKey(BaseModel):
     key = TextField(primary_key=True)
     room = ForeignKeyField(Room, on_delete="CASCADE")
 
+    class Meta:
+        table_name = "room_key"
+
 
 class Message(BaseModel):
     # AUTOINCREMENT: ids never go back, even if the newest rows are deleted.
