@@ -17,13 +17,15 @@ history) return an awaitable, so the common case costs no Task.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from chatd.config import Config
-from chatd.hub import PRIVATE, Hub, NameTaken, Room, Session
+from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Room, Session
+from chatd.names import BadName, clean_name, name_taken, room_taken
 from chatd.paging import encode_with_list, fit, message_page
-from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, clean_name, error_frame, message_frame
+from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
 from chatd.store import Draft, MessageRow, NoSuchUser, Page, RoomExists, Store, WriterClosed
 from chatd.tokens import BadToken, TokenSigner
@@ -49,6 +51,7 @@ class Chat:
         self.tokens = tokens
         self.stored = 0  # messages stored since start, for `chatd status`
         self._user_buckets: dict[int, TokenBucket] = {}
+        self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
         """Carry out a request; raises ProtocolError, or returns an awaitable
@@ -58,7 +61,7 @@ class Chat:
         return getattr(self, "_" + req.type)(conn, req)
 
     def disconnect(self, conn: Connection) -> None:
-        for room, user in self.hub.detach(conn.session):
+        for room, user in self.hub.detach(conn.session, self.clock()):
             self._presence(room, "leave", user.ref())
         user = conn.session.user
         if user is not None and user.id not in self.hub.users:
@@ -78,7 +81,10 @@ class Chat:
     async def _identify(self, conn: Connection, req: Request) -> None:
         if conn.session.user is not None:
             raise ProtocolError(Code.ALREADY_IDENTIFIED, "this connection has identified already", req.cid)
-        name = clean_name(req.fields["name"]) if "name" in req.fields else None
+        try:
+            name = clean_name(req.fields["name"]) if "name" in req.fields else None
+        except BadName as e:
+            raise ProtocolError(Code.BAD_NAME, str(e), req.cid) from None
         token = req.fields.get("token")
         epoch = req.fields.get("epoch")  # where the client's positions come from
         if token is not None:
@@ -92,9 +98,9 @@ class Chat:
         online = self.hub.users.get(user_id)
         old_name = online.name if online else name
         try:
-            user = self.hub.attach(conn.session, user_id, name)
-        except NameTaken:
-            raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", req.cid) from None
+            user = self.hub.attach(conn.session, user_id, name, self.clock(), self.config.identity.name_hold_seconds)
+        except NameTaken as e:  # taken while the store created the user
+            raise self._taken(name, e.holder, req.cid) from None
         if old_name != name:  # renamed while online elsewhere: the rooms it is in should know
             for room in {r.key: r for s in user.sessions for r in s.rooms.values()}.values():
                 self._presence(room, "rename", user.ref())
@@ -147,8 +153,13 @@ class Chat:
         return user_id, name, epoch
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
-        if self.hub.name_taken(name, by_other_than=user_id):
-            raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", cid)
+        holder = self.hub.name_holder(name, user_id, self.clock(), self.config.identity.name_hold_seconds)
+        if holder is not None:
+            raise self._taken(name, holder, cid)
+
+    def _taken(self, name: str, holder: Holder, cid: str | None) -> ProtocolError:
+        text = name_taken(name, holder.name, holder.left_at, self.clock(), self.config.identity.name_hold_seconds)
+        return ProtocolError(Code.NAME_TAKEN, text, cid)
 
     # Rooms
 
@@ -202,14 +213,15 @@ class Chat:
         rooms = self.config.rooms
         if not rooms.allow_create:
             raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms", req.cid)
-        if self.hub.room(name):
-            raise ProtocolError(Code.ROOM_EXISTS, f"room {name!r} exists already", req.cid)
+        like = self.hub.room_like(name)
+        if like is not None:
+            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, like.name), req.cid)
         if len(self.hub.rooms) >= rooms.max_rooms:
             raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already", req.cid)
         try:
             room_id = await self.store.create_room(name, topic)
-        except RoomExists:
-            raise ProtocolError(Code.ROOM_EXISTS, f"room {name!r} exists already", req.cid) from None
+        except RoomExists as e:  # created meanwhile (by another process, one day)
+            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, e.existing), req.cid) from None
         room = self.hub.add_room(room_id, name, topic)
         log.info("room %r created by user %d", room.name, conn.session.user.id)
         _answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})

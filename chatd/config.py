@@ -94,14 +94,20 @@ def _listen(v: Any) -> str | None:
 
 
 def _room_list(v: Any) -> str | None:
+    from chatd.names import name_keys  # the one rule for names that look alike
     from chatd.protocol import room_name_problem  # the one rule for room names
 
     if not isinstance(v, list):
         return f"must be a list of room names, not {v!r}"
+    seen: dict[str, str] = {}  # name key → the room that has it
     for name in v:
         problem = room_name_problem(name) if isinstance(name, str) else "is not a string"
         if problem:
             return f"room {name!r} {problem}"
+        like = next((seen[k] for k in name_keys(name) if k in seen), None)
+        if like is not None:
+            return f"room {name!r} looks like room {like!r}: two rooms cannot have names that look alike"
+        seen.update(dict.fromkeys(name_keys(name), name))
     return None
 
 
@@ -154,6 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
             "most bytes of messages (or rooms) in one reply; the rest is fetched page by page", live=True),
     Setting("identity.secret", "", _text, 'key that signs resume tokens; "" = generated and kept in the database'),
     Setting("identity.token_ttl_days", 30, _number(0.001, 3650), "days a resume token stays valid", live=True),
+    Setting("identity.name_hold_seconds", 300, _number(0, 30 * 86400),
+            "seconds a name stays reserved for its user after it left or renamed; 0 = free at once", live=True),
     Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
     Setting("store.synchronous", "normal", _one_of("normal", "full"),
             "normal survives a crash of chatd; full also a power loss, at a cost in speed"),

@@ -8,7 +8,7 @@ broadcast is encoded once however large the room.
     hub = Hub()
     lobby = hub.add_room(1, "lobby", topic="")
     session = Session("s1", send=connection.write)
-    hub.attach(session, user_id=7, name="alice")
+    hub.attach(session, user_id=7, name="alice", now=clock(), hold_seconds=300)
     hub.join(session, lobby)                # presence to the others
     hub.complete_join(session, lobby, last_id=120)
     hub.publish(lobby.sessions, "#lobby", 121, wire_bytes)
@@ -18,20 +18,39 @@ the room's history from the store. Messages routed to the session in that
 window are held back (``pending``); ``complete_join`` then sends those the
 history did not contain (id above ``last_id``), so the client sees every
 message once, in order.
+
+**Names.** No two online users have names that look alike
+(``chatd.names.name_keys``), and a name let go — its user left or renamed —
+stays reserved for that user for ``hold_seconds`` (the caller's clock
+readings ``now``, in seconds), so "he left, someone else took his name"
+takes time. No two rooms have names that look alike either.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-from chatd.protocol import name_key
+from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who has a name that looks like one asked for: an online user
+    (``left_at`` None), or one who let it go at clock reading ``left_at``."""
+
+    user_id: int
+    name: str
+    left_at: float | None = None
+
+
 class NameTaken(Exception):
-    pass
+    def __init__(self, holder: Holder):
+        super().__init__(holder.name)
+        self.holder = holder
 
 
 class Session:
@@ -68,11 +87,12 @@ class Session:
 
 
 class User:
-    __slots__ = ("id", "name", "sessions")
+    __slots__ = ("id", "name", "keys", "sessions")
 
     def __init__(self, user_id: int, name: str):
         self.id = user_id
         self.name = name
+        self.keys = name_keys(name)
         self.sessions: set[Session] = set()
 
     def ref(self) -> dict:
@@ -87,7 +107,7 @@ class Room:
         self.name = name
         self.topic = topic
         self.position = position  # in the hub's room list, which only grows
-        self.key = "#" + name_key(name)
+        self.key = "#" + room_fold(name)
         self.sessions: set[Session] = set()
         self.members: dict[int, int] = {}  # user id → that user's sessions in the room
 
@@ -95,25 +115,41 @@ class Room:
         return [users[uid].ref() for uid in itertools.islice(self.members, limit)]
 
 
+def room_fold(name: str) -> str:
+    """Rooms are looked up ignoring case: ``join "LOBBY"`` finds ``lobby``."""
+    return name.casefold()
+
+
 class Hub:
     def __init__(self) -> None:
         self.users: dict[int, User] = {}  # online users by id
-        self._names: dict[str, User] = {}  # online users by name_key
-        self.rooms: dict[str, Room] = {}  # by name_key
+        self._names: dict[str, User] = {}  # online users by each of their name keys
+        self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
+        self.rooms: dict[str, Room] = {}  # by room_fold
+        self._room_keys: dict[str, Room] = {}  # rooms by each of their name keys
         self._room_order: list[Room] = []  # as added: where a page of the room list starts
         self.sessions: set[Session] = set()
 
     # Rooms
 
     def add_room(self, room_id: int, name: str, topic: str = "") -> Room:
-        key = name_key(name)
+        """Put a stored room in the hub (once). Its name keys go to the first
+        room that has them: the store refuses look-alikes, but a database
+        from before look-alikes were refused may hold some."""
+        key = room_fold(name)
         if key not in self.rooms:
             room = self.rooms[key] = Room(room_id, name, topic, len(self._room_order))
             self._room_order.append(room)
+            for name_key in name_keys(name):
+                self._room_keys.setdefault(name_key, room)
         return self.rooms[key]
 
     def room(self, name: str) -> Room | None:
-        return self.rooms.get(name_key(name))
+        return self.rooms.get(room_fold(name))
+
+    def room_like(self, name: str) -> Room | None:
+        """A room whose name looks like ``name`` (or is it), or None."""
+        return next((self._room_keys[k] for k in name_keys(name) if k in self._room_keys), None)
 
     def room_list(self, after: Room | None = None) -> Iterator[dict]:
         """The rooms in the order they were added, from the one after ``after``:
@@ -125,31 +161,63 @@ class Hub:
 
     # Users and sessions
 
-    def name_taken(self, name: str, by_other_than: int | None = None) -> bool:
-        holder = self._names.get(name_key(name))
-        return holder is not None and holder.id != by_other_than
+    def name_holder(self, name: str, user_id: int | None, now: float, hold_seconds: float) -> Holder | None:
+        """Who keeps user ``user_id`` (None: a new user) from taking ``name``:
+        another online user whose name looks alike, or another user who let
+        such a name go less than ``hold_seconds`` before ``now``."""
+        self._expire(now - hold_seconds)
+        keys = name_keys(name)
+        for key in keys:
+            user = self._names.get(key)
+            if user is not None and user.id != user_id:
+                return Holder(user.id, user.name)
+        for key in keys:
+            held = self._let_go.get(key)
+            if held is not None and held.user_id != user_id:
+                return held
+        return None
 
-    def attach(self, session: Session, user_id: int, name: str) -> User:
-        """Make ``session`` a session of the user; NameTaken if another online
-        user has the name. An online user keeps the name it is online with
-        unless ``name`` differs, which renames it."""
-        if self.name_taken(name, by_other_than=user_id):
-            raise NameTaken(name)
+    def attach(self, session: Session, user_id: int, name: str, now: float, hold_seconds: float) -> User:
+        """Make ``session`` a session of the user; NameTaken if ``name_holder``
+        names someone. An online user keeps the name it is online with unless
+        ``name`` differs, which renames it (and holds the old name for it)."""
+        holder = self.name_holder(name, user_id, now, hold_seconds)
+        if holder is not None:
+            raise NameTaken(holder)
         user = self.users.get(user_id)
         if user is None:
             user = self.users[user_id] = User(user_id, name)
         elif user.name != name:
-            del self._names[name_key(user.name)]
-            user.name = name
-        self._names[name_key(name)] = user
+            self._release(user, now)
+            user.name, user.keys = name, name_keys(name)
+        for key in user.keys:
+            self._names[key] = user
+            self._let_go.pop(key, None)  # a name this user let go, taken back
         user.sessions.add(session)
         session.user = user
         self.sessions.add(session)
         session.hold(PRIVATE)
         return user
 
-    def detach(self, session: Session) -> list[tuple[Room, User]]:
-        """Forget a closed session; returns the (room, user) presence leaves it caused."""
+    def _release(self, user: User, now: float) -> None:
+        """The user no longer has its name: it is held for it from ``now``."""
+        for key in user.keys:
+            if self._names.get(key) is user:
+                del self._names[key]
+            self._let_go.pop(key, None)  # re-inserted at the end: the dict stays in time order
+            self._let_go[key] = Holder(user.id, user.name, now)
+
+    def _expire(self, before: float) -> None:
+        """Forget names let go at or before clock reading ``before`` (oldest first)."""
+        while self._let_go:
+            key, held = next(iter(self._let_go.items()))
+            if held.left_at > before:
+                return
+            del self._let_go[key]
+
+    def detach(self, session: Session, now: float) -> list[tuple[Room, User]]:
+        """Forget a closed session; returns the (room, user) presence leaves it
+        caused. A user's last session gone, its name is held from ``now``."""
         leaves = [(room, session.user) for room in list(session.rooms.values()) if self.leave(session, room)]
         self.sessions.discard(session)
         user = session.user
@@ -157,7 +225,7 @@ class Hub:
             user.sessions.discard(session)
             if not user.sessions:
                 del self.users[user.id]
-                del self._names[name_key(user.name)]
+                self._release(user, now)
         session.pending.clear()
         return leaves
 

@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chatd.protocol import MAX_ID, NAME_MAX, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.names import NAME_MAX
+from chatd.protocol import MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
 from chatd.store import MessageRow, Page
 
 REPLY_SHARE = 2

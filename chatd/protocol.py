@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -21,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from chatd.store import MessageRow
 
+from chatd.names import characters_problem
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
 VERSION = 1
-NAME_MAX = 32
 ROOM_MAX = 32
 TOPIC_MAX = 200
 CID_MAX = 64
@@ -229,38 +228,17 @@ def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> N
         raise ProtocolError(Code.BAD_FRAME, f"'topic' is longer than {TOPIC_MAX} characters", cid)
 
 
-def _has_forbidden_chars(s: str) -> bool:
-    # Cc control, Cf format (bidi overrides, zero-width), Cs/Co/Cn, Zl/Zp line breaks.
-    return any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in s)
-
-
-def clean_name(raw: str) -> str:
-    """A user's display name, normalised, or ProtocolError(bad_name)."""
-    name = unicodedata.normalize("NFC", raw).strip()
-    if not name:
-        raise ProtocolError(Code.BAD_NAME, "name is empty")
-    if len(name) > NAME_MAX:
-        raise ProtocolError(Code.BAD_NAME, f"name is longer than {NAME_MAX} characters")
-    if _has_forbidden_chars(name):
-        raise ProtocolError(Code.BAD_NAME, "name contains control, format or line-break characters")
-    return name
-
-
-def name_key(name: str) -> str:
-    """The key under which two names are the same (case-insensitive)."""
-    return name.casefold()
-
-
 _ROOM = re.compile(r"[^\W_][\w.-]*")
 
 
 def room_name_problem(name: str) -> str | None:
-    """Why a room name is invalid, or None when it is fine."""
+    """Why a room name is invalid, or None when it is fine. Whether it looks like
+    another room's name is ``chatd.names.name_keys``' business."""
     if not 1 <= len(name) <= ROOM_MAX:
         return f"must be 1 to {ROOM_MAX} characters"
     if not _ROOM.fullmatch(name):  # fullmatch: "$" would let a trailing line feed through
         return "may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit"
-    return None
+    return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
 
 
 def check_text(text: str, max_chars: int) -> None:

@@ -141,7 +141,8 @@ class Server:
 
     def load_rooms(self) -> None:
         """Create the configured default rooms and put every stored room in the hub."""
-        self.store.ensure_rooms(self.config.rooms.default)
+        for name, existing in self.store.ensure_rooms(self.config.rooms.default):
+            log.warning("rooms.default: room %r not created: it looks like the room %r", name, existing)
         for room_id, name, topic in self.store.rooms():
             self.hub.add_room(room_id, name, topic)
 

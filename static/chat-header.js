@@ -1,6 +1,15 @@
 // The head of the conversation pane: what is on screen, its topic, and the
 // buttons that act on it.
 
+import { bdi, h, setChildren } from './dom.js';
+import { isolate, userTag } from './text.js';
+
+/** What a view is called, as nodes: "#room" or "name #tag", the user's string isolated. */
+export function viewLabel(view) {
+  if (view.kind === 'room') return h('span', {}, '#', bdi(view.name));
+  return h('span', {}, bdi(view.name), ' ', h('span', { class: 'user-tag' }, userTag(view.peer.id)));
+}
+
 export class ChatHeader {
   /** els: {title, topic, leave, me}; actions: {leave(view), rename()} */
   constructor(els, store, actions) {
@@ -20,7 +29,7 @@ export class ChatHeader {
   render() {
     const { title, topic, leave } = this.els;
     const view = this.store.currentView();
-    title.textContent = view ? view.title() : 'chatd';
+    setChildren(title, view ? viewLabel(view) : 'chatd');
     let about = '';
     if (view && view.kind === 'room') about = view.topic;
     else if (view) about = 'private conversation';
@@ -40,7 +49,7 @@ export class ChatHeader {
     const { me } = this.els;
     const user = this.store.me;
     me.hidden = !user;
-    me.textContent = user ? user.name : '';
-    me.title = user ? `You are ${user.name}. Click to change your name.` : '';
+    setChildren(me, user ? bdi(user.name) : null);
+    me.title = user ? `You are ${isolate(user.name)} ${userTag(user.id)}. Click to change your name.` : '';
   }
 }

@@ -1,7 +1,9 @@
 // The message list of the view on screen: incremental inserts in id order,
 // pending and failed says at the end, scroll-to-top loading of older history.
 
-import { h, srOnly } from './dom.js';
+import { bdi, h, setChildren, srOnly } from './dom.js';
+import { viewLabel } from './chat-header.js';
+import { isolate, userTag } from './text.js';
 
 const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
@@ -21,9 +23,11 @@ function stamp(ts) {
   return h('time', { datetime: date.toISOString(), title: longDate(date) }, clock(date));
 }
 
-function header(name, mine, ts) {
+// The author's name, with the user's tag on hover: two users may have had the same name.
+function header(user, mine, ts) {
   return h('div', { class: 'msg-meta' },
-    h('span', { class: 'msg-author' }, name), mine ? srOnly(' (you)') : null, ' ', stamp(ts));
+    bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
+    mine ? srOnly(' (you)') : null, ' ', stamp(ts));
 }
 
 export class MessagesView {
@@ -89,13 +93,13 @@ export class MessagesView {
   messageNode(m) {
     const mine = this.store.isMine(m);
     return h('li', { class: mine ? 'msg own' : 'msg', 'data-testid': 'message', 'data-id': m.id },
-      header(m.from.name, mine, m.ts),
-      h('p', { class: 'msg-text' }, m.text));
+      header(m.from, mine, m.ts),
+      h('p', { class: 'msg-text', dir: 'auto' }, m.text));
   }
 
   pendingNode(p) {
     const failed = p.state === 'failed';
-    const name = this.store.me ? this.store.me.name : '';
+    const me = this.store.me || { id: '', name: '' };
     // Refused for good: the reason, and what the user can do. Not announced
     // here: the toast that comes with a refusal already was.
     const status = failed
@@ -114,7 +118,7 @@ export class MessagesView {
       'data-testid': 'message',
       'data-state': failed ? 'failed' : 'pending',
       'data-cid': p.cid,
-    }, header(name, true, p.ts), h('p', { class: 'msg-text' }, p.text), status);
+    }, header(me, true, p.ts), h('p', { class: 'msg-text', dir: 'auto' }, p.text), status);
   }
 
   /** Add messages where their ids say, keeping the reader's place. */
@@ -188,13 +192,13 @@ export class MessagesView {
     older.hidden = !hasOlder;
     older.disabled = Boolean(view && view.loadingOlder);
     older.textContent = view && view.loadingOlder ? 'Loading older messages…' : 'Load older messages';
-    let note = '';
-    if (!view) note = 'Pick a room on the left, or click someone to talk privately.';
-    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = 'Joining…';
-    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = 'No messages yet. Say hello!';
-    else if (view.ids.length && view.olderMore === false) note = 'This is the beginning of ' + view.title() + '.';
-    empty.textContent = note;
-    empty.hidden = !note;
+    let note = [];
+    if (!view) note = ['Pick a room on the left, or click someone to talk privately.'];
+    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = ['Joining…'];
+    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = ['No messages yet. Say hello!'];
+    else if (view.ids.length && view.olderMore === false) note = ['This is the beginning of ', viewLabel(view), '.'];
+    setChildren(empty, note);
+    empty.hidden = !note.length;
   }
 
   onScroll() {

@@ -7,6 +7,8 @@
 //   me, rooms, views, current, messages {key, ids}, cleared {key}, pending {key},
 //   members {key}, older {key}
 
+import { isolate } from './text.js';
+
 export const roomKey = (name) => 'r:' + name.toLowerCase();
 export const dmKey = (userId) => 'u:' + userId;
 
@@ -39,8 +41,9 @@ export class View {
     return this.ids.length ? this.ids[0] : null;
   }
 
+  /** As plain text (labels, placeholders, the tab's title): the name isolated. */
   title() {
-    return this.kind === 'room' ? '#' + this.name : this.name;
+    return this.kind === 'room' ? '#' + isolate(this.name) : isolate(this.name);
   }
 }
 

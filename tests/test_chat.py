@@ -218,19 +218,6 @@ async def test_resume_token_restores_the_user_and_rename(user, connect):
     assert welcome["user"] == {"id": alice.welcome["user"]["id"], "name": "alicia"}
 
 
-async def test_names_are_unique_among_online_users_ignoring_case(user, connect):
-    alice = await user("Alice", "lobby")
-    watcher = await user("watcher", "lobby")
-    imposter = await connect()
-    refused = await imposter.identify(name="aLICE")
-    assert refused["code"] == "name_taken"
-    await alice.close()
-    await watcher.expect("presence", event="leave")
-    # Offline, the name is free again — but it is a new user, not Alice.
-    taken = await imposter.identify(name="alice")
-    assert taken["type"] == "welcome" and taken["user"]["id"] != alice.welcome["user"]["id"]
-
-
 async def test_forged_token_is_refused(connect):
     client = await connect()
     refused = await client.identify(token="1.9999999999.forged")

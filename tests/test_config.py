@@ -46,6 +46,8 @@ def test_empty_file_means_defaults(tmp_path):
     ("listen: 8080\n", "key 'listen' must be a string host:port"),
     ("listen: 'localhost'\n", "key 'listen' must be host:port"),
     ("rooms:\n  default: [lobby, 'bad room']\n", "key 'rooms.default' room 'bad room'"),
+    ("rooms:\n  default: [lobby, l\u043ebby]\n", "key 'rooms.default' room 'l\u043ebby' looks like room 'lobby'"),
+    ("identity:\n  name_hold_seconds: -1\n", "key 'identity.name_hold_seconds' must be between 0"),
     ("log_level: loud\n", "key 'log_level' must be one of debug, info, warning, error"),
     ("limits: 5\n", "key 'limits' must be a section"),
     ("- a list\n", "must be a mapping"),

@@ -69,7 +69,7 @@ async def test_requests_before_identify_are_refused(connect):
 
 
 @pytest.mark.parametrize("name,problem", [("", "empty"), (" " * 5, "empty"), ("x" * 33, "longer"),
-                                          ("bad\nname", "control"), ("rtl\u202eover", "format")])
+                                          ("bad\nname", "control"), ("rtl\u202eover", "bidirectional")])
 async def test_bad_names_are_refused_with_reason(connect, name, problem):
     client = await connect()
     answer = await client.identify(name=name)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from chatd.config import ConfigError, build_config
+from chatd.names import NAME_MAX
 from chatd.paging import (
     COSTLIEST_CHAR,
     MEMBER_REF_MAX,
@@ -19,7 +20,7 @@ from chatd.paging import (
     message_page,
     reply_bytes_max,
 )
-from chatd.protocol import CID_MAX, MAX_ID, NAME_MAX, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.protocol import CID_MAX, MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
 from chatd.store import MessageRow, Page
 from chatd.tokens import TokenSigner
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import sqlite3
 import time
@@ -29,12 +30,15 @@ from typing import Any, NamedTuple
 from peewee import IntegrityError, SqliteDatabase
 
 from chatd.epoch import META_RESTORED, Epoch
-from chatd.store.schema import Meta, Room, User, database, migrate, pair_key
+from chatd.names import name_keys
+from chatd.store.schema import Meta, Room, RoomKey, User, database, fill_room_keys, migrate, pair_key
 from chatd.store.writer import Done, Writer, WriterClosed
 
 __all__ = ["Store", "Draft", "MessageRow", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
 
 READ_THREADS = 2
+
+log = logging.getLogger("chatd.store")
 
 
 class NoSuchUser(Exception):
@@ -42,7 +46,11 @@ class NoSuchUser(Exception):
 
 
 class RoomExists(Exception):
-    pass
+    """A room with this name, or one that looks like it, exists: ``existing`` is its name."""
+
+    def __init__(self, existing: str):
+        super().__init__(existing)
+        self.existing = existing
 
 
 def now_ms() -> int:
@@ -121,6 +129,9 @@ class Store:
         database.initialize(self.db)
         with self.db.connection_context():
             migrate(self.db)
+            for room, like in fill_room_keys(self.db):
+                log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
+                            "either", room, like)
             meta = {row.key: row.value for row in Meta.select()}
             self.newest_id = self._read_newest_id()
         self.epoch = Epoch.from_meta(meta)
@@ -149,10 +160,18 @@ class Store:
         with self.db.connection_context():
             return [(r.id, r.name, r.topic) for r in Room.select().order_by(Room.id)]
 
-    def ensure_rooms(self, names: list[str]) -> None:
+    def ensure_rooms(self, names: list[str]) -> list[tuple[str, str]]:
+        """Create the rooms that do not exist; returns (name, existing room)
+        for each one not created because another room's name looks like it."""
+        refused = []
         with self.db.connection_context(), self.db.atomic():
             for name in names:
-                Room.insert(name=name, topic="", created=now_ms()).on_conflict_ignore().execute()
+                try:
+                    self._insert_room(name, "")
+                except RoomExists as e:
+                    if e.existing.casefold() != name.casefold():
+                        refused.append((name, e.existing))
+        return refused
 
     # Writes (through the writer thread).
 
@@ -198,16 +217,22 @@ class Store:
         return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute())
 
     def create_room(self, name: str, topic: str) -> asyncio.Future:
-        """→ the new room's id; RoomExists if the name is taken (ignoring case)."""
+        """→ the new room's id; RoomExists if a room has this name or one
+        that looks like it (``chatd.names.name_keys``)."""
         assert self.writer
+        return self.writer.run(lambda: self._insert_room(name, topic))
 
-        def insert() -> int:
-            try:
-                return Room.insert(name=name, topic=topic, created=now_ms()).execute()
-            except IntegrityError:
-                raise RoomExists(name) from None
-
-        return self.writer.run(insert)
+    def _insert_room(self, name: str, topic: str) -> int:
+        keys = sorted(name_keys(name))
+        try:
+            with self.db.atomic():  # a savepoint: the room and its keys, or neither
+                room_id = Room.insert(name=name, topic=topic, created=now_ms()).execute()
+                RoomKey.insert_many([(key, room_id) for key in keys], fields=[RoomKey.key, RoomKey.room]).execute()
+                return room_id
+        except IntegrityError:
+            existing = (Room.select(Room.name).join(RoomKey).where(RoomKey.key.in_(keys)).scalar()
+                        or Room.select(Room.name).where(Room.name == name).scalar())
+            raise RoomExists(existing or name) from None
 
     # Reads (in the reader pool).
 

@@ -28,6 +28,7 @@ from peewee import (
 from playhouse.sqlite_ext import AutoIncrementField
 
 from chatd.epoch import PRE_EPOCH, Epoch
+from chatd.names import keys_version, name_keys
 
 database = DatabaseProxy()
 
@@ -58,6 +59,18 @@ class Room(BaseModel):
     created = IntegerField()
 
 
+class RoomKey(BaseModel):
+    """The name keys of each room (``chatd.names.name_keys``): one room per key,
+    so no two rooms have names that look alike. Made from the room names by
+    ``fill_room_keys`` whenever ``Meta["room_keys"]`` names another key version."""
+
+    key = TextField(primary_key=True)
+    room = ForeignKeyField(Room, on_delete="CASCADE")
+
+    class Meta:
+        table_name = "room_key"
+
+
 class Message(BaseModel):
     # AUTOINCREMENT: ids never go back, even if the newest rows are deleted.
     id = AutoIncrementField()
@@ -81,7 +94,7 @@ class Message(BaseModel):
         )
 
 
-MODELS = (Meta, User, Room, Message)
+MODELS = (Meta, User, Room, RoomKey, Message)
 
 
 def write_meta(rows: dict[str, str]) -> None:
@@ -109,8 +122,14 @@ def _v2_user_ids_never_reused_and_epoch(db: SqliteDatabase) -> None:
     write_meta(Epoch.create(trusted={PRE_EPOCH: None}).to_meta())
 
 
+def _v3_room_keys(db: SqliteDatabase) -> None:
+    """Rooms get their look-alike keys (UTS #39 skeletons): filled right after
+    migrating, by ``fill_room_keys``, as the key version is unset."""
+    db.create_tables([RoomKey])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_v2_user_ids_never_reused_and_epoch]
+MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -153,6 +172,30 @@ def migrate(db: SqliteDatabase) -> int:
     finally:
         db.pragma("foreign_keys", 1)
     return SCHEMA_VERSION
+
+
+def fill_room_keys(db: SqliteDatabase) -> list[tuple[str, str]]:
+    """Make ``room_key`` match the rooms under this chatd's key version, if it
+    was made under another (or never). Older rooms keep their keys: returns
+    (room, older room it looks like) for each room that lost one, which only
+    a database from before look-alikes were refused can hold."""
+    version = keys_version()
+    row = Meta.get_or_none(Meta.key == "room_keys")
+    if row is not None and row.value == version:
+        return []
+    clashes: dict[str, str] = {}
+    with db.atomic():
+        RoomKey.delete().execute()
+        owners: dict[str, Room] = {}
+        for room in Room.select().order_by(Room.id):
+            for key in sorted(name_keys(room.name)):
+                if key in owners:
+                    clashes.setdefault(room.name, owners[key].name)
+                    continue
+                owners[key] = room
+                RoomKey.create(key=key, room=room)
+        Meta.replace(key="room_keys", value=version).execute()
+    return list(clashes.items())
 
 
 def pair_key(a: int, b: int) -> str:
