@@ -3,6 +3,7 @@ real server: what a person does with two tabs."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 
@@ -130,3 +131,37 @@ async def test_create_and_switch_rooms(browser, page_url):
     await expect(messages(alice).last).to_contain_text("in games")
     await alice.get_by_test_id("room-lobby").click()
     await expect(messages(alice)).to_have_count(0)
+
+
+# Records every Content-Security-Policy violation the page causes; runs before the page's own scripts.
+RECORD_VIOLATIONS = """window.violations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.violations.push(e.effectiveDirective + ' ' + e.blockedURI));"""
+
+
+async def test_the_page_works_under_its_content_security_policy(browser, page_url, server):
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.add_init_script(RECORD_VIOLATIONS)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    response = await page.goto(page_url)
+    assert "connect-src 'self'" in response.headers["content-security-policy"]
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await page.get_by_test_id("room-lobby").click()
+    await send(page, "under the policy")
+    await expect(messages(page).last).to_contain_text("under the policy")
+    assert await page.evaluate("window.violations") == []
+    assert not [m for m in console if "Content Security Policy" in m], console
+    # Every file came from the versioned directory, the modules the page imports included.
+    files = [u for u in requested if "/static/" in u]
+    assert len(files) > 10 and all(re.search(r"/static/[0-9a-f]{16}/[a-z-]+\.(js|css)$", u) for u in files), files
+    # A WebSocket to any other host is refused by the browser before it leaves.
+    other = f"ws://127.0.0.2:{server.port}/ws"
+    await page.evaluate("url => { try { new WebSocket(url); } catch (e) {} }", other)
+    await page.wait_for_function("window.violations.length > 0")
+    assert await page.evaluate("window.violations") == [f"connect-src {other}"]
