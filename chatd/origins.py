@@ -32,16 +32,17 @@ def normalize_origin(value: str) -> str | None:
     None for anything that is not ``http(s)://host[:port]`` — a path, user
     info, a query, a non-ASCII host (use its ``xn--`` form), or the opaque
     origin ``null`` that sandboxed frames and ``file:`` pages send."""
-    if not value.isascii():
+    value = value.strip()
+    if not value.isascii() or value.endswith(("?", "#")):  # urlsplit drops an empty query or fragment
         return None
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(value)
         port = parts.port
     except ValueError:
         return None
     scheme, host = parts.scheme.lower(), parts.hostname
-    if scheme not in DEFAULT_PORTS or not host or parts.path or parts.query or parts.fragment or \
-            parts.username is not None or value.strip().endswith(("?", "#")):
+    extra = parts.path or parts.query or parts.fragment or parts.username is not None
+    if scheme not in DEFAULT_PORTS or not host or extra:
         return None
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}" if port in (None, DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"

@@ -199,6 +199,7 @@ def test_nginx_keeps_versioned_files_and_never_the_page(nginx_site: dict):
     assert stopped.returncode == 0, stopped.stderr
     again = get(nginx_site, f"/static/{v}/connection.js")
     assert (again.status, again.body) == (200, module.body), "served from nginx's cache"
+    assert_headers(again, {**CHATD_OWN, "Cache-Control": VERSIONED_CACHE}, "a file from nginx's cache")
     for target in ("/", "/static/connection.js", "/healthz"):
         down = get(nginx_site, target)
         assert down.status == 502, f"{target} is never kept"

@@ -10,6 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+import chatd.web
+from chatd.protocol import CloseCode
+from chatd.server import Server
+from chatd.web.assets import load_assets
+from tests.conftest import make_config
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="bash .ci/run installs Debian's chromium")
 # Flags as the machine's docs advise: no sandbox as root, nothing reaching out to the network.
@@ -165,3 +171,31 @@ async def test_the_page_works_under_its_content_security_policy(browser, page_ur
     await page.evaluate("url => { try { new WebSocket(url); } catch (e) {} }", other)
     await page.wait_for_function("window.violations.length > 0")
     assert await page.evaluate("window.violations") == [f"connect-src {other}"]
+
+
+async def test_an_open_tab_moves_to_the_new_version_after_an_upgrade_and_keeps_its_draft(browser, tmp_path,
+                                                                                          monkeypatch):
+    """The tab was loaded before the upgrade; after the restart it must not go on running the old modules."""
+    old_server = Server(make_config(tmp_path))
+    await old_server.start()
+    port = old_server.port
+    alice = await open_tab(browser, f"http://127.0.0.1:{port}/", "alice")
+    entry = "document.querySelector('script[type=module]').src"
+    old_entry = await alice.evaluate(entry)
+    await alice.get_by_test_id("composer").fill("half written")
+    release_2 = tmp_path / "static"  # the same files, one of them changed: a new version
+    shutil.copytree(chatd.web.STATIC_DIR, release_2)
+    (release_2 / "style.css").write_text((release_2 / "style.css").read_text() + "\n/* release 2 */\n")
+    monkeypatch.setattr(chatd.web, "STATIC_DIR", release_2)
+    new_server = Server(make_config(tmp_path, listen=f"127.0.0.1:{port}"))
+    try:
+        async with alice.expect_event("load", timeout=20_000):  # the tab reloads itself
+            await old_server.stop(CloseCode.SERVICE_RESTART, timeout=5)
+            await new_server.start()
+        new_entry = await alice.evaluate(entry)
+        assert new_entry != old_entry and "/static/" + load_assets(release_2).version + "/app.js" in new_entry
+        await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+        await expect(alice.get_by_test_id("composer")).to_have_value("half written")
+        assert not alice.js_errors
+    finally:
+        await new_server.stop(timeout=5)
