@@ -24,6 +24,9 @@ from typing import Any
 
 import yaml
 
+from chatd.origins import origin_problem
+from chatd.proxies import DEFAULT_TRUSTED, network_problem
+
 ENV_VAR = "CHATD_CONFIG"
 DEFAULT_FILE = "chatd.yaml"
 
@@ -111,6 +114,15 @@ def _room_list(v: Any) -> str | None:
     return None
 
 
+def _list_of(problem: Check) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, list):
+            return f"must be a list, not {v!r}"
+        return next((p for p in map(problem, v) if p), None)
+
+    return check
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -131,8 +143,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Unix socket (owner-only) that chatd status/connections/reload/restart/stop/backup use", path=True),
     Setting("stop_timeout", 10, _number(0.5, 3600),
             "seconds a stop may take before connections are cut and the process exits", live=True),
-    Setting("proxy_headers", True, _bool,
-            "take the client address from X-Real-IP / X-Forwarded-For, as a reverse proxy sets them"),
+    Setting("trusted_proxies", list(DEFAULT_TRUSTED), _list_of(network_problem),
+            "addresses/networks of reverse proxies whose X-Forwarded-For / X-Real-IP are believed", live=True),
+    Setting("allowed_origins", [], _list_of(origin_problem),
+            "origins of web pages, besides the page's own host, that may open the WebSocket", live=True),
     Setting("websocket.ping_interval", 25, _number(0.1, 3600), "seconds between WebSocket pings"),
     Setting("websocket.ping_timeout", 20, _number(0.1, 3600), "seconds to wait for a pong before closing"),
     Setting("limits.max_frame_bytes", 65536, _int(256, 16 * 1024 * 1024),
@@ -169,6 +183,14 @@ SETTINGS: tuple[Setting, ...] = (
 
 BY_KEY = {s.key: s for s in SETTINGS}
 
+# Keys that existed once: a config that still has one gets told what replaced it,
+# not just "unknown key", since its meaning did not carry over silently.
+RETIRED = {
+    "proxy_headers": "was replaced by 'trusted_proxies': delete it. X-Forwarded-For / X-Real-IP are now "
+                     "believed only from the addresses listed in trusted_proxies (default: 127.0.0.1 and ::1, a "
+                     "proxy on this machine); proxy_headers: false is trusted_proxies: []",
+}
+
 
 class Config(SimpleNamespace):
     """Settings as attributes (``config.rooms.allow_create``) plus ``source``,
@@ -196,7 +218,9 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
     flat = _flatten(data)
     sections = {s.key.rpartition(".")[0] for s in SETTINGS}
     problems = [
-        f"{where}: key '{k}' must be a section (a mapping of keys)" if k in sections else f"{where}: unknown key '{k}'"
+        f"{where}: key '{k}' {RETIRED[k]}" if k in RETIRED
+        else f"{where}: key '{k}' must be a section (a mapping of keys)" if k in sections
+        else f"{where}: unknown key '{k}'"
         for k in flat
         if k not in BY_KEY
     ]

@@ -114,8 +114,9 @@ class Server:
         self.load_rooms()
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
         # Tornado's default 64 KiB read per connection only fragments the heap.
-        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), xheaders=self.config.proxy_headers,
-                               chunk_size=HTTP_READ_CHUNK)
+        # No xheaders: Tornado would believe X-Real-IP from anyone; the application
+        # believes it from trusted_proxies only (chatd.web.Application).
+        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), chunk_size=HTTP_READ_CHUNK)
         ws = self.config.websocket
         self.keepalive = Keepalive(self.sockets, ws.ping_interval, ws.ping_timeout)
 

@@ -14,6 +14,7 @@ import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
 import { Composer } from './composer.js';
 import { ChatHeader } from './chat-header.js';
+import { followUpgrades } from './upgrade.js';
 
 const app = byId('app');
 const store = new Store();
@@ -113,4 +114,5 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
+followUpgrades(conn, byId('composer'));
 client.start();

@@ -90,6 +90,13 @@ def test_start_with_an_invalid_config_exits_78(tmp_path: Path):
     assert run("check-config", "-c", str(bad))[0] == ExitStatus.CONFIG
 
 
+def test_check_config_names_a_retired_key_and_its_replacement(tmp_path: Path):
+    old = tmp_path / "chatd.yaml"
+    old.write_text("proxy_headers: true\n")
+    code, _, err = run("check-config", "-c", str(old))
+    assert code == ExitStatus.CONFIG and "'proxy_headers' was replaced by 'trusted_proxies'" in err
+
+
 # Tornado's bind_sockets does not close the socket whose bind failed; the CLI exits right after.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_start_on_a_taken_port_fails_and_leaves_nothing_locked(tmp_path: Path):

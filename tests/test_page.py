@@ -12,7 +12,12 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+import chatd.web
+from chatd.protocol import CloseCode
+from chatd.server import Server
 from chatd.store import WriterClosed
+from chatd.web.assets import load_assets
+from tests.conftest import make_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="bash .ci/run installs Debian's chromium")
@@ -236,6 +241,8 @@ async def test_odd_but_well_formed_text_is_shown_exactly(browser, page_url, user
     await bob.say("lobby", text)
     await expect(messages(alice)).to_have_count(1)
     assert await messages(alice).last.locator(".msg-text").text_content() == text
+
+
 DEFAULT_RATES = {"rate_per_second": 10, "rate_burst": 20, "user_rate_per_second": 20, "user_rate_burst": 40}
 
 
@@ -278,6 +285,8 @@ async def test_room_list_of_many_pages_is_shown_whole(browser, page_url, server)
     await expect(alice.locator("#room-list button")).to_have_count(401)
     await expect(alice.get_by_test_id("room-room399")).to_be_visible()
     assert not alice.js_errors
+
+
 async def test_a_page_open_through_a_restore_shows_the_restored_history(browser, chatd_daemon):
     """docs/operations.md, "Backups": the page was open before the database was
     rolled back; afterwards it shows what the restored database holds, not a mix."""
@@ -314,3 +323,65 @@ async def test_a_page_open_through_a_restore_shows_the_restored_history(browser,
     texts = await messages(alice).all_inner_texts()
     assert "kept" in texts[0] and "after the restore" in texts[1]
     assert not alice.js_errors and not mallory.js_errors
+
+
+# Records every Content-Security-Policy violation the page causes; runs before the page's own scripts.
+RECORD_VIOLATIONS = """window.violations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.violations.push(e.effectiveDirective + ' ' + e.blockedURI));"""
+
+
+async def test_the_page_works_under_its_content_security_policy(browser, page_url, server):
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.add_init_script(RECORD_VIOLATIONS)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    response = await page.goto(page_url)
+    assert "connect-src 'self'" in response.headers["content-security-policy"]
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await page.get_by_test_id("room-lobby").click()
+    await send(page, "under the policy")
+    await expect(messages(page).last).to_contain_text("under the policy")
+    assert await page.evaluate("window.violations") == []
+    assert not [m for m in console if "Content Security Policy" in m], console
+    # Every file came from the versioned directory, the modules the page imports included.
+    files = [u for u in requested if "/static/" in u]
+    assert len(files) > 10 and all(re.search(r"/static/[0-9a-f]{16}/[a-z-]+\.(js|css)$", u) for u in files), files
+    # A WebSocket to any other host is refused by the browser before it leaves.
+    other = f"ws://127.0.0.2:{server.port}/ws"
+    await page.evaluate("url => { try { new WebSocket(url); } catch (e) {} }", other)
+    await page.wait_for_function("window.violations.length > 0")
+    assert await page.evaluate("window.violations") == [f"connect-src {other}"]
+
+
+async def test_an_open_tab_moves_to_the_new_version_after_an_upgrade_and_keeps_its_draft(browser, tmp_path,
+                                                                                          monkeypatch):
+    """The tab was loaded before the upgrade; after the restart it must not go on running the old modules."""
+    old_server = Server(make_config(tmp_path))
+    await old_server.start()
+    port = old_server.port
+    alice = await open_tab(browser, f"http://127.0.0.1:{port}/", "alice")
+    entry = "document.querySelector('script[type=module]').src"
+    old_entry = await alice.evaluate(entry)
+    await alice.get_by_test_id("composer").fill("half written")
+    release_2 = tmp_path / "static"  # the same files, one of them changed: a new version
+    shutil.copytree(chatd.web.STATIC_DIR, release_2)
+    (release_2 / "style.css").write_text((release_2 / "style.css").read_text() + "\n/* release 2 */\n")
+    monkeypatch.setattr(chatd.web, "STATIC_DIR", release_2)
+    new_server = Server(make_config(tmp_path, listen=f"127.0.0.1:{port}"))
+    try:
+        async with alice.expect_event("load", timeout=20_000):  # the tab reloads itself
+            await old_server.stop(CloseCode.SERVICE_RESTART, timeout=5)
+            await new_server.start()
+        new_entry = await alice.evaluate(entry)
+        assert new_entry != old_entry and "/static/" + load_assets(release_2).version + "/app.js" in new_entry
+        await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+        await expect(alice.get_by_test_id("composer")).to_have_value("half written")
+        assert not alice.js_errors
+    finally:
+        await new_server.stop(timeout=5)

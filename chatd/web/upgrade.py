@@ -2,7 +2,8 @@
 socket leaves Tornado for a lean ``ChatConnection``.
 
 Tornado's ``WebSocketHandler`` validates the request (Upgrade and
-Connection headers, the version, the same-origin rule browsers need); its
+Connection headers, the version, and the Origin through our
+``check_origin``: ``chatd.origins``); its
 ``get_websocket_protocol`` hook is where we take over: answer 101, detach
 the stream from Tornado's HTTP machinery and give the socket to asyncio.
 Tornado's per-connection objects (request, headers, handler, IOStream,
@@ -19,13 +20,15 @@ from tornado.iostream import IOStream
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
 from chatd.chat import Chat
+from chatd.origins import for_log, origin_allowed
 from chatd.web.connection import ChatConnection
+from chatd.web.headers import SecurityHeaders
 from chatd.web.outbox import Outbox
 
 log = logging.getLogger("chatd.upgrade")
 
 
-class ChatUpgrade(WebSocketHandler):
+class ChatUpgrade(SecurityHeaders, WebSocketHandler):
     """``initialize`` gets the server's ``Chat``, the ``registry`` of open
     connections (closed by hand on shutdown) and the shared ``outbox``."""
 
@@ -33,6 +36,14 @@ class ChatUpgrade(WebSocketHandler):
         self.chat = chat
         self.registry = registry
         self.outbox = outbox
+
+    def check_origin(self, origin: str) -> bool:
+        """Tornado calls this when the handshake has an Origin header; False → 403."""
+        if origin_allowed(origin, self.request.headers.get("Host"), self.chat.config.allowed_origins):
+            return True
+        log.info("refused a WebSocket from %s: origin %s is not the page's own host nor in allowed_origins",
+                 self.request.remote_ip, for_log(origin))
+        return False
 
     def get_websocket_protocol(self) -> _TakeOver | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
