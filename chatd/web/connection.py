@@ -29,11 +29,11 @@ from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.store import WriterClosed
 from chatd.web.outbox import Outbox
-from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, wire
+from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
 
 log = logging.getLogger("chatd.connection")
 _session_ids = itertools.count(1)
-CLOSE_WAIT = 5.0  # seconds to wait for the client's close frame before dropping the socket
+CLOSE_WAIT = 5.0  # seconds a closing connection waits for the client (its close frame, or its EOF) before dropping it
 INBOX_MAX = 32  # requests queued behind a slow one before we stop reading from the client
 # One receive buffer for every connection: what a read brings is copied into
 # that connection's FrameReader before the next read can happen.
@@ -43,7 +43,7 @@ _RECEIVED = memoryview(bytearray(65536))
 class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
-        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
+        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing", "failed",
         "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
     )
 
@@ -59,6 +59,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.closed = False  # the socket is gone
         self.closing = False  # our close frame is sent: nothing more goes out
+        self.failed = False  # the connection was failed (RFC 6455 §7.1.7): nothing more is read
         self._transport: asyncio.Transport | None = None
         self._reader = FrameReader(chat.config.limits.max_frame_bytes)
         limits = chat.config.limits
@@ -83,30 +84,30 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Bytes from the client (also the bytes Tornado read past the handshake)."""
+        if self.failed:
+            return  # RFC 6455 §7.1.7: not even the client's answering close is read
         self.last_heard = time.monotonic()
         self.pinged = False
         try:
-            frames = self._reader.feed(data)
-        except FrameError as e:
-            log.info("closing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
-            self.close(e.code, e.reason)
-            return
-        for opcode, payload in frames:
-            if self.closing and opcode != Opcode.CLOSE:
-                continue  # we said goodbye: take no new work, wait for the client's close
-            if opcode == Opcode.TEXT:
-                try:
-                    self._receive(payload.decode("utf-8"))
-                except UnicodeDecodeError:
-                    self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
+            for opcode, payload in self._reader.feed(data):
+                if opcode == Opcode.CLOSE:
+                    self._on_close_frame(payload)
                     return
-            elif opcode == Opcode.BINARY:
-                self._receive(payload)
-            elif opcode == Opcode.PING:
-                self._write(frame(Opcode.PONG, payload))
-            elif opcode == Opcode.CLOSE:
-                self._on_close_frame(payload)
-                return
+                if self.closing:
+                    continue  # we said goodbye: take no new work, only the client's close (§1.4)
+                if opcode == Opcode.TEXT:
+                    self._receive(text_of(payload))
+                elif opcode == Opcode.BINARY:
+                    self._receive(payload)
+                elif opcode == Opcode.PING:
+                    self.write_wire(frame(Opcode.PONG, payload))  # in order with the answers before it
+        except FrameError as e:
+            log.info("failing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
+            self.fail(e.code, e.reason)
+        except Exception:
+            # A bug met on this connection's input: it ends with 1011, the others go on.
+            log.exception("failing %s (%s) on an internal error", self.session.id, self.remote_ip)
+            self.fail(CloseCode.INTERNAL_ERROR, "internal error")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed:
@@ -132,12 +133,12 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._handle(message)
 
     def _handle(self, message: str | bytes) -> None:
-        allowed = self._take_token()
+        if not self._take_token():
+            self._refuse_flood(message)
+            return
         req = None
         try:
             req = parse(message)
-            if not allowed:
-                raise ProtocolError(Code.RATE_LIMITED, "too many frames; slow down", req.cid)
             pending = self.chat.handle(self, req)
         except Exception as e:
             self._refuse(e, req)
@@ -173,22 +174,30 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.send(frame_)
 
     def _take_token(self) -> bool:
-        """Charge one frame to the connection's and the user's buckets; close
-        the connection after ``flood_strikes`` refusals in a row."""
+        """Charge one message to the connection's and the user's buckets;
+        count the refusals in a row."""
         limits = self.chat.config.limits
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
         allowed = self._bucket.take()
         user = self.session.user
         if allowed and user is not None:
             allowed = self.chat.user_bucket(user.id).take()
-        if allowed:
-            self._strikes = 0
-            return True
-        self._strikes += 1
-        if self._strikes >= limits.flood_strikes:
+        self._strikes = 0 if allowed else self._strikes + 1
+        return allowed
+
+    def _refuse_flood(self, message: str | bytes) -> None:
+        """Answer a message over the rate limit with ``rate_limited`` (with its
+        cid when it has a valid one), whatever it holds; the
+        ``limits.flood_strikes``-th such answer in a row is followed at once by
+        a close with 1008."""
+        try:
+            cid = parse(message).cid
+        except ProtocolError as e:
+            cid = e.cid
+        self.send(error_frame(Code.RATE_LIMITED, "too many frames; slow down", cid))
+        if self._strikes >= self.chat.config.limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")
-        return False
 
     # Outbound
 
@@ -237,18 +246,48 @@ class ChatConnection(asyncio.BufferedProtocol):
     # Closing
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        """Start the closing handshake; drop the socket if the client does not
-        answer within CLOSE_WAIT seconds."""
+        """Start the closing handshake (RFC 6455 §7.1.2): send a close frame,
+        then wait for the client's; drop the socket if it has not come
+        within CLOSE_WAIT seconds."""
         if self.closing:
             return
-        self.send_queued()  # what was queued before the close frame goes before it
-        self.closing = True
-        self._write(close_frame(code, reason))
+        self._send_close(code, reason)
         asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
 
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send a close frame with
+        ``code`` unless one went out already, read nothing more (not even the
+        client's answering close), and half-close TCP at once. The socket goes
+        when the client closes its side, or after CLOSE_WAIT seconds.
+
+        A half-close rather than a close: closing a socket that still has
+        unread bytes (the rest of an oversized message, a close frame on its
+        way) makes the kernel answer with a reset, which may destroy our
+        close frame before the client reads it. A FIN after the close frame
+        tells the client at once that the connection is over."""
+        if self.failed:
+            return
+        self.failed = True
+        self.close(code, reason)
+        if self._transport is not None and not self.closed:
+            self._transport.write_eof()  # sent after the close frame, once the buffer is written
+
+    def _send_close(self, code: int, reason: str) -> None:
+        self.send_queued()  # what was queued before the close frame goes before it
+        self.closing = True
+        self._inbox = None  # no answer could reach the client now: carry out nothing more it asked for
+        self._write(close_frame(code, reason))
+        if self._transport is not None and not self.closed:
+            self._transport.resume_reading()  # (paused by a full inbox) the client's close or EOF must be seen
+
     def _on_close_frame(self, payload: bytes) -> None:
-        if not self.closing:  # the client started it: answer with its code
-            self.close(parse_close(payload) if len(payload) >= 2 else CloseCode.NORMAL)
+        """The client's close frame, valid (the reader checked it): answer it
+        if we had not sent ours, echoing its code and reason, 1000 when it gave
+        none (§5.5.1: 1005 is never sent); then close TCP, as the server does
+        first (§7.1.1)."""
+        if not self.closing:
+            code, reason = parse_close(payload)
+            self._send_close(CloseCode.NORMAL if code is None else code, reason)
         if self._transport is not None:
             self._transport.close()
 
