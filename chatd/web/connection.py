@@ -194,7 +194,7 @@ class ChatConnection(asyncio.BufferedProtocol):
             cid = parse(message).cid
         except ProtocolError as e:
             cid = e.cid
-        self.send(error_frame(Code.RATE_LIMITED, "too many frames; slow down", cid))
+        self.send(error_frame(Code.RATE_LIMITED, "too many messages; slow down", cid))
         if self._strikes >= self.chat.config.limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")
