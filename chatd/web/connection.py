@@ -33,7 +33,7 @@ from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, p
 
 log = logging.getLogger("chatd.connection")
 _session_ids = itertools.count(1)
-CLOSE_WAIT = 5.0  # seconds a closing connection waits for the client (its close frame, or its EOF) before dropping it
+CLOSE_WAIT = 5.0  # seconds from our close frame until the socket is dropped, if the client has not closed its side
 INBOX_MAX = 32  # requests queued behind a slow one before we stop reading from the client
 # One receive buffer for every connection: what a read brings is copied into
 # that connection's FrameReader before the next read can happen.
@@ -43,7 +43,7 @@ _RECEIVED = memoryview(bytearray(65536))
 class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
-        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing", "failed",
+        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing", "ended",
         "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
     )
 
@@ -59,7 +59,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.closed = False  # the socket is gone
         self.closing = False  # our close frame is sent: nothing more goes out
-        self.failed = False  # the connection was failed (RFC 6455 §7.1.7): nothing more is read
+        self.ended = False  # our side of TCP is shut after the close frame: nothing more is read
         self._transport: asyncio.Transport | None = None
         self._reader = FrameReader(chat.config.limits.max_frame_bytes)
         limits = chat.config.limits
@@ -84,8 +84,8 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Bytes from the client (also the bytes Tornado read past the handshake)."""
-        if self.failed:
-            return  # RFC 6455 §7.1.7: not even the client's answering close is read
+        if self.ended:
+            return  # RFC 6455 §1.4, §7.1.7: after the closing handshake or a failure, input is discarded
         self.last_heard = time.monotonic()
         self.pinged = False
         try:
@@ -246,50 +246,51 @@ class ChatConnection(asyncio.BufferedProtocol):
     # Closing
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        """Start the closing handshake (RFC 6455 §7.1.2): send a close frame,
-        then wait for the client's; drop the socket if it has not come
-        within CLOSE_WAIT seconds."""
+        """Start the closing handshake (RFC 6455 §7.1.2): send what was queued,
+        then a close frame; from then on take no new request and wait for the
+        client's close frame. The socket is dropped if the connection has not
+        ended within CLOSE_WAIT seconds."""
         if self.closing:
             return
-        self._send_close(code, reason)
-        asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
-
-    def fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 §7.1.7): send a close frame with
-        ``code`` unless one went out already, read nothing more (not even the
-        client's answering close), and half-close TCP at once. The socket goes
-        when the client closes its side, or after CLOSE_WAIT seconds.
-
-        A half-close rather than a close: closing a socket that still has
-        unread bytes (the rest of an oversized message, a close frame on its
-        way) makes the kernel answer with a reset, which may destroy our
-        close frame before the client reads it. A FIN after the close frame
-        tells the client at once that the connection is over."""
-        if self.failed:
-            return
-        self.failed = True
-        self.close(code, reason)
-        if self._transport is not None and not self.closed:
-            self._transport.write_eof()  # sent after the close frame, once the buffer is written
-
-    def _send_close(self, code: int, reason: str) -> None:
         self.send_queued()  # what was queued before the close frame goes before it
         self.closing = True
         self._inbox = None  # no answer could reach the client now: carry out nothing more it asked for
         self._write(close_frame(code, reason))
         if self._transport is not None and not self.closed:
-            self._transport.resume_reading()  # (paused by a full inbox) the client's close or EOF must be seen
+            self._transport.resume_reading()  # (paused by a full inbox) the client's close must be seen
+        asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send a close frame with
+        ``code`` unless one went out already, and end the connection at once
+        without reading anything more, not even the client's answering close."""
+        self.close(code, reason)
+        self._end()
 
     def _on_close_frame(self, payload: bytes) -> None:
         """The client's close frame, valid (the reader checked it): answer it
         if we had not sent ours, echoing its code and reason, 1000 when it gave
-        none (§5.5.1: 1005 is never sent); then close TCP, as the server does
-        first (§7.1.1)."""
+        none (§5.5.1: 1005 is never sent); the handshake is then complete."""
         if not self.closing:
             code, reason = parse_close(payload)
-            self._send_close(CloseCode.NORMAL if code is None else code, reason)
-        if self._transport is not None:
-            self._transport.close()
+            self.close(CloseCode.NORMAL if code is None else code, reason)
+        self._end()
+
+    def _end(self) -> None:
+        """Shut our side of TCP right behind the close frame (the server closes
+        first, §7.1.1) and discard whatever the client still sends (§1.4); the
+        socket goes when the client closes its side, which it does on seeing
+        the end of the stream, or at the latest after CLOSE_WAIT seconds.
+
+        A half-close rather than a close: closing a socket that holds unread
+        bytes (the rest of an oversized message, a frame sent after a close)
+        makes the kernel answer with a reset, which may destroy the close
+        frame before the client has read it."""
+        if self.ended:
+            return
+        self.ended = True
+        if self._transport is not None and not self.closed:
+            self._transport.write_eof()  # sent once the close frame is written
 
     def abort(self) -> None:
         """Drop the connection at once, without a close handshake."""
