@@ -43,8 +43,8 @@ _RECEIVED = memoryview(bytearray(65536))
 class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
-        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing", "ended",
-        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
+        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
+        "_ended", "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
     )
 
     def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str):
@@ -59,7 +59,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.closed = False  # the socket is gone
         self.closing = False  # our close frame is sent: nothing more goes out
-        self.ended = False  # our side of TCP is shut after the close frame: nothing more is read
+        self._ended = False  # our side of TCP is shut after the close frame: nothing more is read
         self._transport: asyncio.Transport | None = None
         self._reader = FrameReader(chat.config.limits.max_frame_bytes)
         limits = chat.config.limits
@@ -84,7 +84,7 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Bytes from the client (also the bytes Tornado read past the handshake)."""
-        if self.ended:
+        if self._ended:
             return  # RFC 6455 §1.4, §7.1.7: after the closing handshake or a failure, input is discarded
         self.last_heard = time.monotonic()
         self.pinged = False
@@ -286,9 +286,9 @@ class ChatConnection(asyncio.BufferedProtocol):
         bytes (the rest of an oversized message, a frame sent after a close)
         makes the kernel answer with a reset, which may destroy the close
         frame before the client has read it."""
-        if self.ended:
+        if self._ended:
             return
-        self.ended = True
+        self._ended = True
         if self._transport is not None and not self.closed:
             self._transport.write_eof()  # sent once the close frame is written
 
