@@ -58,17 +58,28 @@ class Code(StrEnum):
 
 
 class CloseCode:
-    """WebSocket close codes chatd uses (RFC 6455 §7.4)."""
+    """WebSocket close codes (RFC 6455 §7.4.1, and 1012-1014 from the IANA
+    registry). Which of them may appear in a close frame is a framing rule:
+    ``chatd.wsframe.close_code_allowed``."""
 
     NORMAL = 1000
     GOING_AWAY = 1001  # server stopping
-    PROTOCOL_ERROR = 1002  # broken WebSocket framing
-    NO_STATUS = 1005  # a close frame without a code (never sent)
-    INVALID_DATA = 1007  # a text frame that is not UTF-8
+    PROTOCOL_ERROR = 1002  # broken WebSocket framing, or a close frame that breaks the rules
+    UNSUPPORTED_DATA = 1003
+    RESERVED = 1004  # reserved, meaning still undefined: never in a close frame
+    NO_STATUS = 1005  # what a close frame without a code reports: never in a close frame
+    ABNORMAL = 1006  # what a connection lost without a close frame reports: never in a close frame
+    INVALID_DATA = 1007  # a text frame or a close reason that is not UTF-8
     POLICY_VIOLATION = 1008  # kept flooding
     MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011  # a bug in chatd met while reading this connection
+    SERVICE_RESTART = 1012  # chatd restart
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015  # what a failed TLS handshake reports: never in a close frame
+    APPLICATION_FIRST = 3000  # 3000-3999 registered by libraries and applications, 4000-4999 private use
+    APPLICATION_LAST = 4999
 
 
 class ProtocolError(Exception):

@@ -118,6 +118,14 @@ async def test_history_pages_back_with_more_flag(user, config_overrides):
     assert [m["id"] for m in page["messages"]] == ids[2:5] and page["more"] is False
 
 
+@pytest.mark.parametrize("config_overrides", [{"history": {"page_max": 2}}])
+async def test_history_limit_above_page_max_is_capped_not_refused(user, config_overrides):
+    alice = await user("alice", "lobby")
+    ids = [(await alice.say("lobby", f"m{i}"))["id"] for i in range(3)]
+    page = await alice.request("history", room="lobby", limit=1000)
+    assert [m["id"] for m in page["messages"]] == ids[1:] and page["more"] is True
+
+
 @pytest.mark.parametrize("config_overrides", [{"history": {"join_count": 3}}])
 async def test_join_sends_latest_history(user, config_overrides):
     alice = await user("alice", "lobby")

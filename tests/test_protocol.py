@@ -34,6 +34,14 @@ def test_parse_valid_say():
 
 def test_null_optional_fields_count_as_absent():
     assert parse('{"type": "join", "room": "lobby", "since": null}').fields == {"room": "lobby"}
+    assert parse('{"type": "rooms", "cid": null}').cid is None
+    e = refused('{"type": "join", "room": null, "cid": "k"}')  # a required field set to null is missing
+    assert (e.code, e.cid) == (Code.BAD_FRAME, "k") and "'room' is required" in e.message
+
+
+def test_unknown_fields_are_ignored():
+    assert parse('{"type": "join", "room": "lobby", "colour": "red", "text": 5}') == Request("join", None,
+                                                                                              {"room": "lobby"})
 
 
 def test_wrong_type_names_the_field_and_keeps_the_cid():

@@ -39,11 +39,11 @@ from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.store import WriterClosed
 from chatd.web.outbox import Outbox
-from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, wire
+from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
 
 log = logging.getLogger("chatd.connection")
 _session_ids = itertools.count(1)
-CLOSE_WAIT = 5.0  # seconds to wait for the client's close frame before dropping the socket
+CLOSE_WAIT = 5.0  # seconds from our close frame until the socket is dropped, if the client has not closed its side
 INBOX_MAX = 32  # requests queued behind a slow one before we stop reading from the client
 # One receive buffer for every connection: what a read brings is copied into
 # that connection's FrameReader before the next read can happen.
@@ -54,7 +54,8 @@ class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
-        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy", "_high_water",
+        "_ended", "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
+        "_high_water",
     )
 
     def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str):
@@ -69,6 +70,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.closed = False  # the socket is gone
         self.closing = False  # our close frame is sent: nothing more goes out
+        self._ended = False  # our side of TCP is shut after the close frame: nothing more is read
         self._transport: asyncio.Transport | None = None
         self._reader = FrameReader(chat.config.limits.max_frame_bytes)
         limits = chat.config.limits
@@ -97,31 +99,30 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Bytes from the client (also the bytes Tornado read past the handshake)."""
+        if self._ended:
+            return  # RFC 6455 §1.4, §7.1.7: after the closing handshake or a failure, input is discarded
         self.last_heard = time.monotonic()
         self.pinged = False
         try:
-            frames = self._reader.feed(data)
-        except FrameError as e:
-            log.info("closing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
-            self.close(e.code, e.reason)
-            return
-        for opcode, payload in frames:
-            if self.closing and opcode != Opcode.CLOSE:
-                continue  # we said goodbye: take no new work, wait for the client's close
-            if opcode == Opcode.TEXT:
-                try:
-                    message = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
+            for opcode, payload in self._reader.feed(data):
+                if opcode == Opcode.CLOSE:
+                    self._on_close_frame(payload)
                     return
-                self._receive(message)
-            elif opcode == Opcode.BINARY:
-                self._receive(payload)
-            elif opcode == Opcode.PING:
-                self._write(frame(Opcode.PONG, payload))
-            elif opcode == Opcode.CLOSE:
-                self._on_close_frame(payload)
-                return
+                if self.closing:
+                    continue  # we said goodbye: take no new work, only the client's close (§1.4)
+                if opcode == Opcode.TEXT:
+                    self._receive(text_of(payload))
+                elif opcode == Opcode.BINARY:
+                    self._receive(payload)
+                elif opcode == Opcode.PING:
+                    self.write_wire(frame(Opcode.PONG, payload))  # in order with the answers before it
+        except FrameError as e:
+            log.info("failing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
+            self.fail(e.code, e.reason)
+        except Exception:
+            # A bug met on this connection's input: it ends with 1011, the others go on.
+            log.exception("failing %s (%s) on an internal error", self.session.id, self.remote_ip)
+            self.fail(CloseCode.INTERNAL_ERROR, "internal error")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed:
@@ -153,12 +154,12 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._handle(message)
 
     def _handle(self, message: str | bytes) -> None:
-        allowed = self._take_token()
+        if not self._take_token():
+            self._refuse_flood(message)
+            return
         req = None
         try:
             req = parse(message)
-            if not allowed:
-                raise ProtocolError(Code.RATE_LIMITED, "too many frames; slow down", req.cid)
             pending = self.chat.handle(self, req)
         except Exception as e:
             self._refuse(e, req)
@@ -198,22 +199,30 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.send(frame_)
 
     def _take_token(self) -> bool:
-        """Charge one frame to the connection's and the user's buckets; close
-        the connection after ``flood_strikes`` refusals in a row."""
+        """Charge one message to the connection's and the user's buckets;
+        count the refusals in a row."""
         limits = self.chat.config.limits
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
         allowed = self._bucket.take()
         user = self.session.user
         if allowed and user is not None:
             allowed = self.chat.user_bucket(user.id).take()
-        if allowed:
-            self._strikes = 0
-            return True
-        self._strikes += 1
-        if self._strikes >= limits.flood_strikes:
+        self._strikes = 0 if allowed else self._strikes + 1
+        return allowed
+
+    def _refuse_flood(self, message: str | bytes) -> None:
+        """Answer a message over the rate limit with ``rate_limited`` (with its
+        cid when it has a valid one), whatever it holds; the
+        ``limits.flood_strikes``-th such answer in a row is followed at once by
+        a close with 1008."""
+        try:
+            cid = parse(message).cid
+        except ProtocolError as e:
+            cid = e.cid
+        self.send(error_frame(Code.RATE_LIMITED, "too many messages; slow down", cid))
+        if self._strikes >= self.chat.config.limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")
-        return False
 
     # Outbound
 
@@ -264,20 +273,51 @@ class ChatConnection(asyncio.BufferedProtocol):
     # Closing
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        """Start the closing handshake; drop the socket if the client does not
-        answer within CLOSE_WAIT seconds."""
+        """Start the closing handshake (RFC 6455 §7.1.2): send what was queued,
+        then a close frame; from then on take no new request and wait for the
+        client's close frame. The socket is dropped if the connection has not
+        ended within CLOSE_WAIT seconds."""
         if self.closing:
             return
         self.closing = True  # first: no request waiting in the inbox is started now
         self.send_queued()  # what was queued before the close frame goes before it
+        self._inbox = None  # no answer could reach the client now: carry out nothing more it asked for
         self._write(close_frame(code, reason))
+        if self._transport is not None and not self.closed:
+            self._transport.resume_reading()  # (paused by a full inbox) the client's close must be seen
         asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
 
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send a close frame with
+        ``code`` unless one went out already, and end the connection at once
+        without reading anything more, not even the client's answering close."""
+        self.close(code, reason)
+        self._end()
+
     def _on_close_frame(self, payload: bytes) -> None:
-        if not self.closing:  # the client started it: answer with its code
-            self.close(parse_close(payload) if len(payload) >= 2 else CloseCode.NORMAL)
-        if self._transport is not None:
-            self._transport.close()
+        """The client's close frame, valid (the reader checked it): answer it
+        if we had not sent ours, echoing its code and reason, 1000 when it gave
+        none (§5.5.1: 1005 is never sent); the handshake is then complete."""
+        if not self.closing:
+            code, reason = parse_close(payload)
+            self.close(CloseCode.NORMAL if code is None else code, reason)
+        self._end()
+
+    def _end(self) -> None:
+        """Shut our side of TCP right behind the close frame (the server closes
+        first, §7.1.1) and discard whatever the client still sends (§1.4); the
+        socket goes when the client closes its side, which it does on seeing
+        the end of the stream, or at the latest after CLOSE_WAIT seconds.
+
+        A half-close rather than a close: closing a socket that holds unread
+        bytes (the rest of an oversized message, a frame sent after a close)
+        makes the kernel answer with a reset, which may destroy the close
+        frame before the client has read it."""
+        if self._ended:
+            return
+        self._ended = True
+        if self._transport is not None and not self.closed:
+            self._transport.write_eof()  # sent once the close frame is written
 
     def abort(self) -> None:
         """Drop the connection at once, without a close handshake."""
