@@ -50,6 +50,18 @@ def test_weak_secrets_are_refused_saying_why(secret, why):
                                     "correct horse battery staple mountain glacier orbit"])
 def test_random_secrets_and_long_passphrases_are_accepted(secret):
     assert secret_problem(secret.encode()) is None
+    assert secret_problem(secrets.token_bytes(32)) is None, "a secret file may hold raw random bytes"
+
+
+async def test_with_no_secret_configured_each_database_gets_32_random_bytes(tmp_path):
+    made = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        server = Server(make_config(tmp_path / name))
+        await server.start()
+        made.append(server.store.secret())
+        await server.stop(timeout=5)
+    assert [len(secret) for secret in made] == [SECRET_MIN_BYTES] * 2 and made[0] != made[1]
 
 
 def test_every_example_secret_in_the_docs_and_the_shipped_config_is_refused():

@@ -30,7 +30,7 @@ def secret_problem(secret: bytes) -> str | None:
     """Why ``secret`` is too weak to sign tokens, or None when it will do."""
     if len(secret) < SECRET_MIN_BYTES:
         return f"is {len(secret)} bytes long; at least {SECRET_MIN_BYTES} are needed: {ADVICE}"
-    text = secret.decode("utf-8", "replace")
+    text = secret.decode("latin-1")  # byte for byte: a secret file may hold random bytes, not text
     period = _period(text)
     if period:
         return f"repeats a shorter string ({text[:period]!r}); {ADVICE}"
