@@ -8,7 +8,7 @@ not mean to choose one. These rules catch the obvious; they cannot measure
 randomness. ``openssl rand -hex 32`` gives a good secret.
 
     >>> secret_problem(b"changeme" * 4)
-    'repeats a shorter string (\\'changeme\\'); use a random one, e.g. the output of `openssl rand -hex 32`'
+    'repeats a string of 8 characters; use a random one, e.g. the output of `openssl rand -hex 32`'
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def secret_problem(secret: bytes) -> str | None:
         return f"is {len(secret)} bytes long; at least {SECRET_MIN_BYTES} are needed: {ADVICE}"
     text = secret.decode("latin-1")  # byte for byte: a secret file may hold random bytes, not text
     period = _period(text)
-    if period:
-        return f"repeats a shorter string ({text[:period]!r}); {ADVICE}"
+    if period:  # the secret itself is never quoted: a refusal lands in logs
+        return f"repeats a string of {period} characters; {ADVICE}"
     letters = re.sub(r"[\W_]", "", text.lower())
     word = next((w for w in PLACEHOLDERS if w in letters), None)
     if word:
