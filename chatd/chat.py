@@ -2,8 +2,9 @@
 
 ``Chat.handle`` carries out one parsed request for one session. It knows
 nothing of Tornado: a connection is anything with a ``session`` (a hub
-Session), ``send(frame)`` and ``closed``. Requests that refuse raise
-``ProtocolError``; the connection turns those into ``error`` frames.
+Session, whose ``close`` ends the connection), ``send(frame)`` and
+``closed``. Requests that refuse raise ``ProtocolError``; the connection
+turns those into ``error`` frames.
 
     chat = Chat(config, hub, store, tokens)
     pending = chat.handle(connection, parse(text))   # None, or an awaitable
