@@ -2,16 +2,17 @@
 
 ``Chat.handle`` carries out one parsed request for one session. It knows
 nothing of Tornado: a connection is anything with a ``session`` (a hub
-Session), ``send(frame)`` and ``closed``. Requests that refuse raise
-``ProtocolError``; the connection turns those into ``error`` frames.
+Session, whose ``close`` ends the connection), ``send(frame)`` and
+``closed``. Requests that refuse raise ``ProtocolError``; the connection
+turns those into ``error`` frames.
 
     chat = Chat(config, hub, store, tokens)
     pending = chat.handle(connection, parse(text))   # None, or an awaitable
     chat.disconnect(connection)
 
 Requests answered from memory (say, rooms, leave) are handled at once; only
-those that read the store or wait for a write (identify, join, create,
-history) return an awaitable, so the common case costs no Task.
+those that read the store or wait for a write (identify, sign_out, join,
+create, history) return an awaitable, so the common case costs no Task.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from chatd.auth.signins import Signed, SignIns
+from chatd.auth.tokens import TokenSigner
 from chatd.config import Config
 from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Room, Session
 from chatd.names import BadName, clean_name, name_taken, room_taken
 from chatd.paging import encode_with_list, fit, message_page
-from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, error_frame, message_frame
+from chatd.protocol import TOPIC_MAX, CloseCode, Code, ProtocolError, Request, check_text, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
 from chatd.store import Draft, MessageRow, NoSuchUser, Page, RoomExists, Store, WriterClosed
-from chatd.tokens import BadToken, TokenSigner
 from chatd.wsframe import text_frame, wire
 
 log = logging.getLogger("chatd.chat")
@@ -49,6 +51,7 @@ class Chat:
         self.hub = hub
         self.store = store
         self.tokens = tokens
+        self.sign_ins = SignIns(hub, store, tokens)
         self.stored = 0  # messages stored since start, for `chatd status`
         self._user_buckets: dict[int, TokenBucket] = {}
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
@@ -85,26 +88,32 @@ class Chat:
             name = clean_name(req.fields["name"]) if "name" in req.fields else None
         except BadName as e:
             raise ProtocolError(Code.BAD_NAME, str(e), req.cid) from None
-        token = req.fields.get("token")
-        epoch = req.fields.get("epoch")  # where the client's positions come from
-        if token is not None:
-            user_id, name, token_epoch = await self._resume(token, name, req.cid)
-            epoch = token_epoch if epoch is None else epoch
+        if "token" in req.fields:
+            who = await self.sign_ins.resume(req.fields["token"], req.cid)
         else:
             self._check_name_free(name, None, req.cid)
-            user_id = await self.store.create_user(name)
-        if conn.closed:
-            return
-        online = self.hub.users.get(user_id)
-        old_name = online.name if online else name
+            who = await self.sign_ins.sign_up(name)
         try:
-            user = self.hub.attach(conn.session, user_id, name, self.clock(), self.config.identity.name_hold_seconds)
-        except NameTaken as e:  # taken while the store created the user
-            raise self._taken(name, e.holder, req.cid) from None
+            if who.resume is not None:
+                name = await self._resumed_name(who, name, req.cid)
+            if conn.closed:
+                return
+            self.sign_ins.check(who, req.cid)  # signed out while this identify waited
+            online = self.hub.users.get(who.user_id)
+            old_name = online.name if online else name
+            try:
+                user = self.hub.attach(conn.session, who.user_id, name, self.clock(),
+                                       self.config.identity.name_hold_seconds)
+            except NameTaken as e:  # taken while the store created the user
+                raise self._taken(name, e.holder, req.cid) from None
+        finally:
+            self.sign_ins.settled(who)
         if old_name != name:  # renamed while online elsewhere: the rooms it is in should know
             for room in {r.key: r for s in user.sessions for r in s.rooms.values()}.values():
                 self._presence(room, "rename", user.ref())
-        conn.session.epoch = epoch
+        conn.session.sign_in = who.sign_in
+        # Where the client's positions come from: its `epoch`, else its token's.
+        conn.session.epoch = epoch = req.fields.get("epoch", who.epoch)
         since = req.fields.get("since")
         reset = await self._stale(epoch, since)
         if reset:
@@ -114,7 +123,7 @@ class Chat:
             "type": "welcome",
             "session": conn.session.id,
             "user": user.ref(),
-            "token": self.tokens.issue(user.id, self.store.epoch.id),
+            "token": self.sign_ins.token(who),
             "epoch": self.store.epoch.id,
             "limits": self._client_limits(),
             **({"reset": True} if reset else {}),
@@ -131,26 +140,26 @@ class Chat:
             "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
         }
 
-    async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str, str]:
-        """The user a token proves, the name to use (renaming if asked), and the token's epoch."""
-        try:
-            user_id, epoch = self.tokens.verify(token)
-        except BadToken as e:
-            raise ProtocolError(Code.BAD_TOKEN, str(e), cid) from None
-        problem = self.store.epoch.token_problem(epoch, user_id)
-        if problem:
-            raise ProtocolError(Code.BAD_TOKEN, problem, cid)
-        stored_name = await self.store.user_name(user_id)
-        if stored_name is None:
-            raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
-        online = self.hub.users.get(user_id)
-        current = online.name if online else stored_name
+    async def _resumed_name(self, who: Signed, name: str | None, cid: str | None) -> str:
+        """The name a user that resumed takes: its current one, or ``name`` if given (a rename)."""
+        online = self.hub.users.get(who.user_id)
+        current = online.name if online else who.name
         if name is None or name == current:
-            self._check_name_free(current, user_id, cid)
-            return user_id, current, epoch
-        self._check_name_free(name, user_id, cid)
-        await self.store.rename_user(user_id, name)
-        return user_id, name, epoch
+            self._check_name_free(current, who.user_id, cid)
+            return current
+        self._check_name_free(name, who.user_id, cid)
+        await self.store.rename_user(who.user_id, name)
+        return name
+
+    async def _sign_out(self, conn: Connection, req: Request) -> None:
+        everywhere = req.fields.get("everywhere", False)
+        ended = await self.sign_ins.sign_out(conn.session, everywhere)
+        if not conn.closed:
+            _answer(conn, req, {"type": "signed_out", "everywhere": everywhere})
+        reason = "signed out everywhere" if everywhere else "signed out"
+        log.info("user %d %s: %d sessions end", conn.session.user.id, reason, len(ended))
+        for session in ended:  # this connection too, after its answer
+            session.close(CloseCode.SIGNED_OUT, reason)
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
         holder = self.hub.name_holder(name, user_id, self.clock(), self.config.identity.name_hold_seconds)

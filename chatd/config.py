@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from chatd.auth.secret import configured_secret
 from chatd.origins import origin_problem
 from chatd.proxies import DEFAULT_TRUSTED, network_problem
 
@@ -175,7 +176,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("history.replay_max", 500, _int(1, 100_000), "most missed messages replayed on resume", live=True),
     Setting("history.page_bytes", 262144, _int(1024, 1 << 30),
             "most bytes of messages (or rooms) in one reply; the rest is fetched page by page", live=True),
-    Setting("identity.secret", "", _text, 'key that signs resume tokens; "" = generated and kept in the database'),
+    Setting("identity.secret", "", _text, 'key that signs resume tokens, at least 32 random bytes; '
+            '"" = identity.secret_file, else generated and kept in the database'),
+    Setting("identity.secret_file", "", _text, 'file holding the key that signs resume tokens, instead of '
+            'identity.secret; "" = none', path=True),
     Setting("identity.token_ttl_days", 30, _number(0.001, 3650), "days a resume token stays valid", live=True),
     Setting("identity.name_hold_seconds", 300, _number(0, 30 * 86400),
             "seconds a name stays reserved for its user after it left or renamed; 0 = free at once", live=True),
@@ -239,6 +243,11 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
         values[s.key] = value
     if not problems:
         problems += _reply_problems(values, where)
+    if all(isinstance(values[k], str) for k in ("identity.secret", "identity.secret_file")):
+        try:
+            configured_secret(values["identity.secret"], values["identity.secret_file"])
+        except ValueError as e:
+            problems.append(f"{where}: {e}")
     if problems:
         raise ConfigError("\n".join(problems))
     config = Config(source=source)

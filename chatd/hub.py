@@ -56,12 +56,16 @@ class NameTaken(Exception):
 class Session:
     """One connection of one user."""
 
-    __slots__ = ("id", "send", "user", "rooms", "pending", "epoch")
+    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "epoch")
 
-    def __init__(self, session_id: str, send: Callable[[bytes], None]):
+    def __init__(self, session_id: str, send: Callable[[bytes], None],
+                 close: Callable[[int, str], None] | None = None):
         self.id = session_id
         self.send = send
+        # Ends the connection: (WebSocket close code, reason). None: nothing to close (tests of the hub).
+        self.close = close
         self.user: User | None = None
+        self.sign_in: int | None = None  # the sign-in its user identified with (chatd.auth.signins)
         # The database epoch the client's resume positions come from, as it
         # identified (its `epoch`, else its token's); None: it did not say.
         self.epoch: str | None = None
@@ -262,6 +266,12 @@ class Hub:
         return True
 
     # Routing
+
+    def sessions_of(self, user_id: int, sign_in: int | None = None) -> list[Session]:
+        """The user's online sessions, only those of sign-in ``sign_in`` unless it is None."""
+        user = self.users.get(user_id)
+        sessions = user.sessions if user else ()
+        return [s for s in sessions if sign_in is None or s.sign_in == sign_in]
 
     def private_sessions(self, *user_ids: int) -> set[Session]:
         """Every online session of the given users (each once)."""

@@ -80,6 +80,9 @@ class CloseCode:
     TLS_HANDSHAKE = 1015  # what a failed TLS handshake reports: never in a close frame
     APPLICATION_FIRST = 3000  # 3000-3999 registered by libraries and applications, 4000-4999 private use
     APPLICATION_LAST = 4999
+    # The connection's sign-in was signed out (docs/protocol.md, "Signing out"); 4000-4999 are for
+    # applications, and 4401 echoes HTTP's 401 as other WebSocket protocols do (graphql-ws).
+    SIGNED_OUT = 4401
 
 
 class ProtocolError(Exception):
@@ -125,6 +128,12 @@ def _free_text(v: Any) -> str:
     return text
 
 
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
 def _message_id(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_ID:
         raise ValueError("must be a message id (a whole number from 0 to 2^63-1)")
@@ -161,6 +170,7 @@ def _room(v: Any) -> str:
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False),
                  "epoch": (_epoch, False)},
+    "sign_out": {"everywhere": (_bool, False)},
     "rooms": {"after": (_room, False)},
     "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
     "leave": {"room": (_room, True)},

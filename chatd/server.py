@@ -34,12 +34,13 @@ from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from chatd import __version__
+from chatd.auth.secret import configured_secret
+from chatd.auth.tokens import TokenSigner
 from chatd.chat import Chat
 from chatd.config import BY_KEY, Config, changed_keys, parse_listen
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.store import Store
-from chatd.tokens import TokenSigner
 from chatd.web import make_app
 from chatd.web.keepalive import Keepalive
 
@@ -108,8 +109,9 @@ class Server:
         """Everything but accepting: database, writer, rooms, the application."""
         self.store.open(asyncio.get_running_loop())
         self._log_epoch()
-        secret = self.config.identity.secret.encode() or self.store.secret()
-        tokens = TokenSigner(secret, self.config.identity.token_ttl_days * DAY)
+        identity = self.config.identity
+        secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()
+        tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens)
         self.load_rooms()
         # chunk_size: HTTP here is small requests and the WebSocket handshake;

@@ -11,7 +11,7 @@ export function viewLabel(view) {
 }
 
 export class ChatHeader {
-  /** els: {title, topic, leave, me}; actions: {leave(view), rename()} */
+  /** els: {title, topic, leave, me: the name menu's button}; actions: {leave(view)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -19,7 +19,6 @@ export class ChatHeader {
       const view = store.currentView();
       if (view && view.kind === 'room') actions.leave(view);
     });
-    els.me.addEventListener('click', () => actions.rename());
     for (const type of ['current', 'views']) store.on(type, () => this.render());
     store.on('me', () => this.renderMe());
     this.render();
@@ -50,6 +49,6 @@ export class ChatHeader {
     const user = this.store.me;
     me.hidden = !user;
     setChildren(me, user ? bdi(user.name) : null);
-    me.title = user ? `You are ${isolate(user.name)} ${userTag(user.id)}. Click to change your name.` : '';
+    me.title = user ? `You are ${isolate(user.name)} ${userTag(user.id)}. Change your name or sign out.` : '';
   }
 }

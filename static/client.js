@@ -7,6 +7,8 @@ import { roomKey } from './store.js';
 import { saved } from './persist.js';
 import { CATCH_UP_PAGE, PAGE, fillGap, loadOlder, withEpoch } from './history.js';
 
+const CLOSE_SIGNED_OUT = 4401; // this sign-in, or every one of the user, was signed out (docs/protocol.md)
+
 const ROOMS_REFRESH_MS = 10000;
 const ROOMS_ANSWER_TIMEOUT_MS = 30000; // the refresh doubles as our check that the socket still works
 const DEFAULT_ROOM = 'lobby';
@@ -14,7 +16,7 @@ const DEFAULT_ROOM = 'lobby';
 const isLost = (err) => err && err.code === 'disconnected';
 
 export class ChatClient {
-  /** ui: {askName({name, error, cancellable}), toast(text)} */
+  /** ui: {askName({name, error, cancellable}), toast(text), signedOut(): forget the user and start over} */
   constructor(conn, store, outbox, ui) {
     this.conn = conn;
     this.store = store;
@@ -24,15 +26,17 @@ export class ChatClient {
     this.refreshTimer = null;
     this.refreshSoon = null;
     this.firstVisit = false;
+    this.signingOut = false;
   }
 
   start() {
     const { conn, store } = this;
     conn.on('open', () => this.identify());
     conn.on('frame', (f) => this.onFrame(f));
-    conn.on('close', () => {
+    conn.on('close', ({ code }) => {
       clearInterval(this.refreshTimer);
       store.disconnected();
+      if (code === CLOSE_SIGNED_OUT) this.signedOut(); // here, in another tab, or on another device
     });
     const rooms = saved.rooms.get();
     for (const name of rooms) store.ensureRoom(name).wanted = true;
@@ -56,6 +60,25 @@ export class ChatClient {
   keepName() {
     this.wantedName = null;
     if (this.conn.state === 'offline' && saved.token.get()) this.conn.start();
+  }
+
+  /** Sign this browser out (everywhere: every browser and device of the user); the server ends its tokens. */
+  async signOut(everywhere) {
+    try {
+      await this.conn.request({ type: 'sign_out', everywhere });
+    } catch (err) {
+      const offline = 'Not connected, so still signed in: sign out once the connection is back.';
+      this.ui.toast(isLost(err) ? offline : err.message || err.code);
+      return;
+    }
+    this.signedOut();
+  }
+
+  signedOut() {
+    if (this.signingOut) return;
+    this.signingOut = true;
+    this.conn.stop(); // no reconnect with a token that is no longer valid
+    this.ui.signedOut();
   }
 
   // Identity

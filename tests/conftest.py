@@ -97,7 +97,7 @@ def seed(server: Server) -> Callable[..., Any]:
 
     async def store(count: int, text: str, room: str | None = None, to: int | None = None) -> list[int]:
         name = f"seeder-{next(senders)}"
-        sender = await server.store.create_user(name)
+        sender = (await server.store.sign_ins.sign_up(name)).user_id
         draft = Draft(sender, name, text, recipient_id=to)
         if room is not None:
             found = server.hub.room(room)

@@ -14,6 +14,7 @@ from chatd.protocol import SCHEMAS
 SURROGATE = "hi \ud83d"  # json.dumps sends it as the escape "\ud83d"
 BASELINE = {  # a valid frame of each type, for a connection identified and in the lobby
     "identify": {"name": "alice"},
+    "sign_out": {"everywhere": False},
     "rooms": {},
     "join": {"room": "lobby", "since": 0},
     "leave": {"room": "lobby"},

@@ -155,3 +155,13 @@ def test_private_sessions_covers_both_users_once(hub):
     assert hub.private_sessions(1, 2) == {a, b}
     assert hub.private_sessions(1, 1) == {a}
     assert hub.private_sessions(1, 99) == {a}
+
+
+def test_sessions_of_a_user_and_of_one_of_its_sign_ins(hub):
+    tab, other_tab, phone, bob = (make_session(s)[0] for s in ("tab", "other_tab", "phone", "bob"))
+    for session, user, sign_in in ((tab, 1, 10), (other_tab, 1, 10), (phone, 1, 11), (bob, 2, 12)):
+        hub.attach(session, user, f"user{user}", NOW, HOLD)
+        session.sign_in = sign_in
+    assert set(hub.sessions_of(1, 10)) == {tab, other_tab}
+    assert set(hub.sessions_of(1)) == {tab, other_tab, phone}
+    assert hub.sessions_of(1, 12) == [] and hub.sessions_of(3) == []

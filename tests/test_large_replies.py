@@ -100,9 +100,10 @@ async def test_scrolling_back_through_megabytes_keeps_the_newest_of_each_page(se
 
 
 async def test_private_resume_of_megabytes_through_welcome_and_history(server, connect, seed):
-    bob_id = await server.store.create_user("bob")
+    bob_id, sign_in = await server.store.sign_ins.sign_up("bob")
     stored = await seed(COUNT, EMOJI_TEXT, to=bob_id)
-    bob = await reader(server, connect, "bob", token=server.chat.tokens.issue(bob_id, server.store.epoch.id), since=0)
+    token = server.chat.tokens.issue(bob_id, server.store.epoch.id, sign_in, generation=0)
+    bob = await reader(server, connect, "bob", token=token, since=0)
     assert bob.welcome["more"] is True and 0 < len(bob.welcome["messages"]) < COUNT
     assert await page_forward(bob, bob.welcome) == stored  # history with neither room nor with
     assert_bounded(server, bob)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from chatd.auth.tokens import TokenSigner
 from chatd.config import ConfigError, build_config
 from chatd.names import NAME_MAX
 from chatd.paging import (
@@ -20,9 +21,8 @@ from chatd.paging import (
     message_page,
     reply_bytes_max,
 )
-from chatd.protocol import CID_MAX, MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.protocol import CID_MAX, EPOCH_MAX, MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
 from chatd.store import MessageRow, Page
-from chatd.tokens import TokenSigner
 
 SURROGATES = range(0xD800, 0xE000)
 
@@ -88,8 +88,9 @@ def worst(chars: int) -> str:
 
 def test_reply_head_max_bounds_every_reply_but_its_lists():
     user = {"id": MAX_ID, "name": worst(NAME_MAX)}
+    token = TokenSigner(b"k", 1).issue(MAX_ID, "f" * EPOCH_MAX, MAX_ID, MAX_ID, now=MAX_ID)
     heads = [
-        {"type": "welcome", "session": f"s{MAX_ID}", "user": user, "token": TokenSigner(b"k", 1).issue(MAX_ID, MAX_ID),
+        {"type": "welcome", "session": f"s{MAX_ID}", "user": user, "token": token, "epoch": "f" * EPOCH_MAX,
          "limits": {"max_text_chars": MAX_ID, "max_frame_bytes": MAX_ID, "rate_per_second": 1e308,
                     "rate_burst": 1e308}},
         {"type": "joined", "room": worst(ROOM_MAX), "topic": worst(TOPIC_MAX), "members": [], "online": MAX_ID},

@@ -20,6 +20,11 @@ async def store(tmp_path):
     store.close()
 
 
+async def new_user(store: Store, name: str) -> int:
+    """A new user (with its first sign-in, as identify makes one); → its id."""
+    return (await store.sign_ins.sign_up(name)).user_id
+
+
 def save(store: Store, draft: Draft) -> asyncio.Future:
     future = asyncio.get_running_loop().create_future()
     store.save_message(draft, lambda result, error: future.set_exception(error) if error else future.set_result(result))
@@ -27,7 +32,7 @@ def save(store: Store, draft: Draft) -> asyncio.Future:
 
 
 async def test_schema_version_is_recorded_and_reopening_keeps_data(tmp_path, store):
-    uid = await store.create_user("alice")
+    uid = await new_user(store, "alice")
     store.ensure_rooms(["lobby"])
     store.close()
     with sqlite3.connect(tmp_path / "chatd.db") as db:
@@ -56,7 +61,7 @@ async def test_newer_schema_is_refused_without_touching_the_file(tmp_path):
 
 
 async def test_ids_only_grow_and_a_burst_commits_in_groups(store):
-    uid = await store.create_user("alice")
+    uid = await new_user(store, "alice")
     store.ensure_rooms(["lobby"])
     room_id = store.rooms()[0][0]
     before = store.writer.batches
@@ -68,7 +73,7 @@ async def test_ids_only_grow_and_a_burst_commits_in_groups(store):
 
 
 async def test_same_sender_and_cid_is_stored_once(store):
-    uid = await store.create_user("alice")
+    uid = await new_user(store, "alice")
     store.ensure_rooms(["lobby"])
     room_id = store.rooms()[0][0]
     draft = Draft(uid, "alice", "hi", cid="c1", room_id=room_id, room_name="lobby")
@@ -79,7 +84,7 @@ async def test_same_sender_and_cid_is_stored_once(store):
 
 
 async def test_a_failing_job_does_not_sink_its_batch(store):
-    uid = await store.create_user("alice")
+    uid = await new_user(store, "alice")
     store.ensure_rooms(["lobby"])
     room_id = store.rooms()[0][0]
     good = save(store, Draft(uid, "alice", "ok", room_id=room_id, room_name="lobby"))
@@ -96,7 +101,7 @@ async def test_room_names_are_unique_ignoring_case(store):
 
 
 async def test_private_history_and_conversations(store):
-    a, b, c = [await store.create_user(n) for n in "abc"]
+    a, b, c = [await new_user(store, n) for n in "abc"]
     for sender, to in [(a, b), (b, a), (a, c)]:
         await save(store, Draft(sender, "x", f"{sender}->{to}", recipient_id=to))
     convo = await store.conversation_history(a, b, before=None, after=None, limit=10)
@@ -108,7 +113,7 @@ async def test_private_history_and_conversations(store):
 
 
 async def test_backup_is_a_consistent_copy(tmp_path, store):
-    await store.create_user("alice")
+    await new_user(store, "alice")
     await store.backup(str(tmp_path / "copy.db"))
     with sqlite3.connect(tmp_path / "copy.db") as db:
         assert db.execute("SELECT name FROM user").fetchall() == [("alice",)]
@@ -124,7 +129,7 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path,
     path = str(tmp_path / "old.db")
     old = Store(path)
     old.open(asyncio.get_running_loop())
-    uid = await old.create_user("alice")
+    uid = await new_user(old, "alice")
     old.close()
 
     def add_status(db):
@@ -143,7 +148,7 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path,
 
 async def test_a_page_stops_reading_once_its_texts_pass_max_chars(store):
     """The caller cuts a page to a byte size; the store reads just enough rows for it."""
-    uid = await store.create_user("alice")
+    uid = await new_user(store, "alice")
     store.ensure_rooms(["lobby"])
     room_id = store.rooms()[0][0]
     ids = [row.id for row, _ in await asyncio.gather(
@@ -205,7 +210,7 @@ async def test_a_version_1_database_opens_with_its_data_and_never_reuses_user_id
         assert store.epoch.same_database(PRE_EPOCH) and store.epoch.token_problem(PRE_EPOCH, 3) is None
         inbox = await store.private_history(2, before=None, after=None, limit=10)
         assert [r.text for r in inbox.rows] == ["psst"]
-        assert await store.create_user("dave") == 4
+        assert await new_user(store, "dave") == 4
         assert store.newest_id == 2 and await store.newest(at_least=3) == 2
     finally:
         store.close()

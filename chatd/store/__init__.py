@@ -21,7 +21,6 @@ import json
 import logging
 import secrets
 import sqlite3
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from peewee import IntegrityError, SqliteDatabase
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
-from chatd.store.schema import Meta, Room, RoomKey, User, database, fill_room_keys, migrate, pair_key
+from chatd.store.schema import Meta, Room, RoomKey, User, database, fill_room_keys, migrate, now_ms, pair_key
+from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer, WriterClosed
 
 __all__ = ["Store", "Draft", "MessageRow", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
@@ -51,10 +51,6 @@ class RoomExists(Exception):
     def __init__(self, existing: str):
         super().__init__(existing)
         self.existing = existing
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(slots=True)
@@ -123,6 +119,7 @@ class Store:
         # it on each insert (before the commit: a higher value only means an id
         # about to exist); newest() rereads it when it is not high enough.
         self.newest_id = 0
+        self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread."""
@@ -207,11 +204,6 @@ class Store:
                          d.text, ts)
         return row, False
 
-    def create_user(self, name: str) -> asyncio.Future:
-        """→ the new user's id."""
-        assert self.writer
-        return self.writer.run(lambda: User.insert(name=name, created=now_ms()).execute())
-
     def rename_user(self, user_id: int, name: str) -> asyncio.Future:
         assert self.writer
         return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute())
@@ -244,11 +236,12 @@ class Store:
     async def newest(self, at_least: int = 0) -> int:
         """The highest message id handed out here, reread from the database if below ``at_least``."""
         if at_least > self.newest_id:
-            stored = await self._read(self._read_newest_id)
+            stored = await self.read(self._read_newest_id)
             self.newest_id = max(self.newest_id, stored)
         return self.newest_id
 
-    def _read(self, fn: Callable[[], Any]) -> asyncio.Future:
+    def read(self, fn: Callable[[], Any]) -> asyncio.Future:
+        """→ ``fn()``, run in a reader thread with that thread's own connection."""
         def in_thread() -> Any:
             self.db.connect(reuse_if_open=True)  # one connection per reader thread, kept
             return fn()
@@ -262,23 +255,23 @@ class Store:
             row = self.db.execute_sql("SELECT name FROM user WHERE id = ?", (user_id,)).fetchone()
             return row[0] if row else None
 
-        return self._read(query)
+        return self.read(query)
 
     # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
     # (most rows) and ``max_chars``; see ``_page``.
 
     def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
         """→ a Page of the room's messages."""
-        return self._read(lambda: self._page("m.room_id = ?", (room_id,), **page))
+        return self.read(lambda: self._page("m.room_id = ?", (room_id,), **page))
 
     def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
         """→ a Page of the private messages between users ``a`` and ``b``."""
-        return self._read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
+        return self.read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
 
     def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
         """→ a Page of the private messages to or from a user, all conversations together."""
         where = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
-        return self._read(lambda: self._page(where, (user_id, user_id), **page))
+        return self.read(lambda: self._page(where, (user_id, user_id), **page))
 
     def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
               max_chars: int | None = None) -> Page:
@@ -320,7 +313,7 @@ class Store:
             page_size = self.db.execute_sql("PRAGMA page_size").fetchone()[0]
             return {"messages": count, "database_bytes": pages * page_size}
 
-        return self._read(query)
+        return self.read(query)
 
     def backup(self, target: str) -> asyncio.Future:
         """Copy the live database to ``target`` with SQLite's online backup API."""
@@ -331,4 +324,4 @@ class Store:
                 source.backup(dest)
             dest.close()
 
-        return self._read(copy)
+        return self.read(copy)

@@ -6,15 +6,16 @@ The server must not run: the caller holds the pidfile lock. In order:
    ``<database>.restoring`` in the database's directory, never writing
    beside the backup; check that the copy is a sound chatd database no
    newer than this chatd.
-2. Read what the current database has handed out — its highest user and
-   message ids (AUTOINCREMENT sequences included) and its epoch — through
-   SQLite, which includes the WAL; then checkpoint it, so that its main
-   file holds every commit and its ``-wal`` can go without losing one.
-   Migrate the copy to this chatd's schema.
+2. Read what the current database has handed out — its highest user,
+   sign-in and message ids (AUTOINCREMENT sequences included), its epoch,
+   and its sign-outs — through SQLite, which includes the WAL; then
+   checkpoint it, so that its main file holds every commit and its ``-wal``
+   can go without losing one. Migrate the copy to this chatd's schema.
 3. In the copy: a new epoch (``Epoch.restored``), the sequences raised
-   past every id the replaced database handed out, and the record of this
-   restore (``META_RESTORED``). Then make it one self-contained file
-   (rollback journal, no ``-wal``) and fsync it.
+   past every id the replaced database handed out, the replaced database's
+   sign-outs (a restore must not bring a signed-out token back), and the
+   record of this restore (``META_RESTORED``). Then make it one
+   self-contained file (rollback journal, no ``-wal``) and fsync it.
 4. Remove the database's ``-wal``, ``-shm`` and ``-journal``, rename the
    copy over it, fsync the directory.
 
@@ -33,7 +34,7 @@ import os
 import shutil
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from peewee import SqliteDatabase
@@ -59,6 +60,9 @@ class Replaced:
     users: int  # highest user id
     messages: int  # highest message id
     problem: str | None = None  # why it could not be read
+    sign_ins: int = 0  # highest sign-in id
+    revoked: list[tuple] = field(default_factory=list)  # signed-out sign-ins: (id, user, created, legacy, revoked)
+    generations: list[tuple[int, int]] = field(default_factory=list)  # (user, token generation) above 0
 
 
 def restore(database: str, backup: str) -> dict[str, Any]:
@@ -89,7 +93,8 @@ def read_replaced(database: str) -> Replaced:
         with contextlib.closing(sqlite3.connect(database, timeout=BUSY_TIMEOUT)) as db:
             meta = _meta(db)
             epoch = Epoch.from_meta(meta) if META_EPOCH in meta else None
-            users, messages = _high_water(db, "user"), _high_water(db, "message")
+            users, messages, sign_ins = (_high_water(db, t) for t in ("user", "message", "sign_in"))
+            sign_outs = _sign_outs(db)
             busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         if busy:
             raise RestoreError(f"{database} is in use by another process; stop it first")
@@ -98,7 +103,7 @@ def read_replaced(database: str) -> Replaced:
             raise RestoreError(f"{database} is in use by another process ({e}); stop it first") from None
         return Replaced(None, 0, 0, f"the current database could not be read ({e}), so the ids it handed out "
                                     f"after the backup are unknown")
-    return Replaced(epoch, users, messages)
+    return Replaced(epoch, users, messages, None, sign_ins, *sign_outs)
 
 
 def check_backup(path: str, shown_as: str) -> int:
@@ -156,6 +161,8 @@ def _renew(temp: str, backup: str, replaced: Replaced, database: str) -> dict[st
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows.items())
             _raise_sequence(db, "user", max(users, replaced.users))
             _raise_sequence(db, "message", max(messages, replaced.messages))
+            _raise_sequence(db, "sign_in", max(_high_water(db, "sign_in"), replaced.sign_ins))
+            _keep_sign_outs(db, replaced)
         db.execute("PRAGMA journal_mode = DELETE")  # one file: nothing beside it to lose in the rename
     with contextlib.suppress(FileNotFoundError):
         st = os.stat(database)
@@ -197,9 +204,36 @@ def _high_water(db: sqlite3.Connection, table: str) -> int:
     return highest
 
 
+def _sign_outs(db: sqlite3.Connection) -> tuple[list[tuple], list[tuple[int, int]]]:
+    """The signed-out sign-ins and the raised token generations of a database
+    (none in one from before sign-ins): see ``Replaced``."""
+    try:
+        revoked = db.execute("SELECT id, user_id, created, legacy, revoked FROM sign_in "
+                             "WHERE revoked IS NOT NULL").fetchall()
+        generations = db.execute("SELECT id, token_generation FROM user WHERE token_generation > 0").fetchall()
+    except sqlite3.OperationalError:  # no such table or column
+        return [], []
+    return revoked, generations
+
+
+def _keep_sign_outs(db: sqlite3.Connection, replaced: Replaced) -> None:
+    """What the replaced database's users signed out stays signed out, for the
+    users the backup has: a token refused before the restore is refused after."""
+    for sign_in_id, user_id, created, legacy, revoked in replaced.revoked:
+        db.execute("INSERT INTO sign_in (id, user_id, created, legacy, revoked) SELECT ?, ?, ?, ?, ? "
+                   "WHERE EXISTS (SELECT 1 FROM user WHERE id = ?) ON CONFLICT DO NOTHING",
+                   (sign_in_id, user_id, created, legacy, revoked, user_id))
+        db.execute("UPDATE sign_in SET revoked = coalesce(revoked, ?) WHERE id = ? OR legacy = ?",
+                   (revoked, sign_in_id, legacy))
+    db.executemany("UPDATE user SET token_generation = max(token_generation, ?) WHERE id = ?",
+                   [(generation, user_id) for user_id, generation in replaced.generations])
+
+
 def _raise_sequence(db: sqlite3.Connection, table: str, floor: int) -> None:
     """Make ``table``'s next AUTOINCREMENT id larger than ``floor`` (sqlite.org/autoinc.html:
     sqlite_sequence may be changed with ordinary statements)."""
+    if floor <= 0:
+        return  # no id handed out: nothing to stay above
     if db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (floor, table)).rowcount == 0:
         db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, floor))
 

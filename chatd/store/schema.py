@@ -14,9 +14,11 @@ Every database has an epoch (``chatd.epoch``) in ``meta``, made with it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from peewee import (
+    SQL,
     CharField,
     DatabaseProxy,
     ForeignKeyField,
@@ -51,6 +53,25 @@ class User(BaseModel):
     id = AutoIncrementField()
     name = TextField()
     created = IntegerField()  # ms since the epoch
+    # Raised by "sign out everywhere": tokens issued in an older generation are refused.
+    token_generation = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+
+
+class SignIn(BaseModel):
+    """One browser or device a user signed in on: the tokens renewed from its
+    first one all carry its id, so signing out ends it and no other
+    (``chatd.auth.revocation``). Kept once signed out (``revoked``), so that its
+    tokens stay refused; AUTOINCREMENT, so an id never means a second sign-in."""
+
+    id = AutoIncrementField()
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    created = IntegerField()  # ms since the epoch
+    revoked = IntegerField(null=True)  # ms since the epoch it was signed out; None while it holds
+    # For the sign-in of a token from before sign-ins: the token's digest (chatd.auth.tokens.Claim.legacy).
+    legacy = TextField(null=True, unique=True)
+
+    class Meta:
+        table_name = "sign_in"
 
 
 class Room(BaseModel):
@@ -94,7 +115,7 @@ class Message(BaseModel):
         )
 
 
-MODELS = (Meta, User, Room, RoomKey, Message)
+MODELS = (Meta, User, SignIn, Room, RoomKey, Message)
 
 
 def write_meta(rows: dict[str, str]) -> None:
@@ -128,8 +149,17 @@ def _v3_room_keys(db: SqliteDatabase) -> None:
     db.create_tables([RoomKey])
 
 
+def _v4_sign_ins(db: SqliteDatabase) -> None:
+    """Tokens can be revoked: users get a token generation, and sign-ins are
+    kept. Tokens issued before have no sign-in; the first resume with one
+    makes it (``SignIn.legacy``), so they keep working and can be signed out."""
+    db.execute_sql('ALTER TABLE "user" ADD COLUMN "token_generation" INTEGER NOT NULL DEFAULT 0')
+    db.create_tables([SignIn])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys]
+MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
+                                                      _v4_sign_ins]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -196,6 +226,11 @@ def fill_room_keys(db: SqliteDatabase) -> list[tuple[str, str]]:
                 RoomKey.create(key=key, room=room)
         Meta.replace(key="room_keys", value=version).execute()
     return list(clashes.items())
+
+
+def now_ms() -> int:
+    """The store's clock: milliseconds since the Unix epoch, UTC."""
+    return int(time.time() * 1000)
 
 
 def pair_key(a: int, b: int) -> str:

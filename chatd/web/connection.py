@@ -63,7 +63,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.registry = registry
         self.outbox = outbox
         self.remote_ip = remote_ip
-        self.session = Session(f"s{next(_session_ids)}", self.write_wire)
+        self.session = Session(f"s{next(_session_ids)}", self.write_wire, self.close)
         self.connected_at = time.time()
         self.last_heard = time.monotonic()
         self.pinged = False
