@@ -162,6 +162,7 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False),
                  "epoch": (_epoch, False)},
     "rooms": {"after": (_room, False)},
+    "ping": {},
     "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_free_text, False)},
