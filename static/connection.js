@@ -7,7 +7,7 @@
 // client.js calls ready() on `welcome`.
 //
 // Events: state, open, close {code}, frame {the frame} (frames that answer
-// no request of ours: message, presence, errors without a cid).
+// no request of ours: message, presence, room, errors without a cid).
 
 import { reconnectDelay, CLOSE_SERVICE_RESTART } from './backoff.js';
 import { frameJson } from './wellformed.js';
@@ -19,6 +19,12 @@ const SEND_RATE_PER_S = 6;
 const SEND_BURST = 12;
 const RATE_LIMITED_RETRIES = 5;
 const CLOSE_ABANDONED = 4000; // our own code for a socket we stopped trusting
+// A socket can look open for minutes on a dead network. After this long
+// without a frame from the server we ask (`ping`, docs/protocol.md); no
+// answer in PROBE_TIMEOUT_MS and the socket is abandoned for a new one.
+const PROBE_QUIET_MS = 15000;
+const PROBE_TIMEOUT_MS = 20000;
+const PROBE_CHECK_MS = 5000;
 
 /** ws(s)://host/<the page's directory>/ws — also right behind a proxy prefix. */
 export function socketUrl(loc = window.location) {
@@ -49,6 +55,9 @@ export class Connection extends EventTarget {
     this.refilledAt = Date.now();
     this.drainTimer = null;
     this.retryTimer = null;
+    this.probeTimer = null;
+    this.heardAt = 0;        // Date.now() of the last frame from the server
+    this.probing = false;
     this.cidPrefix = 'q' + randomId(4) + '-';
     this.cidCount = 0;
 
@@ -132,6 +141,18 @@ export class Connection extends EventTarget {
   ready() {
     this.attempt = 0;
     this.setState('online');
+    clearInterval(this.probeTimer);
+    this.probeTimer = setInterval(() => this.probe(), PROBE_CHECK_MS);
+  }
+
+  probe() {
+    if (this.state !== 'online' || this.probing || Date.now() - this.heardAt < PROBE_QUIET_MS) return;
+    this.probing = true;
+    this.request({ type: 'ping' }, { timeoutMs: PROBE_TIMEOUT_MS })
+      .catch(() => {}) // a lost socket is handled where it closes
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   /**
@@ -152,6 +173,8 @@ export class Connection extends EventTarget {
   closed(code, reconnect = true) {
     this.ws = null;
     this.queue = [];
+    clearInterval(this.probeTimer);
+    this.probeTimer = null;
     clearTimeout(this.drainTimer);
     this.drainTimer = null;
     const requests = [...this.requests.values()];
@@ -233,6 +256,7 @@ export class Connection extends EventTarget {
   }
 
   receive(data) {
+    this.heardAt = Date.now();
     let frame;
     try {
       frame = JSON.parse(data);
