@@ -118,7 +118,7 @@ class Chat:
             self._check_name_free(name, None, req.cid)
             refusal = self.address_take(Kind.GUEST, conn.address)
             if refusal is not None:
-                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid)
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
             user_id = await self.store.create_user(name)
         if conn.closed:
             return

@@ -112,7 +112,7 @@ class Rooms:
                                                      "may; rooms nobody uses are removed after a while")
         refusal = self._address_take(Kind.ROOM, address)
         if refusal is not None:
-            raise ProtocolError(Code.RATE_LIMITED, refusal.message)
+            raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after)
         self._creating[creator] = self._creating.get(creator, 0) + 1
         try:
             room_id = await self.store.create_room(name, topic, creator)

@@ -18,6 +18,9 @@ const CONNECT_TIMEOUT_MS = 10000;
 const SEND_RATE_PER_S = 6;
 const SEND_BURST = 12;
 const RATE_LIMITED_RETRIES = 5;
+// A rate_limited request is resent after the server's retry_ms; a longer wait than this
+// (a limit per address: new users, new rooms) is the caller's to show, not to sit out.
+const RATE_LIMITED_WAIT_MAX_MS = 10000;
 const CLOSE_ABANDONED = 4000; // our own code for a socket we stopped trusting
 // A socket can look open for minutes on a dead network. After this long
 // without a frame from the server we ask (`ping`, docs/protocol.md); no
@@ -271,13 +274,16 @@ export class Connection extends EventTarget {
       return;
     }
     if (frame.type === 'error' && frame.code === 'rate_limited' && entry.tries < RATE_LIMITED_RETRIES) {
-      // Not carried out: send the same frame (same cid) again a little later.
-      entry.tries += 1;
-      const ws = this.ws;
-      setTimeout(() => {
-        if (this.ws === ws && this.requests.get(frame.cid) === entry) this.send(entry.frame);
-      }, 1000 * entry.tries);
-      return;
+      const wait = Math.max(1000 * (entry.tries + 1), frame.retry_ms || 0);
+      if (wait <= RATE_LIMITED_WAIT_MAX_MS) {
+        // Not carried out: send the same frame (same cid) again once the server says it may pass.
+        entry.tries += 1;
+        const ws = this.ws;
+        setTimeout(() => {
+          if (this.ws === ws && this.requests.get(frame.cid) === entry) this.send(entry.frame);
+        }, wait);
+        return;
+      }
     }
     this.requests.delete(frame.cid);
     clearTimeout(entry.timer);

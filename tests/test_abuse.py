@@ -160,6 +160,7 @@ async def test_two_hundred_guests_from_one_address_in_half_a_second_are_limited(
     assert {a["code"] for a in refused} == {"rate_limited"}
     assert refused[0]["message"] == ("too many new users from your network address (all its users together); "
                                      "try again in 30 s")
+    assert 29_000 < refused[0]["retry_ms"] <= 30_000  # a guest every 30 s, the first already on its way
     # Connecting that fast is refused too: the burst of 100, then 10 a second (0.4 s: about 4 more).
     assert 100 < len(clients) <= 105
     assert {status for client, status in outcomes if client is None} == {429}
@@ -192,6 +193,7 @@ async def test_a_flood_through_many_users_of_one_address_is_limited(ws_url, cloc
     assert len(acks) == defaults("address")["rate_burst"] - 40
     assert {a["code"] for a in refused} == {"rate_limited"}
     assert "from your network address (all its users together)" in refused[0]["message"]
+    assert refused[0]["retry_ms"] == 40  # 25 a second
     clock.now += 1  # 25 tokens a second come back
     await clients[0].send({"type": "say", "room": "lobby", "text": "later", "cid": "later"})
     assert (await clients[0].expect_cid("later"))["type"] == "ack"

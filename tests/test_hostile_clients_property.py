@@ -50,7 +50,7 @@ SERVER_FRAMES = {
     "presence": ({"room", "event", "user"}, set()),
     "room": ({"event", "room"}, set()),
     "pong": (set(), {"cid"}),
-    "error": ({"code", "message"}, {"cid"}),
+    "error": ({"code", "message"}, {"cid", "retry_ms"}),
 }
 NEVER_FOR_A_CLIENT_MISTAKE = {Code.UNAVAILABLE, Code.INTERNAL}
 

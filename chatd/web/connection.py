@@ -160,7 +160,7 @@ class ChatConnection(asyncio.BufferedProtocol):
     def _handle(self, message: str | bytes) -> None:
         refused = self._take_token()
         if refused is not None:
-            self._refuse_flood(message, refused)
+            self._refuse_flood(message, *refused)
             return
         req = None
         try:
@@ -195,7 +195,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         cid = getattr(req, "cid", None)
         if isinstance(error, ProtocolError):
             # Checks deep in the chat logic do not know the cid; the request does.
-            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid)
+            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid,
+                                 error.retry_after)
         elif isinstance(error, WriterClosed):
             frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
         else:
@@ -203,36 +204,36 @@ class ChatConnection(asyncio.BufferedProtocol):
             frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out", cid)
         self.send(frame_)
 
-    def _take_token(self) -> str | None:
+    def _take_token(self) -> tuple[str, float] | None:
         """Charge one message to the connection's bucket, then the user's (once
         identified), then the address's (docs/protocol.md, "Rate limits"):
-        None when all three had a token, else why not. Counts the refusals in
-        a row."""
+        None when all three had a token, else (why not, seconds until one is
+        back). Counts the refusals in a row."""
         limits = self.chat.config.limits
         now = self.chat.clock()
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
-        user = self.session.user
+        user_bucket = self.chat.user_bucket(self.session.user.id) if self.session.user is not None else None
         refused = None
         if not self._bucket.take(now):
-            refused = "too many messages on this connection; slow down"
-        elif user is not None and not self.chat.user_bucket(user.id).take(now):
-            refused = "too many messages from this user, all its connections together; slow down"
+            refused = "too many messages on this connection; slow down", self._bucket.wait(now)
+        elif user_bucket is not None and not user_bucket.take(now):
+            refused = "too many messages from this user, all its connections together; slow down", user_bucket.wait(now)
         else:
             refusal = self.chat.address_take(Kind.MESSAGE, self.address)
-            refused = refusal.message if refusal is not None else None
+            refused = (refusal.message, refusal.retry_after) if refusal is not None else None
         self._strikes = 0 if refused is None else self._strikes + 1
         return refused
 
-    def _refuse_flood(self, message: str | bytes, why: str) -> None:
+    def _refuse_flood(self, message: str | bytes, why: str, retry_after: float) -> None:
         """Answer a message over the rate limit with ``rate_limited`` (with its
-        cid when it has a valid one) saying ``why``, whatever it holds; the
-        ``limits.flood_strikes``-th such answer in a row is followed at once by
-        a close with 1008."""
+        cid when it has a valid one) saying ``why`` and when to retry, whatever
+        it holds; the ``limits.flood_strikes``-th such answer in a row is
+        followed at once by a close with 1008."""
         try:
             cid = parse(message).cid
         except ProtocolError as e:
             cid = e.cid
-        self.send(error_frame(Code.RATE_LIMITED, why, cid))
+        self.send(error_frame(Code.RATE_LIMITED, why, cid, retry_after))
         if self._strikes >= self.chat.config.limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")
