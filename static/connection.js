@@ -23,8 +23,10 @@ const RATE_LIMITED_RETRIES = 5;
 const RATE_LIMITED_WAIT_MAX_MS = 10000;
 const CLOSE_ABANDONED = 4000; // our own code for a socket we stopped trusting
 // A socket can look open for minutes on a dead network. After this long
-// without a frame from the server we ask (`ping`, docs/protocol.md); no
-// answer in PROBE_TIMEOUT_MS and the socket is abandoned for a new one.
+// without a frame from the server we ask (`ping`, docs/protocol.md); if then
+// nothing at all comes for PROBE_TIMEOUT_MS more, the socket is abandoned for
+// a new one. Any frame will do, not only the `pong`: it may wait behind the
+// answers to requests sent before it, which a slow link takes long to bring.
 const PROBE_QUIET_MS = 15000;
 const PROBE_TIMEOUT_MS = 20000;
 const PROBE_CHECK_MS = 5000;
@@ -149,9 +151,16 @@ export class Connection extends EventTarget {
   }
 
   probe() {
-    if (this.state !== 'online' || this.probing || Date.now() - this.heardAt < PROBE_QUIET_MS) return;
+    if (this.state !== 'online') return;
+    const quiet = Date.now() - this.heardAt;
+    if (this.probing && quiet >= PROBE_QUIET_MS + PROBE_TIMEOUT_MS) {
+      console.warn('chatd: nothing from the server in', quiet, 'ms; reconnecting');
+      this.abandon(this.ws);
+      return;
+    }
+    if (this.probing || quiet < PROBE_QUIET_MS) return;
     this.probing = true;
-    this.request({ type: 'ping' }, { timeoutMs: PROBE_TIMEOUT_MS })
+    this.request({ type: 'ping' })
       .catch(() => {}) // a lost socket is handled where it closes
       .finally(() => {
         this.probing = false;

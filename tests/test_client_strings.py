@@ -15,6 +15,7 @@ SURROGATE = "hi \ud83d"  # json.dumps sends it as the escape "\ud83d"
 BASELINE = {  # a valid frame of each type, for a connection identified and in the lobby
     "identify": {"name": "alice"},
     "rooms": {},
+    "ping": {},
     "join": {"room": "lobby", "since": 0},
     "leave": {"room": "lobby"},
     "create": {"room": "games", "topic": "board games"},

@@ -57,3 +57,29 @@ async def test_rooms_others_create_and_remove_appear_and_go_without_polling(brow
 
     assert rooms_requests(bob) == 1  # never asked again: the events did it all
     assert not bob.js_errors
+
+
+async def test_a_silent_dead_socket_is_found_by_a_ping_and_replaced(browser, page_url, server: Server):  # noqa: F811
+    """The room list poll was also the page's check that its socket still works;
+    the `ping` after 15 s of silence is now. The page's clock is Playwright's."""
+    page = await (await browser.new_context()).new_page()
+    sockets: list = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    await page.clock.install()
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.get_by_test_id("room-lobby")).to_have_attribute("aria-current", "page")
+    await expect(page.get_by_test_id("room-lobby").locator(".nav-online")).to_have_attribute("title", "1 online")
+    for sock in server.sockets:
+        sock._transport.pause_reading()  # the network goes silent: nothing reaches the server, nothing comes back
+    await page.clock.run_for(20_000)
+    assert [json.loads(f)["type"] for f in sent].count("ping") == 1
+    assert len(sockets) == 1
+    # 20 s of silence after the ping: given up (at most 40 s in), and a new socket within the
+    # backoff (1.5 s) — not so long after that its own connect timeout (10 s) would run out.
+    await page.clock.run_for(20_000)
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    assert len(sockets) == 2
