@@ -178,7 +178,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("address.rate_per_second", 25, _number(0.01, 1e9),
             "messages per second per address, all its connections and users together", live=True),
     Setting("address.rate_burst", 150, _number(1, 1e9), "burst of messages per address", live=True),
-    Setting("address.guests_per_hour", 120, _number(0.01, 1e9),
+    Setting("address.guests_per_hour", 360, _number(0.01, 1e9),
             "new guest users (identify with a name, no token) per hour per address", live=True),
     Setting("address.guest_burst", 30, _number(1, 1e9), "burst of new guest users per address", live=True),
     Setting("address.rooms_per_hour", 20, _number(0.01, 1e9), "rooms created per hour per address", live=True),

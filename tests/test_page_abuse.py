@@ -11,7 +11,7 @@ from playwright.async_api import expect
 from tests.test_page import browser, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
 
 
-@pytest.mark.parametrize("config_overrides", [{"address": {"guest_burst": 1}}])
+@pytest.mark.parametrize("config_overrides", [{"address": {"guest_burst": 1, "guests_per_hour": 120}}])
 async def test_a_new_user_over_the_address_s_limit_is_told_why_and_when_at_once(browser, page_url,  # noqa: F811
                                                                                  config_overrides):
     await open_tab(browser, page_url, "alice")  # the address's one new user
