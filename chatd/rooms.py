@@ -170,6 +170,7 @@ class Rooms:
             if room.members or room.sessions or room.messaged or not self._live(room):
                 continue  # in use after all: tracked again once nobody is in it
             if room_fold(room.name) in defaults:
+                self._idle[room] = now  # its clock starts over: it may leave rooms.default by a reload
                 continue
             self._remove(room, now - since)
             removed += 1

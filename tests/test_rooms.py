@@ -287,3 +287,13 @@ def test_a_push_of_online_counts_is_bounded_in_bytes_and_the_rest_follows():
     assert max(pushes) < PUSH_BYTES + largest  # the last event may go past the bound, no more
     assert sum(p > 0 for p in pushes) > 1  # spread over several pushes
     assert sum(pushes) > 2000 * 40  # and every room's count got there
+
+
+async def test_a_room_taken_out_of_rooms_default_is_removed_once_unused(user, server, clock):
+    server.chat.config.rooms.default = ["lobby", "news"]
+    server.load_rooms()  # as a reload that adds a default room does
+    tick(server, clock, EXPIRY * 2)
+    assert server.hub.room("news") is not None
+    server.chat.config.rooms.default = ["lobby"]
+    tick(server, clock, EXPIRY)
+    assert server.hub.room("news") is None and server.hub.room("lobby") is not None
