@@ -2,7 +2,8 @@
 
 ``Chat.handle`` carries out one parsed request for one session. It knows
 nothing of Tornado: a connection is anything with a ``session`` (a hub
-Session, whose ``close`` ends the connection), ``send(frame)`` and
+Session, whose ``close`` ends the connection), an ``address`` (its key in
+``chatd.abuse``), ``send(frame)`` and
 ``closed``. Requests that refuse raise ``ProtocolError``; the connection
 turns those into ``error`` frames.
 
@@ -10,8 +11,8 @@ turns those into ``error`` frames.
     pending = chat.handle(connection, parse(text))   # None, or an awaitable
     chat.disconnect(connection)
 
-Requests answered from memory (say, rooms, leave) are handled at once; only
-those that read the store or wait for a write (identify, sign_out, join,
+Requests answered from memory (say, rooms, leave, ping) are handled at once;
+only those that read the store or wait for a write (identify, sign_out, join,
 create, history) return an awaitable, so the common case costs no Task.
 """
 
@@ -22,15 +23,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from chatd.abuse import AddressLimits, Kind, Refusal
 from chatd.auth.signins import Signed, SignIns
 from chatd.auth.tokens import TokenSigner
 from chatd.config import Config
 from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Room, Session
-from chatd.names import BadName, clean_name, name_taken, room_taken
-from chatd.paging import encode_with_list, fit, message_page
+from chatd.names import BadName, clean_name, name_taken
+from chatd.paging import encode_with_list, message_page
 from chatd.protocol import TOPIC_MAX, CloseCode, Code, ProtocolError, Request, check_text, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
-from chatd.store import Draft, MessageRow, NoSuchUser, Page, RoomExists, Store, WriterClosed
+from chatd.rooms import Rooms
+from chatd.store import Draft, MessageRow, NoSuchUser, Page, Store, WriterClosed
 from chatd.wsframe import text_frame, wire
 
 log = logging.getLogger("chatd.chat")
@@ -38,6 +41,7 @@ log = logging.getLogger("chatd.chat")
 
 class Connection(Protocol):
     session: Session
+    address: str | None  # the key its address is limited under (None: exempt)
     closed: bool
 
     def send(self, frame: dict[str, Any]) -> None: ...
@@ -55,6 +59,8 @@ class Chat:
         self.stored = 0  # messages stored since start, for `chatd status`
         self._user_buckets: dict[int, TokenBucket] = {}
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
+        self.addresses = AddressLimits(lambda: self.config.address)
+        self.rooms = Rooms(hub, store, lambda: self.config, self.address_take)
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
         """Carry out a request; raises ProtocolError, or returns an awaitable
@@ -64,11 +70,29 @@ class Chat:
         return getattr(self, "_" + req.type)(conn, req)
 
     def disconnect(self, conn: Connection) -> None:
+        """A connection has closed (once per connection ``connect`` let in)."""
+        self.addresses.disconnect(conn.address)
         for room, user in self.hub.detach(conn.session, self.clock()):
             self._presence(room, "leave", user.ref())
         user = conn.session.user
         if user is not None and user.id not in self.hub.users:
             self._user_buckets.pop(user.id, None)
+
+    def connect(self, address: str | None) -> Refusal | None:
+        """A new connection from ``address`` (a key of ``chatd.abuse``): None
+        when let in (it counts until ``disconnect``), else why not."""
+        return self._logged(self.addresses.connect(address, self.clock()), address)
+
+    def address_take(self, kind: Kind, address: str | None) -> Refusal | None:
+        """Count one ``kind`` for ``address``: None when allowed, else why not."""
+        return self._logged(self.addresses.take(kind, address, self.clock()), address)
+
+    @staticmethod
+    def _logged(refusal: Refusal | None, address: str | None) -> Refusal | None:
+        if refusal is not None and refusal.report:
+            log.warning("address %s is over its limit of %s (%s); docs/operations.md, \"Limits per address\"",
+                        address, refusal.kind, refusal.settings())
+        return refusal
 
     def user_bucket(self, user_id: int) -> TokenBucket:
         """The rate limit shared by all of a user's connections."""
@@ -92,6 +116,9 @@ class Chat:
             who = await self.sign_ins.resume(req.fields["token"], req.cid)
         else:
             self._check_name_free(name, None, req.cid)
+            refusal = self.address_take(Kind.GUEST, conn.address)
+            if refusal is not None:
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
             who = await self.sign_ins.sign_up(name)
         try:
             if who.resume is not None:
@@ -170,27 +197,24 @@ class Chat:
         text = name_taken(name, holder.name, holder.left_at, self.clock(), self.config.identity.name_hold_seconds)
         return ProtocolError(Code.NAME_TAKEN, text, cid)
 
+    def _ping(self, conn: Connection, req: Request) -> None:
+        _answer(conn, req, {"type": "pong"})
+
     # Rooms
 
     def _rooms(self, conn: Connection, req: Request) -> None:
-        after = self._room(req.fields["after"], req.cid) if "after" in req.fields else None
-        rooms, more = fit(self.hub.room_list(after), self.config.history.page_bytes)
+        rooms, more = self.rooms.page(req.fields.get("after"), self.config.history.page_bytes)
+        self.hub.listen(conn.session)  # events from here on follow this page (chatd.rooms)
         _answer_list(conn, req, {"type": "rooms", "more": more}, "rooms", rooms)
 
-    def _room(self, name: str, cid: str | None) -> Room:
-        room = self.hub.room(name)
-        if room is None:
-            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", cid)
-        return room
-
     def _joined_room(self, conn: Connection, name: str, cid: str | None) -> Room:
-        room = self._room(name, cid)
+        room = self.rooms.get(name)
         if room.key not in conn.session.rooms:
             raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", cid)
         return room
 
     async def _join(self, conn: Connection, req: Request) -> None:
-        room = self._room(req.fields["room"], req.cid)
+        room = self.rooms.get(req.fields["room"])
         session = conn.session
         if self.hub.join(session, room):
             self._presence(room, "join", session.user.ref(), exclude=session)
@@ -218,21 +242,8 @@ class Chat:
         _answer(conn, req, {"type": "left", "room": room.name})
 
     async def _create(self, conn: Connection, req: Request) -> None:
-        name, topic = req.fields["room"], req.fields.get("topic", "").strip()[:TOPIC_MAX]
-        rooms = self.config.rooms
-        if not rooms.allow_create:
-            raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms", req.cid)
-        like = self.hub.room_like(name)
-        if like is not None:
-            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, like.name), req.cid)
-        if len(self.hub.rooms) >= rooms.max_rooms:
-            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already", req.cid)
-        try:
-            room_id = await self.store.create_room(name, topic)
-        except RoomExists as e:  # created meanwhile (by another process, one day)
-            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, e.existing), req.cid) from None
-        room = self.hub.add_room(room_id, name, topic)
-        log.info("room %r created by user %d", room.name, conn.session.user.id)
+        topic = req.fields.get("topic", "").strip()[:TOPIC_MAX]
+        room = await self.rooms.create(conn.session.user.id, conn.address, req.fields["room"], topic, self.clock())
         _answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})
 
     def _presence(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
@@ -252,6 +263,7 @@ class Chat:
         if "room" in req.fields:
             room = self._joined_room(conn, req.fields["room"], req.cid)
             draft.room_id, draft.room_name = room.id, room.name
+            room.messaged = True  # now, not once stored: it must not expire while the message is on its way
         else:
             draft.recipient_id = req.fields["to"]
 

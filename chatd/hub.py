@@ -24,10 +24,18 @@ message once, in order.
 stays reserved for that user for ``hold_seconds`` (the caller's clock
 readings ``now``, in seconds), so "he left, someone else took his name"
 takes time. No two rooms have names that look alike either.
+
+**The room list** is in creation order (``position`` only grows), read in
+pages that start after a room (``room_list``). A removed room's position is
+remembered for a while (``GONE_KEPT`` rooms), so a client paging from it
+goes on where it was. Sessions that ``listen`` get the list's events; rooms
+whose online count changed gather in ``changed`` for whoever pushes them.
 """
 
 from __future__ import annotations
 
+import bisect
+import collections
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +43,8 @@ from dataclasses import dataclass
 from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
+ROOM_LIST = "*"  # the channel key of room list events: never held back
+GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +114,24 @@ class User:
 
 
 class Room:
-    __slots__ = ("id", "name", "topic", "key", "sessions", "members", "position")
+    __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "position", "creator_id",
+                 "messaged")
 
-    def __init__(self, room_id: int, name: str, topic: str, position: int):
+    def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool):
         self.id = room_id
         self.name = name
         self.topic = topic
-        self.position = position  # in the hub's room list, which only grows
+        self.position = position  # in the hub's room list: creation order, only grows
         self.key = "#" + room_fold(name)
+        self.name_keys = name_keys(name)
         self.sessions: set[Session] = set()
         self.members: dict[int, int] = {}  # user id → that user's sessions in the room
+        self.creator_id = creator_id  # None: a rooms.default room, or one from before creators were kept
+        self.messaged = messaged  # a message was ever sent to it
+
+    def entry(self) -> dict:
+        """The room as the room list shows it."""
+        return {"name": self.name, "topic": self.topic, "online": len(self.members)}
 
     def member_refs(self, users: dict[int, User], limit: int) -> list[dict]:
         return [users[uid].ref() for uid in itertools.islice(self.members, limit)]
@@ -131,22 +149,68 @@ class Hub:
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
         self.rooms: dict[str, Room] = {}  # by room_fold
         self._room_keys: dict[str, Room] = {}  # rooms by each of their name keys
-        self._room_order: list[Room] = []  # as added: where a page of the room list starts
+        self._room_order: list[Room] = []  # by position: where a page of the room list starts
+        self._positions = itertools.count()
+        self._gone: collections.OrderedDict[str, int] = collections.OrderedDict()  # removed: room_fold → position
+        self.created_by: collections.Counter[int] = collections.Counter()  # user id → rooms it created that exist
+        self.listeners: set[Session] = set()  # sessions that get room list events
+        self.changed: dict[Room, None] = {}  # rooms whose online count changed, in order (an ordered set)
         self.sessions: set[Session] = set()
 
     # Rooms
 
-    def add_room(self, room_id: int, name: str, topic: str = "") -> Room:
-        """Put a stored room in the hub (once). Its name keys go to the first
-        room that has them: the store refuses look-alikes, but a database
-        from before look-alikes were refused may hold some."""
+    def add_room(self, room_id: int, name: str, topic: str = "", creator_id: int | None = None,
+                 messaged: bool = False) -> Room:
+        """Put a stored room in the hub (once), at the end of the room list.
+        Its name keys go to the first room that has them: the store refuses
+        look-alikes, but a database from before look-alikes were refused may
+        hold some."""
         key = room_fold(name)
         if key not in self.rooms:
-            room = self.rooms[key] = Room(room_id, name, topic, len(self._room_order))
+            room = self.rooms[key] = Room(room_id, name, topic, next(self._positions), creator_id, messaged)
             self._room_order.append(room)
-            for name_key in name_keys(name):
+            self._gone.pop(key, None)  # the name is a live room's again
+            for name_key in room.name_keys:
                 self._room_keys.setdefault(name_key, room)
+            if creator_id is not None:
+                self.created_by[creator_id] += 1
         return self.rooms[key]
+
+    def remove_room(self, room: Room) -> None:
+        """Take a room nobody is in out of the hub; its place in the list is
+        remembered for paging (``position``)."""
+        assert not room.sessions, "only a room nobody is in is removed"
+        key = room_fold(room.name)
+        del self.rooms[key]
+        del self._room_order[self._index(room.position)]
+        self.changed.pop(room, None)
+        self._gone[key] = room.position
+        if len(self._gone) > GONE_KEPT:
+            self._gone.popitem(last=False)
+        if room.creator_id is not None:
+            self.created_by[room.creator_id] -= 1
+            if not self.created_by[room.creator_id]:
+                del self.created_by[room.creator_id]
+        for name_key in room.name_keys:
+            if self._room_keys.get(name_key) is room:  # to the next room that has it, if any (old databases)
+                del self._room_keys[name_key]
+                heir = next((r for r in self._room_order if name_key in r.name_keys), None)
+                if heir is not None:
+                    self._room_keys[name_key] = heir
+
+    def _index(self, position: int) -> int:
+        """Where in ``_room_order`` the first room at or after ``position`` is."""
+        return bisect.bisect_left(self._room_order, position, key=lambda r: r.position)
+
+    def position(self, name: str) -> int | None:
+        """The list position of the room ``name``, or of a room of that name
+        removed lately; None if neither."""
+        room = self.room(name)
+        return room.position if room is not None else self._gone.get(room_fold(name))
+
+    def removed_lately(self, name: str) -> bool:
+        """Whether ``name`` is a room removed lately (and not made again)."""
+        return room_fold(name) in self._gone
 
     def room(self, name: str) -> Room | None:
         return self.rooms.get(room_fold(name))
@@ -155,13 +219,17 @@ class Hub:
         """A room whose name looks like ``name`` (or is it), or None."""
         return next((self._room_keys[k] for k in name_keys(name) if k in self._room_keys), None)
 
-    def room_list(self, after: Room | None = None) -> Iterator[dict]:
-        """The rooms in the order they were added, from the one after ``after``:
-        ``{"name", "topic", "online"}`` (users online), made as they are taken."""
+    def room_list(self, after: int | None = None) -> Iterator[dict]:
+        """The rooms in the order they were added, from the first whose
+        ``position`` is above ``after`` (None: from the start): ``Room.entry``,
+        made as they are taken."""
         order = self._room_order
-        for i in range(0 if after is None else after.position + 1, len(order)):
-            room = order[i]
-            yield {"name": room.name, "topic": room.topic, "online": len(room.members)}
+        for i in range(0 if after is None else self._index(after + 1), len(order)):
+            yield order[i].entry()
+
+    def listen(self, session: Session) -> None:
+        """From now on ``session`` gets the room list's events."""
+        self.listeners.add(session)
 
     # Users and sessions
 
@@ -224,6 +292,7 @@ class Hub:
         caused. A user's last session gone, its name is held from ``now``."""
         leaves = [(room, session.user) for room in list(session.rooms.values()) if self.leave(session, room)]
         self.sessions.discard(session)
+        self.listeners.discard(session)
         user = session.user
         if user is not None:
             user.sessions.discard(session)
@@ -246,7 +315,10 @@ class Hub:
         room.sessions.add(session)
         uid = session.user.id
         room.members[uid] = room.members.get(uid, 0) + 1
-        return room.members[uid] == 1
+        if room.members[uid] > 1:
+            return False
+        self.changed[room] = None
+        return True
 
     def complete_join(self, session: Session, room: Room, last_id: int) -> None:
         session.release(room.key, last_id)
@@ -263,6 +335,7 @@ class Hub:
         if room.members[uid]:
             return False
         del room.members[uid]
+        self.changed[room] = None
         return True
 
     # Routing

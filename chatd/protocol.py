@@ -12,6 +12,7 @@ docs/protocol.md is the contract this module implements.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +31,7 @@ CID_MAX = 64
 EPOCH_MAX = 64
 MAX_ID = 2**63 - 1
 ERROR_MESSAGE_MAX = 300  # characters of an error frame's message: a reply stays small
+RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 
 class Code(StrEnum):
@@ -86,13 +88,15 @@ class CloseCode:
 
 
 class ProtocolError(Exception):
-    """A request that is refused; becomes an ``error`` frame."""
+    """A request that is refused; becomes an ``error`` frame. ``retry_after``:
+    seconds until the same request may be let through (``rate_limited``)."""
 
-    def __init__(self, code: Code, message: str, cid: str | None = None):
+    def __init__(self, code: Code, message: str, cid: str | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.cid = cid
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -172,6 +176,7 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
                  "epoch": (_epoch, False)},
     "sign_out": {"everywhere": (_bool, False)},
     "rooms": {"after": (_room, False)},
+    "ping": {},
     "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_free_text, False)},
@@ -291,11 +296,14 @@ def message_frame(row: MessageRow) -> dict[str, Any]:
     return frame
 
 
-def error_frame(code: Code, message: str, cid: str | None = None) -> dict[str, Any]:
+def error_frame(code: Code, message: str, cid: str | None = None, retry_after: float | None = None) -> dict[str, Any]:
     """An ``error`` frame that always encodes: the message is cut to
     ERROR_MESSAGE_MAX characters with unpaired surrogates escaped, and a cid
-    that could not be echoed intact is left out."""
+    that could not be echoed intact is left out. ``retry_after`` (seconds)
+    becomes ``retry_ms``, whole milliseconds rounded up."""
     frame: dict[str, Any] = {"type": "error", "code": str(code), "message": displayable(message, ERROR_MESSAGE_MAX)}
     if isinstance(cid, str) and surrogate_at(cid) is None:
         frame["cid"] = cid
+    if retry_after is not None:
+        frame["retry_ms"] = max(1, math.ceil(retry_after * 1000 - RETRY_ROUNDING_MS))
     return frame

@@ -50,6 +50,7 @@ BACKLOG = 1024  # connections the kernel queues while a restart hands the socket
 RATE_WINDOW = 60  # seconds over which `chatd status` reports messages per second
 HTTP_READ_CHUNK = 4096
 CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
+ROOMS_TICK_MS = 1000  # how often unused rooms are looked for and changed online counts considered
 
 
 def bind(config: Config) -> list[socket.socket]:
@@ -89,6 +90,7 @@ class Server:
         self.listening: list[socket.socket] = []
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._sampler: PeriodicCallback | None = None
+        self._rooms_ticker: PeriodicCallback | None = None
 
     @property
     def port(self) -> int:
@@ -140,14 +142,25 @@ class Server:
         self._sample()
         self._sampler = PeriodicCallback(self._sample, 1000)
         self._sampler.start()
+        self._rooms_ticker = PeriodicCallback(self.tick_rooms, ROOMS_TICK_MS)
+        self._rooms_ticker.start()
         log.info("chatd %s serving on %s, database %s", __version__, self.address, self.config.database)
 
     def load_rooms(self) -> None:
-        """Create the configured default rooms and put every stored room in the hub."""
+        """Create the configured default rooms and put every stored room in the
+        hub; each unused one counts as unused from now (``chatd.rooms``)."""
         for name, existing in self.store.ensure_rooms(self.config.rooms.default):
             log.warning("rooms.default: room %r not created: it looks like the room %r", name, existing)
+        uses = self.store.room_uses()
+        now = self.chat.clock()
         for room_id, name, topic in self.store.rooms():
-            self.hub.add_room(room_id, name, topic)
+            if self.hub.room(name) is None:  # a reload adds the new default rooms only
+                use = uses[room_id]
+                self.chat.rooms.track(self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged), now)
+
+    def tick_rooms(self) -> None:
+        """Remove unused rooms that are due; push changed online counts (``chatd.rooms``)."""
+        self.chat.rooms.tick(self.chat.clock())
 
     def reload(self, new: Config) -> tuple[list[str], list[str]]:
         """Apply the live keys of ``new``; returns (keys applied, keys changed
@@ -240,6 +253,8 @@ class Server:
             self.http.stop()  # closes only our descriptor: a successor keeps the socket
         if self._sampler:
             self._sampler.stop()
+        if self._rooms_ticker:
+            self._rooms_ticker.stop()
         if self.keepalive:
             self.keepalive.stop()
 

@@ -3,14 +3,12 @@
 // frames into store updates; the views only read the store. History paging
 // is in history.js, unacknowledged says in outbox.js.
 
-import { roomKey } from './store.js';
+import { applyRoomEvent, roomKey } from './store.js';
 import { saved } from './persist.js';
 import { CATCH_UP_PAGE, PAGE, fillGap, loadOlder, withEpoch } from './history.js';
 
 const CLOSE_SIGNED_OUT = 4401; // this sign-in, or every one of the user, was signed out (docs/protocol.md)
 
-const ROOMS_REFRESH_MS = 10000;
-const ROOMS_ANSWER_TIMEOUT_MS = 30000; // the refresh doubles as our check that the socket still works
 const DEFAULT_ROOM = 'lobby';
 
 const isLost = (err) => err && err.code === 'disconnected';
@@ -23,8 +21,7 @@ export class ChatClient {
     this.outbox = outbox;
     this.ui = ui;
     this.wantedName = null; // a name the user typed and the server has not confirmed yet
-    this.refreshTimer = null;
-    this.refreshSoon = null;
+    this.listing = null;    // the room list being fetched page by page (a Map like store.rooms), or null
     this.firstVisit = false;
     this.signingOut = false;
   }
@@ -34,7 +31,7 @@ export class ChatClient {
     conn.on('open', () => this.identify());
     conn.on('frame', (f) => this.onFrame(f));
     conn.on('close', ({ code }) => {
-      clearInterval(this.refreshTimer);
+      this.listing = null;
       store.disconnected();
       if (code === CLOSE_SIGNED_OUT) this.signedOut(); // here, in another tab, or on another device
     });
@@ -135,9 +132,7 @@ export class ChatClient {
       const last = w.messages.length ? w.messages[w.messages.length - 1].id : sentSince;
       this.catchUpPrivate(last);
     }
-    this.refreshRooms();
-    clearInterval(this.refreshTimer);
-    this.refreshTimer = setInterval(() => this.refreshRooms(), ROOMS_REFRESH_MS);
+    this.listRooms();
     for (const view of store.roomViews()) {
       if (view.wanted) this.join(view);
     }
@@ -182,6 +177,10 @@ export class ChatClient {
       } else if (f.to !== undefined) {
         store.addPrivate([f], { unread: true });
       }
+    } else if (f.type === 'room') {
+      // In arrival order with the pages of a listing under way (docs/protocol.md, "rooms").
+      if (this.listing) applyRoomEvent(this.listing, f.event, f.room);
+      store.roomEvent(f.event, f.room);
     } else if (f.type === 'presence') {
       const view = store.roomView(f.room);
       if (view && view.joined) store.presence(view, f.event, f.user);
@@ -192,39 +191,39 @@ export class ChatClient {
 
   // Rooms
 
-  async refreshRooms() {
+  // The room list, once per connection: page by page (docs/protocol.md, "Pages"),
+  // then kept up to date by the `room` events the server sends from the first
+  // page on. Events that come while the pages do go into the new list too; it
+  // replaces the shown one once complete, so nothing is shown half listed.
+  async listRooms() {
+    const { conn, store } = this;
+    const rooms = new Map();
+    this.listing = rooms;
+    let after = null;
     try {
-      this.store.setRooms(await this.fetchRooms());
-      if (this.firstVisit) {
-        this.firstVisit = false;
-        const names = this.store.rooms.map((r) => r.name);
-        const first = names.find((n) => n.toLowerCase() === DEFAULT_ROOM) || names[0];
-        if (first && !this.store.roomViews().some((v) => v.wanted)) this.openRoom(first);
+      for (;;) {
+        const frame = { type: 'rooms' };
+        if (after !== null) frame.after = after;
+        const answer = await conn.request(frame);
+        const page = answer.rooms || [];
+        for (const r of page) rooms.set(roomKey(r.name), r);
+        if (!answer.more || !page.length) break;
+        after = page[page.length - 1].name;
       }
     } catch (err) {
+      if (this.listing === rooms) this.listing = null;
       if (!isLost(err)) this.ui.toast(err.message || err.code);
+      return;
     }
-  }
-
-  // The server sends the room list in pages bounded in bytes (docs/protocol.md, "Pages").
-  async fetchRooms() {
-    const rooms = [];
-    for (;;) {
-      const frame = { type: 'rooms' };
-      if (rooms.length) frame.after = rooms[rooms.length - 1].name;
-      const answer = await this.conn.request(frame, { timeoutMs: ROOMS_ANSWER_TIMEOUT_MS });
-      rooms.push(...(answer.rooms || []));
-      if (!answer.more || !(answer.rooms || []).length) return rooms;
+    if (this.listing !== rooms) return; // the connection it was for is gone
+    this.listing = null;
+    store.setRooms(rooms);
+    if (this.firstVisit) {
+      this.firstVisit = false;
+      const names = [...rooms.values()].map((r) => r.name);
+      const first = names.find((n) => n.toLowerCase() === DEFAULT_ROOM) || names[0];
+      if (first && !store.roomViews().some((v) => v.wanted)) this.openRoom(first);
     }
-  }
-
-  // Joins after a reconnect come in a burst: one room list for all of them.
-  scheduleRefresh() {
-    if (this.refreshSoon) return;
-    this.refreshSoon = setTimeout(() => {
-      this.refreshSoon = null;
-      if (this.conn.state === 'online') this.refreshRooms();
-    }, 300);
   }
 
   /** Show a room, joining it first if needed. */
@@ -280,7 +279,6 @@ export class ChatClient {
     store.emit('views');
     if (store.current === view.key) store.emit('current');
     this.outbox.flush(view.key);
-    this.scheduleRefresh();
     if (view.gap) this.report(fillGap(conn, store, view));
   }
 
@@ -296,7 +294,6 @@ export class ChatClient {
       }
     }
     this.forget(view);
-    this.scheduleRefresh();
   }
 
   // Drop a room from the page: a later join starts fresh.
@@ -325,7 +322,6 @@ export class ChatClient {
     try {
       const answer = await this.conn.request(frame);
       this.openRoom(answer.room.name);
-      this.scheduleRefresh();
       return null;
     } catch (err) {
       return isLost(err) ? 'Not connected: the room was not created.' : err.message || err.code;

@@ -116,7 +116,7 @@ export class Outbox {
     if (WORTH_A_RETRY.has(err.code)) {
       // unavailable, or rate_limited past the connection's own retries: the same cid, a little later
       p.sentOn = null;
-      setTimeout(() => this.send(p), RETRY_LATER_MS);
+      setTimeout(() => this.send(p), Math.max(RETRY_LATER_MS, err.retry_ms || 0));
       return;
     }
     this.fail(p, err.message || err.code);

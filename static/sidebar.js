@@ -2,7 +2,6 @@
 // badges, and the form that creates a room.
 
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
-import { roomKey } from './store.js';
 import { isolate, userTag } from './text.js';
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
@@ -38,7 +37,7 @@ export class Sidebar {
   renderRooms() {
     const { store } = this;
     // The server's list, plus rooms we are in that it did not list yet (just created).
-    const rooms = new Map(store.rooms.map((r) => [roomKey(r.name), { ...r }]));
+    const rooms = new Map([...store.rooms].map(([key, r]) => [key, { ...r }]));
     for (const view of store.roomViews()) {
       if (view.wanted && !rooms.has(view.key)) rooms.set(view.key, { name: view.name, topic: view.topic, online: null });
     }

@@ -12,6 +12,26 @@ import { isolate } from './text.js';
 export const roomKey = (name) => 'r:' + name.toLowerCase();
 export const dmKey = (userId) => 'u:' + userId;
 
+/**
+ * Apply one `room` event (docs/protocol.md, "room") to a room list (roomKey →
+ * {name, topic, online}); → whether it changed. `changed` and `removed` for a
+ * room the list does not hold are ignored: it was listed after, or never.
+ */
+export function applyRoomEvent(rooms, event, room) {
+  const key = roomKey(room.name);
+  const entry = rooms.get(key);
+  if (event === 'created') {
+    rooms.set(key, { name: room.name, topic: room.topic || '', online: room.online || 0 });
+  } else if (event === 'changed' && entry) {
+    rooms.set(key, { ...entry, ...room });
+  } else if (event === 'removed' && entry) {
+    rooms.delete(key);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 /** One room or private conversation as the page shows it. */
 export class View {
   constructor(key, kind, name) {
@@ -63,7 +83,7 @@ export class Store extends EventTarget {
   constructor() {
     super();
     this.me = null;              // {id, name}
-    this.rooms = [];             // the server's list: [{name, topic, online}]
+    this.rooms = new Map();      // the server's list: roomKey → {name, topic, online}
     this.views = new Map();      // key → View
     this.current = null;         // key of the view on screen
     this.privateSince = null;    // highest private-message id seen; null = nothing synced yet
@@ -249,9 +269,14 @@ export class Store extends EventTarget {
 
   // Rooms and members
 
+  /** The whole list, as listed (a Map like `rooms`). */
   setRooms(rooms) {
     this.rooms = rooms;
     this.emit('rooms');
+  }
+
+  roomEvent(event, room) {
+    if (applyRoomEvent(this.rooms, event, room)) this.emit('rooms');
   }
 
   setMembers(view, members) {
@@ -267,11 +292,11 @@ export class Store extends EventTarget {
     this.emit('members', { key: view.key });
   }
 
-  // The room list is refreshed every few seconds; a joined room knows its count sooner.
+  // The server pushes changed counts every few seconds; a joined room knows its own sooner.
   syncOnline(view) {
-    const entry = this.rooms.find((r) => roomKey(r.name) === view.key);
+    const entry = this.rooms.get(view.key);
     if (entry && entry.online !== view.members.size) {
-      entry.online = view.members.size;
+      this.rooms.set(view.key, { ...entry, online: view.members.size });
       this.emit('rooms');
     }
   }

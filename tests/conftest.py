@@ -20,7 +20,7 @@ pytest_plugins = ["tests.ops_fixtures"]  # chatd processes for the operations te
 
 def make_config(tmp_path: Path, **sections: Any):
     """A config for tests: port 0 (free), files in tmp_path, generous limits
-    unless a test asks otherwise."""
+    (per connection, user and address) unless a test asks otherwise."""
     data: dict[str, Any] = {
         "listen": "127.0.0.1:0",
         "database": str(tmp_path / "chatd.db"),
@@ -28,6 +28,9 @@ def make_config(tmp_path: Path, **sections: Any):
         "logfile": "",
         "limits": {"rate_per_second": 1000, "rate_burst": 1000, "user_rate_per_second": 1000,
                    "user_rate_burst": 1000},
+        # Every test client comes from 127.0.0.1: one address for all (tests/test_abuse.py sets these).
+        "address": {"max_connections": 100_000, "connect_burst": 100_000, "rate_burst": 100_000,
+                    "guest_burst": 100_000, "room_burst": 100_000},
     }
     for section, values in sections.items():
         if isinstance(values, dict):

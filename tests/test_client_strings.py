@@ -16,6 +16,7 @@ BASELINE = {  # a valid frame of each type, for a connection identified and in t
     "identify": {"name": "alice"},
     "sign_out": {"everywhere": False},
     "rooms": {},
+    "ping": {},
     "join": {"room": "lobby", "since": 0},
     "leave": {"room": "lobby"},
     "create": {"room": "games", "topic": "board games"},

@@ -52,7 +52,9 @@ SERVER_FRAMES = {
     "history": ({"messages", "more"}, {"cid", "room", "with", "private", "reset"}),
     "message": ({"id", "from", "text", "ts"}, {"room", "to"}),
     "presence": ({"room", "event", "user"}, set()),
-    "error": ({"code", "message"}, {"cid"}),
+    "room": ({"event", "room"}, set()),
+    "pong": (set(), {"cid"}),
+    "error": ({"code", "message"}, {"cid", "retry_ms"}),
 }
 NEVER_FOR_A_CLIENT_MISTAKE = {Code.UNAVAILABLE, Code.INTERNAL}
 
@@ -91,6 +93,7 @@ TEMPLATES = {
     "identify": st.fixed_dictionaries({"name": fine_texts}) | st.fixed_dictionaries({"token": texts}),
     "sign_out": st.fixed_dictionaries({}, optional={"everywhere": st.booleans()}),
     "rooms": st.fixed_dictionaries({}, optional={"after": room_names}),
+    "ping": st.fixed_dictionaries({}),
     "join": st.fixed_dictionaries({"room": room_names}, optional={"since": small}),
     "leave": st.fixed_dictionaries({"room": room_names}),
     "create": st.fixed_dictionaries({"room": room_names}, optional={"topic": fine_texts}),
@@ -283,13 +286,13 @@ def test_every_frame_is_answered_with_a_documented_frame_and_the_connection_surv
                     probe = frame
                 elif frame["type"] == "message":
                     messages[frame["id"]] = frame
-                elif frame["type"] != "presence":
+                elif frame["type"] not in ("presence", "room"):  # sent on their own, not answers
                     answer = frame
         except ConnectionClosed:  # only after signing out, which answers first
             with contextlib.suppress(ConnectionClosed):
                 while answer is None:  # what arrived before the close is still there to read
                     frame = receive(ws)
-                    if frame["type"] not in ("message", "presence"):
+                    if frame["type"] not in ("message", "presence", "room"):
                         answer = frame
             assert answer is not None and answer["type"] == "signed_out", answer
             assert ws.close_code == CloseCode.SIGNED_OUT and probe is None, (ws.close_code, probe)

@@ -165,3 +165,62 @@ def test_sessions_of_a_user_and_of_one_of_its_sign_ins(hub):
     assert set(hub.sessions_of(1, 10)) == {tab, other_tab}
     assert set(hub.sessions_of(1)) == {tab, other_tab, phone}
     assert hub.sessions_of(1, 12) == [] and hub.sessions_of(3) == []
+
+
+def names(entries) -> list[str]:
+    return [entry["name"] for entry in entries]
+
+
+def test_a_removed_room_leaves_the_list_and_paging_goes_on_from_its_place(hub):
+    for i, name in enumerate(["a", "b", "c", "d"], start=2):
+        hub.add_room(i, name, creator_id=7)
+    assert hub.created_by[7] == 4
+    hub.remove_room(hub.room("b"))
+    assert names(hub.room_list()) == ["lobby", "a", "c", "d"]
+    assert names(hub.room_list(hub.position("b"))) == ["c", "d"]  # a cursor that names the removed room
+    assert hub.removed_lately("B") and hub.room("b") is None and hub.room_like("b") is None
+    assert hub.created_by[7] == 3
+    again = hub.add_room(9, "b")  # made again: at the end, and the name means the new room
+    assert names(hub.room_list()) == ["lobby", "a", "c", "d", "b"]
+    assert hub.position("b") == again.position and not hub.removed_lately("b")
+
+
+def test_removed_rooms_are_remembered_in_bounded_memory(hub, monkeypatch):
+    monkeypatch.setattr("chatd.hub.GONE_KEPT", 3)
+    for i in range(10):
+        hub.remove_room(hub.add_room(i + 2, f"r{i}"))
+    assert len(hub._gone) == 3 and hub.position("r9") is not None and hub.position("r0") is None
+
+
+def test_a_look_alike_name_key_passes_to_the_next_room_that_has_it():
+    """A database from before look-alikes were refused may hold two such rooms."""
+    hub = Hub()
+    first, second = hub.add_room(1, "lobby"), hub.add_room(2, "l\u043ebby")
+    assert hub.room_like("LOBBY") is first
+    hub.remove_room(first)
+    assert hub.room_like("LOBBY") is second
+
+
+def test_online_count_changes_are_noted_once_per_room(hub):
+    lobby = hub.room("lobby")
+    t1, _ = make_session("t1")
+    t2, _ = make_session("t2")
+    hub.attach(t1, 1, "ann", NOW, HOLD)
+    hub.attach(t2, 1, "ann", NOW, HOLD)
+    hub.join(t1, lobby)
+    hub.join(t2, lobby)  # a second tab: the count does not move
+    assert list(hub.changed) == [lobby]
+    hub.changed.clear()
+    hub.leave(t2, lobby)
+    assert not hub.changed
+    hub.detach(t1, NOW)
+    assert list(hub.changed) == [lobby]
+
+
+def test_a_listener_is_forgotten_with_its_session(hub):
+    s, _ = make_session("s")
+    hub.attach(s, 1, "ann", NOW, HOLD)
+    hub.listen(s)
+    assert hub.listeners == {s}
+    hub.detach(s, NOW)
+    assert not hub.listeners

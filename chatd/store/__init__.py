@@ -11,6 +11,7 @@ never touches SQLite.
     await store.newest(at_least=1207)     # the highest message id handed out here
     store.save_message(draft, on_stored)  # on_stored((MessageRow, duplicate), error) after commit
     page = await store.room_history(room_id, before=None, after=None, limit=50)  # a Page of MessageRows
+    await store.delete_room(room_id)      # True, or False when it holds messages (then it stays)
     store.close()
 """
 
@@ -34,7 +35,7 @@ from chatd.store.schema import Meta, Room, RoomKey, User, database, fill_room_ke
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer, WriterClosed
 
-__all__ = ["Store", "Draft", "MessageRow", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
+__all__ = ["Store", "Draft", "MessageRow", "Page", "RoomUse", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
 
 READ_THREADS = 2
 
@@ -90,6 +91,13 @@ class Page:
     rows: list[MessageRow]  # oldest first
     more: bool  # other rows exist beyond the far end from the cursor: newer if forward, else older
     forward: bool
+
+
+class RoomUse(NamedTuple):
+    """What the limits on rooms need to know of a stored room."""
+
+    creator_id: int | None  # None: a rooms.default room, or one from before creators were kept
+    messaged: bool  # it holds a message
 
 
 # In MessageRow order.
@@ -157,6 +165,14 @@ class Store:
         with self.db.connection_context():
             return [(r.id, r.name, r.topic) for r in Room.select().order_by(Room.id)]
 
+    def room_uses(self) -> dict[int, RoomUse]:
+        """Room id → RoomUse, for every room."""
+        with self.db.connection_context():
+            # One index probe per room (message (room_id, id)), not a scan of the messages.
+            rows = self.db.execute_sql("SELECT r.id, r.creator_id, EXISTS (SELECT 1 FROM message m "
+                                       "WHERE m.room_id = r.id) FROM room r").fetchall()
+        return {room_id: RoomUse(creator, bool(messaged)) for room_id, creator, messaged in rows}
+
     def ensure_rooms(self, names: list[str]) -> list[tuple[str, str]]:
         """Create the rooms that do not exist; returns (name, existing room)
         for each one not created because another room's name looks like it."""
@@ -164,7 +180,7 @@ class Store:
         with self.db.connection_context(), self.db.atomic():
             for name in names:
                 try:
-                    self._insert_room(name, "")
+                    self._insert_room(name, "", None)
                 except RoomExists as e:
                     if e.existing.casefold() != name.casefold():
                         refused.append((name, e.existing))
@@ -208,17 +224,26 @@ class Store:
         assert self.writer
         return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute())
 
-    def create_room(self, name: str, topic: str) -> asyncio.Future:
+    def create_room(self, name: str, topic: str, creator_id: int | None = None) -> asyncio.Future:
         """→ the new room's id; RoomExists if a room has this name or one
         that looks like it (``chatd.names.name_keys``)."""
         assert self.writer
-        return self.writer.run(lambda: self._insert_room(name, topic))
+        return self.writer.run(lambda: self._insert_room(name, topic, creator_id))
 
-    def _insert_room(self, name: str, topic: str) -> int:
+    def delete_room(self, room_id: int) -> asyncio.Future:
+        """Delete a room that holds no message, with its name keys; → True,
+        or False if it holds a message after all (it then stays): a message
+        is never lost to a room's removal."""
+        assert self.writer
+        return self.writer.run(lambda: self.db.execute_sql(
+            "DELETE FROM room WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE room_id = ?)",
+            (room_id, room_id)).rowcount == 1)
+
+    def _insert_room(self, name: str, topic: str, creator_id: int | None) -> int:
         keys = sorted(name_keys(name))
         try:
             with self.db.atomic():  # a savepoint: the room and its keys, or neither
-                room_id = Room.insert(name=name, topic=topic, created=now_ms()).execute()
+                room_id = Room.insert(name=name, topic=topic, created=now_ms(), creator=creator_id).execute()
                 RoomKey.insert_many([(key, room_id) for key in keys], fields=[RoomKey.key, RoomKey.room]).execute()
                 return room_id
         except IntegrityError:

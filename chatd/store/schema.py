@@ -78,6 +78,9 @@ class Room(BaseModel):
     name = TextField(unique=True, collation="NOCASE")
     topic = TextField(default="")
     created = IntegerField()
+    # Who created it: the limit on rooms per creator holds across restarts.
+    # Null for rooms.default rooms and rooms made before version 4.
+    creator = ForeignKeyField(User, null=True, column_name="creator_id")
 
 
 class RoomKey(BaseModel):
@@ -157,9 +160,16 @@ def _v4_sign_ins(db: SqliteDatabase) -> None:
     db.create_tables([SignIn])
 
 
+def _v5_room_creator(db: SqliteDatabase) -> None:
+    """Rooms remember who created them (``rooms.max_per_creator``); rooms
+    from before have no creator and count for nobody."""
+    db.execute_sql('ALTER TABLE "room" ADD COLUMN "creator_id" INTEGER REFERENCES "user" ("id")')
+    db.execute_sql('CREATE INDEX "room_creator_id" ON "room" ("creator_id")')  # as a new database has it
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2.
 MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
-                                                      _v4_sign_ins]
+                                                      _v4_sign_ins, _v5_room_creator]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

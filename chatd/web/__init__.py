@@ -75,6 +75,12 @@ class Application(tornado.web.Application):
             parse_networks(self.chat.config.trusted_proxies))
         return super().find_handler(request, **kwargs)
 
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        # A 429 is a per-address limit (chatd.web.upgrade): Chat logs those once a
+        # minute per address, where one access line each would let a flood fill the log.
+        if handler.get_status() != 429:
+            super().log_request(handler)
+
 
 def make_app(chat: Chat, registry: set, config: Config) -> tornado.web.Application:
     assets = load_assets(STATIC_DIR)

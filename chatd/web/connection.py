@@ -11,6 +11,8 @@ for the pings of all connections (``chatd.web.keepalive``).
 
 The attributes ``chatd connections`` shows: ``session``, ``remote_ip``,
 ``connected_at``, ``frames_in/out``, ``bytes_in/out``, ``queued_bytes()``.
+``address`` is the key ``remote_ip`` is limited under (``chatd.abuse``);
+the handshake counted the connection for it, and closing it releases it.
 
 **Pipelined requests.** A client may send many requests without waiting for
 the answers; each answer can be a page of ``history.page_bytes``. While more
@@ -32,6 +34,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+from chatd.abuse import Kind
 from chatd.chat import Chat
 from chatd.hub import Session
 from chatd.paging import REQUEST_HIGH_WATER_SHARE
@@ -52,17 +55,18 @@ _RECEIVED = memoryview(bytearray(65536))
 
 class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
-        "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
+        "chat", "registry", "outbox", "remote_ip", "address", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
         "_ended", "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
         "_high_water",
     )
 
-    def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str):
+    def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str, address: str | None):
         self.chat = chat
         self.registry = registry
         self.outbox = outbox
         self.remote_ip = remote_ip
+        self.address = address
         self.session = Session(f"s{next(_session_ids)}", self.write_wire, self.close)
         self.connected_at = time.time()
         self.last_heard = time.monotonic()
@@ -154,8 +158,9 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._handle(message)
 
     def _handle(self, message: str | bytes) -> None:
-        if not self._take_token():
-            self._refuse_flood(message)
+        refused = self._take_token()
+        if refused is not None:
+            self._refuse_flood(message, *refused)
             return
         req = None
         try:
@@ -190,7 +195,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         cid = getattr(req, "cid", None)
         if isinstance(error, ProtocolError):
             # Checks deep in the chat logic do not know the cid; the request does.
-            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid)
+            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid,
+                                 error.retry_after)
         elif isinstance(error, WriterClosed):
             frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
         else:
@@ -198,28 +204,36 @@ class ChatConnection(asyncio.BufferedProtocol):
             frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out", cid)
         self.send(frame_)
 
-    def _take_token(self) -> bool:
-        """Charge one message to the connection's and the user's buckets;
-        count the refusals in a row."""
+    def _take_token(self) -> tuple[str, float] | None:
+        """Charge one message to the connection's bucket, then the user's (once
+        identified), then the address's (docs/protocol.md, "Rate limits"):
+        None when all three had a token, else (why not, seconds until one is
+        back). Counts the refusals in a row."""
         limits = self.chat.config.limits
+        now = self.chat.clock()
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
-        allowed = self._bucket.take()
-        user = self.session.user
-        if allowed and user is not None:
-            allowed = self.chat.user_bucket(user.id).take()
-        self._strikes = 0 if allowed else self._strikes + 1
-        return allowed
+        user_bucket = self.chat.user_bucket(self.session.user.id) if self.session.user is not None else None
+        refused = None
+        if not self._bucket.take(now):
+            refused = "too many messages on this connection; slow down", self._bucket.wait(now)
+        elif user_bucket is not None and not user_bucket.take(now):
+            refused = "too many messages from this user, all its connections together; slow down", user_bucket.wait(now)
+        else:
+            refusal = self.chat.address_take(Kind.MESSAGE, self.address)
+            refused = (refusal.message, refusal.retry_after) if refusal is not None else None
+        self._strikes = 0 if refused is None else self._strikes + 1
+        return refused
 
-    def _refuse_flood(self, message: str | bytes) -> None:
+    def _refuse_flood(self, message: str | bytes, why: str, retry_after: float) -> None:
         """Answer a message over the rate limit with ``rate_limited`` (with its
-        cid when it has a valid one), whatever it holds; the
-        ``limits.flood_strikes``-th such answer in a row is followed at once by
-        a close with 1008."""
+        cid when it has a valid one) saying ``why`` and when to retry, whatever
+        it holds; the ``limits.flood_strikes``-th such answer in a row is
+        followed at once by a close with 1008."""
         try:
             cid = parse(message).cid
         except ProtocolError as e:
             cid = e.cid
-        self.send(error_frame(Code.RATE_LIMITED, "too many messages; slow down", cid))
+        self.send(error_frame(Code.RATE_LIMITED, why, cid, retry_after))
         if self._strikes >= self.chat.config.limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")

@@ -9,6 +9,12 @@ the stream from Tornado's HTTP machinery and give the socket to asyncio.
 Tornado's per-connection objects (request, headers, handler, IOStream,
 WebSocketProtocol, ping timer) are then freed: a connected client costs a
 transport and one ``ChatConnection``.
+
+Before the 101, the client's address must be allowed another connection
+(``chatd.abuse``: open connections and new ones per second, per address);
+if not, the answer is **429 Too Many Requests** with ``Retry-After``
+(RFC 6585 §4): refused before the upgrade, a flood of handshakes costs no
+WebSocket state at all.
 """
 
 from __future__ import annotations
@@ -60,20 +66,36 @@ class _TakeOver:
             handler.set_status(400)
             handler.finish("Sec-WebSocket-Key is missing")
             return
+        chat, remote_ip = handler.chat, handler.request.remote_ip
+        address = chat.addresses.key(remote_ip)
+        refusal = chat.connect(address)
+        if refusal is not None:
+            handler.set_status(429)
+            handler.set_header("Retry-After", str(refusal.seconds))
+            handler.set_header("Content-Type", "text/plain; charset=utf-8")
+            handler.finish(refusal.message + "\n")
+            return
         handler.clear_header("Content-Type")
         handler.set_status(101)
         handler.set_header("Upgrade", "websocket")
         handler.set_header("Connection", "Upgrade")
         handler.set_header("Sec-WebSocket-Accept", WebSocketProtocol13.compute_accept_value(key))
-        await handler.finish()  # the 101 is written out before the socket changes hands
-        stream = handler.detach()
-        connection = ChatConnection(handler.chat, handler.registry, handler.outbox, handler.request.remote_ip)
-        early = _take_socket(stream)
+        # From here the address's count is this connection's: ChatConnection.connection_lost
+        # gives it back once the connection was made, the finally clause if it never is.
+        connection = ChatConnection(chat, handler.registry, handler.outbox, remote_ip, address)
+        early = b""
         try:
-            await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
-        except OSError:
-            stream.socket.close()  # gone during the handshake
-            return
+            await handler.finish()  # the 101 is written out before the socket changes hands
+            stream = handler.detach()
+            early = _take_socket(stream)
+            try:
+                await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
+            except OSError:
+                stream.socket.close()  # gone during the handshake
+                return
+        finally:
+            if connection not in handler.registry and not connection.closed:
+                chat.addresses.disconnect(address)  # never made: connection_lost will not come
         if early:
             connection.data_received(early)
 
