@@ -61,6 +61,7 @@ control_socket: {dir}/chatd.sock
 logfile: ""
 log_level: warning
 limits: {{rate_per_second: 100000, rate_burst: 100000, user_rate_per_second: 100000, user_rate_burst: 100000}}
+address: {{exempt: ["127.0.0.0/8"]}}  # every client of this script is 127.0.0.1: no per-address limits
 """
 
 

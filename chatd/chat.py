@@ -2,40 +2,51 @@
 
 ``Chat.handle`` carries out one parsed request for one session. It knows
 nothing of Tornado: a connection is anything with a ``session`` (a hub
-Session), ``send(frame)`` and ``closed``. Requests that refuse raise
-``ProtocolError``; the connection turns those into ``error`` frames.
+Session, whose ``close`` ends the connection), an ``address`` (its key in
+``chatd.abuse``), ``send(frame)`` and
+``closed``. Requests that refuse raise ``ProtocolError``; the connection
+turns those into ``error`` frames.
 
     chat = Chat(config, hub, store, tokens)
     pending = chat.handle(connection, parse(text))   # None, or an awaitable
     chat.disconnect(connection)
 
-Requests answered from memory (say, rooms, leave) are handled at once; only
-those that read the store or wait for a write (identify, join, create,
-history) return an awaitable, so the common case costs no Task.
+Requests answered from memory (say, rooms, leave, ping) are handled at once;
+only those that read the store or wait for a write (identify, sign_out, join,
+create, history) return an awaitable, so the common case costs no Task.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from chatd.abuse import AddressLimits, Kind, Refusal
+from chatd.auth.signins import Signed, SignIns
+from chatd.auth.tokens import TokenSigner
 from chatd.config import Config
-from chatd.hub import PRIVATE, Hub, NameTaken, Room, Session
-from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, clean_name, error_frame
+from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Room, Session
+from chatd.names import BadName, clean_name, name_taken
+from chatd.paging import encode_with_list, message_page
+from chatd.protocol import TOPIC_MAX, CloseCode, Code, ProtocolError, Request, check_text, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
-from chatd.store import Draft, NoSuchUser, Page, RoomExists, Store, WriterClosed
-from chatd.tokens import BadToken, TokenSigner
-from chatd.wsframe import wire
+from chatd.rooms import Rooms
+from chatd.store import Draft, MessageRow, NoSuchUser, Page, Store, WriterClosed
+from chatd.wsframe import text_frame, wire
 
 log = logging.getLogger("chatd.chat")
 
 
 class Connection(Protocol):
     session: Session
+    address: str | None  # the key its address is limited under (None: exempt)
     closed: bool
 
     def send(self, frame: dict[str, Any]) -> None: ...
+
+    def write_wire(self, data: bytes) -> None: ...
 
 
 class Chat:
@@ -44,8 +55,12 @@ class Chat:
         self.hub = hub
         self.store = store
         self.tokens = tokens
+        self.sign_ins = SignIns(hub, store, tokens)
         self.stored = 0  # messages stored since start, for `chatd status`
         self._user_buckets: dict[int, TokenBucket] = {}
+        self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
+        self.addresses = AddressLimits(lambda: self.config.address)
+        self.rooms = Rooms(hub, store, lambda: self.config, self.address_take)
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
         """Carry out a request; raises ProtocolError, or returns an awaitable
@@ -55,11 +70,29 @@ class Chat:
         return getattr(self, "_" + req.type)(conn, req)
 
     def disconnect(self, conn: Connection) -> None:
-        for room, user in self.hub.detach(conn.session):
+        """A connection has closed (once per connection ``connect`` let in)."""
+        self.addresses.disconnect(conn.address)
+        for room, user in self.hub.detach(conn.session, self.clock()):
             self._presence(room, "leave", user.ref())
         user = conn.session.user
         if user is not None and user.id not in self.hub.users:
             self._user_buckets.pop(user.id, None)
+
+    def connect(self, address: str | None) -> Refusal | None:
+        """A new connection from ``address`` (a key of ``chatd.abuse``): None
+        when let in (it counts until ``disconnect``), else why not."""
+        return self._logged(self.addresses.connect(address, self.clock()), address)
+
+    def address_take(self, kind: Kind, address: str | None) -> Refusal | None:
+        """Count one ``kind`` for ``address``: None when allowed, else why not."""
+        return self._logged(self.addresses.take(kind, address, self.clock()), address)
+
+    @staticmethod
+    def _logged(refusal: Refusal | None, address: str | None) -> Refusal | None:
+        if refusal is not None and refusal.report:
+            log.warning("address %s is over its limit of %s (%s); docs/operations.md, \"Limits per address\"",
+                        address, refusal.kind, refusal.settings())
+        return refusal
 
     def user_bucket(self, user_id: int) -> TokenBucket:
         """The rate limit shared by all of a user's connections."""
@@ -75,36 +108,54 @@ class Chat:
     async def _identify(self, conn: Connection, req: Request) -> None:
         if conn.session.user is not None:
             raise ProtocolError(Code.ALREADY_IDENTIFIED, "this connection has identified already", req.cid)
-        name = clean_name(req.fields["name"]) if "name" in req.fields else None
-        token = req.fields.get("token")
-        if token is not None:
-            user_id, name = await self._resume(token, name, req.cid)
+        try:
+            name = clean_name(req.fields["name"]) if "name" in req.fields else None
+        except BadName as e:
+            raise ProtocolError(Code.BAD_NAME, str(e), req.cid) from None
+        if "token" in req.fields:
+            who = await self.sign_ins.resume(req.fields["token"], req.cid)
         else:
             self._check_name_free(name, None, req.cid)
-            user_id = await self.store.create_user(name)
-        if conn.closed:
-            return
-        online = self.hub.users.get(user_id)
-        old_name = online.name if online else name
+            refusal = self.address_take(Kind.GUEST, conn.address)
+            if refusal is not None:
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
+            who = await self.sign_ins.sign_up(name)
         try:
-            user = self.hub.attach(conn.session, user_id, name)
-        except NameTaken:
-            raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", req.cid) from None
+            if who.resume is not None:
+                name = await self._resumed_name(who, name, req.cid)
+            if conn.closed:
+                return
+            self.sign_ins.check(who, req.cid)  # signed out while this identify waited
+            online = self.hub.users.get(who.user_id)
+            old_name = online.name if online else name
+            try:
+                user = self.hub.attach(conn.session, who.user_id, name, self.clock(),
+                                       self.config.identity.name_hold_seconds)
+            except NameTaken as e:  # taken while the store created the user
+                raise self._taken(name, e.holder, req.cid) from None
+        finally:
+            self.sign_ins.settled(who)
         if old_name != name:  # renamed while online elsewhere: the rooms it is in should know
             for room in {r.key: r for s in user.sessions for r in s.rooms.values()}.values():
                 self._presence(room, "rename", user.ref())
+        conn.session.sign_in = who.sign_in
+        # Where the client's positions come from: its `epoch`, else its token's.
+        conn.session.epoch = epoch = req.fields.get("epoch", who.epoch)
         since = req.fields.get("since")
+        reset = await self._stale(epoch, since)
+        if reset:
+            since = None  # the latest page instead, as for a client that holds nothing
         page = await self._page(self.store.private_history, user.id, since)
-        _answer(conn, req, {
+        newest = self._answer_page(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
             "user": user.ref(),
-            "token": self.tokens.issue(user.id),
+            "token": self.sign_ins.token(who),
+            "epoch": self.store.epoch.id,
             "limits": self._client_limits(),
-            "messages": page.messages,
-            "more": page.more,
-        })
-        conn.session.release(PRIVATE, _last_id(page, since))
+            **({"reset": True} if reset else {}),
+        }, page)
+        conn.session.release(PRIVATE, _last_id(newest, since))
 
     def _client_limits(self) -> dict[str, Any]:
         """The limits a client should respect to avoid errors."""
@@ -116,64 +167,73 @@ class Chat:
             "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
         }
 
-    async def _resume(self, token: str, name: str | None, cid: str | None) -> tuple[int, str]:
-        """The user a token proves, and the name to use (renaming if asked)."""
-        try:
-            user_id = self.tokens.verify(token)
-        except BadToken as e:
-            raise ProtocolError(Code.BAD_TOKEN, str(e), cid) from None
-        stored_name = await self.store.user_name(user_id)
-        if stored_name is None:
-            raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
-        online = self.hub.users.get(user_id)
-        current = online.name if online else stored_name
+    async def _resumed_name(self, who: Signed, name: str | None, cid: str | None) -> str:
+        """The name a user that resumed takes: its current one, or ``name`` if given (a rename)."""
+        online = self.hub.users.get(who.user_id)
+        current = online.name if online else who.name
         if name is None or name == current:
-            self._check_name_free(current, user_id, cid)
-            return user_id, current
-        self._check_name_free(name, user_id, cid)
-        await self.store.rename_user(user_id, name)
-        return user_id, name
+            self._check_name_free(current, who.user_id, cid)
+            return current
+        self._check_name_free(name, who.user_id, cid)
+        await self.store.rename_user(who.user_id, name)
+        return name
+
+    async def _sign_out(self, conn: Connection, req: Request) -> None:
+        everywhere = req.fields.get("everywhere", False)
+        ended = await self.sign_ins.sign_out(conn.session, everywhere)
+        if not conn.closed:
+            _answer(conn, req, {"type": "signed_out", "everywhere": everywhere})
+        reason = "signed out everywhere" if everywhere else "signed out"
+        log.info("user %d %s: %d sessions end", conn.session.user.id, reason, len(ended))
+        for session in ended:  # this connection too, after its answer
+            session.close(CloseCode.SIGNED_OUT, reason)
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
-        if self.hub.name_taken(name, by_other_than=user_id):
-            raise ProtocolError(Code.NAME_TAKEN, f"the name {name!r} is in use", cid)
+        holder = self.hub.name_holder(name, user_id, self.clock(), self.config.identity.name_hold_seconds)
+        if holder is not None:
+            raise self._taken(name, holder, cid)
+
+    def _taken(self, name: str, holder: Holder, cid: str | None) -> ProtocolError:
+        text = name_taken(name, holder.name, holder.left_at, self.clock(), self.config.identity.name_hold_seconds)
+        return ProtocolError(Code.NAME_TAKEN, text, cid)
+
+    def _ping(self, conn: Connection, req: Request) -> None:
+        _answer(conn, req, {"type": "pong"})
 
     # Rooms
 
     def _rooms(self, conn: Connection, req: Request) -> None:
-        _answer(conn, req, {"type": "rooms", "rooms": self.hub.room_list()})
-
-    def _room(self, name: str, cid: str | None) -> Room:
-        room = self.hub.room(name)
-        if room is None:
-            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", cid)
-        return room
+        rooms, more = self.rooms.page(req.fields.get("after"), self.config.history.page_bytes)
+        self.hub.listen(conn.session)  # events from here on follow this page (chatd.rooms)
+        _answer_list(conn, req, {"type": "rooms", "more": more}, "rooms", rooms)
 
     def _joined_room(self, conn: Connection, name: str, cid: str | None) -> Room:
-        room = self._room(name, cid)
+        room = self.rooms.get(name)
         if room.key not in conn.session.rooms:
             raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", cid)
         return room
 
     async def _join(self, conn: Connection, req: Request) -> None:
-        room = self._room(req.fields["room"], req.cid)
+        room = self.rooms.get(req.fields["room"])
         session = conn.session
         if self.hub.join(session, room):
             self._presence(room, "join", session.user.ref(), exclude=session)
         since = req.fields.get("since")
+        reset = since is not None and await self._stale(req.fields.get("epoch", session.epoch), since)
+        if reset:
+            since = None
         page = await self._page(self.store.room_history, room.id, since)
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
-        _answer(conn, req, {
+        newest = self._answer_page(conn, req, {
             "type": "joined",
             "room": room.name,
             "topic": room.topic,
             "members": room.member_refs(self.hub.users, self.config.rooms.member_list_max),
             "online": len(room.members),
-            "messages": page.messages,
-            "more": page.more,
-        })
-        self.hub.complete_join(session, room, _last_id(page, since))
+            **({"reset": True} if reset else {}),
+        }, page)
+        self.hub.complete_join(session, room, _last_id(newest, since))
 
     def _leave(self, conn: Connection, req: Request) -> None:
         room = self._joined_room(conn, req.fields["room"], req.cid)
@@ -182,20 +242,8 @@ class Chat:
         _answer(conn, req, {"type": "left", "room": room.name})
 
     async def _create(self, conn: Connection, req: Request) -> None:
-        name, topic = req.fields["room"], req.fields.get("topic", "").strip()[:TOPIC_MAX]
-        rooms = self.config.rooms
-        if not rooms.allow_create:
-            raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms", req.cid)
-        if self.hub.room(name):
-            raise ProtocolError(Code.ROOM_EXISTS, f"room {name!r} exists already", req.cid)
-        if len(self.hub.rooms) >= rooms.max_rooms:
-            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already", req.cid)
-        try:
-            room_id = await self.store.create_room(name, topic)
-        except RoomExists:
-            raise ProtocolError(Code.ROOM_EXISTS, f"room {name!r} exists already", req.cid) from None
-        room = self.hub.add_room(room_id, name, topic)
-        log.info("room %r created by user %d", room.name, conn.session.user.id)
+        topic = req.fields.get("topic", "").strip()[:TOPIC_MAX]
+        room = await self.rooms.create(conn.session.user.id, conn.address, req.fields["room"], topic, self.clock())
         _answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})
 
     def _presence(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
@@ -215,25 +263,26 @@ class Chat:
         if "room" in req.fields:
             room = self._joined_room(conn, req.fields["room"], req.cid)
             draft.room_id, draft.room_name = room.id, room.name
+            room.messaged = True  # now, not once stored: it must not expire while the message is on its way
         else:
             draft.recipient_id = req.fields["to"]
 
-        def stored(result: tuple[dict, bool] | None, error: BaseException | None) -> None:
+        def stored(result: tuple[MessageRow, bool] | None, error: BaseException | None) -> None:
             if error is not None:
                 self._refuse_say(conn, error, req.cid)
                 return
-            message, duplicate = result
+            row, duplicate = result
             if not conn.closed:
-                _answer(conn, req, {"type": "ack", "id": message["id"], "ts": message["ts"]})
+                _answer(conn, req, {"type": "ack", "id": row.id, "ts": row.ts})
             if duplicate:
                 return
             self.stored += 1
-            data = wire(message)
+            data = wire(message_frame(row))
             if room is not None:
-                self.hub.publish(room.sessions, room.key, message["id"], data)
+                self.hub.publish(room.sessions, room.key, row.id, data)
             else:
                 sessions = self.hub.private_sessions(user.id, draft.recipient_id)
-                self.hub.publish(sessions, PRIVATE, message["id"], data)
+                self.hub.publish(sessions, PRIVATE, row.id, data)
 
         self.store.save_message(draft, stored)
 
@@ -250,8 +299,14 @@ class Chat:
 
     async def _history(self, conn: Connection, req: Request) -> None:
         f = req.fields
-        page_max = self.config.history.page_max
-        bounds = {"before": f.get("before"), "after": f.get("after"), "limit": min(f.get("limit", page_max), page_max)}
+        h = self.config.history
+        limit = min(f.get("limit", h.page_max), h.page_max)
+        # A character takes at least a byte: page_bytes characters are rows enough to fill the page.
+        bounds = {"before": f.get("before"), "after": f.get("after"), "limit": limit, "max_chars": h.page_bytes}
+        reset = (bounds["before"] is not None or bounds["after"] is not None) and await self._stale(
+            f.get("epoch", conn.session.epoch), bounds["after"], bounds["before"])
+        if reset:
+            bounds["before"] = bounds["after"] = None  # the latest page: the client starts over
         me = conn.session.user.id
         if "room" in f:
             room = self._joined_room(conn, f["room"], req.cid)
@@ -266,14 +321,27 @@ class Chat:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
             page = await self.store.conversation_history(me, other, **bounds)
             target = {"with": other}
-        _answer(conn, req, {"type": "history", **target, "messages": page.messages, "more": page.more})
+        self._answer_page(conn, req, {"type": "history", **target, **({"reset": True} if reset else {})}, page)
+
+    async def _stale(self, epoch: str | None, after: int | None, before: int | None = None) -> bool:
+        """Whether a client's positions cannot be used here: ``Epoch.stale``."""
+        newest = await self.store.newest(at_least=after or 0)
+        return self.store.epoch.stale(epoch, after, before, newest)
 
     async def _page(self, query: Any, key: int, since: int | None) -> Page:
         """What a (re)joining client is sent: the latest messages, or those after ``since``."""
         h = self.config.history
         if since is None:
-            return await query(key, before=None, after=None, limit=h.join_count)
-        return await query(key, before=None, after=since, limit=h.replay_max)
+            return await query(key, before=None, after=None, limit=h.join_count, max_chars=h.page_bytes)
+        return await query(key, before=None, after=since, limit=h.replay_max, max_chars=h.page_bytes)
+
+    def _answer_page(self, conn: Connection, req: Request, head: dict[str, Any], page: Page) -> int | None:
+        """Answer with ``head`` plus the messages of ``page`` that fit in
+        ``history.page_bytes`` and ``more``; → the id of the last message sent."""
+        fitted = message_page(page, self.config.history.page_bytes)
+        head["more"] = fitted.more
+        _answer_list(conn, req, head, "messages", fitted.items)
+        return fitted.newest_id
 
 
 def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
@@ -283,9 +351,17 @@ def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
     conn.send(frame)
 
 
-def _last_id(page: Page, since: int | None) -> int:
-    """The newest id the client has after this page: held-back live messages
-    at or below it were in the page and must not be sent again."""
-    if page.messages:
-        return page.messages[-1]["id"]
+def _answer_list(conn: Connection, req: Request, head: dict[str, Any], key: str, items: list[bytes]) -> None:
+    """Send an answer whose list ``key`` holds items encoded already (chatd.paging)."""
+    if req.cid is not None:
+        head["cid"] = req.cid
+    conn.write_wire(text_frame(encode_with_list(head, key, items)))
+
+
+def _last_id(newest: int | None, since: int | None) -> int:
+    """The newest id the client has after a page whose last message is
+    ``newest``: held-back live messages at or below it were in the page (or
+    before it) and must not be sent again."""
+    if newest is not None:
+        return newest
     return since or 0

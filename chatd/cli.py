@@ -1,5 +1,5 @@
 """The ``chatd`` command: start, stop, reload, restart, status, connections,
-backup and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
+backup, restore and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
 the rest; docs/operations.md is the manual.
 
     chatd start [-c chatd.yaml] [-d]
@@ -36,7 +36,7 @@ EXIT_HELP = """exit status:
   2   bad command-line arguments
   3   chatd is not running (status, connections, reload, restart)
   4   chatd holds its pidfile but does not answer on its control socket
-  5   start: chatd is already running
+  5   start, restore: chatd is running
   78  the configuration file is invalid (start, check-config, reload, restart)
 """
 
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     backup = command("backup", "copy the database to PATH, whether the server runs or not",
                      "Uses SQLite's online backup API; PATH is replaced atomically.")
     backup.add_argument("path", metavar="PATH")
+    restore = command("restore", "replace the database with a backup, while the server is stopped",
+                      "The restored database gets a new epoch: ids are never handed out twice, tokens of "
+                      "users the backup does not have stop working, and clients reload what they show.")
+    restore.add_argument("backup", metavar="BACKUP", help="a file written by `chatd backup`")
     command("check-config", "validate the config file and exit")
     return parser
 

@@ -1,7 +1,8 @@
 """The ``chatd`` commands that act on a running server: status,
 connections, reload, restart, stop and backup. Each asks the server over
 its control socket (``chatd.control``), after finding it through the
-pidfile lock (``chatd.daemon.running_pid``).
+pidfile lock (``chatd.daemon.running_pid``). And ``restore``, which wants
+the server stopped and holds the pidfile lock meanwhile.
 
     status = cmd_status(args, config, stdout, stderr)   # args from chatd.cli's parser
 
@@ -22,7 +23,7 @@ from typing import Any, TextIO
 
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
-from chatd.daemon import READY_TIMEOUT, running_pid, wait_stopped
+from chatd.daemon import READY_TIMEOUT, AlreadyRunning, PidFile, running_pid, wait_stopped
 from chatd.status import ExitStatus
 
 STOP_GRACE = 2.0  # seconds `stop` waits past the timeout before it sends SIGKILL
@@ -72,6 +73,7 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
                      f"{s['messages_per_second']:.2f}/s over the last minute"),
         ("memory", f"{_size(s['rss_bytes'])} RSS"),
         ("database", f"{s['database']} ({_size(s['database_bytes'])})"),
+        ("epoch", _epoch(s)),
         ("config", s["config"]),
         ("log", s["logfile"]),
     ]
@@ -213,8 +215,46 @@ def offline_backup(database: str, target: str) -> int:
     return os.path.getsize(target)
 
 
+def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.store.restore import RestoreError, restore  # peewee loads only for this command
+
+    # Holding the pidfile lock proves no server runs, and keeps one from starting meanwhile.
+    pidfile = PidFile(config.pidfile)
+    try:
+        pidfile.acquire()
+    except AlreadyRunning as e:
+        print(f"chatd: chatd is running (pid {e.pid}): stop it first (`chatd stop`), then restore", file=stderr)
+        return ExitStatus.ALREADY_RUNNING
+    except FileNotFoundError:
+        pidfile = None  # its directory is gone (systemd removes /run/chatd on stop): nothing runs
+    except OSError as e:
+        print(f"chatd: cannot lock pidfile {config.pidfile}: {e.strerror or e}", file=stderr)
+        return ExitStatus.ERROR
+    try:
+        record = restore(config.database, os.path.abspath(args.backup))
+    except (RestoreError, OSError, sqlite3.Error) as e:
+        print(f"chatd: restore failed: {e}\n{config.database} was not replaced", file=stderr)
+        return ExitStatus.ERROR
+    finally:
+        if pidfile:
+            pidfile.clear()
+            pidfile.close()
+    for warning in record["warnings"]:
+        print(f"chatd: warning: {warning}", file=stderr)
+    print(f"restored {record['from']} to {config.database}\n"
+          f"  epoch {record['epoch']} (backup's {record['backup_epoch']}, "
+          f"replaced {record['replaced_epoch'] or 'unknown'})", file=stdout)
+    return ExitStatus.OK
+
+
 COMMANDS = {"status": cmd_status, "connections": cmd_connections, "reload": cmd_reload,
-            "restart": cmd_restart, "stop": cmd_stop, "backup": cmd_backup}
+            "restart": cmd_restart, "stop": cmd_stop, "backup": cmd_backup, "restore": cmd_restore}
+
+
+def _epoch(status: dict[str, Any]) -> str:
+    restored = status.get("restored")
+    text = status.get("epoch") or "-"  # a server older than epochs has none
+    return f"{text} (restored {restored['at']} from {restored['from']})" if restored else text
 
 
 def _duration(seconds: float) -> str:

@@ -24,6 +24,10 @@ from typing import Any
 
 import yaml
 
+from chatd.auth.secret import configured_secret
+from chatd.origins import origin_problem
+from chatd.proxies import DEFAULT_TRUSTED, network_problem
+
 ENV_VAR = "CHATD_CONFIG"
 DEFAULT_FILE = "chatd.yaml"
 
@@ -94,15 +98,30 @@ def _listen(v: Any) -> str | None:
 
 
 def _room_list(v: Any) -> str | None:
+    from chatd.names import name_keys  # the one rule for names that look alike
     from chatd.protocol import room_name_problem  # the one rule for room names
 
     if not isinstance(v, list):
         return f"must be a list of room names, not {v!r}"
+    seen: dict[str, str] = {}  # name key → the room that has it
     for name in v:
         problem = room_name_problem(name) if isinstance(name, str) else "is not a string"
         if problem:
             return f"room {name!r} {problem}"
+        like = next((seen[k] for k in name_keys(name) if k in seen), None)
+        if like is not None:
+            return f"room {name!r} looks like room {like!r}: two rooms cannot have names that look alike"
+        seen.update(dict.fromkeys(name_keys(name), name))
     return None
+
+
+def _list_of(problem: Check) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, list):
+            return f"must be a list, not {v!r}"
+        return next((p for p in map(problem, v) if p), None)
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -125,39 +144,85 @@ SETTINGS: tuple[Setting, ...] = (
             "Unix socket (owner-only) that chatd status/connections/reload/restart/stop/backup use", path=True),
     Setting("stop_timeout", 10, _number(0.5, 3600),
             "seconds a stop may take before connections are cut and the process exits", live=True),
-    Setting("proxy_headers", True, _bool,
-            "take the client address from X-Real-IP / X-Forwarded-For, as a reverse proxy sets them"),
+    Setting("trusted_proxies", list(DEFAULT_TRUSTED), _list_of(network_problem),
+            "addresses/networks of reverse proxies whose X-Forwarded-For / X-Real-IP are believed", live=True),
+    Setting("allowed_origins", [], _list_of(origin_problem),
+            "origins of web pages, besides the page's own host, that may open the WebSocket", live=True),
     Setting("websocket.ping_interval", 25, _number(0.1, 3600), "seconds between WebSocket pings"),
     Setting("websocket.ping_timeout", 20, _number(0.1, 3600), "seconds to wait for a pong before closing"),
     Setting("limits.max_frame_bytes", 65536, _int(256, 16 * 1024 * 1024),
-            "largest WebSocket frame accepted; larger closes with 1009"),
+            "largest WebSocket message accepted, in payload bytes, all its fragments together; "
+            "larger closes with 1009"),
     Setting("limits.max_text_chars", 4000, _int(1, 1_000_000), "longest message text", live=True),
     Setting("limits.send_queue_bytes", 1048576, _int(65536, 1 << 30),
             "outgoing bytes queued for one connection before it is cut off", live=True),
-    Setting("limits.rate_per_second", 10, _number(0.01, 1e9), "frames per second per connection", live=True),
-    Setting("limits.rate_burst", 20, _number(1, 1e9), "burst of frames per connection", live=True),
+    Setting("limits.rate_per_second", 10, _number(0.01, 1e9),
+            "messages (text or binary; control frames are free) per second per connection", live=True),
+    Setting("limits.rate_burst", 20, _number(1, 1e9), "burst of messages per connection", live=True),
     Setting("limits.user_rate_per_second", 20, _number(0.01, 1e9),
-            "frames per second per user, all connections together", live=True),
-    Setting("limits.user_rate_burst", 40, _number(1, 1e9), "burst of frames per user", live=True),
+            "messages per second per user, all connections together", live=True),
+    Setting("limits.user_rate_burst", 40, _number(1, 1e9), "burst of messages per user", live=True),
     Setting("limits.flood_strikes", 20, _int(1, 1_000_000),
-            "rate_limited errors in a row before the connection is closed with 1008", live=True),
+            "after this many rate_limited errors in a row the connection is closed with 1008; "
+            "the close frame follows the last error at once", live=True),
+    Setting("address.exempt", [], _list_of(network_problem),
+            "addresses/networks never limited per address (per-connection and per-user limits still apply)",
+            live=True),
+    Setting("address.ipv6_prefix", 64, _int(32, 128),
+            "an IPv6 client is limited with every address of its network of this many bits", live=True),
+    Setting("address.max_connections", 200, _int(1, 1_000_000), "WebSocket connections open at once per address",
+            live=True),
+    Setting("address.connects_per_second", 10, _number(0.01, 1e9), "new WebSocket connections per second per address",
+            live=True),
+    Setting("address.connect_burst", 100, _number(1, 1e9), "burst of new WebSocket connections per address",
+            live=True),
+    Setting("address.rate_per_second", 25, _number(0.01, 1e9),
+            "messages per second per address, all its connections and users together", live=True),
+    Setting("address.rate_burst", 150, _number(1, 1e9), "burst of messages per address", live=True),
+    Setting("address.guests_per_hour", 360, _number(0.01, 1e9),
+            "new guest users (identify with a name, no token) per hour per address", live=True),
+    Setting("address.guest_burst", 30, _number(1, 1e9), "burst of new guest users per address", live=True),
+    Setting("address.rooms_per_hour", 20, _number(0.01, 1e9), "rooms created per hour per address", live=True),
+    Setting("address.room_burst", 10, _number(1, 1e9), "burst of rooms created per address", live=True),
     Setting("rooms.default", ["lobby"], _room_list, "rooms that always exist (created at start and reload)",
             live=True),
     Setting("rooms.allow_create", True, _bool, "whether users may create rooms", live=True),
     Setting("rooms.max_rooms", 1000, _int(1, 1_000_000), "most rooms the server holds", live=True),
+    Setting("rooms.max_per_creator", 20, _int(0, 1_000_000),
+            "most rooms one user may have created that still exist; 0 = no limit", live=True),
+    Setting("rooms.unused_expiry_seconds", 3600, _number(0, 365 * 86400),
+            "a room never written in, with nobody in it for this long, is removed (not rooms.default); 0 = never",
+            live=True),
+    Setting("rooms.online_interval", 10, _number(1, 3600),
+            "seconds between pushes of changed online counts to clients that listen to the room list", live=True),
     Setting("rooms.member_list_max", 500, _int(0, 1_000_000),
             "rooms with more users online get a partial member list and no presence events", live=True),
     Setting("history.join_count", 50, _int(0, 10_000), "messages sent on join", live=True),
     Setting("history.page_max", 100, _int(1, 10_000), "most messages per history request", live=True),
     Setting("history.replay_max", 500, _int(1, 100_000), "most missed messages replayed on resume", live=True),
-    Setting("identity.secret", "", _text, 'key that signs resume tokens; "" = generated and kept in the database'),
+    Setting("history.page_bytes", 262144, _int(1024, 1 << 30),
+            "most bytes of messages (or rooms) in one reply; the rest is fetched page by page", live=True),
+    Setting("identity.secret", "", _text, 'key that signs resume tokens, at least 32 random bytes; '
+            '"" = identity.secret_file, else generated and kept in the database'),
+    Setting("identity.secret_file", "", _text, 'file holding the key that signs resume tokens, instead of '
+            'identity.secret; "" = none', path=True),
     Setting("identity.token_ttl_days", 30, _number(0.001, 3650), "days a resume token stays valid", live=True),
+    Setting("identity.name_hold_seconds", 300, _number(0, 30 * 86400),
+            "seconds a name stays reserved for its user after it left or renamed; 0 = free at once", live=True),
     Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
     Setting("store.synchronous", "normal", _one_of("normal", "full"),
             "normal survives a crash of chatd; full also a power loss, at a cost in speed"),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}
+
+# Keys that existed once: a config that still has one gets told what replaced it,
+# not just "unknown key", since its meaning did not carry over silently.
+RETIRED = {
+    "proxy_headers": "was replaced by 'trusted_proxies': delete it. X-Forwarded-For / X-Real-IP are now "
+                     "believed only from the addresses listed in trusted_proxies (default: 127.0.0.1 and ::1, a "
+                     "proxy on this machine); proxy_headers: false is trusted_proxies: []",
+}
 
 
 class Config(SimpleNamespace):
@@ -186,7 +251,9 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
     flat = _flatten(data)
     sections = {s.key.rpartition(".")[0] for s in SETTINGS}
     problems = [
-        f"{where}: key '{k}' must be a section (a mapping of keys)" if k in sections else f"{where}: unknown key '{k}'"
+        f"{where}: key '{k}' {RETIRED[k]}" if k in RETIRED
+        else f"{where}: key '{k}' must be a section (a mapping of keys)" if k in sections
+        else f"{where}: unknown key '{k}'"
         for k in flat
         if k not in BY_KEY
     ]
@@ -200,6 +267,13 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             base = source.parent if source else Path.cwd()
             value = str((base / os.path.expanduser(value)).resolve())
         values[s.key] = value
+    if not problems:
+        problems += _reply_problems(values, where)
+    if all(isinstance(values[k], str) for k in ("identity.secret", "identity.secret_file")):
+        try:
+            configured_secret(values["identity.secret"], values["identity.secret_file"])
+        except ValueError as e:
+            problems.append(f"{where}: {e}")
     if problems:
         raise ConfigError("\n".join(problems))
     config = Config(source=source)
@@ -212,6 +286,22 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             target = getattr(config, section)
         setattr(target, name, value)
     return config
+
+
+def _reply_problems(values: dict[str, Any], where: str) -> list[str]:
+    """The largest reply must fit in its share of the send queue, or a client
+    reading at a normal pace would be cut off as a slow reader (chatd.paging)."""
+    from chatd.paging import REPLY_SHARE, reply_bytes_max  # the frames' shapes are the protocol's
+
+    largest = reply_bytes_max(values["history.page_bytes"], values["limits.max_text_chars"],
+                              values["rooms.member_list_max"])
+    queue = values["limits.send_queue_bytes"]
+    if largest <= queue // REPLY_SHARE:
+        return []
+    return [f"{where}: keys 'history.page_bytes', 'limits.max_text_chars' and 'rooms.member_list_max' let one reply "
+            f"reach {largest} bytes, more than 1/{REPLY_SHARE} of 'limits.send_queue_bytes' ({queue}), so a client "
+            "reading at a normal pace could be cut off as a slow reader: lower those keys or raise "
+            f"limits.send_queue_bytes to {largest * REPLY_SHARE} or more"]
 
 
 def find_config_file(explicit: str | None, env: dict[str, str] | None = None) -> Path | None:

@@ -8,7 +8,7 @@ broadcast is encoded once however large the room.
     hub = Hub()
     lobby = hub.add_room(1, "lobby", topic="")
     session = Session("s1", send=connection.write)
-    hub.attach(session, user_id=7, name="alice")
+    hub.attach(session, user_id=7, name="alice", now=clock(), hold_seconds=300)
     hub.join(session, lobby)                # presence to the others
     hub.complete_join(session, lobby, last_id=120)
     hub.publish(lobby.sessions, "#lobby", 121, wire_bytes)
@@ -18,31 +18,67 @@ the room's history from the store. Messages routed to the session in that
 window are held back (``pending``); ``complete_join`` then sends those the
 history did not contain (id above ``last_id``), so the client sees every
 message once, in order.
+
+**Names.** No two online users have names that look alike
+(``chatd.names.name_keys``), and a name let go — its user left or renamed —
+stays reserved for that user for ``hold_seconds`` (the caller's clock
+readings ``now``, in seconds), so "he left, someone else took his name"
+takes time. No two rooms have names that look alike either.
+
+**The room list** is in creation order (``position`` only grows), read in
+pages that start after a room (``room_list``). A removed room's position is
+remembered for a while (``GONE_KEPT`` rooms), so a client paging from it
+goes on where it was. Sessions that ``listen`` get the list's events; rooms
+whose online count changed gather in ``changed`` for whoever pushes them.
 """
 
 from __future__ import annotations
 
+import bisect
+import collections
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-from chatd.protocol import name_key
+from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
+ROOM_LIST = "*"  # the channel key of room list events: never held back
+GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who has a name that looks like one asked for: an online user
+    (``left_at`` None), or one who let it go at clock reading ``left_at``."""
+
+    user_id: int
+    name: str
+    left_at: float | None = None
 
 
 class NameTaken(Exception):
-    pass
+    def __init__(self, holder: Holder):
+        super().__init__(holder.name)
+        self.holder = holder
 
 
 class Session:
     """One connection of one user."""
 
-    __slots__ = ("id", "send", "user", "rooms", "pending")
+    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "epoch")
 
-    def __init__(self, session_id: str, send: Callable[[bytes], None]):
+    def __init__(self, session_id: str, send: Callable[[bytes], None],
+                 close: Callable[[int, str], None] | None = None):
         self.id = session_id
         self.send = send
+        # Ends the connection: (WebSocket close code, reason). None: nothing to close (tests of the hub).
+        self.close = close
         self.user: User | None = None
+        self.sign_in: int | None = None  # the sign-in its user identified with (chatd.auth.signins)
+        # The database epoch the client's resume positions come from, as it
+        # identified (its `epoch`, else its token's); None: it did not say.
+        self.epoch: str | None = None
         self.rooms: dict[str, Room] = {}
         # channel key → frames held back while that channel's history loads
         self.pending: dict[str, list[tuple[int | None, bytes]]] = {}
@@ -65,11 +101,12 @@ class Session:
 
 
 class User:
-    __slots__ = ("id", "name", "sessions")
+    __slots__ = ("id", "name", "keys", "sessions")
 
     def __init__(self, user_id: int, name: str):
         self.id = user_id
         self.name = name
+        self.keys = name_keys(name)
         self.sessions: set[Session] = set()
 
     def ref(self) -> dict:
@@ -77,76 +114,191 @@ class User:
 
 
 class Room:
-    __slots__ = ("id", "name", "topic", "key", "sessions", "members")
+    __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "position", "creator_id",
+                 "messaged")
 
-    def __init__(self, room_id: int, name: str, topic: str):
+    def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool):
         self.id = room_id
         self.name = name
         self.topic = topic
-        self.key = "#" + name_key(name)
+        self.position = position  # in the hub's room list: creation order, only grows
+        self.key = "#" + room_fold(name)
+        self.name_keys = name_keys(name)
         self.sessions: set[Session] = set()
         self.members: dict[int, int] = {}  # user id → that user's sessions in the room
+        self.creator_id = creator_id  # None: a rooms.default room, or one from before creators were kept
+        self.messaged = messaged  # a message was ever sent to it
+
+    def entry(self) -> dict:
+        """The room as the room list shows it."""
+        return {"name": self.name, "topic": self.topic, "online": len(self.members)}
 
     def member_refs(self, users: dict[int, User], limit: int) -> list[dict]:
         return [users[uid].ref() for uid in itertools.islice(self.members, limit)]
 
 
+def room_fold(name: str) -> str:
+    """Rooms are looked up ignoring case: ``join "LOBBY"`` finds ``lobby``."""
+    return name.casefold()
+
+
 class Hub:
     def __init__(self) -> None:
         self.users: dict[int, User] = {}  # online users by id
-        self._names: dict[str, User] = {}  # online users by name_key
-        self.rooms: dict[str, Room] = {}  # by name_key
+        self._names: dict[str, User] = {}  # online users by each of their name keys
+        self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
+        self.rooms: dict[str, Room] = {}  # by room_fold
+        self._room_keys: dict[str, Room] = {}  # rooms by each of their name keys
+        self._room_order: list[Room] = []  # by position: where a page of the room list starts
+        self._positions = itertools.count()
+        self._gone: collections.OrderedDict[str, int] = collections.OrderedDict()  # removed: room_fold → position
+        self.created_by: collections.Counter[int] = collections.Counter()  # user id → rooms it created that exist
+        self.listeners: set[Session] = set()  # sessions that get room list events
+        self.changed: dict[Room, None] = {}  # rooms whose online count changed, in order (an ordered set)
         self.sessions: set[Session] = set()
 
     # Rooms
 
-    def add_room(self, room_id: int, name: str, topic: str = "") -> Room:
-        key = name_key(name)
+    def add_room(self, room_id: int, name: str, topic: str = "", creator_id: int | None = None,
+                 messaged: bool = False) -> Room:
+        """Put a stored room in the hub (once), at the end of the room list.
+        Its name keys go to the first room that has them: the store refuses
+        look-alikes, but a database from before look-alikes were refused may
+        hold some."""
+        key = room_fold(name)
         if key not in self.rooms:
-            self.rooms[key] = Room(room_id, name, topic)
+            room = self.rooms[key] = Room(room_id, name, topic, next(self._positions), creator_id, messaged)
+            self._room_order.append(room)
+            self._gone.pop(key, None)  # the name is a live room's again
+            for name_key in room.name_keys:
+                self._room_keys.setdefault(name_key, room)
+            if creator_id is not None:
+                self.created_by[creator_id] += 1
         return self.rooms[key]
 
-    def room(self, name: str) -> Room | None:
-        return self.rooms.get(name_key(name))
+    def remove_room(self, room: Room) -> None:
+        """Take a room nobody is in out of the hub; its place in the list is
+        remembered for paging (``position``)."""
+        assert not room.sessions, "only a room nobody is in is removed"
+        key = room_fold(room.name)
+        del self.rooms[key]
+        del self._room_order[self._index(room.position)]
+        self.changed.pop(room, None)
+        self._gone[key] = room.position
+        if len(self._gone) > GONE_KEPT:
+            self._gone.popitem(last=False)
+        if room.creator_id is not None:
+            self.created_by[room.creator_id] -= 1
+            if not self.created_by[room.creator_id]:
+                del self.created_by[room.creator_id]
+        for name_key in room.name_keys:
+            if self._room_keys.get(name_key) is room:  # to the next room that has it, if any (old databases)
+                del self._room_keys[name_key]
+                heir = next((r for r in self._room_order if name_key in r.name_keys), None)
+                if heir is not None:
+                    self._room_keys[name_key] = heir
 
-    def room_list(self) -> list[dict]:
-        return [{"name": r.name, "topic": r.topic, "online": len(r.members)} for r in self.rooms.values()]
+    def _index(self, position: int) -> int:
+        """Where in ``_room_order`` the first room at or after ``position`` is."""
+        return bisect.bisect_left(self._room_order, position, key=lambda r: r.position)
+
+    def position(self, name: str) -> int | None:
+        """The list position of the room ``name``, or of a room of that name
+        removed lately; None if neither."""
+        room = self.room(name)
+        return room.position if room is not None else self._gone.get(room_fold(name))
+
+    def removed_lately(self, name: str) -> bool:
+        """Whether ``name`` is a room removed lately (and not made again)."""
+        return room_fold(name) in self._gone
+
+    def room(self, name: str) -> Room | None:
+        return self.rooms.get(room_fold(name))
+
+    def room_like(self, name: str) -> Room | None:
+        """A room whose name looks like ``name`` (or is it), or None."""
+        return next((self._room_keys[k] for k in name_keys(name) if k in self._room_keys), None)
+
+    def room_list(self, after: int | None = None) -> Iterator[dict]:
+        """The rooms in the order they were added, from the first whose
+        ``position`` is above ``after`` (None: from the start): ``Room.entry``,
+        made as they are taken."""
+        order = self._room_order
+        for i in range(0 if after is None else self._index(after + 1), len(order)):
+            yield order[i].entry()
+
+    def listen(self, session: Session) -> None:
+        """From now on ``session`` gets the room list's events."""
+        self.listeners.add(session)
 
     # Users and sessions
 
-    def name_taken(self, name: str, by_other_than: int | None = None) -> bool:
-        holder = self._names.get(name_key(name))
-        return holder is not None and holder.id != by_other_than
+    def name_holder(self, name: str, user_id: int | None, now: float, hold_seconds: float) -> Holder | None:
+        """Who keeps user ``user_id`` (None: a new user) from taking ``name``:
+        another online user whose name looks alike, or another user who let
+        such a name go less than ``hold_seconds`` before ``now``."""
+        self._expire(now - hold_seconds)
+        keys = name_keys(name)
+        for key in keys:
+            user = self._names.get(key)
+            if user is not None and user.id != user_id:
+                return Holder(user.id, user.name)
+        for key in keys:
+            held = self._let_go.get(key)
+            if held is not None and held.user_id != user_id:
+                return held
+        return None
 
-    def attach(self, session: Session, user_id: int, name: str) -> User:
-        """Make ``session`` a session of the user; NameTaken if another online
-        user has the name. An online user keeps the name it is online with
-        unless ``name`` differs, which renames it."""
-        if self.name_taken(name, by_other_than=user_id):
-            raise NameTaken(name)
+    def attach(self, session: Session, user_id: int, name: str, now: float, hold_seconds: float) -> User:
+        """Make ``session`` a session of the user; NameTaken if ``name_holder``
+        names someone. An online user keeps the name it is online with unless
+        ``name`` differs, which renames it (and holds the old name for it)."""
+        holder = self.name_holder(name, user_id, now, hold_seconds)
+        if holder is not None:
+            raise NameTaken(holder)
         user = self.users.get(user_id)
         if user is None:
             user = self.users[user_id] = User(user_id, name)
         elif user.name != name:
-            del self._names[name_key(user.name)]
-            user.name = name
-        self._names[name_key(name)] = user
+            self._release(user, now)
+            user.name, user.keys = name, name_keys(name)
+        for key in user.keys:
+            self._names[key] = user
+            self._let_go.pop(key, None)  # a name this user let go, taken back
         user.sessions.add(session)
         session.user = user
         self.sessions.add(session)
         session.hold(PRIVATE)
         return user
 
-    def detach(self, session: Session) -> list[tuple[Room, User]]:
-        """Forget a closed session; returns the (room, user) presence leaves it caused."""
+    def _release(self, user: User, now: float) -> None:
+        """The user no longer has its name: it is held for it from ``now``."""
+        for key in user.keys:
+            if self._names.get(key) is user:
+                del self._names[key]
+            self._let_go.pop(key, None)  # re-inserted at the end: the dict stays in time order
+            self._let_go[key] = Holder(user.id, user.name, now)
+
+    def _expire(self, before: float) -> None:
+        """Forget names let go at or before clock reading ``before`` (oldest first)."""
+        while self._let_go:
+            key, held = next(iter(self._let_go.items()))
+            if held.left_at > before:
+                return
+            del self._let_go[key]
+
+    def detach(self, session: Session, now: float) -> list[tuple[Room, User]]:
+        """Forget a closed session; returns the (room, user) presence leaves it
+        caused. A user's last session gone, its name is held from ``now``."""
         leaves = [(room, session.user) for room in list(session.rooms.values()) if self.leave(session, room)]
         self.sessions.discard(session)
+        self.listeners.discard(session)
         user = session.user
         if user is not None:
             user.sessions.discard(session)
             if not user.sessions:
                 del self.users[user.id]
-                del self._names[name_key(user.name)]
+                self._release(user, now)
         session.pending.clear()
         return leaves
 
@@ -163,7 +315,10 @@ class Hub:
         room.sessions.add(session)
         uid = session.user.id
         room.members[uid] = room.members.get(uid, 0) + 1
-        return room.members[uid] == 1
+        if room.members[uid] > 1:
+            return False
+        self.changed[room] = None
+        return True
 
     def complete_join(self, session: Session, room: Room, last_id: int) -> None:
         session.release(room.key, last_id)
@@ -180,9 +335,16 @@ class Hub:
         if room.members[uid]:
             return False
         del room.members[uid]
+        self.changed[room] = None
         return True
 
     # Routing
+
+    def sessions_of(self, user_id: int, sign_in: int | None = None) -> list[Session]:
+        """The user's online sessions, only those of sign-in ``sign_in`` unless it is None."""
+        user = self.users.get(user_id)
+        sessions = user.sessions if user else ()
+        return [s for s in sessions if sign_in is None or s.sign_in == sign_in]
 
     def private_sessions(self, *user_ids: int) -> set[Session]:
         """Every online session of the given users (each once)."""

@@ -12,18 +12,26 @@ docs/protocol.md is the contract this module implements.
 from __future__ import annotations
 
 import json
+import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatd.store import MessageRow
+
+from chatd.names import characters_problem
+from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
 VERSION = 1
-NAME_MAX = 32
 ROOM_MAX = 32
 TOPIC_MAX = 200
 CID_MAX = 64
+EPOCH_MAX = 64
 MAX_ID = 2**63 - 1
+ERROR_MESSAGE_MAX = 300  # characters of an error frame's message: a reply stays small
+RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 
 class Code(StrEnum):
@@ -52,27 +60,43 @@ class Code(StrEnum):
 
 
 class CloseCode:
-    """WebSocket close codes chatd uses (RFC 6455 §7.4)."""
+    """WebSocket close codes (RFC 6455 §7.4.1, and 1012-1014 from the IANA
+    registry). Which of them may appear in a close frame is a framing rule:
+    ``chatd.wsframe.close_code_allowed``."""
 
     NORMAL = 1000
     GOING_AWAY = 1001  # server stopping
-    PROTOCOL_ERROR = 1002  # broken WebSocket framing
-    NO_STATUS = 1005  # a close frame without a code (never sent)
-    INVALID_DATA = 1007  # a text frame that is not UTF-8
+    PROTOCOL_ERROR = 1002  # broken WebSocket framing, or a close frame that breaks the rules
+    UNSUPPORTED_DATA = 1003
+    RESERVED = 1004  # reserved, meaning still undefined: never in a close frame
+    NO_STATUS = 1005  # what a close frame without a code reports: never in a close frame
+    ABNORMAL = 1006  # what a connection lost without a close frame reports: never in a close frame
+    INVALID_DATA = 1007  # a text frame or a close reason that is not UTF-8
     POLICY_VIOLATION = 1008  # kept flooding
     MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011  # a bug in chatd met while reading this connection
+    SERVICE_RESTART = 1012  # chatd restart
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015  # what a failed TLS handshake reports: never in a close frame
+    APPLICATION_FIRST = 3000  # 3000-3999 registered by libraries and applications, 4000-4999 private use
+    APPLICATION_LAST = 4999
+    # The connection's sign-in was signed out (docs/protocol.md, "Signing out"); 4000-4999 are for
+    # applications, and 4401 echoes HTTP's 401 as other WebSocket protocols do (graphql-ws).
+    SIGNED_OUT = 4401
 
 
 class ProtocolError(Exception):
-    """A request that is refused; becomes an ``error`` frame."""
+    """A request that is refused; becomes an ``error`` frame. ``retry_after``:
+    seconds until the same request may be let through (``rate_limited``)."""
 
-    def __init__(self, code: Code, message: str, cid: str | None = None):
+    def __init__(self, code: Code, message: str, cid: str | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.cid = cid
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -91,15 +115,44 @@ def _string(v: Any) -> str:
     return v
 
 
+# Control characters (C0 but tab, line feed and carriage return; DEL; C1):
+# nothing a person types, and in bots, terminals and log viewers they end
+# strings (NUL) or start escape sequences (ESC, CSI).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _free_text(v: Any) -> str:
+    """Text people write (message text, room topic): any Unicode scalar value
+    but the control characters above."""
+    text = _string(v)
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValueError(f"holds the control character U+{ord(bad.group()):04X} at character {bad.start()};"
+                         " only tab, line feed and carriage return may appear")
+    return text
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
 def _message_id(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_ID:
-        raise ValueError("must be a message id (a whole number ≥ 0)")
+        raise ValueError("must be a message id (a whole number from 0 to 2^63-1)")
     return v
 
 
 def _user_id(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_ID:
-        raise ValueError("must be a user id (a whole number ≥ 1)")
+        raise ValueError("must be a user id (a whole number from 1 to 2^63-1)")
+    return v
+
+
+def _epoch(v: Any) -> str:
+    if not (isinstance(v, str) and 1 <= len(v) <= EPOCH_MAX and v.isascii() and v.isalnum()):
+        raise ValueError(f"must be the epoch a welcome gave (1 to {EPOCH_MAX} letters and digits)")
     return v
 
 
@@ -119,35 +172,54 @@ def _room(v: Any) -> str:
 
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
-    "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False)},
-    "rooms": {},
-    "join": {"room": (_room, True), "since": (_message_id, False)},
+    "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False),
+                 "epoch": (_epoch, False)},
+    "sign_out": {"everywhere": (_bool, False)},
+    "rooms": {"after": (_room, False)},
+    "ping": {},
+    "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
     "leave": {"room": (_room, True)},
-    "create": {"room": (_room, True), "topic": (_string, False)},
-    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_string, True)},
+    "create": {"room": (_room, True), "topic": (_free_text, False)},
+    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True)},
     "history": {
         "room": (_room, False),
         "with": (_user_id, False),
         "before": (_message_id, False),
         "after": (_message_id, False),
         "limit": (_limit, False),
+        "epoch": (_epoch, False),
     },
 }
 
 
 def parse(text: str | bytes) -> Request:
-    """Validate one client frame; raise ProtocolError naming the problem."""
+    """Validate one client frame; raise ProtocolError naming the problem.
+
+    Every string in the frame — values and field names, known and unknown
+    fields, at any depth — is checked here, once: one that UTF-8 cannot
+    encode (an unpaired surrogate escape) is refused with bad_frame, and the
+    rest of chatd only ever sees strings it can store and send. The error
+    carries the frame's cid unless the cid itself is what is wrong.
+    """
     if isinstance(text, bytes):
         raise ProtocolError(Code.BAD_FRAME, "binary frames are not accepted; send JSON text")
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise ProtocolError(Code.BAD_JSON, "frame is not valid JSON") from None
+        data = loads(text)
+    except NotJSON as e:
+        raise ProtocolError(Code.BAD_JSON, f"frame is not valid JSON: {e}") from None
+    except DuplicateName as e:
+        raise ProtocolError(Code.BAD_FRAME, str(e)) from None
     if not isinstance(data, dict):
         raise ProtocolError(Code.BAD_JSON, "frame must be a JSON object")
     cid = data.get("cid")
-    if cid is not None and not (isinstance(cid, str) and 1 <= len(cid) <= CID_MAX):
-        raise ProtocolError(Code.BAD_FRAME, f"'cid' must be a string of 1 to {CID_MAX} characters")
+    if cid is not None:
+        if not (isinstance(cid, str) and 1 <= len(cid) <= CID_MAX):
+            raise ProtocolError(Code.BAD_FRAME, f"'cid' must be a string of 1 to {CID_MAX} characters")
+        if surrogate_at(cid) is not None:
+            raise ProtocolError(Code.BAD_FRAME, ill_formed({"cid": cid}))
+    problem = ill_formed(data) if may_be_ill_formed(text) else None
+    if problem:
+        raise ProtocolError(Code.BAD_FRAME, problem, cid)
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError(Code.BAD_FRAME, "'type' is missing or not a string", cid)
@@ -182,38 +254,17 @@ def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> N
         raise ProtocolError(Code.BAD_FRAME, f"'topic' is longer than {TOPIC_MAX} characters", cid)
 
 
-def _has_forbidden_chars(s: str) -> bool:
-    # Cc control, Cf format (bidi overrides, zero-width), Cs/Co/Cn, Zl/Zp line breaks.
-    return any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in s)
-
-
-def clean_name(raw: str) -> str:
-    """A user's display name, normalised, or ProtocolError(bad_name)."""
-    name = unicodedata.normalize("NFC", raw).strip()
-    if not name:
-        raise ProtocolError(Code.BAD_NAME, "name is empty")
-    if len(name) > NAME_MAX:
-        raise ProtocolError(Code.BAD_NAME, f"name is longer than {NAME_MAX} characters")
-    if _has_forbidden_chars(name):
-        raise ProtocolError(Code.BAD_NAME, "name contains control, format or line-break characters")
-    return name
-
-
-def name_key(name: str) -> str:
-    """The key under which two names are the same (case-insensitive)."""
-    return name.casefold()
-
-
-_ROOM = re.compile(r"^[^\W_][\w.-]*$")
+_ROOM = re.compile(r"[^\W_][\w.-]*")
 
 
 def room_name_problem(name: str) -> str | None:
-    """Why a room name is invalid, or None when it is fine."""
+    """Why a room name is invalid, or None when it is fine. Whether it looks like
+    another room's name is ``chatd.names.name_keys``' business."""
     if not 1 <= len(name) <= ROOM_MAX:
         return f"must be 1 to {ROOM_MAX} characters"
-    if not _ROOM.match(name):
+    if not _ROOM.fullmatch(name):  # fullmatch: "$" would let a trailing line feed through
         return "may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit"
-    return None
+    return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
 
 
 def check_text(text: str, max_chars: int) -> None:
@@ -232,8 +283,27 @@ def encode(frame: dict[str, Any]) -> bytes:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def error_frame(code: Code, message: str, cid: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
-    if cid is not None:
+def message_frame(row: MessageRow) -> dict[str, Any]:
+    """A stored message as the ``message`` frame clients get (docs/protocol.md, "Messages")."""
+    frame: dict[str, Any] = {"type": "message", "id": row.id}
+    if row.recipient_id is None:
+        frame["room"] = row.room
+    else:
+        frame["to"] = {"id": row.recipient_id, "name": row.recipient_name}
+    frame["from"] = {"id": row.sender_id, "name": row.sender_name}
+    frame["text"] = row.text
+    frame["ts"] = row.ts
+    return frame
+
+
+def error_frame(code: Code, message: str, cid: str | None = None, retry_after: float | None = None) -> dict[str, Any]:
+    """An ``error`` frame that always encodes: the message is cut to
+    ERROR_MESSAGE_MAX characters with unpaired surrogates escaped, and a cid
+    that could not be echoed intact is left out. ``retry_after`` (seconds)
+    becomes ``retry_ms``, whole milliseconds rounded up."""
+    frame: dict[str, Any] = {"type": "error", "code": str(code), "message": displayable(message, ERROR_MESSAGE_MAX)}
+    if isinstance(cid, str) and surrogate_at(cid) is None:
         frame["cid"] = cid
+    if retry_after is not None:
+        frame["retry_ms"] = max(1, math.ceil(retry_after * 1000 - RETRY_ROUNDING_MS))
     return frame

@@ -34,12 +34,13 @@ from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from chatd import __version__
+from chatd.auth.secret import configured_secret
+from chatd.auth.tokens import TokenSigner
 from chatd.chat import Chat
 from chatd.config import BY_KEY, Config, changed_keys, parse_listen
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.store import Store
-from chatd.tokens import TokenSigner
 from chatd.web import make_app
 from chatd.web.keepalive import Keepalive
 
@@ -49,6 +50,7 @@ BACKLOG = 1024  # connections the kernel queues while a restart hands the socket
 RATE_WINDOW = 60  # seconds over which `chatd status` reports messages per second
 HTTP_READ_CHUNK = 4096
 CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
+ROOMS_TICK_MS = 1000  # how often unused rooms are looked for and changed online counts considered
 
 
 def bind(config: Config) -> list[socket.socket]:
@@ -88,6 +90,7 @@ class Server:
         self.listening: list[socket.socket] = []
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._sampler: PeriodicCallback | None = None
+        self._rooms_ticker: PeriodicCallback | None = None
 
     @property
     def port(self) -> int:
@@ -107,16 +110,28 @@ class Server:
     async def open(self) -> None:
         """Everything but accepting: database, writer, rooms, the application."""
         self.store.open(asyncio.get_running_loop())
-        secret = self.config.identity.secret.encode() or self.store.secret()
-        tokens = TokenSigner(secret, self.config.identity.token_ttl_days * DAY)
+        self._log_epoch()
+        identity = self.config.identity
+        secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()
+        tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens)
         self.load_rooms()
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
         # Tornado's default 64 KiB read per connection only fragments the heap.
-        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), xheaders=self.config.proxy_headers,
-                               chunk_size=HTTP_READ_CHUNK)
+        # No xheaders: Tornado would believe X-Real-IP from anyone; the application
+        # believes it from trusted_proxies only (chatd.web.Application).
+        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), chunk_size=HTTP_READ_CHUNK)
         ws = self.config.websocket
         self.keepalive = Keepalive(self.sockets, ws.ping_interval, ws.ping_timeout)
+
+    def _log_epoch(self) -> None:
+        restored = self.store.restored
+        if restored:
+            log.info("database epoch %s: restored %s from %s (backup epoch %s), replacing epoch %s",
+                     self.store.epoch.id, restored["at"], restored["from"], restored["backup_epoch"],
+                     restored["replaced_epoch"] or "unknown")
+        else:
+            log.info("database epoch %s", self.store.epoch.id)
 
     def serve(self, sockets: list[socket.socket]) -> None:
         """Start accepting connections on ``sockets``."""
@@ -127,13 +142,25 @@ class Server:
         self._sample()
         self._sampler = PeriodicCallback(self._sample, 1000)
         self._sampler.start()
+        self._rooms_ticker = PeriodicCallback(self.tick_rooms, ROOMS_TICK_MS)
+        self._rooms_ticker.start()
         log.info("chatd %s serving on %s, database %s", __version__, self.address, self.config.database)
 
     def load_rooms(self) -> None:
-        """Create the configured default rooms and put every stored room in the hub."""
-        self.store.ensure_rooms(self.config.rooms.default)
+        """Create the configured default rooms and put every stored room in the
+        hub; each unused one counts as unused from now (``chatd.rooms``)."""
+        for name, existing in self.store.ensure_rooms(self.config.rooms.default):
+            log.warning("rooms.default: room %r not created: it looks like the room %r", name, existing)
+        uses = self.store.room_uses()
+        now = self.chat.clock()
         for room_id, name, topic in self.store.rooms():
-            self.hub.add_room(room_id, name, topic)
+            if self.hub.room(name) is None:  # a reload adds the new default rooms only
+                use = uses[room_id]
+                self.chat.rooms.track(self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged), now)
+
+    def tick_rooms(self) -> None:
+        """Remove unused rooms that are due; push changed online counts (``chatd.rooms``)."""
+        self.chat.rooms.tick(self.chat.clock())
 
     def reload(self, new: Config) -> tuple[list[str], list[str]]:
         """Apply the live keys of ``new``; returns (keys applied, keys changed
@@ -185,6 +212,8 @@ class Server:
             "rss_bytes": rss_bytes(),
             "database": self.config.database,
             "database_bytes": db["database_bytes"],
+            "epoch": self.store.epoch.id,
+            "restored": self.store.restored,
         }
 
     def connections(self) -> list[dict[str, Any]]:
@@ -224,6 +253,8 @@ class Server:
             self.http.stop()  # closes only our descriptor: a successor keeps the socket
         if self._sampler:
             self._sampler.stop()
+        if self._rooms_ticker:
+            self._rooms_ticker.stop()
         if self.keepalive:
             self.keepalive.stop()
 

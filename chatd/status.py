@@ -20,5 +20,5 @@ class ExitStatus(IntEnum):
     USAGE = 2  # bad command-line arguments (argparse's own status)
     NOT_RUNNING = 3  # no server runs for this config (LSB "program is not running")
     UNKNOWN = 4  # the pidfile is locked but the server does not answer (LSB "status unknown")
-    ALREADY_RUNNING = 5  # `start` while a server holds the pidfile
+    ALREADY_RUNNING = 5  # `start` or `restore` while a server holds the pidfile
     CONFIG = 78  # EX_CONFIG: the configuration file is invalid

@@ -14,6 +14,9 @@ import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
 import { Composer } from './composer.js';
 import { ChatHeader } from './chat-header.js';
+import { MeMenu } from './me-menu.js';
+import { forgetAll } from './persist.js';
+import { followUpgrades } from './upgrade.js';
 
 const app = byId('app');
 const store = new Store();
@@ -30,7 +33,19 @@ const dialog = new NameDialog(
   { submit: (name) => client.submitName(name), cancel: () => client.keepName() },
 );
 
-const client = new ChatClient(conn, store, outbox, { askName: (opts) => dialog.open(opts), toast });
+// Signed out (here, in another tab, or from another device): nothing of the user may stay
+// on this page or in this browser. A reload starts over from the name form.
+function startOver() {
+  forgetAll();
+  byId('composer').value = '';
+  window.location.reload();
+}
+
+const client = new ChatClient(conn, store, outbox, {
+  askName: (opts) => dialog.open(opts),
+  toast,
+  signedOut: startOver,
+});
 
 // A message counts as read only if it arrived in the view on screen while the tab was visible.
 store.isWatched = (key) => key === store.current && document.visibilityState === 'visible';
@@ -63,28 +78,44 @@ new MembersView(
   { openConversation: (user) => client.openConversation(user) },
 );
 
-new MessagesView(
-  { scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note') },
-  store,
-  {
-    loadOlder: (view) => client.loadOlder(view),
-    retry: (cid) => outbox.retry(cid),
-    discard: (cid) => outbox.discard(cid),
-  },
-);
-
-new Composer(
+const composer = new Composer(
   { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
   store,
   { say: (text) => client.say(text) },
 );
 
+new MessagesView(
+  { scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note') },
+  store,
+  {
+    loadOlder: (view) => client.loadOlder(view),
+    edit: (cid) => {
+      const text = outbox.take(cid);
+      if (text !== null) composer.edit(text);
+    },
+    discard: (cid) => outbox.discard(cid),
+  },
+);
+
 new ChatHeader(
   { title: byId('room-title'), topic: byId('room-topic'), leave: byId('leave-room'), me: byId('me') },
   store,
+  { leave: (view) => client.leaveRoom(view) },
+);
+
+// Guest users have no password: signing out for good means the next sign-in is a new user.
+const SIGN_OUT_WARNING = 'There is no password: signing in again makes a new user, and this one cannot be used again.';
+
+new MeMenu(
+  { button: byId('me'), menu: byId('me-menu') },
   {
-    leave: (view) => client.leaveRoom(view),
     rename: () => dialog.open({ name: store.me ? store.me.name : '', cancellable: true }),
+    signOut: (everywhere) => {
+      const what = everywhere
+        ? 'Sign out on every browser and device signed in with your name?'
+        : 'Sign out of chatd on this browser?';
+      if (window.confirm(`${what} ${SIGN_OUT_WARNING}`)) client.signOut(everywhere);
+    },
   },
 );
 
@@ -110,4 +141,5 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
+followUpgrades(conn, byId('composer'));
 client.start();

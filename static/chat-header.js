@@ -1,8 +1,17 @@
 // The head of the conversation pane: what is on screen, its topic, and the
 // buttons that act on it.
 
+import { bdi, h, setChildren } from './dom.js';
+import { isolate, userTag } from './text.js';
+
+/** What a view is called, as nodes: "#room" or "name #tag", the user's string isolated. */
+export function viewLabel(view) {
+  if (view.kind === 'room') return h('span', {}, '#', bdi(view.name));
+  return h('span', {}, bdi(view.name), ' ', h('span', { class: 'user-tag' }, userTag(view.peer.id)));
+}
+
 export class ChatHeader {
-  /** els: {title, topic, leave, me}; actions: {leave(view), rename()} */
+  /** els: {title, topic, leave, me: the name menu's button}; actions: {leave(view)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -10,7 +19,6 @@ export class ChatHeader {
       const view = store.currentView();
       if (view && view.kind === 'room') actions.leave(view);
     });
-    els.me.addEventListener('click', () => actions.rename());
     for (const type of ['current', 'views']) store.on(type, () => this.render());
     store.on('me', () => this.renderMe());
     this.render();
@@ -20,7 +28,7 @@ export class ChatHeader {
   render() {
     const { title, topic, leave } = this.els;
     const view = this.store.currentView();
-    title.textContent = view ? view.title() : 'chatd';
+    setChildren(title, view ? viewLabel(view) : 'chatd');
     let about = '';
     if (view && view.kind === 'room') about = view.topic;
     else if (view) about = 'private conversation';
@@ -40,7 +48,7 @@ export class ChatHeader {
     const { me } = this.els;
     const user = this.store.me;
     me.hidden = !user;
-    me.textContent = user ? user.name : '';
-    me.title = user ? `You are ${user.name}. Click to change your name.` : '';
+    setChildren(me, user ? bdi(user.name) : null);
+    me.title = user ? `You are ${isolate(user.name)} ${userTag(user.id)}. Change your name or sign out.` : '';
   }
 }

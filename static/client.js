@@ -3,36 +3,37 @@
 // frames into store updates; the views only read the store. History paging
 // is in history.js, unacknowledged says in outbox.js.
 
-import { roomKey } from './store.js';
+import { applyRoomEvent, roomKey } from './store.js';
 import { saved } from './persist.js';
-import { CATCH_UP_PAGE, PAGE, fillGap, loadOlder } from './history.js';
+import { CATCH_UP_PAGE, PAGE, fillGap, loadOlder, withEpoch } from './history.js';
 
-const ROOMS_REFRESH_MS = 10000;
-const ROOMS_ANSWER_TIMEOUT_MS = 30000; // the refresh doubles as our check that the socket still works
+const CLOSE_SIGNED_OUT = 4401; // this sign-in, or every one of the user, was signed out (docs/protocol.md)
+
 const DEFAULT_ROOM = 'lobby';
 
 const isLost = (err) => err && err.code === 'disconnected';
 
 export class ChatClient {
-  /** ui: {askName({name, error, cancellable}), toast(text)} */
+  /** ui: {askName({name, error, cancellable}), toast(text), signedOut(): forget the user and start over} */
   constructor(conn, store, outbox, ui) {
     this.conn = conn;
     this.store = store;
     this.outbox = outbox;
     this.ui = ui;
     this.wantedName = null; // a name the user typed and the server has not confirmed yet
-    this.refreshTimer = null;
-    this.refreshSoon = null;
+    this.listing = null;    // the room list being fetched page by page (a Map like store.rooms), or null
     this.firstVisit = false;
+    this.signingOut = false;
   }
 
   start() {
     const { conn, store } = this;
     conn.on('open', () => this.identify());
     conn.on('frame', (f) => this.onFrame(f));
-    conn.on('close', () => {
-      clearInterval(this.refreshTimer);
+    conn.on('close', ({ code }) => {
+      this.listing = null;
       store.disconnected();
+      if (code === CLOSE_SIGNED_OUT) this.signedOut(); // here, in another tab, or on another device
     });
     const rooms = saved.rooms.get();
     for (const name of rooms) store.ensureRoom(name).wanted = true;
@@ -58,6 +59,25 @@ export class ChatClient {
     if (this.conn.state === 'offline' && saved.token.get()) this.conn.start();
   }
 
+  /** Sign this browser out (everywhere: every browser and device of the user); the server ends its tokens. */
+  async signOut(everywhere) {
+    try {
+      await this.conn.request({ type: 'sign_out', everywhere });
+    } catch (err) {
+      const offline = 'Not connected, so still signed in: sign out once the connection is back.';
+      this.ui.toast(isLost(err) ? offline : err.message || err.code);
+      return;
+    }
+    this.signedOut();
+  }
+
+  signedOut() {
+    if (this.signingOut) return;
+    this.signingOut = true;
+    this.conn.stop(); // no reconnect with a token that is no longer valid
+    this.ui.signedOut();
+  }
+
   // Identity
 
   async identify() {
@@ -73,6 +93,7 @@ export class ChatClient {
     }
     // Only a page that has synced private messages in memory can resume them.
     if (token && store.privateSince !== null) frame.since = store.privateSince;
+    withEpoch(store, frame);
     let welcome;
     try {
       welcome = await conn.request(frame);
@@ -94,6 +115,12 @@ export class ChatClient {
   welcome(w, sentSince) {
     const { conn, store } = this;
     if (store.me && store.me.id !== w.user.id) store.resetPrivate(); // a new user: old conversations are not theirs
+    if (w.reset || (store.epoch !== null && w.epoch !== store.epoch)) {
+      // The database was restored from a backup: what we show may be gone, our ids may mean other messages.
+      store.resetPositions();
+      sentSince = undefined; // `messages` is the latest page, not a resume
+    }
+    store.epoch = w.epoch || null;
     saved.token.set(w.token);
     saved.userId.set(w.user.id);
     saved.name.set(w.user.name);
@@ -105,9 +132,7 @@ export class ChatClient {
       const last = w.messages.length ? w.messages[w.messages.length - 1].id : sentSince;
       this.catchUpPrivate(last);
     }
-    this.refreshRooms();
-    clearInterval(this.refreshTimer);
-    this.refreshTimer = setInterval(() => this.refreshRooms(), ROOMS_REFRESH_MS);
+    this.listRooms();
     for (const view of store.roomViews()) {
       if (view.wanted) this.join(view);
     }
@@ -127,9 +152,10 @@ export class ChatClient {
   async catchUpPrivate(after) {
     try {
       for (;;) {
-        const h = await this.conn.request({ type: 'history', after, limit: CATCH_UP_PAGE });
-        this.store.addPrivate(h.messages, { unread: true });
-        if (!h.more || !h.messages.length) return;
+        const h = await this.conn.request(withEpoch(this.store, { type: 'history', after, limit: CATCH_UP_PAGE }));
+        if (h.reset) this.store.resetPrivate(); // stale after all: the latest page replaces everything
+        this.store.addPrivate(h.messages, { unread: !h.reset });
+        if (h.reset || !h.more || !h.messages.length) return;
         after = h.messages[h.messages.length - 1].id;
       }
     } catch (err) {
@@ -151,6 +177,10 @@ export class ChatClient {
       } else if (f.to !== undefined) {
         store.addPrivate([f], { unread: true });
       }
+    } else if (f.type === 'room') {
+      // In arrival order with the pages of a listing under way (docs/protocol.md, "rooms").
+      if (this.listing) applyRoomEvent(this.listing, f.event, f.room);
+      store.roomEvent(f.event, f.room);
     } else if (f.type === 'presence') {
       const view = store.roomView(f.room);
       if (view && view.joined) store.presence(view, f.event, f.user);
@@ -161,28 +191,39 @@ export class ChatClient {
 
   // Rooms
 
-  async refreshRooms() {
+  // The room list, once per connection: page by page (docs/protocol.md, "Pages"),
+  // then kept up to date by the `room` events the server sends from the first
+  // page on. Events that come while the pages do go into the new list too; it
+  // replaces the shown one once complete, so nothing is shown half listed.
+  async listRooms() {
+    const { conn, store } = this;
+    const rooms = new Map();
+    this.listing = rooms;
+    let after = null;
     try {
-      const answer = await this.conn.request({ type: 'rooms' }, { timeoutMs: ROOMS_ANSWER_TIMEOUT_MS });
-      this.store.setRooms(answer.rooms || []);
-      if (this.firstVisit) {
-        this.firstVisit = false;
-        const names = this.store.rooms.map((r) => r.name);
-        const first = names.find((n) => n.toLowerCase() === DEFAULT_ROOM) || names[0];
-        if (first && !this.store.roomViews().some((v) => v.wanted)) this.openRoom(first);
+      for (;;) {
+        const frame = { type: 'rooms' };
+        if (after !== null) frame.after = after;
+        const answer = await conn.request(frame);
+        const page = answer.rooms || [];
+        for (const r of page) rooms.set(roomKey(r.name), r);
+        if (!answer.more || !page.length) break;
+        after = page[page.length - 1].name;
       }
     } catch (err) {
+      if (this.listing === rooms) this.listing = null;
       if (!isLost(err)) this.ui.toast(err.message || err.code);
+      return;
     }
-  }
-
-  // Joins after a reconnect come in a burst: one room list for all of them.
-  scheduleRefresh() {
-    if (this.refreshSoon) return;
-    this.refreshSoon = setTimeout(() => {
-      this.refreshSoon = null;
-      if (this.conn.state === 'online') this.refreshRooms();
-    }, 300);
+    if (this.listing !== rooms) return; // the connection it was for is gone
+    this.listing = null;
+    store.setRooms(rooms);
+    if (this.firstVisit) {
+      this.firstVisit = false;
+      const names = [...rooms.values()].map((r) => r.name);
+      const first = names.find((n) => n.toLowerCase() === DEFAULT_ROOM) || names[0];
+      if (first && !store.roomViews().some((v) => v.wanted)) this.openRoom(first);
+    }
   }
 
   /** Show a room, joining it first if needed. */
@@ -203,7 +244,7 @@ export class ChatClient {
     view.joining = conn.generation;
     const since = view.since();
     const frame = { type: 'join', room: view.name };
-    if (since !== null) frame.since = since;
+    if (since !== null) withEpoch(store, frame).since = since;
     let j;
     try {
       j = await conn.request(frame);
@@ -221,9 +262,11 @@ export class ChatClient {
     view.joined = true;
     store.setMembers(view, j.members || []);
     const messages = j.messages || [];
-    store.add(view, messages, { unread: since !== null });
-    const last = messages.length ? messages[messages.length - 1].id : since;
-    if (since === null) {
+    if (j.reset) store.clearView(view); // our `since` meant nothing to the server: this is the latest page
+    const fresh = since === null || Boolean(j.reset);
+    store.add(view, messages, { unread: !fresh });
+    const last = messages.length ? messages[messages.length - 1].id : fresh ? null : since;
+    if (fresh) {
       view.olderMore = !!j.more; // latest page: `more` means older ones exist
       view.lastId = last || 0;
     } else if (j.more) {
@@ -236,7 +279,6 @@ export class ChatClient {
     store.emit('views');
     if (store.current === view.key) store.emit('current');
     this.outbox.flush(view.key);
-    this.scheduleRefresh();
     if (view.gap) this.report(fillGap(conn, store, view));
   }
 
@@ -252,7 +294,6 @@ export class ChatClient {
       }
     }
     this.forget(view);
-    this.scheduleRefresh();
   }
 
   // Drop a room from the page: a later join starts fresh.
@@ -281,7 +322,6 @@ export class ChatClient {
     try {
       const answer = await this.conn.request(frame);
       this.openRoom(answer.room.name);
-      this.scheduleRefresh();
       return null;
     } catch (err) {
       return isLost(err) ? 'Not connected: the room was not created.' : err.message || err.code;

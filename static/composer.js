@@ -43,6 +43,15 @@ export class Composer {
     if (view) this.update();
   }
 
+  /** Put a refused message back in the box to be changed; a draft already there is kept below it. */
+  edit(text) {
+    const { textarea } = this.els;
+    textarea.value = textarea.value.trim() ? text + '\n' + textarea.value : text;
+    this.update();
+    textarea.focus();
+    textarea.setSelectionRange(text.length, text.length);
+  }
+
   submit() {
     const { textarea } = this.els;
     const text = textarea.value.trim();

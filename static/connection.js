@@ -7,9 +7,10 @@
 // client.js calls ready() on `welcome`.
 //
 // Events: state, open, close {code}, frame {the frame} (frames that answer
-// no request of ours: message, presence, errors without a cid).
+// no request of ours: message, presence, room, errors without a cid).
 
 import { reconnectDelay, CLOSE_SERVICE_RESTART } from './backoff.js';
+import { frameJson } from './wellformed.js';
 
 const CONNECT_TIMEOUT_MS = 10000;
 // Below the server's default per-connection limit (10/s, burst 20), so a
@@ -17,7 +18,18 @@ const CONNECT_TIMEOUT_MS = 10000;
 const SEND_RATE_PER_S = 6;
 const SEND_BURST = 12;
 const RATE_LIMITED_RETRIES = 5;
+// A rate_limited request is resent after the server's retry_ms; a longer wait than this
+// (a limit per address: new users, new rooms) is the caller's to show, not to sit out.
+const RATE_LIMITED_WAIT_MAX_MS = 10000;
 const CLOSE_ABANDONED = 4000; // our own code for a socket we stopped trusting
+// A socket can look open for minutes on a dead network. After this long
+// without a frame from the server we ask (`ping`, docs/protocol.md); if then
+// nothing at all comes for PROBE_TIMEOUT_MS more, the socket is abandoned for
+// a new one. Any frame will do, not only the `pong`: it may wait behind the
+// answers to requests sent before it, which a slow link takes long to bring.
+const PROBE_QUIET_MS = 15000;
+const PROBE_TIMEOUT_MS = 20000;
+const PROBE_CHECK_MS = 5000;
 
 /** ws(s)://host/<the page's directory>/ws — also right behind a proxy prefix. */
 export function socketUrl(loc = window.location) {
@@ -48,6 +60,9 @@ export class Connection extends EventTarget {
     this.refilledAt = Date.now();
     this.drainTimer = null;
     this.retryTimer = null;
+    this.probeTimer = null;
+    this.heardAt = 0;        // Date.now() of the last frame from the server
+    this.probing = false;
     this.cidPrefix = 'q' + randomId(4) + '-';
     this.cidCount = 0;
 
@@ -131,6 +146,25 @@ export class Connection extends EventTarget {
   ready() {
     this.attempt = 0;
     this.setState('online');
+    clearInterval(this.probeTimer);
+    this.probeTimer = setInterval(() => this.probe(), PROBE_CHECK_MS);
+  }
+
+  probe() {
+    if (this.state !== 'online') return;
+    const quiet = Date.now() - this.heardAt;
+    if (this.probing && quiet >= PROBE_QUIET_MS + PROBE_TIMEOUT_MS) {
+      console.warn('chatd: nothing from the server in', quiet, 'ms; reconnecting');
+      this.abandon(this.ws);
+      return;
+    }
+    if (this.probing || quiet < PROBE_QUIET_MS) return;
+    this.probing = true;
+    this.request({ type: 'ping' })
+      .catch(() => {}) // a lost socket is handled where it closes
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   /**
@@ -151,6 +185,8 @@ export class Connection extends EventTarget {
   closed(code, reconnect = true) {
     this.ws = null;
     this.queue = [];
+    clearInterval(this.probeTimer);
+    this.probeTimer = null;
     clearTimeout(this.drainTimer);
     this.drainTimer = null;
     const requests = [...this.requests.values()];
@@ -180,7 +216,7 @@ export class Connection extends EventTarget {
 
   send(frame) {
     if (!this.isOpen()) return false;
-    this.queue.push(JSON.stringify(frame));
+    this.queue.push(frameJson(frame)); // never an unpaired surrogate: the server refuses those
     this.drain();
     return true;
   }
@@ -232,6 +268,7 @@ export class Connection extends EventTarget {
   }
 
   receive(data) {
+    this.heardAt = Date.now();
     let frame;
     try {
       frame = JSON.parse(data);
@@ -246,13 +283,16 @@ export class Connection extends EventTarget {
       return;
     }
     if (frame.type === 'error' && frame.code === 'rate_limited' && entry.tries < RATE_LIMITED_RETRIES) {
-      // Not carried out: send the same frame (same cid) again a little later.
-      entry.tries += 1;
-      const ws = this.ws;
-      setTimeout(() => {
-        if (this.ws === ws && this.requests.get(frame.cid) === entry) this.send(entry.frame);
-      }, 1000 * entry.tries);
-      return;
+      const wait = Math.max(1000 * (entry.tries + 1), frame.retry_ms || 0);
+      if (wait <= RATE_LIMITED_WAIT_MAX_MS) {
+        // Not carried out: send the same frame (same cid) again once the server says it may pass.
+        entry.tries += 1;
+        const ws = this.ws;
+        setTimeout(() => {
+          if (this.ws === ws && this.requests.get(frame.cid) === entry) this.send(entry.frame);
+        }, wait);
+        return;
+      }
     }
     this.requests.delete(frame.cid);
     clearTimeout(entry.timer);

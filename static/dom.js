@@ -29,6 +29,15 @@ export function setChildren(el, ...children) {
   el.replaceChildren(...nodes);
 }
 
+/**
+ * A user-supplied string (a name, a room name, a topic) as an element of its
+ * own: <bdi> isolates its direction, so a right-to-left name cannot reorder
+ * the text around it (HTML, "The bdi element").
+ */
+export function bdi(text, props = {}) {
+  return h('bdi', props, text);
+}
+
 /** Text only for screen readers (the .sr-only class in style.css). */
 export function srOnly(text) {
   return h('span', { class: 'sr-only' }, text);

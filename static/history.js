@@ -6,6 +6,20 @@
 export const PAGE = 50;
 export const CATCH_UP_PAGE = 100;
 
+/** A request that carries positions says which database epoch they come from. */
+export function withEpoch(store, frame) {
+  if (store.epoch !== null) frame.epoch = store.epoch;
+  return frame;
+}
+
+/** The latest page, in place of what the view showed: the server found our position stale. */
+function replaceWithLatest(store, view, h) {
+  store.clearView(view);
+  store.add(view, h.messages);
+  view.olderMore = Boolean(h.more) && h.messages.length > 0;
+  view.lastId = h.messages.length ? h.messages[h.messages.length - 1].id : 0;
+}
+
 /**
  * A `joined` with more: true left a gap: fetch it with after = the last id
  * received and before = the first live id received since (view.gap), until
@@ -18,7 +32,11 @@ export async function fillGap(conn, store, view) {
     while (view.gap && view.joined) {
       const frame = { type: 'history', room: view.name, after: view.gap.after, limit: CATCH_UP_PAGE };
       if (view.gap.before !== null) frame.before = view.gap.before;
-      const h = await conn.request(frame);
+      const h = await conn.request(withEpoch(store, frame));
+      if (h.reset) {
+        replaceWithLatest(store, view, h);
+        return;
+      }
       store.add(view, h.messages, { unread: true });
       if (!h.more || !h.messages.length) {
         // Nothing missing any more: everything up to the newest id is known.
@@ -44,11 +62,15 @@ export async function loadOlder(conn, store, view) {
   if (view.kind === 'room') frame.room = view.name;
   else frame.with = view.peer.id;
   const oldest = view.oldestId();
-  if (oldest !== null) frame.before = oldest;
+  if (oldest !== null) withEpoch(store, frame).before = oldest;
   view.loadingOlder = true;
   store.emit('older', { key: view.key });
   try {
     const h = await conn.request(frame);
+    if (h.reset) {
+      replaceWithLatest(store, view, h);
+      return;
+    }
     store.add(view, h.messages);
     view.olderMore = Boolean(h.more) && h.messages.length > 0; // an empty page cannot be paged past
     if (view.kind === 'dm' && oldest === null && h.messages.length) {

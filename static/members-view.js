@@ -1,7 +1,10 @@
 // Who is online in the room on screen; clicking someone opens a private
 // conversation with them.
 
-import { h, srOnly, syncList } from './dom.js';
+import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
+import { isolate, userTag } from './text.js';
+
+const talkTitle = (u) => `Talk privately with ${isolate(u.name)} ${userTag(u.id)}`;
 
 export class MembersView {
   /** els: {list, heading, note}; actions: {openConversation(user)} */
@@ -25,26 +28,32 @@ export class MembersView {
     syncList(els.list, this.items, members, (u) => u.id + ':' + (u.id === meId),
       (u) => this.build(u, u.id === meId),
       (li, u) => {
-        (li.querySelector('button') || li).dataset.testid = 'member-' + u.name;
+        const button = li.querySelector('button');
+        (button || li).dataset.testid = 'member-' + u.name;
+        if (button) button.title = talkTitle(u);
         li.querySelector('.member-name').textContent = u.name;
       });
-    els.heading.textContent = room ? `Online in #${room.name} (${members.length})` : 'Online';
-    let note = '';
-    if (view && view.kind === 'dm') note = `Private conversation with ${view.name}. Only the two of you see it.`;
-    else if (room && !room.joined) note = 'Not connected to this room right now.';
-    els.note.textContent = note;
-    els.note.hidden = !note;
+    if (room) setChildren(els.heading, 'Online in #', bdi(room.name), ` (${members.length})`);
+    else els.heading.textContent = 'Online';
+    let note = [];
+    if (view && view.kind === 'dm') note = ['Private conversation with ', bdi(view.name), '. Only the two of you see it.'];
+    else if (room && !room.joined) note = ['Not connected to this room right now.'];
+    setChildren(els.note, note);
+    els.note.hidden = !note.length;
   }
 
+  // The name ellipsized, then the user's tag (telling apart two users who had
+  // the same name), which always shows.
   build(user, isMe) {
-    const name = h('span', { class: 'member-name' }, user.name);
-    if (isMe) return h('li', { class: 'member' }, h('span', { class: 'member-self' }, name, ' (you)'));
+    const name = bdi(user.name, { class: 'member-name' });
+    const tag = h('span', { class: 'member-tag', title: 'user id ' + user.id }, userTag(user.id));
+    if (isMe) return h('li', { class: 'member' }, h('span', { class: 'member-self' }, name, tag, ' (you)'));
     const button = h('button', {
       type: 'button',
       class: 'member-button',
-      title: 'Talk privately with ' + user.name,
+      title: talkTitle(user),
       onclick: () => this.actions.openConversation(user),
-    }, name, srOnly(': talk privately'));
+    }, name, tag, srOnly(': talk privately'));
     return h('li', { class: 'member' }, button);
   }
 }

@@ -1,7 +1,9 @@
 // The message list of the view on screen: incremental inserts in id order,
 // pending and failed says at the end, scroll-to-top loading of older history.
 
-import { h, srOnly } from './dom.js';
+import { bdi, h, setChildren, srOnly } from './dom.js';
+import { viewLabel } from './chat-header.js';
+import { isolate, userTag } from './text.js';
 
 const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
@@ -21,13 +23,15 @@ function stamp(ts) {
   return h('time', { datetime: date.toISOString(), title: longDate(date) }, clock(date));
 }
 
-function header(name, mine, ts) {
+// The author's name, with the user's tag on hover: two users may have had the same name.
+function header(user, mine, ts) {
   return h('div', { class: 'msg-meta' },
-    h('span', { class: 'msg-author' }, name), mine ? srOnly(' (you)') : null, ' ', stamp(ts));
+    bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
+    mine ? srOnly(' (you)') : null, ' ', stamp(ts));
 }
 
 export class MessagesView {
-  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), retry(cid), discard(cid)} */
+  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), edit(cid), discard(cid)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -35,6 +39,7 @@ export class MessagesView {
     this.key = null;
     this.nodes = new Map();        // message id → <li>
     this.pendingNodes = new Map(); // cid → <li>, kept after every message with an id
+    this.pendingShown = new Map(); // cid → what its <li> shows (state, error, name), to keep an unchanged one
 
     store.on('current', () => {
       if (store.current !== this.key) this.reset();
@@ -49,6 +54,7 @@ export class MessagesView {
       }
     });
     store.on('messages', ({ key, ids }) => key === this.key && this.insert(ids));
+    store.on('cleared', ({ key }) => key === this.key && this.reset());
     store.on('pending', ({ key }) => key === this.key && this.keepingScroll(() => this.renderPending()));
     store.on('older', ({ key }) => {
       if (key !== this.key) return;
@@ -67,6 +73,7 @@ export class MessagesView {
     this.key = this.store.current;
     this.nodes.clear();
     this.pendingNodes.clear();
+    this.pendingShown.clear();
     const view = this.view();
     const fragment = document.createDocumentFragment();
     if (view) {
@@ -86,24 +93,32 @@ export class MessagesView {
   messageNode(m) {
     const mine = this.store.isMine(m);
     return h('li', { class: mine ? 'msg own' : 'msg', 'data-testid': 'message', 'data-id': m.id },
-      header(m.from.name, mine, m.ts),
-      h('p', { class: 'msg-text' }, m.text));
+      header(m.from, mine, m.ts),
+      h('p', { class: 'msg-text', dir: 'auto' }, m.text));
   }
 
   pendingNode(p) {
     const failed = p.state === 'failed';
-    const name = this.store.me ? this.store.me.name : '';
+    const me = this.store.me || { id: '', name: '' };
+    // Refused for good: the reason, and what the user can do. Not announced
+    // here: the toast that comes with a refusal already was.
     const status = failed
-      ? h('p', { class: 'msg-status', role: 'alert' }, 'Not sent: ' + p.error + ' ',
-        h('button', { type: 'button', class: 'link', onclick: () => this.actions.retry(p.cid) }, 'Retry'), ' ',
-        h('button', { type: 'button', class: 'link', onclick: () => this.actions.discard(p.cid) }, 'Discard'))
+      ? h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, 'Not sent: ' + p.error + ' ',
+        h('button', {
+          type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': 'Edit the unsent message',
+          onclick: () => this.actions.edit(p.cid),
+        }, 'Edit'), ' ',
+        h('button', {
+          type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': 'Delete the unsent message',
+          onclick: () => this.actions.discard(p.cid),
+        }, 'Delete'))
       : srOnly('(sending)');
     return h('li', {
       class: 'msg own ' + (failed ? 'failed' : 'pending'),
       'data-testid': 'message',
       'data-state': failed ? 'failed' : 'pending',
       'data-cid': p.cid,
-    }, header(name, true, p.ts), h('p', { class: 'msg-text' }, p.text), status);
+    }, header(me, true, p.ts), h('p', { class: 'msg-text', dir: 'auto' }, p.text), status);
   }
 
   /** Add messages where their ids say, keeping the reader's place. */
@@ -128,13 +143,27 @@ export class MessagesView {
     this.fillIfShort();
   }
 
+  // Pending says go last, in the order they were written. A node whose say
+  // has not changed is left alone, so the live region does not read it again.
   renderPending() {
-    for (const li of this.pendingNodes.values()) li.remove();
-    this.pendingNodes.clear();
-    for (const p of this.store.pendingFor(this.key)) {
+    const pending = this.store.pendingFor(this.key);
+    const cids = new Set(pending.map((p) => p.cid));
+    for (const [cid, li] of this.pendingNodes) {
+      if (!cids.has(cid)) {
+        li.remove();
+        this.pendingNodes.delete(cid);
+        this.pendingShown.delete(cid);
+      }
+    }
+    for (const p of pending) {
+      const shown = [p.state, p.error, this.store.me && this.store.me.name].join('\n');
+      const old = this.pendingNodes.get(p.cid);
+      if (old && this.pendingShown.get(p.cid) === shown) continue;
       const li = this.pendingNode(p);
+      if (old) old.replaceWith(li);
+      else this.els.list.append(li); // a new say is the newest
       this.pendingNodes.set(p.cid, li);
-      this.els.list.append(li);
+      this.pendingShown.set(p.cid, shown);
     }
   }
 
@@ -163,13 +192,13 @@ export class MessagesView {
     older.hidden = !hasOlder;
     older.disabled = Boolean(view && view.loadingOlder);
     older.textContent = view && view.loadingOlder ? 'Loading older messages…' : 'Load older messages';
-    let note = '';
-    if (!view) note = 'Pick a room on the left, or click someone to talk privately.';
-    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = 'Joining…';
-    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = 'No messages yet. Say hello!';
-    else if (view.ids.length && view.olderMore === false) note = 'This is the beginning of ' + view.title() + '.';
-    empty.textContent = note;
-    empty.hidden = !note;
+    let note = [];
+    if (!view) note = ['Pick a room on the left, or click someone to talk privately.'];
+    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = ['Joining…'];
+    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = ['No messages yet. Say hello!'];
+    else if (view.ids.length && view.olderMore === false) note = ['This is the beginning of ', viewLabel(view), '.'];
+    setChildren(empty, note);
+    empty.hidden = !note.length;
   }
 
   onScroll() {

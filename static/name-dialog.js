@@ -2,14 +2,16 @@
 // token was refused, the name is taken, or the user wants another name.
 
 const NAME_MAX = 32;
-// No control, format, surrogate, private-use or unassigned characters, no line breaks (docs/protocol.md, "Names").
-const FORBIDDEN = /[\p{C}\u2028\u2029]/u;
+// What can be told here at once; the rest of the rules (docs/protocol.md,
+// "Names": invisible and bidirectional characters, stacked marks, names that
+// look like one in use) the server applies, and its refusal says why.
+const CONTROLS = /[\p{Cc}\u2028\u2029]/u;
 
 export function nameProblem(name) {
   const n = [...name].length;
   if (!n) return 'Type a name.';
   if (n > NAME_MAX) return `A name has at most ${NAME_MAX} characters.`;
-  if (FORBIDDEN.test(name)) return 'A name cannot hold control characters or line breaks.';
+  if (CONTROLS.test(name)) return 'A name cannot hold control characters or line breaks.';
   return '';
 }
 

@@ -5,15 +5,17 @@
 // A pending say: {cid, userId, key, room | to:{id,name}, text, ts,
 //                 state: 'sending' | 'failed', error, sentOn}
 // sentOn is the connection generation it was last sent on: a say goes out at
-// most once per socket.
+// most once per socket. A failed say stays (also across reloads) until the
+// user edits or deletes it; nothing sends it again by itself.
 
 import { randomId } from './connection.js';
 import { saved } from './persist.js';
+import { wellFormed } from './wellformed.js';
 
-const RETRY_UNAVAILABLE_MS = 3000;
-// Errors that sending again cannot fix; the user sees them on the message.
-const FINAL = new Set(['not_in_room', 'no_such_user', 'empty_text', 'text_too_long', 'bad_frame', 'bad_room',
-  'no_such_room', 'forbidden', 'internal', 'unknown_type', 'bad_json']);
+const RETRY_LATER_MS = 3000;
+// The only refusals the same say may get past later (docs/protocol.md, "Retry
+// or not"); every other code is permanent. A lost connection is retried too.
+const WORTH_A_RETRY = new Set(['unavailable', 'rate_limited']);
 
 export class Outbox {
   constructor(conn, store, toast) {
@@ -29,6 +31,7 @@ export class Outbox {
     for (const p of saved.outbox.get()) {
       if (!p || !p.cid || !p.key || !p.text) continue;
       p.sentOn = null;
+      p.text = wellFormed(p.text); // saved by an older page, perhaps
       if (p.room) this.store.ensureRoom(p.room).wanted = true;
       else if (p.to) this.store.ensureDm(p.to);
       else continue;
@@ -47,7 +50,7 @@ export class Outbox {
       cid: this.prefix + this.count,
       userId: this.store.me ? this.store.me.id : null,
       key: view.key,
-      text,
+      text: wellFormed(text), // what is shown is what the server stores
       ts: Date.now(),
       state: 'sending',
       error: '',
@@ -110,10 +113,10 @@ export class Outbox {
       p.sentOn = null; // goes again on the next connection
       return;
     }
-    if (!FINAL.has(err.code)) {
-      // unavailable, rate_limited past the connection's retries, or a code we do not know: try again later
+    if (WORTH_A_RETRY.has(err.code)) {
+      // unavailable, or rate_limited past the connection's own retries: the same cid, a little later
       p.sentOn = null;
-      setTimeout(() => this.send(p), RETRY_UNAVAILABLE_MS);
+      setTimeout(() => this.send(p), Math.max(RETRY_LATER_MS, err.retry_ms || 0));
       return;
     }
     this.fail(p, err.message || err.code);
@@ -128,16 +131,12 @@ export class Outbox {
     this.save();
   }
 
-  /** Try a failed say again, with the same cid: it may have been stored after all. */
-  retry(cid) {
+  /** Take a failed say out to be changed: its text, or null. Sent again it is a new say (a new cid). */
+  take(cid) {
     const p = this.store.pending.get(cid);
-    if (!p) return;
-    p.state = 'sending';
-    p.error = '';
-    p.userId = this.store.me ? this.store.me.id : p.userId;
-    this.store.setPending(p);
-    this.save();
-    this.send(p);
+    if (!p || p.state !== 'failed') return null;
+    this.discard(cid);
+    return p.text;
   }
 
   discard(cid) {

@@ -46,6 +46,18 @@ function accessor(storageFn, key, fallback) {
   };
 }
 
+/** Forget everything this page keeps, in every tab of this site: the user signed out. */
+export function forgetAll() {
+  for (const storage of [local(), session()]) {
+    if (!storage) continue;
+    try {
+      for (const key of Object.keys(storage)) if (key.startsWith(PREFIX)) storage.removeItem(key);
+    } catch {
+      // storage disabled: there is nothing to forget
+    }
+  }
+}
+
 export const saved = {
   token: accessor(local, 'token', null),        // the resume token from the last welcome
   userId: accessor(local, 'userId', null),      // whose token it is

@@ -1,8 +1,8 @@
 // The sidebar: rooms with online counts, private conversations, unread
 // badges, and the form that creates a room.
 
-import { h, setChildren, srOnly, syncList } from './dom.js';
-import { roomKey } from './store.js';
+import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
+import { isolate, userTag } from './text.js';
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
 
@@ -37,7 +37,7 @@ export class Sidebar {
   renderRooms() {
     const { store } = this;
     // The server's list, plus rooms we are in that it did not list yet (just created).
-    const rooms = new Map(store.rooms.map((r) => [roomKey(r.name), { ...r }]));
+    const rooms = new Map([...store.rooms].map(([key, r]) => [key, { ...r }]));
     for (const view of store.roomViews()) {
       if (view.wanted && !rooms.has(view.key)) rooms.set(view.key, { name: view.name, topic: view.topic, online: null });
     }
@@ -54,12 +54,12 @@ export class Sidebar {
     const current = this.store.current === r.key;
     button.dataset.testid = 'room-' + r.name;
     button.className = 'nav-item' + (joined ? ' joined' : '') + (current ? ' current' : '');
-    button.title = r.topic || '';
+    button.title = r.topic ? isolate(r.topic) : '';
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
     const online = r.online === null || r.online === undefined ? '' : String(r.online);
     setChildren(button,
-      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '#'), r.name),
+      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '#'), bdi(r.name)),
       joined ? srOnly(', joined') : null,
       online ? h('span', { class: 'nav-online', title: online + ' online' }, srOnly(', online: '), online) : null,
       badge(view ? view.unread : 0),
@@ -81,10 +81,11 @@ export class Sidebar {
     const current = this.store.current === view.key;
     button.dataset.testid = 'conversation-' + view.name;
     button.className = 'nav-item' + (current ? ' current' : '');
+    button.title = isolate(view.name) + ' ' + userTag(view.peer.id);
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
     setChildren(button,
-      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'), view.name),
+      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'), bdi(view.name)),
       srOnly(', private conversation'),
       badge(view.unread),
     );

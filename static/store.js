@@ -4,11 +4,33 @@
 // redraw only its own part.
 //
 // Events (CustomEvent, detail in brackets):
-//   me, rooms, views, current, messages {key, ids}, pending {key},
+//   me, rooms, views, current, messages {key, ids}, cleared {key}, pending {key},
 //   members {key}, older {key}
+
+import { isolate } from './text.js';
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
 export const dmKey = (userId) => 'u:' + userId;
+
+/**
+ * Apply one `room` event (docs/protocol.md, "room") to a room list (roomKey →
+ * {name, topic, online}); → whether it changed. `changed` and `removed` for a
+ * room the list does not hold are ignored: it was listed after, or never.
+ */
+export function applyRoomEvent(rooms, event, room) {
+  const key = roomKey(room.name);
+  const entry = rooms.get(key);
+  if (event === 'created') {
+    rooms.set(key, { name: room.name, topic: room.topic || '', online: room.online || 0 });
+  } else if (event === 'changed' && entry) {
+    rooms.set(key, { ...entry, ...room });
+  } else if (event === 'removed' && entry) {
+    rooms.delete(key);
+  } else {
+    return false;
+  }
+  return true;
+}
 
 /** One room or private conversation as the page shows it. */
 export class View {
@@ -39,8 +61,9 @@ export class View {
     return this.ids.length ? this.ids[0] : null;
   }
 
+  /** As plain text (labels, placeholders, the tab's title): the name isolated. */
   title() {
-    return this.kind === 'room' ? '#' + this.name : this.name;
+    return this.kind === 'room' ? '#' + isolate(this.name) : isolate(this.name);
   }
 }
 
@@ -60,10 +83,13 @@ export class Store extends EventTarget {
   constructor() {
     super();
     this.me = null;              // {id, name}
-    this.rooms = [];             // the server's list: [{name, topic, online}]
+    this.rooms = new Map();      // the server's list: roomKey → {name, topic, online}
     this.views = new Map();      // key → View
     this.current = null;         // key of the view on screen
     this.privateSince = null;    // highest private-message id seen; null = nothing synced yet
+    // The database epoch every id here comes from (docs/protocol.md, "Epochs"): sent back with
+    // positions, so that a server restored from a backup says they are stale. null = none yet.
+    this.epoch = null;
     this.pending = new Map();    // cid → unacknowledged say (see outbox.js)
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
   }
@@ -158,6 +184,28 @@ export class Store extends EventTarget {
     this.emit('current');
   }
 
+  /** Forget what a view shows and where it was: the next join or history page loads it afresh. */
+  clearView(view) {
+    view.messages.clear();
+    view.ids = [];
+    view.lastId = null;
+    view.gap = null;
+    view.olderMore = null;
+    view.unread = 0;
+    this.emit('cleared', { key: view.key });
+    this.emit('views');
+  }
+
+  /**
+   * The server's database is not the one our ids come from (restored from a
+   * backup): drop every message and position. Rooms stay wanted and are
+   * joined afresh; conversations come back with the messages the server has.
+   */
+  resetPositions() {
+    for (const view of this.roomViews()) this.clearView(view);
+    this.resetPrivate();
+  }
+
   /** The connection is gone: nothing is joined any more, but everything is kept for the resume. */
   disconnected() {
     for (const view of this.views.values()) view.joined = false;
@@ -221,9 +269,14 @@ export class Store extends EventTarget {
 
   // Rooms and members
 
+  /** The whole list, as listed (a Map like `rooms`). */
   setRooms(rooms) {
     this.rooms = rooms;
     this.emit('rooms');
+  }
+
+  roomEvent(event, room) {
+    if (applyRoomEvent(this.rooms, event, room)) this.emit('rooms');
   }
 
   setMembers(view, members) {
@@ -239,11 +292,11 @@ export class Store extends EventTarget {
     this.emit('members', { key: view.key });
   }
 
-  // The room list is refreshed every few seconds; a joined room knows its count sooner.
+  // The server pushes changed counts every few seconds; a joined room knows its own sooner.
   syncOnline(view) {
-    const entry = this.rooms.find((r) => roomKey(r.name) === view.key);
+    const entry = this.rooms.get(view.key);
     if (entry && entry.online !== view.members.size) {
-      entry.online = view.members.size;
+      this.rooms.set(view.key, { ...entry, online: view.members.size });
       this.emit('rooms');
     }
   }

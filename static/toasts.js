@@ -1,6 +1,6 @@
 // Short notes in a corner (server errors, mostly) that go away by themselves.
 
-import { h } from './dom.js';
+import { bdi, h } from './dom.js';
 
 const SHOW_MS = 6000;
 const MAX_SHOWN = 4;
@@ -16,7 +16,7 @@ export class Toasts {
     if (last && last.dataset.text === text) return;
     const close = () => item.remove();
     const item = h('div', { class: 'toast ' + kind, 'data-testid': 'toast', 'data-text': text },
-      h('span', { class: 'toast-text' }, text),
+      bdi(text, { class: 'toast-text' }), // server notes quote names and rooms users chose
       h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', onclick: close }, '×'));
     this.container.append(item);
     while (this.container.children.length > MAX_SHOWN) this.container.firstElementChild.remove();

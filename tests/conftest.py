@@ -3,6 +3,7 @@ SQLite file, and real WebSocket clients for it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from chatd.config import build_config
 from chatd.server import Server
+from chatd.store import Draft
 from tests.wsclient import ChatClient
 
 pytest_plugins = ["tests.ops_fixtures"]  # chatd processes for the operations tests
@@ -18,7 +20,7 @@ pytest_plugins = ["tests.ops_fixtures"]  # chatd processes for the operations te
 
 def make_config(tmp_path: Path, **sections: Any):
     """A config for tests: port 0 (free), files in tmp_path, generous limits
-    unless a test asks otherwise."""
+    (per connection, user and address) unless a test asks otherwise."""
     data: dict[str, Any] = {
         "listen": "127.0.0.1:0",
         "database": str(tmp_path / "chatd.db"),
@@ -26,6 +28,9 @@ def make_config(tmp_path: Path, **sections: Any):
         "logfile": "",
         "limits": {"rate_per_second": 1000, "rate_burst": 1000, "user_rate_per_second": 1000,
                    "user_rate_burst": 1000},
+        # Every test client comes from 127.0.0.1: one address for all (tests/test_abuse.py sets these).
+        "address": {"max_connections": 100_000, "connect_burst": 100_000, "rate_burst": 100_000,
+                    "guest_burst": 100_000, "room_burst": 100_000},
     }
     for section, values in sections.items():
         if isinstance(values, dict):
@@ -84,3 +89,29 @@ async def user(connect: Callable[..., Any]) -> Callable[..., Any]:
         return client
 
     return make
+
+
+@pytest.fixture
+def seed(server: Server) -> Callable[..., Any]:
+    """``ids = await seed(600, text, room="lobby")`` or ``seed(n, text, to=user_id)``:
+    messages from a new user "seeder-N", stored through the server's store as `say`
+    stores them (grouped commits, so hundreds take well under a second)."""
+    senders = iter(range(1, 1_000_000))
+
+    async def store(count: int, text: str, room: str | None = None, to: int | None = None) -> list[int]:
+        name = f"seeder-{next(senders)}"
+        sender = (await server.store.sign_ins.sign_up(name)).user_id
+        draft = Draft(sender, name, text, recipient_id=to)
+        if room is not None:
+            found = server.hub.room(room)
+            draft.room_id, draft.room_name = found.id, found.name
+        loop = asyncio.get_running_loop()
+        stored = []
+        for _ in range(count):
+            future = loop.create_future()
+            server.store.save_message(draft, lambda result, error, f=future: (
+                f.set_exception(error) if error else f.set_result(result)))
+            stored.append(future)
+        return [row.id for row, _duplicate in await asyncio.gather(*stored)]
+
+    return store

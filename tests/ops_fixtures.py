@@ -39,6 +39,9 @@ from chatd.daemon import pid_running
 CLI_TIMEOUT = 60
 GENEROUS_LIMITS = {"rate_per_second": 10000, "rate_burst": 10000, "user_rate_per_second": 10000,
                    "user_rate_burst": 10000, "flood_strikes": 1000}
+# Every test client comes from 127.0.0.1: one address for all of them.
+GENEROUS_ADDRESS = {"max_connections": 100_000, "connect_burst": 100_000, "rate_burst": 100_000,
+                    "guest_burst": 100_000, "room_burst": 100_000}
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -71,6 +74,7 @@ class Chatd:
             "log_level": "info",
             "stop_timeout": 5,
             "limits": dict(GENEROUS_LIMITS),
+            "address": dict(GENEROUS_ADDRESS),
         }
         self.config.update(config)
         self.write_config()

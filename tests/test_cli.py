@@ -17,7 +17,7 @@ from chatd.cli import EXIT_HELP, locate, main
 from chatd.daemon import running_pid
 from chatd.status import ExitStatus
 
-COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "check-config"]
+COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "restore", "check-config"]
 OPERATIONS = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
 
 
@@ -89,6 +89,13 @@ def test_start_with_an_invalid_config_exits_78(tmp_path: Path):
     code, _, err = run("start", "-c", str(bad))
     assert code == ExitStatus.CONFIG and "max_text_chars" in err
     assert run("check-config", "-c", str(bad))[0] == ExitStatus.CONFIG
+
+
+def test_check_config_names_a_retired_key_and_its_replacement(tmp_path: Path):
+    old = tmp_path / "chatd.yaml"
+    old.write_text("proxy_headers: true\n")
+    code, _, err = run("check-config", "-c", str(old))
+    assert code == ExitStatus.CONFIG and "'proxy_headers' was replaced by 'trusted_proxies'" in err
 
 
 # Tornado's bind_sockets does not close the socket whose bind failed; the CLI exits right after.

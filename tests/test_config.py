@@ -46,10 +46,19 @@ def test_empty_file_means_defaults(tmp_path):
     ("listen: 8080\n", "key 'listen' must be a string host:port"),
     ("listen: 'localhost'\n", "key 'listen' must be host:port"),
     ("rooms:\n  default: [lobby, 'bad room']\n", "key 'rooms.default' room 'bad room'"),
+    ("rooms:\n  default: [lobby, l\u043ebby]\n", "key 'rooms.default' room 'l\u043ebby' looks like room 'lobby'"),
+    ("identity:\n  name_hold_seconds: -1\n", "key 'identity.name_hold_seconds' must be between 0"),
     ("log_level: loud\n", "key 'log_level' must be one of debug, info, warning, error"),
     ("limits: 5\n", "key 'limits' must be a section"),
     ("- a list\n", "must be a mapping"),
     ("listen: [unclosed\n", "not valid YAML"),
+    ("proxy_headers: true\n", "key 'proxy_headers' was replaced by 'trusted_proxies'"),
+    ("trusted_proxies: 10.0.0.0/8\n", "key 'trusted_proxies' must be a list"),
+    ("trusted_proxies: ['10.0.0.1/8']\n", "key 'trusted_proxies' '10.0.0.1/8' is not an address or network"),
+    ("trusted_proxies: [nginx.local]\n", "key 'trusted_proxies' 'nginx.local' is not an address or network"),
+    ("allowed_origins: ['https://app.example.org/chat']\n",
+     "key 'allowed_origins' 'https://app.example.org/chat' is not an origin like https://app.example.org"),
+    ("allowed_origins: ['*']\n", "key 'allowed_origins' '*' is not an origin"),
 ])
 def test_errors_name_the_file_the_key_and_the_problem(tmp_path, text, expected):
     path = write(tmp_path, text)

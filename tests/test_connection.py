@@ -8,9 +8,12 @@ import json
 
 import pytest
 
-from chatd.web.connection import ChatConnection
+from chatd.protocol import CloseCode
+from chatd.web.connection import CLOSE_WAIT, ChatConnection
 from chatd.wsframe import FrameReader, Opcode
-from tests.test_wsframe import client_frame
+from tests.test_wsframe import ALLOWED_CLOSE_CODES, FORBIDDEN_CLOSE_CODES, client_frame, close_body
+
+PROMPTLY = CLOSE_WAIT / 2  # "well before the server would give up on the client": no tight timing
 
 HANDSHAKE = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -51,6 +54,19 @@ class RawClient:
         opcode, payload = await self.next_frame()
         assert opcode == Opcode.TEXT
         return json.loads(payload)
+
+    async def expect_close(self) -> tuple[int | None, bytes]:
+        """The next frame, which must be a close frame: its code and reason bytes."""
+        opcode, payload = await self.next_frame()
+        assert opcode == Opcode.CLOSE, (opcode, payload)
+        return (int.from_bytes(payload[:2], "big") if payload else None), payload[2:]
+
+    async def server_closes_tcp(self) -> None:
+        """The server ends the TCP connection (a FIN, not a reset) well before
+        CLOSE_WAIT, with nothing more sent."""
+        async with asyncio.timeout(PROMPTLY):
+            rest = await self.reader.read()
+        assert rest == b"" and not self.frames.buffer and not self.frames.ready
 
     def close(self) -> None:
         self.writer.close()
@@ -110,27 +126,148 @@ async def test_fragmented_message_is_one_request(raw):
     assert (await client.next_json())["user"]["name"] == "frag"
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"opcode": Opcode.TEXT, "payload": b"{}", "masked": False}, 1002),
-    ({"opcode": Opcode.TEXT, "payload": b'"\xff\xfe"'}, 1007),
-    ({"opcode": 3, "payload": b""}, 1002),
-])
-async def test_protocol_violations_close_with_their_code(raw, kwargs, code):
+# Closing (RFC 6455 §5.5.1, §7): every kind of close ends with the server's
+# close frame carrying the right code, then TCP closed well before CLOSE_WAIT.
+
+FAILURES = [  # (what the client sends, the code the server fails the connection with)
+    pytest.param(client_frame(Opcode.TEXT, b"{}", masked=False), CloseCode.PROTOCOL_ERROR, id="unmasked"),
+    pytest.param(client_frame(Opcode.TEXT, b"{}", rsv=0x40), CloseCode.PROTOCOL_ERROR, id="reserved-bits"),
+    pytest.param(client_frame(3, b""), CloseCode.PROTOCOL_ERROR, id="unknown-opcode"),
+    pytest.param(client_frame(Opcode.CONTINUATION, b"x"), CloseCode.PROTOCOL_ERROR, id="continuation-alone"),
+    pytest.param(client_frame(Opcode.PING, b"x", fin=False), CloseCode.PROTOCOL_ERROR, id="ping-not-final"),
+    pytest.param(client_frame(Opcode.CLOSE, close_body(1000), fin=False) + client_frame(Opcode.CONTINUATION, b""),
+                 CloseCode.PROTOCOL_ERROR, id="close-fragmented"),
+    pytest.param(client_frame(Opcode.CLOSE, close_body(1000, b"x" * 124)), CloseCode.PROTOCOL_ERROR,
+                 id="close-too-long"),
+    pytest.param(client_frame(Opcode.TEXT, b'"\xff\xfe"'), CloseCode.INVALID_DATA, id="text-not-utf8"),
+    pytest.param(client_frame(Opcode.TEXT, b"x" * 70_000), CloseCode.MESSAGE_TOO_BIG, id="too-big"),
+    pytest.param(client_frame(Opcode.TEXT, b"x" * 40_000, fin=False) + client_frame(Opcode.CONTINUATION, b"x" * 40_000),
+                 CloseCode.MESSAGE_TOO_BIG, id="too-big-in-fragments"),
+]
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["client-answers", "client-silent"])
+@pytest.mark.parametrize(("data", "code"), FAILURES)
+async def test_a_failed_connection_gets_its_code_and_is_closed_at_once(raw, server, data, code, answers):
     client = await raw()
-    client.send(**kwargs)
-    opcode, payload = await client.next_frame()
-    assert opcode == Opcode.CLOSE and int.from_bytes(payload[:2], "big") == code
+    client.writer.write(data)
+    assert (await client.expect_close())[0] == code
+    if answers:
+        client.send(Opcode.CLOSE, close_body(code))  # not read by the server (RFC 6455 §7.1.7)
+    await client.server_closes_tcp()
+    await forgotten(server, client)
 
 
-async def test_client_close_is_answered_and_the_session_forgotten(raw, server):
+async def forgotten(server, client: RawClient) -> None:
+    """Once the client has closed its end too, the server lets go of the
+    connection (its session with it) well before CLOSE_WAIT."""
+    client.close()
+    async with asyncio.timeout(PROMPTLY):
+        while server.sockets:  # no event tells a test the server let go: poll
+            await asyncio.sleep(0.01)
+    assert not server.hub.users
+
+
+CLIENT_CLOSES = [  # (the client's close frame body, the code the server answers with)
+    *[pytest.param(close_body(code, "au revoir ✓".encode()), code, id=f"echo-{code}") for code in ALLOWED_CLOSE_CODES],
+    pytest.param(b"", CloseCode.NORMAL, id="no-code"),  # answered with 1000: 1005 is never sent
+    *[pytest.param(close_body(code), CloseCode.PROTOCOL_ERROR, id=f"forbidden-{code}")
+      for code in FORBIDDEN_CLOSE_CODES],
+    pytest.param(b"\x03", CloseCode.PROTOCOL_ERROR, id="one-byte"),
+    pytest.param(close_body(1000, b"\xff"), CloseCode.INVALID_DATA, id="reason-not-utf8"),
+    pytest.param(close_body(1000, "é".encode() * 61 + b"\xc3"), CloseCode.INVALID_DATA, id="reason-cut-in-a-character"),
+    pytest.param(close_body(4000, "é".encode() * 61 + b"x"), 4000, id="reason-of-123-bytes"),
+]
+
+
+@pytest.mark.parametrize(("body", "answer"), CLIENT_CLOSES)
+async def test_client_close_is_answered_then_tcp_closed(raw, server, body, answer):
     client = await raw()
     client.send_json({"type": "identify", "name": "leaver"})
     await client.next_json()
-    client.send(Opcode.CLOSE, (1000).to_bytes(2, "big"))
-    opcode, payload = await client.next_frame()
-    assert opcode == Opcode.CLOSE and payload[:2] == (1000).to_bytes(2, "big")
-    assert await client.reader.read() == b""  # then the server closes the socket
-    assert not server.hub.users
+    client.send(Opcode.CLOSE, body)
+    code, reason = await client.expect_close()
+    assert code == answer
+    if body[:2] == close_body(answer):
+        assert reason == body[2:]  # echoed whole
+    await client.server_closes_tcp()
+    await forgotten(server, client)
+
+
+async def test_frames_after_a_client_close_are_not_read(raw):
+    client = await raw()
+    client.writer.write(client_frame(Opcode.CLOSE, close_body(1000))
+                        + client_frame(Opcode.TEXT, b'{"type": "identify", "name": "late"}')
+                        + client_frame(Opcode.TEXT, b"{}", masked=False))  # not a violation: never read
+    assert await client.expect_close() == (1000, b"")
+    client.send(Opcode.TEXT, b'{"type": "rooms"}')  # even after the server's answer: discarded, not reset
+    client.send(Opcode.CLOSE, close_body(1000))
+    await client.server_closes_tcp()  # no welcome, no 1002, no reset
+
+
+@pytest.mark.parametrize("code", [CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART, CloseCode.POLICY_VIOLATION])
+async def test_after_the_server_closes_only_the_clients_close_is_read(raw, server, code):
+    client = await raw()
+    client.send_json({"type": "identify", "name": "stayer"})
+    await client.next_json()
+    next(iter(server.sockets)).close(code, "goodbye ✓")  # as chatd stop / restart / the flood limit do
+    assert await client.expect_close() == (code, "goodbye ✓".encode())
+    client.send_json({"type": "rooms", "cid": "late"})  # ignored: the server said goodbye
+    client.send(Opcode.PING, b"late")  # no pong either
+    client.send(Opcode.CLOSE, close_body(CloseCode.NORMAL))
+    await client.server_closes_tcp()
+    await forgotten(server, client)
+
+
+async def test_an_internal_error_closes_only_that_connection_with_1011(raw, monkeypatch):
+    client = await raw()
+
+    def broken(self, message):
+        raise RuntimeError("a bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ChatConnection, "_receive", broken)
+        client.send_json({"type": "identify", "name": "unlucky"})
+        assert (await client.expect_close())[0] == CloseCode.INTERNAL_ERROR
+    await client.server_closes_tcp()
+    other = await raw()
+    other.send_json({"type": "identify", "name": "lucky"})
+    assert (await other.next_json())["type"] == "welcome"
+
+
+# limits.flood_strikes = 3 and no refill to speak of: the first 2 frames pass, every later one is over the limit.
+FLOOD = {"limits": {"rate_per_second": 0.01, "rate_burst": 2, "flood_strikes": 3}}
+
+
+@pytest.mark.parametrize("config_overrides", [FLOOD])
+@pytest.mark.parametrize(("over", "closed"), [(2, False), (3, True), (4, True)], ids=["N-1", "N", "N+1"])
+async def test_flood_strikes_rate_limited_errors_in_a_row_then_1008(raw, config_overrides, over, closed):
+    client = await raw()
+    for i in range(2 + over):  # not identified: the 2 that pass get not_identified, all of them cost a token
+        client.send_json({"type": "rooms", "cid": f"c{i}"})
+    client.send(Opcode.PING, b"still there?")  # control frames cost no token
+    answers = []
+    while (frame := await client.next_frame())[0] == Opcode.TEXT:
+        answers.append(json.loads(frame[1]))
+    strikes = FLOOD["limits"]["flood_strikes"]
+    assert [(a["code"], a["cid"]) for a in answers] == [
+        ("not_identified", "c0"), ("not_identified", "c1"),
+        *[("rate_limited", f"c{i}") for i in range(2, 2 + min(over, strikes))]]
+    if closed:
+        assert frame == (Opcode.CLOSE, close_body(CloseCode.POLICY_VIOLATION, b"flooding"))
+        client.send(Opcode.CLOSE, close_body(CloseCode.POLICY_VIOLATION))
+        await client.server_closes_tcp()
+    else:
+        assert frame == (Opcode.PONG, b"still there?")
+
+
+@pytest.mark.parametrize("config_overrides", [FLOOD])
+async def test_over_limit_garbage_is_answered_rate_limited(raw, config_overrides):
+    client = await raw()
+    for data in (b"{nope", b"{nope", b"{nope"):
+        client.send(Opcode.TEXT, data)
+    codes = [(await client.next_json())["code"] for _ in range(3)]
+    assert codes == ["bad_json", "bad_json", "rate_limited"]  # a flood of garbage is a flood all the same
 
 
 async def test_a_closed_connection_is_freed_at_once(raw, server):
@@ -146,11 +283,11 @@ async def test_a_closed_connection_is_freed_at_once(raw, server):
         client.send_json({"type": "say", "room": "lobby", "text": f"bye {i}", "cid": "bye"})
         while (await client.next_json()).get("cid") != "bye":
             pass  # joined, then the ack
-        client.send(Opcode.CLOSE, (1000).to_bytes(2, "big"))
+        client.send(Opcode.CLOSE, close_body(CloseCode.NORMAL))
         while (await client.next_frame())[0] != Opcode.CLOSE:
             pass  # the room's copy of the message
-        assert await client.reader.read() == b""  # the server has closed the socket
-    assert not server.sockets
+        await client.server_closes_tcp()
+        await forgotten(server, client)
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, ChatConnection) and o.registry is server.sockets]
 
@@ -182,4 +319,4 @@ def test_server_frame_reader_matches_reader_lengths():
     reader = ServerFrameReader()
     reader.feed(b"\x81\x7e\x00\x80" + b"a" * 128)
     assert reader.ready == [(1, b"a" * 128)]
-    assert FrameReader(10).feed(client_frame(Opcode.TEXT, b"ok")) == [(Opcode.TEXT, b"ok")]
+    assert list(FrameReader(10).feed(client_frame(Opcode.TEXT, b"ok"))) == [(Opcode.TEXT, b"ok")]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from chatd.config import SETTINGS
-from chatd.protocol import SCHEMAS, Code
+from chatd.protocol import SCHEMAS, CloseCode, Code
+from chatd.strictjson import NESTING_MAX
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PROTOCOL = (DOCS / "protocol.md").read_text()
@@ -30,6 +31,10 @@ def test_every_error_code_is_documented(code):
     assert f"| `{code}` |" in PROTOCOL
 
 
+def test_nesting_limit_is_documented():
+    assert f"nest at most {NESTING_MAX} levels deep" in PROTOCOL
+
+
 @pytest.mark.parametrize("kind", list(SCHEMAS))
 def test_every_client_frame_is_documented(kind):
     assert f"### {kind}\n" in PROTOCOL and f'"type": "{kind}"' in PROTOCOL
@@ -44,3 +49,14 @@ def server_frame_types() -> set[str]:
 @pytest.mark.parametrize("kind", sorted(server_frame_types()))
 def test_every_server_frame_is_documented(kind):
     assert f"### {kind}\n" in PROTOCOL
+
+
+def close_codes_sent() -> set[str]:
+    """Every ``CloseCode`` the server's code closes or fails a connection with."""
+    source = "".join(p.read_text() for p in (DOCS.parent / "chatd").rglob("*.py"))
+    return set(re.findall(r"(?:FrameError|close|fail|stop)\(CloseCode\.(\w+)", source))
+
+
+@pytest.mark.parametrize("name", sorted(close_codes_sent()))
+def test_every_close_code_sent_is_documented(name):
+    assert f"| {getattr(CloseCode, name)} |" in PROTOCOL

@@ -24,6 +24,7 @@ def start_chatd(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     config.write_text(
         'listen: "127.0.0.1:0"\ndatabase: chatd.db\nlogfile: ""\n'
         "limits: {rate_per_second: 100000, rate_burst: 100000, user_rate_per_second: 100000, user_rate_burst: 100000}\n"
+        "address: {rate_per_second: 100000, rate_burst: 100000}\n"  # eight senders, one address
     )
     with open(tmp_path / "stderr.log", "ab") as log:  # the child keeps its own copy of the fd
         proc = subprocess.Popen([sys.executable, "-m", "chatd", "start", "-c", str(config)],

@@ -1,6 +1,7 @@
 """The shipped nginx site, for real: nginx/chatd.conf changed only in paths,
 ports and a self-signed certificate made here, in front of a real chatd;
-a wss client chats through it from 127.0.0.2 and chatd sees that address.
+a wss client chats through it from 127.0.0.2 and chatd sees that address;
+headers, caching and malformed paths as a browser or a scanner meets them.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from chatd.config import BY_KEY
+from chatd.web.assets import REVALIDATE, VERSIONED_CACHE
+from chatd.web.headers import SECURITY_HEADERS
 from tests.ops_fixtures import Chatd, wait_for
+from tests.test_web import MALFORMED
 from tests.wsclient import ChatClient
 
+NGINX_HEADER_BUFFERS = 4 * 8192  # large_client_header_buffers' default
+SPOOF = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"}
 SITE = Path(__file__).resolve().parent.parent / "nginx" / "chatd.conf"
 PORT_ATTEMPTS = 5
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -73,7 +80,7 @@ def start_nginx(work: Path, chatd_port: int, cert: Path, key: Path) -> tuple[sub
         (r"/etc/letsencrypt/live/chat\.example\.org/fullchain\.pem", str(cert)),
         (r"/etc/letsencrypt/live/chat\.example\.org/privkey\.pem", str(key)),
         (r"/var/www/letsencrypt", str(work / "acme")),
-        (r"/opt/chatd/static/", f"{work}/static/"),
+        (r"/var/lib/nginx/chatd-static", str(work / "cache")),  # not made here: nginx must create it
     ])
     (work / "chatd.conf").write_text(site)
     user = "user root;" if os.geteuid() == 0 else ""  # workers must read the 0700 temp dir
@@ -102,8 +109,6 @@ def nginx_site(chatd_daemon: Chatd) -> Iterator[dict]:
     d = chatd_daemon
     work = d.dir / "nginx"
     (work / "tmp").mkdir(parents=True)
-    (work / "static").mkdir()
-    (work / "static" / "hello.txt").write_text("static from disk\n")
     cert, key = work / "cert.pem", work / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
@@ -127,40 +132,121 @@ async def test_wss_client_chats_through_nginx_and_chatd_sees_its_address(nginx_s
     d: Chatd = nginx_site["chatd"]
     port = nginx_site["https"]
     url = f"wss://127.0.0.1:{port}/ws"
-    # A browser sends Origin; Tornado accepts it only if nginx passed the real Host.
+    # A browser sends Origin; chatd accepts it only if nginx passed the real Host.
+    # The client's own X-Forwarded-For / X-Real-IP are not believed: nginx appends what it saw.
     async with ChatClient.connect(url, ssl=nginx_site["ssl"], origin=f"https://127.0.0.1:{port}",
-                                  local_addr=("127.0.0.2", 0)) as dave:
+                                  local_addr=("127.0.0.2", 0), additional_headers=SPOOF) as dave:
         assert (await dave.identify(name="dave"))["type"] == "welcome"
         assert (await dave.request("join", room="lobby"))["type"] == "joined"
         ack = await dave.say("lobby", "through nginx")
         assert ack["type"] == "ack"
         assert (await dave.expect("message", text="through nginx"))["id"] == ack["id"]
         rows = await asyncio.to_thread(d.connections)
-        assert [r["remote_address"] for r in rows] == ["127.0.0.2"], "the client's address, not nginx's"
+        assert [r["remote_address"] for r in rows] == ["127.0.0.2"], "the client's address, not nginx's nor its claim"
         assert rows[0]["user"]["name"] == "dave"
 
 
-def test_https_site_redirects_serves_static_and_proxies_the_rest_for_get_and_head(nginx_site: dict):
-    plain = http.client.HTTPConnection("127.0.0.1", nginx_site["http"], timeout=5)
-    plain.request("GET", "/some/page?x=1")
-    response = plain.getresponse()
-    assert response.status == 301
-    assert response.getheader("Location").startswith("https://127.0.0.1") and "/some/page?x=1" in response.getheader(
-        "Location")
-    plain.close()
+async def test_a_foreign_page_cannot_open_the_websocket_through_nginx(nginx_site: dict):
+    url = f"wss://127.0.0.1:{nginx_site['https']}/ws"
+    with pytest.raises(InvalidStatus) as refused:
+        await ChatClient.connect(url, ssl=nginx_site["ssl"], origin="https://evil.example",
+                                 local_addr=("127.0.0.2", 0), additional_headers=SPOOF)
+    assert refused.value.response.status_code == 403
+    log = nginx_site["chatd"]
+    wait_for(lambda: "origin 'https://evil.example'" in log.log(), what="the refusal in chatd's log")
+    assert "refused a WebSocket from 127.0.0.2: origin 'https://evil.example'" in log.log()
 
-    secure = http.client.HTTPSConnection("127.0.0.1", nginx_site["https"], timeout=5, context=nginx_site["ssl"])
-    secure.request("GET", "/static/hello.txt")
-    response = secure.getresponse()
-    assert response.status == 200 and response.read() == b"static from disk\n"
-    secure.request("GET", "/healthz")
-    response = secure.getresponse()
-    assert response.status == 200 and b'"status": "ok"' in response.read()
-    for path in ("/", "/healthz", "/static/hello.txt"):  # what uptime monitors ask, through the proxy
-        secure.request("HEAD", path)
-        response = secure.getresponse()
-        assert response.status == 200 and response.read() == b"", path
-    secure.close()
+
+def get(site: dict, target: str, port: str = "https") -> http.client.HTTPResponse:
+    kind = http.client.HTTPSConnection if port == "https" else http.client.HTTPConnection
+    connection = kind("127.0.0.1", site[port], timeout=5, **({"context": site["ssl"]} if port == "https" else {}))
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        response.body = response.read()
+        return response
+    finally:
+        connection.close()
+
+
+# Headers nginx adds to the responses it makes itself; chatd's own pass through unchanged.
+NGINX_OWN = {"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+             "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+             "Server": "nginx"}
+CHATD_OWN = {**SECURITY_HEADERS, "Server": "nginx"}  # nginx names itself, without a version
+
+
+def assert_headers(response: http.client.HTTPResponse, expected: dict[str, str], what: str) -> None:
+    for name, value in expected.items():
+        assert response.getheader(name) == value, (what, name)
+        assert len(response.headers.get_all(name)) == 1, (what, name, "sent once")
+
+
+def version_of(site: dict) -> str:
+    return re.search(rb'src="static/([0-9a-f]{16})/app\.js"', get(site, "/").body)[1].decode()
+
+
+def test_every_response_through_nginx_has_the_security_headers(nginx_site: dict):
+    redirect = get(nginx_site, "/some/page?x=1", port="http")
+    assert redirect.status == 301 and redirect.getheader("Location") == "https://127.0.0.1/some/page?x=1"
+    assert_headers(redirect, NGINX_OWN, "the redirect to https")
+
+    v = version_of(nginx_site)
+    expected = {  # path → status, Cache-Control, who answers
+        "/": (200, REVALIDATE, CHATD_OWN), f"/static/{v}/app.js": (200, VERSIONED_CACHE, CHATD_OWN),
+        "/static/app.js": (200, REVALIDATE, CHATD_OWN), "/static/index.html": (301, None, CHATD_OWN),
+        "/healthz": (200, "no-store", CHATD_OWN), "/no-such-page": (404, None, CHATD_OWN),
+        f"/static/{v}/nope.js": (404, None, CHATD_OWN), "/static/%00": (400, None, NGINX_OWN),
+    }
+    for target, (status, cache_control, headers) in expected.items():
+        response = get(nginx_site, target)
+        assert (response.status, response.getheader("Cache-Control")) == (status, cache_control), target
+        assert_headers(response, {**headers, "Strict-Transport-Security": "max-age=31536000"}, target)
+
+
+def test_head_through_nginx_answers_like_get_without_a_body(nginx_site: dict):
+    """What uptime monitors ask, through the proxy (and its cache, which turns a HEAD into a GET upstream)."""
+    v = version_of(nginx_site)
+    connection = http.client.HTTPSConnection("127.0.0.1", nginx_site["https"], timeout=5, context=nginx_site["ssl"])
+    try:
+        for target in ("/", "/healthz", f"/static/{v}/app.js", "/static/app.js"):
+            connection.request("HEAD", target)
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b""), target
+    finally:
+        connection.close()
+
+
+def test_nginx_keeps_versioned_files_and_never_the_page(nginx_site: dict):
+    v = version_of(nginx_site)
+    module = get(nginx_site, f"/static/{v}/connection.js")
+    assert module.status == 200
+    assert get(nginx_site, "/static/connection.js").status == 200
+    stopped = nginx_site["chatd"].cli("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    again = get(nginx_site, f"/static/{v}/connection.js")
+    assert (again.status, again.body) == (200, module.body), "served from nginx's cache"
+    assert_headers(again, {**CHATD_OWN, "Cache-Control": VERSIONED_CACHE}, "a file from nginx's cache")
+    for target in ("/", "/static/connection.js", "/healthz"):
+        down = get(nginx_site, target)
+        assert down.status == 502, f"{target} is never kept"
+        assert_headers(down, NGINX_OWN, f"{target} while chatd is down")
+
+
+def test_malformed_paths_through_nginx_are_never_a_500(nginx_site: dict):
+    # Longer requests than nginx's header buffers (4 x 8 KiB) get a 414 and a close before the
+    # rest is read: the client may see a reset instead of the answer, as from any nginx.
+    for target in (t for t in MALFORMED if len(t) < NGINX_HEADER_BUFFERS):
+        with nginx_site["ssl"].wrap_socket(socket.create_connection(("127.0.0.1", nginx_site["https"]), timeout=5),
+                                           server_hostname="localhost") as sock:
+            sock.sendall(b"GET " + target.replace(b"{v}", b"0" * 16) + b" HTTP/1.1\r\nHost: localhost\r\n"
+                         b"Connection: close\r\n\r\n")
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            response.read()
+            # 301: nginx adds the slash to /static; 414: nginx's limit on a request line
+            assert response.status in (301, 400, 404, 414), (target, response.status)
+    assert "Traceback" not in nginx_site["chatd"].log()
 
 
 def test_proxy_read_timeout_outlasts_the_ping_interval():

@@ -1,33 +1,114 @@
-"""Resume tokens and rate limiting: small pure pieces."""
+"""Resume tokens (chatd.auth.tokens) and rate limiting: small pure pieces."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
 
+from chatd.auth.tokens import CLOCK_SKEW, RESUME, BadToken, Claim, TokenSigner, serializer
+from chatd.epoch import PRE_EPOCH
 from chatd.ratelimit import TokenBucket
-from chatd.tokens import BadToken, TokenSigner
+
+SECRET = b"s" * 32
+
+
+def signer(ttl: float = 100, purpose: str = RESUME) -> TokenSigner:
+    return TokenSigner(SECRET, ttl_seconds=ttl, purpose=purpose)
 
 
 def test_token_round_trip_and_expiry():
-    signer = TokenSigner(b"s" * 32, ttl_seconds=100)
-    token = signer.issue(42, now=1000)
-    assert signer.verify(token, now=1099) == 42
+    token = signer().issue(42, "e1", sign_in=7, generation=3, now=1000)
+    assert signer().verify(token, now=1099) == Claim(42, "e1", 7, 3, 1000)
     with pytest.raises(BadToken, match="expired"):
-        signer.verify(token, now=1101)
+        signer().verify(token, now=1101)
 
 
-@pytest.mark.parametrize("tamper", [lambda t: "43" + t[2:], lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
-                                    lambda t: t.replace(".", "", 1), lambda t: "", lambda t: "²." + t[3:]])
-def test_tampered_tokens_are_refused(tamper):
-    signer = TokenSigner(b"s" * 32, ttl_seconds=100)
-    with pytest.raises(BadToken):
-        signer.verify(tamper(signer.issue(42, now=1000)), now=1000)
+def test_a_token_from_the_future_is_refused_beyond_the_clock_skew():
+    token = signer().issue(42, "e1", 7, 0, now=1000 + CLOCK_SKEW)
+    assert signer().verify(token, now=1000).issued == 1000 + CLOCK_SKEW, "within the skew: a clock stepped back"
+    ahead = signer().issue(42, "e1", 7, 0, now=1001 + CLOCK_SKEW)
+    with pytest.raises(BadToken, match="in the future"):
+        signer().verify(ahead, now=1000)
+
+
+def test_a_token_made_for_another_purpose_is_refused_and_the_other_way_round():
+    """One secret signs every kind of token; a key per purpose keeps them apart."""
+    other = signer(purpose="chatd.upload")
+    payload = {"u": 42, "e": "e1", "d": 7, "g": 0, "t": 1000}  # exactly what a resume token holds
+    for token in (other.issue(42, "e1", 7, 0, now=1000), serializer(SECRET, "chatd.upload").dumps(payload)):
+        with pytest.raises(BadToken, match="another purpose"):
+            signer().verify(token, now=1000)
+    with pytest.raises(BadToken, match="another purpose"):
+        other.verify(signer().issue(42, "e1", 7, 0, now=1000), now=1000)
+    assert signer().verify(serializer(SECRET, RESUME).dumps(payload), now=1000) == Claim(42, "e1", 7, 0, 1000)
 
 
 def test_other_secret_is_refused():
-    token = TokenSigner(b"a" * 32, 100).issue(1)
+    token = TokenSigner(b"a" * 32, 100).issue(1, "e1", 1, 0)
     with pytest.raises(BadToken, match="signature"):
         TokenSigner(b"b" * 32, 100).verify(token)
+
+
+def _flip(text: str, at: int) -> str:
+    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:]
+
+
+@pytest.mark.parametrize("tamper", [lambda t: _flip(t, 5), lambda t: _flip(t, len(t) - 1), lambda t: t.replace(".", ""),
+                                    lambda t: "", lambda t: ".", lambda t: t + ".x", lambda t: t + "é",
+                                    lambda t: t[:-1] + "\x00", lambda t: t + "A" * 600, lambda t: "." + t,
+                                    lambda t: t.split(".")[0], lambda t: "." + t.split(".")[1]])
+def test_tampered_tokens_are_refused(tamper):
+    with pytest.raises(BadToken):
+        signer().verify(tamper(signer().issue(42, "e1", 7, 0, now=1000)), now=1000)
+
+
+@pytest.mark.parametrize("payload", [[42, "e1", 7, 0, 1000], {"u": 42, "e": "e1", "d": 7, "g": 0},
+                                     {"u": "42", "e": "e1", "d": 7, "g": 0, "t": 1000},
+                                     {"u": 42, "e": "é", "d": 7, "g": 0, "t": 1000},
+                                     {"u": 42, "e": "", "d": 7, "g": 0, "t": 1000},
+                                     {"u": 42, "e": "e1", "d": True, "g": 0, "t": 1000},
+                                     {"u": 0, "e": "e1", "d": 7, "g": 0, "t": 1000},
+                                     {"u": 42, "e": "e1", "d": 7, "g": -1, "t": 1000},
+                                     {"u": 2**63, "e": "e1", "d": 7, "g": 0, "t": 1000}])
+def test_a_signed_payload_of_another_shape_is_a_damaged_token(payload):
+    """What a chatd of another version might have signed is refused, never half read."""
+    with pytest.raises(BadToken, match="damaged"):
+        signer().verify(serializer(SECRET, RESUME).dumps(payload), now=1000)
+
+
+def _legacy(body: str, secret: bytes = SECRET) -> str:
+    digest = hmac.new(secret, body.encode(), hashlib.sha256).digest()
+    return f"{body}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+
+
+def test_tokens_from_before_purposes_are_read_as_resume_tokens_with_a_legacy_key():
+    """chatd before sign-ins signed <user>.<issued>.<epoch>, and before epochs <user>.<issued>."""
+    before_epochs, with_epoch = _legacy("7.1000"), _legacy("7.1000.e1")
+    assert signer().verify(before_epochs, now=1000) == Claim(7, PRE_EPOCH, None, 0, 1000,
+                                                             hashlib.sha256(before_epochs.encode()).hexdigest())
+    claim = signer().verify(with_epoch, now=1000)
+    assert (claim.epoch, claim.sign_in, claim.generation) == ("e1", None, 0)
+    assert claim.legacy != signer().verify(before_epochs, now=1000).legacy, "each token its own key"
+    with pytest.raises(BadToken):
+        signer(purpose="chatd.upload").verify(with_epoch, now=1000)  # they were resume tokens, nothing else
+    with pytest.raises(BadToken, match="expired"):
+        signer().verify(with_epoch, now=1101)
+    with pytest.raises(BadToken, match="in the future"):
+        signer().verify(_legacy(f"7.{1001 + CLOCK_SKEW}.e1"), now=1000)
+    with pytest.raises(BadToken, match="signature"):
+        signer().verify(_legacy("7.1000.e1", b"x" * 32), now=1000)
+
+
+@pytest.mark.parametrize("tamper", [lambda t: "43" + t[1:], lambda t: t.replace(".e1.", ".e2."),
+                                    lambda t: t.replace(".e1.", ".."), lambda t: t.replace(".e1.", "."),
+                                    lambda t: t.replace(".e1.", ".é."), lambda t: t.replace(".e1.", ".e1.e1."),
+                                    lambda t: "²." + t[2:], lambda t: "1.9999999999.forged"])
+def test_tampered_tokens_from_before_purposes_are_refused(tamper):
+    with pytest.raises(BadToken):
+        signer().verify(tamper(_legacy("7.1000.e1")), now=1000)
 
 
 def test_bucket_allows_burst_then_refills():

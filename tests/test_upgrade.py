@@ -1,8 +1,9 @@
-"""chatd.web.upgrade against the installed Tornado: the private IOStream
-attributes the take-over reads are still there and still mean what they
-meant. pyproject.toml bounds Tornado to the versions where this passed;
-moving that bound starts here. (The handshake end to end, early frames
-included: test_connection.py.)"""
+"""The /ws handshake (chatd.web.upgrade): the origin check docs/protocol.md
+promises; clients that leave mid-handshake; and the private IOStream
+attributes the take-over reads, still there and still meaning what they
+meant in the installed Tornado. pyproject.toml bounds Tornado to the
+versions where these passed; moving that bound starts here. (The handshake
+end to end, early frames included: test_connection.py.)"""
 
 from __future__ import annotations
 
@@ -19,6 +20,34 @@ from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
 from chatd.web.upgrade import _take_socket
 
+HANDSHAKE = ("GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n")
+
+
+async def handshake_status(port: int, extra: str = "") -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(HANDSHAKE.format(host=f"127.0.0.1:{port}", extra=extra).encode())
+        async with asyncio.timeout(10):
+            status = await reader.readline()
+        return int(status.split()[1])
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(("origin", "status"), [
+    (None, 101),  # no Origin: not a browser, accepted
+    ("http://127.0.0.1:{port}", 101),  # the page's own origin
+    ("https://127.0.0.1:{port}", 101),  # the scheme is not compared (TLS ends at the proxy)
+    ("http://evil.example", 403),
+    ("http://127.0.0.1:1", 403),  # another port is another origin
+    ("null", 403),  # sandboxed frames and file: pages
+])
+async def test_foreign_origins_are_refused_with_403(server, origin, status):
+    extra = "" if origin is None else f"Origin: {origin.format(port=server.port)}\r\n"
+    assert await handshake_status(server.port, extra) == status
+
+
 # What _take_socket reads and writes on Tornado's IOStream, none of it public.
 PRIVATE_STREAM_ATTRIBUTES = {"_read_buffer": bytearray, "_read_buffer_size": int, "_state": (int, type(None))}
 # Hooks the take-over relies on (public or documented-by-use in Tornado).
@@ -26,8 +55,6 @@ HOOKS = [(WebSocketHandler, "get_websocket_protocol"), (RequestHandler, "detach"
          (WebSocketProtocol13, "compute_accept_value")]
 REQUEST = b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"
 EARLY = b"\x81\x85early"  # a frame the client sent right behind its request
-UPGRADE = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 
 
 def _moved(what: str) -> str:
@@ -84,7 +111,7 @@ async def _leave_mid_handshake(port: int, how: str) -> None:
     sock = socket.socket()
     sock.setblocking(False)
     await loop.sock_connect(sock, ("127.0.0.1", port))
-    request = UPGRADE.format(port=port).encode()
+    request = HANDSHAKE.format(host=f"127.0.0.1:{port}", extra="").encode()
     if how == "half-request":
         await loop.sock_sendall(sock, request[: len(request) // 2])
         sock.close()
@@ -103,5 +130,7 @@ async def test_clients_leaving_mid_handshake_cost_nothing_and_log_no_error(serve
     async with asyncio.timeout(10):
         while len(server.sockets) > 1:  # the server learns of the resets from its loop: no event to await
             await asyncio.sleep(0.01)
+    addresses = server.chat.addresses
+    assert addresses.open_connections(addresses.key("127.0.0.1")) == 1, "each leaver gave its address's count back"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() + "\n" + (r.exc_text or "") for r in errors]

@@ -23,6 +23,7 @@ class ChatClient:
     def __init__(self, ws: ClientConnection):
         self.ws = ws
         self.backlog: list[dict[str, Any]] = []  # frames received but not yet expected
+        self.largest_frame = 0  # bytes of the largest frame received
 
     @classmethod
     def connect(cls, url: str, **kwargs: Any) -> _Connecting:
@@ -46,7 +47,9 @@ class ChatClient:
                 return self.backlog.pop(i)
         async with asyncio.timeout(timeout):
             while True:
-                frame = json.loads(await self.ws.recv())
+                data = await self.ws.recv(decode=False)
+                self.largest_frame = max(self.largest_frame, len(data))
+                frame = json.loads(data)
                 if wanted(frame):
                     return frame
                 self.backlog.append(frame)

@@ -6,31 +6,40 @@ their own (WAL lets them read while the writer writes). The event loop
 never touches SQLite.
 
     store = Store("chatd.db")
-    store.open(loop)                      # migrate, start the writer
-    store.save_message(draft, on_stored)  # on_stored(message_dict, error) after commit
-    page = await store.room_history(room_id, before=None, after=None, limit=50)
+    store.open(loop)                      # migrate, read the epoch, start the writer
+    store.epoch                           # chatd.epoch.Epoch: which database this is
+    await store.newest(at_least=1207)     # the highest message id handed out here
+    store.save_message(draft, on_stored)  # on_stored((MessageRow, duplicate), error) after commit
+    page = await store.room_history(room_id, before=None, after=None, limit=50)  # a Page of MessageRows
+    await store.delete_room(room_id)      # True, or False when it holds messages (then it stays)
     store.close()
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import secrets
 import sqlite3
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from peewee import IntegrityError, SqliteDatabase
 
-from chatd.store.schema import Meta, Room, User, database, migrate, pair_key
+from chatd.epoch import META_RESTORED, Epoch
+from chatd.names import name_keys
+from chatd.store.schema import Meta, Room, RoomKey, User, database, fill_room_keys, migrate, now_ms, pair_key
+from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer, WriterClosed
 
-__all__ = ["Store", "Draft", "Page", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
+__all__ = ["Store", "Draft", "MessageRow", "Page", "RoomUse", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
 
 READ_THREADS = 2
+
+log = logging.getLogger("chatd.store")
 
 
 class NoSuchUser(Exception):
@@ -38,11 +47,11 @@ class NoSuchUser(Exception):
 
 
 class RoomExists(Exception):
-    pass
+    """A room with this name, or one that looks like it, exists: ``existing`` is its name."""
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+    def __init__(self, existing: str):
+        super().__init__(existing)
+        self.existing = existing
 
 
 @dataclass(slots=True)
@@ -58,28 +67,43 @@ class Draft:
     recipient_id: int | None = None
 
 
+class MessageRow(NamedTuple):
+    """One stored message as the store hands it out; ``chatd.protocol`` makes frames of it.
+
+    A tuple, so that reading a page or storing a message costs one allocation per row.
+    """
+
+    id: int
+    room: str | None  # the room's name; None for a private message
+    sender_id: int
+    sender_name: str
+    recipient_id: int | None  # None for a room message
+    recipient_name: str | None
+    text: str
+    ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
+
+
 @dataclass(slots=True)
 class Page:
-    messages: list[dict[str, Any]]
-    more: bool
+    """Messages of one channel, read from a cursor: up from ``after`` (``forward``), or
+    down from ``before`` or the newest."""
+
+    rows: list[MessageRow]  # oldest first
+    more: bool  # other rows exist beyond the far end from the cursor: newer if forward, else older
+    forward: bool
 
 
+class RoomUse(NamedTuple):
+    """What the limits on rooms need to know of a stored room."""
+
+    creator_id: int | None  # None: a rooms.default room, or one from before creators were kept
+    messaged: bool  # it holds a message
+
+
+# In MessageRow order.
 _COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
 _SELECT = f"SELECT {_COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
-
-
-def message_frame(row: tuple) -> dict[str, Any]:
-    """A message row (in ``_COLUMNS`` order) as the ``message`` frame clients get."""
-    mid, room, sender_id, sender_name, recipient_id, recipient_name, text, ts = row
-    frame: dict[str, Any] = {"type": "message", "id": mid}
-    if recipient_id is None:
-        frame["room"] = room
-    else:
-        frame["to"] = {"id": recipient_id, "name": recipient_name}
-    frame["from"] = {"id": sender_id, "name": sender_name}
-    frame["text"] = text
-    frame["ts"] = ts
-    return frame
+_TEXT = MessageRow._fields.index("text")
 
 
 class Store:
@@ -97,12 +121,26 @@ class Store:
         self._batch_max = batch_max
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
         self.writer: Writer | None = None
+        self.epoch: Epoch | None = None
+        self.restored: dict[str, Any] | None = None  # the record of the restore that made this epoch
+        # The highest message id known to be handed out. The writer thread raises
+        # it on each insert (before the commit: a higher value only means an id
+        # about to exist); newest() rereads it when it is not high enough.
+        self.newest_id = 0
+        self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Create or migrate the schema and start the writer thread."""
+        """Create or migrate the schema, read the epoch, and start the writer thread."""
         database.initialize(self.db)
         with self.db.connection_context():
             migrate(self.db)
+            for room, like in fill_room_keys(self.db):
+                log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
+                            "either", room, like)
+            meta = {row.key: row.value for row in Meta.select()}
+            self.newest_id = self._read_newest_id()
+        self.epoch = Epoch.from_meta(meta)
+        self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = Writer(self.db, loop, self._batch_max)
         self.writer.start()
 
@@ -127,15 +165,31 @@ class Store:
         with self.db.connection_context():
             return [(r.id, r.name, r.topic) for r in Room.select().order_by(Room.id)]
 
-    def ensure_rooms(self, names: list[str]) -> None:
+    def room_uses(self) -> dict[int, RoomUse]:
+        """Room id → RoomUse, for every room."""
+        with self.db.connection_context():
+            # One index probe per room (message (room_id, id)), not a scan of the messages.
+            rows = self.db.execute_sql("SELECT r.id, r.creator_id, EXISTS (SELECT 1 FROM message m "
+                                       "WHERE m.room_id = r.id) FROM room r").fetchall()
+        return {room_id: RoomUse(creator, bool(messaged)) for room_id, creator, messaged in rows}
+
+    def ensure_rooms(self, names: list[str]) -> list[tuple[str, str]]:
+        """Create the rooms that do not exist; returns (name, existing room)
+        for each one not created because another room's name looks like it."""
+        refused = []
         with self.db.connection_context(), self.db.atomic():
             for name in names:
-                Room.insert(name=name, topic="", created=now_ms()).on_conflict_ignore().execute()
+                try:
+                    self._insert_room(name, "", None)
+                except RoomExists as e:
+                    if e.existing.casefold() != name.casefold():
+                        refused.append((name, e.existing))
+        return refused
 
     # Writes (through the writer thread).
 
     def save_message(self, draft: Draft, done: Done) -> None:
-        """Store a message; ``done((frame, duplicate), error)`` runs on the loop after commit.
+        """Store a message; ``done((row, duplicate), error)`` runs on the loop after commit.
 
         A draft whose (sender, cid) is already stored is not stored again:
         the result is the stored message with ``duplicate`` True.
@@ -143,7 +197,7 @@ class Store:
         assert self.writer
         self.writer.submit(lambda: self._insert(draft), done)
 
-    def _insert(self, d: Draft) -> tuple[dict[str, Any], bool]:
+    def _insert(self, d: Draft) -> tuple[MessageRow, bool]:
         sql = self.db.connection()  # sqlite3 itself: this is the hottest write
         recipient_name = pair = None
         if d.recipient_id is not None:
@@ -160,34 +214,59 @@ class Store:
         )
         if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
             row = sql.execute(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
-            return message_frame(row), True
-        row = (cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
-        return message_frame(row), False
-
-    def create_user(self, name: str) -> asyncio.Future:
-        """→ the new user's id."""
-        assert self.writer
-        return self.writer.run(lambda: User.insert(name=name, created=now_ms()).execute())
+            return MessageRow._make(row), True
+        self.newest_id = cursor.lastrowid  # one writer thread: ids arrive in order
+        row = MessageRow(cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name,
+                         d.text, ts)
+        return row, False
 
     def rename_user(self, user_id: int, name: str) -> asyncio.Future:
         assert self.writer
         return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute())
 
-    def create_room(self, name: str, topic: str) -> asyncio.Future:
-        """→ the new room's id; RoomExists if the name is taken (ignoring case)."""
+    def create_room(self, name: str, topic: str, creator_id: int | None = None) -> asyncio.Future:
+        """→ the new room's id; RoomExists if a room has this name or one
+        that looks like it (``chatd.names.name_keys``)."""
         assert self.writer
+        return self.writer.run(lambda: self._insert_room(name, topic, creator_id))
 
-        def insert() -> int:
-            try:
-                return Room.insert(name=name, topic=topic, created=now_ms()).execute()
-            except IntegrityError:
-                raise RoomExists(name) from None
+    def delete_room(self, room_id: int) -> asyncio.Future:
+        """Delete a room that holds no message, with its name keys; → True,
+        or False if it holds a message after all (it then stays): a message
+        is never lost to a room's removal."""
+        assert self.writer
+        return self.writer.run(lambda: self.db.execute_sql(
+            "DELETE FROM room WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE room_id = ?)",
+            (room_id, room_id)).rowcount == 1)
 
-        return self.writer.run(insert)
+    def _insert_room(self, name: str, topic: str, creator_id: int | None) -> int:
+        keys = sorted(name_keys(name))
+        try:
+            with self.db.atomic():  # a savepoint: the room and its keys, or neither
+                room_id = Room.insert(name=name, topic=topic, created=now_ms(), creator=creator_id).execute()
+                RoomKey.insert_many([(key, room_id) for key in keys], fields=[RoomKey.key, RoomKey.room]).execute()
+                return room_id
+        except IntegrityError:
+            existing = (Room.select(Room.name).join(RoomKey).where(RoomKey.key.in_(keys)).scalar()
+                        or Room.select(Room.name).where(Room.name == name).scalar())
+            raise RoomExists(existing or name) from None
 
     # Reads (in the reader pool).
 
-    def _read(self, fn: Callable[[], Any]) -> asyncio.Future:
+    def _read_newest_id(self) -> int:
+        """The highest message id ever handed out here (a restore may have raised it past the rows)."""
+        row = self.db.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = 'message'").fetchone()
+        return row[0] if row else 0
+
+    async def newest(self, at_least: int = 0) -> int:
+        """The highest message id handed out here, reread from the database if below ``at_least``."""
+        if at_least > self.newest_id:
+            stored = await self.read(self._read_newest_id)
+            self.newest_id = max(self.newest_id, stored)
+        return self.newest_id
+
+    def read(self, fn: Callable[[], Any]) -> asyncio.Future:
+        """→ ``fn()``, run in a reader thread with that thread's own connection."""
         def in_thread() -> Any:
             self.db.connect(reuse_if_open=True)  # one connection per reader thread, kept
             return fn()
@@ -201,22 +280,31 @@ class Store:
             row = self.db.execute_sql("SELECT name FROM user WHERE id = ?", (user_id,)).fetchone()
             return row[0] if row else None
 
-        return self._read(query)
+        return self.read(query)
+
+    # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
+    # (most rows) and ``max_chars``; see ``_page``.
 
     def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
-        return self._read(lambda: self._page("m.room_id = ?", (room_id,), **page))
+        """→ a Page of the room's messages."""
+        return self.read(lambda: self._page("m.room_id = ?", (room_id,), **page))
 
     def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
-        return self._read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
+        """→ a Page of the private messages between users ``a`` and ``b``."""
+        return self.read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
 
     def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
-        """Private messages to or from a user, all conversations together."""
+        """→ a Page of the private messages to or from a user, all conversations together."""
         where = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
-        return self._read(lambda: self._page(where, (user_id, user_id), **page))
+        return self.read(lambda: self._page(where, (user_id, user_id), **page))
 
-    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int) -> Page:
-        """Latest ``limit`` messages below ``before``, or with ``after`` the first
-        ``limit`` above it; oldest first either way. ``more``: another page exists."""
+    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
+              max_chars: int | None = None) -> Page:
+        """With ``after``: the first rows above it; else the latest below ``before``
+        (or the latest of all). At most ``limit`` rows, and reading stops after the row
+        whose text takes the texts read past ``max_chars`` characters (None: no such
+        bound), so a caller cutting a page to a size never has more than that in memory.
+        """
         clauses, args = [where], list(params)
         if before is not None:
             clauses.append("m.id < ?")
@@ -224,14 +312,22 @@ class Store:
         if after is not None:
             clauses.append("m.id > ?")
             args.append(after)
-        order = "ASC" if after is not None else "DESC"
+        forward = after is not None
+        order = "ASC" if forward else "DESC"
         sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY m.id {order} LIMIT ?"
-        rows = self.db.execute_sql(sql, (*args, limit + 1)).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if order == "DESC":
+        cursor = self.db.execute_sql(sql, (*args, limit + 1))
+        rows: list[MessageRow] = []
+        chars, more = 0, False
+        for row in cursor:  # sqlite3 steps one row at a time: what is not wanted is never read
+            if len(rows) == limit or (max_chars is not None and chars > max_chars):
+                more = True
+                break
+            rows.append(MessageRow._make(row))
+            chars += len(row[_TEXT])
+        cursor.close()
+        if not forward:
             rows.reverse()
-        return Page([message_frame(r) for r in rows], more)
+        return Page(rows, more, forward)
 
     def stats(self) -> asyncio.Future:
         """→ {"messages": count, "database_bytes": size of the file and its WAL}."""
@@ -242,7 +338,7 @@ class Store:
             page_size = self.db.execute_sql("PRAGMA page_size").fetchone()[0]
             return {"messages": count, "database_bytes": pages * page_size}
 
-        return self._read(query)
+        return self.read(query)
 
     def backup(self, target: str) -> asyncio.Future:
         """Copy the live database to ``target`` with SQLite's online backup API."""
@@ -253,4 +349,4 @@ class Store:
                 source.backup(dest)
             dest.close()
 
-        return self._read(copy)
+        return self.read(copy)

@@ -1,17 +1,30 @@
 """The Tornado application: the page, static files, health, and ``/ws``.
-The page, static files and ``/healthz`` answer HEAD as well as GET.
+The page, static files and ``/healthz`` answer HEAD as well as GET
+(``chatd.web.head``).
 
     app = make_app(chat, registry, config)
+
+Before any handler runs, ``request.remote_ip`` is set to the client's
+address as resolved through ``trusted_proxies`` (``chatd.proxies``). It is
+the one place to take a client's address from — logs, ``chatd
+connections``, per-address limits; never read X-Forwarded-For or X-Real-IP
+anywhere else. Every response carries ``SecurityHeaders``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from chatd.chat import Chat
 from chatd.config import Config
+from chatd.proxies import client_address, parse_networks
+from chatd.web.assets import REVALIDATE, ROUTE, Assets, StaticHandler, load_assets
+from chatd.web.head import HeadAsGet
+from chatd.web.headers import SecurityHeaders
 from chatd.web.outbox import Outbox
 from chatd.web.upgrade import ChatUpgrade
 
@@ -26,43 +39,62 @@ def _static_dir() -> Path:
 STATIC_DIR = _static_dir()
 
 
-class PageHandler(tornado.web.RequestHandler):
+class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+    def initialize(self, assets: Assets) -> None:
+        self.assets = assets
+
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        # The page makes no third-party requests; say so to the browser too.
-        self.set_header(
-            "Content-Security-Policy",
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
-        )
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.write((STATIC_DIR / "index.html").read_bytes())
-
-    def head(self) -> None:
-        """Uptime monitors ask with HEAD: the GET's status and headers, no body
-        (RFC 9110 §9.3.2). Tornado sends no body for HEAD but keeps the
-        Content-Length of the body GET would send."""
-        self.get()
+        self.set_header("Cache-Control", REVALIDATE)  # the page names the current static version: never stale
+        self.write(self.assets.page)
 
 
-class HealthHandler(tornado.web.RequestHandler):
+class HealthHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, chat: Chat) -> None:
         self.chat = chat
 
     def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
         self.write({"status": "ok", "connections": len(self.chat.hub.sessions)})
 
-    def head(self) -> None:
-        """As for the page: monitors probe /healthz with HEAD too."""
-        self.get()
+
+class NotFoundHandler(SecurityHeaders, tornado.web.ErrorHandler):
+    """Every URL no route matches: a 404 with the same headers as the rest."""
+
+
+class Application(tornado.web.Application):
+    """Tornado's application, with ``request.remote_ip`` resolved through the
+    trusted proxies of the current config (``trusted_proxies`` is live)."""
+
+    def __init__(self, chat: Chat, handlers: list, **settings: Any):
+        super().__init__(handlers, **settings)
+        self.chat = chat
+
+    def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
+        # Called once per request, before a handler exists: everything after
+        # (handlers, Tornado's access log) sees the resolved address.
+        request.remote_ip = client_address(
+            request.remote_ip or "", request.headers.get_list("X-Forwarded-For"), request.headers.get("X-Real-IP"),
+            parse_networks(self.chat.config.trusted_proxies))
+        return super().find_handler(request, **kwargs)
+
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        # A 429 is a per-address limit (chatd.web.upgrade): Chat logs those once a
+        # minute per address, where one access line each would let a flood fill the log.
+        if handler.get_status() != 429:
+            super().log_request(handler)
 
 
 def make_app(chat: Chat, registry: set, config: Config) -> tornado.web.Application:
-    return tornado.web.Application(
+    assets = load_assets(STATIC_DIR)
+    return Application(
+        chat,
         [
-            (r"/", PageHandler),
+            (r"/", PageHandler, {"assets": assets}),
+            (ROUTE, StaticHandler, {"assets": assets}),
             (r"/healthz", HealthHandler, {"chat": chat}),
             (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "outbox": Outbox()}),
         ],
-        static_path=str(STATIC_DIR),
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"status_code": 404},
     )

@@ -11,6 +11,17 @@ for the pings of all connections (``chatd.web.keepalive``).
 
 The attributes ``chatd connections`` shows: ``session``, ``remote_ip``,
 ``connected_at``, ``frames_in/out``, ``bytes_in/out``, ``queued_bytes()``.
+``address`` is the key ``remote_ip`` is limited under (``chatd.abuse``);
+the handshake counted the connection for it, and closing it releases it.
+
+**Pipelined requests.** A client may send many requests without waiting for
+the answers; each answer can be a page of ``history.page_bytes``. While more
+than 1/REQUEST_HIGH_WATER_SHARE of ``limits.send_queue_bytes`` waits to be
+sent to the client, the next request is not started (the transport's
+high-water mark; ``resume_writing`` carries on once the client has read), so
+answers reach the client as fast as it reads them and never pile up into a
+slow-reader cut-off (chatd.paging explains the shares). Live frames are
+queued regardless, and a client that stops reading is still cut off by them.
 """
 
 from __future__ import annotations
@@ -23,17 +34,19 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+from chatd.abuse import Kind
 from chatd.chat import Chat
 from chatd.hub import Session
+from chatd.paging import REQUEST_HIGH_WATER_SHARE
 from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.store import WriterClosed
 from chatd.web.outbox import Outbox
-from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, wire
+from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
 
 log = logging.getLogger("chatd.connection")
 _session_ids = itertools.count(1)
-CLOSE_WAIT = 5.0  # seconds to wait for the client's close frame before dropping the socket
+CLOSE_WAIT = 5.0  # seconds from our close frame until the socket is dropped, if the client has not closed its side
 INBOX_MAX = 32  # requests queued behind a slow one before we stop reading from the client
 # One receive buffer for every connection: what a read brings is copied into
 # that connection's FrameReader before the next read can happen.
@@ -42,23 +55,26 @@ _RECEIVED = memoryview(bytearray(65536))
 
 class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
-        "chat", "registry", "outbox", "remote_ip", "session", "connected_at", "last_heard", "pinged",
+        "chat", "registry", "outbox", "remote_ip", "address", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
-        "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy", "_close_timer",
+        "_ended", "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
+        "_high_water", "_close_timer",
     )
 
-    def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str):
+    def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str, address: str | None):
         self.chat = chat
         self.registry = registry
         self.outbox = outbox
         self.remote_ip = remote_ip
-        self.session = Session(f"s{next(_session_ids)}", self.write_wire)
+        self.address = address
+        self.session = Session(f"s{next(_session_ids)}", self.write_wire, self.close)
         self.connected_at = time.time()
         self.last_heard = time.monotonic()
         self.pinged = False
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.closed = False  # the socket is gone
         self.closing = False  # our close frame is sent: nothing more goes out
+        self._ended = False  # our side of TCP is shut after the close frame: nothing more is read
         self._transport: asyncio.Transport | None = None
         self._reader = FrameReader(chat.config.limits.max_frame_bytes)
         limits = chat.config.limits
@@ -68,12 +84,16 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._out_bytes = 0
         self._inbox: collections.deque[str | bytes] | None = None  # requests behind a busy one
         self._busy: asyncio.Future | None = None  # the request being carried out, if it waits
+        # Unsent bytes above which no request is started; fixed for the connection's life,
+        # as the transport's high-water mark must agree with it.
+        self._high_water = limits.send_queue_bytes // REQUEST_HIGH_WATER_SHARE
         self._close_timer: asyncio.TimerHandle | None = None  # drops a client that never answers our close
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._transport.set_write_buffer_limits(high=self._high_water)
         self.registry.add(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -84,30 +104,30 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Bytes from the client (also the bytes Tornado read past the handshake)."""
+        if self._ended:
+            return  # RFC 6455 §1.4, §7.1.7: after the closing handshake or a failure, input is discarded
         self.last_heard = time.monotonic()
         self.pinged = False
         try:
-            frames = self._reader.feed(data)
-        except FrameError as e:
-            log.info("closing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
-            self.close(e.code, e.reason)
-            return
-        for opcode, payload in frames:
-            if self.closing and opcode != Opcode.CLOSE:
-                continue  # we said goodbye: take no new work, wait for the client's close
-            if opcode == Opcode.TEXT:
-                try:
-                    self._receive(payload.decode("utf-8"))
-                except UnicodeDecodeError:
-                    self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
+            for opcode, payload in self._reader.feed(data):
+                if opcode == Opcode.CLOSE:
+                    self._on_close_frame(payload)
                     return
-            elif opcode == Opcode.BINARY:
-                self._receive(payload)
-            elif opcode == Opcode.PING:
-                self._write(frame(Opcode.PONG, payload))
-            elif opcode == Opcode.CLOSE:
-                self._on_close_frame(payload)
-                return
+                if self.closing:
+                    continue  # we said goodbye: take no new work, only the client's close (§1.4)
+                if opcode == Opcode.TEXT:
+                    self._receive(text_of(payload))
+                elif opcode == Opcode.BINARY:
+                    self._receive(payload)
+                elif opcode == Opcode.PING:
+                    self.write_wire(frame(Opcode.PONG, payload))  # in order with the answers before it
+        except FrameError as e:
+            log.info("failing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
+            self.fail(e.code, e.reason)
+        except Exception:
+            # A bug met on this connection's input: it ends with 1011, the others go on.
+            log.exception("failing %s (%s) on an internal error", self.session.id, self.remote_ip)
+            self.fail(CloseCode.INTERNAL_ERROR, "internal error")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed:
@@ -120,12 +140,18 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.registry.discard(self)
         self.chat.disconnect(self)
 
+    def resume_writing(self) -> None:
+        """The transport's buffer has drained to its low-water mark: go on with
+        requests that waited for the client to read."""
+        if self._busy is None and not self.closing:
+            self._next()
+
     # Requests, one at a time and in order
 
     def _receive(self, message: str | bytes) -> None:
         self.frames_in += 1
         self.bytes_in += len(message)
-        if self._busy is not None:
+        if self._busy is not None or self._inbox or self.queued_bytes() > self._high_water:
             if self._inbox is None:
                 self._inbox = collections.deque()
             self._inbox.append(message)
@@ -135,12 +161,13 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._handle(message)
 
     def _handle(self, message: str | bytes) -> None:
-        allowed = self._take_token()
+        refused = self._take_token()
+        if refused is not None:
+            self._refuse_flood(message, *refused)
+            return
         req = None
         try:
             req = parse(message)
-            if not allowed:
-                raise ProtocolError(Code.RATE_LIMITED, "too many frames; slow down", req.cid)
             pending = self.chat.handle(self, req)
         except Exception as e:
             self._refuse(e, req)
@@ -159,15 +186,20 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def _next(self) -> None:
         while self._inbox and self._busy is None:
+            if self.queued_bytes() > self._high_water:
+                return  # send_queued or resume_writing goes on once the client has read
             self._handle(self._inbox.popleft())
         if not self._inbox and self._transport is not None and not self.closed:
             self._transport.resume_reading()
 
     def _refuse(self, error: Exception, req: Any) -> None:
+        """Answer a request that failed with an ``error`` frame. Cannot fail
+        itself: ``error_frame`` builds a frame that always encodes."""
         cid = getattr(req, "cid", None)
         if isinstance(error, ProtocolError):
             # Checks deep in the chat logic do not know the cid; the request does.
-            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid)
+            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid,
+                                 error.retry_after)
         elif isinstance(error, WriterClosed):
             frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
         else:
@@ -175,23 +207,39 @@ class ChatConnection(asyncio.BufferedProtocol):
             frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out", cid)
         self.send(frame_)
 
-    def _take_token(self) -> bool:
-        """Charge one frame to the connection's and the user's buckets; close
-        the connection after ``flood_strikes`` refusals in a row."""
+    def _take_token(self) -> tuple[str, float] | None:
+        """Charge one message to the connection's bucket, then the user's (once
+        identified), then the address's (docs/protocol.md, "Rate limits"):
+        None when all three had a token, else (why not, seconds until one is
+        back). Counts the refusals in a row."""
         limits = self.chat.config.limits
+        now = self.chat.clock()
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
-        allowed = self._bucket.take()
-        user = self.session.user
-        if allowed and user is not None:
-            allowed = self.chat.user_bucket(user.id).take()
-        if allowed:
-            self._strikes = 0
-            return True
-        self._strikes += 1
-        if self._strikes >= limits.flood_strikes:
+        user_bucket = self.chat.user_bucket(self.session.user.id) if self.session.user is not None else None
+        refused = None
+        if not self._bucket.take(now):
+            refused = "too many messages on this connection; slow down", self._bucket.wait(now)
+        elif user_bucket is not None and not user_bucket.take(now):
+            refused = "too many messages from this user, all its connections together; slow down", user_bucket.wait(now)
+        else:
+            refusal = self.chat.address_take(Kind.MESSAGE, self.address)
+            refused = (refusal.message, refusal.retry_after) if refusal is not None else None
+        self._strikes = 0 if refused is None else self._strikes + 1
+        return refused
+
+    def _refuse_flood(self, message: str | bytes, why: str, retry_after: float) -> None:
+        """Answer a message over the rate limit with ``rate_limited`` (with its
+        cid when it has a valid one) saying ``why`` and when to retry, whatever
+        it holds; the ``limits.flood_strikes``-th such answer in a row is
+        followed at once by a close with 1008."""
+        try:
+            cid = parse(message).cid
+        except ProtocolError as e:
+            cid = e.cid
+        self.send(error_frame(Code.RATE_LIMITED, why, cid, retry_after))
+        if self._strikes >= self.chat.config.limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")
-        return False
 
     # Outbound
 
@@ -212,7 +260,7 @@ class ChatConnection(asyncio.BufferedProtocol):
     def send_queued(self) -> None:
         """Write every queued frame in one call; cut the connection off if the
         kernel has refused more than ``limits.send_queue_bytes``: its reader
-        is not keeping up."""
+        is not keeping up. Then go on with requests that waited for this."""
         if not self._out:
             return
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
@@ -222,6 +270,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         if unread > self.chat.config.limits.send_queue_bytes:
             log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
             self.abort()
+        elif self._inbox and self._busy is None and not self.closing:
+            self._next()
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self.closed:
@@ -240,20 +290,51 @@ class ChatConnection(asyncio.BufferedProtocol):
     # Closing
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        """Start the closing handshake; drop the socket if the client does not
-        answer within CLOSE_WAIT seconds."""
+        """Start the closing handshake (RFC 6455 §7.1.2): send what was queued,
+        then a close frame; from then on take no new request and wait for the
+        client's close frame. The socket is dropped if the connection has not
+        ended within CLOSE_WAIT seconds."""
         if self.closing:
             return
+        self.closing = True  # first: no request waiting in the inbox is started now
         self.send_queued()  # what was queued before the close frame goes before it
-        self.closing = True
+        self._inbox = None  # no answer could reach the client now: carry out nothing more it asked for
         self._write(close_frame(code, reason))
+        if self._transport is not None and not self.closed:
+            self._transport.resume_reading()  # (paused by a full inbox) the client's close must be seen
         self._close_timer = asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
 
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send a close frame with
+        ``code`` unless one went out already, and end the connection at once
+        without reading anything more, not even the client's answering close."""
+        self.close(code, reason)
+        self._end()
+
     def _on_close_frame(self, payload: bytes) -> None:
-        if not self.closing:  # the client started it: answer with its code
-            self.close(parse_close(payload) if len(payload) >= 2 else CloseCode.NORMAL)
-        if self._transport is not None:
-            self._transport.close()
+        """The client's close frame, valid (the reader checked it): answer it
+        if we had not sent ours, echoing its code and reason, 1000 when it gave
+        none (§5.5.1: 1005 is never sent); the handshake is then complete."""
+        if not self.closing:
+            code, reason = parse_close(payload)
+            self.close(CloseCode.NORMAL if code is None else code, reason)
+        self._end()
+
+    def _end(self) -> None:
+        """Shut our side of TCP right behind the close frame (the server closes
+        first, §7.1.1) and discard whatever the client still sends (§1.4); the
+        socket goes when the client closes its side, which it does on seeing
+        the end of the stream, or at the latest after CLOSE_WAIT seconds.
+
+        A half-close rather than a close: closing a socket that holds unread
+        bytes (the rest of an oversized message, a frame sent after a close)
+        makes the kernel answer with a reset, which may destroy the close
+        frame before the client has read it."""
+        if self._ended:
+            return
+        self._ended = True
+        if self._transport is not None and not self.closed:
+            self._transport.write_eof()  # sent once the close frame is written
 
     def abort(self) -> None:
         """Drop the connection at once, without a close handshake."""

@@ -2,12 +2,19 @@
 socket leaves Tornado for a lean ``ChatConnection``.
 
 Tornado's ``WebSocketHandler`` validates the request (Upgrade and
-Connection headers, the version, the same-origin rule browsers need); its
+Connection headers, the version, and the Origin through our
+``check_origin``: ``chatd.origins``); its
 ``get_websocket_protocol`` hook is where we take over: answer 101, detach
 the stream from Tornado's HTTP machinery and give the socket to asyncio.
 Tornado's per-connection objects (request, headers, handler, IOStream,
 WebSocketProtocol, ping timer) are then freed: a connected client costs a
 transport and one ``ChatConnection``.
+
+Before the 101, the client's address must be allowed another connection
+(``chatd.abuse``: open connections and new ones per second, per address);
+if not, the answer is **429 Too Many Requests** with ``Retry-After``
+(RFC 6585 §4): refused before the upgrade, a flood of handshakes costs no
+WebSocket state at all.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
 from chatd.chat import Chat
+from chatd.origins import for_log, origin_allowed
 from chatd.web.connection import ChatConnection
+from chatd.web.headers import SecurityHeaders
 from chatd.web.outbox import Outbox
 
 log = logging.getLogger("chatd.upgrade")
 
 
-class ChatUpgrade(WebSocketHandler):
+class ChatUpgrade(SecurityHeaders, WebSocketHandler):
     """``initialize`` gets the server's ``Chat``, the ``registry`` of open
     connections (closed by hand on shutdown) and the shared ``outbox``."""
 
@@ -33,6 +42,14 @@ class ChatUpgrade(WebSocketHandler):
         self.chat = chat
         self.registry = registry
         self.outbox = outbox
+
+    def check_origin(self, origin: str) -> bool:
+        """Tornado calls this when the handshake has an Origin header; False → 403."""
+        if origin_allowed(origin, self.request.headers.get("Host"), self.chat.config.allowed_origins):
+            return True
+        log.info("refused a WebSocket from %s: origin %s is not the page's own host nor in allowed_origins",
+                 self.request.remote_ip, for_log(origin))
+        return False
 
     def get_websocket_protocol(self) -> _TakeOver | None:
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
@@ -49,25 +66,41 @@ class _TakeOver:
             handler.set_status(400)
             handler.finish("Sec-WebSocket-Key is missing")
             return
+        chat, remote_ip = handler.chat, handler.request.remote_ip
+        address = chat.addresses.key(remote_ip)
+        refusal = chat.connect(address)
+        if refusal is not None:
+            handler.set_status(429)
+            handler.set_header("Retry-After", str(refusal.seconds))
+            handler.set_header("Content-Type", "text/plain; charset=utf-8")
+            handler.finish(refusal.message + "\n")
+            return
         handler.clear_header("Content-Type")
         handler.set_status(101)
         handler.set_header("Upgrade", "websocket")
         handler.set_header("Connection", "Upgrade")
         handler.set_header("Sec-WebSocket-Accept", WebSocketProtocol13.compute_accept_value(key))
+        # From here the address's count is this connection's: ChatConnection.connection_lost
+        # gives it back once the connection was made, the finally clause if it never is.
+        connection = ChatConnection(chat, handler.registry, handler.outbox, remote_ip, address)
+        early = b""
         try:
-            await handler.finish()  # the 101 is written out before the socket changes hands
-        except StreamClosedError:
-            return  # the client left before its 101 went out; Tornado has closed the socket
-        stream = handler.detach()
-        if stream.closed():
-            return  # it left while the 101 went out (Tornado saw the reset first)
-        connection = ChatConnection(handler.chat, handler.registry, handler.outbox, handler.request.remote_ip)
-        early = _take_socket(stream)
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
-        except OSError:
-            stream.socket.close()  # gone during the handshake
-            return
+            try:
+                await handler.finish()  # the 101 is written out before the socket changes hands
+            except StreamClosedError:
+                return  # the client left before its 101 went out; Tornado has closed the socket
+            stream = handler.detach()
+            if stream.closed():
+                return  # it left while the 101 went out (Tornado saw the reset first)
+            early = _take_socket(stream)
+            try:
+                await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
+            except OSError:
+                stream.socket.close()  # gone during the handshake
+                return
+        finally:
+            if connection not in handler.registry and not connection.closed:
+                chat.addresses.disconnect(address)  # never made: connection_lost will not come
         if early:
             connection.data_received(early)
 

@@ -1,0 +1,185 @@
+"""Limits per client address: what one address may do, all its users together.
+
+One script on one address can make hundreds of guests and speak through
+all of them, which per-connection and per-user limits never see. So the
+address — as resolved through ``trusted_proxies`` (``chatd.proxies``) —
+gets token buckets of its own: for new connections, messages, new guest
+users and new rooms, plus a cap on its open connections. Pure: no I/O, the
+clock is the caller's (seconds).
+
+    limits = AddressLimits(lambda: config.address)
+    key = limits.key("2001:db8:1:2::7")          # '2001:db8:1:2::/64'; None when exempt
+    refusal = limits.connect(key, now)           # None (counted), or a Refusal
+    refusal = limits.take(Kind.GUEST, key, now)  # None, or Refusal(kind, retry_after)
+    limits.disconnect(key)
+
+**IPv6.** A host usually holds a whole /64 (SLAAC, privacy addresses), so
+an IPv6 address is limited by its /64 network (``address.ipv6_prefix``).
+
+**Several processes.** This is the seam: a class with the same methods
+backed by Redis (a token bucket per key in one Lua script, a counter per key
+for connections) can replace ``AddressLimits`` and nothing else changes.
+
+Settings are read on every call, so ``chatd reload`` applies them at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from chatd.proxies import parse_networks
+from chatd.ratelimit import BucketTable
+
+MAX_KEYS = 100_000  # addresses remembered per kind: ~200 bytes each, so at most ~20 MB per kind
+CONNECTIONS_RETRY_AFTER = 30  # seconds to suggest when an address holds all its connections
+REPORT_EVERY = 60  # seconds: a limited address is worth one log line a minute per kind, not one per refusal
+HOUR = 3600
+ROUNDING = 1e-6  # seconds: 1 / (2 / 3600) may come out a hair above 1800; nobody waits a second for that
+
+
+class Kind(StrEnum):
+    """What an address does that is limited."""
+
+    CONNECTIONS = "connections"  # open at once (a cap, not a rate)
+    CONNECT = "connect"  # new WebSocket connections
+    MESSAGE = "message"  # WebSocket messages, all the address's connections together
+    GUEST = "guest"  # new users (identify with a name and no token)
+    ROOM = "room"  # rooms created
+
+
+@dataclass(frozen=True)
+class Rule:
+    rate: str  # the setting under `address.` giving the refill
+    burst: str  # the setting giving the burst
+    per: float  # seconds the rate is counted over
+    what: str  # how a refusal names what was too many
+
+
+RULES = {
+    Kind.CONNECT: Rule("connects_per_second", "connect_burst", 1, "new connections"),
+    Kind.MESSAGE: Rule("rate_per_second", "rate_burst", 1, "messages"),
+    Kind.GUEST: Rule("guests_per_hour", "guest_burst", HOUR, "new users"),
+    Kind.ROOM: Rule("rooms_per_hour", "room_burst", HOUR, "new rooms"),
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An address over a limit: what, and in how many seconds to try again.
+    ``report``: the first refusal of this kind for this address in
+    REPORT_EVERY seconds, the one worth a line in the log."""
+
+    kind: Kind
+    retry_after: float
+    report: bool = False
+
+    @property
+    def seconds(self) -> int:
+        """``retry_after`` in whole seconds, at least 1 (as HTTP Retry-After wants)."""
+        return max(1, math.ceil(self.retry_after - ROUNDING))
+
+    @property
+    def message(self) -> str:
+        """The text a refused client is told."""
+        if self.kind == Kind.CONNECTIONS:
+            return "too many open connections from your network address; close some tabs or try again later"
+        return (f"too many {RULES[self.kind].what} from your network address (all its users together); "
+                f"try again in {self.seconds} s")
+
+    def settings(self) -> str:
+        """The settings behind this limit, for the operator's log."""
+        if self.kind == Kind.CONNECTIONS:
+            return "address.max_connections"
+        rule = RULES[self.kind]
+        return f"address.{rule.rate}, address.{rule.burst}"
+
+
+def address_key(address: str, ipv6_prefix: int) -> str:
+    """The key an address is limited under: an IPv4 address itself
+    (``"203.0.113.9"``), an IPv6 address's network of ``ipv6_prefix`` bits
+    (``"2001:db8:1:2::/64"``), an IPv4-mapped IPv6 address as IPv4; anything
+    that is not an IP address (a Unix socket peer) as given."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ip)
+
+
+def _exempt(address: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
+
+
+class AddressLimits:
+    """The per-address limits of one process. ``settings()`` returns the
+    current ``address`` section of the config (read on every call)."""
+
+    def __init__(self, settings: Callable[[], Any], max_keys: int = MAX_KEYS):
+        self._settings = settings
+        self._tables = {kind: BucketTable(max_keys) for kind in RULES}
+        self._open: collections.Counter[str] = collections.Counter()  # key → open connections
+        self._reports = BucketTable(max_keys)  # "kind key" → one token per REPORT_EVERY seconds
+
+    def key(self, address: str) -> str | None:
+        """The key ``address`` is limited under; None when it is in ``address.exempt``."""
+        s = self._settings()
+        if s.exempt and _exempt(address, parse_networks(s.exempt)):
+            return None
+        return address_key(address, s.ipv6_prefix)
+
+    def take(self, kind: Kind, key: str | None, now: float) -> Refusal | None:
+        """Count one ``kind`` (a rate kind) for ``key`` at clock reading ``now``:
+        None when allowed (and counted), else a Refusal (not counted)."""
+        if key is None:
+            return None
+        s, rule = self._settings(), RULES[kind]
+        wait = self._tables[kind].take(key, getattr(s, rule.rate) / rule.per, getattr(s, rule.burst), now)
+        return self._refusal(kind, key, wait, now) if wait else None
+
+    def connect(self, key: str | None, now: float) -> Refusal | None:
+        """A new connection from ``key``: refused when the address holds
+        ``address.max_connections`` already or connects too fast; otherwise
+        counted as open until ``disconnect(key)``."""
+        if key is None:
+            return None
+        if self._open[key] >= self._settings().max_connections:
+            return self._refusal(Kind.CONNECTIONS, key, CONNECTIONS_RETRY_AFTER, now)
+        refusal = self.take(Kind.CONNECT, key, now)
+        if refusal is None:
+            self._open[key] += 1
+        return refusal
+
+    def _refusal(self, kind: Kind, key: str, retry_after: float, now: float) -> Refusal:
+        report = self._reports.take(f"{kind} {key}", 1 / REPORT_EVERY, 1, now) == 0
+        return Refusal(kind, retry_after, report)
+
+    def disconnect(self, key: str | None) -> None:
+        """A connection ``connect`` counted has closed."""
+        if key is None:
+            return
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
+
+    def open_connections(self, key: str) -> int:
+        return self._open[key]
+
+    def remembered(self) -> int:
+        """Keys held in memory, every kind together (for tests and figures)."""
+        return sum(len(t) for t in self._tables.values()) + len(self._open) + len(self._reports)

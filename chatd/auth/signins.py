@@ -1,0 +1,107 @@
+"""Sign-ins: a new user with a name, a user again with a token, signing out.
+
+Transport-free, for ``chatd.chat``: tokens (``chatd.auth.tokens``) checked
+against the database epoch and the store's sign-ins and generations
+(``chatd.auth.revocation``). Refusals raise ``ProtocolError`` with
+``bad_token``. Names are the caller's business.
+
+    sign_ins = SignIns(hub, store, tokens)
+    who = await sign_ins.sign_up("alice")        # a Signed
+    who = await sign_ins.resume(token, cid)      # the same user again, or ProtocolError
+    try:
+        ...                                      # anything else identify waits for
+        sign_ins.check(who, cid)                 # signed out meanwhile? ProtocolError
+        hub.attach(...)
+    finally:
+        sign_ins.settled(who)
+    token = sign_ins.token(who)
+    ended = await sign_ins.sign_out(session, everywhere=False)   # the sessions to close
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from chatd.auth.revocation import Resume, Resumes, refusal
+from chatd.auth.tokens import BadToken, TokenSigner
+from chatd.hub import Hub, Session
+from chatd.protocol import Code, ProtocolError
+from chatd.store import Store
+
+
+class Signed(NamedTuple):
+    """Who a connection proved to be."""
+
+    user_id: int
+    name: str  # as stored (the caller may rename)
+    epoch: str | None  # the epoch of the token it proved it with; None for a new user
+    sign_in: int
+    generation: int  # the user's token generation
+    resume: Resume | None = None  # the resume under way; None for a new user
+
+
+class SignIns:
+    def __init__(self, hub: Hub, store: Store, tokens: TokenSigner):
+        self.hub = hub
+        self.store = store
+        self.tokens = tokens
+        self._resumes = Resumes()
+
+    async def sign_up(self, name: str) -> Signed:
+        """A new user called ``name``, signed in."""
+        user_id, sign_in = await self.store.sign_ins.sign_up(name)
+        return Signed(user_id, name, None, sign_in, 0)
+
+    async def resume(self, token: str, cid: str | None) -> Signed:
+        """The user ``token`` proves, for ``check`` and ``settled`` later (see the module);
+        ProtocolError(bad_token) saying why if it proves nobody."""
+        try:
+            claim = self.tokens.verify(token)
+        except BadToken as e:
+            raise ProtocolError(Code.BAD_TOKEN, str(e), cid) from None
+        problem = self.store.epoch.token_problem(claim.epoch, claim.user_id)
+        if problem:
+            raise ProtocolError(Code.BAD_TOKEN, problem, cid)
+        resume = self._resumes.begin(claim.user_id, claim.sign_in)
+        try:
+            state = await self.store.sign_ins.state(claim.user_id, claim.sign_in, claim.legacy)
+            if state.name is None:
+                raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
+            stored = state.sign_in
+            problem = refusal(claim, state.generation, stored)
+            if problem is None and stored is None:  # a token this database made no sign-in for
+                stored = await self.store.sign_ins.ensure(claim.user_id, claim.sign_in, claim.legacy)
+                problem = refusal(claim, state.generation, stored)
+            if problem:
+                raise ProtocolError(Code.BAD_TOKEN, problem, cid)
+        except BaseException:
+            self._resumes.end(resume)
+            raise
+        resume.sign_in = stored.id
+        return Signed(claim.user_id, state.name, claim.epoch, stored.id, state.generation, resume)
+
+    def check(self, who: Signed, cid: str | None) -> None:
+        """ProtocolError(bad_token) if ``who``'s sign-in was signed out since ``resume``."""
+        if who.resume is not None and who.resume.refused:
+            raise ProtocolError(Code.BAD_TOKEN, who.resume.refused, cid)
+
+    def settled(self, who: Signed) -> None:
+        """The identify of ``who`` is over, attached or refused."""
+        if who.resume is not None:
+            self._resumes.end(who.resume)
+
+    def token(self, who: Signed) -> str:
+        """A fresh resume token of ``who``'s sign-in."""
+        return self.tokens.issue(who.user_id, self.store.epoch.id, who.sign_in, who.generation)
+
+    async def sign_out(self, session: Session, everywhere: bool) -> list[Session]:
+        """Sign the session's sign-in out (``everywhere``: every sign-in of its user);
+        → the live sessions that signed out, ``session`` included, for the caller to end."""
+        user_id, sign_in = session.user.id, session.sign_in
+        if everywhere:
+            await self.store.sign_ins.raise_generation(user_id)
+        else:
+            await self.store.sign_ins.revoke(user_id, sign_in)
+        which = None if everywhere else sign_in
+        self._resumes.sign_out(user_id, which)
+        return self.hub.sessions_of(user_id, which)

@@ -1,0 +1,149 @@
+"""Signed tokens: proof, for one purpose, that a client is a user it was before.
+
+A token is a URL-safe, signed JSON payload made with itsdangerous (Pallets):
+HMAC-SHA256 under a key derived from the server's secret and the token's
+**purpose** (itsdangerous calls it the salt). A token made for one purpose
+never verifies as another, though one secret signs every kind: a resume
+token cannot be used later as an upload, admin or API token. Key
+derivation, constant-time comparison and the encoding are itsdangerous'
+job, well reviewed and kept; what a token says and how long it holds are
+chatd's, checked here.
+
+A resume token (``RESUME``) says
+- ``u`` the user id and ``e`` the database epoch that issued it (``chatd.epoch``:
+  a user id means a user only in its database);
+- ``d`` the sign-in it belongs to — one per browser or device, kept by every
+  token renewed from it — so that signing out ends that one alone;
+- ``g`` the user's token generation when it was issued: signing out
+  everywhere raises the generation;
+- ``t`` when it was issued, unix seconds: it expires ``ttl_seconds`` later and
+  is refused if it claims to come from the future.
+
+Whether the sign-in and the generation still hold is the store's to say
+(``chatd.auth.revocation``); this module is pure.
+
+Tokens of chatd before purposes, ``<user>.<issued>.<epoch>.<hmac>`` and (before
+epochs) ``<user>.<issued>.<hmac>``, HMAC-SHA256 with the secret itself, were all
+resume tokens and stay readable as such: they carry no sign-in, so their
+``legacy`` key (a digest of the token) stands for one, and their generation
+is 0.
+
+    >>> tokens = TokenSigner(b"k" * 32, ttl_seconds=86400)
+    >>> tokens.verify(tokens.issue(42, "9f3a", sign_in=7, generation=0, now=1000), now=1000)
+    Claim(user_id=42, epoch='9f3a', sign_in=7, generation=0, issued=1000, legacy=None)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any, NamedTuple
+
+from itsdangerous import BadData, BadSignature, URLSafeSerializer
+
+from chatd.epoch import PRE_EPOCH
+
+RESUME = "chatd.resume"  # the purpose of resume tokens (docs/protocol.md, "Identities")
+# Seconds a token's issue time may lie ahead of this server's clock: clocks step back
+# (NTP corrections) and, once several nodes sign, theirs differ by that much at most.
+CLOCK_SKEW = 60
+TOKEN_MAX = 512  # characters; a resume token is about 150, anything longer is not one of ours
+EPOCH_MAX = 64
+
+
+class BadToken(Exception):
+    """The token is forged, damaged, of another purpose, expired or from the future; str() says which."""
+
+
+class Claim(NamedTuple):
+    """What a valid resume token says (see the module's docstring)."""
+
+    user_id: int
+    epoch: str
+    sign_in: int | None  # the sign-in it belongs to; None for a token from before sign-ins
+    generation: int
+    issued: int  # unix seconds
+    legacy: str | None = None  # a token from before sign-ins: the key that stands for its sign-in
+
+
+def serializer(secret: bytes, purpose: str) -> URLSafeSerializer:
+    """The signer of one kind of token: HMAC-SHA256 under a key derived from
+    ``secret`` and ``purpose`` (itsdangerous' "hmac" key derivation)."""
+    return URLSafeSerializer(secret, salt=purpose,
+                             signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256})
+
+
+class TokenSigner:
+    """Issues and verifies resume tokens. ``ttl_seconds`` may be changed live (reload)."""
+
+    def __init__(self, secret: bytes, ttl_seconds: float, purpose: str = RESUME):
+        self._secret = secret
+        self._serializer = serializer(secret, purpose)
+        self._reads_legacy = purpose == RESUME  # the old formats had no purpose: all were resume tokens
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, user_id: int, epoch: str, sign_in: int, generation: int, now: float | None = None) -> str:
+        """A token for ``user_id`` of the database epoch ``epoch`` (letters and digits),
+        of the sign-in ``sign_in``, in the user's token ``generation``."""
+        issued = int(time.time() if now is None else now)
+        return self._serializer.dumps({"u": user_id, "e": epoch, "d": sign_in, "g": generation, "t": issued})
+
+    def verify(self, token: str, now: float | None = None) -> Claim:
+        """What the token says; BadToken if it is not a valid resume token now."""
+        # All ASCII: hmac.compare_digest raises TypeError on other strings.
+        if not token.isascii() or len(token) > TOKEN_MAX:
+            raise BadToken("token is damaged")
+        if token[:1].isdigit() and self._reads_legacy:  # a JSON payload never encodes to a leading digit
+            claim = self._legacy(token)
+        else:
+            try:
+                claim = _claim(self._serializer.loads(token))
+            except BadSignature:
+                raise BadToken("token signature does not match: it is damaged or forged, made for another "
+                               "purpose, or signed with another secret") from None
+            except BadData:
+                raise BadToken("token is damaged") from None
+        check_time(claim.issued, time.time() if now is None else now, self.ttl_seconds)
+        return claim
+
+    def _legacy(self, token: str) -> Claim:
+        parts = token.split(".")
+        if len(parts) == 3:  # issued before epochs
+            (user_id, issued, signature), epoch = parts, PRE_EPOCH
+        elif len(parts) == 4 and parts[2].isalnum():
+            user_id, issued, epoch, signature = parts
+        else:
+            raise BadToken("token is damaged")
+        if not all(p.isdigit() for p in (user_id, issued)):
+            raise BadToken("token is damaged")
+        digest = hmac.new(self._secret, token.rpartition(".")[0].encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(base64.urlsafe_b64encode(digest).rstrip(b"=").decode(), signature):
+            raise BadToken("token signature does not match")
+        return Claim(int(user_id), epoch, None, 0, int(issued), legacy=hashlib.sha256(token.encode()).hexdigest())
+
+
+def check_time(issued: float, now: float, ttl_seconds: float, skew: float = CLOCK_SKEW) -> None:
+    """BadToken if a token issued at ``issued`` (unix seconds) is expired at ``now``, or was
+    issued more than ``skew`` seconds ahead of it: a token from the future was not made
+    by a server with a sane clock, and would outlive its ttl."""
+    if issued > now + skew:
+        raise BadToken(f"token was issued {int(issued - now)} s in the future by this server's clock")
+    if now - issued > ttl_seconds:
+        raise BadToken("token has expired")
+
+
+def _count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and least <= value < 2**63
+
+
+def _claim(payload: Any) -> Claim:
+    """The claim of a verified payload; BadToken if it is not the shape this chatd signs."""
+    if not (isinstance(payload, dict) and _count(payload.get("u"), 1) and _count(payload.get("d"), 1)
+            and _count(payload.get("g"), 0) and _count(payload.get("t"), 0)):
+        raise BadToken("token is damaged")
+    epoch = payload.get("e")
+    if not (isinstance(epoch, str) and len(epoch) <= EPOCH_MAX and epoch.isascii() and epoch.isalnum()):
+        raise BadToken("token is damaged")
+    return Claim(payload["u"], epoch, payload["d"], payload["g"], payload["t"])

@@ -1,0 +1,195 @@
+"""Names people can trust: which display names are accepted, and when two
+names (of users, or of rooms) look alike. Pure: no I/O, no clock.
+
+Accepted is what real people are called, in any script: letters with their
+marks, digits, symbols, punctuation, single spaces; the zero-width joiner and
+non-joiner between two visible characters (Persian needs ZWNJ, Sinhala and
+Devanagari conjuncts need ZWJ after a virama, emoji ZWJ sequences such as 👩‍💻
+are UTS #51 ED-16); variation selectors and emoji modifiers (skin tones);
+emoji tag sequences (subdivision flags, UTS #51 ED-14a).
+
+Refused is what only abuses: bidirectional controls (they reverse the text
+around a name), other invisible or format characters, controls and line
+breaks, private-use and unassigned code points, more than
+``MARKS_PER_BASE_MAX`` combining marks on one character ("zalgo" that paints
+over the lines around it), a mark with nothing visible under it, and names
+with nothing visible at all.
+
+Two names look alike when their key sets meet (``name_keys``): keys are
+UTS #39 §4 skeletons (``chatd.confusables``) of the NFKC form — so fullwidth
+``Ｍａｒｋ``, mathematical ``𝐌𝐚𝐫𝐤``, Cyrillic ``Mаrk`` and ``M‍ark`` with an
+invisible joiner all meet ``Mark`` — combined with case folding, so ``MARK``
+meets it too.
+
+    >>> clean_name("  Ana\u3000María ")
+    'Ana María'
+    >>> bool(name_keys("Mark") & name_keys("𝐌𝐚𝐫𝐤"))
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+from chatd.confusables import data_version, is_default_ignorable, skeleton
+
+NAME_MAX = 32  # characters (code points), after normalisation
+MARKS_PER_BASE_MAX = 4  # Vietnamese needs 2, vocalised Hebrew or Tibetan stacks 3–4; zalgo uses dozens
+KEYS_REVISION = 1  # bump when name_keys changes for a reason other than the data version
+
+ZWNJ, ZWJ = "\u200c", "\u200d"
+TAG_BASE = "\U0001f3f4"  # 🏴, the base of every RGI emoji tag sequence (UTS #51 ED-14a)
+TAG_SPEC = range(0xE0020, 0xE007F)
+TAG_END = "\U000e007f"
+# Invisible on purpose and harmless: they only select a glyph. Keys drop them.
+VARIATION_SELECTORS = (range(0xFE00, 0xFE10), range(0xE0100, 0xE01F0), range(0x180B, 0x180E), range(0x180F, 0x1810))
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Visible-looking blanks that are neither white space nor default-ignorable.
+BLANKS = frozenset("\u2800")  # BRAILLE PATTERN BLANK
+VISIBLE_CATEGORIES = ("L", "N", "S", "P")  # first letter of the general category
+STACKING_MARKS = ("Mn", "Me")  # spacing marks (Mc) take room beside their base, not over other lines
+
+_SPACES = re.compile("[\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")  # runs of Zs (space separators)
+
+
+class BadName(ValueError):
+    """A name that is refused; ``str()`` says why, for the person who chose it."""
+
+
+def clean_name(raw: str) -> str:
+    """The display name to keep for ``raw``, or BadName naming the problem.
+
+    NFC, surrounding white space removed, inner runs of spaces made one
+    U+0020; then the rules of the module docstring. The result is at most
+    ``NAME_MAX`` code points.
+    """
+    name = _SPACES.sub(" ", unicodedata.normalize("NFC", raw).strip())
+    if not name:
+        raise BadName("name is empty")
+    if len(name) > NAME_MAX:
+        raise BadName(f"name is longer than {NAME_MAX} characters")
+    problem = characters_problem(name)
+    if problem:
+        raise BadName(f"name {problem}")
+    if not any(_visible(c) for c in name):
+        raise BadName("name has no visible character")
+    return name
+
+
+def characters_problem(text: str) -> str | None:
+    """Why ``text`` holds a character a name must not hold, or None.
+
+    Shared by user and room names. The answer completes "name …", e.g.
+    "contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control …".
+    """
+    for i, c in enumerate(text):
+        why = _refused(c, text[i - 1] if i else "", text[i + 1] if i + 1 < len(text) else "")
+        if why:
+            return f"contains {_describe(c)}, {why}"
+    tags = _tag_problem(text)
+    if tags:
+        return tags
+    return _marks_problem(unicodedata.normalize("NFD", text))
+
+
+def name_keys(name: str) -> frozenset[str]:
+    """Comparison keys of a name: two names look alike iff their key sets meet.
+
+    With N = NFKC, F = case folding (then NFD) and S = the UTS #39 skeleton:
+    F(S(N(x))) catches look-alikes whose case differs (``МАRK`` in Cyrillic
+    capitals and ``mark``); S(F(N(x))) catches case pairs whose skeletons
+    differ (``BILL``, whose ``I`` looks like ``l``, and ``bill``). Two keys
+    rather than one because neither order alone catches both.
+    """
+    compat = unicodedata.normalize("NFKC", name)
+    return frozenset((_fold(skeleton(compat)), skeleton(_fold(compat))))
+
+
+def name_taken(name: str, holder: str, left_at: float | None, now: float, hold_seconds: float) -> str:
+    """Why ``name`` cannot be had, for the person asking: the name ``holder``
+    it looks like is online (``left_at`` None) or was let go at clock reading
+    ``left_at`` and is held for ``hold_seconds`` (``now`` on the same clock)."""
+    same = name == holder
+    if left_at is None:
+        return f"the name '{name}' is in use" if same else f"the name '{name}' looks like '{holder}', who is online"
+    ago = max(0, math.floor(now - left_at))
+    left = max(1, math.ceil(hold_seconds - (now - left_at)))
+    which = f"the name '{name}'" if same else f"the name '{name}' looks like '{holder}', which"
+    return f"{which} was in use {ago} s ago and is kept for its user for {left} s more"
+
+
+def room_taken(name: str, existing: str) -> str:
+    """Why a room ``name`` cannot be created while the room ``existing`` exists."""
+    if name.casefold() == existing.casefold():
+        return f"room '{existing}' exists already"
+    return f"room '{name}' looks like the room '{existing}', which exists already"
+
+
+def keys_version() -> str:
+    """Names the key function and its data: stored keys made under another version are stale."""
+    return f"uts39-{data_version()}.{KEYS_REVISION}"
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFD", text.casefold())
+
+
+def _visible(c: str) -> bool:
+    return unicodedata.category(c)[0] in VISIBLE_CATEGORIES and c not in BLANKS and not is_default_ignorable(c)
+
+
+def _refused(c: str, before: str, after: str) -> str | None:
+    """Why character ``c``, between ``before`` and ``after`` ("" at an end), is refused."""
+    category = unicodedata.category(c)
+    if c in BIDI_CONTROLS:
+        return "a bidirectional control, which could reverse the text around the name"
+    if c in (ZWJ, ZWNJ):
+        if before and after and (_visible(before) or unicodedata.category(before)[0] == "M") and _visible(after):
+            return None
+        return "a zero-width joiner or non-joiner, which may only stand between two visible characters"
+    if ord(c) in TAG_SPEC or c == TAG_END:
+        return None  # checked as a sequence by _tag_problem
+    if any(ord(c) in selectors for selectors in VARIATION_SELECTORS):
+        return None  # a mark: counted by _marks_problem
+    if category in ("Cc", "Zl", "Zp"):
+        return "a control character or line break"
+    if category in ("Co", "Cs", "Cn"):
+        return "a private-use, surrogate or unassigned code point"
+    if is_default_ignorable(c) or c in BLANKS:
+        return "an invisible character"
+    if category == "Cf":
+        return "a format character"
+    return None
+
+
+def _tag_problem(text: str) -> str | None:
+    """Tag characters only in emoji tag sequences: 🏴, tag specs, CANCEL TAG (UTS #51 ED-14a)."""
+    for match in re.finditer(r"[\U000e0020-\U000e007f]+", text):
+        run, start = match.group(), match.start()
+        if not (start and text[start - 1] == TAG_BASE and len(run) >= 2 and run[-1] == TAG_END
+                and TAG_END not in run[:-1]):
+            return "contains emoji tag characters that are not a flag's tag sequence"
+    return None
+
+
+def _marks_problem(decomposed: str) -> str | None:
+    """Combining marks need a visible character under them, and at most a few on each."""
+    run, base = 0, ""
+    for c in decomposed:
+        category = unicodedata.category(c)
+        if category[0] != "M":
+            run, base = 0, (c if _visible(c) else "")
+            continue
+        if not base:
+            return f"contains {_describe(c)}, a combining mark with no visible character under it"
+        if category in STACKING_MARKS:
+            run += 1
+            if run > MARKS_PER_BASE_MAX:
+                return f"stacks more than {MARKS_PER_BASE_MAX} combining marks on one character"
+    return None
+
+
+def _describe(c: str) -> str:
+    return f"U+{ord(c):04X} {unicodedata.name(c, '(unnamed)')}"

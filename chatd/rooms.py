@@ -1,0 +1,203 @@
+"""Rooms as users see them come and go: creation and its limits, the room
+list and its live events, and the removal of rooms nobody uses.
+
+**Creating** a room is refused past ``rooms.max_rooms`` rooms, past
+``rooms.max_per_creator`` existing rooms made by the same user (both
+``too_many_rooms``), and past the creating address's rate
+(``address.rooms_per_hour``, ``rate_limited``: ``chatd.abuse``).
+
+**The list.** A connection that asked for it (``rooms``) listens from then
+on (``Hub.listen``) and gets ``room`` events instead of asking again:
+``created`` and ``removed`` as they happen; ``changed`` for online counts,
+gathered and pushed at most every ``rooms.online_interval`` seconds, each
+room once however often its count moved. Pushing every join and leave to
+every listener would cost O(users²); this costs at most one small frame
+per room per interval.
+
+**Unused rooms.** A room never written in that nobody has been in for
+``rooms.unused_expiry_seconds`` is removed (never a ``rooms.default``
+room): from the hub at once, so a later ``join`` is ``no_such_room``, then
+from the store, which keeps it should a message be there after all.
+
+    rooms = Rooms(hub, store, lambda: config, address_take)
+    room = await rooms.create(creator_id, address, "games", "board games", now)
+    entries, more = rooms.page(after="lobby")
+    rooms.track(room, now)    # a room loaded from the store
+    rooms.tick(now)           # once a second: expire unused rooms, push changed counts
+
+Clock readings are the caller's (seconds). Refusals raise ``ProtocolError``
+without a cid (the connection adds the request's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chatd.abuse import Kind, Refusal
+from chatd.hub import ROOM_LIST, Hub, Room, room_fold
+from chatd.names import room_taken
+from chatd.paging import fit
+from chatd.protocol import Code, ProtocolError
+from chatd.store import RoomExists, Store
+from chatd.wsframe import wire
+
+log = logging.getLogger("chatd.rooms")
+
+# Bytes of `changed` events in one push. A listener that reads at a normal pace must never
+# be cut off for them: a quarter of the smallest limits.send_queue_bytes (65536), the share
+# live frames have (chatd.paging). At least one event goes out per push, so all get there.
+PUSH_BYTES = 16384
+# Rooms removed per tick (a second): each removal is a `removed` event of at most ~170
+# bytes to every listener, so a thousand rooms expiring at once reach clients as a trickle.
+EXPIRIES_PER_TICK = 50
+
+
+class Rooms:
+    def __init__(self, hub: Hub, store: Store, config: Callable[[], Any],
+                 address_take: Callable[[Kind, str | None], Refusal | None]):
+        self.hub = hub
+        self.store = store
+        self._config = config  # → the current Config (live)
+        self._address_take = address_take
+        self._creating: dict[int, int] = {}  # user id → its creates waiting for the store
+        # Rooms that may expire → the clock reading since which nobody has been in them,
+        # oldest first (each is re-inserted at the end when it changes, with a later reading).
+        self._idle: dict[Room, float] = {}
+        self._unpushed: dict[Room, None] = {}  # online count changed, not yet pushed (an ordered set)
+        self._pushed_at: float | None = None
+
+    # Requests
+
+    def get(self, name: str) -> Room:
+        """The room ``name``; ProtocolError ``no_such_room`` if there is none."""
+        room = self.hub.room(name)
+        if room is None:
+            raise self._no_such_room(name)
+        return room
+
+    def page(self, after: str | None, page_bytes: int) -> tuple[list[bytes], bool]:
+        """One page of the room list (``chatd.paging.fit``), from the room
+        after the one named ``after`` — also a room removed while the client
+        paged, whose place is remembered (``Hub.position``)."""
+        position = None
+        if after is not None:
+            position = self.hub.position(after)
+            if position is None:
+                raise self._no_such_room(after)
+        return fit(self.hub.room_list(position), page_bytes)
+
+    def _no_such_room(self, name: str) -> ProtocolError:
+        if self.hub.removed_lately(name):
+            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: nobody wrote in it and "
+                                                    "nobody was in it, so it was removed")
+        return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
+
+    async def create(self, creator: int, address: str | None, name: str, topic: str, now: float) -> Room:
+        """Create a room, or raise ProtocolError saying why not; tell the listeners."""
+        rooms = self._config().rooms
+        if not rooms.allow_create:
+            raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms")
+        like = self.hub.room_like(name)
+        if like is not None:
+            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, like.name))
+        # Creates waiting for the store count too, or concurrent ones would all pass.
+        if len(self.hub.rooms) + sum(self._creating.values()) >= rooms.max_rooms:
+            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already")
+        mine = self.hub.created_by[creator] + self._creating.get(creator, 0)
+        if rooms.max_per_creator and mine >= rooms.max_per_creator:
+            raise ProtocolError(Code.TOO_MANY_ROOMS, f"you have created {mine} rooms that exist, the most one user "
+                                                     "may; rooms nobody uses are removed after a while")
+        refusal = self._address_take(Kind.ROOM, address)
+        if refusal is not None:
+            raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after)
+        self._creating[creator] = self._creating.get(creator, 0) + 1
+        try:
+            room_id = await self.store.create_room(name, topic, creator)
+        except RoomExists as e:  # created meanwhile (by another process, one day)
+            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, e.existing)) from None
+        finally:
+            self._creating[creator] -= 1
+            if not self._creating[creator]:
+                del self._creating[creator]
+        room = self.hub.add_room(room_id, name, topic, creator)
+        log.info("room %r created by user %d", room.name, creator)
+        self._publish("created", room.entry())
+        self.track(room, now)
+        return room
+
+    # Live events and expiry
+
+    def track(self, room: Room, now: float) -> None:
+        """Start or restart ``room``'s clock: it is unused from ``now`` on if
+        nobody is in it and it was never written in."""
+        self._idle.pop(room, None)
+        if not room.members and not room.messaged:
+            self._idle[room] = now
+
+    def tick(self, now: float) -> None:
+        """Expire what is due; push changed online counts if the interval is over."""
+        for room in self.hub.changed:
+            self.track(room, now)
+            self._unpushed[room] = None
+        self.hub.changed.clear()
+        self._expire(now)
+        if self._pushed_at is None or now - self._pushed_at >= self._config().rooms.online_interval:
+            self._pushed_at = now
+            self._push()
+
+    def _push(self) -> None:
+        sent = 0
+        while self._unpushed and sent < PUSH_BYTES:
+            room = next(iter(self._unpushed))
+            del self._unpushed[room]
+            if self._live(room) and self.hub.listeners:
+                sent += self._publish("changed", {"name": room.name, "online": len(room.members)})
+
+    def _expire(self, now: float) -> None:
+        rooms = self._config().rooms
+        if not rooms.unused_expiry_seconds:
+            return
+        defaults = {room_fold(name) for name in rooms.default}
+        removed = 0
+        while self._idle and removed < EXPIRIES_PER_TICK:
+            room, since = next(iter(self._idle.items()))
+            if since > now - rooms.unused_expiry_seconds:
+                return
+            del self._idle[room]
+            if room.members or room.sessions or room.messaged or not self._live(room):
+                continue  # in use after all: tracked again once nobody is in it
+            if room_fold(room.name) in defaults:
+                self._idle[room] = now  # its clock starts over: it may leave rooms.default by a reload
+                continue
+            self._remove(room, now - since)
+            removed += 1
+
+    def _remove(self, room: Room, unused: float) -> None:
+        self.hub.remove_room(room)
+        self._unpushed.pop(room, None)
+        self._publish("removed", {"name": room.name})
+        log.info("room %r removed: nobody wrote in it and nobody was in it for %d s", room.name, unused)
+        self.store.delete_room(room.id).add_done_callback(lambda done: self._deleted(room, done))
+
+    def _deleted(self, room: Room, done: asyncio.Future) -> None:
+        """The store's answer to a removal. A room it kept (a message was in
+        it after all, or the delete failed) comes back to the list."""
+        error = done.exception()
+        if error is None and done.result():
+            return
+        log.warning("room %r stays: %s", room.name, f"deleting it failed: {error}" if error else "it holds messages")
+        if self.hub.room(room.name) is None:
+            back = self.hub.add_room(room.id, room.name, room.topic, room.creator_id, messaged=True)
+            self._publish("created", back.entry())
+
+    def _live(self, room: Room) -> bool:
+        return self.hub.room(room.name) is room
+
+    def _publish(self, event: str, room: dict) -> int:
+        """Send one ``room`` event to every listener; → its size in bytes."""
+        data = wire({"type": "room", "event": event, "room": room})
+        self.hub.publish(self.hub.listeners, ROOM_LIST, None, data)
+        return len(data)

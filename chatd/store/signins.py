@@ -1,0 +1,94 @@
+"""Users' sign-ins and token generations in the store (``chatd.auth.revocation`` has the rules).
+
+Nothing here is on the path of a message: a resume costs one read (the one
+that found the user's name before), and only signing up, signing out and
+the first resume with a token from before sign-ins write.
+
+    sign_ins = store.sign_ins
+    user_id, sign_in = await sign_ins.sign_up("alice")
+    state = await sign_ins.state(user_id, claim.sign_in, claim.legacy)   # a ResumeState
+    await sign_ins.revoke(user_id, sign_in)                              # "sign out"
+    await sign_ins.raise_generation(user_id)                             # "sign out everywhere"
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, NamedTuple
+
+from chatd.auth.revocation import StoredSignIn
+from chatd.store.schema import SignIn, User, now_ms
+
+if TYPE_CHECKING:
+    from chatd.store import Store
+
+
+class SignUp(NamedTuple):
+    """A new user and its first sign-in."""
+
+    user_id: int
+    sign_in: int
+
+
+class ResumeState(NamedTuple):
+    """What the store holds about a token's user and sign-in."""
+
+    name: str | None  # the user's name; None: there is no such user
+    generation: int  # the user's token generation
+    sign_in: StoredSignIn | None  # the token's sign-in; None: not stored here
+
+
+_STATE = ('SELECT u.name, u.token_generation, s.id, s.user_id, s.revoked FROM user u '
+          'LEFT JOIN sign_in s ON s.id = ? OR s.legacy = ? WHERE u.id = ?')
+
+
+class SignInStore:
+    def __init__(self, store: Store):
+        self._store = store
+
+    def sign_up(self, name: str) -> asyncio.Future:
+        """→ SignUp: a new user called ``name`` and its first sign-in, both or neither."""
+        def job() -> SignUp:
+            now = now_ms()
+            with self._store.db.atomic():  # a savepoint: a writer job makes one change
+                user_id = User.insert(name=name, created=now).execute()
+                return SignUp(user_id, SignIn.insert(user=user_id, created=now).execute())
+
+        return self._store.writer.run(job)
+
+    def state(self, user_id: int, sign_in: int | None, legacy: str | None) -> asyncio.Future:
+        """→ ResumeState of user ``user_id`` and the sign-in with id ``sign_in`` or key ``legacy``."""
+        def query() -> ResumeState:
+            row = self._store.db.execute_sql(_STATE, (sign_in, legacy, user_id)).fetchone()
+            if row is None:
+                return ResumeState(None, 0, None)
+            name, generation, *stored = row
+            return ResumeState(name, generation, None if stored[0] is None else StoredSignIn(*stored))
+
+        return self._store.read(query)
+
+    def ensure(self, user_id: int, sign_in: int | None, legacy: str | None) -> asyncio.Future:
+        """→ the StoredSignIn with id ``sign_in`` or key ``legacy``, made for ``user_id`` if
+        missing: the sign-in of a token from before sign-ins (``legacy``), or of a token of a
+        database a restore replaced (``sign_in``, kept under its id, which this database
+        never handed out: chatd.store.restore raises the sequence past it)."""
+        def job() -> StoredSignIn:
+            db = self._store.db
+            row = db.execute_sql("SELECT id, user_id, revoked FROM sign_in WHERE id = ? OR legacy = ?",
+                                 (sign_in, legacy)).fetchone()
+            if row is not None:
+                return StoredSignIn(*row)
+            fields = {"user": user_id, "created": now_ms(), "legacy": legacy, **({"id": sign_in} if sign_in else {})}
+            return StoredSignIn(SignIn.insert(**fields).execute(), user_id, None)
+
+        return self._store.writer.run(job)
+
+    def revoke(self, user_id: int, sign_in: int) -> asyncio.Future:
+        """Sign ``sign_in`` of ``user_id`` out; → 1, or 0 if it was signed out already."""
+        return self._store.writer.run(lambda: SignIn.update(revoked=now_ms()).where(
+            (SignIn.id == sign_in) & (SignIn.user == user_id) & SignIn.revoked.is_null()).execute())
+
+    def raise_generation(self, user_id: int) -> asyncio.Future:
+        """Sign the user out everywhere: its token generation goes up by one; → 1 (0: no such user)."""
+        return self._store.writer.run(lambda: User.update(token_generation=User.token_generation + 1).where(
+            User.id == user_id).execute())

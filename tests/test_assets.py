@@ -1,0 +1,72 @@
+"""The static tree as served: versions, the page's references, the module graph."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from chatd.web import STATIC_DIR
+from chatd.web.assets import PAGE, UNKNOWN_TYPE, build_assets, content_type, read_tree, tree_version
+
+TREE = {PAGE: b'<link rel="stylesheet" href="static/style.css"><script type="module" src="static/app.js"></script>'
+              b'<a href="#x">static/app.js in text</a>',
+        "style.css": b"body {}", "app.js": b"import './dom.js';", "dom.js": b"export {};"}
+IMPORT = re.compile(r"""^\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]""", re.M)
+
+
+@pytest.mark.parametrize("change", [
+    {"app.js": b"import './dom.js'; // new"},  # a module's content
+    {"new.js": b""},  # a file added
+    {"dom.js": None},  # a file removed
+    {PAGE: TREE[PAGE] + b" "},  # the page
+])
+def test_any_change_to_the_tree_changes_the_version(change):
+    changed = {k: v for k, v in {**TREE, **change}.items() if v is not None}
+    assert tree_version(changed) != tree_version(TREE)
+
+
+def test_the_same_tree_always_has_the_same_version():
+    assert tree_version(dict(reversed(TREE.items()))) == tree_version(TREE)  # the order files were read in: no matter
+    assert tree_version({"ab": b"c"}) != tree_version({"a": b"bc"})  # names and contents cannot trade bytes
+
+
+def test_the_page_references_its_files_by_version_and_relative_url():
+    assets = build_assets(TREE)
+    v = assets.version
+    assert assets.page == (f'<link rel="stylesheet" href="static/{v}/style.css">'
+                           f'<script type="module" src="static/{v}/app.js"></script>'
+                           '<a href="#x">static/app.js in text</a>').encode()
+    assert PAGE not in assets.files  # the page is served at /, not as a static file
+    assert set(assets.files) == {"style.css", "app.js", "dom.js"}
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("app.js", "text/javascript; charset=utf-8"), ("style.css", "text/css; charset=utf-8"),
+    ("admin/Logo.PNG", "image/png"), ("README", UNKNOWN_TYPE), ("x.exe", UNKNOWN_TYPE),
+])
+def test_content_types_come_from_a_fixed_table(name, expected):
+    assert content_type(name) == expected
+
+
+def test_read_tree_takes_subdirectories_and_skips_dot_files(tmp_path: Path):
+    (tmp_path / "admin").mkdir()
+    (tmp_path / "admin" / "page.js").write_bytes(b"a")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_bytes(b"x")
+    (tmp_path / ".page.js.swp").write_bytes(b"x")
+    (tmp_path / "app.js").write_bytes(b"b")
+    assert read_tree(tmp_path) == {"admin/page.js": b"a", "app.js": b"b"}
+
+
+def test_the_shipped_page_loads_only_versioned_files_and_every_module_import_is_shipped():
+    """Relative imports resolve inside static/<version>/ only if each target is in the tree."""
+    tree = read_tree(STATIC_DIR)
+    assets = build_assets(tree)
+    references = re.findall(rb'(?:src|href)="(static/[^"]*)"', assets.page)
+    assert references and all(r.startswith(f"static/{assets.version}/".encode()) for r in references)
+    for name, body in tree.items():
+        if name.endswith(".js"):
+            for target in (a or b for a, b in IMPORT.findall(body.decode())):
+                assert target.startswith("./") and target[2:] in assets.files, f"{name} imports {target}"

@@ -1,0 +1,85 @@
+"""The room list on the page, in a real Chromium: listed once, then kept live
+by the server's `room` events — rooms others create appear, removed ones
+disappear, online counts follow — with no polling."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+from playwright.async_api import Page, expect
+
+from chatd.server import Server
+from tests.test_page import browser, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+
+
+class Clock:
+    """A clock the test moves by hand (seconds), in place of time.monotonic."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rooms_requests(page: Page) -> int:
+    """How many `rooms` frames the page has sent."""
+    return sum(json.loads(f).get("type") == "rooms" for f in page.sent_frames)
+
+
+async def test_rooms_others_create_and_remove_appear_and_go_without_polling(browser, page_url,  # noqa: F811
+                                                                              server: Server, user):
+    server.chat.clock = clock = Clock(float(math.ceil(time.monotonic())))
+    bob = await open_tab(browser, page_url, "bob")
+    assert rooms_requests(bob) == 1  # the list, listed once
+
+    alice = await user("alice")
+    assert (await alice.request("create", room="games", topic="board games"))["type"] == "created"
+    games = bob.get_by_test_id("room-games")
+    await expect(games).to_be_visible()
+    await expect(games).to_have_attribute("title", "\u2068board games\u2069")
+
+    # Its online count follows, pushed every rooms.online_interval seconds.
+    assert (await alice.request("join", room="games"))["type"] == "joined"
+    clock.now += server.config.rooms.online_interval
+    server.tick_rooms()
+    await expect(games.locator(".nav-online")).to_have_attribute("title", "1 online")
+
+    # Nobody wrote in it and everyone left: an hour later it is removed, and goes from the page.
+    assert (await alice.request("leave", room="games"))["type"] == "left"
+    server.tick_rooms()
+    clock.now += server.config.rooms.unused_expiry_seconds
+    server.tick_rooms()
+    await expect(games).to_have_count(0)
+    await expect(bob.get_by_test_id("room-lobby")).to_be_visible()
+
+    assert rooms_requests(bob) == 1  # never asked again: the events did it all
+    assert not bob.js_errors
+
+
+async def test_a_silent_dead_socket_is_found_by_a_ping_and_replaced(browser, page_url, server: Server):  # noqa: F811
+    """The room list poll was also the page's check that its socket still works;
+    the `ping` after 15 s of silence is now. The page's clock is Playwright's."""
+    page = await (await browser.new_context()).new_page()
+    sockets: list = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    await page.clock.install()
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.get_by_test_id("room-lobby")).to_have_attribute("aria-current", "page")
+    await expect(page.get_by_test_id("room-lobby").locator(".nav-online")).to_have_attribute("title", "1 online")
+    for sock in server.sockets:
+        sock._transport.pause_reading()  # the network goes silent: nothing reaches the server, nothing comes back
+    await page.clock.run_for(20_000)
+    assert [json.loads(f)["type"] for f in sent].count("ping") == 1
+    assert len(sockets) == 1
+    # 20 s of silence after the ping: given up (at most 40 s in), and a new socket within the
+    # backoff (1.5 s) — not so long after that its own connect timeout (10 s) would run out.
+    await page.clock.run_for(20_000)
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    assert len(sockets) == 2
