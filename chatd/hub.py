@@ -16,8 +16,14 @@ broadcast is encoded once however large the room.
 **Exact resume.** Between ``join`` and ``complete_join`` the caller reads
 the room's history from the store. Messages routed to the session in that
 window are held back (``pending``); ``complete_join`` then sends those the
-history did not contain (id above ``last_id``), so the client sees every
-message once, in order.
+history did not contain (id above ``last_id``). A message can also be routed
+*after* ``complete_join`` although the history read already had it: the
+writer thread commits, a reader thread sees the row, and the writer's
+"stored" callback reaches the event loop only after the join has finished.
+So each session remembers, per channel, the newest message id it has been
+given (``sent``: in a page or live) and drops any message at or below it.
+With one writer, messages are routed in id order, so only such a repeat is
+ever dropped, and the client sees every message once, in order.
 
 **Names.** No two online users have names that look alike
 (``chatd.names.name_keys``), and a name let go — its user left or renamed —
@@ -66,7 +72,7 @@ class NameTaken(Exception):
 class Session:
     """One connection of one user."""
 
-    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "epoch")
+    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "sent", "epoch")
 
     def __init__(self, session_id: str, send: Callable[[bytes], None],
                  close: Callable[[int, str], None] | None = None):
@@ -82,22 +88,39 @@ class Session:
         self.rooms: dict[str, Room] = {}
         # channel key → frames held back while that channel's history loads
         self.pending: dict[str, list[tuple[int | None, bytes]]] = {}
+        # channel key → the newest message id this session was given on it, in a
+        # page or live; set once the channel's history is sent (``release``)
+        self.sent: dict[str, int] = {}
 
     def deliver(self, channel: str, message_id: int | None, data: bytes) -> None:
+        """Send one frame of ``channel`` (``message_id`` None: not a stored
+        message, e.g. presence), hold it while the channel's history loads, or
+        drop it when the session was given that message already (see "Exact
+        resume" above)."""
         held = self.pending.get(channel) if self.pending else None
         if held is not None:
             held.append((message_id, data))
-        else:
-            self.send(data)
+            return
+        if message_id is not None:
+            if message_id <= self.sent.get(channel, 0):
+                return
+            self.sent[channel] = message_id
+        self.send(data)
 
     def hold(self, channel: str) -> None:
         self.pending.setdefault(channel, [])
 
     def release(self, channel: str, last_id: int) -> None:
-        """Send what was held for ``channel`` that is newer than ``last_id``."""
+        """The channel's history is sent, up to message ``last_id``: send what
+        was held that is newer, and from now on nothing at or below it."""
+        self.sent[channel] = max(self.sent.get(channel, 0), last_id)
         for message_id, data in self.pending.pop(channel, ()):
-            if message_id is None or message_id > last_id:
-                self.send(data)
+            self.deliver(channel, message_id, data)
+
+    def forget(self, channel: str) -> None:
+        """The session left ``channel``: nothing held, no position kept."""
+        self.pending.pop(channel, None)
+        self.sent.pop(channel, None)
 
 
 class User:
@@ -300,6 +323,7 @@ class Hub:
                 del self.users[user.id]
                 self._release(user, now)
         session.pending.clear()
+        session.sent.clear()
         return leaves
 
     # Membership
@@ -328,7 +352,7 @@ class Hub:
         session there (so the room should hear that the user left)."""
         if session.rooms.pop(room.key, None) is None:
             return False
-        session.pending.pop(room.key, None)
+        session.forget(room.key)
         room.sessions.discard(session)
         uid = session.user.id
         room.members[uid] -= 1

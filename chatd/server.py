@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
@@ -42,6 +41,7 @@ from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.store import Store
 from chatd.web import make_app
+from chatd.web.httpserver import ChatHTTPServer
 from chatd.web.keepalive import Keepalive
 
 log = logging.getLogger("chatd")
@@ -83,9 +83,10 @@ class Server:
         self.hub = Hub()
         self.store = Store(config.database, config.store.synchronous, config.store.batch_max)
         self.sockets: set = set()  # open ChatConnections, closed by hand on stop
+        self.handing: set = set()  # ChatConnections whose socket is on its way from Tornado to them
         self.keepalive: Keepalive | None = None
         self.chat: Chat | None = None
-        self.http: HTTPServer | None = None
+        self.http: ChatHTTPServer | None = None
         self.started_at = time.time()
         self.listening: list[socket.socket] = []
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
@@ -120,7 +121,8 @@ class Server:
         # Tornado's default 64 KiB read per connection only fragments the heap.
         # No xheaders: Tornado would believe X-Real-IP from anyone; the application
         # believes it from trusted_proxies only (chatd.web.Application).
-        self.http = HTTPServer(make_app(self.chat, self.sockets, self.config), chunk_size=HTTP_READ_CHUNK)
+        self.http = ChatHTTPServer(make_app(self.chat, self.sockets, self.handing, self.config),
+                                   chunk_size=HTTP_READ_CHUNK)
         ws = self.config.websocket
         self.keepalive = Keepalive(self.sockets, ws.ping_interval, ws.ping_timeout)
 
@@ -258,14 +260,20 @@ class Server:
         if self.keepalive:
             self.keepalive.stop()
 
-    async def stop(self, close_code: int = CloseCode.GOING_AWAY, timeout: float = 10.0, *,
-                   graceful: bool = False, on_drained: Callable[[], None] | None = None) -> None:
+    async def stop(self, close_code: int = CloseCode.GOING_AWAY, timeout: float = 10.0, *, graceful: bool = False,
+                   answer_accepted: bool = False, on_drained: Callable[[], None] | None = None) -> None:
         """Stop accepting, close every WebSocket with ``close_code``, commit what
         is queued, close the database. Returns within about ``timeout`` seconds.
 
         ``graceful``: first wait (most of ``timeout``) for clients to leave.
-        ``on_drained`` runs once the writer has committed its last job: from
-        then on nothing more is written by this process.
+        ``answer_accepted``: also answer every client this process accepted and
+        still owes an answer (``ChatHTTPServer.owing``: its request is on the
+        way or under way), a WebSocket then being closed with ``close_code``
+        like the others. A restart needs it: the successor takes over only the
+        connections still queued in the kernel, so dropping these refuses them.
+        ``on_drained`` runs once the writer has committed its last job and its
+        thread has ended: from then on nothing more is written by this process.
+        If that takes longer than ``timeout``, it never runs.
         """
         deadline = time.monotonic() + timeout
         self.stop_accepting()
@@ -282,13 +290,18 @@ class Server:
                 closing.add(sock)
                 sock.close(close_code, reason)
 
+        def waiting() -> bool:
+            owed = answer_accepted and self.http is not None and self.http.owing()
+            return bool(self.sockets or self.handing or owed)
+
         close_new()
-        if self.store.writer:
-            self.store.writer.close(max(0.1, deadline - time.monotonic()))
-        if on_drained:
+        writer = self.store.writer
+        if writer is not None and not writer.close(max(0.1, deadline - time.monotonic())):
+            log.error("the writer did not finish its last commits within the stop timeout (%g s)", timeout)
+        elif on_drained:
             on_drained()
-        while self.sockets and time.monotonic() < deadline - CLOSE_SHARE / 2:
-            await asyncio.sleep(0.05)  # polling a set is simplest; it empties within a round trip
+        while waiting() and time.monotonic() < deadline - CLOSE_SHARE / 2:
+            await asyncio.sleep(0.05)  # polling is simplest; each empties within a round trip
             close_new()
         for sock in list(self.sockets):
             sock.abort()  # clients that never answered the close

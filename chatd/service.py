@@ -13,9 +13,12 @@ control socket asks the same things (``chatd.commands`` is the client).
 Restart: the successor (``python -m chatd start`` with $CHATD_HANDOVER)
 opens the database and says "ready"; this process stops accepting — the
 kernel queues new connections on the shared socket — closes its
-WebSockets with 1012, commits its last messages, says "go" and exits; the
-successor then accepts. No connection is refused and no two processes
-ever serve clients at once.
+WebSockets with 1012, commits its last messages, says "go", answers the
+clients it had accepted already (a WebSocket handshake under way gets its
+101, then 1012) and exits; the successor accepts from "go". No connection
+is refused, and no two processes ever write at once: "go" waits for the
+writer thread to end, and if it never does, the successor starts only once
+this process has exited.
 """
 
 from __future__ import annotations
@@ -244,8 +247,21 @@ class Service:
         watchdog = self._watchdog(timeout)
         if self.control:
             await self.control.close()  # the successor answers from now on (the socket is shared)
-        await self.server.stop(CloseCode.SERVICE_RESTART, timeout, on_drained=lambda: channel.send({"go": True}))
-        channel.close()
+        went: list[bool] = []
+
+        def go() -> None:
+            channel.send({"go": True})
+            went.append(True)
+
+        await self.server.stop(CloseCode.SERVICE_RESTART, timeout, answer_accepted=True, on_drained=go)
+        if went:
+            channel.close()
+        else:
+            # Our writer may still commit, and two writers must never overlap: the
+            # channel's descriptor stays open until the kernel closes it as this
+            # process ends, and only then does the successor see EOF and serve.
+            channel.sock.detach()
+            log.error("the successor serves once this process has exited")
         log.info("handed over; exiting")  # the pidfile and control socket now belong to the successor
         watchdog.cancel()
         return ExitStatus.OK

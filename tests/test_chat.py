@@ -3,7 +3,11 @@ know only docs/protocol.md."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+
+from chatd.store import writer
 
 
 async def test_room_message_reaches_every_member_with_id_author_and_time(user):
@@ -182,6 +186,75 @@ async def test_messages_sent_during_a_join_arrive_once_in_order(user):
     while len(got) < 60:
         got.append((await bob.expect("message"))["id"])
     assert got == sorted(set(got)) and len(got) == 60
+
+
+class LateDelivery:
+    """Holds back the writer thread's "stored" callbacks while ``holding``, as
+    a writer thread descheduled between its commit and telling the event loop
+    would: the rows are committed (a history read sees them) but neither
+    acknowledged nor routed yet. ``release()`` lets them through, in order."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self._deliver = writer.Writer._deliver
+        self._held: list = []  # writers whose committed batches wait
+        self.holding = False
+        self.committed = asyncio.Event()  # something was committed and held
+        late = self
+
+        def gate(writer_: writer.Writer) -> None:
+            if not late.holding:
+                late._deliver(writer_)
+                return
+            late._held.append(writer_)
+            late.committed.set()
+
+        monkeypatch.setattr(writer.Writer, "_deliver", gate)
+
+    def release(self) -> None:
+        self.holding = False
+        for writer_ in self._held:
+            self._deliver(writer_)
+        self._held.clear()
+
+
+@pytest.fixture
+def late_delivery(monkeypatch: pytest.MonkeyPatch) -> LateDelivery:
+    return LateDelivery(monkeypatch)
+
+
+async def test_a_message_routed_after_the_join_that_replayed_it_is_not_sent_again(user, late_delivery):
+    """How a client resuming through `chatd restart` saw messages twice: the
+    writer commits "late", bob's join reads it into `joined.messages`, and only
+    then is "late" routed live to the room — bob included."""
+    alice = await user("alice", "lobby")
+    bob = await user("bob")
+    first = await alice.say("lobby", "seen before")
+    late_delivery.holding = True
+    await alice.send({"type": "say", "room": "lobby", "text": "late", "cid": "late"})
+    await asyncio.wait_for(late_delivery.committed.wait(), 10)
+    joined = await bob.request("join", room="lobby", since=first["id"])
+    assert [m["text"] for m in joined["messages"]] == ["late"]
+    late_delivery.release()
+    after = await alice.say("lobby", "after")
+    assert (await bob.expect("message"))["id"] == after["id"], "late came once, in joined, not again live"
+
+
+async def test_a_private_message_routed_after_the_welcome_that_replayed_it_is_not_sent_again(
+        user, connect, late_delivery):
+    alice = await user("alice")
+    bob = await user("bob")
+    bob_id = bob.welcome["user"]["id"]
+    first = await alice.request("say", to=bob_id, text="seen before")
+    await bob.close()
+    late_delivery.holding = True
+    await alice.send({"type": "say", "to": bob_id, "text": "late", "cid": "late"})
+    await asyncio.wait_for(late_delivery.committed.wait(), 10)
+    again = await connect()
+    welcome = await again.identify(token=bob.welcome["token"], since=first["id"])
+    assert [m["text"] for m in welcome["messages"]] == ["late"]
+    late_delivery.release()
+    after = await alice.request("say", to=bob_id, text="after")
+    assert (await again.expect("message"))["id"] == after["id"], "late came once, in welcome, not again live"
 
 
 async def test_say_retried_with_same_cid_is_stored_once(user, connect):

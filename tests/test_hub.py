@@ -122,6 +122,26 @@ def test_join_holds_live_messages_until_history_is_sent(hub):
     assert got[-1] == b"m12"
 
 
+def test_a_message_routed_after_the_history_that_held_it_is_not_sent_again(hub):
+    """The writer commits 11, the history read sees it, and only then does the
+    writer's "stored" callback route 11: the client has it from the page."""
+    lobby = hub.room("lobby")
+    s, got = make_session("s")
+    hub.attach(s, 1, "a", NOW, HOLD)
+    hub.join(s, lobby)
+    hub.complete_join(s, lobby, last_id=11)  # the page ended at 11
+    hub.publish(lobby.sessions, lobby.key, 10, b"m10")
+    hub.publish(lobby.sessions, lobby.key, 11, b"m11")
+    hub.publish(lobby.sessions, lobby.key, None, b"presence")
+    hub.publish(lobby.sessions, lobby.key, 12, b"m12")
+    hub.publish(lobby.sessions, lobby.key, 12, b"m12")
+    assert got == [b"presence", b"m12"]
+    s.release(PRIVATE, 5)
+    hub.publish(hub.private_sessions(1), PRIVATE, 5, b"dm5")
+    hub.publish(hub.private_sessions(1), PRIVATE, 6, b"dm6")
+    assert got[2:] == [b"dm6"], "the private channel keeps its own position"
+
+
 def test_private_messages_are_held_until_welcome(hub):
     s, got = make_session("s")
     hub.attach(s, 1, "a", NOW, HOLD)

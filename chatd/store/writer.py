@@ -72,12 +72,16 @@ class Writer:
         self.submit(job, done)
         return future
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop accepting jobs, commit what is queued, stop the thread."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop accepting jobs, commit what is queued, stop the thread. → True
+        once the thread has ended (nothing more will be written), False if it
+        still runs after ``timeout`` seconds."""
         if not self._closed:
             self._closed = True
             self._queue.put(_STOP)
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         self._db.connect(reuse_if_open=True)

@@ -2,7 +2,7 @@
 The page, static files and ``/healthz`` answer HEAD as well as GET
 (``chatd.web.head``).
 
-    app = make_app(chat, registry, config)
+    app = make_app(chat, registry, handing, config)
 
 Before any handler runs, ``request.remote_ip`` is set to the client's
 address as resolved through ``trusted_proxies`` (``chatd.proxies``). It is
@@ -85,7 +85,9 @@ class Application(tornado.web.Application):
             super().log_request(handler)
 
 
-def make_app(chat: Chat, registry: set, config: Config) -> tornado.web.Application:
+def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado.web.Application:
+    """The application; ``registry`` gets every open ``ChatConnection``, ``handing``
+    each one between its 101 and its socket's take-over (``chatd.web.upgrade``)."""
     assets = load_assets(STATIC_DIR)
     return Application(
         chat,
@@ -93,7 +95,7 @@ def make_app(chat: Chat, registry: set, config: Config) -> tornado.web.Applicati
             (r"/", PageHandler, {"assets": assets}),
             (ROUTE, StaticHandler, {"assets": assets}),
             (r"/healthz", HealthHandler, {"chat": chat}),
-            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "outbox": Outbox()}),
+            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing, "outbox": Outbox()}),
         ],
         default_handler_class=NotFoundHandler,
         default_handler_args={"status_code": 404},

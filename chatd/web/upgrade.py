@@ -36,11 +36,13 @@ log = logging.getLogger("chatd.upgrade")
 
 class ChatUpgrade(SecurityHeaders, WebSocketHandler):
     """``initialize`` gets the server's ``Chat``, the ``registry`` of open
-    connections (closed by hand on shutdown) and the shared ``outbox``."""
+    connections (closed by hand on shutdown), the set of sockets ``handing``
+    from Tornado to their connection, and the shared ``outbox``."""
 
-    def initialize(self, chat: Chat, registry: set, outbox: Outbox) -> None:
+    def initialize(self, chat: Chat, registry: set, handing: set, outbox: Outbox) -> None:
         self.chat = chat
         self.registry = registry
+        self.handing = handing
         self.outbox = outbox
 
     def check_origin(self, origin: str) -> bool:
@@ -93,12 +95,16 @@ class _TakeOver:
             if stream.closed():
                 return  # it left while the 101 went out (Tornado saw the reset first)
             early = _take_socket(stream)
+            # Neither Tornado's nor yet in the registry: a stopping server must know
+            # it is here, or it would exit under a client that got its 101.
+            handler.handing.add(connection)
             try:
                 await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
             except OSError:
                 stream.socket.close()  # gone during the handshake
                 return
         finally:
+            handler.handing.discard(connection)  # in the registry now (connection_made), or gone
             if connection not in handler.registry and not connection.closed:
                 chat.addresses.disconnect(address)  # never made: connection_lost will not come
         if early:

@@ -1,0 +1,90 @@
+"""Tornado's HTTP server, knowing which accepted connections a client still
+waits on, so that a restart answers every client it accepted instead of
+dropping some.
+
+    http = ChatHTTPServer(app, chunk_size=4096)
+    http.owing()            # connections whose client waits for an answer
+
+A connection is **owing** from its accept until its first request is answered,
+and again while a later request is under way (its headers have arrived). One
+that waits between requests, kept alive after an answer, is **idle**: closing
+it is the ordinary keep-alive race that clients retry (RFC 9112 §9.3.1, §9.6).
+Closing an owing one is not: its client has sent, or is about to send, its
+request, and sees the connection end without an answer — a WebSocket that never
+opens, a 502 from nginx. During ``chatd restart`` new connections queue in the
+kernel for the successor, but the ones this process accepted only this process
+can answer; ``Server.stop`` waits for them (``owing() == 0``) before closing
+the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from tornado import httputil
+from tornado.httpserver import HTTPServer
+
+
+class _Requests:
+    """What one connection has carried: requests started, and whether the
+    latest one's headers have arrived (it is under way)."""
+
+    __slots__ = ("started", "under_way")
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.under_way = False
+
+
+class _Watched(httputil.HTTPMessageDelegate):
+    """Tornado's delegate for one request, passed through; notes when the request arrives."""
+
+    __slots__ = ("_delegate", "_requests")
+
+    def __init__(self, delegate: httputil.HTTPMessageDelegate, requests: _Requests):
+        self._delegate = delegate
+        self._requests = requests
+
+    def headers_received(self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+                         headers: httputil.HTTPHeaders) -> Awaitable[None] | None:
+        self._requests.under_way = True
+        return self._delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self._delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self._delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self._delegate.on_connection_close()
+
+
+class ChatHTTPServer(HTTPServer):
+    """``tornado.httpserver.HTTPServer`` plus ``owing()``."""
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        """HTTPServer's own arguments."""
+        super().initialize(*args, **kwargs)
+        self._connections_seen: dict[object, _Requests] = {}
+
+    def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection,
+                      ) -> httputil.HTTPMessageDelegate:
+        # Tornado calls this once per request a connection carries, before the request arrives.
+        requests = self._connections_seen.get(server_conn)
+        if requests is None:
+            requests = self._connections_seen[server_conn] = _Requests()
+        requests.started += 1
+        requests.under_way = False
+        return _Watched(super().start_request(server_conn, request_conn), requests)
+
+    def on_close(self, server_conn: object) -> None:
+        self._connections_seen.pop(server_conn, None)
+        super().on_close(server_conn)
+
+    def owing(self) -> int:
+        """Connections whose client waits for an answer: none answered yet, or
+        a request under way. A WebSocket handshake counts until its socket
+        leaves Tornado (``chatd.web.upgrade`` tracks it from there)."""
+        return sum(1 for r in self._connections_seen.values() if r.under_way or r.started == 1)
