@@ -56,6 +56,9 @@ def set_level(level: str) -> None:
     logging.getLogger().setLevel(level.upper())
     # One access line per HTTP request drowns everything else, except when debugging.
     logging.getLogger("tornado.access").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # peewee logs every statement with its parameters at debug: token secrets, sign-ins and
+    # message texts must not reach a log file because an operator is debugging something else.
+    logging.getLogger("peewee").setLevel(logging.INFO)
 
 
 def reopen() -> bool:

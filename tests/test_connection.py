@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
+import logging
 
 import pytest
 
@@ -233,6 +235,24 @@ async def test_an_internal_error_closes_only_that_connection_with_1011(raw, monk
     other = await raw()
     other.send_json({"type": "identify", "name": "lucky"})
     assert (await other.next_json())["type"] == "welcome"
+
+
+async def test_a_client_gone_before_the_server_shuts_tcp_is_not_an_error(raw, server, monkeypatch, caplog):
+    """A browser tab closing sends its close frame and resets the connection at
+    once: shutting our side then fails with ENOTCONN. That is the client's
+    goodbye, not a bug: no 1011, no ERROR, and the session ends."""
+    client = await raw()
+    client.send_json({"type": "identify", "name": "tab"})
+    await client.next_json()
+    transport = next(iter(server.sockets))._transport
+
+    def reset(*_):
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+    monkeypatch.setattr(transport, "write_eof", reset)
+    client.send(Opcode.CLOSE, close_body(CloseCode.GOING_AWAY))
+    await forgotten(server, client)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # limits.flood_strikes = 3 and no refill to speak of: the first 2 frames pass, every later one is over the limit.

@@ -40,6 +40,10 @@ STRONG = secrets.token_hex(32)
     ("my chatd secret for the token signing 2024", "placeholder (it holds 'secret')"),
     ("the-default-key-of-our-staging-servers-xyz", "placeholder (it holds 'default')"),
     ("Password1Password2Password3Password4", "placeholder (it holds 'password')"),
+    ("chatd" * 7 + "!", "mostly repetition"),
+    ("test" * 9 + "1", "mostly repetition"),
+    ("AbCd" * 8 + "X", "mostly repetition"),
+    ("Tr0ub4dor&3" * 3 + "xx", "mostly repetition"),
 ])
 def test_weak_secrets_are_refused_saying_why(secret, why):
     problem = secret_problem(secret.encode())

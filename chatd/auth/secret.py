@@ -14,6 +14,7 @@ randomness. ``openssl rand -hex 32`` gives a good secret.
 from __future__ import annotations
 
 import re
+import zlib
 
 SECRET_MIN_BYTES = 32
 ADVICE = "use a random one, e.g. the output of `openssl rand -hex 32`"
@@ -22,6 +23,10 @@ PLACEHOLDERS = ("changeme", "replace", "example", "secret", "password", "placeho
 # Rows whose neighbours people type as a "random" string: the alphabet, digits, keyboard rows.
 SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl", "zxcvbnm", "1234567890")
 SEQUENCE_SHARE = 0.75  # above this share of neighbouring pairs a secret is a run, not random (hex: about 0.2)
+# Bytes DEFLATE needs beyond an empty input: repetition compresses away ("chatd" * 7 + "!": 9), while 32
+# random hex digits need about 32 (never under 27 in 20,000 draws) and random bytes more.
+COMPRESSED_MIN = 24
+_EMPTY_COMPRESSED = len(zlib.compress(b"", 9))
 _NEIGHBOURS = {(row[i], row[i + 1]) for row in SEQUENCES for i in range(len(row) - 1)}
 _NEIGHBOURS |= {(b, a) for a, b in _NEIGHBOURS}
 
@@ -40,6 +45,8 @@ def secret_problem(secret: bytes) -> str | None:
         return f"looks like a placeholder (it holds {word!r}); {ADVICE}"
     if _run_share(text.lower()) > SEQUENCE_SHARE:
         return f"is mostly runs of repeated or neighbouring characters (like 'aaaa', 'abcd' or 'qwer'); {ADVICE}"
+    if len(zlib.compress(secret, 9)) - _EMPTY_COMPRESSED < COMPRESSED_MIN:
+        return f"is mostly repetition (it compresses to a few bytes); {ADVICE}"
     return None
 
 

@@ -334,7 +334,10 @@ class ChatConnection(asyncio.BufferedProtocol):
             return
         self._ended = True
         if self._transport is not None and not self.closed:
-            self._transport.write_eof()  # sent once the close frame is written
+            try:
+                self._transport.write_eof()  # sent once the close frame is written
+            except OSError:  # the client reset the connection first (a closed tab): nothing is left to shut
+                self._transport.abort()
 
     def abort(self) -> None:
         """Drop the connection at once, without a close handshake."""
