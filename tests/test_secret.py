@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 import secrets
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chatd import logs
 from chatd.auth.secret import SECRET_MIN_BYTES, secret_problem
 from chatd.cli import main
 from chatd.server import Server
@@ -56,6 +58,21 @@ def test_weak_secrets_are_refused_saying_why(secret, why):
 def test_random_secrets_and_long_passphrases_are_accepted(secret):
     assert secret_problem(secret.encode()) is None
     assert secret_problem(secrets.token_bytes(32)) is None, "a secret file may hold raw random bytes"
+
+
+async def test_log_level_debug_never_writes_the_secret_to_the_log(tmp_path, caplog):
+    """peewee logs each statement with its values at debug: the generated secret among them."""
+    logs.set_level("debug")
+    caplog.set_level(logging.DEBUG)
+    try:
+        server = Server(make_config(tmp_path))
+        await server.start()
+        secret = server.store.secret().hex()
+        await server.stop(timeout=5)
+    finally:
+        logs.set_level("info")
+    assert caplog.records, "debug logging was on"
+    assert not [r for r in caplog.records if secret in r.getMessage()]
 
 
 async def test_with_no_secret_configured_each_database_gets_32_random_bytes(tmp_path):
