@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -163,7 +164,8 @@ def _limit(v: Any) -> int:
 
 
 def _room(v: Any) -> str:
-    name = _string(v)
+    # NFC: "café" typed as e + U+0301 (some keyboards do) is the room "café".
+    name = unicodedata.normalize("NFC", _string(v))
     problem = room_name_problem(name)
     if problem:
         raise ProtocolError(Code.BAD_ROOM, f"room name {problem}")
@@ -254,7 +256,15 @@ def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> N
         raise ProtocolError(Code.BAD_FRAME, f"'topic' is longer than {TOPIC_MAX} characters", cid)
 
 
-_ROOM = re.compile(r"[^\W_][\w.-]*")
+ROOM_PUNCTUATION = "_.-"
+# Joiners Sinhala and Indic conjuncts need; where they may stand is characters_problem's rule.
+ROOM_JOINERS = "\u200c\u200d"
+
+
+def _room_char(c: str) -> bool:
+    """Letters, digits, ``ROOM_PUNCTUATION``, joiners, and the marks that scripts
+    such as Devanagari write their vowels with (Unicode categories Mn, Mc)."""
+    return c.isalnum() or c in ROOM_PUNCTUATION or c in ROOM_JOINERS or unicodedata.category(c) in ("Mn", "Mc")
 
 
 def room_name_problem(name: str) -> str | None:
@@ -262,8 +272,9 @@ def room_name_problem(name: str) -> str | None:
     another room's name is ``chatd.names.name_keys``' business."""
     if not 1 <= len(name) <= ROOM_MAX:
         return f"must be 1 to {ROOM_MAX} characters"
-    if not _ROOM.fullmatch(name):  # fullmatch: "$" would let a trailing line feed through
-        return "may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit"
+    if not (name[0].isalnum() and all(map(_room_char, name))):
+        return ("may hold only letters (with their marks), digits, '_', '-' and '.', "
+                "and must start with a letter or digit")
     return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
 
 

@@ -54,10 +54,11 @@ def test_a_logged_origin_is_one_quoted_bounded_line():
     assert len(for_log("x" * 10_000)) <= MAX_LOGGED + 3
 
 
-async def handshake_status(ws_url: str, origin: str | None) -> int:
+async def handshake_status(ws_url: str, origin: str | None, fetch_site: str | None = None) -> int:
     """101 if the WebSocket opened, else the status of the refusal."""
+    headers = {"Sec-Fetch-Site": fetch_site} if fetch_site else None
     try:
-        async with ChatClient.connect(ws_url, origin=origin) as client:
+        async with ChatClient.connect(ws_url, origin=origin, additional_headers=headers) as client:
             assert (await client.identify(name="someone"))["type"] == "welcome"
             return 101
     except InvalidStatus as e:
@@ -65,18 +66,21 @@ async def handshake_status(ws_url: str, origin: str | None) -> int:
 
 
 @pytest.mark.parametrize("config_overrides", [{"allowed_origins": [APP]}])
-@pytest.mark.parametrize(("origin", "expected"), [
-    (None, 101),  # not a browser: no Origin, not affected
-    ("own", 101),
-    (APP, 101),
-    ("https://evil.example", 403),
-    ("null", 403),
+@pytest.mark.parametrize(("origin", "fetch_site", "expected"), [
+    (None, None, 101),  # not a browser: no Origin, not affected
+    ("own", None, 101),
+    (APP, None, 101),
+    ("https://evil.example", None, 403),
+    ("null", None, 403),
+    # Sec-Fetch-Site does not overrule the Origin rule, either way (Tornado 6.6 alone would believe it).
+    ("https://evil.example", "same-origin", 403),
+    ("own", "cross-site", 101),
 ])
-async def test_handshake_origin(server, ws_url, origin, expected, caplog):
+async def test_handshake_origin(server, ws_url, origin, fetch_site, expected, caplog):
     if origin == "own":
         origin = f"http://127.0.0.1:{server.port}"
     with caplog.at_level(logging.INFO, logger="chatd.upgrade"):
-        assert await handshake_status(ws_url, origin) == expected
+        assert await handshake_status(ws_url, origin, fetch_site) == expected
     refusals = [r for r in caplog.records if r.name == "chatd.upgrade" and "refused" in r.getMessage()]
     if expected == 403:
         assert [r.levelno for r in refusals] == [logging.INFO]
