@@ -179,6 +179,10 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
 
 def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     target = os.path.abspath(args.path)
+    problem = backup_target_problem(config.database, target)
+    if problem:
+        print(f"chatd: backup failed: {problem}", file=stderr)
+        return ExitStatus.ERROR
     pid = running_pid(config.pidfile)
     if pid is not None:
         try:
@@ -197,6 +201,17 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
             return ExitStatus.ERROR
     print(f"backed up {config.database} to {target} ({_size(size)})", file=stdout)
     return ExitStatus.OK
+
+
+def backup_target_problem(database: str, target: str) -> str | None:
+    """Why ``target`` (absolute) cannot take a backup of ``database``, or None."""
+    live = {os.path.realpath(database + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
+    if os.path.realpath(target) in live:
+        return f"{target} is the live database itself; give another path"
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        return f"the directory {folder} does not exist"
+    return None
 
 
 def offline_backup(database: str, target: str) -> int:

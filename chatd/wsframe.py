@@ -214,6 +214,8 @@ class FrameReader:
             if len(buf) < 10:
                 return _PARTIAL
             length, start = int.from_bytes(buf[2:10], "big"), 10
+            if length >> 63:
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "a 64-bit length must have its top bit clear (§5.2)")
         self._check_header(fin, opcode, length)
         end = start + 4 + length
         if len(buf) < end:

@@ -281,6 +281,11 @@ async def test_status_connections_and_backup_while_running(chatd_daemon: Chatd):
         assert result.returncode == 0, result.stderr
         with sqlite3.connect(target) as copy:
             assert copy.execute("SELECT count(*) FROM message").fetchone()[0] == 5
+        # An operator's mistake is said plainly, and is not an error of chatd's in its log.
+        for path, why in ((d.dir / "no" / "such.db", "does not exist"), (d.dir / "chatd.db", "the live database")):
+            result = await asyncio.to_thread(d.cli, "backup", str(path))
+            assert result.returncode == ExitStatus.ERROR and why in result.stderr, result.stderr
+        assert "ERROR" not in d.log()
 
 
 def test_systemd_notifications(chatd_install: Chatd):

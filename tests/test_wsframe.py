@@ -84,6 +84,7 @@ def close_body(code: int, reason: bytes = b"") -> bytes:
     (client_frame(Opcode.CONTINUATION, b"x"), CloseCode.PROTOCOL_ERROR),
     (client_frame(Opcode.TEXT, b"a", fin=False) + client_frame(Opcode.TEXT, b"b"), CloseCode.PROTOCOL_ERROR),
     (client_frame(Opcode.TEXT, b"x" * 1001), CloseCode.MESSAGE_TOO_BIG),
+    (bytes([0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0]) + b"mask", CloseCode.PROTOCOL_ERROR),  # 64-bit length, top bit set
     (client_frame(Opcode.TEXT, b"x" * 600, fin=False) + client_frame(Opcode.CONTINUATION, b"x" * 600),
      CloseCode.MESSAGE_TOO_BIG),
 ])
