@@ -18,6 +18,16 @@ from tests.wsclient import ChatClient
 pytest_plugins = ["tests.ops_fixtures"]  # chatd processes for the operations tests
 
 
+class Clock:
+    """A clock the test moves by hand (seconds), in place of time.monotonic."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make_config(tmp_path: Path, **sections: Any):
     """A config for tests: port 0 (free), files in tmp_path, generous limits
     (per connection, user and address) unless a test asks otherwise."""

@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from chatd.abuse import AddressLimits, Kind, address_key
 from chatd.config import BY_KEY
 from chatd.server import Server
+from tests.conftest import Clock
 from tests.wsclient import ChatClient
 
 
@@ -100,16 +101,6 @@ def test_memory_stays_bounded_whatever_the_number_of_addresses():
 
 
 # A real server, with the shipped defaults for every limit
-
-
-class Clock:
-    """A clock the test moves by hand (seconds), in place of time.monotonic."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

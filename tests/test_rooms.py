@@ -15,21 +15,11 @@ from chatd.config import build_config
 from chatd.hub import Hub, Session
 from chatd.rooms import PUSH_BYTES, Rooms
 from chatd.server import Server
-from tests.conftest import make_config
+from tests.conftest import Clock, make_config
 from tests.wsclient import ChatClient
 
 EXPIRY = 3600  # rooms.unused_expiry_seconds, the default
 INTERVAL = 10  # rooms.online_interval, the default
-
-
-class Clock:
-    """A clock the test moves by hand (seconds), in place of time.monotonic."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -11,13 +11,19 @@ from chatd.store import RoomUse, Store
 from tests.test_store_room_keys import V1_SCHEMA
 
 
-async def test_rooms_from_before_creators_were_kept_have_none_and_their_messages_count(tmp_path):
-    path = tmp_path / "old.db"
+def open_v1(path) -> Store:
+    """A store opened on a database chatd of schema version 1 wrote (migrated on open)."""
     with sqlite3.connect(path) as db:
         db.executescript(V1_SCHEMA)
     db.close()
     store = Store(str(path))
     store.open(asyncio.get_running_loop())
+    return store
+
+
+async def test_rooms_from_before_creators_were_kept_have_none_and_their_messages_count(tmp_path):
+    path = tmp_path / "old.db"
+    store = open_v1(path)
     try:
         assert store.room_uses() == {1: RoomUse(None, False), 2: RoomUse(None, False), 3: RoomUse(None, True)}
         alice, _ = await store.sign_ins.sign_up("alice2")
@@ -34,11 +40,7 @@ async def test_rooms_from_before_creators_were_kept_have_none_and_their_messages
 
 async def test_a_removed_room_goes_with_its_name_keys_and_one_with_a_message_stays(tmp_path):
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as db:
-        db.executescript(V1_SCHEMA)
-    db.close()
-    store = Store(str(path))
-    store.open(asyncio.get_running_loop())
+    store = open_v1(path)
     try:
         assert await store.delete_room(2) is True
         assert await store.create_room("GAMES", "") > 3  # its name (and look-alikes) free again
