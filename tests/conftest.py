@@ -4,6 +4,7 @@ SQLite file, and real WebSocket clients for it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,16 @@ from chatd.store import Draft
 from tests.wsclient import ChatClient
 
 pytest_plugins = ["tests.ops_fixtures"]  # chatd processes for the operations tests
+
+
+async def until(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``condition`` until true, within ``timeout`` seconds: for server state
+    that no event announces (a socket let go, a count gone down)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 class Clock:

@@ -13,6 +13,7 @@ import pytest
 from chatd.protocol import CloseCode
 from chatd.web.connection import CLOSE_WAIT, ChatConnection
 from chatd.wsframe import FrameReader, Opcode
+from tests.conftest import until
 from tests.test_wsframe import ALLOWED_CLOSE_CODES, FORBIDDEN_CLOSE_CODES, client_frame, close_body
 
 PROMPTLY = CLOSE_WAIT / 2  # "well before the server would give up on the client": no tight timing
@@ -164,9 +165,7 @@ async def forgotten(server, client: RawClient) -> None:
     """Once the client has closed its end too, the server lets go of the
     connection (its session with it) well before CLOSE_WAIT."""
     client.close()
-    async with asyncio.timeout(PROMPTLY):
-        while server.sockets:  # no event tells a test the server let go: poll
-            await asyncio.sleep(0.01)
+    await until(lambda: not server.sockets, PROMPTLY, "the server to let go")  # no event tells of it
     assert not server.hub.users
 
 

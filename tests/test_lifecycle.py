@@ -18,7 +18,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -26,17 +25,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
+from tests.conftest import until
 from tests.ops_fixtures import Chatd, Chatter, pid_alive, wait_for
 from tests.wsclient import ChatClient
-
-
-async def until(condition, timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll ``condition`` from async code until true, within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def test_daemon_start_status_stop(chatd_install: Chatd):

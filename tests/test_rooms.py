@@ -5,7 +5,6 @@ server's once-a-second tick called by the test rather than waited for."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 
@@ -15,7 +14,7 @@ from chatd.config import build_config
 from chatd.hub import Hub, Session
 from chatd.rooms import PUSH_BYTES, Rooms
 from chatd.server import Server
-from tests.conftest import Clock, make_config
+from tests.conftest import Clock, make_config, until
 from tests.wsclient import ChatClient
 
 EXPIRY = 3600  # rooms.unused_expiry_seconds, the default
@@ -87,9 +86,8 @@ async def test_online_counts_are_pushed_at_most_once_per_interval_per_room(user,
     visitors = [await user(f"visitor{i}", "lobby") for i in range(3)]
     await visitors[2].close()
     await visitors[2].ws.wait_closed()
-    async with asyncio.timeout(5):
-        while len(server.hub.room("lobby").members) != 2:
-            await asyncio.sleep(0.01)  # the server sees the close a moment after the client
+    # The server sees the close a moment after the client.
+    await until(lambda: len(server.hub.room("lobby").members) == 2, 5, "the server to see the close")
     tick(server, clock, INTERVAL / 2)
     assert await no_room_events(watcher) == []  # not yet: less than an interval since the last push
     tick(server, clock, INTERVAL / 2)

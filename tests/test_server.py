@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,16 +16,9 @@ from websockets.exceptions import ConnectionClosed
 
 from chatd.protocol import CloseCode
 from chatd.server import Server
-from tests.conftest import make_config
+from tests.conftest import make_config, until
 
 GENEROUS = 30.0  # seconds: far more than any step below takes, however loaded the machine
-
-
-async def until(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + GENEROUS
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -42,7 +34,7 @@ async def accepted_connection(server: Server) -> socket.socket:
     a client caught by the restart between its connect and its request."""
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.setblocking(False)
-    await until(lambda: server.http.owing() == 1, "the accept")
+    await until(lambda: server.http.owing() == 1, GENEROUS, "the accept")
     return sock
 
 
@@ -55,7 +47,7 @@ async def test_a_websocket_accepted_before_a_restart_opens_and_is_told_to_reconn
     url = f"ws://127.0.0.1:{server.port}/ws"
     sock = await accepted_connection(server)
     stopping = restart(server)
-    await until(lambda: server.listening[0].fileno() == -1, "accepting to stop")
+    await until(lambda: server.listening[0].fileno() == -1, GENEROUS, "accepting to stop")
     async with connect(url, sock=sock, open_timeout=GENEROUS) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
@@ -66,7 +58,7 @@ async def test_a_websocket_accepted_before_a_restart_opens_and_is_told_to_reconn
 async def test_a_request_accepted_before_a_restart_is_answered(server):
     reader, writer = await asyncio.open_connection(sock=await accepted_connection(server))
     stopping = restart(server)
-    await until(lambda: server.listening[0].fileno() == -1, "accepting to stop")
+    await until(lambda: server.listening[0].fileno() == -1, GENEROUS, "accepting to stop")
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: chatd\r\n\r\n")
     assert (await reader.readline()).startswith(b"HTTP/1.1 200 ")
     await stopping
@@ -78,7 +70,7 @@ async def test_a_restart_does_not_wait_for_a_connection_idle_between_requests(se
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: chatd\r\n\r\n")
     assert (await reader.readline()).startswith(b"HTTP/1.1 200 ")
     await reader.readuntil(b"}")  # the whole answer; the connection is kept alive, idle
-    await until(lambda: server.http.owing() == 0, "the answer to be done")
+    await until(lambda: server.http.owing() == 0, GENEROUS, "the answer to be done")
     # Were it waited for, the stop would take the whole of its timeout.
     await asyncio.wait_for(restart(server, timeout=4 * GENEROUS), GENEROUS)
     assert await reader.read() == b"", "closed: a client retries a request it sends on it (RFC 9112 §9.3.1)"

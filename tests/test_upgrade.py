@@ -19,6 +19,7 @@ from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
 from chatd.web.upgrade import _take_socket
+from tests.conftest import until
 
 HANDSHAKE = ("GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n")
@@ -127,9 +128,8 @@ async def test_clients_leaving_mid_handshake_cost_nothing_and_log_no_error(serve
     await asyncio.gather(*(_leave_mid_handshake(server.port, how) for how in hows))
     alice = await user("alice", "lobby")  # the server still serves
     assert (await alice.say("lobby", "still here"))["type"] == "ack"
-    async with asyncio.timeout(10):
-        while len(server.sockets) > 1:  # the server learns of the resets from its loop: no event to await
-            await asyncio.sleep(0.01)
+    # The server learns of the resets from its loop: no event to await.
+    await until(lambda: len(server.sockets) <= 1, 10, "the resets")
     addresses = server.chat.addresses
     assert addresses.open_connections(addresses.key("127.0.0.1")) == 1, "each leaver gave its address's count back"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
