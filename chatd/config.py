@@ -25,6 +25,17 @@ from typing import Any
 import yaml
 
 from chatd.auth.secret import configured_secret
+from chatd.dsn import (
+    BUS_PASSWORD_ENV,
+    DATABASE_PASSWORD_ENV,
+    POSTGRES_SCHEMES,
+    REDIS_SCHEMES,
+    is_postgres,
+    password_from,
+    scheme,
+    url_problem,
+    with_password,
+)
 from chatd.origins import origin_problem
 from chatd.proxies import DEFAULT_TRUSTED, network_problem
 
@@ -115,6 +126,20 @@ def _room_list(v: Any) -> str | None:
     return None
 
 
+def _database(v: Any) -> str | None:
+    if not isinstance(v, str) or not v:
+        return f"must be an SQLite file path or a postgresql:// URL, not {v!r}"
+    return url_problem(v, POSTGRES_SCHEMES) if scheme(v) else None
+
+
+def _bus(v: Any) -> str | None:
+    if v == "":
+        return None
+    if not isinstance(v, str):
+        return f'must be "" (in-process) or a redis:// URL, not {v!r}'
+    return url_problem(v, REDIS_SCHEMES)
+
+
 def _list_of(problem: Check) -> Check:
     def check(v: Any) -> str | None:
         if not isinstance(v, list):
@@ -136,7 +161,19 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("listen", "127.0.0.1:8080", _listen, "address and port to serve HTTP and WebSocket on"),
-    Setting("database", "chatd.db", _text, "SQLite database file", path=True),
+    Setting("database", "chatd.db", _database, "SQLite database file, or a postgresql:// URL "
+            "(docs/operations.md, \"Scaling out\")", path=True),
+    Setting("database_password_file", "", _text, 'file whose first line is the PostgreSQL password; "" = the '
+            f"URL's, else ${DATABASE_PASSWORD_ENV}, else libpq's (PGPASSWORD, ~/.pgpass)", path=True),
+    Setting("bus", "", _bus, 'how the processes of a cluster tell each other of new messages: "" = in-process '
+            "(one process), or a redis:// URL"),
+    Setting("bus_password_file", "", _text, 'file whose first line is the Redis password; "" = the URL\'s, '
+            f"else ${BUS_PASSWORD_ENV}", path=True),
+    Setting("workers", 1, _int(1, 256), "server processes on this machine, sharing the listening port; "
+            "more than 1 needs a bus"),
+    Setting("cluster.heartbeat_interval", 1.0, _number(0.1, 60), "seconds between a node's heartbeats on the bus"),
+    Setting("cluster.node_timeout", 5.0, _number(0.5, 600),
+            "seconds without a heartbeat after which a node counts as dead: its users leave everywhere"),
     Setting("pidfile", "chatd.pid", _text, "pid file, locked while the server runs", path=True),
     Setting("logfile", "chatd.log", _text, 'log file; "" logs to standard error only', path=True),
     Setting("log_level", "info", _one_of("debug", "info", "warning", "error"), "log level", live=True),
@@ -263,7 +300,7 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
         problem = s.check(value)
         if problem:
             problems.append(f"{where}: key '{s.key}' {problem}")
-        elif s.path and value:
+        elif s.path and value and not scheme(value):
             base = source.parent if source else Path.cwd()
             value = str((base / os.path.expanduser(value)).resolve())
         values[s.key] = value
@@ -274,6 +311,8 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             configured_secret(values["identity.secret"], values["identity.secret_file"])
         except ValueError as e:
             problems.append(f"{where}: {e}")
+    if not problems:
+        problems += _cluster_problems(values, where)
     if problems:
         raise ConfigError("\n".join(problems))
     config = Config(source=source)
@@ -286,6 +325,38 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             target = getattr(config, section)
         setattr(target, name, value)
     return config
+
+
+def _cluster_problems(values: dict[str, Any], where: str) -> list[str]:
+    """Keys that only make sense together: workers need a bus; passwords must be readable."""
+    problems = []
+    if values["workers"] > 1 and not values["bus"]:
+        problems.append(f"{where}: key 'workers' is {values['workers']}, which needs a bus: set 'bus' to a redis:// "
+                        "URL (the processes must tell each other of new messages)")
+    if values["cluster.node_timeout"] < 2 * values["cluster.heartbeat_interval"]:
+        problems.append(f"{where}: key 'cluster.node_timeout' must be at least twice 'cluster.heartbeat_interval', "
+                        "or one late heartbeat would count a live node as dead")
+    for key, env in (("database_password_file", DATABASE_PASSWORD_ENV), ("bus_password_file", BUS_PASSWORD_ENV)):
+        try:
+            password_from(values[key], env, {})
+        except (OSError, ValueError) as e:
+            problems.append(f"{where}: key '{key}': {getattr(e, 'strerror', None) or e} ({values[key]})")
+    return problems
+
+
+def store_url(config: Config) -> str:
+    """The database to open: the SQLite path, or the PostgreSQL URL with its
+    password from ``database_password_file`` or the environment put in."""
+    if not is_postgres(config.database):
+        return config.database
+    return with_password(config.database, password_from(config.database_password_file, DATABASE_PASSWORD_ENV))
+
+
+def bus_url(config: Config) -> str:
+    """The bus to join: "" (in-process), or the Redis URL with its password put in."""
+    if not config.bus:
+        return ""
+    return with_password(config.bus, password_from(config.bus_password_file, BUS_PASSWORD_ENV))
 
 
 def _reply_problems(values: dict[str, Any], where: str) -> list[str]:

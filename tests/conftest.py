@@ -16,7 +16,10 @@ from chatd.server import Server
 from chatd.store import Draft
 from tests.wsclient import ChatClient
 
-pytest_plugins = ["tests.ops_fixtures"]  # chatd processes for the operations tests
+pytest_plugins = [
+    "tests.ops_fixtures",  # chatd processes for the operations tests
+    "tests.services",  # real Redis and PostgreSQL servers
+]
 
 
 async def until(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:

@@ -1,0 +1,30 @@
+"""The in-process bus: one node, nothing to send anywhere.
+
+Publishing is a direct call of the receiver, so a message costs what it
+cost before there was a bus; nothing is ever lost, so ``lost`` is never
+called.
+"""
+
+from __future__ import annotations
+
+from chatd.bus import Delivery, Notice, Receiver
+
+
+class LocalBus:
+    def __init__(self, node: str):
+        self.node = node
+        self._receiver: Receiver | None = None
+
+    async def start(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+
+    def publish(self, item: Delivery | Notice) -> None:
+        if self._receiver is None:
+            return  # not started, or closed: nobody is here to deliver to
+        if type(item) is Delivery:
+            self._receiver.delivery(item)
+        else:
+            self._receiver.notice(item._replace(origin=self.node))
+
+    async def close(self) -> None:
+        self._receiver = None

@@ -1,0 +1,155 @@
+"""Real Redis and PostgreSQL servers for the tests, started on free loopback
+ports in temporary directories (``bash .ci/run`` installs the Debian packages).
+
+A test that needs one asks for its fixture and is marked (``redis``,
+``postgres``), so ``pytest -m "not redis and not postgres"`` leaves them out
+on purpose; a missing server program fails the test, never skips it.
+
+    async def test_x(redis_server, postgres_url): ...
+        redis_server.url        # "redis://127.0.0.1:PORT/0", a server of this test's own
+        redis_server.restart()  # same port, empty (it keeps nothing on disk)
+        postgres_url            # "postgresql://chatd@127.0.0.1:PORT/t_N", a new empty database
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT = 30.0  # seconds a server may take to accept connections (initdb is the slowest part)
+POLL = 0.02
+PG_USER = "chatd"
+# Not a durability test of PostgreSQL: chatd's crash tests kill chatd, never the machine.
+PG_SETTINGS = ("fsync=off", "full_page_writes=off", "max_connections=200", "listen_addresses=127.0.0.1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not listen on port {port} within {START_TIMEOUT} s")
+        time.sleep(POLL)
+
+
+def program(name: str, *patterns: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(p for pat in patterns for p in glob.glob(pat))), None)
+    if found is None:
+        pytest.fail(f"{name} is not installed: `bash .ci/run` installs it (apt-get install redis-server postgresql); "
+                    f'to leave these tests out on purpose, run pytest -m "not redis and not postgres"')
+    return found
+
+
+def _require_mark(request: pytest.FixtureRequest, mark: str) -> None:
+    """A test that needs a server says so in its marks, so that ``-m "not MARK"`` can leave it out."""
+    if request.node.get_closest_marker(mark) is None:
+        pytest.fail(f"a test using a {mark} server must be marked @pytest.mark.{mark} (pytestmark in its module)")
+
+
+class RedisServer:
+    """One redis-server of a test's own, which the test may stop and start again."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [program("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc, "redis-server")
+
+    def stop(self) -> None:
+        """Kill it (SIGKILL: as a crash, not a shutdown); it keeps nothing."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    _require_mark(request, "redis")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _as_postgres_user() -> list[str]:
+    """initdb and postgres refuse to run as root: drop to the postgres user then."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[int]:
+    """A PostgreSQL cluster for the whole session; → its port. Each test gets a database (``postgres_url``)."""
+    initdb = program("initdb", "/usr/lib/postgresql/*/bin/initdb")
+    postgres = os.path.join(os.path.dirname(initdb), "postgres")
+    directory = Path(tempfile.mkdtemp(prefix="chatd-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+    data = directory / "data"
+    subprocess.run([*_as_postgres_user(), initdb, "-D", str(data), "-U", PG_USER, "-A", "trust", "--no-sync",
+                    "-E", "UTF8", "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    settings = [arg for s in PG_SETTINGS for arg in ("-c", s)]
+    proc = subprocess.Popen([*_as_postgres_user(), postgres, "-D", str(data), "-p", str(port), "-k", str(directory),
+                             *settings], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc, "postgres")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: int, request: pytest.FixtureRequest) -> str:
+    """A new, empty database on the session's PostgreSQL server."""
+    import psycopg
+
+    _require_mark(request, "postgres")
+    name = f"t_{next(_databases)}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:  # the server listens a moment before it takes logins
+        try:
+            with psycopg.connect(f"postgresql://{PG_USER}@127.0.0.1:{postgres_server}/postgres",
+                                 autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(POLL)
+    return f"postgresql://{PG_USER}@127.0.0.1:{postgres_server}/{name}"
