@@ -33,7 +33,7 @@ from chatd.paging import encode_with_list, message_page
 from chatd.protocol import TOPIC_MAX, CloseCode, Code, ProtocolError, Request, check_text, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
 from chatd.rooms import Rooms
-from chatd.store import Draft, MessageRow, NoSuchUser, Page, Store, WriterClosed
+from chatd.store import Draft, NoSuchUser, Page, Store, Stored, WriterClosed
 from chatd.wsframe import text_frame, wire
 
 log = logging.getLogger("chatd.chat")
@@ -267,11 +267,11 @@ class Chat:
         else:
             draft.recipient_id = req.fields["to"]
 
-        def stored(result: tuple[MessageRow, bool] | None, error: BaseException | None) -> None:
+        def stored(result: Stored | None, error: BaseException | None) -> None:
             if error is not None:
                 self._refuse_say(conn, error, req.cid)
                 return
-            row, duplicate = result
+            row, duplicate = result.row, result.duplicate
             if not conn.closed:
                 _answer(conn, req, {"type": "ack", "id": row.id, "ts": row.ts})
             if duplicate:

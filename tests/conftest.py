@@ -136,6 +136,6 @@ def seed(server: Server) -> Callable[..., Any]:
             server.store.save_message(draft, lambda result, error, f=future: (
                 f.set_exception(error) if error else f.set_result(result)))
             stored.append(future)
-        return [row.id for row, _duplicate in await asyncio.gather(*stored)]
+        return [result.row.id for result in await asyncio.gather(*stored)]
 
     return store

@@ -67,7 +67,7 @@ async def test_ids_only_grow_and_a_burst_commits_in_groups(store):
     before = store.writer.batches
     results = await asyncio.gather(*[save(store, Draft(uid, "alice", f"m{i}", room_id=room_id, room_name="lobby"))
                                      for i in range(300)])
-    ids = [row.id for row, _ in results]
+    ids = [result.row.id for result in results]
     assert ids == sorted(ids) and len(set(ids)) == 300
     assert store.writer.batches - before < 300  # grouped, not one commit each
 
@@ -77,7 +77,7 @@ async def test_same_sender_and_cid_is_stored_once(store):
     store.ensure_rooms(["lobby"])
     room_id = store.rooms()[0][0]
     draft = Draft(uid, "alice", "hi", cid="c1", room_id=room_id, room_name="lobby")
-    (first, dup1), (second, dup2) = await asyncio.gather(save(store, draft), save(store, draft))
+    (first, dup1, *_), (second, dup2, *_) = await asyncio.gather(save(store, draft), save(store, draft))
     assert (dup1, dup2) == (False, True) and first == second
     page = await store.room_history(room_id, before=None, after=None, limit=10)
     assert len(page.rows) == 1
@@ -151,7 +151,7 @@ async def test_a_page_stops_reading_once_its_texts_pass_max_chars(store):
     uid = await new_user(store, "alice")
     store.ensure_rooms(["lobby"])
     room_id = store.rooms()[0][0]
-    ids = [row.id for row, _ in await asyncio.gather(
+    ids = [stored.row.id for stored in await asyncio.gather(
         *[save(store, Draft(uid, "alice", "x" * 100, room_id=room_id, room_name="lobby")) for _ in range(10)])]
     forward = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=250)
     assert [r.id for r in forward.rows] == ids[:3] and forward.more and forward.forward

@@ -21,7 +21,7 @@ Rules every bus keeps (docs/protocol.md, "Order and gaps"):
   have missed items hears ``lost()``. Either way it reads what it missed
   from the store, which is the truth; the bus is only the fast path.
 
-    bus = make_bus(config)            # LocalBus, or RedisBus for a redis:// URL
+    bus = LocalBus(new_node_id())     # or RedisBus(url, node): chatd.server picks by config.bus
     await bus.start(receiver)         # receiver.delivery(item), .notice(item), .lost()
     bus.publish(Delivery(("room:7",), 1208, (1207,), data))
     bus.publish(Notice("presence", {...}))
@@ -31,10 +31,7 @@ Rules every bus keeps (docs/protocol.md, "Order and gaps"):
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
-
-if TYPE_CHECKING:
-    from chatd.config import Config
+from typing import Any, NamedTuple, Protocol
 
 ROOM = "room:"
 USER = "user:"
@@ -94,17 +91,3 @@ class Bus(Protocol):
     def publish(self, item: Delivery | Notice) -> None: ...
 
     async def close(self) -> None: ...
-
-
-def make_bus(config: Config, node: str | None = None) -> Bus:
-    """The bus ``config.bus`` names: in-process when empty, else Redis."""
-    from chatd.config import bus_url
-
-    url = bus_url(config)
-    if not url:
-        from chatd.bus.local import LocalBus
-
-        return LocalBus(node or new_node_id())
-    from chatd.bus.redis import RedisBus
-
-    return RedisBus(url, node or new_node_id())

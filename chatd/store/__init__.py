@@ -9,7 +9,7 @@ never touches SQLite.
     store.open(loop)                      # migrate, read the epoch, start the writer
     store.epoch                           # chatd.epoch.Epoch: which database this is
     await store.newest(at_least=1207)     # the highest message id handed out here
-    store.save_message(draft, on_stored)  # on_stored((MessageRow, duplicate), error) after commit
+    store.save_message(draft, on_stored)  # on_stored(Stored, error) after commit
     page = await store.room_history(room_id, before=None, after=None, limit=50)  # a Page of MessageRows
     await store.delete_room(room_id)      # True, or False when it holds messages (then it stays)
     store.close()
@@ -29,13 +29,15 @@ from typing import Any, NamedTuple
 
 from peewee import IntegrityError, SqliteDatabase
 
+from chatd.bus import room_channel, user_channel
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
 from chatd.store.schema import Meta, Room, RoomKey, User, database, fill_room_keys, migrate, now_ms, pair_key
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer, WriterClosed
 
-__all__ = ["Store", "Draft", "MessageRow", "Page", "RoomUse", "NoSuchUser", "RoomExists", "WriterClosed", "now_ms"]
+__all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "WriterClosed",
+           "now_ms"]
 
 READ_THREADS = 2
 
@@ -83,6 +85,17 @@ class MessageRow(NamedTuple):
     ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
 
 
+class Stored(NamedTuple):
+    """What ``save_message`` gives back once the message is committed."""
+
+    row: MessageRow
+    duplicate: bool  # this (sender, cid) was stored before: ``row`` is that message, not published again
+    channels: tuple[str, ...]  # the bus channels it belongs to (chatd.bus): its room, or both users' inboxes
+    # Per channel, the id of the message before it there (0: none), when the store is
+    # shared with other processes; None otherwise (one writer: commit order is id order).
+    prev: tuple[int, ...] | None
+
+
 @dataclass(slots=True)
 class Page:
     """Messages of one channel, read from a cursor: up from ``after`` (``forward``), or
@@ -106,9 +119,28 @@ _SELECT = f"SELECT {_COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_i
 _TEXT = MessageRow._fields.index("text")
 
 
+def _prev_in_room(sql: sqlite3.Connection, room_id: int, before: int) -> int:
+    """The id of the room's last message below ``before`` (0: none): one probe of index (room_id, id)."""
+    return sql.execute("SELECT coalesce(max(id), 0) FROM message WHERE room_id = ? AND id < ?",
+                       (room_id, before)).fetchone()[0]
+
+
+def _prev_in_inbox(sql: sqlite3.Connection, user_id: int, before: int) -> int:
+    """The id of the last private message to or from the user below ``before`` (0: none):
+    one probe each of index (recipient_id, id) and the partial index of private senders."""
+    return sql.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM message WHERE recipient_id = ?1 AND id < ?2), 0), "
+        "coalesce((SELECT max(id) FROM message WHERE sender_id = ?1 AND recipient_id IS NOT NULL AND id < ?2), 0))",
+        (user_id, before)).fetchone()[0]
+
+
 class Store:
-    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512):
+    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False):
         self.path = path
+        # Other processes write this database too (a bus is configured): each
+        # write transaction takes the write lock at its start (BEGIN IMMEDIATE), so
+        # the ``prev`` it reads is still the channel's last message when it commits.
+        self.shared = shared
         self.db = SqliteDatabase(
             path,
             pragmas={
@@ -141,7 +173,7 @@ class Store:
             self.newest_id = self._read_newest_id()
         self.epoch = Epoch.from_meta(meta)
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
-        self.writer = Writer(self.db, loop, self._batch_max)
+        self.writer = Writer(self.db, loop, self._batch_max, begin="IMMEDIATE" if self.shared else None)
         self.writer.start()
 
     def close(self, timeout: float | None = None) -> None:
@@ -189,7 +221,7 @@ class Store:
     # Writes (through the writer thread).
 
     def save_message(self, draft: Draft, done: Done) -> None:
-        """Store a message; ``done((row, duplicate), error)`` runs on the loop after commit.
+        """Store a message; ``done(Stored, error)`` runs on the loop after commit.
 
         A draft whose (sender, cid) is already stored is not stored again:
         the result is the stored message with ``duplicate`` True.
@@ -197,7 +229,7 @@ class Store:
         assert self.writer
         self.writer.submit(lambda: self._insert(draft), done)
 
-    def _insert(self, d: Draft) -> tuple[MessageRow, bool]:
+    def _insert(self, d: Draft) -> Stored:
         sql = self.db.connection()  # sqlite3 itself: this is the hottest write
         recipient_name = pair = None
         if d.recipient_id is not None:
@@ -206,6 +238,10 @@ class Store:
                 raise NoSuchUser(d.recipient_id)
             recipient_name = found[0]
             pair = pair_key(d.sender_id, d.recipient_id)
+            users = (d.sender_id,) if d.sender_id == d.recipient_id else (d.sender_id, d.recipient_id)
+            channels = tuple(map(user_channel, users))
+        else:
+            channels = (room_channel(d.room_id),)
         ts = now_ms()
         cursor = sql.execute(
             "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid)"
@@ -214,11 +250,15 @@ class Store:
         )
         if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
             row = sql.execute(_SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
-            return MessageRow._make(row), True
-        self.newest_id = cursor.lastrowid  # one writer thread: ids arrive in order
-        row = MessageRow(cursor.lastrowid, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name,
-                         d.text, ts)
-        return row, False
+            return Stored(MessageRow._make(row), True, channels, None)
+        new_id = cursor.lastrowid
+        self.newest_id = new_id  # one writer thread: ids arrive in order
+        row = MessageRow(new_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
+        prev = None
+        if self.shared:  # under the write lock: nothing can come between these and the insert
+            prev = (_prev_in_room(sql, d.room_id, new_id),) if pair is None else tuple(
+                _prev_in_inbox(sql, uid, new_id) for uid in users)
+        return Stored(row, False, channels, prev)
 
     def rename_user(self, user_id: int, name: str) -> asyncio.Future:
         assert self.writer

@@ -41,8 +41,12 @@ class WriterClosed(Exception):
 
 
 class Writer:
-    def __init__(self, db: SqliteDatabase, loop: asyncio.AbstractEventLoop, batch_max: int = 512):
+    def __init__(self, db: SqliteDatabase, loop: asyncio.AbstractEventLoop, batch_max: int = 512,
+                 begin: str | None = None):
         self._db = db
+        # How each transaction begins (SQLite: "IMMEDIATE" takes the write lock at
+        # once, when other processes write the same file); None: the default.
+        self._begin = () if begin is None else (begin,)
         self._loop = loop
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -120,7 +124,7 @@ class Writer:
         """Run a batch in one transaction and empty it; → (done, result, error) per job, in order."""
         outcomes: list[Outcome] = []
         try:
-            with self._db.atomic():
+            with self._db.atomic(*self._begin):
                 for job, done in batch:
                     # No savepoint per job: a job makes at most one change, in its
                     # last statement, and SQLite undoes a failed statement alone.
