@@ -86,7 +86,7 @@ async def test_clients_on_different_nodes_chat_and_see_each_other(cluster):
         await bob_elsewhere.identify(token=bob.welcome["token"])
         alice_elsewhere = await ChatClient.connect(cluster[1].ws_url)
         await alice_elsewhere.identify(token=alice.welcome["token"])
-        sent = await alice.say(None, "psst", to=bob.welcome["user"]["id"])
+        sent = await alice.request("say", to=bob.welcome["user"]["id"], text="psst")
         for session in (bob, bob_elsewhere, alice_elsewhere):
             got = await session.expect("message")
             assert (got["id"], got["text"], got["to"]["name"]) == (sent["id"], "psst", "bob")
