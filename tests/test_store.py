@@ -10,11 +10,12 @@ import pytest
 from chatd.epoch import PRE_EPOCH
 from chatd.store import Draft, NoSuchUser, RoomExists, Store
 from chatd.store.schema import SCHEMA_VERSION, SchemaError
+from chatd.store.sqlite import SqliteStore
 
 
 @pytest.fixture
 async def store(tmp_path):
-    store = Store(str(tmp_path / "chatd.db"))
+    store = SqliteStore(str(tmp_path / "chatd.db"))
     store.open(asyncio.get_running_loop())
     yield store
     store.close()
@@ -37,7 +38,7 @@ async def test_schema_version_is_recorded_and_reopening_keeps_data(tmp_path, sto
     store.close()
     with sqlite3.connect(tmp_path / "chatd.db") as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    again = Store(str(tmp_path / "chatd.db"))
+    again = SqliteStore(str(tmp_path / "chatd.db"))
     again.open(asyncio.get_running_loop())
     try:
         assert await again.user_name(uid) == "alice"
@@ -52,7 +53,7 @@ async def test_newer_schema_is_refused_without_touching_the_file(tmp_path):
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         db.execute("INSERT INTO meta VALUES ('schema_version', '999')")
         before = db.execute("SELECT * FROM sqlite_master").fetchall()
-    store = Store(str(path))
+    store = SqliteStore(str(path))
     with pytest.raises(SchemaError, match="newer"):
         store.open(asyncio.get_running_loop())
     store.close()
@@ -127,7 +128,7 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path,
     from chatd.store import schema
 
     path = str(tmp_path / "old.db")
-    old = Store(path)
+    old = SqliteStore(path)
     old.open(asyncio.get_running_loop())
     uid = await new_user(old, "alice")
     old.close()
@@ -137,7 +138,7 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path,
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_status])
     monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    new = Store(path)
+    new = SqliteStore(path)
     new.open(asyncio.get_running_loop())
     new.close()
     with sqlite3.connect(path) as db:
@@ -202,7 +203,7 @@ async def test_a_version_1_database_opens_with_its_data_and_never_reuses_user_id
     """Version 2 made user ids AUTOINCREMENT (a table rebuild) and gave the database its epoch."""
     path = tmp_path / "v1.db"
     make_v1_database(path)
-    store = Store(str(path))
+    store = SqliteStore(str(path))
     store.open(asyncio.get_running_loop())
     try:
         assert [await store.user_name(i) for i in (1, 2, 3)] == ["alice", "bob", "carol"]
@@ -230,7 +231,7 @@ async def test_a_version_1_database_opens_with_its_data_and_never_reuses_user_id
 async def test_every_new_database_gets_its_own_epoch(tmp_path):
     epochs = []
     for name in ("a.db", "b.db"):
-        store = Store(str(tmp_path / name))
+        store = SqliteStore(str(tmp_path / name))
         store.open(asyncio.get_running_loop())
         epochs.append(store.epoch)
         store.close()

@@ -5,11 +5,12 @@ import asyncio
 import pytest
 
 from chatd.store import Draft, Store
+from chatd.store.sqlite import SqliteStore
 
 
 @pytest.fixture
 async def shared(tmp_path):
-    store = Store(str(tmp_path / "chatd.db"), shared=True)
+    store = SqliteStore(str(tmp_path / "chatd.db"), shared=True)
     store.open(asyncio.get_running_loop())
     yield store
     store.close()
@@ -38,7 +39,7 @@ async def test_prev_chains_each_room_and_each_inbox(shared):
 
 
 async def test_a_store_of_one_process_tracks_no_prev(tmp_path):
-    store = Store(str(tmp_path / "chatd.db"))
+    store = SqliteStore(str(tmp_path / "chatd.db"))
     store.open(asyncio.get_running_loop())
     try:
         uid = (await store.sign_ins.sign_up("alice")).user_id
