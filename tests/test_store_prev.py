@@ -1,23 +1,20 @@
-"""A store shared with other processes tells, per channel, which message came before (chatd.bus ``prev``)."""
+"""A store shared with other processes (SQLite with a bus; PostgreSQL always) tells, per
+channel, which message came before (chatd.bus ``prev``)."""
 
 import asyncio
 
 import pytest
 
-from chatd.store import Draft, Store
+from chatd.store import Draft
 from chatd.store.sqlite import SqliteStore
+from tests.stores import opened, save
 
 
 @pytest.fixture
-async def shared(tmp_path):
-    store = SqliteStore(str(tmp_path / "chatd.db"), shared=True)
-    store.open(asyncio.get_running_loop())
+async def shared(store_url):
+    store = opened(store_url, shared=True)
     yield store
     store.close()
-
-
-async def save(store: Store, draft: Draft):
-    return await store.writer.run(lambda: store._insert(draft))
 
 
 async def test_prev_chains_each_room_and_each_inbox(shared):

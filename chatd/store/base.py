@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -28,6 +29,9 @@ from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
 
 READ_THREADS = 2
+# The schema code binds the models to one database at a time (peewee's bind_ctx is
+# global): stores of one process opening at once take turns.
+_BINDING = threading.Lock()
 
 log = logging.getLogger("chatd.store")
 
@@ -131,7 +135,7 @@ class Store:
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread."""
-        with self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
+        with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
             migrate(self.db)
             for room, like in fill_room_keys(self.db):
                 log.warning("room %r looks like the older room %r; both stay, but no new room may look like "

@@ -89,6 +89,12 @@ class PostgresStore(Store):
     def __init__(self, url: str, batch_max: int = 512):
         super().__init__(PostgresDatabase(url), batch_max)
         self.url = redacted(url)
+        self._reader_connections: list[psycopg.Connection] = []  # closed by close(), as the threads end unasked
+
+    def close(self, timeout: float | None = None) -> None:
+        super().close(timeout)
+        for conn in self._reader_connections:
+            conn.close()
 
     @contextmanager
     def _schema_lock(self) -> Iterator[None]:
@@ -109,7 +115,8 @@ class PostgresStore(Store):
     def _reader_connection(self) -> None:
         if not self.db.is_closed() and not self.db.is_connection_usable():  # lost (a server restart)
             self.db.close()
-        self.db.connect(reuse_if_open=True)
+        if self.db.connect(reuse_if_open=True):
+            self._reader_connections.append(self.db.connection())
 
     def save_message(self, draft: Draft, done: Done) -> None:
         assert self.writer
