@@ -81,7 +81,10 @@ def _copy(reader: sqlite3.Connection, target: PostgresDatabase, url: str) -> dic
         conn = target.connection()
         counts = {"meta": _copy_table(reader, conn, Meta)}
         for model in TABLES:
-            counts[model._meta.table_name] = _copy_table(reader, conn, model)
+            try:
+                counts[model._meta.table_name] = _copy_table(reader, conn, model)
+            except psycopg.Error as e:
+                raise TransferError(f"copying table {model._meta.table_name}: {str(e).strip()}") from None
             _raise_sequence(reader, conn, model)
         for table, copied in counts.items():
             (source_rows,) = reader.execute(f'SELECT count(*) FROM "{table}"').fetchone()
