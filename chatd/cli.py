@@ -1,5 +1,5 @@
 """The ``chatd`` command: start, stop, reload, restart, status, connections,
-backup, restore and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
+backup, restore, migrate-store and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
 the rest; docs/operations.md is the manual.
 
     chatd start [-c chatd.yaml] [-d]
@@ -36,7 +36,7 @@ EXIT_HELP = """exit status:
   2   bad command-line arguments
   3   chatd is not running (status, connections, reload, restart)
   4   chatd holds its pidfile but does not answer on its control socket
-  5   start, restore: chatd is running
+  5   start, restore, migrate-store: chatd is running
   78  the configuration file is invalid (start, check-config, reload, restart)
 """
 
@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "The restored database gets a new epoch: ids are never handed out twice, tokens of "
                       "users the backup does not have stop working, and clients reload what they show.")
     restore.add_argument("backup", metavar="BACKUP", help="a file written by `chatd backup`")
+    move = command("migrate-store", "copy the SQLite database into an empty PostgreSQL database, while the "
+                   "server is stopped",
+                   "Copies everything (users, sign-ins, rooms, messages with their ids, the token secret and the "
+                   "epoch), so that tokens and clients' positions keep working; then prints the `database:` "
+                   "line for chatd.yaml. The password may come from `database_password_file` or "
+                   "$CHATD_DATABASE_PASSWORD.")
+    move.add_argument("url", metavar="URL", help="postgresql://USER@HOST[:PORT]/DATABASE, an empty database")
     command("check-config", "validate the config file and exit")
     return parser
 

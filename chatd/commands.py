@@ -1,8 +1,9 @@
 """The ``chatd`` commands that act on a running server: status,
 connections, reload, restart, stop and backup. Each asks the server over
 its control socket (``chatd.control``), after finding it through the
-pidfile lock (``chatd.daemon.running_pid``). And ``restore``, which wants
-the server stopped and holds the pidfile lock meanwhile.
+pidfile lock (``chatd.daemon.running_pid``). And ``restore`` and
+``migrate-store``, which want the server stopped and hold the pidfile lock
+meanwhile.
 
     status = cmd_status(args, config, stdout, stderr)   # args from chatd.cli's parser
 
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import READY_TIMEOUT, AlreadyRunning, PidFile, running_pid, wait_stopped
+from chatd.dsn import DATABASE_PASSWORD_ENV, is_postgres, password_from, redacted, with_password
 from chatd.status import ExitStatus
 
 STOP_GRACE = 2.0  # seconds `stop` waits past the timeout before it sends SIGKILL
@@ -178,6 +180,8 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
 
 
 def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    if is_postgres(config.database):
+        return _postgres_refused("backup", stderr)
     target = os.path.abspath(args.path)
     problem = backup_target_problem(config.database, target)
     if problem:
@@ -230,30 +234,45 @@ def offline_backup(database: str, target: str) -> int:
     return os.path.getsize(target)
 
 
-def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.store.restore import RestoreError, restore  # peewee loads only for this command
-
-    # Holding the pidfile lock proves no server runs, and keeps one from starting meanwhile.
+def _lock_stopped(config: Config, stderr: TextIO, then: str) -> tuple[PidFile | None, int | None]:
+    """Take the pidfile lock, which proves that no server runs and keeps one from starting
+    meanwhile; → (the locked pidfile or None if its directory is gone, None), or
+    (None, exit status) after saying why not. ``then``: the command, for the message."""
     pidfile = PidFile(config.pidfile)
     try:
         pidfile.acquire()
     except AlreadyRunning as e:
-        print(f"chatd: chatd is running (pid {e.pid}): stop it first (`chatd stop`), then restore", file=stderr)
-        return ExitStatus.ALREADY_RUNNING
+        print(f"chatd: chatd is running (pid {e.pid}): stop it first (`chatd stop`), then {then}", file=stderr)
+        return None, ExitStatus.ALREADY_RUNNING
     except FileNotFoundError:
-        pidfile = None  # its directory is gone (systemd removes /run/chatd on stop): nothing runs
+        return None, None  # its directory is gone (systemd removes /run/chatd on stop): nothing runs
     except OSError as e:
         print(f"chatd: cannot lock pidfile {config.pidfile}: {e.strerror or e}", file=stderr)
-        return ExitStatus.ERROR
+        return None, ExitStatus.ERROR
+    return pidfile, None
+
+
+def _release(pidfile: PidFile | None) -> None:
+    if pidfile:
+        pidfile.clear()
+        pidfile.close()
+
+
+def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    if is_postgres(config.database):
+        return _postgres_refused("restore", stderr)
+    from chatd.store.restore import RestoreError, restore  # peewee loads only for this command
+
+    pidfile, refused = _lock_stopped(config, stderr, "restore")
+    if refused is not None:
+        return refused
     try:
         record = restore(config.database, os.path.abspath(args.backup))
     except (RestoreError, OSError, sqlite3.Error) as e:
         print(f"chatd: restore failed: {e}\n{config.database} was not replaced", file=stderr)
         return ExitStatus.ERROR
     finally:
-        if pidfile:
-            pidfile.clear()
-            pidfile.close()
+        _release(pidfile)
     for warning in record["warnings"]:
         print(f"chatd: warning: {warning}", file=stderr)
     print(f"restored {record['from']} to {config.database}\n"
@@ -262,8 +281,47 @@ def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
     return ExitStatus.OK
 
 
+def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.store.transfer import TransferError, transfer  # psycopg and peewee load only for this command
+
+    if is_postgres(config.database):
+        print(f"chatd: migrate-store copies the configured SQLite database, but `database` is already "
+              f"{redacted(config.database)}", file=stderr)
+        return ExitStatus.ERROR
+    pidfile, refused = _lock_stopped(config, stderr, "migrate the store")
+    if refused is not None:
+        return refused
+    try:
+        password = password_from(config.database_password_file, DATABASE_PASSWORD_ENV)
+        counts = transfer(config.database, with_password(args.url, password))
+    except (TransferError, OSError, ValueError) as e:
+        print(f"chatd: migrate-store failed: {e}\nnothing was written to {redacted(args.url)}", file=stderr)
+        return ExitStatus.ERROR
+    finally:
+        _release(pidfile)
+    print(f"copied {config.database} to {redacted(args.url)}", file=stdout)
+    for table, label in TRANSFER_LABELS.items():
+        print(f"  {label:<13} {counts[table]}", file=stdout)
+    print(f"The token secret and the epoch came along: tokens and clients' positions stay valid. Stop using "
+          f"{config.database} (keep it as a backup), and put this line in {config.source or 'chatd.yaml'}:\n"
+          f"database: {redacted(args.url)}", file=stdout)
+    return ExitStatus.OK
+
+
+TRANSFER_LABELS = {"user": "users", "sign_in": "sign-ins", "room": "rooms", "room_key": "room keys",
+                   "message": "messages", "meta": "meta rows"}
+
+
+def _postgres_refused(command: str, stderr: TextIO) -> int:
+    from chatd.store.postgres import BACKUP_ADVICE, RESTORE_ADVICE
+
+    print(f"chatd: {command}: {BACKUP_ADVICE if command == 'backup' else RESTORE_ADVICE}", file=stderr)
+    return ExitStatus.ERROR
+
+
 COMMANDS = {"status": cmd_status, "connections": cmd_connections, "reload": cmd_reload,
-            "restart": cmd_restart, "stop": cmd_stop, "backup": cmd_backup, "restore": cmd_restore}
+            "restart": cmd_restart, "stop": cmd_stop, "backup": cmd_backup, "restore": cmd_restore,
+            "migrate-store": cmd_migrate_store}
 
 
 def _epoch(status: dict[str, Any]) -> str:

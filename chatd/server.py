@@ -36,10 +36,10 @@ from chatd import __version__
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
 from chatd.chat import Chat
-from chatd.config import BY_KEY, Config, changed_keys, parse_listen
+from chatd.config import BY_KEY, Config, changed_keys, parse_listen, store_url
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
-from chatd.store import Store
+from chatd.store import open_store
 from chatd.web import make_app
 from chatd.web.httpserver import ChatHTTPServer
 from chatd.web.keepalive import Keepalive
@@ -81,7 +81,8 @@ class Server:
     def __init__(self, config: Config):
         self.config = config
         self.hub = Hub()
-        self.store = Store(config.database, config.store.synchronous, config.store.batch_max)
+        self.store = open_store(store_url(config), shared=bool(config.bus), synchronous=config.store.synchronous,
+                                batch_max=config.store.batch_max)
         self.sockets: set = set()  # open ChatConnections, closed by hand on stop
         self.handing: set = set()  # ChatConnections whose socket is on its way from Tornado to them
         self.keepalive: Keepalive | None = None

@@ -1,45 +1,32 @@
-"""The store on a real SQLite file: schema, migrations, the writer thread."""
+"""The store on a real SQLite file and a real PostgreSQL database (``any_store``):
+schema, migrations, the writer thread, pages."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
+import psycopg
 import pytest
 
 from chatd.epoch import PRE_EPOCH
-from chatd.store import Draft, NoSuchUser, RoomExists, Store
+from chatd.store import Draft, NoSuchUser, RoomExists, StoreUnavailable
+from chatd.store.postgres import PostgresStore
 from chatd.store.schema import SCHEMA_VERSION, SchemaError
+from chatd.store.sqlite import SqliteStore
+from tests.stores import new_user, opened, save
 
 
-@pytest.fixture
-async def store(tmp_path):
-    store = Store(str(tmp_path / "chatd.db"))
-    store.open(asyncio.get_running_loop())
-    yield store
-    store.close()
-
-
-async def new_user(store: Store, name: str) -> int:
-    """A new user (with its first sign-in, as identify makes one); → its id."""
-    return (await store.sign_ins.sign_up(name)).user_id
-
-
-def save(store: Store, draft: Draft) -> asyncio.Future:
-    future = asyncio.get_running_loop().create_future()
-    store.save_message(draft, lambda result, error: future.set_exception(error) if error else future.set_result(result))
-    return future
-
-
-async def test_schema_version_is_recorded_and_reopening_keeps_data(tmp_path, store):
-    uid = await new_user(store, "alice")
-    store.ensure_rooms(["lobby"])
-    store.close()
-    with sqlite3.connect(tmp_path / "chatd.db") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    again = Store(str(tmp_path / "chatd.db"))
-    again.open(asyncio.get_running_loop())
+async def test_schema_version_is_recorded_and_reopening_keeps_data(store_url, any_store):
+    uid = await new_user(any_store, "alice")
+    any_store.ensure_rooms(["lobby"])
+    any_store.close()
+    again = opened(store_url)
     try:
+        with again.db.connection_context():
+            version = again.db.execute_sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
         assert await again.user_name(uid) == "alice"
         assert [name for _, name, _ in again.rooms()] == ["lobby"]
     finally:
@@ -52,7 +39,7 @@ async def test_newer_schema_is_refused_without_touching_the_file(tmp_path):
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         db.execute("INSERT INTO meta VALUES ('schema_version', '999')")
         before = db.execute("SELECT * FROM sqlite_master").fetchall()
-    store = Store(str(path))
+    store = SqliteStore(str(path))
     with pytest.raises(SchemaError, match="newer"):
         store.open(asyncio.get_running_loop())
     store.close()
@@ -60,106 +47,146 @@ async def test_newer_schema_is_refused_without_touching_the_file(tmp_path):
         assert db.execute("SELECT * FROM sqlite_master").fetchall() == before
 
 
-async def test_ids_only_grow_and_a_burst_commits_in_groups(store):
-    uid = await new_user(store, "alice")
-    store.ensure_rooms(["lobby"])
-    room_id = store.rooms()[0][0]
-    before = store.writer.batches
-    results = await asyncio.gather(*[save(store, Draft(uid, "alice", f"m{i}", room_id=room_id, room_name="lobby"))
+async def test_ids_only_grow_and_a_burst_commits_in_groups(any_store):
+    uid = await new_user(any_store, "alice")
+    any_store.ensure_rooms(["lobby"])
+    room_id = any_store.rooms()[0][0]
+    before = any_store.writer.batches
+    results = await asyncio.gather(*[save(any_store, Draft(uid, "alice", f"m{i}", room_id=room_id, room_name="lobby"))
                                      for i in range(300)])
     ids = [result.row.id for result in results]
     assert ids == sorted(ids) and len(set(ids)) == 300
-    assert store.writer.batches - before < 300  # grouped, not one commit each
+    assert any_store.writer.batches - before < 300  # grouped, not one commit each
 
 
-async def test_same_sender_and_cid_is_stored_once(store):
-    uid = await new_user(store, "alice")
-    store.ensure_rooms(["lobby"])
-    room_id = store.rooms()[0][0]
+async def test_same_sender_and_cid_is_stored_once(any_store):
+    uid = await new_user(any_store, "alice")
+    any_store.ensure_rooms(["lobby"])
+    room_id = any_store.rooms()[0][0]
     draft = Draft(uid, "alice", "hi", cid="c1", room_id=room_id, room_name="lobby")
-    (first, dup1, *_), (second, dup2, *_) = await asyncio.gather(save(store, draft), save(store, draft))
+    (first, dup1, *_), (second, dup2, *_) = await asyncio.gather(save(any_store, draft), save(any_store, draft))
     assert (dup1, dup2) == (False, True) and first == second
-    page = await store.room_history(room_id, before=None, after=None, limit=10)
+    page = await any_store.room_history(room_id, before=None, after=None, limit=10)
     assert len(page.rows) == 1
 
 
-async def test_a_failing_job_does_not_sink_its_batch(store):
-    uid = await new_user(store, "alice")
-    store.ensure_rooms(["lobby"])
-    room_id = store.rooms()[0][0]
-    good = save(store, Draft(uid, "alice", "ok", room_id=room_id, room_name="lobby"))
-    bad = save(store, Draft(uid, "alice", "to nobody", recipient_id=12345))
-    assert (await good)[0].text == "ok"
+async def test_any_string_is_a_cid_and_no_two_meet(any_store):
+    """A cid is any string the client chose: NUL too (which PostgreSQL text cannot hold)."""
+    uid = await new_user(any_store, "alice")
+    any_store.ensure_rooms(["lobby"])
+    room_id = any_store.rooms()[0][0]
+    cids = ["\x00", "\\0", "\\\x00", "\\\\0", "a\x00b"]
+    first = [await save(any_store, Draft(uid, "alice", repr(c), cid=c, room_id=room_id)) for c in cids]
+    again = [await save(any_store, Draft(uid, "alice", repr(c), cid=c, room_id=room_id)) for c in cids]
+    assert [s.duplicate for s in first] == [False] * len(cids) and len({s.row.id for s in first}) == len(cids)
+    assert [s.row.id for s in again] == [s.row.id for s in first] and all(s.duplicate for s in again)
+
+
+async def hold_writer(store) -> threading.Event:
+    """Keep the writer busy until the event is set: what is submitted meanwhile commits as one batch."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+
+    store.writer.submit(hold, lambda result, error: None)
+    await asyncio.to_thread(started.wait, 10)
+    return release
+
+
+async def test_a_failing_job_does_not_sink_its_batch(any_store):
+    uid = await new_user(any_store, "alice")
+    any_store.ensure_rooms(["lobby"])
+    room_id = any_store.rooms()[0][0]
+    release = await hold_writer(any_store)
+    good = save(any_store, Draft(uid, "alice", "ok", room_id=room_id, room_name="lobby"))
+    bad = save(any_store, Draft(uid, "alice", "to nobody", recipient_id=12345))
+    # Refused by the database itself (a foreign key): on PostgreSQL that aborts the transaction.
+    gone = save(any_store, Draft(uid, "alice", "to no room", room_id=room_id + 1000, room_name="gone"))
+    also = save(any_store, Draft(uid, "alice", "ok too", room_id=room_id, room_name="lobby"))
+    batches = any_store.writer.batches
+    release.set()
+    assert (await good)[0].text == "ok" and (await also)[0].text == "ok too"
     with pytest.raises(NoSuchUser):
         await bad
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):  # each driver's own
+        await gone
+    assert any_store.writer.batches == batches + 2  # the held one, then the four together
+    page = await any_store.room_history(room_id, before=None, after=None, limit=10)
+    assert [row.text for row in page.rows] == ["ok", "ok too"]
 
 
-async def test_room_names_are_unique_ignoring_case(store):
-    await store.create_room("Games", "")
+async def test_room_names_are_unique_ignoring_case(any_store):
+    await any_store.create_room("Games", "")
     with pytest.raises(RoomExists):
-        await store.create_room("games", "")
+        await any_store.create_room("games", "")
 
 
-async def test_private_history_and_conversations(store):
-    a, b, c = [await new_user(store, n) for n in "abc"]
+async def test_private_history_and_conversations(any_store):
+    a, b, c = [await new_user(any_store, n) for n in "abc"]
     for sender, to in [(a, b), (b, a), (a, c)]:
-        await save(store, Draft(sender, "x", f"{sender}->{to}", recipient_id=to))
-    convo = await store.conversation_history(a, b, before=None, after=None, limit=10)
+        await save(any_store, Draft(sender, "x", f"{sender}->{to}", recipient_id=to))
+    convo = await any_store.conversation_history(a, b, before=None, after=None, limit=10)
     assert [m.text for m in convo.rows] == [f"{a}->{b}", f"{b}->{a}"]
-    inbox_b = await store.private_history(b, before=None, after=None, limit=10)
+    inbox_b = await any_store.private_history(b, before=None, after=None, limit=10)
     assert len(inbox_b.rows) == 2
-    inbox_c = await store.private_history(c, before=None, after=None, limit=10)
+    inbox_c = await any_store.private_history(c, before=None, after=None, limit=10)
     assert [m.recipient_id for m in inbox_c.rows] == [c]
 
 
-async def test_backup_is_a_consistent_copy(tmp_path, store):
-    await new_user(store, "alice")
-    await store.backup(str(tmp_path / "copy.db"))
+async def test_backup_is_a_consistent_copy(tmp_path, any_store):
+    await new_user(any_store, "alice")
+    if isinstance(any_store, PostgresStore):
+        with pytest.raises(StoreUnavailable, match="pg_dump.*meta table"):
+            await any_store.backup(str(tmp_path / "copy.db"))
+        return
+    await any_store.backup(str(tmp_path / "copy.db"))
     with sqlite3.connect(tmp_path / "copy.db") as db:
         assert db.execute("SELECT name FROM user").fetchall() == [("alice",)]
 
 
-async def test_a_later_migration_adds_a_column_to_an_existing_database(tmp_path, monkeypatch):
-    """The path later releases take: append a step; old files upgrade in place."""
+async def test_a_later_migration_adds_a_column_to_an_existing_database(store_url, monkeypatch):
+    """The path later releases take: append a step (playhouse.migrate, either dialect);
+    databases upgrade in place."""
     from peewee import TextField
-    from playhouse.migrate import SqliteMigrator, migrate
+    from playhouse.migrate import migrate
 
     from chatd.store import schema
 
-    path = str(tmp_path / "old.db")
-    old = Store(path)
-    old.open(asyncio.get_running_loop())
+    old = opened(store_url)
     uid = await new_user(old, "alice")
     old.close()
 
     def add_status(db):
-        migrate(SqliteMigrator(db).add_column("user", "status", TextField(default="")))
+        migrate(schema.migrator(db).add_column("user", "status", TextField(default="")))
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_status])
     monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    new = Store(path)
-    new.open(asyncio.get_running_loop())
-    new.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT name, status FROM user WHERE id = ?", (uid,)).fetchone() == ("alice", "")
-        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert version == (str(SCHEMA_VERSION + 1),)
+    new = opened(store_url)
+    try:
+        with new.db.connection_context():
+            row = new.db.execute_sql(new._q('SELECT name, status FROM "user" WHERE id = ?'), (uid,)).fetchone()
+            version = new.db.execute_sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert tuple(row) == ("alice", "") and version == (str(SCHEMA_VERSION + 1),)
+    finally:
+        new.close()
 
 
-async def test_a_page_stops_reading_once_its_texts_pass_max_chars(store):
+async def test_a_page_stops_reading_once_its_texts_pass_max_chars(any_store):
     """The caller cuts a page to a byte size; the store reads just enough rows for it."""
-    uid = await new_user(store, "alice")
-    store.ensure_rooms(["lobby"])
-    room_id = store.rooms()[0][0]
+    uid = await new_user(any_store, "alice")
+    any_store.ensure_rooms(["lobby"])
+    room_id = any_store.rooms()[0][0]
     ids = [stored.row.id for stored in await asyncio.gather(
-        *[save(store, Draft(uid, "alice", "x" * 100, room_id=room_id, room_name="lobby")) for _ in range(10)])]
-    forward = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=250)
+        *[save(any_store, Draft(uid, "alice", "x" * 100, room_id=room_id, room_name="lobby")) for _ in range(10)])]
+    forward = await any_store.room_history(room_id, before=None, after=0, limit=100, max_chars=250)
     assert [r.id for r in forward.rows] == ids[:3] and forward.more and forward.forward
-    back = await store.room_history(room_id, before=None, after=None, limit=100, max_chars=250)
+    back = await any_store.room_history(room_id, before=None, after=None, limit=100, max_chars=250)
     assert [r.id for r in back.rows] == ids[-3:] and back.more and not back.forward
-    one = await store.room_history(room_id, before=ids[1], after=None, limit=100, max_chars=50)
+    one = await any_store.room_history(room_id, before=ids[1], after=None, limit=100, max_chars=50)
     assert [r.id for r in one.rows] == ids[:1] and not one.more  # the row that passes it is read, then no more
-    whole = await store.room_history(room_id, before=None, after=0, limit=100, max_chars=1000)
+    whole = await any_store.room_history(room_id, before=None, after=0, limit=100, max_chars=1000)
     assert [r.id for r in whole.rows] == ids and not whole.more
 
 
@@ -202,7 +229,7 @@ async def test_a_version_1_database_opens_with_its_data_and_never_reuses_user_id
     """Version 2 made user ids AUTOINCREMENT (a table rebuild) and gave the database its epoch."""
     path = tmp_path / "v1.db"
     make_v1_database(path)
-    store = Store(str(path))
+    store = SqliteStore(str(path))
     store.open(asyncio.get_running_loop())
     try:
         assert [await store.user_name(i) for i in (1, 2, 3)] == ["alice", "bob", "carol"]
@@ -227,11 +254,7 @@ async def test_a_version_1_database_opens_with_its_data_and_never_reuses_user_id
     db.close()
 
 
-async def test_every_new_database_gets_its_own_epoch(tmp_path):
-    epochs = []
-    for name in ("a.db", "b.db"):
-        store = Store(str(tmp_path / name))
-        store.open(asyncio.get_running_loop())
-        epochs.append(store.epoch)
-        store.close()
-    assert epochs[0].id != epochs[1].id and not epochs[0].trusted
+async def test_every_new_database_gets_its_own_epoch(tmp_path, any_store):
+    other = opened(str(tmp_path / "other.db"))
+    other.close()
+    assert any_store.epoch.id != other.epoch.id and not any_store.epoch.trusted

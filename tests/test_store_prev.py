@@ -1,22 +1,20 @@
-"""A store shared with other processes tells, per channel, which message came before (chatd.bus ``prev``)."""
+"""A store shared with other processes (SQLite with a bus; PostgreSQL always) tells, per
+channel, which message came before (chatd.bus ``prev``)."""
 
 import asyncio
 
 import pytest
 
-from chatd.store import Draft, Store
+from chatd.store import Draft
+from chatd.store.sqlite import SqliteStore
+from tests.stores import opened, save
 
 
 @pytest.fixture
-async def shared(tmp_path):
-    store = Store(str(tmp_path / "chatd.db"), shared=True)
-    store.open(asyncio.get_running_loop())
+async def shared(store_url):
+    store = opened(store_url, shared=True)
     yield store
     store.close()
-
-
-async def save(store: Store, draft: Draft):
-    return await store.writer.run(lambda: store._insert(draft))
 
 
 async def test_prev_chains_each_room_and_each_inbox(shared):
@@ -38,7 +36,7 @@ async def test_prev_chains_each_room_and_each_inbox(shared):
 
 
 async def test_a_store_of_one_process_tracks_no_prev(tmp_path):
-    store = Store(str(tmp_path / "chatd.db"))
+    store = SqliteStore(str(tmp_path / "chatd.db"))
     store.open(asyncio.get_running_loop())
     try:
         uid = (await store.sign_ins.sign_up("alice")).user_id

@@ -11,8 +11,9 @@ import sqlite3
 import pytest
 
 from chatd.names import keys_version
-from chatd.store import RoomExists, Store
+from chatd.store import RoomExists
 from chatd.store.schema import SCHEMA_VERSION
+from chatd.store.sqlite import SqliteStore
 
 # A database as chatd wrote it at schema version 1, before room keys.
 V1_SCHEMA = """
@@ -41,7 +42,7 @@ INSERT INTO message VALUES (1, 3, 1, 'alice', NULL, NULL, NULL, 'in the look-ali
 
 @pytest.fixture
 async def store(tmp_path):
-    store = Store(str(tmp_path / "chatd.db"))
+    store = SqliteStore(str(tmp_path / "chatd.db"))
     store.open(asyncio.get_running_loop())
     yield store
     store.close()
@@ -67,7 +68,7 @@ async def test_a_version_1_database_gets_room_keys_and_loses_nothing(tmp_path, c
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as db:
         db.executescript(V1_SCHEMA.replace("\\u043e", "\u043e"))
-    store = Store(str(path))
+    store = SqliteStore(str(path))
     with caplog.at_level(logging.WARNING, logger="chatd.store"):
         store.open(asyncio.get_running_loop())
     try:
@@ -89,14 +90,14 @@ async def test_a_version_1_database_gets_room_keys_and_loses_nothing(tmp_path, c
 
 async def test_room_keys_are_made_again_when_the_key_version_changes(tmp_path):
     path = tmp_path / "chatd.db"
-    store = Store(str(path))
+    store = SqliteStore(str(path))
     store.open(asyncio.get_running_loop())
     await store.create_room("games", "")
     store.close()
     with sqlite3.connect(path) as db:  # as if written by a chatd with older confusables data
         db.execute("DELETE FROM room_key")
         db.execute("UPDATE meta SET value = 'uts39-0.0.0.1' WHERE key = 'room_keys'")
-    again = Store(str(path))
+    again = SqliteStore(str(path))
     again.open(asyncio.get_running_loop())
     try:
         with pytest.raises(RoomExists):

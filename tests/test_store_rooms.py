@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 
 from chatd.store import RoomUse, Store
+from chatd.store.sqlite import SqliteStore
 from tests.test_store_room_keys import V1_SCHEMA
 
 
@@ -16,7 +17,7 @@ def open_v1(path) -> Store:
     with sqlite3.connect(path) as db:
         db.executescript(V1_SCHEMA)
     db.close()
-    store = Store(str(path))
+    store = SqliteStore(str(path))
     store.open(asyncio.get_running_loop())
     return store
 

@@ -1,13 +1,22 @@
-"""The database schema, as peewee models, and its migrations.
+"""The database schema, as peewee models, and its migrations, for SQLite and PostgreSQL.
 
 The schema version lives in the ``meta`` table. ``migrate(db)`` creates a
 new database at ``SCHEMA_VERSION``, or brings an older one up to it one
-step at a time, each step in its own transaction with foreign keys checked
-at its end (not per statement, so a step may rebuild a table), so a
-database written by an older chatd opens in a newer one. To change the
-schema: change the models, append a step to ``MIGRATIONS`` (using
-``playhouse.migrate`` for ALTERs), and add a test that opens a database of
-the previous version.
+step at a time, each step in its own transaction (on SQLite with foreign
+keys checked at its end, not per statement, so a step may rebuild a
+table), so a database written by an older chatd opens in a newer one. To
+change the schema: change the models, append a step to ``MIGRATIONS``
+(using ``playhouse.migrate`` through ``migrator(db)``, so that the step
+runs on both dialects), and add a test that opens a database of the
+previous version.
+
+A PostgreSQL database is always created at the version of the chatd that
+creates it (version 6 or later): the steps up to version 6 are SQLite's
+alone. What differs between the dialects is said here and nowhere else:
+ids (SQLite AUTOINCREMENT, PostgreSQL sequences: neither ever hands an id
+out twice), 64-bit integers (PostgreSQL's INTEGER has 32 bits; times are
+milliseconds), and room names unique ignoring case (SQLite's NOCASE
+collation, a unique index on lower(name) on PostgreSQL).
 
 Every database has an epoch (``chatd.epoch``) in ``meta``, made with it.
 """
@@ -19,25 +28,71 @@ from collections.abc import Callable
 
 from peewee import (
     SQL,
+    AutoField,
     CharField,
-    DatabaseProxy,
+    Database,
     ForeignKeyField,
     IntegerField,
     Model,
-    SqliteDatabase,
+    NodeList,
+    PostgresqlDatabase,
     TextField,
 )
-from playhouse.sqlite_ext import AutoIncrementField
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
 
-database = DatabaseProxy()
+# A setting of the SQL context (peewee's ``ctx.state``) that PostgresDatabase sets:
+# the DDL of the fields below says what it must to each dialect.
+_ON_POSTGRES = "chatd_postgres"
+
+
+class PostgresDatabase(PostgresqlDatabase):
+    """PostgreSQL through psycopg 3, with the column types chatd's data needs."""
+
+    # Times are milliseconds since 1970 and ids may pass 2**31: every integer is 64 bits.
+    field_types = {**PostgresqlDatabase.field_types, "AUTO": "BIGSERIAL", "INT": "BIGINT"}
+
+    def __init__(self, url: str, **kwargs):
+        super().__init__(url, prefer_psycopg3=True, **kwargs)
+
+    def get_context_options(self) -> dict:
+        return {**super().get_context_options(), _ON_POSTGRES: True}
+
+
+def is_postgres(db: Database) -> bool:
+    return isinstance(db, PostgresqlDatabase)
+
+
+def migrator(db: Database) -> SchemaMigrator:
+    """The ``playhouse.migrate`` migrator for ``db``'s dialect, for steps of ``MIGRATIONS``."""
+    return PostgresqlMigrator(db) if is_postgres(db) else SqliteMigrator(db)
+
+
+class IdField(AutoField):
+    """A primary key that never hands an id out twice, even once the row of
+    the highest is gone: SQLite's AUTOINCREMENT (a plain rowid would reuse
+    it, and ``chatd.store.restore`` raises its sequence); on PostgreSQL the
+    column's sequence, which never goes back by itself."""
+
+    def ddl(self, ctx):
+        nodes = super().ddl(ctx)
+        return nodes if getattr(ctx.state, _ON_POSTGRES) else NodeList((nodes, SQL("AUTOINCREMENT")))
+
+
+class CaselessTextField(TextField):
+    """Text compared ignoring (ASCII) case on SQLite: its NOCASE collation.
+    PostgreSQL has none such; ``_create`` gives it what the column needs there."""
+
+    def ddl(self, ctx):
+        nodes = super().ddl(ctx)
+        return nodes if getattr(ctx.state, _ON_POSTGRES) else NodeList((nodes, SQL("COLLATE NOCASE")))
 
 
 class BaseModel(Model):
-    class Meta:
-        database = database
+    """Bound to no database: a query names its store's (``.execute(db)``), and the
+    schema code below runs under ``db.bind_ctx(MODELS)`` (``chatd.store``)."""
 
 
 class Meta(BaseModel):
@@ -48,9 +103,8 @@ class Meta(BaseModel):
 
 
 class User(BaseModel):
-    # AUTOINCREMENT: an id is never given to a second user, even across a
-    # restore (chatd.store.restore raises the sequence).
-    id = AutoIncrementField()
+    # An id is never given to a second user, even across a restore (chatd.store.restore raises the sequence).
+    id = IdField()
     name = TextField()
     created = IntegerField()  # ms since the epoch
     # Raised by "sign out everywhere": tokens issued in an older generation are refused.
@@ -61,9 +115,9 @@ class SignIn(BaseModel):
     """One browser or device a user signed in on: the tokens renewed from its
     first one all carry its id, so signing out ends it and no other
     (``chatd.auth.revocation``). Kept once signed out (``revoked``), so that its
-    tokens stay refused; AUTOINCREMENT, so an id never means a second sign-in."""
+    tokens stay refused; an IdField, so an id never means a second sign-in."""
 
-    id = AutoIncrementField()
+    id = IdField()
     user = ForeignKeyField(User, on_delete="CASCADE")
     created = IntegerField()  # ms since the epoch
     revoked = IntegerField(null=True)  # ms since the epoch it was signed out; None while it holds
@@ -75,7 +129,7 @@ class SignIn(BaseModel):
 
 
 class Room(BaseModel):
-    name = TextField(unique=True, collation="NOCASE")
+    name = CaselessTextField()  # unique ignoring case: ROOM_NAME_INDEX
     topic = TextField(default="")
     created = IntegerField()
     # Who created it: the limit on rooms per creator holds across restarts.
@@ -96,8 +150,8 @@ class RoomKey(BaseModel):
 
 
 class Message(BaseModel):
-    # AUTOINCREMENT: ids never go back, even if the newest rows are deleted.
-    id = AutoIncrementField()
+    # Ids never go back, even if the newest rows are deleted.
+    id = IdField()
     room = ForeignKeyField(Room, null=True, on_delete="CASCADE")
     sender = ForeignKeyField(User)
     sender_name = TextField()
@@ -125,23 +179,30 @@ PRIVATE_SENDER_INDEX = ('CREATE INDEX IF NOT EXISTS "message_private_sender" ON 
                         'WHERE "recipient_id" IS NOT NULL')
 
 
+# Room names are unique ignoring case: on SQLite the column's NOCASE collation does
+# it (the index SQLite databases always had); PostgreSQL indexes the lower-case name.
+ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" ("name")'
+PG_ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" (lower("name"))'
+
 MODELS = (Meta, User, SignIn, Room, RoomKey, Message)
 
 
 def write_meta(rows: dict[str, str]) -> None:
     """Set meta rows (key → value), replacing those that exist."""
     for key, value in rows.items():
-        Meta.replace(key=key, value=value).execute()
+        Meta.insert(key=key, value=value).on_conflict(conflict_target=[Meta.key],
+                                                      update={Meta.value: value}).execute()
 
 
-def _create(db: SqliteDatabase) -> None:
+def _create(db: Database) -> None:
     """A new database, at the current version."""
     db.create_tables(MODELS)
+    db.execute_sql(PG_ROOM_NAME_INDEX if is_postgres(db) else ROOM_NAME_INDEX)
     db.execute_sql(PRIVATE_SENDER_INDEX)
     write_meta(Epoch.create().to_meta())
 
 
-def _v2_user_ids_never_reused_and_epoch(db: SqliteDatabase) -> None:
+def _v2_user_ids_never_reused_and_epoch(db: Database) -> None:
     """User ids become AUTOINCREMENT (a plain rowid hands the highest id out
     again once its row is gone, and a restore must be able to raise the
     sequence), and the database gets its epoch. Tokens and positions from
@@ -154,13 +215,13 @@ def _v2_user_ids_never_reused_and_epoch(db: SqliteDatabase) -> None:
     write_meta(Epoch.create(trusted={PRE_EPOCH: None}).to_meta())
 
 
-def _v3_room_keys(db: SqliteDatabase) -> None:
+def _v3_room_keys(db: Database) -> None:
     """Rooms get their look-alike keys (UTS #39 skeletons): filled right after
     migrating, by ``fill_room_keys``, as the key version is unset."""
     db.create_tables([RoomKey])
 
 
-def _v4_sign_ins(db: SqliteDatabase) -> None:
+def _v4_sign_ins(db: Database) -> None:
     """Tokens can be revoked: users get a token generation, and sign-ins are
     kept. Tokens issued before have no sign-in; the first resume with one
     makes it (``SignIn.legacy``), so they keep working and can be signed out."""
@@ -168,20 +229,21 @@ def _v4_sign_ins(db: SqliteDatabase) -> None:
     db.create_tables([SignIn])
 
 
-def _v5_room_creator(db: SqliteDatabase) -> None:
+def _v5_room_creator(db: Database) -> None:
     """Rooms remember who created them (``rooms.max_per_creator``); rooms
     from before have no creator and count for nobody."""
     db.execute_sql('ALTER TABLE "room" ADD COLUMN "creator_id" INTEGER REFERENCES "user" ("id")')
     db.execute_sql('CREATE INDEX "room_creator_id" ON "room" ("creator_id")')  # as a new database has it
 
 
-def _v6_private_sender_index(db: SqliteDatabase) -> None:
+def _v6_private_sender_index(db: Database) -> None:
     """Find a user's last private message at once (the ``prev`` of a cluster's inbox channel)."""
     db.execute_sql(PRIVATE_SENDER_INDEX)
 
 
-# MIGRATIONS[i] brings a database of version i + 1 to version i + 2.
-MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
+# MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
+# run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
+MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
@@ -190,16 +252,18 @@ class SchemaError(Exception):
     pass
 
 
-def schema_version(db: SqliteDatabase) -> int:
+def schema_version(db: Database) -> int:
     if not db.table_exists("meta"):
         return 0
     row = Meta.get_or_none(Meta.key == "schema_version")
     return int(row.value) if row else 0
 
 
-def migrate(db: SqliteDatabase) -> int:
+def migrate(db: Database) -> int:
     """Create or upgrade the schema; return the version the database is now at.
-    SchemaError if it is newer than this chatd, or a step breaks a foreign key."""
+    SchemaError if it is newer than this chatd, or a step breaks a foreign key.
+    On PostgreSQL the caller holds the lock that keeps other nodes from migrating
+    at the same time (chatd.store.postgres)."""
     version = schema_version(db)
     if version > SCHEMA_VERSION:
         raise SchemaError(
@@ -209,10 +273,16 @@ def migrate(db: SqliteDatabase) -> int:
     if version == 0:
         with db.atomic():
             _create(db)
-            Meta.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+            write_meta({"schema_version": str(SCHEMA_VERSION)})
         return SCHEMA_VERSION
     if version == SCHEMA_VERSION:
         return version
+    if is_postgres(db):  # foreign keys are checked per statement there
+        for step in range(version, SCHEMA_VERSION):
+            with db.atomic():
+                MIGRATIONS[step - 1](db)
+                write_meta({"schema_version": str(step + 1)})
+        return SCHEMA_VERSION
     db.pragma("foreign_keys", 0)  # a no-op inside a transaction, so before it
     try:
         for step in range(version, SCHEMA_VERSION):
@@ -221,13 +291,13 @@ def migrate(db: SqliteDatabase) -> int:
                 broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise SchemaError(f"migration to version {step + 1} broke {len(broken)} foreign keys")
-                Meta.replace(key="schema_version", value=str(step + 1)).execute()
+                write_meta({"schema_version": str(step + 1)})
     finally:
         db.pragma("foreign_keys", 1)
     return SCHEMA_VERSION
 
 
-def fill_room_keys(db: SqliteDatabase) -> list[tuple[str, str]]:
+def fill_room_keys(db: Database) -> list[tuple[str, str]]:
     """Make ``room_key`` match the rooms under this chatd's key version, if it
     was made under another (or never). Older rooms keep their keys: returns
     (room, older room it looks like) for each room that lost one, which only
@@ -247,7 +317,7 @@ def fill_room_keys(db: SqliteDatabase) -> list[tuple[str, str]]:
                     continue
                 owners[key] = room
                 RoomKey.create(key=key, room=room)
-        Meta.replace(key="room_keys", value=version).execute()
+        write_meta({"room_keys": version})
     return list(clashes.items())
 
 

@@ -1,4 +1,4 @@
-"""Users' sign-ins and token generations in the store (``chatd.auth.revocation`` has the rules).
+"""Users' sign-ins and token generations in the store, SQLite or PostgreSQL (``chatd.auth.revocation`` has the rules).
 
 Nothing here is on the path of a message: a resume costs one read (the one
 that found the user's name before), and only signing up, signing out and
@@ -38,7 +38,7 @@ class ResumeState(NamedTuple):
     sign_in: StoredSignIn | None  # the token's sign-in; None: not stored here
 
 
-_STATE = ('SELECT u.name, u.token_generation, s.id, s.user_id, s.revoked FROM user u '
+_STATE = ('SELECT u.name, u.token_generation, s.id, s.user_id, s.revoked FROM "user" u '
           'LEFT JOIN sign_in s ON s.id = ? OR s.legacy = ? WHERE u.id = ?')
 
 
@@ -49,17 +49,17 @@ class SignInStore:
     def sign_up(self, name: str) -> asyncio.Future:
         """→ SignUp: a new user called ``name`` and its first sign-in, both or neither."""
         def job() -> SignUp:
-            now = now_ms()
-            with self._store.db.atomic():  # a savepoint: a writer job makes one change
-                user_id = User.insert(name=name, created=now).execute()
-                return SignUp(user_id, SignIn.insert(user=user_id, created=now).execute())
+            now, db = now_ms(), self._store.db
+            with db.atomic():  # a savepoint: a writer job makes one change
+                user_id = User.insert(name=name, created=now).execute(db)
+                return SignUp(user_id, SignIn.insert(user=user_id, created=now).execute(db))
 
         return self._store.writer.run(job)
 
     def state(self, user_id: int, sign_in: int | None, legacy: str | None) -> asyncio.Future:
         """→ ResumeState of user ``user_id`` and the sign-in with id ``sign_in`` or key ``legacy``."""
         def query() -> ResumeState:
-            row = self._store.db.execute_sql(_STATE, (sign_in, legacy, user_id)).fetchone()
+            row = self._store.db.execute_sql(self._store._q(_STATE), (sign_in, legacy, user_id)).fetchone()
             if row is None:
                 return ResumeState(None, 0, None)
             name, generation, *stored = row
@@ -74,21 +74,21 @@ class SignInStore:
         never handed out: chatd.store.restore raises the sequence past it)."""
         def job() -> StoredSignIn:
             db = self._store.db
-            row = db.execute_sql("SELECT id, user_id, revoked FROM sign_in WHERE id = ? OR legacy = ?",
+            row = db.execute_sql(self._store._q("SELECT id, user_id, revoked FROM sign_in WHERE id = ? OR legacy = ?"),
                                  (sign_in, legacy)).fetchone()
             if row is not None:
                 return StoredSignIn(*row)
             fields = {"user": user_id, "created": now_ms(), "legacy": legacy, **({"id": sign_in} if sign_in else {})}
-            return StoredSignIn(SignIn.insert(**fields).execute(), user_id, None)
+            return StoredSignIn(SignIn.insert(**fields).execute(db), user_id, None)
 
         return self._store.writer.run(job)
 
     def revoke(self, user_id: int, sign_in: int) -> asyncio.Future:
         """Sign ``sign_in`` of ``user_id`` out; → 1, or 0 if it was signed out already."""
         return self._store.writer.run(lambda: SignIn.update(revoked=now_ms()).where(
-            (SignIn.id == sign_in) & (SignIn.user == user_id) & SignIn.revoked.is_null()).execute())
+            (SignIn.id == sign_in) & (SignIn.user == user_id) & SignIn.revoked.is_null()).execute(self._store.db))
 
     def raise_generation(self, user_id: int) -> asyncio.Future:
         """Sign the user out everywhere: its token generation goes up by one; → 1 (0: no such user)."""
         return self._store.writer.run(lambda: User.update(token_generation=User.token_generation + 1).where(
-            User.id == user_id).execute())
+            User.id == user_id).execute(self._store.db))

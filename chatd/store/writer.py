@@ -1,13 +1,20 @@
-"""The one thread that writes to SQLite, committing jobs in groups.
+"""The one thread that writes to the database, committing jobs in groups.
 
 Jobs are plain functions run in the writer thread inside a transaction.
 A job makes at most one change, as its last statement, so a job that fails
-has changed nothing and the others of its batch still commit;
+has changed nothing and the others of its batch still commit (SQLite undoes
+a failed statement alone; a PostgreSQL transaction is aborted by one, so
+the batch then runs again with a savepoint per job);
 whatever is queued when the thread wakes up (up to ``batch_max``) commits
 together, so a burst of messages costs one fsync-free WAL commit rather
 than one each. Results come back on the event loop, all of a batch in one
 callback and in submission order, and only after the commit: nothing is
 acknowledged that a crash could forget.
+
+A job may name lock keys (PostgreSQL: the channels a message goes to). A
+writer given ``lock`` calls it first in each transaction with every key of
+the batch, sorted, so that writers of several processes always take them in
+the same order and never deadlock (``chatd.store.postgres``).
 
     writer = Writer(db, loop, batch_max=512)
     writer.start()
@@ -26,13 +33,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from peewee import SqliteDatabase
+from peewee import Database
 
 log = logging.getLogger("chatd.store")
 
 Job = Callable[[], Any]
 Done = Callable[[Any, BaseException | None], None]
 Outcome = tuple[Done, Any, BaseException | None]
+Lock = Callable[[list[int]], None]
 _STOP = object()
 
 
@@ -40,13 +48,18 @@ class WriterClosed(Exception):
     """The writer is stopping; the job was not run."""
 
 
+class _Aborted(Exception):
+    """A job's failure aborted the whole transaction (PostgreSQL): run the batch again, isolated."""
+
+
 class Writer:
-    def __init__(self, db: SqliteDatabase, loop: asyncio.AbstractEventLoop, batch_max: int = 512,
-                 begin: str | None = None):
+    def __init__(self, db: Database, loop: asyncio.AbstractEventLoop, batch_max: int = 512,
+                 begin: str | None = None, lock: Lock | None = None):
         self._db = db
         # How each transaction begins (SQLite: "IMMEDIATE" takes the write lock at
         # once, when other processes write the same file); None: the default.
         self._begin = () if begin is None else (begin,)
+        self._lock = lock  # takes the sorted lock keys of a batch, first thing in its transaction
         self._loop = loop
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -58,12 +71,13 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, job: Job, done: Done) -> None:
-        """Run ``job`` in the writer; call ``done(result, error)`` on the loop after commit."""
+    def submit(self, job: Job, done: Done, keys: tuple[int, ...] = ()) -> None:
+        """Run ``job`` in the writer; call ``done(result, error)`` on the loop after commit.
+        ``keys``: what the job must hold locked (see ``lock``) while it runs and until commit."""
         if self._closed:
             done(None, WriterClosed("the server is shutting down"))
             return
-        self._queue.put((job, done))
+        self._queue.put((job, done, keys))
 
     def run(self, job: Job) -> asyncio.Future:
         """Like submit, as an awaitable."""
@@ -120,21 +134,43 @@ class Writer:
                 except Exception:
                     log.exception("error while delivering a stored result")
 
-    def _commit(self, batch: list[tuple[Job, Done]]) -> list[Outcome]:
+    def _commit(self, batch: list[tuple[Job, Done, tuple[int, ...]]]) -> list[Outcome]:
         """Run a batch in one transaction and empty it; → (done, result, error) per job, in order."""
-        outcomes: list[Outcome] = []
         try:
-            with self._db.atomic(*self._begin):
-                for job, done in batch:
-                    # No savepoint per job: a job makes at most one change, in its
-                    # last statement, and SQLite undoes a failed statement alone.
-                    try:
-                        outcomes.append((done, job(), None))
-                    except Exception as e:  # noqa: BLE001 - reported to the job's owner
-                        outcomes.append((done, None, e))
-        except Exception as e:  # the commit itself failed (disk full, I/O error)
+            try:
+                outcomes = self._transaction(batch, isolated=False)
+            except _Aborted:
+                outcomes = self._transaction(batch, isolated=True)
+        except Exception as e:  # the commit itself failed (disk full, I/O error, connection lost)
             log.error("commit of %d jobs failed: %s", len(batch), e)
-            outcomes = [(done, None, e) for _, done in batch]
+            outcomes = [(done, None, e) for _, done, _ in batch]
         self.batches += 1
         batch.clear()
+        return outcomes
+
+    def _transaction(self, batch: list[tuple[Job, Done, tuple[int, ...]]], isolated: bool) -> list[Outcome]:
+        """The batch in one transaction; ``isolated``: each job in a savepoint of its own."""
+        if not self._db.is_connection_usable():  # PostgreSQL went away: this batch gets a new connection
+            self._db.close()
+            self._db.connect()
+        outcomes: list[Outcome] = []
+        with self._db.atomic(*self._begin):
+            if self._lock is not None:
+                keys = sorted({key for _, _, job_keys in batch for key in job_keys})
+                if keys:
+                    self._lock(keys)
+            for job, done, _ in batch:
+                # No savepoint per job unless isolated: a job makes at most one change, in
+                # its last statement, and SQLite undoes a failed statement alone.
+                try:
+                    if isolated:
+                        with self._db.atomic():
+                            result = job()
+                    else:
+                        result = job()
+                    outcomes.append((done, result, None))
+                except Exception as e:  # noqa: BLE001 - reported to the job's owner
+                    if not isolated and not self._db.is_connection_usable():
+                        raise _Aborted from e  # PostgreSQL refuses every statement after a failed one
+                    outcomes.append((done, None, e))
         return outcomes

@@ -1,0 +1,339 @@
+"""The store's interface: the ``Store`` base class and what a store hands out.
+
+``chatd.store.sqlite`` and ``chatd.store.postgres`` implement it; what
+they do alike is here. Models of ``chatd.store.schema`` are bound to no
+database: a query names the store's own (``.execute(self.db)``), so several
+stores may live in one process (several nodes in a test) without one
+writing through another's connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from peewee import Database, IntegrityError
+
+from chatd.epoch import META_RESTORED, Epoch
+from chatd.names import name_keys
+from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, fill_room_keys, migrate, now_ms, pair_key
+from chatd.store.signins import SignInStore
+from chatd.store.writer import Done, Writer
+
+READ_THREADS = 2
+# The schema code binds the models to one database at a time (peewee's bind_ctx is
+# global): stores of one process opening at once take turns.
+_BINDING = threading.Lock()
+
+log = logging.getLogger("chatd.store")
+
+
+class NoSuchUser(Exception):
+    pass
+
+
+class RoomExists(Exception):
+    """A room with this name, or one that looks like it, exists: ``existing`` is its name."""
+
+    def __init__(self, existing: str):
+        super().__init__(existing)
+        self.existing = existing
+
+
+class StoreUnavailable(Exception):
+    """What was asked cannot be done on this kind of store; str() says what to do instead."""
+
+
+@dataclass(slots=True)
+class Draft:
+    """A message on its way to the store: a room id or a recipient id."""
+
+    sender_id: int
+    sender_name: str
+    text: str
+    cid: str | None = None
+    room_id: int | None = None
+    room_name: str | None = None
+    recipient_id: int | None = None
+
+
+class MessageRow(NamedTuple):
+    """One stored message as the store hands it out; ``chatd.protocol`` makes frames of it.
+
+    A tuple, so that reading a page or storing a message costs one allocation per row.
+    """
+
+    id: int
+    room: str | None  # the room's name; None for a private message
+    sender_id: int
+    sender_name: str
+    recipient_id: int | None  # None for a room message
+    recipient_name: str | None
+    text: str
+    ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
+
+
+class Stored(NamedTuple):
+    """What ``save_message`` gives back once the message is committed."""
+
+    row: MessageRow
+    duplicate: bool  # this (sender, cid) was stored before: ``row`` is that message, not published again
+    channels: tuple[str, ...]  # the bus channels it belongs to (chatd.bus): its room, or both users' inboxes
+    # Per channel, the id of the message before it there (0: none), when the store is
+    # shared with other processes; None otherwise (one writer: commit order is id order).
+    prev: tuple[int, ...] | None
+
+
+@dataclass(slots=True)
+class Page:
+    """Messages of one channel, read from a cursor: up from ``after`` (``forward``), or
+    down from ``before`` or the newest."""
+
+    rows: list[MessageRow]  # oldest first
+    more: bool  # other rows exist beyond the far end from the cursor: newer if forward, else older
+    forward: bool
+
+
+class RoomUse(NamedTuple):
+    """What the limits on rooms need to know of a stored room."""
+
+    creator_id: int | None  # None: a rooms.default room, or one from before creators were kept
+    messaged: bool  # it holds a message
+
+
+# In MessageRow order. SQL here is written with "?" for parameters (Store._q) and
+# "user" quoted: a reserved word in PostgreSQL.
+COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
+SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
+TEXT = MessageRow._fields.index("text")
+
+
+class Store:
+    """What both stores do alike; each kind adds its hot path (``save_message``),
+    its sequence (``_read_newest_id``), ``stats`` and ``backup``."""
+
+    def __init__(self, db: Database, batch_max: int):
+        self.db = db
+        self._batch_max = batch_max
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
+        self.writer: Writer | None = None
+        self.epoch: Epoch | None = None
+        self.restored: dict[str, Any] | None = None  # the record of the restore that made this epoch
+        # The highest message id known to be handed out. The writer thread raises
+        # it on each insert (before the commit: a higher value only means an id
+        # about to exist); newest() rereads it when it is not high enough.
+        self.newest_id = 0
+        self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Create or migrate the schema, read the epoch, and start the writer thread."""
+        with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
+            migrate(self.db)
+            for room, like in fill_room_keys(self.db):
+                log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
+                            "either", room, like)
+            meta = {row.key: row.value for row in Meta.select()}
+            self.newest_id = self._read_newest_id()
+        self.epoch = Epoch.from_meta(meta)
+        self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
+        self.writer = self._make_writer(loop)
+        self.writer.start()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Commit what is queued, then stop the writer and readers."""
+        if self.writer:
+            self.writer.close(timeout)
+        self._readers.shutdown(wait=True, cancel_futures=True)
+
+    # What each kind of store says for itself.
+
+    def _schema_lock(self) -> AbstractContextManager:
+        """Held while the schema is made or migrated: other processes wait meanwhile."""
+        return nullcontext()
+
+    def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
+        return Writer(self.db, loop, self._batch_max)
+
+    def _q(self, sql: str) -> str:
+        """``sql`` (written with "?") with the driver's parameter marker."""
+        return sql
+
+    def _read_newest_id(self) -> int:
+        """The highest message id ever handed out (by any process; a restore may have raised it past the rows)."""
+        raise NotImplementedError
+
+    def save_message(self, draft: Draft, done: Done) -> None:
+        """Store a message; ``done(Stored, error)`` runs on the loop after commit.
+
+        A draft whose (sender, cid) is already stored is not stored again:
+        the result is the stored message with ``duplicate`` True. NoSuchUser
+        if the recipient does not exist.
+        """
+        raise NotImplementedError
+
+    def stats(self) -> asyncio.Future:
+        """→ {"messages": count, "database_bytes": size on disk}."""
+        raise NotImplementedError
+
+    def backup(self, target: str) -> asyncio.Future:
+        """Copy the live database to the file ``target``; StoreUnavailable where the store cannot."""
+        raise NotImplementedError
+
+    # Start-up (before serving; these block).
+
+    def secret(self) -> bytes:
+        """The key that signs resume tokens, created on first use and kept here."""
+        with self.db.connection_context():
+            # Another process may make it at the same moment: the first one stays.
+            Meta.insert(key="token_secret", value=secrets.token_hex(32)).on_conflict_ignore().execute(self.db)
+            value = Meta.select(Meta.value).where(Meta.key == "token_secret").scalar(self.db)
+        return bytes.fromhex(value)
+
+    def rooms(self) -> list[tuple[int, str, str]]:
+        """(id, name, topic) of every room."""
+        with self.db.connection_context():
+            return list(Room.select(Room.id, Room.name, Room.topic).order_by(Room.id).tuples().execute(self.db))
+
+    def room_uses(self) -> dict[int, RoomUse]:
+        """Room id → RoomUse, for every room."""
+        with self.db.connection_context():
+            # One index probe per room (message (room_id, id)), not a scan of the messages.
+            rows = self.db.execute_sql("SELECT r.id, r.creator_id, EXISTS (SELECT 1 FROM message m "
+                                       "WHERE m.room_id = r.id) FROM room r").fetchall()
+        return {room_id: RoomUse(creator, bool(messaged)) for room_id, creator, messaged in rows}
+
+    def ensure_rooms(self, names: list[str]) -> list[tuple[str, str]]:
+        """Create the rooms that do not exist; returns (name, existing room)
+        for each one not created because another room's name looks like it."""
+        refused = []
+        with self.db.connection_context(), self.db.atomic():
+            for name in names:
+                try:
+                    self._insert_room(name, "", None)
+                except RoomExists as e:
+                    if e.existing.casefold() != name.casefold():
+                        refused.append((name, e.existing))
+        return refused
+
+    # Writes (through the writer thread).
+
+    def rename_user(self, user_id: int, name: str) -> asyncio.Future:
+        assert self.writer
+        return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute(self.db))
+
+    def create_room(self, name: str, topic: str, creator_id: int | None = None) -> asyncio.Future:
+        """→ the new room's id; RoomExists if a room has this name or one
+        that looks like it (``chatd.names.name_keys``)."""
+        assert self.writer
+        return self.writer.run(lambda: self._insert_room(name, topic, creator_id))
+
+    def delete_room(self, room_id: int) -> asyncio.Future:
+        """Delete a room that holds no message, with its name keys; → True,
+        or False if it holds a message after all (it then stays): a message
+        is never lost to a room's removal."""
+        assert self.writer
+        return self.writer.run(lambda: self.db.execute_sql(self._q(
+            "DELETE FROM room WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE room_id = ?)"),
+            (room_id, room_id)).rowcount == 1)
+
+    def _insert_room(self, name: str, topic: str, creator_id: int | None) -> int:
+        keys = sorted(name_keys(name))
+        try:
+            with self.db.atomic():  # a savepoint: the room and its keys, or neither
+                room_id = Room.insert(name=name, topic=topic, created=now_ms(), creator=creator_id).execute(self.db)
+                RoomKey.insert_many([(key, room_id) for key in keys],
+                                    fields=[RoomKey.key, RoomKey.room]).execute(self.db)
+                return room_id
+        except IntegrityError:
+            existing = (Room.select(Room.name).join(RoomKey).where(RoomKey.key.in_(keys)).scalar(self.db)
+                        or Room.select(Room.name).where(Room.name == name).scalar(self.db))
+            raise RoomExists(existing or name) from None
+
+    # Reads (in the reader pool).
+
+    async def newest(self, at_least: int = 0) -> int:
+        """The highest message id handed out here, reread from the database if below ``at_least``."""
+        if at_least > self.newest_id:
+            stored = await self.read(self._read_newest_id)
+            self.newest_id = max(self.newest_id, stored)
+        return self.newest_id
+
+    def read(self, fn: Callable[[], Any]) -> asyncio.Future:
+        """→ ``fn()``, run in a reader thread with that thread's own connection."""
+        def in_thread() -> Any:
+            self._reader_connection()
+            return fn()
+
+        return asyncio.get_running_loop().run_in_executor(self._readers, in_thread)
+
+    def _reader_connection(self) -> None:
+        self.db.connect(reuse_if_open=True)  # one connection per reader thread, kept
+
+    def user_name(self, user_id: int) -> asyncio.Future:
+        """→ the user's current name, or None if there is no such user."""
+
+        def query() -> str | None:
+            row = self.db.execute_sql(self._q('SELECT name FROM "user" WHERE id = ?'), (user_id,)).fetchone()
+            return row[0] if row else None
+
+        return self.read(query)
+
+    # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
+    # (most rows) and ``max_chars``; see ``_page``.
+
+    def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
+        """→ a Page of the room's messages."""
+        return self.read(lambda: self._page("m.room_id = ?", (room_id,), **page))
+
+    def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
+        """→ a Page of the private messages between users ``a`` and ``b``."""
+        return self.read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
+
+    def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
+        """→ a Page of the private messages to or from a user, all conversations together."""
+        where = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
+        return self.read(lambda: self._page(where, (user_id, user_id), **page))
+
+    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
+              max_chars: int | None = None) -> Page:
+        """With ``after``: the first rows above it; else the latest below ``before``
+        (or the latest of all). At most ``limit`` rows, and reading stops after the row
+        whose text takes the texts read past ``max_chars`` characters (None: no such
+        bound), so a caller cutting a page to a size never has more than that in memory.
+        """
+        clauses, args = [where], list(params)
+        if before is not None:
+            clauses.append("m.id < ?")
+            args.append(before)
+        if after is not None:
+            clauses.append("m.id > ?")
+            args.append(after)
+        forward = after is not None
+        sql, tail = self._page_query(" AND ".join(clauses), "ASC" if forward else "DESC", limit + 1, max_chars)
+        cursor = self.db.execute_sql(self._q(sql), (*args, *tail))
+        rows: list[MessageRow] = []
+        chars, more = 0, False
+        for row in cursor:  # what is not wanted is never read (sqlite3 steps row by row)
+            if len(rows) == limit or (max_chars is not None and chars > max_chars):
+                more = True
+                break
+            rows.append(MessageRow._make(row))
+            chars += len(row[TEXT])
+        cursor.close()
+        if not forward:
+            rows.reverse()
+        return Page(rows, more, forward)
+
+    def _page_query(self, where: str, order: str, rows: int, max_chars: int | None) -> tuple[str, tuple]:
+        """The query of a page: at most ``rows`` rows, by id in ``order``, each
+        passing ``where``; → (SQL, the parameters that follow those of ``where``)."""
+        return f"{SELECT} WHERE {where} ORDER BY m.id {order} LIMIT ?", (rows,)
+

@@ -1,0 +1,121 @@
+"""The store in one SQLite file: the default, for one process (or several on one machine).
+
+WAL lets the reader threads read while the writer writes. A store
+``shared`` with other processes (a bus is configured) begins each write
+transaction with BEGIN IMMEDIATE, which takes the file's write lock at
+once: ids then grow in commit order across the processes, and the
+``prev`` it reads per channel is still that channel's last message when
+it commits.
+
+    store = SqliteStore("chatd.db")            # or chatd.store.open_store(...)
+    store.open(loop)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from peewee import SqliteDatabase
+
+from chatd.bus import room_channel, user_channel
+from chatd.store.base import SELECT, Draft, MessageRow, NoSuchUser, Store, Stored, now_ms
+from chatd.store.schema import pair_key
+from chatd.store.writer import Done, Writer
+
+BUSY_TIMEOUT_MS = 5000  # how long a statement waits for another process's lock on the file
+
+
+def _prev_in_room(sql: sqlite3.Connection, room_id: int, before: int) -> int:
+    """The id of the room's last message below ``before`` (0: none): one probe of index (room_id, id)."""
+    return sql.execute("SELECT coalesce(max(id), 0) FROM message WHERE room_id = ? AND id < ?",
+                       (room_id, before)).fetchone()[0]
+
+
+def _prev_in_inbox(sql: sqlite3.Connection, user_id: int, before: int) -> int:
+    """The id of the last private message to or from the user below ``before`` (0: none):
+    one probe each of index (recipient_id, id) and the partial index of private senders."""
+    return sql.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM message WHERE recipient_id = ?1 AND id < ?2), 0), "
+        "coalesce((SELECT max(id) FROM message WHERE sender_id = ?1 AND recipient_id IS NOT NULL AND id < ?2), 0))",
+        (user_id, before)).fetchone()[0]
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False):
+        super().__init__(SqliteDatabase(
+            path,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": synchronous,
+                "foreign_keys": 1,
+                "busy_timeout": BUSY_TIMEOUT_MS,
+            },
+        ), batch_max)
+        self.path = path
+        # Other processes write this database too: see the module's docstring.
+        self.shared = shared
+
+    def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
+        return Writer(self.db, loop, self._batch_max, begin="IMMEDIATE" if self.shared else None)
+
+    def save_message(self, draft: Draft, done: Done) -> None:
+        assert self.writer
+        self.writer.submit(lambda: self._insert(draft), done)
+
+    def _insert(self, d: Draft) -> Stored:
+        sql = self.db.connection()  # sqlite3 itself: this is the hottest write
+        recipient_name = pair = None
+        if d.recipient_id is not None:
+            found = sql.execute('SELECT name FROM "user" WHERE id = ?', (d.recipient_id,)).fetchone()
+            if found is None:
+                raise NoSuchUser(d.recipient_id)
+            recipient_name = found[0]
+            pair = pair_key(d.sender_id, d.recipient_id)
+            users = (d.sender_id,) if d.sender_id == d.recipient_id else (d.sender_id, d.recipient_id)
+            channels = tuple(map(user_channel, users))
+        else:
+            channels = (room_channel(d.room_id),)
+        ts = now_ms()
+        cursor = sql.execute(
+            "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, cid) DO NOTHING",
+            (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair, d.text, ts, d.cid),
+        )
+        if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
+            row = sql.execute(SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
+            return Stored(MessageRow._make(row), True, channels, None)
+        new_id = cursor.lastrowid
+        self.newest_id = new_id  # one writer thread: ids arrive in order
+        row = MessageRow(new_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
+        prev = None
+        if self.shared:  # under the write lock: nothing can come between these and the insert
+            prev = (_prev_in_room(sql, d.room_id, new_id),) if pair is None else tuple(
+                _prev_in_inbox(sql, uid, new_id) for uid in users)
+        return Stored(row, False, channels, prev)
+
+    def _read_newest_id(self) -> int:
+        row = self.db.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = 'message'").fetchone()
+        return row[0] if row else 0
+
+    def stats(self) -> asyncio.Future:
+        """→ {"messages": count, "database_bytes": size of the file and its WAL}."""
+
+        def query() -> dict[str, int]:
+            count = self.db.execute_sql("SELECT count(*) FROM message").fetchone()[0]
+            pages = self.db.execute_sql("PRAGMA page_count").fetchone()[0]
+            page_size = self.db.execute_sql("PRAGMA page_size").fetchone()[0]
+            return {"messages": count, "database_bytes": pages * page_size}
+
+        return self.read(query)
+
+    def backup(self, target: str) -> asyncio.Future:
+        """Copy the live database to ``target`` with SQLite's online backup API."""
+
+        def copy() -> None:
+            source = self.db.connection()
+            with sqlite3.connect(target) as dest:
+                source.backup(dest)
+            dest.close()
+
+        return self.read(copy)

@@ -1,0 +1,48 @@
+"""Stores of both kinds for the store tests: ``any_store`` runs a test once on
+SQLite and once on PostgreSQL (marked ``postgres``).
+
+    async def test_x(any_store): ...      # an open store, closed after the test
+    async def test_y(store_url): ...      # its URL (an SQLite path or a postgresql:// URL), to open by hand
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chatd.store import Draft, Store, Stored, open_store
+
+KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
+
+
+def opened(url: str, shared: bool = False) -> Store:
+    store = open_store(url, shared=shared, synchronous="normal", batch_max=512)
+    store.open(asyncio.get_running_loop())
+    return store
+
+
+@pytest.fixture
+async def any_store(store_url: str) -> AsyncIterator[Store]:
+    store = opened(store_url)
+    yield store
+    store.close()
+
+
+async def new_user(store: Store, name: str) -> int:
+    """A new user (with its first sign-in, as identify makes one); → its id."""
+    return (await store.sign_ins.sign_up(name)).user_id
+
+
+def save(store: Store, draft: Draft) -> asyncio.Future[Stored]:
+    """``store.save_message`` as an awaitable."""
+    future = asyncio.get_running_loop().create_future()
+    store.save_message(draft, lambda result, error: future.set_exception(error) if error else future.set_result(result))
+    return future
