@@ -335,5 +335,5 @@ class WorkerSet:
         for child in children:
             log.warning("killing worker %d (pid %d)", child.number, child.pid)
             child.kill()
-        if children:
-            await asyncio.wait([asyncio.shield(c.exited) for c in children], timeout=KILL_MARGIN)
+        if children:  # SIGKILL cannot be refused: this is only the kernel's time to tear them down
+            await asyncio.wait([asyncio.shield(c.exited) for c in children], timeout=KILL_MARGIN / 4)

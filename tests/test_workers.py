@@ -13,6 +13,7 @@ from __future__ import annotations
 import array
 import asyncio
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -120,9 +121,15 @@ async def test_both_workers_serve_and_status_and_connections_count_them_all(work
     human = (await asyncio.to_thread(d.cli, "status")).stdout
     assert "workers       2" in human and "all processes" in human
     for pid in pids:
-        assert f"{pid}  serving" in human
+        assert re.search(rf"^  \d+\s+{pid}\s+serving\s+\d+\s+\d+\s+\S+ MiB$", human, re.M), human
     table = (await asyncio.to_thread(d.cli, "connections")).stdout
     assert "WORKER" in table.splitlines()[0] and all(str(pid) in table for pid in pids)
+
+    target = d.dir / "backup.db"  # one of the workers copies the database they share
+    result = await asyncio.to_thread(d.cli, "backup", str(target))
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT count(*) FROM message").fetchone()[0] == 2
     for client in clients.values():
         await client.close()
 
@@ -270,6 +277,63 @@ async def test_stop_ends_every_process_within_its_timeout(workers: Chatd):
     for s in stuck:
         s.close()
     assert d.cli("status").returncode == ExitStatus.NOT_RUNNING and not (d.dir / "chatd.sock").exists()
+
+
+async def test_a_killed_supervisor_takes_its_workers_with_it(workers: Chatd):
+    """Its workers see their link end and stop as `chatd stop` would: no
+    process is left holding the port, and the next start works."""
+    d = workers
+    pids = worker_pids(d)
+    clients = await clients_on_every_worker(d, pids)
+    os.kill(d.pid, signal.SIGKILL)
+    for client in clients.values():
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.ws.recv()
+        assert closed.value.rcvd.code == CloseCode.GOING_AWAY
+    await until(lambda: not any(pid_alive(p) for p in pids), what="the workers to exit")
+    result = await asyncio.to_thread(d.start)
+    assert result.returncode == 0, result.stderr
+    d.pids += await asyncio.to_thread(worker_pids, d)
+
+
+def test_ctrl_c_in_a_terminal_stops_the_set(workers_install: Chatd):
+    """Ctrl-C reaches the whole foreground process group: the supervisor stops
+    its workers, which do not act on it themselves."""
+    d = workers_install
+    argv = [sys.executable, "-m", "chatd", "start", "-c", str(d.config_path)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=d.dir, env=env,
+                          start_new_session=True) as proc:  # a process group of its own, as a terminal gives
+        d.pids.append(proc.pid)
+        try:
+            assert "workers 2" in proc.stdout.readline()
+            pids = worker_pids(d)
+            d.pids += pids
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=15) == 0
+            log = proc.stderr.read()
+            assert "KeyboardInterrupt" not in log and log.count("chatd stopped") == 3, log
+            assert not any(pid_alive(p) for p in pids)
+        finally:
+            proc.kill()
+
+
+def test_restart_changes_the_number_of_workers(workers: Chatd):
+    """`workers` takes a restart: the successor runs as many as the file says,
+    one process on its own for 1."""
+    d = workers
+    for count in (1, 3):
+        d.config["workers"] = count
+        d.write_config()
+        old = [d.pid, *(w["pid"] for w in d.status().get("workers", []))]
+        result = d.cli("restart")
+        assert result.returncode == 0, result.stderr
+        d.pids.append(d.pid)
+        now = [w["pid"] for w in d.status().get("workers", [])]
+        d.pids += now
+        assert len(now) == (count if count > 1 else 0)
+        assert sorted(children_of(d.pid)) == sorted(now)
+        wait_for(lambda old=old: not any(pid_alive(p) for p in old), 15, "the old processes to exit")
 
 
 def test_systemd_hears_from_the_supervisor_only(workers_install: Chatd):
