@@ -83,12 +83,14 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     for name, value in rows:
         print(f"  {name:<13} {value}", file=stdout)
     if workers:
-        _print_table([("WORKER", "PID", "STATE", "CONNECTIONS", "USERS", "RSS")] + [_worker_row(w) for w in workers],
+        _print_table([("WORKER", "PID", "STATE", "CONNECTIONS", "USERS", "RSS")] + [worker_row(w) for w in workers],
                      stdout, indent="  ")
     return ExitStatus.OK
 
 
-def _worker_row(w: dict[str, Any]) -> tuple:
+def worker_row(w: dict[str, Any]) -> tuple:
+    """One worker's row of `chatd status` (number, pid, state, connections,
+    users, RSS) from its entry in the status answer's ``workers``."""
     state = w["state"]
     if "restart_in_seconds" in w:
         state = f"restarting in {w['restart_in_seconds']:g} s"

@@ -157,23 +157,28 @@ async def test_reload_reaches_every_worker_and_an_invalid_file_changes_nothing(w
         await client.close()
 
 
-async def test_a_killed_worker_is_replaced_and_the_others_serve_meanwhile(workers: Chatd):
+@pytest.mark.parametrize(("sig", "said", "close_code"), [
+    (signal.SIGKILL, "was killed by SIGKILL", None),  # a crash: its clients' connections just end
+    (signal.SIGTERM, "exited with status 0", CloseCode.GOING_AWAY),  # renewing one worker: it stops as `chatd stop`
+], ids=["kill -9", "kill"])
+async def test_a_worker_that_ends_is_replaced_and_the_others_serve_meanwhile(workers: Chatd, sig, said, close_code):
     d = workers
     first, second = worker_pids(d)
     clients = await clients_on_every_worker(d, [first, second])
     survivor = clients[second]
     await survivor.request("join", room="lobby")
 
-    os.kill(first, signal.SIGKILL)
-    with pytest.raises(ConnectionClosed):  # its clients lose their connection, as with any crash
+    os.kill(first, sig)
+    with pytest.raises(ConnectionClosed) as closed:
         await clients[first].ws.recv()
+    assert (closed.value.rcvd.code if closed.value.rcvd else None) == close_code
     assert (await survivor.say("lobby", "still here"))["type"] == "ack", "the other worker's clients stay"
     async with ChatClient.connect(d.ws_url) as newcomer:  # accepted by whichever worker is there
         assert (await newcomer.identify(name="newcomer"))["type"] == "welcome"
 
     replaced = await asyncio.to_thread(wait_for, lambda: _replaced(d, first), 30, "the worker replaced")
     d.pids.append(replaced)
-    assert f"worker 1 (pid {first}) was killed by SIGKILL" in d.log() and "starting another now" in d.log()
+    assert f"worker 1 (pid {first}) {said}" in d.log() and "starting another now" in d.log()
     assert replaced in children_of(d.pid)
     again = await clients_on_every_worker(d, [replaced, second])  # the new one serves
     for client in [*again.values(), survivor]:
