@@ -23,7 +23,8 @@ from chatd.link import Link
 from chatd.worker import WORKER_VAR, WorkerStart
 
 log = logging.getLogger("chatd")
-ANSWER_TIMEOUT = 10.0  # seconds a serving worker may take to answer status, connections or reload
+ANSWER_TIMEOUT = 5.0  # seconds a serving worker may take to answer status, connections or reload: within
+# the 10 s `chatd status` waits, so that a worker that hangs shows as "not answering"
 
 
 class WorkerGone(Exception):
