@@ -58,12 +58,17 @@ class Child:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "chatd.worker", env={**env, WORKER_VAR: start.encode()},
                 pass_fds=start.fds(), stdin=subprocess.DEVNULL)
+            try:
+                link = await Link.open(ours)
+            except BaseException:  # cancelled (a stop): a worker nobody can ask must not stay
+                proc.kill()
+                raise
         except BaseException:
             ours.close()
             raise
         finally:
             theirs.close()  # the worker has its copy
-        return cls(number, proc, await Link.open(ours))
+        return cls(number, proc, link)
 
     async def request(self, command: str, timeout: float = ANSWER_TIMEOUT, **args: Any) -> dict[str, Any]:
         """Ask the worker; → its answer. WorkerGone if it ends first,

@@ -117,8 +117,8 @@ class WorkerSet:
         self.state = "starting"  # → serving → stopping
         self.children: list[Child | None] = [None] * config.workers  # by slot; None: not running
         self._quick_deaths = [0] * config.workers
-        self._respawns: dict[int, asyncio.Task] = {}  # slot → the task starting its worker again
-        self._respawn_at: dict[int, float] = {}  # slot → when (time.time()) it starts again
+        self._respawns: set[asyncio.Task] = set()  # tasks starting a worker again, waiting or under way
+        self._respawn_at: dict[int, float] = {}  # slot → when (time.time()) its worker starts again, while waiting
 
     @property
     def address(self) -> str:
@@ -193,13 +193,18 @@ class WorkerSet:
         self._respawn(slot, delay)
 
     def _respawn(self, slot: int, delay: float) -> None:
-        if slot not in self._respawns:
+        if slot not in self._respawn_at:  # else one already waits to start
             self._respawn_at[slot] = time.time() + delay
-            self._respawns[slot] = asyncio.ensure_future(self._start_again(slot, delay))
+            task = asyncio.ensure_future(self._start_again(slot, delay))
+            self._respawns.add(task)
+            task.add_done_callback(self._respawns.discard)
 
     async def _start_again(self, slot: int, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
+        finally:
+            del self._respawn_at[slot]  # from here, the exit of the worker it starts is what starts another
+        try:
             child = await self._start(slot)
             if child.config is not self.config:  # a reload came while it started
                 await child.request("reload", config=config_values(self.config))
@@ -210,13 +215,8 @@ class WorkerSet:
             log.error("worker %d could not start: %s", slot + 1, e)  # its exit starts another, later
         except OSError as e:  # no process at all: nothing will exit, so try again from here
             log.error("cannot start worker %d: %s", slot + 1, e)
-            self._respawns.pop(slot, None)
             self._quick_deaths[slot] += 1
             self._respawn(slot, respawn_delay(self._quick_deaths[slot]))
-        finally:
-            if self._respawns.get(slot) is asyncio.current_task():
-                del self._respawns[slot]
-                del self._respawn_at[slot]
 
     # What the commands ask
 
@@ -292,7 +292,7 @@ class WorkerSet:
         exited, within about ``timeout`` seconds: those still there are killed."""
         deadline = time.monotonic() + timeout
         self.state = "stopping"
-        for task in self._respawns.values():
+        for task in self._respawns:  # waiting, or starting a worker (which its cancellation kills)
             task.cancel()
         children = [c for c in self.children if c is not None]
         starting = [c for c in children if c.state != "serving"]

@@ -202,6 +202,13 @@ def test_a_worker_that_keeps_dying_is_started_again_later_each_time(workers: Cha
     assert waits == ["now", f"in {RESPAWN_FIRST:g} s", f"in {2 * RESPAWN_FIRST:g} s"]
     assert d.status()["workers"][1]["state"] == "serving", "the other worker was never touched"
 
+    os.kill(pid, signal.SIGKILL)  # and once more; while it waits to start another, a stop
+    wait_for(lambda: f"in {4 * RESPAWN_FIRST:g} s" in d.log(), 30, "the fourth death seen")
+    assert d.cli("stop").returncode == 0
+    assert not any(pid_alive(p) for p in d.pids), "no process left, and none started"
+    stopping = d.log().rpartition("stopping (timeout")[2]
+    assert "started" not in stopping, "the stop called off the worker that was to start"
+
 
 async def test_restart_refuses_no_connection_and_loses_nothing(workers: Chatd):
     d = workers
