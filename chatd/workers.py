@@ -33,9 +33,8 @@ the first to run takes it, so under light load the spread of connections
 over workers is uneven; a busy worker is slower to take, which evens it
 out under load.
 
-A worker that dies is started again; one that dies within STABLE_SECONDS of
-its start waits longer each time (``respawn_delay``), so one that cannot
-start never spins.
+A worker that dies is started again; one that dies young waits longer each
+time (``chatd.supervision``), so one that cannot start never spins.
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import time
 from typing import Any
@@ -54,54 +52,10 @@ from chatd.config import Config, config_values, reload_split
 from chatd.daemon import KILL_MARGIN, READY_TIMEOUT
 from chatd.protocol import CloseCode
 from chatd.server import rss_bytes, socket_address
+from chatd.supervision import STABLE_SECONDS, combine, exit_reason, respawn_delay
 
 log = logging.getLogger("chatd")
-STABLE_SECONDS = 30.0  # a worker that lived this long before dying is started again at once
-RESPAWN_FIRST = 1.0  # seconds before a worker that died young is started again; doubles each time
-RESPAWN_MAX = 60.0  # the longest wait before starting a worker again
 BACKUP_TIMEOUT = 3600.0  # as `chatd backup` waits
-
-
-def respawn_delay(quick_deaths: int) -> float:
-    """Seconds to wait before starting a worker again, after ``quick_deaths``
-    deaths in a row of workers in its place that each lived less than
-    STABLE_SECONDS (0 the first time: a worker that had been serving)."""
-    if quick_deaths <= 0:
-        return 0.0
-    return min(RESPAWN_FIRST * 2 ** (quick_deaths - 1), RESPAWN_MAX)
-
-
-def exit_reason(returncode: int) -> str:
-    """``-9`` → "was killed by SIGKILL"; ``1`` → "exited with status 1"."""
-    if returncode < 0:
-        try:
-            return f"was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"was killed by signal {-returncode}"
-    return f"exited with status {returncode}"
-
-
-def combine(own: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any]:
-    """The figures of the whole set for ``chatd status``, from the
-    supervisor's ``own`` (version, pid, started_at, uptime_seconds, listen,
-    database, rss_bytes) and each serving worker's ``status`` answer.
-    Counts add up; users online are the distinct users (one user may be on
-    several workers); the database figures are any worker's, since they
-    share it; memory is every process's, the supervisor's included."""
-    total = {**own, "connections": 0, "messages_since_start": 0, "messages_per_second": 0.0, "rooms": 0,
-             "messages_stored": 0, "database_bytes": 0, "epoch": None, "restored": None}
-    users: set[int] = set()
-    for a in answers:
-        for key in ("connections", "messages_since_start", "messages_per_second", "rss_bytes"):
-            total[key] += a[key]
-        for key in ("rooms", "messages_stored", "database_bytes"):
-            total[key] = max(total[key], a[key])
-        total["epoch"] = total["epoch"] or a["epoch"]
-        total["restored"] = total["restored"] or a["restored"]
-        users.update(a["user_ids"])
-    total["users_online"] = len(users)
-    total["messages_per_second"] = round(total["messages_per_second"], 3)
-    return total
 
 
 class WorkerSet:

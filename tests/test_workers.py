@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
-from chatd.workers import RESPAWN_FIRST, RESPAWN_MAX, combine, exit_reason, respawn_delay
+from chatd.supervision import RESPAWN_FIRST
 from tests.conftest import until
 from tests.ops_fixtures import Chatd, Chatter, pid_alive, wait_for
 from tests.services import RedisServer
@@ -419,35 +419,3 @@ def test_one_worker_is_one_process_as_ever(chatd_install: Chatd, redis_server: R
     assert "workers" not in status and status["pid"] == d.pid
     assert children_of(d.pid) == [], "no supervisor, no worker: the server itself"
     assert d.cli("stop").returncode == 0
-
-
-# The supervisor's pure rules.
-
-def test_respawn_delay_doubles_from_the_second_quick_death_up_to_a_bound():
-    assert respawn_delay(0) == 0
-    delays = [respawn_delay(n) for n in range(1, 12)]
-    assert delays[:3] == [RESPAWN_FIRST, 2 * RESPAWN_FIRST, 4 * RESPAWN_FIRST]
-    assert delays == sorted(delays) and max(delays) == RESPAWN_MAX
-
-
-def test_exit_reason():
-    assert exit_reason(-9) == "was killed by SIGKILL"
-    assert exit_reason(1) == "exited with status 1"
-    assert exit_reason(-200) == "was killed by signal 200"
-
-
-def test_combine_adds_counts_and_counts_each_user_once():
-    own = {"version": "v", "pid": 1, "started_at": 0, "uptime_seconds": 5, "listen": "l", "database": "d",
-           "rss_bytes": 100}
-
-    def answer(connections: int, users: list[int]) -> dict:
-        return {"connections": connections, "user_ids": users, "messages_since_start": 2, "messages_per_second": 0.5,
-                "rss_bytes": 1000, "rooms": 3, "messages_stored": 10, "database_bytes": 4096, "epoch": "e",
-                "restored": None}
-
-    total = combine(own, [answer(3, [1, 2]), answer(2, [2, 3])])
-    assert total["connections"] == 5 and total["users_online"] == 3, "user 2 is on both workers: once"
-    assert total["rss_bytes"] == 2100 and total["messages_since_start"] == 4 and total["messages_per_second"] == 1.0
-    assert total["messages_stored"] == 10 and total["rooms"] == 3 and total["epoch"] == "e"
-    none = combine(own, [])
-    assert none["connections"] == 0 and none["users_online"] == 0 and none["epoch"] is None
