@@ -2,7 +2,7 @@
 backup, restore, migrate-store and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
 the rest; docs/operations.md is the manual.
 
-    chatd start [-c chatd.yaml] [-d]
+    chatd start [-c chatd.yaml] [-d] [--workers N]
     chatd status [--json]; echo $?        # 0 running, 3 not running (LSB)
 
 ``main(argv, env, stdout, stderr)`` takes its arguments, environment and
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("-d", "--daemon", action="store_true",
                        help="run in the background, logging to `logfile`; returns once serving "
                             "(ignored under systemd, when $NOTIFY_SOCKET is set)")
+    start.add_argument("--workers", type=int, metavar="N",
+                       help="server processes sharing the port, instead of the config's `workers` "
+                            "(more than 1 needs a `bus`)")
     stop = command("stop", "stop the running server",
                    "Stops accepting, closes WebSockets with 1001, commits queued messages and exits "
                    "within the timeout; killed if it has not. Not running is not an error.")
@@ -112,7 +115,8 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
     if args.command == "start":
         from chatd import lifecycle  # tornado and the rest load only for a server
 
-        return lifecycle.start(str(path) if path else None, args.daemon, env, stdout, stderr)
+        overrides = {"workers": args.workers} if args.workers is not None else {}
+        return lifecycle.start(str(path) if path else None, args.daemon, env, stdout, stderr, overrides)
     if args.command == "check-config":
         try:
             load_config(path)

@@ -63,17 +63,19 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         s.pop("ok", None)
         print(json.dumps(s, indent=2), file=stdout)
         return ExitStatus.OK
+    workers = s.get("workers")  # `workers` above 1: one row each, and the figures are the sums
     rows = [
         ("version", s["version"]),
         ("state", s["state"]),
         ("uptime", _duration(s["uptime_seconds"])),
         ("listen", s["listen"]),
+        *([("workers", len(workers))] if workers else []),
         ("connections", s["connections"]),
         ("users online", s["users_online"]),
         ("rooms", s["rooms"]),
         ("messages", f"{s['messages_stored']} stored, {s['messages_since_start']} since start, "
                      f"{s['messages_per_second']:.2f}/s over the last minute"),
-        ("memory", f"{_size(s['rss_bytes'])} RSS"),
+        ("memory", f"{_size(s['rss_bytes'])} RSS{', all processes' if workers else ''}"),
         ("database", f"{s['database']} ({_size(s['database_bytes'])})"),
         ("epoch", _epoch(s)),
         ("config", s["config"]),
@@ -82,7 +84,21 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     print(f"chatd is running (pid {s['pid']})", file=stdout)
     for name, value in rows:
         print(f"  {name:<13} {value}", file=stdout)
+    if workers:
+        _print_table([("WORKER", "PID", "STATE", "CONNECTIONS", "USERS", "RSS")] + [worker_row(w) for w in workers],
+                     stdout, indent="  ")
     return ExitStatus.OK
+
+
+def worker_row(w: dict[str, Any]) -> tuple:
+    """One worker's row of `chatd status` (number, pid, state, connections,
+    users, RSS) from its entry in the status answer's ``workers``."""
+    state = w["state"]
+    if "restart_in_seconds" in w:
+        state = f"restarting in {w['restart_in_seconds']:g} s"
+    if "connections" not in w:
+        return (w["worker"], w["pid"] or "-", state, "-", "-", "-")
+    return (w["worker"], w["pid"], state, w["connections"], w["users_online"], _size(w["rss_bytes"]))
 
 
 def cmd_connections(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
@@ -96,18 +112,25 @@ def cmd_connections(args: argparse.Namespace, config: Config, stdout: TextIO, st
     if args.json:
         print(json.dumps(rows, indent=2), file=stdout)
         return ExitStatus.OK
-    table = [("ID", "USER", "ADDRESS", "ROOMS", "CONNECTED", "FRAMES IN/OUT", "BYTES IN/OUT", "QUEUED")]
+    workers = any("worker" in r for r in rows)  # `workers` above 1: which process holds each
+    table = [("ID", *(("WORKER",) if workers else ()), "USER", "ADDRESS", "ROOMS", "CONNECTED", "FRAMES IN/OUT",
+              "BYTES IN/OUT", "QUEUED")]
     for r in rows:
         user = f"{r['user']['name']} ({r['user']['id']})" if r["user"] else "-"
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["connected_at"]))
-        table.append((r["id"], user, r["remote_address"], ",".join(r["rooms"]) or "-", since,
-                      f"{r['frames_in']}/{r['frames_out']}", f"{_size(r['bytes_in'])}/{_size(r['bytes_out'])}",
-                      _size(r["queued_bytes"])))
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=stdout)
+        table.append((r["id"], *((r["worker"],) if workers else ()), user, r["remote_address"],
+                      ",".join(r["rooms"]) or "-", since, f"{r['frames_in']}/{r['frames_out']}",
+                      f"{_size(r['bytes_in'])}/{_size(r['bytes_out'])}", _size(r["queued_bytes"])))
+    _print_table(table, stdout)
     print(f"{len(rows)} connection{'s' if len(rows) != 1 else ''}", file=stdout)
     return ExitStatus.OK
+
+
+def _print_table(table: list[tuple], stdout: TextIO, indent: str = "") -> None:
+    """Columns as wide as their widest cell, two spaces apart."""
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print(indent + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=stdout)
 
 
 def cmd_reload(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:

@@ -14,6 +14,7 @@ Relative paths in the file are relative to the file's own directory.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Callable
@@ -315,6 +316,17 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
         problems += _cluster_problems(values, where)
     if problems:
         raise ConfigError("\n".join(problems))
+    return config_from_values(values, source)
+
+
+def config_values(config: Config) -> dict[str, Any]:
+    """Every key's value, flat: ``{"listen": "127.0.0.1:8080", "limits.rate_burst": 20, ...}``.
+    JSON-able: how the supervisor of ``workers`` hands its workers the config it validated."""
+    return {s.key: config.get(s.key) for s in SETTINGS}
+
+
+def config_from_values(values: dict[str, Any], source: Path | None = None) -> Config:
+    """The Config of already validated values (``config_values``, or ``build_config``'s own)."""
     config = Config(source=source)
     for key, value in values.items():
         section, _, name = key.rpartition(".")
@@ -387,10 +399,13 @@ def find_config_file(explicit: str | None, env: dict[str, str] | None = None) ->
     return local if local.is_file() else None
 
 
-def load_config(path: Path | str | None) -> Config:
-    """Read and validate a config file (None → defaults)."""
+def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate a config file (None → defaults). ``overrides`` (top-level
+    keys, from the command line: ``{"workers": 4}``) replace the file's values
+    before validation, so every check applies to them too."""
+    overrides = overrides or {}
     if path is None:
-        return build_config({})
+        return build_config(dict(overrides))
     path = Path(path).absolute()
     try:
         text = path.read_text(encoding="utf-8")
@@ -406,9 +421,24 @@ def load_config(path: Path | str | None) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a mapping of keys to values, not {type(data).__name__}")
-    return build_config(data, path)
+    return build_config({**data, **overrides}, path)
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:
     """Keys whose value differs between two configs, in SETTINGS order."""
     return [s.key for s in SETTINGS if old.get(s.key) != new.get(s.key)]
+
+
+def reload_split(old: Config, new: Config) -> tuple[Config, list[str], list[str]]:
+    """What a reload from ``old`` to ``new`` does: (the config then in effect,
+    the live keys it applies, the changed keys only a restart applies). The
+    latter keep their old values in the config in effect, so it always says
+    what runs. Which keys are live: ``Setting.live``."""
+    changed = changed_keys(old, new)
+    live = [k for k in changed if BY_KEY[k].live]
+    later = [k for k in changed if not BY_KEY[k].live]
+    effective = copy.deepcopy(new)
+    for key in later:
+        section, _, name = key.rpartition(".")
+        setattr(getattr(effective, section) if section else effective, name, old.get(key))
+    return effective, live, later

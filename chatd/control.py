@@ -105,17 +105,28 @@ class ControlServer:
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
-            command = request["command"]
-        except (ValueError, TypeError, KeyError):
-            return {"ok": False, "error": "bad request: want one JSON object with a command"}
-        handler = self._handlers.get(command)
-        if handler is None:
-            return {"ok": False, "error": f"unknown command {command!r}"}
-        try:
-            return await handler(request)
-        except Exception as e:
-            log.exception("control command %s failed", command)
-            return {"ok": False, "error": f"{command} failed: {e}"}
+        except ValueError:
+            request = None
+        return await dispatch(self._handlers, request)
+
+
+async def dispatch(handlers: dict[str, Handler], request: Any) -> dict[str, Any]:
+    """The answer of ``handlers[request["command"]]`` to ``request``; a bad
+    request, an unknown command or a handler's exception is an answer with
+    ``ok: false`` and the error. Also how a worker answers its supervisor
+    (``chatd.worker``)."""
+    try:
+        command = request["command"]
+        handler = handlers.get(command)
+    except (TypeError, KeyError):
+        return {"ok": False, "error": "bad request: want one JSON object with a command"}
+    if handler is None:
+        return {"ok": False, "error": f"unknown command {command!r}"}
+    try:
+        return await handler(request)
+    except Exception as e:
+        log.exception("control command %s failed", command)
+        return {"ok": False, "error": f"{command} failed: {e}"}
 
 
 def ask(socket_path: str, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:

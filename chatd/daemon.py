@@ -10,6 +10,7 @@ is ready, handing sockets to a successor, and sd_notify.
         ...serve...; channel.send({"ready": os.getpid()})
     running_pid("/run/chatd/chatd.pid")     # the holder's pid, or None when not running
     sd_notify("READY=1", os.environ)        # no-op unless NOTIFY_SOCKET is set
+    timer = watchdog(10.0)                  # a stop that takes longer ends the process
 
 The pidfile is locked with ``flock``: the kernel drops the lock when the
 holder dies, even by ``kill -9``, so a stale file never blocks a start. A
@@ -24,15 +25,20 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from chatd.status import ExitStatus
+
 HANDOVER_VAR = "CHATD_HANDOVER"  # env var naming the fds a restarted successor inherits
 READY_TIMEOUT = 60.0  # seconds a daemon child or restart successor may take to be ready
 LOCK_RETRY_SECONDS = 0.5  # how long to retry a lock held by someone only looking at it
+KILL_MARGIN = 1.0  # a stop this far past its timeout ends the process regardless
 
 
 class AlreadyRunning(Exception):
@@ -249,6 +255,22 @@ def sd_notify(message: str, env: dict[str, str]) -> bool:
     except OSError:
         return False  # systemd went away; serving matters more than telling it
     return True
+
+
+def watchdog(timeout: float) -> threading.Timer:
+    """Ends this process (exit status 1) ``timeout`` + KILL_MARGIN seconds from
+    now unless cancelled first (``.cancel()``): a stop that overruns its
+    timeout never hangs."""
+    timer = threading.Timer(timeout + KILL_MARGIN, _overrun)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _overrun() -> None:
+    logging.getLogger("chatd").error("stopping overran its timeout; exiting now")
+    logging.shutdown()
+    os._exit(ExitStatus.ERROR)
 
 
 def monotonic_usec() -> int:

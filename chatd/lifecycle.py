@@ -28,18 +28,21 @@ from chatd.status import ExitStatus
 log = logging.getLogger("chatd")
 
 
-def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    """``chatd start``; returns the exit status."""
+def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: TextIO, stderr: TextIO,
+          overrides: dict[str, Any] | None = None) -> int:
+    """``chatd start``; ``overrides``: keys set on the command line (``{"workers": 4}``).
+    Returns the exit status."""
     handover = Handover.from_env(env)
     channel = Channel(socket.socket(fileno=handover.channel)) if handover else None
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, overrides)
     except ConfigError as e:
         return refuse(channel, ExitStatus.CONFIG, f"invalid configuration:\n{e}", stderr)
     if handover:
         env = {k: v for k, v in env.items() if k != HANDOVER_VAR}
         logs.setup(config.log_level, config.logfile if handover.daemon else None)
-        service = Service(config, env, stdout, daemon=handover.daemon, **_inherit(config, handover))
+        service = Service(config, env, stdout, daemon=handover.daemon, overrides=overrides,
+                          **_inherit(config, handover))
         return service.main(successor=channel)
     if daemon and env.get("NOTIFY_SOCKET"):
         daemon = False  # systemd supervises this process itself; forking would lose it
@@ -81,7 +84,8 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         logs.setup(config.log_level, config.logfile)
     else:
         logs.setup(config.log_level)
-    service = Service(config, env, stdout, daemon=daemon, listening=listening, control=control, pidfile=pidfile)
+    service = Service(config, env, stdout, daemon=daemon, listening=listening, control=control, pidfile=pidfile,
+                      overrides=overrides)
     return service.main(parent=channel)
 
 

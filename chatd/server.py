@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 import logging
 import os
 import resource
@@ -36,7 +35,7 @@ from chatd import __version__
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
 from chatd.chat import Chat
-from chatd.config import BY_KEY, Config, changed_keys, parse_listen, store_url
+from chatd.config import Config, parse_listen, reload_split, store_url
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.store import open_store
@@ -59,13 +58,10 @@ def bind(config: Config) -> list[socket.socket]:
     return bind_sockets(port, host, reuse_port=False, backlog=BACKLOG)
 
 
-def _with_values(config: Config, values: dict[str, Any]) -> Config:
-    """A copy of ``config`` with some keys set to other values."""
-    result = copy.deepcopy(config)
-    for key, value in values.items():
-        section, _, name = key.rpartition(".")
-        setattr(getattr(result, section) if section else result, name, value)
-    return result
+def socket_address(sock: socket.socket) -> str:
+    """Where ``sock`` listens, as ``listen`` says it: ``127.0.0.1:8080``, ``[::1]:8080``."""
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def rss_bytes() -> int:
@@ -81,6 +77,7 @@ class Server:
     def __init__(self, config: Config):
         self.config = config
         self.hub = Hub()
+        # With a bus, other processes (workers, nodes) may write the same database.
         self.store = open_store(store_url(config), shared=bool(config.bus), synchronous=config.store.synchronous,
                                 batch_max=config.store.batch_max)
         self.sockets: set = set()  # open ChatConnections, closed by hand on stop
@@ -101,8 +98,7 @@ class Server:
     @property
     def address(self) -> str:
         """The address actually listened on (``listen`` with port 0 resolved)."""
-        host, port = self.listening[0].getsockname()[:2]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return socket_address(self.listening[0])
 
     async def start(self, sockets: list[socket.socket] | None = None) -> None:
         """Open the database and serve on ``sockets`` (bound from config if None)."""
@@ -110,7 +106,15 @@ class Server:
         self.serve(sockets if sockets is not None else bind(self.config))
 
     async def open(self) -> None:
-        """Everything but accepting: database, writer, rooms, the application."""
+        """Everything but accepting: database, writer, rooms, the application.
+        If it fails, what it opened is closed again before the error rises."""
+        try:
+            self._open()
+        except Exception:
+            self.store.close(1)
+            raise
+
+    def _open(self) -> None:
         self.store.open(asyncio.get_running_loop())
         self._log_epoch()
         identity = self.config.identity
@@ -169,10 +173,7 @@ class Server:
         """Apply the live keys of ``new``; returns (keys applied, keys changed
         that only a restart applies). The latter keep their old values, so
         ``self.config`` always says what is in effect."""
-        changed = changed_keys(self.config, new)
-        live = [k for k in changed if BY_KEY[k].live]
-        later = [k for k in changed if not BY_KEY[k].live]
-        effective = _with_values(new, {k: self.config.get(k) for k in later})
+        effective, live, later = reload_split(self.config, new)
         self.config = effective
         if self.chat is not None:
             self.chat.config = effective  # connections read limits through chat.config per frame

@@ -10,6 +10,13 @@ Signals: SIGTERM/SIGINT stop, SIGHUP reloads, SIGUSR2 restarts. The
 control socket asks the same things (``chatd.commands`` is the client).
 ``chatd.lifecycle`` prepares what a Service is given.
 
+With ``workers: 1`` (the default) the Service runs a ``chatd.server.Server``
+in its own process, as it always has. With more, it runs a
+``chatd.workers.WorkerSet`` instead — N worker processes on its listening
+socket — and is their supervisor; everything below holds for the set as a
+whole, through the same few calls (open, serve, stats, connections, reload,
+backup, stop).
+
 Restart: the successor (``python -m chatd start`` with $CHATD_HANDOVER)
 opens the database and says "ready"; this process stops accepting — the
 kernel queues new connections on the shared socket — closes its
@@ -32,19 +39,35 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-from typing import Any, TextIO
+from collections.abc import Awaitable
+from typing import Any, TextIO, TypeVar
 
 from chatd import __version__, logs
 from chatd.config import Config, ConfigError, load_config
 from chatd.control import ControlServer
-from chatd.daemon import HANDOVER_VAR, READY_TIMEOUT, Channel, Handover, PidFile, monotonic_usec, sd_notify
+from chatd.daemon import (
+    HANDOVER_VAR,
+    READY_TIMEOUT,
+    Channel,
+    Handover,
+    PidFile,
+    monotonic_usec,
+    sd_notify,
+    watchdog,
+)
 from chatd.protocol import CloseCode
 from chatd.server import Server
 from chatd.status import ExitStatus
+from chatd.workers import WorkerSet
 
 log = logging.getLogger("chatd")
-KILL_MARGIN = 1.0  # a stop this far past its timeout ends the process regardless
+T = TypeVar("T")
+
+
+async def _settled(result: T | Awaitable[T]) -> T:
+    """A Server answers serve, connections and reload at once; a WorkerSet
+    asks its workers first, so it gives something to await."""
+    return await result if isinstance(result, Awaitable) else result
 
 
 def refuse(channel: Channel | None, status: int, message: str, stderr: TextIO) -> int:
@@ -62,7 +85,8 @@ def log_target(config: Config, daemon: bool) -> str:
 
 
 def banner(address: str, config: Config, pid: int, daemon: bool) -> str:
-    return (f"chatd {__version__} on http://{address}/  database {config.database}  pid {pid}"
+    workers = f"  workers {config.workers}" if config.workers > 1 else ""
+    return (f"chatd {__version__} on http://{address}/  database {config.database}  pid {pid}{workers}"
             f"  log {log_target(config, daemon)}")
 
 
@@ -70,8 +94,10 @@ class Service:
     """One running chatd process: the server, its control socket and signals."""
 
     def __init__(self, config: Config, env: dict[str, str], stdout: TextIO, *, daemon: bool,
-                 listening: list[socket.socket], control: socket.socket, pidfile: PidFile):
+                 listening: list[socket.socket], control: socket.socket, pidfile: PidFile,
+                 overrides: dict[str, Any] | None = None):
         self.config = config
+        self.overrides = overrides or {}  # keys the command line set (`start --workers N`): kept on reload, restart
         self.env = env
         self.stdout = stdout
         self.daemon = daemon
@@ -79,7 +105,7 @@ class Service:
         self.control_sock = control
         self.control_path = control.getsockname()
         self.pidfile = pidfile
-        self.server = Server(config)
+        self.server = WorkerSet(config, listening, env, daemon) if config.workers > 1 else Server(config)
         self.control: ControlServer | None = None
         self.state = "starting"
         self._done: asyncio.Future | None = None  # → ("stop" | "restart", parameters)
@@ -99,15 +125,14 @@ class Service:
             await self.server.open()
         except Exception as e:
             log.exception("start-up failed")
-            self.server.store.close(1)
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
         if successor:
             await self._await_go(successor)
-        self.server.serve(self.listening)
+        await _settled(self.server.serve(self.listening))
         self.pidfile.write(os.getpid())
         self.control = await ControlServer.start(self.control_sock, self._handlers())
         for sig, action in ((signal.SIGTERM, self._stop_signal), (signal.SIGINT, self._stop_signal),
-                            (signal.SIGHUP, self.reload), (signal.SIGUSR2, self._restart_signal)):
+                            (signal.SIGHUP, self._reload_signal), (signal.SIGUSR2, self._restart_signal)):
             loop.add_signal_handler(sig, action)
         self.state = "serving"
         sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=serving on {self.server.address}", self.env)
@@ -128,7 +153,7 @@ class Service:
 
     def _handlers(self) -> dict[str, Any]:
         async def reload(_: dict) -> dict:
-            return self.reload()
+            return await self.reload()
 
         return {"status": self._status, "connections": self._connections, "reload": reload,
                 "restart": self._restart, "stop": self._stop_request, "backup": self._backup}
@@ -147,7 +172,7 @@ class Service:
                 "control_socket": self.control_path}
 
     async def _connections(self, _: dict) -> dict:
-        return {"ok": True, "connections": self.server.connections()}
+        return {"ok": True, "connections": await _settled(self.server.connections())}
 
     async def _backup(self, request: dict) -> dict:
         path = request.get("path")
@@ -173,18 +198,22 @@ class Service:
     def _stop_signal(self) -> None:
         self._finish("stop", graceful=False, timeout=float(self.config.stop_timeout))
 
-    def reload(self) -> dict:
-        """Re-read the config file and apply what can change live (SIGHUP)."""
+    def _reload_signal(self) -> None:
+        self._spawn(self.reload())
+
+    async def reload(self) -> dict:
+        """Re-read the config file and apply what can change live (SIGHUP);
+        with workers, in every one of them. An invalid file changes nothing."""
         sd_notify(f"RELOADING=1\nMONOTONIC_USEC={monotonic_usec()}", self.env)
         try:
             reopened = logs.reopen()  # first, so what follows lands in the new file
             source = str(self.config.source or "built-in defaults")
             try:
-                new = load_config(self.config.source)
+                new = load_config(self.config.source, self.overrides)
             except ConfigError as e:
                 log.error("reload refused, the running configuration stays:\n%s", e)
                 return {"ok": False, "status": int(ExitStatus.CONFIG), "error": str(e), "source": source}
-            applied, later = self.server.reload(new)
+            applied, later = await _settled(self.server.reload(new))
             self.config = self.server.config
             logs.set_level(self.config.log_level)
             log.info("reloaded %s: %s", source, ", ".join(applied) if applied else "no live changes")
@@ -198,7 +227,11 @@ class Service:
     # Restart
 
     def _restart_signal(self) -> None:
-        task = asyncio.ensure_future(self._restart({}))
+        self._spawn(self._restart({}))
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` in the background (for a signal), holding on to it until done."""
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -213,6 +246,8 @@ class Service:
         argv = [sys.executable, "-m", "chatd", "start"]
         if self.config.source:
             argv += ["-c", str(self.config.source)]
+        if "workers" in self.overrides:
+            argv += ["--workers", str(self.overrides["workers"])]
         log.info("restarting: starting a new process")
         try:
             proc = subprocess.Popen(argv, env={**self.env, HANDOVER_VAR: handover.encode()},
@@ -249,7 +284,7 @@ class Service:
         assert self._successor is not None
         channel = self._successor
         timeout = self.config.stop_timeout
-        watchdog = self._watchdog(timeout)
+        timer = watchdog(timeout)
         if self.control:
             await self.control.close()  # the successor answers from now on (the socket is shared)
         went: list[bool] = []
@@ -268,7 +303,7 @@ class Service:
             channel.sock.detach()
             log.error("the successor serves once this process has exited")
         log.info("handed over; exiting")  # the pidfile and control socket now belong to the successor
-        watchdog.cancel()
+        timer.cancel()
         return ExitStatus.OK
 
     # Stop
@@ -277,7 +312,7 @@ class Service:
         self.state = "stopping"
         sd_notify("STOPPING=1", self.env)
         log.info("stopping%s (timeout %g s)", " gracefully" if graceful else "", timeout)
-        watchdog = self._watchdog(timeout)
+        timer = watchdog(timeout)
         if self._spawned:  # a restart under way: its successor must not outlive us
             with contextlib.suppress(ProcessLookupError):
                 self._spawned.kill()
@@ -287,17 +322,5 @@ class Service:
         with contextlib.suppress(OSError):
             os.unlink(self.control_path)  # still ours: we hold the pidfile lock until exit
         self.pidfile.clear()
-        watchdog.cancel()
+        timer.cancel()
         return ExitStatus.OK
-
-    def _watchdog(self, timeout: float) -> threading.Timer:
-        """Ends the process if stopping overruns ``timeout``: never hang."""
-        watchdog = threading.Timer(timeout + KILL_MARGIN, self._overrun)
-        watchdog.daemon = True
-        watchdog.start()
-        return watchdog
-
-    def _overrun(self) -> None:
-        log.error("stopping overran its timeout; exiting now")
-        logging.shutdown()
-        os._exit(ExitStatus.ERROR)

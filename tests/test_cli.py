@@ -134,3 +134,15 @@ def test_backup_while_not_running(tmp_path: Path, config: Path):
     (tmp_path / "other.yaml").write_text("database: none.db\n")
     code, _, err = run("backup", str(tmp_path / "copy.db"), "-c", str(tmp_path / "other.yaml"))
     assert code == ExitStatus.ERROR and "backup failed" in err
+
+
+def test_status_rows_of_workers():
+    """`chatd status` with workers: a row per worker, also for one that is down."""
+    from chatd.commands import worker_row
+
+    serving = {"worker": 1, "pid": 4711, "state": "serving", "connections": 3, "users_online": 2, "rss_bytes": 52 << 20}
+    assert worker_row(serving) == (1, 4711, "serving", 3, 2, "52.0 MiB")
+    down = {"worker": 2, "pid": None, "state": "restarting", "restart_in_seconds": 3.5}
+    assert worker_row(down) == (2, "-", "restarting in 3.5 s", "-", "-", "-")
+    mute = {"worker": 2, "pid": 4712, "state": "not answering"}
+    assert worker_row(mute) == (2, 4712, "not answering", "-", "-", "-")
