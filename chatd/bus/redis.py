@@ -89,20 +89,19 @@ class RedisBus:
         self._empty = asyncio.Event()  # the outbox is empty (what close() waits for)
         self._empty.set()
         self._tasks: list[asyncio.Task] = []
+        self._connections: dict[str, AbstractConnection] = {}  # role → its connection now
         self._bad_items = 0  # items received that this node cannot read
 
     # Bus
 
     async def start(self, receiver: Receiver) -> None:
         """Connect, subscribe, and start delivering to ``receiver``."""
-        made: list[AbstractConnection] = []
         try:
-            made.append(subscriber := await self._connect("sub"))
+            subscriber = await self._connect("sub")
             await self._subscribe(subscriber)
-            made.append(publisher := await self._connect("pub"))
+            publisher = await self._connect("pub")
         except (RedisError, OSError) as e:
-            for connection in made:
-                await connection.disconnect()
+            await self._disconnect()
             raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}") from None
         self._receiver = receiver
         self._tasks = [asyncio.get_running_loop().create_task(self._read(subscriber), name="chatd-bus-read"),
@@ -140,19 +139,24 @@ class RedisBus:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._pool.disconnect()
+        await self._disconnect()
 
     # Connections
 
     async def _connect(self, role: str) -> AbstractConnection:
         kwargs = {**self._pool.connection_kwargs, "client_name": f"chatd-{self.node}-{role}"}
-        connection = self._pool.connection_class(**kwargs)
+        connection = self._connections[role] = self._pool.connection_class(**kwargs)
         await connection.connect()
         return connection
 
+    async def _disconnect(self) -> None:
+        for connection in self._connections.values():
+            await connection.disconnect()
+        self._connections.clear()
+
     async def _subscribe(self, connection: AbstractConnection) -> None:
         await connection.send_command("SUBSCRIBE", self.channel)
-        reply = await connection.read_response(timeout=REPLY_SECONDS)
+        reply = await connection.read_response(timeout=REPLY_SECONDS, push_request=True)
         if not reply or reply[0] != b"subscribe":
             raise RedisError(f"SUBSCRIBE {self.channel} was answered with {reply!r}")
 
@@ -215,7 +219,8 @@ class RedisBus:
         pinged = False
         while True:
             try:
-                reply = await connection.read_response(timeout=QUIET_SECONDS)
+                # RESP3 (redis-py's default): what a subscription brings are pushes, asked for as such
+                reply = await connection.read_response(timeout=QUIET_SECONDS, push_request=True)
                 if reply is None:
                     if pinged:
                         raise TimeoutError(f"no answer to a ping within {QUIET_SECONDS:g} s")
@@ -229,7 +234,7 @@ class RedisBus:
                 self._tell("lost")
                 continue
             pinged = False
-            if reply[0] == b"message":
+            if isinstance(reply, list) and reply[0] == b"message":
                 self._receive(reply[2])
 
     def _receive(self, payload: bytes) -> None:

@@ -181,6 +181,7 @@ class Store:
         if self.writer:
             self.writer.close(timeout)
         self._readers.shutdown(wait=True, cancel_futures=True)
+        database.forget(self.db)
 
     # Start-up (before serving; these block).
 

@@ -32,7 +32,47 @@ from playhouse.sqlite_ext import AutoIncrementField
 from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
 
-database = DatabaseProxy()
+
+class OpenDatabase(DatabaseProxy):
+    """The models' database: of those ``initialize``d, the one open in the
+    calling thread (else the last one).
+
+    peewee binds models to one database per process, and chatd runs one
+    Store per process; but the cluster tests run several nodes, each with its
+    Store of the same file, in one process. A Store uses its database from
+    its own threads (writer, readers), and from the loop's thread only inside
+    ``connection_context`` at start-up, so the database open in a thread is
+    its Store's. With one Store this is the plain proxy."""
+
+    __slots__ = ("_databases",)
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_databases", [])
+        super().__init__()
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        object.__setattr__(self, attr, value)
+
+    def initialize(self, obj: SqliteDatabase | None) -> None:
+        if obj is not None and obj not in self._databases:
+            self._databases.append(obj)
+        for callback in self._callbacks:
+            callback(obj)
+
+    @property
+    def obj(self) -> SqliteDatabase | None:  # what the proxy passes everything through to
+        databases = self._databases
+        if len(databases) < 2:
+            return databases[0] if databases else None
+        return next((db for db in reversed(databases) if not db.is_closed()), databases[-1])
+
+    def forget(self, obj: SqliteDatabase) -> None:
+        """``obj``'s Store is closed: it is not a candidate any more."""
+        if obj in self._databases:
+            self._databases.remove(obj)
+
+
+database = OpenDatabase()
 
 
 class BaseModel(Model):
