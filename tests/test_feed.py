@@ -48,8 +48,10 @@ class Rows:
         return self._page(room_channel(room_id), lambda r: r.room is not None, **page)
 
     def private_history(self, user_id: int, **page: Any) -> Any:
-        return self._page(user_channel(user_id), lambda r: r.recipient_id is not None and user_id in (r.sender_id, r.recipient_id),
-                          **page)
+        def mine(r: MessageRow) -> bool:
+            return r.recipient_id is not None and user_id in (r.sender_id, r.recipient_id)
+
+        return self._page(user_channel(user_id), mine, **page)
 
 
 class Member:
