@@ -74,11 +74,16 @@ class Feed:
 
     def delivery(self, item: Delivery) -> None:
         """Route one stored message to the sessions of its channels here."""
+        message_id, data, prevs = item.id, item.data, item.prev
         for i, channel in enumerate(item.channels):
             key, sessions = self._route(channel)
-            prev = None if item.prev is None else item.prev[i]
+            if prevs is None:  # one process: delivery order is commit order, nothing to check (the hot path)
+                for session in sessions:
+                    session.deliver(key, message_id, data)
+                continue
+            prev = prevs[i]
             for session in sessions:
-                if session.deliver(key, item.id, item.data, prev):
+                if session.deliver(key, message_id, data, prev):
                     self._gap(channel, key, session)
 
     def notice(self, item: Notice) -> None:

@@ -123,11 +123,12 @@ class Session:
             last = self.sent.get(channel, 0)
             if message_id <= last:
                 return False
-            if prev is not None and prev > last and not (self.loose and channel in self.loose):
-                self.pending[channel] = [(message_id, data, prev)]
-                return True
-            if self.loose:
-                self.loose.discard(channel)
+            if prev is not None:  # (None: one process, where nothing needs checking)
+                if prev > last and not (self.loose and channel in self.loose):
+                    self.pending[channel] = [(message_id, data, prev)]
+                    return True
+                if self.loose:
+                    self.loose.discard(channel)
             self.sent[channel] = message_id
         self.send(data)
         return False
