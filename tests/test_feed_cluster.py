@@ -6,6 +6,7 @@ also when the bus loses an item or Redis restarts (chatd.feed, chatd.bus.redis).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,27 @@ async def test_listeners_converge_to_the_stored_sequence_when_redis_restarts_mid
     final = await senders[0].say("lobby", "final")
     for listener in listeners:  # nothing came twice after the sequence either
         assert [m["id"] for m in await messages_until(listener, final["id"])] == [final["id"]]
+
+
+async def test_a_node_that_stops_publishes_its_last_commits_before_it_leaves_the_bus(nodes, monkeypatch):
+    one, two = await nodes(2)
+    alice = await member(nodes, one, "alice")
+    bob = await member(nodes, two, "bob")
+    writer, gate, held = one.store.writer, threading.Event(), []
+    commit, close = writer._commit, writer.close
+
+    def slow_commit(batch: list) -> list:  # the writer thread is held (a slow disk) until the stop drains it
+        held.append(len(batch))
+        gate.wait(GENEROUS)
+        return commit(batch)
+
+    monkeypatch.setattr(writer, "_commit", slow_commit)
+    monkeypatch.setattr(writer, "close", lambda timeout=None: gate.set() or close(timeout))
+    for i in range(50):
+        await alice.send({"type": "say", "room": "lobby", "text": f"m{i}", "cid": f"c{i}"})
+    await until(lambda: sum(held) + writer._queue.qsize() == 50, GENEROUS, "the says to wait in the writer")
+    await one.stop(timeout=10)
+    stored = await stored_ids(two, "lobby")
+    assert len(stored) == 50, "the stop committed what was queued"
+    got = await messages_until(bob, stored[-1])  # with no later message to reveal a gap
+    assert [m["id"] for m in got] == stored
