@@ -6,7 +6,7 @@ The bus is only the fast path: a message can come late, out of order (two
 nodes publish at once) or never (a node killed between its commit and its
 publish, Redis restarted). Each message of a shared store carries, per
 channel, ``prev``: the id of the message before it there. A session given a
-message whose ``prev`` it has not seen has a gap (``Session.deliver``); the
+message whose ``prev`` it has not seen has a gap (``Session.deliver_after``); the
 feed then holds that channel for the session, reads the missing messages
 from the store (the truth), sends them in order, and releases what was held.
 A bus that may have missed items calls ``lost``: every channel a session
@@ -83,7 +83,7 @@ class Feed:
                 continue
             prev = prevs[i]
             for session in sessions:
-                if session.deliver(key, message_id, data, prev):
+                if session.deliver_after(key, message_id, data, prev):
                     self._gap(channel, key, session)
 
     def notice(self, item: Notice) -> None:

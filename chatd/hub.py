@@ -29,7 +29,7 @@ ever dropped, and the client sees every message once, in order.
 this process out of order or not at all (chatd.bus); each then comes with
 ``prev``, the id of the message before it in the channel. A session given a
 message whose ``prev`` is above its ``sent`` is missing the ones between:
-``deliver`` holds the channel with that message and says so, and
+``deliver_after`` holds the channel with that message and says so, and
 ``chatd.feed`` reads the missing ones from the store (``catch_up``), then
 releases. A page cut short after a ``since`` (``more: true``) leaves the
 client to fetch up to the first live message itself (docs/protocol.md,
@@ -108,29 +108,40 @@ class Session:
         # sets the position unchecked (see "Gaps" above); None while there are none
         self.loose: set[str] | None = None
 
-    def deliver(self, channel: str, message_id: int | None, data: bytes, prev: int | None = None) -> bool:
+    def deliver(self, channel: str, message_id: int | None, data: bytes) -> None:
         """Send one frame of ``channel`` (``message_id`` None: not a stored
         message, e.g. presence), hold it while the channel's history loads, or
         drop it when the session was given that message already (see "Exact
-        resume" above). → True when ``prev`` (the id of the message before it
-        in the channel) shows a gap: the channel is then held, this frame
-        first, and the caller must fill it (``catch_up``, then ``release``)."""
+        resume" above). The path of every message in one process: no checks
+        beyond these."""
+        held = self.pending.get(channel) if self.pending else None
+        if held is not None:
+            held.append((message_id, data, None))
+            return
+        if message_id is not None:
+            if message_id <= self.sent.get(channel, 0):
+                return
+            self.sent[channel] = message_id
+        self.send(data)
+
+    def deliver_after(self, channel: str, message_id: int, data: bytes, prev: int) -> bool:
+        """``deliver`` a message whose predecessor in the channel is ``prev``
+        (several writers: see "Gaps" above). → True when the session lacks
+        messages between its ``sent`` and ``prev``: the channel is then held,
+        this frame first, and the caller must fill the gap (``catch_up``,
+        then ``release``)."""
         held = self.pending.get(channel) if self.pending else None
         if held is not None:
             held.append((message_id, data, prev))
             return False
-        if message_id is not None:
-            last = self.sent.get(channel, 0)
-            if message_id <= last:
-                return False
-            if prev is not None:  # (None: one process, where nothing needs checking)
-                if prev > last and not (self.loose and channel in self.loose):
-                    self.pending[channel] = [(message_id, data, prev)]
-                    return True
-                if self.loose:
-                    self.loose.discard(channel)
-            self.sent[channel] = message_id
-        self.send(data)
+        last = self.sent.get(channel, 0)
+        if message_id > last:
+            if self.loose and channel in self.loose:
+                self.loose.discard(channel)  # the first live message after a page cut short: not checked
+            elif prev > last:
+                self.pending[channel] = [(message_id, data, prev)]
+                return True
+        self.deliver(channel, message_id, data)
         return False
 
     def hold(self, channel: str) -> None:
@@ -148,7 +159,7 @@ class Session:
         was held that is newer, and from now on nothing at or below it.
         ``loose``: the history was a page cut short after a ``since``, which the
         client completes itself. → True when a held message showed a gap (as
-        ``deliver``)."""
+        ``deliver_after``)."""
         self.sent[channel] = max(self.sent.get(channel, 0), last_id)
         if loose:
             if self.loose is None:
@@ -156,7 +167,10 @@ class Session:
             self.loose.add(channel)
         gap = False
         for message_id, data, prev in self.pending.pop(channel, ()):
-            gap = self.deliver(channel, message_id, data, prev) or gap
+            if prev is None:
+                self.deliver(channel, message_id, data)
+            elif self.deliver_after(channel, message_id, data, prev):
+                gap = True
         return gap
 
     def forget(self, channel: str) -> None:
