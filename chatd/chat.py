@@ -7,8 +7,10 @@ Session, whose ``close`` ends the connection), an ``address`` (its key in
 ``closed``. Requests that refuse raise ``ProtocolError``; the connection
 turns those into ``error`` frames.
 
-    chat = Chat(config, hub, store, tokens)
+    chat = Chat(config, hub, store, tokens, bus)
+    await bus.start(chat.feed)                       # what the bus brings goes to this process's sessions
     pending = chat.handle(connection, parse(text))   # None, or an awaitable
+    chat.post(draft, done)                           # store, publish, then done(Stored, error): the caller acks
     chat.disconnect(connection)
 
 Requests answered from memory (say, rooms, leave, ping) are handled at once;
@@ -26,10 +28,12 @@ from typing import Any, Protocol
 from chatd.abuse import AddressLimits, Kind, Refusal
 from chatd.auth.signins import Signed, SignIns
 from chatd.auth.tokens import TokenSigner
+from chatd.bus import Bus, Delivery
 from chatd.config import Config
+from chatd.feed import Feed
 from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Room, Session
 from chatd.names import BadName, clean_name, name_taken
-from chatd.paging import encode_with_list, message_page
+from chatd.paging import MessagePage, encode_with_list, message_page
 from chatd.protocol import TOPIC_MAX, CloseCode, Code, ProtocolError, Request, check_text, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
 from chatd.rooms import Rooms
@@ -37,6 +41,8 @@ from chatd.store import Draft, NoSuchUser, Page, Store, Stored, WriterClosed
 from chatd.wsframe import text_frame, wire
 
 log = logging.getLogger("chatd.chat")
+
+Posted = Callable[[Stored | None, BaseException | None], None]  # (the stored message, or the error)
 
 
 class Connection(Protocol):
@@ -50,10 +56,12 @@ class Connection(Protocol):
 
 
 class Chat:
-    def __init__(self, config: Config, hub: Hub, store: Store, tokens: TokenSigner):
+    def __init__(self, config: Config, hub: Hub, store: Store, tokens: TokenSigner, bus: Bus):
         self.config = config
         self.hub = hub
         self.store = store
+        self.bus = bus  # started, with ``feed`` as its receiver, by whoever made it (chatd.server)
+        self.feed = Feed(hub, store, lambda: self.config.history.page_bytes)  # the bus's receiver here
         self.tokens = tokens
         self.sign_ins = SignIns(hub, store, tokens)
         self.stored = 0  # messages stored since start, for `chatd status`
@@ -145,8 +153,9 @@ class Chat:
         reset = await self._stale(epoch, since)
         if reset:
             since = None  # the latest page instead, as for a client that holds nothing
+        mark = self.feed.losses
         page = await self._page(self.store.private_history, user.id, since)
-        newest = self._answer_page(conn, req, {
+        sent = self._answer_page(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
             "user": user.ref(),
@@ -155,7 +164,7 @@ class Chat:
             "limits": self._client_limits(),
             **({"reset": True} if reset else {}),
         }, page)
-        conn.session.release(PRIVATE, _last_id(newest, since))
+        self.feed.release(conn.session, PRIVATE, _last_id(sent.newest_id, since), _loose(sent, since), mark)
 
     def _client_limits(self) -> dict[str, Any]:
         """The limits a client should respect to avoid errors."""
@@ -222,10 +231,11 @@ class Chat:
         reset = since is not None and await self._stale(req.fields.get("epoch", session.epoch), since)
         if reset:
             since = None
+        mark = self.feed.losses
         page = await self._page(self.store.room_history, room.id, since)
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
-        newest = self._answer_page(conn, req, {
+        sent = self._answer_page(conn, req, {
             "type": "joined",
             "room": room.name,
             "topic": room.topic,
@@ -233,7 +243,7 @@ class Chat:
             "online": len(room.members),
             **({"reset": True} if reset else {}),
         }, page)
-        self.hub.complete_join(session, room, _last_id(newest, since))
+        self.feed.release(session, room.key, _last_id(sent.newest_id, since), _loose(sent, since), mark)
 
     def _leave(self, conn: Connection, req: Request) -> None:
         room = self._joined_room(conn, req.fields["room"], req.cid)
@@ -255,34 +265,47 @@ class Chat:
     # Messages
 
     def _say(self, conn: Connection, req: Request) -> None:
-        text = req.fields["text"]
-        check_text(text, self.config.limits.max_text_chars)
         user = conn.session.user
-        draft = Draft(user.id, user.name, text, req.cid)
-        room = None
+        draft = Draft(user.id, user.name, req.fields["text"], req.cid)
         if "room" in req.fields:
-            room = self._joined_room(conn, req.fields["room"], req.cid)
-            draft.room_id, draft.room_name = room.id, room.name
-            room.messaged = True  # now, not once stored: it must not expire while the message is on its way
+            draft.room_id = self._joined_room(conn, req.fields["room"], req.cid).id
         else:
             draft.recipient_id = req.fields["to"]
 
-        def stored(result: Stored | None, error: BaseException | None) -> None:
+        def posted(result: Stored | None, error: BaseException | None) -> None:
             if error is not None:
                 self._refuse_say(conn, error, req.cid)
-                return
-            row, duplicate = result.row, result.duplicate
-            if not conn.closed:
-                _answer(conn, req, {"type": "ack", "id": row.id, "ts": row.ts})
-            if duplicate:
-                return
-            self.stored += 1
-            data = wire(message_frame(row))
-            if room is not None:
-                self.hub.publish(room.sessions, room.key, row.id, data)
-            else:
-                sessions = self.hub.private_sessions(user.id, draft.recipient_id)
-                self.hub.publish(sessions, PRIVATE, row.id, data)
+            elif not conn.closed:
+                _answer(conn, req, {"type": "ack", "id": result.row.id, "ts": result.row.ts})
+
+        self.post(draft, posted)
+
+    def post(self, draft: Draft, done: Posted) -> None:
+        """Store a message, then publish it to every node's sessions, then call
+        ``done(Stored, None)``: the caller acknowledges it (a ``Stored`` whose
+        ``duplicate`` is set is a retry of a stored message, not published
+        again). ``done(None, error)`` when it could not be stored:
+        ``NoSuchUser`` (the recipient), ``WriterClosed`` (stopping), or the
+        store's error. The one way in for every transport.
+
+        ``draft`` names its room by ``room_id`` (the name is filled in here)
+        or its recipient by ``recipient_id``. Raises ProtocolError, storing
+        nothing, for a text the protocol refuses (docs/protocol.md,
+        "Messages") or a room that does not exist. ``done`` is called from
+        the event loop, without a Task: the hot path of every message."""
+        check_text(draft.text, self.config.limits.max_text_chars)
+        if draft.room_id is not None:
+            room = self.hub.rooms_by_id.get(draft.room_id)
+            if room is None:
+                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {draft.room_id}")
+            draft.room_name = room.name
+            room.messaged = True  # now, not once stored: it must not expire while the message is on its way
+
+        def stored(result: Stored | None, error: BaseException | None) -> None:
+            if error is None and not result.duplicate:
+                self.stored += 1
+                self.bus.publish(Delivery(result.channels, result.row.id, result.prev, wire(message_frame(result.row))))
+            done(result, error)
 
         self.store.save_message(draft, stored)
 
@@ -335,13 +358,13 @@ class Chat:
             return await query(key, before=None, after=None, limit=h.join_count, max_chars=h.page_bytes)
         return await query(key, before=None, after=since, limit=h.replay_max, max_chars=h.page_bytes)
 
-    def _answer_page(self, conn: Connection, req: Request, head: dict[str, Any], page: Page) -> int | None:
+    def _answer_page(self, conn: Connection, req: Request, head: dict[str, Any], page: Page) -> MessagePage:
         """Answer with ``head`` plus the messages of ``page`` that fit in
-        ``history.page_bytes`` and ``more``; → the id of the last message sent."""
+        ``history.page_bytes`` and ``more``; → what was sent."""
         fitted = message_page(page, self.config.history.page_bytes)
         head["more"] = fitted.more
         _answer_list(conn, req, head, "messages", fitted.items)
-        return fitted.newest_id
+        return fitted
 
 
 def _answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
@@ -356,6 +379,12 @@ def _answer_list(conn: Connection, req: Request, head: dict[str, Any], key: str,
     if req.cid is not None:
         head["cid"] = req.cid
     conn.write_wire(text_frame(encode_with_list(head, key, items)))
+
+
+def _loose(sent: MessagePage, since: int | None) -> bool:
+    """Whether a page after ``since`` was cut short: the client then fetches the
+    rest up to its first live message itself (docs/protocol.md, "Pages")."""
+    return since is not None and sent.more
 
 
 def _last_id(newest: int | None, since: int | None) -> int:

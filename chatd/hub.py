@@ -10,20 +10,30 @@ broadcast is encoded once however large the room.
     session = Session("s1", send=connection.write)
     hub.attach(session, user_id=7, name="alice", now=clock(), hold_seconds=300)
     hub.join(session, lobby)                # presence to the others
-    hub.complete_join(session, lobby, last_id=120)
-    hub.publish(lobby.sessions, "#lobby", 121, wire_bytes)
+    session.release(lobby.key, last_id=120)  # (through chatd.feed, which fills gaps)
+    hub.publish(lobby.sessions, "#lobby", None, presence_bytes)
 
-**Exact resume.** Between ``join`` and ``complete_join`` the caller reads
+**Exact resume.** Between ``join`` and ``release`` the caller reads
 the room's history from the store. Messages routed to the session in that
-window are held back (``pending``); ``complete_join`` then sends those the
+window are held back (``pending``); ``release`` then sends those the
 history did not contain (id above ``last_id``). A message can also be routed
-*after* ``complete_join`` although the history read already had it: the
+*after* ``release`` although the history read already had it: the
 writer thread commits, a reader thread sees the row, and the writer's
 "stored" callback reaches the event loop only after the join has finished.
 So each session remembers, per channel, the newest message id it has been
 given (``sent``: in a page or live) and drops any message at or below it.
 With one writer, messages are routed in id order, so only such a repeat is
 ever dropped, and the client sees every message once, in order.
+
+**Gaps.** With several writers (a cluster), messages of a channel can reach
+this process out of order or not at all (chatd.bus); each then comes with
+``prev``, the id of the message before it in the channel. A session given a
+message whose ``prev`` is above its ``sent`` is missing the ones between:
+``deliver_after`` holds the channel with that message and says so, and
+``chatd.feed`` reads the missing ones from the store (``catch_up``), then
+releases. A page cut short after a ``since`` (``more: true``) leaves the
+client to fetch up to the first live message itself (docs/protocol.md,
+"Pages"): that first one sets the position without a gap check (``loose``).
 
 **Names.** No two online users have names that look alike
 (``chatd.names.name_keys``), and a name let go — its user left or renamed —
@@ -52,6 +62,8 @@ PRIVATE = "@"  # the channel key of a session's private messages
 ROOM_LIST = "*"  # the channel key of room list events: never held back
 GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
 
+Held = tuple[int | None, bytes, int | None]  # a frame held back: (message id, wire bytes, prev)
+
 
 @dataclass(frozen=True, slots=True)
 class Holder:
@@ -72,7 +84,7 @@ class NameTaken(Exception):
 class Session:
     """One connection of one user."""
 
-    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "sent", "epoch")
+    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "sent", "loose", "epoch")
 
     def __init__(self, session_id: str, send: Callable[[bytes], None],
                  close: Callable[[int, str], None] | None = None):
@@ -86,20 +98,25 @@ class Session:
         # identified (its `epoch`, else its token's); None: it did not say.
         self.epoch: str | None = None
         self.rooms: dict[str, Room] = {}
-        # channel key → frames held back while that channel's history loads
-        self.pending: dict[str, list[tuple[int | None, bytes]]] = {}
+        # channel key → frames held back while that channel's history loads or a gap
+        # is filled: (message id or None, wire bytes, prev or None), in arrival order
+        self.pending: dict[str, list[Held]] = {}
         # channel key → the newest message id this session was given on it, in a
         # page or live; set once the channel's history is sent (``release``)
         self.sent: dict[str, int] = {}
+        # channel keys whose page was cut short after a `since`: the next live message
+        # sets the position unchecked (see "Gaps" above); None while there are none
+        self.loose: set[str] | None = None
 
     def deliver(self, channel: str, message_id: int | None, data: bytes) -> None:
         """Send one frame of ``channel`` (``message_id`` None: not a stored
         message, e.g. presence), hold it while the channel's history loads, or
         drop it when the session was given that message already (see "Exact
-        resume" above)."""
+        resume" above). The path of every message in one process: no checks
+        beyond these."""
         held = self.pending.get(channel) if self.pending else None
         if held is not None:
-            held.append((message_id, data))
+            held.append((message_id, data, None))
             return
         if message_id is not None:
             if message_id <= self.sent.get(channel, 0):
@@ -107,20 +124,61 @@ class Session:
             self.sent[channel] = message_id
         self.send(data)
 
+    def deliver_after(self, channel: str, message_id: int, data: bytes, prev: int) -> bool:
+        """``deliver`` a message whose predecessor in the channel is ``prev``
+        (several writers: see "Gaps" above). → True when the session lacks
+        messages between its ``sent`` and ``prev``: the channel is then held,
+        this frame first, and the caller must fill the gap (``catch_up``,
+        then ``release``)."""
+        held = self.pending.get(channel) if self.pending else None
+        if held is not None:
+            held.append((message_id, data, prev))
+            return False
+        last = self.sent.get(channel, 0)
+        if message_id > last:
+            if self.loose and channel in self.loose:
+                self.loose.discard(channel)  # the first live message after a page cut short: not checked
+            elif prev > last:
+                self.pending[channel] = [(message_id, data, prev)]
+                return True
+        self.deliver(channel, message_id, data)
+        return False
+
     def hold(self, channel: str) -> None:
         self.pending.setdefault(channel, [])
 
-    def release(self, channel: str, last_id: int) -> None:
+    def catch_up(self, channel: str, message_id: int, data: bytes) -> None:
+        """Send a message read from the store to fill a gap while the channel is
+        held (before what is held), unless the session was given it already."""
+        if message_id > self.sent.get(channel, 0):
+            self.sent[channel] = message_id
+            self.send(data)
+
+    def release(self, channel: str, last_id: int, loose: bool = False) -> bool:
         """The channel's history is sent, up to message ``last_id``: send what
-        was held that is newer, and from now on nothing at or below it."""
+        was held that is newer, and from now on nothing at or below it.
+        ``loose``: the history was a page cut short after a ``since``, which the
+        client completes itself. → True when a held message showed a gap (as
+        ``deliver_after``)."""
         self.sent[channel] = max(self.sent.get(channel, 0), last_id)
-        for message_id, data in self.pending.pop(channel, ()):
-            self.deliver(channel, message_id, data)
+        if loose:
+            if self.loose is None:
+                self.loose = set()
+            self.loose.add(channel)
+        gap = False
+        for message_id, data, prev in self.pending.pop(channel, ()):
+            if prev is None:
+                self.deliver(channel, message_id, data)
+            elif self.deliver_after(channel, message_id, data, prev):
+                gap = True
+        return gap
 
     def forget(self, channel: str) -> None:
         """The session left ``channel``: nothing held, no position kept."""
         self.pending.pop(channel, None)
         self.sent.pop(channel, None)
+        if self.loose:
+            self.loose.discard(channel)
 
 
 class User:
@@ -171,6 +229,7 @@ class Hub:
         self._names: dict[str, User] = {}  # online users by each of their name keys
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
         self.rooms: dict[str, Room] = {}  # by room_fold
+        self.rooms_by_id: dict[int, Room] = {}  # the same rooms by id (how the bus names them)
         self._room_keys: dict[str, Room] = {}  # rooms by each of their name keys
         self._room_order: list[Room] = []  # by position: where a page of the room list starts
         self._positions = itertools.count()
@@ -191,6 +250,7 @@ class Hub:
         key = room_fold(name)
         if key not in self.rooms:
             room = self.rooms[key] = Room(room_id, name, topic, next(self._positions), creator_id, messaged)
+            self.rooms_by_id[room_id] = room
             self._room_order.append(room)
             self._gone.pop(key, None)  # the name is a live room's again
             for name_key in room.name_keys:
@@ -205,6 +265,7 @@ class Hub:
         assert not room.sessions, "only a room nobody is in is removed"
         key = room_fold(room.name)
         del self.rooms[key]
+        del self.rooms_by_id[room.id]
         del self._room_order[self._index(room.position)]
         self.changed.pop(room, None)
         self._gone[key] = room.position
@@ -324,13 +385,14 @@ class Hub:
                 self._release(user, now)
         session.pending.clear()
         session.sent.clear()
+        session.loose = None
         return leaves
 
     # Membership
 
     def join(self, session: Session, room: Room) -> bool:
         """Put the session in the room, holding its live messages until
-        ``complete_join``; True when the user was not in the room before."""
+        ``Session.release``; True when the user was not in the room before."""
         assert session.user is not None
         session.hold(room.key)
         if room.key in session.rooms:
@@ -343,9 +405,6 @@ class Hub:
             return False
         self.changed[room] = None
         return True
-
-    def complete_join(self, session: Session, room: Room, last_id: int) -> None:
-        session.release(room.key, last_id)
 
     def leave(self, session: Session, room: Room) -> bool:
         """Take the session out of the room; True when that was the user's last
@@ -370,17 +429,9 @@ class Hub:
         sessions = user.sessions if user else ()
         return [s for s in sessions if sign_in is None or s.sign_in == sign_in]
 
-    def private_sessions(self, *user_ids: int) -> set[Session]:
-        """Every online session of the given users (each once)."""
-        found: set[Session] = set()
-        for uid in user_ids:
-            user = self.users.get(uid)
-            if user:
-                found |= user.sessions
-        return found
-
     @staticmethod
     def publish(sessions: Iterable[Session], channel: str, message_id: int | None, data: bytes) -> None:
-        """Deliver the same wire bytes to each session."""
+        """Deliver the same wire bytes to each session (stored messages go
+        through ``chatd.feed``, which also fills gaps)."""
         for session in sessions:
             session.deliver(channel, message_id, data)

@@ -34,8 +34,10 @@ from tornado.netutil import bind_sockets
 from chatd import __version__
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
+from chatd.bus import Bus, new_node_id
+from chatd.bus.local import LocalBus
 from chatd.chat import Chat
-from chatd.config import Config, parse_listen, reload_split, store_url
+from chatd.config import Config, bus_url, parse_listen, reload_split, store_url
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.store import open_store
@@ -64,6 +66,15 @@ def socket_address(sock: socket.socket) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def make_bus(config: Config) -> Bus:
+    """The in-process bus, or Redis when ``bus`` names it (redis-py is imported only then: an extra)."""
+    if not config.bus:
+        return LocalBus(new_node_id())
+    from chatd.bus.redis import RedisBus
+
+    return RedisBus(bus_url(config), new_node_id())
+
+
 def rss_bytes() -> int:
     """Resident memory of this process (peak RSS where /proc is missing)."""
     try:
@@ -77,9 +88,11 @@ class Server:
     def __init__(self, config: Config):
         self.config = config
         self.hub = Hub()
-        # With a bus, other processes (workers, nodes) may write the same database.
+        # With a bus, other processes (workers, nodes) write the same database: the
+        # store then gives each message its `prev`.
         self.store = open_store(store_url(config), shared=bool(config.bus), synchronous=config.store.synchronous,
                                 batch_max=config.store.batch_max)
+        self.bus = make_bus(config)
         self.sockets: set = set()  # open ChatConnections, closed by hand on stop
         self.handing: set = set()  # ChatConnections whose socket is on its way from Tornado to them
         self.keepalive: Keepalive | None = None
@@ -120,8 +133,9 @@ class Server:
         identity = self.config.identity
         secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()
         tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
-        self.chat = Chat(self.config, self.hub, self.store, tokens)
+        self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
         self.load_rooms()
+        await self.bus.start(self.chat.feed)
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
         # Tornado's default 64 KiB read per connection only fragments the heap.
         # No xheaders: Tornado would believe X-Real-IP from anyone; the application
@@ -312,5 +326,17 @@ class Server:
                 await asyncio.wait_for(self.http.close_all_connections(), max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 log.warning("some HTTP connections did not close in time")
+        await self._close_bus(deadline)
         self.store.close(max(0.1, deadline - time.monotonic()))
         log.info("chatd stopped")
+
+    async def _close_bus(self, deadline: float) -> None:
+        """Publish the last commits (their callbacks ran on the loop once the
+        writer had drained: the waits above let them), then leave the bus."""
+        await asyncio.sleep(0)  # the writer's last "stored" callbacks, if nothing above waited
+        if self.chat is not None:
+            await self.chat.feed.close()
+        try:
+            await asyncio.wait_for(self.bus.close(), max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            log.warning("the bus did not close in time")

@@ -110,13 +110,13 @@ def test_join_holds_live_messages_until_history_is_sent(hub):
     lobby = hub.room("lobby")
     s, got = make_session("s")
     hub.attach(s, 1, "a", NOW, HOLD)
-    hub.complete_join(s, lobby, 0)
+    s.release(lobby.key, 0)
     hub.join(s, lobby)
     hub.publish(lobby.sessions, lobby.key, 10, b"m10")  # stored before the history read
     hub.publish(lobby.sessions, lobby.key, None, b"presence")
     hub.publish(lobby.sessions, lobby.key, 11, b"m11")  # stored after it
     assert got == []
-    hub.complete_join(s, lobby, last_id=10)  # the history ended at 10
+    s.release(lobby.key, 10)  # the history ended at 10
     assert got == [b"presence", b"m11"]
     hub.publish(lobby.sessions, lobby.key, 12, b"m12")
     assert got[-1] == b"m12"
@@ -129,7 +129,7 @@ def test_a_message_routed_after_the_history_that_held_it_is_not_sent_again(hub):
     s, got = make_session("s")
     hub.attach(s, 1, "a", NOW, HOLD)
     hub.join(s, lobby)
-    hub.complete_join(s, lobby, last_id=11)  # the page ended at 11
+    s.release(lobby.key, 11)  # the page ended at 11
     hub.publish(lobby.sessions, lobby.key, 10, b"m10")
     hub.publish(lobby.sessions, lobby.key, 11, b"m11")
     hub.publish(lobby.sessions, lobby.key, None, b"presence")
@@ -137,15 +137,15 @@ def test_a_message_routed_after_the_history_that_held_it_is_not_sent_again(hub):
     hub.publish(lobby.sessions, lobby.key, 12, b"m12")
     assert got == [b"presence", b"m12"]
     s.release(PRIVATE, 5)
-    hub.publish(hub.private_sessions(1), PRIVATE, 5, b"dm5")
-    hub.publish(hub.private_sessions(1), PRIVATE, 6, b"dm6")
+    hub.publish(hub.users[1].sessions, PRIVATE, 5, b"dm5")
+    hub.publish(hub.users[1].sessions, PRIVATE, 6, b"dm6")
     assert got[2:] == [b"dm6"], "the private channel keeps its own position"
 
 
 def test_private_messages_are_held_until_welcome(hub):
     s, got = make_session("s")
     hub.attach(s, 1, "a", NOW, HOLD)
-    hub.publish(hub.private_sessions(1), PRIVATE, 5, b"dm5")
+    hub.publish(hub.users[1].sessions, PRIVATE, 5, b"dm5")
     assert got == []
     s.release(PRIVATE, 4)
     assert got == [b"dm5"]
@@ -159,22 +159,10 @@ def test_broadcast_sends_the_same_bytes_object_to_everyone(hub):
         hub.attach(s, i + 1, f"u{i}", NOW, HOLD)
         s.release(PRIVATE, 0)
         hub.join(s, lobby)
-        hub.complete_join(s, lobby, 0)
+        s.release(lobby.key, 0)
     frame = b"one frame"
     hub.publish(lobby.sessions, lobby.key, 1, frame)
     assert len(received) == 3 and all(r is frame for r in received)
-
-
-def test_private_sessions_covers_both_users_once(hub):
-    a, _ = make_session("a")
-    b, _ = make_session("b")
-    c, _ = make_session("c")
-    hub.attach(a, 1, "a", NOW, HOLD)
-    hub.attach(b, 2, "b", NOW, HOLD)
-    hub.attach(c, 3, "c", NOW, HOLD)
-    assert hub.private_sessions(1, 2) == {a, b}
-    assert hub.private_sessions(1, 1) == {a}
-    assert hub.private_sessions(1, 99) == {a}
 
 
 def test_sessions_of_a_user_and_of_one_of_its_sign_ins(hub):

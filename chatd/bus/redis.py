@@ -1,0 +1,266 @@
+"""The bus of a cluster: Redis pub/sub (redis-py's asyncio connections).
+
+**Why pub/sub, not streams.** The store is the truth: every item a node
+misses is found again there (``prev`` shows a gap at the next message of
+its channel; ``lost`` makes a node fill every channel it serves). So the
+bus need keep nothing. Pub/sub keeps nothing: Redis writes each item to the
+connection of every node and forgets it; no memory grows, no trimming, no
+per-node read position, and a restarted Redis has nothing to recover —
+every node reconnects and fills from the store once. A stream (XADD, each
+node XREAD BLOCK from its last id) would keep items for a node that comes
+back after a short cut, but costs memory and trimming in Redis, a read
+position per node, a polling read per node per batch at fan-out, and after
+a Redis restart (streams are not kept unless Redis persists them, and then
+not the last second) the nodes must fill from the store anyway: the same
+path, plus a cost paid on every message.
+
+**One channel**, ``chatd:<db>`` (pub/sub ignores the database number of
+the URL, so it goes into the name: clusters sharing a Redis use different
+numbers): every node gets every item and drops what none of its sessions
+needs, and its own items, which it delivered locally on publish.
+
+**Publishing** never waits: ``publish`` delivers locally, then queues the
+item; one task sends the queue in order on one connection, many items per
+round trip (a pipeline), so one node's items reach the others in publish
+order. While Redis is away up to OUTBOX_MAX items wait and go out on
+reconnection; past that they are dropped, and once back this node tells
+every node to fill from the store (a ``bus.lost`` notice).
+
+**Receiving**: one subscribed connection, pinged when quiet. A lost
+connection is re-made with a bounded, jittered backoff; once subscribed
+again the receiver hears ``lost()``. Each outage is logged once when it
+starts and once when it ends.
+
+    bus = RedisBus("redis://10.0.0.5:6379/0", new_node_id())
+    await bus.start(receiver)     # BusUnavailable if Redis cannot be reached
+    bus.publish(item)
+    await bus.close()             # sends what is queued, for at most CLOSE_FLUSH seconds
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import random
+import time
+from typing import Any
+
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from chatd.bus import Delivery, Notice, Receiver
+from chatd.bus.codec import BadItem, decode, encode, origin
+from chatd.dsn import redacted
+
+log = logging.getLogger("chatd.bus")
+
+LOST = "bus.lost"  # a notice this module sends and reads itself: "fill from the store"
+OUTBOX_MAX = 10_000  # items kept while Redis is away (~2 MB of typical messages)
+BATCH_MAX = 512  # items per round trip to Redis
+CONNECT_SECONDS = 2.0  # for a connection to be made (TCP and AUTH/SELECT)
+REPLY_SECONDS = 5.0  # for Redis to answer a command
+QUIET_SECONDS = 5.0  # without anything from Redis before the subscriber pings it
+RECONNECT_FIRST = 0.1  # seconds before the first try to reconnect, doubled on each failure ...
+RECONNECT_MAX = 2.0  # ... up to this; each wait is jittered (x0.5-1) so nodes do not come back in step
+CLOSE_FLUSH = 2.0  # seconds close() waits for the queue to be sent
+
+
+class BusUnavailable(Exception):
+    """Redis could not be reached when the bus started."""
+
+
+class RedisBus:
+    def __init__(self, url: str, node: str):
+        self.node = node
+        self._origin = node.encode("ascii")
+        self._where = redacted(url)
+        # No retries inside redis-py: this module sees each failure and recovers itself.
+        self._pool = ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), socket_keepalive=True,
+                                             socket_connect_timeout=CONNECT_SECONDS)
+        self.channel = f"chatd:{self._pool.connection_kwargs.get('db', 0)}"
+        self._receiver: Receiver | None = None
+        self._outbox: collections.deque[Delivery | Notice] = collections.deque()
+        self._dropped = 0  # items dropped from a full outbox, not yet told to the other nodes
+        self._queued = asyncio.Event()  # the outbox has items
+        self._empty = asyncio.Event()  # the outbox is empty (what close() waits for)
+        self._empty.set()
+        self._tasks: list[asyncio.Task] = []
+        self._connections: dict[str, AbstractConnection] = {}  # role → its connection now
+        self._bad_items = 0  # items received that this node cannot read
+
+    # Bus
+
+    async def start(self, receiver: Receiver) -> None:
+        """Connect, subscribe, and start delivering to ``receiver``."""
+        try:
+            subscriber = await self._connect("sub")
+            await self._subscribe(subscriber)
+            publisher = await self._connect("pub")
+        except (RedisError, OSError) as e:
+            await self._disconnect()
+            raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}") from None
+        self._receiver = receiver
+        self._tasks = [asyncio.get_running_loop().create_task(self._read(subscriber), name="chatd-bus-read"),
+                       asyncio.get_running_loop().create_task(self._write(publisher), name="chatd-bus-write")]
+        log.info("bus: Redis pub/sub channel %s at %s, node %s", self.channel, self._where, self.node)
+
+    def publish(self, item: Delivery | Notice) -> None:
+        """Deliver ``item`` here at once, and queue it for the other nodes."""
+        receiver = self._receiver
+        if receiver is None:
+            return  # not started, or closed
+        if type(item) is Delivery:
+            receiver.delivery(item)
+        else:
+            item = item._replace(origin=self.node)
+            receiver.notice(item)
+        if len(self._outbox) >= OUTBOX_MAX:
+            if not self._dropped:
+                log.error("bus: %d items wait for Redis; dropping more until it is back (every node then reads "
+                          "what it missed from the store)", OUTBOX_MAX)
+            self._dropped += 1
+            return
+        self._outbox.append(item)
+        self._empty.clear()
+        self._queued.set()
+
+    async def close(self) -> None:
+        """Send what is queued (for at most CLOSE_FLUSH seconds), then disconnect."""
+        try:
+            await asyncio.wait_for(self._empty.wait(), CLOSE_FLUSH)
+        except TimeoutError:
+            log.warning("bus: %d items not sent to Redis at close; the other nodes read them from the store at "
+                        "the next message of their channel", len(self._outbox))
+        self._receiver = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._disconnect()
+
+    # Connections
+
+    async def _connect(self, role: str) -> AbstractConnection:
+        kwargs = {**self._pool.connection_kwargs, "client_name": f"chatd-{self.node}-{role}"}
+        connection = self._connections[role] = self._pool.connection_class(**kwargs)
+        await connection.connect()
+        return connection
+
+    async def _disconnect(self) -> None:
+        for connection in self._connections.values():
+            await connection.disconnect()
+        self._connections.clear()
+
+    async def _subscribe(self, connection: AbstractConnection) -> None:
+        await connection.send_command("SUBSCRIBE", self.channel)
+        reply = await connection.read_response(timeout=REPLY_SECONDS, push_request=True)
+        if not reply or reply[0] != b"subscribe":
+            raise RedisError(f"SUBSCRIBE {self.channel} was answered with {reply!r}")
+
+    async def _reconnect(self, role: str, error: BaseException, subscribe: bool = False) -> AbstractConnection:
+        """A connection again after ``error``, however long it takes (logged once each way)."""
+        lost_at = time.monotonic()
+        log.warning("bus: lost the %s connection to %s (%s); reconnecting", role, self._where, error or "timeout")
+        wait = RECONNECT_FIRST
+        while True:
+            await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+            wait = min(wait * 2, RECONNECT_MAX)
+            try:
+                connection = await self._connect(role[:3])
+                if subscribe:
+                    await self._subscribe(connection)
+            except (RedisError, OSError):
+                continue
+            log.info("bus: %s connection to %s back after %.1f s", role, self._where, time.monotonic() - lost_at)
+            return connection
+
+    # Sending
+
+    async def _write(self, connection: AbstractConnection) -> None:
+        """Send the outbox in order, a batch per round trip; a batch whose
+        answer did not come is sent again (the receivers drop what they have)."""
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            while self._outbox or self._dropped:
+                batch = list(itertools.islice(self._outbox, BATCH_MAX))
+                payloads = [encode(item, self._origin) for item in batch]
+                told = self._dropped if len(batch) == len(self._outbox) else 0
+                if told:  # after what was kept: every node reads what the dropped items held from the store
+                    payloads.append(encode(Notice(LOST, {"dropped": told}), self._origin))
+                try:
+                    await self._send(connection, payloads)
+                except (RedisError, OSError) as e:
+                    await connection.disconnect()
+                    connection = await self._reconnect("publishing", e)
+                    continue
+                for _ in batch:
+                    self._outbox.popleft()
+                if told:
+                    log.warning("bus: told every node to read %d dropped items from the store", told)
+                    self._dropped -= told
+            self._empty.set()
+
+    async def _send(self, connection: AbstractConnection, payloads: list[bytes]) -> None:
+        commands = [("PUBLISH", self.channel, payload) for payload in payloads]
+        await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+        for _ in commands:
+            if await connection.read_response(timeout=REPLY_SECONDS) is None:
+                raise TimeoutError(f"no answer from Redis within {REPLY_SECONDS:g} s")
+
+    # Receiving
+
+    async def _read(self, connection: AbstractConnection) -> None:
+        """Hand every item of the other nodes to the receiver; ping when quiet;
+        after a reconnection, tell the receiver items may have been lost."""
+        pinged = False
+        while True:
+            try:
+                # RESP3 (redis-py's default): what a subscription brings are pushes, asked for as such
+                reply = await connection.read_response(timeout=QUIET_SECONDS, push_request=True)
+                if reply is None:
+                    if pinged:
+                        raise TimeoutError(f"no answer to a ping within {QUIET_SECONDS:g} s")
+                    await connection.send_command("PING")
+                    pinged = True
+                    continue
+            except (RedisError, OSError) as e:
+                await connection.disconnect()
+                connection = await self._reconnect("subscribed", e, subscribe=True)
+                pinged = False
+                self._tell("lost")
+                continue
+            pinged = False
+            if isinstance(reply, list) and reply[0] == b"message":
+                self._receive(reply[2])
+
+    def _receive(self, payload: bytes) -> None:
+        if origin(payload) == self._origin:
+            return  # delivered here when it was published
+        try:
+            item = decode(payload)
+        except BadItem as e:
+            self._bad_items += 1
+            if self._bad_items == 1:  # a node of another version, or not chatd: say it once
+                log.error("bus: an item on %s this node cannot read (%s); are nodes of different chatd versions "
+                          "on one bus?", self.channel, e)
+            return
+        if type(item) is Delivery:
+            self._tell("delivery", item)
+        elif item.kind == LOST:
+            self._tell("lost")
+        else:
+            self._tell("notice", item)
+
+    def _tell(self, method: str, *args: Any) -> None:
+        """Call the receiver's ``method`` (a Receiver method's name): a failure there must not stop the bus."""
+        receiver = self._receiver
+        if receiver is None:
+            return
+        try:
+            getattr(receiver, method)(*args)
+        except Exception:
+            log.exception("bus: the receiver failed on %s", method)

@@ -1,0 +1,147 @@
+"""The Redis bus between nodes, with a real redis-server: items of one node
+reach the others in publish order, never come back to their own node,
+survive an outage in the outbox, and a node that may have missed items
+hears lost() (chatd.bus.redis, chatd.bus.codec)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from chatd.bus import Delivery, Notice, new_node_id
+from chatd.bus import redis as redis_bus
+from chatd.bus.codec import BadItem, decode, encode, origin
+from chatd.bus.redis import BusUnavailable, RedisBus
+from tests.conftest import until
+
+pytestmark = pytest.mark.redis
+
+GENEROUS = 30.0
+
+
+class Recorder:
+    """A receiver that records what it is given."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self.notices: list[Notice] = []
+        self.losses = 0
+
+    def delivery(self, item: Delivery) -> None:
+        self.deliveries.append(item)
+
+    def notice(self, item: Notice) -> None:
+        self.notices.append(item)
+
+    def lost(self) -> None:
+        self.losses += 1
+
+
+def item(i: int) -> Delivery:
+    return Delivery(("room:1",), i, (i - 1,), b"\x81\x05hello" + bytes([i % 256]))
+
+
+@pytest.fixture
+async def pair(redis_server):
+    """Two nodes on the test's Redis: (bus, receiver) each."""
+    made = []
+    for _ in range(2):
+        bus, receiver = RedisBus(redis_server.url, new_node_id()), Recorder()
+        await bus.start(receiver)
+        made.append((bus, receiver))
+    yield made
+    for bus, _ in made:
+        await bus.close()
+
+
+def test_items_are_the_frame_bytes_untouched_behind_a_small_header():
+    data = "é \" \\ \n ✓".encode() * 3
+    payload = encode(Delivery(("user:1", "user:2"), 9, (3, 8), data), b"node1")
+    assert payload.endswith(data) and len(payload) - len(data) < 64
+    assert origin(payload) == b"node1"
+    assert decode(payload) == Delivery(("user:1", "user:2"), 9, (3, 8), data)
+    assert decode(encode(Notice("presence", {"room": "é"}), b"n2")) == Notice("presence", {"room": "é"}, "n2")
+    assert decode(encode(Delivery(("room:1",), 4, None, b"x"), b"n")).prev is None
+    for bad in (b"", b"\x02D\x00\x00", b"\x01X\x00\x02[]", b"\x01D\x00\x05[1,2", b"\x01D\x00\x02{}"):
+        with pytest.raises(BadItem):
+            decode(bad)
+
+
+async def test_items_reach_the_other_node_in_publish_order_and_not_their_own_twice(pair):
+    (one, mine), (_, theirs) = pair
+    for i in range(1, 1001):
+        one.publish(item(i))
+    one.publish(Notice("hello", {"n": 1}))
+    await until(lambda: len(theirs.notices) == 1, GENEROUS, "the notice behind the deliveries")
+    assert theirs.deliveries == [item(i) for i in range(1, 1001)]
+    assert theirs.notices == [Notice("hello", {"n": 1}, one.node)]
+    assert mine.deliveries == theirs.deliveries, "delivered here at once, on publish"
+    assert mine.notices == theirs.notices
+    marker = Notice("marker", {})
+    pair[1][0].publish(marker)
+    await until(lambda: len(mine.notices) == 2, GENEROUS, "a notice from the other node")
+    assert len(mine.deliveries) == 1000, "its own items came back from Redis and were dropped"
+
+
+async def test_after_an_outage_the_outbox_is_sent_and_every_node_hears_lost(pair, redis_server):
+    (one, mine), (_, theirs) = pair
+    redis_server.stop()
+    for i in range(1, 51):
+        one.publish(item(i))  # Redis is away: kept
+    redis_server.start()
+    await until(lambda: mine.losses == 1 and theirs.losses == 1, GENEROUS, "both nodes to resubscribe")
+    one.publish(item(51))
+    await until(lambda: any(d.id == 51 for d in theirs.deliveries), GENEROUS, "the item after the outage")
+    ids = [d.id for d in theirs.deliveries]
+    # Those sent before node two had subscribed again are missed: its lost() covers them.
+    assert ids == sorted(set(ids)) and ids[-1] == 51, "what came, came in publish order"
+
+
+async def test_a_full_outbox_drops_items_and_then_makes_every_node_fill(pair, monkeypatch):
+    (one, _), (_, theirs) = pair
+    monkeypatch.setattr(redis_bus, "OUTBOX_MAX", 10)
+    send, link_back = one._send, asyncio.Event()
+
+    async def stuck(connection: Any, payloads: list[bytes]) -> None:  # a link that takes its time
+        await link_back.wait()
+        await send(connection, payloads)
+
+    monkeypatch.setattr(one, "_send", stuck)
+    for i in range(1, 31):
+        one.publish(item(i))
+    link_back.set()
+    await until(lambda: theirs.losses == 1, GENEROUS, "the notice of the dropped items")
+    assert [d.id for d in theirs.deliveries] == list(range(1, 11)), "the first ones kept, in order; the rest dropped"
+
+
+async def test_close_sends_what_is_queued(redis_server):
+    listener, heard = RedisBus(redis_server.url, new_node_id()), Recorder()
+    await listener.start(heard)
+    leaving = RedisBus(redis_server.url, new_node_id())
+    await leaving.start(Recorder())
+    for i in range(1, 101):
+        leaving.publish(item(i))
+    await leaving.close()
+    await until(lambda: len(heard.deliveries) == 100, GENEROUS, "the last items")
+    leaving.publish(item(101))  # closed: nothing more goes out, nothing fails
+    await listener.close()
+
+
+async def test_an_item_this_node_cannot_read_is_logged_once_and_skipped(pair, caplog: Any):
+    (one, _), (two, theirs) = pair
+    connection = one._connections["pub"]
+    for _ in range(3):
+        await one._send(connection, [b"\x09Zgarbage"])
+    one.publish(item(1))
+    await until(lambda: theirs.deliveries, GENEROUS, "the item after the bad ones")
+    assert sum("cannot read" in r.message for r in caplog.records) == 2, "once by each node, not per item"
+
+
+async def test_starting_without_redis_says_where_it_looked(redis_server):
+    redis_server.stop()
+    bus = RedisBus(redis_server.url.replace("redis://", "redis://:s3cret@"), new_node_id())
+    with pytest.raises(BusUnavailable) as refused:
+        await asyncio.wait_for(bus.start(Recorder()), GENEROUS)
+    assert f"127.0.0.1:{redis_server.port}" in str(refused.value) and "s3cret" not in str(refused.value)
