@@ -122,12 +122,12 @@ class Server:
         """Everything but accepting: database, writer, rooms, the application.
         If it fails, what it opened is closed again before the error rises."""
         try:
-            self._open()
+            await self._open()
         except Exception:
             self.store.close(1)
             raise
 
-    def _open(self) -> None:
+    async def _open(self) -> None:
         self.store.open(asyncio.get_running_loop())
         self._log_epoch()
         identity = self.config.identity
