@@ -35,7 +35,10 @@ from tornado.netutil import bind_sockets
 from chatd import __version__
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
+from chatd.bus import Bus, new_node_id
+from chatd.bus.local import LocalBus
 from chatd.chat import Chat
+from chatd.cluster.names import RENEW_EVERY
 from chatd.config import BY_KEY, Config, changed_keys, parse_listen
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
@@ -78,10 +81,15 @@ def rss_bytes() -> int:
 
 
 class Server:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, bus: Bus | None = None):
+        """``bus``: the bus this node joins (tests join several in one process); by default
+        the in-process bus (one node)."""
         self.config = config
         self.hub = Hub()
-        self.store = Store(config.database, config.store.synchronous, config.store.batch_max)
+        self.bus = bus if bus is not None else LocalBus(new_node_id())
+        # Other nodes write the same database when there is a bus to hear them by.
+        shared = bool(config.bus) or not isinstance(self.bus, LocalBus)
+        self.store = Store(config.database, config.store.synchronous, config.store.batch_max, shared=shared)
         self.sockets: set = set()  # open ChatConnections, closed by hand on stop
         self.handing: set = set()  # ChatConnections whose socket is on its way from Tornado to them
         self.keepalive: Keepalive | None = None
@@ -92,6 +100,7 @@ class Server:
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._sampler: PeriodicCallback | None = None
         self._rooms_ticker: PeriodicCallback | None = None
+        self._cluster_tickers: list[PeriodicCallback] = []
 
     @property
     def port(self) -> int:
@@ -115,8 +124,10 @@ class Server:
         identity = self.config.identity
         secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()
         tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
-        self.chat = Chat(self.config, self.hub, self.store, tokens)
+        self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
         self.load_rooms()
+        await self.bus.start(self.chat.cluster)
+        self.chat.cluster.start()
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
         # Tornado's default 64 KiB read per connection only fragments the heap.
         # No xheaders: Tornado would believe X-Real-IP from anyone; the application
@@ -146,6 +157,13 @@ class Server:
         self._sampler.start()
         self._rooms_ticker = PeriodicCallback(self.tick_rooms, ROOMS_TICK_MS)
         self._rooms_ticker.start()
+        if not self.chat.cluster.alone:
+            self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
+                                                          self.config.cluster.heartbeat_interval * 1000))
+        if self.chat.claims is not None:
+            self._cluster_tickers.append(PeriodicCallback(self.chat.renew_names, RENEW_EVERY * 1000))
+        for ticker in self._cluster_tickers:
+            ticker.start()
         log.info("chatd %s serving on %s, database %s", __version__, self.address, self.config.database)
 
     def load_rooms(self) -> None:
@@ -257,6 +275,8 @@ class Server:
             self._sampler.stop()
         if self._rooms_ticker:
             self._rooms_ticker.stop()
+        for ticker in self._cluster_tickers:
+            ticker.stop()
         if self.keepalive:
             self.keepalive.stop()
 
@@ -311,4 +331,13 @@ class Server:
             except TimeoutError:
                 log.warning("some HTTP connections did not close in time")
         self.store.close(max(0.1, deadline - time.monotonic()))
+        await self._leave_cluster()
         log.info("chatd stopped")
+
+    async def _leave_cluster(self) -> None:
+        """Tell the other nodes this one is gone (its users leave at once), then leave the bus."""
+        if self.chat is not None:
+            self.chat.cluster.stop()
+            if self.chat.shared is not None:
+                await self.chat.shared.close()
+        await self.bus.close()

@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 import sqlite3
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -134,6 +136,10 @@ def _prev_in_inbox(sql: sqlite3.Connection, user_id: int, before: int) -> int:
         (user_id, before)).fetchone()[0]
 
 
+# File → the peewee database of the shared stores of this process on it (see Store).
+_SHARED_DATABASES: weakref.WeakValueDictionary[str, SqliteDatabase] = weakref.WeakValueDictionary()
+
+
 class Store:
     def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False):
         self.path = path
@@ -141,15 +147,15 @@ class Store:
         # write transaction takes the write lock at its start (BEGIN IMMEDIATE), so
         # the ``prev`` it reads is still the channel's last message when it commits.
         self.shared = shared
-        self.db = SqliteDatabase(
-            path,
-            pragmas={
-                "journal_mode": "wal",
-                "synchronous": synchronous,
-                "foreign_keys": 1,
-                "busy_timeout": 5000,
-            },
-        )
+        pragmas = {"journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 1, "busy_timeout": 5000}
+        if shared:
+            # The models are bound to one database object per process (schema.database), so
+            # stores of one process on the same file (several nodes in one test) share it:
+            # peewee keeps a connection per thread, so each writer keeps its own.
+            key = os.path.realpath(path)
+            self.db = _SHARED_DATABASES.get(key) or _SHARED_DATABASES.setdefault(key, SqliteDatabase(path, pragmas))
+        else:
+            self.db = SqliteDatabase(path, pragmas=pragmas)
         self._batch_max = batch_max
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
         self.writer: Writer | None = None
@@ -196,6 +202,10 @@ class Store:
         """(id, name, topic) of every room."""
         with self.db.connection_context():
             return [(r.id, r.name, r.topic) for r in Room.select().order_by(Room.id)]
+
+    def room_rows(self) -> list[tuple[int, str, str, int | None]]:
+        """(id, name, topic, creator id) of every room; for ``read`` (a reader thread)."""
+        return self.db.execute_sql("SELECT id, name, topic, creator_id FROM room ORDER BY id").fetchall()
 
     def room_uses(self) -> dict[int, RoomUse]:
         """Room id → RoomUse, for every room."""
@@ -271,13 +281,18 @@ class Store:
         return self.writer.run(lambda: self._insert_room(name, topic, creator_id))
 
     def delete_room(self, room_id: int) -> asyncio.Future:
-        """Delete a room that holds no message, with its name keys; → True,
-        or False if it holds a message after all (it then stays): a message
-        is never lost to a room's removal."""
+        """Delete a room that holds no message, with its name keys; → True (also
+        when it is gone already: another process removed it), or False if it
+        holds a message after all (it then stays): a message is never lost to
+        a room's removal."""
         assert self.writer
-        return self.writer.run(lambda: self.db.execute_sql(
-            "DELETE FROM room WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE room_id = ?)",
-            (room_id, room_id)).rowcount == 1)
+
+        def delete() -> bool:
+            self.db.execute_sql("DELETE FROM room WHERE id = ? AND NOT EXISTS "
+                                "(SELECT 1 FROM message WHERE room_id = ?)", (room_id, room_id))
+            return self.db.execute_sql("SELECT 1 FROM room WHERE id = ?", (room_id,)).fetchone() is None
+
+        return self.writer.run(delete)
 
     def _insert_room(self, name: str, topic: str, creator_id: int | None) -> int:
         keys = sorted(name_keys(name))
