@@ -19,6 +19,7 @@ from tests.wsclient import ChatClient
 pytest_plugins = [
     "tests.ops_fixtures",  # chatd processes for the operations tests
     "tests.services",  # real Redis and PostgreSQL servers
+    "tests.cluster_fixtures",  # several chatd nodes in one process
 ]
 
 

@@ -27,7 +27,7 @@ tell, and the single-process path stays as it was.
     await bus.start(cluster)
     cluster.start()                        # ask the others for their state
     cluster.entered(room, session)         # after Hub.join said True (and .left, .arrived, .renamed, .gone)
-    cluster.tick()                         # every heartbeat_interval: heartbeat, drop silent nodes
+    cluster.tick()                         # every heartbeat_interval: .heartbeat(), then .expire() silent nodes
 """
 
 from __future__ import annotations
@@ -140,13 +140,19 @@ class Cluster:
     # Time
 
     def tick(self) -> None:
-        """Every ``cluster.heartbeat_interval``: send this node's state; drop nodes
-        silent for ``cluster.node_timeout``."""
+        """Every ``cluster.heartbeat_interval``: ``heartbeat``, then ``expire``."""
         if self.alone:
             return
+        self.heartbeat()
+        self.expire()
+
+    def heartbeat(self) -> None:
+        """Send this node's state: it says the node lives, and lets the others converge."""
         self._publish(STATE, self.snapshot())
-        now = self._clock()
-        timeout = self._config().cluster.node_timeout
+
+    def expire(self) -> None:
+        """Drop the nodes silent for ``cluster.node_timeout``: their users leave."""
+        now, timeout = self._clock(), self._config().cluster.node_timeout
         dropped, changes = self.peers.expire(now - timeout, now)
         for node in dropped:
             log.warning("node %s silent for %g s: its users leave everywhere", node, timeout)
@@ -187,7 +193,7 @@ class Cluster:
             self._apply(self.peers.replace(node, body, now), now)
         elif kind == SYNC:
             self.peers.heard(node, now)
-            self._publish(STATE, self.snapshot())
+            self.heartbeat()
         elif kind == BYE:
             log.info("node %s stopped", node)
             self._apply(self.peers.drop(node, now), now)
@@ -210,12 +216,16 @@ class Cluster:
                 self.hub.changed[room] = None
                 if change.user_id not in room.members:
                     self.present(room, change.kind, {"id": change.user_id, "name": change.name})
-            elif change.kind == RENAME:
+            elif change.kind in (ONLINE, RENAME):
+                # Renamed elsewhere: RENAME, or ONLINE under another name than here.
                 user = self.hub.users.get(change.user_id)
                 if user is not None:  # online here too: one name everywhere
+                    if user.name == change.name:
+                        continue  # nothing new here
                     self.hub.rename(user, change.name, now)
+                elif change.kind == ONLINE:
+                    continue  # names online elsewhere are looked up in self.peers when asked
                 self._presence_everywhere(change.user_id, "rename", {"id": change.user_id, "name": change.name})
-            # ONLINE, OFFLINE: names are looked up in self.peers when asked (name_holder)
 
     def _presence_everywhere(self, user_id: int, event: str, user: dict) -> None:
         """``presence`` to this node's sessions in every room the user is in, on any node (rare: renames)."""
