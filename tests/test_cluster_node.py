@@ -4,10 +4,10 @@ one SQLite file, joined by a BusNet, with real WebSocket clients."""
 from __future__ import annotations
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from chatd.protocol import CloseCode
 from tests.conftest import until
-from websockets.exceptions import ConnectionClosed
 
 
 async def rooms_online(client, room: str) -> int:
