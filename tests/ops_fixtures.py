@@ -180,6 +180,11 @@ class Chatter:
     the last id it saw, and resends every ``say`` not yet acknowledged with
     its original ``cid``. It records what it saw to be checked afterwards.
 
+    Given several URLs (the nodes of a cluster), each connection goes to the
+    next one, so a client whose node died goes on on another; with
+    ``drop_after`` it also closes each connection itself after that many
+    seconds and resumes elsewhere, as a phone between networks does.
+
     It wants every message of the room, so even its first join says
     ``since: 0`` (docs/protocol.md, "Reconnecting"): a join without ``since``
     sends only the latest page. ``more: true`` then always means the replay
@@ -188,8 +193,10 @@ class Chatter:
 
     _ids = itertools.count(1)
 
-    def __init__(self, url: str, name: str, room: str = "lobby", interval: float = 0.02):
-        self.url, self.name, self.room, self.interval = url, name, room, interval
+    def __init__(self, url: str | list[str], name: str, room: str = "lobby", interval: float = 0.02,
+                 drop_after: float | None = None):
+        self.urls = [url] if isinstance(url, str) else url
+        self.name, self.room, self.interval, self.drop_after = name, room, interval, drop_after
         self.token: str | None = None
         self.seen: list[int] = []  # ids of every message frame received, in order
         self.acked: dict[str, int] = {}  # cid → id
@@ -208,7 +215,7 @@ class Chatter:
         while not self.done.is_set():
             self.attempts += 1
             try:
-                ws = await connect(self.url, open_timeout=10, close_timeout=2)
+                ws = await connect(self.urls[self.attempts % len(self.urls)], open_timeout=10, close_timeout=2)
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as e:
                 self.failures.append(repr(e))  # the test wants none of these
                 await asyncio.sleep(0.1)
@@ -228,8 +235,9 @@ class Chatter:
         for cid, text in list(self.unacked.items()):
             await ws.send(json.dumps({"type": "say", "room": self.room, "text": text, "cid": cid}))
         receiver = asyncio.ensure_future(self._receive(ws))
+        drop_at = None if self.drop_after is None else time.monotonic() + self.drop_after
         try:
-            while not self.done.is_set():
+            while not self.done.is_set() and (drop_at is None or time.monotonic() < drop_at):
                 if self.sending:
                     cid = f"{self.name}-{next(self._ids)}"
                     self.unacked[cid] = f"{self.name} says {cid}"
