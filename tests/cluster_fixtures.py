@@ -81,8 +81,8 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """``a, b = await cluster(2, rooms={...})``: started nodes; all stopped at the end."""
+async def cluster_nodes(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """``c = await cluster_nodes(2, rooms={...})``: a Cluster of started nodes (``c.nodes``); all stopped at the end."""
     made = Cluster(tmp_path)
 
     async def start(count: int, **sections: Any) -> Cluster:

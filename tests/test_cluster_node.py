@@ -15,8 +15,8 @@ async def rooms_online(client, room: str) -> int:
     return next(r["online"] for r in listed["rooms"] if r["name"] == room)
 
 
-async def test_presence_and_counts_are_the_same_on_every_node(cluster):
-    c = await cluster(3)
+async def test_presence_and_counts_are_the_same_on_every_node(cluster_nodes):
+    c = await cluster_nodes(3)
     a, b, n3 = c.nodes
     alice = await c.user(a, "alice", "lobby")
     bob = await c.user(b, "bob")
@@ -34,8 +34,8 @@ async def test_presence_and_counts_are_the_same_on_every_node(cluster):
     assert await rooms_online(carol, "lobby") == 1
 
 
-async def test_a_user_on_two_nodes_is_in_the_room_until_its_last_tab_leaves(cluster):
-    c = await cluster(3)
+async def test_a_user_on_two_nodes_is_in_the_room_until_its_last_tab_leaves(cluster_nodes):
+    c = await cluster_nodes(3)
     a, b, n3 = c.nodes
     watcher = await c.user(n3, "watcher", "lobby")
     tab1 = await c.user(a, "alice", "lobby")
@@ -53,8 +53,8 @@ async def test_a_user_on_two_nodes_is_in_the_room_until_its_last_tab_leaves(clus
     assert left["user"] == alice_join["user"]
 
 
-async def test_a_silent_node_has_its_users_leave_everywhere_within_the_bound(cluster):
-    c = await cluster(3)
+async def test_a_silent_node_has_its_users_leave_everywhere_within_the_bound(cluster_nodes):
+    c = await cluster_nodes(3)
     a, b, dead = c.nodes
     alice = await c.user(a, "alice", "lobby")
     await c.user(dead, "carol", "lobby")
@@ -73,8 +73,8 @@ async def test_a_silent_node_has_its_users_leave_everywhere_within_the_bound(clu
     assert await rooms_online(bob, "lobby") == 1
 
 
-async def test_a_node_that_lost_items_asks_for_the_state_and_converges(cluster):
-    c = await cluster(2)
+async def test_a_node_that_lost_items_asks_for_the_state_and_converges(cluster_nodes):
+    c = await cluster_nodes(2)
     a, b = c.nodes
     bob = await c.user(b, "bob", "lobby")
     c.net.drop = lambda item: True  # the bus loses everything for a while
@@ -87,8 +87,8 @@ async def test_a_node_that_lost_items_asks_for_the_state_and_converges(cluster):
     assert (await bob.request("join", room="lobby"))["online"] == 2
 
 
-async def test_a_node_that_starts_late_learns_the_state_at_once(cluster):
-    c = await cluster(1)
+async def test_a_node_that_starts_late_learns_the_state_at_once(cluster_nodes):
+    c = await cluster_nodes(1)
     alice = await c.user(c.nodes[0], "alice", "lobby")
     await c.start(1)
     late = await c.user(c.nodes[1], "bob")
@@ -97,8 +97,8 @@ async def test_a_node_that_starts_late_learns_the_state_at_once(cluster):
     assert (await alice.expect("presence", event="join"))["user"]["name"] == "bob"
 
 
-async def test_member_lists_and_presence_follow_member_list_max_across_nodes(cluster):
-    c = await cluster(2, rooms={"member_list_max": 2})
+async def test_member_lists_and_presence_follow_member_list_max_across_nodes(cluster_nodes):
+    c = await cluster_nodes(2, rooms={"member_list_max": 2})
     a, b = c.nodes
     alice = await c.user(a, "alice", "lobby")
     await c.user(b, "bob", "lobby")
@@ -113,8 +113,8 @@ async def test_member_lists_and_presence_follow_member_list_max_across_nodes(clu
     assert not [f for f in alice.backlog if f["type"] == "presence"]
 
 
-async def test_a_rename_on_one_node_is_seen_on_every_node(cluster):
-    c = await cluster(2)
+async def test_a_rename_on_one_node_is_seen_on_every_node(cluster_nodes):
+    c = await cluster_nodes(2)
     a, b = c.nodes
     alice = await c.user(a, "alice", "lobby")
     bob = await c.user(b, "bob", "lobby")
@@ -126,8 +126,8 @@ async def test_a_rename_on_one_node_is_seen_on_every_node(cluster):
     assert a.hub.users[alice.welcome["user"]["id"]].name == "alicia"
 
 
-async def test_a_name_online_on_one_node_is_taken_on_the_others_and_held_after(cluster):
-    c = await cluster(2)
+async def test_a_name_online_on_one_node_is_taken_on_the_others_and_held_after(cluster_nodes):
+    c = await cluster_nodes(2)
     a, b = c.nodes
     alice = await c.user(a, "Mark")
     await c.settle()
@@ -143,8 +143,8 @@ async def test_a_name_online_on_one_node_is_taken_on_the_others_and_held_after(c
     assert (await other.identify(name="mark"))["type"] == "welcome"
 
 
-async def test_a_room_made_on_one_node_is_listed_and_joinable_on_the_others(cluster):
-    c = await cluster(2)
+async def test_a_room_made_on_one_node_is_listed_and_joinable_on_the_others(cluster_nodes):
+    c = await cluster_nodes(2)
     a, b = c.nodes
     maker = await c.user(a, "maker")
     watcher = await c.user(b, "watcher")
@@ -159,8 +159,8 @@ async def test_a_room_made_on_one_node_is_listed_and_joinable_on_the_others(clus
     assert clash["code"] == "room_exists"
 
 
-async def test_a_room_in_use_on_one_node_is_not_removed_by_another_and_removal_spreads(cluster):
-    c = await cluster(2, rooms={"unused_expiry_seconds": 60})
+async def test_a_room_in_use_on_one_node_is_not_removed_by_another_and_removal_spreads(cluster_nodes):
+    c = await cluster_nodes(2, rooms={"unused_expiry_seconds": 60})
     a, b = c.nodes
     maker = await c.user(a, "maker")
     await maker.request("create", room="games")
@@ -185,8 +185,8 @@ async def test_a_room_in_use_on_one_node_is_not_removed_by_another_and_removal_s
 
 
 @pytest.mark.parametrize("everywhere", [True, False])
-async def test_signing_out_on_one_node_closes_the_sessions_on_the_others(cluster, everywhere):
-    c = await cluster(2)
+async def test_signing_out_on_one_node_closes_the_sessions_on_the_others(cluster_nodes, everywhere):
+    c = await cluster_nodes(2)
     a, b = c.nodes
     here = await c.user(a, "alice")
     there = await c.user(b, "alice", token=here.welcome["token"])

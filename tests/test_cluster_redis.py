@@ -12,8 +12,8 @@ import pytest
 pytestmark = pytest.mark.redis
 
 
-async def test_two_nodes_never_both_admit_look_alike_names(cluster, redis_server):
-    c = await cluster(2, bus=redis_server.url)
+async def test_two_nodes_never_both_admit_look_alike_names(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url)
     a, b = c.nodes
     c.net.drop = lambda item: True  # the bus tells nothing in time: only the claims on Redis decide
     first, second = await c.client(a), await c.client(b)
@@ -24,8 +24,8 @@ async def test_two_nodes_never_both_admit_look_alike_names(cluster, redis_server
     assert again["code"] == "name_taken"
 
 
-async def test_a_name_is_held_on_redis_after_its_user_leaves_and_its_user_takes_it_back(cluster, redis_server):
-    c = await cluster(2, bus=redis_server.url)
+async def test_a_name_is_held_on_redis_after_its_user_leaves_and_its_user_takes_it_back(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url)
     a, b = c.nodes
     c.net.drop = lambda item: True
     mark = await c.user(a, "Mark")
@@ -37,8 +37,8 @@ async def test_a_name_is_held_on_redis_after_its_user_leaves_and_its_user_takes_
     assert back["type"] == "welcome" and back["user"]["name"] == "Mark"
 
 
-async def test_a_users_rate_holds_across_nodes(cluster, redis_server):
-    c = await cluster(2, bus=redis_server.url, limits={"user_rate_per_second": 0.01, "user_rate_burst": 3})
+async def test_a_users_rate_holds_across_nodes(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url, limits={"user_rate_per_second": 0.01, "user_rate_burst": 3})
     a, b = c.nodes
     here = await c.user(a, "alice")  # identify counts for the connection and the address only
     assert (await here.request("ping"))["type"] == "pong"  # 1 of the user's 3
@@ -51,8 +51,8 @@ async def test_a_users_rate_holds_across_nodes(cluster, redis_server):
     assert again["code"] == "rate_limited" and "from this user" in again["message"]
 
 
-async def test_an_addresss_new_users_are_counted_across_nodes(cluster, redis_server):
-    c = await cluster(2, bus=redis_server.url, address={"guests_per_hour": 0.01, "guest_burst": 2})
+async def test_an_addresss_new_users_are_counted_across_nodes(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url, address={"guests_per_hour": 0.01, "guest_burst": 2})
     a, b = c.nodes
     await c.user(a, "one")
     await c.user(b, "two")
@@ -60,8 +60,8 @@ async def test_an_addresss_new_users_are_counted_across_nodes(cluster, redis_ser
     assert refused["code"] == "rate_limited" and "new users from your network address" in refused["message"]
 
 
-async def test_a_redis_outage_does_not_stop_the_chat(cluster, redis_server, caplog):
-    c = await cluster(2, bus=redis_server.url)
+async def test_a_redis_outage_does_not_stop_the_chat(cluster_nodes, redis_server, caplog):
+    c = await cluster_nodes(2, bus=redis_server.url)
     a, b = c.nodes
     redis_server.stop()
     with caplog.at_level(logging.WARNING, "chatd.cluster"):
