@@ -81,6 +81,7 @@ class Chat:
         self.shared = SharedRedis(bus_url(config)) if config.bus else None
         self.claims = NameClaims(self.shared) if self.shared else None
         self.buckets = SharedBuckets(self.shared) if self.shared else None
+        self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (_keep_names)
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
         """Carry out a request; raises ProtocolError, or returns an awaitable
@@ -286,7 +287,9 @@ class Chat:
         """Set the Redis claims of these (user id, name) to live ``seconds`` (their
         hold, once let go; renewed while online: ``renew_names``)."""
         if self.claims is not None:
-            asyncio.ensure_future(self.claims.keep(names, seconds))
+            task = asyncio.ensure_future(self.claims.keep(names, seconds))
+            self._keeping.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(self._keeping.discard)
 
     def renew_names(self) -> None:
         """Every ``chatd.cluster.names.RENEW_EVERY`` seconds: the names online here stay claimed."""
