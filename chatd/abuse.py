@@ -16,9 +16,9 @@ clock is the caller's (seconds).
 **IPv6.** A host usually holds a whole /64 (SLAAC, privacy addresses), so
 an IPv6 address is limited by its /64 network (``address.ipv6_prefix``).
 
-**Several processes.** This is the seam: a class with the same methods
-backed by Redis (a token bucket per key in one Lua script, a counter per key
-for connections) can replace ``AddressLimits`` and nothing else changes.
+**Several processes.** On a cluster the rate buckets are on Redis
+(``chatd.cluster.limits``, driven by ``chatd.chat``, with ``rule`` and
+``refusal`` from here); the open connections are counted by each node.
 
 Settings are read on every call, so ``chatd reload`` applies them at once.
 """
@@ -148,24 +148,31 @@ class AddressLimits:
         None when allowed (and counted), else a Refusal (not counted)."""
         if key is None:
             return None
-        s, rule = self._settings(), RULES[kind]
-        wait = self._tables[kind].take(key, getattr(s, rule.rate) / rule.per, getattr(s, rule.burst), now)
-        return self._refusal(kind, key, wait, now) if wait else None
+        wait = self._tables[kind].take(key, *self.rule(kind), now)
+        return self.refusal(kind, key, wait, now) if wait else None
 
-    def connect(self, key: str | None, now: float) -> Refusal | None:
+    def rule(self, kind: Kind) -> tuple[float, float]:
+        """The bucket of a rate kind as the settings say now: (tokens per second, burst)."""
+        s, rule = self._settings(), RULES[kind]
+        return getattr(s, rule.rate) / rule.per, getattr(s, rule.burst)
+
+    def connect(self, key: str | None, now: float, rate: bool = True) -> Refusal | None:
         """A new connection from ``key``: refused when the address holds
-        ``address.max_connections`` already or connects too fast; otherwise
-        counted as open until ``disconnect(key)``."""
+        ``address.max_connections`` already or (``rate``) connects too fast;
+        otherwise counted as open until ``disconnect(key)``. ``rate`` False:
+        the caller counts the rate elsewhere (on a cluster, on Redis)."""
         if key is None:
             return None
         if self._open[key] >= self._settings().max_connections:
-            return self._refusal(Kind.CONNECTIONS, key, CONNECTIONS_RETRY_AFTER, now)
-        refusal = self.take(Kind.CONNECT, key, now)
+            return self.refusal(Kind.CONNECTIONS, key, CONNECTIONS_RETRY_AFTER, now)
+        refusal = self.take(Kind.CONNECT, key, now) if rate else None
         if refusal is None:
             self._open[key] += 1
         return refusal
 
-    def _refusal(self, kind: Kind, key: str, retry_after: float, now: float) -> Refusal:
+    def refusal(self, kind: Kind, key: str, retry_after: float, now: float) -> Refusal:
+        """A refusal of ``kind`` for ``key``, to try again in ``retry_after`` seconds
+        (``report`` set on the first in REPORT_EVERY seconds)."""
         report = self._reports.take(f"{kind} {key}", 1 / REPORT_EVERY, 1, now) == 0
         return Refusal(kind, retry_after, report)
 

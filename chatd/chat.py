@@ -7,11 +7,16 @@ Session, whose ``close`` ends the connection), an ``address`` (its key in
 ``closed``. Requests that refuse raise ``ProtocolError``; the connection
 turns those into ``error`` frames.
 
-    chat = Chat(config, hub, store, tokens, bus)
-    await bus.start(chat.feed)                       # what the bus brings goes to this process's sessions
+    chat = Chat(config, hub, store, tokens, bus)     # bus: LocalBus for one process, RedisBus for a cluster
+    await bus.start(chat.cluster)                    # what the bus brings: messages to chat.feed, the rest here
     pending = chat.handle(connection, parse(text))   # None, or an awaitable
     chat.post(draft, done)                           # store, publish, then done(Stored, error): the caller acks
     chat.disconnect(connection)
+
+Presence, online counts, names, rooms and sign-outs hold across the nodes of
+a cluster through ``chat.cluster`` (``chatd.cluster.node``); with a Redis
+bus, names are claimed on Redis (``chatd.cluster.names``) and the per-user
+and per-address limits are buckets on Redis (``chatd.cluster.limits``).
 
 Requests answered from memory (say, rooms, leave, ping) are handled at once;
 only those that read the store or wait for a write (identify, sign_out, join,
@@ -20,6 +25,7 @@ create, history) return an awaitable, so the common case costs no Task.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,7 +35,11 @@ from chatd.abuse import AddressLimits, Kind, Refusal
 from chatd.auth.signins import Signed, SignIns
 from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, Delivery
-from chatd.config import Config
+from chatd.cluster.limits import SharedBuckets
+from chatd.cluster.names import NameClaims, online_keep
+from chatd.cluster.node import Cluster
+from chatd.cluster.shared import SharedRedis
+from chatd.config import Config, bus_url
 from chatd.feed import Feed
 from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Room, Session
 from chatd.names import BadName, clean_name, name_taken
@@ -41,6 +51,7 @@ from chatd.store import Draft, NoSuchUser, Page, Store, Stored, WriterClosed
 from chatd.wsframe import text_frame, wire
 
 log = logging.getLogger("chatd.chat")
+USER_FLOOD = "too many messages from this user, all its connections together; slow down"
 
 Posted = Callable[[Stored | None, BaseException | None], None]  # (the stored message, or the error)
 
@@ -68,7 +79,15 @@ class Chat:
         self._user_buckets: dict[int, TokenBucket] = {}
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
         self.addresses = AddressLimits(lambda: self.config.address)
-        self.rooms = Rooms(hub, store, lambda: self.config, self.address_take)
+        self.cluster = Cluster(bus, hub, lambda: self.config, lambda: self.clock())
+        self.cluster.feed = self.feed  # stored messages, and losses, go on to the feed
+        self.rooms = Rooms(hub, store, lambda: self.config, self.address_admit, self.cluster.room_event)
+        self.cluster.rooms, self.cluster.sign_ins = self.rooms, self.sign_ins
+        # With a Redis bus: names claimed and limits counted on Redis (None: in this process only).
+        self.shared = SharedRedis(bus_url(config)) if config.bus else None
+        self.claims = NameClaims(self.shared) if self.shared else None
+        self.buckets = SharedBuckets(self.shared) if self.shared else None
+        self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (_keep_names)
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
         """Carry out a request; raises ProtocolError, or returns an awaitable
@@ -81,19 +100,72 @@ class Chat:
         """A connection has closed (once per connection ``connect`` let in)."""
         self.addresses.disconnect(conn.address)
         for room, user in self.hub.detach(conn.session, self.clock()):
-            self._presence(room, "leave", user.ref())
+            self.cluster.left(room, user)
         user = conn.session.user
         if user is not None and user.id not in self.hub.users:
             self._user_buckets.pop(user.id, None)
+            self.cluster.gone(user)
+            self._keep_names([(user.id, user.name)], self.config.identity.name_hold_seconds)
 
-    def connect(self, address: str | None) -> Refusal | None:
+    async def connect(self, address: str | None) -> Refusal | None:
         """A new connection from ``address`` (a key of ``chatd.abuse``): None
-        when let in (it counts until ``disconnect``), else why not."""
-        return self._logged(self.addresses.connect(address, self.clock()), address)
+        when let in (it counts until ``disconnect``), else why not. On a
+        cluster the rate of new connections is counted on Redis, the open
+        connections by each node."""
+        if self.buckets is None:
+            return self._logged(self.addresses.connect(address, self.clock()), address)
+        refusal = self._logged(self.addresses.connect(address, self.clock(), rate=False), address)
+        if refusal is None:
+            refusal = await self.address_admit(Kind.CONNECT, address)
+            if refusal is not None:
+                self.addresses.disconnect(address)
+        return refusal
 
     def address_take(self, kind: Kind, address: str | None) -> Refusal | None:
-        """Count one ``kind`` for ``address``: None when allowed, else why not."""
+        """Count one ``kind`` for ``address`` in this process: None when allowed, else why not."""
         return self._logged(self.addresses.take(kind, address, self.clock()), address)
+
+    async def address_admit(self, kind: Kind, address: str | None) -> Refusal | None:
+        """Count one ``kind`` for ``address``, on Redis on a cluster (in this
+        process when there is none, or Redis is out): None when allowed, else why not."""
+        if self.buckets is None or address is None:
+            return self.address_take(kind, address)
+        rate, burst = self.addresses.rule(kind)
+        answer = await self.buckets.take([(f"{kind}:{address}", rate, burst)])
+        if answer is None:
+            return self.address_take(kind, address)
+        wait, _ = answer
+        return self._logged(self.addresses.refusal(kind, address, wait, self.clock()), address) if wait else None
+
+    def message_take(self, session: Session, address: str | None, now: float) -> tuple[str, float] | None:
+        """Charge one message to the user's bucket (once identified), then the
+        address's, in this process: None when both had a token, else (why not,
+        seconds until one is back). docs/protocol.md, "Rate limits"."""
+        if session.user is not None:
+            bucket = self.user_bucket(session.user.id)
+            if not bucket.take(now):
+                return USER_FLOOD, bucket.wait(now)
+        refusal = self.address_take(Kind.MESSAGE, address)
+        return (refusal.message, refusal.retry_after) if refusal is not None else None
+
+    async def message_admit(self, session: Session, address: str | None) -> tuple[str, float] | None:
+        """``message_take`` on a cluster: the user's and the address's buckets
+        on Redis, taken together or not at all; in this process while Redis is out."""
+        limits, buckets = self.config.limits, []
+        if session.user is not None:
+            buckets.append((f"user:{session.user.id}", limits.user_rate_per_second, limits.user_rate_burst))
+        if address is not None:
+            buckets.append((f"{Kind.MESSAGE}:{address}", *self.addresses.rule(Kind.MESSAGE)))
+        answer = await self.buckets.take(buckets) if buckets else (0.0, -1)
+        if answer is None:
+            return self.message_take(session, address, self.clock())
+        wait, which = answer
+        if not wait:
+            return None
+        if session.user is not None and which == 0:
+            return USER_FLOOD, wait
+        refusal = self._logged(self.addresses.refusal(Kind.MESSAGE, address, wait, self.clock()), address)
+        return refusal.message, refusal.retry_after
 
     @staticmethod
     def _logged(refusal: Refusal | None, address: str | None) -> Refusal | None:
@@ -124,18 +196,20 @@ class Chat:
             who = await self.sign_ins.resume(req.fields["token"], req.cid)
         else:
             self._check_name_free(name, None, req.cid)
-            refusal = self.address_take(Kind.GUEST, conn.address)
+            refusal = await self.address_admit(Kind.GUEST, conn.address)
             if refusal is not None:
                 raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
             who = await self.sign_ins.sign_up(name)
         try:
             if who.resume is not None:
                 name = await self._resumed_name(who, name, req.cid)
+            await self._claim_name(who.user_id, name, req.cid)
             if conn.closed:
                 return
             self.sign_ins.check(who, req.cid)  # signed out while this identify waited
-            online = self.hub.users.get(who.user_id)
-            old_name = online.name if online else name
+            here = who.user_id in self.hub.users
+            old_name = self.cluster.name_of(who.user_id) or name
+            self._check_name_free(name, who.user_id, req.cid)  # taken on another node meanwhile?
             try:
                 user = self.hub.attach(conn.session, who.user_id, name, self.clock(),
                                        self.config.identity.name_hold_seconds)
@@ -143,9 +217,11 @@ class Chat:
                 raise self._taken(name, e.holder, req.cid) from None
         finally:
             self.sign_ins.settled(who)
-        if old_name != name:  # renamed while online elsewhere: the rooms it is in should know
-            for room in {r.key: r for s in user.sessions for r in s.rooms.values()}.values():
-                self._presence(room, "rename", user.ref())
+        if not here:
+            self.cluster.arrived(user)
+        if old_name != name:  # renamed while online (here or on another node): the rooms it is in should know
+            self.cluster.renamed(user)
+            self._keep_names([(user.id, old_name)], self.config.identity.name_hold_seconds)
         conn.session.sign_in = who.sign_in
         # Where the client's positions come from: its `epoch`, else its token's.
         conn.session.epoch = epoch = req.fields.get("epoch", who.epoch)
@@ -178,8 +254,7 @@ class Chat:
 
     async def _resumed_name(self, who: Signed, name: str | None, cid: str | None) -> str:
         """The name a user that resumed takes: its current one, or ``name`` if given (a rename)."""
-        online = self.hub.users.get(who.user_id)
-        current = online.name if online else who.name
+        current = self.cluster.name_of(who.user_id) or who.name
         if name is None or name == current:
             self._check_name_free(current, who.user_id, cid)
             return current
@@ -190,6 +265,7 @@ class Chat:
     async def _sign_out(self, conn: Connection, req: Request) -> None:
         everywhere = req.fields.get("everywhere", False)
         ended = await self.sign_ins.sign_out(conn.session, everywhere)
+        self.cluster.signed_out(conn.session.user.id, None if everywhere else conn.session.sign_in)
         if not conn.closed:
             _answer(conn, req, {"type": "signed_out", "everywhere": everywhere})
         reason = "signed out everywhere" if everywhere else "signed out"
@@ -198,9 +274,34 @@ class Chat:
             session.close(CloseCode.SIGNED_OUT, reason)
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
-        holder = self.hub.name_holder(name, user_id, self.clock(), self.config.identity.name_hold_seconds)
+        holder = self.cluster.name_holder(name, user_id, self.clock(), self.config.identity.name_hold_seconds)
         if holder is not None:
             raise self._taken(name, holder, cid)
+
+    async def _claim_name(self, user_id: int, name: str, cid: str | None) -> None:
+        """On a cluster with Redis: make ``name`` the user's on every node, or
+        refuse it (``chatd.cluster.names``: how two nodes never both admit it)."""
+        if self.claims is None:
+            return
+        hold = self.config.identity.name_hold_seconds
+        claim = await self.claims.claim(user_id, name, online_keep(hold))
+        if claim is not None:
+            now = self.clock()
+            left_at = None if self.cluster.name_of(claim.user_id) else now - max(0.0, hold - claim.seconds_left)
+            raise self._taken(name, Holder(claim.user_id, claim.name, left_at), cid)
+
+    def _keep_names(self, names: list[tuple[int, str]], seconds: float) -> None:
+        """Set the Redis claims of these (user id, name) to live ``seconds`` (their
+        hold, once let go; renewed while online: ``renew_names``)."""
+        if self.claims is not None:
+            task = asyncio.ensure_future(self.claims.keep(names, seconds))
+            self._keeping.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(self._keeping.discard)
+
+    def renew_names(self) -> None:
+        """Every ``chatd.cluster.names.RENEW_EVERY`` seconds: the names online here stay claimed."""
+        names = [(user.id, user.name) for user in self.hub.users.values()]
+        self._keep_names(names, online_keep(self.config.identity.name_hold_seconds))
 
     def _taken(self, name: str, holder: Holder, cid: str | None) -> ProtocolError:
         text = name_taken(name, holder.name, holder.left_at, self.clock(), self.config.identity.name_hold_seconds)
@@ -226,7 +327,7 @@ class Chat:
         room = self.rooms.get(req.fields["room"])
         session = conn.session
         if self.hub.join(session, room):
-            self._presence(room, "join", session.user.ref(), exclude=session)
+            self.cluster.entered(room, session)
         since = req.fields.get("since")
         reset = since is not None and await self._stale(req.fields.get("epoch", session.epoch), since)
         if reset:
@@ -239,8 +340,8 @@ class Chat:
             "type": "joined",
             "room": room.name,
             "topic": room.topic,
-            "members": room.member_refs(self.hub.users, self.config.rooms.member_list_max),
-            "online": len(room.members),
+            "members": self.cluster.member_refs(room, self.config.rooms.member_list_max),
+            "online": room.online,
             **({"reset": True} if reset else {}),
         }, page)
         self.feed.release(session, room.key, _last_id(sent.newest_id, since), _loose(sent, since), mark)
@@ -248,19 +349,13 @@ class Chat:
     def _leave(self, conn: Connection, req: Request) -> None:
         room = self._joined_room(conn, req.fields["room"], req.cid)
         if self.hub.leave(conn.session, room):
-            self._presence(room, "leave", conn.session.user.ref())
+            self.cluster.left(room, conn.session.user)
         _answer(conn, req, {"type": "left", "room": room.name})
 
     async def _create(self, conn: Connection, req: Request) -> None:
         topic = req.fields.get("topic", "").strip()[:TOPIC_MAX]
         room = await self.rooms.create(conn.session.user.id, conn.address, req.fields["room"], topic, self.clock())
         _answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})
-
-    def _presence(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
-        if len(room.members) > self.config.rooms.member_list_max:
-            return  # a huge room: everyone telling everyone costs O(users²)
-        data = wire({"type": "presence", "room": room.name, "event": event, "user": user})
-        self.hub.publish((s for s in room.sessions if s is not exclude), room.key, None, data)
 
     # Messages
 

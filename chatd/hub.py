@@ -195,10 +195,11 @@ class User:
 
 
 class Room:
-    __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "position", "creator_id",
-                 "messaged")
+    __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "elsewhere", "position",
+                 "creator_id", "messaged")
 
-    def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool):
+    def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool,
+                 elsewhere: dict[int, int] | None = None):
         self.id = room_id
         self.name = name
         self.topic = topic
@@ -207,15 +208,21 @@ class Room:
         self.name_keys = name_keys(name)
         self.sessions: set[Session] = set()
         self.members: dict[int, int] = {}  # user id → that user's sessions in the room
+        # User id → other nodes of a cluster where the user is in the room (kept by chatd.cluster).
+        self.elsewhere: dict[int, int] = {} if elsewhere is None else elsewhere
         self.creator_id = creator_id  # None: a rooms.default room, or one from before creators were kept
         self.messaged = messaged  # a message was ever sent to it
 
+    @property
+    def online(self) -> int:
+        """Users in the room, on this node or any other (each once)."""
+        if not self.elsewhere:
+            return len(self.members)
+        return len(self.members) + sum(1 for uid in self.elsewhere if uid not in self.members)
+
     def entry(self) -> dict:
         """The room as the room list shows it."""
-        return {"name": self.name, "topic": self.topic, "online": len(self.members)}
-
-    def member_refs(self, users: dict[int, User], limit: int) -> list[dict]:
-        return [users[uid].ref() for uid in itertools.islice(self.members, limit)]
+        return {"name": self.name, "topic": self.topic, "online": self.online}
 
 
 def room_fold(name: str) -> str:
@@ -229,7 +236,10 @@ class Hub:
         self._names: dict[str, User] = {}  # online users by each of their name keys
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
         self.rooms: dict[str, Room] = {}  # by room_fold
-        self.rooms_by_id: dict[int, Room] = {}  # the same rooms by id (how the bus names them)
+        self.rooms_by_id: dict[int, Room] = {}  # the same rooms by id (how the bus and the store name them)
+        # Room id → Room.elsewhere of that room, also of rooms not (yet) here: the
+        # other nodes' memberships, kept by chatd.cluster.peers (which shares this mapping).
+        self.elsewhere: dict[int, dict[int, int]] = {}
         self._room_keys: dict[str, Room] = {}  # rooms by each of their name keys
         self._room_order: list[Room] = []  # by position: where a page of the room list starts
         self._positions = itertools.count()
@@ -249,7 +259,8 @@ class Hub:
         hold some."""
         key = room_fold(name)
         if key not in self.rooms:
-            room = self.rooms[key] = Room(room_id, name, topic, next(self._positions), creator_id, messaged)
+            room = self.rooms[key] = Room(room_id, name, topic, next(self._positions), creator_id, messaged,
+                                          self.elsewhere.setdefault(room_id, {}))
             self.rooms_by_id[room_id] = room
             self._room_order.append(room)
             self._gone.pop(key, None)  # the name is a live room's again
@@ -266,6 +277,8 @@ class Hub:
         key = room_fold(room.name)
         del self.rooms[key]
         del self.rooms_by_id[room.id]
+        if not room.elsewhere:
+            self.elsewhere.pop(room.id, None)
         del self._room_order[self._index(room.position)]
         self.changed.pop(room, None)
         self._gone[key] = room.position
@@ -343,17 +356,29 @@ class Hub:
         user = self.users.get(user_id)
         if user is None:
             user = self.users[user_id] = User(user_id, name)
-        elif user.name != name:
-            self._release(user, now)
-            user.name, user.keys = name, name_keys(name)
-        for key in user.keys:
-            self._names[key] = user
-            self._let_go.pop(key, None)  # a name this user let go, taken back
+            self._take_name(user)
+        else:
+            self.rename(user, name, now)
         user.sessions.add(session)
         session.user = user
         self.sessions.add(session)
         session.hold(PRIVATE)
         return user
+
+    def rename(self, user: User, name: str, now: float) -> None:
+        """An online user is called ``name`` from now on (its old name is held
+        for it); no check: ``attach`` checks, and a rename made on another node
+        was checked there."""
+        if user.name == name:
+            return
+        self._release(user, now)
+        user.name, user.keys = name, name_keys(name)
+        self._take_name(user)
+
+    def _take_name(self, user: User) -> None:
+        for key in user.keys:
+            self._names[key] = user
+            self._let_go.pop(key, None)  # a name this user let go, taken back
 
     def _release(self, user: User, now: float) -> None:
         """The user no longer has its name: it is held for it from ``now``."""

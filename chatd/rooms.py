@@ -19,7 +19,13 @@ per room per interval.
 room): from the hub at once, so a later ``join`` is ``no_such_room``, then
 from the store, which keeps it should a message be there after all.
 
-    rooms = Rooms(hub, store, lambda: config, address_take)
+**Other nodes.** Rooms created and removed here are told to the other nodes
+of a cluster (``tell``, ``chatd.cluster.node``); theirs come here through
+``add`` and ``drop``, with the same events to this node's listeners. A room
+is in use while anyone is in it on any node (``Room.elsewhere``). After a
+bus outage ``resync`` rereads the list from the store, the truth.
+
+    rooms = Rooms(hub, store, lambda: config, address_admit, tell)
     room = await rooms.create(creator_id, address, "games", "board games", now)
     entries, more = rooms.page(after="lobby")
     rooms.track(room, now)    # a room loaded from the store
@@ -33,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatd.abuse import Kind, Refusal
@@ -57,11 +63,13 @@ EXPIRIES_PER_TICK = 50
 
 class Rooms:
     def __init__(self, hub: Hub, store: Store, config: Callable[[], Any],
-                 address_take: Callable[[Kind, str | None], Refusal | None]):
+                 address_admit: Callable[[Kind, str | None], Awaitable[Refusal | None]],
+                 tell: Callable[[str, Room], None]):
         self.hub = hub
         self.store = store
         self._config = config  # → the current Config (live)
-        self._address_take = address_take
+        self._address_admit = address_admit
+        self._tell = tell  # (event, room): a room created or removed here, for the other nodes
         self._creating: dict[int, int] = {}  # user id → its creates waiting for the store
         # Rooms that may expire → the clock reading since which nobody has been in them,
         # oldest first (each is re-inserted at the end when it changes, with a later reading).
@@ -110,11 +118,12 @@ class Rooms:
         if rooms.max_per_creator and mine >= rooms.max_per_creator:
             raise ProtocolError(Code.TOO_MANY_ROOMS, f"you have created {mine} rooms that exist, the most one user "
                                                      "may; rooms nobody uses are removed after a while")
-        refusal = self._address_take(Kind.ROOM, address)
-        if refusal is not None:
-            raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after)
+        # Counted from here: the address's limit may wait for Redis (a cluster) meanwhile.
         self._creating[creator] = self._creating.get(creator, 0) + 1
         try:
+            refusal = await self._address_admit(Kind.ROOM, address)
+            if refusal is not None:
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after)
             room_id = await self.store.create_room(name, topic, creator)
         except RoomExists as e:  # created meanwhile (by another process, one day)
             raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, e.existing)) from None
@@ -125,16 +134,52 @@ class Rooms:
         room = self.hub.add_room(room_id, name, topic, creator)
         log.info("room %r created by user %d", room.name, creator)
         self._publish("created", room.entry())
+        self._tell("created", room)
         self.track(room, now)
         return room
 
+    # Rooms of other nodes
+
+    def add(self, room_id: int, name: str, topic: str, creator: int | None, now: float) -> None:
+        """A room another node created (or kept after all): listed here too."""
+        if self.hub.room(name) is not None:
+            return  # known already (a resync, or our own list)
+        room = self.hub.add_room(room_id, name, topic, creator)
+        self._publish("created", room.entry())
+        self.track(room, now)
+
+    def drop(self, room_id: int) -> None:
+        """A room another node removed: gone here too, unless someone here is in it."""
+        room = self.hub.rooms_by_id.get(room_id)
+        if room is None or not self._live(room):
+            return
+        if room.sessions:
+            log.warning("room %r was removed by another node while users here are in it; it stays here", room.name)
+            return
+        self._forget(room)
+
+    def resync(self, now: float) -> None:
+        """Reread the rooms from the store (the bus may have lost some of
+        their events): add those missing, drop those gone."""
+        self.store.read(self.store.room_rows).add_done_callback(lambda done: self._resynced(done, now))
+
+    def _resynced(self, done: asyncio.Future, now: float) -> None:
+        if done.exception() is not None:
+            log.warning("rereading the rooms failed: %r", done.exception())
+            return
+        stored = {room_id: (name, topic, creator) for room_id, name, topic, creator in done.result()}
+        for room_id, (name, topic, creator) in stored.items():
+            self.add(room_id, name, topic, creator, now)
+        for room in list(self.hub.rooms.values()):
+            if room.id not in stored:
+                self.drop(room.id)
     # Live events and expiry
 
     def track(self, room: Room, now: float) -> None:
         """Start or restart ``room``'s clock: it is unused from ``now`` on if
         nobody is in it and it was never written in."""
         self._idle.pop(room, None)
-        if not room.members and not room.messaged:
+        if not room.members and not room.elsewhere and not room.messaged:
             self._idle[room] = now
 
     def tick(self, now: float) -> None:
@@ -154,7 +199,7 @@ class Rooms:
             room = next(iter(self._unpushed))
             del self._unpushed[room]
             if self._live(room) and self.hub.listeners:
-                sent += self._publish("changed", {"name": room.name, "online": len(room.members)})
+                sent += self._publish("changed", {"name": room.name, "online": room.online})
 
     def _expire(self, now: float) -> None:
         rooms = self._config().rooms
@@ -167,7 +212,7 @@ class Rooms:
             if since > now - rooms.unused_expiry_seconds:
                 return
             del self._idle[room]
-            if room.members or room.sessions or room.messaged or not self._live(room):
+            if room.members or room.elsewhere or room.sessions or room.messaged or not self._live(room):
                 continue  # in use after all: tracked again once nobody is in it
             if room_fold(room.name) in defaults:
                 self._idle[room] = now  # its clock starts over: it may leave rooms.default by a reload
@@ -176,11 +221,16 @@ class Rooms:
             removed += 1
 
     def _remove(self, room: Room, unused: float) -> None:
-        self.hub.remove_room(room)
-        self._unpushed.pop(room, None)
-        self._publish("removed", {"name": room.name})
+        self._forget(room)
+        self._tell("removed", room)
         log.info("room %r removed: nobody wrote in it and nobody was in it for %d s", room.name, unused)
         self.store.delete_room(room.id).add_done_callback(lambda done: self._deleted(room, done))
+
+    def _forget(self, room: Room) -> None:
+        self.hub.remove_room(room)
+        self._unpushed.pop(room, None)
+        self._idle.pop(room, None)
+        self._publish("removed", {"name": room.name})
 
     def _deleted(self, room: Room, done: asyncio.Future) -> None:
         """The store's answer to a removal. A room it kept (a message was in
@@ -192,6 +242,7 @@ class Rooms:
         if self.hub.room(room.name) is None:
             back = self.hub.add_room(room.id, room.name, room.topic, room.creator_id, messaged=True)
             self._publish("created", back.entry())
+            self._tell("created", back)
 
     def _live(self, room: Room) -> bool:
         return self.hub.room(room.name) is room

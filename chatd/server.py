@@ -37,6 +37,7 @@ from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, new_node_id
 from chatd.bus.local import LocalBus
 from chatd.chat import Chat
+from chatd.cluster.names import RENEW_EVERY
 from chatd.config import Config, bus_url, parse_listen, reload_split, store_url
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
@@ -85,14 +86,17 @@ def rss_bytes() -> int:
 
 
 class Server:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, bus: Bus | None = None):
+        """``bus``: the bus this node joins (tests join several in one process); by default
+        the in-process bus (one node)."""
         self.config = config
         self.hub = Hub()
+        self.bus = bus if bus is not None else make_bus(config)  # tests pass one (tests/busnet.py)
         # With a bus, other processes (workers, nodes) write the same database: the
         # store then gives each message its `prev`.
-        self.store = open_store(store_url(config), shared=bool(config.bus), synchronous=config.store.synchronous,
+        shared = bool(config.bus) or not isinstance(self.bus, LocalBus)
+        self.store = open_store(store_url(config), shared=shared, synchronous=config.store.synchronous,
                                 batch_max=config.store.batch_max)
-        self.bus = make_bus(config)
         self.sockets: set = set()  # open ChatConnections, closed by hand on stop
         self.handing: set = set()  # ChatConnections whose socket is on its way from Tornado to them
         self.keepalive: Keepalive | None = None
@@ -103,6 +107,7 @@ class Server:
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._sampler: PeriodicCallback | None = None
         self._rooms_ticker: PeriodicCallback | None = None
+        self._cluster_tickers: list[PeriodicCallback] = []
 
     @property
     def port(self) -> int:
@@ -135,7 +140,8 @@ class Server:
         tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
         self.load_rooms()
-        await self.bus.start(self.chat.feed)
+        await self.bus.start(self.chat.cluster)
+        self.chat.cluster.start()
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
         # Tornado's default 64 KiB read per connection only fragments the heap.
         # No xheaders: Tornado would believe X-Real-IP from anyone; the application
@@ -165,6 +171,13 @@ class Server:
         self._sampler.start()
         self._rooms_ticker = PeriodicCallback(self.tick_rooms, ROOMS_TICK_MS)
         self._rooms_ticker.start()
+        if not self.chat.cluster.alone:
+            self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
+                                                          self.config.cluster.heartbeat_interval * 1000))
+        if self.chat.claims is not None:
+            self._cluster_tickers.append(PeriodicCallback(self.chat.renew_names, RENEW_EVERY * 1000))
+        for ticker in self._cluster_tickers:
+            ticker.start()
         log.info("chatd %s serving on %s, database %s", __version__, self.address, self.config.database)
 
     def load_rooms(self) -> None:
@@ -273,6 +286,8 @@ class Server:
             self._sampler.stop()
         if self._rooms_ticker:
             self._rooms_ticker.stop()
+        for ticker in self._cluster_tickers:
+            ticker.stop()
         if self.keepalive:
             self.keepalive.stop()
 
@@ -332,10 +347,14 @@ class Server:
 
     async def _close_bus(self, deadline: float) -> None:
         """Publish the last commits (their callbacks ran on the loop once the
-        writer had drained: the waits above let them), then leave the bus."""
+        writer had drained: the waits above let them), tell the other nodes this
+        one is gone (its users leave at once), then leave the bus."""
         await asyncio.sleep(0)  # the writer's last "stored" callbacks, if nothing above waited
         if self.chat is not None:
+            self.chat.cluster.stop()
             await self.chat.feed.close()
+            if self.chat.shared is not None:
+                await self.chat.shared.close()
         try:
             await asyncio.wait_for(self.bus.close(), max(0.1, deadline - time.monotonic()))
         except TimeoutError:

@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.ops_fixtures",  # chatd processes for the operations tests
     "tests.services",  # real Redis and PostgreSQL servers
     "tests.stores",  # a store of each kind
+    "tests.cluster_fixtures",  # several chatd nodes in one process
 ]
 
 

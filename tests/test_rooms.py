@@ -256,7 +256,7 @@ async def test_concurrent_creates_of_one_user_cannot_pass_its_limit_together(use
 def test_a_push_of_online_counts_is_bounded_in_bytes_and_the_rest_follows():
     hub = Hub()
     config = build_config({})
-    rooms = Rooms(hub, None, lambda: config, lambda kind, address: None)
+    rooms = Rooms(hub, None, lambda: config, lambda kind, address: None, lambda event, room: None)
     got: list[bytes] = []
     watcher = Session("w", got.append)
     hub.attach(watcher, 1, "watcher", 0.0, 0)

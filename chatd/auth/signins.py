@@ -16,6 +16,7 @@ against the database epoch and the store's sign-ins and generations
         sign_ins.settled(who)
     token = sign_ins.token(who)
     ended = await sign_ins.sign_out(session, everywhere=False)   # the sessions to close
+    ended = sign_ins.signed_out(user_id, sign_in)   # a sign-out made on another node (None: everywhere)
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class SignIns:
             await self.store.sign_ins.raise_generation(user_id)
         else:
             await self.store.sign_ins.revoke(user_id, sign_in)
-        which = None if everywhere else sign_in
-        self._resumes.sign_out(user_id, which)
-        return self.hub.sessions_of(user_id, which)
+        return self.signed_out(user_id, None if everywhere else sign_in)
+
+    def signed_out(self, user_id: int, sign_in: int | None) -> list[Session]:
+        """The user's sign-in ``sign_in`` (None: every one) is signed out in the
+        store: identifies with it under way are refused; → its live sessions here."""
+        self._resumes.sign_out(user_id, sign_in)
+        return self.hub.sessions_of(user_id, sign_in)

@@ -202,6 +202,10 @@ class Store:
         with self.db.connection_context():
             return list(Room.select(Room.id, Room.name, Room.topic).order_by(Room.id).tuples().execute(self.db))
 
+    def room_rows(self) -> list[tuple[int, str, str, int | None]]:
+        """(id, name, topic, creator id) of every room; for ``read`` (a reader thread)."""
+        return self.db.execute_sql("SELECT id, name, topic, creator_id FROM room ORDER BY id").fetchall()
+
     def room_uses(self) -> dict[int, RoomUse]:
         """Room id → RoomUse, for every room."""
         with self.db.connection_context():
@@ -236,13 +240,18 @@ class Store:
         return self.writer.run(lambda: self._insert_room(name, topic, creator_id))
 
     def delete_room(self, room_id: int) -> asyncio.Future:
-        """Delete a room that holds no message, with its name keys; → True,
-        or False if it holds a message after all (it then stays): a message
-        is never lost to a room's removal."""
+        """Delete a room that holds no message, with its name keys; → True (also
+        when it is gone already: another node removed it), or False if it holds
+        a message after all (it then stays): a message is never lost to a
+        room's removal."""
         assert self.writer
-        return self.writer.run(lambda: self.db.execute_sql(self._q(
-            "DELETE FROM room WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message WHERE room_id = ?)"),
-            (room_id, room_id)).rowcount == 1)
+
+        def delete() -> bool:
+            self.db.execute_sql(self._q("DELETE FROM room WHERE id = ? AND NOT EXISTS "
+                                        "(SELECT 1 FROM message WHERE room_id = ?)"), (room_id, room_id))
+            return self.db.execute_sql(self._q("SELECT 1 FROM room WHERE id = ?"), (room_id,)).fetchone() is None
+
+        return self.writer.run(delete)
 
     def _insert_room(self, name: str, topic: str, creator_id: int | None) -> int:
         keys = sorted(name_keys(name))

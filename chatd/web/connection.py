@@ -34,7 +34,6 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from chatd.abuse import Kind
 from chatd.chat import Chat
 from chatd.hub import Session
 from chatd.paging import REQUEST_HIGH_WATER_SHARE
@@ -162,6 +161,33 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def _handle(self, message: str | bytes) -> None:
         refused = self._take_token()
+        if refused is None and self.chat.buckets is not None:  # a cluster: the user's and address's on Redis
+            self._busy = asyncio.ensure_future(self._admit(message))
+            return
+        self._carry_out(message, refused)
+
+    async def _admit(self, message: str | bytes) -> None:
+        """``_carry_out`` once the cluster's buckets have answered (the next
+        request waits meanwhile, so requests stay in order)."""
+        try:
+            refused = await self.chat.message_admit(self.session, self.address)
+        finally:
+            self._busy = None
+        if self.closing:
+            return
+        try:
+            self._carry_out(message, refused)
+        except Exception:
+            log.exception("failing %s (%s) on an internal error", self.session.id, self.remote_ip)
+            self.fail(CloseCode.INTERNAL_ERROR, "internal error")
+            return
+        if self._busy is None:
+            self._next()
+
+    def _carry_out(self, message: str | bytes, refused: tuple[str, float] | None) -> None:
+        """Answer a message the buckets refused (``refused``: why, seconds until a
+        token is back), or carry it out."""
+        self._strikes = 0 if refused is None else self._strikes + 1
         if refused is not None:
             self._refuse_flood(message, *refused)
             return
@@ -208,24 +234,18 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.send(frame_)
 
     def _take_token(self) -> tuple[str, float] | None:
-        """Charge one message to the connection's bucket, then the user's (once
-        identified), then the address's (docs/protocol.md, "Rate limits"):
-        None when all three had a token, else (why not, seconds until one is
-        back). Counts the refusals in a row."""
+        """Charge one message to the connection's bucket, then (in one process)
+        the user's, once identified, and the address's (docs/protocol.md, "Rate
+        limits"): None when each had a token, else (why not, seconds until one
+        is back). On a cluster ``Chat.message_admit`` takes the last two."""
         limits = self.chat.config.limits
         now = self.chat.clock()
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
-        user_bucket = self.chat.user_bucket(self.session.user.id) if self.session.user is not None else None
-        refused = None
         if not self._bucket.take(now):
-            refused = "too many messages on this connection; slow down", self._bucket.wait(now)
-        elif user_bucket is not None and not user_bucket.take(now):
-            refused = "too many messages from this user, all its connections together; slow down", user_bucket.wait(now)
-        else:
-            refusal = self.chat.address_take(Kind.MESSAGE, self.address)
-            refused = (refusal.message, refusal.retry_after) if refusal is not None else None
-        self._strikes = 0 if refused is None else self._strikes + 1
-        return refused
+            return "too many messages on this connection; slow down", self._bucket.wait(now)
+        if self.chat.buckets is not None:
+            return None
+        return self.chat.message_take(self.session, self.address, now)
 
     def _refuse_flood(self, message: str | bytes, why: str, retry_after: float) -> None:
         """Answer a message over the rate limit with ``rate_limited`` (with its

@@ -79,7 +79,7 @@ class _TakeOver:
             return
         chat, remote_ip = handler.chat, handler.request.remote_ip
         address = chat.addresses.key(remote_ip)
-        refusal = chat.connect(address)
+        refusal = await chat.connect(address)
         if refusal is not None:
             handler.set_status(429)
             handler.set_header("Retry-After", str(refusal.seconds))

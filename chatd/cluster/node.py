@@ -1,0 +1,265 @@
+"""This node's part in the cluster state: it tells the other nodes what
+changes here and applies what they tell it (``chatd.cluster.peers``), on
+the bus's ``Notice`` items — the same on every bus.
+
+Notices (``Notice.kind``: body):
+
+- ``ops``: ``{"ops": [...]}``, this node's presence changes in order
+  (``Peers.apply``): a user online here or renamed, offline, in a room, out.
+- ``state``: the node's whole state (``peers.snapshot``), every
+  ``cluster.heartbeat_interval`` seconds, and at once to a ``sync``.
+- ``sync``: "send me your state": a node that starts, or that heard
+  ``lost()`` (it may have missed ops).
+- ``bye``: the node stops; the others drop it at once.
+- ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
+- ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
+
+A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
+users leave the rooms they were in only there, with ``presence`` to this
+node's sessions. So a node killed with ``kill -9`` is cleared everywhere
+within ``node_timeout + heartbeat_interval`` (docs/operations.md).
+
+With the in-process bus (one node) nothing is published: there is nobody to
+tell, and the single-process path stays as it was.
+
+    cluster = Cluster(bus, hub, lambda: config, clock)
+    cluster.rooms, cluster.sign_ins = rooms, sign_ins
+    await bus.start(cluster)
+    cluster.start()                        # ask the others for their state
+    cluster.entered(room, session)         # after Hub.join said True (and .left, .arrived, .renamed, .gone)
+    cluster.tick()                         # every heartbeat_interval: .heartbeat(), then .expire() silent nodes
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chatd.bus import Bus, Delivery, Notice, Receiver
+from chatd.bus.local import LocalBus
+from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
+from chatd.hub import Holder, Hub, Room, Session, User
+from chatd.protocol import CloseCode
+from chatd.wsframe import wire
+
+log = logging.getLogger("chatd.cluster")
+
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
+
+
+class Cluster:
+    """The cluster state as this node keeps it, and the bus's receiver."""
+
+    def __init__(self, bus: Bus, hub: Hub, config: Callable[[], Any], clock: Callable[[], float]):
+        self.bus = bus
+        self.hub = hub
+        self.peers = Peers(hub.elsewhere)
+        self.alone = isinstance(bus, LocalBus)  # one node: nobody to tell
+        self._config = config  # → the current Config
+        self._clock = clock
+        self.rooms: Any = None  # chatd.rooms.Rooms: rooms made and removed elsewhere (set by Chat)
+        self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
+        self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
+
+    def start(self) -> None:
+        """Ask the other nodes for their state (they answer at once)."""
+        self._publish(SYNC, {})
+
+    def stop(self) -> None:
+        """Tell the other nodes this one stops: its users leave everywhere at once."""
+        self._publish(BYE, {})
+
+    # What the other nodes have, with this node's
+
+    def name_of(self, user_id: int) -> str | None:
+        """The name of a user online on any node, else None."""
+        user = self.hub.users.get(user_id)
+        return user.name if user is not None else self.peers.name(user_id)
+
+    def name_holder(self, name: str, user_id: int | None, now: float, hold_seconds: float) -> Holder | None:
+        """Who keeps user ``user_id`` from taking ``name`` on any node (``Hub.name_holder``,
+        ``Peers.name_holder``); a user online somewhere before one who let the name go."""
+        here = self.hub.name_holder(name, user_id, now, hold_seconds)
+        if here is not None and here.left_at is None:
+            return here
+        return self.peers.name_holder(name, user_id, now, hold_seconds) or here
+
+    def member_refs(self, room: Room, limit: int) -> list[dict]:
+        """At most ``limit`` of the users in ``room`` on any node, this node's first."""
+        users = self.hub.users
+        here = (users[uid].ref() for uid in room.members)
+        there = ({"id": uid, "name": self.peers.name(uid) or ""} for uid in room.elsewhere if uid not in room.members)
+        return list(itertools.islice(itertools.chain(here, there), limit))
+
+    # This node's changes (Chat calls these)
+
+    def entered(self, room: Room, session: Session) -> None:
+        """``session``'s user is in ``room`` here now, where it was not (``Hub.join`` said True)."""
+        user = session.user
+        if user.id not in room.elsewhere:
+            self.present(room, "join", user.ref(), exclude=session)
+        self._ops([JOIN, user.id, room.id])
+
+    def left(self, room: Room, user: User) -> None:
+        """``user`` is no longer in ``room`` here (``Hub.leave`` said True, or ``Hub.detach`` listed it)."""
+        if user.id not in room.elsewhere:
+            self.present(room, "leave", user.ref())
+        self._ops([LEAVE, user.id, room.id])
+
+    def arrived(self, user: User) -> None:
+        """``user`` is online here now, where it was not."""
+        self._ops([ONLINE, user.id, user.name])
+
+    def renamed(self, user: User) -> None:
+        """``user`` took another name here: every room it is in, on any node, hears it."""
+        self._presence_everywhere(user.id, "rename", user.ref())
+        self._ops([ONLINE, user.id, user.name])
+
+    def gone(self, user: User) -> None:
+        """``user``'s last session here ended."""
+        self._ops([OFFLINE, user.id])
+
+    def room_event(self, event: str, room: Room) -> None:
+        """A room was ``created`` or ``removed`` here (``chatd.rooms``)."""
+        self._publish(ROOM, {"event": event, "id": room.id, "name": room.name, "topic": room.topic,
+                             "creator": room.creator_id})
+
+    def signed_out(self, user_id: int, sign_in: int | None) -> None:
+        """The user's sign-in ``sign_in`` (None: every one) signed out here."""
+        self._publish(SIGN_OUT, {"user": user_id, "sign_in": sign_in})
+
+    def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
+        """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
+        if room.online > self._config().rooms.member_list_max:
+            return  # a huge room: everyone telling everyone costs O(users²)
+        data = wire({"type": "presence", "room": room.name, "event": event, "user": user})
+        self.hub.publish((s for s in room.sessions if s is not exclude), room.key, None, data)
+
+    # Time
+
+    def tick(self) -> None:
+        """Every ``cluster.heartbeat_interval``: ``heartbeat``, then ``expire``."""
+        if self.alone:
+            return
+        self.heartbeat()
+        self.expire()
+
+    def heartbeat(self) -> None:
+        """Send this node's state: it says the node lives, and lets the others converge."""
+        self._publish(STATE, self.snapshot())
+
+    def expire(self) -> None:
+        """Drop the nodes silent for ``cluster.node_timeout``: their users leave."""
+        now, timeout = self._clock(), self._config().cluster.node_timeout
+        dropped, changes = self.peers.expire(now - timeout, now)
+        for node in dropped:
+            log.warning("node %s silent for %g s: its users leave everywhere", node, timeout)
+        self._apply(changes, now)
+        if dropped and self.feed is not None:
+            # A node killed between a commit and its publish took that publish with it:
+            # what it stored is read from the store now, not at its channel's next message.
+            self.feed.lost()
+
+    def snapshot(self) -> dict[str, Any]:
+        """This node's state, as heartbeats carry it."""
+        rooms = {room.id: room.members.keys() for room in self.hub.rooms.values() if room.members}
+        return snapshot({uid: user.name for uid, user in self.hub.users.items()}, rooms)
+
+    # The bus's receiver
+
+    def delivery(self, item: Delivery) -> None:
+        if self.feed is not None:
+            self.feed.delivery(item)
+
+    def lost(self) -> None:
+        """Items may have been lost: ask every node for its state, reread the rooms."""
+        if self.feed is not None:
+            self.feed.lost()
+        self._publish(SYNC, {})
+        if self.rooms is not None:
+            self.rooms.resync(self._clock())
+
+    def notice(self, item: Notice) -> None:
+        if item.origin == self.bus.node:
+            return  # our own, back from the bus
+        try:
+            self._notice(item)
+        except (KeyError, ValueError, TypeError) as e:  # another node's bug must not stop this one
+            log.error("notice %r from node %s not understood: %r", item.kind, item.origin, e)
+
+    def _notice(self, item: Notice) -> None:
+        kind, body, node, now = item.kind, item.body, item.origin, self._clock()
+        if kind == OPS:
+            self._apply(self.peers.apply(node, body["ops"], now), now)
+        elif kind == STATE:
+            self._apply(self.peers.replace(node, body, now), now)
+        elif kind == SYNC:
+            self.peers.heard(node, now)
+            self.heartbeat()
+        elif kind == BYE:
+            log.info("node %s stopped", node)
+            self._apply(self.peers.drop(node, now), now)
+        elif kind == ROOM:
+            self.peers.heard(node, now)
+            self._room(body, now)
+        elif kind == SIGN_OUT:
+            self.peers.heard(node, now)
+            self._sign_out(body["user"], body["sign_in"])
+        else:
+            log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
+
+    def _apply(self, changes: list[Change], now: float) -> None:
+        """Tell this node's sessions what changed elsewhere."""
+        for change in changes:
+            if change.kind in (JOIN, LEAVE):
+                room = self.hub.rooms_by_id.get(change.room_id)
+                if room is None:
+                    continue  # a room this node has not loaded yet: its count is kept meanwhile
+                self.hub.changed[room] = None
+                if change.user_id not in room.members:
+                    self.present(room, change.kind, {"id": change.user_id, "name": change.name})
+            elif change.kind in (ONLINE, RENAME):
+                # Renamed elsewhere: RENAME, or ONLINE under another name than here.
+                user = self.hub.users.get(change.user_id)
+                if user is not None:  # online here too: one name everywhere
+                    if user.name == change.name:
+                        continue  # nothing new here
+                    self.hub.rename(user, change.name, now)
+                elif change.kind == ONLINE:
+                    continue  # names online elsewhere are looked up in self.peers when asked
+                self._presence_everywhere(change.user_id, "rename", {"id": change.user_id, "name": change.name})
+
+    def _presence_everywhere(self, user_id: int, event: str, user: dict) -> None:
+        """``presence`` to this node's sessions in every room the user is in, on any node (rare: renames)."""
+        for room in list(self.hub.rooms.values()):
+            if user_id in room.members or user_id in room.elsewhere:
+                self.present(room, event, user)
+
+    def _room(self, body: dict[str, Any], now: float) -> None:
+        if self.rooms is None:
+            return
+        if body["event"] == "created":
+            self.rooms.add(int(body["id"]), str(body["name"]), str(body["topic"]), body["creator"], now)
+        elif body["event"] == "removed":
+            self.rooms.drop(int(body["id"]))
+        else:
+            raise ValueError(f"unknown room event {body['event']!r}")
+
+    def _sign_out(self, user_id: int, sign_in: int | None) -> None:
+        if self.sign_ins is None:
+            return
+        reason = "signed out everywhere" if sign_in is None else "signed out"
+        ended = self.sign_ins.signed_out(user_id, sign_in)
+        if ended:
+            log.info("user %d %s on another node: %d sessions end here", user_id, reason, len(ended))
+        for session in ended:
+            session.close(CloseCode.SIGNED_OUT, reason)
+
+    def _ops(self, *ops: list[Any]) -> None:
+        self._publish(OPS, {"ops": list(ops)})
+
+    def _publish(self, kind: str, body: dict[str, Any]) -> None:
+        if not self.alone:
+            self.bus.publish(Notice(kind, body))

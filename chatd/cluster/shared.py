@@ -1,0 +1,59 @@
+"""The cluster's Redis for what must hold across nodes besides the bus:
+name claims (``chatd.cluster.names``) and rate limits
+(``chatd.cluster.limits``).
+
+Redis is a help here, never a condition: when it cannot be reached, each
+call answers None at once, the caller falls back to what this node knows
+(its own buckets, the names it has heard of), and one warning is logged.
+After a failure Redis is left alone for ``RETRY_AFTER`` seconds, so an
+outage costs one timeout, not one per message.
+
+    shared = SharedRedis(bus_url(config))
+    held = await shared.run("claiming a name", lambda r: script(keys=[...], args=[...], client=r))
+    await shared.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("chatd.cluster")
+
+TIMEOUT = 0.5  # seconds a command may take: a message waits for it (chatd.cluster.limits)
+RETRY_AFTER = 5.0  # seconds Redis is left alone after a failure
+
+T = TypeVar("T")
+
+
+class SharedRedis:
+    def __init__(self, url: str, clock: Callable[[], float] = time.monotonic):
+        self.redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+        self._clock = clock
+        self._down_until: float | None = None  # clock reading until which Redis is not tried
+
+    async def run(self, what: str, call: Callable[[redis.Redis], Awaitable[T]]) -> T | None:
+        """``call(client)``'s answer, or None when Redis failed (logged) or
+        failed less than RETRY_AFTER seconds ago. ``what`` names the job for the log."""
+        if self._down_until is not None and self._clock() < self._down_until:
+            return None
+        try:
+            answer = await call(self.redis)
+        except (RedisError, OSError, TimeoutError) as e:
+            if self._down_until is None:
+                log.warning("Redis failed while %s (%r): names and rate limits hold per node until it is back; "
+                            "docs/operations.md, \"Cluster state\"", what, e)
+            self._down_until = self._clock() + RETRY_AFTER
+            return None
+        if self._down_until is not None:
+            log.warning("Redis is back: names and rate limits hold across nodes again")
+            self._down_until = None
+        return answer
+
+    async def close(self) -> None:
+        await self.redis.aclose()

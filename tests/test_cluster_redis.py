@@ -1,0 +1,73 @@
+"""Names and rate limits across nodes on a real Redis (chatd/cluster/names.py,
+limits.py, shared.py): nodes joined by a BusNet, with ``bus`` set to the
+test's own redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+pytestmark = pytest.mark.redis
+
+
+async def test_two_nodes_never_both_admit_look_alike_names(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url)
+    a, b = c.nodes
+    c.net.drop = lambda item: True  # the bus tells nothing in time: only the claims on Redis decide
+    first, second = await c.client(a), await c.client(b)
+    answers = await asyncio.gather(first.identify(name="Mark"), second.identify(name="Mаrk"))  # Cyrillic а
+    assert sorted(answer["type"] for answer in answers) == ["error", "welcome"]
+    assert next(answer for answer in answers if answer["type"] == "error")["code"] == "name_taken"
+    again = await (await c.client(b)).identify(name="MARK")
+    assert again["code"] == "name_taken"
+
+
+async def test_a_name_is_held_on_redis_after_its_user_leaves_and_its_user_takes_it_back(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url)
+    a, b = c.nodes
+    c.net.drop = lambda item: True
+    mark = await c.user(a, "Mark")
+    await mark.close()
+    await c.settle()
+    refused = await (await c.client(b)).identify(name="mark")
+    assert refused["code"] == "name_taken" and "kept for its user" in refused["message"]
+    back = await (await c.client(b)).identify(token=mark.welcome["token"])
+    assert back["type"] == "welcome" and back["user"]["name"] == "Mark"
+
+
+async def test_a_users_rate_holds_across_nodes(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url, limits={"user_rate_per_second": 0.01, "user_rate_burst": 3})
+    a, b = c.nodes
+    here = await c.user(a, "alice")  # identify counts for the connection and the address only
+    assert (await here.request("ping"))["type"] == "pong"  # 1 of the user's 3
+    there = await c.user(b, "alice", token=here.welcome["token"])
+    assert (await there.request("ping"))["type"] == "pong"  # 2
+    assert (await there.request("ping"))["type"] == "pong"  # 3
+    refused = await there.request("ping")
+    assert refused["code"] == "rate_limited" and "from this user" in refused["message"]
+    again = await here.request("ping")
+    assert again["code"] == "rate_limited" and "from this user" in again["message"]
+
+
+async def test_an_addresss_new_users_are_counted_across_nodes(cluster_nodes, redis_server):
+    c = await cluster_nodes(2, bus=redis_server.url, address={"guests_per_hour": 0.01, "guest_burst": 2})
+    a, b = c.nodes
+    await c.user(a, "one")
+    await c.user(b, "two")
+    refused = await (await c.client(a)).identify(name="three")
+    assert refused["code"] == "rate_limited" and "new users from your network address" in refused["message"]
+
+
+async def test_a_redis_outage_does_not_stop_the_chat(cluster_nodes, redis_server, caplog):
+    c = await cluster_nodes(2, bus=redis_server.url)
+    a, b = c.nodes
+    redis_server.stop()
+    with caplog.at_level(logging.WARNING, "chatd.cluster"):
+        alice = await c.user(a, "alice", "lobby")
+        assert (await alice.say("lobby", "still here"))["type"] == "ack"
+    assert "Redis failed" in caplog.text
+    await c.settle()
+    refused = await (await c.client(b)).identify(name="alice")  # names still hold through the bus
+    assert refused["code"] == "name_taken"
