@@ -7,6 +7,7 @@ headers, caching and malformed paths as a browser or a scanner meets them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import os
 import re
@@ -30,6 +31,7 @@ from tests.wsclient import ChatClient
 NGINX_HEADER_BUFFERS = 4 * 8192  # large_client_header_buffers' default
 SPOOF = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"}
 SITE = Path(__file__).resolve().parent.parent / "nginx" / "chatd.conf"
+CLUSTER = SITE.with_name("chatd-cluster.conf")
 PORT_ATTEMPTS = 5
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
@@ -67,13 +69,23 @@ def adapt(site: str, replacements: list[tuple[str, str]]) -> str:
     return site
 
 
-def start_nginx(work: Path, chatd_port: int, cert: Path, key: Path) -> tuple[subprocess.Popen | None, int, int]:
+def cluster_upstream(ports: list[int]) -> str:
+    """nginx/chatd-cluster.conf's upstream block, its nodes on these loopback ports."""
+    block = re.search(r"^upstream chatd \{.*?^\}", CLUSTER.read_text(), flags=re.M | re.S)[0]
+    servers = "".join(f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;\n" for port in ports)
+    return adapt(block, [(r"(^\s*server 10\.0\.0\.\d+:8080 .*\n)+", servers)])
+
+
+def start_nginx(work: Path, chatd_ports: list[int], cert: Path, key: Path) -> tuple[subprocess.Popen | None, int, int]:
     """nginx with the shipped site on two free ports, once it listens on both;
     → (process, http port, https port), or (None, …) if another program took a
-    port between ``free_port()`` and nginx's bind (the caller tries again)."""
+    port between ``free_port()`` and nginx's bind (the caller tries again).
+    Several chatd ports: the site's upstream is nginx/chatd-cluster.conf's."""
     http_port, https_port = free_port(), free_port()
+    upstream = (f"upstream chatd {{\n    server 127.0.0.1:{chatd_ports[0]};\n}}" if len(chatd_ports) == 1
+                else cluster_upstream(chatd_ports))
     site = adapt(SITE.read_text(), [
-        (r"server 127\.0\.0\.1:8080;", f"server 127.0.0.1:{chatd_port};"),
+        (r"^upstream chatd \{[^}]*\}", upstream),
         (r"^\s*listen \[::\]:(80|443)( ssl)?;\n", ""),
         (r"listen 80;", f"listen 127.0.0.1:{http_port};"),
         (r"listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
@@ -102,30 +114,35 @@ def start_nginx(work: Path, chatd_port: int, cert: Path, key: Path) -> tuple[sub
     return None, http_port, https_port
 
 
-@pytest.fixture
-def nginx_site(chatd_daemon: Chatd) -> Iterator[dict]:
+@contextlib.contextmanager
+def nginx_in_front(work: Path, chatd_ports: list[int]) -> Iterator[dict]:
+    """nginx with the shipped site in front of chatd (several ports: a cluster), a
+    self-signed certificate made here; → {"http", "https": ports, "ssl": a client context}."""
     if NGINX is None:
-        pytest.skip("nginx is not installed (.ci/run installs it)")
-    d = chatd_daemon
-    work = d.dir / "nginx"
+        pytest.fail("nginx is not installed: `bash .ci/run` installs it")
     (work / "tmp").mkdir(parents=True)
     cert, key = work / "cert.pem", work / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
     for _ in range(PORT_ATTEMPTS):
-        proc, http_port, https_port = start_nginx(work, d.port, cert, key)
+        proc, http_port, https_port = start_nginx(work, chatd_ports, cert, key)
         if proc is not None:
             break
     else:
         pytest.fail(f"nginx found no free ports in {PORT_ATTEMPTS} attempts")
     try:
-        context = ssl.create_default_context(cafile=str(cert))
-        yield {"http": http_port, "https": https_port, "ssl": context, "chatd": d}
+        yield {"http": http_port, "https": https_port, "ssl": ssl.create_default_context(cafile=str(cert))}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         proc.stderr.close()
+
+
+@pytest.fixture
+def nginx_site(chatd_daemon: Chatd) -> Iterator[dict]:
+    with nginx_in_front(chatd_daemon.dir / "nginx", [chatd_daemon.port]) as site:
+        yield {**site, "chatd": chatd_daemon}
 
 
 async def test_wss_client_chats_through_nginx_and_chatd_sees_its_address(nginx_site: dict):
