@@ -134,6 +134,23 @@ async def test_both_workers_serve_and_status_and_connections_count_them_all(work
         await client.close()
 
 
+async def test_clients_on_different_workers_chat_and_see_each_other(workers: Chatd):
+    d = workers
+    (one, a), (other, b) = (await clients_on_every_worker(d, worker_pids(d))).items()
+    assert one != other
+    joined_a = await a.request("join", room="lobby")
+    joined_b = await b.request("join", room="lobby")
+    assert joined_b["online"] == 2 and joined_a["members"][0] in joined_b["members"], \
+        "presence counts the member on the other worker"
+    ack = await a.say("lobby", "from one worker")
+    got = await b.expect("message", text="from one worker")
+    assert got["id"] == ack["id"]
+    sent = await b.request("say", to=got["from"]["id"], text="privately, from the other")
+    assert (await a.expect("message", text="privately, from the other"))["id"] == sent["id"]
+    for client in (a, b):
+        await client.close()
+
+
 async def test_reload_reaches_every_worker_and_an_invalid_file_changes_nothing(workers: Chatd):
     d = workers
     clients = await clients_on_every_worker(d, worker_pids(d))
