@@ -40,8 +40,9 @@ import psycopg
 
 from chatd.bus import room_channel, user_channel
 from chatd.dsn import redacted
-from chatd.store.base import COLUMNS, SELECT, Draft, MessageRow, NoSuchUser, Store, Stored, StoreUnavailable, now_ms
-from chatd.store.schema import PostgresDatabase, pair_key
+from chatd.store.base import COLUMNS, SELECT, Store
+from chatd.store.rows import Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable
+from chatd.store.schema import PostgresDatabase, now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
 # Advisory lock keys (one bigint space, shared with anything else that locks in the
