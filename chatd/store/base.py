@@ -24,8 +24,9 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.rows import Draft, MessageRow, Page, RoomExists, RoomUse
-from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, fill_room_keys, migrate, now_ms, pair_key
+from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
 

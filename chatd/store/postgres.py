@@ -1,7 +1,8 @@
 """The store in a PostgreSQL database that several chatd nodes share.
 
-Schema and migrations are ``chatd.store.schema``'s, as on SQLite (peewee's
-``PostgresqlDatabase`` on psycopg 3); the hot path speaks psycopg directly.
+Schema and migrations are ``chatd.store.schema``'s and
+``chatd.store.migrations``', as on SQLite (peewee's ``PostgresqlDatabase`` on
+psycopg 3); the hot path speaks psycopg directly.
 Writes go through the same writer thread and group commit as SQLite: one
 transaction per batch.
 
