@@ -38,9 +38,10 @@ from chatd.bus import Bus, new_node_id
 from chatd.bus.local import LocalBus
 from chatd.chat import Chat
 from chatd.cluster.names import RENEW_EVERY
-from chatd.config import Config, bus_url, parse_listen, reload_split, store_url
+from chatd.config import Config, bus_url, reload_split, store_url
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
+from chatd.settings import parse_listen
 from chatd.store import open_store
 from chatd.web import make_app
 from chatd.web.httpserver import ChatHTTPServer

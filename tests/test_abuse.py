@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from chatd.abuse import AddressLimits, Kind, address_key
-from chatd.config import BY_KEY
 from chatd.server import Server
+from chatd.settings import BY_KEY
 from tests.conftest import Clock, until
 from tests.wsclient import ChatClient
 
