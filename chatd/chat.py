@@ -41,12 +41,13 @@ from chatd.cluster.node import Cluster
 from chatd.cluster.shared import SharedRedis
 from chatd.config import Config, bus_url
 from chatd.feed import Feed
-from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Room, Session
+from chatd.hub import Holder, Hub, NameTaken
 from chatd.names import BadName, clean_name, name_taken
 from chatd.paging import MessagePage, encode_with_list, message_page
 from chatd.protocol import TOPIC_MAX, CloseCode, Code, ProtocolError, Request, check_text, error_frame, message_frame
 from chatd.ratelimit import TokenBucket
 from chatd.rooms import Rooms
+from chatd.session import PRIVATE, Room, Session
 from chatd.store import Draft, NoSuchUser, Page, Store, Stored, WriterClosed
 from chatd.wsframe import text_frame, wire
 

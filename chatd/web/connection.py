@@ -35,10 +35,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 from chatd.chat import Chat
-from chatd.hub import Session
 from chatd.paging import REQUEST_HIGH_WATER_SHARE
 from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
+from chatd.session import Session
 from chatd.store import WriterClosed
 from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
