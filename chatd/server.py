@@ -175,8 +175,8 @@ class Server:
         if not self.chat.cluster.alone:
             self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
                                                           self.config.cluster.heartbeat_interval * 1000))
-        if self.chat.claims is not None:
-            self._cluster_tickers.append(PeriodicCallback(self.chat.renew_names, RENEW_EVERY * 1000))
+        if self.chat.identity.claims is not None:
+            self._cluster_tickers.append(PeriodicCallback(self.chat.identity.renew_names, RENEW_EVERY * 1000))
         for ticker in self._cluster_tickers:
             ticker.start()
         log.info("chatd %s serving on %s, database %s", __version__, self.address, self.config.database)

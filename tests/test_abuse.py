@@ -268,7 +268,7 @@ async def test_an_address_holds_at_most_max_connections_and_gets_them_back_on_cl
     await clients[0].close()
     await clients[0].ws.wait_closed()
     # The server sees the close a moment after the client.
-    await until(lambda: server.chat.addresses.open_connections("2001:db8:7:7::/64") == 2, 5, "the close")
+    await until(lambda: server.chat.admission.addresses.open_connections("2001:db8:7:7::/64") == 2, 5, "the close")
     clients[0] = await ChatClient.connect(ws_url, additional_headers={"X-Real-IP": "2001:db8:7:7::3"})
     await close_all([*clients, other_64])
 
