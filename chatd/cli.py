@@ -8,8 +8,9 @@ the rest; docs/operations.md is the manual.
 ``main(argv, env, stdout, stderr)`` takes its arguments, environment and
 streams as parameters so tests can run it in-process. Exit statuses are
 ``chatd.status.ExitStatus``. ``start`` is ``chatd.lifecycle``; the commands
-that act on a running server are ``chatd.commands``; both load only when
-used, so ``--help`` stays quick. Only the entry points (the console script
+that act on a running server are ``chatd.commands``, those that copy the
+database ``chatd.database_commands``; they load only when used, so
+``--help`` stays quick. Only the entry points (the console script
 and ``python -m chatd``) import this module.
 """
 
@@ -129,9 +130,10 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
     if problem and args.command not in ("reload", "restart"):  # those two get the server's own verdict
         print("chatd: warning: the configuration is invalid (see `chatd check-config`); "
               "using its pidfile and control_socket as far as they can be read", file=stderr)
-    from chatd.commands import COMMANDS
+    from chatd import commands, database_commands
 
-    return COMMANDS[args.command](args, config, stdout, stderr)
+    run = {**commands.COMMANDS, **database_commands.COMMANDS}[args.command]
+    return run(args, config, stdout, stderr)
 
 
 def locate(path: Path | None) -> tuple[Config, str | None]:

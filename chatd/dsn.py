@@ -56,7 +56,10 @@ def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
 
 
 def redacted(url: str) -> str:
-    """The URL with its password replaced by ``***``: safe for logs and errors."""
+    """The URL with its password replaced by ``***``: safe for logs and errors.
+    A file path (an SQLite database) is given back as it is."""
+    if not scheme(url):
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:

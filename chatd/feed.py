@@ -34,8 +34,9 @@ import logging
 from collections.abc import Callable, Iterable
 
 from chatd.bus import ROOM, USER, Delivery, Notice, room_channel, user_channel
-from chatd.hub import PRIVATE, Held, Hub, Session
+from chatd.hub import Hub
 from chatd.protocol import CloseCode, message_frame
+from chatd.session import PRIVATE, Held, Session
 from chatd.store import Page, Store
 from chatd.wsframe import wire
 

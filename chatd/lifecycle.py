@@ -18,11 +18,12 @@ import socket
 from typing import Any, TextIO
 
 from chatd import logs
-from chatd.config import Config, ConfigError, load_config, parse_listen
+from chatd.config import Config, ConfigError, load_config
 from chatd.control import bind_control
 from chatd.daemon import HANDOVER_VAR, READY_TIMEOUT, AlreadyRunning, Channel, Handover, PidFile, fork_daemon
 from chatd.server import bind
 from chatd.service import Service, banner, refuse
+from chatd.settings import parse_listen
 from chatd.status import ExitStatus
 
 log = logging.getLogger("chatd")

@@ -43,10 +43,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatd.abuse import Kind, Refusal
-from chatd.hub import ROOM_LIST, Hub, Room, room_fold
+from chatd.hub import Hub
 from chatd.names import room_taken
 from chatd.paging import fit
 from chatd.protocol import Code, ProtocolError
+from chatd.session import ROOM_LIST, Room, room_fold
 from chatd.store import RoomExists, Store
 from chatd.wsframe import wire
 

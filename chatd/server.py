@@ -38,9 +38,11 @@ from chatd.bus import Bus, new_node_id
 from chatd.bus.local import LocalBus
 from chatd.chat import Chat
 from chatd.cluster.names import RENEW_EVERY
-from chatd.config import Config, bus_url, parse_listen, reload_split, store_url
+from chatd.config import Config, bus_url, reload_split, store_url
+from chatd.dsn import redacted
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
+from chatd.settings import parse_listen
 from chatd.store import open_store
 from chatd.web import make_app
 from chatd.web.httpserver import ChatHTTPServer
@@ -174,11 +176,11 @@ class Server:
         if not self.chat.cluster.alone:
             self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
                                                           self.config.cluster.heartbeat_interval * 1000))
-        if self.chat.claims is not None:
-            self._cluster_tickers.append(PeriodicCallback(self.chat.renew_names, RENEW_EVERY * 1000))
+        if self.chat.identity.claims is not None:
+            self._cluster_tickers.append(PeriodicCallback(self.chat.identity.renew_names, RENEW_EVERY * 1000))
         for ticker in self._cluster_tickers:
             ticker.start()
-        log.info("chatd %s serving on %s, database %s", __version__, self.address, self.config.database)
+        log.info("chatd %s serving on %s, database %s", __version__, self.address, redacted(self.config.database))
 
     def load_rooms(self) -> None:
         """Create the configured default rooms and put every stored room in the
@@ -241,7 +243,7 @@ class Server:
             "messages_since_start": self.chat.stored if self.chat else 0,
             "messages_per_second": round(self.message_rate(), 3),
             "rss_bytes": rss_bytes(),
-            "database": self.config.database,
+            "database": redacted(self.config.database),
             "database_bytes": db["database_bytes"],
             "epoch": self.store.epoch.id,
             "restored": self.store.restored,

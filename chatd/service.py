@@ -55,9 +55,11 @@ from chatd.daemon import (
     sd_notify,
     watchdog,
 )
+from chatd.dsn import redacted
 from chatd.protocol import CloseCode
 from chatd.server import Server
 from chatd.status import ExitStatus
+from chatd.store import StoreUnavailable
 from chatd.workers import WorkerSet
 
 log = logging.getLogger("chatd")
@@ -86,7 +88,7 @@ def log_target(config: Config, daemon: bool) -> str:
 
 def banner(address: str, config: Config, pid: int, daemon: bool) -> str:
     workers = f"  workers {config.workers}" if config.workers > 1 else ""
-    return (f"chatd {__version__} on http://{address}/  database {config.database}  pid {pid}{workers}"
+    return (f"chatd {__version__} on http://{address}/  database {redacted(config.database)}  pid {pid}{workers}"
             f"  log {log_target(config, daemon)}")
 
 
@@ -183,6 +185,9 @@ class Service:
         except (OSError, sqlite3.Error) as e:  # the operator's path: not a bug in chatd
             log.warning("backup to %s failed: %s", path, e)
             return {"ok": False, "error": f"cannot write {path}: {e}"}
+        except StoreUnavailable as e:  # this kind of store is not backed up by chatd (PostgreSQL: pg_dump)
+            log.warning("backup to %s refused: %s", path, e)
+            return {"ok": False, "error": str(e)}
         log.info("backed up the database to %s (%d bytes)", path, size)
         return {"ok": True, "path": path, "bytes": size}
 

@@ -12,7 +12,7 @@ answered once, with the same ``id``:
     serve                   accept connections
     status, connections     this worker's figures (and its users' ids) and its connections
     reload {config}         apply the live keys of this config; reopen the log file
-    backup {path}           → {bytes}
+    backup {path}           → {bytes}, or {error, unavailable: true} for a store chatd does not back up
     stop {code, seconds, graceful, answer_accepted}
                             ``Server.stop`` with these; answered as soon as this worker
                             writes nothing more ({"drained": true}), or when its stop
@@ -45,6 +45,7 @@ from chatd.link import Link
 from chatd.protocol import CloseCode
 from chatd.server import Server
 from chatd.status import ExitStatus
+from chatd.store import StoreUnavailable
 
 log = logging.getLogger("chatd")
 WORKER_VAR = "CHATD_WORKER"  # env var naming the descriptors a worker inherits
@@ -156,7 +157,11 @@ class Worker:
 
     async def _backup(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.server is not None, "open first"
-        return {"ok": True, "bytes": await self.server.backup(request["path"])}
+        try:
+            size = await self.server.backup(request["path"])
+        except StoreUnavailable as e:  # not an error of this worker's: the supervisor says why
+            return {"ok": False, "error": str(e), "unavailable": True}
+        return {"ok": True, "bytes": size}
 
     async def _stop_request(self, request: dict[str, Any]) -> dict[str, Any]:
         stopping = self._begin_stop(request.get("code", CloseCode.GOING_AWAY), float(request["seconds"]),

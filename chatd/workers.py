@@ -50,8 +50,10 @@ from chatd import __version__
 from chatd.child import Child, WorkerGone
 from chatd.config import Config, config_values, reload_split
 from chatd.daemon import KILL_MARGIN, READY_TIMEOUT
+from chatd.dsn import redacted
 from chatd.protocol import CloseCode
 from chatd.server import rss_bytes, socket_address
+from chatd.store import StoreUnavailable
 from chatd.supervision import STABLE_SECONDS, combine, exit_reason, respawn_delay
 
 log = logging.getLogger("chatd")
@@ -198,7 +200,7 @@ class WorkerSet:
             rows.append(row)
         own = {"version": __version__, "pid": os.getpid(), "started_at": self.started_at,
                "uptime_seconds": time.time() - self.started_at, "listen": self.address,
-               "database": self.config.database, "rss_bytes": rss_bytes()}
+               "database": redacted(self.config.database), "rss_bytes": rss_bytes()}
         return {**combine(own, good), "workers": rows}
 
     async def connections(self) -> list[dict[str, Any]]:
@@ -228,13 +230,14 @@ class WorkerSet:
         return live, later
 
     async def backup(self, path: str) -> int:
-        """``Server.backup`` by one worker (they share the database); → bytes."""
+        """``Server.backup`` by one worker (they share the database); → bytes.
+        StoreUnavailable where the store is not backed up by chatd, else OSError."""
         children = self.serving()
         if not children:
             raise OSError("no worker is serving")
         reply = await children[0].request("backup", BACKUP_TIMEOUT, path=path)
         if not reply.get("ok"):
-            raise OSError(reply.get("error"))
+            raise (StoreUnavailable if reply.get("unavailable") else OSError)(reply.get("error"))
         return reply["bytes"]
 
     # Stopping

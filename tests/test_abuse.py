@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from chatd.abuse import AddressLimits, Kind, address_key
-from chatd.config import BY_KEY
 from chatd.server import Server
+from chatd.settings import BY_KEY
 from tests.conftest import Clock, until
 from tests.wsclient import ChatClient
 
@@ -268,7 +268,7 @@ async def test_an_address_holds_at_most_max_connections_and_gets_them_back_on_cl
     await clients[0].close()
     await clients[0].ws.wait_closed()
     # The server sees the close a moment after the client.
-    await until(lambda: server.chat.addresses.open_connections("2001:db8:7:7::/64") == 2, 5, "the close")
+    await until(lambda: server.chat.admission.addresses.open_connections("2001:db8:7:7::/64") == 2, 5, "the close")
     clients[0] = await ChatClient.connect(ws_url, additional_headers={"X-Real-IP": "2001:db8:7:7::3"})
     await close_all([*clients, other_64])
 

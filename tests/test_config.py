@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chatd.config import SETTINGS, ConfigError, build_config, changed_keys, find_config_file, load_config
+from chatd.config import ConfigError, build_config, changed_keys, find_config_file, load_config
+from chatd.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 

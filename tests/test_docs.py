@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chatd.config import SETTINGS
 from chatd.protocol import SCHEMAS, CloseCode, Code
+from chatd.settings import SETTINGS
 from chatd.strictjson import NESTING_MAX
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

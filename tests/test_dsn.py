@@ -37,6 +37,11 @@ def test_an_error_never_repeats_the_password():
     assert redacted("postgresql://chat:hunter2@db/chatd") == "postgresql://chat:***@db/chatd"
 
 
+@pytest.mark.parametrize("path", ["/var/lib/chatd/chatd.db", "//srv/disk[1/chatd.db", "//ops:team@nas/chatd.db"])
+def test_an_sqlite_path_is_shown_as_it_is(path):
+    assert redacted(path) == path  # status, the banner and the log show `database` through redacted
+
+
 def test_workers_need_a_bus():
     with pytest.raises(ConfigError, match="'workers' is 3, which needs a bus"):
         build_config({"workers": 3})

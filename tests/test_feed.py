@@ -11,8 +11,9 @@ import pytest
 
 from chatd.bus import Delivery, room_channel, user_channel
 from chatd.feed import Feed
-from chatd.hub import PRIVATE, Hub, Session
+from chatd.hub import Hub
 from chatd.protocol import CloseCode, message_frame
+from chatd.session import PRIVATE, Session
 from chatd.store import MessageRow, Page
 from chatd.wsframe import wire
 

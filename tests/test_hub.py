@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.hub import PRIVATE, Holder, Hub, NameTaken, Session
+from chatd.hub import Holder, Hub, NameTaken
+from chatd.session import PRIVATE, Session
 
 NOW = 1000.0  # a clock reading, in seconds
 HOLD = 300.0  # identity.name_hold_seconds

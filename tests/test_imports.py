@@ -10,7 +10,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "chatd"
 ENTRY_POINTS = {"chatd.__main__"}  # `python -m chatd`; the console script names chatd.cli:main itself
 LEAVES = {"chatd.status"}
-CORE = ("chatd.chat", "chatd.hub", "chatd.protocol", "chatd.store", "chatd.bus")  # never import chatd.web
+CORE = ("chatd.chat", "chatd.identity", "chatd.admission", "chatd.replies", "chatd.hub", "chatd.session",
+        "chatd.protocol", "chatd.store", "chatd.bus")  # never import chatd.web
 
 
 def module_name(path: Path) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from chatd.config import BY_KEY
+from chatd.settings import BY_KEY
 from chatd.web.assets import REVALIDATE, VERSIONED_CACHE
 from chatd.web.headers import SECURITY_HEADERS
 from tests.ops_fixtures import Chatd, wait_for

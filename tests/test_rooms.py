@@ -11,9 +11,10 @@ import time
 import pytest
 
 from chatd.config import build_config
-from chatd.hub import Hub, Session
+from chatd.hub import Hub
 from chatd.rooms import PUSH_BYTES, Rooms
 from chatd.server import Server
+from chatd.session import Session
 from tests.conftest import Clock, make_config, until
 from tests.wsclient import ChatClient
 

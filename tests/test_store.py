@@ -12,8 +12,8 @@ import pytest
 
 from chatd.epoch import PRE_EPOCH
 from chatd.store import Draft, NoSuchUser, RoomExists, StoreUnavailable
+from chatd.store.migrations import SCHEMA_VERSION, SchemaError
 from chatd.store.postgres import PostgresStore
-from chatd.store.schema import SCHEMA_VERSION, SchemaError
 from chatd.store.sqlite import SqliteStore
 from tests.stores import new_user, opened, save
 
@@ -152,17 +152,17 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(store_url
     from peewee import TextField
     from playhouse.migrate import migrate
 
-    from chatd.store import schema
+    from chatd.store import migrations
 
     old = opened(store_url)
     uid = await new_user(old, "alice")
     old.close()
 
     def add_status(db):
-        migrate(schema.migrator(db).add_column("user", "status", TextField(default="")))
+        migrate(migrations.migrator(db).add_column("user", "status", TextField(default="")))
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_status])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, add_status])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     new = opened(store_url)
     try:
         with new.db.connection_context():

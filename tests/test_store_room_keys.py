@@ -12,7 +12,7 @@ import pytest
 
 from chatd.names import keys_version
 from chatd.store import RoomExists
-from chatd.store.schema import SCHEMA_VERSION
+from chatd.store.migrations import SCHEMA_VERSION
 from chatd.store.sqlite import SqliteStore
 
 # A database as chatd wrote it at schema version 1, before room keys.

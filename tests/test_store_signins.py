@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from chatd.server import Server
+from chatd.store.migrations import SCHEMA_VERSION
 from chatd.store.restore import restore
-from chatd.store.schema import SCHEMA_VERSION
 from tests.conftest import make_config
 from tests.wsclient import ChatClient
 

@@ -11,8 +11,8 @@ import sqlite3
 import psycopg
 import pytest
 
-from chatd.commands import cmd_migrate_store
 from chatd.daemon import PidFile
+from chatd.database_commands import cmd_migrate_store
 from chatd.server import Server
 from chatd.status import ExitStatus
 from chatd.store import Draft

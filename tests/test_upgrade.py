@@ -130,7 +130,7 @@ async def test_clients_leaving_mid_handshake_cost_nothing_and_log_no_error(serve
     assert (await alice.say("lobby", "still here"))["type"] == "ack"
     # The server learns of the resets from its loop: no event to await.
     await until(lambda: len(server.sockets) <= 1, 10, "the resets")
-    addresses = server.chat.addresses
+    addresses = server.chat.admission.addresses
     assert addresses.open_connections(addresses.key("127.0.0.1")) == 1, "each leaver gave its address's count back"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() + "\n" + (r.exc_text or "") for r in errors]

@@ -25,8 +25,9 @@ from typing import NamedTuple
 
 from chatd.auth.revocation import Resume, Resumes, refusal
 from chatd.auth.tokens import BadToken, TokenSigner
-from chatd.hub import Hub, Session
+from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError
+from chatd.session import Session
 from chatd.store import Store
 
 

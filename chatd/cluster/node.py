@@ -40,8 +40,9 @@ from typing import Any
 from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
-from chatd.hub import Holder, Hub, Room, Session, User
+from chatd.hub import Holder, Hub
 from chatd.protocol import CloseCode
+from chatd.session import Room, Session, User
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")

@@ -16,24 +16,15 @@ loop never touches the database.
     await store.delete_room(room_id)      # True, or False when it holds messages (then it stays)
     store.close()
 
-The interface and the shared types are ``chatd.store.base``'s, named here.
+The interface is ``chatd.store.base``'s and the types it hands out ``chatd.store.rows``', named here.
 """
 
 from __future__ import annotations
 
 from chatd.dsn import is_postgres
-from chatd.store.base import (
-    Draft,
-    MessageRow,
-    NoSuchUser,
-    Page,
-    RoomExists,
-    RoomUse,
-    Store,
-    Stored,
-    StoreUnavailable,
-    now_ms,
-)
+from chatd.store.base import Store
+from chatd.store.rows import Draft, MessageRow, NoSuchUser, Page, RoomExists, RoomUse, Stored, StoreUnavailable
+from chatd.store.schema import now_ms
 from chatd.store.writer import WriterClosed
 
 __all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "WriterClosed",

@@ -1,10 +1,11 @@
-"""The store's interface: the ``Store`` base class and what a store hands out.
+"""The store's interface: the ``Store`` base class.
 
 ``chatd.store.sqlite`` and ``chatd.store.postgres`` implement it; what
-they do alike is here. Models of ``chatd.store.schema`` are bound to no
-database: a query names the store's own (``.execute(self.db)``), so several
-stores may live in one process (several nodes in a test) without one
-writing through another's connection.
+they do alike is here; what it hands out (rows, pages) is ``chatd.store.rows``.
+Models of ``chatd.store.schema`` are bound to no database: a query names the
+store's own (``.execute(self.db)``), so several stores may live in one
+process (several nodes in a test) without one writing through another's
+connection.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
-from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, fill_room_keys, migrate, now_ms, pair_key
+from chatd.store.migrations import fill_room_keys, migrate
+from chatd.store.rows import Draft, MessageRow, Page, RoomExists, RoomUse
+from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
 
@@ -34,79 +36,6 @@ READ_THREADS = 2
 _BINDING = threading.Lock()
 
 log = logging.getLogger("chatd.store")
-
-
-class NoSuchUser(Exception):
-    pass
-
-
-class RoomExists(Exception):
-    """A room with this name, or one that looks like it, exists: ``existing`` is its name."""
-
-    def __init__(self, existing: str):
-        super().__init__(existing)
-        self.existing = existing
-
-
-class StoreUnavailable(Exception):
-    """What was asked cannot be done on this kind of store; str() says what to do instead."""
-
-
-@dataclass(slots=True)
-class Draft:
-    """A message on its way to the store: a room id or a recipient id."""
-
-    sender_id: int
-    sender_name: str
-    text: str
-    cid: str | None = None
-    room_id: int | None = None
-    room_name: str | None = None
-    recipient_id: int | None = None
-
-
-class MessageRow(NamedTuple):
-    """One stored message as the store hands it out; ``chatd.protocol`` makes frames of it.
-
-    A tuple, so that reading a page or storing a message costs one allocation per row.
-    """
-
-    id: int
-    room: str | None  # the room's name; None for a private message
-    sender_id: int
-    sender_name: str
-    recipient_id: int | None  # None for a room message
-    recipient_name: str | None
-    text: str
-    ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
-
-
-class Stored(NamedTuple):
-    """What ``save_message`` gives back once the message is committed."""
-
-    row: MessageRow
-    duplicate: bool  # this (sender, cid) was stored before: ``row`` is that message, not published again
-    channels: tuple[str, ...]  # the bus channels it belongs to (chatd.bus): its room, or both users' inboxes
-    # Per channel, the id of the message before it there (0: none), when the store is
-    # shared with other processes; None otherwise (one writer: commit order is id order).
-    prev: tuple[int, ...] | None
-
-
-@dataclass(slots=True)
-class Page:
-    """Messages of one channel, read from a cursor: up from ``after`` (``forward``), or
-    down from ``before`` or the newest."""
-
-    rows: list[MessageRow]  # oldest first
-    more: bool  # other rows exist beyond the far end from the cursor: newer if forward, else older
-    forward: bool
-
-
-class RoomUse(NamedTuple):
-    """What the limits on rooms need to know of a stored room."""
-
-    creator_id: int | None  # None: a rooms.default room, or one from before creators were kept
-    messaged: bool  # it holds a message
 
 
 # In MessageRow order. SQL here is written with "?" for parameters (Store._q) and

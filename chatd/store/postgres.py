@@ -1,7 +1,8 @@
 """The store in a PostgreSQL database that several chatd nodes share.
 
-Schema and migrations are ``chatd.store.schema``'s, as on SQLite (peewee's
-``PostgresqlDatabase`` on psycopg 3); the hot path speaks psycopg directly.
+Schema and migrations are ``chatd.store.schema``'s and
+``chatd.store.migrations``', as on SQLite (peewee's ``PostgresqlDatabase`` on
+psycopg 3); the hot path speaks psycopg directly.
 Writes go through the same writer thread and group commit as SQLite: one
 transaction per batch.
 
@@ -40,8 +41,9 @@ import psycopg
 
 from chatd.bus import room_channel, user_channel
 from chatd.dsn import redacted
-from chatd.store.base import COLUMNS, SELECT, Draft, MessageRow, NoSuchUser, Store, Stored, StoreUnavailable, now_ms
-from chatd.store.schema import PostgresDatabase, pair_key
+from chatd.store.base import COLUMNS, SELECT, Store
+from chatd.store.rows import Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable
+from chatd.store.schema import PostgresDatabase, now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
 # Advisory lock keys (one bigint space, shared with anything else that locks in the

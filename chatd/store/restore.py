@@ -40,7 +40,8 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from chatd.epoch import META_EPOCH, META_RESTORED, Epoch
-from chatd.store.schema import MODELS, SCHEMA_VERSION, SchemaError, migrate
+from chatd.store.migrations import SCHEMA_VERSION, SchemaError, migrate
+from chatd.store.schema import MODELS
 
 TEMP_SUFFIX = ".restoring"
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file

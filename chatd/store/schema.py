@@ -1,30 +1,20 @@
-"""The database schema, as peewee models, and its migrations, for SQLite and PostgreSQL.
+"""The database schema, as peewee models, for SQLite and PostgreSQL.
 
-The schema version lives in the ``meta`` table. ``migrate(db)`` creates a
-new database at ``SCHEMA_VERSION``, or brings an older one up to it one
-step at a time, each step in its own transaction (on SQLite with foreign
-keys checked at its end, not per statement, so a step may rebuild a
-table), so a database written by an older chatd opens in a newer one. To
-change the schema: change the models, append a step to ``MIGRATIONS``
-(using ``playhouse.migrate`` through ``migrator(db)``, so that the step
-runs on both dialects), and add a test that opens a database of the
-previous version.
-
-A PostgreSQL database is always created at the version of the chatd that
-creates it (version 6 or later): the steps up to version 6 are SQLite's
-alone. What differs between the dialects is said here and nowhere else:
-ids (SQLite AUTOINCREMENT, PostgreSQL sequences: neither ever hands an id
-out twice), 64-bit integers (PostgreSQL's INTEGER has 32 bits; times are
+What differs between the dialects is said here and nowhere else: ids
+(SQLite AUTOINCREMENT, PostgreSQL sequences: neither ever hands an id out
+twice), 64-bit integers (PostgreSQL's INTEGER has 32 bits; times are
 milliseconds), and room names unique ignoring case (SQLite's NOCASE
-collation, a unique index on lower(name) on PostgreSQL).
+collation, a unique index on lower(name) on PostgreSQL). How a database
+gets to this schema, from nothing or from an older chatd's, is
+``chatd.store.migrations``.
 
-Every database has an epoch (``chatd.epoch``) in ``meta``, made with it.
+    with db.bind_ctx(MODELS):
+        Room.select(Room.name).where(Room.id == room_id).scalar()
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from peewee import (
     SQL,
@@ -38,10 +28,6 @@ from peewee import (
     PostgresqlDatabase,
     TextField,
 )
-from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
-
-from chatd.epoch import PRE_EPOCH, Epoch
-from chatd.names import keys_version, name_keys
 
 # A setting of the SQL context (peewee's ``ctx.state``) that PostgresDatabase sets:
 # the DDL of the fields below says what it must to each dialect.
@@ -63,11 +49,6 @@ class PostgresDatabase(PostgresqlDatabase):
 
 def is_postgres(db: Database) -> bool:
     return isinstance(db, PostgresqlDatabase)
-
-
-def migrator(db: Database) -> SchemaMigrator:
-    """The ``playhouse.migrate`` migrator for ``db``'s dialect, for steps of ``MIGRATIONS``."""
-    return PostgresqlMigrator(db) if is_postgres(db) else SqliteMigrator(db)
 
 
 class IdField(AutoField):
@@ -140,7 +121,7 @@ class Room(BaseModel):
 class RoomKey(BaseModel):
     """The name keys of each room (``chatd.names.name_keys``): one room per key,
     so no two rooms have names that look alike. Made from the room names by
-    ``fill_room_keys`` whenever ``Meta["room_keys"]`` names another key version."""
+    ``chatd.store.migrations.fill_room_keys`` whenever ``Meta["room_keys"]`` names another key version."""
 
     key = TextField(primary_key=True)
     room = ForeignKeyField(Room, on_delete="CASCADE")
@@ -174,7 +155,7 @@ class Message(BaseModel):
 
 # A sender's private messages, so that the last one is found without reading its room
 # messages (chatd.store: the previous message in an inbox). peewee's Meta.indexes
-# cannot say WHERE: made by _create and _v6_private_sender_index.
+# cannot say WHERE: made by chatd.store.migrations.
 PRIVATE_SENDER_INDEX = ('CREATE INDEX IF NOT EXISTS "message_private_sender" ON "message" ("sender_id", "id") '
                         'WHERE "recipient_id" IS NOT NULL')
 
@@ -185,140 +166,6 @@ ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" ("name")'
 PG_ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" (lower("name"))'
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, Message)
-
-
-def write_meta(rows: dict[str, str]) -> None:
-    """Set meta rows (key → value), replacing those that exist."""
-    for key, value in rows.items():
-        Meta.insert(key=key, value=value).on_conflict(conflict_target=[Meta.key],
-                                                      update={Meta.value: value}).execute()
-
-
-def _create(db: Database) -> None:
-    """A new database, at the current version."""
-    db.create_tables(MODELS)
-    db.execute_sql(PG_ROOM_NAME_INDEX if is_postgres(db) else ROOM_NAME_INDEX)
-    db.execute_sql(PRIVATE_SENDER_INDEX)
-    write_meta(Epoch.create().to_meta())
-
-
-def _v2_user_ids_never_reused_and_epoch(db: Database) -> None:
-    """User ids become AUTOINCREMENT (a plain rowid hands the highest id out
-    again once its row is gone, and a restore must be able to raise the
-    sequence), and the database gets its epoch. Tokens and positions from
-    before (``PRE_EPOCH``) are this same database's."""
-    db.execute_sql('CREATE TABLE "user_v2" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, '
-                   '"name" TEXT NOT NULL, "created" INTEGER NOT NULL)')
-    db.execute_sql('INSERT INTO "user_v2" ("id", "name", "created") SELECT "id", "name", "created" FROM "user"')
-    db.execute_sql('DROP TABLE "user"')  # the 12-step rebuild of sqlite.org/lang_altertable.html
-    db.execute_sql('ALTER TABLE "user_v2" RENAME TO "user"')
-    write_meta(Epoch.create(trusted={PRE_EPOCH: None}).to_meta())
-
-
-def _v3_room_keys(db: Database) -> None:
-    """Rooms get their look-alike keys (UTS #39 skeletons): filled right after
-    migrating, by ``fill_room_keys``, as the key version is unset."""
-    db.create_tables([RoomKey])
-
-
-def _v4_sign_ins(db: Database) -> None:
-    """Tokens can be revoked: users get a token generation, and sign-ins are
-    kept. Tokens issued before have no sign-in; the first resume with one
-    makes it (``SignIn.legacy``), so they keep working and can be signed out."""
-    db.execute_sql('ALTER TABLE "user" ADD COLUMN "token_generation" INTEGER NOT NULL DEFAULT 0')
-    db.create_tables([SignIn])
-
-
-def _v5_room_creator(db: Database) -> None:
-    """Rooms remember who created them (``rooms.max_per_creator``); rooms
-    from before have no creator and count for nobody."""
-    db.execute_sql('ALTER TABLE "room" ADD COLUMN "creator_id" INTEGER REFERENCES "user" ("id")')
-    db.execute_sql('CREATE INDEX "room_creator_id" ON "room" ("creator_id")')  # as a new database has it
-
-
-def _v6_private_sender_index(db: Database) -> None:
-    """Find a user's last private message at once (the ``prev`` of a cluster's inbox channel)."""
-    db.execute_sql(PRIVATE_SENDER_INDEX)
-
-
-# MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
-# run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
-MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
-                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index]
-SCHEMA_VERSION = len(MIGRATIONS) + 1
-
-
-class SchemaError(Exception):
-    pass
-
-
-def schema_version(db: Database) -> int:
-    if not db.table_exists("meta"):
-        return 0
-    row = Meta.get_or_none(Meta.key == "schema_version")
-    return int(row.value) if row else 0
-
-
-def migrate(db: Database) -> int:
-    """Create or upgrade the schema; return the version the database is now at.
-    SchemaError if it is newer than this chatd, or a step breaks a foreign key.
-    On PostgreSQL the caller holds the lock that keeps other nodes from migrating
-    at the same time (chatd.store.postgres)."""
-    version = schema_version(db)
-    if version > SCHEMA_VERSION:
-        raise SchemaError(
-            f"database schema version {version} is newer than this chatd understands "
-            f"({SCHEMA_VERSION}); upgrade chatd or restore a backup"
-        )
-    if version == 0:
-        with db.atomic():
-            _create(db)
-            write_meta({"schema_version": str(SCHEMA_VERSION)})
-        return SCHEMA_VERSION
-    if version == SCHEMA_VERSION:
-        return version
-    if is_postgres(db):  # foreign keys are checked per statement there
-        for step in range(version, SCHEMA_VERSION):
-            with db.atomic():
-                MIGRATIONS[step - 1](db)
-                write_meta({"schema_version": str(step + 1)})
-        return SCHEMA_VERSION
-    db.pragma("foreign_keys", 0)  # a no-op inside a transaction, so before it
-    try:
-        for step in range(version, SCHEMA_VERSION):
-            with db.atomic():
-                MIGRATIONS[step - 1](db)
-                broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    raise SchemaError(f"migration to version {step + 1} broke {len(broken)} foreign keys")
-                write_meta({"schema_version": str(step + 1)})
-    finally:
-        db.pragma("foreign_keys", 1)
-    return SCHEMA_VERSION
-
-
-def fill_room_keys(db: Database) -> list[tuple[str, str]]:
-    """Make ``room_key`` match the rooms under this chatd's key version, if it
-    was made under another (or never). Older rooms keep their keys: returns
-    (room, older room it looks like) for each room that lost one, which only
-    a database from before look-alikes were refused can hold."""
-    version = keys_version()
-    row = Meta.get_or_none(Meta.key == "room_keys")
-    if row is not None and row.value == version:
-        return []
-    clashes: dict[str, str] = {}
-    with db.atomic():
-        RoomKey.delete().execute()
-        owners: dict[str, Room] = {}
-        for room in Room.select().order_by(Room.id):
-            for key in sorted(name_keys(room.name)):
-                if key in owners:
-                    clashes.setdefault(room.name, owners[key].name)
-                    continue
-                owners[key] = room
-                RoomKey.create(key=key, room=room)
-        write_meta({"room_keys": version})
-    return list(clashes.items())
 
 
 def now_ms() -> int:

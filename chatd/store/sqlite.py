@@ -19,8 +19,9 @@ import sqlite3
 from peewee import SqliteDatabase
 
 from chatd.bus import room_channel, user_channel
-from chatd.store.base import SELECT, Draft, MessageRow, NoSuchUser, Store, Stored, now_ms
-from chatd.store.schema import pair_key
+from chatd.store.base import SELECT, Store
+from chatd.store.rows import Draft, MessageRow, NoSuchUser, Stored
+from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
 BUSY_TIMEOUT_MS = 5000  # how long a statement waits for another process's lock on the file

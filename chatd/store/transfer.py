@@ -30,9 +30,10 @@ import psycopg
 from peewee import AutoField, PeeweeException, SqliteDatabase
 
 from chatd.dsn import redacted
+from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.postgres import SCHEMA_LOCK, stored_cid
 from chatd.store.restore import RestoreError, check_backup
-from chatd.store.schema import MODELS, Meta, PostgresDatabase, fill_room_keys, migrate
+from chatd.store.schema import MODELS, Meta, PostgresDatabase
 
 CHUNK_ROWS = 5000  # rows read from SQLite at a time
 TABLES = [model for model in MODELS if model is not Meta]  # in the order foreign keys need

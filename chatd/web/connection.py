@@ -35,10 +35,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 from chatd.chat import Chat
-from chatd.hub import Session
 from chatd.paging import REQUEST_HIGH_WATER_SHARE
 from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
+from chatd.session import Session
 from chatd.store import WriterClosed
 from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
@@ -161,7 +161,7 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def _handle(self, message: str | bytes) -> None:
         refused = self._take_token()
-        if refused is None and self.chat.buckets is not None:  # a cluster: the user's and address's on Redis
+        if refused is None and self.chat.admission.buckets is not None:  # a cluster: the user's and address's on Redis
             self._busy = asyncio.ensure_future(self._admit(message))
             return
         self._carry_out(message, refused)
@@ -170,7 +170,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         """``_carry_out`` once the cluster's buckets have answered (the next
         request waits meanwhile, so requests stay in order)."""
         try:
-            refused = await self.chat.message_admit(self.session, self.address)
+            refused = await self.chat.admission.message_admit(self.session, self.address)
         finally:
             self._busy = None
         if self.closing:
@@ -237,15 +237,15 @@ class ChatConnection(asyncio.BufferedProtocol):
         """Charge one message to the connection's bucket, then (in one process)
         the user's, once identified, and the address's (docs/protocol.md, "Rate
         limits"): None when each had a token, else (why not, seconds until one
-        is back). On a cluster ``Chat.message_admit`` takes the last two."""
+        is back). On a cluster ``Admission.message_admit`` takes the last two."""
         limits = self.chat.config.limits
         now = self.chat.clock()
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
         if not self._bucket.take(now):
             return "too many messages on this connection; slow down", self._bucket.wait(now)
-        if self.chat.buckets is not None:
+        if self.chat.admission.buckets is not None:
             return None
-        return self.chat.message_take(self.session, self.address, now)
+        return self.chat.admission.message_take(self.session, self.address, now)
 
     def _refuse_flood(self, message: str | bytes, why: str, retry_after: float) -> None:
         """Answer a message over the rate limit with ``rate_limited`` (with its

@@ -78,8 +78,8 @@ class _TakeOver:
             handler.finish("Sec-WebSocket-Key is missing")
             return
         chat, remote_ip = handler.chat, handler.request.remote_ip
-        address = chat.addresses.key(remote_ip)
-        refusal = await chat.connect(address)
+        address = chat.admission.addresses.key(remote_ip)
+        refusal = await chat.admission.connect(address)
         if refusal is not None:
             handler.set_status(429)
             handler.set_header("Retry-After", str(refusal.seconds))
@@ -115,7 +115,7 @@ class _TakeOver:
         finally:
             handler.handing.discard(connection)  # in the registry now (connection_made), or gone
             if connection not in handler.registry and not connection.closed:
-                chat.addresses.disconnect(address)  # never made: connection_lost will not come
+                chat.admission.disconnect(address)  # never made: connection_lost will not come
         if early:
             connection.data_received(early)
 

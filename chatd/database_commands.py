@@ -1,0 +1,173 @@
+"""The ``chatd`` commands that copy the database: ``backup`` (the running
+server copies it, or this process when none runs), ``restore`` (a backup
+replaces the database, with the server stopped) and ``migrate-store`` (an
+SQLite database copied into an empty PostgreSQL one, with the server
+stopped). A PostgreSQL store is backed up and restored with pg_dump and
+pg_restore: backup and restore say so.
+
+    status = cmd_backup(args, config, stdout, stderr)   # args from chatd.cli's parser
+    COMMANDS["restore"](args, config, stdout, stderr)
+
+``chatd.cli`` parses the command line and calls these; they print and
+return an ``ExitStatus``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+from typing import TextIO
+
+from chatd.commands import size_text, unanswered
+from chatd.config import Config
+from chatd.control import ControlUnavailable, ask
+from chatd.daemon import AlreadyRunning, PidFile, running_pid
+from chatd.dsn import DATABASE_PASSWORD_ENV, is_postgres, password_from, redacted, with_password
+from chatd.status import ExitStatus
+
+BACKUP_WAIT = 3600  # seconds a backup by the running server may take
+
+
+def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    if is_postgres(config.database):
+        return _postgres_refused("backup", stderr)
+    target = os.path.abspath(args.path)
+    problem = backup_target_problem(config.database, target)
+    if problem:
+        print(f"chatd: backup failed: {problem}", file=stderr)
+        return ExitStatus.ERROR
+    pid = running_pid(config.pidfile)
+    if pid is not None:
+        try:
+            reply = ask(config.control_socket, "backup", BACKUP_WAIT, path=target)
+        except ControlUnavailable as e:
+            return unanswered(pid, e, stderr)
+        if not reply.get("ok"):
+            print(f"chatd: backup failed: {reply.get('error')}", file=stderr)
+            return ExitStatus.ERROR
+        size = reply["bytes"]
+    else:
+        try:
+            size = offline_backup(config.database, target)
+        except (OSError, sqlite3.Error) as e:
+            print(f"chatd: backup failed: {e}", file=stderr)
+            return ExitStatus.ERROR
+    print(f"backed up {config.database} to {target} ({size_text(size)})", file=stdout)
+    return ExitStatus.OK
+
+
+def backup_target_problem(database: str, target: str) -> str | None:
+    """Why ``target`` (absolute) cannot take a backup of ``database``, or None."""
+    live = {os.path.realpath(database + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
+    if os.path.realpath(target) in live:
+        return f"{target} is the live database itself; give another path"
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        return f"the directory {folder} does not exist"
+    return None
+
+
+def offline_backup(database: str, target: str) -> int:
+    """Copy a database no server has open; → bytes written."""
+    if not os.path.exists(database):
+        raise FileNotFoundError(f"no database at {database}")
+    partial = f"{target}.partial-{os.getpid()}"
+    try:
+        with contextlib.closing(sqlite3.connect(database)) as source, \
+                contextlib.closing(sqlite3.connect(partial)) as dest:
+            source.backup(dest)
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+    return os.path.getsize(target)
+
+
+def _lock_stopped(config: Config, stderr: TextIO, then: str) -> tuple[PidFile | None, int | None]:
+    """Take the pidfile lock, which proves that no server runs and keeps one from starting
+    meanwhile; → (the locked pidfile or None if its directory is gone, None), or
+    (None, exit status) after saying why not. ``then``: the command, for the message."""
+    pidfile = PidFile(config.pidfile)
+    try:
+        pidfile.acquire()
+    except AlreadyRunning as e:
+        print(f"chatd: chatd is running (pid {e.pid}): stop it first (`chatd stop`), then {then}", file=stderr)
+        return None, ExitStatus.ALREADY_RUNNING
+    except FileNotFoundError:
+        return None, None  # its directory is gone (systemd removes /run/chatd on stop): nothing runs
+    except OSError as e:
+        print(f"chatd: cannot lock pidfile {config.pidfile}: {e.strerror or e}", file=stderr)
+        return None, ExitStatus.ERROR
+    return pidfile, None
+
+
+def _release(pidfile: PidFile | None) -> None:
+    if pidfile:
+        pidfile.clear()
+        pidfile.close()
+
+
+def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    if is_postgres(config.database):
+        return _postgres_refused("restore", stderr)
+    from chatd.store.restore import RestoreError, restore  # peewee loads only for this command
+
+    pidfile, refused = _lock_stopped(config, stderr, "restore")
+    if refused is not None:
+        return refused
+    try:
+        record = restore(config.database, os.path.abspath(args.backup))
+    except (RestoreError, OSError, sqlite3.Error) as e:
+        print(f"chatd: restore failed: {e}\n{config.database} was not replaced", file=stderr)
+        return ExitStatus.ERROR
+    finally:
+        _release(pidfile)
+    for warning in record["warnings"]:
+        print(f"chatd: warning: {warning}", file=stderr)
+    print(f"restored {record['from']} to {config.database}\n"
+          f"  epoch {record['epoch']} (backup's {record['backup_epoch']}, "
+          f"replaced {record['replaced_epoch'] or 'unknown'})", file=stdout)
+    return ExitStatus.OK
+
+
+def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.store.transfer import TransferError, transfer  # psycopg and peewee load only for this command
+
+    if is_postgres(config.database):
+        print(f"chatd: migrate-store copies the configured SQLite database, but `database` is already "
+              f"{redacted(config.database)}", file=stderr)
+        return ExitStatus.ERROR
+    pidfile, refused = _lock_stopped(config, stderr, "migrate the store")
+    if refused is not None:
+        return refused
+    try:
+        password = password_from(config.database_password_file, DATABASE_PASSWORD_ENV)
+        counts = transfer(config.database, with_password(args.url, password))
+    except (TransferError, OSError, ValueError) as e:
+        print(f"chatd: migrate-store failed: {e}\nnothing was written to {redacted(args.url)}", file=stderr)
+        return ExitStatus.ERROR
+    finally:
+        _release(pidfile)
+    print(f"copied {config.database} to {redacted(args.url)}", file=stdout)
+    for table, label in TRANSFER_LABELS.items():
+        print(f"  {label:<13} {counts[table]}", file=stdout)
+    print(f"The token secret and the epoch came along: tokens and clients' positions stay valid. Stop using "
+          f"{config.database} (keep it as a backup), and put this line in {config.source or 'chatd.yaml'}:\n"
+          f"database: {redacted(args.url)}", file=stdout)
+    return ExitStatus.OK
+
+
+TRANSFER_LABELS = {"user": "users", "sign_in": "sign-ins", "room": "rooms", "room_key": "room keys",
+                   "message": "messages", "meta": "meta rows"}
+
+
+def _postgres_refused(command: str, stderr: TextIO) -> int:
+    from chatd.store.postgres import BACKUP_ADVICE, RESTORE_ADVICE
+
+    print(f"chatd: {command}: {BACKUP_ADVICE if command == 'backup' else RESTORE_ADVICE}", file=stderr)
+    return ExitStatus.ERROR
+
+
+COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "migrate-store": cmd_migrate_store}

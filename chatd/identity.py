@@ -1,0 +1,182 @@
+"""Who a connection is: ``identify`` (a new guest, or a resume with a token,
+perhaps renamed) and ``sign_out``; and the names users go by.
+
+No two users online have names that look alike, on this node or any other,
+and a name let go stays held for its user a while (``identity.name_hold_seconds``):
+the hub keeps that for this node, ``chatd.cluster`` for the others, and
+with a Redis bus each name is claimed on Redis (``chatd.cluster.names``) so
+two nodes never both admit it. docs/protocol.md, "Identity".
+
+    identity = Identity(hub=hub, store=store, feed=feed, cluster=cluster, sign_ins=sign_ins,
+                        claims=claims, admission=admission, config=lambda: config, clock=clock)
+    await identity.identify(conn, req)      # welcome, with the private messages missed
+    await identity.sign_out(conn, req)      # signed_out; the sign-in's sessions close
+    identity.keep_names([(7, "alice")], seconds)   # a name let go: its claim on Redis lives on
+    identity.renew_names()                  # every RENEW_EVERY seconds on a cluster
+
+Refusals raise ``ProtocolError`` (the connection sends it as an ``error``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chatd.abuse import Kind
+from chatd.admission import Admission
+from chatd.auth.signins import Signed, SignIns
+from chatd.cluster.names import NameClaims, online_keep
+from chatd.cluster.node import Cluster
+from chatd.feed import Feed
+from chatd.hub import Holder, Hub, NameTaken
+from chatd.names import BadName, clean_name, name_taken
+from chatd.protocol import CloseCode, Code, ProtocolError, Request
+from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
+from chatd.session import PRIVATE
+from chatd.store import Store
+
+log = logging.getLogger("chatd.chat")  # the name these lines always had: log filters keep working
+
+
+class Identity:
+    def __init__(self, *, hub: Hub, store: Store, feed: Feed, cluster: Cluster, sign_ins: SignIns,
+                 claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
+                 clock: Callable[[], float]):
+        """``claims``: the names claimed on Redis (None without a Redis bus);
+        ``config``: the config in effect (it changes on reload); ``clock``: seconds."""
+        self.hub = hub
+        self.store = store
+        self.feed = feed
+        self.cluster = cluster
+        self.sign_ins = sign_ins
+        self.claims = claims
+        self.admission = admission
+        self._config = config
+        self._clock = clock
+        self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (keep_names)
+
+    async def identify(self, conn: Connection, req: Request) -> None:
+        if conn.session.user is not None:
+            raise ProtocolError(Code.ALREADY_IDENTIFIED, "this connection has identified already", req.cid)
+        try:
+            name = clean_name(req.fields["name"]) if "name" in req.fields else None
+        except BadName as e:
+            raise ProtocolError(Code.BAD_NAME, str(e), req.cid) from None
+        if "token" in req.fields:
+            who = await self.sign_ins.resume(req.fields["token"], req.cid)
+        else:
+            self._check_name_free(name, None, req.cid)
+            refusal = await self.admission.address_admit(Kind.GUEST, conn.address)
+            if refusal is not None:
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
+            who = await self.sign_ins.sign_up(name)
+        try:
+            if who.resume is not None:
+                name = await self._resumed_name(who, name, req.cid)
+            await self._claim_name(who.user_id, name, req.cid)
+            if conn.closed:
+                return
+            self.sign_ins.check(who, req.cid)  # signed out while this identify waited
+            here = who.user_id in self.hub.users
+            old_name = self.cluster.name_of(who.user_id) or name
+            self._check_name_free(name, who.user_id, req.cid)  # taken on another node meanwhile?
+            try:
+                user = self.hub.attach(conn.session, who.user_id, name, self._clock(),
+                                       self._config().identity.name_hold_seconds)
+            except NameTaken as e:  # taken while the store created the user
+                raise self._taken(name, e.holder, req.cid) from None
+        finally:
+            self.sign_ins.settled(who)
+        if not here:
+            self.cluster.arrived(user)
+        if old_name != name:  # renamed while online (here or on another node): the rooms it is in should know
+            self.cluster.renamed(user)
+            self.keep_names([(user.id, old_name)], self._config().identity.name_hold_seconds)
+        conn.session.sign_in = who.sign_in
+        # Where the client's positions come from: its `epoch`, else its token's.
+        conn.session.epoch = epoch = req.fields.get("epoch", who.epoch)
+        since = req.fields.get("since")
+        reset = await stale(self.store, epoch, since)
+        if reset:
+            since = None  # the latest page instead, as for a client that holds nothing
+        mark = self.feed.losses
+        page = await opening_page(self.store.private_history, user.id, since, self._config().history)
+        sent = answer_page(conn, req, {
+            "type": "welcome",
+            "session": conn.session.id,
+            "user": user.ref(),
+            "token": self.sign_ins.token(who),
+            "epoch": self.store.epoch.id,
+            "limits": self._client_limits(),
+            **({"reset": True} if reset else {}),
+        }, page, self._config().history.page_bytes)
+        self.feed.release(conn.session, PRIVATE, last_id(sent.newest_id, since), loose(sent, since), mark)
+
+    def _client_limits(self) -> dict[str, Any]:
+        """The limits a client should respect to avoid errors."""
+        limits = self._config().limits
+        return {
+            "max_text_chars": limits.max_text_chars,
+            "max_frame_bytes": limits.max_frame_bytes,
+            "rate_per_second": min(limits.rate_per_second, limits.user_rate_per_second),
+            "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
+        }
+
+    async def _resumed_name(self, who: Signed, name: str | None, cid: str | None) -> str:
+        """The name a user that resumed takes: its current one, or ``name`` if given (a rename)."""
+        current = self.cluster.name_of(who.user_id) or who.name
+        if name is None or name == current:
+            self._check_name_free(current, who.user_id, cid)
+            return current
+        self._check_name_free(name, who.user_id, cid)
+        await self.store.rename_user(who.user_id, name)
+        return name
+
+    async def sign_out(self, conn: Connection, req: Request) -> None:
+        everywhere = req.fields.get("everywhere", False)
+        ended = await self.sign_ins.sign_out(conn.session, everywhere)
+        self.cluster.signed_out(conn.session.user.id, None if everywhere else conn.session.sign_in)
+        if not conn.closed:
+            answer(conn, req, {"type": "signed_out", "everywhere": everywhere})
+        reason = "signed out everywhere" if everywhere else "signed out"
+        log.info("user %d %s: %d sessions end", conn.session.user.id, reason, len(ended))
+        for session in ended:  # this connection too, after its answer
+            session.close(CloseCode.SIGNED_OUT, reason)
+
+    # Names
+
+    def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
+        holder = self.cluster.name_holder(name, user_id, self._clock(), self._config().identity.name_hold_seconds)
+        if holder is not None:
+            raise self._taken(name, holder, cid)
+
+    async def _claim_name(self, user_id: int, name: str, cid: str | None) -> None:
+        """On a cluster with Redis: make ``name`` the user's on every node, or
+        refuse it (``chatd.cluster.names``: how two nodes never both admit it)."""
+        if self.claims is None:
+            return
+        hold = self._config().identity.name_hold_seconds
+        claim = await self.claims.claim(user_id, name, online_keep(hold))
+        if claim is not None:
+            now = self._clock()
+            left_at = None if self.cluster.name_of(claim.user_id) else now - max(0.0, hold - claim.seconds_left)
+            raise self._taken(name, Holder(claim.user_id, claim.name, left_at), cid)
+
+    def keep_names(self, names: list[tuple[int, str]], seconds: float) -> None:
+        """Set the Redis claims of these (user id, name) to live ``seconds`` (their
+        hold, once let go; renewed while online: ``renew_names``)."""
+        if self.claims is not None:
+            task = asyncio.ensure_future(self.claims.keep(names, seconds))
+            self._keeping.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(self._keeping.discard)
+
+    def renew_names(self) -> None:
+        """Every ``chatd.cluster.names.RENEW_EVERY`` seconds: the names online here stay claimed."""
+        names = [(user.id, user.name) for user in self.hub.users.values()]
+        self.keep_names(names, online_keep(self._config().identity.name_hold_seconds))
+
+    def _taken(self, name: str, holder: Holder, cid: str | None) -> ProtocolError:
+        hold = self._config().identity.name_hold_seconds
+        return ProtocolError(Code.NAME_TAKEN, name_taken(name, holder.name, holder.left_at, self._clock(), hold), cid)

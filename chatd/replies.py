@@ -1,0 +1,89 @@
+"""How requests are answered, whatever the transport: a frame carrying the
+request's ``cid``, a list encoded once, a page of history cut to
+``history.page_bytes`` — and where a client that was sent a page then is.
+
+A ``Connection`` is anything a request comes from and an answer goes to
+(``chatd.web.connection.ChatConnection`` is the one chatd has): a hub
+``Session``, the key its ``address`` is limited under, ``send(frame)``,
+``write_wire(bytes)`` and ``closed``.
+
+    answer(conn, req, {"type": "pong"})
+    reset = await stale(store, epoch, since)                  # positions from another database?
+    page = await opening_page(store.room_history, room.id, since, config.history)
+    sent = answer_page(conn, req, {"type": "joined", "room": "lobby"}, page, config.history.page_bytes)
+    feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chatd.paging import MessagePage, encode_with_list, message_page
+from chatd.protocol import Request
+from chatd.session import Session
+from chatd.store import Page, Store
+from chatd.wsframe import text_frame
+
+
+class Connection(Protocol):
+    session: Session
+    address: str | None  # the key its address is limited under (None: exempt)
+    closed: bool
+
+    def send(self, frame: dict[str, Any]) -> None: ...
+
+    def write_wire(self, data: bytes) -> None: ...
+
+
+def answer(conn: Connection, req: Request, frame: dict[str, Any]) -> None:
+    """Send the answer to a request, carrying the request's cid if it had one."""
+    if req.cid is not None:
+        frame["cid"] = req.cid
+    conn.send(frame)
+
+
+def answer_list(conn: Connection, req: Request, head: dict[str, Any], key: str, items: list[bytes]) -> None:
+    """Send an answer whose list ``key`` holds items encoded already (chatd.paging)."""
+    if req.cid is not None:
+        head["cid"] = req.cid
+    conn.write_wire(text_frame(encode_with_list(head, key, items)))
+
+
+def answer_page(conn: Connection, req: Request, head: dict[str, Any], page: Page, page_bytes: int) -> MessagePage:
+    """Answer with ``head`` plus the messages of ``page`` that fit in
+    ``page_bytes`` (``history.page_bytes``) and ``more``; → what was sent."""
+    fitted = message_page(page, page_bytes)
+    head["more"] = fitted.more
+    answer_list(conn, req, head, "messages", fitted.items)
+    return fitted
+
+
+async def stale(store: Store, epoch: str | None, after: int | None, before: int | None = None) -> bool:
+    """Whether a client's positions cannot be used here: ``Epoch.stale``."""
+    newest = await store.newest(at_least=after or 0)
+    return store.epoch.stale(epoch, after, before, newest)
+
+
+async def opening_page(query: Any, key: int, since: int | None, history: Any) -> Page:
+    """What a (re)joining client is sent: the latest messages, or those after
+    ``since``. ``query``: the store's history read of the channel (e.g.
+    ``Store.room_history``), ``key`` its room or user id; ``history``: the
+    config's ``history`` section."""
+    if since is None:
+        return await query(key, before=None, after=None, limit=history.join_count, max_chars=history.page_bytes)
+    return await query(key, before=None, after=since, limit=history.replay_max, max_chars=history.page_bytes)
+
+
+def loose(sent: MessagePage, since: int | None) -> bool:
+    """Whether a page after ``since`` was cut short: the client then fetches the
+    rest up to its first live message itself (docs/protocol.md, "Pages")."""
+    return since is not None and sent.more
+
+
+def last_id(newest: int | None, since: int | None) -> int:
+    """The newest id the client has after a page whose last message is
+    ``newest``: held-back live messages at or below it were in the page (or
+    before it) and must not be sent again."""
+    if newest is not None:
+        return newest
+    return since or 0

@@ -1,0 +1,194 @@
+"""What the hub keeps of each connection, user and room: ``Session``, ``User``, ``Room``.
+
+A session delivers the frames routed to it (``chatd.hub``, ``chatd.feed``),
+holding back those of a channel while the channel's history is being sent,
+and never gives the same message twice. Pure: no sockets, no database.
+
+    session = Session("s1", send=connection.write_wire, close=connection.close)
+    session.hold(room.key)                          # its history is being read
+    session.deliver(room.key, 121, frame_bytes)     # held
+    session.release(room.key, last_id=120)          # the page went up to 120: 121 is sent now
+    gap = session.deliver_after(room.key, 125, frame_bytes, prev=123)  # True: 122-123 are missing
+
+**Exact resume.** Between ``Hub.join`` and ``release`` the caller reads
+the room's history from the store. Messages routed to the session in that
+window are held back (``pending``); ``release`` then sends those the
+history did not contain (id above ``last_id``). A message can also be routed
+*after* ``release`` although the history read already had it: the
+writer thread commits, a reader thread sees the row, and the writer's
+"stored" callback reaches the event loop only after the join has finished.
+So each session remembers, per channel, the newest message id it has been
+given (``sent``: in a page or live) and drops any message at or below it.
+With one writer, messages are routed in id order, so only such a repeat is
+ever dropped, and the client sees every message once, in order.
+
+**Gaps.** With several writers (a cluster), messages of a channel can reach
+this process out of order or not at all (chatd.bus); each then comes with
+``prev``, the id of the message before it in the channel. A session given a
+message whose ``prev`` is above its ``sent`` is missing the ones between:
+``deliver_after`` holds the channel with that message and says so, and
+``chatd.feed`` reads the missing ones from the store (``catch_up``), then
+releases. A page cut short after a ``since`` (``more: true``) leaves the
+client to fetch up to the first live message itself (docs/protocol.md,
+"Pages"): that first one sets the position without a gap check (``loose``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chatd.names import name_keys
+
+PRIVATE = "@"  # the channel key of a session's private messages
+ROOM_LIST = "*"  # the channel key of room list events: never held back
+
+Held = tuple[int | None, bytes, int | None]  # a frame held back: (message id, wire bytes, prev)
+
+
+class Session:
+    """One connection of one user."""
+
+    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "sent", "loose", "epoch")
+
+    def __init__(self, session_id: str, send: Callable[[bytes], None],
+                 close: Callable[[int, str], None] | None = None):
+        self.id = session_id
+        self.send = send
+        # Ends the connection: (WebSocket close code, reason). None: nothing to close (tests of the hub).
+        self.close = close
+        self.user: User | None = None
+        self.sign_in: int | None = None  # the sign-in its user identified with (chatd.auth.signins)
+        # The database epoch the client's resume positions come from, as it
+        # identified (its `epoch`, else its token's); None: it did not say.
+        self.epoch: str | None = None
+        self.rooms: dict[str, Room] = {}
+        # channel key → frames held back while that channel's history loads or a gap
+        # is filled: (message id or None, wire bytes, prev or None), in arrival order
+        self.pending: dict[str, list[Held]] = {}
+        # channel key → the newest message id this session was given on it, in a
+        # page or live; set once the channel's history is sent (``release``)
+        self.sent: dict[str, int] = {}
+        # channel keys whose page was cut short after a `since`: the next live message
+        # sets the position unchecked (see "Gaps" above); None while there are none
+        self.loose: set[str] | None = None
+
+    def deliver(self, channel: str, message_id: int | None, data: bytes) -> None:
+        """Send one frame of ``channel`` (``message_id`` None: not a stored
+        message, e.g. presence), hold it while the channel's history loads, or
+        drop it when the session was given that message already (see "Exact
+        resume" above). The path of every message in one process: no checks
+        beyond these."""
+        held = self.pending.get(channel) if self.pending else None
+        if held is not None:
+            held.append((message_id, data, None))
+            return
+        if message_id is not None:
+            if message_id <= self.sent.get(channel, 0):
+                return
+            self.sent[channel] = message_id
+        self.send(data)
+
+    def deliver_after(self, channel: str, message_id: int, data: bytes, prev: int) -> bool:
+        """``deliver`` a message whose predecessor in the channel is ``prev``
+        (several writers: see "Gaps" above). → True when the session lacks
+        messages between its ``sent`` and ``prev``: the channel is then held,
+        this frame first, and the caller must fill the gap (``catch_up``,
+        then ``release``)."""
+        held = self.pending.get(channel) if self.pending else None
+        if held is not None:
+            held.append((message_id, data, prev))
+            return False
+        last = self.sent.get(channel, 0)
+        if message_id > last:
+            if self.loose and channel in self.loose:
+                self.loose.discard(channel)  # the first live message after a page cut short: not checked
+            elif prev > last:
+                self.pending[channel] = [(message_id, data, prev)]
+                return True
+        self.deliver(channel, message_id, data)
+        return False
+
+    def hold(self, channel: str) -> None:
+        self.pending.setdefault(channel, [])
+
+    def catch_up(self, channel: str, message_id: int, data: bytes) -> None:
+        """Send a message read from the store to fill a gap while the channel is
+        held (before what is held), unless the session was given it already."""
+        if message_id > self.sent.get(channel, 0):
+            self.sent[channel] = message_id
+            self.send(data)
+
+    def release(self, channel: str, last_id: int, loose: bool = False) -> bool:
+        """The channel's history is sent, up to message ``last_id``: send what
+        was held that is newer, and from now on nothing at or below it.
+        ``loose``: the history was a page cut short after a ``since``, which the
+        client completes itself. → True when a held message showed a gap (as
+        ``deliver_after``)."""
+        self.sent[channel] = max(self.sent.get(channel, 0), last_id)
+        if loose:
+            if self.loose is None:
+                self.loose = set()
+            self.loose.add(channel)
+        gap = False
+        for message_id, data, prev in self.pending.pop(channel, ()):
+            if prev is None:
+                self.deliver(channel, message_id, data)
+            elif self.deliver_after(channel, message_id, data, prev):
+                gap = True
+        return gap
+
+    def forget(self, channel: str) -> None:
+        """The session left ``channel``: nothing held, no position kept."""
+        self.pending.pop(channel, None)
+        self.sent.pop(channel, None)
+        if self.loose:
+            self.loose.discard(channel)
+
+
+class User:
+    __slots__ = ("id", "name", "keys", "sessions")
+
+    def __init__(self, user_id: int, name: str):
+        self.id = user_id
+        self.name = name
+        self.keys = name_keys(name)
+        self.sessions: set[Session] = set()
+
+    def ref(self) -> dict:
+        return {"id": self.id, "name": self.name}
+
+
+class Room:
+    __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "elsewhere", "position",
+                 "creator_id", "messaged")
+
+    def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool,
+                 elsewhere: dict[int, int] | None = None):
+        self.id = room_id
+        self.name = name
+        self.topic = topic
+        self.position = position  # in the hub's room list: creation order, only grows
+        self.key = "#" + room_fold(name)
+        self.name_keys = name_keys(name)
+        self.sessions: set[Session] = set()
+        self.members: dict[int, int] = {}  # user id → that user's sessions in the room
+        # User id → other nodes of a cluster where the user is in the room (kept by chatd.cluster).
+        self.elsewhere: dict[int, int] = {} if elsewhere is None else elsewhere
+        self.creator_id = creator_id  # None: a rooms.default room, or one from before creators were kept
+        self.messaged = messaged  # a message was ever sent to it
+
+    @property
+    def online(self) -> int:
+        """Users in the room, on this node or any other (each once)."""
+        if not self.elsewhere:
+            return len(self.members)
+        return len(self.members) + sum(1 for uid in self.elsewhere if uid not in self.members)
+
+    def entry(self) -> dict:
+        """The room as the room list shows it."""
+        return {"name": self.name, "topic": self.topic, "online": self.online}
+
+
+def room_fold(name: str) -> str:
+    """Rooms are looked up ignoring case: ``join "LOBBY"`` finds ``lobby``."""
+    return name.casefold()

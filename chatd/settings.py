@@ -1,0 +1,240 @@
+"""Every setting of chatd.yaml, declared once: ``SETTINGS``.
+
+Each ``Setting`` has its dotted key, default, check, whether a reload can
+apply it live, whether it is a file path, and a one-line doc. The loader
+(``chatd.config``), ``chatd check-config``, the reload diff and the docs test
+all read this table, so a key cannot exist in one place and be missing in
+another. A check takes a value and returns the problem with it, or None.
+
+    >>> BY_KEY["limits.max_text_chars"].default
+    4000
+    >>> BY_KEY["workers"].check(0)
+    'must be between 1 and 256, not 0'
+    >>> parse_listen("[::1]:8080")
+    ('::1', 8080)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chatd.dsn import BUS_PASSWORD_ENV, DATABASE_PASSWORD_ENV, POSTGRES_SCHEMES, REDIS_SCHEMES, scheme, url_problem
+from chatd.origins import origin_problem
+from chatd.proxies import DEFAULT_TRUSTED, network_problem
+
+Check = Callable[[Any], str | None]  # returns a problem, or None when fine
+
+
+def _int(lo: int, hi: int) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, int) or isinstance(v, bool):
+            return f"must be a whole number, not {type(v).__name__} {v!r}"
+        if not lo <= v <= hi:
+            return f"must be between {lo} and {hi}, not {v}"
+        return None
+
+    return check
+
+
+def _number(lo: float, hi: float) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return f"must be a number, not {type(v).__name__} {v!r}"
+        if not lo <= v <= hi:
+            return f"must be between {lo} and {hi}, not {v}"
+        return None
+
+    return check
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, not {v!r}"
+
+
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) else f"must be a string, not {type(v).__name__} {v!r}"
+
+
+def _one_of(*choices: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(choices)}, not {v!r}"
+
+    return check
+
+
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"`` → ``("127.0.0.1", 8080)``; ``"[::1]:80"`` → ``("::1", 80)``."""
+    m = _LISTEN.match(value)
+    if not m or not 0 <= int(m["port"]) <= 65535:
+        raise ValueError(f"must be host:port, like 127.0.0.1:8080 or [::1]:8080, not {value!r}")
+    return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
+
+
+def _listen(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return f"must be a string host:port, not {v!r}"
+    try:
+        parse_listen(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _room_list(v: Any) -> str | None:
+    from chatd.names import name_keys  # the one rule for names that look alike
+    from chatd.protocol import room_name_problem  # the one rule for room names
+
+    if not isinstance(v, list):
+        return f"must be a list of room names, not {v!r}"
+    seen: dict[str, str] = {}  # name key → the room that has it
+    for name in v:
+        problem = room_name_problem(name) if isinstance(name, str) else "is not a string"
+        if problem:
+            return f"room {name!r} {problem}"
+        like = next((seen[k] for k in name_keys(name) if k in seen), None)
+        if like is not None:
+            return f"room {name!r} looks like room {like!r}: two rooms cannot have names that look alike"
+        seen.update(dict.fromkeys(name_keys(name), name))
+    return None
+
+
+def _database(v: Any) -> str | None:
+    if not isinstance(v, str) or not v:
+        return f"must be an SQLite file path or a postgresql:// URL, not {v!r}"
+    return url_problem(v, POSTGRES_SCHEMES) if scheme(v) else None
+
+
+def _bus(v: Any) -> str | None:
+    if v == "":
+        return None
+    if not isinstance(v, str):
+        return f'must be "" (in-process) or a redis:// URL, not {v!r}'
+    return url_problem(v, REDIS_SCHEMES)
+
+
+def _list_of(problem: Check) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, list):
+            return f"must be a list, not {v!r}"
+        return next((p for p in map(problem, v) if p), None)
+
+    return check
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    check: Check
+    doc: str
+    live: bool = False  # applied by `chatd reload` without a restart
+    path: bool = False  # a file path, resolved against the config file's directory
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("listen", "127.0.0.1:8080", _listen, "address and port to serve HTTP and WebSocket on"),
+    Setting("database", "chatd.db", _database, "SQLite database file, or a postgresql:// URL "
+            "(docs/operations.md, \"Scaling out\")", path=True),
+    Setting("database_password_file", "", _text, 'file whose first line is the PostgreSQL password; "" = the '
+            f"URL's, else ${DATABASE_PASSWORD_ENV}, else libpq's (PGPASSWORD, ~/.pgpass)", path=True),
+    Setting("bus", "", _bus, 'how the processes of a cluster tell each other of new messages: "" = in-process '
+            "(one process), or a redis:// URL"),
+    Setting("bus_password_file", "", _text, 'file whose first line is the Redis password; "" = the URL\'s, '
+            f"else ${BUS_PASSWORD_ENV}", path=True),
+    Setting("workers", 1, _int(1, 256), "server processes on this machine, sharing the listening port; "
+            "more than 1 needs a bus"),
+    Setting("cluster.heartbeat_interval", 1.0, _number(0.1, 60), "seconds between a node's heartbeats on the bus"),
+    Setting("cluster.node_timeout", 5.0, _number(0.5, 600),
+            "seconds without a heartbeat after which a node counts as dead: its users leave everywhere"),
+    Setting("pidfile", "chatd.pid", _text, "pid file, locked while the server runs", path=True),
+    Setting("logfile", "chatd.log", _text, 'log file; "" logs to standard error only', path=True),
+    Setting("log_level", "info", _one_of("debug", "info", "warning", "error"), "log level", live=True),
+    Setting("control_socket", "chatd.sock", _text,
+            "Unix socket (owner-only) that chatd status/connections/reload/restart/stop/backup use", path=True),
+    Setting("stop_timeout", 10, _number(0.5, 3600),
+            "seconds a stop may take before connections are cut and the process exits", live=True),
+    Setting("trusted_proxies", list(DEFAULT_TRUSTED), _list_of(network_problem),
+            "addresses/networks of reverse proxies whose X-Forwarded-For / X-Real-IP are believed", live=True),
+    Setting("allowed_origins", [], _list_of(origin_problem),
+            "origins of web pages, besides the page's own host, that may open the WebSocket", live=True),
+    Setting("websocket.ping_interval", 25, _number(0.1, 3600), "seconds between WebSocket pings"),
+    Setting("websocket.ping_timeout", 20, _number(0.1, 3600), "seconds to wait for a pong before closing"),
+    Setting("limits.max_frame_bytes", 65536, _int(256, 16 * 1024 * 1024),
+            "largest WebSocket message accepted, in payload bytes, all its fragments together; "
+            "larger closes with 1009"),
+    Setting("limits.max_text_chars", 4000, _int(1, 1_000_000), "longest message text", live=True),
+    Setting("limits.send_queue_bytes", 1048576, _int(65536, 1 << 30),
+            "outgoing bytes queued for one connection before it is cut off", live=True),
+    Setting("limits.rate_per_second", 10, _number(0.01, 1e9),
+            "messages (text or binary; control frames are free) per second per connection", live=True),
+    Setting("limits.rate_burst", 20, _number(1, 1e9), "burst of messages per connection", live=True),
+    Setting("limits.user_rate_per_second", 20, _number(0.01, 1e9),
+            "messages per second per user, all connections together", live=True),
+    Setting("limits.user_rate_burst", 40, _number(1, 1e9), "burst of messages per user", live=True),
+    Setting("limits.flood_strikes", 20, _int(1, 1_000_000),
+            "after this many rate_limited errors in a row the connection is closed with 1008; "
+            "the close frame follows the last error at once", live=True),
+    Setting("address.exempt", [], _list_of(network_problem),
+            "addresses/networks never limited per address (per-connection and per-user limits still apply)",
+            live=True),
+    Setting("address.ipv6_prefix", 64, _int(32, 128),
+            "an IPv6 client is limited with every address of its network of this many bits", live=True),
+    Setting("address.max_connections", 200, _int(1, 1_000_000), "WebSocket connections open at once per address",
+            live=True),
+    Setting("address.connects_per_second", 10, _number(0.01, 1e9), "new WebSocket connections per second per address",
+            live=True),
+    Setting("address.connect_burst", 100, _number(1, 1e9), "burst of new WebSocket connections per address",
+            live=True),
+    Setting("address.rate_per_second", 25, _number(0.01, 1e9),
+            "messages per second per address, all its connections and users together", live=True),
+    Setting("address.rate_burst", 150, _number(1, 1e9), "burst of messages per address", live=True),
+    Setting("address.guests_per_hour", 360, _number(0.01, 1e9),
+            "new guest users (identify with a name, no token) per hour per address", live=True),
+    Setting("address.guest_burst", 30, _number(1, 1e9), "burst of new guest users per address", live=True),
+    Setting("address.rooms_per_hour", 20, _number(0.01, 1e9), "rooms created per hour per address", live=True),
+    Setting("address.room_burst", 10, _number(1, 1e9), "burst of rooms created per address", live=True),
+    Setting("rooms.default", ["lobby"], _room_list, "rooms that always exist (created at start and reload)",
+            live=True),
+    Setting("rooms.allow_create", True, _bool, "whether users may create rooms", live=True),
+    Setting("rooms.max_rooms", 1000, _int(1, 1_000_000), "most rooms the server holds", live=True),
+    Setting("rooms.max_per_creator", 20, _int(0, 1_000_000),
+            "most rooms one user may have created that still exist; 0 = no limit", live=True),
+    Setting("rooms.unused_expiry_seconds", 3600, _number(0, 365 * 86400),
+            "a room never written in, with nobody in it for this long, is removed (not rooms.default); 0 = never",
+            live=True),
+    Setting("rooms.online_interval", 10, _number(1, 3600),
+            "seconds between pushes of changed online counts to clients that listen to the room list", live=True),
+    Setting("rooms.member_list_max", 500, _int(0, 1_000_000),
+            "rooms with more users online get a partial member list and no presence events", live=True),
+    Setting("history.join_count", 50, _int(0, 10_000), "messages sent on join", live=True),
+    Setting("history.page_max", 100, _int(1, 10_000), "most messages per history request", live=True),
+    Setting("history.replay_max", 500, _int(1, 100_000), "most missed messages replayed on resume", live=True),
+    Setting("history.page_bytes", 262144, _int(1024, 1 << 30),
+            "most bytes of messages (or rooms) in one reply; the rest is fetched page by page", live=True),
+    Setting("identity.secret", "", _text, 'key that signs resume tokens, at least 32 random bytes; '
+            '"" = identity.secret_file, else generated and kept in the database'),
+    Setting("identity.secret_file", "", _text, 'file holding the key that signs resume tokens, instead of '
+            'identity.secret; "" = none', path=True),
+    Setting("identity.token_ttl_days", 30, _number(0.001, 3650), "days a resume token stays valid", live=True),
+    Setting("identity.name_hold_seconds", 300, _number(0, 30 * 86400),
+            "seconds a name stays reserved for its user after it left or renamed; 0 = free at once", live=True),
+    Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
+    Setting("store.synchronous", "normal", _one_of("normal", "full"),
+            "normal survives a crash of chatd; full also a power loss, at a cost in speed"),
+)
+
+BY_KEY = {s.key: s for s in SETTINGS}
+
+# Keys that existed once: a config that still has one gets told what replaced it,
+# not just "unknown key", since its meaning did not carry over silently.
+RETIRED = {
+    "proxy_headers": "was replaced by 'trusted_proxies': delete it. X-Forwarded-For / X-Real-IP are now "
+                     "believed only from the addresses listed in trusted_proxies (default: 127.0.0.1 and ::1, a "
+                     "proxy on this machine); proxy_headers: false is trusted_proxies: []",
+}

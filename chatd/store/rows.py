@@ -1,0 +1,87 @@
+"""What a store hands out and takes in: message rows, pages, drafts, and its refusals.
+
+Plain values, no database: ``chatd.store.base`` and its implementations make
+them, ``chatd.chat``, ``chatd.paging`` and ``chatd.protocol`` read them.
+
+    draft = Draft(sender_id=7, sender_name="alice", text="hi", cid="c1", room_id=1)
+    store.save_message(draft, done)   # done(Stored(row, duplicate, channels, prev), error)
+    page.rows[0].text                 # a Page of MessageRows, oldest first
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class NoSuchUser(Exception):
+    pass
+
+
+class RoomExists(Exception):
+    """A room with this name, or one that looks like it, exists: ``existing`` is its name."""
+
+    def __init__(self, existing: str):
+        super().__init__(existing)
+        self.existing = existing
+
+
+class StoreUnavailable(Exception):
+    """What was asked cannot be done on this kind of store; str() says what to do instead."""
+
+
+@dataclass(slots=True)
+class Draft:
+    """A message on its way to the store: a room id or a recipient id."""
+
+    sender_id: int
+    sender_name: str
+    text: str
+    cid: str | None = None
+    room_id: int | None = None
+    room_name: str | None = None
+    recipient_id: int | None = None
+
+
+class MessageRow(NamedTuple):
+    """One stored message as the store hands it out; ``chatd.protocol`` makes frames of it.
+
+    A tuple, so that reading a page or storing a message costs one allocation per row.
+    """
+
+    id: int
+    room: str | None  # the room's name; None for a private message
+    sender_id: int
+    sender_name: str
+    recipient_id: int | None  # None for a room message
+    recipient_name: str | None
+    text: str
+    ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
+
+
+class Stored(NamedTuple):
+    """What ``save_message`` gives back once the message is committed."""
+
+    row: MessageRow
+    duplicate: bool  # this (sender, cid) was stored before: ``row`` is that message, not published again
+    channels: tuple[str, ...]  # the bus channels it belongs to (chatd.bus): its room, or both users' inboxes
+    # Per channel, the id of the message before it there (0: none), when the store is
+    # shared with other processes; None otherwise (one writer: commit order is id order).
+    prev: tuple[int, ...] | None
+
+
+@dataclass(slots=True)
+class Page:
+    """Messages of one channel, read from a cursor: up from ``after`` (``forward``), or
+    down from ``before`` or the newest."""
+
+    rows: list[MessageRow]  # oldest first
+    more: bool  # other rows exist beyond the far end from the cursor: newer if forward, else older
+    forward: bool
+
+
+class RoomUse(NamedTuple):
+    """What the limits on rooms need to know of a stored room."""
+
+    creator_id: int | None  # None: a rooms.default room, or one from before creators were kept
+    messaged: bool  # it holds a message
