@@ -178,8 +178,13 @@ class Chat:
         self.post(draft, posted)
 
     def post(self, draft: Draft, done: Posted) -> None:
-        """Store a message, then publish it to every node's sessions, then call
-        ``done(Stored, None)``: the caller acknowledges it (a ``Stored`` whose
+        """Store a message; once it is committed call ``done(Stored, None)`` (the
+        caller acknowledges it), then publish it to every node's sessions. Both
+        happen in the same turn of the loop, after the commit: nothing is
+        acknowledged that is not durable, and the ack goes out before the
+        sender's connection gets the message itself (docs/protocol.md, "ack").
+        A node that dies between the two took only the publish with it, which
+        the other nodes read from the store (chatd.feed). (A ``Stored`` whose
         ``duplicate`` is set is a retry of a stored message, not published
         again). ``done(None, error)`` when it could not be stored:
         ``NoSuchUser`` (the recipient), ``WriterClosed`` (stopping), or the
@@ -199,10 +204,13 @@ class Chat:
             room.messaged = True  # now, not once stored: it must not expire while the message is on its way
 
         def stored(result: Stored | None, error: BaseException | None) -> None:
-            if error is None and not result.duplicate:
-                self.stored += 1
-                self.bus.publish(Delivery(result.channels, result.row.id, result.prev, wire(message_frame(result.row))))
-            done(result, error)
+            try:
+                done(result, error)
+            finally:  # published whatever became of the answer: it is stored
+                if error is None and not result.duplicate:
+                    self.stored += 1
+                    self.bus.publish(Delivery(result.channels, result.row.id, result.prev,
+                                              wire(message_frame(result.row))))
 
         self.store.save_message(draft, stored)
 

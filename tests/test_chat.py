@@ -4,6 +4,7 @@ know only docs/protocol.md."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -354,3 +355,15 @@ async def test_rename_is_announced_to_the_rooms_of_the_user(user, connect):
 async def test_welcome_tells_the_limits(user):
     alice = await user("alice")
     assert alice.welcome["limits"]["max_text_chars"] == 4000
+
+
+async def test_the_sender_gets_its_ack_before_its_own_message(user):
+    """docs/protocol.md, "ack": a client may show its message once acknowledged, then take the frame as a no-op."""
+    alice = await user("alice", "lobby")
+    for i in range(20):
+        await alice.send({"type": "say", "room": "lobby", "text": f"n{i}", "cid": f"c{i}"})
+    kinds = []
+    while len(kinds) < 40:
+        frame = json.loads(await alice.ws.recv())
+        kinds.append((frame["type"], frame.get("cid") or frame.get("text")))
+    assert kinds == [pair for i in range(20) for pair in (("ack", f"c{i}"), ("message", f"n{i}"))]
