@@ -48,14 +48,7 @@ class Cluster:
 
     async def user(self, node: Server, name: str, *rooms: str, **identify: Any) -> ChatClient:
         """A client of ``node``, identified as ``name`` (or with ``token=``), in ``rooms``."""
-        client = await self.client(node)
-        welcome = await client.identify(**({"name": name} | identify))
-        assert welcome["type"] == "welcome", welcome
-        client.welcome = welcome
-        for room in rooms:
-            joined = await client.request("join", room=room)
-            assert joined["type"] == "joined", joined
-        return client
+        return await (await self.client(node)).enter(*rooms, **({"name": name} | identify))
 
     async def settle(self) -> None:
         """Let every item on its way between nodes arrive (the BusNet hands them on in later loop passes)."""

@@ -105,14 +105,7 @@ async def user(connect: Callable[..., Any]) -> Callable[..., Any]:
     """``alice = await user("alice", "lobby")``: connected, identified, joined."""
 
     async def make(name: str, *rooms: str) -> ChatClient:
-        client = await connect()
-        welcome = await client.identify(name=name)
-        assert welcome["type"] == "welcome", welcome
-        client.welcome = welcome
-        for room in rooms:
-            joined = await client.request("join", room=room)
-            assert joined["type"] == "joined", joined
-        return client
+        return await (await connect()).enter(*rooms, name=name)
 
     return make
 

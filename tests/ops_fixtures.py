@@ -150,6 +150,25 @@ def _env() -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def chatd_nodes(count: int, **config: Any) -> Iterator[list[Chatd]]:
+    """``count`` chatd processes, each in a directory of its own with ``config``
+    (a cluster: the same database and bus), started one after another with
+    ``chatd start -d`` (each returns once it serves); all killed at the end."""
+    nodes: list[Chatd] = []
+    try:
+        for _ in range(count):
+            node = Chatd(Path(tempfile.mkdtemp(prefix="chatd-", dir="/tmp")), **config)
+            nodes.append(node)
+            result = node.start()
+            assert result.returncode == 0, result.stderr
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill_all()
+            shutil.rmtree(node.dir, ignore_errors=True)
+
+
 @pytest.fixture
 def short_dir() -> Iterator[Path]:
     """A temp dir with a short path: a Unix socket path has at most 107 bytes."""
@@ -172,6 +191,33 @@ def chatd_daemon(chatd_install: Chatd) -> Chatd:
     result = chatd_install.start()
     assert result.returncode == 0, result.stderr
     return chatd_install
+
+
+class Prober:
+    """Fresh connections to ``url``, one after another, until ``stop()``: how a
+    test sees that a restart refuses nobody. ``ok`` counts those that opened
+    (a stopping server may close them at once), ``failed`` keeps the others."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.ok = 0
+        self.failed: list[str] = []
+        self._stopping = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                async with connect(self.url, open_timeout=10):
+                    self.ok += 1
+            except (OSError, TimeoutError, InvalidHandshake) as e:  # refused, reset, or dropped unanswered
+                self.failed.append(repr(e))
+            except ConnectionClosed:
+                self.ok += 1  # opened, then closed by a stopping server
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self._task
 
 
 class Chatter:

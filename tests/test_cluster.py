@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.conftest import until
-from tests.ops_fixtures import Chatd, Chatter, pid_alive
+from tests.ops_fixtures import Chatd, Chatter, chatd_nodes, pid_alive
 from tests.wsclient import ChatClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -34,19 +31,9 @@ SENDERS = 20
 
 @pytest.fixture
 def cluster(redis_server, postgres_url) -> Iterator[list[Chatd]]:
-    nodes = []
-    try:
-        for _ in range(NODES):  # one after another: each returns once it serves
-            node = Chatd(Path(tempfile.mkdtemp(prefix="chatd-", dir="/tmp")), database=postgres_url,
-                         bus=redis_server.url, cluster={"heartbeat_interval": HEARTBEAT, "node_timeout": NODE_TIMEOUT})
-            nodes.append(node)
-            result = node.start()
-            assert result.returncode == 0, result.stderr
+    with chatd_nodes(NODES, database=postgres_url, bus=redis_server.url,
+                     cluster={"heartbeat_interval": HEARTBEAT, "node_timeout": NODE_TIMEOUT}) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.kill_all()
-            shutil.rmtree(node.dir, ignore_errors=True)
 
 
 def stored_ids(url: str, room: str = "lobby") -> list[int]:

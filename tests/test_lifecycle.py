@@ -20,13 +20,12 @@ import subprocess
 import sys
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed
 
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from tests.conftest import until
-from tests.ops_fixtures import Chatd, Chatter, pid_alive, wait_for
+from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, wait_for
 from tests.wsclient import ChatClient
 
 
@@ -113,25 +112,30 @@ async def chat_more(chatters: list[Chatter], n: int = 10) -> None:
     await until(lambda: all(len(c.acked) >= goal[id(c)] for c in chatters), what=f"{n} more messages each")
 
 
+async def chat_to_the_end(chatters: list[Chatter]) -> set[int]:
+    """Stop saying new things, wait until every say is acknowledged and each
+    chatter has seen its own; → the ids of every acknowledged message."""
+    for c in chatters:
+        c.sending = False
+    await until(lambda: not any(c.unacked for c in chatters), what="every say acknowledged")
+    await until(lambda: all(set(c.acked.values()) <= set(c.seen) for c in chatters), what="each seeing its own")
+    return {i for c in chatters for i in c.acked.values()}
+
+
+def assert_restarted_twice_cleanly(chatters: list[Chatter], prober: Prober) -> None:
+    """Two restarts, and no connection refused, no message seen twice or out of order."""
+    for c in chatters:
+        assert c.failures == [], "no connection attempt may fail"
+        assert c.seen == sorted(set(c.seen)), "no message seen twice, none out of order"
+        assert c.close_codes.count(CloseCode.SERVICE_RESTART) == 2
+    assert prober.failed == [] and prober.ok > 0
+
+
 async def test_restart_loses_nothing_and_refuses_no_connection(chatd_daemon: Chatd):
     d = chatd_daemon
     chatters = [Chatter(d.ws_url, f"user{i}") for i in range(3)]
     tasks = [asyncio.ensure_future(c.run()) for c in chatters]
-    probes = {"ok": 0, "failed": []}
-    probing = asyncio.Event()
-
-    async def probe() -> None:
-        """Fresh connections, one after another, all through the handovers."""
-        while not probing.is_set():
-            try:
-                async with connect(d.ws_url, open_timeout=10):
-                    probes["ok"] += 1
-            except (OSError, TimeoutError, InvalidHandshake) as e:  # refused, reset, or dropped unanswered
-                probes["failed"].append(repr(e))
-            except ConnectionClosed:
-                probes["ok"] += 1  # opened, then closed by a stopping server
-
-    prober = asyncio.ensure_future(probe())
+    prober = Prober(d.ws_url)
     pids = [d.pid]
     try:
         for _ in range(2):
@@ -142,22 +146,14 @@ async def test_restart_loses_nothing_and_refuses_no_connection(chatd_daemon: Cha
             pids.append(d.pid)
             d.pids.append(d.pid)
         await chat_more(chatters)
-        for c in chatters:
-            c.sending = False
-        await until(lambda: not any(c.unacked for c in chatters), what="every say acknowledged")
-        acked = {i for c in chatters for i in c.acked.values()}
+        acked = await chat_to_the_end(chatters)
         await until(lambda: all(acked <= set(c.seen) for c in chatters), what="everyone seeing everything")
     finally:
-        probing.set()
         for c in chatters:
             c.done.set()
-        await asyncio.gather(*tasks, prober)
+        await asyncio.gather(*tasks, prober.stop())
 
-    for c in chatters:
-        assert c.failures == [], "no connection attempt may fail"
-        assert c.seen == sorted(set(c.seen)), "no message seen twice, none out of order"
-        assert c.close_codes.count(CloseCode.SERVICE_RESTART) == 2
-    assert probes["failed"] == [] and probes["ok"] > 0
+    assert_restarted_twice_cleanly(chatters, prober)
     # An old process goes on after its successor serves: it finishes the close
     # handshakes and answers what it had accepted (stop_timeout at most), then exits.
     await until(lambda: not any(pid_alive(p) for p in pids[:-1]), what="the old processes to exit")

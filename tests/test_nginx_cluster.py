@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.ops_fixtures import Chatd, pid_alive, wait_for
+from tests.ops_fixtures import Chatd, chatd_nodes, pid_alive, wait_for
 from tests.test_nginx import nginx_in_front
 from tests.wsclient import ChatClient
 
@@ -23,22 +20,10 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def two_nodes(redis_server) -> Iterator[list[Chatd]]:
-    shared = Path(tempfile.mkdtemp(prefix="chatd-", dir="/tmp"))
-    nodes = []
-    try:
-        for _ in range(2):
-            node = Chatd(Path(tempfile.mkdtemp(prefix="chatd-", dir="/tmp")), database=str(shared / "chatd.db"),
-                         bus=redis_server.url, cluster={"heartbeat_interval": 0.2, "node_timeout": 1.0})
-            nodes.append(node)
-            result = node.start()
-            assert result.returncode == 0, result.stderr
+def two_nodes(redis_server, tmp_path) -> Iterator[list[Chatd]]:
+    with chatd_nodes(2, database=str(tmp_path / "chatd.db"), bus=redis_server.url,
+                     cluster={"heartbeat_interval": 0.2, "node_timeout": 1.0}) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.kill_all()
-            shutil.rmtree(node.dir, ignore_errors=True)
-        shutil.rmtree(shared, ignore_errors=True)
 
 
 async def through(site: dict, name: str) -> ChatClient:

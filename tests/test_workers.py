@@ -22,16 +22,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed
 
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from chatd.supervision import RESPAWN_FIRST
 from tests.conftest import until
-from tests.ops_fixtures import Chatd, Chatter, pid_alive, wait_for
+from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, wait_for
 from tests.services import RedisServer
-from tests.test_lifecycle import chat_more
+from tests.test_lifecycle import assert_restarted_twice_cleanly, chat_more, chat_to_the_end
 from tests.wsclient import ChatClient
 
 pytestmark = pytest.mark.redis  # the config check wants a bus for workers: 2
@@ -231,21 +230,7 @@ async def test_restart_refuses_no_connection_and_loses_nothing(workers: Chatd):
     d = workers
     chatters = [Chatter(d.ws_url, f"user{i}", room=f"r{i}") for i in range(3)]
     tasks = [asyncio.ensure_future(c.run()) for c in chatters]
-    probes = {"ok": 0, "failed": []}
-    probing = asyncio.Event()
-
-    async def probe() -> None:
-        """Fresh connections, one after another, all through the handovers."""
-        while not probing.is_set():
-            try:
-                async with connect(d.ws_url, open_timeout=10):
-                    probes["ok"] += 1
-            except (OSError, TimeoutError, InvalidHandshake) as e:  # refused, reset, or dropped unanswered
-                probes["failed"].append(repr(e))
-            except ConnectionClosed:
-                probes["ok"] += 1  # opened, then closed by a stopping worker
-
-    prober = asyncio.ensure_future(probe())
+    prober = Prober(d.ws_url)
     old = [d.pid, *worker_pids(d)]
     try:
         for _ in range(2):
@@ -258,22 +243,13 @@ async def test_restart_refuses_no_connection_and_loses_nothing(workers: Chatd):
             d.pids += new
             old += new
         await chat_more(chatters)
-        for c in chatters:
-            c.sending = False
-        await until(lambda: not any(c.unacked for c in chatters), what="every say acknowledged")
-        acked = {i for c in chatters for i in c.acked.values()}
-        await until(lambda: all(set(c.acked.values()) <= set(c.seen) for c in chatters), what="each seeing its own")
+        acked = await chat_to_the_end(chatters)
     finally:
-        probing.set()
         for c in chatters:
             c.done.set()
-        await asyncio.gather(*tasks, prober)
+        await asyncio.gather(*tasks, prober.stop())
 
-    for c in chatters:
-        assert c.failures == [], "no connection attempt may fail"
-        assert c.seen == sorted(set(c.seen)), "no message seen twice, none out of order"
-        assert c.close_codes.count(CloseCode.SERVICE_RESTART) == 2
-    assert probes["failed"] == [] and probes["ok"] > 0
+    assert_restarted_twice_cleanly(chatters, prober)
     running = {d.pid, *worker_pids(d)}
     await until(lambda: not any(pid_alive(p) for p in set(old) - running), what="the old sets to exit")
 

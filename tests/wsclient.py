@@ -64,6 +64,16 @@ class ChatClient:
     async def identify(self, **fields: Any) -> dict[str, Any]:
         return await self.request("identify", **fields)
 
+    async def enter(self, *rooms: str, **identify: Any) -> ChatClient:
+        """Identify (``name=`` or ``token=``; the welcome is kept as ``.welcome``),
+        then join ``rooms``; asserts each answer is the expected one."""
+        self.welcome = await self.identify(**identify)
+        assert self.welcome["type"] == "welcome", self.welcome
+        for room in rooms:
+            joined = await self.request("join", room=room)
+            assert joined["type"] == "joined", joined
+        return self
+
     async def say(self, room: str, text: str, **fields: Any) -> dict[str, Any]:
         return await self.request("say", room=room, text=text, **fields)
 
