@@ -43,7 +43,7 @@ from chatd.dsn import redacted
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.settings import parse_listen
-from chatd.store import open_store
+from chatd.store import DatabaseUnreachable, open_store
 from chatd.web import make_app
 from chatd.web.httpserver import ChatHTTPServer
 from chatd.web.keepalive import Keepalive
@@ -229,7 +229,12 @@ class Server:
         return (self.chat.stored - start_n) / elapsed
 
     async def stats(self) -> dict[str, Any]:
-        db = await self.store.stats()
+        """The figures of `chatd status`. With the database unreachable, those it
+        would give are None and ``database_unreachable`` says why (else None)."""
+        try:
+            db, unreachable = await self.store.stats(), None
+        except DatabaseUnreachable as e:
+            db, unreachable = {"messages": None, "database_bytes": None}, str(e)
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -245,6 +250,7 @@ class Server:
             "rss_bytes": rss_bytes(),
             "database": redacted(self.config.database),
             "database_bytes": db["database_bytes"],
+            "database_unreachable": unreachable,
             "epoch": self.store.epoch.id,
             "restored": self.store.restored,
         }

@@ -24,6 +24,7 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.health import Health
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.rows import Draft, MessageRow, Page, RoomExists, RoomUse
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
@@ -49,8 +50,10 @@ class Store:
     """What both stores do alike; each kind adds its hot path (``save_message``),
     its sequence (``_read_newest_id``), ``stats`` and ``backup``."""
 
-    def __init__(self, db: Database, batch_max: int):
+    def __init__(self, db: Database, batch_max: int, failures: tuple[type[BaseException], ...]):
+        """``failures``: the driver's exceptions that mean the database failed (``chatd.store.health``)."""
         self.db = db
+        self.health = Health(failures)  # the outage under way, if any: chatd status, /healthz
         self._batch_max = batch_max
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
         self.writer: Writer | None = None
@@ -89,7 +92,7 @@ class Store:
         return nullcontext()
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
-        return Writer(self.db, loop, self._batch_max)
+        return Writer(self.db, loop, self.health, self._batch_max)
 
     def _q(self, sql: str) -> str:
         """``sql`` (written with "?") with the driver's parameter marker."""
@@ -205,15 +208,33 @@ class Store:
         return self.newest_id
 
     def read(self, fn: Callable[[], Any]) -> asyncio.Future:
-        """→ ``fn()``, run in a reader thread with that thread's own connection."""
+        """→ ``fn()``, run in a reader thread with that thread's own connection.
+        DatabaseUnreachable if the database fails. A read whose connection turns
+        out dead (a server restart, a terminated backend: found only when used)
+        runs once more on a new one."""
         def in_thread() -> Any:
-            self._reader_connection()
-            return fn()
+            try:
+                self._reader_connection()
+                try:
+                    result = fn()
+                except Exception as e:
+                    if not self.health.is_failure(e) or self.db.is_connection_usable():
+                        raise
+                    self.db.close()  # dead: a read changes nothing, so it is safe to do again
+                    self._reader_connection()
+                    result = fn()
+            except Exception as e:
+                if self.health.is_failure(e):
+                    raise self.health.failed(e) from e
+                raise
+            self.health.answered()
+            return result
 
         return asyncio.get_running_loop().run_in_executor(self._readers, in_thread)
 
     def _reader_connection(self) -> None:
-        self.db.connect(reuse_if_open=True)  # one connection per reader thread, kept
+        """Connect this reader thread, or keep its connection: one per thread, kept."""
+        self.db.connect(reuse_if_open=True)
 
     def user_name(self, user_id: int) -> asyncio.Future:
         """→ the user's current name, or None if there is no such user."""
