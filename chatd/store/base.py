@@ -24,9 +24,9 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
-from chatd.store.health import Health
+from chatd.store.health import Health, reason_of
 from chatd.store.migrations import fill_room_keys, migrate
-from chatd.store.rows import Draft, MessageRow, Page, RoomExists, RoomUse
+from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Page, RoomExists, RoomUse
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
@@ -66,14 +66,20 @@ class Store:
         self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Create or migrate the schema, read the epoch, and start the writer thread."""
-        with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
-            migrate(self.db)
-            for room, like in fill_room_keys(self.db):
-                log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
-                            "either", room, like)
-            meta = {row.key: row.value for row in Meta.select()}
-            self.newest_id = self._read_newest_id()
+        """Create or migrate the schema, read the epoch, and start the writer thread.
+        DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
+        try:
+            with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
+                migrate(self.db)
+                for room, like in fill_room_keys(self.db):
+                    log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
+                                "either", room, like)
+                meta = {row.key: row.value for row in Meta.select()}
+                self.newest_id = self._read_newest_id()
+        except Exception as e:
+            if self.health.is_failure(e):
+                raise DatabaseUnreachable(reason_of(e)) from e
+            raise
         self.epoch = Epoch.from_meta(meta)
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = self._make_writer(loop)

@@ -30,9 +30,12 @@ import time
 
 from peewee import InterfaceError, OperationalError
 
+from chatd.dsn import DATABASE_PASSWORD_ENV
 from chatd.store.rows import DatabaseUnreachable
 
 log = logging.getLogger("chatd.store")
+# What libpq says when the server wants a password it was not given, or refuses the one given.
+PASSWORD_REFUSED = ("no password supplied", "password authentication failed")
 
 
 def reason_of(error: BaseException) -> str:
@@ -43,6 +46,18 @@ def reason_of(error: BaseException) -> str:
         error = error.args[0]
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+def cannot_open(where: str, source: str, reason: str) -> str:
+    """Why a database could not be opened, for an operator: ``where`` is its
+    location (a path, or a URL without its password: ``chatd.dsn.redacted``),
+    ``source`` where it was configured (``"key 'database'"``), ``reason`` the
+    driver's words; with what to do when the server wants a password."""
+    text = f"cannot open the database at {where} ({source}): {reason}"
+    if any(sign in reason for sign in PASSWORD_REFUSED):
+        text += (f"; the password comes from the file named by database_password_file, else "
+                 f"${DATABASE_PASSWORD_ENV}, else the URL (docs/configuration.md, \"database_password_file\")")
+    return text
 
 
 class Health:
