@@ -50,11 +50,20 @@ from chatd.config import Config, bus_url
 from chatd.feed import Feed
 from chatd.hub import Hub
 from chatd.identity import Identity
-from chatd.protocol import TOPIC_MAX, Code, ProtocolError, Request, check_text, error_frame, message_frame
+from chatd.protocol import (
+    DATABASE_UNREACHABLE,
+    TOPIC_MAX,
+    Code,
+    ProtocolError,
+    Request,
+    check_text,
+    error_frame,
+    message_frame,
+)
 from chatd.replies import Connection, answer, answer_list, answer_page, last_id, loose, opening_page, stale
 from chatd.rooms import Rooms
 from chatd.session import Room
-from chatd.store import Draft, NoSuchUser, Store, Stored, WriterClosed
+from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.chat")
@@ -187,13 +196,14 @@ class Chat:
         the other nodes read from the store (chatd.feed). (A ``Stored`` whose
         ``duplicate`` is set is a retry of a stored message, not published
         again). ``done(None, error)`` when it could not be stored:
-        ``NoSuchUser`` (the recipient), ``WriterClosed`` (stopping), or the
-        store's error. The one way in for every transport.
+        ``NoSuchUser`` (the recipient), ``WriterClosed`` (stopping),
+        ``DatabaseUnreachable``, or the store's error. The one way in for every transport.
 
         ``draft`` names its room by ``room_id`` (the name is filled in here)
         or its recipient by ``recipient_id``. Raises ProtocolError, storing
         nothing, for a text the protocol refuses (docs/protocol.md,
-        "Messages") or a room that does not exist. ``done`` is called from
+        "Messages"), a room that does not exist or a recipient id above
+        ``USER_ID_MAX``. ``done`` is called from
         the event loop, without a Task: the hot path of every message."""
         check_text(draft.text, self.config.limits.max_text_chars)
         if draft.room_id is not None:
@@ -202,6 +212,8 @@ class Chat:
                 raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {draft.room_id}")
             draft.room_name = room.name
             room.messaged = True  # now, not once stored: it must not expire while the message is on its way
+        elif draft.recipient_id > USER_ID_MAX:  # the protocol allows it; no user has it, nor may the store see it
+            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {draft.recipient_id}")
 
         def stored(result: Stored | None, error: BaseException | None) -> None:
             try:
@@ -219,6 +231,8 @@ class Chat:
             frame = error_frame(Code.NO_SUCH_USER, f"there is no user {error.args[0]}", cid)
         elif isinstance(error, WriterClosed):
             frame = error_frame(Code.UNAVAILABLE, "the server is shutting down; send again later", cid)
+        elif isinstance(error, DatabaseUnreachable):  # logged once per outage (chatd.store.health)
+            frame = error_frame(Code.UNAVAILABLE, DATABASE_UNREACHABLE, cid)
         else:
             log.error("storing a message failed: %r", error)
             frame = error_frame(Code.UNAVAILABLE, "the message could not be stored; send again later", cid)

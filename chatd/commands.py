@@ -58,6 +58,11 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         if args.json:
             print(json.dumps({"running": True, "pid": pid, "answering": False, "error": str(e)}), file=stdout)
         return unanswered(pid, e, stderr)
+    if not s.get("ok"):  # the server could not put its figures together
+        if args.json:
+            print(json.dumps({"running": True, "pid": pid, "answering": True, "error": s.get("error")}), file=stdout)
+        print(f"chatd: running (pid {pid}) but its status failed: {s.get('error')}", file=stderr)
+        return ExitStatus.ERROR
     if args.json:
         s.pop("ok", None)
         print(json.dumps(s, indent=2), file=stdout)
@@ -72,10 +77,10 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         ("connections", s["connections"]),
         ("users online", s["users_online"]),
         ("rooms", s["rooms"]),
-        ("messages", f"{s['messages_stored']} stored, {s['messages_since_start']} since start, "
+        ("messages", f"{_unknown(s['messages_stored'])} stored, {s['messages_since_start']} since start, "
                      f"{s['messages_per_second']:.2f}/s over the last minute"),
         ("memory", f"{size_text(s['rss_bytes'])} RSS{', all processes' if workers else ''}"),
-        ("database", f"{s['database']} ({size_text(s['database_bytes'])})"),
+        ("database", _database(s)),
         ("epoch", _epoch(s)),
         ("config", s["config"]),
         ("log", s["logfile"]),
@@ -203,6 +208,20 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
 
 COMMANDS = {"status": cmd_status, "connections": cmd_connections, "reload": cmd_reload,
             "restart": cmd_restart, "stop": cmd_stop}
+
+
+def _unknown(figure: Any) -> str:
+    """A figure the server could not read (None: its database is unreachable) as "-"."""
+    return "-" if figure is None else str(figure)
+
+
+def _database(status: dict[str, Any]) -> str:
+    """The database row: where it is and its size, or that it is unreachable and why."""
+    unreachable = status.get("database_unreachable")  # a server older than the key has none
+    if unreachable:
+        return f"{status['database']}: unreachable ({unreachable})"
+    size = status["database_bytes"]
+    return f"{status['database']} ({'size unknown' if size is None else size_text(size)})"
 
 
 def _epoch(status: dict[str, Any]) -> str:

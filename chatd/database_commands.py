@@ -24,7 +24,15 @@ from chatd.commands import size_text, unanswered
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import AlreadyRunning, PidFile, running_pid
-from chatd.dsn import DATABASE_PASSWORD_ENV, is_postgres, password_from, redacted, with_password
+from chatd.dsn import (
+    DATABASE_PASSWORD_ENV,
+    POSTGRES_SCHEMES,
+    is_postgres,
+    password_from,
+    redacted,
+    url_problem,
+    with_password,
+)
 from chatd.status import ExitStatus
 
 BACKUP_WAIT = 3600  # seconds a backup by the running server may take
@@ -135,6 +143,10 @@ def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
 def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     from chatd.store.transfer import TransferError, transfer  # psycopg and peewee load only for this command
 
+    problem = url_problem(args.url, POSTGRES_SCHEMES)
+    if problem:  # before anything is locked or read
+        print(f"chatd: migrate-store copies into a PostgreSQL database: the target {problem}", file=stderr)
+        return ExitStatus.USAGE
     if is_postgres(config.database):
         print(f"chatd: migrate-store copies the configured SQLite database, but `database` is already "
               f"{redacted(config.database)}", file=stderr)

@@ -37,7 +37,7 @@ from chatd.bus import ROOM, USER, Delivery, Notice, room_channel, user_channel
 from chatd.hub import Hub
 from chatd.protocol import CloseCode, message_frame
 from chatd.session import PRIVATE, Held, Session
-from chatd.store import Page, Store
+from chatd.store import DatabaseUnreachable, Page, Store
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.feed")
@@ -153,12 +153,16 @@ class Feed:
                 mark = self.losses
                 try:
                     await self._catch_up(channel, key, batch)
-                except Exception:
-                    log.exception("reading the messages of %s that %d sessions lack failed; they must resume",
-                                  channel, len(batch))
+                except Exception as e:
+                    if isinstance(e, DatabaseUnreachable):  # logged once per outage (chatd.store.health)
+                        close = CloseCode.TRY_AGAIN_LATER, "the database is unreachable; resume shortly"
+                    else:
+                        log.exception("reading the messages of %s that %d sessions lack failed; they must resume",
+                                      channel, len(batch))
+                        close = CloseCode.INTERNAL_ERROR, "could not read missed messages; resume"
                     for session, held in batch.items():
                         if session.pending.get(key) is held and session.close is not None:
-                            session.close(CloseCode.INTERNAL_ERROR, "could not read missed messages; resume")
+                            session.close(*close)
                     continue
                 for session, held in batch.items():
                     if session.pending.get(key) is not held:

@@ -32,6 +32,8 @@ CID_MAX = 64
 EPOCH_MAX = 64
 MAX_ID = 2**63 - 1
 ERROR_MESSAGE_MAX = 300  # characters of an error frame's message: a reply stays small
+# The message of an `unavailable` answer to a request that met a database failure (docs/protocol.md, "Errors").
+DATABASE_UNREACHABLE = "the database is unreachable; try again shortly"
 RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 

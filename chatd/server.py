@@ -43,7 +43,8 @@ from chatd.dsn import redacted
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.settings import parse_listen
-from chatd.store import open_store
+from chatd.store import DatabaseUnreachable, StoreUnavailable, open_store
+from chatd.store.health import cannot_open
 from chatd.web import make_app
 from chatd.web.httpserver import ChatHTTPServer
 from chatd.web.keepalive import Keepalive
@@ -55,6 +56,20 @@ RATE_WINDOW = 60  # seconds over which `chatd status` reports messages per secon
 HTTP_READ_CHUNK = 4096
 CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
 ROOMS_TICK_MS = 1000  # how often unused rooms are looked for and changed online counts considered
+
+
+# What stops a start-up without being a bug in chatd (the database cannot be opened, its
+# driver is missing): said in one line, the traceback only at debug level.
+START_REFUSALS = (DatabaseUnreachable, StoreUnavailable)
+
+
+def log_start_failure(error: Exception) -> None:
+    """Log why ``open`` failed: a traceback for a bug, only at debug level for a START_REFUSALS
+    (the caller says the one line, which the operator acts on)."""
+    if isinstance(error, START_REFUSALS):
+        log.debug("start-up failed", exc_info=error)
+    else:
+        log.error("start-up failed", exc_info=error)
 
 
 def bind(config: Config) -> list[socket.socket]:
@@ -135,7 +150,10 @@ class Server:
             raise
 
     async def _open(self) -> None:
-        self.store.open(asyncio.get_running_loop())
+        try:
+            self.store.open(asyncio.get_running_loop())
+        except DatabaseUnreachable as e:
+            raise DatabaseUnreachable(cannot_open(redacted(self.config.database), "key 'database'", str(e))) from e
         self._log_epoch()
         identity = self.config.identity
         secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()
@@ -229,7 +247,12 @@ class Server:
         return (self.chat.stored - start_n) / elapsed
 
     async def stats(self) -> dict[str, Any]:
-        db = await self.store.stats()
+        """The figures of `chatd status`. With the database unreachable, those it
+        would give are None and ``database_unreachable`` says why (else None)."""
+        try:
+            db, unreachable = await self.store.stats(), None
+        except DatabaseUnreachable as e:
+            db, unreachable = {"messages": None, "database_bytes": None}, str(e)
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -245,6 +268,7 @@ class Server:
             "rss_bytes": rss_bytes(),
             "database": redacted(self.config.database),
             "database_bytes": db["database_bytes"],
+            "database_unreachable": unreachable,
             "epoch": self.store.epoch.id,
             "restored": self.store.restored,
         }

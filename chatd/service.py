@@ -57,7 +57,7 @@ from chatd.daemon import (
 )
 from chatd.dsn import redacted
 from chatd.protocol import CloseCode
-from chatd.server import Server
+from chatd.server import Server, log_start_failure
 from chatd.status import ExitStatus
 from chatd.store import StoreUnavailable
 from chatd.workers import WorkerSet
@@ -126,7 +126,7 @@ class Service:
         try:
             await self.server.open()
         except Exception as e:
-            log.exception("start-up failed")
+            log_start_failure(e)
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
         if successor:
             await self._await_go(successor)

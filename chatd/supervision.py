@@ -42,15 +42,20 @@ def combine(own: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any
     database, rss_bytes) and each serving worker's ``status`` answer.
     Counts add up; users online are the distinct users (one user may be on
     several workers); the database figures are any worker's, since they
-    share it; memory is every process's, the supervisor's included."""
+    share it (None, and ``database_unreachable`` says why, when no worker
+    could read them); memory is every process's, the supervisor's included."""
     total = {**own, "connections": 0, "messages_since_start": 0, "messages_per_second": 0.0, "rooms": 0,
-             "messages_stored": 0, "database_bytes": 0, "epoch": None, "restored": None}
+             "messages_stored": None, "database_bytes": None, "database_unreachable": None, "epoch": None,
+             "restored": None}
     users: set[int] = set()
     for a in answers:
         for key in ("connections", "messages_since_start", "messages_per_second", "rss_bytes"):
             total[key] += a[key]
-        for key in ("rooms", "messages_stored", "database_bytes"):
-            total[key] = max(total[key], a[key])
+        total["rooms"] = max(total["rooms"], a["rooms"])
+        for key in ("messages_stored", "database_bytes"):  # None from a worker that could not reach the database
+            if a[key] is not None:
+                total[key] = max(total[key] or 0, a[key])
+        total["database_unreachable"] = total["database_unreachable"] or a["database_unreachable"]
         total["epoch"] = total["epoch"] or a["epoch"]
         total["restored"] = total["restored"] or a["restored"]
         users.update(a["user_ids"])

@@ -43,7 +43,7 @@ from chatd.control import dispatch
 from chatd.daemon import watchdog
 from chatd.link import Link
 from chatd.protocol import CloseCode
-from chatd.server import Server
+from chatd.server import Server, log_start_failure
 from chatd.status import ExitStatus
 from chatd.store import StoreUnavailable
 
@@ -124,7 +124,7 @@ class Worker:
         try:
             await self.server.open()
         except Exception as e:
-            log.exception("start-up failed")
+            log_start_failure(e)
             self.server = None
             self._finish(ExitStatus.ERROR)
             return {"ok": False, "error": str(e)}

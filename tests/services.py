@@ -9,6 +9,8 @@ on purpose; a missing server program fails the test, never skips it.
         redis_server.url        # "redis://127.0.0.1:PORT/0", a server of this test's own
         redis_server.restart()  # same port, empty (it keeps nothing on disk)
         postgres_url            # "postgresql://chatd@127.0.0.1:PORT/t_N", a new empty database
+        own_postgres.database   # an empty database on a PostgreSQL server of this test's own
+        own_postgres.restart()  # fast shutdown (every connection terminated), then start; .stop(), .start()
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import glob
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -107,49 +110,92 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
+class PostgresServer:
+    """A PostgreSQL cluster in a directory of its own (initdb once), which may be stopped and started again."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.data = directory / "data"
+        initdb = program("initdb", "/usr/lib/postgresql/*/bin/initdb")
+        self._postgres = os.path.join(os.path.dirname(initdb), "postgres")
+        if os.geteuid() == 0:
+            shutil.chown(directory, "postgres", "postgres")
+        subprocess.run([*_as_postgres_user(), initdb, "-D", str(self.data), "-U", PG_USER, "-A", "trust",
+                        "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.database = ""  # own_postgres: the URL of the test's database
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        settings = [arg for s in PG_SETTINGS for arg in ("-c", s)]
+        self.proc = subprocess.Popen([*_as_postgres_user(), self._postgres, "-D", str(self.data), "-p",
+                                      str(self.port), "-k", str(self.directory), *settings],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc, "postgres")
+
+    def stop(self) -> None:
+        """Stop it with a fast shutdown (SIGINT): every connection is terminated, as in a restart."""
+        if self.proc is not None and self.proc.poll() is None:
+            # To the postmaster itself (its pid heads postmaster.pid): runuser passes SIGINT on to no one.
+            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGINT)
+            self.proc.wait(timeout=30)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; → its URL."""
+        import psycopg
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:  # the server listens a moment before it takes logins
+            try:
+                with psycopg.connect(self.url(), autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+                return self.url(name)
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL)
+
+
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[int]:
-    """A PostgreSQL cluster for the whole session; → its port. Each test gets a database (``postgres_url``)."""
-    initdb = program("initdb", "/usr/lib/postgresql/*/bin/initdb")
-    postgres = os.path.join(os.path.dirname(initdb), "postgres")
-    directory = Path(tempfile.mkdtemp(prefix="chatd-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(directory, "postgres", "postgres")
-    data = directory / "data"
-    subprocess.run([*_as_postgres_user(), initdb, "-D", str(data), "-U", PG_USER, "-A", "trust", "--no-sync",
-                    "-E", "UTF8", "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
-    port = free_port()
-    settings = [arg for s in PG_SETTINGS for arg in ("-c", s)]
-    proc = subprocess.Popen([*_as_postgres_user(), postgres, "-D", str(data), "-p", str(port), "-k", str(directory),
-                             *settings], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the whole session. Each test gets a database (``postgres_url``)."""
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="chatd-pg-")))
     try:
-        wait_port(port, proc, "postgres")
-        yield port
+        server.start()
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(directory, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of the test's own, which it may stop and start (``postgres_server``
+    is shared by every test); ``own_postgres.database`` is the URL of an empty database on it."""
+    _require_mark(request, "postgres")
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="chatd-pg-")))
+    try:
+        server.start()
+        server.database = server.create_database("chatd")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
 
 
 _databases = itertools.count(1)
 
 
 @pytest.fixture
-def postgres_url(postgres_server: int, request: pytest.FixtureRequest) -> str:
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
     """A new, empty database on the session's PostgreSQL server."""
-    import psycopg
-
     _require_mark(request, "postgres")
-    name = f"t_{next(_databases)}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:  # the server listens a moment before it takes logins
-        try:
-            with psycopg.connect(f"postgresql://{PG_USER}@127.0.0.1:{postgres_server}/postgres",
-                                 autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            break
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(POLL)
-    return f"postgresql://{PG_USER}@127.0.0.1:{postgres_server}/{name}"
+    return postgres_server.create_database(f"t_{next(_databases)}")

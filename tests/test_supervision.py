@@ -26,7 +26,7 @@ def test_combine_adds_counts_and_counts_each_user_once():
     def answer(connections: int, users: list[int]) -> dict:
         return {"connections": connections, "user_ids": users, "messages_since_start": 2, "messages_per_second": 0.5,
                 "rss_bytes": 1000, "rooms": 3, "messages_stored": 10, "database_bytes": 4096, "epoch": "e",
-                "restored": None}
+                "restored": None, "database_unreachable": None}
 
     total = combine(own, [answer(3, [1, 2]), answer(2, [2, 3])])
     assert total["connections"] == 5 and total["users_online"] == 3, "user 2 is on both workers: once"
@@ -34,3 +34,15 @@ def test_combine_adds_counts_and_counts_each_user_once():
     assert total["messages_stored"] == 10 and total["rooms"] == 3 and total["epoch"] == "e"
     none = combine(own, [])
     assert none["connections"] == 0 and none["users_online"] == 0 and none["epoch"] is None
+    assert none["messages_stored"] is None, "no worker answered: unknown, not 0"
+
+
+def test_combine_reports_the_database_unreachable_when_a_worker_could_not_read_it():
+    own = {"version": "v", "pid": 1, "started_at": 0, "uptime_seconds": 5, "listen": "l", "database": "d",
+           "rss_bytes": 100}
+    down = {"connections": 1, "user_ids": [1], "messages_since_start": 0, "messages_per_second": 0.0,
+            "rss_bytes": 1000, "rooms": 2, "messages_stored": None, "database_bytes": None, "epoch": "e",
+            "restored": None, "database_unreachable": "connection refused"}
+    total = combine(own, [down, {**down, "messages_stored": 7, "database_bytes": 4096, "database_unreachable": None}])
+    assert total["database_unreachable"] == "connection refused"
+    assert total["messages_stored"] == 7 and total["database_bytes"] == 4096, "what one worker could read"

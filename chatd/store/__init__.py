@@ -23,12 +23,23 @@ from __future__ import annotations
 
 from chatd.dsn import is_postgres
 from chatd.store.base import Store
-from chatd.store.rows import Draft, MessageRow, NoSuchUser, Page, RoomExists, RoomUse, Stored, StoreUnavailable
+from chatd.store.rows import (
+    USER_ID_MAX,
+    DatabaseUnreachable,
+    Draft,
+    MessageRow,
+    NoSuchUser,
+    Page,
+    RoomExists,
+    RoomUse,
+    Stored,
+    StoreUnavailable,
+)
 from chatd.store.schema import now_ms
 from chatd.store.writer import WriterClosed
 
 __all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "WriterClosed",
-           "StoreUnavailable", "now_ms", "open_store"]
+           "StoreUnavailable", "DatabaseUnreachable", "USER_ID_MAX", "now_ms", "open_store"]
 
 
 def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int) -> Store:

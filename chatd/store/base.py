@@ -24,8 +24,9 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.health import Health, reason_of
 from chatd.store.migrations import fill_room_keys, migrate
-from chatd.store.rows import Draft, MessageRow, Page, RoomExists, RoomUse
+from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Page, RoomExists, RoomUse
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
@@ -49,8 +50,10 @@ class Store:
     """What both stores do alike; each kind adds its hot path (``save_message``),
     its sequence (``_read_newest_id``), ``stats`` and ``backup``."""
 
-    def __init__(self, db: Database, batch_max: int):
+    def __init__(self, db: Database, batch_max: int, failures: tuple[type[BaseException], ...]):
+        """``failures``: the driver's exceptions that mean the database failed (``chatd.store.health``)."""
         self.db = db
+        self.health = Health(failures)  # the outage under way, if any: chatd status, /healthz
         self._batch_max = batch_max
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
         self.writer: Writer | None = None
@@ -63,14 +66,20 @@ class Store:
         self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Create or migrate the schema, read the epoch, and start the writer thread."""
-        with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
-            migrate(self.db)
-            for room, like in fill_room_keys(self.db):
-                log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
-                            "either", room, like)
-            meta = {row.key: row.value for row in Meta.select()}
-            self.newest_id = self._read_newest_id()
+        """Create or migrate the schema, read the epoch, and start the writer thread.
+        DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
+        try:
+            with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
+                migrate(self.db)
+                for room, like in fill_room_keys(self.db):
+                    log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
+                                "either", room, like)
+                meta = {row.key: row.value for row in Meta.select()}
+                self.newest_id = self._read_newest_id()
+        except Exception as e:
+            if self.health.is_failure(e):
+                raise DatabaseUnreachable(reason_of(e)) from e
+            raise
         self.epoch = Epoch.from_meta(meta)
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = self._make_writer(loop)
@@ -89,7 +98,7 @@ class Store:
         return nullcontext()
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
-        return Writer(self.db, loop, self._batch_max)
+        return Writer(self.db, loop, self.health, self._batch_max)
 
     def _q(self, sql: str) -> str:
         """``sql`` (written with "?") with the driver's parameter marker."""
@@ -205,15 +214,33 @@ class Store:
         return self.newest_id
 
     def read(self, fn: Callable[[], Any]) -> asyncio.Future:
-        """→ ``fn()``, run in a reader thread with that thread's own connection."""
+        """→ ``fn()``, run in a reader thread with that thread's own connection.
+        DatabaseUnreachable if the database fails. A read whose connection turns
+        out dead (a server restart, a terminated backend: found only when used)
+        runs once more on a new one."""
         def in_thread() -> Any:
-            self._reader_connection()
-            return fn()
+            try:
+                self._reader_connection()
+                try:
+                    result = fn()
+                except Exception as e:
+                    if not self.health.is_failure(e) or self.db.is_connection_usable():
+                        raise
+                    self.db.close()  # dead: a read changes nothing, so it is safe to do again
+                    self._reader_connection()
+                    result = fn()
+            except Exception as e:
+                if self.health.is_failure(e):
+                    raise self.health.failed(e) from e
+                raise
+            self.health.answered()
+            return result
 
         return asyncio.get_running_loop().run_in_executor(self._readers, in_thread)
 
     def _reader_connection(self) -> None:
-        self.db.connect(reuse_if_open=True)  # one connection per reader thread, kept
+        """Connect this reader thread, or keep its connection: one per thread, kept."""
+        self.db.connect(reuse_if_open=True)
 
     def user_name(self, user_id: int) -> asyncio.Future:
         """→ the user's current name, or None if there is no such user."""

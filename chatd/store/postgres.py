@@ -96,7 +96,8 @@ class PostgresStore(Store):
     shared = True  # other nodes write the same database
 
     def __init__(self, url: str, batch_max: int = 512):
-        super().__init__(PostgresDatabase(url), batch_max)
+        # Unreachable, a lost or terminated connection, disk full, out of resources: OperationalError.
+        super().__init__(PostgresDatabase(url), batch_max, (psycopg.OperationalError, psycopg.InterfaceError))
         self.url = redacted(url)
         self._reader_connections: list[psycopg.Connection] = []  # closed by close(), as the threads end unasked
 
@@ -113,7 +114,7 @@ class PostgresStore(Store):
             yield
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
-        return Writer(self.db, loop, self._batch_max, lock=self._lock_channels)
+        return Writer(self.db, loop, self.health, self._batch_max, lock=self._lock_channels)
 
     def _lock_channels(self, keys: list[int]) -> None:
         self.db.connection().execute(_LOCK, (keys,))

@@ -30,6 +30,18 @@ class StoreUnavailable(Exception):
     """What was asked cannot be done on this kind of store; str() says what to do instead."""
 
 
+class DatabaseUnreachable(Exception):
+    """The database failed (unreachable, connection lost, disk full, locked): nothing
+    was done, or a commit's outcome is unknown; try again shortly. str(): the
+    driver's reason (``chatd.store.health``)."""
+
+
+# The highest user id a store hands out, and so the highest a recipient can be: the
+# PostgreSQL store's channel lock keys (2·id, 2·id + 1, chatd.store.postgres) must fit
+# in a bigint. A larger id, which the protocol lets a client send, names no one.
+USER_ID_MAX = 2**62 - 1
+
+
 @dataclass(slots=True)
 class Draft:
     """A message on its way to the store: a room id or a recipient id."""

@@ -52,13 +52,13 @@ class SqliteStore(Store):
                 "foreign_keys": 1,
                 "busy_timeout": BUSY_TIMEOUT_MS,
             },
-        ), batch_max)
+        ), batch_max, (sqlite3.OperationalError,))  # locked past the busy timeout, disk full, I/O error
         self.path = path
         # Other processes write this database too: see the module's docstring.
         self.shared = shared
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
-        return Writer(self.db, loop, self._batch_max, begin="IMMEDIATE" if self.shared else None)
+        return Writer(self.db, loop, self.health, self._batch_max, begin="IMMEDIATE" if self.shared else None)
 
     def save_message(self, draft: Draft, done: Done) -> None:
         assert self.writer

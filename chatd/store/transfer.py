@@ -30,6 +30,7 @@ import psycopg
 from peewee import AutoField, PeeweeException, SqliteDatabase
 
 from chatd.dsn import redacted
+from chatd.store.health import cannot_open, reason_of
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.postgres import SCHEMA_LOCK, stored_cid
 from chatd.store.restore import RestoreError, check_backup
@@ -48,16 +49,22 @@ class TransferError(Exception):
 def transfer(source: str, url: str) -> dict[str, int]:
     """Copy the SQLite database ``source`` into the empty PostgreSQL database at ``url``;
     → rows copied per table (table name → count). TransferError if refused or failed."""
+    target = PostgresDatabase(url)
+    try:  # first: an unreachable target leaves the source as it was
+        target.connect()
+    except (psycopg.Error, PeeweeException) as e:
+        raise TransferError(cannot_open(redacted(url), "the migrate-store target", reason_of(e))) from None
     try:
         check_backup(source, source)
         _upgrade(source)
-        target = PostgresDatabase(url)
         with contextlib.closing(sqlite3.connect(source)) as reader:
             return _copy(reader, target, url)
     except RestoreError as e:
         raise TransferError(str(e)) from None
     except (psycopg.Error, PeeweeException, sqlite3.Error) as e:
         raise TransferError(f"{type(e).__name__}: {str(e).strip()}") from None
+    finally:
+        target.close()
 
 
 def _upgrade(source: str) -> None:

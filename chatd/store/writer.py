@@ -14,9 +14,16 @@ acknowledged that a crash could forget.
 A job may name lock keys (PostgreSQL: the channels a message goes to). A
 writer given ``lock`` calls it first in each transaction with every key of
 the batch, sorted, so that writers of several processes always take them in
-the same order and never deadlock (``chatd.store.postgres``).
+the same order and never deadlock (``chatd.store.postgres``). Should taking
+them fail (a key the database refuses), each job of the batch runs in a
+transaction of its own: one job's bad key fails that job alone.
 
-    writer = Writer(db, loop, batch_max=512)
+When the database fails, the jobs' owners get ``DatabaseUnreachable``
+(``chatd.store.health`` logs the outage once). A batch whose connection is
+found dead before COMMIT runs once more on a new connection; a failure at
+COMMIT is not retried, as the batch may have committed.
+
+    writer = Writer(db, loop, Health((sqlite3.OperationalError,)), batch_max=512)
     writer.start()
     writer.submit(lambda: insert(row), on_done)   # on_done(result, error) on the loop
     writer.close()                                 # drains the queue, then stops
@@ -35,12 +42,16 @@ from typing import Any
 
 from peewee import Database
 
+from chatd.store.health import Health
+from chatd.store.rows import DatabaseUnreachable
+
 log = logging.getLogger("chatd.store")
 
 Job = Callable[[], Any]
 Done = Callable[[Any, BaseException | None], None]
 Outcome = tuple[Done, Any, BaseException | None]
 Lock = Callable[[list[int]], None]
+Item = tuple[Job, Done, tuple[int, ...]]
 _STOP = object()
 
 
@@ -52,10 +63,19 @@ class _Aborted(Exception):
     """A job's failure aborted the whole transaction (PostgreSQL): run the batch again, isolated."""
 
 
+class _Lost(Exception):
+    """The connection failed before COMMIT (its cause says how): nothing of the batch is stored."""
+
+
+class _LockRefused(Exception):
+    """Taking the batch's lock keys failed, the connection being fine (its cause says why)."""
+
+
 class Writer:
-    def __init__(self, db: Database, loop: asyncio.AbstractEventLoop, batch_max: int = 512,
+    def __init__(self, db: Database, loop: asyncio.AbstractEventLoop, health: Health, batch_max: int = 512,
                  begin: str | None = None, lock: Lock | None = None):
         self._db = db
+        self._health = health  # which errors are the database's, and the outage they belong to
         # How each transaction begins (SQLite: "IMMEDIATE" takes the write lock at
         # once, when other processes write the same file); None: the default.
         self._begin = () if begin is None else (begin,)
@@ -102,8 +122,7 @@ class Writer:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        self._db.connect(reuse_if_open=True)
-        try:
+        try:  # connected by the first batch (_transaction): the database may be down at this moment
             stopping = False
             while not stopping:
                 batch = [self._queue.get()]
@@ -134,43 +153,104 @@ class Writer:
                 except Exception:
                     log.exception("error while delivering a stored result")
 
-    def _commit(self, batch: list[tuple[Job, Done, tuple[int, ...]]]) -> list[Outcome]:
-        """Run a batch in one transaction and empty it; → (done, result, error) per job, in order."""
+    def _commit(self, batch: list[Item]) -> list[Outcome]:
+        """Run a batch and empty it; → (done, result, error) per job, in order."""
         try:
-            try:
-                outcomes = self._transaction(batch, isolated=False)
-            except _Aborted:
-                outcomes = self._transaction(batch, isolated=True)
-        except Exception as e:  # the commit itself failed (disk full, I/O error, connection lost)
-            log.error("commit of %d jobs failed: %s", len(batch), e)
-            outcomes = [(done, None, e) for _, done, _ in batch]
+            outcomes = self._stored(batch)
+        except Exception as e:  # the database failed: at COMMIT, or before it on a new connection too
+            error = self._failure(e)
+            if not isinstance(error, DatabaseUnreachable):
+                log.error("commit of %d jobs failed: %s", len(batch), e)  # not the database's doing: a bug
+            outcomes = [(done, None, error) for _, done, _ in batch]
+        else:
+            self._health.answered()
         self.batches += 1
         batch.clear()
         return outcomes
 
-    def _transaction(self, batch: list[tuple[Job, Done, tuple[int, ...]]], isolated: bool) -> list[Outcome]:
-        """The batch in one transaction; ``isolated``: each job in a savepoint of its own."""
-        if not self._db.is_connection_usable():  # PostgreSQL went away: this batch gets a new connection
-            self._db.close()
-            self._db.connect()
+    def _stored(self, batch: list[Item]) -> list[Outcome]:
+        """The batch committed. If the connection was found dead before COMMIT (a
+        server restart, a terminated backend), nothing of the batch is stored: it
+        runs once more on a new connection. A failure AT commit is not retried:
+        the transaction may have committed, and its jobs' owners are told the
+        database failed (a say is then sent again with its cid: stored once)."""
+        try:
+            return self._in_one(batch)
+        except _Lost:
+            self._reconnect()
+        try:
+            return self._in_one(batch)
+        except _Lost as e:
+            raise e.__cause__ from None
+
+    def _in_one(self, batch: list[Item]) -> list[Outcome]:
+        """The batch in one transaction; if a job's failure aborted it, again with a
+        savepoint per job; if taking its locks failed, each job in a transaction of
+        its own (a bad key, which one job brought, must not fail the others)."""
+        try:
+            return self._transaction(batch, isolated=False)
+        except _Aborted:
+            return self._transaction(batch, isolated=True)
+        except _LockRefused:
+            return [self._alone(item) for item in batch]
+
+    def _alone(self, item: Item) -> Outcome:
+        """One job in a transaction of its own; its failure, whatever it is, is its own."""
+        try:
+            return self._transaction([item], isolated=True)[0]
+        except (_LockRefused, _Lost) as e:
+            error: BaseException = e.__cause__
+        except Exception as e:  # noqa: BLE001 - reported to the job's owner
+            error = e
+        return item[1], None, self._failure(error)
+
+    def _transaction(self, batch: list[Item], isolated: bool) -> list[Outcome]:
+        """The batch in one transaction; ``isolated``: each job in a savepoint of its own.
+        _Lost if the connection failed before COMMIT; _LockRefused if taking the locks did."""
+        if not self._db.is_connection_usable():  # lost at the last batch: this one gets a new connection
+            self._reconnect()
         outcomes: list[Outcome] = []
-        with self._db.atomic(*self._begin):
-            if self._lock is not None:
-                keys = sorted({key for _, _, job_keys in batch for key in job_keys})
-                if keys:
-                    self._lock(keys)
-            for job, done, _ in batch:
-                # No savepoint per job unless isolated: a job makes at most one change, in
-                # its last statement, and SQLite undoes a failed statement alone.
-                try:
-                    if isolated:
-                        with self._db.atomic():
+        committing = False
+        try:
+            with self._db.atomic(*self._begin):
+                self._take_locks(batch)
+                for job, done, _ in batch:
+                    # No savepoint per job unless isolated: a job makes at most one change, in
+                    # its last statement, and SQLite undoes a failed statement alone.
+                    try:
+                        if isolated:
+                            with self._db.atomic():
+                                result = job()
+                        else:
                             result = job()
-                    else:
-                        result = job()
-                    outcomes.append((done, result, None))
-                except Exception as e:  # noqa: BLE001 - reported to the job's owner
-                    if not isolated and not self._db.is_connection_usable():
-                        raise _Aborted from e  # PostgreSQL refuses every statement after a failed one
-                    outcomes.append((done, None, e))
+                        outcomes.append((done, result, None))
+                    except Exception as e:  # noqa: BLE001 - reported to the job's owner
+                        if not isolated and not self._db.is_connection_usable():
+                            raise _Aborted from e  # PostgreSQL refuses every statement after a failed one
+                        outcomes.append((done, None, self._failure(e)))
+                committing = True  # from here on it may have committed
+        except Exception as e:
+            # Before COMMIT a transaction that cannot even roll back has lost its connection.
+            if not committing and not self._db.is_connection_usable():
+                raise _Lost from e
+            raise
         return outcomes
+
+    def _take_locks(self, batch: list[Item]) -> None:
+        if self._lock is None:
+            return
+        keys = sorted({key for _, _, job_keys in batch for key in job_keys})
+        if keys:
+            try:
+                self._lock(keys)
+            except Exception as e:
+                raise _LockRefused from e
+
+    def _reconnect(self) -> None:
+        self._db.close()
+        self._db.connect()
+
+    def _failure(self, error: BaseException) -> BaseException:
+        """What a job's owner is told of ``error``: DatabaseUnreachable if it is a
+        failure of the database (noted once per outage: chatd.store.health), else itself."""
+        return self._health.failed(error) if self._health.is_failure(error) else error

@@ -54,8 +54,13 @@ class HealthHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
         self.chat = chat
 
     def get(self) -> None:
+        """200 while this process serves, with whether its database answered when last
+        used (``chatd.store.health``): a database outage is every node's at once, so
+        a load balancer taking nodes out for it would help nobody (docs/operations.md)."""
         self.set_header("Cache-Control", "no-store")
-        self.write({"status": "ok", "connections": len(self.chat.hub.sessions)})
+        down = self.chat.store.health.down()
+        self.write({"status": "ok", "connections": len(self.chat.hub.sessions),
+                    "database": "ok" if down is None else "unreachable"})
 
 
 class NotFoundHandler(SecurityHeaders, tornado.web.ErrorHandler):

@@ -36,10 +36,10 @@ from typing import Any
 
 from chatd.chat import Chat
 from chatd.paging import REQUEST_HIGH_WATER_SHARE
-from chatd.protocol import CloseCode, Code, ProtocolError, error_frame, parse
+from chatd.protocol import DATABASE_UNREACHABLE, CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
-from chatd.store import WriterClosed
+from chatd.store import DatabaseUnreachable, WriterClosed
 from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
 
@@ -228,6 +228,8 @@ class ChatConnection(asyncio.BufferedProtocol):
                                  error.retry_after)
         elif isinstance(error, WriterClosed):
             frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
+        elif isinstance(error, DatabaseUnreachable):  # not a bug: logged once per outage (chatd.store.health)
+            frame_ = error_frame(Code.UNAVAILABLE, DATABASE_UNREACHABLE, cid)
         else:
             log.error("request failed on %s", self.session.id, exc_info=error)
             frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out", cid)
