@@ -105,7 +105,7 @@ def latency_summary(latencies_ns: list[int]) -> dict:
     }
 
 
-def _children() -> dict[int, list[int]]:
+def process_children() -> dict[int, list[int]]:
     """Every process's children: ppid → [pid, …], from /proc."""
     out: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
@@ -175,7 +175,7 @@ class ProcessWatch:
     def _trees(self) -> dict[str, float]:
         """CPU seconds so far of the server's process tree ("server") and of each of ``also``."""
         roots = ({"server": self.pid} if self.pid else {}) | self.also
-        children = _children()
+        children = process_children()
         return {name: tree_cpu(pid, children, self.TICKS) for name, pid in roots.items()}
 
     @staticmethod
