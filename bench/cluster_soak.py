@@ -15,7 +15,7 @@ its own redis-server and PostgreSQL cluster in temporary directories on
 free loopback ports (bench/harness/services.py) and stops everything it
 started. Prints the figures and the check; exits 1 if the check failed.
 
-Clients behave as docs/protocol.md "Reconnecting" says: identify with the
+Clients (loadgen/resuming.py) behave as docs/protocol.md "Reconnecting" says: identify with the
 token, join with ``since`` = the last id seen (0 at first: every message),
 follow ``more: true`` with ``history`` pages, writers resend every ``say``
 not yet acknowledged with its original ``cid``. A message frame whose id is
@@ -39,11 +39,7 @@ sys.path.insert(0, str(BENCH))
 from harness import setup_env  # noqa: E402  (stdlib only: works before the virtualenv is entered)
 
 NODES = 3
-DROP_AFTER = (0.3, 2.5)  # seconds a listener stays connected before it drops
-AWAY = (0.0, 1.0)  # seconds it stays away
-RESEND_AFTER = 0.2  # seconds before a writer resends a say refused as "unavailable"
 SETTLE_TIMEOUT = 60.0  # seconds for the end: every say acknowledged, every client caught up
-PATIENCE = 10.0  # seconds a request may take before the client gives the connection up
 # Most missed messages a resume replays (history.replay_max, default 500): small, so that most
 # resumes are cut short and the client follows with history pages, as real clients after a long absence.
 REPLAY_MAX = 10
@@ -61,220 +57,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--chatd-cmd", help="how to run chatd (default: bench/.venv/bin/chatd, this repository's)")
     p.add_argument("--seed", type=int, help="random seed, to replay a run's choices")
     return p.parse_args()
-
-
-# -- one client ---------------------------------------------------------------------------------------------------
-
-class Client:
-    """A chat user in one room whose sessions come and go; keeps every message id it saw, in order."""
-
-    def __init__(self, name: str, room: str, writes: bool):
-        self.name, self.room, self.writes = name, room, writes
-        self.token: str | None = None
-        self.seen: list[int] = []
-        self.seen_set: set[int] = set()
-        self.repeated = self.disordered = 0
-        self.unacked: dict[str, str] = {}  # cid → text
-        self.acked: dict[str, int] = {}  # cid → id
-        self.sessions = self.replayed = self.live = self.paged = 0
-        self.resume_ms: list[float] = []  # connect → joined, every session after the first
-        self.problems: list[str] = []  # what the server answered that it should not have
-        self.done = False
-        self.current: Session | None = None  # the session whose frames count
-        self._cids = iter(range(1, 1 << 62))
-        self._gap = False  # a history page is being fetched: live messages wait in _held
-        self._held: list[int] = []
-        self._unbounded = False  # the page asked for has no `before`: live frames may repeat some of it
-        self._overlap_to = 0  # the last id of such a page
-        self.overlaps = 0
-
-    @property
-    def last(self) -> int:
-        return self.seen[-1] if self.seen else 0
-
-    def _take(self, ids: list[int], *, overlap_ok: bool) -> None:
-        for i in ids:
-            if i > self.last:
-                self.seen.append(i)
-                self.seen_set.add(i)
-            elif i <= self._overlap_to and i in self.seen_set:
-                self.overlaps += 1  # also listed by a page asked without `before`: keep one (protocol "Pages")
-            elif not overlap_ok:  # a live message at or below what was seen: the server sent it twice or late
-                if i in self.seen_set:
-                    self.repeated += 1
-                else:
-                    self.disordered += 1
-                self.problems.append(f"message {i} after {self.last} ({'again' if i in self.seen_set else 'late'})")
-
-    def frame(self, session: Session, obj: dict) -> None:
-        if session is not self.current:
-            return  # what a dropped connection still had in its buffers: that client is gone
-        kind = obj.get("type")
-        if kind == "message" and obj.get("room") == self.room:
-            self.live += 1
-            if self._gap:
-                self._held.append(obj["id"])
-            else:
-                self._take([obj["id"]], overlap_ok=False)
-        elif kind == "welcome":
-            self.token = obj["token"]
-        elif kind == "joined":
-            self.replayed += len(obj["messages"])
-            self._page(session, obj)
-            session.joined.set()
-        elif kind == "history":
-            self.paged += len(obj["messages"])
-            self._page(session, obj)
-        elif kind == "ack":
-            self.unacked.pop(obj["cid"], None)
-            self.acked[obj["cid"]] = obj["id"]
-        elif kind == "error":
-            if obj.get("code") == "unavailable" and obj.get("cid") in self.unacked:
-                asyncio.get_running_loop().call_later(RESEND_AFTER, self._resend, session, obj["cid"])
-            else:
-                self.problems.append(f"{obj.get('code')}: {obj.get('message')}")
-
-    def _page(self, session: Session, obj: dict) -> None:
-        """A page of a resume (joined, history): take it; follow ``more`` with the next page
-        (after = the last id, before = the first live id held meanwhile), then the held live ones."""
-        if obj.get("reset"):
-            self.problems.append(f"{obj['type']} said reset: true")
-        ids = [m["id"] for m in obj["messages"]]
-        self._take(ids, overlap_ok=self._gap)
-        if self._unbounded and ids:
-            self._overlap_to = max(self._overlap_to, ids[-1])
-        if obj.get("more"):
-            self._gap = True
-            ask = {"type": "history", "room": self.room, "after": self.last}
-            if self._held:
-                ask["before"] = self._held[0]
-            self._unbounded = "before" not in ask
-            session.send(ask)
-            return
-        if self._gap:
-            self._gap = False
-            held, self._held = self._held, []
-            self._take(held, overlap_ok=True)  # a page asked without `before` may hold some of them
-
-    def _resend(self, session: Session, cid: str) -> None:
-        if cid in self.unacked and session.open:
-            session.send({"type": "say", "room": self.room, "text": self.unacked[cid], "cid": cid})
-
-    def say(self, session: Session) -> None:
-        cid = f"{self.name}.{next(self._cids)}"
-        self.unacked[cid] = f"{self.name} says {cid}"
-        session.send({"type": "say", "room": self.room, "text": self.unacked[cid], "cid": cid})
-
-    def hello(self, session: Session) -> None:
-        """identify (token once known), join from the last id, resend what is not acknowledged."""
-        self.sessions += 1
-        self.current = session
-        self._gap, self._held, self._unbounded, self._overlap_to = False, [], False, 0
-        session.send({"type": "identify", **({"token": self.token} if self.token else {"name": self.name})})
-        session.send({"type": "join", "room": self.room, "since": self.last})
-        for cid, text in list(self.unacked.items()):
-            session.send({"type": "say", "room": self.room, "text": text, "cid": cid})
-
-
-def _session_class():
-    """picows is in bench/.venv only: the class is made once the script runs there."""
-    import orjson
-    from picows import WSListener, WSMsgType
-
-    class Session(WSListener):
-        """One WebSocket connection of a Client."""
-
-        def __init__(self, client: Client):
-            super().__init__()
-            self.client = client
-            self.transport = None
-            self.joined = asyncio.Event()
-            self.closed = asyncio.get_running_loop().create_future()
-
-        @property
-        def open(self) -> bool:
-            return self.transport is not None and not self.closed.done()
-
-        def on_ws_connected(self, transport) -> None:
-            self.transport = transport
-
-        def on_ws_disconnected(self, transport) -> None:
-            if not self.closed.done():
-                self.closed.set_result(None)
-
-        def on_ws_frame(self, transport, frame) -> None:
-            if frame.msg_type == WSMsgType.TEXT:
-                self.client.frame(self, orjson.loads(frame.get_payload_as_bytes()))
-            elif frame.msg_type == WSMsgType.CLOSE:
-                transport.disconnect()
-
-        def send(self, obj: dict) -> None:
-            if self.open:
-                self.transport.send(WSMsgType.TEXT, orjson.dumps(obj))
-
-        def drop(self, graceful: bool) -> None:
-            if self.open:
-                if graceful:
-                    self.transport.send_close()
-                self.transport.disconnect(graceful=graceful)
-
-    return Session
-
-
-Session = None  # set in main(), inside the virtualenv
-
-
-async def one_session(client: Client, url: str, hold: float | None, interval: float) -> None:
-    """Connect, resume, stay ``hold`` seconds (None: until ``client.done``), saying every
-    ``interval`` if a writer; then drop, cleanly or not (a coin toss)."""
-    from picows import ws_connect
-
-    started = time.monotonic()
-    try:
-        _, session = await asyncio.wait_for(ws_connect(lambda: Session(client), url), PATIENCE)
-    except (OSError, TimeoutError) as e:
-        client.problems.append(f"connect to {url}: {e!r}")
-        await asyncio.sleep(0.1)
-        return
-    first = client.sessions == 0
-    client.hello(session)
-    try:
-        await asyncio.wait_for(session.joined.wait(), PATIENCE)
-    except TimeoutError:
-        client.problems.append(f"no joined from {url} in {PATIENCE} s")
-        session.drop(graceful=False)
-        return
-    if not first:
-        client.resume_ms.append((time.monotonic() - started) * 1000)
-    until = None if hold is None else time.monotonic() + hold
-    while not session.closed.done() and not client.done and (until is None or time.monotonic() < until):
-        if client.writes:
-            client.say(session)
-        await asyncio.wait([session.closed], timeout=interval)
-    session.drop(graceful=random.random() < 0.5)
-
-
-async def run_client(client: Client, urls: list[str], home: str, interval: float, dropping: bool) -> None:
-    """Sessions one after another until ``client.done``: a listener on a random node each time,
-    for a random while; a writer on its ``home`` node, as long as the connection lasts."""
-    while not client.done:
-        if dropping:
-            await one_session(client, random.choice(urls), random.uniform(*DROP_AFTER), interval)
-            await asyncio.sleep(random.uniform(*AWAY))
-        else:
-            await one_session(client, home, None, interval)
-            home = random.choice(urls)  # its connection broke: go on anywhere
-
-
-async def caught_up(client: Client, urls: list[str], stored_last: int) -> None:
-    """A last session that stays until the client has the room's newest stored message."""
-    from picows import ws_connect
-
-    _, session = await ws_connect(lambda: Session(client), random.choice(urls))
-    client.hello(session)
-    while client.last < stored_last or client._gap:
-        await asyncio.sleep(0.05)
-    session.drop(graceful=True)
 
 
 # -- the cluster ---------------------------------------------------------------------------------------------------
@@ -354,6 +136,8 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
 # -- the soak ------------------------------------------------------------------------------------------------------
 
 async def soak(args: argparse.Namespace, urls: list[str], redis, database: str, rooms: list[str]) -> dict:
+    from loadgen.resuming import Client, caught_up, run_client  # picows: inside the virtualenv
+
     writers = [Client(f"writer{i}", rooms[i % len(rooms)], writes=True) for i in range(args.writers)]
     listeners = [Client(f"listener{i}", rooms[i % len(rooms)], writes=False) for i in range(args.listeners)]
     tasks = [asyncio.ensure_future(run_client(c, urls, urls[i % NODES], args.interval, dropping=False))
@@ -441,8 +225,8 @@ def main() -> None:
 
     from harness.services import PostgresCluster, RedisServer
     from harness.targets import default_chatd
+    from loadgen.resuming import AWAY, DROP_AFTER
 
-    global Session
     if args.seed is not None:
         random.seed(args.seed)
     chatd = shlex.split(args.chatd_cmd) if args.chatd_cmd else default_chatd()
@@ -454,7 +238,6 @@ def main() -> None:
         urls = [f"ws://127.0.0.1:{port}/ws" for _, port, _ in nodes]
         pids = {f"node{n}": proc.pid for n, (proc, _, _) in enumerate(nodes)} | {"postgres": pg.pid}
         try:
-            Session = _session_class()
             cpu0 = cpu_seconds(pids)
             result = asyncio.run(soak(args, urls, redis, database, rooms))
             cpu = {k: round((v - cpu0[k]) / result["seconds"], 2) for k, v in cpu_seconds(pids).items()}
@@ -466,7 +249,8 @@ def main() -> None:
     figures["node log lines ERROR / Traceback"] = (f"{sum(log.count(' ERROR ') for log in logs)} / "
                                                    f"{sum(log.count('Traceback') for log in logs)}")
     print(f"cluster soak: {NODES} nodes, {args.writers} writers every {args.interval} s, {args.listeners} listeners "
-          f"dropping every {DROP_AFTER[0]}-{DROP_AFTER[1]} s, {args.rooms} rooms, PostgreSQL + Redis")
+          f"dropping every {DROP_AFTER[0]}-{DROP_AFTER[1]} s (away {AWAY[0]}-{AWAY[1]} s), {args.rooms} rooms, "
+          "PostgreSQL + Redis")
     for key, value in figures.items():
         print(f"  {key}: {value}")
     print(f"  logs kept in {workdir}")
