@@ -5,6 +5,8 @@
     python3 bench/run.py --quick                  # small sizes, 1 repeat: checks the harness
     python3 bench/run.py --targets chatd,socketio-node --cases fanout-1000 --repeat 1
     python3 bench/run.py --list                   # the servers and cases there are
+    python3 bench/run.py --targets chatd --cases fanout-1000,rooms --workers 1,2 --store sqlite,postgres
+    python3 bench/run.py --targets chatd,baseline --baseline-cmd /tmp/old/bin/chatd   # against another chatd
 
 The full default run writes bench/RESULTS.md and bench/results.png; any
 other run writes them to bench/out/ (with raw results and server logs).
@@ -34,6 +36,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes and 1 repeat: a smoke test of the harness")
     p.add_argument("--chatd-cmd", help="how to run chatd, e.g. 'chatd' or '/path/venv/bin/chatd' "
                                        "(default: bench/.venv/bin/chatd, installed from this repository)")
+    p.add_argument("--workers", help="comma-separated worker counts, e.g. 1,2: chatd runs as a cluster on this "
+                                     "machine (workers: N, a Redis bus the bench starts), unpinned")
+    p.add_argument("--store", help="comma-separated chatd stores: sqlite (default), postgres (a PostgreSQL "
+                                   "cluster the bench starts); with --workers, every combination")
+    p.add_argument("--baseline-cmd", help="another chatd to measure in the same run, as the target 'baseline' "
+                                          "(e.g. an older commit's install), in the same deployments as chatd")
     p.add_argument("--server-core", type=int, default=0)
     p.add_argument("--loadgen-core", type=int, default=1)
     p.add_argument("--setup-only", action="store_true", help="install everything, run nothing")
@@ -55,13 +63,16 @@ def raise_fd_limit() -> None:
 
 
 def pick(names: str | None, items: list, what: str) -> list:
+    """The items named, in that order; a name also picks its family: ``chatd`` every
+    chatd deployment (``chatd-w2-pg``…), ``baseline`` every baseline one."""
     if not names:
         return items
-    by_name = {item.name: item for item in items}
-    unknown = [n for n in names.split(",") if n not in by_name]
+    chosen = {n: [item for item in items if item.name == n or item.name.startswith(n + "-w")
+                  or item.name in (n + "-pg", n + "-sqlite")] for n in names.split(",")}
+    unknown = [n for n, found in chosen.items() if not found]
     if unknown:
-        sys.exit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(by_name)})")
-    return [by_name[n] for n in names.split(",")]
+        sys.exit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(item.name for item in items)})")
+    return [item for found in chosen.values() for item in found]
 
 
 def main() -> None:
@@ -83,12 +94,21 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
     from harness import machine, report
     from harness.cases import all_cases
     from harness.runner import Pinning, run_all
-    from harness.targets import all_targets, default_chatd
+    from harness.targets import STORES, all_targets, default_chatd, deployments
 
     available |= {"python"}
     if args.chatd_cmd:
         available.add("chatd")
-    targets_all = all_targets(args.chatd_cmd)
+    stores = args.store.split(",") if args.store else None
+    if stores and not set(stores) <= set(STORES):
+        sys.exit(f"unknown store in --store {args.store} (choose from {', '.join(STORES)})")
+    try:
+        workers = [int(n) for n in args.workers.split(",")] if args.workers else None
+    except ValueError:
+        sys.exit(f"--workers takes worker counts like 1,2, not {args.workers!r}")
+    if workers and min(workers) < 1:
+        sys.exit("--workers: a worker count is 1 or more")
+    targets_all = all_targets(args.chatd_cmd, deployments(workers, stores), args.baseline_cmd)
     cases_all = all_cases(args.quick)
     if args.list:
         for t in targets_all:
@@ -99,7 +119,8 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
     targets = pick(args.targets, [t for t in targets_all if t.needs in available or args.targets], "targets")
     cases = pick(args.cases, cases_all, "cases")
     repeats = args.repeat or (1 if args.quick else 3)
-    full = not (args.targets or args.cases or args.quick or args.repeat)
+    full = not (args.targets or args.cases or args.quick or args.repeat or args.workers or args.store
+                or args.baseline_cmd)
     skipped = [t.name for t in targets_all if t not in targets and not args.targets]
     if skipped:
         print(f"not installed, skipped: {', '.join(skipped)}", file=sys.stderr)
@@ -125,6 +146,8 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
     print(report.main_table(records, cases, targets))
     m = report.medians(records, cases, targets)
     if any(t.name == "chatd" for t in targets):
+        print("\nchatd ÷ the others (same run):")
+        print("\n".join(report.ratio_lines(m, cases, targets)))
         print("\nchatd against issue 4's targets:")
         print("\n".join(report.goal_lines(m, cases)))
     print(f"\n{len(records)} measurements in {minutes:.1f} min; wrote {dest / 'RESULTS.md'} and {chart}")

@@ -93,7 +93,9 @@ def _column_title(case: Case) -> str:
 
 def cpu_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
     """Was the server the one saturated? Deliveries per busy second of the
-    server's core compares servers even where the load generator was the limit."""
+    server's core compares servers even where the load generator was the limit.
+    An unpinned server (a cluster) has no core of its own: its figure is per
+    second of its processes' CPU (all workers), Redis and PostgreSQL not counted."""
     header = ["case", "server", "deliveries/s", "server process CPU", "server core busy", "load generator CPU",
               "other processes", "deliveries per server core-second"]
     rows = []
@@ -106,8 +108,9 @@ def cpu_table(records: list[dict], cases: list[Case], targets: list[Target]) -> 
             if rate is None:
                 continue
             flag = " ⚠" if (lg or 0) >= 0.85 and (busy or 0) < 0.85 else ""
+            per = busy if t.pinned else proc
             rows.append([case.name, t.label, _fmt(rate), _fmt(proc, 2), _fmt(busy, 2), _fmt(lg, 2) + flag,
-                         _fmt(other, 2), _fmt(rate / busy if busy else None)])
+                         _fmt(other, 2), _fmt(rate / per if per else None)])
     return _markdown(header, rows)
 
 
@@ -131,7 +134,7 @@ def ratio_lines(m: dict, cases: list[Case], targets: list[Target]) -> list[str]:
     lines = []
     for case in cases:
         mine = m.get(("chatd", case.name))
-        if mine is None or case.persistent_only:
+        if mine is None:
             continue
         parts = []
         for t in targets:

@@ -4,10 +4,14 @@ server pinned to one core and the load generator pinned to the other.
 The order interleaves targets inside each case and repeats the whole
 sweep, so a slow drift of the machine (heat, page cache) spreads over all
 targets instead of landing on whichever ran last.
+
+A cluster deployment (targets.Deployment) runs unpinned, the load generator
+too; the run starts one PostgreSQL cluster if any target needs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from harness.cases import Case
 from harness.server import RunningServer, ServerFailed
+from harness.services import PostgresCluster, ServiceFailed
 from harness.setup_env import BENCH, VENV_PYTHON
 from harness.targets import Target
 
@@ -32,8 +37,10 @@ def _say(text: str) -> None:
 
 
 def run_loadgen(case: Case, server: RunningServer, pinning: Pinning) -> dict:
-    argv = ["taskset", "-c", str(pinning.loadgen_core), str(VENV_PYTHON), "-m", "loadgen", case.scenario,
-            "--url", server.url, "--flavour", server.target.flavour, "--server-pid", str(server.pid),
+    pin = ["taskset", "-c", str(pinning.loadgen_core)] if server.target.pinned else []
+    also = [arg for name, pid in server.services_pids.items() for arg in ("--also-pid", f"{name}={pid}")]
+    argv = [*pin, str(VENV_PYTHON), "-m", "loadgen", case.scenario,
+            "--url", server.url, "--flavour", server.target.flavour, "--server-pid", str(server.pid), *also,
             "--time-limit", str(case.time_limit), *case.args]
     try:
         done = subprocess.run(argv, cwd=BENCH, capture_output=True, text=True, timeout=case.time_limit + 30)
@@ -45,16 +52,18 @@ def run_loadgen(case: Case, server: RunningServer, pinning: Pinning) -> dict:
     return json.loads(lines[-1])
 
 
-def measure(target: Target, case: Case, rep: int, pinning: Pinning, logs: Path) -> dict:
+def measure(target: Target, case: Case, rep: int, pinning: Pinning, logs: Path,
+            postgres: PostgresCluster | None = None) -> dict:
     started = time.monotonic()
     record = {"target": target.name, "case": case.name, "rep": rep}
-    server = RunningServer(target, pinning.server_core, logs / f"{target.name}-{case.name}-{rep}.log")
+    server = RunningServer(target, pinning.server_core, logs / f"{target.name}-{case.name}-{rep}.log",
+                           postgres=postgres)
     try:
         with server:
             result = run_loadgen(case, server, pinning)
             if server.proc.poll() is not None:
                 result.setdefault("error", f"server died: {server.log_tail()}")
-    except ServerFailed as e:
+    except (ServerFailed, ServiceFailed) as e:
         result = {"error": str(e)}
     record.update(result)
     record["wall_s"] = round(time.monotonic() - started, 1)
@@ -69,6 +78,9 @@ def describe(case: Case, record: dict) -> str:
     extras = [f"{k} {record[k]}" for k in ("lost", "duplicated", "failed") if record.get(k)]
     if "server_core_busy" in record:
         extras.append(f"cpu: server core {record['server_core_busy']}, loadgen {record['loadgen_cpu']}")
+    services = [f"{name} {record[name + '_cpu']}" for name in ("redis", "postgres") if name + "_cpu" in record]
+    if services:
+        extras.append("cpu: " + ", ".join(services))
     if record.get("other_cpu", 0) >= NOISY:
         extras.append(f"other processes {record['other_cpu']}")
     return text + (f"  ({', '.join(extras)})" if extras else "")
@@ -77,14 +89,15 @@ def describe(case: Case, record: dict) -> str:
 NOISY = 0.3  # cores used by other processes during a measurement that make it worth repeating
 
 
-def measure_quietly(target: Target, case: Case, rep: int, pinning: Pinning, logs: Path, budget: list[int]) -> dict:
+def measure_quietly(target: Target, case: Case, rep: int, pinning: Pinning, logs: Path, budget: list[int],
+                    postgres: PostgresCluster | None = None) -> dict:
     """Measure; if other processes took a good share of the machine meanwhile,
     measure once more and keep the quieter run (within a retry budget)."""
-    record = measure(target, case, rep, pinning, logs)
+    record = measure(target, case, rep, pinning, logs, postgres)
     if record.get("other_cpu", 0) >= NOISY and budget[0] > 0:
         budget[0] -= 1
         _say(f"      {case.name} {target.name}: other processes used {record['other_cpu']} cores, measuring again")
-        again = measure(target, case, rep, pinning, logs)
+        again = measure(target, case, rep, pinning, logs, postgres)
         if again.get("other_cpu", 0) < record["other_cpu"] and "error" not in again:
             record = again
         record["retried"] = True
@@ -98,15 +111,17 @@ def run_all(targets: list[Target], cases: list[Case], repeats: int, pinning: Pin
     records: list[dict] = []
     results_file.parent.mkdir(parents=True, exist_ok=True)
     retries = [max(4, len(targets) * len(cases) * repeats // 8)]  # a busy machine must not double the run
-    for rep in range(1, repeats + 1):
-        for case in cases:
-            for target in targets:
-                if case.persistent_only and not target.persistent:
-                    continue
-                record = measure_quietly(target, case, rep, pinning, logs, retries)
-                records.append(record)
-                with open(results_file, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                _say(f"[{rep}/{repeats}] {case.name:<12} {target.name:<16} {describe(case, record)}"
-                     f"  [{record['wall_s']} s]")
+    needs_postgres = any(t.deployment.store == "postgres" for t in targets)
+    with PostgresCluster() if needs_postgres else contextlib.nullcontext() as postgres:
+        for rep in range(1, repeats + 1):
+            for case in cases:
+                for target in targets:
+                    if case.persistent_only and not target.persistent:
+                        continue
+                    record = measure_quietly(target, case, rep, pinning, logs, retries, postgres)
+                    records.append(record)
+                    with open(results_file, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    _say(f"[{rep}/{repeats}] {case.name:<12} {target.name:<16} {describe(case, record)}"
+                         f"  [{record['wall_s']} s]")
     return records

@@ -4,6 +4,11 @@ measurement, so no run inherits another's memory, rooms or JIT state.
 
     with RunningServer(target, core=0, log_path=...) as server:
         ... server.pid, server.url ...
+
+A cluster deployment also gets a redis-server of its own (fresh: no names,
+presence or counters left from the last measurement) and, on PostgreSQL, a
+fresh database on the run's cluster; ``server.services_pids`` names their
+processes, for the CPU figures.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.targets import Target, endpoint_path
+from harness.services import PostgresCluster, RedisServer
+from harness.targets import Services, Target, endpoint_path
 
 
 class ServerFailed(Exception):
@@ -46,14 +52,35 @@ def answers_websocket(port: int, path: str) -> bool:
 
 
 class RunningServer:
-    def __init__(self, target: Target, core: int, log_path: Path, ready_timeout: float = 30.0):
+    def __init__(self, target: Target, core: int, log_path: Path, ready_timeout: float = 30.0,
+                 postgres: PostgresCluster | None = None):
         self.target = target
         self.core = core
         self.log_path = log_path
         self.ready_timeout = ready_timeout
+        self.postgres = postgres  # the run's cluster, for a target on PostgreSQL
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.workdir: Path | None = None
+        self.redis: RedisServer | None = None
+        self.database = ""  # the PostgreSQL URL of this measurement's database
+
+    @property
+    def services_pids(self) -> dict[str, int]:
+        """The processes (with their children) serving this server: name → pid."""
+        pids = {"redis": self.redis.pid} if self.redis else {}
+        return pids | ({"postgres": self.postgres.pid} if self.database else {})
+
+    def _services(self) -> Services:
+        deployment = self.target.deployment
+        if deployment.bus:
+            self.redis = RedisServer()
+            self.redis.start()
+        if deployment.store == "postgres":
+            if self.postgres is None:
+                raise ServerFailed(f"{self.target.name} needs the run's PostgreSQL cluster")
+            self.database = self.postgres.new_database()
+        return Services(self.redis.url if self.redis else "", self.database)
 
     @property
     def pid(self) -> int:
@@ -66,7 +93,8 @@ class RunningServer:
     def start(self) -> None:
         self.port = free_port()  # a new port each run: no TIME_WAIT left over from the last one
         self.workdir = Path(tempfile.mkdtemp(prefix=f"chatd-bench-{self.target.name}-"))
-        argv = ["taskset", "-c", str(self.core), *self.target.command(self.port, self.workdir)]
+        pin = ["taskset", "-c", str(self.core)] if self.target.pinned else []
+        argv = [*pin, *self.target.command(self.port, self.workdir, self._services())]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             # taskset execs the server: the pid is the server's own, for /proc figures
@@ -94,6 +122,12 @@ class RunningServer:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+        if self.database:
+            self.postgres.drop_database(self.database)
+            self.database = ""
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -102,7 +136,11 @@ class RunningServer:
             return ""
 
     def __enter__(self) -> RunningServer:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # what did start (a redis-server, a database, the scratch dir) goes too
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

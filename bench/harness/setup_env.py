@@ -62,18 +62,22 @@ def python_env() -> None:
         stamp.write_text(digest)
 
 
+CHATD_EXTRA = "cluster"  # redis-py and psycopg: the --workers / --store postgres runs and cluster_soak.py
+
+
 def chatd_env() -> bool:
-    """pip install -e the repository, so the bench runs the chatd of this
-    checkout. False (and the chatd target is skipped) when it does not install."""
+    """pip install -e the repository (with its cluster extra), so the bench runs
+    the chatd of this checkout. False (and the chatd target is skipped) when it
+    does not install."""
     pyproject = REPO / "pyproject.toml"
     if not pyproject.exists():
         _say("no pyproject.toml above bench/: chatd is not benchmarked")
         return False
     stamp = VENV / ".bench-chatd"
-    digest = _digest(pyproject)
+    digest = _digest(pyproject) + CHATD_EXTRA
     if not (_stamp_ok(stamp, digest) and VENV_CHATD.exists()):
         try:
-            _run([VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", REPO])
+            _run([VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{REPO}[{CHATD_EXTRA}]"])
         except subprocess.CalledProcessError:
             _say("chatd did not install from this repository: chatd is not benchmarked")
             return False

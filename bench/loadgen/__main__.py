@@ -36,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("scenario", choices=sorted(SCENARIOS))
     p.add_argument("--url", required=True, help="server base URL, ws://127.0.0.1:PORT (the path is added)")
     p.add_argument("--flavour", choices=["ws", "sio"], default="ws", help="plain WebSocket (/ws) or Socket.IO")
-    p.add_argument("--server-pid", type=int, help="pid of the server, for RSS and CPU figures")
+    p.add_argument("--server-pid", type=int, help="pid of the server, for RSS and CPU figures (its children's too)")
+    p.add_argument("--also-pid", action="append", default=[], metavar="NAME=PID",
+                   help="another process (with its children) whose CPU to report as NAME_cpu: redis, postgres")
     p.add_argument("--members", type=int, default=1000, help="fanout, latency: room size")
     p.add_argument("--rooms", type=int, default=500, help="rooms: number of rooms")
     p.add_argument("--per-room", type=int, default=10, help="rooms, idle, storm, reconnect: members per room")
@@ -68,7 +70,8 @@ def raise_fd_limit() -> None:
 async def run(args: argparse.Namespace) -> dict:
     from loadgen.metrics import ProcessWatch
 
-    watch = ProcessWatch(args.server_pid)
+    watch = ProcessWatch(args.server_pid, {name: int(pid) for name, _, pid in
+                                           (a.partition("=") for a in args.also_pid)})
     try:
         return await asyncio.wait_for(SCENARIOS[args.scenario](args, watch), args.time_limit)
     except TimeoutError:

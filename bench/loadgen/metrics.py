@@ -105,14 +105,47 @@ def latency_summary(latencies_ns: list[int]) -> dict:
     }
 
 
+def process_children() -> dict[int, list[int]]:
+    """Every process's children: ppid → [pid, …], from /proc."""
+    out: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def tree_cpu(root: int, children: dict[int, list[int]], ticks: int) -> float:
+    """CPU seconds (user + system, all threads) of ``root`` and its descendants,
+    those already reaped included (their time is in their parent's cutime/cstime)."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        todo += children.get(pid, [])
+    return total / ticks
+
+
 class ProcessWatch:
     """Where the CPU went between ``start()`` and ``stop()``, from /proc:
 
-    - ``server_cpu``: the server process's own user + system time (all threads);
+    - ``server_cpu``: the server process's user + system time (all threads),
+      with its child processes' (a supervisor's workers);
     - ``server_core_busy``: how busy the server's pinned core was, kernel
       network work included: a server that hands the kernel big writes uses
       little process time but keeps its core busy in softirq all the same;
     - ``loadgen_cpu``: this process;
+    - ``NAME_cpu`` for each of ``also`` (NAME → pid, with its children): the
+      servers a cluster stands on (redis, postgres);
     - ``other_cpu``: user + system time of everything else on the machine,
       the noise in this measurement.
 
@@ -121,10 +154,12 @@ class ProcessWatch:
 
     TICKS = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, pid: int | None):
+    def __init__(self, pid: int | None, also: dict[str, int] | None = None):
         self.pid = pid
+        self.also = also or {}
         self.cores = sorted(os.sched_getaffinity(pid)) if pid else []
-        self._t0 = self._server0 = self._self0 = 0.0
+        self._t0 = self._self0 = 0.0
+        self._trees0: dict[str, float] = {}
         self._cpus0: dict[str, list[int]] = {}
         self.result: dict = {}
 
@@ -137,12 +172,11 @@ class ProcessWatch:
                     return int(line.split()[1])
         return 0
 
-    def _server_cpu(self) -> float:
-        if not self.pid:
-            return 0.0
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self.TICKS  # utime + stime, all threads
+    def _trees(self) -> dict[str, float]:
+        """CPU seconds so far of the server's process tree ("server") and of each of ``also``."""
+        roots = ({"server": self.pid} if self.pid else {}) | self.also
+        children = process_children()
+        return {name: tree_cpu(pid, children, self.TICKS) for name, pid in roots.items()}
 
     @staticmethod
     def _cpus() -> dict[str, list[int]]:
@@ -157,12 +191,13 @@ class ProcessWatch:
         return usage.ru_utime + usage.ru_stime
 
     def start(self) -> None:
-        self._t0, self._server0, self._self0 = time.monotonic(), self._server_cpu(), self._self_cpu()
+        self._t0, self._trees0, self._self0 = time.monotonic(), self._trees(), self._self_cpu()
         self._cpus0 = self._cpus()
 
     def stop(self) -> dict:
         wall = max(time.monotonic() - self._t0, 1e-9)
-        server = (self._server_cpu() - self._server0) / wall
+        used = {name: (cpu - self._trees0.get(name, 0.0)) / wall for name, cpu in self._trees().items()}
+        server = used.pop("server", 0.0)
         own = (self._self_cpu() - self._self0) / wall
         delta = {cpu: [b - a for a, b in zip(self._cpus0[cpu], now, strict=True)] for cpu, now in self._cpus().items()}
         user_system = sum(d[0] + d[1] + d[2] for d in delta.values()) / self.TICKS / wall
@@ -171,6 +206,7 @@ class ProcessWatch:
             "server_cpu": round(server, 2),
             "server_core_busy": round(sum(core_busy) / self.TICKS / wall / len(core_busy), 2) if core_busy else 0,
             "loadgen_cpu": round(own, 2),
-            "other_cpu": round(max(0.0, user_system - server - own), 2),
+            **{f"{name}_cpu": round(cpu, 2) for name, cpu in used.items()},
+            "other_cpu": round(max(0.0, user_system - server - own - sum(used.values())), 2),
         }
         return self.result
