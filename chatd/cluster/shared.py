@@ -6,7 +6,10 @@ Redis is a help here, never a condition: when it cannot be reached, each
 call answers None at once, the caller falls back to what this node knows
 (its own buckets, the names it has heard of), and one warning is logged.
 After a failure Redis is left alone for ``RETRY_AFTER`` seconds, so an
-outage costs one timeout, not one per message.
+outage costs one timeout, not one per message. A connection Redis dropped
+(Redis restarted, or closed it as idle) is no outage: the command that finds
+it dead is sent once more on a new connection (redis-py's ``Retry``) before
+the call fails open.
 
     shared = SharedRedis(bus_url(config))
     held = await shared.run("claiming a name", lambda r: script(keys=[...], args=[...], client=r))
@@ -21,19 +24,28 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as ConnectionLost
 from redis.exceptions import RedisError
 
 log = logging.getLogger("chatd.cluster")
 
 TIMEOUT = 0.5  # seconds a command may take: a message waits for it (chatd.cluster.limits)
 RETRY_AFTER = 5.0  # seconds Redis is left alone after a failure
+# Sends of a command after the first that failed on a connection error (not a timeout: a Redis that
+# is slow or unreachable would make a message wait twice as long for nothing). Should the first
+# have run before its connection broke, the second runs it again: a name claim is the same claim,
+# a rate-limit token is taken twice (one message counted twice, rarely: the harmless side).
+RESENDS = 1
 
 T = TypeVar("T")
 
 
 class SharedRedis:
     def __init__(self, url: str, clock: Callable[[], float] = time.monotonic):
-        self.redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+        self.redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
+                                          retry=Retry(NoBackoff(), RESENDS, supported_errors=(ConnectionLost,)))
         self._clock = clock
         self._down_until: float | None = None  # clock reading until which Redis is not tried
 
