@@ -3,6 +3,8 @@ one SQLite file, joined by a BusNet, with real WebSocket clients."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -261,3 +263,33 @@ async def test_no_node_announces_a_removal_the_store_refuses(cluster_nodes):
     assert a.hub.room("games") is not None and b.hub.room("games") is not None
     joined = await watchers[1].request("join", room="games")
     assert [m["text"] for m in joined["messages"]] == ["hello"]
+
+
+@pytest.mark.parametrize("everywhere", [True, False])
+async def test_an_identify_under_way_when_another_node_signs_out_is_answered_bad_token(cluster_nodes, monkeypatch,
+                                                                                       everywhere):
+    """The sign-out reaches node b after b attached the identifying connection but
+    before its welcome was read from the store: it gets `bad_token`, then 4401."""
+    c = await cluster_nodes(2)
+    a, b = c.nodes
+    here = await c.user(a, "alice")
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    read = b.store.private_history
+
+    async def held_read(*args, **kwargs):
+        reading.set()
+        await go_on.wait()
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(b.store, "private_history", held_read)
+    there = await c.client(b)
+    await there.send({"type": "identify", "token": here.welcome["token"], "cid": "i1"})
+    await reading.wait()  # b has attached it and reads its welcome's page
+    assert (await here.request("sign_out", everywhere=everywhere))["type"] == "signed_out"
+    await c.settle()  # b has heard the sign-out
+    go_on.set()
+    answer = await there.expect_cid("i1")
+    assert answer["type"] == "error" and answer["code"] == "bad_token", answer
+    with pytest.raises(ConnectionClosed) as closed:
+        await there.expect("never")
+    assert closed.value.rcvd.code == CloseCode.SIGNED_OUT
