@@ -253,10 +253,10 @@ class Rooms:
         del self._removing[room]
         error = done.exception()
         if error is None and done.result():
-            if self._live(room):  # else another node removed it meanwhile, and said so
+            if self._live(room):  # else dropped meanwhile (another node's removal, a resync)
                 self._forget(room)
-                self._tell("removed", room)
-                log.info("room %r removed: nobody wrote in it and nobody was in it for %d s", room.name, unused)
+            self._tell("removed", room)  # a node that has forgotten it already ignores this
+            log.info("room %r removed: nobody wrote in it and nobody was in it for %d s", room.name, unused)
             return
         # It holds messages (one this node did not hear of): it is used. A delete that failed
         # is not tried again before a restart: the store is in trouble, and the room harms nobody.

@@ -215,6 +215,7 @@ async def test_rooms_per_creator_and_per_address_are_limited(user, server, clock
     assert (await bob.request("create", room="b1"))["type"] == "created"
     # A room that expires gives its creator room for another.
     tick(server, clock, EXPIRY)
+    await written(server)
     clock.now += 1800
     assert (await alice.request("create", room="a3"))["type"] == "created"
 
