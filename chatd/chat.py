@@ -135,8 +135,10 @@ class Chat:
         return room
 
     async def _join(self, conn: Connection, req: Request) -> None:
-        room = self.rooms.get(req.fields["room"])
+        room = await self.rooms.enter(req.fields["room"])
         session = conn.session
+        if conn.closed:
+            return  # closed while a removal of the room was waited for
         if self.hub.join(session, room):
             self.cluster.entered(room, session)
         since = req.fields.get("since")

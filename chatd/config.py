@@ -24,7 +24,15 @@ from typing import Any
 import yaml
 
 from chatd.auth.secret import configured_secret
-from chatd.dsn import BUS_PASSWORD_ENV, DATABASE_PASSWORD_ENV, is_postgres, password_from, scheme, with_password
+from chatd.dsn import (
+    BUS_PASSWORD_ENV,
+    DATABASE_PASSWORD_ENV,
+    EmptyPasswordFile,
+    is_postgres,
+    password_from,
+    scheme,
+    with_password,
+)
 from chatd.settings import BY_KEY, RETIRED, SETTINGS
 
 ENV_VAR = "CHATD_CONFIG"
@@ -120,11 +128,20 @@ def _cluster_problems(values: dict[str, Any], where: str) -> list[str]:
     if values["cluster.node_timeout"] < 2 * values["cluster.heartbeat_interval"]:
         problems.append(f"{where}: key 'cluster.node_timeout' must be at least twice 'cluster.heartbeat_interval', "
                         "or one late heartbeat would count a live node as dead")
+    if values["bus_password_file"] and not values["bus"]:
+        problems.append(f"{where}: key 'bus_password_file' is set, but 'bus' is empty (in-process): there is no "
+                        "Redis to give the password to; set 'bus' or remove 'bus_password_file'")
+    if values["database_password_file"] and not is_postgres(values["database"]):
+        problems.append(f"{where}: key 'database_password_file' is set, but 'database' is an SQLite file, which "
+                        "takes no password; remove 'database_password_file', or make 'database' a postgresql:// URL "
+                        "(`chatd migrate-store` takes the password from $CHATD_DATABASE_PASSWORD)")
     for key, env in (("database_password_file", DATABASE_PASSWORD_ENV), ("bus_password_file", BUS_PASSWORD_ENV)):
         try:
             password_from(values[key], env, {})
-        except (OSError, ValueError) as e:
-            problems.append(f"{where}: key '{key}': {getattr(e, 'strerror', None) or e} ({values[key]})")
+        except EmptyPasswordFile:
+            problems.append(f"{where}: key '{key}': the file's first line (the password) is empty ({values[key]})")
+        except OSError as e:
+            problems.append(f"{where}: key '{key}': {e.strerror or e} ({values[key]})")
     return problems
 
 

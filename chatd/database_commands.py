@@ -155,7 +155,8 @@ def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, 
     if refused is not None:
         return refused
     try:
-        password = password_from(config.database_password_file, DATABASE_PASSWORD_ENV)
+        # Not database_password_file: the config's database is an SQLite file, with which that key is refused.
+        password = password_from("", DATABASE_PASSWORD_ENV)
         counts = transfer(config.database, with_password(args.url, password))
     except (TransferError, OSError, ValueError) as e:
         print(f"chatd: migrate-store failed: {e}\nnothing was written to {redacted(args.url)}", file=stderr)

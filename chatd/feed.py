@@ -126,10 +126,15 @@ class Feed:
     # Filling
 
     def _route(self, channel: str) -> tuple[str, Iterable[Session]]:
-        """A bus channel → (the sessions' channel key, the sessions here in it)."""
+        """A bus channel that a message came on → (the sessions' channel key, the sessions here in it)."""
         if channel.startswith(ROOM):
             room = self.hub.rooms_by_id.get(int(channel[len(ROOM):]))
-            return (room.key, room.sessions) if room is not None else ("", ())
+            if room is None:
+                return "", ()
+            # Written in, on whichever node: used, so never removed (chatd.rooms). The posting
+            # node marked it already; every other node learns it here.
+            room.messaged = True
+            return room.key, room.sessions
         assert channel.startswith(USER), channel
         user = self.hub.users.get(int(channel[len(USER):]))
         return PRIVATE, (user.sessions if user is not None else ())

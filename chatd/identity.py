@@ -26,15 +26,15 @@ from typing import Any
 
 from chatd.abuse import Kind
 from chatd.admission import Admission
-from chatd.auth.signins import Signed, SignIns
+from chatd.auth.signins import Signed, SignIns, close_reason
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
 from chatd.feed import Feed
 from chatd.hub import Holder, Hub, NameTaken
 from chatd.names import BadName, clean_name, name_taken
-from chatd.protocol import CloseCode, Code, ProtocolError, Request
+from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
 from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
-from chatd.session import PRIVATE
+from chatd.session import PRIVATE, User
 from chatd.store import Store
 
 log = logging.getLogger("chatd.chat")  # the name these lines always had: log filters keep working
@@ -73,28 +73,49 @@ class Identity:
                 raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
             who = await self.sign_ins.sign_up(name)
         try:
-            if who.resume is not None:
-                name = await self._resumed_name(who, name, req.cid)
-            await self._claim_name(who.user_id, name, req.cid)
-            if conn.closed:
-                return
-            self.sign_ins.check(who, req.cid)  # signed out while this identify waited
-            here = who.user_id in self.hub.users
-            old_name = self.cluster.name_of(who.user_id) or name
-            self._check_name_free(name, who.user_id, req.cid)  # taken on another node meanwhile?
-            try:
-                user = self.hub.attach(conn.session, who.user_id, name, self._clock(),
-                                       self._config().identity.name_hold_seconds)
-            except NameTaken as e:  # taken while the store created the user
-                raise self._taken(name, e.holder, req.cid) from None
+            user = await self._attach(conn, req, who, name)
+            if user is not None:
+                try:
+                    await self._welcome(conn, req, who, user)
+                except Exception:
+                    if self.sign_ins.refused(who):  # signed out too: it ends as the sign-out's other sessions
+                        conn.session.close(CloseCode.SIGNED_OUT, close_reason(who.resume.everywhere))
+                    raise
         finally:
             self.sign_ins.settled(who)
+
+    async def _attach(self, conn: Connection, req: Request, who: Signed, name: str | None) -> User | None:
+        """Make ``conn``'s session one of ``who``'s, called ``name``; → its user
+        (None: the connection closed meanwhile). ProtocolError if the name is
+        taken or the sign-in was signed out meanwhile."""
+        if who.resume is not None:
+            name = await self._resumed_name(who, name, req.cid)
+        await self._claim_name(who.user_id, name, req.cid)
+        if conn.closed:
+            return None
+        self.sign_ins.check(who, req.cid)  # signed out while this identify waited
+        here = who.user_id in self.hub.users
+        old_name = self.cluster.name_of(who.user_id) or name
+        self._check_name_free(name, who.user_id, req.cid)  # taken on another node meanwhile?
+        try:
+            user = self.hub.attach(conn.session, who.user_id, name, self._clock(),
+                                   self._config().identity.name_hold_seconds)
+        except NameTaken as e:  # taken while the store created the user
+            raise self._taken(name, e.holder, req.cid) from None
+        self.sign_ins.attached(who, conn.session)
         if not here:
             self.cluster.arrived(user)
         if old_name != name:  # renamed while online (here or on another node): the rooms it is in should know
             self.cluster.renamed(user)
             self.keep_names([(user.id, old_name)], self._config().identity.name_hold_seconds)
         conn.session.sign_in = who.sign_in
+        return user
+
+    async def _welcome(self, conn: Connection, req: Request, who: Signed, user: User) -> None:
+        """Answer the identify of ``user`` (attached): ``welcome``, with the
+        private messages missed; or, if its sign-in was signed out while they
+        were read, ``bad_token`` and the end of the connection, as the sign-out's
+        other sessions (docs/protocol.md, "Signing out")."""
         # Where the client's positions come from: its `epoch`, else its token's.
         conn.session.epoch = epoch = req.fields.get("epoch", who.epoch)
         since = req.fields.get("since")
@@ -103,6 +124,12 @@ class Identity:
             since = None  # the latest page instead, as for a client that holds nothing
         mark = self.feed.losses
         page = await opening_page(self.store.private_history, user.id, since, self._config().history)
+        refused = self.sign_ins.refused(who)
+        if refused:
+            if not conn.closed:
+                conn.send(error_frame(Code.BAD_TOKEN, refused, req.cid))
+            conn.session.close(CloseCode.SIGNED_OUT, close_reason(who.resume.everywhere))
+            return
         sent = answer_page(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
@@ -140,7 +167,7 @@ class Identity:
         self.cluster.signed_out(conn.session.user.id, None if everywhere else conn.session.sign_in)
         if not conn.closed:
             answer(conn, req, {"type": "signed_out", "everywhere": everywhere})
-        reason = "signed out everywhere" if everywhere else "signed out"
+        reason = close_reason(everywhere)
         log.info("user %d %s: %d sessions end", conn.session.user.id, reason, len(ended))
         for session in ended:  # this connection too, after its answer
             session.close(CloseCode.SIGNED_OUT, reason)

@@ -202,25 +202,28 @@ def parse(text: str | bytes) -> Request:
     Every string in the frame — values and field names, known and unknown
     fields, at any depth — is checked here, once: one that UTF-8 cannot
     encode (an unpaired surrogate escape) is refused with bad_frame, and the
-    rest of chatd only ever sees strings it can store and send. The error
-    carries the frame's cid unless the cid itself is what is wrong.
+    rest of chatd only ever sees strings it can store and send.
+
+    The error carries the frame's cid whenever it can be read without doubt
+    (docs/protocol.md, "JSON the server accepts"): the frame is a JSON object
+    (also one refused for ``NaN`` or a repeated name elsewhere in it) whose
+    ``cid`` appears once and is a valid cid (``readable_cid``).
     """
     if isinstance(text, bytes):
         raise ProtocolError(Code.BAD_FRAME, "binary frames are not accepted; send JSON text")
     try:
         data = loads(text)
     except NotJSON as e:
-        raise ProtocolError(Code.BAD_JSON, f"frame is not valid JSON: {e}") from None
+        raise ProtocolError(Code.BAD_JSON, f"frame is not valid JSON: {e}", readable_cid(e.salvaged)) from None
     except DuplicateName as e:
-        raise ProtocolError(Code.BAD_FRAME, str(e)) from None
+        raise ProtocolError(Code.BAD_FRAME, str(e), readable_cid(e.salvaged)) from None
     if not isinstance(data, dict):
         raise ProtocolError(Code.BAD_JSON, "frame must be a JSON object")
     cid = data.get("cid")
     if cid is not None:
-        if not (isinstance(cid, str) and 1 <= len(cid) <= CID_MAX):
-            raise ProtocolError(Code.BAD_FRAME, f"'cid' must be a string of 1 to {CID_MAX} characters")
-        if surrogate_at(cid) is not None:
-            raise ProtocolError(Code.BAD_FRAME, ill_formed({"cid": cid}))
+        problem = _cid_problem(cid)
+        if problem:
+            raise ProtocolError(Code.BAD_FRAME, problem)
     problem = ill_formed(data) if may_be_ill_formed(text) else None
     if problem:
         raise ProtocolError(Code.BAD_FRAME, problem, cid)
@@ -245,6 +248,22 @@ def parse(text: str | bytes) -> Request:
             raise
     _check_combinations(kind, fields, cid)
     return Request(kind, cid, fields)
+
+
+def readable_cid(frame: Any) -> str | None:
+    """The cid of a (decoded, possibly salvaged) frame if it is unambiguous and
+    valid: ``frame`` is an object whose ``cid`` appears once and is a string
+    of 1 to CID_MAX well-formed characters; else None."""
+    if not isinstance(frame, dict) or "cid" in getattr(frame, "repeated", ()):
+        return None
+    cid = frame.get("cid")
+    return cid if cid is not None and _cid_problem(cid) is None else None
+
+
+def _cid_problem(cid: Any) -> str | None:
+    if not (isinstance(cid, str) and 1 <= len(cid) <= CID_MAX):
+        return f"'cid' must be a string of 1 to {CID_MAX} characters"
+    return ill_formed({"cid": cid}) if surrogate_at(cid) is not None else None
 
 
 def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> None:

@@ -16,8 +16,12 @@ per room per interval.
 
 **Unused rooms.** A room never written in that nobody has been in for
 ``rooms.unused_expiry_seconds`` is removed (never a ``rooms.default``
-room): from the hub at once, so a later ``join`` is ``no_such_room``, then
-from the store, which keeps it should a message be there after all.
+room). The store deletes it first, and keeps it should a message be there
+after all (one this node never heard of: the bus lost it). Only once the
+store has deleted it is the room taken out of the hub and its removal told
+to the listeners and the other nodes, so nobody ever hears of a removal
+that did not happen. A ``join`` meanwhile waits for the store's answer
+(``enter``): it joins the room kept, or gets ``no_such_room``.
 
 **Other nodes.** Rooms created and removed here are told to the other nodes
 of a cluster (``tell``, ``chatd.cluster.node``); theirs come here through
@@ -75,6 +79,7 @@ class Rooms:
         # Rooms that may expire → the clock reading since which nobody has been in them,
         # oldest first (each is re-inserted at the end when it changes, with a later reading).
         self._idle: dict[Room, float] = {}
+        self._removing: dict[Room, asyncio.Future] = {}  # room → the store's answer to its delete, while awaited
         self._unpushed: dict[Room, None] = {}  # online count changed, not yet pushed (an ordered set)
         self._pushed_at: float | None = None
 
@@ -85,6 +90,16 @@ class Rooms:
         room = self.hub.room(name)
         if room is None:
             raise self._no_such_room(name)
+        return room
+
+    async def enter(self, name: str) -> Room:
+        """The room ``name``, to join: as ``get``, but a room the store is
+        deleting is waited for (a few ms): the room if the store kept it,
+        else ProtocolError ``no_such_room``."""
+        room = self.get(name)
+        while room in self._removing:
+            await asyncio.wait([self._removing[room]])  # its answer (``_deleted``) has been applied after
+            room = self.get(name)
         return room
 
     def page(self, after: str | None, page_bytes: int) -> tuple[list[bytes], bool]:
@@ -180,7 +195,7 @@ class Rooms:
         """Start or restart ``room``'s clock: it is unused from ``now`` on if
         nobody is in it and it was never written in."""
         self._idle.pop(room, None)
-        if not room.members and not room.elsewhere and not room.messaged:
+        if not room.members and not room.elsewhere and not room.messaged and room not in self._removing:
             self._idle[room] = now
 
     def tick(self, now: float) -> None:
@@ -222,10 +237,9 @@ class Rooms:
             removed += 1
 
     def _remove(self, room: Room, unused: float) -> None:
-        self._forget(room)
-        self._tell("removed", room)
-        log.info("room %r removed: nobody wrote in it and nobody was in it for %d s", room.name, unused)
-        self.store.delete_room(room.id).add_done_callback(lambda done: self._deleted(room, done))
+        """Ask the store to delete ``room`` (unused for ``unused`` seconds); ``_deleted`` carries out its answer."""
+        deleting = self._removing[room] = self.store.delete_room(room.id)
+        deleting.add_done_callback(lambda done: self._deleted(room, unused, done))
 
     def _forget(self, room: Room) -> None:
         self.hub.remove_room(room)
@@ -233,17 +247,24 @@ class Rooms:
         self._idle.pop(room, None)
         self._publish("removed", {"name": room.name})
 
-    def _deleted(self, room: Room, done: asyncio.Future) -> None:
-        """The store's answer to a removal. A room it kept (a message was in
-        it after all, or the delete failed) comes back to the list."""
+    def _deleted(self, room: Room, unused: float, done: asyncio.Future) -> None:
+        """The store's answer to a removal: the room is gone (from here on
+        everywhere), or it stays, untouched, no longer a candidate."""
+        del self._removing[room]
         error = done.exception()
         if error is None and done.result():
+            if self._live(room):  # else dropped meanwhile (another node's removal, a resync)
+                self._forget(room)
+            self._tell("removed", room)  # a node that has forgotten it already ignores this
+            log.info("room %r removed: nobody wrote in it and nobody was in it for %d s", room.name, unused)
             return
-        log.warning("room %r stays: %s", room.name, f"deleting it failed: {error}" if error else "it holds messages")
-        if self.hub.room(room.name) is None:
-            back = self.hub.add_room(room.id, room.name, room.topic, room.creator_id, messaged=True)
-            self._publish("created", back.entry())
-            self._tell("created", back)
+        # It holds messages (one this node did not hear of): it is used. A delete that failed
+        # is not tried again before a restart: the store is in trouble, and the room harms nobody.
+        room.messaged = True
+        if error is not None:
+            log.warning("room %r stays: deleting it failed: %r", room.name, error)
+        else:
+            log.info("room %r stays: it holds a message", room.name)
 
     def _live(self, room: Room) -> bool:
         return self.hub.room(room.name) is room

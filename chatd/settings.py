@@ -21,7 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chatd.dsn import BUS_PASSWORD_ENV, DATABASE_PASSWORD_ENV, POSTGRES_SCHEMES, REDIS_SCHEMES, scheme, url_problem
+from chatd.dsn import (
+    BUS_PASSWORD_ENV,
+    DATABASE_PASSWORD_ENV,
+    POSTGRES_SCHEMES,
+    REDIS_SCHEMES,
+    edge_space,
+    redacted,
+    scheme,
+    url_problem,
+)
 from chatd.origins import origin_problem
 from chatd.proxies import DEFAULT_TRUSTED, network_problem
 
@@ -107,6 +116,9 @@ def _room_list(v: Any) -> str | None:
 def _database(v: Any) -> str | None:
     if not isinstance(v, str) or not v:
         return f"must be an SQLite file path or a postgresql:// URL, not {v!r}"
+    space = edge_space(v)  # " postgresql://..." would be taken for a file name
+    if space:
+        return f"{space}: {redacted(v)!r}"
     return url_problem(v, POSTGRES_SCHEMES) if scheme(v) else None
 
 

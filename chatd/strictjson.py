@@ -14,6 +14,9 @@ values the rest of chatd cannot use. ``loads`` closes each gap:
 - The names in an object SHOULD be unique (RFC 8259 §4) and parsers
   disagree about which of two wins; a frame holding both is ambiguous:
   DuplicateName.
+- A text refused only for a constant or a repeated name is still read as
+  far as it can be (``Refused.salvaged``), so the caller can answer with
+  what is unambiguous in it (chatd.protocol: the frame's ``cid``).
 - A ``\\uD83D`` escape without its partner is valid JSON (RFC 8259 §8.2)
   and gives a string that cannot be encoded as UTF-8, so it cannot be
   stored or sent to anyone. ``ill_formed`` finds the first such string,
@@ -25,6 +28,7 @@ values the rest of chatd cannot use. ``loads`` closes each gap:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
@@ -37,12 +41,36 @@ NESTING_MAX = 32
 PATH_MAX = 60
 
 
-class NotJSON(Exception):
-    """The text is not JSON; str() says where and why."""
+class Refused(Exception):
+    """A text ``loads`` refuses; str() says where and why. ``salvaged``: the
+    value read leniently when the text is JSON syntax refused only for
+    ``NaN``/``Infinity`` (read as None) or a repeated name (the last one
+    kept, and the object a ``Salvaged`` listing it in ``repeated``); None
+    when the text cannot be read at all (bad syntax, nesting too deep)."""
+
+    salvaged: Any = None
 
 
-class DuplicateName(Exception):
+class NotJSON(Refused):
+    """The text is not JSON."""
+
+
+class DuplicateName(Refused):
     """One object names the same field twice; str() says which."""
+
+
+class Salvaged(dict):
+    """An object of a refused text; ``repeated``: its names that appear more than once."""
+
+    repeated: frozenset[str] = frozenset()
+
+
+def _lenient_object(pairs: list[tuple[str, Any]]) -> Salvaged:
+    obj = Salvaged(pairs)
+    if len(obj) != len(pairs):
+        names = [name for name, _ in pairs]
+        obj.repeated = frozenset(name for name in obj if names.count(name) > 1)
+    return obj
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -66,6 +94,7 @@ def _constant(name: str) -> Any:
 
 # Built once: json.loads with options builds a decoder per call.
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_int=_integer, parse_constant=_constant)
+_LENIENT = json.JSONDecoder(object_pairs_hook=_lenient_object, parse_int=_integer, parse_constant=lambda name: None)
 # What nesting depends on: a whole string (possessive, so a long one is read
 # once), a quote that starts no whole string (the text is not JSON), a bracket.
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*+"|"|[][{}]')
@@ -91,13 +120,18 @@ def _too_deep(text: str) -> bool:
 
 
 def loads(text: str) -> Any:
-    """The value of one JSON text; NotJSON or DuplicateName when it is refused."""
+    """The value of one JSON text; NotJSON or DuplicateName when it is refused
+    (with ``salvaged`` when it can be read: ``Refused``)."""
     if _too_deep(text):
         raise NotJSON(f"arrays and objects nest more than {NESTING_MAX} levels deep")
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as e:
         raise NotJSON(str(e)) from None  # "Expecting value: line 1 column 6 (char 5)"
+    except Refused as e:  # a constant or a repeated name stopped the decoder: read the rest, if it is JSON
+        with contextlib.suppress(json.JSONDecodeError):  # bad syntax after it: nothing can be read without doubt
+            e.salvaged = _LENIENT.decode(text)
+        raise
 
 
 def surrogate_at(s: str) -> int | None:

@@ -3,9 +3,12 @@ one SQLite file, joined by a BusNet, with real WebSocket clients."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chatd.bus import Delivery
 from chatd.protocol import CloseCode
 from tests.conftest import until
 
@@ -199,3 +202,94 @@ async def test_signing_out_on_one_node_closes_the_sessions_on_the_others(cluster
     assert closed.value.rcvd.code == CloseCode.SIGNED_OUT
     refused = await (await c.client(b)).identify(token=here.welcome["token"])
     assert refused["code"] == "bad_token"
+
+
+async def room_events(client) -> list[dict]:
+    """The rooms created and removed that ``client`` heard of up to now (a round trip makes sure)."""
+    assert (await client.request("ping"))["type"] == "pong"
+    return [f for f in client.backlog if f["type"] == "room" and f["event"] != "changed"]
+
+
+async def test_a_room_written_in_on_one_node_is_never_removed_by_the_others(cluster_nodes):
+    """Every node that delivers a room's message knows the room is used: no node
+    announces its removal, expiry after expiry."""
+    c = await cluster_nodes(3, rooms={"unused_expiry_seconds": 60})
+    a, b, n3 = c.nodes
+    maker = await c.user(a, "maker")
+    await maker.request("create", room="games")
+    await maker.request("join", room="games")
+    assert (await maker.request("say", room="games", text="hello"))["type"] == "ack"
+    await maker.request("leave", room="games")
+    watchers = [await c.user(node, f"watcher{i}") for i, node in enumerate(c.nodes)]
+    for watcher in watchers:
+        await watcher.request("rooms")
+    await c.settle()
+    for _ in range(3):
+        c.clock.now += 120
+        for node in c.nodes:
+            node.tick_rooms()
+        await c.settle()
+        for node in c.nodes:
+            await node.store.writer.run(lambda: None)  # any removal the store was asked for is answered
+        await c.settle()
+    for watcher in watchers:
+        assert await room_events(watcher) == []
+    assert all(node.hub.room("games") is not None for node in c.nodes)
+
+
+async def test_no_node_announces_a_removal_the_store_refuses(cluster_nodes):
+    """A node that never heard of a room's message (the bus lost it) asks the store
+    to delete the room; the store keeps it, and nobody hears of a removal."""
+    c = await cluster_nodes(2, rooms={"unused_expiry_seconds": 60})
+    a, b = c.nodes
+    maker = await c.user(a, "maker", "lobby")
+    await maker.request("create", room="games")
+    await c.settle()
+    watchers = [await c.user(node, f"watcher{i}") for i, node in enumerate(c.nodes)]
+    for watcher in watchers:
+        await watcher.request("rooms")
+    c.net.drop = lambda item: type(item) is Delivery  # node b hears of no message
+    await maker.request("join", room="games")
+    assert (await maker.request("say", room="games", text="hello"))["type"] == "ack"
+    await maker.request("leave", room="games")
+    await c.settle()
+    b.tick_rooms()  # the room is unused on b from now on (it heard the maker leave)
+    c.clock.now += 120
+    b.tick_rooms()
+    await b.store.writer.run(lambda: None)
+    await c.settle()
+    for watcher in watchers:
+        assert await room_events(watcher) == []
+    assert a.hub.room("games") is not None and b.hub.room("games") is not None
+    joined = await watchers[1].request("join", room="games")
+    assert [m["text"] for m in joined["messages"]] == ["hello"]
+
+
+@pytest.mark.parametrize("everywhere", [True, False])
+async def test_an_identify_under_way_when_another_node_signs_out_is_answered_bad_token(cluster_nodes, monkeypatch,
+                                                                                       everywhere):
+    """The sign-out reaches node b after b attached the identifying connection but
+    before its welcome was read from the store: it gets `bad_token`, then 4401."""
+    c = await cluster_nodes(2)
+    a, b = c.nodes
+    here = await c.user(a, "alice")
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    read = b.store.private_history
+
+    async def held_read(*args, **kwargs):
+        reading.set()
+        await go_on.wait()
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(b.store, "private_history", held_read)
+    there = await c.client(b)
+    await there.send({"type": "identify", "token": here.welcome["token"], "cid": "i1"})
+    await reading.wait()  # b has attached it and reads its welcome's page
+    assert (await here.request("sign_out", everywhere=everywhere))["type"] == "signed_out"
+    await c.settle()  # b has heard the sign-out
+    go_on.set()
+    answer = await there.expect_cid("i1")
+    assert answer["type"] == "error" and answer["code"] == "bad_token", answer
+    with pytest.raises(ConnectionClosed) as closed:
+        await there.expect("never")
+    assert closed.value.rcvd.code == CloseCode.SIGNED_OUT

@@ -71,3 +71,19 @@ async def test_a_redis_outage_does_not_stop_the_chat(cluster_nodes, redis_server
     await c.settle()
     refused = await (await c.client(b)).identify(name="alice")  # names still hold through the bus
     assert refused["code"] == "name_taken"
+
+
+async def test_names_and_limits_hold_across_nodes_at_once_after_a_redis_restart(cluster_nodes, redis_server, caplog):
+    """The connection Redis dropped is replaced at the first command after the
+    restart: nothing falls back to per-node, nothing is logged as a failure."""
+    c = await cluster_nodes(2, bus=redis_server.url)
+    a, b = c.nodes
+    c.net.drop = lambda item: True  # only the claims on Redis decide
+    await c.user(a, "Mark")  # a's connection to Redis is made (and idle now)
+    await c.user(b, "Other")
+    redis_server.restart()  # empty: the claims are gone, the connections dead
+    with caplog.at_level(logging.WARNING, "chatd.cluster"):
+        assert (await (await c.client(a)).identify(name="Zoe"))["type"] == "welcome"
+        refused = await (await c.client(b)).identify(name="ZOE")  # a's claim reached the new Redis
+    assert refused["code"] == "name_taken"
+    assert "Redis failed" not in caplog.text

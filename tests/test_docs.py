@@ -60,3 +60,35 @@ def close_codes_sent() -> set[str]:
 @pytest.mark.parametrize("name", sorted(close_codes_sent()))
 def test_every_close_code_sent_is_documented(name):
     assert f"| {getattr(CloseCode, name)} |" in PROTOCOL
+
+
+def errors_of(kind: str) -> str:
+    """The section of request ``kind`` in docs/protocol.md's "Client → server" (its first ``### kind``)."""
+    return PROTOCOL.split(f"### {kind}\n", 1)[1].split("\n### ", 1)[0]
+
+
+@pytest.mark.parametrize("kind, fields, code", [
+    ("rooms", {"after": "nowhere"}, "no_such_room"),
+    ("rooms", {"after": "-bad"}, "bad_room"),
+    ("join", {"room": "nowhere"}, "no_such_room"),
+    ("join", {"room": "-bad"}, "bad_room"),
+    ("leave", {"room": "nowhere"}, "no_such_room"),
+    ("leave", {"room": "lobby"}, "not_in_room"),
+    ("leave", {"room": "-bad"}, "bad_room"),
+    ("create", {"room": "lobby"}, "room_exists"),
+    ("create", {"room": "-bad"}, "bad_room"),
+    ("say", {"room": "nowhere", "text": "hi"}, "no_such_room"),
+    ("say", {"room": "lobby", "text": "hi"}, "not_in_room"),
+    ("say", {"room": "-bad", "text": "hi"}, "bad_room"),
+    ("say", {"to": 999_999, "text": "hi"}, "no_such_user"),
+    ("say", {"to": 1, "text": " "}, "empty_text"),
+    ("history", {"room": "nowhere"}, "no_such_room"),
+    ("history", {"room": "lobby"}, "not_in_room"),
+    ("history", {"room": "-bad"}, "bad_room"),
+    ("history", {"with": 999_999}, "no_such_user"),
+])
+async def test_the_errors_a_request_gets_are_listed_in_its_section(user, kind, fields, code):
+    client = await user("alice")
+    answer = await client.request(kind, **fields)
+    assert answer.get("code") == code, answer
+    assert f"`{code}`" in errors_of(kind), f"docs/protocol.md, ### {kind}, does not list {code}"

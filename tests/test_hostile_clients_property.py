@@ -202,12 +202,14 @@ def well_formed(s: str) -> bool:
 
 
 def expected_cid(pairs: list[tuple[str, Any]]) -> str | None:
-    """The cid the answer must carry: the frame's, if the server could read it intact."""
-    if not is_json(pairs):
-        return None  # bad_json, no cid
+    """The cid the answer must carry: the frame's, if the server could read it without doubt
+    (docs/protocol.md, "JSON the server accepts"): once, a valid cid, the frame read to its end
+    (NaN or a repeated name elsewhere do not stop that; nesting too deep does)."""
+    if depth(pairs) > NESTING_MAX:
+        return None  # bad_json, not read
     names = [name for name, _ in pairs]
     cid = dict(pairs).get("cid")
-    readable = len(set(names)) == len(names) and isinstance(cid, str) and 1 <= len(cid) <= CID_MAX
+    readable = names.count("cid") == 1 and isinstance(cid, str) and 1 <= len(cid) <= CID_MAX
     return cid if readable and well_formed(cid) else None
 
 

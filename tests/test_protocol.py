@@ -170,3 +170,32 @@ def test_text_frame_header_lengths(size):
 def test_wire_round_trips():
     frame = wire({"type": "ack", "id": 1})
     assert json.loads(frame[2:]) == {"type": "ack", "id": 1}
+
+
+@pytest.mark.parametrize("text, code", [
+    ('{"type": "ping", "x": 1, "x": 2, "cid": "D1"}', Code.BAD_FRAME),  # a field named twice
+    ('{"cid": "D1", "type": "say", "meta": {"a": 1, "a": 2}}', Code.BAD_FRAME),  # ... at any depth
+    ('{"type": "say", "text": "a", "text": "b", "cid": "D1"}', Code.BAD_FRAME),
+    ('{"type": "rooms", "x": NaN, "cid": "D1"}', Code.BAD_JSON),
+    ('{"type": "rooms", "cid": "D1", "x": [Infinity, -Infinity]}', Code.BAD_JSON),
+])
+def test_a_frame_refused_as_a_whole_keeps_its_cid_when_it_can_be_read(text, code):
+    e = refused(text)
+    assert (e.code, e.cid) == (code, "D1")
+
+
+@pytest.mark.parametrize("text, code", [
+    ('{"type": "ping", "cid": "D1", "cid": "D2"}', Code.BAD_FRAME),  # which one? neither
+    ('{"type": "ping", "cid": "D1", "cid": "D1"}', Code.BAD_FRAME),
+    ('{"type": "ping", "cid": "D1", "x": 1, "x": 2, "cid": "D2"}', Code.BAD_FRAME),
+    ('{"type": "ping", "cid": NaN, "x": 1, "x": 2}', Code.BAD_JSON),  # NaN stops the reading first
+    ('{"type": "ping", "x": NaN, "cid": "' + "c" * 65 + '"}', Code.BAD_JSON),
+    ('{"type": "ping", "x": NaN, "cid": "\\ud83d"}', Code.BAD_JSON),
+    ('{"type": "ping", "cid": "D1", "x": NaN, ', Code.BAD_JSON),  # cut short: not JSON at all
+    ('{"type": "ping", "cid": "D1", "x": 1,}', Code.BAD_JSON),
+    ('[{"type": "ping", "cid": "D1"}]', Code.BAD_JSON),
+    ('{"cid": "D1", "x": ' + "[" * 40 + "]" * 40 + "}", Code.BAD_JSON),  # nests too deep to be read
+])
+def test_a_frame_whose_cid_cannot_be_read_without_doubt_is_refused_without_one(text, code):
+    e = refused(text)
+    assert (e.code, e.cid) == (code, None)

@@ -59,14 +59,19 @@ def refusal(claim: Claim, generation: int, stored: StoredSignIn | None) -> str |
 class Resume:
     """One resume under way: a connection identifying with a token of ``user_id``
     whose sign-in is ``sign_in`` (None until known, for a token from before
-    sign-ins). ``refused`` says why, once a sign-out has ended it."""
+    sign-ins). ``refused`` says why, once a sign-out has ended it (``everywhere``:
+    a sign-out of every sign-in). ``session``: the session it attached, once it
+    has, until its answer is sent: a sign-out then leaves its ending to the resume,
+    which answers ``bad_token`` first."""
 
-    __slots__ = ("user_id", "sign_in", "refused")
+    __slots__ = ("user_id", "sign_in", "refused", "everywhere", "session")
 
     def __init__(self, user_id: int, sign_in: int | None):
         self.user_id = user_id
         self.sign_in = sign_in
         self.refused: str | None = None
+        self.everywhere = False
+        self.session: object | None = None
 
 
 class Resumes:
@@ -88,10 +93,15 @@ class Resumes:
             if not waiting:
                 del self._by_user[resume.user_id]
 
-    def sign_out(self, user_id: int, sign_in: int | None) -> None:
-        """Refuse the user's resumes under way of sign-in ``sign_in`` (None: every one)."""
+    def sign_out(self, user_id: int, sign_in: int | None) -> list[Resume]:
+        """Refuse the user's resumes under way of sign-in ``sign_in`` (None: every one); → those refused."""
+        refused = []
         for resume in self._by_user.get(user_id, ()):
             if sign_in is None:
-                resume.refused = SIGNED_OUT_EVERYWHERE
+                resume.refused, resume.everywhere = SIGNED_OUT_EVERYWHERE, True
             elif resume.sign_in == sign_in:
                 resume.refused = SIGNED_OUT
+            else:
+                continue
+            refused.append(resume)
+        return refused

@@ -11,10 +11,13 @@ against the database epoch and the store's sign-ins and generations
     try:
         ...                                      # anything else identify waits for
         sign_ins.check(who, cid)                 # signed out meanwhile? ProtocolError
-        hub.attach(...)
+        hub.attach(session, ...)
+        sign_ins.attached(who, session)          # a sign-out from now on leaves the session to identify
+        ...                                      # the welcome read
+        sign_ins.refused(who)                    # signed out meanwhile? answer bad_token, end the session
+        token = sign_ins.token(who)              # for the welcome
     finally:
         sign_ins.settled(who)
-    token = sign_ins.token(who)
     ended = await sign_ins.sign_out(session, everywhere=False)   # the sessions to close
     ended = sign_ins.signed_out(user_id, sign_in)   # a sign-out made on another node (None: everywhere)
 """
@@ -84,11 +87,23 @@ class SignIns:
 
     def check(self, who: Signed, cid: str | None) -> None:
         """ProtocolError(bad_token) if ``who``'s sign-in was signed out since ``resume``."""
-        if who.resume is not None and who.resume.refused:
-            raise ProtocolError(Code.BAD_TOKEN, who.resume.refused, cid)
+        problem = self.refused(who)
+        if problem:
+            raise ProtocolError(Code.BAD_TOKEN, problem, cid)
+
+    def refused(self, who: Signed) -> str | None:
+        """Why ``who``'s sign-in was signed out since ``resume`` (the ``bad_token`` message), or None."""
+        return who.resume.refused if who.resume is not None else None
+
+    def attached(self, who: Signed, session: Session) -> None:
+        """``who``'s identify attached ``session`` and has yet to answer: a sign-out
+        until ``settled`` does not end the session, but refuses the resume, whose
+        identify then answers ``bad_token`` and ends it (docs/protocol.md, "Signing out")."""
+        if who.resume is not None:
+            who.resume.session = session
 
     def settled(self, who: Signed) -> None:
-        """The identify of ``who`` is over, attached or refused."""
+        """The identify of ``who`` is over: answered, or refused."""
         if who.resume is not None:
             self._resumes.end(who.resume)
 
@@ -108,6 +123,12 @@ class SignIns:
 
     def signed_out(self, user_id: int, sign_in: int | None) -> list[Session]:
         """The user's sign-in ``sign_in`` (None: every one) is signed out in the
-        store: identifies with it under way are refused; → its live sessions here."""
-        self._resumes.sign_out(user_id, sign_in)
-        return self.hub.sessions_of(user_id, sign_in)
+        store: identifies with it under way are refused; → its live sessions
+        here, but those whose identify is to answer (``attached``)."""
+        answering = {resume.session for resume in self._resumes.sign_out(user_id, sign_in)}
+        return [session for session in self.hub.sessions_of(user_id, sign_in) if session not in answering]
+
+
+def close_reason(everywhere: bool) -> str:
+    """The close reason of a session ended by a sign-out (with close code 4401)."""
+    return "signed out everywhere" if everywhere else "signed out"

@@ -37,6 +37,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from chatd.auth.signins import close_reason
 from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
@@ -251,7 +252,7 @@ class Cluster:
     def _sign_out(self, user_id: int, sign_in: int | None) -> None:
         if self.sign_ins is None:
             return
-        reason = "signed out everywhere" if sign_in is None else "signed out"
+        reason = close_reason(sign_in is None)
         ended = self.sign_ins.signed_out(user_id, sign_in)
         if ended:
             log.info("user %d %s on another node: %d sessions end here", user_id, reason, len(ended))
