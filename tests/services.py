@@ -135,6 +135,22 @@ class PostgresServer:
                                       str(self.port), "-k", str(self.directory), *settings],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc, "postgres")
+        self._wait_logins()
+
+    def _wait_logins(self) -> None:
+        """Return once it takes logins: it listens while still starting up ("the database
+        system is starting up"), and a test that restarts it means a server that serves."""
+        import psycopg
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                psycopg.connect(self.url(), connect_timeout=5).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL)
 
     def stop(self) -> None:
         """Stop it with a fast shutdown (SIGINT): every connection is terminated, as in a restart."""
@@ -152,16 +168,9 @@ class PostgresServer:
         """A new empty database; → its URL."""
         import psycopg
 
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:  # the server listens a moment before it takes logins
-            try:
-                with psycopg.connect(self.url(), autocommit=True) as conn:
-                    conn.execute(f'CREATE DATABASE "{name}"')
-                return self.url(name)
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(POLL)
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
 
 
 @pytest.fixture(scope="session")
