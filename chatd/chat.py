@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatd.admission import Admission
 from chatd.auth.signins import SignIns
@@ -45,7 +45,6 @@ from chatd.bus import Bus, Delivery
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
-from chatd.cluster.shared import SharedRedis
 from chatd.config import Config, bus_url
 from chatd.feed import Feed
 from chatd.hub import Hub
@@ -66,6 +65,9 @@ from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
 from chatd.wsframe import wire
 
+if TYPE_CHECKING:
+    from chatd.cluster.shared import SharedRedis
+
 log = logging.getLogger("chatd.chat")
 
 Posted = Callable[[Stored | None, BaseException | None], None]  # (the stored message, or the error)
@@ -83,7 +85,7 @@ class Chat:
         self.stored = 0  # messages stored since start, for `chatd status`
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
         # With a Redis bus: names claimed and limits counted on Redis (None: in this process only).
-        self.shared = SharedRedis(bus_url(config)) if config.bus else None
+        self.shared = _shared_redis(config)
         self.admission = Admission(lambda: self.config, lambda: self.clock(),
                                    SharedBuckets(self.shared) if self.shared else None)
         self.cluster = Cluster(bus, hub, lambda: self.config, lambda: self.clock())
@@ -267,3 +269,13 @@ class Chat:
             target = {"with": other}
         head = {"type": "history", **target, **({"reset": True} if reset else {})}
         answer_page(conn, req, head, page, self.config.history.page_bytes)
+
+
+def _shared_redis(config: Config) -> SharedRedis | None:
+    """The Redis that names and limits are kept on when a bus is configured;
+    redis-py (an extra) is imported only then."""
+    if not config.bus:
+        return None
+    from chatd.cluster.shared import SharedRedis
+
+    return SharedRedis(bus_url(config))

@@ -17,7 +17,10 @@ refills the buckets, so the nodes' clocks need not agree.
 
 from __future__ import annotations
 
-from chatd.cluster.shared import SharedRedis
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # redis-py is an extra, imported only where a bus is configured (chatd.chat)
+    from chatd.cluster.shared import SharedRedis
 
 PREFIX = "chatd:bucket:"
 MS = 1000

@@ -24,10 +24,12 @@ leaves — also when its node is killed, for at most the same time.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from chatd.cluster.shared import SharedRedis
 from chatd.names import name_keys
+
+if TYPE_CHECKING:  # redis-py is an extra, imported only where a bus is configured (chatd.chat)
+    from chatd.cluster.shared import SharedRedis
 
 PREFIX = "chatd:name:"
 RENEW_EVERY = 30.0  # seconds between renewals of the names online on a node
