@@ -39,7 +39,6 @@ from contextlib import contextmanager
 
 import psycopg
 
-from chatd.bus import room_channel, user_channel
 from chatd.dsn import redacted
 from chatd.store.base import COLUMNS, SELECT, Store
 from chatd.store.rows import Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable
@@ -145,13 +144,10 @@ class PostgresStore(Store):
                 raise NoSuchUser(d.recipient_id)
             recipient_name = found[0]
             pair = pair_key(d.sender_id, d.recipient_id)
-            to_self = d.sender_id == d.recipient_id
-            users = (d.sender_id,) if to_self else (d.sender_id, d.recipient_id)
-            channels = tuple(map(user_channel, users))
-            sql = INSERT_TO_SELF if to_self else INSERT_PRIVATE
+            sql = INSERT_TO_SELF if d.sender_id == d.recipient_id else INSERT_PRIVATE
         else:
-            channels = (room_channel(d.room_id),)
             sql = INSERT_INTO_ROOM
+        channels = d.channels()
         ts, cid = now_ms(), stored_cid(d.cid)
         new = conn.execute(sql, {"room": d.room_id, "sender": d.sender_id, "sender_name": d.sender_name,
                                  "recipient": d.recipient_id, "recipient_name": recipient_name, "pair": pair,

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from chatd.bus import room_channel, user_channel
+
 
 class NoSuchUser(Exception):
     pass
@@ -53,6 +55,18 @@ class Draft:
     room_id: int | None = None
     room_name: str | None = None
     recipient_id: int | None = None
+
+    def inbox_users(self) -> tuple[int, ...]:
+        """A private message's users, whose inboxes it goes to: sender and recipient (once when the same)."""
+        if self.sender_id == self.recipient_id:
+            return (self.sender_id,)
+        return (self.sender_id, self.recipient_id)
+
+    def channels(self) -> tuple[str, ...]:
+        """The bus channels it belongs to (chatd.bus): its room, or its users' inboxes."""
+        if self.recipient_id is None:
+            return (room_channel(self.room_id),)
+        return tuple(map(user_channel, self.inbox_users()))
 
 
 class MessageRow(NamedTuple):

@@ -18,7 +18,6 @@ import sqlite3
 
 from peewee import SqliteDatabase
 
-from chatd.bus import room_channel, user_channel
 from chatd.store.base import SELECT, Store
 from chatd.store.rows import Draft, MessageRow, NoSuchUser, Stored
 from chatd.store.schema import now_ms, pair_key
@@ -73,10 +72,7 @@ class SqliteStore(Store):
                 raise NoSuchUser(d.recipient_id)
             recipient_name = found[0]
             pair = pair_key(d.sender_id, d.recipient_id)
-            users = (d.sender_id,) if d.sender_id == d.recipient_id else (d.sender_id, d.recipient_id)
-            channels = tuple(map(user_channel, users))
-        else:
-            channels = (room_channel(d.room_id),)
+        channels = d.channels()
         ts = now_ms()
         cursor = sql.execute(
             "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid)"
@@ -92,7 +88,7 @@ class SqliteStore(Store):
         prev = None
         if self.shared:  # under the write lock: nothing can come between these and the insert
             prev = (_prev_in_room(sql, d.room_id, new_id),) if pair is None else tuple(
-                _prev_in_inbox(sql, uid, new_id) for uid in users)
+                _prev_in_inbox(sql, uid, new_id) for uid in d.inbox_users())
         return Stored(row, False, channels, prev)
 
     def _read_newest_id(self) -> int:
