@@ -38,6 +38,7 @@ from chatd.store.schema import (
     Meta,
     Room,
     RoomKey,
+    RoomMember,
     SignIn,
     is_postgres,
 )
@@ -102,10 +103,19 @@ def _v6_private_sender_index(db: Database) -> None:
     db.execute_sql(PRIVATE_SENDER_INDEX)
 
 
+def _v8_room_members(db: Database) -> None:
+    """Members-only rooms: a flag on each room (every existing room is open)
+    and who is a member of which, from the API or from an app token."""
+    migrate_steps = migrator(db)
+    migrate_steps.add_column("room", "members_only", Room.members_only).run()
+    db.create_tables([RoomMember])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
-                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index]
+                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
+                                                      _v8_room_members]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -19,7 +19,9 @@ import time
 from peewee import (
     SQL,
     AutoField,
+    BooleanField,
     CharField,
+    CompositeKey,
     Database,
     ForeignKeyField,
     IntegerField,
@@ -116,6 +118,8 @@ class Room(BaseModel):
     # Who created it: the limit on rooms per creator holds across restarts.
     # Null for rooms.default rooms and rooms made before version 4.
     creator = ForeignKeyField(User, null=True, column_name="creator_id")
+    # Seen, joined and read only by its members (RoomMember): a web app's room, made through the API.
+    members_only = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
 
 
 class RoomKey(BaseModel):
@@ -128,6 +132,23 @@ class RoomKey(BaseModel):
 
     class Meta:
         table_name = "room_key"
+
+
+class RoomMember(BaseModel):
+    """Who may see, join and read a members-only room, and why: ``source``
+    "api" (added through the HTTP API, kept until removed there) or "token"
+    (the ``rooms`` claim of the user's last app token, replaced by the next).
+    A user is a member while it has a row of either source."""
+
+    room = ForeignKeyField(Room, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    source = TextField()
+    added = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "room_member"
+        primary_key = CompositeKey("room", "user", "source")
+        indexes = ((("user",), False),)  # a user's rooms (the token claim's replacement)
 
 
 class Message(BaseModel):
@@ -165,7 +186,7 @@ PRIVATE_SENDER_INDEX = ('CREATE INDEX IF NOT EXISTS "message_private_sender" ON 
 ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" ("name")'
 PG_ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" (lower("name"))'
 
-MODELS = (Meta, User, SignIn, Room, RoomKey, Message)
+MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message)
 
 
 def now_ms() -> int:
