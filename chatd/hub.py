@@ -80,7 +80,7 @@ class Hub:
     # Rooms
 
     def add_room(self, room_id: int, name: str, topic: str = "", creator_id: int | None = None,
-                 messaged: bool = False) -> Room:
+                 messaged: bool = False, members_only: bool = False) -> Room:
         """Put a stored room in the hub (once), at the end of the room list.
         Its name keys go to the first room that has them: the store refuses
         look-alikes, but a database from before look-alikes were refused may
@@ -88,7 +88,7 @@ class Hub:
         key = room_fold(name)
         if key not in self.rooms:
             room = self.rooms[key] = Room(room_id, name, topic, next(self._positions), creator_id, messaged,
-                                          self.elsewhere.setdefault(room_id, {}))
+                                          self.elsewhere.setdefault(room_id, {}), members_only)
             self.rooms_by_id[room_id] = room
             self._room_order.append(room)
             self._gone.pop(key, None)  # the name is a live room's again
@@ -98,9 +98,9 @@ class Hub:
                 self.created_by[creator_id] += 1
         return self.rooms[key]
 
-    def remove_room(self, room: Room) -> None:
+    def remove_room(self, room: Room, keep_place: bool = True) -> None:
         """Take a room nobody is in out of the hub; its place in the list is
-        remembered for paging (``position``)."""
+        remembered for paging (``position``) if ``keep_place``."""
         assert not room.sessions, "only a room nobody is in is removed"
         key = room_fold(room.name)
         del self.rooms[key]
@@ -109,7 +109,8 @@ class Hub:
             self.elsewhere.pop(room.id, None)
         del self._room_order[self._index(room.position)]
         self.changed.pop(room, None)
-        self._gone[key] = room.position
+        if keep_place:
+            self._gone[key] = room.position
         if len(self._gone) > GONE_KEPT:
             self._gone.popitem(last=False)
         if room.creator_id is not None:
@@ -144,13 +145,15 @@ class Hub:
         """A room whose name looks like ``name`` (or is it), or None."""
         return next((self._room_keys[k] for k in name_keys(name) if k in self._room_keys), None)
 
-    def room_list(self, after: int | None = None) -> Iterator[dict]:
+    def room_list(self, after: int | None = None, user_id: int | None = None) -> Iterator[dict]:
         """The rooms in the order they were added, from the first whose
         ``position`` is above ``after`` (None: from the start): ``Room.entry``,
-        made as they are taken."""
+        made as they are taken; with ``user_id``, only the rooms that user may
+        see (``Room.visible_to``)."""
         order = self._room_order
         for i in range(0 if after is None else self._index(after + 1), len(order)):
-            yield order[i].entry()
+            if user_id is None or order[i].visible_to(user_id):
+                yield order[i].entry()
 
     def listen(self, session: Session) -> None:
         """From now on ``session`` gets the room list's events."""

@@ -183,7 +183,7 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "ping": {},
     "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
     "leave": {"room": (_room, True)},
-    "create": {"room": (_room, True), "topic": (_free_text, False)},
+    "create": {"room": (_room, True), "topic": (_free_text, False), "members_only": (_bool, False)},
     "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True)},
     "history": {
         "room": (_room, False),

@@ -160,10 +160,10 @@ class User:
 
 class Room:
     __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "elsewhere", "position",
-                 "creator_id", "messaged")
+                 "creator_id", "messaged", "members_only", "allowed")
 
     def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool,
-                 elsewhere: dict[int, int] | None = None):
+                 elsewhere: dict[int, int] | None = None, members_only: bool = False):
         self.id = room_id
         self.name = name
         self.topic = topic
@@ -176,6 +176,9 @@ class Room:
         self.elsewhere: dict[int, int] = {} if elsewhere is None else elsewhere
         self.creator_id = creator_id  # None: a rooms.default room, or one from before creators were kept
         self.messaged = messaged  # a message was ever sent to it
+        # Seen, joined and read only by the users in ``allowed``, its stored members (chatd.roomadmin).
+        self.members_only = members_only
+        self.allowed: set[int] = set()
 
     @property
     def online(self) -> int:
@@ -184,9 +187,16 @@ class Room:
             return len(self.members)
         return len(self.members) + sum(1 for uid in self.elsewhere if uid not in self.members)
 
+    def visible_to(self, user_id: int) -> bool:
+        """Whether the user may see the room (in the list), join it and read it."""
+        return not self.members_only or user_id in self.allowed
+
     def entry(self) -> dict:
         """The room as the room list shows it."""
-        return {"name": self.name, "topic": self.topic, "online": self.online}
+        entry = {"name": self.name, "topic": self.topic, "online": self.online}
+        if self.members_only:
+            entry["members_only"] = True
+        return entry
 
 
 def room_fold(name: str) -> str:

@@ -11,7 +11,10 @@ Notices (``Notice.kind``: body):
 - ``sync``: "send me your state": a node that starts, or that heard
   ``lost()`` (it may have missed ops).
 - ``bye``: the node stops; the others drop it at once.
-- ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
+- ``room``: ``{"event", "id", "name", "topic", "creator", "members_only"}``; event ``created``,
+  ``removed`` (unused, expired), ``updated`` (topic, flag), ``deleted`` (by the web app).
+- ``member``: ``{"room", "user", "member"}``: the user became or stopped being a member of a
+  members-only room (``chatd.roomadmin``): cut off from it at once.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
@@ -48,7 +51,7 @@ from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
 
-OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, MEMBER = "ops", "state", "sync", "bye", "room", "sign_out", "member"
 
 
 class Cluster:
@@ -63,6 +66,7 @@ class Cluster:
         self._clock = clock
         self.rooms: Any = None  # chatd.rooms.Rooms: rooms made and removed elsewhere (set by Chat)
         self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
+        self.room_admin: Any = None  # chatd.roomadmin.RoomAdmin: the app's room changes elsewhere (set by Chat)
         self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
 
     def start(self) -> None:
@@ -124,9 +128,13 @@ class Cluster:
         self._ops([OFFLINE, user.id])
 
     def room_event(self, event: str, room: Room) -> None:
-        """A room was ``created`` or ``removed`` here (``chatd.rooms``)."""
+        """A room was ``created``, ``removed``, ``updated`` or ``deleted`` here (``chatd.rooms``, ``.roomadmin``)."""
         self._publish(ROOM, {"event": event, "id": room.id, "name": room.name, "topic": room.topic,
-                             "creator": room.creator_id})
+                             "creator": room.creator_id, "members_only": room.members_only})
+
+    def member(self, room: Room, user_id: int, member: bool) -> None:
+        """The user became (``member``) or stopped being a member of ``room`` here."""
+        self._publish(MEMBER, {"room": room.id, "user": user_id, "member": member})
 
     def signed_out(self, user_id: int, sign_in: int | None) -> None:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
@@ -209,6 +217,11 @@ class Cluster:
         elif kind == SIGN_OUT:
             self.peers.heard(node, now)
             self._sign_out(body["user"], body["sign_in"])
+        elif kind == MEMBER:
+            self.peers.heard(node, now)
+            room = self.hub.rooms_by_id.get(int(body["room"]))
+            if room is not None and self.room_admin is not None:  # else it comes with the room (resync)
+                self.room_admin.apply_member(room, int(body["user"]), bool(body["member"]))
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 
@@ -242,12 +255,19 @@ class Cluster:
     def _room(self, body: dict[str, Any], now: float) -> None:
         if self.rooms is None:
             return
-        if body["event"] == "created":
-            self.rooms.add(int(body["id"]), str(body["name"]), str(body["topic"]), body["creator"], now)
-        elif body["event"] == "removed":
+        event, room = body["event"], self.hub.rooms_by_id.get(int(body["id"]))
+        if event == "created":
+            self.rooms.add(int(body["id"]), str(body["name"]), str(body["topic"]), body["creator"], now,
+                           bool(body.get("members_only")))
+        elif event == "removed":
             self.rooms.drop(int(body["id"]))
-        else:
-            raise ValueError(f"unknown room event {body['event']!r}")
+        elif event not in ("updated", "deleted"):
+            raise ValueError(f"unknown room event {event!r}")
+        elif room is not None and self.room_admin is not None:
+            if event == "updated":
+                self.room_admin.updated(room, str(body["topic"]), bool(body["members_only"]))
+            else:
+                self.room_admin.deleted(room)
 
     def _sign_out(self, user_id: int, sign_in: int | None) -> None:
         if self.sign_ins is None:
