@@ -164,9 +164,10 @@ class Rooms:
         """ProtocolError ``room_exists`` if a room has ``name`` or one that looks
         like it; the taken name is said only to whom may see that room."""
         like = self.hub.room_like(name)
+        if like is not None and user_id is not None and not like.visible_to(user_id):
+            raise ProtocolError(Code.ROOM_EXISTS, f"the room name {name!r} is taken")  # names are unique
         if like is not None:
-            shown = like.name if user_id is None or like.visible_to(user_id) else "another room"
-            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, shown))
+            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, like.name))
 
     def created(self, room_id: int, name: str, topic: str, creator: int | None, members_only: bool,
                 now: float) -> Room:
