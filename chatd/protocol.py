@@ -174,6 +174,27 @@ def _room(v: Any) -> str:
     return name
 
 
+def checked_room(name: Any) -> str:
+    """A room name from anywhere (the API, an app token) as ``join`` takes it: NFC;
+    ProtocolError ``bad_room`` saying what is wrong."""
+    try:
+        return _room(name)
+    except ValueError as e:  # not a string
+        raise ProtocolError(Code.BAD_ROOM, f"room name {e}") from None
+
+
+def checked_topic(topic: Any) -> str:
+    """A room topic from anywhere as ``create`` takes it (at most TOPIC_MAX characters,
+    no control characters); ProtocolError ``bad_frame`` saying what is wrong."""
+    try:
+        text = _free_text(topic)
+    except ValueError as e:
+        raise ProtocolError(Code.BAD_FRAME, f"'topic' {e}") from None
+    if len(text) > TOPIC_MAX:
+        raise ProtocolError(Code.BAD_FRAME, f"'topic' is longer than {TOPIC_MAX} characters")
+    return text
+
+
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False),

@@ -42,7 +42,7 @@ from typing import Any
 
 from chatd.hub import Hub
 from chatd.names import room_taken
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol import Code, ProtocolError, checked_room, checked_topic
 from chatd.rooms import Rooms
 from chatd.session import ROOM_LIST, Room, Session
 from chatd.store import NoSuchUser, RoomExists, Store
@@ -67,8 +67,9 @@ class RoomAdmin:
     # The app's requests
 
     async def create(self, name: str, topic: str = "", members_only: bool = False) -> Room:
-        """Create a room (``name`` checked by the caller: ``chatd.protocol``'s room
-        rule); no creator, so it counts for nobody's ``rooms.max_per_creator``."""
+        """Create a room (``name`` and ``topic`` checked as the WebSocket's ``create``
+        checks them); no creator, so it counts for nobody's ``rooms.max_per_creator``."""
+        name, topic = checked_room(name), checked_topic(topic)
         self.rooms.check_free(name, None)
         max_rooms = self._config().rooms.max_rooms
         if len(self.hub.rooms) >= max_rooms:
@@ -83,6 +84,7 @@ class RoomAdmin:
     async def update(self, name: str, topic: str | None = None, members_only: bool | None = None) -> Room:
         """Change the room's topic and/or whether it is members-only (None: unchanged)."""
         room = self.rooms.get(name)
+        topic = None if topic is None else checked_topic(topic)
         if not await self.store.members.update_room(room.id, topic, members_only):
             raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")  # deleted meanwhile elsewhere
         room = self.rooms.get(name)

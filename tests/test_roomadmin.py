@@ -161,3 +161,8 @@ async def test_the_apps_mistakes_are_refused_by_name(server, user):
     with pytest.raises(ProtocolError) as refused:
         await admin.create("CLUB")
     assert refused.value.code == "room_exists"
+    for name, topic, code in (("no spaces", "", "bad_room"), (7, "", "bad_room"), ("ok", "x" * 201, "bad_frame"),
+                              ("ok", "bell\a", "bad_frame"), ("ok", ["list"], "bad_frame")):
+        with pytest.raises(ProtocolError) as refused:
+            await admin.create(name, topic)
+        assert refused.value.code == code, (name, topic)
