@@ -100,7 +100,7 @@ class Chat:
         self.identity = Identity(hub=hub, store=store, feed=self.feed, cluster=self.cluster, sign_ins=self.sign_ins,
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock(),
-                                 app_tokens=lambda: self.app_tokens)
+                                 app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms)
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,

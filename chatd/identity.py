@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,10 +49,13 @@ log = logging.getLogger("chatd.chat")  # the name these lines always had: log fi
 class Identity:
     def __init__(self, *, hub: Hub, store: Store, feed: Feed, cluster: Cluster, sign_ins: SignIns,
                  claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
-                 clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None]):
+                 clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None],
+                 token_rooms: Callable[[int, Iterable[str]], Awaitable[None]]):
         """``claims``: the names claimed on Redis (None without a Redis bus);
         ``config``: the config in effect (it changes on reload); ``clock``: seconds;
-        ``app_tokens``: what verifies app tokens now (None: not configured)."""
+        ``app_tokens``: what verifies app tokens now (None: not configured);
+        ``token_rooms(user id, names)``: makes an app token's ``rooms`` claim the
+        user's "token" memberships (``chatd.roomadmin.RoomAdmin.set_token_rooms``)."""
         self.hub = hub
         self.store = store
         self.feed = feed
@@ -63,6 +66,7 @@ class Identity:
         self._config = config
         self._clock = clock
         self._app_tokens = app_tokens
+        self._token_rooms = token_rooms
         self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (keep_names)
 
     async def identify(self, conn: Connection, req: Request) -> None:
@@ -87,6 +91,8 @@ class Identity:
         try:
             if who.kind == GUEST:
                 self._check_guests(req.cid)  # a guest's resume token, guests being off since
+            if who.claims is not None:  # before the welcome: the room list and joins after it see the claim's rooms
+                await self._token_rooms(who.user_id, who.claims.rooms)
             user = await self._attach(conn, req, who, name)
             if user is not None:
                 try:

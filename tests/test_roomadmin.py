@@ -5,6 +5,9 @@ see, join and read, and a removed member cut off at once."""
 
 from __future__ import annotations
 
+import time
+
+import jwt
 import pytest
 
 from chatd.protocol import ProtocolError
@@ -166,3 +169,27 @@ async def test_the_apps_mistakes_are_refused_by_name(server, user):
         with pytest.raises(ProtocolError) as refused:
             await admin.create(name, topic)
         assert refused.value.code == code, (name, topic)
+
+
+APP_SECRET = "5f0c9e2a7d41b8e3a6c2f9d0b7e14a58c3d2e1f0a9b8c7d6"  # the test app's own
+
+
+@pytest.mark.parametrize("config_overrides", [{"app_tokens": {"secret": APP_SECRET}}])
+async def test_an_app_tokens_rooms_claim_makes_the_user_a_member_until_the_next_token(server, connect):
+    await club(server)
+    await server.chat.room_admin.create("other", "", members_only=True)
+
+    async def log_in(rooms: list[str]):
+        claims = {"sub": "app-42", "name": "Alice", "exp": int(time.time()) + 600, "rooms": rooms}
+        client = await connect()
+        return await client.enter(app_token=jwt.encode(claims, APP_SECRET, algorithm="HS256"))
+
+    laptop = await log_in(["club", "nowhere"])
+    listed = await laptop.request("rooms")
+    assert [r["name"] for r in listed["rooms"]] == ["lobby", "club"], "a room that does not exist is ignored"
+    assert (await laptop.request("join", room="club"))["type"] == "joined"
+    phone = await log_in(["other"])  # the same user, a newer token: its claim replaces the first
+    assert uid(phone) == uid(laptop)
+    assert await laptop.expect("left") == {"type": "left", "room": "club", "reason": "removed"}
+    assert (await phone.request("join", room="other"))["type"] == "joined"
+    assert (await phone.request("join", room="club"))["code"] == "no_such_room"
