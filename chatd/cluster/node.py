@@ -16,6 +16,7 @@ Notices (``Notice.kind``: body):
 - ``member``: ``{"room", "user", "member"}``: the user became or stopped being a member of a
   members-only room (``chatd.roomadmin``): cut off from it at once.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
+- ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
 users leave the rooms they were in only there, with ``presence`` to this
@@ -45,13 +46,14 @@ from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
 from chatd.hub import Holder, Hub
-from chatd.protocol import CloseCode
+from chatd.protocol import CloseCode, kicked_frame
 from chatd.session import Room, Session, User
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
 
-OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, MEMBER = "ops", "state", "sync", "bye", "room", "sign_out", "member"
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
+MEMBER, KICK = "member", "kick"
 
 
 class Cluster:
@@ -91,6 +93,14 @@ class Cluster:
         if here is not None and here.left_at is None:
             return here
         return self.peers.name_holder(name, user_id, now, hold_seconds) or here
+
+    def online_count(self) -> int:
+        """Users online on any node (each once)."""
+        return len(self.hub.users.keys() | self.peers.online_users())
+
+    def nodes_of(self, user_id: int) -> int:
+        """Other nodes where the user is online."""
+        return self.peers.nodes_online(user_id)
 
     def member_refs(self, room: Room, limit: int) -> list[dict]:
         """At most ``limit`` of the users in ``room`` on any node, this node's first."""
@@ -139,6 +149,22 @@ class Cluster:
     def signed_out(self, user_id: int, sign_in: int | None) -> None:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
         self._publish(SIGN_OUT, {"user": user_id, "sign_in": sign_in})
+
+    def kick(self, user_id: int, reason: str) -> int:
+        """End every session of the user, here and on every other node, with a ``kicked`` frame
+        and close code 4410 (docs/protocol.md, "Kicked"); → the sessions ended here."""
+        self._publish(KICK, {"user": user_id, "reason": reason})
+        return self._kick(user_id, reason)
+
+    def _kick(self, user_id: int, reason: str) -> int:
+        sessions = self.hub.sessions_of(user_id)
+        data = wire(kicked_frame(reason))
+        for session in sessions:
+            session.send(data)
+            session.close(CloseCode.KICKED, reason)  # the close frame cuts the reason to fit (chatd.wsframe)
+        if sessions:
+            log.info("user %d kicked: %d sessions end here (%s)", user_id, len(sessions), reason)
+        return len(sessions)
 
     def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
@@ -222,6 +248,9 @@ class Cluster:
             room = self.hub.rooms_by_id.get(int(body["room"]))
             if room is not None and self.room_admin is not None:  # else it comes with the room (resync)
                 self.room_admin.apply_member(room, int(body["user"]), bool(body["member"]))
+        elif kind == KICK:
+            self.peers.heard(node, now)
+            self._kick(int(body["user"]), str(body["reason"]))
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 

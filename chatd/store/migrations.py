@@ -35,6 +35,8 @@ from chatd.store.schema import (
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
+    ApiIdempotency,
+    ApiKey,
     Meta,
     Room,
     RoomKey,
@@ -121,11 +123,16 @@ def _v8_room_members(db: Database) -> None:
     db.create_tables([RoomMember])
 
 
+def _v9_api_keys(db: Database) -> None:
+    """The HTTP API: its keys, and the Idempotency-Keys of the messages it stored."""
+    db.create_tables([ApiKey, ApiIdempotency])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
-                                                      _v7_app_users, _v8_room_members]
+                                                      _v7_app_users, _v8_room_members, _v9_api_keys]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
