@@ -46,6 +46,7 @@ from chatd.protocol import Code, ProtocolError, checked_room, checked_topic
 from chatd.rooms import Rooms
 from chatd.session import ROOM_LIST, Room, Session
 from chatd.store import NoSuchUser, RoomExists, Store
+from chatd.store.members import MEMBERS_PAGE
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.rooms")
@@ -123,12 +124,13 @@ class RoomAdmin:
         self.member(room.id, user_id, False)
         return was
 
-    async def members(self, name: str) -> list[dict]:
-        """The room's stored members: [{"id", "name", "sources": ["api", "token"], "online": bool}], by id."""
+    async def members(self, name: str, after: int = 0, limit: int = MEMBERS_PAGE) -> tuple[list[dict], bool]:
+        """The room's stored members with ids above ``after``, by id, at most ``limit``:
+        ([{"id", "name", "sources": ["api", "token"], "online": bool}], more)."""
         room = self.rooms.get(name)
-        rows = await self.store.members.room_members(room.id)
+        rows, more = await self.store.members.room_members(room.id, after, limit)
         return [{"id": uid, "name": user_name, "sources": sources, "online": self._cluster.name_of(uid) is not None}
-                for uid, user_name, sources in rows]
+                for uid, user_name, sources in rows], more
 
     async def set_token_rooms(self, user_id: int, names: Iterable[str]) -> None:
         """Replace the user's "token" memberships with the members-only rooms named

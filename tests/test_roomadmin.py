@@ -143,8 +143,8 @@ async def test_an_app_token_claim_replaces_the_token_memberships(server, user):
     assert (await alice.request("rooms"))["type"] == "rooms"
     await server.chat.room_admin.set_token_rooms(uid(alice), ["club", "open", "nowhere"])
     assert (await alice.expect("room"))["room"]["name"] == "club"
-    assert [m["id"] for m in await server.chat.room_admin.members("club")] == [uid(alice)]
-    assert await server.chat.room_admin.members("open") == [], "an open room needs no membership"
+    assert [m["id"] for m in (await server.chat.room_admin.members("club"))[0]] == [uid(alice)]
+    assert await server.chat.room_admin.members("open") == ([], False), "an open room needs no membership"
     assert (await alice.request("join", room="club"))["type"] == "joined"
     await server.chat.room_admin.set_token_rooms(uid(alice), [])
     assert await alice.expect("left") == {"type": "left", "room": "club", "reason": "removed"}

@@ -20,7 +20,10 @@ async def test_a_members_only_room_keeps_its_flag_and_members_of_either_source(a
     assert await any_store.members.add(club, [alice, bob], "api") == {alice, bob}
     assert await any_store.members.add(club, [alice], "api") == set(), "added twice: one membership"
     assert await any_store.members.add(club, [alice], "token") == set(), "a member already, by the other source"
-    assert await any_store.members.room_members(club) == [(alice, "alice", ["api", "token"]), (bob, "bob", ["api"])]
+    assert await any_store.members.room_members(club) == ([(alice, "alice", ["api", "token"]), (bob, "bob", ["api"])],
+                                                          False)
+    assert await any_store.members.room_members(club, limit=1) == ([(alice, "alice", ["api", "token"])], True)
+    assert await any_store.members.room_members(club, after=alice) == ([(bob, "bob", ["api"])], False)
     assert await any_store.members.remove(club, alice, "api") is True, "still a member through its token"
     assert await any_store.members.remove(club, alice, None) is False
     assert not await any_store.members.is_member(club, alice) and await any_store.members.is_member(club, bob)
@@ -34,7 +37,7 @@ async def test_adding_an_unknown_user_adds_nobody(any_store):
     with pytest.raises(NoSuchUser) as refused:
         await any_store.members.add(club, [alice, 999_999], "api")
     assert refused.value.args == (999_999,)
-    assert await any_store.members.room_members(club) == []
+    assert await any_store.members.room_members(club) == ([], False)
 
 
 async def test_a_token_claim_replaces_the_token_memberships_and_leaves_the_api_ones(any_store):
@@ -45,7 +48,7 @@ async def test_a_token_claim_replaces_the_token_memberships_and_leaves_the_api_o
     assert await any_store.members.set_token_rooms(alice, {b, c, 424242}) == (set(), {a}), \
         "c is hers through the API already; a room that does not exist is skipped"
     assert await any_store.members.set_token_rooms(alice, set()) == (set(), {b})
-    assert [m[0] for m in await any_store.members.room_members(c)] == [alice]
+    assert [m[0] for m in (await any_store.members.room_members(c))[0]] == [alice]
 
 
 async def test_the_apps_deletion_takes_the_room_its_messages_and_members(any_store):
@@ -59,7 +62,7 @@ async def test_the_apps_deletion_takes_the_room_its_messages_and_members(any_sto
     assert await any_store.members.delete_room(club) is False
     assert await any_store.members.update_room(club, None, True) is False
     assert (await any_store.room_history(club, before=None, after=None, limit=10)).rows == []
-    assert await any_store.members.room_members(club) == []
+    assert await any_store.members.room_members(club) == ([], False)
     await any_store.create_room("club", "", None)  # the name (and its keys) are free again
 
 

@@ -11,7 +11,7 @@ writer thread, reads through the reader pool: nothing here blocks the loop.
     added = await members.add(room_id, [7, 8], "api")            # → {7} if 8 was a member already
     still = await members.remove(room_id, 8, "api")              # → True if 8 stays a member (a "token" row)
     gained, lost = await members.set_token_rooms(7, {room_id})   # → room ids 7 became / stopped being a member of
-    await members.room_members(room_id)                          # → [(user id, name, [sources])]
+    await members.room_members(room_id, after=0, limit=100)      # → ([(user id, name, [sources])], more)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chatd.store import Store
 
 SOURCES = ("api", "token")
+MEMBERS_PAGE = 1000  # members in one answer of room_members, by default
 
 
 class MemberStore:
@@ -130,16 +131,28 @@ class MemberStore:
         """→ whether the user is a member of the room (of either source)."""
         return self._store.read(lambda: bool(self._members_among(room_id, {user_id})))
 
-    def room_members(self, room_id: int) -> asyncio.Future:
-        """→ [(user id, name, sorted sources)] of the room's members, by user id."""
-        def query() -> list[tuple[int, str, list[str]]]:
+    def room_members(self, room_id: int, after: int = 0, limit: int = MEMBERS_PAGE) -> asyncio.Future:
+        """→ ([(user id, name, sorted sources)], more): the room's members with ids above
+        ``after``, by id, at most ``limit`` of them; ``more``: others follow."""
+        def query() -> tuple[list[tuple[int, str, list[str]]], bool]:
+            # A member has a row per source: limit users take at most that many rows each, plus one to see more.
             rows = self._store.db.execute_sql(self._store._q(
                 'SELECT m.user_id, u.name, m.source FROM room_member m JOIN "user" u ON u.id = m.user_id '
-                "WHERE m.room_id = ? ORDER BY m.user_id, m.source"), (room_id,)).fetchall()
+                "WHERE m.room_id = ? AND m.user_id > ? ORDER BY m.user_id, m.source LIMIT ?"),
+                (room_id, after, limit * len(SOURCES) + 1)).fetchall()
             members: dict[int, tuple[str, list[str]]] = {}
             for uid, name, source in rows:
                 members.setdefault(uid, (name, []))[1].append(source)
-            return [(uid, name, sources) for uid, (name, sources) in members.items()]
+            page = [(uid, name, sources) for uid, (name, sources) in members.items()]
+            return page[:limit], len(page) > limit
+
+        return self._store.read(query)
+
+    def users_by_sub(self, subs: list[str]) -> asyncio.Future:
+        """→ {sub: user id} of the app users (``external_id``) among ``subs`` that exist."""
+        def query() -> dict[str, int]:
+            rows = User.select(User.external_id, User.id).where(User.external_id.in_(subs)).tuples()
+            return dict(rows.execute(self._store.db))
 
         return self._store.read(query)
 
