@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from chatd.admission import Admission
+from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.signins import SignIns
 from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, Delivery
@@ -60,6 +61,7 @@ from chatd.protocol import (
     message_frame,
 )
 from chatd.replies import Connection, answer, answer_list, answer_page, last_id, loose, opening_page, stale
+from chatd.roomadmin import RoomAdmin
 from chatd.rooms import Rooms
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
@@ -81,6 +83,7 @@ class Chat:
         self.bus = bus  # started, with ``feed`` as its receiver, by whoever made it (chatd.server)
         self.feed = Feed(hub, store, lambda: self.config.history.page_bytes)  # the bus's receiver here
         self.tokens = tokens
+        self.app_tokens = load_app_tokens(config.app_tokens)  # the web app's JWTs; reread on reload (chatd.server)
         self.sign_ins = SignIns(hub, store, tokens)
         self.stored = 0  # messages stored since start, for `chatd status`
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
@@ -91,10 +94,13 @@ class Chat:
         self.cluster = Cluster(bus, hub, lambda: self.config, lambda: self.clock())
         self.cluster.feed = self.feed  # stored messages, and losses, go on to the feed
         self.rooms = Rooms(hub, store, lambda: self.config, self.admission.address_admit, self.cluster.room_event)
-        self.cluster.rooms, self.cluster.sign_ins = self.rooms, self.sign_ins
+        # The web app's changes to rooms (the HTTP API, app tokens): members-only rooms and their members.
+        self.room_admin = RoomAdmin(hub, store, self.rooms, self.cluster, lambda: self.config, lambda: self.clock())
+        self.cluster.rooms, self.cluster.sign_ins, self.cluster.room_admin = self.rooms, self.sign_ins, self.room_admin
         self.identity = Identity(hub=hub, store=store, feed=self.feed, cluster=self.cluster, sign_ins=self.sign_ins,
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
-                                 config=lambda: self.config, clock=lambda: self.clock())
+                                 config=lambda: self.config, clock=lambda: self.clock(),
+                                 app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms)
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
@@ -126,19 +132,19 @@ class Chat:
     # Rooms
 
     def _rooms(self, conn: Connection, req: Request) -> None:
-        rooms, more = self.rooms.page(req.fields.get("after"), self.config.history.page_bytes)
+        rooms, more = self.rooms.page(req.fields.get("after"), self.config.history.page_bytes, conn.session.user.id)
         self.hub.listen(conn.session)  # events from here on follow this page (chatd.rooms)
         answer_list(conn, req, {"type": "rooms", "more": more}, "rooms", rooms)
 
     def _joined_room(self, conn: Connection, name: str, cid: str | None) -> Room:
-        room = self.rooms.get(name)
+        room = self.rooms.get(name, conn.session.user.id)
         if room.key not in conn.session.rooms:
             raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", cid)
         return room
 
     async def _join(self, conn: Connection, req: Request) -> None:
-        room = await self.rooms.enter(req.fields["room"])
         session = conn.session
+        room = await self.rooms.enter(req.fields["room"], session.user.id)
         if conn.closed:
             return  # closed while a removal of the room was waited for
         if self.hub.join(session, room):
@@ -168,6 +174,9 @@ class Chat:
         answer(conn, req, {"type": "left", "room": room.name})
 
     async def _create(self, conn: Connection, req: Request) -> None:
+        if req.fields.get("members_only"):  # else the user would believe an open room private
+            raise ProtocolError(Code.FORBIDDEN, "members-only rooms are made by the web app, through its HTTP API",
+                                req.cid)
         topic = req.fields.get("topic", "").strip()[:TOPIC_MAX]
         room = await self.rooms.create(conn.session.user.id, conn.address, req.fields["room"], topic, self.clock())
         answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})

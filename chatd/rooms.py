@@ -82,51 +82,61 @@ class Rooms:
         self._removing: dict[Room, asyncio.Future] = {}  # room → the store's answer to its delete, while awaited
         self._unpushed: dict[Room, None] = {}  # online count changed, not yet pushed (an ordered set)
         self._pushed_at: float | None = None
+        # Every members-only room's members as the store holds them, after a resync (chatd.roomadmin).
+        self.resync_members: Callable[[dict[int, set[int]]], None] = lambda memberships: None
 
     # Requests
 
-    def get(self, name: str) -> Room:
-        """The room ``name``; ProtocolError ``no_such_room`` if there is none."""
+    def get(self, name: str, user_id: int | None = None) -> Room:
+        """The room ``name``; ProtocolError ``no_such_room`` if there is none,
+        or if user ``user_id`` may not see it (a members-only room: the same
+        answer, so that its existence does not leak). ``user_id`` None: the
+        server's own look-up (the API), which sees every room."""
         room = self.hub.room(name)
-        if room is None:
+        if room is None or (user_id is not None and not room.visible_to(user_id)):
             raise self._no_such_room(name)
         return room
 
-    async def enter(self, name: str) -> Room:
-        """The room ``name``, to join: as ``get``, but a room the store is
-        deleting is waited for (a few ms): the room if the store kept it,
-        else ProtocolError ``no_such_room``."""
-        room = self.get(name)
+    async def enter(self, name: str, user_id: int) -> Room:
+        """The room ``name``, for user ``user_id`` to join: as ``get``, but a
+        room the store is deleting is waited for (a few ms): the room if the
+        store kept it, else ProtocolError ``no_such_room``. A members-only room
+        this node does not count the user a member of is asked of the store,
+        the truth (another node's addition may not have reached this one yet)."""
+        room = self.hub.room(name)
+        if room is not None and not room.visible_to(user_id) and await self.store.members.is_member(room.id, user_id):
+            room.allowed.add(user_id)
+        room = self.get(name, user_id)
         while room in self._removing:
             await asyncio.wait([self._removing[room]])  # its answer (``_deleted``) has been applied after
-            room = self.get(name)
+            room = self.get(name, user_id)
         return room
 
-    def page(self, after: str | None, page_bytes: int) -> tuple[list[bytes], bool]:
-        """One page of the room list (``chatd.paging.fit``), from the room
-        after the one named ``after`` — also a room removed while the client
-        paged, whose place is remembered (``Hub.position``)."""
+    def page(self, after: str | None, page_bytes: int, user_id: int) -> tuple[list[bytes], bool]:
+        """One page of the room list as user ``user_id`` sees it
+        (``chatd.paging.fit``), from the room after the one named ``after`` —
+        also a room removed while the client paged, whose place is remembered
+        (``Hub.position``)."""
         position = None
         if after is not None:
-            position = self.hub.position(after)
+            room = self.hub.room(after)
+            position = self.hub.position(after) if room is None or room.visible_to(user_id) else None
             if position is None:
                 raise self._no_such_room(after)
-        return fit(self.hub.room_list(position), page_bytes)
+        return fit(self.hub.room_list(position, user_id), page_bytes)
 
     def _no_such_room(self, name: str) -> ProtocolError:
         if self.hub.removed_lately(name):
-            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: nobody wrote in it and "
-                                                    "nobody was in it, so it was removed")
+            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: it was removed (as a room "
+                                                    "nobody wrote in and nobody was in is after a while)")
         return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
 
     async def create(self, creator: int, address: str | None, name: str, topic: str, now: float) -> Room:
-        """Create a room, or raise ProtocolError saying why not; tell the listeners."""
+        """Create a room for a user, or raise ProtocolError saying why not; tell the listeners."""
         rooms = self._config().rooms
         if not rooms.allow_create:
             raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms")
-        like = self.hub.room_like(name)
-        if like is not None:
-            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, like.name))
+        self.check_free(name, creator)
         # Creates waiting for the store count too, or concurrent ones would all pass.
         if len(self.hub.rooms) + sum(self._creating.values()) >= rooms.max_rooms:
             raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already")
@@ -147,21 +157,38 @@ class Rooms:
             self._creating[creator] -= 1
             if not self._creating[creator]:
                 del self._creating[creator]
-        room = self.hub.add_room(room_id, name, topic, creator)
-        log.info("room %r created by user %d", room.name, creator)
-        self._publish("created", room.entry())
+        log.info("room %r created by user %d", name, creator)
+        return self.created(room_id, name, topic, creator, False, now)
+
+    def check_free(self, name: str, user_id: int | None) -> None:
+        """ProtocolError ``room_exists`` if a room has ``name`` or one that looks
+        like it; the taken name is said only to whom may see that room."""
+        like = self.hub.room_like(name)
+        if like is not None and user_id is not None and not like.visible_to(user_id):
+            raise ProtocolError(Code.ROOM_EXISTS, f"the room name {name!r} is taken")  # names are unique
+        if like is not None:
+            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, like.name))
+
+    def created(self, room_id: int, name: str, topic: str, creator: int | None, members_only: bool,
+                now: float) -> Room:
+        """A room the store has just made here: in the hub, told to the listeners who may see it and the other nodes."""
+        room = self.hub.add_room(room_id, name, topic, creator, members_only=members_only)
+        self._publish("created", room.entry(), room)
         self._tell("created", room)
         self.track(room, now)
         return room
 
     # Rooms of other nodes
 
-    def add(self, room_id: int, name: str, topic: str, creator: int | None, now: float) -> None:
-        """A room another node created (or kept after all): listed here too."""
+    def add(self, room_id: int, name: str, topic: str, creator: int | None, now: float,
+            members_only: bool = False, allowed: set[int] | None = None) -> None:
+        """A room another node created (or kept after all): listed here too
+        (``allowed``: its members, if it is members-only and they are known)."""
         if self.hub.room(name) is not None:
             return  # known already (a resync, or our own list)
-        room = self.hub.add_room(room_id, name, topic, creator)
-        self._publish("created", room.entry())
+        room = self.hub.add_room(room_id, name, topic, creator, members_only=members_only)
+        room.allowed = allowed or set()
+        self._publish("created", room.entry(), room)
         self.track(room, now)
 
     def drop(self, room_id: int) -> None:
@@ -172,30 +199,37 @@ class Rooms:
         if room.sessions:
             log.warning("room %r was removed by another node while users here are in it; it stays here", room.name)
             return
-        self._forget(room)
+        self.forget(room)
 
     def resync(self, now: float) -> None:
         """Reread the rooms from the store (the bus may have lost some of
         their events): add those missing, drop those gone."""
-        self.store.read(self.store.room_rows).add_done_callback(lambda done: self._resynced(done, now))
+        def read() -> tuple[list, dict[int, set[int]]]:
+            return self.store.room_rows(), self.store.members.memberships()
+
+        self.store.read(read).add_done_callback(lambda done: self._resynced(done, now))
 
     def _resynced(self, done: asyncio.Future, now: float) -> None:
         if done.exception() is not None:
             log.warning("rereading the rooms failed: %r", done.exception())
             return
-        stored = {room_id: (name, topic, creator) for room_id, name, topic, creator in done.result()}
-        for room_id, (name, topic, creator) in stored.items():
-            self.add(room_id, name, topic, creator, now)
+        rows, memberships = done.result()
+        stored = {row[0]: row[1:] for row in rows}
+        for room_id, (name, topic, creator, members_only) in stored.items():
+            self.add(room_id, name, topic, creator, now, members_only, memberships.get(room_id))
         for room in list(self.hub.rooms.values()):
             if room.id not in stored:
                 self.drop(room.id)
+        self.resync_members(memberships)
     # Live events and expiry
 
     def track(self, room: Room, now: float) -> None:
         """Start or restart ``room``'s clock: it is unused from ``now`` on if
         nobody is in it and it was never written in."""
         self._idle.pop(room, None)
-        if not room.members and not room.elsewhere and not room.messaged and room not in self._removing:
+        # A members-only room is the web app's: only the app deletes it.
+        if (not room.members and not room.elsewhere and not room.messaged and not room.members_only
+                and room not in self._removing):
             self._idle[room] = now
 
     def tick(self, now: float) -> None:
@@ -215,7 +249,7 @@ class Rooms:
             room = next(iter(self._unpushed))
             del self._unpushed[room]
             if self._live(room) and self.hub.listeners:
-                sent += self._publish("changed", {"name": room.name, "online": room.online})
+                sent += self._publish("changed", {"name": room.name, "online": room.online}, room)
 
     def _expire(self, now: float) -> None:
         rooms = self._config().rooms
@@ -228,7 +262,8 @@ class Rooms:
             if since > now - rooms.unused_expiry_seconds:
                 return
             del self._idle[room]
-            if room.members or room.elsewhere or room.sessions or room.messaged or not self._live(room):
+            if (room.members or room.elsewhere or room.sessions or room.messaged or room.members_only
+                    or not self._live(room)):
                 continue  # in use after all: tracked again once nobody is in it
             if room_fold(room.name) in defaults:
                 self._idle[room] = now  # its clock starts over: it may leave rooms.default by a reload
@@ -241,11 +276,13 @@ class Rooms:
         deleting = self._removing[room] = self.store.delete_room(room.id)
         deleting.add_done_callback(lambda done: self._deleted(room, unused, done))
 
-    def _forget(self, room: Room) -> None:
-        self.hub.remove_room(room)
+    def forget(self, room: Room) -> None:
+        """Take a room nobody here is in out of the hub; tell the listeners who could see it.
+        A members-only room's place in the list is not kept: only its members knew of it."""
+        self.hub.remove_room(room, keep_place=not room.members_only)
         self._unpushed.pop(room, None)
         self._idle.pop(room, None)
-        self._publish("removed", {"name": room.name})
+        self._publish("removed", {"name": room.name}, room)
 
     def _deleted(self, room: Room, unused: float, done: asyncio.Future) -> None:
         """The store's answer to a removal: the room is gone (from here on
@@ -254,7 +291,7 @@ class Rooms:
         error = done.exception()
         if error is None and done.result():
             if self._live(room):  # else dropped meanwhile (another node's removal, a resync)
-                self._forget(room)
+                self.forget(room)
             self._tell("removed", room)  # a node that has forgotten it already ignores this
             log.info("room %r removed: nobody wrote in it and nobody was in it for %d s", room.name, unused)
             return
@@ -269,8 +306,17 @@ class Rooms:
     def _live(self, room: Room) -> bool:
         return self.hub.room(room.name) is room
 
-    def _publish(self, event: str, room: dict) -> int:
-        """Send one ``room`` event to every listener; → its size in bytes."""
-        data = wire({"type": "room", "event": event, "room": room})
-        self.hub.publish(self.hub.listeners, ROOM_LIST, None, data)
+    def _publish(self, event: str, entry: dict, room: Room) -> int:
+        """Send one ``room`` event about ``room`` to every listener who may see it; → its size in bytes."""
+        data = wire({"type": "room", "event": event, "room": entry})
+        listeners = self.hub.listeners
+        if room.members_only:
+            listeners = {s for s in listeners if s.user is not None and s.user.id in room.allowed}
+        self.hub.publish(listeners, ROOM_LIST, None, data)
         return len(data)
+
+    def tell_user(self, user_id: int, event: str, room: Room) -> None:
+        """One ``room`` event (``created``: with its entry; ``removed``) to the user's listening sessions here."""
+        entry = room.entry() if event == "created" else {"name": room.name}
+        sessions = [s for s in self.hub.sessions_of(user_id) if s in self.hub.listeners]
+        self.hub.publish(sessions, ROOM_LIST, None, wire({"type": "room", "event": event, "room": entry}))

@@ -32,6 +32,7 @@ from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from chatd import __version__
+from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, new_node_id
@@ -202,15 +203,20 @@ class Server:
 
     def load_rooms(self) -> None:
         """Create the configured default rooms and put every stored room in the
-        hub; each unused one counts as unused from now (``chatd.rooms``)."""
+        hub, members-only rooms with their members; each unused one counts as
+        unused from now (``chatd.rooms``)."""
         for name, existing in self.store.ensure_rooms(self.config.rooms.default):
             log.warning("rooms.default: room %r not created: it looks like the room %r", name, existing)
         uses = self.store.room_uses()
+        with self.store.db.connection_context():
+            memberships = self.store.members.memberships()
         now = self.chat.clock()
         for room_id, name, topic in self.store.rooms():
             if self.hub.room(name) is None:  # a reload adds the new default rooms only
                 use = uses[room_id]
-                self.chat.rooms.track(self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged), now)
+                room = self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged, use.members_only)
+                room.allowed = memberships.get(room_id, set())
+                self.chat.rooms.track(room, now)
 
     def tick_rooms(self) -> None:
         """Remove unused rooms that are due; push changed online counts (``chatd.rooms``)."""
@@ -225,6 +231,10 @@ class Server:
         if self.chat is not None:
             self.chat.config = effective  # connections read limits through chat.config per frame
             self.chat.tokens.ttl_seconds = effective.identity.token_ttl_days * DAY
+            try:  # every reload: the key files are read again, changed or not (a new key, same path)
+                self.chat.app_tokens = load_app_tokens(effective.app_tokens)
+            except ValueError as e:  # changed since the config was checked: the keys in use stay
+                log.error("reload: app tokens keep their previous keys: %s", e)
         if "rooms.default" in live:
             self.load_rooms()
         return live, later

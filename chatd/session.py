@@ -42,6 +42,10 @@ from chatd.names import name_keys
 PRIVATE = "@"  # the channel key of a session's private messages
 ROOM_LIST = "*"  # the channel key of room list events: never held back
 
+# What a user signed up as (User.kind, and the store's user.kind): a guest (a name), a web app's
+# user (an app token: chatd.auth.apptokens) or a bot (chatd.bots).
+GUEST, APP, BOT = "guest", "app", "bot"
+
 Held = tuple[int | None, bytes, int | None]  # a frame held back: (message id, wire bytes, prev)
 
 
@@ -146,24 +150,39 @@ class Session:
 
 
 class User:
-    __slots__ = ("id", "name", "keys", "sessions")
+    __slots__ = ("id", "name", "keys", "sessions", "kind", "roles", "avatar")
 
-    def __init__(self, user_id: int, name: str):
+    def __init__(self, user_id: int, name: str, kind: str = GUEST):
         self.id = user_id
         self.name = name
         self.keys = name_keys(name)
         self.sessions: set[Session] = set()
+        self.kind = kind  # GUEST, APP or BOT
+        self.roles: frozenset[str] = frozenset()  # an app user's, from its app token (e.g. "moderator")
+        self.avatar: str | None = None  # an avatar URL clients may be shown (its host allowed by the config)
+
+    @property
+    def vouched(self) -> bool:
+        """Whether the user's name is vouched for by the web app rather than chosen here (docs/protocol.md,
+        "Names"): never refused for looking like another's, and shared by other such users if the app says so."""
+        return self.kind != GUEST
 
     def ref(self) -> dict:
-        return {"id": self.id, "name": self.name}
+        """The user as frames name it: ``{"id", "name"}``, with ``"avatar"`` and ``"bot": true`` when so."""
+        ref: dict = {"id": self.id, "name": self.name}
+        if self.avatar is not None:
+            ref["avatar"] = self.avatar
+        if self.kind == BOT:
+            ref["bot"] = True
+        return ref
 
 
 class Room:
     __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "elsewhere", "position",
-                 "creator_id", "messaged")
+                 "creator_id", "messaged", "members_only", "allowed")
 
     def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool,
-                 elsewhere: dict[int, int] | None = None):
+                 elsewhere: dict[int, int] | None = None, members_only: bool = False):
         self.id = room_id
         self.name = name
         self.topic = topic
@@ -176,6 +195,9 @@ class Room:
         self.elsewhere: dict[int, int] = {} if elsewhere is None else elsewhere
         self.creator_id = creator_id  # None: a rooms.default room, or one from before creators were kept
         self.messaged = messaged  # a message was ever sent to it
+        # Seen, joined and read only by the users in ``allowed``, its stored members (chatd.roomadmin).
+        self.members_only = members_only
+        self.allowed: set[int] = set()
 
     @property
     def online(self) -> int:
@@ -184,9 +206,16 @@ class Room:
             return len(self.members)
         return len(self.members) + sum(1 for uid in self.elsewhere if uid not in self.members)
 
+    def visible_to(self, user_id: int) -> bool:
+        """Whether the user may see the room (in the list), join it and read it."""
+        return not self.members_only or user_id in self.allowed
+
     def entry(self) -> dict:
         """The room as the room list shows it."""
-        return {"name": self.name, "topic": self.topic, "online": self.online}
+        entry = {"name": self.name, "topic": self.topic, "online": self.online}
+        if self.members_only:
+            entry["members_only"] = True
+        return entry
 
 
 def room_fold(name: str) -> str:

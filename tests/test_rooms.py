@@ -165,7 +165,7 @@ async def test_a_room_the_store_finds_a_message_in_is_kept_and_nobody_hears_of_a
     await watcher.expect("room", event="created")
     await seed(1, "stored around the server", room="odd")
     tick(server, clock, EXPIRY)
-    entering = asyncio.ensure_future(server.chat.rooms.enter("odd"))  # while the store deletes it
+    entering = asyncio.ensure_future(server.chat.rooms.enter("odd", 1))  # while the store deletes it
     assert (await entering).name == "odd"  # waited for the store: it keeps the room
     tick(server, clock, EXPIRY)  # and it is not tried again
     await written(server)

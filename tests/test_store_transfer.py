@@ -45,6 +45,8 @@ async def test_after_the_move_every_user_token_and_message_works(tmp_path, postg
             "join", room="Games"))["type"] == "joined" else None
         said = [(await alice.say("lobby", f"hello {i}"))["id"] for i in range(20)]
         private = (await bob.request("say", to=alice_welcome["user"]["id"], text="psst"))["id"]
+        await server.chat.room_admin.create("club", "", members_only=True)
+        await server.chat.room_admin.add_members("club", [bob_welcome["user"]["id"]])
     await server.stop(timeout=5)
     with sqlite3.connect(config.database) as db:  # ids handed out and gone since (or raised by a restore)
         db.execute("UPDATE sqlite_sequence SET seq = seq + 100 WHERE name = 'message'")
@@ -72,6 +74,8 @@ async def test_after_the_move_every_user_token_and_message_works(tmp_path, postg
             assert {"Games", "lobby"} <= {room["name"] for room in rooms["rooms"]}
             refused = await alice.request("create", room="g\u0430mes")  # a Cyrillic а: its room keys came too
             assert refused["type"] == "error" and refused["code"] == "room_exists"
+            assert "club" not in {room["name"] for room in rooms["rooms"]}, "members-only, with its members"
+            assert (await bob.request("join", room="club"))["type"] == "joined"
             await alice.request("join", room="Games")
             retried = await alice.say("Games", "a move", cid="m1")  # a retry across the move: stored once
             assert retried["id"] == games

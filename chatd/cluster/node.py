@@ -11,7 +11,10 @@ Notices (``Notice.kind``: body):
 - ``sync``: "send me your state": a node that starts, or that heard
   ``lost()`` (it may have missed ops).
 - ``bye``: the node stops; the others drop it at once.
-- ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
+- ``room``: ``{"event", "id", "name", "topic", "creator", "members_only"}``; event ``created``,
+  ``removed`` (unused, expired), ``updated`` (topic, flag), ``deleted`` (by the web app).
+- ``member``: ``{"room", "user", "member"}``: the user became or stopped being a member of a
+  members-only room (``chatd.roomadmin``): cut off from it at once.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
 - ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
 
@@ -49,7 +52,8 @@ from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
 
-OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, KICK = "ops", "state", "sync", "bye", "room", "sign_out", "kick"
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
+MEMBER, KICK = "member", "kick"
 
 
 class Cluster:
@@ -64,6 +68,7 @@ class Cluster:
         self._clock = clock
         self.rooms: Any = None  # chatd.rooms.Rooms: rooms made and removed elsewhere (set by Chat)
         self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
+        self.room_admin: Any = None  # chatd.roomadmin.RoomAdmin: the app's room changes elsewhere (set by Chat)
         self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
 
     def start(self) -> None:
@@ -133,9 +138,13 @@ class Cluster:
         self._ops([OFFLINE, user.id])
 
     def room_event(self, event: str, room: Room) -> None:
-        """A room was ``created`` or ``removed`` here (``chatd.rooms``)."""
+        """A room was ``created``, ``removed``, ``updated`` or ``deleted`` here (``chatd.rooms``, ``.roomadmin``)."""
         self._publish(ROOM, {"event": event, "id": room.id, "name": room.name, "topic": room.topic,
-                             "creator": room.creator_id})
+                             "creator": room.creator_id, "members_only": room.members_only})
+
+    def member(self, room: Room, user_id: int, member: bool) -> None:
+        """The user became (``member``) or stopped being a member of ``room`` here."""
+        self._publish(MEMBER, {"room": room.id, "user": user_id, "member": member})
 
     def signed_out(self, user_id: int, sign_in: int | None) -> None:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
@@ -234,6 +243,11 @@ class Cluster:
         elif kind == SIGN_OUT:
             self.peers.heard(node, now)
             self._sign_out(body["user"], body["sign_in"])
+        elif kind == MEMBER:
+            self.peers.heard(node, now)
+            room = self.hub.rooms_by_id.get(int(body["room"]))
+            if room is not None and self.room_admin is not None:  # else it comes with the room (resync)
+                self.room_admin.apply_member(room, int(body["user"]), bool(body["member"]))
         elif kind == KICK:
             self.peers.heard(node, now)
             self._kick(int(body["user"]), str(body["reason"]))
@@ -270,12 +284,19 @@ class Cluster:
     def _room(self, body: dict[str, Any], now: float) -> None:
         if self.rooms is None:
             return
-        if body["event"] == "created":
-            self.rooms.add(int(body["id"]), str(body["name"]), str(body["topic"]), body["creator"], now)
-        elif body["event"] == "removed":
+        event, room = body["event"], self.hub.rooms_by_id.get(int(body["id"]))
+        if event == "created":
+            self.rooms.add(int(body["id"]), str(body["name"]), str(body["topic"]), body["creator"], now,
+                           bool(body.get("members_only")))
+        elif event == "removed":
             self.rooms.drop(int(body["id"]))
-        else:
-            raise ValueError(f"unknown room event {body['event']!r}")
+        elif event not in ("updated", "deleted"):
+            raise ValueError(f"unknown room event {event!r}")
+        elif room is not None and self.room_admin is not None:
+            if event == "updated":
+                self.room_admin.updated(room, str(body["topic"]), bool(body["members_only"]))
+            else:
+                self.room_admin.deleted(room)
 
     def _sign_out(self, user_id: int, sign_in: int | None) -> None:
         if self.sign_ins is None:

@@ -26,6 +26,7 @@ from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
 from chatd.store.apikeys import ApiKeyStore
 from chatd.store.health import Health, reason_of
+from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Once, Page, ReusedKey, RoomExists, RoomUse, Stored
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
@@ -65,6 +66,7 @@ class Store:
         # about to exist); newest() rereads it when it is not high enough.
         self.newest_id = 0
         self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
+        self.members = MemberStore(self)  # members-only rooms and their members
         self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -200,17 +202,19 @@ class Store:
         with self.db.connection_context():
             return list(Room.select(Room.id, Room.name, Room.topic).order_by(Room.id).tuples().execute(self.db))
 
-    def room_rows(self) -> list[tuple[int, str, str, int | None]]:
-        """(id, name, topic, creator id) of every room; for ``read`` (a reader thread)."""
-        return self.db.execute_sql("SELECT id, name, topic, creator_id FROM room ORDER BY id").fetchall()
+    def room_rows(self) -> list[tuple[int, str, str, int | None, bool]]:
+        """(id, name, topic, creator id, members only) of every room; for ``read`` (a reader thread)."""
+        rows = self.db.execute_sql("SELECT id, name, topic, creator_id, members_only FROM room ORDER BY id")
+        return [(*row[:4], bool(row[4])) for row in rows.fetchall()]
 
     def room_uses(self) -> dict[int, RoomUse]:
         """Room id → RoomUse, for every room."""
         with self.db.connection_context():
             # One index probe per room (message (room_id, id)), not a scan of the messages.
             rows = self.db.execute_sql("SELECT r.id, r.creator_id, EXISTS (SELECT 1 FROM message m "
-                                       "WHERE m.room_id = r.id) FROM room r").fetchall()
-        return {room_id: RoomUse(creator, bool(messaged)) for room_id, creator, messaged in rows}
+                                       "WHERE m.room_id = r.id), r.members_only FROM room r").fetchall()
+        return {room_id: RoomUse(creator, bool(messaged), bool(members_only))
+                for room_id, creator, messaged, members_only in rows}
 
     def ensure_rooms(self, names: list[str]) -> list[tuple[str, str]]:
         """Create the rooms that do not exist; returns (name, existing room)
@@ -231,11 +235,12 @@ class Store:
         assert self.writer
         return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute(self.db))
 
-    def create_room(self, name: str, topic: str, creator_id: int | None = None) -> asyncio.Future:
+    def create_room(self, name: str, topic: str, creator_id: int | None = None,
+                    members_only: bool = False) -> asyncio.Future:
         """→ the new room's id; RoomExists if a room has this name or one
         that looks like it (``chatd.names.name_keys``)."""
         assert self.writer
-        return self.writer.run(lambda: self._insert_room(name, topic, creator_id))
+        return self.writer.run(lambda: self._insert_room(name, topic, creator_id, members_only))
 
     def delete_room(self, room_id: int) -> asyncio.Future:
         """Delete a room that holds no message, with its name keys; → True (also
@@ -251,11 +256,12 @@ class Store:
 
         return self.writer.run(delete)
 
-    def _insert_room(self, name: str, topic: str, creator_id: int | None) -> int:
+    def _insert_room(self, name: str, topic: str, creator_id: int | None, members_only: bool = False) -> int:
         keys = sorted(name_keys(name))
         try:
             with self.db.atomic():  # a savepoint: the room and its keys, or neither
-                room_id = Room.insert(name=name, topic=topic, created=now_ms(), creator=creator_id).execute(self.db)
+                room_id = Room.insert(name=name, topic=topic, created=now_ms(), creator=creator_id,
+                                      members_only=members_only).execute(self.db)
                 RoomKey.insert_many([(key, room_id) for key in keys],
                                     fields=[RoomKey.key, RoomKey.room]).execute(self.db)
                 return room_id

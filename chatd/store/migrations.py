@@ -40,6 +40,7 @@ from chatd.store.schema import (
     Meta,
     Room,
     RoomKey,
+    RoomMember,
     SignIn,
     is_postgres,
 )
@@ -104,6 +105,24 @@ def _v6_private_sender_index(db: Database) -> None:
     db.execute_sql(PRIVATE_SENDER_INDEX)
 
 
+def _v7_app_users(db: Database) -> None:
+    """Users of a web app (app tokens): a kind (guest, app, bot), the app's user
+    id (``external_id``, unique: two devices of one app user are one chatd user),
+    roles and an avatar. Every user so far is a guest."""
+    for column in ("\"kind\" TEXT NOT NULL DEFAULT 'guest'", '"external_id" TEXT',
+                   "\"roles\" TEXT NOT NULL DEFAULT '[]'", '"avatar" TEXT'):
+        db.execute_sql(f'ALTER TABLE "user" ADD COLUMN {column}')
+    db.execute_sql('CREATE UNIQUE INDEX "user_external_id" ON "user" ("external_id")')  # as a new database has it
+
+
+def _v8_room_members(db: Database) -> None:
+    """Members-only rooms: a flag on each room (every existing room is open)
+    and who is a member of which, from the API or from an app token."""
+    migrate_steps = migrator(db)
+    migrate_steps.add_column("room", "members_only", Room.members_only).run()
+    db.create_tables([RoomMember])
+
+
 def _v9_api_keys(db: Database) -> None:
     """The HTTP API: its keys, and the Idempotency-Keys of the messages it stored."""
     db.create_tables([ApiKey, ApiIdempotency])
@@ -113,7 +132,7 @@ def _v9_api_keys(db: Database) -> None:
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
-                                                      _v9_api_keys]
+                                                      _v7_app_users, _v8_room_members, _v9_api_keys]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

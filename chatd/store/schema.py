@@ -19,7 +19,9 @@ import time
 from peewee import (
     SQL,
     AutoField,
+    BooleanField,
     CharField,
+    CompositeKey,
     Database,
     ForeignKeyField,
     IntegerField,
@@ -28,6 +30,8 @@ from peewee import (
     PostgresqlDatabase,
     TextField,
 )
+
+from chatd.session import APP, BOT, GUEST  # noqa: F401  (the kinds of users, kept in User.kind)
 
 # A setting of the SQL context (peewee's ``ctx.state``) that PostgresDatabase sets:
 # the DDL of the fields below says what it must to each dialect.
@@ -90,6 +94,12 @@ class User(BaseModel):
     created = IntegerField()  # ms since the epoch
     # Raised by "sign out everywhere": tokens issued in an older generation are refused.
     token_generation = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    # GUEST, APP (a web app's user, found by its `sub`) or BOT (chatd.bots).
+    kind = TextField(default=GUEST, constraints=[SQL(f"DEFAULT '{GUEST}'")])
+    # An app user's `sub` (chatd.auth.apptokens): one user per sub. None for guests.
+    external_id = TextField(null=True, unique=True)
+    roles = TextField(default="[]", constraints=[SQL("DEFAULT '[]'")])  # JSON list, from the app token
+    avatar = TextField(null=True)  # an http(s) URL from the app token, shown only from identity.avatar_hosts
 
 
 class SignIn(BaseModel):
@@ -116,6 +126,8 @@ class Room(BaseModel):
     # Who created it: the limit on rooms per creator holds across restarts.
     # Null for rooms.default rooms and rooms made before version 4.
     creator = ForeignKeyField(User, null=True, column_name="creator_id")
+    # Seen, joined and read only by its members (RoomMember): a web app's room, made through the API.
+    members_only = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
 
 
 class RoomKey(BaseModel):
@@ -128,6 +140,23 @@ class RoomKey(BaseModel):
 
     class Meta:
         table_name = "room_key"
+
+
+class RoomMember(BaseModel):
+    """Who may see, join and read a members-only room, and why: ``source``
+    "api" (added through the HTTP API, kept until removed there) or "token"
+    (the ``rooms`` claim of the user's last app token, replaced by the next).
+    A user is a member while it has a row of either source."""
+
+    room = ForeignKeyField(Room, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    source = TextField()
+    added = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "room_member"
+        primary_key = CompositeKey("room", "user", "source")
+        indexes = ((("user",), False),)  # a user's rooms (the token claim's replacement)
 
 
 class Message(BaseModel):
@@ -201,7 +230,7 @@ class ApiIdempotency(BaseModel):
         indexes = ((("api_key", "key"), True), (("created",), False))
 
 
-MODELS = (Meta, User, SignIn, Room, RoomKey, Message, ApiKey, ApiIdempotency)
+MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency)
 
 
 def now_ms() -> int:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from peewee import AutoField, PeeweeException, SqliteDatabase
+from peewee import AutoField, CompositeKey, PeeweeException, SqliteDatabase
 
 from chatd.dsn import redacted
 from chatd.store.health import cannot_open, reason_of
@@ -109,7 +109,7 @@ def _copy_table(reader: sqlite3.Connection, conn: psycopg.Connection, model: typ
     columns = [field.column_name for field in model._meta.sorted_fields]
     convert = [CONVERSIONS.get((table, column)) for column in columns]
     names = ", ".join(f'"{c}"' for c in columns)
-    rows = reader.execute(f'SELECT {names} FROM "{table}" ORDER BY "{model._meta.primary_key.column_name}"')
+    rows = reader.execute(f'SELECT {names} FROM "{table}" ORDER BY {_key_columns(model)}')
     copied = 0
     with conn.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
         while chunk := rows.fetchmany(CHUNK_ROWS):
@@ -117,6 +117,13 @@ def _copy_table(reader: sqlite3.Connection, conn: psycopg.Connection, model: typ
                 copy.write_row([f(v) if f else v for f, v in zip(convert, row, strict=True)])
             copied += len(chunk)
     return copied
+
+
+def _key_columns(model: type) -> str:
+    """The model's primary key columns, quoted, for ORDER BY (a composite key has several)."""
+    key = model._meta.primary_key
+    fields = [model._meta.fields[name] for name in key.field_names] if isinstance(key, CompositeKey) else [key]
+    return ", ".join(f'"{field.column_name}"' for field in fields)
 
 
 def _raise_sequence(reader: sqlite3.Connection, conn: psycopg.Connection, model: type) -> None:
