@@ -13,6 +13,7 @@ Notices (``Notice.kind``: body):
 - ``bye``: the node stops; the others drop it at once.
 - ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
+- ``bots``: ``{}``, the bots changed (``chatd.bots``): read them again from the store.
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
 users leave the rooms they were in only there, with ``presence`` to this
@@ -32,6 +33,7 @@ tell, and the single-process path stays as it was.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Callable
@@ -48,7 +50,7 @@ from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
 
-OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, BOTS = "ops", "state", "sync", "bye", "room", "sign_out", "bots"
 
 
 class Cluster:
@@ -64,6 +66,9 @@ class Cluster:
         self.rooms: Any = None  # chatd.rooms.Rooms: rooms made and removed elsewhere (set by Chat)
         self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
         self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
+        self.bots: Any = None  # chatd.bots.Bots: bots changed elsewhere (set by Chat)
+        self.app_webhooks: Any = None  # chatd.appwebhooks.AppWebhooks: told who comes and goes here (set by Chat)
+        self._reloads: set[asyncio.Task] = set()
 
     def start(self) -> None:
         """Ask the other nodes for their state (they answer at once)."""
@@ -112,6 +117,8 @@ class Cluster:
 
     def arrived(self, user: User) -> None:
         """``user`` is online here now, where it was not."""
+        if self.app_webhooks is not None:
+            self.app_webhooks.arrived(user)
         self._ops([ONLINE, user.id, user.name])
 
     def renamed(self, user: User) -> None:
@@ -121,6 +128,8 @@ class Cluster:
 
     def gone(self, user: User) -> None:
         """``user``'s last session here ended."""
+        if self.app_webhooks is not None:
+            self.app_webhooks.gone(user)
         self._ops([OFFLINE, user.id])
 
     def room_event(self, event: str, room: Room) -> None:
@@ -131,6 +140,10 @@ class Cluster:
     def signed_out(self, user_id: int, sign_in: int | None) -> None:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
         self._publish(SIGN_OUT, {"user": user_id, "sign_in": sign_in})
+
+    def bots_changed(self) -> None:
+        """The bots were changed here (``chatd.bots``): the other nodes read them again."""
+        self._publish(BOTS, {})
 
     def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
@@ -182,6 +195,7 @@ class Cluster:
         self._publish(SYNC, {})
         if self.rooms is not None:
             self.rooms.resync(self._clock())
+        self._reload_bots()  # a bots notice may have been among the lost
 
     def notice(self, item: Notice) -> None:
         if item.origin == self.bus.node:
@@ -209,6 +223,9 @@ class Cluster:
         elif kind == SIGN_OUT:
             self.peers.heard(node, now)
             self._sign_out(body["user"], body["sign_in"])
+        elif kind == BOTS:
+            self.peers.heard(node, now)
+            self._reload_bots()
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 
@@ -258,6 +275,18 @@ class Cluster:
             log.info("user %d %s on another node: %d sessions end here", user_id, reason, len(ended))
         for session in ended:
             session.close(CloseCode.SIGNED_OUT, reason)
+
+    def _reload_bots(self) -> None:
+        if self.bots is None:
+            return
+        task = asyncio.ensure_future(self.bots.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloaded)
+
+    def _reloaded(self, task: asyncio.Task) -> None:
+        self._reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the database is down: the next change retries
+            log.error("reading the bots again failed: %r", task.exception())
 
     def _ops(self, *ops: list[Any]) -> None:
         self._publish(OPS, {"ops": list(ops)})

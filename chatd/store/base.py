@@ -24,6 +24,7 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.bots import BotStore
 from chatd.store.health import Health, reason_of
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Page, RoomExists, RoomUse
@@ -64,6 +65,7 @@ class Store:
         # about to exist); newest() rereads it when it is not high enough.
         self.newest_id = 0
         self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
+        self.bots = BotStore(self)  # bots: their webhooks and rooms
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.

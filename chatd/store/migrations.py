@@ -32,6 +32,8 @@ from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
 from chatd.store.schema import (
     MODELS,
+    Bot,
+    BotRoom,
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
@@ -102,10 +104,16 @@ def _v6_private_sender_index(db: Database) -> None:
     db.execute_sql(PRIVATE_SENDER_INDEX)
 
 
+def _v11_bots(db: Database) -> None:
+    """Bots: the users whose messages go to a webhook, and the rooms each is in."""
+    db.create_tables([Bot, BotRoom])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
-                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index]
+                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
+                                                      _v11_bots]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
