@@ -46,14 +46,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chatd.egress import url_problem
 from chatd.hub import Holder, Hub
 from chatd.names import BadName, clean_name, name_keys, name_taken
 from chatd.protocol import Code, ProtocolError, message_frame
-from chatd.store import Draft, MessageRow, Stored, Store
+from chatd.store import Draft, MessageRow, Store, Stored
 from chatd.store.bots import BotRow
 from chatd.strictjson import Refused, ill_formed, loads
 from chatd.webhooks import Throttled, Webhooks
-from chatd.egress import url_problem
 
 log = logging.getLogger("chatd.bots")
 

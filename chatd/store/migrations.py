@@ -32,11 +32,11 @@ from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
 from chatd.store.schema import (
     MODELS,
-    Bot,
-    BotRoom,
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
+    Bot,
+    BotRoom,
     Meta,
     Room,
     RoomKey,
