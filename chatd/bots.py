@@ -34,7 +34,7 @@ notices (``lost``) rereads them.
     bots = Bots(hub, store, webhooks, chat.post, lambda: config, clock, cluster.name_holder)
     bots.load()                          # at start-up (blocks)
     bots.stored(draft, row)              # Chat.post, after the publish
-    row, secret = await bots.create("helper", "https://bots.example/hook", ["lobby"])
+    bot, secret, api_key = await bots.create("helper", "https://bots.example/hook", ["lobby"])
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chatd.auth.apikeys import new_key
 from chatd.egress import url_problem
 from chatd.hub import Holder, Hub
 from chatd.names import BadName, clean_name, name_keys, name_taken
@@ -194,16 +195,17 @@ class Bots:
 
     # Management (the HTTP API: chatd.api.bots)
 
-    async def create(self, name: object, webhook_url: object, rooms: object) -> tuple[Bot, str]:
-        """A new bot; → (the bot, its signing secret as hex: shown once). ProtocolError
-        (``bad_name``, ``name_taken``, ``bad_frame``, ``no_such_room``) if refused."""
+    async def create(self, name: object, webhook_url: object, rooms: object) -> tuple[Bot, str, str]:
+        """A new bot; → (the bot, its signing secret as hex, its API key: both shown once).
+        ProtocolError (``bad_name``, ``name_taken``, ``bad_frame``, ``no_such_room``) if refused."""
         name = self._free_name(name, None)
         _check_url(webhook_url)
         room_ids = self._room_ids(rooms)
         secret = secrets.token_hex(SECRET_BYTES)
-        user_id = await self.store.bots.create(name, webhook_url, secret, room_ids)
+        key, public_id, digest = new_key()
+        user_id = await self.store.bots.create(name, webhook_url, secret, room_ids, (public_id, digest))
         await self._changed()
-        return self._by_id[user_id], secret
+        return self._by_id[user_id], secret, key
 
     async def update(self, user_id: int, *, name: object = None, webhook_url: object = None, rooms: object = None,
                      new_secret: bool = False) -> tuple[Bot, str | None]:

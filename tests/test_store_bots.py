@@ -10,11 +10,16 @@ from tests.stores import new_user, opened
 URL = "https://bots.example/hook"
 
 
+def key(n: int = 0) -> tuple[str, str]:
+    """A bot's API key as the store takes it: (public id, digest)."""
+    return (f"{n:012x}", "0" * 64)
+
+
 async def test_a_bot_is_a_user_with_a_webhook_a_secret_and_rooms(any_store):
     lobby = await any_store.create_room("lobby", "")
     other = await any_store.create_room("other", "")
     await new_user(any_store, "alice")
-    bot = await any_store.bots.create("helper", URL, "ab" * 32, [lobby, other, lobby])
+    bot = await any_store.bots.create("helper", URL, "ab" * 32, [lobby, other, lobby], key())
     (row,) = await any_store.bots.all()
     assert (row.user_id, row.name, row.webhook_url, row.secret, row.room_ids) == (bot, "helper", URL, "ab" * 32,
                                                                                     (lobby, other))
@@ -27,7 +32,7 @@ async def test_a_bot_is_a_user_with_a_webhook_a_secret_and_rooms(any_store):
 
 async def test_a_removed_room_leaves_its_bots_and_a_deleted_bot_keeps_its_user(any_store):
     lobby = await any_store.create_room("lobby", "")
-    bot = await any_store.bots.create("helper", URL, "ab" * 32, [lobby])
+    bot = await any_store.bots.create("helper", URL, "ab" * 32, [lobby], key())
     assert await any_store.delete_room(lobby)
     (row,) = await any_store.bots.all()
     assert row.room_ids == ()
@@ -40,7 +45,7 @@ async def test_a_removed_room_leaves_its_bots_and_a_deleted_bot_keeps_its_user(a
 async def test_bots_are_read_at_start_up(store_url):
     store = opened(store_url)
     try:
-        bot = await store.bots.create("helper", URL, "ab" * 32, [])
+        bot = await store.bots.create("helper", URL, "ab" * 32, [], key())
     finally:
         store.close()
     store = opened(store_url)
@@ -61,6 +66,6 @@ async def test_a_database_from_before_bots_gets_them(tmp_path):
     assert MIGRATIONS[-1].__name__ == "_v11_bots"
     store = opened(path)
     try:
-        assert await store.bots.create("helper", URL, "ab" * 32, []) > 0
+        assert await store.bots.create("helper", URL, "ab" * 32, [], key()) > 0
     finally:
         store.close()

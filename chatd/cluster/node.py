@@ -14,7 +14,6 @@ Notices (``Notice.kind``: body):
 - ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
 - ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
-
 - ``bots``: ``{}``, the bots changed (``chatd.bots``): read them again from the store.
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its

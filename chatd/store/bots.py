@@ -5,7 +5,7 @@ memory: nothing here is on the path of a message); written through the
 writer thread.
 
     bots = store.bots
-    user_id = await bots.create("helper", "https://bots.example/hook", secret_hex, [room_id])
+    user_id = await bots.create("helper", "https://bots.example/hook", secret_hex, [room_id], (public_id, digest))
     rows = bots.load()                       # [BotRow], at start-up (blocks)
     rows = await bots.all()                  # [BotRow]
     await bots.update(user_id, webhook_url=..., room_ids=[...], secret=...)   # → True, False: no such bot
@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
-from chatd.store.schema import Bot, BotRoom, User, now_ms
+from chatd.store.schema import ApiKey, Bot, BotRoom, User, now_ms
 
 if TYPE_CHECKING:
     from chatd.store import Store
@@ -34,6 +34,10 @@ class BotRow(NamedTuple):
 
 
 _BOTS = 'SELECT b.user_id, u.name, b.webhook_url, b.secret, b.created FROM bot b JOIN "user" u ON u.id = b.user_id'
+
+
+KEY_NAME = "bot-{}"  # the name of bot {user id}'s API key (`chatd apikey list` shows it)
+KEY_SCOPES = "publish"  # a bot posts; bound to its user, it posts only as itself
 
 
 class BotStore:
@@ -58,14 +62,18 @@ class BotStore:
         """→ [BotRow]: every bot."""
         return self._store.read(self.rows)
 
-    def create(self, name: str, webhook_url: str, secret: str, room_ids: Iterable[int]) -> asyncio.Future:
-        """→ the new bot's user id: a user called ``name``, its webhook and its rooms, all or nothing."""
+    def create(self, name: str, webhook_url: str, secret: str, room_ids: Iterable[int],
+               key: tuple[str, str]) -> asyncio.Future:
+        """→ the new bot's user id: a user called ``name``, its webhook, its rooms and its API
+        key (``key``: its public id and digest, ``chatd.auth.apikeys.new_key``), all or nothing."""
         def job() -> int:
             db, now = self._store.db, now_ms()
             with db.atomic():  # a savepoint: a writer job makes one change
                 user_id = User.insert(name=name, created=now).execute(db)
                 Bot.insert(user=user_id, webhook_url=webhook_url, secret=secret, created=now).execute(db)
                 self._set_rooms(user_id, room_ids)
+                ApiKey.insert(name=KEY_NAME.format(user_id), public_id=key[0], secret_hash=key[1], scopes=KEY_SCOPES,
+                              user=user_id, created=now).execute(db)
                 return user_id
 
         return self._store.writer.run(job)
@@ -91,10 +99,12 @@ class BotStore:
         return self._store.writer.run(job)
 
     def delete(self, user_id: int) -> asyncio.Future:
-        """No longer a bot (its rooms go with it; the user and its messages stay); → False if no such bot."""
+        """No longer a bot: its rooms go, its API keys are revoked (the user and its messages
+        stay); → False if no such bot."""
         def job() -> bool:
             db = self._store.db
             with db.atomic():  # its bot_room rows cascade
+                ApiKey.update(revoked=now_ms()).where((ApiKey.user == user_id) & ApiKey.revoked.is_null()).execute(db)
                 return Bot.delete().where(Bot.user == user_id).execute(db) > 0
 
         return self._store.writer.run(job)
