@@ -96,7 +96,8 @@ class Bot:
 
     @staticmethod
     def of(row: BotRow) -> Bot:
-        return Bot(row.user_id, row.name, row.webhook_url, bytes.fromhex(row.secret), frozenset(row.room_ids),
+        # The secret's hex text itself is the HMAC key (docs/api.md): what a PHP receiver has at hand.
+        return Bot(row.user_id, row.name, row.webhook_url, row.secret.encode(), frozenset(row.room_ids),
                    mention_pattern(row.name))
 
 

@@ -28,7 +28,7 @@ async def test_a_bot_made_over_the_api_answers_and_posts_with_its_own_key(server
     alice = await user("alice", "lobby")
     await alice.say("lobby", "@helper deploy")
     (call,) = await hook.next_request(1)
-    assert verify(bytes.fromhex(made["webhook_secret"]), call.headers[SIGNATURE_HEADER], call.body, time.time())
+    assert verify(made["webhook_secret"].encode(), call.headers[SIGNATURE_HEADER], call.body, time.time())
     await alice.expect("message", text="on it")
     # Later, through the API, with the bot's key: as the bot, and only as the bot.
     status, sent, _ = await api_call(server, "POST", "/messages", {"room": "lobby", "text": "done"},

@@ -26,7 +26,7 @@ async def test_a_bot_answers_a_mention_through_its_webhook(server, user, hook):
     bob = await user("bob", "lobby")
     ack = await alice.say("lobby", "hello @Helper, are you there?")
     (call,) = await hook.next_request(1)
-    assert verify(bytes.fromhex(secret), call.headers[SIGNATURE_HEADER], call.body, now=time.time())
+    assert verify(secret.encode(), call.headers[SIGNATURE_HEADER], call.body, now=time.time())
     assert call.headers[EVENT_HEADER] == "bot.message"
     sent = json.loads(call.body)
     assert sent["bot"] == {"id": bot.user_id, "name": "helper"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +139,38 @@ async def test_internal_addresses_are_refused_by_default(make_hooks, hook, url, 
     assert any("not a public address" in r.getMessage() for r in caplog.records)
 
 
+
+
+def _documented(language: str) -> str:
+    """The signature check docs/api.md gives in ``language`` ("Python" or "PHP")."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    section = text.split(f"### Checking the signature in {language}\n", 1)[1]
+    return section.split("```", 2)[1].split("\n", 1)[1]
+
+
+def _signed(secret: str, body: bytes, at: int) -> str:
+    return sign(secret.encode(), at, body)
+
+
+@pytest.mark.parametrize("age", [0, 400])
+def test_the_documented_python_check_verifies_chatds_signature(age):
+    scope: dict[str, Any] = {}
+    exec(_documented("Python"), scope)  # the docs' code, as written
+    secret, body = "ab" * 32, '{"text":"h\u00e9"}'.encode()
+    header = _signed(secret, body, int(time.time()) - age)
+    assert scope["chatd_signature_ok"](secret, header, body) is (age == 0)
+    assert not scope["chatd_signature_ok"](secret, header, body + b" ")
+
+
+@pytest.mark.parametrize("age", [0, 400])
+def test_the_documented_php_check_verifies_chatds_signature(tmp_path, age):
+    secret, body = "ab" * 32, '{"text":"h\u00e9"}'.encode()
+    header = _signed(secret, body, int(time.time()) - age)
+    script = tmp_path / "check.php"
+    script.write_text(_documented("PHP") + "\n$body = file_get_contents($argv[3]);\n"
+                      "echo chatd_signature_ok($argv[1], $argv[2], $body) ? 'ok' : 'refused';\n"
+                      "echo chatd_signature_ok($argv[1], $argv[2], $body . ' ') ? ' ok' : ' refused';\n")
+    (tmp_path / "body").write_bytes(body)
+    result = subprocess.run(["php", str(script), secret, header, str(tmp_path / "body")], capture_output=True,
+                            text=True, timeout=30, check=True)
+    assert result.stdout == ("ok refused" if age == 0 else "refused refused"), result.stderr
