@@ -39,9 +39,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from chatd.admission import Admission
+from chatd.appwebhooks import AppWebhooks
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.signins import SignIns
 from chatd.auth.tokens import TokenSigner
+from chatd.bots import Bots
 from chatd.bus import Bus, Delivery
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
@@ -65,6 +67,7 @@ from chatd.roomadmin import RoomAdmin
 from chatd.rooms import Rooms
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
+from chatd.webhooks import Webhooks
 from chatd.wsframe import wire
 
 if TYPE_CHECKING:
@@ -101,6 +104,15 @@ class Chat:
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock(),
                                  app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms)
+        # Outgoing calls: bots' webhooks, and the app's (chatd.webhooks); only the node that
+        # stored a message calls about it (``post``).
+        self.webhooks = Webhooks(lambda: self.config)
+        self.bots = Bots(hub, store, self.webhooks, self.post, lambda: self.config, lambda: self.clock(),
+                         self.cluster.name_holder)
+        self.app_webhooks = AppWebhooks(self.webhooks, lambda: self.config,
+                                        lambda user_id: self.cluster.peers.name(user_id) is not None)
+        self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks
+        self.bots.changed = self.cluster.bots_changed
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
@@ -236,6 +248,8 @@ class Chat:
                     self.stored += 1
                     self.bus.publish(Delivery(result.channels, result.row.id, result.prev,
                                               wire(message_frame(result.row))))
+                    self.bots.stored(draft, result.row)  # here only: one node calls a webhook per message
+                    self.app_webhooks.message(result.row)
 
         self.store.save_message(draft, stored)
 

@@ -82,6 +82,7 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         ("memory", f"{size_text(s['rss_bytes'])} RSS{', all processes' if workers else ''}"),
         ("database", _database(s)),
         ("epoch", _epoch(s)),
+        *([("webhooks", _webhooks(s["webhooks"]))] if s.get("webhooks") else []),
         ("config", s["config"]),
         ("log", s["logfile"]),
     ]
@@ -222,6 +223,11 @@ def _database(status: dict[str, Any]) -> str:
         return f"{status['database']}: unreachable ({unreachable})"
     size = status["database_bytes"]
     return f"{status['database']} ({'size unknown' if size is None else size_text(size)})"
+
+
+def _webhooks(figures: dict[str, int]) -> str:
+    return (f"{figures['sent']} sent, {figures['failed']} failed, {figures['dropped']} dropped (queue full), "
+            f"{figures['queued']} queued")
 
 
 def _epoch(status: dict[str, Any]) -> str:

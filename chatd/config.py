@@ -94,7 +94,7 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
         except ValueError as e:
             problems.append(f"{where}: {e}")
     if not problems:
-        problems += _cluster_problems(values, where)
+        problems += _cluster_problems(values, where) + _app_webhook_problems(values, where)
     if problems:
         raise ConfigError("\n".join(problems))
     config = config_from_values(values, source)
@@ -149,6 +149,25 @@ def _cluster_problems(values: dict[str, Any], where: str) -> list[str]:
         except OSError as e:
             problems.append(f"{where}: key '{key}': {e.strerror or e} ({values[key]})")
     return problems
+
+
+def _app_webhook_problems(values: dict[str, Any], where: str) -> list[str]:
+    """An app webhook needs a strong secret to sign its calls (the app must be able to tell them from forgeries)."""
+    try:
+        secret = configured_secret(values["webhooks.app_secret"], values["webhooks.app_secret_file"],
+                                   "webhooks.app_secret")
+    except ValueError as e:
+        return [f"{where}: {e}"]
+    if values["webhooks.app_url"] and secret is None:
+        return [f"{where}: key 'webhooks.app_url' is set, but neither 'webhooks.app_secret' nor "
+                "'webhooks.app_secret_file' is: the app could not tell chatd's calls from forged ones"]
+    return []
+
+
+def app_webhook_secret(config: Config) -> bytes | None:
+    """The key that signs the app webhook's calls (checked when the config was loaded); None without one."""
+    hooks = config.webhooks
+    return configured_secret(hooks.app_secret, hooks.app_secret_file, "webhooks.app_secret")
 
 
 def store_url(config: Config) -> str:

@@ -66,6 +66,7 @@ class Hub:
         self.users: dict[int, User] = {}  # online users by id
         self._names: dict[str, dict[int, User]] = {}  # online users by each of their name keys, then by id
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
+        self.reserved: dict[str, Holder] = {}  # name key → the bot that has it, online or not (chatd.bots)
         self.rooms: dict[str, Room] = {}  # by room_fold
         self.rooms_by_id: dict[int, Room] = {}  # the same rooms by id (how the bus and the store name them)
         # Room id → Room.elsewhere of that room, also of rooms not (yet) here: the
@@ -166,14 +167,18 @@ class Hub:
 
     def name_holder(self, name: str, user_id: int | None, now: float, hold_seconds: float) -> Holder | None:
         """Who keeps user ``user_id`` (None: a new user) from taking ``name``:
-        another online user whose name looks alike, or another user who let
-        such a name go less than ``hold_seconds`` before ``now``."""
+        another online user whose name looks alike, a bot whose name looks
+        alike, or another user who let such a name go less than
+        ``hold_seconds`` before ``now``."""
         self._expire(now - hold_seconds)
         keys = name_keys(name)
         for key in keys:
             user = next((u for u in self._names.get(key, {}).values() if u.id != user_id), None)
             if user is not None:
                 return Holder(user.id, user.name)
+            bot = self.reserved.get(key)
+            if bot is not None and bot.user_id != user_id:
+                return bot
         for key in keys:
             held = self._let_go.get(key)
             if held is not None and held.user_id != user_id:

@@ -161,6 +161,7 @@ class Server:
         tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
         self.load_rooms()
+        self.chat.bots.load()
         await self.bus.start(self.chat.cluster)
         self.chat.cluster.start()
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
@@ -281,6 +282,7 @@ class Server:
             "database_unreachable": unreachable,
             "epoch": self.store.epoch.id,
             "restored": self.store.restored,
+            "webhooks": self.chat.webhooks.stats() if self.chat else None,
         }
 
     def connections(self) -> list[dict[str, Any]]:
@@ -387,6 +389,8 @@ class Server:
         one is gone (its users leave at once), then leave the bus."""
         await asyncio.sleep(0)  # the writer's last "stored" callbacks, if nothing above waited
         if self.chat is not None:
+            self.chat.app_webhooks.close()
+            await self.chat.webhooks.close()  # calls still queued are given up (docs/operations.md, "Webhooks")
             self.chat.cluster.stop()
             await self.chat.feed.close()
             if self.chat.shared is not None:

@@ -31,6 +31,8 @@ from chatd.dsn import (
     scheme,
     url_problem,
 )
+from chatd.egress import host_entry_problem
+from chatd.egress import url_problem as webhook_url_problem
 from chatd.origins import origin_problem
 from chatd.proxies import DEFAULT_TRUSTED, network_problem
 
@@ -282,6 +284,44 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
     Setting("store.synchronous", "normal", _one_of("normal", "full"),
             "normal survives a crash of chatd; full also a power loss, at a cost in speed"),
+)
+
+APP_EVENTS = ("user_online", "user_offline", "message")  # what the app webhook can be told (chatd.appwebhooks)
+
+
+def _webhook_url(v: Any) -> str | None:
+    return None if v == "" else webhook_url_problem(v)
+
+
+def _app_events(v: Any) -> str | None:
+    if not isinstance(v, list) or any(e not in APP_EVENTS for e in v):
+        return f"must be a list of some of {', '.join(APP_EVENTS)}, not {v!r}"
+    return None
+
+
+SETTINGS += (
+    Setting("webhooks.allowed_hosts", [], _list_of(host_entry_problem),
+            "host names, addresses and CIDR networks webhooks may reach besides public addresses (the default "
+            "refuses loopback, private, link-local and other internal addresses: docs/operations.md, \"Webhooks\")",
+            live=True),
+    Setting("webhooks.timeout_seconds", 5, _number(0.1, 120), "seconds a webhook call may take, connecting included",
+            live=True),
+    Setting("webhooks.retries", 3, _int(0, 10), "times a failed webhook call is tried again", live=True),
+    Setting("webhooks.backoff_seconds", 1.0, _number(0.01, 3600),
+            "seconds before the first retry; each next one waits twice as long, with jitter", live=True),
+    Setting("webhooks.queue_max", 1000, _int(1, 1_000_000),
+            "webhook calls waiting (retries included); more are dropped, counted and logged", live=True),
+    Setting("webhooks.concurrency", 8, _int(1, 256), "webhook calls under way at once", live=True),
+    Setting("webhooks.app_url", "", _webhook_url, 'URL the web app is told of user_online, user_offline and '
+            'message at; "" = no app webhook', live=True),
+    Setting("webhooks.app_secret", "", _text, "key that signs the app webhook's calls (at least 32 bytes)",
+            live=True),
+    Setting("webhooks.app_secret_file", "", _text, 'file holding webhooks.app_secret instead; "" = none',
+            live=True, path=True),
+    Setting("webhooks.app_events", list(APP_EVENTS), _app_events, "what the app webhook is told", live=True),
+    Setting("webhooks.presence_debounce_seconds", 5, _number(0, 3600),
+            "seconds a user must stay offline before user_offline is sent (a page reload sends nothing)",
+            live=True),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}

@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.services",  # real Redis and PostgreSQL servers
     "tests.stores",  # a store of each kind
     "tests.cluster_fixtures",  # several chatd nodes in one process
+    "tests.hookserver",  # a webhook receiver
 ]
 
 

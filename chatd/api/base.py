@@ -57,7 +57,8 @@ RATE_KEYS_MAX = 10_000  # keys whose rate buckets are kept (chatd.ratelimit.Buck
 
 # The HTTP status of each error code: the WebSocket's codes where one fits (chatd.protocol.Code).
 STATUS = {
-    "bad_request": 400, "bad_json": 400, "bad_room": 400, "empty_text": 400, "text_too_long": 400,
+    "bad_request": 400, "bad_json": 400, "bad_room": 400, "bad_name": 400, "empty_text": 400, "text_too_long": 400,
+    "name_taken": 409,
     "unauthorized": 401, "forbidden": 403, "api_off": 404, "not_found": 404, "no_such_room": 404,
     "no_such_user": 404, "not_in_room": 403, "method_not_allowed": 405, "conflict": 409, "room_exists": 409,
     "too_many_rooms": 409,

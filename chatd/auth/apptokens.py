@@ -265,7 +265,7 @@ def load_app_tokens(section: Any) -> AppTokens | None:
     secret, both a secret and a secret file, a key file that is unreadable or no PEM
     public key, a key the algorithms cannot use, an algorithm without its key or a key
     without an algorithm that uses it."""
-    secret = configured_secret(section.secret, section.secret_file, "app_tokens")
+    secret = configured_secret(section.secret, section.secret_file, "app_tokens.secret")
     key_file = section.public_key_file
     if secret is None and not key_file:
         return None

@@ -17,6 +17,7 @@ Notices (``Notice.kind``: body):
   members-only room (``chatd.roomadmin``): cut off from it at once.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
 - ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
+- ``bots``: ``{}``, the bots changed (``chatd.bots``): read them again from the store.
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
 users leave the rooms they were in only there, with ``presence`` to this
@@ -36,6 +37,7 @@ tell, and the single-process path stays as it was.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Callable
@@ -53,7 +55,7 @@ from chatd.wsframe import wire
 log = logging.getLogger("chatd.cluster")
 
 OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
-MEMBER, KICK = "member", "kick"
+MEMBER, KICK, BOTS = "member", "kick", "bots"
 
 
 class Cluster:
@@ -70,6 +72,9 @@ class Cluster:
         self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
         self.room_admin: Any = None  # chatd.roomadmin.RoomAdmin: the app's room changes elsewhere (set by Chat)
         self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
+        self.bots: Any = None  # chatd.bots.Bots: bots changed elsewhere (set by Chat)
+        self.app_webhooks: Any = None  # chatd.appwebhooks.AppWebhooks: told who comes and goes here (set by Chat)
+        self._reloads: set[asyncio.Task] = set()
 
     def start(self) -> None:
         """Ask the other nodes for their state (they answer at once)."""
@@ -126,6 +131,8 @@ class Cluster:
 
     def arrived(self, user: User) -> None:
         """``user`` is online here now, where it was not."""
+        if self.app_webhooks is not None:
+            self.app_webhooks.arrived(user)
         self._ops([ONLINE, user.id, user.name])
 
     def renamed(self, user: User) -> None:
@@ -135,6 +142,8 @@ class Cluster:
 
     def gone(self, user: User) -> None:
         """``user``'s last session here ended."""
+        if self.app_webhooks is not None:
+            self.app_webhooks.gone(user)
         self._ops([OFFLINE, user.id])
 
     def room_event(self, event: str, room: Room) -> None:
@@ -165,6 +174,10 @@ class Cluster:
         if sessions:
             log.info("user %d kicked: %d sessions end here (%s)", user_id, len(sessions), reason)
         return len(sessions)
+
+    def bots_changed(self) -> None:
+        """The bots were changed here (``chatd.bots``): the other nodes read them again."""
+        self._publish(BOTS, {})
 
     def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
@@ -216,6 +229,7 @@ class Cluster:
         self._publish(SYNC, {})
         if self.rooms is not None:
             self.rooms.resync(self._clock())
+        self._reload_bots()  # a bots notice may have been among the lost
 
     def notice(self, item: Notice) -> None:
         if item.origin == self.bus.node:
@@ -251,6 +265,10 @@ class Cluster:
         elif kind == KICK:
             self.peers.heard(node, now)
             self._kick(int(body["user"]), str(body["reason"]))
+
+        elif kind == BOTS:
+            self.peers.heard(node, now)
+            self._reload_bots()
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 
@@ -307,6 +325,18 @@ class Cluster:
             log.info("user %d %s on another node: %d sessions end here", user_id, reason, len(ended))
         for session in ended:
             session.close(CloseCode.SIGNED_OUT, reason)
+
+    def _reload_bots(self) -> None:
+        if self.bots is None:
+            return
+        task = asyncio.ensure_future(self.bots.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloaded)
+
+    def _reloaded(self, task: asyncio.Task) -> None:
+        self._reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the database is down: the next change retries
+            log.error("reading the bots again failed: %r", task.exception())
 
     def _ops(self, *ops: list[Any]) -> None:
         self._publish(OPS, {"ops": list(ops)})

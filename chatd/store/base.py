@@ -25,6 +25,7 @@ from peewee import Database, IntegrityError
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
 from chatd.store.apikeys import ApiKeyStore
+from chatd.store.bots import BotStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
@@ -68,6 +69,7 @@ class Store:
         self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
         self.members = MemberStore(self)  # members-only rooms and their members
         self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
+        self.bots = BotStore(self)  # bots: their webhooks and rooms
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.

@@ -182,6 +182,29 @@ class Message(BaseModel):
         )
 
 
+class Bot(BaseModel):
+    """A bot (``chatd.bots``): a user whose messages chatd hands to a webhook. Its
+    ``secret`` signs the calls (HMAC-SHA256, ``chatd.webhooks``): chatd must sign
+    with it, so it is kept as it is, not hashed."""
+
+    user = ForeignKeyField(User, primary_key=True, on_delete="CASCADE")
+    webhook_url = TextField()
+    secret = TextField()  # hex
+    created = IntegerField()  # ms since the epoch
+
+
+class BotRoom(BaseModel):
+    """The rooms a bot is in: where a mention of it calls its webhook."""
+
+    id = IdField()
+    bot = ForeignKeyField(Bot, on_delete="CASCADE", column_name="bot_id")
+    room = ForeignKeyField(Room, on_delete="CASCADE")
+
+    class Meta:
+        table_name = "bot_room"
+        indexes = ((("bot", "room"), True),)
+
+
 # A sender's private messages, so that the last one is found without reading its room
 # messages (chatd.store: the previous message in an inbox). peewee's Meta.indexes
 # cannot say WHERE: made by chatd.store.migrations.
@@ -230,7 +253,7 @@ class ApiIdempotency(BaseModel):
         indexes = ((("api_key", "key"), True), (("created",), False))
 
 
-MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency)
+MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom)
 
 
 def now_ms() -> int:

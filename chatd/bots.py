@@ -1,0 +1,282 @@
+"""Bots: users whose messages chatd hands to a webhook, and whose webhook may answer.
+
+A bot is a chatd user (``chatd.store.bots``) with a webhook URL, a secret that
+signs the calls (``chatd.webhooks``) and the rooms it is in. When a message
+is stored that mentions it (``@name``) in one of its rooms, or is a private
+message to it, chatd POSTs the message to the webhook (docs/api.md, "Bots");
+a JSON answer ``{"text": "..."}`` is posted as the bot's reply, in the same
+room or as a private message back, through ``Chat.post`` like any message.
+The bot may also answer later through ``POST /api/v1/messages`` with its own
+API key.
+
+**Mentions** are word-bounded and ignore case as chatd compares names: ``@Helper,``
+and ``(@HELPER)`` call ``helper``; ``@helpers``, ``a@helper`` and ``@@helper`` do not.
+
+**One call per message.** Only the node that stored a message calls
+(``Chat.post``'s caller: ``stored`` is called there, never for what the bus
+brings from other nodes), and a message sent again with the same ``cid`` is
+not stored twice, so not called twice.
+
+**No loops.** A message whose sender is a bot calls no webhook, its own or
+another bot's: a bot's reply can never set off another reply. A bot's reply
+carries ``cid`` ``re:<message id>``, so a webhook answering twice (a retry
+after a timeout that reached it) still posts one reply.
+
+**Never slows the chat.** ``stored`` only queues a call (``Webhooks.send``,
+bounded; dropped when full) and costs a dict look-up per message when the
+room has no bot; the call and the reply happen later on the loop.
+
+The bots are kept in memory on each node, read from the store at start and
+after each change; a change made on one node is told to the others with a
+``bots`` Notice (``chatd.cluster.node``), and a node that may have missed
+notices (``lost``) rereads them.
+
+    bots = Bots(hub, store, webhooks, chat.post, lambda: config, clock, cluster.name_holder)
+    bots.load()                          # at start-up (blocks)
+    bots.stored(draft, row)              # Chat.post, after the publish
+    bot, secret, api_key = await bots.create("helper", "https://bots.example/hook", ["lobby"])
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chatd.auth.apikeys import new_key
+from chatd.egress import url_problem
+from chatd.hub import Holder, Hub
+from chatd.names import BadName, clean_name, name_keys, name_taken
+from chatd.protocol import Code, ProtocolError, message_frame
+from chatd.store import Draft, MessageRow, Store, Stored
+from chatd.store.bots import BotRow
+from chatd.strictjson import Refused, ill_formed, loads
+from chatd.webhooks import Throttled, Webhooks
+
+log = logging.getLogger("chatd.bots")
+
+EVENT = "bot.message"  # the Chatd-Event of a call to a bot
+SECRET_BYTES = 32  # the signing secret: 256 random bits, as hex
+REPLY_CID = "re:{}"  # the cid of a bot's reply to message {id}
+
+Post = Callable[[Draft, Callable[[Stored | None, BaseException | None], None]], None]
+
+
+def mention_pattern(name: str) -> re.Pattern[str]:
+    """What a mention of ``name`` looks like in a case-folded text: ``@`` + the
+    folded name, neither preceded by a word character or ``@`` nor followed by a word character."""
+    return re.compile(r"(?<![\w@])@" + re.escape(name.casefold()) + r"(?!\w)")
+
+
+def bot_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a bot's (``clean_name``'s rules, and no space: it must be
+    mentionable as one word), or None."""
+    if not isinstance(name, str):
+        return "the name must be a string"
+    try:
+        clean = clean_name(name)
+    except BadName as e:
+        return str(e)
+    if " " in clean or "@" in clean:
+        return "a bot's name has no spaces and no @: it is mentioned as @name"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    user_id: int
+    name: str
+    url: str
+    secret: bytes
+    room_ids: frozenset[int]
+    pattern: re.Pattern[str]
+
+    @staticmethod
+    def of(row: BotRow) -> Bot:
+        # The secret's hex text itself is the HMAC key (docs/api.md): what a PHP receiver has at hand.
+        return Bot(row.user_id, row.name, row.webhook_url, row.secret.encode(), frozenset(row.room_ids),
+                   mention_pattern(row.name))
+
+
+class Bots:
+    def __init__(self, hub: Hub, store: Store, webhooks: Webhooks, post: Post, config: Callable[[], Any],
+                 clock: Callable[[], float], name_holder: Callable[..., Holder | None]):
+        """``post``: ``Chat.post``; ``config``: → the Config in effect; ``clock``: seconds, as
+        the hub's names are held; ``name_holder``: who has a name on any node (``Cluster.name_holder``)."""
+        self.hub = hub
+        self.store = store
+        self.webhooks = webhooks
+        self._post = post
+        self._config = config
+        self._clock = clock
+        self._name_holder = name_holder
+        self.changed: Callable[[], None] = lambda: None  # tells the other nodes (set by Chat: chatd.cluster)
+        self._by_id: dict[int, Bot] = {}
+        self._in_room: dict[int, list[Bot]] = {}
+        self._warn = Throttled(log)
+
+    # Who the bots are
+
+    def load(self) -> None:
+        """Read the bots from the store (at start-up: this blocks)."""
+        self._install(self.store.bots.load())
+
+    async def reload(self) -> None:
+        """Read the bots again (another node changed them, or may have)."""
+        self._install(await self.store.bots.all())
+
+    def _install(self, rows: Iterable[BotRow]) -> None:
+        bots = [Bot.of(row) for row in rows]
+        self._by_id = {bot.user_id: bot for bot in bots}
+        in_room: dict[int, list[Bot]] = {}
+        for bot in bots:
+            for room_id in bot.room_ids:
+                in_room.setdefault(room_id, []).append(bot)
+        self._in_room = in_room
+        # Nobody else may go by a bot's name, or one like it: it would pass for the bot.
+        self.hub.reserved = {key: Holder(bot.user_id, bot.name) for bot in bots for key in name_keys(bot.name)}
+
+    def get(self, user_id: int) -> Bot | None:
+        return self._by_id.get(user_id)
+
+    def all(self) -> list[Bot]:
+        return sorted(self._by_id.values(), key=lambda bot: bot.user_id)
+
+    # Messages
+
+    def stored(self, draft: Draft, row: MessageRow) -> None:
+        """A message was stored by this node (``Chat.post``): call the webhook of
+        each bot it is for. On the path of every message: a look-up or two."""
+        by_id = self._by_id
+        if not by_id or row.sender_id in by_id:
+            return  # no bots; or a bot's own message, which never calls a bot (no loops)
+        if row.recipient_id is not None:
+            bot = by_id.get(row.recipient_id)
+            if bot is not None:
+                self._call(bot, draft, row)
+            return
+        bots = self._in_room.get(draft.room_id)
+        if bots and "@" in row.text:
+            folded = row.text.casefold()
+            for bot in bots:
+                if bot.pattern.search(folded):
+                    self._call(bot, draft, row)
+
+    def _call(self, bot: Bot, draft: Draft, row: MessageRow) -> None:
+        payload = {"event": EVENT, "bot": {"id": bot.user_id, "name": bot.name}, "message": message_frame(row)}
+        self.webhooks.send(bot.url, bot.secret, EVENT, payload, lambda body: self._answered(bot, draft, row, body))
+
+    def _answered(self, bot: Bot, draft: Draft, row: MessageRow, body: bytes) -> None:
+        """The webhook answered ``body``: post its ``text``, if any, as the bot's reply."""
+        text = reply_text(body)
+        if isinstance(text, ProtocolError):
+            return self._warn.warning(f"answer {bot.user_id}", f"bot {bot.name!r} answered message {row.id} with "
+                                                                f"something that is not a reply: {text}")
+        if text is None:
+            return
+        reply = Draft(bot.user_id, bot.name, text, REPLY_CID.format(row.id))
+        if row.recipient_id is None:
+            reply.room_id = draft.room_id
+        else:
+            reply.recipient_id = row.sender_id
+
+        def posted(result: Stored | None, error: BaseException | None) -> None:
+            if error is not None:
+                self._warn.warning(f"reply {bot.user_id}", f"the reply of bot {bot.name!r} to message {row.id} "
+                                                           f"could not be stored: {error!r}")
+
+        try:
+            self._post(reply, posted)
+        except ProtocolError as e:  # too long, empty, the room removed meanwhile
+            self._warn.warning(f"reply {bot.user_id}", f"the reply of bot {bot.name!r} to message {row.id} was "
+                                                       f"refused: {e.message}")
+
+    # Management (the HTTP API: chatd.api.bots)
+
+    async def create(self, name: object, webhook_url: object, rooms: object) -> tuple[Bot, str, str]:
+        """A new bot; → (the bot, its signing secret as hex, its API key: both shown once).
+        ProtocolError (``bad_name``, ``name_taken``, ``bad_frame``, ``no_such_room``) if refused."""
+        name = self._free_name(name, None)
+        _check_url(webhook_url)
+        room_ids = self._room_ids(rooms)
+        secret = secrets.token_hex(SECRET_BYTES)
+        key, public_id, digest = new_key()
+        user_id = await self.store.bots.create(name, webhook_url, secret, room_ids, (public_id, digest))
+        await self._changed()
+        return self._by_id[user_id], secret, key
+
+    async def update(self, user_id: int, *, name: object = None, webhook_url: object = None, rooms: object = None,
+                     new_secret: bool = False) -> tuple[Bot, str | None]:
+        """Change a bot: what is not None; ``new_secret``: a new signing secret.
+        → (the bot, the new secret or None). ProtocolError as ``create``, or
+        ``no_such_user`` if there is no such bot."""
+        if user_id not in self._by_id:
+            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+        name = None if name is None else self._free_name(name, user_id)
+        if webhook_url is not None:
+            _check_url(webhook_url)
+        room_ids = None if rooms is None else self._room_ids(rooms)
+        secret = secrets.token_hex(SECRET_BYTES) if new_secret else None
+        if not await self.store.bots.update(user_id, name=name, webhook_url=webhook_url, secret=secret,
+                                            room_ids=room_ids):
+            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+        await self._changed()
+        return self._by_id[user_id], secret
+
+    async def delete(self, user_id: int) -> None:
+        """The user is no longer a bot (its messages stay); ProtocolError ``no_such_user`` if it was none."""
+        if not await self.store.bots.delete(user_id):
+            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+        await self._changed()
+
+    async def _changed(self) -> None:
+        await self.reload()
+        self.changed()
+
+    def _free_name(self, name: object, user_id: int | None) -> str:
+        problem = bot_name_problem(name)
+        if problem:
+            raise ProtocolError(Code.BAD_NAME, problem)
+        name = clean_name(name)
+        now, hold = self._clock(), self._config().identity.name_hold_seconds
+        holder = self._name_holder(name, user_id, now, hold)
+        if holder is not None:
+            raise ProtocolError(Code.NAME_TAKEN, name_taken(name, holder.name, holder.left_at, now, hold))
+        return name
+
+    def _room_ids(self, rooms: object) -> list[int]:
+        if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
+            raise ProtocolError(Code.BAD_FRAME, "rooms must be a list of room names")
+        ids = []
+        for name in rooms:
+            room = self.hub.room(name)
+            if room is None:
+                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
+            ids.append(room.id)
+        return ids
+
+
+def _check_url(url: object) -> None:
+    problem = url_problem(url)
+    if problem:
+        raise ProtocolError(Code.BAD_FRAME, f"webhook_url {problem}")
+
+
+def reply_text(body: bytes) -> str | None | ProtocolError:
+    """The reply in a webhook's answer: its ``text``; None for an empty answer or one
+    without ``text`` (the bot says nothing, or answers later); a ProtocolError (not
+    raised) saying what is wrong with an answer that is not JSON or whose text is no string."""
+    if not body.strip():
+        return None
+    try:
+        answer = loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, Refused) as e:
+        return ProtocolError(Code.BAD_JSON, f"the answer is not JSON: {e}")
+    if not isinstance(answer, dict) or answer.get("text") is None:
+        return None
+    text = answer["text"]
+    problem = ill_formed(text) if isinstance(text, str) else "'text' is not a string"
+    return ProtocolError(Code.BAD_FRAME, problem) if problem else text
