@@ -303,7 +303,7 @@ def _public_key(path: str, algorithms: list[str]) -> Any:
                          "`openssl pkey -pubout` writes it); a private key does not belong on this server") from None
     for algorithm in algorithms:
         try:
-            jwt.get_algorithm_by_name(algorithm).prepare_key(key)
-        except jwt.InvalidKeyError as e:
+            jwt.get_algorithm_by_name(algorithm).prepare_key(pem)  # the key's type, and an EC key's curve
+        except (jwt.InvalidKeyError, ValueError, TypeError) as e:
             raise ValueError(f"{where}: cannot verify {algorithm}: {e}") from None
     return key
