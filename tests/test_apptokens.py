@@ -227,13 +227,18 @@ def write(path: Path, data: bytes) -> str:
     ({"public_key_file": "NOT_PEM", "algorithms": ["RS256"]}, "is not a PEM public key"),
     ({"public_key_file": "PRIVATE", "algorithms": ["RS256"]}, "a private key does not belong"),
     ({"public_key_file": "PUB", "algorithms": ["ES256"]}, "cannot verify ES256"),
+    ({"public_key_file": "P384", "algorithms": ["ES256"]}, "cannot verify ES256"),
+    ({"secret": SECRET.decode(), "algorithms": ["HS512"]}, "too short for HS512"),
+    ({"public_key_file": "RSA1024", "algorithms": ["RS256"]}, "too short for RS256"),
 ])
 def test_keys_that_cannot_work_are_refused_naming_the_key(tmp_path, values, problem):
     private = rsa.generate_private_key(65537, 2048)
     files = {"PUB": write(tmp_path / "app.pub", public_pem(private)),
              "NOT_PEM": write(tmp_path / "junk.pem", b"not a key\n"),
              "PRIVATE": write(tmp_path / "app.key", private.private_bytes(
-                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))}
+                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())),
+             "P384": write(tmp_path / "p384.pub", public_pem(ec.generate_private_key(ec.SECP384R1()))),
+             "RSA1024": write(tmp_path / "small.pub", public_pem(rsa.generate_private_key(65537, 1024)))}
     values = {k: files.get(v, v) if isinstance(v, str) else v for k, v in values.items()}
     with pytest.raises(ValueError, match="app_tokens") as caught:
         load_app_tokens(section(**values))
