@@ -112,3 +112,10 @@ def test_avatar_hosts_are_host_names():
     assert config.identity.avatar_hosts == ["cdn.example.com"]
     with pytest.raises(ConfigError, match="not a host name"):
         build_config({"identity": {"avatar_hosts": ["https://cdn.example.com/"]}})
+
+
+def test_guests_off_needs_app_tokens():
+    with pytest.raises(ConfigError, match="'identity.guests' is false, but app tokens are not configured"):
+        build_config({"identity": {"guests": False}})
+    assert not build_config({"identity": {"guests": False},
+                             "app_tokens": {"secret": "b1f0c3d9e8a7264a5f1e0d9c8b7a6f5e"}}).identity.guests
