@@ -99,9 +99,13 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
         raise ConfigError("\n".join(problems))
     config = config_from_values(values, source)
     try:
-        load_app_tokens(config.app_tokens)
+        app_tokens = load_app_tokens(config.app_tokens)
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
+    if app_tokens is None and not config.identity.guests:
+        raise ConfigError(f"{where}: key 'identity.guests' is false, but app tokens are not configured (no "
+                          "'app_tokens.secret', 'app_tokens.secret_file' or 'app_tokens.public_key_file'): "
+                          "nobody could sign in")
     return config
 
 

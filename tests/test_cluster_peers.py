@@ -50,6 +50,17 @@ def test_names_elsewhere_are_taken_then_held_for_their_user():
     assert peers.name_holder("mark", None, 310.0, 300) is None
 
 
+def test_users_online_elsewhere_with_one_name_each_hold_it():
+    """Users the web app vouches for may share a name (chatd.hub, "Names"): one leaving leaves it held by the other."""
+    peers = Peers({})
+    peers.apply("n1", [[ONLINE, 4, "John"]], 0.0)
+    peers.apply("n2", [[ONLINE, 5, "John"]], 0.0)
+    peers.apply("n1", [[OFFLINE, 4]], 1.0)
+    assert peers.name_holder("john", None, 1.0 + 300, 300).user_id == 5
+    peers.apply("n2", [[OFFLINE, 5]], 2.0)
+    assert peers.name_holder("john", None, 2.0 + 300, 300) is None
+
+
 def test_a_rename_elsewhere_is_one_change():
     peers = Peers({})
     peers.apply("n1", [[ONLINE, 4, "bob"]], 0.0)

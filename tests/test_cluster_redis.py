@@ -9,6 +9,8 @@ import logging
 
 import pytest
 
+from tests.webapp import WebApp
+
 pytestmark = pytest.mark.redis
 
 
@@ -35,6 +37,20 @@ async def test_a_name_is_held_on_redis_after_its_user_leaves_and_its_user_takes_
     assert refused["code"] == "name_taken" and "kept for its user" in refused["message"]
     back = await (await c.client(b)).identify(token=mark.welcome["token"])
     assert back["type"] == "welcome" and back["user"]["name"] == "Mark"
+
+
+async def test_app_users_share_a_name_across_nodes_and_hold_it_against_guests(cluster_nodes, redis_server):
+    app = WebApp()
+    c = await cluster_nodes(2, bus=redis_server.url, app_tokens={"secret": app.secret})
+    a, b = c.nodes
+    c.net.drop = lambda item: True  # only the claims on Redis decide
+    guest = await c.user(a, "John")
+    johns = await asyncio.gather((await c.client(a)).identify(app_token=app.token("u-2")),
+                                 (await c.client(b)).identify(app_token=app.token("u-3")))
+    assert [j["type"] for j in johns] == ["welcome", "welcome"], "never locked out, by a guest or each other"
+    await guest.close()
+    refused = await (await c.client(b)).identify(name="JOHN")
+    assert refused["code"] == "name_taken"
 
 
 async def test_a_users_rate_holds_across_nodes(cluster_nodes, redis_server):

@@ -92,3 +92,30 @@ def test_listen_forms():
     assert build_config({"listen": "[::1]:9000"}).listen == "[::1]:9000"
     with pytest.raises(ConfigError):
         build_config({"listen": "127.0.0.1:99999"})
+
+
+@pytest.mark.parametrize(("app_tokens", "problem"), [
+    ({"secret": "changeme"}, "key 'app_tokens.secret': is 8 bytes long"),
+    ({"algorithms": ["none"]}, "key 'app_tokens.algorithms' holds 'none'"),
+    ({"algorithms": []}, "key 'app_tokens.algorithms' must be a non-empty list"),
+    ({"public_key_file": "missing.pub", "algorithms": ["RS256"]}, "key 'app_tokens.public_key_file'"),
+    ({"secret": "b1f0c3d9e8a7264a5f1e0d9c8b7a6f5e", "algorithms": ["HS256", "ES256"]}, "need a public key"),
+])
+def test_app_token_keys_that_cannot_work_stop_the_config(tmp_path, app_tokens, problem):
+    with pytest.raises(ConfigError) as caught:
+        build_config({"app_tokens": app_tokens}, tmp_path / "chatd.yaml")
+    assert problem in str(caught.value) and str(tmp_path / "chatd.yaml") in str(caught.value)
+
+
+def test_avatar_hosts_are_host_names():
+    config = build_config({"identity": {"avatar_hosts": ["cdn.example.com"]}})
+    assert config.identity.avatar_hosts == ["cdn.example.com"]
+    with pytest.raises(ConfigError, match="not a host name"):
+        build_config({"identity": {"avatar_hosts": ["https://cdn.example.com/"]}})
+
+
+def test_guests_off_needs_app_tokens():
+    with pytest.raises(ConfigError, match="'identity.guests' is false, but app tokens are not configured"):
+        build_config({"identity": {"guests": False}})
+    assert not build_config({"identity": {"guests": False},
+                             "app_tokens": {"secret": "b1f0c3d9e8a7264a5f1e0d9c8b7a6f5e"}}).identity.guests

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatd.hub import Holder, Hub, NameTaken
-from chatd.session import PRIVATE, Session
+from chatd.session import APP, PRIVATE, Session
 
 NOW = 1000.0  # a clock reading, in seconds
 HOLD = 300.0  # identity.name_hold_seconds
@@ -61,6 +61,22 @@ def test_second_session_of_a_user_may_use_its_name_and_rename(hub):
     assert hub.users[1].name == "alicia" and hub.users[1].sessions == {a1, a2}
     assert hub.name_holder("alice", 2, NOW, HOLD) == Holder(1, "alice", left_at=NOW)  # the old name is held
     assert hub.name_holder("alice", 1, NOW, HOLD) is None
+
+
+def test_users_the_app_vouches_for_are_never_refused_a_name_and_hold_it_against_guests(hub):
+    guest, _ = make_session("g")
+    hub.attach(guest, 1, "John", NOW, HOLD)
+    johns = [make_session(f"j{uid}")[0] for uid in (2, 3)]
+    for uid, session in zip((2, 3), johns, strict=True):
+        assert hub.attach(session, uid, "John", NOW, HOLD, kind=APP).name == "John", "two Johns of the app"
+    hub.detach(guest, NOW)
+    with pytest.raises(NameTaken):
+        hub.attach(guest, 1, "john", NOW + 1, HOLD)  # the guest's own held name: app users online have it
+    hub.detach(johns[0], NOW + 2)
+    assert hub.name_holder("JOHN", 4, NOW + 2, HOLD).user_id == 3, "the other John still holds it"
+    hub.detach(johns[1], NOW + 3)
+    assert hub.name_holder("JOHN", 4, NOW + 3, HOLD) == Holder(3, "John", left_at=NOW + 3)
+    assert hub.name_holder("JOHN", 4, NOW + 3 + HOLD, HOLD) is None
 
 
 def test_held_names_are_forgotten_once_expired(hub):

@@ -4,6 +4,7 @@ restore never brings a signed-out token back."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -14,9 +15,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from chatd.server import Server
+from chatd.session import APP, GUEST
 from chatd.store.migrations import SCHEMA_VERSION
 from chatd.store.restore import restore
 from tests.conftest import make_config
+from tests.stores import new_user, opened
 from tests.wsclient import ChatClient
 
 SECRET = "cd" * 32
@@ -139,3 +142,48 @@ async def test_a_restore_keeps_the_sign_outs_of_the_database_it_replaces(tmp_pat
             client, welcome = await identify(server, token=token)
             assert welcome["type"] == "welcome" and welcome["user"]["name"] == name, welcome
             await client.close()
+
+
+async def test_app_users_are_found_by_sub_and_updated_by_each_sign_in(any_store):
+    first = await any_store.sign_ins.app_sign_in("u-1", "Alice", "https://cdn.example.com/a.png", {"moderator"})
+    again = await any_store.sign_ins.app_sign_in("u-1", "Alicia", None, set())
+    assert again.user_id == first.user_id and again.sign_in != first.sign_in, "one user, a sign-in per device"
+    state = await any_store.sign_ins.state(first.user_id, again.sign_in, None)
+    assert (state.name, state.kind, state.roles, state.avatar) == ("Alicia", APP, frozenset(), None)
+    other = await any_store.sign_ins.app_sign_in("u-2", "Alicia", None, set())
+    assert other.user_id != first.user_id, "another sub is another user, whatever its name"
+    guest = await any_store.sign_ins.sign_up("Alicia")
+    assert (await any_store.sign_ins.state(guest.user_id, guest.sign_in, None)).kind == GUEST
+
+
+async def test_two_nodes_signing_in_a_new_sub_at_once_make_one_user(store_url):
+    """Two processes, each with its writer, on one database: the unique sub decides."""
+    nodes = [opened(store_url, shared=True) for _ in range(2)]
+    try:
+        ups = await asyncio.gather(*(node.sign_ins.app_sign_in(f"u-{i}", f"user {i}", None, ())
+                                     for i in range(20) for node in nodes))
+        assert len({up.user_id for up in ups}) == 20
+        assert all(ups[2 * i].user_id == ups[2 * i + 1].user_id for i in range(20))
+    finally:
+        for node in nodes:
+            node.close()
+
+
+async def test_a_version_6_database_gets_app_users_and_keeps_its_guests(store_url, monkeypatch):
+    """_v7_app_users on either dialect: a database as chatd of schema version 6 left it."""
+    old = opened(store_url)
+    guest = await new_user(old, "bob")
+    with old.db.connection_context():
+        old.db.execute_sql('DROP INDEX "user_external_id"')
+        for column in ("kind", "external_id", "roles", "avatar"):
+            old.db.execute_sql(f'ALTER TABLE "user" DROP COLUMN "{column}"')
+        old.db.execute_sql("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    old.close()
+    new = opened(store_url)
+    try:
+        state = await new.sign_ins.state(guest, None, None)
+        assert (state.name, state.kind, state.roles) == ("bob", GUEST, frozenset())
+        up = await new.sign_ins.app_sign_in("u-1", "Alice", None, ["admin"])
+        assert (await new.sign_ins.app_sign_in("u-1", "Alice", None, ["admin"])).user_id == up.user_id
+    finally:
+        new.close()

@@ -284,6 +284,8 @@ def load_app_tokens(section: Any) -> AppTokens | None:
     if key_file and not keyed:
         raise ValueError("key 'app_tokens.public_key_file' is set, but 'app_tokens.algorithms' holds no algorithm "
                          f"that would use it ({', '.join(KEY_ALGORITHMS)})")
+    for algorithm in hmac:
+        _check_key(algorithm, secret, "key 'app_tokens.secret'")
     public_key = _public_key(key_file, keyed) if key_file else None
     return AppTokens(algorithms, secret, public_key, section.audience, section.issuer, float(section.leeway_seconds))
 
@@ -302,8 +304,18 @@ def _public_key(path: str, algorithms: list[str]) -> Any:
         raise ValueError(f"{where}: is not a PEM public key ('-----BEGIN PUBLIC KEY-----', as "
                          "`openssl pkey -pubout` writes it); a private key does not belong on this server") from None
     for algorithm in algorithms:
-        try:
-            jwt.get_algorithm_by_name(algorithm).prepare_key(key)
-        except jwt.InvalidKeyError as e:
-            raise ValueError(f"{where}: cannot verify {algorithm}: {e}") from None
+        _check_key(algorithm, pem, where)
     return key
+
+
+def _check_key(algorithm: str, key: bytes, where: str) -> None:
+    """ValueError unless ``key`` (a secret, or PEM) suits ``algorithm``: the key's type, an EC
+    key's curve, and the least size RFC 7518 asks (§3.2: an HMAC key as long as the hash;
+    §3.3: RSA keys of 2048 bits), which PyJWT would otherwise only warn about at each token."""
+    try:
+        used = jwt.get_algorithm_by_name(algorithm)
+        too_short = used.check_key_length(used.prepare_key(key))
+    except (jwt.InvalidKeyError, ValueError, TypeError) as e:
+        raise ValueError(f"{where}: cannot verify {algorithm}: {e}") from None
+    if too_short:
+        raise ValueError(f"{where}: too short for {algorithm}: {too_short}")
