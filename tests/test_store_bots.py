@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from chatd.session import BOT
 from chatd.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from chatd.store.schema import User
 from tests.stores import new_user, opened
 
 URL = "https://bots.example/hook"
@@ -24,6 +26,8 @@ async def test_a_bot_is_a_user_with_a_webhook_a_secret_and_rooms(any_store):
     assert (row.user_id, row.name, row.webhook_url, row.secret, row.room_ids) == (bot, "helper", URL, "ab" * 32,
                                                                                     (lobby, other))
     assert await any_store.user_name(bot) == "helper"
+    # A user of kind bot: its name may be shared as app users' are, and its ref says "bot" (chatd.session).
+    assert await any_store.read(lambda: User.select(User.kind).where(User.id == bot).scalar(any_store.db)) == BOT
     assert await any_store.bots.update(bot, name="helper2", webhook_url=URL + "2", secret="cd" * 32, room_ids=[other])
     (row,) = await any_store.bots.all()
     assert (row.name, row.webhook_url, row.secret, row.room_ids) == ("helper2", URL + "2", "cd" * 32, (other,))

@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
+from chatd.session import BOT
 from chatd.store.schema import ApiKey, Bot, BotRoom, User, now_ms
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class BotStore:
         def job() -> int:
             db, now = self._store.db, now_ms()
             with db.atomic():  # a savepoint: a writer job makes one change
-                user_id = User.insert(name=name, created=now).execute(db)
+                user_id = User.insert(name=name, created=now, kind=BOT).execute(db)
                 Bot.insert(user=user_id, webhook_url=webhook_url, secret=secret, created=now).execute(db)
                 self._set_rooms(user_id, room_ids)
                 ApiKey.insert(name=KEY_NAME.format(user_id), public_id=key[0], secret_hash=key[1], scopes=KEY_SCOPES,
