@@ -7,6 +7,8 @@ Session, whose ``close`` ends the connection), an ``address`` (its key in
 (``chatd.replies.Connection``). Requests that refuse raise
 ``ProtocolError``; the connection turns those into ``error`` frames.
 
+Notifications (``event`` frames) are ``chat.events``' (``chatd.events``).
+
 Here: the dispatch, the rooms requests (rooms, join, leave, create), the
 messages (say, and ``post``, the one way in for every transport) and
 history. ``identify`` and ``sign_out`` are ``chat.identity``'s
@@ -46,6 +48,7 @@ from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
 from chatd.config import Config, bus_url
+from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import Hub
 from chatd.identity import Identity
@@ -91,8 +94,10 @@ class Chat:
         self.cluster = Cluster(bus, hub, lambda: self.config, lambda: self.clock())
         self.cluster.feed = self.feed  # stored messages, and losses, go on to the feed
         self.rooms = Rooms(hub, store, lambda: self.config, self.admission.address_admit, self.cluster.room_event)
-        self.cluster.rooms, self.cluster.sign_ins = self.rooms, self.sign_ins
-        self.identity = Identity(hub=hub, store=store, feed=self.feed, cluster=self.cluster, sign_ins=self.sign_ins,
+        self.events = Events(hub, store, bus, self.cluster, self.feed, lambda: self.config)  # notifications
+        self.cluster.rooms, self.cluster.sign_ins, self.cluster.events = self.rooms, self.sign_ins, self.events
+        self.identity = Identity(hub=hub, store=store, feed=self.feed, events=self.events, cluster=self.cluster,
+                                 sign_ins=self.sign_ins,
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock())
         # What each request type is (chatd.protocol.SCHEMAS names them all).

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
+EVENTS = "!"  # the channel key of a session's notifications (chatd.events)
 ROOM_LIST = "*"  # the channel key of room list events: never held back
 
 Held = tuple[int | None, bytes, int | None]  # a frame held back: (message id, wire bytes, prev)

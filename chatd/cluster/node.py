@@ -13,6 +13,8 @@ Notices (``Notice.kind``: body):
 - ``bye``: the node stops; the others drop it at once.
 - ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
+- ``event``: a notification not stored (``chatd.events.Events.deliver``):
+  ``{"frame"}`` plus ``"user"`` or ``"room"`` (an id), or neither (everyone).
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
 users leave the rooms they were in only there, with ``presence`` to this
@@ -48,7 +50,7 @@ from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
 
-OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, EVENT = "ops", "state", "sync", "bye", "room", "sign_out", "event"
 
 
 class Cluster:
@@ -63,6 +65,7 @@ class Cluster:
         self._clock = clock
         self.rooms: Any = None  # chatd.rooms.Rooms: rooms made and removed elsewhere (set by Chat)
         self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
+        self.events: Any = None  # chatd.events.Events: notifications sent elsewhere (set by Chat)
         self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
 
     def start(self) -> None:
@@ -131,6 +134,10 @@ class Cluster:
     def signed_out(self, user_id: int, sign_in: int | None) -> None:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
         self._publish(SIGN_OUT, {"user": user_id, "sign_in": sign_in})
+
+    def event(self, body: dict[str, Any]) -> None:
+        """A notification not stored was sent here (``chatd.events``): the other nodes deliver it too."""
+        self._publish(EVENT, body)
 
     def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
@@ -209,6 +216,10 @@ class Cluster:
         elif kind == SIGN_OUT:
             self.peers.heard(node, now)
             self._sign_out(body["user"], body["sign_in"])
+        elif kind == EVENT:
+            self.peers.heard(node, now)
+            if self.events is not None:
+                self.events.deliver(body)
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 

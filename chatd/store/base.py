@@ -24,6 +24,7 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Page, RoomExists, RoomUse
@@ -64,6 +65,7 @@ class Store:
         # about to exist); newest() rereads it when it is not high enough.
         self.newest_id = 0
         self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
+        self.events = EventStore(self)  # users' stored notifications
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.
@@ -107,6 +109,11 @@ class Store:
     def _read_newest_id(self) -> int:
         """The highest message id ever handed out (by any process; a restore may have raised it past the rows)."""
         raise NotImplementedError
+
+    def event_keys(self, user_id: int) -> tuple[int, ...]:
+        """The lock keys a write of the user's events holds (``Writer.submit``): none where one
+        writer writes (one SQLite process, or several taking the file's lock in turn)."""
+        return ()
 
     def save_message(self, draft: Draft, done: Done) -> None:
         """Store a message; ``done(Stored, error)`` runs on the loop after commit.

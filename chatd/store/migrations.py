@@ -39,6 +39,7 @@ from chatd.store.schema import (
     Room,
     RoomKey,
     SignIn,
+    StoredEvent,
     is_postgres,
 )
 
@@ -102,10 +103,16 @@ def _v6_private_sender_index(db: Database) -> None:
     db.execute_sql(PRIVATE_SENDER_INDEX)
 
 
+def _v10_events(db: Database) -> None:
+    """Notifications kept for users until they expire (``chatd.events``)."""
+    db.create_tables([StoredEvent])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
-                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index]
+                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
+                                                      _v10_events]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -153,6 +153,28 @@ class Message(BaseModel):
         )
 
 
+class StoredEvent(BaseModel):
+    """A notification kept for a user until it expires (``chatd.events``). ``seq`` counts
+    the user's events 1, 2, 3... with no gap (the frame's ``id``; the bus's ``prev`` is
+    ``seq - 1``): a user's newest row is kept when it expires (``chatd.store.events``),
+    so a number is never handed out twice."""
+
+    id = IdField()
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    seq = IntegerField()
+    name = TextField()
+    data = TextField()  # the payload, as compact JSON
+    ts = IntegerField()  # ms since the epoch it was stored
+    expires = IntegerField()  # ms since the epoch it stops being delivered
+
+    class Meta:
+        table_name = "event"
+        indexes = (
+            (("user", "seq"), True),
+            (("expires",), False),
+        )
+
+
 # A sender's private messages, so that the last one is found without reading its room
 # messages (chatd.store: the previous message in an inbox). peewee's Meta.indexes
 # cannot say WHERE: made by chatd.store.migrations.
@@ -165,7 +187,7 @@ PRIVATE_SENDER_INDEX = ('CREATE INDEX IF NOT EXISTS "message_private_sender" ON 
 ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" ("name")'
 PG_ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" (lower("name"))'
 
-MODELS = (Meta, User, SignIn, Room, RoomKey, Message)
+MODELS = (Meta, User, SignIn, Room, RoomKey, Message, StoredEvent)
 
 
 def now_ms() -> int:
