@@ -89,9 +89,9 @@ def encode_data(data: Any, max_bytes: int) -> str:
     problem = ill_formed(data)
     if problem:
         raise ProtocolError(Code.BAD_FRAME, f"'data' {problem}")
+    if _depth(data) > NESTING_MAX:  # the nesting a client's JSON may have (chatd.strictjson)
+        raise ProtocolError(Code.BAD_FRAME, f"'data' nests arrays and objects deeper than {NESTING_MAX} levels")
     try:
-        if _depth(data) > NESTING_MAX:
-            raise ValueError(f"is nested deeper than {NESTING_MAX} levels")
         text = _dumps(data)
     except (ValueError, TypeError) as e:
         raise ProtocolError(Code.BAD_FRAME, f"'data' is not JSON: {e}") from None
