@@ -13,6 +13,7 @@ Notices (``Notice.kind``: body):
 - ``bye``: the node stops; the others drop it at once.
 - ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
+- ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
 - ``event``: a notification not stored (``chatd.events.Events.deliver``):
   ``{"frame"}`` plus ``"user"`` or ``"room"`` (an id), or neither (everyone).
 
@@ -44,13 +45,14 @@ from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
 from chatd.hub import Holder, Hub
-from chatd.protocol import CloseCode
+from chatd.protocol import CloseCode, kicked_frame
 from chatd.session import Room, Session, User
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
 
-OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, EVENT = "ops", "state", "sync", "bye", "room", "sign_out", "event"
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, KICK, EVENT = ("ops", "state", "sync", "bye", "room", "sign_out", "kick",
+                                                   "event")
 
 
 class Cluster:
@@ -90,6 +92,14 @@ class Cluster:
         if here is not None and here.left_at is None:
             return here
         return self.peers.name_holder(name, user_id, now, hold_seconds) or here
+
+    def online_count(self) -> int:
+        """Users online on any node (each once)."""
+        return len(self.hub.users.keys() | self.peers.online_users())
+
+    def nodes_of(self, user_id: int) -> int:
+        """Other nodes where the user is online."""
+        return self.peers.nodes_online(user_id)
 
     def member_refs(self, room: Room, limit: int) -> list[dict]:
         """At most ``limit`` of the users in ``room`` on any node, this node's first."""
@@ -134,6 +144,22 @@ class Cluster:
     def signed_out(self, user_id: int, sign_in: int | None) -> None:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
         self._publish(SIGN_OUT, {"user": user_id, "sign_in": sign_in})
+
+    def kick(self, user_id: int, reason: str) -> int:
+        """End every session of the user, here and on every other node, with a ``kicked`` frame
+        and close code 4410 (docs/protocol.md, "Kicked"); → the sessions ended here."""
+        self._publish(KICK, {"user": user_id, "reason": reason})
+        return self._kick(user_id, reason)
+
+    def _kick(self, user_id: int, reason: str) -> int:
+        sessions = self.hub.sessions_of(user_id)
+        data = wire(kicked_frame(reason))
+        for session in sessions:
+            session.send(data)
+            session.close(CloseCode.KICKED, reason)  # the close frame cuts the reason to fit (chatd.wsframe)
+        if sessions:
+            log.info("user %d kicked: %d sessions end here (%s)", user_id, len(sessions), reason)
+        return len(sessions)
 
     def event(self, body: dict[str, Any]) -> None:
         """A notification not stored was sent here (``chatd.events``): the other nodes deliver it too."""
@@ -216,6 +242,9 @@ class Cluster:
         elif kind == SIGN_OUT:
             self.peers.heard(node, now)
             self._sign_out(body["user"], body["sign_in"])
+        elif kind == KICK:
+            self.peers.heard(node, now)
+            self._kick(int(body["user"]), str(body["reason"]))
         elif kind == EVENT:
             self.peers.heard(node, now)
             if self.events is not None:

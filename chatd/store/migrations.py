@@ -35,6 +35,8 @@ from chatd.store.schema import (
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
+    ApiIdempotency,
+    ApiKey,
     Meta,
     Room,
     RoomKey,
@@ -103,6 +105,11 @@ def _v6_private_sender_index(db: Database) -> None:
     db.execute_sql(PRIVATE_SENDER_INDEX)
 
 
+def _v9_api_keys(db: Database) -> None:
+    """The HTTP API: its keys, and the Idempotency-Keys of the messages it stored."""
+    db.create_tables([ApiKey, ApiIdempotency])
+
+
 def _v10_events(db: Database) -> None:
     """Notifications kept for users until they expire (``chatd.events``)."""
     db.create_tables([StoredEvent])
@@ -112,7 +119,7 @@ def _v10_events(db: Database) -> None:
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
-                                                      _v10_events]
+                                                      _v9_api_keys, _v10_events]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
