@@ -74,12 +74,19 @@ class Sent(NamedTuple):
     expires: int | None
 
 
-def check_name(name: Any) -> str:
-    """``name`` if it is an event name (``NAME``, at most ``NAME_MAX`` characters); else ProtocolError."""
+def name_problem(name: Any) -> str | None:
+    """What is wrong with an event name (``NAME``, at most ``NAME_MAX`` characters), or None."""
     if not isinstance(name, str) or len(name) > NAME_MAX or not NAME.fullmatch(name):
-        raise ProtocolError(Code.BAD_FRAME, f"'name' must be a dotted identifier such as order.shipped (letters, "
-                                            f"digits, '_' and '-', parts joined by '.'), at most {NAME_MAX} "
-                                            "characters")
+        return (f"must be a dotted identifier such as order.shipped (letters, digits, '_' and '-', parts "
+                f"joined by '.'), at most {NAME_MAX} characters")
+    return None
+
+
+def check_name(name: Any) -> str:
+    """``name`` if it is an event name; else ProtocolError ``bad_frame`` saying why."""
+    problem = name_problem(name)
+    if problem:
+        raise ProtocolError(Code.BAD_FRAME, f"'name' {problem}")
     return name
 
 
