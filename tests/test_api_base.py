@@ -1,0 +1,69 @@
+"""The HTTP API's authentication, scopes and refusals, against a real server over HTTP."""
+
+from __future__ import annotations
+
+from tests.apiclient import api_call, api_key
+
+SEND = {"room": "lobby", "text": "hi"}
+
+
+async def test_the_api_is_off_until_a_key_exists(server):
+    for path in ("/messages", "/openapi.json"):
+        status, body, _ = await api_call(server, "GET" if path.endswith("json") else "POST", path, SEND)
+        assert status == 404 and body["error"]["code"] == "api_off"
+    api_key(server, "read")
+    status, body, _ = await api_call(server, "GET", "/openapi.json")
+    assert status == 200 and body["openapi"].startswith("3.1")
+
+
+async def test_missing_wrong_revoked_keys_are_401_and_store_nothing(server, user):
+    alice = await user("alice", "lobby")
+    send = {**SEND, "as": alice.welcome["user"]["id"]}
+    key = api_key(server, "publish", name="shop")
+    wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    for credentials in (None, "Bearer", "Basic abc", f"Bearer {wrong}", "Bearer chatd_x_y", f"Bearer {key} extra"):
+        status, body, headers = await api_call(server, "POST", "/messages", send,
+                                               headers={"Authorization": credentials} if credentials else None)
+        assert status == 401 and body["error"]["code"] == "unauthorized", credentials
+        assert headers["Www-Authenticate"].startswith("Bearer")
+    assert (await api_call(server, "POST", "/messages", send, key=key))[0] == 201
+    assert server.store.api_keys.revoke("shop").revoked is not None
+    status, body, _ = await api_call(server, "POST", "/messages", send, key=key)
+    assert status == 401 and "revoked" in body["error"]["message"]
+    assert (await server.store.stats())["messages"] == 1
+
+
+async def test_a_key_without_the_scope_is_403_and_stores_nothing(server, user):
+    alice = await user("alice", "lobby")
+    uid = alice.welcome["user"]["id"]
+    key = api_key(server, "read")
+    status, body, _ = await api_call(server, "POST", "/messages", {**SEND, "as": uid}, key=key)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    status, body, _ = await api_call(server, "POST", f"/users/{uid}/disconnect", {}, key=key)
+    assert status == 403
+    status, body, _ = await api_call(server, "POST", "/batch", {"operations": [
+        {"op": "send_message", "args": {**SEND, "as": uid}}, {"op": "all_online"}]}, key=key)
+    assert status == 200 and [r["status"] for r in body["results"]] == [403, 200]
+    assert (await server.store.stats())["messages"] == 0
+
+
+async def test_a_bound_key_posts_as_its_user_only(server, user):
+    alice, bob = await user("alice", "lobby"), await user("bob", "lobby")
+    key = api_key(server, "publish", user=alice.welcome["user"]["id"])
+    status, body, _ = await api_call(server, "POST", "/messages", SEND, key=key)
+    assert status == 201 and body["from"]["name"] == "alice"
+    status, body, _ = await api_call(server, "POST", "/messages", {**SEND, "as": bob.welcome["user"]["id"]}, key=key)
+    assert status == 403
+
+
+async def test_unknown_paths_and_methods_are_json(server):
+    key = api_key(server, "read")
+    assert (await api_call(server, "GET", "/nothing", key=key))[0] == 404
+    status, body, _ = await api_call(server, "DELETE", "/messages", key=key)
+    assert status == 405 and body["error"]["code"] == "method_not_allowed"
+
+
+async def test_no_cors_headers(server):
+    key = api_key(server, "read")
+    _, _, headers = await api_call(server, "GET", "/online", key=key, headers={"Origin": "https://evil.example"})
+    assert not any(h.lower().startswith("access-control-") for h in headers)

@@ -1,0 +1,82 @@
+"""POST /api/v1/messages against a real server over HTTP, with real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.apiclient import api_call, api_key
+
+
+async def count_messages(server) -> int:
+    return (await server.store.stats())["messages"]
+
+
+async def test_a_message_to_a_user_reaches_all_their_sessions(server, connect, user):
+    alice = await user("alice")
+    second = await (await connect()).enter(token=alice.welcome["token"])
+    bob = await user("bob")
+    key = api_key(server, "publish")
+    uid, bid = alice.welcome["user"]["id"], bob.welcome["user"]["id"]
+    status, body, _ = await api_call(server, "POST", "/messages", {"to": uid, "text": "your order shipped", "as": bid},
+                                     key=key)
+    assert status == 201 and body["to"]["id"] == uid and body["text"] == "your order shipped"
+    for client in (alice, second):
+        message = await client.expect("message")
+        assert message["id"] == body["id"] and message["from"] == {"id": bid, "name": "bob"}
+
+
+async def test_a_room_message_reaches_its_members(server, user):
+    alice, bob = await user("alice", "lobby"), await user("bob", "lobby")
+    key = api_key(server, "publish")
+    status, body, _ = await api_call(server, "POST", "/messages",
+                                     {"room": "lobby", "text": "sale!", "as": alice.welcome["user"]["id"]}, key=key)
+    assert status == 201
+    assert (await bob.expect("message"))["id"] == body["id"]
+    assert (await alice.expect("message"))["text"] == "sale!"
+
+
+async def test_a_retried_idempotency_key_stores_once_and_answers_the_same(server, user):
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish")
+    request = {"room": "lobby", "text": "once", "as": alice.welcome["user"]["id"]}
+    first = await api_call(server, "POST", "/messages", request, key=key, headers={"Idempotency-Key": "k-1"})
+    again = await api_call(server, "POST", "/messages", request, key=key, headers={"Idempotency-Key": "k-1"})
+    assert first[0] == again[0] == 201 and first[1] == again[1]
+    assert again[2].get("Idempotent-Replayed") == "true"
+    assert await count_messages(server) == 1
+    other = await api_call(server, "POST", "/messages", {**request, "text": "another"}, key=key,
+                           headers={"Idempotency-Key": "k-1"})
+    assert other[0] == 422 and other[1]["error"]["code"] == "idempotency_key_reused"
+    assert await count_messages(server) == 1
+
+
+async def test_concurrent_retries_with_one_key_store_one_message(server, user):
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish")
+    request = {"room": "lobby", "text": "at once", "as": alice.welcome["user"]["id"]}
+    answers = await asyncio.gather(*(api_call(server, "POST", "/messages", request, key=key,
+                                              headers={"Idempotency-Key": "same"}) for _ in range(8)))
+    assert {(status, body["id"]) for status, body, _ in answers} == {(201, answers[0][1]["id"])}
+    assert await count_messages(server) == 1
+
+
+async def test_hostile_bodies_get_4xx_json_and_store_nothing(server, user):
+    alice = await user("alice", "lobby")
+    uid = alice.welcome["user"]["id"]
+    key = api_key(server, "publish")
+    bodies = [b"{", b"[]", b"null", b'{"room": "lobby", "text": "hi", "as": 1, "room": "x"}',
+              b'{"room": "lobby", "text": NaN, "as": 1}', b'{"room": "lobby", "text": "\\ud83d", "as": 1}',
+              b'{"room": "lobby", "text": 5, "as": 1}', b'{"room": "lobby", "text": "hi", "as": "1"}',
+              b'{"room": "lobby", "text": "hi", "as": 1, "extra": 1}', b'{"room": "no room!", "text": "hi", "as": 1}',
+              b'{"room": "nowhere", "text": "hi", "as": 1}', b'{"to": 99999, "text": "hi", "as": 1}',
+              b'{"room": "lobby", "to": 1, "text": "hi", "as": 1}', b'{"room": "lobby", "text": "   ", "as": 1}',
+              ('{"room": "lobby", "text": "%s", "as": 1}' % ("x" * 4001)).encode(), b"\xff\xfe",
+              b'{"room": "lobby", "text": "a\\u0000b", "as": 1}', b'{"room": "lobby", "text": "hi", "as": 123456789}',
+              b"[" * 100_000, b'{"room": "lobby", "text": "hi", "as": 1e400}']
+    for raw in bodies:
+        raw = raw.replace(b'"as": 1', f'"as": {uid}'.encode())
+        status, body, _ = await api_call(server, "POST", "/messages", raw=raw, key=key)
+        assert 400 <= status < 500 and set(body["error"]) == {"code", "message"}, (raw[:60], status, body)
+    status, body, _ = await api_call(server, "POST", "/messages", raw=b"x" * (1024 * 1024 + 1), key=key)
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+    assert await count_messages(server) == 0

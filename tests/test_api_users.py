@@ -1,0 +1,52 @@
+"""POST /api/v1/users/{id}/disconnect, and the online queries, against a real server."""
+
+from __future__ import annotations
+
+from websockets.exceptions import ConnectionClosed
+
+from tests.apiclient import api_call, api_key
+
+
+async def test_a_kick_closes_every_session_with_4410_and_the_reason(server, connect, user):
+    alice = await user("alice", "lobby")
+    second = await (await connect()).enter(token=alice.welcome["token"])
+    bob = await user("bob", "lobby")
+    uid = alice.welcome["user"]["id"]
+    key = api_key(server, "manage", "read")
+    assert (await api_call(server, "GET", f"/users/{uid}/online", key=key))[1] == {"id": uid, "online": True,
+                                                                                  "sessions": 2}
+    status, body, _ = await api_call(server, "POST", f"/users/{uid}/disconnect", {"reason": "account suspended"},
+                                     key=key)
+    assert status == 200 and body == {"id": uid, "sessions_here": 2}
+    for client in (alice, second):
+        assert (await client.expect("kicked"))["reason"] == "account suspended"
+        try:
+            await client.expect("never")
+        except ConnectionClosed as e:
+            assert (e.rcvd.code, e.rcvd.reason) == (4410, "account suspended")
+    assert (await bob.request("ping"))["type"] == "pong"
+    assert (await api_call(server, "GET", f"/users/{uid}/online", key=key))[1]["online"] is False
+    status, body, _ = await api_call(server, "POST", "/users/424242/disconnect", {}, key=key)
+    assert status == 404 and body["error"]["code"] == "no_such_user"
+
+
+async def test_online_in_a_room_and_in_all(server, user):
+    await user("alice", "lobby")
+    await user("bob")
+    key = api_key(server, "read")
+    status, body, _ = await api_call(server, "GET", "/rooms/lobby/online", key=key)
+    assert status == 200 and body["count"] == 1 and [u["name"] for u in body["users"]] == ["alice"]
+    assert (await api_call(server, "GET", "/online", key=key))[1] == {"count": 2}
+    assert (await api_call(server, "GET", "/rooms/nowhere/online", key=key))[0] == 404
+
+
+async def test_history_pages_like_the_websocket(server, user, seed):
+    alice = await user("alice", "lobby")
+    ids = await seed(5, "old", room="lobby")
+    key = api_key(server, "read")
+    status, body, _ = await api_call(server, "GET", "/rooms/lobby/history?limit=2", key=key)
+    assert status == 200 and [m["id"] for m in body["messages"]] == ids[-2:] and body["more"] is True
+    status, body, _ = await api_call(server, "GET", f"/rooms/lobby/history?before={ids[-2]}&limit=10", key=key)
+    assert [m["id"] for m in body["messages"]] == ids[:3] and body["more"] is False
+    status, body, _ = await api_call(server, "GET", f"/users/{alice.welcome['user']['id']}/history?with=1", key=key)
+    assert status == 200 and body["messages"] == []

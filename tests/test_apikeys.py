@@ -1,0 +1,52 @@
+"""chatd apikey create|list|revoke against the configured database, and the key format."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from chatd.auth.apikeys import KeyRefused, digest, new_key, parse_bearer
+from chatd.cli import main
+
+
+def run(tmp_path, *argv):
+    out, err = io.StringIO(), io.StringIO()
+    (tmp_path / "chatd.yaml").write_text(f"database: {tmp_path / 'chatd.db'}\n")
+    status = main([*argv, "-c", str(tmp_path / "chatd.yaml")] if argv[0] != "apikey" else
+                  ["apikey", "-c", str(tmp_path / "chatd.yaml"), *argv[1:]], {}, out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_a_key_is_printed_once_stored_hashed_listed_and_revoked(tmp_path):
+    status, out, err = run(tmp_path, "apikey", "create", "shop", "--scope", "publish", "--scope", "read")
+    assert status == 0 and "only time" in err
+    key = out.strip()
+    public_id, secret = parse_bearer(f"Bearer {key}")
+    assert secret not in (tmp_path / "chatd.db").read_bytes().decode("latin-1")
+    assert digest(secret).encode() in (tmp_path / "chatd.db").read_bytes()
+    status, out, _ = run(tmp_path, "apikey", "list", "--json")
+    [row] = json.loads(out)
+    assert row["name"] == "shop" and row["id"] == public_id and row["scopes"] == ["publish", "read"]
+    assert row["revoked"] is None and secret not in out
+    assert run(tmp_path, "apikey", "create", "shop", "--scope", "read")[0] == 1  # names are unique
+    assert run(tmp_path, "apikey", "revoke", public_id)[0] == 0
+    assert json.loads(run(tmp_path, "apikey", "list", "--json")[1])[0]["revoked"] is not None
+    assert run(tmp_path, "apikey", "revoke", "nobody")[0] == 1
+
+
+def test_bad_names_scopes_and_users_are_refused(tmp_path):
+    assert run(tmp_path, "apikey", "create", "bad name", "--scope", "read")[0] == 2
+    assert run(tmp_path, "apikey", "create", "x", "--scope", "root")[0] == 2
+    status, _, err = run(tmp_path, "apikey", "create", "bot", "--scope", "publish", "--user", "77")
+    assert status == 1 and "no user 77" in err
+
+
+def test_bearer_parsing_refuses_what_is_not_a_key():
+    key, public_id, _ = new_key()
+    assert parse_bearer(f"bearer {key}")[0] == public_id
+    for header in (None, "", key, f"Basic {key}", f"Bearer {key}x", "Bearer chatd__", f"Bearer  {key} x"):
+        try:
+            parse_bearer(header)
+        except KeyRefused:
+            continue
+        raise AssertionError(f"accepted {header!r}")
