@@ -152,6 +152,8 @@ class Events:
         name = check_name(name)
         text = encode_data(data, settings.max_data_bytes)
         keep_ms = ttl_ms(ttl, store, settings.ttl_days)
+        if target.user is not None and target.room is not None:
+            raise ProtocolError(Code.BAD_FRAME, "an event goes to a user or a room, not both")
         if store and target.user is None:
             raise ProtocolError(Code.BAD_FRAME, "only an event to a user can be stored ('store': true)")
         if target.user is not None:

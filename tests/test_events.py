@@ -189,6 +189,7 @@ async def test_events_since_from_another_database_is_ignored(server, user, conne
     (Target(room="lobby"), {"store": True}, "bad_frame"),
     (Target(), {"store": True}, "bad_frame"),
     (Target(user=1), {"ttl": 60}, "bad_frame"),
+    (Target(user=1, room="lobby"), {}, "bad_frame"),
 ])
 async def test_a_refused_event_says_why_and_stores_nothing(server, user, target, kwargs, code):
     await user("alice")

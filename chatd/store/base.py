@@ -127,9 +127,10 @@ class Store:
         """The highest message id ever handed out (by any process; a restore may have raised it past the rows)."""
         raise NotImplementedError
 
-    def event_keys(self, user_id: int) -> tuple[int, ...]:
-        """The lock keys a write of the user's events holds (``Writer.submit``): none where one
-        writer writes (one SQLite process, or several taking the file's lock in turn)."""
+    def event_keys(self, user_id: int | None) -> tuple[int, ...]:
+        """The lock keys a write of the user's events holds (``Writer.submit``; ``user_id`` None:
+        the purge of expired ones): none where one writer writes (one SQLite process, or
+        several taking the file's lock in turn)."""
         return ()
 
     def save_message(self, draft: Draft, done: Done) -> None:

@@ -95,4 +95,5 @@ class EventStore:
     def purge(self, limit: int) -> asyncio.Future:
         """Delete up to ``limit`` expired events (never a user's newest); → how many went."""
         store = self._store
-        return store.writer.run(lambda: store.db.execute_sql(store._q(_PURGE), (now_ms(), limit)).rowcount)
+        return store.writer.run(lambda: store.db.execute_sql(store._q(_PURGE), (now_ms(), limit)).rowcount,
+                                store.event_keys(None))
