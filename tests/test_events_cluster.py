@@ -1,11 +1,15 @@
 """Notifications across the nodes of a cluster (chatd.events over the bus): several
 real servers in one process on one SQLite file (tests/cluster_fixtures.py), whose
-bus can drop items on demand."""
+bus can drop items on demand; and on a real Redis that restarts."""
 
 from __future__ import annotations
 
+import pytest
+
 from chatd.bus import Delivery
 from chatd.events import Target
+from tests.conftest import until
+from tests.test_feed_cluster import GENEROUS, LosingBus, member, nodes  # noqa: F401 - nodes is a fixture
 
 
 async def event(client, **match):
@@ -75,3 +79,18 @@ async def test_a_stored_event_the_bus_dropped_is_filled_when_the_bus_says_it_los
     assert (await event(alice))["id"] == 1
     await b.chat.events.send(Target(user=uid), "sentinel", 0)
     assert (await event(alice))["name"] == "sentinel"  # once, not again
+
+
+@pytest.mark.redis
+async def test_a_stored_event_never_published_reaches_an_online_user_when_redis_comes_back(nodes, redis_server):  # noqa: F811
+    one, two = await nodes(2)
+    bob = await member(nodes, two, "bob", room=None)
+    uid = bob.welcome["user"]["id"]
+    LosingBus(one).armed = True
+    await one.chat.events.send(Target(user=uid), "never.published", 1, store=True)
+    losses = two.chat.feed.losses
+    redis_server.restart()  # every node reconnects and reads what it may have missed
+    await until(lambda: two.chat.feed.losses > losses, GENEROUS, "node two to reconnect")
+    assert (await event(bob, timeout=GENEROUS))["id"] == 1
+    await one.chat.events.send(Target(user=uid), "after", 2, store=True)
+    assert ((f := await event(bob, timeout=GENEROUS))["id"], f["name"]) == (2, "after")  # and nothing twice
