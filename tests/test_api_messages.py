@@ -80,3 +80,27 @@ async def test_hostile_bodies_get_4xx_json_and_store_nothing(server, user):
     status, body, _ = await api_call(server, "POST", "/messages", raw=b"x" * (1024 * 1024 + 1), key=key)
     assert status == 413 and body["error"]["code"] == "payload_too_large"
     assert await count_messages(server) == 0
+
+
+async def test_idempotency_holds_on_both_stores_and_across_two_nodes(store_url):
+    """Two stores on one database (two nodes): concurrent drafts under one key store one message."""
+    from chatd.store import Draft, Once, ReusedKey
+    from tests.stores import new_user, opened, save
+
+    first, second = opened(store_url, shared=True), opened(store_url, shared=True)
+    try:
+        sender = await new_user(first, "shop")
+        key_id = first.api_keys.create("k", "0" * 12, "x", ["publish"], None)
+        once = Once(key_id, "retry-me", "same", 0)
+        drafts = [Draft(sender, "shop", "hello", recipient_id=sender, once=once) for _ in range(6)]
+        results = await asyncio.gather(*(save(store, d) for store, d in zip([first, second] * 3, drafts, strict=True)))
+        assert len({r.row.id for r in results}) == 1 and sum(not r.duplicate for r in results) == 1
+        other = Draft(sender, "shop", "other", recipient_id=sender, once=once._replace(fingerprint="else"))
+        try:
+            await save(first, other)
+            raise AssertionError("a reused key was accepted")
+        except ReusedKey:
+            pass
+    finally:
+        first.close()
+        second.close()
