@@ -52,7 +52,11 @@ NAME_MAX = 100  # characters of an event name
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z][A-Za-z0-9_-]*)*")
 SECONDS_PER_DAY = 86_400
 PURGE_EVERY = 300  # seconds between purges of expired events
-REPLAY_SHARE = 2  # a replay holds at most history.page_bytes / REPLAY_SHARE bytes of data
+REPLAY_SHARE = 2  # a replay holds at most history.page_bytes / REPLAY_SHARE bytes
+# Bytes of an event frame besides its data: a name of NAME_MAX ASCII characters, a room name
+# (32 characters of at most 4 bytes), a time and an id of at most 19 digits, and the field names.
+FRAME_OVERHEAD = 512
+LIVE_SHARE = 4  # a notification must fit in the quarter of a send queue kept for live frames (chatd.paging)
 PURGE_BATCH = 1000  # rows deleted per writer job: the writer never stalls on a big purge
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -107,6 +111,19 @@ def encode_data(data: Any, max_bytes: int) -> str:
         raise ProtocolError(Code.BAD_FRAME, f"'data' is {size} bytes as JSON; at most {max_bytes} are allowed "
                                             "(events.max_data_bytes)")
     return text
+
+
+def config_problem(max_data_bytes: int, send_queue_bytes: int) -> str | None:
+    """Why ``events.max_data_bytes`` is too large for ``limits.send_queue_bytes``, or None: the
+    largest event frame must fit in the quarter of a connection's queue kept for live frames
+    (``chatd.paging``), or a client reading at a normal pace could be cut off as a slow reader."""
+    most = send_queue_bytes // LIVE_SHARE - FRAME_OVERHEAD
+    if max_data_bytes <= most:
+        return None
+    return (f"'events.max_data_bytes' ({max_data_bytes}) must be at most {most}: 1/{LIVE_SHARE} of "
+            f"'limits.send_queue_bytes' ({send_queue_bytes}) less {FRAME_OVERHEAD} bytes for the rest of the frame, "
+            "or a client reading at a normal pace could be cut off by one notification; lower it or raise "
+            f"limits.send_queue_bytes to {(max_data_bytes + FRAME_OVERHEAD) * LIVE_SHARE} or more")
 
 
 def _depth(value: Any, limit: int = NESTING_MAX) -> int:
@@ -233,18 +250,28 @@ class Events:
     def replay_read(self, user_id: int, since: int | None) -> Any:
         """→ (awaitable) a Page of the stored events a session identifying with
         ``events_since`` = ``since`` (None: it saw none) is sent: the newest
-        ``events.replay_max`` unexpired ones above it (and half ``history.page_bytes``
-        of data at most: with the welcome's page it stays within what the
-        config's reply-size check allows for, docs/configuration.md), oldest first."""
+        ``events.replay_max`` unexpired ones above it, no more than ``replay`` sends
+        (half ``history.page_bytes``: with the welcome's page, the reply stays within
+        what docs/configuration.md, "Reply sizes", allows for), oldest first."""
         config = self._config()
         return self.store.events.page(user_id, since or 0, config.events.replay_max,
                                       config.history.page_bytes // REPLAY_SHARE, newest=True)
 
     def replay(self, session: Session, page: Page, since: int | None, mark: int) -> None:
-        """Send ``page`` (``replay_read``'s) to ``session`` after its welcome, then
-        what arrived meanwhile (``chatd.feed``: ``mark`` is ``losses`` before the read)."""
-        for row in page.rows:
-            session.catch_up(EVENTS, row.id, wire(stored_event_frame(row)))
+        """Send ``page`` (``replay_read``'s) to ``session`` after its welcome — its newest
+        frames that fit in half ``history.page_bytes`` of encoded bytes, at least one —
+        then what arrived meanwhile (``chatd.feed``: ``mark`` is ``losses`` before the read)."""
+        budget = self._config().history.page_bytes // REPLAY_SHARE
+        frames: list[tuple[int, bytes]] = []
+        size = 0
+        for row in reversed(page.rows):
+            data = wire(stored_event_frame(row))
+            size += len(data)
+            if frames and size > budget:
+                break
+            frames.append((row.id, data))
+        for event_id, data in reversed(frames):
+            session.catch_up(EVENTS, event_id, data)
         self.feed.release(session, EVENTS, page.rows[-1].id if page.rows else since or 0, False, mark)
 
     # Upkeep

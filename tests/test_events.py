@@ -6,9 +6,11 @@ import math
 
 import pytest
 
-from chatd.events import NAME_MAX, SECONDS_PER_DAY, Target, check_name, encode_data, ttl_ms
+from chatd.config import ConfigError
+from chatd.events import NAME_MAX, SECONDS_PER_DAY, Target, check_name, config_problem, encode_data, ttl_ms
 from chatd.protocol import ProtocolError
 from chatd.strictjson import NESTING_MAX
+from tests.conftest import make_config
 
 DAY_MS = SECONDS_PER_DAY * 1000
 
@@ -73,6 +75,15 @@ def test_ttl_defaults_to_and_is_capped_by_events_ttl_days():
             ttl_ms(bad, True, 2)
     with pytest.raises(ProtocolError, match="stored events"):
         ttl_ms(60, False, 2)
+
+
+def test_a_notification_must_fit_in_the_live_quarter_of_a_send_queue(tmp_path):
+    assert config_problem(8192, 1048576) is None
+    assert config_problem(65536 // 4 - 512, 65536) is None
+    assert "at most 15872" in config_problem(15873, 65536)
+    with pytest.raises(ConfigError, match="'events.max_data_bytes' \\(20000\\) must be at most 15872"):
+        make_config(tmp_path, limits={"send_queue_bytes": 65536}, history={"page_bytes": 16384},
+                    rooms={"member_list_max": 10}, events={"max_data_bytes": 20000})
 
 
 # To real clients
@@ -158,6 +169,22 @@ async def test_replay_sends_what_is_above_events_since_and_at_most_replay_max_of
     for client in (since_five, everything):
         await server.chat.events.send(Target(user=uid), "sentinel", 0)
         assert (await event(client))["name"] == "sentinel"
+
+
+@pytest.mark.parametrize("config_overrides", [{"history": {"page_bytes": 2048}}], indirect=True)
+async def test_replay_sends_no_more_than_fits_in_half_a_page_the_newest_and_at_least_one(server, user, connect):
+    alice = await user("alice")
+    uid, token = alice.welcome["user"]["id"], alice.welcome["token"]
+    await alice.close()
+    for _ in range(5):
+        await server.chat.events.send(Target(user=uid), "n", "é" * 200, store=True)  # frames of ~460 bytes
+    again = await (await connect()).enter(token=token)
+    assert [(await event(again))["id"] for _ in range(2)] == [4, 5]  # two fit in 1024 bytes, three do not
+    await server.chat.events.send(Target(user=uid), "sentinel", 0)
+    assert (await event(again))["name"] == "sentinel"
+    await server.chat.events.send(Target(user=uid), "big", "x" * 5000, store=True)
+    once_more = await (await connect()).enter(token=token, events_since=5)
+    assert (await event(once_more))["name"] == "big"  # larger than the budget alone: sent all the same
 
 
 async def test_an_expired_event_is_not_delivered_and_is_purged(server, user, connect):
