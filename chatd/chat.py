@@ -7,6 +7,8 @@ Session, whose ``close`` ends the connection), an ``address`` (its key in
 (``chatd.replies.Connection``). Requests that refuse raise
 ``ProtocolError``; the connection turns those into ``error`` frames.
 
+Notifications (``event`` frames) are ``chat.events``' (``chatd.events``).
+
 Here: the dispatch, the rooms requests (rooms, join, leave, create), the
 messages (say, and ``post``, the one way in for every transport) and
 history. ``identify`` and ``sign_out`` are ``chat.identity``'s
@@ -49,6 +51,7 @@ from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
 from chatd.config import Config, bus_url
+from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import Hub
 from chatd.identity import Identity
@@ -99,8 +102,11 @@ class Chat:
         self.rooms = Rooms(hub, store, lambda: self.config, self.admission.address_admit, self.cluster.room_event)
         # The web app's changes to rooms (the HTTP API, app tokens): members-only rooms and their members.
         self.room_admin = RoomAdmin(hub, store, self.rooms, self.cluster, lambda: self.config, lambda: self.clock())
+        self.events = Events(hub, store, bus, self.cluster, self.feed, lambda: self.config)  # notifications
         self.cluster.rooms, self.cluster.sign_ins, self.cluster.room_admin = self.rooms, self.sign_ins, self.room_admin
-        self.identity = Identity(hub=hub, store=store, feed=self.feed, cluster=self.cluster, sign_ins=self.sign_ins,
+        self.cluster.events = self.events
+        self.identity = Identity(hub=hub, store=store, feed=self.feed, events=self.events, cluster=self.cluster,
+                                 sign_ins=self.sign_ins,
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock(),
                                  app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms)

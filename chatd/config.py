@@ -88,6 +88,7 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
         values[s.key] = value
     if not problems:
         problems += _reply_problems(values, where)
+        problems += _event_problems(values, where)
     if all(isinstance(values[k], str) for k in ("identity.secret", "identity.secret_file")):
         try:
             configured_secret(values["identity.secret"], values["identity.secret_file"])
@@ -203,6 +204,13 @@ def _reply_problems(values: dict[str, Any], where: str) -> list[str]:
             f"reach {largest} bytes, more than 1/{REPLY_SHARE} of 'limits.send_queue_bytes' ({queue}), so a client "
             "reading at a normal pace could be cut off as a slow reader: lower those keys or raise "
             f"limits.send_queue_bytes to {largest * REPLY_SHARE} or more"]
+
+
+def _event_problems(values: dict[str, Any], where: str) -> list[str]:
+    from chatd.events import config_problem  # the frame's shape is the protocol's
+
+    problem = config_problem(values["events.max_data_bytes"], values["limits.send_queue_bytes"])
+    return [f"{where}: {problem}"] if problem else []
 
 
 def find_config_file(explicit: str | None, env: dict[str, str] | None = None) -> Path | None:

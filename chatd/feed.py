@@ -18,7 +18,10 @@ a channel never has two reads under way. Each message read becomes a frame
 once, written to every session that lacks it.
 
 Channels: ``room:<id>`` goes to the sessions in that room (session channel
-key ``Room.key``), ``user:<id>`` to that user's sessions (key ``PRIVATE``).
+key ``Room.key``), ``user:<id>`` to that user's sessions (key ``PRIVATE``),
+and ``event:<id>``, the user's stored notifications (``chatd.events``), to
+that user's sessions too (key ``EVENTS``; the "message id" is the user's
+event number, and ``prev`` the one before it).
 
     feed = Feed(hub, store, lambda: config.history.page_bytes)
     await bus.start(feed)                        # feed.delivery(item), feed.lost()
@@ -33,10 +36,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
-from chatd.bus import ROOM, USER, Delivery, Notice, room_channel, user_channel
+from chatd.bus import EVENT, ROOM, USER, Delivery, Notice, event_channel, room_channel, user_channel
 from chatd.hub import Hub
-from chatd.protocol import CloseCode, message_frame
-from chatd.session import PRIVATE, Held, Session
+from chatd.protocol import CloseCode, message_frame, stored_event_frame
+from chatd.session import EVENTS, PRIVATE, Held, Session
 from chatd.store import DatabaseUnreachable, Page, Store
 from chatd.wsframe import wire
 
@@ -101,7 +104,7 @@ class Feed:
         for session in list(self.hub.sessions):
             if session.user is None:
                 continue
-            channels = [(user_channel(session.user.id), PRIVATE)]
+            channels = [(user_channel(session.user.id), PRIVATE), (event_channel(session.user.id), EVENTS)]
             channels += [(room_channel(room.id), key) for key, room in session.rooms.items()]
             for channel, key in channels:
                 if key not in session.pending and not (session.loose and key in session.loose):
@@ -116,7 +119,12 @@ class Feed:
         ``losses`` as it was before the page was read. Sends what was held,
         and fills the channel if a held message shows a gap, or if the bus
         lost items since ``mark`` (the page may predate them)."""
-        channel = user_channel(session.user.id) if key == PRIVATE else room_channel(session.rooms[key].id)
+        if key == PRIVATE:
+            channel = user_channel(session.user.id)
+        elif key == EVENTS:
+            channel = event_channel(session.user.id)
+        else:
+            channel = room_channel(session.rooms[key].id)
         if session.release(key, last_id, loose):
             self._gap(channel, key, session)
         elif self.losses != mark and not loose:
@@ -135,9 +143,10 @@ class Feed:
             # node marked it already; every other node learns it here.
             room.messaged = True
             return room.key, room.sessions
-        assert channel.startswith(USER), channel
-        user = self.hub.users.get(int(channel[len(USER):]))
-        return PRIVATE, (user.sessions if user is not None else ())
+        key, prefix = (PRIVATE, USER) if channel.startswith(USER) else (EVENTS, EVENT)
+        assert channel.startswith(prefix), channel
+        user = self.hub.users.get(int(channel[len(prefix):]))
+        return key, (user.sessions if user is not None else ())
 
     def _gap(self, channel: str, key: str, session: Session) -> None:
         """``session`` holds ``channel`` (key ``key``) and lacks messages in it:
@@ -183,11 +192,12 @@ class Feed:
         """Send each session of ``batch`` the messages of ``channel`` it lacks,
         from the oldest any of them lacks up to the newest stored."""
         after = min(session.sent.get(key, 0) for session in batch)
+        frame = stored_event_frame if key == EVENTS else message_frame
         while True:
             page = await self._read(channel, after)
             waiting = [s for s, held in batch.items() if s.pending.get(key) is held]
             for row in page.rows:
-                data = wire(message_frame(row))
+                data = wire(frame(row))
                 for session in waiting:
                     session.catch_up(key, row.id, data)
             if not page.more or not waiting:
@@ -198,6 +208,8 @@ class Feed:
         bounds = {"before": None, "after": after, "limit": FILL_ROWS, "max_chars": self._page_bytes()}
         if channel.startswith(ROOM):
             return self.store.room_history(int(channel[len(ROOM):]), **bounds)
+        if channel.startswith(EVENT):
+            return self.store.events.page(int(channel[len(EVENT):]), after, FILL_ROWS, self._page_bytes())
         return self.store.private_history(int(channel[len(USER):]), **bounds)
 
     async def close(self) -> None:

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from chatd.names import name_keys
-from chatd.session import GUEST, PRIVATE, Room, Session, User, room_fold
+from chatd.session import EVENTS, GUEST, PRIVATE, Room, Session, User, room_fold
 
 GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
 
@@ -204,7 +204,8 @@ class Hub:
         user.sessions.add(session)
         session.user = user
         self.sessions.add(session)
-        session.hold(PRIVATE)
+        session.hold(PRIVATE)  # until the welcome's page is sent
+        session.hold(EVENTS)  # until the welcome's replay of stored notifications is sent
         return user
 
     def rename(self, user: User, name: str, now: float) -> None:

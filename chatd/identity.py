@@ -10,10 +10,10 @@ on Redis (``chatd.cluster.names``) so two nodes never both admit it. The
 names of a web app's users are the app's word: never refused, and two may
 be alike (``chatd.hub``, "Names"). docs/protocol.md, "Identities".
 
-    identity = Identity(hub=hub, store=store, feed=feed, cluster=cluster, sign_ins=sign_ins,
+    identity = Identity(hub=hub, store=store, feed=feed, events=events, cluster=cluster, sign_ins=sign_ins,
                         claims=claims, admission=admission, config=lambda: config, clock=clock,
                         app_tokens=lambda: app_tokens)
-    await identity.identify(conn, req)      # welcome, with the private messages missed
+    await identity.identify(conn, req)      # welcome, with the private messages missed, then stored events
     await identity.sign_out(conn, req)      # signed_out; the sign-in's sessions close
     identity.keep_names([(7, "alice")], seconds)   # a name let go: its claim on Redis lives on
     identity.renew_names()                  # every RENEW_EVERY seconds on a cluster
@@ -35,6 +35,7 @@ from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.signins import Signed, SignIns, close_reason
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
+from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import Holder, Hub, NameTaken
 from chatd.names import BadName, clean_name, name_taken
@@ -47,7 +48,7 @@ log = logging.getLogger("chatd.chat")  # the name these lines always had: log fi
 
 
 class Identity:
-    def __init__(self, *, hub: Hub, store: Store, feed: Feed, cluster: Cluster, sign_ins: SignIns,
+    def __init__(self, *, hub: Hub, store: Store, feed: Feed, events: Events, cluster: Cluster, sign_ins: SignIns,
                  claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
                  clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None],
                  token_rooms: Callable[[int, Iterable[str]], Awaitable[None]]):
@@ -59,6 +60,7 @@ class Identity:
         self.hub = hub
         self.store = store
         self.feed = feed
+        self.events = events
         self.cluster = cluster
         self.sign_ins = sign_ins
         self.claims = claims
@@ -151,17 +153,23 @@ class Identity:
 
     async def _welcome(self, conn: Connection, req: Request, who: Signed, user: User) -> None:
         """Answer the identify of ``user`` (attached): ``welcome``, with the
-        private messages missed; or, if its sign-in was signed out while they
-        were read, ``bad_token`` and the end of the connection, as the sign-out's
-        other sessions (docs/protocol.md, "Signing out")."""
+        private messages missed, then the stored events missed (``chatd.events``);
+        or, if its sign-in was signed out while they were read, ``bad_token`` and
+        the end of the connection, as the sign-out's other sessions
+        (docs/protocol.md, "Signing out")."""
         # Where the client's positions come from: its `epoch`, else its token's.
         conn.session.epoch = epoch = req.fields.get("epoch", who.epoch)
         since = req.fields.get("since")
         reset = await stale(self.store, epoch, since)
         if reset:
             since = None  # the latest page instead, as for a client that holds nothing
+        events_since = req.fields.get("events_since")
+        if reset or (epoch is not None and not self.store.epoch.same_database(epoch)):
+            events_since = None  # numbers of another database's events: all unexpired ones instead
         mark = self.feed.losses
-        page = await opening_page(self.store.private_history, user.id, since, self._config().history)
+        page, events = await asyncio.gather(  # both reads at once: an identify waits no longer than before
+            opening_page(self.store.private_history, user.id, since, self._config().history),
+            self.events.replay_read(user.id, events_since))
         refused = self.sign_ins.refused(who)
         if refused:
             if not conn.closed:
@@ -178,6 +186,8 @@ class Identity:
             **({"reset": True} if reset else {}),
         }, page, self._config().history.page_bytes)
         self.feed.release(conn.session, PRIVATE, last_id(sent.newest_id, since), loose(sent, since), mark)
+        if not conn.closed:
+            self.events.replay(conn.session, events, events_since, mark)
 
     def _client_limits(self) -> dict[str, Any]:
         """The limits a client should respect to avoid errors."""

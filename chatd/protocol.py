@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chatd.store import MessageRow
+    from chatd.store.events import EventRow
 
 from chatd.names import characters_problem
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
@@ -209,7 +210,7 @@ def checked_topic(topic: Any) -> str:
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "app_token": (_string, False),
                  "since": (_message_id, False),
-                 "epoch": (_epoch, False)},
+                 "epoch": (_epoch, False), "events_since": (_message_id, False)},
     "sign_out": {"everywhere": (_bool, False)},
     "rooms": {"after": (_room, False)},
     "ping": {},
@@ -366,6 +367,22 @@ def message_frame(row: MessageRow) -> dict[str, Any]:
 def kicked_frame(reason: str) -> dict[str, Any]:
     """The ``kicked`` frame a session gets before it is closed with ``CloseCode.KICKED``."""
     return {"type": "kicked", "reason": displayable(reason, ERROR_MESSAGE_MAX)}
+
+
+def event_frame(name: str, data: Any, ts: int, room: str | None = None, event_id: int | None = None) -> dict[str, Any]:
+    """A notification as the ``event`` frame clients get (docs/protocol.md, "Notifications"):
+    ``room`` for one sent to a room, ``event_id`` (the user's event number) for a stored one."""
+    frame: dict[str, Any] = {"type": "event", "name": name, "data": data, "ts": ts}
+    if room is not None:
+        frame["room"] = room
+    if event_id is not None:
+        frame["id"] = event_id
+    return frame
+
+
+def stored_event_frame(row: EventRow) -> dict[str, Any]:
+    """A stored notification as its ``event`` frame (its data is kept as JSON text)."""
+    return event_frame(row.name, json.loads(row.data), row.ts, event_id=row.id)
 
 
 def error_frame(code: Code, message: str, cid: str | None = None, retry_after: float | None = None) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from chatd.chat import Chat
 from chatd.cluster.names import RENEW_EVERY
 from chatd.config import Config, bus_url, reload_split, store_url
 from chatd.dsn import redacted
+from chatd.events import PURGE_EVERY
 from chatd.hub import Hub
 from chatd.protocol import CloseCode
 from chatd.settings import parse_listen
@@ -125,6 +126,8 @@ class Server:
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._sampler: PeriodicCallback | None = None
         self._rooms_ticker: PeriodicCallback | None = None
+        self._events_ticker: PeriodicCallback | None = None
+        self._purging: asyncio.Task | None = None  # the purge of expired events under way
         self._cluster_tickers: list[PeriodicCallback] = []
 
     @property
@@ -193,6 +196,8 @@ class Server:
         self._sampler.start()
         self._rooms_ticker = PeriodicCallback(self.tick_rooms, ROOMS_TICK_MS)
         self._rooms_ticker.start()
+        self._events_ticker = PeriodicCallback(self.purge_events, PURGE_EVERY * 1000)
+        self._events_ticker.start()
         if not self.chat.cluster.alone:
             self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
                                                           self.config.cluster.heartbeat_interval * 1000))
@@ -222,6 +227,11 @@ class Server:
     def tick_rooms(self) -> None:
         """Remove unused rooms that are due; push changed online counts (``chatd.rooms``)."""
         self.chat.rooms.tick(self.chat.clock())
+
+    def purge_events(self) -> None:
+        """Delete expired notifications, in the writer thread (one purge at a time)."""
+        if self._purging is None or self._purging.done():
+            self._purging = asyncio.ensure_future(self.chat.events.purge())
 
     def reload(self, new: Config) -> tuple[list[str], list[str]]:
         """Apply the live keys of ``new``; returns (keys applied, keys changed
@@ -324,6 +334,8 @@ class Server:
             self._sampler.stop()
         if self._rooms_ticker:
             self._rooms_ticker.stop()
+        if self._events_ticker:
+            self._events_ticker.stop()
         for ticker in self._cluster_tickers:
             ticker.stop()
         if self.keepalive:

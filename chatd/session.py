@@ -40,6 +40,7 @@ from collections.abc import Callable
 from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
+EVENTS = "!"  # the channel key of a session's notifications (chatd.events)
 ROOM_LIST = "*"  # the channel key of room list events: never held back
 
 # What a user signed up as (User.kind, and the store's user.kind): a guest (a name), a web app's

@@ -281,6 +281,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api.rate_burst", 2000, _number(1, 1e9), "burst of HTTP API operations per key", live=True),
     Setting("api.idempotency_hours", 24, _number(24, 24 * 365),
             "hours an Idempotency-Key of the HTTP API is remembered (at least 24)", live=True),
+    Setting("events.max_data_bytes", 8192, _int(2, 60_000),
+            "largest notification payload (`data`, as compact JSON), in bytes; at most 60000, as one travels "
+            "between nodes in one bus item", live=True),
+    Setting("events.ttl_days", 7, _number(0.001, 365),
+            "days a stored notification is kept for a user who has not received it: the default and the "
+            "maximum of a request's ttl_seconds", live=True),
+    Setting("events.replay_max", 100, _int(1, 10_000),
+            "most stored notifications sent to a client when it identifies (the newest ones)", live=True),
     Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
     Setting("store.synchronous", "normal", _one_of("normal", "full"),
             "normal survives a crash of chatd; full also a power loss, at a cost in speed"),

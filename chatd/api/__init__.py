@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chatd.api import batch, bots, history, messages, online, rooms, users
+from chatd.api import batch, bots, events, history, messages, online, rooms, users
 from chatd.api.base import PREFIX, Api, NotFound, Operation, OperationHandler
 from chatd.api.openapi import OpenApiHandler, document_bytes
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from chatd.chat import Chat
 
 # The modules whose OPERATIONS make up the API, in the order docs and the OpenAPI document list them.
-MODULES = (messages, online, rooms, history, users, bots, batch)
+MODULES = (messages, events, online, rooms, history, users, bots, batch)
 
 
 def operations() -> list[Operation]:

@@ -4,7 +4,8 @@ A node is one chatd process. Two kinds of item travel:
 
 - ``Delivery``: a stored message, as a node needs it to deliver: the
   channels it belongs to (``room:<id>``, or ``user:<id>`` for the sender's
-  and the recipient's private inboxes), its id, for each channel the id of
+  and the recipient's private inboxes; ``event:<id>`` for a user's stored
+  notification, ``chatd.events``), its id, for each channel the id of
   the message before it there (``prev``: how a node sees a gap), and the
   frame encoded once (the bytes written to every WebSocket).
 - ``Notice``: anything else nodes tell each other (presence, rooms,
@@ -35,6 +36,7 @@ from typing import Any, NamedTuple, Protocol
 
 ROOM = "room:"
 USER = "user:"
+EVENT = "event:"
 NODE_ID_BYTES = 6  # 48 random bits: node ids of one cluster never collide in practice
 
 
@@ -46,6 +48,11 @@ def room_channel(room_id: int) -> str:
 def user_channel(user_id: int) -> str:
     """The channel of a user's private messages, all conversations: ``"user:42"``."""
     return f"{USER}{user_id}"
+
+
+def event_channel(user_id: int) -> str:
+    """The channel of a user's stored notifications (``chatd.events``): ``"event:42"``."""
+    return f"{EVENT}{user_id}"
 
 
 def new_node_id() -> str:

@@ -18,6 +18,8 @@ Notices (``Notice.kind``: body):
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
 - ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
 - ``bots``: ``{}``, the bots changed (``chatd.bots``): read them again from the store.
+- ``event``: a notification not stored (``chatd.events.Events.deliver``):
+  ``{"frame"}`` plus ``"user"`` or ``"room"`` (an id), or neither (everyone).
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
 users leave the rooms they were in only there, with ``presence`` to this
@@ -55,7 +57,7 @@ from chatd.wsframe import wire
 log = logging.getLogger("chatd.cluster")
 
 OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
-MEMBER, KICK, BOTS = "member", "kick", "bots"
+MEMBER, KICK, BOTS, EVENT = "member", "kick", "bots", "event"
 
 
 class Cluster:
@@ -71,6 +73,7 @@ class Cluster:
         self.rooms: Any = None  # chatd.rooms.Rooms: rooms made and removed elsewhere (set by Chat)
         self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
         self.room_admin: Any = None  # chatd.roomadmin.RoomAdmin: the app's room changes elsewhere (set by Chat)
+        self.events: Any = None  # chatd.events.Events: notifications sent elsewhere (set by Chat)
         self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
         self.bots: Any = None  # chatd.bots.Bots: bots changed elsewhere (set by Chat)
         self.app_webhooks: Any = None  # chatd.appwebhooks.AppWebhooks: told who comes and goes here (set by Chat)
@@ -179,6 +182,10 @@ class Cluster:
         """The bots were changed here (``chatd.bots``): the other nodes read them again."""
         self._publish(BOTS, {})
 
+    def event(self, body: dict[str, Any]) -> None:
+        """A notification not stored was sent here (``chatd.events``): the other nodes deliver it too."""
+        self._publish(EVENT, body)
+
     def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
         if room.online > self._config().rooms.member_list_max:
@@ -269,6 +276,10 @@ class Cluster:
         elif kind == BOTS:
             self.peers.heard(node, now)
             self._reload_bots()
+        elif kind == EVENT:
+            self.peers.heard(node, now)
+            if self.events is not None:
+                self.events.deliver(body)
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 

@@ -26,6 +26,7 @@ from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
 from chatd.store.apikeys import ApiKeyStore
 from chatd.store.bots import BotStore
+from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
@@ -70,6 +71,7 @@ class Store:
         self.members = MemberStore(self)  # members-only rooms and their members
         self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
         self.bots = BotStore(self)  # bots: their webhooks and rooms
+        self.events = EventStore(self)  # users' stored notifications
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.
@@ -128,6 +130,12 @@ class Store:
     def _read_newest_id(self) -> int:
         """The highest message id ever handed out (by any process; a restore may have raised it past the rows)."""
         raise NotImplementedError
+
+    def event_keys(self, user_id: int | None) -> tuple[int, ...]:
+        """The lock keys a write of the user's events holds (``Writer.submit``; ``user_id`` None:
+        the purge of expired ones): none where one writer writes (one SQLite process, or
+        several taking the file's lock in turn)."""
+        return ()
 
     def save_message(self, draft: Draft, done: Done) -> None:
         """Store a message; ``done(Stored, error)`` runs on the loop after commit.

@@ -46,8 +46,9 @@ from chatd.store.schema import PostgresDatabase, now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
 # Advisory lock keys (one bigint space, shared with anything else that locks in the
-# same database): channels are positive, the schema's is not.
+# same database): channels are positive, the schema's and users' events' are not.
 SCHEMA_LOCK = -1
+EVENTS_PURGE_LOCK = -2  # nodes purge expired events one at a time: two DELETEs never lock rows in a circle
 
 
 def room_lock(room_id: int) -> int:
@@ -56,6 +57,11 @@ def room_lock(room_id: int) -> int:
 
 def inbox_lock(user_id: int) -> int:
     return 2 * user_id + 1
+
+
+def events_lock(user_id: int) -> int:
+    """A user's stored events (``chatd.store.events``: numbers drawn in commit order)."""
+    return EVENTS_PURGE_LOCK - user_id
 
 
 # Locks in the order of the keys (sorted by the writer): a volatile function in
@@ -126,6 +132,9 @@ class PostgresStore(Store):
             self.db.close()
         if self.db.connect(reuse_if_open=True):
             self._reader_connections.append(self.db.connection())
+
+    def event_keys(self, user_id: int | None) -> tuple[int, ...]:
+        return (EVENTS_PURGE_LOCK,) if user_id is None else (events_lock(user_id),)
 
     def save_message(self, draft: Draft, done: Done) -> None:
         assert self.writer

@@ -205,6 +205,28 @@ class BotRoom(BaseModel):
         indexes = ((("bot", "room"), True),)
 
 
+class StoredEvent(BaseModel):
+    """A notification kept for a user until it expires (``chatd.events``). ``seq`` counts
+    the user's events 1, 2, 3... with no gap (the frame's ``id``; the bus's ``prev`` is
+    ``seq - 1``): a user's newest row is kept when it expires (``chatd.store.events``),
+    so a number is never handed out twice."""
+
+    id = IdField()
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    seq = IntegerField()
+    name = TextField()
+    data = TextField()  # the payload, as compact JSON
+    ts = IntegerField()  # ms since the epoch it was stored
+    expires = IntegerField()  # ms since the epoch it stops being delivered
+
+    class Meta:
+        table_name = "event"
+        indexes = (
+            (("user", "seq"), True),
+            (("expires",), False),
+        )
+
+
 # A sender's private messages, so that the last one is found without reading its room
 # messages (chatd.store: the previous message in an inbox). peewee's Meta.indexes
 # cannot say WHERE: made by chatd.store.migrations.
@@ -253,7 +275,7 @@ class ApiIdempotency(BaseModel):
         indexes = ((("api_key", "key"), True), (("created",), False))
 
 
-MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom)
+MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent)
 
 
 def now_ms() -> int:

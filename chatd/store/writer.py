@@ -99,7 +99,7 @@ class Writer:
             return
         self._queue.put((job, done, keys))
 
-    def run(self, job: Job) -> asyncio.Future:
+    def run(self, job: Job, keys: tuple[int, ...] = ()) -> asyncio.Future:
         """Like submit, as an awaitable."""
         future = self._loop.create_future()
 
@@ -107,7 +107,7 @@ class Writer:
             if not future.done():
                 future.set_exception(error) if error else future.set_result(result)
 
-        self.submit(job, done)
+        self.submit(job, done, keys)
         return future
 
     def close(self, timeout: float | None = None) -> bool:
