@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.apiclient import api_call, api_key
+from tests.webapp import WebApp
+
+APP = WebApp()
 
 
 async def test_a_kick_closes_every_session_with_4410_and_the_reason(server, connect, user):
@@ -50,3 +56,17 @@ async def test_history_pages_like_the_websocket(server, user, seed):
     assert [m["id"] for m in body["messages"]] == ids[:3] and body["more"] is False
     status, body, _ = await api_call(server, "GET", f"/users/{alice.welcome['user']['id']}/history?with=1", key=key)
     assert status == 200 and body["messages"] == []
+
+
+
+@pytest.mark.parametrize("config_overrides", [{"app_tokens": {"secret": APP.secret}}])
+async def test_a_web_app_finds_its_user_by_sub_from_their_first_sign_in_on(server, connect):
+    key = api_key(server, "read")
+    sub = "shop/u 42?"  # any string, URL-encoded in the path
+    path = f"/subs/{quote(sub, safe='')}"
+    status, body, _ = await api_call(server, "GET", path, key=key)
+    assert (status, body["error"]["code"]) == (404, "no_such_user")
+    phone = await (await connect()).enter(app_token=APP.token(sub, name="Kim"))
+    status, body, _ = await api_call(server, "GET", path, key=key)
+    assert (status, body) == (200, {"id": phone.welcome["user"]["id"], "name": "Kim", "sub": sub})
+    assert (await api_call(server, "GET", path, key=api_key(server, "publish")))[0] == 403

@@ -3,12 +3,18 @@ every node (GatewayWorker's ``closeClient``, for all of a user's clients): each 
 ``{"type": "kicked", "reason": …}``, then the close code 4410 (docs/protocol.md, "Kicked"),
 and the page shows the reason and does not reconnect by itself. Other nodes hear it through a
 cluster notice (``chatd.cluster.node``, ``kick``).
+
+``GET /api/v1/subs/{sub}`` (scope ``read``): the chatd user of one of the web app's users,
+found by the ``sub`` of its app tokens (GatewayWorker's ``bindUid`` made the app's id the
+address; here the app token does, and this turns the app's id into the chatd id every
+other endpoint takes). A ``sub`` names a user from their first app-token identify on.
 """
 
 from __future__ import annotations
 
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import USER_ID, Field, Schema, string
+from chatd.api.rooms import SUB
 
 REASON_MAX = 200  # characters; the close frame carries at most 123 bytes of it, the kicked frame all
 DEFAULT_REASON = "disconnected by the site"
@@ -20,6 +26,15 @@ async def disconnect(call: Call) -> Reply:
         raise ApiError("no_such_user", f"there is no user {user_id}")
     ended = chat.cluster.kick(user_id, call.args.get("reason", DEFAULT_REASON))
     return Reply(200, {"id": user_id, "sessions_here": ended})
+
+
+async def user_by_sub(call: Call) -> Reply:
+    chat, sub = call.api.chat, call.args["sub"]
+    user_id = (await chat.store.members.users_by_sub([sub])).get(sub)
+    name = None if user_id is None else chat.cluster.name_of(user_id) or await chat.store.user_name(user_id)
+    if user_id is None or name is None:
+        raise ApiError("no_such_user", f"no user has signed in with the sub {sub!r} yet")
+    return Reply(200, {"id": user_id, "name": name, "sub": sub})
 
 
 OPERATIONS = [
@@ -34,4 +49,11 @@ OPERATIONS = [
                                                                "other nodes close theirs as the notice reaches "
                                                                "them"}}},
               gateway="Gateway::closeClient", errors=("no_such_user",)),
+    Operation("user_by_sub", "GET", "/subs/{sub}", "read", "The chatd user of one of the web app's users",
+              user_by_sub, Schema({"sub": Field(SUB, required=True, where="path",
+                                               doc="the app's user id: the `sub` of its app tokens, URL-encoded")}),
+              {"type": "object", "required": ["id", "name", "sub"],
+               "properties": {"id": {"type": "integer", "description": "the chatd user id the other endpoints take"},
+                              "name": {"type": "string"}, "sub": {"type": "string"}}},
+              gateway="Gateway::getUidByClientId (reversed: the app's uid to chatd's id)", errors=("no_such_user",)),
 ]
