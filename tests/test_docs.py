@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chatd.api import operations
+from chatd.api.base import STATUS
+from chatd.api.openapi import openapi_document
 from chatd.protocol import SCHEMAS, CloseCode, Code
 from chatd.settings import SETTINGS
 from chatd.strictjson import NESTING_MAX
@@ -14,6 +17,7 @@ from chatd.strictjson import NESTING_MAX
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PROTOCOL = (DOCS / "protocol.md").read_text()
 CONFIGURATION = (DOCS / "configuration.md").read_text()
+API = (DOCS / "api.md").read_text()
 
 
 @pytest.mark.parametrize("key", [s.key for s in SETTINGS])
@@ -93,3 +97,31 @@ async def test_the_errors_a_request_gets_are_listed_in_its_section(user, kind, f
     answer = await client.request(kind, **fields)
     assert answer.get("code") == code, answer
     assert f"`{code}`" in errors_of(kind), f"docs/protocol.md, ### {kind}, does not list {code}"
+
+
+
+def api_operations() -> list[tuple[str, str, str]]:
+    """(METHOD, path, scope) of every operation in the OpenAPI document (the API's contract)."""
+    scopes = {op.name: op.scope for op in operations()}
+    return [(method.upper(), path, scopes[op["operationId"]])
+            for path, methods in openapi_document(operations())["paths"].items() for method, op in methods.items()]
+
+
+@pytest.mark.parametrize("method, path, scope", api_operations())
+def test_every_api_operation_has_its_section(method, path, scope):
+    headings = re.findall(r"^### ([A-Z]+ /api/v1/.*)$", API, re.M)  # ### METHOD /api/v1/path — what (scope)
+    heading = next((h for h in headings if h.startswith(f"{method} {path} ")), None)
+    assert heading, f"docs/api.md has no section '### {method} {path} — …'"
+    assert not scope or heading.endswith(f"({scope})"), f"docs/api.md's '{heading}' does not end with ({scope})"
+
+
+@pytest.mark.parametrize("code, status", list(STATUS.items()))
+def test_every_api_error_code_is_in_the_error_table(code, status):
+    row = re.search(rf"^\| {status} \| (.*)$", API, re.M)
+    assert row and f"`{code}`" in row.group(1), f"docs/api.md's error table lacks `{code}` under {status}"
+
+
+@pytest.mark.parametrize("name", [op.name for op in operations() if op.batch])
+def test_every_batch_operation_is_named_in_the_batch_section(name):
+    section = API.split("### POST /api/v1/batch ", 1)[1].split("\n### ", 1)[0]
+    assert f"`{name}`" in section, f"docs/api.md's batch section does not name {name}"

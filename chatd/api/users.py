@@ -55,5 +55,6 @@ OPERATIONS = [
               {"type": "object", "required": ["id", "name", "sub"],
                "properties": {"id": {"type": "integer", "description": "the chatd user id the other endpoints take"},
                               "name": {"type": "string"}, "sub": {"type": "string"}}},
-              gateway="Gateway::getUidByClientId (reversed: the app's uid to chatd's id)", errors=("no_such_user",)),
+              gateway="Gateway::bindUid (the app token binds; this finds the user it bound)",
+              errors=("no_such_user",)),
 ]

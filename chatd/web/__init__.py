@@ -19,7 +19,7 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
-from chatd.api import routes as api_routes
+import chatd.api  # the module, not its names: chatd.api's handlers import chatd.web.headers (a cycle)
 from chatd.chat import Chat
 from chatd.config import Config
 from chatd.proxies import client_address, parse_networks
@@ -95,7 +95,7 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
     """The application; ``registry`` gets every open ``ChatConnection``, ``handing``
     each one between its 101 and its socket's take-over (``chatd.web.upgrade``)."""
     assets = load_assets(STATIC_DIR)
-    _, api_rules = api_routes(chat)
+    _, api_rules = chatd.api.routes(chat)
     return Application(
         chat,
         [
