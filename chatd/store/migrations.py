@@ -131,22 +131,22 @@ def _v9_api_keys(db: Database) -> None:
     db.create_tables([ApiKey, ApiIdempotency])
 
 
-def _v11_bots(db: Database) -> None:
-    """Bots: the users whose messages go to a webhook, and the rooms each is in."""
-    db.create_tables([Bot, BotRoom])
-
-
 def _v10_events(db: Database) -> None:
     """Notifications kept for users until they expire (``chatd.events``)."""
     db.create_tables([StoredEvent])
+
+
+def _v11_bots(db: Database) -> None:
+    """Bots: the users whose messages go to a webhook, and the rooms each is in."""
+    db.create_tables([Bot, BotRoom])
 
 
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
-                                                      _v7_app_users, _v8_room_members, _v9_api_keys, _v11_bots,
-                                                      _v10_events]
+                                                      _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
+                                                      _v11_bots]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
