@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -22,19 +20,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, assume, settings
 
-from chatd.cli import main
+from tests.apiclient import cli_api_key
 from tests.ops_fixtures import Chatd
 from tests.wsclient import ChatClient
 
 EXAMPLES = 30  # per operation: well under a minute for all of them on a loaded 2-core machine
-
-
-def _api_key(server: Chatd, user_id: int) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["apikey", "-c", str(server.config_path), "create", "fuzz", "--user", str(user_id),
-                 "--scope", "publish", "--scope", "read", "--scope", "manage"], {}, out, err)
-    assert code == 0, err.getvalue()
-    return re.search(r"chatd_\S+", out.getvalue())[0]
 
 
 async def _a_user(server: Chatd) -> int:
@@ -47,7 +37,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Chatd, str]
     server = Chatd(tmp_path_factory.mktemp("api"), api={"rate_per_second": 1e6, "rate_burst": 1e6})
     try:
         assert server.start().returncode == 0, server.log()
-        yield server, _api_key(server, asyncio.run(_a_user(server)))
+        yield server, cli_api_key(server, "publish", "read", "manage", user=asyncio.run(_a_user(server)))
     finally:
         server.kill_all()
 
