@@ -1,17 +1,21 @@
 """An HTTP API client for tests, written from docs/api.md only, and fixtures that make keys.
 
     key = api_key(server, "publish", "read")           # a new key in the server's database
+    key = cli_api_key(chatd_install, "read")            # ... in a chatd process's, by the CLI
     status, body = await api_call(server, "POST", "/messages", {"room": "lobby", "text": "hi"}, key=key)
 """
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from chatd.auth.apikeys import new_key
+from chatd.cli import main
 
 _names = iter(range(1, 1_000_000))
 
@@ -21,6 +25,15 @@ def api_key(server: Any, *scopes: str, user: int | None = None, name: str | None
     key, public_id, digest = new_key()
     server.store.api_keys.create(name or f"test-{next(_names)}", public_id, digest, list(scopes), user)
     return key
+
+
+def cli_api_key(install: Any, *scopes: str, user: int | None = None) -> str:
+    """A new key of a chatd installation (tests.ops_fixtures.Chatd), made by `chatd apikey create`."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["apikey", "-c", str(install.config_path), "create", f"cli-{next(_names)}"]
+    argv += [arg for scope in scopes for arg in ("--scope", scope)] + (["--user", str(user)] if user else [])
+    assert main(argv, {}, out, err) == 0, err.getvalue()
+    return re.search(r"chatd_\S+", out.getvalue())[0]
 
 
 async def api_call(server: Any, method: str, path: str, body: Any = None, key: str | None = None,

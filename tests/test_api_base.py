@@ -59,8 +59,31 @@ async def test_a_bound_key_posts_as_its_user_only(server, user):
 async def test_unknown_paths_and_methods_are_json(server):
     key = api_key(server, "read")
     assert (await api_call(server, "GET", "/nothing", key=key))[0] == 404
-    status, body, _ = await api_call(server, "DELETE", "/messages", key=key)
-    assert status == 405 and body["error"]["code"] == "method_not_allowed"
+    for method in ("DELETE", "OPTIONS", "TRACE"):  # refused by the API, or by Tornado before it
+        status, body, headers = await api_call(server, method, "/messages", key=key)
+        assert status == 405 and body["error"]["code"] == "method_not_allowed"
+        assert headers["Allow"] == "POST"  # RFC 9110 §15.5.6
+
+
+async def test_whole_numbers_written_with_a_fraction_part_are_whole_numbers(server, user):
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish")
+    uid = float(alice.welcome["user"]["id"])  # PHP's json_encode writes a float 7 as 7.0
+    status, body, _ = await api_call(server, "POST", "/messages", {**SEND, "as": uid}, key=key)
+    assert status == 201 and body["from"]["id"] == uid
+    for number in (uid + 0.5, 2.0**60):  # not whole; too large to be exact
+        status, body, _ = await api_call(server, "POST", "/messages", {**SEND, "as": number}, key=key)
+        assert status == 400 and "'as'" in body["error"]["message"], number
+
+
+async def test_null_is_absent_as_the_document_says(server, user):
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish", "read")
+    send = {**SEND, "to": None, "as": alice.welcome["user"]["id"]}
+    assert (await api_call(server, "POST", "/messages", send, key=key))[0] == 201
+    document = (await api_call(server, "GET", "/openapi.json", key=key))[1]
+    body = document["paths"]["/api/v1/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"type": "null"} in body["properties"]["to"]["anyOf"] and "null" not in str(body["properties"]["text"])
 
 
 async def test_no_cors_headers(server):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.apiclient import api_call, api_key
 
 
@@ -58,6 +60,22 @@ async def test_concurrent_retries_with_one_key_store_one_message(server, user):
                                               headers={"Idempotency-Key": "same"}) for _ in range(8)))
     assert {(status, body["id"]) for status, body, _ in answers} == {(201, answers[0][1]["id"])}
     assert await count_messages(server) == 1
+
+
+@pytest.mark.postgres
+async def test_retries_on_two_nodes_of_postgresql_store_one_message(cluster_nodes, postgres_url):
+    c = await cluster_nodes(2, database=postgres_url)
+    alice = await c.user(c.nodes[0], "alice", "lobby")
+    key = api_key(c.nodes[0], "publish")
+    request = {"room": "lobby", "text": "once", "as": alice.welcome["user"]["id"]}
+    answers = await asyncio.gather(*(api_call(node, "POST", "/messages", request, key=key,
+                                              headers={"Idempotency-Key": "pg-1"}) for node in c.nodes * 4))
+    assert {(status, body["id"]) for status, body, _ in answers} == {(201, answers[0][1]["id"])}
+    assert sum(headers.get("Idempotent-Replayed") == "true" for _, _, headers in answers) == 7
+    other = await api_call(c.nodes[1], "POST", "/messages", {**request, "text": "another"}, key=key,
+                           headers={"Idempotency-Key": "pg-1"})
+    assert (other[0], other[1]["error"]["code"]) == (422, "idempotency_key_reused")
+    assert await count_messages(c.nodes[0]) == 1
 
 
 async def test_hostile_bodies_get_4xx_json_and_store_nothing(server, user):

@@ -36,6 +36,26 @@ async def test_a_kick_closes_every_session_with_4410_and_the_reason(server, conn
     assert status == 404 and body["error"]["code"] == "no_such_user"
 
 
+async def test_a_kick_on_one_node_closes_the_users_sessions_on_every_node(cluster_nodes):
+    c = await cluster_nodes(2)
+    here, there = c.nodes
+    alice = await c.user(here, "alice", "lobby")
+    elsewhere = await (await c.client(there)).enter("lobby", token=alice.welcome["token"])
+    bob = await c.user(there, "bob", "lobby")
+    uid = alice.welcome["user"]["id"]
+    status, body, _ = await api_call(here, "POST", f"/users/{uid}/disconnect", {"reason": "ré" * 100},
+                                     key=api_key(here, "manage"))
+    assert (status, body) == (200, {"id": uid, "sessions_here": 1})  # the other node's through its notice
+    for client in (alice, elsewhere):
+        assert (await client.expect("kicked"))["reason"] == "ré" * 100
+        try:
+            await client.expect("never")
+        except ConnectionClosed as e:
+            # The close frame's reason is cut to fit its 123 bytes, on a character boundary.
+            assert (e.rcvd.code, e.rcvd.reason) == (4410, "ré" * 41)  # 123 bytes
+    assert (await bob.request("ping"))["type"] == "pong"
+
+
 async def test_online_in_a_room_and_in_all(server, user):
     await user("alice", "lobby")
     await user("bob")

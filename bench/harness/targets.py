@@ -109,6 +109,9 @@ rooms:
   max_per_creator: 0  # the load generator's one admin user creates every room of a case
 address:
   exempt: ["127.0.0.0/8"]  # every load generator client is 127.0.0.1: no per-address limits
+api:  # bench/api.py: one key sends as fast as it can
+  rate_per_second: 1000000
+  rate_burst: 1000000
 """
     )
     return path

@@ -296,6 +296,7 @@ class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
         return value
 
     def refuse(self, error: ApiError) -> None:
+        self._allow(error.status)
         if error.retry_after is not None:
             self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))
         if error.status == 401:
@@ -313,8 +314,15 @@ class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
         """Whatever went wrong where no ApiError was raised (a bug, a bad request line) is JSON too."""
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             status_code, "internal")
+        self._allow(status_code)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(ApiError(code, self._reason).body()))
+
+    def _allow(self, status: int) -> None:
+        """A 405 names the methods the path takes (RFC 9110 §15.5.6), whichever method was refused:
+        ours, or one Tornado refuses before any handler runs (TRACE, OPTIONS, HEAD)."""
+        if status == 405:
+            self.set_header("Allow", ", ".join(self.operations))
 
     get = post = put = patch = delete = _serve
 

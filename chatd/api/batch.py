@@ -10,10 +10,11 @@ this) and carries its arguments, path and query ones included, in ``args``; an o
 scopes) and answered as its own request would be: one item's refusal is its own result.
 At most ``api.batch_max`` items; the key's rate is charged one per item, before any runs.
 
-The items run together: every message is handed to ``Chat.post`` in the same turn of the
-event loop, so the writer commits them in a few grouped transactions (what makes the batch
-path as fast as acknowledged WebSocket writes: bench/RESULTS.md, "HTTP API"). Messages of
-one batch to one channel are stored in item order.
+The items run side by side, with no order between them: each may wait on the database (a
+sender's name, a ``sub``) before its message reaches ``Chat.post``, so two messages of one batch
+may be stored in either order (docs/api.md says so; an app that needs an order sends the later
+message after the earlier one's answer). Running them together is what lets the writer commit
+many messages in one grouped transaction.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatd.protocol import MAX_ID, Code, ProtocolError, _free_text, _message_id, _room, _user_id
+from chatd.protocol import MAX_ID, ROOM_MAX, Code, ProtocolError, _free_text, _message_id, _room, _user_id
 
 
 class Invalid(Exception):
@@ -47,6 +47,25 @@ def _whole(text: str) -> int:
     return int(text)
 
 
+EXACT_FLOAT_MAX = 2**53  # above it a JSON number with a fraction part may not be the integer it spells
+
+
+def whole(kind_check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``kind_check`` taking an integral JSON number written with a fraction part (``458.0``, what
+    PHP's json_encode writes for a float) as the integer: JSON Schema's "integer" is any number
+    with a zero fraction part (JSON Schema 2020-12 validation §6.1.1), and the OpenAPI document
+    says "integer"."""
+
+    def check(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            if abs(v) > EXACT_FLOAT_MAX:
+                raise ValueError("is too large to be exact with a fraction part; write it as a whole number")
+            v = int(v)
+        return kind_check(v)
+
+    return check
+
+
 def _true_false(text: str) -> bool:
     if text not in ("true", "false"):
         raise ValueError("must be true or false")
@@ -59,6 +78,20 @@ def _boolean(v: Any) -> bool:
     return v
 
 
+# JSON Schema patterns (ECMA-262 with Unicode property escapes, JSON Schema 2020-12 §6.3.3) saying
+# in the OpenAPI document what the checks below refuse, so that a request built from the document
+# is accepted. The checks stay the authority: they also refuse what no pattern says (invisible
+# letters in room names, chatd.names.characters_problem).
+_CONTROLS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"  # chatd.protocol._CONTROL
+FREE_TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
+NOT_BLANK_PATTERN = f"^[^{_CONTROLS}]*[^\\s{_CONTROLS}][^{_CONTROLS}]*$"  # chatd.protocol.check_text
+# chatd.protocol.room_name_problem: a letter or digit, then letters, digits, marks but the enclosing
+# ones (\p{Me}, spelled out: Unicode 14; not every pattern engine knows the Mn/Mc/Me classes), "_.-"
+# and joiners.
+ENCLOSING_MARKS = r"\u0488\u0489\u1abe\u20dd-\u20e0\u20e2-\u20e4\ua670-\ua672"
+ROOM_PATTERN = rf"^(?!.*[{ENCLOSING_MARKS}])[\p{{L}}\p{{N}}][\p{{L}}\p{{N}}\p{{M}}_.\-\u200c\u200d]*$"
+
+
 def string(max_chars: int, min_chars: int = 1) -> Kind:
     """A string of ``min_chars`` to ``max_chars`` characters, control characters refused."""
 
@@ -68,7 +101,8 @@ def string(max_chars: int, min_chars: int = 1) -> Kind:
             raise ValueError(f"must be {min_chars} to {max_chars} characters")
         return text
 
-    return Kind(check, {"type": "string", "minLength": min_chars, "maxLength": max_chars})
+    return Kind(check, {"type": "string", "minLength": min_chars, "maxLength": max_chars,
+                        "pattern": FREE_TEXT_PATTERN})
 
 
 def integer(lo: int, hi: int) -> Kind:
@@ -77,7 +111,7 @@ def integer(lo: int, hi: int) -> Kind:
             raise ValueError(f"must be a whole number from {lo} to {hi}")
         return v
 
-    return Kind(check, {"type": "integer", "minimum": lo, "maximum": hi}, lambda t: check(_whole(t)))
+    return Kind(whole(check), {"type": "integer", "minimum": lo, "maximum": hi}, lambda t: check(_whole(t)))
 
 
 def one_of(*choices: str) -> Kind:
@@ -111,12 +145,14 @@ def _any_object(v: Any) -> dict:
 
 
 # Kinds the protocol defines (docs/protocol.md): the same checks as a WebSocket frame's fields.
-ROOM = Kind(_room, {"type": "string", "minLength": 1, "maxLength": 32,
+ROOM = Kind(_room, {"type": "string", "minLength": 1, "maxLength": ROOM_MAX, "pattern": ROOM_PATTERN,
                     "description": "a room name: letters (with their marks), digits, '_', '-', '.'"})
-USER_ID = Kind(_user_id, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, lambda t: _user_id(_whole(t)))
-MESSAGE_ID = Kind(_message_id, {"type": "integer", "minimum": 0, "maximum": MAX_ID}, lambda t: _message_id(_whole(t)))
-TEXT = Kind(_free_text, {"type": "string", "description": "message text; at most limits.max_text_chars "
-                                                          "characters, no control characters but tab and newlines"})
+USER_ID = Kind(whole(_user_id), {"type": "integer", "minimum": 1, "maximum": MAX_ID}, lambda t: _user_id(_whole(t)))
+MESSAGE_ID = Kind(whole(_message_id), {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                  lambda t: _message_id(_whole(t)))
+TEXT = Kind(_free_text, {"type": "string", "pattern": NOT_BLANK_PATTERN,
+                         "description": "message text; at most limits.max_text_chars characters, no control "
+                                        "characters but tab and newlines"})
 BOOLEAN = Kind(_boolean, {"type": "boolean"}, _true_false)
 OBJECT = Kind(_any_object, {"type": "object"})
 
@@ -175,6 +211,11 @@ class Schema:
             if sum(name in args for name in group) > 1:
                 raise Invalid(f"give at most one of {', '.join(_quote(where, n) for n in group)}")
 
+    def needs_body(self) -> bool:
+        """Whether a request without a body is refused: a body field is required, or one of a group."""
+        body = self.where("body")
+        return any(f.required for f in body.values()) or any(all(n in body for n in g) for g in self.one_of)
+
     def where(self, place: str) -> dict[str, Field]:
         return {name: f for name, f in self.fields.items() if f.where == place}
 
@@ -183,19 +224,32 @@ class Schema:
         fields = self.fields if place is None else self.where(place)
         schema: dict[str, Any] = {
             "type": "object",
-            "properties": {name: {**f.kind.schema, **({"description": f.doc} if f.doc else {})}
+            "properties": {name: {**_nullable(f), **({"description": f.doc} if f.doc else {})}
                            for name, f in fields.items()},
             "additionalProperties": False,
         }
         required = [name for name, f in fields.items() if f.required]
         if required:
             schema["required"] = required
-        groups = [g for g in self.one_of if all(n in fields for n in g)]
-        if len(groups) == 1:
-            schema["oneOf"] = [{"required": [name]} for name in groups[0]]
-        elif groups:
-            schema["allOf"] = [{"oneOf": [{"required": [name]} for name in g]} for g in groups]
+        # A field given as null counts as absent (check, and docs/protocol.md), in these rules too.
+        rules = [{"oneOf": [_given(name) for name in g]} for g in self.one_of if all(n in fields for n in g)]
+        rules += [{"not": {"allOf": [_given(a), _given(b)]}} for g in self.at_most_one if all(n in fields for n in g)
+                  for i, a in enumerate(g) for b in g[i + 1:]]
+        if len(rules) == 1:
+            schema.update(rules[0])
+        elif rules:
+            schema["allOf"] = rules
         return schema
+
+
+def _nullable(f: Field) -> dict[str, Any]:
+    """An optional field's JSON Schema takes null too: ``Schema.check`` reads null as absent."""
+    return f.kind.schema if f.required else {"anyOf": [f.kind.schema, {"type": "null"}]}
+
+
+def _given(name: str) -> dict[str, Any]:
+    """JSON Schema of "``name`` is given": present and not null."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
 
 
 def _checked(check: Callable[[Any], Any], value: Any, label: str) -> Any:

@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from chatd.api.base import ApiError, Call, Operation, Reply
-from chatd.api.fields import MESSAGE_ID, ROOM, USER_ID, Field, Schema, integer
+from chatd.api.fields import MESSAGE_ID, ROOM, Field, Schema, integer
 from chatd.api.messages import MESSAGE
+from chatd.api.people import URL_USER, resolve
 from chatd.paging import message_page
 
 PAGE_FIELDS = {
@@ -41,7 +42,7 @@ async def room_history(call: Call) -> Reply:
 
 
 async def conversation_history(call: Call) -> Reply:
-    chat, a, b = call.api.chat, call.args["id"], call.args["with"]
+    chat, a, b = call.api.chat, await resolve(call, "id"), await resolve(call, "with")
     for user_id in (a, b):
         if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
             raise ApiError("no_such_user", f"there is no user {user_id}")
@@ -59,7 +60,7 @@ OPERATIONS = [
               _page({"room": {"type": "string"}}), errors=("no_such_room",)),
     Operation("conversation_history", "GET", "/users/{id}/history", "read",
               "A page of the private messages between two users", conversation_history,
-              Schema({"id": Field(USER_ID, required=True, where="path"),
-                      "with": Field(USER_ID, required=True, doc="the other user", where="query"), **PAGE_FIELDS}),
+              Schema({"id": Field(URL_USER, required=True, where="path"),
+                      "with": Field(URL_USER, required=True, doc="the other user", where="query"), **PAGE_FIELDS}),
               _page({"id": {"type": "integer"}, "with": {"type": "integer"}}), errors=("no_such_user",)),
 ]

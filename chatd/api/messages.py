@@ -18,7 +18,8 @@ import logging
 from typing import Any
 
 from chatd.api.base import ApiError, Call, Operation, Reply
-from chatd.api.fields import ROOM, TEXT, USER_ID, Field, Schema
+from chatd.api.fields import ROOM, TEXT, Field, Schema
+from chatd.api.people import named, resolve, twins
 from chatd.chat import Chat
 from chatd.protocol import DATABASE_UNREACHABLE, message_frame
 from chatd.store import DatabaseUnreachable, Draft, NoSuchUser, Once, ReusedKey, Stored, WriterClosed, now_ms
@@ -39,22 +40,23 @@ MESSAGE = {
 
 SEND = Schema({
     "room": Field(ROOM, doc="the room to post in"),
-    "to": Field(USER_ID, doc="the user to send a private message to (all their sessions get it)"),
+    **named("to", "the user to send a private message to (all their sessions get it)"),
     "text": Field(TEXT, required=True),
-    "as": Field(USER_ID, doc="who sends it: a user id (a key bound to a user sends as that user only)"),
-}, one_of=(("room", "to"),))
+    **named("as", "who sends it (a key bound to a user sends as that user only)"),
+}, one_of=(("room", *twins("to")),), at_most_one=(twins("as"),))
 
 
 async def sender(call: Call) -> tuple[int, str]:
-    """(id, name) of whoever a call acts as: the key's user, or ``as``. ApiError when
+    """(id, name) of whoever a call acts as: the key's user, or ``as`` / ``as_sub``. ApiError when
     that is not given, another user than the key's, or nobody."""
-    key, wanted = call.key, call.args.get("as")
+    key, wanted = call.key, await resolve(call, "as")
     if key.user_id is not None:
         if wanted is not None and wanted != key.user_id:
             raise ApiError("forbidden", f"this API key acts as user {key.user_id} only")
         wanted = key.user_id
     elif wanted is None:
-        raise ApiError("bad_request", "say who sends it: 'as' (a user id), or use a key bound to a user")
+        raise ApiError("bad_request", "say who sends it: 'as' (a user id) or 'as_sub' (the app's user id), "
+                                      "or use a key bound to a user")
     chat = call.api.chat
     name = chat.cluster.name_of(wanted) or await chat.store.user_name(wanted)
     if name is None:
@@ -102,7 +104,7 @@ async def send_message(call: Call) -> Reply:
             raise ApiError("no_such_room", f"there is no room {args['room']!r}")
         draft.room_id = room.id
     else:
-        draft.recipient_id = args["to"]
+        draft.recipient_id = await resolve(call, "to")
     if call.idempotency_key is not None:
         oldest = now_ms() - int(call.api.config.api.idempotency_hours * HOUR_MS)
         draft.once = Once(call.key.id, call.idempotency_key, call.fingerprint(), oldest)

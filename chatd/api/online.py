@@ -9,14 +9,15 @@ user is online there, not on how many sessions: each such node counts one.
 from __future__ import annotations
 
 from chatd.api.base import ApiError, Call, Operation, Reply
-from chatd.api.fields import ROOM, USER_ID, Field, Schema, integer
+from chatd.api.fields import ROOM, Field, Schema, integer
 from chatd.api.messages import USER_REF
+from chatd.api.people import URL_USER, resolve
 
 USERS_MAX = 1000  # most users listed in a room's answer
 
 
 async def user_online(call: Call) -> Reply:
-    chat, user_id = call.api.chat, call.args["id"]
+    chat, user_id = call.api.chat, await resolve(call, "id")
     user = chat.hub.users.get(user_id)
     sessions = (len(user.sessions) if user else 0) + chat.cluster.nodes_of(user_id)
     return Reply(200, {"id": user_id, "online": sessions > 0, "sessions": sessions})
@@ -37,11 +38,11 @@ async def all_online(call: Call) -> Reply:
 
 OPERATIONS = [
     Operation("user_online", "GET", "/users/{id}/online", "read", "Is a user online, and on how many sessions",
-              user_online, Schema({"id": Field(USER_ID, required=True, where="path")}),
+              user_online, Schema({"id": Field(URL_USER, required=True, where="path")}),
               {"type": "object", "required": ["id", "online", "sessions"],
                "properties": {"id": {"type": "integer"}, "online": {"type": "boolean"},
                               "sessions": {"type": "integer", "minimum": 0}}},
-              gateway="Gateway::isUidOnline / getClientCountByUid"),
+              gateway="Gateway::isUidOnline / getClientCountByUid", errors=("no_such_user",)),
     Operation("room_online", "GET", "/rooms/{room}/online", "read", "Who is online in a room", room_online,
               Schema({"room": Field(ROOM, required=True, where="path"),
                       "limit": Field(integer(1, USERS_MAX), doc=f"most users listed (default {USERS_MAX})",

@@ -59,7 +59,7 @@ def _operation(op: Operation) -> dict[str, Any]:
                                        "content": {"application/json": {"schema": op.answer}}}},
     }
     if op.args.where("body") or op.method in ("POST", "PUT", "PATCH"):
-        doc["requestBody"] = {"required": bool(op.args.where("body")),
+        doc["requestBody"] = {"required": op.args.needs_body(),
                               "content": {"application/json": {"schema": op.args.json_schema("body")}}}
     for status in sorted({STATUS[c] for c in (*COMMON_ERRORS, *op.errors)}):
         doc["responses"][str(status)] = _error(status)

@@ -16,13 +16,12 @@ from typing import Any
 
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import BOOLEAN, ROOM, USER_ID, Field, Schema, integer, list_of, string
-from chatd.auth.apptokens import SUB_MAX
+from chatd.api.people import SUB, resolve_subs
 from chatd.protocol import TOPIC_MAX
 from chatd.session import Room
 
 MEMBERS_MAX = 1000  # users added or removed in one request, and listed in one answer
 ROOMS_MAX = 1000  # rooms listed in one answer
-SUB = string(SUB_MAX)
 TOPIC = string(TOPIC_MAX, 0)
 
 ROOM_ENTRY = {"type": "object", "required": ["name", "topic", "members_only", "online"],
@@ -85,13 +84,10 @@ async def _user_ids(call: Call) -> list[int]:
     """The users a members request names (``user_ids`` or ``subs``), as chatd ids."""
     if "user_ids" in call.args:
         return call.args["user_ids"]
-    subs = call.args["subs"]
-    found = await call.api.chat.store.members.users_by_sub(subs)
-    missing = next((sub for sub in subs if sub not in found), None)
-    if missing is not None:
-        raise ApiError("no_such_user", f"no user has signed in with the sub {missing!r} yet; name the room in "
-                                       "its app token's rooms claim instead")
-    return [found[sub] for sub in subs]
+    try:
+        return await resolve_subs(call, call.args["subs"])
+    except ApiError as e:
+        raise ApiError(e.code, f"{e.message}; name the room in its app token's rooms claim instead") from None
 
 
 async def add_members(call: Call) -> Reply:

@@ -13,15 +13,15 @@ other endpoint takes). A ``sub`` names a user from their first app-token identif
 from __future__ import annotations
 
 from chatd.api.base import ApiError, Call, Operation, Reply
-from chatd.api.fields import USER_ID, Field, Schema, string
-from chatd.api.rooms import SUB
+from chatd.api.fields import Field, Schema, string
+from chatd.api.people import SUB, URL_USER, resolve
 
 REASON_MAX = 200  # characters; the close frame carries at most 123 bytes of it, the kicked frame all
 DEFAULT_REASON = "disconnected by the site"
 
 
 async def disconnect(call: Call) -> Reply:
-    chat, user_id = call.api.chat, call.args["id"]
+    chat, user_id = call.api.chat, await resolve(call, "id")
     if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
         raise ApiError("no_such_user", f"there is no user {user_id}")
     ended = chat.cluster.kick(user_id, call.args.get("reason", DEFAULT_REASON))
@@ -40,7 +40,7 @@ async def user_by_sub(call: Call) -> Reply:
 OPERATIONS = [
     Operation("disconnect_user", "POST", "/users/{id}/disconnect", "manage",
               "Close every session of a user, with a reason the page shows", disconnect,
-              Schema({"id": Field(USER_ID, required=True, where="path"),
+              Schema({"id": Field(URL_USER, required=True, where="path"),
                       "reason": Field(string(REASON_MAX), doc=f"shown to the user (default: {DEFAULT_REASON!r})")}),
               {"type": "object", "required": ["id", "sessions_here"],
                "properties": {"id": {"type": "integer"},
