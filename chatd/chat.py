@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from chatd.admission import Admission
+from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.signins import SignIns
 from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, Delivery
@@ -81,6 +82,7 @@ class Chat:
         self.bus = bus  # started, with ``feed`` as its receiver, by whoever made it (chatd.server)
         self.feed = Feed(hub, store, lambda: self.config.history.page_bytes)  # the bus's receiver here
         self.tokens = tokens
+        self.app_tokens = load_app_tokens(config.app_tokens)  # the web app's JWTs; reread on reload (chatd.server)
         self.sign_ins = SignIns(hub, store, tokens)
         self.stored = 0  # messages stored since start, for `chatd status`
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests put a fake clock here
@@ -94,7 +96,8 @@ class Chat:
         self.cluster.rooms, self.cluster.sign_ins = self.rooms, self.sign_ins
         self.identity = Identity(hub=hub, store=store, feed=self.feed, cluster=self.cluster, sign_ins=self.sign_ins,
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
-                                 config=lambda: self.config, clock=lambda: self.clock())
+                                 config=lambda: self.config, clock=lambda: self.clock(),
+                                 app_tokens=lambda: self.app_tokens)
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,

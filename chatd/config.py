@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
 from chatd.dsn import (
     BUS_PASSWORD_ENV,
@@ -96,7 +97,12 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
         problems += _cluster_problems(values, where)
     if problems:
         raise ConfigError("\n".join(problems))
-    return config_from_values(values, source)
+    config = config_from_values(values, source)
+    try:
+        load_app_tokens(config.app_tokens)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return config
 
 
 def config_values(config: Config) -> dict[str, Any]:

@@ -15,11 +15,14 @@ gaps found — is ``chatd.session``'s.
     session.release(lobby.key, last_id=120)  # (through chatd.feed, which fills gaps)
     hub.publish(lobby.sessions, "#lobby", None, presence_bytes)
 
-**Names.** No two online users have names that look alike
-(``chatd.names.name_keys``), and a name let go — its user left or renamed —
-stays reserved for that user for ``hold_seconds`` (the caller's clock
-readings ``now``, in seconds), so "he left, someone else took his name"
-takes time. No two rooms have names that look alike either.
+**Names.** No guest is online with a name that looks like another online
+user's (``chatd.names.name_keys``), and a name let go — its user left or
+renamed — stays reserved for that user for ``hold_seconds`` (the caller's
+clock readings ``now``, in seconds), so "he left, someone else took his name"
+takes time. A user whose name the web app vouches for (``User.vouched``: app
+users, bots) is never refused a name, and several such users may share one
+(a site has two "John"s): their names hold against guests all the same.
+No two rooms have names that look alike.
 
 **The room list** is in creation order (``position`` only grows), read in
 pages that start after a room (``room_list``). A removed room's position is
@@ -37,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from chatd.names import name_keys
-from chatd.session import PRIVATE, Room, Session, User, room_fold
+from chatd.session import GUEST, PRIVATE, Room, Session, User, room_fold
 
 GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
 
@@ -61,7 +64,7 @@ class NameTaken(Exception):
 class Hub:
     def __init__(self) -> None:
         self.users: dict[int, User] = {}  # online users by id
-        self._names: dict[str, User] = {}  # online users by each of their name keys
+        self._names: dict[str, dict[int, User]] = {}  # online users by each of their name keys, then by id
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
         self.rooms: dict[str, Room] = {}  # by room_fold
         self.rooms_by_id: dict[int, Room] = {}  # the same rooms by id (how the bus and the store name them)
@@ -165,8 +168,8 @@ class Hub:
         self._expire(now - hold_seconds)
         keys = name_keys(name)
         for key in keys:
-            user = self._names.get(key)
-            if user is not None and user.id != user_id:
+            user = next((u for u in self._names.get(key, {}).values() if u.id != user_id), None)
+            if user is not None:
                 return Holder(user.id, user.name)
         for key in keys:
             held = self._let_go.get(key)
@@ -174,16 +177,19 @@ class Hub:
                 return held
         return None
 
-    def attach(self, session: Session, user_id: int, name: str, now: float, hold_seconds: float) -> User:
-        """Make ``session`` a session of the user; NameTaken if ``name_holder``
-        names someone. An online user keeps the name it is online with unless
+    def attach(self, session: Session, user_id: int, name: str, now: float, hold_seconds: float,
+               kind: str = GUEST) -> User:
+        """Make ``session`` a session of the user, of ``kind`` (``chatd.session``);
+        NameTaken if ``name_holder`` names someone, unless the user is vouched for
+        (see "Names"). An online user keeps the name it is online with unless
         ``name`` differs, which renames it (and holds the old name for it)."""
-        holder = self.name_holder(name, user_id, now, hold_seconds)
-        if holder is not None:
-            raise NameTaken(holder)
         user = self.users.get(user_id)
+        if not (user.vouched if user is not None else kind != GUEST):
+            holder = self.name_holder(name, user_id, now, hold_seconds)
+            if holder is not None:
+                raise NameTaken(holder)
         if user is None:
-            user = self.users[user_id] = User(user_id, name)
+            user = self.users[user_id] = User(user_id, name, kind)
             self._take_name(user)
         else:
             self.rename(user, name, now)
@@ -205,14 +211,17 @@ class Hub:
 
     def _take_name(self, user: User) -> None:
         for key in user.keys:
-            self._names[key] = user
-            self._let_go.pop(key, None)  # a name this user let go, taken back
+            self._names.setdefault(key, {})[user.id] = user
+            self._let_go.pop(key, None)  # a name this user let go (or a vouched user took over), taken back
 
     def _release(self, user: User, now: float) -> None:
         """The user no longer has its name: it is held for it from ``now``."""
         for key in user.keys:
-            if self._names.get(key) is user:
-                del self._names[key]
+            holders = self._names.get(key)
+            if holders is not None and holders.get(user.id) is user:
+                del holders[user.id]
+                if not holders:
+                    del self._names[key]
             self._let_go.pop(key, None)  # re-inserted at the end: the dict stays in time order
             self._let_go[key] = Holder(user.id, user.name, now)
 

@@ -1,14 +1,18 @@
-"""Who a connection is: ``identify`` (a new guest, or a resume with a token,
-perhaps renamed) and ``sign_out``; and the names users go by.
+"""Who a connection is: ``identify`` (a new guest, a web app's user with an
+app token, or a resume with a token, perhaps renamed) and ``sign_out``; and
+the names users go by.
 
-No two users online have names that look alike, on this node or any other,
-and a name let go stays held for its user a while (``identity.name_hold_seconds``):
-the hub keeps that for this node, ``chatd.cluster`` for the others, and
-with a Redis bus each name is claimed on Redis (``chatd.cluster.names``) so
-two nodes never both admit it. docs/protocol.md, "Identity".
+No guest is online with a name that looks like another online user's, on
+this node or any other, and a name let go stays held for its user a while
+(``identity.name_hold_seconds``): the hub keeps that for this node,
+``chatd.cluster`` for the others, and with a Redis bus each name is claimed
+on Redis (``chatd.cluster.names``) so two nodes never both admit it. The
+names of a web app's users are the app's word: never refused, and two may
+be alike (``chatd.hub``, "Names"). docs/protocol.md, "Identities".
 
     identity = Identity(hub=hub, store=store, feed=feed, cluster=cluster, sign_ins=sign_ins,
-                        claims=claims, admission=admission, config=lambda: config, clock=clock)
+                        claims=claims, admission=admission, config=lambda: config, clock=clock,
+                        app_tokens=lambda: app_tokens)
     await identity.identify(conn, req)      # welcome, with the private messages missed
     await identity.sign_out(conn, req)      # signed_out; the sign-in's sessions close
     identity.keep_names([(7, "alice")], seconds)   # a name let go: its claim on Redis lives on
@@ -23,9 +27,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from chatd.abuse import Kind
 from chatd.admission import Admission
+from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.signins import Signed, SignIns, close_reason
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
@@ -34,7 +40,7 @@ from chatd.hub import Holder, Hub, NameTaken
 from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
 from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
-from chatd.session import PRIVATE, User
+from chatd.session import GUEST, PRIVATE, User
 from chatd.store import Store
 
 log = logging.getLogger("chatd.chat")  # the name these lines always had: log filters keep working
@@ -43,9 +49,10 @@ log = logging.getLogger("chatd.chat")  # the name these lines always had: log fi
 class Identity:
     def __init__(self, *, hub: Hub, store: Store, feed: Feed, cluster: Cluster, sign_ins: SignIns,
                  claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None]):
         """``claims``: the names claimed on Redis (None without a Redis bus);
-        ``config``: the config in effect (it changes on reload); ``clock``: seconds."""
+        ``config``: the config in effect (it changes on reload); ``clock``: seconds;
+        ``app_tokens``: what verifies app tokens now (None: not configured)."""
         self.hub = hub
         self.store = store
         self.feed = feed
@@ -55,6 +62,7 @@ class Identity:
         self.admission = admission
         self._config = config
         self._clock = clock
+        self._app_tokens = app_tokens
         self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (keep_names)
 
     async def identify(self, conn: Connection, req: Request) -> None:
@@ -64,15 +72,21 @@ class Identity:
             name = clean_name(req.fields["name"]) if "name" in req.fields else None
         except BadName as e:
             raise ProtocolError(Code.BAD_NAME, str(e), req.cid) from None
-        if "token" in req.fields:
+        if "app_token" in req.fields:
+            who = await self._app_sign_in(req.fields["app_token"], req.cid)
+            name = who.name
+        elif "token" in req.fields:
             who = await self.sign_ins.resume(req.fields["token"], req.cid)
         else:
+            self._check_guests(req.cid)
             self._check_name_free(name, None, req.cid)
             refusal = await self.admission.address_admit(Kind.GUEST, conn.address)
             if refusal is not None:
                 raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
             who = await self.sign_ins.sign_up(name)
         try:
+            if who.kind == GUEST:
+                self._check_guests(req.cid)  # a guest's resume token, guests being off since
             user = await self._attach(conn, req, who, name)
             if user is not None:
                 try:
@@ -84,24 +98,42 @@ class Identity:
         finally:
             self.sign_ins.settled(who)
 
+    async def _app_sign_in(self, token: str, cid: str | None) -> Signed:
+        """The user an app token proves (chatd.auth.apptokens), signed in; ProtocolError saying why not."""
+        app_tokens = self._app_tokens()
+        if app_tokens is None:
+            raise ProtocolError(Code.BAD_APP_TOKEN, "app tokens are not configured on this server", cid)
+        try:
+            claims = app_tokens.verify(token)
+        except AppTokenError as e:
+            raise ProtocolError(e.code, e.message, cid) from None
+        return await self.sign_ins.app_sign_in(claims, app_user_name(claims))
+
+    def _check_guests(self, cid: str | None) -> None:
+        if not self._config().identity.guests:
+            raise ProtocolError(Code.GUESTS_OFF, "guests are off on this server: sign in through its web app", cid)
+
     async def _attach(self, conn: Connection, req: Request, who: Signed, name: str | None) -> User | None:
         """Make ``conn``'s session one of ``who``'s, called ``name``; → its user
         (None: the connection closed meanwhile). ProtocolError if the name is
         taken or the sign-in was signed out meanwhile."""
+        vouched = who.kind != GUEST  # the web app's word: see the module
         if who.resume is not None:
             name = await self._resumed_name(who, name, req.cid)
-        await self._claim_name(who.user_id, name, req.cid)
+        await self._claim_name(who.user_id, name, req.cid, vouched)
         if conn.closed:
             return None
         self.sign_ins.check(who, req.cid)  # signed out while this identify waited
         here = who.user_id in self.hub.users
         old_name = self.cluster.name_of(who.user_id) or name
-        self._check_name_free(name, who.user_id, req.cid)  # taken on another node meanwhile?
+        if not vouched:
+            self._check_name_free(name, who.user_id, req.cid)  # taken on another node meanwhile?
+        config = self._config().identity
         try:
-            user = self.hub.attach(conn.session, who.user_id, name, self._clock(),
-                                   self._config().identity.name_hold_seconds)
+            user = self.hub.attach(conn.session, who.user_id, name, self._clock(), config.name_hold_seconds, who.kind)
         except NameTaken as e:  # taken while the store created the user
             raise self._taken(name, e.holder, req.cid) from None
+        user.roles, user.avatar = who.roles, shown_avatar(who.avatar, config.avatar_hosts)
         self.sign_ins.attached(who, conn.session)
         if not here:
             self.cluster.arrived(user)
@@ -133,7 +165,7 @@ class Identity:
         sent = answer_page(conn, req, {
             "type": "welcome",
             "session": conn.session.id,
-            "user": user.ref(),
+            "user": {**user.ref(), **({"roles": sorted(user.roles)} if user.roles else {})},
             "token": self.sign_ins.token(who),
             "epoch": self.store.epoch.id,
             "limits": self._client_limits(),
@@ -154,6 +186,11 @@ class Identity:
     async def _resumed_name(self, who: Signed, name: str | None, cid: str | None) -> str:
         """The name a user that resumed takes: its current one, or ``name`` if given (a rename)."""
         current = self.cluster.name_of(who.user_id) or who.name
+        if who.kind != GUEST:  # vouched for: its name is the app's (hub, "Names")
+            if name is not None and name != current:
+                raise ProtocolError(Code.FORBIDDEN, "this user's name comes from the web app; it cannot be "
+                                                    "changed here", cid)
+            return current
         if name is None or name == current:
             self._check_name_free(current, who.user_id, cid)
             return current
@@ -179,13 +216,14 @@ class Identity:
         if holder is not None:
             raise self._taken(name, holder, cid)
 
-    async def _claim_name(self, user_id: int, name: str, cid: str | None) -> None:
+    async def _claim_name(self, user_id: int, name: str, cid: str | None, vouched: bool) -> None:
         """On a cluster with Redis: make ``name`` the user's on every node, or
-        refuse it (``chatd.cluster.names``: how two nodes never both admit it)."""
+        refuse it (``chatd.cluster.names``: how two nodes never both admit it);
+        ``vouched``: the web app's word, never refused."""
         if self.claims is None:
             return
         hold = self._config().identity.name_hold_seconds
-        claim = await self.claims.claim(user_id, name, online_keep(hold))
+        claim = await self.claims.claim(user_id, name, online_keep(hold), vouched)
         if claim is not None:
             now = self._clock()
             left_at = None if self.cluster.name_of(claim.user_id) else now - max(0.0, hold - claim.seconds_left)
@@ -207,3 +245,12 @@ class Identity:
     def _taken(self, name: str, holder: Holder, cid: str | None) -> ProtocolError:
         hold = self._config().identity.name_hold_seconds
         return ProtocolError(Code.NAME_TAKEN, name_taken(name, holder.name, holder.left_at, self._clock(), hold), cid)
+
+
+def shown_avatar(avatar: str | None, hosts: list[str]) -> str | None:
+    """``avatar`` if clients may be shown it: its host is one of ``identity.avatar_hosts``
+    (a browser loading it tells that host who reads the chat), else None."""
+    if avatar is None:
+        return None
+    host = urlsplit(avatar).hostname  # lower case, as the hosts of the config are
+    return avatar if host in hosts else None

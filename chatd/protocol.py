@@ -48,6 +48,13 @@ class Code(StrEnum):
     BAD_NAME = "bad_name"
     NAME_TAKEN = "name_taken"
     BAD_TOKEN = "bad_token"
+    # App tokens (chatd.auth.apptokens): which check refused the web app's JWT.
+    TOKEN_EXPIRED = "token_expired"
+    BAD_SIGNATURE = "bad_signature"
+    MISSING_CLAIM = "missing_claim"
+    BAD_CLAIM = "bad_claim"
+    BAD_APP_TOKEN = "bad_app_token"
+    GUESTS_OFF = "guests_off"
     BAD_ROOM = "bad_room"
     NO_SUCH_ROOM = "no_such_room"
     ROOM_EXISTS = "room_exists"
@@ -176,7 +183,8 @@ def _room(v: Any) -> str:
 
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
-    "identify": {"name": (_string, False), "token": (_string, False), "since": (_message_id, False),
+    "identify": {"name": (_string, False), "token": (_string, False), "app_token": (_string, False),
+                 "since": (_message_id, False),
                  "epoch": (_epoch, False)},
     "sign_out": {"everywhere": (_bool, False)},
     "rooms": {"after": (_room, False)},
@@ -267,8 +275,11 @@ def _cid_problem(cid: Any) -> str | None:
 
 
 def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> None:
-    if kind == "identify" and "name" not in fields and "token" not in fields:
-        raise ProtocolError(Code.BAD_FRAME, "identify needs 'name' or 'token'", cid)
+    if kind == "identify":
+        if "app_token" in fields and ("name" in fields or "token" in fields):
+            raise ProtocolError(Code.BAD_FRAME, "identify takes 'app_token' alone: not with 'name' or 'token'", cid)
+        if not fields.keys() & {"name", "token", "app_token"}:
+            raise ProtocolError(Code.BAD_FRAME, "identify needs 'name', 'token' or 'app_token'", cid)
     if kind == "say" and ("room" in fields) == ("to" in fields):
         raise ProtocolError(Code.BAD_FRAME, "say needs exactly one of 'room' and 'to'", cid)
     if kind == "history" and "room" in fields and "with" in fields:

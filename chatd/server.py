@@ -32,6 +32,7 @@ from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from chatd import __version__
+from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, new_node_id
@@ -225,6 +226,10 @@ class Server:
         if self.chat is not None:
             self.chat.config = effective  # connections read limits through chat.config per frame
             self.chat.tokens.ttl_seconds = effective.identity.token_ttl_days * DAY
+            try:  # every reload: the key files are read again, changed or not (a new key, same path)
+                self.chat.app_tokens = load_app_tokens(effective.app_tokens)
+            except ValueError as e:  # changed since the config was checked: the keys in use stay
+                log.error("reload: app tokens keep their previous keys: %s", e)
         if "rooms.default" in live:
             self.load_rooms()
         return live, later

@@ -42,6 +42,10 @@ from chatd.names import name_keys
 PRIVATE = "@"  # the channel key of a session's private messages
 ROOM_LIST = "*"  # the channel key of room list events: never held back
 
+# What a user signed up as (User.kind, and the store's user.kind): a guest (a name), a web app's
+# user (an app token: chatd.auth.apptokens) or a bot (chatd.bots).
+GUEST, APP, BOT = "guest", "app", "bot"
+
 Held = tuple[int | None, bytes, int | None]  # a frame held back: (message id, wire bytes, prev)
 
 
@@ -146,16 +150,31 @@ class Session:
 
 
 class User:
-    __slots__ = ("id", "name", "keys", "sessions")
+    __slots__ = ("id", "name", "keys", "sessions", "kind", "roles", "avatar")
 
-    def __init__(self, user_id: int, name: str):
+    def __init__(self, user_id: int, name: str, kind: str = GUEST):
         self.id = user_id
         self.name = name
         self.keys = name_keys(name)
         self.sessions: set[Session] = set()
+        self.kind = kind  # GUEST, APP or BOT
+        self.roles: frozenset[str] = frozenset()  # an app user's, from its app token (e.g. "moderator")
+        self.avatar: str | None = None  # an avatar URL clients may be shown (its host allowed by the config)
+
+    @property
+    def vouched(self) -> bool:
+        """Whether the user's name is vouched for by the web app rather than chosen here (docs/protocol.md,
+        "Names"): never refused for looking like another's, and shared by other such users if the app says so."""
+        return self.kind != GUEST
 
     def ref(self) -> dict:
-        return {"id": self.id, "name": self.name}
+        """The user as frames name it: ``{"id", "name"}``, with ``"avatar"`` and ``"bot": true`` when so."""
+        ref: dict = {"id": self.id, "name": self.name}
+        if self.avatar is not None:
+            ref["avatar"] = self.avatar
+        if self.kind == BOT:
+            ref["bot"] = True
+        return ref
 
 
 class Room:

@@ -130,6 +130,23 @@ def _bus(v: Any) -> str | None:
     return url_problem(v, REDIS_SCHEMES)
 
 
+def _algorithms(v: Any) -> str | None:
+    from chatd.auth.apptokens import algorithm_problem  # the one list of algorithms, with the reasons
+
+    if not isinstance(v, list) or not v:
+        return f"must be a non-empty list of JWT algorithms, like [HS256], not {v!r}"
+    return next((p for p in map(algorithm_problem, v) if p), None)
+
+
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _host(v: Any) -> str | None:
+    if isinstance(v, str) and _HOST.match(v):
+        return None
+    return f"holds {v!r}, which is not a host name (lower case, no scheme, port or path: cdn.example.com)"
+
+
 def _list_of(problem: Check) -> Check:
     def check(v: Any) -> str | None:
         if not isinstance(v, list):
@@ -236,6 +253,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("identity.token_ttl_days", 30, _number(0.001, 3650), "days a resume token stays valid", live=True),
     Setting("identity.name_hold_seconds", 300, _number(0, 30 * 86400),
             "seconds a name stays reserved for its user after it left or renamed; 0 = free at once", live=True),
+    Setting("identity.guests", True, _bool, "whether people may chat as guests (identify with a name); false = "
+            "only the web app's users (app tokens) and their resume tokens", live=True),
+    Setting("identity.avatar_hosts", [], _list_of(_host),
+            "hosts whose avatar URLs (an app token's avatar claim) clients are shown; [] = none: a browser that "
+            "loads a third-party image tells its host who reads the chat", live=True),
+    Setting("app_tokens.secret", "", _text, "shared secret the web app signs its users' JWTs with (HS256/384/512), "
+            'at least 32 random bytes; "" = app_tokens.secret_file, else none', live=True),
+    Setting("app_tokens.secret_file", "", _text, 'file holding app_tokens.secret instead; "" = none', live=True,
+            path=True),
+    Setting("app_tokens.public_key_file", "", _text, "PEM public key that verifies the web app's JWTs "
+            '(RS*, PS*, ES*, EdDSA); "" = none. Read again on reload', live=True, path=True),
+    Setting("app_tokens.algorithms", ["HS256"], _algorithms,
+            "JWT algorithms accepted (HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 "
+            "EdDSA); never none", live=True),
+    Setting("app_tokens.audience", "", _text, 'the aud an app token must carry; "" = not checked', live=True),
+    Setting("app_tokens.issuer", "", _text, 'the iss an app token must carry; "" = not checked', live=True),
+    Setting("app_tokens.leeway_seconds", 30, _number(0, 3600),
+            "seconds of clock difference allowed when checking an app token's exp, nbf and iat", live=True),
     Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
     Setting("store.synchronous", "normal", _one_of("normal", "full"),
             "normal survives a crash of chatd; full also a power loss, at a cost in speed"),

@@ -64,23 +64,23 @@ def _run_share(text: str) -> float:
     return sum(a == b or (a, b) in _NEIGHBOURS for a, b in pairs) / len(pairs)
 
 
-def configured_secret(secret: str, secret_file: str) -> bytes | None:
-    """The secret a config names: ``identity.secret``, else what the file
-    ``identity.secret_file`` holds, without a trailing line break (what ``echo``
-    and editors add); None when neither is set (the server then keeps a
-    generated one in its database). Reads the file. ValueError naming the key
-    if both are set, the file cannot be read or is empty, or the secret is weak."""
+def configured_secret(secret: str, secret_file: str, section: str = "identity") -> bytes | None:
+    """The secret a config names: ``<section>.secret``, else what the file
+    ``<section>.secret_file`` holds, without a trailing line break (what ``echo``
+    and editors add); None when neither is set (for ``identity``, the server then
+    keeps a generated one in its database). Reads the file. ValueError naming the
+    key if both are set, the file cannot be read or is empty, or the secret is weak."""
     if secret and secret_file:
-        raise ValueError("keys 'identity.secret' and 'identity.secret_file' are both set: keep one")
+        raise ValueError(f"keys '{section}.secret' and '{section}.secret_file' are both set: keep one")
     if secret:
-        value, key, where = secret.encode(), "identity.secret", ""
+        value, key, where = secret.encode(), f"{section}.secret", ""
     elif secret_file:
         try:
             with open(secret_file, "rb") as f:
                 value = f.read().rstrip(b"\r\n")
         except OSError as e:
-            raise ValueError(f"key 'identity.secret_file': cannot read {secret_file}: {e.strerror or e}") from None
-        key, where = "identity.secret_file", f"the secret in {secret_file} "
+            raise ValueError(f"key '{section}.secret_file': cannot read {secret_file}: {e.strerror or e}") from None
+        key, where = f"{section}.secret_file", f"the secret in {secret_file} "
     else:
         return None
     problem = secret_problem(value)

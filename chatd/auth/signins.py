@@ -7,6 +7,7 @@ against the database epoch and the store's sign-ins and generations
 
     sign_ins = SignIns(hub, store, tokens)
     who = await sign_ins.sign_up("alice")        # a Signed
+    who = await sign_ins.app_sign_in(claims, "Alice")   # the user of a verified app token's sub
     who = await sign_ins.resume(token, cid)      # the same user again, or ProtocolError
     try:
         ...                                      # anything else identify waits for
@@ -26,11 +27,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from chatd.auth.apptokens import AppClaims
 from chatd.auth.revocation import Resume, Resumes, refusal
 from chatd.auth.tokens import BadToken, TokenSigner
 from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError
-from chatd.session import Session
+from chatd.session import APP, GUEST, Session
 from chatd.store import Store
 
 
@@ -43,6 +45,10 @@ class Signed(NamedTuple):
     sign_in: int
     generation: int  # the user's token generation
     resume: Resume | None = None  # the resume under way; None for a new user
+    kind: str = GUEST  # chatd.session: GUEST, APP, BOT
+    roles: frozenset[str] = frozenset()  # as stored, or as the app token says
+    avatar: str | None = None  # as stored, or as the app token says (whether it is shown is the caller's)
+    claims: AppClaims | None = None  # the app token it signed in with (its `rooms`...); None: another way
 
 
 class SignIns:
@@ -56,6 +62,13 @@ class SignIns:
         """A new user called ``name``, signed in."""
         user_id, sign_in = await self.store.sign_ins.sign_up(name)
         return Signed(user_id, name, None, sign_in, 0)
+
+    async def app_sign_in(self, claims: AppClaims, name: str) -> Signed:
+        """The user of the verified app token's ``sub``, called ``name`` (made if new; its
+        name, avatar and roles replaced), signed in anew: one user however many devices."""
+        up = await self.store.sign_ins.app_sign_in(claims.sub, name, claims.avatar, claims.roles)
+        return Signed(up.user_id, name, None, up.sign_in, up.generation, None, APP, claims.roles, claims.avatar,
+                      claims)
 
     async def resume(self, token: str, cid: str | None) -> Signed:
         """The user ``token`` proves, for ``check`` and ``settled`` later (see the module);
@@ -83,7 +96,8 @@ class SignIns:
             self._resumes.end(resume)
             raise
         resume.sign_in = stored.id
-        return Signed(claim.user_id, state.name, claim.epoch, stored.id, state.generation, resume)
+        return Signed(claim.user_id, state.name, claim.epoch, stored.id, state.generation, resume, state.kind,
+                      state.roles, state.avatar)
 
     def check(self, who: Signed, cid: str | None) -> None:
         """ProtocolError(bad_token) if ``who``'s sign-in was signed out since ``resume``."""

@@ -36,12 +36,13 @@ RENEW_EVERY = 30.0  # seconds between renewals of the names online on a node
 ONLINE_KEEP = 3 * RENEW_EVERY  # seconds a name online lives at least: two renewals may fail
 MS = 1000
 
-# KEYS: the name's keys; ARGV: user id, name, milliseconds to live, "renew" (only keys held by this user).
+# KEYS: the name's keys; ARGV: user id, name, milliseconds to live, and "vouched" to take the keys
+# whoever holds them (a user the web app vouches for: chatd.hub, "Names").
 # → nil when the keys are the user's now, else {"user id:name" of the holder, its milliseconds to live}.
 CLAIM = """
 for _, key in ipairs(KEYS) do
   local held = redis.call('GET', key)
-  if held and string.match(held, '^(%d+):') ~= ARGV[1] then
+  if held and ARGV[4] ~= 'vouched' and string.match(held, '^(%d+):') ~= ARGV[1] then
     return {held, redis.call('PTTL', key)}
   end
 end
@@ -65,11 +66,14 @@ class NameClaims:
         self._shared = shared
         self._script = shared.redis.register_script(CLAIM)
 
-    async def claim(self, user_id: int, name: str, seconds: float) -> Claim | None:
+    async def claim(self, user_id: int, name: str, seconds: float, vouched: bool = False) -> Claim | None:
         """Claim ``name`` for ``user_id`` for ``seconds``: None when it is the
-        user's now (or Redis is out: the caller's own checks stand), else who holds it."""
+        user's now (or Redis is out: the caller's own checks stand), else who holds it.
+        ``vouched``: the user's name is the web app's word, taken whoever holds it: it
+        then holds against guests on every node (a user vouched for, holding it before,
+        is not refused either: such users may share a name)."""
         held = await self._shared.run("claiming a name", lambda client: self._script(
-            keys=_keys(name), args=[user_id, name, _ms(seconds)], client=client))
+            keys=_keys(name), args=[user_id, name, _ms(seconds), "vouched" if vouched else ""], client=client))
         if not held:
             return None
         owner, _, holder_name = held[0].decode().partition(":")
@@ -83,7 +87,7 @@ class NameClaims:
         async def renew(client) -> None:
             async with client.pipeline(transaction=False) as pipe:
                 for user_id, name in names:
-                    await self._script(keys=_keys(name), args=[user_id, name, _ms(seconds)], client=pipe)
+                    await self._script(keys=_keys(name), args=[user_id, name, _ms(seconds), ""], client=pipe)
                 await pipe.execute()
 
         await self._shared.run("renewing names", renew)

@@ -29,6 +29,8 @@ side may make one first.
 **Names** of users online elsewhere are taken here as on the node itself
 (``chatd.hub``'s rules): a user that went offline everywhere else leaves its
 name held for it for ``hold_seconds``, as does a user renamed elsewhere.
+Several users may be online with names alike (users the web app vouches for:
+``chatd.hub``, "Names"); each holds the name against guests.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ class Peers:
         self.elsewhere = elsewhere  # room id → user id → other nodes where it is in the room (see module)
         self._online: dict[int, int] = {}  # user id → other nodes where it is online
         self._names: dict[int, str] = {}  # user id → its name, for users online elsewhere
-        self._keys: dict[str, int] = {}  # name key → user id online elsewhere with that key
+        # Name key → user ids online elsewhere with that key (users the web app vouches for may share one).
+        self._keys: dict[str, set[int]] = {}
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
 
     # Reading
@@ -80,8 +83,8 @@ class Peers:
         self._expire_names(now - hold_seconds)
         keys = name_keys(name)
         for key in keys:
-            holder = self._keys.get(key)
-            if holder is not None and holder != user_id:
+            holder = next((uid for uid in self._keys.get(key, ()) if uid != user_id), None)
+            if holder is not None:
                 return Holder(holder, self._names[holder])
         for key in keys:
             held = self._let_go.get(key)
@@ -214,15 +217,18 @@ class Peers:
             self._release(user, old, now)
         self._names[user] = name
         for key in name_keys(name):
-            self._keys[key] = user
+            self._keys.setdefault(key, set()).add(user)
             if key in self._let_go and self._let_go[key].user_id == user:
                 del self._let_go[key]  # a name this user let go, taken back
 
     def _release(self, user: int, name: str, now: float) -> None:
         """``user`` no longer has ``name`` anywhere else: it is held for it from ``now``."""
         for key in name_keys(name):
-            if self._keys.get(key) == user:
-                del self._keys[key]
+            holders = self._keys.get(key)
+            if holders is not None and user in holders:
+                holders.discard(user)
+                if not holders:
+                    del self._keys[key]
             self._let_go.pop(key, None)  # re-inserted at the end: the dict stays in time order
             self._let_go[key] = Holder(user, name, now)
 

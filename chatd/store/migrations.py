@@ -102,10 +102,21 @@ def _v6_private_sender_index(db: Database) -> None:
     db.execute_sql(PRIVATE_SENDER_INDEX)
 
 
+def _v7_app_users(db: Database) -> None:
+    """Users of a web app (app tokens): a kind (guest, app, bot), the app's user
+    id (``external_id``, unique: two devices of one app user are one chatd user),
+    roles and an avatar. Every user so far is a guest."""
+    for column in ("\"kind\" TEXT NOT NULL DEFAULT 'guest'", '"external_id" TEXT',
+                   "\"roles\" TEXT NOT NULL DEFAULT '[]'", '"avatar" TEXT'):
+        db.execute_sql(f'ALTER TABLE "user" ADD COLUMN {column}')
+    db.execute_sql('CREATE UNIQUE INDEX "user_external_id" ON "user" ("external_id")')  # as a new database has it
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
-                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index]
+                                                      _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
+                                                      _v7_app_users]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

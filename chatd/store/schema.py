@@ -29,6 +29,8 @@ from peewee import (
     TextField,
 )
 
+from chatd.session import APP, BOT, GUEST  # noqa: F401  (the kinds of users, kept in User.kind)
+
 # A setting of the SQL context (peewee's ``ctx.state``) that PostgresDatabase sets:
 # the DDL of the fields below says what it must to each dialect.
 _ON_POSTGRES = "chatd_postgres"
@@ -90,6 +92,12 @@ class User(BaseModel):
     created = IntegerField()  # ms since the epoch
     # Raised by "sign out everywhere": tokens issued in an older generation are refused.
     token_generation = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    # GUEST, APP (a web app's user, found by its `sub`) or BOT (chatd.bots).
+    kind = TextField(default=GUEST, constraints=[SQL(f"DEFAULT '{GUEST}'")])
+    # An app user's `sub` (chatd.auth.apptokens): one user per sub. None for guests.
+    external_id = TextField(null=True, unique=True)
+    roles = TextField(default="[]", constraints=[SQL("DEFAULT '[]'")])  # JSON list, from the app token
+    avatar = TextField(null=True)  # an http(s) URL from the app token, shown only from identity.avatar_hosts
 
 
 class SignIn(BaseModel):

@@ -6,6 +6,7 @@ the first resume with a token from before sign-ins write.
 
     sign_ins = store.sign_ins
     user_id, sign_in = await sign_ins.sign_up("alice")
+    up = await sign_ins.app_sign_in("u-42", "Alice", avatar, roles)    # an AppSignUp: the user of sub "u-42"
     state = await sign_ins.state(user_id, claim.sign_in, claim.legacy)   # a ResumeState
     await sign_ins.revoke(user_id, sign_in)                              # "sign out"
     await sign_ins.raise_generation(user_id)                             # "sign out everywhere"
@@ -14,10 +15,12 @@ the first resume with a token from before sign-ins write.
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from chatd.auth.revocation import StoredSignIn
-from chatd.store.schema import SignIn, User, now_ms
+from chatd.store.schema import APP, GUEST, SignIn, User, now_ms
 
 if TYPE_CHECKING:
     from chatd.store import Store
@@ -30,16 +33,33 @@ class SignUp(NamedTuple):
     sign_in: int
 
 
+class AppSignUp(NamedTuple):
+    """The user of an app's ``sub`` (new or found), as the app token says it, and a new sign-in of it."""
+
+    user_id: int
+    sign_in: int
+    generation: int  # the user's token generation
+
+
 class ResumeState(NamedTuple):
     """What the store holds about a token's user and sign-in."""
 
     name: str | None  # the user's name; None: there is no such user
     generation: int  # the user's token generation
     sign_in: StoredSignIn | None  # the token's sign-in; None: not stored here
+    kind: str = GUEST  # chatd.store.schema: GUEST, APP, BOT
+    roles: frozenset[str] = frozenset()
+    avatar: str | None = None
 
 
-_STATE = ('SELECT u.name, u.token_generation, s.id, s.user_id, s.revoked FROM "user" u '
+_STATE = ('SELECT u.name, u.token_generation, u.kind, u.roles, u.avatar, s.id, s.user_id, s.revoked FROM "user" u '
           'LEFT JOIN sign_in s ON s.id = ? OR s.legacy = ? WHERE u.id = ?')
+# One statement, atomic on SQLite and PostgreSQL alike: two devices of a new sub signing in
+# at once on two nodes make one user (the unique index on external_id decides, and the
+# loser updates the winner's row instead of failing).
+_APP_USER = ('INSERT INTO "user" (name, created, kind, external_id, roles, avatar) VALUES (?, ?, ?, ?, ?, ?) '
+             'ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, roles = excluded.roles, '
+             'avatar = excluded.avatar RETURNING id, token_generation')
 
 
 class SignInStore:
@@ -56,14 +76,27 @@ class SignInStore:
 
         return self._store.writer.run(job)
 
+    def app_sign_in(self, sub: str, name: str, avatar: str | None, roles: Iterable[str]) -> asyncio.Future:
+        """→ AppSignUp: the user of the app's ``sub`` — made if new, else its name, avatar
+        and roles replaced by these — and a new sign-in of it, both or neither."""
+        def job() -> AppSignUp:
+            now, db = now_ms(), self._store.db
+            with db.atomic():  # a savepoint: a writer job makes one change
+                user_id, generation = db.execute_sql(self._store._q(_APP_USER), (
+                    name, now, APP, sub, json.dumps(sorted(roles)), avatar)).fetchone()
+                return AppSignUp(user_id, SignIn.insert(user=user_id, created=now).execute(db), generation)
+
+        return self._store.writer.run(job)
+
     def state(self, user_id: int, sign_in: int | None, legacy: str | None) -> asyncio.Future:
         """→ ResumeState of user ``user_id`` and the sign-in with id ``sign_in`` or key ``legacy``."""
         def query() -> ResumeState:
             row = self._store.db.execute_sql(self._store._q(_STATE), (sign_in, legacy, user_id)).fetchone()
             if row is None:
                 return ResumeState(None, 0, None)
-            name, generation, *stored = row
-            return ResumeState(name, generation, None if stored[0] is None else StoredSignIn(*stored))
+            name, generation, kind, roles, avatar, *stored = row
+            return ResumeState(name, generation, None if stored[0] is None else StoredSignIn(*stored), kind,
+                               frozenset(json.loads(roles)), avatar)
 
         return self._store.read(query)
 
