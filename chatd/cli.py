@@ -1,5 +1,5 @@
 """The ``chatd`` command: start, stop, reload, restart, status, connections,
-backup, restore, migrate-store and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
+backup, restore, migrate-store, apikey and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
 the rest; docs/operations.md is the manual.
 
     chatd start [-c chatd.yaml] [-d] [--workers N]
@@ -9,7 +9,7 @@ the rest; docs/operations.md is the manual.
 streams as parameters so tests can run it in-process. Exit statuses are
 ``chatd.status.ExitStatus``. ``start`` is ``chatd.lifecycle``; the commands
 that act on a running server are ``chatd.commands``, those that copy the
-database ``chatd.database_commands``; they load only when used, so
+database ``chatd.database_commands``, the API keys ``chatd.apikey_commands``; they load only when used, so
 ``--help`` stays quick. Only the entry points (the console script
 and ``python -m chatd``) import this module.
 """
@@ -92,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "line for chatd.yaml. The password may come from `database_password_file` or "
                    "$CHATD_DATABASE_PASSWORD.")
     move.add_argument("url", metavar="URL", help="postgresql://USER@HOST[:PORT]/DATABASE, an empty database")
+    apikey = command("apikey", "create, list or revoke keys of the HTTP API (/api/v1/, docs/api.md)",
+                     "Works on the configured database whether the server runs or not; a running server "
+                     "takes a new key, and refuses a revoked one, from its next request on.")
+    actions = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a key and print it (the only time it is shown)")
+    create.add_argument("name", metavar="NAME", help="what the key is for: letters, digits, '_', '.', '-'")
+    create.add_argument("--scope", action="append", choices=("publish", "read", "manage"), required=True,
+                        help="what the key may do (repeat for several): publish = post messages and events, "
+                             "read = history and who is online, manage = disconnect users, rooms, bots")
+    create.add_argument("--user", type=int, metavar="ID", help="bind the key to this user: it acts as that "
+                                                              "user only (a bot's key)")
+    actions.add_parser("list", help="list the keys (never their secrets)").add_argument(
+        "--json", action="store_true", help="print JSON")
+    actions.add_parser("revoke", help="revoke a key at once").add_argument("which", metavar="NAME|ID")
     command("check-config", "validate the config file and exit")
     return parser
 
@@ -130,9 +144,9 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
     if problem and args.command not in ("reload", "restart"):  # those two get the server's own verdict
         print("chatd: warning: the configuration is invalid (see `chatd check-config`); "
               "using its pidfile and control_socket as far as they can be read", file=stderr)
-    from chatd import commands, database_commands
+    from chatd import apikey_commands, commands, database_commands
 
-    run = {**commands.COMMANDS, **database_commands.COMMANDS}[args.command]
+    run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS}[args.command]
     return run(args, config, stdout, stderr)
 
 

@@ -173,7 +173,8 @@ def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, 
 
 
 TRANSFER_LABELS = {"user": "users", "sign_in": "sign-ins", "room": "rooms", "room_key": "room keys",
-                   "message": "messages", "meta": "meta rows"}
+                   "message": "messages", "api_key": "API keys",
+                   "api_idempotency": "idempotency keys", "meta": "meta rows"}
 
 
 def _postgres_refused(command: str, stderr: TextIO) -> int:

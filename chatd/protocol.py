@@ -95,6 +95,9 @@ class CloseCode:
     # The connection's sign-in was signed out (docs/protocol.md, "Signing out"); 4000-4999 are for
     # applications, and 4401 echoes HTTP's 401 as other WebSocket protocols do (graphql-ws).
     SIGNED_OUT = 4401
+    # Kicked by the web app (HTTP API disconnect) or a moderator: the page shows the reason and does not
+    # reconnect by itself (docs/protocol.md, "Kicked"); 4410 echoes HTTP's 410 Gone.
+    KICKED = 4410
 
 
 class ProtocolError(Exception):
@@ -337,6 +340,11 @@ def message_frame(row: MessageRow) -> dict[str, Any]:
     frame["text"] = row.text
     frame["ts"] = row.ts
     return frame
+
+
+def kicked_frame(reason: str) -> dict[str, Any]:
+    """The ``kicked`` frame a session gets before it is closed with ``CloseCode.KICKED``."""
+    return {"type": "kicked", "reason": displayable(reason, ERROR_MESSAGE_MAX)}
 
 
 def error_frame(code: Code, message: str, cid: str | None = None, retry_after: float | None = None) -> dict[str, Any]:

@@ -38,19 +38,19 @@ class TokenBucket:
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    def take(self, now: float | None = None) -> bool:
-        """Take one token if there is one."""
+    def take(self, now: float | None = None, count: int = 1) -> bool:
+        """Take ``count`` tokens if there are as many (all or none)."""
         now = time.monotonic() if now is None else now
         self._refill(now)
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= count:
+            self._tokens -= count
             return True
         return False
 
-    def wait(self, now: float) -> float:
-        """Seconds from ``now`` until a token is there (0.0: there is one)."""
+    def wait(self, now: float, count: int = 1) -> float:
+        """Seconds from ``now`` until ``count`` tokens are there (0.0: they are)."""
         self._refill(now)
-        return max(0.0, (1 - self._tokens) / self.rate)
+        return max(0.0, (count - self._tokens) / self.rate)
 
     def full(self, now: float) -> bool:
         """Refilled to its burst by ``now``: no different from a new bucket."""
@@ -79,10 +79,10 @@ class BucketTable:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def take(self, key: str, rate: float, burst: float, now: float) -> float:
-        """Take a token from ``key``'s bucket, with the ``rate`` (tokens per
-        second) and ``burst`` in force now; → 0.0 when taken, else the
-        seconds until one is there."""
+    def take(self, key: str, rate: float, burst: float, now: float, count: int = 1) -> float:
+        """Take ``count`` tokens (at most ``burst``) from ``key``'s bucket, with the
+        ``rate`` (tokens per second) and ``burst`` in force now; → 0.0 when taken,
+        else the seconds until they are there."""
         self._drop_idle(now)
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -92,7 +92,7 @@ class BucketTable:
         else:
             self._buckets.move_to_end(key)
             bucket.rate, bucket.burst = rate, burst
-        return 0.0 if bucket.take(now) else bucket.wait(now)
+        return 0.0 if bucket.take(now, count) else bucket.wait(now, count)
 
     def _drop_idle(self, now: float) -> None:
         for _ in range(IDLE_CHECKS_PER_TAKE):

@@ -13,6 +13,7 @@ Notices (``Notice.kind``: body):
 - ``bye``: the node stops; the others drop it at once.
 - ``room``: ``{"event": "created" | "removed", "id", "name", "topic", "creator"}``.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
+- ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
 users leave the rooms they were in only there, with ``presence`` to this
@@ -42,13 +43,13 @@ from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
 from chatd.hub import Holder, Hub
-from chatd.protocol import CloseCode
+from chatd.protocol import CloseCode, kicked_frame
 from chatd.session import Room, Session, User
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
 
-OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
+OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT, KICK = "ops", "state", "sync", "bye", "room", "sign_out", "kick"
 
 
 class Cluster:
@@ -87,6 +88,14 @@ class Cluster:
         if here is not None and here.left_at is None:
             return here
         return self.peers.name_holder(name, user_id, now, hold_seconds) or here
+
+    def online_count(self) -> int:
+        """Users online on any node (each once)."""
+        return len(self.hub.users.keys() | self.peers.online_users())
+
+    def nodes_of(self, user_id: int) -> int:
+        """Other nodes where the user is online."""
+        return self.peers.nodes_online(user_id)
 
     def member_refs(self, room: Room, limit: int) -> list[dict]:
         """At most ``limit`` of the users in ``room`` on any node, this node's first."""
@@ -131,6 +140,22 @@ class Cluster:
     def signed_out(self, user_id: int, sign_in: int | None) -> None:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
         self._publish(SIGN_OUT, {"user": user_id, "sign_in": sign_in})
+
+    def kick(self, user_id: int, reason: str) -> int:
+        """End every session of the user, here and on every other node, with a ``kicked`` frame
+        and close code 4410 (docs/protocol.md, "Kicked"); → the sessions ended here."""
+        self._publish(KICK, {"user": user_id, "reason": reason})
+        return self._kick(user_id, reason)
+
+    def _kick(self, user_id: int, reason: str) -> int:
+        sessions = self.hub.sessions_of(user_id)
+        data = wire(kicked_frame(reason))
+        for session in sessions:
+            session.send(data)
+            session.close(CloseCode.KICKED, reason)  # the close frame cuts the reason to fit (chatd.wsframe)
+        if sessions:
+            log.info("user %d kicked: %d sessions end here (%s)", user_id, len(sessions), reason)
+        return len(sessions)
 
     def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
@@ -209,6 +234,9 @@ class Cluster:
         elif kind == SIGN_OUT:
             self.peers.heard(node, now)
             self._sign_out(body["user"], body["sign_in"])
+        elif kind == KICK:
+            self.peers.heard(node, now)
+            self._kick(int(body["user"]), str(body["reason"]))
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 

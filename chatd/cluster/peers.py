@@ -76,6 +76,14 @@ class Peers:
         """The name of a user online on another node, else None."""
         return self._names.get(user_id)
 
+    def online_users(self) -> set[int]:
+        """The users online on some other node."""
+        return set(self._online)
+
+    def nodes_online(self, user_id: int) -> int:
+        """Other nodes where the user is online."""
+        return self._online.get(user_id, 0)
+
     def name_holder(self, name: str, user_id: int | None, now: float, hold_seconds: float) -> Holder | None:
         """Who, on another node, keeps user ``user_id`` (None: a new user) from
         taking ``name``: a user online there whose name looks alike, or one who

@@ -29,7 +29,9 @@ from chatd.store.rows import (
     Draft,
     MessageRow,
     NoSuchUser,
+    Once,
     Page,
+    ReusedKey,
     RoomExists,
     RoomUse,
     Stored,
@@ -38,8 +40,8 @@ from chatd.store.rows import (
 from chatd.store.schema import now_ms
 from chatd.store.writer import WriterClosed
 
-__all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "WriterClosed",
-           "StoreUnavailable", "DatabaseUnreachable", "USER_ID_MAX", "now_ms", "open_store"]
+__all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "Once", "ReusedKey",
+           "WriterClosed", "StoreUnavailable", "DatabaseUnreachable", "USER_ID_MAX", "now_ms", "open_store"]
 
 
 def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int) -> Store:

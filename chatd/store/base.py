@@ -24,9 +24,10 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.apikeys import ApiKeyStore
 from chatd.store.health import Health, reason_of
 from chatd.store.migrations import fill_room_keys, migrate
-from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Page, RoomExists, RoomUse
+from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Once, Page, ReusedKey, RoomExists, RoomUse, Stored
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
@@ -64,16 +65,14 @@ class Store:
         # about to exist); newest() rereads it when it is not high enough.
         self.newest_id = 0
         self.sign_ins = SignInStore(self)  # users' sign-ins and token generations
+        self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.
         DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
         try:
             with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
-                migrate(self.db)
-                for room, like in fill_room_keys(self.db):
-                    log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
-                                "either", room, like)
+                self._migrate()
                 meta = {row.key: row.value for row in Meta.select()}
                 self.newest_id = self._read_newest_id()
         except Exception as e:
@@ -84,6 +83,24 @@ class Store:
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = self._make_writer(loop)
         self.writer.start()
+
+    def ensure_schema(self) -> None:
+        """Create or migrate the schema, as ``open`` does, and nothing else: for a command
+        that works on the database while a server may run (``chatd apikey``).
+        DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
+        try:
+            with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
+                self._migrate()
+        except Exception as e:
+            if self.health.is_failure(e):
+                raise DatabaseUnreachable(reason_of(e)) from e
+            raise
+
+    def _migrate(self) -> None:
+        migrate(self.db)
+        for room, like in fill_room_keys(self.db):
+            log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
+                        "either", room, like)
 
     def close(self, timeout: float | None = None) -> None:
         """Commit what is queued, then stop the writer and readers."""
@@ -116,6 +133,49 @@ class Store:
         if the recipient does not exist.
         """
         raise NotImplementedError
+
+    def _job(self, draft: Draft) -> Callable[[], Stored]:
+        """The writer's job that stores ``draft``: ``_insert``, or, with ``draft.once``, ``_insert_once``."""
+        if draft.once is None:
+            return lambda: self._insert(draft)
+        return lambda: self._insert_once(draft)
+
+    def _insert(self, draft: Draft) -> Stored:
+        """Store ``draft`` (in the writer thread, inside its transaction)."""
+        raise NotImplementedError
+
+    def _insert_once(self, d: Draft) -> Stored:
+        """``_insert`` unless ``d.once`` was seen: then the message it stored, as a duplicate
+        (not published again), or ReusedKey if it came with another request. The key and the
+        message are stored together or not at all (a savepoint), so a retry after any failure
+        stores it. Two at once (two nodes) with one key: the second insert of the key waits for
+        the first's commit and fails, and the second then finds the first's message."""
+        once = d.once
+        self.db.execute_sql(self._q("DELETE FROM api_idempotency WHERE created < ?"), (once.oldest,))
+        found = self._once_found(once)
+        if found is None:
+            try:
+                with self.db.atomic():
+                    stored = self._insert(d)
+                    self.db.execute_sql(self._q(
+                        "INSERT INTO api_idempotency (api_key_id, key, fingerprint, message_id, created) "
+                        "VALUES (?, ?, ?, ?, ?)"), (once.api_key_id, once.key, once.fingerprint, stored.row.id,
+                                                   stored.row.ts))
+                return stored
+            except IntegrityError:
+                found = self._once_found(once)
+                if found is None:
+                    raise
+        fingerprint, message_id = found
+        if fingerprint != once.fingerprint:
+            raise ReusedKey(once.key)
+        row = self.db.execute_sql(self._q(SELECT + " WHERE m.id = ?"), (message_id,)).fetchone()
+        return Stored(MessageRow._make(row), True, d.channels(), None)
+
+    def _once_found(self, once: Once) -> tuple[str, int] | None:
+        """(fingerprint, message id) stored under ``once``'s key, or None."""
+        return self.db.execute_sql(self._q("SELECT fingerprint, message_id FROM api_idempotency "
+                                           "WHERE api_key_id = ? AND key = ?"), (once.api_key_id, once.key)).fetchone()
 
     def stats(self) -> asyncio.Future:
         """→ {"messages": count, "database_bytes": size on disk}."""

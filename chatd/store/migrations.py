@@ -35,6 +35,8 @@ from chatd.store.schema import (
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
+    ApiIdempotency,
+    ApiKey,
     Meta,
     Room,
     RoomKey,
@@ -112,11 +114,16 @@ def _v7_app_users(db: Database) -> None:
     db.execute_sql('CREATE UNIQUE INDEX "user_external_id" ON "user" ("external_id")')  # as a new database has it
 
 
+def _v9_api_keys(db: Database) -> None:
+    """The HTTP API: its keys, and the Idempotency-Keys of the messages it stored."""
+    db.create_tables([ApiKey, ApiIdempotency])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
-                                                      _v7_app_users]
+                                                      _v7_app_users, _v9_api_keys]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -133,7 +133,7 @@ class PostgresStore(Store):
             keys: tuple[int, ...] = (room_lock(draft.room_id),)
         else:
             keys = (inbox_lock(draft.sender_id), inbox_lock(draft.recipient_id))
-        self.writer.submit(lambda: self._insert(draft), done, keys)
+        self.writer.submit(self._job(draft), done, keys)
 
     def _insert(self, d: Draft) -> Stored:
         conn: psycopg.Connection = self.db.connection()  # psycopg itself: this is the hottest write

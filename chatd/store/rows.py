@@ -20,6 +20,10 @@ class NoSuchUser(Exception):
     pass
 
 
+class ReusedKey(Exception):
+    """An Idempotency-Key (``Once``) came back with another request than the one it stored a message for."""
+
+
 class RoomExists(Exception):
     """A room with this name, or one that looks like it, exists: ``existing`` is its name."""
 
@@ -44,6 +48,17 @@ class DatabaseUnreachable(Exception):
 USER_ID_MAX = 2**62 - 1
 
 
+class Once(NamedTuple):
+    """A message that may be stored once only (the HTTP API's ``Idempotency-Key``): a second draft
+    with the same ``api_key_id`` and ``key`` is the first one's message (``Stored.duplicate``), or
+    ReusedKey when its ``fingerprint`` (what was asked) differs."""
+
+    api_key_id: int
+    key: str
+    fingerprint: str
+    oldest: int  # ms since the epoch: keys seen before are forgotten (api.idempotency_hours)
+
+
 @dataclass(slots=True)
 class Draft:
     """A message on its way to the store: a room id or a recipient id."""
@@ -55,6 +70,7 @@ class Draft:
     room_id: int | None = None
     room_name: str | None = None
     recipient_id: int | None = None
+    once: Once | None = None  # stored at most once under this key (the HTTP API's Idempotency-Key)
 
     def inbox_users(self) -> tuple[int, ...]:
         """A private message's users, whose inboxes it goes to: sender and recipient (once when the same)."""

@@ -173,7 +173,43 @@ PRIVATE_SENDER_INDEX = ('CREATE INDEX IF NOT EXISTS "message_private_sender" ON 
 ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" ("name")'
 PG_ROOM_NAME_INDEX = 'CREATE UNIQUE INDEX "room_name" ON "room" (lower("name"))'
 
-MODELS = (Meta, User, SignIn, Room, RoomKey, Message)
+class ApiKey(BaseModel):
+    """A key of the HTTP API (``chatd.auth.apikeys``): ``chatd_<public_id>_<secret>``, of which only
+    the sha256 of the secret is kept. Kept once revoked, so that it stays refused and listed."""
+
+    id = IdField()
+    name = TextField(unique=True)
+    public_id = TextField(unique=True)  # the key's <id> part: finds the row, shown by `chatd apikey list`
+    secret_hash = TextField()  # hex sha256 of the secret part
+    scopes = TextField()  # space-separated: publish, read, manage
+    # The user it acts as, if bound (a bot's key): it posts as that user only.
+    user = ForeignKeyField(User, null=True, column_name="user_id", on_delete="CASCADE")
+    created = IntegerField()  # ms since the epoch
+    last_used = IntegerField(null=True)  # ms since the epoch, noted at most once a minute per process
+    revoked = IntegerField(null=True)  # ms since the epoch it was revoked; None while it holds
+
+    class Meta:
+        table_name = "api_key"
+
+
+class ApiIdempotency(BaseModel):
+    """An ``Idempotency-Key`` of the HTTP API seen with a request that stored a message:
+    a retry is answered from the message it stored (``chatd.store.base``, ``Draft.once``).
+    Written in the transaction that stores the message, so both or neither exist."""
+
+    id = IdField()
+    api_key = ForeignKeyField(ApiKey, column_name="api_key_id", on_delete="CASCADE")
+    key = TextField()  # the header's value
+    fingerprint = TextField()  # hex sha256 of what the request asked (method, path, body)
+    message = ForeignKeyField(Message, column_name="message_id", on_delete="CASCADE")
+    created = IntegerField()  # ms since the epoch; removed api.idempotency_hours later
+
+    class Meta:
+        table_name = "api_idempotency"
+        indexes = ((("api_key", "key"), True), (("created",), False))
+
+
+MODELS = (Meta, User, SignIn, Room, RoomKey, Message, ApiKey, ApiIdempotency)
 
 
 def now_ms() -> int:

@@ -61,7 +61,7 @@ class SqliteStore(Store):
 
     def save_message(self, draft: Draft, done: Done) -> None:
         assert self.writer
-        self.writer.submit(lambda: self._insert(draft), done)
+        self.writer.submit(self._job(draft), done)
 
     def _insert(self, d: Draft) -> Stored:
         sql = self.db.connection()  # sqlite3 itself: this is the hottest write

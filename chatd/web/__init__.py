@@ -19,6 +19,7 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
+from chatd.api import routes as api_routes
 from chatd.chat import Chat
 from chatd.config import Config
 from chatd.proxies import client_address, parse_networks
@@ -94,9 +95,11 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
     """The application; ``registry`` gets every open ``ChatConnection``, ``handing``
     each one between its 101 and its socket's take-over (``chatd.web.upgrade``)."""
     assets = load_assets(STATIC_DIR)
+    _, api_rules = api_routes(chat)
     return Application(
         chat,
         [
+            *api_rules,
             (r"/", PageHandler, {"assets": assets}),
             (ROUTE, StaticHandler, {"assets": assets}),
             (r"/healthz", HealthHandler, {"chat": chat}),

@@ -1,0 +1,326 @@
+"""The HTTP API's base: operations, authentication, errors, bodies.
+
+An endpoint is an ``Operation``: its method and path, the scope its key needs,
+its arguments as a ``chatd.api.fields.Schema`` (checked here, and the OpenAPI
+document's schema too), the JSON Schema of its answer, and ``run``, a coroutine
+that takes a ``Call`` and returns a ``Reply``. The same operation serves its own
+URL and the batch endpoint (``chatd.api.batch``), where it is named by ``name``.
+
+Every request to ``/api/v1/`` goes, in order, through:
+
+1. the API being on: no key ever created → 404 ``api_off`` (docs/api.md says why);
+2. its key, ``Authorization: Bearer chatd_…`` (``chatd.auth.apikeys``): missing,
+   malformed, unknown or revoked → 401 ``unauthorized``; without the operation's
+   scope → 403 ``forbidden``;
+3. the key's rate (``api.rate_per_second``, ``api.rate_burst``; one token per
+   operation) → 429 ``rate_limited`` with Retry-After;
+4. its body: at most ``api.max_body_bytes`` (413 ``payload_too_large``), JSON read by
+   ``chatd.strictjson`` (no NaN, no repeated names, bounded nesting, no unpaired
+   surrogates: 400 ``bad_json`` / ``bad_request``), then the operation's Schema.
+
+Every refusal is ``{"error": {"code": ..., "message": ...}}`` with a stable code;
+an unexpected exception is logged and answered 500 ``internal``, never a traceback.
+The API is for servers, not browsers: no CORS headers are sent (docs/api.md).
+
+    api = Api(chat)                       # one per process: keys, rate buckets, operations
+    reply = await api.call(op, key, args) # what a batch item does
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import tornado.web
+
+from chatd.api.fields import Invalid, Schema
+from chatd.auth.apikeys import ApiKeys, ApiOff, Key, KeyRefused
+from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError
+from chatd.ratelimit import BucketTable
+from chatd.store import DatabaseUnreachable
+from chatd.strictjson import NotJSON, Refused, displayable, ill_formed, loads, may_be_ill_formed
+from chatd.web.headers import SecurityHeaders
+
+if TYPE_CHECKING:
+    from chatd.chat import Chat
+
+log = logging.getLogger("chatd.api")
+
+PREFIX = "/api/v1"
+IDEMPOTENCY_KEY_MAX = 255  # characters of an Idempotency-Key header
+RATE_KEYS_MAX = 10_000  # keys whose rate buckets are kept (chatd.ratelimit.BucketTable)
+
+# The HTTP status of each error code: the WebSocket's codes where one fits (chatd.protocol.Code).
+STATUS = {
+    "bad_request": 400, "bad_json": 400, "bad_room": 400, "empty_text": 400, "text_too_long": 400,
+    "unauthorized": 401, "forbidden": 403, "api_off": 404, "not_found": 404, "no_such_room": 404,
+    "no_such_user": 404, "not_in_room": 403, "method_not_allowed": 405, "conflict": 409, "room_exists": 409,
+    "idempotency_key_reused": 422, "payload_too_large": 413, "rate_limited": 429, "internal": 500,
+    "unavailable": 503,
+}
+ERROR_CODES = tuple(STATUS)
+
+
+class ApiError(Exception):
+    """A refused API request: ``code`` (``STATUS`` gives its HTTP status) and a message.
+    ``retry_after``: seconds, for 429 and 503."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = STATUS[code]
+        self.message = message
+        self.retry_after = retry_after
+
+    @classmethod
+    def of(cls, error: ProtocolError) -> ApiError:
+        """The API's answer to a refusal of the chat core (``chatd.protocol.Code``)."""
+        code = str(error.code)
+        if code not in STATUS:
+            code = "bad_request" if code == Code.BAD_FRAME else "forbidden" if code == Code.FORBIDDEN else "internal"
+        return cls(code, error.message, error.retry_after)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": displayable(self.message, ERROR_MESSAGE_MAX)}}
+
+
+class Reply(NamedTuple):
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False  # an Idempotency-Key's earlier answer, given again
+
+
+@dataclass
+class Call:
+    """One operation's request, from its URL or from a batch."""
+
+    api: Api
+    key: Key
+    args: dict[str, Any]
+    op: Operation
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What the request asks, as a digest: the same for a retry, another for another request."""
+        text = json.dumps([self.op.name, self.args], sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One endpoint. ``path`` is below ``/api/v1``, with OpenAPI's ``{name}`` for path arguments."""
+
+    name: str  # operationId in OpenAPI, "op" in a batch
+    method: str
+    path: str
+    scope: str  # the key's scope it needs; "" for any key (a batch: each item needs its own)
+    summary: str
+    run: Callable[[Call], Awaitable[Reply]]
+    args: Schema = field(default_factory=Schema)
+    answer: dict[str, Any] = field(default_factory=lambda: {"type": "object"})  # JSON Schema of a success
+    status: int = 200  # of a success
+    description: str = ""
+    gateway: str = ""  # the GatewayWorker call it stands for (docs/api.md, "Coming from GatewayWorker")
+    idempotent: bool = False  # takes an Idempotency-Key header
+    batch: bool = True  # may be an item of POST /api/v1/batch
+    errors: tuple[str, ...] = ()  # the codes it may answer besides those every operation may
+
+
+class Api:
+    """What the API's handlers share in one process."""
+
+    def __init__(self, chat: Chat, operations: list[Operation]):
+        self.chat = chat
+        self.keys = ApiKeys(chat.store.api_keys)
+        self.operations = {op.name: op for op in operations}
+        self.rates = BucketTable(RATE_KEYS_MAX)
+        self.clock: Callable[[], float] = time.monotonic
+
+    @property
+    def config(self) -> Any:
+        return self.chat.config  # read per request: a reload applies at once
+
+    async def authenticate(self, authorization: str | None, scope: str) -> Key:
+        """The request's key, if it may do what needs ``scope`` ("": any key); else ApiError."""
+        try:
+            key = await self.keys.authenticate(authorization)
+        except ApiOff as e:
+            raise ApiError("api_off", str(e)) from None
+        except KeyRefused as e:
+            raise ApiError("unauthorized", str(e)) from None
+        except DatabaseUnreachable:
+            raise ApiError("unavailable", DATABASE_UNREACHABLE) from None
+        if scope and scope not in key.scopes:
+            raise ApiError("forbidden", f"this API key lacks the scope {scope!r} (it has: "
+                                        f"{', '.join(sorted(key.scopes))})")
+        return key
+
+    def charge(self, key: Key, operations: int) -> None:
+        """Take ``operations`` tokens from the key's bucket; ApiError rate_limited if it has not enough."""
+        limits = self.config.api
+        if operations > limits.rate_burst:
+            raise ApiError("rate_limited", f"{operations} operations at once are more than this API key's burst "
+                                           f"({limits.rate_burst:g}, api.rate_burst): send fewer")
+        wait = self.rates.take(str(key.id), limits.rate_per_second, limits.rate_burst, self.clock(), operations)
+        if wait:
+            raise ApiError("rate_limited", f"this API key may make {self.config.api.rate_per_second:g} "
+                                           f"operations per second (api.rate_per_second); try again later", wait)
+
+    async def call(self, call: Call) -> Reply:
+        """Run an authenticated, checked call: its Reply, or ApiError."""
+        try:
+            return await call.op.run(call)
+        except ProtocolError as e:
+            raise ApiError.of(e) from None
+        except DatabaseUnreachable:
+            raise ApiError("unavailable", DATABASE_UNREACHABLE) from None
+
+
+def read_json(body: bytes) -> Any:
+    """A request body as JSON, read as strictly as a WebSocket frame; ApiError naming the problem."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError("bad_json", f"the body is not UTF-8 (byte {e.start})") from None
+    try:
+        data = loads(text)
+    except NotJSON as e:
+        raise ApiError("bad_json", f"the body is not valid JSON: {e}") from None
+    except Refused as e:
+        raise ApiError("bad_request", str(e)) from None
+    problem = ill_formed(data) if may_be_ill_formed(text) else None
+    if problem:
+        raise ApiError("bad_request", problem)
+    return data
+
+
+@tornado.web.stream_request_body
+class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
+    """Serves the operations of one path (one per method). ``chatd.api.routes`` makes the routes."""
+
+    def initialize(self, api: Api, operations: dict[str, Operation]) -> None:
+        self.api = api
+        self.operations = operations
+        self.key: Key | None = None
+        self.op: Operation | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def check_xsrf_cookie(self) -> None:
+        """No cookies here: a key in a header is not sent by a browser on its own."""
+
+    async def prepare(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        try:
+            self.op = self.operations.get(self.request.method)
+            if self.op is None:
+                raise ApiError("method_not_allowed", f"{self.request.method} is not served here; this path takes "
+                                                     f"{', '.join(self.operations)}")
+            self.key = await self.api.authenticate(self.request.headers.get("Authorization"), self.op.scope)
+            length = self.request.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > self._cap():
+                raise self._too_large()
+        except ApiError as e:
+            self.refuse(e)
+
+    def _cap(self) -> int:
+        return self.api.config.api.max_body_bytes
+
+    def _too_large(self) -> ApiError:
+        return ApiError("payload_too_large", f"the body is larger than {self._cap()} bytes (api.max_body_bytes)")
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._size += len(chunk)
+        if self._size > self._cap():
+            self.refuse(self._too_large())
+            return
+        self._chunks.append(chunk)
+
+    async def _serve(self, **path: str) -> None:
+        if self._finished:
+            return
+        try:
+            args = self._args(path)
+            call = Call(self.api, self.key, self.op.args.check(args), self.op, self._idempotency_key())
+            self.api.charge(self.key, 1)
+            reply = await self.api.call(call)
+        except Invalid as e:
+            self.refuse(ApiError(e.code, str(e)))
+            return
+        except ApiError as e:
+            self.refuse(e)
+            return
+        if reply.replayed:
+            self.set_header("Idempotent-Replayed", "true")
+        self.answer(reply.status, reply.body)
+
+    def _args(self, path: dict[str, str]) -> dict[str, Any]:
+        """Path, query and body arguments in one mapping, each read by its field's kind."""
+        schema = self.op.args
+        body = b"".join(self._chunks)
+        data = read_json(body) if body.strip() else {}
+        if not isinstance(data, dict):
+            raise ApiError("bad_request", "the body must be a JSON object")
+        texts = dict(path)
+        for name, values in self.request.query_arguments.items():
+            if name in texts or len(values) > 1:
+                raise ApiError("bad_request", f"the query argument {displayable(name, 60)!r} is given twice")
+            try:
+                texts[name] = values[0].decode("utf-8")
+            except UnicodeDecodeError:
+                raise ApiError("bad_request", f"the query argument {displayable(name, 60)!r} is not UTF-8") from None
+        clash = next((name for name in texts if name in data), None)
+        if clash is not None:
+            raise ApiError("bad_request", f"{clash!r} is given in the URL and in the body")
+        misplaced = next((n for n in texts if n in schema.fields and schema.fields[n].where == "body"), None)
+        if misplaced is not None:
+            raise ApiError("bad_request", f"{misplaced!r} belongs in the JSON body, not the URL")
+        return {**data, **schema.check_text(texts)}
+
+    def _idempotency_key(self) -> str | None:
+        value = self.request.headers.get("Idempotency-Key")
+        if value is None or not self.op.idempotent:
+            return None
+        if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not value.isprintable() or not value.isascii():
+            raise ApiError("bad_request", f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII "
+                                          "characters")
+        return value
+
+    def refuse(self, error: ApiError) -> None:
+        if error.retry_after is not None:
+            self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))
+        if error.status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')
+        self.answer(error.status, error.body())
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        if self._finished:
+            return
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Whatever went wrong where no ApiError was raised (a bug, a bad request line) is JSON too."""
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            status_code, "internal")
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(ApiError(code, self._reason).body()))
+
+    get = post = put = patch = delete = _serve
+
+
+class NotFound(SecurityHeaders, tornado.web.RequestHandler):
+    """Any other path under /api/: a JSON 404."""
+
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(ApiError("not_found", "no such API endpoint; see /api/v1/openapi.json").body()))

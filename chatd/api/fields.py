@@ -1,0 +1,211 @@
+"""What an HTTP API request may carry, declared once: each ``Schema`` both checks a request's
+arguments and is the JSON Schema of the OpenAPI document. Pure: no I/O.
+
+The checks are the WebSocket's (``chatd.protocol``): room names NFC-normalised and
+checked by ``room_name_problem``, message text free of control characters, user
+and message ids in the protocol's ranges. Strings that UTF-8 cannot encode never
+get this far: the body is read by ``chatd.strictjson`` and refused whole
+(``chatd.api.base``).
+
+    SEND = Schema({"room": Field(ROOM, doc="..."), "text": Field(TEXT, required=True)}, one_of=[("room", "to")])
+    args = SEND.check({"room": "lobby", "text": "hi"})        # or Invalid("'text' is required")
+    SEND.json_schema()                                         # {"type": "object", "properties": ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatd.protocol import MAX_ID, Code, ProtocolError, _free_text, _message_id, _room, _user_id
+
+
+class Invalid(Exception):
+    """An argument is refused; ``code`` the stable error code (``bad_request`` unless the
+    WebSocket has a closer one, e.g. ``bad_room``), str() names the field and the problem."""
+
+    def __init__(self, message: str, code: str = "bad_request"):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of value: ``check`` returns it (normalised) or raises ValueError /
+    ProtocolError; ``schema`` is its JSON Schema; ``parse_text`` reads it from a path or
+    query string."""
+
+    check: Callable[[Any], Any]
+    schema: dict[str, Any]
+    parse_text: Callable[[str], Any] = lambda text: text
+
+
+def _whole(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        raise ValueError("must be a whole number")
+    return int(text)
+
+
+def _true_false(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return text == "true"
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
+def string(max_chars: int, min_chars: int = 1) -> Kind:
+    """A string of ``min_chars`` to ``max_chars`` characters, control characters refused."""
+
+    def check(v: Any) -> str:
+        text = _free_text(v)
+        if not min_chars <= len(text) <= max_chars:
+            raise ValueError(f"must be {min_chars} to {max_chars} characters")
+        return text
+
+    return Kind(check, {"type": "string", "minLength": min_chars, "maxLength": max_chars})
+
+
+def integer(lo: int, hi: int) -> Kind:
+    def check(v: Any) -> int:
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ValueError(f"must be a whole number from {lo} to {hi}")
+        return v
+
+    return Kind(check, {"type": "integer", "minimum": lo, "maximum": hi}, lambda t: check(_whole(t)))
+
+
+def one_of(*choices: str) -> Kind:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return v
+
+    return Kind(check, {"type": "string", "enum": list(choices)})
+
+
+def list_of(kind: Kind, max_items: int) -> Kind:
+    def check(v: Any) -> list:
+        if not isinstance(v, list) or not 1 <= len(v) <= max_items:
+            raise ValueError(f"must be a list of 1 to {max_items} items")
+        out = []
+        for i, item in enumerate(v):
+            try:
+                out.append(kind.check(item))
+            except ValueError as e:
+                raise ValueError(f"item {i} {e}") from None
+        return out
+
+    return Kind(check, {"type": "array", "items": kind.schema, "minItems": 1, "maxItems": max_items})
+
+
+def _any_object(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError("must be a JSON object")
+    return v
+
+
+# Kinds the protocol defines (docs/protocol.md): the same checks as a WebSocket frame's fields.
+ROOM = Kind(_room, {"type": "string", "minLength": 1, "maxLength": 32,
+                    "description": "a room name: letters (with their marks), digits, '_', '-', '.'"})
+USER_ID = Kind(_user_id, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, lambda t: _user_id(_whole(t)))
+MESSAGE_ID = Kind(_message_id, {"type": "integer", "minimum": 0, "maximum": MAX_ID}, lambda t: _message_id(_whole(t)))
+TEXT = Kind(_free_text, {"type": "string", "description": "message text; at most limits.max_text_chars "
+                                                          "characters, no control characters but tab and newlines"})
+BOOLEAN = Kind(_boolean, {"type": "boolean"}, _true_false)
+OBJECT = Kind(_any_object, {"type": "object"})
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: Kind
+    required: bool = False
+    doc: str = ""
+    where: str = "body"  # "body", "path" or "query" (a batch operation carries them all in its "args")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The arguments of an operation: named fields, each of a Kind. ``one_of``: groups of
+    which exactly one field must be given; ``at_most_one``: groups of which at most one may."""
+
+    fields: dict[str, Field] = field(default_factory=dict)
+    one_of: tuple[tuple[str, ...], ...] = ()
+    at_most_one: tuple[tuple[str, ...], ...] = ()
+
+    def check(self, data: Any, where: str = "") -> dict[str, Any]:
+        """The checked arguments of ``data`` (a decoded JSON object), fields given as null
+        left out; Invalid naming the first problem. Unknown fields are refused: a typo
+        must not pass silently."""
+        if not isinstance(data, dict):
+            raise Invalid(f"{where or 'the body'} must be a JSON object")
+        unknown = [name for name in data if name not in self.fields]
+        if unknown:
+            raise Invalid(f"unknown field {_quote(where, unknown[0])}; the fields are "
+                          f"{', '.join(self.fields) or 'none'}")
+        args: dict[str, Any] = {}
+        for name, f in self.fields.items():
+            value = data.get(name)
+            if value is None:
+                if f.required:
+                    raise Invalid(f"{_quote(where, name)} is required")
+                continue
+            args[name] = _checked(f.kind.check, value, _quote(where, name))
+        self._check_groups(args, where)
+        return args
+
+    def check_text(self, values: dict[str, str]) -> dict[str, Any]:
+        """Path and query arguments (strings) read by their kinds; the rest is ``check``'s."""
+        data = {}
+        for name, text in values.items():
+            f = self.fields.get(name)
+            data[name] = _checked(f.kind.parse_text, text, _quote("", name)) if f else text
+        return data
+
+    def _check_groups(self, args: dict[str, Any], where: str) -> None:
+        for group in self.one_of:
+            if sum(name in args for name in group) != 1:
+                raise Invalid(f"give exactly one of {', '.join(_quote(where, n) for n in group)}")
+        for group in self.at_most_one:
+            if sum(name in args for name in group) > 1:
+                raise Invalid(f"give at most one of {', '.join(_quote(where, n) for n in group)}")
+
+    def where(self, place: str) -> dict[str, Field]:
+        return {name: f for name, f in self.fields.items() if f.where == place}
+
+    def json_schema(self, place: str | None = "body") -> dict[str, Any]:
+        """The JSON Schema of the fields in ``place`` (None: all, as a batch operation's "args")."""
+        fields = self.fields if place is None else self.where(place)
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {name: {**f.kind.schema, **({"description": f.doc} if f.doc else {})}
+                           for name, f in fields.items()},
+            "additionalProperties": False,
+        }
+        required = [name for name, f in fields.items() if f.required]
+        if required:
+            schema["required"] = required
+        groups = [g for g in self.one_of if all(n in fields for n in g)]
+        if len(groups) == 1:
+            schema["oneOf"] = [{"required": [name]} for name in groups[0]]
+        elif groups:
+            schema["allOf"] = [{"oneOf": [{"required": [name]} for name in g]} for g in groups]
+        return schema
+
+
+def _checked(check: Callable[[Any], Any], value: Any, label: str) -> Any:
+    try:
+        return check(value)
+    except ValueError as e:
+        raise Invalid(f"{label} {e}") from None
+    except ProtocolError as e:  # a kind of the protocol with a code of its own (bad_room)
+        raise Invalid(f"{label}: {e.message}", str(e.code) if e.code != Code.BAD_FRAME else "bad_request") from None
+
+
+def _quote(where: str, name: str) -> str:
+    return f"'{where}.{name}'" if where else f"'{name}'"

@@ -1,0 +1,65 @@
+"""History (scope ``read``): a room's messages, or those between two users, paged as the
+WebSocket ``history`` is (docs/protocol.md, "history"): ``before`` / ``after`` a message id,
+``limit`` up to ``history.page_max``, at most ``history.page_bytes`` of messages per page,
+and ``more: true`` when the page left some out (older ones, or newer ones with ``after``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chatd.api.base import ApiError, Call, Operation, Reply
+from chatd.api.fields import MESSAGE_ID, ROOM, USER_ID, Field, Schema, integer
+from chatd.api.messages import MESSAGE
+from chatd.paging import message_page
+
+PAGE_FIELDS = {
+    "before": Field(MESSAGE_ID, doc="the latest messages below this id", where="query"),
+    "after": Field(MESSAGE_ID, doc="the first messages above this id", where="query"),
+    "limit": Field(integer(1, 10_000), doc="most messages (history.page_max at most)", where="query"),
+}
+
+
+def _bounds(call: Call) -> dict[str, Any]:
+    h, args = call.api.config.history, call.args
+    return {"before": args.get("before"), "after": args.get("after"),
+            "limit": min(args.get("limit", h.page_max), h.page_max), "max_chars": h.page_bytes}
+
+
+def _reply(call: Call, head: dict[str, Any], page: Any) -> Reply:
+    fitted = message_page(page, call.api.config.history.page_bytes)
+    return Reply(200, {**head, "messages": [json.loads(item) for item in fitted.items], "more": fitted.more})
+
+
+async def room_history(call: Call) -> Reply:
+    chat, name = call.api.chat, call.args["room"]
+    room = chat.hub.room(name)
+    if room is None:
+        raise ApiError("no_such_room", f"there is no room {name!r}")
+    return _reply(call, {"room": room.name}, await chat.store.room_history(room.id, **_bounds(call)))
+
+
+async def conversation_history(call: Call) -> Reply:
+    chat, a, b = call.api.chat, call.args["id"], call.args["with"]
+    for user_id in (a, b):
+        if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
+            raise ApiError("no_such_user", f"there is no user {user_id}")
+    return _reply(call, {"id": a, "with": b}, await chat.store.conversation_history(a, b, **_bounds(call)))
+
+
+def _page(head: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [*head, "messages", "more"],
+            "properties": {**head, "messages": {"type": "array", "items": MESSAGE}, "more": {"type": "boolean"}}}
+
+
+OPERATIONS = [
+    Operation("room_history", "GET", "/rooms/{room}/history", "read", "A page of a room's messages", room_history,
+              Schema({"room": Field(ROOM, required=True, where="path"), **PAGE_FIELDS}),
+              _page({"room": {"type": "string"}}), errors=("no_such_room",)),
+    Operation("conversation_history", "GET", "/users/{id}/history", "read",
+              "A page of the private messages between two users", conversation_history,
+              Schema({"id": Field(USER_ID, required=True, where="path"),
+                      "with": Field(USER_ID, required=True, doc="the other user", where="query"), **PAGE_FIELDS}),
+              _page({"id": {"type": "integer"}, "with": {"type": "integer"}}), errors=("no_such_user",)),
+]

@@ -1,0 +1,94 @@
+"""``chatd apikey create|list|revoke``: the HTTP API's keys (``chatd.auth.apikeys``).
+
+They work on the configured database itself (SQLite or PostgreSQL), whether a server
+runs or not: a running server reads a key's row on every request, so a new key works
+and a revoked one is refused at once, on every node and worker.
+
+    chatd apikey create shop --scope publish --scope read      # prints the key, once
+    chatd apikey create helpdesk-bot --scope publish --user 42 # bound: acts as user 42 only
+    chatd apikey list [--json]
+    chatd apikey revoke shop                                   # by name or public id
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import TextIO
+
+from chatd.auth.apikeys import SCOPES, name_problem, new_key, scope_problem
+from chatd.config import Config, store_url
+from chatd.dsn import redacted
+from chatd.status import ExitStatus
+
+
+def _store(config: Config):
+    from chatd.store import open_store  # peewee loads only for these commands
+
+    return open_store(store_url(config), shared=True, synchronous=config.store.synchronous,
+                      batch_max=config.store.batch_max)
+
+
+def _when(ms: int | None) -> str:
+    return "-" if ms is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+
+def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.store import DatabaseUnreachable
+    from chatd.store.apikeys import NameTaken, NoSuchUser
+
+    if args.action == "create":
+        problem = (name_problem(args.name) and f"the name {args.name!r} {name_problem(args.name)}"
+                   or scope_problem(args.scope or []))
+        if problem:
+            print(f"chatd: apikey create: {problem}", file=stderr)
+            return ExitStatus.USAGE
+    store = _store(config)
+    keys = store.api_keys
+    try:
+        keys.ensure_schema()
+        if args.action == "create":
+            key, public_id, digest = new_key()
+            scopes = [s for s in SCOPES if s in args.scope]
+            keys.create(args.name, public_id, digest, scopes, args.user)
+            print(key, file=stdout)
+            print(f"chatd: created API key {args.name!r} (id {public_id}, scopes {' '.join(scopes)}"
+                  f"{f', acting as user {args.user}' if args.user else ''}). This is the only time the key is "
+                  "shown: store it now.", file=stderr)
+        elif args.action == "list":
+            _list(keys.list(), args.json, stdout)
+        else:
+            row = keys.revoke(args.which)
+            if row is None:
+                print(f"chatd: apikey revoke: no API key is named {args.which!r} or has that id", file=stderr)
+                return ExitStatus.ERROR
+            print(f"revoked API key {row.name!r} (id {row.public_id}) at {_when(row.revoked)}", file=stdout)
+    except NameTaken:
+        print(f"chatd: apikey create: a key named {args.name!r} exists (revoked keys keep their names)", file=stderr)
+        return ExitStatus.ERROR
+    except NoSuchUser:
+        print(f"chatd: apikey create: there is no user {args.user}", file=stderr)
+        return ExitStatus.ERROR
+    except DatabaseUnreachable as e:
+        print(f"chatd: apikey: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+        return ExitStatus.ERROR
+    return ExitStatus.OK
+
+
+def _list(rows: list, as_json: bool, stdout: TextIO) -> None:
+    if as_json:
+        print(json.dumps([{"name": r.name, "id": r.public_id, "scopes": list(r.scopes), "user": r.user_id,
+                           "created": r.created, "last_used": r.last_used, "revoked": r.revoked} for r in rows],
+                         indent=2), file=stdout)
+        return
+    table = [("NAME", "ID", "SCOPES", "USER", "CREATED", "LAST USED", "REVOKED")]
+    table += [(r.name, r.public_id, ",".join(r.scopes), r.user_id or "-", _when(r.created), _when(r.last_used),
+               _when(r.revoked)) for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=stdout)
+    print(f"{len(rows)} key{'s' if len(rows) != 1 else ''}", file=stdout)
+
+
+COMMANDS = {"apikey": cmd_apikey}
