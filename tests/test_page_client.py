@@ -20,7 +20,8 @@ from playwright.async_api import expect
 from chatd.server import Server
 from tests.apiclient import api_call, api_key
 from tests.conftest import make_config, until
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures  # noqa: F811
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.wsclient import ChatClient
 
 APP_SECRET = secrets.token_urlsafe(48)  # the tiny web app's signing key, shared with chatd
 TOKEN_LIFETIME_S = 300
@@ -166,3 +167,27 @@ async def test_a_kicked_page_shows_the_reason_and_stays_disconnected(browser, pa
     await alice.get_by_test_id("notice-action").click()  # "Reconnect": the user's choice
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     await expect(notice).to_be_hidden()
+
+
+@pytest.mark.parametrize("config_overrides", [{"history": {"replay_max": 2}}])
+async def test_a_resume_cut_short_is_filled_in_order_without_loss_or_repeats(browser, page_url, server, ws_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    await send(alice, "before")
+    await expect(messages(alice)).to_have_count(1)
+    # Offline as far as the browser knows: the client waits for the network before reconnecting.
+    await alice.context.set_offline(True)
+    for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "alice"]:
+        sock.abort()
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
+    async with ChatClient.connect(ws_url) as bob:
+        await bob.enter("lobby", name="bob")
+        for n in range(7):  # more than replay_max: the join replays 2, history brings the rest
+            await bob.say("lobby", f"missed {n}")
+        await alice.context.set_offline(False)
+        await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+        await expect(messages(alice)).to_have_count(8)
+        await bob.say("lobby", "live")
+    await expect(messages(alice)).to_have_count(9)
+    texts = [t.split("\n")[-1] for t in await messages(alice).all_inner_texts()]
+    assert texts == ["before", *[f"missed {n}" for n in range(7)], "live"]
+    assert any('"type":"history"' in f and '"after"' in f for f in alice.sent_frames)  # the gap was fetched
