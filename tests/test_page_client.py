@@ -191,3 +191,23 @@ async def test_a_resume_cut_short_is_filled_in_order_without_loss_or_repeats(bro
     texts = [t.split("\n")[-1] for t in await messages(alice).all_inner_texts()]
     assert texts == ["before", *[f"missed {n}" for n in range(7)], "live"]
     assert any('"type":"history"' in f and '"after"' in f for f in alice.sent_frames)  # the gap was fetched
+
+
+AVATAR = "https://cdn.example.com/u/7.png"
+
+
+@pytest.mark.parametrize("config_overrides", [{"app_tokens": {"secret": APP_SECRET},
+                                               "identity": {"avatar_hosts": ["cdn.example.com"]}}])
+async def test_an_avatar_is_shown_only_when_the_server_sends_it_and_with_no_referrer(browser, page_url):  # noqa: F811
+    token = jwt.encode({"sub": "u-7", "name": "fay", "avatar": AVATAR, "exp": int(time.time() + TOKEN_LIFETIME_S)},
+                       APP_SECRET, algorithm="HS256")
+    fay = await (await browser.new_context()).new_page()
+    await fay.goto(page_url + "#app_token=" + token)
+    await expect(fay.get_by_test_id("me")).to_have_text("fay")
+    await fay.get_by_test_id("room-lobby").click()
+    alice = await open_tab(browser, page_url, "alice")
+    face = alice.get_by_test_id("member-fay").get_by_test_id("avatar")
+    await expect(face).to_have_attribute("src", AVATAR)
+    await expect(face).to_have_attribute("referrerpolicy", "no-referrer")
+    await expect(face).to_have_attribute("alt", "")  # the name next to it says who it is
+    await expect(alice.get_by_test_id("member-alice").get_by_test_id("avatar")).to_have_count(0)  # a guest: none
