@@ -13,6 +13,7 @@
 // stops for good when the server signs the user out (4401) or kicks them (4410).
 
 import { Connection, randomId } from './connection.js';
+import { Joins } from './joins.js';
 import { Stream } from './resume.js';
 import { Says } from './says.js';
 
@@ -61,7 +62,7 @@ export class ChatdClient extends EventTarget {
     this.eventsSince = eventsSince;
     this.user = null;   // {id, name, ...} from the last welcome
     this.epoch = null;  // the database epoch every id held comes from (docs/protocol.md, "Epochs")
-    this.rooms = new Map(); // lower-cased name → {name, wanted, joined, joining, stream, waiters}
+    this.joins = new Joins(this);
     this.private = new Stream((m, news) => this.emit('message', { message: m, news }), () => this.emit('stale', {}));
     this.says = new Says(this.conn, (say) => this.canSend(say));
     this.kickReason = null;
@@ -129,7 +130,7 @@ export class ChatdClient extends EventTarget {
 
   /**
    * Identify anew on a new connection: {name} renames (or, with no resume token, makes a guest);
-   * {appToken} signs in as the web app's user.
+   * {appToken} signs in as the web app's user; {} goes on with the resume token alone.
    * @param {{name?: string, appToken?: string}} who
    */
   identifyAs({ name = null, appToken = null }) {
@@ -188,7 +189,7 @@ export class ChatdClient extends EventTarget {
   welcome(w, since) {
     const newUser = this.user !== null && this.user.id !== w.user.id;
     const reset = Boolean(w.reset) || (this.epoch !== null && w.epoch !== this.epoch);
-    if (reset) for (const r of this.rooms.values()) r.stream.reset();
+    if (reset) this.joins.reset();
     if (reset || newUser) this.private.reset();
     this.epoch = w.epoch || null;
     this.user = w.user;
@@ -201,7 +202,7 @@ export class ChatdClient extends EventTarget {
     const resumed = since !== undefined && !reset && !newUser;
     this.private.page(w.messages || [], resumed ? since : null);
     if (resumed && w.more) this.background(this.private.fill((gap) => this.history(gap)));
-    for (const r of this.rooms.values()) if (r.wanted) this.sendJoin(r);
+    this.joins.rejoin();
     this.says.flush();
   }
 
@@ -224,44 +225,7 @@ export class ChatdClient extends EventTarget {
    * @returns {Promise<object>} the `joined` frame; rejects with a refusal (e.g. no_such_room)
    */
   join(room) {
-    const key = room.toLowerCase();
-    let r = this.rooms.get(key);
-    if (r && r.joined) return Promise.resolve(r.joinedFrame);
-    if (!r) {
-      r = { name: room, wanted: true, joined: false, joining: null, joinedFrame: null, waiters: [] };
-      r.stream = new Stream((m, news) => this.emit('message', { message: m, news }), () => this.emit('stale', { room: r.name }));
-      this.rooms.set(key, r);
-    }
-    const answer = new Promise((resolve, reject) => r.waiters.push({ resolve, reject }));
-    if (this.conn.state === 'online') this.sendJoin(r);
-    return answer;
-  }
-
-  async sendJoin(r) {
-    const gen = this.conn.generation;
-    if (r.joining === gen) return;
-    r.joining = gen;
-    const since = r.stream.lastId;
-    const frame = { type: 'join', room: r.name };
-    if (since !== null) this.withEpoch(frame).since = since;
-    let j;
-    try {
-      j = await this.conn.request(frame);
-    } catch (err) {
-      r.joining = null;
-      if (err.code !== 'disconnected') this.forget(r, err);
-      return;
-    }
-    r.joining = null;
-    if (this.rooms.get(r.name.toLowerCase()) !== r) return; // left meanwhile
-    if (j.reset) r.stream.reset();
-    const fresh = since === null || Boolean(j.reset);
-    Object.assign(r, { name: j.room, joined: true, joinedFrame: j });
-    this.emit('joined', { room: j.room, frame: j, fresh });
-    r.stream.page(j.messages || [], fresh ? null : since);
-    for (const w of r.waiters.splice(0)) w.resolve(j);
-    this.says.flush();
-    if (!fresh && j.more) this.background(r.stream.fill((gap) => this.history({ room: r.name, ...gap })));
+    return this.joins.join(room);
   }
 
   /**
@@ -269,24 +233,8 @@ export class ChatdClient extends EventTarget {
    * @param {string} room
    * @returns {Promise<void>}
    */
-  async leave(room) {
-    const r = this.rooms.get(room.toLowerCase());
-    if (!r) return;
-    this.forget(r, { type: 'error', code: 'not_in_room', message: 'you left the room' });
-    if (!r.joined) return;
-    try {
-      await this.conn.request({ type: 'leave', room: r.name });
-    } catch (err) {
-      if (err.code !== 'disconnected' && err.code !== 'not_in_room') throw err;
-    }
-  }
-
-  forget(r, error) {
-    this.rooms.delete(r.name.toLowerCase());
-    for (const w of r.waiters.splice(0)) w.reject(error);
-    for (const say of [...this.says.waiting.values()]) {
-      if (say.frame.room !== undefined && say.frame.room.toLowerCase() === r.name.toLowerCase()) this.says.drop(say.frame.cid, error);
-    }
+  leave(room) {
+    return this.joins.leave(room);
   }
 
   /**
@@ -324,24 +272,21 @@ export class ChatdClient extends EventTarget {
       this.says.drop(say.frame.cid, { type: 'error', code: 'other_user', message: 'you are signed in as someone else now' });
       return false;
     }
-    if (say.frame.room === undefined) return true;
-    const r = this.rooms.get(say.frame.room.toLowerCase());
-    return !r || r.joined; // a room not joined here: the server says not_in_room
+    return say.frame.room === undefined || this.joins.ready(say.frame.room);
   }
 
   // Frames the server sends on its own
 
   onFrame(f) {
     if (f.type === 'message') {
-      const r = f.room !== undefined ? this.rooms.get(f.room.toLowerCase()) : null;
-      if (r && r.joined) r.stream.live(f);
+      if (f.room !== undefined) this.joins.live(f);
       else if (f.to !== undefined) this.private.live(f);
     } else if (f.type === 'event') {
       if (typeof f.id === 'number') this.eventsSince = Math.max(this.eventsSince || 0, f.id);
       this.emit('event', f);
     } else if (f.type === 'left') {
-      const r = this.rooms.get(f.room.toLowerCase());
-      if (r) this.forget(r, { type: 'error', code: 'not_in_room', message: f.reason || 'left' });
+      const r = this.joins.get(f.room);
+      if (r) this.joins.forget(r, { type: 'error', code: 'not_in_room', message: `you were ${f.reason || 'taken out'}` });
       this.emit('left', { room: f.room, reason: f.reason || null });
     } else if (f.type === 'kicked') {
       this.kickReason = f.reason || '';
@@ -351,7 +296,7 @@ export class ChatdClient extends EventTarget {
   }
 
   closed({ code, reason }) {
-    for (const r of this.rooms.values()) r.joined = false;
+    this.joins.disconnected();
     this.emit('close', { code, reason });
     if (code === CLOSE_SIGNED_OUT) {
       this.conn.stop(); // the token is signed out: no reconnect with it

@@ -82,8 +82,7 @@ export class ChatClient {
   /** The user closed the name form without changing anything. */
   keepName() {
     this.renaming = false;
-    this.chat.name = null;
-    if (this.chat.state === 'offline' && saved.token.get()) this.chat.start();
+    if (this.chat.state === 'offline' && saved.token.get()) this.chat.identifyAs({}); // the token, no new name
   }
 
   /** Sign this browser out (everywhere: every browser and device of the user); the server ends its tokens. */
