@@ -41,7 +41,7 @@ export function defaultUrl(moduleUrl = import.meta.url) {
  * @param {string} [options.appToken] - a JWT signed by your web app (used once; a resume token follows)
  * @param {string} [options.token] - a resume token from an earlier `token` event
  * @param {string} [options.name] - a guest name (if the server allows guests)
- * @param {number} [options.eventsSince] - the last stored event id seen (from an earlier `event`)
+ * @param {number} [options.eventsSince] - the last stored event id seen (`client.eventsSince`), by the user of `token`
  * @param {boolean} [options.start=true] - connect at once
  * @returns {ChatdClient}
  */
@@ -168,9 +168,10 @@ export class ChatdClient extends EventTarget {
       return;
     }
     if (frame.token && this.private.lastId !== null) frame.since = this.private.lastId;
-    if (this.eventsSince !== null) frame.events_since = this.eventsSince;
+    // Stored events are numbered per user: a count goes only with the token of the user it counts for.
+    if (frame.token && this.eventsSince !== null) frame.events_since = this.eventsSince;
     if (this.epoch !== null) frame.epoch = this.epoch;
-    this.conn.request(frame).then((w) => this.welcome(w, frame.since), (err) => this.refused(err));
+    this.conn.request(frame).then((w) => this.welcome(w, frame), (err) => this.refused(err));
   }
 
   refused(err) {
@@ -186,11 +187,13 @@ export class ChatdClient extends EventTarget {
     this.emit('token', { token });
   }
 
-  welcome(w, since) {
+  welcome(w, { since, events_since: eventsSince }) {
     const newUser = this.user !== null && this.user.id !== w.user.id;
     const reset = Boolean(w.reset) || (this.epoch !== null && w.epoch !== this.epoch);
     if (reset) this.joins.reset();
     if (reset || newUser) this.private.reset();
+    // The server replays the stored events above what we sent, or all: count again from there.
+    if (eventsSince === undefined || reset || newUser) this.eventsSince = null;
     this.epoch = w.epoch || null;
     this.user = w.user;
     this.appToken = null;

@@ -51,7 +51,7 @@ export class ChatClient {
     });
     chat.on('left', ({ room, reason }) => this.left(room, reason));
     chat.on('event', (f) => {
-      if (typeof f.id === 'number') saved.eventsSince.set(f.id);
+      saved.eventsSince.set(this.chat.eventsSince);
       this.ui.event(f);
     });
     chat.on('error', (f) => this.ui.toast(f.message || f.code));
@@ -128,6 +128,7 @@ export class ChatClient {
     if (reset) store.resetPositions(); // restored from a backup: what we show may be gone
     saved.userId.set(user.id);
     saved.name.set(user.name);
+    saved.eventsSince.set(this.chat.eventsSince); // counted anew after another user or epoch
     store.setMe(user);
     this.listRooms();
     const current = store.currentView();

@@ -5,6 +5,7 @@ fragment; a kick through the HTTP API."""
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 import socket
 import time
@@ -211,3 +212,26 @@ async def test_an_avatar_is_shown_only_when_the_server_sends_it_and_with_no_refe
     await expect(face).to_have_attribute("referrerpolicy", "no-referrer")
     await expect(face).to_have_attribute("alt", "")  # the name next to it says who it is
     await expect(alice.get_by_test_id("member-alice").get_by_test_id("avatar")).to_have_count(0)  # a guest: none
+
+
+@pytest.mark.skipif(importlib.util.find_spec("chatd.events") is None,
+                    reason="notifications (POST /api/v1/events) come with the events branch")
+async def test_notifications_show_as_toasts_and_stored_ones_are_not_shown_twice(browser, page_url, server):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    user_id = await alice.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
+    key = api_key(server, "publish")
+    event = {"to": user_id, "name": "order.shipped", "data": {"order": 1042}, "store": True}
+    assert (await api_call(server, "POST", "/events", event, key=key))[0] == 200
+    await expect(alice.get_by_test_id("toast").filter(has_text="order.shipped")).to_be_visible()
+    await expect(alice.get_by_test_id("notification")).to_have_count(1)
+    context = alice.context
+    await alice.close()
+    later = {**event, "name": "order.delivered"}
+    assert (await api_call(server, "POST", "/events", later, key=key))[0] == 200  # while alice is away
+    again = await context.new_page()
+    sent: list[str] = []
+    again.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    await again.goto(page_url)
+    await expect(again.get_by_test_id("toast").filter(has_text="order.delivered")).to_be_visible()
+    await expect(again.get_by_test_id("notification")).to_have_count(1)  # the first one is not replayed
+    assert any('"events_since":1' in frame for frame in sent)
