@@ -5,6 +5,7 @@ fragment; a kick through the HTTP API."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import secrets
 import socket
@@ -195,6 +196,8 @@ async def test_a_resume_cut_short_is_filled_in_order_without_loss_or_repeats(bro
 
 
 AVATAR = "https://cdn.example.com/u/7.png"
+PIXEL = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6"
+                         "kgAAAABJRU5ErkJggg==")  # a 1x1 PNG
 
 
 @pytest.mark.parametrize("config_overrides", [{"app_tokens": {"secret": APP_SECRET},
@@ -202,15 +205,26 @@ AVATAR = "https://cdn.example.com/u/7.png"
 async def test_an_avatar_is_shown_only_when_the_server_sends_it_and_with_no_referrer(browser, page_url):  # noqa: F811
     token = jwt.encode({"sub": "u-7", "name": "fay", "avatar": AVATAR, "exp": int(time.time() + TOKEN_LIFETIME_S)},
                        APP_SECRET, algorithm="HS256")
+    alice = await open_tab(browser, page_url, "alice")
+    # The avatar host, played by the browser: no network in the tests. Reaching it at all
+    # shows the page's Content-Security-Policy admits the host.
+    asked: list[dict[str, str]] = []
+
+    async def avatar_host(route):
+        asked.append(route.request.headers)
+        await route.fulfill(body=PIXEL, content_type="image/png")
+
+    await alice.context.route("https://cdn.example.com/**", avatar_host)
     fay = await (await browser.new_context()).new_page()
     await fay.goto(page_url + "#app_token=" + token)
     await expect(fay.get_by_test_id("me")).to_have_text("fay")
     await fay.get_by_test_id("room-lobby").click()
-    alice = await open_tab(browser, page_url, "alice")
     face = alice.get_by_test_id("member-fay").get_by_test_id("avatar")
     await expect(face).to_have_attribute("src", AVATAR)
-    await expect(face).to_have_attribute("referrerpolicy", "no-referrer")
     await expect(face).to_have_attribute("alt", "")  # the name next to it says who it is
+    await alice.wait_for_function("() => { const img = document.querySelector('[data-testid=member-fay] img');"
+                                  " return img && img.complete && img.naturalWidth > 0; }")
+    assert asked and all("referer" not in headers for headers in asked)  # the host learns nothing of the page
     await expect(alice.get_by_test_id("member-alice").get_by_test_id("avatar")).to_have_count(0)  # a guest: none
 
 

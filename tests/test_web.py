@@ -216,3 +216,13 @@ async def test_other_origins_may_import_the_public_client(server, target, origin
     assert response.getheader("Access-Control-Allow-Origin") == (origin if allowed else None)
     if "app.js" not in target:
         assert response.getheader("Vary") == "Origin"  # a cache keeps one answer per origin
+
+
+@pytest.mark.parametrize("config_overrides", [{"identity": {"avatar_hosts": ["cdn.example.com"]}}])
+async def test_the_page_may_show_images_of_the_avatar_hosts_only(server):
+    def img_src(response: http.client.HTTPResponse) -> str:
+        policy = dict(d.strip().split(" ", 1) for d in response.getheader("Content-Security-Policy").split(";"))
+        return policy["img-src"]
+
+    assert img_src(await fetch(server, "/")) == "'self' data: cdn.example.com"
+    assert img_src(await fetch(server, "/static/app.js")) == "'self' data:"  # no other response needs it
