@@ -44,6 +44,13 @@ const dialog = new NameDialog(
   { submit: (name) => client.submitName(name), cancel: () => client.keepName() },
 );
 
+// Why the server took the user out of a room (docs/protocol.md, "left").
+function leftText(room, reason) {
+  if (reason === 'removed') return `You were removed from #${room}: it is for its members only.`;
+  if (reason === 'deleted') return `#${room} was deleted.`;
+  return `You are no longer in #${room}` + (reason ? ` (${reason}).` : '.');
+}
+
 // Signed out (here, in another tab, or from another device): nothing of the user may stay
 // on this page or in this browser. A reload starts over from the name form.
 function startOver() {
@@ -58,7 +65,7 @@ const client = new ChatClient(chat, store, outbox, {
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
   kicked: (reason) => notice.show(kickedText(reason), { label: 'Reconnect', act: () => chat.start() }),
-  removed: (room) => toast(`You were removed from #${isolate(room)}: it is for its members only.`),
+  left: (room, reason) => toast(leftText(isolate(room), reason)),
   event: (frame) => notifications.add(frame),
 });
 

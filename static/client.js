@@ -18,7 +18,7 @@ export class ChatClient {
   /**
    * chat: the ChatdClient (chatd-client.js).
    * ui: {askName({name, error, cancellable}), toast(text), signedOut(): forget the user and start over,
-   *      appTokenRefused(error), kicked(reason), removed(room), event(frame)}
+   *      appTokenRefused(error), kicked(reason), left(room, reason): taken out by the server, event(frame)}
    */
   constructor(chat, store, outbox, ui) {
     this.chat = chat;
@@ -229,12 +229,12 @@ export class ChatClient {
     if (view) this.store.clearView(view);
   }
 
-  /** The server took us out of a room (`reason` "removed": no longer a member). */
+  /** The server took us out of a room: `reason` "removed" (no longer a member), "deleted", … */
   left(room, reason) {
     const view = this.store.roomView(room);
     if (!view) return;
     this.forget(view);
-    if (reason === 'removed') this.ui.removed(view.name);
+    this.ui.left(view.name, reason);
   }
 
   async leaveRoom(view) {

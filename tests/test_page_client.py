@@ -249,3 +249,25 @@ async def test_notifications_show_as_toasts_and_stored_ones_are_not_shown_twice(
     await expect(again.get_by_test_id("toast").filter(has_text="order.delivered")).to_be_visible()
     await expect(again.get_by_test_id("notification")).to_have_count(1)  # the first one is not replayed
     assert any('"events_since":1' in frame for frame in sent)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("chatd.api.rooms") is None,
+                    reason="members-only rooms (the rooms API) come with the rooms branch")
+async def test_a_members_only_room_shows_a_lock_and_a_removed_member_is_told_and_taken_out(browser, page_url,  # noqa: F811
+                                                                                          server):
+    dora = await (await browser.new_context()).new_page()
+    await dora.goto(page_url + "#app_token=" + app_token("u-9", "dora"))
+    await expect(dora.get_by_test_id("me")).to_have_text("dora")
+    key = api_key(server, "manage")
+    room = {"name": "team-7", "topic": "Team 7", "members_only": True}
+    assert (await api_call(server, "POST", "/rooms", room, key=key))[0] == 201
+    assert (await api_call(server, "POST", "/rooms/team-7/members", {"subs": ["u-9"]}, key=key))[0] == 200
+    await expect(dora.get_by_test_id("room-team-7").get_by_test_id("members-only")).to_be_visible()
+    await dora.get_by_test_id("room-team-7").click()
+    await expect(dora.get_by_test_id("room-title").get_by_test_id("members-only")).to_be_visible()
+    await expect(dora.get_by_test_id("members").get_by_test_id("member-dora")).to_be_visible()
+    removal = {"subs": ["u-9"]}
+    assert (await api_call(server, "POST", "/rooms/team-7/members/remove", removal, key=key))[0] == 200
+    await expect(dora.get_by_test_id("toast").filter(has_text="removed from #")).to_be_visible()
+    await expect(dora.get_by_test_id("room-title")).not_to_contain_text("team-7")
+    await expect(dora.get_by_test_id("room-team-7")).to_have_count(0)  # not even listed any more
