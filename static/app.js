@@ -1,7 +1,8 @@
 // Entry point: builds the parts and wires them together. Nothing else
 // reaches across modules; each part gets what it may touch.
 
-import { Connection, socketUrl } from './connection.js';
+import { connect } from './chatd-client.js';
+import { takeAppToken } from './handoff.js';
 import { Store } from './store.js';
 import { Outbox } from './outbox.js';
 import { ChatClient } from './client.js';
@@ -15,15 +16,25 @@ import { MessagesView } from './messages-view.js';
 import { Composer } from './composer.js';
 import { ChatHeader } from './chat-header.js';
 import { MeMenu } from './me-menu.js';
-import { forgetAll } from './persist.js';
+import { forgetAll, saved } from './persist.js';
 import { followUpgrades } from './upgrade.js';
+import { Notice, appTokenProblem, kickedText } from './notice.js';
+import { Notifications } from './notifications.js';
+import { isolate } from './text.js';
 
+const appToken = takeAppToken(); // first of all: out of the address bar before anything can copy it
 const app = byId('app');
 const store = new Store();
-const conn = new Connection(socketUrl());
+const chat = connect({ start: false, token: saved.token.get(), eventsSince: saved.eventsSince.get() });
 const toasts = new Toasts(byId('toasts'));
 const toast = (text) => toasts.show(text);
-const outbox = new Outbox(conn, store, toast);
+const outbox = new Outbox(chat, store, toast);
+const notice = new Notice({ box: byId('notice'), text: byId('notice-text'), action: byId('notice-action') });
+const notifications = new Notifications(
+  { button: byId('notifications'), count: byId('notifications-count'), panel: byId('notifications-panel'),
+    list: byId('notifications-list') },
+  toasts,
+);
 
 const dialog = new NameDialog(
   {
@@ -33,6 +44,13 @@ const dialog = new NameDialog(
   { submit: (name) => client.submitName(name), cancel: () => client.keepName() },
 );
 
+// Why the server took the user out of a room (docs/protocol.md, "left").
+function leftText(room, reason) {
+  if (reason === 'removed') return `You were removed from #${room}: it is for its members only.`;
+  if (reason === 'deleted') return `#${room} was deleted.`;
+  return `You are no longer in #${room}` + (reason ? ` (${reason}).` : '.');
+}
+
 // Signed out (here, in another tab, or from another device): nothing of the user may stay
 // on this page or in this browser. A reload starts over from the name form.
 function startOver() {
@@ -41,10 +59,14 @@ function startOver() {
   window.location.reload();
 }
 
-const client = new ChatClient(conn, store, outbox, {
+const client = new ChatClient(chat, store, outbox, {
   askName: (opts) => dialog.open(opts),
   toast,
   signedOut: startOver,
+  appTokenRefused: (err) => notice.show(appTokenProblem(err)),
+  kicked: (reason) => notice.show(kickedText(reason), { label: 'Reconnect', act: () => chat.start() }),
+  left: (room, reason) => toast(leftText(isolate(room), reason)),
+  event: (frame) => notifications.add(frame),
 });
 
 // A message counts as read only if it arrived in the view on screen while the tab was visible.
@@ -55,7 +77,7 @@ document.addEventListener('visibilitychange', () => {
 
 new ConnState(
   { box: byId('conn-state'), label: byId('conn-label'), countdown: byId('conn-countdown'), retry: byId('retry-now') },
-  conn,
+  chat,
 );
 
 new Sidebar(
@@ -141,5 +163,5 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
-followUpgrades(conn, byId('composer'));
-client.start();
+followUpgrades(chat, byId('composer'));
+client.start(appToken);

@@ -3,10 +3,11 @@
 
 import { bdi, h, setChildren } from './dom.js';
 import { isolate, userTag } from './text.js';
+import { lock } from './marks.js';
 
 /** What a view is called, as nodes: "#room" or "name #tag", the user's string isolated. */
 export function viewLabel(view) {
-  if (view.kind === 'room') return h('span', {}, '#', bdi(view.name));
+  if (view.kind === 'room') return h('span', {}, '#', bdi(view.name), lock(view.membersOnly));
   return h('span', {}, bdi(view.name), ' ', h('span', { class: 'user-tag' }, userTag(view.peer.id)));
 }
 

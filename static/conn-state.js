@@ -9,13 +9,13 @@ const LABELS = {
 };
 
 export class ConnState {
-  /** els: {box, label, countdown, retry} */
+  /** els: {box, label, countdown, retry}; conn: the ChatdClient */
   constructor(els, conn) {
     this.els = els;
     this.conn = conn;
     this.ticker = null;
     conn.on('state', () => this.render());
-    els.retry.addEventListener('click', () => conn.connectNow());
+    els.retry.addEventListener('click', () => conn.reconnectNow());
     this.render();
   }
 

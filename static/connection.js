@@ -1,12 +1,12 @@
 // The WebSocket: connecting, reconnecting with backoff, pacing what we send,
 // and pairing each answer with its request by `cid`. It knows nothing of
-// rooms or messages; client.js speaks the protocol over it.
+// rooms or messages; chatd-client.js speaks the protocol over it.
 //
 // States (the `state` event): offline → connecting → online, and on a drop
 // reconnecting (retryAt = when) → connecting → … . "online" means identified:
 // client.js calls ready() on `welcome`.
 //
-// Events: state, open, close {code}, frame {the frame} (frames that answer
+// Events: state, open, close {code, reason}, frame {the frame} (frames that answer
 // no request of ours: message, presence, room, errors without a cid).
 
 import { reconnectDelay, CLOSE_SERVICE_RESTART } from './backoff.js';
@@ -30,12 +30,6 @@ const CLOSE_ABANDONED = 4000; // our own code for a socket we stopped trusting
 const PROBE_QUIET_MS = 15000;
 const PROBE_TIMEOUT_MS = 20000;
 const PROBE_CHECK_MS = 5000;
-
-/** ws(s)://host/<the page's directory>/ws — also right behind a proxy prefix. */
-export function socketUrl(loc = window.location) {
-  const dir = loc.pathname.replace(/[^/]*$/, '');
-  return (loc.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + loc.host + dir + 'ws';
-}
 
 /** A fresh client id prefix: crypto.randomUUID needs a secure context, this does not. */
 export function randomId(bytes = 6) {
@@ -138,7 +132,7 @@ export class Connection extends EventTarget {
     ws.onerror = () => {}; // a close event follows with the code; that is where we act
     ws.onclose = (e) => {
       clearTimeout(connectTimer);
-      if (this.ws === ws) this.closed(e.code);
+      if (this.ws === ws) this.closed(e.code, true, e.reason);
     };
   }
 
@@ -182,7 +176,7 @@ export class Connection extends EventTarget {
     this.closed(code, reconnect);
   }
 
-  closed(code, reconnect = true) {
+  closed(code, reconnect = true, reason = '') {
     this.ws = null;
     this.queue = [];
     clearInterval(this.probeTimer);
@@ -195,7 +189,7 @@ export class Connection extends EventTarget {
       clearTimeout(r.timer);
       r.reject({ type: 'error', code: 'disconnected', message: 'the connection was lost' });
     }
-    this.emit('close', { code });
+    this.emit('close', { code, reason });
     if (!reconnect) return;
     if (!this.wanted) {
       this.setState('offline');

@@ -3,6 +3,7 @@
 
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
+import { avatar, botBadge } from './marks.js';
 
 const talkTitle = (u) => `Talk privately with ${isolate(u.name)} ${userTag(u.id)}`;
 
@@ -25,7 +26,7 @@ export class MembersView {
     const members = room ? [...room.members.values()] : [];
     members.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
     const meId = store.me ? store.me.id : null;
-    syncList(els.list, this.items, members, (u) => u.id + ':' + (u.id === meId),
+    syncList(els.list, this.items, members, (u) => [u.id, u.id === meId, u.avatar, u.bot].join(':'),
       (u) => this.build(u, u.id === meId),
       (li, u) => {
         const button = li.querySelector('button');
@@ -47,13 +48,15 @@ export class MembersView {
   build(user, isMe) {
     const name = bdi(user.name, { class: 'member-name' });
     const tag = h('span', { class: 'member-tag', title: 'user id ' + user.id }, userTag(user.id));
-    if (isMe) return h('li', { class: 'member' }, h('span', { class: 'member-self' }, name, tag, ' (you)'));
+    const face = avatar(user);
+    const badge = botBadge(user);
+    if (isMe) return h('li', { class: 'member' }, h('span', { class: 'member-self' }, face, name, tag, badge, ' (you)'));
     const button = h('button', {
       type: 'button',
       class: 'member-button',
       title: talkTitle(user),
       onclick: () => this.actions.openConversation(user),
-    }, name, tag, srOnly(': talk privately'));
+    }, face, name, tag, badge, srOnly(': talk privately'));
     return h('li', { class: 'member' }, button);
   }
 }

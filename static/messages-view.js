@@ -4,6 +4,7 @@
 import { bdi, h, setChildren, srOnly } from './dom.js';
 import { viewLabel } from './chat-header.js';
 import { isolate, userTag } from './text.js';
+import { avatar, botBadge } from './marks.js';
 
 const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
@@ -25,9 +26,9 @@ function stamp(ts) {
 
 // The author's name, with the user's tag on hover: two users may have had the same name.
 function header(user, mine, ts) {
-  return h('div', { class: 'msg-meta' },
+  return h('div', { class: 'msg-meta' }, avatar(user),
     bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
-    mine ? srOnly(' (you)') : null, ' ', stamp(ts));
+    botBadge(user), mine ? srOnly(' (you)') : null, ' ', stamp(ts));
 }
 
 export class MessagesView {

@@ -64,5 +64,6 @@ export const saved = {
   name: accessor(local, 'name', ''),            // pre-fills the name form
   rooms: accessor(local, 'rooms', []),          // names of the rooms the user is in
   view: accessor(local, 'view', null),          // {kind, name, id}: what was on screen
+  eventsSince: accessor(local, 'eventsSince', null), // the last stored event id seen (`events_since`)
   outbox: accessor(session, 'outbox', []),      // unacknowledged says
 };

@@ -3,6 +3,7 @@
 
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
+import { lock } from './marks.js';
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
 
@@ -39,7 +40,9 @@ export class Sidebar {
     // The server's list, plus rooms we are in that it did not list yet (just created).
     const rooms = new Map([...store.rooms].map(([key, r]) => [key, { ...r }]));
     for (const view of store.roomViews()) {
-      if (view.wanted && !rooms.has(view.key)) rooms.set(view.key, { name: view.name, topic: view.topic, online: null });
+      if (view.wanted && !rooms.has(view.key)) {
+        rooms.set(view.key, { name: view.name, topic: view.topic, online: null, members_only: view.membersOnly });
+      }
     }
     const items = [...rooms.entries()].map(([key, r]) => ({ key, ...r, view: store.views.get(key) || null }));
     items.sort(byName);
@@ -59,7 +62,8 @@ export class Sidebar {
     else button.removeAttribute('aria-current');
     const online = r.online === null || r.online === undefined ? '' : String(r.online);
     setChildren(button,
-      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '#'), bdi(r.name)),
+      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '#'), bdi(r.name),
+        lock(r.members_only)),
       joined ? srOnly(', joined') : null,
       online ? h('span', { class: 'nav-online', title: online + ' online' }, srOnly(', online: '), online) : null,
       badge(view ? view.unread : 0),

@@ -14,14 +14,14 @@ export const dmKey = (userId) => 'u:' + userId;
 
 /**
  * Apply one `room` event (docs/protocol.md, "room") to a room list (roomKey →
- * {name, topic, online}); → whether it changed. `changed` and `removed` for a
+ * {name, topic, online, members_only}); → whether it changed. `changed` and `removed` for a
  * room the list does not hold are ignored: it was listed after, or never.
  */
 export function applyRoomEvent(rooms, event, room) {
   const key = roomKey(room.name);
   const entry = rooms.get(key);
   if (event === 'created') {
-    rooms.set(key, { name: room.name, topic: room.topic || '', online: room.online || 0 });
+    rooms.set(key, { name: room.name, topic: room.topic || '', online: room.online || 0, members_only: room.members_only === true });
   } else if (event === 'changed' && entry) {
     rooms.set(key, { ...entry, ...room });
   } else if (event === 'removed' && entry) {
@@ -43,18 +43,12 @@ export class View {
     this.messages = new Map(); // id → message frame; a Map so a resent or replayed message lands once
     this.ids = [];             // the same ids, ascending: the render order
     this.members = new Map();  // room: id → {id, name}, the users online in it
+    this.membersOnly = false;  // room: only its members may see and join it
     this.wanted = false;       // room: the user wants to be in it (survives reconnects)
     this.joined = false;       // room: joined on the current connection
-    this.lastId = null;        // highest id known with nothing missing below it; null = never synced
-    this.gap = null;           // {after, before}: a resume the server cut short, still to fetch
     this.olderMore = null;     // older history exists: true / false / null = not asked yet
     this.loadingOlder = false;
     this.unread = 0;
-  }
-
-  /** The `since` to resume with, or null for a fresh join. */
-  since() {
-    return this.gap ? this.gap.after : this.lastId;
   }
 
   oldestId() {
@@ -82,14 +76,10 @@ function lowerBound(ids, id) {
 export class Store extends EventTarget {
   constructor() {
     super();
-    this.me = null;              // {id, name}
+    this.me = null;              // the user ref from welcome: {id, name, avatar?, bot?}
     this.rooms = new Map();      // the server's list: roomKey → {name, topic, online}
     this.views = new Map();      // key → View
     this.current = null;         // key of the view on screen
-    this.privateSince = null;    // highest private-message id seen; null = nothing synced yet
-    // The database epoch every id here comes from (docs/protocol.md, "Epochs"): sent back with
-    // positions, so that a server restored from a backup says they are stale. null = none yet.
-    this.epoch = null;
     this.pending = new Map();    // cid → unacknowledged say (see outbox.js)
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
   }
@@ -103,7 +93,7 @@ export class Store extends EventTarget {
   }
 
   setMe(user) {
-    this.me = { id: user.id, name: user.name };
+    this.me = { ...user }; // a user ref: id, name, and avatar / bot when the server sent them
     this.emit('me');
   }
 
@@ -179,7 +169,6 @@ export class Store extends EventTarget {
   resetPrivate() {
     for (const view of this.dmViews()) this.views.delete(view.key);
     if (this.current && this.current.startsWith('u:')) this.current = null;
-    this.privateSince = null;
     this.emit('views');
     this.emit('current');
   }
@@ -188,8 +177,6 @@ export class Store extends EventTarget {
   clearView(view) {
     view.messages.clear();
     view.ids = [];
-    view.lastId = null;
-    view.gap = null;
     view.olderMore = null;
     view.unread = 0;
     this.emit('cleared', { key: view.key });
@@ -256,14 +243,11 @@ export class Store extends EventTarget {
     return this.ensureDm(other);
   }
 
-  /** Private messages (welcome, live): into their conversations; remember the newest id. */
+  /** Private messages (welcome, live): into their conversations. */
   addPrivate(messages, opts) {
     for (const m of messages) {
       const view = this.dmViewFor(m);
-      if (!view) continue;
-      this.add(view, [m], opts);
-      view.lastId = Math.max(view.lastId || 0, m.id);
-      this.privateSince = Math.max(this.privateSince || 0, m.id);
+      if (view) this.add(view, [m], opts);
     }
   }
 

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from chatd.web import STATIC_DIR
-from chatd.web.assets import PAGE, UNKNOWN_TYPE, build_assets, content_type, read_tree, tree_version
+from chatd.web.assets import (
+    PAGE,
+    PUBLIC_ENTRY,
+    UNKNOWN_TYPE,
+    build_assets,
+    content_type,
+    module_graph,
+    read_tree,
+    tree_version,
+)
 
 TREE = {PAGE: b'<link rel="stylesheet" href="static/style.css"><script type="module" src="static/app.js"></script>'
               b'<a href="#x">static/app.js in text</a>',
@@ -70,3 +79,18 @@ def test_the_shipped_page_loads_only_versioned_files_and_every_module_import_is_
         if name.endswith(".js"):
             for target in (a or b for a, b in IMPORT.findall(body.decode())):
                 assert target.startswith("./") and target[2:] in assets.files, f"{name} imports {target}"
+
+
+def test_the_module_graph_follows_relative_imports_and_re_exports():
+    files = {"entry.js": b"import { a } from './a.js';\nexport { b } from \"./lib/b.js\";\nimport 'https://x/y.js';",
+             "a.js": b"import {\n  c,\n} from './lib/c.js';", "lib/b.js": b"import '../a.js'; import './gone.js';",
+             "lib/c.js": b"", "app.js": b"import './entry.js';"}
+    assert module_graph(files, "entry.js") == {"entry.js", "a.js", "lib/b.js", "lib/c.js"}
+    assert module_graph(files, "missing.js") == frozenset()
+
+
+def test_other_origins_may_import_the_public_client_and_its_modules_only():
+    assets = build_assets(read_tree(STATIC_DIR))
+    assert PUBLIC_ENTRY in assets.public and "connection.js" in assets.public
+    assert assets.public <= set(assets.files)
+    assert "app.js" not in assets.public  # the page's own modules stay same-origin

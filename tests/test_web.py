@@ -197,3 +197,32 @@ async def test_head_of_an_unknown_path_is_a_404(server):
             conn.close()
 
     assert await asyncio.to_thread(head) == 404
+
+
+APP_ORIGIN = "https://app.example.org"
+
+
+@pytest.mark.parametrize("config_overrides", [{"allowed_origins": [APP_ORIGIN]}])
+@pytest.mark.parametrize(("target", "origin", "allowed"), [
+    ("/static/chatd-client.js", APP_ORIGIN, True),  # the public client, unversioned
+    ("/static/{v}/connection.js", APP_ORIGIN, True),  # a module it imports, versioned
+    ("/static/chatd-client.js", "https://evil.example", False),  # an origin not in allowed_origins
+    ("/static/chatd-client.js", None, False),  # no Origin: nothing to allow
+    ("/static/app.js", APP_ORIGIN, False),  # the page's own modules: same origin only
+])
+async def test_other_origins_may_import_the_public_client(server, target, origin, allowed):
+    response = await fetch(server, target, **({"Origin": origin} if origin else {}))
+    assert response.status == 200
+    assert response.getheader("Access-Control-Allow-Origin") == (origin if allowed else None)
+    if "app.js" not in target:
+        assert response.getheader("Vary") == "Origin"  # a cache keeps one answer per origin
+
+
+@pytest.mark.parametrize("config_overrides", [{"identity": {"avatar_hosts": ["cdn.example.com"]}}])
+async def test_the_page_may_show_images_of_the_avatar_hosts_only(server):
+    def img_src(response: http.client.HTTPResponse) -> str:
+        policy = dict(d.strip().split(" ", 1) for d in response.getheader("Content-Security-Policy").split(";"))
+        return policy["img-src"]
+
+    assert img_src(await fetch(server, "/")) == "'self' data: cdn.example.com"
+    assert img_src(await fetch(server, "/static/app.js")) == "'self' data:"  # no other response needs it

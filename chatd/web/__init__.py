@@ -25,7 +25,7 @@ from chatd.config import Config
 from chatd.proxies import client_address, parse_networks
 from chatd.web.assets import REVALIDATE, ROUTE, Assets, StaticHandler, load_assets
 from chatd.web.head import HeadAsGet
-from chatd.web.headers import SecurityHeaders
+from chatd.web.headers import SecurityHeaders, content_security_policy
 from chatd.web.outbox import Outbox
 from chatd.web.upgrade import ChatUpgrade
 
@@ -47,6 +47,9 @@ class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", REVALIDATE)  # the page names the current static version: never stale
+        # The avatars the server shows (chatd.identity.shown_avatar) are images the page may load.
+        hosts = self.application.chat.config.identity.avatar_hosts  # type: ignore[attr-defined]
+        self.set_header("Content-Security-Policy", content_security_policy(hosts))
         self.write(self.assets.page)
 
 

@@ -21,11 +21,19 @@ Files are served from memory: a request path is only ever a key looked up
 in a dict, never a file system path, so no request (``..``, NUL, encoded
 slashes, backslashes, very long names) can reach outside the tree or make
 the OS raise. Editing a file under static/ therefore takes a restart.
+
+The public client (``PUBLIC_ENTRY``, docs/client.md) and the modules it
+imports may be imported by pages of other origins: module scripts are
+fetched in CORS mode (HTML, "fetch a single module script"), so for an
+``Origin`` the WebSocket would admit (``chatd.origins``, ``allowed_origins``)
+those files carry ``Access-Control-Allow-Origin``. Every other file stays
+same-origin only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,10 +41,12 @@ from pathlib import Path, PurePosixPath
 
 import tornado.web
 
+from chatd.origins import origin_allowed
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
 
 PAGE = "index.html"  # the page itself: served at /, not as a static file
+PUBLIC_ENTRY = "chatd-client.js"  # the browser client other origins may import
 VERSION_CHARS = 16  # hex characters of the tree's SHA-256 in a versioned URL: 64 bits
 VERSIONED_CACHE = "public, max-age=31536000, immutable"  # a year, the usual ceiling (RFC 9111 §5.2.2.1)
 REVALIDATE = "no-cache"  # may be stored, but checked (ETag → 304) before every use
@@ -58,6 +68,8 @@ CONTENT_TYPES = {
 }
 # The page's references to its own files: src="static/..." and href="static/...".
 _PAGE_REFERENCE = re.compile(rb'(\s(?:src|href)=")static/')
+# A static import or re-export of a relative module: from './x.js', import './x.js'.
+_IMPORT = re.compile(rb"""(?:\bfrom|^\s*import)\s*['"](\.{1,2}/[^'"]+)['"]""", re.M)
 # /static/<version>/<name> or /static/<name>; Tornado passes None for the missing version.
 ROUTE = rf"/static/(?:([0-9a-f]{{{VERSION_CHARS}}})/)?(.+)"
 
@@ -73,6 +85,7 @@ class Assets:
     version: str
     files: Mapping[str, Asset]  # name relative to static/, "/"-separated → file
     page: bytes
+    public: frozenset[str] = frozenset()  # names other origins may import: PUBLIC_ENTRY and its imports
 
 
 def read_tree(directory: Path) -> dict[str, bytes]:
@@ -103,6 +116,23 @@ def versioned_page(html: bytes, version: str) -> bytes:
     return _PAGE_REFERENCE.sub(rb"\1static/" + version.encode() + rb"/", html)
 
 
+def module_graph(files: Mapping[str, bytes], entry: str) -> frozenset[str]:
+    """``entry`` and every module it imports, directly or not, by relative URL
+    (``from './x.js'``); empty when ``entry`` is not in ``files``. Imports of
+    files the tree lacks are left out (the browser reports those)."""
+    seen: set[str] = set()
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in files:
+            continue
+        seen.add(name)
+        base = posixpath.dirname(name)
+        for spec in _IMPORT.findall(files[name]):
+            todo.append(posixpath.normpath(posixpath.join(base, spec.decode("utf-8", "replace"))))
+    return frozenset(seen)
+
+
 def content_type(name: str) -> str:
     return CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), UNKNOWN_TYPE)
 
@@ -112,7 +142,7 @@ def build_assets(files: Mapping[str, bytes]) -> Assets:
     it has no ``index.html``."""
     version = tree_version(files)
     served = {name: Asset(body, content_type(name)) for name, body in files.items() if name != PAGE}
-    return Assets(version, served, versioned_page(files[PAGE], version))
+    return Assets(version, served, versioned_page(files[PAGE], version), module_graph(files, PUBLIC_ENTRY))
 
 
 def load_assets(directory: Path) -> Assets:
@@ -133,6 +163,16 @@ class StaticHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
         asset = self.assets.files.get(name)
         if asset is None or version not in (None, self.assets.version):
             raise tornado.web.HTTPError(404)
+        if name in self.assets.public:
+            self._allow_origin()
         self.set_header("Content-Type", asset.content_type)
         self.set_header("Cache-Control", VERSIONED_CACHE if version else REVALIDATE)
         self.write(asset.body)
+
+    def _allow_origin(self) -> None:
+        # The answer depends on Origin: caches must keep one per origin (RFC 9110 §12.5.5).
+        self.set_header("Vary", "Origin")
+        origin = self.request.headers.get("Origin")
+        allowed = self.application.chat.config.allowed_origins  # type: ignore[attr-defined]
+        if origin is not None and origin_allowed(origin, self.request.headers.get("Host"), allowed):
+            self.set_header("Access-Control-Allow-Origin", origin)

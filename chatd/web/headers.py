@@ -5,10 +5,14 @@ error page and the ``/ws`` handshake's refusals all get them, so a file
 added later (or an HTML file reached by an unexpected URL, like
 ``/static/index.html``) cannot slip out with a weaker policy. Handlers mix
 in ``SecurityHeaders``; Tornado calls ``set_default_headers`` for every
-response, errors included.
+response, errors included. The page's own policy also admits the images of
+``identity.avatar_hosts`` (``content_security_policy``), a live setting.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
 
 # What the page may load and talk to. 'self' in connect-src also admits
 # ws:// and wss:// to the page's own host and port (CSP Level 3, "Does url
@@ -16,15 +20,24 @@ from __future__ import annotations
 # and nothing else: a script injected some day still cannot ship the chat
 # to another host. The page uses no inline script or style attribute, no
 # eval, no plugin; the favicon is a data: URL.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "connect-src 'self'",
-    "img-src 'self' data:",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",  # no framing: no clickjacking of the composer
-])
+def content_security_policy(image_hosts: Iterable[str] = ()) -> str:
+    """The policy; ``image_hosts``: hosts besides chatd whose images the page
+    may show (``identity.avatar_hosts``, host names as ``chatd.settings``
+    checks them: no scheme, nothing a policy would read as a separator). A
+    host source without a scheme admits the page's scheme and its upgrade
+    (CSP Level 3, "Does url match expression in origin")."""
+    return "; ".join([
+        "default-src 'self'",
+        "connect-src 'self'",
+        " ".join(["img-src 'self' data:", *image_hosts]),
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",  # no framing: no clickjacking of the composer
+    ])
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
