@@ -181,6 +181,7 @@ class Chat:
             "topic": room.topic,
             "members": self.cluster.member_refs(room, self.config.rooms.member_list_max),
             "online": room.online,
+            **({"members_only": True} if room.members_only else {}),
             **({"reset": True} if reset else {}),
         }, page, self.config.history.page_bytes)
         self.feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)

@@ -6,7 +6,6 @@ fragment; a kick through the HTTP API."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import secrets
 import socket
 import time
@@ -228,8 +227,6 @@ async def test_an_avatar_is_shown_only_when_the_server_sends_it_and_with_no_refe
     await expect(alice.get_by_test_id("member-alice").get_by_test_id("avatar")).to_have_count(0)  # a guest: none
 
 
-@pytest.mark.skipif(importlib.util.find_spec("chatd.events") is None,
-                    reason="notifications (POST /api/v1/events) come with the events branch")
 async def test_notifications_show_as_toasts_and_stored_ones_are_not_shown_twice(browser, page_url, server):  # noqa: F811
     alice = await open_tab(browser, page_url, "alice")
     user_id = await alice.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
@@ -251,8 +248,6 @@ async def test_notifications_show_as_toasts_and_stored_ones_are_not_shown_twice(
     assert any('"events_since":1' in frame for frame in sent)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("chatd.api.rooms") is None,
-                    reason="members-only rooms (the rooms API) come with the rooms branch")
 async def test_a_members_only_room_shows_a_lock_and_a_removed_member_is_told_and_taken_out(browser, page_url,  # noqa: F811
                                                                                           server):
     dora = await (await browser.new_context()).new_page()

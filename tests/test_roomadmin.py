@@ -49,6 +49,7 @@ async def test_a_non_member_neither_sees_nor_joins_nor_reads_it_and_a_member_doe
     assert {"name": "club", "topic": "the club", "online": 0, "members_only": True} in listed["rooms"]
     joined = await alice.request("join", room="club")
     assert joined["type"] == "joined" and [m["text"] for m in joined["messages"]] == ["members only"]
+    assert joined["members_only"] is True  # the page marks it (a lock)
 
 
 async def test_a_websocket_create_cannot_make_a_members_only_room(user):
