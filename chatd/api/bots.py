@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.api.base import Call, Operation, Reply
-from chatd.api.fields import BOOLEAN, ROOM, USER_ID, Field, Kind, Schema, string
+from chatd.api.fields import BOOLEAN, ROOM, USER_ID, Field, Schema, list_of, string
 from chatd.bots import Bot
 from chatd.egress import URL_MAX
 from chatd.names import NAME_MAX
@@ -19,20 +19,8 @@ from chatd.names import NAME_MAX
 ROOMS_MAX = 100  # rooms one bot may be in
 
 
-def _rooms(v: Any) -> list[str]:
-    """A list of room names, perhaps empty (a bot only called by private messages)."""
-    if not isinstance(v, list) or len(v) > ROOMS_MAX:
-        raise ValueError(f"must be a list of at most {ROOMS_MAX} room names")
-    out = []
-    for i, item in enumerate(v):
-        try:
-            out.append(ROOM.check(item))
-        except ValueError as e:
-            raise ValueError(f"item {i} {e}") from None
-    return out
-
-
-ROOMS = Kind(_rooms, {"type": "array", "items": ROOM.schema, "maxItems": ROOMS_MAX})
+# A bot's rooms, perhaps none (a bot only called by private messages).
+ROOMS = list_of(ROOM, ROOMS_MAX, min_items=0)
 BOT_ID = Field(USER_ID, required=True, where="path", doc="the bot's user id")
 BOT = {"type": "object", "required": ["id", "name", "webhook_url", "rooms"],
        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "webhook_url": {"type": "string"},

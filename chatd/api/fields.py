@@ -123,10 +123,11 @@ def one_of(*choices: str) -> Kind:
     return Kind(check, {"type": "string", "enum": list(choices)})
 
 
-def list_of(kind: Kind, max_items: int) -> Kind:
+def list_of(kind: Kind, max_items: int, min_items: int = 1) -> Kind:
+    """A JSON array of ``min_items`` to ``max_items`` values of ``kind``."""
     def check(v: Any) -> list:
-        if not isinstance(v, list) or not 1 <= len(v) <= max_items:
-            raise ValueError(f"must be a list of 1 to {max_items} items")
+        if not isinstance(v, list) or not min_items <= len(v) <= max_items:
+            raise ValueError(f"must be a list of {min_items} to {max_items} items")
         out = []
         for i, item in enumerate(v):
             try:
@@ -135,7 +136,7 @@ def list_of(kind: Kind, max_items: int) -> Kind:
                 raise ValueError(f"item {i} {e}") from None
         return out
 
-    return Kind(check, {"type": "array", "items": kind.schema, "minItems": 1, "maxItems": max_items})
+    return Kind(check, {"type": "array", "items": kind.schema, "minItems": min_items, "maxItems": max_items})
 
 
 def _any_object(v: Any) -> dict:
