@@ -42,6 +42,9 @@ EXIT_HELP = """exit status:
 """
 
 
+CONFIG_HELP = "config file (default: $CHATD_CONFIG or ./chatd.yaml)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatd", description="A self-hosted chat server.", epilog=EXIT_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         text = textwrap.fill(f"{help_text[0].upper()}{help_text[1:]}. {description}".strip(), 78)
         sub = commands.add_parser(name, help=help_text, description=text,
                                   epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("-c", "--config", metavar="PATH", help="config file (default: $CHATD_CONFIG or ./chatd.yaml)")
+        sub.add_argument("-c", "--config", metavar="PATH", help=CONFIG_HELP)
         return sub
 
     start = command("start", "run the server",
@@ -96,16 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
                      "Works on the configured database whether the server runs or not; a running server "
                      "takes a new key, and refuses a revoked one, from its next request on.")
     actions = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = actions.add_parser("create", help="make a key and print it (the only time it is shown)")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text)
+        # -c after the action too (`chatd apikey create x --scope read -c f.yaml`); SUPPRESS keeps one given before it.
+        sub.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
+        return sub
+
+    create = action("create", "make a key and print it (the only time it is shown)")
     create.add_argument("name", metavar="NAME", help="what the key is for: letters, digits, '_', '.', '-'")
     create.add_argument("--scope", action="append", choices=("publish", "read", "manage"), required=True,
                         help="what the key may do (repeat for several): publish = post messages and events, "
                              "read = history and who is online, manage = disconnect users, rooms, bots")
     create.add_argument("--user", type=int, metavar="ID", help="bind the key to this user: it acts as that "
                                                               "user only (a bot's key)")
-    actions.add_parser("list", help="list the keys (never their secrets)").add_argument(
+    action("list", "list the keys (never their secrets)").add_argument(
         "--json", action="store_true", help="print JSON")
-    actions.add_parser("revoke", help="revoke a key at once").add_argument("which", metavar="NAME|ID")
+    action("revoke", "revoke a key at once").add_argument("which", metavar="NAME|ID")
     command("check-config", "validate the config file and exit")
     return parser
 

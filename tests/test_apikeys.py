@@ -12,8 +12,8 @@ from chatd.cli import main
 def run(tmp_path, *argv):
     out, err = io.StringIO(), io.StringIO()
     (tmp_path / "chatd.yaml").write_text(f"database: {tmp_path / 'chatd.db'}\n")
-    status = main([*argv, "-c", str(tmp_path / "chatd.yaml")] if argv[0] != "apikey" else
-                  ["apikey", "-c", str(tmp_path / "chatd.yaml"), *argv[1:]], {}, out, err)
+    # -c last, as every other command takes it (it may come right after `apikey` too: a test below)
+    status = main([*argv, "-c", str(tmp_path / "chatd.yaml")], {}, out, err)
     return status, out.getvalue(), err.getvalue()
 
 
@@ -32,6 +32,13 @@ def test_a_key_is_printed_once_stored_hashed_listed_and_revoked(tmp_path):
     assert run(tmp_path, "apikey", "revoke", public_id)[0] == 0
     assert json.loads(run(tmp_path, "apikey", "list", "--json")[1])[0]["revoked"] is not None
     assert run(tmp_path, "apikey", "revoke", "nobody")[0] == 1
+
+
+def test_the_config_may_come_before_the_action_too(tmp_path):
+    run(tmp_path, "apikey", "create", "shop", "--scope", "read")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["apikey", "-c", str(tmp_path / "chatd.yaml"), "list", "--json"], {}, out, err) == 0
+    assert [row["name"] for row in json.loads(out.getvalue())] == ["shop"]
 
 
 def test_bad_names_scopes_and_users_are_refused(tmp_path):
