@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.api.base import Call, Operation, Reply
-from chatd.api.fields import BOOLEAN, ROOM, USER_ID, Field, Schema, list_of, string
+from chatd.api.fields import BOOLEAN, ROOM, ROOM_PATTERN, USER_ID, Field, Kind, Schema, list_of, string
 from chatd.bots import Bot
 from chatd.egress import URL_MAX
 from chatd.names import NAME_MAX
@@ -56,8 +56,15 @@ async def delete(call: Call) -> Reply:
     return Reply(200, {"id": call.args["id"], "deleted": True})
 
 
-NAME = Field(string(NAME_MAX), doc="the bot's name, one word: it is mentioned as @name")
-URL = Field(string(URL_MAX), doc="http(s) URL chatd POSTs mentions and private messages to")
+# What the document promises is accepted (chatd.bots checks the rest: look-alikes, taken names, the
+# address a URL reaches): a name of one word, as room names are; an http(s) URL with a host name or IPv4
+# address, a port in range, and no user name, password or fragment (chatd.egress.url_problem).
+_PORT = r"(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})"
+WEBHOOK_URL_PATTERN = rf"^https?://[A-Za-z0-9][A-Za-z0-9.\-]*(:{_PORT})?([/?][!-\"$-~]*)?$"
+NAME = Field(Kind(string(NAME_MAX).check, {**string(NAME_MAX).schema, "pattern": ROOM_PATTERN}),
+             doc="the bot's name, one word: it is mentioned as @name")
+URL = Field(Kind(string(URL_MAX).check, {**string(URL_MAX).schema, "pattern": WEBHOOK_URL_PATTERN}),
+            doc="http(s) URL chatd POSTs mentions and private messages to")
 ROOMS_FIELD = Field(ROOMS, doc="rooms where a mention of the bot calls its webhook (replaces the list)")
 
 OPERATIONS = [
