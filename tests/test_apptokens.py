@@ -143,6 +143,10 @@ def test_audience_and_issuer_are_checked_when_configured():
     ({"exp": "2000000000"}, "'exp'"),
     ({"exp": True}, "'exp'"),
     ({"nbf": [1]}, "'nbf'"),
+    ({"exp": 10**400}, "'exp'"),  # more than a float holds: PyJWT's comparisons would overflow
+    ({"exp": -(10**400)}, "'exp'"),
+    ({"iat": 10**400}, "'iat'"),
+    ({"nbf": 10**400}, "'nbf'"),
     ({"name": 7}, "'name'"),
     ({"name": "Mark\u202e"}, "'name'"),
     ({"name": "x" * 33}, "'name'"),
@@ -165,6 +169,15 @@ def test_claims_of_the_wrong_type_or_size_are_bad_claim(hs256, extra, named):
     error = refused(hs256, jwt.encode(claims(**extra), SECRET))
     assert error.code == Code.BAD_CLAIM and named in error.message, error.message
     assert len(error.message) < 300, "an error frame stays small"
+
+
+def test_a_claim_named_twice_is_refused(hs256):
+    # Parsers disagree on which one counts (a signed "sub": "a", "sub": "b" is alice to one, bob to another).
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}." + b64(
+        b'{"sub": "a", "sub": "b", "exp": %d}' % (int(time.time()) + 300))
+    token = f"{signing_input}.{b64(hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest())}"
+    error = refused(hs256, token)
+    assert error.code == Code.BAD_APP_TOKEN and "sub" in error.message, error.message
 
 
 @pytest.mark.parametrize("token", ["", "abc", "a.b.c", "bm90IGpzb24.e30.c2ln", "é.é.é",

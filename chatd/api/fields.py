@@ -47,7 +47,7 @@ def _whole(text: str) -> int:
     return int(text)
 
 
-EXACT_FLOAT_MAX = 2**53  # above it a JSON number with a fraction part may not be the integer it spells
+EXACT_FLOAT_MAX = 2**53  # from it on, a JSON number with a fraction part may not be the integer it spells
 
 
 def whole(kind_check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -58,7 +58,7 @@ def whole(kind_check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     def check(v: Any) -> Any:
         if isinstance(v, float) and v.is_integer():
-            if abs(v) > EXACT_FLOAT_MAX:
+            if abs(v) >= EXACT_FLOAT_MAX:  # 2**53 + 1 is read as 2**53: from it on, a float may be another number
                 raise ValueError("is too large to be exact with a fraction part; write it as a whole number")
             v = int(v)
         return kind_check(v)

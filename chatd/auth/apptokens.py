@@ -35,6 +35,7 @@ and a message naming the problem:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 import unicodedata
@@ -45,6 +46,7 @@ from urllib.parse import urlsplit
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from chatd import strictjson
 from chatd.auth.secret import configured_secret
 from chatd.names import BadName, clean_name
 from chatd.protocol import Code, room_name_problem
@@ -61,6 +63,8 @@ ROLES_MAX = 16  # words in `roles`
 ROLE_MAX = 32  # characters of one role
 ROLE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.:")
 REQUIRED = ("sub", "exp")  # RFC 7519 §4.1.2, §4.1.4: whose user, and until when
+# Seconds since 1970 a time claim may be: the year 33658, far beyond any token, and exact as a float.
+TIME_MAX = 10**12
 TIME_CLAIMS = ("exp", "nbf", "iat")  # NumericDate values, RFC 7519 §2
 FALLBACK_DIGITS = 10  # hex digits of a sub's SHA-256 in the name of an app user who has none: 40 bits
 
@@ -111,6 +115,7 @@ class AppTokens:
                                                     f"accepts {', '.join(self.algorithms)}")
         key = self.secret if algorithm in HMAC_ALGORITHMS else self.public_key  # by family, never the token's word
         payload = _signed_payload(token, key, algorithm)
+        _check_json(token)
         problem = ill_formed({k: payload.get(k) for k in ("sub", "name", "avatar", "rooms", "roles")})
         if problem:
             raise AppTokenError(Code.BAD_CLAIM, f"app token: claim {problem}")
@@ -118,6 +123,8 @@ class AppTokens:
             value = payload.get(claim)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise _bad(claim, "must be a number (seconds since 1970)")
+            if value is not None and not -TIME_MAX <= value <= TIME_MAX:  # a float could not hold it (PyJWT's checks)
+                raise _bad(claim, f"must be a time between -{TIME_MAX} and {TIME_MAX} (seconds since 1970)")
         self._check_claims(token, payload)
         return _claims(payload)
 
@@ -165,6 +172,17 @@ def _signed_payload(token: str, key: Any, algorithm: str) -> dict[str, Any]:
                                                 "encoding of JSON objects") from None
     except jwt.PyJWTError as e:  # a key the algorithm cannot use (check-config refuses those)
         raise AppTokenError(Code.BAD_APP_TOKEN, f"app token cannot be verified: {e}") from None
+
+
+def _check_json(token: str) -> None:
+    """AppTokenError(bad_app_token) if the payload of ``token`` (its signature verified) names a claim
+    twice: JSON parsers disagree on which one counts (RFC 7519 §4 says reject or take the last; chatd
+    rejects, as it does in every frame: chatd.strictjson)."""
+    segment = token.split(".")[1]
+    try:
+        strictjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode())
+    except strictjson.Refused as e:
+        raise AppTokenError(Code.BAD_APP_TOKEN, f"app token payload is refused: {e}") from None
 
 
 def app_user_name(claims: AppClaims) -> str:
