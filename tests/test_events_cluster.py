@@ -54,7 +54,9 @@ async def test_a_stored_event_sent_on_one_node_is_replayed_on_another(cluster_no
                                   "ts": (await a.store.events.page(uid, 0, 1, 100)).rows[0].ts, "id": 1}
 
 
-async def test_a_stored_event_the_bus_dropped_is_filled_at_the_users_next_one(cluster_nodes):
+async def a_stored_event_dropped(cluster_nodes):
+    """Two nodes; alice on b; a stores an event for her whose bus delivery is dropped (and the
+    bus goes on dropping deliveries)."""
     c = await cluster_nodes(2)
     a, b = c.nodes
     alice = await c.user(b, "alice")
@@ -62,19 +64,18 @@ async def test_a_stored_event_the_bus_dropped_is_filled_at_the_users_next_one(cl
     uid = alice.welcome["user"]["id"]
     c.net.drop = lambda item: type(item) is Delivery
     await a.chat.events.send(Target(user=uid), "dropped", 1, store=True)
+    return c, a, b, alice, uid
+
+
+async def test_a_stored_event_the_bus_dropped_is_filled_at_the_users_next_one(cluster_nodes):
+    c, a, b, alice, uid = await a_stored_event_dropped(cluster_nodes)
     c.net.drop = lambda item: False
     await a.chat.events.send(Target(user=uid), "next", 2, store=True)
     assert [((f := await event(alice))["id"], f["name"]) for _ in range(2)] == [(1, "dropped"), (2, "next")]
 
 
 async def test_a_stored_event_the_bus_dropped_is_filled_when_the_bus_says_it_lost_items(cluster_nodes):
-    c = await cluster_nodes(2)
-    a, b = c.nodes
-    alice = await c.user(b, "alice")
-    await c.settle()
-    uid = alice.welcome["user"]["id"]
-    c.net.drop = lambda item: type(item) is Delivery
-    await a.chat.events.send(Target(user=uid), "dropped", 1, store=True)
+    c, a, b, alice, uid = await a_stored_event_dropped(cluster_nodes)
     b.bus.lose()  # as after Redis restarted
     assert (await event(alice))["id"] == 1
     await b.chat.events.send(Target(user=uid), "sentinel", 0)

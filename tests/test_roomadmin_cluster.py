@@ -13,6 +13,18 @@ def uid(client) -> int:
     return client.welcome["user"]["id"]
 
 
+async def alice_in_club(cluster_nodes):
+    """Two nodes; alice, on b, a member of the members-only room "club" made on a, joined."""
+    c = await cluster_nodes(2)
+    a, b = c.nodes
+    alice = await c.user(b, "alice")
+    await a.chat.room_admin.create("club", "", members_only=True)
+    await a.chat.room_admin.add_members("club", [uid(alice)])
+    await c.settle()
+    assert (await alice.request("join", room="club"))["type"] == "joined"
+    return c, a, b, alice
+
+
 async def test_a_member_removed_on_one_node_is_cut_off_at_once_on_every_node(cluster_nodes):
     c = await cluster_nodes(2)
     a, b = c.nodes
@@ -52,26 +64,14 @@ async def test_a_member_added_on_one_node_joins_on_another_before_its_notice_arr
 
 
 async def test_a_room_deleted_on_one_node_sends_its_users_out_on_every_node(cluster_nodes):
-    c = await cluster_nodes(2)
-    a, b = c.nodes
-    alice = await c.user(b, "alice")
-    await a.chat.room_admin.create("club", "", members_only=True)
-    await a.chat.room_admin.add_members("club", [uid(alice)])
-    await c.settle()
-    assert (await alice.request("join", room="club"))["type"] == "joined"
+    c, a, b, alice = await alice_in_club(cluster_nodes)
     await a.chat.room_admin.delete("club")
     assert await alice.expect("left") == {"type": "left", "room": "club", "reason": "deleted"}
     assert b.hub.room("club") is None and a.hub.room("club") is None
 
 
 async def test_a_removal_whose_notice_was_lost_is_carried_out_after_the_bus_outage(cluster_nodes):
-    c = await cluster_nodes(2)
-    a, b = c.nodes
-    alice = await c.user(b, "alice")
-    await a.chat.room_admin.create("club", "", members_only=True)
-    await a.chat.room_admin.add_members("club", [uid(alice)])
-    await c.settle()
-    assert (await alice.request("join", room="club"))["type"] == "joined"
+    c, a, b, alice = await alice_in_club(cluster_nodes)
     c.net.drop = lambda item: type(item) is Notice and item.kind == "member"
     await a.chat.room_admin.remove_member("club", uid(alice))
     await c.settle()
