@@ -60,7 +60,8 @@ async def test_a_chat_moderator_signs_in_with_their_chat_account_and_sees_no_adm
     page = await admin_page(browser, server)
     await expect(page.get_by_test_id("admin-login")).to_be_visible()
     await expect(page.get_by_test_id("admin-chat-login")).to_be_hidden()  # not signed in to the chat here
-    await page.evaluate("(t) => localStorage.setItem('chatd.token', JSON.stringify(t))", token)  # as the chat page keeps it
+    # Kept as the chat page keeps it (static/persist.js).
+    await page.evaluate("(t) => localStorage.setItem('chatd.token', JSON.stringify(t))", token)
     await page.reload()
     await page.get_by_test_id("admin-chat-login").click()
     await expect(page.get_by_test_id("admin-who")).to_have_text("mo (moderator)")
