@@ -55,6 +55,7 @@ from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import Hub
 from chatd.identity import Identity
+from chatd.moderation import Moderation
 from chatd.protocol import (
     DATABASE_UNREACHABLE,
     TOPIC_MAX,
@@ -118,6 +119,7 @@ class Chat:
         self.app_webhooks = AppWebhooks(self.webhooks, lambda: self.config,
                                         lambda user_id: self.cluster.peers.name(user_id) is not None)
         self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks
+        self.moderation = Moderation(hub, store, bus)  # deletes, mutes, kicks and bans
         self.bots.changed = self.cluster.bots_changed
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
