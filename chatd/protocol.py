@@ -74,6 +74,7 @@ class Code(StrEnum):
     # itself); an identify by a banned user.
     MUTED = "muted"
     BANNED = "banned"
+    NO_SUCH_MESSAGE = "no_such_message"  # a moderator's delete of an id no message has
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 

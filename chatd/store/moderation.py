@@ -20,6 +20,7 @@ transaction (``chatd.store.audit.insert``).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -131,6 +132,16 @@ class ModerationStore:
 
         return store.read(query)
 
+    def user(self, user_id: int) -> asyncio.Future:
+        """→ (name, roles) of the user, roles a frozenset (from its last app token), or None."""
+        store = self._store
+
+        def query() -> tuple[str, frozenset[str]] | None:
+            row = store.db.execute_sql(store._q('SELECT name, roles FROM "user" WHERE id = ?'), (user_id,)).fetchone()
+            return None if row is None else (row[0], frozenset(json.loads(row[1] or "[]")))
+
+        return store.read(query)
+
     # Mutes
 
     def mute(self, user_id: int, room_id: int | None, until: int | None, reason: str,
@@ -220,9 +231,7 @@ class ModerationStore:
 def _audit(store: Store, entry: dict[str, Any] | None) -> None:
     """Write the audit row ``entry`` inside the writer job under way (None: nothing)."""
     if entry is not None:
-        from chatd.store import audit
-
-        audit.insert(store, entry)
+        store.audit.insert(entry)
 
 
 def _delete_mute(store: Store, user_id: int, room_id: int | None) -> int:
