@@ -59,7 +59,7 @@ def seconds_left(until: int | None, now: int) -> float | None:
 def duration_text(seconds: float) -> str:
     """``seconds`` as people say it, rounded up: "1 minute", "3 hours", "2 days"."""
     for unit, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
-        if seconds > unit or unit == MINUTE:
+        if seconds >= unit or unit == MINUTE:
             count = max(1, math.ceil(seconds / unit - 1e-9))
             return f"{count} {name}{'' if count == 1 else 's'}"
     raise AssertionError("unreachable")
