@@ -142,6 +142,22 @@ class ModerationStore:
 
         return store.read(query)
 
+    def names(self, user_ids: set[int]) -> asyncio.Future:
+        """→ {user id: name} of those of ``user_ids`` that exist."""
+        store = self._store
+
+        def query() -> dict[int, str]:
+            ids = sorted(user_ids)
+            found: dict[int, str] = {}
+            for start in range(0, len(ids), TOMBSTONE_BATCH):
+                chunk = ids[start:start + TOMBSTONE_BATCH]
+                marks = ", ".join("?" * len(chunk))
+                found.update(store.db.execute_sql(store._q(f'SELECT id, name FROM "user" WHERE id IN ({marks})'),
+                                                  tuple(chunk)).fetchall())
+            return found
+
+        return store.read(query)
+
     # Mutes
 
     def mute(self, user_id: int, room_id: int | None, until: int | None, reason: str,
