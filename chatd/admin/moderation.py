@@ -26,6 +26,7 @@ from chatd.admin.base import API, AdminError, AdminHandler
 from chatd.protocol import SCHEMAS, Code, ProtocolError, checked_fields
 from chatd.store.moderation import Ban, Mute
 
+
 # A ban names a user or an address (a string checked by chatd.sanctions.checked_network).
 def _text(value: Any) -> str:
     if not isinstance(value, str):
