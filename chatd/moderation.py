@@ -45,7 +45,7 @@ from chatd.audit import ADMIN, MODERATOR, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
 from chatd.hub import Hub
 from chatd.protocol import CloseCode, Code, ProtocolError, banned_frame, deleted_frame, error_frame
-from chatd.sanctions import Sanctions, checked_network, duration_text, seconds_left, until_of
+from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of
 from chatd.session import Room, Session
 from chatd.store import MessageRow, Store, now_ms
 from chatd.store.moderation import Ban, Mute
@@ -62,12 +62,6 @@ def rank(roles: Iterable[str]) -> int:
     return max((RANKS.get(role, 0) for role in roles), default=0)
 
 
-def ban_text(ban: Ban | Mute, now: int) -> str:
-    """How long a ban or mute lasts, as the refusal says it: "for 10 minutes", "for good"."""
-    left = seconds_left(ban.until, now)
-    return "for good" if left is None else f"for {duration_text(left)}"
-
-
 class Moderation:
     def __init__(self, hub: Hub, store: Store, bus: Bus, cluster: Any):
         self.hub = hub
@@ -78,6 +72,8 @@ class Moderation:
         self.wall: Callable[[], int] = now_ms  # ms since the epoch; tests put a fake clock here
         self._reading: asyncio.Task | None = None  # a reread of the sanctions under way
         self._again = False  # another reread was asked for while one ran
+        # One read of the sanctions at a time: the one begun last (after the last change) is applied last.
+        self._lock = asyncio.Lock()
 
     # What is in force
 
@@ -106,8 +102,9 @@ class Moderation:
 
     async def refresh(self) -> None:
         """Read what is in force from the store, then enforce the bans here."""
-        self.sanctions.load(*await self.store.moderation.active(self.wall()))
-        self.enforce()
+        async with self._lock:
+            self.sanctions.load(*await self.store.moderation.active(self.wall()))
+            self.enforce()
 
     def enforce(self) -> None:
         """Close every session here that a ban in force covers (its user's, or its address's)."""
@@ -137,17 +134,19 @@ class Moderation:
     def banned_error(self, ban: Ban, cid: str | None) -> ProtocolError:
         """The refusal of an identify by a banned user (``banned``), saying why and how long."""
         why = f": {ban.reason}" if ban.reason else ""
-        return ProtocolError(Code.BANNED, f"you are banned {ban_text(ban, self.wall())}{why}", cid)
+        return ProtocolError(Code.BANNED, f"you are banned {lasting(ban, self.wall())}{why}", cid)
 
     def check_say(self, user_id: int, room: Room | None, cid: str | None) -> None:
         """ProtocolError ``muted`` (with the seconds left, when the mute ends by itself) when the
         user may not say something in ``room`` (None: a private message) now."""
-        mute = self.sanctions.mute_of(user_id, room.id if room is not None else None, self.wall())
+        if user_id not in self.sanctions.mutes:
+            return  # every say passes here: nobody muted costs one dict lookup
+        now = self.wall()
+        mute = self.sanctions.mute_of(user_id, room.id if room is not None else None, now)
         if mute is None:
             return
-        now = self.wall()
         where = "everywhere" if mute.room_id is None else f"in {room.name}"
-        until = "until a moderator unmutes you" if mute.until is None else ban_text(mute, now)
+        until = "until a moderator unmutes you" if mute.until is None else lasting(mute, now)
         why = f": {mute.reason}" if mute.reason else ""
         raise ProtocolError(Code.MUTED, f"you are muted {where} {until}{why}", cid, seconds_left(mute.until, now))
 
@@ -258,16 +257,11 @@ class Moderation:
 
     def bans(self) -> list[Ban]:
         """The bans in force now, by id."""
-        now = self.wall()
-        found = [b for b in self.sanctions.user_bans.values() if b.until is None or b.until > now]
-        found += [b for _, b in self.sanctions.network_bans if b.until is None or b.until > now]
-        return sorted(found, key=lambda b: b.id)
+        return self.sanctions.bans(self.wall())
 
     def mutes(self) -> list[Mute]:
         """The mutes in force now, by id."""
-        now = self.wall()
-        return sorted((m for ms in self.sanctions.mutes.values() for m in ms.values()
-                       if m.until is None or m.until > now), key=lambda m: m.id)
+        return self.sanctions.all_mutes(self.wall())
 
     # The rules
 
