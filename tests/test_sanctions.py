@@ -49,7 +49,8 @@ def test_user_and_network_bans_match_until_they_end():
     assert sanctions.user_ban(7, NOW) == user and sanctions.user_ban(7, NOW + 1000) is None
     assert sanctions.address_ban("198.51.100.9", NOW) == v4
     assert sanctions.address_ban("::ffff:198.51.100.9", NOW) == v4, "as a dual-stack socket reports it"
-    assert sanctions.address_ban("2001:db8:1::1", NOW) == v6 and sanctions.address_ban("2001:db8::1", NOW + 1000) is None
+    assert sanctions.address_ban("2001:db8:1::1", NOW) == v6
+    assert sanctions.address_ban("2001:db8::1", NOW + 1000) is None
     assert sanctions.address_ban("198.51.101.1", NOW) is None
     assert sanctions.address_ban("/run/chatd.sock", NOW) is None and sanctions.address_ban(None, NOW) is None
     assert sanctions.bans(NOW) == [user, v4, v6] and sanctions.bans(NOW + 1000) == [v4]
