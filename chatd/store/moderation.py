@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chatd.store.rows import MessageRow
+from chatd.store.rows import SELECT, MessageRow
 from chatd.store.schema import now_ms
 
 if TYPE_CHECKING:
@@ -67,8 +67,6 @@ def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
     the epoch): text ``''``, ``deleted`` set, the row and its id kept. → the rows that became
     tombstones now, as they read now, by id; those missing or deleted already are left out (two
     moderators deleting one message at once: one of them gets it). Any number of ids."""
-    from chatd.store.base import SELECT  # the store's one message query (base imports this module)
-
     db, q = store.db, store._q
     done: list[int] = []
     for start in range(0, len(ids), TOMBSTONE_BATCH):
@@ -122,8 +120,6 @@ class ModerationStore:
 
     def message(self, message_id: int) -> asyncio.Future:
         """→ the MessageRow of ``message_id`` (perhaps a tombstone), or None."""
-        from chatd.store.base import SELECT
-
         store = self._store
 
         def query() -> MessageRow | None:
