@@ -40,9 +40,12 @@ from chatd.store.schema import (
     ApiIdempotency,
     ApiKey,
     AuditLog,
+    Ban,
     Bot,
     BotRoom,
+    Message,
     Meta,
+    Mute,
     Room,
     RoomKey,
     RoomMember,
@@ -149,12 +152,19 @@ def _v12_admin_accounts(db: Database) -> None:
     db.create_tables([AuditLog, AdminAccount, AdminSession])
 
 
+def _v12_moderation(db: Database) -> None:
+    """Moderation: a message may be a tombstone (``message.deleted``, its text gone), and
+    users are muted and users or addresses banned (``chatd.moderation``)."""
+    migrator(db).add_column("message", "deleted", Message.deleted).run()
+    db.create_tables([Mute, Ban])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_admin_accounts]
+                                                      _v11_bots, _v12_admin_accounts, _v12_moderation]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -171,6 +171,8 @@ class Message(BaseModel):
     text = TextField()
     ts = IntegerField()
     cid = TextField(null=True)
+    # A tombstone: ms since the epoch a moderator deleted it (its text is then ''); None: not deleted.
+    deleted = IntegerField(null=True)
 
     class Meta:
         indexes = (
@@ -275,6 +277,39 @@ class ApiIdempotency(BaseModel):
         indexes = ((("api_key", "key"), True), (("created",), False))
 
 
+class Mute(BaseModel):
+    """A user who may not ``say`` (``chatd.moderation``): in one room, or everywhere (``room`` None),
+    until a time or until unmuted (``until`` None). At most one per (user, room): a new mute replaces it."""
+
+    id = IdField()
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    room = ForeignKeyField(Room, null=True, on_delete="CASCADE")
+    until = IntegerField(null=True)  # ms since the epoch it ends; None: until unmuted
+    reason = TextField(default="")
+    created = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "mute"
+        indexes = ((("user", "room"), False),)
+
+
+class Ban(BaseModel):
+    """A user, or an address or CIDR network, kept out (``chatd.moderation``): exactly one of
+    ``user`` and ``network`` (canonical text, ``ipaddress.ip_network``), until a time or for
+    good (``until`` None)."""
+
+    id = IdField()
+    user = ForeignKeyField(User, null=True, on_delete="CASCADE")
+    network = TextField(null=True)
+    until = IntegerField(null=True)  # ms since the epoch it ends; None: for good
+    reason = TextField(default="")
+    created = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "ban"
+        indexes = ((("user",), False), (("network",), False))
+
+
 class AuditLog(BaseModel):
     """One admin or moderator action (``chatd.audit``): who, what, on what, when, why. Only ever
     inserted: nothing in chatd updates or deletes a row (the admin page shows them read-only)."""
@@ -331,7 +366,7 @@ class AdminSession(BaseModel):
 
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          AuditLog, AdminAccount, AdminSession)
+          AuditLog, AdminAccount, AdminSession, Mute, Ban)
 
 
 def now_ms() -> int:

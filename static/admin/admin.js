@@ -14,6 +14,7 @@
 
 const TABS = [
   'audit',
+  'moderation',
 ];
 
 const ROLES = { admin: ['admin', 'moderator'], moderator: ['moderator'] }; // each role and those it includes
