@@ -332,6 +332,15 @@ SETTINGS += (
             live=True),
 )
 
+SETTINGS += (
+    Setting("metrics.allow", ["127.0.0.1", "::1"], _list_of(network_problem),
+            "addresses/networks that may read /metrics (the client's address as resolved through trusted_proxies); "
+            "[] = none: only with the token", live=True),
+    Setting("metrics.token", "", _text, 'bearer token that lets any address read /metrics (at least 32 random bytes; '
+            '"" = metrics.token_file, else none)', live=True),
+    Setting("metrics.token_file", "", _text, 'file holding metrics.token instead; "" = none', live=True, path=True),
+)
+
 BY_KEY = {s.key: s for s in SETTINGS}
 
 # Keys that existed once: a config that still has one gets told what replaced it,

@@ -45,6 +45,7 @@ from chatd.store.schema import (
     RoomMember,
     SignIn,
     StoredEvent,
+    Traffic,
     is_postgres,
 )
 
@@ -141,12 +142,17 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
+def _v12_traffic(db: Database) -> None:
+    """Connections and messages per minute and process, for the admin dashboard's charts."""
+    db.create_tables([Traffic])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots]
+                                                      _v11_bots, _v12_traffic]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
