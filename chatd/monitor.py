@@ -35,7 +35,7 @@ class Monitor:
         """``connections``: → WebSocket connections open in this process; ``wall``: → ms since the epoch."""
         self.chat = chat
         self._connections = connections
-        self._wall = wall
+        self.wall = wall  # tests move it by a minute
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
@@ -68,7 +68,7 @@ class Monitor:
         connections = self._connections()
         metrics.sample(connections, chat.cluster.online_count(), len(chat.hub.rooms), chat.bus.connected,
                        chat.webhooks.stats()["queued"])
-        minute = self._wall() // MINUTE_MS * MINUTE_MS
+        minute = self.wall() // MINUTE_MS * MINUTE_MS
         if minute != self.minute:
             ended = self.current()
             if ended is not None:
