@@ -24,7 +24,9 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.admins import AdminStore
 from chatd.store.apikeys import ApiKeyStore
+from chatd.store.audit import AuditStore
 from chatd.store.bots import BotStore
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
@@ -73,6 +75,8 @@ class Store:
         self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
         self.bots = BotStore(self)  # bots: their webhooks and rooms
         self.events = EventStore(self)  # users' stored notifications
+        self.audit = AuditStore(self)  # the audit log of admin and moderator actions
+        self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
         self.traffic = TrafficStore(self)  # connections and messages per minute (the admin dashboard)
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -35,8 +35,11 @@ from chatd.store.schema import (
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
+    AdminAccount,
+    AdminSession,
     ApiIdempotency,
     ApiKey,
+    AuditLog,
     Bot,
     BotRoom,
     Meta,
@@ -142,6 +145,11 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
+def _v12_admin_accounts(db: Database) -> None:
+    """Administration: the audit log, admin accounts and the admin page's sessions."""
+    db.create_tables([AuditLog, AdminAccount, AdminSession])
+
+
 def _v12_traffic(db: Database) -> None:
     """Connections and messages per minute and process, for the admin dashboard's charts."""
     db.create_tables([Traffic])
@@ -152,7 +160,7 @@ def _v12_traffic(db: Database) -> None:
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_traffic]
+                                                      _v11_bots, _v12_admin_accounts, _v12_traffic]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
