@@ -138,14 +138,26 @@ def sample(connections: int, users_online: int, rooms: int, bus_connected: bool,
     WEBHOOK_QUEUE.set(webhook_queue)
 
 
+def _server_registry() -> CollectorRegistry:
+    """What this server's figures are read from: this process's registry, or in multiprocess
+    mode every worker's files added up."""
+    if not _MULTIPROC:
+        return _REGISTRY
+    registry = CollectorRegistry()
+    _multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def exposition() -> tuple[bytes, str]:
-    """(the Prometheus text format of every metric, its Content-Type): this process's,
-    or in multiprocess mode every worker's of this server added up."""
-    if _MULTIPROC:
-        registry = CollectorRegistry()
-        _multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(_REGISTRY), CONTENT_TYPE_LATEST
+    """(the Prometheus text format of every metric, its Content-Type): this server's, every worker's added up."""
+    return generate_latest(_server_registry()), CONTENT_TYPE_LATEST
+
+
+def snapshot() -> dict[str, float]:
+    """The unlabelled samples as /metrics gives them now (gauges, and each histogram's ``_sum`` and
+    ``_count``): sample name → value, e.g. ``{"chatd_connections": 12.0, "chatd_writer_commit_seconds_sum": ...}``."""
+    return {sample.name: sample.value for family in _server_registry().collect() for sample in family.samples
+            if not sample.labels and sample.name.startswith("chatd_")}
 
 
 # The supervisor of several workers (chatd.workers).
