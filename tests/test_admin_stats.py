@@ -82,6 +82,7 @@ async def test_the_dashboard_shows_the_figures_and_draws_the_charts(server, user
     await page.locator("#login-name").fill(name)
     await page.locator("#login-password").fill(PASSWORD)
     await page.locator("#login-submit").click()
+    await page.locator("#tabs button[data-tab='dashboard']").click()
     await expect(page.get_by_test_id("dash-users_online")).to_have_text("1")
     await expect(page.get_by_test_id("dash-bus")).to_have_text("in-process")
     await expect(page.get_by_test_id("dash-connections")).to_have_text("1")
