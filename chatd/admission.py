@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from chatd import metrics
 from chatd.abuse import AddressLimits, Kind, Refusal
 from chatd.cluster.limits import SharedBuckets
 from chatd.ratelimit import TokenBucket
@@ -88,6 +89,7 @@ class Admission:
         if session.user is not None:
             bucket = self.user_bucket(session.user.id)
             if not bucket.take(now):
+                metrics.rate_limited("user")
                 return USER_FLOOD, bucket.wait(now)
         refusal = self.address_take(Kind.MESSAGE, address)
         return (refusal.message, refusal.retry_after) if refusal is not None else None
@@ -107,12 +109,15 @@ class Admission:
         if not wait:
             return None
         if session.user is not None and which == 0:
+            metrics.rate_limited("user")
             return USER_FLOOD, wait
         refusal = self._logged(self.addresses.refusal(Kind.MESSAGE, address, wait, self._clock()), address)
         return refusal.message, refusal.retry_after
 
     @staticmethod
     def _logged(refusal: Refusal | None, address: str | None) -> Refusal | None:
+        if refusal is not None:
+            metrics.rate_limited(str(refusal.kind))
         if refusal is not None and refusal.report:
             log.warning("address %s is over its limit of %s (%s); docs/operations.md, \"Limits per address\"",
                         address, refusal.kind, refusal.settings())

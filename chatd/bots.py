@@ -177,7 +177,7 @@ class Bots:
                                                                 f"something that is not a reply: {text}")
         if text is None:
             return
-        reply = Draft(bot.user_id, bot.name, text, REPLY_CID.format(row.id))
+        reply = Draft(bot.user_id, bot.name, text, REPLY_CID.format(row.id), source="bot")
         if row.recipient_id is None:
             reply.room_id = draft.room_id
         else:

@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from chatd import metrics
 from chatd.admission import Admission
 from chatd.appwebhooks import AppWebhooks
 from chatd.auth.apptokens import load_app_tokens
@@ -262,6 +263,7 @@ class Chat:
             finally:  # published whatever became of the answer: it is stored
                 if error is None and not result.duplicate:
                     self.stored += 1
+                    metrics.message_stored("room" if draft.recipient_id is None else "private", draft.source)
                     self.bus.publish(Delivery(result.channels, result.row.id, result.prev,
                                               wire(message_frame(result.row))))
                     self.bots.stored(draft, result.row)  # here only: one node calls a webhook per message

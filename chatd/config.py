@@ -96,6 +96,7 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             problems.append(f"{where}: {e}")
     if not problems:
         problems += _cluster_problems(values, where) + _app_webhook_problems(values, where)
+        problems += _metrics_problems(values, where)
     if problems:
         raise ConfigError("\n".join(problems))
     config = config_from_values(values, source)
@@ -166,6 +167,15 @@ def _app_webhook_problems(values: dict[str, Any], where: str) -> list[str]:
     if values["webhooks.app_url"] and secret is None:
         return [f"{where}: key 'webhooks.app_url' is set, but neither 'webhooks.app_secret' nor "
                 "'webhooks.app_secret_file' is: the app could not tell chatd's calls from forged ones"]
+    return []
+
+
+def _metrics_problems(values: dict[str, Any], where: str) -> list[str]:
+    """A metrics token must be strong: it opens /metrics to any address."""
+    try:
+        configured_secret(values["metrics.token"], values["metrics.token_file"], "metrics.token")
+    except ValueError as e:
+        return [f"{where}: {e}"]
     return []
 
 

@@ -36,6 +36,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
+from chatd import metrics
 from chatd.bus import EVENT, ROOM, USER, Delivery, Notice, event_channel, room_channel, user_channel
 from chatd.hub import Hub
 from chatd.protocol import CloseCode, message_frame, stored_event_frame
@@ -79,8 +80,10 @@ class Feed:
     def delivery(self, item: Delivery) -> None:
         """Route one stored message to the sessions of its channels here."""
         message_id, data, prevs = item.id, item.data, item.prev
+        frames = 0
         for i, channel in enumerate(item.channels):
             key, sessions = self._route(channel)
+            frames += len(sessions)
             if prevs is None:  # one process: delivery order is commit order, nothing to check (the hot path)
                 for session in sessions:
                     session.deliver(key, message_id, data)
@@ -89,6 +92,7 @@ class Feed:
             for session in sessions:
                 if session.deliver_after(key, message_id, data, prev):
                     self._gap(channel, key, session)
+        metrics.delivered(frames, len(data))  # once per fan-out, not per recipient
 
     def notice(self, item: Notice) -> None:
         """Notices carry no stored message: what they say is ``chatd.cluster``'s to keep."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from chatd.store import MessageRow
     from chatd.store.events import EventRow
 
+from chatd import metrics
 from chatd.names import characters_problem
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
@@ -456,6 +457,7 @@ def error_frame(code: Code, message: str, cid: str | None = None, retry_after: f
     that could not be echoed intact is left out. ``retry_after`` (seconds)
     becomes ``retry_ms``, whole milliseconds rounded up."""
     frame: dict[str, Any] = {"type": "error", "code": str(code), "message": displayable(message, ERROR_MESSAGE_MAX)}
+    metrics.error_sent(frame["code"])  # built to be sent: every error frame is counted here, once
     if isinstance(cid, str) and surrogate_at(cid) is None:
         frame["cid"] = cid
     if retry_after is not None:

@@ -43,6 +43,7 @@ from chatd.config import Config, bus_url, reload_split, store_url
 from chatd.dsn import redacted
 from chatd.events import PURGE_EVERY
 from chatd.hub import Hub
+from chatd.monitor import Monitor
 from chatd.protocol import CloseCode
 from chatd.settings import parse_listen
 from chatd.store import DatabaseUnreachable, StoreUnavailable, open_store
@@ -129,6 +130,7 @@ class Server:
         self._events_ticker: PeriodicCallback | None = None
         self._purging: asyncio.Task | None = None  # the purge of expired events under way
         self._cluster_tickers: list[PeriodicCallback] = []
+        self.monitor: Monitor | None = None  # event-loop lag, gauges, traffic minutes (from serve on)
 
     @property
     def port(self) -> int:
@@ -195,6 +197,8 @@ class Server:
         self._sample()
         self._sampler = PeriodicCallback(self._sample, 1000)
         self._sampler.start()
+        self.monitor = Monitor(self.chat, lambda: len(self.sockets))
+        self.monitor.start()
         self._rooms_ticker = PeriodicCallback(self.tick_rooms, ROOMS_TICK_MS)
         self._rooms_ticker.start()
         self._events_ticker = PeriodicCallback(self.purge_events, PURGE_EVERY * 1000)
@@ -333,6 +337,8 @@ class Server:
             self.http.stop()  # closes only our descriptor: a successor keeps the socket
         if self._sampler:
             self._sampler.stop()
+        if self.monitor:
+            self.monitor.stop()
         if self._rooms_ticker:
             self._rooms_ticker.stop()
         if self._events_ticker:

@@ -342,6 +342,12 @@ SETTINGS += (
             live=True),
     Setting("admin.login_refill_seconds", 60, _number(1, 86400),
             "seconds until one more admin login attempt is allowed, once the burst is spent", live=True),
+    Setting("metrics.allow", ["127.0.0.1", "::1"], _list_of(network_problem),
+            "addresses/networks that may read /metrics (the client's address as resolved through trusted_proxies); "
+            "[] = none: only with the token", live=True),
+    Setting("metrics.token", "", _text, 'bearer token that lets any address read /metrics (at least 32 random bytes; '
+            '"" = metrics.token_file, else none)', live=True),
+    Setting("metrics.token_file", "", _text, 'file holding metrics.token instead; "" = none', live=True, path=True),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}

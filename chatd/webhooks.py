@@ -48,7 +48,7 @@ from typing import Any
 from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from chatd import __version__
+from chatd import __version__, metrics
 from chatd.egress import Allowance, GuardedResolver, RefusedAddress
 
 log = logging.getLogger("chatd.webhooks")
@@ -145,6 +145,7 @@ class Webhooks:
         settings = self._config().webhooks
         if len(self._queue) + self._waiting >= settings.queue_max:
             self.dropped += 1
+            metrics.webhook_call("dropped")
             self._warn.warning("dropped", f"webhook queue full ({settings.queue_max} calls): a {event} call to "
                                           f"{url} was dropped (webhooks.queue_max)")
             return False
@@ -205,6 +206,7 @@ class Webhooks:
             return self._failed(call, f"{type(e).__name__}: {e}", retry=True)
         if 200 <= response.code < 300:
             self.sent += 1
+            metrics.webhook_call("sent")
             if call.answered is not None:
                 self._answer(call, response.body or b"")
         elif 300 <= response.code < 400:
@@ -235,5 +237,6 @@ class Webhooks:
 
     def _give_up(self, call: Call, why: str) -> None:
         self.failed += 1
+        metrics.webhook_call("failed")
         self._warn.warning(f"failed {call.url}", f"{call.event} webhook to {call.url} failed after {call.attempt} "
                                                  f"tries: {why}")

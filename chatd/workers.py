@@ -33,6 +33,11 @@ the first to run takes it, so under light load the spread of connections
 over workers is uneven; a busy worker is slower to take, which evens it
 out under load.
 
+The workers' Prometheus figures add up to the server's (``chatd.metrics``):
+the set makes a private directory for their metric files, hands it to each
+as PROMETHEUS_MULTIPROC_DIR, marks a worker that exits as dead there, and
+removes it when the set stops.
+
 A worker that dies is started again; one that dies young waits longer each
 time (``chatd.supervision``), so one that cannot start never spins.
 """
@@ -46,7 +51,7 @@ import socket
 import time
 from typing import Any
 
-from chatd import __version__
+from chatd import __version__, metrics
 from chatd.child import Child, WorkerGone
 from chatd.config import Config, config_values, reload_split
 from chatd.daemon import KILL_MARGIN, READY_TIMEOUT
@@ -68,6 +73,8 @@ class WorkerSet:
         self.config = config
         self.listening = listening
         self.env = {k: v for k, v in env.items() if k != "NOTIFY_SOCKET"}  # only the supervisor speaks to systemd
+        self.metrics_dir = metrics.private_dir()  # the workers' metric files: one scrape reads them all
+        self.env[metrics.MULTIPROC_ENV] = self.metrics_dir
         self.daemon = daemon
         self.started_at = time.time()
         self.state = "starting"  # → serving → stopping
@@ -91,6 +98,7 @@ class WorkerSet:
             await asyncio.gather(*(self._start(slot) for slot in range(1, len(self.children))))
         except BaseException:
             await self._kill_all()
+            metrics.remove_dir(self.metrics_dir)
             raise
 
     async def _start(self, slot: int) -> Child:
@@ -133,6 +141,7 @@ class WorkerSet:
     # A worker that ends
 
     def _exited(self, slot: int, child: Child) -> None:
+        metrics.worker_gone(self.metrics_dir, child.pid)
         if self.children[slot] is child:
             self.children[slot] = None
         reason = exit_reason(child.exited.result())
@@ -276,6 +285,7 @@ class WorkerSet:
         await self._await_exits(deadline + KILL_MARGIN / 2)
         for task in pending:
             task.cancel()
+        metrics.remove_dir(self.metrics_dir)
         log.info("chatd stopped")
 
     async def _await_exits(self, deadline: float) -> None:

@@ -36,6 +36,8 @@ class BusNet:
 
 
 class NetBus:
+    connected = True
+
     def __init__(self, net: BusNet, node: str):
         self.net = net
         self.node = node

@@ -213,6 +213,7 @@ def test_every_response_through_nginx_has_the_security_headers(nginx_site: dict)
         "/": (200, REVALIDATE, CHATD_OWN), f"/static/{v}/app.js": (200, VERSIONED_CACHE, CHATD_OWN),
         "/static/app.js": (200, REVALIDATE, CHATD_OWN), "/static/index.html": (301, None, CHATD_OWN),
         "/healthz": (200, "no-store", CHATD_OWN), "/no-such-page": (404, None, CHATD_OWN),
+        "/readyz": (200, "no-store", CHATD_OWN), "/metrics": (404, None, NGINX_OWN),
         f"/static/{v}/nope.js": (404, None, CHATD_OWN), "/static/%00": (400, None, NGINX_OWN),
     }
     for target, (status, cache_control, headers) in expected.items():

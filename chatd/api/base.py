@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import tornado.web
 
+from chatd import metrics
 from chatd.api.fields import Invalid, Schema
 from chatd.auth.apikeys import ApiKeys, ApiOff, Key, KeyRefused
 from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError
@@ -296,6 +297,9 @@ class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
         return value
 
     def refuse(self, error: ApiError) -> None:
+        metrics.error_sent(error.code)
+        if error.code == "rate_limited":
+            metrics.rate_limited("api")
         self._allow(error.status)
         if error.retry_after is not None:
             self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))

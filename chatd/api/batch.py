@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from chatd import metrics
 from chatd.api.base import IDEMPOTENCY_KEY_MAX, ApiError, Call, Operation, Reply
 from chatd.api.fields import OBJECT, Field, Invalid, Schema, list_of, string
 
@@ -64,6 +65,7 @@ async def _one(call: Call, index: int, item: Any) -> dict[str, Any]:
 
 
 def _refused(error: ApiError) -> dict[str, Any]:
+    metrics.error_sent(error.code)  # an item's error is answered inside the batch's 200
     return {"status": error.status, "body": error.body()}
 
 

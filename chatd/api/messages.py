@@ -97,7 +97,7 @@ def _refusal(error: BaseException) -> ApiError:
 async def send_message(call: Call) -> Reply:
     chat, args = call.api.chat, call.args
     sender_id, sender_name = await sender(call)
-    draft = Draft(sender_id, sender_name, args["text"])
+    draft = Draft(sender_id, sender_name, args["text"], source="api")
     if "room" in args:
         room = chat.hub.room(args["room"])
         if room is None:

@@ -94,6 +94,7 @@ class Receiver(Protocol):
 
 class Bus(Protocol):
     node: str
+    connected: bool  # whether items reach the other nodes now (always, in one process): /readyz
 
     async def start(self, receiver: Receiver) -> None: ...
 

@@ -55,6 +55,11 @@ def origin(payload: bytes) -> bytes:
     return payload[_HEAD.size:_HEAD.size + payload[2]]
 
 
+def kind(payload: bytes) -> bytes:
+    """The kind of item ``payload`` holds (DELIVERY or NOTICE; b"" if it is too short to say)."""
+    return payload[1:2] if len(payload) >= _HEAD.size else b""
+
+
 def decode(payload: bytes) -> Delivery | Notice:
     """The item in ``payload``; BadItem if it is not one this node can read."""
     try:

@@ -11,6 +11,8 @@ from chatd.bus import Delivery, Notice, Receiver
 
 
 class LocalBus:
+    connected = True  # nothing to connect to
+
     def __init__(self, node: str):
         self.node = node
         self._receiver: Receiver | None = None

@@ -26,6 +26,12 @@ order. While Redis is away up to OUTBOX_MAX items wait and go out on
 reconnection; past that they are dropped, and once back this node tells
 every node to fill from the store (a ``bus.lost`` notice).
 
+**Timing**: every PROBE_SECONDS a node publishes a ``bus.probe`` notice
+holding its monotonic clock; when Redis hands it back, the time it took
+(queue, round trip, Redis) is ``chatd_bus_latency_seconds``. The same clock
+on both ends: no dependence on the nodes' clocks agreeing. Other nodes drop
+probes (older ones ignore notices they do not know).
+
 **Receiving**: one subscribed connection, pinged when quiet. A lost
 connection is re-made with a bounded, jittered backoff; once subscribed
 again the receiver hears ``lost()``. Each outage is logged once when it
@@ -52,13 +58,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from chatd import metrics
 from chatd.bus import Delivery, Notice, Receiver
-from chatd.bus.codec import BadItem, decode, encode, origin
+from chatd.bus.codec import NOTICE, BadItem, decode, encode, kind, origin
 from chatd.dsn import redacted
 
 log = logging.getLogger("chatd.bus")
 
 LOST = "bus.lost"  # a notice this module sends and reads itself: "fill from the store"
+PROBE = "bus.probe"  # a notice a node sends itself through Redis, timing the bus (chatd.metrics); others drop it
+PROBE_SECONDS = 5.0  # between probes
 OUTBOX_MAX = 10_000  # items kept while Redis is away (~2 MB of typical messages)
 BATCH_MAX = 512  # items per round trip to Redis
 CONNECT_SECONDS = 2.0  # for a connection to be made (TCP and AUTH/SELECT)
@@ -91,6 +100,12 @@ class RedisBus:
         self._tasks: list[asyncio.Task] = []
         self._connections: dict[str, AbstractConnection] = {}  # role → its connection now
         self._bad_items = 0  # items received that this node cannot read
+        self._down: set[str] = set()  # the roles whose connection is being re-made
+
+    @property
+    def connected(self) -> bool:
+        """Whether both connections to Redis are up (started, not reconnecting, not closed)."""
+        return self._receiver is not None and not self._down
 
     # Bus
 
@@ -104,8 +119,10 @@ class RedisBus:
             await self._disconnect()
             raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}") from None
         self._receiver = receiver
-        self._tasks = [asyncio.get_running_loop().create_task(self._read(subscriber), name="chatd-bus-read"),
-                       asyncio.get_running_loop().create_task(self._write(publisher), name="chatd-bus-write")]
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._read(subscriber), name="chatd-bus-read"),
+                       loop.create_task(self._write(publisher), name="chatd-bus-write"),
+                       loop.create_task(self._probe(), name="chatd-bus-probe")]
         log.info("bus: Redis pub/sub channel %s at %s, node %s", self.channel, self._where, self.node)
 
     def publish(self, item: Delivery | Notice) -> None:
@@ -163,6 +180,7 @@ class RedisBus:
     async def _reconnect(self, role: str, error: BaseException, subscribe: bool = False) -> AbstractConnection:
         """A connection again after ``error``, however long it takes (logged once each way)."""
         lost_at = time.monotonic()
+        self._down.add(role)
         log.warning("bus: lost the %s connection to %s (%s); reconnecting", role, self._where, error or "timeout")
         wait = RECONNECT_FIRST
         while True:
@@ -175,6 +193,7 @@ class RedisBus:
             except (RedisError, OSError):
                 continue
             log.info("bus: %s connection to %s back after %.1f s", role, self._where, time.monotonic() - lost_at)
+            self._down.discard(role)
             return connection
 
     # Sending
@@ -237,9 +256,16 @@ class RedisBus:
             if isinstance(reply, list) and reply[0] == b"message":
                 self._receive(reply[2])
 
+    async def _probe(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            self.publish(Notice(PROBE, {"t": time.monotonic()}))
+
     def _receive(self, payload: bytes) -> None:
-        if origin(payload) == self._origin:
-            return  # delivered here when it was published
+        if origin(payload) == self._origin:  # delivered here when it was published; a probe is timed
+            if kind(payload) == NOTICE:  # notices are few: decoding each of ours costs nothing to speak of
+                self._timed(payload)
+            return
         try:
             item = decode(payload)
         except BadItem as e:
@@ -252,8 +278,17 @@ class RedisBus:
             self._tell("delivery", item)
         elif item.kind == LOST:
             self._tell("lost")
-        else:
+        elif item.kind != PROBE:
             self._tell("notice", item)
+
+    def _timed(self, payload: bytes) -> None:
+        """One of this node's notices is back from Redis: a probe says how long it took."""
+        try:
+            item = decode(payload)
+            if item.kind == PROBE:
+                metrics.bus_latency(time.monotonic() - float(item.body["t"]))
+        except (BadItem, KeyError, TypeError, ValueError):
+            pass  # ours, so readable; were it not, nothing of it is needed
 
     def _tell(self, method: str, *args: Any) -> None:
         """Call the receiver's ``method`` (a Receiver method's name): a failure there must not stop the bus."""

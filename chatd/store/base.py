@@ -47,6 +47,7 @@ from chatd.store.rows import (
 )
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
+from chatd.store.traffic import TrafficStore
 from chatd.store.writer import Done, Writer
 
 READ_THREADS = 2
@@ -86,6 +87,7 @@ class Store:
         self.moderation = ModerationStore(self)  # tombstones, mutes and bans
         self.audit = AuditStore(self)  # the audit log of admin and moderator actions
         self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
+        self.traffic = TrafficStore(self)  # connections and messages per minute (the admin dashboard)
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.

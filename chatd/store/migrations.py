@@ -51,6 +51,7 @@ from chatd.store.schema import (
     RoomMember,
     SignIn,
     StoredEvent,
+    Traffic,
     is_postgres,
 )
 
@@ -157,6 +158,9 @@ def _v12_moderation(db: Database) -> None:
     users are muted and users or addresses banned (``chatd.moderation``)."""
     migrator(db).add_column("message", "deleted", Message.deleted).run()
     db.create_tables([Mute, Ban])
+def _v12_traffic(db: Database) -> None:
+    """Connections and messages per minute and process, for the admin dashboard's charts."""
+    db.create_tables([Traffic])
 
 
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
@@ -164,7 +168,7 @@ def _v12_moderation(db: Database) -> None:
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_admin_accounts, _v12_moderation]
+                                                      _v11_bots, _v12_admin_accounts, _v12_moderation, _v12_traffic]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -71,6 +71,7 @@ class Draft:
     room_name: str | None = None
     recipient_id: int | None = None
     once: Once | None = None  # stored at most once under this key (the HTTP API's Idempotency-Key)
+    source: str = "chat"  # who sent it: "chat" (a client's say), "bot" (a bot's reply), "api" (chatd.metrics)
 
     def inbox_users(self) -> tuple[int, ...]:
         """A private message's users, whose inboxes it goes to: sender and recipient (once when the same)."""

@@ -365,8 +365,23 @@ class AdminSession(BaseModel):
         indexes = ((("account",), False), (("user",), False), (("created",), False))
 
 
+class Traffic(BaseModel):
+    """What one process (a node of the cluster, a worker) saw in one minute: the admin
+    dashboard's charts (``chatd.store.traffic``), summed over the nodes on read.
+    Written once a minute per process, kept a day."""
+
+    minute = IntegerField()  # ms since the epoch of the minute's start
+    node = TextField()  # the bus's node id of the process (chatd.bus.new_node_id)
+    connections = IntegerField()  # the most WebSocket connections open at once in the minute
+    messages = IntegerField()  # messages the process stored in the minute
+
+    class Meta:
+        table_name = "traffic"
+        primary_key = CompositeKey("minute", "node")
+
+
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          AuditLog, AdminAccount, AdminSession, Mute, Ban)
+          AuditLog, AdminAccount, AdminSession, Mute, Ban, Traffic)
 
 
 def now_ms() -> int:

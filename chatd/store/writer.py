@@ -37,11 +37,13 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from peewee import Database
 
+from chatd import metrics
 from chatd.store.health import Health
 from chatd.store.rows import DatabaseUnreachable
 
@@ -110,6 +112,11 @@ class Writer:
         self.submit(job, done, keys)
         return future
 
+    @property
+    def alive(self) -> bool:
+        """Whether the thread runs (started, not ended): False once it stopped or died."""
+        return self._thread.is_alive()
+
     def close(self, timeout: float | None = None) -> bool:
         """Stop accepting jobs, commit what is queued, stop the thread. → True
         once the thread has ended (nothing more will be written), False if it
@@ -155,6 +162,7 @@ class Writer:
 
     def _commit(self, batch: list[Item]) -> list[Outcome]:
         """Run a batch and empty it; → (done, result, error) per job, in order."""
+        began = time.perf_counter()
         try:
             outcomes = self._stored(batch)
         except Exception as e:  # the database failed: at COMMIT, or before it on a new connection too
@@ -164,6 +172,7 @@ class Writer:
             outcomes = [(done, None, error) for _, done, _ in batch]
         else:
             self._health.answered()
+            metrics.committed(len(batch), time.perf_counter() - began)
         self.batches += 1
         batch.clear()
         return outcomes

@@ -1,4 +1,4 @@
-"""The Tornado application: the page, static files, health, and ``/ws``.
+"""The Tornado application: the page, static files, health, readiness, metrics, and ``/ws``.
 The admin page and its API are ``chatd.admin``'s (under /admin).
 The page, static files and ``/healthz`` answer HEAD as well as GET
 (``chatd.web.head``).
@@ -25,10 +25,12 @@ import chatd.api  # the module, not its names: chatd.api's handlers import chatd
 from chatd.chat import Chat
 from chatd.config import Config
 from chatd.proxies import client_address, parse_networks
+from chatd.readiness import Readiness
 from chatd.web.assets import REVALIDATE, ROUTE, Assets, StaticHandler, load_assets
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders, content_security_policy
 from chatd.web.outbox import Outbox
+from chatd.web.probes import MetricsHandler, ReadyHandler
 from chatd.web.upgrade import ChatUpgrade
 
 
@@ -111,6 +113,8 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
             (r"/", PageHandler, {"assets": assets}),
             (ROUTE, StaticHandler, {"assets": assets}),
             (r"/healthz", HealthHandler, {"chat": chat}),
+            (r"/readyz", ReadyHandler, {"readiness": Readiness(chat)}),
+            (r"/metrics", MetricsHandler, {"chat": chat}),
             (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing, "outbox": Outbox()}),
         ],
         default_handler_class=NotFoundHandler,

@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+from chatd import metrics
 from chatd.chat import Chat
 from chatd.paging import REQUEST_HIGH_WATER_SHARE
 from chatd.protocol import DATABASE_UNREACHABLE, CloseCode, Code, ProtocolError, error_frame, parse
@@ -247,6 +248,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         now = self.chat.clock()
         self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
         if not self._bucket.take(now):
+            metrics.rate_limited("connection")
             return "too many messages on this connection; slow down", self._bucket.wait(now)
         if self.chat.admission.buckets is not None:
             return None
@@ -294,6 +296,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         unread = self.queued_bytes()
         if unread > self.chat.config.limits.send_queue_bytes:
             log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
+            metrics.slow_reader_cut_off()
             self.abort()
         elif self._inbox and self._busy is None and not self.closing:
             self._next()

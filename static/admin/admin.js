@@ -15,6 +15,7 @@
 const TABS = [
   'audit',
   'moderation',
+  'dashboard',
 ];
 
 const ROLES = { admin: ['admin', 'moderator'], moderator: ['moderator'] }; // each role and those it includes

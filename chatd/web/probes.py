@@ -1,0 +1,90 @@
+"""``/metrics`` (Prometheus) and ``/readyz`` (readiness), for operators' tools.
+
+``/metrics`` answers only a client whose address (as resolved through
+``trusted_proxies``: ``request.remote_ip``) is in ``metrics.allow``, or one
+that brings ``Authorization: Bearer <metrics.token>``; anyone else gets 401
+(a token is configured: bring it) or 403 (no token: this address may not),
+with a body that says only that. ``/readyz`` is for load balancers and says
+what is not ready (``chatd.readiness``): nothing secret.
+
+    (r"/metrics", MetricsHandler, {"chat": chat}), (r"/readyz", ReadyHandler, {"readiness": Readiness(chat)})
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+
+import tornado.web
+
+from chatd import metrics
+from chatd.auth.secret import configured_secret
+from chatd.chat import Chat
+from chatd.proxies import parse_networks
+from chatd.readiness import Readiness
+from chatd.web.head import HeadAsGet
+from chatd.web.headers import SecurityHeaders
+
+log = logging.getLogger("chatd")
+BEARER = "Bearer "
+
+
+def address_allowed(address: str, allow: list[str]) -> bool:
+    """Whether ``address`` (a client address; IPv4-mapped IPv6 counts as IPv4) is in one of the networks ``allow``."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in parse_networks(allow))
+
+
+def token_matches(authorization: str | None, token: bytes | None) -> bool:
+    """Whether an Authorization header brings ``token`` as a bearer token (compared in constant time)."""
+    if token is None or not authorization or not authorization.startswith(BEARER):
+        return False
+    return hmac.compare_digest(authorization[len(BEARER):].strip().encode(), token)
+
+
+class MetricsHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+    def initialize(self, chat: Chat) -> None:
+        self.chat = chat
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        settings = self.chat.config.metrics
+        try:
+            token = configured_secret(settings.token, settings.token_file, "metrics.token")
+        except ValueError as e:  # the file changed since the config was checked: nobody gets in by token
+            log.warning("/metrics: %s", e)
+            token = None
+        allowed = address_allowed(self.request.remote_ip or "", settings.allow)
+        if not allowed and not token_matches(self.request.headers.get("Authorization"), token):
+            if token is not None:
+                self.set_status(401)
+                self.set_header("WWW-Authenticate", 'Bearer realm="chatd metrics"')
+            else:
+                self.set_status(403)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish("metrics are not served to this address without the metrics token\n")
+            return
+        body, content_type = metrics.exposition()
+        self.set_header("Content-Type", content_type)
+        self.finish(body)
+
+
+class ReadyHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+    def initialize(self, readiness: Readiness) -> None:
+        self.readiness = readiness
+
+    async def get(self) -> None:
+        """200 {"status": "ready"}, or 503 {"status": "not ready", "problems": {what: why}}."""
+        self.set_header("Cache-Control", "no-store")
+        problems = await self.readiness.check()
+        if problems:
+            self.set_status(503)
+            self.finish({"status": "not ready", "problems": problems})
+        else:
+            self.finish({"status": "ready"})
