@@ -32,6 +32,7 @@ from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Once, Page, ReusedKey, RoomExists, RoomUse, Stored
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
+from chatd.store.search import SearchStore
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
 
@@ -72,6 +73,7 @@ class Store:
         self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
         self.bots = BotStore(self)  # bots: their webhooks and rooms
         self.events = EventStore(self)  # users' stored notifications
+        self.search = SearchStore(self)  # full-text search and the filtered reads of messages
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.

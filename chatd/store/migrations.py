@@ -30,6 +30,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
+from chatd.store import search
 from chatd.store.schema import (
     MODELS,
     PG_ROOM_NAME_INDEX,
@@ -66,6 +67,7 @@ def _create(db: Database) -> None:
     db.create_tables(MODELS)
     db.execute_sql(PG_ROOM_NAME_INDEX if is_postgres(db) else ROOM_NAME_INDEX)
     db.execute_sql(PRIVATE_SENDER_INDEX)
+    search.create_index(db)
     write_meta(Epoch.create().to_meta())
 
 
@@ -141,12 +143,18 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
+def _v12_search_index(db: Database) -> None:
+    """Full-text search (``chatd.store.search``): the index, and what keeps it following
+    the messages, built for the messages stored so far in batches."""
+    search.create_index(db, fill=True)
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots]
+                                                      _v11_bots, _v12_search_index]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -166,6 +174,7 @@ def migrate(db: Database) -> int:
     SchemaError if it is newer than this chatd, or a step breaks a foreign key.
     On PostgreSQL the caller holds the lock that keeps other nodes from migrating
     at the same time (chatd.store.postgres)."""
+    search.register(db)  # the search index's triggers call it (chatd.store.search)
     version = schema_version(db)
     if version > SCHEMA_VERSION:
         raise SchemaError(
