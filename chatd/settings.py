@@ -208,6 +208,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limits.user_rate_per_second", 20, _number(0.01, 1e9),
             "messages per second per user, all connections together", live=True),
     Setting("limits.user_rate_burst", 40, _number(1, 1e9), "burst of messages per user", live=True),
+    Setting("limits.search_per_minute", 30, _number(0.01, 1e9),
+            "searches per minute per connection (a search costs more than a message)", live=True),
+    Setting("limits.search_burst", 10, _number(1, 1e9), "burst of searches per connection", live=True),
     Setting("limits.flood_strikes", 20, _int(1, 1_000_000),
             "after this many rate_limited errors in a row the connection is closed with 1008; "
             "the close frame follows the last error at once", live=True),
@@ -230,6 +233,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("address.guest_burst", 30, _number(1, 1e9), "burst of new guest users per address", live=True),
     Setting("address.rooms_per_hour", 20, _number(0.01, 1e9), "rooms created per hour per address", live=True),
     Setting("address.room_burst", 10, _number(1, 1e9), "burst of rooms created per address", live=True),
+    Setting("admin.read_private", False, _bool, "whether the admin chat log, admin search and exports show "
+            "private messages (a privacy decision: off by default)", live=True),
     Setting("rooms.default", ["lobby"], _room_list, "rooms that always exist (created at start and reload)",
             live=True),
     Setting("rooms.allow_create", True, _bool, "whether users may create rooms", live=True),
