@@ -233,8 +233,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("address.guest_burst", 30, _number(1, 1e9), "burst of new guest users per address", live=True),
     Setting("address.rooms_per_hour", 20, _number(0.01, 1e9), "rooms created per hour per address", live=True),
     Setting("address.room_burst", 10, _number(1, 1e9), "burst of rooms created per address", live=True),
-    Setting("admin.read_private", False, _bool, "whether the admin chat log, admin search and exports show "
-            "private messages (a privacy decision: off by default)", live=True),
     Setting("rooms.default", ["lobby"], _room_list, "rooms that always exist (created at start and reload)",
             live=True),
     Setting("rooms.allow_create", True, _bool, "whether users may create rooms", live=True),
@@ -347,6 +345,8 @@ SETTINGS += (
             live=True),
     Setting("admin.login_refill_seconds", 60, _number(1, 86400),
             "seconds until one more admin login attempt is allowed, once the burst is spent", live=True),
+    Setting("admin.read_private", False, _bool, "whether the admin chat log, admin search and exports show "
+            "private messages (a privacy decision: off by default)", live=True),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}

@@ -153,7 +153,7 @@ async def test_filters_by_author_and_time_range(any_store, lobby_with_alice):
 
     await any_store.writer.run(lambda: age(first, start - 3_600_000))
     late = await _say(any_store, lobby, alice, "late")
-    rows, _ = await any_store.search.find(EVERYTHING, Filters(sender=alice[0]), before=None, limit=10)
+    rows, _ = await any_store.search.find(EVERYTHING, Filters(senders=(alice[0],)), before=None, limit=10)
     assert [r.text for r in rows] == ["late", "early"]
     rows, _ = await any_store.search.find(EVERYTHING, Filters(since=start - 1_800_000), before=None, limit=10)
     assert [r.text for r in rows] == ["late", "by bob"]
@@ -161,6 +161,8 @@ async def test_filters_by_author_and_time_range(any_store, lobby_with_alice):
     assert [r.text for r in rows] == ["early"]
     rows, _ = await any_store.search.find(EVERYTHING, Filters(since=now_ms() + 3_600_000), before=None, limit=10)
     assert rows == []
+    rows, _ = await any_store.search.find(EVERYTHING, Filters(senders=()), before=None, limit=10)
+    assert rows == [], "no such author: nothing"
     assert late
 
 

@@ -27,7 +27,6 @@ user's (rooms they can read, their own private messages) or an operator's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -122,14 +121,15 @@ class Scope:
 @dataclass(frozen=True, slots=True)
 class Filters:
     """What to find; None: any. ``text``: a query (``chatd.fulltext``); ``room_id``: one room;
-    ``with_user``: the viewer's private conversation with this user; ``sender``: one author;
+    ``with_user``: the viewer's private conversation with this user; ``senders``: the authors
+    (an empty tuple: nobody, so nothing is found);
     ``since``/``until``: ms since the epoch, until exclusive. ``ValueError`` from ``phrases``
     for a query too long."""
 
     text: str | None = None
     room_id: int | None = None
     with_user: int | None = None
-    sender: int | None = None
+    senders: tuple[int, ...] | None = None
     since: int | None = None
     until: int | None = None
 
@@ -145,28 +145,15 @@ class SearchStore:
         """→ (rows, more): the newest ``limit`` messages below id ``before`` (None: the newest
         of all) that ``scope`` may see and ``filters`` pass, newest first; tombstones never
         when searching text. ``more``: others follow. A query with no letter or digit finds nothing."""
-        return self._store.read(lambda: self.find_now(scope, filters, before, limit))
+        return self._store.read(lambda: self._find(scope, filters, before, limit))
 
-    def find_now(self, scope: Scope, filters: Filters, before: int | None, limit: int) -> tuple[list[MessageRow], bool]:
-        """``find`` in the calling (reader) thread; for chunked reads such as an export."""
+    def _find(self, scope: Scope, filters: Filters, before: int | None, limit: int) -> tuple[list[MessageRow], bool]:
         phrases = filters.phrases()
-        if phrases == []:
+        if phrases == [] or filters.senders == ():
             return [], False
         sql, args = self._query(scope, filters, phrases, before, limit + 1)
         rows = [MessageRow._make(r) for r in self._store.db.execute_sql(self._store._q(sql), args).fetchall()]
         return rows[:limit], len(rows) > limit
-
-    def chunks(self, scope: Scope, filters: Filters, size: int) -> Iterator[list[MessageRow]]:
-        """Every message ``find`` would page through, ``size`` at a time, newest first: each
-        chunk one keyset read (call in a reader thread, one chunk at a time)."""
-        before = None
-        while True:
-            rows, more = self.find_now(scope, filters, before, size)
-            if rows:
-                yield rows
-            if not more:
-                return
-            before = rows[-1].id
 
     def _query(self, scope: Scope, f: Filters, phrases: list[Phrase] | None, before: int | None,
                rows: int) -> tuple[str, list]:
@@ -192,11 +179,13 @@ class SearchStore:
         if low is not None:
             where.append(f"{key} > ?")
             args.append(low)
-        for clause, value in (("m.room_id = ?", f.room_id), ("m.sender_id = ?", f.sender), ("m.ts >= ?", f.since),
-                              ("m.ts < ?", f.until)):
+        for clause, value in (("m.room_id = ?", f.room_id), ("m.ts >= ?", f.since), ("m.ts < ?", f.until)):
             if value is not None:
                 where.append(clause)
                 args.append(value)
+        if f.senders:
+            where.append(f"m.sender_id IN ({', '.join('?' * len(f.senders))})")
+            args += f.senders
         if f.with_user is not None and scope.viewer is not None:
             where.append("m.pair = ?")
             args.append(pair_key(scope.viewer, f.with_user))
