@@ -13,6 +13,7 @@
 // with formatTime() (the viewer's time zone).
 
 const TABS = [
+  'log',
   'audit',
 ];
 
