@@ -13,8 +13,8 @@
 // with formatTime() (the viewer's time zone).
 
 const TABS = [
-  'log',
   'audit',
+  'log',
 ];
 
 const ROLES = { admin: ['admin', 'moderator'], moderator: ['moderator'] }; // each role and those it includes
