@@ -5,13 +5,15 @@ itself, keyset pages, time ranges, and the migration that builds the index."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from chatd.store import Draft
 from chatd.store.migrations import MIGRATIONS, _v12_search_index
 from chatd.store.schema import MODELS, now_ms
 from chatd.store.search import Filters, Scope
-from tests.stores import new_user, save
+from tests.stores import new_user, opened, save
 
 EVERYTHING = Scope(private=True)
 
@@ -81,22 +83,26 @@ async def test_operators_words_are_words(any_store, lobby_with_alice):
     assert await _texts(any_store, "deploy NOT") == []
 
 
-async def test_a_tombstone_and_a_deleted_row_leave_the_index_by_themselves(any_store, lobby_with_alice):
+async def test_a_tombstone_an_edit_and_a_deleted_row_leave_the_index_by_themselves(any_store, lobby_with_alice):
+    """Each change made by plain SQL (any other code, or an operator), to messages indexed
+    already and to messages not indexed yet (SQLite indexes new ones a moment later)."""
     lobby, alice = lobby_with_alice
-    gone = await _say(any_store, lobby, alice, "secret 会议 plans")
-    purged = await _say(any_store, lobby, alice, "another secret 会议")
-    edited = await _say(any_store, lobby, alice, "typo secrte")
 
-    def change() -> None:  # SQL any other code might run: the index is not told
+    def change(gone: int, purged: int, edited: int) -> None:  # the index is not told
         q = any_store._q
         any_store.db.execute_sql(q("UPDATE message SET text = '' WHERE id = ?"), (gone,))
         any_store.db.execute_sql(q("DELETE FROM message WHERE id = ?"), (purged,))
         any_store.db.execute_sql(q("UPDATE message SET text = 'fixed secret' WHERE id = ?"), (edited,))
 
-    await any_store.writer.run(change)
-    assert await _texts(any_store, "secret") == ["fixed secret"]
-    assert await _texts(any_store, "会议") == []
-    assert await _texts(any_store, "secrte") == []
+    for when in ("indexed", "just stored"):
+        ids = [await _say(any_store, lobby, alice, text) for text in ("secret 会议 plans", "another secret 会议",
+                                                                     "typo secrte")]
+        if when == "indexed":
+            assert len(await _texts(any_store, "secret")) == 2
+        await any_store.writer.run(lambda ids=ids: change(*ids))
+        assert await _texts(any_store, "secret") == ["fixed secret"] * (1 if when == "indexed" else 2), when
+        assert await _texts(any_store, "会议") == [], when
+        assert await _texts(any_store, "secrte") == [], when
 
 
 async def test_a_room_deleted_with_its_messages_leaves_nothing_found(any_store, lobby_with_alice):
@@ -169,7 +175,7 @@ async def test_filters_by_author_and_time_range(any_store, lobby_with_alice):
 async def test_the_migration_indexes_the_messages_already_stored(any_store, lobby_with_alice, monkeypatch):
     """The step itself on both dialects: a database without the index gets it, with
     the messages stored before (in batches), and it follows rows from then on."""
-    monkeypatch.setattr("chatd.store.search.FILL_BATCH", 5)
+    monkeypatch.setattr("chatd.store.searchindex.FILL_BATCH", 5)
     lobby, alice = lobby_with_alice
     for n in range(12):
         await _say(any_store, lobby, alice, f"旧的会议 {n}")
@@ -181,8 +187,8 @@ async def test_the_migration_indexes_the_messages_already_stored(any_store, lobb
                               "DROP FUNCTION chatd_message_search()", "DROP FUNCTION chatd_search_text(text)"):
                 db.execute_sql(statement)
         else:
-            for statement in ("DROP TRIGGER message_search_insert", "DROP TRIGGER message_search_update",
-                              "DROP TRIGGER message_search_delete", "DROP TABLE message_search"):
+            for statement in ("DROP TRIGGER message_search_update", "DROP TRIGGER message_search_delete",
+                              "DROP TABLE message_search", "DELETE FROM meta WHERE key = 'search_indexed'"):
                 db.execute_sql(statement)
         with db.bind_ctx(MODELS), db.atomic():
             _v12_search_index(db)
@@ -192,3 +198,36 @@ async def test_the_migration_indexes_the_messages_already_stored(any_store, lobb
     await any_store.writer.run(lambda: db.execute_sql("DELETE FROM message"))
     assert await _texts(any_store, "会议") == []
     assert _v12_search_index in MIGRATIONS
+
+
+async def test_sqlite_indexes_new_messages_by_itself_a_moment_after_storing_them(tmp_path):
+    """Off the hot path (chatd.store.searchindex): no search needed to set it going, and a
+    store closed before it got to them indexes them at the next start."""
+    store = opened(str(tmp_path / "chatd.db"))
+    alice = await new_user(store, "alice")
+    lobby = await store.create_room("lobby", "", None)
+    ids = [await _say(store, (lobby, "lobby"), (alice, "alice"), f"会议 {n}") for n in range(3)]
+
+    def indexed() -> list[int]:
+        with store.db.connection_context():
+            return [r for (r,) in store.db.execute_sql("SELECT rowid FROM message_search ORDER BY rowid")]
+
+    found: list[int] = []
+
+    async def poll() -> bool:
+        found[:] = await store.read(indexed)
+        return found == ids
+
+    deadline = asyncio.get_running_loop().time() + 15
+    while not await poll():
+        assert asyncio.get_running_loop().time() < deadline, f"indexed {found}, not {ids}"
+        await asyncio.sleep(0.05)
+    store.search.indexer.stop()  # the next ones are left for the next start
+    later = await _say(store, (lobby, "lobby"), (alice, "alice"), "会议 later")
+    store.close()
+    store = opened(str(tmp_path / "chatd.db"))
+    try:
+        assert [r.id for r in (await store.search.find(EVERYTHING, Filters(text="会议"), None, 10))[0]] == [
+            later, *ids[::-1]]
+    finally:
+        store.close()

@@ -95,6 +95,7 @@ class Store:
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = self._make_writer(loop)
         self.writer.start()
+        self.search.indexer.start(loop)
 
     def ensure_schema(self) -> None:
         """Create or migrate the schema, as ``open`` does, and nothing else: for a command
@@ -116,6 +117,7 @@ class Store:
 
     def close(self, timeout: float | None = None) -> None:
         """Commit what is queued, then stop the writer and readers."""
+        self.search.indexer.stop()
         if self.writer:
             self.writer.close(timeout)
         self._readers.shutdown(wait=True, cancel_futures=True)

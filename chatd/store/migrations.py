@@ -30,7 +30,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
-from chatd.store import search
+from chatd.store import searchindex
 from chatd.store.schema import (
     MODELS,
     PG_ROOM_NAME_INDEX,
@@ -70,7 +70,7 @@ def _create(db: Database) -> None:
     db.create_tables(MODELS)
     db.execute_sql(PG_ROOM_NAME_INDEX if is_postgres(db) else ROOM_NAME_INDEX)
     db.execute_sql(PRIVATE_SENDER_INDEX)
-    search.create_index(db)
+    searchindex.create_index(db)
     write_meta(Epoch.create().to_meta())
 
 
@@ -147,9 +147,9 @@ def _v11_bots(db: Database) -> None:
 
 
 def _v12_search_index(db: Database) -> None:
-    """Full-text search (``chatd.store.search``): the index, and what keeps it following
+    """Full-text search (``chatd.store.searchindex``): the index, and what keeps it following
     the messages, built for the messages stored so far in batches."""
-    search.create_index(db, fill=True)
+    searchindex.create_index(db, fill=True)
 
 
 def _v12_admin_accounts(db: Database) -> None:
@@ -182,7 +182,7 @@ def migrate(db: Database) -> int:
     SchemaError if it is newer than this chatd, or a step breaks a foreign key.
     On PostgreSQL the caller holds the lock that keeps other nodes from migrating
     at the same time (chatd.store.postgres)."""
-    search.register(db)  # the search index's triggers call it (chatd.store.search)
+    searchindex.register(db)  # the search index's triggers call it (chatd.store.searchindex)
     version = schema_version(db)
     if version > SCHEMA_VERSION:
         raise SchemaError(

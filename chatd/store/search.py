@@ -1,21 +1,7 @@
-"""The search index of messages and the filtered reads of them (search, the admins' chat log).
+"""The filtered reads of messages: search, and the admins' chat log.
 
-What a query means is ``chatd.fulltext``'s. The index follows the rows by
-itself, whatever code changes them (a tombstone, an edit, a purge, a room's
-or a user's removal, or SQL typed by an operator for a delete):
-
-- SQLite: an FTS5 table ``message_search`` (unicode61 tokenizer; its rowid
-  is the message id) holding each message's text as ``chatd.fulltext.prepare``
-  makes it, kept by triggers on ``message``. Insert and update call the SQL
-  function ``chatd_search_text`` that ``register`` gives every connection of a
-  chatd store (a connection without it, e.g. the sqlite3 shell, cannot insert
-  or edit messages: it gets "no such function"); delete needs nothing (the
-  FTS5 table keeps its own copy of what it indexed), so a DELETE works from
-  anywhere. A tombstone (text '') leaves no row there.
-- PostgreSQL: a ``tsvector`` column ``message.search`` (the 'simple'
-  configuration over the same preparation, an IMMUTABLE SQL function
-  ``chatd_search_text``), set by a BEFORE INSERT OR UPDATE OF text trigger,
-  NULL for a tombstone, with a GIN index. A deleted row takes its entry along.
+What a query means is ``chatd.fulltext``'s; the index, and how it follows the
+rows by itself, ``chatd.store.searchindex``'s.
 
 Reads (``find``) are keyset pages by id, newest first, for one ``Scope``: a
 user's (rooms they can read, their own private messages) or an operator's
@@ -26,86 +12,21 @@ user's (rooms they can read, their own private messages) or an operator's
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from peewee import Database
-
-from chatd.fulltext import PG_PREPARE, Phrase, fts5_match, parse_query, prepare, tsquery
+from chatd.fulltext import Phrase, fts5_match, parse_query, tsquery
 from chatd.store.rows import MessageRow
 from chatd.store.schema import is_postgres, pair_key
+from chatd.store.searchindex import Indexer
 
 if TYPE_CHECKING:
     from chatd.store import Store
 
-FILL_BATCH = 5000  # messages indexed per batch when a migration builds the index: bounded memory
 # ts is set when a message is inserted, so it grows with the id up to the clocks of the nodes and the
 # time a batch takes to commit: a time range becomes an id range widened by this much (ms) each way.
 TS_SKEW_MS = 60_000
 COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
-
-SQLITE_DDL = (
-    "CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2', "
-    "columnsize = 0)",
-    "CREATE TRIGGER message_search_insert AFTER INSERT ON message WHEN new.text <> '' BEGIN "
-    "INSERT INTO message_search (rowid, body) VALUES (new.id, chatd_search_text(new.text)); END",
-    "CREATE TRIGGER message_search_update AFTER UPDATE OF text ON message BEGIN "
-    "DELETE FROM message_search WHERE rowid = old.id; "
-    "INSERT INTO message_search (rowid, body) SELECT new.id, chatd_search_text(new.text) WHERE new.text <> ''; END",
-    "CREATE TRIGGER message_search_delete AFTER DELETE ON message BEGIN "
-    "DELETE FROM message_search WHERE rowid = old.id; END",
-)
-PG_DDL = (
-    f"CREATE FUNCTION chatd_search_text(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
-    f"AS $$ SELECT {PG_PREPARE} $$",
-    "CREATE FUNCTION chatd_message_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    "NEW.search := CASE WHEN NEW.text = '' THEN NULL ELSE to_tsvector('simple', chatd_search_text(NEW.text)) END; "
-    "RETURN NEW; END $$",
-    'ALTER TABLE message ADD COLUMN search tsvector',
-    "CREATE TRIGGER message_search BEFORE INSERT OR UPDATE OF text ON message FOR EACH ROW "
-    "EXECUTE FUNCTION chatd_message_search()",
-)
-PG_INDEX = "CREATE INDEX message_search ON message USING gin (search)"
-
-
-def register(db: Database) -> None:
-    """Give every connection of an SQLite ``db`` the function the index's triggers call."""
-    if not is_postgres(db):
-        db.register_function(prepare, "chatd_search_text", 1, deterministic=True)
-
-
-def create_index(db: Database, fill: bool = False) -> None:
-    """Make the index and what keeps it: empty (a new database), or with ``fill`` holding
-    the messages already stored (a migration), read FILL_BATCH at a time by id so that
-    memory stays bounded. On PostgreSQL the GIN index is built once the column is
-    filled: one pass, within PostgreSQL's maintenance_work_mem."""
-    register(db)
-    pg = is_postgres(db)
-    for statement in PG_DDL if pg else SQLITE_DDL:
-        db.execute_sql(statement)
-    if fill:
-        (_fill_postgres if pg else _fill_sqlite)(db)
-    if pg:
-        db.execute_sql(PG_INDEX)
-
-
-def _fill_sqlite(db: Database) -> None:
-    conn, last = db.connection(), 0
-    while rows := conn.execute("SELECT id, text FROM message WHERE id > ? ORDER BY id LIMIT ?",
-                               (last, FILL_BATCH)).fetchall():
-        conn.executemany("INSERT INTO message_search (rowid, body) VALUES (?, ?)",
-                         [(mid, prepare(text)) for mid, text in rows if text])
-        last = rows[-1][0]
-
-
-def _fill_postgres(db: Database) -> None:
-    last = 0
-    while (upto := db.execute_sql("SELECT max(id) FROM (SELECT id FROM message WHERE id > %s ORDER BY id "
-                                  "LIMIT %s) batch", (last, FILL_BATCH)).fetchone()[0]) is not None:
-        db.execute_sql("UPDATE message SET search = to_tsvector('simple', chatd_search_text(text)) "
-                       "WHERE id > %s AND id <= %s AND text <> ''", (last, upto))
-        last = upto
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +61,17 @@ class Filters:
 class SearchStore:
     def __init__(self, store: Store):
         self._store = store
+        self.indexer = Indexer(store)  # indexes new messages (SQLite), started and stopped with the store
 
-    def find(self, scope: Scope, filters: Filters, before: int | None, limit: int) -> asyncio.Future:
+    async def find(self, scope: Scope, filters: Filters, before: int | None,
+                   limit: int) -> tuple[list[MessageRow], bool]:
         """→ (rows, more): the newest ``limit`` messages below id ``before`` (None: the newest
         of all) that ``scope`` may see and ``filters`` pass, newest first; tombstones never
-        when searching text. ``more``: others follow. A query with no letter or digit finds nothing."""
-        return self._store.read(lambda: self._find(scope, filters, before, limit))
+        when searching text. ``more``: others follow. A query with no letter or digit finds nothing.
+        A text search first lets the index catch up with what is stored (``Indexer.caught_up``)."""
+        if filters.text is not None:
+            await self.indexer.caught_up()
+        return await self._store.read(lambda: self._find(scope, filters, before, limit))
 
     def _find(self, scope: Scope, filters: Filters, before: int | None, limit: int) -> tuple[list[MessageRow], bool]:
         phrases = filters.phrases()
@@ -214,10 +140,11 @@ class SearchStore:
 
     def _bisect(self, ts: int, first: bool) -> int | None:
         db, q = self._store.db, self._store._q
-        lo_hi = db.execute_sql("SELECT min(id), max(id) FROM message").fetchone()
-        if lo_hi[0] is None:
+        # Two queries: SQLite reads min() or max() from the index only when a query has one of them.
+        lo = db.execute_sql("SELECT min(id) FROM message").fetchone()[0]
+        if lo is None:
             return None
-        lo, hi = lo_hi
+        hi = db.execute_sql("SELECT max(id) FROM message").fetchone()[0]
         probe = q("SELECT id, ts FROM message WHERE id >= ? ORDER BY id LIMIT 1")
         while lo < hi:  # the first id whose ts is >= ts, in [lo, hi] (hi if none before)
             mid = (lo + hi) // 2
