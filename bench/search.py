@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chatd.store import open_store  # noqa: E402
 from chatd.store.schema import pair_key  # noqa: E402
-from chatd.store.search import Filters, Scope, create_index  # noqa: E402
+from chatd.store.search import Filters, Scope  # noqa: E402
+from chatd.store.searchindex import create_index  # noqa: E402
 
 SEED = 11
 BATCH = 20_000
@@ -42,12 +43,12 @@ REPEAT = 30  # queries per kind and scope
 
 _CJK = ("今天 明天 昨天 会议 下午 上午 三点 项目 部署 服务器 测试 上线 版本 问题 修复 客户 需求 文档 周末 "
         "吃饭 大家 同事 老板 时间 地点 改到 确认 一下 可以 没有 已经 我们 你们 他们 这个 那个 什么 为什么 怎么 好的 "
-             "谢谢 收到 辛苦 马上 稍等 数据 接口 发布 回滚 报警 监控 日志 用户 登录 支付 订单 活动 计划")
+        "谢谢 收到 辛苦 马上 稍等 数据 接口 发布 回滚 报警 监控 日志 用户 登录 支付 订单 活动 计划")
 CJK_WORDS = _CJK.split()
 _EN = ("the a to and of in is it you that for on we this with be are have not but at can what so if "
-            "deploy deployed deploying build server release test fix bug meeting tomorrow today lunch "
-            "please thanks ok sure review merge branch ticket customer issue login payment order update "
-            "docs api database backup monitor alert rollback version weekend coffee later done")
+       "deploy deployed deploying build server release test fix bug meeting tomorrow today lunch "
+       "please thanks ok sure review merge branch ticket customer issue login payment order update "
+       "docs api database backup monitor alert rollback version weekend coffee later done")
 EN_WORDS = _EN.split()
 QUERIES = {
     "2-char CJK": ["会议", "部署", "下午", "版本", "回滚"],
@@ -158,7 +159,26 @@ async def measure(store, total: int) -> list[str]:
     for name, page in pages.items():
         samples = [await timed(page) for _ in range(REPEAT)]
         log.append(f"| {name} | {pct(samples, 50):.1f} | {pct(samples, 95):.1f} |")
-    return [f"{total:,} messages.", "", *lines, "", *log]
+    return [f"{total:,} messages.", "", *lines, "", *log, "", *await plans(store, newest)]
+
+
+async def plans(store, newest: int) -> list[str]:
+    """The query plans of a search and of the chat log's pages: each should walk an index."""
+    pg = store.__class__.__name__ == "PostgresStore"
+    cases = {"search (user)": (Scope(viewer=5), Filters(text="会议"), None),
+             "log, first page": (Scope(), Filters(), None), "log, deep page": (Scope(), Filters(), newest // 100),
+             "log, one room": (Scope(), Filters(room_id=3), newest // 100),
+             "log, one author": (Scope(), Filters(senders=(7,)), None)}
+
+    def explain() -> list[str]:
+        out = ["```"]
+        for name, (scope, f, before) in cases.items():
+            sql, args = store.search._query(scope, f, f.phrases(), before, 51)
+            rows = store.db.execute_sql(store._q(("EXPLAIN " if pg else "EXPLAIN QUERY PLAN ") + sql), args)
+            out += [f"-- {name}", *(str(r[-1]) for r in rows.fetchall())]
+        return [*out, "```"]
+
+    return await store.read(explain)
 
 
 async def main() -> None:
@@ -172,6 +192,7 @@ async def main() -> None:
         store = open_store(url, shared=False, synchronous="normal", batch_max=512)
         store.open(asyncio.get_running_loop())
         try:
+            store.search.indexer.stop()  # generate() writes directly and indexes all at once
             store.writer.close()
             started = time.perf_counter()
             generate(store, args.messages)

@@ -88,14 +88,14 @@ def _tokens(chunk: str) -> Phrase:
     tokens: list[str] = []
     word = ""
     for char in chunk:
-        if is_cjk(char) or not _word_char(char):
-            if word:
-                tokens.append(word)
-                word = ""
-            if is_cjk(char):
-                tokens.append(char)
-        else:
+        if _word_char(char) and not is_cjk(char):
             word += char
+            continue
+        if word:
+            tokens.append(word)
+            word = ""
+        if _word_char(char):  # a CJK letter: a token of its own
+            tokens.append(char)
     if word:
         tokens.append(word)
     return tuple(tokens)

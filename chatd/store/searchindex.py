@@ -167,8 +167,9 @@ class Indexer:
 
     async def caught_up(self) -> None:
         """Index what is stored now (on SQLite), unless more than CATCH_UP_MAX messages wait:
-        then searches see what is indexed so far, and the indexer catches up at its pace."""
-        if is_postgres(self._store.db) or self._store.newest_id - self._indexed > CATCH_UP_MAX:
+        then searches see what is indexed so far, and the indexer catches up at its pace. Nothing
+        once stopped."""
+        if self._stopped or is_postgres(self._store.db) or self._store.newest_id - self._indexed > CATCH_UP_MAX:
             return
         target = self._store.newest_id
         while self._indexed < target:
