@@ -22,6 +22,7 @@ BASELINE = {  # a valid frame of each type, for a connection identified and in t
     "create": {"room": "games", "topic": "board games"},
     "say": {"room": "lobby", "text": "hello"},
     "history": {"room": "lobby", "before": 10, "limit": 5},
+    "search": {"q": "hello", "room": "lobby", "limit": 5},
 }
 # (the frame, how the refusal names the string) for every field of every type, and then some.
 CASES = [({"type": kind, **BASELINE[kind], field: SURROGATE}, f"'{field}'")
