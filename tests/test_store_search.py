@@ -134,7 +134,11 @@ async def test_users_find_the_rooms_they_can_read_and_their_own_private_messages
     assert len(await _texts(any_store, "plans", EVERYTHING)) == 5
 
 
-async def test_keyset_pages_cover_every_match_once_in_order(any_store, lobby_with_alice):
+@pytest.mark.parametrize("window", [10_000, 5])
+async def test_keyset_pages_cover_every_match_once_in_order(any_store, lobby_with_alice, monkeypatch, window):
+    """``window``: how many of the newest messages PostgreSQL tests one by one before it asks the
+    GIN index for the rest (chatd.store.search._postgres_text): pages are exact either way."""
+    monkeypatch.setattr("chatd.store.search.RECENT_WINDOW", window)
     lobby, alice = lobby_with_alice
     ids = [await _say(any_store, lobby, alice, f"会议 number {n}" if n % 3 else f"other {n}") for n in range(40)]
     expected = [i for n, i in enumerate(ids) if n % 3][::-1]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chatd.fulltext import Phrase, fts5_match, parse_query, tsquery
+from chatd.protocol import MAX_ID
 from chatd.store.rows import MessageRow
 from chatd.store.schema import is_postgres, pair_key
 from chatd.store.searchindex import Indexer
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # ts is set when a message is inserted, so it grows with the id up to the clocks of the nodes and the
 # time a batch takes to commit: a time range becomes an id range widened by this much (ms) each way.
 TS_SKEW_MS = 60_000
+RECENT_WINDOW = 10_000  # PostgreSQL: the newest messages a text search tests one by one (_postgres_text)
 COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
 
 
@@ -77,23 +79,52 @@ class SearchStore:
         phrases = filters.phrases()
         if phrases == [] or filters.senders == ():
             return [], False
-        sql, args = self._query(scope, filters, phrases, before, limit + 1)
-        rows = [MessageRow._make(r) for r in self._store.db.execute_sql(self._store._q(sql), args).fetchall()]
+        if phrases and is_postgres(self._store.db):
+            rows = self._postgres_text(scope, filters, phrases, before, limit + 1)
+        else:
+            rows = self._rows(*self._query(scope, filters, phrases, before, limit + 1))
         return rows[:limit], len(rows) > limit
 
+    def _rows(self, sql: str, args: list) -> list[MessageRow]:
+        return [MessageRow._make(r) for r in self._store.db.execute_sql(self._store._q(sql), args).fetchall()]
+
+    def _postgres_text(self, scope: Scope, f: Filters, phrases: list[Phrase], before: int | None,
+                       rows: int) -> list[MessageRow]:
+        """A text search on PostgreSQL, in two parts. Its planner cannot tell a rare phrase from a
+        common one (its estimate for ``<->`` is a guess): walking the ids down testing each row takes
+        seconds for a phrase found nowhere, gathering every match from the GIN index as long for one
+        found everywhere. So the newest RECENT_WINDOW messages below ``before`` are tested in id order
+        (a common phrase fills the page there), and what is missing comes from the GIN index below
+        them (a phrase that did not fill it there is rare)."""
+        floor = self._store.db.execute_sql(self._store._q(
+            "SELECT id FROM message WHERE id < ? ORDER BY id DESC OFFSET ? LIMIT 1"),
+            (MAX_ID if before is None else before, RECENT_WINDOW)).fetchone()
+        found = self._rows(*self._query(scope, f, phrases, before, rows, part=("recent", floor and floor[0])))
+        if floor is not None and len(found) < rows:
+            found += self._rows(*self._query(scope, f, phrases, floor[0] + 1, rows - len(found), part=("gin", None)))
+        return found
+
     def _query(self, scope: Scope, f: Filters, phrases: list[Phrase] | None, before: int | None,
-               rows: int) -> tuple[str, list]:
+               rows: int, part: tuple[str, int | None] | None = None) -> tuple[str, list]:
+        """The SQL of a page and its parameters. ``part`` (PostgreSQL text searches, ``_postgres_text``):
+        ("recent", lowest id excluded or None): the rows above it, read in id order, the index unused
+        (OFFSET 0 keeps the match out of the subquery); ("gin", None): matches gathered from the index."""
         pg = is_postgres(self._store.db)
         where: list[str] = []
         args: list = []
+        source, key, order = "message m", "m.id", "m.id"
         if phrases is None:
-            source, key = "message m", "m.id"
+            pass
         elif pg:
-            source, key = "message m", "m.id"
+            if part and part[0] == "recent":
+                source = "(SELECT * FROM message WHERE id > ? AND id < ? ORDER BY id DESC OFFSET 0) m"
+                args += [-1 if part[1] is None else part[1], MAX_ID if before is None else before]
+            else:
+                order = "m.id + 0"  # not the primary key's order: the GIN index finds the rows
             where.append("m.search @@ to_tsquery('simple', ?)")
             args.append(tsquery(phrases))
         else:
-            source, key = "message_search s JOIN message m ON m.id = s.rowid", "s.rowid"
+            source, key, order = "message_search s JOIN message m ON m.id = s.rowid", "s.rowid", "s.rowid"
             where.append("message_search MATCH ?")
             args.append(fts5_match(phrases))
         low, high = self._id_range(f)
@@ -120,7 +151,7 @@ class SearchStore:
             where.append(clause)
             args += scope_args
         sql = (f"SELECT {COLUMNS} FROM {source} LEFT JOIN room r ON r.id = m.room_id WHERE {' AND '.join(where)} "
-               f"ORDER BY {key} DESC LIMIT ?")
+               f"ORDER BY {order} DESC LIMIT ?")
         return sql, [*args, rows]
 
     def _id_range(self, f: Filters) -> tuple[int | None, int | None]:
