@@ -49,27 +49,27 @@ CATCH_UP_MAX = 5000  # a search waits for the indexer when at most this many mes
 WATERMARK = "search_indexed"
 
 SQLITE_DDL = (
-    "CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2', "
+    "CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2', "
     "columnsize = 0)",
     # Indexed already (at or below the watermark): its new text replaces the old; later, the indexer's.
-    "CREATE TRIGGER message_search_update AFTER UPDATE OF text ON message BEGIN "
+    "CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF text ON message BEGIN "
     "DELETE FROM message_search WHERE rowid = old.id; "
     "INSERT INTO message_search (rowid, body) SELECT new.id, chatd_search_text(new.text) WHERE new.text <> '' "
     f"AND new.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{WATERMARK}'); END",
-    "CREATE TRIGGER message_search_delete AFTER DELETE ON message BEGIN "
+    "CREATE TRIGGER IF NOT EXISTS message_search_delete AFTER DELETE ON message BEGIN "
     "DELETE FROM message_search WHERE rowid = old.id; END",
 )
 PG_DDL = (
-    f"CREATE FUNCTION chatd_search_text(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
+    f"CREATE OR REPLACE FUNCTION chatd_search_text(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
     f"AS $$ SELECT {PG_PREPARE} $$",
-    "CREATE FUNCTION chatd_message_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "CREATE OR REPLACE FUNCTION chatd_message_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "NEW.search := CASE WHEN NEW.text = '' THEN NULL ELSE to_tsvector('simple', chatd_search_text(NEW.text)) END; "
     "RETURN NEW; END $$",
-    'ALTER TABLE message ADD COLUMN search tsvector',
-    "CREATE TRIGGER message_search BEFORE INSERT OR UPDATE OF text ON message FOR EACH ROW "
+    'ALTER TABLE message ADD COLUMN IF NOT EXISTS search tsvector',
+    "CREATE OR REPLACE TRIGGER message_search BEFORE INSERT OR UPDATE OF text ON message FOR EACH ROW "
     "EXECUTE FUNCTION chatd_message_search()",
 )
-PG_INDEX = "CREATE INDEX message_search ON message USING gin (search)"
+PG_INDEX = "CREATE INDEX IF NOT EXISTS message_search ON message USING gin (search)"
 
 
 def register(db: Database) -> None:
@@ -79,7 +79,8 @@ def register(db: Database) -> None:
 
 
 def create_index(db: Database, fill: bool = False) -> None:
-    """Make the index and what keeps it: empty (a new database), or with ``fill`` holding
+    """Make the index and what keeps it (what exists already is kept: a step run again does no
+    harm): empty (a new database), or with ``fill`` holding
     the messages already stored (a migration), read FILL_BATCH at a time by id so that
     memory stays bounded. On PostgreSQL the GIN index is built once the column is
     filled: one pass, within PostgreSQL's maintenance_work_mem."""
@@ -93,7 +94,7 @@ def create_index(db: Database, fill: bool = False) -> None:
         return
     for statement in SQLITE_DDL:
         db.execute_sql(statement)
-    db.execute_sql("INSERT INTO meta (key, value) VALUES (?, '0')", (WATERMARK,))
+    db.execute_sql("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", (WATERMARK,))
     while fill and index_pending(db, FILL_BATCH)[1]:
         pass
 
