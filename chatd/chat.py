@@ -11,7 +11,7 @@ Notifications (``event`` frames) are ``chat.events``' (``chatd.events``).
 
 Here: the dispatch, the rooms requests (rooms, join, leave, create), the
 messages (say, and ``post``, the one way in for every transport) and
-history. ``identify`` and ``sign_out`` are ``chat.identity``'s
+history; ``search`` is ``chat.search``'s (``chatd.search``). ``identify`` and ``sign_out`` are ``chat.identity``'s
 (``chatd.identity``); who may connect and send is ``chat.admission``'s
 (``chatd.admission``).
 
@@ -30,11 +30,12 @@ and the per-user and per-address limits are buckets on Redis
 
 Requests answered from memory (say, rooms, leave, ping) are handled at once;
 only those that read the store or wait for a write (identify, sign_out, join,
-create, history) return an awaitable, so the common case costs no Task.
+create, history, search) return an awaitable, so the common case costs no Task.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -60,6 +61,7 @@ from chatd.moderation import Moderation
 from chatd.moderator_requests import ModeratorRequests
 from chatd.protocol import (
     DATABASE_UNREACHABLE,
+    MAX_ID,
     TOPIC_MAX,
     Code,
     ProtocolError,
@@ -68,9 +70,20 @@ from chatd.protocol import (
     error_frame,
     message_frame,
 )
-from chatd.replies import Connection, answer, answer_list, answer_page, last_id, loose, opening_page, stale
+from chatd.replies import (
+    Connection,
+    answer,
+    answer_around,
+    answer_list,
+    answer_page,
+    last_id,
+    loose,
+    opening_page,
+    stale,
+)
 from chatd.roomadmin import RoomAdmin
 from chatd.rooms import Rooms
+from chatd.search import Search
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
 from chatd.webhooks import Webhooks
@@ -125,12 +138,13 @@ class Chat:
         self.app_webhooks = AppWebhooks(self.webhooks, lambda: self.config,
                                         lambda user_id: self.cluster.peers.name(user_id) is not None)
         self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks
+        self.search = Search(hub, store, self.rooms, lambda: self.config, lambda: self.clock())
         self.bots.changed = self.cluster.bots_changed
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
             "rooms": self._rooms, "join": self._join, "leave": self._leave, "create": self._create,
-            "say": self._say, "history": self._history,
+            "say": self._say, "history": self._history, "search": self.search.search,
             **ModeratorRequests(self.moderation).handlers(),
         }
 
@@ -144,6 +158,7 @@ class Chat:
     def disconnect(self, conn: Connection) -> None:
         """A connection has closed (once per connection ``Admission.connect`` let in)."""
         self.admission.disconnect(conn.address)
+        self.search.forget(conn.session)
         for room, user in self.hub.detach(conn.session, self.clock()):
             self.cluster.left(room, user)
         user = conn.session.user
@@ -294,22 +309,32 @@ class Chat:
             self.store, f.get("epoch", conn.session.epoch), bounds["after"], bounds["before"])
         if reset:
             bounds["before"] = bounds["after"] = None  # the latest page: the client starts over
+        around = f.get("around")
+        if around is not None and await stale(self.store, f.get("epoch", conn.session.epoch), None, around):
+            around, reset = None, True  # the latest page: the client starts over
         me = conn.session.user.id
         if "room" in f:
             room = self._joined_room(conn, f["room"], req.cid)
-            page = await self.store.room_history(room.id, **bounds)
+            channel = functools.partial(self.store.room_history, room.id)
             target: dict[str, Any] = {"room": room.name}
         elif "with" not in f:  # all private conversations: how a resume catches up
-            page = await self.store.private_history(me, **bounds)
+            channel = functools.partial(self.store.private_history, me)
             target = {"private": True}
         else:
             other = f["with"]
             if other not in self.hub.users and await self.store.user_name(other) is None:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
-            page = await self.store.conversation_history(me, other, **bounds)
+            channel = functools.partial(self.store.conversation_history, me, other)
             target = {"with": other}
         head = {"type": "history", **target, **({"reset": True} if reset else {})}
-        answer_page(conn, req, head, page, self.config.history.page_bytes)
+        if around is None:
+            answer_page(conn, req, head, await channel(**bounds), h.page_bytes)
+            return
+        # The message and those before it, then those after it: half the page each.
+        up_to = min(around, MAX_ID - 1) + 1
+        older = await channel(before=up_to, after=None, limit=(limit + 1) // 2, max_chars=h.page_bytes)
+        newer = await channel(before=None, after=around, limit=max(1, limit // 2), max_chars=h.page_bytes)
+        answer_around(conn, req, {**head, "around": around}, older, newer, h.page_bytes)
 
 
 def _shared_redis(config: Config) -> SharedRedis | None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chatd.store.events import EventRow
 
 from chatd import metrics
+from chatd.fulltext import QUERY_MAX
 from chatd.names import characters_problem
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
@@ -203,6 +204,14 @@ def _reason(v: Any) -> str:
     return text
 
 
+def _query(v: Any) -> str:
+    """A search query: any text people write, up to QUERY_MAX characters (chatd.fulltext)."""
+    text = _free_text(v)
+    if len(text) > QUERY_MAX:
+        raise ValueError(f"is longer than {QUERY_MAX} characters")
+    return text
+
+
 def _room(v: Any) -> str:
     # NFC: "café" typed as e + U+0301 (some keyboards do) is the room "café".
     name = unicodedata.normalize("NFC", _string(v))
@@ -252,6 +261,14 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
         "after": (_message_id, False),
         "limit": (_limit, False),
         "epoch": (_epoch, False),
+        "around": (_message_id, False),
+    },
+    "search": {
+        "q": (_query, True),
+        "room": (_room, False),
+        "with": (_user_id, False),
+        "before": (_message_id, False),
+        "limit": (_limit, False),
     },
     # Moderators' requests (chatd.moderation): answered with ``done``.
     "delete": {"id": (_message_id, True), "reason": (_reason, False)},
@@ -350,8 +367,13 @@ def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> N
             raise ProtocolError(Code.BAD_FRAME, "identify needs 'name', 'token' or 'app_token'", cid)
     if kind == "say" and ("room" in fields) == ("to" in fields):
         raise ProtocolError(Code.BAD_FRAME, "say needs exactly one of 'room' and 'to'", cid)
-    if kind == "history" and "room" in fields and "with" in fields:
-        raise ProtocolError(Code.BAD_FRAME, "history takes 'room' or 'with', not both", cid)
+    if kind in ("history", "search") and "room" in fields and "with" in fields:
+        raise ProtocolError(Code.BAD_FRAME, f"{kind} takes 'room' or 'with', not both", cid)
+    if kind == "history" and "around" in fields:
+        if fields.keys() & {"before", "after"}:
+            raise ProtocolError(Code.BAD_FRAME, "history takes 'around' alone: not with 'before' or 'after'", cid)
+        if not fields.keys() & {"room", "with"}:
+            raise ProtocolError(Code.BAD_FRAME, "history 'around' needs 'room' or 'with'", cid)
     if kind == "create" and len(fields.get("topic", "")) > TOPIC_MAX:
         raise ProtocolError(Code.BAD_FRAME, f"'topic' is longer than {TOPIC_MAX} characters", cid)
 

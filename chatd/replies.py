@@ -58,6 +58,16 @@ def answer_page(conn: Connection, req: Request, head: dict[str, Any], page: Page
     return fitted
 
 
+def answer_around(conn: Connection, req: Request, head: dict[str, Any], older: Page, newer: Page,
+                  page_bytes: int) -> None:
+    """Answer with ``head`` plus the messages of ``older`` (up to and with the message asked
+    around) and of ``newer`` (after it), each cut to half of ``page_bytes`` from the side
+    nearest that message; ``more``: older ones were left out, ``more_after``: newer ones."""
+    before, after = message_page(older, page_bytes // 2), message_page(newer, page_bytes // 2)
+    head["more"], head["more_after"] = before.more, after.more
+    answer_list(conn, req, head, "messages", before.items + after.items)
+
+
 async def stale(store: Store, epoch: str | None, after: int | None, before: int | None = None) -> bool:
     """Whether a client's positions cannot be used here: ``Epoch.stale``."""
     newest = await store.newest(at_least=after or 0)

@@ -208,6 +208,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limits.user_rate_per_second", 20, _number(0.01, 1e9),
             "messages per second per user, all connections together", live=True),
     Setting("limits.user_rate_burst", 40, _number(1, 1e9), "burst of messages per user", live=True),
+    Setting("limits.search_per_minute", 30, _number(0.01, 1e9),
+            "searches per minute per connection (a search costs more than a message)", live=True),
+    Setting("limits.search_burst", 10, _number(1, 1e9), "burst of searches per connection", live=True),
     Setting("limits.flood_strikes", 20, _int(1, 1_000_000),
             "after this many rate_limited errors in a row the connection is closed with 1008; "
             "the close frame follows the last error at once", live=True),
@@ -348,6 +351,8 @@ SETTINGS += (
     Setting("metrics.token", "", _text, 'bearer token that lets any address read /metrics (at least 32 random bytes; '
             '"" = metrics.token_file, else none)', live=True),
     Setting("metrics.token_file", "", _text, 'file holding metrics.token instead; "" = none', live=True, path=True),
+    Setting("admin.read_private", False, _bool, "whether the admin chat log, admin search and exports show "
+            "private messages (a privacy decision: off by default)", live=True),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}

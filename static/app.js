@@ -13,6 +13,7 @@ import { NameDialog } from './name-dialog.js';
 import { Sidebar } from './sidebar.js';
 import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
+import { SearchBox } from './search-box.js';
 import { Composer } from './composer.js';
 import { ChatHeader } from './chat-header.js';
 import { MeMenu } from './me-menu.js';
@@ -111,10 +112,13 @@ const composer = new Composer(
 );
 
 new MessagesView(
-  { scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note') },
+  {
+    scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note'),
+  },
   store,
   {
     loadOlder: (view) => client.loadOlder(view),
+    loadNewer: (view) => client.loadNewer(view),
     edit: (cid) => {
       const text = outbox.take(cid);
       if (text !== null) composer.edit(text);
@@ -122,6 +126,15 @@ new MessagesView(
     discard: (cid) => outbox.discard(cid),
     deleteMessage: (m) => moderator.deleteMessage(m),
   },
+);
+
+new SearchBox(
+  {
+    form: byId('search-form'), input: byId('search-input'), panel: byId('search-panel'), status: byId('search-status'),
+    list: byId('search-results'), more: byId('search-more'), close: byId('search-close'),
+  },
+  store,
+  { search: (frame) => chat.request(frame), jump: (result) => client.jumpTo(result) },
 );
 
 new ChatHeader(

@@ -7,6 +7,7 @@
 import { applyRoomEvent, roomKey } from './store.js';
 import { saved } from './persist.js';
 import { PAGE, loadOlder } from './history.js';
+import { loadAround, loadNewer } from './jump.js';
 
 const DEFAULT_ROOM = 'lobby';
 // Codes of a refused app token (docs/protocol.md, "identify"): only the web app can issue a new one.
@@ -300,6 +301,48 @@ export class ChatClient {
   loadOlder(view) {
     loadOlder(this.chat, this.store, view).catch((err) => {
       if (!isLost(err)) this.ui.toast(err.message || err.code);
+    });
+  }
+
+  loadNewer(view) {
+    loadNewer(this.chat, this.store, view).catch((err) => {
+      if (!isLost(err)) this.ui.toast(err.message || err.code);
+    });
+  }
+
+  /** Show a search result in its room or conversation, with the history around it, highlighted. */
+  async jumpTo(result) {
+    const { store } = this;
+    let view;
+    if (result.room !== undefined) {
+      this.openRoom(result.room);
+      view = store.roomView(result.room);
+      await this.joinedNow(view);
+    } else {
+      const other = store.me && result.from.id === store.me.id ? result.to : result.from;
+      view = store.ensureDm(other);
+      this.show(view);
+    }
+    try {
+      await loadAround(this.chat, store, view, result.id);
+    } catch (err) {
+      if (!isLost(err)) this.ui.toast(err.message || err.code);
+      return;
+    }
+    if (store.current === view.key) store.emit('focus', { key: view.key, id: result.id });
+  }
+
+  // Resolves once the room's `joined` has come (its first page replaces what the view held).
+  joinedNow(view) {
+    if (view.joined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (view.joined || this.store.views.get(view.key) !== view) {
+          this.store.removeEventListener('views', check);
+          resolve();
+        }
+      };
+      this.store.addEventListener('views', check);
     });
   }
 

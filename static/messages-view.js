@@ -32,7 +32,10 @@ function header(user, mine, ts, action = null) {
 }
 
 export class MessagesView {
-  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), edit(cid), discard(cid), deleteMessage(m)} */
+  /**
+   * els: {scroller, list, older, empty};
+   * actions: {loadOlder(view), loadNewer(view), edit(cid), discard(cid), deleteMessage(m)}
+   */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -46,6 +49,7 @@ export class MessagesView {
       if (store.current !== this.key) this.reset();
       else this.renderOlder();
     });
+    this.gapItem = null; // the <li> of the "Load newer messages" button (renderNewer)
     this.meId = null;
     store.on('me', () => {
       // "own" depends on who we are; a reconnect as the same user changes nothing.
@@ -65,8 +69,14 @@ export class MessagesView {
       this.renderOlder();
       this.fillIfShort(); // the page that just arrived may still not fill the pane
     });
+    store.on('newer', ({ key }) => key === this.key && this.renderNewer());
+    store.on('focus', ({ key, id }) => key === this.key && this.focus(id));
     els.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     els.older.addEventListener('click', () => this.loadOlder());
+    this.newer = h('button', {
+      type: 'button', class: 'load-older link', 'data-testid': 'load-newer',
+      onclick: () => this.view() && this.actions.loadNewer(this.view()),
+    });
   }
 
   view() {
@@ -90,8 +100,36 @@ export class MessagesView {
     this.els.list.replaceChildren(fragment);
     this.renderPending();
     this.renderOlder();
+    this.renderNewer();
     this.scrollToBottom();
     this.fillIfShort();
+  }
+
+  /** Bring message `id` into sight and mark it (a search result jumped to), until another is. */
+  focus(id) {
+    const li = this.nodes.get(id);
+    if (!li) return;
+    for (const old of this.els.list.querySelectorAll('.msg.highlight')) {
+      old.classList.remove('highlight');
+      old.removeAttribute('tabindex');
+    }
+    li.classList.add('highlight');
+    li.setAttribute('tabindex', '-1');
+    li.scrollIntoView({ block: 'center' });
+    li.focus({ preventScroll: true });
+  }
+
+  // A gap after a jump (jump.js): an item holding the button that fills it, right after
+  // the newest message before the gap.
+  renderNewer() {
+    const view = this.view();
+    const { newer } = this;
+    const after = view && view.gapAfter !== null ? this.nodes.get(view.gapAfter) : null;
+    newer.disabled = Boolean(view && view.loadingNewer);
+    newer.textContent = view && view.loadingNewer ? 'Loading newer messages…' : 'Load newer messages';
+    if (!this.gapItem) this.gapItem = h('li', { class: 'gap' }, newer);
+    if (after) after.after(this.gapItem);
+    else this.gapItem.remove();
   }
 
   messageNode(m) {

@@ -5,7 +5,7 @@
 //
 // Events (CustomEvent, detail in brackets):
 //   me, rooms, views, current, messages {key, ids}, cleared {key}, pending {key},
-//   members {key}, older {key}
+//   members {key}, older {key}, newer {key}, focus {key, id}
 
 import { isolate } from './text.js';
 
@@ -48,6 +48,8 @@ export class View {
     this.joined = false;       // room: joined on the current connection
     this.olderMore = null;     // older history exists: true / false / null = not asked yet
     this.loadingOlder = false;
+    this.gapAfter = null;      // messages after this id are missing up to the next one held (jump.js)
+    this.loadingNewer = false;
     this.unread = 0;
   }
 
@@ -193,6 +195,7 @@ export class Store extends EventTarget {
     view.messages.clear();
     view.ids = [];
     view.olderMore = null;
+    view.gapAfter = null;
     view.unread = 0;
     this.emit('cleared', { key: view.key });
     this.emit('views');

@@ -28,6 +28,7 @@ BASELINE = {  # a valid frame of each type, for a connection identified and in t
     "unmute": {"user": 1},
     "kick": {"user": 1},
     "ban": {"user": 1},
+    "search": {"q": "hello", "room": "lobby", "limit": 5},
 }
 # (the frame, how the refusal names the string) for every field of every type, and then some.
 CASES = [({"type": kind, **BASELINE[kind], field: SURROGATE}, f"'{field}'")

@@ -49,7 +49,8 @@ SERVER_FRAMES = {
     "left": ({"room"}, {"cid"}),
     "created": ({"room"}, {"cid"}),
     "ack": ({"id", "ts"}, {"cid"}),
-    "history": ({"messages", "more"}, {"cid", "room", "with", "private", "reset"}),
+    "history": ({"messages", "more"}, {"cid", "room", "with", "private", "reset", "around", "more_after"}),
+    "results": ({"q", "results", "more"}, {"cid"}),
     "message": ({"id", "from", "text", "ts"}, {"room", "to"}),
     "presence": ({"room", "event", "user"}, set()),
     "room": ({"event", "room"}, set()),
@@ -102,7 +103,8 @@ TEMPLATES = {
     | st.fixed_dictionaries({"to": small, "text": fine_texts}),
     "history": st.fixed_dictionaries({}, optional={"room": st.just("lobby"), "before": small, "after": small,
                                                    "limit": small})
-    | st.fixed_dictionaries({"with": small}),
+    | st.fixed_dictionaries({"with": small})
+    | st.fixed_dictionaries({"room": st.just("lobby"), "around": small}, optional={"limit": small}),
     # Moderators' requests: this client is no moderator (forbidden), but every frame is still answered.
     "delete": st.fixed_dictionaries({"id": small}, optional={"reason": fine_texts}),
     "mute": st.fixed_dictionaries({"user": small}, optional={"room": room_names, "seconds": small,
@@ -110,6 +112,9 @@ TEMPLATES = {
     "unmute": st.fixed_dictionaries({"user": small}, optional={"room": room_names}),
     "kick": st.fixed_dictionaries({"user": small}, optional={"reason": fine_texts}),
     "ban": st.fixed_dictionaries({"user": small}, optional={"seconds": small, "reason": fine_texts}),
+    "search": st.fixed_dictionaries({"q": fine_texts}, optional={"room": st.just("lobby"), "before": small,
+                                                                 "limit": small})
+    | st.fixed_dictionaries({"q": fine_texts, "with": small}),
 }
 FIELD_NAMES = sorted({"type", "cid", *(name for schema in SCHEMAS.values() for name in schema)})
 

@@ -9,6 +9,7 @@ import pytest
 
 from chatd.auth.tokens import TokenSigner
 from chatd.config import ConfigError, build_config
+from chatd.fulltext import QUERY_MAX
 from chatd.names import NAME_MAX
 from chatd.paging import (
     COSTLIEST_CHAR,
@@ -96,6 +97,8 @@ def test_reply_head_max_bounds_every_reply_but_its_lists():
         {"type": "joined", "room": worst(ROOM_MAX), "topic": worst(TOPIC_MAX), "members": [], "online": MAX_ID},
         {"type": "history", "room": worst(ROOM_MAX)},
         {"type": "history", "with": MAX_ID},
+        {"type": "history", "room": worst(ROOM_MAX), "around": MAX_ID, "more_after": False},
+        {"type": "results", "q": worst(QUERY_MAX)},
         {"type": "rooms"},
     ]
     for head in heads:

@@ -46,6 +46,7 @@ from chatd.store.rows import (
     Stored,
 )
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
+from chatd.store.search import SearchStore
 from chatd.store.signins import SignInStore
 from chatd.store.traffic import TrafficStore
 from chatd.store.writer import Done, Writer
@@ -85,6 +86,7 @@ class Store:
         self.bots = BotStore(self)  # bots: their webhooks and rooms
         self.events = EventStore(self)  # users' stored notifications
         self.moderation = ModerationStore(self)  # tombstones, mutes and bans
+        self.search = SearchStore(self)  # full-text search and the filtered reads of messages
         self.audit = AuditStore(self)  # the audit log of admin and moderator actions
         self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
         self.traffic = TrafficStore(self)  # connections and messages per minute (the admin dashboard)
@@ -105,6 +107,7 @@ class Store:
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = self._make_writer(loop)
         self.writer.start()
+        self.search.indexer.start(loop)
 
     def ensure_schema(self) -> None:
         """Create or migrate the schema, as ``open`` does, and nothing else: for a command
@@ -126,6 +129,7 @@ class Store:
 
     def close(self, timeout: float | None = None) -> None:
         """Commit what is queued, then stop the writer and readers."""
+        self.search.indexer.stop()
         if self.writer:
             self.writer.close(timeout)
         self._readers.shutdown(wait=True, cancel_futures=True)

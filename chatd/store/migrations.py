@@ -30,6 +30,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
+from chatd.store import searchindex
 from chatd.store.schema import (
     MODELS,
     PG_ROOM_NAME_INDEX,
@@ -73,6 +74,7 @@ def _create(db: Database) -> None:
     db.create_tables(MODELS)
     db.execute_sql(PG_ROOM_NAME_INDEX if is_postgres(db) else ROOM_NAME_INDEX)
     db.execute_sql(PRIVATE_SENDER_INDEX)
+    searchindex.create_index(db)
     write_meta(Epoch.create().to_meta())
 
 
@@ -148,6 +150,12 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
+def _v12_search_index(db: Database) -> None:
+    """Full-text search (``chatd.store.searchindex``): the index, and what keeps it following
+    the messages, built for the messages stored so far in batches."""
+    searchindex.create_index(db, fill=True)
+
+
 def _v12_admin_accounts(db: Database) -> None:
     """Administration: the audit log, admin accounts and the admin page's sessions."""
     db.create_tables([AuditLog, AdminAccount, AdminSession])
@@ -168,7 +176,8 @@ def _v12_traffic(db: Database) -> None:
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_admin_accounts, _v12_moderation, _v12_traffic]
+                                                      _v11_bots, _v12_admin_accounts, _v12_moderation, _v12_traffic,
+                                                      _v12_search_index]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
@@ -188,6 +197,7 @@ def migrate(db: Database) -> int:
     SchemaError if it is newer than this chatd, or a step breaks a foreign key.
     On PostgreSQL the caller holds the lock that keeps other nodes from migrating
     at the same time (chatd.store.postgres)."""
+    searchindex.register(db)  # the search index's triggers call it (chatd.store.searchindex)
     version = schema_version(db)
     if version > SCHEMA_VERSION:
         raise SchemaError(

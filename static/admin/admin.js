@@ -16,6 +16,7 @@ const TABS = [
   'audit',
   'moderation',
   'dashboard',
+  'log',
 ];
 
 const ROLES = { admin: ['admin', 'moderator'], moderator: ['moderator'] }; // each role and those it includes

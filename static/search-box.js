@@ -1,0 +1,111 @@
+// The search box: a query sent as `search` (docs/protocol.md, "search"), its results with
+// their context (room or conversation, author, time, the matched words marked), pages of
+// older results, and a click that jumps to the message in its room (client.js, jumpTo).
+// Text from others always becomes text nodes (dom.js), never markup.
+
+import { bdi, h, setChildren } from './dom.js';
+import { clock } from './messages-view.js';
+
+const PAGE = 20;
+
+function when(ts) {
+  const date = new Date(ts);
+  return h('time', { datetime: date.toISOString(), title: date.toLocaleString() },
+    date.toLocaleDateString(undefined, { dateStyle: 'medium' }) + ' ' + clock(date));
+}
+
+/** Where a result was said: its room, or the other person of a private conversation. */
+function where(result, me) {
+  if (result.room !== undefined) return ['#', bdi(result.room)];
+  const other = me && result.from.id === me.id ? result.to : result.from;
+  return ['with ', bdi(other.name)];
+}
+
+/** The snippet's parts: even ones plain text, odd ones the matched words (marked). */
+function snippet(parts) {
+  return parts.map((part, i) => (i % 2 ? h('mark', {}, part) : part));
+}
+
+export class SearchBox {
+  /**
+   * els: {form, input, panel, status, list, more, close};
+   * actions: {search(frame) → Promise<results frame>, jump(result)}
+   */
+  constructor(els, store, actions) {
+    this.els = els;
+    this.store = store;
+    this.actions = actions;
+    this.query = '';
+    this.last = null; // the id the next page is below
+    els.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.start(els.input.value.trim());
+    });
+    els.more.addEventListener('click', () => this.load());
+    els.close.addEventListener('click', () => this.close());
+    els.panel.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        this.close();
+        els.input.focus();
+      }
+    });
+    els.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && !els.panel.hidden) this.close();
+    });
+  }
+
+  start(query) {
+    if (!query) {
+      this.close();
+      return;
+    }
+    this.query = query;
+    this.last = null;
+    this.els.list.replaceChildren();
+    this.els.panel.hidden = false;
+    this.load();
+  }
+
+  close() {
+    this.els.panel.hidden = true;
+    this.query = '';
+  }
+
+  async load() {
+    const { els } = this;
+    const query = this.query;
+    const frame = { type: 'search', q: query, limit: PAGE };
+    if (this.last !== null) frame.before = this.last;
+    els.more.hidden = true;
+    setChildren(els.status, 'Searching…');
+    let answer;
+    try {
+      answer = await this.actions.search(frame);
+    } catch (err) {
+      if (query === this.query) {
+        setChildren(els.status, err.code === 'disconnected' ? 'Not connected: try again once the connection is back.'
+          : err.message || err.code);
+      }
+      return;
+    }
+    if (query !== this.query) return; // another search started meanwhile
+    for (const result of answer.results) {
+      els.list.append(h('li', {},
+        h('button', {
+          type: 'button', class: 'search-result', 'data-testid': 'search-result', 'data-id': result.id,
+          onclick: () => {
+            this.close();
+            this.actions.jump(result);
+          },
+        },
+        h('span', { class: 'search-meta' }, h('span', { class: 'search-where' }, where(result, this.store.me)), ' · ',
+          bdi(result.from.name, { class: 'search-author' }), ' · ', when(result.ts)),
+        h('span', { class: 'search-snippet', dir: 'auto' }, snippet(result.snippet)))));
+      this.last = result.id;
+    }
+    els.more.hidden = !answer.more;
+    const count = els.list.children.length;
+    setChildren(els.status, count ? `${count}${answer.more ? '+' : ''} result${count === 1 ? '' : 's'} for “${query}”`
+      : `Nothing found for “${query}”.`);
+  }
+}

@@ -1,0 +1,68 @@
+"""The search box on the page in a real Chromium: Chinese and English queries, results with
+their context and the match marked, and a click that jumps to the message in its room or
+conversation, loads the history around it, highlights it, and fills the gap to the latest."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+
+
+async def search(page: Page, query: str) -> None:
+    box = page.get_by_test_id("search-input")
+    await box.fill(query)
+    await box.press("Enter")
+
+
+async def test_a_chinese_query_finds_an_old_message_and_jumps_to_it(browser, page_url, user, seed):  # noqa: F811
+    bob = await user("bob", "lobby")
+    target = (await bob.say("lobby", "今天的会议改到下午三点"))["id"]
+    newer = await seed(130, "later chatter", room="lobby")  # the latest page no longer holds the target
+    alice = await open_tab(browser, page_url, "alice")
+    await expect(messages(alice).last).to_contain_text("later chatter")
+    assert await alice.locator(f'[data-testid="message"][data-id="{target}"]').count() == 0
+
+    await search(alice, "会议")
+    result = alice.get_by_test_id("search-result")
+    await expect(result).to_have_count(1)
+    await expect(result).to_contain_text("#lobby")
+    await expect(result).to_contain_text("bob")
+    await expect(result.locator("mark")).to_have_text("会议")
+    await expect(alice.get_by_test_id("search-status")).to_contain_text("1 result")
+    await result.click()
+
+    found = alice.locator(f'[data-testid="message"][data-id="{target}"]')
+    await expect(found).to_have_class("msg highlight")
+    await expect(found).to_be_in_viewport()
+    newer_button = alice.get_by_test_id("load-newer")
+    await expect(newer_button).to_be_visible()
+    while await newer_button.count():
+        await newer_button.click()
+        await expect(newer_button.filter(has_text="Loading")).to_have_count(0)
+    ids = [int(i) for i in await messages(alice).evaluate_all("(nodes) => nodes.map((n) => n.dataset.id)")]
+    assert ids == sorted(ids) and ids[-1] == newer[-1] and set(newer) <= set(ids), "no gap left, nothing twice"
+    assert not alice.js_errors
+
+
+async def test_an_english_word_finds_a_private_message_and_opens_its_conversation(browser, page_url, user):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    bob = await user("bob", "lobby")
+    await expect(alice.get_by_test_id("member-bob")).to_be_visible()
+    members = await bob.request("join", room="lobby")  # alice's id, from her member entry
+    alice_ref = next(m for m in members["members"] if m["name"] == "alice")
+    sent = await bob.request("say", to=alice_ref["id"], text="We deployed the <b>new</b> build")
+    await search(alice, "deploy")
+    result = alice.get_by_test_id("search-result")
+    await expect(result).to_have_count(1)
+    await expect(result).to_contain_text("with bob")
+    await expect(result.locator("mark")).to_have_text("deploy")
+    await result.click()
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("bob")
+    found = alice.locator(f'[data-testid="message"][data-id="{sent["id"]}"]')
+    await expect(found).to_have_class("msg highlight")
+    await expect(found).to_contain_text("We deployed the <b>new</b> build")  # text, never markup
+
+    await search(alice, '"NEAR(x* -"')
+    await expect(alice.get_by_test_id("search-status")).to_contain_text("Nothing found")
+    assert not alice.js_errors
