@@ -222,6 +222,7 @@ class Server:
                 use = uses[room_id]
                 room = self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged, use.members_only)
                 room.allowed = memberships.get(room_id, set())
+                room.archived, room.announcement = use.archived, use.announcement
                 self.chat.rooms.track(room, now)
 
     def tick_rooms(self) -> None:

@@ -30,6 +30,7 @@ from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
+from chatd.store.reserved import ReservedStore
 from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Once, Page, ReusedKey, RoomExists, RoomUse, Stored
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
@@ -72,6 +73,7 @@ class Store:
         self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
         self.bots = BotStore(self)  # bots: their webhooks and rooms
         self.events = EventStore(self)  # users' stored notifications
+        self.reserved = ReservedStore(self)  # names nobody may take
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.
@@ -212,19 +214,21 @@ class Store:
         with self.db.connection_context():
             return list(Room.select(Room.id, Room.name, Room.topic).order_by(Room.id).tuples().execute(self.db))
 
-    def room_rows(self) -> list[tuple[int, str, str, int | None, bool]]:
-        """(id, name, topic, creator id, members only) of every room; for ``read`` (a reader thread)."""
-        rows = self.db.execute_sql("SELECT id, name, topic, creator_id, members_only FROM room ORDER BY id")
-        return [(*row[:4], bool(row[4])) for row in rows.fetchall()]
+    def room_rows(self) -> list[tuple[int, str, str, int | None, bool, bool, bool]]:
+        """(id, name, topic, creator id, members only, archived, announcement) of every room;
+        for ``read`` (a reader thread)."""
+        rows = self.db.execute_sql("SELECT id, name, topic, creator_id, members_only, archived, announcement "
+                                   "FROM room ORDER BY id")
+        return [(*row[:4], *map(bool, row[4:])) for row in rows.fetchall()]
 
     def room_uses(self) -> dict[int, RoomUse]:
         """Room id → RoomUse, for every room."""
         with self.db.connection_context():
             # One index probe per room (message (room_id, id)), not a scan of the messages.
             rows = self.db.execute_sql("SELECT r.id, r.creator_id, EXISTS (SELECT 1 FROM message m "
-                                       "WHERE m.room_id = r.id), r.members_only FROM room r").fetchall()
-        return {room_id: RoomUse(creator, bool(messaged), bool(members_only))
-                for room_id, creator, messaged, members_only in rows}
+                                       "WHERE m.room_id = r.id), r.members_only, r.archived, r.announcement "
+                                       "FROM room r").fetchall()
+        return {room_id: RoomUse(creator, *map(bool, flags)) for room_id, creator, *flags in rows}
 
     def ensure_rooms(self, names: list[str]) -> list[tuple[str, str]]:
         """Create the rooms that do not exist; returns (name, existing room)

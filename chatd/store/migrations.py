@@ -40,6 +40,7 @@ from chatd.store.schema import (
     Bot,
     BotRoom,
     Meta,
+    ReservedName,
     Room,
     RoomKey,
     RoomMember,
@@ -141,12 +142,21 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
+def _v12_rooms_care(db: Database) -> None:
+    """Rooms get their care: archived (read-only), announcement (moderators post), their own
+    retention; and names nobody may take. Every existing room stays as it was."""
+    steps = migrator(db)
+    for column in ("archived", "announcement", "retention_days"):
+        steps.add_column("room", column, getattr(Room, column)).run()
+    db.create_tables([ReservedName])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots]
+                                                      _v11_bots, _v12_rooms_care]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
