@@ -67,10 +67,13 @@ from chatd.protocol import (
 )
 from chatd.replies import Connection, answer, answer_list, answer_page, last_id, loose, opening_page, stale
 from chatd.reserved import ReservedNames
+from chatd.retention import Retention
 from chatd.roomadmin import RoomAdmin
+from chatd.roomcare import RoomCare
 from chatd.rooms import Rooms
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
+from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
 from chatd.wsframe import wire
 
@@ -126,6 +129,10 @@ class Chat:
                                         lambda user_id: self.cluster.peers.name(user_id) is not None)
         self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks
         self.bots.changed = self.cluster.bots_changed
+        # Operators' care: rooms and names (the admin page), old messages, users' data (chatd.roomcare, ...).
+        self.room_care = RoomCare(self)
+        self.retention = Retention(store, lambda: self.config)
+        self.user_care = UserCare(self)
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,

@@ -6,12 +6,13 @@ the writer thread, reads through the reader pool.
     names = store.reserved
     entries = await names.load()                                          # [Reserved], by id
     entry_id = await names.add("admin", "any", "staff only", audit_row)   # NameExists if written already
-    removed = await names.remove(entry_id, audit_row)                     # → the entry, or None
+    removed = await names.remove(entry_id, lambda entry: audit_row)       # → the entry, or None
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from peewee import IntegrityError
@@ -56,8 +57,9 @@ class ReservedStore:
 
         return self._store.writer.run(job)
 
-    def remove(self, entry_id: int, audit: dict) -> asyncio.Future:
-        """Remove an entry with its audit row; → the entry removed, or None if there was none."""
+    def remove(self, entry_id: int, audit: Callable[[Reserved], dict]) -> asyncio.Future:
+        """Remove an entry with its audit row (``audit(the entry)``); → the entry removed, or None
+        if there was none."""
         def job() -> Reserved | None:
             db = self._store.db
             with db.atomic():
@@ -67,8 +69,9 @@ class ReservedStore:
                 found = next(iter(row), None)
                 if found is None:
                     return None
+                removed = entry(*found)
                 ReservedName.delete().where(ReservedName.id == entry_id).execute(db)
-                self._store.audit.insert(audit)
-            return entry(*found)
+                self._store.audit.insert(audit(removed))
+            return removed
 
         return self._store.writer.run(job)
