@@ -55,6 +55,7 @@ from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import Hub
 from chatd.identity import Identity
+from chatd.moderation import Moderation
 from chatd.protocol import (
     DATABASE_UNREACHABLE,
     TOPIC_MAX,
@@ -128,6 +129,7 @@ class Chat:
         self.app_webhooks = AppWebhooks(self.webhooks, lambda: self.config,
                                         lambda user_id: self.cluster.peers.name(user_id) is not None)
         self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks
+        self.moderation = Moderation(hub, store, bus)  # deletes, mutes, kicks and bans
         self.bots.changed = self.cluster.bots_changed
         # Operators' care: rooms and names (the admin page), old messages, users' data (chatd.roomcare, ...).
         self.room_care = RoomCare(self)

@@ -35,6 +35,10 @@ MAX_ID = 2**63 - 1
 ERROR_MESSAGE_MAX = 300  # characters of an error frame's message: a reply stays small
 # The message of an `unavailable` answer to a request that met a database failure (docs/protocol.md, "Errors").
 DATABASE_UNREACHABLE = "the database is unreachable; try again shortly"
+# Moderation requests (docs/protocol.md, "Moderation"): a reason's characters (the API's kick
+# reason has the same bound), and the longest timed mute or ban (longer: leave ``seconds`` out).
+REASON_MAX = 200
+SANCTION_SECONDS_MAX = 10 * 366 * 86400
 RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 
@@ -69,6 +73,10 @@ class Code(StrEnum):
     EMPTY_TEXT = "empty_text"
     TEXT_TOO_LONG = "text_too_long"
     RATE_LIMITED = "rate_limited"
+    # Moderation (chatd.moderation): a say by a muted user (with retry_ms when the mute ends by
+    # itself); an identify by a banned user.
+    MUTED = "muted"
+    BANNED = "banned"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -102,6 +110,9 @@ class CloseCode:
     # Kicked by the web app (HTTP API disconnect) or a moderator: the page shows the reason and does not
     # reconnect by itself (docs/protocol.md, "Kicked"); 4410 echoes HTTP's 410 Gone.
     KICKED = 4410
+    # Banned (docs/protocol.md, "Banned"): after the ``banned`` frame; the page shows the reason
+    # and until when, and does not reconnect by itself. 4403 echoes HTTP's 403 Forbidden.
+    BANNED = 4403
 
 
 class ProtocolError(Exception):
@@ -179,6 +190,20 @@ def _limit(v: Any) -> int:
     return v
 
 
+def _seconds(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= SANCTION_SECONDS_MAX:
+        raise ValueError(f"must be a whole number of seconds from 1 to {SANCTION_SECONDS_MAX} (ten years); "
+                         "leave it out for no end")
+    return v
+
+
+def _reason(v: Any) -> str:
+    text = _free_text(v).strip()
+    if len(text) > REASON_MAX:
+        raise ValueError(f"is longer than {REASON_MAX} characters")
+    return text
+
+
 def _room(v: Any) -> str:
     # NFC: "café" typed as e + U+0301 (some keyboards do) is the room "café".
     name = unicodedata.normalize("NFC", _string(v))
@@ -229,6 +254,13 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
         "limit": (_limit, False),
         "epoch": (_epoch, False),
     },
+    # Moderators' requests (chatd.moderation): answered with ``done``.
+    "delete": {"id": (_message_id, True), "reason": (_reason, False)},
+    "mute": {"user": (_user_id, True), "room": (_room, False), "seconds": (_seconds, False),
+             "reason": (_reason, False)},
+    "unmute": {"user": (_user_id, True), "room": (_room, False)},
+    "kick": {"user": (_user_id, True), "reason": (_reason, False)},
+    "ban": {"user": (_user_id, True), "seconds": (_seconds, False), "reason": (_reason, False)},
 }
 
 
@@ -355,21 +387,44 @@ def encode(frame: dict[str, Any]) -> bytes:
 
 
 def message_frame(row: MessageRow) -> dict[str, Any]:
-    """A stored message as the ``message`` frame clients get (docs/protocol.md, "Messages")."""
+    """A stored message as the ``message`` frame clients get (docs/protocol.md, "Messages"); a
+    tombstone (``row.deleted``) as ``deleted: true`` without text, and in a room without its author
+    (docs/protocol.md, "Deleted messages")."""
     frame: dict[str, Any] = {"type": "message", "id": row.id}
+    tombstone = row.deleted is not None
     if row.recipient_id is None:
         frame["room"] = row.room
     else:
         frame["to"] = {"id": row.recipient_id, "name": row.recipient_name}
-    frame["from"] = {"id": row.sender_id, "name": row.sender_name}
-    frame["text"] = row.text
-    frame["ts"] = row.ts
+    if not tombstone or row.recipient_id is not None:  # a private one keeps its two ends: its conversation
+        frame["from"] = {"id": row.sender_id, "name": row.sender_name}
+    if tombstone:
+        frame["ts"] = row.ts
+        frame["deleted"] = True
+    else:
+        frame["text"] = row.text
+        frame["ts"] = row.ts
     return frame
+
+
+def deleted_frame(row: MessageRow) -> dict[str, Any]:
+    """The ``deleted`` frame: the message ``row`` is a tombstone now; its room, or for a private
+    one its ``to`` and ``from``, as its ``message`` frame named them (docs/protocol.md, "Deleted messages")."""
+    if row.recipient_id is None:
+        return {"type": "deleted", "id": row.id, "room": row.room}
+    return {"type": "deleted", "id": row.id, "to": {"id": row.recipient_id, "name": row.recipient_name},
+            "from": {"id": row.sender_id, "name": row.sender_name}}
 
 
 def kicked_frame(reason: str) -> dict[str, Any]:
     """The ``kicked`` frame a session gets before it is closed with ``CloseCode.KICKED``."""
     return {"type": "kicked", "reason": displayable(reason, ERROR_MESSAGE_MAX)}
+
+
+def banned_frame(reason: str, until: int | None) -> dict[str, Any]:
+    """The ``banned`` frame a connection gets before it is closed with ``CloseCode.BANNED``;
+    ``until``: ms since the epoch the ban ends, None for good."""
+    return {"type": "banned", "reason": displayable(reason, ERROR_MESSAGE_MAX), "until": until}
 
 
 def event_frame(name: str, data: Any, ts: int, room: str | None = None, event_id: int | None = None) -> dict[str, Any]:

@@ -23,6 +23,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
 
 
+def migrations_until(monkeypatch: pytest.MonkeyPatch, step: str) -> int:
+    """Make this chatd's schema end at the migration step named ``step`` (later steps, other
+    issues' tables, left out), for a test that opens a database from just before it; → the
+    version before that step."""
+    from chatd.store import migrations
+
+    names = [m.__name__ for m in migrations.MIGRATIONS]
+    end = names.index(step) + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:end])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", end + 1)
+    return end
+
+
 def opened(url: str, shared: bool = False) -> Store:
     store = open_store(url, shared=shared, synchronous="normal", batch_max=512)
     store.open(asyncio.get_running_loop())

@@ -22,6 +22,12 @@ BASELINE = {  # a valid frame of each type, for a connection identified and in t
     "create": {"room": "games", "topic": "board games"},
     "say": {"room": "lobby", "text": "hello"},
     "history": {"room": "lobby", "before": 10, "limit": 5},
+    # Moderators' requests: the surrogate is refused before anyone asks whether mallory may.
+    "delete": {"id": 1},
+    "mute": {"user": 1, "seconds": 600},
+    "unmute": {"user": 1},
+    "kick": {"user": 1},
+    "ban": {"user": 1},
 }
 # (the frame, how the refusal names the string) for every field of every type, and then some.
 CASES = [({"type": kind, **BASELINE[kind], field: SURROGATE}, f"'{field}'")

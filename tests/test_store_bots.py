@@ -5,9 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from chatd.session import BOT
-from chatd.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from chatd.store.schema import User
-from tests.stores import new_user, opened
+from tests.stores import migrations_until, new_user, opened
 
 URL = "https://bots.example/hook"
 
@@ -59,15 +58,15 @@ async def test_bots_are_read_at_start_up(store_url):
         store.close()
 
 
-async def test_a_database_from_before_bots_gets_them(tmp_path):
+async def test_a_database_from_before_bots_gets_them(tmp_path, monkeypatch):
+    before = migrations_until(monkeypatch, "_v11_bots")
     path = str(tmp_path / "chatd.db")
     store = opened(path)
     store.close()
     with sqlite3.connect(path) as db:  # as the chatd before bots left it
         db.execute("DROP TABLE bot_room")
         db.execute("DROP TABLE bot")
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION - 1),))
-    assert MIGRATIONS[-1].__name__ == "_v11_bots"
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
     store = opened(path)
     try:
         assert await store.bots.create("helper", URL, "ab" * 32, [], key()) > 0

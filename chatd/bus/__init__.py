@@ -61,10 +61,12 @@ def new_node_id() -> str:
 
 
 class Delivery(NamedTuple):
-    """A stored message on its way to every node's sessions."""
+    """A stored message on its way to every node's sessions; or, with ``id`` and ``prev`` None,
+    another frame about a channel's messages that every session in it gets, in its order with
+    them (a ``deleted`` frame: chatd.moderation)."""
 
     channels: tuple[str, ...]  # room_channel / user_channel names, each once
-    id: int  # the message id
+    id: int | None  # the message id; None: not a new message
     # Per channel, the id of the message before this one in it (0: the first);
     # None when the store does not track it (one process: order is commit order).
     prev: tuple[int, ...] | None

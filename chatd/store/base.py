@@ -30,6 +30,7 @@ from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
+from chatd.store.moderation import ModerationStore
 from chatd.store.reserved import ReservedStore
 from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Once, Page, ReusedKey, RoomExists, RoomUse, Stored
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
@@ -46,7 +47,7 @@ log = logging.getLogger("chatd.store")
 
 # In MessageRow order. SQL here is written with "?" for parameters (Store._q) and
 # "user" quoted: a reserved word in PostgreSQL.
-COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts"
+COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted"
 SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
 TEXT = MessageRow._fields.index("text")
 
@@ -73,6 +74,7 @@ class Store:
         self.api_keys = ApiKeyStore(self)  # the HTTP API's keys
         self.bots = BotStore(self)  # bots: their webhooks and rooms
         self.events = EventStore(self)  # users' stored notifications
+        self.moderation = ModerationStore(self)  # tombstones, mutes and bans
         self.reserved = ReservedStore(self)  # names nobody may take
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -37,9 +37,12 @@ from chatd.store.schema import (
     ROOM_NAME_INDEX,
     ApiIdempotency,
     ApiKey,
+    Ban,
     Bot,
     BotRoom,
+    Message,
     Meta,
+    Mute,
     ReservedName,
     Room,
     RoomKey,
@@ -142,6 +145,13 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
+def _v12_moderation(db: Database) -> None:
+    """Moderation: a message may be a tombstone (``message.deleted``, its text gone), and
+    users are muted and users or addresses banned (``chatd.moderation``)."""
+    migrator(db).add_column("message", "deleted", Message.deleted).run()
+    db.create_tables([Mute, Ban])
+
+
 def _v12_rooms_care(db: Database) -> None:
     """Rooms get their care: archived (read-only), announcement (moderators post), their own
     retention; and names nobody may take. Every existing room stays as it was."""
@@ -156,7 +166,7 @@ def _v12_rooms_care(db: Database) -> None:
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_rooms_care]
+                                                      _v11_bots, _v12_moderation, _v12_rooms_care]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -97,8 +97,9 @@ class MessageRow(NamedTuple):
     sender_name: str
     recipient_id: int | None  # None for a room message
     recipient_name: str | None
-    text: str
+    text: str  # '' once deleted
     ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
+    deleted: int | None = None  # a tombstone: ms since the epoch a moderator deleted it (chatd.moderation)
 
 
 class Stored(NamedTuple):

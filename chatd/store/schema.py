@@ -177,6 +177,8 @@ class Message(BaseModel):
     text = TextField()
     ts = IntegerField()
     cid = TextField(null=True)
+    # A tombstone: ms since the epoch a moderator deleted it (its text is then ''); None: not deleted.
+    deleted = IntegerField(null=True)
 
     class Meta:
         indexes = (
@@ -281,6 +283,39 @@ class ApiIdempotency(BaseModel):
         indexes = ((("api_key", "key"), True), (("created",), False))
 
 
+class Mute(BaseModel):
+    """A user who may not ``say`` (``chatd.moderation``): in one room, or everywhere (``room`` None),
+    until a time or until unmuted (``until`` None). At most one per (user, room): a new mute replaces it."""
+
+    id = IdField()
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    room = ForeignKeyField(Room, null=True, on_delete="CASCADE")
+    until = IntegerField(null=True)  # ms since the epoch it ends; None: until unmuted
+    reason = TextField(default="")
+    created = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "mute"
+        indexes = ((("user", "room"), False),)
+
+
+class Ban(BaseModel):
+    """A user, or an address or CIDR network, kept out (``chatd.moderation``): exactly one of
+    ``user`` and ``network`` (canonical text, ``ipaddress.ip_network``), until a time or for
+    good (``until`` None)."""
+
+    id = IdField()
+    user = ForeignKeyField(User, null=True, on_delete="CASCADE")
+    network = TextField(null=True)
+    until = IntegerField(null=True)  # ms since the epoch it ends; None: for good
+    reason = TextField(default="")
+    created = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "ban"
+        indexes = ((("user",), False), (("network",), False))
+
+
 class ReservedName(BaseModel):
     """A user or room name nobody may take (``chatd.reserved``): a name, compared by its
     look-alike keys, or a pattern with ``*`` for any run of characters. ``scope`` says
@@ -297,7 +332,7 @@ class ReservedName(BaseModel):
 
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          ReservedName)
+          Mute, Ban, ReservedName)
 
 
 def now_ms() -> int:

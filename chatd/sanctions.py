@@ -1,0 +1,116 @@
+"""The mutes and bans in force, as each node keeps them in memory, and the
+rules of their input. Pure: no I/O; times are ms since the epoch (UTC), the
+store's clock.
+
+The store is the truth (``chatd.store.moderation``); each node loads what is
+in force at start and again whenever a node says it changed (a cluster
+notice, ``chatd.moderation``). A sanction with an end stops counting at its
+``until`` here, with no timer and no notice: every check compares with now.
+
+    sanctions = Sanctions()
+    sanctions.load(mutes, bans)
+    mute = sanctions.mute_of(user_id, room_id, now)       # the one that holds longest, or None
+    ban = sanctions.user_ban(user_id, now) or sanctions.address_ban("203.0.113.7", now)
+    network = checked_network("2001:db8::/32")            # canonical text; ValueError saying why not
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+
+from chatd.proxies import Network
+from chatd.store.moderation import Ban, Mute
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+NETWORK_TEXT_MAX = 64  # characters of an address or network as typed; the longest IPv6 CIDR has 43
+
+
+def checked_network(text: object) -> str:
+    """An address or CIDR network to ban, as typed (``"203.0.113.7"``, ``"198.51.100.0/24"``,
+    ``"2001:db8::/32"``) → its canonical text (an address alone is its /32 or /128; an
+    IPv4-mapped IPv6 address is IPv4, as chatd.proxies resolves clients). ValueError saying
+    what is wrong: not text, not an address, host bits set (``10.0.0.1/8``: a typo that would
+    ban another range than meant)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("an address or network must be given, such as 203.0.113.7, 198.51.100.0/24 or "
+                         "2001:db8::/32")
+    if len(text) > NETWORK_TEXT_MAX:
+        raise ValueError(f"an address or network is at most {NETWORK_TEXT_MAX} characters")
+    try:
+        network = ipaddress.ip_network(text.strip(), strict=True)
+    except ValueError as e:
+        raise ValueError(f"{text.strip()!r} is not an address or CIDR network: {e}") from None
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped and network.prefixlen >= 96:
+        network = ipaddress.IPv4Network((network.network_address.ipv4_mapped, network.prefixlen - 96))
+    return str(network)
+
+
+def until_of(seconds: int | None, now: int) -> int | None:
+    """When a sanction of ``seconds`` (None: no end) made at ``now`` ends, in ms."""
+    return None if seconds is None else now + seconds * 1000
+
+
+def seconds_left(until: int | None, now: int) -> float | None:
+    """Seconds until ``until`` (None: no end), at least a millisecond."""
+    return None if until is None else max(0.001, (until - now) / 1000)
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as people say it, rounded up: "1 minute", "3 hours", "2 days"."""
+    for unit, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
+        if seconds > unit or unit == MINUTE:
+            count = max(1, math.ceil(seconds / unit - 1e-9))
+            return f"{count} {name}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
+
+
+class Sanctions:
+    """The mutes and bans in force, by what they are checked by."""
+
+    def __init__(self) -> None:
+        self.mutes: dict[int, dict[int | None, Mute]] = {}  # user id → room id (None: everywhere) → mute
+        self.user_bans: dict[int, Ban] = {}
+        self.network_bans: list[tuple[Network, Ban]] = []
+
+    def load(self, mutes: list[Mute], bans: list[Ban]) -> None:
+        """Replace everything with what the store has in force."""
+        self.mutes = {}
+        for mute in mutes:
+            self.mutes.setdefault(mute.user_id, {})[mute.room_id] = mute
+        self.user_bans = {ban.user_id: ban for ban in bans if ban.user_id is not None}
+        self.network_bans = [(ipaddress.ip_network(ban.network), ban) for ban in bans if ban.network is not None]
+
+    def mute_of(self, user_id: int, room_id: int | None, now: int) -> Mute | None:
+        """The mute that keeps the user from saying something in room ``room_id`` (None: a
+        private message, which only a mute everywhere stops) at ``now``: of those in force,
+        the one that lasts longest; None when it may."""
+        held = self.mutes.get(user_id)  # the hot path of every say: one dict lookup when nobody is muted
+        if not held:
+            return None
+        found = [m for m in (held.get(None), held.get(room_id) if room_id is not None else None)
+                 if m is not None and _in_force(m.until, now)]
+        return max(found, key=lambda m: math.inf if m.until is None else m.until, default=None)
+
+    def user_ban(self, user_id: int, now: int) -> Ban | None:
+        """The ban of the user in force at ``now``, or None."""
+        ban = self.user_bans.get(user_id)
+        return ban if ban is not None and _in_force(ban.until, now) else None
+
+    def address_ban(self, address: str | None, now: int) -> Ban | None:
+        """A ban in force at ``now`` of a network holding ``address`` (as resolved through
+        the trusted proxies), or None; None for what is no IP address (a Unix socket peer)."""
+        if not self.network_bans or address is None:
+            return None
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        return next((ban for network, ban in self.network_bans
+                     if ip.version == network.version and ip in network and _in_force(ban.until, now)), None)
+
+
+def _in_force(until: int | None, now: int) -> bool:
+    return until is None or until > now

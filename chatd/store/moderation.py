@@ -1,0 +1,234 @@
+"""Moderation in the store, SQLite or PostgreSQL: tombstones, mutes and bans
+(``chatd.moderation`` has the rules, ``chatd.sanctions`` the cache each node keeps).
+
+A deleted message stays a row with its id (resume and history stay exact):
+its text becomes ``''`` and ``deleted`` the time it was deleted; the search
+index follows the text by itself (``chatd.store.search``). ``tombstone`` runs
+inside a writer job, so that the caller's other changes (the audit row, a
+user's whole data) commit with it.
+
+Writes go through the writer thread, reads through the reader pool; each
+write that is a moderator's action commits its audit row in the same
+transaction (``chatd.store.audit.insert``).
+
+    rows = tombstone(store, [12, 13], now_ms())        # in a writer job: the rows that became tombstones
+    rows = await store.moderation.delete(12, entry)    # → [MessageRow] (empty: missing or deleted already)
+    await store.moderation.mute(user_id, room_id, until, reason, entry)
+    mutes, bans = await store.moderation.active(now_ms())
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from chatd.store.rows import MessageRow
+from chatd.store.schema import now_ms
+
+if TYPE_CHECKING:
+    from chatd.store.base import Store
+
+# Ids per statement of a tombstone: far below SQLite's 32766 parameters and PostgreSQL's 65535.
+TOMBSTONE_BATCH = 500
+
+
+class Mute(NamedTuple):
+    """A user who may not ``say``: in room ``room_id``, or everywhere (None), until ``until``
+    (ms since the epoch) or until unmuted (None)."""
+
+    id: int
+    user_id: int
+    room_id: int | None
+    until: int | None
+    reason: str
+    created: int
+
+
+class Ban(NamedTuple):
+    """A user (``user_id``) or an address or CIDR network (``network``, canonical text) kept
+    out, until ``until`` (ms since the epoch) or for good (None)."""
+
+    id: int
+    user_id: int | None
+    network: str | None
+    until: int | None
+    reason: str
+    created: int
+
+
+_MUTE_COLUMNS = "id, user_id, room_id, until, reason, created"
+_BAN_COLUMNS = "id, user_id, network, until, reason, created"
+
+
+def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
+    """Inside a writer job: make the messages ``ids`` tombstones, deleted at ``when`` (ms since
+    the epoch): text ``''``, ``deleted`` set, the row and its id kept. → the rows that became
+    tombstones now, as they read now, by id; those missing or deleted already are left out (two
+    moderators deleting one message at once: one of them gets it). Any number of ids."""
+    from chatd.store.base import SELECT  # the store's one message query (base imports this module)
+
+    db, q = store.db, store._q
+    done: list[int] = []
+    for start in range(0, len(ids), TOMBSTONE_BATCH):
+        chunk = list(ids[start:start + TOMBSTONE_BATCH])
+        marks = ", ".join("?" * len(chunk))
+        # RETURNING: the rows this statement changed, not those another writer changed first.
+        cursor = db.execute_sql(q(f"UPDATE message SET text = '', deleted = ? WHERE id IN ({marks}) "
+                                  "AND deleted IS NULL RETURNING id"), (when, *chunk))
+        done += [row[0] for row in cursor.fetchall()]
+    done.sort()
+    rows: list[MessageRow] = []
+    for start in range(0, len(done), TOMBSTONE_BATCH):
+        chunk = done[start:start + TOMBSTONE_BATCH]
+        marks = ", ".join("?" * len(chunk))
+        cursor = db.execute_sql(q(f"{SELECT} WHERE m.id IN ({marks}) ORDER BY m.id"), tuple(chunk))
+        rows += [MessageRow._make(row) for row in cursor.fetchall()]
+    return rows
+
+
+class ModerationStore:
+    """``store.moderation``: tombstones, mutes and bans of one store."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def _write(self, change: Callable[[], Any], entry: dict[str, Any] | None) -> asyncio.Future:
+        """Run ``change`` in the writer, with the audit row ``entry`` (None: none) in the same transaction."""
+        store = self._store
+
+        def job() -> Any:
+            with store.db.atomic():
+                result = change()
+                _audit(store, entry)
+                return result
+
+        return store.writer.run(job)
+
+    def delete(self, message_id: int, entry: dict[str, Any] | None = None) -> asyncio.Future:
+        """Make message ``message_id`` a tombstone now; → [its row] (a tombstone), or [] when
+        there is no such message or it is deleted already (then no audit row is written)."""
+        store = self._store
+
+        def job() -> list[MessageRow]:
+            with store.db.atomic():
+                rows = tombstone(store, [message_id], now_ms())
+                if rows:
+                    _audit(store, entry)
+                return rows
+
+        return store.writer.run(job)
+
+    def message(self, message_id: int) -> asyncio.Future:
+        """→ the MessageRow of ``message_id`` (perhaps a tombstone), or None."""
+        from chatd.store.base import SELECT
+
+        store = self._store
+
+        def query() -> MessageRow | None:
+            row = store.db.execute_sql(store._q(f"{SELECT} WHERE m.id = ?"), (message_id,)).fetchone()
+            return None if row is None else MessageRow._make(row)
+
+        return store.read(query)
+
+    # Mutes
+
+    def mute(self, user_id: int, room_id: int | None, until: int | None, reason: str,
+             entry: dict[str, Any] | None = None) -> asyncio.Future:
+        """Mute the user in room ``room_id`` (None: everywhere) until ``until`` (ms; None: until
+        unmuted), replacing its mute there if any; → the Mute."""
+        store = self._store
+
+        def change() -> Mute:
+            db, q = store.db, store._q
+            _delete_mute(store, user_id, room_id)
+            created = now_ms()
+            mute_id = db.execute_sql(q("INSERT INTO mute (user_id, room_id, until, reason, created) "
+                                       "VALUES (?, ?, ?, ?, ?) RETURNING id"),
+                                     (user_id, room_id, until, reason, created)).fetchone()[0]
+            return Mute(mute_id, user_id, room_id, until, reason, created)
+
+        return self._write(change, entry)
+
+    def unmute(self, user_id: int, room_id: int | None, entry: dict[str, Any] | None = None) -> asyncio.Future:
+        """Lift the user's mute in room ``room_id`` (None: the one everywhere); → whether there was one."""
+        return self._write(lambda: _delete_mute(self._store, user_id, room_id) > 0, entry)
+
+    def unmute_id(self, mute_id: int, entry: dict[str, Any] | None = None) -> asyncio.Future:
+        """Lift the mute ``mute_id``; → the Mute lifted, or None when there is none such."""
+        store = self._store
+
+        def change() -> Mute | None:
+            row = store.db.execute_sql(store._q(f"DELETE FROM mute WHERE id = ? RETURNING {_MUTE_COLUMNS}"),
+                                       (mute_id,)).fetchone()
+            return None if row is None else Mute._make(row)
+
+        return self._write(change, entry)
+
+    # Bans
+
+    def ban(self, user_id: int | None, network: str | None, until: int | None, reason: str,
+            entry: dict[str, Any] | None = None) -> asyncio.Future:
+        """Ban the user ``user_id`` or the network ``network`` (canonical text: exactly one of
+        them) until ``until`` (ms; None: for good), replacing a ban of the same user or network;
+        → the Ban."""
+        assert (user_id is None) != (network is None)
+        store = self._store
+
+        def change() -> Ban:
+            db, q = store.db, store._q
+            if user_id is not None:
+                db.execute_sql(q("DELETE FROM ban WHERE user_id = ?"), (user_id,))
+            else:
+                db.execute_sql(q("DELETE FROM ban WHERE network = ?"), (network,))
+            created = now_ms()
+            ban_id = db.execute_sql(q("INSERT INTO ban (user_id, network, until, reason, created) "
+                                      "VALUES (?, ?, ?, ?, ?) RETURNING id"),
+                                    (user_id, network, until, reason, created)).fetchone()[0]
+            return Ban(ban_id, user_id, network, until, reason, created)
+
+        return self._write(change, entry)
+
+    def unban(self, ban_id: int, entry: dict[str, Any] | None = None) -> asyncio.Future:
+        """Lift the ban ``ban_id``; → the Ban lifted, or None when there is none such."""
+        store = self._store
+
+        def change() -> Ban | None:
+            row = store.db.execute_sql(store._q(f"DELETE FROM ban WHERE id = ? RETURNING {_BAN_COLUMNS}"),
+                                       (ban_id,)).fetchone()
+            return None if row is None else Ban._make(row)
+
+        return self._write(change, entry)
+
+    # Reads
+
+    def active(self, now: int) -> asyncio.Future:
+        """→ (mutes, bans) in force at ``now`` (ms since the epoch), each list by id: what
+        every node keeps in memory (``chatd.sanctions``); ended ones stay in the tables, listed by none."""
+        return self._store.read(lambda: self.active_now(now))
+
+    def active_now(self, now: int) -> tuple[list[Mute], list[Ban]]:
+        """``active``, blocking: for start-up and for ``read``."""
+        db, q = self._store.db, self._store._q
+        mutes = [Mute._make(r) for r in db.execute_sql(q(
+            f"SELECT {_MUTE_COLUMNS} FROM mute WHERE until IS NULL OR until > ? ORDER BY id"), (now,)).fetchall()]
+        bans = [Ban._make(r) for r in db.execute_sql(q(
+            f"SELECT {_BAN_COLUMNS} FROM ban WHERE until IS NULL OR until > ? ORDER BY id"), (now,)).fetchall()]
+        return mutes, bans
+
+
+def _audit(store: Store, entry: dict[str, Any] | None) -> None:
+    """Write the audit row ``entry`` inside the writer job under way (None: nothing)."""
+    if entry is not None:
+        from chatd.store import audit
+
+        audit.insert(store, entry)
+
+
+def _delete_mute(store: Store, user_id: int, room_id: int | None) -> int:
+    """Delete the user's mute in ``room_id`` (None: everywhere); → rows deleted."""
+    if room_id is None:
+        sql, args = "DELETE FROM mute WHERE user_id = ? AND room_id IS NULL", (user_id,)
+    else:
+        sql, args = "DELETE FROM mute WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+    return store.db.execute_sql(store._q(sql), args).rowcount
