@@ -334,6 +334,18 @@ SETTINGS += (
             live=True),
 )
 
+SETTINGS += (
+    Setting("admin.session_hours", 12, _number(0.1, 24 * 30),
+            "hours an admin page session lasts at most from its login, however busy", live=True),
+    Setting("admin.idle_minutes", 60, _number(1, 24 * 60 * 30),
+            "minutes an admin page session lasts unused", live=True),
+    Setting("admin.login_attempts", 5, _int(1, 1000),
+            "admin page logins one address, and one account name, may try in a burst before being slowed down",
+            live=True),
+    Setting("admin.login_refill_seconds", 60, _number(1, 86400),
+            "seconds until one more admin login attempt is allowed, once the burst is spent", live=True),
+)
+
 BY_KEY = {s.key: s for s in SETTINGS}
 
 # Keys that existed once: a config that still has one gets told what replaced it,

@@ -24,7 +24,9 @@ from peewee import Database, IntegrityError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
+from chatd.store.admins import AdminStore
 from chatd.store.apikeys import ApiKeyStore
+from chatd.store.audit import AuditStore
 from chatd.store.bots import BotStore
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
@@ -76,6 +78,8 @@ class Store:
         self.events = EventStore(self)  # users' stored notifications
         self.moderation = ModerationStore(self)  # tombstones, mutes and bans
         self.reserved = ReservedStore(self)  # names nobody may take
+        self.audit = AuditStore(self)  # the audit log of admin and moderator actions
+        self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.

@@ -35,8 +35,11 @@ from chatd.store.schema import (
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
+    AdminAccount,
+    AdminSession,
     ApiIdempotency,
     ApiKey,
+    AuditLog,
     Ban,
     Bot,
     BotRoom,
@@ -161,12 +164,18 @@ def _v12_rooms_care(db: Database) -> None:
     db.create_tables([ReservedName])
 
 
+def _v12_admin_accounts(db: Database) -> None:
+    """Administration: the audit log, admin accounts and the admin page's sessions."""
+    db.create_tables([AuditLog, AdminAccount, AdminSession])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_moderation, _v12_rooms_care]
+                                                      _v11_bots, _v12_moderation, _v12_rooms_care,
+                                                      _v12_admin_accounts]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -331,8 +331,63 @@ class ReservedName(BaseModel):
         table_name = "reserved_name"
 
 
+class AuditLog(BaseModel):
+    """One admin or moderator action (``chatd.audit``): who, what, on what, when, why. Only ever
+    inserted: nothing in chatd updates or deletes a row (the admin page shows them read-only)."""
+
+    id = IdField()
+    ts = IntegerField()  # ms since the epoch
+    actor_kind = TextField()  # chatd.audit.Actor.kind: "admin" (an admin account), "user" (a chat user), "cli"...
+    actor_id = IntegerField()  # the admin account's or user's id; 0 for the CLI and the server itself
+    actor_name = TextField()  # as it was then
+    action = TextField()  # dotted: "message.delete", "admin.login" (chatd.audit.ACTIONS)
+    target = TextField(default="")  # what it was done to, as text: "message:1207", "user:42", "room:lobby"
+    reason = TextField(default="")
+    detail = TextField(default="{}")  # JSON object
+
+    class Meta:
+        table_name = "audit_log"
+        # The admin page's filters, each read newest first (chatd.store.audit)
+        indexes = ((("action", "id"), False), (("actor_name", "id"), False), (("target", "id"), False))
+
+
+class AdminAccount(BaseModel):
+    """An account of the admin page, made by ``chatd admin create`` (``chatd.auth.admins``)."""
+
+    id = IdField()
+    name = TextField()  # as given
+    key = TextField(unique=True)  # the name case-folded: one account per name, whatever its case
+    password_hash = TextField()  # "scrypt$n$r$p$salt$hash" (chatd.auth.admins)
+    created = IntegerField()  # ms since the epoch
+    changed = IntegerField()  # ms since the epoch the password was last set
+
+    class Meta:
+        table_name = "admin_account"
+
+
+class AdminSession(BaseModel):
+    """A signed-in admin page (``chatd.admin.sessions``): of an admin account, or of a chat user whose
+    roles let them in (then also the user's sign-in and token generation, so that signing out of the
+    chat, or losing the role, ends it). Only the sha256 of the cookie's token is kept."""
+
+    id = IdField()
+    token_hash = TextField(unique=True)  # hex sha256 of the cookie's value
+    csrf = TextField()  # the token every state change must carry in X-CSRF-Token
+    account = ForeignKeyField(AdminAccount, null=True, column_name="account_id", on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, column_name="user_id", on_delete="CASCADE")
+    sign_in = IntegerField(null=True)  # the chat sign-in it came from (a user's session)
+    generation = IntegerField(null=True)  # the user's token generation then
+    created = IntegerField()  # ms since the epoch: it ends admin.session_hours later
+    seen = IntegerField()  # ms since the epoch of its last use: it ends admin.idle_minutes after
+    address = TextField(default="")  # where it signed in from
+
+    class Meta:
+        table_name = "admin_session"
+        indexes = ((("account",), False), (("user",), False), (("created",), False))
+
+
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          Mute, Ban, ReservedName)
+          Mute, Ban, ReservedName, AuditLog, AdminAccount, AdminSession)
 
 
 def now_ms() -> int:

@@ -1,4 +1,5 @@
 """The Tornado application: the page, static files, health, and ``/ws``.
+The admin page and its API are ``chatd.admin``'s (under /admin).
 The page, static files and ``/healthz`` answer HEAD as well as GET
 (``chatd.web.head``).
 
@@ -19,6 +20,7 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
+import chatd.admin
 import chatd.api  # the module, not its names: chatd.api's handlers import chatd.web.headers (a cycle)
 from chatd.chat import Chat
 from chatd.config import Config
@@ -38,6 +40,7 @@ def _static_dir() -> Path:
 
 
 STATIC_DIR = _static_dir()
+ADMIN_DIR = "admin"  # static/admin: the admin page's files (chatd.admin.page), not the chat page's
 
 
 class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
@@ -97,12 +100,14 @@ class Application(tornado.web.Application):
 def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado.web.Application:
     """The application; ``registry`` gets every open ``ChatConnection``, ``handing``
     each one between its 101 and its socket's take-over (``chatd.web.upgrade``)."""
-    assets = load_assets(STATIC_DIR)
+    assets = load_assets(STATIC_DIR, skip=(ADMIN_DIR,))
     _, api_rules = chatd.api.routes(chat)
-    return Application(
+    admin = chatd.admin.make_admin(chat, STATIC_DIR / ADMIN_DIR)
+    app = Application(
         chat,
         [
             *api_rules,
+            *chatd.admin.routes(admin),
             (r"/", PageHandler, {"assets": assets}),
             (ROUTE, StaticHandler, {"assets": assets}),
             (r"/healthz", HealthHandler, {"chat": chat}),
@@ -111,3 +116,5 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
         default_handler_class=NotFoundHandler,
         default_handler_args={"status_code": 404},
     )
+    app.admin = admin  # type: ignore[attr-defined]  # its sessions and limits, for tests and status
+    return app

@@ -145,8 +145,11 @@ def build_assets(files: Mapping[str, bytes]) -> Assets:
     return Assets(version, served, versioned_page(files[PAGE], version), module_graph(files, PUBLIC_ENTRY))
 
 
-def load_assets(directory: Path) -> Assets:
-    return build_assets(read_tree(directory))
+def load_assets(directory: Path, skip: tuple[str, ...] = ()) -> Assets:
+    """The served form of ``directory``, leaving out its subdirectories named in ``skip``
+    (static/admin is the admin page's own tree: ``chatd.admin.page``)."""
+    files = read_tree(directory)
+    return build_assets({name: body for name, body in files.items() if name.split("/")[0] not in skip})
 
 
 class StaticHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):

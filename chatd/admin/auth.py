@@ -1,0 +1,152 @@
+"""Signing in to the admin page, and out (docs/operations.md, "Administration").
+
+    POST /admin/api/login        {"name", "password"}  an admin account (chatd admin create)
+    POST /admin/api/login/chat   {"token"}             a chat user with the role admin or moderator
+    GET  /admin/api/session      who is signed in, the CSRF token, when the session ends
+    POST /admin/api/logout       ends the session (in the store: on every node)
+
+Both logins answer ``{"actor": {...}, "csrf": token, "expires": ms}`` and set the
+session cookie: HttpOnly (no script reads it), SameSite=Strict (no other site's
+page sends it), Secure (only over https; browsers count http://localhost and
+127.0.0.1 as secure, so loopback development works on plain http), Path=/admin.
+
+The chat-account login takes the chat page's own resume token (the admin page
+reads it from the same origin's localStorage). It is checked as a resume is
+(signature, epoch, sign-in not signed out, generation), and the user's roles
+as their last app token gave them must hold admin or moderator. The session it
+makes stays bound to that sign-in: signing out of the chat, or losing the role,
+ends it (``chatd.admin.sessions``). The token goes in a JSON body, never a
+cookie, so no other site can make a browser send it.
+
+Every attempt is counted (``chatd.admin.logins``): too many from an address, or
+for an account name, are refused with 429 and Retry-After before a password is
+checked. Each login and each refused password or token writes an audit row
+(``admin.login``, ``admin.login_failed``); logout writes ``admin.logout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from chatd.abuse import address_key
+from chatd.admin.base import API, AdminError, AdminHandler, AdminJson
+from chatd.admin.sessions import COOKIE
+from chatd.audit import MODERATOR, Actor, entry, user_roles
+from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
+from chatd.auth.revocation import refusal
+from chatd.auth.tokens import TOKEN_MAX, BadToken
+
+NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
+WRONG_LOGIN = "wrong name or password"
+
+
+def shown(actor: Actor) -> dict[str, Any]:
+    """An actor as the admin API shows it."""
+    return {"kind": actor.kind, "id": actor.id, "name": actor.name, "roles": sorted(actor.roles)}
+
+
+class Login(AdminJson):
+    """What both logins do alike."""
+
+    def _text(self, args: dict[str, Any], name: str, most: int) -> str:
+        value = args.get(name)
+        if not isinstance(value, str) or not value or len(value) > most:
+            raise AdminError(400, "bad_request", f"{name!r} must be a string of 1 to {most} characters")
+        return value
+
+    async def _slowed(self, account: str | None) -> None:
+        """AdminError 429 when this address, or ``account``, has tried too often (``chatd.admin.logins``)."""
+        key = address_key(self.request.remote_ip or "", self.chat.config.address.ipv6_prefix)
+        wait = await self.admin.logins.take(key, account)
+        if wait:
+            raise AdminError(429, "rate_limited", f"too many login attempts from this address or for this "
+                                                  f"account; try again in {max(1, round(wait))} s", wait)
+
+    async def _failed(self, actor: Actor, target: str, why: str, status: int, code: str, message: str) -> None:
+        await self.chat.store.audit.add(entry(actor, "admin.login_failed", target, detail={
+            "address": self.request.remote_ip, "why": why}))
+        raise AdminError(status, code, message)
+
+    async def _signed_in(self, token: str, csrf: str, actor: Actor, via: str) -> None:
+        await self.chat.store.audit.add(entry(actor, "admin.login", f"{actor.kind}:{actor.name}",
+                                              detail={"address": self.request.remote_ip, "via": via}))
+        found = await self.admin.sessions.find(token)
+        self.set_cookie(COOKIE, token, path="/admin", httponly=True, secure=True, samesite="Strict")
+        self.reply({"actor": shown(actor), "csrf": csrf,
+                    "expires": self.admin.sessions.expires(found) if found else None})
+
+
+class PasswordLogin(Login):
+    async def post(self) -> None:
+        args = self.body()
+        name = self._text(args, "name", NAME_MAX)
+        password = self._text(args, "password", PASSWORD_MAX)
+        key = account_key(name)
+        await self._slowed(key)
+        account = await self.chat.store.admins.account(key)
+        loop = asyncio.get_running_loop()
+        if account is None:  # as slow as a real check: no telling names that exist by the time taken
+            await loop.run_in_executor(None, waste_time, password)
+            await self._failed(Actor("admin", 0, name), f"admin:{name}", "no such account", 401, "bad_login",
+                               WRONG_LOGIN)
+        account_id, account_name, stored = account
+        if not await loop.run_in_executor(None, verify_password, password, stored):
+            await self._failed(Actor("admin", account_id, account_name), f"admin:{account_name}", "wrong password",
+                               401, "bad_login", WRONG_LOGIN)
+        token, csrf, actor = await self.admin.sessions.open_account(account_id, account_name,
+                                                                    self.request.remote_ip or "")
+        await self._signed_in(token, csrf, actor, "password")
+
+
+class ChatLogin(Login):
+    async def post(self) -> None:
+        args = self.body()
+        token = self._text(args, "token", TOKEN_MAX)
+        await self._slowed(None)
+        store = self.chat.store
+        try:
+            claim = self.chat.tokens.verify(token)
+        except BadToken as e:
+            await self._failed(Actor("user", 0, "?"), "user:?", str(e), 401, "bad_token",
+                               f"the chat sign-in is not valid ({e}): sign in to the chat again")
+        problem = store.epoch.token_problem(claim.epoch, claim.user_id)
+        state = await store.sign_ins.state(claim.user_id, claim.sign_in, claim.legacy)
+        who = Actor("user", claim.user_id, state.name or "?", user_roles(state.roles))
+        if problem is None:
+            problem = ("the user no longer exists" if state.name is None
+                       else refusal(claim, state.generation, state.sign_in)
+                       or (None if state.sign_in else "the chat sign-in is from an older chatd"))
+        if problem:
+            await self._failed(who, f"user:{claim.user_id}", problem, 401, "bad_token",
+                               f"the chat sign-in is not valid ({problem}): sign in to the chat again")
+        if not who.roles:
+            await self._failed(who, f"user:{claim.user_id}", "no role", 403, "forbidden",
+                               "this chat account has neither the role admin nor moderator")
+        token, csrf, actor = await self.admin.sessions.open_user(
+            claim.user_id, who.name, who.roles, state.sign_in.id, state.generation, self.request.remote_ip or "")
+        await self._signed_in(token, csrf, actor, "chat")
+
+
+class SessionHandler(AdminHandler):
+    role = MODERATOR
+
+    def get(self) -> None:
+        self.reply({"actor": shown(self.actor), "csrf": self.session.row.csrf,
+                    "expires": self.admin.sessions.expires(self.session)})
+
+
+class LogoutHandler(AdminHandler):
+    role = MODERATOR
+
+    async def post(self) -> None:
+        await self.admin.sessions.end(self.session)
+        await self.chat.store.audit.add(entry(self.actor, "admin.logout", f"{self.actor.kind}:{self.actor.name}",
+                                              detail={"address": self.request.remote_ip}))
+        self.clear_cookie(COOKIE, path="/admin", httponly=True, secure=True, samesite="Strict")
+        self.reply({})
+
+
+def routes() -> list[tuple[str, type]]:
+    return [(rf"{API}/login", PasswordLogin), (rf"{API}/login/chat", ChatLogin),
+            (rf"{API}/session", SessionHandler), (rf"{API}/logout", LogoutHandler)]

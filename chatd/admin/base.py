@@ -1,0 +1,197 @@
+"""The admin page's web layer: what every handler under ``/admin`` shares.
+
+``AdminHandler`` is the base of every handler that needs a session (all but the
+page shell, its static files and the two login endpoints, ``chatd.admin.auth``).
+Before a method runs, in order:
+
+1. a valid session from the cookie (``chatd.admin.sessions``), else 401 ``unauthorized``;
+2. on POST, PUT, PATCH and DELETE, the session's CSRF token in the ``X-CSRF-Token``
+   header, else 403 ``csrf``;
+3. the handler's ``role`` ("admin" unless the handler says "moderator"), else 403
+   ``forbidden``. A method may ask more with ``self.require("admin")``.
+
+Then ``self.actor`` (``chatd.audit.Actor``) is who acts. Bodies are JSON objects
+read by ``self.body()`` as strictly as the HTTP API reads them (``Content-Type:
+application/json`` required, which no cross-site form can send); answers are JSON,
+errors ``{"error": {"code", "message"}}`` as in the HTTP API, never a traceback.
+Nothing is cached (``Cache-Control: no-store``).
+
+    class BansHandler(AdminHandler):
+        role = "moderator"
+
+        async def get(self) -> None:
+            self.reply({"bans": ...})
+
+        async def post(self) -> None:
+            args = self.body()                 # a dict, or 400
+            self.require("admin")              # 403 for a moderator
+            raise AdminError(404, "not_found", "no such ban")
+
+    def routes() -> list[tuple[str, type]]:    # each module of chatd.admin; chatd.admin.routes collects them
+        return [(r"/admin/api/bans", BansHandler)]
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+
+from chatd.admin.logins import Logins
+from chatd.admin.sessions import COOKIE, Found, Sessions
+from chatd.audit import ADMIN, Actor
+from chatd.origins import origin_allowed
+from chatd.protocol import DATABASE_UNREACHABLE
+from chatd.store import DatabaseUnreachable
+from chatd.strictjson import displayable
+from chatd.web.assets import Assets
+from chatd.web.headers import SecurityHeaders
+
+if TYPE_CHECKING:
+    from chatd.chat import Chat
+
+log = logging.getLogger("chatd.admin")
+
+PREFIX = "/admin"
+API = "/admin/api"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_MAX = 65536  # bytes of an admin request body: forms, never uploads
+MESSAGE_MAX = 500  # characters of an error message
+# The codes an admin endpoint answers with (besides those a module adds), by HTTP status.
+STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "bad_request",
+                429: "rate_limited", 500: "internal", 503: "unavailable"}
+
+
+@dataclass
+class Admin:
+    """What the admin handlers of one process share."""
+
+    chat: Chat
+    sessions: Sessions
+    logins: Logins
+    assets: Assets  # the page shell and its files (static/admin/)
+
+
+class AdminError(tornado.web.HTTPError):
+    """A refused admin request: HTTP ``status``, a stable ``code`` and a message for people.
+    ``retry_after``: seconds, for 429."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None):
+        super().__init__(status, reason=None)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
+    """JSON in and out for the handlers under /admin/api, sessions or not."""
+
+    def initialize(self, admin: Admin) -> None:
+        self.admin = admin
+
+    @property
+    def chat(self) -> Chat:
+        return self.admin.chat
+
+    def check_xsrf_cookie(self) -> None:
+        """Tornado's own check is not used: AdminHandler checks the session's token (module doc)."""
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+
+    def prepare(self) -> Any:
+        self.same_origin()
+
+    def same_origin(self) -> None:
+        """AdminError 403 when a state change comes with the ``Origin`` of another site: with
+        SameSite=Strict cookies and JSON bodies that cannot happen from a browser; checked all the same."""
+        origin = self.request.headers.get("Origin")
+        if self.request.method not in SAFE_METHODS and origin is not None and not origin_allowed(
+                origin, self.request.headers.get("Host"), ()):
+            raise AdminError(403, "forbidden", "the admin page takes changes from its own origin only")
+
+    def body(self) -> dict[str, Any]:
+        """The request body: a JSON object (an empty body is {}); AdminError 400/413/415 naming the problem."""
+        from chatd.api.base import ApiError, read_json  # the API's strict reader (chatd.api imports chatd.web)
+
+        raw = self.request.body
+        if len(raw) > BODY_MAX:
+            raise AdminError(413, "payload_too_large", f"the body is larger than {BODY_MAX} bytes")
+        if not raw.strip():
+            return {}
+        if self.request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+            raise AdminError(415, "bad_request", "the body must be JSON, sent as Content-Type: application/json")
+        try:
+            data = read_json(raw)
+        except ApiError as e:
+            raise AdminError(400, e.code, e.message) from None
+        if not isinstance(data, dict):
+            raise AdminError(400, "bad_request", "the body must be a JSON object")
+        return data
+
+    def reply(self, body: dict[str, Any], status: int = 200) -> None:
+        """Answer ``body`` as JSON."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, DatabaseUnreachable):
+            status_code, code, message = 503, "unavailable", DATABASE_UNREACHABLE
+        elif isinstance(error, AdminError):
+            code, message = error.code, error.message
+            if error.retry_after is not None:
+                self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))
+        else:
+            code, message = STATUS_CODES.get(status_code, "internal"), self._reason
+        self.set_status(status_code)
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", 'Cookie realm="chatd admin"')
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": {"code": code, "message": displayable(message, MESSAGE_MAX)}},
+                               ensure_ascii=False))
+
+
+class AdminHandler(AdminJson):
+    """A handler that needs a session (module doc). ``role``: the least role that may use it at all."""
+
+    role = ADMIN
+    actor: Actor
+    session: Found
+
+    async def prepare(self) -> None:
+        found = await self.admin.sessions.find(self.get_cookie(COOKIE))
+        if found is None:
+            raise AdminError(401, "unauthorized", "sign in to the admin page first (no session, or it ended)")
+        self.same_origin()
+        if self.request.method not in SAFE_METHODS:
+            sent = self.request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode("utf-8", "replace"), found.row.csrf.encode()):
+                raise AdminError(403, "csrf", f"the {CSRF_HEADER} header is missing or is not this session's")
+        self.session = found
+        self.actor = found.actor
+        self.require(self.role)
+
+    def require(self, role: str) -> None:
+        """AdminError 403 ``forbidden`` unless the actor holds ``role`` ("admin" or "moderator")."""
+        if not self.actor.may(role):
+            raise AdminError(403, "forbidden", f"this needs the role {role}")
+
+
+class NotFoundHandler(AdminHandler):
+    """Any other path under /admin: a JSON 404, to those with a session (401 to others)."""
+
+    role = "moderator"
+
+    def _missing(self, *args: str) -> None:
+        raise AdminError(404, "not_found", "no such admin endpoint")
+
+    get = post = put = patch = delete = _missing
