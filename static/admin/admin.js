@@ -14,6 +14,8 @@
 
 const TABS = [
   'audit',
+  'rooms',
+  'users',
 ];
 
 const ROLES = { admin: ['admin', 'moderator'], moderator: ['moderator'] }; // each role and those it includes
