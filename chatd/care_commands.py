@@ -151,7 +151,8 @@ def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Na
         sessions = "its sessions ended" if reply.get("ok") else f"the server said: {reply.get('error')}"
     except ControlUnavailable:
         sessions = "no server answered (none runs: no session to end)"
-    print(f"deleted user {user_id}: {made} messages made tombstones; {sessions}", file=stdout)
+    print(f"deleted user {user_id}: {made} message{'s' if made != 1 else ''} made tombstones; {sessions}",
+          file=stdout)
     return ExitStatus.OK
 
 

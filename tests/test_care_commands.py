@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -97,3 +98,17 @@ async def test_bad_users_are_refused_clearly(tmp_path, store_url, argv, words):
     await filled(store_url)
     status, _, err = run(tmp_path, store_url, *argv)
     assert status == 1 and words in err
+
+
+async def test_a_user_deleted_from_the_command_line_is_cut_off_by_the_running_server(chatd_daemon):
+    from tests.wsclient import ChatClient
+
+    alice = await ChatClient.connect(chatd_daemon.ws_url)
+    try:
+        await alice.enter("lobby", name="alice")
+        assert (await alice.say("lobby", "mine"))["type"] == "ack"
+        code, out, err = await asyncio.to_thread(chatd_daemon.run, "user", "delete", "alice", "--yes")
+        assert code == 0 and "1 message made tombstones; its sessions ended" in out, (out, err)
+        assert "deleted" in (await alice.expect("kicked"))["reason"]
+    finally:
+        await alice.close()
