@@ -1,6 +1,6 @@
 """The ``chatd`` command: start, stop, reload, restart, status, connections,
-backup, restore, migrate-store, apikey, purge, user and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
-the rest; docs/operations.md is the manual.
+backup, restore, migrate-store, apikey, admin, purge, user and check-config.
+``chatd --help`` and ``chatd COMMAND --help`` say the rest; docs/operations.md is the manual.
 
     chatd start [-c chatd.yaml] [-d] [--workers N]
     chatd status [--json]; echo $?        # 0 running, 3 not running (LSB)
@@ -9,8 +9,8 @@ the rest; docs/operations.md is the manual.
 streams as parameters so tests can run it in-process. Exit statuses are
 ``chatd.status.ExitStatus``. ``start`` is ``chatd.lifecycle``; the commands
 that act on a running server are ``chatd.commands``, those that copy the
-database ``chatd.database_commands``, the API keys ``chatd.apikey_commands``, old messages and users' data
-``chatd.care_commands``; they load only when used, so
+database ``chatd.database_commands``, the API keys ``chatd.apikey_commands``, the admin accounts
+``chatd.admin_commands``, old messages and users' data ``chatd.care_commands``; they load only when used, so
 ``--help`` stays quick. Only the entry points (the console script
 and ``python -m chatd``) import this module.
 """
@@ -24,7 +24,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import yaml
 
@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "takes a new key, and refuses a revoked one, from its next request on.")
     actions = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text)
+    def action(name: str, help_text: str, within: Any = actions) -> argparse.ArgumentParser:
+        sub = within.add_parser(name, help=help_text)
         # -c after the action too (`chatd apikey create x --scope read -c f.yaml`); SUPPRESS keeps one given before it.
         sub.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
         return sub
@@ -117,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     action("list", "list the keys (never their secrets)").add_argument(
         "--json", action="store_true", help="print JSON")
     action("revoke", "revoke a key at once").add_argument("which", metavar="NAME|ID")
+    admin = command("admin", "create, list, remove admin page accounts or change their passwords (/admin)",
+                    "Works on the configured database whether the server runs or not; removing an account or "
+                    "changing its password ends its sessions at once.")
+    admin_actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, help_text in (("create", "make an account (the password is asked twice)"),
+                            ("passwd", "set an account's password; its sessions end")):
+        sub = action(name, help_text, admin_actions)
+        sub.add_argument("name", metavar="NAME", help="the account: letters, digits, '_', '.', '-'")
+        sub.add_argument("--password-stdin", action="store_true",
+                         help="read the password from the first line of standard input (for scripts)")
+    action("list", "list the accounts", admin_actions).add_argument("--json", action="store_true", help="print JSON")
+    action("remove", "remove an account; its sessions end", admin_actions).add_argument("name", metavar="NAME")
     purge = command("purge", "remove messages older than their retention (history.retention_days, or a room's "
                              "own days)", "Works on the configured database whether the server runs or not, in "
                              "small batches. Writes an audit row.")
@@ -130,8 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("export", "print the user's data as JSON: profile, memberships, messages sent, "
                                   "private conversations"),
                        ("delete", "delete the user: messages become tombstones, nothing identifying stays")):
-        sub = user_actions.add_parser(name, help=text)
-        sub.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
+        sub = action(name, text, user_actions)
         sub.add_argument("user", metavar="ID|NAME", help="the user's id, or its exact name")
         if name == "export":
             sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
@@ -176,10 +187,10 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
     if problem and args.command not in ("reload", "restart"):  # those two get the server's own verdict
         print("chatd: warning: the configuration is invalid (see `chatd check-config`); "
               "using its pidfile and control_socket as far as they can be read", file=stderr)
-    from chatd import apikey_commands, care_commands, commands, database_commands
+    from chatd import admin_commands, apikey_commands, care_commands, commands, database_commands
 
     run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS,
-           **care_commands.COMMANDS}[args.command]
+           **admin_commands.COMMANDS, **care_commands.COMMANDS}[args.command]
     return run(args, config, stdout, stderr)
 
 

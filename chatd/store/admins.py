@@ -129,11 +129,15 @@ class AdminStore:
         assert self._store.writer
 
         def job() -> int:
-            AdminSession.delete().where((AdminSession.created < oldest) | (AdminSession.seen < idle_oldest)).execute(
-                self._db)
-            return AdminSession.insert(**values).execute(self._db)
+            with self._db.atomic():  # a savepoint: a writer job makes one change (chatd.store.writer)
+                return self._open(values, oldest, idle_oldest)
 
         return self._store.writer.run(job)
+
+    def _open(self, values: dict[str, Any], oldest: int, idle_oldest: int) -> int:
+        AdminSession.delete().where((AdminSession.created < oldest) | (AdminSession.seen < idle_oldest)).execute(
+            self._db)
+        return AdminSession.insert(**values).execute(self._db)
 
     def session(self, token_hash: str) -> asyncio.Future:
         """→ the SessionRow of the cookie whose sha256 is ``token_hash``, or None."""

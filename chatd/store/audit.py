@@ -7,8 +7,9 @@ action that has nothing else to write (a login).
     audit = AuditStore(store)                       # store.audit
     await audit.add(entry(actor, "admin.login", "admin:root"))
     def job():                                      # a writer job (store.writer.run(job))
-        ...                                         # the action's own writes
-        audit.insert(entry(actor, "message.delete", "message:12", reason="spam"))
+        with store.db.atomic():                     # a savepoint: a job makes one change (chatd.store.writer)
+            ...                                     # the action's own writes
+            audit.insert(entry(actor, "message.delete", "message:12", reason="spam"))
     page = await audit.page(before=None, limit=50, action="user.ban", actor="root")   # an AuditPage
 """
 
@@ -35,7 +36,8 @@ class AuditPage(NamedTuple):
 
 def insert(db: Database, row: dict[str, Any]) -> int:
     """Insert ``row`` (``chatd.audit.entry``'s) through ``db``, inside the caller's transaction
-    (a writer job); → its id. A row without ``ts`` is stamped now."""
+    (a writer job: with the action's own writes in one ``db.atomic()`` savepoint, so that they and
+    the row commit or fail together); → its id. A row without ``ts`` is stamped now."""
     return AuditLog.insert(**{**row, "ts": row["ts"] if row.get("ts") is not None else now_ms()}).execute(db)
 
 

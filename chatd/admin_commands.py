@@ -1,0 +1,115 @@
+"""``chatd admin create|list|remove|passwd``: the admin page's accounts (``chatd.auth.admins``).
+
+They work on the configured database itself (SQLite or PostgreSQL), whether a server
+runs or not: a running server reads the account at each login and the session on
+every request, so a removed account or a changed password ends that account's
+sessions at once, on every node and worker. Each change writes an audit row
+(``admin.create``, ``admin.remove``, ``admin.passwd``) naming the operating-system user.
+
+    chatd admin create root                   # the password is asked twice (not echoed)
+    printf '%s\n' "$PW" | chatd admin create ci --password-stdin
+    chatd admin list [--json]
+    chatd admin passwd root                   # a new password; its sessions end
+    chatd admin remove root                   # gone; its sessions end
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from typing import TextIO
+
+from chatd.audit import cli_actor, entry
+from chatd.auth.admins import account_key, hash_password, name_problem, password_problem
+from chatd.config import Config, store_url
+from chatd.dsn import redacted
+from chatd.status import ExitStatus
+
+
+class Refused(Exception):
+    """The command cannot go on; str() says why (for the terminal)."""
+
+
+def _store(config: Config):
+    from chatd.store import open_store  # peewee loads only for these commands
+
+    return open_store(store_url(config), shared=True, synchronous=config.store.synchronous,
+                      batch_max=config.store.batch_max)
+
+
+def _when(ms: int | None) -> str:
+    return "-" if ms is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+
+def new_password(from_stdin: bool) -> str:
+    """The new password: the first line of standard input, or asked twice on the terminal. Refused if bad."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        try:
+            password = getpass.getpass("New password: ")
+            again = getpass.getpass("The same again: ")
+        except (EOFError, KeyboardInterrupt):
+            raise Refused("no password given") from None
+        if password != again:
+            raise Refused("the two passwords differ")
+    problem = password_problem(password)
+    if problem:
+        raise Refused(f"the password {problem}")
+    return password
+
+
+def cmd_admin(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.store import DatabaseUnreachable
+    from chatd.store.admins import NameTaken
+
+    try:
+        if args.action == "create" and name_problem(args.name):
+            raise Refused(f"the name {args.name!r} {name_problem(args.name)}")
+        password = new_password(args.password_stdin) if args.action in ("create", "passwd") else ""
+        store = _store(config)
+        admins = store.admins
+        admins.ensure_schema()
+        if args.action == "create":
+            admins.create(args.name, account_key(args.name), hash_password(password))
+            store.audit.add_now(entry(cli_actor(), "admin.create", f"admin:{args.name}"))
+            print(f"created admin account {args.name!r}: sign in at /admin", file=stdout)
+        elif args.action == "list":
+            _list(admins.list(), args.json, stdout)
+        else:
+            change = admins.remove if args.action == "remove" else admins.set_password
+            row = change(account_key(args.name), *([hash_password(password)] if args.action == "passwd" else []))
+            if row is None:
+                raise Refused(f"there is no admin account {args.name!r}")
+            store.audit.add_now(entry(cli_actor(), f"admin.{args.action}", f"admin:{row.name}"))
+            done = "removed" if args.action == "remove" else "changed the password of"
+            print(f"{done} admin account {row.name!r}; {row.sessions} session(s) ended", file=stdout)
+    except Refused as e:
+        print(f"chatd: admin {args.action}: {e}", file=stderr)
+        return ExitStatus.ERROR
+    except NameTaken:
+        print(f"chatd: admin create: an admin account named {args.name!r} exists", file=stderr)
+        return ExitStatus.ERROR
+    except DatabaseUnreachable as e:
+        print(f"chatd: admin: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+        return ExitStatus.ERROR
+    return ExitStatus.OK
+
+
+def _list(rows: list, as_json: bool, stdout: TextIO) -> None:
+    if as_json:
+        print(json.dumps([{"name": r.name, "created": r.created, "password_changed": r.changed,
+                           "sessions": r.sessions} for r in rows], indent=2), file=stdout)
+        return
+    table = [("NAME", "CREATED", "PASSWORD CHANGED", "SESSIONS")]
+    table += [(r.name, _when(r.created), _when(r.changed), r.sessions) for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=stdout)
+    print(f"{len(rows)} account{'s' if len(rows) != 1 else ''}", file=stdout)
+
+
+COMMANDS = {"admin": cmd_admin}
