@@ -26,7 +26,7 @@ function mount(panel) {
             + 'identifying stays, and their sessions end. This cannot be undone.')) return;
           try {
             const done = await api('DELETE', `/users/${u.id}`, {});
-            status.textContent = `User ${u.id} deleted: ${done.tombstones} messages removed.`;
+            status.textContent = `User ${u.id} deleted: ${done.tombstones} message${done.tombstones === 1 ? '' : 's'} removed.`;
             find();
           } catch (e) {
             status.textContent = e.message;
