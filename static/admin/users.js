@@ -26,8 +26,8 @@ function mount(panel) {
             + 'identifying stays, and their sessions end. This cannot be undone.')) return;
           try {
             const done = await api('DELETE', `/users/${u.id}`, {});
+            await find(); // the list without them; then what was done
             status.textContent = `User ${u.id} deleted: ${done.tombstones} message${done.tombstones === 1 ? '' : 's'} removed.`;
-            find();
           } catch (e) {
             status.textContent = e.message;
           }
