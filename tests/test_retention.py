@@ -12,6 +12,7 @@ import pytest
 from chatd import retention
 from chatd.audit import SYSTEM
 from chatd.store.retention import DAY_MS
+from tests.conftest import until
 from tests.stores import KINDS
 
 OLD, NEW = 40, 10  # days ago
@@ -85,3 +86,14 @@ async def test_purging_every_message_keeps_later_ids_and_positions_valid(server,
     joined = await alice.request("join", room="lobby", since=old[-1], epoch=server.store.epoch.id)
     assert "reset" not in joined and joined["messages"] == []
     assert (await alice.say("lobby", "first after"))["id"] > old[-1]
+
+
+async def test_the_server_purges_by_itself_one_purge_at_a_time(server, seed):
+    old = await seed(4, "old", room="lobby")
+    await age(server, old, OLD)
+    server.chat.retention.tick(SYSTEM)
+    server.chat.retention.tick(SYSTEM)  # while one runs, no second
+    await until(lambda: server.chat.retention._running.done(), what="the purge")
+    page = await server.store.room_history(server.hub.room("lobby").id, before=None, after=None, limit=10)
+    assert page.rows == []
+    assert [r["action"] for r in (await server.store.audit.page(None, 10)).rows] == ["retention.purge"]

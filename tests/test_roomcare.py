@@ -11,6 +11,7 @@ import pytest
 
 from chatd.audit import Actor
 from chatd.protocol import ProtocolError
+from tests.apiclient import api_call, api_key
 from tests.conftest import until
 from tests.stores import KINDS
 from tests.webapp import WebApp
@@ -52,6 +53,11 @@ async def test_an_archived_room_is_read_only_everywhere_its_history_stays_and_un
     assert (await late.request("join", room="lobby"))["archived"] is True  # the page shows it read-only at once
     listed = await late.request("rooms")
     assert {"name": "lobby", "topic": "", "online": 2, "archived": True} in listed["rooms"]
+
+    key = api_key(a, "publish")
+    status, body, _ = await api_call(a, "POST", "/messages", {"room": "lobby", "text": "from the app",
+                                                               "as": alice.welcome["user"]["id"]}, key=key)
+    assert (status, body["error"]["code"]) == (409, "room_archived"), "read-only for the web app too"
 
     await a.chat.room_care.change(ROOT, "lobby", "archived", False)
     await alice.expect("room", event="changed", room={"name": "lobby", "archived": False, "announcement": False})
