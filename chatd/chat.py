@@ -56,6 +56,7 @@ from chatd.feed import Feed
 from chatd.hub import Hub
 from chatd.identity import Identity
 from chatd.moderation import Moderation
+from chatd.moderator_requests import ModeratorRequests
 from chatd.protocol import (
     DATABASE_UNREACHABLE,
     TOPIC_MAX,
@@ -115,7 +116,11 @@ class Chat:
         self.events = Events(hub, store, bus, self.cluster, self.feed, lambda: self.config)  # notifications
         self.cluster.rooms, self.cluster.sign_ins, self.cluster.room_admin = self.rooms, self.sign_ins, self.room_admin
         self.cluster.events = self.events
-        self.identity = Identity(hub=hub, store=store, feed=self.feed, events=self.events, cluster=self.cluster,
+        # Deletes, mutes, kicks and bans, and who is kept out (chatd.moderation).
+        self.moderation = Moderation(hub, store, bus, self.cluster)
+        self.cluster.moderation = self.moderation
+        self.identity = Identity(hub=hub, moderation=self.moderation, store=store, feed=self.feed, events=self.events,
+                                 cluster=self.cluster,
                                  sign_ins=self.sign_ins,
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock(),
@@ -129,7 +134,6 @@ class Chat:
         self.app_webhooks = AppWebhooks(self.webhooks, lambda: self.config,
                                         lambda user_id: self.cluster.peers.name(user_id) is not None)
         self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks
-        self.moderation = Moderation(hub, store, bus)  # deletes, mutes, kicks and bans
         self.bots.changed = self.cluster.bots_changed
         # Operators' care: rooms and names (the admin page), old messages, users' data (chatd.roomcare, ...).
         self.room_care = RoomCare(self)
@@ -140,6 +144,7 @@ class Chat:
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
             "rooms": self._rooms, "join": self._join, "leave": self._leave, "create": self._create,
             "say": self._say, "history": self._history,
+            **ModeratorRequests(self.moderation).handlers(),
         }
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
@@ -222,8 +227,9 @@ class Chat:
     def _say(self, conn: Connection, req: Request) -> None:
         user = conn.session.user
         draft = Draft(user.id, user.name, req.fields["text"], req.cid)
-        if "room" in req.fields:
-            room = self._joined_room(conn, req.fields["room"], req.cid)
+        room = self._joined_room(conn, req.fields["room"], req.cid) if "room" in req.fields else None
+        self.moderation.check_say(user.id, room, req.cid)
+        if room is not None:
             if room.announcement and not MODERATOR_ROLES & user.roles:
                 raise ProtocolError(Code.MODERATORS_ONLY, f"only moderators post in the announcement room "
                                                           f"{room.name!r}; you can read it", req.cid)

@@ -38,6 +38,7 @@ from chatd.cluster.node import Cluster
 from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import Holder, Hub, NameTaken
+from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
 from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
@@ -49,7 +50,8 @@ log = logging.getLogger("chatd.chat")  # the name these lines always had: log fi
 
 
 class Identity:
-    def __init__(self, *, hub: Hub, store: Store, feed: Feed, events: Events, cluster: Cluster, sign_ins: SignIns,
+    def __init__(self, *, hub: Hub, store: Store, moderation: Moderation, feed: Feed, events: Events,
+                 cluster: Cluster, sign_ins: SignIns,
                  claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
                  clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None],
                  token_rooms: Callable[[int, Iterable[str]], Awaitable[None]], reserved: ReservedNames | None = None):
@@ -61,6 +63,7 @@ class Identity:
         ``reserved``: the names guests may not take (``chatd.reserved``)."""
         self.hub = hub
         self.store = store
+        self.moderation = moderation  # who is banned (checked before and after the sign-in is known)
         self.feed = feed
         self.events = events
         self.cluster = cluster
@@ -77,6 +80,7 @@ class Identity:
     async def identify(self, conn: Connection, req: Request) -> None:
         if conn.session.user is not None:
             raise ProtocolError(Code.ALREADY_IDENTIFIED, "this connection has identified already", req.cid)
+        self._check_ban(conn, None, req.cid)  # an address banned since the connection was made
         try:
             name = clean_name(req.fields["name"]) if "name" in req.fields else None
         except BadName as e:
@@ -95,6 +99,7 @@ class Identity:
                 raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
             who = await self.sign_ins.sign_up(name)
         try:
+            self._check_ban(conn, who.user_id, req.cid)
             if who.kind == GUEST:
                 self._check_guests(req.cid)  # a guest's resume token, guests being off since
             if who.claims is not None:  # before the welcome: the room list and joins after it see the claim's rooms
@@ -109,6 +114,16 @@ class Identity:
                     raise
         finally:
             self.sign_ins.settled(who)
+
+    def _check_ban(self, conn: Connection, user_id: int | None, cid: str | None) -> None:
+        """A banned user or address: the ``banned`` frame, the refusal and close code 4403
+        (``Moderation.shut``); the error raised stops the identify (the connection, closing,
+        sends nothing more)."""
+        ban = self.moderation.ban_of(user_id, conn.session.ip)
+        if ban is not None:
+            error = self.moderation.banned_error(ban, cid)
+            self.moderation.shut(conn.session, ban, error)
+            raise error
 
     async def _app_sign_in(self, token: str, cid: str | None) -> Signed:
         """The user an app token proves (chatd.auth.apptokens), signed in; ProtocolError saying why not."""

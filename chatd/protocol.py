@@ -77,6 +77,7 @@ class Code(StrEnum):
     # itself); an identify by a banned user.
     MUTED = "muted"
     BANNED = "banned"
+    NO_SUCH_MESSAGE = "no_such_message"  # a moderator's delete of an id no message has
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -301,6 +302,16 @@ def parse(text: str | bytes) -> Request:
     schema = SCHEMAS.get(kind)
     if schema is None:
         raise ProtocolError(Code.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}", cid)
+    fields = checked_fields(kind, schema, data, cid)
+    _check_combinations(kind, fields, cid)
+    return Request(kind, cid, fields)
+
+
+def checked_fields(kind: str, schema: dict[str, tuple[Any, bool]], data: dict[str, Any],
+                   cid: str | None = None) -> dict[str, Any]:
+    """The fields of ``data`` that ``schema`` (one of SCHEMAS, or one made of their kinds) names,
+    each checked and normalised; others are left out. ProtocolError ``bad_frame`` (or the kind's
+    own code, e.g. ``bad_room``) naming the field and what is wrong with it."""
     fields = {}
     for name, (check, required) in schema.items():
         if name not in data or data[name] is None:
@@ -314,8 +325,7 @@ def parse(text: str | bytes) -> Request:
         except ProtocolError as e:
             e.cid = cid
             raise
-    _check_combinations(kind, fields, cid)
-    return Request(kind, cid, fields)
+    return fields
 
 
 def readable_cid(frame: Any) -> str | None:

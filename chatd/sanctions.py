@@ -59,10 +59,16 @@ def seconds_left(until: int | None, now: int) -> float | None:
 def duration_text(seconds: float) -> str:
     """``seconds`` as people say it, rounded up: "1 minute", "3 hours", "2 days"."""
     for unit, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
-        if seconds > unit or unit == MINUTE:
+        if seconds >= unit or unit == MINUTE:
             count = max(1, math.ceil(seconds / unit - 1e-9))
             return f"{count} {name}{'' if count == 1 else 's'}"
     raise AssertionError("unreachable")
+
+
+def lasting(sanction: Ban | Mute, now: int) -> str:
+    """How long a ban or mute lasts from ``now``, as a refusal says it: "for 10 minutes", "for good"."""
+    left = seconds_left(sanction.until, now)
+    return "for good" if left is None else f"for {duration_text(left)}"
 
 
 class Sanctions:
@@ -91,6 +97,16 @@ class Sanctions:
         found = [m for m in (held.get(None), held.get(room_id) if room_id is not None else None)
                  if m is not None and _in_force(m.until, now)]
         return max(found, key=lambda m: math.inf if m.until is None else m.until, default=None)
+
+    def all_mutes(self, now: int) -> list[Mute]:
+        """The mutes in force at ``now``, by id."""
+        return sorted((m for held in self.mutes.values() for m in held.values() if _in_force(m.until, now)),
+                      key=lambda m: m.id)
+
+    def bans(self, now: int) -> list[Ban]:
+        """The bans in force at ``now``, user and network bans, by id."""
+        found = [*self.user_bans.values(), *(ban for _, ban in self.network_bans)]
+        return sorted((b for b in found if _in_force(b.until, now)), key=lambda b: b.id)
 
     def user_ban(self, user_id: int, now: int) -> Ban | None:
         """The ban of the user in force at ``now``, or None."""

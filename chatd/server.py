@@ -168,6 +168,7 @@ class Server:
         self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
         self.load_rooms()
         self.chat.bots.load()
+        self.chat.moderation.load()
         await self.bus.start(self.chat.cluster)
         self.chat.cluster.start()
         # chunk_size: HTTP here is small requests and the WebSocket handshake;

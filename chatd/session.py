@@ -53,14 +53,17 @@ Held = tuple[int | None, bytes, int | None]  # a frame held back: (message id, w
 class Session:
     """One connection of one user."""
 
-    __slots__ = ("id", "send", "close", "user", "sign_in", "rooms", "pending", "sent", "loose", "epoch")
+    __slots__ = ("id", "send", "close", "ip", "user", "sign_in", "rooms", "pending", "sent", "loose", "epoch")
 
     def __init__(self, session_id: str, send: Callable[[bytes], None],
-                 close: Callable[[int, str], None] | None = None):
+                 close: Callable[[int, str], None] | None = None, ip: str | None = None):
         self.id = session_id
         self.send = send
         # Ends the connection: (WebSocket close code, reason). None: nothing to close (tests of the hub).
         self.close = close
+        # The client's address as resolved through the trusted proxies (chatd.proxies); what an
+        # address ban is checked against (chatd.moderation). None: not a network connection.
+        self.ip = ip
         self.user: User | None = None
         self.sign_in: int | None = None  # the sign-in its user identified with (chatd.auth.signins)
         # The database epoch the client's resume positions come from, as it

@@ -18,7 +18,8 @@ import { ChatHeader } from './chat-header.js';
 import { MeMenu } from './me-menu.js';
 import { forgetAll, saved } from './persist.js';
 import { followUpgrades } from './upgrade.js';
-import { Notice, appTokenProblem, kickedText } from './notice.js';
+import { Notice, appTokenProblem, bannedText, kickedText } from './notice.js';
+import { Moderator } from './moderation.js';
 import { Notifications } from './notifications.js';
 import { isolate } from './text.js';
 
@@ -35,6 +36,8 @@ const notifications = new Notifications(
     list: byId('notifications-list') },
   toasts,
 );
+
+const moderator = new Moderator(chat, toast);
 
 const dialog = new NameDialog(
   {
@@ -65,6 +68,7 @@ const client = new ChatClient(chat, store, outbox, {
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
   kicked: (reason) => notice.show(kickedText(reason), { label: 'Reconnect', act: () => chat.start() }),
+  banned: (ban) => notice.show(bannedText(ban)), // no button: coming back is not the user's choice
   left: (room, reason) => toast(leftText(isolate(room), reason)),
   event: (frame) => notifications.add(frame),
 });
@@ -97,7 +101,7 @@ new Sidebar(
 new MembersView(
   { list: byId('members'), heading: byId('members-heading'), note: byId('members-note') },
   store,
-  { openConversation: (user) => client.openConversation(user) },
+  { openConversation: (user) => client.openConversation(user), moderator },
 );
 
 const composer = new Composer(
@@ -116,6 +120,7 @@ new MessagesView(
       if (text !== null) composer.edit(text);
     },
     discard: (cid) => outbox.discard(cid),
+    deleteMessage: (m) => moderator.deleteMessage(m),
   },
 );
 

@@ -10,7 +10,7 @@
 // It identifies (an app JWT once, then chatd's resume token), reconnects with
 // backoff, resumes exactly (per room and for private messages: every message
 // once, in id order, no gap; epochs honoured), resends says until acked, and
-// stops for good when the server signs the user out (4401) or kicks them (4410).
+// stops for good when the server signs the user out (4401), kicks them (4410) or bans them (4403).
 
 import { Connection, randomId } from './connection.js';
 import { Joins } from './joins.js';
@@ -19,6 +19,7 @@ import { Says } from './says.js';
 
 export const CLOSE_SIGNED_OUT = 4401;
 export const CLOSE_KICKED = 4410;
+export const CLOSE_BANNED = 4403;
 const STATIC_PATH = /static\/(?:[0-9a-f]{16}\/)?[^/]*$/; // this module's place: <base>/static/[<version>/]<file>
 
 /**
@@ -66,6 +67,7 @@ export class ChatdClient extends EventTarget {
     this.private = new Stream((m, news) => this.emit('message', { message: m, news }), () => this.emit('stale', {}));
     this.says = new Says(this.conn, (say) => this.canSend(say));
     this.kickReason = null;
+    this.ban = null; // {reason, until} once the server said this user or address is banned
     this.cidPrefix = 'c' + randomId(6) + '-';
     this.cidCount = 0;
     const conn = this.conn;
@@ -82,7 +84,8 @@ export class ChatdClient extends EventTarget {
    * Listen to an event; → a function that stops listening. Events (detail):
    * state {state}, open, close {code, reason}, token {token}, welcome {user, frame, reset, newUser},
    * refused {error}, joined {room, frame, fresh}, message {message, news}, stale {room?},
-   * left {room, reason}, presence, room, event (the frames), kicked {reason}, signedOut {code},
+   * left {room, reason}, presence, room, event, deleted (the frames), kicked {reason}, signedOut {code},
+   * banned {reason, until} (until: ms since the epoch, or null for good),
    * error (an error frame that answers no request).
    * @param {string} type
    * @param {(detail: object) => void} fn
@@ -115,6 +118,7 @@ export class ChatdClient extends EventTarget {
 
   /** Connect (again), e.g. after a kick; a no-op while connected. */
   start() {
+    this.ban = null;
     this.conn.start();
   }
 
@@ -175,7 +179,8 @@ export class ChatdClient extends EventTarget {
   }
 
   refused(err) {
-    if (err.code === 'disconnected') return;
+    if (err.code === 'disconnected' || err.code === 'banned') return; // a ban: the `banned` frame said it
+
     if (err.code === 'bad_token') this.setToken(null);
     this.appToken = null; // a refused app token does not get better
     this.conn.stop();
@@ -293,7 +298,9 @@ export class ChatdClient extends EventTarget {
       this.emit('left', { room: f.room, reason: f.reason || null });
     } else if (f.type === 'kicked') {
       this.kickReason = f.reason || '';
-    } else if (['presence', 'room', 'error'].includes(f.type)) {
+    } else if (f.type === 'banned') {
+      this.banned({ reason: f.reason || '', until: f.until ?? null });
+    } else if (['presence', 'room', 'error', 'deleted'].includes(f.type)) {
       this.emit(f.type, f);
     }
   }
@@ -308,7 +315,17 @@ export class ChatdClient extends EventTarget {
     } else if (code === CLOSE_KICKED) {
       this.conn.stop(); // the server wants this user gone: back only when the user says so
       this.emit('kicked', { reason: this.kickReason || reason || '' });
+    } else if (code === CLOSE_BANNED) {
+      this.banned({ reason: reason || '', until: null });
     }
+  }
+
+  // Banned (docs/protocol.md, "Banned"): no reconnect, by the backoff or otherwise, until start().
+  banned(ban) {
+    this.conn.stop();
+    if (this.ban) return; // the frame, then the close: said once
+    this.ban = ban;
+    this.emit('banned', ban);
   }
 
   // A fetch in the background: a lost connection is retried by the resume; anything else is an `error` event.

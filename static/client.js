@@ -18,7 +18,8 @@ export class ChatClient {
   /**
    * chat: the ChatdClient (chatd-client.js).
    * ui: {askName({name, error, cancellable}), toast(text), signedOut(): forget the user and start over,
-   *      appTokenRefused(error), kicked(reason), left(room, reason): taken out by the server, event(frame)}
+   *      appTokenRefused(error), kicked(reason), banned({reason, until}), left(room, reason): taken out by
+   *      the server, event(frame)}
    */
   constructor(chat, store, outbox, ui) {
     this.chat = chat;
@@ -61,6 +62,8 @@ export class ChatClient {
     });
     chat.on('signedOut', () => this.signedOut()); // here, in another tab, or on another device
     chat.on('kicked', ({ reason }) => this.ui.kicked(reason));
+    chat.on('banned', (ban) => this.ui.banned(ban));
+    chat.on('deleted', (f) => store.deleted(f));
     const rooms = saved.rooms.get();
     for (const name of rooms) this.enter(store.ensureRoom(name));
     this.firstVisit = rooms.length === 0;

@@ -1,14 +1,16 @@
 // Who is online in the room on screen; clicking someone opens a private
-// conversation with them.
+// conversation with them. A moderator also gets a menu on each member: mute
+// in this room, kick, ban (moderation.js).
 
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { avatar, botBadge } from './marks.js';
+import { MUTES } from './moderation.js';
 
 const talkTitle = (u) => `Talk privately with ${isolate(u.name)} ${userTag(u.id)}`;
 
 export class MembersView {
-  /** els: {list, heading, note}; actions: {openConversation(user)} */
+  /** els: {list, heading, note}; actions: {openConversation(user), moderator (moderation.js)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -26,8 +28,9 @@ export class MembersView {
     const members = room ? [...room.members.values()] : [];
     members.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
     const meId = store.me ? store.me.id : null;
-    syncList(els.list, this.items, members, (u) => [u.id, u.id === meId, u.avatar, u.bot].join(':'),
-      (u) => this.build(u, u.id === meId),
+    const moderates = store.moderates();
+    syncList(els.list, this.items, members, (u) => [u.id, u.id === meId, u.avatar, u.bot, moderates].join(':'),
+      (u) => this.build(u, u.id === meId, moderates ? room : null),
       (li, u) => {
         const button = li.querySelector('button');
         (button || li).dataset.testid = 'member-' + u.name;
@@ -45,7 +48,7 @@ export class MembersView {
 
   // The name ellipsized, then the user's tag (telling apart two users who had
   // the same name), which always shows.
-  build(user, isMe) {
+  build(user, isMe, moderatedRoom) {
     const name = bdi(user.name, { class: 'member-name' });
     const tag = h('span', { class: 'member-tag', title: 'user id ' + user.id }, userTag(user.id));
     const face = avatar(user);
@@ -57,6 +60,23 @@ export class MembersView {
       title: talkTitle(user),
       onclick: () => this.actions.openConversation(user),
     }, face, name, tag, badge, srOnly(': talk privately'));
-    return h('li', { class: 'member' }, button);
+    return h('li', { class: 'member' }, button, moderatedRoom ? this.menu(user, moderatedRoom.name) : null);
+  }
+
+  // A disclosure (keyboard and screen readers know it: Enter or Space opens it, Tab walks its buttons).
+  menu(user, room) {
+    const m = this.actions.moderator;
+    const item = (label, act, testid) => h('li', {}, h('button', {
+      type: 'button', 'data-testid': testid, onclick: (e) => {
+        e.target.closest('details').open = false;
+        act();
+      },
+    }, label));
+    return h('details', { class: 'mod-menu', 'data-testid': 'moderate-' + user.name },
+      h('summary', { 'aria-label': `Moderate ${isolate(user.name)}`, title: `Moderate ${isolate(user.name)}` }, '⋯'),
+      h('ul', { 'aria-label': `Moderate ${isolate(user.name)}` },
+        ...MUTES.map(([label, seconds]) => item(label, () => m.mute(user, room, seconds, label), `mute-${seconds}`)),
+        item('Kick', () => m.kick(user), 'kick'),
+        item('Ban…', () => m.ban(user), 'ban')));
   }
 }

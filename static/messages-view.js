@@ -25,14 +25,14 @@ function stamp(ts) {
 }
 
 // The author's name, with the user's tag on hover: two users may have had the same name.
-function header(user, mine, ts) {
+function header(user, mine, ts, action = null) {
   return h('div', { class: 'msg-meta' }, avatar(user),
     bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
-    botBadge(user), mine ? srOnly(' (you)') : null, ' ', stamp(ts));
+    botBadge(user), mine ? srOnly(' (you)') : null, ' ', stamp(ts), action);
 }
 
 export class MessagesView {
-  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), edit(cid), discard(cid)} */
+  /** els: {scroller, list, older, empty}; actions: {loadOlder(view), edit(cid), discard(cid), deleteMessage(m)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -49,12 +49,15 @@ export class MessagesView {
     this.meId = null;
     store.on('me', () => {
       // "own" depends on who we are; a reconnect as the same user changes nothing.
-      if (store.me.id !== this.meId) {
-        this.meId = store.me.id;
+      // So do the Delete buttons of a moderator.
+      const who = store.me.id + ':' + store.moderates() + ':' + store.moderates('admin');
+      if (who !== this.meId) {
+        this.meId = who;
         this.reset();
       }
     });
     store.on('messages', ({ key, ids }) => key === this.key && this.insert(ids));
+    store.on('deleted', ({ key, id }) => key === this.key && this.replace(id));
     store.on('cleared', ({ key }) => key === this.key && this.reset());
     store.on('pending', ({ key }) => key === this.key && this.keepingScroll(() => this.renderPending()));
     store.on('older', ({ key }) => {
@@ -92,10 +95,33 @@ export class MessagesView {
   }
 
   messageNode(m) {
+    if (m.deleted) {
+      // The page's choice (docs/protocol.md, "Deleted messages"): a small placeholder where it was,
+      // so the conversation around it still reads in order; no author in a room, no text.
+      return h('li', { class: 'msg deleted', 'data-testid': 'message', 'data-id': m.id, 'data-deleted': '' },
+        h('p', { class: 'msg-text' }, 'Message deleted'));
+    }
     const mine = this.store.isMine(m);
+    // A moderator may delete room messages; private ones only an admin (chatd.moderation).
+    const deletable = m.room !== undefined ? this.store.moderates() : this.store.moderates('admin');
+    const remove = deletable ? h('button', {
+      type: 'button', class: 'link msg-delete', 'data-testid': 'delete-message',
+      'aria-label': `Delete the message from ${isolate(m.from.name)}`,
+      onclick: () => this.actions.deleteMessage(m),
+    }, 'Delete') : null;
     return h('li', { class: mine ? 'msg own' : 'msg', 'data-testid': 'message', 'data-id': m.id },
-      header(m.from, mine, m.ts),
+      header(m.from, mine, m.ts, remove),
       h('p', { class: 'msg-text', dir: 'auto' }, m.text));
+  }
+
+  /** A message shown became a tombstone: its placeholder takes its place at once. */
+  replace(id) {
+    const old = this.nodes.get(id);
+    const view = this.view();
+    if (!old || !view) return;
+    const li = this.messageNode(view.messages.get(id));
+    old.replaceWith(li);
+    this.nodes.set(id, li);
   }
 
   pendingNode(p) {

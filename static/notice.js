@@ -1,5 +1,5 @@
 // A notice across the top of the page for what stops the chat until the user
-// acts: a refused sign-in link from the web app, or a kick by the server.
+// acts: a refused sign-in link from the web app, a kick or a ban by the server.
 
 import { h, setChildren } from './dom.js';
 
@@ -23,6 +23,15 @@ export function appTokenProblem(err) {
 export function kickedText(reason) {
   const why = reason ? `: ${reason}` : '.';
   return `You were disconnected by the server${why} The page will not reconnect by itself.`;
+}
+
+/** The text for a ban (docs/protocol.md, "Banned"); until: ms since the epoch, or null for good. */
+export function bannedText({ reason, until }) {
+  const why = reason ? ` Reason: ${reason}.` : '';
+  const when = until === null
+    ? 'for good'
+    : `until ${new Date(until).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}`;
+  return `You are banned from this chat ${when}.${why} The page will not reconnect.`;
 }
 
 export class Notice {

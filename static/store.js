@@ -64,6 +64,14 @@ export class View {
 }
 
 // Index of the first element >= id in an ascending array.
+/** A message as its tombstone shows it: no text (and in a room no author), as history returns it. */
+function tombstone(m) {
+  const t = { type: 'message', id: m.id, ts: m.ts, deleted: true };
+  if (m.room !== undefined) t.room = m.room;
+  else Object.assign(t, { to: m.to, from: m.from });
+  return t;
+}
+
 function lowerBound(ids, id) {
   let lo = 0;
   let hi = ids.length;
@@ -78,12 +86,19 @@ function lowerBound(ids, id) {
 export class Store extends EventTarget {
   constructor() {
     super();
-    this.me = null;              // the user ref from welcome: {id, name, avatar?, bot?}
+    this.me = null;              // the user ref from welcome: {id, name, avatar?, bot?, roles?}
     this.rooms = new Map();      // the server's list: roomKey → {name, topic, online}
     this.views = new Map();      // key → View
     this.current = null;         // key of the view on screen
     this.pending = new Map();    // cid → unacknowledged say (see outbox.js)
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
+    this.gone = new Set();       // ids of messages deleted while this page is open
+  }
+
+  /** Whether the user may moderate (welcome's user.roles): 'moderator' or 'admin' (which includes it). */
+  moderates(role = 'moderator') {
+    const roles = (this.me && this.me.roles) || [];
+    return roles.includes('admin') || (role === 'moderator' && roles.includes('moderator'));
   }
 
   emit(type, detail = {}) {
@@ -210,8 +225,9 @@ export class Store extends EventTarget {
    */
   add(view, messages, { unread = false } = {}) {
     const added = [];
-    for (const m of messages) {
+    for (let m of messages) {
       if (typeof m.id !== 'number' || view.messages.has(m.id)) continue;
+      if (this.gone.has(m.id) && !m.deleted) m = tombstone(m); // its `deleted` came first (another node's)
       view.messages.set(m.id, m);
       const ids = view.ids;
       if (!ids.length || ids[ids.length - 1] < m.id) ids.push(m.id);
@@ -225,6 +241,19 @@ export class Store extends EventTarget {
       if (unread) this.emit('views');
     }
     return added;
+  }
+
+  /**
+   * A `deleted` frame: the message becomes a tombstone wherever it is shown (docs/protocol.md,
+   * "Deleted messages"); one not loaded yet is a tombstone when it comes.
+   */
+  deleted(f) {
+    this.gone.add(f.id);
+    const view = f.room !== undefined ? this.roomView(f.room) : (f.to && f.from ? this.dmViewFor(f) : null);
+    const m = view && view.messages.get(f.id);
+    if (!m || m.deleted) return;
+    view.messages.set(f.id, tombstone(m));
+    this.emit('deleted', { key: view.key, id: f.id });
   }
 
   // A conversation is titled with the other user's most recent name.

@@ -46,6 +46,14 @@ class Cluster:
         self.clients.append(client)
         return client
 
+    async def client_from(self, node: Server, address: str) -> ChatClient:
+        """A client of ``node`` that comes from ``address``, as the proxy the nodes trust (127.0.0.1,
+        trusted_proxies' default) forwards it."""
+        client = await ChatClient.connect(f"ws://127.0.0.1:{node.port}/ws",
+                                          additional_headers={"X-Forwarded-For": address})
+        self.clients.append(client)
+        return client
+
     async def user(self, node: Server, name: str, *rooms: str, **identify: Any) -> ChatClient:
         """A client of ``node``, identified as ``name`` (or with ``token=``), in ``rooms``."""
         return await (await self.client(node)).enter(*rooms, **({"name": name} | identify))

@@ -54,6 +54,7 @@ SERVER_FRAMES = {
     "presence": ({"room", "event", "user"}, set()),
     "room": ({"event", "room"}, set()),
     "pong": (set(), {"cid"}),
+    "done": (set(), {"cid"}),
     "error": ({"code", "message"}, {"cid", "retry_ms"}),
 }
 NEVER_FOR_A_CLIENT_MISTAKE = {Code.UNAVAILABLE, Code.INTERNAL}
@@ -102,6 +103,13 @@ TEMPLATES = {
     "history": st.fixed_dictionaries({}, optional={"room": st.just("lobby"), "before": small, "after": small,
                                                    "limit": small})
     | st.fixed_dictionaries({"with": small}),
+    # Moderators' requests: this client is no moderator (forbidden), but every frame is still answered.
+    "delete": st.fixed_dictionaries({"id": small}, optional={"reason": fine_texts}),
+    "mute": st.fixed_dictionaries({"user": small}, optional={"room": room_names, "seconds": small,
+                                                            "reason": fine_texts}),
+    "unmute": st.fixed_dictionaries({"user": small}, optional={"room": room_names}),
+    "kick": st.fixed_dictionaries({"user": small}, optional={"reason": fine_texts}),
+    "ban": st.fixed_dictionaries({"user": small}, optional={"seconds": small, "reason": fine_texts}),
 }
 FIELD_NAMES = sorted({"type", "cid", *(name for schema in SCHEMAS.values() for name in schema)})
 

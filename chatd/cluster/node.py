@@ -20,6 +20,8 @@ Notices (``Notice.kind``: body):
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
 - ``kick``: ``{"user", "reason"}``: every session of the user ends (the HTTP API's disconnect).
 - ``bots``: ``{}``, the bots changed (``chatd.bots``): read them again from the store.
+- ``sanctions``: ``{}``, the mutes or bans changed (``chatd.moderation``): read them again from
+  the store, and close the sessions a new ban covers.
 - ``event``: a notification not stored (``chatd.events.Events.deliver``):
   ``{"frame"}`` plus ``"user"`` or ``"room"`` (an id), or neither (everyone).
 
@@ -59,7 +61,7 @@ from chatd.wsframe import wire
 log = logging.getLogger("chatd.cluster")
 
 OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
-MEMBER, KICK, BOTS, EVENT, NAMES = "member", "kick", "bots", "event", "names"
+MEMBER, KICK, BOTS, EVENT, SANCTIONS, NAMES = "member", "kick", "bots", "event", "sanctions", "names"
 
 
 class Cluster:
@@ -79,6 +81,7 @@ class Cluster:
         self.feed: Receiver | None = None  # where stored messages from the bus go (chatd.feed)
         self.bots: Any = None  # chatd.bots.Bots: bots changed elsewhere (set by Chat)
         self.app_webhooks: Any = None  # chatd.appwebhooks.AppWebhooks: told who comes and goes here (set by Chat)
+        self.moderation: Any = None  # chatd.moderation.Moderation: mutes and bans changed elsewhere (set by Chat)
         # Reads the reserved names again (chatd.roomcare.RoomCare.reload_names; set by Chat).
         self.reload_names: Callable[[], None] = lambda: None
         self._reloads: set[asyncio.Task] = set()
@@ -182,6 +185,10 @@ class Cluster:
             log.info("user %d kicked: %d sessions end here (%s)", user_id, len(sessions), reason)
         return len(sessions)
 
+    def sanctions_changed(self) -> None:
+        """The mutes or bans were changed here (``chatd.moderation``): the other nodes read them again."""
+        self._publish(SANCTIONS, {})
+
     def bots_changed(self) -> None:
         """The bots were changed here (``chatd.bots``): the other nodes read them again."""
         self._publish(BOTS, {})
@@ -245,6 +252,8 @@ class Cluster:
         if self.rooms is not None:
             self.rooms.resync(self._clock())
         self._reload_bots()  # a bots notice may have been among the lost
+        if self.moderation is not None:
+            self.moderation.changed()  # and a sanctions notice
         self.reload_names()  # and a names notice
 
     def notice(self, item: Notice) -> None:
@@ -285,6 +294,10 @@ class Cluster:
         elif kind == BOTS:
             self.peers.heard(node, now)
             self._reload_bots()
+        elif kind == SANCTIONS:
+            self.peers.heard(node, now)
+            if self.moderation is not None:
+                self.moderation.changed()
         elif kind == NAMES:
             self.peers.heard(node, now)
             self.reload_names()

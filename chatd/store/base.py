@@ -34,7 +34,18 @@ from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
 from chatd.store.reserved import ReservedStore
-from chatd.store.rows import DatabaseUnreachable, Draft, MessageRow, Once, Page, ReusedKey, RoomExists, RoomUse, Stored
+from chatd.store.rows import (
+    SELECT,
+    DatabaseUnreachable,
+    Draft,
+    MessageRow,
+    Once,
+    Page,
+    ReusedKey,
+    RoomExists,
+    RoomUse,
+    Stored,
+)
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.signins import SignInStore
 from chatd.store.writer import Done, Writer
@@ -47,10 +58,7 @@ _BINDING = threading.Lock()
 log = logging.getLogger("chatd.store")
 
 
-# In MessageRow order. SQL here is written with "?" for parameters (Store._q) and
-# "user" quoted: a reserved word in PostgreSQL.
-COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted"
-SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
+# SQL here is written with "?" for parameters (Store._q) and "user" quoted: a reserved word in PostgreSQL.
 TEXT = MessageRow._fields.index("text")
 
 

@@ -148,6 +148,11 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
+def _v12_admin_accounts(db: Database) -> None:
+    """Administration: the audit log, admin accounts and the admin page's sessions."""
+    db.create_tables([AuditLog, AdminAccount, AdminSession])
+
+
 def _v12_moderation(db: Database) -> None:
     """Moderation: a message may be a tombstone (``message.deleted``, its text gone), and
     users are muted and users or addresses banned (``chatd.moderation``)."""
@@ -164,18 +169,13 @@ def _v12_rooms_care(db: Database) -> None:
     db.create_tables([ReservedName])
 
 
-def _v12_admin_accounts(db: Database) -> None:
-    """Administration: the audit log, admin accounts and the admin page's sessions."""
-    db.create_tables([AuditLog, AdminAccount, AdminSession])
-
-
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_moderation, _v12_rooms_care,
-                                                      _v12_admin_accounts]
+                                                      _v11_bots, _v12_admin_accounts, _v12_moderation,
+                                                      _v12_rooms_care]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

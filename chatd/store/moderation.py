@@ -20,10 +20,11 @@ transaction (``chatd.store.audit.insert``).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chatd.store.rows import MessageRow
+from chatd.store.rows import SELECT, MessageRow
 from chatd.store.schema import now_ms
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
     the epoch): text ``''``, ``deleted`` set, the row and its id kept. → the rows that became
     tombstones now, as they read now, by id; those missing or deleted already are left out (two
     moderators deleting one message at once: one of them gets it). Any number of ids."""
-    from chatd.store.base import SELECT  # the store's one message query (base imports this module)
-
     db, q = store.db, store._q
     done: list[int] = []
     for start in range(0, len(ids), TOMBSTONE_BATCH):
@@ -121,13 +120,37 @@ class ModerationStore:
 
     def message(self, message_id: int) -> asyncio.Future:
         """→ the MessageRow of ``message_id`` (perhaps a tombstone), or None."""
-        from chatd.store.base import SELECT
-
         store = self._store
 
         def query() -> MessageRow | None:
             row = store.db.execute_sql(store._q(f"{SELECT} WHERE m.id = ?"), (message_id,)).fetchone()
             return None if row is None else MessageRow._make(row)
+
+        return store.read(query)
+
+    def user(self, user_id: int) -> asyncio.Future:
+        """→ (name, roles) of the user, roles a frozenset (from its last app token), or None."""
+        store = self._store
+
+        def query() -> tuple[str, frozenset[str]] | None:
+            row = store.db.execute_sql(store._q('SELECT name, roles FROM "user" WHERE id = ?'), (user_id,)).fetchone()
+            return None if row is None else (row[0], frozenset(json.loads(row[1] or "[]")))
+
+        return store.read(query)
+
+    def names(self, user_ids: set[int]) -> asyncio.Future:
+        """→ {user id: name} of those of ``user_ids`` that exist."""
+        store = self._store
+
+        def query() -> dict[int, str]:
+            ids = sorted(user_ids)
+            found: dict[int, str] = {}
+            for start in range(0, len(ids), TOMBSTONE_BATCH):
+                chunk = ids[start:start + TOMBSTONE_BATCH]
+                marks = ", ".join("?" * len(chunk))
+                found.update(store.db.execute_sql(store._q(f'SELECT id, name FROM "user" WHERE id IN ({marks})'),
+                                                  tuple(chunk)).fetchall())
+            return found
 
         return store.read(query)
 
@@ -220,9 +243,7 @@ class ModerationStore:
 def _audit(store: Store, entry: dict[str, Any] | None) -> None:
     """Write the audit row ``entry`` inside the writer job under way (None: nothing)."""
     if entry is not None:
-        from chatd.store import audit
-
-        audit.insert(store, entry)
+        store.audit.insert(entry)
 
 
 def _delete_mute(store: Store, user_id: int, room_id: int | None) -> int:

@@ -40,8 +40,8 @@ from contextlib import contextmanager
 import psycopg
 
 from chatd.dsn import redacted
-from chatd.store.base import COLUMNS, SELECT, Store
-from chatd.store.rows import Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable
+from chatd.store.base import Store
+from chatd.store.rows import COLUMNS, SELECT, Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable
 from chatd.store.schema import PostgresDatabase, now_ms, pair_key
 from chatd.store.writer import Done, Writer
 

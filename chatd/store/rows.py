@@ -102,6 +102,11 @@ class MessageRow(NamedTuple):
     deleted: int | None = None  # a tombstone: ms since the epoch a moderator deleted it (chatd.moderation)
 
 
+# A message query's columns, in MessageRow order (the stores and chatd.store.moderation read rows with it).
+COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted"
+SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
+
+
 class Stored(NamedTuple):
     """What ``save_message`` gives back once the message is committed."""
 

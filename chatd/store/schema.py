@@ -387,7 +387,7 @@ class AdminSession(BaseModel):
 
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          Mute, Ban, ReservedName, AuditLog, AdminAccount, AdminSession)
+          AuditLog, AdminAccount, AdminSession, Mute, Ban, ReservedName)
 
 
 def now_ms() -> int:

@@ -18,8 +18,8 @@ import sqlite3
 
 from peewee import SqliteDatabase
 
-from chatd.store.base import SELECT, Store
-from chatd.store.rows import Draft, MessageRow, NoSuchUser, Stored
+from chatd.store.base import Store
+from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
 

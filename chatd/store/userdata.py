@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from chatd.store.moderation import tombstone
-from chatd.store.rows import MessageRow
+from chatd.store.rows import SELECT, MessageRow
 from chatd.store.schema import now_ms
 
 if TYPE_CHECKING:
@@ -82,8 +82,6 @@ def export(store: Store, user_id: int) -> Iterator[str]:
 
 def _messages(store: Store, where: str, args: tuple) -> Iterator[str]:
     """The messages passing ``where``, by id, as JSON objects joined by commas, a page per piece."""
-    from chatd.store.base import SELECT  # base imports this module's neighbours
-
     after, first = 0, True
     while True:
         rows = store.db.execute_sql(store._q(f"{SELECT} WHERE {where} AND m.id > ? ORDER BY m.id LIMIT ?"),

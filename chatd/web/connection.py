@@ -66,7 +66,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.outbox = outbox
         self.remote_ip = remote_ip
         self.address = address
-        self.session = Session(f"s{next(_session_ids)}", self.write_wire, self.close)
+        self.session = Session(f"s{next(_session_ids)}", self.write_wire, self.close, remote_ip)
         self.connected_at = time.time()
         self.last_heard = time.monotonic()
         self.pinged = False
@@ -94,6 +94,9 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._transport = transport  # type: ignore[assignment]
         self._transport.set_write_buffer_limits(high=self._high_water)
         self.registry.add(self)
+        ban = self.chat.moderation.ban_of(None, self.remote_ip)
+        if ban is not None:  # accepted, told why, closed: the page can show it (docs/protocol.md, "Banned")
+            self.chat.moderation.shut(self.session, ban)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return _RECEIVED

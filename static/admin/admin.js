@@ -14,6 +14,7 @@
 
 const TABS = [
   'audit',
+  'moderation',
   'rooms',
   'users',
 ];

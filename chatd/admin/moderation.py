@@ -1,0 +1,146 @@
+"""The moderation tab's endpoints (``chatd.moderation`` has the rules; each action writes its
+audit row). For moderators and admins; banning an address, and deleting a private message, for
+admins only.
+
+    GET    /admin/api/moderation                 → {"mutes": [Mute], "bans": [Ban]} in force now
+    POST   /admin/api/moderation/delete          {id, reason?}                       → {"message": {id, deleted}}
+    POST   /admin/api/moderation/mutes           {user, room?, seconds?, reason?}    → {"mute": Mute}
+    DELETE /admin/api/moderation/mutes/{id}                                          → {"mute": Mute}
+    POST   /admin/api/moderation/bans            {user | address, seconds?, reason?} → {"ban": Ban}
+    DELETE /admin/api/moderation/bans/{id}                                           → {"ban": Ban}
+    POST   /admin/api/moderation/kick            {user, reason?}                     → {"sessions_here": n}
+
+Mute: ``{id, user: {id, name}, room: name | null (everywhere), until: ms | null, reason, created}``;
+Ban: ``{id, user: {id, name} | null, address: network | null, until: ms | null (for good), reason,
+created}``. Fields are checked as the WebSocket's moderator requests check them (``seconds`` 1 to
+ten years, ``reason`` at most 200 characters; ``address`` an address or CIDR network). Errors:
+400 ``bad_frame`` naming the field, 403 ``forbidden``, 404 ``no_such_user`` / ``no_such_room`` /
+``no_such_message`` / ``not_found``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatd.admin.base import API, AdminError, AdminHandler
+from chatd.protocol import SCHEMAS, Code, ProtocolError, checked_fields
+from chatd.store.moderation import Ban, Mute
+
+
+# A ban names a user or an address (a string checked by chatd.sanctions.checked_network).
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string: an address or CIDR network")
+    return value
+
+
+BAN_FIELDS = {**SCHEMAS["ban"], "user": (SCHEMAS["ban"]["user"][0], False), "address": (_text, False)}
+STATUS = {Code.FORBIDDEN: 403, Code.NO_SUCH_USER: 404, Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_MESSAGE: 404}
+
+
+class ModerationHandler(AdminHandler):
+    role = "moderator"
+
+    def fields(self, kind: str, schema: dict[str, tuple[Any, bool]]) -> dict[str, Any]:
+        """The body's fields as ``schema`` checks them; AdminError 400 naming an unknown or bad one."""
+        body = self.body()
+        unknown = sorted(set(body) - set(schema))
+        if unknown:
+            raise AdminError(400, "bad_frame", f"unknown field {unknown[0][:40]!r} for {kind}")
+        try:
+            return checked_fields(kind, schema, body)
+        except ProtocolError as e:
+            raise AdminError(400, str(e.code), e.message) from None
+
+    async def act(self, action: Any) -> Any:
+        """Await a ``chatd.moderation`` action; its refusals as AdminErrors."""
+        try:
+            return await action
+        except ProtocolError as e:
+            raise AdminError(STATUS.get(e.code, 400), str(e.code), e.message) from None
+
+    async def shown(self, mutes: list[Mute], bans: list[Ban]) -> tuple[list[dict], list[dict]]:
+        """Mutes and bans as the API shows them, with the users' names."""
+        ids = {m.user_id for m in mutes} | {b.user_id for b in bans if b.user_id is not None}
+        names = await self.chat.store.moderation.names(ids) if ids else {}
+        rooms = self.chat.hub.rooms_by_id
+
+        def user(uid: int) -> dict:
+            return {"id": uid, "name": names.get(uid, "")}
+
+        return ([{"id": m.id, "user": user(m.user_id),
+                  "room": None if m.room_id is None else rooms[m.room_id].name if m.room_id in rooms else "",
+                  "until": m.until, "reason": m.reason, "created": m.created} for m in mutes],
+                [{"id": b.id, "user": user(b.user_id) if b.user_id is not None else None, "address": b.network,
+                  "until": b.until, "reason": b.reason, "created": b.created} for b in bans])
+
+
+class ListHandler(ModerationHandler):
+    async def get(self) -> None:
+        mutes, bans = await self.shown(self.chat.moderation.mutes(), self.chat.moderation.bans())
+        self.reply({"mutes": mutes, "bans": bans})
+
+
+class DeleteHandler(ModerationHandler):
+    async def post(self) -> None:
+        f = self.fields("delete", SCHEMAS["delete"])
+        row = await self.act(self.chat.moderation.delete(self.actor, f["id"], f.get("reason", "")))
+        self.reply({"message": {"id": row.id, "deleted": row.deleted}})
+
+
+class MutesHandler(ModerationHandler):
+    async def post(self) -> None:
+        f = self.fields("mute", SCHEMAS["mute"])
+        mute = await self.act(self.chat.moderation.mute(self.actor, f["user"], f.get("room"), f.get("seconds"),
+                                                        f.get("reason", "")))
+        self.reply({"mute": (await self.shown([mute], []))[0][0]})
+
+
+class MuteHandler(ModerationHandler):
+    async def delete(self, mute_id: str) -> None:
+        mute = await self.act(self.chat.moderation.unmute_id(self.actor, _id(mute_id)))
+        if mute is None:
+            raise AdminError(404, "not_found", f"there is no mute {mute_id} in force")
+        self.reply({"mute": (await self.shown([mute], []))[0][0]})
+
+
+class BansHandler(ModerationHandler):
+    async def post(self) -> None:
+        f = self.fields("ban", BAN_FIELDS)
+        if ("user" in f) == ("address" in f):
+            raise AdminError(400, "bad_frame", "a ban names exactly one of 'user' and 'address'")
+        moderation, seconds, reason = self.chat.moderation, f.get("seconds"), f.get("reason", "")
+        if "user" in f:
+            ban = await self.act(moderation.ban_user(self.actor, f["user"], seconds, reason))
+        else:
+            ban = await self.act(moderation.ban_address(self.actor, f["address"], seconds, reason))
+        self.reply({"ban": (await self.shown([], [ban]))[1][0]})
+
+
+class BanHandler(ModerationHandler):
+    async def delete(self, ban_id: str) -> None:
+        ban = await self.act(self.chat.moderation.unban(self.actor, _id(ban_id)))
+        if ban is None:
+            raise AdminError(404, "not_found", f"there is no ban {ban_id} in force")
+        self.reply({"ban": (await self.shown([], [ban]))[1][0]})
+
+
+class KickHandler(ModerationHandler):
+    async def post(self) -> None:
+        f = self.fields("kick", SCHEMAS["kick"])
+        ended = await self.act(self.chat.moderation.kick(self.actor, f["user"], f.get("reason", "")))
+        self.reply({"sessions_here": ended})
+
+
+def _id(text: str) -> int:
+    """An id from the URL (the route takes digits only); AdminError 404 when it is too large to be one."""
+    if len(text) > 19 or int(text) > 2**63 - 1:
+        raise AdminError(404, "not_found", "no such id")
+    return int(text)
+
+
+def routes() -> list[tuple[str, type]]:
+    base = f"{API}/moderation"
+    return [(base, ListHandler), (f"{base}/delete", DeleteHandler), (f"{base}/mutes", MutesHandler),
+            (rf"{base}/mutes/([0-9]+)", MuteHandler), (f"{base}/bans", BansHandler),
+            (rf"{base}/bans/([0-9]+)", BanHandler), (f"{base}/kick", KickHandler)]

@@ -1,0 +1,76 @@
+"""Moderation across the nodes of a cluster on real Redis and PostgreSQL
+(tests/cluster_fixtures.py): a deletion, a mute, a ban made on one node hold
+on every node at once; a node started later, or one that lost bus items,
+reads them from the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatd.audit import Actor
+from tests.conftest import until
+from tests.test_moderation import closed_with
+from tests.webapp import WebApp
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+APP = WebApp()
+ADMIN = Actor("admin", 1, "root", frozenset({"admin"}))
+
+
+@pytest.fixture
+async def two(cluster_nodes, redis_server, postgres_url):
+    return await cluster_nodes(2, bus=redis_server.url, database=postgres_url, app_tokens={"secret": APP.secret})
+
+
+async def test_a_deletion_on_one_node_reaches_the_clients_of_every_node(two):
+    a, b = two.nodes
+    mod = await (await two.client(a)).enter("lobby", app_token=APP.token("mod", name="mod", roles=["moderator"]))
+    alice = await two.user(b, "alice", "lobby")
+    sent = await alice.say("lobby", "spam")
+    await mod.expect("message", id=sent["id"])
+    assert (await mod.request("delete", id=sent["id"]))["type"] == "done"
+    assert await alice.expect("deleted") == {"type": "deleted", "id": sent["id"], "room": "lobby"}
+    history = await alice.request("history", room="lobby")
+    assert history["messages"][-1] == {"type": "message", "id": sent["id"], "room": "lobby", "ts": sent["ts"],
+                                       "deleted": True}
+
+
+async def test_a_mute_and_a_ban_made_on_one_node_hold_on_the_other(two):
+    a, b = two.nodes
+    mod = await (await two.client(a)).enter("lobby", app_token=APP.token("mod", name="mod", roles=["moderator"]))
+    troll = await two.user(b, "troll", "lobby")
+    uid = troll.welcome["user"]["id"]
+    assert (await mod.request("mute", user=uid, room="lobby", seconds=60))["type"] == "done"
+    await until(lambda: b.chat.moderation.sanctions.mutes, what="the mute heard on node b")
+    assert (await troll.say("lobby", "x"))["code"] == "muted"
+
+    assert (await mod.request("ban", user=uid, reason="enough"))["type"] == "done"
+    assert (await troll.expect("banned")) == {"type": "banned", "reason": "enough", "until": None}
+    assert await closed_with(troll) == (4403, "enough")
+    again = await two.client(b)
+    assert (await again.identify(token=troll.welcome["token"]))["code"] == "banned"
+
+
+async def test_an_address_ban_closes_open_sessions_from_it_on_every_node(two):
+    a, b = two.nodes
+    far = await (await two.client_from(b, "2001:db8::7")).enter("lobby", name="far")
+    await a.chat.moderation.ban_address(ADMIN, "2001:db8::/64", 600, "abuse")
+    assert (await far.expect("banned"))["reason"] == "abuse"
+    assert await closed_with(far) == (4403, "abuse")
+
+
+async def test_a_node_started_later_loads_the_bans_in_force(two):
+    a, _ = two.nodes
+    await a.chat.moderation.ban_address(ADMIN, "198.51.100.0/24", None, "for good")
+    await two.start(1, bus=a.config.bus, database=a.config.database)
+    c = two.nodes[-1]
+    newcomer = await two.client_from(c, "198.51.100.9")
+    assert (await newcomer.expect("banned"))["reason"] == "for good"
+
+
+async def test_a_node_that_lost_bus_items_reads_the_sanctions_again(two):
+    a, b = two.nodes
+    await a.store.moderation.ban(None, "192.0.2.0/24", None, "made behind the bus's back")
+    b.chat.cluster.lost()
+    await until(lambda: b.chat.moderation.sanctions.network_bans, what="node b reading the bans again")

@@ -1,0 +1,89 @@
+"""Moderation in the chat page, in Chromium: a moderator (an app token's role) deletes a
+message from the page and every open page drops it without a reload; mutes and bans from
+the member list; a banned page says why and until when and does not reconnect."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import until
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page_client import APP_SECRET
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    return {"app_tokens": {"secret": APP_SECRET}}
+
+
+def moderator_token(sub: str, name: str, *roles: str) -> str:
+    return jwt.encode({"sub": sub, "name": name, "roles": list(roles), "exp": int(time.time() + 300)}, APP_SECRET,
+                      algorithm="HS256")
+
+
+async def moderator_tab(browser, page_url, name: str, *roles: str):  # noqa: F811
+    page = await (await browser.new_context()).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.js_errors = errors
+    page.on("dialog", lambda dialog: dialog.accept(page.dialog_answer))
+    page.dialog_answer = ""
+    await page.goto(page_url + "#app_token=" + moderator_token(f"u-{name}", name, *roles))
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await page.get_by_test_id("room-lobby").click()
+    await expect(page.get_by_test_id("room-title")).to_contain_text("lobby")
+    return page
+
+
+async def test_a_moderator_deletes_a_message_and_open_pages_drop_it_without_reload(browser, page_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    mod = await moderator_tab(browser, page_url, "mona", "moderator")
+    await send(alice, "first")
+    await send(alice, "buy pills now")
+    for page in (alice, mod):
+        await expect(messages(page).filter(has_text="buy pills now")).to_have_count(1)
+    await expect(alice.get_by_test_id("delete-message")).to_have_count(0)  # not a moderator: no Delete
+    spam = messages(mod).filter(has_text="buy pills now")
+    await spam.get_by_test_id("delete-message").click()  # confirmed (the dialog handler accepts)
+    for page in (alice, mod):
+        await expect(messages(page).filter(has_text="buy pills now")).to_have_count(0)
+        await expect(page.locator("[data-testid=message][data-deleted]")).to_have_text("Message deleted")
+        await expect(messages(page).filter(has_text="first")).to_have_count(1)
+    await alice.reload()  # history returns the tombstone: the placeholder stays in its place
+    await expect(alice.locator("[data-testid=message][data-deleted]")).to_have_count(1)
+    await expect(messages(alice).filter(has_text="buy pills now")).to_have_count(0)
+    assert not alice.js_errors and not mod.js_errors
+
+
+async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(browser, page_url,  # noqa: F811
+                                                                                server):
+    bob = await open_tab(browser, page_url, "bob")
+    mod = await moderator_tab(browser, page_url, "mona", "moderator")
+    menu = mod.get_by_test_id("moderate-bob")
+    await menu.locator("summary").focus()
+    await menu.locator("summary").press("Enter")  # by keyboard
+    await menu.get_by_test_id("mute-600").click()
+    await expect(mod.locator("#toasts")).to_contain_text("bob: mute 10 min in #lobby.")
+    await send(bob, "can I talk?")
+    await expect(bob.get_by_test_id("failed-reason")).to_contain_text("muted in lobby for 10 minutes")
+
+    mod.dialog_answer = "spamming links"
+    await menu.locator("summary").click()
+    await menu.get_by_test_id("ban").click()
+    notice = bob.get_by_test_id("notice")
+    await expect(notice).to_contain_text("You are banned from this chat for good. Reason: spamming links.")
+    await expect(bob.get_by_test_id("notice-action")).to_be_hidden()  # nothing to click to come back
+    await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
+    await expect(bob.locator("#retry-now")).to_be_hidden()
+    user_id = await bob.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
+    await until(lambda: not [s for s in server.sockets if s.session.user and s.session.user.id == user_id],
+                what="bob's sessions closed")
+    await bob.reload()  # coming back on its own: refused again, the page says why
+    await expect(bob.get_by_test_id("notice")).to_contain_text("Reason: spamming links.")
+    await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
+    page = await server.chat.store.audit.page(None, 10)
+    assert [row["action"] for row in reversed(page.rows)] == ["user.mute", "user.ban"]

@@ -1,0 +1,66 @@
+"""The mutes and bans in force as a node keeps them, and the rules of their input (chatd.sanctions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatd.sanctions import Sanctions, checked_network, duration_text, lasting
+from chatd.store.moderation import Ban, Mute
+
+NOW = 1_800_000_000_000
+
+
+@pytest.mark.parametrize(("typed", "canonical"), [
+    ("203.0.113.7", "203.0.113.7/32"), (" 198.51.100.0/24 ", "198.51.100.0/24"), ("2001:DB8::/32", "2001:db8::/32"),
+    ("::ffff:203.0.113.7", "203.0.113.7/32"), ("::ffff:198.51.100.0/120", "198.51.100.0/24"),
+])
+def test_a_network_is_kept_in_its_canonical_form(typed, canonical):
+    assert checked_network(typed) == canonical
+
+
+@pytest.mark.parametrize(("typed", "words"), [
+    ("10.0.0.1/8", "has host bits set"), ("300.1.1.1", "not an address"), ("", "must be given"),
+    (None, "must be given"), ("1.2.3.4/33", "not an address"), ("x" * 65, "at most 64 characters"),
+])
+def test_what_is_no_network_is_refused_saying_why(typed, words):
+    with pytest.raises(ValueError, match=words):
+        checked_network(typed)
+
+
+def test_the_longest_mute_of_a_room_and_everywhere_counts_and_ended_ones_do_not():
+    sanctions = Sanctions()
+    in_room = Mute(1, 7, 3, NOW + 60_000, "room", NOW)
+    everywhere = Mute(2, 7, None, NOW + 10_000, "all", NOW)
+    sanctions.load([in_room, everywhere, Mute(3, 8, None, NOW - 1, "over", NOW)], [])
+    assert sanctions.mute_of(7, 3, NOW) == in_room
+    assert sanctions.mute_of(7, 4, NOW) == everywhere
+    assert sanctions.mute_of(7, None, NOW) == everywhere, "a private message: only a mute everywhere stops it"
+    assert sanctions.mute_of(7, 4, NOW + 10_000) is None
+    assert sanctions.mute_of(8, None, NOW) is None and sanctions.mute_of(9, None, NOW) is None
+    assert sanctions.all_mutes(NOW) == [in_room, everywhere]
+
+
+def test_user_and_network_bans_match_until_they_end():
+    sanctions = Sanctions()
+    user = Ban(1, 7, None, NOW + 1000, "u", NOW)
+    v4 = Ban(2, None, "198.51.100.0/24", None, "v4", NOW)
+    v6 = Ban(3, None, "2001:db8::/32", NOW + 1000, "v6", NOW)
+    sanctions.load([], [user, v4, v6])
+    assert sanctions.user_ban(7, NOW) == user and sanctions.user_ban(7, NOW + 1000) is None
+    assert sanctions.address_ban("198.51.100.9", NOW) == v4
+    assert sanctions.address_ban("::ffff:198.51.100.9", NOW) == v4, "as a dual-stack socket reports it"
+    assert sanctions.address_ban("2001:db8:1::1", NOW) == v6
+    assert sanctions.address_ban("2001:db8::1", NOW + 1000) is None
+    assert sanctions.address_ban("198.51.101.1", NOW) is None
+    assert sanctions.address_ban("/run/chatd.sock", NOW) is None and sanctions.address_ban(None, NOW) is None
+    assert sanctions.bans(NOW) == [user, v4, v6] and sanctions.bans(NOW + 1000) == [v4]
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.2, "1 minute"), (60, "1 minute"), (61, "2 minutes"), (3600, "1 hour"), (5400, "2 hours"),
+    (86400, "1 day"), (86400 * 30, "30 days"),
+])
+def test_durations_read_as_people_say_them_rounded_up(seconds, text):
+    assert duration_text(seconds) == text
+    assert lasting(Mute(1, 1, None, NOW + int(seconds * 1000), "", NOW), NOW) == f"for {text}"
+    assert lasting(Mute(1, 1, None, None, "", NOW), NOW) == "for good"
