@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from chatd.audit import Actor, entry
 from chatd.store.admins import NameTaken
+from chatd.store.migrations import MIGRATIONS
 from chatd.store.schema import Room
+from tests.stores import opened
 
 ROOT = Actor("admin", 1, "root", frozenset({"admin"}))
 MONA = Actor("user", 7, "mona", frozenset({"moderator"}))
@@ -86,3 +90,20 @@ async def test_opening_a_session_removes_the_expired_ones(any_store):
     await admins.open_session({"token_hash": "new", "csrf": "c", "account": account, "created": 6000, "seen": 6000},
                               oldest=1000, idle_oldest=1000)
     assert [await admins.session(t) is not None for t in ("old", "idle", "fine", "new")] == [False, False, True, True]
+
+
+async def test_a_database_from_before_administration_gets_its_tables(tmp_path):
+    path = str(tmp_path / "chatd.db")
+    opened(path).close()
+    with sqlite3.connect(path) as db:  # as the chatd before administration left it
+        for table in ("admin_session", "admin_account", "audit_log"):
+            db.execute(f"DROP TABLE {table}")
+        step = [m.__name__ for m in MIGRATIONS].index("_v12_admin_accounts")  # brings step + 1 to step + 2
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(step + 1),))
+    store = opened(path)
+    try:
+        await store.audit.add(entry(ROOT, "admin.login", "admin:root"))
+        store.admins.create("root", "root", "h")
+        assert [r.name for r in store.admins.list()] == ["root"]
+    finally:
+        store.close()

@@ -71,10 +71,8 @@ class Login(AdminJson):
     async def _signed_in(self, token: str, csrf: str, actor: Actor, via: str) -> None:
         await self.chat.store.audit.add(entry(actor, "admin.login", f"{actor.kind}:{actor.name}",
                                               detail={"address": self.request.remote_ip, "via": via}))
-        found = await self.admin.sessions.find(token)
         self.set_cookie(COOKIE, token, path="/admin", httponly=True, secure=True, samesite="Strict")
-        self.reply({"actor": shown(actor), "csrf": csrf,
-                    "expires": self.admin.sessions.expires(found) if found else None})
+        self.reply({"actor": shown(actor), "csrf": csrf, "expires": self.admin.sessions.new_expiry()})
 
 
 class PasswordLogin(Login):

@@ -52,7 +52,7 @@ class Logins:
             answer = await self._shared.take([(key, rate, burst) for key in keys])
             if answer is not None:
                 return answer[0]
-        # Every bucket is tried, all or none would need a look without taking: two takes, the second's
-        # refusal costing the first a token, is the harmless side (a guesser loses one more attempt).
+        # Here each bucket is taken from on its own (Redis's script takes from all or none): when the
+        # account's is empty, the address's still loses a token. The harmless side: a guesser loses one more.
         waits = [self._local.take(key, rate, burst, self.clock()) for key in keys]
         return max(waits)

@@ -128,6 +128,11 @@ class Sessions:
         """End the session (logout)."""
         await self._store.admins.end(found.row.id)
 
+    def new_expiry(self) -> int:
+        """When a session opened now ends unless used (ms since the epoch)."""
+        s = self._settings()
+        return self.clock() + min(round(s.session_hours * HOUR_MS), round(s.idle_minutes * MINUTE_MS))
+
     def expires(self, found: Found) -> int:
         """When ``found`` ends unless used again (ms since the epoch)."""
         return min(_ends(found.row, self._settings()))
