@@ -36,6 +36,7 @@ ACTIONS = (
     "user.mute", "user.unmute", "user.kick", "user.ban", "user.unban", "user.export", "user.delete",
     "address.ban", "address.unban",
     "room.create", "room.topic", "room.delete", "room.archive", "room.unarchive", "room.announce",
+    "room.members_only", "room.retention",
     "name.reserve", "name.release",
     "retention.purge",
     "admin.login", "admin.login_failed", "admin.logout", "admin.create", "admin.remove", "admin.passwd",

@@ -81,11 +81,15 @@ from chatd.replies import (
     opening_page,
     stale,
 )
+from chatd.reserved import ReservedNames
+from chatd.retention import Retention
 from chatd.roomadmin import RoomAdmin
+from chatd.roomcare import RoomCare
 from chatd.rooms import Rooms
 from chatd.search import Search
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
+from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
 from chatd.wsframe import wire
 
@@ -93,6 +97,9 @@ if TYPE_CHECKING:
     from chatd.cluster.shared import SharedRedis
 
 log = logging.getLogger("chatd.chat")
+
+# The roles that post in an announcement room ("admin" includes "moderator": chatd.audit).
+MODERATOR_ROLES = frozenset({"moderator", "admin"})
 
 Posted = Callable[[Stored | None, BaseException | None], None]  # (the stored message, or the error)
 
@@ -118,6 +125,8 @@ class Chat:
         self.rooms = Rooms(hub, store, lambda: self.config, self.admission.address_admit, self.cluster.room_event)
         # The web app's changes to rooms (the HTTP API, app tokens): members-only rooms and their members.
         self.room_admin = RoomAdmin(hub, store, self.rooms, self.cluster, lambda: self.config, lambda: self.clock())
+        self.reserved = ReservedNames()  # names guests and their rooms may not take (chatd.reserved)
+        self.rooms.reserved = self.reserved
         self.events = Events(hub, store, bus, self.cluster, self.feed, lambda: self.config)  # notifications
         self.cluster.rooms, self.cluster.sign_ins, self.cluster.room_admin = self.rooms, self.sign_ins, self.room_admin
         self.cluster.events = self.events
@@ -129,7 +138,8 @@ class Chat:
                                  sign_ins=self.sign_ins,
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock(),
-                                 app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms)
+                                 app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms,
+                                 reserved=self.reserved)
         # Outgoing calls: bots' webhooks, and the app's (chatd.webhooks); only the node that
         # stored a message calls about it (``post``).
         self.webhooks = Webhooks(lambda: self.config)
@@ -140,6 +150,10 @@ class Chat:
         self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks
         self.search = Search(hub, store, self.rooms, lambda: self.config, lambda: self.clock())
         self.bots.changed = self.cluster.bots_changed
+        # Operators' care: rooms and names (the admin page), old messages, users' data (chatd.roomcare, ...).
+        self.room_care = RoomCare(self)
+        self.retention = Retention(store, lambda: self.config)
+        self.user_care = UserCare(self)
         # What each request type is (chatd.protocol.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
@@ -205,6 +219,7 @@ class Chat:
             "members": self.cluster.member_refs(room, self.config.rooms.member_list_max),
             "online": room.online,
             **({"members_only": True} if room.members_only else {}),
+            **room.flags(only_set=True),
             **({"reset": True} if reset else {}),
         }, page, self.config.history.page_bytes)
         self.feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)
@@ -231,6 +246,9 @@ class Chat:
         room = self._joined_room(conn, req.fields["room"], req.cid) if "room" in req.fields else None
         self.moderation.check_say(user.id, room, req.cid)
         if room is not None:
+            if room.announcement and not MODERATOR_ROLES & user.roles:
+                raise ProtocolError(Code.MODERATORS_ONLY, f"only moderators post in the announcement room "
+                                                          f"{room.name!r}; you can read it", req.cid)
             draft.room_id = room.id
         else:
             draft.recipient_id = req.fields["to"]
@@ -267,6 +285,8 @@ class Chat:
             room = self.hub.rooms_by_id.get(draft.room_id)
             if room is None:
                 raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {draft.room_id}")
+            if room.archived:  # every transport: an archived room is read-only
+                raise ProtocolError(Code.ROOM_ARCHIVED, f"the room {room.name!r} is archived: it is read-only")
             draft.room_name = room.name
             room.messaged = True  # now, not once stored: it must not expire while the message is on its way
         elif draft.recipient_id > USER_ID_MAX:  # the protocol allows it; no user has it, nor may the store see it

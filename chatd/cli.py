@@ -1,6 +1,6 @@
 """The ``chatd`` command: start, stop, reload, restart, status, connections,
-backup, restore, migrate-store, apikey, admin and check-config. ``chatd --help`` and ``chatd COMMAND --help`` say
-the rest; docs/operations.md is the manual.
+backup, restore, migrate-store, apikey, admin, purge, user and check-config.
+``chatd --help`` and ``chatd COMMAND --help`` say the rest; docs/operations.md is the manual.
 
     chatd start [-c chatd.yaml] [-d] [--workers N]
     chatd status [--json]; echo $?        # 0 running, 3 not running (LSB)
@@ -10,7 +10,7 @@ streams as parameters so tests can run it in-process. Exit statuses are
 ``chatd.status.ExitStatus``. ``start`` is ``chatd.lifecycle``; the commands
 that act on a running server are ``chatd.commands``, those that copy the
 database ``chatd.database_commands``, the API keys ``chatd.apikey_commands``, the admin accounts
-``chatd.admin_commands``; they load only when used, so
+``chatd.admin_commands``, old messages and users' data ``chatd.care_commands``; they load only when used, so
 ``--help`` stays quick. Only the entry points (the console script
 and ``python -m chatd``) import this module.
 """
@@ -129,6 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
                          help="read the password from the first line of standard input (for scripts)")
     action("list", "list the accounts", admin_actions).add_argument("--json", action="store_true", help="print JSON")
     action("remove", "remove an account; its sessions end", admin_actions).add_argument("name", metavar="NAME")
+    purge = command("purge", "remove messages older than their retention (history.retention_days, or a room's "
+                             "own days)", "Works on the configured database whether the server runs or not, in "
+                             "small batches. Writes an audit row.")
+    purge.add_argument("--dry-run", action="store_true", help="only say what would go: per room, the messages and "
+                                                              "the oldest kept")
+    purge.add_argument("--json", action="store_true", help="print JSON")
+    user = command("user", "export or delete a user's data (docs/operations.md, \"User data\")",
+                   "Works on the configured database whether the server runs or not; a deletion asks a running "
+                   "server to end the user's sessions. Each writes an audit row.")
+    user_actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("export", "print the user's data as JSON: profile, memberships, messages sent, "
+                                  "private conversations"),
+                       ("delete", "delete the user: messages become tombstones, nothing identifying stays")):
+        sub = action(name, text, user_actions)
+        sub.add_argument("user", metavar="ID|NAME", help="the user's id, or its exact name")
+        if name == "export":
+            sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+        else:
+            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+            sub.add_argument("--reason", metavar="TEXT", help="kept in the audit row")
     command("check-config", "validate the config file and exit")
     return parser
 
@@ -167,10 +187,10 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
     if problem and args.command not in ("reload", "restart"):  # those two get the server's own verdict
         print("chatd: warning: the configuration is invalid (see `chatd check-config`); "
               "using its pidfile and control_socket as far as they can be read", file=stderr)
-    from chatd import admin_commands, apikey_commands, commands, database_commands
+    from chatd import admin_commands, apikey_commands, care_commands, commands, database_commands
 
     run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS,
-           **admin_commands.COMMANDS}[args.command]
+           **admin_commands.COMMANDS, **care_commands.COMMANDS}[args.command]
     return run(args, config, stdout, stderr)
 
 

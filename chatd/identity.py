@@ -42,6 +42,7 @@ from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
 from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
+from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, PRIVATE, User
 from chatd.store import Store
 
@@ -53,12 +54,13 @@ class Identity:
                  cluster: Cluster, sign_ins: SignIns,
                  claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
                  clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None],
-                 token_rooms: Callable[[int, Iterable[str]], Awaitable[None]]):
+                 token_rooms: Callable[[int, Iterable[str]], Awaitable[None]], reserved: ReservedNames | None = None):
         """``claims``: the names claimed on Redis (None without a Redis bus);
         ``config``: the config in effect (it changes on reload); ``clock``: seconds;
         ``app_tokens``: what verifies app tokens now (None: not configured);
         ``token_rooms(user id, names)``: makes an app token's ``rooms`` claim the
-        user's "token" memberships (``chatd.roomadmin.RoomAdmin.set_token_rooms``)."""
+        user's "token" memberships (``chatd.roomadmin.RoomAdmin.set_token_rooms``);
+        ``reserved``: the names guests may not take (``chatd.reserved``)."""
         self.hub = hub
         self.store = store
         self.moderation = moderation  # who is banned (checked before and after the sign-in is known)
@@ -73,6 +75,7 @@ class Identity:
         self._app_tokens = app_tokens
         self._token_rooms = token_rooms
         self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (keep_names)
+        self.reserved = reserved or ReservedNames()
 
     async def identify(self, conn: Connection, req: Request) -> None:
         if conn.session.user is not None:
@@ -89,6 +92,7 @@ class Identity:
             who = await self.sign_ins.resume(req.fields["token"], req.cid)
         else:
             self._check_guests(req.cid)
+            self._check_reserved(name, req.cid)
             self._check_name_free(name, None, req.cid)
             refusal = await self.admission.address_admit(Kind.GUEST, conn.address)
             if refusal is not None:
@@ -225,6 +229,7 @@ class Identity:
         if name is None or name == current:
             self._check_name_free(current, who.user_id, cid)
             return current
+        self._check_reserved(name, cid)
         self._check_name_free(name, who.user_id, cid)
         await self.store.rename_user(who.user_id, name)
         return name
@@ -241,6 +246,12 @@ class Identity:
             session.close(CloseCode.SIGNED_OUT, reason)
 
     # Names
+
+    def _check_reserved(self, name: str, cid: str | None) -> None:
+        """A guest's new name must not be one the operator reserved (a name kept is not checked)."""
+        held = self.reserved.match(name, "user")
+        if held is not None:
+            raise ProtocolError(Code.NAME_RESERVED, refusal(name, held), cid)
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
         holder = self.cluster.name_holder(name, user_id, self._clock(), self._config().identity.name_hold_seconds)

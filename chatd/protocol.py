@@ -67,6 +67,9 @@ class Code(StrEnum):
     ROOM_EXISTS = "room_exists"
     TOO_MANY_ROOMS = "too_many_rooms"
     FORBIDDEN = "forbidden"
+    ROOM_ARCHIVED = "room_archived"  # say in an archived (read-only) room
+    MODERATORS_ONLY = "moderators_only"  # say in an announcement room by a user who is no moderator
+    NAME_RESERVED = "name_reserved"  # a user or room name the operator reserved (chatd.reserved)
     NOT_IN_ROOM = "not_in_room"
     NO_SUCH_USER = "no_such_user"
     EMPTY_TEXT = "empty_text"

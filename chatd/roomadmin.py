@@ -64,6 +64,7 @@ class RoomAdmin:
         self._cluster = cluster  # chatd.cluster.node.Cluster: tells the other nodes
         self._clock = clock  # seconds (Rooms.track's clock)
         rooms.resync_members = self.resynced
+        rooms.restated = self.updated
 
     # The app's requests
 
@@ -82,21 +83,25 @@ class RoomAdmin:
         log.info("room %r created by the web app%s", name, " (members only)" if members_only else "")
         return self.rooms.created(room_id, name, topic, None, members_only, self._clock())
 
-    async def update(self, name: str, topic: str | None = None, members_only: bool | None = None) -> Room:
-        """Change the room's topic and/or whether it is members-only (None: unchanged)."""
+    async def update(self, name: str, topic: str | None = None, members_only: bool | None = None,
+                     audit: Callable[[Room], dict] | None = None, **flags: Any) -> Room:
+        """Change the room's topic, whether it is members-only, and ``flags`` (``archived``,
+        ``announcement``: bool; ``retention_days``: int, or ``RETENTION_GLOBAL``), each None:
+        unchanged. ``audit(room)``: the audit row to commit with the change (``chatd.audit``)."""
         room = self.rooms.get(name)
         topic = None if topic is None else checked_topic(topic)
-        if not await self.store.members.update_room(room.id, topic, members_only):
+        entry = None if audit is None else audit(room)
+        if not await self.store.members.update_room(room.id, topic, members_only, entry, **flags):
             raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")  # deleted meanwhile elsewhere
         room = self.rooms.get(name)
-        self.updated(room, topic, members_only)
+        self.updated(room, topic, members_only, flags.get("archived"), flags.get("announcement"))
         self._cluster.room_event("updated", room)
         return room
 
-    async def delete(self, name: str) -> None:
-        """Delete the room with its messages and members, everywhere."""
+    async def delete(self, name: str, audit: Callable[[Room], dict] | None = None) -> None:
+        """Delete the room with its messages and members, everywhere (``audit`` as ``update``'s)."""
         room = self.rooms.get(name)
-        await self.store.members.delete_room(room.id)
+        await self.store.members.delete_room(room.id, None if audit is None else audit(room))
         if self.hub.room(room.name) is room:  # else deleted meanwhile by another request or node
             self.deleted(room)
         self._cluster.room_event(DELETED, room)
@@ -167,11 +172,18 @@ class RoomAdmin:
             self._cut_off(room, self.hub.sessions_of(user_id), REMOVED)
             self.rooms.tell_user(user_id, "removed", room)
 
-    def updated(self, room: Room, topic: str | None, members_only: bool | None) -> None:
-        """The room's topic or flag changed (here or elsewhere): the listeners and sessions here see it."""
+    def updated(self, room: Room, topic: str | None, members_only: bool | None, archived: bool | None = None,
+                announcement: bool | None = None) -> None:
+        """The room's topic or flags changed (here or elsewhere): the listeners and sessions here see it.
+        The flags reach the listeners as ``changed`` with both of them, true or false (docs/protocol.md)."""
         if topic is not None and topic != room.topic:
             room.topic = topic
             self._listeners(room, room.visible_to, "changed", {"name": room.name, "topic": topic})
+        posting = {"archived": archived, "announcement": announcement}
+        if any(value is not None and value != getattr(room, flag) for flag, value in posting.items()):
+            room.archived = room.archived if archived is None else archived
+            room.announcement = room.announcement if announcement is None else announcement
+            self._listeners(room, room.visible_to, "changed", {"name": room.name, **room.flags()})
         if members_only is None or members_only == room.members_only:
             return
         room.members_only = members_only

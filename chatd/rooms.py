@@ -51,6 +51,8 @@ from chatd.hub import Hub
 from chatd.names import room_taken
 from chatd.paging import fit
 from chatd.protocol import Code, ProtocolError
+from chatd.reserved import ReservedNames
+from chatd.reserved import refusal as reserved_refusal
 from chatd.session import ROOM_LIST, Room, room_fold
 from chatd.store import RoomExists, Store
 from chatd.wsframe import wire
@@ -84,6 +86,10 @@ class Rooms:
         self._pushed_at: float | None = None
         # Every members-only room's members as the store holds them, after a resync (chatd.roomadmin).
         self.resync_members: Callable[[dict[int, set[int]]], None] = lambda memberships: None
+        # A room's stored state (room, topic, members_only, archived, announcement) after a
+        # resync: a lost `updated` notice is made good (chatd.roomadmin).
+        self.restated: Callable[..., None] = lambda room, *state: None
+        self.reserved = ReservedNames()  # names users may not give a room (chatd.reserved; set by Chat)
 
     # Requests
 
@@ -136,6 +142,9 @@ class Rooms:
         rooms = self._config().rooms
         if not rooms.allow_create:
             raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms")
+        held = self.reserved.match(name, "room")
+        if held is not None:
+            raise ProtocolError(Code.NAME_RESERVED, reserved_refusal(name, held))
         self.check_free(name, creator)
         # Creates waiting for the store count too, or concurrent ones would all pass.
         if len(self.hub.rooms) + sum(self._creating.values()) >= rooms.max_rooms:
@@ -215,8 +224,13 @@ class Rooms:
             return
         rows, memberships = done.result()
         stored = {row[0]: row[1:] for row in rows}
-        for room_id, (name, topic, creator, members_only) in stored.items():
-            self.add(room_id, name, topic, creator, now, members_only, memberships.get(room_id))
+        for room_id, (name, topic, creator, members_only, archived, announcement) in stored.items():
+            room = self.hub.rooms_by_id.get(room_id)
+            if room is None:
+                self.add(room_id, name, topic, creator, now, members_only, memberships.get(room_id))
+                room = self.hub.rooms_by_id.get(room_id)
+            if room is not None:
+                self.restated(room, topic, members_only, archived, announcement)
         for room in list(self.hub.rooms.values()):
             if room.id not in stored:
                 self.drop(room.id)

@@ -32,6 +32,7 @@ from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from chatd import __version__
+from chatd.audit import SYSTEM
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
@@ -45,6 +46,7 @@ from chatd.events import PURGE_EVERY
 from chatd.hub import Hub
 from chatd.monitor import Monitor
 from chatd.protocol import CloseCode
+from chatd.retention import PURGE_EVERY as PURGE_HISTORY_EVERY
 from chatd.settings import parse_listen
 from chatd.store import DatabaseUnreachable, StoreUnavailable, open_store
 from chatd.store.health import cannot_open
@@ -128,6 +130,7 @@ class Server:
         self._sampler: PeriodicCallback | None = None
         self._rooms_ticker: PeriodicCallback | None = None
         self._events_ticker: PeriodicCallback | None = None
+        self._retention_ticker: PeriodicCallback | None = None  # purges old messages (chatd.retention)
         self._purging: asyncio.Task | None = None  # the purge of expired events under way
         self._cluster_tickers: list[PeriodicCallback] = []
         self.monitor: Monitor | None = None  # event-loop lag, gauges, traffic minutes (from serve on)
@@ -203,6 +206,8 @@ class Server:
         self._rooms_ticker.start()
         self._events_ticker = PeriodicCallback(self.purge_events, PURGE_EVERY * 1000)
         self._events_ticker.start()
+        self._retention_ticker = PeriodicCallback(lambda: self.chat.retention.tick(SYSTEM), PURGE_HISTORY_EVERY * 1000)
+        self._retention_ticker.start()
         if not self.chat.cluster.alone:
             self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
                                                           self.config.cluster.heartbeat_interval * 1000))
@@ -221,13 +226,20 @@ class Server:
         uses = self.store.room_uses()
         with self.store.db.connection_context():
             memberships = self.store.members.memberships()
+            self.chat.reserved.replace(self.store.reserved.rows())
         now = self.chat.clock()
         for room_id, name, topic in self.store.rooms():
             if self.hub.room(name) is None:  # a reload adds the new default rooms only
                 use = uses[room_id]
                 room = self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged, use.members_only)
                 room.allowed = memberships.get(room_id, set())
+                room.archived, room.announcement = use.archived, use.announcement
                 self.chat.rooms.track(room, now)
+
+    async def user_deleted(self, user_id: int) -> None:
+        """A command erased the user in the database: its sessions end, here and on every node."""
+        if self.chat is not None:
+            self.chat.user_care.ended(user_id)
 
     def tick_rooms(self) -> None:
         """Remove unused rooms that are due; push changed online counts (``chatd.rooms``)."""
@@ -343,6 +355,8 @@ class Server:
             self._rooms_ticker.stop()
         if self._events_ticker:
             self._events_ticker.stop()
+        if self._retention_ticker:
+            self._retention_ticker.stop()
         for ticker in self._cluster_tickers:
             ticker.stop()
         if self.keepalive:

@@ -158,7 +158,8 @@ class Service:
             return await self.reload()
 
         return {"status": self._status, "connections": self._connections, "reload": reload,
-                "restart": self._restart, "stop": self._stop_request, "backup": self._backup}
+                "restart": self._restart, "stop": self._stop_request, "backup": self._backup,
+                "user_deleted": self._user_deleted}
 
     def _finish(self, kind: str, **params: Any) -> None:
         if self._done and not self._done.done():
@@ -175,6 +176,14 @@ class Service:
 
     async def _connections(self, _: dict) -> dict:
         return {"ok": True, "connections": await _settled(self.server.connections())}
+
+    async def _user_deleted(self, request: dict) -> dict:
+        """``chatd user delete`` erased a user in the database: its sessions end on every node."""
+        user_id = request.get("user")
+        if isinstance(user_id, bool) or not isinstance(user_id, int):
+            return {"ok": False, "error": "user_deleted wants a user id"}
+        await self.server.user_deleted(user_id)
+        return {"ok": True}
 
     async def _backup(self, request: dict) -> dict:
         path = request.get("path")

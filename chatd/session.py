@@ -183,7 +183,7 @@ class User:
 
 class Room:
     __slots__ = ("id", "name", "topic", "key", "name_keys", "sessions", "members", "elsewhere", "position",
-                 "creator_id", "messaged", "members_only", "allowed")
+                 "creator_id", "messaged", "members_only", "allowed", "archived", "announcement")
 
     def __init__(self, room_id: int, name: str, topic: str, position: int, creator_id: int | None, messaged: bool,
                  elsewhere: dict[int, int] | None = None, members_only: bool = False):
@@ -202,6 +202,8 @@ class Room:
         # Seen, joined and read only by the users in ``allowed``, its stored members (chatd.roomadmin).
         self.members_only = members_only
         self.allowed: set[int] = set()
+        self.archived = False  # read-only: nobody posts, history stays readable (chatd.roomcare)
+        self.announcement = False  # only moderators and admins post (chatd.roomcare)
 
     @property
     def online(self) -> int:
@@ -219,7 +221,12 @@ class Room:
         entry = {"name": self.name, "topic": self.topic, "online": self.online}
         if self.members_only:
             entry["members_only"] = True
-        return entry
+        return {**entry, **self.flags(only_set=True)}
+
+    def flags(self, only_set: bool = False) -> dict:
+        """``{"archived", "announcement"}`` as frames carry them (``only_set``: those that are true)."""
+        flags = {"archived": self.archived, "announcement": self.announcement}
+        return {k: True for k, v in flags.items() if v} if only_set else flags
 
 
 def room_fold(name: str) -> str:

@@ -87,7 +87,7 @@ class Worker:
         self._answering: set[asyncio.Task] = set()
         self._handlers = {"open": self._open, "serve": self._serve, "status": self._status,
                           "connections": self._connections, "reload": self._reload, "backup": self._backup,
-                          "stop": self._stop_request}
+                          "stop": self._stop_request, "user_deleted": self._user_deleted}
 
     async def run(self) -> int:
         """Answer the supervisor until stopped; → the exit status."""
@@ -154,6 +154,11 @@ class Worker:
         applied, _ = self.server.reload(config_from_values(request["config"], self.server.config.source))
         logs.set_level(self.server.config.log_level)
         return {"ok": True, "applied": applied}
+
+    async def _user_deleted(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.server is not None, "open first"
+        await self.server.user_deleted(int(request["user"]))
+        return {"ok": True}
 
     async def _backup(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.server is not None, "open first"

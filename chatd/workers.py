@@ -238,6 +238,12 @@ class WorkerSet:
                 log.error("worker %d (pid %d) did not reload: %s", child.number, child.pid, reply.get("error"))
         return live, later
 
+    async def user_deleted(self, user_id: int) -> None:
+        """``Server.user_deleted`` by one worker: workers share a bus, and it tells the others."""
+        children = self.serving()
+        if children:
+            await children[0].request("user_deleted", user=user_id)
+
     async def backup(self, path: str) -> int:
         """``Server.backup`` by one worker (they share the database); → bytes.
         StoreUnavailable where the store is not backed up by chatd, else OSError."""

@@ -218,6 +218,8 @@ export class ChatClient {
     view.name = room; // the server's spelling
     view.topic = frame.topic || '';
     view.membersOnly = Boolean(frame.members_only);
+    view.archived = frame.archived === true;
+    view.announcement = frame.announcement === true;
     view.joined = true;
     if (fresh) {
       if (view.ids.length) store.clearView(view); // the latest page replaces what we showed

@@ -1,5 +1,7 @@
 // Writing a message: Enter sends, Shift+Enter is a new line, a counter near
-// the length limit, and the box grows with the text.
+// the length limit, and the box grows with the text. In a room nobody here may
+// write in (archived, or an announcement room for a user who is no moderator)
+// the box is disabled with a note saying why.
 
 // The server's limits.max_text_chars defaults to 4000 and is not announced in
 // the protocol; a server with another limit answers text_too_long, shown on
@@ -10,6 +12,19 @@ const MAX_ROWS_PX = 200;
 
 // The server counts characters (code points), not UTF-16 units.
 const length = (text) => [...text].length;
+
+const POSTING_ROLES = ['moderator', 'admin']; // who posts in an announcement room
+
+/** Why `me` cannot write in `view` (docs/protocol.md, "Archived and announcement rooms"), or ''. */
+export function closedReason(view, me) {
+  if (!view || view.kind !== 'room') return '';
+  if (view.archived) return `${view.title()} is archived: you can read it, not write in it.`;
+  const roles = (me && me.roles) || [];
+  if (view.announcement && !roles.some((r) => POSTING_ROLES.includes(r))) {
+    return `Only moderators post in ${view.title()}.`;
+  }
+  return '';
+}
 
 export class Composer {
   /** els: {form, textarea, counter, send}; actions: {say(text)} */
@@ -30,7 +45,14 @@ export class Composer {
       e.preventDefault();
       this.submit();
     });
+    // The note of a closed room, above the box (created here: the page's HTML stays as it is).
+    this.note = document.createElement('p');
+    this.note.className = 'composer-note';
+    this.note.dataset.testid = 'composer-note';
+    this.note.hidden = true;
+    form.before(this.note);
     store.on('current', () => this.target());
+    store.on('me', () => this.target());
     this.target();
     this.update();
   }
@@ -38,9 +60,12 @@ export class Composer {
   target() {
     const view = this.store.currentView();
     const { textarea, send } = this.els;
-    textarea.disabled = send.disabled = !view;
-    textarea.placeholder = view ? 'Message ' + view.title() : 'Pick a room first';
-    if (view) this.update();
+    const closed = closedReason(view, this.store.me);
+    textarea.disabled = send.disabled = !view || Boolean(closed);
+    textarea.placeholder = closed || (view ? 'Message ' + view.title() : 'Pick a room first');
+    this.note.textContent = closed;
+    this.note.hidden = !closed;
+    if (view && !closed) this.update();
   }
 
   /** Put a refused message back in the box to be changed; a draft already there is kept below it. */
@@ -55,7 +80,8 @@ export class Composer {
   submit() {
     const { textarea } = this.els;
     const text = textarea.value.trim();
-    if (!text || length(text) > MAX_TEXT_CHARS || !this.store.currentView()) return;
+    const view = this.store.currentView();
+    if (!text || length(text) > MAX_TEXT_CHARS || !view || closedReason(view, this.store.me)) return;
     this.actions.say(text);
     textarea.value = '';
     this.update();
@@ -73,7 +99,8 @@ export class Composer {
     counter.classList.toggle('over', over);
     if (over) textarea.setAttribute('aria-invalid', 'true');
     else textarea.removeAttribute('aria-invalid');
-    send.disabled = over || !this.store.currentView();
+    const view = this.store.currentView();
+    send.disabled = over || !view || Boolean(closedReason(view, this.store.me));
     // Grow with the text up to a limit; style set from script is allowed by the page's CSP.
     textarea.style.height = 'auto';
     textarea.style.height = Math.min(textarea.scrollHeight + 2, MAX_ROWS_PX) + 'px';

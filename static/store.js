@@ -44,6 +44,8 @@ export class View {
     this.ids = [];             // the same ids, ascending: the render order
     this.members = new Map();  // room: id → {id, name}, the users online in it
     this.membersOnly = false;  // room: only its members may see and join it
+    this.archived = false;     // room: read-only (docs/protocol.md, "Archived and announcement rooms")
+    this.announcement = false; // room: only moderators and admins post
     this.wanted = false;       // room: the user wants to be in it (survives reconnects)
     this.joined = false;       // room: joined on the current connection
     this.olderMore = null;     // older history exists: true / false / null = not asked yet
@@ -293,6 +295,12 @@ export class Store extends EventTarget {
 
   roomEvent(event, room) {
     if (applyRoomEvent(this.rooms, event, room)) this.emit('rooms');
+    const view = this.roomView(room.name);
+    if (view && event === 'changed' && ('archived' in room || 'announcement' in room)) {
+      view.archived = room.archived === true;
+      view.announcement = room.announcement === true;
+      if (this.current === view.key) this.emit('current'); // the composer opens or closes
+    }
   }
 
   setMembers(view, members) {

@@ -57,7 +57,7 @@ async def test_the_apps_deletion_takes_the_room_its_messages_and_members(any_sto
     await any_store.members.add(club, [alice], "api")
     await save(any_store, Draft(alice, "alice", "hi", room_id=club, room_name="club"))
     assert await any_store.members.update_room(club, "new topic", False) is True
-    assert (await any_store.read(any_store.room_rows))[-1] == (club, "club", "new topic", None, False)
+    assert (await any_store.read(any_store.room_rows))[-1] == (club, "club", "new topic", None, False, False, False)
     assert await any_store.members.delete_room(club) is True
     assert await any_store.members.delete_room(club) is False
     assert await any_store.members.update_room(club, None, True) is False

@@ -118,5 +118,6 @@ OPERATIONS = [
               send_message, SEND, MESSAGE, 201, idempotent=True, gateway="Gateway::sendToUid / sendToGroup",
               description="Stored, then delivered to every session of the room's users or of the recipient "
                           "(and the sender), on every node; answered once committed.",
-              errors=("no_such_room", "no_such_user", "empty_text", "text_too_long", "idempotency_key_reused")),
+              errors=("no_such_room", "no_such_user", "empty_text", "text_too_long", "idempotency_key_reused",
+                      "room_archived")),
 ]

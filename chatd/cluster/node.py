@@ -11,8 +11,10 @@ Notices (``Notice.kind``: body):
 - ``sync``: "send me your state": a node that starts, or that heard
   ``lost()`` (it may have missed ops).
 - ``bye``: the node stops; the others drop it at once.
-- ``room``: ``{"event", "id", "name", "topic", "creator", "members_only"}``; event ``created``,
-  ``removed`` (unused, expired), ``updated`` (topic, flag), ``deleted`` (by the web app).
+- ``room``: ``{"event", "id", "name", "topic", "creator", "members_only", "archived", "announcement"}``;
+  event ``created``, ``removed`` (unused, expired), ``updated`` (topic, flags), ``deleted`` (by the web
+  app or an admin).
+- ``names``: ``{}``, the reserved names changed (``chatd.reserved``): read them again from the store.
 - ``member``: ``{"room", "user", "member"}``: the user became or stopped being a member of a
   members-only room (``chatd.roomadmin``): cut off from it at once.
 - ``sign_out``: ``{"user", "sign_in"}`` (``sign_in`` None: everywhere).
@@ -59,7 +61,7 @@ from chatd.wsframe import wire
 log = logging.getLogger("chatd.cluster")
 
 OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
-MEMBER, KICK, BOTS, EVENT, SANCTIONS = "member", "kick", "bots", "event", "sanctions"
+MEMBER, KICK, BOTS, EVENT, SANCTIONS, NAMES = "member", "kick", "bots", "event", "sanctions", "names"
 
 
 class Cluster:
@@ -80,6 +82,8 @@ class Cluster:
         self.bots: Any = None  # chatd.bots.Bots: bots changed elsewhere (set by Chat)
         self.app_webhooks: Any = None  # chatd.appwebhooks.AppWebhooks: told who comes and goes here (set by Chat)
         self.moderation: Any = None  # chatd.moderation.Moderation: mutes and bans changed elsewhere (set by Chat)
+        # Reads the reserved names again (chatd.roomcare.RoomCare.reload_names; set by Chat).
+        self.reload_names: Callable[[], None] = lambda: None
         self._reloads: set[asyncio.Task] = set()
 
     def start(self) -> None:
@@ -155,7 +159,7 @@ class Cluster:
     def room_event(self, event: str, room: Room) -> None:
         """A room was ``created``, ``removed``, ``updated`` or ``deleted`` here (``chatd.rooms``, ``.roomadmin``)."""
         self._publish(ROOM, {"event": event, "id": room.id, "name": room.name, "topic": room.topic,
-                             "creator": room.creator_id, "members_only": room.members_only})
+                             "creator": room.creator_id, "members_only": room.members_only, **room.flags()})
 
     def member(self, room: Room, user_id: int, member: bool) -> None:
         """The user became (``member``) or stopped being a member of ``room`` here."""
@@ -188,6 +192,10 @@ class Cluster:
     def bots_changed(self) -> None:
         """The bots were changed here (``chatd.bots``): the other nodes read them again."""
         self._publish(BOTS, {})
+
+    def names_changed(self) -> None:
+        """The reserved names were changed here (``chatd.reserved``): the other nodes read them again."""
+        self._publish(NAMES, {})
 
     def event(self, body: dict[str, Any]) -> None:
         """A notification not stored was sent here (``chatd.events``): the other nodes deliver it too."""
@@ -246,6 +254,7 @@ class Cluster:
         self._reload_bots()  # a bots notice may have been among the lost
         if self.moderation is not None:
             self.moderation.changed()  # and a sanctions notice
+        self.reload_names()  # and a names notice
 
     def notice(self, item: Notice) -> None:
         if item.origin == self.bus.node:
@@ -289,6 +298,9 @@ class Cluster:
             self.peers.heard(node, now)
             if self.moderation is not None:
                 self.moderation.changed()
+        elif kind == NAMES:
+            self.peers.heard(node, now)
+            self.reload_names()
         elif kind == EVENT:
             self.peers.heard(node, now)
             if self.events is not None:
@@ -335,8 +347,9 @@ class Cluster:
         elif event not in ("updated", "deleted"):
             raise ValueError(f"unknown room event {event!r}")
         elif room is not None and self.room_admin is not None:
-            if event == "updated":
-                self.room_admin.updated(room, str(body["topic"]), bool(body["members_only"]))
+            if event == "updated":  # a node from before the flags sends none: unchanged
+                self.room_admin.updated(room, str(body["topic"]), bool(body["members_only"]),
+                                        body.get("archived"), body.get("announcement"))
             else:
                 self.room_admin.deleted(room)
 

@@ -33,6 +33,7 @@ from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
+from chatd.store.reserved import ReservedStore
 from chatd.store.rows import (
     SELECT,
     DatabaseUnreachable,
@@ -87,6 +88,7 @@ class Store:
         self.events = EventStore(self)  # users' stored notifications
         self.moderation = ModerationStore(self)  # tombstones, mutes and bans
         self.search = SearchStore(self)  # full-text search and the filtered reads of messages
+        self.reserved = ReservedStore(self)  # names nobody may take
         self.audit = AuditStore(self)  # the audit log of admin and moderator actions
         self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
         self.traffic = TrafficStore(self)  # connections and messages per minute (the admin dashboard)
@@ -232,19 +234,21 @@ class Store:
         with self.db.connection_context():
             return list(Room.select(Room.id, Room.name, Room.topic).order_by(Room.id).tuples().execute(self.db))
 
-    def room_rows(self) -> list[tuple[int, str, str, int | None, bool]]:
-        """(id, name, topic, creator id, members only) of every room; for ``read`` (a reader thread)."""
-        rows = self.db.execute_sql("SELECT id, name, topic, creator_id, members_only FROM room ORDER BY id")
-        return [(*row[:4], bool(row[4])) for row in rows.fetchall()]
+    def room_rows(self) -> list[tuple[int, str, str, int | None, bool, bool, bool]]:
+        """(id, name, topic, creator id, members only, archived, announcement) of every room;
+        for ``read`` (a reader thread)."""
+        rows = self.db.execute_sql("SELECT id, name, topic, creator_id, members_only, archived, announcement "
+                                   "FROM room ORDER BY id")
+        return [(*row[:4], *map(bool, row[4:])) for row in rows.fetchall()]
 
     def room_uses(self) -> dict[int, RoomUse]:
         """Room id → RoomUse, for every room."""
         with self.db.connection_context():
             # One index probe per room (message (room_id, id)), not a scan of the messages.
             rows = self.db.execute_sql("SELECT r.id, r.creator_id, EXISTS (SELECT 1 FROM message m "
-                                       "WHERE m.room_id = r.id), r.members_only FROM room r").fetchall()
-        return {room_id: RoomUse(creator, bool(messaged), bool(members_only))
-                for room_id, creator, messaged, members_only in rows}
+                                       "WHERE m.room_id = r.id), r.members_only, r.archived, r.announcement "
+                                       "FROM room r").fetchall()
+        return {room_id: RoomUse(creator, *map(bool, flags)) for room_id, creator, *flags in rows}
 
     def ensure_rooms(self, names: list[str]) -> list[tuple[str, str]]:
         """Create the rooms that do not exist; returns (name, existing room)

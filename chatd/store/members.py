@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatd.store.rows import NoSuchUser
 from chatd.store.schema import Room, RoomMember, User, now_ms
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chatd.store import Store
 
 SOURCES = ("api", "token")
+RETENTION_GLOBAL = -1  # a room's retention_days set back to history.retention_days (NULL in the column)
 MEMBERS_PAGE = 1000  # members in one answer of room_members, by default
 
 
@@ -36,30 +37,43 @@ class MemberStore:
 
     # Writes (the writer thread)
 
-    def update_room(self, room_id: int, topic: str | None, members_only: bool | None) -> asyncio.Future:
-        """Set the room's topic and/or flag (None: unchanged); → whether the room exists."""
-        changes = {field: value for field, value in ((Room.topic, topic), (Room.members_only, members_only))
-                   if value is not None}
+    def update_room(self, room_id: int, topic: str | None, members_only: bool | None, audit: dict | None = None,
+                    **flags: Any) -> asyncio.Future:
+        """Set the room's topic, members-only flag and ``flags`` (``archived``, ``announcement``,
+        ``retention_days``: columns of ``Room``; ``RETENTION_GLOBAL`` sets it back to NULL), each
+        None: unchanged; with ``audit``, its row (``chatd.audit.entry``) in the same transaction.
+        → whether the room exists."""
+        values = {"topic": topic, "members_only": members_only, **flags}
+        changes = {getattr(Room, column): (None if value == RETENTION_GLOBAL else value)
+                   for column, value in values.items() if value is not None}
 
         def job() -> bool:
             db = self._store.db
-            if changes:
-                return Room.update(changes).where(Room.id == room_id).execute(db) > 0
-            return Room.select().where(Room.id == room_id).exists(db)
+            with db.atomic():
+                if changes:
+                    found = Room.update(changes).where(Room.id == room_id).execute(db) > 0
+                else:
+                    found = Room.select().where(Room.id == room_id).exists(db)
+                if found and audit is not None:
+                    self._store.audit.insert(audit)
+            return found
 
         return self._store.writer.run(job)
 
-    def delete_room(self, room_id: int) -> asyncio.Future:
+    def delete_room(self, room_id: int, audit: dict | None = None) -> asyncio.Future:
         """Delete the room with its messages, members and name keys, as the web app
-        asked (unlike the removal of an unused room, which keeps a room holding a
-        message); → whether it existed."""
+        (or an admin) asked (unlike the removal of an unused room, which keeps a room
+        holding a message); with ``audit``, its row in the same transaction. → whether it existed."""
         def job() -> bool:
             db, q = self._store.db, self._store._q
             with db.atomic():
                 # Explicit: the store does not rely on the connection's foreign key enforcement.
                 for table in ("message", "room_member", "room_key"):
                     db.execute_sql(q(f"DELETE FROM {table} WHERE room_id = ?"), (room_id,))
-                return db.execute_sql(q("DELETE FROM room WHERE id = ?"), (room_id,)).rowcount > 0
+                found = db.execute_sql(q("DELETE FROM room WHERE id = ?"), (room_id,)).rowcount > 0
+                if found and audit is not None:
+                    self._store.audit.insert(audit)
+            return found
 
         return self._store.writer.run(job)
 

@@ -47,6 +47,7 @@ from chatd.store.schema import (
     Message,
     Meta,
     Mute,
+    ReservedName,
     Room,
     RoomKey,
     RoomMember,
@@ -166,9 +167,20 @@ def _v12_moderation(db: Database) -> None:
     users are muted and users or addresses banned (``chatd.moderation``)."""
     migrator(db).add_column("message", "deleted", Message.deleted).run()
     db.create_tables([Mute, Ban])
+
+
 def _v12_traffic(db: Database) -> None:
     """Connections and messages per minute and process, for the admin dashboard's charts."""
     db.create_tables([Traffic])
+
+
+def _v12_rooms_care(db: Database) -> None:
+    """Rooms get their care: archived (read-only), announcement (moderators post), their own
+    retention; and names nobody may take. Every existing room stays as it was."""
+    steps = migrator(db)
+    for column in ("archived", "announcement", "retention_days"):
+        steps.add_column("room", column, getattr(Room, column)).run()
+    db.create_tables([ReservedName])
 
 
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
@@ -177,7 +189,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_ep
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
                                                       _v11_bots, _v12_admin_accounts, _v12_moderation, _v12_traffic,
-                                                      _v12_search_index]
+                                                      _v12_search_index, _v12_rooms_care]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

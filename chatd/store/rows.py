@@ -135,3 +135,5 @@ class RoomUse(NamedTuple):
     creator_id: int | None  # None: a rooms.default room, or one from before creators were kept
     messaged: bool  # it holds a message
     members_only: bool = False  # seen and joined only by its members (chatd.roommembers)
+    archived: bool = False  # read-only (chatd.roomcare)
+    announcement: bool = False  # only moderators post (chatd.roomcare)

@@ -128,6 +128,12 @@ class Room(BaseModel):
     creator = ForeignKeyField(User, null=True, column_name="creator_id")
     # Seen, joined and read only by its members (RoomMember): a web app's room, made through the API.
     members_only = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+    # Read-only: history stays readable, nobody posts (chatd.roomcare).
+    archived = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+    # Only moderators and admins post (chatd.roomcare).
+    announcement = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+    # Days its messages are kept; None: history.retention_days; 0: for ever (chatd.retention).
+    retention_days = IntegerField(null=True)
 
 
 class RoomKey(BaseModel):
@@ -310,6 +316,21 @@ class Ban(BaseModel):
         indexes = ((("user",), False), (("network",), False))
 
 
+class ReservedName(BaseModel):
+    """A user or room name nobody may take (``chatd.reserved``): a name, compared by its
+    look-alike keys, or a pattern with ``*`` for any run of characters. ``scope`` says
+    what it holds back: "user", "room" or "any"."""
+
+    id = IdField()
+    pattern = TextField(unique=True)
+    scope = TextField()
+    reason = TextField(default="")
+    created = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "reserved_name"
+
+
 class AuditLog(BaseModel):
     """One admin or moderator action (``chatd.audit``): who, what, on what, when, why. Only ever
     inserted: nothing in chatd updates or deletes a row (the admin page shows them read-only)."""
@@ -381,7 +402,7 @@ class Traffic(BaseModel):
 
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          AuditLog, AdminAccount, AdminSession, Mute, Ban, Traffic)
+          AuditLog, AdminAccount, AdminSession, Mute, Ban, Traffic, ReservedName)
 
 
 def now_ms() -> int:

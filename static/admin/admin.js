@@ -17,6 +17,8 @@ const TABS = [
   'moderation',
   'dashboard',
   'log',
+  'rooms',
+  'users',
 ];
 
 const ROLES = { admin: ['admin', 'moderator'], moderator: ['moderator'] }; // each role and those it includes

@@ -1,0 +1,159 @@
+"""``chatd purge`` and ``chatd user export|delete``: old messages and users' data
+(``chatd.retention``, ``chatd.usercare``; docs/operations.md, "Retention", "User data").
+
+They work on the configured database itself (SQLite or PostgreSQL), whether a server
+runs or not; each writes its audit row as the ``cli`` actor. A deletion then asks a
+running server (its control socket) to end the user's sessions on every node.
+
+    chatd purge --dry-run [--json]       # per channel: messages that would go, the oldest kept
+    chatd purge                          # does it, in batches
+    chatd user export 42 -o alice.json   # by id, or by name (exact)
+    chatd user delete alice [--yes]      # asks first unless --yes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import TextIO
+
+from chatd.config import Config, store_url
+from chatd.dsn import redacted
+from chatd.status import ExitStatus
+
+KICK_TIMEOUT = 10.0  # seconds the running server has to end a deleted user's sessions
+
+
+def _store(config: Config):
+    from chatd.store import open_store  # peewee loads only for these commands
+
+    store = open_store(store_url(config), shared=True, synchronous=config.store.synchronous,
+                       batch_max=config.store.batch_max)
+    store.ensure_schema()
+    return store
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+
+def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.audit import cli_actor
+    from chatd.retention import purge_blocking
+    from chatd.store import DatabaseUnreachable, now_ms
+    from chatd.store.retention import plan
+
+    days = config.history.retention_days
+    try:
+        store = _store(config)
+        with store.db.connection_context():
+            channels = plan(store, days, now_ms())
+        if not args.dry_run:
+            purge_blocking(store, channels, cli_actor())
+    except DatabaseUnreachable as e:
+        print(f"chatd: purge: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+        return ExitStatus.ERROR
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "channels": [c.shown() for c in channels],
+                          "messages": sum(c.count for c in channels)}, indent=2), file=stdout)
+        return ExitStatus.OK
+    if not channels:
+        print("nothing to purge: messages are kept for ever (history.retention_days is 0 and no room has "
+              "days of its own)", file=stdout)
+        return ExitStatus.OK
+    for c in channels:
+        where = f"room {c.room}" if c.room is not None else "private messages"
+        kept = c.oldest_kept
+        oldest = "none kept" if kept is None else f"oldest kept #{kept[0]} of {_when(kept[1])}"
+        print(f"{where}: {c.count} messages older than {c.days} days; {oldest}", file=stdout)
+    total = sum(c.count for c in channels)
+    print(f"{'would remove' if args.dry_run else 'removed'} {total} message{'s' if total != 1 else ''}", file=stdout)
+    return ExitStatus.OK
+
+
+def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.store import DatabaseUnreachable
+    from chatd.store.userdata import find_users
+
+    try:
+        store = _store(config)
+        with store.db.connection_context():
+            found = find_users(store, args.user)
+        if not found:
+            print(f"chatd: user {args.action}: there is no user {args.user!r}", file=stderr)
+            return ExitStatus.ERROR
+        if len(found) > 1:
+            print(f"chatd: user {args.action}: {len(found)} users are called {args.user!r}; give an id:", file=stderr)
+            for uid, name, kind in found:
+                print(f"  {uid}  {name}  ({kind})", file=stderr)
+            return ExitStatus.ERROR
+        user_id, name, kind = found[0]
+        if args.action == "export":
+            return _export(store, user_id, args.output, stdout, stderr)
+        return _delete(store, config, (user_id, name, kind), args, stdout, stderr)
+    except DatabaseUnreachable as e:
+        print(f"chatd: user: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+        return ExitStatus.ERROR
+
+
+def _export(store, user_id: int, output: str | None, stdout: TextIO, stderr: TextIO) -> int:
+    from chatd.audit import cli_actor, entry
+    from chatd.store.userdata import export
+    from chatd.usercare import target
+
+    try:
+        out = stdout if output in (None, "-") else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as e:
+        print(f"chatd: user export: cannot write {output}: {e.strerror or e}", file=stderr)
+        return ExitStatus.ERROR
+    try:
+        store.audit.add_now(entry(cli_actor(), "user.export", target(user_id)))
+        with store.db.connection_context():
+            for piece in export(store, user_id):
+                out.write(piece)
+    finally:
+        if out is not stdout:
+            out.close()
+    if out is not stdout:
+        print(f"exported user {user_id} to {output}", file=stderr)
+    return ExitStatus.OK
+
+
+def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Namespace, stdout: TextIO,
+            stderr: TextIO) -> int:
+    from chatd.audit import cli_actor
+    from chatd.control import ControlUnavailable, ask
+    from chatd.session import BOT
+    from chatd.usercare import delete_blocking
+
+    user_id, name, kind = user
+    if kind == BOT:
+        print(f"chatd: user delete: user {user_id} is a bot: delete it through the HTTP API (DELETE /bots)",
+              file=stderr)
+        return ExitStatus.ERROR
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("chatd: user delete: not confirmed: pass --yes (nothing was deleted)", file=stderr)
+            return ExitStatus.USAGE
+        answer = input(f"Delete user {user_id} ({name}, {kind}): their messages become tombstones and nothing "
+                       "identifying stays. This cannot be undone. Type the id to confirm: ")
+        if answer.strip() != str(user_id):
+            print("chatd: user delete: not confirmed (nothing was deleted)", file=stderr)
+            return ExitStatus.ERROR
+    made = delete_blocking(store, user_id, cli_actor(), args.reason or "")
+    if made is None:
+        print(f"chatd: user delete: there is no user {user_id}", file=stderr)
+        return ExitStatus.ERROR
+    try:
+        reply = ask(config.control_socket, "user_deleted", KICK_TIMEOUT, user=user_id)
+        sessions = "its sessions ended" if reply.get("ok") else f"the server said: {reply.get('error')}"
+    except ControlUnavailable:
+        sessions = "no server answered (none runs: no session to end)"
+    print(f"deleted user {user_id}: {made} message{'s' if made != 1 else ''} made tombstones; {sessions}",
+          file=stdout)
+    return ExitStatus.OK
+
+
+COMMANDS = {"purge": cmd_purge, "user": cmd_user}

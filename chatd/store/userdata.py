@@ -1,0 +1,137 @@
+"""A user's data in the store, SQLite or PostgreSQL: finding a user, its export as
+JSON, and its deletion (``chatd.usercare`` runs them; docs/operations.md, "User data").
+
+**Export** is a generator of JSON text pieces, read a page (``PAGE_ROWS`` rows)
+at a time: a user with a million messages never sits in memory. Each piece is
+read by one ``next()``, which the server runs in its reader pool
+(``Store.read``), a command in its own thread.
+
+**Deletion** keeps every row that other rows or users' positions point at,
+and nothing that says who the user was. The user row stays (messages refer
+to their sender by id, and ids are never handed out again) with its name made
+``ANONYMOUS``, kind ``"deleted"``, no app id (``external_id``: the app's next
+token for that user makes a new user), no roles, no avatar, and its token
+generation raised (every token refused). Its sign-ins, memberships, stored
+notifications, API keys bound to it, mutes and bans go; rooms it created forget it. Then,
+in batches: each message it sent becomes a tombstone (``chatd.store.moderation``)
+with its sender's name ``ANONYMOUS``; messages others sent it keep their text
+(their words) with the recipient's name ``ANONYMOUS``.
+
+    found = find_users(store, "alice")          # [(id, name, kind)]: by id if digits, else by name
+    for piece in export(store, 42): ...         # JSON text pieces
+    erase_identity(store, 42)                   # in a writer job: the user row and what hangs on it
+    rows, more = tombstone_batch(store, 42, 500)  # in a writer job, until ``more`` is False
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from chatd.store.moderation import tombstone
+from chatd.store.rows import SELECT, MessageRow
+from chatd.store.schema import now_ms
+
+if TYPE_CHECKING:
+    from chatd.store import Store
+
+ANONYMOUS = "[deleted]"  # the name a deleted user's row and messages keep
+DELETED = "deleted"  # the kind of a deleted user: no token, app token or name signs in as it
+PAGE_ROWS = 1000  # messages read per page of an export
+FIND_MAX = 20  # users listed for one name
+
+
+def find_users(store: Store, ref: str) -> list[tuple[int, str, str]]:
+    """(id, name, kind) of the user ``ref`` names: an id (digits), or a name (exact, every user
+    called so, at most ``FIND_MAX``); deleted users are not found. Blocking."""
+    db, q = store.db, store._q
+    if ref.isdigit() and ref.isascii():
+        sql, args = 'SELECT id, name, kind FROM "user" WHERE id = ? AND kind <> ?', (int(ref), DELETED)
+    else:
+        sql, args = 'SELECT id, name, kind FROM "user" WHERE name = ? AND kind <> ? ORDER BY id LIMIT ?', \
+            (ref, DELETED, FIND_MAX)
+    return [tuple(row) for row in db.execute_sql(q(sql), args).fetchall()]
+
+
+def export(store: Store, user_id: int) -> Iterator[str]:
+    """The user's data as one JSON object, in pieces: ``{"user": profile, "memberships": [...],
+    "rooms_created": [...], "messages": [room messages sent], "private": [private messages to or
+    from the user]}`` (docs/operations.md, "User data"). Nothing if the user does not exist."""
+    db, q = store.db, store._q
+    row = db.execute_sql(q('SELECT id, name, kind, created, external_id, roles, avatar FROM "user" WHERE id = ?'),
+                         (user_id,)).fetchone()
+    if row is None:
+        return
+    uid, name, kind, created, external_id, roles, avatar = row
+    profile = {"id": uid, "name": name, "kind": kind, "created": created, "external_id": external_id,
+               "roles": json.loads(roles or "[]"), "avatar": avatar}
+    memberships = [{"room": room, "source": source, "added": added} for room, source, added in db.execute_sql(q(
+        "SELECT r.name, m.source, m.added FROM room_member m JOIN room r ON r.id = m.room_id "
+        "WHERE m.user_id = ? ORDER BY r.name, m.source"), (user_id,)).fetchall()]
+    created_rooms = [{"room": room, "created": made} for room, made in db.execute_sql(q(
+        "SELECT name, created FROM room WHERE creator_id = ? ORDER BY id"), (user_id,)).fetchall()]
+    yield (f'{{"user": {json.dumps(profile)}, "memberships": {json.dumps(memberships)}, '
+           f'"rooms_created": {json.dumps(created_rooms)}, "messages": [')
+    yield from _messages(store, "m.sender_id = ? AND m.room_id IS NOT NULL", (user_id,))
+    yield '], "private": ['
+    yield from _messages(store, "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))",
+                         (user_id, user_id))
+    yield "]}\n"
+
+
+def _messages(store: Store, where: str, args: tuple) -> Iterator[str]:
+    """The messages passing ``where``, by id, as JSON objects joined by commas, a page per piece."""
+    after, first = 0, True
+    while True:
+        rows = store.db.execute_sql(store._q(f"{SELECT} WHERE {where} AND m.id > ? ORDER BY m.id LIMIT ?"),
+                                    (*args, after, PAGE_ROWS)).fetchall()
+        if not rows:
+            return
+        shown = [json.dumps(_shown(MessageRow._make(row))) for row in rows]
+        yield ("" if first else ", ") + ", ".join(shown)
+        first, after = False, rows[-1][0]
+
+
+def _shown(row: MessageRow) -> dict:
+    message = {"id": row.id, "ts": row.ts, "text": row.text}
+    if row.room is not None:
+        return {**message, "room": row.room}
+    return {**message, "from": {"id": row.sender_id, "name": row.sender_name},
+            "to": {"id": row.recipient_id, "name": row.recipient_name}}
+
+
+def erase_identity(store: Store, user_id: int) -> bool:
+    """In a writer job: anonymise the user row and remove what hangs on it (see the module);
+    → whether the user existed (a deleted one counts: deleting again finishes the job)."""
+    db, q = store.db, store._q
+    with db.atomic():
+        found = db.execute_sql(q('UPDATE "user" SET name = ?, kind = ?, external_id = NULL, roles = ?, '
+                                 "avatar = NULL, token_generation = token_generation + 1 WHERE id = ?"),
+                               (ANONYMOUS, DELETED, "[]", user_id)).rowcount > 0
+        if not found:
+            return False
+        for table in ("sign_in", "room_member", "event", "api_key", "mute", "ban"):
+            db.execute_sql(q(f"DELETE FROM {table} WHERE user_id = ?"), (user_id,))
+        db.execute_sql(q("UPDATE room SET creator_id = NULL WHERE creator_id = ?"), (user_id,))
+    return True
+
+
+def tombstone_batch(store: Store, user_id: int, limit: int) -> tuple[list[MessageRow], bool]:
+    """In a writer job: at most ``limit`` more of the user's messages made anonymous tombstones, and
+    at most as many messages to it made anonymous; → (the rows that became tombstones now, as
+    clients are to be told; whether anything was left to do: call again until it says False)."""
+    db, q = store.db, store._q
+    with db.atomic():
+        ids = [row[0] for row in db.execute_sql(q(
+            "SELECT id FROM message WHERE sender_id = ? AND (deleted IS NULL OR sender_name <> ?) "
+            "ORDER BY id LIMIT ?"), (user_id, ANONYMOUS, limit)).fetchall()]
+        rows = tombstone(store, ids, now_ms())
+        if ids:
+            marks = ", ".join("?" * len(ids))
+            db.execute_sql(q(f"UPDATE message SET sender_name = ? WHERE id IN ({marks})"), (ANONYMOUS, *ids))
+        received = db.execute_sql(q(
+            "UPDATE message SET recipient_name = ? WHERE id IN (SELECT id FROM message "
+            "WHERE recipient_id = ? AND recipient_name <> ? ORDER BY id LIMIT ?)"),
+            (ANONYMOUS, user_id, ANONYMOUS, limit)).rowcount
+    return [row._replace(sender_name=ANONYMOUS) for row in rows], bool(ids) or received > 0

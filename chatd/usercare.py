@@ -1,0 +1,132 @@
+"""A user's data: its export and its deletion, from the admin page or the command line
+(``chatd.store.userdata`` says what each holds and keeps; docs/operations.md, "User data").
+
+Deleting a user, in this order, so that nothing it writes meanwhile escapes: its
+identity is erased with the audit row (one transaction: tokens refused from then
+on), its sessions end on every node (``kicked``, 4410) and it leaves the
+members-only rooms everywhere, then its messages become tombstones a batch at a
+time (``BATCH_ROWS``, pauses between), each batch's ``deleted`` frames going to
+the sessions that have them (``chatd.moderation``). Bots are refused: the API
+that made them deletes them.
+
+    care = UserCare(chat)
+    users = await care.find("alice")                 # [(id, name, kind)]
+    async for piece in care.export(actor, 42): ...   # JSON text; one audit row (user.export)
+    await care.delete(actor, 42)                     # → messages made tombstones
+    delete_blocking(store, 42, actor)                # the same on the database alone (a command; blocks)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from chatd.audit import Actor, entry
+from chatd.protocol import Code, ProtocolError
+from chatd.session import BOT
+from chatd.store import Store
+from chatd.store.userdata import erase_identity, export, find_users, tombstone_batch
+
+BATCH_ROWS = 500  # messages made tombstones in one writer job
+PAUSE_SECONDS = 0.05  # between two batches: the writer's other jobs go first
+KICK_REASON = "this account was deleted"
+
+
+def target(user_id: int) -> str:
+    """How audit rows name a user (an id: the row outlives the name)."""
+    return f"user:{user_id}"
+
+
+class UserCare:
+    def __init__(self, chat: Any):
+        """``chat``: the ``chatd.chat.Chat`` (its store, cluster, room admin and moderation)."""
+        self.chat = chat
+        self.store: Store = chat.store
+
+    def find(self, ref: str) -> asyncio.Future:
+        """→ [(id, name, kind)] of the users ``ref`` names (an id, or an exact name)."""
+        return self.store.read(lambda: find_users(self.store, ref))
+
+    async def one(self, ref: str) -> tuple[int, str, str]:
+        """The one user ``ref`` names; ProtocolError ``no_such_user``, or ``bad_request``-like
+        ``forbidden`` naming the ids when a name is several users'."""
+        found = await self.find(ref)
+        if not found:
+            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {ref!r}")
+        if len(found) > 1:
+            ids = ", ".join(str(uid) for uid, _, _ in found)
+            raise ProtocolError(Code.FORBIDDEN, f"{len(found)} users are called {ref!r} (ids {ids}): give an id")
+        return found[0]
+
+    async def export(self, actor: Actor, user_id: int) -> AsyncIterator[str]:
+        """The user's JSON export in pieces, each read in the reader pool; its audit row first."""
+        await self.store.audit.add(entry(actor, "user.export", target(user_id)))
+        pieces = export(self.store, user_id)
+        while True:
+            piece = await self.store.read(lambda: next(pieces, None))
+            if piece is None:
+                return
+            yield piece
+
+    async def delete(self, actor: Actor, user_id: int, reason: str = "") -> int:
+        """Delete the user (see the module); → messages made tombstones. ProtocolError
+        ``no_such_user``, or ``forbidden`` for a bot."""
+        user = next(iter(await self.find(str(user_id))), None)
+        if user is None:
+            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
+        if user[2] == BOT:
+            raise ProtocolError(Code.FORBIDDEN, "this user is a bot: delete it through the HTTP API (DELETE /bots)")
+        row = entry(actor, "user.delete", target(user_id), reason)
+
+        def erase() -> bool:
+            with self.store.db.atomic():
+                found = erase_identity(self.store, user_id)
+                if found:
+                    self.store.audit.insert(row)
+            return found
+
+        if not await self.store.writer.run(erase):
+            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
+        self.ended(user_id)
+        return await self.tombstones(user_id)
+
+    def ended(self, user_id: int) -> None:
+        """The user was erased (here, or by a command): its sessions end and it leaves its
+        members-only rooms, here and on every node."""
+        chat = self.chat
+        chat.cluster.kick(user_id, KICK_REASON)
+        for room in list(chat.hub.rooms.values()):
+            if user_id in room.allowed:
+                chat.room_admin.member(room.id, user_id, False)
+
+    async def tombstones(self, user_id: int) -> int:
+        """Make the erased user's messages tombstones, a batch at a time; → how many."""
+        made, more = 0, True
+        while more:
+            rows, more = await self.store.writer.run(lambda: tombstone_batch(self.store, user_id, BATCH_ROWS))
+            self.chat.moderation.deleted(rows)
+            made += len(rows)
+            if more:
+                await asyncio.sleep(PAUSE_SECONDS)
+        return made
+
+
+def delete_blocking(store: Store, user_id: int, actor: Actor, reason: str = "") -> int | None:
+    """``UserCare.delete`` on the database alone, for a command (no writer thread, no sessions:
+    the command asks a running server to end them, ``chatd.user_commands``); → messages made
+    tombstones, or None if there is no such user. Blocks."""
+    db = store.db
+    with db.connection_context():
+        with db.atomic():
+            if not erase_identity(store, user_id):
+                return None
+            store.audit.insert(entry(actor, "user.delete", target(user_id), reason))
+        made, more = 0, True
+        while more:
+            rows, more = tombstone_batch(store, user_id, BATCH_ROWS)
+            made += len(rows)
+            if more:
+                time.sleep(PAUSE_SECONDS)
+    return made

@@ -1,0 +1,114 @@
+"""``chatd purge`` and ``chatd user export|delete`` on the configured database
+(SQLite, and PostgreSQL), no server running."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+
+from chatd.cli import main
+from chatd.store import Draft
+from chatd.store.retention import DAY_MS
+from chatd.store.userdata import ANONYMOUS
+from tests.stores import new_user, opened, save
+
+
+def run(tmp_path, url: str, *argv: str, stdin: str | None = None, monkeypatch=None):
+    out, err = io.StringIO(), io.StringIO()
+    (tmp_path / "chatd.yaml").write_text(json.dumps({
+        "database": url, "control_socket": str(tmp_path / "ctl.sock"), "history": {"retention_days": 30}}))
+    status = main([*argv, "-c", str(tmp_path / "chatd.yaml")], {}, out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+async def filled(url: str) -> dict:
+    """alice with 5 old and 2 new lobby messages, a private one to bob; → ids."""
+    store = opened(url)
+    try:
+        store.ensure_rooms(["lobby"])
+        lobby = store.rooms()[0][0]
+        alice, bob = await new_user(store, "alice"), await new_user(store, "bob")
+        ids = [(await save(store, Draft(alice, "alice", f"m{i}", f"c{i}", room_id=lobby, room_name="lobby"))).row.id
+               for i in range(7)]
+        private = (await save(store, Draft(alice, "alice", "psst", "p", recipient_id=bob))).row.id
+
+        def age() -> None:
+            now = store.db.execute_sql("SELECT max(ts) FROM message").fetchone()[0]
+            marks = ", ".join("?" * 5)
+            store.db.execute_sql(store._q(f"UPDATE message SET ts = ? WHERE id IN ({marks})"),
+                                 (now - 40 * DAY_MS, *ids[:5]))
+
+        await store.writer.run(age)
+        return {"alice": alice, "bob": bob, "ids": ids, "private": private}
+    finally:
+        store.close()
+
+
+async def test_purge_dry_run_says_what_purge_then_removes(tmp_path, store_url):
+    made = await filled(store_url)
+    status, out, _ = run(tmp_path, store_url, "purge", "--dry-run", "--json")
+    assert status == 0
+    plan = json.loads(out)
+    lobby = next(c for c in plan["channels"] if c["room"] == "lobby")
+    assert (lobby["messages"], lobby["oldest_kept"]["id"], plan["messages"]) == (5, made["ids"][5], 5)
+    status, out, _ = run(tmp_path, store_url, "purge", "--dry-run")
+    assert "room lobby: 5 messages older than 30 days" in out and "would remove 5 messages" in out
+
+    status, out, _ = run(tmp_path, store_url, "purge")
+    assert status == 0 and "removed 5 messages" in out
+    assert json.loads(run(tmp_path, store_url, "purge", "--dry-run", "--json")[1])["messages"] == 0
+
+
+async def test_user_export_and_delete_from_the_command_line(tmp_path, store_url):
+    made = await filled(store_url)
+    status, out, _ = run(tmp_path, store_url, "user", "export", "alice")
+    data = json.loads(out)
+    assert status == 0 and data["user"]["name"] == "alice" and len(data["messages"]) == 7
+    assert [m["text"] for m in data["private"]] == ["psst"]
+    status, _, err = run(tmp_path, store_url, "user", "export", str(made["alice"]), "-o", str(tmp_path / "a.json"))
+    assert status == 0 and json.loads((tmp_path / "a.json").read_text())["user"]["id"] == made["alice"]
+
+    status, _, err = run(tmp_path, store_url, "user", "delete", "alice")
+    assert status == 2 and "--yes" in err and "nothing was deleted" in err  # no terminal to ask on
+    status, out, _ = run(tmp_path, store_url, "user", "delete", "alice", "--yes", "--reason", "asked")
+    assert status == 0 and "8 messages made tombstones" in out and "no server answered" in out
+    assert run(tmp_path, store_url, "user", "export", "alice")[0] == 1, "nobody is called alice now"
+
+    store = opened(store_url)
+    try:
+        rows = await store.read(lambda: store.db.execute_sql(store._q(
+            "SELECT sender_name, text, deleted IS NOT NULL FROM message WHERE sender_id = ?"),
+            (made["alice"],)).fetchall())
+        audit = (await store.audit.page(None, 10)).rows
+    finally:
+        store.close()
+    assert {tuple(row) for row in rows} == {(ANONYMOUS, "", True)}
+    assert [(r["action"], r["actor"]["kind"]) for r in audit[:3]] == [
+        ("user.delete", "cli"), ("user.export", "cli"), ("user.export", "cli")]
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (("user", "delete", "nobody", "--yes"), "there is no user 'nobody'"),
+    (("user", "export", "99"), "there is no user '99'"),
+])
+async def test_bad_users_are_refused_clearly(tmp_path, store_url, argv, words):
+    await filled(store_url)
+    status, _, err = run(tmp_path, store_url, *argv)
+    assert status == 1 and words in err
+
+
+async def test_a_user_deleted_from_the_command_line_is_cut_off_by_the_running_server(chatd_daemon):
+    from tests.wsclient import ChatClient
+
+    alice = await ChatClient.connect(chatd_daemon.ws_url)
+    try:
+        await alice.enter("lobby", name="alice")
+        assert (await alice.say("lobby", "mine"))["type"] == "ack"
+        code, out, err = await asyncio.to_thread(chatd_daemon.run, "user", "delete", "alice", "--yes")
+        assert code == 0 and "1 message made tombstones; its sessions ended" in out, (out, err)
+        assert "deleted" in (await alice.expect("kicked"))["reason"]
+    finally:
+        await alice.close()

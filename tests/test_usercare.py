@@ -1,0 +1,134 @@
+"""A user's data (``chatd.usercare``, ``chatd.store.userdata``): its export, and its
+deletion leaving tombstones and nothing identifying, with its sessions ended on
+every node; two nodes of one database (SQLite, and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatd.audit import Actor
+from chatd.protocol import ProtocolError
+from chatd.store.userdata import ANONYMOUS
+from tests.conftest import until
+from tests.stores import KINDS
+from tests.webapp import WebApp
+
+ROOT = Actor("admin", 1, "root", frozenset({"admin"}))
+
+
+@pytest.fixture
+def web_app() -> WebApp:
+    return WebApp()
+
+
+@pytest.fixture(params=KINDS)
+async def two(request: pytest.FixtureRequest, tmp_path: Path, cluster_nodes, web_app):
+    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
+    return await cluster_nodes(2, database=database, app_tokens={"secret": web_app.secret})
+
+
+def uid(client) -> int:
+    return client.welcome["user"]["id"]
+
+
+async def alice_and_bob(two, web_app):
+    """alice (an app user, on a and b) and bob (a guest, on b) in the lobby, a private word each way."""
+    a, b = two.nodes
+    token = web_app.token("shop-7", name="Alice Liddell", roles=["member"], avatar="https://x.example/a.png")
+    alice_a = await (await two.client(a)).enter("lobby", app_token=token)
+    alice_b = await (await two.client(b)).enter("lobby", token=alice_a.welcome["token"])
+    bob = await two.user(b, "bob", "lobby")
+    said = [(await alice_a.say("lobby", f"hello {i}"))["id"] for i in range(3)]
+    to_bob = (await alice_a.request("say", to=uid(bob), text="psst bob"))["id"]
+    to_alice = (await bob.request("say", to=uid(alice_a), text="hi alice"))["id"]
+    await a.chat.room_admin.create("club", "", members_only=True)
+    await a.chat.room_admin.add_members("club", [uid(alice_a)])
+    return alice_a, alice_b, bob, said, to_bob, to_alice
+
+
+async def export_of(server, user_id: int) -> dict:
+    return json.loads("".join([piece async for piece in server.chat.user_care.export(ROOT, user_id)]))
+
+
+async def test_the_export_holds_the_profile_memberships_messages_and_private_conversations(two, web_app):
+    a, _ = two.nodes
+    alice, _, bob, said, to_bob, to_alice = await alice_and_bob(two, web_app)
+    data = await export_of(a, uid(alice))
+    assert data["user"] | {"created": 0} == {"id": uid(alice), "name": "Alice Liddell", "kind": "app",
+                                            "created": 0, "external_id": "shop-7", "roles": ["member"],
+                                            "avatar": "https://x.example/a.png"}
+    assert [(m["room"], m["source"]) for m in data["memberships"]] == [("club", "api")]
+    assert [(m["id"], m["room"], m["text"]) for m in data["messages"]] == [
+        (i, "lobby", f"hello {n}") for n, i in enumerate(said)]
+    assert [(m["id"], m["from"]["id"], m["to"]["id"], m["text"]) for m in data["private"]] == [
+        (to_bob, uid(alice), uid(bob), "psst bob"), (to_alice, uid(bob), uid(alice), "hi alice")]
+    assert (await a.store.audit.page(None, 5)).rows[0]["action"] == "user.export"
+
+
+async def test_an_export_is_read_a_page_at_a_time(two, web_app, monkeypatch):
+    from chatd.store import userdata
+
+    a, _ = two.nodes
+    alice, *_ = await alice_and_bob(two, web_app)
+    monkeypatch.setattr(userdata, "PAGE_ROWS", 2)
+    pieces = [piece async for piece in a.chat.user_care.export(ROOT, uid(alice))]
+    assert len(pieces) >= 5, "3 messages in pages of 2, each a piece"
+    assert len(json.loads("".join(pieces))["messages"]) == 3
+
+
+async def test_a_deleted_user_leaves_tombstones_and_nothing_identifying_and_its_sessions_end_everywhere(two, web_app):
+    a, b = two.nodes
+    alice_a, alice_b, bob, said, to_bob, to_alice = await alice_and_bob(two, web_app)
+    user_id = uid(alice_a)
+
+    made = await a.chat.user_care.delete(ROOT, user_id, reason="asked to be forgotten")
+    assert made == 4  # three room messages and one private
+    for tab in (alice_a, alice_b):
+        kicked = await tab.expect("kicked")
+        assert "deleted" in kicked["reason"]
+    for message_id in said:  # bob's page loses them at once
+        await bob.expect("deleted", id=message_id)
+    history = await bob.request("history", room="lobby")
+    tombstones = [m for m in history["messages"] if m["id"] in said]
+    assert [m["id"] for m in tombstones] == said
+    assert all(m["deleted"] is True and set(m) == {"type", "id", "room", "ts", "deleted"} for m in tombstones)
+
+    def stored() -> tuple:
+        db, q = a.store.db, a.store._q
+        user = db.execute_sql(q('SELECT name, kind, external_id, roles, avatar FROM "user" WHERE id = ?'),
+                              (user_id,)).fetchall()
+        messages = json.dumps(db.execute_sql("SELECT * FROM message").fetchall())
+        left = [db.execute_sql(q(f"SELECT count(*) FROM {table} WHERE user_id = ?"), (user_id,)).fetchone()[0]
+                for table in ("sign_in", "room_member")]
+        return user, messages, left
+
+    user, messages, left = await a.store.read(stored)
+    assert user == [(ANONYMOUS, "deleted", None, "[]", None)]
+    for identifying in ("Alice", "hello", "psst", "shop-7"):
+        assert identifying not in messages
+    assert "hi alice" in messages, "bob's words stay, to a nameless recipient"
+    assert left == [0, 0]
+    await until(lambda: user_id not in b.hub.room("club").allowed, what="out of the club everywhere")
+
+    again = await (await two.client(b)).identify(token=alice_a.welcome["token"])
+    assert again["code"] == "bad_token", "its tokens are refused"
+    fresh = await (await two.client(a)).identify(app_token=web_app.token("shop-7", name="Alice Liddell"))
+    assert fresh["type"] == "welcome" and fresh["user"]["id"] != user_id, "the app's next token is a new user"
+    assert await a.chat.user_care.find(str(user_id)) == []
+    audit = (await a.store.audit.page(None, 5)).rows[0]
+    assert (audit["action"], audit["target"], audit["reason"]) == ("user.delete", f"user:{user_id}",
+                                                                    "asked to be forgotten")
+
+
+async def test_deleting_a_user_that_is_not_there_or_a_bot_is_refused(two):
+    a, _ = two.nodes
+    with pytest.raises(ProtocolError) as missing:
+        await a.chat.user_care.delete(ROOT, 4242)
+    assert missing.value.code == "no_such_user"
+    bot, *_ = await a.chat.bots.create("helper", "https://hooks.example/h", [])
+    with pytest.raises(ProtocolError) as refused:
+        await a.chat.user_care.delete(ROOT, bot.user_id)
+    assert refused.value.code == "forbidden" and "bot" in refused.value.message
