@@ -2,7 +2,7 @@
 
 Generates a chatd database of mixed Chinese, English and mixed messages of chat-like lengths
 (bulk inserts into a temporary database, with the search index's triggers off), builds the index
-as the migration ``_v12_search_index`` does (timed: what an upgrade costs), then measures through
+as the migration ``_v15_search_index`` does (timed: what an upgrade costs), then measures through
 the store's own reads (``store.search.find``, the reader pool included):
 
 - search latency p50/p95 per query kind, as a user (their rooms and conversations) and as an admin;

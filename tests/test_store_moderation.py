@@ -68,7 +68,7 @@ async def test_mutes_and_bans_in_force_are_read_back_and_replaced(any_store):
 
 
 async def test_a_database_from_before_moderation_gets_it(tmp_path, monkeypatch):
-    before = migrations_until(monkeypatch, "_v12_moderation")
+    before = migrations_until(monkeypatch, "_v13_moderation")
     path = str(tmp_path / "chatd.db")
     store = opened(path)
     lobby = await store.create_room("lobby", "")

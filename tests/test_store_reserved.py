@@ -46,7 +46,7 @@ async def test_a_rooms_flags_and_retention_are_stored_and_read_back(any_store):
 
 
 async def test_a_database_from_before_opens_with_every_room_open(tmp_path, monkeypatch):
-    before = migrations_until(monkeypatch, "_v12_rooms_care")
+    before = migrations_until(monkeypatch, "_v16_rooms_care")
     path = str(tmp_path / "chatd.db")
     store = opened(path)
     await store.create_room("games", "")

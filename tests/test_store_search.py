@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from chatd.store import Draft
-from chatd.store.migrations import MIGRATIONS, _v12_search_index
+from chatd.store.migrations import MIGRATIONS, _v15_search_index
 from chatd.store.schema import MODELS, now_ms
 from chatd.store.search import Filters, Scope
 from tests.stores import new_user, opened, save
@@ -195,13 +195,13 @@ async def test_the_migration_indexes_the_messages_already_stored(any_store, lobb
                               "DROP TABLE message_search", "DELETE FROM meta WHERE key = 'search_indexed'"):
                 db.execute_sql(statement)
         with db.bind_ctx(MODELS), db.atomic():
-            _v12_search_index(db)
+            _v15_search_index(db)
 
     await any_store.writer.run(drop_and_migrate)
     assert len(await _texts(any_store, "会议")) == 12
     await any_store.writer.run(lambda: db.execute_sql("DELETE FROM message"))
     assert await _texts(any_store, "会议") == []
-    assert _v12_search_index in MIGRATIONS
+    assert _v15_search_index in MIGRATIONS
 
 
 async def test_sqlite_indexes_new_messages_by_itself_a_moment_after_storing_them(tmp_path):

@@ -151,7 +151,7 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
-def _v12_search_index(db: Database) -> None:
+def _v15_search_index(db: Database) -> None:
     """Full-text search (``chatd.store.searchindex``): the index, and what keeps it following
     the messages, built for the messages stored so far in batches."""
     searchindex.create_index(db, fill=True)
@@ -162,19 +162,19 @@ def _v12_admin_accounts(db: Database) -> None:
     db.create_tables([AuditLog, AdminAccount, AdminSession])
 
 
-def _v12_moderation(db: Database) -> None:
+def _v13_moderation(db: Database) -> None:
     """Moderation: a message may be a tombstone (``message.deleted``, its text gone), and
     users are muted and users or addresses banned (``chatd.moderation``)."""
     migrator(db).add_column("message", "deleted", Message.deleted).run()
     db.create_tables([Mute, Ban])
 
 
-def _v12_traffic(db: Database) -> None:
+def _v14_traffic(db: Database) -> None:
     """Connections and messages per minute and process, for the admin dashboard's charts."""
     db.create_tables([Traffic])
 
 
-def _v12_rooms_care(db: Database) -> None:
+def _v16_rooms_care(db: Database) -> None:
     """Rooms get their care: archived (read-only), announcement (moderators post), their own
     retention; and names nobody may take. Every existing room stays as it was."""
     steps = migrator(db)
@@ -188,8 +188,8 @@ def _v12_rooms_care(db: Database) -> None:
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
-                                                      _v11_bots, _v12_admin_accounts, _v12_moderation, _v12_traffic,
-                                                      _v12_search_index, _v12_rooms_care]
+                                                      _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
+                                                      _v15_search_index, _v16_rooms_care]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
