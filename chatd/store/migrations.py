@@ -151,12 +151,6 @@ def _v11_bots(db: Database) -> None:
     db.create_tables([Bot, BotRoom])
 
 
-def _v15_search_index(db: Database) -> None:
-    """Full-text search (``chatd.store.searchindex``): the index, and what keeps it following
-    the messages, built for the messages stored so far in batches."""
-    searchindex.create_index(db, fill=True)
-
-
 def _v12_admin_accounts(db: Database) -> None:
     """Administration: the audit log, admin accounts and the admin page's sessions."""
     db.create_tables([AuditLog, AdminAccount, AdminSession])
@@ -172,6 +166,12 @@ def _v13_moderation(db: Database) -> None:
 def _v14_traffic(db: Database) -> None:
     """Connections and messages per minute and process, for the admin dashboard's charts."""
     db.create_tables([Traffic])
+
+
+def _v15_search_index(db: Database) -> None:
+    """Full-text search (``chatd.store.searchindex``): the index, and what keeps it following
+    the messages, built for the messages stored so far in batches."""
+    searchindex.create_index(db, fill=True)
 
 
 def _v16_rooms_care(db: Database) -> None:
