@@ -49,7 +49,7 @@ async def chatter(server: Server, user):
            "private": (await alice.request("say", to=uid(bob), text="private 会议"))["id"],
            "gone": (await bob.say("lobby", "regrettable 会议"))["id"]}
     await server.store.writer.run(lambda: server.store.db.execute_sql(
-        server.store._q("UPDATE message SET text = '' WHERE id = ?"), (ids["gone"],)))
+        server.store._q("UPDATE message SET text = '', deleted = ? WHERE id = ?"), (1, ids["gone"])))
     return alice, bob, ids
 
 

@@ -18,7 +18,7 @@ async def test_an_admin_reads_filters_and_searches_the_chat_log(browser, server,
     gone = (await bob.say("lobby", "a regrettable remark"))["id"]
     await alice.request("say", to=bob.welcome["user"]["id"], text="private 会议 notes")
     await server.store.writer.run(lambda: server.store.db.execute_sql(
-        "UPDATE message SET text = '' WHERE id = ?", (gone,)))
+        "UPDATE message SET text = '', deleted = 1 WHERE id = ?", (gone,)))
 
     page = await admin_page(browser, server)
     await page.fill("#login-name", admin_account(server))
