@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from chatd.proxies import parse_networks
+from chatd.proxies import in_networks, parse_networks
 from chatd.ratelimit import BucketTable
 
 MAX_KEYS = 100_000  # addresses remembered per kind: ~200 bytes each, so at most ~20 MB per kind
@@ -116,16 +116,6 @@ def address_key(address: str, ipv6_prefix: int) -> str:
     return str(ip)
 
 
-def _exempt(address: str, networks: tuple[Any, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in networks)
-
-
 class AddressLimits:
     """The per-address limits of one process. ``settings()`` returns the
     current ``address`` section of the config (read on every call)."""
@@ -139,7 +129,7 @@ class AddressLimits:
     def key(self, address: str) -> str | None:
         """The key ``address`` is limited under; None when it is in ``address.exempt``."""
         s = self._settings()
-        if s.exempt and _exempt(address, parse_networks(s.exempt)):
+        if s.exempt and in_networks(address, parse_networks(s.exempt)):
             return None
         return address_key(address, s.ipv6_prefix)
 

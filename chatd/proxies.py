@@ -54,7 +54,7 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
     return _networks(tuple(values))
 
 
-def _address(text: str) -> Address | None:
+def parse_address(text: str) -> Address | None:
     """An address from a header value or socket peer; IPv4-mapped IPv6
     (``::ffff:10.0.0.1``, what a dual-stack socket reports) as plain IPv4."""
     try:
@@ -64,6 +64,13 @@ def _address(text: str) -> Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def in_networks(address: str, networks: Sequence[Network]) -> bool:
+    """Whether the client address ``address`` (text; IPv4-mapped IPv6 counts as IPv4) is in one of
+    ``networks``; False for what is no IP address (a Unix socket peer)."""
+    ip = parse_address(address)
+    return ip is not None and _trusted(ip, networks)
 
 
 def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
@@ -91,15 +98,15 @@ def client_address(peer: str, forwarded_for: Sequence[str], real_ip: str | None,
     Returns an address string in canonical form (IPv4-mapped IPv6 unmapped);
     a peer that is not an IP address (a Unix socket) is returned as given.
     """
-    address = _address(peer)
+    address = parse_address(peer)
     if address is None or not _trusted(address, trusted):
         return str(address) if address else peer
     hops = [hop for header in forwarded_for for hop in header.split(",")]
     if not hops:
-        claimed = _address(real_ip) if real_ip else None
+        claimed = parse_address(real_ip) if real_ip else None
         return str(claimed or address)
     for hop in reversed(hops):
-        hop_address = _address(hop)
+        hop_address = parse_address(hop)
         if hop_address is None:
             break  # an unparsable hop: nothing left of it can be believed
         address = hop_address

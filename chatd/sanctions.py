@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from chatd.proxies import Network
+from chatd.proxies import Network, parse_address
 from chatd.store.moderation import Ban, Mute
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -118,12 +118,9 @@ class Sanctions:
         the trusted proxies), or None; None for what is no IP address (a Unix socket peer)."""
         if not self.network_bans or address is None:
             return None
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
+        ip = parse_address(address)
+        if ip is None:
             return None
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
         return next((ban for network, ban in self.network_bans
                      if ip.version == network.version and ip in network and _in_force(ban.until, now)), None)
 

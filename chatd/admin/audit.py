@@ -21,29 +21,15 @@ ID_MAX = 2**63 - 1
 
 class AuditHandler(AdminHandler):
     async def get(self) -> None:
-        args = {}
-        for name, values in self.request.query_arguments.items():
-            if name not in ("before", "limit", "action", "actor", "target"):
-                raise AdminError(400, "bad_request", f"unknown query argument {name[:40]!r}")
-            if len(values) > 1:
-                raise AdminError(400, "bad_request", f"{name!r} is given twice")
-            args[name] = self.decode_argument(values[0], name)
-        before = self._number(args, "before", 1, ID_MAX)
-        limit = self._number(args, "limit", 1, PAGE_MAX) or PAGE_DEFAULT
+        args = self.query(("before", "limit", "action", "actor", "target"))
+        before = self.number(args, "before", 1, ID_MAX)
+        limit = self.number(args, "limit", 1, PAGE_MAX) or PAGE_DEFAULT
         for name, most in (("action", 64), ("actor", NAME_MAX), ("target", TARGET_MAX)):
             if len(args.get(name, "")) > most:
                 raise AdminError(400, "bad_request", f"{name!r} may be at most {most} characters")
         page = await self.chat.store.audit.page(before, limit, args.get("action") or None, args.get("actor") or None,
                                                 args.get("target") or None)
         self.reply({"entries": page.rows, "more": page.more, "actions": list(ACTIONS)})
-
-    def _number(self, args: dict[str, str], name: str, lo: int, hi: int) -> int | None:
-        text = args.get(name, "")
-        if not text:
-            return None
-        if not text.isascii() or not text.isdigit() or not lo <= int(text) <= hi:
-            raise AdminError(400, "bad_request", f"{name!r} must be a whole number from {lo} to {hi}")
-        return int(text)
 
 
 def routes() -> list[tuple[str, type]]:

@@ -180,6 +180,29 @@ class AdminHandler(AdminJson):
         self.actor = found.actor
         self.require(self.role)
 
+    def query(self, known: tuple[str, ...]) -> dict[str, str]:
+        """The query arguments, each given once and named in ``known``, stripped: ``{"limit": "50"}``;
+        AdminError 400 naming an unknown or repeated one."""
+        found = {}
+        for name, values in self.request.query_arguments.items():
+            if name not in known:
+                raise AdminError(400, "bad_request", f"unknown query argument {name[:40]!r}")
+            if len(values) > 1:
+                raise AdminError(400, "bad_request", f"{name!r} is given twice")
+            found[name] = self.decode_argument(values[0], name).strip()
+        return found
+
+    @staticmethod
+    def number(args: dict[str, str], name: str, lo: int, hi: int) -> int | None:
+        """``args[name]`` as a whole number from ``lo`` to ``hi``, None when absent or empty;
+        AdminError 400 naming the bounds otherwise."""
+        text = args.get(name, "")
+        if not text:
+            return None
+        if not text.isascii() or not text.isdigit() or not lo <= int(text) <= hi:
+            raise AdminError(400, "bad_request", f"{name!r} must be a whole number from {lo} to {hi}")
+        return int(text)
+
     def require(self, role: str) -> None:
         """AdminError 403 ``forbidden`` unless the actor holds ``role`` ("admin" or "moderator")."""
         if not self.actor.may(role):

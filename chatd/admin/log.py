@@ -76,22 +76,7 @@ class LogRequest(AdminHandler):
 
     def args(self) -> dict[str, str]:
         """The query arguments, each once and known; AdminError 400 naming the problem."""
-        found = {}
-        for name, values in self.request.query_arguments.items():
-            if name not in FILTERS + self.extra:
-                raise AdminError(400, "bad_request", f"unknown query argument {name[:40]!r}")
-            if len(values) > 1:
-                raise AdminError(400, "bad_request", f"{name!r} is given twice")
-            found[name] = self.decode_argument(values[0], name).strip()
-        return found
-
-    def number(self, args: dict[str, str], name: str, lo: int = 0, hi: int = MAX_ID) -> int | None:
-        text = args.get(name, "")
-        if not text:
-            return None
-        if not text.isascii() or not text.isdigit() or not lo <= int(text) <= hi:
-            raise AdminError(400, "bad_request", f"{name!r} must be a whole number from {lo} to {hi}")
-        return int(text)
+        return self.query(FILTERS + self.extra)
 
     async def filters(self, args: dict[str, str]) -> Filters:
         """The filters the arguments name: a room by name, a user by id or name (every user of that
@@ -107,7 +92,7 @@ class LogRequest(AdminHandler):
             if len(user) > NAME_ARG_MAX:
                 raise AdminError(400, "bad_request", f"'user' may be at most {NAME_ARG_MAX} characters")
             senders = (int(user),) if user.isascii() and user.isdigit() else await self._users_named(user)
-        since, until = self.number(args, "since"), self.number(args, "until")
+        since, until = self.number(args, "since", 0, MAX_ID), self.number(args, "until", 0, MAX_ID)
         if len(args.get("q", "")) > QUERY_MAX:
             raise AdminError(400, "bad_request", f"'q' may be at most {QUERY_MAX} characters")
         return Filters(text=args.get("q") or None, room_id=room_id, senders=senders, since=since, until=until)
@@ -131,7 +116,8 @@ class LogRequest(AdminHandler):
         args = self.args()
         filters = await self.filters(args)
         limit = self.number(args, "limit", 1, PAGE_MAX) or PAGE_DEFAULT
-        rows, more = await self.chat.store.search.find(self.scope(), filters, self.number(args, "before", 1), limit)
+        before = self.number(args, "before", 1, MAX_ID)
+        rows, more = await self.chat.store.search.find(self.scope(), filters, before, limit)
         return rows, more, filters
 
 

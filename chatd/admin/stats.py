@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 from chatd import metrics
-from chatd.admin.base import API, AdminError, AdminHandler
+from chatd.admin.base import API, AdminHandler
 from chatd.store.traffic import KEEP_MS, MINUTE_MS
 
 HOURS_DEFAULT = 6
@@ -54,12 +54,11 @@ class StatsHandler(AdminHandler):
     recent = Recent()  # per process: the dashboard's looks come every few seconds
 
     async def get(self) -> None:
-        unknown = set(self.request.query_arguments) - {"hours", "today"}
-        if unknown:
-            raise AdminError(400, "bad_request", f"unknown query argument {sorted(unknown)[0][:40]!r}")
-        hours = self._number("hours", 1, HOURS_MAX, HOURS_DEFAULT)
+        args = self.query(("hours", "today"))
+        hours = self.number(args, "hours", 1, HOURS_MAX) or HOURS_DEFAULT
         now = int(time.time() * 1000)
-        today = self._number("today", 0, MS_MAX, now - now % 86_400_000)
+        today = self.number(args, "today", 0, MS_MAX)
+        today = now - now % 86_400_000 if today is None else today
         since = (now - hours * 3_600_000) // MINUTE_MS * MINUTE_MS
         rows = await self.chat.store.traffic.series(min(since, today))
         samples = metrics.snapshot()
@@ -75,15 +74,6 @@ class StatsHandler(AdminHandler):
         }
         self.reply({"now": now, "minute_ms": MINUTE_MS, "since": since, "figures": figures,
                     "series": [list(row) for row in rows if row[0] >= since]})
-
-    def _number(self, name: str, lo: int, hi: int, default: int) -> int:
-        values = self.request.query_arguments.get(name)
-        if not values:
-            return default
-        text = values[0].decode("latin-1")
-        if len(values) > 1 or not text.isascii() or not text.isdigit() or not lo <= int(text) <= hi:
-            raise AdminError(400, "bad_request", f"{name!r} must be one whole number from {lo} to {hi}")
-        return int(text)
 
 
 def routes() -> list[tuple[str, type]]:

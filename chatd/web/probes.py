@@ -13,7 +13,6 @@ what is not ready (``chatd.readiness``): nothing secret.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 
 import tornado.web
@@ -21,24 +20,13 @@ import tornado.web
 from chatd import metrics
 from chatd.auth.secret import configured_secret
 from chatd.chat import Chat
-from chatd.proxies import parse_networks
+from chatd.proxies import in_networks, parse_networks
 from chatd.readiness import Readiness
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
 
 log = logging.getLogger("chatd")
 BEARER = "Bearer "
-
-
-def address_allowed(address: str, allow: list[str]) -> bool:
-    """Whether ``address`` (a client address; IPv4-mapped IPv6 counts as IPv4) is in one of the networks ``allow``."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in parse_networks(allow))
 
 
 def token_matches(authorization: str | None, token: bytes | None) -> bool:
@@ -60,7 +48,7 @@ class MetricsHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
         except ValueError as e:  # the file changed since the config was checked: nobody gets in by token
             log.warning("/metrics: %s", e)
             token = None
-        allowed = address_allowed(self.request.remote_ip or "", settings.allow)
+        allowed = in_networks(self.request.remote_ip or "", parse_networks(settings.allow))
         if not allowed and not token_matches(self.request.headers.get("Authorization"), token):
             if token is not None:
                 self.set_status(401)
