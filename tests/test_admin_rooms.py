@@ -72,6 +72,7 @@ async def test_reserved_names_and_retention_from_the_page(server, seed):
     ("PATCH", "/rooms/lobby", {"retention_days": -3}, 400, "bad_request"),
     ("PATCH", "/rooms/nowhere", {"archived": True}, 404, "no_such_room"),
     ("DELETE", "/rooms/nowhere", None, 404, "no_such_room"),
+    ("DELETE", "/rooms/lobby", None, 403, "forbidden"),  # a rooms.default room: every start makes it again
     ("POST", "/names", {"pattern": "**", "scope": "any"}, 400, "bad_name"),
     ("POST", "/names", {"pattern": "ok", "scope": "all"}, 400, "bad_request"),
     ("POST", "/names", {"pattern": ["x"], "scope": "any"}, 400, "bad_name"),

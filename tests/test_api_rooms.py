@@ -111,6 +111,7 @@ async def test_keys_and_scopes(server, manage):
     ("POST", "/rooms", {"name": "\ud83d"}, 400, "bad_request"),
     ("PATCH", "/rooms/nowhere", {"topic": "x"}, 404, "no_such_room"),
     ("DELETE", "/rooms/nowhere", None, 404, "no_such_room"),
+    ("DELETE", "/rooms/Lobby", None, 403, "forbidden"),  # a rooms.default room: every start makes it again
     ("GET", "/rooms/nowhere/members", None, 404, "no_such_room"),
     ("GET", "/rooms?after=nowhere", None, 404, "no_such_room"),
     ("GET", "/rooms?limit=0", None, 400, "bad_request"),
