@@ -15,7 +15,8 @@ reads it from the same origin's localStorage). It is checked as a resume is
 (signature, epoch, sign-in not signed out, generation), and the user's roles
 as their last app token gave them must hold admin or moderator. The session it
 makes stays bound to that sign-in: signing out of the chat, or losing the role,
-ends it (``chatd.admin.sessions``). The token goes in a JSON body, never a
+ends it (``chatd.admin.sessions``), and so does a ban or a kick of the user; a
+user banned now is refused (403 ``banned``, saying until when and why). The token goes in a JSON body, never a
 cookie, so no other site can make a browser send it.
 
 Every attempt is counted (``chatd.admin.logins``): too many from an address, or
@@ -36,6 +37,7 @@ from chatd.audit import MODERATOR, Actor, entry, user_roles
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
 from chatd.auth.revocation import refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
+from chatd.sanctions import lasting
 
 NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
 WRONG_LOGIN = "wrong name or password"
@@ -118,6 +120,12 @@ class ChatLogin(Login):
         if problem:
             await self._failed(who, f"user:{claim.user_id}", problem, 401, "bad_token",
                                f"the chat sign-in is not valid ({problem}): sign in to the chat again")
+        ban = self.chat.moderation.ban_of(claim.user_id, None)
+        if ban is not None:
+            why = f" ({ban.reason})" if ban.reason else ""
+            await self._failed(who, f"user:{claim.user_id}", "banned", 403, "banned",
+                               f"this chat account is banned {lasting(ban, self.chat.moderation.wall())}{why}: "
+                               "it may not sign in to the admin page")
         if not who.roles:
             await self._failed(who, f"user:{claim.user_id}", "no role", 403, "forbidden",
                                "this chat account has neither the role admin nor moderator")
