@@ -162,3 +162,30 @@ async def test_moderators_read_and_search_the_log_but_only_admins_export(server,
         assert (await admin_call(server, "GET", path))[0] == 401
         assert (await admin_call(server, "GET", path, cookie="forged"))[0] == 401
     assert plain["type"] == "welcome"
+
+
+async def test_moderators_read_only_what_they_may_read_as_moderators(server, web_app, connect, chatter):
+    """Open rooms and the members-only rooms they are in; never private messages. Admins read every room."""
+    alice, bob, ids = chatter
+    read_private(server, True)
+    mod = await (await connect()).enter(app_token=web_app.token("u-mod", roles=["moderator"]))
+    session = await chat_login(server, mod.welcome["token"])
+
+    async def seen(path: str) -> set[int]:
+        status, body, _ = await session.call("GET", path)
+        assert status == 200, body
+        assert body["private"] is False
+        return {m["id"] for m in body.get("messages", body.get("results", []))}
+
+    assert ids["club"] not in await seen("/log") and ids["private"] not in await seen("/log")
+    assert await seen("/search?q=会议") == {ids["hello"]}
+    for path in ("/log?room=club", "/search?q=notes&room=club"):
+        status, body, _ = await session.call("GET", path)
+        assert (status, body["error"]["message"]) == (400, "there is no room 'club'"), "as if there were none"
+    await server.chat.room_admin.add_members("club", [uid(mod)])
+    assert await seen("/search?q=会议") == {ids["hello"], ids["club"]}
+    assert ids["club"] in await seen("/log?room=club")
+
+    admin = await admin_login(server)
+    _, body, _ = await admin.call("GET", "/search?q=会议")
+    assert {m["id"] for m in body["results"]} == {ids["hello"], ids["club"], ids["private"]} and body["private"]
