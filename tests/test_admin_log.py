@@ -189,3 +189,30 @@ async def test_moderators_read_only_what_they_may_read_as_moderators(server, web
     admin = await admin_login(server)
     _, body, _ = await admin.call("GET", "/search?q=会议")
     assert {m["id"] for m in body["results"]} == {ids["hello"], ids["club"], ids["private"]} and body["private"]
+
+
+HUGE = "9" * 5000  # more digits than Python's int() reads
+
+
+@pytest.mark.parametrize("path,name", [
+    ("/log?user=9223372036854775808", "user"), ("/log?user=99999999999999999999999", "user"),
+    ("/log?before=9223372036854775808", "before"), ("/log?since=99999999999999999999999", "since"),
+    ("/log?until=" + HUGE, "until"), ("/log?limit=" + HUGE, "limit"), ("/log?user=" + "1" * 150, "user"),
+    ("/search?q=deploy&user=99999999999999999999999", "user"), ("/search?q=deploy&before=" + HUGE, "before"),
+    ("/log/export?format=csv&user=99999999999999999999999", "user"),
+    ("/log/export?format=jsonl&since=9223372036854775808", "since"),
+    ("/audit?before=9223372036854775808", "before"), ("/audit?limit=" + HUGE, "limit"),
+    ("/stats?today=" + HUGE, "today"),
+])
+async def test_every_number_in_a_query_is_bounded_with_a_clear_error(server, path, name):
+    admin = await admin_login(server)
+    status, body, _ = await admin.call("GET", path)
+    assert (status, body["error"]["code"]) == (400, "bad_request"), body
+    assert body["error"]["message"].startswith(f"{name!r} must be a whole number from")
+
+
+async def test_the_largest_id_and_leading_zeros_are_numbers_still(server, chatter):
+    admin = await admin_login(server)
+    assert (await admin.call("GET", "/log?user=9223372036854775807"))[1]["messages"] == []
+    _, body, _ = await admin.call("GET", f"/log?user=000000000000000000000000{uid(chatter[0])}")
+    assert body["messages"] and {m["from"]["name"] for m in body["messages"]} == {"alice"}

@@ -30,7 +30,7 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from chatd.admin.base import API, AdminError, AdminHandler
+from chatd.admin.base import API, AdminError, AdminHandler, whole_number
 from chatd.audit import ADMIN
 from chatd.fulltext import QUERY_MAX
 from chatd.protocol import MAX_ID
@@ -95,7 +95,8 @@ class LogRequest(AdminHandler):
         if user:
             if len(user) > NAME_ARG_MAX:
                 raise AdminError(400, "bad_request", f"'user' may be at most {NAME_ARG_MAX} characters")
-            senders = (int(user),) if user.isascii() and user.isdigit() else await self._users_named(user)
+            senders = ((whole_number(user, "user", 1, MAX_ID),) if user.isascii() and user.isdigit()
+                       else await self._users_named(user))
         since, until = self.number(args, "since", 0, MAX_ID), self.number(args, "until", 0, MAX_ID)
         if len(args.get("q", "")) > QUERY_MAX:
             raise AdminError(400, "bad_request", f"'q' may be at most {QUERY_MAX} characters")
