@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from peewee import IntegrityError
 
-from chatd.store.schema import AdminAccount, AdminSession, now_ms
+from chatd.names import name_keys
+from chatd.store.schema import AdminAccount, AdminAccountKey, AdminSession, now_ms
 
 if TYPE_CHECKING:
     from chatd.store import Store
@@ -58,7 +59,7 @@ class SessionRow(NamedTuple):
 
 
 class NameTaken(Exception):
-    """An admin account of this name (ignoring case) exists."""
+    """An admin account of this name, or of one that looks like it, exists: ``str()`` is its name."""
 
 
 _ACCOUNT = "SELECT a.id, a.name, a.created, a.changed, (SELECT COUNT(*) FROM admin_session s " \
@@ -82,14 +83,23 @@ class AdminStore:
         self._store.ensure_schema()
 
     def create(self, name: str, key: str, password_hash: str) -> int:
-        """→ the new account's id. NameTaken if ``key`` (the case-folded name) is an account's."""
-        now = now_ms()
-        with self._db.connection_context(), self._db.atomic():
+        """→ the new account's id. NameTaken (naming the account) if ``key`` (the case-folded name)
+        is an account's, or the name looks like an account's (``chatd.names.name_keys``: each key
+        is unique in ``admin_account_key``, so two commands at once cannot both make one)."""
+        now, keys = now_ms(), sorted(name_keys(name))
+        with self._db.connection_context():
             try:
-                return AdminAccount.insert(name=name, key=key, password_hash=password_hash, created=now,
-                                           changed=now).execute(self._db)
+                with self._db.atomic():
+                    account_id = AdminAccount.insert(name=name, key=key, password_hash=password_hash, created=now,
+                                                     changed=now).execute(self._db)
+                    AdminAccountKey.insert_many([(k, account_id) for k in keys], fields=[
+                        AdminAccountKey.key, AdminAccountKey.account]).execute(self._db)
+                    return account_id
             except IntegrityError:
-                raise NameTaken(name) from None
+                existing = (AdminAccount.select(AdminAccount.name).join(AdminAccountKey).where(
+                    AdminAccountKey.key.in_(keys)).scalar(self._db)
+                    or AdminAccount.select(AdminAccount.name).where(AdminAccount.key == key).scalar(self._db))
+                raise NameTaken(existing or name) from None
 
     def list(self) -> list[AccountRow]:
         with self._db.connection_context():
