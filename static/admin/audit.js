@@ -50,7 +50,8 @@ function mount(panel) {
     el('label', {}, 'Action', action), el('label', {}, 'By', actor), el('button', { type: 'submit' }, 'Show'));
   more.addEventListener('click', () => load(false));
   panel.append(el('h1', {}, 'Audit log'),
-    el('p', { class: 'muted' }, 'Every admin and moderator action. Nothing here can be changed.'), form,
+    el('p', { class: 'muted' }, 'Every admin and moderator action. Nothing here can be changed. A failed login is '
+      + 'by "anonymous", named by its address; its target is the account tried.'), form,
     el('table', { class: 'grid', dataset: { testid: 'audit-table' } },
       el('thead', {}, el('tr', {}, ['When', 'Who', 'Action', 'Target', 'Reason', 'Detail'].map((h) => el('th', {}, h)))),
       body),
