@@ -90,13 +90,20 @@ def cmd_admin(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
     except Refused as e:
         print(f"chatd: admin {args.action}: {e}", file=stderr)
         return ExitStatus.ERROR
-    except NameTaken:
-        print(f"chatd: admin create: an admin account named {args.name!r} exists", file=stderr)
+    except NameTaken as e:
+        print(f"chatd: admin create: {taken(args.name, str(e))}", file=stderr)
         return ExitStatus.ERROR
     except DatabaseUnreachable as e:
         print(f"chatd: admin: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
         return ExitStatus.ERROR
     return ExitStatus.OK
+
+
+def taken(name: str, existing: str) -> str:
+    """Why the account ``name`` cannot be made while the account ``existing`` exists."""
+    if account_key(name) == account_key(existing):
+        return f"an admin account named {existing!r} exists"
+    return f"the name {name!r} looks like the admin account {existing!r}, which exists: choose another"
 
 
 def _list(rows: list, as_json: bool, stdout: TextIO) -> None:

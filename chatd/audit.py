@@ -2,9 +2,11 @@
 the admin page, the chat page or the CLI, writes one row (``chatd.store.audit``).
 
 An ``Actor`` is who did it: an admin account (kind "admin"), a chat user whose
-app token gave them a role (kind "user"), the ``chatd`` command line ("cli") or
-the server itself ("system", e.g. a retention purge). Roles nest: "admin" may
-do everything a "moderator" may.
+app token gave them a role (kind "user"), the ``chatd`` command line ("cli"),
+the server itself ("system", e.g. a retention purge), or someone not signed in
+("anonymous", named by their address: a failed login, whose target is the
+account tried, so attempts on ``root`` are never taken for ``root`` acting).
+Roles nest: "admin" may do everything a "moderator" may.
 
     actor = Actor("user", 42, "alice", frozenset({"moderator"}))
     actor.may("moderator")   # True
@@ -28,7 +30,7 @@ MODERATOR = "moderator"
 # Each role with the roles it includes (the issue: "admin" (everything) ⊇ "moderator").
 ROLES: dict[str, frozenset[str]] = {ADMIN: frozenset({ADMIN, MODERATOR}), MODERATOR: frozenset({MODERATOR})}
 
-KINDS = ("admin", "user", "cli", "system")
+KINDS = ("admin", "user", "cli", "system", "anonymous")
 
 # The actions, dotted "<what it acts on>.<verb>". A new action is added here (docs/operations.md lists them).
 ACTIONS = (
@@ -49,7 +51,7 @@ NAME_MAX = 200  # characters of an actor's name kept
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts. ``id``: the admin account's or the user's id (0 for "cli" and "system")."""
+    """Who acts. ``id``: the admin account's or the user's id (0 for "cli", "system" and "anonymous")."""
 
     kind: str
     id: int
@@ -75,6 +77,11 @@ def cli_actor() -> Actor:
 
 
 SYSTEM = Actor("system", 0, "chatd", frozenset({ADMIN}))  # what the server does by itself (a retention purge)
+
+
+def anonymous(address: str | None) -> Actor:
+    """Someone not signed in, named by the address they came from (a failed login): no role."""
+    return Actor("anonymous", 0, address or "unknown")
 
 
 def user_roles(roles: frozenset[str] | set[str] | list[str]) -> frozenset[str]:

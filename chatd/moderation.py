@@ -19,6 +19,10 @@ the message, on every node, gets the ``deleted`` frame: it travels the bus
 as a ``Delivery`` without a message id, so a session whose channel is held
 (its history loading) gets it after the page, never before.
 
+**Kicks and bans** end the user's admin-page sessions too (a moderator's), in
+the store, so on every node; a ban in force also refuses the admin page's
+chat-account login (``chatd.admin.auth``) and any session of the user found.
+
 **Mutes and bans** are kept by the store; every node holds those in force
 (``chatd.sanctions``), loaded at start and reread when a node says they
 changed (the cluster's ``sanctions`` notice) or the bus may have lost such
@@ -211,9 +215,10 @@ class Moderation:
         return lifted
 
     async def kick(self, actor: Actor, user_id: int, reason: str = "") -> int:
-        """End every session of the user on every node (``kicked`` + 4410); → sessions ended here."""
+        """End every session of the user on every node: the chat's (``kicked`` + 4410) and the
+        admin page's (in the store); → chat sessions ended here. The user may come back at once."""
         await self._target(actor, user_id)
-        await self.store.audit.add(entry(actor, "user.kick", f"user:{user_id}", reason))
+        await self.store.moderation.kick(user_id, entry(actor, "user.kick", f"user:{user_id}", reason))
         return self.cluster.kick(user_id, reason or KICK_REASON)
 
     async def ban_user(self, actor: Actor, user_id: int, seconds: int | None, reason: str = "") -> Ban:

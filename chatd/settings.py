@@ -354,7 +354,7 @@ SETTINGS += (
             '"" = metrics.token_file, else none)', live=True),
     Setting("metrics.token_file", "", _text, 'file holding metrics.token instead; "" = none', live=True, path=True),
     Setting("admin.read_private", False, _bool, "whether the admin chat log, admin search and exports show "
-            "private messages (a privacy decision: off by default)", live=True),
+            "private messages to admins (never to moderators; a privacy decision: off by default)", live=True),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}

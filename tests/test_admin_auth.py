@@ -117,6 +117,9 @@ async def test_wrong_passwords_and_unknown_names_get_the_same_answer_and_are_log
         assert answer["error"]["message"] == "wrong name or password"
     entries = (await server.store.audit.page(None, 10, action="admin.login_failed")).rows
     assert [e["target"] for e in entries] == ["admin:nobody", f"admin:{name}"]
+    assert {(e["actor"]["kind"], e["actor"]["id"], e["actor"]["name"]) for e in entries} == {
+        ("anonymous", 0, "127.0.0.1")}, "nobody signed in, named by the address: never the account tried"
+    assert (await server.store.audit.page(None, 10, actor=name)).rows == [], "attacks on it are not its doing"
 
 
 @pytest.mark.parametrize("body,raw,code", [

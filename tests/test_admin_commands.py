@@ -35,6 +35,14 @@ def listed(config_file: Path) -> list[dict]:
     return json.loads(out)
 
 
+def test_a_name_that_looks_like_an_accounts_is_refused_naming_it(config_file):
+    assert run(config_file, "create", "admin", "--password-stdin", stdin="a long password\n")[0] == 0
+    status, _, err = run(config_file, "create", "\u0430dmin", "--password-stdin", stdin="a long password\n")
+    assert status == 1 and err.strip() == ("chatd: admin create: the name '\u0430dmin' looks like the admin account "
+                                           "'admin', which exists: choose another")
+    assert [a["name"] for a in listed(config_file)] == ["admin"]
+
+
 async def test_create_list_passwd_remove(config_file, store_url):
     assert run(config_file, "create", "Root", "--password-stdin", stdin="a long password\n")[0] == 0
     status, _, err = run(config_file, "create", "root", "--password-stdin", stdin="a long password\n")

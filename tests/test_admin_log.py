@@ -161,3 +161,57 @@ async def test_moderators_read_and_search_the_log_but_only_admins_export(server,
         assert (await admin_call(server, "GET", path))[0] == 401
         assert (await admin_call(server, "GET", path, cookie="forged"))[0] == 401
     assert plain["type"] == "welcome"
+
+
+async def test_moderators_read_only_what_they_may_read_as_moderators(server, web_app, connect, chatter):
+    """Open rooms and the members-only rooms they are in; never private messages. Admins read every room."""
+    alice, bob, ids = chatter
+    read_private(server, True)
+    mod = await (await connect()).enter(app_token=web_app.token("u-mod", roles=["moderator"]))
+    session = await chat_login(server, mod.welcome["token"])
+
+    async def seen(path: str) -> set[int]:
+        status, body, _ = await session.call("GET", path)
+        assert status == 200, body
+        assert body["private"] is False
+        return {m["id"] for m in body.get("messages", body.get("results", []))}
+
+    assert ids["club"] not in await seen("/log") and ids["private"] not in await seen("/log")
+    assert await seen("/search?q=会议") == {ids["hello"]}
+    for path in ("/log?room=club", "/search?q=notes&room=club"):
+        status, body, _ = await session.call("GET", path)
+        assert (status, body["error"]["message"]) == (400, "there is no room 'club'"), "as if there were none"
+    await server.chat.room_admin.add_members("club", [uid(mod)])
+    assert await seen("/search?q=会议") == {ids["hello"], ids["club"]}
+    assert ids["club"] in await seen("/log?room=club")
+
+    admin = await admin_login(server)
+    _, body, _ = await admin.call("GET", "/search?q=会议")
+    assert {m["id"] for m in body["results"]} == {ids["hello"], ids["club"], ids["private"]} and body["private"]
+
+
+HUGE = "9" * 5000  # more digits than Python's int() reads
+
+
+@pytest.mark.parametrize("path,name", [
+    ("/log?user=9223372036854775808", "user"), ("/log?user=99999999999999999999999", "user"),
+    ("/log?before=9223372036854775808", "before"), ("/log?since=99999999999999999999999", "since"),
+    ("/log?until=" + HUGE, "until"), ("/log?limit=" + HUGE, "limit"), ("/log?user=" + "1" * 150, "user"),
+    ("/search?q=deploy&user=99999999999999999999999", "user"), ("/search?q=deploy&before=" + HUGE, "before"),
+    ("/log/export?format=csv&user=99999999999999999999999", "user"),
+    ("/log/export?format=jsonl&since=9223372036854775808", "since"),
+    ("/audit?before=9223372036854775808", "before"), ("/audit?limit=" + HUGE, "limit"),
+    ("/stats?today=" + HUGE, "today"),
+])
+async def test_every_number_in_a_query_is_bounded_with_a_clear_error(server, path, name):
+    admin = await admin_login(server)
+    status, body, _ = await admin.call("GET", path)
+    assert (status, body["error"]["code"]) == (400, "bad_request"), body
+    assert body["error"]["message"].startswith(f"{name!r} must be a whole number from")
+
+
+async def test_the_largest_id_and_leading_zeros_are_numbers_still(server, chatter):
+    admin = await admin_login(server)
+    assert (await admin.call("GET", "/log?user=9223372036854775807"))[1]["messages"] == []
+    _, body, _ = await admin.call("GET", f"/log?user=000000000000000000000000{uid(chatter[0])}")
+    assert body["messages"] and {m["from"]["name"] for m in body["messages"]} == {"alice"}

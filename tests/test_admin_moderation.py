@@ -106,3 +106,58 @@ async def test_every_moderation_endpoint_needs_a_session_and_the_csrf_token(serv
         if method != "GET":
             assert (await admin.call(method, path, {} if method == "POST" else None, csrf=None))[0] == 403
     assert (await admin.call("DELETE", "/moderation/bans/99999999999999999999"))[0] == 404
+
+
+async def test_a_ban_ends_the_users_admin_sessions_and_refuses_their_chat_login_while_it_holds(server, connect):
+    admin = await admin_login(server)
+    mona = await (await connect()).enter(app_token=APP.token("mona", name="mona", roles=["moderator"]))
+    uid, token = mona.welcome["user"]["id"], mona.welcome["token"]
+    session = await chat_login(server, token)
+    assert (await session.call("GET", "/moderation"))[0] == 200
+    status, body, _ = await admin.call("POST", "/moderation/bans", {"user": uid, "seconds": 3600, "reason": "abuse"})
+    assert status == 200
+    assert (await session.call("GET", "/moderation"))[0] == 401
+    assert (await session.call("POST", "/moderation/kick", {"user": 1}))[0] == 401
+    status, answer, _ = await admin_call(server, "POST", "/login/chat", {"token": token})
+    assert (status, answer["error"]["code"]) == (403, "banned")
+    assert "banned for" in answer["error"]["message"] and "abuse" in answer["error"]["message"]
+    failed = (await server.store.audit.page(None, 1, action="admin.login_failed")).rows[0]
+    assert failed["detail"]["why"] == "banned" and failed["target"] == f"user:{uid}"
+
+    assert (await admin.call("DELETE", f"/moderation/bans/{body['ban']['id']}"))[0] == 200
+    assert (await session.call("GET", "/moderation"))[0] == 401, "an ended session stays ended when the ban is lifted"
+    assert (await (await chat_login(server, token)).call("GET", "/moderation"))[0] == 200
+
+
+async def test_a_ban_stored_by_another_node_ends_a_session_made_meanwhile(server, connect):
+    """A login on one node as another node bans the user: the session is refused when next used."""
+    mona = await (await connect()).enter(app_token=APP.token("mona", name="mona", roles=["moderator"]))
+    session = await chat_login(server, mona.welcome["token"])
+    store = server.store
+    await store.writer.run(lambda: store.db.execute_sql(store._q(
+        "INSERT INTO ban (user_id, network, until, reason, created) VALUES (?, NULL, NULL, '', 0)"),
+        (mona.welcome["user"]["id"],)))
+    assert (await session.call("GET", "/session"))[0] == 401
+
+
+async def test_a_kick_ends_the_users_admin_sessions_but_they_may_sign_in_again(server, connect):
+    admin = await admin_login(server)
+    mona = await (await connect()).enter(app_token=APP.token("mona", name="mona", roles=["moderator"]))
+    session = await chat_login(server, mona.welcome["token"])
+    status, _, _ = await admin.call("POST", "/moderation/kick", {"user": mona.welcome["user"]["id"]})
+    assert status == 200 and await closed_with(mona) == (4410, "kicked by a moderator")
+    assert (await session.call("GET", "/session"))[0] == 401
+    assert (await (await chat_login(server, mona.welcome["token"])).call("GET", "/session"))[0] == 200
+
+
+async def test_moderators_do_not_see_address_bans(server, connect, user):
+    admin = await admin_login(server)
+    bob = await user("bob", "lobby")
+    mod = await (await connect()).enter(app_token=APP.token("m", name="mod", roles=["moderator"]))
+    session = await chat_login(server, mod.welcome["token"])
+    assert (await admin.call("POST", "/moderation/bans", {"address": "203.0.113.0/24"}))[0] == 200
+    assert (await admin.call("POST", "/moderation/bans", {"user": bob.welcome["user"]["id"]}))[0] == 200
+    _, seen, _ = await session.call("GET", "/moderation")
+    assert [(b["user"]["name"], b["address"]) for b in seen["bans"]] == [("bob", None)]
+    _, everything, _ = await admin.call("GET", "/moderation")
+    assert {b["address"] for b in everything["bans"]} == {None, "203.0.113.0/24"}

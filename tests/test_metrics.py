@@ -145,6 +145,10 @@ async def test_the_token_opens_metrics_to_any_address(server, config_overrides):
     assert status == 401 and "chatd_" not in body
     samples = await scrape(server, Authorization=f"Bearer {TOKEN}")
     assert ("chatd_rooms", ()) in samples
+    for scheme in ("bearer", "BEARER", "bEaReR"):  # RFC 9110 §11.1: the scheme is case-insensitive
+        assert ("chatd_rooms", ()) in await scrape(server, Authorization=f"{scheme}  {TOKEN} ")
+    for wrong in (f"Basic {TOKEN}", f"Bearer{TOKEN}", TOKEN):
+        assert (await asyncio.to_thread(get, server, "/metrics", Authorization=wrong))[0] == 401, wrong
 
 
 async def test_the_token_file_is_read_at_each_scrape(tmp_path):

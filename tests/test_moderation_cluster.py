@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from chatd.audit import Actor
+from tests.adminclient import admin_call, chat_login
 from tests.conftest import until
 from tests.test_moderation import closed_with
 from tests.webapp import WebApp
@@ -74,3 +75,15 @@ async def test_a_node_that_lost_bus_items_reads_the_sanctions_again(two):
     await a.store.moderation.ban(None, "192.0.2.0/24", None, "made behind the bus's back")
     b.chat.cluster.lost()
     await until(lambda: b.chat.moderation.sanctions.network_bans, what="node b reading the bans again")
+
+
+async def test_a_ban_on_one_node_ends_the_users_admin_sessions_on_every_node(two):
+    a, b = two.nodes
+    mona = await (await two.client(b)).enter("lobby", app_token=APP.token("mona", name="mona", roles=["moderator"]))
+    session = await chat_login(b, mona.welcome["token"])
+    assert (await session.call("GET", "/moderation"))[0] == 200
+    await a.chat.moderation.ban_user(ADMIN, mona.welcome["user"]["id"], 3600, "abuse")
+    assert (await session.call("GET", "/moderation"))[0] == 401, "at once: the session was in the store"
+    await until(lambda: b.chat.moderation.ban_of(mona.welcome["user"]["id"], None), what="the ban heard on node b")
+    status, body, _ = await admin_call(b, "POST", "/login/chat", {"token": mona.welcome["token"]})
+    assert (status, body["error"]["code"]) == (403, "banned")

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from chatd.audit import Actor, entry
+from chatd.auth.admins import account_key
 from chatd.store.admins import NameTaken
 from chatd.store.schema import Room
 from tests.stores import migrations_until, opened
@@ -63,6 +64,19 @@ def test_roles_nest():
     assert not Actor("user", 2, "eve", frozenset({"editor"})).may("moderator")
 
 
+async def test_accounts_are_one_per_name_and_names_that_look_alike(any_store):
+    """``chatd.names``' rule for look-alikes: Cyrillic а, fullwidth, invisible joiners and case."""
+    admins = any_store.admins
+    admins.create("admin", "admin", "h1")
+    for name in ("\u0430dmin", "ＡＤＭＩＮ", "ad\u200bmin", "ADMIN"):
+        with pytest.raises(NameTaken) as e:
+            admins.create(name, account_key(name), "h2")
+        assert str(e.value) == "admin", name
+    admins.create("admins", "admins", "h3")
+    assert [r.name for r in admins.list()] == ["admin", "admins"]
+    assert admins.remove("admin") and admins.create("\u0430dmin", account_key("\u0430dmin"), "h4"), "its keys went"
+
+
 async def test_accounts_are_one_per_name_whatever_its_case(any_store):
     admins = any_store.admins
     admins.create("Root", "root", "h1")
@@ -73,8 +87,8 @@ async def test_accounts_are_one_per_name_whatever_its_case(any_store):
     assert account[1:] == ("Root", "h1")
     session = await admins.open_session({"token_hash": "t1", "csrf": "c", "account": account[0], "created": 10,
                                          "seen": 10}, oldest=0, idle_oldest=0)
-    assert (await admins.session("t1")).id == session and admins.list()[0].sessions == 1
-    assert admins.set_password("root", "h3").name == "Root" and await admins.session("t1") is None
+    assert (await admins.session("t1", 10)).id == session and admins.list()[0].sessions == 1
+    assert admins.set_password("root", "h3").name == "Root" and await admins.session("t1", 10) is None
     assert (await admins.account("root"))[2] == "h3"
     assert admins.remove("root").name == "Root" and admins.remove("root") is None and admins.list() == []
 
@@ -88,7 +102,8 @@ async def test_opening_a_session_removes_the_expired_ones(any_store):
                                    "seen": seen}, oldest=0, idle_oldest=0)
     await admins.open_session({"token_hash": "new", "csrf": "c", "account": account, "created": 6000, "seen": 6000},
                               oldest=1000, idle_oldest=1000)
-    assert [await admins.session(t) is not None for t in ("old", "idle", "fine", "new")] == [False, False, True, True]
+    found = [await admins.session(t, 6000) is not None for t in ("old", "idle", "fine", "new")]
+    assert found == [False, False, True, True]
 
 
 async def test_a_database_from_before_administration_gets_its_tables(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import pytest
 
 from chatd.names import keys_version
 from chatd.store import RoomExists
+from chatd.store.admins import NameTaken
 from chatd.store.migrations import SCHEMA_VERSION
 from chatd.store.sqlite import SqliteStore
 
@@ -104,3 +105,17 @@ async def test_room_keys_are_made_again_when_the_key_version_changes(tmp_path):
             await again.create_room("g\u0430mes", "")
     finally:
         again.close()
+
+
+async def test_admin_account_keys_are_made_again_when_the_key_version_changes(tmp_path):
+    path = tmp_path / "chatd.db"
+    store = SqliteStore(str(path))
+    store.ensure_schema()
+    store.admins.create("games", "games", "h")
+    with sqlite3.connect(path) as db:  # as if written by a chatd with older confusables data
+        db.execute("DELETE FROM admin_account_key")
+        db.execute("UPDATE meta SET value = 'uts39-0.0.0.1' WHERE key = 'admin_keys'")
+    again = SqliteStore(str(path))
+    again.ensure_schema()
+    with pytest.raises(NameTaken):
+        again.admins.create("g\u0430mes", "g\u0430mes", "h")

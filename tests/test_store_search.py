@@ -132,6 +132,11 @@ async def test_users_find_the_rooms_they_can_read_and_their_own_private_messages
     assert await _texts(any_store, "plans", Scope(viewer=bob), room_id=club) == []
     assert await _texts(any_store, "plans", Scope()) == ["club plans", "open plans"], "operators: no private"
     assert len(await _texts(any_store, "plans", EVERYTHING)) == 5
+    for reader, rooms in ((alice, ["club plans", "open plans"]), (bob, ["open plans"])):
+        assert await _texts(any_store, "plans", Scope(reader=reader)) == rooms, "a moderator: no private"
+        assert await _texts(any_store, "plans", Scope(reader=reader, private=True)) == rooms
+    assert await _texts(any_store, "plans", Scope(reader=bob), room_id=club) == []
+    assert await _texts(any_store, None, Scope(reader=bob), room_id=club) == [], "the log alike"
 
 
 @pytest.mark.parametrize("window", [10_000, 5])

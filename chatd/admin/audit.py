@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from chatd.admin.base import API, AdminError, AdminHandler
 from chatd.audit import ACTIONS, NAME_MAX, TARGET_MAX
+from chatd.protocol import MAX_ID
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
-ID_MAX = 2**63 - 1
 
 
 class AuditHandler(AdminHandler):
     async def get(self) -> None:
         args = self.query(("before", "limit", "action", "actor", "target"))
-        before = self.number(args, "before", 1, ID_MAX)
+        before = self.number(args, "before", 1, MAX_ID)
         limit = self.number(args, "limit", 1, PAGE_MAX) or PAGE_DEFAULT
         for name, most in (("action", 64), ("actor", NAME_MAX), ("target", TARGET_MAX)):
             if len(args.get(name, "")) > most:

@@ -15,7 +15,8 @@ reads it from the same origin's localStorage). It is checked as a resume is
 (signature, epoch, sign-in not signed out, generation), and the user's roles
 as their last app token gave them must hold admin or moderator. The session it
 makes stays bound to that sign-in: signing out of the chat, or losing the role,
-ends it (``chatd.admin.sessions``). The token goes in a JSON body, never a
+ends it (``chatd.admin.sessions``), and so does a ban or a kick of the user; a
+user banned now is refused (403 ``banned``, saying until when and why). The token goes in a JSON body, never a
 cookie, so no other site can make a browser send it.
 
 Every attempt is counted (``chatd.admin.logins``): too many from an address, or
@@ -32,10 +33,11 @@ from typing import Any
 from chatd.abuse import address_key
 from chatd.admin.base import API, AdminError, AdminHandler, AdminJson
 from chatd.admin.sessions import COOKIE
-from chatd.audit import MODERATOR, Actor, entry, user_roles
+from chatd.audit import MODERATOR, Actor, anonymous, entry, user_roles
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
 from chatd.auth.revocation import refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
+from chatd.sanctions import lasting
 
 NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
 WRONG_LOGIN = "wrong name or password"
@@ -63,9 +65,12 @@ class Login(AdminJson):
             raise AdminError(429, "rate_limited", f"too many login attempts from this address or for this "
                                                   f"account; try again in {max(1, round(wait))} s", wait)
 
-    async def _failed(self, actor: Actor, target: str, why: str, status: int, code: str, message: str) -> None:
-        await self.chat.store.audit.add(entry(actor, "admin.login_failed", target, detail={
-            "address": self.request.remote_ip, "why": why}))
+    async def _failed(self, target: str, why: str, status: int, code: str, message: str) -> None:
+        """Write the failed attempt's audit row and refuse it. Who acted is nobody signed in, named
+        by the address (``chatd.audit.anonymous``); ``target`` is the account tried: a filter on
+        the account's name as actor never shows attacks on it as its own doing."""
+        await self.chat.store.audit.add(entry(anonymous(self.request.remote_ip), "admin.login_failed", target,
+                                              detail={"address": self.request.remote_ip, "why": why}))
         raise AdminError(status, code, message)
 
     async def _signed_in(self, token: str, csrf: str, actor: Actor, via: str) -> None:
@@ -86,12 +91,10 @@ class PasswordLogin(Login):
         loop = asyncio.get_running_loop()
         if account is None:  # as slow as a real check: no telling names that exist by the time taken
             await loop.run_in_executor(None, waste_time, password)
-            await self._failed(Actor("admin", 0, name), f"admin:{name}", "no such account", 401, "bad_login",
-                               WRONG_LOGIN)
+            await self._failed(f"admin:{name}", "no such account", 401, "bad_login", WRONG_LOGIN)
         account_id, account_name, stored = account
         if not await loop.run_in_executor(None, verify_password, password, stored):
-            await self._failed(Actor("admin", account_id, account_name), f"admin:{account_name}", "wrong password",
-                               401, "bad_login", WRONG_LOGIN)
+            await self._failed(f"admin:{account_name}", "wrong password", 401, "bad_login", WRONG_LOGIN)
         token, csrf, actor = await self.admin.sessions.open_account(account_id, account_name,
                                                                     self.request.remote_ip or "")
         await self._signed_in(token, csrf, actor, "password")
@@ -106,7 +109,7 @@ class ChatLogin(Login):
         try:
             claim = self.chat.tokens.verify(token)
         except BadToken as e:
-            await self._failed(Actor("user", 0, "?"), "user:?", str(e), 401, "bad_token",
+            await self._failed("user:?", str(e), 401, "bad_token",
                                f"the chat sign-in is not valid ({e}): sign in to the chat again")
         problem = store.epoch.token_problem(claim.epoch, claim.user_id)
         state = await store.sign_ins.state(claim.user_id, claim.sign_in, claim.legacy)
@@ -116,10 +119,16 @@ class ChatLogin(Login):
                        else refusal(claim, state.generation, state.sign_in)
                        or (None if state.sign_in else "the chat sign-in is from an older chatd"))
         if problem:
-            await self._failed(who, f"user:{claim.user_id}", problem, 401, "bad_token",
+            await self._failed(f"user:{claim.user_id}", problem, 401, "bad_token",
                                f"the chat sign-in is not valid ({problem}): sign in to the chat again")
+        ban = self.chat.moderation.ban_of(claim.user_id, None)
+        if ban is not None:
+            why = f" ({ban.reason})" if ban.reason else ""
+            await self._failed(f"user:{claim.user_id}", "banned", 403, "banned",
+                               f"this chat account is banned {lasting(ban, self.chat.moderation.wall())}{why}: "
+                               "it may not sign in to the admin page")
         if not who.roles:
-            await self._failed(who, f"user:{claim.user_id}", "no role", 403, "forbidden",
+            await self._failed(f"user:{claim.user_id}", "no role", 403, "forbidden",
                                "this chat account has neither the role admin nor moderator")
         token, csrf, actor = await self.admin.sessions.open_user(
             claim.user_id, who.name, who.roles, state.sign_in.id, state.generation, self.request.remote_ip or "")

@@ -7,14 +7,17 @@
 A message is ``{"id", "ts", "room" | null, "from": {"id", "name"}, "to": {"id", "name"} | null,
 "text", "deleted": bool}``, newest first; ``before`` is the last id of the page before. Each page
 is one walk down an index from ``before`` (``chatd.store.search``), so the thousandth page costs
-what the first does. ``q`` searches the text with the search index. ``private``: whether private
-messages are shown at all (``admin.read_private``, off by default: then they are left out of the
-log, the search and the export alike).
+what the first does. ``q`` searches the text with the search index.
+
+Who reads what (``scope``): a moderator what they may read as a moderator — open rooms and the
+members-only rooms they are a member of (another members-only room is, to them, no room at all),
+never a private message; an admin every room, and private messages when ``admin.read_private``
+(off by default). ``private``: whether this reader is shown private messages.
 
 The export writes EXPORT_CHUNK messages at a time and flushes each chunk before reading the next,
 so memory stays bounded however many rows match. CSV cells that a spreadsheet would run as a
 formula are prefixed with a quote (OWASP, "CSV injection"). Moderators may read the log and search
-it; the export is for admins.
+it (in their scope); the export is for admins.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from chatd.admin.base import API, AdminError, AdminHandler
+from chatd.admin.base import API, AdminError, AdminHandler, whole_number
+from chatd.audit import ADMIN
 from chatd.fulltext import QUERY_MAX
 from chatd.protocol import MAX_ID
 from chatd.store import MessageRow
@@ -84,14 +88,15 @@ class LogRequest(AdminHandler):
         room_id = senders = None
         if args.get("room"):
             room = self.chat.hub.room(args["room"][:NAME_ARG_MAX])
-            if room is None:
+            if room is None or not (self.actor.may(ADMIN) or room.visible_to(self.actor.id)):
                 raise AdminError(400, "bad_request", f"there is no room {args['room'][:NAME_ARG_MAX]!r}")
             room_id = room.id
         user = args.get("user", "")
         if user:
             if len(user) > NAME_ARG_MAX:
                 raise AdminError(400, "bad_request", f"'user' may be at most {NAME_ARG_MAX} characters")
-            senders = (int(user),) if user.isascii() and user.isdigit() else await self._users_named(user)
+            senders = ((whole_number(user, "user", 1, MAX_ID),) if user.isascii() and user.isdigit()
+                       else await self._users_named(user))
         since, until = self.number(args, "since", 0, MAX_ID), self.number(args, "until", 0, MAX_ID)
         if len(args.get("q", "")) > QUERY_MAX:
             raise AdminError(400, "bad_request", f"'q' may be at most {QUERY_MAX} characters")
@@ -108,8 +113,14 @@ class LogRequest(AdminHandler):
         return await store.read(query)
 
     def scope(self) -> Scope:
-        """Every room; private conversations only if ``admin.read_private``."""
-        return Scope(private=self.chat.config.admin.read_private)
+        """What this reader may read (see the module)."""
+        if self.actor.may(ADMIN):
+            return Scope(private=self.chat.config.admin.read_private)
+        return Scope(reader=self.actor.id)
+
+    def private(self) -> bool:
+        """Whether private messages are shown to this reader."""
+        return self.scope().private
 
     async def page(self) -> tuple[list[MessageRow], bool, Filters]:
         """The page the arguments ask for: (rows, more, filters)."""
@@ -124,8 +135,7 @@ class LogRequest(AdminHandler):
 class LogHandler(LogRequest):
     async def get(self) -> None:
         rows, more, _ = await self.page()
-        self.reply({"messages": [message_json(r) for r in rows], "more": more,
-                    "private": self.chat.config.admin.read_private})
+        self.reply({"messages": [message_json(r) for r in rows], "more": more, "private": self.private()})
 
 
 class ExportHandler(LogRequest):

@@ -3,6 +3,7 @@ audit row). For moderators and admins; banning an address, and deleting a privat
 admins only.
 
     GET    /admin/api/moderation                 → {"mutes": [Mute], "bans": [Ban]} in force now
+                                                   (address bans to admins only)
     POST   /admin/api/moderation/delete          {id, reason?}                       → {"message": {id, deleted}}
     POST   /admin/api/moderation/mutes           {user, room?, seconds?, reason?}    → {"mute": Mute}
     DELETE /admin/api/moderation/mutes/{id}                                          → {"mute": Mute}
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.admin.base import API, AdminError, AdminHandler
+from chatd.audit import ADMIN
 from chatd.protocol import SCHEMAS, Code, ProtocolError, checked_fields
 from chatd.store.moderation import Ban, Mute
 
@@ -77,7 +79,9 @@ class ModerationHandler(AdminHandler):
 
 class ListHandler(ModerationHandler):
     async def get(self) -> None:
-        mutes, bans = await self.shown(self.chat.moderation.mutes(), self.chat.moderation.bans())
+        # Address bans are for admins only: the addresses are people's, and only admins ban or lift them.
+        bans = [b for b in self.chat.moderation.bans() if b.network is None or self.actor.may(ADMIN)]
+        mutes, bans = await self.shown(self.chat.moderation.mutes(), bans)
         self.reply({"mutes": mutes, "bans": bans})
 
 

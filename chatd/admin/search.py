@@ -3,8 +3,9 @@
     GET /admin/api/search?q=TEXT&room=NAME&user=ID|NAME&since=MS&until=MS&before=ID&limit=N
     → {"results": [message + "snippet"], "more": bool, "private": bool}
 
-The same rules as the log (``chatd.admin.log``): every room, private messages only with
-``admin.read_private``; tombstones are never found. ``snippet`` as in the ``search``
+The same rules as the log (``chatd.admin.log``): a moderator finds what they may read as
+one (open rooms, members-only rooms they are a member of); an admin every room, and private
+messages with ``admin.read_private``; tombstones are never found. ``snippet`` as in the ``search``
 frame (``chatd.fulltext.snippet``: even items plain, odd items matched). Moderators may use it.
 """
 
@@ -23,7 +24,7 @@ class SearchHandler(LogRequest):
         rows, more, filters = await self.page()
         phrases = parse_query(filters.text)
         self.reply({"results": [{**message_json(r), "snippet": snippet(r.text, phrases)} for r in rows],
-                    "more": more, "private": self.chat.config.admin.read_private})
+                    "more": more, "private": self.private()})
 
 
 def routes() -> list[tuple[str, type]]:

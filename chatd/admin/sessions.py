@@ -7,8 +7,9 @@ A session holds while (``problem``):
 - an admin account's: the account exists (``chatd admin remove`` and ``passwd``
   delete its sessions);
 - a chat user's: the user still has the role admin or moderator (as their last
-  app token said), the chat sign-in it came from was not signed out and the
-  user did not sign out everywhere since.
+  app token said), is not banned, the chat sign-in it came from was not signed
+  out and the user did not sign out everywhere since. A ban or a kick of the user
+  also removes their sessions (``chatd.moderation``), so they stay ended after it.
 Each session has its own CSRF token, which every state change must carry
 (``chatd.admin.base``).
 
@@ -66,6 +67,8 @@ def problem(row: SessionRow, settings: Any, now: int) -> str | None:
         return "the user is gone"
     if not user_roles(row.user_roles):
         return "the user no longer has the role admin or moderator"
+    if row.banned:
+        return "the user is banned"
     if row.sign_in_revoked is not None:
         return "the user signed out of the chat"
     if row.user_generation != row.generation:
@@ -112,10 +115,10 @@ class Sessions:
         (a session found ended is removed)."""
         if not token or len(token) > TOKEN_MAX:
             return None
-        row = await self._store.admins.session(token_hash(token))
+        now = self.clock()
+        row = await self._store.admins.session(token_hash(token), now)
         if row is None:
             return None
-        now = self.clock()
         if problem(row, self._settings(), now) is not None:
             await self._store.admins.end(row.id)
             return None

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from chatd.auth.bearer import credentials
 from chatd.store.apikeys import ApiKeyStore
 from chatd.store.schema import now_ms
 
@@ -38,8 +39,6 @@ PUBLIC_ID_BYTES = 6  # 12 hex digits: unique enough to find a row, not a secret
 SECRET_BYTES = 32  # 256 bits
 NAME_MAX = 64
 LAST_USED_EVERY = 60.0  # seconds: a key's last_used is written at most this often per process
-# Bearer credentials (RFC 6750 §2.1): the scheme is case-insensitive (RFC 9110 §11.1).
-_BEARER = re.compile(r"^[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+) *$")
 _KEY = re.compile(rf"^{PREFIX}_([0-9a-f]{{{2 * PUBLIC_ID_BYTES}}})_([A-Za-z0-9_-]{{43}})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -96,10 +95,10 @@ def parse_bearer(authorization: str | None) -> tuple[str, str]:
     there is none or it is not one."""
     if not authorization:
         raise KeyRefused("no API key: send the header 'Authorization: Bearer chatd_…'")
-    bearer = _BEARER.match(authorization)
+    bearer = credentials(authorization)
     if bearer is None:
         raise KeyRefused("the Authorization header must be 'Bearer <API key>'")
-    key = _KEY.match(bearer.group(1))
+    key = _KEY.match(bearer)
     if key is None:
         raise KeyRefused("that is not a chatd API key (chatd_<id>_<secret>)")
     return key.group(1), key.group(2)

@@ -12,8 +12,9 @@ by the command ends its sessions at once everywhere.
     admins.list(); admins.remove("root"); admins.set_password("root", hash)
     row = await admins.account("root")                      # (id, name, password hash) or None
     await admins.open_session(values, oldest, idle_oldest)  # the session's id; expired ones go
-    row = await admins.session(token_hash)                  # a SessionRow or None
+    row = await admins.session(token_hash, now)             # a SessionRow or None
     await admins.touch(session_id, now); await admins.end(token_hash)
+    end_user_sessions(store, user_id)                       # inside a writer job: a ban's or a kick's
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from peewee import IntegrityError
 
-from chatd.store.schema import AdminAccount, AdminSession, now_ms
+from chatd.names import name_keys
+from chatd.store.schema import AdminAccount, AdminAccountKey, AdminSession, now_ms
 
 if TYPE_CHECKING:
     from chatd.store import Store
@@ -53,16 +55,18 @@ class SessionRow(NamedTuple):
     user_generation: int | None  # the user's token generation now
     generation: int | None  # ... when the session was made
     sign_in_revoked: int | None  # when the chat sign-in it came from was signed out
+    banned: bool  # a ban of the user is in force (chatd.moderation)
 
 
 class NameTaken(Exception):
-    """An admin account of this name (ignoring case) exists."""
+    """An admin account of this name, or of one that looks like it, exists: ``str()`` is its name."""
 
 
 _ACCOUNT = "SELECT a.id, a.name, a.created, a.changed, (SELECT COUNT(*) FROM admin_session s " \
            "WHERE s.account_id = a.id) FROM admin_account a"
 _SESSION = ('SELECT s.id, s.csrf, s.created, s.seen, s.account_id, a.name, s.user_id, u.name, u.roles, '
-            'u.token_generation, s.generation, si.revoked FROM admin_session s '
+            'u.token_generation, s.generation, si.revoked, EXISTS (SELECT 1 FROM ban b WHERE b.user_id = s.user_id '
+            'AND (b.until IS NULL OR b.until > ?)) FROM admin_session s '
             'LEFT JOIN admin_account a ON a.id = s.account_id LEFT JOIN "user" u ON u.id = s.user_id '
             'LEFT JOIN sign_in si ON si.id = s.sign_in WHERE s.token_hash = ?')
 
@@ -79,14 +83,23 @@ class AdminStore:
         self._store.ensure_schema()
 
     def create(self, name: str, key: str, password_hash: str) -> int:
-        """→ the new account's id. NameTaken if ``key`` (the case-folded name) is an account's."""
-        now = now_ms()
-        with self._db.connection_context(), self._db.atomic():
+        """→ the new account's id. NameTaken (naming the account) if ``key`` (the case-folded name)
+        is an account's, or the name looks like an account's (``chatd.names.name_keys``: each key
+        is unique in ``admin_account_key``, so two commands at once cannot both make one)."""
+        now, keys = now_ms(), sorted(name_keys(name))
+        with self._db.connection_context():
             try:
-                return AdminAccount.insert(name=name, key=key, password_hash=password_hash, created=now,
-                                           changed=now).execute(self._db)
+                with self._db.atomic():
+                    account_id = AdminAccount.insert(name=name, key=key, password_hash=password_hash, created=now,
+                                                     changed=now).execute(self._db)
+                    AdminAccountKey.insert_many([(k, account_id) for k in keys], fields=[
+                        AdminAccountKey.key, AdminAccountKey.account]).execute(self._db)
+                    return account_id
             except IntegrityError:
-                raise NameTaken(name) from None
+                existing = (AdminAccount.select(AdminAccount.name).join(AdminAccountKey).where(
+                    AdminAccountKey.key.in_(keys)).scalar(self._db)
+                    or AdminAccount.select(AdminAccount.name).where(AdminAccount.key == key).scalar(self._db))
+                raise NameTaken(existing or name) from None
 
     def list(self) -> list[AccountRow]:
         with self._db.connection_context():
@@ -139,16 +152,18 @@ class AdminStore:
             self._db)
         return AdminSession.insert(**values).execute(self._db)
 
-    def session(self, token_hash: str) -> asyncio.Future:
-        """→ the SessionRow of the cookie whose sha256 is ``token_hash``, or None."""
+    def session(self, token_hash: str, now: int) -> asyncio.Future:
+        """→ the SessionRow of the cookie whose sha256 is ``token_hash``, or None; ``now`` (ms since
+        the epoch) decides which bans are in force."""
         sql = self._store._q(_SESSION)
 
         def query() -> SessionRow | None:
-            found = self._db.execute_sql(sql, (token_hash,)).fetchone()
+            found = self._db.execute_sql(sql, (now, token_hash)).fetchone()
             if found is None:
                 return None
             values = list(found)
             values[8] = frozenset(json.loads(values[8])) if values[8] else frozenset()
+            values[12] = bool(values[12])
             return SessionRow(*values)
 
         return self._store.read(query)
@@ -164,3 +179,9 @@ class AdminStore:
         assert self._store.writer
         return self._store.writer.run(lambda: AdminSession.delete().where(AdminSession.id == session_id).execute(
             self._db))
+
+
+def end_user_sessions(store: Store, user_id: int) -> int:
+    """Inside a writer job: end every admin-page session of chat user ``user_id`` (a ban or a kick
+    of the user: in the store, so at once on every node); → how many there were."""
+    return AdminSession.delete().where(AdminSession.user == user_id).execute(store.db)

@@ -31,7 +31,7 @@ from chatd.store.bots import BotStore
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
-from chatd.store.migrations import fill_room_keys, migrate
+from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
 from chatd.store.reserved import ReservedStore
 from chatd.store.rows import (
@@ -128,6 +128,9 @@ class Store:
         for room, like in fill_room_keys(self.db):
             log.warning("room %r looks like the older room %r; both stay, but no new room may look like "
                         "either", room, like)
+        for account, like in fill_admin_keys(self.db):
+            log.warning("admin account %r looks like the older account %r; both stay, but no new account may "
+                        "look like either", account, like)
 
     def close(self, timeout: float | None = None) -> None:
         """Commit what is queued, then stop the writer and readers."""

@@ -14,16 +14,19 @@ A PostgreSQL database is always created at the version of the chatd that
 creates it (version 6 or later): the steps up to version 6 are SQLite's
 alone. Every database has an epoch (``chatd.epoch``) in ``meta``, made
 with it. The rooms' look-alike keys are remade whenever the key version
-changes (``fill_room_keys``). Both run with the models bound to ``db``
+changes (``fill_room_keys``), and so are the admin accounts'
+(``fill_admin_keys``). They run with the models bound to ``db``
 (``db.bind_ctx(MODELS)``, as ``chatd.store.base`` opens a store).
 
     version = migrate(db)               # SCHEMA_VERSION, or SchemaError
     clashes = fill_room_keys(db)        # [(room, older room it looks like)]
+    clashes = fill_admin_keys(db)       # [(account, older account it looks like)]
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from peewee import Database
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
@@ -37,6 +40,7 @@ from chatd.store.schema import (
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
     AdminAccount,
+    AdminAccountKey,
     AdminSession,
     ApiIdempotency,
     ApiKey,
@@ -153,7 +157,7 @@ def _v11_bots(db: Database) -> None:
 
 def _v12_admin_accounts(db: Database) -> None:
     """Administration: the audit log, admin accounts and the admin page's sessions."""
-    db.create_tables([AuditLog, AdminAccount, AdminSession])
+    db.create_tables([AuditLog, AdminAccount, AdminAccountKey, AdminSession])
 
 
 def _v13_moderation(db: Database) -> None:
@@ -248,20 +252,31 @@ def fill_room_keys(db: Database) -> list[tuple[str, str]]:
     was made under another (or never). Older rooms keep their keys: returns
     (room, older room it looks like) for each room that lost one, which only
     a database from before look-alikes were refused can hold."""
+    return _fill_keys(db, "room_keys", Room, RoomKey, RoomKey.room)
+
+
+def fill_admin_keys(db: Database) -> list[tuple[str, str]]:
+    """``fill_room_keys`` for the admin accounts' names (``admin_account_key``)."""
+    return _fill_keys(db, "admin_keys", AdminAccount, AdminAccountKey, AdminAccountKey.account)
+
+
+def _fill_keys(db: Database, meta_key: str, owners: type, keys: type, owner_field: Any) -> list[tuple[str, str]]:
+    """Make the table ``keys`` hold the name keys of every row of ``owners`` (by id: the older
+    keeps a key two share) under this chatd's key version, if ``Meta[meta_key]`` names another."""
     version = keys_version()
-    row = Meta.get_or_none(Meta.key == "room_keys")
+    row = Meta.get_or_none(Meta.key == meta_key)
     if row is not None and row.value == version:
         return []
     clashes: dict[str, str] = {}
     with db.atomic():
-        RoomKey.delete().execute()
-        owners: dict[str, Room] = {}
-        for room in Room.select().order_by(Room.id):
-            for key in sorted(name_keys(room.name)):
-                if key in owners:
-                    clashes.setdefault(room.name, owners[key].name)
+        keys.delete().execute()
+        holders: dict[str, Any] = {}
+        for owner in owners.select().order_by(owners.id):
+            for key in sorted(name_keys(owner.name)):
+                if key in holders:
+                    clashes.setdefault(owner.name, holders[key].name)
                     continue
-                owners[key] = room
-                RoomKey.create(key=key, room=room)
-        write_meta({"room_keys": version})
+                holders[key] = owner
+                keys.insert({keys.key: key, owner_field: owner.id}).execute()
+        write_meta({meta_key: version})
     return list(clashes.items())

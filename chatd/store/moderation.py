@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from chatd.store.admins import end_user_sessions
 from chatd.store.rows import SELECT, MessageRow
 from chatd.store.schema import now_ms
 
@@ -194,13 +195,14 @@ class ModerationStore:
             entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Ban the user ``user_id`` or the network ``network`` (canonical text: exactly one of
         them) until ``until`` (ms; None: for good), replacing a ban of the same user or network;
-        → the Ban."""
+        → the Ban. A banned user's admin-page sessions end with it."""
         assert (user_id is None) != (network is None)
         store = self._store
 
         def change() -> Ban:
             db, q = store.db, store._q
             if user_id is not None:
+                end_user_sessions(store, user_id)
                 db.execute_sql(q("DELETE FROM ban WHERE user_id = ?"), (user_id,))
             else:
                 db.execute_sql(q("DELETE FROM ban WHERE network = ?"), (network,))
@@ -222,6 +224,10 @@ class ModerationStore:
             return None if row is None else Ban._make(row)
 
         return self._write(change, entry)
+
+    def kick(self, user_id: int, entry: dict[str, Any] | None = None) -> asyncio.Future:
+        """A kick's part in the store: the user's admin-page sessions end; → how many there were."""
+        return self._write(lambda: end_user_sessions(self._store, user_id), entry)
 
     # Reads
 

@@ -365,6 +365,19 @@ class AdminAccount(BaseModel):
         table_name = "admin_account"
 
 
+class AdminAccountKey(BaseModel):
+    """The look-alike keys of each admin account's name (``chatd.names.name_keys``, as rooms'
+    and users' names): one account per key, so no two accounts have names that look alike
+    (``admin`` and ``аdmin`` in Cyrillic). Remade by ``chatd.store.migrations.fill_admin_keys``
+    whenever ``Meta["admin_keys"]`` names another key version."""
+
+    key = TextField(primary_key=True)
+    account = ForeignKeyField(AdminAccount, on_delete="CASCADE")
+
+    class Meta:
+        table_name = "admin_account_key"
+
+
 class AdminSession(BaseModel):
     """A signed-in admin page (``chatd.admin.sessions``): of an admin account, or of a chat user whose
     roles let them in (then also the user's sign-in and token generation, so that signing out of the
@@ -402,7 +415,7 @@ class Traffic(BaseModel):
 
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          AuditLog, AdminAccount, AdminSession, Mute, Ban, Traffic, ReservedName)
+          AuditLog, AdminAccount, AdminAccountKey, AdminSession, Mute, Ban, Traffic, ReservedName)
 
 
 def now_ms() -> int:

@@ -4,8 +4,9 @@ What a query means is ``chatd.fulltext``'s; the index, and how it follows the
 rows by itself, ``chatd.store.searchindex``'s.
 
 Reads (``find``) are keyset pages by id, newest first, for one ``Scope``: a
-user's (rooms they can read, their own private messages) or an operator's
-(every room, private messages only if ``admin.read_private``).
+user's (rooms they can read, their own private messages), a moderator's on the
+admin page (the rooms they can read, no private message) or an admin's (every
+room, private messages only if ``admin.read_private``).
 
     rows, more = await store.search.find(Scope(viewer=7), Filters(text="会议"), before=None, limit=20)
 """
@@ -33,11 +34,18 @@ RECENT_WINDOW = 10_000  # PostgreSQL: the newest messages a text search tests on
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Whose search: a user's (``viewer``: the rooms they can read, their own private
-    messages), or an operator's (``viewer`` None: every room, and private messages
-    when ``private``)."""
+    messages), a moderator's on the admin page (``reader``: the rooms that user can read
+    (open rooms, members-only rooms they are a member of), no private message), or an
+    admin's (neither: every room, and private messages when ``private``)."""
 
     viewer: int | None = None
     private: bool = False
+    reader: int | None = None
+
+    @property
+    def every_room(self) -> bool:
+        """Whether every room's messages are in scope."""
+        return self.viewer is None and self.reader is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +153,7 @@ class SearchStore:
         if f.with_user is not None and scope.viewer is not None:
             where.append("m.pair = ?")
             args.append(pair_key(scope.viewer, f.with_user))
-        if not (f.room_id is not None and scope.viewer is None):  # a room's messages are never private
+        if not (f.room_id is not None and scope.every_room):  # a room's messages are never private
             clause, scope_args = _scope_clause(scope)
             where.append(clause)
             args += scope_args
@@ -191,10 +199,16 @@ class SearchStore:
 
 def _scope_clause(scope: Scope) -> tuple[str, list]:
     """The SQL condition of what ``scope`` may see, and its parameters."""
+    # "+": not a reason to walk index (recipient_id, id), whose NULLs are nearly every row.
+    if scope.reader is not None:
+        return f"(+m.recipient_id IS NULL AND {_READABLE_ROOM})", [scope.reader]
     if scope.viewer is None:
-        # "+": not a reason to walk index (recipient_id, id), whose NULLs are nearly every row.
         return ("TRUE", []) if scope.private else ("+m.recipient_id IS NULL", [])
     me = scope.viewer
-    return ("((m.recipient_id IS NULL AND (NOT r.members_only OR EXISTS (SELECT 1 FROM room_member rm "
-            "WHERE rm.room_id = m.room_id AND rm.user_id = ?))) OR m.recipient_id = ? "
+    return (f"((m.recipient_id IS NULL AND {_READABLE_ROOM}) OR m.recipient_id = ? "
             "OR (m.recipient_id IS NOT NULL AND m.sender_id = ?))", [me, me, me])
+
+
+# A room message's room is one the user (the parameter) can read: open, or members-only with them a member.
+_READABLE_ROOM = ("(NOT r.members_only OR EXISTS (SELECT 1 FROM room_member rm WHERE rm.room_id = m.room_id "
+                  "AND rm.user_id = ?))")

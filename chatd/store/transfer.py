@@ -31,7 +31,7 @@ from peewee import AutoField, CompositeKey, PeeweeException, SqliteDatabase
 
 from chatd.dsn import redacted
 from chatd.store.health import cannot_open, reason_of
-from chatd.store.migrations import fill_room_keys, migrate
+from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
 from chatd.store.postgres import SCHEMA_LOCK, stored_cid
 from chatd.store.restore import RestoreError, check_backup
 from chatd.store.schema import MODELS, Meta, PostgresDatabase
@@ -68,11 +68,12 @@ def transfer(source: str, url: str) -> dict[str, int]:
 
 
 def _upgrade(source: str) -> None:
-    """The SQLite file at this chatd's schema and room-key version, as a start would leave it."""
+    """The SQLite file at this chatd's schema and name-key version, as a start would leave it."""
     db = SqliteDatabase(source, pragmas={"foreign_keys": 1})
     with db.bind_ctx(MODELS), db.connection_context():
         migrate(db)
         fill_room_keys(db)
+        fill_admin_keys(db)
 
 
 def _copy(reader: sqlite3.Connection, target: PostgresDatabase, url: str) -> dict[str, int]:

@@ -18,6 +18,7 @@ import logging
 import tornado.web
 
 from chatd import metrics
+from chatd.auth.bearer import credentials
 from chatd.auth.secret import configured_secret
 from chatd.chat import Chat
 from chatd.proxies import in_networks, parse_networks
@@ -26,14 +27,15 @@ from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
 
 log = logging.getLogger("chatd")
-BEARER = "Bearer "
 
 
 def token_matches(authorization: str | None, token: bytes | None) -> bool:
-    """Whether an Authorization header brings ``token`` as a bearer token (compared in constant time)."""
-    if token is None or not authorization or not authorization.startswith(BEARER):
+    """Whether an Authorization header brings ``token`` as a bearer token (the scheme in any case,
+    ``chatd.auth.bearer``; compared in constant time)."""
+    sent = credentials(authorization)
+    if token is None or sent is None:
         return False
-    return hmac.compare_digest(authorization[len(BEARER):].strip().encode(), token)
+    return hmac.compare_digest(sent.encode(), token)
 
 
 class MetricsHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):

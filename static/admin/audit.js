@@ -6,6 +6,8 @@ const PAGE = 50;
 function mount(panel) {
   const action = el('select', { name: 'action', dataset: { testid: 'audit-action' } }, el('option', { value: '' }, 'any'));
   const actor = el('input', { name: 'actor', placeholder: 'name', maxlength: 200, dataset: { testid: 'audit-actor' } });
+  const target = el('input', { name: 'target', placeholder: 'admin:root, user:42', maxlength: 200,
+    dataset: { testid: 'audit-target' } });
   const body = el('tbody');
   const more = el('button', { type: 'button', hidden: true }, 'Older');
   const status = el('p', { class: 'muted', role: 'status' });
@@ -20,6 +22,7 @@ function mount(panel) {
     if (last !== null) query.set('before', String(last));
     if (action.value) query.set('action', action.value);
     if (actor.value.trim()) query.set('actor', actor.value.trim());
+    if (target.value.trim()) query.set('target', target.value.trim());
     status.textContent = 'Loading…';
     let page;
     try {
@@ -47,10 +50,12 @@ function mount(panel) {
   }
 
   const form = el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); load(true); } },
-    el('label', {}, 'Action', action), el('label', {}, 'By', actor), el('button', { type: 'submit' }, 'Show'));
+    el('label', {}, 'Action', action), el('label', {}, 'By', actor), el('label', {}, 'Target', target),
+    el('button', { type: 'submit' }, 'Show'));
   more.addEventListener('click', () => load(false));
   panel.append(el('h1', {}, 'Audit log'),
-    el('p', { class: 'muted' }, 'Every admin and moderator action. Nothing here can be changed.'), form,
+    el('p', { class: 'muted' }, 'Every admin and moderator action. Nothing here can be changed. A failed login is '
+      + 'by "anonymous", named by its address; its target is the account tried.'), form,
     el('table', { class: 'grid', dataset: { testid: 'audit-table' } },
       el('thead', {}, el('tr', {}, ['When', 'Who', 'Action', 'Target', 'Reason', 'Detail'].map((h) => el('th', {}, h)))),
       body),

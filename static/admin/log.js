@@ -90,9 +90,14 @@ function mount(panel) {
       status.textContent = e.message;
       return;
     }
-    privacy.textContent = page.private
-      ? 'Private messages are shown: admin.read_private is on in the server\'s config.'
-      : 'Private messages are not shown (admin.read_private is off in the server\'s config).';
+    if (!may('admin')) {
+      privacy.textContent = 'As a moderator you see open rooms and the members-only rooms you are a member of; '
+        + 'private messages are not shown.';
+    } else {
+      privacy.textContent = page.private
+        ? 'Private messages are shown: admin.read_private is on in the server\'s config.'
+        : 'Private messages are not shown (admin.read_private is off in the server\'s config).';
+    }
     for (const m of page.messages ?? page.results) {
       body.append(el('tr', { dataset: { id: m.id, testid: 'log-row' } }, cells(m, remove)));
       last = m.id;

@@ -106,7 +106,7 @@ function mount(panel) {
         const { sessions_here: n } = await api('POST', '/moderation/kick', optional({ user: Number(f.get('user')), reason: f.get('reason') }));
         return `Kicked: ${n} session(s) closed on this node, the others' on theirs.`;
       }),
-    actionForm('mod-ban', 'Ban a user or an address', [
+    actionForm('mod-ban', may('admin') ? 'Ban a user or an address' : 'Ban a user', [
       field('User id', el('input', { name: 'user', inputmode: 'numeric', pattern: '[0-9]+' })),
       may('admin') ? field('or address / CIDR', el('input', { name: 'address', maxlength: 64,
         placeholder: '203.0.113.7, 198.51.100.0/24, 2001:db8::/32' })) : null,
@@ -128,7 +128,8 @@ function mount(panel) {
       el('thead', {}, el('tr', {}, ['User', 'Where', 'Until', 'Reason', ''].map((h) => el('th', {}, h)))), mutes),
     el('h2', {}, 'Banned'),
     el('table', { class: 'grid', dataset: { testid: 'bans-table' } },
-      el('thead', {}, el('tr', {}, ['User or address', 'Until', 'Reason', ''].map((h) => el('th', {}, h)))), bans),
+      el('thead', {}, el('tr', {}, [may('admin') ? 'User or address' : 'User', 'Until', 'Reason', '']
+        .map((h) => el('th', {}, h)))), bans),
     listStatus);
   refresh();
 }
