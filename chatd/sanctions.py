@@ -19,10 +19,10 @@ from __future__ import annotations
 import ipaddress
 import math
 
+from chatd.durations import duration_text
 from chatd.proxies import Network, parse_address
 from chatd.store.moderation import Ban, Mute
 
-MINUTE, HOUR, DAY = 60, 3600, 86400
 NETWORK_TEXT_MAX = 64  # characters of an address or network as typed; the longest IPv6 CIDR has 43
 
 
@@ -56,17 +56,9 @@ def seconds_left(until: int | None, now: int) -> float | None:
     return None if until is None else max(0.001, (until - now) / 1000)
 
 
-def duration_text(seconds: float) -> str:
-    """``seconds`` as people say it, rounded up: "1 minute", "3 hours", "2 days"."""
-    for unit, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
-        if seconds >= unit or unit == MINUTE:
-            count = max(1, math.ceil(seconds / unit - 1e-9))
-            return f"{count} {name}{'' if count == 1 else 's'}"
-    raise AssertionError("unreachable")
-
-
 def lasting(sanction: Ban | Mute, now: int) -> str:
-    """How long a ban or mute lasts from ``now``, as a refusal says it: "for 10 minutes", "for good"."""
+    """How long a ban or mute lasts from ``now``, as a refusal says it (``chatd.durations``):
+    "for 10 minutes", "for 1 hour 30 minutes", "for good"."""
     left = seconds_left(sanction.until, now)
     return "for good" if left is None else f"for {duration_text(left)}"
 
