@@ -225,12 +225,14 @@ class Moderation:
         await self._changed()
         return ban
 
-    async def ban_address(self, actor: Actor, network: str, seconds: int | None, reason: str = "") -> Ban:
-        """Ban an address or CIDR network (``chatd.sanctions.checked_network``; ProtocolError
-        ``bad_frame`` saying why not) for ``seconds`` (None: for good)."""
+    async def ban_address(self, actor: Actor, network: str, seconds: int | None, reason: str = "",
+                          own: str | None = None) -> Ban:
+        """Ban an address or CIDR network for ``seconds`` (None: for good). ``own``: the address
+        the actor acts from, which the network may not hold (None: none is known). ProtocolError
+        ``bad_frame`` saying why not (``chatd.sanctions.checked_network``)."""
         _require(actor, ADMIN)
         try:
-            network = checked_network(network)
+            network = checked_network(network, own)
         except ValueError as e:
             raise ProtocolError(Code.BAD_FRAME, str(e)) from None
         ban = await self.store.moderation.ban(None, network, until_of(seconds, self.wall()), reason,
