@@ -41,7 +41,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from chatd.audit import ADMIN, MODERATOR, Actor, entry
+from chatd.audit import ADMIN, MODERATOR, TITLES, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
 from chatd.hub import Hub
 from chatd.protocol import CloseCode, Code, ProtocolError, banned_frame, deleted_frame, error_frame
@@ -281,7 +281,7 @@ class Moderation:
         if actor.kind == "user" and actor.id == user_id:
             raise ProtocolError(Code.FORBIDDEN, "moderators do not act on themselves")
         if rank(roles) >= rank(actor.roles):
-            title = "an admin" if rank(roles) == RANKS[ADMIN] else "a moderator"
+            title = TITLES[ADMIN if rank(roles) == RANKS[ADMIN] else MODERATOR]
             raise ProtocolError(Code.FORBIDDEN, f"user {user_id} is {title}: only someone of a higher rank may "
                                                 "mute, kick or ban them")
 
@@ -314,7 +314,7 @@ class Moderation:
 
 def _require(actor: Actor, role: str) -> None:
     if not actor.may(role):
-        raise ProtocolError(Code.FORBIDDEN, f"only a {role} may do this")
+        raise ProtocolError(Code.FORBIDDEN, f"only {TITLES[role]} may do this")
 
 
 def _where(row: MessageRow) -> dict[str, Any]:

@@ -214,7 +214,7 @@ async def test_moderation_requests_are_forbidden_to_everyone_else(server, app_us
                          ("kick", {"user": uid}), ("ban", {"user": uid}),
                          ("delete", {"id": 10**9}), ("mute", {"user": 10**9, "room": "nowhere"})]:
         refused = await nobody.request(kind, **fields)
-        assert refused["code"] == "forbidden", (kind, refused)
+        assert (refused["code"], refused["message"]) == ("forbidden", "only a moderator may do this"), (kind, refused)
     assert (await target.say("lobby", "untouched"))["type"] == "ack"
     assert await audit(server) == []
 
@@ -227,6 +227,8 @@ async def test_ranks_a_moderator_cannot_act_on_a_moderator_or_admin_an_admin_can
         refused = await mod.request("mute", user=target.welcome["user"]["id"], seconds=60)
         assert refused["code"] == "forbidden", refused
     assert "is an admin" in (await mod.request("ban", user=boss.welcome["user"]["id"]))["message"]
+    assert f"user {other_mod.welcome['user']['id']} is a moderator:" in (
+        await mod.request("kick", user=other_mod.welcome["user"]["id"]))["message"]
     assert (await boss.request("mute", user=mod.welcome["user"]["id"], seconds=60))["type"] == "done"
 
 
