@@ -31,7 +31,8 @@ see it. Members-only rooms never expire (``chatd.rooms``): they are the app's.
     await admin.delete("team-7")
 
 Refusals raise ``ProtocolError`` (``no_such_room``, ``room_exists``,
-``too_many_rooms``, ``no_such_user``); the API turns them into its errors.
+``too_many_rooms``, ``no_such_user``; ``forbidden`` to delete a ``rooms.default``
+room); the API turns them into its errors.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from chatd.hub import Hub
 from chatd.names import room_taken
 from chatd.protocol import Code, ProtocolError, checked_room, checked_topic
 from chatd.rooms import Rooms
-from chatd.session import ROOM_LIST, Room, Session
+from chatd.session import ROOM_LIST, Room, Session, room_fold
 from chatd.store import NoSuchUser, RoomExists, Store
 from chatd.store.members import MEMBERS_PAGE
 from chatd.wsframe import wire
@@ -99,8 +100,14 @@ class RoomAdmin:
         return room
 
     async def delete(self, name: str, audit: Callable[[Room], dict] | None = None) -> None:
-        """Delete the room with its messages and members, everywhere (``audit`` as ``update``'s)."""
+        """Delete the room with its messages and members, everywhere (``audit`` as ``update``'s).
+        A ``rooms.default`` room is refused (``forbidden``): every start and reload makes it again,
+        empty, so deleting it would only lose its messages."""
         room = self.rooms.get(name)
+        if room_fold(room.name) in {room_fold(default) for default in self._config().rooms.default}:
+            raise ProtocolError(Code.FORBIDDEN, f"{room.name!r} is a default room (rooms.default in the "
+                                                "configuration), which the server makes again at every start: "
+                                                "take it out of rooms.default and reload first")
         await self.store.members.delete_room(room.id, None if audit is None else audit(room))
         if self.hub.room(room.name) is room:  # else deleted meanwhile by another request or node
             self.deleted(room)

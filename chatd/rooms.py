@@ -137,8 +137,8 @@ class Rooms:
 
     def _no_such_room(self, name: str) -> ProtocolError:
         if self.hub.removed_lately(name):
-            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: it was removed (as a room "
-                                                    "nobody wrote in and nobody was in is after a while)")
+            # Neutral: an admin or the web app deleted it, or it went unused; which, this node may not know.
+            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: it was removed")
         return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
 
     async def create(self, creator: int, address: str | None, name: str, topic: str, now: float) -> Room:

@@ -173,6 +173,7 @@ class Server:
         self.chat.moderation.load()
         await self.bus.start(self.chat.cluster)
         self.chat.cluster.start()
+        self.chat.user_care.resume()  # user deletions a crash cut off (chatd.usercare)
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
         # Tornado's default 64 KiB read per connection only fragments the heap.
         # No xheaders: Tornado would believe X-Real-IP from anyone; the application

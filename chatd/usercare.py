@@ -9,16 +9,24 @@ time (``BATCH_ROWS``, pauses between), each batch's ``deleted`` frames going to
 the sessions that have them (``chatd.moderation``). Bots are refused: the API
 that made them deletes them.
 
+A deletion cut off (the process killed, the database gone meanwhile) is
+finished, not lost: deleting the user again (it is still found by its id, kind
+``deleted``) redoes each step, which changes only what is left, and answers as
+the first time; and every server start finishes, in the background and in the
+same batches, the deletions the store says are unfinished (``resume``).
+
     care = UserCare(chat)
     users = await care.find("alice")                 # [(id, name, kind)]
     async for piece in care.export(actor, 42): ...   # JSON text; one audit row (user.export)
-    await care.delete(actor, 42)                     # → messages made tombstones
+    await care.delete(actor, 42)                     # → messages made tombstones (again: the rest)
+    care.resume()                                    # at start: finish cut-off deletions, in the background
     delete_blocking(store, 42, actor)                # the same on the database alone (a command; blocks)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,8 +34,10 @@ from typing import Any
 from chatd.audit import Actor, entry
 from chatd.protocol import Code, ProtocolError
 from chatd.session import BOT
-from chatd.store import Store
-from chatd.store.userdata import erase_identity, export, find_users, tombstone_batch
+from chatd.store import DatabaseUnreachable, Store, WriterClosed
+from chatd.store.userdata import DELETED, erase_identity, export, find_users, tombstone_batch, unfinished
+
+log = logging.getLogger("chatd.users")
 
 BATCH_ROWS = 500  # messages made tombstones in one writer job
 PAUSE_SECONDS = 0.05  # between two batches: the writer's other jobs go first
@@ -44,21 +54,11 @@ class UserCare:
         """``chat``: the ``chatd.chat.Chat`` (its store, cluster, room admin and moderation)."""
         self.chat = chat
         self.store: Store = chat.store
+        self.resuming: asyncio.Task | None = None  # finishing cut-off deletions (``resume``)
 
     def find(self, ref: str) -> asyncio.Future:
         """→ [(id, name, kind)] of the users ``ref`` names (an id, or an exact name)."""
         return self.store.read(lambda: find_users(self.store, ref))
-
-    async def one(self, ref: str) -> tuple[int, str, str]:
-        """The one user ``ref`` names; ProtocolError ``no_such_user``, or ``bad_request``-like
-        ``forbidden`` naming the ids when a name is several users'."""
-        found = await self.find(ref)
-        if not found:
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {ref!r}")
-        if len(found) > 1:
-            ids = ", ".join(str(uid) for uid, _, _ in found)
-            raise ProtocolError(Code.FORBIDDEN, f"{len(found)} users are called {ref!r} (ids {ids}): give an id")
-        return found[0]
 
     async def export(self, actor: Actor, user_id: int) -> AsyncIterator[str]:
         """The user's JSON export in pieces, each read in the reader pool; its audit row first."""
@@ -71,26 +71,37 @@ class UserCare:
             yield piece
 
     async def delete(self, actor: Actor, user_id: int, reason: str = "") -> int:
-        """Delete the user (see the module); → messages made tombstones. ProtocolError
-        ``no_such_user``, or ``forbidden`` for a bot."""
+        """Delete the user (see the module), or finish its deletion; → messages made tombstones
+        now. ProtocolError ``no_such_user``, or ``forbidden`` for a bot."""
         user = next(iter(await self.find(str(user_id))), None)
         if user is None:
             raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
         if user[2] == BOT:
             raise ProtocolError(Code.FORBIDDEN, "this user is a bot: delete it through the HTTP API (DELETE /bots)")
-        row = entry(actor, "user.delete", target(user_id), reason)
 
         def erase() -> bool:
             with self.store.db.atomic():
-                found = erase_identity(self.store, user_id)
-                if found:
-                    self.store.audit.insert(row)
-            return found
+                return _erased(self.store, user_id, actor, reason)
 
         if not await self.store.writer.run(erase):
             raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
         self.ended(user_id)
         return await self.tombstones(user_id)
+
+    def resume(self) -> asyncio.Task:
+        """Finish, in the background, every deletion the store says was cut off (``unfinished``),
+        one user after another, batch by batch like ``delete``; → the task (it logs what it did).
+        Run at each start: a stopping server leaves the rest to the next one."""
+        self.resuming = asyncio.ensure_future(self._resume())
+        self.resuming.add_done_callback(_resumed)
+        return self.resuming
+
+    async def _resume(self) -> None:
+        for user_id in await self.store.read(lambda: unfinished(self.store)):
+            log.info("finishing the deletion of user %d, cut off before", user_id)
+            self.ended(user_id)  # sessions another node may still hold from before the cut
+            made = await self.tombstones(user_id)
+            log.info("user %d deleted: %d more messages made tombstones", user_id, made)
 
     def ended(self, user_id: int) -> None:
         """The user was erased (here, or by a command): its sessions end and it leaves its
@@ -113,16 +124,36 @@ class UserCare:
         return made
 
 
+def _erased(store: Store, user_id: int, actor: Actor, reason: str) -> bool:
+    """In a transaction: the user's identity erased (``erase_identity``) with its audit row, which
+    says ``{"again": true}`` when the user was deleted before; → whether there is such a user."""
+    kind = erase_identity(store, user_id)
+    if kind is not None:
+        store.audit.insert(entry(actor, "user.delete", target(user_id), reason,
+                                 {"again": True} if kind == DELETED else None))
+    return kind is not None
+
+
+def _resumed(task: asyncio.Task) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if isinstance(error, (WriterClosed, DatabaseUnreachable)):
+        log.warning("finishing cut-off user deletions stopped (%s): the next start goes on", error or "stopping")
+    elif error is not None:
+        log.error("finishing cut-off user deletions failed: %r", error)
+
+
 def delete_blocking(store: Store, user_id: int, actor: Actor, reason: str = "") -> int | None:
     """``UserCare.delete`` on the database alone, for a command (no writer thread, no sessions:
-    the command asks a running server to end them, ``chatd.user_commands``); → messages made
-    tombstones, or None if there is no such user. Blocks."""
+    the command asks a running server to end them, ``chatd.care_commands``); → messages made
+    tombstones, or None if there is no such user. Run again on a deleted user, it finishes the
+    deletion (``user_id`` a deleted user's: the audit row says ``again``). Blocks."""
     db = store.db
     with db.connection_context():
         with db.atomic():
-            if not erase_identity(store, user_id):
+            if not _erased(store, user_id, actor, reason):
                 return None
-            store.audit.insert(entry(actor, "user.delete", target(user_id), reason))
         made, more = 0, True
         while more:
             rows, more = tombstone_batch(store, user_id, BATCH_ROWS)

@@ -111,6 +111,7 @@ async def test_keys_and_scopes(server, manage):
     ("POST", "/rooms", {"name": "\ud83d"}, 400, "bad_request"),
     ("PATCH", "/rooms/nowhere", {"topic": "x"}, 404, "no_such_room"),
     ("DELETE", "/rooms/nowhere", None, 404, "no_such_room"),
+    ("DELETE", "/rooms/Lobby", None, 403, "forbidden"),  # a rooms.default room: every start makes it again
     ("GET", "/rooms/nowhere/members", None, 404, "no_such_room"),
     ("GET", "/rooms/%E2%80%AElobby", None, 400, "bad_room"),
     ("PATCH", "/rooms/lob%07by", {"topic": "x"}, 400, "bad_room"),

@@ -93,11 +93,38 @@ async def test_user_export_and_delete_from_the_command_line(tmp_path, store_url)
 @pytest.mark.parametrize(("argv", "words"), [
     (("user", "delete", "nobody", "--yes"), "there is no user 'nobody'"),
     (("user", "export", "99"), "there is no user '99'"),
+    (("user", "export", "99999999999999999999999"), "there is no user '99999999999999999999999'"),
+    (("user", "delete", "9223372036854775808", "--yes"), "there is no user '9223372036854775808'"),
+    (("user", "delete", "9" * 5000, "--yes"), "there is no user '9999"),
+    (("user", "export", "0"), "there is no user '0'"),
 ])
 async def test_bad_users_are_refused_clearly(tmp_path, store_url, argv, words):
     await filled(store_url)
     status, _, err = run(tmp_path, store_url, *argv)
-    assert status == 1 and words in err
+    assert status == 1 and words in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+async def test_a_deletion_cut_off_after_its_first_step_is_finished_by_deleting_again(tmp_path, store_url):
+    from chatd.store.userdata import erase_identity
+
+    made = await filled(store_url)
+    store = opened(store_url)
+    try:  # as a kill right after the identity step leaves it: anonymous, its messages not yet tombstones
+        await store.writer.run(lambda: erase_identity(store, made["alice"]))
+    finally:
+        store.close()
+    assert "there is no user 'alice'" in run(tmp_path, store_url, "user", "delete", "alice", "--yes")[2]
+    status, out, err = run(tmp_path, store_url, "user", "delete", str(made["alice"]), "--yes")
+    assert status == 0 and "8 messages made tombstones" in out, (out, err)
+    store = opened(store_url)
+    try:
+        rows = await store.read(lambda: store.db.execute_sql(store._q(
+            "SELECT sender_name, text FROM message WHERE sender_id = ?"), (made["alice"],)).fetchall())
+        audit = (await store.audit.page(None, 1)).rows[0]
+    finally:
+        store.close()
+    assert {tuple(row) for row in rows} == {(ANONYMOUS, "")}
+    assert (audit["action"], audit["detail"]) == ("user.delete", {"again": True})
 
 
 async def test_a_user_deleted_from_the_command_line_is_cut_off_by_the_running_server(chatd_daemon):

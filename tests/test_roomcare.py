@@ -95,13 +95,27 @@ async def test_a_deleted_room_tells_its_members_on_every_node_and_is_gone(two):
     await a.chat.room_care.delete(ROOT, "games", reason="off topic")
     assert await alice.expect("left") == {"type": "left", "room": "games", "reason": "deleted"}
     await bob.expect("room", event="removed", room={"name": "games"})
-    assert (await alice.request("join", room="games"))["code"] == "no_such_room"
+    refused = await alice.request("join", room="games")
+    assert refused["code"] == "no_such_room" and "removed" in refused["message"]
+    assert "nobody" not in refused["message"], "not the reason of an unused room"
     await until(lambda: b.hub.room("games") is None, what="gone on b")
     page = await a.store.audit.page(None, 10)
     assert (page.rows[0]["action"], page.rows[0]["reason"]) == ("room.delete", "off topic")
     with pytest.raises(ProtocolError) as missing:
         await a.chat.room_care.delete(ROOT, "games")
     assert missing.value.code == "no_such_room"
+
+
+async def test_a_default_room_is_not_deleted_since_every_start_makes_it_again(two):
+    a, b = two.nodes
+    alice = await two.user(b, "alice", "lobby")
+    said = await alice.say("lobby", "still here")
+    for name in ("lobby", "LOBBY"):
+        with pytest.raises(ProtocolError) as refused:
+            await a.chat.room_care.delete(ROOT, name)
+        assert refused.value.code == "forbidden" and "rooms.default" in refused.value.message
+    assert [m["id"] for m in (await alice.request("history", room="lobby"))["messages"]] == [said["id"]]
+    assert [r["action"] for r in (await a.store.audit.page(None, 10)).rows] == [], "nothing done, nothing logged"
 
 
 async def test_a_node_that_lost_the_notice_gets_the_flags_at_its_resync(two):

@@ -117,10 +117,15 @@ async def test_a_deleted_user_leaves_tombstones_and_nothing_identifying_and_its_
     assert again["code"] == "bad_token", "its tokens are refused"
     fresh = await (await two.client(a)).identify(app_token=web_app.token("shop-7", name="Alice Liddell"))
     assert fresh["type"] == "welcome" and fresh["user"]["id"] != user_id, "the app's next token is a new user"
-    assert await a.chat.user_care.find(str(user_id)) == []
+    assert [u for u in await a.chat.user_care.find("Alice Liddell") if u[0] == user_id] == []
+    assert await a.chat.user_care.find(str(user_id)) == [(user_id, ANONYMOUS, "deleted")], "found by id, to redo"
     audit = (await a.store.audit.page(None, 5)).rows[0]
     assert (audit["action"], audit["target"], audit["reason"]) == ("user.delete", f"user:{user_id}",
                                                                     "asked to be forgotten")
+
+    assert await b.chat.user_care.delete(ROOT, user_id) == 0, "deleting again finds nothing more to do"
+    audit = (await a.store.audit.page(None, 5)).rows[0]
+    assert (audit["action"], audit["detail"]) == ("user.delete", {"again": True})
 
 
 async def test_deleting_a_user_that_is_not_there_or_a_bot_is_refused(two):

@@ -132,7 +132,7 @@ OPERATIONS = [
     Operation("delete_room", "DELETE", "/rooms/{room}", "manage", "Delete a room with its messages; everyone in it "
               "is sent out", delete_room, Schema(IN_PATH),
               {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "string"}}},
-              gateway="Gateway::ungroup", errors=("no_such_room",)),
+              gateway="Gateway::ungroup", errors=("no_such_room", "forbidden")),
     Operation("add_members", "POST", "/rooms/{room}/members", "manage", "Make users members of a room",
               add_members, Schema({**IN_PATH, **WHO}, one_of=(("user_ids", "subs"),)), CHANGED,
               gateway="Gateway::joinGroup", errors=("no_such_room", "no_such_user")),

@@ -17,9 +17,16 @@ in batches: each message it sent becomes a tombstone (``chatd.store.moderation``
 with its sender's name ``ANONYMOUS``; messages others sent it keep their text
 (their words) with the recipient's name ``ANONYMOUS``.
 
+A deletion cut off (a crash, a kill, a database error) is finished by running it
+again: the deleted user stays found by its id (kind ``"deleted"``), the identity
+step does nothing new, and the batches pick up what is left. ``unfinished``
+lists the deleted users with messages left to make anonymous: the server
+finishes them at start (``chatd.usercare``).
+
     found = find_users(store, "alice")          # [(id, name, kind)]: by id if digits, else by name
+    unfinished(store)                           # [user ids]: deletions to finish
     for piece in export(store, 42): ...         # JSON text pieces
-    erase_identity(store, 42)                   # in a writer job: the user row and what hangs on it
+    erase_identity(store, 42)                   # in a writer job: the user row and what hangs on it → kind
     rows, more = tombstone_batch(store, 42, 500)  # in a writer job, until ``more`` is False
 """
 
@@ -30,7 +37,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from chatd.store.moderation import tombstone
-from chatd.store.rows import SELECT, MessageRow
+from chatd.store.rows import SELECT, USER_ID_MAX, MessageRow
 from chatd.store.schema import now_ms
 
 if TYPE_CHECKING:
@@ -43,15 +50,32 @@ FIND_MAX = 20  # users listed for one name
 
 
 def find_users(store: Store, ref: str) -> list[tuple[int, str, str]]:
-    """(id, name, kind) of the user ``ref`` names: an id (digits), or a name (exact, every user
-    called so, at most ``FIND_MAX``); deleted users are not found. Blocking."""
+    """(id, name, kind) of the user ``ref`` names: an id (ASCII digits; a deleted user too, kind
+    ``DELETED``, so that its deletion can be run again; none above ``USER_ID_MAX``), or a name
+    (exact, every user called so, at most ``FIND_MAX``; deleted users are all ``ANONYMOUS`` and
+    are not found by name). Blocking."""
     db, q = store.db, store._q
     if ref.isdigit() and ref.isascii():
-        sql, args = 'SELECT id, name, kind FROM "user" WHERE id = ? AND kind <> ?', (int(ref), DELETED)
+        # No user has a larger id, and the database may not take one (int() refuses 4300 digits).
+        if len(ref) > len(str(USER_ID_MAX)) or not 1 <= int(ref) <= USER_ID_MAX:
+            return []
+        sql, args = 'SELECT id, name, kind FROM "user" WHERE id = ?', (int(ref),)
     else:
         sql, args = 'SELECT id, name, kind FROM "user" WHERE name = ? AND kind <> ? ORDER BY id LIMIT ?', \
             (ref, DELETED, FIND_MAX)
     return [tuple(row) for row in db.execute_sql(q(sql), args).fetchall()]
+
+
+def unfinished(store: Store) -> list[int]:
+    """The ids of the deleted users whose deletion was cut off: messages they sent that are no
+    anonymous tombstone yet, or messages to them still naming them (``tombstone_batch`` does
+    both), ascending. Blocking; reads each deleted user's messages through its indexes."""
+    db, q = store.db, store._q
+    return [row[0] for row in db.execute_sql(q(
+        'SELECT u.id FROM "user" u WHERE u.kind = ? AND ('
+        "EXISTS (SELECT 1 FROM message m WHERE m.sender_id = u.id AND (m.deleted IS NULL OR m.sender_name <> ?)) "
+        "OR EXISTS (SELECT 1 FROM message m WHERE m.recipient_id = u.id AND m.recipient_name <> ?)) ORDER BY u.id"),
+        (DELETED, ANONYMOUS, ANONYMOUS)).fetchall()]
 
 
 def export(store: Store, user_id: int) -> Iterator[str]:
@@ -101,20 +125,22 @@ def _shown(row: MessageRow) -> dict:
             "to": {"id": row.recipient_id, "name": row.recipient_name}}
 
 
-def erase_identity(store: Store, user_id: int) -> bool:
+def erase_identity(store: Store, user_id: int) -> str | None:
     """In a writer job: anonymise the user row and remove what hangs on it (see the module);
-    → whether the user existed (a deleted one counts: deleting again finishes the job)."""
+    → the kind the user had (``DELETED``: it was deleted before, and this finishes the job),
+    or None if there is no such user."""
     db, q = store.db, store._q
     with db.atomic():
-        found = db.execute_sql(q('UPDATE "user" SET name = ?, kind = ?, external_id = NULL, roles = ?, '
-                                 "avatar = NULL, token_generation = token_generation + 1 WHERE id = ?"),
-                               (ANONYMOUS, DELETED, "[]", user_id)).rowcount > 0
-        if not found:
-            return False
+        row = db.execute_sql(q('SELECT kind FROM "user" WHERE id = ?'), (user_id,)).fetchone()
+        if row is None:
+            return None
+        db.execute_sql(q('UPDATE "user" SET name = ?, kind = ?, external_id = NULL, roles = ?, '
+                         "avatar = NULL, token_generation = token_generation + 1 WHERE id = ?"),
+                       (ANONYMOUS, DELETED, "[]", user_id))
         for table in ("sign_in", "room_member", "event", "api_key", "mute", "ban"):
             db.execute_sql(q(f"DELETE FROM {table} WHERE user_id = ?"), (user_id,))
         db.execute_sql(q("UPDATE room SET creator_id = NULL WHERE creator_id = ?"), (user_id,))
-    return True
+    return row[0]
 
 
 def tombstone_batch(store: Store, user_id: int, limit: int) -> tuple[list[MessageRow], bool]:

@@ -1,5 +1,6 @@
 // The chat log tab: every message, newest first, filtered by room, user, time and text (the
 // search index), a keyset page at a time; the filtered set exported as CSV or JSON Lines.
+// Each message found can be deleted from its row (the moderation API; audited by the server).
 import { api, el, formatTime, may } from './admin.js';
 
 const PAGE = 50;
@@ -22,6 +23,20 @@ function textCell(m) {
   if (!m.snippet) return el('td', { class: 'wrap' }, m.text);
   return el('td', { class: 'wrap', title: m.text },
     m.snippet.map((part, i) => (i % 2 ? el('mark', {}, part) : part)));
+}
+
+/** The cells of a message's row: when, where, who, text, and Delete (`onDelete`) while it has its text. */
+function cells(m, onDelete) {
+  // A private message is deleted by an admin only (the server refuses a moderator: no button).
+  const deletable = !m.deleted && (m.room !== null || may('admin'));
+  return [
+    el('td', {}, formatTime(m.ts)),
+    el('td', {}, where(m)),
+    el('td', {}, m.from.name),
+    textCell(m),
+    el('td', {}, deletable ? el('button', { type: 'button', class: 'danger', 'aria-label': `Delete message ${m.id}`,
+      dataset: { testid: 'log-delete' }, onclick: () => onDelete(m) }, 'Delete') : null),
+  ];
 }
 
 function mount(panel) {
@@ -79,15 +94,26 @@ function mount(panel) {
       ? 'Private messages are shown: admin.read_private is on in the server\'s config.'
       : 'Private messages are not shown (admin.read_private is off in the server\'s config).';
     for (const m of page.messages ?? page.results) {
-      body.append(el('tr', { dataset: { id: m.id, testid: 'log-row' } },
-        el('td', {}, formatTime(m.ts)),
-        el('td', {}, where(m)),
-        el('td', {}, m.from.name),
-        textCell(m)));
+      body.append(el('tr', { dataset: { id: m.id, testid: 'log-row' } }, cells(m, remove)));
       last = m.id;
     }
     more.hidden = !page.more;
     status.textContent = body.children.length ? '' : 'No message matches.';
+  }
+
+  /** Delete `m` (asked first, with an optional reason for the audit log); its row then shows it deleted. */
+  async function remove(m) {
+    const reason = window.prompt(`Delete this message by ${m.from.name} (${where(m)})? `
+      + 'Every open page drops it. Reason (optional, kept in the audit log):', '');
+    if (reason === null) return;
+    try {
+      await api('POST', '/moderation/delete', reason.trim() ? { id: m.id, reason: reason.trim() } : { id: m.id });
+    } catch (e) {
+      status.textContent = e.message;
+      return;
+    }
+    body.querySelector(`tr[data-id="${m.id}"]`)?.replaceChildren(...cells({ ...m, deleted: true }, remove));
+    status.textContent = `Message ${m.id} deleted: every open page has dropped it.`;
   }
 
   const form = el('form', { class: 'filters', role: 'search', onsubmit: (e) => { e.preventDefault(); load(true); } },
@@ -95,7 +121,7 @@ function mount(panel) {
   more.addEventListener('click', () => load(false));
   panel.append(el('h1', {}, 'Chat log'), privacy, form, exports,
     el('table', { class: 'grid', dataset: { testid: 'log-table' } },
-      el('thead', {}, el('tr', {}, ['When', 'Where', 'Author', 'Text'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('thead', {}, el('tr', {}, ['When', 'Where', 'Author', 'Text', ''].map((h) => el('th', { scope: 'col' }, h)))),
       body),
     el('div', { class: 'pager' }, more, status));
   load(true);

@@ -1,5 +1,6 @@
 // The users tab: find a user by id or name, download its data, delete it
-// (chatd/admin/users.py; each export and deletion is audited there).
+// (chatd/admin/users.py; each export and deletion is audited there). A deleted user, found
+// by id, may be deleted again: that finishes a deletion a crash cut off.
 import { api, el } from './admin.js';
 
 function mount(panel) {
@@ -22,8 +23,10 @@ function mount(panel) {
       el('td', {},
         el('a', { href: `/admin/api/users/${u.id}/export`, download: `chatd-user-${u.id}.json` }, 'Export (JSON)'), ' ',
         el('button', { type: 'button', class: 'danger', dataset: { testid: 'user-delete' }, onclick: async () => {
-          if (!window.confirm(`Delete user ${u.id} (${u.name})? Their messages become tombstones, nothing `
-            + 'identifying stays, and their sessions end. This cannot be undone.')) return;
+          if (!window.confirm(u.kind === 'deleted'
+            ? `User ${u.id} was deleted. Make whatever of their messages is left (a deletion cut off) tombstones?`
+            : `Delete user ${u.id} (${u.name})? Their messages become tombstones, nothing `
+              + 'identifying stays, and their sessions end. This cannot be undone.')) return;
           try {
             const done = await api('DELETE', `/users/${u.id}`, {});
             await find(); // the list without them; then what was done
@@ -31,7 +34,7 @@ function mount(panel) {
           } catch (e) {
             status.textContent = e.message;
           }
-        } }, 'Delete')))));
+        } }, u.kind === 'deleted' ? 'Finish deleting' : 'Delete')))));
   }
 
   panel.append(el('h1', {}, 'Users'),
