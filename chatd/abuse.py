@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import collections
 import ipaddress
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from chatd.durations import duration_text, whole_seconds
 from chatd.proxies import in_networks, parse_networks
 from chatd.ratelimit import BucketTable
 
@@ -40,7 +40,6 @@ MAX_KEYS = 100_000  # addresses remembered per kind: ~200 bytes each, so at most
 CONNECTIONS_RETRY_AFTER = 30  # seconds to suggest when an address holds all its connections
 REPORT_EVERY = 60  # seconds: a limited address is worth one log line a minute per kind, not one per refusal
 HOUR = 3600
-ROUNDING = 1e-6  # seconds: 1 / (2 / 3600) may come out a hair above 1800; nobody waits a second for that
 
 
 class Kind(StrEnum):
@@ -82,7 +81,7 @@ class Refusal:
     @property
     def seconds(self) -> int:
         """``retry_after`` in whole seconds, at least 1 (as HTTP Retry-After wants)."""
-        return max(1, math.ceil(self.retry_after - ROUNDING))
+        return whole_seconds(self.retry_after)
 
     @property
     def message(self) -> str:
@@ -90,7 +89,7 @@ class Refusal:
         if self.kind == Kind.CONNECTIONS:
             return "too many open connections from your network address; close some tabs or try again later"
         return (f"too many {RULES[self.kind].what} from your network address (all its users together); "
-                f"try again in {self.seconds} s")
+                f"try again in {duration_text(self.retry_after)}")
 
     def settings(self) -> str:
         """The settings behind this limit, for the operator's log."""

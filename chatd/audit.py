@@ -29,6 +29,8 @@ ADMIN = "admin"
 MODERATOR = "moderator"
 # Each role with the roles it includes (the issue: "admin" (everything) ⊇ "moderator").
 ROLES: dict[str, frozenset[str]] = {ADMIN: frozenset({ADMIN, MODERATOR}), MODERATOR: frozenset({MODERATOR})}
+# How a message names one holding a role, with its article ("only an admin may do this").
+TITLES = {ADMIN: "an admin", MODERATOR: "a moderator"}
 
 KINDS = ("admin", "user", "cli", "system", "anonymous")
 

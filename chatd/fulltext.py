@@ -3,11 +3,12 @@
 Scripts written without spaces between words (Han, kana, Hangul) are indexed
 one character per token; every other word is a token as the database's word
 splitter finds it (letters and digits; punctuation splits). ``prepare`` turns
-a message text into what the index tokenizes: each CJK character stands
-alone, CJK punctuation becomes a space. ``chatd.store.search`` runs the same
-preparation inside the database (an SQLite function in the index's triggers,
-a PostgreSQL SQL function in the index's expression), so the index follows
-the rows by itself.
+a message text into what the index tokenizes: folded (``fold``: compatibility
+forms and case, so ＤＥＰＬＯＹ is deploy, ﾃｷｽﾄ is テキスト, Straße is STRASSE),
+each CJK character alone, CJK punctuation a space. ``chatd.store.search`` runs
+the same preparation inside the database (an SQLite function in the index's
+triggers, a PostgreSQL SQL function, ``pg_prepare``, in its trigger), so the
+index follows the rows by itself. A query is folded the same way.
 
 A query is plain text, never syntax: ``parse_query`` keeps its letters and
 digits and drops everything else (quotes, ``*``, ``-``, parentheses,
@@ -30,7 +31,9 @@ databases). All chunks must match (AND).
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 
 QUERY_MAX = 200  # characters of a query; a longer one is refused (the cost grows with its tokens)
@@ -60,14 +63,49 @@ def _regex_class(ranges: tuple[tuple[int, int], ...]) -> str:
     return "".join(f"{esc(lo)}-{esc(hi)}" for lo, hi in ranges)
 
 
-# ``prepare`` in PostgreSQL's SQL: the body of the index's IMMUTABLE function chatd_search_text(text).
-PG_PREPARE = (f"regexp_replace(regexp_replace($1, E'[{_regex_class(CJK_PUNCTUATION)}]', ' ', 'g'), "
-              f"E'([{_regex_class(CJK_RANGES)}])', ' \\1 ', 'g')")
+def fold(text: str) -> str:
+    """``text`` with compatibility forms and case folded (Unicode's NFKC, full case folding, NFKC again
+    for what folding decomposed): what the index holds and a query is matched as. Full-width and
+    half-width forms, ligatures, circled digits are their plain characters; "ß" is "ss"."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def prepare(text: str) -> str:
-    """``text`` as the index tokenizes it: CJK punctuation as spaces, each CJK character between spaces."""
-    return _CJK.sub(r" \1 ", _CJK_PUNCT.sub(" ", text))
+    """``text`` as the index tokenizes it: folded, CJK punctuation as spaces, each CJK character
+    between spaces."""
+    return _CJK.sub(r" \1 ", _CJK_PUNCT.sub(" ", fold(text)))
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@functools.cache
+def pg_prepare() -> str:
+    """``prepare`` in PostgreSQL's SQL over ``$1``: the body of the index's IMMUTABLE function
+    chatd_search_text(text) (PostgreSQL 13 or later: ``normalize``). PostgreSQL has no case
+    folding, only ``lower``: it is made one by mapping, after ``lower``, each character that
+    ``lower`` leaves as it is and folding changes ("ß" → "ss", "ς" → "σ"), as Python's Unicode
+    tables say (computed once, a scan of every code point); and "İ", which ``lower`` may make
+    one character and Python two, first. Equal to ``prepare`` where PostgreSQL's ``lower``
+    follows Unicode (a UTF-8 locale; chatd's tests check it)."""
+    long_lower, singles, multiples = {}, {}, {}
+    for c in map(chr, range(sys.maxunicode + 1)):
+        if 0xD800 <= ord(c) <= 0xDFFF:
+            continue  # surrogates: no characters
+        if len(c.lower()) > 1:
+            long_lower[c] = c.lower()
+        elif c.lower() == c != c.casefold():
+            (singles if len(c.casefold()) == 1 else multiples)[c] = c.casefold()
+    text = "normalize($1, NFKC)"
+    for c, lowered in long_lower.items():
+        text = f"replace({text}, {_sql_text(c)}, {_sql_text(lowered)})"
+    text = f"translate(lower({text}), {_sql_text(''.join(singles))}, {_sql_text(''.join(singles.values()))})"
+    for c, folded in multiples.items():
+        text = f"replace({text}, {_sql_text(c)}, {_sql_text(folded)})"
+    text = f"normalize({text}, NFKC)"
+    return (f"regexp_replace(regexp_replace({text}, E'[{_regex_class(CJK_PUNCTUATION)}]', ' ', 'g'), "
+            f"E'([{_regex_class(CJK_RANGES)}])', ' \\1 ', 'g')")
 
 
 def is_cjk(char: str) -> bool:
@@ -107,8 +145,8 @@ def parse_query(query: str) -> list[Phrase]:
     if len(query) > QUERY_MAX:
         raise ValueError(f"is longer than {QUERY_MAX} characters")
     phrases: list[Phrase] = []
-    for chunk in _CJK_PUNCT.sub(" ", query).split():
-        tokens = tuple(t.casefold() for t in _tokens(chunk))
+    for chunk in _CJK_PUNCT.sub(" ", fold(query)).split():
+        tokens = _tokens(chunk)
         if tokens and tokens not in phrases:
             phrases.append(tokens)
     return phrases[:CHUNKS_MAX]
@@ -133,12 +171,37 @@ def tsquery(phrases: list[Phrase]) -> str:
     return " & ".join("(" + " <-> ".join(map(quoted, p)) + (":*" if _prefix(p) else "") + ")" for p in phrases)
 
 
+def _mark(char: str) -> bool:
+    """Whether ``char`` goes with the character before it when folded (a combining mark, or a
+    half-width voiced sound mark: ﾃﾞ folds to デ)."""
+    folded = unicodedata.normalize("NFKC", char)
+    return bool(folded) and unicodedata.combining(folded[0]) != 0
+
+
+def _folded_with_origins(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` folded a character (with its marks) at a time, and for each folded character
+    where its source starts and ends in ``text``: a match in the folded text is shown in the
+    text as written."""
+    parts, starts, ends = [], [], []
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i < len(text) and _mark(text[i]):
+            continue
+        part = fold(text[start:i])
+        parts.append(part)
+        starts += [start] * len(part)
+        ends += [i] * len(part)
+        start = i
+    return "".join(parts), starts, ends
+
+
 def _match_spans(text: str, phrases: list[Phrase]) -> list[tuple[int, int]]:
-    """Where the phrases' tokens appear in ``text`` (case ignored), merged, in order."""
+    """Where the phrases' tokens appear in ``text`` (folded, as the index matches), merged, in order."""
+    folded, starts, ends = _folded_with_origins(text)
     spans = []
     for phrase in phrases:
         for token in phrase:
-            spans += [m.span() for m in re.finditer(re.escape(token), text, re.IGNORECASE)]
+            spans += [(starts[m.start()], ends[m.end() - 1]) for m in re.finditer(re.escape(token), folded)]
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:

@@ -45,7 +45,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from chatd.audit import ADMIN, MODERATOR, Actor, entry
+from chatd.audit import ADMIN, MODERATOR, TITLES, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
 from chatd.hub import Hub
 from chatd.protocol import CloseCode, Code, ProtocolError, banned_frame, deleted_frame, error_frame
@@ -230,12 +230,14 @@ class Moderation:
         await self._changed()
         return ban
 
-    async def ban_address(self, actor: Actor, network: str, seconds: int | None, reason: str = "") -> Ban:
-        """Ban an address or CIDR network (``chatd.sanctions.checked_network``; ProtocolError
-        ``bad_frame`` saying why not) for ``seconds`` (None: for good)."""
+    async def ban_address(self, actor: Actor, network: str, seconds: int | None, reason: str = "",
+                          own: str | None = None) -> Ban:
+        """Ban an address or CIDR network for ``seconds`` (None: for good). ``own``: the address
+        the actor acts from, which the network may not hold (None: none is known). ProtocolError
+        ``bad_frame`` saying why not (``chatd.sanctions.checked_network``)."""
         _require(actor, ADMIN)
         try:
-            network = checked_network(network)
+            network = checked_network(network, own)
         except ValueError as e:
             raise ProtocolError(Code.BAD_FRAME, str(e)) from None
         ban = await self.store.moderation.ban(None, network, until_of(seconds, self.wall()), reason,
@@ -284,7 +286,7 @@ class Moderation:
         if actor.kind == "user" and actor.id == user_id:
             raise ProtocolError(Code.FORBIDDEN, "moderators do not act on themselves")
         if rank(roles) >= rank(actor.roles):
-            title = "an admin" if rank(roles) == RANKS[ADMIN] else "a moderator"
+            title = TITLES[ADMIN if rank(roles) == RANKS[ADMIN] else MODERATOR]
             raise ProtocolError(Code.FORBIDDEN, f"user {user_id} is {title}: only someone of a higher rank may "
                                                 "mute, kick or ban them")
 
@@ -317,7 +319,7 @@ class Moderation:
 
 def _require(actor: Actor, role: str) -> None:
     if not actor.may(role):
-        raise ProtocolError(Code.FORBIDDEN, f"only a {role} may do this")
+        raise ProtocolError(Code.FORBIDDEN, f"only {TITLES[role]} may do this")
 
 
 def _where(row: MessageRow) -> dict[str, Any]:

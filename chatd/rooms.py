@@ -50,7 +50,7 @@ from chatd.abuse import Kind, Refusal
 from chatd.hub import Hub
 from chatd.names import room_taken
 from chatd.paging import fit
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol import Code, ProtocolError, checked_room
 from chatd.reserved import ReservedNames
 from chatd.reserved import refusal as reserved_refusal
 from chatd.session import ROOM_LIST, Room, room_fold
@@ -97,8 +97,12 @@ class Rooms:
         """The room ``name``; ProtocolError ``no_such_room`` if there is none,
         or if user ``user_id`` may not see it (a members-only room: the same
         answer, so that its existence does not leak). ``user_id`` None: the
-        server's own look-up (the API), which sees every room."""
+        server's own look-up (the API), which sees every room. A name no room
+        may have (control or bidi characters, too long: ``checked_room``) is
+        ProtocolError ``bad_room``, from wherever it came (an admin page's URL)."""
         room = self.hub.room(name)
+        if room is None:
+            checked_room(name)  # only when not found: a room kept from before a stricter rule stays reachable
         if room is None or (user_id is not None and not room.visible_to(user_id)):
             raise self._no_such_room(name)
         return room

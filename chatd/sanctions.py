@@ -11,7 +11,7 @@ notice, ``chatd.moderation``). A sanction with an end stops counting at its
     sanctions.load(mutes, bans)
     mute = sanctions.mute_of(user_id, room_id, now)       # the one that holds longest, or None
     ban = sanctions.user_ban(user_id, now) or sanctions.address_ban("203.0.113.7", now)
-    network = checked_network("2001:db8::/32")            # canonical text; ValueError saying why not
+    network = checked_network("2001:db8::/32", own)       # canonical text; ValueError saying why not
 """
 
 from __future__ import annotations
@@ -19,30 +19,48 @@ from __future__ import annotations
 import ipaddress
 import math
 
+from chatd.durations import duration_text
 from chatd.proxies import Network, parse_address
 from chatd.store.moderation import Ban, Mute
 
-MINUTE, HOUR, DAY = 60, 3600, 86400
 NETWORK_TEXT_MAX = 64  # characters of an address or network as typed; the longest IPv6 CIDR has 43
+# The widest network a ban may name, by IP version: an IPv4 /8 (16 million addresses, the largest
+# block a registry ever handed out) and an IPv6 /16 (wider than any registry's allocation). A wider
+# one is a typo, or would shut out much of the Internet with everyone else (docs/operations.md).
+WIDEST_PREFIX = {4: 8, 6: 16}
 
 
-def checked_network(text: object) -> str:
+def checked_network(text: object, own: str | None = None) -> str:
     """An address or CIDR network to ban, as typed (``"203.0.113.7"``, ``"198.51.100.0/24"``,
     ``"2001:db8::/32"``) → its canonical text (an address alone is its /32 or /128; an
-    IPv4-mapped IPv6 address is IPv4, as chatd.proxies resolves clients). ValueError saying
-    what is wrong: not text, not an address, host bits set (``10.0.0.1/8``: a typo that would
-    ban another range than meant)."""
+    IPv4-mapped IPv6 address is IPv4, as chatd.proxies resolves clients). ``own``: the address
+    the banning admin acts from (as resolved through the trusted proxies), or None.
+    ValueError saying what is wrong: not text, not an address, host bits set (``10.0.0.1/8``:
+    a typo that would ban another range than meant), a zone id (``fe80::1%eth0``: an
+    interface of one host, which no client address carries), wider than WIDEST_PREFIX, or
+    holding ``own`` (the admin would lock themselves out)."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("an address or network must be given, such as 203.0.113.7, 198.51.100.0/24 or "
                          "2001:db8::/32")
     if len(text) > NETWORK_TEXT_MAX:
         raise ValueError(f"an address or network is at most {NETWORK_TEXT_MAX} characters")
+    typed = text.strip()
+    if "%" in typed:
+        raise ValueError(f"{typed!r} has a zone id (%...): that names a network interface of one machine, and "
+                         "clients' addresses carry none; give the address without it")
     try:
-        network = ipaddress.ip_network(text.strip(), strict=True)
+        network = ipaddress.ip_network(typed, strict=True)
     except ValueError as e:
-        raise ValueError(f"{text.strip()!r} is not an address or CIDR network: {e}") from None
+        raise ValueError(f"{typed!r} is not an address or CIDR network: {e}") from None
     if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped and network.prefixlen >= 96:
         network = ipaddress.IPv4Network((network.network_address.ipv4_mapped, network.prefixlen - 96))
+    widest = WIDEST_PREFIX[network.version]
+    if network.prefixlen < widest:
+        raise ValueError(f"{network} is too wide a network to ban: an IPv{network.version} ban is at least "
+                         f"/{widest} ({network} would keep out a large part of the Internet)")
+    mine = parse_address(own) if own is not None else None
+    if mine is not None and mine.version == network.version and mine in network:
+        raise ValueError(f"{network} holds {mine}, the address you act from: this would ban your own address")
     return str(network)
 
 
@@ -56,17 +74,9 @@ def seconds_left(until: int | None, now: int) -> float | None:
     return None if until is None else max(0.001, (until - now) / 1000)
 
 
-def duration_text(seconds: float) -> str:
-    """``seconds`` as people say it, rounded up: "1 minute", "3 hours", "2 days"."""
-    for unit, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
-        if seconds >= unit or unit == MINUTE:
-            count = max(1, math.ceil(seconds / unit - 1e-9))
-            return f"{count} {name}{'' if count == 1 else 's'}"
-    raise AssertionError("unreachable")
-
-
 def lasting(sanction: Ban | Mute, now: int) -> str:
-    """How long a ban or mute lasts from ``now``, as a refusal says it: "for 10 minutes", "for good"."""
+    """How long a ban or mute lasts from ``now``, as a refusal says it (``chatd.durations``):
+    "for 10 minutes", "for 1 hour 30 minutes", "for good"."""
     left = seconds_left(sanction.until, now)
     return "for good" if left is None else f"for {duration_text(left)}"
 

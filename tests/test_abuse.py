@@ -56,7 +56,7 @@ def test_each_kind_has_its_own_bucket_and_a_refusal_says_when_to_come_back():
     refusal = limits.take(Kind.GUEST, key, 0.0)
     assert refusal.kind == Kind.GUEST and refusal.seconds == 60
     assert refusal.message == ("too many new users from your network address (all its users together); "
-                               "try again in 60 s")
+                               "try again in 1 minute")
     assert limits.take(Kind.ROOM, key, 0.0) is None  # rooms: another bucket
     assert limits.take(Kind.GUEST, limits.key("198.51.100.8"), 0.0) is None  # another address
     assert limits.take(Kind.GUEST, key, 60.0) is None
@@ -150,7 +150,7 @@ async def test_two_hundred_guests_from_one_address_in_half_a_second_are_limited(
     assert len(welcomed) == defaults("address")["guest_burst"] == 30
     assert {a["code"] for a in refused} == {"rate_limited"}
     assert refused[0]["message"] == ("too many new users from your network address (all its users together); "
-                                     "try again in 10 s")
+                                     "try again in 10 seconds")
     assert 9_000 < refused[0]["retry_ms"] <= 10_000  # a guest every 10 s, the first already on its way
     # Connecting that fast is refused too: the burst of 100, then 10 a second (0.4 s: about 4 more).
     assert 100 < len(clients) <= 105

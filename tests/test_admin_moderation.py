@@ -68,7 +68,7 @@ async def test_a_chat_moderator_on_the_admin_page_may_not_ban_addresses_nor_act_
     boss = await (await connect()).enter(app_token=APP.token("b", name="boss", roles=["admin"]))
     session = await chat_login(server, mod.welcome["token"])
     status, body, _ = await session.call("POST", "/moderation/bans", {"address": "198.51.100.7"})
-    assert (status, body["error"]["code"]) == (403, "forbidden")
+    assert (status, body["error"]) == (403, {"code": "forbidden", "message": "only an admin may do this"})
     status, body, _ = await session.call("POST", "/moderation/mutes", {"user": boss.welcome["user"]["id"]})
     assert (status, body["error"]["code"]) == (403, "forbidden") and "admin" in body["error"]["message"]
     assert (await session.call("GET", "/moderation"))[0] == 200
@@ -83,6 +83,11 @@ async def test_a_chat_moderator_on_the_admin_page_may_not_ban_addresses_nor_act_
     ("/moderation/bans", {"address": "192.0.2.1", "seconds": -1}, 400, "bad_frame", "'seconds' must be"),
     ("/moderation/bans", {"address": "192.0.2.1", "seconds": 10**15}, 400, "bad_frame", "ten years"),
     ("/moderation/bans", {"address": "192.0.2.1", "reason": "y" * 201}, 400, "bad_frame", "longer than 200"),
+    ("/moderation/bans", {"address": "fe80::1%eth0"}, 400, "bad_frame", "zone"),
+    ("/moderation/bans", {"address": "0.0.0.0/0"}, 400, "bad_frame", "at least /8"),
+    ("/moderation/bans", {"address": "::/0"}, 400, "bad_frame", "at least /16"),
+    ("/moderation/bans", {"address": "127.0.0.1"}, 400, "bad_frame", "this would ban your own address"),
+    ("/moderation/bans", {"address": "127.0.0.0/8"}, 400, "bad_frame", "this would ban your own address"),
     ("/moderation/mutes", {"user": 999999}, 404, "no_such_user", "no user 999999"),
     ("/moderation/mutes", {"user": 1, "room": "nowhere"}, 404, "no_such_room", "no room 'nowhere'"),
     ("/moderation/mutes", {"user": 1, "bogus": 1}, 400, "bad_frame", "unknown field 'bogus'"),
@@ -95,6 +100,18 @@ async def test_bad_input_gets_a_clear_error(server, user, path, body, status, co
     admin = await admin_login(server)
     got, answer, _ = await admin.call("POST", path, body)
     assert (got, answer["error"]["code"]) == (status, code) and words in answer["error"]["message"], answer
+
+
+async def test_an_admin_behind_a_proxy_may_not_ban_the_address_the_proxy_forwards_for_them(server):
+    admin = await admin_login(server)  # through 127.0.0.1, a trusted proxy by default
+    behind = {"X-Forwarded-For": "198.51.100.7"}
+    status, body, _ = await admin.call("POST", "/moderation/bans", {"address": "198.51.100.0/24"}, headers=behind)
+    assert (status, body["error"]["code"]) == (400, "bad_frame")
+    assert body["error"]["message"] == ("198.51.100.0/24 holds 198.51.100.7, the address you act from: this would "
+                                        "ban your own address")
+    status, body, _ = await admin.call("POST", "/moderation/bans", {"address": "127.0.0.1"}, headers=behind)
+    assert status == 200 and body["ban"]["address"] == "127.0.0.1/32", "the proxy's address is not theirs"
+    assert [b.network for b in server.chat.moderation.bans()] == ["127.0.0.1/32"], "nothing else was stored"
 
 
 async def test_every_moderation_endpoint_needs_a_session_and_the_csrf_token(server):

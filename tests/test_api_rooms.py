@@ -113,6 +113,10 @@ async def test_keys_and_scopes(server, manage):
     ("DELETE", "/rooms/nowhere", None, 404, "no_such_room"),
     ("DELETE", "/rooms/Lobby", None, 403, "forbidden"),  # a rooms.default room: every start makes it again
     ("GET", "/rooms/nowhere/members", None, 404, "no_such_room"),
+    ("GET", "/rooms/%E2%80%AElobby", None, 400, "bad_room"),
+    ("PATCH", "/rooms/lob%07by", {"topic": "x"}, 400, "bad_room"),
+    ("GET", "/rooms/%E2%80%AElobby/members", None, 400, "bad_room"),
+    ("GET", "/rooms?after=%E2%80%AElobby", None, 400, "bad_room"),
     ("GET", "/rooms?after=nowhere", None, 404, "no_such_room"),
     ("GET", "/rooms?limit=0", None, 400, "bad_request"),
     ("POST", "/rooms/lobby/members", {"user_ids": [999_999]}, 404, "no_such_user"),

@@ -14,8 +14,18 @@ from chatd.protocol import CID_MAX, encode
 
 
 def test_cjk_characters_stand_alone_and_cjk_punctuation_separates():
-    assert prepare("今天的会议，deploy完成") == " 今  天  的  会  议  deploy 完  成 "
-    assert prepare("plain English, untouched") == "plain English, untouched"
+    assert prepare("今天的会议。deploy完成") == " 今  天  的  会  议  deploy 完  成 "
+    assert prepare("会议，deploy") == " 会  议 ,deploy", "a full-width comma is a comma: it separates as well"
+    assert prepare("plain English, folded") == "plain english, folded"
+
+
+def test_width_case_and_compatibility_forms_fold_alike_in_the_index_and_the_query():
+    assert prepare("ＤＥＰＬＯＹ ｎｏｗ") == prepare("deploy now") == "deploy now"
+    assert prepare("ﾃｷｽﾄ") == prepare("テキスト") and prepare("ﾃﾞﾌﾟﾛｲ") == prepare("デプロイ")
+    assert prepare("Straße") == prepare("STRASSE") and prepare("the ﬁle") == prepare("the file")
+    assert parse_query("ＤＥＰＬＯＹ") == parse_query("deploy") == [("deploy",)]
+    assert parse_query("ﾃｷｽﾄ") == parse_query("テキスト") == [("テ", "キ", "ス", "ト")]
+    assert parse_query("Straße") == [("strasse",)]
 
 
 def test_a_query_is_phrases_of_tokens_with_a_prefix_for_words_of_three_letters():
@@ -43,6 +53,9 @@ def test_the_snippet_marks_matches_around_the_first_one():
     assert parts[1] == "needle" and parts[0].startswith("…") and parts[-1].endswith("…")
     assert len("".join(parts)) <= SNIPPET_CHARS + 2
     assert snippet("nothing here", parse_query("absent")) == ["nothing here"]
+    assert snippet("ＤＥＰＬＯＹ done", parse_query("deploy")) == ["", "ＤＥＰＬＯＹ", " done"], "the text as written"
+    assert snippet("the ﾃｷｽﾄ", parse_query("テキスト")) == ["the ", "ﾃｷｽﾄ", ""]
+    assert snippet("Straße 5", parse_query("STRASSE")) == ["", "Straße", " 5"]
 
 
 def test_a_results_reply_head_and_its_largest_snippet_fit_the_reply_head_bound():

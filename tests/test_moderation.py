@@ -132,6 +132,25 @@ async def test_a_mute_refuses_say_with_the_time_left_and_ends_by_itself(server, 
     assert [a[0] for a in await audit(server)] == ["user.mute", "user.mute", "user.unmute"]
 
 
+@pytest.mark.parametrize(("seconds", "waited", "said"), [
+    (3, 0, "3 seconds"), (61, 0, "1 minute 1 second"), (61, 30_000, "31 seconds"), (90061, 0, "1 day 1 hour"),
+    (7200, 1_800_500, "1 hour 30 minutes"),
+])
+async def test_a_mute_and_a_ban_say_the_time_really_left(server, app_user, user, connect, wall, seconds, waited, said):
+    mod = await app_user("mod", "lobby", roles=["moderator"])
+    spammer = await user("spammer", "lobby")
+    uid = spammer.welcome["user"]["id"]
+    assert (await mod.request("mute", user=uid, room="lobby", seconds=seconds))["type"] == "done"
+    wall.now += waited
+    refused = await spammer.say("lobby", "more spam")
+    assert refused["message"] == f"you are muted in lobby for {said}"
+    assert refused["retry_ms"] == seconds * 1000 - waited
+    assert (await mod.request("ban", user=uid, seconds=seconds))["type"] == "done"
+    wall.now += waited
+    refused = await (await connect()).identify(token=spammer.welcome["token"])
+    assert refused["code"] == "banned" and refused["message"] == f"you are banned for {said}"
+
+
 async def test_a_kick_closes_every_session_of_the_user(server, app_user, user, connect):
     mod = await app_user("mod", "lobby", roles=["moderator"])
     alice = await user("alice", "lobby")
@@ -195,7 +214,7 @@ async def test_moderation_requests_are_forbidden_to_everyone_else(server, app_us
                          ("kick", {"user": uid}), ("ban", {"user": uid}),
                          ("delete", {"id": 10**9}), ("mute", {"user": 10**9, "room": "nowhere"})]:
         refused = await nobody.request(kind, **fields)
-        assert refused["code"] == "forbidden", (kind, refused)
+        assert (refused["code"], refused["message"]) == ("forbidden", "only a moderator may do this"), (kind, refused)
     assert (await target.say("lobby", "untouched"))["type"] == "ack"
     assert await audit(server) == []
 
@@ -208,6 +227,8 @@ async def test_ranks_a_moderator_cannot_act_on_a_moderator_or_admin_an_admin_can
         refused = await mod.request("mute", user=target.welcome["user"]["id"], seconds=60)
         assert refused["code"] == "forbidden", refused
     assert "is an admin" in (await mod.request("ban", user=boss.welcome["user"]["id"]))["message"]
+    assert f"user {other_mod.welcome['user']['id']} is a moderator:" in (
+        await mod.request("kick", user=other_mod.welcome["user"]["id"]))["message"]
     assert (await boss.request("mute", user=mod.welcome["user"]["id"], seconds=60))["type"] == "done"
 
 

@@ -21,5 +21,5 @@ async def test_a_new_user_over_the_address_s_limit_is_told_why_and_when_at_once(
     await page.get_by_test_id("name-submit").click()
     # About 30 s to wait: more than the page sits out by itself, so it says so (within expect's 5 s).
     await expect(page.locator("#name-error")).to_contain_text(re.compile(
-        r"too many new users from your network address \(all its users together\); try again in \d+ s"))
+        r"too many new users from your network address \(all its users together\); try again in \d+ seconds"))
     await expect(page.get_by_test_id("conn-state")).not_to_have_attribute("data-state", "online")

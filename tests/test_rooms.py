@@ -209,7 +209,7 @@ async def test_rooms_per_creator_and_per_address_are_limited(user, server, clock
     refused = await bob.request("create", room="b1")  # the address's burst of 4 is spent
     assert refused["code"] == "rate_limited"
     assert refused["message"] == ("too many new rooms from your network address (all its users together); "
-                                  "try again in 1800 s")
+                                  "try again in 30 minutes")
     assert refused["retry_ms"] == 1_800_000
     clock.now += 1800
     assert (await bob.request("create", room="b1"))["type"] == "created"

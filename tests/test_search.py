@@ -50,6 +50,17 @@ async def test_a_user_finds_chinese_and_english_with_context_in_the_rooms_they_c
     assert english["results"][0]["snippet"] == ["We ", "deploy", "ed the new build"]
 
 
+async def test_full_width_and_half_width_forms_find_each_other(user):
+    alice = await user("alice", "lobby")
+    plain = await alice.say("lobby", "deploy テキスト")
+    wide = await alice.say("lobby", "ＤＥＰＬＯＹ ﾃｷｽﾄ")
+    for q in ("ＤＥＰＬＯＹ", "deploy", "ﾃｷｽﾄ", "テキスト"):
+        found = await alice.request("search", q=q)
+        assert [r["id"] for r in found["results"]] == [wide["id"], plain["id"]], q
+    found = await alice.request("search", q="deploy")
+    assert found["results"][0]["snippet"] == ["", "ＤＥＰＬＯＹ", " ﾃｷｽﾄ"]
+
+
 @pytest.mark.parametrize("q", ['"', "NEAR(a b)", "-", "*", "deploy\" OR \"x", "a AND", "'; DROP TABLE message; --"])
 async def test_query_syntax_in_a_search_is_plain_text(user, q):
     alice = await user("alice", "lobby")

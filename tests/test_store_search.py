@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from chatd.fulltext import prepare
 from chatd.store import Draft
 from chatd.store.migrations import MIGRATIONS, _v15_search_index
 from chatd.store.schema import MODELS, now_ms
@@ -51,6 +52,31 @@ async def test_chinese_two_characters_english_prefix_and_mixed_text_are_found(an
     assert await _texts(any_store, "会议 deploy") == []
     assert await _texts(any_store, "the") == ["We deployed the new build"]
     assert await _texts(any_store, "xyzzy") == []
+
+
+@pytest.mark.parametrize(("written", "typed"), [
+    ("deploy now", "ＤＥＰＬＯＹ"), ("ＤＥＰＬＯＹ ｎｏｗ", "deploy"), ("テキスト", "ﾃｷｽﾄ"), ("ﾃｷｽﾄ", "テキスト"),
+    ("デプロイ", "ﾃﾞﾌﾟﾛｲ"), ("Straße", "STRASSE"), ("ΟΔΟΣ", "οδος"), ("the ﬁle", "file"), ("№①", "no1"),
+])
+async def test_width_case_and_compatibility_forms_are_one(any_store, lobby_with_alice, written, typed):
+    lobby, alice = lobby_with_alice
+    await _say(any_store, lobby, alice, written)
+    await _say(any_store, lobby, alice, "unrelated")
+    assert await _texts(any_store, typed) == [written]
+    assert await _texts(any_store, written) == [written]
+
+
+CORPUS = ["ＤＥＰＬＯＹ ﾃｷｽﾄ ﾃﾞﾌﾟﾛｲ", "Straße ẞ ΟΔΟΣ ᾼ ͅ ᲀ ꭰ Ꭰ", "ﬁle № ① ㍿ ㌔", "今天的会议，deploy完成！",
+          "İstanbul ǅ Ω K Å", "plain English", "ΐ ΰ ǰ ŉ"]
+
+
+async def test_the_database_prepares_a_text_as_the_python_side_does(any_store):
+    """The index's preparation runs in the database (chatd.store.searchindex): on PostgreSQL a SQL
+    function that must give what ``chatd.fulltext.prepare`` gives, on which the queries rely."""
+    placeholder = "%s" if any_store.__class__.__name__ == "PostgresStore" else "?"
+    prepared = await any_store.read(lambda: [any_store.db.execute_sql(
+        f"SELECT chatd_search_text({placeholder})", (text,)).fetchone()[0] for text in CORPUS])
+    assert prepared == [prepare(text) for text in CORPUS]
 
 
 DEPLOYED, NEAR = "We deployed the new build", "NEAR the door, AND OR NOT"

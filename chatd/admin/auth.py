@@ -37,6 +37,7 @@ from chatd.audit import MODERATOR, Actor, anonymous, entry, user_roles
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
 from chatd.auth.revocation import refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
+from chatd.durations import duration_text
 from chatd.sanctions import lasting
 
 NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
@@ -63,7 +64,7 @@ class Login(AdminJson):
         wait = await self.admin.logins.take(key, account)
         if wait:
             raise AdminError(429, "rate_limited", f"too many login attempts from this address or for this "
-                                                  f"account; try again in {max(1, round(wait))} s", wait)
+                                                  f"account; try again in {duration_text(wait)}", wait)
 
     async def _failed(self, target: str, why: str, status: int, code: str, message: str) -> None:
         """Write the failed attempt's audit row and refuse it. Who acted is nobody signed in, named

@@ -14,7 +14,8 @@ admins only.
 Mute: ``{id, user: {id, name}, room: name | null (everywhere), until: ms | null, reason, created}``;
 Ban: ``{id, user: {id, name} | null, address: network | null, until: ms | null (for good), reason,
 created}``. Fields are checked as the WebSocket's moderator requests check them (``seconds`` 1 to
-ten years, ``reason`` at most 200 characters; ``address`` an address or CIDR network). Errors:
+ten years, ``reason`` at most 200 characters; ``address`` an address or CIDR network, neither too
+wide nor holding the address the request comes from: ``chatd.sanctions.checked_network``). Errors:
 400 ``bad_frame`` naming the field, 403 ``forbidden``, 404 ``no_such_user`` / ``no_such_room`` /
 ``no_such_message`` / ``not_found``.
 """
@@ -117,7 +118,8 @@ class BansHandler(ModerationHandler):
         if "user" in f:
             ban = await self.act(moderation.ban_user(self.actor, f["user"], seconds, reason))
         else:
-            ban = await self.act(moderation.ban_address(self.actor, f["address"], seconds, reason))
+            ban = await self.act(moderation.ban_address(self.actor, f["address"], seconds, reason,
+                                                        self.request.remote_ip))
         self.reply({"ban": (await self.shown([], [ban]))[1][0]})
 
 

@@ -19,7 +19,7 @@ What a query means is ``chatd.fulltext``'s; the reads are ``chatd.store.search``
   trigger indexes only those; the indexer the ones after).
 - **PostgreSQL**: a ``tsvector`` column ``message.search`` (the 'simple'
   configuration over the same preparation, an IMMUTABLE SQL function
-  ``chatd_search_text``) set by a BEFORE INSERT OR UPDATE OF text trigger, NULL
+  ``chatd_search_text``, ``chatd.fulltext.pg_prepare``) set by a BEFORE INSERT OR UPDATE OF text trigger, NULL
   for a tombstone, with a GIN index: per row, in the insert (cheap there, next to
   a round trip). A deleted row takes its entry along.
 
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from peewee import Database
 
-from chatd.fulltext import PG_PREPARE, prepare
+from chatd.fulltext import pg_prepare, prepare
 from chatd.store.schema import is_postgres
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ SQLITE_DDL = (
     "DELETE FROM message_search WHERE rowid = old.id; END",
 )
 PG_DDL = (
-    f"CREATE OR REPLACE FUNCTION chatd_search_text(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
-    f"AS $$ SELECT {PG_PREPARE} $$",
+    "CREATE OR REPLACE FUNCTION chatd_search_text(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
+    "AS $$ SELECT {prepare} $$",
     "CREATE OR REPLACE FUNCTION chatd_message_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "NEW.search := CASE WHEN NEW.text = '' THEN NULL ELSE to_tsvector('simple', chatd_search_text(NEW.text)) END; "
     "RETURN NEW; END $$",
@@ -87,7 +87,7 @@ def create_index(db: Database, fill: bool = False) -> None:
     register(db)
     if is_postgres(db):
         for statement in PG_DDL:
-            db.execute_sql(statement)
+            db.execute_sql(statement.replace("{prepare}", pg_prepare()))
         if fill:
             _fill_postgres(db)
         db.execute_sql(PG_INDEX)

@@ -28,11 +28,10 @@ let session = null; // {actor: {kind, id, name, roles}, csrf, expires} while sig
 
 /** An error answer of the admin API: `status` (HTTP), `code` and `message` from its body. */
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter) {
+  constructor(status, code, message) {
     super(message);
     this.status = status;
     this.code = code;
-    this.retryAfter = retryAfter;
   }
 }
 
@@ -63,7 +62,7 @@ export async function api(method, path, body) {
   if (response.ok) return data ?? {};
   const error = data?.error ?? { code: 'internal', message: `HTTP ${response.status}` };
   if (response.status === 401 && session) signedOut('Your session ended: sign in again.');
-  throw new ApiError(response.status, error.code, error.message, Number(response.headers.get('Retry-After')) || null);
+  throw new ApiError(response.status, error.code, error.message);
 }
 
 /** A DOM element: el('td', {class: 'wrap', dataset: {id: 7}}, 'text', childNode, ...). */
@@ -130,8 +129,7 @@ async function signIn(path, body) {
   try {
     await api('POST', path, body);
   } catch (e) {
-    const wait = e.retryAfter ? ` (try again in ${e.retryAfter} s)` : '';
-    $('login-error').textContent = `${e.message}${wait}`;
+    $('login-error').textContent = e.message; // a refusal for too many attempts says when to try again
     return;
   }
   // The browser may have refused the cookie: it is Secure, so it needs https (or localhost).
