@@ -16,10 +16,12 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from chatd.admin.sessions import COOKIE
+from chatd.audit import Actor
 from chatd.auth.admins import account_key, hash_password
 
 _names = iter(range(1, 1_000_000))
 PASSWORD = "correct horse battery staple"
+ROOT = Actor("admin", 1, "root", frozenset({"admin"}))  # an admin acting on the store directly
 _HASH: dict[str, str] = {}  # one scrypt per password per test run: each takes a fifth of a second
 
 

@@ -15,6 +15,7 @@ import pytest
 from chatd.server import Server
 from tests.busnet import BusNet
 from tests.conftest import Clock, make_config, until
+from tests.stores import KINDS
 from tests.wsclient import ChatClient
 
 # Heartbeats by the real timer would come every minute: the tests beat by hand (Cluster.beat).
@@ -92,3 +93,10 @@ async def cluster_nodes(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
     yield start
     await made.stop()
+
+
+@pytest.fixture(params=KINDS)
+async def two_nodes(request: pytest.FixtureRequest, tmp_path: Path, cluster_nodes, web_app) -> Cluster:
+    """Two nodes on one database (SQLite or PostgreSQL) that take ``web_app``'s tokens."""
+    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
+    return await cluster_nodes(2, database=database, app_tokens={"secret": web_app.secret})

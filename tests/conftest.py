@@ -14,6 +14,7 @@ import pytest
 from chatd.config import build_config
 from chatd.server import Server
 from chatd.store import Draft
+from tests.webapp import WebApp
 from tests.wsclient import ChatClient
 
 pytest_plugins = [
@@ -65,6 +66,12 @@ def make_config(tmp_path: Path, **sections: Any):
         else:
             data[section] = values
     return build_config(data)
+
+
+@pytest.fixture
+def web_app() -> WebApp:
+    """A web app with its own signing secret, minting app tokens (tests/webapp.py)."""
+    return WebApp()
 
 
 @pytest.fixture

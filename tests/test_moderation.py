@@ -17,11 +17,6 @@ from tests.webapp import WebApp
 ADMIN = Actor("admin", 1, "root", frozenset({"admin"}))
 
 
-@pytest.fixture
-def web_app() -> WebApp:
-    return WebApp()
-
-
 @pytest.fixture(params=KINDS)
 def config_overrides(request: pytest.FixtureRequest, tmp_path: Path, web_app: WebApp) -> dict[str, Any]:
     database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")

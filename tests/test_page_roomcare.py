@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from chatd.audit import Actor
 from chatd.server import Server
+from tests.adminclient import ROOT
 from tests.test_page import browser, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
-
-ROOT = Actor("admin", 1, "root", frozenset({"admin"}))
 
 
 async def test_the_box_closes_in_an_archived_room_and_opens_again(browser, page_url, server: Server):  # noqa: F811

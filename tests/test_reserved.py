@@ -4,18 +4,12 @@ PostgreSQL), with the list changed on the other node."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from chatd.audit import Actor
 from chatd.protocol import ProtocolError
 from chatd.reserved import ReservedNames, entry, pattern_problem, scope_problem
+from tests.adminclient import ROOT
 from tests.conftest import until
-from tests.stores import KINDS
-from tests.webapp import WebApp
-
-ROOT = Actor("admin", 1, "root", frozenset({"admin"}))
 
 
 @pytest.mark.parametrize(("name", "held"), [
@@ -53,43 +47,32 @@ def test_a_scope_is_one_of_three():
     assert scope_problem("any") is None and "user, room, any" in scope_problem("everyone")
 
 
-@pytest.fixture
-def web_app() -> WebApp:
-    return WebApp()
-
-
-@pytest.fixture(params=KINDS)
-async def two(request: pytest.FixtureRequest, tmp_path: Path, cluster_nodes, web_app):
-    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
-    return await cluster_nodes(2, database=database, app_tokens={"secret": web_app.secret})
-
-
-async def test_guests_and_their_rooms_are_refused_reserved_names_on_every_node(two, web_app):
-    a, b = two.nodes
+async def test_guests_and_their_rooms_are_refused_reserved_names_on_every_node(two_nodes, web_app):
+    a, b = two_nodes.nodes
     entry_id = await a.chat.room_care.reserve(ROOT, "Admin", "any", "staff only")
-    await two.settle()
+    await two_nodes.settle()
     await a.chat.room_care.reserve(ROOT, "*official*", "room")
     await a.chat.room_care.reserve(ROOT, "Boss", "user")
     await until(lambda: len(b.chat.reserved.entries) == 3, what="b read the list again")
     for node in (a, b):
-        guest = await two.client(node)
+        guest = await two_nodes.client(node)
         refused = await guest.identify(name="Admіn")  # a Cyrillic і
         assert refused["code"] == "name_reserved" and "staff only" in refused["message"]
-    alice = await two.user(b, "alice")
+    alice = await two_nodes.user(b, "alice")
     assert (await alice.identify(name="x"))["code"] == "already_identified"
-    renamed = await (await two.client(b)).identify(token=alice.welcome["token"], name="ADMIN")
+    renamed = await (await two_nodes.client(b)).identify(token=alice.welcome["token"], name="ADMIN")
     assert renamed["code"] == "name_reserved"
     made = await alice.request("create", room="The-Official-News")
     assert made["code"] == "name_reserved"
     assert (await alice.request("create", room="news"))["type"] == "created"
-    app_user = await (await two.client(b)).identify(app_token=web_app.token("u-1", name="Boss"))
+    app_user = await (await two_nodes.client(b)).identify(app_token=web_app.token("u-1", name="Boss"))
     assert app_user["type"] == "welcome", "the app vouches for its users' names"
     # an admin may create a reserved room: admins are who reserve them
     assert (await a.chat.room_care.create(ROOT, "official")).name == "official"
 
     await a.chat.room_care.release(ROOT, entry_id)
     await until(lambda: b.chat.reserved.match("Admin", "user") is None, what="b read the list again")
-    welcome = await (await two.client(b)).identify(name="Admin")
+    welcome = await (await two_nodes.client(b)).identify(name="Admin")
     assert welcome["type"] == "welcome", welcome
     page = await a.store.audit.page(None, 10)
     assert [(r["action"], r["target"]) for r in reversed(page.rows)] == [
@@ -98,8 +81,8 @@ async def test_guests_and_their_rooms_are_refused_reserved_names_on_every_node(t
         ("name.release", "name:Admin")]
 
 
-async def test_the_list_survives_a_restart_and_bad_entries_are_refused(two):
-    a, b = two.nodes
+async def test_the_list_survives_a_restart_and_bad_entries_are_refused(two_nodes):
+    a, b = two_nodes.nodes
     await a.chat.room_care.reserve(ROOT, "root", "user")
     with pytest.raises(ProtocolError) as twice:
         await a.chat.room_care.reserve(ROOT, "root", "room")

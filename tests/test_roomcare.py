@@ -5,30 +5,12 @@ node a; the users are on node b."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from chatd.audit import Actor
 from chatd.protocol import ProtocolError
+from tests.adminclient import ROOT
 from tests.apiclient import api_call, api_key
 from tests.conftest import until
-from tests.stores import KINDS
-from tests.webapp import WebApp
-
-ROOT = Actor("admin", 1, "root", frozenset({"admin"}))
-
-
-@pytest.fixture
-def web_app() -> WebApp:
-    return WebApp()
-
-
-@pytest.fixture(params=KINDS)
-async def two(request: pytest.FixtureRequest, tmp_path: Path, cluster_nodes, web_app):
-    """Two nodes on one database (SQLite or PostgreSQL) that take the web app's tokens."""
-    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
-    return await cluster_nodes(2, database=database, app_tokens={"secret": web_app.secret})
 
 
 async def actions(server) -> list[tuple[str, str]]:
@@ -36,9 +18,9 @@ async def actions(server) -> list[tuple[str, str]]:
     return [(row["action"], row["target"]) for row in reversed(page.rows)]
 
 
-async def test_an_archived_room_is_read_only_everywhere_its_history_stays_and_unarchiving_reopens_it(two):
-    a, b = two.nodes
-    alice = await two.user(b, "alice", "lobby")
+async def test_an_archived_room_is_read_only_everywhere_its_history_stays_and_unarchiving_reopens_it(two_nodes):
+    a, b = two_nodes.nodes
+    alice = await two_nodes.user(b, "alice", "lobby")
     assert (await alice.say("lobby", "before"))["type"] == "ack"
     assert (await alice.request("rooms"))["type"] == "rooms"
 
@@ -49,7 +31,7 @@ async def test_an_archived_room_is_read_only_everywhere_its_history_stays_and_un
     assert refused["code"] == "room_archived" and "read-only" in refused["message"]
     history = await alice.request("history", room="lobby")
     assert [m["text"] for m in history["messages"]] == ["before"]
-    late = await two.user(b, "late")
+    late = await two_nodes.user(b, "late")
     assert (await late.request("join", room="lobby"))["archived"] is True  # the page shows it read-only at once
     listed = await late.request("rooms")
     assert {"name": "lobby", "topic": "", "online": 2, "archived": True} in listed["rooms"]
@@ -65,13 +47,14 @@ async def test_an_archived_room_is_read_only_everywhere_its_history_stays_and_un
     assert await actions(a) == [("room.archive", "room:lobby"), ("room.unarchive", "room:lobby")]
 
 
-async def test_an_announcement_room_takes_messages_from_moderators_only(two, web_app):
-    a, b = two.nodes
+async def test_an_announcement_room_takes_messages_from_moderators_only(two_nodes, web_app):
+    a, b = two_nodes.nodes
     await a.chat.room_care.create(ROOT, "news", topic="what is new", announcement=True)
-    await two.settle()
-    mod = await (await two.client(b)).enter("news", app_token=web_app.token("m-1", name="Moe", roles=["moderator"]))
-    boss = await (await two.client(b)).enter("news", app_token=web_app.token("a-1", name="Ada", roles=["admin"]))
-    reader = await two.user(b, "rita")
+    await two_nodes.settle()
+    moderator = web_app.token("m-1", name="Moe", roles=["moderator"])
+    mod = await (await two_nodes.client(b)).enter("news", app_token=moderator)
+    boss = await (await two_nodes.client(b)).enter("news", app_token=web_app.token("a-1", name="Ada", roles=["admin"]))
+    reader = await two_nodes.user(b, "rita")
     assert (await reader.request("join", room="news"))["announcement"] is True
 
     refused = await reader.request("say", room="news", text="me too")
@@ -83,12 +66,12 @@ async def test_an_announcement_room_takes_messages_from_moderators_only(two, web
     assert await actions(a) == [("room.create", "room:news"), ("room.announce", "room:news")]
 
 
-async def test_a_deleted_room_tells_its_members_on_every_node_and_is_gone(two):
-    a, b = two.nodes
+async def test_a_deleted_room_tells_its_members_on_every_node_and_is_gone(two_nodes):
+    a, b = two_nodes.nodes
     await a.chat.room_care.create(ROOT, "games")
-    await two.settle()
-    alice = await two.user(b, "alice", "games")
-    bob = await two.user(a, "bob")
+    await two_nodes.settle()
+    alice = await two_nodes.user(b, "alice", "games")
+    bob = await two_nodes.user(a, "bob")
     assert (await bob.request("rooms"))["type"] == "rooms"
     assert (await alice.say("games", "gg"))["type"] == "ack"
 
@@ -106,9 +89,9 @@ async def test_a_deleted_room_tells_its_members_on_every_node_and_is_gone(two):
     assert missing.value.code == "no_such_room"
 
 
-async def test_a_default_room_is_not_deleted_since_every_start_makes_it_again(two):
-    a, b = two.nodes
-    alice = await two.user(b, "alice", "lobby")
+async def test_a_default_room_is_not_deleted_since_every_start_makes_it_again(two_nodes):
+    a, b = two_nodes.nodes
+    alice = await two_nodes.user(b, "alice", "lobby")
     said = await alice.say("lobby", "still here")
     for name in ("lobby", "LOBBY"):
         with pytest.raises(ProtocolError) as refused:
@@ -118,15 +101,15 @@ async def test_a_default_room_is_not_deleted_since_every_start_makes_it_again(tw
     assert [r["action"] for r in (await a.store.audit.page(None, 10)).rows] == [], "nothing done, nothing logged"
 
 
-async def test_a_node_that_lost_the_notice_gets_the_flags_at_its_resync(two):
-    a, b = two.nodes
-    alice = await two.user(b, "alice", "lobby")
+async def test_a_node_that_lost_the_notice_gets_the_flags_at_its_resync(two_nodes):
+    a, b = two_nodes.nodes
+    alice = await two_nodes.user(b, "alice", "lobby")
     a.bus.silenced = True  # the notice is lost on its way
     try:
         await a.chat.room_care.change(ROOT, "lobby", "announcement", True)
     finally:
         a.bus.silenced = False
-    await two.settle()
+    await two_nodes.settle()
     assert b.hub.room("lobby").announcement is False
     b.bus.lose()  # what a node's bus says once it is back
     await until(lambda: b.hub.room("lobby").announcement, what="the flag read again")
@@ -141,8 +124,8 @@ async def test_a_node_that_lost_the_notice_gets_the_flags_at_its_resync(two):
     ("retention_days", True, "whole number"),
     ("topic", 7, "string"),
 ])
-async def test_bad_changes_are_refused_naming_the_problem(two, change, value, words):
-    a, _ = two.nodes
+async def test_bad_changes_are_refused_naming_the_problem(two_nodes, change, value, words):
+    a, _ = two_nodes.nodes
     with pytest.raises(ProtocolError) as refused:
         await a.chat.room_care.change(ROOT, "lobby", change, value)
     assert refused.value.code == "bad_frame" and words in refused.value.message

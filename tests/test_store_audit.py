@@ -10,9 +10,9 @@ from chatd.audit import Actor, entry
 from chatd.auth.admins import account_key
 from chatd.store.admins import NameTaken
 from chatd.store.schema import Room
+from tests.adminclient import ROOT
 from tests.stores import migrations_until, opened
 
-ROOT = Actor("admin", 1, "root", frozenset({"admin"}))
 MONA = Actor("user", 7, "mona", frozenset({"moderator"}))
 
 

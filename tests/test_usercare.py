@@ -5,42 +5,26 @@ every node; two nodes of one database (SQLite, and PostgreSQL)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from chatd.audit import Actor
 from chatd.protocol import ProtocolError
 from chatd.store.userdata import ANONYMOUS
+from tests.adminclient import ROOT
 from tests.conftest import until
-from tests.stores import KINDS
-from tests.webapp import WebApp
-
-ROOT = Actor("admin", 1, "root", frozenset({"admin"}))
-
-
-@pytest.fixture
-def web_app() -> WebApp:
-    return WebApp()
-
-
-@pytest.fixture(params=KINDS)
-async def two(request: pytest.FixtureRequest, tmp_path: Path, cluster_nodes, web_app):
-    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
-    return await cluster_nodes(2, database=database, app_tokens={"secret": web_app.secret})
 
 
 def uid(client) -> int:
     return client.welcome["user"]["id"]
 
 
-async def alice_and_bob(two, web_app):
+async def alice_and_bob(two_nodes, web_app):
     """alice (an app user, on a and b) and bob (a guest, on b) in the lobby, a private word each way."""
-    a, b = two.nodes
+    a, b = two_nodes.nodes
     token = web_app.token("shop-7", name="Alice Liddell", roles=["member"], avatar="https://x.example/a.png")
-    alice_a = await (await two.client(a)).enter("lobby", app_token=token)
-    alice_b = await (await two.client(b)).enter("lobby", token=alice_a.welcome["token"])
-    bob = await two.user(b, "bob", "lobby")
+    alice_a = await (await two_nodes.client(a)).enter("lobby", app_token=token)
+    alice_b = await (await two_nodes.client(b)).enter("lobby", token=alice_a.welcome["token"])
+    bob = await two_nodes.user(b, "bob", "lobby")
     said = [(await alice_a.say("lobby", f"hello {i}"))["id"] for i in range(3)]
     to_bob = (await alice_a.request("say", to=uid(bob), text="psst bob"))["id"]
     to_alice = (await bob.request("say", to=uid(alice_a), text="hi alice"))["id"]
@@ -53,9 +37,9 @@ async def export_of(server, user_id: int) -> dict:
     return json.loads("".join([piece async for piece in server.chat.user_care.export(ROOT, user_id)]))
 
 
-async def test_the_export_holds_the_profile_memberships_messages_and_private_conversations(two, web_app):
-    a, _ = two.nodes
-    alice, _, bob, said, to_bob, to_alice = await alice_and_bob(two, web_app)
+async def test_the_export_holds_the_profile_memberships_messages_and_private_conversations(two_nodes, web_app):
+    a, _ = two_nodes.nodes
+    alice, _, bob, said, to_bob, to_alice = await alice_and_bob(two_nodes, web_app)
     data = await export_of(a, uid(alice))
     assert data["user"] | {"created": 0} == {"id": uid(alice), "name": "Alice Liddell", "kind": "app",
                                             "created": 0, "external_id": "shop-7", "roles": ["member"],
@@ -68,20 +52,21 @@ async def test_the_export_holds_the_profile_memberships_messages_and_private_con
     assert (await a.store.audit.page(None, 5)).rows[0]["action"] == "user.export"
 
 
-async def test_an_export_is_read_a_page_at_a_time(two, web_app, monkeypatch):
+async def test_an_export_is_read_a_page_at_a_time(two_nodes, web_app, monkeypatch):
     from chatd.store import userdata
 
-    a, _ = two.nodes
-    alice, *_ = await alice_and_bob(two, web_app)
+    a, _ = two_nodes.nodes
+    alice, *_ = await alice_and_bob(two_nodes, web_app)
     monkeypatch.setattr(userdata, "PAGE_ROWS", 2)
     pieces = [piece async for piece in a.chat.user_care.export(ROOT, uid(alice))]
     assert len(pieces) >= 5, "3 messages in pages of 2, each a piece"
     assert len(json.loads("".join(pieces))["messages"]) == 3
 
 
-async def test_a_deleted_user_leaves_tombstones_and_nothing_identifying_and_its_sessions_end_everywhere(two, web_app):
-    a, b = two.nodes
-    alice_a, alice_b, bob, said, to_bob, to_alice = await alice_and_bob(two, web_app)
+async def test_a_deleted_user_leaves_tombstones_and_nothing_identifying_and_its_sessions_end_everywhere(
+        two_nodes, web_app):
+    a, b = two_nodes.nodes
+    alice_a, alice_b, bob, said, to_bob, to_alice = await alice_and_bob(two_nodes, web_app)
     user_id = uid(alice_a)
 
     made = await a.chat.user_care.delete(ROOT, user_id, reason="asked to be forgotten")
@@ -113,9 +98,9 @@ async def test_a_deleted_user_leaves_tombstones_and_nothing_identifying_and_its_
     assert left == [0, 0]
     await until(lambda: user_id not in b.hub.room("club").allowed, what="out of the club everywhere")
 
-    again = await (await two.client(b)).identify(token=alice_a.welcome["token"])
+    again = await (await two_nodes.client(b)).identify(token=alice_a.welcome["token"])
     assert again["code"] == "bad_token", "its tokens are refused"
-    fresh = await (await two.client(a)).identify(app_token=web_app.token("shop-7", name="Alice Liddell"))
+    fresh = await (await two_nodes.client(a)).identify(app_token=web_app.token("shop-7", name="Alice Liddell"))
     assert fresh["type"] == "welcome" and fresh["user"]["id"] != user_id, "the app's next token is a new user"
     assert [u for u in await a.chat.user_care.find("Alice Liddell") if u[0] == user_id] == []
     assert await a.chat.user_care.find(str(user_id)) == [(user_id, ANONYMOUS, "deleted")], "found by id, to redo"
@@ -128,8 +113,8 @@ async def test_a_deleted_user_leaves_tombstones_and_nothing_identifying_and_its_
     assert (audit["action"], audit["detail"]) == ("user.delete", {"again": True})
 
 
-async def test_deleting_a_user_that_is_not_there_or_a_bot_is_refused(two):
-    a, _ = two.nodes
+async def test_deleting_a_user_that_is_not_there_or_a_bot_is_refused(two_nodes):
+    a, _ = two_nodes.nodes
     with pytest.raises(ProtocolError) as missing:
         await a.chat.user_care.delete(ROOT, 4242)
     assert missing.value.code == "no_such_user"
