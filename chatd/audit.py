@@ -51,6 +51,11 @@ REASON_MAX = 500  # characters of a reason kept
 NAME_MAX = 200  # characters of an actor's name kept
 
 
+def holds(roles: frozenset[str], role: str) -> bool:
+    """Whether ``roles`` (a user's or an actor's) hold ``role``, directly or by a role including it."""
+    return any(role in ROLES.get(held, ()) for held in roles)
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts. ``id``: the admin account's or the user's id (0 for "cli", "system" and "anonymous")."""
@@ -62,7 +67,7 @@ class Actor:
 
     def may(self, role: str) -> bool:
         """Whether this actor holds ``role`` ("admin" or "moderator"), directly or by a role including it."""
-        return any(role in ROLES.get(held, ()) for held in self.roles)
+        return holds(self.roles, role)
 
     def describe(self) -> str:
         """How a log line names the actor: "admin root", "user alice (42)"."""

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from chatd import metrics
 from chatd.admission import Admission
 from chatd.appwebhooks import AppWebhooks
+from chatd.audit import MODERATOR, holds
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.signins import SignIns
 from chatd.auth.tokens import TokenSigner
@@ -97,9 +98,6 @@ if TYPE_CHECKING:
     from chatd.cluster.shared import SharedRedis
 
 log = logging.getLogger("chatd.chat")
-
-# The roles that post in an announcement room ("admin" includes "moderator": chatd.audit).
-MODERATOR_ROLES = frozenset({"moderator", "admin"})
 
 Posted = Callable[[Stored | None, BaseException | None], None]  # (the stored message, or the error)
 
@@ -246,7 +244,7 @@ class Chat:
         room = self._joined_room(conn, req.fields["room"], req.cid) if "room" in req.fields else None
         self.moderation.check_say(user.id, room, req.cid)
         if room is not None:
-            if room.announcement and not MODERATOR_ROLES & user.roles:
+            if room.announcement and not holds(user.roles, MODERATOR):
                 raise ProtocolError(Code.MODERATORS_ONLY, f"only moderators post in the announcement room "
                                                           f"{room.name!r}; you can read it", req.cid)
             draft.room_id = room.id
