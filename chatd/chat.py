@@ -90,6 +90,7 @@ from chatd.rooms import Rooms
 from chatd.search import Search
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
+from chatd.store.uploads import AttachmentRefused
 from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
 from chatd.wsframe import wire
@@ -240,7 +241,7 @@ class Chat:
 
     def _say(self, conn: Connection, req: Request) -> None:
         user = conn.session.user
-        draft = Draft(user.id, user.name, req.fields["text"], req.cid)
+        draft = Draft(user.id, user.name, req.fields["text"], req.cid, attachments=req.fields.get("attachments", ()))
         room = self._joined_room(conn, req.fields["room"], req.cid) if "room" in req.fields else None
         self.moderation.check_say(user.id, room, req.cid)
         if room is not None:
@@ -278,7 +279,7 @@ class Chat:
         "Messages"), a room that does not exist or a recipient id above
         ``USER_ID_MAX``. ``done`` is called from
         the event loop, without a Task: the hot path of every message."""
-        check_text(draft.text, self.config.limits.max_text_chars)
+        check_text(draft.text, self.config.limits.max_text_chars, len(draft.attachments))
         if draft.room_id is not None:
             room = self.hub.rooms_by_id.get(draft.room_id)
             if room is None:
@@ -307,6 +308,8 @@ class Chat:
     def _refuse_say(self, conn: Connection, error: BaseException, cid: str | None) -> None:
         if isinstance(error, NoSuchUser):
             frame = error_frame(Code.NO_SUCH_USER, f"there is no user {error.args[0]}", cid)
+        elif isinstance(error, AttachmentRefused):
+            frame = error_frame(Code.BAD_ATTACHMENT, str(error), cid)
         elif isinstance(error, WriterClosed):
             frame = error_frame(Code.UNAVAILABLE, "the server is shutting down; send again later", cid)
         elif isinstance(error, DatabaseUnreachable):  # logged once per outage (chatd.store.health)

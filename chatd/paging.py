@@ -24,12 +24,15 @@ and the last quarter is left for live frames arriving while it reads.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chatd.filetypes import NAME_MAX as FILE_NAME_MAX
+from chatd.filetypes import TEXT
 from chatd.names import NAME_MAX
-from chatd.protocol import MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.protocol import ATTACHMENTS_MAX, MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
 from chatd.store import MessageRow, Page
 
 REPLY_SHARE = 2
@@ -39,6 +42,8 @@ REQUEST_HIGH_WATER_SHARE = 4
 # "\u0001", 6 bytes; no character costs more (tests/test_paging.py checks them all).
 # Worst cases below are built of it, so they bound every real frame.
 COSTLIEST_CHAR = "\x01"
+# In an attachment's name (controls are taken out of names: chatd.filetypes.safe_name) and its URL.
+COSTLIEST_NAME_CHAR = "\U0010ffff"
 # Bytes of a reply besides its lists (and the member list of ``joined``, counted
 # apart): ``joined`` is the largest, with a room name, a topic and a cid of the
 # costliest characters, about 1.9 KB. tests/test_paging.py checks every reply.
@@ -60,9 +65,13 @@ ROOM_ITEM_MAX = _item_bytes({"name": _worst(ROOM_MAX), "topic": _worst(TOPIC_MAX
 def message_frame_max(max_text_chars: int) -> int:
     """Bytes of the largest ``message`` frame (and its comma in a list) when texts
     hold up to ``max_text_chars`` characters: a private one, whose two names and
-    text are all of the costliest character."""
+    text are all of the costliest character, with the most attachments, each of
+    the longest name of the character costliest there (4 bytes of UTF-8, 12 in its URL)."""
     name = _worst(NAME_MAX)
-    row = MessageRow(MAX_ID, None, MAX_ID, name, MAX_ID, name, _worst(max_text_chars), MAX_ID)
+    upload = {"id": "-" * 22, "name": COSTLIEST_NAME_CHAR * FILE_NAME_MAX, "type": TEXT, "size": MAX_ID,
+              "width": MAX_ID, "height": MAX_ID, "thumb": True}
+    row = MessageRow(MAX_ID, None, MAX_ID, name, MAX_ID, name, _worst(max_text_chars), MAX_ID,
+                     attachments=json.dumps([upload] * ATTACHMENTS_MAX))
     return _item_bytes(message_frame(row))
 
 

@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from chatd.store import MessageRow
@@ -41,6 +42,11 @@ DATABASE_UNREACHABLE = "the database is unreachable; try again shortly"
 # reason has the same bound), and the longest timed mute or ban (longer: leave ``seconds`` out).
 REASON_MAX = 200
 SANCTION_SECONDS_MAX = 10 * 366 * 86400
+# A say's attachments (docs/protocol.md, "Messages"): at most this many upload ids, each as
+# chatd.store.uploads makes them (128 bits, URL-safe base64); served under FILES_PATH.
+ATTACHMENTS_MAX = 10
+UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+FILES_PATH = "/files/"
 RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 
@@ -80,6 +86,15 @@ class Code(StrEnum):
     MUTED = "muted"
     BANNED = "banned"
     NO_SUCH_MESSAGE = "no_such_message"  # a moderator's delete of an id no message has
+    # Uploads (chatd.web.uploads, and say's attachments): a say's upload that is not the sender's own
+    # unattached one; a file over uploads.max_bytes, of a kind not in uploads.types, an image that does
+    # not decode or is over uploads.max_pixels, and a user over uploads.quota_bytes.
+    BAD_ATTACHMENT = "bad_attachment"
+    FILE_TOO_LARGE = "file_too_large"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    BAD_IMAGE = "bad_image"
+    IMAGE_TOO_LARGE = "image_too_large"
+    QUOTA_EXCEEDED = "quota_exceeded"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -215,6 +230,16 @@ def _query(v: Any) -> str:
     return text
 
 
+def _attachments(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or len(v) > ATTACHMENTS_MAX:
+        raise ValueError(f"must be a list of at most {ATTACHMENTS_MAX} upload ids")
+    if not all(isinstance(i, str) and UPLOAD_ID.fullmatch(i) for i in v):
+        raise ValueError("must hold upload ids, as POST /upload answers them")
+    if len(set(v)) != len(v):
+        raise ValueError("names an upload twice")
+    return tuple(v)
+
+
 def _room(v: Any) -> str:
     # NFC: "café" typed as e + U+0301 (some keyboards do) is the room "café".
     name = unicodedata.normalize("NFC", _string(v))
@@ -256,7 +281,8 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_free_text, False), "members_only": (_bool, False)},
-    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True)},
+    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True),
+            "attachments": (_attachments, False)},
     "history": {
         "room": (_room, False),
         "with": (_user_id, False),
@@ -403,9 +429,9 @@ def room_name_problem(name: str) -> str | None:
     return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
 
 
-def check_text(text: str, max_chars: int) -> None:
-    """Refuse empty or over-long message text."""
-    if not text.strip():
+def check_text(text: str, max_chars: int, attachments: int = 0) -> None:
+    """Refuse over-long message text, or empty text with no ``attachments`` (how many)."""
+    if not text.strip() and not attachments:
         raise ProtocolError(Code.EMPTY_TEXT, "message text is empty")
     if len(text) > max_chars:
         raise ProtocolError(Code.TEXT_TOO_LONG, f"message text is longer than {max_chars} characters")
@@ -437,7 +463,21 @@ def message_frame(row: MessageRow) -> dict[str, Any]:
     else:
         frame["text"] = row.text
         frame["ts"] = row.ts
+        if row.attachments is not None:
+            frame["attachments"] = [attachment_ref(item) for item in json.loads(row.attachments)]
     return frame
+
+
+def attachment_ref(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored upload as frames and ``POST /upload`` show it: ``item``
+    (``chatd.store.uploads.UploadRow.shown``) with its ``url``, and ``thumb``'s URL when it has one
+    (docs/protocol.md, "Attachments")."""
+    base = f"{FILES_PATH}{item['id']}/"
+    ref = {key: value for key, value in item.items() if key != "thumb"}
+    ref["url"] = base + quote(item["name"], safe="")
+    if item.get("thumb"):
+        ref["thumb"] = base + "thumb"
+    return ref
 
 
 def deleted_frame(row: MessageRow) -> dict[str, Any]:

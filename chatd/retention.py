@@ -6,6 +6,9 @@ or with ``--dry-run`` only says what would go. Each batch is one writer job of a
 most ``BATCH_ROWS`` deletions, and a pause of ``PAUSE_SECONDS`` follows it, so the
 messages users send meanwhile wait for one small job at most, never for the purge.
 A purge that removed anything writes one audit row (``retention.purge``).
+Each purge also removes the uploads never attached to a message within
+``uploads.unattached_hours`` (``chatd.store.uploads``), in batches the same way;
+files of purged messages go with them (ON DELETE CASCADE).
 
 Resume stays exact: ids are never handed out again (``chatd.store.schema.IdField``)
 and the newest id handed out is read from the sequence, not the rows, so a
@@ -36,6 +39,7 @@ log = logging.getLogger("chatd.retention")
 BATCH_ROWS = 500  # deletions in one writer job: a few ms, the wait a message sent meanwhile may see
 PAUSE_SECONDS = 0.05  # between two batches: the writer's other jobs go first
 PURGE_EVERY = 600  # seconds between the server's purges
+HOUR_MS = 3_600_000
 
 
 class Retention:
@@ -67,6 +71,9 @@ class Retention:
         if result["messages"]:
             await self.store.audit.add(audit_row(actor, result))
             log.info("retention: %d messages purged", result["messages"])
+        before = unattached_cutoff(self._config())
+        while await self.store.uploads.purge_unattached(before, BATCH_ROWS) == BATCH_ROWS:
+            await asyncio.sleep(PAUSE_SECONDS)
         return result
 
     def tick(self, actor: Actor) -> None:
@@ -75,6 +82,11 @@ class Retention:
             return
         self._running = asyncio.ensure_future(self.purge(actor))
         self._running.add_done_callback(_logged)
+
+
+def unattached_cutoff(config: Any) -> int:
+    """ms since the epoch: uploads made before and never attached are purged (``uploads.unattached_hours``)."""
+    return now_ms() - int(config.uploads.unattached_hours * HOUR_MS)
 
 
 def _logged(task: asyncio.Task) -> None:

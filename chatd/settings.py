@@ -33,6 +33,7 @@ from chatd.dsn import (
 )
 from chatd.egress import host_entry_problem
 from chatd.egress import url_problem as webhook_url_problem
+from chatd.filetypes import UPLOAD_TYPES
 from chatd.origins import origin_problem
 from chatd.proxies import DEFAULT_TRUSTED, network_problem
 
@@ -147,6 +148,13 @@ def _host(v: Any) -> str | None:
     if isinstance(v, str) and _HOST.match(v):
         return None
     return f"holds {v!r}, which is not a host name (lower case, no scheme, port or path: cdn.example.com)"
+
+
+def _upload_types(v: Any) -> str | None:
+    if not isinstance(v, list):
+        return f"must be a list of file kinds, not {v!r}"
+    unknown = [t for t in v if t not in UPLOAD_TYPES]
+    return f"names {unknown[0]!r}, which is not one of {', '.join(UPLOAD_TYPES)}" if unknown else None
 
 
 def _list_of(problem: Check) -> Check:
@@ -294,6 +302,25 @@ SETTINGS: tuple[Setting, ...] = (
             "maximum of a request's ttl_seconds", live=True),
     Setting("events.replay_max", 100, _int(1, 10_000),
             "most stored notifications sent to a client when it identifies (the newest ones)", live=True),
+    Setting("uploads.max_bytes", 10 * 1024 * 1024, _int(1024, 1 << 30),
+            "largest file a user may upload, in bytes; a larger body is refused with 413 as soon as that is "
+            "known, never read whole", live=True),
+    Setting("uploads.quota_bytes", 200 * 1024 * 1024, _int(0, 1 << 50),
+            "most bytes of files one user may keep stored (originals, thumbnails not counted); 0 = no limit",
+            live=True),
+    Setting("uploads.types", list(UPLOAD_TYPES), _upload_types,
+            "the kinds of file users may upload, decided by their content, never by name or Content-Type: "
+            f"any of {', '.join(UPLOAD_TYPES)}", live=True),
+    Setting("uploads.max_pixels", 40_000_000, _int(1, 1 << 31),
+            "largest image accepted, in pixels (width × height, times the frames of an animation): "
+            "larger, a decompression bomb, is refused", live=True),
+    Setting("uploads.per_minute", 30, _number(0.01, 1e9), "uploads per minute per user, per process", live=True),
+    Setting("uploads.burst", 10, _number(1, 1e9), "burst of uploads per user", live=True),
+    Setting("uploads.unattached_hours", 24, _number(1, 24 * 365),
+            "hours an upload not attached to any message is kept, then purged", live=True),
+    Setting("page.image_hosts", [], _list_of(_host),
+            "hosts whose images, linked in messages, the page shows inline; [] = none: a browser that loads a "
+            "third-party image tells its host who reads the chat. The page's img-src admits them", live=True),
     Setting("store.batch_max", 512, _int(1, 100_000), "most messages committed in one transaction"),
     Setting("store.synchronous", "normal", _one_of("normal", "full"),
             "normal survives a crash of chatd; full also a power loss, at a cost in speed"),

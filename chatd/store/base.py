@@ -50,6 +50,7 @@ from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_k
 from chatd.store.search import SearchStore
 from chatd.store.signins import SignInStore
 from chatd.store.traffic import TrafficStore
+from chatd.store.uploads import UploadStore, attach
 from chatd.store.writer import Done, Writer
 
 READ_THREADS = 2
@@ -92,6 +93,7 @@ class Store:
         self.audit = AuditStore(self)  # the audit log of admin and moderator actions
         self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
         self.traffic = TrafficStore(self)  # connections and messages per minute (the admin dashboard)
+        self.uploads = UploadStore(self)  # uploaded files, and their bytes
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.
@@ -172,10 +174,22 @@ class Store:
         raise NotImplementedError
 
     def _job(self, draft: Draft) -> Callable[[], Stored]:
-        """The writer's job that stores ``draft``: ``_insert``, or, with ``draft.once``, ``_insert_once``."""
-        if draft.once is None:
-            return lambda: self._insert(draft)
-        return lambda: self._insert_once(draft)
+        """The writer's job that stores ``draft``: ``_insert``, or, with ``draft.once``, ``_insert_once``;
+        with ``draft.attachments``, that and ``_attach``."""
+        insert = self._insert if draft.once is None else self._insert_once
+        if draft.attachments:
+            return lambda: self._attach(draft, insert)
+        return lambda: insert(draft)
+
+    def _attach(self, draft: Draft, insert: Callable[[Draft], Stored]) -> Stored:
+        """``insert(draft)`` and its attachments claimed (``chatd.store.uploads.attach``) in one
+        savepoint: AttachmentRefused stores nothing. A retry (``duplicate``) claims nothing again."""
+        with self.db.atomic():
+            stored = insert(draft)
+            if stored.duplicate:
+                return stored
+            text = attach(self, stored.row.id, draft.sender_id, draft.attachments)
+            return stored._replace(row=stored.row._replace(attachments=text))
 
     def _insert(self, draft: Draft) -> Stored:
         """Store ``draft`` (in the writer thread, inside its transaction)."""

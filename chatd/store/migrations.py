@@ -58,6 +58,8 @@ from chatd.store.schema import (
     SignIn,
     StoredEvent,
     Traffic,
+    Upload,
+    UploadChunk,
     is_postgres,
 )
 
@@ -187,13 +189,20 @@ def _v16_rooms_care(db: Database) -> None:
     db.create_tables([ReservedName])
 
 
+def _v17_uploads(db: Database) -> None:
+    """Files users upload, kept in the database (``chatd.store.uploads``), and what a message
+    shows of those attached to it. Messages so far have none."""
+    migrator(db).add_column("message", "attachments", Message.attachments).run()
+    db.create_tables([Upload, UploadChunk])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
                                                       _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
-                                                      _v15_search_index, _v16_rooms_care]
+                                                      _v15_search_index, _v16_rooms_care, _v17_uploads]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

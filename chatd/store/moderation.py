@@ -2,8 +2,9 @@
 (``chatd.moderation`` has the rules, ``chatd.sanctions`` the cache each node keeps).
 
 A deleted message stays a row with its id (resume and history stay exact):
-its text becomes ``''`` and ``deleted`` the time it was deleted; the search
-index follows the text by itself (``chatd.store.search``). ``tombstone`` runs
+its text becomes ``''``, its files are deleted (``chatd.store.uploads``) and
+``deleted`` the time it was deleted; the search index follows the text by
+itself (``chatd.store.search``). ``tombstone`` runs
 inside a writer job, so that the caller's other changes (the audit row, a
 user's whole data) commit with it.
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from chatd.store.admins import end_user_sessions
 from chatd.store.rows import SELECT, MessageRow
 from chatd.store.schema import now_ms
+from chatd.store.uploads import delete_of_messages
 
 if TYPE_CHECKING:
     from chatd.store.base import Store
@@ -65,7 +67,7 @@ _BAN_COLUMNS = "id, user_id, network, until, reason, created"
 
 def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
     """Inside a writer job: make the messages ``ids`` tombstones, deleted at ``when`` (ms since
-    the epoch): text ``''``, ``deleted`` set, the row and its id kept. → the rows that became
+    the epoch): text ``''``, its files deleted, ``deleted`` set, the row and its id kept. → the rows that became
     tombstones now, as they read now, by id; those missing or deleted already are left out (two
     moderators deleting one message at once: one of them gets it). Any number of ids."""
     db, q = store.db, store._q
@@ -74,10 +76,11 @@ def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
         chunk = list(ids[start:start + TOMBSTONE_BATCH])
         marks = ", ".join("?" * len(chunk))
         # RETURNING: the rows this statement changed, not those another writer changed first.
-        cursor = db.execute_sql(q(f"UPDATE message SET text = '', deleted = ? WHERE id IN ({marks}) "
-                                  "AND deleted IS NULL RETURNING id"), (when, *chunk))
+        cursor = db.execute_sql(q(f"UPDATE message SET text = '', attachments = NULL, deleted = ? WHERE id IN "
+                                  f"({marks}) AND deleted IS NULL RETURNING id"), (when, *chunk))
         done += [row[0] for row in cursor.fetchall()]
     done.sort()
+    delete_of_messages(store, done)  # its files go with its text
     rows: list[MessageRow] = []
     for start in range(0, len(done), TOMBSTONE_BATCH):
         chunk = done[start:start + TOMBSTONE_BATCH]

@@ -72,6 +72,7 @@ class Draft:
     recipient_id: int | None = None
     once: Once | None = None  # stored at most once under this key (the HTTP API's Idempotency-Key)
     source: str = "chat"  # who sent it: "chat" (a client's say), "bot" (a bot's reply), "api" (chatd.metrics)
+    attachments: tuple[str, ...] = ()  # upload ids: the sender's own, not attached yet (chatd.store.uploads)
 
     def inbox_users(self) -> tuple[int, ...]:
         """A private message's users, whose inboxes it goes to: sender and recipient (once when the same)."""
@@ -101,10 +102,12 @@ class MessageRow(NamedTuple):
     text: str  # '' once deleted
     ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
     deleted: int | None = None  # a tombstone: ms since the epoch a moderator deleted it (chatd.moderation)
+    attachments: str | None = None  # JSON: its files as frames show them (chatd.store.uploads); None: none
 
 
 # A message query's columns, in MessageRow order (the stores and chatd.store.moderation read rows with it).
-COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted"
+COLUMNS = ("m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted, "
+           "m.attachments")
 SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
 
 

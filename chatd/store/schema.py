@@ -19,6 +19,7 @@ import time
 from peewee import (
     SQL,
     AutoField,
+    BlobField,
     BooleanField,
     CharField,
     CompositeKey,
@@ -179,6 +180,9 @@ class Message(BaseModel):
     cid = TextField(null=True)
     # A tombstone: ms since the epoch a moderator deleted it (its text is then ''); None: not deleted.
     deleted = IntegerField(null=True)
+    # Its files (chatd.store.uploads): JSON, what its frames show of them, written with the message
+    # so a page of history needs no other read; None: none (and once a tombstone).
+    attachments = TextField(null=True)
 
     class Meta:
         indexes = (
@@ -414,8 +418,44 @@ class Traffic(BaseModel):
         primary_key = CompositeKey("minute", "node")
 
 
+class Upload(BaseModel):
+    """A file a user uploaded (``chatd.store.uploads``): kept in the database, so every node
+    serves it and a backup carries it. Attached to at most one message, and deleted with it
+    (ON DELETE CASCADE, and ``chatd.store.moderation.tombstone``); one never attached is purged
+    after ``uploads.unattached_hours`` (``chatd.retention``)."""
+
+    id = TextField(primary_key=True)  # 128 random bits, URL-safe base64: its URL is its secret
+    owner = ForeignKeyField(User, on_delete="CASCADE")
+    name = TextField()  # chatd.filetypes.safe_name
+    type = TextField()  # told by content: one of chatd.filetypes.UPLOAD_TYPES
+    size = IntegerField()  # bytes of the file as stored (an image: as encoded anew)
+    sha256 = TextField()  # hex, of the stored file: its ETag
+    width = IntegerField(null=True)  # an image's pixels, as shown; None for other files
+    height = IntegerField(null=True)
+    thumb_size = IntegerField(null=True)  # bytes of its thumbnail (WebP); None: it has none
+    created = IntegerField()  # ms since the epoch
+    message = ForeignKeyField(Message, null=True, on_delete="CASCADE")  # None: not attached yet
+
+    class Meta:
+        indexes = ((("owner", "created"), False), (("message", "created"), False))
+
+
+class UploadChunk(BaseModel):
+    """An upload's bytes, in pieces of ``chatd.store.uploads.CHUNK_BYTES``: read and sent one at a
+    time, so serving a file never holds it whole. ``part`` 0 is the file, 1 its thumbnail."""
+
+    upload = ForeignKeyField(Upload, on_delete="CASCADE")
+    part = IntegerField()
+    seq = IntegerField()
+    data = BlobField()  # SQLite BLOB, PostgreSQL bytea
+
+    class Meta:
+        table_name = "upload_chunk"
+        primary_key = CompositeKey("upload", "part", "seq")
+
+
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          AuditLog, AdminAccount, AdminAccountKey, AdminSession, Mute, Ban, Traffic, ReservedName)
+          AuditLog, AdminAccount, AdminAccountKey, AdminSession, Mute, Ban, Traffic, ReservedName, Upload, UploadChunk)
 
 
 def now_ms() -> int:

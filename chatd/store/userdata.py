@@ -12,7 +12,7 @@ to their sender by id, and ids are never handed out again) with its name made
 ``ANONYMOUS``, kind ``"deleted"``, no app id (``external_id``: the app's next
 token for that user makes a new user), no roles, no avatar, and its token
 generation raised (every token refused). Its sign-ins, memberships, stored
-notifications, API keys bound to it, mutes and bans go; rooms it created forget it. Then,
+notifications, API keys bound to it, mutes, bans and uploaded files go; rooms it created forget it. Then,
 in batches: each message it sent becomes a tombstone (``chatd.store.moderation``)
 with its sender's name ``ANONYMOUS``; messages others sent it keep their text
 (their words) with the recipient's name ``ANONYMOUS``.
@@ -140,6 +140,7 @@ def erase_identity(store: Store, user_id: int) -> str | None:
         for table in ("sign_in", "room_member", "event", "api_key", "mute", "ban"):
             db.execute_sql(q(f"DELETE FROM {table} WHERE user_id = ?"), (user_id,))
         db.execute_sql(q("UPDATE room SET creator_id = NULL WHERE creator_id = ?"), (user_id,))
+        db.execute_sql(q("DELETE FROM upload WHERE owner_id = ?"), (user_id,))  # its files, sent or not
     return row[0]
 
 

@@ -1,4 +1,5 @@
-"""The Tornado application: the page, static files, health, readiness, metrics, and ``/ws``.
+"""The Tornado application: the page, static files, health, readiness, metrics, uploads
+(``/upload`` and ``/files/``: ``chatd.web.uploads``) and ``/ws``.
 The admin page and its API are ``chatd.admin``'s (under /admin).
 The page, static files and ``/healthz`` answer HEAD as well as GET
 (``chatd.web.head``).
@@ -32,6 +33,7 @@ from chatd.web.headers import SecurityHeaders, content_security_policy
 from chatd.web.outbox import Outbox
 from chatd.web.probes import MetricsHandler, ReadyHandler
 from chatd.web.upgrade import ChatUpgrade
+from chatd.web.uploads import ROUTES, FileHandler, UploadHandler, Uploads
 
 
 def _static_dir() -> Path:
@@ -52,8 +54,10 @@ class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", REVALIDATE)  # the page names the current static version: never stale
-        # The avatars the server shows (chatd.identity.shown_avatar) are images the page may load.
-        hosts = self.application.chat.config.identity.avatar_hosts  # type: ignore[attr-defined]
+        # The avatars the server shows (chatd.identity.shown_avatar) and the linked images the page
+        # shows inline (page.image_hosts, static/attachments.js) are images the page may load.
+        config = self.application.chat.config  # type: ignore[attr-defined]
+        hosts = dict.fromkeys([*config.identity.avatar_hosts, *config.page.image_hosts])
         self.set_header("Content-Security-Policy", content_security_policy(hosts))
         self.write(self.assets.page)
 
@@ -105,6 +109,7 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
     assets = load_assets(STATIC_DIR, skip=(ADMIN_DIR,))
     _, api_rules = chatd.api.routes(chat)
     admin = chatd.admin.make_admin(chat, STATIC_DIR / ADMIN_DIR)
+    uploads = Uploads(chat)
     app = Application(
         chat,
         [
@@ -115,6 +120,8 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
             (r"/healthz", HealthHandler, {"chat": chat}),
             (r"/readyz", ReadyHandler, {"readiness": Readiness(chat)}),
             (r"/metrics", MetricsHandler, {"chat": chat}),
+            (r"/upload", UploadHandler, {"uploads": uploads}),
+            (ROUTES, FileHandler, {"chat": chat}),
             (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing, "outbox": Outbox()}),
         ],
         default_handler_class=NotFoundHandler,

