@@ -151,3 +151,41 @@ async def test_a_file_that_is_no_chatd_database_is_refused(tmp_path, postgres_ur
     (tmp_path / "chatd.db").write_text("not a database")
     status, _, err = migrate_store(config, postgres_url)
     assert status == ExitStatus.ERROR and "not an SQLite database" in err
+
+
+async def test_uploaded_files_move_with_their_messages(tmp_path, postgres_url, monkeypatch):
+    from tests.test_uploads import fetch, png, upload
+
+    monkeypatch.setattr(transfer_module, "FILE_CHUNK_ROWS", 2)  # several reads of the chunks
+    config = make_config(tmp_path)
+    server = Server(config)
+    await server.start()
+    report = b"%PDF-1.4\n" + b"x" * (600 * 1024)  # three chunks
+    async with ChatClient.connect(f"ws://127.0.0.1:{server.port}/ws") as alice:
+        token = (await alice.identify(name="alice"))["token"]
+        await alice.request("join", room="lobby")
+        _, photo = await upload(server, token, png(900, 500), "photo.png")
+        _, pdf = await upload(server, token, report, "report.pdf")
+        _, waiting = await upload(server, token, b"not sent yet", "draft.txt")
+        said = await alice.say("lobby", "both", attachments=[photo["id"], pdf["id"]])
+        original = (await fetch(server, photo["url"])).body
+    await server.stop(timeout=5)
+
+    status, _, err = migrate_store(config, postgres_url)
+    assert status == ExitStatus.OK, err
+    moved = Server(make_config(tmp_path, database=postgres_url))
+    await moved.start()
+    try:
+        assert (await fetch(moved, pdf["url"])).body == report
+        assert (await fetch(moved, photo["url"])).body == original
+        assert (await fetch(moved, photo["thumb"])).code == 200
+        async with ChatClient.connect(f"ws://127.0.0.1:{moved.port}/ws") as alice:
+            await alice.identify(token=token)
+            await alice.request("join", room="lobby")
+            history = await alice.request("history", room="lobby")
+            assert history["messages"][-1]["id"] == said["id"]
+            assert history["messages"][-1]["attachments"] == [photo, pdf]
+            assert (await alice.say("lobby", "", attachments=[waiting["id"]]))["type"] == "ack"
+            assert (await alice.say("lobby", "", attachments=[pdf["id"]]))["code"] == "bad_attachment"
+    finally:
+        await moved.stop(timeout=5)

@@ -272,3 +272,33 @@ async def test_every_node_serves_every_file(two_nodes):
     served = await fetch(b, message["attachments"][0]["url"])
     assert served.code == 200 and served.body == b"%PDF-1.4\n" + big
     assert served.headers["Content-Disposition"] == "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+
+
+async def test_a_database_from_before_uploads_opens_with_its_messages_and_takes_files(tmp_path, monkeypatch):
+    import sqlite3
+
+    from chatd.store import Draft
+    from tests.stores import migrations_until, new_user, opened, save
+
+    before = migrations_until(monkeypatch, "_v17_uploads")
+    path = str(tmp_path / "chatd.db")
+    store = opened(path)
+    alice = await new_user(store, "alice")
+    room = await store.create_room("lobby", "")
+    old = await save(store, Draft(alice, "alice", "from before", room_id=room, room_name="lobby"))
+    store.close()
+    with sqlite3.connect(path) as db:  # as the chatd before uploads left it
+        db.execute("DROP TABLE upload_chunk")
+        db.execute("DROP TABLE upload")
+        db.execute("ALTER TABLE message DROP COLUMN attachments")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
+    db.close()
+    store = opened(path)
+    try:
+        page = await store.room_history(room, before=None, after=None, limit=10)
+        assert [(r.id, r.text, r.attachments) for r in page.rows] == [(old.row.id, "from before", None)]
+        row = await store.uploads.save(alice, "a.txt", "text/plain", b"hello", None, None, None, 0)
+        stored = await save(store, Draft(alice, "alice", "", room_id=room, room_name="lobby", attachments=(row.id,)))
+        assert json.loads(stored.row.attachments)[0]["id"] == row.id
+    finally:
+        store.close()

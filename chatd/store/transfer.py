@@ -3,7 +3,8 @@
 The server must not run: the caller holds the pidfile lock. Everything is
 copied, so that nothing a client or a user holds stops working: the meta
 table (token secret, epoch, schema and room-key versions), users, sign-ins,
-rooms, room keys and messages with their ids and cids. Each sequence is
+rooms, room keys and messages with their ids and cids, uploaded files and
+their bytes. Each sequence is
 set past the highest id its table holds and past SQLite's own sequence, so
 no id is ever handed out twice.
 
@@ -34,9 +35,11 @@ from chatd.store.health import cannot_open, reason_of
 from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
 from chatd.store.postgres import SCHEMA_LOCK, stored_cid
 from chatd.store.restore import RestoreError, check_backup
-from chatd.store.schema import MODELS, Meta, PostgresDatabase
+from chatd.store.schema import MODELS, Meta, PostgresDatabase, UploadChunk
 
 CHUNK_ROWS = 5000  # rows read from SQLite at a time
+# Rows of upload_chunk (256 KiB each: chatd.store.uploads.CHUNK_BYTES) read at a time: a few MiB.
+FILE_CHUNK_ROWS = 8
 TABLES = [model for model in MODELS if model is not Meta]  # in the order foreign keys need
 # Columns whose values PostgreSQL keeps in another form (chatd.store.postgres).
 CONVERSIONS: dict[tuple[str, str], Callable[[Any], Any]] = {("message", "cid"): stored_cid}
@@ -111,9 +114,9 @@ def _copy_table(reader: sqlite3.Connection, conn: psycopg.Connection, model: typ
     convert = [CONVERSIONS.get((table, column)) for column in columns]
     names = ", ".join(f'"{c}"' for c in columns)
     rows = reader.execute(f'SELECT {names} FROM "{table}" ORDER BY {_key_columns(model)}')
-    copied = 0
+    copied, per_read = 0, FILE_CHUNK_ROWS if model is UploadChunk else CHUNK_ROWS
     with conn.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
-        while chunk := rows.fetchmany(CHUNK_ROWS):
+        while chunk := rows.fetchmany(per_read):
             for row in chunk:
                 copy.write_row([f(v) if f else v for f, v in zip(convert, row, strict=True)])
             copied += len(chunk)
