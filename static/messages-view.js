@@ -1,40 +1,20 @@
 // The message list of the view on screen: incremental inserts in id order,
 // pending and failed says at the end, scroll-to-top loading of older history.
 
-import { bdi, h, setChildren, srOnly } from './dom.js';
+import { h, setChildren } from './dom.js';
 import { viewLabel } from './chat-header.js';
-import { isolate, userTag } from './text.js';
-import { avatar, botBadge } from './marks.js';
+import { messageItem } from './message-item.js';
+
+export { clock } from './message-item.js'; // notifications.js and search-box.js show times the same way
 
 const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
 
-const two = (n) => String(n).padStart(2, '0');
-
-export function clock(date) {
-  return two(date.getHours()) + ':' + two(date.getMinutes());
-}
-
-function longDate(date) {
-  return date.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'medium' });
-}
-
-function stamp(ts) {
-  const date = new Date(ts);
-  return h('time', { datetime: date.toISOString(), title: longDate(date) }, clock(date));
-}
-
-// The author's name, with the user's tag on hover: two users may have had the same name.
-function header(user, mine, ts, action = null) {
-  return h('div', { class: 'msg-meta' }, avatar(user),
-    bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
-    botBadge(user), mine ? srOnly(' (you)') : null, ' ', stamp(ts), action);
-}
-
 export class MessagesView {
   /**
    * els: {scroller, list, older, empty};
-   * actions: {loadOlder(view), loadNewer(view), edit(cid), discard(cid), deleteMessage(m)}
+   * actions: {loadOlder(view), loadNewer(view)}, and what the parts of a message use (message-item.js ctx.actions:
+   *   edit(cid), discard(cid), deleteMessage(m), …)
    */
   constructor(els, store, actions) {
     this.els = els;
@@ -132,24 +112,13 @@ export class MessagesView {
     else this.gapItem.remove();
   }
 
+  /** The context message-item.js gives every part of a message of this list. */
+  itemContext() {
+    return { store: this.store, actions: this.actions, view: this.view() };
+  }
+
   messageNode(m) {
-    if (m.deleted) {
-      // The page's choice (docs/protocol.md, "Deleted messages"): a small placeholder where it was,
-      // so the conversation around it still reads in order; no author in a room, no text.
-      return h('li', { class: 'msg deleted', 'data-testid': 'message', 'data-id': m.id, 'data-deleted': '' },
-        h('p', { class: 'msg-text' }, 'Message deleted'));
-    }
-    const mine = this.store.isMine(m);
-    // A moderator may delete room messages; private ones only an admin (chatd.moderation).
-    const deletable = m.room !== undefined ? this.store.moderates() : this.store.moderates('admin');
-    const remove = deletable ? h('button', {
-      type: 'button', class: 'link msg-delete', 'data-testid': 'delete-message',
-      'aria-label': `Delete the message from ${isolate(m.from.name)}`,
-      onclick: () => this.actions.deleteMessage(m),
-    }, 'Delete') : null;
-    return h('li', { class: mine ? 'msg own' : 'msg', 'data-testid': 'message', 'data-id': m.id },
-      header(m.from, mine, m.ts, remove),
-      h('p', { class: 'msg-text', dir: 'auto' }, m.text));
+    return messageItem(m, this.itemContext());
   }
 
   /** A message shown became a tombstone: its placeholder takes its place at once. */
@@ -163,27 +132,8 @@ export class MessagesView {
   }
 
   pendingNode(p) {
-    const failed = p.state === 'failed';
     const me = this.store.me || { id: '', name: '' };
-    // Refused for good: the reason, and what the user can do. Not announced
-    // here: the toast that comes with a refusal already was.
-    const status = failed
-      ? h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, 'Not sent: ' + p.error + ' ',
-        h('button', {
-          type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': 'Edit the unsent message',
-          onclick: () => this.actions.edit(p.cid),
-        }, 'Edit'), ' ',
-        h('button', {
-          type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': 'Delete the unsent message',
-          onclick: () => this.actions.discard(p.cid),
-        }, 'Delete'))
-      : srOnly('(sending)');
-    return h('li', {
-      class: 'msg own ' + (failed ? 'failed' : 'pending'),
-      'data-testid': 'message',
-      'data-state': failed ? 'failed' : 'pending',
-      'data-cid': p.cid,
-    }, header(me, true, p.ts), h('p', { class: 'msg-text', dir: 'auto' }, p.text), status);
+    return messageItem({ ...p, from: me }, this.itemContext(), { pending: true });
   }
 
   /** Add messages where their ids say, keeping the reader's place. */
