@@ -202,6 +202,8 @@ class Identity:
             "token": self.sign_ins.token(who),
             "epoch": self.store.epoch.id,
             "limits": self._client_limits(),
+            # Hosts whose linked images the page may show inline (page.image_hosts; its CSP admits them).
+            **({"image_hosts": list(self._config().page.image_hosts)} if self._config().page.image_hosts else {}),
             **({"reset": True} if reset else {}),
         }, page, self._config().history.page_bytes)
         self.feed.release(conn.session, PRIVATE, last_id(sent.newest_id, since), loose(sent, since), mark)

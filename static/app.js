@@ -16,6 +16,7 @@ import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
 import { SearchBox } from './search-box.js';
 import { Composer } from './composer.js';
+import { UploadTray } from './upload-tray.js';
 import { ChatHeader } from './chat-header.js';
 import { MeMenu } from './me-menu.js';
 import { forgetAll, saved } from './persist.js';
@@ -106,10 +107,21 @@ new MembersView(
   { openConversation: (user) => client.openConversation(user), moderator },
 );
 
+// Files for the next message: the 📎 button, a paste into the box, a drop on the messages or the box.
+const uploadTray = new UploadTray(
+  {
+    tray: byId('upload-tray'), button: byId('attach'), input: byId('attach-input'), textarea: byId('composer'),
+    dropZones: [byId('message-scroller'), byId('composer-form')],
+  },
+  () => saved.token.get(),
+  () => composer.update(),
+);
+
 const composer = new Composer(
   { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
   store,
-  { say: (text) => client.say(text) },
+  { say: (text, attachments) => client.say(text, attachments) },
+  uploadTray,
 );
 
 new MessagesView(

@@ -262,13 +262,15 @@ export class ChatdClient extends EventTarget {
   /**
    * Say something in a room (joined through this client) or to a user; resent with the same cid after a
    * reconnect until the server acks it, so it is stored once.
-   * @param {{room?: string, to?: number, text: string, cid?: string, userId?: number}} say - userId: send
-   *   only while identified as this user (a say written by one user never goes out as another)
+   * @param {{room?: string, to?: number, text: string, cid?: string, userId?: number, attachments?: string[]}} say -
+   *   userId: send only while identified as this user (a say written by one user never goes out as another);
+   *   attachments: upload ids (docs/api.md, "Uploads"), up to 10; text may then be empty
    * @returns {Promise<object>} the `ack` {cid, id, ts}; rejects with a permanent refusal
    */
-  say({ room, to, text, cid, userId = null }) {
+  say({ room, to, text, cid, userId = null, attachments = [] }) {
     this.cidCount += 1;
     const frame = { type: 'say', cid: cid || this.cidPrefix + this.cidCount, text };
+    if (attachments.length) frame.attachments = attachments;
     if (room !== undefined) frame.room = room;
     else frame.to = to;
     return this.says.add(frame, userId);

@@ -125,8 +125,9 @@ export class ChatClient {
     this.ui.askName({ name, error: why, cancellable });
   }
 
-  welcome({ user, reset, newUser }) {
+  welcome({ user, frame, reset, newUser }) {
     const { store } = this;
+    store.imageHosts = frame.image_hosts || []; // linked images shown inline (attachments.js)
     this.renaming = false;
     if (newUser) store.resetPrivate(); // a new user: old conversations are not theirs
     if (reset) store.resetPositions(); // restored from a backup: what we show may be gone
@@ -348,8 +349,8 @@ export class ChatClient {
     });
   }
 
-  say(text) {
+  say(text, attachments = []) {
     const view = this.store.currentView();
-    if (view) this.outbox.add(view, text);
+    if (view) this.outbox.add(view, text, attachments);
   }
 }

@@ -27,11 +27,15 @@ export function closedReason(view, me) {
 }
 
 export class Composer {
-  /** els: {form, textarea, counter, send}; actions: {say(text)} */
-  constructor(els, store, actions) {
+  /**
+   * els: {form, textarea, counter, send}; actions: {say(text, attachments)};
+   * files: the files going with the next message (upload-tray.js: ready(), busy(), clear()), or null.
+   */
+  constructor(els, store, actions, files = null) {
     this.els = els;
     this.store = store;
     this.actions = actions;
+    this.files = files;
     const { form, textarea } = els;
     textarea.addEventListener('keydown', (e) => {
       // While an IME composes, Enter picks a candidate; it must not send.
@@ -81,8 +85,11 @@ export class Composer {
     const { textarea } = this.els;
     const text = textarea.value.trim();
     const view = this.store.currentView();
-    if (!text || length(text) > MAX_TEXT_CHARS || !view || closedReason(view, this.store.me)) return;
-    this.actions.say(text);
+    const files = this.files ? this.files.ready() : [];
+    if ((!text && !files.length) || length(text) > MAX_TEXT_CHARS || !view || closedReason(view, this.store.me)) return;
+    if (this.files && this.files.busy()) return; // the message waits for its files
+    this.actions.say(text, files);
+    if (this.files) this.files.clear();
     textarea.value = '';
     this.update();
     textarea.focus();
@@ -100,7 +107,7 @@ export class Composer {
     if (over) textarea.setAttribute('aria-invalid', 'true');
     else textarea.removeAttribute('aria-invalid');
     const view = this.store.currentView();
-    send.disabled = over || !view || Boolean(closedReason(view, this.store.me));
+    send.disabled = over || !view || Boolean(closedReason(view, this.store.me)) || Boolean(this.files && this.files.busy());
     // Grow with the text up to a limit; style set from script is allowed by the page's CSP.
     textarea.style.height = 'auto';
     textarea.style.height = Math.min(textarea.scrollHeight + 2, MAX_ROWS_PX) + 'px';

@@ -24,7 +24,7 @@ export class Outbox {
   /** Bring back the says a reload interrupted. */
   restore() {
     for (const p of saved.outbox.get()) {
-      if (!p || !p.cid || !p.key || !p.text) continue;
+      if (!p || !p.cid || !p.key || (!p.text && !(p.attachments && p.attachments.length))) continue;
       p.text = wellFormed(p.text); // saved by an older page, perhaps
       if (p.room) this.store.ensureRoom(p.room);
       else if (p.to) this.store.ensureDm(p.to);
@@ -39,7 +39,8 @@ export class Outbox {
     saved.outbox.set(list.length ? list : null);
   }
 
-  add(view, text) {
+  /** Send `text` with `attachments` (uploaded files: upload-tray.js) to `view`. */
+  add(view, text, attachments = []) {
     this.count += 1;
     const p = {
       cid: this.prefix + this.count,
@@ -50,6 +51,7 @@ export class Outbox {
       state: 'sending',
       error: '',
     };
+    if (attachments.length) p.attachments = attachments;
     if (view.kind === 'room') p.room = view.name;
     else p.to = { id: view.peer.id, name: view.peer.name };
     this.store.setPending(p);
@@ -61,6 +63,7 @@ export class Outbox {
   // only unique per user, so it goes out only as the user who wrote it.
   send(p) {
     const say = { cid: p.cid, text: p.text, userId: p.userId };
+    if (p.attachments) say.attachments = p.attachments.map((a) => a.id);
     if (p.room) say.room = p.room;
     else say.to = p.to.id;
     this.chat.say(say).then((ack) => this.acked(p, ack), (err) => this.refused(p, err));
@@ -72,6 +75,7 @@ export class Outbox {
     // Show the stored message at once, under its real id; the `message` frame
     // that follows carries the same id and is then a no-op.
     const message = { type: 'message', id: ack.id, ts: ack.ts, from: { ...store.me }, text: p.text };
+    if (p.attachments) message.attachments = p.attachments;
     if (p.room) message.room = p.room;
     else message.to = { ...p.to };
     store.removePending(p.cid);

@@ -95,6 +95,7 @@ export class Store extends EventTarget {
     this.pending = new Map();    // cid → unacknowledged say (see outbox.js)
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
     this.gone = new Set();       // ids of messages deleted while this page is open
+    this.imageHosts = [];        // welcome's image_hosts: hosts whose linked images are shown (attachments.js)
   }
 
   /** Whether the user may moderate (welcome's user.roles): 'moderator' or 'admin' (which includes it). */

@@ -302,3 +302,15 @@ async def test_a_database_from_before_uploads_opens_with_its_messages_and_takes_
         assert json.loads(stored.row.attachments)[0]["id"] == row.id
     finally:
         store.close()
+
+
+async def test_the_page_may_show_images_of_the_configured_hosts_only(server, user):
+    page = await fetch(server, "/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "img-src 'self' data:;" in policy  # no other host by default
+    assert "image_hosts" not in (await user("alice")).welcome
+    server.chat.config.page.image_hosts = ["images.example.com"]
+    server.chat.config.identity.avatar_hosts = ["avatars.example.com"]
+    policy = (await fetch(server, "/")).headers["Content-Security-Policy"]
+    assert "img-src 'self' data: avatars.example.com images.example.com;" in policy
+    assert (await user("bob")).welcome["image_hosts"] == ["images.example.com"]
