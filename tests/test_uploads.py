@@ -258,6 +258,13 @@ async def test_a_deleted_message_deletes_its_files(server, user, connect, web_ap
     count = await store.read(lambda: store.db.execute_sql("SELECT count(*) FROM upload_chunk").fetchone()[0])
     assert count == 1  # fresh.txt's alone
 
+    # A deleted user: its files go, sent or not.
+    _, sent = await upload(server, alice.welcome["token"], b"sent", "sent.txt")
+    await alice.say("lobby", "", attachments=[sent["id"]])
+    await server.chat.user_care.delete(_admin(), alice.welcome["user"]["id"])
+    for gone in (sent, fresh):
+        assert (await fetch(server, gone["url"])).code == 404
+
 
 async def test_every_node_serves_every_file(two_nodes):
     a, b = two_nodes.nodes
