@@ -1,6 +1,7 @@
 // Entry point: builds the parts and wires them together. Nothing else
 // reaches across modules; each part gets what it may touch.
 
+import { t } from './i18n.js'; // first: its catalogues load (top-level await) before any module that speaks runs
 import { connect } from './chatd-client.js';
 import { takeAppToken } from './handoff.js';
 import { Store } from './store.js';
@@ -50,9 +51,9 @@ const dialog = new NameDialog(
 
 // Why the server took the user out of a room (docs/protocol.md, "left").
 function leftText(room, reason) {
-  if (reason === 'removed') return `You were removed from #${room}: it is for its members only.`;
-  if (reason === 'deleted') return `#${room} was deleted.`;
-  return `You are no longer in #${room}` + (reason ? ` (${reason}).` : '.');
+  if (reason === 'removed') return t('notice.left_removed', { room: `#${room}` });
+  if (reason === 'deleted') return t('notice.left_deleted', { room: `#${room}` });
+  return reason ? t('notice.left_reason', { room: `#${room}`, reason }) : t('notice.left', { room: `#${room}` });
 }
 
 // Signed out (here, in another tab, or from another device): nothing of the user may stay
