@@ -109,11 +109,18 @@ function findRun(text, ch, n, from) {
 }
 
 // Where URLs are in the text outside code: marks inside them (https://x.org/a_b_c) are no emphasis.
+// Marks at a URL's end may close emphasis (**https://x.org/a**): they stay outside; unmatched,
+// they rejoin the URL's text and linkify-it finds it whole again (linkified()).
+const TRAILING_MARKS = /[*_]+$/;
+
 function linkRanges(flat, codes) {
   const ranges = [];
   let start = 0;
   for (const at of [...codes.keys(), flat.length]) {
-    for (const link of findLinks(flat.slice(start, at))) ranges.push([start + link.start, start + link.end]);
+    for (const link of findLinks(flat.slice(start, at))) {
+      const marks = (link.text.match(TRAILING_MARKS) || [''])[0].length;
+      ranges.push([start + link.start, start + link.end - marks]);
+    }
     start = at + 1;
   }
   return ranges;

@@ -1,0 +1,119 @@
+"""How messages look on the page (static/message-item.js, body.js, markup.js, links.js,
+messages-view.js): links that open safely in a new tab, a small markup built as elements,
+long messages folded, day separators in the reader's language, and one header for a run of
+messages from the same author."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import expect
+
+from chatd.store.schema import Message
+from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401  (fixtures)
+
+DESKTOP = {"viewport": {"width": 1440, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "reduced_motion": "reduce"}
+REL = "noopener noreferrer nofollow"
+ZONE = "Asia/Shanghai"  # no daylight saving: a day is always 24 hours there
+
+# [text, the tree markup.js makes of it]; see static/markup.js for the rules.
+PARSED = [
+    ("plain", [{"type": "paragraph", "inline": [{"type": "text", "text": "plain"}]}]),
+    ("**b** *i* _i_ snake_case_name __init__ 2 * 3", [{"type": "paragraph", "inline": [
+        {"type": "bold", "children": [{"type": "text", "text": "b"}]}, {"type": "text", "text": " "},
+        {"type": "italic", "children": [{"type": "text", "text": "i"}]}, {"type": "text", "text": " "},
+        {"type": "italic", "children": [{"type": "text", "text": "i"}]},
+        {"type": "text", "text": " snake_case_name __init__ 2 * 3"}]}]),
+    ("`**no** https://a.com` **`yes`**", [{"type": "paragraph", "inline": [
+        {"type": "code", "text": "**no** https://a.com"}, {"type": "text", "text": " "},
+        {"type": "bold", "children": [{"type": "code", "text": "yes"}]}]}]),
+    ("**https://a.com/x_y_z** _www.b.org_", [{"type": "paragraph", "inline": [
+        {"type": "bold", "children": [{"type": "link", "text": "https://a.com/x_y_z", "href": "https://a.com/x_y_z"}]},
+        {"type": "text", "text": " "},
+        {"type": "italic", "children": [{"type": "link", "text": "www.b.org", "href": "http://www.b.org/"}]}]}]),
+    ("> said **so**\n> twice\nreply", [
+        {"type": "quote", "inline": [{"type": "text", "text": "said "},
+                                     {"type": "bold", "children": [{"type": "text", "text": "so"}]},
+                                     {"type": "text", "text": "\ntwice"}]},
+        {"type": "paragraph", "inline": [{"type": "text", "text": "reply"}]}]),
+    ("run:\n```\n**x** <b> https://a.com\n```\ndone", [
+        {"type": "paragraph", "inline": [{"type": "text", "text": "run:"}]},
+        {"type": "code", "text": "**x** <b> https://a.com"},
+        {"type": "paragraph", "inline": [{"type": "text", "text": "done"}]}]),
+    ("unclosed **b and ``` and `", [{"type": "paragraph", "inline": [
+        {"type": "text", "text": "unclosed **b and ``` and `"}]}]),
+    ("javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md bob@example.com",
+     [{"type": "paragraph", "inline": [
+         {"type": "text", "text": "javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md "},
+         {"type": "link", "text": "bob@example.com", "href": "mailto:bob@example.com"}]}]),
+    ("中文**粗体**和*斜体*", [{"type": "paragraph", "inline": [
+        {"type": "text", "text": "中文"}, {"type": "bold", "children": [{"type": "text", "text": "粗体"}]},
+        {"type": "text", "text": "和"}, {"type": "italic", "children": [{"type": "text", "text": "斜体"}]}]}]),
+]
+
+
+async def on_phone(browser, page_url, name: str, **options):  # noqa: F811
+    """A tab at phone size, signed in as ``name``: its first visit opens lobby (the sidebar is a drawer there)."""
+    page = await open_tab(browser, page_url, name, room=None, **PHONE, **options)
+    await expect(page.get_by_test_id("room-title")).to_contain_text("lobby")
+    return page
+
+
+async def test_markup_is_parsed_into_marks_links_and_literal_code(browser, page_url):  # noqa: F811
+    page = await browser.new_page()
+    await page.goto(page_url)
+    parsed = await page.evaluate("""async (texts) => {
+        const { parseMarkup } = await import('./static/markup.js');
+        return texts.map(parseMarkup);
+    }""", [text for text, _ in PARSED])
+    assert parsed == [tree for _, tree in PARSED]
+
+
+async def test_links_markup_and_a_folded_long_message(browser, page_url, user):  # noqa: F811
+    bob = await user("bob", "lobby")
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    phone = await on_phone(browser, page_url, "carol")
+    own = f"{page_url}healthz"
+    await bob.say("lobby", f"see {own} and **bold www.example.org** *it* `**code** {own}` "
+                           "javascript:alert(1) [x](javascript:alert(1)) mail bob@example.com\n"
+                           "> quoted **b**\n```\n**raw** <b>x</b>\n```")
+    for page in (alice, phone):
+        item = messages(page).last
+        await expect(item.locator("a")).to_have_count(3)
+        links = await item.locator("a").evaluate_all(
+            "(as) => as.map((a) => [a.getAttribute('href'), a.target, a.rel, a.textContent])")
+        assert links == [[own, "_blank", REL, own], ["http://www.example.org/", "_blank", REL, "www.example.org"],
+                         ["mailto:bob@example.com", "_blank", REL, "bob@example.com"]]
+        await expect(item.locator("strong a")).to_have_text("www.example.org")
+        await expect(item.locator("em")).to_have_text("it")
+        await expect(item.locator("p code")).to_have_text(f"**code** {own}")
+        await expect(item.locator("blockquote strong")).to_have_text("b")
+        await expect(item.locator("pre code")).to_have_text("**raw** <b>x</b>")
+        assert await item.locator("b, [href^=javascript], [href^=data]").count() == 0
+    # A link opens in a new tab that cannot reach back into the chat (noopener).
+    async with alice.context.expect_page() as opened:
+        await messages(alice).last.locator("a").first.click()
+    tab = await opened.value
+    await expect(tab).to_have_url(own)
+    assert await tab.evaluate("window.opener") is None
+
+    # A legal 4,000-character message of newlines is folded to about a screen, opened by keyboard.
+    await bob.say("lobby", "tall\n" + "\n" * 3990 + "end")
+    for page, height in ((alice, 900), (phone, 844)):
+        item = messages(page).last
+        toggle = item.get_by_test_id("fold-toggle")
+        await expect(toggle).to_be_visible()
+        await expect(toggle).to_have_attribute("aria-expanded", "false")
+        assert (await item.bounding_box())["height"] < 1.5 * height
+        await toggle.focus()
+        await page.keyboard.press("Enter")
+        await expect(toggle).to_have_attribute("aria-expanded", "true")
+        assert (await item.bounding_box())["height"] > 10 * height
+        await page.keyboard.press("Enter")
+        await expect(toggle).to_have_attribute("aria-expanded", "false")
+        # A short message has no toggle.
+        assert await messages(page).first.get_by_test_id("fold-toggle").count() == 0
+    assert not alice.js_errors and not phone.js_errors
