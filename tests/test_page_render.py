@@ -5,7 +5,6 @@ messages from the same author."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -116,4 +115,48 @@ async def test_links_markup_and_a_folded_long_message(browser, page_url, user): 
         await expect(toggle).to_have_attribute("aria-expanded", "false")
         # A short message has no toggle.
         assert await messages(page).first.get_by_test_id("fold-toggle").count() == 0
+    assert not alice.js_errors and not phone.js_errors
+
+
+async def test_days_are_separated_and_runs_of_one_author_share_a_header(browser, page_url, server, seed):  # noqa: F811
+    midnight = datetime.now(ZoneInfo(ZONE)).replace(hour=0, minute=0, second=0, microsecond=0)
+    ms = lambda when: int(when.timestamp() * 1000)  # noqa: E731
+    days_ago = midnight - timedelta(days=3) + timedelta(hours=10)
+    # [ids of one author, their times]: grouped when within 5 minutes, on the same day.
+    runs = [(await seed(2, "three days ago", room="lobby"), [days_ago, days_ago + timedelta(minutes=1)]),
+            (await seed(1, "last night", room="lobby"), [midnight - timedelta(hours=1)]),
+            (await seed(3, "this morning", room="lobby"),
+             [midnight + timedelta(minutes=m) for m in (1, 2, 12)])]
+    times = {i: ms(when) for ids, whens in runs for i, when in zip(ids, whens, strict=True)}
+    await server.store.writer.run(lambda: [
+        Message.update(ts=ts).where(Message.id == i).execute(server.store.db) for i, ts in times.items()])
+
+    alice = await open_tab(browser, page_url, "alice", timezone_id=ZONE, **DESKTOP)
+    phone = await on_phone(browser, page_url, "carol", timezone_id=ZONE, locale="zh-CN")
+    for text in ("mine", "mine again"):
+        await alice.get_by_test_id("composer").fill(text)
+        await alice.get_by_test_id("composer").press("Enter")
+    for page, today, yesterday in ((alice, "Today", "Yesterday"), (phone, "今天", "昨天")):
+        await expect(messages(page)).to_have_count(8)
+        separators = page.get_by_test_id("day-separator")
+        await expect(separators).to_have_count(3)
+        await expect(separators.nth(1)).to_have_text(yesterday)
+        await expect(separators.nth(2)).to_have_text(today)
+        assert await separators.first.locator("time").get_attribute("datetime") == days_ago.date().isoformat()
+        assert days_ago.strftime("%d").lstrip("0") in await separators.first.text_content()
+        await expect(messages(page).nth(7)).to_have_class("msg own grouped" if page is alice else "msg grouped")
+        grouped = await messages(page).evaluate_all("(lis) => lis.map((li) => li.classList.contains('grouped'))")
+        assert grouped == [False, True, False, False, True, False, False, True]
+        # The separators come right before the first message of each day.
+        order = await page.get_by_test_id("messages").evaluate(
+            "(ol) => [...ol.children].map((li) => li.dataset.testid === 'day-separator' ? 'day' : 'msg')")
+        assert order == ["day", "msg", "msg", "day", "msg", "day", "msg", "msg", "msg", "msg", "msg"]
+        # A grouped message shows no name, yet says its full date and time on hover, and its author to a screen reader.
+        second = messages(page).nth(1)
+        await expect(second.locator(".msg-author")).to_have_text("seeder-1")
+        assert (await second.locator(".msg-author").bounding_box())["width"] <= 1
+        stamp = second.locator("time")
+        assert await stamp.get_attribute("datetime") == datetime.fromtimestamp(
+            times[runs[0][0][1]] / 1000, ZoneInfo("UTC")).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert str(days_ago.year) in await stamp.get_attribute("title")
     assert not alice.js_errors and not phone.js_errors
