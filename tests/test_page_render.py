@@ -5,6 +5,7 @@ messages from the same author."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401 
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "reduced_motion": "reduce"}
 REL = "noopener noreferrer nofollow"
+THUMBS_UP = "👍\ufe0f"  # as emojibase has it: fully qualified, with its variation selector
 ZONE = "Asia/Shanghai"  # no daylight saving: a day is always 24 hours there
 
 # [text, the tree markup.js makes of it]; see static/markup.js for the rules.
@@ -159,4 +161,90 @@ async def test_days_are_separated_and_runs_of_one_author_share_a_header(browser,
         assert await stamp.get_attribute("datetime") == datetime.fromtimestamp(
             times[runs[0][0][1]] / 1000, ZoneInfo("UTC")).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert str(days_ago.year) in await stamp.get_attribute("title")
+    assert not alice.js_errors and not phone.js_errors
+
+
+async def test_emoji_picker_and_completion_of_shortcodes_and_names(browser, page_url, user):  # noqa: F811
+    bob = await user("bob", "lobby")
+    await user("Ana María", "lobby")  # a name with a space is mentioned whole
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    phone = await on_phone(browser, page_url, "carol", locale="zh-CN")
+    requests: list[str] = []
+    for page in (alice, phone):
+        page.on("request", lambda r: requests.append(r.url))
+    assert not any("emoji" in url for url in requests), "the emoji data waits for the picker's first use"
+    box = alice.get_by_test_id("composer")
+    panel = alice.get_by_test_id("emoji-panel")
+
+    # The picker: search, then Enter puts the first result at the caret.
+    await box.fill("ab")
+    await box.evaluate("(box) => box.setSelectionRange(1, 1)")
+    await alice.get_by_test_id("emoji-button").click()
+    await expect(panel).to_be_visible()
+    await expect(alice.get_by_test_id("emoji-search")).to_be_focused()
+    await expect(panel.get_by_test_id("emoji-option").first).to_be_visible()  # loaded: the whole grid by group
+    await alice.get_by_test_id("emoji-search").fill("thumbs up")
+    await expect(panel.get_by_test_id("emoji-option").first).to_have_attribute("data-emoji", THUMBS_UP)
+    await alice.keyboard.press("Enter")
+    await expect(panel).to_be_hidden()
+    await expect(box).to_have_value(f"a{THUMBS_UP}b")
+    await expect(box).to_be_focused()
+    # Arrow keys move through the grid; Esc closes and gives the box its focus back.
+    await alice.get_by_test_id("emoji-button").click()
+    await alice.get_by_test_id("emoji-search").fill("cat")
+    options = panel.get_by_test_id("emoji-option")
+    await expect(options.first).to_have_attribute("data-emoji", re.compile("."))
+    await alice.keyboard.press("ArrowDown")
+    await expect(options.first).to_be_focused()
+    await alice.keyboard.press("ArrowRight")
+    await expect(options.nth(1)).to_be_focused()
+    await alice.keyboard.press("ArrowLeft")
+    await expect(options.first).to_be_focused()
+    await alice.keyboard.press("Escape")
+    await expect(panel).to_be_hidden()
+    await expect(box).to_be_focused()
+
+    # In Chinese: Chinese keywords, the emoji's Chinese name; English keywords still work.
+    await phone.get_by_test_id("emoji-button").click()
+    await phone.get_by_test_id("emoji-search").fill("笑")
+    found = phone.get_by_test_id("emoji-panel").get_by_test_id("emoji-option")
+    await expect(found.first).to_have_attribute("aria-label", re.compile(r"[\u4e00-\u9fff]"))
+    assert "😀" in await found.evaluate_all("(os) => os.map((o) => o.dataset.emoji)")
+    await phone.get_by_test_id("emoji-search").fill("smile")
+    await expect(found.first).to_have_attribute("data-emoji", re.compile("."))
+    await phone.keyboard.press("Escape")
+
+    # :shortcode: completion: a list as one types, Enter or Tab chooses; a whole :+1: turns into 👍.
+    completion = alice.get_by_test_id("completion")
+    await box.fill("")
+    await box.press_sequentially(":smile")
+    await expect(completion.get_by_test_id("completion-option").first).to_contain_text(":smile:")
+    await alice.keyboard.press("Enter")
+    await expect(completion).to_be_hidden()
+    await expect(box).to_have_value("😄")
+    await box.press_sequentially(" :joy")
+    await expect(completion.get_by_test_id("completion-option").first).to_contain_text(":joy:")
+    await alice.keyboard.press("Tab")
+    await box.press_sequentially(" :+1:")
+    await expect(box).to_have_value(f"😄 😂 {THUMBS_UP}")
+    # @name completion from the room's people: the whole name and a space, as the server reads mentions.
+    await box.press_sequentially(" @an")
+    await expect(completion.get_by_test_id("completion-option")).to_have_text(["@Ana María"])
+    await alice.keyboard.press("Enter")
+    await box.press_sequentially("and @B")
+    await expect(completion.get_by_test_id("completion-option")).to_have_text(["@bob"])
+    await alice.keyboard.press("Tab")
+    await expect(box).to_have_value(f"😄 😂 {THUMBS_UP} @Ana María and @bob ")
+    await box.press_sequentially("hi")
+    await alice.keyboard.press("Enter")  # the list is closed: Enter sends
+    assert (await bob.expect("message"))["text"] == f"😄 😂 {THUMBS_UP} @Ana María and @bob hi"
+    # In a conversation, the other person.
+    await alice.get_by_test_id("member-bob").click()
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("bob")
+    await box.press_sequentially("@")
+    await expect(completion.get_by_test_id("completion-option")).to_have_text(["@bob"])
+    await alice.keyboard.press("Escape")
+    await expect(completion).to_be_hidden()
+    origin = page_url.rstrip("/")
+    assert [url for url in requests if not url.startswith(origin)] == []
     assert not alice.js_errors and not phone.js_errors
