@@ -50,7 +50,7 @@ def main(package: Path) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     data = build(package)
     (OUT / "emoji.json").write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    shutil.copyfile(package / "LICENSE", OUT / "LICENSE")
+    shutil.copyfile(package / "LICENSE", OUT.parent / "licenses" / "emojibase-data.LICENSE")
     print(f"{len(data['emoji'])} emoji from emojibase-data {data['version']} → {OUT / 'emoji.json'}")
 
 
