@@ -161,6 +161,16 @@ async def test_days_are_separated_and_runs_of_one_author_share_a_header(browser,
         assert await stamp.get_attribute("datetime") == datetime.fromtimestamp(
             times[runs[0][0][1]] / 1000, ZoneInfo("UTC")).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert str(days_ago.year) in await stamp.get_attribute("title")
+    # The rule (grouping.js): same author, at most 5 minutes later; a tombstone or a reply starts anew.
+    rules = await alice.evaluate("""async () => {
+        const { continuesGroup } = await import('./static/grouping.js');
+        const a = { from: { id: 1 }, ts: 0 };
+        const later = (ms, more = {}) => ({ from: { id: 1 }, ts: ms, ...more });
+        return [continuesGroup(a, later(300000)), continuesGroup(a, later(300001)),
+                continuesGroup(a, { from: { id: 2 }, ts: 1 }), continuesGroup({ ...a, deleted: true }, later(1)),
+                continuesGroup(a, later(1, { deleted: true })), continuesGroup(a, later(1, { reply_to: { id: 9 } }))];
+    }""")
+    assert rules == [True, False, False, False, False, False]
     assert not alice.js_errors and not phone.js_errors
 
 
