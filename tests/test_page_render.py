@@ -50,6 +50,10 @@ PARSED = [
      [{"type": "paragraph", "inline": [
          {"type": "text", "text": "javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md "},
          {"type": "link", "text": "bob@example.com", "href": "mailto:bob@example.com"}]}]),
+    ("看这个https://a.com很好，邮件bob@a.com。", [{"type": "paragraph", "inline": [
+        {"type": "text", "text": "看这个"}, {"type": "link", "text": "https://a.com", "href": "https://a.com/"},
+        {"type": "text", "text": "很好，邮件"}, {"type": "link", "text": "bob@a.com", "href": "mailto:bob@a.com"},
+        {"type": "text", "text": "。"}]}]),
     ("中文**粗体**和*斜体*", [{"type": "paragraph", "inline": [
         {"type": "text", "text": "中文"}, {"type": "bold", "children": [{"type": "text", "text": "粗体"}]},
         {"type": "text", "text": "和"}, {"type": "italic", "children": [{"type": "text", "text": "斜体"}]}]}]),
