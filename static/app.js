@@ -17,6 +17,8 @@ import { MessagesView } from './messages-view.js';
 import { SearchBox } from './search-box.js';
 import { Composer } from './composer.js';
 import { UploadTray } from './upload-tray.js';
+import { Completion } from './completion.js';
+import { EmojiPicker } from './emoji-picker.js';
 import { ChatHeader } from './chat-header.js';
 import { MeMenu } from './me-menu.js';
 import { forgetAll, saved } from './persist.js';
@@ -123,6 +125,8 @@ const composer = new Composer(
   { say: (text, attachments) => client.say(text, attachments) },
   uploadTray,
 );
+new Completion(byId('composer'), composer, store);
+new EmojiPicker({ form: byId('composer-form'), before: byId('send') }, composer);
 
 new MessagesView(
   {

@@ -2,6 +2,7 @@
 // A moderator may delete room messages; private ones only an admin (chatd.moderation).
 
 import { h } from './dom.js';
+import { t } from './i18n.js';
 import { isolate } from './text.js';
 
 /** The actions on m for this user, or null. */
@@ -10,7 +11,7 @@ export function messageActions(m, ctx) {
   if (!deletable) return null;
   return h('button', {
     type: 'button', class: 'link msg-delete', 'data-testid': 'delete-message',
-    'aria-label': `Delete the message from ${isolate(m.from.name)}`,
+    'aria-label': t('message.delete_from', { name: isolate(m.from.name) }),
     onclick: () => ctx.actions.deleteMessage(m),
-  }, 'Delete');
+  }, t('message.delete'));
 }

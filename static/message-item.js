@@ -2,7 +2,7 @@
 //
 // A part is a function `(m, ctx) => Node | null` (null: nothing to show for this message):
 //   replyQuote      (reply.js)           the quoted message m replies to, above the header
-//   renderBody      (markup.js)          the text, with links and markup
+//   renderBody      (body.js)            the text, with links and markup (parsed by markup.js)
 //   attachmentsPart (attachments.js)     images and files
 //   reactionsPart   (reactions.js)       the reactions under the text
 //   messageActions  (message-actions.js) Reply, React, Edit, Delete…: buttons in the header
@@ -18,31 +18,22 @@
 //   ctx.mine     m is the user's own (store.isMine(m), or a pending say)
 //   ctx.pending  m is a say not yet stored (no id; no actions, no reactions)
 // messageItem() adds mine and pending to a copy of the list's context for each message.
+// The list (messages-view.js) adds day separators and marks an item `grouped` when it continues
+// its author's previous one (day-marks.js); the header stays for screen readers, style.css hides it.
 
 import { bdi, h, srOnly } from './dom.js';
+import { formatDateTime, formatTime, t } from './i18n.js';
 import { isolate, userTag } from './text.js';
 import { avatar, botBadge } from './marks.js';
 import { replyQuote } from './reply.js';
-import { renderBody } from './markup.js';
+import { renderBody } from './body.js';
 import { attachmentsPart } from './attachments.js';
 import { reactionsPart } from './reactions.js';
 import { messageActions } from './message-actions.js';
 
-const two = (n) => String(n).padStart(2, '0');
-
-/** "HH:MM" of a Date in local time. */
-export function clock(date) {
-  return two(date.getHours()) + ':' + two(date.getMinutes());
-}
-
-function longDate(date) {
-  return date.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'medium' });
-}
-
-/** The time of a message (ms since the epoch): the clock shown, the full date and time on hover. */
+/** The time of a message (ms since the epoch): the time of day shown, the full date and time on hover. */
 function stamp(ts) {
-  const date = new Date(ts);
-  return h('time', { datetime: date.toISOString(), title: longDate(date) }, clock(date));
+  return h('time', { datetime: new Date(ts).toISOString(), title: formatDateTime(ts) }, formatTime(ts));
 }
 
 // The author's name, with the user's tag on hover: two users may have had the same name.
@@ -50,7 +41,7 @@ function header(m, ctx) {
   const user = m.from;
   return h('div', { class: 'msg-meta' }, avatar(user),
     bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
-    botBadge(user), ctx.mine ? srOnly(' (you)') : null, ' ', stamp(m.ts),
+    botBadge(user), ctx.mine ? srOnly(t('message.you')) : null, ' ', stamp(m.ts),
     ctx.pending ? null : messageActions(m, ctx));
 }
 
@@ -58,22 +49,22 @@ function header(m, ctx) {
 // so the conversation around it still reads in order; no author in a room, no text.
 function deletedItem(m) {
   return h('li', { class: 'msg deleted', 'data-testid': 'message', 'data-id': m.id, 'data-deleted': '' },
-    h('p', { class: 'msg-text' }, 'Message deleted'));
+    h('p', { class: 'msg-text' }, t('message.deleted')));
 }
 
 // A say refused for good: the reason, and what the user can do. Not announced
 // here: the toast that comes with a refusal already was.
 function pendingStatus(p, ctx) {
-  if (p.state !== 'failed') return srOnly('(sending)');
-  return h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, 'Not sent: ' + p.error + ' ',
+  if (p.state !== 'failed') return srOnly(t('message.sending'));
+  return h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, t('message.not_sent', { reason: p.error }) + ' ',
     h('button', {
-      type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': 'Edit the unsent message',
+      type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': t('message.edit_unsent'),
       onclick: () => ctx.actions.edit(p.cid),
-    }, 'Edit'), ' ',
+    }, t('message.edit')), ' ',
     h('button', {
-      type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': 'Delete the unsent message',
+      type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': t('message.delete_unsent'),
       onclick: () => ctx.actions.discard(p.cid),
-    }, 'Delete'));
+    }, t('message.delete')));
 }
 
 /**

@@ -4,11 +4,18 @@
 import { h, setChildren } from './dom.js';
 import { viewLabel } from './chat-header.js';
 import { messageItem } from './message-item.js';
-
-export { clock } from './message-item.js'; // notifications.js and search-box.js show times the same way
+import { decorateList, everyMidnight } from './day-marks.js';
+import { t } from './i18n.js';
 
 const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
+
+const two = (n) => String(n).padStart(2, '0');
+
+/** "HH:MM" of a Date in local time (notifications.js and search-box.js show times with it). */
+export function clock(date) {
+  return two(date.getHours()) + ':' + two(date.getMinutes());
+}
 
 export class MessagesView {
   /**
@@ -53,6 +60,7 @@ export class MessagesView {
     store.on('focus', ({ key, id }) => key === this.key && this.focus(id));
     els.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     els.older.addEventListener('click', () => this.loadOlder());
+    everyMidnight(() => this.decorate()); // "Today" becomes "Yesterday" with the page left open
     this.newer = h('button', {
       type: 'button', class: 'load-older link', 'data-testid': 'load-newer',
       onclick: () => this.view() && this.actions.loadNewer(this.view()),
@@ -106,10 +114,27 @@ export class MessagesView {
     const { newer } = this;
     const after = view && view.gapAfter !== null ? this.nodes.get(view.gapAfter) : null;
     newer.disabled = Boolean(view && view.loadingNewer);
-    newer.textContent = view && view.loadingNewer ? 'Loading newer messages…' : 'Load newer messages';
+    newer.textContent = t(view && view.loadingNewer ? 'messages.loading_newer' : 'messages.load_newer');
     if (!this.gapItem) this.gapItem = h('li', { class: 'gap' }, newer);
     if (after) after.after(this.gapItem);
     else this.gapItem.remove();
+  }
+
+  // Day separators and grouped headers (day-marks.js) over the messages shown, then the pending says.
+  decorate() {
+    const view = this.view();
+    if (!view) return;
+    const items = [];
+    for (const id of view.ids) {
+      const li = this.nodes.get(id);
+      if (li) items.push([view.messages.get(id), li]);
+    }
+    const me = this.store.me || { id: '', name: '' };
+    for (const p of this.store.pendingFor(this.key)) {
+      const li = this.pendingNodes.get(p.cid);
+      if (li) items.push([{ ...p, from: me }, li]);
+    }
+    decorateList(this.els.list, items);
   }
 
   /** The context message-item.js gives every part of a message of this list. */
@@ -129,6 +154,7 @@ export class MessagesView {
     const li = this.messageNode(view.messages.get(id));
     old.replaceWith(li);
     this.nodes.set(id, li);
+    this.decorate();
   }
 
   pendingNode(p) {
@@ -153,6 +179,7 @@ export class MessagesView {
         this.els.list.insertBefore(li, anchor);
         if (firstShown !== null && firstShown !== undefined && id < firstShown) above = true;
       }
+      this.decorate();
     }, () => above);
     this.renderOlder();
     this.fillIfShort();
@@ -180,6 +207,7 @@ export class MessagesView {
       this.pendingNodes.set(p.cid, li);
       this.pendingShown.set(p.cid, shown);
     }
+    this.decorate();
   }
 
   /**
@@ -206,12 +234,15 @@ export class MessagesView {
     const hasOlder = Boolean(view) && view.olderMore !== false && (view.kind === 'dm' || view.joined);
     older.hidden = !hasOlder;
     older.disabled = Boolean(view && view.loadingOlder);
-    older.textContent = view && view.loadingOlder ? 'Loading older messages…' : 'Load older messages';
+    older.textContent = t(view && view.loadingOlder ? 'messages.loading_older' : 'messages.load_older');
     let note = [];
-    if (!view) note = ['Pick a room on the left, or click someone to talk privately.'];
-    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = ['Joining…'];
-    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = ['No messages yet. Say hello!'];
-    else if (view.ids.length && view.olderMore === false) note = ['This is the beginning of ', viewLabel(view), '.'];
+    if (!view) note = [t('messages.pick_room')];
+    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = [t('messages.joining')];
+    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = [t('messages.no_messages')];
+    else if (view.ids.length && view.olderMore === false) {
+      const [before, after] = t('messages.beginning').split('{room}'); // the name is an element of its own
+      note = [before, viewLabel(view), after];
+    }
     setChildren(empty, note);
     empty.hidden = !note.length;
   }
