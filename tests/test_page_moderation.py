@@ -5,7 +5,6 @@ the member list; a banned page says why and until when and does not reconnect.""
 from __future__ import annotations
 
 import re
-
 import time
 
 import jwt

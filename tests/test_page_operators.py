@@ -10,7 +10,6 @@ One browser, a context (its own cookies and storage) per person."""
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 from typing import Any
 
