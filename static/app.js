@@ -25,6 +25,7 @@ import { Notice, appTokenProblem, bannedText, kickedText } from './notice.js';
 import { Moderator } from './moderation.js';
 import { Notifications } from './notifications.js';
 import { SettingsDialog } from './settings.js';
+import { Links } from './links.js';
 import { isolate } from './text.js';
 
 const appToken = takeAppToken(); // first of all: out of the address bar before anything can copy it
@@ -197,5 +198,6 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
+new Links(store, client);
 followUpgrades(chat, byId('composer'));
 client.start(appToken);
