@@ -76,7 +76,10 @@ const client = new ChatClient(chat, store, outbox, {
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
   kicked: (reason) => notice.show(kickedText(reason), { label: t('notice.reconnect'), act: () => chat.start() }),
-  banned: (ban) => notice.show(bannedText(ban)), // no button: coming back is not the user's choice
+  banned: (ban) => { // no button: coming back is not the user's choice
+    app.hidden = true; // nothing of the chat stays on screen (not the rooms it would be joining): only why
+    notice.show(bannedText(ban));
+  },
   left: (room, reason) => toast(leftText(isolate(room), reason)),
   event: (frame) => notifications.add(frame),
 });

@@ -91,6 +91,7 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
                 what="bob's sessions closed")
     await bob.reload()  # coming back on its own: refused again, the page says why
     await expect(bob.get_by_test_id("notice")).to_contain_text("Reason: spamming links.")
+    await expect(bob.locator("#app")).to_be_hidden()  # only the notice: no stale room list "Joining…"
     await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     page = await server.chat.store.audit.page(None, 10)
     assert [row["action"] for row in reversed(page.rows)] == ["user.mute", "user.ban"]
