@@ -365,7 +365,8 @@ async def test_the_page_works_under_its_content_security_policy(browser, page_ur
     assert not [m for m in console if "Content Security Policy" in m], console
     # Every file came from the versioned directory, the modules the page imports included.
     files = [u for u in requested if "/static/" in u]
-    assert len(files) > 10 and all(re.search(r"/static/[0-9a-f]{16}/[a-z-]+\.(js|css)$", u) for u in files), files
+    served = re.compile(r"/static/[0-9a-f]{16}/(i18n/)?[a-zA-Z0-9-]+\.(js|css|json)$")  # i18n/: the catalogues
+    assert len(files) > 10 and all(served.search(u) for u in files), files
     # A WebSocket to any other host is refused by the browser before it leaves.
     other = f"ws://127.0.0.2:{server.port}/ws"
     await page.evaluate("url => { try { new WebSocket(url); } catch (e) {} }", other)
