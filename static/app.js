@@ -25,7 +25,7 @@ import { Notice, appTokenProblem, bannedText, kickedText } from './notice.js';
 import { Moderator } from './moderation.js';
 import { Notifications } from './notifications.js';
 import { SettingsDialog } from './settings.js';
-import { Links } from './links.js';
+import { Links } from './deep-links.js';
 import { isolate } from './text.js';
 
 const appToken = takeAppToken(); // first of all: out of the address bar before anything can copy it

@@ -1,4 +1,4 @@
-"""Deep links (static/links.js): the address names the room or conversation
+"""Deep links (static/deep-links.js): the address names the room or conversation
 on screen, back and forward move between them, and a link to a message
 pasted in another user's browser opens that room at that message."""
 
