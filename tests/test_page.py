@@ -42,9 +42,10 @@ def page_url(server) -> str:
     return f"http://127.0.0.1:{server.port}/"
 
 
-async def open_tab(browser: Browser, url: str, name: str, room: str | None = "lobby") -> Page:
-    """A fresh browser profile (its own localStorage), signed in as ``name``, in ``room``."""
-    context = await browser.new_context()
+async def open_tab(browser: Browser, url: str, name: str, room: str | None = "lobby", **context_options) -> Page:
+    """A fresh browser profile (its own localStorage), signed in as ``name``, in ``room``;
+    ``context_options`` for Playwright's new_context (viewport, locale, timezone_id…)."""
+    context = await browser.new_context(**context_options)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -365,7 +366,8 @@ async def test_the_page_works_under_its_content_security_policy(browser, page_ur
     assert not [m for m in console if "Content Security Policy" in m], console
     # Every file came from the versioned directory, the modules the page imports included.
     files = [u for u in requested if "/static/" in u]
-    served = re.compile(r"/static/[0-9a-f]{16}/(i18n/)?[a-zA-Z0-9-]+\.(js|css|json)$")  # i18n/: the catalogues
+    # i18n/: the catalogues; vendor/: libraries copied from npm (static/vendor/README.md); icons/: the app's icons
+    served = re.compile(r"/static/[0-9a-f]{16}/(i18n/|vendor/|icons/)?[a-zA-Z0-9.-]+\.(js|mjs|css|json|png|webmanifest)$")
     assert len(files) > 10 and all(served.search(u) for u in files), files
     # A WebSocket to any other host is refused by the browser before it leaves.
     other = f"ws://127.0.0.2:{server.port}/ws"
