@@ -293,6 +293,18 @@ export class ChatClient {
     this.show(view);
   }
 
+  /**
+   * Close a private conversation: it leaves the sidebar (and the screen, for the next view) until
+   * a new message in it brings it back. This page only; nothing is deleted (unsent messages of it
+   * stay in the outbox and show again when it is opened).
+   */
+  closeConversation(view) {
+    const { store } = this;
+    const wasCurrent = store.current === view.key;
+    store.removeView(view.key);
+    if (wasCurrent) this.show(store.roomViews().find((v) => v.wanted) || store.dmViews()[0] || null);
+  }
+
   show(view) {
     const { store } = this;
     store.setCurrent(view ? view.key : null);
