@@ -1,7 +1,8 @@
 // Entry point: builds the parts and wires them together. Nothing else
 // reaches across modules; each part gets what it may touch.
 
-import { t } from './i18n.js'; // first: its catalogues load (top-level await) before any module that speaks runs
+import './theme.js'; // first: the page is never painted in the other theme
+import { t } from './i18n.js'; // then: its catalogues load (top-level await) before any module that speaks runs
 import { connect } from './chatd-client.js';
 import { takeAppToken } from './handoff.js';
 import { Store } from './store.js';
@@ -26,6 +27,10 @@ import { followUpgrades } from './upgrade.js';
 import { Notice, appTokenProblem, bannedText, kickedText } from './notice.js';
 import { Moderator } from './moderation.js';
 import { Notifications } from './notifications.js';
+import { SettingsDialog } from './settings.js';
+import { Links } from './deep-links.js';
+import { QuickSwitcher } from './switcher.js';
+import { Keyboard } from './keyboard.js';
 import { isolate } from './text.js';
 
 const appToken = takeAppToken(); // first of all: out of the address bar before anything can copy it
@@ -42,14 +47,23 @@ const notifications = new Notifications(
   toasts,
 );
 
-const moderator = new Moderator(chat, toast);
+const moderator = new Moderator(chat, toast, {
+  dialog: byId('mute-dialog'), form: byId('mute-form'), heading: byId('mute-heading'), duration: byId('mute-duration'),
+  reason: byId('mute-reason'), cancel: byId('mute-cancel'),
+});
 
 const dialog = new NameDialog(
   {
     overlay: byId('name-overlay'), form: byId('name-form'), input: byId('name-input'),
     error: byId('name-error'), cancel: byId('name-cancel'), app,
   },
-  { submit: (name) => client.submitName(name), cancel: () => client.keepName() },
+  {
+    submit: (name) => {
+      client.submitName(name);
+      keyboard.focusComposer(); // a first name: the composer is still closed, and the first room focuses it
+    },
+    cancel: () => client.keepName(),
+  },
 );
 
 // Why the server took the user out of a room (docs/protocol.md, "left").
@@ -72,8 +86,11 @@ const client = new ChatClient(chat, store, outbox, {
   toast,
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
-  kicked: (reason) => notice.show(kickedText(reason), { label: 'Reconnect', act: () => chat.start() }),
-  banned: (ban) => notice.show(bannedText(ban)), // no button: coming back is not the user's choice
+  kicked: (reason) => notice.show(kickedText(reason), { label: t('notice.reconnect'), act: () => chat.start() }),
+  banned: (ban) => { // no button: coming back is not the user's choice
+    app.hidden = true; // nothing of the chat stays on screen (not the rooms it would be joining): only why
+    notice.show(bannedText(ban));
+  },
   left: (room, reason) => toast(leftText(isolate(room), reason)),
   event: (frame) => notifications.add(frame),
 });
@@ -89,16 +106,24 @@ new ConnState(
   chat,
 );
 
-new Sidebar(
+const sidebar = new Sidebar(
   {
     rooms: byId('room-list'), conversations: byId('conversation-list'), noConversations: byId('no-conversations'),
-    createForm: byId('create-room-form'), newRoom: byId('new-room'), newTopic: byId('new-topic'),
-    createError: byId('create-error'),
+    createForm: byId('create-room-form'), createToggle: byId('new-room-toggle'), newRoom: byId('new-room'),
+    newTopic: byId('new-topic'), createError: byId('create-error'),
   },
   store,
+  // Chosen in the sidebar, even the one on screen: the focus goes to the message box (keyboard.js).
   {
-    openRoom: (name) => client.openRoom(name),
-    openConversation: (user) => client.openConversation(user),
+    openRoom: (name) => {
+      client.openRoom(name);
+      keyboard.focusComposer();
+    },
+    openConversation: (user) => {
+      client.openConversation(user);
+      keyboard.focusComposer();
+    },
+    closeConversation: (view) => client.closeConversation(view),
     createRoom: (name, topic) => client.createRoom(name, topic),
   },
 );
@@ -145,7 +170,7 @@ new MessagesView(
   },
 );
 
-new SearchBox(
+const search = new SearchBox(
   {
     form: byId('search-form'), input: byId('search-input'), panel: byId('search-panel'), status: byId('search-status'),
     list: byId('search-results'), more: byId('search-more'), close: byId('search-close'),
@@ -160,21 +185,31 @@ new ChatHeader(
   { leave: (view) => client.leaveRoom(view) },
 );
 
-// Guest users have no password: signing out for good means the next sign-in is a new user.
-const SIGN_OUT_WARNING = 'There is no password: signing in again makes a new user, and this one cannot be used again.';
 
-new MeMenu(
-  { button: byId('me'), menu: byId('me-menu') },
-  {
-    rename: () => dialog.open({ name: store.me ? store.me.name : '', cancellable: true }),
-    signOut: (everywhere) => {
-      const what = everywhere
-        ? 'Sign out on every browser and device signed in with your name?'
-        : 'Sign out of chatd on this browser?';
-      if (window.confirm(`${what} ${SIGN_OUT_WARNING}`)) client.signOut(everywhere);
-    },
+const account = {
+  rename: () => dialog.open({ name: store.me ? store.me.name : '', cancellable: true }),
+  signOut: (everywhere) => {
+    // Guest users have no password: signing out for good means the next sign-in is a new user.
+    const what = t(everywhere ? 'me.sign_out_everywhere_confirm' : 'me.sign_out_confirm');
+    if (window.confirm(`${what} ${t('me.sign_out_warning')}`)) client.signOut(everywhere);
   },
+};
+
+const settings = new SettingsDialog(
+  {
+    dialog: byId('settings-dialog'), close: byId('settings-close'), name: byId('settings-name'),
+    rename: byId('settings-rename'), signOut: byId('settings-sign-out'),
+    signOutEverywhere: byId('settings-sign-out-everywhere'), lang: byId('settings-lang'),
+    theme: byId('settings-theme'), timeFormat: byId('settings-time'), sort: byId('settings-sort'),
+    desktop: byId('settings-desktop'), sound: byId('settings-sound'), desktopNote: byId('settings-desktop-note'),
+  },
+  store,
+  // Every time on the page is drawn again in the new format: the simplest sure way is a reload
+  // (the resume token keeps the user, the outbox their unsent messages).
+  { ...account, timeFormatChanged: () => window.location.reload() },
 );
+
+const meMenu = new MeMenu({ button: byId('me'), menu: byId('me-menu') }, { ...account, settings: () => settings.open() });
 
 // On a narrow screen the sidebar and the member list are drawers over the
 // messages; one open at a time, closed by choosing something or Escape.
@@ -190,13 +225,40 @@ for (const [which, button] of Object.entries(drawers)) {
 }
 store.on('current', () => openDrawer(null));
 byId('scrim').addEventListener('click', () => openDrawer(null));
-document.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape' && app.dataset.drawer) {
-    const button = drawers[app.dataset.drawer];
-    openDrawer(null);
-    button.focus();
-  }
-});
 
+// What Esc closes (keyboard.js), in this order; the focus goes back to what opened it when it was inside.
+function closer(isOpen, close, panel, opener) {
+  return {
+    isOpen,
+    close: () => {
+      const inside = panel.contains(document.activeElement) || document.activeElement === document.body;
+      const back = opener(); // before closing: a drawer's opener depends on which is open
+      close();
+      if (inside) back.focus();
+    },
+  };
+}
+
+const switcher = new QuickSwitcher(
+  { dialog: byId('switcher'), input: byId('switcher-input'), list: byId('switcher-list'), none: byId('switcher-none') },
+  store,
+  { openRoom: (name) => client.openRoom(name), openConversation: (user) => client.openConversation(user) },
+);
+
+const keyboard = new Keyboard({ composer: byId('composer') }, store, {
+  switcher,
+  sidebar,
+  closers: [
+    { isOpen: () => meMenu.isOpen(), close: () => meMenu.close() },
+    closer(() => notifications.isOpen(), () => notifications.toggle(false), byId('notifications-panel'),
+      () => byId('notifications')),
+    closer(() => search.isOpen(), () => search.close(), byId('search-panel'), () => byId('search-input')),
+    closer(() => !byId('create-room-form').hidden, () => sidebar.showCreate(false), byId('create-room-form'),
+      () => byId('new-room-toggle')),
+    closer(() => Boolean(app.dataset.drawer), () => openDrawer(null), app, () => drawers[app.dataset.drawer] || byId('composer')),
+  ],
+}, { show: (view) => (view.kind === 'room' ? client.openRoom(view.name) : client.openConversation(view.peer)) });
+
+new Links(store, client);
 followUpgrades(chat, byId('composer'));
 client.start(appToken);

@@ -4,7 +4,7 @@
 //   t('notice.left', {room: '#lobby'})      → placeholders are {name}
 //   plural('sidebar.online', 3)             → key.one / key.other by Intl.PluralRules; {count} is the number
 //   formatTime(ms) formatDay(ms) formatDateTime(ms) formatNumber(n)   (Intl, in the chosen language)
-//   errorText(err)                          → the translated `error.<code>`, else the server's own message
+//   errorText(err)                          → the words for an error frame's code (see its comment)
 //
 // The catalogues are static/i18n/<lang>.json: flat objects of dotted keys.
 // This module loads them with a top-level await, so every module that
@@ -119,10 +119,28 @@ export function formatDateTime(ms) {
   return new Intl.DateTimeFormat(current, { dateStyle: 'full', timeStyle: 'medium', ...hourOptions() }).format(ms);
 }
 
-/** What to show for an error frame or error ({code, message}): the page's words for a known code, else the server's. */
+/**
+ * What to show for an error frame or a refused request ({code, message}). The server writes its
+ * messages in English, naming the detail ("name is longer than 12 characters"): an English page
+ * shows them as they are; a page in another language shows its own words for the code
+ * (`error.<code>`), and the server's message only for a code it does not know.
+ */
 export function errorText(err) {
-  const key = `error.${err && err.code}`;
-  return err && err.code && has(key) ? t(key) : String((err && err.message) || t('error.unknown'));
+  const code = err && err.code;
+  const message = err && err.message;
+  if (current === FALLBACK && message) return String(message);
+  return code && has(`error.${code}`) ? t(`error.${code}`) : String(message || t('error.unknown'));
+}
+
+/**
+ * A translated text whose {placeholders} are nodes (a <bdi> of a user's name): the parts to put in an
+ * element, strings and nodes in order. fill(t('members.dm_note'), {name: bdi(peer.name)}).
+ */
+export function fill(text, nodes) {
+  return text.split(/(\{\w+\})/).filter(Boolean).map((part) => {
+    const name = part.slice(1, -1);
+    return part.startsWith('{') && name in nodes ? nodes[name] : part;
+  });
 }
 
 /** Translate the static text under root: data-i18n (text) and data-i18n-aria-label/-placeholder/-title. */

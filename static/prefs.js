@@ -13,7 +13,7 @@ export const CHOICES = {
   timeFormat: ['locale', '24h', '12h'],
   desktop: [false, true],                 // desktop notifications (Notification API)
   sound: [false, true],                   // a sound for a mention while the tab is hidden
-  sort: ['activity', 'unread'],           // sidebar order: recent activity, or unread first
+  sort: ['unread', 'activity', 'name'],   // sidebar order: unread first, recent activity, or by name (sidebar.js)
 };
 
 const listeners = new Set();

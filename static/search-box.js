@@ -4,21 +4,20 @@
 // Text from others always becomes text nodes (dom.js), never markup.
 
 import { bdi, h, setChildren } from './dom.js';
-import { clock } from './messages-view.js';
+import { errorText, fill, formatDateTime, formatDay, formatNumber, formatTime, plural, t } from './i18n.js';
 
 const PAGE = 20;
 
 function when(ts) {
-  const date = new Date(ts);
-  return h('time', { datetime: date.toISOString(), title: date.toLocaleString() },
-    date.toLocaleDateString(undefined, { dateStyle: 'medium' }) + ' ' + clock(date));
+  return h('time', { datetime: new Date(ts).toISOString(), title: formatDateTime(ts) },
+    `${formatDay(ts)} ${formatTime(ts)}`);
 }
 
 /** Where a result was said: its room, or the other person of a private conversation. */
 function where(result, me) {
   if (result.room !== undefined) return ['#', bdi(result.room)];
   const other = me && result.from.id === me.id ? result.to : result.from;
-  return ['with ', bdi(other.name)];
+  return fill(t('search.with'), { name: bdi(other.name) });
 }
 
 /** The snippet's parts: even ones plain text, odd ones the matched words (marked). */
@@ -43,14 +42,19 @@ export class SearchBox {
     });
     els.more.addEventListener('click', () => this.load());
     els.close.addEventListener('click', () => this.close());
+    // Esc in the box or the results closes them (keyboard.js closes them from elsewhere).
     els.panel.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
+        e.preventDefault();
         this.close();
         els.input.focus();
       }
     });
     els.input.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && !els.panel.hidden) this.close();
+      if (e.key === 'Escape' && !els.panel.hidden) {
+        e.preventDefault();
+        this.close();
+      }
     });
   }
 
@@ -66,6 +70,10 @@ export class SearchBox {
     this.load();
   }
 
+  isOpen() {
+    return !this.els.panel.hidden;
+  }
+
   close() {
     this.els.panel.hidden = true;
     this.query = '';
@@ -77,14 +85,13 @@ export class SearchBox {
     const frame = { type: 'search', q: query, limit: PAGE };
     if (this.last !== null) frame.before = this.last;
     els.more.hidden = true;
-    setChildren(els.status, 'Searching…');
+    setChildren(els.status, t('search.searching'));
     let answer;
     try {
       answer = await this.actions.search(frame);
     } catch (err) {
       if (query === this.query) {
-        setChildren(els.status, err.code === 'disconnected' ? 'Not connected: try again once the connection is back.'
-          : err.message || err.code);
+        setChildren(els.status, err.code === 'disconnected' ? t('search.offline') : errorText(err));
       }
       return;
     }
@@ -105,7 +112,7 @@ export class SearchBox {
     }
     els.more.hidden = !answer.more;
     const count = els.list.children.length;
-    setChildren(els.status, count ? `${count}${answer.more ? '+' : ''} result${count === 1 ? '' : 's'} for “${query}”`
-      : `Nothing found for “${query}”.`);
+    const shown = formatNumber(count) + (answer.more ? '+' : '');
+    setChildren(els.status, count ? plural('search.results', count, { count: shown, query }) : t('search.none', { query }));
   }
 }
