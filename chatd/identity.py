@@ -41,9 +41,11 @@ from chatd.hub import Holder, Hub, NameTaken
 from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
+from chatd.changes import catch_up, changed_fields
 from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
 from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, PRIVATE, User
+from chatd.store.base import INBOX_WHERE
 from chatd.store import Store
 
 log = logging.getLogger("chatd.chat")  # the name these lines always had: log filters keep working
@@ -186,6 +188,10 @@ class Identity:
         if reset or (epoch is not None and not self.store.epoch.same_database(epoch)):
             events_since = None  # numbers of another database's events: all unexpired ones instead
         mark = self.feed.losses
+        caught = await catch_up(self.store, INBOX_WHERE, (user.id, user.id), since, req.fields.get("revised"),
+                                self._config().history)
+        if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
+            since, reset = None, True
         page, events = await asyncio.gather(  # both reads at once: an identify waits no longer than before
             opening_page(self.store.private_history, user.id, since, self._config().history),
             self.events.replay_read(user.id, events_since))
@@ -203,7 +209,8 @@ class Identity:
             "epoch": self.store.epoch.id,
             "limits": self._client_limits(),
             **({"reset": True} if reset else {}),
-        }, page, self._config().history.page_bytes)
+            **changed_fields(caught),
+        }, page, self._config().history.page_bytes - caught.bytes)
         self.feed.release(conn.session, PRIVATE, last_id(sent.newest_id, since), loose(sent, since), mark)
         if not conn.closed:
             self.events.replay(conn.session, events, events_since, mark)
@@ -216,6 +223,8 @@ class Identity:
             "max_frame_bytes": limits.max_frame_bytes,
             "rate_per_second": min(limits.rate_per_second, limits.user_rate_per_second),
             "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
+            # How long authors may edit and delete their messages (0: not at all; chatd.changes).
+            "edit_window_seconds": self._config().messages.edit_window_seconds,
         }
 
     async def _resumed_name(self, who: Signed, name: str | None, cid: str | None) -> str:

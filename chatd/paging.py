@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatd.names import NAME_MAX
-from chatd.protocol import MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.protocol import EMOJI_MAX_CHARS, MAX_ID, REACTIONS_PER_MESSAGE, ROOM_MAX, TOPIC_MAX, encode, message_frame
 from chatd.store import MessageRow, Page
+from chatd.store.rows import QUOTE_CHARS, REACTORS_SHOWN, Quote, Reacted
 
 REPLY_SHARE = 2
 REQUEST_HIGH_WATER_SHARE = 4
@@ -60,9 +61,13 @@ ROOM_ITEM_MAX = _item_bytes({"name": _worst(ROOM_MAX), "topic": _worst(TOPIC_MAX
 def message_frame_max(max_text_chars: int) -> int:
     """Bytes of the largest ``message`` frame (and its comma in a list) when texts
     hold up to ``max_text_chars`` characters: a private one, whose two names and
-    text are all of the costliest character."""
+    text are all of the costliest character, an edited reply with every reaction it may have."""
     name = _worst(NAME_MAX)
-    row = MessageRow(MAX_ID, None, MAX_ID, name, MAX_ID, name, _worst(max_text_chars), MAX_ID)
+    users = tuple((MAX_ID, name) for _ in range(REACTORS_SHOWN))
+    reactions = tuple(Reacted(_worst(EMOJI_MAX_CHARS), MAX_ID, users) for _ in range(REACTIONS_PER_MESSAGE))
+    row = MessageRow(MAX_ID, None, MAX_ID, name, MAX_ID, name, _worst(max_text_chars), MAX_ID, edited=MAX_ID,
+                     reply_to=MAX_ID, quote=Quote(MAX_ID, MAX_ID, name, _worst(QUOTE_CHARS), False),
+                     reactions=reactions)
     return _item_bytes(message_frame(row))
 
 
@@ -70,9 +75,10 @@ def reply_bytes_max(page_bytes: int, max_text_chars: int, member_list_max: int) 
     """Bytes of the largest reply the server can build with these settings
     (``history.page_bytes``, ``limits.max_text_chars``, ``rooms.member_list_max``):
     a ``joined`` with a full member list and a full page, whose one item may be
-    larger than the page (a page always carries one)."""
+    larger than the page (a page always carries one), after the messages changed
+    while the client was away (at most half the page: ``chatd.changes``)."""
     largest_item = max(message_frame_max(max_text_chars), ROOM_ITEM_MAX)
-    return REPLY_HEAD_MAX + member_list_max * MEMBER_REF_MAX + max(page_bytes, largest_item)
+    return REPLY_HEAD_MAX + member_list_max * MEMBER_REF_MAX + max(page_bytes, page_bytes // 2 + largest_item)
 
 
 def fit(items: Iterable[dict[str, Any]], budget: int) -> tuple[list[bytes], bool]:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from chatd.store import MessageRow
     from chatd.store.events import EventRow
 
+import emoji
+
 from chatd import metrics
 from chatd.fulltext import QUERY_MAX
 from chatd.names import characters_problem
@@ -41,6 +43,10 @@ DATABASE_UNREACHABLE = "the database is unreachable; try again shortly"
 # reason has the same bound), and the longest timed mute or ban (longer: leave ``seconds`` out).
 REASON_MAX = 200
 SANCTION_SECONDS_MAX = 10 * 366 * 86400
+# Reactions (chatd.changes): distinct emoji on one message, and emoji one user gives one message.
+REACTIONS_PER_MESSAGE = 20
+REACTIONS_PER_USER = 10
+EMOJI_MAX_CHARS = 16  # code points of the longest RGI emoji (a family of four with joiners is 11)
 RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 
@@ -79,7 +85,12 @@ class Code(StrEnum):
     # itself); an identify by a banned user.
     MUTED = "muted"
     BANNED = "banned"
-    NO_SUCH_MESSAGE = "no_such_message"  # a moderator's delete of an id no message has
+    NO_SUCH_MESSAGE = "no_such_message"  # an id no message the user may read has (delete, edit, react, reply_to)
+    # Changes to messages (chatd.changes): an edit or own delete after messages.edit_window_seconds;
+    # an edit of, or reaction to, a deleted message; a reaction past a message's caps.
+    EDIT_WINDOW_PASSED = "edit_window_passed"
+    MESSAGE_DELETED = "message_deleted"
+    TOO_MANY_REACTIONS = "too_many_reactions"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -187,6 +198,18 @@ def _epoch(v: Any) -> str:
     return v
 
 
+def _emoji(v: Any) -> str:
+    """One fully-qualified emoji of Unicode's RGI set (the ``emoji`` package's data: a single
+    emoji, a keycap, a flag, a skin tone or a ZWJ sequence), as emoji pickers and keyboards
+    send them."""
+    if not (isinstance(v, str) and len(v) <= EMOJI_MAX_CHARS):
+        raise ValueError("must be one emoji")
+    found = emoji.EMOJI_DATA.get(v)
+    if found is None or found["status"] != emoji.STATUS["fully_qualified"]:
+        raise ValueError("must be one emoji, fully qualified (as an emoji picker sends it)")
+    return v
+
+
 def _limit(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
         raise ValueError("must be a whole number ≥ 1")
@@ -248,15 +271,21 @@ def checked_topic(topic: Any) -> str:
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "app_token": (_string, False),
-                 "since": (_message_id, False),
+                 "since": (_message_id, False), "revised": (_message_id, False),
                  "epoch": (_epoch, False), "events_since": (_message_id, False)},
     "sign_out": {"everywhere": (_bool, False)},
     "rooms": {"after": (_room, False)},
     "ping": {},
-    "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
+    "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False),
+             "revised": (_message_id, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_free_text, False), "members_only": (_bool, False)},
-    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True)},
+    "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True),
+            "reply_to": (_message_id, False)},
+    # Changes to messages (chatd.changes): answered with ``done``.
+    "edit": {"id": (_message_id, True), "text": (_free_text, True)},
+    "react": {"id": (_message_id, True), "emoji": (_emoji, True)},
+    "unreact": {"id": (_message_id, True), "emoji": (_emoji, True)},
     "history": {
         "room": (_room, False),
         "with": (_user_id, False),
@@ -434,19 +463,61 @@ def message_frame(row: MessageRow) -> dict[str, Any]:
     if tombstone:
         frame["ts"] = row.ts
         frame["deleted"] = True
-    else:
-        frame["text"] = row.text
-        frame["ts"] = row.ts
+        return frame
+    frame["text"] = row.text
+    frame["ts"] = row.ts
+    # Optional fields, absent when empty (docs/protocol.md, "Messages").
+    if row.edited is not None:
+        frame["edited"] = row.edited
+    if row.reply_to is not None:
+        frame["reply_to"] = quote_part(row)
+    if row.reactions:
+        frame["reactions"] = reactions_part(row)
     return frame
+
+
+def quote_part(row: MessageRow) -> dict[str, Any]:
+    """What a reply's frames carry of the message it replies to: its id, author and first
+    characters, or ``deleted: true`` for a tombstone (or a message purged since)."""
+    quote = row.quote
+    if quote is None:  # read without its quote (not through chatd.store.changes.decorate)
+        return {"id": row.reply_to}
+    if quote.deleted:
+        return {"id": quote.id, "deleted": True}
+    return {"id": quote.id, "from": {"id": quote.sender_id, "name": quote.sender_name}, "text": quote.text}
+
+
+def reactions_part(row: MessageRow) -> list[dict[str, Any]]:
+    """A message's reactions as frames carry them: per emoji, in the order first given, the count
+    and the first users who gave it."""
+    return [{"emoji": r.emoji, "count": r.count, "users": [{"id": uid, "name": name} for uid, name in r.users]}
+            for r in row.reactions]
+
+
+def _where(row: MessageRow) -> dict[str, Any]:
+    """Where a message is, as its ``message`` frame named it: its room, or its ``to`` and ``from``."""
+    if row.recipient_id is None:
+        return {"room": row.room}
+    return {"to": {"id": row.recipient_id, "name": row.recipient_name},
+            "from": {"id": row.sender_id, "name": row.sender_name}}
 
 
 def deleted_frame(row: MessageRow) -> dict[str, Any]:
     """The ``deleted`` frame: the message ``row`` is a tombstone now; its room, or for a private
-    one its ``to`` and ``from``, as its ``message`` frame named them (docs/protocol.md, "Deleted messages")."""
-    if row.recipient_id is None:
-        return {"type": "deleted", "id": row.id, "room": row.room}
-    return {"type": "deleted", "id": row.id, "to": {"id": row.recipient_id, "name": row.recipient_name},
-            "from": {"id": row.sender_id, "name": row.sender_name}}
+    one its ``to`` and ``from``, as its ``message`` frame named them, and the change's number
+    (docs/protocol.md, "Deleted messages")."""
+    return {"type": "deleted", "id": row.id, **_where(row), **({"rev": row.rev} if row.rev is not None else {})}
+
+
+def edited_frame(row: MessageRow) -> dict[str, Any]:
+    """The ``edited`` frame: the message ``row`` has a new text (docs/protocol.md, "Edits and reactions")."""
+    return {"type": "edited", "id": row.id, **_where(row), "text": row.text, "edited": row.edited, "rev": row.rev}
+
+
+def reactions_frame(row: MessageRow) -> dict[str, Any]:
+    """The ``reactions`` frame: all the reactions of the message ``row`` now (docs/protocol.md,
+    "Edits and reactions")."""
+    return {"type": "reactions", "id": row.id, **_where(row), "reactions": reactions_part(row), "rev": row.rev}
 
 
 def kicked_frame(reason: str) -> dict[str, Any]:
