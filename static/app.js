@@ -1,6 +1,7 @@
 // Entry point: builds the parts and wires them together. Nothing else
 // reaches across modules; each part gets what it may touch.
 
+import { t } from './i18n.js'; // first: its catalogues load (top-level await) before any module that speaks runs
 import { connect } from './chatd-client.js';
 import { takeAppToken } from './handoff.js';
 import { Store } from './store.js';
@@ -15,6 +16,8 @@ import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
 import { SearchBox } from './search-box.js';
 import { Composer } from './composer.js';
+import { Completion } from './completion.js';
+import { EmojiPicker } from './emoji-picker.js';
 import { ChatHeader } from './chat-header.js';
 import { MeMenu } from './me-menu.js';
 import { forgetAll, saved } from './persist.js';
@@ -50,9 +53,9 @@ const dialog = new NameDialog(
 
 // Why the server took the user out of a room (docs/protocol.md, "left").
 function leftText(room, reason) {
-  if (reason === 'removed') return `You were removed from #${room}: it is for its members only.`;
-  if (reason === 'deleted') return `#${room} was deleted.`;
-  return `You are no longer in #${room}` + (reason ? ` (${reason}).` : '.');
+  if (reason === 'removed') return t('notice.left_removed', { room: `#${room}` });
+  if (reason === 'deleted') return t('notice.left_deleted', { room: `#${room}` });
+  return reason ? t('notice.left_reason', { room: `#${room}`, reason }) : t('notice.left', { room: `#${room}` });
 }
 
 // Signed out (here, in another tab, or from another device): nothing of the user may stay
@@ -110,6 +113,8 @@ const composer = new Composer(
   store,
   { say: (text) => client.say(text) },
 );
+new Completion(byId('composer'), composer, store);
+new EmojiPicker({ form: byId('composer-form'), before: byId('send') }, composer);
 
 new MessagesView(
   {
