@@ -49,8 +49,8 @@ from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.signins import SignIns
 from chatd.auth.tokens import TokenSigner
 from chatd.bots import Bots
-from chatd.changes import Changes, catch_up, changed_fields
 from chatd.bus import Bus, Delivery
+from chatd.changes import Changes, catch_up, changed_fields
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
@@ -228,7 +228,7 @@ class Chat:
             **room.flags(only_set=True),
             **({"reset": True} if reset else {}),
             **changed_fields(caught),
-        }, page, self.config.history.page_bytes - caught.bytes)
+        }, page, self.config.history.page_bytes - caught.bytes, not caught.changed)
         self.feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)
 
     def _leave(self, conn: Connection, req: Request) -> None:

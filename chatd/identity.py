@@ -33,6 +33,7 @@ from chatd.abuse import Kind
 from chatd.admission import Admission
 from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.signins import Signed, SignIns, close_reason
+from chatd.changes import catch_up, changed_fields
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
 from chatd.events import Events
@@ -41,12 +42,11 @@ from chatd.hub import Holder, Hub, NameTaken
 from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
-from chatd.changes import catch_up, changed_fields
 from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
 from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, PRIVATE, User
-from chatd.store.base import INBOX_WHERE
 from chatd.store import Store
+from chatd.store.base import INBOX_WHERE
 
 log = logging.getLogger("chatd.chat")  # the name these lines always had: log filters keep working
 
@@ -210,7 +210,7 @@ class Identity:
             "limits": self._client_limits(),
             **({"reset": True} if reset else {}),
             **changed_fields(caught),
-        }, page, self._config().history.page_bytes - caught.bytes)
+        }, page, self._config().history.page_bytes - caught.bytes, not caught.changed)
         self.feed.release(conn.session, PRIVATE, last_id(sent.newest_id, since), loose(sent, since), mark)
         if not conn.closed:
             self.events.replay(conn.session, events, events_since, mark)

@@ -29,9 +29,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatd.names import NAME_MAX
-from chatd.protocol import EMOJI_MAX_CHARS, MAX_ID, REACTIONS_PER_MESSAGE, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.protocol import (
+    EMOJI_MAX_CHARS,
+    MAX_ID,
+    REACTIONS_PER_MESSAGE,
+    REACTORS_SHOWN,
+    ROOM_MAX,
+    TOPIC_MAX,
+    encode,
+    message_frame,
+)
 from chatd.store import MessageRow, Page
-from chatd.store.rows import QUOTE_CHARS, REACTORS_SHOWN, Quote, Reacted
+from chatd.store.rows import QUOTE_CHARS, Quote, Reacted
 
 REPLY_SHARE = 2
 REQUEST_HIGH_WATER_SHARE = 4
@@ -75,23 +84,23 @@ def reply_bytes_max(page_bytes: int, max_text_chars: int, member_list_max: int) 
     """Bytes of the largest reply the server can build with these settings
     (``history.page_bytes``, ``limits.max_text_chars``, ``rooms.member_list_max``):
     a ``joined`` with a full member list and a full page, whose one item may be
-    larger than the page (a page always carries one), after the messages changed
-    while the client was away (at most half the page: ``chatd.changes``)."""
+    larger than the page (a page always carries one, but for one that shares the
+    page with the messages changed while the client was away: ``chatd.changes``)."""
     largest_item = max(message_frame_max(max_text_chars), ROOM_ITEM_MAX)
-    return REPLY_HEAD_MAX + member_list_max * MEMBER_REF_MAX + max(page_bytes, page_bytes // 2 + largest_item)
+    return REPLY_HEAD_MAX + member_list_max * MEMBER_REF_MAX + max(page_bytes, largest_item)
 
 
-def fit(items: Iterable[dict[str, Any]], budget: int) -> tuple[list[bytes], bool]:
+def fit(items: Iterable[dict[str, Any]], budget: int, first: bool = True) -> tuple[list[bytes], bool]:
     """Encode ``items`` in order while they fit in ``budget`` bytes as members of a
-    JSON list (each with its comma). The first is always taken, however large, so
-    a client paging through a list always gets somewhere. → (encoded items, True
-    when some were left out). Items after the cut are never encoded."""
+    JSON list (each with its comma). The first is always taken (``first``), however
+    large, so a client paging through a list always gets somewhere. → (encoded items,
+    True when some were left out). Items after the cut are never encoded."""
     taken: list[bytes] = []
     used = 0
     for item in items:
         data = encode(item)
         used += len(data) + 1
-        if used > budget and taken:
+        if used > budget and (taken or not first):
             return taken, True
         taken.append(data)
     return taken, False
@@ -110,8 +119,9 @@ class MessagePage:
     more: bool  # as docs/protocol.md says: rows left out at the end away from the cursor
 
 
-def message_page(page: Page, budget: int) -> MessagePage:
-    """The message frames of a store page that fit in ``budget`` bytes.
+def message_page(page: Page, budget: int, first: bool = True) -> MessagePage:
+    """The message frames of a store page that fit in ``budget`` bytes (the first
+    always, unless ``first`` is False: the page shares its reply with another list).
 
     A page cut short keeps the end next to its cursor, so it stays contiguous
     with what the client has: read forward (``after``/``since``) it keeps the
@@ -119,7 +129,7 @@ def message_page(page: Page, budget: int) -> MessagePage:
     says rows were left out at the far end, just as for a page cut by count.
     """
     rows = page.rows
-    items, cut = fit(map(message_frame, rows if page.forward else reversed(rows)), budget)
+    items, cut = fit(map(message_frame, rows if page.forward else reversed(rows)), budget, first)
     if page.forward:
         newest = rows[len(items) - 1].id if items else None
     else:

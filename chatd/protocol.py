@@ -46,6 +46,10 @@ SANCTION_SECONDS_MAX = 10 * 366 * 86400
 # Reactions (chatd.changes): distinct emoji on one message, and emoji one user gives one message.
 REACTIONS_PER_MESSAGE = 20
 REACTIONS_PER_USER = 10
+# Users a message frame names per emoji of its reactions (the first who gave it), and across all
+# its emoji (each emoji's first ones, evenly).
+REACTORS_SHOWN = 20
+REACTORS_LISTED = 40
 EMOJI_MAX_CHARS = 16  # code points of the longest RGI emoji (a family of four with joiners is 11)
 RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
@@ -489,8 +493,10 @@ def quote_part(row: MessageRow) -> dict[str, Any]:
 
 def reactions_part(row: MessageRow) -> list[dict[str, Any]]:
     """A message's reactions as frames carry them: per emoji, in the order first given, the count
-    and the first users who gave it."""
-    return [{"emoji": r.emoji, "count": r.count, "users": [{"id": uid, "name": name} for uid, name in r.users]}
+    and the first users who gave it — up to 20 (``REACTORS_SHOWN``), fewer when the message has so
+    many emoji that REACTORS_LISTED names would be passed: every message frame stays small."""
+    shown = min(REACTORS_SHOWN, max(1, REACTORS_LISTED // max(1, len(row.reactions))))
+    return [{"emoji": r.emoji, "count": r.count, "users": [{"id": uid, "name": name} for uid, name in r.users[:shown]]}
             for r in row.reactions]
 
 

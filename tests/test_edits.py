@@ -69,7 +69,7 @@ async def test_an_edited_private_message_reaches_both_ends(server: Server, user)
         assert {k: frame[k] for k in ("to", "from", "text")} == {**ends, "text": "hi Bob!"}
 
 
-async def test_only_the_author_edits_within_the_window_and_as_say_would(server: Server, user, app_user, wall):
+async def test_only_the_author_edits_within_the_window_and_as_say_would(server: Server, user, app_user, wall):  # noqa: F811
     alice, bob = await user("alice", "lobby"), await user("bob", "lobby")
     admin = await app_user("root", "lobby", roles=["admin"])
     sent = await alice.say("lobby", "first")
@@ -93,7 +93,7 @@ async def test_only_the_author_edits_within_the_window_and_as_say_would(server: 
     assert (await alice.request("edit", id=sent["id"], text="just in time"))["type"] == "done"
 
 
-async def test_authors_delete_their_own_within_the_window_and_moderators_any(server: Server, user, app_user, wall):
+async def test_authors_delete_their_own_within_the_window_and_moderators_any(server: Server, user, app_user, wall):  # noqa: F811
     alice, bob = await user("alice", "lobby"), await user("bob", "lobby")
     mod = await app_user("mod", "lobby", roles=["moderator"])
     mine = await alice.say("lobby", "oops")

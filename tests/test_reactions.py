@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from chatd.protocol import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER
+from chatd.protocol import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER, REACTORS_LISTED, REACTORS_SHOWN, message_frame
 from chatd.server import Server
+from chatd.store.rows import MessageRow, Reacted
 from tests.stores import KINDS
 from tests.test_roomadmin import uid
 from tests.wsclient import ChatClient
@@ -126,3 +127,13 @@ async def test_a_reaction_on_one_node_reaches_the_sessions_of_the_other(two_node
     await bob.expect("message", id=sent["id"])
     assert (await bob.request("react", id=sent["id"], emoji="🔥"))["type"] == "done"
     assert counts((await alice.expect("reactions", id=sent["id"]))["reactions"]) == [("🔥", 1, ["bob"])]
+
+
+def test_a_message_frame_names_each_emojis_first_users_and_at_most_forty_in_all():
+    users = tuple((i, f"user{i}") for i in range(1, REACTORS_SHOWN + 1))
+    one = MessageRow(1, "lobby", 1, "a", None, None, "hi", 0, reactions=(Reacted("👍", 35, users),))
+    assert [len(r["users"]) for r in message_frame(one)["reactions"]] == [REACTORS_SHOWN]
+    many = one._replace(reactions=tuple(Reacted(e, 35, users) for e in EMOJI[:REACTIONS_PER_MESSAGE]))
+    named = [r["users"] for r in message_frame(many)["reactions"]]
+    assert sum(map(len, named)) <= REACTORS_LISTED and all(u == named[0] for u in named) and named[0]
+    assert [r["count"] for r in message_frame(many)["reactions"]] == [35] * REACTIONS_PER_MESSAGE

@@ -27,8 +27,8 @@ from chatd.names import name_keys
 from chatd.store.admins import AdminStore
 from chatd.store.apikeys import ApiKeyStore
 from chatd.store.audit import AuditStore
-from chatd.store.changes import ChangeStore, decorate
 from chatd.store.bots import BotStore
+from chatd.store.changes import ChangeStore, decorate
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore

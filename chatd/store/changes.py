@@ -24,7 +24,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from chatd.store.rows import QUOTE_CHARS, REACTORS_SHOWN, SELECT, MessageRow, Quote, Reacted
+from chatd.protocol import REACTORS_SHOWN
+from chatd.store.rows import QUOTE_CHARS, SELECT, MessageRow, Quote, Reacted
 from chatd.store.schema import MESSAGE_REV
 
 if TYPE_CHECKING:

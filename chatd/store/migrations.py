@@ -35,10 +35,10 @@ from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
 from chatd.store import searchindex
 from chatd.store.schema import (
-    MODELS,
-    PG_ROOM_NAME_INDEX,
     MESSAGE_REV,
     MESSAGE_REV_INDEX,
+    MODELS,
+    PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
     AdminAccount,
@@ -48,9 +48,9 @@ from chatd.store.schema import (
     ApiKey,
     AuditLog,
     Ban,
-    Counter,
     Bot,
     BotRoom,
+    Counter,
     Message,
     Meta,
     Mute,

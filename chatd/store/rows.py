@@ -102,11 +102,10 @@ class Reacted(NamedTuple):
 
     emoji: str
     count: int
-    users: tuple[tuple[int, str], ...]  # (id, name), in the order they reacted, at most REACTORS_SHOWN
+    users: tuple[tuple[int, str], ...]  # (id, name), in the order they reacted (chatd.protocol.REACTORS_SHOWN)
 
 
 QUOTE_CHARS = 200  # characters of the quoted text a reply carries
-REACTORS_SHOWN = 20  # users named per emoji of a message's reactions
 
 
 class MessageRow(NamedTuple):
