@@ -74,3 +74,25 @@ async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):
     await expect(messages(bob).filter(has_text="see you there").get_by_test_id("reply-quote")).to_have_text(
         "Replying to a deleted message")
     assert not alice.js_errors and not bob.js_errors
+
+
+async def test_changes_made_while_a_page_was_offline_reach_it_on_resume(browser, page_url, server, user):  # noqa: F811
+    bob = await open_tab(browser, page_url, "bob")
+    alice = await user("alice", "lobby")
+    sent = await alice.say("lobby", "draft one")
+    await expect(messages(bob).filter(has_text="draft one")).to_have_count(1)
+    await bob.context.set_offline(True)  # no reconnection until it is back
+    for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "bob"]:
+        sock.abort()
+    await expect(bob.get_by_test_id("conn-state")).not_to_have_attribute("data-state", "online")
+    assert (await alice.request("edit", id=sent["id"], text="final one"))["type"] == "done"
+    assert (await alice.request("react", id=sent["id"], emoji="🎉"))["type"] == "done"
+    assert not [s for s in server.sockets if s.session.user and s.session.user.name == "bob"], "still away"
+    await bob.context.set_offline(False)
+    await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    resumed = messages(bob).filter(has_text="final one")
+    await expect(resumed.get_by_test_id("edited-mark")).to_be_visible()
+    await expect(resumed.locator("[data-testid=reaction][data-emoji='🎉']")).to_contain_text("1")
+    joins = [f for f in bob.sent_frames if '"type":"join"' in f.replace(" ", "") and '"since"' in f]
+    assert joins and '"revised"' in joins[-1], "the page resumes from the last change it saw"
+    assert not bob.js_errors
