@@ -5,12 +5,14 @@
 
 import { h } from './dom.js';
 import { formatNumber, plural, t } from './i18n.js';
+import { isolate } from './text.js';
 
 export const QUICK_EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
 
-// "alice, bob and 3 others": the users the server listed (the first 20) and how many more gave it.
+// "alice, bob and 3 others": the users the server listed (the first ones) and how many more gave it,
+// each name isolated (text.js): a right-to-left name cannot reorder the list.
 function whoReacted(r) {
-  const names = r.users.map((u) => u.name).join(', ');
+  const names = r.users.map((u) => isolate(u.name)).join(', ');
   const more = r.count - r.users.length;
   return more > 0 ? plural('reaction.who_more', more, { names }) : names;
 }
@@ -46,7 +48,7 @@ export function reactButton(m, ctx) {
   }, emoji)));
   const button = h('button', {
     type: 'button', class: 'link msg-action', 'data-testid': 'react-message', 'data-focus': 'react',
-    'aria-expanded': 'false', 'aria-label': t('message.react_to', { name: m.from.name }),
+    'aria-expanded': 'false', 'aria-label': t('message.react_to', { name: isolate(m.from.name) }),
     onclick: () => (chooser.hidden ? open() : close()),
   }, t('message.react'));
   function open() {
