@@ -15,6 +15,7 @@ export class MessageChanges {
     this.focusComposer = focusComposer;
     store.replying = new Map();
     store.editing = null;
+    store.editDraft = null; // the text typed in the box so far (message-edit.js)
     store.editWindowMs = 0; // welcome's limits.edit_window_seconds (client.js)
   }
 
@@ -71,6 +72,7 @@ export class MessageChanges {
 
   startEdit(m) {
     this.store.editing = m.id;
+    this.store.editDraft = null;
     this.store.emit('changed', { key: this.store.current, id: m.id });
   }
 
@@ -78,6 +80,7 @@ export class MessageChanges {
     const id = this.store.editing;
     if (id === null) return;
     this.store.editing = null;
+    this.store.editDraft = null;
     this.store.emit('changed', { key: this.store.current, id });
     this.focusComposer();
   }

@@ -12,7 +12,9 @@ export function editorPart(m, ctx) {
     class: 'msg-edit-box', 'data-testid': 'edit-box', rows: Math.min(8, m.text.split('\n').length + 1),
     'aria-label': t('message.edit_label'), 'aria-describedby': `edit-help-${m.id}`,
   });
-  box.value = m.text;
+  // What the user typed so far survives the item being rebuilt (a reaction came meanwhile).
+  box.value = ctx.store.editDraft ?? m.text;
+  box.addEventListener('input', () => { ctx.store.editDraft = box.value; });
   const save = () => ctx.actions.saveEdit(m, box.value);
   box.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
