@@ -50,6 +50,7 @@ from chatd.auth.signins import SignIns
 from chatd.auth.tokens import TokenSigner
 from chatd.bots import Bots
 from chatd.bus import Bus, Delivery
+from chatd.changes import Changes, catch_up, changed_fields
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
@@ -91,6 +92,7 @@ from chatd.search import Search
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
 from chatd.store.uploads import AttachmentRefused
+from chatd.store.base import ROOM_WHERE
 from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
 from chatd.wsframe import wire
@@ -132,6 +134,8 @@ class Chat:
         # Deletes, mutes, kicks and bans, and who is kept out (chatd.moderation).
         self.moderation = Moderation(hub, store, bus, self.cluster)
         self.cluster.moderation = self.moderation
+        # Edits, own deletions, replies and reactions (chatd.changes).
+        self.changes = Changes(hub, store, bus, self.moderation, lambda: self.config)
         self.identity = Identity(hub=hub, moderation=self.moderation, store=store, feed=self.feed, events=self.events,
                                  cluster=self.cluster,
                                  sign_ins=self.sign_ins,
@@ -158,7 +162,7 @@ class Chat:
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
             "rooms": self._rooms, "join": self._join, "leave": self._leave, "create": self._create,
             "say": self._say, "history": self._history, "search": self.search.search,
-            **ModeratorRequests(self.moderation).handlers(),
+            **ModeratorRequests(self.moderation).handlers(), **self.changes.handlers(),
         }
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
@@ -208,6 +212,10 @@ class Chat:
         if reset:
             since = None
         mark = self.feed.losses
+        caught = await catch_up(self.store, ROOM_WHERE, (room.id,), since, req.fields.get("revised"),
+                                self.config.history)
+        if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
+            since, reset = None, True
         page = await opening_page(self.store.room_history, room.id, since, self.config.history)
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
@@ -220,7 +228,8 @@ class Chat:
             **({"members_only": True} if room.members_only else {}),
             **room.flags(only_set=True),
             **({"reset": True} if reset else {}),
-        }, page, self.config.history.page_bytes)
+            **changed_fields(caught),
+        }, page, self.config.history.page_bytes - caught.bytes, not caught.changed)
         self.feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)
 
     def _leave(self, conn: Connection, req: Request) -> None:
@@ -239,7 +248,7 @@ class Chat:
 
     # Messages
 
-    def _say(self, conn: Connection, req: Request) -> None:
+    def _say(self, conn: Connection, req: Request) -> Awaitable[None] | None:
         user = conn.session.user
         draft = Draft(user.id, user.name, req.fields["text"], req.cid, attachments=req.fields.get("attachments", ()))
         room = self._joined_room(conn, req.fields["room"], req.cid) if "room" in req.fields else None
@@ -251,7 +260,17 @@ class Chat:
             draft.room_id = room.id
         else:
             draft.recipient_id = req.fields["to"]
+        if "reply_to" in req.fields:  # the one say that reads the store first: the quote
+            return self._say_reply(conn, req, draft, room)
+        self._post_said(conn, req, draft)
+        return None
 
+    async def _say_reply(self, conn: Connection, req: Request, draft: Draft, room: Room | None) -> None:
+        draft.quote = await self.changes.quote(conn, req.fields["reply_to"], room, draft.recipient_id, req.cid)
+        if not conn.closed:
+            self._post_said(conn, req, draft)
+
+    def _post_said(self, conn: Connection, req: Request, draft: Draft) -> None:
         def posted(result: Stored | None, error: BaseException | None) -> None:
             if error is not None:
                 self._refuse_say(conn, error, req.cid)

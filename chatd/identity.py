@@ -33,6 +33,7 @@ from chatd.abuse import Kind
 from chatd.admission import Admission
 from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.signins import Signed, SignIns, close_reason
+from chatd.changes import catch_up, changed_fields
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
 from chatd.events import Events
@@ -45,6 +46,7 @@ from chatd.replies import Connection, answer, answer_page, last_id, loose, openi
 from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, PRIVATE, User
 from chatd.store import Store
+from chatd.store.base import INBOX_WHERE
 
 log = logging.getLogger("chatd.chat")  # the name these lines always had: log filters keep working
 
@@ -186,6 +188,10 @@ class Identity:
         if reset or (epoch is not None and not self.store.epoch.same_database(epoch)):
             events_since = None  # numbers of another database's events: all unexpired ones instead
         mark = self.feed.losses
+        caught = await catch_up(self.store, INBOX_WHERE, (user.id, user.id), since, req.fields.get("revised"),
+                                self._config().history)
+        if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
+            since, reset = None, True
         page, events = await asyncio.gather(  # both reads at once: an identify waits no longer than before
             opening_page(self.store.private_history, user.id, since, self._config().history),
             self.events.replay_read(user.id, events_since))
@@ -205,7 +211,8 @@ class Identity:
             # Hosts whose linked images the page may show inline (page.image_hosts; its CSP admits them).
             **({"image_hosts": list(self._config().page.image_hosts)} if self._config().page.image_hosts else {}),
             **({"reset": True} if reset else {}),
-        }, page, self._config().history.page_bytes)
+            **changed_fields(caught),
+        }, page, self._config().history.page_bytes - caught.bytes, not caught.changed)
         self.feed.release(conn.session, PRIVATE, last_id(sent.newest_id, since), loose(sent, since), mark)
         if not conn.closed:
             self.events.replay(conn.session, events, events_since, mark)
@@ -218,6 +225,8 @@ class Identity:
             "max_frame_bytes": limits.max_frame_bytes,
             "rate_per_second": min(limits.rate_per_second, limits.user_rate_per_second),
             "rate_burst": min(limits.rate_burst, limits.user_rate_burst),
+            # How long authors may edit and delete their messages (0: not at all; chatd.changes).
+            "edit_window_seconds": self._config().messages.edit_window_seconds,
         }
 
     async def _resumed_name(self, who: Signed, name: str | None, cid: str | None) -> str:

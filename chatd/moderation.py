@@ -176,7 +176,7 @@ class Moderation:
         """The messages ``rows`` became tombstones (committed): the ``deleted`` frame of each
         goes to every session, on every node, that has its room or conversation."""
         for row in rows:
-            channels = self._channels(row)
+            channels = self.channels(row)
             if channels:
                 self.bus.publish(Delivery(channels, None, None, wire(deleted_frame(row))))
 
@@ -309,7 +309,8 @@ class Moderation:
         self.cluster.sanctions_changed()
         await self.refresh()
 
-    def _channels(self, row: MessageRow) -> tuple[str, ...]:
+    def channels(self, row: MessageRow) -> tuple[str, ...]:
+        """The bus channels whose sessions would have got the message ``row``: its room's, or its two users'."""
         if row.recipient_id is not None:
             users = dict.fromkeys((row.sender_id, row.recipient_id))  # once when a user wrote to itself
             return tuple(map(user_channel, users))

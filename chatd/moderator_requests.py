@@ -1,6 +1,7 @@
 """Moderators' requests over the WebSocket (docs/protocol.md, "Moderation"):
-``delete``, ``mute``, ``unmute``, ``kick`` and ``ban``, each answered with
-``{"type": "done", "cid": …}`` or an error frame. The user acts as an
+``mute``, ``unmute``, ``kick`` and ``ban``, each answered with
+``{"type": "done", "cid": …}`` or an error frame (``delete``, which authors
+may send too, is ``chatd.changes``'). The user acts as an
 ``Actor`` of kind "user" with the roles of its app token: ``forbidden`` to
 anyone without "moderator" or "admin" (``chatd.moderation`` has the rules).
 
@@ -32,12 +33,8 @@ class ModeratorRequests:
 
     def handlers(self) -> dict[str, Handler]:
         """Request type → handler, for ``chatd.chat.Chat``'s dispatch."""
-        return {"delete": self._delete, "mute": self._mute, "unmute": self._unmute, "kick": self._kick,
+        return {"mute": self._mute, "unmute": self._unmute, "kick": self._kick,
                 "ban": self._ban}
-
-    async def _delete(self, conn: Connection, req: Request) -> None:
-        await self.moderation.delete(actor_of(conn), req.fields["id"], req.fields.get("reason", ""))
-        _done(conn, req)
 
     async def _mute(self, conn: Connection, req: Request) -> None:
         f = req.fields

@@ -32,8 +32,19 @@ from typing import Any
 from chatd.filetypes import NAME_MAX as FILE_NAME_MAX
 from chatd.filetypes import TEXT
 from chatd.names import NAME_MAX
-from chatd.protocol import ATTACHMENTS_MAX, MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.protocol import (
+    ATTACHMENTS_MAX,
+    EMOJI_MAX_CHARS,
+    MAX_ID,
+    REACTIONS_PER_MESSAGE,
+    REACTORS_SHOWN,
+    ROOM_MAX,
+    TOPIC_MAX,
+    encode,
+    message_frame,
+)
 from chatd.store import MessageRow, Page
+from chatd.store.rows import QUOTE_CHARS, Quote, Reacted
 
 REPLY_SHARE = 2
 REQUEST_HIGH_WATER_SHARE = 4
@@ -65,13 +76,18 @@ ROOM_ITEM_MAX = _item_bytes({"name": _worst(ROOM_MAX), "topic": _worst(TOPIC_MAX
 def message_frame_max(max_text_chars: int) -> int:
     """Bytes of the largest ``message`` frame (and its comma in a list) when texts
     hold up to ``max_text_chars`` characters: a private one, whose two names and
-    text are all of the costliest character, with the most attachments, each of
-    the longest name of the character costliest there (4 bytes of UTF-8, 12 in its URL)."""
+    text are all of the costliest character, an edited reply with every reaction it may have and the
+    most attachments, each of the longest name of the character costliest there (4 bytes of UTF-8, 12
+    in its URL)."""
     name = _worst(NAME_MAX)
     upload = {"id": "-" * 22, "name": COSTLIEST_NAME_CHAR * FILE_NAME_MAX, "type": TEXT, "size": MAX_ID,
               "width": MAX_ID, "height": MAX_ID, "thumb": True}
+    users = tuple((MAX_ID, name) for _ in range(REACTORS_SHOWN))
+    reactions = tuple(Reacted(_worst(EMOJI_MAX_CHARS), MAX_ID, users) for _ in range(REACTIONS_PER_MESSAGE))
     row = MessageRow(MAX_ID, None, MAX_ID, name, MAX_ID, name, _worst(max_text_chars), MAX_ID,
-                     attachments=json.dumps([upload] * ATTACHMENTS_MAX))
+                     attachments=json.dumps([upload] * ATTACHMENTS_MAX), edited=MAX_ID,
+                     reply_to=MAX_ID, quote=Quote(MAX_ID, MAX_ID, name, _worst(QUOTE_CHARS), False),
+                     reactions=reactions)
     return _item_bytes(message_frame(row))
 
 
@@ -79,22 +95,23 @@ def reply_bytes_max(page_bytes: int, max_text_chars: int, member_list_max: int) 
     """Bytes of the largest reply the server can build with these settings
     (``history.page_bytes``, ``limits.max_text_chars``, ``rooms.member_list_max``):
     a ``joined`` with a full member list and a full page, whose one item may be
-    larger than the page (a page always carries one)."""
+    larger than the page (a page always carries one, but for one that shares the
+    page with the messages changed while the client was away: ``chatd.changes``)."""
     largest_item = max(message_frame_max(max_text_chars), ROOM_ITEM_MAX)
     return REPLY_HEAD_MAX + member_list_max * MEMBER_REF_MAX + max(page_bytes, largest_item)
 
 
-def fit(items: Iterable[dict[str, Any]], budget: int) -> tuple[list[bytes], bool]:
+def fit(items: Iterable[dict[str, Any]], budget: int, first: bool = True) -> tuple[list[bytes], bool]:
     """Encode ``items`` in order while they fit in ``budget`` bytes as members of a
-    JSON list (each with its comma). The first is always taken, however large, so
-    a client paging through a list always gets somewhere. → (encoded items, True
-    when some were left out). Items after the cut are never encoded."""
+    JSON list (each with its comma). The first is always taken (``first``), however
+    large, so a client paging through a list always gets somewhere. → (encoded items,
+    True when some were left out). Items after the cut are never encoded."""
     taken: list[bytes] = []
     used = 0
     for item in items:
         data = encode(item)
         used += len(data) + 1
-        if used > budget and taken:
+        if used > budget and (taken or not first):
             return taken, True
         taken.append(data)
     return taken, False
@@ -113,8 +130,9 @@ class MessagePage:
     more: bool  # as docs/protocol.md says: rows left out at the end away from the cursor
 
 
-def message_page(page: Page, budget: int) -> MessagePage:
-    """The message frames of a store page that fit in ``budget`` bytes.
+def message_page(page: Page, budget: int, first: bool = True) -> MessagePage:
+    """The message frames of a store page that fit in ``budget`` bytes (the first
+    always, unless ``first`` is False: the page shares its reply with another list).
 
     A page cut short keeps the end next to its cursor, so it stays contiguous
     with what the client has: read forward (``after``/``since``) it keeps the
@@ -122,7 +140,7 @@ def message_page(page: Page, budget: int) -> MessagePage:
     says rows were left out at the far end, just as for a page cut by count.
     """
     rows = page.rows
-    items, cut = fit(map(message_frame, rows if page.forward else reversed(rows)), budget)
+    items, cut = fit(map(message_frame, rows if page.forward else reversed(rows)), budget, first)
     if page.forward:
         newest = rows[len(items) - 1].id if items else None
     else:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from chatd.store import MessageRow
     from chatd.store.events import EventRow
 
+import emoji
+
 from chatd import metrics
 from chatd.fulltext import QUERY_MAX
 from chatd.names import characters_problem
@@ -47,6 +49,14 @@ SANCTION_SECONDS_MAX = 10 * 366 * 86400
 ATTACHMENTS_MAX = 10
 UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 FILES_PATH = "/files/"
+# Reactions (chatd.changes): distinct emoji on one message, and emoji one user gives one message.
+REACTIONS_PER_MESSAGE = 20
+REACTIONS_PER_USER = 10
+# Users a message frame names per emoji of its reactions (the first who gave it), and across all
+# its emoji (each emoji's first ones, evenly).
+REACTORS_SHOWN = 20
+REACTORS_LISTED = 40
+EMOJI_MAX_CHARS = 16  # code points of the longest RGI emoji (a family of four with joiners is 11)
 RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 
@@ -85,7 +95,6 @@ class Code(StrEnum):
     # itself); an identify by a banned user.
     MUTED = "muted"
     BANNED = "banned"
-    NO_SUCH_MESSAGE = "no_such_message"  # a moderator's delete of an id no message has
     # Uploads (chatd.web.uploads, and say's attachments): a say's upload that is not the sender's own
     # unattached one; a file over uploads.max_bytes, of a kind not in uploads.types, an image that does
     # not decode or is over uploads.max_pixels, and a user over uploads.quota_bytes.
@@ -95,6 +104,12 @@ class Code(StrEnum):
     BAD_IMAGE = "bad_image"
     IMAGE_TOO_LARGE = "image_too_large"
     QUOTA_EXCEEDED = "quota_exceeded"
+    NO_SUCH_MESSAGE = "no_such_message"  # an id no message the user may read has (delete, edit, react, reply_to)
+    # Changes to messages (chatd.changes): an edit or own delete after messages.edit_window_seconds;
+    # an edit of, or reaction to, a deleted message; a reaction past a message's caps.
+    EDIT_WINDOW_PASSED = "edit_window_passed"
+    MESSAGE_DELETED = "message_deleted"
+    TOO_MANY_REACTIONS = "too_many_reactions"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -202,6 +217,18 @@ def _epoch(v: Any) -> str:
     return v
 
 
+def _emoji(v: Any) -> str:
+    """One fully-qualified emoji of Unicode's RGI set (the ``emoji`` package's data: a single
+    emoji, a keycap, a flag, a skin tone or a ZWJ sequence), as emoji pickers and keyboards
+    send them."""
+    if not (isinstance(v, str) and len(v) <= EMOJI_MAX_CHARS):
+        raise ValueError("must be one emoji")
+    found = emoji.EMOJI_DATA.get(v)
+    if found is None or found["status"] != emoji.STATUS["fully_qualified"]:
+        raise ValueError("must be one emoji, fully qualified (as an emoji picker sends it)")
+    return v
+
+
 def _limit(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
         raise ValueError("must be a whole number ≥ 1")
@@ -273,16 +300,22 @@ def checked_topic(topic: Any) -> str:
 # type → {field: (kind, required)}
 SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "identify": {"name": (_string, False), "token": (_string, False), "app_token": (_string, False),
-                 "since": (_message_id, False),
+                 "since": (_message_id, False), "revised": (_message_id, False),
                  "epoch": (_epoch, False), "events_since": (_message_id, False)},
     "sign_out": {"everywhere": (_bool, False)},
     "rooms": {"after": (_room, False)},
     "ping": {},
-    "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False)},
+    "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False),
+             "revised": (_message_id, False)},
     "leave": {"room": (_room, True)},
     "create": {"room": (_room, True), "topic": (_free_text, False), "members_only": (_bool, False)},
     "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True),
-            "attachments": (_attachments, False)},
+            "attachments": (_attachments, False),
+            "reply_to": (_message_id, False)},
+    # Changes to messages (chatd.changes): answered with ``done``.
+    "edit": {"id": (_message_id, True), "text": (_free_text, True)},
+    "react": {"id": (_message_id, True), "emoji": (_emoji, True)},
+    "unreact": {"id": (_message_id, True), "emoji": (_emoji, True)},
     "history": {
         "room": (_room, False),
         "with": (_user_id, False),
@@ -460,11 +493,18 @@ def message_frame(row: MessageRow) -> dict[str, Any]:
     if tombstone:
         frame["ts"] = row.ts
         frame["deleted"] = True
-    else:
-        frame["text"] = row.text
-        frame["ts"] = row.ts
-        if row.attachments is not None:
-            frame["attachments"] = [attachment_ref(item) for item in json.loads(row.attachments)]
+        return frame
+    frame["text"] = row.text
+    frame["ts"] = row.ts
+    # Optional fields, absent when empty (docs/protocol.md, "Messages").
+    if row.attachments is not None:
+        frame["attachments"] = [attachment_ref(item) for item in json.loads(row.attachments)]
+    if row.edited is not None:
+        frame["edited"] = row.edited
+    if row.reply_to is not None:
+        frame["reply_to"] = quote_part(row)
+    if row.reactions:
+        frame["reactions"] = reactions_part(row)
     return frame
 
 
@@ -480,13 +520,50 @@ def attachment_ref(item: dict[str, Any]) -> dict[str, Any]:
     return ref
 
 
+def quote_part(row: MessageRow) -> dict[str, Any]:
+    """What a reply's frames carry of the message it replies to: its id, author and first
+    characters, or ``deleted: true`` for a tombstone (or a message purged since)."""
+    quote = row.quote
+    if quote is None:  # read without its quote (not through chatd.store.changes.decorate)
+        return {"id": row.reply_to}
+    if quote.deleted:
+        return {"id": quote.id, "deleted": True}
+    return {"id": quote.id, "from": {"id": quote.sender_id, "name": quote.sender_name}, "text": quote.text}
+
+
+def reactions_part(row: MessageRow) -> list[dict[str, Any]]:
+    """A message's reactions as frames carry them: per emoji, in the order first given, the count
+    and the first users who gave it — up to 20 (``REACTORS_SHOWN``), fewer when the message has so
+    many emoji that REACTORS_LISTED names would be passed: every message frame stays small."""
+    shown = min(REACTORS_SHOWN, max(1, REACTORS_LISTED // max(1, len(row.reactions))))
+    return [{"emoji": r.emoji, "count": r.count, "users": [{"id": uid, "name": name} for uid, name in r.users[:shown]]}
+            for r in row.reactions]
+
+
+def _where(row: MessageRow) -> dict[str, Any]:
+    """Where a message is, as its ``message`` frame named it: its room, or its ``to`` and ``from``."""
+    if row.recipient_id is None:
+        return {"room": row.room}
+    return {"to": {"id": row.recipient_id, "name": row.recipient_name},
+            "from": {"id": row.sender_id, "name": row.sender_name}}
+
+
 def deleted_frame(row: MessageRow) -> dict[str, Any]:
     """The ``deleted`` frame: the message ``row`` is a tombstone now; its room, or for a private
-    one its ``to`` and ``from``, as its ``message`` frame named them (docs/protocol.md, "Deleted messages")."""
-    if row.recipient_id is None:
-        return {"type": "deleted", "id": row.id, "room": row.room}
-    return {"type": "deleted", "id": row.id, "to": {"id": row.recipient_id, "name": row.recipient_name},
-            "from": {"id": row.sender_id, "name": row.sender_name}}
+    one its ``to`` and ``from``, as its ``message`` frame named them, and the change's number
+    (docs/protocol.md, "Deleted messages")."""
+    return {"type": "deleted", "id": row.id, **_where(row), **({"rev": row.rev} if row.rev is not None else {})}
+
+
+def edited_frame(row: MessageRow) -> dict[str, Any]:
+    """The ``edited`` frame: the message ``row`` has a new text (docs/protocol.md, "Edits and reactions")."""
+    return {"type": "edited", "id": row.id, **_where(row), "text": row.text, "edited": row.edited, "rev": row.rev}
+
+
+def reactions_frame(row: MessageRow) -> dict[str, Any]:
+    """The ``reactions`` frame: all the reactions of the message ``row`` now (docs/protocol.md,
+    "Edits and reactions")."""
+    return {"type": "reactions", "id": row.id, **_where(row), "reactions": reactions_part(row), "rev": row.rev}
 
 
 def kicked_frame(reason: str) -> dict[str, Any]:

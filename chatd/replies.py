@@ -49,10 +49,13 @@ def answer_list(conn: Connection, req: Request, head: dict[str, Any], key: str, 
     conn.write_wire(text_frame(encode_with_list(head, key, items)))
 
 
-def answer_page(conn: Connection, req: Request, head: dict[str, Any], page: Page, page_bytes: int) -> MessagePage:
+def answer_page(conn: Connection, req: Request, head: dict[str, Any], page: Page, page_bytes: int,
+                first: bool = True) -> MessagePage:
     """Answer with ``head`` plus the messages of ``page`` that fit in
-    ``page_bytes`` (``history.page_bytes``) and ``more``; → what was sent."""
-    fitted = message_page(page, page_bytes)
+    ``page_bytes`` (``history.page_bytes``) and ``more``; → what was sent.
+    ``first`` False: even the first message only if it fits (the head holds
+    another list that took part of the page)."""
+    fitted = message_page(page, page_bytes, first)
     head["more"] = fitted.more
     answer_list(conn, req, head, "messages", fitted.items)
     return fitted

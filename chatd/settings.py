@@ -259,6 +259,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("history.replay_max", 500, _int(1, 100_000), "most missed messages replayed on resume", live=True),
     Setting("history.page_bytes", 262144, _int(1024, 1 << 30),
             "most bytes of messages (or rooms) in one reply; the rest is fetched page by page", live=True),
+    Setting("messages.edit_window_seconds", 3600, _number(0, 365 * 86400),
+            "seconds after sending during which authors may edit and delete their messages; 0 = never", live=True),
     Setting("history.retention_days", 0, _int(0, 36500),
             "days messages are kept, then purged (a room may have its own); 0 = for ever", live=True),
     Setting("identity.secret", "", _text, 'key that signs resume tokens, at least 32 random bytes; '

@@ -26,6 +26,8 @@ import { forgetAll, saved } from './persist.js';
 import { followUpgrades } from './upgrade.js';
 import { Notice, appTokenProblem, bannedText, kickedText } from './notice.js';
 import { Moderator } from './moderation.js';
+import { MessageChanges } from './message-changes.js';
+import { ReplyBar } from './reply.js';
 import { Notifications } from './notifications.js';
 import { SettingsDialog } from './settings.js';
 import { Links } from './deep-links.js';
@@ -134,6 +136,7 @@ new MembersView(
   { openConversation: (user) => client.openConversation(user), moderator },
 );
 
+const changes = new MessageChanges(chat, store, toast, () => byId('composer').focus());
 // Files for the next message: the 📎 button, a paste into the box, a drop on the messages or the box.
 const uploadTray = new UploadTray(
   {
@@ -147,11 +150,27 @@ const uploadTray = new UploadTray(
 const composer = new Composer(
   { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
   store,
-  { say: (text, attachments) => client.say(text, attachments) },
+  { say: (text, attachments) => client.say(text, attachments, changes.takeReply()) },
   uploadTray,
 );
+new ReplyBar(byId('composer-form'), store, changes);
 new Completion(byId('composer'), composer, store);
 new EmojiPicker({ form: byId('composer-form'), before: byId('send') }, composer);
+// In the composer (after the completion list, which takes its keys first): Esc drops the reply
+// being written, ↑ in an empty box edits the user's last message.
+composer.onKey((e) => {
+  if (e.key === 'Escape' && store.current && store.replying.has(store.current)) {
+    changes.cancelReply();
+    return true;
+  }
+  if (e.key === 'ArrowUp' && !e.shiftKey && !e.altKey && e.target.value === '') {
+    if (changes.editLast()) {
+      e.preventDefault();
+      return true;
+    }
+  }
+  return false;
+});
 
 new MessagesView(
   {
@@ -167,6 +186,8 @@ new MessagesView(
     },
     discard: (cid) => outbox.discard(cid),
     deleteMessage: (m) => moderator.deleteMessage(m),
+    jump: (m, id) => client.jump(m, id),
+    ...changes.actions(),
   },
 );
 

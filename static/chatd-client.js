@@ -84,7 +84,8 @@ export class ChatdClient extends EventTarget {
    * Listen to an event; → a function that stops listening. Events (detail):
    * state {state}, open, close {code, reason}, token {token}, welcome {user, frame, reset, newUser},
    * refused {error}, joined {room, frame, fresh}, message {message, news}, stale {room?},
-   * left {room, reason}, presence, room, event, deleted (the frames), kicked {reason}, signedOut {code},
+   * left {room, reason}, presence, room, event, deleted, edited, reactions (the frames),
+   * changed {messages} (messages changed while away, as they are now), kicked {reason}, signedOut {code},
    * banned {reason, until} (until: ms since the epoch, or null for good),
    * error (an error frame that answers no request).
    * @param {string} type
@@ -171,7 +172,7 @@ export class ChatdClient extends EventTarget {
       this.emit('refused', { error: { type: 'error', code: 'no_identity', message: 'no name or token to sign in with' } });
       return;
     }
-    if (frame.token && this.private.lastId !== null) frame.since = this.private.lastId;
+    if (frame.token) this.private.position(frame);
     // Stored events are numbered per user: a count goes only with the token of the user it counts for.
     if (frame.token && this.eventsSince !== null) frame.events_since = this.eventsSince;
     if (this.epoch !== null) frame.epoch = this.epoch;
@@ -208,6 +209,8 @@ export class ChatdClient extends EventTarget {
     this.conn.ready();
     this.emit('welcome', { user: w.user, frame: w, reset, newUser });
     const resumed = since !== undefined && !reset && !newUser;
+    this.private.revisedTo(w.revised);
+    if (resumed && w.changed) this.emit('changed', { messages: w.changed }); // changed while away
     this.private.page(w.messages || [], resumed ? since : null);
     if (resumed && w.more) this.background(this.private.fill((gap) => this.history(gap)));
     this.joins.rejoin();
@@ -262,15 +265,18 @@ export class ChatdClient extends EventTarget {
   /**
    * Say something in a room (joined through this client) or to a user; resent with the same cid after a
    * reconnect until the server acks it, so it is stored once.
-   * @param {{room?: string, to?: number, text: string, cid?: string, userId?: number, attachments?: string[]}} say -
+   * @param {{room?: string, to?: number, text: string, cid?: string, userId?: number, attachments?: string[],
+   *   replyTo?: number}} say -
    *   userId: send only while identified as this user (a say written by one user never goes out as another);
-   *   attachments: upload ids (docs/api.md, "Uploads"), up to 10; text may then be empty
+   *   attachments: upload ids (docs/api.md, "Uploads"), up to 10; text may then be empty;
+   *   replyTo: the id of the message it answers
    * @returns {Promise<object>} the `ack` {cid, id, ts}; rejects with a permanent refusal
    */
-  say({ room, to, text, cid, userId = null, attachments = [] }) {
+  say({ room, to, text, cid, userId = null, attachments = [], replyTo = null }) {
     this.cidCount += 1;
     const frame = { type: 'say', cid: cid || this.cidPrefix + this.cidCount, text };
     if (attachments.length) frame.attachments = attachments;
+    if (replyTo !== null) frame.reply_to = replyTo;
     if (room !== undefined) frame.room = room;
     else frame.to = to;
     return this.says.add(frame, userId);
@@ -302,7 +308,12 @@ export class ChatdClient extends EventTarget {
       this.kickReason = f.reason || '';
     } else if (f.type === 'banned') {
       this.banned({ reason: f.reason || '', until: f.until ?? null });
-    } else if (['presence', 'room', 'error', 'deleted'].includes(f.type)) {
+    } else if (['deleted', 'edited', 'reactions'].includes(f.type)) {
+      // A change to a stored message: its number is where a resume catches up from.
+      if (f.room !== undefined) this.joins.changed(f);
+      else this.private.revisedTo(f.rev);
+      this.emit(f.type, f);
+    } else if (['presence', 'room', 'error'].includes(f.type)) {
       this.emit(f.type, f);
     }
   }

@@ -66,6 +66,9 @@ export class ChatClient {
     chat.on('kicked', ({ reason }) => this.ui.kicked(reason));
     chat.on('banned', (ban) => this.ui.banned(ban));
     chat.on('deleted', (f) => store.deleted(f));
+    chat.on('edited', (f) => store.changedFields(f));
+    chat.on('reactions', (f) => store.changedFields(f));
+    chat.on('changed', ({ messages }) => store.replaceChanged(messages));
     const rooms = saved.rooms.get();
     for (const name of rooms) this.enter(store.ensureRoom(name));
     this.firstVisit = rooms.length === 0;
@@ -129,6 +132,8 @@ export class ChatClient {
     const { store } = this;
     store.imageHosts = frame.image_hosts || []; // linked images shown inline (attachments.js)
     this.renaming = false;
+    // How long the user may edit and delete their own messages (docs/protocol.md, "welcome").
+    store.editWindowMs = ((frame.limits && frame.limits.edit_window_seconds) || 0) * 1000;
     if (newUser) store.resetPrivate(); // a new user: old conversations are not theirs
     if (reset) store.resetPositions(); // restored from a backup: what we show may be gone
     saved.userId.set(user.id);
@@ -361,8 +366,16 @@ export class ChatClient {
     });
   }
 
-  say(text, attachments = []) {
+  /** attachments: uploaded files (upload-tray.js); replyTo: the message it answers, or null. */
+  say(text, attachments = [], replyTo = null) {
     const view = this.store.currentView();
-    if (view) this.outbox.add(view, text, attachments);
+    if (view) this.outbox.add(view, text, attachments, replyTo);
+  }
+
+  /** Show message `id` of the room or conversation of message m (a reply's original), highlighted. */
+  jump(m, id) {
+    const view = this.store.currentView();
+    if (view && view.messages.has(id)) this.store.emit('focus', { key: view.key, id });
+    else this.jumpTo({ id, room: m.room, from: m.from, to: m.to });
   }
 }

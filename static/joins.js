@@ -45,7 +45,7 @@ export class Joins {
     r.joining = gen;
     const since = r.stream.lastId;
     const frame = { type: 'join', room: r.name };
-    if (since !== null) client.withEpoch(frame).since = since;
+    if (since !== null) r.stream.position(client.withEpoch(frame));
     let j;
     try {
       j = await client.conn.request(frame);
@@ -57,9 +57,11 @@ export class Joins {
     r.joining = null;
     if (this.rooms.get(keyOf(r.name)) !== r) return; // left meanwhile
     if (j.reset) r.stream.reset();
+    r.stream.revisedTo(j.revised);
     const fresh = since === null || Boolean(j.reset);
     Object.assign(r, { name: j.room, joined: true, joinedFrame: j });
     client.emit('joined', { room: j.room, frame: j, fresh });
+    if (j.changed) client.emit('changed', { messages: j.changed }); // changed while away: the current state
     r.stream.page(j.messages || [], fresh ? null : since);
     for (const w of r.waiters.splice(0)) w.resolve(j);
     client.says.flush();
@@ -95,6 +97,12 @@ export class Joins {
     if (!r || !r.joined) return false;
     r.stream.live(message);
     return true;
+  }
+
+  /** A change to a message of a room joined here (edited, reactions, deleted): its `rev` is seen. */
+  changed(frame) {
+    const r = this.get(frame.room);
+    if (r && r.joined) r.stream.revisedTo(frame.rev);
   }
 
   /** Whether a say to this room may go now: joined here, or not ours at all (the server answers not_in_room). */

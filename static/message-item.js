@@ -2,7 +2,8 @@
 //
 // A part is a function `(m, ctx) => Node | null` (null: nothing to show for this message):
 //   replyQuote      (reply.js)           the quoted message m replies to, above the header
-//   renderBody      (body.js)            the text, with links and markup (parsed by markup.js)
+//   renderBody      (body.js)            the text, with links and markup (parsed by markup.js);
+//   editorPart      (message-edit.js)    in its place while the user edits it
 //   attachmentsPart (attachments.js)     images and files
 //   reactionsPart   (reactions.js)       the reactions under the text
 //   messageActions  (message-actions.js) Reply, React, Edit, Delete…: buttons in the header
@@ -30,6 +31,7 @@ import { renderBody } from './body.js';
 import { attachmentsPart } from './attachments.js';
 import { reactionsPart } from './reactions.js';
 import { messageActions } from './message-actions.js';
+import { editorPart } from './message-edit.js';
 
 /** The time of a message (ms since the epoch): the time of day shown, the full date and time on hover. */
 function stamp(ts) {
@@ -81,6 +83,6 @@ export function messageItem(m, listCtx, { pending = false } = {}) {
     ? { 'data-state': m.state === 'failed' ? 'failed' : 'pending', 'data-cid': m.cid }
     : { 'data-id': m.id };
   return h('li', { class: classes.join(' '), 'data-testid': 'message', ...props },
-    replyQuote(m, ctx), header(m, ctx), renderBody(m, ctx), attachmentsPart(m, ctx),
+    replyQuote(m, ctx), header(m, ctx), editorPart(m, ctx) || renderBody(m, ctx), attachmentsPart(m, ctx),
     pending ? pendingStatus(m, ctx) : reactionsPart(m, ctx));
 }

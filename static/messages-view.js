@@ -49,6 +49,7 @@ export class MessagesView {
     });
     store.on('messages', ({ key, ids }) => key === this.key && this.insert(ids));
     store.on('deleted', ({ key, id }) => key === this.key && this.replace(id));
+    store.on('changed', ({ key, id }) => key === this.key && this.replace(id));
     store.on('cleared', ({ key }) => key === this.key && this.reset());
     store.on('pending', ({ key }) => key === this.key && this.keepingScroll(() => this.renderPending()));
     store.on('older', ({ key }) => {
@@ -146,15 +147,21 @@ export class MessagesView {
     return messageItem(m, this.itemContext());
   }
 
-  /** A message shown became a tombstone: its placeholder takes its place at once. */
+  /**
+   * A message shown changed (a tombstone, an edit, reactions, edited in place): its new item takes
+   * its place at once, and a control of it that had the focus (data-focus) has it again.
+   */
   replace(id) {
     const old = this.nodes.get(id);
     const view = this.view();
     if (!old || !view) return;
+    const focused = old.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
     const li = this.messageNode(view.messages.get(id));
     old.replaceWith(li);
     this.nodes.set(id, li);
     this.decorate();
+    const again = focused && [...li.querySelectorAll('[data-focus]')].find((el) => el.dataset.focus === focused);
+    if (again) again.focus();
   }
 
   pendingNode(p) {

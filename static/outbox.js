@@ -3,7 +3,8 @@
 // resends each with its cid until the server acks it, so it is stored once
 // (docs/protocol.md, "say").
 //
-// A pending say: {cid, userId, key, room | to:{id,name}, text, ts, state: 'sending' | 'failed', error}
+// A pending say: {cid, userId, key, room | to:{id,name}, text, ts, state: 'sending' | 'failed', error,
+// replyTo?: {id, from, text}}
 // A failed say (a permanent refusal) stays, also across reloads, until the
 // user edits or deletes it; nothing sends it again by itself.
 
@@ -40,8 +41,9 @@ export class Outbox {
     saved.outbox.set(list.length ? list : null);
   }
 
-  /** Send `text` with `attachments` (uploaded files: upload-tray.js) to `view`. */
-  add(view, text, attachments = []) {
+  /** Send `text` with `attachments` (uploaded files: upload-tray.js) to `view`; replyTo: the message
+   * this one answers (docs/protocol.md, "Replies"), or null. */
+  add(view, text, attachments = [], replyTo = null) {
     this.count += 1;
     const p = {
       cid: this.prefix + this.count,
@@ -55,6 +57,8 @@ export class Outbox {
     if (attachments.length) p.attachments = attachments;
     if (view.kind === 'room') p.room = view.name;
     else p.to = { id: view.peer.id, name: view.peer.name };
+    // What the reply shows of the original until the server's own copy comes.
+    if (replyTo) p.replyTo = { id: replyTo.id, from: { ...replyTo.from }, text: [...replyTo.text].slice(0, 200).join('') };
     this.store.setPending(p);
     this.save();
     this.send(p);
@@ -65,6 +69,7 @@ export class Outbox {
   send(p) {
     const say = { cid: p.cid, text: p.text, userId: p.userId };
     if (p.attachments) say.attachments = p.attachments.map((a) => a.id);
+    if (p.replyTo) say.replyTo = p.replyTo.id;
     if (p.room) say.room = p.room;
     else say.to = p.to.id;
     this.chat.say(say).then((ack) => this.acked(p, ack), (err) => this.refused(p, err));
@@ -77,6 +82,7 @@ export class Outbox {
     // that follows carries the same id and is then a no-op.
     const message = { type: 'message', id: ack.id, ts: ack.ts, from: { ...store.me }, text: p.text };
     if (p.attachments) message.attachments = p.attachments;
+    if (p.replyTo) message.reply_to = p.replyTo;
     if (p.room) message.room = p.room;
     else message.to = { ...p.to };
     store.removePending(p.cid);

@@ -15,6 +15,9 @@ export class Stream {
     this.deliver = deliver;
     this.stale = stale;
     this.lastId = null;  // highest id handed on with nothing missing below; null = never synced
+    // The last change to its messages seen (docs/protocol.md, "Edits and reactions"): the `revised`
+    // of its joined/welcome, raised by the `rev` of edited/reactions/deleted frames; null = none.
+    this.revised = null;
     this.filling = false;
     this.before = null;  // the first live id that arrived while filling: the gap ends below it
     this.held = [];      // live messages that arrived while filling, in arrival (= id) order
@@ -23,8 +26,21 @@ export class Stream {
   /** Forget the position: the next join or identify starts from the latest page. */
   reset() {
     this.lastId = null;
+    this.revised = null;
     this.held = [];
     this.before = null;
+  }
+
+  /** The last change as of a joined/welcome (its `revised`), or a change frame's `rev`. */
+  revisedTo(rev) {
+    if (typeof rev === 'number' && (this.revised === null || rev > this.revised)) this.revised = rev;
+  }
+
+  /** The position a join or identify resumes from: {since, revised} (revised only with since). */
+  position(frame) {
+    if (this.lastId === null) return;
+    frame.since = this.lastId;
+    if (this.revised !== null) frame.revised = this.revised;
   }
 
   /** A page answering a request: `since` null means it is the latest page (nothing to resume). */

@@ -5,7 +5,8 @@
 //
 // Events (CustomEvent, detail in brackets):
 //   me, rooms, views, current, messages {key, ids}, cleared {key}, pending {key},
-//   members {key}, older {key}, newer {key}, focus {key, id}
+//   members {key}, older {key}, newer {key}, focus {key, id}, deleted {key, id},
+//   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id}
 
 import { isolate } from './text.js';
 
@@ -253,11 +254,47 @@ export class Store extends EventTarget {
    */
   deleted(f) {
     this.gone.add(f.id);
-    const view = f.room !== undefined ? this.roomView(f.room) : (f.to && f.from ? this.dmViewFor(f) : null);
+    const view = this.viewOf(f);
     const m = view && view.messages.get(f.id);
     if (!m || m.deleted) return;
     view.messages.set(f.id, tombstone(m));
     this.emit('deleted', { key: view.key, id: f.id });
+  }
+
+  /** The view a change frame (deleted, edited, reactions) or a changed message belongs to, or null. */
+  viewOf(f) {
+    if (f.room !== undefined) return this.roomView(f.room);
+    return f.to && f.from ? this.dmViewFor(f) : null;
+  }
+
+  /**
+   * An `edited` or `reactions` frame: the fields it carries replace those of the message shown
+   * (docs/protocol.md, "Edits and reactions"); a message not loaded yet comes as it is now.
+   */
+  changedFields(f) {
+    const view = this.viewOf(f);
+    const m = view && view.messages.get(f.id);
+    if (!m || m.deleted) return;
+    const next = { ...m };
+    if (f.type === 'edited') Object.assign(next, { text: f.text, edited: f.edited });
+    else if (f.reactions.length) next.reactions = f.reactions;
+    else delete next.reactions;
+    view.messages.set(f.id, next);
+    this.emit('changed', { key: view.key, id: f.id });
+  }
+
+  /** Messages changed while the page was away (a resume's `changed`): replace the copies shown. */
+  replaceChanged(messages) {
+    for (const m of messages) {
+      if (m.deleted) {
+        this.deleted({ ...m, type: 'deleted' });
+        continue;
+      }
+      const view = this.viewOf(m);
+      if (!view || !view.messages.has(m.id)) continue;
+      view.messages.set(m.id, m);
+      this.emit('changed', { key: view.key, id: m.id });
+    }
   }
 
   // A conversation is titled with the other user's most recent name.

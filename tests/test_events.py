@@ -82,7 +82,7 @@ def test_a_notification_must_fit_in_the_live_quarter_of_a_send_queue(tmp_path):
     assert config_problem(65536 // 4 - 512, 65536) is None
     assert "at most 15872" in config_problem(15873, 65536)
     with pytest.raises(ConfigError, match="'events.max_data_bytes' \\(20000\\) must be at most 15872"):
-        make_config(tmp_path, limits={"send_queue_bytes": 65536}, history={"page_bytes": 16384},
+        make_config(tmp_path, limits={"send_queue_bytes": 65536, "max_text_chars": 1000}, history={"page_bytes": 16384},
                     rooms={"member_list_max": 10}, events={"max_data_bytes": 20000})
 
 

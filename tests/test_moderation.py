@@ -72,7 +72,7 @@ async def test_a_deleted_message_leaves_every_open_client_and_history_keeps_its_
 
     assert await mod.request("delete", id=gone["id"], reason="spam", cid="d1") == {"type": "done", "cid": "d1"}
     for client in (alice, bob):
-        assert await client.expect("deleted") == {"type": "deleted", "id": gone["id"], "room": "lobby"}
+        assert await client.expect("deleted") == {"type": "deleted", "id": gone["id"], "room": "lobby", "rev": 1}
     history = await bob.request("history", room="lobby")
     assert [(m["id"], m.get("text"), m.get("deleted")) for m in history["messages"]] == [
         (kept["id"], "hello", None), (gone["id"], None, True)]
@@ -98,7 +98,7 @@ async def test_a_deleted_private_message_leaves_both_ends(server, connect, user,
     ends = {"to": {"id": bob.welcome["user"]["id"], "name": "bob"}, "from": {"id": alice.welcome["user"]["id"],
                                                                             "name": "alice"}}
     for client in (alice, bob):
-        assert await client.expect("deleted") == {"type": "deleted", "id": sent["id"], **ends}
+        assert await client.expect("deleted") == {"type": "deleted", "id": sent["id"], **ends, "rev": 1}
     history = await bob.request("history", **{"with": alice.welcome["user"]["id"]})
     assert history["messages"] == [{"type": "message", "id": sent["id"], **ends, "ts": sent["ts"], "deleted": True}]
 

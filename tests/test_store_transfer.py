@@ -45,6 +45,9 @@ async def test_after_the_move_every_user_token_and_message_works(tmp_path, postg
             "join", room="Games"))["type"] == "joined" else None
         said = [(await alice.say("lobby", f"hello {i}"))["id"] for i in range(20)]
         private = (await bob.request("say", to=alice_welcome["user"]["id"], text="psst"))["id"]
+        assert (await bob.request("react", id=said[0], emoji="👍"))["type"] == "done"  # reactions and edits come too
+        assert (await alice.request("edit", id=said[1], text="hello, edited"))["type"] == "done"
+        revised = (await alice.request("join", room="lobby"))["revised"]
         await server.chat.room_admin.create("club", "", members_only=True)
         await server.chat.room_admin.add_members("club", [bob_welcome["user"]["id"]])
     await server.stop(timeout=5)
@@ -68,6 +71,10 @@ async def test_after_the_move_every_user_token_and_message_works(tmp_path, postg
             assert [m["id"] for m in welcome["messages"]] == [private]
             joined = await bob.request("join", room="lobby", since=said[9])
             assert [m["id"] for m in joined["messages"]] == said[10:]
+            assert joined["revised"] == revised, "the change counter came along"
+            first = (await bob.request("history", room="lobby", before=said[2]))["messages"]
+            assert [(m["text"], "edited" in m, len(m.get("reactions", ()))) for m in first[-2:]] == [
+                ("hello 0", False, 1), ("hello, edited", True, 0)]
             assert (await alice.identify(token=alice_welcome["token"]))["type"] == "welcome"
             await alice.request("join", room="lobby")
             rooms = await alice.request("rooms")

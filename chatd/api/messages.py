@@ -35,7 +35,16 @@ MESSAGE = {
     "required": ["type", "id", "from", "text", "ts"],
     "properties": {"type": {"const": "message"}, "id": {"type": "integer"}, "room": {"type": "string"},
                    "to": USER_REF, "from": USER_REF, "text": {"type": "string"},
-                   "ts": {"type": "integer", "description": "ms since 1970, UTC"}},
+                   "ts": {"type": "integer", "description": "ms since 1970, UTC"},
+                   # Optional, absent when empty (docs/protocol.md, "Edits and reactions", "Replies").
+                   "edited": {"type": "integer", "description": "ms since 1970, UTC, of the author's last edit"},
+                   "reply_to": {"type": "object", "required": ["id"],
+                                "properties": {"id": {"type": "integer"}, "from": USER_REF,
+                                               "text": {"type": "string"}, "deleted": {"type": "boolean"}}},
+                   "reactions": {"type": "array", "items": {
+                       "type": "object", "required": ["emoji", "count", "users"],
+                       "properties": {"emoji": {"type": "string"}, "count": {"type": "integer"},
+                                      "users": {"type": "array", "items": USER_REF}}}}},
 }
 
 SEND = Schema({

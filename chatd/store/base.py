@@ -28,6 +28,7 @@ from chatd.store.admins import AdminStore
 from chatd.store.apikeys import ApiKeyStore
 from chatd.store.audit import AuditStore
 from chatd.store.bots import BotStore
+from chatd.store.changes import ChangeStore, decorate
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
@@ -61,6 +62,10 @@ _BINDING = threading.Lock()
 log = logging.getLogger("chatd.store")
 
 
+# The messages of a room (its id), and of a user's inbox (its id twice): the history reads' conditions.
+ROOM_WHERE = "m.room_id = ?"
+INBOX_WHERE = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
+
 # SQL here is written with "?" for parameters (Store._q) and "user" quoted: a reserved word in PostgreSQL.
 TEXT = MessageRow._fields.index("text")
 
@@ -88,6 +93,7 @@ class Store:
         self.bots = BotStore(self)  # bots: their webhooks and rooms
         self.events = EventStore(self)  # users' stored notifications
         self.moderation = ModerationStore(self)  # tombstones, mutes and bans
+        self.changes = ChangeStore(self)  # edits, reactions, what replies quote, the change counter
         self.search = SearchStore(self)  # full-text search and the filtered reads of messages
         self.reserved = ReservedStore(self)  # names nobody may take
         self.audit = AuditStore(self)  # the audit log of admin and moderator actions
@@ -221,7 +227,7 @@ class Store:
         if fingerprint != once.fingerprint:
             raise ReusedKey(once.key)
         row = self.db.execute_sql(self._q(SELECT + " WHERE m.id = ?"), (message_id,)).fetchone()
-        return Stored(MessageRow._make(row), True, d.channels(), None)
+        return Stored(MessageRow(*row), True, d.channels(), None)
 
     def _once_found(self, once: Once) -> tuple[str, int] | None:
         """(fingerprint, message id) stored under ``once``'s key, or None."""
@@ -373,7 +379,7 @@ class Store:
 
     def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
         """→ a Page of the room's messages."""
-        return self.read(lambda: self._page("m.room_id = ?", (room_id,), **page))
+        return self.read(lambda: self._page(ROOM_WHERE, (room_id,), **page))
 
     def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
         """→ a Page of the private messages between users ``a`` and ``b``."""
@@ -381,8 +387,7 @@ class Store:
 
     def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
         """→ a Page of the private messages to or from a user, all conversations together."""
-        where = "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))"
-        return self.read(lambda: self._page(where, (user_id, user_id), **page))
+        return self.read(lambda: self._page(INBOX_WHERE, (user_id, user_id), **page))
 
     def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
               max_chars: int | None = None) -> Page:
@@ -407,12 +412,12 @@ class Store:
             if len(rows) == limit or (max_chars is not None and chars > max_chars):
                 more = True
                 break
-            rows.append(MessageRow._make(row))
+            rows.append(MessageRow(*row))
             chars += len(row[TEXT])
         cursor.close()
         if not forward:
             rows.reverse()
-        return Page(rows, more, forward)
+        return Page(decorate(self, rows), more, forward)
 
     def _page_query(self, where: str, order: str, rows: int, max_chars: int | None) -> tuple[str, tuple]:
         """The query of a page: at most ``rows`` rows, by id in ``order``, each

@@ -35,6 +35,8 @@ from chatd.epoch import PRE_EPOCH, Epoch
 from chatd.names import keys_version, name_keys
 from chatd.store import searchindex
 from chatd.store.schema import (
+    MESSAGE_REV,
+    MESSAGE_REV_INDEX,
     MODELS,
     PG_ROOM_NAME_INDEX,
     PRIVATE_SENDER_INDEX,
@@ -48,9 +50,11 @@ from chatd.store.schema import (
     Ban,
     Bot,
     BotRoom,
+    Counter,
     Message,
     Meta,
     Mute,
+    Reaction,
     ReservedName,
     Room,
     RoomKey,
@@ -81,6 +85,7 @@ def _create(db: Database) -> None:
     db.create_tables(MODELS)
     db.execute_sql(PG_ROOM_NAME_INDEX if is_postgres(db) else ROOM_NAME_INDEX)
     db.execute_sql(PRIVATE_SENDER_INDEX)
+    _start_revisions(db)
     searchindex.create_index(db)
     write_meta(Epoch.create().to_meta())
 
@@ -194,6 +199,20 @@ def _v17_uploads(db: Database) -> None:
     shows of those attached to it. Messages so far have none."""
     migrator(db).add_column("message", "attachments", Message.attachments).run()
     db.create_tables([Upload, UploadChunk])
+def _start_revisions(db: Database) -> None:
+    """The change counter of messages (``chatd.store.changes``) at 0, and the index of changed messages."""
+    db.execute_sql(MESSAGE_REV_INDEX)
+    Counter.insert(name=MESSAGE_REV, value=0).on_conflict_ignore().execute(db)
+
+
+def _v18_edits(db: Database) -> None:
+    """Messages are edited, deleted by their authors, replied to and reacted to (``chatd.changes``):
+    when last edited, what it replies to, its last change's number; and the reactions."""
+    steps = migrator(db)
+    for column in ("edited", "reply_to", "rev"):
+        steps.add_column("message", column, getattr(Message, column)).run()
+    db.create_tables([Reaction, Counter])
+    _start_revisions(db)
 
 
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
@@ -202,7 +221,8 @@ MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_ep
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
                                                       _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
-                                                      _v15_search_index, _v16_rooms_care, _v17_uploads]
+                                                      _v15_search_index, _v16_rooms_care, _v17_uploads,
+                                                      _v18_edits]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

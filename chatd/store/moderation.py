@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chatd.store.admins import end_user_sessions
+from chatd.store.changes import next_rev
 from chatd.store.rows import SELECT, MessageRow
 from chatd.store.schema import now_ms
 from chatd.store.uploads import delete_of_messages
@@ -67,7 +68,8 @@ _BAN_COLUMNS = "id, user_id, network, until, reason, created"
 
 def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
     """Inside a writer job: make the messages ``ids`` tombstones, deleted at ``when`` (ms since
-    the epoch): text ``''``, its files deleted, ``deleted`` set, the row and its id kept. → the rows that became
+    the epoch): text ``''``, its files deleted, ``deleted`` set, a change number (``rev``) drawn,
+    reactions dropped,     the row and its id kept. → the rows that became
     tombstones now, as they read now, by id; those missing or deleted already are left out (two
     moderators deleting one message at once: one of them gets it). Any number of ids."""
     db, q = store.db, store._q
@@ -75,10 +77,18 @@ def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
     for start in range(0, len(ids), TOMBSTONE_BATCH):
         chunk = list(ids[start:start + TOMBSTONE_BATCH])
         marks = ", ".join("?" * len(chunk))
+        # Each its own change number (chatd.store.changes): one per id from the lowest to the highest.
+        low = min(chunk)
+        last = next_rev(store, max(chunk) - low + 1)
         # RETURNING: the rows this statement changed, not those another writer changed first.
-        cursor = db.execute_sql(q(f"UPDATE message SET text = '', attachments = NULL, deleted = ? WHERE id IN "
-                                  f"({marks}) AND deleted IS NULL RETURNING id"), (when, *chunk))
-        done += [row[0] for row in cursor.fetchall()]
+        cursor = db.execute_sql(q(f"UPDATE message SET text = '', attachments = NULL, deleted = ?, rev = ? + id "
+                                  f"WHERE id IN ({marks}) AND deleted IS NULL RETURNING id"),
+                                (when, last - max(chunk), *chunk))
+        changed = [row[0] for row in cursor.fetchall()]
+        if changed:  # a tombstone keeps no reactions (its files: delete_of_messages below)
+            db.execute_sql(q(f"DELETE FROM reaction WHERE message_id IN ({', '.join('?' * len(changed))})"),
+                           tuple(changed))
+        done += changed
     done.sort()
     delete_of_messages(store, done)  # its files go with its text
     rows: list[MessageRow] = []
@@ -86,7 +96,7 @@ def tombstone(store: Store, ids: Sequence[int], when: int) -> list[MessageRow]:
         chunk = done[start:start + TOMBSTONE_BATCH]
         marks = ", ".join("?" * len(chunk))
         cursor = db.execute_sql(q(f"{SELECT} WHERE m.id IN ({marks}) ORDER BY m.id"), tuple(chunk))
-        rows += [MessageRow._make(row) for row in cursor.fetchall()]
+        rows += [MessageRow(*row) for row in cursor.fetchall()]
     return rows
 
 
@@ -128,7 +138,7 @@ class ModerationStore:
 
         def query() -> MessageRow | None:
             row = store.db.execute_sql(store._q(f"{SELECT} WHERE m.id = ?"), (message_id,)).fetchone()
-            return None if row is None else MessageRow._make(row)
+            return None if row is None else MessageRow(*row)
 
         return store.read(query)
 

@@ -41,7 +41,7 @@ import psycopg
 
 from chatd.dsn import redacted
 from chatd.store.base import Store
-from chatd.store.rows import COLUMNS, SELECT, Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable
+from chatd.store.rows import COLUMNS, SELECT, Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable, new_row
 from chatd.store.schema import PostgresDatabase, now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
@@ -69,8 +69,8 @@ def events_lock(user_id: int) -> int:
 _LOCK = "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k"
 
 _INSERT = ("WITH new AS (INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, "
-           "text, ts, cid) VALUES (%(room)s, %(sender)s, %(sender_name)s, %(recipient)s, %(recipient_name)s, "
-           "%(pair)s, %(text)s, %(ts)s, %(cid)s) ON CONFLICT (sender_id, cid) DO NOTHING RETURNING id) ")
+           "text, ts, cid, reply_to) VALUES (%(room)s, %(sender)s, %(sender_name)s, %(recipient)s, %(recipient_name)s, "
+           "%(pair)s, %(text)s, %(ts)s, %(cid)s, %(reply_to)s) ON CONFLICT (sender_id, cid) DO NOTHING RETURNING id) ")
 # The previous message of a channel, in the same statement (its snapshot is taken under the lock).
 _PREV_IN_ROOM = "(SELECT coalesce(max(m.id), 0) FROM message m WHERE m.room_id = %(room)s AND m.id < new.id)"
 _PREV_IN_INBOX = ("greatest((SELECT coalesce(max(m.id), 0) FROM message m WHERE m.recipient_id = %({0})s "
@@ -160,13 +160,14 @@ class PostgresStore(Store):
         ts, cid = now_ms(), stored_cid(d.cid)
         new = conn.execute(sql, {"room": d.room_id, "sender": d.sender_id, "sender_name": d.sender_name,
                                  "recipient": d.recipient_id, "recipient_name": recipient_name, "pair": pair,
-                                 "text": d.text, "ts": ts, "cid": cid}).fetchone()
+                                 "text": d.text, "ts": ts, "cid": cid,
+                                 "reply_to": d.quote.id if d.quote else None}).fetchone()
         if new is None:  # this (sender, cid) is stored already: a retry
             row = conn.execute(SELECT + " WHERE m.sender_id = %s AND m.cid = %s", (d.sender_id, cid)).fetchone()
-            return Stored(MessageRow._make(row), True, channels, None)
+            return Stored(MessageRow(*row), True, channels, None)
         new_id, *prev = new
         self.newest_id = new_id  # this writer's ids arrive in order; other nodes' are read by newest()
-        row = MessageRow(new_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
+        row = new_row(new_id, d, recipient_name, ts)
         return Stored(row, False, channels, tuple(prev))
 
     def _read_newest_id(self) -> int:

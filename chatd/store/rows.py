@@ -73,6 +73,7 @@ class Draft:
     once: Once | None = None  # stored at most once under this key (the HTTP API's Idempotency-Key)
     source: str = "chat"  # who sent it: "chat" (a client's say), "bot" (a bot's reply), "api" (chatd.metrics)
     attachments: tuple[str, ...] = ()  # upload ids: the sender's own, not attached yet (chatd.store.uploads)
+    quote: Quote | None = None  # the message it replies to, checked by chatd.changes (``reply_to``)
 
     def inbox_users(self) -> tuple[int, ...]:
         """A private message's users, whose inboxes it goes to: sender and recipient (once when the same)."""
@@ -85,6 +86,27 @@ class Draft:
         if self.recipient_id is None:
             return (room_channel(self.room_id),)
         return tuple(map(user_channel, self.inbox_users()))
+
+
+class Quote(NamedTuple):
+    """What a reply shows of the message it replies to (docs/protocol.md, "Replies")."""
+
+    id: int
+    sender_id: int
+    sender_name: str
+    text: str  # its first QUOTE_CHARS characters; '' for a tombstone
+    deleted: bool  # a tombstone, or purged: shown as deleted
+
+
+class Reacted(NamedTuple):
+    """One emoji's reactions to a message: how many, and the first of those who gave it."""
+
+    emoji: str
+    count: int
+    users: tuple[tuple[int, str], ...]  # (id, name), in the order they reacted (chatd.protocol.REACTORS_SHOWN)
+
+
+QUOTE_CHARS = 200  # characters of the quoted text a reply carries
 
 
 class MessageRow(NamedTuple):
@@ -104,10 +126,24 @@ class MessageRow(NamedTuple):
     deleted: int | None = None  # a tombstone: ms since the epoch a moderator deleted it (chatd.moderation)
     attachments: str | None = None  # JSON: its files as frames show them (chatd.store.uploads); None: none
 
+    edited: int | None = None  # ms since the epoch its author last edited it (chatd.changes)
+    rev: int | None = None  # the number of its last change (edit, deletion, reaction); None: never changed
+    reply_to: int | None = None  # the id of the message it replies to
+    # Read apart from the row (chatd.store.changes.decorate): what it quotes, and its reactions.
+    quote: Quote | None = None
+    reactions: tuple[Reacted, ...] = ()
+
 
 # A message query's columns, in MessageRow order (the stores and chatd.store.moderation read rows with it).
+def new_row(message_id: int, d: Draft, recipient_name: str | None, ts: int) -> MessageRow:
+    """The row of ``d`` just stored as ``message_id`` at ``ts`` (ms since the epoch)."""
+    return MessageRow(message_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts,
+                      reply_to=d.quote.id if d.quote else None, quote=d.quote)
+
+
+# A row of them is ``MessageRow(*row)`` (quote and reactions are read apart).
 COLUMNS = ("m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted, "
-           "m.attachments")
+           "m.attachments, m.edited, m.rev, m.reply_to")
 SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
 
 

@@ -183,6 +183,15 @@ class Message(BaseModel):
     # Its files (chatd.store.uploads): JSON, what its frames show of them, written with the message
     # so a page of history needs no other read; None: none (and once a tombstone).
     attachments = TextField(null=True)
+    # ms since the epoch its author last edited it (chatd.changes); None: never edited.
+    edited = IntegerField(null=True)
+    # The message it replies to (an id in the same room or conversation; not a foreign key: the
+    # original may be purged, and the reply then quotes it as deleted). None: no reply.
+    reply_to = IntegerField(null=True)
+    # The change counter (``Counter`` "message_rev") as of its last edit, deletion or reaction
+    # change: a resuming client is sent the messages changed since the last change it saw
+    # (docs/protocol.md, "Edits and reactions"). None: never changed.
+    rev = IntegerField(null=True)
 
     class Meta:
         indexes = (
@@ -237,6 +246,37 @@ class StoredEvent(BaseModel):
             (("user", "seq"), True),
             (("expires",), False),
         )
+
+
+class Reaction(BaseModel):
+    """One user's reaction with one emoji to one message (``chatd.changes``). Gone with the
+    message, and when the message becomes a tombstone (``chatd.store.moderation.tombstone``)."""
+
+    id = IdField()  # reactions are listed in the order they were first given
+    message = ForeignKeyField(Message, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    emoji = TextField()  # one fully-qualified emoji (chatd.protocol, ``_emoji``)
+    ts = IntegerField()  # ms since the epoch
+
+    class Meta:
+        table_name = "reaction"
+        indexes = ((("message", "user", "emoji"), True),)
+
+
+class Counter(BaseModel):
+    """A number every node draws from in commit order: ``UPDATE ... RETURNING`` takes its row's
+    lock until the transaction commits (``chatd.store.changes.next_rev``)."""
+
+    name = TextField(primary_key=True)
+    value = IntegerField()
+
+
+MESSAGE_REV = "message_rev"  # the Counter of message changes (``Message.rev``)
+
+
+# The messages changed since a client's last seen change (chatd.store.changes): only the
+# few messages ever changed are indexed, so the index costs a plain insert nothing.
+MESSAGE_REV_INDEX = 'CREATE INDEX IF NOT EXISTS "message_rev" ON "message" ("rev") WHERE "rev" IS NOT NULL'
 
 
 # A sender's private messages, so that the last one is found without reading its room
@@ -455,7 +495,8 @@ class UploadChunk(BaseModel):
 
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
-          AuditLog, AdminAccount, AdminAccountKey, AdminSession, Mute, Ban, Traffic, ReservedName, Upload, UploadChunk)
+          AuditLog, AdminAccount, AdminAccountKey, AdminSession, Mute, Ban, Traffic, ReservedName, Upload, UploadChunk,
+          Reaction, Counter)
 
 
 def now_ms() -> int:

@@ -93,7 +93,7 @@ class SearchStore:
         return rows[:limit], len(rows) > limit
 
     def _rows(self, sql: str, args: list) -> list[MessageRow]:
-        return [MessageRow._make(r) for r in self._store.db.execute_sql(self._store._q(sql), args).fetchall()]
+        return [MessageRow(*r) for r in self._store.db.execute_sql(self._store._q(sql), args).fetchall()]
 
     def _postgres_text(self, scope: Scope, f: Filters, phrases: list[Phrase], before: int | None,
                        rows: int) -> list[MessageRow]:

@@ -19,7 +19,7 @@ import sqlite3
 from peewee import SqliteDatabase
 
 from chatd.store.base import Store
-from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored
+from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored, new_row
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
@@ -75,16 +75,17 @@ class SqliteStore(Store):
         channels = d.channels()
         ts = now_ms()
         cursor = sql.execute(
-            "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, cid) DO NOTHING",
-            (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair, d.text, ts, d.cid),
+            "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid,"
+            " reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, cid) DO NOTHING",
+            (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair, d.text, ts, d.cid,
+             d.quote.id if d.quote else None),
         )
         if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
             row = sql.execute(SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
-            return Stored(MessageRow._make(row), True, channels, None)
+            return Stored(MessageRow(*row), True, channels, None)
         new_id = cursor.lastrowid
         self.newest_id = new_id  # one writer thread: ids arrive in order
-        row = MessageRow(new_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts)
+        row = new_row(new_id, d, recipient_name, ts)
         prev = None
         if self.shared:  # under the write lock: nothing can come between these and the insert
             prev = (_prev_in_room(sql, d.room_id, new_id),) if pair is None else tuple(

@@ -90,6 +90,7 @@ def _copy(reader: sqlite3.Connection, target: PostgresDatabase, url: str) -> dic
                                 f"or drop its tables")
         migrate(target)  # the tables at this chatd's version; its new meta rows give way to the copied ones
         target.execute_sql("DELETE FROM meta")
+        target.execute_sql("DELETE FROM counter")  # and its counters (chatd.store.changes) too
         conn = target.connection()
         counts = {"meta": _copy_table(reader, conn, Meta)}
         for model in TABLES:

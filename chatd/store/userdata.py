@@ -112,7 +112,7 @@ def _messages(store: Store, where: str, args: tuple) -> Iterator[str]:
                                     (*args, after, PAGE_ROWS)).fetchall()
         if not rows:
             return
-        shown = [json.dumps(_shown(MessageRow._make(row))) for row in rows]
+        shown = [json.dumps(_shown(MessageRow(*row))) for row in rows]
         yield ("" if first else ", ") + ", ".join(shown)
         first, after = False, rows[-1][0]
 

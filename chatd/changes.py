@@ -1,0 +1,234 @@
+"""What users do to stored messages: edit and delete their own, reply, react
+(docs/protocol.md, "Edits and reactions", "Replies").
+
+**Own messages.** Its author may edit a message (``edit``) or delete it
+(``delete``) for ``messages.edit_window_seconds`` after it was stored (0:
+never). Nobody else edits it, not even an admin: moderators delete
+(``chatd.moderation``, audited); an author's own deletion is not audited. A
+tombstone cannot be edited. An edit is refused where a ``say`` would be (a
+mute, an archived room) and its text is checked as a say's.
+
+**Reactions.** ``react`` and ``unreact`` give or take back one emoji (RGI,
+fully qualified: ``chatd.protocol``) on a message the user can read: at most
+``REACTIONS_PER_MESSAGE`` distinct emoji per message and
+``REACTIONS_PER_USER`` per user and message. The ``reactions`` frame carries
+the message's whole list, so receiving it twice changes nothing.
+
+**Frames.** Each change goes to every session that would have got the
+message, on every node, as a bus ``Delivery`` without a message id (as
+``deleted`` does): a session whose channel is held gets it after the page.
+Each carries ``rev``, the change's number.
+
+**Resume.** ``catch_up`` reads, for a client resuming a channel with
+``since`` and ``revised`` (the last change it saw there), the messages up to
+``since`` changed after ``revised``: the ``changed`` list of ``joined`` and
+``welcome``. More than ``history.replay_max`` of them, or more than half of
+``history.page_bytes``: ``reset``, the client reloads that view.
+
+    changes = Changes(hub, store, bus, moderation, lambda: config)
+    chat._requests.update(changes.handlers())
+    quote = await changes.quote(conn, reply_to, room, to, cid)     # say's reply_to → Draft.quote
+    caught = await catch_up(store, ROOM_WHERE, (room.id,), since, revised, config.history)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+
+from chatd.audit import MODERATOR
+from chatd.bus import Bus, Delivery
+from chatd.hub import Hub
+from chatd.moderation import Moderation
+from chatd.moderator_requests import actor_of
+from chatd.protocol import (
+    REACTIONS_PER_MESSAGE,
+    REACTIONS_PER_USER,
+    Code,
+    ProtocolError,
+    Request,
+    check_text,
+    edited_frame,
+    encode,
+    message_frame,
+    reactions_frame,
+)
+from chatd.replies import Connection, answer
+from chatd.session import Room
+from chatd.store import MessageRow, Store, now_ms
+from chatd.store.changes import DELETED, TOO_MANY, Caps
+from chatd.store.rows import QUOTE_CHARS, Quote
+from chatd.wsframe import wire
+
+Handler = Callable[[Connection, Request], Awaitable[None]]
+CAPS = Caps(REACTIONS_PER_MESSAGE, REACTIONS_PER_USER)
+
+
+class Caught(NamedTuple):
+    """What a resuming client is told of changes in one channel: the last change committed
+    before its page was read (its ``revised`` from now on), the messages changed while it was
+    away (``message`` frames), and whether there were too many (it then reloads the view)."""
+
+    revision: int
+    changed: list[dict[str, Any]]
+    reset: bool
+    bytes: int = 0  # of ``changed`` as the reply carries it: taken from the page's budget
+
+
+def changed_fields(caught: Caught) -> dict[str, Any]:
+    """The fields of ``joined`` or ``welcome`` that ``caught`` makes: ``revised``, and ``changed`` if any."""
+    return {"revised": caught.revision, **({"changed": caught.changed} if caught.changed else {})}
+
+
+async def catch_up(store: Store, where: str, params: tuple, since: int | None, revised: int | None,
+                   history: Any) -> Caught:
+    """The changes a client resuming a channel (``where`` and ``params``: its condition, as
+    ``chatd.store.base`` reads history) after message ``since`` and change ``revised`` lacks;
+    ``history``: the config's section. Read before the channel's page: what changes after the
+    revision read here reaches the (already subscribed) session live."""
+    revision = await store.changes.revision()
+    if since is None or revised is None:
+        return Caught(revision, [], False)
+    rows, more = await store.changes.since(where, params, since, revised, history.replay_max)
+    frames = [message_frame(row) for row in rows]
+    size = sum(len(encode(frame)) + 1 for frame in frames)  # each with its comma
+    if more or size > history.page_bytes // 2:
+        return Caught(revision, [], True)
+    return Caught(revision, frames, False, size)
+
+
+class Changes:
+    def __init__(self, hub: Hub, store: Store, bus: Bus, moderation: Moderation, config: Callable[[], Any]):
+        self.hub = hub
+        self.store = store
+        self.bus = bus
+        self.moderation = moderation  # tombstones and the ``deleted`` frame; mutes; channels of a message
+        self._config = config
+        self.wall: Callable[[], int] = now_ms  # ms since the epoch; tests put a fake clock here
+
+    def handlers(self) -> dict[str, Handler]:
+        """Request type → handler, for ``chatd.chat.Chat``'s dispatch (``delete`` takes over the moderators')."""
+        return {"edit": self._edit, "delete": self._delete, "react": self._react, "unreact": self._unreact}
+
+    # Replies
+
+    async def quote(self, conn: Connection, message_id: int, room: Room | None, to: int | None,
+                    cid: str | None) -> Quote:
+        """What a ``say`` with ``reply_to: message_id`` in ``room`` (or to user ``to``) quotes.
+        ProtocolError ``no_such_message`` unless it is a message of that room or conversation,
+        ``message_deleted`` for a tombstone."""
+        row = await self.store.moderation.message(message_id)
+        me = conn.session.user.id
+        if row is None or (room is not None and row.room != room.name) or (
+                room is None and (row.recipient_id is None or {row.sender_id, row.recipient_id} != {me, to})):
+            raise ProtocolError(Code.NO_SUCH_MESSAGE, f"there is no message {message_id} here to reply to", cid)
+        if row.deleted is not None:
+            raise ProtocolError(Code.MESSAGE_DELETED, f"message {message_id} was deleted", cid)
+        return Quote(row.id, row.sender_id, row.sender_name, row.text[:QUOTE_CHARS], False)
+
+    # Own messages
+
+    async def _edit(self, conn: Connection, req: Request) -> None:
+        text = req.fields["text"]
+        check_text(text, self._config().limits.max_text_chars)  # as say's: the same limits, the same codes
+        row = await self._own(conn, req, "edit")
+        room = self.hub.room(row.room) if row.room is not None else None
+        self.moderation.check_say(conn.session.user.id, room, req.cid)
+        if room is not None and room.archived:
+            raise ProtocolError(Code.ROOM_ARCHIVED, f"the room {room.name!r} is archived: it is read-only", req.cid)
+        edited = await self.store.changes.edit(row.id, text, self.wall())
+        if edited is None:
+            raise ProtocolError(Code.MESSAGE_DELETED, f"message {row.id} was deleted", req.cid)
+        self._publish(edited, edited_frame(edited))
+        _done(conn, req)
+
+    async def _delete(self, conn: Connection, req: Request) -> None:
+        """The author's own deletion within the window; anyone else's (or later) is a moderator's."""
+        message_id, user = req.fields["id"], conn.session.user
+        row = await self.store.moderation.message(message_id)
+        own = row is not None and row.sender_id == user.id and self._readable(conn, row)
+        if own and (self._in_window(row) or row.deleted is not None):
+            if row.deleted is None:
+                self.moderation.deleted(await self.store.moderation.delete(message_id))  # not audited: the author's
+            _done(conn, req)
+            return
+        if own and not actor_of(conn).may(MODERATOR):
+            raise self._window_passed(req.cid)
+        await self.moderation.delete(actor_of(conn), message_id, req.fields.get("reason", ""))
+        _done(conn, req)
+
+    async def _own(self, conn: Connection, req: Request, what: str) -> MessageRow:
+        """The message ``req`` names, if it is the user's own, still there and in the window;
+        else ProtocolError ``no_such_message``, ``forbidden``, ``message_deleted`` or ``edit_window_passed``."""
+        row = await self._readable_row(conn, req)
+        if row.sender_id != conn.session.user.id:
+            raise ProtocolError(Code.FORBIDDEN, f"only its author may {what} a message", req.cid)
+        if row.deleted is not None:
+            raise ProtocolError(Code.MESSAGE_DELETED, f"message {row.id} was deleted", req.cid)
+        if not self._in_window(row):
+            raise self._window_passed(req.cid)
+        return row
+
+    def _in_window(self, row: MessageRow) -> bool:
+        window = self._config().messages.edit_window_seconds
+        return window > 0 and self.wall() - row.ts <= window * 1000
+
+    def _window_passed(self, cid: str | None) -> ProtocolError:
+        window = self._config().messages.edit_window_seconds
+        if window <= 0:
+            return ProtocolError(Code.EDIT_WINDOW_PASSED, "messages cannot be edited or deleted by their authors "
+                                                          "on this server", cid)
+        return ProtocolError(Code.EDIT_WINDOW_PASSED, f"messages can be edited or deleted for {window:g} seconds "
+                                                      "after they are sent", cid)
+
+    # Reactions
+
+    async def _react(self, conn: Connection, req: Request) -> None:
+        row = await self._readable_row(conn, req)
+        room = self.hub.room(row.room) if row.room is not None else None
+        self.moderation.check_say(conn.session.user.id, room, req.cid)
+        result = await self.store.changes.react(row.id, conn.session.user.id, req.fields["emoji"], self.wall(), CAPS)
+        self._reacted(conn, req, result)
+
+    async def _unreact(self, conn: Connection, req: Request) -> None:
+        row = await self._readable_row(conn, req)
+        result = await self.store.changes.unreact(row.id, conn.session.user.id, req.fields["emoji"])
+        self._reacted(conn, req, result)
+
+    def _reacted(self, conn: Connection, req: Request, result: Any) -> None:
+        if result.refused == DELETED:
+            raise ProtocolError(Code.MESSAGE_DELETED, f"message {req.fields['id']} was deleted", req.cid)
+        if result.refused == TOO_MANY:
+            raise ProtocolError(Code.TOO_MANY_REACTIONS, f"a message takes at most {CAPS.per_message} different "
+                                f"emoji, and {CAPS.per_user} from one person", req.cid)
+        if result.changed:
+            self._publish(result.row, reactions_frame(result.row))
+        _done(conn, req)
+
+    # Who reads what
+
+    async def _readable_row(self, conn: Connection, req: Request) -> MessageRow:
+        """The message ``req`` names, with its reactions, if the user reads it here (its room
+        joined, or its conversation); else ProtocolError ``no_such_message``."""
+        message_id = req.fields["id"]
+        row = await self.store.changes.message(message_id)
+        if row is None or not self._readable(conn, row):  # one answer for both: existence does not leak
+            raise ProtocolError(Code.NO_SUCH_MESSAGE, f"there is no message {message_id} here", req.cid)
+        return row
+
+    def _readable(self, conn: Connection, row: MessageRow) -> bool:
+        user_id = conn.session.user.id
+        if row.recipient_id is not None:
+            return user_id in (row.sender_id, row.recipient_id)
+        room = self.hub.room(row.room) if row.room is not None else None
+        return room is not None and room.key in conn.session.rooms
+
+    def _publish(self, row: MessageRow, frame: dict[str, Any]) -> None:
+        channels = self.moderation.channels(row)
+        if channels:
+            self.bus.publish(Delivery(channels, None, None, wire(frame)))
+
+
+def _done(conn: Connection, req: Request) -> None:
+    if not conn.closed:
+        answer(conn, req, {"type": "done"})

@@ -1,0 +1,126 @@
+// What the user does to stored messages (docs/protocol.md, "Edits and reactions", "Replies"):
+// reply to one, react to one, edit and delete their own within the server's window. The state
+// the parts show lives in the store: store.replying (view key → the message answered) and
+// store.editing (the id being edited in place); the parts are reply.js, reactions.js,
+// message-edit.js and message-actions.js.
+
+import { errorText, t } from './i18n.js';
+
+export class MessageChanges {
+  /** chat: the ChatdClient; toast(text); focusComposer(): give the composer's box the focus. */
+  constructor(chat, store, toast, focusComposer) {
+    this.chat = chat;
+    this.store = store;
+    this.toast = toast;
+    this.focusComposer = focusComposer;
+    store.replying = new Map();
+    store.editing = null;
+    store.editDraft = null; // the text typed in the box so far (message-edit.js)
+    store.editWindowMs = 0; // welcome's limits.edit_window_seconds (client.js)
+  }
+
+  /** What the parts of a message may do (message-item.js ctx.actions). */
+  actions() {
+    return {
+      reply: (m) => this.reply(m),
+      toggleReaction: (m, emoji) => this.toggleReaction(m, emoji),
+      startEdit: (m) => this.startEdit(m),
+      saveEdit: (m, text) => this.saveEdit(m, text),
+      cancelEdit: () => this.cancelEdit(),
+      deleteOwn: (m) => this.deleteOwn(m),
+      mayChange: (m) => this.mayChange(m),
+    };
+  }
+
+  // Replies
+
+  reply(m) {
+    const view = this.store.currentView();
+    if (!view) return;
+    this.store.replying.set(view.key, m);
+    this.store.emit('replying', { key: view.key });
+    this.focusComposer();
+  }
+
+  cancelReply(key = this.store.current) {
+    if (key && this.store.replying.delete(key)) this.store.emit('replying', { key });
+  }
+
+  /** The message the next say of the view on screen answers (taken: the bar closes), or null. */
+  takeReply() {
+    const key = this.store.current;
+    const m = key ? this.store.replying.get(key) : null;
+    if (m) this.cancelReply(key);
+    return m || null;
+  }
+
+  // Reactions
+
+  /** Give `emoji`, or take it back when the user gave it already. */
+  toggleReaction(m, emoji) {
+    const mine = (m.reactions || []).some((r) => r.emoji === emoji && r.users.some((u) => u.id === this.store.me.id));
+    this.send({ type: mine ? 'unreact' : 'react', id: m.id, emoji });
+  }
+
+  // The author's own
+
+  /** Whether the user may still edit and delete `m` (the server decides all the same). */
+  mayChange(m) {
+    return !m.deleted && this.store.isMine(m) && this.store.editWindowMs > 0 &&
+      Date.now() - m.ts < this.store.editWindowMs;
+  }
+
+  startEdit(m) {
+    this.store.editing = m.id;
+    this.store.editDraft = null;
+    this.store.emit('changed', { key: this.store.current, id: m.id });
+  }
+
+  cancelEdit() {
+    const id = this.store.editing;
+    if (id === null) return;
+    this.store.editing = null;
+    this.store.editDraft = null;
+    this.store.emit('changed', { key: this.store.current, id });
+    this.focusComposer();
+  }
+
+  async saveEdit(m, text) {
+    const changed = text.trim() && text !== m.text;
+    if (!changed) {
+      this.cancelEdit();
+      return;
+    }
+    if (await this.send({ type: 'edit', id: m.id, text })) this.cancelEdit();
+  }
+
+  deleteOwn(m) {
+    if (window.confirm(t('message.delete_confirm'))) this.send({ type: 'delete', id: m.id });
+  }
+
+  /** ↑ in an empty composer: edit the user's last message of the view on screen, if still allowed. */
+  editLast() {
+    const view = this.store.currentView();
+    if (!view) return false;
+    for (let i = view.ids.length - 1; i >= 0; i--) {
+      const m = view.messages.get(view.ids[i]);
+      if (m && this.store.isMine(m) && !m.deleted) {
+        if (!this.mayChange(m)) return false;
+        this.startEdit(m);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Send a change; → whether the server carried it out (a refusal is shown as a toast). */
+  async send(frame) {
+    try {
+      await this.chat.request(frame);
+      return true;
+    } catch (err) {
+      this.toast(err.code === 'disconnected' ? t('message.not_connected') : errorText(err));
+      return false;
+    }
+  }
+}

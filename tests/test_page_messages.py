@@ -1,0 +1,98 @@
+"""Edits, replies and reactions in the chat page, in Chromium, with two users (docs/protocol.md,
+"Edits and reactions", "Replies"): an edit made with ↑ shows live and after a reload, a reply
+quotes its original and jumps to it, a reaction toggles for both, an own deletion reaches the
+other page."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import expect
+
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+
+
+async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    bob = await open_tab(browser, page_url, "bob")
+    alice.on("dialog", lambda dialog: dialog.accept())
+    await send(alice, "the meeting is at tree")
+    original = messages(bob).filter(has_text="the meeting is at tree")
+    await expect(original).to_have_count(1)
+
+    # ↑ in the empty composer edits the last own message in place; Enter saves.
+    await alice.get_by_test_id("composer").press("ArrowUp")
+    box = alice.get_by_test_id("edit-box")
+    await expect(box).to_be_focused()
+    await box.fill("the meeting is at three")
+    await box.press("Enter")
+    await expect(box).to_have_count(0)
+    for page in (alice, bob):
+        edited = messages(page).filter(has_text="the meeting is at three")
+        await expect(edited.get_by_test_id("edited-mark")).to_have_text("(edited)")
+        await expect(edited.get_by_test_id("edited-mark")).to_have_attribute("title", re.compile("^Edited "))
+    await bob.reload()
+    await expect(messages(bob).filter(has_text="the meeting is at three").get_by_test_id("edited-mark")).to_be_visible()
+
+    # Bob replies: the bar over the composer, then the quote, which jumps to the original.
+    await messages(bob).filter(has_text="the meeting is at three").get_by_test_id("reply-message").click()
+    await expect(bob.get_by_test_id("reply-bar-text")).to_contain_text("Replying to alice")
+    await expect(bob.get_by_test_id("composer")).to_be_focused()
+    await send(bob, "see you there")
+    await expect(bob.get_by_test_id("reply-bar")).to_be_hidden()
+    reply = messages(alice).filter(has_text="see you there")
+    quote = reply.get_by_test_id("reply-quote")
+    await expect(quote).to_contain_text("alice")
+    await expect(quote).to_contain_text("the meeting is at three")
+    await quote.click()
+    await expect(messages(alice).filter(has_text="the meeting is at three").first).to_have_class(
+        re.compile("highlight"))
+
+    # Reactions: alice gives 👍 from the quick chooser, bob adds his, alice takes hers back.
+    await reply.get_by_test_id("react-message").click()
+    await reply.get_by_test_id("react-chooser").locator("[data-emoji='👍']").click()
+    thumbs = {page: messages(page).filter(has_text="see you there").locator("[data-testid=reaction][data-emoji='👍']")
+              for page in (alice, bob)}
+    for page in (alice, bob):
+        await expect(thumbs[page]).to_contain_text("1")
+    await expect(thumbs[alice]).to_have_attribute("aria-pressed", "true")
+    await expect(thumbs[bob]).to_have_attribute("aria-pressed", "false")
+    await thumbs[bob].click()
+    for page in (alice, bob):
+        await expect(thumbs[page]).to_contain_text("2")
+        await expect(thumbs[page]).to_have_attribute("title", "\u2068alice\u2069, \u2068bob\u2069")
+    await thumbs[alice].click()
+    await expect(thumbs[bob]).to_contain_text("1")
+    await expect(thumbs[bob]).to_have_attribute("title", "\u2068bob\u2069")
+    await bob.reload()
+    await expect(thumbs[bob]).to_have_attribute("aria-pressed", "true")
+
+    # Alice deletes her own message: gone for bob at once; the reply then quotes a deleted message.
+    await messages(alice).filter(has_text="the meeting is at three").first.get_by_test_id("delete-own").click()
+    await expect(bob.locator("[data-testid=message][data-deleted]")).to_have_count(1)
+    await bob.reload()
+    await expect(messages(bob).filter(has_text="see you there").get_by_test_id("reply-quote")).to_have_text(
+        "Replying to a deleted message")
+    assert not alice.js_errors and not bob.js_errors
+
+
+async def test_changes_made_while_a_page_was_offline_reach_it_on_resume(browser, page_url, server, user):  # noqa: F811
+    bob = await open_tab(browser, page_url, "bob")
+    alice = await user("alice", "lobby")
+    sent = await alice.say("lobby", "draft one")
+    await expect(messages(bob).filter(has_text="draft one")).to_have_count(1)
+    await bob.context.set_offline(True)  # no reconnection until it is back
+    for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "bob"]:
+        sock.abort()
+    await expect(bob.get_by_test_id("conn-state")).not_to_have_attribute("data-state", "online")
+    assert (await alice.request("edit", id=sent["id"], text="final one"))["type"] == "done"
+    assert (await alice.request("react", id=sent["id"], emoji="🎉"))["type"] == "done"
+    assert not [s for s in server.sockets if s.session.user and s.session.user.name == "bob"], "still away"
+    await bob.context.set_offline(False)
+    await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    resumed = messages(bob).filter(has_text="final one")
+    await expect(resumed.get_by_test_id("edited-mark")).to_be_visible()
+    await expect(resumed.locator("[data-testid=reaction][data-emoji='🎉']")).to_contain_text("1")
+    joins = [f for f in bob.sent_frames if '"type":"join"' in f.replace(" ", "") and '"since"' in f]
+    assert joins and '"revised"' in joins[-1], "the page resumes from the last change it saw"
+    assert not bob.js_errors
