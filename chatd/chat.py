@@ -91,8 +91,8 @@ from chatd.rooms import Rooms
 from chatd.search import Search
 from chatd.session import Room
 from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
-from chatd.store.uploads import AttachmentRefused
 from chatd.store.base import ROOM_WHERE
+from chatd.store.uploads import AttachmentRefused
 from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
 from chatd.wsframe import wire
