@@ -48,6 +48,7 @@ from chatd.store.schema import (
     Ban,
     Bot,
     BotRoom,
+    Conversation,
     Message,
     Meta,
     Mute,
@@ -55,6 +56,7 @@ from chatd.store.schema import (
     Room,
     RoomKey,
     RoomMember,
+    RoomRead,
     SignIn,
     StoredEvent,
     Traffic,
@@ -187,13 +189,27 @@ def _v16_rooms_care(db: Database) -> None:
     db.create_tables([ReservedName])
 
 
+def _v17_read_state(db: Database) -> None:
+    """Read state and mentions (``chatd.attention``): the rooms users follow and how far they read
+    them, their private conversations (one row per end, made from the private messages stored so
+    far, which count as read), and the users each message mentions."""
+    migrator(db).add_column("message", "mentions", Message.mentions).run()
+    db.create_tables([RoomRead, Conversation])
+    db.execute_sql(
+        "INSERT INTO conversation (user_id, peer_id, last_id, last_read, hidden_upto) "
+        "SELECT user_id, peer_id, max(id), max(id), 0 FROM ("
+        " SELECT sender_id AS user_id, recipient_id AS peer_id, id FROM message WHERE recipient_id IS NOT NULL"
+        " UNION ALL SELECT recipient_id, sender_id, id FROM message WHERE recipient_id IS NOT NULL) ends "
+        "GROUP BY user_id, peer_id")
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
                                                       _v4_sign_ins, _v5_room_creator, _v6_private_sender_index,
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
                                                       _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
-                                                      _v15_search_index, _v16_rooms_care]
+                                                      _v15_search_index, _v16_rooms_care, _v17_read_state]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -101,10 +101,12 @@ class MessageRow(NamedTuple):
     text: str  # '' once deleted
     ts: int  # when it was stored: milliseconds since the Unix epoch, UTC
     deleted: int | None = None  # a tombstone: ms since the epoch a moderator deleted it (chatd.moderation)
+    mentions: str | None = None  # the users its @names mention, as stored: ",3,17," (chatd.mentions)
 
 
 # A message query's columns, in MessageRow order (the stores and chatd.store.moderation read rows with it).
-COLUMNS = "m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted"
+COLUMNS = ("m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted, "
+           "m.mentions")
 SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
 
 
