@@ -1,6 +1,8 @@
 // Entry point: builds the parts and wires them together. Nothing else
 // reaches across modules; each part gets what it may touch.
 
+import './theme.js'; // first: the page is never painted in the other theme
+import { t } from './i18n.js'; // then: its catalogues load (top-level await) before any module that speaks runs
 import { connect } from './chatd-client.js';
 import { takeAppToken } from './handoff.js';
 import { Store } from './store.js';
@@ -22,6 +24,8 @@ import { followUpgrades } from './upgrade.js';
 import { Notice, appTokenProblem, bannedText, kickedText } from './notice.js';
 import { Moderator } from './moderation.js';
 import { Notifications } from './notifications.js';
+import { SettingsDialog } from './settings.js';
+import { Links } from './links.js';
 import { isolate } from './text.js';
 
 const appToken = takeAppToken(); // first of all: out of the address bar before anything can copy it
@@ -38,7 +42,10 @@ const notifications = new Notifications(
   toasts,
 );
 
-const moderator = new Moderator(chat, toast);
+const moderator = new Moderator(chat, toast, {
+  dialog: byId('mute-dialog'), form: byId('mute-form'), heading: byId('mute-heading'), duration: byId('mute-duration'),
+  reason: byId('mute-reason'), cancel: byId('mute-cancel'),
+});
 
 const dialog = new NameDialog(
   {
@@ -50,9 +57,9 @@ const dialog = new NameDialog(
 
 // Why the server took the user out of a room (docs/protocol.md, "left").
 function leftText(room, reason) {
-  if (reason === 'removed') return `You were removed from #${room}: it is for its members only.`;
-  if (reason === 'deleted') return `#${room} was deleted.`;
-  return `You are no longer in #${room}` + (reason ? ` (${reason}).` : '.');
+  if (reason === 'removed') return t('notice.left_removed', { room: `#${room}` });
+  if (reason === 'deleted') return t('notice.left_deleted', { room: `#${room}` });
+  return reason ? t('notice.left_reason', { room: `#${room}`, reason }) : t('notice.left', { room: `#${room}` });
 }
 
 // Signed out (here, in another tab, or from another device): nothing of the user may stay
@@ -68,8 +75,11 @@ const client = new ChatClient(chat, store, outbox, {
   toast,
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
-  kicked: (reason) => notice.show(kickedText(reason), { label: 'Reconnect', act: () => chat.start() }),
-  banned: (ban) => notice.show(bannedText(ban)), // no button: coming back is not the user's choice
+  kicked: (reason) => notice.show(kickedText(reason), { label: t('notice.reconnect'), act: () => chat.start() }),
+  banned: (ban) => { // no button: coming back is not the user's choice
+    app.hidden = true; // nothing of the chat stays on screen (not the rooms it would be joining): only why
+    notice.show(bannedText(ban));
+  },
   left: (room, reason) => toast(leftText(isolate(room), reason)),
   event: (frame) => notifications.add(frame),
 });
@@ -143,21 +153,31 @@ new ChatHeader(
   { leave: (view) => client.leaveRoom(view) },
 );
 
-// Guest users have no password: signing out for good means the next sign-in is a new user.
-const SIGN_OUT_WARNING = 'There is no password: signing in again makes a new user, and this one cannot be used again.';
 
-new MeMenu(
-  { button: byId('me'), menu: byId('me-menu') },
-  {
-    rename: () => dialog.open({ name: store.me ? store.me.name : '', cancellable: true }),
-    signOut: (everywhere) => {
-      const what = everywhere
-        ? 'Sign out on every browser and device signed in with your name?'
-        : 'Sign out of chatd on this browser?';
-      if (window.confirm(`${what} ${SIGN_OUT_WARNING}`)) client.signOut(everywhere);
-    },
+const account = {
+  rename: () => dialog.open({ name: store.me ? store.me.name : '', cancellable: true }),
+  signOut: (everywhere) => {
+    // Guest users have no password: signing out for good means the next sign-in is a new user.
+    const what = t(everywhere ? 'me.sign_out_everywhere_confirm' : 'me.sign_out_confirm');
+    if (window.confirm(`${what} ${t('me.sign_out_warning')}`)) client.signOut(everywhere);
   },
+};
+
+const settings = new SettingsDialog(
+  {
+    dialog: byId('settings-dialog'), close: byId('settings-close'), name: byId('settings-name'),
+    rename: byId('settings-rename'), signOut: byId('settings-sign-out'),
+    signOutEverywhere: byId('settings-sign-out-everywhere'), lang: byId('settings-lang'),
+    theme: byId('settings-theme'), timeFormat: byId('settings-time'), desktop: byId('settings-desktop'),
+    sound: byId('settings-sound'), desktopNote: byId('settings-desktop-note'),
+  },
+  store,
+  // Every time on the page is drawn again in the new format: the simplest sure way is a reload
+  // (the resume token keeps the user, the outbox their unsent messages).
+  { ...account, timeFormatChanged: () => window.location.reload() },
 );
+
+new MeMenu({ button: byId('me'), menu: byId('me-menu') }, { ...account, settings: () => settings.open() });
 
 // On a narrow screen the sidebar and the member list are drawers over the
 // messages; one open at a time, closed by choosing something or Escape.
@@ -181,5 +201,6 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
+new Links(store, client);
 followUpgrades(chat, byId('composer'));
 client.start(appToken);

@@ -4,6 +4,7 @@
 import { bdi, h, setChildren } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { lock } from './marks.js';
+import { t } from './i18n.js';
 
 /** What a view is called, as nodes: "#room" or "name #tag", the user's string isolated. */
 export function viewLabel(view) {
@@ -32,11 +33,11 @@ export class ChatHeader {
     setChildren(title, view ? viewLabel(view) : 'chatd');
     let about = '';
     if (view && view.kind === 'room') about = view.topic;
-    else if (view) about = 'private conversation';
+    else if (view) about = t('chat.private_conversation');
     topic.textContent = about;
     topic.hidden = !about;
     leave.hidden = !(view && view.kind === 'room');
-    if (view) leave.setAttribute('aria-label', 'Leave ' + view.title());
+    if (view) leave.setAttribute('aria-label', t('chat.leave_room', { room: view.title() }));
     document.title = this.documentTitle(view);
   }
 
@@ -50,6 +51,6 @@ export class ChatHeader {
     const user = this.store.me;
     me.hidden = !user;
     setChildren(me, user ? bdi(user.name) : null);
-    me.title = user ? `You are ${isolate(user.name)} ${userTag(user.id)}. Change your name or sign out.` : '';
+    me.title = user ? t('me.title', { name: isolate(user.name), tag: userTag(user.id) }) : '';
   }
 }

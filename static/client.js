@@ -8,6 +8,7 @@ import { applyRoomEvent, roomKey } from './store.js';
 import { saved } from './persist.js';
 import { PAGE, loadOlder } from './history.js';
 import { loadAround, loadNewer } from './jump.js';
+import { errorText, t } from './i18n.js';
 
 const DEFAULT_ROOM = 'lobby';
 // Codes of a refused app token (docs/protocol.md, "identify"): only the web app can issue a new one.
@@ -56,7 +57,7 @@ export class ChatClient {
       saved.eventsSince.set(this.chat.eventsSince);
       this.ui.event(f);
     });
-    chat.on('error', (f) => this.ui.toast(f.message || f.code));
+    chat.on('error', (f) => this.ui.toast(errorText(f)));
     chat.on('close', () => {
       this.listing = null;
       store.disconnected();
@@ -94,8 +95,7 @@ export class ChatClient {
     try {
       await this.chat.signOut(everywhere);
     } catch (err) {
-      const offline = 'Not connected, so still signed in: sign out once the connection is back.';
-      this.ui.toast(isLost(err) ? offline : err.message || err.code);
+      this.ui.toast(isLost(err) ? t('me.sign_out_offline') : errorText(err));
       return;
     }
     this.signedOut();
@@ -119,8 +119,8 @@ export class ChatClient {
     const name = this.chat.name || (store.me && store.me.name) || saved.name.get();
     // A refused rename can be abandoned: the token still signs in under the old name.
     const cancellable = Boolean(saved.token.get()) && this.renaming;
-    let why = err.message || err.code;
-    if (err.code === 'bad_token') why = `Your saved sign-in no longer works (${err.message}). Pick a name.`;
+    let why = errorText(err);
+    if (err.code === 'bad_token') why = t('name.bad_token', { why: errorText(err) });
     else if (err.code === 'no_identity') why = '';
     this.ui.askName({ name, error: why, cancellable });
   }
@@ -177,7 +177,7 @@ export class ChatClient {
       }
     } catch (err) {
       if (this.listing === rooms) this.listing = null;
-      if (!isLost(err)) this.ui.toast(err.message || err.code);
+      if (!isLost(err)) this.ui.toast(errorText(err));
       return;
     }
     if (this.listing !== rooms) return; // the connection it was for is gone
@@ -206,7 +206,7 @@ export class ChatClient {
     view.wanted = true;
     this.chat.join(view.name).catch((err) => {
       if (!view.wanted || this.store.views.get(view.key) !== view) return; // left meanwhile
-      this.ui.toast(err.message || err.code);
+      this.ui.toast(errorText(err));
       this.forget(view);
     });
   }
@@ -247,7 +247,7 @@ export class ChatClient {
     try {
       await this.chat.leave(view.name);
     } catch (err) {
-      this.ui.toast(err.message || err.code);
+      this.ui.toast(errorText(err));
       return;
     }
     this.forget(view);
@@ -282,7 +282,7 @@ export class ChatClient {
       this.openRoom(answer.room.name);
       return null;
     } catch (err) {
-      return isLost(err) ? 'Not connected: the room was not created.' : err.message || err.code;
+      return isLost(err) ? t('sidebar.create_offline') : errorText(err);
     }
   }
 
@@ -302,13 +302,13 @@ export class ChatClient {
 
   loadOlder(view) {
     loadOlder(this.chat, this.store, view).catch((err) => {
-      if (!isLost(err)) this.ui.toast(err.message || err.code);
+      if (!isLost(err)) this.ui.toast(errorText(err));
     });
   }
 
   loadNewer(view) {
     loadNewer(this.chat, this.store, view).catch((err) => {
-      if (!isLost(err)) this.ui.toast(err.message || err.code);
+      if (!isLost(err)) this.ui.toast(errorText(err));
     });
   }
 
@@ -328,7 +328,7 @@ export class ChatClient {
     try {
       await loadAround(this.chat, store, view, result.id);
     } catch (err) {
-      if (!isLost(err)) this.ui.toast(err.message || err.code);
+      if (!isLost(err)) this.ui.toast(errorText(err));
       return;
     }
     if (store.current === view.key) store.emit('focus', { key: view.key, id: result.id });

@@ -3,6 +3,8 @@
 // write in (archived, or an announcement room for a user who is no moderator)
 // the box is disabled with a note saying why.
 
+import { formatNumber, t } from './i18n.js';
+
 // The server's limits.max_text_chars defaults to 4000 and is not announced in
 // the protocol; a server with another limit answers text_too_long, shown on
 // the message.
@@ -18,10 +20,10 @@ const POSTING_ROLES = ['moderator', 'admin']; // who posts in an announcement ro
 /** Why `me` cannot write in `view` (docs/protocol.md, "Archived and announcement rooms"), or ''. */
 export function closedReason(view, me) {
   if (!view || view.kind !== 'room') return '';
-  if (view.archived) return `${view.title()} is archived: you can read it, not write in it.`;
+  if (view.archived) return t('composer.archived', { room: view.title() });
   const roles = (me && me.roles) || [];
   if (view.announcement && !roles.some((r) => POSTING_ROLES.includes(r))) {
-    return `Only moderators post in ${view.title()}.`;
+    return t('composer.moderators_only', { room: view.title() });
   }
   return '';
 }
@@ -62,7 +64,7 @@ export class Composer {
     const { textarea, send } = this.els;
     const closed = closedReason(view, this.store.me);
     textarea.disabled = send.disabled = !view || Boolean(closed);
-    textarea.placeholder = closed || (view ? 'Message ' + view.title() : 'Pick a room first');
+    textarea.placeholder = closed || (view ? t('composer.placeholder', { room: view.title() }) : t('composer.no_room'));
     this.note.textContent = closed;
     this.note.hidden = !closed;
     if (view && !closed) this.update();
@@ -93,9 +95,8 @@ export class Composer {
     const n = length(textarea.value);
     const over = n > MAX_TEXT_CHARS;
     counter.hidden = n < SHOW_COUNT_FROM;
-    counter.textContent = over
-      ? `${n - MAX_TEXT_CHARS} characters too long (${n}/${MAX_TEXT_CHARS})`
-      : `${n}/${MAX_TEXT_CHARS}`;
+    const counts = { over: formatNumber(n - MAX_TEXT_CHARS), n: formatNumber(n), max: formatNumber(MAX_TEXT_CHARS) };
+    counter.textContent = over ? t('composer.too_long', counts) : t('composer.count', counts);
     counter.classList.toggle('over', over);
     if (over) textarea.setAttribute('aria-invalid', 'true');
     else textarea.removeAttribute('aria-invalid');

@@ -1,11 +1,14 @@
 // The connection state in the top bar: connecting / online / reconnecting
 // in N s / offline, and a button to reconnect at once.
 
+import { formatNumber, t } from './i18n.js';
+
+// The catalogue key of each state's word.
 const LABELS = {
-  connecting: 'Connecting…',
-  online: 'Online',
-  reconnecting: 'Reconnecting',
-  offline: 'Offline',
+  connecting: 'conn.connecting',
+  online: 'conn.online',
+  reconnecting: 'conn.reconnecting',
+  offline: 'conn.offline',
 };
 
 export class ConnState {
@@ -24,17 +27,18 @@ export class ConnState {
     const { state } = this.conn;
     box.dataset.state = state;
     // Only the state word is in the live region; a ticking countdown would be read out every second.
-    if (label.textContent !== LABELS[state]) label.textContent = LABELS[state];
+    const word = t(LABELS[state]);
+    if (label.textContent !== word) label.textContent = word;
     clearInterval(this.ticker);
     if (state === 'reconnecting') {
       const tick = () => {
         const s = Math.max(0, Math.ceil((this.conn.retryAt - Date.now()) / 1000));
-        countdown.textContent = ` in ${s} s`;
+        countdown.textContent = t('conn.countdown', { seconds: formatNumber(s) });
       };
       tick();
       this.ticker = setInterval(tick, 1000);
     } else {
-      countdown.textContent = state === 'offline' && navigator.onLine === false ? ' (no network)' : '';
+      countdown.textContent = state === 'offline' && navigator.onLine === false ? t('conn.no_network') : '';
     }
     retry.hidden = !(state === 'reconnecting' || (state === 'offline' && this.conn.wanted));
   }

@@ -2,6 +2,7 @@
 // docs/protocol.md), and the lock of a members-only room.
 
 import { h, srOnly } from './dom.js';
+import { t } from './i18n.js';
 
 const AVATAR_PX = 24;
 
@@ -19,12 +20,12 @@ export function avatar(user) {
 
 /** "bot" after the name of a bot user. */
 export function botBadge(user) {
-  return user.bot === true ? h('span', { class: 'bot-badge', 'data-testid': 'bot-badge' }, 'bot') : null;
+  return user.bot === true ? h('span', { class: 'bot-badge', 'data-testid': 'bot-badge' }, t('marks.bot')) : null;
 }
 
 /** A lock for a members-only room; null for an open one. */
 export function lock(membersOnly) {
   if (!membersOnly) return null;
-  return h('span', { class: 'lock', title: 'Members only', 'data-testid': 'members-only' },
-    h('span', { 'aria-hidden': 'true' }, '🔒'), srOnly(', members only'));
+  return h('span', { class: 'lock', title: t('marks.members_only'), 'data-testid': 'members-only' },
+    h('span', { 'aria-hidden': 'true' }, '🔒'), srOnly(t('marks.members_only_sr')));
 }

@@ -1,12 +1,12 @@
 // The name menu: the button with the user's name opens it; it offers to
-// change the name and to sign out, of this browser or of every device.
+// open the settings, change the name and sign out, of this browser or of every device.
 // A menu button as the WAI-ARIA practices describe it: arrows move between
 // the items, Escape closes and returns to the button, Tab or a click
 // elsewhere closes.
 
 export class MeMenu {
-  /** els: {button, menu: items with data-action = rename | sign-out | sign-out-everywhere};
-   *  actions: {rename(), signOut(everywhere)} */
+  /** els: {button, menu: items with data-action = settings | rename | sign-out | sign-out-everywhere};
+   *  actions: {settings(), rename(), signOut(everywhere)} */
   constructor(els, actions) {
     this.els = els;
     const { button, menu } = els;
@@ -15,7 +15,8 @@ export class MeMenu {
       const item = e.target.closest('[data-action]');
       if (!item) return;
       this.close();
-      if (item.dataset.action === 'rename') actions.rename();
+      if (item.dataset.action === 'settings') actions.settings();
+      else if (item.dataset.action === 'rename') actions.rename();
       else actions.signOut(item.dataset.action === 'sign-out-everywhere');
     });
     menu.addEventListener('keydown', (e) => this.onKey(e));

@@ -5,9 +5,9 @@
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { avatar, botBadge } from './marks.js';
-import { MUTES } from './moderation.js';
+import { fill, formatNumber, t } from './i18n.js';
 
-const talkTitle = (u) => `Talk privately with ${isolate(u.name)} ${userTag(u.id)}`;
+const talkTitle = (u) => t('members.talk_title', { name: isolate(u.name), tag: userTag(u.id) });
 
 export class MembersView {
   /** els: {list, heading, note}; actions: {openConversation(user), moderator (moderation.js)} */
@@ -37,11 +37,11 @@ export class MembersView {
         if (button) button.title = talkTitle(u);
         li.querySelector('.member-name').textContent = u.name;
       });
-    if (room) setChildren(els.heading, 'Online in #', bdi(room.name), ` (${members.length})`);
-    else els.heading.textContent = 'Online';
+    if (room) setChildren(els.heading, ...fill(t('members.online_in', { count: formatNumber(members.length) }), { room: bdi(room.name) }));
+    else els.heading.textContent = t('members.online');
     let note = [];
-    if (view && view.kind === 'dm') note = ['Private conversation with ', bdi(view.name), '. Only the two of you see it.'];
-    else if (room && !room.joined) note = ['Not connected to this room right now.'];
+    if (view && view.kind === 'dm') note = fill(t('members.dm_note'), { name: bdi(view.name) });
+    else if (room && !room.joined) note = [t('members.not_connected')];
     setChildren(els.note, note);
     els.note.hidden = !note.length;
   }
@@ -50,16 +50,16 @@ export class MembersView {
   // the same name), which always shows.
   build(user, isMe, moderatedRoom) {
     const name = bdi(user.name, { class: 'member-name' });
-    const tag = h('span', { class: 'member-tag', title: 'user id ' + user.id }, userTag(user.id));
+    const tag = h('span', { class: 'member-tag', title: t('members.user_id', { id: user.id }) }, userTag(user.id));
     const face = avatar(user);
     const badge = botBadge(user);
-    if (isMe) return h('li', { class: 'member' }, h('span', { class: 'member-self' }, face, name, tag, badge, ' (you)'));
+    if (isMe) return h('li', { class: 'member' }, h('span', { class: 'member-self' }, face, name, tag, badge, ' ', t('members.you')));
     const button = h('button', {
       type: 'button',
       class: 'member-button',
       title: talkTitle(user),
       onclick: () => this.actions.openConversation(user),
-    }, face, name, tag, badge, srOnly(': talk privately'));
+    }, face, name, tag, badge, srOnly(t('members.talk_sr')));
     return h('li', { class: 'member' }, button, moderatedRoom ? this.menu(user, moderatedRoom.name) : null);
   }
 
@@ -72,11 +72,12 @@ export class MembersView {
         act();
       },
     }, label));
+    const label = t('members.moderate', { name: isolate(user.name) });
     return h('details', { class: 'mod-menu', 'data-testid': 'moderate-' + user.name },
-      h('summary', { 'aria-label': `Moderate ${isolate(user.name)}`, title: `Moderate ${isolate(user.name)}` }, '⋯'),
-      h('ul', { 'aria-label': `Moderate ${isolate(user.name)}` },
-        ...MUTES.map(([label, seconds]) => item(label, () => m.mute(user, room, seconds, label), `mute-${seconds}`)),
-        item('Kick', () => m.kick(user), 'kick'),
-        item('Ban…', () => m.ban(user), 'ban')));
+      h('summary', { 'aria-label': label, title: label }, '⋯'),
+      h('ul', { 'aria-label': label },
+        item(t('moderation.mute_menu'), () => m.mute(user, room), 'mute'),
+        item(t('moderation.kick_menu'), () => m.kick(user), 'kick'),
+        item(t('moderation.ban_menu'), () => m.ban(user), 'ban')));
   }
 }

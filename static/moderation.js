@@ -1,16 +1,27 @@
-// The chat page's moderator actions (docs/protocol.md, "Moderation"): Delete on a message,
-// and Mute / Kick / Ban on a member of the room on screen. Shown only to a user whose
-// welcome says `user.roles` holds "moderator" or "admin" (store.moderates()); the server
-// decides all the same, and says why it refuses.
+// A moderator's actions from the chat page: delete a message, mute (in a
+// room, for a chosen time, with an optional reason: the mute dialog), kick,
+// ban. Each says what happened, or why not, in a toast.
 
-// [label, seconds]: a mute from the member list is in the room on screen.
-export const MUTES = [['Mute 10 min', 600], ['Mute 1 hour', 3600], ['Mute 1 day', 86400]];
+import { errorText, t } from './i18n.js';
+import { isolate } from './text.js';
+
+const NOT_CONNECTED = 'disconnected';
 
 export class Moderator {
-  /** chat: the ChatdClient; toast(text): what happened, or why not. */
-  constructor(chat, toast) {
+  /**
+   * chat: the ChatdClient; toast(text): what happened, or why not.
+   * muteDialog: {dialog, form, heading, duration (a select of seconds, '' for no end), reason, cancel}
+   */
+  constructor(chat, toast, muteDialog) {
     this.chat = chat;
     this.toast = toast;
+    this.muteEls = muteDialog;
+    this.muting = null; // {user, room} while the mute dialog is open
+    muteDialog.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.submitMute();
+    });
+    muteDialog.cancel.addEventListener('click', () => muteDialog.dialog.close());
   }
 
   async act(frame, doneText) {
@@ -18,28 +29,47 @@ export class Moderator {
       await this.chat.request(frame);
       this.toast(doneText);
     } catch (err) {
-      this.toast(err.code === 'disconnected' ? 'Not connected: nothing was done.' : err.message || err.code);
+      this.toast(err.code === NOT_CONNECTED ? t('moderation.offline') : errorText(err));
     }
   }
 
   deleteMessage(m) {
-    if (!window.confirm('Delete this message for everyone? Its text is removed for good.')) return;
-    this.act({ type: 'delete', id: m.id }, 'Message deleted.');
+    if (!window.confirm(t('moderation.delete_confirm'))) return;
+    this.act({ type: 'delete', id: m.id }, t('moderation.deleted'));
   }
 
-  mute(user, room, seconds, label) {
-    this.act({ type: 'mute', user: user.id, room, seconds }, `${user.name}: ${label.toLowerCase()} in #${room}.`);
+  /** Open the mute dialog for user in room (a native modal <dialog>: Esc closes it, focus stays inside). */
+  mute(user, room) {
+    const { dialog, heading, duration, reason } = this.muteEls;
+    this.muting = { user, room };
+    heading.textContent = t('moderation.mute_heading', { name: isolate(user.name), room: `#${isolate(room)}` });
+    duration.selectedIndex = 0;
+    reason.value = '';
+    dialog.showModal();
+    duration.focus();
+  }
+
+  submitMute() {
+    const { dialog, duration, reason } = this.muteEls;
+    const { user, room } = this.muting;
+    const frame = { type: 'mute', user: user.id, room };
+    if (duration.value) frame.seconds = Number(duration.value);
+    const why = reason.value.trim();
+    if (why) frame.reason = why;
+    const how = duration.selectedOptions[0].textContent;
+    dialog.close();
+    this.act(frame, t('moderation.muted', { name: isolate(user.name), room: `#${isolate(room)}`, duration: how }));
   }
 
   kick(user) {
-    const reason = window.prompt(`Kick ${user.name}: every tab of theirs is closed. Reason (shown to them):`, '');
+    const reason = window.prompt(t('moderation.kick_prompt', { name: isolate(user.name) }), '');
     if (reason === null) return;
-    this.act({ type: 'kick', user: user.id, reason: reason.trim() }, `${user.name} was kicked.`);
+    this.act({ type: 'kick', user: user.id, reason: reason.trim() }, t('moderation.kicked', { name: isolate(user.name) }));
   }
 
   ban(user) {
-    const reason = window.prompt(`Ban ${user.name} for good. Reason (shown to them):`, '');
+    const reason = window.prompt(t('moderation.ban_prompt', { name: isolate(user.name) }), '');
     if (reason === null) return;
-    this.act({ type: 'ban', user: user.id, reason: reason.trim() }, `${user.name} was banned.`);
+    this.act({ type: 'ban', user: user.id, reason: reason.trim() }, t('moderation.banned', { name: isolate(user.name) }));
   }
 }

@@ -1,6 +1,8 @@
 // The "choose a name" form, shown over the page when there is no token, the
 // token was refused, the name is taken, or the user wants another name.
 
+import { t } from './i18n.js';
+
 const NAME_MAX = 32;
 // What can be told here at once; the rest of the rules (docs/protocol.md,
 // "Names": invisible and bidirectional characters, stacked marks, names that
@@ -9,9 +11,9 @@ const CONTROLS = /[\p{Cc}\u2028\u2029]/u;
 
 export function nameProblem(name) {
   const n = [...name].length;
-  if (!n) return 'Type a name.';
-  if (n > NAME_MAX) return `A name has at most ${NAME_MAX} characters.`;
-  if (CONTROLS.test(name)) return 'A name cannot hold control characters or line breaks.';
+  if (!n) return t('name.empty');
+  if (n > NAME_MAX) return t('name.too_long', { max: NAME_MAX });
+  if (CONTROLS.test(name)) return t('name.controls');
   return '';
 }
 

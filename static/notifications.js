@@ -2,7 +2,7 @@
 // a toast and stays in the list behind the bell in the top bar.
 
 import { h, setChildren, srOnly } from './dom.js';
-import { clock } from './messages-view.js';
+import { formatNumber, formatTime, t } from './i18n.js';
 
 const KEPT = 50;            // the list keeps the newest this many
 const SUMMARY_CHARS = 140;  // of the payload shown in a toast or list item
@@ -15,7 +15,7 @@ export function summary(data) {
 }
 
 function describe(f) {
-  const where = typeof f.room === 'string' ? ` in #${f.room}` : '';
+  const where = typeof f.room === 'string' ? t('notifications.in_room', { room: `#${f.room}` }) : '';
   const about = summary(f.data);
   return `${f.name}${where}${about ? ': ' + about : ''}`;
 }
@@ -42,7 +42,7 @@ export class Notifications {
     this.toasts.show(text, 'info');
     const ts = typeof f.ts === 'number' ? new Date(f.ts) : new Date();
     const item = h('li', { class: 'notification', 'data-testid': 'notification', 'data-name': f.name },
-      h('time', { datetime: ts.toISOString() }, clock(ts)), ' ', h('bdi', {}, text));
+      h('time', { datetime: ts.toISOString() }, formatTime(ts)), ' ', h('bdi', {}, text));
     this.els.list.prepend(item);
     while (this.els.list.children.length > KEPT) this.els.list.lastElementChild.remove();
     if (this.els.panel.hidden) this.unseen += 1;
@@ -59,7 +59,7 @@ export class Notifications {
   render() {
     const { button, count, list } = this.els;
     button.hidden = list.children.length === 0;
-    setChildren(count, this.unseen ? [String(this.unseen), srOnly(' new')] : null);
+    setChildren(count, this.unseen ? [formatNumber(this.unseen), srOnly(t('notifications.new'))] : null);
     count.hidden = !this.unseen;
   }
 }

@@ -10,6 +10,7 @@
 import { randomId } from './connection.js';
 import { saved } from './persist.js';
 import { wellFormed } from './wellformed.js';
+import { errorText, t } from './i18n.js';
 
 export class Outbox {
   /** chat: the ChatdClient; toast(text) */
@@ -83,11 +84,11 @@ export class Outbox {
   refused(p, err) {
     if (!this.store.pending.has(p.cid)) return; // discarded meanwhile
     if (err.code === 'other_user') {
-      this.fail(p, 'you are signed in as someone else now; send it again if you want to');
+      this.fail(p, t('outbox.other_user'));
       return;
     }
-    this.fail(p, err.message || err.code);
-    this.toast('Message not sent: ' + (err.message || err.code));
+    this.fail(p, errorText(err));
+    this.toast(t('outbox.not_sent', { why: errorText(err) }));
   }
 
   fail(p, message) {

@@ -4,21 +4,20 @@
 // Text from others always becomes text nodes (dom.js), never markup.
 
 import { bdi, h, setChildren } from './dom.js';
-import { clock } from './messages-view.js';
+import { errorText, fill, formatDateTime, formatDay, formatNumber, formatTime, plural, t } from './i18n.js';
 
 const PAGE = 20;
 
 function when(ts) {
-  const date = new Date(ts);
-  return h('time', { datetime: date.toISOString(), title: date.toLocaleString() },
-    date.toLocaleDateString(undefined, { dateStyle: 'medium' }) + ' ' + clock(date));
+  return h('time', { datetime: new Date(ts).toISOString(), title: formatDateTime(ts) },
+    `${formatDay(ts)} ${formatTime(ts)}`);
 }
 
 /** Where a result was said: its room, or the other person of a private conversation. */
 function where(result, me) {
   if (result.room !== undefined) return ['#', bdi(result.room)];
   const other = me && result.from.id === me.id ? result.to : result.from;
-  return ['with ', bdi(other.name)];
+  return fill(t('search.with'), { name: bdi(other.name) });
 }
 
 /** The snippet's parts: even ones plain text, odd ones the matched words (marked). */
@@ -77,14 +76,13 @@ export class SearchBox {
     const frame = { type: 'search', q: query, limit: PAGE };
     if (this.last !== null) frame.before = this.last;
     els.more.hidden = true;
-    setChildren(els.status, 'Searching…');
+    setChildren(els.status, t('search.searching'));
     let answer;
     try {
       answer = await this.actions.search(frame);
     } catch (err) {
       if (query === this.query) {
-        setChildren(els.status, err.code === 'disconnected' ? 'Not connected: try again once the connection is back.'
-          : err.message || err.code);
+        setChildren(els.status, err.code === 'disconnected' ? t('search.offline') : errorText(err));
       }
       return;
     }
@@ -105,7 +103,7 @@ export class SearchBox {
     }
     els.more.hidden = !answer.more;
     const count = els.list.children.length;
-    setChildren(els.status, count ? `${count}${answer.more ? '+' : ''} result${count === 1 ? '' : 's'} for “${query}”`
-      : `Nothing found for “${query}”.`);
+    const shown = formatNumber(count) + (answer.more ? '+' : '');
+    setChildren(els.status, count ? plural('search.results', count, { count: shown, query }) : t('search.none', { query }));
   }
 }

@@ -4,6 +4,7 @@ the member list; a banned page says why and until when and does not reconnect.""
 
 from __future__ import annotations
 
+import re
 import time
 
 import jwt
@@ -66,10 +67,16 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
     menu = mod.get_by_test_id("moderate-bob")
     await menu.locator("summary").focus()
     await menu.locator("summary").press("Enter")  # by keyboard
-    await menu.get_by_test_id("mute-600").click()
-    await expect(mod.locator("#toasts")).to_contain_text("bob: mute 10 min in #lobby.")
+    await menu.get_by_test_id("mute").click()  # a dialog asks for how long and why (optional)
+    mute = mod.get_by_test_id("mute-dialog")
+    await mute.get_by_test_id("mute-duration").select_option("600")
+    await mute.get_by_test_id("mute-reason").fill("flooding")
+    await mute.get_by_test_id("mute-submit").click()
+    await expect(mute).to_be_hidden()
+    await expect(mod.locator("#toasts")).to_contain_text("is muted in #\u2068lobby\u2069: 10 minutes.")
     await send(bob, "can I talk?")
-    await expect(bob.get_by_test_id("failed-reason")).to_contain_text("muted in lobby for 10 minutes")
+    muted = re.compile("muted in lobby for (10|9) minutes.*: flooding")  # the reason the dialog took
+    await expect(bob.get_by_test_id("failed-reason")).to_contain_text(muted)
 
     mod.dialog_answer = "spamming links"
     await menu.locator("summary").click()
@@ -84,6 +91,7 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
                 what="bob's sessions closed")
     await bob.reload()  # coming back on its own: refused again, the page says why
     await expect(bob.get_by_test_id("notice")).to_contain_text("Reason: spamming links.")
+    await expect(bob.locator("#app")).to_be_hidden()  # only the notice: no stale room list "Joining…"
     await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     page = await server.chat.store.audit.page(None, 10)
     assert [row["action"] for row in reversed(page.rows)] == ["user.mute", "user.ban"]

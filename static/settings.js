@@ -1,0 +1,94 @@
+// The settings dialog (from the name menu): the user's name and signing out,
+// and this browser's settings (prefs.js: language, theme, time format,
+// desktop notifications, sound), each applied as soon as it is changed.
+// A native modal <dialog>: the rest of the page is inert while it is open,
+// Escape closes it, and the focus goes back where it was.
+
+import { bdi, setChildren } from './dom.js';
+import { setLanguage, t } from './i18n.js';
+import { pref, setPref } from './prefs.js';
+import { userTag } from './text.js';
+
+export class SettingsDialog {
+  /**
+   * els: {dialog, close, name, rename, signOut, signOutEverywhere, lang, theme, timeFormat, desktop, sound,
+   *       desktopNote}
+   * actions: {rename(), signOut(everywhere), timeFormatChanged()}
+   */
+  constructor(els, store, actions) {
+    this.els = els;
+    this.store = store;
+    this.returnFocus = null;
+    els.close.addEventListener('click', () => this.close());
+    els.dialog.addEventListener('close', () => this.closed());
+    els.rename.addEventListener('click', () => this.then(actions.rename));
+    els.signOut.addEventListener('click', () => this.then(() => actions.signOut(false)));
+    els.signOutEverywhere.addEventListener('click', () => this.then(() => actions.signOut(true)));
+    els.lang.addEventListener('change', () => setLanguage(els.lang.value));
+    els.theme.addEventListener('change', () => setPref('theme', els.theme.value));
+    els.timeFormat.addEventListener('change', () => {
+      setPref('timeFormat', els.timeFormat.value);
+      actions.timeFormatChanged();
+    });
+    els.desktop.addEventListener('change', () => this.desktopChanged());
+    els.sound.addEventListener('change', () => setPref('sound', els.sound.checked));
+  }
+
+  isOpen() {
+    return this.els.dialog.open;
+  }
+
+  open() {
+    const { els, store } = this;
+    this.returnFocus = document.activeElement;
+    setChildren(els.name, store.me ? [bdi(store.me.name), ' ', userTag(store.me.id)] : null);
+    els.lang.value = pref('lang');
+    els.theme.value = pref('theme');
+    els.timeFormat.value = pref('timeFormat');
+    els.desktop.checked = pref('desktop') && permission() === 'granted';
+    els.sound.checked = pref('sound');
+    this.showDesktopNote();
+    els.dialog.showModal();
+    els.close.focus();
+  }
+
+  close() {
+    this.els.dialog.close();
+  }
+
+  closed() {
+    if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
+    this.returnFocus = null;
+  }
+
+  /** Close, then act (a dialog of its own, or leaving the page). */
+  then(act) {
+    this.close();
+    act();
+  }
+
+  // The browser asks the user only now, when they turned notifications on (never on load).
+  async desktopChanged() {
+    const { desktop } = this.els;
+    if (desktop.checked && permission() !== 'granted') {
+      const answer = permission() === 'unsupported' ? 'denied' : await Notification.requestPermission();
+      desktop.checked = answer === 'granted';
+    }
+    setPref('desktop', desktop.checked);
+    this.showDesktopNote();
+  }
+
+  showDesktopNote() {
+    const { desktopNote } = this.els;
+    const state = permission();
+    const note = state === 'unsupported' ? t('settings.desktop_unsupported')
+      : state === 'denied' ? t('settings.desktop_denied') : '';
+    desktopNote.textContent = note;
+    desktopNote.hidden = !note;
+  }
+}
+
+/** The Notification API's permission: 'granted', 'denied', 'default', or 'unsupported'. */
+export function permission() {
+  return typeof Notification === 'undefined' ? 'unsupported' : Notification.permission;
+}

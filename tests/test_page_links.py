@@ -1,0 +1,41 @@
+"""Deep links (static/links.js): the address names the room or conversation
+on screen, back and forward move between them, and a link to a message
+pasted in another user's browser opens that room at that message."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import expect
+
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+
+
+async def test_links_name_what_is_on_screen_and_open_it_for_another_user(browser, page_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    await alice.get_by_test_id("new-room").fill("games")
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("games")
+    await expect(alice).to_have_url(re.compile(r"#/r/games$"))
+    for n in range(3):
+        await send(alice, f"move {n}")
+    await expect(messages(alice)).to_have_count(3)
+    target = await messages(alice).nth(1).get_attribute("data-id")
+
+    await alice.go_back()  # back to the lobby, forward to games
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
+    await alice.go_forward()
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("games")
+
+    # bob, who never was in games, pastes a link to the second message: he joins and sees it highlighted.
+    bob = await open_tab(browser, page_url, "bob")
+    await bob.goto(f"{page_url}#/r/games/m/{target}")
+    await expect(bob.get_by_test_id("room-title")).to_contain_text("games")
+    await expect(bob.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class(re.compile("highlight"))
+    await expect(bob.get_by_test_id("room-games")).to_have_class(re.compile("joined"))
+
+    # A link to a room that does not exist says so and leaves bob where he was.
+    await bob.goto(f"{page_url}#/r/nowhere")
+    await expect(bob.locator("#toasts")).to_contain_text("nowhere")
+    assert not alice.js_errors and not bob.js_errors
