@@ -17,6 +17,8 @@ import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
 import { SearchBox } from './search-box.js';
 import { Composer } from './composer.js';
+import { Completion } from './completion.js';
+import { EmojiPicker } from './emoji-picker.js';
 import { ChatHeader } from './chat-header.js';
 import { MeMenu } from './me-menu.js';
 import { forgetAll, saved } from './persist.js';
@@ -120,6 +122,8 @@ const composer = new Composer(
   store,
   { say: (text) => client.say(text) },
 );
+new Completion(byId('composer'), composer, store);
+new EmojiPicker({ form: byId('composer-form'), before: byId('send') }, composer);
 
 new MessagesView(
   {

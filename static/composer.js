@@ -35,7 +35,9 @@ export class Composer {
     this.store = store;
     this.actions = actions;
     const { form, textarea } = els;
+    this.keyHandlers = []; // onKey()
     textarea.addEventListener('keydown', (e) => {
+      if (this.keyHandlers.some((handle) => handle(e))) return;
       // While an IME composes, Enter picks a candidate; it must not send.
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
         e.preventDefault();
@@ -77,6 +79,19 @@ export class Composer {
     this.update();
     textarea.focus();
     textarea.setSelectionRange(text.length, text.length);
+  }
+
+  /** Let `handle(keydownEvent)` see a key first (a completion list open); it returns true when it took it. */
+  onKey(handle) {
+    this.keyHandlers.push(handle);
+  }
+
+  /** Put `text` in place of the box's characters from..to (the selection by default), the caret after it. */
+  insert(text, from = this.els.textarea.selectionStart, to = this.els.textarea.selectionEnd) {
+    const { textarea } = this.els;
+    textarea.focus();
+    textarea.setRangeText(text, from, to, 'end');
+    textarea.dispatchEvent(new Event('input', { bubbles: true })); // counter, height, and whoever listens
   }
 
   submit() {

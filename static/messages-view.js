@@ -1,40 +1,38 @@
 // The message list of the view on screen: incremental inserts in id order,
 // pending and failed says at the end, scroll-to-top loading of older history.
 
-import { bdi, h, setChildren, srOnly } from './dom.js';
+import { h, setChildren } from './dom.js';
 import { viewLabel } from './chat-header.js';
-import { isolate, userTag } from './text.js';
-import { avatar, botBadge } from './marks.js';
+import { messageItem } from './message-item.js';
+import { continuesGroup, dayKey } from './grouping.js';
+import { formatDay, t } from './i18n.js';
 
 const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
 
 const two = (n) => String(n).padStart(2, '0');
 
+/** "HH:MM" of a Date in local time (notifications.js and search-box.js show times with it). */
 export function clock(date) {
   return two(date.getHours()) + ':' + two(date.getMinutes());
 }
 
-function longDate(date) {
-  return date.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+/** The heading over the first message of a day: "Today", "Yesterday", or the date (i18n.js formatDay). */
+function daySeparator(ts) {
+  const day = dayKey(ts);
+  return h('li', { class: 'day-sep', 'data-testid': 'day-separator', 'data-day': day },
+    h('h2', {}, h('time', { datetime: day }, formatDay(ts))));
 }
 
-function stamp(ts) {
-  const date = new Date(ts);
-  return h('time', { datetime: date.toISOString(), title: longDate(date) }, clock(date));
-}
-
-// The author's name, with the user's tag on hover: two users may have had the same name.
-function header(user, mine, ts, action = null) {
-  return h('div', { class: 'msg-meta' }, avatar(user),
-    bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
-    botBadge(user), mine ? srOnly(' (you)') : null, ' ', stamp(ts), action);
+function msUntilTomorrow(now = new Date()) {
+  return new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1).getTime() - now.getTime();
 }
 
 export class MessagesView {
   /**
    * els: {scroller, list, older, empty};
-   * actions: {loadOlder(view), loadNewer(view), edit(cid), discard(cid), deleteMessage(m)}
+   * actions: {loadOlder(view), loadNewer(view)}, and what the parts of a message use (message-item.js ctx.actions:
+   *   edit(cid), discard(cid), deleteMessage(m), …)
    */
   constructor(els, store, actions) {
     this.els = els;
@@ -73,6 +71,7 @@ export class MessagesView {
     store.on('focus', ({ key, id }) => key === this.key && this.focus(id));
     els.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     els.older.addEventListener('click', () => this.loadOlder());
+    this.relabelAtMidnight();
     this.newer = h('button', {
       type: 'button', class: 'load-older link', 'data-testid': 'load-newer',
       onclick: () => this.view() && this.actions.loadNewer(this.view()),
@@ -126,30 +125,63 @@ export class MessagesView {
     const { newer } = this;
     const after = view && view.gapAfter !== null ? this.nodes.get(view.gapAfter) : null;
     newer.disabled = Boolean(view && view.loadingNewer);
-    newer.textContent = view && view.loadingNewer ? 'Loading newer messages…' : 'Load newer messages';
+    newer.textContent = t(view && view.loadingNewer ? 'messages.loading_newer' : 'messages.load_newer');
     if (!this.gapItem) this.gapItem = h('li', { class: 'gap' }, newer);
     if (after) after.after(this.gapItem);
     else this.gapItem.remove();
   }
 
-  messageNode(m) {
-    if (m.deleted) {
-      // The page's choice (docs/protocol.md, "Deleted messages"): a small placeholder where it was,
-      // so the conversation around it still reads in order; no author in a room, no text.
-      return h('li', { class: 'msg deleted', 'data-testid': 'message', 'data-id': m.id, 'data-deleted': '' },
-        h('p', { class: 'msg-text' }, 'Message deleted'));
+  // Day separators before the first message of each day, and `grouped` on a message that goes on
+  // under its author's previous one (grouping.js); the pending says after them count too.
+  decorate() {
+    const view = this.view();
+    if (!view) return;
+    const items = [];
+    for (const id of view.ids) {
+      const li = this.nodes.get(id);
+      if (li) items.push([view.messages.get(id), li]);
     }
-    const mine = this.store.isMine(m);
-    // A moderator may delete room messages; private ones only an admin (chatd.moderation).
-    const deletable = m.room !== undefined ? this.store.moderates() : this.store.moderates('admin');
-    const remove = deletable ? h('button', {
-      type: 'button', class: 'link msg-delete', 'data-testid': 'delete-message',
-      'aria-label': `Delete the message from ${isolate(m.from.name)}`,
-      onclick: () => this.actions.deleteMessage(m),
-    }, 'Delete') : null;
-    return h('li', { class: mine ? 'msg own' : 'msg', 'data-testid': 'message', 'data-id': m.id },
-      header(m.from, mine, m.ts, remove),
-      h('p', { class: 'msg-text', dir: 'auto' }, m.text));
+    const me = this.store.me || { id: '', name: '' };
+    for (const p of this.store.pendingFor(this.key)) {
+      const li = this.pendingNodes.get(p.cid);
+      if (li) items.push([{ ...p, from: me }, li]);
+    }
+    const kept = new Set();
+    let prev = null;
+    for (const [m, li] of items) {
+      const newDay = !prev || dayKey(prev.ts) !== dayKey(m.ts);
+      if (newDay) kept.add(this.separatorBefore(li, m.ts));
+      li.classList.toggle('grouped', !newDay && continuesGroup(prev, m));
+      prev = m;
+    }
+    for (const sep of this.els.list.querySelectorAll(':scope > .day-sep')) if (!kept.has(sep)) sep.remove();
+  }
+
+  // The separator right before li for the day of ts: the one there when it is that day's.
+  separatorBefore(li, ts) {
+    const before = li.previousElementSibling;
+    if (before && before.classList.contains('day-sep') && before.dataset.day === dayKey(ts)) return before;
+    const sep = daySeparator(ts);
+    li.before(sep);
+    return sep;
+  }
+
+  // "Today" becomes "Yesterday" at midnight, with the page left open.
+  relabelAtMidnight() {
+    setTimeout(() => {
+      for (const sep of this.els.list.querySelectorAll(':scope > .day-sep')) sep.remove();
+      this.decorate();
+      this.relabelAtMidnight();
+    }, msUntilTomorrow() + 1000);
+  }
+
+  /** The context message-item.js gives every part of a message of this list. */
+  itemContext() {
+    return { store: this.store, actions: this.actions, view: this.view() };
+  }
+
+  messageNode(m) {
+    return messageItem(m, this.itemContext());
   }
 
   /** A message shown became a tombstone: its placeholder takes its place at once. */
@@ -160,30 +192,12 @@ export class MessagesView {
     const li = this.messageNode(view.messages.get(id));
     old.replaceWith(li);
     this.nodes.set(id, li);
+    this.decorate();
   }
 
   pendingNode(p) {
-    const failed = p.state === 'failed';
     const me = this.store.me || { id: '', name: '' };
-    // Refused for good: the reason, and what the user can do. Not announced
-    // here: the toast that comes with a refusal already was.
-    const status = failed
-      ? h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, 'Not sent: ' + p.error + ' ',
-        h('button', {
-          type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': 'Edit the unsent message',
-          onclick: () => this.actions.edit(p.cid),
-        }, 'Edit'), ' ',
-        h('button', {
-          type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': 'Delete the unsent message',
-          onclick: () => this.actions.discard(p.cid),
-        }, 'Delete'))
-      : srOnly('(sending)');
-    return h('li', {
-      class: 'msg own ' + (failed ? 'failed' : 'pending'),
-      'data-testid': 'message',
-      'data-state': failed ? 'failed' : 'pending',
-      'data-cid': p.cid,
-    }, header(me, true, p.ts), h('p', { class: 'msg-text', dir: 'auto' }, p.text), status);
+    return messageItem({ ...p, from: me }, this.itemContext(), { pending: true });
   }
 
   /** Add messages where their ids say, keeping the reader's place. */
@@ -203,6 +217,7 @@ export class MessagesView {
         this.els.list.insertBefore(li, anchor);
         if (firstShown !== null && firstShown !== undefined && id < firstShown) above = true;
       }
+      this.decorate();
     }, () => above);
     this.renderOlder();
     this.fillIfShort();
@@ -230,6 +245,7 @@ export class MessagesView {
       this.pendingNodes.set(p.cid, li);
       this.pendingShown.set(p.cid, shown);
     }
+    this.decorate();
   }
 
   /**
@@ -256,12 +272,15 @@ export class MessagesView {
     const hasOlder = Boolean(view) && view.olderMore !== false && (view.kind === 'dm' || view.joined);
     older.hidden = !hasOlder;
     older.disabled = Boolean(view && view.loadingOlder);
-    older.textContent = view && view.loadingOlder ? 'Loading older messages…' : 'Load older messages';
+    older.textContent = t(view && view.loadingOlder ? 'messages.loading_older' : 'messages.load_older');
     let note = [];
-    if (!view) note = ['Pick a room on the left, or click someone to talk privately.'];
-    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = ['Joining…'];
-    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = ['No messages yet. Say hello!'];
-    else if (view.ids.length && view.olderMore === false) note = ['This is the beginning of ', viewLabel(view), '.'];
+    if (!view) note = [t('messages.pick_room')];
+    else if (view.kind === 'room' && !view.joined && !view.ids.length) note = [t('messages.joining')];
+    else if (!view.ids.length && view.olderMore === false && !this.pendingNodes.size) note = [t('messages.no_messages')];
+    else if (view.ids.length && view.olderMore === false) {
+      const [before, after] = t('messages.beginning').split('{room}'); // the name is an element of its own
+      note = [before, viewLabel(view), after];
+    }
     setChildren(empty, note);
     empty.hidden = !note.length;
   }

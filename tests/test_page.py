@@ -42,9 +42,10 @@ def page_url(server) -> str:
     return f"http://127.0.0.1:{server.port}/"
 
 
-async def open_tab(browser: Browser, url: str, name: str, room: str | None = "lobby") -> Page:
-    """A fresh browser profile (its own localStorage), signed in as ``name``, in ``room``."""
-    context = await browser.new_context()
+async def open_tab(browser: Browser, url: str, name: str, room: str | None = "lobby", **context_options) -> Page:
+    """A fresh browser profile (its own localStorage), signed in as ``name``, in ``room``;
+    ``context_options`` for Playwright's new_context (viewport, locale, timezone_id…)."""
+    context = await browser.new_context(**context_options)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -1,0 +1,45 @@
+// Finding links in a message's text with linkify-it (vendor/linkify-it.mjs, see vendor/README.md):
+// URLs with a scheme, bare domains (example.com, www.example.org) and e-mail addresses.
+// Pure: text in, ranges out; markup.js builds on it.
+
+import { LinkifyIt } from './vendor/linkify-it.mjs';
+
+// Only these schemes ever become a link: never javascript:, data:, file: or a scheme-relative //host.
+export const LINK_SCHEMES = new Set(['http:', 'https:', 'mailto:']);
+
+// A bare domain is a link only under these top-level domains: linkify-it knows every one, and
+// then file names people write in chat (notes.md, setup.py, run.sh, lib.rs) would be links too.
+// A URL with its scheme (https://example.md/) is a link under any.
+export const BARE_DOMAIN_TLDS = [
+  'com', 'org', 'net', 'edu', 'gov', 'info', 'biz', 'io', 'dev', 'app', 'ai', 'co',
+  'cn', 'hk', 'tw', 'jp', 'kr', 'sg', 'uk', 'de', 'fr', 'eu', 'us', 'ca', 'au', 'nz', 'in', 'ru', 'br',
+];
+
+const linkify = new LinkifyIt({ fuzzyLink: true, fuzzyEmail: true })
+  .tlds(BARE_DOMAIN_TLDS)
+  .add('ftp:', null)
+  .add('//', null);
+
+/** The URL a link opens, if its scheme is allowed; null otherwise (a second check after linkify-it's). */
+export function safeHref(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  return LINK_SCHEMES.has(parsed.protocol) ? parsed.href : null;
+}
+
+/**
+ * The links in `text`, in order: [{start, end, text, href}] where text.slice(start, end) is what
+ * is shown and href what it opens (http:, https: or mailto: only).
+ */
+export function findLinks(text) {
+  const found = [];
+  for (const match of linkify.match(text) || []) {
+    const href = safeHref(match.url);
+    if (href) found.push({ start: match.index, end: match.lastIndex, text: match.text, href });
+  }
+  return found;
+}
