@@ -4,17 +4,16 @@
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { lock } from './marks.js';
+import { unreadBadge } from './badges.js';
+import { t } from './i18n.js';
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
-
-function badge(unread) {
-  return unread ? h('span', { class: 'badge' }, String(unread > 99 ? '99+' : unread), srOnly(' unread')) : null;
-}
 
 export class Sidebar {
   /**
    * els: {rooms, conversations, noConversations, createForm, newRoom, newTopic, createError}
-   * actions: {openRoom(name), openConversation(user), createRoom(name, topic) → Promise<error text | null>}
+   * actions: {openRoom(name), openConversation(user), closeConversation(view),
+   *           createRoom(name, topic) → Promise<error text | null>}
    */
   constructor(els, store, actions) {
     this.els = els;
@@ -66,7 +65,7 @@ export class Sidebar {
         lock(r.members_only)),
       joined ? srOnly(', joined') : null,
       online ? h('span', { class: 'nav-online', title: online + ' online' }, srOnly(', online: '), online) : null,
-      badge(view ? view.unread : 0),
+      unreadBadge(view && view.wanted ? view : null),
     );
   }
 
@@ -76,7 +75,10 @@ export class Sidebar {
     const newest = (v) => (v.ids.length ? v.ids[v.ids.length - 1] : 0);
     views.sort((a, b) => newest(b) - newest(a) || byName(a, b));
     syncList(els.conversations, this.convItems, views, (v) => v.key,
-      (v) => h('li', {}, h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openConversation(v.peer) })),
+      (v) => h('li', { class: 'nav-row' },
+        h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openConversation(v.peer) }),
+        h('button', { type: 'button', class: 'nav-close icon-button', onclick: () => this.actions.closeConversation(v) },
+          h('span', { 'aria-hidden': 'true' }, '✕'))),
       (li, v) => this.updateConversation(li.firstChild, v));
     els.noConversations.hidden = views.length > 0;
   }
@@ -91,8 +93,11 @@ export class Sidebar {
     setChildren(button,
       h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'), bdi(view.name)),
       srOnly(', private conversation'),
-      badge(view.unread),
+      unreadBadge(view),
     );
+    const close = button.nextSibling;
+    close.dataset.testid = 'close-conversation-' + view.name;
+    close.setAttribute('aria-label', t('sidebar.close_conversation', { name: isolate(view.name) }));
   }
 
   async create() {

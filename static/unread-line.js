@@ -1,0 +1,127 @@
+// Where the user left off, in the message list (messages-view.js): a "New messages" line above the
+// first message from others after last_read as it was when the view opened (docs/protocol.md,
+// "joined"), the list opened at that line, and a "Jump to latest" button while scrolled up that
+// counts the messages that arrived below. It follows the list's own store events, after the list
+// (app.js builds it second), so the list's items are in place when it looks.
+
+import { h } from './dom.js';
+import { plural, t } from './i18n.js';
+
+const AWAY_PX = 120;       // further than this from the bottom is "scrolled up"
+const LINE_MARGIN_PX = 8;  // the line opened at sits this far below the top of the pane
+
+export class UnreadLine {
+  /** els: {scroller, list}; store: the Store; actions: {loadNewer(view)} */
+  constructor(els, store, actions) {
+    this.els = els;
+    this.store = store;
+    this.actions = actions;
+    this.key = null;
+    this.after = null;   // the line goes above the first message from others with a larger id; null: not known yet
+    this.placed = false; // the line was put in place once since the view opened (and the list opened at it)
+    this.newest = 0;     // the newest id the list holds: a larger one arrived below
+    this.below = 0;      // messages that arrived below while scrolled up
+    this.line = h('li', { class: 'unread-line', 'data-testid': 'unread-line', role: 'separator' },
+      h('span', {}, t('messages.new_line')));
+    this.jump = h('button', {
+      type: 'button', class: 'jump-latest', 'data-testid': 'jump-latest', hidden: true, onclick: () => this.toLatest(),
+    });
+    els.scroller.append(this.jump);
+    store.on('current', () => (store.current === this.key ? this.place() : this.opened()));
+    store.on('cleared', ({ key }) => key === this.key && this.opened());
+    store.on('readstate', ({ key }) => key === this.key && this.place());
+    store.on('messages', ({ key, ids }) => key === this.key && this.arrived(ids));
+    store.on('older', ({ key }) => key === this.key && this.place());
+    els.scroller.addEventListener('scroll', () => this.showJump(), { passive: true });
+    document.addEventListener('visibilitychange', () => this.hidden());
+  }
+
+  view() {
+    return this.key ? this.store.views.get(this.key) || null : null;
+  }
+
+  // Another view on screen, or this one's messages replaced (a fresh join).
+  opened() {
+    this.key = this.store.current;
+    const view = this.view();
+    this.after = view ? view.lastRead : null;
+    this.placed = false;
+    this.below = 0;
+    this.newest = view && view.ids.length ? view.ids[view.ids.length - 1] : 0;
+    this.line.remove();
+    this.place();
+    this.showJump();
+  }
+
+  // Leaving the tab: what arrives until the user is back is under a line, if none is shown.
+  hidden() {
+    const view = this.view();
+    if (document.visibilityState !== 'hidden' || !view || this.line.isConnected) return;
+    this.after = this.newest;
+    this.placed = true; // not opened at it: the user comes back where they were
+  }
+
+  arrived(ids) {
+    const news = ids.filter((id) => id > this.newest);
+    if (news.length) this.newest = Math.max(...news);
+    if (this.awayFromBottom()) this.below += news.length;
+    this.place();
+    this.showJump();
+  }
+
+  /** The item the line goes above: the first message from others after `after`, or null. */
+  firstUnread(view) {
+    let found = null;
+    for (let i = view.ids.length - 1; i >= 0 && view.ids[i] > this.after; i--) {
+      if (!this.store.isMine(view.messages.get(view.ids[i]))) found = view.ids[i];
+    }
+    return found === null ? null : this.els.list.querySelector(`:scope > li[data-id="${found}"]`);
+  }
+
+  place() {
+    const view = this.view();
+    if (!view) return;
+    if (this.after === null) this.after = view.lastRead;
+    if (this.after === null) return;
+    const first = this.firstUnread(view);
+    if (!first) {
+      this.line.remove();
+      return;
+    }
+    // Above the day's separator when the message opens a day, so the list keeps that separator.
+    const before = first.previousElementSibling;
+    const anchor = before && before.classList.contains('day-sep') ? before : first;
+    if (anchor.previousElementSibling !== this.line) anchor.before(this.line);
+    if (!this.placed) {
+      this.placed = true;
+      this.openAtLine();
+    }
+  }
+
+  // The list opens at the line when it would be above the pane at the bottom.
+  openAtLine() {
+    const s = this.els.scroller;
+    const lineTop = this.line.getBoundingClientRect().top - s.getBoundingClientRect().top;
+    if (lineTop < 0) s.scrollTop += lineTop - LINE_MARGIN_PX;
+  }
+
+  awayFromBottom() {
+    const s = this.els.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight > AWAY_PX;
+  }
+
+  showJump() {
+    const away = this.awayFromBottom();
+    if (!away) this.below = 0;
+    this.jump.hidden = !away;
+    this.jump.textContent = this.below ? plural('messages.jump_new', this.below) : t('messages.jump_latest');
+  }
+
+  toLatest() {
+    const view = this.view();
+    if (view && view.gapAfter !== null) this.actions.loadNewer(view); // after a jump, newer ones are not held
+    const s = this.els.scroller;
+    s.scrollTop = s.scrollHeight;
+    this.showJump();
+  }
+}
