@@ -27,7 +27,9 @@ import { Notice, appTokenProblem, bannedText, kickedText } from './notice.js';
 import { Moderator } from './moderation.js';
 import { Notifications } from './notifications.js';
 import { SettingsDialog } from './settings.js';
-import { Links } from './links.js';
+import { Links } from './deep-links.js';
+import { QuickSwitcher } from './switcher.js';
+import { Keyboard } from './keyboard.js';
 import { isolate } from './text.js';
 import { Alerts } from './alerts.js';
 import { ReadTracker } from './read-tracker.js';
@@ -59,7 +61,13 @@ const dialog = new NameDialog(
     overlay: byId('name-overlay'), form: byId('name-form'), input: byId('name-input'),
     error: byId('name-error'), cancel: byId('name-cancel'), app,
   },
-  { submit: (name) => client.submitName(name), cancel: () => client.keepName() },
+  {
+    submit: (name) => {
+      client.submitName(name);
+      keyboard.focusComposer(); // a first name: the composer is still closed, and the first room focuses it
+    },
+    cancel: () => client.keepName(),
+  },
 );
 
 // Why the server took the user out of a room (docs/protocol.md, "left").
@@ -102,17 +110,17 @@ new ConnState(
   chat,
 );
 
-new Sidebar(
+const sidebar = new Sidebar(
   {
     rooms: byId('room-list'), conversations: byId('conversation-list'), noConversations: byId('no-conversations'),
-    createForm: byId('create-room-form'), newRoom: byId('new-room'), newTopic: byId('new-topic'),
-    createError: byId('create-error'),
+    createForm: byId('create-room-form'), createToggle: byId('new-room-toggle'), newRoom: byId('new-room'),
+    newTopic: byId('new-topic'), createError: byId('create-error'),
   },
   store,
   {
     openRoom: (name) => client.openRoom(name),
     openConversation: (user) => client.openConversation(user),
-    closeConversation: (view) => client.attention.close(view),
+    closeConversation: (view) => client.closeConversation(view),
     createRoom: (name, topic) => client.createRoom(name, topic),
   },
 );
@@ -155,7 +163,7 @@ new ReadTracker(messageEls, store, client.attention);
 new Typing({ textarea: byId('composer'), after: byId('message-scroller') }, store, chat);
 new NotifyLevel({ before: byId('toggle-members') }, store, client.attention);
 
-new SearchBox(
+const search = new SearchBox(
   {
     form: byId('search-form'), input: byId('search-input'), panel: byId('search-panel'), status: byId('search-status'),
     list: byId('search-results'), more: byId('search-more'), close: byId('search-close'),
@@ -185,8 +193,8 @@ const settings = new SettingsDialog(
     dialog: byId('settings-dialog'), close: byId('settings-close'), name: byId('settings-name'),
     rename: byId('settings-rename'), signOut: byId('settings-sign-out'),
     signOutEverywhere: byId('settings-sign-out-everywhere'), lang: byId('settings-lang'),
-    theme: byId('settings-theme'), timeFormat: byId('settings-time'), desktop: byId('settings-desktop'),
-    sound: byId('settings-sound'), desktopNote: byId('settings-desktop-note'),
+    theme: byId('settings-theme'), timeFormat: byId('settings-time'), sort: byId('settings-sort'),
+    desktop: byId('settings-desktop'), sound: byId('settings-sound'), desktopNote: byId('settings-desktop-note'),
   },
   store,
   // Every time on the page is drawn again in the new format: the simplest sure way is a reload
@@ -194,7 +202,7 @@ const settings = new SettingsDialog(
   { ...account, timeFormatChanged: () => window.location.reload() },
 );
 
-new MeMenu({ button: byId('me'), menu: byId('me-menu') }, { ...account, settings: () => settings.open() });
+const meMenu = new MeMenu({ button: byId('me'), menu: byId('me-menu') }, { ...account, settings: () => settings.open() });
 
 // On a narrow screen the sidebar and the member list are drawers over the
 // messages; one open at a time, closed by choosing something or Escape.
@@ -210,13 +218,39 @@ for (const [which, button] of Object.entries(drawers)) {
 }
 store.on('current', () => openDrawer(null));
 byId('scrim').addEventListener('click', () => openDrawer(null));
-document.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape' && app.dataset.drawer) {
-    const button = drawers[app.dataset.drawer];
-    openDrawer(null);
-    button.focus();
-  }
-});
+
+// What Esc closes (keyboard.js), in this order; the focus goes back to what opened it when it was inside.
+function closer(isOpen, close, panel, opener) {
+  return {
+    isOpen,
+    close: () => {
+      const inside = panel.contains(document.activeElement) || document.activeElement === document.body;
+      const back = opener(); // before closing: a drawer's opener depends on which is open
+      close();
+      if (inside) back.focus();
+    },
+  };
+}
+
+const switcher = new QuickSwitcher(
+  { dialog: byId('switcher'), input: byId('switcher-input'), list: byId('switcher-list'), none: byId('switcher-none') },
+  store,
+  { openRoom: (name) => client.openRoom(name), openConversation: (user) => client.openConversation(user) },
+);
+
+const keyboard = new Keyboard({ composer: byId('composer') }, store, {
+  switcher,
+  sidebar,
+  closers: [
+    { isOpen: () => meMenu.isOpen(), close: () => meMenu.close() },
+    closer(() => notifications.isOpen(), () => notifications.toggle(false), byId('notifications-panel'),
+      () => byId('notifications')),
+    closer(() => search.isOpen(), () => search.close(), byId('search-panel'), () => byId('search-input')),
+    closer(() => !byId('create-room-form').hidden, () => sidebar.showCreate(false), byId('create-room-form'),
+      () => byId('new-room-toggle')),
+    closer(() => Boolean(app.dataset.drawer), () => openDrawer(null), app, () => drawers[app.dataset.drawer] || byId('composer')),
+  ],
+}, { show: (view) => (view.kind === 'room' ? client.openRoom(view.name) : client.openConversation(view.peer)) });
 
 new Links(store, client);
 followUpgrades(chat, byId('composer'));

@@ -23,7 +23,7 @@ function viewOf(store, f) {
 
 export class Attention {
   /**
-   * chat: the ChatdClient; client: the ChatClient (enter(view), show(view));
+   * chat: the ChatdClient; client: the ChatClient (enter(view), rememberRooms(), dropConversation(view));
    * ui: {toast(text)}
    */
   constructor(chat, store, client, ui) {
@@ -107,13 +107,9 @@ export class Attention {
   }
 
   closed(userId) {
-    const { store } = this;
     this.listed.delete(userId);
-    const key = dmKey(userId);
-    if (!store.views.has(key)) return;
-    const wasCurrent = store.current === key;
-    store.removeView(key);
-    if (wasCurrent) this.client.show(store.roomViews().find((v) => v.wanted) || null);
+    const view = this.store.views.get(dmKey(userId));
+    if (view) this.client.dropConversation(view);
   }
 
   refused(frame, error) {

@@ -298,6 +298,24 @@ export class ChatClient {
     this.show(view);
   }
 
+  /**
+   * Close a private conversation: it leaves the sidebar (and the screen, for the next view) until
+   * a new message in it brings it back — on every device of the user (`close`, attention.js).
+   * Nothing is deleted (unsent messages of it stay in the outbox and show again when it is opened).
+   */
+  closeConversation(view) {
+    this.attention.close(view);
+    this.dropConversation(view);
+  }
+
+  /** A conversation closed here or on another device (the `closed` frame) leaves this page. */
+  dropConversation(view) {
+    const { store } = this;
+    const wasCurrent = store.current === view.key;
+    store.removeView(view.key);
+    if (wasCurrent) this.show(store.roomViews().find((v) => v.wanted) || store.dmViews()[0] || null);
+  }
+
   show(view) {
     const { store } = this;
     store.setCurrent(view ? view.key : null);

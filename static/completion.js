@@ -116,12 +116,15 @@ export class Completion {
       }));
     } else {
       const all = await loadEmoji().catch(() => []);
-      items = searchEmoji(all, token.query, LIMIT).map((e) => ({
-        insert: e.char,
-        node: [h('span', { class: 'completion-emoji', 'aria-hidden': 'true' }, e.char), ' ',
-          e.shortcodes.length ? ':' + e.shortcodes[0] + ':' : emojiLabel(e, lang())],
-        label: emojiLabel(e, lang()),
-      }));
+      const query = token.query.toLowerCase();
+      items = searchEmoji(all, query, LIMIT).map((e) => {
+        const code = e.shortcodes.find((s) => s.startsWith(query)) || e.shortcodes[0]; // the one typed, if any
+        return {
+          insert: e.char, label: emojiLabel(e, lang()),
+          node: [h('span', { class: 'completion-emoji', 'aria-hidden': 'true' }, e.char), ' ',
+            code ? ':' + code + ':' : emojiLabel(e, lang())],
+        };
+      });
     }
     if (asked !== this.asked) return;
     this.token = token;

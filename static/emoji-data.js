@@ -5,10 +5,10 @@
 // Emoji = {char, group, label: {en, zh}, words: [lower-case English words and tags],
 //          zh: [Chinese label and tags], shortcodes: [lower-case names without colons]}
 
-// emojibase's groups by number (2, skin tones and hair, is left out of the data); names are
-// catalogue keys emoji.group.<name>.
-export const GROUPS = ['smileys', 'people', null, 'animals', 'food', 'travel', 'activities', 'objects', 'symbols',
-  'flags'];
+// emojibase's groups by number, as the catalogue keys of their names (2, skin tones and hair,
+// is left out of the data).
+export const GROUPS = ['emoji.group.smileys', 'emoji.group.people', null, 'emoji.group.animals', 'emoji.group.food',
+  'emoji.group.travel', 'emoji.group.activities', 'emoji.group.objects', 'emoji.group.symbols', 'emoji.group.flags'];
 
 const DATA_URL = new URL('./vendor/emojibase/emoji.json', import.meta.url);
 

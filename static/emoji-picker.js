@@ -91,8 +91,8 @@ export class EmojiPicker {
       sections = found.length ? [section(t('emoji.results'), found, 'emoji-results')] : [];
     } else {
       this.status.textContent = '';
-      sections = GROUPS.map((name, group) => (name ? section(t('emoji.group.' + name),
-        this.all.filter((e) => e.group === group), 'emoji-group-' + name) : null)).filter(Boolean);
+      sections = GROUPS.map((key, group) => (key ? section(t(key),
+        this.all.filter((e) => e.group === group), 'emoji-group-' + group) : null)).filter(Boolean);
     }
     this.grid.replaceChildren(...sections);
     this.grid.scrollTop = 0;

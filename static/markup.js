@@ -7,13 +7,13 @@
 //   **bold**           two asterisks
 //   *italic* _italic_  one asterisk or underscore; an underscore only at a word's edge, so
 //                      snake_case_names stay as they are
-//   links              URLs and e-mail addresses (linkify.js), also inside bold, italic and quotes
+//   links              URLs and e-mail addresses (links.js), also inside bold, italic and quotes
 // Markup inside code stays literal; unmatched marks stay as text. Nothing here ever becomes HTML.
 //
 // Block  = {type: 'paragraph' | 'quote', inline: Inline[]} | {type: 'code', text}
 // Inline = {type: 'text' | 'code', text} | {type: 'link', text, href} | {type: 'bold' | 'italic', children: Inline[]}
 
-import { findLinks } from './linkify.js';
+import { findLinks } from './links.js';
 
 const FENCE = '```';
 const QUOTE_LINE = /^>[ \t]?/;
@@ -192,7 +192,7 @@ function emphasis(flat, codes, guarded) {
   return out;
 }
 
-// Adjacent text nodes joined, and the links in each text found (linkify.js).
+// Adjacent text nodes joined, and the links in each text found (links.js).
 function linkified(nodes) {
   const joined = [];
   for (const node of nodes) {

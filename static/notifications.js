@@ -29,6 +29,7 @@ export class Notifications {
     els.button.addEventListener('click', () => this.toggle());
     els.panel.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
+        e.preventDefault(); // this panel only (keyboard.js closes it from elsewhere too)
         this.toggle(false);
         els.button.focus();
       }
@@ -47,6 +48,10 @@ export class Notifications {
     while (this.els.list.children.length > KEPT) this.els.list.lastElementChild.remove();
     if (this.els.panel.hidden) this.unseen += 1;
     this.render();
+  }
+
+  isOpen() {
+    return !this.els.panel.hidden;
   }
 
   toggle(open = this.els.panel.hidden) {

@@ -14,7 +14,7 @@ export const CHOICES = {
   desktop: [false, true],                 // desktop notifications (Notification API)
   sound: [false, true],                   // a sound for a mention while the tab is hidden
   desktopOffered: [false, true],          // the page offered desktop notifications once (alerts.js)
-  sort: ['activity', 'unread'],           // sidebar order: recent activity, or unread first
+  sort: ['unread', 'activity', 'name'],   // sidebar order: unread first, recent activity, or by name (sidebar.js)
 };
 
 const listeners = new Set();

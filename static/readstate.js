@@ -8,7 +8,6 @@
 /** The level a view has when the user never chose one (docs/protocol.md, "Notification levels"). */
 export const DEFAULT_NOTIFY = { room: 'mentions', dm: 'all' };
 export const LEVELS = ['all', 'mentions', 'none'];
-const MAX_SHOWN = 99; // a badge shows "99+" above this
 
 /** The view's notification level: 'all', 'mentions' or 'none'. */
 export function levelOf(view) {
@@ -83,19 +82,17 @@ export function clearCounts(view) {
 
 /**
  * The sidebar badge of a view by its level (docs/protocol.md, "Notification levels"):
- * {kind: 'unread'|'mentions'|'dot', text, muted} or null.
+ * {kind: 'unread'|'mentions'|'dot', count, more (the server counted no further), muted} or null.
  *   all      the unread count (shown as a mention badge when some mention the user)
  *   mentions the mention count; other unread messages as a dot
  *   none     the mention count only, muted
  */
 export function badgeOf(view) {
   const level = levelOf(view);
-  const shown = (n, more = false) => (n > MAX_SHOWN ? `${MAX_SHOWN}+` : String(n) + (more ? '+' : ''));
   if (level === 'all' && view.unread > 0) {
-    return { kind: view.mentions > 0 ? 'mentions' : 'unread', count: view.unread, text: shown(view.unread, view.unreadMore),
-      muted: false };
+    return { kind: view.mentions > 0 ? 'mentions' : 'unread', count: view.unread, more: view.unreadMore, muted: false };
   }
-  if (view.mentions > 0) return { kind: 'mentions', count: view.mentions, text: shown(view.mentions), muted: level === 'none' };
-  if (level === 'mentions' && view.unread > 0) return { kind: 'dot', count: view.unread, text: '', muted: false };
+  if (view.mentions > 0) return { kind: 'mentions', count: view.mentions, more: false, muted: level === 'none' };
+  if (level === 'mentions' && view.unread > 0) return { kind: 'dot', count: view.unread, more: false, muted: false };
   return null;
 }

@@ -42,14 +42,19 @@ export class SearchBox {
     });
     els.more.addEventListener('click', () => this.load());
     els.close.addEventListener('click', () => this.close());
+    // Esc in the box or the results closes them (keyboard.js closes them from elsewhere).
     els.panel.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
+        e.preventDefault();
         this.close();
         els.input.focus();
       }
     });
     els.input.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && !els.panel.hidden) this.close();
+      if (e.key === 'Escape' && !els.panel.hidden) {
+        e.preventDefault();
+        this.close();
+      }
     });
   }
 
@@ -63,6 +68,10 @@ export class SearchBox {
     this.els.list.replaceChildren();
     this.els.panel.hidden = false;
     this.load();
+  }
+
+  isOpen() {
+    return !this.els.panel.hidden;
   }
 
   close() {

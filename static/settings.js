@@ -1,6 +1,6 @@
 // The settings dialog (from the name menu): the user's name and signing out,
 // and this browser's settings (prefs.js: language, theme, time format,
-// desktop notifications, sound), each applied as soon as it is changed.
+// sidebar order, desktop notifications, sound), each applied as soon as it is changed.
 // A native modal <dialog>: the rest of the page is inert while it is open,
 // Escape closes it, and the focus goes back where it was.
 
@@ -11,7 +11,7 @@ import { userTag } from './text.js';
 
 export class SettingsDialog {
   /**
-   * els: {dialog, close, name, rename, signOut, signOutEverywhere, lang, theme, timeFormat, desktop, sound,
+   * els: {dialog, close, name, rename, signOut, signOutEverywhere, lang, theme, timeFormat, sort, desktop, sound,
    *       desktopNote}
    * actions: {rename(), signOut(everywhere), timeFormatChanged()}
    */
@@ -26,6 +26,7 @@ export class SettingsDialog {
     els.signOutEverywhere.addEventListener('click', () => this.then(() => actions.signOut(true)));
     els.lang.addEventListener('change', () => setLanguage(els.lang.value));
     els.theme.addEventListener('change', () => setPref('theme', els.theme.value));
+    els.sort.addEventListener('change', () => setPref('sort', els.sort.value)); // the sidebar follows at once
     els.timeFormat.addEventListener('change', () => {
       setPref('timeFormat', els.timeFormat.value);
       actions.timeFormatChanged();
@@ -45,6 +46,7 @@ export class SettingsDialog {
     els.lang.value = pref('lang');
     els.theme.value = pref('theme');
     els.timeFormat.value = pref('timeFormat');
+    els.sort.value = pref('sort');
     els.desktop.checked = pref('desktop') && permission() === 'granted';
     els.sound.checked = pref('sound');
     this.showDesktopNote();

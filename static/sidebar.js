@@ -1,17 +1,40 @@
-// The sidebar: rooms with online counts, private conversations, unread
-// badges, and the form that creates a room.
+// The sidebar: rooms with their online counts, private conversations, unread
+// badges, the form that creates a room (opened by the "+" by the Rooms
+// heading, above the list, so it is never below every room), and a ✕ that
+// closes a conversation. Both lists follow the `sort` setting (prefs.js).
+// The room list comes as events (client.js: one `rooms` listing per
+// connection, then the server's `room` events): nothing here polls.
 
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { lock } from './marks.js';
+import { plural, t } from './i18n.js';
+import { onPref, pref } from './prefs.js';
 import { unreadBadge } from './badges.js';
-import { t } from './i18n.js';
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
+// Message ids grow with time across the server, so the newest id held is a view's latest activity.
+const newest = (view) => (view && view.ids.length ? view.ids[view.ids.length - 1] : 0);
+
+/**
+ * Order sidebar entries ({name, unread, activity}) by `how` (prefs.js CHOICES.sort):
+ * 'unread' (entries with unread messages first, then by activity), 'activity' (latest first), 'name'.
+ * Ties fall back to the name, so the order is stable. Sorts in place and returns the array.
+ */
+export function sortEntries(entries, how) {
+  const byActivity = (a, b) => b.activity - a.activity || byName(a, b);
+  const compare = {
+    unread: (a, b) => Number(b.unread > 0) - Number(a.unread > 0) || byActivity(a, b),
+    activity: byActivity,
+    name: byName,
+  }[how] || byName;
+  return entries.sort(compare);
+}
+
 
 export class Sidebar {
   /**
-   * els: {rooms, conversations, noConversations, createForm, newRoom, newTopic, createError}
+   * els: {rooms, conversations, noConversations, createForm, createToggle, newRoom, newTopic, createError}
    * actions: {openRoom(name), openConversation(user), closeConversation(view),
    *           createRoom(name, topic) → Promise<error text | null>}
    */
@@ -22,9 +45,17 @@ export class Sidebar {
     this.roomItems = new Map();
     this.convItems = new Map();
     for (const type of ['rooms', 'views', 'current']) store.on(type, () => this.render());
+    onPref((name) => name === 'sort' && this.render());
+    els.createToggle.addEventListener('click', () => this.showCreate(els.createForm.hidden));
     els.createForm.addEventListener('submit', (e) => {
       e.preventDefault();
       this.create();
+    });
+    els.createForm.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        e.stopPropagation(); // the form, not a drawer behind it
+        this.showCreate(false);
+      }
     });
     els.newRoom.addEventListener('input', () => this.showCreateError(''));
   }
@@ -32,6 +63,15 @@ export class Sidebar {
   render() {
     this.renderRooms();
     this.renderConversations();
+  }
+
+  /** The keys of the rooms the user is in and of the conversations, in the order shown (Alt+↑/↓). */
+  order() {
+    const keys = [];
+    for (const li of [...this.els.rooms.children, ...this.els.conversations.children]) {
+      if (li.dataset.joined === 'true') keys.push(li.dataset.key);
+    }
+    return keys;
   }
 
   renderRooms() {
@@ -43,68 +83,97 @@ export class Sidebar {
         rooms.set(view.key, { name: view.name, topic: view.topic, online: null, members_only: view.membersOnly });
       }
     }
-    const items = [...rooms.entries()].map(([key, r]) => ({ key, ...r, view: store.views.get(key) || null }));
-    items.sort(byName);
+    const items = [...rooms.entries()].map(([key, r]) => {
+      const view = store.views.get(key) || null;
+      return { key, ...r, view, unread: view ? view.unread : 0, activity: newest(view) };
+    });
+    sortEntries(items, pref('sort'));
     syncList(this.els.rooms, this.roomItems, items, (r) => r.key,
-      (r) => h('li', {}, h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openRoom(r.name) })),
-      (li, r) => this.updateRoom(li.firstChild, r));
+      (r) => h('li', { 'data-key': r.key },
+        h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openRoom(r.name) })),
+      (li, r) => this.updateRoom(li, r));
   }
 
-  updateRoom(button, r) {
+  updateRoom(li, r) {
+    const button = li.firstChild;
     const view = r.view;
     const joined = Boolean(view && view.wanted);
     const current = this.store.current === r.key;
+    li.dataset.joined = String(joined);
     button.dataset.testid = 'room-' + r.name;
     button.className = 'nav-item' + (joined ? ' joined' : '') + (current ? ' current' : '');
     button.title = r.topic ? isolate(r.topic) : '';
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
-    const online = r.online === null || r.online === undefined ? '' : String(r.online);
+    const online = typeof r.online === 'number' ? plural('sidebar.online', r.online) : '';
     setChildren(button,
       h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '#'), bdi(r.name),
         lock(r.members_only)),
-      joined ? srOnly(', joined') : null,
-      online ? h('span', { class: 'nav-online', title: online + ' online' }, srOnly(', online: '), online) : null,
+      joined ? srOnly(', ' + t('sidebar.joined')) : null,
+      // Muted words, never a number alone: a count of people must not look like the unread badge.
+      online ? h('span', { class: 'nav-online', 'data-testid': 'room-online' }, srOnly(', '), online) : null,
       unreadBadge(view && view.wanted ? view : null),
     );
   }
 
   renderConversations() {
     const { store, els } = this;
-    const views = store.dmViews();
-    const newest = (v) => (v.ids.length ? v.ids[v.ids.length - 1] : 0);
-    views.sort((a, b) => newest(b) - newest(a) || byName(a, b));
-    syncList(els.conversations, this.convItems, views, (v) => v.key,
-      (v) => h('li', { class: 'nav-row' },
-        h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openConversation(v.peer) }),
-        h('button', { type: 'button', class: 'nav-close icon-button', onclick: () => this.actions.closeConversation(v) },
+    const items = store.dmViews().map((view) => ({ key: view.key, name: view.name, view, unread: view.unread,
+      activity: newest(view) }));
+    sortEntries(items, pref('sort'));
+    syncList(els.conversations, this.convItems, items, (c) => c.key,
+      (c) => h('li', { class: 'nav-row', 'data-key': c.key, 'data-joined': 'true' },
+        h('button', { type: 'button', class: 'nav-item', onclick: () => this.actions.openConversation(c.view.peer) }),
+        h('button', { type: 'button', class: 'nav-close icon-button', onclick: () => this.close(c.view) },
           h('span', { 'aria-hidden': 'true' }, '✕'))),
-      (li, v) => this.updateConversation(li.firstChild, v));
-    els.noConversations.hidden = views.length > 0;
+      (li, c) => this.updateConversation(li, c.view));
+    els.noConversations.hidden = items.length > 0;
   }
 
-  updateConversation(button, view) {
+  updateConversation(li, view) {
+    const [button, close] = li.children;
     const current = this.store.current === view.key;
     button.dataset.testid = 'conversation-' + view.name;
-    button.className = 'nav-item' + (current ? ' current' : '');
+    button.className = 'nav-item joined' + (current ? ' current' : '');
     button.title = isolate(view.name) + ' ' + userTag(view.peer.id);
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
     setChildren(button,
       h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'), bdi(view.name)),
-      srOnly(', private conversation'),
+      srOnly(', ' + t('sidebar.private_conversation')),
       unreadBadge(view),
     );
-    const close = button.nextSibling;
+    const label = t('sidebar.close_conversation', { name: isolate(view.name) });
+    close.setAttribute('aria-label', label);
+    close.title = label;
     close.dataset.testid = 'close-conversation-' + view.name;
-    close.setAttribute('aria-label', t('sidebar.close_conversation', { name: isolate(view.name) }));
+  }
+
+  // The focus must not fall to the page's start when its button goes: it moves to the next entry, or the heading's.
+  close(view) {
+    const li = this.convItems.get(view.key);
+    const next = li && (li.nextElementSibling || li.previousElementSibling);
+    this.actions.closeConversation(view);
+    (next ? next.firstChild : this.els.createToggle).focus();
+  }
+
+  /** Open (and focus) or close the new-room form. */
+  showCreate(open) {
+    const { createForm, createToggle, newRoom } = this.els;
+    createForm.hidden = !open;
+    createToggle.setAttribute('aria-expanded', String(open));
+    if (open) newRoom.focus();
+    else {
+      this.showCreateError('');
+      createToggle.focus();
+    }
   }
 
   async create() {
     const { newRoom, newTopic } = this.els;
     const name = newRoom.value.trim();
     if (!name) {
-      this.showCreateError('Type a name for the new room.');
+      this.showCreateError(t('sidebar.create_empty'));
       newRoom.focus();
       return;
     }
@@ -116,6 +185,8 @@ export class Sidebar {
       newRoom.value = '';
       newTopic.value = '';
       this.showCreateError('');
+      this.els.createForm.hidden = true;
+      this.els.createToggle.setAttribute('aria-expanded', 'false');
     }
   }
 

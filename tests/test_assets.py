@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
+import posixpath
 import re
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
+from PIL import Image
 
 from chatd.web import STATIC_DIR
 from chatd.web.assets import (
@@ -97,3 +102,28 @@ def test_other_origins_may_import_the_public_client_and_its_modules_only():
     assert PUBLIC_ENTRY in assets.public and "connection.js" in assets.public
     assert assets.public <= set(assets.files)
     assert "app.js" not in assets.public  # the page's own modules stay same-origin
+
+
+def test_the_web_app_manifest_and_its_icons_are_served_with_their_types():
+    """Installable: the page links the manifest and an apple-touch-icon; the manifest's icons
+    (any and maskable, 192 and 512 px) are PNGs of the sizes it says, served as image/png; its
+    start_url, relative to the manifest's versioned URL (static/<version>/), is the page."""
+    assets = build_assets(read_tree(STATIC_DIR))
+    page = assets.page.decode()
+    link = re.search(r'<link rel="manifest" href="(static/[^"]+)">', page)
+    assert link and re.search(r'<link rel="apple-touch-icon" href="static/[^"]+\.png">', page)
+    assert len(re.findall(r'<meta name="theme-color" content="#[0-9a-f]{6}" media="\(prefers-color-scheme', page)) == 2
+    name = link.group(1).removeprefix(f"static/{assets.version}/")
+    assert assets.files[name].content_type == "application/manifest+json"
+    manifest = json.loads(assets.files[name].body)
+    assert manifest["name"] and manifest["short_name"] and manifest["lang"] and manifest["display"] == "standalone"
+    page_url = "https://chat.example/"
+    assert urljoin(urljoin(page_url, link.group(1)), manifest["start_url"]) == page_url
+    seen = set()
+    for icon in manifest["icons"]:
+        asset = assets.files[posixpath.normpath(posixpath.join(posixpath.dirname(name), icon["src"]))]
+        assert asset.content_type == icon["type"] == "image/png"
+        width, height = Image.open(io.BytesIO(asset.body)).size
+        assert f"{width}x{height}" == icon["sizes"]
+        seen.add((icon["purpose"], width))
+    assert {("any", 192), ("any", 512), ("maskable", 192), ("maskable", 512)} <= seen

@@ -1,4 +1,4 @@
-"""Deep links (static/links.js): the address names the room or conversation
+"""Deep links (static/deep-links.js): the address names the room or conversation
 on screen, back and forward move between them, and a link to a message
 pasted in another user's browser opens that room at that message."""
 
@@ -14,6 +14,7 @@ from tests.test_page import browser, messages, open_tab, page_url, send  # noqa:
 async def test_links_name_what_is_on_screen_and_open_it_for_another_user(browser, page_url):  # noqa: F811
     alice = await open_tab(browser, page_url, "alice")
     await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    await alice.get_by_test_id("new-room-toggle").click()
     await alice.get_by_test_id("new-room").fill("games")
     await alice.get_by_test_id("create-room").click()
     await expect(alice.get_by_test_id("room-title")).to_contain_text("games")

@@ -127,6 +127,7 @@ async def test_hostile_names_keep_the_layout_and_their_neighbours(browser, page_
 
     # A room with the longest name and a topic with an override: the same.
     await open_drawer(wide, "sidebar")
+    await wide.get_by_test_id("new-room-toggle").click()
     await wide.get_by_test_id("new-room").fill(LONG)
     await wide.locator("#new-topic").fill(TOPIC)
     await wide.get_by_test_id("create-room").click()

@@ -128,7 +128,7 @@ async def test_an_admin_and_a_moderator_clean_up_and_the_audit_log_shows_it(brow
     ban, mute, delete_english, delete_chinese = (actions.nth(i).locator("td") for i in range(4))
     for cells, who, target, reason in (
             (ban, "mona (user)", f"user:{lin_id}", "spamming links"),
-            (mute, "mona (user)", f"user:{lin_id}", ""),
+            (mute, "mona (user)", f"user:{lin_id}", "flooding"),
             (delete_english, f"{admin_name} (admin)", f"message:{english_id}", "internal detail"),
             (delete_chinese, f"{admin_name} (admin)", f"message:{chinese_id}", "moved to the calendar")):
         await expect(cells.nth(1)).to_have_text(who)

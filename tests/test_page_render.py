@@ -1,4 +1,4 @@
-"""How messages look on the page (static/message-item.js, body.js, markup.js, linkify.js,
+"""How messages look on the page (static/message-item.js, body.js, markup.js, links.js,
 messages-view.js): links that open safely in a new tab, a small markup built as elements,
 long messages folded, day separators in the reader's language, and one header for a run of
 messages from the same author."""
