@@ -1,4 +1,4 @@
-// Which messages share a header, and where a new day starts (pure; messages-view.js applies it).
+// Which messages share a header, and where a new day starts (pure; day-marks.js applies it).
 
 // Messages of one author closer than this share one header (what Slack and Campfire do).
 export const GROUP_MS = 5 * 60 * 1000;

@@ -31,13 +31,20 @@ export function safeHref(url) {
   return LINK_SCHEMES.has(parsed.protocol) ? parsed.href : null;
 }
 
+// Chinese (and Japanese) is written without spaces: "看这个https://a.com很好" holds the link
+// https://a.com. linkify-it wants a space or punctuation around a link, so such characters are
+// read as spaces (the same length: every index stays): a link stops where CJK text starts, and
+// a host or path written in Chinese characters is linked only up to them.
+const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff00-\uffef]/gu;
+
 /**
  * The links in `text`, in order: [{start, end, text, href}] where text.slice(start, end) is what
  * is shown and href what it opens (http:, https: or mailto: only).
  */
 export function findLinks(text) {
   const found = [];
-  for (const match of linkify.match(text) || []) {
+  const spaced = text.replace(CJK, (ch) => ' '.repeat(ch.length));
+  for (const match of linkify.match(spaced) || []) {
     const href = safeHref(match.url);
     if (href) found.push({ start: match.index, end: match.lastIndex, text: match.text, href });
   }

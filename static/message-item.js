@@ -20,7 +20,7 @@
 //   ctx.mentioned m names the user with an @name (its `mentions`): highlighted, and said so
 // messageItem() adds mine and pending to a copy of the list's context for each message.
 // The list (messages-view.js) adds day separators and marks an item `grouped` when it continues
-// its author's previous one (grouping.js); the header stays for screen readers, style.css hides it.
+// its author's previous one (day-marks.js); the header stays for screen readers, style.css hides it.
 
 import { bdi, h, srOnly } from './dom.js';
 import { formatDateTime, formatTime, t } from './i18n.js';

@@ -4,8 +4,8 @@
 import { h, setChildren } from './dom.js';
 import { viewLabel } from './chat-header.js';
 import { messageItem } from './message-item.js';
-import { continuesGroup, dayKey } from './grouping.js';
-import { formatDay, t } from './i18n.js';
+import { decorateList, everyMidnight } from './day-marks.js';
+import { t } from './i18n.js';
 
 const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
@@ -15,17 +15,6 @@ const two = (n) => String(n).padStart(2, '0');
 /** "HH:MM" of a Date in local time (notifications.js and search-box.js show times with it). */
 export function clock(date) {
   return two(date.getHours()) + ':' + two(date.getMinutes());
-}
-
-/** The heading over the first message of a day: "Today", "Yesterday", or the date (i18n.js formatDay). */
-function daySeparator(ts) {
-  const day = dayKey(ts);
-  return h('li', { class: 'day-sep', 'data-testid': 'day-separator', 'data-day': day },
-    h('h2', {}, h('time', { datetime: day }, formatDay(ts))));
-}
-
-function msUntilTomorrow(now = new Date()) {
-  return new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1).getTime() - now.getTime();
 }
 
 export class MessagesView {
@@ -71,7 +60,7 @@ export class MessagesView {
     store.on('focus', ({ key, id }) => key === this.key && this.focus(id));
     els.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     els.older.addEventListener('click', () => this.loadOlder());
-    this.relabelAtMidnight();
+    everyMidnight(() => this.decorate()); // "Today" becomes "Yesterday" with the page left open
     this.newer = h('button', {
       type: 'button', class: 'load-older link', 'data-testid': 'load-newer',
       onclick: () => this.view() && this.actions.loadNewer(this.view()),
@@ -131,8 +120,7 @@ export class MessagesView {
     else this.gapItem.remove();
   }
 
-  // Day separators before the first message of each day, and `grouped` on a message that goes on
-  // under its author's previous one (grouping.js); the pending says after them count too.
+  // Day separators and grouped headers (day-marks.js) over the messages shown, then the pending says.
   decorate() {
     const view = this.view();
     if (!view) return;
@@ -146,33 +134,7 @@ export class MessagesView {
       const li = this.pendingNodes.get(p.cid);
       if (li) items.push([{ ...p, from: me }, li]);
     }
-    const kept = new Set();
-    let prev = null;
-    for (const [m, li] of items) {
-      const newDay = !prev || dayKey(prev.ts) !== dayKey(m.ts);
-      if (newDay) kept.add(this.separatorBefore(li, m.ts));
-      li.classList.toggle('grouped', !newDay && continuesGroup(prev, m));
-      prev = m;
-    }
-    for (const sep of this.els.list.querySelectorAll(':scope > .day-sep')) if (!kept.has(sep)) sep.remove();
-  }
-
-  // The separator right before li for the day of ts: the one there when it is that day's.
-  separatorBefore(li, ts) {
-    const before = li.previousElementSibling;
-    if (before && before.classList.contains('day-sep') && before.dataset.day === dayKey(ts)) return before;
-    const sep = daySeparator(ts);
-    li.before(sep);
-    return sep;
-  }
-
-  // "Today" becomes "Yesterday" at midnight, with the page left open.
-  relabelAtMidnight() {
-    setTimeout(() => {
-      for (const sep of this.els.list.querySelectorAll(':scope > .day-sep')) sep.remove();
-      this.decorate();
-      this.relabelAtMidnight();
-    }, msUntilTomorrow() + 1000);
+    decorateList(this.els.list, items);
   }
 
   /** The context message-item.js gives every part of a message of this list. */

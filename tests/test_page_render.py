@@ -50,6 +50,10 @@ PARSED = [
      [{"type": "paragraph", "inline": [
          {"type": "text", "text": "javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md "},
          {"type": "link", "text": "bob@example.com", "href": "mailto:bob@example.com"}]}]),
+    ("看这个https://a.com很好，邮件bob@a.com。", [{"type": "paragraph", "inline": [
+        {"type": "text", "text": "看这个"}, {"type": "link", "text": "https://a.com", "href": "https://a.com/"},
+        {"type": "text", "text": "很好，邮件"}, {"type": "link", "text": "bob@a.com", "href": "mailto:bob@a.com"},
+        {"type": "text", "text": "。"}]}]),
     ("中文**粗体**和*斜体*", [{"type": "paragraph", "inline": [
         {"type": "text", "text": "中文"}, {"type": "bold", "children": [{"type": "text", "text": "粗体"}]},
         {"type": "text", "text": "和"}, {"type": "italic", "children": [{"type": "text", "text": "斜体"}]}]}]),
@@ -161,6 +165,16 @@ async def test_days_are_separated_and_runs_of_one_author_share_a_header(browser,
         assert await stamp.get_attribute("datetime") == datetime.fromtimestamp(
             times[runs[0][0][1]] / 1000, ZoneInfo("UTC")).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert str(days_ago.year) in await stamp.get_attribute("title")
+    # The rule (grouping.js): same author, at most 5 minutes later; a tombstone or a reply starts anew.
+    rules = await alice.evaluate("""async () => {
+        const { continuesGroup } = await import('./static/grouping.js');
+        const a = { from: { id: 1 }, ts: 0 };
+        const later = (ms, more = {}) => ({ from: { id: 1 }, ts: ms, ...more });
+        return [continuesGroup(a, later(300000)), continuesGroup(a, later(300001)),
+                continuesGroup(a, { from: { id: 2 }, ts: 1 }), continuesGroup({ ...a, deleted: true }, later(1)),
+                continuesGroup(a, later(1, { deleted: true })), continuesGroup(a, later(1, { reply_to: { id: 9 } }))];
+    }""")
+    assert rules == [True, False, False, False, False, False]
     assert not alice.js_errors and not phone.js_errors
 
 
