@@ -158,7 +158,9 @@ new MessagesView(
 
 // After the list: they look at its items once it has drawn them.
 const messageEls = { scroller: byId('message-scroller'), list: byId('messages') };
-new UnreadLine(messageEls, store, { loadNewer: (view) => client.loadNewer(view) });
+new UnreadLine(messageEls, store, {
+  loadOlder: (view) => client.loadOlder(view), loadNewer: (view) => client.loadNewer(view),
+});
 new ReadTracker(messageEls, store, client.attention);
 new Typing({ textarea: byId('composer'), after: byId('message-scroller') }, store, chat);
 new NotifyLevel({ before: byId('toggle-members') }, store, client.attention);

@@ -9,9 +9,11 @@ import { plural, t } from './i18n.js';
 
 const AWAY_PX = 120;       // further than this from the bottom is "scrolled up"
 const LINE_MARGIN_PX = 8;  // the line opened at sits this far below the top of the pane
+// Older pages fetched to find where the user left off before the list opens at the oldest held.
+const SEEK_PAGES = 5;
 
 export class UnreadLine {
-  /** els: {scroller, list}; store: the Store; actions: {loadNewer(view)} */
+  /** els: {scroller, list}; store: the Store; actions: {loadOlder(view), loadNewer(view)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -21,6 +23,7 @@ export class UnreadLine {
     this.placed = false; // the line was put in place once since the view opened (and the list opened at it)
     this.newest = 0;     // the newest id the list holds: a larger one arrived below
     this.below = 0;      // messages that arrived below while scrolled up
+    this.sought = 0;     // older pages fetched since the view opened to find the first unread
     this.line = h('li', { class: 'unread-line', 'data-testid': 'unread-line', role: 'separator' },
       h('span', {}, t('messages.new_line')));
     this.jump = h('button', {
@@ -47,6 +50,7 @@ export class UnreadLine {
     this.after = view ? view.lastRead : null;
     this.placed = false;
     this.below = 0;
+    this.sought = 0;
     this.newest = view && view.ids.length ? view.ids[view.ids.length - 1] : 0;
     this.line.remove();
     this.place();
@@ -91,11 +95,23 @@ export class UnreadLine {
     // Above the day's separator when the message opens a day, so the list keeps that separator.
     const before = first.previousElementSibling;
     const anchor = before && before.classList.contains('day-sep') ? before : first;
+    if (!this.placed && this.seeking(view, first)) return;
     if (anchor.previousElementSibling !== this.line) anchor.before(this.line);
     if (!this.placed) {
       this.placed = true;
       this.openAtLine();
     }
+  }
+
+  // The first unread held is the oldest held and older history exists: the user left off further
+  // back. Fetch it (a few pages at most) before opening the list at the line; `older` comes back here.
+  seeking(view, first) {
+    if (Number(first.dataset.id) !== view.oldestId() || view.olderMore === false || this.sought >= SEEK_PAGES) return false;
+    if (!view.loadingOlder) {
+      this.sought += 1;
+      this.actions.loadOlder(view);
+    }
+    return true;
   }
 
   // The list opens at the line when it would be above the pane at the bottom.
