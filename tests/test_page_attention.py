@@ -85,8 +85,8 @@ async def test_reading_on_one_device_clears_the_unread_badge_on_the_other(browse
     assert not laptop.js_errors and not phone.js_errors
 
 
-async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_notification(  # noqa: F811
-        browser, page_url, user):
+async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_notification(
+        browser, page_url, user):  # noqa: F811
     context = await browser.new_context(**DESKTOP)
     await context.grant_permissions(["notifications"])
     await context.add_init_script(RECORD_NOTIFICATIONS)
@@ -145,8 +145,8 @@ async def test_typing_shows_and_stops_on_the_other_side(browser, page_url):  # n
     assert not alice.js_errors and not bob.js_errors and not carol.js_errors
 
 
-async def test_new_messages_line_where_the_user_left_off_and_jump_to_latest(  # noqa: F811
-        browser, page_url, seed, user):
+async def test_new_messages_line_where_the_user_left_off_and_jump_to_latest(
+        browser, page_url, seed, user):  # noqa: F811
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
     bob = await user("bob", "lobby")
     await bob.say("lobby", "read before")
