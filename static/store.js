@@ -4,7 +4,7 @@
 // redraw only its own part.
 //
 // Events (CustomEvent, detail in brackets):
-//   me, rooms, views, current, messages {key, ids}, cleared {key}, pending {key},
+//   me, rooms, views, current, messages {key, ids, live}, cleared {key}, pending {key},
 //   members {key}, older {key}, newer {key}, focus {key, id}, readstate {key} (its last_read or level)
 
 import { isolate } from './text.js';
@@ -236,7 +236,7 @@ export class Store extends EventTarget {
       if (unread) countNew(view, m, this.me, this.isWatched(view.key));
     }
     if (added.length) {
-      this.emit('messages', { key: view.key, ids: added });
+      this.emit('messages', { key: view.key, ids: added, live: unread });
       if (unread) this.emit('views');
     }
     return added;

@@ -1,6 +1,7 @@
 // Where the user left off, in the message list (messages-view.js): a "New messages" line above the
 // first message from others after last_read as it was when the view opened (docs/protocol.md,
-// "joined"), the list opened at that line, and a "Jump to latest" button while scrolled up that
+// "joined") — or after what the user saw arrive, when messages come while the tab is hidden —,
+// the list opened at that line, and a "Jump to latest" button while scrolled up that
 // counts the messages that arrived below. It follows the list's own store events, after the list
 // (app.js builds it second), so the list's items are in place when it looks.
 
@@ -20,7 +21,7 @@ export class UnreadLine {
     this.actions = actions;
     this.key = null;
     this.after = null;   // the line goes above the first message from others with a larger id; null: not known yet
-    this.placed = false; // the line was put in place once since the view opened (and the list opened at it)
+    this.placed = false; // the list was opened at the line since the view opened
     this.newest = 0;     // the newest id the list holds: a larger one arrived below
     this.below = 0;      // messages that arrived below while scrolled up
     this.sought = 0;     // older pages fetched since the view opened to find the first unread
@@ -33,10 +34,9 @@ export class UnreadLine {
     store.on('current', () => (store.current === this.key ? this.place() : this.opened()));
     store.on('cleared', ({ key }) => key === this.key && this.opened());
     store.on('readstate', ({ key }) => key === this.key && this.place());
-    store.on('messages', ({ key, ids }) => key === this.key && this.arrived(ids));
+    store.on('messages', ({ key, ids, live }) => key === this.key && this.arrived(ids, live));
     store.on('older', ({ key }) => key === this.key && this.place());
     els.scroller.addEventListener('scroll', () => this.showJump(), { passive: true });
-    document.addEventListener('visibilitychange', () => this.hidden());
   }
 
   view() {
@@ -57,17 +57,15 @@ export class UnreadLine {
     this.showJump();
   }
 
-  // Leaving the tab: what arrives until the user is back is under a line, if none is shown.
-  hidden() {
-    const view = this.view();
-    if (document.visibilityState !== 'hidden' || !view || this.line.isConnected) return;
-    this.after = this.newest;
-    this.placed = true; // not opened at it: the user comes back where they were
-  }
-
-  arrived(ids) {
+  // Messages added to the list; `live` ones the user saw arrive (the tab visible, no line shown)
+  // need no line: it goes above what comes while they are away.
+  arrived(ids, live) {
     const news = ids.filter((id) => id > this.newest);
     if (news.length) this.newest = Math.max(...news);
+    const view = this.view();
+    if (live && view && !this.line.isConnected && this.store.isWatched(this.key)) {
+      this.after = Math.max(this.after ?? view.lastRead ?? 0, ...ids);
+    }
     if (this.awayFromBottom()) this.below += news.length;
     this.place();
     this.showJump();
