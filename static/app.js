@@ -117,9 +117,16 @@ const sidebar = new Sidebar(
     newTopic: byId('new-topic'), createError: byId('create-error'),
   },
   store,
+  // Chosen in the sidebar, even the one on screen: the focus goes to the message box (keyboard.js).
   {
-    openRoom: (name) => client.openRoom(name),
-    openConversation: (user) => client.openConversation(user),
+    openRoom: (name) => {
+      client.openRoom(name);
+      keyboard.focusComposer();
+    },
+    openConversation: (user) => {
+      client.openConversation(user);
+      keyboard.focusComposer();
+    },
     closeConversation: (view) => client.closeConversation(view),
     createRoom: (name, topic) => client.createRoom(name, topic),
   },

@@ -44,7 +44,8 @@ export class Sidebar {
     this.actions = actions;
     this.roomItems = new Map();
     this.convItems = new Map();
-    for (const type of ['rooms', 'views', 'current']) store.on(type, () => this.render());
+    // `messages`: a new message changes the order by activity (and its own are not unread).
+    for (const type of ['rooms', 'views', 'current', 'messages']) store.on(type, () => this.render());
     onPref((name) => name === 'sort' && this.render());
     els.createToggle.addEventListener('click', () => this.showCreate(els.createForm.hidden));
     els.createForm.addEventListener('submit', (e) => {

@@ -45,7 +45,7 @@ async def test_rooms_others_create_and_remove_appear_and_go_without_polling(brow
     assert (await alice.request("join", room="games"))["type"] == "joined"
     clock.now += server.config.rooms.online_interval
     server.tick_rooms()
-    await expect(games.locator(".nav-online")).to_have_attribute("title", "1 online")
+    await expect(games.get_by_test_id("room-online")).to_have_text(", 1 online")
 
     # Nobody wrote in it and everyone left: an hour later it is removed, and goes from the page.
     assert (await alice.request("leave", room="games"))["type"] == "left"
@@ -72,7 +72,7 @@ async def test_a_silent_dead_socket_is_found_by_a_ping_and_replaced(browser, pag
     await page.get_by_test_id("name-input").fill("alice")
     await page.get_by_test_id("name-submit").click()
     await expect(page.get_by_test_id("room-lobby")).to_have_attribute("aria-current", "page")
-    await expect(page.get_by_test_id("room-lobby").locator(".nav-online")).to_have_attribute("title", "1 online")
+    await expect(page.get_by_test_id("room-lobby").get_by_test_id("room-online")).to_have_text(", 1 online")
     for sock in server.sockets:
         sock._transport.pause_reading()  # the network goes silent: nothing reaches the server, nothing comes back
     await page.clock.run_for(20_000)

@@ -1,0 +1,125 @@
+"""The page on a phone (390 × 844), in English and Chinese: every button and link is a tap
+target of at least 44 × 44 px (top bar, sidebar, composer, menus, the settings dialog), the
+members drawer opens below its own button, and the top bar stays one row while the connection
+is being retried with its countdown showing (static/style.css, the phone breakpoint)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.test_page import browser, page_url  # noqa: F401 - fixtures
+
+PHONE = {"width": 390, "height": 844}
+TAP_PX = 44
+
+# Every visible control on screen smaller than TAP_PX either way. A checkbox is tapped through its
+# label (the label is the target); links inside a message's text are words in a sentence
+# (WCAG 2.5.8 exempts inline targets).
+SMALL_TARGETS = """tap => {
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden' && !el.closest('.sr-only')
+      && !el.closest('[inert]') && r.bottom > 0 && r.right > 0 && r.left < innerWidth && r.top < innerHeight;
+  };
+  const targets = [...document.querySelectorAll(
+    'button, a[href], summary, select, input[type=checkbox], [role=menuitem], [role=option]')]
+    .filter((el) => !el.closest('#messages .msg-text, #messages .msg-body'))
+    .map((el) => (el.matches('input[type=checkbox]') && el.closest('label')) || el)
+    .filter(shown);
+  return targets.map((el) => {
+    const r = el.getBoundingClientRect();
+    return { what: el.id || el.dataset.testid || el.className || el.textContent.trim().slice(0, 20),
+             width: Math.round(r.width), height: Math.round(r.height) };
+  }).filter((t) => t.width < tap || t.height < tap);
+}"""
+
+# The top bar and, while the page retries the connection, whether anything in it left its one row.
+TOP_BAR = """() => {
+  const bar = document.querySelector('.topbar').getBoundingClientRect();
+  const out = [...document.querySelectorAll('.topbar > *')].filter((el) => {
+    const r = el.getBoundingClientRect();
+    return r.height > 0 && (r.top < bar.top - 0.5 || r.bottom > bar.bottom + 0.5 || r.right > innerWidth + 0.5);
+  }).map((el) => el.id || el.className);
+  return { height: Math.round(bar.height), out, state: document.getElementById('conn-state').dataset.state,
+           countdown: document.getElementById('conn-countdown').textContent };
+}"""
+
+
+async def small_targets(page: Page) -> list[dict]:
+    return await page.evaluate(SMALL_TARGETS, TAP_PX)
+
+
+@pytest.mark.parametrize(("locale", "online"), [("en-US", "Online"), ("zh-CN", "在线")])
+async def test_phone_tap_targets_drawers_and_a_one_row_top_bar(browser, page_url, server, locale, online):  # noqa: F811
+    context = await browser.new_context(viewport=PHONE, locale=locale, has_touch=True, is_mobile=True,
+                                        reduced_motion="reduce")
+    refuse = {"on": False}  # while on, the page's WebSocket connections are refused before reaching chatd
+
+    async def gate(ws):
+        if refuse["on"]:
+            await ws.close()
+        else:
+            ws.connect_to_server()
+
+    await context.route_web_socket("**/ws", gate)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("alice")
+    assert await small_targets(page) == []  # the name form
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.locator("#conn-label")).to_have_text(online)
+    await expect(page.get_by_test_id("room-title")).to_contain_text("lobby")
+    assert await small_targets(page) == []  # top bar, conversation head, composer
+
+    await page.locator("#toggle-sidebar").click()
+    await expect(page.locator("#sidebar")).to_be_visible()
+    await page.get_by_test_id("new-room-toggle").click()
+    assert await small_targets(page) == []  # the sidebar, its new-room form open
+    await page.locator("#toggle-sidebar").click()
+
+    # The members drawer opens below the conversation's head: its button stays visible and tappable.
+    toggle = page.locator("#toggle-members")
+    await toggle.click()
+    await expect(page.locator("#members-panel")).to_be_visible()
+    box = await toggle.bounding_box()
+    drawer = await page.locator("#members-panel").bounding_box()
+    assert drawer["y"] >= box["y"] + box["height"] - 1
+    at_toggle = await page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('#toggle-members') !== null",
+                                    [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert at_toggle
+    assert await small_targets(page) == []
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    await page.get_by_test_id("me").click()
+    assert await small_targets(page) == []  # the name menu
+    await page.get_by_test_id("menu-settings").click()
+    await expect(page.get_by_test_id("settings")).to_be_visible()
+    assert await small_targets(page) == []  # the settings dialog
+    await page.get_by_test_id("settings-close").click()
+
+    # The connection drops and every new one is refused: "reconnecting in N s" and ↻, in one row.
+    before = await page.evaluate(TOP_BAR)
+    assert before["out"] == []
+    refuse["on"] = True
+    for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "alice"]:
+        sock.abort()
+    await expect(page.locator("#retry-now")).to_be_visible()
+    retrying = await page.evaluate("""bar => new Promise((resolve) => {
+        const look = () => {
+          const now = (bar)();
+          if (now.state === 'reconnecting' && now.countdown) resolve(now);
+          else requestAnimationFrame(look);
+        };
+        look();
+    })""".replace("(bar)()", f"({TOP_BAR})()"), None)
+    assert retrying["height"] == before["height"] and retrying["out"] == [], retrying
+    assert await small_targets(page) == []  # ↻ too
+    refuse["on"] = False
+    await page.locator("#retry-now").click()
+    await expect(page.locator("#conn-label")).to_have_text(online)
+    assert not errors
+    await context.close()

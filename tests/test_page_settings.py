@@ -1,0 +1,62 @@
+"""The settings dialog (static/settings.js, prefs.js, theme.js): opened from the name menu,
+each choice applied at once and kept by the browser: the language (中文 and back), the theme
+(dark: <html data-theme=dark> and a dark page), the time format (12-hour: AM/PM); Esc closes
+it and the focus goes back to the name menu's button."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import Page, expect
+
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+
+DARK_MAX = 60  # the page's background, each of R, G, B at most this: a dark theme's
+
+
+async def open_settings(page: Page) -> None:
+    await page.get_by_test_id("me").click()
+    await page.get_by_test_id("menu-settings").click()
+    await expect(page.get_by_test_id("settings")).to_be_visible()
+    await expect(page.get_by_test_id("settings-close")).to_be_focused()
+
+
+async def online(page: Page) -> None:
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+
+
+async def test_settings_language_theme_time_format_and_escape(browser, page_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    await send(alice, "what time is it")
+    await expect(messages(alice)).to_have_count(1)
+
+    await open_settings(alice)
+    await alice.keyboard.press("Escape")
+    await expect(alice.get_by_test_id("settings")).to_be_hidden()
+    await expect(alice.get_by_test_id("me")).to_be_focused()
+
+    await open_settings(alice)
+    await alice.get_by_test_id("settings-theme").select_option("dark")
+    await expect(alice.locator("html")).to_have_attribute("data-theme", "dark")
+    background = await alice.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert max(int(n) for n in re.findall(r"\d+", background)[:3]) <= DARK_MAX, background
+
+    await alice.get_by_test_id("settings-time").select_option("12h")  # every time is drawn again: a reload
+    await online(alice)
+    await expect(messages(alice).first.locator("time").first).to_have_text(re.compile(r"\d{1,2}:\d\d\s?[AP]M"))
+
+    await open_settings(alice)
+    await alice.get_by_test_id("settings-lang").select_option("zh-CN")
+    await expect(alice.locator("html")).to_have_attribute("lang", "zh-CN")
+    await online(alice)
+    await expect(alice.locator("#rooms-heading")).to_have_text("房间")
+    await expect(messages(alice).first.locator("time").first).to_have_text(re.compile("上午|下午"))
+    await expect(alice.locator("html")).to_have_attribute("data-theme", "dark")  # kept across the reloads
+    await open_settings(alice)
+    await expect(alice.locator("#settings-heading")).to_have_text("设置")
+    await alice.get_by_test_id("settings-lang").select_option("en")
+    await expect(alice.locator("html")).to_have_attribute("lang", "en")
+    await online(alice)
+    await expect(alice.locator("#rooms-heading")).to_have_text("Rooms")
+    await expect(messages(alice).first).to_contain_text("what time is it")
+    assert not alice.js_errors
