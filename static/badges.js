@@ -3,7 +3,7 @@
 // Visually and textually apart from a room's online count (sidebar.js: muted words).
 
 import { h, srOnly } from './dom.js';
-import { formatNumber, plural, t } from './i18n.js';
+import { formatNumber, plural } from './i18n.js';
 import { badgeOf } from './readstate.js';
 
 const BADGE_MAX = 99; // more shows as "99+"
@@ -14,8 +14,8 @@ export function unreadBadge(view) {
   if (!b) return null;
   const count = b.count > BADGE_MAX ? `${BADGE_MAX}+` : formatNumber(b.count) + (b.more ? '+' : '');
   const shown = { unread: count, mentions: '@' + count, dot: '' }[b.kind];
-  const words = b.kind === 'dot' ? t('sidebar.unread_dot')
-    : plural(b.kind === 'mentions' ? 'sidebar.mentions' : 'sidebar.unread', b.count);
+  // A dot hides the count on screen, not from a screen reader.
+  const words = plural(b.kind === 'mentions' ? 'sidebar.mentions' : 'sidebar.unread', b.count);
   const classes = ['badge', `badge-${b.kind}`];
   if (b.muted) classes.push('muted');
   return h('span', { class: classes.join(' '), 'data-testid': 'badge', 'data-kind': b.kind },
