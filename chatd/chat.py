@@ -35,6 +35,7 @@ create, history, search) return an awaitable, so the common case costs no Task.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from chatd import metrics
 from chatd.admission import Admission
 from chatd.appwebhooks import AppWebhooks
+from chatd.attention import Attention
 from chatd.audit import MODERATOR, holds
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.signins import SignIns
@@ -131,6 +133,9 @@ class Chat:
         self.events = Events(hub, store, bus, self.cluster, self.feed, lambda: self.config)  # notifications
         self.cluster.rooms, self.cluster.sign_ins, self.cluster.room_admin = self.rooms, self.sign_ins, self.room_admin
         self.cluster.events = self.events
+        # Read state, notification levels and typing, on every device (chatd.attention).
+        self.attention = Attention(hub, store, self.cluster, self.rooms, lambda: self.clock())
+        self.cluster.attention = self.attention
         # Deletes, mutes, kicks and bans, and who is kept out (chatd.moderation).
         self.moderation = Moderation(hub, store, bus, self.cluster)
         self.cluster.moderation = self.moderation
@@ -142,7 +147,7 @@ class Chat:
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock(),
                                  app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms,
-                                 reserved=self.reserved)
+                                 reserved=self.reserved, attention=self.attention)
         # Outgoing calls: bots' webhooks, and the app's (chatd.webhooks); only the node that
         # stored a message calls about it (``post``).
         self.webhooks = Webhooks(lambda: self.config)
@@ -162,7 +167,7 @@ class Chat:
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
             "rooms": self._rooms, "join": self._join, "leave": self._leave, "create": self._create,
             "say": self._say, "history": self._history, "search": self.search.search,
-            **ModeratorRequests(self.moderation).handlers(), **self.changes.handlers(),
+            **ModeratorRequests(self.moderation).handlers(), **self.changes.handlers(), **self.attention.handlers(),
         }
 
     def handle(self, conn: Connection, req: Request) -> Awaitable[None] | None:
@@ -176,6 +181,7 @@ class Chat:
         """A connection has closed (once per connection ``Admission.connect`` let in)."""
         self.admission.disconnect(conn.address)
         self.search.forget(conn.session)
+        self.attention.forget(conn.session)
         for room, user in self.hub.detach(conn.session, self.clock()):
             self.cluster.left(room, user)
         user = conn.session.user
@@ -216,7 +222,8 @@ class Chat:
                                 self.config.history)
         if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
             since, reset = None, True
-        page = await opening_page(self.store.room_history, room.id, since, self.config.history)
+        page, state = await asyncio.gather(opening_page(self.store.room_history, room.id, since, self.config.history),
+                                           self.attention.joined(session.user.id, room))
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
         sent = answer_page(conn, req, {
@@ -229,6 +236,8 @@ class Chat:
             **room.flags(only_set=True),
             **({"reset": True} if reset else {}),
             **changed_fields(caught),
+            **self.attention.joined_fields(session.user.id, room, state, max(page.rows[-1].id if page.rows else 0,
+                                                                              since or 0)),
         }, page, self.config.history.page_bytes - caught.bytes, not caught.changed)
         self.feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)
 
@@ -236,6 +245,7 @@ class Chat:
         room = self._joined_room(conn, req.fields["room"], req.cid)
         if self.hub.leave(conn.session, room):
             self.cluster.left(room, conn.session.user)
+        self.attention.left(conn.session.user.id, room)
         answer(conn, req, {"type": "left", "room": room.name})
 
     async def _create(self, conn: Connection, req: Request) -> None:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from chatd.abuse import Kind
 from chatd.admission import Admission
+from chatd.attention import Attention
 from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.signins import Signed, SignIns, close_reason
 from chatd.changes import catch_up, changed_fields
@@ -56,13 +57,15 @@ class Identity:
                  cluster: Cluster, sign_ins: SignIns,
                  claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
                  clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None],
-                 token_rooms: Callable[[int, Iterable[str]], Awaitable[None]], reserved: ReservedNames | None = None):
+                 token_rooms: Callable[[int, Iterable[str]], Awaitable[None]], reserved: ReservedNames | None = None,
+                 attention: Attention | None = None):
         """``claims``: the names claimed on Redis (None without a Redis bus);
         ``config``: the config in effect (it changes on reload); ``clock``: seconds;
         ``app_tokens``: what verifies app tokens now (None: not configured);
         ``token_rooms(user id, names)``: makes an app token's ``rooms`` claim the
         user's "token" memberships (``chatd.roomadmin.RoomAdmin.set_token_rooms``);
-        ``reserved``: the names guests may not take (``chatd.reserved``)."""
+        ``reserved``: the names guests may not take (``chatd.reserved``); ``attention``: the
+        user's read state the welcome carries (``chatd.attention``; None: none)."""
         self.hub = hub
         self.store = store
         self.moderation = moderation  # who is banned (checked before and after the sign-in is known)
@@ -78,6 +81,7 @@ class Identity:
         self._token_rooms = token_rooms
         self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (keep_names)
         self.reserved = reserved or ReservedNames()
+        self.attention = attention
 
     async def identify(self, conn: Connection, req: Request) -> None:
         if conn.session.user is not None:
@@ -192,9 +196,10 @@ class Identity:
                                 self._config().history)
         if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
             since, reset = None, True
-        page, events = await asyncio.gather(  # both reads at once: an identify waits no longer than before
+        page, events, state = await asyncio.gather(  # the reads at once: an identify waits no longer than before
             opening_page(self.store.private_history, user.id, since, self._config().history),
-            self.events.replay_read(user.id, events_since))
+            self.events.replay_read(user.id, events_since),
+            self.attention.welcome(user.id) if self.attention is not None else asyncio.sleep(0, {}))
         refused = self.sign_ins.refused(who)
         if refused:
             if not conn.closed:
@@ -212,6 +217,7 @@ class Identity:
             **({"image_hosts": list(self._config().page.image_hosts)} if self._config().page.image_hosts else {}),
             **({"reset": True} if reset else {}),
             **changed_fields(caught),
+            **state,
         }, page, self._config().history.page_bytes - caught.bytes, not caught.changed)
         self.feed.release(conn.session, PRIVATE, last_id(sent.newest_id, since), loose(sent, since), mark)
         if not conn.closed:

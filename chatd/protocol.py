@@ -28,6 +28,7 @@ import emoji
 
 from chatd import metrics
 from chatd.fulltext import QUERY_MAX
+from chatd.mentions import listed
 from chatd.names import characters_problem
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
@@ -267,6 +268,15 @@ def _attachments(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+NOTIFY_LEVELS = ("all", "mentions", "none")  # a room's or conversation's notification level (chatd.attention)
+
+
+def _notify_level(v: Any) -> str:
+    if v not in NOTIFY_LEVELS:
+        raise ValueError(f"must be one of {', '.join(NOTIFY_LEVELS)}")
+    return v
+
+
 def _room(v: Any) -> str:
     # NFC: "café" typed as e + U+0301 (some keyboards do) is the room "café".
     name = unicodedata.normalize("NFC", _string(v))
@@ -332,6 +342,11 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
         "before": (_message_id, False),
         "limit": (_limit, False),
     },
+    # Read state, notification levels, typing (chatd.attention): never answered but by errors.
+    "read": {"room": (_room, False), "with": (_user_id, False), "id": (_message_id, True)},
+    "notify": {"room": (_room, False), "with": (_user_id, False), "level": (_notify_level, True)},
+    "close": {"with": (_user_id, True)},
+    "typing": {"room": (_room, False), "with": (_user_id, False)},
     # Moderators' requests (chatd.moderation): answered with ``done``.
     "delete": {"id": (_message_id, True), "reason": (_reason, False)},
     "mute": {"user": (_user_id, True), "room": (_room, False), "seconds": (_seconds, False),
@@ -431,6 +446,8 @@ def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> N
         raise ProtocolError(Code.BAD_FRAME, "say needs exactly one of 'room' and 'to'", cid)
     if kind in ("history", "search") and "room" in fields and "with" in fields:
         raise ProtocolError(Code.BAD_FRAME, f"{kind} takes 'room' or 'with', not both", cid)
+    if kind in ("read", "notify", "typing") and ("room" in fields) == ("with" in fields):
+        raise ProtocolError(Code.BAD_FRAME, f"{kind} needs exactly one of 'room' and 'with'", cid)
     if kind == "history" and "around" in fields:
         if fields.keys() & {"before", "after"}:
             raise ProtocolError(Code.BAD_FRAME, "history takes 'around' alone: not with 'before' or 'after'", cid)
@@ -505,6 +522,8 @@ def message_frame(row: MessageRow) -> dict[str, Any]:
         frame["reply_to"] = quote_part(row)
     if row.reactions:
         frame["reactions"] = reactions_part(row)
+    if row.mentions:  # a tombstone's are gone with its text
+        frame["mentions"] = listed(row.mentions)
     return frame
 
 

@@ -34,6 +34,11 @@ import { Links } from './deep-links.js';
 import { QuickSwitcher } from './switcher.js';
 import { Keyboard } from './keyboard.js';
 import { isolate } from './text.js';
+import { Alerts } from './alerts.js';
+import { ReadTracker } from './read-tracker.js';
+import { UnreadLine } from './unread-line.js';
+import { Typing } from './typing.js';
+import { NotifyLevel } from './notify-level.js';
 
 const appToken = takeAppToken(); // first of all: out of the address bar before anything can copy it
 const app = byId('app');
@@ -95,13 +100,13 @@ const client = new ChatClient(chat, store, outbox, {
   },
   left: (room, reason) => toast(leftText(isolate(room), reason)),
   event: (frame) => notifications.add(frame),
+  arrived: (view, m) => alerts.arrived(view, m),
 });
+// Desktop notifications and sound for messages not on screen; clicking one opens the message.
+const alerts = new Alerts({ before: byId('message-scroller') }, store, { open: (m) => client.jumpTo(m) });
 
 // A message counts as read only if it arrived in the view on screen while the tab was visible.
 store.isWatched = (key) => key === store.current && document.visibilityState === 'visible';
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && store.current) store.markRead(store.current);
-});
 
 new ConnState(
   { box: byId('conn-state'), label: byId('conn-label'), countdown: byId('conn-countdown'), retry: byId('retry-now') },
@@ -190,6 +195,15 @@ new MessagesView(
     ...changes.actions(),
   },
 );
+
+// After the list: they look at its items once it has drawn them.
+const messageEls = { scroller: byId('message-scroller'), list: byId('messages') };
+new UnreadLine(messageEls, store, {
+  loadOlder: (view) => client.loadOlder(view), loadNewer: (view) => client.loadNewer(view),
+});
+new ReadTracker(messageEls, store, client.attention);
+new Typing({ textarea: byId('composer'), after: byId('message-scroller') }, store, chat);
+new NotifyLevel({ before: byId('toggle-members') }, store, client.attention);
 
 const search = new SearchBox(
   {

@@ -20,6 +20,7 @@ import { Says } from './says.js';
 export const CLOSE_SIGNED_OUT = 4401;
 export const CLOSE_KICKED = 4410;
 export const CLOSE_BANNED = 4403;
+const TOLD_KEPT = 100; // requests sent with tell() remembered for their refusal (the server answers within seconds)
 const STATIC_PATH = /static\/(?:[0-9a-f]{16}\/)?[^/]*$/; // this module's place: <base>/static/[<version>/]<file>
 
 /**
@@ -64,12 +65,14 @@ export class ChatdClient extends EventTarget {
     this.user = null;   // {id, name, ...} from the last welcome
     this.epoch = null;  // the database epoch every id held comes from (docs/protocol.md, "Epochs")
     this.joins = new Joins(this);
-    this.private = new Stream((m, news) => this.emit('message', { message: m, news }), () => this.emit('stale', {}));
+    this.private = new Stream((m, news, live) => this.emit('message', { message: m, news, live }),
+      () => this.emit('stale', {}));
     this.says = new Says(this.conn, (say) => this.canSend(say));
     this.kickReason = null;
     this.ban = null; // {reason, until} once the server said this user or address is banned
     this.cidPrefix = 'c' + randomId(6) + '-';
     this.cidCount = 0;
+    this.told = new Map(); // cid → a request sent with tell(), the newest TOLD_KEPT, to name it in a refusal
     const conn = this.conn;
     conn.on('state', (d) => this.emit('state', d));
     conn.on('open', () => {
@@ -83,10 +86,12 @@ export class ChatdClient extends EventTarget {
   /**
    * Listen to an event; → a function that stops listening. Events (detail):
    * state {state}, open, close {code, reason}, token {token}, welcome {user, frame, reset, newUser},
-   * refused {error}, joined {room, frame, fresh}, message {message, news}, stale {room?},
-   * left {room, reason}, presence, room, event, deleted, edited, reactions (the frames),
+   * refused {error}, joined {room, frame, fresh}, message {message, news, live}, stale {room?},
+   * left {room, reason}, presence, room, event, deleted, edited, reactions, read, notify, closed, typing (the frames),
    * changed {messages} (messages changed while away, as they are now), kicked {reason}, signedOut {code},
    * banned {reason, until} (until: ms since the epoch, or null for good),
+   * read, notify, closed, typing (the frames: the user's read state and typing hints, docs/protocol.md),
+   * told {frame, error} (a request sent with tell() was refused),
    * error (an error frame that answers no request).
    * @param {string} type
    * @param {(detail: object) => void} fn
@@ -291,6 +296,23 @@ export class ChatdClient extends EventTarget {
     return say.frame.room === undefined || this.joins.ready(say.frame.room);
   }
 
+  /**
+   * Send a request the server does not answer when it is carried out — read, notify, close, typing
+   * (docs/protocol.md) — paced with every other request. Not queued while offline: read state and
+   * typing hints are worth sending only from the page's state of the moment. A refusal comes as a
+   * `told` event naming the request.
+   * @param {object} frame - e.g. {type: 'read', room: 'lobby', id: 1207}
+   * @returns {boolean} whether it went out
+   */
+  tell(frame) {
+    if (this.conn.state !== 'online') return false;
+    this.cidCount += 1;
+    const cid = this.cidPrefix + this.cidCount;
+    this.told.set(cid, frame);
+    if (this.told.size > TOLD_KEPT) this.told.delete(this.told.keys().next().value);
+    return this.conn.send({ ...frame, cid });
+  }
+
   // Frames the server sends on its own
 
   onFrame(f) {
@@ -308,12 +330,15 @@ export class ChatdClient extends EventTarget {
       this.kickReason = f.reason || '';
     } else if (f.type === 'banned') {
       this.banned({ reason: f.reason || '', until: f.until ?? null });
+    } else if (f.type === 'error' && this.told.has(f.cid)) {
+      this.emit('told', { frame: this.told.get(f.cid), error: f });
+      this.told.delete(f.cid);
     } else if (['deleted', 'edited', 'reactions'].includes(f.type)) {
       // A change to a stored message: its number is where a resume catches up from.
       if (f.room !== undefined) this.joins.changed(f);
       else this.private.revisedTo(f.rev);
       this.emit(f.type, f);
-    } else if (['presence', 'room', 'error'].includes(f.type)) {
+    } else if (['presence', 'room', 'error', 'read', 'notify', 'closed', 'typing'].includes(f.type)) {
       this.emit(f.type, f);
     }
   }

@@ -9,6 +9,7 @@ import { saved } from './persist.js';
 import { PAGE, loadOlder } from './history.js';
 import { loadAround, loadNewer } from './jump.js';
 import { errorText, t } from './i18n.js';
+import { Attention } from './attention.js';
 
 const DEFAULT_ROOM = 'lobby';
 // Codes of a refused app token (docs/protocol.md, "identify"): only the web app can issue a new one.
@@ -21,7 +22,7 @@ export class ChatClient {
    * chat: the ChatdClient (chatd-client.js).
    * ui: {askName({name, error, cancellable}), toast(text), signedOut(): forget the user and start over,
    *      appTokenRefused(error), kicked(reason), banned({reason, until}), left(room, reason): taken out by
-   *      the server, event(frame)}
+   *      the server, event(frame), arrived(view, m): a live message was added to the view}
    */
   constructor(chat, store, outbox, ui) {
     this.chat = chat;
@@ -32,6 +33,7 @@ export class ChatClient {
     this.listing = null;    // the room list being fetched page by page (a Map like store.rooms), or null
     this.firstVisit = false;
     this.signingOut = false;
+    this.attention = new Attention(chat, store, this, { toast: ui.toast }); // read state, levels, closing
   }
 
   /** appToken: a JWT the web app handed over in the page's fragment (app.js), or null. */
@@ -41,7 +43,7 @@ export class ChatClient {
     chat.on('welcome', (d) => this.welcome(d));
     chat.on('refused', ({ error }) => this.refused(error));
     chat.on('joined', (d) => this.joined(d));
-    chat.on('message', ({ message, news }) => this.message(message, news));
+    chat.on('message', ({ message, news, live }) => this.message(message, news, live));
     chat.on('stale', ({ room }) => (room === undefined ? store.resetPrivate() : this.stale(room)));
     chat.on('room', (f) => {
       // In arrival order with the pages of a listing under way (docs/protocol.md, "rooms").
@@ -140,6 +142,7 @@ export class ChatClient {
     saved.name.set(user.name);
     saved.eventsSince.set(this.chat.eventsSince); // counted anew after another user or epoch
     store.setMe(user);
+    this.attention.welcome(frame);
     this.listRooms();
     const current = store.currentView();
     if (!current) {
@@ -150,14 +153,15 @@ export class ChatClient {
     }
   }
 
-  message(m, news) {
+  // news: live or missed while away; live: after the read state the server sent, so counted here.
+  message(m, news, live) {
     const { store } = this;
-    if (m.room !== undefined) {
-      const view = store.roomView(m.room);
-      if (view) store.add(view, [m], { unread: news });
-    } else if (m.to !== undefined) {
-      store.addPrivate([m], { unread: news });
-    }
+    let view = null;
+    if (m.room !== undefined) view = store.roomView(m.room);
+    else if (m.to !== undefined && this.attention.keeps(m, news)) view = store.dmViewFor(m);
+    if (!view) return;
+    const added = store.add(view, [m], { unread: live });
+    if (live && added.length) this.ui.arrived(view, m);
   }
 
   // Rooms
@@ -232,6 +236,7 @@ export class ChatClient {
       view.olderMore = Boolean(frame.more); // latest page: `more` means older ones exist
     }
     store.setMembers(view, frame.members || []);
+    this.attention.joined(view, frame);
     store.emit('views');
     if (store.current === view.key) store.emit('current');
   }
@@ -301,10 +306,16 @@ export class ChatClient {
 
   /**
    * Close a private conversation: it leaves the sidebar (and the screen, for the next view) until
-   * a new message in it brings it back. This page only; nothing is deleted (unsent messages of it
-   * stay in the outbox and show again when it is opened).
+   * a new message in it brings it back — on every device of the user (`close`, attention.js).
+   * Nothing is deleted (unsent messages of it stay in the outbox and show again when it is opened).
    */
   closeConversation(view) {
+    this.attention.close(view);
+    this.dropConversation(view);
+  }
+
+  /** A conversation closed here or on another device (the `closed` frame) leaves this page. */
+  dropConversation(view) {
     const { store } = this;
     const wasCurrent = store.current === view.key;
     store.removeView(view.key);

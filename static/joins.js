@@ -24,7 +24,7 @@ export class Joins {
     if (r && r.joined) return Promise.resolve(r.joinedFrame);
     if (!r) {
       r = { name, joined: false, joining: null, joinedFrame: null, waiters: [] };
-      r.stream = new Stream((m, news) => client.emit('message', { message: m, news }),
+      r.stream = new Stream((m, news, live) => client.emit('message', { message: m, news, live }),
         () => client.emit('stale', { room: r.name }));
       this.rooms.set(keyOf(name), r);
     }

@@ -18,6 +18,7 @@
 //   ctx.view     the room or conversation view the message is shown in
 //   ctx.mine     m is the user's own (store.isMine(m), or a pending say)
 //   ctx.pending  m is a say not yet stored (no id; no actions, no reactions)
+//   ctx.mentioned m names the user with an @name (its `mentions`): highlighted, and said so
 // messageItem() adds mine and pending to a copy of the list's context for each message.
 // The list (messages-view.js) adds day separators and marks an item `grouped` when it continues
 // its author's previous one (day-marks.js); the header stays for screen readers, style.css hides it.
@@ -32,6 +33,7 @@ import { attachmentsPart } from './attachments.js';
 import { reactionsPart } from './reactions.js';
 import { messageActions } from './message-actions.js';
 import { editorPart } from './message-edit.js';
+import { namesMe } from './readstate.js';
 
 /** The time of a message (ms since the epoch): the time of day shown, the full date and time on hover. */
 function stamp(ts) {
@@ -43,7 +45,8 @@ function header(m, ctx) {
   const user = m.from;
   return h('div', { class: 'msg-meta' }, avatar(user),
     bdi(user.name, { class: 'msg-author', title: isolate(user.name) + ' ' + userTag(user.id) }),
-    botBadge(user), ctx.mine ? srOnly(t('message.you')) : null, ' ', stamp(m.ts),
+    botBadge(user), ctx.mine ? srOnly(t('message.you')) : null,
+    ctx.mentioned ? srOnly(t('message.mentions_you')) : null, ' ', stamp(m.ts),
     ctx.pending ? null : messageActions(m, ctx));
 }
 
@@ -76,8 +79,10 @@ function pendingStatus(p, ctx) {
 export function messageItem(m, listCtx, { pending = false } = {}) {
   if (m.deleted) return deletedItem(m);
   const ctx = { ...listCtx, pending, mine: pending || listCtx.store.isMine(m) };
+  ctx.mentioned = !pending && namesMe(m, listCtx.store.me);
   const classes = ['msg'];
   if (ctx.mine) classes.push('own');
+  if (ctx.mentioned) classes.push('mentioned');
   if (pending) classes.push(m.state === 'failed' ? 'failed' : 'pending');
   const props = pending
     ? { 'data-state': m.state === 'failed' ? 'failed' : 'pending', 'data-cid': m.cid }

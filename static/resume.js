@@ -8,7 +8,8 @@
 /** Where one stream is, and the messages it holds back while a gap is filled. */
 export class Stream {
   /**
-   * deliver(message, news): hands a message on; news = live or missed while away, not an old page.
+   * deliver(message, news, live): hands a message on; news = live or missed while away, not an old page;
+   * live = it came as it was sent, after the `joined`/`welcome` whose read state counted what came before.
    * stale(): the server found the position stale (`reset: true`): what was handed on before is void.
    */
   constructor(deliver, stale) {
@@ -56,14 +57,14 @@ export class Stream {
       if (this.before === null) this.before = message.id;
       this.held.push(message);
     } else {
-      this.pass(message, true);
+      this.pass(message, true, true);
     }
   }
 
-  pass(message, news) {
+  pass(message, news, live = false) {
     if (typeof message.id !== 'number' || (this.lastId !== null && message.id <= this.lastId)) return;
     this.lastId = message.id;
-    this.deliver(message, news);
+    this.deliver(message, news, live);
   }
 
   /**
@@ -95,6 +96,6 @@ export class Stream {
       this.held = [];
       this.before = null;
     }
-    for (const m of held) this.pass(m, true);
+    for (const m of held) this.pass(m, true, true);
   }
 }

@@ -8,10 +8,9 @@
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { lock } from './marks.js';
-import { formatNumber, plural, t } from './i18n.js';
+import { plural, t } from './i18n.js';
 import { onPref, pref } from './prefs.js';
-
-const BADGE_MAX = 99; // more shows as "99+"
+import { unreadBadge } from './badges.js';
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
 // Message ids grow with time across the server, so the newest id held is a view's latest activity.
@@ -32,12 +31,6 @@ export function sortEntries(entries, how) {
   return entries.sort(compare);
 }
 
-/** The filled unread badge: the count, "unread" for screen readers. */
-function badge(unread) {
-  if (!unread) return null;
-  return h('span', { class: 'badge' }, unread > BADGE_MAX ? `${BADGE_MAX}+` : formatNumber(unread),
-    srOnly(' ' + plural('sidebar.unread', unread)));
-}
 
 export class Sidebar {
   /**
@@ -120,7 +113,7 @@ export class Sidebar {
       joined ? srOnly(', ' + t('sidebar.joined')) : null,
       // Muted words, never a number alone: a count of people must not look like the unread badge.
       online ? h('span', { class: 'nav-online', 'data-testid': 'room-online' }, srOnly(', '), online) : null,
-      badge(r.unread),
+      unreadBadge(view && view.wanted ? view : null),
     );
   }
 
@@ -149,7 +142,7 @@ export class Sidebar {
     setChildren(button,
       h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'), bdi(view.name)),
       srOnly(', ' + t('sidebar.private_conversation')),
-      badge(view.unread),
+      unreadBadge(view),
     );
     const label = t('sidebar.close_conversation', { name: isolate(view.name) });
     close.setAttribute('aria-label', label);

@@ -4,11 +4,13 @@
 // redraw only its own part.
 //
 // Events (CustomEvent, detail in brackets):
-//   me, rooms, views, current, messages {key, ids}, cleared {key}, pending {key},
+//   me, rooms, views, current, messages {key, ids, live}, cleared {key}, pending {key},
 //   members {key}, older {key}, newer {key}, focus {key, id}, deleted {key, id},
-//   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id}
+//   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id},
+//   readstate {key} (its last_read or level)
 
 import { isolate } from './text.js';
+import { clearCounts, countNew, levelOf } from './readstate.js';
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
 export const dmKey = (userId) => 'u:' + userId;
@@ -53,7 +55,13 @@ export class View {
     this.loadingOlder = false;
     this.gapAfter = null;      // messages after this id are missing up to the next one held (jump.js)
     this.loadingNewer = false;
-    this.unread = 0;
+    // Read state (readstate.js, docs/protocol.md "Read state"): the server's, then counted here.
+    this.unread = 0;           // messages from others above lastRead
+    this.unreadMore = false;   // the server stopped counting: more than `unread`
+    this.mentions = 0;         // of those, the ones that mention the user
+    this.lastRead = null;      // the id read up to, on any device; null until the server said
+    this.notify = null;        // 'all' | 'mentions' | 'none'; null: the default of the kind
+    this.notifyPending = null; // a level asked for and not confirmed yet (attention.js)
   }
 
   oldestId() {
@@ -163,19 +171,8 @@ export class Store extends EventTarget {
 
   setCurrent(key) {
     this.current = key;
-    const view = this.currentView();
-    if (view) view.unread = 0;
     this.emit('current');
     this.emit('views');
-  }
-
-  /** The user looks at the view again (tab visible): its messages are read. */
-  markRead(key) {
-    const view = this.views.get(key);
-    if (view && view.unread) {
-      view.unread = 0;
-      this.emit('views');
-    }
   }
 
   roomViews() {
@@ -200,7 +197,7 @@ export class Store extends EventTarget {
     view.ids = [];
     view.olderMore = null;
     view.gapAfter = null;
-    view.unread = 0;
+    clearCounts(view);
     this.emit('cleared', { key: view.key });
     this.emit('views');
   }
@@ -225,7 +222,7 @@ export class Store extends EventTarget {
 
   /**
    * Add messages to a view, ignoring ids it has already. `unread`: they are
-   * news to the user (live or missed while away), not history paged in.
+   * live, so not in the read state the server sent (readstate.js countNew).
    * Returns the ids that were new.
    */
   add(view, messages, { unread = false } = {}) {
@@ -239,10 +236,10 @@ export class Store extends EventTarget {
       else ids.splice(lowerBound(ids, m.id), 0, m.id);
       added.push(m.id);
       if (m.to && m.from) this.updatePeerName(view, m);
-      if (unread && !this.isMine(m) && !this.isWatched(view.key)) view.unread++;
+      if (unread) countNew(view, m, this.me, this.isWatched(view.key));
     }
     if (added.length) {
-      this.emit('messages', { key: view.key, ids: added });
+      this.emit('messages', { key: view.key, ids: added, live: unread });
       if (unread) this.emit('views');
     }
     return added;
@@ -315,14 +312,6 @@ export class Store extends EventTarget {
     return this.ensureDm(other);
   }
 
-  /** Private messages (welcome, live): into their conversations. */
-  addPrivate(messages, opts) {
-    for (const m of messages) {
-      const view = this.dmViewFor(m);
-      if (view) this.add(view, [m], opts);
-    }
-  }
-
   // Rooms and members
 
   /** The whole list, as listed (a Map like `rooms`). */
@@ -381,9 +370,10 @@ export class Store extends EventTarget {
     return [...this.pending.values()].filter((p) => p.key === key);
   }
 
+  /** What the tab's title counts: the unread messages of views at level 'all', the mentions of the others. */
   totalUnread() {
     let n = 0;
-    for (const view of this.views.values()) n += view.unread;
+    for (const view of this.views.values()) n += levelOf(view) === 'all' ? view.unread : view.mentions;
     return n;
   }
 }

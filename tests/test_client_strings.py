@@ -29,6 +29,10 @@ BASELINE = {  # a valid frame of each type, for a connection identified and in t
     "kick": {"user": 1},
     "ban": {"user": 1},
     "search": {"q": "hello", "room": "lobby", "limit": 5},
+    "read": {"room": "lobby", "id": 1},
+    "notify": {"room": "lobby", "level": "all"},
+    "close": {"with": 1},
+    "typing": {"room": "lobby"},
 }
 # (the frame, how the refusal names the string) for every field of every type, and then some.
 CASES = [({"type": kind, **BASELINE[kind], field: SURROGATE}, f"'{field}'")

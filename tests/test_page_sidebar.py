@@ -42,9 +42,11 @@ async def test_sidebar_order_counts_new_room_and_closing_a_conversation(browser,
     await alice.get_by_test_id("room-lobby").click()
     await send(bob, "news in zoo")
 
-    # zoo has news for alice: a filled badge that says "unread"; the people online are words, not a badge.
+    # zoo has news for alice: rooms notify of mentions by default (docs/protocol.md, "Notification levels"),
+    # so a dot that says "1 unread message" to a screen reader; the people online are words, not a badge.
     zoo = alice.get_by_test_id("room-zoo")
-    await expect(zoo.locator(".badge")).to_have_text(re.compile(r"^1\s*1 unread message$"))
+    await expect(zoo.get_by_test_id("badge")).to_have_attribute("data-kind", "dot")
+    await expect(zoo.locator(".badge")).to_have_text(re.compile(r"^\W*1 unread message$"))
     await expect(zoo.get_by_test_id("room-online")).to_have_text(re.compile(r"2 online"))
     assert await zoo.get_by_test_id("room-online").locator(".badge").count() == 0
     await expect_first_room(alice, "zoo")  # unread first (the default)

@@ -24,6 +24,9 @@ Notices (``Notice.kind``: body):
   the store, and close the sessions a new ban covers.
 - ``event``: a notification not stored (``chatd.events.Events.deliver``):
   ``{"frame"}`` plus ``"user"`` or ``"room"`` (an id), or neither (everyone).
+- ``attention``: a read state, notification level, closed conversation or typing hint
+  (``chatd.attention.Attention.deliver``): ``{"frame", "channel"}`` plus ``"user"``, or ``"room"``
+  (an id) and ``"except_user"``.
 
 A node silent for ``cluster.node_timeout`` is dropped at the next tick: its
 users leave the rooms they were in only there, with ``presence`` to this
@@ -62,6 +65,7 @@ log = logging.getLogger("chatd.cluster")
 
 OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
 MEMBER, KICK, BOTS, EVENT, SANCTIONS, NAMES = "member", "kick", "bots", "event", "sanctions", "names"
+ATTENTION = "attention"
 
 
 class Cluster:
@@ -82,6 +86,7 @@ class Cluster:
         self.bots: Any = None  # chatd.bots.Bots: bots changed elsewhere (set by Chat)
         self.app_webhooks: Any = None  # chatd.appwebhooks.AppWebhooks: told who comes and goes here (set by Chat)
         self.moderation: Any = None  # chatd.moderation.Moderation: mutes and bans changed elsewhere (set by Chat)
+        self.attention: Any = None  # chatd.attention.Attention: read states and typing elsewhere (set by Chat)
         # Reads the reserved names again (chatd.roomcare.RoomCare.reload_names; set by Chat).
         self.reload_names: Callable[[], None] = lambda: None
         self._reloads: set[asyncio.Task] = set()
@@ -201,6 +206,10 @@ class Cluster:
         """A notification not stored was sent here (``chatd.events``): the other nodes deliver it too."""
         self._publish(EVENT, body)
 
+    def share_attention(self, body: dict[str, Any]) -> None:
+        """A read state, level or typing hint was sent here (``chatd.attention``): the other nodes deliver it too."""
+        self._publish(ATTENTION, body)
+
     def present(self, room: Room, event: str, user: dict, exclude: Session | None = None) -> None:
         """A ``presence`` frame to this node's sessions in ``room`` (none in a huge room: docs/protocol.md)."""
         if room.online > self._config().rooms.member_list_max:
@@ -305,6 +314,10 @@ class Cluster:
             self.peers.heard(node, now)
             if self.events is not None:
                 self.events.deliver(body)
+        elif kind == ATTENTION:
+            self.peers.heard(node, now)
+            if self.attention is not None:
+                self.attention.deliver(body)
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 

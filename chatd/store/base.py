@@ -34,6 +34,7 @@ from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
+from chatd.store.readstate import ReadStateStore
 from chatd.store.reserved import ReservedStore
 from chatd.store.rows import (
     SELECT,
@@ -100,6 +101,7 @@ class Store:
         self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
         self.traffic = TrafficStore(self)  # connections and messages per minute (the admin dashboard)
         self.uploads = UploadStore(self)  # uploaded files, and their bytes
+        self.read_state = ReadStateStore(self)  # rooms followed, conversations, how far each is read
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.

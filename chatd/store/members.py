@@ -68,7 +68,7 @@ class MemberStore:
             db, q = self._store.db, self._store._q
             with db.atomic():
                 # Explicit: the store does not rely on the connection's foreign key enforcement.
-                for table in ("message", "room_member", "room_key"):
+                for table in ("message", "room_member", "room_key", "room_read"):
                     db.execute_sql(q(f"DELETE FROM {table} WHERE room_id = ?"), (room_id,))
                 found = db.execute_sql(q("DELETE FROM room WHERE id = ?"), (room_id,)).rowcount > 0
                 if found and audit is not None:

@@ -51,6 +51,7 @@ from chatd.store.schema import (
     Bot,
     BotRoom,
     Counter,
+    Conversation,
     Message,
     Meta,
     Mute,
@@ -59,6 +60,7 @@ from chatd.store.schema import (
     Room,
     RoomKey,
     RoomMember,
+    RoomRead,
     SignIn,
     StoredEvent,
     Traffic,
@@ -199,6 +201,8 @@ def _v17_uploads(db: Database) -> None:
     shows of those attached to it. Messages so far have none."""
     migrator(db).add_column("message", "attachments", Message.attachments).run()
     db.create_tables([Upload, UploadChunk])
+
+
 def _start_revisions(db: Database) -> None:
     """The change counter of messages (``chatd.store.changes``) at 0, and the index of changed messages."""
     db.execute_sql(MESSAGE_REV_INDEX)
@@ -215,6 +219,20 @@ def _v18_edits(db: Database) -> None:
     _start_revisions(db)
 
 
+def _v19_read_state(db: Database) -> None:
+    """Read state and mentions (``chatd.attention``): the rooms users follow and how far they read
+    them, their private conversations (one row per end, made from the private messages stored so
+    far, which count as read), and the users each message mentions."""
+    migrator(db).add_column("message", "mentions", Message.mentions).run()
+    db.create_tables([RoomRead, Conversation])
+    db.execute_sql(
+        "INSERT INTO conversation (user_id, peer_id, last_id, last_read, hidden_upto) "
+        "SELECT user_id, peer_id, max(id), max(id), 0 FROM ("
+        " SELECT sender_id AS user_id, recipient_id AS peer_id, id FROM message WHERE recipient_id IS NOT NULL"
+        " UNION ALL SELECT recipient_id, sender_id, id FROM message WHERE recipient_id IS NOT NULL) ends "
+        "GROUP BY user_id, peer_id")
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
@@ -222,7 +240,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_ep
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
                                                       _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
                                                       _v15_search_index, _v16_rooms_care, _v17_uploads,
-                                                      _v18_edits]
+                                                      _v18_edits, _v19_read_state]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -69,8 +69,8 @@ def events_lock(user_id: int) -> int:
 _LOCK = "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k"
 
 _INSERT = ("WITH new AS (INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, "
-           "text, ts, cid, reply_to) VALUES (%(room)s, %(sender)s, %(sender_name)s, %(recipient)s, %(recipient_name)s, "
-           "%(pair)s, %(text)s, %(ts)s, %(cid)s, %(reply_to)s) ON CONFLICT (sender_id, cid) DO NOTHING RETURNING id) ")
+           "text, ts, cid, reply_to, mentions) VALUES (%(room)s, %(sender)s, %(sender_name)s, %(recipient)s, %(recipient_name)s, "
+           "%(pair)s, %(text)s, %(ts)s, %(cid)s, %(reply_to)s, %(mentions)s) ON CONFLICT (sender_id, cid) DO NOTHING RETURNING id) ")
 # The previous message of a channel, in the same statement (its snapshot is taken under the lock).
 _PREV_IN_ROOM = "(SELECT coalesce(max(m.id), 0) FROM message m WHERE m.room_id = %(room)s AND m.id < new.id)"
 _PREV_IN_INBOX = ("greatest((SELECT coalesce(max(m.id), 0) FROM message m WHERE m.recipient_id = %({0})s "
@@ -158,16 +158,20 @@ class PostgresStore(Store):
             sql = INSERT_INTO_ROOM
         channels = d.channels()
         ts, cid = now_ms(), stored_cid(d.cid)
+        mentions = None if pair else self.read_state.mentions_of(conn, d.room_id, d.sender_id, d.text)
         new = conn.execute(sql, {"room": d.room_id, "sender": d.sender_id, "sender_name": d.sender_name,
                                  "recipient": d.recipient_id, "recipient_name": recipient_name, "pair": pair,
                                  "text": d.text, "ts": ts, "cid": cid,
-                                 "reply_to": d.quote.id if d.quote else None}).fetchone()
+                                 "reply_to": d.quote.id if d.quote else None,
+                                 "mentions": mentions}).fetchone()
         if new is None:  # this (sender, cid) is stored already: a retry
             row = conn.execute(SELECT + " WHERE m.sender_id = %s AND m.cid = %s", (d.sender_id, cid)).fetchone()
             return Stored(MessageRow(*row), True, channels, None)
         new_id, *prev = new
         self.newest_id = new_id  # this writer's ids arrive in order; other nodes' are read by newest()
-        row = new_row(new_id, d, recipient_name, ts)
+        row = new_row(new_id, d, recipient_name, ts, mentions)
+        if pair is not None:
+            self.read_state.noted_private(conn, d.sender_id, d.recipient_id, new_id)
         return Stored(row, False, channels, tuple(prev))
 
     def _read_newest_id(self) -> int:

@@ -129,21 +129,22 @@ class MessageRow(NamedTuple):
     edited: int | None = None  # ms since the epoch its author last edited it (chatd.changes)
     rev: int | None = None  # the number of its last change (edit, deletion, reaction); None: never changed
     reply_to: int | None = None  # the id of the message it replies to
+    mentions: str | None = None  # the users its @names mention, as stored: ",3,17," (chatd.mentions)
     # Read apart from the row (chatd.store.changes.decorate): what it quotes, and its reactions.
     quote: Quote | None = None
     reactions: tuple[Reacted, ...] = ()
 
 
-# A message query's columns, in MessageRow order (the stores and chatd.store.moderation read rows with it).
-def new_row(message_id: int, d: Draft, recipient_name: str | None, ts: int) -> MessageRow:
-    """The row of ``d`` just stored as ``message_id`` at ``ts`` (ms since the epoch)."""
+def new_row(message_id: int, d: Draft, recipient_name: str | None, ts: int, mentions: str | None) -> MessageRow:
+    """The row of ``d`` just stored as ``message_id`` at ``ts`` (ms since the epoch), mentioning
+    ``mentions`` (chatd.mentions' stored form)."""
     return MessageRow(message_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts,
-                      reply_to=d.quote.id if d.quote else None, quote=d.quote)
+                      reply_to=d.quote.id if d.quote else None, mentions=mentions, quote=d.quote)
 
 
 # A row of them is ``MessageRow(*row)`` (quote and reactions are read apart).
 COLUMNS = ("m.id, r.name, m.sender_id, m.sender_name, m.recipient_id, m.recipient_name, m.text, m.ts, m.deleted, "
-           "m.attachments, m.edited, m.rev, m.reply_to")
+           "m.attachments, m.edited, m.rev, m.reply_to, m.mentions")
 SELECT = f"SELECT {COLUMNS} FROM message m LEFT JOIN room r ON r.id = m.room_id"
 
 

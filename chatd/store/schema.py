@@ -192,6 +192,9 @@ class Message(BaseModel):
     # change: a resuming client is sent the messages changed since the last change it saw
     # (docs/protocol.md, "Edits and reactions"). None: never changed.
     rev = IntegerField(null=True)
+    # The users its @names mention (chatd.mentions): ",3,17," (commas around each id, so that a
+    # count of a user's mentions matches ",3," with LIKE); None: nobody.
+    mentions = TextField(null=True)
 
     class Meta:
         indexes = (
@@ -201,6 +204,39 @@ class Message(BaseModel):
             (("sender", "id"), False),
             (("sender", "cid"), True),  # a retried say is found, not stored twice
         )
+
+
+class RoomRead(BaseModel):
+    """A room a user follows (joined and did not leave): how far the user read it, on any
+    device, and how it notifies them (``chatd.store.readstate``). ``last_read`` only grows."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    room = ForeignKeyField(Room, on_delete="CASCADE")
+    last_read = IntegerField(default=0)  # a message id: those up to it are read
+    notify = TextField(null=True)  # "all", "mentions" or "none"; None: the default (chatd.attention)
+
+    class Meta:
+        table_name = "room_read"
+        primary_key = CompositeKey("user", "room")
+        indexes = ((("room",), False),)  # a room's followers: whom its @names may mention
+
+
+class Conversation(BaseModel):
+    """One end of a private conversation: user ``user`` with ``peer`` (both ends have a row,
+    one when a user writes to itself), kept by the store of each private message, so that the
+    list of a user's conversations is one indexed read (``chatd.store.readstate``)."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    peer = ForeignKeyField(User, column_name="peer_id", on_delete="CASCADE")
+    last_id = IntegerField()  # its newest message
+    last_read = IntegerField(default=0)  # only grows
+    notify = TextField(null=True)  # as RoomRead's
+    hidden_upto = IntegerField(default=0)  # closed at this last_id: listed again once a newer message comes
+
+    class Meta:
+        table_name = "conversation"
+        primary_key = CompositeKey("user", "peer")
+        indexes = ((("user", "last_id"), False),)  # a user's conversations, newest first
 
 
 class Bot(BaseModel):
@@ -496,7 +532,7 @@ class UploadChunk(BaseModel):
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
           AuditLog, AdminAccount, AdminAccountKey, AdminSession, Mute, Ban, Traffic, ReservedName, Upload, UploadChunk,
-          Reaction, Counter)
+          Reaction, Counter, RoomRead, Conversation)
 
 
 def now_ms() -> int:

@@ -74,18 +74,21 @@ class SqliteStore(Store):
             pair = pair_key(d.sender_id, d.recipient_id)
         channels = d.channels()
         ts = now_ms()
+        mentions = None if pair else self.read_state.mentions_of(sql, d.room_id, d.sender_id, d.text)
         cursor = sql.execute(
             "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid,"
-            " reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, cid) DO NOTHING",
+            " reply_to, mentions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, cid) DO NOTHING",
             (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair, d.text, ts, d.cid,
-             d.quote.id if d.quote else None),
+             d.quote.id if d.quote else None, mentions),
         )
         if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
             row = sql.execute(SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
             return Stored(MessageRow(*row), True, channels, None)
         new_id = cursor.lastrowid
         self.newest_id = new_id  # one writer thread: ids arrive in order
-        row = new_row(new_id, d, recipient_name, ts)
+        row = new_row(new_id, d, recipient_name, ts, mentions)
+        if pair is not None:
+            self.read_state.noted_private(sql, d.sender_id, d.recipient_id, new_id)
         prev = None
         if self.shared:  # under the write lock: nothing can come between these and the insert
             prev = (_prev_in_room(sql, d.room_id, new_id),) if pair is None else tuple(

@@ -1,0 +1,141 @@
+// Where the user left off, in the message list (messages-view.js): a "New messages" line above the
+// first message from others after last_read as it was when the view opened (docs/protocol.md,
+// "joined") — or after what the user saw arrive, when messages come while the tab is hidden —,
+// the list opened at that line, and a "Jump to latest" button while scrolled up that
+// counts the messages that arrived below. It follows the list's own store events, after the list
+// (app.js builds it second), so the list's items are in place when it looks.
+
+import { h } from './dom.js';
+import { plural, t } from './i18n.js';
+
+const AWAY_PX = 120;       // further than this from the bottom is "scrolled up"
+const LINE_MARGIN_PX = 8;  // the line opened at sits this far below the top of the pane
+// Older pages fetched to find where the user left off before the list opens at the oldest held.
+const SEEK_PAGES = 5;
+
+export class UnreadLine {
+  /** els: {scroller, list}; store: the Store; actions: {loadOlder(view), loadNewer(view)} */
+  constructor(els, store, actions) {
+    this.els = els;
+    this.store = store;
+    this.actions = actions;
+    this.key = null;
+    this.after = null;   // the line goes above the first message from others with a larger id; null: not known yet
+    this.placed = false; // the list was opened at the line since the view opened
+    this.newest = 0;     // the newest id the list holds: a larger one arrived below
+    this.below = 0;      // messages that arrived below while scrolled up
+    this.sought = 0;     // older pages fetched since the view opened to find the first unread
+    this.line = h('li', { class: 'unread-line', 'data-testid': 'unread-line', role: 'separator' },
+      h('span', {}, t('messages.new_line')));
+    this.jump = h('button', {
+      type: 'button', class: 'jump-latest', 'data-testid': 'jump-latest', hidden: true, onclick: () => this.toLatest(),
+    });
+    els.scroller.append(this.jump);
+    store.on('current', () => (store.current === this.key ? this.place() : this.opened()));
+    store.on('cleared', ({ key }) => key === this.key && this.opened());
+    store.on('readstate', ({ key }) => key === this.key && this.place());
+    store.on('messages', ({ key, ids, live }) => key === this.key && this.arrived(ids, live));
+    store.on('older', ({ key }) => key === this.key && this.place());
+    els.scroller.addEventListener('scroll', () => this.showJump(), { passive: true });
+  }
+
+  view() {
+    return this.key ? this.store.views.get(this.key) || null : null;
+  }
+
+  // Another view on screen, or this one's messages replaced (a fresh join).
+  opened() {
+    this.key = this.store.current;
+    const view = this.view();
+    this.after = view ? view.lastRead : null;
+    this.placed = false;
+    this.below = 0;
+    this.sought = 0;
+    this.newest = view && view.ids.length ? view.ids[view.ids.length - 1] : 0;
+    this.line.remove();
+    this.place();
+    this.showJump();
+  }
+
+  // Messages added to the list; `live` ones the user saw arrive (the tab visible, no line shown)
+  // need no line: it goes above what comes while they are away.
+  arrived(ids, live) {
+    const news = ids.filter((id) => id > this.newest);
+    if (news.length) this.newest = Math.max(...news);
+    const view = this.view();
+    if (live && view && !this.line.isConnected && this.store.isWatched(this.key)) {
+      this.after = Math.max(this.after ?? view.lastRead ?? 0, ...ids);
+    }
+    if (this.awayFromBottom()) this.below += news.length;
+    this.place();
+    this.showJump();
+  }
+
+  /** The item the line goes above: the first message from others after `after`, or null. */
+  firstUnread(view) {
+    let found = null;
+    for (let i = view.ids.length - 1; i >= 0 && view.ids[i] > this.after; i--) {
+      if (!this.store.isMine(view.messages.get(view.ids[i]))) found = view.ids[i];
+    }
+    return found === null ? null : this.els.list.querySelector(`:scope > li[data-id="${found}"]`);
+  }
+
+  place() {
+    const view = this.view();
+    if (!view) return;
+    if (this.after === null) this.after = view.lastRead;
+    if (this.after === null) return;
+    const first = this.firstUnread(view);
+    if (!first) {
+      this.line.remove();
+      return;
+    }
+    // Above the day's separator when the message opens a day, so the list keeps that separator.
+    const before = first.previousElementSibling;
+    const anchor = before && before.classList.contains('day-sep') ? before : first;
+    if (!this.placed && this.seeking(view, first)) return;
+    if (anchor.previousElementSibling !== this.line) anchor.before(this.line);
+    if (!this.placed) {
+      this.placed = true;
+      this.openAtLine();
+    }
+  }
+
+  // The first unread held is the oldest held and older history exists: the user left off further
+  // back. Fetch it (a few pages at most) before opening the list at the line; `older` comes back here.
+  seeking(view, first) {
+    if (Number(first.dataset.id) !== view.oldestId() || view.olderMore === false || this.sought >= SEEK_PAGES) return false;
+    if (!view.loadingOlder) {
+      this.sought += 1;
+      this.actions.loadOlder(view);
+    }
+    return true;
+  }
+
+  // The list opens at the line when it would be above the pane at the bottom.
+  openAtLine() {
+    const s = this.els.scroller;
+    const lineTop = this.line.getBoundingClientRect().top - s.getBoundingClientRect().top;
+    if (lineTop < 0) s.scrollTop += lineTop - LINE_MARGIN_PX;
+  }
+
+  awayFromBottom() {
+    const s = this.els.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight > AWAY_PX;
+  }
+
+  showJump() {
+    const away = this.awayFromBottom();
+    if (!away) this.below = 0;
+    this.jump.hidden = !away;
+    this.jump.textContent = this.below ? plural('messages.jump_new', this.below) : t('messages.jump_latest');
+  }
+
+  toLatest() {
+    const view = this.view();
+    if (view && view.gapAfter !== null) this.actions.loadNewer(view); // after a jump, newer ones are not held
+    const s = this.els.scroller;
+    s.scrollTop = s.scrollHeight;
+    this.showJump();
+  }
+}

@@ -1,0 +1,177 @@
+"""Read state, mentions, notification levels and typing on the page (static/attention.js,
+readstate.js, read-tracker.js, badges.js, unread-line.js, alerts.js, notify-level.js, typing.js):
+what one user on two devices, a mentioned user and a reader coming back see."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import Page, expect
+
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+
+DESKTOP = {"viewport": {"width": 1440, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+# Every desktop notification the page makes, kept for the test (the real one is made too).
+RECORD_NOTIFICATIONS = """
+window.notes = [];
+const Real = window.Notification;
+window.Notification = class extends Real {
+  constructor(title, options) {
+    super(title, options);
+    window.notes.push({title, body: options && options.body});
+    window.lastNote = this;
+  }
+};
+"""
+
+
+def badge(page: Page, room: str):
+    return page.get_by_test_id(f"room-{room}").get_by_test_id("badge")
+
+
+async def create_room(page: Page, name: str) -> None:
+    await page.get_by_test_id("new-room-toggle").click()
+    await page.get_by_test_id("new-room").fill(name)
+    await page.get_by_test_id("create-room").click()
+    await expect(page.get_by_test_id("room-title")).to_contain_text(name)
+
+
+async def same_user_elsewhere(browser, page_url: str, page: Page, hash_: str, **options) -> Page:  # noqa: F811
+    """Another device of the user signed in on ``page`` (its resume token), opened at ``hash_``."""
+    token = await page.evaluate("JSON.parse(localStorage.getItem('chatd.token'))")
+    other = await (await browser.new_context(**options)).new_page()
+    other.js_errors = []
+    other.on("pageerror", lambda e: other.js_errors.append(str(e)))
+    await other.goto(page_url)
+    await other.evaluate("(token) => localStorage.setItem('chatd.token', JSON.stringify(token))", token)
+    await other.goto(page_url + hash_)
+    await other.reload()
+    await expect(other.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    return other
+
+
+async def test_reading_on_one_device_clears_the_unread_badge_on_the_other(browser, page_url, user):  # noqa: F811
+    laptop = await open_tab(browser, page_url, "alice", **DESKTOP)
+    await create_room(laptop, "dev")
+    phone = await same_user_elsewhere(browser, page_url, laptop, "#/r/dev", **PHONE)
+    await expect(phone.get_by_test_id("room-title")).to_contain_text("dev")
+    bob = await user("bob", "lobby")
+
+    # Rooms notify of mentions by default: other messages make a dot, on both devices.
+    await bob.say("lobby", "one")
+    await bob.say("lobby", "two")
+    for page in (laptop, phone):
+        await expect(badge(page, "lobby")).to_have_attribute("data-kind", "dot")
+    await laptop.get_by_test_id("room-lobby").click()
+    await expect(messages(laptop).last).to_contain_text("two")
+    await expect(badge(laptop, "lobby")).to_have_count(0)
+    await expect(badge(phone, "lobby")).to_have_count(0)  # read on the laptop: read on the phone
+
+    # Every message counts once the level is "all", chosen on one device and confirmed on both.
+    await laptop.get_by_test_id("notify-level").select_option("all")
+    await expect(laptop.get_by_test_id("notify-level")).to_have_value("all")
+    await laptop.get_by_test_id("room-dev").click()
+    await bob.say("lobby", "three")
+    await bob.say("lobby", "four")
+    for page in (laptop, phone):
+        await expect(badge(page, "lobby")).to_have_attribute("data-kind", "unread")
+        await expect(badge(page, "lobby")).to_contain_text("2")
+    await phone.locator("#toggle-sidebar").click()
+    await phone.get_by_test_id("room-lobby").click()
+    await expect(messages(phone).last).to_contain_text("four")
+    await expect(phone.get_by_test_id("notify-level")).to_have_value("all")
+    await expect(badge(laptop, "lobby")).to_have_count(0)
+    assert not laptop.js_errors and not phone.js_errors
+
+
+async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_notification(
+        browser, page_url, user):  # noqa: F811
+    context = await browser.new_context(**DESKTOP)
+    await context.grant_permissions(["notifications"])
+    await context.add_init_script(RECORD_NOTIFICATIONS)
+    page = await context.new_page()
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await page.get_by_test_id("room-lobby").click()
+    await create_room(page, "dev")
+    await page.get_by_test_id("room-lobby").click()  # alice reads the lobby; dev is off screen
+    await expect(page.get_by_test_id("room-title")).to_contain_text("lobby")
+
+    bob = await user("bob", "dev")
+    await bob.say("dev", "@alice can you look?")
+    await expect(badge(page, "dev")).to_have_attribute("data-kind", "mentions")
+    await expect(badge(page, "dev")).to_contain_text("@1")
+    # The first mention offers desktop notifications (never asked on load); yes turns them on.
+    await page.get_by_test_id("desktop-offer-yes").click()
+    await expect(page.get_by_test_id("desktop-offer")).to_be_hidden()
+    await bob.say("dev", "@alice now, please")
+    await expect(badge(page, "dev")).to_contain_text("@2")
+    await page.wait_for_function("window.notes.length === 1")
+    assert await page.evaluate("window.notes") == [{"title": "bob in #dev", "body": "@alice now, please"}]
+    await bob.say("dev", "no mention here")  # the room's level is "mentions": no notification
+    await expect(badge(page, "dev")).to_contain_text("@2")
+
+    # Clicking the notification opens the room at the message, highlighted as a mention of alice.
+    await page.evaluate("window.lastNote.dispatchEvent(new Event('click'))")
+    await expect(page.get_by_test_id("room-title")).to_contain_text("dev")
+    mention = messages(page).filter(has_text="now, please")
+    await expect(mention).to_have_class(re.compile("mentioned"))
+    await expect(mention).to_contain_text("(mentions you)")
+    assert await page.evaluate("window.notes.length") == 1
+    assert not page.js_errors
+
+
+async def test_typing_shows_and_stops_on_the_other_side(browser, page_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    bob = await open_tab(browser, page_url, "bob", **DESKTOP)
+    carol = await open_tab(browser, page_url, "carol", room=None, **PHONE)  # a first visit opens the lobby
+    await expect(carol.get_by_test_id("room-title")).to_contain_text("lobby")
+    typing = alice.get_by_test_id("typing")
+    await bob.get_by_test_id("composer").fill("hel")
+    await expect(typing).to_have_text("bob is typing…")
+    await carol.get_by_test_id("composer").fill("hi")
+    await expect(typing).to_have_text("bob and carol are typing…")
+    await bob.get_by_test_id("composer").fill("hello all")
+    await bob.get_by_test_id("composer").press("Enter")
+    await expect(messages(alice).last).to_contain_text("hello all")
+    await expect(typing).to_have_text("carol is typing…")  # bob's message ends his hint
+    await expect(typing).to_have_text("")  # carol's fades when no other comes
+    await expect(bob.get_by_test_id("typing")).to_have_text("")  # nobody is told of their own typing
+    assert not alice.js_errors and not bob.js_errors and not carol.js_errors
+
+
+async def test_new_messages_line_where_the_user_left_off_and_jump_to_latest(
+        browser, page_url, seed, user):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    bob = await user("bob", "lobby")
+    await bob.say("lobby", "read before")
+    await expect(messages(alice).last).to_contain_text("read before")
+    await create_room(alice, "dev")
+    first = (await seed(60, "while away", room="lobby"))[0]
+    await alice.reload()  # what was missed comes with welcome, not from what this tab saw
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await expect(badge(alice, "lobby")).to_have_attribute("data-kind", "dot")
+
+    await alice.get_by_test_id("room-lobby").click()
+    line = alice.get_by_test_id("unread-line")
+    await expect(line).to_have_text("New messages")
+    assert await line.evaluate("(el) => el.nextElementSibling.dataset.id "
+                               "|| el.nextElementSibling.nextElementSibling.dataset.id") == str(first)
+    await expect(line).to_be_in_viewport()  # opened where the user left off, not at the bottom
+    await expect(messages(alice).last).not_to_be_in_viewport()
+    jump = alice.get_by_test_id("jump-latest")
+    await expect(jump).to_have_text("Jump to latest")
+    await bob.say("lobby", "live one")
+    await bob.say("lobby", "live two")
+    await expect(jump).to_have_text("2 new messages ↓")
+    await jump.click()
+    await expect(messages(alice).last).to_contain_text("live two")
+    await expect(messages(alice).last).to_be_in_viewport()
+    await expect(jump).to_be_hidden()
+    await expect(badge(alice, "lobby")).to_have_count(0)
+    assert not alice.js_errors
