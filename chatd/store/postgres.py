@@ -69,8 +69,9 @@ def events_lock(user_id: int) -> int:
 _LOCK = "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k"
 
 _INSERT = ("WITH new AS (INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, "
-           "text, ts, cid, reply_to, mentions) VALUES (%(room)s, %(sender)s, %(sender_name)s, %(recipient)s, %(recipient_name)s, "
-           "%(pair)s, %(text)s, %(ts)s, %(cid)s, %(reply_to)s, %(mentions)s) ON CONFLICT (sender_id, cid) DO NOTHING RETURNING id) ")
+           "text, ts, cid, reply_to, mentions) VALUES (%(room)s, %(sender)s, %(sender_name)s, %(recipient)s, "
+           "%(recipient_name)s, %(pair)s, %(text)s, %(ts)s, %(cid)s, %(reply_to)s, %(mentions)s) "
+           "ON CONFLICT (sender_id, cid) DO NOTHING RETURNING id) ")
 # The previous message of a channel, in the same statement (its snapshot is taken under the lock).
 _PREV_IN_ROOM = "(SELECT coalesce(max(m.id), 0) FROM message m WHERE m.room_id = %(room)s AND m.id < new.id)"
 _PREV_IN_INBOX = ("greatest((SELECT coalesce(max(m.id), 0) FROM message m WHERE m.recipient_id = %({0})s "
