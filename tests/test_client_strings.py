@@ -33,6 +33,9 @@ BASELINE = {  # a valid frame of each type, for a connection identified and in t
     "notify": {"room": "lobby", "level": "all"},
     "close": {"with": 1},
     "typing": {"room": "lobby"},
+    "edit": {"id": 1, "text": "hello again"},
+    "react": {"id": 1, "emoji": "\N{THUMBS UP SIGN}"},
+    "unreact": {"id": 1, "emoji": "\N{THUMBS UP SIGN}"},
 }
 # (the frame, how the refusal names the string) for every field of every type, and then some.
 CASES = [({"type": kind, **BASELINE[kind], field: SURROGATE}, f"'{field}'")
