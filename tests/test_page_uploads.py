@@ -74,12 +74,13 @@ async def test_a_pasted_photo_reaches_the_other_user_as_a_thumbnail_without_its_
     assert b"SERIAL-12345" not in stored and b"GPSLatitude" not in stored
 
     # Dropped on the messages, and picked with the 📎 button: a file is a download link; a kind the
-    # server refuses says so in the tray, in the page's words, and can be taken out.
+    # server refuses says so in the tray (an English page shows the server's own words, which name
+    # the detail: static/i18n.js errorText), and can be taken out.
     await put_file(alice, "drop", "#message-scroller", "notes.txt", "text/plain", b"meeting at noon\n")
     await alice.get_by_test_id("attach-input").set_input_files(
         [{"name": "tool.png", "mimeType": "image/png", "buffer": ELF}])
     failed = tray.locator("[data-state=failed]")
-    await expect(failed).to_contain_text("This kind of file cannot be sent.")
+    await expect(failed).to_contain_text("this kind of file is not accepted (by its content)")
     await expect(tray.locator("[data-state=done]")).to_have_count(1)
     await failed.get_by_test_id("upload-remove").click()
     await alice.get_by_test_id("composer").fill("the notes")
