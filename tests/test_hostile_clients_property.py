@@ -42,16 +42,26 @@ PROBE_CID = "probe:3f9c1e"  # the follow-up request's cid; no generated frame us
 
 # Every frame the server may send: type → (fields it always has, fields it may have). docs/protocol.md.
 SERVER_FRAMES = {
-    "welcome": ({"session", "user", "token", "epoch", "limits", "messages", "more"}, {"cid", "reset"}),
+    "welcome": ({"session", "user", "token", "epoch", "limits", "messages", "more"},
+                {"cid", "reset", "room_state", "conversations", "revised", "changed", "image_hosts"}),
     "signed_out": ({"everywhere"}, {"cid"}),
     "rooms": ({"rooms", "more"}, {"cid"}),
-    "joined": ({"room", "topic", "members", "online", "messages", "more"}, {"cid", "reset"}),
+    "joined": ({"room", "topic", "members", "online", "messages", "more"},
+               {"cid", "reset", "unread", "unread_more", "mentions", "last_read", "notify", "revised", "changed"}),
     "left": ({"room"}, {"cid"}),
     "created": ({"room"}, {"cid"}),
     "ack": ({"id", "ts"}, {"cid"}),
     "history": ({"messages", "more"}, {"cid", "room", "with", "private", "reset", "around", "more_after"}),
     "results": ({"q", "results", "more"}, {"cid"}),
-    "message": ({"id", "from", "text", "ts"}, {"room", "to"}),
+    "message": ({"id", "from", "text", "ts"},
+                {"room", "to", "edited", "reply_to", "reactions", "attachments", "mentions"}),
+    "edited": ({"id", "text", "edited", "rev"}, {"room", "to", "from"}),
+    "reactions": ({"id", "reactions", "rev"}, {"room", "to", "from"}),
+    "deleted": ({"id"}, {"room", "to", "from", "rev"}),
+    "read": ({"id"}, {"room", "with"}),
+    "notify": ({"level"}, {"room", "with"}),
+    "closed": ({"with"}, set()),
+    "typing": ({"user"}, {"room", "with"}),
     "presence": ({"room", "event", "user"}, set()),
     "room": ({"event", "room"}, set()),
     "pong": (set(), {"cid"}),
@@ -115,7 +125,17 @@ TEMPLATES = {
     "search": st.fixed_dictionaries({"q": fine_texts}, optional={"room": st.just("lobby"), "before": small,
                                                                  "limit": small})
     | st.fixed_dictionaries({"q": fine_texts, "with": small}),
+    # Changes to messages, read state, levels, typing (docs/protocol.md): ids of messages that may not exist.
+    "edit": st.fixed_dictionaries({"id": small, "text": fine_texts}),
+    "react": st.fixed_dictionaries({"id": small, "emoji": st.sampled_from(["\N{THUMBS UP SIGN}", "x"]) | fine_texts}),
+    "unreact": st.fixed_dictionaries({"id": small, "emoji": fine_texts}),
+    "notify": st.fixed_dictionaries({"room": st.just("lobby"), "level": st.sampled_from(["all", "mentions", "loud"])}),
+    "close": st.fixed_dictionaries({"with": small}),
 }
+# ``read`` and ``typing`` are answered only when refused (docs/protocol.md), and ``notify``/``close`` are
+# confirmed by frames to all the user's sessions without the request's cid (open in issue 12's note): left out
+# here; tests/test_readstate.py and test_typing.py cover them.
+UNANSWERED = {"read", "typing", "notify", "close"}
 FIELD_NAMES = sorted({"type", "cid", *(name for schema in SCHEMAS.values() for name in schema)})
 
 
@@ -146,7 +166,7 @@ def frames(draw: st.DrawFn) -> list[tuple[str, Any]]:
     """One client frame as (name, value) pairs, in the order sent; names may repeat.
     A sensible frame of some type, then none or a few changes: a field set to
     anything (type and cid too), a field dropped, a name repeated."""
-    kind = draw(st.sampled_from(sorted(SCHEMAS)))
+    kind = draw(st.sampled_from(sorted(set(SCHEMAS) - UNANSWERED)))
     pairs = [("type", kind), *draw(TEMPLATES[kind]).items()]
     cid = draw(st.none() | fine_texts)
     if cid is not None:
