@@ -9,7 +9,7 @@ import time
 
 import jwt
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from tests.conftest import until
 from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
@@ -24,6 +24,16 @@ def config_overrides() -> dict:
 def moderator_token(sub: str, name: str, *roles: str) -> str:
     return jwt.encode({"sub": sub, "name": name, "roles": list(roles), "exp": int(time.time() + 300)}, APP_SECRET,
                       algorithm="HS256")
+
+
+async def mute_in_dialog(mod: Page) -> None:
+    """In the mute dialog ``mod``'s menu opened: 10 minutes, reason "flooding"; waits for the toast."""
+    mute = mod.get_by_test_id("mute-dialog")
+    await mute.get_by_test_id("mute-duration").select_option("600")
+    await mute.get_by_test_id("mute-reason").fill("flooding")
+    await mute.get_by_test_id("mute-submit").click()
+    await expect(mute).to_be_hidden()
+    await expect(mod.locator("#toasts")).to_contain_text("is muted in #\u2068lobby\u2069: 10 minutes.")
 
 
 async def moderator_tab(browser, page_url, name: str, *roles: str):  # noqa: F811
@@ -68,12 +78,7 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
     await menu.locator("summary").focus()
     await menu.locator("summary").press("Enter")  # by keyboard
     await menu.get_by_test_id("mute").click()  # a dialog asks for how long and why (optional)
-    mute = mod.get_by_test_id("mute-dialog")
-    await mute.get_by_test_id("mute-duration").select_option("600")
-    await mute.get_by_test_id("mute-reason").fill("flooding")
-    await mute.get_by_test_id("mute-submit").click()
-    await expect(mute).to_be_hidden()
-    await expect(mod.locator("#toasts")).to_contain_text("is muted in #\u2068lobby\u2069: 10 minutes.")
+    await mute_in_dialog(mod)
     await send(bob, "can I talk?")
     muted = re.compile("muted in lobby for (10|9) minutes.*: flooding")  # the reason the dialog took
     await expect(bob.get_by_test_id("failed-reason")).to_contain_text(muted)

@@ -21,7 +21,7 @@ from tests.stores import KINDS
 from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
 from tests.test_page_admin import admin_page
 from tests.test_page_client import APP_SECRET
-from tests.test_page_moderation import moderator_tab
+from tests.test_page_moderation import moderator_tab, mute_in_dialog
 
 CHINESE = "今天的会议改到下午三点"
 ENGLISH = "we deployed the new build"
@@ -88,12 +88,7 @@ async def test_an_admin_and_a_moderator_clean_up_and_the_audit_log_shows_it(brow
     menu = mod.get_by_test_id("moderate-lin")
     await menu.locator("summary").click()
     await menu.get_by_test_id("mute").click()  # a dialog asks for how long and why (optional)
-    mute = mod.get_by_test_id("mute-dialog")
-    await mute.get_by_test_id("mute-duration").select_option("600")
-    await mute.get_by_test_id("mute-reason").fill("flooding")
-    await mute.get_by_test_id("mute-submit").click()
-    await expect(mute).to_be_hidden()
-    await expect(mod.locator("#toasts")).to_contain_text("is muted in #\u2068lobby\u2069: 10 minutes.")
+    await mute_in_dialog(mod)
     await send(lin, "can I talk?")
     muted = re.compile("muted in lobby for (10|9) minutes.*: flooding")  # the reason the dialog took
     await expect(lin.get_by_test_id("failed-reason")).to_contain_text(muted)
