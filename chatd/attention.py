@@ -2,9 +2,9 @@
 "Typing"): how far each room and private conversation is read, notification levels, closed
 conversations, and who is typing.
 
-Requests (``handlers``): ``read``, ``notify``, ``close`` and ``typing``, never answered but by
-errors. What they change reaches the user's sessions on every node (``read`` its OTHER
-sessions; ``notify`` and ``closed`` all of them, the asking one too, as its confirmation);
+Requests (``handlers``): ``read``, ``notify``, ``close`` and ``typing``; ``read`` and ``typing``
+are never answered but by errors. What they change reaches the user's sessions on every node (``read`` its OTHER
+sessions; ``notify`` and ``closed`` all of them, the asking one too, as its answer with the cid);
 ``typing`` reaches the others in the room or the conversation's other user, on every node,
 and is never stored. Nodes tell each other with the cluster's ``attention`` notice
 (``chatd.cluster.node``: ``{"frame", "channel", "user" | "room", "except_user"?}``).
@@ -16,7 +16,7 @@ per room or conversation; the rest are dropped quietly (typing is a hint, not a 
 
     attention = Attention(hub, store, cluster, clock)
     chat._requests.update(attention.handlers())
-    fields = await attention.joined(session, room)        # joined's unread, mentions, last_read, notify
+    fields = await attention.joined(user_id, room)        # joined's unread, mentions, last_read, notify
     fields = await attention.welcome(user_id)             # welcome's room_state and conversations
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 from chatd.cluster.node import Cluster
 from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError, Request
-from chatd.replies import Connection
+from chatd.replies import Connection, answer
 from chatd.session import PRIVATE, Room, Session
 from chatd.store import Store
 from chatd.store.readstate import PEER, ROOM, Unread
@@ -77,17 +77,14 @@ class Attention:
                 "conversations": [{"with": {"id": s.key, "name": s.name}, "last_id": s.last_id,
                                    **state_fields(s, PEER)} for s in peers]}
 
-    def joined(self, user_id: int, room: Room) -> Awaitable[Unread | None]:
-        """→ the user's read state of the room, for ``joined`` (``joined_fields``), None if it is not followed."""
-        return self.store.read_state.room(user_id, room.id)
-
-    def joined_fields(self, user_id: int, room: Room, state: Unread | None, newest: int) -> dict[str, Any]:
-        """``joined``'s read state of the room; a room joined for the first time (``state`` None) is
-        followed from here on, read up to its newest message (``newest``, as far as the join's page
-        went). Its row is written without waiting: the writer stores it before any later message."""
+    async def joined(self, user_id: int, room: Room) -> dict[str, Any]:
+        """``joined``'s read state of the room. A room joined for the first time is followed from
+        here on, read up to its newest message; that row is stored before ``joined`` is sent, so a
+        ``welcome`` of any of the user's devices afterwards lists the room."""
+        state = await self.store.read_state.room(user_id, room.id)
         if state is None:
-            self._spawn(self.store.read_state.follow(user_id, room.id))
-            state = Unread(room.id, room.name, newest, None, 0, False, 0)
+            last_read = await self.store.read_state.follow(user_id, room.id)
+            state = Unread(room.id, room.name, last_read, None, 0, False, 0)
         return state_fields(state, ROOM)
 
     def left(self, user_id: int, room: Room) -> None:
@@ -136,13 +133,13 @@ class Attention:
         if not await self.store.read_state.set_notify(user_id, kind, key, None if level == DEFAULT_NOTIFY[kind]
                                                       else level):
             raise _not_followed(kind, req)
-        self._to_user(user_id, channel, {"type": "notify", **target, "level": level})
+        self._confirm(conn, req, channel, {"type": "notify", **target, "level": level})
 
     async def _close(self, conn: Connection, req: Request) -> None:
         user_id, peer = conn.session.user.id, req.fields["with"]
         if not await self.store.read_state.close(user_id, peer):
             raise _not_followed(PEER, req)
-        self._to_user(user_id, PRIVATE, {"type": "closed", "with": peer})
+        self._confirm(conn, req, PRIVATE, {"type": "closed", "with": peer})
 
     def _typing(self, conn: Connection, req: Request) -> None:
         session, user = conn.session, conn.session.user
@@ -171,6 +168,11 @@ class Attention:
         """``frame`` to the user's sessions on every node (but ``skip``, here)."""
         self.deliver({"frame": frame, "channel": channel, "user": user_id}, skip)
         self.cluster.share_attention({"frame": frame, "channel": channel, "user": user_id})
+
+    def _confirm(self, conn: Connection, req: Request, channel: str, frame: dict[str, Any]) -> None:
+        """``frame`` to every session of the user: the asking one as its answer (with its cid)."""
+        self._to_user(conn.session.user.id, channel, frame, skip=conn.session)
+        answer(conn, req, dict(frame))
 
     def deliver(self, body: dict[str, Any], skip: Session | None = None) -> None:
         """A frame to this node's sessions, as the ``attention`` notice says (``chatd.cluster.node``)."""

@@ -236,8 +236,7 @@ class Chat:
             **room.flags(only_set=True),
             **({"reset": True} if reset else {}),
             **changed_fields(caught),
-            **self.attention.joined_fields(session.user.id, room, state, max(page.rows[-1].id if page.rows else 0,
-                                                                              since or 0)),
+            **state,
         }, page, self.config.history.page_bytes - caught.bytes, not caught.changed)
         self.feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)
 

@@ -339,6 +339,7 @@ export class ChatdClient extends EventTarget {
       else this.private.revisedTo(f.rev);
       this.emit(f.type, f);
     } else if (['presence', 'room', 'error', 'read', 'notify', 'closed', 'typing'].includes(f.type)) {
+      if (f.cid !== undefined) this.told.delete(f.cid); // notify and close: answered, not refused
       this.emit(f.type, f);
     }
   }

@@ -59,8 +59,8 @@ SERVER_FRAMES = {
     "reactions": ({"id", "reactions", "rev"}, {"room", "to", "from"}),
     "deleted": ({"id"}, {"room", "to", "from", "rev"}),
     "read": ({"id"}, {"room", "with"}),
-    "notify": ({"level"}, {"room", "with"}),
-    "closed": ({"with"}, set()),
+    "notify": ({"level"}, {"room", "with", "cid"}),
+    "closed": ({"with"}, {"cid"}),
     "typing": ({"user"}, {"room", "with"}),
     "presence": ({"room", "event", "user"}, set()),
     "room": ({"event", "room"}, set()),
@@ -132,10 +132,9 @@ TEMPLATES = {
     "notify": st.fixed_dictionaries({"room": st.just("lobby"), "level": st.sampled_from(["all", "mentions", "loud"])}),
     "close": st.fixed_dictionaries({"with": small}),
 }
-# ``read`` and ``typing`` are answered only when refused (docs/protocol.md), and ``notify``/``close`` are
-# confirmed by frames to all the user's sessions without the request's cid (open in issue 12's note): left out
-# here; tests/test_readstate.py and test_typing.py cover them.
-UNANSWERED = {"read", "typing", "notify", "close"}
+# ``read`` and ``typing`` are answered only when refused (docs/protocol.md): left out here;
+# tests/test_readstate.py and test_typing.py cover them.
+UNANSWERED = {"read", "typing"}
 FIELD_NAMES = sorted({"type", "cid", *(name for schema in SCHEMAS.values() for name in schema)})
 
 

@@ -100,9 +100,8 @@ async def test_a_new_device_lists_the_conversations_and_a_closed_one_stays_close
 
     await ann.send({"type": "read", "with": bob_id, "id": first["id"]})
     assert await other_ann.expect("read") == {"type": "read", "with": bob_id, "id": first["id"]}
-    await ann.send({"type": "close", "with": bob_id})
+    assert await ann.request("close", cid="c1", **{"with": bob_id}) == {"type": "closed", "with": bob_id, "cid": "c1"}
     assert await other_ann.expect("closed") == {"type": "closed", "with": bob_id}
-    assert await ann.expect("closed") == {"type": "closed", "with": bob_id}
     assert (await device(connect, ann)).welcome["conversations"] == []
 
     await bob.request("say", to=ann_id, text="back again")
@@ -114,9 +113,9 @@ async def test_a_new_device_lists_the_conversations_and_a_closed_one_stays_close
 async def test_notification_levels_are_stored_and_reach_every_session(user, connect):
     ann = await user("ann", "lobby")
     other = await device(connect, ann)
-    await ann.send({"type": "notify", "room": "lobby", "level": "all"})
+    assert await ann.request("notify", cid="n1", room="lobby", level="all") == {
+        "type": "notify", "room": "lobby", "level": "all", "cid": "n1"}
     assert await other.expect("notify") == {"type": "notify", "room": "lobby", "level": "all"}
-    assert await ann.expect("notify") == {"type": "notify", "room": "lobby", "level": "all"}
     assert state_of((await device(connect, ann)).welcome, "lobby")["notify"] == "all"
     assert (await ann.request("notify", room="lobby", level="loud"))["code"] == "bad_frame"
     assert (await ann.request("notify", room="games", level="none"))["code"] == "not_in_room"
