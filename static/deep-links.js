@@ -2,6 +2,8 @@
 // server, so no server route is needed and no room name reaches a log):
 //   #/r/lobby            the room lobby          #/u/42          the conversation with user 42
 //   #/r/lobby/m/1207     message 1207 in lobby   #/u/42/m/1207   a message of that conversation
+//   #/u/42+7/m/1207      a message of the conversation between users 42 and 7, as a copied link
+//                        names it: either of the two opens it with the other
 // The address follows what is on screen (a new history entry per choice, so
 // back and forward move between rooms), and a changed or pasted address opens
 // what it names: a room is joined if the user may, else the server's refusal
@@ -11,7 +13,7 @@ import { dmKey } from './store.js';
 import { userTag } from './text.js';
 
 const ROOM = /^#\/r\/([^/]+)(?:\/m\/(\d+))?$/;
-const DM = /^#\/u\/(\d+)(?:\/m\/(\d+))?$/;
+const DM = /^#\/u\/(\d+)(?:\+(\d+))?(?:\/m\/(\d+))?$/;
 
 /** The fragment naming a view ({kind: 'room', name} | {kind: 'dm', peer: {id}}), message `id` in it if given. */
 export function viewHash(view, id = null) {
@@ -20,19 +22,19 @@ export function viewHash(view, id = null) {
 }
 
 /**
- * The full address of message m (a message frame: `room`, or `from`/`to` for a private one), as
- * the user `meId` would share it: for a private message the fragment names the other person, so
- * the link works for both of them.
+ * The full address of message m (a message frame: `room`, or `from`/`to` for a private one), to
+ * share: a private message's fragment names both people, so it opens for either of them.
  */
-export function messageLink(m, meId) {
-  const view = m.room !== undefined ? { kind: 'room', name: m.room }
-    : { kind: 'dm', peer: m.from.id === meId ? m.to : m.from };
+export function messageLink(m) {
   const url = new URL(window.location.href);
-  url.hash = viewHash(view, m.id);
+  url.hash = m.room !== undefined ? viewHash({ kind: 'room', name: m.room }, m.id) : `#/u/${m.from.id}+${m.to.id}/m/${m.id}`;
   return url.href;
 }
 
-/** What a fragment names: {room, id} or {userId, id} (id: a message id or null); null for anything else. */
+/**
+ * What a fragment names: {room, id} or {userIds, id} (id: a message id or null; userIds: the
+ * conversation's other person, or its two people when the link names both); null for anything else.
+ */
 export function parseHash(hash) {
   let match = ROOM.exec(hash);
   if (match) {
@@ -43,7 +45,8 @@ export function parseHash(hash) {
     }
   }
   match = DM.exec(hash);
-  return match ? { userId: Number(match[1]), id: match[2] ? Number(match[2]) : null } : null;
+  if (!match) return null;
+  return { userIds: [match[1], match[2]].filter(Boolean).map(Number), id: match[3] ? Number(match[3]) : null };
 }
 
 export class Links {
@@ -67,7 +70,7 @@ export class Links {
     const hash = viewHash(view);
     const shown = parseHash(window.location.hash);
     const same = shown && (view.kind === 'room' ? shown.room !== undefined && view.name.toLowerCase() === shown.room.toLowerCase()
-      : shown.userId === view.peer.id);
+      : shown.userIds !== undefined && shown.userIds.includes(view.peer.id));
     if (!same) window.history.pushState(null, '', hash);
   }
 
@@ -80,9 +83,11 @@ export class Links {
       else client.openRoom(link.room);
       return;
     }
-    const known = store.views.get(dmKey(link.userId));
-    const peer = known ? known.peer : { id: link.userId, name: userTag(link.userId) };
-    if (store.me && peer.id === store.me.id) return; // no conversation with oneself
+    const meId = store.me ? store.me.id : null;
+    const [other, ...more] = link.userIds.filter((id) => id !== meId);
+    if (other === undefined || more.length > 0) return; // oneself, or a conversation of two others
+    const known = store.views.get(dmKey(other));
+    const peer = known ? known.peer : { id: other, name: userTag(other) };
     if (link.id !== null) client.jumpTo({ from: peer, to: store.me, id: link.id });
     else client.openConversation(peer);
   }

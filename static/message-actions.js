@@ -1,4 +1,4 @@
-// What the user may do to a message, as buttons in its header: Reply, React, Edit and Delete
+// What the user may do to a message, as buttons in its header: Reply, React, Copy link, Edit and Delete
 // their own within the server's window (message-changes.js), a moderator's Delete of anyone's
 // (moderation.js: room messages; private ones only an admin). And the "(edited)" mark.
 // A part of message-item.js.
@@ -24,6 +24,7 @@ export function messageActions(m, ctx) {
     editedMark(m),
     action('reply-message', t('message.reply_to', { name }), t('message.reply'), () => ctx.actions.reply(m)),
     reactButton(m, ctx),
+    action('copy-link', t('message.copy_link_label'), t('message.copy_link'), () => ctx.actions.copyLink(m)),
     own ? action('edit-message', t('message.edit_own'), t('message.edit'), () => ctx.actions.startEdit(m)) : null,
     own ? action('delete-own', t('message.delete_own'), t('message.delete'), () => ctx.actions.deleteOwn(m))
       : moderated ? h('button', {

@@ -4,6 +4,7 @@
 // store.editing (the id being edited in place); the parts are reply.js, reactions.js,
 // message-edit.js and message-actions.js.
 
+import { messageLink } from './deep-links.js';
 import { errorText, t } from './i18n.js';
 
 export class MessageChanges {
@@ -23,6 +24,7 @@ export class MessageChanges {
   actions() {
     return {
       reply: (m) => this.reply(m),
+      copyLink: (m) => this.copyLink(m),
       toggleReaction: (m, emoji) => this.toggleReaction(m, emoji),
       startEdit: (m) => this.startEdit(m),
       saveEdit: (m, text) => this.saveEdit(m, text),
@@ -52,6 +54,20 @@ export class MessageChanges {
     const m = key ? this.store.replying.get(key) : null;
     if (m) this.cancelReply(key);
     return m || null;
+  }
+
+  // Links
+
+  /** Put the address of `m` on the clipboard; where the page may not (plain http on a host
+   * other than localhost), show it to copy by hand. */
+  copyLink(m) {
+    const link = messageLink(m);
+    const shown = () => this.toast(t('message.link_is', { link }));
+    if (!navigator.clipboard || !window.isSecureContext) {
+      shown();
+      return;
+    }
+    navigator.clipboard.writeText(link).then(() => this.toast(t('message.link_copied')), shown);
   }
 
   // Reactions

@@ -40,3 +40,27 @@ async def test_links_name_what_is_on_screen_and_open_it_for_another_user(browser
     await bob.goto(f"{page_url}#/r/nowhere")
     await expect(bob.locator("#toasts")).to_contain_text("nowhere")
     assert not alice.js_errors and not bob.js_errors
+
+
+async def test_a_copied_link_to_a_private_message_opens_it_for_the_other_person_only(browser, page_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", permissions=["clipboard-read", "clipboard-write"])
+    bob = await open_tab(browser, page_url, "bob")
+    carol = await open_tab(browser, page_url, "carol")
+    await alice.get_by_test_id("member-bob").click()
+    await send(alice, "the code is 4711")
+    said = messages(alice).filter(has_text="the code is 4711")
+    await expect(said).to_have_attribute("data-id", re.compile(r"\d+"))
+    target = await said.get_attribute("data-id")
+    await said.get_by_test_id("copy-link").click()
+    await expect(alice.locator("#toasts")).to_contain_text("Link copied")
+    link = await alice.evaluate("navigator.clipboard.readText()")
+    assert re.fullmatch(rf"{re.escape(page_url)}#/u/\d+\+\d+/m/{target}", link), link
+
+    # bob, at the other end, opens the conversation at that message; carol, who is neither, stays put.
+    await bob.goto(link)
+    await expect(bob.get_by_test_id("room-title")).to_contain_text("alice")
+    await expect(bob.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class(re.compile("highlight"))
+    await carol.goto(link)
+    await expect(carol.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await expect(carol.get_by_test_id("room-title")).to_contain_text("lobby")
+    assert not alice.js_errors and not bob.js_errors and not carol.js_errors
