@@ -160,7 +160,7 @@ const composer = new Composer(
 );
 new ReplyBar(byId('composer-form'), store, changes);
 new Completion(byId('composer'), composer, store);
-new EmojiPicker({ form: byId('composer-form'), before: byId('send') }, composer);
+const emojiPicker = new EmojiPicker({ form: byId('composer-form'), before: byId('send') }, composer);
 // In the composer (after the completion list, which takes its keys first): Esc drops the reply
 // being written, ↑ in an empty box edits the user's last message.
 composer.onKey((e) => {
@@ -192,6 +192,8 @@ new MessagesView(
     discard: (cid) => outbox.discard(cid),
     deleteMessage: (m) => moderator.deleteMessage(m),
     jump: (m, id) => client.jump(m, id),
+    // The React chooser's "more": the whole picker, its choice given as a reaction.
+    pickReaction: (m, returnTo) => emojiPicker.open({ choose: (emoji) => changes.toggleReaction(m, emoji), returnTo }),
     ...changes.actions(),
   },
 );

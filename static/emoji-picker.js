@@ -1,7 +1,8 @@
 // The emoji picker by the composer: a button opens a panel with a search field (English or
 // Chinese keywords, shortcodes) over a grid of emoji by group. Arrow keys move through the grid,
 // Enter or a click puts the emoji at the composer's caret, Esc closes and gives the box its
-// focus back. The data is fetched when the panel first opens (emoji-data.js).
+// focus back. Opened for a reaction (reactions.js's "more"), the choice goes there instead.
+// The data is fetched when the panel first opens (emoji-data.js).
 
 import { h } from './dom.js';
 import { lang, t } from './i18n.js';
@@ -28,6 +29,7 @@ export class EmojiPicker {
   constructor({ form, before }, composer) {
     this.composer = composer;
     this.all = null;
+    this.target = null; // {choose(char), returnTo: element}: where this opening's choice goes, if not the composer
     this.button = h('button', {
       type: 'button', id: 'emoji-button', class: 'icon-button emoji-button', 'data-testid': 'emoji-button',
       'aria-label': t('emoji.open'), title: t('emoji.open'), 'aria-expanded': 'false', 'aria-controls': 'emoji-panel',
@@ -56,7 +58,9 @@ export class EmojiPicker {
     });
   }
 
-  async open() {
+  /** Open; `target` ({choose(char), returnTo}) takes the choice instead of the composer. */
+  async open(target = null) {
+    this.target = target;
     this.panel.hidden = false;
     this.button.setAttribute('aria-expanded', 'true');
     this.search.value = '';
@@ -73,12 +77,13 @@ export class EmojiPicker {
     this.render();
   }
 
-  /** Close; the composer's box gets the focus back unless the user clicked elsewhere. */
+  /** Close; the composer's box (or the target's element) gets the focus back unless the user clicked elsewhere. */
   close(refocus = true) {
     if (this.panel.hidden) return;
     this.panel.hidden = true;
     this.button.setAttribute('aria-expanded', 'false');
-    if (refocus) this.composer.els.textarea.focus();
+    if (refocus) (this.target ? this.target.returnTo : this.composer.els.textarea).focus();
+    this.target = null;
   }
 
   render() {
@@ -105,8 +110,10 @@ export class EmojiPicker {
   }
 
   choose(char) {
+    const target = this.target;
     this.close();
-    this.composer.insert(char);
+    if (target) target.choose(char);
+    else this.composer.insert(char);
   }
 
   // The option next to `from` in a direction, by where the options are on screen (rows differ per group).

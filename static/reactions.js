@@ -1,7 +1,7 @@
 // Reactions (docs/protocol.md, "Edits and reactions"): the bar under a message — each emoji
 // with its count, who gave it on hover, the user's own highlighted, a click gives or takes it
 // back — and the quick chooser the React button opens. A part of message-item.js.
-// The chooser offers a fixed set: the full picker (emoji-picker.js) writes into the composer.
+// The chooser offers a quick set and "more", which opens the full picker (emoji-picker.js).
 
 import { h } from './dom.js';
 import { formatNumber, plural, t } from './i18n.js';
@@ -34,7 +34,7 @@ export function reactionsPart(m, ctx) {
     }));
 }
 
-/** The React button and its chooser of QUICK_EMOJI (opened below the header; Esc closes it). */
+/** The React button and its chooser of QUICK_EMOJI and "more" (opened below the header; Esc closes it). */
 export function reactButton(m, ctx) {
   const chooser = h('div', {
     class: 'react-chooser', role: 'group', 'aria-label': t('reaction.choose'), 'data-testid': 'react-chooser', hidden: true,
@@ -45,7 +45,14 @@ export function reactButton(m, ctx) {
       close();
       ctx.actions.toggleReaction(m, emoji);
     },
-  }, emoji)));
+  }, emoji)), h('button', {
+    type: 'button', class: 'react-option', 'data-testid': 'react-more', 'aria-label': t('reaction.more'),
+    title: t('reaction.more'),
+    onclick: () => {
+      close();
+      ctx.actions.pickReaction(m, button);
+    },
+  }, '+'));
   const button = h('button', {
     type: 'button', class: 'link msg-action', 'data-testid': 'react-message', 'data-focus': 'react',
     'aria-expanded': 'false', 'aria-label': t('message.react_to', { name: isolate(m.from.name) }),

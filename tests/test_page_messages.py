@@ -67,6 +67,18 @@ async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):
     await bob.reload()
     await expect(thumbs[bob]).to_have_attribute("aria-pressed", "true")
 
+    # Any emoji through the chooser's "more": the whole picker, searched in Chinese; the choice is a
+    # reaction (not text in the composer), and the focus goes back to the React button.
+    await reply.get_by_test_id("react-message").click()
+    await reply.get_by_test_id("react-more").click()
+    await alice.get_by_test_id("emoji-search").fill("猫")
+    await alice.get_by_test_id("emoji-grid").locator("[data-emoji='🐱']").click()
+    for page in (alice, bob):
+        await expect(messages(page).filter(has_text="see you there").locator(
+            "[data-testid=reaction][data-emoji='🐱']")).to_contain_text("1")
+    await expect(alice.get_by_test_id("composer")).to_have_value("")
+    await expect(reply.get_by_test_id("react-message")).to_be_focused()
+
     # Alice deletes her own message: gone for bob at once; the reply then quotes a deleted message.
     await messages(alice).filter(has_text="the meeting is at three").first.get_by_test_id("delete-own").click()
     await expect(bob.locator("[data-testid=message][data-deleted]")).to_have_count(1)
