@@ -96,3 +96,12 @@ export function badgeOf(view) {
   if (level === 'mentions' && view.unread > 0) return { kind: 'dot', count: view.unread, more: false, muted: false };
   return null;
 }
+
+/**
+ * How much `view` asks for attention, for the sidebar's "unread first" order: 3 mentions, 2 unread
+ * messages its level counts, 1 unread messages shown as a dot, 0 nothing, or a muted badge (level none).
+ */
+export function urgencyOf(view) {
+  const b = view ? badgeOf(view) : null;
+  return !b || b.muted ? 0 : { mentions: 3, unread: 2, dot: 1 }[b.kind];
+}

@@ -11,20 +11,22 @@ import { lock } from './marks.js';
 import { plural, t } from './i18n.js';
 import { onPref, pref } from './prefs.js';
 import { unreadBadge } from './badges.js';
+import { urgencyOf } from './readstate.js';
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
 // Message ids grow with time across the server, so the newest id held is a view's latest activity.
 const newest = (view) => (view && view.ids.length ? view.ids[view.ids.length - 1] : 0);
 
 /**
- * Order sidebar entries ({name, unread, activity}) by `how` (prefs.js CHOICES.sort):
- * 'unread' (entries with unread messages first, then by activity), 'activity' (latest first), 'name'.
+ * Order sidebar entries ({name, urgency, activity}) by `how` (prefs.js CHOICES.sort):
+ * 'unread' (by urgency, readstate.js urgencyOf: mentions, then unread messages the level shows,
+ * then by activity), 'activity' (latest first), 'name'.
  * Ties fall back to the name, so the order is stable. Sorts in place and returns the array.
  */
 export function sortEntries(entries, how) {
   const byActivity = (a, b) => b.activity - a.activity || byName(a, b);
   const compare = {
-    unread: (a, b) => Number(b.unread > 0) - Number(a.unread > 0) || byActivity(a, b),
+    unread: (a, b) => b.urgency - a.urgency || byActivity(a, b),
     activity: byActivity,
     name: byName,
   }[how] || byName;
@@ -86,7 +88,7 @@ export class Sidebar {
     }
     const items = [...rooms.entries()].map(([key, r]) => {
       const view = store.views.get(key) || null;
-      return { key, ...r, view, unread: view ? view.unread : 0, activity: newest(view) };
+      return { key, ...r, view, urgency: urgencyOf(view && view.wanted ? view : null), activity: newest(view) };
     });
     sortEntries(items, pref('sort'));
     syncList(this.els.rooms, this.roomItems, items, (r) => r.key,
@@ -119,7 +121,7 @@ export class Sidebar {
 
   renderConversations() {
     const { store, els } = this;
-    const items = store.dmViews().map((view) => ({ key: view.key, name: view.name, view, unread: view.unread,
+    const items = store.dmViews().map((view) => ({ key: view.key, name: view.name, view, urgency: urgencyOf(view),
       activity: newest(view) }));
     sortEntries(items, pref('sort'));
     syncList(els.conversations, this.convItems, items, (c) => c.key,

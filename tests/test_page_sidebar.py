@@ -79,6 +79,28 @@ async def test_sidebar_order_counts_new_room_and_closing_a_conversation(browser,
     assert not alice.js_errors and not bob.js_errors
 
 
+
+async def test_unread_first_puts_what_the_levels_count_above_a_muted_room(browser, page_url):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice")
+    bob = await open_tab(browser, page_url, "bob")
+    for name in ("zoo", "yak"):
+        await create_room(bob, name)
+        await alice.get_by_test_id(f"room-{name}").click()
+        await expect(alice.get_by_test_id("room-title")).to_contain_text(name)
+    await alice.get_by_test_id("notify-level").select_option("none")  # yak: muted
+    await alice.get_by_test_id("room-lobby").click()
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
+    for name in ("zoo", "yak"):  # yak's news is the newer
+        await bob.get_by_test_id(f"room-{name}").click()
+        await send(bob, f"news in {name}")
+        await expect(messages(bob).last).to_contain_text(f"news in {name}")
+    await set_order(alice, "activity")
+    await expect_first_room(alice, "yak")
+    await set_order(alice, "unread")
+    await expect(alice.get_by_test_id("room-zoo").get_by_test_id("badge")).to_have_attribute("data-kind", "dot")
+    await expect_first_room(alice, "zoo")
+    assert not alice.js_errors and not bob.js_errors
+
 async def test_keyboard_switcher_alt_arrows_escape_and_focus(browser, page_url):  # noqa: F811
     bob = await open_tab(browser, page_url, "bob")
     await create_room(bob, "games")
