@@ -202,7 +202,7 @@ class Changes:
             raise ProtocolError(Code.TOO_MANY_REACTIONS, f"a message takes at most {CAPS.per_message} different "
                                 f"emoji, and {CAPS.per_user} from one person", req.cid)
         if result.changed:
-            self._publish(result.row, reactions_frame(result.row))
+            self.publish_reactions([result.row])
         _done(conn, req)
 
     # Who reads what
@@ -222,6 +222,12 @@ class Changes:
             return user_id in (row.sender_id, row.recipient_id)
         room = self.hub.room(row.room) if row.room is not None else None
         return room is not None and room.key in conn.session.rooms
+
+    def publish_reactions(self, rows: list[MessageRow]) -> None:
+        """The reactions of ``rows`` changed (committed): their ``reactions`` frames to every
+        session, on every node, that has their room or conversation."""
+        for row in rows:
+            self._publish(row, reactions_frame(row))
 
     def _publish(self, row: MessageRow, frame: dict[str, Any]) -> None:
         channels = self.moderation.channels(row)

@@ -116,9 +116,10 @@ class UserCare:
         """Make the erased user's messages tombstones, a batch at a time; → how many."""
         made, more = 0, True
         while more:
-            rows, more = await self.store.writer.run(lambda: tombstone_batch(self.store, user_id, BATCH_ROWS))
-            self.chat.moderation.deleted(rows)
-            made += len(rows)
+            batch = await self.store.writer.run(lambda: tombstone_batch(self.store, user_id, BATCH_ROWS))
+            self.chat.moderation.deleted(batch.tombstones)
+            self.chat.changes.publish_reactions(batch.unreacted)
+            made, more = made + len(batch.tombstones), batch.more
             if more:
                 await asyncio.sleep(PAUSE_SECONDS)
         return made
@@ -156,8 +157,8 @@ def delete_blocking(store: Store, user_id: int, actor: Actor, reason: str = "") 
                 return None
         made, more = 0, True
         while more:
-            rows, more = tombstone_batch(store, user_id, BATCH_ROWS)
-            made += len(rows)
+            batch = tombstone_batch(store, user_id, BATCH_ROWS)
+            made, more = made + len(batch.tombstones), batch.more
             if more:
                 time.sleep(PAUSE_SECONDS)
     return made

@@ -113,6 +113,27 @@ async def test_a_deleted_user_leaves_tombstones_and_nothing_identifying_and_its_
     assert (audit["action"], audit["detail"]) == ("user.delete", {"again": True})
 
 
+async def test_a_deleted_users_reactions_are_taken_back_live_on_every_node_and_in_history(two_nodes, web_app):
+    a, b = two_nodes.nodes
+    alice, _, bob, *_ = await alice_and_bob(two_nodes, web_app)
+    liked = (await bob.say("lobby", "bob's news"))["id"]
+    for who, emoji in ((alice, "\N{THUMBS UP SIGN}"), (alice, "\N{PARTY POPPER}"), (bob, "\N{THUMBS UP SIGN}")):
+        assert (await who.request("react", id=liked, emoji=emoji))["type"] == "done"
+    for _ in range(3):  # the three reactions, live
+        before = (await bob.expect("reactions", id=liked))["rev"]
+
+    await a.chat.user_care.delete(ROOT, uid(alice))
+    frame = await bob.expect("reactions", id=liked)
+    bobs = {"emoji": "\N{THUMBS UP SIGN}", "count": 1, "users": [{"id": uid(bob), "name": "bob"}]}
+    assert frame["reactions"] == [bobs]
+    assert frame["rev"] > before
+    history = await bob.request("history", room="lobby")
+    assert [m["reactions"] for m in history["messages"] if m["id"] == liked] == [frame["reactions"]]
+    gone = await a.store.read(lambda: a.store.db.execute_sql(a.store._q(
+        "SELECT count(*) FROM reaction WHERE user_id = ?"), (uid(alice),)).fetchone()[0])
+    assert gone == 0
+
+
 async def test_deleting_a_user_that_is_not_there_or_a_bot_is_refused(two_nodes):
     a, _ = two_nodes.nodes
     with pytest.raises(ProtocolError) as missing:

@@ -15,7 +15,8 @@ generation raised (every token refused). Its sign-ins, memberships, stored
 notifications, API keys bound to it, mutes, bans and uploaded files go; rooms it created forget it. Then,
 in batches: each message it sent becomes a tombstone (``chatd.store.moderation``)
 with its sender's name ``ANONYMOUS``; messages others sent it keep their text
-(their words) with the recipient's name ``ANONYMOUS``.
+(their words) with the recipient's name ``ANONYMOUS``, and its reactions are taken
+back (each message drawing a change number, as ``chatd.store.changes`` does).
 
 A deletion cut off (a crash, a kill, a database error) is finished by running it
 again: the deleted user stays found by its id (kind ``"deleted"``), the identity
@@ -27,15 +28,16 @@ finishes them at start (``chatd.usercare``).
     unfinished(store)                           # [user ids]: deletions to finish
     for piece in export(store, 42): ...         # JSON text pieces
     erase_identity(store, 42)                   # in a writer job: the user row and what hangs on it → kind
-    rows, more = tombstone_batch(store, 42, 500)  # in a writer job, until ``more`` is False
+    batch = tombstone_batch(store, 42, 500)     # in a writer job, until ``batch.more`` is False
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from chatd.store.changes import decorate, next_rev
 from chatd.store.moderation import tombstone
 from chatd.store.rows import SELECT, USER_ID_MAX, MessageRow
 from chatd.store.schema import now_ms
@@ -47,6 +49,14 @@ ANONYMOUS = "[deleted]"  # the name a deleted user's row and messages keep
 DELETED = "deleted"  # the kind of a deleted user: no token, app token or name signs in as it
 PAGE_ROWS = 1000  # messages read per page of an export
 FIND_MAX = 20  # users listed for one name
+
+
+class Batch(NamedTuple):
+    """What one ``tombstone_batch`` did, as clients are to be told."""
+
+    tombstones: list[MessageRow]  # the user's messages that became tombstones now
+    unreacted: list[MessageRow]  # messages whose reactions lost the user's (with their reactions now)
+    more: bool  # something was left to do: call again
 
 
 def find_users(store: Store, ref: str) -> list[tuple[int, str, str]]:
@@ -68,13 +78,15 @@ def find_users(store: Store, ref: str) -> list[tuple[int, str, str]]:
 
 def unfinished(store: Store) -> list[int]:
     """The ids of the deleted users whose deletion was cut off: messages they sent that are no
-    anonymous tombstone yet, or messages to them still naming them (``tombstone_batch`` does
-    both), ascending. Blocking; reads each deleted user's messages through its indexes."""
+    anonymous tombstone yet, messages to them still naming them, or reactions they gave
+    (``tombstone_batch`` does all three), ascending. Blocking; reads each deleted user's
+    messages and reactions through their indexes."""
     db, q = store.db, store._q
     return [row[0] for row in db.execute_sql(q(
         'SELECT u.id FROM "user" u WHERE u.kind = ? AND ('
         "EXISTS (SELECT 1 FROM message m WHERE m.sender_id = u.id AND (m.deleted IS NULL OR m.sender_name <> ?)) "
-        "OR EXISTS (SELECT 1 FROM message m WHERE m.recipient_id = u.id AND m.recipient_name <> ?)) ORDER BY u.id"),
+        "OR EXISTS (SELECT 1 FROM message m WHERE m.recipient_id = u.id AND m.recipient_name <> ?) "
+        "OR EXISTS (SELECT 1 FROM reaction r WHERE r.user_id = u.id)) ORDER BY u.id"),
         (DELETED, ANONYMOUS, ANONYMOUS)).fetchall()]
 
 
@@ -144,10 +156,10 @@ def erase_identity(store: Store, user_id: int) -> str | None:
     return row[0]
 
 
-def tombstone_batch(store: Store, user_id: int, limit: int) -> tuple[list[MessageRow], bool]:
-    """In a writer job: at most ``limit`` more of the user's messages made anonymous tombstones, and
-    at most as many messages to it made anonymous; → (the rows that became tombstones now, as
-    clients are to be told; whether anything was left to do: call again until it says False)."""
+def tombstone_batch(store: Store, user_id: int, limit: int) -> Batch:
+    """In a writer job: at most ``limit`` more of the user's messages made anonymous tombstones, at
+    most as many messages to it made anonymous, and its reactions taken back from at most as many
+    messages; → the Batch (call again until its ``more`` is False)."""
     db, q = store.db, store._q
     with db.atomic():
         ids = [row[0] for row in db.execute_sql(q(
@@ -161,4 +173,24 @@ def tombstone_batch(store: Store, user_id: int, limit: int) -> tuple[list[Messag
             "UPDATE message SET recipient_name = ? WHERE id IN (SELECT id FROM message "
             "WHERE recipient_id = ? AND recipient_name <> ? ORDER BY id LIMIT ?)"),
             (ANONYMOUS, user_id, ANONYMOUS, limit)).rowcount
-    return [row._replace(sender_name=ANONYMOUS) for row in rows], bool(ids) or received > 0
+        unreacted = _unreact_all(store, user_id, limit)
+    return Batch([row._replace(sender_name=ANONYMOUS) for row in rows], unreacted,
+                 bool(ids) or received > 0 or bool(unreacted))
+
+
+def _unreact_all(store: Store, user_id: int, limit: int) -> list[MessageRow]:
+    """Inside a writer job: the user's reactions to at most ``limit`` messages taken back, each
+    message drawing a change number; → those messages as they are now."""
+    db, q = store.db, store._q
+    ids = [row[0] for row in db.execute_sql(q(
+        "SELECT DISTINCT message_id FROM reaction WHERE user_id = ? ORDER BY message_id LIMIT ?"),
+        (user_id, limit)).fetchall()]
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    db.execute_sql(q(f"DELETE FROM reaction WHERE user_id = ? AND message_id IN ({marks})"), (user_id, *ids))
+    last = next_rev(store, len(ids))
+    for rev, message_id in enumerate(ids, last - len(ids) + 1):
+        db.execute_sql(q("UPDATE message SET rev = ? WHERE id = ?"), (rev, message_id))
+    rows = db.execute_sql(q(f"{SELECT} WHERE m.id IN ({marks}) ORDER BY m.id"), ids).fetchall()
+    return decorate(store, [MessageRow(*row) for row in rows])
