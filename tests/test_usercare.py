@@ -12,6 +12,7 @@ from chatd.protocol import ProtocolError
 from chatd.store.userdata import ANONYMOUS
 from tests.adminclient import ROOT
 from tests.conftest import until
+from tests.test_uploads import upload
 
 
 def uid(client) -> int:
@@ -49,7 +50,23 @@ async def test_the_export_holds_the_profile_memberships_messages_and_private_con
         (i, "lobby", f"hello {n}") for n, i in enumerate(said)]
     assert [(m["id"], m["from"]["id"], m["to"]["id"], m["text"]) for m in data["private"]] == [
         (to_bob, uid(alice), uid(bob), "psst bob"), (to_alice, uid(bob), uid(alice), "hi alice")]
+    assert data["uploads"] == [] and data["reactions"] == []
     assert (await a.store.audit.page(None, 5)).rows[0]["action"] == "user.export"
+
+
+async def test_the_export_lists_the_users_files_and_reactions(two_nodes, web_app):
+    a, _ = two_nodes.nodes
+    alice, _, bob, said, *_ = await alice_and_bob(two_nodes, web_app)
+    code, sent = await upload(a, alice.welcome["token"], b"minutes of the meeting\n", name="minutes.txt")
+    assert code == 201, sent
+    with_file = await alice.request("say", room="lobby", text="the minutes", attachments=[sent["id"]])
+    assert (await bob.request("react", id=said[0], emoji="\N{THUMBS UP SIGN}"))["type"] == "done"
+    assert (await alice.request("react", id=said[1], emoji="\N{PARTY POPPER}"))["type"] == "done"
+
+    data = await export_of(a, uid(alice))
+    assert [(f["id"], f["name"], f["url"], f["message"]) for f in data["uploads"]] == [
+        (sent["id"], "minutes.txt", sent["url"], with_file["id"])]
+    assert [(r["message"], r["emoji"]) for r in data["reactions"]] == [(said[1], "\N{PARTY POPPER}")]
 
 
 async def test_an_export_is_read_a_page_at_a_time(two_nodes, web_app, monkeypatch):

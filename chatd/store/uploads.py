@@ -37,7 +37,7 @@ CHUNK_BYTES = 256 * 1024  # a row of upload_chunk: a few of them read and sent a
 FILE, THUMB = 0, 1  # upload_chunk.part: the file, its thumbnail
 ID_BYTES = 16  # 128 random bits: an upload's id is the secret of its URL
 BATCH = 500  # ids per statement: far below either database's parameter limits
-_COLUMNS = "id, owner_id, name, type, size, sha256, width, height, thumb_size, created, message_id"
+COLUMNS = "id, owner_id, name, type, size, sha256, width, height, thumb_size, created, message_id"
 
 
 class UploadRow(NamedTuple):
@@ -102,7 +102,7 @@ class UploadStore:
                                           (owner_id,)).fetchone()[0]
                     if used + row.size > quota:
                         raise QuotaExceeded(used, quota)
-                db.execute_sql(q(f"INSERT INTO upload ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"), row)
+                db.execute_sql(q(f"INSERT INTO upload ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"), row)
                 for part, content in ((FILE, data), (THUMB, thumb or b"")):
                     for seq, start in enumerate(range(0, len(content), CHUNK_BYTES)):
                         db.execute_sql(q("INSERT INTO upload_chunk (upload_id, part, seq, data) VALUES (?, ?, ?, ?)"),
@@ -116,7 +116,7 @@ class UploadStore:
         store = self._store
 
         def query() -> UploadRow | None:
-            found = store.db.execute_sql(store._q(f"SELECT {_COLUMNS} FROM upload WHERE id = ?"),
+            found = store.db.execute_sql(store._q(f"SELECT {COLUMNS} FROM upload WHERE id = ?"),
                                          (upload_id,)).fetchone()
             return None if found is None else UploadRow._make(found)
 
@@ -163,7 +163,7 @@ def attach(store: Store, message_id: int, owner_id: int, ids: Sequence[str]) -> 
     db, q = store.db, store._q
     marks = ", ".join("?" * len(ids))
     rows = db.execute_sql(q(f"UPDATE upload SET message_id = ? WHERE id IN ({marks}) AND owner_id = ? "
-                            f"AND message_id IS NULL RETURNING {_COLUMNS}"), (message_id, *ids, owner_id)).fetchall()
+                            f"AND message_id IS NULL RETURNING {COLUMNS}"), (message_id, *ids, owner_id)).fetchall()
     found = {row[0]: UploadRow._make(row) for row in rows}
     missing = next((upload_id for upload_id in ids if upload_id not in found), None)
     if missing is not None:

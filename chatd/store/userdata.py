@@ -37,10 +37,13 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
+from chatd.protocol import attachment_ref
 from chatd.store.changes import decorate, next_rev
 from chatd.store.moderation import tombstone
 from chatd.store.rows import SELECT, USER_ID_MAX, MessageRow
 from chatd.store.schema import now_ms
+from chatd.store.uploads import COLUMNS as UPLOAD_COLUMNS
+from chatd.store.uploads import UploadRow
 
 if TYPE_CHECKING:
     from chatd.store import Store
@@ -92,8 +95,10 @@ def unfinished(store: Store) -> list[int]:
 
 def export(store: Store, user_id: int) -> Iterator[str]:
     """The user's data as one JSON object, in pieces: ``{"user": profile, "memberships": [...],
-    "rooms_created": [...], "messages": [room messages sent], "private": [private messages to or
-    from the user]}`` (docs/operations.md, "User data"). Nothing if the user does not exist."""
+    "rooms_created": [...], "uploads": [files, as message attachments show them, with ``created``
+    and ``message``], "reactions": [{message, emoji, ts}], "messages": [room messages sent],
+    "private": [private messages to or from the user]}`` (docs/operations.md, "User data").
+    Nothing if the user does not exist."""
     db, q = store.db, store._q
     row = db.execute_sql(q('SELECT id, name, kind, created, external_id, roles, avatar FROM "user" WHERE id = ?'),
                          (user_id,)).fetchone()
@@ -107,8 +112,14 @@ def export(store: Store, user_id: int) -> Iterator[str]:
         "WHERE m.user_id = ? ORDER BY r.name, m.source"), (user_id,)).fetchall()]
     created_rooms = [{"room": room, "created": made} for room, made in db.execute_sql(q(
         "SELECT name, created FROM room WHERE creator_id = ? ORDER BY id"), (user_id,)).fetchall()]
+    uploads = [{**attachment_ref(upload.shown()), "created": upload.created, "message": upload.message_id}
+               for upload in (UploadRow(*row) for row in db.execute_sql(q(
+                   f"SELECT {UPLOAD_COLUMNS} FROM upload WHERE owner_id = ? ORDER BY created, id"), (user_id,)))]
+    reactions = [{"message": message, "emoji": emoji, "ts": ts} for message, emoji, ts in db.execute_sql(q(
+        "SELECT message_id, emoji, ts FROM reaction WHERE user_id = ? ORDER BY id"), (user_id,)).fetchall()]
     yield (f'{{"user": {json.dumps(profile)}, "memberships": {json.dumps(memberships)}, '
-           f'"rooms_created": {json.dumps(created_rooms)}, "messages": [')
+           f'"rooms_created": {json.dumps(created_rooms)}, "uploads": {json.dumps(uploads)}, '
+           f'"reactions": {json.dumps(reactions)}, "messages": [')
     yield from _messages(store, "m.sender_id = ? AND m.room_id IS NOT NULL", (user_id,))
     yield '], "private": ['
     yield from _messages(store, "(m.recipient_id = ? OR (m.sender_id = ? AND m.recipient_id IS NOT NULL))",
