@@ -17,6 +17,7 @@ from PIL import Image
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from chatd.store.schema import now_ms
+from tests.conftest import until
 from tests.stores import KINDS
 from tests.webapp import WebApp
 
@@ -179,6 +180,34 @@ async def test_the_quota_and_the_rate_are_per_user(server, user):
     assert (await upload(server, bob.welcome["token"], b"d", "a.txt"))[0] == 201
     status, body = await upload(server, bob.welcome["token"], b"e", "b.txt")
     assert (status, body["error"]["code"]) == (429, "rate_limited")
+
+
+async def test_two_nodes_never_pass_the_quota_together(server, user):
+    """Another node's upload of the same user, not committed yet, holding the user's lock: this
+    node's upload waits for it and then counts it (PostgreSQL; SQLite has one writer)."""
+    if not server.config.database.startswith("postgresql"):
+        pytest.skip("one SQLite writer stores one upload at a time")
+    import psycopg
+
+    from chatd.store.postgres import events_lock
+
+    alice = await user("alice")
+    server.chat.config.uploads.quota_bytes = 5000
+    with psycopg.connect(server.config.database) as other_node:
+        other_node.execute("SELECT pg_advisory_xact_lock(%s)", (events_lock(alice.welcome["user"]["id"]),))
+        other_node.execute("INSERT INTO upload (id, owner_id, name, type, size, sha256, created) "
+                           "VALUES (%s, %s, 'held.txt', 'text/plain', 3000, '', 0)",
+                           ("H" * 22, alice.welcome["user"]["id"]))
+        sending = asyncio.ensure_future(upload(server, alice.welcome["token"], b"b" * 3000, "two.txt"))
+
+        def waiting() -> bool:
+            return sending.done() or other_node.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()[0] > 0
+
+        await until(waiting, what="the upload waits for the other node's")
+        other_node.commit()
+    status, body = await sending
+    assert (status, body["error"]["code"]) == (413, "quota_exceeded"), body
 
 
 async def test_only_a_valid_token_of_a_user_not_banned_uploads(server, user):

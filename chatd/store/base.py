@@ -172,6 +172,11 @@ class Store:
         several taking the file's lock in turn)."""
         return ()
 
+    def quota_keys(self, user_id: int) -> tuple[int, ...]:
+        """The lock keys a write of the user's uploads holds, so that two nodes never pass its
+        quota together (``chatd.store.uploads``): none where one writer writes."""
+        return ()
+
     def save_message(self, draft: Draft, done: Done) -> None:
         """Store a message; ``done(Stored, error)`` runs on the loop after commit.
 

@@ -60,7 +60,8 @@ def inbox_lock(user_id: int) -> int:
 
 
 def events_lock(user_id: int) -> int:
-    """A user's stored events (``chatd.store.events``: numbers drawn in commit order)."""
+    """A user's stored events (``chatd.store.events``: numbers drawn in commit order), and its
+    uploads (``chatd.store.uploads``: the quota checked and passed by one node at a time)."""
     return EVENTS_PURGE_LOCK - user_id
 
 
@@ -136,6 +137,9 @@ class PostgresStore(Store):
 
     def event_keys(self, user_id: int | None) -> tuple[int, ...]:
         return (EVENTS_PURGE_LOCK,) if user_id is None else (events_lock(user_id),)
+
+    def quota_keys(self, user_id: int) -> tuple[int, ...]:
+        return (events_lock(user_id),)
 
     def save_message(self, draft: Draft, done: Done) -> None:
         assert self.writer

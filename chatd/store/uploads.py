@@ -109,7 +109,7 @@ class UploadStore:
                                        (row.id, part, seq, content[start:start + CHUNK_BYTES]))
             return row
 
-        return store.writer.run(job)
+        return store.writer.run(job, store.quota_keys(owner_id) if quota else ())
 
     def get(self, upload_id: str) -> asyncio.Future:
         """→ the UploadRow of ``upload_id``, or None."""
