@@ -14,6 +14,10 @@ import { clearCounts, countNew, levelOf } from './readstate.js';
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
 export const dmKey = (userId) => 'u:' + userId;
+const QUOTE_CHARS = 200; // characters of the original a reply quotes (docs/protocol.md, "Replies")
+
+/** How a reply quotes message m as it reads now. */
+const quoteOf = (m) => ({ id: m.id, from: m.from, text: Array.from(m.text).slice(0, QUOTE_CHARS).join('') });
 
 /**
  * Apply one `room` event (docs/protocol.md, "room") to a room list (roomKey →
@@ -256,6 +260,17 @@ export class Store extends EventTarget {
     if (!m || m.deleted) return;
     view.messages.set(f.id, tombstone(m));
     this.emit('deleted', { key: view.key, id: f.id });
+    this.requote(view, f.id, { id: f.id, deleted: true });
+  }
+
+  /** The replies to message `id` shown in `view` quote it as `quote` now (an edit, a deletion). */
+  requote(view, id, quote) {
+    for (const [replyId, reply] of view.messages) {
+      const was = reply.reply_to;
+      if (!was || was.id !== id || reply.deleted || (was.text === quote.text && !was.deleted === !quote.deleted)) continue;
+      view.messages.set(replyId, { ...reply, reply_to: quote });
+      this.emit('changed', { key: view.key, id: replyId });
+    }
   }
 
   /** The view a change frame (deleted, edited, reactions) or a changed message belongs to, or null. */
@@ -278,6 +293,7 @@ export class Store extends EventTarget {
     else delete next.reactions;
     view.messages.set(f.id, next);
     this.emit('changed', { key: view.key, id: f.id });
+    if (f.type === 'edited') this.requote(view, f.id, quoteOf(next));
   }
 
   /** Messages changed while the page was away (a resume's `changed`): replace the copies shown. */
@@ -291,6 +307,7 @@ export class Store extends EventTarget {
       if (!view || !view.messages.has(m.id)) continue;
       view.messages.set(m.id, m);
       this.emit('changed', { key: view.key, id: m.id });
+      this.requote(view, m.id, quoteOf(m));
     }
   }
 

@@ -79,9 +79,18 @@ async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):
     await expect(alice.get_by_test_id("composer")).to_have_value("")
     await expect(reply.get_by_test_id("react-message")).to_be_focused()
 
-    # Alice deletes her own message: gone for bob at once; the reply then quotes a deleted message.
-    await messages(alice).filter(has_text="the meeting is at three").first.get_by_test_id("delete-own").click()
+    # Alice edits the original again: bob's reply quotes the new words at once.
+    await messages(alice).filter(has_text="the meeting is at three").first.get_by_test_id("edit-message").click()
+    await alice.get_by_test_id("edit-box").fill("the meeting is at four")
+    await alice.get_by_test_id("edit-box").press("Enter")
+    bobs_quote = messages(bob).filter(has_text="see you there").get_by_test_id("reply-quote")
+    await expect(bobs_quote).to_contain_text("the meeting is at four")
+
+    # Alice deletes her own message: gone for bob at once, and the reply quotes a deleted message, live
+    # and after a reload.
+    await messages(alice).filter(has_text="the meeting is at four").first.get_by_test_id("delete-own").click()
     await expect(bob.locator("[data-testid=message][data-deleted]")).to_have_count(1)
+    await expect(bobs_quote).to_have_text("Replying to a deleted message")
     await bob.reload()
     await expect(messages(bob).filter(has_text="see you there").get_by_test_id("reply-quote")).to_have_text(
         "Replying to a deleted message")
