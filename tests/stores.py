@@ -8,6 +8,7 @@ SQLite and once on PostgreSQL (marked ``postgres``).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,16 @@ KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 @pytest.fixture(params=KINDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
+
+
+def set_back(path: str, before: int, *undo: str) -> None:
+    """Make the SQLite database at ``path`` as the chatd of schema version ``before`` left it:
+    run the ``undo`` statements (the later tables dropped, columns removed), set the version."""
+    with sqlite3.connect(path) as db:
+        for sql in undo:
+            db.execute(sql)
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
+    db.close()
 
 
 def migrations_until(monkeypatch: pytest.MonkeyPatch, step: str) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from chatd.audit import Actor, entry
@@ -11,7 +9,7 @@ from chatd.auth.admins import account_key
 from chatd.store.admins import NameTaken
 from chatd.store.schema import Room
 from tests.adminclient import ROOT
-from tests.stores import migrations_until, opened
+from tests.stores import migrations_until, opened, set_back
 
 MONA = Actor("user", 7, "mona", frozenset({"moderator"}))
 
@@ -110,10 +108,7 @@ async def test_a_database_from_before_administration_gets_its_tables(tmp_path, m
     before = migrations_until(monkeypatch, "_v12_admin_accounts")
     path = str(tmp_path / "chatd.db")
     opened(path).close()
-    with sqlite3.connect(path) as db:  # as the chatd before administration left it
-        for table in ("admin_session", "admin_account", "audit_log"):
-            db.execute(f"DROP TABLE {table}")
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
+    set_back(path, before, *(f"DROP TABLE {table}" for table in ("admin_session", "admin_account", "audit_log")))
     store = opened(path)
     try:
         await store.audit.add(entry(ROOT, "admin.login", "admin:root"))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from chatd.session import BOT
 from chatd.store.schema import User
-from tests.stores import migrations_until, new_user, opened
+from tests.stores import migrations_until, new_user, opened, set_back
 
 URL = "https://bots.example/hook"
 
@@ -63,10 +61,7 @@ async def test_a_database_from_before_bots_gets_them(tmp_path, monkeypatch):
     path = str(tmp_path / "chatd.db")
     store = opened(path)
     store.close()
-    with sqlite3.connect(path) as db:  # as the chatd before bots left it
-        db.execute("DROP TABLE bot_room")
-        db.execute("DROP TABLE bot")
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
+    set_back(path, before, "DROP TABLE bot_room", "DROP TABLE bot")
     store = opened(path)
     try:
         assert await store.bots.create("helper", URL, "ab" * 32, [], key()) > 0

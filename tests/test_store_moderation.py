@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from chatd.protocol import message_frame
 from chatd.store import Draft
 from chatd.store.moderation import tombstone
 from chatd.store.schema import now_ms
-from tests.stores import migrations_until, new_user, opened, save
+from tests.stores import migrations_until, new_user, opened, save, set_back
 
 
 async def test_a_tombstone_keeps_the_id_and_loses_the_text_in_history(any_store):
@@ -75,11 +73,7 @@ async def test_a_database_from_before_moderation_gets_it(tmp_path, monkeypatch):
     alice = await new_user(store, "alice")
     old = await save(store, Draft(alice, "alice", "from before", "c1", room_id=lobby, room_name="lobby"))
     store.close()
-    with sqlite3.connect(path) as db:  # as the chatd before moderation left it
-        db.execute("DROP TABLE mute")
-        db.execute("DROP TABLE ban")
-        db.execute("ALTER TABLE message DROP COLUMN deleted")
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
+    set_back(path, before, "DROP TABLE mute", "DROP TABLE ban", "ALTER TABLE message DROP COLUMN deleted")
     store = opened(path)
     try:
         page = await store.room_history(lobby, before=None, after=None, limit=10)

@@ -3,14 +3,12 @@ and retention stored with their audit rows, and a database from before them upgr
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from chatd.audit import SYSTEM, entry
 from chatd.store.members import RETENTION_GLOBAL
 from chatd.store.reserved import NameExists
-from tests.stores import migrations_until, opened
+from tests.stores import migrations_until, opened, set_back
 
 
 def row(action: str = "name.reserve") -> dict:
@@ -51,11 +49,8 @@ async def test_a_database_from_before_opens_with_every_room_open(tmp_path, monke
     store = opened(path)
     await store.create_room("games", "")
     store.close()
-    with sqlite3.connect(path) as db:  # as the chatd before rooms care left it
-        db.execute("DROP TABLE reserved_name")
-        for column in ("archived", "announcement", "retention_days"):
-            db.execute(f"ALTER TABLE room DROP COLUMN {column}")
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
+    set_back(path, before, "DROP TABLE reserved_name", *(f"ALTER TABLE room DROP COLUMN {column}"
+                                                         for column in ("archived", "announcement", "retention_days")))
     store = opened(path)
     try:
         uses = await store.read(store.room_uses)

@@ -311,10 +311,8 @@ async def test_every_node_serves_every_file(two_nodes):
 
 
 async def test_a_database_from_before_uploads_opens_with_its_messages_and_takes_files(tmp_path, monkeypatch):
-    import sqlite3
-
     from chatd.store import Draft
-    from tests.stores import migrations_until, new_user, opened, save
+    from tests.stores import migrations_until, new_user, opened, save, set_back
 
     before = migrations_until(monkeypatch, "_v17_uploads")
     path = str(tmp_path / "chatd.db")
@@ -323,12 +321,8 @@ async def test_a_database_from_before_uploads_opens_with_its_messages_and_takes_
     room = await store.create_room("lobby", "")
     old = await save(store, Draft(alice, "alice", "from before", room_id=room, room_name="lobby"))
     store.close()
-    with sqlite3.connect(path) as db:  # as the chatd before uploads left it
-        db.execute("DROP TABLE upload_chunk")
-        db.execute("DROP TABLE upload")
-        db.execute("ALTER TABLE message DROP COLUMN attachments")
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(before),))
-    db.close()
+    set_back(path, before, "DROP TABLE upload_chunk", "DROP TABLE upload",
+             "ALTER TABLE message DROP COLUMN attachments")
     store = opened(path)
     try:
         page = await store.room_history(room, before=None, after=None, limit=10)
