@@ -59,6 +59,11 @@ class Cluster:
         """A client of ``node``, identified as ``name`` (or with ``token=``), in ``rooms``."""
         return await (await self.client(node)).enter(*rooms, **({"name": name} | identify))
 
+    async def alice_and_bob(self, room: str = "lobby") -> tuple[ChatClient, ChatClient]:
+        """alice on the first node and bob on the second, both in ``room``."""
+        a, b = self.nodes[:2]
+        return await self.user(a, "alice", room), await self.user(b, "bob", room)
+
     async def settle(self) -> None:
         """Let every item on its way between nodes arrive (the BusNet hands them on in later loop passes)."""
         for _ in range(3):

@@ -163,9 +163,7 @@ async def test_more_changes_than_a_replay_holds_make_the_client_reload_the_view(
 
 
 async def test_an_edit_on_one_node_reaches_the_sessions_of_the_other(two_nodes):
-    a, b = two_nodes.nodes
-    alice = await two_nodes.user(a, "alice", "lobby")
-    bob = await two_nodes.user(b, "bob", "lobby")
+    alice, bob = await two_nodes.alice_and_bob()
     sent = await alice.say("lobby", "typo")
     await bob.expect("message", id=sent["id"])
     assert (await alice.request("edit", id=sent["id"], text="fixed"))["type"] == "done"

@@ -120,9 +120,7 @@ async def test_a_client_away_gets_the_reactions_it_missed_on_resume(server: Serv
 
 
 async def test_a_reaction_on_one_node_reaches_the_sessions_of_the_other(two_nodes):
-    a, b = two_nodes.nodes
-    alice = await two_nodes.user(a, "alice", "lobby")
-    bob = await two_nodes.user(b, "bob", "lobby")
+    alice, bob = await two_nodes.alice_and_bob()
     sent = await alice.say("lobby", "nice")
     await bob.expect("message", id=sent["id"])
     assert (await bob.request("react", id=sent["id"], emoji="🔥"))["type"] == "done"

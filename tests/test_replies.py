@@ -56,9 +56,7 @@ async def test_a_reply_names_a_message_of_its_own_room_or_conversation(server: S
 
 
 async def test_a_reply_on_one_node_reaches_the_other_with_its_quote(two_nodes):
-    a, b = two_nodes.nodes
-    alice = await two_nodes.user(a, "alice", "lobby")
-    bob = await two_nodes.user(b, "bob", "lobby")
+    alice, bob = await two_nodes.alice_and_bob()
     original = await alice.say("lobby", "who's in?")
     await bob.expect("message", id=original["id"])
     reply = await bob.say("lobby", "me", reply_to=original["id"])

@@ -297,8 +297,7 @@ async def test_a_deleted_message_deletes_its_files(server, user, connect, web_ap
 
 async def test_every_node_serves_every_file(two_nodes):
     a, b = two_nodes.nodes
-    alice = await two_nodes.user(a, "alice", "lobby")
-    bob = await two_nodes.user(b, "bob", "lobby")
+    alice, bob = await two_nodes.alice_and_bob()
     big = bytes(range(256)) * 4096 + b"\n"  # 1 MiB and a byte: five chunks
     big = big.replace(b"\x00", b"a")
     status, ref = await upload(a, alice.welcome["token"], b"%PDF-1.4\n" + big, "report.pdf")
