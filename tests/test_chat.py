@@ -223,12 +223,14 @@ def late_delivery(monkeypatch: pytest.MonkeyPatch) -> LateDelivery:
     return LateDelivery(monkeypatch)
 
 
-async def test_a_message_routed_after_the_join_that_replayed_it_is_not_sent_again(user, late_delivery):
+async def test_a_message_routed_after_the_join_that_replayed_it_is_not_sent_again(user, connect, late_delivery):
     """How a client resuming through `chatd restart` saw messages twice: the
     writer commits "late", bob's join reads it into `joined.messages`, and only
     then is "late" routed live to the room — bob included."""
     alice = await user("alice", "lobby")
-    bob = await user("bob")
+    earlier = await user("bob", "lobby")  # bob follows the lobby (a first join's write, which the gate would hold)
+    await earlier.close()
+    bob = await (await connect()).enter(token=earlier.welcome["token"])
     first = await alice.say("lobby", "seen before")
     late_delivery.holding = True
     await alice.send({"type": "say", "room": "lobby", "text": "late", "cid": "late"})
