@@ -58,8 +58,13 @@ export class SettingsDialog {
     this.els.dialog.close();
   }
 
+  // The browser gives the focus back as the dialog closes; this `close` event comes a task later, after
+  // any key pressed in between (Alt+↓ to another room moves it to the message box): only a focus left
+  // nowhere, or in the dialog, is put back.
   closed() {
-    if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
+    const at = document.activeElement;
+    const lost = !at || at === document.body || this.els.dialog.contains(at);
+    if (lost && this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
     this.returnFocus = null;
   }
 

@@ -25,8 +25,9 @@ export class UnreadLine {
     this.newest = 0;     // the newest id the list holds: a larger one arrived below
     this.below = 0;      // messages that arrived below while scrolled up
     this.sought = 0;     // older pages fetched since the view opened to find the first unread
-    this.line = h('li', { class: 'unread-line', 'data-testid': 'unread-line', role: 'separator' },
-      h('span', {}, t('messages.new_line')));
+    // A plain item of the list, as the day separators are: role=separator would leave the <ol> holding
+    // a child that is not a list item, which screen readers trip over (axe's rule "list").
+    this.line = h('li', { class: 'unread-line', 'data-testid': 'unread-line' }, h('span', {}, t('messages.new_line')));
     this.jump = h('button', {
       type: 'button', class: 'jump-latest', 'data-testid': 'jump-latest', hidden: true, onclick: () => this.toLatest(),
     });

@@ -111,7 +111,8 @@ async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_no
     await expect(page.get_by_test_id("desktop-offer")).to_be_hidden()
     await bob.say("dev", "@alice now, please")
     await expect(badge(page, "dev")).to_contain_text("@2")
-    await page.wait_for_function("window.notes.length === 1")
+    # A function, not a string: Playwright polls a string with eval, which the page's CSP refuses.
+    await page.wait_for_function("() => window.notes.length === 1")
     assert await page.evaluate("window.notes") == [{"title": "bob in #dev", "body": "@alice now, please"}]
     await bob.say("dev", "no mention here")  # the room's level is "mentions": no notification
     await expect(badge(page, "dev")).to_contain_text("@2")

@@ -10,6 +10,7 @@ import re
 from playwright.async_api import Page, expect
 
 from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page_sidebar import create_room
 
 DARK_MAX = 60  # the page's background, each of R, G, B at most this: a dark theme's
 
@@ -59,4 +60,21 @@ async def test_settings_language_theme_time_format_and_escape(browser, page_url)
     await online(alice)
     await expect(alice.locator("#rooms-heading")).to_have_text("Rooms")
     await expect(messages(alice).first).to_contain_text("what time is it")
+    assert not alice.js_errors
+
+
+async def test_a_key_pressed_as_the_settings_close_keeps_the_focus_it_moved(browser, page_url):  # noqa: F811
+    """The dialog's `close` event comes a task after it closed, and a key the browser handles first
+    (Esc then Alt+↓ at once) has already put the focus in the message box of another room: it stays there."""
+    alice = await open_tab(browser, page_url, "alice")
+    await create_room(alice, "games")
+    await open_settings(alice)
+    await alice.evaluate("""() => new Promise((resolve) => {
+        const dialog = document.getElementById('settings-dialog');
+        dialog.addEventListener('close', resolve, { once: true });  // after the page's own listener
+        dialog.close();
+        document.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowDown', altKey: true, bubbles: true }));
+    })""")
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
+    await expect(alice.get_by_test_id("composer")).to_be_focused()
     assert not alice.js_errors
