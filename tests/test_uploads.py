@@ -147,20 +147,43 @@ async def test_a_decompression_bomb_is_refused_from_its_header(server, user):
     assert status == 201, body
 
 
+async def raw_upload(server: Any, token: str, framing: str, body: bytes) -> tuple[int, dict[str, Any] | None]:
+    """POST /upload over a bare socket: ``framing`` (a Content-Length or Transfer-Encoding header)
+    and as much of the body as ``body`` holds, the answer read without sending the rest."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(f"POST /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                     f"{framing}\r\n\r\n".encode() + body)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        lines = head.split(b"\r\n")
+        length = [int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length")]
+        return int(lines[0].split(b" ")[1]), json.loads(await reader.readexactly(length[0])) if length else None
+    finally:
+        writer.close()
+
+
+def chunked(*sizes: int) -> bytes:
+    """A chunked body's first chunks, of ``sizes`` bytes, not ended."""
+    return b"".join(b"%x\r\n" % size + b"a" * size + b"\r\n" for size in sizes)
+
+
 async def test_a_body_over_the_cap_is_refused_before_it_is_read(server, user):
     alice = await user("alice")
+    token = alice.welcome["token"]
     server.chat.config.uploads.max_bytes = 4096
+    too_large = (413, {"error": {"code": "file_too_large",
+                                 "message": "the file is more than 4096 bytes; at most 4096 are accepted"}})
     # A claimed 2 GiB: answered at once, with only a little of the body sent.
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(f"POST /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice.welcome['token']}\r\n"
-                 f"Content-Length: {2 << 30}\r\n\r\n".encode() + bytes(1000))
-    await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    assert head.startswith(b"HTTP/1.1 413")
-    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-                 .split(b":")[1])
-    assert json.loads(await reader.readexactly(length))["error"]["code"] == "file_too_large"
-    writer.close()
+    status, body = await raw_upload(server, token, f"Content-Length: {2 << 30}", bytes(1000))
+    assert (status, body["error"]["code"]) == (413, "file_too_large")
+    assert body["error"]["message"] == f"the file is {2 << 30} bytes; at most 4096 are accepted"
+    # Chunked, no length said: refused alike once it passes the cap, whether one chunk is larger
+    # or small chunks add up to more.
+    assert await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(8000)) == too_large
+    assert await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(1000, 1000, 1000, 1000, 97)) \
+        == too_large
+    assert (await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(1000, 3096, 0)))[0] == 201
     status, body = await upload(server, alice.welcome["token"], bytes(5000), "big.bin")
     assert (status, body["error"]["code"]) == (413, "file_too_large")
     status, body = await upload(server, alice.welcome["token"], b"a" * 4096, "fits.txt")

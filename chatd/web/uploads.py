@@ -3,9 +3,9 @@
 Uploading (docs/api.md, "Uploads"): the page's resume token as
 ``Authorization: Bearer …`` (a banned user is refused), the file as the body
 (``?name=`` its name), at most ``uploads.max_bytes``: a Content-Length above
-it is refused with 413 before any of the body is read, and Tornado stops
-reading a body that grows past it (``stream_request_body``: never buffered
-beyond the cap). Per user, ``uploads.per_minute``. The kind is told by the
+it is refused with 413 before any of the body is read, and a chunked body is
+counted as it comes and refused alike once it passes the cap
+(``stream_request_body``: never buffered beyond the cap). Per user, ``uploads.per_minute``. The kind is told by the
 content (``chatd.filetypes``), must be one of ``uploads.types``; an image is
 proved, cleaned of its metadata and thumbnailed (``chatd.imaging``) in a
 thread, never on the event loop; then stored (``chatd.store.uploads``; over
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -149,26 +150,36 @@ class UploadHandler(SecurityHeaders, _Json, tornado.web.RequestHandler):
         self.uploads = uploads
         self.user_id: int | None = None
         self.body = bytearray()
+        self.limit = uploads.chat.config.uploads.max_bytes  # the cap when the upload began
 
     async def prepare(self) -> None:
         """Before any of the body is read: who, how fast, how large."""
-        limit = self.uploads.chat.config.uploads.max_bytes
-        self.request.connection.set_max_body_size(limit)  # a body growing past it is cut off unread
+        # The cap is kept here, not by Tornado: Tornado checks the sizes a chunked body's
+        # chunks claim, before their bytes come, and cuts the connection with a bare 400.
+        # data_received counts the bytes instead, so that a chunked body past the cap gets
+        # the same 413 as a Content-Length past it; none is kept beyond the cap either way.
+        self.request.connection.set_max_body_size(sys.maxsize)
         if self.request.method != "POST":
             return
         try:
             self.user_id = await self.uploads.user(self.request.headers.get("Authorization"), self.request.remote_ip)
             self.uploads.admit(self.user_id)
             length = self.request.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                raise Refused(413, Code.FILE_TOO_LARGE, f"the file is {int(length)} bytes; at most {limit} are "
-                                                        "accepted")
+            if length is not None and length.isdigit() and int(length) > self.limit:
+                raise Refused(413, Code.FILE_TOO_LARGE, f"the file is {int(length)} bytes; at most {self.limit} "
+                                                        "are accepted")
         except Refused as e:
             self.refuse(e)
 
     def data_received(self, chunk: bytes) -> None:
-        if not self._finished:  # a refused upload's body is dropped as it comes
-            self.body += chunk
+        if self._finished:  # a refused upload's body is dropped as it comes
+            return
+        if len(self.body) + len(chunk) > self.limit:  # chunked: no Content-Length said how much
+            self.body = bytearray()
+            self.refuse(Refused(413, Code.FILE_TOO_LARGE, f"the file is more than {self.limit} bytes; at most "
+                                                          f"{self.limit} are accepted"))
+            return
+        self.body += chunk
 
     async def post(self) -> None:
         if not self.body:
