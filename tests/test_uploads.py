@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 import pytest
 from PIL import Image
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
+from chatd.durations import duration_text
 from chatd.store.schema import now_ms
 from tests.conftest import until
 from tests.stores import KINDS
@@ -51,19 +52,26 @@ def photo_with_gps() -> bytes:
     return out.getvalue()
 
 
-async def upload(server: Any, token: str | None, data: bytes, name: str = "file",
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+async def post(server: Any, token: str | None, data: bytes, query: str,
+               headers: dict[str, str] | None = None) -> HTTPResponse:
+    """POST /upload?``query`` (as sent: percent-encoded already); its answer, JSON."""
     sent = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
-    request = HTTPRequest(f"http://127.0.0.1:{server.port}/upload?name={quote(name)}", method="POST",
+    request = HTTPRequest(f"http://127.0.0.1:{server.port}/upload?{query}", method="POST",
                           headers=sent, body=data, request_timeout=30)
     response = await AsyncHTTPClient().fetch(request, raise_error=False)
     assert response.headers["Content-Type"].startswith("application/json"), response.body
+    return response
+
+
+async def upload(server: Any, token: str | None, data: bytes, name: str = "file",
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    response = await post(server, token, data, f"name={quote(name)}", headers)
     return response.code, json.loads(response.body)
 
 
-async def fetch(server: Any, url: str, **headers: str):
-    return await AsyncHTTPClient().fetch(HTTPRequest(f"http://127.0.0.1:{server.port}{url}", headers=headers),
-                                         raise_error=False)
+async def fetch(server: Any, url: str, method: str = "GET", **headers: str) -> HTTPResponse:
+    return await AsyncHTTPClient().fetch(HTTPRequest(f"http://127.0.0.1:{server.port}{url}", method, headers,
+                                                     allow_nonstandard_methods=True), raise_error=False)
 
 
 async def test_the_kind_is_told_by_content_not_by_name_or_header(server, user):
@@ -202,10 +210,13 @@ async def test_the_quota_and_the_rate_are_per_user(server, user):
     assert "3000 of your 5000 bytes" in body["error"]["message"]
     assert (await upload(server, bob.welcome["token"], b"c" * 3000, "bobs.txt"))[0] == 201
     server.chat.config.uploads.burst = 1
-    server.chat.config.uploads.per_minute = 1
+    server.chat.config.uploads.per_minute = 6
     assert (await upload(server, bob.welcome["token"], b"d", "a.txt"))[0] == 201
-    status, body = await upload(server, bob.welcome["token"], b"e", "b.txt")
-    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    refused = await post(server, bob.welcome["token"], b"e", "name=b.txt")
+    wait = int(refused.headers["Retry-After"])
+    assert refused.code == 429 and 1 <= wait <= 10  # one upload every 10 seconds
+    assert json.loads(refused.body)["error"] == {"code": "rate_limited",
+                                                 "message": f"too many uploads; try again in {duration_text(wait)}"}
 
 
 async def test_two_nodes_never_pass_the_quota_together(server, user):
@@ -234,6 +245,46 @@ async def test_two_nodes_never_pass_the_quota_together(server, user):
         other_node.commit()
     status, body = await sending
     assert (status, body["error"]["code"]) == (413, "quota_exceeded"), body
+
+
+async def test_a_malformed_request_is_told_what_is_wrong_with_it(server, user):
+    token = (await user("alice")).welcome["token"]
+    refused = await post(server, token, b"notes", "name=%ff%fe.txt")
+    assert (refused.code, json.loads(refused.body)["error"]) == (400, {
+        "code": "bad_request", "message": "the name (?name=) must be UTF-8, percent-encoded"})
+    refused = await post(server, token, b"notes", "name=a.txt&name=b.txt")
+    assert (refused.code, json.loads(refused.body)["error"]) == (400, {
+        "code": "bad_request", "message": "the name (?name=) is given 2 times; give it once"})
+    for method in ("GET", "PUT"):
+        refused = await fetch(server, "/upload", method)
+        assert (refused.code, json.loads(refused.body)["error"]) == (405, {
+            "code": "method_not_allowed", "message": "send the file with POST /upload"}), method
+        assert refused.headers["Allow"] == "POST"
+
+
+async def test_a_file_refused_is_refused_in_json_as_every_upload_answer(server, user):
+    alice = await user("alice")
+    _, notes = await upload(server, alice.welcome["token"], b"notes", "notes.txt")
+    missing = notes["url"].replace(notes["id"], "A" * 22)
+    for url, status, error in [
+        (missing, 404, {"code": "not_found", "message": "there is no such file: its message was deleted, it was "
+                                                        "never sent and was purged, or the address is wrong"}),
+        (notes["url"].rsplit("/", 1)[0] + "/thumb", 404, {"code": "not_found",
+                                                          "message": "the file has no thumbnail: it is no image "
+                                                                     "larger than a thumbnail"}),
+        ("/files/too-short/notes.txt", 404, {"code": "not_found", "message": "there is no such file: its "
+                                             "message was deleted, it was never sent and was purged, or the "
+                                             "address is wrong"}),
+        (notes["url"].rsplit("/", 1)[0] + "/%ff.txt", 400, {"code": "bad_request",
+                                                           "message": "the address must be UTF-8, percent-encoded"}),
+    ]:
+        answer = await fetch(server, url)
+        assert answer.headers["Content-Type"] == "application/json; charset=utf-8", url
+        assert (answer.code, json.loads(answer.body)["error"]) == (status, error), url
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    answer = await fetch(server, notes["url"], "POST")
+    assert (answer.code, json.loads(answer.body)["error"]["code"]) == (405, "method_not_allowed")
+    assert (await fetch(server, missing, "HEAD")).code == 404
 
 
 async def test_only_a_valid_token_of_a_user_not_banned_uploads(server, user):
