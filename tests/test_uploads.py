@@ -97,6 +97,12 @@ async def test_the_kind_is_told_by_content_not_by_name_or_header(server, user):
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
 
+    # The name loses what shows nothing or changes what is shown; with nothing left to read, it is "file".
+    for name, safe in [("read\u200bme\u202e.txt", "readme.txt"), ("\u0301\u0301 .txt", "file.txt")]:
+        status, ref = await upload(server, token, SCRIPT, name)
+        assert (status, ref["name"]) == (201, safe)
+        assert (await fetch(server, ref["url"])).headers["Content-Disposition"].endswith(f"''{safe}")
+
     status, body = await upload(server, token, ELF, "tool.png")
     assert (status, body["error"]["code"]) == (415, "unsupported_type")
     server.chat.config.uploads.types = ["image/png"]  # live: text is no longer accepted
