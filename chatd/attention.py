@@ -12,7 +12,8 @@ and is never stored. Nodes tell each other with the cluster's ``attention`` noti
 Writes are bounded per user and room: while one ``read`` of a room is being stored, later ones
 only raise the id the next write stores (one write in flight per user and channel, whatever
 the client sends). A session's ``typing`` is let through once per ``TYPING_EVERY`` seconds
-per room or conversation; the rest are dropped quietly (typing is a hint, not a request).
+per room or conversation; the rest are dropped quietly (typing is a hint, not a request), as
+is one to a user without a conversation with the typist (no private message either way yet).
 
     attention = Attention(hub, store, cluster, clock)
     chat._requests.update(attention.handlers())
@@ -32,7 +33,7 @@ from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError, Request
 from chatd.replies import Connection, answer
 from chatd.session import PRIVATE, Room, Session
-from chatd.store import Store
+from chatd.store import DatabaseUnreachable, Store
 from chatd.store.readstate import PEER, ROOM, Unread
 from chatd.wsframe import wire
 
@@ -141,7 +142,7 @@ class Attention:
             raise _not_followed(PEER, req)
         self._confirm(conn, req, PRIVATE, {"type": "closed", "with": peer})
 
-    def _typing(self, conn: Connection, req: Request) -> None:
+    def _typing(self, conn: Connection, req: Request) -> Awaitable[None] | None:
         session, user = conn.session, conn.session.user
         if "room" in req.fields:
             room = self.rooms.get(req.fields["room"], user.id)
@@ -152,7 +153,7 @@ class Attention:
             room, channel = None, f"{PRIVATE}{req.fields['with']}"
         now, typed = self._clock(), self._typed.setdefault(session, {})
         if now - typed.get(channel, -TYPING_EVERY) < TYPING_EVERY:
-            return  # dropped quietly
+            return None  # dropped quietly
         typed[channel] = now
         frame = {"type": "typing", "user": user.ref()}
         if room is not None:
@@ -160,7 +161,19 @@ class Attention:
             self.deliver({"frame": frame, "channel": room.key, "room": room.id, "except_user": user.id})
             self.cluster.share_attention({"frame": frame, "channel": room.key, "room": room.id, "except_user": user.id})
         elif req.fields["with"] != user.id:
-            self._to_user(req.fields["with"], PRIVATE, {**frame, "with": user.id})
+            return self._typing_to(user.id, req.fields["with"], {**frame, "with": user.id})
+        return None
+
+    async def _typing_to(self, user_id: int, peer_id: int, frame: dict[str, Any]) -> None:
+        """A private hint, to a user the typist has a conversation with; else dropped quietly, as
+        ``read`` of a conversation that does not exist is (the page says typing in a conversation
+        it opens, before its first message). One read per session and peer every TYPING_EVERY."""
+        try:
+            talking = await self.store.read_state.has_conversation(user_id, peer_id)
+        except DatabaseUnreachable:  # a hint is worth no error; the outage is logged (chatd.store.health)
+            return
+        if talking:
+            self._to_user(peer_id, PRIVATE, frame)
 
     # Delivery, here and on the other nodes
 

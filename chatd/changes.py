@@ -143,17 +143,26 @@ class Changes:
         _done(conn, req)
 
     async def _delete(self, conn: Connection, req: Request) -> None:
-        """The author's own deletion within the window; anyone else's (or later) is a moderator's."""
+        """The author's own deletion within the window; anyone else's (or later) is a moderator's.
+        Someone else is told ``no_such_message`` for a message they do not read here, as ``edit``
+        and ``react`` tell it (a moderator as ``Moderation.delete`` does), ``forbidden`` for
+        another's they read."""
         message_id, user = req.fields["id"], conn.session.user
         row = await self.store.moderation.message(message_id)
-        own = row is not None and row.sender_id == user.id and self._readable(conn, row)
+        readable = row is not None and self._readable(conn, row)
+        moderator = actor_of(conn).may(MODERATOR)
+        if not readable and not moderator:
+            raise ProtocolError(Code.NO_SUCH_MESSAGE, f"there is no message {message_id} here", req.cid)
+        own = readable and row.sender_id == user.id
         if own and (self._in_window(row) or row.deleted is not None):
             if row.deleted is None:
                 self.moderation.deleted(await self.store.moderation.delete(message_id))  # not audited: the author's
             _done(conn, req)
             return
-        if own and not actor_of(conn).may(MODERATOR):
-            raise self._window_passed(req.cid)
+        if not moderator:
+            if own:
+                raise self._window_passed(req.cid)
+            raise ProtocolError(Code.FORBIDDEN, "only its author or a moderator may delete a message", req.cid)
         await self.moderation.delete(actor_of(conn), message_id, req.fields.get("reason", ""))
         _done(conn, req)
 

@@ -5,7 +5,8 @@ browser sent (a PNG named ``x.exe`` is a PNG; a script named ``x.png`` is text,
 or refused). Images are told apart by their signature here and then proved by
 Pillow (``chatd.imaging``); the other kinds have a signature, or for text, are
 UTF-8 without control characters. The name a user gave is kept for people to
-read, made safe (no path, no control or bidi-override characters, bounded) and
+read, made safe (no path; no control or format character: nothing invisible,
+nothing that reorders what is shown; bounded; something left to read) and
 given the extension of its kind, so a saved file opens as what it is.
 
     >>> sniff(b"%PDF-1.7 ...")
@@ -42,9 +43,14 @@ _SIGNATURES = (
     (b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG), (b"GIF87a", GIF), (b"GIF89a", GIF),
     (b"%PDF-", PDF), (b"PK\x03\x04", ZIP), (b"PK\x05\x06", ZIP),
 )
-# Characters no file name needs: controls, and those that reorder what is shown (RLO makes
-# "gpj.exe" look like "exe.jpg"), besides path separators.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Characters no file name needs, by Unicode category: controls (Cc), format characters (Cf:
+# those that reorder what is shown — RLO makes "gpj.exe" look like "exe.jpg" — and invisible
+# ones, zero-width space and joiners, soft hyphen, byte order mark), line and paragraph
+# separators (Zl, Zp), lone surrogates (Cs).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# What a name needs one of to be read: a letter, a digit or a symbol (an emoji); marks, spaces
+# and punctuation alone show nothing, or only dots and dashes.
+_READABLE = frozenset("LNS")
 _TEXT_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 
 
@@ -78,16 +84,19 @@ def safe_name(name: str, kind: str) -> str:
     """``name`` as stored and shown: its last path part, NFC, without unsafe characters or
     leading dots, at most NAME_MAX characters, ending in an extension of ``kind`` (the
     kind's first replaces another: ``x.exe`` of a PNG is ``x.png``); "file" + extension
-    when nothing is left."""
+    when no letter, digit or symbol is left before it."""
     name = unicodedata.normalize("NFC", re.split(r"[/\\]", name)[-1])
-    name = _UNSAFE.sub("", name).strip().lstrip(".").strip()
+    name = "".join(c for c in name if unicodedata.category(c) not in _UNSAFE_CATEGORIES)
+    name = name.strip().lstrip(".").strip()
     stem, dot, ext = name.rpartition(".")
     allowed = EXTENSIONS[kind]
     if not dot:
         stem = name
     if f".{ext.lower()}" not in allowed:
         ext = allowed[0][1:]
-    stem = stem.rstrip(". ")[:NAME_MAX - len(ext) - 1] or "file"
+    stem = stem.rstrip(". ")[:NAME_MAX - len(ext) - 1]
+    if not any(unicodedata.category(c)[0] in _READABLE for c in stem):
+        stem = "file"
     return f"{stem}.{ext}"
 
 

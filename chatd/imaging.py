@@ -66,8 +66,10 @@ def clean(data: bytes, kind: str, max_pixels: int, thumb_px: int) -> CleanImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRefused("image_too_large", "the image holds too many pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageRefused("bad_image", f"the file is not a valid {FORMATS[kind]} image ({e})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        # Pillow's own words are for its programmers (they may hold a repr such as
+        # "<_io.BytesIO object at 0x7f…>"): the user is told what the file is not.
+        raise ImageRefused("bad_image", f"the file is not a valid {FORMATS[kind]} image") from None
 
 
 def _too_large(width: int, height: int, max_pixels: int, frames: int = 1) -> ImageRefused:

@@ -113,6 +113,23 @@ async def test_authors_delete_their_own_within_the_window_and_moderators_any(ser
     assert await audit(server) == [("message.delete", "mod", f"message:{old['id']}")], "only the moderator's"
 
 
+async def test_a_delete_says_whether_the_message_is_missing_or_someone_elses(server: Server, user, connect):
+    alice, bob = await user("alice", "lobby"), await user("bob", "lobby")
+    outsider = await user("carol", "games")
+    lobby = await alice.say("lobby", "in the lobby")
+    private = await alice.say(None, "psst", to=uid(bob))
+    for client, message_id in [(bob, 10**9), (alice, 10**9), (outsider, lobby["id"]), (outsider, private["id"])]:
+        # None, or none this user reads here: as edit and react say, whether it exists stays untold.
+        refused = await client.request("delete", id=message_id)
+        assert (refused["code"], refused["message"]) == ("no_such_message", f"there is no message {message_id} "
+                                                                            "here"), (client, message_id)
+    for message_id in (lobby["id"], private["id"]):
+        refused = await bob.request("delete", id=message_id)
+        assert (refused["code"], refused["message"]) == ("forbidden", "only its author or a moderator may delete "
+                                                                      "a message")
+    assert [m["id"] for m in (await bob.request("history", room="lobby"))["messages"]] == [lobby["id"]]
+
+
 @pytest.mark.parametrize("config_overrides", [{"messages": {"edit_window_seconds": 0}}])
 async def test_a_window_of_0_lets_no_author_edit_or_delete(server: Server, user, config_overrides):
     alice = await user("alice", "lobby")

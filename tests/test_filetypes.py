@@ -28,6 +28,15 @@ def test_the_kind_is_told_by_the_bytes(head, kind):
     ("...hidden", "text/plain", "hidden.txt"), ("", "application/zip", "file.zip"),
     ("..", "application/pdf", "file.pdf"),
     ("thesis.docx", "application/zip", "thesis.docx"), ("tab\tand\nnewline.txt", "text/plain", "tabandnewline.txt"),
+    # Format characters show nothing, or change what is shown: zero-width space, joiner and non-joiner,
+    # word joiner, byte order mark, soft hyphen, the Arabic letter mark; line and paragraph separators.
+    ("file\u200bname.txt", "text/plain", "filename.txt"),
+    ("a\u200c\u200d\u2060\ufeff\u00ad\u061cb\u2028\u2029c.txt", "text/plain", "abc.txt"),
+    # Nothing left to read (no letter, digit or symbol): the default name.
+    ("\u0301\u0302\u0303.txt", "text/plain", "file.txt"), (" \u0301 . \u0308 .pdf", "application/pdf", "file.pdf"),
+    ("\u200b\u200d", "image/png", "file.png"), ("-_-.txt", "text/plain", "file.txt"),
+    ("e\u0301te\u0301.txt", "text/plain", "\u00e9t\u00e9.txt"), ("🎂.png", "image/png", "🎂.png"),
+    ("笔记.txt", "text/plain", "笔记.txt"), ("٣.txt", "text/plain", "٣.txt"),
 ])
 def test_a_name_is_made_safe_with_the_extension_of_its_kind(name, kind, safe):
     assert safe_name(name, kind) == safe

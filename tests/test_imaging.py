@@ -51,4 +51,4 @@ def test_a_truncated_image_is_refused():
     data = encoded(Image.new("RGB", (300, 300), (1, 2, 3)), "PNG")
     with pytest.raises(ImageRefused) as refused:
         clean(data[:len(data) // 2], "image/png", 10_000_000, 400)
-    assert refused.value.code == "bad_image"
+    assert (refused.value.code, str(refused.value)) == ("bad_image", "the file is not a valid PNG image")

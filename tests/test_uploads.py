@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 import pytest
 from PIL import Image
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
+from chatd.durations import duration_text
 from chatd.store.schema import now_ms
 from tests.conftest import until
 from tests.stores import KINDS
@@ -64,19 +65,26 @@ def metadata_left(data: bytes) -> list[str]:
     return left + [mark.decode() for mark in (b"SERIAL-12345", b"GPSLatitude", b"home") if mark in data]
 
 
-async def upload(server: Any, token: str | None, data: bytes, name: str = "file",
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+async def post(server: Any, token: str | None, data: bytes, query: str,
+               headers: dict[str, str] | None = None) -> HTTPResponse:
+    """POST /upload?``query`` (as sent: percent-encoded already); its answer, JSON."""
     sent = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
-    request = HTTPRequest(f"http://127.0.0.1:{server.port}/upload?name={quote(name)}", method="POST",
+    request = HTTPRequest(f"http://127.0.0.1:{server.port}/upload?{query}", method="POST",
                           headers=sent, body=data, request_timeout=30)
     response = await AsyncHTTPClient().fetch(request, raise_error=False)
     assert response.headers["Content-Type"].startswith("application/json"), response.body
+    return response
+
+
+async def upload(server: Any, token: str | None, data: bytes, name: str = "file",
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    response = await post(server, token, data, f"name={quote(name)}", headers)
     return response.code, json.loads(response.body)
 
 
-async def fetch(server: Any, url: str, **headers: str):
-    return await AsyncHTTPClient().fetch(HTTPRequest(f"http://127.0.0.1:{server.port}{url}", headers=headers),
-                                         raise_error=False)
+async def fetch(server: Any, url: str, method: str = "GET", **headers: str) -> HTTPResponse:
+    return await AsyncHTTPClient().fetch(HTTPRequest(f"http://127.0.0.1:{server.port}{url}", method, headers,
+                                                     allow_nonstandard_methods=True), raise_error=False)
 
 
 async def test_the_kind_is_told_by_content_not_by_name_or_header(server, user):
@@ -102,6 +110,12 @@ async def test_the_kind_is_told_by_content_not_by_name_or_header(server, user):
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
 
+    # The name loses what shows nothing or changes what is shown; with nothing left to read, it is "file".
+    for name, safe in [("read\u200bme\u202e.txt", "readme.txt"), ("\u0301\u0301 .txt", "file.txt")]:
+        status, ref = await upload(server, token, SCRIPT, name)
+        assert (status, ref["name"]) == (201, safe)
+        assert (await fetch(server, ref["url"])).headers["Content-Disposition"].endswith(f"''{safe}")
+
     status, body = await upload(server, token, ELF, "tool.png")
     assert (status, body["error"]["code"]) == (415, "unsupported_type")
     server.chat.config.uploads.types = ["image/png"]  # live: text is no longer accepted
@@ -109,9 +123,12 @@ async def test_the_kind_is_told_by_content_not_by_name_or_header(server, user):
     assert (status, body["error"]["code"]) == (415, "unsupported_type")
     status, body = await upload(server, token, b"\xff\xd8\xff\xe0 not really a jpeg", "x.jpg")
     assert (status, body["error"]["code"]) == (415, "unsupported_type")  # a JPEG start, JPEG not allowed
-    server.chat.config.uploads.types = ["image/jpeg"]
+    server.chat.config.uploads.types = ["image/jpeg", "image/gif"]
     status, body = await upload(server, token, b"\xff\xd8\xff\xe0 not really a jpeg", "x.jpg")
-    assert (status, body["error"]["code"]) == (422, "bad_image")
+    assert (status, body["error"]) == (422, {"code": "bad_image", "message": "the file is not a valid JPEG image"})
+    # A script that starts like a GIF: refused in words, nothing of Python's own in them.
+    status, body = await upload(server, token, b"GIF89a/*" + bytes(10) + b"*/=alert(1);//", "x.gif")
+    assert (status, body["error"]) == (422, {"code": "bad_image", "message": "the file is not a valid GIF image"})
 
 
 async def test_an_image_loses_its_metadata_is_turned_upright_and_thumbnailed(server, user):
@@ -159,20 +176,43 @@ async def test_a_decompression_bomb_is_refused_from_its_header(server, user):
     assert status == 201, body
 
 
+async def raw_upload(server: Any, token: str, framing: str, body: bytes) -> tuple[int, dict[str, Any] | None]:
+    """POST /upload over a bare socket: ``framing`` (a Content-Length or Transfer-Encoding header)
+    and as much of the body as ``body`` holds, the answer read without sending the rest."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(f"POST /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                     f"{framing}\r\n\r\n".encode() + body)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        lines = head.split(b"\r\n")
+        length = [int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length")]
+        return int(lines[0].split(b" ")[1]), json.loads(await reader.readexactly(length[0])) if length else None
+    finally:
+        writer.close()
+
+
+def chunked(*sizes: int) -> bytes:
+    """A chunked body's first chunks, of ``sizes`` bytes, not ended."""
+    return b"".join(b"%x\r\n" % size + b"a" * size + b"\r\n" for size in sizes)
+
+
 async def test_a_body_over_the_cap_is_refused_before_it_is_read(server, user):
     alice = await user("alice")
+    token = alice.welcome["token"]
     server.chat.config.uploads.max_bytes = 4096
+    too_large = (413, {"error": {"code": "file_too_large",
+                                 "message": "the file is more than 4096 bytes; at most 4096 are accepted"}})
     # A claimed 2 GiB: answered at once, with only a little of the body sent.
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(f"POST /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice.welcome['token']}\r\n"
-                 f"Content-Length: {2 << 30}\r\n\r\n".encode() + bytes(1000))
-    await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    assert head.startswith(b"HTTP/1.1 413")
-    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-                 .split(b":")[1])
-    assert json.loads(await reader.readexactly(length))["error"]["code"] == "file_too_large"
-    writer.close()
+    status, body = await raw_upload(server, token, f"Content-Length: {2 << 30}", bytes(1000))
+    assert (status, body["error"]["code"]) == (413, "file_too_large")
+    assert body["error"]["message"] == f"the file is {2 << 30} bytes; at most 4096 are accepted"
+    # Chunked, no length said: refused alike once it passes the cap, whether one chunk is larger
+    # or small chunks add up to more.
+    assert await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(8000)) == too_large
+    assert await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(1000, 1000, 1000, 1000, 97)) \
+        == too_large
+    assert (await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(1000, 3096, 0)))[0] == 201
     status, body = await upload(server, alice.welcome["token"], bytes(5000), "big.bin")
     assert (status, body["error"]["code"]) == (413, "file_too_large")
     status, body = await upload(server, alice.welcome["token"], b"a" * 4096, "fits.txt")
@@ -188,10 +228,13 @@ async def test_the_quota_and_the_rate_are_per_user(server, user):
     assert "3000 of your 5000 bytes" in body["error"]["message"]
     assert (await upload(server, bob.welcome["token"], b"c" * 3000, "bobs.txt"))[0] == 201
     server.chat.config.uploads.burst = 1
-    server.chat.config.uploads.per_minute = 1
+    server.chat.config.uploads.per_minute = 6
     assert (await upload(server, bob.welcome["token"], b"d", "a.txt"))[0] == 201
-    status, body = await upload(server, bob.welcome["token"], b"e", "b.txt")
-    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    refused = await post(server, bob.welcome["token"], b"e", "name=b.txt")
+    wait = int(refused.headers["Retry-After"])
+    assert refused.code == 429 and 1 <= wait <= 10  # one upload every 10 seconds
+    assert json.loads(refused.body)["error"] == {"code": "rate_limited",
+                                                 "message": f"too many uploads; try again in {duration_text(wait)}"}
 
 
 async def test_two_nodes_never_pass_the_quota_together(server, user):
@@ -220,6 +263,46 @@ async def test_two_nodes_never_pass_the_quota_together(server, user):
         other_node.commit()
     status, body = await sending
     assert (status, body["error"]["code"]) == (413, "quota_exceeded"), body
+
+
+async def test_a_malformed_request_is_told_what_is_wrong_with_it(server, user):
+    token = (await user("alice")).welcome["token"]
+    refused = await post(server, token, b"notes", "name=%ff%fe.txt")
+    assert (refused.code, json.loads(refused.body)["error"]) == (400, {
+        "code": "bad_request", "message": "the name (?name=) must be UTF-8, percent-encoded"})
+    refused = await post(server, token, b"notes", "name=a.txt&name=b.txt")
+    assert (refused.code, json.loads(refused.body)["error"]) == (400, {
+        "code": "bad_request", "message": "the name (?name=) is given 2 times; give it once"})
+    for method in ("GET", "PUT"):
+        refused = await fetch(server, "/upload", method)
+        assert (refused.code, json.loads(refused.body)["error"]) == (405, {
+            "code": "method_not_allowed", "message": "send the file with POST /upload"}), method
+        assert refused.headers["Allow"] == "POST"
+
+
+async def test_a_file_refused_is_refused_in_json_as_every_upload_answer(server, user):
+    alice = await user("alice")
+    _, notes = await upload(server, alice.welcome["token"], b"notes", "notes.txt")
+    missing = notes["url"].replace(notes["id"], "A" * 22)
+    for url, status, error in [
+        (missing, 404, {"code": "not_found", "message": "there is no such file: its message was deleted, it was "
+                                                        "never sent and was purged, or the address is wrong"}),
+        (notes["url"].rsplit("/", 1)[0] + "/thumb", 404, {"code": "not_found",
+                                                          "message": "the file has no thumbnail: it is no image "
+                                                                     "larger than a thumbnail"}),
+        ("/files/too-short/notes.txt", 404, {"code": "not_found", "message": "there is no such file: its "
+                                             "message was deleted, it was never sent and was purged, or the "
+                                             "address is wrong"}),
+        (notes["url"].rsplit("/", 1)[0] + "/%ff.txt", 400, {"code": "bad_request",
+                                                           "message": "the address must be UTF-8, percent-encoded"}),
+    ]:
+        answer = await fetch(server, url)
+        assert answer.headers["Content-Type"] == "application/json; charset=utf-8", url
+        assert (answer.code, json.loads(answer.body)["error"]) == (status, error), url
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    answer = await fetch(server, notes["url"], "POST")
+    assert (answer.code, json.loads(answer.body)["error"]["code"]) == (405, "method_not_allowed")
+    assert (await fetch(server, missing, "HEAD")).code == 404
 
 
 async def test_only_a_valid_token_of_a_user_not_banned_uploads(server, user):

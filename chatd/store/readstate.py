@@ -11,6 +11,7 @@ costs one short index range per room followed and per conversation listed
     last_read = await state.follow(user_id, room_id)          # joined: its row (read up to now if new)
     changed = await state.mark(user_id, ROOM, room_id, 120)   # → whether last_read grew
     rooms, conversations = await state.overview(user_id)      # → [Unread], [Unread] (welcome)
+    talking = await state.has_conversation(user_id, peer_id)  # → whether a private message went either way
 """
 
 from __future__ import annotations
@@ -134,6 +135,12 @@ class ReadStateStore:
             return None if row is None else self._room_unread(user_id, *row)
 
         return self._store.read(query)
+
+    def has_conversation(self, user_id: int, peer_id: int) -> asyncio.Future:
+        """→ whether the two users have a conversation: a private message went one way or the other
+        (closed or not; ``noted_private`` gives both ends their row)."""
+        return self._store.read(lambda: self._store.db.execute_sql(self._store._q(
+            "SELECT 1 FROM conversation WHERE user_id = ? AND peer_id = ?"), (user_id, peer_id)).fetchone() is not None)
 
     def overview(self, user_id: int) -> asyncio.Future:
         """→ (the Unread of each room the user follows, by name; of its newest ``CONVERSATIONS_MAX``

@@ -3,15 +3,20 @@
 Uploading (docs/api.md, "Uploads"): the page's resume token as
 ``Authorization: Bearer …`` (a banned user is refused), the file as the body
 (``?name=`` its name), at most ``uploads.max_bytes``: a Content-Length above
-it is refused with 413 before any of the body is read, and Tornado stops
-reading a body that grows past it (``stream_request_body``: never buffered
-beyond the cap). Per user, ``uploads.per_minute``. The kind is told by the
-content (``chatd.filetypes``), must be one of ``uploads.types``; an image is
+it is refused with 413 before any of the body is read, and a chunked body is
+counted as it comes and refused alike once it passes the cap
+(``stream_request_body``: never buffered beyond the cap). Per user,
+``uploads.per_minute``. The kind is told by the content (``chatd.filetypes``),
+must be one of ``uploads.types``; an image is
 proved, cleaned of its metadata and thumbnailed (``chatd.imaging``) in a
 thread, never on the event loop; then stored (``chatd.store.uploads``; over
 ``uploads.quota_bytes``: refused). The answer, 201, is the attachment as
-message frames show it (``chatd.protocol.attachment_ref``); a refusal is
-``{"error": {"code", "message"}}`` with a code of ``chatd.protocol.Code``.
+message frames show it (``chatd.protocol.attachment_ref``).
+
+A refusal, of an upload or of a file, is ``{"error": {"code", "message"}}``
+(``Refused``) with a code of ``chatd.protocol.Code``, or ``bad_request``,
+``not_found``, ``method_not_allowed`` as the HTTP API's; whatever Tornado
+itself refuses (another method, a URL not UTF-8) is answered alike.
 
 Serving: any node serves any file, from the store, a chunk at a time (read in
 the reader pool). The URL is the capability (128 random bits). The answer is
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,6 +39,7 @@ import tornado.web
 
 from chatd.auth.bearer import credentials
 from chatd.chat import Chat
+from chatd.durations import duration_text, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
 from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError, attachment_ref
@@ -47,14 +55,19 @@ IMAGE_THREADS = 2  # images decoded at once: each may take uploads.max_pixels ×
 LIMITED_USERS = 100_000  # users whose upload rate is kept (chatd.ratelimit.BucketTable)
 FILE_CSP = "default-src 'none'; sandbox"  # a file is never a page: no script, no request, no origin
 IMMUTABLE = "private, max-age=31536000, immutable"  # a file never changes under its URL
-ROUTES = r"/files/([A-Za-z0-9_-]{22})/([^/]+)"
+ROUTES = r"/files/(.*)"  # every path under /files/: one that names no file is answered in JSON too
+FILE_PATH = re.compile(r"([A-Za-z0-9_-]{22})/([^/]+)")  # an upload's id, and its name or "thumb"
+BAD_REQUEST, NOT_FOUND, METHOD_NOT_ALLOWED = "bad_request", "not_found", "method_not_allowed"  # the HTTP API's
+NO_SUCH_FILE = ("there is no such file: its message was deleted, it was never sent and was purged, or the "
+                "address is wrong")
 
 
-class Refused(Exception):
-    """An upload refused: its HTTP ``status`` and the body's ``code`` and message."""
+class Refused(tornado.web.HTTPError):
+    """An upload or a file refused: its HTTP ``status`` and the body's ``code`` and message.
+    Raised in a handler, ``write_error`` answers it (Tornado logs no traceback for an HTTPError)."""
 
     def __init__(self, status: int, code: str, message: str, retry_after: float | None = None):
-        super().__init__(message)
+        super().__init__(status)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
@@ -71,7 +84,7 @@ class Uploads:
         cfg = self.chat.config.uploads
         wait = self.rates.take(str(user_id), cfg.per_minute / 60, cfg.burst, time.monotonic())
         if wait:
-            raise Refused(429, Code.RATE_LIMITED, "too many uploads; wait a little", wait)
+            raise Refused(429, Code.RATE_LIMITED, f"too many uploads; try again in {duration_text(wait)}", wait)
 
     async def user(self, authorization: str | None, address: str) -> int:
         """The user the resume token in ``authorization`` proves; Refused 401 (``bad_token``) or 403
@@ -119,11 +132,15 @@ class Uploads:
 
 
 class _Json:
-    """Answers of the upload handler: JSON, errors included."""
+    """Answers of the upload and file handlers: JSON, errors included. ``METHODS`` the handler
+    takes, ``USE`` says how to use it (a 405's message)."""
+
+    METHODS: tuple[str, ...] = ()
+    USE = ""
 
     def refuse(self, error: Refused) -> None:
-        if error.retry_after is not None:
-            self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))  # type: ignore[attr-defined]
+        if error.retry_after is not None:  # the seconds the message says
+            self.set_header("Retry-After", str(whole_seconds(error.retry_after)))  # type: ignore[attr-defined]
         if error.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')  # type: ignore[attr-defined]
         self.answer(error.status, {"error": {"code": str(error.code),
@@ -138,64 +155,101 @@ class _Json:
         self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")))  # type: ignore[attr-defined]
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Whatever went wrong where no Refused was raised (a bug, a bad request) is JSON too."""
-        code = {400: "bad_request", 405: "method_not_allowed", 413: Code.FILE_TOO_LARGE}.get(status_code, "internal")
-        self.answer(status_code, {"error": {"code": str(code), "message": self._reason}})  # type: ignore[attr-defined]
+        """A Refused raised, or what Tornado refused itself (another method, a bug), in JSON."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if not isinstance(error, Refused):
+            if status_code == 405:
+                self.set_header("Allow", ", ".join(self.METHODS))  # type: ignore[attr-defined]
+                error = Refused(405, METHOD_NOT_ALLOWED, self.USE)
+            elif status_code < 500:
+                error = Refused(status_code, BAD_REQUEST, "the request is malformed")
+            else:
+                error = Refused(status_code, Code.INTERNAL, "internal error; the request was not carried out")
+        self.refuse(error)
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """A query argument (``name``) or part of the path (None) as text; Refused (400) when it is
+        not UTF-8. (Tornado's own refusal would be a bare "Bad Request".)"""
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            what = "the address" if name is None else f"the {name} (?{name}=)"
+            raise Refused(400, BAD_REQUEST, f"{what} must be UTF-8, percent-encoded") from None
 
 
 @tornado.web.stream_request_body
 class UploadHandler(SecurityHeaders, _Json, tornado.web.RequestHandler):
+    METHODS = ("POST",)
+    USE = "send the file with POST /upload"
+
     def initialize(self, uploads: Uploads) -> None:
         self.uploads = uploads
         self.user_id: int | None = None
+        self.name = "file"
         self.body = bytearray()
+        self.limit = uploads.chat.config.uploads.max_bytes  # the cap when the upload began
 
     async def prepare(self) -> None:
-        """Before any of the body is read: who, how fast, how large."""
-        limit = self.uploads.chat.config.uploads.max_bytes
-        self.request.connection.set_max_body_size(limit)  # a body growing past it is cut off unread
+        """Before any of the body is read: who, how fast, what name, how large."""
+        # The cap is kept here, not by Tornado: Tornado checks the sizes a chunked body's
+        # chunks claim, before their bytes come, and cuts the connection with a bare 400.
+        # data_received counts the bytes instead, so that a chunked body past the cap gets
+        # the same 413 as a Content-Length past it; none is kept beyond the cap either way.
+        self.request.connection.set_max_body_size(sys.maxsize)
         if self.request.method != "POST":
             return
-        try:
-            self.user_id = await self.uploads.user(self.request.headers.get("Authorization"), self.request.remote_ip)
-            self.uploads.admit(self.user_id)
-            length = self.request.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                raise Refused(413, Code.FILE_TOO_LARGE, f"the file is {int(length)} bytes; at most {limit} are "
-                                                        "accepted")
-        except Refused as e:
-            self.refuse(e)
+        self.user_id = await self.uploads.user(self.request.headers.get("Authorization"), self.request.remote_ip)
+        self.uploads.admit(self.user_id)
+        names = self.get_query_arguments("name")  # Refused when one is not UTF-8 (decode_argument)
+        if len(names) > 1:
+            raise Refused(400, BAD_REQUEST, f"the name (?name=) is given {len(names)} times; give it once")
+        self.name = names[0] if names else "file"
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            raise Refused(413, Code.FILE_TOO_LARGE, f"the file is {int(length)} bytes; at most {self.limit} "
+                                                    "are accepted")
 
     def data_received(self, chunk: bytes) -> None:
-        if not self._finished:  # a refused upload's body is dropped as it comes
-            self.body += chunk
+        if self._finished:  # a refused upload's body is dropped as it comes
+            return
+        if len(self.body) + len(chunk) > self.limit:  # chunked: no Content-Length said how much
+            self.body = bytearray()
+            self.refuse(Refused(413, Code.FILE_TOO_LARGE, f"the file is more than {self.limit} bytes; at most "
+                                                          f"{self.limit} are accepted"))
+            return
+        self.body += chunk
 
     async def post(self) -> None:
         if not self.body:
-            self.refuse(Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty"))
-            return
+            raise Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty")
         try:
-            ref = await self.uploads.store(self.user_id, self.get_query_argument("name", "file"), bytes(self.body))
-        except Refused as e:
-            self.refuse(e)
-            return
+            ref = await self.uploads.store(self.user_id, self.name, bytes(self.body))
         finally:
             self.body = bytearray()
         self.answer(201, ref)
 
 
-class FileHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class FileHandler(SecurityHeaders, HeadAsGet, _Json, tornado.web.RequestHandler):
+    METHODS = ("GET", "HEAD")
+    USE = "files are read with GET"
+
     def initialize(self, chat: Chat) -> None:
         self.chat = chat
 
-    async def get(self, upload_id: str, name: str) -> None:
+    async def get(self, path: str) -> None:
+        named = FILE_PATH.fullmatch(path)
+        if named is None:
+            raise Refused(404, NOT_FOUND, NO_SUCH_FILE)
+        upload_id, name = named.groups()
         try:
             row = await self.chat.store.uploads.get(upload_id)
         except DatabaseUnreachable:
-            raise tornado.web.HTTPError(503) from None
+            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
         thumb = name == "thumb"
-        if row is None or (thumb and row.thumb_size is None):
-            raise tornado.web.HTTPError(404)
+        if row is None:
+            raise Refused(404, NOT_FOUND, NO_SUCH_FILE)
+        if thumb and row.thumb_size is None:
+            raise Refused(404, NOT_FOUND, "the file has no thumbnail: it is no image larger than a thumbnail")
         etag = f'"{row.sha256}{"-thumb" if thumb else ""}"'
         self.set_header("ETag", etag)
         self.set_header("Cache-Control", IMMUTABLE)
