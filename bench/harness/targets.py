@@ -157,8 +157,10 @@ def all_targets(chatd_cmd: str | None = None, chatd_deployments: list[Deployment
     return [
         *chatd_targets(chatd, chosen),
         *baseline,
-        Target("floor", "floor (C, 1 send/delivery)", "ws", False,
+        Target("floor", "floor (C, naive: 1 send/delivery)", "ws", False,
                lambda port, _, __: [str(FLOOR_BIN), str(port)], "floor"),
+        Target("floor-batched", "floor (C, batched per loop pass)", "ws", False,
+               lambda port, _, __: [str(FLOOR_BIN), str(port), "--batched"], "floor"),
         Target("ws-node", "Node ws", "ws", False,
                lambda port, _, __: [node, str(PEERS / "ws_node.js"), str(port)], "node"),
         Target("socketio-node", "Node Socket.IO", "sio", False,
