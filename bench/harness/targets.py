@@ -165,6 +165,8 @@ def all_targets(chatd_cmd: str | None = None, chatd_deployments: list[Deployment
                lambda port, _, __: [node, str(PEERS / "ws_node.js"), str(port)], "node"),
         Target("socketio-node", "Node Socket.IO", "sio", False,
                lambda port, _, __: [node, str(PEERS / "socketio_node.js"), str(port)], "node"),
+        Target("socketio-sqlite", "Node Socket.IO + SQLite (tutorial design)", "sio", True,
+               lambda port, _, __: [node, str(PEERS / "socketio_sqlite.js"), str(port)], "node"),
         Target("python-socketio", "python-socketio (aiohttp)", "sio", False,
                lambda port, _, __: [py, str(PEERS / "socketio_py.py"), str(port)], "python"),
         Target("tornado-naive", "Tornado write_message", "ws", False,
