@@ -150,6 +150,12 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
         print("\n".join(report.ratio_lines(m, cases, targets)))
         print("\nchatd against issue 4's targets:")
         print("\n".join(report.goal_lines(m, cases)))
+        print("\nchatd against issue 13's targets:")
+        print("\n".join(report.goal_lines(m, cases, report.GOALS_13)))
+    costs = report.cost_table(records, cases, targets)
+    if costs:
+        print("\nµs of server CPU per unit (median of runs):")
+        print(costs)
     print(f"\n{len(records)} measurements in {minutes:.1f} min; wrote {dest / 'RESULTS.md'} and {chart}")
 
 
