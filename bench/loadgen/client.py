@@ -49,7 +49,8 @@ def _ignore(client: ChatClient, key: int, sent_at: int) -> None:
 
 
 def _keep_replayed(client: ChatClient, key: int, sent_at: int) -> None:
-    """A client connected with ``auth``: what arrives before anything else listens is the replay."""
+    """The delivery hook of a client connected with ``auth``: the messages it gets are its replay
+    (the reconnect case says nothing while clients resume)."""
     client.replayed_keys.append(key)
     client.replayed_at = time.monotonic_ns()
 
