@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
         for t in targets_all:
             print(f"server {t.name:<16} {t.label}{'' if t.needs in available else '  (not installed)'}")
         for c in cases_all:
-            print(f"case   {c.name:<16} {c.title}{'  (chatd only)' if c.persistent_only else ''}")
+            print(f"case   {c.name:<16} {c.title}{'  (servers that store messages)' if c.persistent_only else ''}")
         return
     targets = pick(args.targets, [t for t in targets_all if t.needs in available or args.targets], "targets")
     cases = pick(args.cases, cases_all, "cases")
@@ -150,6 +150,12 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
         print("\n".join(report.ratio_lines(m, cases, targets)))
         print("\nchatd against issue 4's targets:")
         print("\n".join(report.goal_lines(m, cases)))
+        print("\nchatd against issue 13's targets:")
+        print("\n".join(report.goal_lines(m, cases, report.GOALS_13)))
+    costs = report.cost_table(records, cases, targets)
+    if costs:
+        print("\nµs of server CPU per unit (median of runs):")
+        print(costs)
     print(f"\n{len(records)} measurements in {minutes:.1f} min; wrote {dest / 'RESULTS.md'} and {chart}")
 
 

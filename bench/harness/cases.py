@@ -17,7 +17,7 @@ class Case:
     metric: str  # the headline figure in the loadgen's result
     unit: str
     higher_is_better: bool
-    persistent_only: bool = False  # needs a server that stores messages (chatd)
+    persistent_only: bool = False  # needs a server that stores messages (chatd, socketio-sqlite)
     time_limit: float = 150.0
 
 

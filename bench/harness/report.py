@@ -14,13 +14,38 @@ from harness.targets import Target
 # issue 4's targets for chatd: (case, goal text, reference server or None, factor or absolute limit)
 GOALS = [
     ("fanout-1000", "fan-out (1,000) ≥ Node Socket.IO", "socketio-node", 1.0),
-    ("fanout-1000", "fan-out (1,000) ≥ 0.7 × floor", "floor", 0.7),
+    ("fanout-1000", "fan-out (1,000) ≥ 0.7 × naive floor", "floor", 0.7),
     ("latency", "latency p99 ≤ 25 ms", None, 25),
     ("idle", "idle ≤ 10 KiB per client", None, 10),
     ("storm", "5,000-client storm ≤ 5 s", None, 5),
     ("write", "≥ 20,000 acked writes/s", None, 20_000),
     ("reconnect", "≥ 50,000 replayed msgs/s", None, 50_000),
 ]
+
+# issue 13's targets for chatd, in the same form (sizes of the full run: idle at 10,000 clients)
+GOALS_13 = [
+    ("storm", "5,000-client storm no slower than Node ws", "ws-node", 1.0),
+    ("rooms", "500×10 rooms ≥ naive floor", "floor", 1.0),
+    ("latency", "latency p99 ≤ Node ws", "ws-node", 1.0),
+    ("write", "acked writes/s ≥ 3 × Node Socket.IO + SQLite", "socketio-sqlite", 3.0),
+    ("idle", "idle ≤ 5 KiB per client", None, 5),
+    ("fanout-1000", "fan-out (1,000) ≥ 3 × Node Socket.IO", "socketio-node", 3.0),
+]
+
+# The two C floors: a target measured against one is also shown against the other.
+FLOORS = {"floor": "naive floor", "floor-batched": "batched floor"}
+
+# What a case's server CPU is divided by for its cost per unit:
+# loadgen scenario → [(field of the loadgen's result counting the work done, the unit's name)]
+COST_UNITS = {
+    "fanout": [("deliveries", "delivery")],
+    "rooms": [("deliveries", "delivery"), ("messages_sent", "message")],
+    "latency": [("deliveries", "delivery")],
+    "idle": [("clients", "client brought online")],
+    "storm": [("clients", "client brought online")],
+    "reconnect": [("replayed", "replayed message")],
+    "write": [("acked", "acknowledged message")],
+}
 
 
 def _ok(records: list[dict], target: str, case: str) -> list[dict]:
@@ -114,6 +139,27 @@ def cpu_table(records: list[dict], cases: list[Case], targets: list[Target]) -> 
     return _markdown(header, rows)
 
 
+def cost_of(records: list[dict], target: str, case: Case, count_field: str) -> float | None:
+    """µs of server CPU per unit of work: server CPU seconds while measuring ÷ the units done
+    meanwhile × 1e6, per run; the median of the runs (None if no run has both figures)."""
+    costs = [r["server_cpu_s"] / r[count_field] * 1e6 for r in _ok(records, target, case.name)
+             if isinstance(r.get("server_cpu_s"), (int, float)) and r.get(count_field)]
+    return statistics.median(costs) if costs else None
+
+
+def cost_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
+    """Per case and unit (delivery, message, client, …), each server's µs of CPU per unit; "" if none."""
+    shown = [t for t in targets if any(r["target"] == t.name for r in records)]
+    header = ["case", "µs of server CPU per", *[t.label for t in shown]]
+    rows = []
+    for case in cases:
+        for field, unit in COST_UNITS.get(case.scenario, []):
+            costs = [cost_of(records, t.name, case, field) for t in shown]
+            if any(c is not None for c in costs):
+                rows.append([case.name, unit, *[_fmt(c, 2 if c is not None and c < 10 else 1) for c in costs]])
+    return _markdown(header, rows) if rows else ""
+
+
 def spread_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
     header = ["case", "server", "median", "min", "max", "runs ok"]
     rows = []
@@ -156,10 +202,12 @@ def goal_limit(m: dict, reference: str | None, number: float, case_name: str) ->
     return number * theirs if theirs is not None else None
 
 
-def goal_lines(m: dict, cases: list[Case]) -> list[str]:
+def goal_lines(m: dict, cases: list[Case], goals: list[tuple] = GOALS) -> list[str]:
+    """One checkbox line per goal; a goal set against one C floor also says where chatd stands
+    against the other (the same factor), unchecked: it is information, not the goal."""
     by_name = {c.name: c for c in cases}
     lines = []
-    for case_name, text, reference, number in GOALS:
+    for case_name, text, reference, number in goals:
         case = by_name.get(case_name)
         value = m.get(("chatd", case_name))
         if case is None or value is None:
@@ -169,9 +217,13 @@ def goal_lines(m: dict, cases: list[Case]) -> list[str]:
         if limit is None:
             lines.append(f"- [ ] {text}: {value:,.0f}, {reference} not measured")
             continue
+        sign = "≥" if case.higher_is_better else "≤"
         met = value >= limit if case.higher_is_better else value <= limit
-        lines.append(f"- [{'x' if met else ' '}] {text}: {value:,.1f} (needs {'≥' if case.higher_is_better else '≤'}"
-                     f" {limit:,.1f})")
+        other = [f"; {number:g} × {label}: {sign} {other_limit:,.1f}, "
+                 + ("met" if (value >= other_limit if case.higher_is_better else value <= other_limit) else "not met")
+                 for floor, label in FLOORS.items() if reference in FLOORS and floor != reference
+                 and (other_limit := goal_limit(m, floor, number, case_name)) is not None]
+        lines.append(f"- [{'x' if met else ' '}] {text}: {value:,.1f} (needs {sign} {limit:,.1f}{''.join(other)})")
     return lines
 
 
@@ -216,7 +268,12 @@ def write_markdown(path: Path, records, cases, targets, machine: dict, date: str
         parts += [f"![chart]({chart_name})", ""]
     if ("chatd", "fanout-1000") in m or any(t.name == "chatd" for t in targets):
         parts += ["## chatd against issue 4's targets", "", *goal_lines(m, cases), "",
-                  "## chatd ÷ peer (same run; > 1 means chatd does better)", "", *ratio_lines(m, cases, targets), ""]
+                  "## chatd against issue 13's targets", "", *goal_lines(m, cases, GOALS_13), "",
+                  "## chatd ÷ peer (same run; > 1 means chatd does better)", ""]
+        if any(t.name in FLOORS for t in targets):
+            parts += ["Both C floors are peers here: the naive one (one `send()` per delivery) and the batched one "
+                      "(one `send()` per connection per loop pass, as chatd writes).", ""]
+        parts += [*ratio_lines(m, cases, targets), ""]
     parts += [
         "## Who was saturated",
         "",
@@ -227,6 +284,21 @@ def write_markdown(path: Path, records, cases, targets, machine: dict, date: str
         "",
         cpu_table(records, cases, targets),
         "",
+    ]
+    costs = cost_table(records, cases, targets)
+    if costs:
+        parts += [
+            "## chatd cost per unit, and every server's: µs of server CPU",
+            "",
+            "The server's CPU seconds while measuring (its process and threads, with a cluster's workers) ÷ the work "
+            "done meanwhile (deliveries, messages sent, clients brought online, messages replayed or acknowledged) × "
+            "10⁶, the median of the runs. A busy machine lowers throughput more than it raises this: judge a change "
+            "to chatd by its cost here. Idle: the CPU of bringing its clients online, not of idling.",
+            "",
+            costs,
+            "",
+        ]
+    parts += [
         "## Spread between runs",
         "",
         spread_table(records, cases, targets),
@@ -254,7 +326,7 @@ def write_chart(path: Path, records, cases, targets) -> None:
     for ax, case in zip(axes.flat, shown, strict=False):
         names = [t for t in targets if (t.name, case.name) in m]
         values = [m[(t.name, case.name)] for t in names]
-        colours = ["#d62728" if t.name == "chatd" else "#7f7f7f" if t.name == "floor" else "#1f77b4" for t in names]
+        colours = ["#d62728" if t.name == "chatd" else "#7f7f7f" if t.name in FLOORS else "#1f77b4" for t in names]
         ax.barh([t.label for t in names], values, color=colours, height=0.6 if len(names) > 1 else 0.3)
         ax.invert_yaxis()
         if len(names) == 1:

@@ -15,12 +15,18 @@ WebSocket transport only: wait for the Engine.IO ``0{...}`` open packet,
 send ``40`` (connect to namespace "/"), wait for ``40{...}``; answer
 Engine.IO pings ``2`` with ``3``; chat frames travel as the event
 ``42["chat",{...}]`` (see peers/socketio_node.js).
+
+A Socket.IO client resuming as Socket.IO's tutorial does (peers/socketio_sqlite.js)
+connects with ``auth``, sent in the CONNECT packet: ``40{"serverOffset":N,"rooms":[...]}``;
+the server replays what it stored since as ordinary ``message`` frames, whose
+keys such a client keeps in ``replayed_keys`` (time of the last in ``replayed_at``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,15 +48,25 @@ def _ignore(client: ChatClient, key: int, sent_at: int) -> None:
     pass
 
 
+def _keep_replayed(client: ChatClient, key: int, sent_at: int) -> None:
+    """The delivery hook of a client connected with ``auth``: the messages it gets are its replay
+    (the reconnect case says nothing while clients resume)."""
+    client.replayed_keys.append(key)
+    client.replayed_at = time.monotonic_ns()
+
+
 class ChatClient(WSListener):
-    def __init__(self, flavour: str):
+    def __init__(self, flavour: str, auth: dict | None = None):
         super().__init__()
         self.sio = flavour == "sio"
+        self.auth = auth  # Socket.IO only: the CONNECT packet's payload
         self._message_prefix = _SIO_EVENT + _MESSAGE if self.sio else _MESSAGE
         self.transport: WSTransport | None = None
         self.pending: dict[str, asyncio.Future] = {}  # cid -> answer
         # The hot path: called with (client, key, send time) for every message frame.
-        self.on_delivery: Callable[[ChatClient, int, int], None] = _ignore
+        self.on_delivery: Callable[[ChatClient, int, int], None] = _keep_replayed if auth else _ignore
+        self.replayed_keys: list[int] = []  # with auth: keys of the messages replayed on connect, as they came
+        self.replayed_at = 0  # monotonic ns of the last of them
         self.on_ack: Callable[[ChatClient, dict], None] | None = None  # acks not awaited by request()
         self.seen: set[int] = set()  # message keys this client received (duplicate detection)
         self.presence = 0  # presence frames received (counted, otherwise ignored)
@@ -118,7 +134,7 @@ class ChatClient(WSListener):
         if data == b"2":  # Engine.IO ping from the server
             self.transport.send(_TEXT, b"3")
         elif data.startswith(b"0{"):  # Engine.IO open: connect to the default namespace
-            self.transport.send(_TEXT, b"40")
+            self.transport.send(_TEXT, b"40" + orjson.dumps(self.auth) if self.auth else b"40")
         elif data.startswith(b"40") and not self.ready.done():
             self.ready.set_result(None)
         elif data.startswith(b"44") and not self.ready.done():
@@ -157,9 +173,9 @@ def endpoint(base: str, flavour: str) -> str:
     return base + ("/socket.io/?EIO=4&transport=websocket" if flavour == "sio" else "/ws")
 
 
-async def connect(base: str, flavour: str, timeout: float = 30.0) -> ChatClient:
-    """Open one connection and wait until chat frames may be sent."""
-    _, client = await ws_connect(lambda: ChatClient(flavour), endpoint(base, flavour),
+async def connect(base: str, flavour: str, timeout: float = 30.0, auth: dict | None = None) -> ChatClient:
+    """Open one connection and wait until chat frames may be sent (``auth``: see the module's docstring)."""
+    _, client = await ws_connect(lambda: ChatClient(flavour, auth), endpoint(base, flavour),
                                  websocket_handshake_timeout=timeout, read_buffer_init_size=4096,
                                  use_aiofastnet=False)  # uvloop's own transports connect ~15% faster
     await asyncio.wait_for(client.ready, timeout)

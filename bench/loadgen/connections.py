@@ -18,13 +18,17 @@ from loadgen.population import create_rooms, populate, quiesce, room_names
 
 async def idle(args, watch: ProcessWatch) -> dict:
     """(4) ``--clients`` connected, identified and joined, doing nothing:
-    the server's RSS growth per client."""
+    the server's RSS growth per client. The CPU figures are those of bringing
+    the clients online (``--setup-concurrency`` at a time, their presence
+    frames included), not of the idle wait."""
     before = watch.rss_kib()
     names = room_names(math.ceil(args.clients / args.per_room))
     await create_rooms(args.url, args.flavour, names)
+    watch.start()
     clients, failures = await populate(args.url, args.flavour, args.clients, names,
                                        concurrency=args.setup_concurrency)
     await quiesce(clients)
+    cpu = watch.stop()
     await asyncio.sleep(args.settle)  # let the server free what the set-up used before reading RSS
     after = watch.rss_kib()
     alive = sum(client.connected for client in clients)
@@ -34,6 +38,7 @@ async def idle(args, watch: ProcessWatch) -> dict:
         "rss_before_mib": round(before / 1024, 1),
         "rss_after_mib": round(after / 1024, 1),
         "kib_per_client": round((after - before) / alive, 2) if alive else 0,
+        **cpu,
         **({"first_failure": failures[0]} if failures else {}),
     }
 

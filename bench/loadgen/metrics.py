@@ -139,7 +139,9 @@ class ProcessWatch:
     """Where the CPU went between ``start()`` and ``stop()``, from /proc:
 
     - ``server_cpu``: the server process's user + system time (all threads),
-      with its child processes' (a supervisor's workers);
+      with its child processes' (a supervisor's workers), in cores;
+    - ``server_cpu_s``: the same in CPU seconds over the whole watch (what the
+      report divides by the work done for the cost per unit, µs per delivery…);
     - ``server_core_busy``: how busy the server's pinned core was, kernel
       network work included: a server that hands the kernel big writes uses
       little process time but keeps its core busy in softirq all the same;
@@ -196,14 +198,17 @@ class ProcessWatch:
 
     def stop(self) -> dict:
         wall = max(time.monotonic() - self._t0, 1e-9)
-        used = {name: (cpu - self._trees0.get(name, 0.0)) / wall for name, cpu in self._trees().items()}
-        server = used.pop("server", 0.0)
+        seconds = {name: cpu - self._trees0.get(name, 0.0) for name, cpu in self._trees().items()}
+        server_seconds = seconds.pop("server", 0.0)
+        used = {name: cpu / wall for name, cpu in seconds.items()}
+        server = server_seconds / wall
         own = (self._self_cpu() - self._self0) / wall
         delta = {cpu: [b - a for a, b in zip(self._cpus0[cpu], now, strict=True)] for cpu, now in self._cpus().items()}
         user_system = sum(d[0] + d[1] + d[2] for d in delta.values()) / self.TICKS / wall
         core_busy = [sum(d) - d[3] - d[4] for cpu, d in delta.items() if int(cpu[3:]) in self.cores]
         self.result = {
             "server_cpu": round(server, 2),
+            "server_cpu_s": round(server_seconds, 3),
             "server_core_busy": round(sum(core_busy) / self.TICKS / wall / len(core_busy), 2) if core_busy else 0,
             "loadgen_cpu": round(own, 2),
             **{f"{name}_cpu": round(cpu, 2) for name, cpu in used.items()},

@@ -1,5 +1,12 @@
-"""Scenarios only a server with a store can run (chatd): (6) reconnect
-storm with resume, (7) acknowledged write throughput.
+"""Scenarios only a server with a store can run (chatd, socketio-sqlite):
+(6) reconnect storm with resume, (7) acknowledged write throughput.
+
+How a client resumes depends on the flavour: chatd's ("ws") identifies with
+its token and joins with ``since`` (the missed messages come in ``joined``);
+a Socket.IO one ("sio") does what Socket.IO's tutorial does: it connects with
+the last id it saw as ``auth.serverOffset`` (and its rooms beside it), the
+server replays every later message as a ``message`` frame, then it identifies
+and joins as usual.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ async def _say_all(writer: ChatClient, count: int) -> list[int]:
 
 async def reconnect(args, watch: ProcessWatch) -> dict:
     """(6) ``--clients`` in rooms of ``--per-room`` drop; ``--missed`` messages
-    are stored in each room; all resume at once (identify with the token,
-    join with ``since``). Measures replayed messages/s and checks that each
-    client got exactly the messages it missed, in order."""
+    are stored in each room; all resume at once (as the module's docstring
+    says for the flavour), until the last has its last missed message.
+    Measures replayed messages/s and checks that each client got exactly the
+    messages it missed, in order."""
     names = room_names(math.ceil(args.clients / args.per_room), "m")
     await create_rooms(args.url, args.flavour, names)
     clients, failures = await populate(args.url, args.flavour, args.clients, names,
@@ -43,16 +51,32 @@ async def reconnect(args, watch: ProcessWatch) -> dict:
     missed = {w.room: await _say_all(w, args.missed) for w in writers}
 
     gate = asyncio.Semaphore(args.concurrency)
+    by_offset = args.flavour == "sio"
+    # message key (metrics.message_text) → stored id: a replayed message frame is known by its key
+    key_ids = {w.index * 1_000_000 + i: id_ for w in writers for i, id_ in enumerate(missed[w.room])}
+    joined_at: dict[int, int] = {}  # client index → monotonic ns of its `joined`
 
     async def resume(old: ChatClient) -> ChatClient:
         async with gate:
-            return await bring_online(args.url, args.flavour, old.index, old.room, token=old.token, since=old.last_id)
+            if by_offset:
+                client = await bring_online(args.url, args.flavour, old.index, old.room,
+                                            auth={"serverOffset": old.last_id, "rooms": [old.room]})
+            else:
+                client = await bring_online(args.url, args.flavour, old.index, old.room, token=old.token,
+                                            since=old.last_id)
+            joined_at[client.index] = time.monotonic_ns()
+            return client
 
     watch.start()
-    start = time.monotonic()
+    start = time.monotonic_ns()
     results = await asyncio.gather(*(resume(c) for c in clients), return_exceptions=True)
-    seconds = time.monotonic() - start
     resumed = [r for r in results if isinstance(r, ChatClient)]
+    if by_offset:  # the replays may still be coming: until all arrived, or nothing did for 3 s
+        await _replays_done(resumed, sum(len(missed[c.room]) for c in resumed))
+        for client in resumed:
+            client.replayed = [{"id": key_ids.get(key, -1)} for key in client.replayed_keys]
+    done = max((max(joined_at[c.index], c.replayed_at) for c in resumed), default=time.monotonic_ns())
+    seconds = (done - start) / 1e9
     lost = duplicated = out_of_order = replayed = 0
     for client in resumed:
         ids = [m["id"] for m in client.replayed]
@@ -73,6 +97,17 @@ async def reconnect(args, watch: ProcessWatch) -> dict:
         **watch.stop(),
         **({"first_failure": errors[0]} if errors else {}),
     }
+
+
+async def _replays_done(clients: list[ChatClient], expected: int, quiet: float = 3.0) -> None:
+    """Wait until ``clients`` together have ``expected`` replayed messages, or none came for ``quiet`` s."""
+    last, last_change = -1, time.monotonic()
+    while (got := sum(len(c.replayed_keys) for c in clients)) < expected:
+        if got != last:
+            last, last_change = got, time.monotonic()
+        elif time.monotonic() - last_change > quiet:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def write(args, watch: ProcessWatch) -> dict:

@@ -32,11 +32,12 @@ async def create_rooms(base: str, flavour: str, names: list[str]) -> ChatClient:
 
 
 async def bring_online(base: str, flavour: str, index: int, room: str, *, name_prefix: str = "u",
-                       token: str | None = None, since: int | None = None) -> ChatClient:
+                       token: str | None = None, since: int | None = None, auth: dict | None = None) -> ChatClient:
     """connect → identify → join for one client. A resuming client passes the
     ``token`` of its earlier welcome and the last message id it saw (``since``);
-    what the server replays is kept in ``client.replayed``."""
-    client = await connect(base, flavour)
+    what the server replays is kept in ``client.replayed``. A Socket.IO client
+    resuming as Socket.IO's tutorial does passes ``auth`` instead (client.connect)."""
+    client = await connect(base, flavour, auth=auth)
     client.index, client.room = index, room
     identify = {"type": "identify", "token": token} if token else {"type": "identify", "name": f"{name_prefix}{index}"}
     welcome = await client.request(identify)

@@ -1,9 +1,18 @@
 /* floor.c: the floor of the benchmark, the least work a chat server can do.
  *
  * One process, one thread, epoll, non-blocking sockets. A broadcast builds
- * its WebSocket frame once and does one send() per member; nothing else
- * happens per delivery. No other server in the comparison can beat this
- * on one core, so it is the ceiling the others are compared against.
+ * its WebSocket frame once and copies it to every member; nothing else
+ * happens per delivery. Two ways to hand the bytes to the kernel:
+ *
+ *   naive (default)  one send() per delivery, at once: the floor of a
+ *                    server that writes each frame as it is made;
+ *   --batched        everything queued for a connection during one epoll
+ *                    pass goes out in one send() at the end of the pass, as
+ *                    chatd does with the messages of one group commit: the
+ *                    floor of a server that coalesces its writes.
+ *
+ * No server that writes the same way can beat the matching floor on one
+ * core, so each is a ceiling the others are compared against.
  *
  * It speaks the same subset of chatd's protocol as the other peers
  * (identify, create, join, say; presence on join/leave; every answer
@@ -12,7 +21,7 @@
  * copied from the request into the answer still JSON-escaped, which keeps
  * them valid JSON without decoding them.
  *
- *   cc -O2 -o floor peers/floor.c && ./floor PORT
+ *   cc -O2 -o floor peers/floor.c && ./floor PORT [--batched]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,6 +46,8 @@
 
 typedef struct Conn {
     int fd, upgraded, dead, user_id;
+    int queued;  /* --batched: at pending[queued - 1], its output goes out at the end of this pass */
+    int writing; /* EPOLLOUT is on: the kernel took less than we had */
     char *in; size_t in_len, in_cap;    /* unparsed input, only when a frame is split */
     char *out; size_t out_len, out_cap; /* output the kernel did not take yet */
     char name[MAX_STR];
@@ -48,6 +59,9 @@ typedef struct Room { char name[MAX_STR]; Conn **members; int n, cap; } Room;
 static Conn *conns[MAX_FDS];
 static Room *rooms[ROOM_SLOTS];
 static int epfd, next_user = 1;
+static int batched;          /* --batched: one send() per connection per epoll pass */
+static int pending[MAX_FDS]; /* --batched: fds with output queued during this pass, each once */
+static int npending;
 static long long next_message = 1;
 static char scratch[MAX_PAYLOAD * 2 + 1024]; /* one answer's payload */
 static char framebuf[MAX_PAYLOAD * 2 + 1024 + 10];
@@ -101,6 +115,8 @@ static void base64(const unsigned char *in, size_t len, char *out) {
 /* ---- output ---- */
 
 static void want_write(Conn *c, int on) {
+    if (c->writing == on) return;
+    c->writing = on;
     struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.fd = c->fd};
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
@@ -114,9 +130,15 @@ static void append(char **buf, size_t *len, size_t *cap, const char *data, size_
     *len += n;
 }
 
-/* The one system call per delivery: send() what we can, keep the rest. */
+/* Naive: the one system call per delivery, send() what we can, keep the rest.
+ * Batched: only queue it; flush_pending() sends it at the end of the pass. */
 static void send_bytes(Conn *c, const char *data, size_t n) {
     if (c->dead) return;
+    if (batched) {
+        if (!c->queued && !c->writing) { pending[npending++] = c->fd; c->queued = npending; }
+        append(&c->out, &c->out_len, &c->out_cap, data, n);
+        return;
+    }
     if (c->out_len == 0) {
         ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL);
         if (w == (ssize_t)n) return;
@@ -130,12 +152,32 @@ static void send_bytes(Conn *c, const char *data, size_t n) {
     append(&c->out, &c->out_len, &c->out_cap, data, n);
 }
 
+/* Send what is waiting (one send()); wait for EPOLLOUT if the kernel took less. */
 static void flush(Conn *c) {
     ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
-    if (w < 0) { if (errno != EAGAIN) c->dead = 1; return; }
+    if (w < 0) { if (errno != EAGAIN) c->dead = 1; else want_write(c, 1); return; }
     memmove(c->out, c->out + w, c->out_len - (size_t)w);
     c->out_len -= (size_t)w;
-    if (c->out_len == 0) want_write(c, 0);
+    want_write(c, c->out_len > 0);
+}
+
+/* --batched, at the end of each epoll pass: one send() per connection written to. */
+static void flush_pending(void) {
+    for (int i = 0; i < npending; i++) {
+        Conn *c = conns[pending[i]];
+        c->queued = 0;
+        if (!c->dead) flush(c);
+    }
+    npending = 0;
+}
+
+/* A connection closed during the pass leaves `pending` (the last entry takes its place). */
+static void unqueue(Conn *c) {
+    if (!c->queued) return;
+    int at = c->queued - 1, moved = pending[--npending];
+    pending[at] = moved;
+    conns[moved]->queued = at + 1;
+    c->queued = 0;
 }
 
 /* Frame a payload (server frames are unmasked) into framebuf; returns its length. */
@@ -287,6 +329,7 @@ static void close_conn(Conn *c) {
             if (r->members[i] == c) { r->members[i] = r->members[--r->n]; break; }
         presence(r, c, "leave");
     }
+    unqueue(c);
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     conns[c->fd] = NULL;
@@ -376,6 +419,7 @@ static void on_readable(Conn *c) {
 
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 8080, one = 1;
+    batched = argc > 2 && strcmp(argv[2], "--batched") == 0;
     signal(SIGPIPE, SIG_IGN);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -385,7 +429,7 @@ int main(int argc, char **argv) {
     epfd = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd}, events[512];
     epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
-    printf("floor peer on 127.0.0.1:%d\n", port);
+    printf("floor peer (%s) on 127.0.0.1:%d\n", batched ? "batched per loop pass" : "naive: 1 send/delivery", port);
     fflush(stdout);
     for (;;) {
         int n = epoll_wait(epfd, events, 512, -1);
@@ -410,5 +454,6 @@ int main(int argc, char **argv) {
             if (c->dead) { close_conn(c); continue; }
             if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
         }
+        if (batched) flush_pending();
     }
 }
