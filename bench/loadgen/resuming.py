@@ -24,7 +24,7 @@ import random
 import time
 
 import orjson
-from picows import WSListener, WSMsgType, ws_connect
+from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
 DROP_AFTER = (0.3, 2.5)  # seconds a listener stays connected before it drops
 AWAY = (0.0, 1.0)  # seconds it stays away
@@ -211,8 +211,8 @@ class Session(WSListener):
 
     def drop(self, graceful: bool) -> None:
         if self.open:
-            if graceful:
-                self.transport.send_close()
+            if graceful:  # picows's default close code is 0, which RFC 6455 forbids on the wire
+                self.transport.send_close(WSCloseCode.GOING_AWAY)
             self.transport.disconnect(graceful=graceful)
 
 
