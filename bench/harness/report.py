@@ -49,7 +49,7 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 
 def _cell(records, target: Target, case: Case) -> str:
-    if case.persistent_only and not target.persistent or case.chatd_only and target.needs != "chatd":
+    if (case.persistent_only and not target.persistent) or (case.chatd_only and target.needs != "chatd"):
         return "n/a"
     runs = [r for r in records if r["target"] == target.name and r["case"] == case.name]
     if not runs:
