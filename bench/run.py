@@ -114,8 +114,7 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
         for t in targets_all:
             print(f"server {t.name:<16} {t.label}{'' if t.needs in available else '  (not installed)'}")
         for c in cases_all:
-            only = "  (chatd only)" if c.persistent_only or c.chatd_only else ""
-            print(f"case   {c.name:<16} {c.title}{only}")
+            print(f"case   {c.name:<16} {c.title}{'  (chatd only)' if c.persistent_only else ''}")
         return
     targets = pick(args.targets, [t for t in targets_all if t.needs in available or args.targets], "targets")
     cases = pick(args.cases, cases_all, "cases")

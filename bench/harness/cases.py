@@ -58,7 +58,7 @@ def community_cases(q: bool) -> list[Case]:
     size = ("--clients", "1000" if q else "10000", "--rooms", "100" if q else "1000", "--rate", "300",
             "--seconds", "5" if q else "20")
     return [
-        Case("community", "(8) community: 10,000 users in Zipf rooms, 300 msgs/s, 10% private, "
+        Case("community", "(8) community, chatd only: 10,000 users in Zipf rooms, 300 msgs/s, 10% private, "
              "moves, resumes, history pages", "community", size,
              "server_us_per_message", "µs server CPU/msg", False, time_limit=300.0, chatd_only=True),
         Case("community-lite", "(8) community-lite: the same rooms, traffic and churn; no private messages, "

@@ -92,29 +92,6 @@ def _column_title(case: Case) -> str:
     return short.get(case.name, case.name)
 
 
-def cpu_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
-    """Was the server the one saturated? Deliveries per busy second of the
-    server's core compares servers even where the load generator was the limit.
-    An unpinned server (a cluster) has no core of its own: its figure is per
-    second of its processes' CPU (all workers), Redis and PostgreSQL not counted."""
-    header = ["case", "server", "deliveries/s", "server process CPU", "server core busy", "load generator CPU",
-              "other processes", "deliveries per server core-second"]
-    rows = []
-    for case in cases:
-        if case.metric != "deliveries_per_s":
-            continue
-        for t in targets:
-            rate, proc, busy, lg, other = (median_of(records, t.name, case.name, m) for m in (
-                "deliveries_per_s", "server_cpu", "server_core_busy", "loadgen_cpu", "other_cpu"))
-            if rate is None:
-                continue
-            flag = " ⚠" if (lg or 0) >= 0.85 and (busy or 0) < 0.85 else ""
-            per = busy if t.pinned else proc
-            rows.append([case.name, t.label, _fmt(rate), _fmt(proc, 2), _fmt(busy, 2), _fmt(lg, 2) + flag,
-                         _fmt(other, 2), _fmt(rate / per if per else None)])
-    return _markdown(header, rows)
-
-
 def community_section(records: list[dict], cases: list[Case], targets: list[Target]) -> list[str]:
     """The community cases (loadgen/community.py) in full: medians per server, lost / duplicated /
     out of order summed over all runs; [] when none was run."""
@@ -150,6 +127,29 @@ def community_section(records: list[dict], cases: list[Case], targets: list[Targ
             "new sessions). CPU is the server's over the measured phase (traffic, churn and the end of the "
             "deliveries) divided by the messages acknowledged and by the deliveries; latency counts live "
             "deliveries only.", "", _markdown(header, rows), ""]
+
+
+def cpu_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
+    """Was the server the one saturated? Deliveries per busy second of the
+    server's core compares servers even where the load generator was the limit.
+    An unpinned server (a cluster) has no core of its own: its figure is per
+    second of its processes' CPU (all workers), Redis and PostgreSQL not counted."""
+    header = ["case", "server", "deliveries/s", "server process CPU", "server core busy", "load generator CPU",
+              "other processes", "deliveries per server core-second"]
+    rows = []
+    for case in cases:
+        if case.metric != "deliveries_per_s":
+            continue
+        for t in targets:
+            rate, proc, busy, lg, other = (median_of(records, t.name, case.name, m) for m in (
+                "deliveries_per_s", "server_cpu", "server_core_busy", "loadgen_cpu", "other_cpu"))
+            if rate is None:
+                continue
+            flag = " ⚠" if (lg or 0) >= 0.85 and (busy or 0) < 0.85 else ""
+            per = busy if t.pinned else proc
+            rows.append([case.name, t.label, _fmt(rate), _fmt(proc, 2), _fmt(busy, 2), _fmt(lg, 2) + flag,
+                         _fmt(other, 2), _fmt(rate / per if per else None)])
+    return _markdown(header, rows)
 
 
 def spread_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
