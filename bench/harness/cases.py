@@ -19,6 +19,7 @@ class Case:
     higher_is_better: bool
     persistent_only: bool = False  # needs a server that stores messages (chatd, socketio-sqlite)
     time_limit: float = 150.0
+    chatd_only: bool = False  # needs chatd's whole protocol (private messages, history, resume): chatd targets
 
 
 def all_cases(quick: bool = False) -> list[Case]:
@@ -48,4 +49,19 @@ def all_cases(quick: bool = False) -> list[Case]:
         Case("write", "(7) write throughput, 100 senders", "write",
              ("--senders", "20" if q else "100", "--window", "8", "--seconds", "1" if q else "2"),
              "acked_per_s", "acked msgs/s", True, persistent_only=True),
+        *community_cases(q),
+    ]
+
+
+def community_cases(q: bool) -> list[Case]:
+    """(8) a community (loadgen/community.py): chatd's whole protocol, and the subset the plain peers speak."""
+    size = ("--clients", "1000" if q else "10000", "--rooms", "100" if q else "1000", "--rate", "300",
+            "--seconds", "5" if q else "20")
+    return [
+        Case("community", "(8) community, chatd only: 10,000 users in Zipf rooms, 300 msgs/s, 10% private, "
+             "moves, resumes, history pages", "community", size,
+             "server_us_per_message", "µs server CPU/msg", False, time_limit=300.0, chatd_only=True),
+        Case("community-lite", "(8) community-lite: the same rooms, traffic and churn; no private messages, "
+             "history or resume", "community-lite", size,
+             "server_us_per_message", "µs server CPU/msg", False, time_limit=300.0),
     ]

@@ -74,7 +74,7 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 
 def _cell(records, target: Target, case: Case) -> str:
-    if case.persistent_only and not target.persistent:
+    if (case.persistent_only and not target.persistent) or (case.chatd_only and target.needs != "chatd"):
         return "n/a"
     runs = [r for r in records if r["target"] == target.name and r["case"] == case.name]
     if not runs:
@@ -112,8 +112,46 @@ def _column_title(case: Case) -> str:
         "rooms": "500×10 rooms (deliv/s)", "latency": "latency p50 / p99 / max (ms)",
         "idle": "idle (KiB/client)", "storm": "storm (s)", "reconnect": "resume (replayed/s)",
         "write": "writes (acked/s)",
+        "community": "community (µs CPU/msg)", "community-lite": "community-lite (µs CPU/msg)",
     }
     return short.get(case.name, case.name)
+
+
+def community_section(records: list[dict], cases: list[Case], targets: list[Target]) -> list[str]:
+    """The community cases (loadgen/community.py) in full: medians per server, lost / duplicated /
+    out of order summed over all runs; [] when none was run."""
+    chosen = [c for c in cases if c.scenario.startswith("community")]
+    rows = []
+    for case in chosen:
+        for t in targets:
+            runs = _ok(records, t.name, case.name)
+            if not runs:
+                continue
+            med = {m: median_of(records, t.name, case.name, m) for m in (
+                "messages_sent", "seconds", "deliveries_per_s", "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
+                "replayed", "resume_p99_ms", "history_p99_ms", "server_cpu", "server_core_busy",
+                "server_us_per_message", "server_us_per_delivery", "setup_s")}
+            bad = [sum(r.get(k, 0) for r in runs) for k in ("lost", "duplicated", "out_of_order")]
+            rows.append([case.name, t.label, _fmt(med["messages_sent"]), _fmt(med["deliveries_per_s"]),
+                         " / ".join(_fmt(med[k], 1) for k in ("latency_p50_ms", "latency_p99_ms", "latency_max_ms")),
+                         " / ".join(f"{n:,}" for n in bad), _fmt(med["replayed"]),
+                         _fmt(med["resume_p99_ms"], 0), _fmt(med["history_p99_ms"], 1) if case.chatd_only else "n/a",
+                         f"{_fmt(med['server_cpu'], 2)} / {_fmt(med['server_core_busy'], 2)}",
+                         _fmt(med["server_us_per_message"]), _fmt(med["server_us_per_delivery"], 1),
+                         _fmt(med["setup_s"], 0)])
+    if not rows:
+        return []
+    header = ["case", "server", "messages", "deliveries/s", "latency p50 / p99 / max (ms)",
+              "lost / dup / out of order (all runs)", "replayed on resume", "reconnect p99 (ms)",
+              "history page p99 (ms)", "server CPU / core busy", "µs server CPU per message",
+              "µs server CPU per delivery", "set-up (s)"]
+    return ["## Community", "",
+            "A community that looks like real use (README, \"The cases\"): the same users, rooms and schedule "
+            "for every server. `community` is chatd's whole protocol (private messages, history pages, "
+            "resume with `since`); `community-lite` the subset every peer speaks (rooms, moves and reconnects as "
+            "new sessions). CPU is the server's over the measured phase (traffic, churn and the end of the "
+            "deliveries) divided by the messages acknowledged and by the deliveries; latency counts live "
+            "deliveries only.", "", _markdown(header, rows), ""]
 
 
 def cpu_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
@@ -304,6 +342,7 @@ def write_markdown(path: Path, records, cases, targets, machine: dict, date: str
         spread_table(records, cases, targets),
         "",
     ]
+    parts += community_section(records, cases, targets)
     errors = [r for r in records if "error" in r]
     if errors:
         parts += ["## Failed runs", "", *[f"- {r['target']} {r['case']} run {r['rep']}: {r['error']}" for r in errors],

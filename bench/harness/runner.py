@@ -81,6 +81,9 @@ def describe(case: Case, record: dict) -> str:
     services = [f"{name} {record[name + '_cpu']}" for name in ("redis", "postgres") if name + "_cpu" in record]
     if services:
         extras.append("cpu: " + ", ".join(services))
+    if case.scenario.startswith("community"):
+        extras.append(f"latency p50/p99 {record.get('latency_p50_ms')}/{record.get('latency_p99_ms')} ms, "
+                      f"{record.get('deliveries', 0):,} deliveries")
     if record.get("other_cpu", 0) >= NOISY:
         extras.append(f"other processes {record['other_cpu']}")
     return text + (f"  ({', '.join(extras)})" if extras else "")
@@ -117,6 +120,8 @@ def run_all(targets: list[Target], cases: list[Case], repeats: int, pinning: Pin
             for case in cases:
                 for target in targets:
                     if case.persistent_only and not target.persistent:
+                        continue
+                    if case.chatd_only and target.needs != "chatd":
                         continue
                     record = measure_quietly(target, case, rep, pinning, logs, retries, postgres)
                     records.append(record)

@@ -18,7 +18,7 @@ import os
 import resource
 import sys
 
-from loadgen import connections, persistence, traffic
+from loadgen import community, connections, persistence, traffic
 
 SCENARIOS = {
     "fanout": traffic.fanout,
@@ -28,7 +28,10 @@ SCENARIOS = {
     "storm": connections.storm,
     "reconnect": persistence.reconnect,
     "write": persistence.write,
+    "community": community.community,
+    "community-lite": community.community_lite,
 }
+RATES = {"latency": 20.0, "community": 300.0, "community-lite": 300.0}  # --rate when not given
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,12 +43,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--also-pid", action="append", default=[], metavar="NAME=PID",
                    help="another process (with its children) whose CPU to report as NAME_cpu: redis, postgres")
     p.add_argument("--members", type=int, default=1000, help="fanout, latency: room size")
-    p.add_argument("--rooms", type=int, default=500, help="rooms: number of rooms")
+    p.add_argument("--rooms", type=int, default=500, help="rooms, community: number of rooms")
     p.add_argument("--per-room", type=int, default=10, help="rooms, idle, storm, reconnect: members per room")
-    p.add_argument("--clients", type=int, default=5000, help="idle, storm, reconnect: clients")
+    p.add_argument("--clients", type=int, default=5000, help="idle, storm, reconnect, community: clients")
     p.add_argument("--senders", type=int, default=100, help="write: senders, one room each")
     p.add_argument("--missed", type=int, default=100, help="reconnect: messages stored per room while away")
-    p.add_argument("--rate", type=float, default=20.0, help="latency: messages per second")
+    p.add_argument("--rate", type=float, help="latency: messages per second (20); community: all messages per "
+                                              "second (300)")
+    p.add_argument("--zipf", type=float, default=1.0, help="community: room k is drawn with weight k^-ZIPF")
+    p.add_argument("--activity", type=float, default=0.5,
+                   help="community: the k-th biggest room gets a share k^-ACTIVITY of the messages")
+    p.add_argument("--private", type=float, default=0.1, help="community: share of messages sent privately")
+    p.add_argument("--moves", type=float, default=2.0, help="community: users moving to another room per second")
+    p.add_argument("--reconnects", type=float, default=2.0, help="community: users reconnecting per second")
+    p.add_argument("--history", type=float, default=3.0, help="community: history pages fetched per second")
+    p.add_argument("--seed", type=int, default=13, help="community: the same seed, the same community")
     p.add_argument("--seconds", type=float, default=3.0, help="length of the measured phase")
     p.add_argument("--warmup", type=float, default=0.5, help="fanout, rooms: unmeasured warm-up seconds")
     p.add_argument("--window", type=int, default=0, help="messages in flight per sender (0: scenario's choice)")
@@ -55,7 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="storm, reconnect: clients coming online at once in the measured storm")
     p.add_argument("--settle", type=float, default=2.0, help="idle: seconds to wait before reading RSS")
     p.add_argument("--time-limit", type=float, default=150.0, help="give up after this many seconds")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.rate is None:
+        args.rate = RATES.get(args.scenario, 20.0)
+    return args
 
 
 def raise_fd_limit() -> None:

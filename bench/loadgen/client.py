@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from picows import WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSCloseCode, WSListener, WSMsgType, WSTransport, ws_connect
 
 _cids = itertools.count(1)
 _TEXT = WSMsgType.TEXT
@@ -68,6 +68,9 @@ class ChatClient(WSListener):
         self.replayed_keys: list[int] = []  # with auth: keys of the messages replayed on connect, as they came
         self.replayed_at = 0  # monotonic ns of the last of them
         self.on_ack: Callable[[ChatClient, dict], None] | None = None  # acks not awaited by request()
+        # Set, every frame is decoded and handed to it first, in arrival order, message frames
+        # included (then not given to on_delivery): the slow path of community.py, which reads ids.
+        self.on_frame: Callable[[ChatClient, dict], None] | None = None
         self.seen: set[int] = set()  # message keys this client received (duplicate detection)
         self.presence = 0  # presence frames received (counted, otherwise ignored)
         self.errors = 0  # error frames no request() was waiting for
@@ -75,6 +78,7 @@ class ChatClient(WSListener):
         self.index = 0  # the client's number in its population
         self.room = ""
         self.token = ""
+        self.user_id = 0  # from the welcome of population.bring_online
         self.last_id = 0
         loop = asyncio.get_running_loop()
         self.ready = loop.create_future()  # set once the client may send chat frames
@@ -96,7 +100,7 @@ class ChatClient(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame) -> None:
         data = frame.get_payload_as_bytes()
-        if data.startswith(self._message_prefix):
+        if self.on_frame is None and data.startswith(self._message_prefix):
             # The hot path, one call per delivery: take the key and send time out
             # of the text ("KEY:T:padding", see metrics.message_text) without
             # decoding the JSON; the text is the only field holding '"text":"'.
@@ -116,6 +120,10 @@ class ChatClient(WSListener):
         else:
             obj = orjson.loads(data)
         kind = obj["type"]
+        if self.on_frame is not None:
+            self.on_frame(self, obj)
+            if kind == "message":
+                return
         if kind == "message":  # a server that does not put "type" first
             key, sent_at, _ = obj["text"].split(":", 2)
             self.on_delivery(self, int(key), int(sent_at))
@@ -162,6 +170,12 @@ class ChatClient(WSListener):
         """Close the TCP connection at once, without a WebSocket close handshake."""
         if self.transport is not None:
             self.transport.disconnect(graceful=False)
+
+    def close(self) -> None:
+        """Close cleanly: a close frame (1001, a page going away), then the connection."""
+        if self.transport is not None:
+            self.transport.send_close(WSCloseCode.GOING_AWAY)
+            self.transport.disconnect()
 
     @property
     def connected(self) -> bool:

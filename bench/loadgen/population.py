@@ -42,6 +42,7 @@ async def bring_online(base: str, flavour: str, index: int, room: str, *, name_p
     identify = {"type": "identify", "token": token} if token else {"type": "identify", "name": f"{name_prefix}{index}"}
     welcome = await client.request(identify)
     client.token = welcome.get("token", "")
+    client.user_id = welcome["user"]["id"]
     join = {"type": "join", "room": room}
     if since is not None:
         join["since"] = since
@@ -78,12 +79,15 @@ async def populate(base: str, flavour: str, count: int, rooms: list[str], *, con
     return clients, failures
 
 
-async def quiesce(clients: list[ChatClient], quiet: float = 0.5, limit: float = 20.0) -> None:
+async def quiesce(clients: list[ChatClient], quiet: float = 0.5, limit: float = 20.0,
+                  expected: int | None = None) -> None:
     """Wait until the presence frames that the joins set off have all arrived
-    (a room of n sees n(n-1)/2 of them), or none arrived for ``quiet`` seconds
+    (a room of n sees n(n-1)/2 of them; ``expected``: that many in all, for
+    clients in several rooms), or none arrived for ``quiet`` seconds
     (a server that sends none): a measurement must not start while the
     server is still busy with, or the sockets still full of, the set-up."""
-    expected = sum(n * (n - 1) // 2 for n in Counter(c.room for c in clients).values())
+    if expected is None:
+        expected = sum(n * (n - 1) // 2 for n in Counter(c.room for c in clients).values())
     give_up = time.monotonic() + limit
     last, last_change = -1, time.monotonic()
     while time.monotonic() < give_up:

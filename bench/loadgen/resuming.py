@@ -1,6 +1,8 @@
 """A chat client that comes and goes as docs/protocol.md "Reconnecting" says,
 and keeps every message id of its room it saw, in order, to be checked
-against the store (bench/cluster_soak.py).
+against the store (bench/cluster_soak.py). Its ``Sequence`` (one channel's ids,
+the paging that follows ``more``) also keeps community.py's rooms and
+private messages.
 
     client = Client("listener1", "soak0", writes=False)
     await run_client(client, urls, urls[0], interval=0.05, dropping=True)   # until client.done
@@ -22,7 +24,7 @@ import random
 import time
 
 import orjson
-from picows import WSListener, WSMsgType, ws_connect
+from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
 DROP_AFTER = (0.3, 2.5)  # seconds a listener stays connected before it drops
 AWAY = (0.0, 1.0)  # seconds it stays away
@@ -30,34 +32,43 @@ RESEND_AFTER = 0.2  # seconds before a writer resends a say refused as "unavaila
 PATIENCE = 10.0  # seconds a request may take before the client gives the connection up
 
 
-class Client:
-    """A chat user in one room whose sessions come and go; keeps every message id it saw, in order."""
+class Sequence:
+    """One channel's message ids as a client got them, over all its sessions: a room
+    (``where`` = {"room": name}) or all its private messages (``where`` = {}, what
+    ``history`` with neither ``room`` nor ``with`` lists). Pages and live frames go
+    in through ``page()`` and ``arrived()``; ``seen`` is the ids in the order taken.
 
-    def __init__(self, name: str, room: str, writes: bool):
-        self.name, self.room, self.writes = name, room, writes
-        self.token: str | None = None
+        seq = Sequence({"room": "lobby"})
+        ask = seq.page(joined)        # a resume's page; a history request to send, or None
+        seq.arrived(message["id"])    # held while a page is being fetched
+    """
+
+    def __init__(self, where: dict):
+        self.where = where
         self.seen: list[int] = []
         self.seen_set: set[int] = set()
         self.repeated = self.disordered = 0
-        self.unacked: dict[str, str] = {}  # cid → text
-        self.acked: dict[str, int] = {}  # cid → id
-        self.sessions = self.replayed = self.live = self.paged = 0
-        self.resume_ms: list[float] = []  # connect → joined, every session after the first
         self.problems: list[str] = []  # what the server answered that it should not have
-        self.done = False
-        self.current: Session | None = None  # the session whose frames count
-        self._cids = iter(range(1, 1 << 62))
+        self.overlaps = 0
+        self.restart()
+
+    def restart(self) -> None:
+        """A new session: no page is being fetched."""
         self._gap = False  # a history page is being fetched: live messages wait in _held
         self._held: list[int] = []
         self._unbounded = False  # the page asked for has no `before`: live frames may repeat some of it
         self._overlap_to = 0  # the last id of such a page
-        self.overlaps = 0
 
     @property
     def last(self) -> int:
         return self.seen[-1] if self.seen else 0
 
-    def _take(self, ids: list[int], *, overlap_ok: bool) -> None:
+    @property
+    def paging(self) -> bool:
+        """A page cut short is being followed with ``history`` pages."""
+        return self._gap
+
+    def take(self, ids: list[int], *, overlap_ok: bool) -> None:
         for i in ids:
             if i > self.last:
                 self.seen.append(i)
@@ -71,25 +82,68 @@ class Client:
                     self.disordered += 1
                 self.problems.append(f"message {i} after {self.last} ({'again' if i in self.seen_set else 'late'})")
 
+    def arrived(self, message_id: int) -> None:
+        """A live ``message`` frame of this channel."""
+        if self._gap:
+            self._held.append(message_id)
+        else:
+            self.take([message_id], overlap_ok=False)
+
+    def page(self, obj: dict) -> dict | None:
+        """A page of a resume (joined, welcome or history after a ``since``): take it. Returns
+        the ``history`` request that follows ``more`` (after = the last id, before = the first
+        live id held meanwhile), or None once the page is the last (the held live ids then taken)."""
+        if obj.get("reset"):
+            self.problems.append(f"{obj['type']} said reset: true")
+        ids = [m["id"] for m in obj["messages"]]
+        self.take(ids, overlap_ok=self._gap)
+        if self._unbounded and ids:
+            self._overlap_to = max(self._overlap_to, ids[-1])
+        if obj.get("more"):
+            self._gap = True
+            ask = {"type": "history", **self.where, "after": self.last}
+            if self._held:
+                ask["before"] = self._held[0]
+            self._unbounded = "before" not in ask
+            return ask
+        if self._gap:
+            self._gap = False
+            held, self._held = self._held, []
+            self.take(held, overlap_ok=True)  # a page asked without `before` may hold some of them
+        return None
+
+
+class Client(Sequence):
+    """A chat user in one room whose sessions come and go; keeps every message id it saw, in order."""
+
+    def __init__(self, name: str, room: str, writes: bool):
+        super().__init__({"room": room})
+        self.name, self.room, self.writes = name, room, writes
+        self.token: str | None = None
+        self.unacked: dict[str, str] = {}  # cid → text
+        self.acked: dict[str, int] = {}  # cid → id
+        self.sessions = self.replayed = self.live = self.paged = 0
+        self.resume_ms: list[float] = []  # connect → joined, every session after the first
+        self.done = False
+        self.current: Session | None = None  # the session whose frames count
+        self._cids = iter(range(1, 1 << 62))
+
     def frame(self, session: Session, obj: dict) -> None:
         if session is not self.current:
             return  # what a dropped connection still had in its buffers: that client is gone
         kind = obj.get("type")
         if kind == "message" and obj.get("room") == self.room:
             self.live += 1
-            if self._gap:
-                self._held.append(obj["id"])
-            else:
-                self._take([obj["id"]], overlap_ok=False)
+            self.arrived(obj["id"])
         elif kind == "welcome":
             self.token = obj["token"]
         elif kind == "joined":
             self.replayed += len(obj["messages"])
-            self._page(session, obj)
+            self._follow(session, obj)
             session.joined.set()
         elif kind == "history":
             self.paged += len(obj["messages"])
-            self._page(session, obj)
+            self._follow(session, obj)
         elif kind == "ack":
             self.unacked.pop(obj["cid"], None)
             self.acked[obj["cid"]] = obj["id"]
@@ -99,27 +153,10 @@ class Client:
             else:
                 self.problems.append(f"{obj.get('code')}: {obj.get('message')}")
 
-    def _page(self, session: Session, obj: dict) -> None:
-        """A page of a resume (joined, history): take it; follow ``more`` with the next page
-        (after = the last id, before = the first live id held meanwhile), then the held live ones."""
-        if obj.get("reset"):
-            self.problems.append(f"{obj['type']} said reset: true")
-        ids = [m["id"] for m in obj["messages"]]
-        self._take(ids, overlap_ok=self._gap)
-        if self._unbounded and ids:
-            self._overlap_to = max(self._overlap_to, ids[-1])
-        if obj.get("more"):
-            self._gap = True
-            ask = {"type": "history", "room": self.room, "after": self.last}
-            if self._held:
-                ask["before"] = self._held[0]
-            self._unbounded = "before" not in ask
+    def _follow(self, session: Session, obj: dict) -> None:
+        ask = self.page(obj)
+        if ask is not None:
             session.send(ask)
-            return
-        if self._gap:
-            self._gap = False
-            held, self._held = self._held, []
-            self._take(held, overlap_ok=True)  # a page asked without `before` may hold some of them
 
     def _resend(self, session: Session, cid: str) -> None:
         if cid in self.unacked and session.open:
@@ -134,7 +171,7 @@ class Client:
         """identify (token once known), join from the last id, resend what is not acknowledged."""
         self.sessions += 1
         self.current = session
-        self._gap, self._held, self._unbounded, self._overlap_to = False, [], False, 0
+        self.restart()
         session.send({"type": "identify", **({"token": self.token} if self.token else {"name": self.name})})
         session.send({"type": "join", "room": self.room, "since": self.last})
         for cid, text in list(self.unacked.items()):
@@ -174,8 +211,8 @@ class Session(WSListener):
 
     def drop(self, graceful: bool) -> None:
         if self.open:
-            if graceful:
-                self.transport.send_close()
+            if graceful:  # picows's default close code is 0, which RFC 6455 forbids on the wire
+                self.transport.send_close(WSCloseCode.GOING_AWAY)
             self.transport.disconnect(graceful=graceful)
 
 
@@ -225,6 +262,6 @@ async def caught_up(client: Client, urls: list[str], stored_last: int) -> None:
     """A last session that stays until the client has the room's newest stored message."""
     _, session = await ws_connect(lambda: Session(client), random.choice(urls))
     client.hello(session)
-    while client.last < stored_last or client._gap:
+    while client.last < stored_last or client.paging:
         await asyncio.sleep(0.05)
     session.drop(graceful=True)
