@@ -45,6 +45,8 @@ COST_UNITS = {
     "storm": [("clients", "client brought online")],
     "reconnect": [("replayed", "replayed message")],
     "write": [("acked", "acknowledged message")],
+    "community": [("acked", "acknowledged message"), ("deliveries", "delivery")],
+    "community-lite": [("acked", "acknowledged message"), ("deliveries", "delivery")],
 }
 
 
