@@ -15,6 +15,7 @@ import { NameDialog } from './name-dialog.js';
 import { Sidebar } from './sidebar.js';
 import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
+import { ScrollAnchor } from './scroll-anchor.js';
 import { SearchBox } from './search-box.js';
 import { Composer } from './composer.js';
 import { UploadTray } from './upload-tray.js';
@@ -177,10 +178,11 @@ composer.onKey((e) => {
   return false;
 });
 
+// Where the message list stays as it changes (scroll-anchor.js): the list and the "New messages" line move it.
+const messageEls = { scroller: byId('message-scroller'), list: byId('messages') };
+messageEls.anchor = new ScrollAnchor(messageEls.scroller, messageEls.list);
 new MessagesView(
-  {
-    scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note'),
-  },
+  { ...messageEls, older: byId('load-older'), empty: byId('messages-note') },
   store,
   {
     loadOlder: (view) => client.loadOlder(view),
@@ -199,7 +201,6 @@ new MessagesView(
 );
 
 // After the list: they look at its items once it has drawn them.
-const messageEls = { scroller: byId('message-scroller'), list: byId('messages') };
 new UnreadLine(messageEls, store, {
   loadOlder: (view) => client.loadOlder(view), loadNewer: (view) => client.loadNewer(view),
 });
