@@ -117,8 +117,9 @@ function linkRanges(flat, codes) {
   const ranges = [];
   let start = 0;
   for (const at of [...codes.keys(), flat.length]) {
-    for (const link of findLinks(flat.slice(start, at))) {
-      const marks = (link.text.match(TRAILING_MARKS) || [''])[0].length;
+    const part = flat.slice(start, at);
+    for (const link of findLinks(part)) {
+      const marks = (part.slice(link.start, link.end).match(TRAILING_MARKS) || [''])[0].length;
       ranges.push([start + link.start, start + link.end - marks]);
     }
     start = at + 1;

@@ -54,6 +54,17 @@ PARSED = [
         {"type": "text", "text": "看这个"}, {"type": "link", "text": "https://a.com", "href": "https://a.com/"},
         {"type": "text", "text": "很好，邮件"}, {"type": "link", "text": "bob@a.com", "href": "mailto:bob@a.com"},
         {"type": "text", "text": "。"}]}]),
+    # A host that could pass for another (a Cyrillic а in "pаypal") shows in the punycode its href opens;
+    # Hangul, like Han and kana, shows as written; Latin with accents, a look-alike risk, does not.
+    ("https://p\u0430ypal.com/login bob@\u0430\u0440\u0440\u04cf\u0435.com https://한국.kr/ https://münchen.de", [
+        {"type": "paragraph", "inline": [
+            {"type": "link", "text": "https://xn--pypal-4ve.com/login", "href": "https://xn--pypal-4ve.com/login"},
+            {"type": "text", "text": " "},
+            {"type": "link", "text": "bob@xn--80ak6aa92e.com", "href": "mailto:bob@%D0%B0%D1%80%D1%80%D3%8F%D0%B5.com"},
+            {"type": "text", "text": " "},
+            {"type": "link", "text": "https://한국.kr/", "href": "https://xn--3e0b707e.kr/"},
+            {"type": "text", "text": " "},
+            {"type": "link", "text": "https://xn--mnchen-3ya.de", "href": "https://xn--mnchen-3ya.de/"}]}]),
     ("中文**粗体**和*斜体*", [{"type": "paragraph", "inline": [
         {"type": "text", "text": "中文"}, {"type": "bold", "children": [{"type": "text", "text": "粗体"}]},
         {"type": "text", "text": "和"}, {"type": "italic", "children": [{"type": "text", "text": "斜体"}]}]}]),
