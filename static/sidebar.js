@@ -138,7 +138,7 @@ export class Sidebar {
     const current = this.store.current === view.key;
     button.dataset.testid = 'conversation-' + view.name;
     button.className = 'nav-item joined' + (current ? ' current' : '');
-    button.title = isolate(view.name) + ' ' + userTag(view.peer.id);
+    button.title = view.peer.unnamed ? view.name : isolate(view.name) + ' ' + userTag(view.peer.id);
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
     setChildren(button,

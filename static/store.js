@@ -9,7 +9,7 @@
 //   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id},
 //   readstate {key} (its last_read or level)
 
-import { isolate } from './text.js';
+import { isolate, userTag } from './text.js';
 import { clearCounts, countNew, levelOf } from './readstate.js';
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
@@ -157,6 +157,7 @@ export class Store extends EventTarget {
     if (!view) {
       view = new View(key, 'dm', user.name);
       view.peer = { id: user.id, name: user.name };
+      if (user.unnamed) view.peer.unnamed = true;
       this.views.set(key, view);
       this.emit('views');
     }
@@ -317,9 +318,28 @@ export class Store extends EventTarget {
     const other = m.from.id === view.peer.id ? m.from : m.to;
     if (other.id === view.peer.id && m.id >= (view.ids[view.ids.length - 1] || 0) && other.name !== view.name) {
       view.name = view.peer.name = other.name;
+      delete view.peer.unnamed;
       this.emit('views');
       if (this.current === view.key) this.emit('current');
     }
+  }
+
+  /**
+   * User `id` as the page knows them ({id, name}: from a conversation, a room's members or a message
+   * shown); one never seen is {id, name: their tag, unnamed: true} (the protocol has no look-up by id).
+   */
+  userRef(id) {
+    if (this.me && this.me.id === id) return this.me;
+    for (const view of this.views.values()) {
+      if (view.peer && view.peer.id === id && !view.peer.unnamed) return view.peer;
+      const member = view.members.get(id);
+      if (member) return member;
+      for (const m of view.messages.values()) {
+        const who = [m.from, m.to].find((u) => u && u.id === id);
+        if (who) return who;
+      }
+    }
+    return { id, name: userTag(id), unnamed: true };
   }
 
   /** The view a private message belongs to: the conversation with the other user. */
