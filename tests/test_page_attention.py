@@ -111,6 +111,10 @@ async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_no
     await expect(badge(page, "dev")).to_have_attribute("data-kind", "mentions")
     await expect(badge(page, "dev")).to_contain_text("@1")
     # The first mention offers desktop notifications (never asked on load); yes turns them on.
+    offer = page.get_by_test_id("desktop-offer")
+    inset = await offer.evaluate(
+        "(el) => el.firstElementChild.getBoundingClientRect().left - el.getBoundingClientRect().left")
+    assert inset >= 8  # its words are not flush against the pane's edge
     await page.get_by_test_id("desktop-offer-yes").click()
     await expect(page.get_by_test_id("desktop-offer")).to_be_hidden()
     await bob.say("dev", "@alice now, please")

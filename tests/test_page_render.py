@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import expect
 
 from chatd.store.schema import Message
-from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401  (fixtures)
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401  (fixtures)
 
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "reduced_motion": "reduce"}
@@ -272,4 +272,43 @@ async def test_emoji_picker_and_completion_of_shortcodes_and_names(browser, page
     await expect(completion).to_be_hidden()
     origin = page_url.rstrip("/")
     assert [url for url in requests if not url.startswith(origin)] == []
+    assert not alice.js_errors and not phone.js_errors
+
+
+# Whether a message's time, "(edited)" and action buttons cover any of its words or its edit box:
+# [the item's index, what is covered] for each such message.
+COVERED = """(items) => items.flatMap((li, i) => {
+  const meta = [...li.querySelectorAll('.msg-meta time, .msg-actions > *')]
+    .map((el) => el.getBoundingClientRect()).filter((r) => r.width && r.height);
+  const box = li.querySelector('.msg-edit-box');
+  const words = box ? [box.getBoundingClientRect()] : [];
+  const walker = document.createTreeWalker(box ? li : li.querySelector('.msg-text'), NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text && !box; text = walker.nextNode()) {  // each line of words
+    const range = document.createRange();
+    range.selectNodeContents(text);
+    words.push(...range.getClientRects());
+  }
+  const over = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  return meta.some((m) => words.some((w) => over(m, w))) ? [[i, box ? 'edit box' : 'text']] : [];
+})"""
+
+
+async def test_a_message_s_time_and_actions_never_cover_its_words_or_its_edit_box(browser, page_url, user):  # noqa: F811
+    bob = await user("bob", "lobby")
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    phone = await on_phone(browser, page_url, "carol")
+    full_width = " ".join(["words that run the whole width of the pane"] * 12)
+    await bob.say("lobby", "first")
+    await bob.say("lobby", full_width)  # grouped under "first": no header of its own
+    await send(alice, "mine")
+    await send(alice, full_width)  # grouped, and alice's own: Edit and Delete too
+    for page in (alice, phone):
+        await expect(messages(page)).to_have_count(4)
+        await expect(messages(page).last).to_have_class(re.compile("grouped"))
+        for item in (1, 3):  # the time of a grouped message shows on hover (a tap on a phone)
+            await messages(page).nth(item).hover()
+            assert await messages(page).evaluate_all(COVERED) == []
+    await messages(alice).last.get_by_test_id("edit-message").click()
+    await expect(alice.get_by_test_id("edit-box")).to_be_focused()
+    assert await messages(alice).evaluate_all(COVERED) == []
     assert not alice.js_errors and not phone.js_errors
