@@ -46,6 +46,12 @@ PARSED = [
         {"type": "paragraph", "inline": [{"type": "text", "text": "done"}]}]),
     ("unclosed **b and ``` and `", [{"type": "paragraph", "inline": [
         {"type": "text", "text": "unclosed **b and ``` and `"}]}]),
+    # A fence is a run of three or more backticks up to the next run of the same length; one that
+    # no run closes stays as typed (not a run of empty blocks cut from it three at a time).
+    ("`" * 100, [{"type": "paragraph", "inline": [{"type": "text", "text": "`" * 100}]}]),
+    ("````\nkeeps ``` inside\n```` then `" + "`" * 6, [
+        {"type": "code", "text": "keeps ``` inside"},
+        {"type": "paragraph", "inline": [{"type": "text", "text": " then " + "`" * 7}]}]),
     ("javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md bob@example.com",
      [{"type": "paragraph", "inline": [
          {"type": "text", "text": "javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md "},
