@@ -58,8 +58,11 @@ export class SettingsDialog {
     this.els.dialog.close();
   }
 
+  // The `close` event comes a task after the dialog closed: by then the user may have moved on
+  // (Alt+↓ to another room put the focus in the message box), and the focus stays where they put it.
   closed() {
-    if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
+    const lost = document.activeElement === document.body || this.els.dialog.contains(document.activeElement);
+    if (lost && this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
     this.returnFocus = null;
   }
 
