@@ -144,6 +144,7 @@ export class ChatClient {
     saved.name.set(user.name);
     saved.eventsSince.set(this.chat.eventsSince); // counted anew after another user or epoch
     store.setMe(user);
+    store.setConnected(true);
     this.attention.welcome(frame);
     this.listRooms();
     const current = store.currentView();

@@ -7,7 +7,7 @@
 //   me, rooms, views, current, messages {key, ids, live}, cleared {key}, pending {key},
 //   members {key}, older {key}, newer {key}, focus {key, id}, deleted {key, id},
 //   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id},
-//   readstate {key} (its last_read or level)
+//   readstate {key} (its last_read or level), connection (store.connected changed)
 
 import { isolate, userTag } from './text.js';
 import { clearCounts, countNew, levelOf } from './readstate.js';
@@ -109,6 +109,12 @@ export class Store extends EventTarget {
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
     this.gone = new Set();       // ids of messages deleted while this page is open
     this.imageHosts = [];        // welcome's image_hosts: hosts whose linked images are shown (attachments.js)
+    this.connected = false;      // signed in on a live connection: who is online is known
+  }
+
+  setConnected(connected) {
+    this.connected = connected;
+    this.emit('connection');
   }
 
   /** Whether the user may moderate (welcome's user.roles): 'moderator' or 'admin' (which includes it). */
@@ -220,7 +226,9 @@ export class Store extends EventTarget {
   /** The connection is gone: nothing is joined any more, but everything is kept for the resume. */
   disconnected() {
     for (const view of this.views.values()) view.joined = false;
+    this.connected = false; // before 'views': the sidebar drops its online counts
     this.emit('views');
+    this.setConnected(false);
   }
 
   // Messages
