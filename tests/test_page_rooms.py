@@ -107,7 +107,8 @@ async def test_while_reconnecting_the_page_does_not_claim_who_is_online(browser,
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "reconnecting")
     # Who was online then, greyed, under words that do not say they are online now; no count in the sidebar.
     await expect(heading).to_have_text("Members of #lobby when last connected")
-    await expect(alice.locator("#members-note")).to_have_text("Not connected: who is online shows again once reconnected.")
+    note = alice.locator("#members-note")
+    await expect(note).to_have_text("Not connected: who is online shows again once reconnected.")
     await expect(members).to_have_attribute("data-state", "unknown")
     await expect(online).to_have_count(0)
 
@@ -116,6 +117,6 @@ async def test_while_reconnecting_the_page_does_not_claim_who_is_online(browser,
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     await expect(heading).to_have_text("Online in #lobby (2)")
     await expect(members).not_to_have_attribute("data-state", "unknown")
-    await expect(alice.locator("#members-note")).to_be_hidden()
+    await expect(note).to_be_hidden()
     await expect(online).to_have_text(", 2 online")
     assert not alice.js_errors
