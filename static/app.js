@@ -10,6 +10,7 @@ import { Outbox } from './outbox.js';
 import { ChatClient } from './client.js';
 import { byId } from './dom.js';
 import { Toasts } from './toasts.js';
+import { ConfirmDialog } from './confirm-dialog.js';
 import { ConnState } from './conn-state.js';
 import { NameDialog } from './name-dialog.js';
 import { Sidebar } from './sidebar.js';
@@ -47,6 +48,9 @@ const store = new Store();
 const chat = connect({ start: false, token: saved.token.get(), eventsSince: saved.eventsSince.get() });
 const toasts = new Toasts(byId('toasts'));
 const toast = (text) => toasts.show(text);
+const confirmDialog = new ConfirmDialog({
+  dialog: byId('confirm-dialog'), question: byId('confirm-question'), detail: byId('confirm-detail'), yes: byId('confirm-yes'),
+});
 const outbox = new Outbox(chat, store, toast);
 const notice = new Notice({ box: byId('notice'), text: byId('notice-text'), action: byId('notice-action') });
 const notifications = new Notifications(
@@ -58,7 +62,7 @@ const notifications = new Notifications(
 const moderator = new Moderator(chat, toast, {
   dialog: byId('mute-dialog'), form: byId('mute-form'), heading: byId('mute-heading'), duration: byId('mute-duration'),
   reason: byId('mute-reason'), cancel: byId('mute-cancel'),
-});
+}, confirmDialog);
 
 const dialog = new NameDialog(
   {
@@ -142,7 +146,7 @@ new MembersView(
   { openConversation: (user) => client.openConversation(user), moderator },
 );
 
-const changes = new MessageChanges(chat, store, toast, () => byId('composer').focus());
+const changes = new MessageChanges(chat, store, toast, () => byId('composer').focus(), confirmDialog);
 // Files for the next message: the 📎 button, a paste into the box, a drop on the messages or the box.
 const uploadTray = new UploadTray(
   {
