@@ -10,11 +10,13 @@ import { Outbox } from './outbox.js';
 import { ChatClient } from './client.js';
 import { byId } from './dom.js';
 import { Toasts } from './toasts.js';
+import { ConfirmDialog } from './confirm-dialog.js';
 import { ConnState } from './conn-state.js';
 import { NameDialog } from './name-dialog.js';
 import { Sidebar } from './sidebar.js';
 import { MembersView } from './members-view.js';
 import { MessagesView } from './messages-view.js';
+import { ScrollAnchor } from './scroll-anchor.js';
 import { SearchBox } from './search-box.js';
 import { Composer } from './composer.js';
 import { UploadTray } from './upload-tray.js';
@@ -46,6 +48,9 @@ const store = new Store();
 const chat = connect({ start: false, token: saved.token.get(), eventsSince: saved.eventsSince.get() });
 const toasts = new Toasts(byId('toasts'));
 const toast = (text) => toasts.show(text);
+const confirmDialog = new ConfirmDialog({
+  dialog: byId('confirm-dialog'), question: byId('confirm-question'), detail: byId('confirm-detail'), yes: byId('confirm-yes'),
+});
 const outbox = new Outbox(chat, store, toast);
 const notice = new Notice({ box: byId('notice'), text: byId('notice-text'), action: byId('notice-action') });
 const notifications = new Notifications(
@@ -57,7 +62,7 @@ const notifications = new Notifications(
 const moderator = new Moderator(chat, toast, {
   dialog: byId('mute-dialog'), form: byId('mute-form'), heading: byId('mute-heading'), duration: byId('mute-duration'),
   reason: byId('mute-reason'), cancel: byId('mute-cancel'),
-});
+}, confirmDialog);
 
 const dialog = new NameDialog(
   {
@@ -141,7 +146,7 @@ new MembersView(
   { openConversation: (user) => client.openConversation(user), moderator },
 );
 
-const changes = new MessageChanges(chat, store, toast, () => byId('composer').focus());
+const changes = new MessageChanges(chat, store, toast, () => byId('composer').focus(), confirmDialog);
 // Files for the next message: the 📎 button, a paste into the box, a drop on the messages or the box.
 const uploadTray = new UploadTray(
   {
@@ -177,10 +182,11 @@ composer.onKey((e) => {
   return false;
 });
 
+// Where the message list stays as it changes (scroll-anchor.js): the list and the "New messages" line move it.
+const messageEls = { scroller: byId('message-scroller'), list: byId('messages') };
+messageEls.anchor = new ScrollAnchor(messageEls.scroller, messageEls.list);
 new MessagesView(
-  {
-    scroller: byId('message-scroller'), list: byId('messages'), older: byId('load-older'), empty: byId('messages-note'),
-  },
+  { ...messageEls, older: byId('load-older'), empty: byId('messages-note') },
   store,
   {
     loadOlder: (view) => client.loadOlder(view),
@@ -199,7 +205,6 @@ new MessagesView(
 );
 
 // After the list: they look at its items once it has drawn them.
-const messageEls = { scroller: byId('message-scroller'), list: byId('messages') };
 new UnreadLine(messageEls, store, {
   loadOlder: (view) => client.loadOlder(view), loadNewer: (view) => client.loadNewer(view),
 });

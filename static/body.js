@@ -37,13 +37,25 @@ export function mayFold(text) {
 }
 
 // The fold button shows only when the folded body really overflows, which depends on the width
-// of the pane: measured by one observer for every foldable body on the page.
-const overflow = new ResizeObserver((entries) => {
-  for (const { target } of entries) {
-    const button = target.parentElement.querySelector(':scope > .fold-toggle');
-    if (target.classList.contains('folded')) button.hidden = target.scrollHeight <= target.clientHeight + 1;
-  }
-});
+// of the pane: measured when the list puts bodies on the page (measureFolds, before it sets its
+// scroll position, which the button's height would otherwise push off the bottom), and again by one
+// observer for every foldable body whenever the width changes.
+function toggleOf(body) {
+  return body.parentElement.querySelector(':scope > .fold-toggle');
+}
+
+function showToggles(bodies) {
+  const folded = bodies.filter((body) => body.classList.contains('folded'));
+  const overflows = folded.map((body) => body.scrollHeight > body.clientHeight + 1); // all read, then all written
+  folded.forEach((body, i) => { toggleOf(body).hidden = !overflows[i]; });
+}
+
+const overflow = new ResizeObserver((entries) => showToggles(entries.map((entry) => entry.target)));
+
+/** Show the "Show more" of each folded body inside `roots` (elements on the page) that overflows. */
+export function measureFolds(roots) {
+  showToggles(roots.flatMap((root) => [...root.querySelectorAll('.msg-fold > .msg-text')]));
+}
 
 let foldIds = 0;
 
@@ -62,6 +74,8 @@ function foldable(body) {
     button.textContent = t(folding ? 'message.show_more' : 'message.show_less');
     // Folding a long body from its end would leave the reader far below the message.
     if (folding) body.scrollIntoView({ block: 'nearest' });
+    // The list keeps this message where it now is as it grows or shrinks (scroll-anchor.js).
+    body.dispatchEvent(new Event('keep-in-place', { bubbles: true }));
   });
   overflow.observe(body);
   return h('div', { class: 'msg-fold' }, body, button);

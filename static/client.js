@@ -77,7 +77,9 @@ export class ChatClient {
     this.outbox.restore();
     const where = saved.view.get();
     if (where && where.kind === 'room' && store.roomView(where.name)) store.setCurrent(roomKey(where.name));
-    else if (where && where.kind === 'dm' && where.id) this.openConversation({ id: where.id, name: where.name });
+    else if (where && where.kind === 'dm' && where.id) {
+      this.openConversation(where.name ? { id: where.id, name: where.name } : store.userRef(where.id));
+    }
     if (appToken) chat.identifyAs({ appToken });
     else if (saved.token.get()) chat.start();
     else this.ui.askName({ name: saved.name.get() });
@@ -142,6 +144,7 @@ export class ChatClient {
     saved.name.set(user.name);
     saved.eventsSince.set(this.chat.eventsSince); // counted anew after another user or epoch
     store.setMe(user);
+    store.setConnected(true);
     this.attention.welcome(frame);
     this.listRooms();
     const current = store.currentView();
@@ -325,20 +328,25 @@ export class ChatClient {
   show(view) {
     const { store } = this;
     store.setCurrent(view ? view.key : null);
-    saved.view.set(view ? { kind: view.kind, name: view.name, id: view.peer ? view.peer.id : null } : null);
+    const name = view && !(view.peer && view.peer.unnamed) ? view.name : null;
+    saved.view.set(view ? { kind: view.kind, name, id: view.peer ? view.peer.id : null } : null);
     if (view && view.ids.length < PAGE && view.olderMore !== false) this.loadOlder(view);
   }
 
   loadOlder(view) {
-    loadOlder(this.chat, this.store, view).catch((err) => {
-      if (!isLost(err)) this.ui.toast(errorText(err));
-    });
+    loadOlder(this.chat, this.store, view).catch((err) => this.historyRefused(view, err));
   }
 
   loadNewer(view) {
-    loadNewer(this.chat, this.store, view).catch((err) => {
-      if (!isLost(err)) this.ui.toast(errorText(err));
-    });
+    loadNewer(this.chat, this.store, view).catch((err) => this.historyRefused(view, err));
+  }
+
+  // Why history could not be had, said; a conversation with a user who does not exist (a link to
+  // one, /#/u/99999999) goes, rather than stay open and empty with a message box to nobody.
+  historyRefused(view, err) {
+    if (isLost(err)) return;
+    this.ui.toast(errorText(err));
+    if (err.code === 'no_such_user' && view.kind === 'dm') this.dropConversation(view);
   }
 
   /** Show a search result in its room or conversation, with the history around it, highlighted. */
@@ -354,13 +362,16 @@ export class ChatClient {
       view = store.ensureDm(other);
       this.show(view);
     }
+    if (store.views.get(view.key) !== view) return; // not joined after all: the refusal was said
     try {
       await loadAround(this.chat, store, view, result.id);
     } catch (err) {
-      if (!isLost(err)) this.ui.toast(errorText(err));
+      this.historyRefused(view, err);
       return;
     }
-    if (store.current === view.key) store.emit('focus', { key: view.key, id: result.id });
+    if (store.current !== view.key) return;
+    if (view.messages.has(result.id)) store.emit('focus', { key: view.key, id: result.id });
+    else this.ui.toast(t('links.no_such_message', { id: result.id, where: view.title() }));
   }
 
   // Resolves once the room's `joined` has come (its first page replaces what the view held).

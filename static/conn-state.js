@@ -1,5 +1,7 @@
 // The connection state in the top bar: connecting / online / reconnecting
-// in N s / offline, and a button to reconnect at once.
+// in N s / offline, and a button to reconnect at once. Before its first connection
+// (the page loading, or a first visit's name still being chosen) the page is about to
+// connect, not offline: it says "Connecting…".
 
 import { formatNumber, t } from './i18n.js';
 
@@ -17,6 +19,7 @@ export class ConnState {
     this.els = els;
     this.conn = conn;
     this.ticker = null;
+    this.tried = false; // a connection was attempted since the page loaded
     conn.on('state', () => this.render());
     els.retry.addEventListener('click', () => conn.reconnectNow());
     this.render();
@@ -24,7 +27,8 @@ export class ConnState {
 
   render() {
     const { box, label, countdown, retry } = this.els;
-    const { state } = this.conn;
+    if (this.conn.state !== 'offline') this.tried = true;
+    const state = this.tried ? this.conn.state : 'connecting';
     box.dataset.state = state;
     // Only the state word is in the live region; a ticking countdown would be read out every second.
     const word = t(LABELS[state]);

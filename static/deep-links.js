@@ -10,7 +10,6 @@
 // is shown (no_such_room, forbidden).
 
 import { dmKey } from './store.js';
-import { userTag } from './text.js';
 
 const ROOM = /^#\/r\/([^/]+)(?:\/m\/(\d+))?$/;
 const DM = /^#\/u\/(\d+)(?:\+(\d+))?(?:\/m\/(\d+))?$/;
@@ -87,7 +86,7 @@ export class Links {
     const [other, ...more] = link.userIds.filter((id) => id !== meId);
     if (other === undefined || more.length > 0) return; // oneself, or a conversation of two others
     const known = store.views.get(dmKey(other));
-    const peer = known ? known.peer : { id: other, name: userTag(other) };
+    const peer = known ? known.peer : store.userRef(other);
     if (link.id !== null) client.jumpTo({ from: peer, to: store.me, id: link.id });
     else client.openConversation(peer);
   }

@@ -1,7 +1,8 @@
 // The small markup of a message's text, parsed into a tree (pure: no DOM; body.js builds the
 // elements). What is understood, close to what chat apps and Markdown do:
-//   ```code block```   text between two fences, shown as written (a newline right after the
-//                      opening fence and right before the closing one is dropped)
+//   ```code block```   text between two fences, shown as written: a fence is a run of three or
+//                      more backticks, closed by the next run of the same length (a newline right
+//                      after the opening fence and right before the closing one is dropped)
 //   > quote            a line starting with ">"; consecutive ones make one quote
 //   `inline code`      a run of backticks up to the next run of the same length (CommonMark)
 //   **bold**           two asterisks
@@ -25,17 +26,27 @@ const WORD_CHAR = /[\p{L}\p{N}]/u;
 export function parseMarkup(text) {
   const blocks = [];
   let rest = text;
-  for (;;) {
-    const open = rest.indexOf(FENCE);
-    const close = open < 0 ? -1 : rest.indexOf(FENCE, open + FENCE.length);
-    if (close < 0) break;
+  for (let fence = nextFence(rest); fence; fence = nextFence(rest)) {
+    const { open, close, ticks } = fence;
     lineBlocks(rest.slice(0, open).replace(/\n$/, ''), blocks);
-    const code = rest.slice(open + FENCE.length, close).replace(/^\n/, '').replace(/\n$/, '');
+    const code = rest.slice(open + ticks, close).replace(/^\n/, '').replace(/\n$/, '');
     blocks.push({ type: 'code', text: code });
-    rest = rest.slice(close + FENCE.length).replace(/^\n/, '');
+    rest = rest.slice(close + ticks).replace(/^\n/, '');
   }
   lineBlocks(rest, blocks);
   return blocks;
+}
+
+// The first run of three or more backticks that a later run of the same length closes:
+// {open, close, ticks}, or null. A run nothing closes is text (codeSpans leaves it as typed too).
+function nextFence(text) {
+  for (let open = text.indexOf(FENCE); open >= 0;) {
+    const ticks = runLength(text, open);
+    const close = findRun(text, '`', ticks, open + ticks);
+    if (close >= 0) return { open, close, ticks };
+    open = text.indexOf(FENCE, open + ticks);
+  }
+  return null;
 }
 
 // Paragraphs and quotes: consecutive lines of the same kind make one block.
@@ -117,8 +128,9 @@ function linkRanges(flat, codes) {
   const ranges = [];
   let start = 0;
   for (const at of [...codes.keys(), flat.length]) {
-    for (const link of findLinks(flat.slice(start, at))) {
-      const marks = (link.text.match(TRAILING_MARKS) || [''])[0].length;
+    const part = flat.slice(start, at);
+    for (const link of findLinks(part)) {
+      const marks = (part.slice(link.start, link.end).match(TRAILING_MARKS) || [''])[0].length;
       ranges.push([start + link.start, start + link.end - marks]);
     }
     start = at + 1;

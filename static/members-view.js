@@ -1,6 +1,7 @@
 // Who is online in the room on screen; clicking someone opens a private
 // conversation with them. A moderator also gets a menu on each member: mute
-// in this room, kick, ban (moderation.js).
+// in this room, kick, ban (moderation.js). While the page is disconnected, who
+// was online then, greyed, under a heading that does not call them online.
 
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
@@ -18,6 +19,7 @@ export class MembersView {
     this.items = new Map();
     store.on('current', () => this.render());
     store.on('me', () => this.render());
+    store.on('connection', () => this.render());
     store.on('members', ({ key }) => key === store.current && this.render());
   }
 
@@ -37,10 +39,15 @@ export class MembersView {
         if (button) button.title = talkTitle(u);
         li.querySelector('.member-name').textContent = u.name;
       });
-    if (room) setChildren(els.heading, ...fill(t('members.online_in', { count: formatNumber(members.length) }), { room: bdi(room.name) }));
+    const unknown = Boolean(room) && !store.connected;
+    if (unknown) els.list.dataset.state = 'unknown';
+    else delete els.list.dataset.state;
+    const heading = unknown ? t('members.when_connected') : t('members.online_in', { count: formatNumber(members.length) });
+    if (room) setChildren(els.heading, ...fill(heading, { room: bdi(room.name) }));
     else els.heading.textContent = t('members.online');
     let note = [];
     if (view && view.kind === 'dm') note = fill(t('members.dm_note'), { name: bdi(view.name) });
+    else if (unknown) note = [t('members.reconnecting')];
     else if (room && !room.joined) note = [t('members.not_connected')];
     setChildren(els.note, note);
     els.note.hidden = !note.length;

@@ -6,11 +6,16 @@
 
 import { messageLink } from './deep-links.js';
 import { errorText, t } from './i18n.js';
+import { excerpt } from './text.js';
 
 export class MessageChanges {
-  /** chat: the ChatdClient; toast(text); focusComposer(): give the composer's box the focus. */
-  constructor(chat, store, toast, focusComposer) {
+  /**
+   * chat: the ChatdClient; toast(text); focusComposer(): give the composer's box the focus;
+   * confirm: confirm-dialog.js ConfirmDialog (a deletion is confirmed first).
+   */
+  constructor(chat, store, toast, focusComposer, confirm) {
     this.chat = chat;
+    this.confirm = confirm;
     this.store = store;
     this.toast = toast;
     this.focusComposer = focusComposer;
@@ -110,8 +115,9 @@ export class MessageChanges {
     if (await this.send({ type: 'edit', id: m.id, text })) this.cancelEdit();
   }
 
-  deleteOwn(m) {
-    if (window.confirm(t('message.delete_confirm'))) this.send({ type: 'delete', id: m.id });
+  async deleteOwn(m) {
+    const yes = await this.confirm.ask({ question: t('message.delete_confirm'), detail: excerpt(m), yes: t('message.delete') });
+    if (yes) this.send({ type: 'delete', id: m.id });
   }
 
   /** ↑ in an empty composer: edit the user's last message of the view on screen, if still allowed. */

@@ -1,13 +1,14 @@
 // The message list of the view on screen: incremental inserts in id order,
-// pending and failed says at the end, scroll-to-top loading of older history.
+// pending and failed says at the end, scroll-to-top loading of older history. Where the list
+// stays as it changes is its ScrollAnchor's (scroll-anchor.js): at the bottom when opened.
 
 import { h, setChildren } from './dom.js';
 import { viewLabel } from './chat-header.js';
 import { messageItem } from './message-item.js';
+import { measureFolds } from './body.js';
 import { decorateList, everyMidnight } from './day-marks.js';
 import { t } from './i18n.js';
 
-const NEAR_BOTTOM_PX = 60;
 const NEAR_TOP_PX = 80;
 
 const two = (n) => String(n).padStart(2, '0');
@@ -19,7 +20,7 @@ export function clock(date) {
 
 export class MessagesView {
   /**
-   * els: {scroller, list, older, empty};
+   * els: {scroller, list, older, empty, anchor: the list's ScrollAnchor};
    * actions: {loadOlder(view), loadNewer(view)}, and what the parts of a message use (message-item.js ctx.actions:
    *   edit(cid), discard(cid), deleteMessage(m), …)
    */
@@ -51,7 +52,7 @@ export class MessagesView {
     store.on('deleted', ({ key, id }) => key === this.key && this.replace(id));
     store.on('changed', ({ key, id }) => key === this.key && this.replace(id));
     store.on('cleared', ({ key }) => key === this.key && this.reset());
-    store.on('pending', ({ key }) => key === this.key && this.keepingScroll(() => this.renderPending()));
+    store.on('pending', ({ key }) => key === this.key && this.renderPending());
     store.on('older', ({ key }) => {
       if (key !== this.key) return;
       this.renderOlder();
@@ -90,7 +91,8 @@ export class MessagesView {
     this.renderPending();
     this.renderOlder();
     this.renderNewer();
-    this.scrollToBottom();
+    measureFolds([this.els.list]);
+    this.els.anchor.toBottom();
     this.fillIfShort();
   }
 
@@ -104,8 +106,8 @@ export class MessagesView {
     }
     li.classList.add('highlight');
     li.setAttribute('tabindex', '-1');
-    li.scrollIntoView({ block: 'center' });
     li.focus({ preventScroll: true });
+    this.els.anchor.toItem(li, Math.max(0, (this.els.scroller.clientHeight - li.offsetHeight) / 2)); // centred
   }
 
   // A gap after a jump (jump.js): an item holding the button that fills it, right after
@@ -160,6 +162,8 @@ export class MessagesView {
     old.replaceWith(li);
     this.nodes.set(id, li);
     this.decorate();
+    measureFolds([li]);
+    this.els.anchor.restore();
     const again = focused && [...li.querySelectorAll('[data-focus]')].find((el) => el.dataset.focus === focused);
     if (again) again.focus();
   }
@@ -173,21 +177,19 @@ export class MessagesView {
   insert(ids) {
     const view = this.view();
     if (!view) return;
-    const firstShown = this.nodes.size ? view.ids.find((id) => this.nodes.has(id)) : null;
-    let above = false;
-    this.keepingScroll(() => {
-      // Highest first: then the next higher id of each is already on the page.
-      for (const id of [...ids].sort((a, b) => b - a)) {
-        if (this.nodes.has(id) || !view.messages.has(id)) continue;
-        const li = this.messageNode(view.messages.get(id));
-        this.nodes.set(id, li);
-        const next = view.ids[view.ids.indexOf(id) + 1];
-        const anchor = (next !== undefined && this.nodes.get(next)) || this.pendingNodes.values().next().value || null;
-        this.els.list.insertBefore(li, anchor);
-        if (firstShown !== null && firstShown !== undefined && id < firstShown) above = true;
-      }
-      this.decorate();
-    }, () => above);
+    const added = [];
+    // Highest first: then the next higher id of each is already on the page.
+    for (const id of [...ids].sort((a, b) => b - a)) {
+      if (this.nodes.has(id) || !view.messages.has(id)) continue;
+      const li = this.messageNode(view.messages.get(id));
+      this.nodes.set(id, li);
+      const next = view.ids[view.ids.indexOf(id) + 1];
+      const before = (next !== undefined && this.nodes.get(next)) || this.pendingNodes.values().next().value || null;
+      this.els.list.insertBefore(li, before);
+      added.push(li);
+    }
+    this.decorate();
+    this.settle(added);
     this.renderOlder();
     this.fillIfShort();
   }
@@ -197,6 +199,7 @@ export class MessagesView {
   renderPending() {
     const pending = this.store.pendingFor(this.key);
     const cids = new Set(pending.map((p) => p.cid));
+    const added = [];
     for (const [cid, li] of this.pendingNodes) {
       if (!cids.has(cid)) {
         li.remove();
@@ -213,26 +216,21 @@ export class MessagesView {
       else this.els.list.append(li); // a new say is the newest
       this.pendingNodes.set(p.cid, li);
       this.pendingShown.set(p.cid, shown);
+      added.push(li);
     }
     this.decorate();
+    this.settle(added);
   }
 
   /**
-   * Run a DOM change; a reader at the bottom stays at the bottom, a reader
-   * further up keeps seeing the same messages when some were added above.
+   * Items just put in the list: their folds measured, then the list back at its anchor — a reader
+   * at the bottom stays at the bottom, a reader further up keeps seeing the same messages when some
+   * were added above. (The anchor's observer would too, after layout; the parts that follow the
+   * store's events after this list, unread-line.js and read-tracker.js, look at positions at once.)
    */
-  keepingScroll(change, addedAbove = () => false) {
-    const s = this.els.scroller;
-    const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
-    const fromBottom = s.scrollHeight - s.scrollTop;
-    change();
-    if (atBottom) this.scrollToBottom();
-    else if (addedAbove()) s.scrollTop = s.scrollHeight - fromBottom;
-  }
-
-  scrollToBottom() {
-    const s = this.els.scroller;
-    s.scrollTop = s.scrollHeight;
+  settle(items) {
+    if (items.length) measureFolds(items);
+    this.els.anchor.restore();
   }
 
   renderOlder() {

@@ -1,9 +1,9 @@
 // A moderator's actions from the chat page: delete a message, mute (in a
 // room, for a chosen time, with an optional reason: the mute dialog), kick,
-// ban. Each says what happened, or why not, in a toast.
+// ban. Each says what happened, or why not, in a toast. Deleting is confirmed first (confirm-dialog.js).
 
 import { errorText, t } from './i18n.js';
-import { isolate } from './text.js';
+import { excerpt, isolate } from './text.js';
 
 const NOT_CONNECTED = 'disconnected';
 
@@ -11,10 +11,12 @@ export class Moderator {
   /**
    * chat: the ChatdClient; toast(text): what happened, or why not.
    * muteDialog: {dialog, form, heading, duration (a select of seconds, '' for no end), reason, cancel}
+   * confirm: confirm-dialog.js ConfirmDialog
    */
-  constructor(chat, toast, muteDialog) {
+  constructor(chat, toast, muteDialog, confirm) {
     this.chat = chat;
     this.toast = toast;
+    this.confirm = confirm;
     this.muteEls = muteDialog;
     this.muting = null; // {user, room} while the mute dialog is open
     muteDialog.form.addEventListener('submit', (e) => {
@@ -33,9 +35,9 @@ export class Moderator {
     }
   }
 
-  deleteMessage(m) {
-    if (!window.confirm(t('moderation.delete_confirm'))) return;
-    this.act({ type: 'delete', id: m.id }, t('moderation.deleted'));
+  async deleteMessage(m) {
+    const yes = await this.confirm.ask({ question: t('moderation.delete_confirm'), detail: excerpt(m), yes: t('message.delete') });
+    if (yes) this.act({ type: 'delete', id: m.id }, t('moderation.deleted'));
   }
 
   /** Open the mute dialog for user in room (a native modal <dialog>: Esc closes it, focus stays inside). */

@@ -58,12 +58,10 @@ export class SettingsDialog {
     this.els.dialog.close();
   }
 
-  // The browser gives the focus back as the dialog closes; this `close` event comes a task later, after
-  // any key pressed in between (Alt+↓ to another room moves it to the message box): only a focus left
-  // nowhere, or in the dialog, is put back.
+  // The `close` event comes a task after the dialog closed: by then the user may have moved on
+  // (Alt+↓ to another room put the focus in the message box), and the focus stays where they put it.
   closed() {
-    const at = document.activeElement;
-    const lost = !at || at === document.body || this.els.dialog.contains(at);
+    const lost = document.activeElement === document.body || this.els.dialog.contains(document.activeElement);
     if (lost && this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
     this.returnFocus = null;
   }

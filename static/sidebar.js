@@ -47,7 +47,7 @@ export class Sidebar {
     this.roomItems = new Map();
     this.convItems = new Map();
     // `messages`: a new message changes the order by activity (and its own are not unread).
-    for (const type of ['rooms', 'views', 'current', 'messages']) store.on(type, () => this.render());
+    for (const type of ['rooms', 'views', 'current', 'messages', 'connection']) store.on(type, () => this.render());
     onPref((name) => name === 'sort' && this.render());
     els.createToggle.addEventListener('click', () => this.showCreate(els.createForm.hidden));
     els.createForm.addEventListener('submit', (e) => {
@@ -108,7 +108,8 @@ export class Sidebar {
     button.title = r.topic ? isolate(r.topic) : '';
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
-    const online = typeof r.online === 'number' ? plural('sidebar.online', r.online) : '';
+    // While disconnected nobody is known to be online: no count rather than an old one.
+    const online = typeof r.online === 'number' && this.store.connected ? plural('sidebar.online', r.online) : '';
     setChildren(button,
       h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '#'), bdi(r.name),
         lock(r.members_only)),
@@ -138,7 +139,7 @@ export class Sidebar {
     const current = this.store.current === view.key;
     button.dataset.testid = 'conversation-' + view.name;
     button.className = 'nav-item joined' + (current ? ' current' : '');
-    button.title = isolate(view.name) + ' ' + userTag(view.peer.id);
+    button.title = view.peer.unnamed ? view.name : isolate(view.name) + ' ' + userTag(view.peer.id);
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
     setChildren(button,

@@ -7,9 +7,9 @@
 //   me, rooms, views, current, messages {key, ids, live}, cleared {key}, pending {key},
 //   members {key}, older {key}, newer {key}, focus {key, id}, deleted {key, id},
 //   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id},
-//   readstate {key} (its last_read or level)
+//   readstate {key} (its last_read or level), connection (store.connected changed)
 
-import { isolate } from './text.js';
+import { isolate, userTag } from './text.js';
 import { clearCounts, countNew, levelOf } from './readstate.js';
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
@@ -109,6 +109,12 @@ export class Store extends EventTarget {
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
     this.gone = new Set();       // ids of messages deleted while this page is open
     this.imageHosts = [];        // welcome's image_hosts: hosts whose linked images are shown (attachments.js)
+    this.connected = false;      // signed in on a live connection: who is online is known
+  }
+
+  setConnected(connected) {
+    this.connected = connected;
+    this.emit('connection');
   }
 
   /** Whether the user may moderate (welcome's user.roles): 'moderator' or 'admin' (which includes it). */
@@ -157,6 +163,7 @@ export class Store extends EventTarget {
     if (!view) {
       view = new View(key, 'dm', user.name);
       view.peer = { id: user.id, name: user.name };
+      if (user.unnamed) view.peer.unnamed = true;
       this.views.set(key, view);
       this.emit('views');
     }
@@ -219,7 +226,9 @@ export class Store extends EventTarget {
   /** The connection is gone: nothing is joined any more, but everything is kept for the resume. */
   disconnected() {
     for (const view of this.views.values()) view.joined = false;
+    this.connected = false; // before 'views': the sidebar drops its online counts
     this.emit('views');
+    this.setConnected(false);
   }
 
   // Messages
@@ -317,9 +326,28 @@ export class Store extends EventTarget {
     const other = m.from.id === view.peer.id ? m.from : m.to;
     if (other.id === view.peer.id && m.id >= (view.ids[view.ids.length - 1] || 0) && other.name !== view.name) {
       view.name = view.peer.name = other.name;
+      delete view.peer.unnamed;
       this.emit('views');
       if (this.current === view.key) this.emit('current');
     }
+  }
+
+  /**
+   * User `id` as the page knows them ({id, name}: from a conversation, a room's members or a message
+   * shown); one never seen is {id, name: their tag, unnamed: true} (the protocol has no look-up by id).
+   */
+  userRef(id) {
+    if (this.me && this.me.id === id) return this.me;
+    for (const view of this.views.values()) {
+      if (view.peer && view.peer.id === id && !view.peer.unnamed) return view.peer;
+      const member = view.members.get(id);
+      if (member) return member;
+      for (const m of view.messages.values()) {
+        const who = [m.from, m.to].find((u) => u && u.id === id);
+        if (who) return who;
+      }
+    }
+    return { id, name: userTag(id), unnamed: true };
   }
 
   /** The view a private message belongs to: the conversation with the other user. */

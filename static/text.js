@@ -13,6 +13,15 @@ export function isolate(text) {
   return FSI + text + PDI;
 }
 
+const EXCERPT_CHARS = 140;
+
+/** "name: the first words" of message m, as plain text (what a confirmation is about). */
+export function excerpt(m) {
+  const chars = Array.from(m.text || '');
+  const text = chars.length > EXCERPT_CHARS ? chars.slice(0, EXCERPT_CHARS - 1).join('') + '…' : chars.join('');
+  return `${isolate(m.from.name)}: ${text}`;
+}
+
 /**
  * A short stable tag for a user: two users may have the same name at
  * different times (a guest name is freed when its user has been gone a

@@ -14,7 +14,7 @@ const LINE_MARGIN_PX = 8;  // the line opened at sits this far below the top of 
 const SEEK_PAGES = 5;
 
 export class UnreadLine {
-  /** els: {scroller, list}; store: the Store; actions: {loadOlder(view), loadNewer(view)} */
+  /** els: {scroller, list, anchor: the list's ScrollAnchor}; store: the Store; actions: {loadOlder(view), loadNewer(view)} */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -113,11 +113,11 @@ export class UnreadLine {
     return true;
   }
 
-  // The list opens at the line when it would be above the pane at the bottom.
+  // The list opens at the line when it would be above the pane at the bottom, and stays there
+  // while what is around it changes height (scroll-anchor.js).
   openAtLine() {
-    const s = this.els.scroller;
-    const lineTop = this.line.getBoundingClientRect().top - s.getBoundingClientRect().top;
-    if (lineTop < 0) s.scrollTop += lineTop - LINE_MARGIN_PX;
+    const { anchor } = this.els;
+    if (anchor.offsetOf(this.line) < 0) anchor.toItem(this.line, LINE_MARGIN_PX);
   }
 
   awayFromBottom() {
@@ -135,8 +135,7 @@ export class UnreadLine {
   toLatest() {
     const view = this.view();
     if (view && view.gapAfter !== null) this.actions.loadNewer(view); // after a jump, newer ones are not held
-    const s = this.els.scroller;
-    s.scrollTop = s.scrollHeight;
+    this.els.anchor.toBottom();
     this.showJump();
   }
 }

@@ -122,6 +122,21 @@ async def test_reconnect_resumes_without_loss_or_duplicates(browser, page_url, s
     assert ["before" in texts[0], "while you were away" in texts[1], "after" in texts[2]] == [True] * 3
 
 
+async def test_the_page_says_connecting_not_offline_before_its_first_connection(browser, page_url):
+    context = await browser.new_context(locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(page_url)  # a first visit: no connection until a name is chosen
+    await expect(page.get_by_test_id("name-input")).to_be_visible()
+    state = page.get_by_test_id("conn-state")
+    await expect(state).to_have_attribute("data-state", "connecting")
+    await expect(state).to_have_text("正在连接…")
+    await expect(page.locator("#retry-now")).to_be_hidden()
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    await expect(state).to_have_attribute("data-state", "online")
+    await context.close()
+
+
 async def test_name_is_remembered_across_reloads(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     await send(alice, "remember me")

@@ -96,6 +96,13 @@ async def test_no_serious_violation_on_any_view(browser, page_url, server, local
     assert (max(int(n) for n in background[4:-1].split(",")) < DARK_MAX) == (scheme == "dark"), background
     found += await violations(mona, "room with messages")
 
+    await mona.get_by_test_id("message").first.get_by_test_id("delete-message").click()
+    confirm = mona.get_by_test_id("confirm-dialog")
+    await expect(mona.get_by_test_id("confirm-yes")).to_have_text("删除" if locale == "zh-CN" else "Delete")
+    found += await violations(mona, "delete confirmation")
+    await mona.keyboard.press("Escape")
+    await expect(confirm).to_be_hidden()
+
     await mona.get_by_test_id("emoji-button").click()
     await expect(mona.get_by_test_id("emoji-option").first).to_be_visible()
     found += await violations(mona, "emoji picker")

@@ -4,8 +4,12 @@ what one user on two devices, a mentioned user and a reader coming back see."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 
+import pytest
+from PIL import Image
 from playwright.async_api import Page, expect
 
 from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
@@ -107,6 +111,10 @@ async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_no
     await expect(badge(page, "dev")).to_have_attribute("data-kind", "mentions")
     await expect(badge(page, "dev")).to_contain_text("@1")
     # The first mention offers desktop notifications (never asked on load); yes turns them on.
+    offer = page.get_by_test_id("desktop-offer")
+    inset = await offer.evaluate(
+        "(el) => el.firstElementChild.getBoundingClientRect().left - el.getBoundingClientRect().left")
+    assert inset >= 8  # its words are not flush against the pane's edge
     await page.get_by_test_id("desktop-offer-yes").click()
     await expect(page.get_by_test_id("desktop-offer")).to_be_hidden()
     await bob.say("dev", "@alice now, please")
@@ -175,4 +183,96 @@ async def test_new_messages_line_where_the_user_left_off_and_jump_to_latest(
     await expect(messages(alice).last).to_be_in_viewport()
     await expect(jump).to_be_hidden()
     await expect(badge(alice, "lobby")).to_have_count(0)
+    assert not alice.js_errors
+
+
+# Messages that grow after the list has drawn them: a body folded with "Show more" (its button shows
+# once the fold is measured), a 3,000-character URL, and an image linked from an allowed host (no
+# size known until it loads; the test holds it back until the list has opened).
+TALL = ["\n".join(f"line {i}" for i in range(45)), "https://example.com/" + "a" * 3000]
+HELD_IMAGE = "held-image.png"
+
+
+async def hold_images(page: Page) -> asyncio.Event:
+    """Hold back every request for HELD_IMAGE on ``page`` until the returned event is set."""
+    release = asyncio.Event()
+    png = io.BytesIO()
+    Image.new("RGB", (300, 200), "teal").save(png, "PNG")
+
+    async def late(route):
+        await release.wait()
+        await route.fulfill(body=png.getvalue(), content_type="image/png")
+
+    await page.route(f"**/{HELD_IMAGE}", late)
+    return release
+
+
+async def settled(page: Page) -> None:
+    """Once every image in the list has loaded and the page has drawn twice since."""
+    await page.evaluate("""async () => {
+        await Promise.all([...document.querySelectorAll('#messages img')].map((img) =>
+            img.complete || new Promise((done) => img.addEventListener('load', done, {once: true}))));
+        await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+    }""")
+
+
+async def below_bottom(page: Page) -> float:
+    """How far the list goes on below what the scroller shows, in CSS pixels."""
+    return await page.get_by_test_id("messages").evaluate(
+        "(list) => { const s = list.parentElement; return s.scrollHeight - s.scrollTop - s.clientHeight; }")
+
+
+async def line_offset(page: Page) -> float:
+    """The "New messages" line's distance from the top of the scroller."""
+    return await page.get_by_test_id("unread-line").evaluate(
+        "(line) => line.getBoundingClientRect().top - line.closest('.scroller').getBoundingClientRect().top")
+
+
+@pytest.mark.parametrize("config_overrides", [{"page": {"image_hosts": ["127.0.0.1"]}}])
+async def test_a_view_opens_at_its_newest_message_or_new_line_whatever_grows_after_drawing(
+        browser, page_url, user, config_overrides):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    release = await hold_images(alice)
+    bob = await user("bob", "lobby")
+    for text in [*TALL, f"a picture: {page_url}{HELD_IMAGE}"]:
+        await bob.say("lobby", text)
+    await expect(messages(alice)).to_have_count(3)
+    release.set()
+    await settled(alice)
+    assert await below_bottom(alice) <= 1  # watching at the bottom: the list stays there as they grow
+
+    # Opened again (a reload), the image held back: the list opens at the bottom, where the newest
+    # message, which mentions alice, shows; so it is read, on every device.
+    await create_room(alice, "dev")
+    await bob.say("lobby", "@alice the newest")
+    await expect(badge(alice, "lobby")).to_contain_text("@1")
+    release = await hold_images(alice)
+    await alice.reload()
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await alice.get_by_test_id("room-lobby").click()
+    newest = messages(alice).filter(has_text="the newest")
+    await expect(newest).to_be_in_viewport(ratio=1)
+    await expect(messages(alice).filter(has_text="line 44").get_by_test_id("fold-toggle")).to_be_visible()
+    assert await below_bottom(alice) <= 1
+    release.set()
+    await settled(alice)
+    assert await below_bottom(alice) <= 1
+    await expect(newest).to_be_in_viewport(ratio=1)
+    await expect(alice.get_by_test_id("jump-latest")).to_be_hidden()
+    await expect(badge(alice, "lobby")).to_have_count(0)
+
+    # More than a screen came while alice was away: the list opens at the "New messages" line, which
+    # stays where it opened while the image above it loads.
+    await alice.get_by_test_id("room-dev").click()
+    for i in range(30):
+        await bob.say("lobby", f"while away {i}")
+    release = await hold_images(alice)
+    await alice.reload()
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await alice.get_by_test_id("room-lobby").click()
+    await expect(alice.get_by_test_id("unread-line")).to_be_in_viewport()
+    opened_at = await line_offset(alice)
+    release.set()
+    await settled(alice)
+    assert abs(await line_offset(alice) - opened_at) <= 1
     assert not alice.js_errors

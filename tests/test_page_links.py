@@ -64,3 +64,32 @@ async def test_a_copied_link_to_a_private_message_opens_it_for_the_other_person_
     await expect(carol.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     await expect(carol.get_by_test_id("room-title")).to_contain_text("lobby")
     assert not alice.js_errors and not bob.js_errors and not carol.js_errors
+
+
+async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothing_empty(browser, page_url,  # noqa: F811
+                                                                                       user):
+    alice = await open_tab(browser, page_url, "alice")
+    alice_id = await alice.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
+    carol = await user("carol")  # in no room alice's page has seen: her name is unknown to it
+
+    # A user who does not exist: the page says so and stays in the lobby, with no conversation opened.
+    await alice.goto(f"{page_url}#/u/99999999")
+    await expect(alice.locator("#toasts")).to_contain_text("99999999")
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    await expect(alice.locator("#conversation-list li")).to_have_count(0)
+
+    # Someone who exists but whose name the page has not seen yet: their tag, once, until a message names them.
+    await alice.goto(f"{page_url}#/u/{carol.welcome['user']['id']}")
+    title = alice.get_by_test_id("room-title")
+    await expect(title).to_have_text(f"#{carol.welcome['user']['id']}")
+    await expect(alice.locator("#messages-note")).to_have_text("No messages yet. Say hello!")
+    await carol.request("say", to=alice_id, text="hello alice")
+    await expect(messages(alice).last).to_contain_text("hello alice")
+    await expect(title).to_have_text(f"carol #{carol.welcome['user']['id']}")
+
+    # A message that is not there: the room opens, and the page says the message is not in it.
+    await alice.goto(f"{page_url}#/r/lobby/m/999999999")
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
+    await expect(alice.locator("#toasts")).to_contain_text("There is no message 999999999 in #\u2068lobby\u2069.")
+    assert not alice.js_errors

@@ -15,7 +15,6 @@ from tests.test_page import browser, messages, open_tab, page_url, send  # noqa:
 async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):  # noqa: F811
     alice = await open_tab(browser, page_url, "alice")
     bob = await open_tab(browser, page_url, "bob")
-    alice.on("dialog", lambda dialog: dialog.accept())
     await send(alice, "the meeting is at tree")
     original = messages(bob).filter(has_text="the meeting is at tree")
     await expect(original).to_have_count(1)
@@ -81,14 +80,29 @@ async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):
 
     # Alice edits the original again: bob's reply quotes the new words at once.
     await messages(alice).filter(has_text="the meeting is at three").first.get_by_test_id("edit-message").click()
+    # Once focused: the box puts the caret at its end as it takes the focus, which could land inside fill().
+    await expect(alice.get_by_test_id("edit-box")).to_be_focused()
     await alice.get_by_test_id("edit-box").fill("the meeting is at four")
     await alice.get_by_test_id("edit-box").press("Enter")
     bobs_quote = messages(bob).filter(has_text="see you there").get_by_test_id("reply-quote")
     await expect(bobs_quote).to_contain_text("the meeting is at four")
 
-    # Alice deletes her own message: gone for bob at once, and the reply quotes a deleted message, live
-    # and after a reload.
-    await messages(alice).filter(has_text="the meeting is at four").first.get_by_test_id("delete-own").click()
+    # Alice deletes her own message, asked first in the page (not the browser's confirm()): Esc keeps it,
+    # Enter (the focus is on Delete) deletes it. Gone for bob at once, and the reply quotes a deleted
+    # message, live and after a reload.
+    delete = messages(alice).filter(has_text="the meeting is at four").first.get_by_test_id("delete-own")
+    await delete.click()
+    confirm = alice.get_by_test_id("confirm-dialog")
+    await expect(confirm.get_by_role("heading")).to_have_text("Delete this message for everyone?")
+    await expect(alice.locator("#confirm-detail")).to_have_text("\u2068alice\u2069: the meeting is at four")
+    await expect(alice.get_by_test_id("confirm-yes")).to_be_focused()
+    await alice.keyboard.press("Escape")
+    await expect(confirm).to_be_hidden()
+    await expect(delete).to_be_focused()  # back where it was
+    await expect(bob.locator("[data-testid=message][data-deleted]")).to_have_count(0)
+    await delete.click()
+    await expect(alice.get_by_test_id("confirm-yes")).to_have_text("Delete")
+    await alice.keyboard.press("Enter")
     await expect(bob.locator("[data-testid=message][data-deleted]")).to_have_count(1)
     await expect(bobs_quote).to_have_text("Replying to a deleted message")
     await bob.reload()

@@ -59,7 +59,8 @@ async def test_a_moderator_deletes_a_message_and_open_pages_drop_it_without_relo
         await expect(messages(page).filter(has_text="buy pills now")).to_have_count(1)
     await expect(alice.get_by_test_id("delete-message")).to_have_count(0)  # not a moderator: no Delete
     spam = messages(mod).filter(has_text="buy pills now")
-    await spam.get_by_test_id("delete-message").click()  # confirmed (the dialog handler accepts)
+    await spam.get_by_test_id("delete-message").click()
+    await mod.get_by_test_id("confirm-dialog").get_by_test_id("confirm-yes").click()  # asked in the page
     for page in (alice, mod):
         await expect(messages(page).filter(has_text="buy pills now")).to_have_count(0)
         await expect(page.locator("[data-testid=message][data-deleted]")).to_have_text("Message deleted")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, page_url  # noqa: F401 - fixtures
+from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401 - fixtures
 
 PHONE = {"width": 390, "height": 844}
 TAP_PX = 44
@@ -43,6 +43,27 @@ TOP_BAR = """() => {
   }).map((el) => el.id || el.className);
   return { height: Math.round(bar.height), out, state: document.getElementById('conn-state').dataset.state,
            countdown: document.getElementById('conn-countdown').textContent };
+}"""
+
+
+# What the top bar and the conversation's head show cut short: a word ending in an ellipsis (the
+# connection's state, the room's name), a control squeezed below its own width (a probe copy of it,
+# free to take that width, measures it).
+CUT_SHORT = """() => {
+  const cut = [];
+  for (const el of document.querySelectorAll('.conn-text, #room-title bdi')) {
+    if (el.scrollWidth > el.clientWidth + 0.5) cut.push(el.textContent);
+  }
+  for (const el of document.querySelectorAll('.chat-head select, .chat-head button')) {
+    if (!el.getClientRects().length) continue;
+    const probe = el.cloneNode(true);
+    probe.style.cssText = 'position: absolute; visibility: hidden; width: auto; max-width: none; flex: none';
+    el.parentElement.append(probe);
+    const natural = probe.getBoundingClientRect().width;
+    probe.remove();
+    if (el.getBoundingClientRect().width < natural - 0.5) cut.push(el.id || el.dataset.testid);
+  }
+  return cut;
 }"""
 
 
@@ -123,3 +144,19 @@ async def test_phone_tap_targets_drawers_and_a_one_row_top_bar(browser, page_url
     await expect(page.locator("#conn-label")).to_have_text(online)
     assert not errors
     await context.close()
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+async def test_phone_shows_the_room_its_level_and_the_connection_whole_and_reactions_are_tap_sized(
+        browser, page_url, user, locale):  # noqa: F811
+    bob = await user("bob")
+    await bob.request("create", room="design-ops")  # a name as long as the finding's "#ui8932" and more
+    await bob.request("join", room="design-ops")
+    said = await bob.say("design-ops", "shall we ship?")
+    await bob.request("react", id=said["id"], emoji="👍")
+    alice = await open_tab(browser, f"{page_url}#/r/design-ops", "alice", room=None, viewport=PHONE, locale=locale,
+                           has_touch=True, is_mobile=True, reduced_motion="reduce")
+    await expect(messages(alice).locator("[data-testid=reaction]")).to_have_count(1)
+    assert await alice.evaluate(CUT_SHORT) == []
+    assert await small_targets(alice) == []  # the reaction chip and the message's actions too
+    assert not alice.js_errors

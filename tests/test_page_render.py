@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import expect
 
 from chatd.store.schema import Message
-from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401  (fixtures)
+from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401  (fixtures)
 
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "reduced_motion": "reduce"}
@@ -46,6 +46,12 @@ PARSED = [
         {"type": "paragraph", "inline": [{"type": "text", "text": "done"}]}]),
     ("unclosed **b and ``` and `", [{"type": "paragraph", "inline": [
         {"type": "text", "text": "unclosed **b and ``` and `"}]}]),
+    # A fence is a run of three or more backticks up to the next run of the same length; one that
+    # no run closes stays as typed (not a run of empty blocks cut from it three at a time).
+    ("`" * 100, [{"type": "paragraph", "inline": [{"type": "text", "text": "`" * 100}]}]),
+    ("````\nkeeps ``` inside\n```` then `" + "`" * 6, [
+        {"type": "code", "text": "keeps ``` inside"},
+        {"type": "paragraph", "inline": [{"type": "text", "text": " then " + "`" * 7}]}]),
     ("javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md bob@example.com",
      [{"type": "paragraph", "inline": [
          {"type": "text", "text": "javascript:alert(1) data:text/html,x //evil.org ftp://a.org notes.md "},
@@ -54,6 +60,17 @@ PARSED = [
         {"type": "text", "text": "看这个"}, {"type": "link", "text": "https://a.com", "href": "https://a.com/"},
         {"type": "text", "text": "很好，邮件"}, {"type": "link", "text": "bob@a.com", "href": "mailto:bob@a.com"},
         {"type": "text", "text": "。"}]}]),
+    # A host that could pass for another (a Cyrillic а in "pаypal") shows in the punycode its href opens;
+    # Hangul, like Han and kana, shows as written; Latin with accents, a look-alike risk, does not.
+    ("https://p\u0430ypal.com/login bob@\u0430\u0440\u0440\u04cf\u0435.com https://한국.kr/ https://münchen.de", [
+        {"type": "paragraph", "inline": [
+            {"type": "link", "text": "https://xn--pypal-4ve.com/login", "href": "https://xn--pypal-4ve.com/login"},
+            {"type": "text", "text": " "},
+            {"type": "link", "text": "bob@xn--80ak6aa92e.com", "href": "mailto:bob@%D0%B0%D1%80%D1%80%D3%8F%D0%B5.com"},
+            {"type": "text", "text": " "},
+            {"type": "link", "text": "https://한국.kr/", "href": "https://xn--3e0b707e.kr/"},
+            {"type": "text", "text": " "},
+            {"type": "link", "text": "https://xn--mnchen-3ya.de", "href": "https://xn--mnchen-3ya.de/"}]}]),
     ("中文**粗体**和*斜体*", [{"type": "paragraph", "inline": [
         {"type": "text", "text": "中文"}, {"type": "bold", "children": [{"type": "text", "text": "粗体"}]},
         {"type": "text", "text": "和"}, {"type": "italic", "children": [{"type": "text", "text": "斜体"}]}]}]),
@@ -114,9 +131,13 @@ async def test_links_markup_and_a_folded_long_message(browser, page_url, user): 
         await expect(toggle).to_have_attribute("aria-expanded", "false")
         assert (await item.bounding_box())["height"] < 1.5 * height
         await toggle.focus()
+        top = (await item.bounding_box())["y"]
         await page.keyboard.press("Enter")
         await expect(toggle).to_have_attribute("aria-expanded", "true")
         assert (await item.bounding_box())["height"] > 10 * height
+        # It unfolds downwards from where the reader is: the list does not run on to its end (scroll-anchor.js).
+        await page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        assert abs((await item.bounding_box())["y"] - top) <= 1
         await page.keyboard.press("Enter")
         await expect(toggle).to_have_attribute("aria-expanded", "false")
         # A short message has no toggle.
@@ -261,4 +282,43 @@ async def test_emoji_picker_and_completion_of_shortcodes_and_names(browser, page
     await expect(completion).to_be_hidden()
     origin = page_url.rstrip("/")
     assert [url for url in requests if not url.startswith(origin)] == []
+    assert not alice.js_errors and not phone.js_errors
+
+
+# Whether a message's time, "(edited)" and action buttons cover any of its words or its edit box:
+# [the item's index, what is covered] for each such message.
+COVERED = """(items) => items.flatMap((li, i) => {
+  const meta = [...li.querySelectorAll('.msg-meta time, .msg-actions > *')]
+    .map((el) => el.getBoundingClientRect()).filter((r) => r.width && r.height);
+  const box = li.querySelector('.msg-edit-box');
+  const words = box ? [box.getBoundingClientRect()] : [];
+  const walker = document.createTreeWalker(box ? li : li.querySelector('.msg-text'), NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text && !box; text = walker.nextNode()) {  // each line of words
+    const range = document.createRange();
+    range.selectNodeContents(text);
+    words.push(...range.getClientRects());
+  }
+  const over = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  return meta.some((m) => words.some((w) => over(m, w))) ? [[i, box ? 'edit box' : 'text']] : [];
+})"""
+
+
+async def test_a_message_s_time_and_actions_never_cover_its_words_or_its_edit_box(browser, page_url, user):  # noqa: F811
+    bob = await user("bob", "lobby")
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    phone = await on_phone(browser, page_url, "carol")
+    full_width = " ".join(["words that run the whole width of the pane"] * 12)
+    await bob.say("lobby", "first")
+    await bob.say("lobby", full_width)  # grouped under "first": no header of its own
+    await send(alice, "mine")
+    await send(alice, full_width)  # grouped, and alice's own: Edit and Delete too
+    for page in (alice, phone):
+        await expect(messages(page)).to_have_count(4)
+        await expect(messages(page).last).to_have_class(re.compile("grouped"))
+        for item in (1, 3):  # the time of a grouped message shows on hover (a tap on a phone)
+            await messages(page).nth(item).hover()
+            assert await messages(page).evaluate_all(COVERED) == []
+    await messages(alice).last.get_by_test_id("edit-message").click()
+    await expect(alice.get_by_test_id("edit-box")).to_be_focused()
+    assert await messages(alice).evaluate_all(COVERED) == []
     assert not alice.js_errors and not phone.js_errors

@@ -83,3 +83,40 @@ async def test_a_silent_dead_socket_is_found_by_a_ping_and_replaced(browser, pag
     await page.clock.run_for(20_000)
     await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     assert len(sockets) == 2
+
+
+async def test_while_reconnecting_the_page_does_not_claim_who_is_online(browser, page_url, server: Server,  # noqa: F811
+                                                                       user):
+    await user("bob", "lobby")
+    alice = await open_tab(browser, page_url, "alice")
+    members, heading = alice.get_by_test_id("members"), alice.locator("#members-heading")
+    online = alice.get_by_test_id("room-lobby").get_by_test_id("room-online")
+    await expect(heading).to_have_text("Online in #lobby (2)")
+    await expect(online).to_have_text(", 2 online")
+    refuse = {"on": True}  # while on, the page's new connections are refused before reaching chatd
+
+    async def gate(ws):
+        if refuse["on"]:
+            await ws.close()
+        else:
+            ws.connect_to_server()
+
+    await alice.route_web_socket("**/ws", gate)
+    for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "alice"]:
+        sock.abort()  # the network drops alice's connection
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "reconnecting")
+    # Who was online then, greyed, under words that do not say they are online now; no count in the sidebar.
+    await expect(heading).to_have_text("Members of #lobby when last connected")
+    note = alice.locator("#members-note")
+    await expect(note).to_have_text("Not connected: who is online shows again once reconnected.")
+    await expect(members).to_have_attribute("data-state", "unknown")
+    await expect(online).to_have_count(0)
+
+    refuse["on"] = False
+    await alice.locator("#retry-now").click()
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await expect(heading).to_have_text("Online in #lobby (2)")
+    await expect(members).not_to_have_attribute("data-state", "unknown")
+    await expect(note).to_be_hidden()
+    await expect(online).to_have_text(", 2 online")
+    assert not alice.js_errors
