@@ -233,6 +233,14 @@ def _v19_read_state(db: Database) -> None:
         "GROUP BY user_id, peer_id")
 
 
+def _v20_lean_message_indexes(db: Database) -> None:
+    """Messages lose the one-column indexes of room, sender and recipient, which the (room, id),
+    (sender, id) and (recipient, id) indexes serve as well: three b-trees fewer for every insert
+    (the store's hottest write; profiled in issue 13)."""
+    for index in ("message_room_id", "message_sender_id", "message_recipient_id"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
@@ -240,7 +248,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_ep
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
                                                       _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
                                                       _v15_search_index, _v16_rooms_care, _v17_uploads,
-                                                      _v18_edits, _v19_read_state]
+                                                      _v18_edits, _v19_read_state, _v20_lean_message_indexes]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

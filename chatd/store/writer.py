@@ -5,11 +5,14 @@ A job makes at most one change, as its last statement, so a job that fails
 has changed nothing and the others of its batch still commit (SQLite undoes
 a failed statement alone; a PostgreSQL transaction is aborted by one, so
 the batch then runs again with a savepoint per job);
-whatever is queued when the thread wakes up (up to ``batch_max``) commits
-together, so a burst of messages costs one fsync-free WAL commit rather
-than one each. Results come back on the event loop, all of a batch in one
-callback and in submission order, and only after the commit: nothing is
-acknowledged that a crash could forget.
+the jobs submitted during one pass of the event loop reach the thread together
+at its end, and whatever is queued when the thread wakes up (up to
+``batch_max``) commits together, so a burst of messages costs one thread
+wake-up and one fsync-free WAL commit rather than one each (profiled: with
+a wake-up per job, small rooms' messages committed ~7 at a time). Results
+come back on the event loop, all of a batch in one callback and in
+submission order, and only after the commit: nothing is acknowledged that a
+crash could forget.
 
 A job may name lock keys (PostgreSQL: the channels a message goes to). A
 writer given ``lock`` calls it first in each transaction with every key of
@@ -84,7 +87,8 @@ class Writer:
         self._lock = lock  # takes the sorted lock keys of a batch, first thing in its transaction
         self._loop = loop
         self._batch_max = batch_max
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # lists of jobs, one per loop pass; _STOP last
+        self._pending: list[Item] = []  # submitted during this loop pass, handed over at its end
         self._thread = threading.Thread(target=self._run, name="chatd-writer", daemon=True)
         self._closed = False
         self._committed: collections.deque[list[Outcome]] = collections.deque()  # batches awaiting _deliver
@@ -99,7 +103,15 @@ class Writer:
         if self._closed:
             done(None, WriterClosed("the server is shutting down"))
             return
-        self._queue.put((job, done, keys))
+        self._pending.append((job, done, keys))
+        if len(self._pending) == 1:
+            self._loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        """On the loop, at the end of the pass that submitted them: the pass's jobs to the thread."""
+        if self._pending:
+            self._queue.put(self._pending)
+            self._pending = []
 
     def run(self, job: Job, keys: tuple[int, ...] = ()) -> asyncio.Future:
         """Like submit, as an awaitable."""
@@ -123,6 +135,7 @@ class Writer:
         still runs after ``timeout`` seconds."""
         if not self._closed:
             self._closed = True
+            self._hand_over()
             self._queue.put(_STOP)
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -132,19 +145,25 @@ class Writer:
         try:  # connected by the first batch (_transaction): the database may be down at this moment
             stopping = False
             while not stopping:
-                batch = [self._queue.get()]
-                while len(batch) < self._batch_max:
+                items: list[Item] = []
+                handed = self._queue.get()
+                while True:
+                    if handed is _STOP:
+                        stopping = True
+                        break
+                    items += handed
+                    handed.clear()
+                    if len(items) >= self._batch_max:
+                        break
                     try:
-                        batch.append(self._queue.get_nowait())
+                        handed = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                if batch[-1] is _STOP:
-                    batch.pop()
-                    stopping = True
-                if batch:
+                while items:
                     # This thread keeps no reference to a batch once it is in _committed
                     # (_commit empties it): an idle writer must not keep jobs, and the
                     # connections their callbacks name, alive while it waits in get().
+                    batch, items = items[:self._batch_max], items[self._batch_max:]
                     self._committed.append(self._commit(batch))
                     with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is left to tell
                         self._loop.call_soon_threadsafe(self._deliver)
