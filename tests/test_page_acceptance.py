@@ -324,7 +324,6 @@ async def test_edits_deletions_replies_and_reactions_live_after_a_reload_and_a_r
         browser, site, egress):  # noqa: F811
     alice = await enter(browser, site, "alice", DESKTOP)
     bob = await enter(browser, site, "bob", PHONE)
-    alice.on("dialog", lambda dialog: dialog.accept())  # "Delete this message?"
     await send(alice, "the meeting is at tree")
     await send(alice, "wrong room, sorry")
     await expect(messages(bob)).to_have_count(2)
@@ -334,6 +333,7 @@ async def test_edits_deletions_replies_and_reactions_live_after_a_reload_and_a_r
     await alice.get_by_test_id("edit-box").fill("the meeting is at three")
     await alice.get_by_test_id("edit-box").press("Enter")
     await messages(alice).last.get_by_test_id("delete-own").click()
+    await alice.get_by_test_id("confirm-yes").click()  # "Delete this message for everyone?", asked in the page
 
     async def changed(page: Page) -> None:
         await expect(messages(page).first).to_contain_text("the meeting is at three")
