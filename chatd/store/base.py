@@ -366,8 +366,13 @@ class Store:
         reads, self._reads = self._reads, []
         jobs = min(len(reads), READ_THREADS)
         for share in (reads[i::jobs] for i in range(jobs)):
-            job = loop.run_in_executor(self._readers, self._read_all, [fn for fn, _ in share])
-            job.add_done_callback(functools.partial(_settle, [future for _, future in share]))
+            futures = [future for _, future in share]
+            try:
+                job = loop.run_in_executor(self._readers, self._read_all, [fn for fn, _ in share])
+            except RuntimeError as e:  # the store closed (its readers shut down) within this pass
+                job = loop.create_future()
+                job.set_exception(e)
+            job.add_done_callback(functools.partial(_settle, futures))
 
     def _read_all(self, fns: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         """In a reader thread: each read, in order → (True, its result) or (False, its error)."""
