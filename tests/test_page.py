@@ -68,6 +68,21 @@ async def send(page: Page, text: str) -> None:
     await page.get_by_test_id("composer").press("Enter")
 
 
+async def gate_websockets(target, refusing: bool = False) -> dict[str, bool]:
+    """Route the /ws connections of ``target`` (a Page or a BrowserContext) through a gate; → the
+    gate: while its ``"on"`` is True, new connections are refused before they reach chatd."""
+    gate = {"on": refusing}
+
+    async def route(ws) -> None:
+        if gate["on"]:
+            await ws.close()
+        else:
+            ws.connect_to_server()
+
+    await target.route_web_socket("**/ws", route)
+    return gate
+
+
 def messages(page: Page):
     return page.get_by_test_id("messages").get_by_test_id("message")
 

@@ -27,7 +27,7 @@ from tests.conftest import make_config
 from tests.test_page import browser, messages, open_tab, pytestmark, send  # noqa: F401 - browser: a fixture
 from tests.test_page_a11y import violations
 from tests.test_page_attention import DESKTOP, PHONE, RECORD_NOTIFICATIONS, badge, create_room, same_user_elsewhere
-from tests.test_page_settings import online, open_settings
+from tests.test_page_settings import choose_language, online, open_settings
 from tests.test_page_uploads import put_file
 from tests.test_uploads import metadata_left, photo_with_gps
 
@@ -302,18 +302,12 @@ async def test_a_mention_elsewhere_reading_on_another_device_and_chinese(browser
 
     # Chinese and back, from the settings; <html lang> follows.
     await open_settings(laptop)
-    await laptop.get_by_test_id("settings-lang").select_option("zh-CN")
-    await expect(laptop.locator("html")).to_have_attribute("lang", "zh-CN")
-    await online(laptop)
-    await expect(laptop.locator("#rooms-heading")).to_have_text("房间")
+    await choose_language(laptop, "zh-CN", "房间")
     await expect(laptop.get_by_test_id("room-title")).to_contain_text("dev")
     await axe_clean((laptop, "room in Chinese"))
     await open_settings(laptop)
     await expect(laptop.locator("#settings-heading")).to_have_text("设置")
-    await laptop.get_by_test_id("settings-lang").select_option("en")
-    await expect(laptop.locator("html")).to_have_attribute("lang", "en")
-    await online(laptop)
-    await expect(laptop.locator("#rooms-heading")).to_have_text("Rooms")
+    await choose_language(laptop, "en", "Rooms")
 
     assert egress.outside(site.origin) == []
     await axe_clean((laptop, "room with a mention"), (phone, "room read on a phone"), (bob, "room, the mentioner"))

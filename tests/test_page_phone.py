@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401 - fixtures
+from tests.test_page import browser, gate_websockets, messages, open_tab, page_url  # noqa: F401 - fixtures
 
 PHONE = {"width": 390, "height": 844}
 TAP_PX = 44
@@ -75,15 +75,7 @@ async def small_targets(page: Page) -> list[dict]:
 async def test_phone_tap_targets_drawers_and_a_one_row_top_bar(browser, page_url, server, locale, online):  # noqa: F811
     context = await browser.new_context(viewport=PHONE, locale=locale, has_touch=True, is_mobile=True,
                                         reduced_motion="reduce")
-    refuse = {"on": False}  # while on, the page's WebSocket connections are refused before reaching chatd
-
-    async def gate(ws):
-        if refuse["on"]:
-            await ws.close()
-        else:
-            ws.connect_to_server()
-
-    await context.route_web_socket("**/ws", gate)
+    refuse = await gate_websockets(context)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

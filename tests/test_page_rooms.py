@@ -11,7 +11,7 @@ import time
 from playwright.async_api import Page, expect
 
 from chatd.server import Server
-from tests.test_page import browser, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import browser, gate_websockets, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
 
 
 class Clock:
@@ -93,15 +93,7 @@ async def test_while_reconnecting_the_page_does_not_claim_who_is_online(browser,
     online = alice.get_by_test_id("room-lobby").get_by_test_id("room-online")
     await expect(heading).to_have_text("Online in #lobby (2)")
     await expect(online).to_have_text(", 2 online")
-    refuse = {"on": True}  # while on, the page's new connections are refused before reaching chatd
-
-    async def gate(ws):
-        if refuse["on"]:
-            await ws.close()
-        else:
-            ws.connect_to_server()
-
-    await alice.route_web_socket("**/ws", gate)
+    refuse = await gate_websockets(alice, refusing=True)
     for sock in [s for s in server.sockets if s.session.user and s.session.user.name == "alice"]:
         sock.abort()  # the network drops alice's connection
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "reconnecting")

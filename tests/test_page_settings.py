@@ -26,6 +26,15 @@ async def online(page: Page) -> None:
     await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
 
 
+async def choose_language(page: Page, lang: str, rooms_heading: str) -> None:
+    """In the open settings, choose ``lang``: <html lang> follows, the page reconnects, and the
+    sidebar's heading reads ``rooms_heading``."""
+    await page.get_by_test_id("settings-lang").select_option(lang)
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    await online(page)
+    await expect(page.locator("#rooms-heading")).to_have_text(rooms_heading)
+
+
 async def test_settings_language_theme_time_format_and_escape(browser, page_url):  # noqa: F811
     alice = await open_tab(browser, page_url, "alice")
     await send(alice, "what time is it")
@@ -47,18 +56,12 @@ async def test_settings_language_theme_time_format_and_escape(browser, page_url)
     await expect(messages(alice).first.locator("time").first).to_have_text(re.compile(r"\d{1,2}:\d\d\s?[AP]M"))
 
     await open_settings(alice)
-    await alice.get_by_test_id("settings-lang").select_option("zh-CN")
-    await expect(alice.locator("html")).to_have_attribute("lang", "zh-CN")
-    await online(alice)
-    await expect(alice.locator("#rooms-heading")).to_have_text("房间")
+    await choose_language(alice, "zh-CN", "房间")
     await expect(messages(alice).first.locator("time").first).to_have_text(re.compile("上午|下午"))
     await expect(alice.locator("html")).to_have_attribute("data-theme", "dark")  # kept across the reloads
     await open_settings(alice)
     await expect(alice.locator("#settings-heading")).to_have_text("设置")
-    await alice.get_by_test_id("settings-lang").select_option("en")
-    await expect(alice.locator("html")).to_have_attribute("lang", "en")
-    await online(alice)
-    await expect(alice.locator("#rooms-heading")).to_have_text("Rooms")
+    await choose_language(alice, "en", "Rooms")
     await expect(messages(alice).first).to_contain_text("what time is it")
     assert not alice.js_errors
 
