@@ -60,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=13, help="community: the same seed, the same community")
     p.add_argument("--seconds", type=float, default=3.0, help="length of the measured phase")
     p.add_argument("--warmup", type=float, default=0.5, help="fanout, rooms: unmeasured warm-up seconds")
-    p.add_argument("--window", type=int, default=0, help="messages in flight per sender (0: scenario's choice)")
+    p.add_argument("--window", type=int, help="messages in flight per sender (default: the scenario's own: "
+                                              "fanout 32,000 deliveries' worth, rooms 1, write 8)")
     p.add_argument("--setup-concurrency", type=int, default=100,
                    help="clients coming online at once while setting up (below the servers' listen backlogs)")
     p.add_argument("--concurrency", type=int, default=1000,
@@ -88,11 +89,48 @@ async def run(args: argparse.Namespace) -> dict:
     watch = ProcessWatch(args.server_pid, {name: int(pid) for name, _, pid in
                                            (a.partition("=") for a in args.also_pid)})
     try:
-        return await asyncio.wait_for(SCENARIOS[args.scenario](args, watch), args.time_limit)
+        result = await asyncio.wait_for(SCENARIOS[args.scenario](args, watch), args.time_limit)
     except TimeoutError:
-        return {"error": f"time limit of {args.time_limit:.0f} s reached"}
+        result = {"error": f"time limit of {args.time_limit:.0f} s reached"}
     except Exception as e:  # a broken server must give a result line, not a traceback only
-        return {"error": f"{type(e).__name__}: {e}"}
+        result = {"error": f"{type(e).__name__}: {e}"}
+    if not watch.alive():
+        result["server_gone"] = True
+    return verdict(args.scenario, result)
+
+
+# Figures of a result that, above 0, mean the run went wrong: its headline is not a measurement
+# of the server doing the job (refusals, cut-off clients, unanswered requests, a dead server).
+FAILED_IF = {
+    "server_errors": "error frames from the server (refusals, e.g. rate limits)",
+    "refused": "says refused by the server",
+    "unacked": "messages never acknowledged",
+    "problems": "protocol problems",
+    "skipped": "scheduled messages skipped (no member online)",
+    "failed": "clients that failed",
+}
+# Where the scenario checks stored messages, losing or repeating one is a failure too.
+CHECKED_STORE = {"write": ("lost", "duplicated"), "reconnect": ("lost", "duplicated", "out_of_order")}
+
+
+def verdict(scenario: str, result: dict) -> dict:
+    """``result`` with an ``error`` (kept if it had one) naming everything that went wrong:
+    any figure of FAILED_IF above 0, a lost or duplicated stored message (CHECKED_STORE), a server
+    that died, nothing measured. The figures stay in the result, for the record."""
+    reasons = [result["error"]] if result.get("error") else []
+    if result.get("server_gone"):
+        reasons.append("the server process died during the run")
+    for key, what in FAILED_IF.items():
+        if result.get(key):
+            reasons.append(f"{key} {result[key]:,} ({what})")
+    for key in CHECKED_STORE.get(scenario, ()):
+        if result.get(key):
+            reasons.append(f"{key} {result[key]:,}")
+    if not reasons and "messages_sent" in result and not result["messages_sent"]:
+        reasons.append("no message was sent")
+    if reasons:
+        result["error"] = "; ".join(reasons)
+    return result
 
 
 def main() -> None:
@@ -109,7 +147,7 @@ def main() -> None:
     sys.stdout.write(json.dumps({"scenario": args.scenario, **result}) + "\n")
     sys.stdout.flush()
     # Closing 10,000 sockets one by one takes longer than the kernel does at exit.
-    os._exit(0)
+    os._exit(1 if "error" in result else 0)
 
 
 if __name__ == "__main__":

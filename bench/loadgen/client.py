@@ -68,6 +68,8 @@ class ChatClient(WSListener):
         self.replayed_keys: list[int] = []  # with auth: keys of the messages replayed on connect, as they came
         self.replayed_at = 0  # monotonic ns of the last of them
         self.on_ack: Callable[[ChatClient, dict], None] | None = None  # acks not awaited by request()
+        # error frames no request() was waiting for (a refused say), after counting them in ``errors``
+        self.on_error: Callable[[ChatClient, dict], None] | None = None
         # Set, every frame is decoded and handed to it first, in arrival order, message frames
         # included (then not given to on_delivery): the slow path of community.py, which reads ids.
         self.on_frame: Callable[[ChatClient, dict], None] | None = None
@@ -137,6 +139,8 @@ class ChatClient(WSListener):
                 future.set_result(obj)
             elif kind == "error":
                 self.errors += 1
+                if self.on_error is not None:
+                    self.on_error(self, obj)
 
     def _sio_control(self, data: bytes) -> None:
         if data == b"2":  # Engine.IO ping from the server

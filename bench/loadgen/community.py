@@ -104,6 +104,7 @@ class Said:
     room: str | None = None
     to: Member | None = None
     id: int = 0  # from its ack
+    abandoned: bool = False  # community-lite: its sender reconnected as a new session before the ack
 
 
 class Member:
@@ -314,6 +315,8 @@ class Community:
                 old.drop()
         if not self.full:  # a new session: no resume, and no resend (a plain peer would store it twice)
             self._end_stays(member)
+            for said in member.unacked.values():
+                said.abandoned = True  # its answer went with the old connection: not owed
             member.unacked = {}
         await asyncio.sleep(rng.uniform(*AWAY))
         started = time.monotonic()
@@ -552,7 +555,8 @@ async def run(args, watch: ProcessWatch, full: bool) -> dict:
         "messages_sent": len(world.said),
         "private_sent": sum(1 for s in world.said if s.room is None),
         "acked": acked,
-        "unacked": len(world.said) - acked,
+        "abandoned": sum(1 for s in world.said if s.abandoned and not s.id),
+        "unacked": sum(1 for s in world.said if not s.id and not s.abandoned),
         "skipped": world.skipped,
         "owed": owed,
         "deliveries": delivered,

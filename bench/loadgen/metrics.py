@@ -163,7 +163,25 @@ class ProcessWatch:
         self._t0 = self._self0 = 0.0
         self._trees0: dict[str, float] = {}
         self._cpus0: dict[str, list[int]] = {}
+        self._start_time = self._started() if pid else None
         self.result: dict = {}
+
+    def _started(self) -> str | None:
+        """The server process's start time (field 22 of /proc/PID/stat), None if it is gone:
+        a pid that ends, or comes back as another process, is a server that died."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return None if fields[0] in ("Z", "X") else fields[19]
+
+    def alive(self) -> bool:
+        """False if the server watched (``pid``) has died since ``start()`` (or, before it, since now)."""
+        if not self.pid:
+            return True
+        now = self._started()
+        return now is not None and (self._start_time is None or now == self._start_time)
 
     def rss_kib(self) -> int:
         if not self.pid:
@@ -200,6 +218,10 @@ class ProcessWatch:
         wall = max(time.monotonic() - self._t0, 1e-9)
         seconds = {name: cpu - self._trees0.get(name, 0.0) for name, cpu in self._trees().items()}
         server_seconds = seconds.pop("server", 0.0)
+        # A server that died meanwhile has no CPU left to read (its figures would come out
+        # negative): say so, and let __main__.verdict() fail the measurement.
+        gone = not self.alive() or server_seconds < 0
+        server_seconds = max(server_seconds, 0.0)
         used = {name: cpu / wall for name, cpu in seconds.items()}
         server = server_seconds / wall
         own = (self._self_cpu() - self._self0) / wall
@@ -213,5 +235,7 @@ class ProcessWatch:
             "loadgen_cpu": round(own, 2),
             **{f"{name}_cpu": round(cpu, 2) for name, cpu in used.items()},
             "other_cpu": round(max(0.0, user_system - server - own - sum(used.values())), 2),
+            "watched_s": round(wall, 3),  # the CPU shares above are over this long: rough below ~0.5 s
+            **({"server_gone": True} if gone else {}),
         }
         return self.result

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 
-from loadgen.client import ChatClient
+from loadgen.client import ChatClient, connect
 from loadgen.metrics import ProcessWatch, latency_summary, message_text
 from loadgen.population import bring_online, close_all, create_rooms, populate, room_names
 
@@ -110,46 +111,65 @@ async def _replays_done(clients: list[ChatClient], expected: int, quiet: float =
         await asyncio.sleep(0.05)
 
 
+WRITE_WINDOW = 8  # write: unacknowledged says per sender, unless --window says otherwise
+WRITE_KEY = 1_000_000  # write: a message's key is sender index × WRITE_KEY + its sequence number
+
+
 async def write(args, watch: ProcessWatch) -> dict:
     """(7) ``--senders`` clients, each alone in its room (so the cost is the
-    store, not fan-out), each with ``--window`` says awaiting their ack."""
+    store, not fan-out), each with ``--window`` says awaiting their ack.
+
+    A say is acknowledged (``acked``), refused with an error frame (``refused``: that frees its
+    window slot) or neither by the end (``unacked``). After the timed part (not timed), what the
+    server stored is read back (``stored_messages``): ``lost`` = acknowledged but not stored,
+    ``duplicated`` = stored more than once."""
+    window_size = args.window or WRITE_WINDOW
     names = room_names(args.senders, "w")
     await create_rooms(args.url, args.flavour, names)
     senders, failures = await populate(args.url, args.flavour, args.senders, names,
                                        concurrency=args.setup_concurrency)
     if failures:
         return {"error": f"{len(failures)} clients failed to join: {failures[0]}"}
-    acked: set[str] = set()
-    ack_ids: set[int] = set()
+    acked: dict[str, int] = {}  # cid → key of the message acknowledged
+    refused: dict[str, str] = {}  # cid → the error's code
     latencies: list[int] = []
     sent_at: dict[str, int] = {}
-    state = {"sent": 0, "duplicated": 0, "first": 0, "last": 0}
-    windows = {s.index: asyncio.Semaphore(args.window) for s in senders}
+    keys: dict[str, int] = {}  # cid → key, for every say sent
+    state = {"sent": 0, "acked_twice": 0, "first": 0, "last": 0}
+    windows = {s.index: asyncio.Semaphore(window_size) for s in senders}
 
     def on_ack(client: ChatClient, ack: dict) -> None:
         now = time.monotonic_ns()
         cid = ack.get("cid")
         if cid in acked:
-            state["duplicated"] += 1
+            state["acked_twice"] += 1
             return
-        acked.add(cid)
-        ack_ids.add(ack["id"])
+        acked[cid] = keys.get(cid, -1)
         latencies.append(now - sent_at.pop(cid, now))
         state["last"] = now
         windows[client.index].release()
 
+    def on_error(client: ChatClient, error: dict) -> None:
+        cid = error.get("cid")
+        if cid in keys and cid not in acked and cid not in refused:
+            refused[cid] = str(error.get("code"))
+            sent_at.pop(cid, None)
+            windows[client.index].release()  # a refusal answers the say: it frees its slot
+
     async def send_until(client: ChatClient, stop_at: float) -> None:
         window, seq = windows[client.index], 0
-        client.on_ack = on_ack
+        client.on_ack, client.on_error = on_ack, on_error
+        client.gone.add_done_callback(lambda _: window.release())  # cut off: stop, not wait forever
         while True:
             await window.acquire()
             if time.monotonic() >= stop_at or not client.connected:
                 return
             cid = f"w{client.index}.{seq}"
+            keys[cid] = key = client.index * WRITE_KEY + seq
             sent_at[cid] = time.monotonic_ns()
             state["first"] = state["first"] or sent_at[cid]
             state["sent"] += 1
-            client.send({"type": "say", "room": client.room, "text": message_text(seq), "cid": cid})
+            client.send({"type": "say", "room": client.room, "text": message_text(key), "cid": cid})
             seq += 1
 
     watch.start()
@@ -159,19 +179,68 @@ async def write(args, watch: ProcessWatch) -> dict:
     for task in late:
         task.cancel()
     give_up = time.monotonic() + 10
-    while len(acked) < state["sent"] and time.monotonic() < give_up:
+    while len(acked) + len(refused) < state["sent"] and time.monotonic() < give_up \
+            and any(s.connected for s in senders):
         await asyncio.sleep(0.05)
+    cpu = watch.stop()
     seconds = (state["last"] - state["first"]) / 1e9 if state["last"] else 0
-    return {
+    result = {
         "senders": len(senders),
-        "window": args.window,
+        "window": window_size,
         "messages_sent": state["sent"],
         "acked": len(acked),
         "acked_per_s": round(len(acked) / seconds) if seconds else 0,
         "seconds": round(seconds, 3),
-        "lost": state["sent"] - len(acked),
-        "duplicated": state["duplicated"] + len(acked) - len(ack_ids),
+        "refused": len(refused),
+        **({"refused_codes": dict(Counter(refused.values()))} if refused else {}),
+        "unacked": state["sent"] - len(acked) - len(refused),
+        "acked_twice": state["acked_twice"],
+        "failed": sum(not s.connected for s in senders),
         "server_errors": sum(s.errors for s in senders),
         **{k.replace("latency", "ack"): v for k, v in latency_summary(latencies).items()},
-        **watch.stop(),
+        **cpu,
     }
+    # Not timed: was every acknowledged message stored, once?
+    try:
+        stored = await asyncio.wait_for(_read_back(args, names, len(acked)), 60)
+    except Exception as e:  # a dead server: the check could not be made, and says so
+        return {**result, "lost": len(acked), "duplicated": 0,
+                "error": f"could not read back what was stored: {type(e).__name__}: {e}"}
+    copies = Counter(stored)
+    return {**result, "stored_messages": len(stored),
+            "lost": sum(1 for key in acked.values() if not copies.get(key)),
+            "duplicated": sum(n - 1 for n in copies.values() if n > 1)}
+
+
+async def _read_back(args, rooms: list[str], expected: int) -> list[int]:
+    """The keys of every message stored in ``rooms``, as often as each is stored. chatd: a fresh
+    client joins each room and pages its history from the start (``after``, following ``more``,
+    docs/protocol.md "Pages"); Socket.IO + SQLite: a fresh connection with ``serverOffset`` 0 is
+    replayed every message of the rooms it names (as a resume is, see ``reconnect``)."""
+    if args.flavour == "sio":
+        client = await connect(args.url, args.flavour, auth={"serverOffset": 0, "rooms": rooms})
+        await _replays_done([client], expected)
+        await asyncio.sleep(0.2)  # a copy stored twice would come after the count is reached
+        keys = list(client.replayed_keys)
+        client.drop()
+        return keys
+
+    async def one_room(i: int, room: str) -> list[int]:
+        reader = await bring_online(args.url, args.flavour, i, room, name_prefix="wcheck")
+        out, after = [], 0
+        while True:
+            page = await reader.request({"type": "history", "room": room, "after": after, "limit": 100})
+            messages = page.get("messages") or []
+            out += [int(m["text"].split(":", 1)[0]) for m in messages]
+            if not page.get("more") or not messages:
+                break
+            after = messages[-1]["id"]
+        reader.drop()
+        return out
+
+    keys: list[int] = []
+    for start in range(0, len(rooms), 50):
+        for got in await asyncio.gather(*(one_room(start + i, room)
+                                          for i, room in enumerate(rooms[start:start + 50]))):
+            keys += got
+    return keys

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import Counter
 
-from loadgen.client import ChatClient, connect
+from loadgen.client import ChatClient, ChatError, connect
 
 
 def room_names(count: int, prefix: str = "r") -> list[str]:
@@ -26,9 +26,15 @@ async def create_rooms(base: str, flavour: str, names: list[str]) -> ChatClient:
     admin = await connect(base, flavour)
     await admin.request({"type": "identify", "name": "bench-admin"})
     for start in range(0, len(names), 200):  # pipelined, 200 at a time
-        await asyncio.gather(*(admin.request({"type": "create", "room": name})
-                               for name in names[start:start + 200]), return_exceptions=True)
-    return admin  # room_exists errors (a reused database) are fine: the room is there
+        answers = await asyncio.gather(*(admin.request({"type": "create", "room": name})
+                                         for name in names[start:start + 200]), return_exceptions=True)
+        # room_exists (a reused database) is fine: the room is there. Any other refusal is the
+        # real cause of the joins that would fail next (no_such_room): say it, not them.
+        refused = [a for a in answers if isinstance(a, Exception) and "room_exists" not in str(a)]
+        if refused:
+            raise ChatError(f"the server refused to create rooms ({len(refused)} of {len(answers)}): "
+                            f"{type(refused[0]).__name__}: {refused[0]}")
+    return admin
 
 
 async def bring_online(base: str, flavour: str, index: int, room: str, *, name_prefix: str = "u",

@@ -40,6 +40,8 @@ async def talk(client: ChatClient, receivers: int, tracker: Deliveries, *, windo
     """Say messages into the client's room until ``stop_at``, with at most
     ``window`` of them not yet delivered to all ``receivers``."""
     free = asyncio.Semaphore(window)
+    # A sender the server cut off would wait for its window forever: its end frees it, and it stops.
+    client.gone.add_done_callback(lambda _: free.release())
     seq = 0
     while True:
         await free.acquire()
@@ -87,7 +89,13 @@ async def measure(senders, clients, watch: ProcessWatch, args, window: int) -> d
     watch.start()
     tracker = await run_talkers(senders, clients, window=window, phase=1, seconds=args.seconds)
     return {**tracker.summary(), **watch.stop(), "window": window,
-            "server_errors": sum(c.errors for c in clients)}
+            "server_errors": sum(c.errors for c in clients), "failed": cut_off(clients)}
+
+
+def cut_off(clients: list[ChatClient]) -> int:
+    """Clients whose connection ended during the run (the server closed it: none of them is
+    dropped by the load generator before the end)."""
+    return sum(not c.connected for c in clients)
 
 
 async def setup(args, rooms: list[str], count: int) -> tuple[ChatClient, list[ChatClient], list[str]]:
@@ -136,4 +144,4 @@ async def latency(args, watch: ProcessWatch) -> dict:
         sender.send({"type": "say", "room": sender.room, "text": message_text(key), "cid": f"k{key}"})
     await drain(tracker)
     return {"members": len(clients), "rate": args.rate, **tracker.summary(), **watch.stop(),
-            "server_errors": sum(c.errors for c in clients)}
+            "server_errors": sum(c.errors for c in clients), "failed": cut_off(clients)}
