@@ -46,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--loadgen-core", type=int, default=1)
     p.add_argument("--setup-only", action="store_true", help="install everything, run nothing")
     p.add_argument("--list", action="store_true", help="list servers and cases")
+    p.add_argument("--print-config", nargs=2, metavar=("PORT", "DIR"),
+                   help="print the chatd config a run uses (listening on PORT, its files in DIR), for running "
+                        "a scenario by hand, and exit")
     return p.parse_args()
 
 
@@ -79,6 +82,12 @@ def main() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036  (run.py may be started by any python3)
         sys.exit("bench needs Python 3.11 or newer, as chatd does")
     args = parse_args()
+    if args.print_config:
+        from harness.targets import chatd_config_text  # stdlib only, like setup_env
+
+        port, where = args.print_config
+        sys.stdout.write(chatd_config_text(int(port), Path(where).resolve()))
+        return
     if not in_venv():
         available = setup_env.ensure()
         if args.setup_only:
@@ -135,28 +144,39 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
                       out / "logs" / stamp, out / f"results-{stamp}.jsonl")
     minutes = (time.monotonic() - started) / 60
 
+    # The full run replaces the published figures; a partial one writes its own dated files in
+    # bench/out/, with bench/out/RESULTS.md and results.png pointing at the latest of them.
     dest = setup_env.BENCH if full else out
-    chart = dest / "results.png"
+    markdown = dest / ("RESULTS.md" if full else f"RESULTS-{stamp}.md")
+    chart = dest / ("results.png" if full else f"results-{stamp}.png")
     chatd_argv = args.chatd_cmd.split() if args.chatd_cmd else default_chatd()
     command = "python3 bench/run.py " + " ".join(sys.argv[1:])
     report.write_chart(chart, records, cases, targets)
-    report.write_markdown(dest / "RESULTS.md", records, cases, targets, machine.describe(chatd_argv),
+    report.write_markdown(markdown, records, cases, targets, machine.describe(chatd_argv),
                           time.strftime("%Y-%m-%d %H:%M %Z"), command.strip(), chart.name, repeats)
+    if not full:
+        for latest, made in ((out / "RESULTS.md", markdown), (out / "results.png", chart)):
+            latest.unlink(missing_ok=True)
+            latest.symlink_to(made.name)
     print()
     print(report.main_table(records, cases, targets))
+    failures = report.failure_lines(records)
+    if failures:
+        print(f"\n{report.FAILED} failed runs, left out of every median, ratio, target and cost:")
+        print("\n".join(failures))
     m = report.medians(records, cases, targets)
     if any(t.name == "chatd" for t in targets):
         print("\nchatd ÷ the others (same run):")
-        print("\n".join(report.ratio_lines(m, cases, targets)))
+        print("\n".join(report.ratio_lines(m, cases, targets, records)))
         print("\nchatd against issue 4's targets:")
-        print("\n".join(report.goal_lines(m, cases)))
+        print("\n".join(report.goal_lines(m, cases, report.GOALS, records)))
         print("\nchatd against issue 13's targets:")
-        print("\n".join(report.goal_lines(m, cases, report.GOALS_13)))
+        print("\n".join(report.goal_lines(m, cases, report.GOALS_13, records)))
     costs = report.cost_table(records, cases, targets)
     if costs:
         print("\nµs of server CPU per unit (median of runs):")
         print(costs)
-    print(f"\n{len(records)} measurements in {minutes:.1f} min; wrote {dest / 'RESULTS.md'} and {chart}")
+    print(f"\n{len(records)} measurements in {minutes:.1f} min; wrote {markdown} and {chart}")
 
 
 if __name__ == "__main__":

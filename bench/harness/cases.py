@@ -5,7 +5,7 @@ shrinks them for a smoke test of the harness itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,28 @@ class Case:
     persistent_only: bool = False  # needs a server that stores messages (chatd, socketio-sqlite)
     time_limit: float = 150.0
     chatd_only: bool = False  # needs chatd's whole protocol (private messages, history, resume): chatd targets
+    quick: bool = False  # --quick's small sizes, not the title's: label them, score no target on them
+
+    @property
+    def sizes(self) -> str:
+        """The sizes this case runs with, from its loadgen options: "200 members, 1 s"."""
+        opts = dict(zip(self.args[::2], self.args[1::2], strict=False))
+        return ", ".join(f"{int(float(opts[o])):,}{unit}" for o, unit in SIZE_WORDS if o in opts)
+
+    @property
+    def size_label(self) -> str:
+        """"" for a full-size case; else "quick: 200 members, 1 s", for every title it appears in."""
+        return f"quick: {self.sizes}" if self.quick else ""
+
+
+# loadgen options that size a case, as shown beside a --quick case's title
+SIZE_WORDS = [("--members", " members"), ("--senders", " senders"), ("--clients", " clients"),
+              ("--rooms", " rooms"), ("--per-room", " per room"), ("--missed", " missed"), ("--seconds", " s")]
 
 
 def all_cases(quick: bool = False) -> list[Case]:
     q = quick
-    return [
+    cases = [
         Case("fanout-100", "(1) fan-out, 1 sender, room of 100", "fanout",
              ("--members", "50" if q else "100", "--seconds", "1" if q else "2"),
              "deliveries_per_s", "deliveries/s", True),
@@ -51,6 +68,7 @@ def all_cases(quick: bool = False) -> list[Case]:
              "acked_per_s", "acked msgs/s", True, persistent_only=True),
         *community_cases(q),
     ]
+    return [replace(c, quick=True) for c in cases] if q else cases
 
 
 def community_cases(q: bool) -> list[Case]:

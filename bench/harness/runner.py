@@ -62,7 +62,8 @@ def measure(target: Target, case: Case, rep: int, pinning: Pinning, logs: Path,
         with server:
             result = run_loadgen(case, server, pinning)
             if server.proc.poll() is not None:
-                result.setdefault("error", f"server died: {server.log_tail()}")
+                died = f"server died: {server.log_tail()}"
+                result["error"] = f"{result['error']}; {died}" if result.get("error") else died
     except (ServerFailed, ServiceFailed) as e:
         result = {"error": str(e)}
     record.update(result)
@@ -71,13 +72,14 @@ def measure(target: Target, case: Case, rep: int, pinning: Pinning, logs: Path,
 
 
 def describe(case: Case, record: dict) -> str:
-    if "error" in record:
-        return f"ERROR {record['error']}"
+    if "error" in record:  # a failed measurement: its figure is not one (report.py leaves it out)
+        return f"✗ FAILED: {record['error']}"
     value = record.get(case.metric)
     text = f"{value:,} {case.unit}" if isinstance(value, (int, float)) else "?"
     extras = [f"{k} {record[k]}" for k in ("lost", "duplicated", "failed") if record.get(k)]
-    if "server_core_busy" in record:
-        extras.append(f"cpu: server core {record['server_core_busy']}, loadgen {record['loadgen_cpu']}")
+    if "server_cpu" in record:
+        extras.append(f"cpu: server {record['server_cpu']} (its core busy {record['server_core_busy']}), "
+                      f"loadgen {record['loadgen_cpu']}")
     services = [f"{name} {record[name + '_cpu']}" for name in ("redis", "postgres") if name + "_cpu" in record]
     if services:
         extras.append("cpu: " + ", ".join(services))
@@ -107,21 +109,25 @@ def measure_quietly(target: Target, case: Case, rep: int, pinning: Pinning, logs
     return record
 
 
+def runs_on(case: Case, target: Target) -> bool:
+    """Whether ``case`` is measured on ``target`` (a store, chatd's whole protocol)."""
+    return not (case.persistent_only and not target.persistent) and not (case.chatd_only and target.needs != "chatd")
+
+
 def run_all(targets: list[Target], cases: list[Case], repeats: int, pinning: Pinning, logs: Path,
             results_file: Path) -> list[dict]:
     """Every measurement, appended to ``results_file`` as it completes (JSON lines),
     so an interrupted run keeps what it measured."""
     records: list[dict] = []
     results_file.parent.mkdir(parents=True, exist_ok=True)
-    retries = [max(4, len(targets) * len(cases) * repeats // 8)]  # a busy machine must not double the run
+    planned = sum(1 for case in cases for target in targets if runs_on(case, target)) * repeats
+    retries = [planned // 8]  # at most one measurement in eight is repeated: a busy machine must not double the run
     needs_postgres = any(t.deployment.store == "postgres" for t in targets)
     with PostgresCluster() if needs_postgres else contextlib.nullcontext() as postgres:
         for rep in range(1, repeats + 1):
             for case in cases:
                 for target in targets:
-                    if case.persistent_only and not target.persistent:
-                        continue
-                    if case.chatd_only and target.needs != "chatd":
+                    if not runs_on(case, target):
                         continue
                     record = measure_quietly(target, case, rep, pinning, logs, retries, postgres)
                     records.append(record)

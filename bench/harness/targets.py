@@ -90,10 +90,18 @@ class Target:
 
 def chatd_config(port: int, workdir: Path, deployment: Deployment = Deployment(), services: Services = Services(),
                  ) -> Path:
-    """Write a config for one run: keys as documented in docs/configuration.md."""
+    """Write a config for one run (``chatd_config_text``) to ``workdir/chatd.yaml``; its path."""
     path = workdir / "chatd.yaml"
+    path.write_text(chatd_config_text(port, workdir, deployment, services))
+    return path
+
+
+def chatd_config_text(port: int, workdir: Path, deployment: Deployment = Deployment(),
+                      services: Services = Services()) -> str:
+    """The config of one run, keys as documented in docs/configuration.md (``run.py --print-config``
+    prints it, for running a scenario by hand)."""
     cluster = f"workers: {deployment.workers}\nbus: {services.bus}\n" if deployment.bus else ""
-    path.write_text(
+    return (
         f"""# written by bench/harness/targets.py for one benchmark run
 listen: "127.0.0.1:{port}"
 {cluster}database: {services.database or workdir / 'chatd.db'}
@@ -109,12 +117,13 @@ rooms:
   max_per_creator: 0  # the load generator's one admin user creates every room of a case
 address:
   exempt: ["127.0.0.0/8"]  # every load generator client is 127.0.0.1: no per-address limits
+identity:
+  name_hold_seconds: 0  # names free at once: a scenario run again (by hand) reuses u0, u1…
 api:  # bench/api.py: one key sends as fast as it can
   rate_per_second: 1000000
   rate_burst: 1000000
 """
     )
-    return path
 
 
 def chatd_command(base: list[str], deployment: Deployment = Deployment()) -> Callable[[int, Path, Services], list[str]]:

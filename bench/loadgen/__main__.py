@@ -84,7 +84,7 @@ def raise_fd_limit() -> None:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    from loadgen.metrics import ProcessWatch
+    from loadgen.metrics import ProcessWatch, verdict
 
     watch = ProcessWatch(args.server_pid, {name: int(pid) for name, _, pid in
                                            (a.partition("=") for a in args.also_pid)})
@@ -97,40 +97,6 @@ async def run(args: argparse.Namespace) -> dict:
     if not watch.alive():
         result["server_gone"] = True
     return verdict(args.scenario, result)
-
-
-# Figures of a result that, above 0, mean the run went wrong: its headline is not a measurement
-# of the server doing the job (refusals, cut-off clients, unanswered requests, a dead server).
-FAILED_IF = {
-    "server_errors": "error frames from the server (refusals, e.g. rate limits)",
-    "refused": "says refused by the server",
-    "unacked": "messages never acknowledged",
-    "problems": "protocol problems",
-    "skipped": "scheduled messages skipped (no member online)",
-    "failed": "clients that failed",
-}
-# Where the scenario checks stored messages, losing or repeating one is a failure too.
-CHECKED_STORE = {"write": ("lost", "duplicated"), "reconnect": ("lost", "duplicated", "out_of_order")}
-
-
-def verdict(scenario: str, result: dict) -> dict:
-    """``result`` with an ``error`` (kept if it had one) naming everything that went wrong:
-    any figure of FAILED_IF above 0, a lost or duplicated stored message (CHECKED_STORE), a server
-    that died, nothing measured. The figures stay in the result, for the record."""
-    reasons = [result["error"]] if result.get("error") else []
-    if result.get("server_gone"):
-        reasons.append("the server process died during the run")
-    for key, what in FAILED_IF.items():
-        if result.get(key):
-            reasons.append(f"{key} {result[key]:,} ({what})")
-    for key in CHECKED_STORE.get(scenario, ()):
-        if result.get(key):
-            reasons.append(f"{key} {result[key]:,}")
-    if not reasons and "messages_sent" in result and not result["messages_sent"]:
-        reasons.append("no message was sent")
-    if reasons:
-        result["error"] = "; ".join(reasons)
-    return result
 
 
 def main() -> None:

@@ -239,3 +239,37 @@ class ProcessWatch:
             **({"server_gone": True} if gone else {}),
         }
         return self.result
+
+
+# Figures of a result that, above 0, mean the run went wrong: its headline is not a measurement
+# of the server doing the job (refusals, cut-off clients, unanswered requests, a dead server).
+FAILED_IF = {
+    "server_errors": "error frames from the server (refusals, e.g. rate limits)",
+    "refused": "says refused by the server",
+    "unacked": "messages never acknowledged",
+    "problems": "protocol problems",
+    "skipped": "scheduled messages skipped (no member online)",
+    "failed": "clients that failed",
+}
+# Where the scenario checks stored messages, losing or repeating one is a failure too.
+CHECKED_STORE = {"write": ("lost", "duplicated"), "reconnect": ("lost", "duplicated", "out_of_order")}
+
+
+def verdict(scenario: str, result: dict) -> dict:
+    """``result`` with an ``error`` (kept if it had one) naming everything that went wrong:
+    any figure of FAILED_IF above 0, a lost or duplicated stored message (CHECKED_STORE), a server
+    that died, nothing measured. The figures stay in the result, for the record."""
+    reasons = [result["error"]] if result.get("error") else []
+    if result.get("server_gone"):
+        reasons.append("the server process died during the run")
+    for key, what in FAILED_IF.items():
+        if result.get(key):
+            reasons.append(f"{key} {result[key]:,} ({what})")
+    for key in CHECKED_STORE.get(scenario, ()):
+        if result.get(key):
+            reasons.append(f"{key} {result[key]:,}")
+    if not reasons and "messages_sent" in result and not result["messages_sent"]:
+        reasons.append("no message was sent")
+    if reasons:
+        result["error"] = "; ".join(reasons)
+    return result
