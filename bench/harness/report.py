@@ -98,7 +98,7 @@ def failure_lines(records: list[dict]) -> list[str]:
     lines = []
     for r in failed_runs(records):
         seen = [f"{k} {r[k]:,}" for k in ("server_errors", "refused", "unacked", "failed", "problems", "skipped",
-                                           "lost", "duplicated")
+                                           "lost", "duplicated", "unverified")
                 if isinstance(r.get(k), int) and r[k] and f"{k} " not in r["error"]]
         lines.append(f"- {FAILED} {r['target']} {r['case']} run {r['rep']}: {r['error']}"
                      + (f" [{', '.join(seen)}]" if seen else ""))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections import Counter
 
@@ -111,8 +112,9 @@ async def _replays_done(clients: list[ChatClient], expected: int, quiet: float =
         await asyncio.sleep(0.05)
 
 
+READ_BACK_TRIES = 5  # write: connection attempts of the read-back, 1 s apart
 WRITE_WINDOW = 8  # write: unacknowledged says per sender, unless --window says otherwise
-WRITE_KEY = 1_000_000  # write: a message's key is sender index × WRITE_KEY + its sequence number
+WRITE_KEY = 1_000_000  # write: a message's key is run × WRITE_KEY² + sender index × WRITE_KEY + its sequence number
 
 
 async def write(args, watch: ProcessWatch) -> dict:
@@ -124,6 +126,7 @@ async def write(args, watch: ProcessWatch) -> dict:
     server stored is read back (``stored_messages``): ``lost`` = acknowledged but not stored,
     ``duplicated`` = stored more than once."""
     window_size = args.window or WRITE_WINDOW
+    run = random.randrange(1, 1_000_000) * WRITE_KEY ** 2  # a server written to before (by hand) has other keys
     names = room_names(args.senders, "w")
     await create_rooms(args.url, args.flavour, names)
     senders, failures = await populate(args.url, args.flavour, args.senders, names,
@@ -165,7 +168,7 @@ async def write(args, watch: ProcessWatch) -> dict:
             if time.monotonic() >= stop_at or not client.connected:
                 return
             cid = f"w{client.index}.{seq}"
-            keys[cid] = key = client.index * WRITE_KEY + seq
+            keys[cid] = key = run + client.index * WRITE_KEY + seq
             sent_at[cid] = time.monotonic_ns()
             state["first"] = state["first"] or sent_at[cid]
             state["sent"] += 1
@@ -201,13 +204,21 @@ async def write(args, watch: ProcessWatch) -> dict:
         **cpu,
     }
     # Not timed: was every acknowledged message stored, once?
-    try:
-        stored = await asyncio.wait_for(_read_back(args, names, len(acked)), 60)
-    except Exception as e:  # a dead server: the check could not be made, and says so
-        return {**result, "lost": len(acked), "duplicated": 0,
-                "error": f"could not read back what was stored: {type(e).__name__}: {e}"}
-    copies = Counter(stored)
-    return {**result, "stored_messages": len(stored),
+    for attempt in range(READ_BACK_TRIES):
+        try:
+            stored = await asyncio.wait_for(_read_back(args, names, len(acked)), 60)
+            break
+        except (OSError, ConnectionError) as e:  # a server restarted (by hand) may be back in a moment
+            if attempt + 1 == READ_BACK_TRIES:
+                return {**result, "unverified": len(acked),  # acknowledged, and not known to be stored
+                        "error": f"could not read back what was stored: {type(e).__name__}: {e}"}
+            await asyncio.sleep(1.0)
+        except Exception as e:
+            return {**result, "unverified": len(acked),
+                    "error": f"could not read back what was stored: {type(e).__name__}: {e}"}
+    ours = set(keys.values())
+    copies = Counter(key for key in stored if key in ours)
+    return {**result, "stored_messages": sum(copies.values()),
             "lost": sum(1 for key in acked.values() if not copies.get(key)),
             "duplicated": sum(n - 1 for n in copies.values() if n > 1)}
 
