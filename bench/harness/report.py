@@ -75,7 +75,7 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     (a storm of 0.39 s against 0.075 s, not 0.4 against 0.1: ratios must agree with the figures)."""
     if value is None:
         return "—"
-    if digits and 0 < abs(value) < 1:
+    if digits and 0 < abs(value) < 10 ** (1 - digits):
         return f"{value:.2g}"
     return f"{value:,.{digits}f}"
 
@@ -429,8 +429,8 @@ TITLE_CHARS = 60  # a panel title's line, in characters
 
 def _tick(x: float, _) -> str:
     """An x tick label, short: 450k, not 450,000 (five of those run together in a panel)."""
-    if x >= 10_000:
-        return f"{x / 1000:,.0f}k"
+    if x >= 1000:
+        return f"{x / 1000:,.3g}k"
     return f"{x:,.0f}" if x >= 10 else f"{x:g}"
 
 
@@ -445,7 +445,7 @@ def write_chart(path: Path, records, cases, targets) -> None:
     shown = [c for c in cases if any((t.name, c.name) in m for t in targets)]
     cols = 2
     rows = (len(shown) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(13, 3.0 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(13, 3.0 * rows + 0.6), squeeze=False)  # height: see tight_layout
     for ax, case in zip(axes.flat, shown, strict=False):
         names = [t for t in targets if (t.name, case.name) in m]
         values = [m[(t.name, case.name)] for t in names]
@@ -455,9 +455,9 @@ def write_chart(path: Path, records, cases, targets) -> None:
         if len(names) == 1:
             ax.set_ylim(1.2, -1.2)  # one slim bar, not one filling the panel
         better = "higher is better" if case.higher_is_better else "lower is better"
-        title = textwrap.fill(case.title, TITLE_CHARS)  # the long (8) titles would run into the next panel
         sub = f"{case.unit}, {better}" + (f"; {case.size_label}" if case.quick else "")
-        ax.set_title(f"{title}\n{sub}", fontsize=9)
+        # the long (8) titles and the quick sizes would run into the next panel: wrapped
+        ax.set_title("\n".join(textwrap.wrap(case.title, TITLE_CHARS) + textwrap.wrap(sub, TITLE_CHARS)), fontsize=9)
         ax.tick_params(labelsize=8)
         for y, v in enumerate(values):
             ax.text(v, y, f" {v:,.0f}" if v >= 100 else f" {_fmt(v, 1)}", va="center", fontsize=7)
@@ -471,9 +471,10 @@ def write_chart(path: Path, records, cases, targets) -> None:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
-    quick = " — --quick sizes (in each panel), no targets" if any(c.quick for c in shown) else \
+    quick = "; small --quick sizes, given in each panel; no targets" if any(c.quick for c in shown) else \
         "; dashed: issue 4's target for chatd"
     fig.suptitle(f"chatd and its peers, one core each (median of runs that did not fail{quick})", fontsize=11)
-    fig.tight_layout(h_pad=1.5, w_pad=2.0)
+    height = 3.0 * rows + 0.6
+    fig.tight_layout(h_pad=1.5, w_pad=2.0, rect=(0, 0, 1, 1 - 0.45 / height))  # the suptitle's own band
     fig.savefig(path, dpi=110)
     plt.close(fig)
