@@ -240,13 +240,16 @@ def cost_of(records: list[dict], target: str, case: Case, count_field: str) -> f
 def cost_table(records: list[dict], cases: list[Case], targets: list[Target]) -> str:
     """Per case and unit (delivery, message, client, …), each server's µs of CPU per unit; "" if none."""
     shown = [t for t in targets if any(r["target"] == t.name for r in records)]
+    failed = {(r["target"], r["case"]) for r in failed_runs(records)} - {
+        (r["target"], r["case"]) for r in records if "error" not in r}  # every run failed: ✗
     header = ["case", "µs of server CPU per", *[t.label for t in shown]]
     rows = []
     for case in cases:
         for field, unit in COST_UNITS.get(case.scenario, []):
             costs = [cost_of(records, t.name, case, field) for t in shown]
-            if any(c is not None for c in costs):
-                rows.append([case.name, unit, *[_cost(c) for c in costs]])
+            if any(c is not None for c in costs) or any((t.name, case.name) in failed for t in shown):
+                rows.append([case.name, unit, *[FAILED if c is None and (t.name, case.name) in failed else _cost(c)
+                                                for c, t in zip(costs, shown, strict=True)]])
     return _markdown(header, rows) if rows else ""
 
 
