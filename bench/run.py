@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, available: set[str]) -> None:
     m = report.medians(records, cases, targets)
     if any(t.name == "chatd" for t in targets):
         print("\nchatd ÷ the others (same run):")
-        print("\n".join(report.ratio_lines(m, cases, targets, records)))
+        print("\n".join(report.ratio_lines(m, cases, targets, records) or ["- no peer measured"]))
         print("\nchatd against issue 4's targets:")
         print("\n".join(report.goal_lines(m, cases, report.GOALS, records)))
         print("\nchatd against issue 13's targets:")
