@@ -128,7 +128,7 @@ def _cell(records, target: Target, case: Case) -> str:
 # Figures summed over a server's runs beside lost / dup, when not 0: what the server refused or
 # left unanswered, and clients it cut off (each also fails its run: "Failed runs").
 TROUBLE = [("server_errors", "server errors"), ("refused", "refused"), ("unacked", "unacked"),
-           ("failed", "clients failed"), ("problems", "problems")]
+           ("failed", "clients failed"), ("problems", "problems"), ("skipped", "skipped")]
 
 
 def _integrity(records: list[dict], target: str) -> str:
@@ -172,6 +172,12 @@ def community_section(records: list[dict], cases: list[Case], targets: list[Targ
     for case in chosen:
         for t in targets:
             runs = _ok(records, t.name, case.name)
+            every = [r for r in records if r["target"] == t.name and r["case"] == case.name]
+            if every and not runs:  # all failed: a row says so (the reasons are under the main table)
+                bad = [sum(r.get(k, 0) for r in every) for k in ("lost", "duplicated", "out_of_order")]
+                rows.append([case.name + (f" [{case.size_label}]" if case.quick else ""), t.label, f"{FAILED} failed",
+                             "—", "—", " / ".join(f"{n:,}" for n in bad), *["—"] * 7])
+                continue
             if not runs:
                 continue
             med = {m: median_of(records, t.name, case.name, m) for m in (
