@@ -52,6 +52,11 @@ VISIBLE_CATEGORIES = ("L", "N", "S", "P")  # first letter of the general categor
 STACKING_MARKS = ("Mn", "Me")  # spacing marks (Mc) take room beside their base, not over other lines
 
 _SPACES = re.compile("[\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")  # runs of Zs (space separators)
+# Printable ASCII: letters, digits, punctuation, symbols and the space, none of which the rules
+# refuse anywhere (no joiner, tag, mark or invisible among them). Most names are only that, and
+# one C match answers for them all (profiled: the check character by character was a visible
+# share of a connection storm, a name checked for every new guest).
+_PLAIN = re.compile("[\x20-\x7e]*")
 
 
 class BadName(ValueError):
@@ -84,6 +89,8 @@ def characters_problem(text: str) -> str | None:
     Shared by user and room names. The answer completes "name …", e.g.
     "contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control …".
     """
+    if _PLAIN.fullmatch(text):
+        return None
     for i, c in enumerate(text):
         why = _refused(c, text[i - 1] if i else "", text[i + 1] if i + 1 < len(text) else "")
         if why:
