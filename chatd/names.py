@@ -29,6 +29,7 @@ meets it too.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -38,6 +39,10 @@ from chatd.confusables import data_version, is_default_ignorable, skeleton
 NAME_MAX = 32  # characters (code points), after normalisation
 MARKS_PER_BASE_MAX = 4  # Vietnamese needs 2, vocalised Hebrew or Tibetan stacks 3–4; zalgo uses dozens
 KEYS_REVISION = 1  # bump when name_keys changes for a reason other than the data version
+# Names whose keys are kept: an identify asks the keys of one name six times (the name checks
+# of this node and the others', before and after sign-up, the hub's user), most in one pass
+# of the loop, so a few dozen serve a connection storm too.
+KEYS_CACHED = 64
 
 ZWNJ, ZWJ = "\u200c", "\u200d"
 TAG_BASE = "\U0001f3f4"  # 🏴, the base of every RGI emoji tag sequence (UTS #51 ED-14a)
@@ -101,6 +106,7 @@ def characters_problem(text: str) -> str | None:
     return _marks_problem(unicodedata.normalize("NFD", text))
 
 
+@functools.lru_cache(maxsize=KEYS_CACHED)
 def name_keys(name: str) -> frozenset[str]:
     """Comparison keys of a name: two names look alike iff their key sets meet.
 
