@@ -23,16 +23,18 @@ Each carries ``rev``, the change's number.
 ``since`` and ``revised`` (the last change it saw there), the messages up to
 ``since`` changed after ``revised``: the ``changed`` list of ``joined`` and
 ``welcome``. More than ``history.replay_max`` of them, or more than half of
-``history.page_bytes``: ``reset``, the client reloads that view.
+``history.page_bytes``: ``reset``, the client reloads that view. The channel's
+page comes in the same read, after them.
 
     changes = Changes(hub, store, bus, moderation, lambda: config)
     chat._requests.update(changes.handlers())
     quote = await changes.quote(conn, reply_to, room, to, cid)     # say's reply_to → Draft.quote
-    caught = await catch_up(store, ROOM_WHERE, (room.id,), since, revised, config.history)
+    caught, page = await catch_up(store, ROOM_WHERE, (room.id,), since, revised, config.history)
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
@@ -53,10 +55,10 @@ from chatd.protocol import (
     message_frame,
     reactions_frame,
 )
-from chatd.replies import Connection, answer
+from chatd.replies import Connection, answer, opening_bounds
 from chatd.session import Room
-from chatd.store import MessageRow, Store, now_ms
-from chatd.store.changes import DELETED, TOO_MANY, Caps
+from chatd.store import MessageRow, Page, Store, now_ms
+from chatd.store.changes import DELETED, TOO_MANY, Caps, changed_since, revision_now
 from chatd.store.rows import QUOTE_CHARS, Quote
 from chatd.wsframe import wire
 
@@ -80,21 +82,29 @@ def changed_fields(caught: Caught) -> dict[str, Any]:
     return {"revised": caught.revision, **({"changed": caught.changed} if caught.changed else {})}
 
 
-async def catch_up(store: Store, where: str, params: tuple, since: int | None, revised: int | None,
-                   history: Any) -> Caught:
-    """The changes a client resuming a channel (``where`` and ``params``: its condition, as
-    ``chatd.store.base`` reads history) after message ``since`` and change ``revised`` lacks;
-    ``history``: the config's section. Read before the channel's page: what changes after the
-    revision read here reaches the (already subscribed) session live."""
-    revision = await store.changes.revision()
-    if since is None or revised is None:
-        return Caught(revision, [], False)
-    rows, more = await store.changes.since(where, params, since, revised, history.replay_max)
-    frames = [message_frame(row) for row in rows]
-    size = sum(len(encode(frame)) + 1 for frame in frames)  # each with its comma
-    if more or size > history.page_bytes // 2:
-        return Caught(revision, [], True)
-    return Caught(revision, frames, False, size)
+def catch_up(store: Store, where: str, params: tuple, since: int | None, revised: int | None,
+             history: Any) -> asyncio.Future:
+    """→ (Caught, Page): the changes a client resuming a channel (``where`` and ``params``: its
+    condition, as ``Store.page`` reads history) after message ``since`` and change ``revised``
+    lacks, then the channel's opening page (``chatd.replies.opening_bounds``; the latest page
+    if the Caught is ``reset``); ``history``: the config's section. One read, in this order:
+    what changes after the revision read here reaches the (already subscribed) session live.
+    One read rather than one after the other: a joining client waits one hand-off to a
+    reader thread, not two (profiled: a connection storm's reads were a large share of it)."""
+    return store.read(lambda: _caught_up(store, where, params, since, revised, history))
+
+
+def _caught_up(store: Store, where: str, params: tuple, since: int | None, revised: int | None,
+               history: Any) -> tuple[Caught, Page]:
+    """In a reader thread: ``catch_up``'s answer."""
+    caught = Caught(revision_now(store), [], False)
+    if since is not None and revised is not None:
+        rows, more = changed_since(store, where, params, since, revised, history.replay_max)
+        frames = [message_frame(row) for row in rows]
+        size = sum(len(encode(frame)) + 1 for frame in frames)  # each with its comma
+        reset = more or size > history.page_bytes // 2
+        caught = Caught(caught.revision, [], True) if reset else Caught(caught.revision, frames, False, size)
+    return caught, store.page(where, params, **opening_bounds(None if caught.reset else since, history))
 
 
 class Changes:

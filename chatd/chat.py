@@ -82,7 +82,6 @@ from chatd.replies import (
     answer_page,
     last_id,
     loose,
-    opening_page,
     stale,
 )
 from chatd.reserved import ReservedNames
@@ -218,12 +217,11 @@ class Chat:
         if reset:
             since = None
         mark = self.feed.losses
-        caught = await catch_up(self.store, ROOM_WHERE, (room.id,), since, req.fields.get("revised"),
-                                self.config.history)
+        (caught, page), state = await asyncio.gather(
+            catch_up(self.store, ROOM_WHERE, (room.id,), since, req.fields.get("revised"), self.config.history),
+            self.attention.joined(session.user.id, room))
         if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
             since, reset = None, True
-        page, state = await asyncio.gather(opening_page(self.store.room_history, room.id, since, self.config.history),
-                                           self.attention.joined(session.user.id, room))
         if conn.closed or room.key not in session.rooms:
             return  # closed or left while the history loaded
         sent = answer_page(conn, req, {

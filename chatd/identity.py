@@ -43,7 +43,7 @@ from chatd.hub import Holder, Hub, NameTaken
 from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
-from chatd.replies import Connection, answer, answer_page, last_id, loose, opening_page, stale
+from chatd.replies import Connection, answer, answer_page, last_id, loose, stale
 from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, PRIVATE, User
 from chatd.store import Store
@@ -192,14 +192,13 @@ class Identity:
         if reset or (epoch is not None and not self.store.epoch.same_database(epoch)):
             events_since = None  # numbers of another database's events: all unexpired ones instead
         mark = self.feed.losses
-        caught = await catch_up(self.store, INBOX_WHERE, (user.id, user.id), since, req.fields.get("revised"),
-                                self._config().history)
-        if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
-            since, reset = None, True
-        page, events, state = await asyncio.gather(  # the reads at once: an identify waits no longer than before
-            opening_page(self.store.private_history, user.id, since, self._config().history),
+        (caught, page), events, state = await asyncio.gather(  # the reads at once: one wait, not one each
+            catch_up(self.store, INBOX_WHERE, (user.id, user.id), since, req.fields.get("revised"),
+                     self._config().history),
             self.events.replay_read(user.id, events_since),
             self.attention.welcome(user.id) if self.attention is not None else asyncio.sleep(0, {}))
+        if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
+            since, reset = None, True
         refused = self.sign_ins.refused(who)
         if refused:
             if not conn.closed:

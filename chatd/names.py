@@ -29,6 +29,7 @@ meets it too.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -38,6 +39,10 @@ from chatd.confusables import data_version, is_default_ignorable, skeleton
 NAME_MAX = 32  # characters (code points), after normalisation
 MARKS_PER_BASE_MAX = 4  # Vietnamese needs 2, vocalised Hebrew or Tibetan stacks 3–4; zalgo uses dozens
 KEYS_REVISION = 1  # bump when name_keys changes for a reason other than the data version
+# Names whose keys are kept: an identify asks the keys of one name six times (the name checks
+# of this node and the others', before and after sign-up, the hub's user), most in one pass
+# of the loop, so a few dozen serve a connection storm too.
+KEYS_CACHED = 64
 
 ZWNJ, ZWJ = "\u200c", "\u200d"
 TAG_BASE = "\U0001f3f4"  # 🏴, the base of every RGI emoji tag sequence (UTS #51 ED-14a)
@@ -52,6 +57,11 @@ VISIBLE_CATEGORIES = ("L", "N", "S", "P")  # first letter of the general categor
 STACKING_MARKS = ("Mn", "Me")  # spacing marks (Mc) take room beside their base, not over other lines
 
 _SPACES = re.compile("[\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")  # runs of Zs (space separators)
+# Printable ASCII: letters, digits, punctuation, symbols and the space, none of which the rules
+# refuse anywhere (no joiner, tag, mark or invisible among them). Most names are only that, and
+# one C match answers for them all (profiled: the check character by character was a visible
+# share of a connection storm, a name checked for every new guest).
+_PLAIN = re.compile("[\x20-\x7e]*")
 
 
 class BadName(ValueError):
@@ -84,6 +94,8 @@ def characters_problem(text: str) -> str | None:
     Shared by user and room names. The answer completes "name …", e.g.
     "contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control …".
     """
+    if _PLAIN.fullmatch(text):
+        return None
     for i, c in enumerate(text):
         why = _refused(c, text[i - 1] if i else "", text[i + 1] if i + 1 < len(text) else "")
         if why:
@@ -94,6 +106,7 @@ def characters_problem(text: str) -> str | None:
     return _marks_problem(unicodedata.normalize("NFD", text))
 
 
+@functools.lru_cache(maxsize=KEYS_CACHED)
 def name_keys(name: str) -> frozenset[str]:
     """Comparison keys of a name: two names look alike iff their key sets meet.
 

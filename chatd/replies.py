@@ -9,7 +9,7 @@ A ``Connection`` is anything a request comes from and an answer goes to
 
     answer(conn, req, {"type": "pong"})
     reset = await stale(store, epoch, since)                  # positions from another database?
-    page = await opening_page(store.room_history, room.id, since, config.history)
+    page = store.page(ROOM_WHERE, (room.id,), **opening_bounds(since, config.history))  # in a reader thread
     sent = answer_page(conn, req, {"type": "joined", "room": "lobby"}, page, config.history.page_bytes)
     feed.release(session, room.key, last_id(sent.newest_id, since), loose(sent, since), mark)
 """
@@ -77,14 +77,13 @@ async def stale(store: Store, epoch: str | None, after: int | None, before: int 
     return store.epoch.stale(epoch, after, before, newest)
 
 
-async def opening_page(query: Any, key: int, since: int | None, history: Any) -> Page:
-    """What a (re)joining client is sent: the latest messages, or those after
-    ``since``. ``query``: the store's history read of the channel (e.g.
-    ``Store.room_history``), ``key`` its room or user id; ``history``: the
-    config's ``history`` section."""
+def opening_bounds(since: int | None, history: Any) -> dict[str, Any]:
+    """The bounds (``Store.page``'s keywords) of what a (re)joining client is sent:
+    the latest messages, or those after ``since``. ``history``: the config's
+    ``history`` section."""
     if since is None:
-        return await query(key, before=None, after=None, limit=history.join_count, max_chars=history.page_bytes)
-    return await query(key, before=None, after=since, limit=history.replay_max, max_chars=history.page_bytes)
+        return {"before": None, "after": None, "limit": history.join_count, "max_chars": history.page_bytes}
+    return {"before": None, "after": since, "limit": history.replay_max, "max_chars": history.page_bytes}
 
 
 def loose(sent: MessagePage, since: int | None) -> bool:

@@ -42,7 +42,7 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TextIO, TypeVar
 
-from chatd import __version__, logs
+from chatd import __version__, heap, logs
 from chatd.config import Config, ConfigError, load_config
 from chatd.control import ControlServer
 from chatd.daemon import (
@@ -137,6 +137,7 @@ class Service:
                             (signal.SIGHUP, self._reload_signal), (signal.SIGUSR2, self._restart_signal)):
             loop.add_signal_handler(sig, action)
         self.state = "serving"
+        heap.settle()  # start-up's objects out of the collector's walks (chatd.heap)
         sd_notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=serving on {self.server.address}", self.env)
         print(banner(self.server.address, self.config, os.getpid(), self.daemon), file=self.stdout, flush=True)
         if parent:

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from chatd import logs
+from chatd import heap, logs
 from chatd.config import config_from_values
 from chatd.control import dispatch
 from chatd.daemon import watchdog
@@ -135,6 +135,7 @@ class Worker:
         if self.state == "starting":
             self.server.serve(self.listening)
             self.state = "serving"
+            heap.settle()  # start-up's objects out of the collector's walks (chatd.heap)
         return {"ok": True, "address": self.server.address}
 
     async def _status(self, _: dict[str, Any]) -> dict[str, Any]:

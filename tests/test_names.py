@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from chatd.names import NAME_MAX, BadName, clean_name, name_keys, name_taken, room_taken
+from chatd import names
+from chatd.names import NAME_MAX, BadName, characters_problem, clean_name, name_keys, name_taken, room_taken
 
 ZWJ, ZWNJ = "\u200d", "\u200c"
 SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
@@ -30,6 +33,16 @@ REAL_NAMES = [
 @pytest.mark.parametrize("name", REAL_NAMES)
 def test_real_names_are_accepted_as_they_are(name):
     assert clean_name(name) == name
+
+
+def test_printable_ascii_passes_the_character_rules_as_it_would_one_by_one(monkeypatch):
+    """characters_problem answers at once for printable ASCII: the rules themselves,
+    character by character, accept each such character next to any other."""
+    printable = [chr(c) for c in range(0x20, 0x7F)]
+    pairs = [a + b for a in printable for b in printable]
+    assert all(characters_problem(pair) is None for pair in pairs)
+    monkeypatch.setattr(names, "_PLAIN", re.compile("(?!)"))  # matches nothing: the rules one by one
+    assert all(characters_problem(pair) is None for pair in pairs)
 
 
 @pytest.mark.parametrize(("raw", "kept"), [

@@ -416,23 +416,24 @@ class Store:
         return self.read(query)
 
     # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
-    # (most rows) and ``max_chars``; see ``_page``.
+    # (most rows) and ``max_chars``; see ``page``.
 
     def room_history(self, room_id: int, **page: Any) -> asyncio.Future:
         """→ a Page of the room's messages."""
-        return self.read(lambda: self._page(ROOM_WHERE, (room_id,), **page))
+        return self.read(lambda: self.page(ROOM_WHERE, (room_id,), **page))
 
     def conversation_history(self, a: int, b: int, **page: Any) -> asyncio.Future:
         """→ a Page of the private messages between users ``a`` and ``b``."""
-        return self.read(lambda: self._page("m.pair = ?", (pair_key(a, b),), **page))
+        return self.read(lambda: self.page("m.pair = ?", (pair_key(a, b),), **page))
 
     def private_history(self, user_id: int, **page: Any) -> asyncio.Future:
         """→ a Page of the private messages to or from a user, all conversations together."""
-        return self.read(lambda: self._page(INBOX_WHERE, (user_id, user_id), **page))
+        return self.read(lambda: self.page(INBOX_WHERE, (user_id, user_id), **page))
 
-    def _page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
-              max_chars: int | None = None) -> Page:
-        """With ``after``: the first rows above it; else the latest below ``before``
+    def page(self, where: str, params: tuple, before: int | None, after: int | None, limit: int,
+             max_chars: int | None = None) -> Page:
+        """In a reader or writer thread: a Page of the messages passing ``where`` (``ROOM_WHERE``,
+        ``INBOX_WHERE``, … with ``params``). With ``after``: the first rows above it; else the latest below ``before``
         (or the latest of all). At most ``limit`` rows, and reading stops after the row
         whose text takes the texts read past ``max_chars`` characters (None: no such
         bound), so a caller cutting a page to a size never has more than that in memory.

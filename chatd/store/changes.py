@@ -15,7 +15,7 @@ changed costs nothing more.
     rows = decorate(store, rows)                                   # in a reader or writer thread
     row = await store.changes.edit(12, "new text", now_ms())       # → the row, or None: a tombstone
     done = await store.changes.react(12, 7, "👍", now_ms(), caps)   # → Reacting
-    rows, more = await store.changes.since(ROOM_WHERE, (room_id,), since, revised, limit)
+    rows, more = changed_since(store, ROOM_WHERE, (room_id,), since, revised, limit)  # in a reader thread
 """
 
 from __future__ import annotations
@@ -61,6 +61,21 @@ def next_rev(store: Store, count: int = 1) -> int:
     ``last - count + 1``). The counter's row stays locked until the job's transaction commits."""
     return store.db.execute_sql(store._q("UPDATE counter SET value = value + ? WHERE name = ? RETURNING value"),
                                 (count, MESSAGE_REV)).fetchone()[0]
+
+
+def revision_now(store: Store) -> int:
+    """In a reader or writer thread: the number of the last change committed (0: none yet)."""
+    return store.db.execute_sql(store._q("SELECT value FROM counter WHERE name = ?"), (MESSAGE_REV,)).fetchone()[0]
+
+
+def changed_since(store: Store, where: str, params: tuple, up_to: int, revised: int,
+                  limit: int) -> tuple[list[MessageRow], bool]:
+    """In a reader or writer thread: (rows, more), the messages passing ``where`` (a channel's
+    condition, as the history reads take it) with an id up to ``up_to`` changed after change
+    ``revised``, by change, at most ``limit`` of them (``more``: others were changed too)."""
+    rows = store.db.execute_sql(store._q(f"{SELECT} WHERE {where} AND m.rev > ? AND m.id <= ? ORDER BY m.rev LIMIT ?"),
+                                (*params, revised, up_to, limit + 1)).fetchall()
+    return decorate(store, [MessageRow(*row) for row in rows[:limit]]), len(rows) > limit
 
 
 def _in_batches(store: Store, sql: str, ids: Sequence[int]) -> list[tuple]:
@@ -118,9 +133,7 @@ class ChangeStore:
 
     def revision(self) -> asyncio.Future:
         """→ the number of the last change committed (0: none yet)."""
-        store = self._store
-        return store.read(lambda: store.db.execute_sql(store._q("SELECT value FROM counter WHERE name = ?"),
-                                                       (MESSAGE_REV,)).fetchone()[0])
+        return self._store.read(lambda: revision_now(self._store))
 
     def message(self, message_id: int) -> asyncio.Future:
         """→ the MessageRow of ``message_id`` with its quote and reactions, or None."""
@@ -183,17 +196,3 @@ class ChangeStore:
                 return Reacting(row, gone is not None, DELETED if row is not None and row.deleted else None)
 
         return store.writer.run(job)
-
-    def since(self, where: str, params: tuple, up_to: int, revised: int, limit: int) -> asyncio.Future:
-        """→ (rows, more): the messages passing ``where`` (a channel's condition, as the history
-        reads take it) with an id up to ``up_to`` changed after change ``revised``, by change,
-        at most ``limit`` of them (``more``: others were changed too)."""
-        store = self._store
-
-        def query() -> tuple[list[MessageRow], bool]:
-            rows = store.db.execute_sql(store._q(f"{SELECT} WHERE {where} AND m.rev > ? AND m.id <= ? "
-                                                 "ORDER BY m.rev LIMIT ?"),
-                                        (*params, revised, up_to, limit + 1)).fetchall()
-            return decorate(store, [MessageRow(*row) for row in rows[:limit]]), len(rows) > limit
-
-        return store.read(query)

@@ -113,6 +113,9 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
     app = Application(
         chat,
         [
+            # First: Tornado tries the rules in order, and /ws is the path of every connection
+            # (profiled: last of 54, each handshake first failed 53 matches).
+            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing, "outbox": Outbox()}),
             *api_rules,
             *chatd.admin.routes(admin),
             (r"/", PageHandler, {"assets": assets}),
@@ -122,7 +125,6 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
             (r"/metrics", MetricsHandler, {"chat": chat}),
             (r"/upload", UploadHandler, {"uploads": uploads}),
             (ROUTES, FileHandler, {"chat": chat}),
-            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing, "outbox": Outbox()}),
         ],
         default_handler_class=NotFoundHandler,
         default_handler_args={"status_code": 404},

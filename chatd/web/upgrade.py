@@ -116,6 +116,12 @@ class _TakeOver:
             handler.handing.discard(connection)  # in the registry now (connection_made), or gone
             if connection not in handler.registry and not connection.closed:
                 chat.admission.disconnect(address)  # never made: connection_lost will not come
+            # Tornado's WebSocketHandler keeps its handler <-> ui cycle after a 101 until the
+            # WebSocket closes, which a socket taken over never does in Tornado's eyes: broken
+            # here, the handshake's objects (handler, request, connection, stream, task: ~60)
+            # go by reference counting, not in the collector's full collections (measured: a
+            # 3,000-client storm's run left ~436,000 such objects to them).
+            handler.ui = None
         if early:
             connection.data_received(early)
 
