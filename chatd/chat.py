@@ -71,8 +71,9 @@ from chatd.protocol import (
     ProtocolError,
     Request,
     check_text,
+    encode_ack,
+    encode_message,
     error_frame,
-    message_frame,
 )
 from chatd.replies import (
     Connection,
@@ -96,7 +97,7 @@ from chatd.store.base import ROOM_WHERE
 from chatd.store.uploads import AttachmentRefused
 from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
-from chatd.wsframe import wire
+from chatd.wsframe import text_frame
 
 if TYPE_CHECKING:
     from chatd.cluster.shared import SharedRedis
@@ -282,7 +283,7 @@ class Chat:
             if error is not None:
                 self._refuse_say(conn, error, req.cid)
             elif not conn.closed:
-                answer(conn, req, {"type": "ack", "id": result.row.id, "ts": result.row.ts})
+                conn.write_wire(text_frame(encode_ack(result.row.id, result.row.ts, req.cid)))
 
         self.post(draft, posted)
 
@@ -325,7 +326,7 @@ class Chat:
                     self.stored += 1
                     metrics.message_stored("room" if draft.recipient_id is None else "private", draft.source)
                     self.bus.publish(Delivery(result.channels, result.row.id, result.prev,
-                                              wire(message_frame(result.row))))
+                                              text_frame(encode_message(result.row))))
                     self.bots.stored(draft, result.row)  # here only: one node calls a webhook per message
                     self.app_webhooks.message(result.row)
 
