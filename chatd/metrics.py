@@ -4,7 +4,8 @@ The rest of chatd calls the functions here and never imports
 prometheus_client: one place names the metrics, their labels and buckets
 (docs/operations.md, "Metrics", lists them). Hot paths count once per batch
 or fan-out, never once per recipient: a counter increment is a lock and an
-add (or an mmap write in multiprocess mode), cheap, but not free.
+add (or an mmap write in multiprocess mode), cheap, but not free; the
+hottest counts are tallied and added once per pass of the event loop.
 
 **Several workers** (``chatd.workers``): the supervisor makes a private
 directory (``private_dir``) and hands it to its workers as
@@ -24,6 +25,7 @@ cluster) take the live maximum, the bus state the live minimum.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -89,17 +91,63 @@ _STORED = {(kind, source): MESSAGES.labels(kind, source)
            for kind in ("room", "private") for source in ("chat", "bot", "api")}
 
 
+class _Tally:
+    """The hot path's counts (messages stored, fan-outs), added up in plain numbers and handed
+    to prometheus_client once per pass of the event loop (``flush``, which the first count of a
+    pass schedules) and before every read: profiled, the three increments each message cost
+    took ~1 µs of its ~35 on the write benchmark. (Should a loop close with a flush pending,
+    the counts wait for the next read, which flushes first.)"""
+
+    __slots__ = ("stored", "frames", "bytes", "due")
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, str], int] = {}  # (kind, source) → messages
+        self.frames = self.bytes = 0
+        self.due = False  # a flush is scheduled
+
+    def flush_later(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs here (a command, a test): at once
+            flush()
+            return
+        loop.call_soon(flush)
+        self.due = True
+
+
+_TALLY = _Tally()
+
+
 def message_stored(kind: str, source: str) -> None:
     """A message was stored: ``kind`` "room" or "private", ``source`` "chat", "bot" or "api"."""
-    child = _STORED.get((kind, source))
-    (child if child is not None else MESSAGES.labels(kind, source)).inc()
+    tally = _TALLY
+    tally.stored[kind, source] = tally.stored.get((kind, source), 0) + 1
+    if not tally.due:
+        tally.flush_later()
 
 
 def delivered(frames: int, frame_bytes: int) -> None:
     """One fan-out handed ``frames`` frames of ``frame_bytes`` bytes each to sessions."""
     if frames:
-        DELIVERIES.inc(frames)
-        DELIVERY_BYTES.inc(frames * frame_bytes)
+        tally = _TALLY
+        tally.frames += frames
+        tally.bytes += frames * frame_bytes
+        if not tally.due:
+            tally.flush_later()
+
+
+def flush() -> None:
+    """Add the tallied counts to their counters (at the end of a loop pass, and before a read)."""
+    tally = _TALLY
+    tally.due = False
+    stored, tally.stored = tally.stored, {}
+    for (kind, source), count in stored.items():
+        child = _STORED.get((kind, source))
+        (child if child is not None else MESSAGES.labels(kind, source)).inc(count)
+    if tally.frames:
+        DELIVERIES.inc(tally.frames)
+        DELIVERY_BYTES.inc(tally.bytes)
+        tally.frames = tally.bytes = 0
 
 
 def slow_reader_cut_off() -> None:
@@ -156,12 +204,14 @@ def _server_registry() -> CollectorRegistry:
 
 def exposition() -> tuple[bytes, str]:
     """(the Prometheus text format of every metric, its Content-Type): this server's, every worker's added up."""
+    flush()
     return generate_latest(_server_registry()), CONTENT_TYPE_LATEST
 
 
 def snapshot() -> dict[str, float]:
     """The unlabelled samples as /metrics gives them now (gauges, and each histogram's ``_sum`` and
     ``_count``): sample name → value, e.g. ``{"chatd_connections": 12.0, "chatd_writer_commit_seconds_sum": ...}``."""
+    flush()
     return {sample.name: sample.value for family in _server_registry().collect() for sample in family.samples
             if not sample.labels and sample.name.startswith("chatd_")}
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from chatd import metrics
 from chatd.server import Server
 from tests.conftest import until
 
@@ -86,6 +87,28 @@ async def scraped(server: Server, condition: Any, timeout: float = 15.0,
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def test_the_hot_counts_reach_their_counters_at_the_end_of_the_pass_or_before_a_read():
+    def counts() -> tuple[float, float]:
+        samples = metrics.snapshot()  # a read: flushes first
+        return samples["chatd_deliveries_total"], samples["chatd_delivery_bytes_total"]
+
+    frames, sent = counts()
+    metrics.delivered(3, 10)
+    metrics.delivered(2, 5)
+    assert (metrics.DELIVERIES._value.get(), metrics.DELIVERY_BYTES._value.get()) == (frames, sent)  # tallied
+    await asyncio.sleep(0)  # the pass ends
+    assert (metrics.DELIVERIES._value.get(), metrics.DELIVERY_BYTES._value.get()) == (frames + 5, sent + 40)
+    metrics.delivered(1, 7)
+    assert counts() == (frames + 6, sent + 47)
+
+
+def test_without_a_running_loop_counts_reach_their_counters_at_once():
+    metrics.flush()  # (what an earlier test's loop left)
+    before = metrics.DELIVERIES._value.get()
+    metrics.delivered(4, 1)
+    assert metrics.DELIVERIES._value.get() == before + 4
 
 
 async def test_the_gauges_follow_connections_and_users(server, user):
