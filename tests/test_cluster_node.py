@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chatd import identity
 from chatd.bus import Delivery
 from chatd.protocol import CloseCode
 from tests.conftest import until
@@ -274,14 +275,15 @@ async def test_an_identify_under_way_when_another_node_signs_out_is_answered_bad
     a, b = c.nodes
     here = await c.user(a, "alice")
     reading, go_on = asyncio.Event(), asyncio.Event()
-    read = b.store.private_history
+    read = identity.catch_up  # the welcome's read of the inbox page
 
-    async def held_read(*args, **kwargs):
-        reading.set()
-        await go_on.wait()
-        return await read(*args, **kwargs)
+    async def held_read(store, *args, **kwargs):
+        if store is b.store:
+            reading.set()
+            await go_on.wait()
+        return await read(store, *args, **kwargs)
 
-    monkeypatch.setattr(b.store, "private_history", held_read)
+    monkeypatch.setattr(identity, "catch_up", held_read)
     there = await c.client(b)
     await there.send({"type": "identify", "token": here.welcome["token"], "cid": "i1"})
     await reading.wait()  # b has attached it and reads its welcome's page
