@@ -467,7 +467,6 @@ class Store:
         return f"{SELECT} WHERE {where} ORDER BY m.id {order} LIMIT ?", (rows,)
 
 
-
 def _settle(futures: list[asyncio.Future], job: asyncio.Future) -> None:
     """On the loop: the outcomes of a reader job (``Store._read_all``) to the reads' futures."""
     if job.cancelled():  # the store closed before the job ran

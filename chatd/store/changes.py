@@ -131,10 +131,6 @@ class ChangeStore:
     def __init__(self, store: Store):
         self._store = store
 
-    def revision(self) -> asyncio.Future:
-        """→ the number of the last change committed (0: none yet)."""
-        return self._store.read(lambda: revision_now(self._store))
-
     def message(self, message_id: int) -> asyncio.Future:
         """→ the MessageRow of ``message_id`` with its quote and reactions, or None."""
         return self._store.read(lambda: _row(self._store, message_id))

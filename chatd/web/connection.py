@@ -294,13 +294,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()  # the same list from pass to pass: one fewer object per connection and pass
         self._out_bytes = 0
-        # _write and queued_bytes, inlined: this runs once per recipient of every message.
-        transport = self._transport
-        if transport is not None and not self.closed:
-            transport.write(data)
-            unread = transport.get_write_buffer_size()
-        else:
-            unread = 0
+        self._write(data)
+        unread = self.queued_bytes()
         if unread > self.chat.config.limits.send_queue_bytes:
             log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
             metrics.slow_reader_cut_off()
