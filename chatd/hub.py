@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from chatd.names import name_keys
-from chatd.session import EVENTS, GUEST, PRIVATE, Room, Session, User, room_fold
+from chatd.session import EVENTS, GUEST, PRIVATE, Room, Session, User, room_fold, user_keys
 
 GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
 
@@ -217,7 +217,7 @@ class Hub:
         if user.name == name:
             return
         self._release(user, now)
-        user.name, user.keys = name, name_keys(name)
+        user.name, user.keys = name, user_keys(name)
         self._take_name(user)
 
     def _named(self, key: str) -> Iterable[User]:
