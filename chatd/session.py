@@ -139,8 +139,11 @@ class Session:
             if self.loose is None:
                 self.loose = set()
             self.loose.add(channel)
+        held = self.pending.pop(channel, ())
+        if not self.pending:  # a dict emptied keeps its table (184 bytes); a new one has none (64)
+            self.pending = {}
         gap = False
-        for message_id, data, prev in self.pending.pop(channel, ()):
+        for message_id, data, prev in held:
             if prev is None:
                 self.deliver(channel, message_id, data)
             elif self.deliver_after(channel, message_id, data, prev):
