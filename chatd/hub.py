@@ -203,7 +203,8 @@ class Hub:
             self._take_name(user)
         else:
             self.rename(user, name, now)
-        user.sessions.add(session)
+        if session not in user.sessions:
+            user.sessions += (session,)
         session.user = user
         self.sessions.add(session)
         session.hold(PRIVATE)  # until the welcome's page is sent
@@ -265,7 +266,7 @@ class Hub:
         self.listeners.discard(session)
         user = session.user
         if user is not None:
-            user.sessions.discard(session)
+            user.sessions = tuple(s for s in user.sessions if s is not session)
             if not user.sessions:
                 del self.users[user.id]
                 self._release(user, now)
