@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from chatd.names import name_keys
-from chatd.session import EVENTS, GUEST, PRIVATE, Room, Session, User, room_fold
+from chatd.session import EVENTS, GUEST, PRIVATE, Room, Session, User, room_fold, user_keys
 
 GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
 
@@ -64,7 +64,9 @@ class NameTaken(Exception):
 class Hub:
     def __init__(self) -> None:
         self.users: dict[int, User] = {}  # online users by id
-        self._names: dict[str, dict[int, User]] = {}  # online users by each of their name keys, then by id
+        # Online users by each of their name keys: the user itself, or a dict of them by id when
+        # several share a key (vouched names, "Names" above): a dict per key costs ~250 B a user.
+        self._names: dict[str, User | dict[int, User]] = {}
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
         self.reserved: dict[str, Holder] = {}  # name key → the bot that has it, online or not (chatd.bots)
         self.rooms: dict[str, Room] = {}  # by room_fold
@@ -173,7 +175,7 @@ class Hub:
         self._expire(now - hold_seconds)
         keys = name_keys(name)
         for key in keys:
-            user = next((u for u in self._names.get(key, {}).values() if u.id != user_id), None)
+            user = next((u for u in self._named(key) if u.id != user_id), None)
             if user is not None:
                 return Holder(user.id, user.name)
             bot = self.reserved.get(key)
@@ -201,7 +203,8 @@ class Hub:
             self._take_name(user)
         else:
             self.rename(user, name, now)
-        user.sessions.add(session)
+        if session not in user.sessions:
+            user.sessions += (session,)
         session.user = user
         self.sessions.add(session)
         session.hold(PRIVATE)  # until the welcome's page is sent
@@ -215,22 +218,35 @@ class Hub:
         if user.name == name:
             return
         self._release(user, now)
-        user.name, user.keys = name, name_keys(name)
+        user.name, user.keys = name, user_keys(name)
         self._take_name(user)
+
+    def _named(self, key: str) -> Iterable[User]:
+        """The online users with name key ``key``."""
+        named = self._names.get(key)
+        return () if named is None else (named,) if isinstance(named, User) else named.values()
 
     def _take_name(self, user: User) -> None:
         for key in user.keys:
-            self._names.setdefault(key, {})[user.id] = user
+            named = self._names.get(key)
+            if named is None or (isinstance(named, User) and named.id == user.id):
+                self._names[key] = user
+            elif isinstance(named, User):
+                self._names[key] = {named.id: named, user.id: user}
+            else:
+                named[user.id] = user
             self._let_go.pop(key, None)  # a name this user let go (or a vouched user took over), taken back
 
     def _release(self, user: User, now: float) -> None:
         """The user no longer has its name: it is held for it from ``now``."""
         for key in user.keys:
-            holders = self._names.get(key)
-            if holders is not None and holders.get(user.id) is user:
-                del holders[user.id]
-                if not holders:
-                    del self._names[key]
+            named = self._names.get(key)
+            if named is user:
+                del self._names[key]
+            elif isinstance(named, dict) and named.get(user.id) is user:
+                del named[user.id]
+                if len(named) == 1:  # one user left: the user itself again
+                    self._names[key] = next(iter(named.values()))
             self._let_go.pop(key, None)  # re-inserted at the end: the dict stays in time order
             self._let_go[key] = Holder(user.id, user.name, now)
 
@@ -250,7 +266,7 @@ class Hub:
         self.listeners.discard(session)
         user = session.user
         if user is not None:
-            user.sessions.discard(session)
+            user.sessions = tuple(s for s in user.sessions if s is not session)
             if not user.sessions:
                 del self.users[user.id]
                 self._release(user, now)

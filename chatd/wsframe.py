@@ -166,7 +166,8 @@ class FrameReader:
     def __init__(self, max_message: int):
         self._buffer = bytearray()
         self._max = max_message
-        self._fragments: list[bytes] = []
+        # A fragmented message's parts so far; () between messages (most never are: a list is 56 bytes)
+        self._fragments: list[bytes] | tuple[()] = ()
         self._fragment_opcode = 0
         self._fragment_size = 0
         self._done = False
@@ -197,7 +198,7 @@ class FrameReader:
     def _stop(self) -> None:
         self._done = True
         self._buffer.clear()
-        self._fragments, self._fragment_size = [], 0
+        self._fragments, self._fragment_size = (), 0
 
     def _take_frame(self) -> tuple[int, bytes] | None:
         """Remove one frame from the buffer: a whole message or control frame,
@@ -252,11 +253,14 @@ class FrameReader:
             self._fragment_opcode = opcode
         if fin and not self._fragments:
             return opcode, payload
-        self._fragments.append(payload)
+        if self._fragments:
+            self._fragments.append(payload)
+        else:
+            self._fragments = [payload]
         self._fragment_size += len(payload)
         if not fin:
             return None
         message = b"".join(self._fragments)
-        self._fragments, self._fragment_size = [], 0
+        self._fragments, self._fragment_size = (), 0
         return self._fragment_opcode, message
 
