@@ -254,17 +254,6 @@ async def test_a_client_gone_before_the_server_shuts_tcp_is_not_an_error(raw, se
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def test_the_transport_keeps_no_copy_of_the_sockets_addresses(raw, server):
-    """~290 bytes a connection that nothing reads (ChatConnection.connection_made drops them from the
-    transport's private ``_extra``): fails if a Python version moves them elsewhere."""
-    client = await raw()
-    client.send_json({"type": "identify", "name": "lean"})
-    await client.next_json()
-    transport = next(iter(server.sockets))._transport
-    assert transport.get_extra_info("socket") is not None
-    assert transport.get_extra_info("peername") is None and transport.get_extra_info("sockname") is None
-
-
 # limits.flood_strikes = 3 and no refill to speak of: the first 2 frames pass, every later one is over the limit.
 FLOOD = {"limits": {"rate_per_second": 0.01, "rate_burst": 2, "flood_strikes": 3}}
 

@@ -51,7 +51,6 @@ INBOX_MAX = 32  # requests queued behind a slow one before we stop reading from 
 # One receive buffer for every connection: what a read brings is copied into
 # that connection's FrameReader before the next read can happen.
 _RECEIVED = memoryview(bytearray(65536))
-_UNREAD_EXTRA = ("sockname", "peername")  # transport extra info dropped once the connection is made
 
 
 class ChatConnection(asyncio.BufferedProtocol):
@@ -95,14 +94,6 @@ class ChatConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._transport.set_write_buffer_limits(high=self._high_water)
-        # asyncio's socket transport notes both ends' addresses for get_extra_info as it is made:
-        # two tuples, strings and ints, ~290 bytes a connection that nothing reads (the client's
-        # address is the handshake's, through the trusted proxies). Its private dict, hence the guard;
-        # tests/test_connection.py notices if it moves.
-        extra = getattr(transport, "_extra", None)
-        if isinstance(extra, dict):
-            for unread in _UNREAD_EXTRA:
-                extra.pop(unread, None)
         self.registry.add(self)
         ban = self.chat.moderation.ban_of(None, self.remote_ip)
         if ban is not None:  # accepted, told why, closed: the page can show it (docs/protocol.md, "Banned")
