@@ -195,3 +195,16 @@ async def test_a_handshake_refused_at_its_headers_is_answered_by_tornado_and_cou
     addresses = server.chat.admission.addresses
     assert addresses.open_connections(addresses.key("127.0.0.1")) == 1
     writer.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1, evil.example", "bad host", "caf\u00e9.example"])
+async def test_a_handshake_with_a_host_tornado_refuses_is_refused_as_before(server, host):
+    """Tornado answers 400 to a request whose Host it refuses (several Hosts, characters outside
+    RFC 3986's); the handshake taken at its headers must not answer those with 101."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(HANDSHAKE.format(host=host, extra="").encode())
+        async with asyncio.timeout(10):
+            assert (await reader.readline()).startswith(b"HTTP/1.1 400 ")
+    finally:
+        writer.close()

@@ -14,13 +14,14 @@ before asyncio registers it for the ``ChatConnection``. ``ChatHTTPServer``
 before any of that: a request Tornado and ``ChatUpgrade`` would answer with
 101 is answered here, with the same bytes (the ``Date`` aside). Everything
 else — another method, a bad or missing header, a foreign Origin, an HTTP/1.0
-request, one with a body — goes the way it always went, so every refusal
+request, one with a body or a query string — goes the way it always went, so every refusal
 keeps its status, body and log line (``chatd.web.upgrade``).
 
 What ``takes`` accepts is what Tornado 6.6's ``WebSocketHandler.get`` and
 ``ChatUpgrade`` accept (RFC 6455 §4.2.1): ``Upgrade: websocket``, ``upgrade``
 among the ``Connection`` tokens, ``Sec-WebSocket-Version: 13``, a ``Host`` and
-a ``Sec-WebSocket-Key``; an ``Origin`` only if ``chatd.origins`` allows it
+a ``Sec-WebSocket-Key`` (a ``Host`` as Tornado's request takes it: no comma, no
+character outside RFC 3986's); an ``Origin`` only if ``chatd.origins`` allows it
 (``Sec-Fetch-Site`` never overrules it, see ``ChatUpgrade.prepare``), and
 without an Origin only a ``Sec-Fetch-Site`` Tornado lets through (absent,
 ``same-origin``, ``none``).
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -53,6 +55,9 @@ from chatd.web.outbox import Outbox
 from chatd.web.upgrade import _take_socket
 
 PATH = "/ws"
+# Host values Tornado's request takes (a subset of its RFC 3986 pattern, no comma: several
+# Host headers): any other goes Tornado's way, which answers 400 to what it refuses.
+_HOST = re.compile(r"[A-Za-z0-9.\-\[\]:]+")
 # Sec-Fetch-Site values Tornado's cross-origin check lets through without an Origin.
 UNCHECKED_FETCH_SITES = (None, "same-origin", "none")
 # The 101 as Tornado writes it for ChatUpgrade: its header order and its spelling of the names.
@@ -81,13 +86,12 @@ class Handshakes:
 
     def takes(self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders) -> bool:
         """Whether this request is a handshake ``take`` answers (see the module's docstring)."""
-        if (start_line.method != "GET" or start_line.version != "HTTP/1.1"
-                or start_line.path.partition("?")[0] != PATH):
-            return False
+        if start_line.method != "GET" or start_line.version != "HTTP/1.1" or start_line.path != PATH:
+            return False  # a query string too: Tornado refuses some (400) that it parses
         if ("Content-Length" in headers or "Transfer-Encoding" in headers
                 or headers.get("Upgrade", "").lower() != "websocket"
                 or headers.get("Sec-WebSocket-Version") != "13"
-                or not headers.get("Host") or not headers.get("Sec-WebSocket-Key")
+                or not _HOST.fullmatch(headers.get("Host", "")) or not headers.get("Sec-WebSocket-Key")
                 or "upgrade" not in (t.strip().lower() for t in headers.get("Connection", "").split(","))):
             return False
         origin = headers.get("Origin")
