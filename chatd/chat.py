@@ -35,7 +35,6 @@ create, history, search) return an awaitable, so the common case costs no Task.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatd import metrics
 from chatd.admission import Admission
+from chatd.alongside import alongside
 from chatd.appwebhooks import AppWebhooks
 from chatd.attention import Attention
 from chatd.audit import MODERATOR, holds
@@ -218,9 +218,9 @@ class Chat:
         if reset:
             since = None
         mark = self.feed.losses
-        (caught, page), state = await asyncio.gather(
-            catch_up(self.store, ROOM_WHERE, (room.id,), since, req.fields.get("revised"), self.config.history),
-            self.attention.joined(session.user.id, room))
+        state, (caught, page) = await alongside(
+            self.attention.joined(session.user.id, room),
+            catch_up(self.store, ROOM_WHERE, (room.id,), since, req.fields.get("revised"), self.config.history))
         if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
             since, reset = None, True
         if conn.closed or room.key not in session.rooms:

@@ -8,7 +8,7 @@ collector took 0.53 s of the server's CPU (the storm itself: 2.0 s), 0.36 s of i
 collections. ``settle`` moves what start-up left alive out of the collector's sight (``gc.freeze``):
 later collections walk only what was made since. It then collects the youngest objects every
 ``YOUNG_COLLECT_EVERY`` allocations rather than CPython's 700: chatd makes little cyclic garbage (a
-handshake none: ``chatd.web.upgrade``), so the collector mostly walks objects that live on, and a
+handshake none: ``chatd.web.handshake``), so the collector mostly walks objects that live on, and a
 connection storm, whose every client's objects outlive a young collection, paid for each walk again.
 
     settle()     # once, when the process starts serving

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from chatd.abuse import Kind
 from chatd.admission import Admission
+from chatd.alongside import alongside
 from chatd.attention import Attention
 from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.signins import Signed, SignIns, close_reason
@@ -192,11 +193,11 @@ class Identity:
         if reset or (epoch is not None and not self.store.epoch.same_database(epoch)):
             events_since = None  # numbers of another database's events: all unexpired ones instead
         mark = self.feed.losses
-        (caught, page), events, state = await asyncio.gather(  # the reads at once: one wait, not one each
+        state, (caught, page), events = await alongside(  # the reads at once: one wait, not one each
+            self.attention.welcome(user.id) if self.attention is not None else asyncio.sleep(0, {}),
             catch_up(self.store, INBOX_WHERE, (user.id, user.id), since, req.fields.get("revised"),
                      self._config().history),
-            self.events.replay_read(user.id, events_since),
-            self.attention.welcome(user.id) if self.attention is not None else asyncio.sleep(0, {}))
+            self.events.replay_read(user.id, events_since))
         if caught.reset:  # too much changed while it was away: the latest page, and the client starts over
             since, reset = None, True
         refused = self.sign_ins.refused(who)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -75,6 +76,13 @@ def in_networks(address: str, networks: Sequence[Network]) -> bool:
 
 def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
     return any(address in network for network in trusted)
+
+
+def request_address(peer: str, headers: Any, trusted_proxies: Iterable[str]) -> str:
+    """``client_address`` of an HTTP request: ``headers`` as Tornado's
+    ``HTTPHeaders`` (``get_list``, ``get``), ``trusted_proxies`` as the config has them."""
+    return client_address(peer, headers.get_list("X-Forwarded-For"), headers.get("X-Real-IP"),
+                          parse_networks(trusted_proxies))
 
 
 def client_address(peer: str, forwarded_for: Sequence[str], real_ip: str | None,

@@ -178,8 +178,8 @@ class Server:
         # Tornado's default 64 KiB read per connection only fragments the heap.
         # No xheaders: Tornado would believe X-Real-IP from anyone; the application
         # believes it from trusted_proxies only (chatd.web.Application).
-        self.http = ChatHTTPServer(make_app(self.chat, self.sockets, self.handing, self.config),
-                                   chunk_size=HTTP_READ_CHUNK)
+        app = make_app(self.chat, self.sockets, self.handing, self.config)
+        self.http = ChatHTTPServer(app, chunk_size=HTTP_READ_CHUNK, handshakes=app.handshakes)
         ws = self.config.websocket
         self.keepalive = Keepalive(self.sockets, ws.ping_interval, ws.ping_timeout)
 

@@ -19,6 +19,7 @@ from tornado.iostream import IOStream
 from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
+from chatd.metrics import RATE_LIMITED
 from chatd.web.upgrade import ChatUpgrade, _take_socket
 from tests.conftest import until
 
@@ -149,3 +150,61 @@ async def test_a_taken_over_handshake_leaves_no_cycle_for_the_collector(server, 
         assert not [o for o in gc.get_objects() if isinstance(o, ChatUpgrade)], "left for the collector"
     finally:
         gc.enable()
+
+
+async def _raw_handshake(port: int, extra: str = "") -> bytes:
+    """The answer's head (status line and headers) to HANDSHAKE + ``extra``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(HANDSHAKE.format(host=f"127.0.0.1:{port}", extra=extra).encode())
+        async with asyncio.timeout(10):
+            return await reader.readuntil(b"\r\n\r\n")
+    finally:
+        writer.close()
+
+
+def _without_date(head: bytes) -> list[bytes]:
+    return [line for line in head.split(b"\r\n") if not line.startswith(b"Date: ")]
+
+
+async def test_a_handshake_is_answered_at_its_headers_with_the_bytes_tornado_writes(server, monkeypatch):
+    """chatd.web.handshake answers a valid handshake before routing and a handler exist;
+    one it leaves to Tornado (here: one with a body) gets the same 101, the Date aside."""
+    handlers = []
+    monkeypatch.setattr(ChatUpgrade, "prepare", lambda self: handlers.append(self))
+    taken = await _raw_handshake(server.port)
+    assert handlers == [], "the handshake went through Tornado's routing and handler"
+    through_tornado = await _raw_handshake(server.port, "Content-Length: 0\r\n")
+    assert len(handlers) == 1
+    assert taken.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert _without_date(taken) == _without_date(through_tornado)
+    await until(lambda: not server.sockets, 10, "the two clients' close")
+
+
+@pytest.mark.parametrize("config_overrides", [{"address": {"max_connections": 1}}])
+async def test_a_handshake_refused_at_its_headers_is_answered_by_tornado_and_counted_once(server):
+    refused = RATE_LIMITED.labels("connections")
+    before = refused._value.get()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)  # the address's one connection
+    writer.write(HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra="").encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+    head = await _raw_handshake(server.port)
+    assert head.startswith(b"HTTP/1.1 429 ") and b"\r\nRetry-After: 30\r\n" in head
+    assert refused._value.get() == before + 1
+    assert not server.http.request_callback.handshakes.refused, "ChatUpgrade took the refusal it was handed"
+    addresses = server.chat.admission.addresses
+    assert addresses.open_connections(addresses.key("127.0.0.1")) == 1
+    writer.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1, evil.example", "bad host", "caf\u00e9.example"])
+async def test_a_handshake_with_a_host_tornado_refuses_is_refused_as_before(server, host):
+    """Tornado answers 400 to a request whose Host it refuses (several Hosts, characters outside
+    RFC 3986's); the handshake taken at its headers must not answer those with 101."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(HANDSHAKE.format(host=host, extra="").encode())
+        async with asyncio.timeout(10):
+            assert (await reader.readline()).startswith(b"HTTP/1.1 400 ")
+    finally:
+        writer.close()

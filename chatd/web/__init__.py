@@ -25,9 +25,11 @@ import chatd.admin
 import chatd.api  # the module, not its names: chatd.api's handlers import chatd.web.headers (a cycle)
 from chatd.chat import Chat
 from chatd.config import Config
-from chatd.proxies import client_address, parse_networks
+from chatd.proxies import request_address
 from chatd.readiness import Readiness
 from chatd.web.assets import REVALIDATE, ROUTE, Assets, StaticHandler, load_assets
+from chatd.web.handshake import PATH as WS_PATH
+from chatd.web.handshake import Handshakes
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders, content_security_policy
 from chatd.web.outbox import Outbox
@@ -91,9 +93,7 @@ class Application(tornado.web.Application):
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
         # Called once per request, before a handler exists: everything after
         # (handlers, Tornado's access log) sees the resolved address.
-        request.remote_ip = client_address(
-            request.remote_ip or "", request.headers.get_list("X-Forwarded-For"), request.headers.get("X-Real-IP"),
-            parse_networks(self.chat.config.trusted_proxies))
+        request.remote_ip = request_address(request.remote_ip or "", request.headers, self.chat.config.trusted_proxies)
         return super().find_handler(request, **kwargs)
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
@@ -105,17 +105,18 @@ class Application(tornado.web.Application):
 
 def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado.web.Application:
     """The application; ``registry`` gets every open ``ChatConnection``, ``handing``
-    each one between its 101 and its socket's take-over (``chatd.web.upgrade``)."""
+    each one between its 101 and its socket's take-over (``chatd.web.handshake``)."""
     assets = load_assets(STATIC_DIR, skip=(ADMIN_DIR,))
     _, api_rules = chatd.api.routes(chat)
     admin = chatd.admin.make_admin(chat, STATIC_DIR / ADMIN_DIR)
     uploads = Uploads(chat)
+    handshakes = Handshakes(chat, registry, handing, Outbox())
     app = Application(
         chat,
         [
             # First: Tornado tries the rules in order, and /ws is the path of every connection
             # (profiled: last of 54, each handshake first failed 53 matches).
-            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing, "outbox": Outbox()}),
+            (WS_PATH, ChatUpgrade, {"handshakes": handshakes}),
             *api_rules,
             *chatd.admin.routes(admin),
             (r"/", PageHandler, {"assets": assets}),
@@ -130,4 +131,5 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
         default_handler_args={"status_code": 404},
     )
     app.admin = admin  # type: ignore[attr-defined]  # its sessions and limits, for tests and status
+    app.handshakes = handshakes  # type: ignore[attr-defined]  # ChatHTTPServer answers most of /ws with it
     return app

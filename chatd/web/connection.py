@@ -1,7 +1,7 @@
 """One client's WebSocket connection, after the handshake: an asyncio
 protocol with a small, fixed set of fields.
 
-Tornado does the HTTP upgrade (``chatd.web.upgrade``) and then hands the
+The HTTP upgrade (``chatd.web.handshake``, at the request's headers) hands the
 socket over. From there a ``ChatConnection`` reads frames
 (``chatd.wsframe.FrameReader``), rate-limits them, hands each request to
 ``Chat`` — one at a time, in order — and writes prebuilt frames gathered

@@ -2,7 +2,7 @@
 waits on, so that a restart answers every client it accepted instead of
 dropping some.
 
-    http = ChatHTTPServer(app, chunk_size=4096)
+    http = ChatHTTPServer(app, chunk_size=4096, handshakes=app.handshakes)
     http.owing()            # connections whose client waits for an answer
 
 A connection is **owing** from its accept until its first request is answered,
@@ -25,6 +25,8 @@ from typing import Any
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 
+from chatd.web.handshake import Handshakes
+
 
 class _Requests:
     """What one connection has carried: requests started, and whether the
@@ -38,17 +40,27 @@ class _Requests:
 
 
 class _Watched(httputil.HTTPMessageDelegate):
-    """Tornado's delegate for one request, passed through; notes when the request arrives."""
+    """Tornado's delegate for one request, passed through; notes when the request
+    arrives, and gives a WebSocket handshake to ``handshakes`` when it takes it."""
 
-    __slots__ = ("_delegate", "_requests")
+    __slots__ = ("_delegate", "_requests", "_connection", "_handshakes")
 
-    def __init__(self, delegate: httputil.HTTPMessageDelegate, requests: _Requests):
+    def __init__(self, delegate: httputil.HTTPMessageDelegate, requests: _Requests,
+                 connection: httputil.HTTPConnection, handshakes: Handshakes | None):
         self._delegate = delegate
         self._requests = requests
+        self._connection = connection
+        self._handshakes = handshakes
 
     def headers_received(self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
                          headers: httputil.HTTPHeaders) -> Awaitable[None] | None:
         self._requests.under_way = True
+        handshakes = self._handshakes
+        if handshakes is not None and handshakes.takes(start_line, headers):  # type: ignore[arg-type]
+            # Before routing and a handler: the handshake detaches the connection,
+            # or (a refusal) hands the request on to Tornado through refuse().
+            return handshakes.take(self._connection, headers,
+                                   lambda: self._delegate.headers_received(start_line, headers))
         return self._delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
@@ -62,12 +74,14 @@ class _Watched(httputil.HTTPMessageDelegate):
 
 
 class ChatHTTPServer(HTTPServer):
-    """``tornado.httpserver.HTTPServer`` plus ``owing()``."""
+    """``tornado.httpserver.HTTPServer`` plus ``owing()``; with ``handshakes``,
+    ``/ws`` handshakes are answered at their headers (``chatd.web.handshake``)."""
 
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
-        """HTTPServer's own arguments."""
+    def initialize(self, *args: Any, handshakes: Handshakes | None = None, **kwargs: Any) -> None:
+        """HTTPServer's own arguments, and the application's ``Handshakes``."""
         super().initialize(*args, **kwargs)
         self._connections_seen: dict[object, _Requests] = {}
+        self._handshakes = handshakes
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection,
                       ) -> httputil.HTTPMessageDelegate:
@@ -77,7 +91,7 @@ class ChatHTTPServer(HTTPServer):
             requests = self._connections_seen[server_conn] = _Requests()
         requests.started += 1
         requests.under_way = False
-        return _Watched(super().start_request(server_conn, request_conn), requests)
+        return _Watched(super().start_request(server_conn, request_conn), requests, request_conn, self._handshakes)
 
     def on_close(self, server_conn: object) -> None:
         self._connections_seen.pop(server_conn, None)
@@ -86,5 +100,5 @@ class ChatHTTPServer(HTTPServer):
     def owing(self) -> int:
         """Connections whose client waits for an answer: none answered yet, or
         a request under way. A WebSocket handshake counts until its socket
-        leaves Tornado (``chatd.web.upgrade`` tracks it from there)."""
+        leaves Tornado (``chatd.web.handshake`` tracks it from there)."""
         return sum(1 for r in self._connections_seen.values() if r.under_way or r.started == 1)

@@ -1,13 +1,14 @@
-"""The ``/ws`` endpoint: Tornado checks the WebSocket handshake, then the
-socket leaves Tornado for a lean ``ChatConnection``.
+"""The ``/ws`` endpoint the Tornado way: every handshake ``chatd.web.handshake``
+does not answer at its headers — all refusals, and the rare 101 it leaves to
+Tornado (an HTTP/1.0 request, one with a body).
 
 Tornado's ``WebSocketHandler`` validates the request (Upgrade and
 Connection headers, the version, and the Origin through our
 ``check_origin``: ``chatd.origins``); its
-``get_websocket_protocol`` hook is where we take over: answer 101, detach
-the stream from Tornado's HTTP machinery and give the socket to asyncio.
-Tornado's per-connection objects (request, headers, handler, IOStream,
-WebSocketProtocol, ping timer) are then freed: a connected client costs a
+``get_websocket_protocol`` hook is where we take over: detach the stream
+from Tornado's HTTP machinery, then ``Handshakes.hand_over`` answers 101 and
+gives the socket to asyncio. Tornado's per-connection objects (request,
+headers, handler, IOStream) are then freed: a connected client costs a
 transport and one ``ChatConnection``.
 
 Before the 101, the client's address must be allowed another connection
@@ -19,31 +20,28 @@ WebSocket state at all.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from tornado.iostream import IOStream, StreamClosedError
-from tornado.websocket import WebSocketHandler, WebSocketProtocol13
+from tornado.iostream import IOStream
+from tornado.websocket import WebSocketHandler
 
-from chatd.chat import Chat
 from chatd.origins import for_log, origin_allowed
-from chatd.web.connection import ChatConnection
 from chatd.web.headers import SecurityHeaders
-from chatd.web.outbox import Outbox
+
+if TYPE_CHECKING:
+    from chatd.web.handshake import Handshakes  # which imports _take_socket from here
 
 log = logging.getLogger("chatd.upgrade")
 
 
 class ChatUpgrade(SecurityHeaders, WebSocketHandler):
-    """``initialize`` gets the server's ``Chat``, the ``registry`` of open
-    connections (closed by hand on shutdown), the set of sockets ``handing``
-    from Tornado to their connection, and the shared ``outbox``."""
+    """``initialize`` gets the server's ``Handshakes`` (its ``Chat``, the
+    ``registry`` of open connections, those ``handing`` over, the ``outbox``)."""
 
-    def initialize(self, chat: Chat, registry: set, handing: set, outbox: Outbox) -> None:
-        self.chat = chat
-        self.registry = registry
-        self.handing = handing
-        self.outbox = outbox
+    def initialize(self, handshakes: Handshakes) -> None:
+        self.handshakes = handshakes
+        self.chat = handshakes.chat
 
     def prepare(self) -> None:
         """The Origin rule for every handshake that names an origin. Tornado 6.6
@@ -77,53 +75,25 @@ class _TakeOver:
             handler.set_status(400)
             handler.finish("Sec-WebSocket-Key is missing")
             return
-        chat, remote_ip = handler.chat, handler.request.remote_ip
-        address = chat.admission.addresses.key(remote_ip)
-        refusal = await chat.admission.connect(address)
+        handshakes, remote_ip = handler.handshakes, handler.request.remote_ip
+        admission = handshakes.chat.admission
+        address = admission.addresses.key(remote_ip)
+        # Counted at its headers already (chatd.web.handshake) and refused there, or not seen there.
+        refusal = handshakes.refused.pop(handler.request.connection, None) or await admission.connect(address)
         if refusal is not None:
             handler.set_status(429)
             handler.set_header("Retry-After", str(refusal.seconds))
             handler.set_header("Content-Type", "text/plain; charset=utf-8")
             handler.finish(refusal.message + "\n")
             return
-        handler.clear_header("Content-Type")
-        handler.set_status(101)
-        handler.set_header("Upgrade", "websocket")
-        handler.set_header("Connection", "Upgrade")
-        handler.set_header("Sec-WebSocket-Accept", WebSocketProtocol13.compute_accept_value(key))
-        # From here the address's count is this connection's: ChatConnection.connection_lost
-        # gives it back once the connection was made, the finally clause if it never is.
-        connection = ChatConnection(chat, handler.registry, handler.outbox, remote_ip, address)
-        early = b""
-        try:
-            try:
-                await handler.finish()  # the 101 is written out before the socket changes hands
-            except StreamClosedError:
-                return  # the client left before its 101 went out; Tornado has closed the socket
-            stream = handler.detach()
-            if stream.closed():
-                return  # it left while the 101 went out (Tornado saw the reset first)
-            early = _take_socket(stream)
-            # Neither Tornado's nor yet in the registry: a stopping server must know
-            # it is here, or it would exit under a client that got its 101.
-            handler.handing.add(connection)
-            try:
-                await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
-            except OSError:
-                stream.socket.close()  # gone during the handshake
-                return
-        finally:
-            handler.handing.discard(connection)  # in the registry now (connection_made), or gone
-            if connection not in handler.registry and not connection.closed:
-                chat.admission.disconnect(address)  # never made: connection_lost will not come
-            # Tornado's WebSocketHandler keeps its handler <-> ui cycle after a 101 until the
-            # WebSocket closes, which a socket taken over never does in Tornado's eyes: broken
-            # here, the handshake's objects (handler, request, connection, stream, task: ~60)
-            # go by reference counting, not in the collector's full collections (measured: a
-            # 3,000-client storm's run left ~436,000 such objects to them).
-            handler.ui = None
-        if early:
-            connection.data_received(early)
+        stream = handler.detach()
+        # Tornado's WebSocketHandler keeps its handler <-> ui cycle after a 101 until the
+        # WebSocket closes, which a socket taken over never does in Tornado's eyes: broken
+        # here, the handshake's objects (handler, request, connection, stream, task: ~60)
+        # go by reference counting, not in the collector's full collections (measured: a
+        # 3,000-client storm's run left ~436,000 such objects to them).
+        handler.ui = None
+        await handshakes.hand_over(stream, key, remote_ip, address)
 
     def on_connection_close(self) -> None:
         """Tornado's handler calls this if the client leaves mid-handshake."""
