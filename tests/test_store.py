@@ -12,6 +12,7 @@ import pytest
 
 from chatd.epoch import PRE_EPOCH
 from chatd.store import Draft, NoSuchUser, RoomExists, StoreUnavailable
+from chatd.store.base import INBOX_WHERE
 from chatd.store.migrations import SCHEMA_VERSION, SchemaError
 from chatd.store.postgres import PostgresStore
 from chatd.store.sqlite import SqliteStore
@@ -171,6 +172,47 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(store_url
         assert tuple(row) == ("alice", "") and version == (str(SCHEMA_VERSION + 1),)
     finally:
         new.close()
+
+
+async def test_a_database_from_before_version_21_gets_private_indexes_that_private_reads_use(store_url):
+    """v21: the (pair, id) and (recipient, id) indexes hold private messages only (WHERE ... IS NOT
+    NULL), and the reads by conversation and by inbox go through them as they did the whole ones."""
+    store = opened(store_url)
+    alice, bob = await new_user(store, "alice"), await new_user(store, "bob")
+    lobby = await store.create_room("lobby", "")
+    await save(store, Draft(alice, "alice", "hi all", room_id=lobby, room_name="lobby"))
+    psst = (await save(store, Draft(alice, "alice", "psst", recipient_id=bob))).row.id
+    with store.db.connection_context():  # as the chatd of version 20 left it: whole indexes
+        for sql in ('DROP INDEX "message_pair_id"', 'DROP INDEX "message_recipient_id_id"',
+                    'CREATE INDEX "message_pair_id" ON "message" ("pair", "id")',
+                    'CREATE INDEX "message_recipient_id_id" ON "message" ("recipient_id", "id")'):
+            store.db.execute_sql(sql)
+        store.db.execute_sql(store._q("UPDATE meta SET value = ? WHERE key = 'schema_version'"), ("20",))
+    store.close()
+    store = opened(store_url)
+    try:
+        assert [r.id for r in (await store.conversation_history(alice, bob, before=None, after=None,
+                                                                limit=10)).rows] == [psst]
+        assert [r.id for r in (await store.private_history(bob, before=None, after=None, limit=10)).rows] == [psst]
+        postgres = isinstance(store, PostgresStore)
+        with store.db.connection_context():
+            definitions = [store.db.execute_sql(store._q(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = ?" if postgres else
+                "SELECT sql FROM sqlite_master WHERE name = ?"), (name,)).fetchone()[0]
+                for name in ("message_pair_id", "message_recipient_id_id")]
+            if postgres:
+                store.db.execute_sql("SET enable_seqscan = off")  # a test's table is small enough for a scan
+            reads = {"message_pair_id": (store._page_query("m.pair = ? AND m.id < ?", "DESC", 11, None)[0],
+                                         ("1:2", psst + 1, 11)),
+                     "message_recipient_id_id": (store._page_query(INBOX_WHERE, "DESC", 11, None)[0], (bob, bob, 11))}
+            plans = {index: " ".join(str(row) for row in store.db.execute_sql(
+                         store._q(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + sql), args).fetchall())
+                     for index, (sql, args) in reads.items()}
+        assert all("IS NOT NULL" in d.replace('"', "") for d in definitions), definitions
+        for index, plan in plans.items():
+            assert index in plan, plan
+    finally:
+        store.close()
 
 
 async def test_a_page_stops_reading_once_its_texts_pass_max_chars(any_store):
