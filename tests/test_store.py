@@ -15,6 +15,7 @@ from chatd.store import Draft, NoSuchUser, RoomExists, StoreUnavailable
 from chatd.store.base import INBOX_WHERE
 from chatd.store.migrations import SCHEMA_VERSION, SchemaError
 from chatd.store.postgres import PostgresStore
+from chatd.store.rows import MessageRow, Quote, Stored, new_row, newly_stored
 from chatd.store.sqlite import SqliteStore
 from tests.stores import new_user, opened, save
 
@@ -213,6 +214,20 @@ async def test_a_database_from_before_version_21_gets_private_indexes_that_priva
             assert index in plan, plan
     finally:
         store.close()
+
+
+def test_a_new_row_and_its_result_are_what_their_fields_make_by_name():
+    """new_row and newly_stored build the tuples whole (the writer's hot path): a field added to
+    MessageRow or Stored must be added there too, or this fails."""
+    quote = Quote(3, 1, "ann", "hi", False)
+    draft = Draft(7, "bob", "hey @ann", "c1", room_id=2, room_name="lobby", quote=quote)
+    row = new_row(9, draft, None, 1234, ",1,")
+    assert row == MessageRow(9, "lobby", 7, "bob", None, None, "hey @ann", 1234, reply_to=3, mentions=",1,",
+                             quote=quote)
+    assert type(row) is MessageRow and len(row) == len(MessageRow._fields) and row.reactions == ()
+    stored = newly_stored(row, ("room:2",), None)
+    assert stored == Stored(row, False, ("room:2",), None) and type(stored) is Stored
+    assert len(stored) == len(Stored._fields)
 
 
 async def test_a_page_stops_reading_once_its_texts_pass_max_chars(any_store):
