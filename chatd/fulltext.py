@@ -67,12 +67,17 @@ def fold(text: str) -> str:
     """``text`` with compatibility forms and case folded (Unicode's NFKC, full case folding, NFKC again
     for what folding decomposed): what the index holds and a query is matched as. Full-width and
     half-width forms, ligatures, circled digits are their plain characters; "ß" is "ss"."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and folds its case as lower() does
+        return text.lower()
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def prepare(text: str) -> str:
     """``text`` as the index tokenizes it: folded, CJK punctuation as spaces, each CJK character
-    between spaces."""
+    between spaces. (Every stored message goes through it, in the writer thread: ASCII, which
+    holds neither, is only folded, 1.6 → 0.08 µs for a 60-character text.)"""
+    if text.isascii():
+        return text.lower()
     return _CJK.sub(r" \1 ", _CJK_PUNCT.sub(" ", fold(text)))
 
 

@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatd.fulltext import QUERY_MAX, SNIPPET_CHARS, fts5_match, parse_query, prepare, snippet, tsquery
+from chatd.fulltext import QUERY_MAX, SNIPPET_CHARS, fold, fts5_match, parse_query, prepare, snippet, tsquery
 from chatd.paging import COSTLIEST_CHAR, REPLY_HEAD_MAX
 from chatd.protocol import CID_MAX, encode
 
@@ -26,6 +26,13 @@ def test_width_case_and_compatibility_forms_fold_alike_in_the_index_and_the_quer
     assert parse_query("ＤＥＰＬＯＹ") == parse_query("deploy") == [("deploy",)]
     assert parse_query("ﾃｷｽﾄ") == parse_query("テキスト") == [("テ", "キ", "ス", "ト")]
     assert parse_query("Straße") == [("strasse",)]
+
+
+@given(st.text(st.characters(max_codepoint=0x7F)))
+def test_ascii_is_prepared_as_the_whole_preparation_would(text):
+    """ASCII takes a short way (lower()): the same as folding by NFKC and case, and the CJK rules."""
+    slow = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    assert prepare(text) == fold(text) == slow
 
 
 def test_a_query_is_phrases_of_tokens_with_a_prefix_for_words_of_three_letters():

@@ -12,8 +12,10 @@ import pytest
 
 from chatd.epoch import PRE_EPOCH
 from chatd.store import Draft, NoSuchUser, RoomExists, StoreUnavailable
+from chatd.store.base import INBOX_WHERE
 from chatd.store.migrations import SCHEMA_VERSION, SchemaError
 from chatd.store.postgres import PostgresStore
+from chatd.store.rows import MessageRow, Quote, Stored, new_row, newly_stored
 from chatd.store.sqlite import SqliteStore
 from tests.stores import new_user, opened, save
 
@@ -171,6 +173,68 @@ async def test_a_later_migration_adds_a_column_to_an_existing_database(store_url
         assert tuple(row) == ("alice", "") and version == (str(SCHEMA_VERSION + 1),)
     finally:
         new.close()
+
+
+def private_index_definitions(store) -> list[str]:
+    """How the database defines the (pair, id) and (recipient, id) indexes of messages."""
+    sql = ("SELECT indexdef FROM pg_indexes WHERE indexname = ?" if isinstance(store, PostgresStore)
+           else "SELECT sql FROM sqlite_master WHERE name = ?")
+    with store.db.connection_context():
+        return [store.db.execute_sql(store._q(sql), (name,)).fetchone()[0]
+                for name in ("message_pair_id", "message_recipient_id_id")]
+
+
+async def test_a_database_from_before_version_21_gets_private_indexes_that_private_reads_use(store_url):
+    """v21: the (pair, id) and (recipient, id) indexes hold private messages only (WHERE ... IS NOT
+    NULL), and the reads by conversation and by inbox go through them as they did the whole ones."""
+    store = opened(store_url)
+    alice, bob = await new_user(store, "alice"), await new_user(store, "bob")
+    lobby = await store.create_room("lobby", "")
+    await save(store, Draft(alice, "alice", "hi all", room_id=lobby, room_name="lobby"))
+    psst = (await save(store, Draft(alice, "alice", "psst", recipient_id=bob))).row.id
+    assert all("IS NOT NULL" in d for d in private_index_definitions(store)), "a new database has them partial"
+    with store.db.connection_context():  # as the chatd of version 20 left it: whole indexes
+        for sql in ('DROP INDEX "message_pair_id"', 'DROP INDEX "message_recipient_id_id"',
+                    'CREATE INDEX "message_pair_id" ON "message" ("pair", "id")',
+                    'CREATE INDEX "message_recipient_id_id" ON "message" ("recipient_id", "id")'):
+            store.db.execute_sql(sql)
+        store.db.execute_sql(store._q("UPDATE meta SET value = ? WHERE key = 'schema_version'"), ("20",))
+    store.close()
+    store = opened(store_url)
+    try:
+        assert [r.id for r in (await store.conversation_history(alice, bob, before=None, after=None,
+                                                                limit=10)).rows] == [psst]
+        assert [r.id for r in (await store.private_history(bob, before=None, after=None, limit=10)).rows] == [psst]
+        definitions = private_index_definitions(store)
+        postgres = isinstance(store, PostgresStore)
+        with store.db.connection_context():
+            if postgres:
+                store.db.execute_sql("SET enable_seqscan = off")  # a test's table is small enough for a scan
+            reads = {"message_pair_id": (store._page_query("m.pair = ? AND m.id < ?", "DESC", 11, None)[0],
+                                         ("1:2", psst + 1, 11)),
+                     "message_recipient_id_id": (store._page_query(INBOX_WHERE, "DESC", 11, None)[0], (bob, bob, 11))}
+            plans = {index: " ".join(str(row) for row in store.db.execute_sql(
+                         store._q(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + sql), args).fetchall())
+                     for index, (sql, args) in reads.items()}
+        assert all("IS NOT NULL" in d for d in definitions), definitions
+        for index, plan in plans.items():
+            assert index in plan, plan
+    finally:
+        store.close()
+
+
+def test_a_new_row_and_its_result_are_what_their_fields_make_by_name():
+    """new_row and newly_stored build the tuples whole (the writer's hot path): a field added to
+    MessageRow or Stored must be added there too, or this fails."""
+    quote = Quote(3, 1, "ann", "hi", False)
+    draft = Draft(7, "bob", "hey @ann", "c1", room_id=2, room_name="lobby", quote=quote)
+    row = new_row(9, draft, None, 1234, ",1,")
+    assert row == MessageRow(9, "lobby", 7, "bob", None, None, "hey @ann", 1234, reply_to=3, mentions=",1,",
+                             quote=quote)
+    assert type(row) is MessageRow and len(row) == len(MessageRow._fields) and row.reactions == ()
+    stored = newly_stored(row, ("room:2",), None)
+    assert stored == Stored(row, False, ("room:2",), None) and type(stored) is Stored
+    assert len(stored) == len(Stored._fields)
 
 
 async def test_a_page_stops_reading_once_its_texts_pass_max_chars(any_store):

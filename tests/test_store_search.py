@@ -14,6 +14,7 @@ from chatd.store import Draft
 from chatd.store.migrations import MIGRATIONS, _v15_search_index
 from chatd.store.schema import MODELS, now_ms
 from chatd.store.search import Filters, Scope
+from chatd.store.searchindex import WATERMARK, index_pending
 from tests.stores import new_user, opened, save
 
 EVERYTHING = Scope(private=True)
@@ -264,5 +265,23 @@ async def test_sqlite_indexes_new_messages_by_itself_a_moment_after_storing_them
     try:
         assert [r.id for r in (await store.search.find(EVERYTHING, Filters(text="会议"), None, 10))[0]] == [
             later, *ids[::-1]]
+    finally:
+        store.close()
+
+
+async def test_sqlite_indexes_again_what_it_finds_indexed_above_its_watermark(tmp_path):
+    """The indexer's plain INSERT finds rows indexed already (an index kept from before its
+    watermark): those are replaced, none is refused, each is found once."""
+    store = opened(str(tmp_path / "chatd.db"))
+    try:
+        alice = await new_user(store, "alice")
+        lobby = await store.create_room("lobby", "", None)
+        ids = [await _say(store, (lobby, "lobby"), (alice, "alice"), f"会议 {n}") for n in range(3)]
+        await store.search.indexer.caught_up()
+        store.search.indexer.stop()
+        db = store.db
+        await store.writer.run(lambda: db.execute_sql(f"UPDATE meta SET value = '0' WHERE key = '{WATERMARK}'"))
+        assert await store.writer.run(lambda: index_pending(db, 10)) == (ids[-1], False)
+        assert [r.id for r in (await store.search.find(EVERYTHING, Filters(text="会议"), None, 10))[0]] == ids[::-1]
     finally:
         store.close()

@@ -39,6 +39,7 @@ from chatd.store.schema import (
     MESSAGE_REV_INDEX,
     MODELS,
     PG_ROOM_NAME_INDEX,
+    PRIVATE_INDEXES,
     PRIVATE_SENDER_INDEX,
     ROOM_NAME_INDEX,
     AdminAccount,
@@ -87,6 +88,8 @@ def _create(db: Database) -> None:
     db.create_tables(MODELS)
     db.execute_sql(PG_ROOM_NAME_INDEX if is_postgres(db) else ROOM_NAME_INDEX)
     db.execute_sql(PRIVATE_SENDER_INDEX)
+    for index in PRIVATE_INDEXES:
+        db.execute_sql(index)
     _start_revisions(db)
     searchindex.create_index(db)
     write_meta(Epoch.create().to_meta())
@@ -241,6 +244,15 @@ def _v20_lean_message_indexes(db: Database) -> None:
         db.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
 
 
+def _v21_private_indexes(db: Database) -> None:
+    """The (pair, id) and (recipient, id) indexes of messages hold private messages only: a room
+    message, which leaves both NULL, no longer writes an entry in either (profiled in issue 13)."""
+    for index in ("message_pair_id", "message_recipient_id_id"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
+    for index in PRIVATE_INDEXES:
+        db.execute_sql(index)
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
@@ -248,7 +260,8 @@ MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_ep
                                                       _v7_app_users, _v8_room_members, _v9_api_keys, _v10_events,
                                                       _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
                                                       _v15_search_index, _v16_rooms_care, _v17_uploads,
-                                                      _v18_edits, _v19_read_state, _v20_lean_message_indexes]
+                                                      _v18_edits, _v19_read_state, _v20_lean_message_indexes,
+                                                      _v21_private_indexes]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -41,7 +41,17 @@ import psycopg
 
 from chatd.dsn import redacted
 from chatd.store.base import Store
-from chatd.store.rows import COLUMNS, SELECT, Draft, MessageRow, NoSuchUser, Stored, StoreUnavailable, new_row
+from chatd.store.rows import (
+    COLUMNS,
+    SELECT,
+    Draft,
+    MessageRow,
+    NoSuchUser,
+    Stored,
+    StoreUnavailable,
+    new_row,
+    newly_stored,
+)
 from chatd.store.schema import PostgresDatabase, now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
@@ -177,7 +187,7 @@ class PostgresStore(Store):
         row = new_row(new_id, d, recipient_name, ts, mentions)
         if pair is not None:
             self.read_state.noted_private(conn, d.sender_id, d.recipient_id, new_id)
-        return Stored(row, False, channels, tuple(prev))
+        return newly_stored(row, channels, tuple(prev))
 
     def _read_newest_id(self) -> int:
         # The sequence, not the rows: an id drawn by a transaction that rolled back is handed out too.

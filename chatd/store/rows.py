@@ -135,11 +135,18 @@ class MessageRow(NamedTuple):
     reactions: tuple[Reacted, ...] = ()
 
 
+# A NamedTuple made from the tuple of all its fields, in order, without its Python-level __new__
+# (keywords, defaults): for the writer thread's one row and one Stored per message (0.76 + 0.29 →
+# 0.25 + 0.13 µs, timeit). tests/test_store.py holds what they make equal to the keyword-built ones.
+_whole = tuple.__new__
+
+
 def new_row(message_id: int, d: Draft, recipient_name: str | None, ts: int, mentions: str | None) -> MessageRow:
     """The row of ``d`` just stored as ``message_id`` at ``ts`` (ms since the epoch), mentioning
     ``mentions`` (chatd.mentions' stored form)."""
-    return MessageRow(message_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name, d.text, ts,
-                      reply_to=d.quote.id if d.quote else None, mentions=mentions, quote=d.quote)
+    quote = d.quote
+    return _whole(MessageRow, (message_id, d.room_name, d.sender_id, d.sender_name, d.recipient_id, recipient_name,
+                               d.text, ts, None, None, None, None, quote.id if quote else None, mentions, quote, ()))
 
 
 # A row of them is ``MessageRow(*row)`` (quote and reactions are read apart).
@@ -157,6 +164,11 @@ class Stored(NamedTuple):
     # Per channel, the id of the message before it there (0: none), when the store is
     # shared with other processes; None otherwise (one writer: commit order is id order).
     prev: tuple[int, ...] | None
+
+
+def newly_stored(row: MessageRow, channels: tuple[str, ...], prev: tuple[int, ...] | None) -> Stored:
+    """``Stored(row, False, channels, prev)``: a message stored now, not a retry's."""
+    return _whole(Stored, (row, False, channels, prev))
 
 
 @dataclass(slots=True)

@@ -169,8 +169,9 @@ class RoomMember(BaseModel):
 class Message(BaseModel):
     # Ids never go back, even if the newest rows are deleted.
     id = IdField()
-    # No index of its own for room, sender or recipient: the indexes below start with them and
-    # serve their lookups (and ON DELETE CASCADE); each index more is a b-tree every insert writes.
+    # No index of its own for room, sender or recipient: the indexes below (and the partial ones,
+    # PRIVATE_INDEXES) start with them and serve their lookups (and ON DELETE CASCADE); each index
+    # more is a b-tree every insert writes.
     room = ForeignKeyField(Room, null=True, on_delete="CASCADE", index=False)
     sender = ForeignKeyField(User, index=False)
     sender_name = TextField()
@@ -201,8 +202,6 @@ class Message(BaseModel):
     class Meta:
         indexes = (
             (("room", "id"), False),
-            (("pair", "id"), False),
-            (("recipient", "id"), False),
             (("sender", "id"), False),
             (("sender", "cid"), True),  # a retried say is found, not stored twice
         )
@@ -322,6 +321,16 @@ MESSAGE_REV_INDEX = 'CREATE INDEX IF NOT EXISTS "message_rev" ON "message" ("rev
 # cannot say WHERE: made by chatd.store.migrations.
 PRIVATE_SENDER_INDEX = ('CREATE INDEX IF NOT EXISTS "message_private_sender" ON "message" ("sender_id", "id") '
                         'WHERE "recipient_id" IS NOT NULL')
+
+# A conversation's messages, and a user's received ones: private messages only (room messages,
+# most of them, leave pair and recipient NULL), so a room message's insert writes neither
+# b-tree (a bare insert 8.2 → 7.3 µs, issue 13). A query by ``pair = ?`` or ``recipient_id = ?``
+# uses them as it would whole ones: both databases know that "=" implies IS NOT NULL.
+PRIVATE_INDEXES = (
+    'CREATE INDEX IF NOT EXISTS "message_pair_id" ON "message" ("pair", "id") WHERE "pair" IS NOT NULL',
+    'CREATE INDEX IF NOT EXISTS "message_recipient_id_id" ON "message" ("recipient_id", "id") '
+    'WHERE "recipient_id" IS NOT NULL',
+)
 
 
 # Room names are unique ignoring case: on SQLite the column's NOCASE collation does

