@@ -84,7 +84,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read():
     # the checks below mean something only if the parser sees the imports
     assert "chatd.status" in GRAPH["chatd.commands"] and "chatd.lifecycle" in GRAPH["chatd.cli"]
-    assert "chatd.web.connection" in GRAPH["chatd.web.upgrade"]
+    assert "chatd.web.connection" in GRAPH["chatd.web.handshake"]
 
 
 def test_no_import_circles():

@@ -20,7 +20,8 @@ from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
 from chatd.metrics import RATE_LIMITED
-from chatd.web.upgrade import ChatUpgrade, _take_socket
+from chatd.web.handshake import take_socket
+from chatd.web.upgrade import ChatUpgrade
 from tests.conftest import until
 
 HANDSHAKE = ("GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -51,7 +52,7 @@ async def test_foreign_origins_are_refused_with_403(server, origin, status):
     assert await handshake_status(server.port, extra) == status
 
 
-# What _take_socket reads and writes on Tornado's IOStream, none of it public.
+# What take_socket reads and writes on Tornado's IOStream, none of it public.
 PRIVATE_STREAM_ATTRIBUTES = {"_read_buffer": bytearray, "_read_buffer_size": int, "_state": (int, type(None))}
 # Hooks the take-over relies on (public or documented-by-use in Tornado).
 HOOKS = [(WebSocketHandler, "get_websocket_protocol"), (RequestHandler, "detach"),
@@ -61,7 +62,7 @@ EARLY = b"\x81\x85early"  # a frame the client sent right behind its request
 
 
 def _moved(what: str) -> str:
-    return (f"tornado {tornado.version}: {what}. chatd.web.upgrade._take_socket depends on it: "
+    return (f"tornado {tornado.version}: {what}. chatd.web.handshake.take_socket depends on it: "
             "adapt it, then widen the tornado bound in pyproject.toml")
 
 
@@ -71,7 +72,7 @@ async def stream_after_request(early: bytes) -> tuple[IOStream, socket.socket]:
     theirs.sendall(REQUEST + early)  # in the socket before the first read: one recv takes both
     stream = IOStream(ours)
     # As Tornado's HTTP server does: with a close callback, an idle stream keeps
-    # its socket watched (to notice a close), so _take_socket has a handler to remove.
+    # its socket watched (to notice a close), so take_socket has a handler to remove.
     stream.set_close_callback(lambda: None)
     assert await stream.read_until(b"\r\n\r\n") == REQUEST
     return stream, theirs
@@ -87,14 +88,14 @@ async def test_the_private_stream_attributes_are_still_there():
 
 
 @pytest.mark.parametrize("early", [EARLY, b""], ids=["frame-behind-request", "nothing-behind"])
-async def test_take_socket_returns_what_was_read_past_the_request_and_unwatches_it(early):
+async def testtake_socket_returns_what_was_read_past_the_request_and_unwatches_it(early):
     stream, peer = await stream_after_request(early)
-    assert _take_socket(stream) == early, _moved(
+    assert take_socket(stream) == early, _moved(
         "IOStream._read_buffer[:_read_buffer_size] no longer holds the bytes read past the request")
     assert stream._state is None
     # asyncio's remove_reader says whether anyone still watched the socket: Tornado must not.
     assert not asyncio.get_running_loop().remove_reader(stream.socket.fileno()), _moved(
-        "the IOLoop still watches the socket after _take_socket cleared IOStream._state")
+        "the IOLoop still watches the socket after take_socket cleared IOStream._state")
     stream.socket.close()
     peer.close()
 

@@ -52,7 +52,6 @@ from chatd.proxies import request_address
 from chatd.web.connection import ChatConnection
 from chatd.web.headers import SECURITY_HEADERS
 from chatd.web.outbox import Outbox
-from chatd.web.upgrade import _take_socket
 
 PATH = "/ws"
 # Host values Tornado's request takes (a subset of its RFC 3986 pattern, no comma: several
@@ -133,7 +132,7 @@ class Handshakes:
                 return  # the client left before its 101 went out; Tornado has closed the socket
             if stream.closed():
                 return  # it left while the 101 went out (Tornado saw the reset first)
-            early = _take_socket(stream)
+            early = take_socket(stream)
             # Neither Tornado's nor yet in the registry: a stopping server must know
             # it is here, or it would exit under a client that got its 101.
             self.handing.add(connection)
@@ -157,3 +156,17 @@ class Handshakes:
         accept = WebSocketProtocol13.compute_accept_value(key).encode()
         return b"".join((_BEFORE_DATE, self._date[1], _AFTER_DATE, accept, _END))
 
+
+def take_socket(stream: IOStream) -> bytes:
+    """Stop Tornado watching the stream's socket; return what it had read
+    past the HTTP request (a client may send frames before seeing the 101).
+
+    Tornado has no public way to do this: it reads IOStream's private
+    ``_read_buffer``, ``_read_buffer_size`` and ``_state``. pyproject.toml
+    bounds Tornado to the versions tests/test_upgrade.py passed on, and that
+    test names whichever attribute a new version moves."""
+    early = bytes(stream._read_buffer[: stream._read_buffer_size])
+    if stream._state is not None:
+        stream.io_loop.remove_handler(stream.socket)
+        stream._state = None
+    return early

@@ -23,14 +23,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tornado.iostream import IOStream
 from tornado.websocket import WebSocketHandler
 
 from chatd.origins import for_log, origin_allowed
 from chatd.web.headers import SecurityHeaders
 
 if TYPE_CHECKING:
-    from chatd.web.handshake import Handshakes  # which imports _take_socket from here
+    from chatd.web.handshake import Handshakes  # which imports this module (ChatUpgrade answers its refusals)
 
 log = logging.getLogger("chatd.upgrade")
 
@@ -98,17 +97,3 @@ class _TakeOver:
     def on_connection_close(self) -> None:
         """Tornado's handler calls this if the client leaves mid-handshake."""
 
-
-def _take_socket(stream: IOStream) -> bytes:
-    """Stop Tornado watching the stream's socket; return what it had read
-    past the HTTP request (a client may send frames before seeing the 101).
-
-    Tornado has no public way to do this: it reads IOStream's private
-    ``_read_buffer``, ``_read_buffer_size`` and ``_state``. pyproject.toml
-    bounds Tornado to the versions tests/test_upgrade.py passed on, and that
-    test names whichever attribute a new version moves."""
-    early = bytes(stream._read_buffer[: stream._read_buffer_size])
-    if stream._state is not None:
-        stream.io_loop.remove_handler(stream.socket)
-        stream._state = None
-    return early
