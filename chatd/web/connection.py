@@ -294,8 +294,17 @@ class ChatConnection(asyncio.BufferedProtocol):
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()  # the same list from pass to pass: one fewer object per connection and pass
         self._out_bytes = 0
-        self._write(data)
-        unread = self.queued_bytes()
+        transport = self._transport
+        if transport is None or self.closed:
+            return
+        transport.write(data)
+        # Once per member of a room for each message under light load: when the kernel took
+        # everything (the usual case) there is nothing to cut off and no limit to look up.
+        unread = transport.get_write_buffer_size()
+        if not unread:
+            if self._inbox and self._busy is None and not self.closing:
+                self._next()
+            return
         if unread > self.chat.config.limits.send_queue_bytes:
             log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
             metrics.slow_reader_cut_off()
