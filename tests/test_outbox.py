@@ -126,3 +126,22 @@ async def test_a_room_larger_than_a_run_gets_a_burst_and_a_lone_message_once_in_
         got = [await member.expect("message") for _ in range(len(texts) + 1)]
         assert [m["text"] for m in got] == [*texts, "lone"]
         assert [m["id"] for m in got] == sorted({m["id"] for m in got})
+
+
+async def test_no_early_writes_while_more_fan_outs_follow_in_the_pass():
+    """A writer batch of several messages: the first one's members are not written
+    before the others are queued, so each member gets the batch in one write."""
+    more = True
+    outbox = Outbox(lambda: more)
+    room = [Conn(outbox) for _ in range(EARLY_CHUNK * 2)]
+    for message in (b"m1", b"m2"):
+        for conn in room:
+            conn.write_wire(message)
+    assert all(conn.writes == [] for conn in room)
+    await next_pass()
+    assert all(conn.writes == [b"m1m2"] for conn in room)
+    assert outbox.early
+    more = False
+    for conn in room:
+        conn.write_wire(b"m3")
+    assert all(conn.writes[-1] == b"m3" for conn in room)

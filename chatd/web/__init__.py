@@ -15,6 +15,7 @@ anywhere else. Every response carries ``SecurityHeaders``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,8 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
         [
             # First: Tornado tries the rules in order, and /ws is the path of every connection
             # (profiled: last of 54, each handshake first failed 53 matches).
-            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing, "outbox": Outbox()}),
+            (r"/ws", ChatUpgrade, {"chat": chat, "registry": registry, "handing": handing,
+                                   "outbox": Outbox(batch_follows(chat))}),
             *api_rules,
             *chatd.admin.routes(admin),
             (r"/", PageHandler, {"assets": assets}),
@@ -131,3 +133,8 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
     )
     app.admin = admin  # type: ignore[attr-defined]  # its sessions and limits, for tests and status
     return app
+
+
+def batch_follows(chat: Chat) -> Callable[[], bool]:
+    """→ whether the store's writer is handing the loop several results now (``chatd.web.outbox``)."""
+    return lambda: chat.store.writer is not None and chat.store.writer.delivering_many

@@ -18,6 +18,10 @@ have: the ``EARLY_EXTRA``-th and first more of them in a pass turns ``early``
 off at once, so the rest of a burst is coalesced; a flush in which no
 connection had more than one frame turns it on again.
 
+Nor are they made while the store's writer hands the loop a batch of several
+results (``more_follow``): the second message of a batch into a room of 1,000
+would otherwise cost each member a ``send()`` more.
+
 A connection whose requests wait behind its unsent bytes (``has_inbox``) is
 left for the end of the pass: writing it mid-pass would start its next
 request inside whatever code is queueing frames (a fan-out going through a
@@ -31,6 +35,7 @@ room's sessions, another connection's request).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 # Connections queued before a mid-pass write while ``early``: the first send of a
@@ -55,9 +60,12 @@ class Flushable(Protocol):
 
 
 class Outbox:
-    __slots__ = ("_waiting", "_held", "early", "passes", "_again", "_counting", "_due")
+    __slots__ = ("_waiting", "_held", "early", "passes", "_again", "_counting", "_due", "_more_follow")
 
-    def __init__(self) -> None:
+    def __init__(self, more_follow: Callable[[], bool] = lambda: False) -> None:
+        # → whether more fan-outs follow in this pass (a writer batch of several messages
+        # being delivered): the first one's members are then not written early.
+        self._more_follow = more_follow
         self._waiting: list[Flushable] = []  # queued since the last write
         self._held: list[Flushable] = []  # passed over by mid-pass writes (has_inbox)
         self.early = True
@@ -78,7 +86,7 @@ class Outbox:
             self._again += 1
             if self._again > EARLY_EXTRA:
                 self.early = False  # at once: the rest of a burst's pass is coalesced
-        if self.early and len(waiting) >= EARLY_CHUNK:
+        if self.early and len(waiting) >= EARLY_CHUNK and not self._more_follow():
             self._write_early()
 
     def _write_early(self) -> None:
