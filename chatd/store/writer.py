@@ -99,6 +99,9 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="chatd-writer", daemon=True)
         self._closed = False
         self._committed: collections.deque[list[Outcome]] = collections.deque()  # batches awaiting _deliver
+        # While _deliver runs: whether it hands the loop more than one result. Their fan-outs
+        # then coalesce per connection at the end of the pass (chatd.web.outbox asks).
+        self.delivering_many = False
         self.batches = 0  # transactions committed since start
 
     def start(self) -> None:
@@ -186,12 +189,14 @@ class Writer:
 
     def _deliver(self) -> None:
         """On the loop: every committed batch's callbacks, oldest batch first."""
+        self.delivering_many = len(self._committed) > 1 or len(self._committed[0]) > 1 if self._committed else False
         while self._committed:
             for done, result, error in self._committed.popleft():
                 try:
                     done(result, error)
                 except Exception:
                     log.exception("error while delivering a stored result")
+        self.delivering_many = False
 
     def _commit(self, batch: list[Item]) -> list[Outcome]:
         """Run a batch and empty it; → (done, result, error) per job, in order."""

@@ -15,6 +15,7 @@ anywhere else. Every response carries ``SecurityHeaders``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
     _, api_rules = chatd.api.routes(chat)
     admin = chatd.admin.make_admin(chat, STATIC_DIR / ADMIN_DIR)
     uploads = Uploads(chat)
-    handshakes = Handshakes(chat, registry, handing, Outbox())
+    handshakes = Handshakes(chat, registry, handing, Outbox(batch_follows(chat)))
     app = Application(
         chat,
         [
@@ -133,3 +134,8 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
     app.admin = admin  # type: ignore[attr-defined]  # its sessions and limits, for tests and status
     app.handshakes = handshakes  # type: ignore[attr-defined]  # ChatHTTPServer answers most of /ws with it
     return app
+
+
+def batch_follows(chat: Chat) -> Callable[[], bool]:
+    """→ whether the store's writer is handing the loop several results now (``chatd.web.outbox``)."""
+    return lambda: chat.store.writer is not None and chat.store.writer.delivering_many

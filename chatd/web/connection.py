@@ -58,7 +58,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         "chat", "registry", "outbox", "remote_ip", "address", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
         "_ended", "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
-        "_high_water", "_close_timer",
+        "_high_water", "_close_timer", "written_in",
     )
 
     def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str, address: str | None):
@@ -82,6 +82,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._strikes = 0  # rate_limited errors in a row
         self._out: list[bytes] = []  # frames waiting for this pass's write
         self._out_bytes = 0
+        self.written_in = 0  # the outbox's pass in which this was last written mid-pass (chatd.web.outbox)
         self._inbox: collections.deque[str | bytes] | None = None  # requests behind a busy one
         self._busy: asyncio.Future | None = None  # the request being carried out, if it waits
         # Unsent bytes above which no request is started; fixed for the connection's life,
@@ -274,34 +275,53 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.write_wire(wire(message))
 
     def write_wire(self, data: bytes) -> None:
-        """Queue one prebuilt frame, to be written at the end of this loop pass."""
+        """Queue one prebuilt frame, to be written at the end of this loop pass
+        or sooner, in order either way (``chatd.web.outbox``)."""
         if self.closing:
             return
-        if not self._out:
-            self.outbox.queue(self)
-        self._out.append(data)
+        out = self._out
+        out.append(data)
         self._out_bytes += len(data)
         self.frames_out += 1
         self.bytes_out += len(data)
+        if len(out) == 1:
+            self.outbox.queue(self)  # last: it may write what is queued at once
 
-    def send_queued(self) -> None:
+    def send_queued(self) -> int:
+        """Write every queued frame in one call (``send_now``), then go on with
+        requests that waited for this. → the number of frames written."""
+        frames = len(self._out)
+        if frames and self.send_now() and self._inbox and self._busy is None and not self.closing:
+            self._next()
+        return frames
+
+    def send_now(self) -> bool:
         """Write every queued frame in one call; cut the connection off if the
         kernel has refused more than ``limits.send_queue_bytes``: its reader
-        is not keeping up. Then go on with requests that waited for this."""
+        is not keeping up. → False if it was cut off (or is gone)."""
         out = self._out
-        if not out:
-            return
+        if not out:  # gone meanwhile (connection_lost), or closed (close wrote it)
+            return False
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()  # the same list from pass to pass: one fewer object per connection and pass
         self._out_bytes = 0
-        self._write(data)
-        unread = self.queued_bytes()
-        if unread > self.chat.config.limits.send_queue_bytes:
+        transport = self._transport
+        if transport is None or self.closed:
+            return False
+        transport.write(data)
+        # Once per member of a room for each message under light load: when the kernel took
+        # everything (the usual case) there is nothing to cut off and no limit to look up.
+        unread = transport.get_write_buffer_size()
+        if unread and unread > self.chat.config.limits.send_queue_bytes:
             log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
             metrics.slow_reader_cut_off()
             self.abort()
-        elif self._inbox and self._busy is None and not self.closing:
-            self._next()
+            return False
+        return True
+
+    def has_inbox(self) -> bool:
+        """Whether requests wait to be carried out (``chatd.web.outbox`` writes such a connection last)."""
+        return bool(self._inbox)
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self.closed:
