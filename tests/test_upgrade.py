@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import socket
 import struct
 
@@ -209,3 +210,39 @@ async def test_a_handshake_with_a_host_tornado_refuses_is_refused_as_before(serv
             assert (await reader.readline()).startswith(b"HTTP/1.1 400 ")
     finally:
         writer.close()
+
+
+# Each handshake below twice: answered at its headers (chatd.web.handshake), and with a body,
+# even an empty one, which leaves it to Tornado's routing and ChatUpgrade.
+PATHS = {"at-headers": "", "tornado": "Content-Length: 0\r\n"}
+
+
+async def _answer(port: int, request: str) -> tuple[bytes, bytes]:
+    """The status line of the answer to ``request`` and its body (by Content-Length; none for a 101)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request.encode("latin-1"))
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+            body = await reader.readexactly(int(length[1])) if length else b""
+        return head.split(b"\r\n", 1)[0], body
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(("version", "host", "status"), [
+    ("HTTP/1.0", True, 400), ("HTTP/1.0", False, 400),  # RFC 6455 §4.1: HTTP/1.1 or later
+    ("HTTP/1.2", True, 101),
+])
+async def test_a_handshake_needs_http_1_1_or_later(server, path, version, host, status):
+    request = HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra=PATHS[path]).replace(" HTTP/1.1\r\n",
+                                                                                           f" {version}\r\n")
+    if not host:
+        request = re.sub(r"Host: [^\r]*\r\n", "", request)
+    status_line, body = await _answer(server.port, request)
+    assert status_line.startswith(f"HTTP/1.1 {status} ".encode())
+    if status == 400:
+        assert body == b"WebSocket handshakes need HTTP/1.1 or later"
+

@@ -1,11 +1,12 @@
 """The ``/ws`` endpoint the Tornado way: every handshake ``chatd.web.handshake``
 does not answer at its headers — all refusals, and the rare 101 it leaves to
-Tornado (an HTTP/1.0 request, one with a body).
+Tornado (one with a body, or over HTTP/1.2 and later).
 
 Tornado's ``WebSocketHandler`` validates the request (Upgrade and
 Connection headers, the version, and the Origin through our
-``check_origin``: ``chatd.origins``); its
-``get_websocket_protocol`` hook is where we take over: detach the stream
+``check_origin``: ``chatd.origins``); ``prepare`` what it does not:
+HTTP/1.1 or later (RFC 6455 §4.1), a 400 with a one-line body saying what
+is wrong otherwise. Its ``get_websocket_protocol`` hook is where we take over: detach the stream
 from Tornado's HTTP machinery, then ``Handshakes.hand_over`` answers 101 and
 gives the socket to asyncio. Tornado's per-connection objects (request,
 headers, handler, IOStream) are then freed: a connected client costs a
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chatd.upgrade")
 
+# The bodies of the 400s to what is no RFC 6455 handshake (§4.1), for the client's developer.
+HTTP_VERSION_PROBLEM = "WebSocket handshakes need HTTP/1.1 or later"
+
 
 class ChatUpgrade(SecurityHeaders, WebSocketHandler):
     """``initialize`` gets the server's ``Handshakes`` (its ``Chat``, the
@@ -43,9 +47,14 @@ class ChatUpgrade(SecurityHeaders, WebSocketHandler):
         self.chat = handshakes.chat
 
     def prepare(self) -> None:
-        """The Origin rule for every handshake that names an origin. Tornado 6.6
-        skips ``check_origin`` when ``Sec-Fetch-Site`` says same-origin; a header
-        any non-browser client can write must not overrule the Origin."""
+        """RFC 6455's HTTP version, and the Origin rule for every handshake that
+        names an origin. Tornado 6.6 skips ``check_origin`` when ``Sec-Fetch-Site``
+        says same-origin; a header any non-browser client can write must not
+        overrule the Origin."""
+        if self.request.version == "HTTP/1.0" and self.request.method == "GET":
+            self.set_status(400)
+            self.finish(HTTP_VERSION_PROBLEM)
+            return
         origin = self.request.headers.get("Origin")
         if origin is not None and not self.check_origin(origin):
             self.set_status(403)
