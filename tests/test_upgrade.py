@@ -246,3 +246,15 @@ async def test_a_handshake_needs_http_1_1_or_later(server, path, version, host, 
     if status == 400:
         assert body == b"WebSocket handshakes need HTTP/1.1 or later"
 
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("key", [
+    "abc", "!" * 22 + "==", "A" * 1000, "A" * 24,  # the last decodes to 18 bytes
+    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==",  # two: Tornado joins them
+], ids=["short", "not-base64", "1000-chars", "18-bytes", "two-headers"])
+async def test_a_handshake_whose_key_is_not_16_bytes_in_base64_is_refused_with_400(server, path, key):
+    request = HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra=PATHS[path])
+    status_line, body = await _answer(server.port, request.replace("dGhlIHNhbXBsZSBub25jZQ==", key))
+    assert status_line.startswith(b"HTTP/1.1 400 ")
+    assert body == b"Sec-WebSocket-Key must be one header holding 16 bytes in base64"
+

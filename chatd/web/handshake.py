@@ -20,8 +20,9 @@ keeps its status, body and log line (``chatd.web.upgrade``).
 What ``takes`` accepts is what Tornado 6.6's ``WebSocketHandler.get`` and
 ``ChatUpgrade`` accept (RFC 6455 §4.2.1): ``Upgrade: websocket``, ``upgrade``
 among the ``Connection`` tokens, ``Sec-WebSocket-Version: 13``, a ``Host`` and
-a ``Sec-WebSocket-Key`` (a ``Host`` as Tornado's request takes it: no comma, no
-character outside RFC 3986's); an ``Origin`` only if ``chatd.origins`` allows it
+a ``Sec-WebSocket-Key`` that is the base64 of 16 bytes (``key_problem``; a
+``Host`` as Tornado's request takes it: no comma, no character outside RFC
+3986's); an ``Origin`` only if ``chatd.origins`` allows it
 (``Sec-Fetch-Site`` never overrules it, see ``ChatUpgrade.prepare``), and
 without an Origin only a ``Sec-Fetch-Site`` Tornado lets through (absent,
 ``same-origin``, ``none``).
@@ -52,6 +53,7 @@ from chatd.proxies import request_address
 from chatd.web.connection import ChatConnection
 from chatd.web.headers import SECURITY_HEADERS
 from chatd.web.outbox import Outbox
+from chatd.web.upgrade import key_problem
 
 PATH = "/ws"
 # Host values Tornado's request takes (a subset of its RFC 3986 pattern, no comma: several
@@ -90,7 +92,8 @@ class Handshakes:
         if ("Content-Length" in headers or "Transfer-Encoding" in headers
                 or headers.get("Upgrade", "").lower() != "websocket"
                 or headers.get("Sec-WebSocket-Version") != "13"
-                or not _HOST.fullmatch(headers.get("Host", "")) or not headers.get("Sec-WebSocket-Key")
+                or not _HOST.fullmatch(headers.get("Host", ""))
+                or key_problem(headers.get("Sec-WebSocket-Key", "")) is not None
                 or "upgrade" not in (t.strip().lower() for t in headers.get("Connection", "").split(","))):
             return False
         origin = headers.get("Origin")
