@@ -258,3 +258,20 @@ async def test_a_handshake_whose_key_is_not_16_bytes_in_base64_is_refused_with_4
     assert status_line.startswith(b"HTTP/1.1 400 ")
     assert body == b"Sec-WebSocket-Key must be one header holding 16 bytes in base64"
 
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("fetch_site", ["cross-site", "same-site", "SAME-ORIGIN", "", "none",
+                                        "same-origin\r\nSec-Fetch-Site: same-origin"],
+                         ids=["cross-site", "same-site", "upper-case", "empty", "none", "two-headers"])
+async def test_without_an_origin_sec_fetch_site_is_not_consulted(server, path, fetch_site, caplog, monkeypatch):
+    """Browsers send an Origin with every WebSocket handshake: one without is no browser's,
+    and a header any client writes decides nothing (docs/protocol.md, Transport)."""
+    prepared = []
+    prepare = ChatUpgrade.prepare
+    monkeypatch.setattr(ChatUpgrade, "prepare", lambda self: (prepared.append(self), prepare(self))[1])
+    extra = f"Sec-Fetch-Site: {fetch_site}\r\n" + PATHS[path]
+    with caplog.at_level(logging.INFO, logger="chatd.upgrade"):
+        status_line, _ = await _answer(server.port, HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra=extra))
+    assert status_line.startswith(b"HTTP/1.1 101 ")
+    assert len(prepared) == (path == "tornado"), "answered at its headers only without a body"
+    assert not [r for r in caplog.records if r.name == "chatd.upgrade"]

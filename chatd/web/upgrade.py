@@ -5,9 +5,10 @@ Tornado (one with a body, or over HTTP/1.2 and later).
 Tornado's ``WebSocketHandler`` validates the request (Upgrade and
 Connection headers, the version, and the Origin through our
 ``check_origin``: ``chatd.origins``); ``prepare`` and ``_TakeOver`` what it
-does not: HTTP/1.1 or later, and a ``Sec-WebSocket-Key`` that is the base64
-of 16 bytes (RFC 6455 §4.1, §4.2.1), a 400 with a one-line body saying what
-is wrong otherwise. Its ``get_websocket_protocol`` hook is where we take over: detach the stream
+does not: HTTP/1.1 or later, the Origin alone deciding, and a
+``Sec-WebSocket-Key`` that is the base64 of 16 bytes (RFC 6455 §4.1,
+§4.2.1), a 400 with a one-line body saying what is wrong otherwise. Its
+``get_websocket_protocol`` hook is where we take over: detach the stream
 from Tornado's HTTP machinery, then ``Handshakes.hand_over`` answers 101 and
 gives the socket to asyncio. Tornado's per-connection objects (request,
 headers, handler, IOStream) are then freed: a connected client costs a
@@ -65,16 +66,22 @@ class ChatUpgrade(SecurityHeaders, WebSocketHandler):
         self.chat = handshakes.chat
 
     def prepare(self) -> None:
-        """RFC 6455's HTTP version, and the Origin rule for every handshake that
-        names an origin. Tornado 6.6 skips ``check_origin`` when ``Sec-Fetch-Site``
-        says same-origin; a header any non-browser client can write must not
-        overrule the Origin."""
+        """RFC 6455's HTTP version, and the Origin rule, which the Origin alone
+        decides. Tornado 6.6 consults ``Sec-Fetch-Site`` too, which any client
+        can write: it skips ``check_origin`` when the header says same-origin,
+        and refuses a handshake without an Origin when it says anything else.
+        Browsers send an Origin with every WebSocket handshake (Fetch), so one
+        without is no browser's, whatever its Sec-Fetch-Site: Tornado is not shown
+        the header then, and such a client is not affected, as documented."""
+        headers = self.request.headers
         if self.request.version == "HTTP/1.0" and self.request.method == "GET":
             self.set_status(400)
             self.finish(HTTP_VERSION_PROBLEM)
             return
-        origin = self.request.headers.get("Origin")
-        if origin is not None and not self.check_origin(origin):
+        origin = headers.get("Origin")
+        if origin is None:
+            headers.pop("Sec-Fetch-Site", None)
+        elif not self.check_origin(origin):
             self.set_status(403)
             self.finish("Cross origin websockets not allowed")
 
