@@ -57,13 +57,19 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
 
 def parse_address(text: str) -> Address | None:
     """An address from a header value or socket peer; IPv4-mapped IPv6
-    (``::ffff:10.0.0.1``, what a dual-stack socket reports) as plain IPv4."""
+    (``::ffff:10.0.0.1``, what a dual-stack socket reports) as plain IPv4,
+    and an IPv6 zone id (``fe80::1%eth0``: an interface of the machine that
+    wrote it) dropped: a client's address carries none (bans refuse them,
+    ``chatd.sanctions``)."""
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return address.ipv4_mapped
+        if address.scope_id is not None:
+            return ipaddress.IPv6Address(int(address))
     return address
 
 
@@ -100,8 +106,9 @@ def client_address(peer: str, forwarded_for: Sequence[str], real_ip: str | None,
     appends the address it saw, so everything left of that entry was written
     by the client itself and is never believed. If every hop is trusted, the
     left-most is the client (a client on the proxies' own network). An entry
-    that is not an address stops the walk at the last trusted hop. Without
-    ``X-Forwarded-For``, a valid ``X-Real-IP`` from a trusted peer is used.
+    that is not an address stops the walk at the last trusted hop; an empty
+    one is no entry (nginx skips them too). Without ``X-Forwarded-For``, or
+    with only empty ones, a valid ``X-Real-IP`` from a trusted peer is used.
 
     Returns an address string in canonical form (IPv4-mapped IPv6 unmapped);
     a peer that is not an IP address (a Unix socket) is returned as given.
@@ -109,7 +116,7 @@ def client_address(peer: str, forwarded_for: Sequence[str], real_ip: str | None,
     address = parse_address(peer)
     if address is None or not _trusted(address, trusted):
         return str(address) if address else peer
-    hops = [hop for header in forwarded_for for hop in header.split(",")]
+    hops = [hop for header in forwarded_for for hop in header.split(",") if hop.strip()]
     if not hops:
         claimed = parse_address(real_ip) if real_ip else None
         return str(claimed or address)

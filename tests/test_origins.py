@@ -75,6 +75,7 @@ async def handshake_status(ws_url: str, origin: str | None, fetch_site: str | No
     # Sec-Fetch-Site does not overrule the Origin rule, either way (Tornado 6.6 alone would believe it).
     ("https://evil.example", "same-origin", 403),
     ("own", "cross-site", 101),
+    (None, "cross-site", 101),  # no Origin: no browser's handshake, whatever the header says
 ])
 async def test_handshake_origin(server, ws_url, origin, fetch_site, expected, caplog):
     if origin == "own":

@@ -37,7 +37,12 @@ LOCAL_AND_LAN = parse_networks(["127.0.0.0/8", "::1", "10.0.0.0/8"])
     ("127.0.0.1", ["198.51.100.7, unknown"], None, LOCAL, "127.0.0.1"),
     ("127.0.0.1", ["198.51.100.7, junk, 10.1.2.3"], None, LOCAL_AND_LAN, "10.1.2.3"),
     ("127.0.0.1", ["203.0.113.1:4711"], None, LOCAL, "127.0.0.1"),
-    ("127.0.0.1", [""], "203.0.113.2", LOCAL, "127.0.0.1"),
+    # an empty entry is no entry (nginx skips them): an empty header is no header
+    ("127.0.0.1", [", 198.51.100.7"], None, LOCAL, "198.51.100.7"),
+    ("127.0.0.1", ["198.51.100.7, "], None, LOCAL, "198.51.100.7"),
+    ("127.0.0.1", ["198.51.100.7", " "], "203.0.113.2", LOCAL, "198.51.100.7"),
+    ("127.0.0.1", [""], "203.0.113.2", LOCAL, "203.0.113.2"),
+    ("127.0.0.1", ["", " , "], None, LOCAL, "127.0.0.1"),
     # X-Real-IP alone, from a trusted peer, if it is an address
     ("127.0.0.1", [], "198.51.100.7", LOCAL, "198.51.100.7"),
     ("127.0.0.1", [], "not an address", LOCAL, "127.0.0.1"),
@@ -47,6 +52,11 @@ LOCAL_AND_LAN = parse_networks(["127.0.0.0/8", "::1", "10.0.0.0/8"])
     ("::ffff:127.0.0.1", ["198.51.100.7"], None, LOCAL, "198.51.100.7"),
     ("::ffff:198.51.100.7", ["6.6.6.6"], None, LOCAL, "198.51.100.7"),
     ("127.0.0.1", ["::ffff:198.51.100.7"], None, LOCAL, "198.51.100.7"),
+    # an IPv6 zone id names an interface of the machine that wrote it: no part of a client's address
+    ("127.0.0.1", ["fe80::1%eth0"], None, LOCAL, "fe80::1"),
+    ("127.0.0.1", [], "fe80::1%eth0", LOCAL, "fe80::1"),
+    ("fe80::2%eth0", ["6.6.6.6"], None, LOCAL, "fe80::2"),
+    ("fe80::2%eth0", [], None, parse_networks(["fe80::/64"]), "fe80::2"),
 ])
 def test_client_address(peer, xff, real_ip, trusted, expected):
     assert client_address(peer, xff, real_ip, trusted) == expected

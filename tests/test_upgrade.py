@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import socket
 import struct
 
@@ -209,3 +210,68 @@ async def test_a_handshake_with_a_host_tornado_refuses_is_refused_as_before(serv
             assert (await reader.readline()).startswith(b"HTTP/1.1 400 ")
     finally:
         writer.close()
+
+
+# Each handshake below twice: answered at its headers (chatd.web.handshake), and with a body,
+# even an empty one, which leaves it to Tornado's routing and ChatUpgrade.
+PATHS = {"at-headers": "", "tornado": "Content-Length: 0\r\n"}
+
+
+async def _answer(port: int, request: str) -> tuple[bytes, bytes]:
+    """The status line of the answer to ``request`` and its body (by Content-Length; none for a 101)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request.encode("latin-1"))
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+            body = await reader.readexactly(int(length[1])) if length else b""
+        return head.split(b"\r\n", 1)[0], body
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(("version", "host", "status"), [
+    ("HTTP/1.0", True, 400), ("HTTP/1.0", False, 400),  # RFC 6455 §4.1: HTTP/1.1 or later
+    ("HTTP/1.2", True, 101),
+])
+async def test_a_handshake_needs_http_1_1_or_later(server, path, version, host, status):
+    request = HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra=PATHS[path]).replace(" HTTP/1.1\r\n",
+                                                                                           f" {version}\r\n")
+    if not host:
+        request = re.sub(r"Host: [^\r]*\r\n", "", request)
+    status_line, body = await _answer(server.port, request)
+    assert status_line.startswith(f"HTTP/1.1 {status} ".encode())
+    if status == 400:
+        assert body == b"WebSocket handshakes need HTTP/1.1 or later"
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("key", [
+    "abc", "!" * 22 + "==", "A" * 1000, "A" * 24,  # the last decodes to 18 bytes
+    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==",  # two: Tornado joins them
+], ids=["short", "not-base64", "1000-chars", "18-bytes", "two-headers"])
+async def test_a_handshake_whose_key_is_not_16_bytes_in_base64_is_refused_with_400(server, path, key):
+    request = HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra=PATHS[path])
+    status_line, body = await _answer(server.port, request.replace("dGhlIHNhbXBsZSBub25jZQ==", key))
+    assert status_line.startswith(b"HTTP/1.1 400 ")
+    assert body == b"Sec-WebSocket-Key must be one header holding 16 bytes in base64"
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("fetch_site", ["cross-site", "same-site", "SAME-ORIGIN", "", "none",
+                                        "same-origin\r\nSec-Fetch-Site: same-origin"],
+                         ids=["cross-site", "same-site", "upper-case", "empty", "none", "two-headers"])
+async def test_without_an_origin_sec_fetch_site_is_not_consulted(server, path, fetch_site, caplog, monkeypatch):
+    """Browsers send an Origin with every WebSocket handshake: one without is no browser's,
+    and a header any client writes decides nothing (docs/protocol.md, Transport)."""
+    prepared = []
+    prepare = ChatUpgrade.prepare
+    monkeypatch.setattr(ChatUpgrade, "prepare", lambda self: (prepared.append(self), prepare(self))[1])
+    extra = f"Sec-Fetch-Site: {fetch_site}\r\n" + PATHS[path]
+    with caplog.at_level(logging.INFO, logger="chatd.upgrade"):
+        status_line, _ = await _answer(server.port, HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra=extra))
+    assert status_line.startswith(b"HTTP/1.1 101 ")
+    assert len(prepared) == (path == "tornado"), "answered at its headers only without a body"
+    assert not [r for r in caplog.records if r.name == "chatd.upgrade"]

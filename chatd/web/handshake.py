@@ -20,11 +20,10 @@ keeps its status, body and log line (``chatd.web.upgrade``).
 What ``takes`` accepts is what Tornado 6.6's ``WebSocketHandler.get`` and
 ``ChatUpgrade`` accept (RFC 6455 §4.2.1): ``Upgrade: websocket``, ``upgrade``
 among the ``Connection`` tokens, ``Sec-WebSocket-Version: 13``, a ``Host`` and
-a ``Sec-WebSocket-Key`` (a ``Host`` as Tornado's request takes it: no comma, no
-character outside RFC 3986's); an ``Origin`` only if ``chatd.origins`` allows it
-(``Sec-Fetch-Site`` never overrules it, see ``ChatUpgrade.prepare``), and
-without an Origin only a ``Sec-Fetch-Site`` Tornado lets through (absent,
-``same-origin``, ``none``).
+a ``Sec-WebSocket-Key`` that is the base64 of 16 bytes (``key_problem``; a
+``Host`` as Tornado's request takes it: no comma, no character outside RFC
+3986's); an ``Origin`` only if ``chatd.origins`` allows it. ``Sec-Fetch-Site``
+is not consulted, with an Origin or without (see ``ChatUpgrade.prepare``).
 
 A handshake that passes is counted for its address (``chatd.abuse``) here; if
 the address is over a limit, the refusal goes with the request to Tornado,
@@ -52,13 +51,12 @@ from chatd.proxies import request_address
 from chatd.web.connection import ChatConnection
 from chatd.web.headers import SECURITY_HEADERS
 from chatd.web.outbox import Outbox
+from chatd.web.upgrade import key_problem
 
 PATH = "/ws"
 # Host values Tornado's request takes (a subset of its RFC 3986 pattern, no comma: several
 # Host headers): any other goes Tornado's way, which answers 400 to what it refuses.
 _HOST = re.compile(r"[A-Za-z0-9.\-\[\]:]+")
-# Sec-Fetch-Site values Tornado's cross-origin check lets through without an Origin.
-UNCHECKED_FETCH_SITES = (None, "same-origin", "none")
 # The 101 as Tornado writes it for ChatUpgrade: its header order and its spelling of the names.
 _BEFORE_DATE = f"HTTP/1.1 101 Switching Protocols\r\nServer: {SECURITY_HEADERS['Server']}\r\nDate: ".encode()
 _AFTER_DATE = "".join(
@@ -90,13 +88,12 @@ class Handshakes:
         if ("Content-Length" in headers or "Transfer-Encoding" in headers
                 or headers.get("Upgrade", "").lower() != "websocket"
                 or headers.get("Sec-WebSocket-Version") != "13"
-                or not _HOST.fullmatch(headers.get("Host", "")) or not headers.get("Sec-WebSocket-Key")
+                or not _HOST.fullmatch(headers.get("Host", ""))
+                or key_problem(headers.get("Sec-WebSocket-Key", "")) is not None
                 or "upgrade" not in (t.strip().lower() for t in headers.get("Connection", "").split(","))):
             return False
         origin = headers.get("Origin")
-        if origin is None:
-            return headers.get("Sec-Fetch-Site") in UNCHECKED_FETCH_SITES
-        return origin_allowed(origin, headers.get("Host"), self.chat.config.allowed_origins)
+        return origin is None or origin_allowed(origin, headers.get("Host"), self.chat.config.allowed_origins)
 
     async def take(self, request_conn: httputil.HTTPConnection, headers: httputil.HTTPHeaders,
                    refuse: Callable[[], Awaitable[None] | None]) -> None:
