@@ -6,7 +6,10 @@ No guest is online with a name that looks like another online user's, on
 this node or any other, and a name let go stays held for its user a while
 (``identity.name_hold_seconds``): the hub keeps that for this node,
 ``chatd.cluster`` for the others, and with a Redis bus each name is claimed
-on Redis (``chatd.cluster.names``) so two nodes never both admit it. The
+on Redis (``chatd.cluster.names``) so two nodes never both admit it; in one
+process without Redis, the names online and let go are written down as they
+change (``chatd.store.nameholds``), so the next process, after a restart or a
+crash, holds them for their users from its start (``restore_holds``). The
 names of a web app's users are the app's word: never refused, and two may
 be alike (``chatd.hub``, "Names"). docs/protocol.md, "Identities".
 
