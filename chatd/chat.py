@@ -147,7 +147,8 @@ class Chat:
                                  claims=NameClaims(self.shared) if self.shared else None, admission=self.admission,
                                  config=lambda: self.config, clock=lambda: self.clock(),
                                  app_tokens=lambda: self.app_tokens, token_rooms=self.room_admin.set_token_rooms,
-                                 reserved=self.reserved, attention=self.attention)
+                                 reserved=self.reserved, attention=self.attention,
+                                 saved=store.name_holds if self.cluster.alone else None)
         # Outgoing calls: bots' webhooks, and the app's (chatd.webhooks); only the node that
         # stored a message calls about it (``post``).
         self.webhooks = Webhooks(lambda: self.config)
@@ -189,6 +190,7 @@ class Chat:
             self.admission.forget(user.id)
             self.cluster.gone(user)
             self.identity.keep_names([(user.id, user.name)], self.config.identity.name_hold_seconds)
+            self.identity.let_go(user.id, user.name)
 
     def _ping(self, conn: Connection, req: Request) -> None:
         answer(conn, req, {"type": "pong"})

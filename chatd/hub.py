@@ -187,6 +187,16 @@ class Hub:
                 return held
         return None
 
+    def hold(self, held: Iterable[Holder]) -> None:
+        """Hold names let go before this process started (``chatd.store.nameholds``), as if
+        their users had let them go here at ``Holder.left_at``: before anyone is online and
+        any name is let go here; of two holders of one name key, the later one keeps it."""
+        assert not self.users and not self._let_go, "holds from before the start come first"
+        for holder in sorted(held, key=lambda h: h.left_at):  # _let_go stays in time order
+            for key in name_keys(holder.name):
+                self._let_go.pop(key, None)
+                self._let_go[key] = holder
+
     def attach(self, session: Session, user_id: int, name: str, now: float, hold_seconds: float,
                kind: str = GUEST) -> User:
         """Make ``session`` a session of the user, of ``kind`` (``chatd.session``);

@@ -6,7 +6,10 @@ No guest is online with a name that looks like another online user's, on
 this node or any other, and a name let go stays held for its user a while
 (``identity.name_hold_seconds``): the hub keeps that for this node,
 ``chatd.cluster`` for the others, and with a Redis bus each name is claimed
-on Redis (``chatd.cluster.names``) so two nodes never both admit it. The
+on Redis (``chatd.cluster.names``) so two nodes never both admit it; in one
+process without Redis, the names online and let go are written down as they
+change (``chatd.store.nameholds``), so the next process, after a restart or a
+crash, holds them for their users from its start (``restore_holds``). The
 names of a web app's users are the app's word: never refused, and two may
 be alike (``chatd.hub``, "Names"). docs/protocol.md, "Identities".
 
@@ -49,6 +52,8 @@ from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, PRIVATE, User
 from chatd.store import Store
 from chatd.store.base import INBOX_WHERE
+from chatd.store.nameholds import NameHoldStore
+from chatd.store.schema import now_ms
 
 log = logging.getLogger("chatd.chat")  # the name these lines always had: log filters keep working
 
@@ -59,14 +64,16 @@ class Identity:
                  claims: NameClaims | None, admission: Admission, config: Callable[[], Any],
                  clock: Callable[[], float], app_tokens: Callable[[], AppTokens | None],
                  token_rooms: Callable[[int, Iterable[str]], Awaitable[None]], reserved: ReservedNames | None = None,
-                 attention: Attention | None = None):
+                 attention: Attention | None = None, saved: NameHoldStore | None = None):
         """``claims``: the names claimed on Redis (None without a Redis bus);
         ``config``: the config in effect (it changes on reload); ``clock``: seconds;
         ``app_tokens``: what verifies app tokens now (None: not configured);
         ``token_rooms(user id, names)``: makes an app token's ``rooms`` claim the
         user's "token" memberships (``chatd.roomadmin.RoomAdmin.set_token_rooms``);
         ``reserved``: the names guests may not take (``chatd.reserved``); ``attention``: the
-        user's read state the welcome carries (``chatd.attention``; None: none)."""
+        user's read state the welcome carries (``chatd.attention``; None: none); ``saved``: where
+        the names online and let go are written for the next process (``chatd.store.nameholds``;
+        None: they are not, as with Redis, whose claims outlive the process)."""
         self.hub = hub
         self.store = store
         self.moderation = moderation  # who is banned (checked before and after the sign-in is known)
@@ -83,6 +90,7 @@ class Identity:
         self._keeping: set[asyncio.Future] = set()  # name claims being renewed or let go (keep_names)
         self.reserved = reserved or ReservedNames()
         self.attention = attention
+        self.saved = saved
 
     async def identify(self, conn: Connection, req: Request) -> None:
         if conn.session.user is not None:
@@ -174,6 +182,9 @@ class Identity:
         if old_name != name:  # renamed while online (here or on another node): the rooms it is in should know
             self.cluster.renamed(user)
             self.keep_names([(user.id, old_name)], self._config().identity.name_hold_seconds)
+            self.let_go(user.id, old_name)
+        if self.saved is not None and (not here or old_name != name):
+            self.saved.online(user.id, name)
         conn.session.sign_in = who.sign_in
         return user
 
@@ -287,6 +298,32 @@ class Identity:
             now = self._clock()
             left_at = None if self.cluster.name_of(claim.user_id) else now - max(0.0, hold - claim.seconds_left)
             raise self._taken(name, Holder(claim.user_id, claim.name, left_at), cid)
+
+    def let_go(self, user_id: int, name: str) -> None:
+        """The user let ``name`` go (its last session here ended, or it renamed): the hub holds
+        it; written down, so that the next process holds it too (``saved``)."""
+        if self.saved is not None:
+            self.saved.let_go(user_id, name, now_ms())
+
+    def restore_holds(self) -> int:
+        """At start, before serving: hold the names the previous process left held — those
+        online when it ended from now, those let go for the rest of their hold — and forget
+        the older ones (``chatd.store.nameholds``); → how many names are held."""
+        hold = self._config().identity.name_hold_seconds
+        if self.saved is None or hold <= 0:
+            return 0
+        wall, now = now_ms(), self._clock()
+        since = wall - round(hold * 1000)
+        rows = self.saved.held(since)
+        self.hub.hold(Holder(user_id, name, now if let_go is None else now - max(0, wall - let_go) / 1000)
+                      for user_id, name, let_go in rows)
+        self.saved.prune(since)
+        return len(rows)
+
+    def prune_holds(self) -> None:
+        """Now and then: forget the written names whose hold is over."""
+        if self.saved is not None:
+            self.saved.prune(now_ms() - round(self._config().identity.name_hold_seconds * 1000))
 
     def keep_names(self, names: list[tuple[int, str]], seconds: float) -> None:
         """Set the Redis claims of these (user id, name) to live ``seconds`` (their

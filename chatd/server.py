@@ -61,6 +61,7 @@ RATE_WINDOW = 60  # seconds over which `chatd status` reports messages per secon
 HTTP_READ_CHUNK = 4096
 CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
 ROOMS_TICK_MS = 1000  # how often unused rooms are looked for and changed online counts considered
+PRUNE_HOLDS_EVERY = 60  # seconds between deletions of the written names whose hold is over (chatd.store.nameholds)
 
 
 # What stops a start-up without being a bug in chatd (the database cannot be opened, its
@@ -131,6 +132,7 @@ class Server:
         self._rooms_ticker: PeriodicCallback | None = None
         self._events_ticker: PeriodicCallback | None = None
         self._retention_ticker: PeriodicCallback | None = None  # purges old messages (chatd.retention)
+        self._holds_ticker: PeriodicCallback | None = None  # forgets written names whose hold is over
         self._purging: asyncio.Task | None = None  # the purge of expired events under way
         self._cluster_tickers: list[PeriodicCallback] = []
         self.monitor: Monitor | None = None  # event-loop lag, gauges, traffic minutes (from serve on)
@@ -169,6 +171,9 @@ class Server:
         tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
         self.load_rooms()
+        held = self.chat.identity.restore_holds()  # before anyone can ask for a name
+        if held:
+            log.info("%d names held for the users who had them before the start", held)
         self.chat.bots.load()
         self.chat.moderation.load()
         await self.bus.start(self.chat.cluster)
@@ -209,6 +214,8 @@ class Server:
         self._events_ticker.start()
         self._retention_ticker = PeriodicCallback(lambda: self.chat.retention.tick(SYSTEM), PURGE_HISTORY_EVERY * 1000)
         self._retention_ticker.start()
+        self._holds_ticker = PeriodicCallback(self.chat.identity.prune_holds, PRUNE_HOLDS_EVERY * 1000)
+        self._holds_ticker.start()
         if not self.chat.cluster.alone:
             self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
                                                           self.config.cluster.heartbeat_interval * 1000))
@@ -358,6 +365,8 @@ class Server:
             self._events_ticker.stop()
         if self._retention_ticker:
             self._retention_ticker.stop()
+        if self._holds_ticker:
+            self._holds_ticker.stop()
         for ticker in self._cluster_tickers:
             ticker.stop()
         if self.keepalive:

@@ -39,6 +39,22 @@ async def test_a_name_is_held_on_redis_after_its_user_leaves_and_its_user_takes_
     assert back["type"] == "welcome" and back["user"]["name"] == "Mark"
 
 
+async def test_the_names_of_a_node_that_stops_stay_held_on_redis_for_their_users(cluster_nodes, redis_server):
+    """A node's restart or stop (its successor, or another node, takes the users): the claims on
+    Redis outlive it, so nothing is written to the database for it (chatd.store.nameholds)."""
+    c = await cluster_nodes(2, bus=redis_server.url)
+    a, b = c.nodes
+    c.net.drop = lambda item: True  # b hears nothing from a: only the claims on Redis decide
+    mark = await c.user(a, "Mark")
+    assert a.chat.identity.saved is None
+    c.nodes.remove(a)
+    await a.stop(timeout=5)
+    refused = await (await c.client(b)).identify(name="M\u0430rk")
+    assert refused["code"] == "name_taken" and "'Mark'" in refused["message"]
+    back = await (await c.client(b)).identify(token=mark.welcome["token"])
+    assert back["type"] == "welcome" and back["user"] == mark.welcome["user"]
+
+
 async def test_app_users_share_a_name_across_nodes_and_hold_it_against_guests(cluster_nodes, redis_server):
     app = WebApp()
     c = await cluster_nodes(2, bus=redis_server.url, app_tokens={"secret": app.secret})

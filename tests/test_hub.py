@@ -53,6 +53,20 @@ def test_taking_a_held_name_back_ends_the_hold(hub):
     assert hub.name_holder("Mark", 2, NOW + 6 + HOLD - 1, HOLD) is not None  # held from the latest leave
 
 
+def test_names_held_from_before_the_start_hold_as_names_let_go_here(hub):
+    """``Hub.hold`` (chatd.store.nameholds, at start): each holder keeps its name and look-alikes
+    from its ``left_at``; of two on one name, the later; oldest first whatever the order given."""
+    hub.hold([Holder(2, "ANN", NOW), Holder(1, "Mark", NOW), Holder(3, "Ann", NOW - 100)])
+    assert hub.name_holder("M\u0430rk", 9, NOW + HOLD - 1, HOLD) == Holder(1, "Mark", NOW)
+    assert hub.name_holder("ann", 9, NOW + HOLD - 101, HOLD) == Holder(2, "ANN", NOW)
+    assert hub.name_holder("ann", 2, NOW, HOLD) is None  # its user takes it back
+    a, _ = make_session("a")
+    hub.attach(a, 1, "Mark", NOW + 1, HOLD)
+    hub.detach(a, NOW + 2)
+    assert hub.name_holder("Mark", 9, NOW + HOLD + 1, HOLD) == Holder(1, "Mark", NOW + 2)
+    assert hub.name_holder("Ann", 9, NOW + HOLD, HOLD) is None
+
+
 def test_second_session_of_a_user_may_use_its_name_and_rename(hub):
     a1, _ = make_session("a1")
     a2, _ = make_session("a2")

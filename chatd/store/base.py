@@ -35,6 +35,7 @@ from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
 from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
+from chatd.store.nameholds import NameHoldStore
 from chatd.store.readstate import ReadStateStore
 from chatd.store.reserved import ReservedStore
 from chatd.store.rows import (
@@ -102,6 +103,7 @@ class Store:
         self.audit = AuditStore(self)  # the audit log of admin and moderator actions
         self.admins = AdminStore(self)  # admin accounts and the admin page's sessions
         self.traffic = TrafficStore(self)  # connections and messages per minute (the admin dashboard)
+        self.name_holds = NameHoldStore(self)  # the names held for users across a restart
         self.uploads = UploadStore(self)  # uploaded files, and their bytes
         self.read_state = ReadStateStore(self)  # rooms followed, conversations, how far each is read
 

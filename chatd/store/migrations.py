@@ -56,6 +56,7 @@ from chatd.store.schema import (
     Message,
     Meta,
     Mute,
+    NameHold,
     Reaction,
     ReservedName,
     Room,
@@ -253,6 +254,11 @@ def _v21_private_indexes(db: Database) -> None:
         db.execute_sql(index)
 
 
+def _v22_name_holds(db: Database) -> None:
+    """Names held across a restart (``chatd.store.nameholds``): empty, as nobody is online yet."""
+    db.create_tables([NameHold])
+
+
 # MIGRATIONS[i] brings a database of version i + 1 to version i + 2. Steps to version 6
 # run on SQLite only (PostgreSQL databases start at 6 or later); later ones run on both.
 MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_epoch, _v3_room_keys,
@@ -261,7 +267,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [_v2_user_ids_never_reused_and_ep
                                                       _v11_bots, _v12_admin_accounts, _v13_moderation, _v14_traffic,
                                                       _v15_search_index, _v16_rooms_care, _v17_uploads,
                                                       _v18_edits, _v19_read_state, _v20_lean_message_indexes,
-                                                      _v21_private_indexes]
+                                                      _v21_private_indexes, _v22_name_holds]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

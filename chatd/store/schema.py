@@ -120,6 +120,22 @@ class SignIn(BaseModel):
         table_name = "sign_in"
 
 
+class NameHold(BaseModel):
+    """A user's name as this process last told it (``chatd.store.nameholds``): online with it
+    (``let_go`` None) or let go at ``let_go``, so that a process that starts after a restart or a
+    crash holds it for the user (docs/protocol.md, "Names"). Rows let go longer ago than a hold
+    are deleted as the process runs: the table is about as big as the users online."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    name = TextField()
+    let_go = IntegerField(null=True)  # ms since the epoch; None: online with the name
+
+    class Meta:
+        table_name = "name_hold"
+        primary_key = CompositeKey("user", "name")
+        indexes = ((("let_go",), False),)
+
+
 class Room(BaseModel):
     name = CaselessTextField()  # unique ignoring case: ROOM_NAME_INDEX
     topic = TextField(default="")
@@ -543,7 +559,7 @@ class UploadChunk(BaseModel):
 
 MODELS = (Meta, User, SignIn, Room, RoomKey, RoomMember, Message, ApiKey, ApiIdempotency, Bot, BotRoom, StoredEvent,
           AuditLog, AdminAccount, AdminAccountKey, AdminSession, Mute, Ban, Traffic, ReservedName, Upload, UploadChunk,
-          Reaction, Counter, RoomRead, Conversation)
+          Reaction, Counter, RoomRead, Conversation, NameHold)
 
 
 def now_ms() -> int:
