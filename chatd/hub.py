@@ -197,6 +197,11 @@ class Hub:
                 self._let_go.pop(key, None)
                 self._let_go[key] = holder
 
+    def unhold(self, user_id: int) -> None:
+        """Forget the names held for the user (it was erased): anyone may take them now."""
+        for key in [key for key, held in self._let_go.items() if held.user_id == user_id]:
+            del self._let_go[key]
+
     def attach(self, session: Session, user_id: int, name: str, now: float, hold_seconds: float,
                kind: str = GUEST) -> User:
         """Make ``session`` a session of the user, of ``kind`` (``chatd.session``);

@@ -91,6 +91,7 @@ class Identity:
         self.reserved = reserved or ReservedNames()
         self.attention = attention
         self.saved = saved
+        self._erased: set[int] = set()  # users erased while this process runs (``erased``)
 
     async def identify(self, conn: Connection, req: Request) -> None:
         if conn.session.user is not None:
@@ -302,21 +303,32 @@ class Identity:
     def let_go(self, user_id: int, name: str) -> None:
         """The user let ``name`` go (its last session here ended, or it renamed): the hub holds
         it; written down, so that the next process holds it too (``saved``)."""
-        if self.saved is not None:
+        if user_id in self._erased:
+            self.hub.unhold(user_id)  # an erased user's sessions ending: nothing of it is held
+        elif self.saved is not None:
             self.saved.let_go(user_id, name, now_ms())
+
+    def erased(self, user_id: int) -> None:
+        """The user was erased (``chatd.usercare``): no name is held for it any longer, here or
+        after a restart, nor once its sessions, ending now, let their names go."""
+        self._erased.add(user_id)
+        self.hub.unhold(user_id)
+        if self.saved is not None:
+            self.saved.forget(user_id)
 
     def restore_holds(self) -> int:
         """At start, before serving: hold the names the previous process left held — those
         online when it ended from now, those let go for the rest of their hold — and forget
         the older ones (``chatd.store.nameholds``); → how many names are held."""
-        hold = self._config().identity.name_hold_seconds
-        if self.saved is None or hold <= 0:
+        if self.saved is None:
             return 0
+        hold = self._config().identity.name_hold_seconds
         wall, now = now_ms(), self._clock()
         since = wall - round(hold * 1000)
-        rows = self.saved.held(since)
+        rows = self.saved.held(since) if hold > 0 else []
         self.hub.hold(Holder(user_id, name, now if let_go is None else now - max(0, wall - let_go) / 1000)
                       for user_id, name, let_go in rows)
+        self.saved.all_let_go(wall)  # before any user arrives: the writer runs jobs in order
         self.saved.prune(since)
         return len(rows)
 

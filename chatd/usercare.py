@@ -107,6 +107,7 @@ class UserCare:
         """The user was erased (here, or by a command): its sessions end and it leaves its
         members-only rooms, here and on every node."""
         chat = self.chat
+        chat.identity.erased(user_id)  # first: the sessions the kick ends hold no name
         chat.cluster.kick(user_id, KICK_REASON)
         for room in list(chat.hub.rooms.values()):
             if user_id in room.allowed:

@@ -14,6 +14,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chatd.audit import SYSTEM
 from chatd.protocol import CloseCode
 from chatd.server import Server
 from chatd.store.schema import now_ms
@@ -119,5 +120,36 @@ async def test_names_held_from_before_the_start_are_free_after_the_hold(tmp_path
             assert refused["code"] == "name_taken"
             renamed = await late.identify(token=dave["token"], name="Dave2")
             assert renamed["type"] == "welcome" and renamed["user"] == {**dave["user"], "name": "Dave2"}
+        await second.chat.store.writer.run(lambda: None)  # what the start submitted, committed
+        with sqlite3.connect(tmp_path / "chatd.db") as db:  # Dave's hold ran from the start: pruned once over
+            assert db.execute("SELECT count(*) FROM name_hold WHERE let_go IS NULL AND user_id = ?",
+                              (dave["user"]["id"],)).fetchone()[0] == 0
+        db.close()
     finally:
         await second.stop(timeout=5)
+
+
+async def test_an_erased_user_holds_no_name_now_nor_after_a_restart(tmp_path):
+    """docs/operations.md, "User data": after a deletion nothing says who the user was; its
+    name, online or let go, is free at once and is not written down for the next process."""
+    config = make_config(tmp_path)
+    server = Server(config)
+    await server.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}/ws"
+        eve, mo = await online(url, "Eve"), await online(url, "Mo")
+        await mo.close()  # Mo's name let go: held for Mo
+        ids = [client.welcome["user"]["id"] for client in (eve, mo)]
+        for user_id in ids:
+            await server.chat.user_care.delete(SYSTEM, user_id)
+        await asyncio.wait_for(eve.ws.wait_closed(), 10)  # Eve's session ended by the deletion
+        for name in ("EVE", "m\u043e"):  # their look-alikes: nothing held
+            async with ChatClient.connect(url) as guest:
+                assert (await guest.identify(name=name))["type"] == "welcome"
+        await server.chat.store.writer.run(lambda: None)
+        with sqlite3.connect(tmp_path / "chatd.db") as db:
+            held = db.execute("SELECT user_id FROM name_hold WHERE user_id IN (?, ?)", ids).fetchall()
+        db.close()
+        assert held == []
+    finally:
+        await server.stop(timeout=5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from chatd.store.schema import now_ms
+from chatd.store.userdata import erase_identity
 from tests.stores import new_user, opened
 
 
@@ -41,6 +42,32 @@ async def test_a_user_erased_goes_with_its_names_and_a_late_write_of_them_fails_
     any_store.name_holds.let_go(bob, "Bob", now_ms() - 5)
     await written(any_store)
     assert [(u, n) for u, n, _ in any_store.name_holds.held(0)] == [(bob, "Bob")]
+
+
+async def test_names_online_at_the_end_are_let_go_at_the_start_and_pruned_after_their_hold(any_store):
+    ann, bob = await new_user(any_store, "Ann"), await new_user(any_store, "Bob")
+    holds, start = any_store.name_holds, now_ms()
+    holds.online(ann, "Ann")  # online when the process ended: never let go
+    holds.let_go(bob, "Bob", start - 1_000)
+    holds.all_let_go(start)
+    await written(any_store)
+    assert sorted(holds.held(0)) == [(ann, "Ann", start), (bob, "Bob", start - 1_000)]
+    holds.prune(start + 1)  # a hold later
+    await written(any_store)
+    assert holds.held(0) == []
+
+
+async def test_an_erased_user_leaves_no_name_held(any_store):
+    ann, bob = await new_user(any_store, "Ann"), await new_user(any_store, "Bob")
+    any_store.name_holds.online(ann, "Ann")
+    any_store.name_holds.let_go(ann, "Annie", now_ms())
+    any_store.name_holds.online(bob, "Bob")
+    await written(any_store)
+    await any_store.writer.run(lambda: erase_identity(any_store, ann))
+    assert [(u, n) for u, n, _ in any_store.name_holds.held(0)] == [(bob, "Bob")]
+    any_store.name_holds.forget(bob)
+    await written(any_store)
+    assert any_store.name_holds.held(0) == []
 
 
 async def test_a_database_from_before_version_22_gets_the_table_empty(store_url):

@@ -12,7 +12,8 @@ held from its start, those let go keep the rest of their hold.
 A write is one row through the writer, batched with the pass's other jobs;
 rows let go longer ago than the hold go with ``prune``, so the table is about
 as big as the users online and start-up reads little of it (indexed on
-``let_go``). A user erased goes with its rows (ON DELETE CASCADE).
+``let_go``; the names online when a process ended are let go at the next start). A user
+erased goes with its rows (``forget``; ``chatd.store.userdata.erase_identity``).
 
 With a Redis bus the names are claimed on Redis (``chatd.cluster.names``),
 whose claims outlive a node that ends: nothing is written here then.
@@ -22,6 +23,8 @@ whose claims outlive a node that ends: nothing is written here then.
     holds.let_go(7, "alice", at_ms)        # its last session ended, or it renamed
     holds.prune(before_ms)                 # rows let go before this go
     rows = holds.held(since_ms)            # at start: [(user id, name, let_go ms or None)]
+    holds.all_let_go(start_ms)             # then: the names online at the end, let go at the start
+    holds.forget(7)                        # user 7 was erased
 """
 
 from __future__ import annotations
@@ -53,9 +56,17 @@ class NameHoldStore:
 
     def prune(self, before: int) -> None:
         """Forget the names let go before ``before`` (ms since the epoch): their holds are over."""
-        store = self._store
-        sql = store._q("DELETE FROM name_hold WHERE let_go < ?")
-        store.writer.submit(lambda: store.db.execute_sql(sql, (before,)), _written)
+        self._submit("DELETE FROM name_hold WHERE let_go < ?", (before,))
+
+    def all_let_go(self, at: int) -> None:
+        """At start, after ``held``: the names still marked online (their users were when the
+        previous process ended) are let go at ``at``, the start, so that ``prune`` takes them
+        once their hold is over, should their users not come back."""
+        self._submit("UPDATE name_hold SET let_go = ? WHERE let_go IS NULL", (at,))
+
+    def forget(self, user_id: int) -> None:
+        """The user was erased: none of its names is held any longer (its row stays, anonymised)."""
+        self._submit("DELETE FROM name_hold WHERE user_id = ?", (user_id,))
 
     def held(self, since: int) -> list[tuple[int, str, int | None]]:
         """(user id, name, ms let go or None: online) of the names online, or let go at
@@ -67,9 +78,12 @@ class NameHoldStore:
             return [(int(user_id), name, let_go) for user_id, name, let_go in rows.fetchall()]
 
     def _set(self, user_id: int, name: str, let_go: int | None) -> None:
+        self._submit(_SET, (user_id, name, let_go))
+
+    def _submit(self, sql: str, params: tuple) -> None:
         store = self._store
-        sql = store._q(_SET)
-        store.writer.submit(lambda: store.db.execute_sql(sql, (user_id, name, let_go)), _written)
+        sql = store._q(sql)
+        store.writer.submit(lambda: store.db.execute_sql(sql, params), _written)
 
 
 def _written(_: Any, error: BaseException | None) -> None:

@@ -160,7 +160,8 @@ def erase_identity(store: Store, user_id: int) -> str | None:
         db.execute_sql(q('UPDATE "user" SET name = ?, kind = ?, external_id = NULL, roles = ?, '
                          "avatar = NULL, token_generation = token_generation + 1 WHERE id = ?"),
                        (ANONYMOUS, DELETED, "[]", user_id))
-        for table in ("sign_in", "room_member", "event", "api_key", "mute", "ban", "room_read", "conversation"):
+        for table in ("sign_in", "room_member", "event", "api_key", "mute", "ban", "room_read", "conversation",
+                      "name_hold"):
             db.execute_sql(q(f"DELETE FROM {table} WHERE user_id = ?"), (user_id,))
         db.execute_sql(q("UPDATE room SET creator_id = NULL WHERE creator_id = ?"), (user_id,))
         db.execute_sql(q("DELETE FROM upload WHERE owner_id = ?"), (user_id,))  # its files, sent or not
