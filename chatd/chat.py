@@ -189,7 +189,6 @@ class Chat:
         if user is not None and user.id not in self.hub.users:
             self.admission.forget(user.id)
             self.cluster.gone(user)
-            self.identity.keep_names([(user.id, user.name)], self.config.identity.name_hold_seconds)
             self.identity.let_go(user.id, user.name)
 
     def _ping(self, conn: Connection, req: Request) -> None:

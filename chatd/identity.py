@@ -49,7 +49,7 @@ from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
 from chatd.replies import Connection, answer, answer_page, last_id, loose, stale
 from chatd.reserved import ReservedNames, refusal
-from chatd.session import GUEST, PRIVATE, User
+from chatd.session import GUEST, NO_ROLES, PRIVATE, User
 from chatd.store import Store
 from chatd.store.base import INBOX_WHERE
 from chatd.store.nameholds import NameHoldStore
@@ -176,13 +176,13 @@ class Identity:
             user = self.hub.attach(conn.session, who.user_id, name, self._clock(), config.name_hold_seconds, who.kind)
         except NameTaken as e:  # taken while the store created the user
             raise self._taken(name, e.holder, req.cid) from None
-        user.roles, user.avatar = who.roles, shown_avatar(who.avatar, config.avatar_hosts)
+        # A user without roles keeps the shared empty set (each frozenset() is a new 216-byte object).
+        user.roles, user.avatar = who.roles or NO_ROLES, shown_avatar(who.avatar, config.avatar_hosts)
         self.sign_ins.attached(who, conn.session)
         if not here:
             self.cluster.arrived(user)
         if old_name != name:  # renamed while online (here or on another node): the rooms it is in should know
             self.cluster.renamed(user)
-            self.keep_names([(user.id, old_name)], self._config().identity.name_hold_seconds)
             self.let_go(user.id, old_name)
         if self.saved is not None and (not here or old_name != name):
             self.saved.online(user.id, name)
@@ -302,7 +302,9 @@ class Identity:
 
     def let_go(self, user_id: int, name: str) -> None:
         """The user let ``name`` go (its last session here ended, or it renamed): the hub holds
-        it; written down, so that the next process holds it too (``saved``)."""
+        it; its claim on Redis lives on for the hold (``keep_names``), or it is written down so
+        that the next process holds it too (``saved``)."""
+        self.keep_names([(user_id, name)], self._config().identity.name_hold_seconds)
         if user_id in self._erased:
             self.hub.unhold(user_id)  # an erased user's sessions ending: nothing of it is held
         elif self.saved is not None:

@@ -52,7 +52,6 @@ class ResumeState(NamedTuple):
     avatar: str | None = None
 
 
-_NO_ROLES: frozenset[str] = frozenset()  # shared: every frozenset() is a new 216-byte object, kept by its User
 _STATE = ('SELECT u.name, u.token_generation, u.kind, u.roles, u.avatar, s.id, s.user_id, s.revoked FROM "user" u '
           'LEFT JOIN sign_in s ON s.id = ? OR s.legacy = ? WHERE u.id = ?')
 # One statement, atomic on SQLite and PostgreSQL alike: two devices of a new sub signing in
@@ -102,7 +101,7 @@ class SignInStore:
                 return ResumeState(None, 0, None)
             name, generation, kind, roles, avatar, *stored = row
             return ResumeState(name, generation, None if stored[0] is None else StoredSignIn(*stored), kind,
-                               frozenset(json.loads(roles)) or _NO_ROLES, avatar)
+                               frozenset(json.loads(roles)), avatar)
 
         return self._store.read(query)
 

@@ -189,7 +189,8 @@ class Writer:
 
     def _deliver(self) -> None:
         """On the loop: every committed batch's callbacks, oldest batch first."""
-        self.delivering_many = len(self._committed) > 1 or len(self._committed[0]) > 1 if self._committed else False
+        committed = self._committed
+        self.delivering_many = len(committed) > 1 or (bool(committed) and len(committed[0]) > 1)
         while self._committed:
             for done, result, error in self._committed.popleft():
                 try:
