@@ -79,7 +79,7 @@ class Arrivals:
             self._sweep.cancel()
             self._sweep = None
         for sock in list(self._waiting):
-            self._loop.remove_reader(sock)
+            self._loop.remove_reader(sock.fileno())
             sock.close()
         self._waiting.clear()
 
@@ -106,12 +106,14 @@ class Arrivals:
 
     def _wait(self, sock: socket.socket, address: tuple) -> None:
         self._waiting[sock] = (address, self._loop.time() + PEEK_WAIT)
-        self._loop.add_reader(sock, self._readable, sock)
+        # By descriptor: given the socket, the selector formats its repr for a KeyError it
+        # catches, in add_reader and again in remove_reader (~8 µs of the pair's ~15).
+        self._loop.add_reader(sock.fileno(), self._readable, sock)
         if self._sweep is None:
             self._sweep = self._loop.call_at(self._loop.time() + PEEK_WAIT, self._silent)
 
     def _readable(self, sock: socket.socket) -> None:
-        self._loop.remove_reader(sock)
+        self._loop.remove_reader(sock.fileno())
         address, _ = self._waiting.pop(sock)
         self._look(sock, address, False)
 
@@ -122,7 +124,7 @@ class Arrivals:
         now = self._loop.time()
         silent = list(takewhile(lambda item: item[1][1] <= now, self._waiting.items()))
         for sock, (address, _) in silent:
-            self._loop.remove_reader(sock)
+            self._loop.remove_reader(sock.fileno())
             del self._waiting[sock]
             self._to_tornado(sock, address)
         for _, until in self._waiting.values():  # the oldest left
