@@ -127,3 +127,15 @@ async def test_a_socket_waiting_for_its_first_bytes_is_owed_an_answer_and_closed
         assert await reader.read() == b""
     assert server.http.arrivals.pending() == 0 and to_tornado == []
     writer.close()
+
+
+async def test_a_fault_in_the_look_leaves_the_socket_to_tornado(server, to_tornado, monkeypatch, caplog):
+    def broken(data: bytes):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(chatd.web.arrivals, "parse_head", broken)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(handshake(server))
+    await switched(reader, writer)
+    assert len(to_tornado) == 1 and "a bug" in caplog.text
+    writer.close()

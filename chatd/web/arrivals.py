@@ -85,24 +85,37 @@ class Arrivals:
 
     def _look(self, sock: socket.socket, address: tuple, first: bool) -> None:
         try:
-            data = sock.recv(MAX_HEAD, _PEEK)
-        except BlockingIOError:
-            head: Head | object | None = INCOMPLETE
-        except OSError:
-            head = None  # reset, or the like: Tornado finds out and closes it as before
-        else:
-            head = parse_head(data) if data else None  # b"": the client closed; Tornado's to close
+            head = self._judge(sock)
+        except Exception:  # a bug: the socket still gets Tornado's answer
+            app_log.error("Error in connection callback", exc_info=True)
+            head = None
         if head is INCOMPLETE:
             if first:
                 self._wait(sock, address)
             else:
                 self._to_tornado(sock, address)
-        elif head is None or not self._handshakes.accepts(head.fields):  # type: ignore[union-attr]
-            self._to_tornado(sock, address)
-        else:
-            task = self._loop.create_task(self._take(sock, address, head))  # type: ignore[arg-type]
+        elif isinstance(head, Head):
+            task = self._loop.create_task(self._take(sock, address, head))
             self._taking.add(task)
             task.add_done_callback(self._taken)
+        else:
+            self._to_tornado(sock, address)
+
+    def _judge(self, sock: socket.socket) -> Head | object | None:
+        """→ the head of a handshake answered here, INCOMPLETE (no bytes yet, or
+        not all), or None (Tornado's)."""
+        try:
+            data = sock.recv(MAX_HEAD, _PEEK)
+        except BlockingIOError:
+            return INCOMPLETE
+        except OSError:
+            return None  # reset, or the like: Tornado finds out and closes it as before
+        if not data:
+            return None  # the client closed: Tornado's to close
+        head = parse_head(data)
+        if isinstance(head, Head) and not self._handshakes.accepts(head.fields):
+            return None
+        return head
 
     def _wait(self, sock: socket.socket, address: tuple) -> None:
         self._waiting[sock] = (address, self._loop.time() + PEEK_WAIT)
@@ -146,11 +159,16 @@ class Arrivals:
         started = time.time()
         handshakes = self._handshakes
         chat = handshakes.chat
-        # The peer as Tornado's request context takes it (not an IP socket: "0.0.0.0").
-        peer = address[0] if sock.family in _INET else "0.0.0.0"
-        remote_ip = request_address(peer, head.fields, chat.config.trusted_proxies)
-        key = chat.admission.addresses.key(remote_ip)
-        refusal = await chat.admission.connect(key)
+        try:
+            # The peer as Tornado's request context takes it (not an IP socket: "0.0.0.0").
+            peer = address[0] if sock.family in _INET else "0.0.0.0"
+            remote_ip = request_address(peer, head.fields, chat.config.trusted_proxies)
+            key = chat.admission.addresses.key(remote_ip)
+            refusal = await chat.admission.connect(key)
+        except Exception:  # a bug: the socket still gets Tornado's answer
+            app_log.error("Error in connection callback", exc_info=True)
+            self._to_tornado(sock, address)
+            return
         if refusal is not None:
             self._to_tornado(sock, address, refusal)  # ChatUpgrade answers it (429, Retry-After)
             return
