@@ -50,6 +50,7 @@ from chatd.store.rows import (
     RoomUse,
     Stored,
 )
+from chatd.store.savepoint import OneChange
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.search import SearchStore
 from chatd.store.signins import SignInStore
@@ -327,7 +328,7 @@ class Store:
     def _insert_room(self, name: str, topic: str, creator_id: int | None, members_only: bool = False) -> int:
         keys = sorted(name_keys(name))
         try:
-            with self.db.atomic():  # a savepoint: the room and its keys, or neither
+            with OneChange(self.db):  # the room and its keys, or neither
                 room_id = Room.insert(name=name, topic=topic, created=now_ms(), creator=creator_id,
                                       members_only=members_only).execute(self.db)
                 RoomKey.insert_many([(key, room_id) for key in keys],
