@@ -9,7 +9,6 @@ import time
 import pytest
 
 from chatd.store.savepoint import OneChange
-from tests.stores import any_store, store_url  # noqa: F401 - fixtures
 
 ADD = 'INSERT INTO "user" (name, created, kind) VALUES (?, ?, ?)'
 COUNT = 'SELECT count(*) FROM "user" WHERE name = ?'
@@ -30,7 +29,7 @@ async def count(store, name: str) -> int:
     return await store.writer.run(lambda: store.db.execute_sql(store._q(COUNT), (name,)).fetchone()[0])
 
 
-async def test_a_change_is_all_stored_or_none_and_the_batch_goes_on(any_store):  # noqa: F811
+async def test_a_change_is_all_stored_or_none_and_the_batch_goes_on(any_store):
     store = any_store
     # Submitted in one pass: the writer runs them in one transaction.
     failing = store.writer.run(two_users(store, "ann", None))
@@ -41,7 +40,7 @@ async def test_a_change_is_all_stored_or_none_and_the_batch_goes_on(any_store): 
     assert [await count(store, n) for n in ("ann", "bea", "cy")] == [0, 1, 1]
 
 
-async def test_one_change_inside_another_is_undone_alone(any_store):  # noqa: F811
+async def test_one_change_inside_another_is_undone_alone(any_store):
     store = any_store
 
     def job() -> None:
