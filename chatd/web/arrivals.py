@@ -1,7 +1,7 @@
 """New connections, looked at before Tornado gets them: a valid ``/ws``
 handshake is answered here, everything else goes to Tornado untouched.
 
-    arrivals = Arrivals(http, handshakes)      # http: the ChatHTTPServer
+    arrivals = Arrivals(http.handle_stream, {"max_buffer_size": ..., "read_chunk_size": ...}, handshakes)
     remove = add_accept_handler(listening_socket, arrivals.accepted)
     arrivals.pending()                         # sockets looked at, not yet anyone's
     arrivals.close()                           # at stop: those still waiting are closed
@@ -21,9 +21,10 @@ unread, so every answer, log line and timeout stays Tornado's. A refusal for
 the address (``chatd.abuse``) counted here is handed along
 (``Handshakes.prejudged``) so that it is not counted twice.
 
-A socket with no bytes yet is waited for once (the loop's reader); one that
-stays silent ``PEEK_WAIT`` seconds (a quarter more at most) goes to Tornado and its timeouts, so a
-silent client or a slowloris holds nothing here for longer.
+A socket with no bytes yet is waited for once (the loop's reader: about half
+of a storm's, looking a pass later finds no more); one that stays silent
+``PEEK_WAIT`` seconds (a quarter more at most) goes to Tornado and its
+timeouts, so a silent client or a slowloris holds nothing here for longer.
 """
 
 from __future__ import annotations
