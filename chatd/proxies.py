@@ -25,6 +25,8 @@ from typing import Any
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# Addresses whose parse (and text) are kept: the recent clients'. A miss costs what no cache would.
+ADDRESSES_KEPT = 4096
 # nginx on this machine connects to 127.0.0.1 from 127.0.0.1 (nginx/chatd.conf). Not all of
 # 127.0.0.0/8: a client at another loopback address would be taken for a proxy.
 DEFAULT_TRUSTED = ("127.0.0.1", "::1")
@@ -55,12 +57,14 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
     return _networks(tuple(values))
 
 
+@functools.lru_cache(maxsize=ADDRESSES_KEPT)
 def parse_address(text: str) -> Address | None:
     """An address from a header value or socket peer; IPv4-mapped IPv6
     (``::ffff:10.0.0.1``, what a dual-stack socket reports) as plain IPv4,
     and an IPv6 zone id (``fe80::1%eth0``: an interface of the machine that
     wrote it) dropped: a client's address carries none (bans refuse them,
-    ``chatd.sanctions``)."""
+    ``chatd.sanctions``). Cached: a handshake parses its peer twice (its
+    address, its limits' key), ``ipaddress`` ~2 µs each."""
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
@@ -115,11 +119,11 @@ def client_address(peer: str, forwarded_for: Sequence[str], real_ip: str | None,
     """
     address = parse_address(peer)
     if address is None or not _trusted(address, trusted):
-        return str(address) if address else peer
+        return _text(address) if address else peer
     hops = [hop for header in forwarded_for for hop in header.split(",") if hop.strip()]
     if not hops:
         claimed = parse_address(real_ip) if real_ip else None
-        return str(claimed or address)
+        return _text(claimed or address)
     for hop in reversed(hops):
         hop_address = parse_address(hop)
         if hop_address is None:
@@ -127,4 +131,8 @@ def client_address(peer: str, forwarded_for: Sequence[str], real_ip: str | None,
         address = hop_address
         if not _trusted(address, trusted):
             break
-    return str(address)
+    return _text(address)
+
+
+# An address's canonical text (ipaddress formats it anew, ~1 µs, at every str()).
+_text = functools.lru_cache(maxsize=ADDRESSES_KEPT)(str)

@@ -50,6 +50,7 @@ from chatd.store.rows import (
     RoomUse,
     Stored,
 )
+from chatd.store.savepoint import OneChange
 from chatd.store.schema import MODELS, Meta, Room, RoomKey, User, now_ms, pair_key
 from chatd.store.search import SearchStore
 from chatd.store.signins import SignInStore
@@ -58,6 +59,11 @@ from chatd.store.uploads import UploadStore, attach
 from chatd.store.writer import Done, Writer
 
 READ_THREADS = 2
+# A new room and its name keys, as SQL rather than built by peewee per call (profiled: peewee
+# took ~185 µs to build and run the two, 15 µs as SQL; a storm makes a room per 10 clients).
+_ROOM = ('INSERT INTO "room" ("name", "topic", "created", "creator_id", "members_only", "archived", '
+         '"announcement") VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "id"')
+_ROOM_KEYS = 'INSERT INTO "room_key" ("key", "room_id") VALUES '
 # The schema code binds the models to one database at a time (peewee's bind_ctx is
 # global): stores of one process opening at once take turns.
 _BINDING = threading.Lock()
@@ -327,11 +333,11 @@ class Store:
     def _insert_room(self, name: str, topic: str, creator_id: int | None, members_only: bool = False) -> int:
         keys = sorted(name_keys(name))
         try:
-            with self.db.atomic():  # a savepoint: the room and its keys, or neither
-                room_id = Room.insert(name=name, topic=topic, created=now_ms(), creator=creator_id,
-                                      members_only=members_only).execute(self.db)
-                RoomKey.insert_many([(key, room_id) for key in keys],
-                                    fields=[RoomKey.key, RoomKey.room]).execute(self.db)
+            with OneChange(self.db):  # the room and its keys, or neither
+                room_id = self.db.execute_sql(self._q(_ROOM), (
+                    name, topic, now_ms(), creator_id, members_only, False, False)).fetchone()[0]
+                self.db.execute_sql(self._q(_ROOM_KEYS + ", ".join(["(?, ?)"] * len(keys))),
+                                    [value for key in keys for value in (key, room_id)])
                 return room_id
         except IntegrityError:
             existing = (Room.select(Room.name).join(RoomKey).where(RoomKey.key.in_(keys)).scalar(self.db)

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from chatd.auth.revocation import StoredSignIn
+from chatd.store.savepoint import OneChange
 from chatd.store.schema import APP, GUEST, SignIn, User, now_ms
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class SignInStore:
         """→ SignUp: a new user called ``name`` and its first sign-in, both or neither."""
         def job() -> SignUp:
             now, db, q = now_ms(), self._store.db, self._store._q
-            with db.atomic():  # a savepoint: a writer job makes one change
+            with OneChange(db):  # the user and its sign-in, or neither
                 user_id = db.execute_sql(q(_GUEST_USER), (name, now, GUEST)).fetchone()[0]
                 return SignUp(user_id, db.execute_sql(q(_SIGN_IN), (user_id, now)).fetchone()[0])
 
@@ -85,7 +86,7 @@ class SignInStore:
         and roles replaced by these — and a new sign-in of it, both or neither."""
         def job() -> AppSignUp:
             now, db = now_ms(), self._store.db
-            with db.atomic():  # a savepoint: a writer job makes one change
+            with OneChange(db):  # the user and its sign-in, or neither
                 user_id, generation = db.execute_sql(self._store._q(_APP_USER), (
                     name, now, APP, sub, json.dumps(sorted(roles)), avatar)).fetchone()
                 sign_in = db.execute_sql(self._store._q(_SIGN_IN), (user_id, now)).fetchone()[0]

@@ -4,6 +4,7 @@ socket's hand-over to a ``ChatConnection``.
     handshakes = Handshakes(chat, registry, handing, outbox)
     handshakes.takes(start_line, headers)         # a handshake chatd would answer 101?
     await handshakes.take(request_conn, headers, refuse)
+    await handshakes.open(sock, key, remote_ip, address)  # chatd.web.arrivals: one taken at the accept
 
 Tornado's way to a 101 costs more than the rest of a client's arrival does:
 an ``HTTPServerRequest``, routing, a ``WebSocketHandler`` and a Task to run
@@ -35,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -52,6 +54,7 @@ from chatd.web.connection import ChatConnection
 from chatd.web.headers import SECURITY_HEADERS
 from chatd.web.outbox import Outbox
 from chatd.web.upgrade import key_problem
+from chatd.web.wshead import Fields
 
 PATH = "/ws"
 # Host values Tornado's request takes (a subset of its RFC 3986 pattern, no comma: several
@@ -79,12 +82,19 @@ class Handshakes:
         # request connection -> the refusal ChatUpgrade is to answer it with (weak: a client
         # leaving before Tornado routes its request takes its entry along)
         self.refused: weakref.WeakKeyDictionary[object, Refusal] = weakref.WeakKeyDictionary()
+        # IOStream -> the refusal chatd.web.arrivals counted before handing its socket to
+        # Tornado, which take() answers instead of counting the address again
+        self.prejudged: weakref.WeakKeyDictionary[IOStream, Refusal] = weakref.WeakKeyDictionary()
         self._date = (0, b"")  # (unix second, its Date header value)
 
     def takes(self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders) -> bool:
         """Whether this request is a handshake ``take`` answers (see the module's docstring)."""
         if start_line.method != "GET" or start_line.version != "HTTP/1.1" or start_line.path != PATH:
             return False  # a query string too: Tornado refuses some (400) that it parses
+        return self.accepts(headers)
+
+    def accepts(self, headers: httputil.HTTPHeaders | Fields) -> bool:
+        """Whether the headers of a ``GET /ws HTTP/1.1`` are a handshake's ``take`` answers."""
         if ("Content-Length" in headers or "Transfer-Encoding" in headers
                 or headers.get("Upgrade", "").lower() != "websocket"
                 or headers.get("Sec-WebSocket-Version") != "13"
@@ -103,7 +113,9 @@ class Handshakes:
         remote_ip = request_address(request_conn.context.remote_ip or "", headers,  # type: ignore[attr-defined]
                                     self.chat.config.trusted_proxies)
         address = self.chat.admission.addresses.key(remote_ip)
-        refusal = await self.chat.admission.connect(address)
+        refusal = self.prejudged.pop(request_conn.stream, None) if self.prejudged else None  # type: ignore[attr-defined]
+        if refusal is None:
+            refusal = await self.chat.admission.connect(address)
         if refusal is not None:
             self.refused[request_conn] = refusal
             pending = refuse()
@@ -112,8 +124,26 @@ class Handshakes:
             return
         stream = request_conn.detach()  # type: ignore[attr-defined]
         await self.hand_over(stream, headers["Sec-WebSocket-Key"], remote_ip, address)
-        if access_log.isEnabledFor(logging.INFO):  # as Tornado logs a request it answered (debug level)
-            access_log.info("101 GET %s (%s) %.2fms", PATH, remote_ip, 1000 * (time.time() - started))
+        log_switched(remote_ip, started)
+
+    async def open(self, sock: socket.socket, key: str, remote_ip: str, address: str | None) -> None:
+        """Write the 101 for ``key`` on ``sock`` (a socket no one watches, its
+        request head read) and give it to a new ``ChatConnection``; the
+        address's count as ``hand_over``'s."""
+        connection = ChatConnection(self.chat, self.registry, self.outbox, remote_ip, address)
+        try:
+            reply = self._switching(key)
+            try:
+                sent = sock.send(reply, socket.MSG_DONTWAIT)  # an empty send buffer: all of it, always
+                if sent < len(reply):
+                    sock.setblocking(False)
+                    await asyncio.get_running_loop().sock_sendall(sock, reply[sent:])
+            except OSError:
+                sock.close()  # the client left before its 101 went out
+                return
+            await self._connect(connection, sock)
+        finally:
+            self._made_or_not(connection, address)
 
     async def hand_over(self, stream: IOStream, key: str, remote_ip: str, address: str | None) -> None:
         """Write the 101 for ``key`` on ``stream`` (detached from Tornado's HTTP
@@ -130,20 +160,30 @@ class Handshakes:
             if stream.closed():
                 return  # it left while the 101 went out (Tornado saw the reset first)
             early = take_socket(stream)
-            # Neither Tornado's nor yet in the registry: a stopping server must know
-            # it is here, or it would exit under a client that got its 101.
-            self.handing.add(connection)
-            try:
-                await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, stream.socket)
-            except OSError:
-                stream.socket.close()  # gone during the handshake
+            if not await self._connect(connection, stream.socket):
                 return
         finally:
-            self.handing.discard(connection)  # in the registry now (connection_made), or gone
-            if connection not in self.registry and not connection.closed:
-                self.chat.admission.disconnect(address)  # never made: connection_lost will not come
+            self._made_or_not(connection, address)
         if early:
             connection.data_received(early)
+
+    async def _connect(self, connection: ChatConnection, sock: socket.socket) -> bool:
+        """Give ``sock``, its 101 sent, to ``connection`` (asyncio's transport);
+        False if the client left first."""
+        # Neither Tornado's nor yet in the registry: a stopping server must know
+        # it is here, or it would exit under a client that got its 101.
+        self.handing.add(connection)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, sock)
+        except OSError:
+            sock.close()  # gone during the handshake
+            return False
+        return True
+
+    def _made_or_not(self, connection: ChatConnection, address: str | None) -> None:
+        self.handing.discard(connection)  # in the registry now (connection_made), or gone
+        if connection not in self.registry and not connection.closed:
+            self.chat.admission.disconnect(address)  # never made: connection_lost will not come
 
     def _switching(self, key: str) -> bytes:
         """The 101 answering ``Sec-WebSocket-Key: key``."""
@@ -152,6 +192,12 @@ class Handshakes:
             self._date = (now, httputil.format_timestamp(now).encode())
         accept = WebSocketProtocol13.compute_accept_value(key).encode()
         return b"".join((_BEFORE_DATE, self._date[1], _AFTER_DATE, accept, _END))
+
+
+def log_switched(remote_ip: str, started: float) -> None:
+    """The access log's line for a 101 chatd wrote (``started``: time.time() at the request)."""
+    if access_log.isEnabledFor(logging.INFO):  # as Tornado logs a request it answered (debug level)
+        access_log.info("101 GET %s (%s) %.2fms", PATH, remote_ip, 1000 * (time.time() - started))
 
 
 def take_socket(stream: IOStream) -> bytes:

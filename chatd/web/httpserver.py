@@ -19,12 +19,15 @@ the rest.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import socket
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
+from tornado.netutil import add_accept_handler
 
+from chatd.web.arrivals import Arrivals
 from chatd.web.handshake import Handshakes
 
 
@@ -82,6 +85,34 @@ class ChatHTTPServer(HTTPServer):
         super().initialize(*args, **kwargs)
         self._connections_seen: dict[object, _Requests] = {}
         self._handshakes = handshakes
+        self.arrivals: Arrivals | None = None
+        self._listening: list[tuple[socket.socket, Callable[[], None]]] = []  # (socket, its accept handler's remover)
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        """Accept on ``sockets``: with ``handshakes`` (and no TLS), through
+        ``chatd.web.arrivals``, which gives Tornado all but the handshakes it answers."""
+        if self._handshakes is None or self.ssl_options is not None:
+            super().add_sockets(sockets)
+            return
+        if self.arrivals is None:
+            self.arrivals = Arrivals(self.handle_stream, {"max_buffer_size": self.max_buffer_size,
+                                                           "read_chunk_size": self.read_chunk_size},
+                                      self._handshakes)
+        for sock in sockets:
+            self._listening.append((sock, add_accept_handler(sock, self.arrivals.accepted)))
+
+    def stop(self) -> None:
+        """Stop accepting (``TCPServer.stop``); connections accepted go on."""
+        listening, self._listening = self._listening, []
+        for sock, remove in listening:
+            remove()
+            sock.close()
+        super().stop()
+
+    async def close_all_connections(self) -> None:
+        if self.arrivals is not None:
+            self.arrivals.close()
+        await super().close_all_connections()
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection,
                       ) -> httputil.HTTPMessageDelegate:
@@ -100,5 +131,7 @@ class ChatHTTPServer(HTTPServer):
     def owing(self) -> int:
         """Connections whose client waits for an answer: none answered yet, or
         a request under way. A WebSocket handshake counts until its socket
-        leaves Tornado (``chatd.web.handshake`` tracks it from there)."""
-        return sum(1 for r in self._connections_seen.values() if r.under_way or r.started == 1)
+        leaves Tornado (``chatd.web.handshake`` tracks it from there); one
+        accepted but not yet Tornado's counts too (``Arrivals.pending``)."""
+        pending = self.arrivals.pending() if self.arrivals is not None else 0
+        return pending + sum(1 for r in self._connections_seen.values() if r.under_way or r.started == 1)
