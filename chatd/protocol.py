@@ -421,12 +421,13 @@ def checked_fields(kind: str, schema: dict[str, tuple[Any, bool]], data: dict[st
     own code, e.g. ``bad_room``) naming the field and what is wrong with it."""
     fields = {}
     for name, (check, required) in schema.items():
-        if name not in data or data[name] is None:
+        value = data.get(name)  # absent or null: the same
+        if value is None:
             if required:
                 raise ProtocolError(Code.BAD_FRAME, f"'{name}' is required for {kind}", cid)
             continue
         try:
-            fields[name] = check(data[name])
+            fields[name] = check(value)
         except ValueError as e:
             raise ProtocolError(Code.BAD_FRAME, f"'{name}' {e}", cid) from None
         except ProtocolError as e:

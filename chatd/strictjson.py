@@ -94,6 +94,9 @@ def _constant(name: str) -> Any:
 
 # Built once: json.loads with options builds a decoder per call.
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_int=_integer, parse_constant=_constant)
+# Its scanner alone: what decode() runs for a text with no whitespace around it (a frame as
+# clients send it), without decode()'s and raw_decode()'s two regex matches and calls (~0.3 µs).
+_SCAN = _DECODER.scan_once
 _LENIENT = json.JSONDecoder(object_pairs_hook=_lenient_object, parse_int=_integer, parse_constant=lambda name: None)
 # What nesting depends on: a whole string (possessive, so a long one is read
 # once), a quote that starts no whole string (the text is not JSON), a bracket.
@@ -125,7 +128,14 @@ def loads(text: str) -> Any:
     if _too_deep(text):
         raise NotJSON(f"arrays and objects nest more than {NESTING_MAX} levels deep")
     try:
-        return _DECODER.decode(text)
+        if text[:1] == "{" and text[-1:] == "}":
+            try:
+                value, end = _SCAN(text, 0)  # as decode() would, from the same first character
+            except StopIteration:  # no value where one must be: decode() below says where
+                end = -1
+            if end == len(text):
+                return value
+        return _DECODER.decode(text)  # whitespace around it, or more after it ("Extra data")
     except json.JSONDecodeError as e:
         raise NotJSON(str(e)) from None  # "Expecting value: line 1 column 6 (char 5)"
     except Refused as e:  # a constant or a repeated name stopped the decoder: read the rest, if it is JSON

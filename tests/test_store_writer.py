@@ -48,3 +48,23 @@ async def test_under_load_one_pass_commits_together(writer: Writer) -> None:
     burst = [writer.run(lambda: None) for _ in range(20)]
     await asyncio.gather(*burst)
     assert writer.batches == before + 1, "one loop pass's 20 writes did not commit in one transaction"
+
+
+async def test_an_upkeep_that_fails_is_logged_and_the_writer_goes_on(tmp_path, caplog) -> None:
+    calls = []
+
+    def after_batch(conn: object, queued: bool) -> None:
+        calls.append(queued)
+        raise RuntimeError("upkeep broke")
+
+    db = SqliteDatabase(str(tmp_path / "w.db"), check_same_thread=False)
+    writer = Writer(db, asyncio.get_running_loop(), Health((sqlite3.OperationalError,)), after_batch=after_batch)
+    writer.start()
+    try:
+        assert await writer.run(lambda: 1) == 1
+        assert await asyncio.wait_for(writer.run(lambda: 2), WAIT_S) == 2, "the writer stopped after its upkeep failed"
+        await until(lambda: len(calls) == 2, what="the upkeep after the second batch")
+        assert writer.alive
+        assert "error in the writer's upkeep after a commit" in caplog.text
+    finally:
+        writer.close(WAIT_S)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
+from chatd import strictjson
 from chatd.strictjson import (
     INT_DIGITS_MAX,
     NESTING_MAX,
@@ -106,3 +108,29 @@ def test_displayable_escapes_and_cuts():
     assert displayable("a\ud800b", 10) == "a\\ud800b"
     assert displayable("x" * 20, 10) == "x" * 9 + "…"
     displayable("\udfff" * 1000, 50).encode("utf-8")
+
+
+@pytest.mark.parametrize("text", [
+    '{"type":"say","room":"lobby","text":"hi","cid":"c1"}', ' {"a": 1} ', '{"a": 1}\n', '{"a": {"b": [1, 2]}}',
+    '{}', '{"a":}', '{"a": [1, ]}', '{"a": 1} {"b": 2}', '{"a": 1}}', '{"a": 1, }', '{"a" 1}',
+    '{"a": "\\u00e9"}', '{', '}', '{"a": 1]}', '[1, 2]', '"x"', '{"a": 1, "a": 2}', '{"a": NaN}',
+    '{"n": ' + "9" * 30 + "}",
+])
+def test_a_frame_without_whitespace_around_it_reads_as_the_decoder_reads_it(text):
+    """loads's shortcut for '{...}' (the scanner alone) gives the value or the error that the
+    strict decoder's decode() gives, whether or not the shortcut applies (whitespace around,
+    data after the object)."""
+
+    def decoded(text: str) -> object:  # loads as it was before its shortcut
+        try:
+            return strictjson._DECODER.decode(text)
+        except json.JSONDecodeError as e:
+            raise NotJSON(str(e)) from None
+
+    def outcome(read):
+        try:
+            return "value", read(text)
+        except (NotJSON, DuplicateName) as e:
+            return type(e).__name__, str(e)
+
+    assert outcome(loads) == outcome(decoded)

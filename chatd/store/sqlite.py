@@ -1,6 +1,7 @@
 """The store in one SQLite file: the default, for one process (or several on one machine).
 
-WAL lets the reader threads read while the writer writes. A store
+WAL lets the reader threads read while the writer writes; the writer thread
+checkpoints the WAL between its transactions (``chatd.store.checkpoints``). A store
 ``shared`` with other processes (a bus is configured) begins each write
 transaction with BEGIN IMMEDIATE, which takes the file's write lock at
 once: ids then grow in commit order across the processes, and the
@@ -19,6 +20,7 @@ import sqlite3
 from peewee import SqliteDatabase
 
 from chatd.store.base import Store
+from chatd.store.checkpoints import Checkpoints
 from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored, new_row, newly_stored
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
@@ -55,9 +57,17 @@ class SqliteStore(Store):
         self.path = path
         # Other processes write this database too: see the module's docstring.
         self.shared = shared
+        self.checkpoints: Checkpoints | None = None  # the writer's WAL checkpoints, while it runs
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
-        return Writer(self.db, loop, self.health, self._batch_max, begin="IMMEDIATE" if self.shared else None)
+        self.checkpoints = Checkpoints(self.path)
+        return Writer(self.db, loop, self.health, self._batch_max, begin="IMMEDIATE" if self.shared else None,
+                      after_batch=self.checkpoints.after_batch)
+
+    def close(self, timeout: float | None = None) -> None:
+        super().close(timeout)
+        if self.checkpoints is not None and not (self.writer and self.writer.alive):
+            self.checkpoints.close()
 
     def save_message(self, draft: Draft, done: Done) -> None:
         assert self.writer

@@ -26,6 +26,11 @@ the same order and never deadlock (``chatd.store.postgres``). Should taking
 them fail (a key the database refuses), each job of the batch runs in a
 transaction of its own: one job's bad key fails that job alone.
 
+A writer given ``after_batch`` calls it in its thread after each batch that
+committed, once the results are on their way to the loop, with the connection and
+whether more jobs are queued: upkeep that must not hold a message (SQLite: its WAL
+checkpoints, ``chatd.store.checkpoints``).
+
 When the database fails, the jobs' owners get ``DatabaseUnreachable``
 (``chatd.store.health`` logs the outage once). A batch whose connection is
 found dead before COMMIT runs once more on a new connection; a failure at
@@ -61,6 +66,7 @@ Job = Callable[[], Any]
 Done = Callable[[Any, BaseException | None], None]
 Outcome = tuple[Done, Any, BaseException | None]
 Lock = Callable[[list[int]], None]
+AfterBatch = Callable[[Any, bool], None]
 Item = tuple[Job, Done, tuple[int, ...]]
 _STOP = object()
 
@@ -83,13 +89,15 @@ class _LockRefused(Exception):
 
 class Writer:
     def __init__(self, db: Database, loop: asyncio.AbstractEventLoop, health: Health, batch_max: int = 512,
-                 begin: str | None = None, lock: Lock | None = None):
+                 begin: str | None = None, lock: Lock | None = None, after_batch: AfterBatch | None = None):
         self._db = db
         self._health = health  # which errors are the database's, and the outage they belong to
         # How each transaction begins (SQLite: "IMMEDIATE" takes the write lock at
         # once, when other processes write the same file); None: the default.
         self._begin = () if begin is None else (begin,)
         self._lock = lock  # takes the sorted lock keys of a batch, first thing in its transaction
+        self._after_batch = after_batch  # (connection, jobs queued) after a batch committed and was handed over
+        self._last_committed = False  # whether the last batch committed (the database answered)
         self._loop = loop
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue = queue.SimpleQueue()  # lists of jobs, one per loop pass; _STOP last
@@ -184,8 +192,16 @@ class Writer:
                     self._committed.append(self._commit(batch))
                     with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is left to tell
                         self._loop.call_soon_threadsafe(self._deliver)
+                    if self._after_batch is not None and self._last_committed:
+                        self._upkeep(bool(items) or not self._queue.empty())
         finally:
             self._db.close()
+
+    def _upkeep(self, queued: bool) -> None:
+        try:
+            self._after_batch(self._db.connection(), queued)
+        except Exception:  # its failure must not end the thread that stores every message
+            log.exception("error in the writer's upkeep after a commit")
 
     def _deliver(self) -> None:
         """On the loop: every committed batch's callbacks, oldest batch first."""
@@ -202,6 +218,7 @@ class Writer:
     def _commit(self, batch: list[Item]) -> list[Outcome]:
         """Run a batch and empty it; → (done, result, error) per job, in order."""
         began = time.perf_counter()
+        self._last_committed = False
         try:
             outcomes = self._stored(batch)
         except Exception as e:  # the database failed: at COMMIT, or before it on a new connection too
@@ -211,6 +228,7 @@ class Writer:
             outcomes = [(done, None, error) for _, done, _ in batch]
         else:
             self._health.answered()
+            self._last_committed = True
             metrics.committed(len(batch), time.perf_counter() - began)
         self.batches += 1
         batch.clear()
