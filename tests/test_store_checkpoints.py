@@ -5,12 +5,13 @@ and at a bound under a steady stream of writes; readers meanwhile see whole comm
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from chatd.store.checkpoints import IDLE_PAGES, LIMIT_PAGES
+from chatd.store.checkpoints import IDLE_PAGES, LIMIT_PAGES, Checkpoints
 from chatd.store.sqlite import SqliteStore
 from tests.conftest import until
 
@@ -85,3 +86,26 @@ async def test_readers_see_whole_commits_while_the_writer_checkpoints(store: Sql
     assert store.checkpoints.forced >= 2
     assert all(count % ROWS == 0 for count in counts), f"a reader saw part of a commit: {counts}"
     assert counts == sorted(counts), "a reader saw the table go back"
+
+
+def test_a_new_connection_measures_the_wal_anew(tmp_path):
+    """SQLite deletes the -shm when its last connection closes: a writer's connection
+    made after that (a reconnection) must be measured from the new file, not the old one."""
+    path = str(tmp_path / "chatd.db")
+    checkpoints = Checkpoints(path)
+    first = sqlite3.connect(path, isolation_level=None)
+    first.execute("PRAGMA journal_mode = WAL")
+    first.execute("CREATE TABLE filler (b BLOB)")
+    checkpoints.after_batch(first, False)
+    first.close()  # the last connection: the WAL and the -shm go
+
+    second = sqlite3.connect(path, isolation_level=None)
+    second.execute(FILL)
+    checkpoints.after_batch(second, False)  # a new connection: ROWS pages, below IDLE_PAGES
+    assert ROWS <= checkpoints.uncopied() < IDLE_PAGES
+    second.execute(FILL)
+    second.execute(FILL)  # now past IDLE_PAGES, nothing queued: checkpointed
+    checkpoints.after_batch(second, False)
+    assert checkpoints.checkpoints == 1
+    second.close()
+    checkpoints.close()

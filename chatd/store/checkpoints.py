@@ -57,12 +57,15 @@ class Checkpoints:
         checkpoint if the WAL holds enough pages not yet copied (see the module's docstring).
         ``queued``: jobs wait for the writer. A checkpoint's failure is logged, not raised:
         the WAL just grows until the next one succeeds."""
-        waiting = self.uncopied()
         if conn is not self._conn:  # a new connection (the first, or after a reconnection)
+            # The -shm may have been removed and made anew meanwhile (SQLite deletes it when
+            # its last connection closes): a descriptor kept from before would read a stale WAL.
+            self.close()
             # Unless the WAL can be measured (no -shm: a locking_mode=EXCLUSIVE connection),
             # SQLite's own checkpoints stay: without them it would grow for ever.
-            conn.execute(f"PRAGMA wal_autocheckpoint = {IDLE_PAGES if waiting is None else 0}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {IDLE_PAGES if self.uncopied() is None else 0}")
             self._conn = conn
+        waiting = self.uncopied()
         if waiting is None or waiting < IDLE_PAGES or (queued and waiting < LIMIT_PAGES):
             return
         try:
