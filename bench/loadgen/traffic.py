@@ -1,7 +1,7 @@
 """Scenarios that move messages: (1) fan-out, (2) many rooms, (3) latency.
 
 Senders keep a bounded window of messages that have not yet reached every
-member of their room (``Deliveries.expect(..., done)``). That keeps the
+member of their room (``deliveries.Deliveries.expect(..., done)``). That keeps the
 server busy without letting its write buffers grow without end (chatd
 cuts off a reader 1 MiB behind), so deliveries/s is the rate the server
 sustains, not the rate it buffers.
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import defaultdict
 
 from loadgen.client import ChatClient
-from loadgen.metrics import Deliveries, ProcessWatch, message_text
+from loadgen.deliveries import Deliveries
+from loadgen.metrics import ProcessWatch
 from loadgen.population import create_rooms, populate, quiesce, room_names
 
 DELIVERIES_IN_FLIGHT = 32_000  # a fan-out sender's window, counted in deliveries
@@ -28,15 +29,18 @@ def key_of(phase: int, sender: int, seq: int) -> int:
 def listen(clients: list[ChatClient], tracker: Deliveries) -> None:
     for client in clients:
         client.on_delivery = tracker.on_delivery
-        client.seen = set()
 
 
-def room_sizes(clients: list[ChatClient]) -> Counter:
-    return Counter(client.room for client in clients)
+def room_members(clients: list[ChatClient]) -> dict[str, frozenset[ChatClient]]:
+    """Room → its clients (who receive what is said in it, the sender included)."""
+    members = defaultdict(list)
+    for client in clients:
+        members[client.room].append(client)
+    return {room: frozenset(them) for room, them in members.items()}
 
 
-async def talk(client: ChatClient, receivers: int, tracker: Deliveries, *, window: int, phase: int,
-               stop_at: float) -> None:
+async def talk(client: ChatClient, receivers: frozenset[ChatClient], tracker: Deliveries, *, window: int,
+               phase: int, stop_at: float) -> None:
     """Say messages into the client's room until ``stop_at``, with at most
     ``window`` of them not yet delivered to all ``receivers``."""
     free = asyncio.Semaphore(window)
@@ -48,8 +52,8 @@ async def talk(client: ChatClient, receivers: int, tracker: Deliveries, *, windo
         if time.monotonic() >= stop_at or not client.connected:
             return
         key = key_of(phase, client.index, seq)
-        tracker.expect(key, receivers, free.release)
-        client.send({"type": "say", "room": client.room, "text": message_text(key), "cid": f"k{key}"})
+        text = tracker.expect(key, receivers, client, free.release)
+        client.send({"type": "say", "room": client.room, "text": text, "cid": f"k{key}"})
         seq += 1
 
 
@@ -70,9 +74,9 @@ async def run_talkers(senders: list[ChatClient], clients: list[ChatClient], *, w
                       seconds: float) -> Deliveries:
     tracker = Deliveries()
     listen(clients, tracker)
-    sizes = room_sizes(clients)
+    members = room_members(clients)
     stop_at = time.monotonic() + seconds
-    tasks = [asyncio.ensure_future(talk(s, sizes[s.room], tracker, window=window, phase=phase, stop_at=stop_at))
+    tasks = [asyncio.ensure_future(talk(s, members[s.room], tracker, window=window, phase=phase, stop_at=stop_at))
              for s in senders]
     # A talker whose window never frees (messages lost) must not hold the run: cancel it.
     _, late = await asyncio.wait(tasks, timeout=seconds + 15)
@@ -131,7 +135,7 @@ async def latency(args, watch: ProcessWatch) -> dict:
     _, clients, failures = await setup(args, ["lat"], args.members)
     if failures:
         return {"error": f"{len(failures)} clients failed to join: {failures[0]}"}
-    sender = clients[0]
+    sender, everyone = clients[0], frozenset(clients)
     tracker = Deliveries()
     listen(clients, tracker)
     watch.start()
@@ -141,8 +145,8 @@ async def latency(args, watch: ProcessWatch) -> dict:
         if delay > 0:
             await asyncio.sleep(delay)
         key = key_of(1, sender.index, seq)
-        tracker.expect(key, len(clients))
-        sender.send({"type": "say", "room": sender.room, "text": message_text(key), "cid": f"k{key}"})
+        text = tracker.expect(key, everyone, sender)
+        sender.send({"type": "say", "room": sender.room, "text": text, "cid": f"k{key}"})
     await drain(tracker)
     cpu = watch.stop()
     return {"members": len(clients), "rate": args.rate, **tracker.summary(), **cpu,
