@@ -193,13 +193,17 @@ FAILED_IF = {
     "skipped": "scheduled messages skipped (no member online)",
     "failed": "clients that failed",
 }
-# Where the scenario checks stored messages, losing or repeating one is a failure too.
-CHECKED_STORE = {"write": ("lost", "duplicated"), "reconnect": ("lost", "duplicated", "out_of_order")}
+# Where the scenario checks stored messages, losing or repeating one is a failure too; where it
+# follows every message to every receiver (deliveries.py), one overtaking its sender's previous
+# message or reaching a client outside its room is one.
+_ROUTED = ("out_of_order", "misdelivered")
+CHECKED = {"write": ("lost", "duplicated"), "reconnect": ("lost", "duplicated", "out_of_order"),
+           "fanout": _ROUTED, "rooms": _ROUTED, "latency": _ROUTED}
 
 
 def verdict(scenario: str, result: dict) -> dict:
     """``result`` with an ``error`` (kept if it had one) naming everything that went wrong:
-    any figure of FAILED_IF above 0, a lost or duplicated stored message (CHECKED_STORE), a server
+    any figure of FAILED_IF above 0, a lost or duplicated stored message or one out of order (CHECKED), a server
     that died, nothing measured. The figures stay in the result, for the record."""
     reasons = [result["error"]] if result.get("error") else []
     if result.get("server_gone"):
@@ -207,7 +211,7 @@ def verdict(scenario: str, result: dict) -> dict:
     for key, what in FAILED_IF.items():
         if result.get(key):
             reasons.append(f"{key} {result[key]:,} ({what})")
-    for key in CHECKED_STORE.get(scenario, ()):
+    for key in CHECKED.get(scenario, ()):
         if result.get(key):
             reasons.append(f"{key} {result[key]:,}")
     if not reasons and "messages_sent" in result and not result["messages_sent"]:

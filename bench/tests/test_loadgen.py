@@ -14,7 +14,7 @@ from unittest import mock
 from loadgen import deliveries
 from loadgen.client import ChatClient
 from loadgen.deliveries import Deliveries
-from loadgen.metrics import message_text
+from loadgen.metrics import message_text, verdict
 from loadgen.traffic import key_of, listen
 from picows import WSMsgType
 from picows.picows import _make_test_ws_frame
@@ -145,6 +145,16 @@ class TestDeliveries(unittest.TestCase):
         self.assertEqual((s["deliveries"], s["misdelivered"], s["strays"], s["duplicated"], s["lost"]),
                          (0, 1, 1, 0, 2))
         self.assertEqual(run.tracker.received, 2)
+
+
+class TestVerdict(unittest.TestCase):
+    def test_a_delivery_out_of_order_or_outside_its_room_fails_the_run(self):
+        for scenario in ("fanout", "rooms", "latency"):
+            for key in ("out_of_order", "misdelivered"):
+                result = verdict(scenario, {"messages_sent": 10, "deliveries": 99, key: 1})
+                self.assertIn(f"{key} 1", result.get("error", ""), (scenario, key))
+        self.assertNotIn("error", verdict("fanout", {"messages_sent": 10, "deliveries": 100, "out_of_order": 0,
+                                                     "misdelivered": 0, "strays": 0}))
 
 
 class TestFrames(unittest.TestCase):
