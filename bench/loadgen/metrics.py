@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 
 TEXT_CHARS = 64  # the size of a typical chat line
-KEY_DIGITS = 15  # above every key a scenario makes (traffic.key_of: 13 digits)
+KEY_DIGITS = 19  # every key a scenario makes fits (persistence.write: up to 18 digits, traffic.key_of 13)
 _now = time.monotonic_ns
 
 

@@ -14,7 +14,8 @@ from unittest import mock
 from loadgen import deliveries
 from loadgen.client import ChatClient
 from loadgen.deliveries import Deliveries
-from loadgen.metrics import message_text, verdict
+from loadgen.metrics import KEY_DIGITS, message_text, verdict
+from loadgen.persistence import WRITE_KEY
 from loadgen.traffic import key_of, listen
 from picows import WSMsgType
 from picows.picows import _make_test_ws_frame
@@ -103,7 +104,7 @@ class TestDeliveries(unittest.TestCase):
         s = run.summary()
         self.assertEqual((s["deliveries"], s["lost"], s["out_of_order"]), (2, 1, 0))
         self.assertEqual(run.done, [])
-        self.assertEqual(run.tracker.inflight[text[:15].encode()].missing, {run.clients[1]})
+        self.assertEqual(run.tracker.inflight[text[:KEY_DIGITS].encode()].missing, {run.clients[1]})
 
     @in_loop
     def test_a_message_overtaking_the_senders_previous_one_is_out_of_order(self):
@@ -173,13 +174,16 @@ class TestFrames(unittest.TestCase):
 
     def test_a_key_too_long_for_the_text_is_refused(self):
         with self.assertRaises(ValueError):
-            message_text(10 ** 15)
+            message_text(10 ** KEY_DIGITS)
 
     @in_loop
     def test_a_replayed_message_keeps_its_key_as_a_number(self):
+        # the biggest keys: the write case's (persistence.write), read back this way from Socket.IO + SQLite
+        biggest = 999_999 * WRITE_KEY ** 2 + 99_999 * WRITE_KEY + 999_999
         client = ChatClient("sio", auth={"serverOffset": 0, "rooms": ["r"]})
-        client.on_ws_frame(None, frame(SIO, message_text(900_000_000_042)))
-        self.assertEqual(client.replayed_keys, [900_000_000_042])
+        for key in (900_000_000_042, biggest):
+            client.on_ws_frame(None, frame(SIO, message_text(key)))
+        self.assertEqual(client.replayed_keys, [900_000_000_042, biggest])
 
 
 if __name__ == "__main__":
