@@ -41,6 +41,7 @@ _TEXT = WSMsgType.TEXT
 _CLOSE = WSMsgType.CLOSE
 _SIO_EVENT = b'42["chat",'
 _MESSAGE = b'{"type":"message",'
+_ACK = b'{"type":"ack",'
 _TEXT_FIELD = b'"text":"'
 _KEY_AT = len(_TEXT_FIELD)  # the key's first digit, from where _TEXT_FIELD starts
 
@@ -66,6 +67,7 @@ class ChatClient(WSListener):
         self.sio = flavour == "sio"
         self.auth = auth  # Socket.IO only: the CONNECT packet's payload
         self._message_prefix = _SIO_EVENT + _MESSAGE if self.sio else _MESSAGE
+        self._ack_prefix = _SIO_EVENT + _ACK if self.sio else _ACK
         self.transport: WSTransport | None = None
         self.pending: dict[str, asyncio.Future] = {}  # cid -> answer
         # The hot path: called for every message frame with (client, the message's key as its
@@ -116,6 +118,8 @@ class ChatClient(WSListener):
             start = data.find(_TEXT_FIELD) + _KEY_AT
             self.on_delivery(self, data[start:start + KEY_DIGITS])
             return
+        if not self.pending and self.on_ack is None and self.on_frame is None and data.startswith(self._ack_prefix):
+            return  # the ack of a say no one waits for (fanout, rooms: one a message), dropped undecoded
         if frame.msg_type is not _TEXT:
             if frame.msg_type is _CLOSE:
                 transport.disconnect()

@@ -172,6 +172,22 @@ class TestFrames(unittest.TestCase):
                 s = run.summary()
                 self.assertEqual((s["deliveries"], s["lost"], s["strays"]), (3, 0, 0))
 
+    def test_an_ack_goes_to_whoever_waits_for_it_and_is_dropped_otherwise(self):
+        async def body():
+            for shape, flavour in (('%s', "ws"), ('42["chat",%s]', "sio")):
+                client = ChatClient(flavour)
+                client.ready.cancel()
+                acks = []
+                ack = shape % '{"type":"ack","id":5,"ts":1,"cid":"q1"}'
+                client.on_ws_frame(None, _make_test_ws_frame(WSMsgType.TEXT, ack.encode(), True, False))
+                client.on_ack = lambda _, obj, acks=acks: acks.append(obj["id"])  # the write case's hook
+                client.on_ws_frame(None, _make_test_ws_frame(WSMsgType.TEXT, ack.encode(), True, False))
+                client.on_ack = None
+                client.pending["q1"] = waiting = asyncio.get_running_loop().create_future()  # request()
+                client.on_ws_frame(None, _make_test_ws_frame(WSMsgType.TEXT, ack.encode(), True, False))
+                self.assertEqual((acks, waiting.result()["id"], client.errors), ([5], 5, 0), flavour)
+        asyncio.run(body())
+
     def test_a_key_too_long_for_the_text_is_refused(self):
         with self.assertRaises(ValueError):
             message_text(10 ** KEY_DIGITS)
