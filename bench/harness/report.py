@@ -98,7 +98,7 @@ def failure_lines(records: list[dict]) -> list[str]:
     lines = []
     for r in failed_runs(records):
         seen = [f"{k} {r[k]:,}" for k in ("server_errors", "refused", "unacked", "failed", "problems", "skipped",
-                                           "lost", "duplicated", "unverified")
+                                           "lost", "duplicated", "out_of_order", "misdelivered", "unverified")
                 if isinstance(r.get(k), int) and r[k] and f"{k} " not in r["error"]]
         lines.append(f"- {FAILED} {r['target']} {r['case']} run {r['rep']}: {r['error']}"
                      + (f" [{', '.join(seen)}]" if seen else ""))
@@ -128,7 +128,8 @@ def _cell(records, target: Target, case: Case) -> str:
 # Figures summed over a server's runs beside lost / dup, when not 0: what the server refused or
 # left unanswered, and clients it cut off (each also fails its run: "Failed runs").
 TROUBLE = [("server_errors", "server errors"), ("refused", "refused"), ("unacked", "unacked"),
-           ("failed", "clients failed"), ("problems", "problems"), ("skipped", "skipped")]
+           ("failed", "clients failed"), ("problems", "problems"), ("skipped", "skipped"),
+           ("out_of_order", "out of order"), ("misdelivered", "misdelivered")]
 
 
 def _integrity(records: list[dict], target: str) -> str:

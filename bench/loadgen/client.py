@@ -4,7 +4,8 @@ wrapped in Socket.IO (``flavour="sio"``).
 
 picows parses frames in C and calls ``on_ws_frame`` with no Task or Future
 per frame, which is what keeps the load generator's cost per delivery
-(~2 µs, mostly the kernel's read) below the servers'.
+(~1 µs when frames come several a read, ~2.2 µs one a read; see the README)
+below the servers'.
 
     client = await connect(url, "ws"); client.on_delivery = tracker.on_delivery
     welcome = await client.request({"type": "identify", "name": "u1"})
@@ -33,25 +34,30 @@ from typing import Any
 import orjson
 from picows import WSCloseCode, WSListener, WSMsgType, WSTransport, ws_connect
 
+from loadgen.metrics import KEY_DIGITS
+
 _cids = itertools.count(1)
 _TEXT = WSMsgType.TEXT
 _CLOSE = WSMsgType.CLOSE
 _SIO_EVENT = b'42["chat",'
 _MESSAGE = b'{"type":"message",'
+_ACK = b'{"type":"ack",'
+_TEXT_FIELD = b'"text":"'
+_KEY_AT = len(_TEXT_FIELD)  # the key's first digit, from where _TEXT_FIELD starts
 
 
 class ChatError(Exception):
     """The server answered a request with an ``error`` frame."""
 
 
-def _ignore(client: ChatClient, key: int, sent_at: int) -> None:
+def _ignore(client: ChatClient, key: bytes) -> None:
     pass
 
 
-def _keep_replayed(client: ChatClient, key: int, sent_at: int) -> None:
+def _keep_replayed(client: ChatClient, key: bytes) -> None:
     """The delivery hook of a client connected with ``auth``: the messages it gets are its replay
     (the reconnect case says nothing while clients resume)."""
-    client.replayed_keys.append(key)
+    client.replayed_keys.append(int(key))
     client.replayed_at = time.monotonic_ns()
 
 
@@ -61,10 +67,12 @@ class ChatClient(WSListener):
         self.sio = flavour == "sio"
         self.auth = auth  # Socket.IO only: the CONNECT packet's payload
         self._message_prefix = _SIO_EVENT + _MESSAGE if self.sio else _MESSAGE
+        self._ack_prefix = _SIO_EVENT + _ACK if self.sio else _ACK
         self.transport: WSTransport | None = None
         self.pending: dict[str, asyncio.Future] = {}  # cid -> answer
-        # The hot path: called with (client, key, send time) for every message frame.
-        self.on_delivery: Callable[[ChatClient, int, int], None] = _keep_replayed if auth else _ignore
+        # The hot path: called for every message frame with (client, the message's key as its
+        # text has it: KEY_DIGITS ASCII digits, bytes; see metrics.message_text).
+        self.on_delivery: Callable[[ChatClient, bytes], None] = _keep_replayed if auth else _ignore
         self.replayed_keys: list[int] = []  # with auth: keys of the messages replayed on connect, as they came
         self.replayed_at = 0  # monotonic ns of the last of them
         self.on_ack: Callable[[ChatClient, dict], None] | None = None  # acks not awaited by request()
@@ -73,7 +81,6 @@ class ChatClient(WSListener):
         # Set, every frame is decoded and handed to it first, in arrival order, message frames
         # included (then not given to on_delivery): the slow path of community.py, which reads ids.
         self.on_frame: Callable[[ChatClient, dict], None] | None = None
-        self.seen: set[int] = set()  # message keys this client received (duplicate detection)
         self.presence = 0  # presence frames received (counted, otherwise ignored)
         self.errors = 0  # error frames no request() was waiting for
         self.replayed: list[dict] = []  # messages of the last `joined`
@@ -103,13 +110,16 @@ class ChatClient(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame) -> None:
         data = frame.get_payload_as_bytes()
         if self.on_frame is None and data.startswith(self._message_prefix):
-            # The hot path, one call per delivery: take the key and send time out
-            # of the text ("KEY:T:padding", see metrics.message_text) without
-            # decoding the JSON; the text is the only field holding '"text":"'.
-            start = data.find(b'"text":"') + 8
-            colon = data.find(b":", start)
-            self.on_delivery(self, int(data[start:colon]), int(data[colon + 1:data.find(b":", colon + 1)]))
+            # The hot path, one call per delivery: take the key out of the text
+            # ("KEY:T:padding", KEY of KEY_DIGITS digits: see metrics.message_text)
+            # without decoding the JSON; the text is the only field holding '"text":"'.
+            # Its digits are the key as they are (int() would cost ~100 ns a delivery);
+            # the send time is not read: the tracker kept it (deliveries.Deliveries).
+            start = data.find(_TEXT_FIELD) + _KEY_AT
+            self.on_delivery(self, data[start:start + KEY_DIGITS])
             return
+        if not self.pending and self.on_ack is None and self.on_frame is None and data.startswith(self._ack_prefix):
+            return  # the ack of a say no one waits for (fanout, rooms: one a message), dropped undecoded
         if frame.msg_type is not _TEXT:
             if frame.msg_type is _CLOSE:
                 transport.disconnect()
@@ -127,8 +137,7 @@ class ChatClient(WSListener):
             if kind == "message":
                 return
         if kind == "message":  # a server that does not put "type" first
-            key, sent_at, _ = obj["text"].split(":", 2)
-            self.on_delivery(self, int(key), int(sent_at))
+            self.on_delivery(self, obj["text"][:KEY_DIGITS].encode())
         elif kind == "presence":
             self.presence += 1
         elif kind == "ack" and self.on_ack is not None:

@@ -2,10 +2,11 @@
 and the CPU and memory of the server under test (read from /proc).
 
 Every message the load generator sends has a text ``"KEY:T:padding"``:
-KEY a number unique to that message in the run, T the send time from
-``time.monotonic_ns()`` (one clock for the whole machine, and the sender
-and the receivers live in this same process anyway). A receiver needs
-nothing from the server but the text back.
+KEY a number unique to that message in the run, written with KEY_DIGITS
+digits (zeros in front) so that a receiver reads it at a fixed place, T the
+send time from ``time.monotonic_ns()`` (one clock for the whole machine, and
+the sender and the receivers live in this same process anyway). A receiver
+needs nothing from the server but the text back.
 """
 
 from __future__ import annotations
@@ -13,79 +14,20 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 
 TEXT_CHARS = 64  # the size of a typical chat line
+KEY_DIGITS = 19  # every key a scenario makes fits (persistence.write: up to 18 digits, traffic.key_of 13)
 _now = time.monotonic_ns
 
 
-def message_text(key: int) -> str:
-    head = f"{key}:{_now()}:"
+def message_text(key: int, sent_at: int | None = None) -> str:
+    """The text of message ``key`` sent at ``sent_at`` (monotonic ns, now if None);
+    ValueError for a key of more than KEY_DIGITS digits."""
+    if not 0 <= key < 10 ** KEY_DIGITS:
+        raise ValueError(f"message key {key} does not fit in {KEY_DIGITS} digits")
+    head = f"{key:0{KEY_DIGITS}d}:{_now() if sent_at is None else sent_at}:"
     return head + "x" * max(0, TEXT_CHARS - len(head))
-
-
-class Deliveries:
-    """Counts what receivers got against what was sent to them.
-
-    ``expect(key, n, done)`` registers a sent message that ``n`` clients
-    should receive; ``done()`` is called when the last of them has it, which
-    is how senders keep a bounded window of messages in flight.
-    """
-
-    def __init__(self) -> None:
-        self.sent = 0
-        self.expected = 0
-        self.duplicates = 0
-        self.latencies: list[int] = []  # ns, one per unique delivery
-        self.first_send = 0
-        self.last_delivery = 0
-        self.inflight: dict[int, list] = {}  # key -> [receivers still missing it, done callback]
-
-    def expect(self, key: int, receivers: int, done: Callable[[], None] | None = None) -> None:
-        if not self.first_send:
-            self.first_send = _now()
-        self.sent += 1
-        self.expected += receivers
-        self.inflight[key] = [receivers, done]
-
-    def on_delivery(self, client, key: int, sent_at: int) -> None:
-        """The hot path: called for every ``message`` frame any client receives."""
-        now = _now()
-        seen = client.seen
-        if key in seen:
-            self.duplicates += 1
-            return
-        seen.add(key)
-        self.latencies.append(now - sent_at)
-        self.last_delivery = now
-        entry = self.inflight.get(key)
-        if entry is not None:
-            entry[0] -= 1
-            if entry[0] == 0:
-                del self.inflight[key]
-                if entry[1] is not None:
-                    entry[1]()
-
-    @property
-    def received(self) -> int:
-        """Every message frame, duplicates included."""
-        return len(self.latencies) + self.duplicates
-
-    @property
-    def unique(self) -> int:
-        return len(self.latencies)
-
-    def summary(self) -> dict:
-        elapsed = (self.last_delivery - self.first_send) / 1e9 if self.last_delivery else 0.0
-        return {
-            "messages_sent": self.sent,
-            "deliveries": self.unique,
-            "deliveries_per_s": round(self.unique / elapsed) if elapsed > 0 else 0,
-            "seconds": round(elapsed, 3),
-            "lost": self.expected - self.unique,
-            "duplicated": self.duplicates,
-            **latency_summary(self.latencies),
-        }
 
 
 def percentile(ordered: list, fraction: float):
@@ -95,7 +37,7 @@ def percentile(ordered: list, fraction: float):
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def latency_summary(latencies_ns: list[int]) -> dict:
+def latency_summary(latencies_ns: Iterable[int]) -> dict:
     ordered = sorted(latencies_ns)
     ms = lambda ns: round(ns / 1e6, 2)  # noqa: E731
     return {
@@ -251,13 +193,17 @@ FAILED_IF = {
     "skipped": "scheduled messages skipped (no member online)",
     "failed": "clients that failed",
 }
-# Where the scenario checks stored messages, losing or repeating one is a failure too.
-CHECKED_STORE = {"write": ("lost", "duplicated"), "reconnect": ("lost", "duplicated", "out_of_order")}
+# Where the scenario checks stored messages, losing or repeating one is a failure too; where it
+# follows every message to every receiver (deliveries.py), one overtaking its sender's previous
+# message or reaching a client outside its room is one.
+_ROUTED = ("out_of_order", "misdelivered")
+CHECKED = {"write": ("lost", "duplicated"), "reconnect": ("lost", "duplicated", "out_of_order"),
+           "fanout": _ROUTED, "rooms": _ROUTED, "latency": _ROUTED}
 
 
 def verdict(scenario: str, result: dict) -> dict:
     """``result`` with an ``error`` (kept if it had one) naming everything that went wrong:
-    any figure of FAILED_IF above 0, a lost or duplicated stored message (CHECKED_STORE), a server
+    any figure of FAILED_IF above 0, a lost or duplicated stored message or one out of order (CHECKED), a server
     that died, nothing measured. The figures stay in the result, for the record."""
     reasons = [result["error"]] if result.get("error") else []
     if result.get("server_gone"):
@@ -265,7 +211,7 @@ def verdict(scenario: str, result: dict) -> dict:
     for key, what in FAILED_IF.items():
         if result.get(key):
             reasons.append(f"{key} {result[key]:,} ({what})")
-    for key in CHECKED_STORE.get(scenario, ()):
+    for key in CHECKED.get(scenario, ()):
         if result.get(key):
             reasons.append(f"{key} {result[key]:,}")
     if not reasons and "messages_sent" in result and not result["messages_sent"]:
