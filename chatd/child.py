@@ -1,7 +1,7 @@
 """One worker process as its supervisor (``chatd.workers``) sees it:
 starting it, asking it things over its link, and its end.
 
-    child = await Child.spawn(1, listening, env, daemon=False)   # python -m chatd.worker
+    child = await Child.spawn(1, listening, env, False, "auto")   # python -m chatd.worker
     reply = await child.request("status", timeout=10)            # WorkerGone once it has ended
     child.kill()
     code = await child.exited                                    # its exit status (-9: SIGKILL)
@@ -49,11 +49,13 @@ class Child:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def spawn(cls, number: int, listening: list[socket.socket], env: dict[str, str], daemon: bool) -> Child:
+    async def spawn(cls, number: int, listening: list[socket.socket], env: dict[str, str], daemon: bool,
+                    event_loop: str) -> Child:
         """Start ``python -m chatd.worker`` with the listening sockets and one end
-        of a new link; OSError if it cannot be started."""
+        of a new link, on the event loop the config names (``chatd.loops``); OSError if it cannot be started."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        start = WorkerStart(listen=[s.fileno() for s in listening], link=theirs.fileno(), daemon=daemon)
+        start = WorkerStart(listen=[s.fileno() for s in listening], link=theirs.fileno(), daemon=daemon,
+                            event_loop=event_loop)
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "chatd.worker", env={**env, WORKER_VAR: start.encode()},

@@ -70,6 +70,7 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     workers = s.get("workers")  # `workers` above 1: one row each, and the figures are the sums
     rows = [
         ("version", s["version"]),
+        *([("event loop", s["event_loop"])] if s.get("event_loop") else []),  # (a server from before 13 has none)
         ("state", s["state"]),
         ("uptime", _duration(s["uptime_seconds"])),
         ("listen", s["listen"]),

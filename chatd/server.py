@@ -44,6 +44,7 @@ from chatd.config import Config, bus_url, reload_split, store_url
 from chatd.dsn import redacted
 from chatd.events import PURGE_EVERY
 from chatd.hub import Hub
+from chatd.loops import loop_name
 from chatd.monitor import Monitor
 from chatd.protocol import CloseCode
 from chatd.retention import PURGE_EVERY as PURGE_HISTORY_EVERY
@@ -302,6 +303,7 @@ class Server:
         return {
             "version": __version__,
             "pid": os.getpid(),
+            "event_loop": loop_name(),
             "started_at": self.started_at,
             "uptime_seconds": time.time() - self.started_at,
             "listen": self.address if self.listening else self.config.listen,

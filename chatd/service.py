@@ -56,6 +56,7 @@ from chatd.daemon import (
     watchdog,
 )
 from chatd.dsn import redacted
+from chatd.loops import loop_name, run
 from chatd.protocol import CloseCode
 from chatd.server import Server, log_start_failure
 from chatd.status import ExitStatus
@@ -118,10 +119,11 @@ class Service:
     def main(self, parent: Channel | None = None, successor: Channel | None = None) -> int:
         """Serve until stopped; ``parent`` is told when serving (``start -d``),
         ``successor`` is the handover channel to the process being replaced."""
-        return asyncio.run(self._run(parent, successor))
+        return run(self._run(parent, successor), self.config.event_loop)
 
     async def _run(self, parent: Channel | None, successor: Channel | None) -> int:
         loop = asyncio.get_running_loop()
+        log.info("event loop: %s (event_loop: %s)", loop_name(), self.config.event_loop)
         self._done = loop.create_future()
         try:
             await self.server.open()

@@ -34,6 +34,7 @@ from chatd.dsn import (
 from chatd.egress import host_entry_problem
 from chatd.egress import url_problem as webhook_url_problem
 from chatd.filetypes import UPLOAD_TYPES
+from chatd.loops import event_loop_problem
 from chatd.origins import origin_problem
 from chatd.proxies import DEFAULT_TRUSTED, network_problem
 
@@ -198,6 +199,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Unix socket (owner-only) that chatd status/connections/reload/restart/stop/backup use", path=True),
     Setting("stop_timeout", 10, _number(0.5, 3600),
             "seconds a stop may take before connections are cut and the process exits", live=True),
+    Setting("event_loop", "auto", event_loop_problem, "the event loop: auto = uvloop when installed "
+            "(pip install 'chatd[uvloop]'), else asyncio's own; asyncio; uvloop (an error when not installed)"),
     Setting("trusted_proxies", list(DEFAULT_TRUSTED), _list_of(network_problem),
             "addresses/networks of reverse proxies whose X-Forwarded-For / X-Real-IP are believed", live=True),
     Setting("allowed_origins", [], _list_of(origin_problem),

@@ -3,7 +3,8 @@ listening socket its supervisor bound (``chatd.workers``), doing what the
 supervisor asks over their link (``chatd.link``). Only the supervisor
 starts it:
 
-    python -m chatd.worker     # $CHATD_WORKER = {"listen": [fd, ...], "link": fd, "daemon": false}
+    python -m chatd.worker     # $CHATD_WORKER = {"listen": [fd, ...], "link": fd, "daemon": false,
+                               #                  "event_loop": "auto"}
 
 Requests are JSON objects with an ``id`` and a ``command``; each is
 answered once, with the same ``id``:
@@ -42,6 +43,7 @@ from chatd.config import config_from_values
 from chatd.control import dispatch
 from chatd.daemon import watchdog
 from chatd.link import Link
+from chatd.loops import run
 from chatd.protocol import CloseCode
 from chatd.server import Server, log_start_failure
 from chatd.status import ExitStatus
@@ -60,6 +62,7 @@ class WorkerStart:
     listen: list[int]
     link: int
     daemon: bool  # the supervisor is a daemon: log to the logfile
+    event_loop: str = "auto"  # the config's: the loop runs before the worker is given its config
 
     def encode(self) -> str:
         return json.dumps(asdict(self))
@@ -210,7 +213,8 @@ def main(env: dict[str, str]) -> int:
     """The worker process, from ``python -m chatd.worker``; → its exit status."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_IGN)
-    return asyncio.run(_run(WorkerStart.from_env(env)))
+    start = WorkerStart.from_env(env)
+    return run(_run(start), start.event_loop)
 
 
 if __name__ == "__main__":

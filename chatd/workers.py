@@ -56,6 +56,7 @@ from chatd.child import Child, WorkerGone
 from chatd.config import Config, config_values, reload_split
 from chatd.daemon import KILL_MARGIN, READY_TIMEOUT
 from chatd.dsn import redacted
+from chatd.loops import loop_name
 from chatd.protocol import CloseCode
 from chatd.server import rss_bytes, socket_address
 from chatd.store import StoreUnavailable
@@ -103,7 +104,7 @@ class WorkerSet:
 
     async def _start(self, slot: int) -> Child:
         """A new worker in ``slot``, its database open, not yet accepting."""
-        child = await Child.spawn(slot + 1, self.listening, self.env, self.daemon)
+        child = await Child.spawn(slot + 1, self.listening, self.env, self.daemon, self.config.event_loop)
         self.children[slot] = child
         child.exited.add_done_callback(lambda _: self._exited(slot, child))
         try:
@@ -201,13 +202,13 @@ class WorkerSet:
             if isinstance(answer, dict) and answer.get("ok"):
                 good.append(answer)
                 row.update({k: answer[k] for k in ("connections", "users_online", "rss_bytes", "uptime_seconds",
-                                                   "messages_since_start")})
+                                                   "messages_since_start", "event_loop")})
             elif child is None:
                 row["restart_in_seconds"] = round(max(0.0, self._respawn_at.get(slot, 0) - time.time()), 1)
             elif child.state == "serving":
                 row["state"] = "not answering"
             rows.append(row)
-        own = {"version": __version__, "pid": os.getpid(), "started_at": self.started_at,
+        own = {"version": __version__, "pid": os.getpid(), "started_at": self.started_at, "event_loop": loop_name(),
                "uptime_seconds": time.time() - self.started_at, "listen": self.address,
                "database": redacted(self.config.database), "rss_bytes": rss_bytes()}
         return {**combine(own, good), "workers": rows}

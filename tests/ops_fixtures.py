@@ -35,13 +35,25 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chatd.cli import main
 from chatd.daemon import pid_running
+from chatd.loops import loop_factory
 
 CLI_TIMEOUT = 60
+# The event loop the tests run chatd on: unset = each process's default (the in-process tests on asyncio's loop,
+# the chatd processes on `event_loop: auto`); asyncio, uvloop or auto = that `event_loop` everywhere (chatd.loops).
+TEST_LOOP_VAR = "CHATD_TEST_EVENT_LOOP"
 GENEROUS_LIMITS = {"rate_per_second": 10000, "rate_burst": 10000, "user_rate_per_second": 10000,
                    "user_rate_burst": 10000, "flood_strikes": 1000}
 # Every test client comes from 127.0.0.1: one address for all of them.
 GENEROUS_ADDRESS = {"max_connections": 100_000, "connect_burst": 100_000, "rate_burst": 100_000,
                     "guest_burst": 100_000, "room_burst": 100_000}
+
+
+if os.environ.get(TEST_LOOP_VAR):  # (unset: pytest-asyncio's own loop, as always)
+    @pytest.hookimpl(optionalhook=True)  # (a pytest-asyncio without this hook runs its own loop)
+    def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
+        """The loop of the in-process tests: the one ``event_loop`` $CHATD_TEST_EVENT_LOOP names."""
+        choice = os.environ[TEST_LOOP_VAR]
+        return {choice: loop_factory(choice) or asyncio.new_event_loop}
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -76,6 +88,8 @@ class Chatd:
             "limits": dict(GENEROUS_LIMITS),
             "address": dict(GENEROUS_ADDRESS),
         }
+        if os.environ.get(TEST_LOOP_VAR):  # the chatd processes too
+            self.config["event_loop"] = os.environ[TEST_LOOP_VAR]
         self.config.update(config)
         self.write_config()
         self.port = 0

@@ -244,6 +244,8 @@ async def test_a_client_gone_before_the_server_shuts_tcp_is_not_an_error(raw, se
     client.send_json({"type": "identify", "name": "tab"})
     await client.next_json()
     transport = next(iter(server.sockets))._transport
+    if type(transport).__module__.startswith("uvloop"):  # $CHATD_TEST_EVENT_LOOP=uvloop (tests/ops_fixtures.py)
+        pytest.skip("uvloop's transports are C types: their write_eof cannot be replaced")
 
     def reset(*_):
         raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
