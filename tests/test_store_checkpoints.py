@@ -5,13 +5,14 @@ and at a bound under a steady stream of writes; readers meanwhile see whole comm
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from chatd.store.checkpoints import IDLE_PAGES, LIMIT_PAGES, Checkpoints
+from chatd.store.checkpoints import IDLE_PAGES, LIMIT_PAGES, WAL_FILE_LIMIT, Checkpoints
 from chatd.store.sqlite import SqliteStore
 from tests.conftest import until
 
@@ -109,3 +110,17 @@ def test_a_new_connection_measures_the_wal_anew(tmp_path):
     assert checkpoints.checkpoints == 1
     second.close()
     checkpoints.close()
+
+
+async def test_a_wal_file_grown_past_its_limit_is_cut_back(store):
+    """One batch far past the checkpoint marks (big messages) grows the -wal file; once
+    it is checkpointed and the WAL starts over, the file is cut back to WAL_FILE_LIMIT."""
+    wal = store.path + "-wal"
+    pages = WAL_FILE_LIMIT // 4096 + ROWS  # one job: more pages than the limit holds
+    await store.writer.run(lambda: store.db.execute_sql(
+        f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {pages}) "
+        "INSERT INTO filler SELECT randomblob(4000) FROM n"))
+    assert os.path.getsize(wal) > WAL_FILE_LIMIT
+    await until(lambda: store.checkpoints.uncopied() == 0, what="the writer's checkpoint once idle")
+    await store.writer.run(lambda: store.db.execute_sql("INSERT INTO filler VALUES (x'00')"))
+    assert os.path.getsize(wal) <= WAL_FILE_LIMIT

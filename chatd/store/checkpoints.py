@@ -39,6 +39,11 @@ log = logging.getLogger("chatd.store")
 
 IDLE_PAGES = 1000  # checkpoint when idle from this many pages not yet copied: SQLite's own threshold
 LIMIT_PAGES = 2 * IDLE_PAGES  # checkpoint even with jobs queued from this many: the WAL's bound
+# The -wal file keeps its largest size (SQLite writes over it from the start once all is copied):
+# past this, it is cut back when the WAL starts over (PRAGMA journal_size_limit). The check runs
+# after a batch, so the WAL passes LIMIT_PAGES by up to a batch (and more while a reader holds an
+# older snapshot); a black-box run of big messages saw 13-42 MB files before this limit.
+WAL_FILE_LIMIT = 16 * 1024 * 1024  # bytes
 # The wal-index: its header's mxFrame (the WAL's last valid page) at byte 16, and the
 # checkpoint information's nBackfill (pages of it copied into the database) at byte 96.
 _WAL_INDEX = struct.Struct("=16xI76xI")

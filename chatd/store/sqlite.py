@@ -20,7 +20,7 @@ import sqlite3
 from peewee import SqliteDatabase
 
 from chatd.store.base import Store
-from chatd.store.checkpoints import Checkpoints
+from chatd.store.checkpoints import WAL_FILE_LIMIT, Checkpoints
 from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored, new_row, newly_stored
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
@@ -52,6 +52,7 @@ class SqliteStore(Store):
                 "synchronous": synchronous,
                 "foreign_keys": 1,
                 "busy_timeout": BUSY_TIMEOUT_MS,
+                "journal_size_limit": WAL_FILE_LIMIT,
             },
         ), batch_max, (sqlite3.OperationalError,))  # locked past the busy timeout, disk full, I/O error
         self.path = path
