@@ -100,6 +100,17 @@ async def test_a_handshake_the_accept_does_not_take_is_answered_by_tornado(serve
     writer.close()
 
 
+async def test_a_handshake_expecting_100_continue_gets_it_before_its_101(server, to_tornado):
+    """As before the accept answered handshakes: Tornado's "100 (Continue)", then the 101."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(handshake(server, "Expect: 100-continue\r\n"))
+    async with asyncio.timeout(GENEROUS):
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 (Continue)\r\n\r\n"
+    await switched(reader, writer)
+    assert len(to_tornado) == 1
+    writer.close()
+
+
 @pytest.mark.parametrize("config_overrides", [{"address": {"max_connections": 1}}])
 async def test_a_refusal_counted_at_the_accept_is_answered_by_tornado_and_not_counted_again(server, to_tornado):
     first_reader, first_writer = await asyncio.open_connection("127.0.0.1", server.port)

@@ -95,7 +95,8 @@ class Handshakes:
 
     def accepts(self, headers: httputil.HTTPHeaders | Fields) -> bool:
         """Whether the headers of a ``GET /ws HTTP/1.1`` are a handshake's ``take`` answers."""
-        if ("Content-Length" in headers or "Transfer-Encoding" in headers
+        # Expect (100-continue) too: Tornado answers "100 (Continue)" before its 101.
+        if ("Content-Length" in headers or "Transfer-Encoding" in headers or "Expect" in headers
                 or headers.get("Upgrade", "").lower() != "websocket"
                 or headers.get("Sec-WebSocket-Version") != "13"
                 or not _HOST.fullmatch(headers.get("Host", ""))
