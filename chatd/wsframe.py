@@ -83,8 +83,18 @@ def frame(opcode: Opcode, payload: bytes) -> bytes:
 
 
 def text_frame(payload: bytes) -> bytes:
-    """A text frame carrying ``payload`` (UTF-8 JSON)."""
+    """A text frame carrying ``payload`` (UTF-8 JSON): the bytes ``frame(Opcode.TEXT, payload)`` gives."""
+    n = len(payload)
+    if n < 126:  # an ack, most errors: the header is one of 126 made at import
+        return _TEXT_SHORT[n] + payload
+    if n < 1 << 16:  # most messages
+        return _TEXT_MEDIUM + n.to_bytes(2, "big") + payload
     return frame(Opcode.TEXT, payload)
+
+
+# text_frame's headers: each frame of every message and ack has one (0.21 -> 0.06 µs for an ack's, timeit).
+_TEXT_SHORT = tuple(frame(Opcode.TEXT, bytes(n))[:2] for n in range(126))
+_TEXT_MEDIUM = bytes((_FIN | Opcode.TEXT, 126))
 
 
 def close_code_allowed(code: int) -> bool:

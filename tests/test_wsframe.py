@@ -52,6 +52,14 @@ def test_messages_of_every_length_class_round_trip(size):
     assert read_all(FrameReader(200_000), client_frame(Opcode.BINARY, payload)) == [(Opcode.BINARY, payload)]
 
 
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 100_000])
+def test_a_text_frame_is_what_frame_makes_at_every_length_class(size):
+    # text_frame writes its header from a table (short) or by hand (medium): the same bytes
+    payload = os.urandom(size)
+    assert text_frame(payload) == frame(Opcode.TEXT, payload)
+    assert text_frame(payload)[:2] == bytes((0x81, min(size, 126) if size < 65536 else 127))
+
+
 def test_bytes_arriving_one_at_a_time():
     data = client_frame(Opcode.TEXT, b"hello") + client_frame(Opcode.TEXT, b"world")
     reader = FrameReader(1000)
