@@ -86,12 +86,15 @@ class Admission:
         """Charge one message to the user's bucket (once identified), then the
         address's, in this process: None when both had a token, else (why not,
         seconds until one is back). docs/protocol.md, "Rate limits"."""
-        if session.user is not None:
-            bucket = self.user_bucket(session.user.id)
+        user = session.user
+        if user is not None:
+            bucket = self.user_bucket(user.id)
             if not bucket.take(now):
                 metrics.rate_limited("user")
                 return USER_FLOOD, bucket.wait(now)
-        refusal = self.address_take(Kind.MESSAGE, address)
+        if address is None:  # exempt (address.exempt): no bucket to take from, as address_take would find
+            return None
+        refusal = self._logged(self.addresses.take(Kind.MESSAGE, address, now), address)  # at the same ``now``
         return (refusal.message, refusal.retry_after) if refusal is not None else None
 
     async def message_admit(self, session: Session, address: str | None) -> tuple[str, float] | None:

