@@ -57,8 +57,9 @@ class Child:
         start = WorkerStart(listen=[s.fileno() for s in listening], link=theirs.fileno(), daemon=daemon,
                             event_loop=event_loop)
         try:
+            # -P: not the working directory first on the import path (a folder named chatd there would be imported)
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "chatd.worker", env={**env, WORKER_VAR: start.encode()},
+                sys.executable, "-P", "-m", "chatd.worker", env={**env, WORKER_VAR: start.encode()},
                 pass_fds=start.fds(), stdin=subprocess.DEVNULL)
             try:
                 link = await Link.open(ours)

@@ -260,7 +260,8 @@ class Service:
         ours, theirs = Channel.pair()
         handover = Handover(listen=[s.fileno() for s in self.listening], control=self.control_sock.fileno(),
                             pidfile=self.pidfile.fd, channel=theirs.fileno(), daemon=self.daemon)
-        argv = [sys.executable, "-m", "chatd", "start"]
+        # -P: not the working directory first on the import path (a folder named chatd there would be imported)
+        argv = [sys.executable, "-P", "-m", "chatd", "start"]
         if self.config.source:
             argv += ["-c", str(self.config.source)]
         if "workers" in self.overrides:

@@ -112,8 +112,9 @@ class Chatd:
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT,
             ) -> subprocess.CompletedProcess:
-        """Run ``python -m chatd ARGS -c chatd.yaml`` and wait for it."""
-        argv = [sys.executable, "-m", "chatd", *args, "-c", str(self.config_path)]
+        """Run ``python -P -m chatd ARGS -c chatd.yaml`` and wait for it (-P: as the ``chatd``
+        script, not importing from the working directory)."""
+        argv = [sys.executable, "-P", "-m", "chatd", *args, "-c", str(self.config_path)]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.dir,
                               env=env if env is not None else _env())
 

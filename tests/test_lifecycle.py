@@ -164,6 +164,21 @@ async def test_restart_loses_nothing_and_refuses_no_connection(chatd_daemon: Cha
     assert sorted(stored) == sorted(acked), "every acknowledged message stored, once, and nothing else"
 
 
+def test_restart_from_a_directory_holding_a_folder_named_chatd(chatd_daemon: Chatd):
+    """The new process imports the installed chatd, not a chatd/ folder where chatd runs
+    (e.g. a clone beside the config): python -m puts the working directory first."""
+    d = chatd_daemon
+    shadow = d.dir / "chatd"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the chatd/ folder of the working directory')\n")
+    pid = d.pid
+    result = d.cli("restart")
+    assert result.returncode == 0, result.stderr
+    assert d.pid != pid
+    d.pids.append(d.pid)
+    assert d.status()["state"] == "serving"
+
+
 def test_restart_with_a_broken_config_keeps_the_old_process(chatd_daemon: Chatd):
     d = chatd_daemon
     pid = d.pid
