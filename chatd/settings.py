@@ -16,6 +16,7 @@ another. A check takes a value and returns the problem with it, or None.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ def _database(v: Any) -> str | None:
     space = edge_space(v)  # " postgresql://..." would be taken for a file name
     if space:
         return f"{space}: {redacted(v)!r}"
-    return url_problem(v, POSTGRES_SCHEMES) if scheme(v) else None
+    return (url_problem(v, POSTGRES_SCHEMES) or _uninstalled("psycopg", "a PostgreSQL URL")) if scheme(v) else None
 
 
 def _bus(v: Any) -> str | None:
@@ -131,7 +132,16 @@ def _bus(v: Any) -> str | None:
         return None
     if not isinstance(v, str):
         return f'must be "" (in-process) or a redis:// URL, not {v!r}'
-    return url_problem(v, REDIS_SCHEMES)
+    return url_problem(v, REDIS_SCHEMES) or _uninstalled("redis", "a Redis URL")
+
+
+def _uninstalled(package: str, what: str) -> str | None:
+    """The problem when ``package``, which a value naming ``what`` needs, is not installed."""
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        return f"is {what}, but {package} is not installed: install it (pip install 'chatd[cluster]')"
+    return None
 
 
 def _algorithms(v: Any) -> str | None:

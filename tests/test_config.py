@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,16 @@ def test_guests_off_needs_app_tokens():
         build_config({"identity": {"guests": False}})
     assert not build_config({"identity": {"guests": False},
                              "app_tokens": {"secret": "b1f0c3d9e8a7264a5f1e0d9c8b7a6f5e"}}).identity.guests
+
+
+@pytest.mark.parametrize(("values", "package", "key"), [
+    ({"bus": "redis://127.0.0.1:6379/0"}, "redis", "bus"),
+    ({"database": "postgresql://chatd@127.0.0.1/chatd"}, "psycopg", "database"),
+])
+def test_a_cluster_url_without_its_client_library_is_a_config_error(monkeypatch, values, package, key):
+    """check-config says so, naming the key and the extra, instead of the start failing later."""
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(ConfigError) as caught:
+        build_config(values)
+    assert f"key '{key}'" in str(caught.value)
+    assert f"{package} is not installed: install it (pip install 'chatd[cluster]')" in str(caught.value)
