@@ -4,10 +4,14 @@ connection survives it, and everybody else keeps chatting."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import until
+from tests.test_upgrade import HANDSHAKE
 
 HOSTILE_FRAMES = [
     ("{nope", "bad_json"),
@@ -183,6 +187,36 @@ async def test_client_that_does_not_read_is_cut_off(server, user, connect, confi
     ack = await alice.say("lobby", "alice is fine")
     assert ack["type"] == "ack"
     sloth.ws.transport.abort()  # the test client itself would wait forever to close
+
+
+# A client's ping with the most a control frame carries (RFC 6455 §5.5), masked with a zero mask; its pong.
+BIG_PING = bytes((0x89, 0x80 | 125)) + bytes(4) + b"p" * 125
+BIG_PONG_BYTES = 2 + 125
+
+
+@pytest.mark.parametrize("config_overrides", [SMALL_QUEUE])
+async def test_a_flood_of_pings_never_read_is_cut_off_at_the_limit(server, config_overrides, caplog):
+    """Pongs count towards the send queue as they are queued: however many pings one
+    read brings (uvloop reads up to ~2 MiB a pass), at most one pong passes the limit."""
+    for listening in server.listening:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKET_BUFFER)
+    loop = asyncio.get_running_loop()
+    sock = await small_receive_buffer_socket(server.port)
+    await loop.sock_sendall(sock, HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra="").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await loop.sock_recv(sock, 1)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    kernel_bytes = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                    + server.listening[0].getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    pings = 2 * (SEND_QUEUE_BYTES + kernel_bytes) // BIG_PONG_BYTES  # never read: pongs past any buffer
+    with caplog.at_level("WARNING", logger="chatd.connection"):
+        with contextlib.suppress(ConnectionResetError):  # cut off (aborted) while pings were still coming
+            await loop.sock_sendall(sock, BIG_PING * pings)
+        await until(lambda: any("cutting off" in r.getMessage() for r in caplog.records), what="the cut-off")
+    unread = next(r.args[-1] for r in caplog.records if "cutting off" in r.getMessage())
+    assert SEND_QUEUE_BYTES < unread <= SEND_QUEUE_BYTES + BIG_PONG_BYTES
+    sock.close()
 
 
 async def test_server_survives_abrupt_disconnects_mid_request(user, ws_url):

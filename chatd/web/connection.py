@@ -125,6 +125,8 @@ class ChatConnection(asyncio.BufferedProtocol):
                     self._receive(payload)
                 elif opcode == Opcode.PING:
                     self.write_wire(frame(Opcode.PONG, payload))  # in order with the answers before it
+                    if not self._pongs_fit():
+                        return  # cut off: a flood of pings whose pongs its sender does not read
         except FrameError as e:
             log.info("failing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
             self.fail(e.code, e.reason)
@@ -320,6 +322,14 @@ class ChatConnection(asyncio.BufferedProtocol):
             self.abort()
             return False
         return True
+
+    def _pongs_fit(self) -> bool:
+        """Write now, and so check the limit, once queued and unread bytes pass
+        ``limits.send_queue_bytes``: a read of many pings (uvloop reads up to ~2 MiB in
+        one pass) would otherwise queue all their pongs before the pass's one check.
+        → False if the connection was cut off."""
+        queued = self._out_bytes + self._transport.get_write_buffer_size()
+        return queued <= self.chat.config.limits.send_queue_bytes or self.send_now()
 
     def has_inbox(self) -> bool:
         """Whether requests wait to be carried out (``chatd.web.outbox`` writes such a connection last)."""
