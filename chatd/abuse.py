@@ -173,6 +173,13 @@ class AddressLimits:
         if self._open[key] <= 0:
             del self._open[key]
 
+    def move(self, old: str | None, new: str | None) -> None:
+        """An open connection counted under ``old`` counts under ``new`` from now on (the
+        settings that make its key changed: a reload). Never refused: it is open already."""
+        self.disconnect(old)
+        if new is not None:
+            self._open[new] += 1
+
     def open_connections(self, key: str) -> int:
         return self._open[key]
 

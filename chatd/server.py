@@ -109,6 +109,10 @@ def rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+# The keys whose change gives an open connection another address key (chatd.abuse).
+ADDRESS_KEYED = {"address.exempt", "address.ipv6_prefix"}
+
+
 class Server:
     def __init__(self, config: Config, bus: Bus | None = None):
         """``bus``: the bus this node joins (tests join several in one process); by default
@@ -274,7 +278,19 @@ class Server:
                 log.error("reload: app tokens keep their previous keys: %s", e)
         if "rooms.default" in live:
             self.load_rooms()
+        if self.chat is not None and ADDRESS_KEYED & set(live):
+            self._rekey_connections()
         return live, later
+
+    def _rekey_connections(self) -> None:
+        """Each open connection limited under its address's key as the config says now:
+        taken at the handshake, it would keep an exemption removed (or miss one added)."""
+        addresses = self.chat.admission.addresses
+        for conn in self.sockets:
+            key = addresses.key(conn.remote_ip)
+            if key != conn.address:
+                addresses.move(conn.address, key)
+                conn.address = key
 
     # Figures
 

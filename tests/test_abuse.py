@@ -287,3 +287,26 @@ async def test_limits_are_live_on_reload_and_an_exempt_address_is_not_limited(se
         clients.append(client)
         assert answer["type"] == "welcome"
     await close_all(clients)
+
+
+@pytest.mark.parametrize("config_overrides", [{"address": {**defaults("address"), "exempt": ["198.51.100.0/24"],
+                                                            "rate_per_second": 0.01, "rate_burst": 2}}])
+async def test_a_reload_re_keys_open_connections_of_an_address_no_longer_exempt(server, ws_url, config_overrides):
+    """address.exempt is live for the connections already open too: an exemption taken
+    back mid-flood limits them at once, and their count moves to the address."""
+    client = await ChatClient.connect(ws_url, additional_headers={"X-Real-IP": "198.51.100.7"})
+    await client.enter("lobby", name="flooder")
+    for i in range(4):  # exempt: past the address's burst of 2
+        assert (await client.say("lobby", f"free {i}"))["type"] == "ack"
+    addresses = server.chat.admission.addresses
+    assert addresses.open_connections("198.51.100.7") == 0
+
+    limited = copy.deepcopy(server.config)
+    limited.address.exempt = []
+    assert server.reload(limited) == (["address.exempt"], [])
+    assert addresses.open_connections("198.51.100.7") == 1
+    answers = [await client.say("lobby", f"limited {i}") for i in range(3)]
+    assert [a["type"] for a in answers] == ["ack", "ack", "error"]
+    assert "from your network address" in answers[-1]["message"]
+    await client.close()
+    await until(lambda: addresses.open_connections("198.51.100.7") == 0, what="the close released its count")
