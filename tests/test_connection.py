@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import gc
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 
 from chatd.protocol import CloseCode
 from chatd.web.connection import CLOSE_WAIT, ChatConnection
+from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameReader, Opcode
-from tests.conftest import until
+from tests.conftest import make_config, until
 from tests.test_wsframe import ALLOWED_CLOSE_CODES, FORBIDDEN_CLOSE_CODES, client_frame, close_body
 
 PROMPTLY = CLOSE_WAIT / 2  # "well before the server would give up on the client": no tight timing
@@ -341,3 +344,36 @@ def test_server_frame_reader_matches_reader_lengths():
     reader.feed(b"\x81\x7e\x00\x80" + b"a" * 128)
     assert reader.ready == [(1, b"a" * 128)]
     assert list(FrameReader(10).feed(client_frame(Opcode.TEXT, b"ok"))) == [(Opcode.TEXT, b"ok")]
+
+
+class KernelTakesAll:
+    """A transport whose socket takes every byte at once (a client reading fast)."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def test_requests_waiting_for_the_client_go_on_after_a_frame_written_mid_pass(tmp_path, monkeypatch):
+    """A frame past the room left under the limit is written at once (the cut-off check); if
+    that makes room for requests waiting to be started, the end of the pass starts them, although
+    nothing is left to write then and the transport, never paused, will not say so."""
+    config = make_config(tmp_path)
+    outbox = Outbox()
+    conn = ChatConnection(SimpleNamespace(config=config), set(), outbox, "127.0.0.1", None)
+    conn._transport = transport = KernelTakesAll()
+    started: list[str] = []
+    monkeypatch.setattr(ChatConnection, "_handle", lambda self, message: started.append(message))
+    conn._inbox = collections.deque(["request"])  # waits: more than the high-water mark was queued
+    conn.write_wire(b"x" * (config.limits.send_queue_bytes + 1))
+    assert transport.written and not started  # written mid-pass; no request starts inside whoever queued it
+    outbox.flush()  # the end of the pass
+    assert started == ["request"]

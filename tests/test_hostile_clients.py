@@ -10,8 +10,11 @@ import socket
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chatd.web.connection import ChatConnection
 from tests.conftest import until
+from tests.test_store import hold_writer
 from tests.test_upgrade import HANDSHAKE
+from tests.wsclient import ChatClient
 
 HOSTILE_FRAMES = [
     ("{nope", "bad_json"),
@@ -152,6 +155,25 @@ async def small_receive_buffer_socket(port: int) -> socket.socket:
     return sock
 
 
+async def stops_reading(server, connect, *rooms: str) -> tuple[ChatClient, ChatConnection, int]:
+    """The client "sloth", identified and joined to ``rooms`` with small socket buffers at both
+    ends, then no longer reading. → (the client, its connection in the server, the most bytes
+    the kernel holds for it, both ends together)."""
+    # Accepted sockets inherit the listening socket's SO_SNDBUF (Linux copies it
+    # into each connection): sloth's server-side socket gets a small send buffer.
+    for listening in server.listening:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKET_BUFFER)
+    sloth = await connect(sock=await small_receive_buffer_socket(server.port))
+    await sloth.identify(name="sloth")
+    for room in rooms:
+        assert (await sloth.request("join", room=room))["type"] == "joined"
+    sloth.ws.transport.pause_reading()  # a client that stops reading
+    connection = next(s for s in server.sockets if s.session.user.name == "sloth")
+    kernel_bytes = (sloth.ws.transport.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                    + server.listening[0].getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    return sloth, connection, kernel_bytes
+
+
 # A small send queue (so the test is quick), and replies small enough for it.
 SMALL_QUEUE = {"limits": {"send_queue_bytes": SEND_QUEUE_BYTES, **UNLIMITED_RATE}, "history": {"page_bytes": 65536},
                "rooms": {"member_list_max": 50}}
@@ -160,17 +182,7 @@ SMALL_QUEUE = {"limits": {"send_queue_bytes": SEND_QUEUE_BYTES, **UNLIMITED_RATE
 @pytest.mark.parametrize("config_overrides", [SMALL_QUEUE])
 async def test_client_that_does_not_read_is_cut_off(server, user, connect, config_overrides):
     alice = await user("alice", "lobby")
-    # Accepted sockets inherit the listening socket's SO_SNDBUF (Linux copies it
-    # into each connection): sloth's server-side socket gets a small send buffer.
-    for listening in server.listening:
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKET_BUFFER)
-    sloth = await connect(sock=await small_receive_buffer_socket(server.port))
-    await sloth.identify(name="sloth")
-    assert (await sloth.request("join", room="lobby"))["type"] == "joined"
-    sloth.ws.transport.pause_reading()  # a client that stops reading
-    sloth_socket = next(s for s in server.sockets if s.session.user.name == "sloth")
-    kernel_bytes = (sloth.ws.transport.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-                    + server.listening[0].getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    sloth, sloth_socket, kernel_bytes = await stops_reading(server, connect, "lobby")
     text = "y" * 3900
     # Whatever the kernel holds plus the queue, with room to spare for TCP's per-packet overhead.
     most = 2 * (SEND_QUEUE_BYTES + kernel_bytes) // len(text)
@@ -217,6 +229,41 @@ async def test_a_flood_of_pings_never_read_is_cut_off_at_the_limit(server, confi
     unread = next(r.args[-1] for r in caplog.records if "cutting off" in r.getMessage())
     assert SEND_QUEUE_BYTES < unread <= SEND_QUEUE_BYTES + BIG_PONG_BYTES
     sock.close()
+
+
+# A message frame around a text of 3,900 "y": the text, then at most this much of JSON around it (id, ts, from, to).
+MESSAGE_FRAME_OVERHEAD = 1024
+# Messages each sender sends in the batch: its own copies (a private message goes to the sender's sessions too)
+# stay far below the limit, so only the client that does not read can be cut off.
+SENT_EACH = 8
+
+
+@pytest.mark.parametrize("config_overrides", [SMALL_QUEUE])
+async def test_a_committed_batch_to_a_client_that_does_not_read_passes_the_limit_by_one_frame(
+        server, user, connect, config_overrides, caplog):
+    """The send queue is counted as frames are queued: the messages of one committed batch,
+    all delivered in one loop pass, pass the limit by at most one frame (not by the rest of
+    the batch) before the client that does not read is cut off."""
+    sloth, sloth_socket, kernel_bytes = await stops_reading(server, connect)
+    sloth_id = sloth_socket.session.user.id
+    text = "y" * 3900
+    # Twice what the kernel holds plus the queue: on their own, the batch's last messages overshoot the limit.
+    messages = 2 * (SEND_QUEUE_BYTES + kernel_bytes) // len(text)
+    senders = [await user(f"sender{i}") for i in range(-(-messages // SENT_EACH))]
+    release = await hold_writer(server.store)  # what is said meanwhile commits as one batch
+    for sender in senders:
+        for i in range(SENT_EACH):
+            await sender.send({"type": "say", "to": sloth_id, "text": text, "cid": f"c{i}"})
+        await sender.request("rooms")  # answered after the says before it: they are with the writer
+    with caplog.at_level("WARNING", logger="chatd.connection"):
+        release.set()
+        for sender in senders:
+            for i in range(SENT_EACH):
+                assert (await sender.expect_cid(f"c{i}"))["type"] == "ack"
+    assert sloth_socket.closed or sloth_socket.closing, "a client that never reads must be cut off"
+    unread = next(r.args[-1] for r in caplog.records if "cutting off" in r.getMessage())
+    assert SEND_QUEUE_BYTES < unread <= SEND_QUEUE_BYTES + len(text) + MESSAGE_FRAME_OVERHEAD
+    sloth.ws.transport.abort()  # the test client itself would wait forever to close
 
 
 async def test_server_survives_abrupt_disconnects_mid_request(user, ws_url):

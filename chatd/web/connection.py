@@ -22,6 +22,19 @@ high-water mark; ``resume_writing`` carries on once the client has read), so
 answers reach the client as fast as it reads them and never pile up into a
 slow-reader cut-off (chatd.paging explains the shares). Live frames are
 queued regardless, and a client that stops reading is still cut off by them.
+
+**The slow-reader cut-off, within one frame.** A client is cut off once more
+than ``limits.send_queue_bytes`` wait unsent to it (queued here, or held by
+the transport because the kernel took no more). Checking only when a pass's
+frames are written would let one pass overshoot by all it queues: a committed
+batch of up to ``store.batch_max`` messages, a read of thousands of pings. So
+each write records how much more may be queued before the limit could be
+passed (``_room``: the limit less what the transport then held; the transport
+only drains until the next write), and a frame that takes the queued bytes
+past it has everything written at once and the limit checked: the cut-off
+comes with at most that one frame past the limit, whatever kind of frames
+filled the queue. It costs one compare per frame queued; the write it causes
+happens only when a pass's output outgrows what the transport left room for.
 """
 
 from __future__ import annotations
@@ -58,7 +71,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         "chat", "registry", "outbox", "remote_ip", "address", "session", "connected_at", "last_heard", "pinged",
         "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
         "_ended", "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
-        "_high_water", "_close_timer", "written_in",
+        "_high_water", "_limit", "_room", "_close_timer", "written_in",
     )
 
     def __init__(self, chat: Chat, registry: set, outbox: Outbox, remote_ip: str, address: str | None):
@@ -88,6 +101,11 @@ class ChatConnection(asyncio.BufferedProtocol):
         # Unsent bytes above which no request is started; fixed for the connection's life,
         # as the transport's high-water mark must agree with it.
         self._high_water = limits.send_queue_bytes // REQUEST_HIGH_WATER_SHARE
+        # The cut-off's limit, fixed for the connection's life as that mark is (docs/configuration.md).
+        self._limit = limits.send_queue_bytes
+        # Bytes that may be queued before the limit must be checked (see "The slow-reader
+        # cut-off" above): the limit less what the transport held unsent at the last write.
+        self._room = self._limit
         self._close_timer: asyncio.TimerHandle | None = None  # drops a client that never answers our close
 
     # asyncio.Protocol
@@ -125,7 +143,7 @@ class ChatConnection(asyncio.BufferedProtocol):
                     self._receive(payload)
                 elif opcode == Opcode.PING:
                     self.write_wire(frame(Opcode.PONG, payload))  # in order with the answers before it
-                    if not self._pongs_fit():
+                    if self.closing:
                         return  # cut off: a flood of pings whose pongs its sender does not read
         except FrameError as e:
             log.info("failing %s (%s): %s", self.session.id, self.remote_ip, e.reason)
@@ -280,22 +298,32 @@ class ChatConnection(asyncio.BufferedProtocol):
 
     def write_wire(self, data: bytes) -> None:
         """Queue one prebuilt frame, to be written at the end of this loop pass
-        or sooner, in order either way (``chatd.web.outbox``)."""
+        or sooner, in order either way (``chatd.web.outbox``); written at once
+        when it takes the queue past the room left under the limit, so that a
+        client that does not read is cut off with at most this frame past it."""
         if self.closing:
             return
         out = self._out
         out.append(data)
-        self._out_bytes += len(data)
+        size = len(data)
+        queued = self._out_bytes + size
+        self._out_bytes = queued
         self.frames_out += 1
-        self.bytes_out += len(data)
+        self.bytes_out += size
         if len(out) == 1:
-            self.outbox.queue(self)  # last: it may write what is queued at once
+            self.outbox.queue(self)  # it may write what is queued at once (then send_now finds nothing below)
+        if queued > self._room:
+            self.send_now()
 
     def send_queued(self) -> int:
         """Write every queued frame in one call (``send_now``), then go on with
-        requests that waited for this. → the number of frames written."""
+        requests that waited for the client to read. → the number of frames written."""
         frames = len(self._out)
-        if frames and self.send_now() and self._inbox and self._busy is None and not self.closing:
+        if frames and not self.send_now():
+            return frames
+        # Also when nothing was left to write: frames written mid-pass (write_wire) may have
+        # made room that no resume_writing will announce, the transport never having paused.
+        if self._inbox and self._busy is None and not self.closing:
             self._next()
         return frames
 
@@ -314,30 +342,35 @@ class ChatConnection(asyncio.BufferedProtocol):
             return False
         transport.write(data)
         # Once per member of a room for each message under light load: when the kernel took
-        # everything (the usual case) there is nothing to cut off and no limit to look up.
+        # everything (the usual case) the room is the whole limit.
         unread = transport.get_write_buffer_size()
-        if unread and unread > self.chat.config.limits.send_queue_bytes:
-            log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
-            metrics.slow_reader_cut_off()
-            self.abort()
+        room = self._limit - unread
+        if room < 0:
+            self._cut_off(unread)
             return False
+        self._room = room
         return True
 
-    def _pongs_fit(self) -> bool:
-        """Write now, and so check the limit, once queued and unread bytes pass
-        ``limits.send_queue_bytes``: a read of many pings (uvloop reads up to ~2 MiB in
-        one pass) would otherwise queue all their pongs before the pass's one check.
-        → False if the connection was cut off."""
-        queued = self._out_bytes + self._transport.get_write_buffer_size()
-        return queued <= self.chat.config.limits.send_queue_bytes or self.send_now()
+    def _cut_off(self, unread: int) -> None:
+        """Drop a client that leaves ``unread`` bytes, more than the limit, unread: from
+        now on nothing is queued, written, read or carried out for it."""
+        log.warning("cutting off %s (%s): %d bytes unread", self.session.id, self.remote_ip, unread)
+        metrics.slow_reader_cut_off()
+        # The socket goes at once, but connection_lost comes a pass later: meanwhile the rest of
+        # this pass's frames (a batch) must not reach the aborted transport (asyncio logs each).
+        self.closing = self._ended = True
+        self._inbox = None
+        self.abort()
 
     def has_inbox(self) -> bool:
         """Whether requests wait to be carried out (``chatd.web.outbox`` writes such a connection last)."""
         return bool(self._inbox)
 
     def _write(self, data: bytes) -> None:
+        """Write a control frame (ping, close) past the queue, taking it from the room."""
         if self._transport is not None and not self.closed:
             self._transport.write(data)
+            self._room -= len(data)
 
     def queued_bytes(self) -> int:
         """Bytes accepted for this client that the kernel has not taken yet."""

@@ -4,7 +4,10 @@ early when coalescing gains nothing.
 A writer-thread batch can carry a hundred messages for the same room; sent
 one by one that is a hundred ``send()`` calls per member. Connections
 instead queue frames and register here once; at the end of the loop pass
-each writes everything it has in one call.
+each writes everything it has in one call. (A connection whose queue outgrows
+the room left under its ``limits.send_queue_bytes`` writes by itself, at once,
+to check the slow-reader cut-off: ``chatd.web.connection``. It stays
+registered, and its ``send_queued`` at the end of the pass may find nothing.)
 
 **Early, while nothing is coalesced.** Under light load a pass carries one
 message to each member of a room; waiting for the end of the pass then gains
