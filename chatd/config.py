@@ -35,6 +35,7 @@ from chatd.dsn import (
     with_password,
 )
 from chatd.settings import BY_KEY, RETIRED, SETTINGS
+from chatd.yamltext import yaml_kind, yaml_text
 
 ENV_VAR = "CHATD_CONFIG"
 DEFAULT_FILE = "chatd.yaml"
@@ -56,7 +57,7 @@ class Config(SimpleNamespace):
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for k, v in data.items():
-        key = f"{prefix}{k}"
+        key = f"{prefix}{k if isinstance(k, str) else yaml_text(k)}"  # `null: 1` names the key null, not None
         if isinstance(v, dict) and any(s.key.startswith(key + ".") for s in SETTINGS):
             flat.update(_flatten(v, key + "."))
         else:
@@ -256,7 +257,7 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of keys to values, not {type(data).__name__}")
+        raise ConfigError(f"{path}: must be a mapping of keys to values, not {yaml_kind(data)}")
     return build_config({**data, **overrides}, path)
 
 

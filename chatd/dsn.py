@@ -37,6 +37,8 @@ from __future__ import annotations
 import os
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit, urlunsplit
 
+from chatd.yamltext import yaml_text
+
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 REDIS_SCHEMES = ("redis", "rediss")
 DATABASE_PASSWORD_ENV = "CHATD_DATABASE_PASSWORD"
@@ -71,17 +73,18 @@ def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
     this module's docstring), or None. The message never repeats the password."""
     space = edge_space(value)
     if space:
-        return f"{space}: {redacted(value)!r}"
+        return f"{space}: {yaml_text(redacted(value))}"
     got = scheme(value)
     if got not in schemes:
-        return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}, not {redacted(value)!r}"
+        starts = " or ".join(s + "://" for s in schemes)
+        return f"must be a URL starting with {starts}, not {yaml_text(redacted(value))}"
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number or out of range
     except ValueError as e:
-        return f"is not a valid URL ({e}): {redacted(value)!r}"
+        return f"is not a valid URL ({e}): {yaml_text(redacted(value))}"
     problem = _redis_problem(parts) if got in REDIS_SCHEMES else _postgres_problem(parts)
-    return f"{problem}: {redacted(value)!r}" if problem else None
+    return f"{problem}: {yaml_text(redacted(value))}" if problem else None
 
 
 def _redis_problem(parts: SplitResult) -> str | None:
@@ -89,7 +92,7 @@ def _redis_problem(parts: SplitResult) -> str | None:
         return "names no host"
     number = parts.path.removeprefix("/")
     if number and not (number.isascii() and number.isdigit() and int(number) <= REDIS_DATABASE_MAX):
-        return (f"names the database {number!r}: after the host comes a database number from 0 to "
+        return (f"names the database {yaml_text(number)}: after the host comes a database number from 0 to "
                 f"{REDIS_DATABASE_MAX} (/0, /1, ...), or nothing (database 0)")
     if "db" in parse_qs(parts.query, keep_blank_values=True):
         return "gives the database as ?db=: give its number as the path instead (redis://host:6379/N)"

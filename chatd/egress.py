@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 
 from tornado.netutil import DefaultExecutorResolver, Resolver
 
+from chatd.yamltext import yaml_text
+
 URL_MAX = 2000  # characters: what every HTTP stack on the way takes
 SCHEMES = ("http", "https")
 
@@ -47,16 +49,16 @@ def host_entry_problem(value: object) -> str | None:
     """Why ``value`` is not an entry of ``webhooks.allowed_hosts`` (a host name, an
     address or a CIDR network), or None when it is one."""
     if not isinstance(value, str) or not value.strip():
-        return f"{value!r} is not a host name, address or network"
+        return f"{yaml_text(value)} is not a host name, address or network"
     entry = value.strip()
     if _is_network(entry):
         try:
             ipaddress.ip_network(entry, strict=True)
         except ValueError as e:
-            return f"{value!r} is not an address or network: {e}"
+            return f"{yaml_text(value)} is not an address or network: {e}"
         return None
     if any(c.isspace() or c in "@?#[]" for c in entry):
-        return f"{value!r} is not a host name"
+        return f"{yaml_text(value)} is not a host name"
     return None
 
 
@@ -65,7 +67,7 @@ def url_problem(value: object) -> str | None:
     password: they would land in logs; no fragment), or None when it is one.
     Which address it reaches is checked at send time (``GuardedResolver``)."""
     if not isinstance(value, str):
-        return f"must be an http(s):// URL, not {value!r}"
+        return f"must be an http(s):// URL, not {yaml_text(value)}"
     if len(value) > URL_MAX:
         return f"is longer than {URL_MAX} characters"
     if any(c.isspace() or ord(c) < 0x20 or 0xD800 <= ord(c) < 0xE000 for c in value):
@@ -76,7 +78,7 @@ def url_problem(value: object) -> str | None:
     except ValueError as e:
         return f"is not a valid URL ({e})"
     if parts.scheme not in SCHEMES:
-        return f"must start with http:// or https://, not {value[:40]!r}"
+        return f"must start with http:// or https://, not {yaml_text(value[:40])}"
     if not parts.hostname:
         return "names no host"
     if parts.username is not None or parts.password is not None:

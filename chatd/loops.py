@@ -24,6 +24,8 @@ from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any, TypeVar
 
+from chatd.yamltext import yaml_text
+
 T = TypeVar("T")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 MISSING = ("is uvloop, but uvloop is not installed: install it (pip install 'chatd[uvloop]'), "
@@ -42,7 +44,7 @@ def _uvloop() -> ModuleType | None:
 def event_loop_problem(value: Any) -> str | None:
     """The config check of ``event_loop``: the problem with ``value``, or None."""
     if value not in EVENT_LOOPS:
-        return f"must be one of {', '.join(EVENT_LOOPS)}, not {value!r}"
+        return f"must be one of {', '.join(EVENT_LOOPS)}, not {yaml_text(value)}"
     if value == "uvloop" and _uvloop() is None:
         return MISSING
     return None

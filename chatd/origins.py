@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from chatd.yamltext import yaml_text
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_LOGGED = 200  # characters of a refused Origin that reach the log
 
@@ -51,7 +53,8 @@ def normalize_origin(value: str) -> str | None:
 def origin_problem(value: object) -> str | None:
     """Why ``value`` cannot be an entry of ``allowed_origins``, or None."""
     if not isinstance(value, str) or normalize_origin(value) is None:
-        return f"{value!r} is not an origin like https://app.example.org (scheme, host, optional port; no path)"
+        return (f"{yaml_text(value)} is not an origin like https://app.example.org (scheme, host, optional port; "
+                "no path)")
     return None
 
 

@@ -22,6 +22,8 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from chatd.yamltext import yaml_text
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -37,11 +39,11 @@ def network_problem(value: object) -> str | None:
     ``"::1"``), or None when it is one. Host bits set (``"10.0.0.1/8"``) are
     refused: such a typo would trust a different range than meant."""
     if not isinstance(value, str):
-        return f"{value!r} is not a string"
+        return f"{yaml_text(value)} is not a string"
     try:
         ipaddress.ip_network(value.strip(), strict=True)
     except ValueError as e:
-        return f"{value!r} is not an address or network: {e}"
+        return f"{yaml_text(value)} is not an address or network: {e}"
     return None
 
 

@@ -38,6 +38,7 @@ from chatd.filetypes import UPLOAD_TYPES
 from chatd.loops import event_loop_problem
 from chatd.origins import origin_problem
 from chatd.proxies import DEFAULT_TRUSTED, network_problem
+from chatd.yamltext import yaml_text
 
 Check = Callable[[Any], str | None]  # returns a problem, or None when fine
 
@@ -45,7 +46,7 @@ Check = Callable[[Any], str | None]  # returns a problem, or None when fine
 def _int(lo: int, hi: int) -> Check:
     def check(v: Any) -> str | None:
         if not isinstance(v, int) or isinstance(v, bool):
-            return f"must be a whole number, not {type(v).__name__} {v!r}"
+            return f"must be a whole number, not {yaml_text(v)}"
         if not lo <= v <= hi:
             return f"must be between {lo} and {hi}, not {v}"
         return None
@@ -56,7 +57,7 @@ def _int(lo: int, hi: int) -> Check:
 def _number(lo: float, hi: float) -> Check:
     def check(v: Any) -> str | None:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
-            return f"must be a number, not {type(v).__name__} {v!r}"
+            return f"must be a number, not {yaml_text(v)}"
         if not lo <= v <= hi:
             return f"must be between {lo} and {hi}, not {v}"
         return None
@@ -65,16 +66,16 @@ def _number(lo: float, hi: float) -> Check:
 
 
 def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else f"must be true or false, not {v!r}"
+    return None if isinstance(v, bool) else f"must be true or false, not {yaml_text(v)}"
 
 
 def _text(v: Any) -> str | None:
-    return None if isinstance(v, str) else f"must be a string, not {type(v).__name__} {v!r}"
+    return None if isinstance(v, str) else f"must be a string, not {yaml_text(v)}"
 
 
 def _one_of(*choices: str) -> Check:
     def check(v: Any) -> str | None:
-        return None if v in choices else f"must be one of {', '.join(choices)}, not {v!r}"
+        return None if v in choices else f"must be one of {', '.join(choices)}, not {yaml_text(v)}"
 
     return check
 
@@ -86,13 +87,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     """``"127.0.0.1:8080"`` → ``("127.0.0.1", 8080)``; ``"[::1]:80"`` → ``("::1", 80)``."""
     m = _LISTEN.match(value)
     if not m or not 0 <= int(m["port"]) <= 65535:
-        raise ValueError(f"must be host:port, like 127.0.0.1:8080 or [::1]:8080, not {value!r}")
+        raise ValueError(f"must be host:port, like 127.0.0.1:8080 or [::1]:8080, not {yaml_text(value)}")
     return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
 
 
 def _listen(v: Any) -> str | None:
     if not isinstance(v, str):
-        return f"must be a string host:port, not {v!r}"
+        return f"must be a string host:port, not {yaml_text(v)}"
     try:
         parse_listen(v)
     except ValueError as e:
@@ -105,25 +106,26 @@ def _room_list(v: Any) -> str | None:
     from chatd.protocol import room_name_problem  # the one rule for room names
 
     if not isinstance(v, list):
-        return f"must be a list of room names, not {v!r}"
+        return f"must be a list of room names, not {yaml_text(v)}"
     seen: dict[str, str] = {}  # name key → the room that has it
     for name in v:
         problem = room_name_problem(name) if isinstance(name, str) else "is not a string"
         if problem:
-            return f"room {name!r} {problem}"
+            return f"room {yaml_text(name)} {problem}"
         like = next((seen[k] for k in name_keys(name) if k in seen), None)
         if like is not None:
-            return f"room {name!r} looks like room {like!r}: two rooms cannot have names that look alike"
+            return (f"room {yaml_text(name)} looks like room {yaml_text(like)}: two rooms cannot have names "
+                    "that look alike")
         seen.update(dict.fromkeys(name_keys(name), name))
     return None
 
 
 def _database(v: Any) -> str | None:
     if not isinstance(v, str) or not v:
-        return f"must be an SQLite file path or a postgresql:// URL, not {v!r}"
+        return f"must be an SQLite file path or a postgresql:// URL, not {yaml_text(v)}"
     space = edge_space(v)  # " postgresql://..." would be taken for a file name
     if space:
-        return f"{space}: {redacted(v)!r}"
+        return f"{space}: {yaml_text(redacted(v))}"
     return (url_problem(v, POSTGRES_SCHEMES) or _uninstalled("psycopg", "a PostgreSQL URL")) if scheme(v) else None
 
 
@@ -131,7 +133,7 @@ def _bus(v: Any) -> str | None:
     if v == "":
         return None
     if not isinstance(v, str):
-        return f'must be "" (in-process) or a redis:// URL, not {v!r}'
+        return f'must be "" (in-process) or a redis:// URL, not {yaml_text(v)}'
     return url_problem(v, REDIS_SCHEMES) or _uninstalled("redis", "a Redis URL")
 
 
@@ -148,7 +150,7 @@ def _algorithms(v: Any) -> str | None:
     from chatd.auth.apptokens import algorithm_problem  # the one list of algorithms, with the reasons
 
     if not isinstance(v, list) or not v:
-        return f"must be a non-empty list of JWT algorithms, like [HS256], not {v!r}"
+        return f"must be a non-empty list of JWT algorithms, like [HS256], not {yaml_text(v)}"
     return next((p for p in map(algorithm_problem, v) if p), None)
 
 
@@ -158,20 +160,20 @@ _HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]
 def _host(v: Any) -> str | None:
     if isinstance(v, str) and _HOST.match(v):
         return None
-    return f"holds {v!r}, which is not a host name (lower case, no scheme, port or path: cdn.example.com)"
+    return f"holds {yaml_text(v)}, which is not a host name (lower case, no scheme, port or path: cdn.example.com)"
 
 
 def _upload_types(v: Any) -> str | None:
     if not isinstance(v, list):
-        return f"must be a list of file kinds, not {v!r}"
+        return f"must be a list of file kinds, not {yaml_text(v)}"
     unknown = [t for t in v if t not in UPLOAD_TYPES]
-    return f"names {unknown[0]!r}, which is not one of {', '.join(UPLOAD_TYPES)}" if unknown else None
+    return f"names {yaml_text(unknown[0])}, which is not one of {', '.join(UPLOAD_TYPES)}" if unknown else None
 
 
 def _list_of(problem: Check) -> Check:
     def check(v: Any) -> str | None:
         if not isinstance(v, list):
-            return f"must be a list, not {v!r}"
+            return f"must be a list, not {yaml_text(v)}"
         return next((p for p in map(problem, v) if p), None)
 
     return check
@@ -350,7 +352,7 @@ def _webhook_url(v: Any) -> str | None:
 
 def _app_events(v: Any) -> str | None:
     if not isinstance(v, list) or any(e not in APP_EVENTS for e in v):
-        return f"must be a list of some of {', '.join(APP_EVENTS)}, not {v!r}"
+        return f"must be a list of some of {', '.join(APP_EVENTS)}, not {yaml_text(v)}"
     return None
 
 

@@ -53,6 +53,7 @@ _DATA_OPCODES = frozenset({_CONTINUATION, int(Opcode.TEXT), int(Opcode.BINARY)})
 _CONTROL_OPCODES = frozenset({_CLOSE, int(Opcode.PING), int(Opcode.PONG)})
 _CONTROL_MAX = 125  # payload bytes of a control frame (§5.5)
 _PARTIAL = (-1, b"")  # FrameReader._take_frame's answer while a frame is incomplete
+_NOT_MINIMAL = "a length of {} in the {}-bit form: the shortest form must be used (§5.2)"
 _CODE_BYTES = 2
 _REASON_MAX = _CONTROL_MAX - _CODE_BYTES  # a close reason's bytes: 123
 # The codes an endpoint may put in a close frame (§7.4.1, §7.4.2, IANA registry): the
@@ -230,16 +231,22 @@ class FrameReader:
         if not second & _MASKED:
             raise FrameError(CloseCode.PROTOCOL_ERROR, "client frames must be masked")
         fin, opcode, length, start = first & _FIN, first & 0x0F, second & 0x7F, 2
+        # §5.2: "the minimal number of bytes MUST be used to encode the length", and a
+        # 64-bit length has its most significant bit 0.
         if length == 126:
             if len(buf) < 4:
                 return _PARTIAL
             length, start = buf[2] << 8 | buf[3], 4
+            if length < 126:
+                raise FrameError(CloseCode.PROTOCOL_ERROR, _NOT_MINIMAL.format(length, 16))
         elif length == 127:
             if len(buf) < 10:
                 return _PARTIAL
             length, start = int.from_bytes(buf[2:10], "big"), 10
             if length >> 63:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "a 64-bit length must have its top bit clear (§5.2)")
+            if length < 1 << 16:
+                raise FrameError(CloseCode.PROTOCOL_ERROR, _NOT_MINIMAL.format(length, 64))
         self._check_header(fin, opcode, length)
         end = start + 4 + length
         if len(buf) < end:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.apiclient import api_call, api_key
+from tests.rawhttp import RawHTTP, request
 
 SEND = {"room": "lobby", "text": "hi"}
 
@@ -14,6 +17,34 @@ async def test_the_api_is_off_until_a_key_exists(server):
     api_key(server, "read")
     status, body, _ = await api_call(server, "GET", "/openapi.json")
     assert status == 200 and body["openapi"].startswith("3.1")
+
+
+async def test_a_refusal_at_the_headers_keeps_the_connection_for_the_requests_pipelined_behind_it(server):
+    # Refused before its body is read (chatd.web.early). A black-box tester saw the request
+    # behind a 404 api_off dropped: the connection closed without Connection: close.
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request("GET", "/api/v1/online") + request("POST", "/api/v1/messages", b"")
+                  + request("GET", "/healthz"))
+        for _ in range(2):  # no body: nothing is left to read, the connection goes on
+            answer = await http.answer()
+            assert (answer.status, json.loads(answer.body)["error"]["code"]) == (404, "api_off")
+            assert "connection" not in answer.headers
+        assert (await http.answer()).status == 200
+        api_key(server, "read")
+        http.send(request("GET", "/api/v1/online") + request("HEAD", "/api/v1/messages", Authorization="Bearer x")
+                  + request("GET", "/healthz"))
+        assert (await http.answer()).status == 401
+        answer = await http.answer(to_head=True)
+        assert (answer.status, answer.headers["allow"]) == (405, "POST")
+        assert (await http.answer()).status == 200
+        # With a body, refused before it is read: the connection ends, and the answer says so (RFC 9112 §9.6).
+        http.send(request("POST", "/api/v1/messages", b'{"room": "lobby"}') + request("GET", "/healthz"))
+        answer = await http.answer()
+        assert (answer.status, answer.headers["connection"]) == (401, "close")
+        assert await http.ended()
+    finally:
+        http.close()
 
 
 async def test_missing_wrong_revoked_keys_are_401_and_store_nothing(server, user):

@@ -23,13 +23,13 @@ GENEROUS = 30.0  # seconds: far more than any step below takes
 def to_tornado(monkeypatch) -> list:
     """The streams chatd.web.arrivals gives Tornado, as they are made."""
     made: list = []
-    real = chatd.web.arrivals.IOStream
+    real = chatd.web.arrivals.HeadLimitStream
 
     def making(*args, **kwargs):
         made.append(real(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(chatd.web.arrivals, "IOStream", making)
+    monkeypatch.setattr(chatd.web.arrivals, "HeadLimitStream", making)
     return made
 
 

@@ -47,8 +47,8 @@ def test_empty_file_means_defaults(tmp_path):
     ("rooms:\n  allow_create: yes please\n", "key 'rooms.allow_create' must be true or false"),
     ("listen: 8080\n", "key 'listen' must be a string host:port"),
     ("listen: 'localhost'\n", "key 'listen' must be host:port"),
-    ("rooms:\n  default: [lobby, 'bad room']\n", "key 'rooms.default' room 'bad room'"),
-    ("rooms:\n  default: [lobby, l\u043ebby]\n", "key 'rooms.default' room 'l\u043ebby' looks like room 'lobby'"),
+    ("rooms:\n  default: [lobby, 'bad room']\n", 'key \'rooms.default\' room "bad room"'),
+    ("rooms:\n  default: [lobby, l\u043ebby]\n", 'key \'rooms.default\' room "l\u043ebby" looks like room "lobby"'),
     ("identity:\n  name_hold_seconds: -1\n", "key 'identity.name_hold_seconds' must be between 0"),
     ("log_level: loud\n", "key 'log_level' must be one of debug, info, warning, error"),
     ("limits: 5\n", "key 'limits' must be a section"),
@@ -56,17 +56,48 @@ def test_empty_file_means_defaults(tmp_path):
     ("listen: [unclosed\n", "not valid YAML"),
     ("proxy_headers: true\n", "key 'proxy_headers' was replaced by 'trusted_proxies'"),
     ("trusted_proxies: 10.0.0.0/8\n", "key 'trusted_proxies' must be a list"),
-    ("trusted_proxies: ['10.0.0.1/8']\n", "key 'trusted_proxies' '10.0.0.1/8' is not an address or network"),
-    ("trusted_proxies: [nginx.local]\n", "key 'trusted_proxies' 'nginx.local' is not an address or network"),
+    ("trusted_proxies: ['10.0.0.1/8']\n", 'key \'trusted_proxies\' "10.0.0.1/8" is not an address or network'),
+    ("trusted_proxies: [nginx.local]\n", 'key \'trusted_proxies\' "nginx.local" is not an address or network'),
     ("allowed_origins: ['https://app.example.org/chat']\n",
-     "key 'allowed_origins' 'https://app.example.org/chat' is not an origin like https://app.example.org"),
-    ("allowed_origins: ['*']\n", "key 'allowed_origins' '*' is not an origin"),
+     'key \'allowed_origins\' "https://app.example.org/chat" is not an origin like https://app.example.org'),
+    ("allowed_origins: ['*']\n", 'key \'allowed_origins\' "*" is not an origin'),
 ])
 def test_errors_name_the_file_the_key_and_the_problem(tmp_path, text, expected):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as e:
         load_config(path)
     assert str(path) in str(e.value) and expected in str(e.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [  # a value is shown as YAML spells it, never as Python does
+    ("workers: null\n", "key 'workers' must be a whole number, not null"),
+    ("workers: ~\n", "key 'workers' must be a whole number, not null"),
+    ("workers: '4'\n", "key 'workers' must be a whole number, not \"4\""),
+    ("stop_timeout: true\n", "key 'stop_timeout' must be a number, not true"),
+    ("stop_timeout: 2024-05-01\n", "key 'stop_timeout' must be a number, not 2024-05-01"),
+    ("rooms:\n  allow_create: null\n", "key 'rooms.allow_create' must be true or false, not null"),
+    ("rooms:\n  allow_create: 'on'\n", "key 'rooms.allow_create' must be true or false, not \"on\""),
+    ("identity:\n  secret: 12\n", "key 'identity.secret' must be a string, not 12"),
+    ("log_level: false\n", "key 'log_level' must be one of debug, info, warning, error, not false"),
+    ("listen: [127.0.0.1, 8080]\n", 'key \'listen\' must be a string host:port, not ["127.0.0.1", 8080]'),
+    ("rooms:\n  default: [lobby, null]\n", "key 'rooms.default' room null is not a string"),
+    ("trusted_proxies: [true]\n", "key 'trusted_proxies' true is not a string"),
+    ("allowed_origins: [null]\n", "key 'allowed_origins' null is not an origin"),
+    ("bus: false\n", 'key \'bus\' must be "" (in-process) or a redis:// URL, not false'),
+    ("app_tokens:\n  algorithms: [~]\n", "key 'app_tokens.algorithms' holds null;"),
+    ("uploads:\n  types: {image/png: yes}\n",
+     'key \'uploads.types\' must be a list of file kinds, not {"image/png": true}'),
+    ("webhooks:\n  allowed_hosts: [null]\n", "key 'webhooks.allowed_hosts' null is not a host name"),
+    ("null: 1\n", "unknown key 'null'"),
+    ("- a list\n", "must be a mapping of keys to values, not a list"),
+    ("just text\n", "must be a mapping of keys to values, not a string"),
+])
+def test_errors_spell_values_as_yaml_does(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert expected in str(e.value)
+    assert not any(word in str(e.value) for word in ("None", "True", "False", "NoneType", "datetime", "'4'", "'on'"))
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
@@ -97,7 +128,7 @@ def test_listen_forms():
 
 @pytest.mark.parametrize(("app_tokens", "problem"), [
     ({"secret": "changeme"}, "key 'app_tokens.secret': is 8 bytes long"),
-    ({"algorithms": ["none"]}, "key 'app_tokens.algorithms' holds 'none'"),
+    ({"algorithms": ["none"]}, 'key \'app_tokens.algorithms\' holds "none"'),
     ({"algorithms": []}, "key 'app_tokens.algorithms' must be a non-empty list"),
     ({"public_key_file": "missing.pub", "algorithms": ["RS256"]}, "key 'app_tokens.public_key_file'"),
     ({"secret": "b1f0c3d9e8a7264a5f1e0d9c8b7a6f5e", "algorithms": ["HS256", "ES256"]}, "need a public key"),

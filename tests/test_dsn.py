@@ -45,11 +45,11 @@ def test_a_bad_bus_is_named(value):
 
 
 @pytest.mark.parametrize("value, problem", [
-    ("redis://host:6379/abc", "names the database 'abc'"),  # redis-py would take database 0: another cluster's
-    ("redis://host:6379/99999", "names the database '99999'"),
-    ("redis://host:6379/-1", "names the database '-1'"),
-    ("redis://host:6379/1/2", "names the database '1/2'"),  # redis-py would take database 12
-    ("redis://host:6379/\u0663", "names the database '\u0663'"),  # an Arabic-Indic three: a digit, not to Redis
+    ("redis://host:6379/abc", 'names the database "abc"'),  # redis-py would take database 0: another cluster's
+    ("redis://host:6379/99999", 'names the database "99999"'),
+    ("redis://host:6379/-1", 'names the database "-1"'),
+    ("redis://host:6379/1/2", 'names the database "1/2"'),  # redis-py would take database 12
+    ("redis://host:6379/\u0663", 'names the database "\u0663"'),  # an Arabic-Indic three: a digit, not to Redis
     ("redis://host:6379/2?db=3", "as ?db="),
     ("redis://:hunter2@host:6379/0 ", "ends with a space"),
 ])
@@ -68,7 +68,7 @@ def test_a_bus_database_number_in_range_or_none_is_taken(value):
 def test_a_url_with_a_space_before_it_is_named_with_its_password_masked():
     with pytest.raises(ConfigError) as e:
         build_config({"bus": " redis://:hunter2@host:6379/0"})
-    assert "key 'bus' starts with a space: ' redis://:***@host:6379/0'" in str(e.value)
+    assert "key 'bus' starts with a space: \" redis://:***@host:6379/0\"" in str(e.value)
     assert redacted(" redis://:hunter2@host/0\n") == " redis://:***@host/0\n"
 
 

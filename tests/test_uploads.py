@@ -19,6 +19,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from chatd.durations import duration_text
 from chatd.store.schema import now_ms
 from tests.conftest import until
+from tests.rawhttp import RawHTTP, request
 from tests.stores import KINDS
 from tests.webapp import WebApp
 
@@ -217,6 +218,31 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(server, user):
     assert (status, body["error"]["code"]) == (413, "file_too_large")
     status, body = await upload(server, alice.welcome["token"], b"a" * 4096, "fits.txt")
     assert status == 201, body
+
+
+async def test_a_refusal_before_the_body_closes_only_a_connection_with_a_body_to_skip_and_says_so(server, user):
+    # chatd.web.early: a request pipelined behind a refusal is answered, or the refusal says Connection: close.
+    token = (await user("alice")).welcome["token"]
+    server.chat.config.uploads.max_bytes = 4096
+    http, other = await RawHTTP.open(server.port), await RawHTTP.open(server.port)
+    try:
+        http.send(request("POST", "/upload", b"") + request("GET", "/healthz"))  # no token, no body
+        answer = await http.answer()
+        assert (answer.status, json.loads(answer.body)["error"]["code"]) == (401, "bad_token")
+        assert "connection" not in answer.headers
+        assert (await http.answer()).status == 200
+        http.send(request("POST", "/upload", png()) + request("GET", "/healthz"))  # no token, a body
+        answer = await http.answer()
+        assert (answer.status, answer.headers["connection"]) == (401, "close")
+        assert await http.ended()
+        other.send(request("POST", "/upload", Authorization=f"Bearer {token}", Transfer_Encoding="chunked")
+                   + chunked(8000))  # past the cap, found as the body comes
+        answer = await other.answer()
+        assert (answer.status, answer.headers["connection"]) == (413, "close")
+        assert await other.ended()
+    finally:
+        http.close()
+        other.close()
 
 
 async def test_the_quota_and_the_rate_are_per_user(server, user):

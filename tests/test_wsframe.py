@@ -25,12 +25,18 @@ from chatd.wsframe import (
 )
 
 
-def client_frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = True, rsv: int = 0) -> bytes:
-    """A frame as a client sends it: masked with a random key."""
+def client_frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = True, rsv: int = 0,
+                 length_bits: int | None = None) -> bytes:
+    """A frame as a client sends it: masked with a random key; its length in the
+    shortest form, or in the 16- or 64-bit one as ``length_bits`` says."""
     first = (0x80 if fin else 0) | rsv | opcode
     n = len(payload)
     mask_bit = 0x80 if masked else 0
-    if n < 126:
+    if length_bits == 16:
+        header = struct.pack("!BBH", first, mask_bit | 126, n)
+    elif length_bits == 64:
+        header = struct.pack("!BBQ", first, mask_bit | 127, n)
+    elif n < 126:
         header = struct.pack("!BB", first, mask_bit | n)
     elif n < 65536:
         header = struct.pack("!BBH", first, mask_bit | 126, n)
@@ -106,6 +112,12 @@ def close_body(code: int, reason: bytes = b"") -> bytes:
     (client_frame(Opcode.TEXT, b"a", fin=False) + client_frame(Opcode.TEXT, b"b"), CloseCode.PROTOCOL_ERROR),
     (client_frame(Opcode.TEXT, b"x" * 1001), CloseCode.MESSAGE_TOO_BIG),
     (bytes([0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0]) + b"mask", CloseCode.PROTOCOL_ERROR),  # 64-bit length, top bit set
+    # a length not in the shortest form (§5.2): 16 bits for ≤ 125, 64 bits for ≤ 65,535
+    (client_frame(Opcode.TEXT, b"x", length_bits=16), CloseCode.PROTOCOL_ERROR),
+    (client_frame(Opcode.TEXT, b"x" * 125, length_bits=16), CloseCode.PROTOCOL_ERROR),
+    (client_frame(Opcode.PING, b"", length_bits=16), CloseCode.PROTOCOL_ERROR),
+    (client_frame(Opcode.TEXT, b"x", length_bits=64), CloseCode.PROTOCOL_ERROR),
+    (client_frame(Opcode.TEXT, b"x" * 126, length_bits=64), CloseCode.PROTOCOL_ERROR),
     (client_frame(Opcode.TEXT, b"x" * 600, fin=False) + client_frame(Opcode.CONTINUATION, b"x" * 600),
      CloseCode.MESSAGE_TOO_BIG),
 ])
@@ -113,6 +125,16 @@ def test_violations_name_their_close_code(data, code):
     with pytest.raises(FrameError) as e:
         read_all(FrameReader(1000), data)
     assert e.value.code == code
+
+
+@pytest.mark.parametrize(("size", "bits"), [(125, 16), (0, 64), (65535, 64)])
+def test_a_length_not_in_its_shortest_form_is_refused_from_its_header(size, bits):
+    # RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the length"
+    header = client_frame(Opcode.BINARY, bytes(size), length_bits=bits)[:2 + bits // 8]
+    with pytest.raises(FrameError) as e:
+        read_all(FrameReader(200_000), header)  # before its mask and payload arrive
+    assert e.value.code == CloseCode.PROTOCOL_ERROR
+    assert "shortest form" in e.value.reason
 
 
 def test_max_message_bounds_all_fragments_together():

@@ -45,6 +45,7 @@ from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, Protoc
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
 from chatd.strictjson import NotJSON, Refused, displayable, ill_formed, loads, may_be_ill_formed
+from chatd.web.early import EarlyRefusals
 from chatd.web.headers import SecurityHeaders
 
 if TYPE_CHECKING:
@@ -203,8 +204,9 @@ def read_json(body: bytes) -> Any:
 
 
 @tornado.web.stream_request_body
-class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
-    """Serves the operations of one path (one per method). ``chatd.api.routes`` makes the routes."""
+class OperationHandler(SecurityHeaders, EarlyRefusals, tornado.web.RequestHandler):
+    """Serves the operations of one path (one per method). ``chatd.api.routes`` makes the routes.
+    A refusal at the headers is given before the body is read (``chatd.web.early``)."""
 
     def initialize(self, api: Api, operations: dict[str, Operation]) -> None:
         self.api = api
@@ -229,7 +231,8 @@ class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
             if length is not None and length.isdigit() and int(length) > self._cap():
                 raise self._too_large()
         except ApiError as e:
-            self.refuse(e)
+            if self.answer_now(e):
+                self.refuse(e)
 
     def _cap(self) -> int:
         return self.api.config.api.max_body_bytes
@@ -242,12 +245,17 @@ class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
             return
         self._size += len(chunk)
         if self._size > self._cap():
-            self.refuse(self._too_large())
+            error = self._too_large()
+            if self.answer_now(error):  # always: a body is coming
+                self.refuse(error)
             return
         self._chunks.append(chunk)
 
     async def _serve(self, **path: str) -> None:
         if self._finished:
+            return
+        if isinstance(self.held, ApiError):  # refused at the headers (prepare)
+            self.refuse(self.held)
             return
         try:
             args = self._args(path)
@@ -328,7 +336,8 @@ class OperationHandler(SecurityHeaders, tornado.web.RequestHandler):
         if status == 405:
             self.set_header("Allow", ", ".join(self.operations))
 
-    get = post = put = patch = delete = _serve
+    # HEAD and OPTIONS too: prepare refuses them (no operation takes them), and this answers the refusal held.
+    get = post = put = patch = delete = head = options = _serve
 
 
 class NotFound(SecurityHeaders, tornado.web.RequestHandler):

@@ -51,6 +51,7 @@ from chatd.auth.secret import configured_secret
 from chatd.names import BadName, clean_name
 from chatd.protocol import Code, room_name_problem
 from chatd.strictjson import ill_formed
+from chatd.yamltext import yaml_text
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
@@ -271,8 +272,8 @@ def algorithm_problem(name: Any) -> str | None:
     if name in ALGORITHMS:
         return None
     if isinstance(name, str) and name.lower() == "none":
-        return "holds 'none': unsigned tokens would let anyone sign in as anyone"
-    return f"holds {name!r}; the algorithms are {', '.join(ALGORITHMS)}"
+        return 'holds "none": unsigned tokens would let anyone sign in as anyone'
+    return f"holds {yaml_text(name)}; the algorithms are {', '.join(ALGORITHMS)}"
 
 
 def load_app_tokens(section: Any) -> AppTokens | None:

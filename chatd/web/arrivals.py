@@ -41,6 +41,7 @@ from tornado.log import app_log
 from chatd.abuse import Refusal
 from chatd.proxies import request_address
 from chatd.web.handshake import Handshakes, log_switched
+from chatd.web.headlimit import HeadLimitStream
 from chatd.web.wshead import INCOMPLETE, MAX_HEAD, Head, parse_head
 
 PEEK_WAIT = 2.0  # seconds a connection may stay silent here before Tornado gets it
@@ -63,6 +64,7 @@ class Arrivals:
         # socket -> (its peer address, loop time when it goes to Tornado unread); in arrival order
         self._waiting: dict[socket.socket, tuple[tuple, float]] = {}
         self._taking: set[asyncio.Task] = set()  # handshakes answered here, until their ChatConnection is handing
+        self._lingering: set[asyncio.Task] = set()  # heads past Tornado's limit, answered 431 (chatd.web.headlimit)
         self._sweep: asyncio.TimerHandle | None = None
 
     def pending(self) -> int:
@@ -70,12 +72,19 @@ class Arrivals:
         their clients wait for an answer (``ChatHTTPServer.owing``)."""
         return len(self._waiting) + len(self._taking)
 
+    def lingering(self) -> int:
+        """Sockets answered 431 that wait for their client to close (``chatd.web.headlimit``)."""
+        return len(self._lingering)
+
     def accepted(self, sock: socket.socket, address: tuple) -> None:
         """``add_accept_handler``'s callback: a new connection."""
         self._look(sock, address, True)
 
     def close(self) -> None:
-        """Close the sockets still waiting for their first bytes (the server is stopping)."""
+        """Close the sockets still waiting for their first bytes, and those answered 431
+        and still draining (the server is stopping)."""
+        for task in self._lingering:
+            task.cancel()  # it closes its socket
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
@@ -149,7 +158,7 @@ class Arrivals:
         """As Tornado's ``TCPServer._handle_connection`` gives it an accepted socket;
         ``refusal``: the one counted here, for ``ChatUpgrade`` to answer."""
         try:
-            stream = IOStream(sock, **self._stream_options)
+            stream = HeadLimitStream(sock, self._lingering, **self._stream_options)
             if refusal is not None:
                 self._handshakes.prejudged[stream] = refusal
             self._handle_stream(stream, address)

@@ -47,6 +47,7 @@ from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
 from chatd.strictjson import displayable
+from chatd.web.early import EarlyRefusals
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
 
@@ -178,7 +179,9 @@ class _Json:
 
 
 @tornado.web.stream_request_body
-class UploadHandler(SecurityHeaders, _Json, tornado.web.RequestHandler):
+class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHandler):
+    """A refusal at the headers is given before the body is read (``chatd.web.early``)."""
+
     METHODS = ("POST",)
     USE = "send the file with POST /upload"
 
@@ -191,6 +194,13 @@ class UploadHandler(SecurityHeaders, _Json, tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         """Before any of the body is read: who, how fast, what name, how large."""
+        try:
+            await self._admit()
+        except Refused as e:
+            if self.answer_now(e):
+                raise
+
+    async def _admit(self) -> None:
         # The cap is kept here, not by Tornado: Tornado checks the sizes a chunked body's
         # chunks claim, before their bytes come, and cuts the connection with a bare 400.
         # data_received counts the bytes instead, so that a chunked body past the cap gets
@@ -214,12 +224,16 @@ class UploadHandler(SecurityHeaders, _Json, tornado.web.RequestHandler):
             return
         if len(self.body) + len(chunk) > self.limit:  # chunked: no Content-Length said how much
             self.body = bytearray()
-            self.refuse(Refused(413, Code.FILE_TOO_LARGE, f"the file is more than {self.limit} bytes; at most "
-                                                          f"{self.limit} are accepted"))
+            error = Refused(413, Code.FILE_TOO_LARGE, f"the file is more than {self.limit} bytes; at most "
+                                                      f"{self.limit} are accepted")
+            if self.answer_now(error):  # always: a body is coming
+                self.refuse(error)
             return
         self.body += chunk
 
     async def post(self) -> None:
+        if self.held is not None:  # refused at the headers (prepare)
+            raise self.held
         if not self.body:
             raise Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty")
         try:

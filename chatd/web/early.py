@@ -1,0 +1,66 @@
+"""Refusals given before a request's body is read, by the handlers that
+stream it (``stream_request_body``: the HTTP API, uploads), without losing
+the requests a client pipelined behind it.
+
+Tornado runs such a handler's ``prepare`` at the request's headers. An
+answer given then, or while the body comes (one past its cap), ends the
+connection once written: the only other way would be to read a body nobody
+wants (``tornado.http1connection.HTTP1Connection.finish``). But it has
+written the answer's headers by the time it decides so, without
+``Connection: close``, and a request pipelined behind was dropped unanswered
+(RFC 9112 §9.6: a server that closes says so in its answer). So:
+
+- a request without a body (RFC 9112 §6.3: no Transfer-Encoding, a
+  Content-Length of 0 or none) has nothing left to read: its refusal is
+  *held* until Tornado has seen the request's end and called the handler's
+  method, which gives it; the connection goes on to the next request;
+- a refusal of a request with a body is answered at once, with
+  ``Connection: close``: its body is not read.
+
+    class Handler(EarlyRefusals, tornado.web.RequestHandler):
+        async def prepare(self):
+            try: ...
+            except Refused as e:
+                if self.answer_now(e): raise   # else self.held is answered by the method
+"""
+
+from __future__ import annotations
+
+from tornado.httputil import HTTPHeaders
+
+
+def has_body(headers: HTTPHeaders) -> bool:
+    """Whether a request carries a body (RFC 9112 §6.3): a Transfer-Encoding, or a
+    Content-Length other than 0 (one that is not a number counts as a body: Tornado
+    refuses it before any handler runs)."""
+    if "Transfer-Encoding" in headers:
+        return True
+    length = headers.get("Content-Length", "0").strip()
+    return not length.isdigit() or int(length) > 0
+
+
+class EarlyRefusals:
+    """Mixin for a ``stream_request_body`` handler (put it before
+    ``tornado.web.RequestHandler``). ``held``: the refusal its method gives."""
+
+    held: Exception | None = None
+    _closes = False  # the answer ends the connection
+
+    def answer_now(self, refusal: Exception) -> bool:
+        """A refusal met before the body is read (in ``prepare`` or
+        ``data_received``): True when it must be answered now, and the answer
+        will say ``Connection: close``; False when the request has no body: it
+        is kept in ``held``, for the handler's method to answer."""
+        if has_body(self.request.headers):  # type: ignore[attr-defined]
+            self._closes = True
+            self.set_header("Connection", "close")  # type: ignore[attr-defined]
+            return True
+        self.held = refusal
+        return False
+
+    def clear(self) -> None:
+        """Tornado's, keeping ``Connection: close``: an error raised goes through
+        ``send_error``, which clears the headers set before it."""
+        super().clear()  # type: ignore[misc]
+        if self._closes:
+            self.set_header("Connection", "close")  # type: ignore[attr-defined]

@@ -1,0 +1,99 @@
+"""A request head past Tornado's ``max_header_size`` (64 KiB unless set)
+answered ``431 Request Header Fields Too Large`` (RFC 6585 §5) rather than
+with a connection reset.
+
+Tornado reads a request's head with ``IOStream.read_until_regex(...,
+max_bytes=max_header_size)``; past it, the stream fails the read
+(``UnsatisfiableReadError``) and closes its socket at once with the rest of
+the head unread, which makes the kernel send a reset: the client is told
+nothing, on ``/ws`` as on any page. ``HeadLimitStream`` is Tornado's
+``IOStream`` (``chatd.web.arrivals`` makes every server stream) whose
+``close_fd`` (the method a stream class gives for closing its descriptor)
+does not close such a socket: it answers 431 with ``Connection: close``, ends
+its side (a half-close), and reads and drops what the client still sends
+until the client closes its side, for at most ``LINGER_SECONDS`` and
+``LINGER_BYTES``; only then is the socket closed. Closing with unread bytes
+would reset the connection, which may destroy the answer before the client
+reads it (the lingering close of RFC 9112 §9.6).
+
+    stream = HeadLimitStream(sock, lingering, max_buffer_size=..., read_chunk_size=...)
+    # lingering: a set of the tasks still draining such sockets (cancelled at stop)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from tornado import httputil
+from tornado.iostream import IOStream, UnsatisfiableReadError
+from tornado.log import access_log
+
+from chatd.web.headers import SECURITY_HEADERS
+
+LINGER_SECONDS = 5.0  # from the answer until the socket is closed, if the client has not closed its side
+LINGER_BYTES = 1 << 20  # of the client's bytes dropped after the answer, at most: then the socket is closed
+_READ = 65536  # bytes read at once while dropping them
+
+
+def answer_431(head_max: int) -> bytes:
+    """The answer's bytes: a plain-text body saying the limit (``head_max`` bytes)."""
+    body = (f"the request's head (its start line and header fields) is larger than {head_max} bytes; "
+            "send fewer or shorter header fields (cookies, for one)\n").encode()
+    lines = ["HTTP/1.1 431 Request Header Fields Too Large", f"Date: {httputil.format_timestamp(time.time())}",
+             *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+             "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class HeadLimitStream(IOStream):
+    """Tornado's ``IOStream``, answering a head past its limit (see the module).
+    ``lingering``: where the tasks that answer and drain such sockets are kept
+    (asyncio keeps only a weak reference to a task)."""
+
+    def __init__(self, sock: socket.socket, lingering: set[asyncio.Task], **options: Any):
+        super().__init__(sock, **options)
+        self._lingering = lingering
+        self._head_max: int | None = None  # the limit of the read under way, if it reads a head
+
+    # Tornado's HTTP1Connection reads a head, and only a head, with read_until_regex; the
+    # one other read with a limit is a chunk's size line (read_until, 64 bytes), refused
+    # alike but not with a 431: its connection is closed as before.
+    def read_until_regex(self, regex: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
+        self._head_max = max_bytes
+        return super().read_until_regex(regex, max_bytes)
+
+    def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
+        self._head_max = None
+        return super().read_until(delimiter, max_bytes)
+
+    def close_fd(self) -> None:
+        """Tornado's, but for a socket whose head was past the limit (``close`` has set
+        ``error`` and let go of the descriptor): answered and drained before it is closed."""
+        if self._head_max is None or not isinstance(self.error, UnsatisfiableReadError):
+            super().close_fd()
+            return
+        sock, self.socket = self.socket, None
+        task = asyncio.get_running_loop().create_task(_refuse(sock, self._head_max))
+        self._lingering.add(task)
+        task.add_done_callback(self._lingering.discard)
+
+
+async def _refuse(sock: socket.socket, head_max: int) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        peer = sock.getpeername()[0] if sock.family in (socket.AF_INET, socket.AF_INET6) else "unix"
+        access_log.warning("431 request head over %d bytes (%s)", head_max, peer)  # as Tornado logs a 4xx
+        async with asyncio.timeout(LINGER_SECONDS):
+            await loop.sock_sendall(sock, answer_431(head_max))
+            sock.shutdown(socket.SHUT_WR)
+            dropped = 0
+            while dropped < LINGER_BYTES and (data := await loop.sock_recv(sock, _READ)):
+                dropped += len(data)
+    except (OSError, TimeoutError):
+        pass  # the client reset the connection, or is still sending: nothing more to do for it
+    finally:
+        sock.close()

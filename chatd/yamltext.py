@@ -1,0 +1,60 @@
+"""Values as chatd.yaml spells them, for the messages that name a value of
+the config: ``null``, ``true``, ``2024-01-01``, ``"x"``, ``[1, null]``, not
+Python's ``None``, ``True``, ``datetime.date(2024, 1, 1)``, ``'x'``.
+
+    >>> yaml_text(None), yaml_text(False), yaml_text(1.5), yaml_text("12")
+    ('null', 'false', '1.5', '"12"')
+    >>> yaml_text(["lobby", None])
+    '["lobby", null]'
+    >>> yaml_kind([1])
+    'a list'
+
+Strings are always double-quoted (YAML §7.3.1, which is JSON's form too):
+a plain ``x`` would not tell a string from a number, a date or a word of the
+message around it, and control characters and line breaks come out escaped,
+so a value takes one line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from typing import Any
+
+import yaml
+
+_DOCUMENT_END = "\n..."  # what PyYAML writes after a document that is a plain scalar
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, strings double-quoted."""
+
+
+_Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"'))
+
+
+def yaml_text(value: Any) -> str:
+    """``value`` (as ``yaml.safe_load`` gives it) as YAML writes it, on one line
+    (collections in flow style). A value YAML cannot write (no config holds one)
+    is shown as Python's repr."""
+    try:
+        text = yaml.dump(value, Dumper=_Dumper, default_flow_style=True, allow_unicode=True, width=math.inf)
+    except yaml.YAMLError:
+        return repr(value)
+    text = text.strip()
+    if text.endswith(_DOCUMENT_END):
+        text = text[:-len(_DOCUMENT_END)]
+    return " ".join(text.splitlines())  # a !!binary block, the one form left on several lines
+
+
+# A value's kind, in YAML's terms, by its Python type: bool before int (a bool is an int).
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "null"), (bool, "true or false"), (int, "a whole number"), (float, "a number"),
+    (str, "a string"), (datetime.datetime, "a date and time"), (datetime.date, "a date"), (list, "a list"),
+    (dict, "a mapping"), ((bytes, bytearray), "binary data"),
+)
+
+
+def yaml_kind(value: Any) -> str:
+    """What ``value`` is in YAML's terms: ``a list``, ``a string``, ``null``, ..."""
+    return next((kind for python_type, kind in _KINDS if isinstance(value, python_type)), type(value).__name__)

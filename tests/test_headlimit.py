@@ -1,0 +1,68 @@
+"""chatd.web.headlimit: a request head past Tornado's limit (64 KiB) is answered
+431 with Connection: close and the connection ended cleanly, on a page request
+as on a /ws handshake. Real server, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import chatd.web.headlimit
+from tests.conftest import until
+from tests.rawhttp import RawHTTP
+from tests.test_upgrade import HANDSHAKE
+
+HEAD_MAX = 65536  # Tornado's max_header_size, which chatd leaves as it is
+STARTS = {
+    "page": "GET / HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n",
+    "handshake": HANDSHAKE,
+}
+
+
+def head(server, kind: str, size: int) -> bytes:
+    """A request head of ``kind`` with a header field making it at least ``size`` bytes."""
+    return STARTS[kind].format(host=f"127.0.0.1:{server.port}", extra=f"X-Big: {'a' * size}\r\n").encode()
+
+
+@pytest.mark.parametrize("kind", STARTS)
+@pytest.mark.parametrize("size", [HEAD_MAX + 1, 5 * HEAD_MAX])
+async def test_a_head_past_the_limit_is_answered_431_and_the_connection_ended_without_a_reset(server, kind, size):
+    # A black-box tester saw a reset, told nothing, on both paths.
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(head(server, kind, size))
+        answer = await http.answer()
+        assert (answer.status, answer.headers["connection"]) == (431, "close")
+        assert f"larger than {HEAD_MAX} bytes".encode() in answer.body
+        assert answer.headers["x-content-type-options"] == "nosniff"  # chatd.web.headers, as every answer
+        assert await http.ended()  # a FIN: reading raises ConnectionResetError after a reset
+    finally:
+        http.close()
+    await until(lambda: not server.http.arrivals.lingering(), 30, "the socket closed once the client closed its side")
+
+
+@pytest.mark.parametrize("kind", STARTS)
+async def test_a_head_within_the_limit_is_served(server, kind):
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(head(server, kind, HEAD_MAX - 1024))
+        if kind == "page":
+            assert (await http.answer()).status == 200
+        else:
+            async with asyncio.timeout(30):
+                assert (await http.reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+    finally:
+        http.close()
+
+
+async def test_a_client_that_never_closes_its_side_is_closed_after_the_linger(server, monkeypatch):
+    monkeypatch.setattr(chatd.web.headlimit, "LINGER_SECONDS", 0.2)
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(head(server, "page", HEAD_MAX + 1))
+        assert (await http.answer()).status == 431
+        assert await http.ended()
+        await until(lambda: not server.http.arrivals.lingering(), 30, "the socket closed after the linger")
+    finally:
+        http.close()

@@ -1,0 +1,37 @@
+"""chatd.yamltext: config values as YAML spells them, on one line, read back as they were."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import yaml
+
+from chatd.yamltext import yaml_kind, yaml_text
+
+VALUES = [
+    (None, "null"), (True, "true"), (False, "false"), (3, "3"), (1.5, "1.5"), (float("inf"), ".inf"),
+    ("x", '"x"'), ("12", '"12"'), ("", '""'), ("true", '"true"'), ("it's", '"it\'s"'),
+    ("two\nlines", '"two\\nlines"'), ("café \x01", '"café \\x01"'),
+    (datetime.date(2024, 5, 1), "2024-05-01"), (datetime.datetime(2024, 5, 1, 10, 30), "2024-05-01 10:30:00"),
+    (["lobby", None, 1], '["lobby", null, 1]'), ({"a": [True]}, '{"a": [true]}'), ([], "[]"), ({}, "{}"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), VALUES)
+def test_a_value_is_spelled_as_yaml_writes_it_and_reads_back_the_same(value, text):
+    assert yaml_text(value) == text
+    assert yaml.safe_load(text) == value
+
+
+def test_binary_data_takes_one_line_too():
+    assert "\n" not in yaml_text(b"\x00" * 200)
+
+
+@pytest.mark.parametrize(("value", "kind"), [
+    (None, "null"), (False, "true or false"), (1, "a whole number"), (1.0, "a number"), ("", "a string"),
+    (datetime.date(2024, 5, 1), "a date"), (datetime.datetime(2024, 5, 1), "a date and time"), ([], "a list"),
+    ({}, "a mapping"), (b"", "binary data"),
+])
+def test_kinds_are_named_in_yaml_terms(value, kind):
+    assert yaml_kind(value) == kind
