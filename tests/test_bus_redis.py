@@ -9,10 +9,11 @@ import asyncio
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 
 from chatd.bus import Delivery, Notice, new_node_id
 from chatd.bus import redis as redis_bus
-from chatd.bus.codec import BadItem, decode, encode, origin
+from chatd.bus.codec import BadItem, decode, decode_batch, encode, encode_batch, origin
 from chatd.bus.redis import BusUnavailable, RedisBus
 from tests.conftest import until
 
@@ -27,13 +28,16 @@ class Recorder:
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
         self.notices: list[Notice] = []
+        self.heard: list[Delivery | Notice] = []  # both, in the order given
         self.losses = 0
 
     def delivery(self, item: Delivery) -> None:
         self.deliveries.append(item)
+        self.heard.append(item)
 
     def notice(self, item: Notice) -> None:
         self.notices.append(item)
+        self.heard.append(item)
 
     def lost(self) -> None:
         self.losses += 1
@@ -64,9 +68,23 @@ def test_items_are_the_frame_bytes_untouched_behind_a_small_header():
     assert decode(payload) == Delivery(("user:1", "user:2"), 9, (3, 8), data)
     assert decode(encode(Notice("presence", {"room": "é"}), b"n2")) == Notice("presence", {"room": "é"}, "n2")
     assert decode(encode(Delivery(("room:1",), 4, None, b"x"), b"n")).prev is None
-    for bad in (b"", b"\x02D\x00\x00", b"\x01X\x00\x02[]", b"\x01D\x00\x05[1,2", b"\x01D\x00\x02{}"):
+    for bad in (b"", b"\x01D\x00\x00\x00\x00\x00", b"\x02X\x00\x00\x00\x00\x02[]",
+                b"\x02D\x00\x00\x00\x00\x05[1,2", b"\x02D\x00\x00\x00\x00\x02{}"):
         with pytest.raises(BadItem):
             decode(bad)
+
+
+def test_a_batch_holds_deliveries_in_order_and_a_notice_of_any_size_encodes():
+    items = [item(i) for i in range(1, 4)]
+    batch = encode_batch(items, b"node1")
+    assert origin(batch) == b"node1" and decode_batch(batch) == items
+    notice = encode(Notice("x", {}), b"")
+    for bad in (batch[:-1], batch + b"\x00\x00", encode(item(1), b"n"),
+                batch + len(notice).to_bytes(4, "big") + notice):
+        with pytest.raises(BadItem):
+            decode_batch(bad)
+    big = Notice("state", {"users": [[i, f"user{i}"] for i in range(20_000)]})  # ~300 KB of JSON
+    assert decode(encode(big, b"n2")) == big._replace(origin="n2")
 
 
 async def test_items_reach_the_other_node_in_publish_order_and_not_their_own_twice(pair):
@@ -83,6 +101,29 @@ async def test_items_reach_the_other_node_in_publish_order_and_not_their_own_twi
     pair[1][0].publish(marker)
     await until(lambda: len(mine.notices) == 2, GENEROUS, "a notice from the other node")
     assert len(mine.deliveries) == 1000, "its own items came back from Redis and were dropped"
+
+
+async def test_runs_of_deliveries_go_as_batches_and_notices_keep_their_place(pair, redis_server):
+    (one, _), (_, theirs) = pair
+    published = await _publishes(redis_server.url)
+    sent: list[Delivery | Notice] = []
+    for i in range(1, 601):
+        sent.append(Delivery(("room:1",), i, (i - 1,), bytes([i % 256]) * 2000))  # 1.2 MB: several batches
+        if i % 200 == 0:
+            sent.append(Notice("mark", {"after": i, "pad": "x" * 70_000}))  # past what 2 bytes could say
+    for one_item in sent:
+        one.publish(one_item)
+    await until(lambda: len(theirs.notices) == 3, GENEROUS, "the last notice")
+    assert [x if type(x) is Delivery else x._replace(origin="") for x in theirs.heard] == sent, "in publish order"
+    assert await _publishes(redis_server.url) - published < 60, "600 deliveries, 3 notices: far fewer PUBLISHes"
+
+
+async def _publishes(url: str) -> int:
+    client = redis.Redis.from_url(url)
+    try:
+        return (await client.info("commandstats")).get("cmdstat_publish", {}).get("calls", 0)
+    finally:
+        await client.aclose()
 
 
 async def test_after_an_outage_the_outbox_is_sent_and_every_node_hears_lost(pair, redis_server):

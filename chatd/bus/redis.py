@@ -22,9 +22,11 @@ needs, and its own items, which it delivered locally on publish.
 **Publishing** never waits: ``publish`` delivers locally, then queues the
 item; one task sends the queue in order on one connection, many items per
 round trip (a pipeline), so one node's items reach the others in publish
-order. While Redis is away up to OUTBOX_MAX items wait and go out on
-reconnection; past that they are dropped, and once back this node tells
-every node to fill from the store (a ``bus.lost`` notice).
+order. A run of Deliveries goes as one batch (``chatd.bus.codec``) of up to
+PAYLOAD_BYTES: one PUBLISH, and one push for each node to read. While Redis
+is away up to OUTBOX_MAX items wait and go out on reconnection; past that
+they are dropped, and once back this node tells every node to fill from
+the store (a ``bus.lost`` notice).
 
 **Timing**: every PROBE_SECONDS a node publishes a ``bus.probe`` notice
 holding its monotonic clock; when Redis hands it back, the time it took
@@ -60,7 +62,7 @@ from redis.exceptions import RedisError
 
 from chatd import metrics
 from chatd.bus import Delivery, Notice, Receiver
-from chatd.bus.codec import NOTICE, BadItem, decode, encode, kind, origin
+from chatd.bus.codec import BATCH, NOTICE, BadItem, decode, decode_batch, encode, encode_batch, kind, origin
 from chatd.dsn import redacted
 
 log = logging.getLogger("chatd.bus")
@@ -69,13 +71,22 @@ LOST = "bus.lost"  # a notice this module sends and reads itself: "fill from the
 PROBE = "bus.probe"  # a notice a node sends itself through Redis, timing the bus (chatd.metrics); others drop it
 PROBE_SECONDS = 5.0  # between probes
 OUTBOX_MAX = 10_000  # items kept while Redis is away (~2 MB of typical messages)
-BATCH_MAX = 512  # items per round trip to Redis
+BATCH_MAX = OUTBOX_MAX  # items per round trip to Redis: all that wait (as batches of PAYLOAD_BYTES)
+# Bytes of frames in one batch of Deliveries: well below what Redis lets wait for a subscriber
+# (client-output-buffer-limit pubsub: 32 MB at once, 8 MB for a minute) before it drops it.
+PAYLOAD_BYTES = 256 * 1024
 CONNECT_SECONDS = 2.0  # for a connection to be made (TCP and AUTH/SELECT)
 REPLY_SECONDS = 5.0  # for Redis to answer a command
 QUIET_SECONDS = 5.0  # without anything from Redis before the subscriber pings it
 RECONNECT_FIRST = 0.1  # seconds before the first try to reconnect, doubled on each failure ...
 RECONNECT_MAX = 2.0  # ... up to this; each wait is jittered (x0.5-1) so nodes do not come back in step
 CLOSE_FLUSH = 2.0  # seconds close() waits for the queue to be sent
+
+
+def _ended(task: asyncio.Task) -> None:
+    """A bus task's end: only a bug ends one before close(), and the bus is then half dead: say so."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("bus: the task %s failed; restart this node", task.get_name(), exc_info=task.exception())
 
 
 class BusUnavailable(Exception):
@@ -123,6 +134,8 @@ class RedisBus:
         self._tasks = [loop.create_task(self._read(subscriber), name="chatd-bus-read"),
                        loop.create_task(self._write(publisher), name="chatd-bus-write"),
                        loop.create_task(self._probe(), name="chatd-bus-probe")]
+        for task in self._tasks:
+            task.add_done_callback(_ended)
         log.info("bus: Redis pub/sub channel %s at %s, node %s", self.channel, self._where, self.node)
 
     def publish(self, item: Delivery | Notice) -> None:
@@ -206,7 +219,7 @@ class RedisBus:
             self._queued.clear()
             while self._outbox or self._dropped:
                 batch = list(itertools.islice(self._outbox, BATCH_MAX))
-                payloads = [encode(item, self._origin) for item in batch]
+                payloads = self._payloads(batch)
                 told = self._dropped if len(batch) == len(self._outbox) else 0
                 if told:  # after what was kept: every node reads what the dropped items held from the store
                     payloads.append(encode(Notice(LOST, {"dropped": told}), self._origin))
@@ -222,6 +235,36 @@ class RedisBus:
                     log.warning("bus: told every node to read %d dropped items from the store", told)
                     self._dropped -= told
             self._empty.set()
+
+    def _payloads(self, items: list[Delivery | Notice]) -> list[bytes]:
+        """``items`` as payloads, in order: each run of Deliveries as batches of up to
+        PAYLOAD_BYTES of frames (a lone one as itself), each Notice on its own. An item
+        that cannot be encoded (a bug: a notice body JSON cannot hold) is logged and left out."""
+        payloads: list[bytes] = []
+        run: list[Delivery] = []
+        size = 0
+
+        def close_run() -> None:
+            if run:
+                payloads.append(encode(run[0], self._origin) if len(run) == 1 else encode_batch(run, self._origin))
+                run.clear()
+
+        for item in items:
+            if type(item) is not Delivery:
+                close_run()
+                try:
+                    payloads.append(encode(item, self._origin))
+                except (TypeError, ValueError):
+                    log.exception("bus: a %s notice cannot be encoded; not sent", item.kind)
+                continue
+            if size + len(item.data) > PAYLOAD_BYTES:
+                close_run()
+            if not run:
+                size = 0
+            run.append(item)
+            size += len(item.data)
+        close_run()
+        return payloads
 
     async def _send(self, connection: AbstractConnection, payloads: list[bytes]) -> None:
         commands = [("PUBLISH", self.channel, payload) for payload in payloads]
@@ -267,13 +310,17 @@ class RedisBus:
                 self._timed(payload)
             return
         try:
-            item = decode(payload)
+            items = decode_batch(payload) if kind(payload) == BATCH else [decode(payload)]
         except BadItem as e:
             self._bad_items += 1
             if self._bad_items == 1:  # a node of another version, or not chatd: say it once
                 log.error("bus: an item on %s this node cannot read (%s); are nodes of different chatd versions "
                           "on one bus?", self.channel, e)
             return
+        for item in items:
+            self._heard(item)
+
+    def _heard(self, item: Delivery | Notice) -> None:
         if type(item) is Delivery:
             self._tell("delivery", item)
         elif item.kind == LOST:

@@ -34,6 +34,10 @@ from redis.exceptions import RedisError
 log = logging.getLogger("chatd.cluster")
 
 TIMEOUT = 0.5  # seconds a command may take: a message waits for it (chatd.cluster.limits)
+# Connections to Redis at once. A call finding them all busy waits for one (up to TIMEOUT) rather
+# than failing: redis-py's default pool refuses the 101st concurrent call (MaxConnectionsError),
+# which a connection storm's name claims reached, and which failed the names and limits open.
+POOL_MAX = 32
 RETRY_AFTER = 5.0  # seconds Redis is left alone after a failure
 # Sends of a command after the first that failed on a connection error (not a timeout: a Redis that
 # is slow or unreachable would make a message wait twice as long for nothing). Should the first
@@ -51,8 +55,9 @@ T = TypeVar("T")
 
 class SharedRedis:
     def __init__(self, url: str, clock: Callable[[], float] = time.monotonic):
-        self.redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
-                                          retry=Retry(NoBackoff(), RESENDS, supported_errors=(ConnectionLost,)))
+        self.redis = redis.Redis.from_pool(redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_MAX, timeout=TIMEOUT, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
+            retry=Retry(NoBackoff(), RESENDS, supported_errors=(ConnectionLost,))))
         self._clock = clock
         self._down_until: float | None = None  # clock reading until which Redis is not tried
         self._calls = 0  # under way
