@@ -16,7 +16,8 @@ pytestmark = pytest.mark.redis
 TAKEN = (0.0, -1)
 
 
-async def _script_calls(url: str) -> int:
+async def script_calls(url: str) -> int:
+    """Script calls (EVALSHA, EVAL) Redis has run since it started."""
     client = redis.Redis.from_url(url)
     try:
         stats = await client.info("commandstats")
@@ -30,12 +31,12 @@ async def test_the_takes_of_one_pass_are_answered_in_order_in_one_call_per_batch
     try:
         buckets = SharedBuckets(shared)
         await buckets.take([("warm-up", 1, 1)])  # loads the script: the counts below are the takes' own
-        before = await _script_calls(redis_server.url)
+        before = await script_calls(redis_server.url)
         asked = BATCH_MAX + 44
         answers = await asyncio.gather(*(buckets.take([("user:1", 0.01, 5)]) for _ in range(asked)))
         assert answers[:5] == [TAKEN] * 5, "the first five asked get the burst's five tokens"
         assert all(wait > 0 and which == 0 for wait, which in answers[5:])
-        assert await _script_calls(redis_server.url) - before == 2, "one script call per BATCH_MAX takes"
+        assert await script_calls(redis_server.url) - before == 2, "one script call per BATCH_MAX takes"
     finally:
         await shared.close()
 

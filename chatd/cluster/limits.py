@@ -10,10 +10,8 @@ or none. Redis's own clock (``TIME``) refills the buckets, so the nodes'
 clocks need not agree.
 
 The takes asked for during one pass of the event loop go to Redis together at
-its end, in one script call (``BATCH_MAX`` at most), which takes them one
-after the other in the order asked: one round trip per pass rather than one
-per message (profiled: 500 rooms x 10 on one node with a Redis bus, each
-message's own EVALSHA was ~15 % of the node's CPU).
+its end (``chatd.cluster.perpass``), in one script call (``BATCH_MAX`` at most),
+which takes them one after the other in the order asked.
 
     buckets = SharedBuckets(shared)
     wait, which = await buckets.take([("user:7", 20, 40), ("message:203.0.113.9", 25, 150)])
@@ -23,8 +21,10 @@ message's own EVALSHA was ~15 % of the node's CPU).
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
+
+from chatd.cluster.perpass import PerPass
 
 if TYPE_CHECKING:  # redis-py is an extra, imported only where a bus is configured (chatd.chat)
     from chatd.cluster.shared import SharedRedis
@@ -82,49 +82,26 @@ class SharedBuckets:
     def __init__(self, shared: SharedRedis):
         self._shared = shared
         self._script = shared.redis.register_script(TAKE)
-        self._asked: list[tuple[Buckets, asyncio.Future]] = []  # this pass's takes, sent at its end
-        self._calls: set[asyncio.Task] = set()  # under way (the loop keeps only weak references to tasks)
+        self._takes: PerPass[Buckets, tuple[float, int]] = PerPass(self._send, BATCH_MAX)
 
-    def take(self, buckets: Buckets) -> asyncio.Future:
+    def take(self, buckets: Buckets) -> Awaitable[Answer]:
         """Take one token from each (key, rate per second, burst), or from none;
         awaitable: → (0.0, -1) when taken, (seconds until one is there, index of
         the empty bucket) when not, None when Redis is out (the caller decides).
         Sent with the other takes of this pass of the loop, at its end."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._asked.append((buckets, future))
-        if len(self._asked) == 1:
-            loop.call_soon(self._send)
-        return future
+        return self._takes.ask(buckets)
 
-    def _send(self) -> None:
-        asked, self._asked = self._asked, []
-        for start in range(0, len(asked), BATCH_MAX):
-            call = asyncio.ensure_future(self._call(asked[start:start + BATCH_MAX]))
-            self._calls.add(call)
-            call.add_done_callback(self._calls.discard)
-
-    async def _call(self, takes: list[tuple[Buckets, asyncio.Future]]) -> None:
-        """One script call for ``takes``; each future gets its take's answer (None: Redis out)."""
+    async def _send(self, takes: list[Buckets]) -> list[tuple[float, int]] | None:
+        """One script call for ``takes``: their answers in order, or None (Redis out)."""
         keys: list[str] = []
         args: list[float] = [len(takes)]
-        for buckets, _ in takes:
+        for buckets in takes:
             args.append(len(buckets))
             for key, rate, burst in buckets:
                 keys.append(PREFIX + key)
                 args += [rate, burst]
-        try:
-            answer = await self._shared.run("taking rate-limit tokens", lambda client: self._script(
-                keys=keys, args=args, client=client))
-        except asyncio.CancelledError:  # the loop is closing
-            for _, future in takes:
-                future.cancel()
-            raise
-        except Exception as e:  # not Redis's failure (run answers None for those): each asker gets it
-            for _, future in takes:
-                if not future.done():
-                    future.set_exception(e)
-            return
-        for i, (_, future) in enumerate(takes):
-            if not future.done():  # its asker may have gone (a connection closed meanwhile)
-                future.set_result(None if answer is None else (int(answer[2 * i]) / MS, int(answer[2 * i + 1])))
+        answer = await self._shared.run("taking rate-limit tokens", lambda client: self._script(
+            keys=keys, args=args, client=client))
+        if answer is None:
+            return None
+        return [(int(answer[2 * i]) / MS, int(answer[2 * i + 1])) for i in range(len(takes))]

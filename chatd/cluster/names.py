@@ -9,7 +9,9 @@ script, all or none: a key held by another user refuses, else every key is
 set to "user id:name" with a time to live. Redis runs scripts one at a time,
 so of two nodes claiming at once exactly one wins. Why a script rather than
 ``SET NX`` per key: a name has two keys, and a claim that got one of them
-must not keep it.
+must not keep it. The claims of one pass of the event loop go in one call
+(``chatd.cluster.perpass``), made one after the other in the order asked: a
+connection storm's identifies cost a round trip per pass, not per client.
 
 The time to live is the name's hold: while the user is online its node
 renews it every ``RENEW_EVERY`` seconds to ``max(identity.name_hold_seconds,
@@ -24,8 +26,10 @@ leaves — also when its node is killed, for at most the same time.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, NamedTuple
 
+from chatd.cluster.perpass import PerPass
 from chatd.names import name_keys
 
 if TYPE_CHECKING:  # redis-py is an extra, imported only where a bus is configured (chatd.chat)
@@ -36,21 +40,36 @@ RENEW_EVERY = 30.0  # seconds between renewals of the names online on a node
 ONLINE_KEEP = 3 * RENEW_EVERY  # seconds a name online lives at least: two renewals may fail
 MS = 1000
 
-# KEYS: the name's keys; ARGV: user id, name, milliseconds to live, and "vouched" to take the keys
-# whoever holds them (a user the web app vouches for: chatd.hub, "Names").
-# → nil when the keys are the user's now, else {"user id:name" of the holder, its milliseconds to live}.
+# KEYS: the keys of every claim, one claim after the other. ARGV: the number of claims, then per
+# claim its number of keys, the user id, the name, milliseconds to live, and "vouched" to take the
+# keys whoever holds them (a user the web app vouches for: chatd.hub, "Names").
+# → per claim two values: "", 0 when the keys are the user's now, else "user id:name" of the
+# holder and its milliseconds to live.
 CLAIM = """
-for _, key in ipairs(KEYS) do
-  local held = redis.call('GET', key)
-  if held and ARGV[4] ~= 'vouched' and string.match(held, '^(%d+):') ~= ARGV[1] then
-    return {held, redis.call('PTTL', key)}
+local answers, k, a = {}, 0, 2
+for c = 1, tonumber(ARGV[1]) do
+  local n, user, name, ttl, vouched = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local held, left = '', 0
+  for i = 1, n do
+    local holder = redis.call('GET', KEYS[k + i])
+    if holder and vouched ~= 'vouched' and string.match(holder, '^(%d+):') ~= user then
+      held, left = holder, redis.call('PTTL', KEYS[k + i])
+      break
+    end
   end
+  if held == '' then
+    for i = 1, n do
+      redis.call('SET', KEYS[k + i], user .. ':' .. name, 'PX', ttl)
+    end
+  end
+  answers[2 * c - 1], answers[2 * c] = held, left
+  k, a = k + n, a + 5
 end
-for _, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
-end
-return false
+return answers
 """
+CLAIMS_MAX = 256  # claims in one script call
+
+Ask = tuple[int, str, float, bool]  # (user id, name, seconds, vouched)
 
 
 class Claim(NamedTuple):
@@ -65,6 +84,7 @@ class NameClaims:
     def __init__(self, shared: SharedRedis):
         self._shared = shared
         self._script = shared.redis.register_script(CLAIM)
+        self._claims: PerPass[Ask, Claim | None] = PerPass(self._send, CLAIMS_MAX)
 
     async def claim(self, user_id: int, name: str, seconds: float, vouched: bool = False) -> Claim | None:
         """Claim ``name`` for ``user_id`` for ``seconds``: None when it is the
@@ -72,25 +92,33 @@ class NameClaims:
         ``vouched``: the user's name is the web app's word, taken whoever holds it: it
         then holds against guests on every node (a user vouched for, holding it before,
         is not refused either: such users may share a name)."""
-        held = await self._shared.run("claiming a name", lambda client: self._script(
-            keys=_keys(name), args=[user_id, name, _ms(seconds), "vouched" if vouched else ""], client=client))
-        if not held:
+        return await self._claims.ask((user_id, name, seconds, vouched))
+
+    async def _send(self, claims: list[Ask]) -> list[Claim | None] | None:
+        """One script call for ``claims``: per claim None (the user's now) or its holder; None if Redis is out."""
+        keys: list[str] = []
+        args: list[str | int] = [len(claims)]
+        for user_id, name, seconds, vouched in claims:
+            name_keys_ = _keys(name)
+            keys += name_keys_
+            args += [len(name_keys_), user_id, name, _ms(seconds), "vouched" if vouched else ""]
+        answer = await self._shared.run("claiming names", lambda client: self._script(
+            keys=keys, args=args, client=client))
+        if answer is None:
             return None
-        owner, _, holder_name = held[0].decode().partition(":")
-        return Claim(int(owner), holder_name, max(0, int(held[1])) / MS)
+        return [_claim(answer[2 * i], answer[2 * i + 1]) for i in range(len(claims))]
 
     async def keep(self, names: list[tuple[int, str]], seconds: float) -> None:
-        """Set each (user id, name) to live ``seconds`` from now, if still that user's."""
-        if not names:
-            return
+        """Set each (user id, name) to live ``seconds`` from now, if still that user's: a
+        claim whose answer is not needed, in order with the claims of the same pass."""
+        await asyncio.gather(*(self._claims.ask((user_id, name, seconds, False)) for user_id, name in names))
 
-        async def renew(client) -> None:
-            async with client.pipeline(transaction=False) as pipe:
-                for user_id, name in names:
-                    await self._script(keys=_keys(name), args=[user_id, name, _ms(seconds), ""], client=pipe)
-                await pipe.execute()
 
-        await self._shared.run("renewing names", renew)
+def _claim(held: bytes, left: int) -> Claim | None:
+    if not held:
+        return None
+    owner, _, holder_name = held.decode().partition(":")
+    return Claim(int(owner), holder_name, max(0, int(left)) / MS)
 
 
 def online_keep(hold_seconds: float) -> float:
