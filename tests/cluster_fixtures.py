@@ -105,3 +105,13 @@ async def two_nodes(request: pytest.FixtureRequest, tmp_path: Path, cluster_node
     """Two nodes on one database (SQLite or PostgreSQL) that take ``web_app``'s tokens."""
     database = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "chatd.db")
     return await cluster_nodes(2, database=database, app_tokens={"secret": web_app.secret})
+
+
+@pytest.fixture
+async def shared_redis(redis_server) -> AsyncIterator[Any]:
+    """A node's SharedRedis (chatd.cluster.shared) on the test's Redis, closed at the end."""
+    from chatd.cluster.shared import SharedRedis  # redis-py: imported where a test asks for Redis
+
+    shared = SharedRedis(redis_server.url)
+    yield shared
+    await shared.close()
