@@ -16,7 +16,16 @@ How the send queue is shared (checked when the config is loaded, see
   of the queue waits to be sent to it;
 
 so the answers to a client's requests never fill more than 3/4 of its queue,
-and the last quarter is left for live frames arriving while it reads.
+and the last quarter is left for live frames arriving while it reads;
+
+- the kernel's send buffer of a connection is fixed at 1/SEND_BUFFER_SHARE of
+  the queue (SO_SNDBUF; Linux doubles it). Left to grow by itself (up to
+  ``net.ipv4.tcp_wmem``'s 4 MiB) it takes pages the client asked for ahead of
+  the live frames, and a full one tells the loop it may write again only once
+  a third of it is free: meanwhile live frames piled up past the limit for a
+  client reading faster than they came (a black-box tester: 20 history pages
+  asked at once, 420 KB/s of live messages, a client reading 640 KB/s, cut
+  off after 6.4 s, live messages held back seconds behind the pages).
 
     page = message_page(store_page, budget=262144)
     payload = encode_with_list({"type": "history", "room": "lobby", "more": page.more}, "messages", page.items)
@@ -48,6 +57,7 @@ from chatd.store.rows import QUOTE_CHARS, Quote, Reacted
 
 REPLY_SHARE = 2
 REQUEST_HIGH_WATER_SHARE = 4
+SEND_BUFFER_SHARE = 4
 
 # The character ``encode`` spends the most bytes on: JSON escapes C0 controls as
 # "\u0001", 6 bytes; no character costs more (tests/test_paging.py checks them all).

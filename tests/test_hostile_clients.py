@@ -10,6 +10,7 @@ import socket
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chatd.paging import SEND_BUFFER_SHARE
 from chatd.web.connection import ChatConnection
 from tests.conftest import until
 from tests.test_store import hold_writer
@@ -159,10 +160,6 @@ async def stops_reading(server, connect, *rooms: str) -> tuple[ChatClient, ChatC
     """The client "sloth", identified and joined to ``rooms`` with small socket buffers at both
     ends, then no longer reading. → (the client, its connection in the server, the most bytes
     the kernel holds for it, both ends together)."""
-    # Accepted sockets inherit the listening socket's SO_SNDBUF (Linux copies it
-    # into each connection): sloth's server-side socket gets a small send buffer.
-    for listening in server.listening:
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKET_BUFFER)
     sloth = await connect(sock=await small_receive_buffer_socket(server.port))
     await sloth.identify(name="sloth")
     for room in rooms:
@@ -170,8 +167,16 @@ async def stops_reading(server, connect, *rooms: str) -> tuple[ChatClient, ChatC
     sloth.ws.transport.pause_reading()  # a client that stops reading
     connection = next(s for s in server.sockets if s.session.user.name == "sloth")
     kernel_bytes = (sloth.ws.transport.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-                    + server.listening[0].getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+                    + small_send_buffer(connection))
     return sloth, connection, kernel_bytes
+
+
+def small_send_buffer(connection: ChatConnection) -> int:
+    """Give the server's side of ``connection`` a small kernel send buffer (chatd sets its own
+    when the connection is made); → the bytes it may hold (Linux doubles what is asked)."""
+    sock = connection._transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKET_BUFFER)
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
 
 
 # A small send queue (so the test is quick), and replies small enough for it.
@@ -201,6 +206,17 @@ async def test_client_that_does_not_read_is_cut_off(server, user, connect, confi
     sloth.ws.transport.abort()  # the test client itself would wait forever to close
 
 
+@pytest.mark.parametrize("config_overrides", [SMALL_QUEUE])
+async def test_the_kernel_holds_a_fixed_share_of_the_send_queue_for_a_client(server, user, config_overrides):
+    """Not left to grow by itself (to MiBs): a grown send buffer took pages a client asked for
+    ahead of the live frames and, full, let live frames pile up past the limit for a client
+    that read faster than they came (chatd.paging)."""
+    await user("alice")
+    sock = next(iter(server.sockets))._transport.get_extra_info("socket")
+    # Linux doubles what is asked (socket(7)); a buffer it tunes itself starts at tcp_wmem's 16 KiB.
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * SEND_QUEUE_BYTES // SEND_BUFFER_SHARE
+
+
 # A client's ping with the most a control frame carries (RFC 6455 §5.5), masked with a zero mask; its pong.
 BIG_PING = bytes((0x89, 0x80 | 125)) + bytes(4) + b"p" * 125
 BIG_PONG_BYTES = 2 + 125
@@ -210,8 +226,6 @@ BIG_PONG_BYTES = 2 + 125
 async def test_a_flood_of_pings_never_read_is_cut_off_at_the_limit(server, config_overrides, caplog):
     """Pongs count towards the send queue as they are queued: however many pings one
     read brings (uvloop reads up to ~2 MiB a pass), at most one pong passes the limit."""
-    for listening in server.listening:
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKET_BUFFER)
     loop = asyncio.get_running_loop()
     sock = await small_receive_buffer_socket(server.port)
     await loop.sock_sendall(sock, HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra="").encode())
@@ -219,8 +233,8 @@ async def test_a_flood_of_pings_never_read_is_cut_off_at_the_limit(server, confi
     while b"\r\n\r\n" not in head:
         head += await loop.sock_recv(sock, 1)
     assert head.startswith(b"HTTP/1.1 101 ")
-    kernel_bytes = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-                    + server.listening[0].getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    await until(lambda: server.sockets, what="the connection in the server")
+    kernel_bytes = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) + small_send_buffer(next(iter(server.sockets)))
     pings = 2 * (SEND_QUEUE_BYTES + kernel_bytes) // BIG_PONG_BYTES  # never read: pongs past any buffer
     with caplog.at_level("WARNING", logger="chatd.connection"):
         with contextlib.suppress(ConnectionResetError):  # cut off (aborted) while pings were still coming

@@ -41,15 +41,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
+import socket
 import time
 from collections.abc import Awaitable
 from typing import Any
 
 from chatd import metrics
 from chatd.chat import Chat
-from chatd.paging import REQUEST_HIGH_WATER_SHARE
+from chatd.paging import REQUEST_HIGH_WATER_SHARE, SEND_BUFFER_SHARE
 from chatd.protocol import DATABASE_UNREACHABLE, CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
@@ -113,6 +115,10 @@ class ChatConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._transport.set_write_buffer_limits(high=self._high_water)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # the kernel's share of the queue (chatd.paging)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._limit // SEND_BUFFER_SHARE)
         self.registry.add(self)
         ban = self.chat.moderation.ban_of(None, self.remote_ip)
         if ban is not None:  # accepted, told why, closed: the page can show it (docs/protocol.md, "Banned")
