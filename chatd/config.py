@@ -72,7 +72,7 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
     sections = {s.key.rpartition(".")[0] for s in SETTINGS}
     problems = [
         f"{where}: key '{k}' {RETIRED[k]}" if k in RETIRED
-        else f"{where}: key '{k}' must be a section (a mapping of keys)" if k in sections
+        else f"{where}: key '{k}' must be a section (a mapping of keys), not {yaml_text(flat[k])}" if k in sections
         else f"{where}: unknown key '{k}'"
         for k in flat
         if k not in BY_KEY

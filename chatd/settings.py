@@ -48,7 +48,7 @@ def _int(lo: int, hi: int) -> Check:
         if not isinstance(v, int) or isinstance(v, bool):
             return f"must be a whole number, not {yaml_text(v)}"
         if not lo <= v <= hi:
-            return f"must be between {lo} and {hi}, not {v}"
+            return f"must be between {lo} and {hi}, not {yaml_text(v)}"
         return None
 
     return check
@@ -59,7 +59,7 @@ def _number(lo: float, hi: float) -> Check:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             return f"must be a number, not {yaml_text(v)}"
         if not lo <= v <= hi:
-            return f"must be between {lo} and {hi}, not {v}"
+            return f"must be between {lo} and {hi}, not {yaml_text(v)}"
         return None
 
     return check

@@ -14,6 +14,10 @@ async def test_the_api_is_off_until_a_key_exists(server):
     for path in ("/messages", "/openapi.json"):
         status, body, _ = await api_call(server, "GET" if path.endswith("json") else "POST", path, SEND)
         assert status == 404 and body["error"]["code"] == "api_off"
+    # Whatever the method: a 405 would name the methods of a path of an API nobody turned on.
+    for method in ("PUT", "DELETE", "OPTIONS"):
+        status, body, headers = await api_call(server, method, "/rooms")
+        assert (status, body["error"]["code"]) == (404, "api_off") and "Allow" not in headers
     api_key(server, "read")
     status, body, _ = await api_call(server, "GET", "/openapi.json")
     assert status == 200 and body["openapi"].startswith("3.1")

@@ -149,12 +149,20 @@ class Api:
     def config(self) -> Any:
         return self.chat.config  # read per request: a reload applies at once
 
-    async def authenticate(self, authorization: str | None, scope: str) -> Key:
-        """The request's key, if it may do what needs ``scope`` ("": any key); else ApiError."""
+    async def check_on(self) -> None:
+        """ApiError ``api_off`` while no key was ever created (``unavailable`` if the store cannot say)."""
         try:
-            key = await self.keys.authenticate(authorization)
+            await self.keys.check_on()
         except ApiOff as e:
             raise ApiError("api_off", str(e)) from None
+        except DatabaseUnreachable:
+            raise ApiError("unavailable", DATABASE_UNREACHABLE) from None
+
+    async def authenticate(self, authorization: str | None, scope: str) -> Key:
+        """The request's key, if it may do what needs ``scope`` ("": any key); else ApiError."""
+        await self.check_on()
+        try:
+            key = await self.keys.authenticate(authorization)
         except KeyRefused as e:
             raise ApiError("unauthorized", str(e)) from None
         except DatabaseUnreachable:
@@ -222,6 +230,9 @@ class OperationHandler(SecurityHeaders, EarlyRefusals, tornado.web.RequestHandle
     async def prepare(self) -> None:
         self.set_header("Cache-Control", "no-store")
         try:
+            # The API being off comes first, whatever the method: an API nobody turned on shows
+            # none of its paths (a 405 would name the methods each takes).
+            await self.api.check_on()
             self.op = self.operations.get(self.request.method)
             if self.op is None:
                 raise ApiError("method_not_allowed", f"{self.request.method} is not served here; this path takes "
