@@ -14,7 +14,7 @@ pytestmark = pytest.mark.redis
 
 
 async def test_claims_of_one_pass_go_together_and_the_first_asked_wins(shared_redis, redis_server):
-    claims = NameClaims(shared_redis)
+    claims = NameClaims(shared_redis, lambda: "db1")
     await claims.claim(99, "warm-up", 60)  # loads the script: the count below is the claims' own
     before = await script_calls(redis_server.url)
     answers = await asyncio.gather(
@@ -32,8 +32,15 @@ async def test_claims_of_one_pass_go_together_and_the_first_asked_wins(shared_re
 
 
 async def test_keep_renews_only_the_users_own_claims(shared_redis):
-    claims = NameClaims(shared_redis)
+    claims = NameClaims(shared_redis, lambda: "db1")
     assert await claims.claim(1, "Zoe", 60) is None
     await claims.keep([(1, "Zoe"), (2, "Zoe")], 0.001)  # user 2's keep does nothing: not its name
     await asyncio.sleep(0.01)  # past the 1 ms it was set to live: it is gone, anyone may claim it
     assert await claims.claim(2, "zoe", 60) is None
+
+
+async def test_a_new_database_does_not_see_the_names_held_for_the_users_of_the_one_before(shared_redis):
+    assert await NameClaims(shared_redis, lambda: "db1").claim(1, "Mark", 60) is None
+    assert await NameClaims(shared_redis, lambda: "db1").claim(2, "mark", 60) is not None
+    # Made anew (or restored: a new epoch) against the same Redis: user 2 there is someone else.
+    assert await NameClaims(shared_redis, lambda: "db2").claim(2, "mark", 60) is None

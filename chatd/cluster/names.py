@@ -19,7 +19,7 @@ ONLINE_KEEP)``; when the user goes (or renames) the keys are set to expire
 ``name_hold_seconds`` later. So a name stays held for its user after it
 leaves — also when its node is killed, for at most the same time.
 
-    claims = NameClaims(shared)
+    claims = NameClaims(shared, lambda: store.epoch.id)   # claims of this database only
     holder = await claims.claim(user_id, "Mark", hold_seconds)   # None: ours now; else (user id, name, s left)
     await claims.keep([(user_id, "Mark")], seconds)              # renew (online), or start the hold (gone)
 """
@@ -27,6 +27,7 @@ leaves — also when its node is killed, for at most the same time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from chatd.cluster.perpass import PerPass
@@ -81,8 +82,13 @@ class Claim(NamedTuple):
 
 
 class NameClaims:
-    def __init__(self, shared: SharedRedis):
+    def __init__(self, shared: SharedRedis, database: Callable[[], str]):
+        """``database``: the epoch id of the database the names are of (``chatd.epoch``): a
+        database made anew, or restored, against the same Redis does not find the names
+        held for the users of the one before it (a black-box tester's new database was
+        refused names held for the old one's users)."""
         self._shared = shared
+        self._database = database
         self._script = shared.redis.register_script(CLAIM)
         self._claims: PerPass[Ask, Claim | None] = PerPass(self._send, CLAIMS_MAX)
 
@@ -99,7 +105,7 @@ class NameClaims:
         keys: list[str] = []
         args: list[str | int] = [len(claims)]
         for user_id, name, seconds, vouched in claims:
-            name_keys_ = _keys(name)
+            name_keys_ = self._keys(name)
             keys += name_keys_
             args += [len(name_keys_), user_id, name, _ms(seconds), "vouched" if vouched else ""]
         answer = await self._shared.run("claiming names", lambda client: self._script(
@@ -107,6 +113,10 @@ class NameClaims:
         if answer is None:
             return None
         return [_claim(answer[2 * i], answer[2 * i + 1]) for i in range(len(claims))]
+
+    def _keys(self, name: str) -> list[str]:
+        prefix = f"{PREFIX}{self._database()}:"
+        return sorted(prefix + key for key in name_keys(name))
 
     async def keep(self, names: list[tuple[int, str]], seconds: float) -> None:
         """Set each (user id, name) to live ``seconds`` from now, if still that user's: a
@@ -124,10 +134,6 @@ def _claim(held: bytes, left: int) -> Claim | None:
 def online_keep(hold_seconds: float) -> float:
     """Seconds a name online lives between renewals (see the module)."""
     return max(hold_seconds, ONLINE_KEEP)
-
-
-def _keys(name: str) -> list[str]:
-    return sorted(PREFIX + key for key in name_keys(name))
 
 
 def _ms(seconds: float) -> int:
