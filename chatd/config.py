@@ -57,7 +57,9 @@ class Config(SimpleNamespace):
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for k, v in data.items():
-        key = f"{prefix}{k if isinstance(k, str) else yaml_text(k)}"  # `null: 1` names the key null, not None
+        # `null: 1` names the key null, not None; a dot in a key is its own (quoted), so that a key
+        # `limits.max_text_chars` is unknown, not a second spelling of the nested one it would override
+        key = f"{prefix}{k if isinstance(k, str) and '.' not in k else yaml_text(k)}"
         if isinstance(v, dict) and any(s.key.startswith(key + ".") for s in SETTINGS):
             flat.update(_flatten(v, key + "."))
         else:

@@ -14,13 +14,27 @@ async def test_the_api_is_off_until_a_key_exists(server):
     for path in ("/messages", "/openapi.json"):
         status, body, _ = await api_call(server, "GET" if path.endswith("json") else "POST", path, SEND)
         assert status == 404 and body["error"]["code"] == "api_off"
-    # Whatever the method: a 405 would name the methods of a path of an API nobody turned on.
-    for method in ("PUT", "DELETE", "OPTIONS"):
-        status, body, headers = await api_call(server, method, "/rooms")
-        assert (status, body["error"]["code"]) == (404, "api_off") and "Allow" not in headers
+    # Whatever the method and path: a 405 would name the methods of a path of an API nobody turned
+    # on, a not_found tell a path that is not one (a black-box tester mapped the routes so).
+    asked = [("PUT", "/api/v1/rooms"), ("OPTIONS", "/api/v1/rooms"), ("TRACE", "/api/v1/rooms/lobby"),
+             ("FOO", "/api/v1/bots/1"), ("POST", "/api/v1/openapi.json"), ("GET", "/api/v1/nonexistent"),
+             ("GET", "/api/v1/"), ("TRACE", "/api/v1/nonexistent")]
+    for method, path in asked:
+        http = await RawHTTP.open(server.port)
+        try:
+            http.send(request(method, path))
+            answer = await http.answer()
+            assert (answer.status, json.loads(answer.body)["error"]["code"]) == (404, "api_off"), (method, path)
+            assert "allow" not in answer.headers
+        finally:
+            http.close()
     api_key(server, "read")
     status, body, _ = await api_call(server, "GET", "/openapi.json")
     assert status == 200 and body["openapi"].startswith("3.1")
+    status, body, headers = await api_call(server, "POST", "/openapi.json", {})
+    assert (status, body["error"]["code"], headers["Allow"]) == (405, "method_not_allowed", "GET")
+    status, body, _ = await api_call(server, "GET", "/nonexistent")
+    assert (status, body["error"]["code"]) == (404, "not_found")
 
 
 async def test_a_refusal_at_the_headers_keeps_the_connection_for_the_requests_pipelined_behind_it(server):

@@ -65,5 +65,5 @@ def routes(chat: Chat) -> tuple[Api, list[tuple[Any, ...]]]:
         (PREFIX + "/openapi.json", OpenApiHandler, {"api": api, "document": document_bytes(ops)})]
     rules += [(_pattern(path), OperationHandler, {"api": api, "operations": methods})
               for path, methods in by_path.items()]
-    rules.append((r"/api/.*", NotFound))
+    rules.append((r"/api/.*", NotFound, {"api": api}))
     return api, rules

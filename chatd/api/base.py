@@ -40,7 +40,7 @@ import tornado.web
 
 from chatd import metrics
 from chatd.api.fields import Invalid, Schema
-from chatd.auth.apikeys import ApiKeys, ApiOff, Key, KeyRefused
+from chatd.auth.apikeys import API_OFF, ApiKeys, ApiOff, Key, KeyRefused
 from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
@@ -211,14 +211,49 @@ def read_json(body: bytes) -> Any:
     return data
 
 
+class ApiHandler(SecurityHeaders, tornado.web.RequestHandler):
+    """What every handler under /api/ shares: errors as JSON, and while the API is off
+    (no key ever created) a 404 ``api_off`` for every path and method, so that an API
+    nobody turned on shows none of its paths (a 405 would name the methods a path takes,
+    a ``not_found`` tell a path that is not one). ``allowed``: the methods the path takes,
+    named in a 405's Allow (RFC 9110 §15.5.6)."""
+
+    api: Api
+    allowed: tuple[str, ...] = ()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """What went wrong where no ApiError was raised: a bug, a bad request line, a method
+        Tornado refuses before any handler runs (TRACE, or one it does not know)."""
+        if not self.api.keys.known_on:  # not known to be on: Tornado's refusals come before prepare's check
+            error = ApiError("api_off", API_OFF)
+        else:
+            code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+                status_code, "internal")
+            error = ApiError(code, self._reason)
+        self.clear()
+        self.send_api_error(error)
+
+    def send_api_error(self, error: ApiError) -> None:
+        """Answer ``error``: its status, its JSON body, and Allow for a 405."""
+        self.set_status(error.status)
+        self._allow(error.status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(error.body()))
+
+    def _allow(self, status: int) -> None:
+        if status == 405 and self.allowed:
+            self.set_header("Allow", ", ".join(self.allowed))
+
+
 @tornado.web.stream_request_body
-class OperationHandler(SecurityHeaders, EarlyRefusals, tornado.web.RequestHandler):
+class OperationHandler(EarlyRefusals, ApiHandler):
     """Serves the operations of one path (one per method). ``chatd.api.routes`` makes the routes.
     A refusal at the headers is given before the body is read (``chatd.web.early``)."""
 
     def initialize(self, api: Api, operations: dict[str, Operation]) -> None:
         self.api = api
         self.operations = operations
+        self.allowed = tuple(operations)
         self.key: Key | None = None
         self.op: Operation | None = None
         self._chunks: list[bytes] = []
@@ -333,28 +368,19 @@ class OperationHandler(SecurityHeaders, EarlyRefusals, tornado.web.RequestHandle
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Whatever went wrong where no ApiError was raised (a bug, a bad request line) is JSON too."""
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            status_code, "internal")
-        self._allow(status_code)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(ApiError(code, self._reason).body()))
-
-    def _allow(self, status: int) -> None:
-        """A 405 names the methods the path takes (RFC 9110 §15.5.6), whichever method was refused:
-        ours, or one Tornado refuses before any handler runs (TRACE, OPTIONS, HEAD)."""
-        if status == 405:
-            self.set_header("Allow", ", ".join(self.operations))
-
     # HEAD and OPTIONS too: prepare refuses them (no operation takes them), and this answers the refusal held.
     get = post = put = patch = delete = head = options = _serve
 
 
-class NotFound(SecurityHeaders, tornado.web.RequestHandler):
-    """Any other path under /api/: a JSON 404."""
+class NotFound(ApiHandler):
+    """Any other path under /api/: a JSON 404 (``api_off`` while the API is off)."""
 
-    def prepare(self) -> None:
-        self.set_status(404)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(ApiError("not_found", "no such API endpoint; see /api/v1/openapi.json").body()))
+    def initialize(self, api: Api) -> None:
+        self.api = api
+
+    async def prepare(self) -> None:
+        try:
+            await self.api.check_on()
+            raise ApiError("not_found", "no such API endpoint; see /api/v1/openapi.json")
+        except ApiError as e:
+            self.send_api_error(e)

@@ -11,13 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import tornado.web
-
 from chatd import __version__
-from chatd.api.base import PREFIX, STATUS, Api, ApiError, Operation
-from chatd.auth.apikeys import ApiOff
-from chatd.store import DatabaseUnreachable
-from chatd.web.headers import SecurityHeaders
+from chatd.api.base import PREFIX, STATUS, Api, ApiError, ApiHandler, Operation
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -86,23 +81,26 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
     }
 
 
-class OpenApiHandler(SecurityHeaders, tornado.web.RequestHandler):
+class OpenApiHandler(ApiHandler):
     """GET /api/v1/openapi.json."""
+
+    allowed = ("GET",)
 
     def initialize(self, api: Api, document: bytes) -> None:
         self.api = api
         self.document = document
 
+    async def prepare(self) -> None:
+        try:  # off: 404 api_off for every method (ApiHandler)
+            await self.api.check_on()
+            if self.request.method != "GET":
+                raise ApiError("method_not_allowed", f"{self.request.method} is not served here; this path takes GET")
+        except ApiError as e:
+            self.send_api_error(e)
+
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
-        try:
-            await self.api.keys.check_on()
-        except (ApiOff, DatabaseUnreachable) as e:
-            error = ApiError("api_off", str(e)) if isinstance(e, ApiOff) else ApiError("unavailable", str(e))
-            self.set_status(error.status)
-            self.finish(json.dumps(error.body()))
-            return
         self.finish(self.document)
 
 

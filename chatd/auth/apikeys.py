@@ -52,6 +52,9 @@ class Key(NamedTuple):
     user_id: int | None  # the user it is bound to (a bot's key): it acts as that user only
 
 
+API_OFF = "the HTTP API is off until an API key exists (chatd apikey create)"
+
+
 class ApiOff(Exception):
     """No API key was ever created: the HTTP API is off."""
 
@@ -113,12 +116,17 @@ class ApiKeys:
         self._exist = False  # a key was created: stays true (keys are never deleted)
         self._noted: dict[int, float] = {}
 
+    @property
+    def known_on(self) -> bool:
+        """Whether a key was seen to exist (once on, the API stays on: keys are never deleted)."""
+        return self._exist
+
     async def check_on(self) -> None:
         """ApiOff while no key was ever created. DatabaseUnreachable if the store cannot say."""
         if not self._exist:
             self._exist = await self._store.any_exist()
             if not self._exist:
-                raise ApiOff("the HTTP API is off until an API key exists (chatd apikey create)")
+                raise ApiOff(API_OFF)
 
     async def authenticate(self, authorization: str | None) -> Key:
         """The key of an ``Authorization`` header value. ApiOff while no key was ever created;
