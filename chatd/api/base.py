@@ -381,6 +381,7 @@ class NotFound(ApiHandler):
     async def prepare(self) -> None:
         try:
             await self.api.check_on()
-            raise ApiError("not_found", "no such API endpoint; see /api/v1/openapi.json")
         except ApiError as e:
             self.send_api_error(e)
+            return
+        self.send_api_error(ApiError("not_found", "no such API endpoint; see /api/v1/openapi.json"))

@@ -93,10 +93,12 @@ class OpenApiHandler(ApiHandler):
     async def prepare(self) -> None:
         try:  # off: 404 api_off for every method (ApiHandler)
             await self.api.check_on()
-            if self.request.method != "GET":
-                raise ApiError("method_not_allowed", f"{self.request.method} is not served here; this path takes GET")
         except ApiError as e:
             self.send_api_error(e)
+            return
+        if self.request.method != "GET":
+            self.send_api_error(ApiError("method_not_allowed",
+                                         f"{self.request.method} is not served here; this path takes GET"))
 
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
