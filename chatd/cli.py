@@ -31,6 +31,7 @@ import yaml
 from chatd import __version__
 from chatd.config import Config, ConfigError, build_config, find_config_file, load_config
 from chatd.status import ExitStatus
+from chatd.yamltext import yaml_load
 
 EXIT_HELP = """exit status:
   0   success; for status: running
@@ -202,7 +203,7 @@ def locate(path: Path | None) -> tuple[Config, str | None]:
         return load_config(path), None
     except ConfigError as e:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            data = yaml_load(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError, yaml.YAMLError):
             data = None
         wanted = ("pidfile", "control_socket", "database")

@@ -35,7 +35,7 @@ from chatd.dsn import (
     with_password,
 )
 from chatd.settings import BY_KEY, RETIRED, SETTINGS
-from chatd.yamltext import yaml_kind, yaml_text
+from chatd.yamltext import yaml_kind, yaml_load, yaml_text
 
 ENV_VAR = "CHATD_CONFIG"
 DEFAULT_FILE = "chatd.yaml"
@@ -253,7 +253,7 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if data is None:

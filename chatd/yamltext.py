@@ -1,6 +1,10 @@
-"""Values as chatd.yaml spells them, for the messages that name a value of
-the config: ``null``, ``true``, ``2024-01-01``, ``"x"``, ``[1, null]``, not
-Python's ``None``, ``True``, ``datetime.date(2024, 1, 1)``, ``'x'``.
+"""chatd.yaml as chatd reads it, and its values as it spells them back, for the
+messages that name a value of the config: ``null``, ``true``, ``2024-01-01``,
+``"x"``, ``[1, null]``, not Python's ``None``, ``True``,
+``datetime.date(2024, 1, 1)``, ``'x'``.
+
+    >>> yaml_load("workers: 12:30")
+    {'workers': '12:30'}
 
     >>> yaml_text(None), yaml_text(False), yaml_text(1.5), yaml_text("12")
     ('null', 'false', '1.5', '"12"')
@@ -31,6 +35,28 @@ class _Dumper(yaml.SafeDumper):
 
 
 _Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"'))
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader without YAML 1.1's base-60 numbers (``12:30`` is 750
+    there; YAML 1.2 dropped them): such a scalar stays a string, so a key that
+    wants a number refuses it by name instead of taking a number nobody wrote."""
+
+
+def _without_base_60(construct: Any) -> Any:
+    def number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        return loader.construct_scalar(node) if ":" in node.value else construct(loader, node)
+    return number
+
+
+for _tag, _construct in (("int", yaml.SafeLoader.construct_yaml_int), ("float", yaml.SafeLoader.construct_yaml_float)):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _without_base_60(_construct))
+
+
+def yaml_load(text: str) -> Any:
+    """The value of one YAML document, as ``yaml.safe_load`` gives it but for
+    base-60 numbers, which stay strings. Raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
 
 
 def yaml_text(value: Any) -> str:

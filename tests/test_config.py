@@ -93,6 +93,8 @@ def test_errors_name_the_file_the_key_and_the_problem(tmp_path, text, expected):
     ("limits: null\n", "key 'limits' must be a section (a mapping of keys), not null"),
     ("cluster:\n  node_timeout: .inf\n", "key 'cluster.node_timeout' must be between 0.5 and 600, not .inf"),
     ("cluster:\n  heartbeat_interval: .nan\n", "key 'cluster.heartbeat_interval' must be between 0.1 and 60, not .nan"),
+    ("workers: 12:30\n", 'key \'workers\' must be a whole number, not "12:30"'),
+    ("cluster:\n  node_timeout: 1:30.5\n", 'key \'cluster.node_timeout\' must be a number, not "1:30.5"'),
     ("- a list\n", "must be a mapping of keys to values, not a list"),
     ("just text\n", "must be a mapping of keys to values, not a string"),
 ])

@@ -7,7 +7,7 @@ import datetime
 import pytest
 import yaml
 
-from chatd.yamltext import yaml_kind, yaml_text
+from chatd.yamltext import yaml_kind, yaml_load, yaml_text
 
 VALUES = [
     (None, "null"), (True, "true"), (False, "false"), (3, "3"), (1.5, "1.5"), (float("inf"), ".inf"),
@@ -35,3 +35,11 @@ def test_binary_data_takes_one_line_too():
 ])
 def test_kinds_are_named_in_yaml_terms(value, kind):
     assert yaml_kind(value) == kind
+
+
+@pytest.mark.parametrize("text, value", [
+    ("12:30", "12:30"), ("-1:00", "-1:00"), ("1:30.5", "1:30.5"), ("!!int 12:30", "12:30"),
+    ("12", 12), ("0x1f", 31), ("1_000", 1000), ("1.5", 1.5), ("-.inf", float("-inf")), ("12:30:00 pm", "12:30:00 pm"),
+])
+def test_base_60_numbers_stay_strings_and_other_numbers_are_read(text, value):
+    assert yaml_load(text) == value
