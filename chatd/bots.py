@@ -52,7 +52,7 @@ from chatd.hub import Holder, Hub
 from chatd.names import BadName, clean_name, name_keys, name_taken
 from chatd.protocol import Code, ProtocolError, message_frame
 from chatd.store import Draft, MessageRow, Store, Stored
-from chatd.store.bots import BotRow
+from chatd.store.bots import BotRow, NameClash
 from chatd.strictjson import Refused, ill_formed, loads
 from chatd.webhooks import Throttled, Webhooks
 
@@ -204,7 +204,10 @@ class Bots:
         room_ids = self._room_ids(rooms)
         secret = secrets.token_hex(SECRET_BYTES)
         key, public_id, digest = new_key()
-        user_id = await self.store.bots.create(name, webhook_url, secret, room_ids, (public_id, digest))
+        try:
+            user_id = await self.store.bots.create(name, webhook_url, secret, room_ids, (public_id, digest))
+        except NameClash as e:  # another bot was given a name like it meanwhile
+            raise _taken(name, e) from None
         await self._changed()
         return self._by_id[user_id], secret, key
 
@@ -220,8 +223,12 @@ class Bots:
             _check_url(webhook_url)
         room_ids = None if rooms is None else self._room_ids(rooms)
         secret = secrets.token_hex(SECRET_BYTES) if new_secret else None
-        if not await self.store.bots.update(user_id, name=name, webhook_url=webhook_url, secret=secret,
-                                            room_ids=room_ids):
+        try:
+            updated = await self.store.bots.update(user_id, name=name, webhook_url=webhook_url, secret=secret,
+                                                   room_ids=room_ids)
+        except NameClash as e:
+            raise _taken(name, e) from None
+        if not updated:
             raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
         await self._changed()
         return self._by_id[user_id], secret
@@ -257,6 +264,10 @@ class Bots:
                 raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
             ids.append(room.id)
         return ids
+
+
+def _taken(name: str, clash: NameClash) -> ProtocolError:
+    return ProtocolError(Code.NAME_TAKEN, name_taken(name, clash.args[0], None, 0, 0))
 
 
 def _check_url(url: object) -> None:

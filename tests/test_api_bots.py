@@ -3,6 +3,7 @@ through its webhook and posts with its own key, as itself only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -87,3 +88,25 @@ async def test_a_bots_name_in_use_is_a_conflict_and_managing_needs_the_scope(ser
                                         key=api_key(server, "publish"))
     assert (status, refused["error"]["code"]) == (403, "forbidden")
     assert json.dumps(server.chat.bots.all()) == "[]"
+
+
+async def test_bots_made_or_renamed_at_once_never_get_names_alike(server):
+    """The check of the bots' names runs again under the write: of several look-alike names
+    asked for at once, one bot gets its name and the others 409."""
+    manage = api_key(server, "manage")
+    names = ["rbot", "RBOT", "rbot", "Rbot", "rBOT", "RBot"]
+    answers = await asyncio.gather(*(api_call(server, "POST", "/bots", {"name": n, "webhook_url": "https://x.example/"},
+                                              key=manage) for n in names))
+    assert sorted(status for status, _, _ in answers) == [201] + [409] * 5
+    assert {body["error"]["code"] for status, body, _ in answers if status == 409} == {"name_taken"}
+    assert [bot.name.casefold() for bot in server.chat.bots.all()] == ["rbot"]
+    ids = []
+    for n in ("one", "two"):
+        _, made, _ = await api_call(server, "POST", "/bots", {"name": n, "webhook_url": "https://x.example/"},
+                                    key=manage)
+        ids.append(made["bot"]["id"])
+    answers = await asyncio.gather(*(api_call(server, "PATCH", f"/bots/{bot_id}", {"name": n}, key=manage)
+                                     for bot_id, n in zip(ids, ("zed", "ZED"), strict=True)))
+    assert sorted(status for status, _, _ in answers) == [200, 409]
+    assert sorted(bot.name.casefold() for bot in server.chat.bots.all()) == ["one", "rbot", "zed"] \
+        or sorted(bot.name.casefold() for bot in server.chat.bots.all()) == ["rbot", "two", "zed"]

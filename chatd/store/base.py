@@ -182,6 +182,11 @@ class Store:
         several taking the file's lock in turn)."""
         return ()
 
+    def names_keys(self) -> tuple[int, ...]:
+        """The lock keys a write of the bots' names holds, so that two nodes never give two
+        bots names alike (``chatd.store.bots``): none where one writer writes."""
+        return ()
+
     def quota_keys(self, user_id: int) -> tuple[int, ...]:
         """The lock keys a write of the user's uploads holds, so that two nodes never pass its
         quota together (``chatd.store.uploads``): none where one writer writes."""

@@ -59,6 +59,7 @@ from chatd.store.writer import Done, Writer
 # same database): channels are positive, the schema's and users' events' are not.
 SCHEMA_LOCK = -1
 EVENTS_PURGE_LOCK = -2  # nodes purge expired events one at a time: two DELETEs never lock rows in a circle
+NAMES_LOCK = 0  # the bots' names, checked and written by one node at a time (no room or user has id 0)
 
 
 def room_lock(room_id: int) -> int:
@@ -147,6 +148,9 @@ class PostgresStore(Store):
 
     def event_keys(self, user_id: int | None) -> tuple[int, ...]:
         return (EVENTS_PURGE_LOCK,) if user_id is None else (events_lock(user_id),)
+
+    def names_keys(self) -> tuple[int, ...]:
+        return (NAMES_LOCK,)
 
     def quota_keys(self, user_id: int) -> tuple[int, ...]:
         return (events_lock(user_id),)
