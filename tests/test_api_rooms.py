@@ -145,3 +145,37 @@ async def test_rooms_operations_go_in_a_batch(server, manage):
     statuses = [item["status"] for item in body["results"]]
     assert statuses == [201, 200, 404], body
     assert server.hub.room("team-7").members_only
+
+
+async def test_a_key_bound_to_a_user_sees_the_rooms_as_that_user_does(server, user, manage):
+    """docs/api.md: a bound key "acts as that user only": to it, as to the user over the WebSocket,
+    a members-only room the user is no member of does not exist (unless the user is a bot serving it)."""
+    alice, bob, mallory = await user("alice"), await user("bob"), await user("mallory")
+    await api_call(server, "POST", "/rooms", {"name": "team-7", "members_only": True}, key=manage)
+    await api_call(server, "POST", "/rooms/team-7/members", {"user_ids": [uid(alice)]}, key=manage)
+    assert (await alice.request("join", room="team-7"))["type"] == "joined"
+    outsider = api_key(server, "publish", "read", user=uid(mallory))
+    for method, path, body in (("POST", "/messages", {"room": "team-7", "text": "psst"}),
+                               ("GET", "/rooms/team-7/history", None), ("GET", "/rooms/team-7", None),
+                               ("GET", "/rooms/team-7/online", None), ("GET", "/rooms/team-7/members", None)):
+        status, refused, _ = await api_call(server, method, path, body, key=outsider)
+        assert (status, refused["error"]["code"]) == (404, "no_such_room"), (path, refused)
+    status, listed, _ = await api_call(server, "GET", "/rooms", key=outsider)
+    assert (status, [r["name"] for r in listed["rooms"]]) == (200, ["lobby"])
+    status, refused, _ = await api_call(server, "GET", f"/users/{uid(alice)}/history?with={uid(bob)}", key=outsider)
+    assert (status, refused["error"]["code"]) == (403, "forbidden")
+    status, _, _ = await api_call(server, "GET", f"/users/{uid(alice)}/history?with={uid(mallory)}", key=outsider)
+    assert status == 200
+
+    member = api_key(server, "publish", "read", user=uid(alice))
+    status, _, _ = await api_call(server, "POST", "/messages", {"room": "team-7", "text": "hi team"}, key=member)
+    assert status == 201
+    status, made, _ = await api_call(server, "POST", "/bots", {"name": "helper", "webhook_url": "https://x.example/",
+                                                               "rooms": ["team-7"]}, key=manage)
+    assert status == 201, made
+    status, _, _ = await api_call(server, "POST", "/messages", {"room": "team-7", "text": "deployed"},
+                                  key=made["api_key"])
+    assert status == 201
+    assert [(await alice.expect("message"))["text"] for _ in range(2)] == ["hi team", "deployed"]
+    status, page, _ = await api_call(server, "GET", "/rooms/team-7/history", key=manage)  # the app's key: every room
+    assert (status, [m["text"] for m in page["messages"]]) == (200, ["hi team", "deployed"])

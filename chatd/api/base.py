@@ -50,6 +50,7 @@ from chatd.web.headers import SecurityHeaders
 
 if TYPE_CHECKING:
     from chatd.chat import Chat
+    from chatd.session import Room
 
 log = logging.getLogger("chatd.api")
 
@@ -108,6 +109,25 @@ class Call:
     args: dict[str, Any]
     op: Operation
     idempotency_key: str | None = None
+
+    def sees(self, room: Room) -> bool:
+        """Whether the key sees ``room``: the app's keys see every room; a key bound to a user
+        (docs/api.md: it "acts as that user only") sees what the user sees over the WebSocket,
+        so not a members-only room the user is no member of, unless the user is a bot serving it."""
+        user_id = self.key.user_id
+        if user_id is None or room.visible_to(user_id):
+            return True
+        bot = self.api.chat.bots.get(user_id)
+        return bot is not None and room.id in bot.room_ids
+
+    def room(self, name: str) -> Room:
+        """The room ``name`` as the key sees it (``sees``); ProtocolError ``bad_room``, or
+        ``no_such_room`` for a room it may not see, as the user is told: its existence does not leak."""
+        rooms = self.api.chat.rooms
+        room = rooms.get(name)
+        if not self.sees(room):
+            rooms.get(name, self.key.user_id)  # raises no_such_room, in the WebSocket's words
+        return room
 
     def fingerprint(self) -> str:
         """What the request asks, as a digest: the same for a retry, another for another request."""

@@ -34,15 +34,15 @@ def _reply(call: Call, head: dict[str, Any], page: Any) -> Reply:
 
 
 async def room_history(call: Call) -> Reply:
-    chat, name = call.api.chat, call.args["room"]
-    room = chat.hub.room(name)
-    if room is None:
-        raise ApiError("no_such_room", f"there is no room {name!r}")
-    return _reply(call, {"room": room.name}, await chat.store.room_history(room.id, **_bounds(call)))
+    room = call.room(call.args["room"])
+    return _reply(call, {"room": room.name}, await call.api.chat.store.room_history(room.id, **_bounds(call)))
 
 
 async def conversation_history(call: Call) -> Reply:
     chat, a, b = call.api.chat, await resolve(call, "id"), await resolve(call, "with")
+    if call.key.user_id not in (None, a, b):
+        raise ApiError("forbidden", f"this API key acts as user {call.key.user_id} only: it reads its own "
+                                    f"conversations")
     for user_id in (a, b):
         if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
             raise ApiError("no_such_user", f"there is no user {user_id}")

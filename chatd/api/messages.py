@@ -108,10 +108,7 @@ async def send_message(call: Call) -> Reply:
     sender_id, sender_name = await sender(call)
     draft = Draft(sender_id, sender_name, args["text"], source="api")
     if "room" in args:
-        room = chat.hub.room(args["room"])
-        if room is None:
-            raise ApiError("no_such_room", f"there is no room {args['room']!r}")
-        draft.room_id = room.id
+        draft.room_id = call.room(args["room"]).id
     else:
         draft.recipient_id = await resolve(call, "to")
     if call.idempotency_key is not None:

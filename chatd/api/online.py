@@ -8,7 +8,7 @@ user is online there, not on how many sessions: each such node counts one.
 
 from __future__ import annotations
 
-from chatd.api.base import ApiError, Call, Operation, Reply
+from chatd.api.base import Call, Operation, Reply
 from chatd.api.fields import ROOM, Field, Schema, integer
 from chatd.api.messages import USER_REF
 from chatd.api.people import URL_USER, resolve
@@ -24,10 +24,7 @@ async def user_online(call: Call) -> Reply:
 
 
 async def room_online(call: Call) -> Reply:
-    chat, name = call.api.chat, call.args["room"]
-    room = chat.hub.room(name)
-    if room is None:
-        raise ApiError("no_such_room", f"there is no room {name!r}")
+    chat, room = call.api.chat, call.room(call.args["room"])
     limit = call.args.get("limit", USERS_MAX)
     return Reply(200, {"room": room.name, "count": room.online, "users": chat.cluster.member_refs(room, limit)})
 

@@ -60,12 +60,14 @@ async def list_rooms(call: Call) -> Reply:
     for listed in hub.room_list(position):
         if len(rooms) == limit:
             return Reply(200, {"rooms": rooms, "more": True})
-        rooms.append(entry(hub.room(listed["name"])))
+        room = hub.room(listed["name"])
+        if call.sees(room):
+            rooms.append(entry(room))
     return Reply(200, {"rooms": rooms, "more": False})
 
 
 async def get_room(call: Call) -> Reply:
-    return Reply(200, {"room": entry(call.api.chat.rooms.get(call.args["room"]))})
+    return Reply(200, {"room": entry(call.room(call.args["room"]))})
 
 
 async def update_room(call: Call) -> Reply:
@@ -104,7 +106,7 @@ async def remove_members(call: Call) -> Reply:
 
 
 async def list_members(call: Call) -> Reply:
-    room = call.api.chat.rooms.get(call.args["room"])
+    room = call.room(call.args["room"])
     members, more = await call.api.chat.room_admin.members(room.name, call.args.get("after", 0),
                                                            call.args.get("limit", MEMBERS_MAX))
     return Reply(200, {"room": room.name, "members": members, "more": more})
