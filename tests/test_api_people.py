@@ -45,6 +45,20 @@ async def test_messages_to_and_as_a_sub(server, app_user):
     assert [m["text"] for m in body["messages"]] == ["hi"]
 
 
+async def test_a_notification_to_a_sub(server, app_user):
+    alice = await app_user("u-42", "Alice")
+    key = api_key(server, "publish")
+    status, body, _ = await api_call(server, "POST", "/events", {"to_sub": "u-42", "name": "order.shipped",
+                                                                 "data": {"order": 1}, "store": True}, key=key)
+    assert (status, body["id"]) == (200, 1), body
+    assert (await alice.expect("event"))["data"] == {"order": 1}
+    status, body, _ = await api_call(server, "POST", "/events", {"to_sub": "ghost", "name": "x"}, key=key)
+    assert (status, body["error"]["code"]) == (404, "no_such_user")
+    status, body, _ = await api_call(server, "POST", "/events", {"to_sub": "u-42", "to": uid(alice), "name": "x"},
+                                     key=key)
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+
+
 async def test_online_and_disconnect_by_sub(server, app_user):
     alice = await app_user("u-42", "Alice")
     second = await app_user("u-42", "Alice")  # two devices, one user

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.api.base import ApiError, Call, Operation, Reply
-from chatd.api.fields import BOOLEAN, ROOM, USER_ID, Field, Kind, Schema, integer
+from chatd.api.fields import BOOLEAN, ROOM, Field, Kind, Schema, integer
+from chatd.api.people import named, resolve, twins
 from chatd.events import NAME, NAME_MAX, SECONDS_PER_DAY, Target, name_problem
 
 TTL_DAYS_MAX = 365  # events.ttl_days' own bound; the configured value is checked per request
@@ -38,7 +39,7 @@ ANY_JSON = Kind(lambda v: v, {"description": "any JSON value; at most events.max
 TRUE = Kind(_true, {"const": True})
 
 SEND = Schema({
-    "to": Field(USER_ID, doc="a user: every session of theirs, on every node, gets it"),
+    **named("to", "a user: every session of theirs, on every node, gets it"),
     "room": Field(ROOM, doc="a room: every session in it gets it"),
     "everyone": Field(TRUE, doc="every user online"),
     "name": Field(EVENT_NAME, required=True, doc="what happened, e.g. order.shipped"),
@@ -46,7 +47,7 @@ SEND = Schema({
     "store": Field(BOOLEAN, doc="keep it for the user (`to` only) until it is delivered or expires"),
     "ttl_seconds": Field(integer(1, TTL_DAYS_MAX * SECONDS_PER_DAY),
                          doc="with store: how long it is kept (default and most: events.ttl_days)"),
-}, one_of=(("to", "room", "everyone"),))
+}, one_of=((*twins("to"), "room", "everyone"),))
 
 SENT = {
     "type": "object",
@@ -64,7 +65,7 @@ async def send_event(call: Call) -> Reply:
     if call.key.user_id is not None:
         raise ApiError("forbidden", "notifications are the app's: this key is bound to a user (a bot's); "
                                     "use a key of the app")
-    target = Target(user=args.get("to"), room=args.get("room"))
+    target = Target(user=await resolve(call, "to"), room=args.get("room"))
     sent = await call.api.chat.events.send(target, args["name"], args.get("data"), args.get("store", False),
                                            args.get("ttl_seconds"))
     body: dict[str, Any] = {"ts": sent.ts}
