@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from tests.apiclient import api_call, api_key
+from tests.rawhttp import RawHTTP, request
 
 
 async def count_messages(server) -> int:
@@ -50,6 +52,22 @@ async def test_a_retried_idempotency_key_stores_once_and_answers_the_same(server
                            headers={"Idempotency-Key": "k-1"})
     assert other[0] == 422 and other[1]["error"]["code"] == "idempotency_key_reused"
     assert await count_messages(server) == 1
+
+
+async def test_an_idempotency_key_sent_twice_is_refused_not_joined(server, user):
+    """Two Idempotency-Key headers would read as one key "A,B" that a retry with "A" does not match:
+    the request is refused, as a repeated query argument or JSON field is."""
+    alice = await user("alice", "lobby")
+    body = json.dumps({"room": "lobby", "text": "x", "as": alice.welcome["user"]["id"]}).encode()
+    http = await RawHTTP.open(server.port)
+    http.send(request("POST", "/api/v1/messages", body, Authorization=f"Bearer {api_key(server, 'publish')}",
+                      Content_Type="application/json").replace(b"Host: chatd\r\n",
+                                                               b"Host: chatd\r\nIdempotency-Key: A\r\n"
+                                                               b"Idempotency-Key: B\r\n"))
+    answer = await http.answer()
+    http.close()
+    assert answer.status == 400 and b"Idempotency-Key header is given twice" in answer.body
+    assert await count_messages(server) == 0
 
 
 async def test_concurrent_retries_with_one_key_store_one_message(server, user):

@@ -362,9 +362,12 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         return {**data, **schema.check_text(texts)}
 
     def _idempotency_key(self) -> str | None:
-        value = self.request.headers.get("Idempotency-Key")
-        if value is None or not self.op.idempotent:
+        values = self.request.headers.get_list("Idempotency-Key")
+        if not values or not self.op.idempotent:
             return None
+        if len(values) > 1:  # HTTPHeaders.get would join them with "," into a key nobody sent
+            raise ApiError("bad_request", "the Idempotency-Key header is given twice; send it once")
+        value = values[0]
         if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not value.isprintable() or not value.isascii():
             raise ApiError("bad_request", f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII "
                                           "characters")
