@@ -326,10 +326,11 @@ class Hub:
     # Routing
 
     def sessions_of(self, user_id: int, sign_in: int | None = None) -> list[Session]:
-        """The user's online sessions, only those of sign-in ``sign_in`` unless it is None."""
+        """The user's online sessions, only those of sign-in ``sign_in`` unless it is None;
+        not those already closing (``Session.closing``)."""
         user = self.users.get(user_id)
         sessions = user.sessions if user else ()
-        return [s for s in sessions if sign_in is None or s.sign_in == sign_in]
+        return [s for s in sessions if not s.closing and (sign_in is None or s.sign_in == sign_in)]
 
     @staticmethod
     def publish(sessions: Iterable[Session], channel: str, message_id: int | None, data: bytes) -> None:

@@ -55,7 +55,8 @@ NO_ROLES: frozenset[str] = frozenset()
 class Session:
     """One connection of one user."""
 
-    __slots__ = ("id", "send", "close", "ip", "user", "sign_in", "rooms", "pending", "sent", "loose", "epoch")
+    __slots__ = ("id", "send", "close", "closing", "ip", "user", "sign_in", "rooms", "pending", "sent", "loose",
+                 "epoch")
 
     def __init__(self, session_id: str, send: Callable[[bytes], None],
                  close: Callable[[int, str], None] | None = None, ip: str | None = None):
@@ -63,6 +64,9 @@ class Session:
         self.send = send
         # Ends the connection: (WebSocket close code, reason). None: nothing to close (tests of the hub).
         self.close = close
+        # Its connection began to close (a kick, a sign-out, a cut-off): it gets nothing more and
+        # counts no more as one of its user's sessions, though it stays in the hub until it has closed.
+        self.closing = False
         # The client's address as resolved through the trusted proxies (chatd.proxies); what an
         # address ban is checked against (chatd.moderation). None: not a network connection.
         self.ip = ip

@@ -8,6 +8,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.apiclient import api_call, api_key
+from tests.test_connection import RawClient
 from tests.webapp import WebApp
 
 APP = WebApp()
@@ -34,6 +35,24 @@ async def test_a_kick_closes_every_session_with_4410_and_the_reason(server, conn
     assert (await api_call(server, "GET", f"/users/{uid}/online", key=key))[1]["online"] is False
     status, body, _ = await api_call(server, "POST", "/users/424242/disconnect", {}, key=key)
     assert status == 404 and body["error"]["code"] == "no_such_user"
+
+
+async def test_a_kicked_session_counts_no_more_while_its_client_has_yet_to_answer_the_close(server):
+    """A client that does not answer the close (it does not read) keeps its socket up to CLOSE_WAIT:
+    from the kick on, its session is neither online nor kicked again."""
+    client = await RawClient.connect(server.port)
+    client.send_json({"type": "identify", "name": "slowpoke"})
+    uid = (await client.next_json())["user"]["id"]
+    key = api_key(server, "manage", "read")
+    status, body, _ = await api_call(server, "POST", f"/users/{uid}/disconnect", {}, key=key)
+    assert (status, body["sessions_here"]) == (200, 1)
+    assert (await api_call(server, "GET", f"/users/{uid}/online", key=key))[1] == {"id": uid, "online": False,
+                                                                                  "sessions": 0}
+    status, body, _ = await api_call(server, "POST", f"/users/{uid}/disconnect", {}, key=key)
+    assert (status, body["sessions_here"]) == (200, 0)
+    assert (await client.next_json())["type"] == "kicked"
+    assert (await client.expect_close())[0] == 4410
+    client.close()
 
 
 async def test_a_kick_on_one_node_closes_the_users_sessions_on_every_node(cluster_nodes):

@@ -18,8 +18,7 @@ USERS_MAX = 1000  # most users listed in a room's answer
 
 async def user_online(call: Call) -> Reply:
     chat, user_id = call.api.chat, await resolve(call, "id")
-    user = chat.hub.users.get(user_id)
-    sessions = (len(user.sessions) if user else 0) + chat.cluster.nodes_of(user_id)
+    sessions = len(chat.hub.sessions_of(user_id)) + chat.cluster.nodes_of(user_id)
     return Reply(200, {"id": user_id, "online": sessions > 0, "sessions": sessions})
 
 

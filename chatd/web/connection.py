@@ -162,7 +162,7 @@ class ChatConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed:
             return
-        self.closed = self.closing = True
+        self.closed = self.closing = self.session.closing = True
         if self._close_timer is not None:
             self._close_timer.cancel()  # else it keeps this connection, its transport and socket for CLOSE_WAIT
         self._out.clear()
@@ -397,7 +397,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         ended within CLOSE_WAIT seconds."""
         if self.closing:
             return
-        self.closing = True  # first: no request waiting in the inbox is started now
+        self.closing = self.session.closing = True  # first: no request waiting in the inbox is started now
         self.send_queued()  # what was queued before the close frame goes before it
         self._inbox = None  # no answer could reach the client now: carry out nothing more it asked for
         self._write(close_frame(code, reason))
