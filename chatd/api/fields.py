@@ -57,7 +57,9 @@ def whole(kind_check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     says "integer"."""
 
     def check(v: Any) -> Any:
-        if isinstance(v, float) and v.is_integer():
+        # Above MAX_ID, a float is out of every range: the kind says so (it may have been written as an
+        # integer: chatd.strictjson reads a literal of more than 20 digits as a float).
+        if isinstance(v, float) and v.is_integer() and abs(v) <= MAX_ID:
             if abs(v) >= EXACT_FLOAT_MAX:  # 2**53 + 1 is read as 2**53: from it on, a float may be another number
                 raise ValueError("is too large to be exact with a fraction part; write it as a whole number")
             v = int(v)
