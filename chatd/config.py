@@ -100,6 +100,7 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
     if not problems:
         problems += _cluster_problems(values, where) + _app_webhook_problems(values, where)
         problems += _metrics_problems(values, where)
+        problems += _path_problems(values, where, source)
     if problems:
         raise ConfigError("\n".join(problems))
     config = config_from_values(values, source)
@@ -180,6 +181,30 @@ def _metrics_problems(values: dict[str, Any], where: str) -> list[str]:
     except ValueError as e:
         return [f"{where}: {e}"]
     return []
+
+
+# The files chatd writes: none may be another key's file or the config file. Beside an SQLite
+# database it also writes its WAL, shared memory and rollback journal (https://sqlite.org/tempfiles.html).
+WRITTEN = ("database", "pidfile", "logfile", "control_socket")
+DATABASE_BESIDE = (("-wal", "the WAL"), ("-shm", "the shared memory"), ("-journal", "the journal"))
+
+
+def _path_problems(values: dict[str, Any], where: str, source: Path | None) -> list[str]:
+    """Two keys (or a key and the config file) naming one file that chatd writes: it would be
+    written over (a pidfile naming the database truncates it at start, a control socket unlinks it)."""
+    claims: dict[str, list[str]] = {}  # resolved path → who names it
+    if source is not None:
+        claims[str(source.resolve())] = ["the config file"]
+    for s in SETTINGS:
+        value = values[s.key]
+        if s.path and isinstance(value, str) and value and not scheme(value):
+            claims.setdefault(value, []).append(f"key '{s.key}'")
+            if s.key == "database":
+                for end, what in DATABASE_BESIDE:
+                    claims.setdefault(value + end, []).append(f"{what} of key 'database'")
+    written = {f"key '{key}'" for key in WRITTEN} | {f"{what} of key 'database'" for _, what in DATABASE_BESIDE}
+    return [f"{where}: {' and '.join(names)} are one file, {path}: chatd would write over it; give each its own"
+            for path, names in claims.items() if len(names) > 1 and written.intersection(names)]
 
 
 def app_webhook_secret(config: Config) -> bytes | None:

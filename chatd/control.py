@@ -14,11 +14,12 @@ arguments on one line, answered by one JSON object on one line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import json
 import logging
 import os
 import socket
+import stat
 import struct
 import sys
 from collections.abc import Awaitable, Callable
@@ -36,12 +37,17 @@ class ControlUnavailable(Exception):
 
 
 def bind_control(path: str) -> socket.socket:
-    """A listening Unix socket at ``path``, mode 0600. Any file already there
-    is removed: the caller holds the pidfile lock, so it cannot be in use."""
+    """A listening Unix socket at ``path``, mode 0600. A socket already there (left by a
+    chatd that died) is replaced; OSError for any other kind of file, which is not
+    chatd's to remove."""
     if len(os.fsencode(path)) > 107:
         raise OSError(f"control socket path is longer than 107 bytes: {path}")
-    with contextlib.suppress(FileNotFoundError):
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise OSError(errno.EEXIST, "a file that is not a socket is there; chatd does not remove it")
         os.unlink(path)
+    except FileNotFoundError:
+        pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)  # never world-accessible, not even between bind and chmod
     try:

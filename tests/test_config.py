@@ -106,6 +106,22 @@ def test_errors_spell_values_as_yaml_does(tmp_path, text, expected):
     assert not any(word in str(e.value) for word in ("None", "True", "False", "NoneType", "datetime", "'4'", "'on'"))
 
 
+@pytest.mark.parametrize("text, names", [
+    ("pidfile: chatd.db\n", "key 'database' and key 'pidfile' are one file"),
+    ("control_socket: chatd.db\n", "key 'database' and key 'control_socket' are one file"),
+    ("logfile: data/../chatd.db\n", "key 'database' and key 'logfile' are one file"),
+    ("pidfile: chatd.db-wal\n", "the WAL of key 'database' and key 'pidfile' are one file"),
+    ("control_socket: chatd.yaml\n", "the config file and key 'control_socket' are one file"),
+    ("metrics:\n  token_file: chatd.log\n", "key 'logfile' and key 'metrics.token_file' are one file"),
+])
+def test_two_keys_naming_a_file_chatd_writes_are_refused(tmp_path, text, names):
+    """A pidfile naming the database truncated it at start; a control socket naming it unlinked it."""
+    (tmp_path / "data").mkdir()
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text))
+    assert names in str(e.value) and "chatd would write over it" in str(e.value)
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, "colour: blue\nlog_level: loud\n"))

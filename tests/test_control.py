@@ -51,15 +51,23 @@ async def test_errors_are_answers_not_crashes(control: str):
     assert (await asyncio.to_thread(ask, control, "status"))["ok"], "still serving"
 
 
-def test_socket_is_owner_only_and_replaces_a_stale_file(short_dir: Path):
+def test_socket_is_owner_only_and_replaces_a_stale_socket(short_dir: Path):
     path = short_dir / "c.sock"
-    path.write_text("left over")
+    bind_control(str(path)).close()  # a chatd that died leaves its socket behind
     sock = bind_control(str(path))
     try:
         assert stat.S_ISSOCK(path.stat().st_mode)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         sock.close()
+
+
+def test_a_file_that_is_no_socket_is_never_removed(short_dir: Path):
+    path = short_dir / "chatd.db"
+    path.write_bytes(b"SQLite format 3\x00 precious")
+    with pytest.raises(OSError, match="not a socket"):
+        bind_control(str(path))
+    assert path.read_bytes() == b"SQLite format 3\x00 precious"
 
 
 def test_nothing_listening(short_dir: Path):
