@@ -74,6 +74,8 @@ def backup_target_problem(database: str, target: str) -> str | None:
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         return f"the directory {folder} does not exist"
+    if not os.access(folder, os.W_OK):  # also a read-only file system (EROFS), even for root
+        return f"cannot write in the directory {folder}"
     return None
 
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from chatd.epoch import PRE_EPOCH
-from chatd.store import Draft, NoSuchUser, RoomExists, StoreUnavailable
+from chatd.store import DatabaseUnreachable, Draft, NoSuchUser, RoomExists, StoreUnavailable
 from chatd.store.base import INBOX_WHERE
 from chatd.store.migrations import SCHEMA_VERSION, SchemaError
 from chatd.store.postgres import PostgresStore
@@ -146,6 +146,18 @@ async def test_backup_is_a_consistent_copy(tmp_path, any_store):
     await any_store.backup(str(tmp_path / "copy.db"))
     with sqlite3.connect(tmp_path / "copy.db") as db:
         assert db.execute("SELECT name FROM user").fetchall() == [("alice",)]
+
+
+async def test_a_backup_that_cannot_be_written_is_the_targets_failure_not_the_databases(tmp_path):
+    """A backup to a place SQLite cannot open made the server report its own database unreachable."""
+    sqlite_store = opened(str(tmp_path / "chatd.db"))
+    await new_user(sqlite_store, "alice")
+    for target in (tmp_path / "no" / "such" / "dir" / "copy.db", tmp_path):  # cannot be opened; a directory
+        with pytest.raises(OSError) as e:
+            await sqlite_store.backup(str(target))
+        assert not isinstance(e.value, DatabaseUnreachable) and sqlite_store.health.down() is None, e.value
+    assert (await sqlite_store.stats())["messages"] == 0  # and the database answers
+    sqlite_store.close()
 
 
 async def test_a_later_migration_adds_a_column_to_an_existing_database(store_url, monkeypatch):
