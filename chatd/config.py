@@ -278,7 +278,7 @@ def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
-        data = yaml_load(text)
+        data = yaml_load(text, str(path))
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if data is None:

@@ -22,6 +22,7 @@ so a value takes one line.
 from __future__ import annotations
 
 import datetime
+import io
 import math
 from typing import Any
 
@@ -40,7 +41,20 @@ _Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:y
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader without YAML 1.1's base-60 numbers (``12:30`` is 750
     there; YAML 1.2 dropped them): such a scalar stays a string, so a key that
-    wants a number refuses it by name instead of taking a number nobody wrote."""
+    wants a number refuses it by name instead of taking a number nobody wrote.
+    And a key given twice in one mapping is an error (YAML 1.2 §3.2.1.1: keys are
+    unique), not the last one silently winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                first = seen.setdefault(key_node.value, key_node.start_mark)
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key_node.value!r} is given twice, on line {first.line + 1} and",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def _without_base_60(construct: Any) -> Any:
@@ -53,10 +67,13 @@ for _tag, _construct in (("int", yaml.SafeLoader.construct_yaml_int), ("float", 
     _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _without_base_60(_construct))
 
 
-def yaml_load(text: str) -> Any:
+def yaml_load(text: str, name: str = "<text>") -> Any:
     """The value of one YAML document, as ``yaml.safe_load`` gives it but for
-    base-60 numbers, which stay strings. Raises ``yaml.YAMLError``."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    base-60 numbers, which stay strings, and keys given twice, which are refused.
+    Raises ``yaml.YAMLError``, whose message names ``name`` (the file) and the line."""
+    stream = io.StringIO(text)
+    stream.name = name  # what PyYAML's marks call the stream
+    return yaml.load(stream, Loader=_Loader)  # noqa: S506 - a SafeLoader
 
 
 def yaml_text(value: Any) -> str:

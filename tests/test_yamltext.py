@@ -43,3 +43,13 @@ def test_kinds_are_named_in_yaml_terms(value, kind):
 ])
 def test_base_60_numbers_stay_strings_and_other_numbers_are_read(text, value):
     assert yaml_load(text) == value
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines():
+    with pytest.raises(yaml.YAMLError) as e:
+        yaml_load("log_level: info\nworkers: 1\nlog_level: debug\n", "chatd.yaml")
+    assert "the key 'log_level' is given twice, on line 1 and" in str(e.value)
+    assert 'in "chatd.yaml", line 3' in str(e.value)
+    assert yaml_load("a: {b: 1}\nc: {b: 2}\n") == {"a": {"b": 1}, "c": {"b": 2}}  # one per mapping
+    assert yaml_load("base: &b {x: 1, y: 2}\nmore:\n  <<: *b\n  y: 3\n") == {"base": {"x": 1, "y": 2},
+                                                                              "more": {"x": 1, "y": 3}}
