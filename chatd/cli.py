@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import sys
 import textwrap
@@ -192,7 +193,22 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
 
     run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS,
            **admin_commands.COMMANDS, **care_commands.COMMANDS}[args.command]
-    return run(args, config, stdout, stderr)
+    try:
+        status = run(args, config, stdout, stderr)
+        stdout.flush()
+    except BrokenPipeError:  # `chatd status | head -1`: the reader has gone; nothing more to say
+        _silence(stdout)
+        return ExitStatus.ERROR
+    return status
+
+
+def _silence(stream: TextIO) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so that Python's flush at exit does not
+    raise again (the Python docs' "Note on SIGPIPE", in the signal module)."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def locate(path: Path | None) -> tuple[Config, str | None]:

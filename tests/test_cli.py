@@ -8,6 +8,8 @@ import json
 import re
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,15 @@ def test_every_exit_status_is_documented(status: ExitStatus):
 def test_commands_that_need_a_server_say_it_is_not_running(config: Path, command: str):
     code, out, _ = run(command, "-c", str(config))
     assert code == ExitStatus.NOT_RUNNING and "not running" in out
+
+
+def test_output_into_a_closed_pipe_ends_quietly(config: Path):
+    """`chatd status | head -0`: the reader has gone; no BrokenPipeError traceback."""
+    command = subprocess.Popen([sys.executable, "-m", "chatd", "status", "-c", str(config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command.stdout.close()
+    _, err = command.communicate(timeout=60)
+    assert command.returncode == ExitStatus.ERROR and err == b"", err
 
 
 def test_status_json_not_running(config: Path):
