@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import socket
 import sqlite3
@@ -72,9 +73,11 @@ def test_commands_that_need_a_server_say_it_is_not_running(config: Path, command
 
 def test_output_into_a_closed_pipe_ends_quietly(config: Path):
     """`chatd status | head -0`: the reader has gone; no BrokenPipeError traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # gone before chatd writes a byte
     command = subprocess.Popen([sys.executable, "-m", "chatd", "status", "-c", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    command.stdout.close()
+                               stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
     _, err = command.communicate(timeout=60)
     assert command.returncode == ExitStatus.ERROR and err == b"", err
 
