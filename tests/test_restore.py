@@ -151,6 +151,17 @@ def test_a_file_that_is_not_a_chatd_database_is_refused(chatd_install: Chatd, co
     assert missing.returncode == ExitStatus.ERROR and "no backup file" in missing.stderr
 
 
+def test_the_database_itself_or_a_directory_is_no_backup(tmp_path: Path):
+    database = tmp_path / "chatd.db"
+    make_v1_database(database)
+    before = database.read_bytes()
+    for backup, why in ((database, "is the database itself"), (tmp_path / "." / "chatd.db", "is the database itself"),
+                        (tmp_path, "is a directory")):
+        with pytest.raises(RestoreError, match=why):
+            restore(str(database), str(backup))
+    assert database.read_bytes() == before and not list(tmp_path.glob(f"*{TEMP_SUFFIX}*"))
+
+
 def test_a_backup_newer_than_this_chatd_is_refused(tmp_path: Path):
     newer = tmp_path / "newer.db"
     make_v1_database(newer)

@@ -70,6 +70,8 @@ def restore(database: str, backup: str) -> dict[str, Any]:
     """Replace ``database`` by a copy of ``backup`` with a new epoch; → the record of
     the restore (also stored in the new database's meta table), with ``warnings``.
     RestoreError (or OSError) if it refused or failed: the database is then unchanged."""
+    if os.path.realpath(backup) in {os.path.realpath(database + end) for end in ("", "-wal", "-shm", "-journal")}:
+        raise RestoreError(f"{backup} is the database itself, not a backup of it; give a backup file")
     temp = database + TEMP_SUFFIX
     _remove(temp)  # a copy an interrupted restore left
     try:
@@ -131,6 +133,8 @@ def check_backup(path: str, shown_as: str) -> int:
 
 
 def _copy(backup: str, temp: str) -> None:
+    if os.path.isdir(backup):
+        raise RestoreError(f"{backup} is a directory; give the backup file in it")
     if not os.path.isfile(backup):
         raise RestoreError(f"no backup file at {backup}")
     shutil.copyfile(backup, temp)
