@@ -55,11 +55,12 @@ def _int(lo: int, hi: int) -> Check:
 
 
 def _number(lo: float, hi: float) -> Check:
+    shown = [str(int(b)) if float(b).is_integer() else str(b) for b in (lo, hi)]  # 1000000000, not 1e9's 1000000000.0
     def check(v: Any) -> str | None:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             return f"must be a number, not {yaml_text(v)}"
         if not lo <= v <= hi:
-            return f"must be between {lo} and {hi}, not {yaml_text(v)}"
+            return f"must be between {shown[0]} and {shown[1]}, not {yaml_text(v)}"
         return None
 
     return check

@@ -91,6 +91,7 @@ def test_errors_name_the_file_the_key_and_the_problem(tmp_path, text, expected):
     ("null: 1\n", "unknown key 'null'"),
     ("limits:\n  max_text_chars: 5\nlimits.max_text_chars: 6\n", 'unknown key \'"limits.max_text_chars"\''),
     ("limits: null\n", "key 'limits' must be a section (a mapping of keys), not null"),
+    ("limits:\n  rate_burst: 0\n", "key 'limits.rate_burst' must be between 1 and 1000000000, not 0"),
     ("cluster:\n  node_timeout: .inf\n", "key 'cluster.node_timeout' must be between 0.5 and 600, not .inf"),
     ("cluster:\n  heartbeat_interval: .nan\n", "key 'cluster.heartbeat_interval' must be between 0.1 and 60, not .nan"),
     ("workers: 12:30\n", 'key \'workers\' must be a whole number, not "12:30"'),
