@@ -27,6 +27,7 @@ from chatd.daemon import READY_TIMEOUT, running_pid, wait_stopped
 from chatd.status import ExitStatus
 
 STOP_GRACE = 2.0  # seconds `stop` waits past the timeout before it sends SIGKILL
+STOP_ASK = 5.0  # seconds `stop` waits at most for the server to take the request, before SIGTERM
 RESTART_WAIT = READY_TIMEOUT + 30  # the successor's start-up plus the old one's stop
 
 
@@ -191,14 +192,16 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
         print("chatd is not running", file=stdout)
         return ExitStatus.OK
     timeout = args.timeout or config.stop_timeout
+    deadline = time.monotonic() + timeout + STOP_GRACE  # the documented bound, whatever the server does
     try:
-        _ask(config, "stop", timeout=5, graceful=args.graceful, seconds=timeout)
+        # A hung server accepts the connection and never answers: its wait counts in the bound.
+        _ask(config, "stop", timeout=min(STOP_ASK, timeout), graceful=args.graceful, seconds=timeout)
     except ControlUnavailable:
         if not pid:
             print("chatd: the pidfile is locked but holds no pid; cannot stop", file=stderr)
             return ExitStatus.UNKNOWN
         os.kill(pid, signal.SIGTERM)  # stops with the server's own stop_timeout
-    if wait_stopped(config.pidfile, pid, timeout + STOP_GRACE):
+    if wait_stopped(config.pidfile, pid, max(0.0, deadline - time.monotonic())):
         print(f"chatd stopped (pid {pid})", file=stdout)
         return ExitStatus.OK
     with contextlib.suppress(ProcessLookupError):

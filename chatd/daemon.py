@@ -136,12 +136,13 @@ def wait_stopped(path: str, pid: int, timeout: float) -> bool:
     """Poll until the server ``pid`` is gone (pidfile unlocked or held by
     another pid, e.g. after a restart); False on timeout."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:  # looks once even when the time is up
         holder = running_pid(path)
         if holder is None or (holder and holder != pid) or not pid_running(pid):
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 class Channel:

@@ -18,10 +18,12 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chatd.commands import STOP_ASK, STOP_GRACE
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from tests.conftest import until
@@ -333,6 +335,21 @@ def test_status_json_when_not_running(chatd_install: Chatd):
     result = chatd_install.cli("status", "--json")
     assert result.returncode == ExitStatus.NOT_RUNNING
     assert json.loads(result.stdout) == {"running": False}
+
+
+def test_stop_kills_a_hung_server_within_the_timeout_and_its_grace(chatd_daemon: Chatd):
+    """A stopped (SIGSTOP) server accepts the control connection and never answers: that wait
+    counts in `stop`'s bound (it came on top: 5 s more). The bound below is one the old code
+    could not meet whatever the machine (5 + 0.5 + 2 s), not a measure of this one."""
+    d = chatd_daemon
+    pid = d.pid
+    os.kill(pid, signal.SIGSTOP)
+    began = time.monotonic()
+    result = d.cli("stop", "--timeout", "0.5")
+    took = time.monotonic() - began
+    assert result.returncode == ExitStatus.ERROR and f"pid {pid} did not stop within 0.5 s; killed it" in result.stderr
+    assert not pid_alive(pid)
+    assert took < STOP_ASK + 0.5 + STOP_GRACE, took
 
 
 def test_a_server_without_its_control_socket_is_unknown_and_stops_by_signal(chatd_daemon: Chatd):
