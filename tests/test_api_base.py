@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 from tests.apiclient import api_call, api_key
@@ -134,6 +135,14 @@ async def test_an_id_of_more_digits_than_any_is_named_out_of_range(server, user)
         status, body, _ = await api_call(server, "POST", "/messages", key=key,
                                          raw=b'{"room": "lobby", "text": "x", "as": ' + literal + b"}")
         assert status == 400 and "must be a user id" in body["error"]["message"], body
+
+
+async def test_a_compressed_body_is_refused_naming_its_encoding(server):
+    key = api_key(server, "publish")
+    status, body, _ = await api_call(server, "POST", "/messages", key=key, raw=gzip.compress(b'{"text": "x"}'),
+                                     headers={"Content-Encoding": "gzip"})
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+    assert "Content-Encoding 'gzip'" in body["error"]["message"]
 
 
 async def test_null_is_absent_as_the_document_says(server, user):

@@ -342,6 +342,10 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         """Path, query and body arguments in one mapping, each read by its field's kind."""
         schema = self.op.args
         body = b"".join(self._chunks)
+        encoding = self.request.headers.get("Content-Encoding", "identity").strip().lower()
+        if body and encoding != "identity":  # RFC 9110 §8.4: a coding the server does not take is refused
+            raise ApiError("bad_request", f"the body is sent with Content-Encoding {displayable(encoding, 40)!r}; "
+                                          "send it as plain JSON")
         data = read_json(body) if body.strip() else {}
         if not isinstance(data, dict):
             raise ApiError("bad_request", "the body must be a JSON object")
