@@ -66,6 +66,18 @@ async def test_a_refusal_at_the_headers_keeps_the_connection_for_the_requests_pi
         http.close()
 
 
+async def test_an_absolute_form_target_is_the_same_request(server):
+    """RFC 9112 §3.2.2: a server must accept ``GET http://host/path``; it got an HTML 404."""
+    key = api_key(server, "read")
+    http = await RawHTTP.open(server.port)
+    http.send(request("GET", f"http://127.0.0.1:{server.port}/api/v1/online", Authorization=f"Bearer {key}")
+              + request("GET", f"http://127.0.0.1:{server.port}/healthz"))
+    online, health = await http.answer(), await http.answer()
+    http.close()
+    assert (online.status, json.loads(online.body)) == (200, {"count": 0}), online
+    assert health.status == 200 and json.loads(health.body)["status"] == "ok"
+
+
 async def test_missing_wrong_revoked_keys_are_401_and_store_nothing(server, user):
     alice = await user("alice", "lobby")
     send = {**SEND, "as": alice.welcome["user"]["id"]}

@@ -15,6 +15,7 @@ anywhere else. Every response carries ``SecurityHeaders``.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ class Application(tornado.web.Application):
         # Called once per request, before a handler exists: everything after
         # (handlers, Tornado's access log) sees the resolved address.
         request.remote_ip = request_address(request.remote_ip or "", request.headers, self.chat.config.trusted_proxies)
+        if request.path[:1] != "/" and "://" in request.path:
+            _origin_form(request)
         return super().find_handler(request, **kwargs)
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
@@ -102,6 +105,17 @@ class Application(tornado.web.Application):
         # minute per address, where one access line each would let a flood fill the log.
         if handler.get_status() != 429:
             super().log_request(handler)
+
+
+def _origin_form(request: tornado.httputil.HTTPServerRequest) -> None:
+    """An absolute-form target (``GET http://host/api/v1/online``), which a server must accept
+    (RFC 9112 §3.2.2), routed as its path; its host stands for the Host header, as that section
+    says. Tornado routes by ``request.path`` as received (it then matched nothing: a 404)."""
+    target = urllib.parse.urlsplit(request.path)
+    request.path = target.path or "/"
+    request.uri = request.path + (f"?{request.query}" if request.query else "")
+    if target.netloc:
+        request.host = target.netloc
 
 
 def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado.web.Application:
