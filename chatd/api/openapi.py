@@ -23,9 +23,10 @@ ERROR_SCHEMA = {
         "properties": {"code": {"type": "string", "enum": list(STATUS)}, "message": {"type": "string"}},
     }},
 }
-# What any operation may answer, besides its own errors: bad input, key, scope, rate, size, database.
+# What any operation may answer, besides its own errors: bad input, key, scope, rate, size, database,
+# and a bug in chatd (500 ``internal``, never a traceback).
 COMMON_ERRORS = ("bad_request", "unauthorized", "forbidden", "api_off", "rate_limited", "payload_too_large",
-                 "unavailable")
+                 "unavailable", "internal")
 
 
 def _error(status: int) -> dict[str, Any]:
