@@ -1,7 +1,9 @@
 """The ``chatd`` commands that act on a running server: status,
 connections, reload, restart and stop. Each asks the server over its
 control socket (``chatd.control``), after finding it through the pidfile
-lock (``chatd.daemon.running_pid``). The commands that copy the database
+lock (``chatd.daemon.running_pid``) — or, when that names none, through the
+lock on its SQLite database (``chatd.dblock``): a server whose config's
+``pidfile`` changed since it started is never "not running". The commands that copy the database
 (backup, restore, migrate-store) are ``chatd.database_commands``.
 
     status = cmd_status(args, config, stdout, stderr)   # args from chatd.cli's parser

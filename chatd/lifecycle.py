@@ -1,6 +1,7 @@
-"""``chatd start``: everything before serving — config, pidfile, port,
-control socket, log file, and forking a daemon — or, for the successor of
-a restart, taking those over from the process it replaces.
+"""``chatd start``: everything before serving — config, pidfile, the
+database's lock (``chatd.dblock``), port, control socket, log file, and
+forking a daemon — or, for the successor of a restart, taking those over
+from the process it replaces.
 
     status = start("/etc/chatd/chatd.yaml", daemon=True, env=dict(os.environ),
                    stdout=sys.stdout, stderr=sys.stderr)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, holders, lock_path
+from chatd.status import ExitStatus
+from tests.ops_fixtures import Chatd, chatd_nodes
 
 
 def hold(database: Path, shared: bool, pid: int | None = None) -> DatabaseLock:
@@ -98,3 +100,22 @@ def test_postgres_has_no_lock(tmp_path: Path):
     config = SimpleNamespace(database="postgresql://chat@db/chatd", bus="")
     assert DatabaseLock.for_config(config) is None
     assert holders(config.database) == []
+
+
+@pytest.mark.redis
+def test_nodes_with_a_bus_share_an_sqlite_file_and_a_server_without_one_is_refused(redis_server, tmp_path: Path,
+                                                                                  short_dir: Path):
+    db = str(tmp_path / "chatd.db")
+    with chatd_nodes(2, database=db, bus=redis_server.url) as nodes:  # each starts: the lock is shared
+        pids = [node.pid for node in nodes]
+        lone = Chatd(short_dir, database=db)  # no bus: it would be blind to the nodes' messages
+        result = lone.start()
+        lone.kill_all()
+        assert result.returncode == ExitStatus.ALREADY_RUNNING and db in result.stderr
+        assert all(f"pid {pid}" in result.stderr for pid in pids), result.stderr
+        restore = lone.cli("restore", str(short_dir / "backup.db"))
+        assert restore.returncode == ExitStatus.ALREADY_RUNNING, restore.stderr
+        status = lone.cli("status")  # its pidfile names none; the nodes are no owner of its to stop
+        assert status.returncode == ExitStatus.NOT_RUNNING
+        assert all(f"in use by pid {pid}" in status.stderr for pid in pids), status.stderr
+        assert all(node.status()["state"] == "serving" for node in nodes)
