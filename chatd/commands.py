@@ -35,7 +35,17 @@ RESTART_WAIT = READY_TIMEOUT + 30  # the successor's start-up plus the old one's
 
 
 def _ask(config: Config, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
-    return ask(config.control_socket, command, timeout, **args)
+    """Ask the server on the config's control socket — or, if nothing answers there, on the one
+    the server recorded in its database's lock (the config's `control_socket` changed since)."""
+    try:
+        return ask(config.control_socket, command, timeout, **args)
+    except ControlUnavailable:
+        pid = running_pid(config.pidfile)
+        recorded = next((h.control_socket for h in holders(config.database)
+                         if pid and h.pid == pid and h.control_socket != config.control_socket), None)
+        if recorded is None:
+            raise
+        return ask(recorded, command, timeout, **args)
 
 
 def _not_running(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
@@ -230,7 +240,7 @@ def cmd_restart(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
 
 def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     pid = running_pid(config.pidfile)
-    pidfile, control_socket = config.pidfile, config.control_socket
+    pidfile, control_socket = config.pidfile, ""
     owner = _owner(config) if pid is None else None
     if pid is None and owner is None:
         print("chatd is not running", file=stdout)
@@ -241,9 +251,12 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
         pid, pidfile, control_socket = owner.pid, owner.pidfile, owner.control_socket
     timeout = args.timeout or config.stop_timeout
     try:
-        if owner and ask(control_socket, "status", timeout=5).get("pid") != pid:
+        if owner is None:
+            _ask(config, "stop", timeout=5, graceful=args.graceful, seconds=timeout)
+        elif ask(control_socket, "status", timeout=5).get("pid") != pid:
             raise ControlUnavailable(f"another process answers on {control_socket}")  # then a signal, to the pid
-        ask(control_socket, "stop", timeout=5, graceful=args.graceful, seconds=timeout)
+        else:
+            ask(control_socket, "stop", timeout=5, graceful=args.graceful, seconds=timeout)
     except ControlUnavailable:
         if not pid:
             print("chatd: the pidfile is locked but holds no pid; cannot stop", file=stderr)

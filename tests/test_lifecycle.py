@@ -407,3 +407,16 @@ def test_restart_and_reload_say_which_keys_take_a_stop_and_a_start(chatd_daemon:
     assert d.status()["listen"] == f"127.0.0.1:{d.port}"
     again = d.cli("reload")  # the file still differs from what serves
     assert "only by `chatd stop` and `chatd start` (a restart keeps them): listen" in again.stdout
+
+
+def test_a_server_whose_control_socket_changed_still_answers(chatd_daemon: Chatd):
+    d = chatd_daemon
+    pid = d.pid
+    d.config["control_socket"] = "new.sock"
+    d.write_config()
+    assert d.status()["pid"] == pid, "asked on the socket its database's lock records"
+    reload = d.cli("reload")
+    assert reload.returncode == 0
+    assert "only by `chatd stop` and `chatd start` (a restart keeps them): control_socket" in reload.stdout
+    stopped = d.cli("stop")
+    assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout
