@@ -366,6 +366,8 @@ def test_a_server_whose_pidfile_changed_is_found_through_its_database(chatd_daem
     assert f"pid {pid}" in again.stderr and db in again.stderr
     restore = d.cli("restore", str(d.dir / "backup.db"))
     assert restore.returncode == ExitStatus.ALREADY_RUNNING and f"pid {pid}" in restore.stderr
+    migrate = d.cli("migrate-store", "postgresql://chat@127.0.0.1:1/chatd")  # refused before it connects
+    assert migrate.returncode == ExitStatus.ALREADY_RUNNING and f"pid {pid}" in migrate.stderr, migrate.stderr
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # the old server still serves, on its own control socket
     assert ask(str(d.dir / "chatd.sock"), "status")["pid"] == pid, "its control socket is still its own"
