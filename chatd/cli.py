@@ -39,8 +39,9 @@ EXIT_HELP = """exit status:
   1   the command failed (the message says why)
   2   bad command-line arguments
   3   chatd is not running (status, connections, reload, restart)
-  4   chatd holds its pidfile but does not answer on its control socket
-  5   start, restore, migrate-store: chatd is running
+  4   chatd holds its pidfile but does not answer on its control socket, or
+      serves the database under another pidfile (the config's changed)
+  5   start, restore, migrate-store: chatd is running (or serves the database)
   78  the configuration file is invalid (start, check-config, reload, restart)
 """
 

@@ -1,7 +1,9 @@
 """The ``chatd`` commands that act on a running server: status,
 connections, reload, restart and stop. Each asks the server over its
 control socket (``chatd.control``), after finding it through the pidfile
-lock (``chatd.daemon.running_pid``). The commands that copy the database
+lock (``chatd.daemon.running_pid``) — or, when that names none, through the
+lock on its SQLite database (``chatd.dblock``): a server whose config's
+``pidfile`` changed since it started is never "not running". The commands that copy the database
 (backup, restore, migrate-store) are ``chatd.database_commands``.
 
     status = cmd_status(args, config, stdout, stderr)   # args from chatd.cli's parser
@@ -23,7 +25,9 @@ from typing import Any, TextIO
 
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
-from chatd.daemon import READY_TIMEOUT, running_pid, wait_stopped
+from chatd.daemon import READY_TIMEOUT, pid_running, running_pid, wait_stopped
+from chatd.dblock import SERVER, Holder, describe, holders
+from chatd.settings import RESTART_KEEPS
 from chatd.status import ExitStatus
 
 STOP_GRACE = 2.0  # seconds `stop` waits past the timeout before it sends SIGKILL
@@ -32,15 +36,56 @@ RESTART_WAIT = READY_TIMEOUT + 30  # the successor's start-up plus the old one's
 
 
 def _ask(config: Config, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
-    return ask(config.control_socket, command, timeout, **args)
+    """Ask the server on the config's control socket — or, if nothing answers there, on the one
+    the server recorded in its database's lock (the config's `control_socket` changed since)."""
+    try:
+        return ask(config.control_socket, command, timeout, **args)
+    except ControlUnavailable:
+        pid = running_pid(config.pidfile)
+        recorded = next((h.control_socket for h in holders(config.database)
+                         if pid and h.pid == pid and h.control_socket != config.control_socket), None)
+        if recorded is None:
+            raise
+        return ask(recorded, command, timeout, **args)
 
 
-def _not_running(args: argparse.Namespace, stdout: TextIO) -> int:
+def _not_running(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
+    """The pidfile names no server: say so — unless a server holds the database's
+    lock all the same (its pidfile is another), which is then "unknown" (4)."""
+    owner = _owner(config)
+    if owner:
+        if getattr(args, "json", False):
+            print(json.dumps({"running": True, "pid": owner.pid, "answering": False, "database": config.database,
+                              "pidfile": owner.pidfile, "control_socket": owner.control_socket}), file=stdout)
+        print(f"chatd: {elsewhere(config, owner)}", file=stderr)
+        return ExitStatus.UNKNOWN
     if getattr(args, "json", False):
         print(json.dumps({"running": False}), file=stdout)
     else:
         print("chatd is not running", file=stdout)
+    _note_others(config, stderr)
     return ExitStatus.NOT_RUNNING
+
+
+def _owner(config: Config) -> Holder | None:
+    """The server that owns ``config``'s database (no bus: it is the one), found
+    through the database's lock; None when none does."""
+    return next((h for h in holders(config.database) if h.role == SERVER and not h.shared), None)
+
+
+def _note_others(config: Config, stderr: TextIO) -> None:
+    """Name whoever else uses the database: cluster nodes with other pidfiles, a restore."""
+    for holder in holders(config.database):
+        print(f"chatd: note: {config.database} is in use by {describe(holder)}", file=stderr)
+
+
+def elsewhere(config: Config, owner: Holder) -> str:
+    """Why the server ``owner`` serves ``config``'s database though ``config``'s pidfile names none."""
+    why = (f"the config's pidfile changed since it started, to {config.pidfile}" if owner.pidfile != config.pidfile
+           else f"its pidfile {owner.pidfile} was removed or replaced")
+    return (f"chatd is running as pid {owner.pid} on {config.database}, with pidfile {owner.pidfile} and control "
+            f"socket {owner.control_socket} ({why}); `chatd stop` stops it (or `kill -TERM {owner.pid}`), "
+            f"then `chatd start` starts it with this config")
 
 
 def unanswered(pid: int, error: ControlUnavailable, stderr: TextIO) -> int:
@@ -52,7 +97,7 @@ def unanswered(pid: int, error: ControlUnavailable, stderr: TextIO) -> int:
 def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     pid = running_pid(config.pidfile)
     if pid is None:
-        return _not_running(args, stdout)
+        return _not_running(args, config, stdout, stderr)
     try:
         s = _ask(config, "status")
     except ControlUnavailable as e:
@@ -111,7 +156,7 @@ def worker_row(w: dict[str, Any]) -> tuple:
 def cmd_connections(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     pid = running_pid(config.pidfile)
     if pid is None:
-        return _not_running(args, stdout)
+        return _not_running(args, config, stdout, stderr)
     try:
         rows = _ask(config, "connections")["connections"]
     except ControlUnavailable as e:
@@ -143,7 +188,7 @@ def _print_table(table: list[tuple], stdout: TextIO, indent: str = "") -> None:
 def cmd_reload(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     pid = running_pid(config.pidfile)
     if pid is None:
-        return _not_running(args, stdout)
+        return _not_running(args, config, stdout, stderr)
     try:
         reply = _ask(config, "reload")
     except ControlUnavailable as e:
@@ -158,15 +203,20 @@ def cmd_reload(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         return reply.get("status", ExitStatus.ERROR)
     print(f"chatd reloaded {reply['source']}", file=stdout)
     print(f"  applied: {', '.join(reply['applied']) or 'nothing changed'}", file=stdout)
-    if reply["need_restart"]:
-        print(f"  changed, applied by `chatd restart`: {', '.join(reply['need_restart'])}", file=stdout)
+    by_restart = [k for k in reply["need_restart"] if k not in RESTART_KEEPS]
+    by_stop = [k for k in reply["need_restart"] if k in RESTART_KEEPS]
+    if by_restart:
+        print(f"  changed, applied by `chatd restart`: {', '.join(by_restart)}", file=stdout)
+    if by_stop:
+        print(f"  changed, applied only by `chatd stop` and `chatd start` (a restart keeps them): "
+              f"{', '.join(by_stop)}", file=stdout)
     return ExitStatus.OK
 
 
 def cmd_restart(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     pid = running_pid(config.pidfile)
     if pid is None:
-        return _not_running(args, stdout)
+        return _not_running(args, config, stdout, stderr)
     try:
         reply = _ask(config, "restart", timeout=RESTART_WAIT)
     except ControlUnavailable as e:
@@ -180,6 +230,9 @@ def cmd_restart(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
         with contextlib.suppress(ControlUnavailable):
             if _ask(config, "status", timeout=5).get("pid") == new:
                 print(f"chatd restarted: pid {pid} → {new}", file=stdout)
+                for key, values in reply.get("kept", {}).items():
+                    print(f"  not applied: {key} stays {values['serving']} (the config says {values['config']}); "
+                          f"`chatd stop` and `chatd start` apply it", file=stdout)
                 return ExitStatus.OK
         time.sleep(0.05)
     print(f"chatd: the new process (pid {new}) did not answer within {RESTART_WAIT:g} s", file=stderr)
@@ -188,27 +241,52 @@ def cmd_restart(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
 
 def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     pid = running_pid(config.pidfile)
-    if pid is None:
+    pidfile, control_socket = config.pidfile, ""
+    owner = _owner(config) if pid is None else None
+    if pid is None and owner is None:
         print("chatd is not running", file=stdout)
+        _note_others(config, stderr)
         return ExitStatus.OK
+    if owner:  # found through the database's lock: stop it where it started, its own socket and pidfile
+        print(f"{elsewhere(config, owner)}\nstopping pid {owner.pid} through {owner.control_socket}", file=stdout)
+        pid, pidfile, control_socket = owner.pid, owner.pidfile, owner.control_socket
     timeout = args.timeout or config.stop_timeout
     deadline = time.monotonic() + timeout + STOP_GRACE  # the documented bound, whatever the server does
     try:
         # A hung server accepts the connection and never answers: its wait counts in the bound.
-        _ask(config, "stop", timeout=min(STOP_ASK, timeout), graceful=args.graceful, seconds=timeout)
+        ask_seconds = min(STOP_ASK, timeout)
+        if owner is None:
+            _ask(config, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
+        elif ask(control_socket, "status", timeout=ask_seconds).get("pid") != pid:
+            raise ControlUnavailable(f"another process answers on {control_socket}")  # then a signal, to the pid
+        else:
+            ask(control_socket, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
     except ControlUnavailable:
         if not pid:
             print("chatd: the pidfile is locked but holds no pid; cannot stop", file=stderr)
             return ExitStatus.UNKNOWN
         os.kill(pid, signal.SIGTERM)  # stops with the server's own stop_timeout
-    if wait_stopped(config.pidfile, pid, max(0.0, deadline - time.monotonic())):
+    if _stopped(pidfile, pid, owner is not None, max(0.0, deadline - time.monotonic())):
         print(f"chatd stopped (pid {pid})", file=stdout)
         return ExitStatus.OK
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    wait_stopped(config.pidfile, pid, STOP_GRACE)
+    _stopped(pidfile, pid, owner is not None, STOP_GRACE)
     print(f"chatd: pid {pid} did not stop within {timeout:g} s; killed it", file=stderr)
     return ExitStatus.ERROR
+
+
+def _stopped(pidfile: str, pid: int, by_database: bool, timeout: float) -> bool:
+    """Wait until the server ``pid`` is gone; False on timeout. One found through the
+    database's lock (``by_database``) may have no pidfile left: then the process itself."""
+    if not by_database:
+        return wait_stopped(pidfile, pid, timeout)
+    deadline = time.monotonic() + timeout
+    while pid_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 COMMANDS = {"status": cmd_status, "connections": cmd_connections, "reload": cmd_reload,

@@ -228,12 +228,13 @@ class Handover:
     pidfile: int
     channel: int
     daemon: bool = False  # the old process was a daemon: log to the logfile
+    dblock: int = -1  # the locked <database>.lock (chatd.dblock); -1: none (PostgreSQL)
 
     def encode(self) -> str:
         return json.dumps(asdict(self))
 
     def fds(self) -> list[int]:
-        return [*self.listen, self.control, self.pidfile, self.channel]
+        return [*self.listen, self.control, self.pidfile, self.channel, *([self.dblock] if self.dblock >= 0 else [])]
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Handover | None:

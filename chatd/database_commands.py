@@ -24,6 +24,7 @@ from chatd.commands import size_text, unanswered
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import AlreadyRunning, PidFile, running_pid
+from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, held_message
 from chatd.dsn import (
     DATABASE_PASSWORD_ENV,
     POSTGRES_SCHEMES,
@@ -95,10 +96,13 @@ def offline_backup(database: str, target: str) -> int:
     return os.path.getsize(target)
 
 
-def _lock_stopped(config: Config, stderr: TextIO, then: str) -> tuple[PidFile | None, int | None]:
-    """Take the pidfile lock, which proves that no server runs and keeps one from starting
-    meanwhile; → (the locked pidfile or None if its directory is gone, None), or
-    (None, exit status) after saying why not. ``then``: the command, for the message."""
+def _lock_stopped(config: Config, stderr: TextIO, then: str,
+                  command: str) -> tuple[contextlib.ExitStack | None, int | None]:
+    """Take the pidfile lock and the database's (``chatd.dblock``, exclusive), which
+    prove that no server runs on either and keep one from starting meanwhile;
+    → (what to release with ``_release``, None), or (None, exit status) after
+    saying why not. ``then``: what to do once stopped, ``command``: this command's name."""
+    held = contextlib.ExitStack()
     pidfile = PidFile(config.pidfile)
     try:
         pidfile.acquire()
@@ -106,17 +110,35 @@ def _lock_stopped(config: Config, stderr: TextIO, then: str) -> tuple[PidFile | 
         print(f"chatd: chatd is running (pid {e.pid}): stop it first (`chatd stop`), then {then}", file=stderr)
         return None, ExitStatus.ALREADY_RUNNING
     except FileNotFoundError:
-        return None, None  # its directory is gone (systemd removes /run/chatd on stop): nothing runs
+        pass  # its directory is gone (systemd removes /run/chatd on stop): no server of this config runs
     except OSError as e:
         print(f"chatd: cannot lock pidfile {config.pidfile}: {e.strerror or e}", file=stderr)
         return None, ExitStatus.ERROR
-    return pidfile, None
+    else:
+        held.callback(pidfile.close)
+        held.callback(pidfile.clear)
+    # A server started with another pidfile (the config's changed since) still serves the database.
+    dblock = DatabaseLock(config.database, shared=False)
+    try:
+        dblock.acquire(Holder(pid=os.getpid(), role=command))
+    except DatabaseHeld as e:
+        print(f"chatd: {held_message(e)}: stop it first, then {then}", file=stderr)
+        held.close()
+        return None, ExitStatus.ALREADY_RUNNING
+    except FileNotFoundError:
+        pass  # the database's directory is gone: nothing serves it (the command says what is missing)
+    except OSError as e:
+        print(f"chatd: cannot lock database {config.database}: {e.strerror or e}", file=stderr)
+        held.close()
+        return None, ExitStatus.ERROR
+    else:
+        held.callback(dblock.close)
+    return held, None
 
 
-def _release(pidfile: PidFile | None) -> None:
-    if pidfile:
-        pidfile.clear()
-        pidfile.close()
+def _release(held: contextlib.ExitStack | None) -> None:
+    if held:
+        held.close()
 
 
 def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
@@ -124,7 +146,7 @@ def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
         return _postgres_refused("restore", stderr)
     from chatd.store.restore import RestoreError, restore  # peewee loads only for this command
 
-    pidfile, refused = _lock_stopped(config, stderr, "restore")
+    held, refused = _lock_stopped(config, stderr, "restore", "restore")
     if refused is not None:
         return refused
     try:
@@ -133,7 +155,7 @@ def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
         print(f"chatd: restore failed: {e}\n{config.database} was not replaced", file=stderr)
         return ExitStatus.ERROR
     finally:
-        _release(pidfile)
+        _release(held)
     for warning in record["warnings"]:
         print(f"chatd: warning: {warning}", file=stderr)
     print(f"restored {record['from']} to {config.database}\n"
@@ -153,7 +175,7 @@ def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, 
         print(f"chatd: migrate-store copies the configured SQLite database, but `database` is already "
               f"{redacted(config.database)}", file=stderr)
         return ExitStatus.ERROR
-    pidfile, refused = _lock_stopped(config, stderr, "migrate the store")
+    held, refused = _lock_stopped(config, stderr, "migrate the store", "migrate-store")
     if refused is not None:
         return refused
     try:
@@ -164,7 +186,7 @@ def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, 
         print(f"chatd: migrate-store failed: {e}\nnothing was written to {redacted(args.url)}", file=stderr)
         return ExitStatus.ERROR
     finally:
-        _release(pidfile)
+        _release(held)
     print(f"copied {config.database} to {redacted(args.url)}", file=stdout)
     for table, label in TRANSFER_LABELS.items():
         print(f"  {label:<13} {counts[table]}", file=stdout)

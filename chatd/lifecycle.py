@@ -1,6 +1,7 @@
-"""``chatd start``: everything before serving — config, pidfile, port,
-control socket, log file, and forking a daemon — or, for the successor of
-a restart, taking those over from the process it replaces.
+"""``chatd start``: everything before serving — config, pidfile, the
+database's lock (``chatd.dblock``), port, control socket, log file, and
+forking a daemon — or, for the successor of a restart, taking those over
+from the process it replaces.
 
     status = start("/etc/chatd/chatd.yaml", daemon=True, env=dict(os.environ),
                    stdout=sys.stdout, stderr=sys.stderr)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from typing import Any, TextIO
 
@@ -21,7 +23,8 @@ from chatd import logs
 from chatd.config import Config, ConfigError, load_config
 from chatd.control import bind_control
 from chatd.daemon import HANDOVER_VAR, READY_TIMEOUT, AlreadyRunning, Channel, Handover, PidFile, fork_daemon
-from chatd.server import bind
+from chatd.dblock import DatabaseHeld, DatabaseLock, held_message, same_file, server_record
+from chatd.server import bind, socket_address
 from chatd.service import Service, banner, refuse
 from chatd.settings import parse_listen
 from chatd.status import ExitStatus
@@ -42,8 +45,14 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
     if handover:
         env = {k: v for k, v in env.items() if k != HANDOVER_VAR}
         logs.setup(config.log_level, config.logfile if handover.daemon else None)
-        service = Service(config, env, stdout, daemon=handover.daemon, overrides=overrides,
-                          **_inherit(config, handover))
+        try:
+            inherited = _inherit(config, handover)
+        except DatabaseHeld as e:
+            return refuse(channel, ExitStatus.ALREADY_RUNNING, f"cannot restart: {held_message(e)}", stderr)
+        except OSError as e:
+            return refuse(channel, ExitStatus.ERROR, f"cannot lock database {config.database}: {e.strerror or e}",
+                          stderr)
+        service = Service(config, env, stdout, daemon=handover.daemon, overrides=overrides, **inherited)
         return service.main(successor=channel)
     if daemon and env.get("NOTIFY_SOCKET"):
         daemon = False  # systemd supervises this process itself; forking would lose it
@@ -57,6 +66,19 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         return refuse(None, ExitStatus.ERROR, f"cannot lock pidfile {config.pidfile}: {e.strerror or e}", stderr)
     with contextlib.ExitStack() as undo:  # a step that fails closes what the earlier ones opened
         undo.callback(pidfile.close)
+        # Before the port and the control socket: a second server on the same database, started
+        # with another pidfile, must neither serve nor take over the first one's control socket.
+        dblock = DatabaseLock.for_config(config)
+        if dblock:
+            try:
+                dblock.acquire(server_record(config, os.getpid()))
+            except DatabaseHeld as e:
+                print(f"chatd: already running: {held_message(e)}", file=stderr)
+                return ExitStatus.ALREADY_RUNNING
+            except OSError as e:
+                return refuse(None, ExitStatus.ERROR, f"cannot lock database {config.database}: {e.strerror or e}",
+                              stderr)
+            undo.callback(dblock.close)
         try:
             listening = bind(config)
         except OSError as e:
@@ -81,25 +103,58 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
             for sock in (*listening, control):
                 sock.close()  # the child has them; the pidfile lock stays with the child too
             pidfile.close()
+            if dblock:
+                dblock.close()
             return _await_daemon(channel, config, stdout, stderr)
         logs.setup(config.log_level, config.logfile)
     else:
         logs.setup(config.log_level)
     service = Service(config, env, stdout, daemon=daemon, listening=listening, control=control, pidfile=pidfile,
-                      overrides=overrides)
+                      dblock=dblock, overrides=overrides)
     return service.main(parent=channel)
 
 
 def _inherit(config: Config, handover: Handover) -> dict[str, Any]:
+    """What the successor of a restart takes over, as Service arguments. The
+    listening socket, the control socket and the pidfile stay those of the
+    process replaced: where the config names others, ``config`` is set back
+    to what serves (so a later reload still says they differ) and ``kept``
+    says so. DatabaseHeld or OSError if the database's lock cannot be had."""
     listening = [socket.socket(fileno=fd) for fd in handover.listen]
     control = socket.socket(fileno=handover.control)
     for sock in (*listening, control):
         sock.set_inheritable(False)  # the next restart passes them on explicitly
+    kept: dict[str, dict[str, str]] = {}
     host, port = listening[0].getsockname()[:2]
     want_host, want_port = parse_listen(config.listen)
     if want_port and (want_host, want_port) != (host, port):
-        log.warning("listen changed to %s: a restart keeps the inherited socket; stop and start to move", config.listen)
-    return {"listening": listening, "control": control, "pidfile": PidFile(config.pidfile, fd=handover.pidfile)}
+        kept["listen"] = {"serving": socket_address(listening[0]), "config": config.listen}
+    if control.getsockname() != config.control_socket:
+        kept["control_socket"] = {"serving": control.getsockname(), "config": config.control_socket}
+    if not same_file(handover.pidfile, config.pidfile):
+        with contextlib.suppress(OSError):
+            kept["pidfile"] = {"serving": os.readlink(f"/proc/self/fd/{handover.pidfile}"), "config": config.pidfile}
+    for key, values in kept.items():
+        log.warning("%s changed to %s: a restart keeps %s; `chatd stop` and `chatd start` apply it",
+                    key, values["config"], values["serving"])
+        setattr(config, key, values["serving"])
+    return {"listening": listening, "control": control, "pidfile": PidFile(config.pidfile, fd=handover.pidfile),
+            "dblock": _inherit_dblock(config, handover.dblock if handover.dblock >= 0 else None), "kept": kept}
+
+
+def _inherit_dblock(config: Config, fd: int | None) -> DatabaseLock | None:
+    """The successor's database lock: the inherited one if ``database`` is the
+    same file, else the new database's, taken afresh (the old process lets go
+    of its own as it exits)."""
+    dblock = DatabaseLock.for_config(config)
+    if dblock and fd is not None and same_file(fd, dblock.path):
+        dblock.adopt(fd, server_record(config, os.getpid()))
+        return dblock
+    if dblock:
+        dblock.acquire(server_record(config, os.getpid()))
+    if fd is not None:
+        os.close(fd)
+    return dblock
 
 
 def _await_daemon(channel: Channel, config: Config, stdout: TextIO, stderr: TextIO) -> int:

@@ -55,6 +55,7 @@ from chatd.daemon import (
     sd_notify,
     watchdog,
 )
+from chatd.dblock import DatabaseLock, server_record
 from chatd.dsn import redacted
 from chatd.loops import loop_name, run
 from chatd.protocol import CloseCode
@@ -98,6 +99,7 @@ class Service:
 
     def __init__(self, config: Config, env: dict[str, str], stdout: TextIO, *, daemon: bool,
                  listening: list[socket.socket], control: socket.socket, pidfile: PidFile,
+                 dblock: DatabaseLock | None = None, kept: dict[str, dict[str, str]] | None = None,
                  overrides: dict[str, Any] | None = None):
         self.config = config
         self.overrides = overrides or {}  # keys the command line set (`start --workers N`): kept on reload, restart
@@ -108,6 +110,8 @@ class Service:
         self.control_sock = control
         self.control_path = control.getsockname()
         self.pidfile = pidfile
+        self.dblock = dblock  # held for as long as this process (or its successor) serves: chatd.dblock
+        self.kept = kept or {}  # a restart successor: the keys it could not apply (chatd.lifecycle._inherit)
         self.server = WorkerSet(config, listening, env, daemon) if config.workers > 1 else Server(config)
         self.control: ControlServer | None = None
         self.state = "starting"
@@ -134,6 +138,8 @@ class Service:
             await self._await_go(successor)
         await _settled(self.server.serve(self.listening))
         self.pidfile.write(os.getpid())
+        if self.dblock:
+            self.dblock.record(server_record(self.config, os.getpid()))  # a -d child: its own pid
         self.control = await ControlServer.start(self.control_sock, self._handlers())
         for sig, action in ((signal.SIGTERM, self._stop_signal), (signal.SIGINT, self._stop_signal),
                             (signal.SIGHUP, self._reload_signal), (signal.SIGUSR2, self._restart_signal)):
@@ -149,7 +155,7 @@ class Service:
         return await (self._hand_over() if kind == "restart" else self._stop(**params))
 
     async def _await_go(self, channel: Channel) -> None:
-        channel.send({"ready": os.getpid()})
+        channel.send({"ready": os.getpid(), "kept": self.kept})
         try:
             await channel.arecv(READY_TIMEOUT)  # "go", or EOF if the old process died
         except TimeoutError:
@@ -259,7 +265,8 @@ class Service:
         self.state = "restarting"
         ours, theirs = Channel.pair()
         handover = Handover(listen=[s.fileno() for s in self.listening], control=self.control_sock.fileno(),
-                            pidfile=self.pidfile.fd, channel=theirs.fileno(), daemon=self.daemon)
+                            pidfile=self.pidfile.fd, channel=theirs.fileno(), daemon=self.daemon,
+                            dblock=self.dblock.fd if self.dblock and self.dblock.fd is not None else -1)
         # -P: not the working directory first on the import path (a folder named chatd there would be imported)
         argv = [sys.executable, "-P", "-m", "chatd", "start"]
         if self.config.source:
@@ -296,7 +303,7 @@ class Service:
         sd_notify(f"MAINPID={proc.pid}", self.env)
         self._successor, self._spawned = ours, None
         self._finish("restart")
-        return {"ok": True, "pid": proc.pid, "old_pid": os.getpid()}
+        return {"ok": True, "pid": proc.pid, "old_pid": os.getpid(), "kept": reply.get("kept", {})}
 
     async def _hand_over(self) -> int:
         assert self._successor is not None

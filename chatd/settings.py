@@ -403,6 +403,10 @@ SETTINGS += (
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}
+# Keys a `chatd restart` cannot apply: its successor inherits the listening socket, the control
+# socket and the locked pidfile (docs/operations.md, "Reload and restart"); `chatd stop` and
+# `chatd start` apply them.
+RESTART_KEEPS = ("listen", "pidfile", "control_socket")
 
 # Keys that existed once: a config that still has one gets told what replaced it,
 # not just "unknown key", since its meaning did not carry over silently.

@@ -19,6 +19,7 @@ class ExitStatus(IntEnum):
     ERROR = 1  # the command failed; the message says why
     USAGE = 2  # bad command-line arguments (argparse's own status)
     NOT_RUNNING = 3  # no server runs for this config (LSB "program is not running")
-    UNKNOWN = 4  # the pidfile is locked but the server does not answer (LSB "status unknown")
-    ALREADY_RUNNING = 5  # `start` or `restore` while a server holds the pidfile
+    UNKNOWN = 4  # the pidfile is locked but the server does not answer, or the pidfile names none but a
+    # server holds the database's lock (its pidfile changed: chatd.dblock) (LSB "status unknown")
+    ALREADY_RUNNING = 5  # `start` or `restore` while a server holds the pidfile or the database's lock
     CONFIG = 78  # EX_CONFIG: the configuration file is invalid

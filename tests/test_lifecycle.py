@@ -24,6 +24,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from chatd.commands import STOP_ASK, STOP_GRACE
+from chatd.control import ask
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from tests.conftest import until
@@ -361,3 +362,80 @@ def test_a_server_without_its_control_socket_is_unknown_and_stops_by_signal(chat
     result = d.cli("stop")  # falls back to SIGTERM
     assert result.returncode == 0 and f"stopped (pid {pid})" in result.stdout
     assert not pid_alive(pid)
+
+
+def test_a_server_whose_pidfile_changed_is_found_through_its_database(chatd_daemon: Chatd):
+    """The config's `pidfile` and `listen` change while chatd runs (docs/configuration.md: they take
+    `chatd stop` and `chatd start`): the database's lock still finds it, and no second server starts on it."""
+    d = chatd_daemon
+    pid, port, db = d.pid, d.port, str(d.dir / "chatd.db")
+    d.config.update(pidfile="run2.pid", listen="127.0.0.1:0")
+    d.write_config()
+    for command in ("status", "reload", "restart", "connections"):
+        result = d.cli(command)
+        assert result.returncode == ExitStatus.UNKNOWN, (command, result.stdout, result.stderr)
+        assert f"running as pid {pid} on {db}" in result.stderr and str(d.dir / "chatd.pid") in result.stderr
+    status = json.loads(d.cli("status", "--json").stdout)
+    assert status["running"] and status["pid"] == pid and status["pidfile"] == str(d.dir / "chatd.pid")
+
+    again = d.cli("start", "-d")
+    assert again.returncode == ExitStatus.ALREADY_RUNNING, again.stdout
+    assert f"pid {pid}" in again.stderr and db in again.stderr
+    restore = d.cli("restore", str(d.dir / "backup.db"))
+    assert restore.returncode == ExitStatus.ALREADY_RUNNING and f"pid {pid}" in restore.stderr
+    migrate = d.cli("migrate-store", "postgresql://chat@127.0.0.1:1/chatd")  # refused before it connects
+    assert migrate.returncode == ExitStatus.ALREADY_RUNNING and f"pid {pid}" in migrate.stderr, migrate.stderr
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # the old server still serves, on its own control socket
+    assert ask(str(d.dir / "chatd.sock"), "status")["pid"] == pid, "its control socket is still its own"
+
+    stopped = d.cli("stop")
+    assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout, stopped.stderr
+    assert not pid_alive(pid)
+    assert d.start().returncode == 0, "then the start the docs say"
+    assert (d.dir / "run2.pid").read_text().strip() == str(d.pids[-1])
+    assert d.cli("stop").returncode == 0
+
+
+def test_the_database_lock_passes_through_a_restart(chatd_daemon: Chatd):
+    d = chatd_daemon
+    (d.dir / "other").mkdir()
+    assert d.cli("restart").returncode == 0
+    d.pids.append(d.pid)
+    other = Chatd(d.dir / "other", database=str(d.dir / "chatd.db"))  # another install, the same database
+    result = other.start()
+    other.kill_all()
+    assert result.returncode == ExitStatus.ALREADY_RUNNING and f"pid {d.pid}" in result.stderr, result.stdout
+    assert d.status()["pid"] == d.pid, "its control socket is still its own"
+
+
+def test_restart_and_reload_say_which_keys_take_a_stop_and_a_start(chatd_daemon: Chatd):
+    d = chatd_daemon
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        other = free.getsockname()[1]
+    d.config["listen"] = f"127.0.0.1:{other}"
+    d.write_config()
+    reload = d.cli("reload")
+    assert reload.returncode == 0 and "applied by `chatd restart`" not in reload.stdout
+    assert "only by `chatd stop` and `chatd start`" in reload.stdout and "listen" in reload.stdout
+    restart = d.cli("restart")
+    assert restart.returncode == 0, restart.stderr
+    d.pids.append(d.pid)
+    assert f"not applied: listen stays 127.0.0.1:{d.port} (the config says 127.0.0.1:{other})" in restart.stdout
+    assert d.status()["listen"] == f"127.0.0.1:{d.port}"
+    again = d.cli("reload")  # the file still differs from what serves
+    assert "only by `chatd stop` and `chatd start` (a restart keeps them): listen" in again.stdout
+
+
+def test_a_server_whose_control_socket_changed_still_answers(chatd_daemon: Chatd):
+    d = chatd_daemon
+    pid = d.pid
+    d.config["control_socket"] = "new.sock"
+    d.write_config()
+    assert d.status()["pid"] == pid, "asked on the socket its database's lock records"
+    reload = d.cli("reload")
+    assert reload.returncode == 0
+    assert "only by `chatd stop` and `chatd start` (a restart keeps them): control_socket" in reload.stdout
+    stopped = d.cli("stop")
+    assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout

@@ -1,0 +1,227 @@
+"""The lock on an SQLite database: which chatd serves it, whatever its
+pidfile says.
+
+    lock = DatabaseLock.for_config(config)   # None for a PostgreSQL database
+    lock.acquire(record)                     # DatabaseHeld(holders) if a server has it
+    holders("/var/lib/chatd/chatd.db")       # [Holder(pid, pidfile, control_socket, ...)] serving it
+
+A pidfile finds the server of *one config file*; change the config's
+``pidfile`` while chatd runs and the next ``chatd stop`` or ``start`` no
+longer sees it — and a second server on the same SQLite file, without a
+bus, would serve clients blind to the first one's messages. So the serving
+process (the single process, or the supervisor with ``workers``) also
+holds ``flock(2)`` on ``<database>.lock`` for as long as it serves:
+
+- **exclusive** when ``bus`` is "": one process owns the database;
+- **shared** when a bus is configured: the nodes of a cluster on one
+  machine share the file and tell each other over the bus
+  (docs/operations.md, "Scaling out");
+- the offline commands that write the database (``restore``,
+  ``migrate-store``) take it exclusive for as long as they run.
+
+``flock``, not ``fcntl``: closing *any* descriptor of a file drops the
+process's fcntl locks on it, and SQLite opens and closes the database's
+files at will; a flock belongs to its open file description, so — as with
+the pidfile (``chatd.daemon.PidFile``) — a ``-d`` child and a ``chatd
+restart`` successor that inherit the descriptor hold the same lock, and the
+kernel drops it when the last holder dies, even by ``kill -9``.
+
+The file holds one JSON line per holder (its pid, pidfile, control socket
+and what it is), so that a refusal can name who holds it. A holder that
+finds the lock free starts the file afresh; one that shares it adds its
+line. Lines of processes that no longer run are ignored: a holder that is
+replaced (a restart) or dies leaves its line behind until the next fresh
+start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from chatd.daemon import LOCK_RETRY_SECONDS, pid_running
+from chatd.dsn import is_postgres
+
+LOCK_SUFFIX = ".lock"  # the lock file is the database's path plus this
+SERVER = "server"  # Holder.role of a serving chatd; otherwise the command's name ("restore")
+MAX_RECORDS = 64 * 1024  # bytes of the lock file read: far more than any number of holders writes
+
+
+@dataclass
+class Holder:
+    """One process that holds the lock, as it recorded itself."""
+
+    pid: int
+    role: str = SERVER  # "server", or the offline command ("restore", "migrate-store")
+    pidfile: str = ""
+    control_socket: str = ""
+    shared: bool = False  # a cluster node (a bus is configured)
+
+
+class DatabaseHeld(Exception):
+    """The lock is taken; ``holders``: who holds it, as far as they are known
+    (empty when the holder recorded nothing yet, or only looked)."""
+
+    def __init__(self, database: str, holders: list[Holder]):
+        pids = ", ".join(str(h.pid) for h in holders) or "unknown"
+        super().__init__(f"{database} is in use (pid {pids})")
+        self.database = database
+        self.holders = holders
+
+
+def lock_path(database: str) -> str:
+    return database + LOCK_SUFFIX
+
+
+def server_record(config: Any, pid: int) -> Holder:
+    """The record of a server started with ``config``."""
+    return Holder(pid=pid, pidfile=config.pidfile, control_socket=config.control_socket, shared=bool(config.bus))
+
+
+class DatabaseLock:
+    """``flock`` on ``<database>.lock``, exclusive or shared, with this holder's record."""
+
+    def __init__(self, database: str, shared: bool, fd: int | None = None):
+        self.database = database
+        self.path = lock_path(database)
+        self.shared = shared
+        self.fd = fd  # an inherited, already locked descriptor (restart successor, -d child)
+
+    @classmethod
+    def for_config(cls, config: Any, fd: int | None = None) -> DatabaseLock | None:
+        """The lock ``config``'s database takes: None for PostgreSQL (its nodes
+        run on several machines by design; the database itself arbitrates)."""
+        if is_postgres(config.database):
+            return None
+        return cls(config.database, shared=bool(config.bus), fd=fd)
+
+    def acquire(self, record: Holder) -> None:
+        """Take the lock and write ``record``. DatabaseHeld if a server or an
+        offline command holds it (exclusive: anyone; shared: an exclusive
+        holder); OSError if the lock file cannot be opened."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + LOCK_RETRY_SECONDS
+        while (fresh := self._take(fd)) is None:
+            found = _live(_read(fd))
+            # A live holder is real. Otherwise the lock is most likely a
+            # `chatd status` looking for a moment (holders() below).
+            if found or time.monotonic() > deadline:
+                os.close(fd)
+                raise DatabaseHeld(self.database, found)
+            time.sleep(0.02)
+        self.fd = fd
+        self.record(record, fresh=fresh)
+
+    def _take(self, fd: int) -> bool | None:
+        """Lock ``fd``: True when nobody else holds it (the file starts afresh),
+        False when shared with other holders, None when refused."""
+        if _try(fd, fcntl.LOCK_EX):
+            # Shared: convert. flock converts by letting go first, so another
+            # may take it exclusively in between: then refused, as it should be.
+            return True if not self.shared or _try(fd, fcntl.LOCK_SH) else None
+        return False if self.shared and _try(fd, fcntl.LOCK_SH) else None
+
+    def adopt(self, fd: int, record: Holder) -> None:
+        """A restart successor's turn: keep the lock inherited on ``fd`` (the
+        same file), converted if ``bus`` changed between exclusive and shared,
+        and write ``record``. DatabaseHeld (the inherited lock kept as it was)
+        if it must become exclusive while other nodes share it."""
+        inherited_shared = not _try(fd, fcntl.LOCK_EX)  # others share it: we cannot be alone on it
+        if inherited_shared:
+            _try(fd, fcntl.LOCK_SH)  # the failed conversion let go of it (flock(2)): others share, so this works
+        if inherited_shared and not self.shared:
+            found = [h for h in _live(_read(fd)) if h.pid not in (record.pid, os.getppid())]
+            raise DatabaseHeld(self.database, found)
+        if self.shared:
+            _try(fd, fcntl.LOCK_SH)  # (a no-op if it already was)
+        self.fd = fd
+        self.record(record, fresh=not inherited_shared)
+
+    def record(self, holder: Holder, fresh: bool = False) -> None:
+        """Write this holder's line: the whole file when ``fresh`` or exclusive,
+        else appended to the other holders' (a restart successor or a ``-d``
+        child records its own pid)."""
+        assert self.fd is not None
+        line = (json.dumps(asdict(holder)) + "\n").encode()
+        if fresh or not self.shared:
+            os.pwrite(self.fd, line, 0)  # in place, then trim: a reader never sees an empty file
+            os.ftruncate(self.fd, len(line))
+        else:
+            with open(self.path, "ab") as f:  # O_APPEND: one small write, never torn by another's
+                f.write(line)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def same_file(fd: int, path: str) -> bool:
+    """Whether ``fd`` is open on the file at ``path``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def describe(holder: Holder) -> str:
+    """``holder`` for a message: "pid 42 (pidfile /run/chatd.pid, control socket /run/chatd.sock)",
+    or for an offline command "`chatd restore` (pid 42)"."""
+    if holder.role != SERVER:
+        return f"`chatd {holder.role}` (pid {holder.pid})"
+    return f"pid {holder.pid} (pidfile {holder.pidfile}, control socket {holder.control_socket})"
+
+
+def _try(fd: int, mode: int) -> bool:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _read(fd: int) -> list[Holder]:
+    """The records in the file; lines that are not one (torn, foreign) are skipped."""
+    found = []
+    for line in os.pread(fd, MAX_RECORDS, 0).decode("utf-8", "replace").splitlines():
+        with contextlib.suppress(ValueError, TypeError):
+            found.append(Holder(**json.loads(line)))
+    return found
+
+
+def _live(records: list[Holder]) -> list[Holder]:
+    """The records of processes that run, the last of each pid."""
+    by_pid = {h.pid: h for h in records if isinstance(h.pid, int) and h.pid > 0}
+    return [h for h in by_pid.values() if pid_running(h.pid)]
+
+
+def holders(database: str) -> list[Holder]:
+    """Who holds the lock on ``database`` now: [] when nobody does (or it is
+    PostgreSQL, or there is no lock file)."""
+    if is_postgres(database):
+        return []
+    try:
+        fd = os.open(lock_path(database), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        if _try(fd, fcntl.LOCK_EX):  # free: nobody serves it, whatever the file says
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return []
+        return _live(_read(fd))
+    finally:
+        os.close(fd)
+
+
+def held_message(error: DatabaseHeld) -> str:
+    """What a refused start says: who holds ``error.database``."""
+    if not error.holders:
+        return (f"{error.database} is locked by another process ({lock_path(error.database)}), "
+                f"which recorded no pid yet: another chatd is starting, or a command is using it")
+    return f"{error.database} is in use by {'; '.join(describe(h) for h in error.holders)}"

@@ -1,0 +1,121 @@
+"""chatd.dblock: the flock on <database>.lock — exclusive without a bus,
+shared by a cluster's nodes, and the records that name who holds it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, holders, lock_path
+from chatd.status import ExitStatus
+from tests.ops_fixtures import Chatd, chatd_nodes
+
+
+def hold(database: Path, shared: bool, pid: int | None = None) -> DatabaseLock:
+    """Another holder: a lock of its own open file description (flock conflicts between
+    those, even in one process), recording ``pid`` (default: this process)."""
+    lock = DatabaseLock(str(database), shared=shared)
+    lock.acquire(Holder(pid=pid or os.getpid(), pidfile="/run/a.pid", control_socket="/run/a.sock", shared=shared))
+    return lock
+
+
+def test_an_exclusive_holder_refuses_everyone_and_names_itself(tmp_path: Path):
+    db = tmp_path / "chatd.db"
+    assert holders(str(db)) == [], "no lock file: nobody"
+    first = hold(db, shared=False)
+    for shared in (False, True):
+        with pytest.raises(DatabaseHeld) as e:
+            hold(db, shared=shared)
+        assert [h.pid for h in e.value.holders] == [os.getpid()]
+        assert e.value.holders[0].pidfile == "/run/a.pid" and e.value.holders[0].control_socket == "/run/a.sock"
+    assert [h.pid for h in holders(str(db))] == [os.getpid()]
+    first.close()
+    assert holders(str(db)) == [], "let go: nobody, whatever the file still says"
+    hold(db, shared=False).close()
+
+
+def test_cluster_nodes_share_it_and_keep_a_server_without_a_bus_out(tmp_path: Path):
+    db = tmp_path / "chatd.db"
+    node = subprocess.Popen([sys.executable, "-c", f"""
+import sys
+from chatd.dblock import DatabaseLock, Holder
+lock = DatabaseLock({str(db)!r}, shared=True)
+lock.acquire(Holder(pid=__import__("os").getpid(), shared=True))
+print("locked", flush=True)
+sys.stdin.read()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout.readline() == "locked\n"
+        mine = hold(db, shared=True)  # a second node: fine
+        assert {h.pid for h in holders(str(db))} == {node.pid, os.getpid()}, "each node's line"
+        with pytest.raises(DatabaseHeld) as e:
+            hold(db, shared=False)
+        assert {h.pid for h in e.value.holders} == {node.pid, os.getpid()}
+        mine.close()
+    finally:
+        node.kill()
+        node.wait()
+        node.stdin.close()
+        node.stdout.close()
+    assert holders(str(db)) == [], "killed: the kernel let go of its lock"
+    fresh = hold(db, shared=True)
+    lines = Path(lock_path(str(db))).read_text().splitlines()
+    assert [json.loads(line)["pid"] for line in lines] == [os.getpid()], "alone: the file starts afresh"
+    fresh.close()
+
+
+def test_a_record_of_a_dead_process_names_nobody(tmp_path: Path):
+    db = tmp_path / "chatd.db"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock = hold(db, shared=True, pid=int(dead.stdout))
+    assert holders(str(db)) == [], "held, but by no process that runs: a stale line"
+    lock.close()
+
+
+def test_a_successor_adopts_the_inherited_lock_and_converts_it(tmp_path: Path):
+    db = tmp_path / "chatd.db"
+    old = hold(db, shared=False)
+    inherited = os.dup(old.fd)  # as a restart successor inherits it: the same open file description
+    successor = DatabaseLock(str(db), shared=True)  # `bus` configured meanwhile
+    successor.adopt(inherited, Holder(pid=os.getpid(), shared=True))
+    old.close()
+    other = hold(db, shared=True)  # shared now: a node may join
+    back = DatabaseLock(str(db), shared=False)  # and `bus` removed again: refused while a node shares it
+    with pytest.raises(DatabaseHeld):
+        back.adopt(os.dup(successor.fd), Holder(pid=os.getpid()))
+    with pytest.raises(DatabaseHeld):
+        hold(db, shared=False)
+    other.close()
+    successor.close()
+
+
+def test_postgres_has_no_lock(tmp_path: Path):
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(database="postgresql://chat@db/chatd", bus="")
+    assert DatabaseLock.for_config(config) is None
+    assert holders(config.database) == []
+
+
+@pytest.mark.redis
+def test_nodes_with_a_bus_share_an_sqlite_file_and_a_server_without_one_is_refused(redis_server, tmp_path: Path,
+                                                                                  short_dir: Path):
+    db = str(tmp_path / "chatd.db")
+    with chatd_nodes(2, database=db, bus=redis_server.url) as nodes:  # each starts: the lock is shared
+        pids = [node.pid for node in nodes]
+        lone = Chatd(short_dir, database=db)  # no bus: it would be blind to the nodes' messages
+        result = lone.start()
+        lone.kill_all()
+        assert result.returncode == ExitStatus.ALREADY_RUNNING and db in result.stderr
+        assert all(f"pid {pid}" in result.stderr for pid in pids), result.stderr
+        restore = lone.cli("restore", str(short_dir / "backup.db"))
+        assert restore.returncode == ExitStatus.ALREADY_RUNNING, restore.stderr
+        status = lone.cli("status")  # its pidfile names none; the nodes are no owner of its to stop
+        assert status.returncode == ExitStatus.NOT_RUNNING
+        assert all(f"in use by pid {pid}" in status.stderr for pid in pids), status.stderr
+        assert all(node.status()["state"] == "serving" for node in nodes)
