@@ -25,6 +25,7 @@ import yaml
 
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
+from chatd.dblock import LOCK_SUFFIX
 from chatd.dsn import (
     BUS_PASSWORD_ENV,
     DATABASE_PASSWORD_ENV,
@@ -184,9 +185,11 @@ def _metrics_problems(values: dict[str, Any], where: str) -> list[str]:
 
 
 # The files chatd writes: none may be another key's file or the config file. Beside an SQLite
-# database it also writes its WAL, shared memory and rollback journal (https://sqlite.org/tempfiles.html).
+# database it also writes its WAL, shared memory and rollback journal (https://sqlite.org/tempfiles.html)
+# and its lock (chatd.dblock).
 WRITTEN = ("database", "pidfile", "logfile", "control_socket")
-DATABASE_BESIDE = (("-wal", "the WAL"), ("-shm", "the shared memory"), ("-journal", "the journal"))
+DATABASE_BESIDE = (("-wal", "the WAL"), ("-shm", "the shared memory"), ("-journal", "the journal"),
+                   (LOCK_SUFFIX, "the lock file"))
 
 
 def _path_problems(values: dict[str, Any], where: str, source: Path | None) -> list[str]:

@@ -112,6 +112,7 @@ def test_errors_spell_values_as_yaml_does(tmp_path, text, expected):
     ("control_socket: chatd.db\n", "key 'database' and key 'control_socket' are one file"),
     ("logfile: data/../chatd.db\n", "key 'database' and key 'logfile' are one file"),
     ("pidfile: chatd.db-wal\n", "the WAL of key 'database' and key 'pidfile' are one file"),
+    ("logfile: chatd.db.lock\n", "the lock file of key 'database' and key 'logfile' are one file"),
     ("control_socket: chatd.yaml\n", "the config file and key 'control_socket' are one file"),
     ("metrics:\n  token_file: chatd.log\n", "key 'logfile' and key 'metrics.token_file' are one file"),
 ])
