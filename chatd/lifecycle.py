@@ -91,6 +91,7 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
             return refuse(None, ExitStatus.ERROR,
                            f"cannot create control socket {config.control_socket}: {e.strerror or e}", stderr)
         undo.callback(control.close)
+        undo.callback(_unlink, config.control_socket)  # a start that fails leaves no socket behind
         try:
             if daemon and config.logfile:
                 open(config.logfile, "a").close()  # fail here, on the terminal, not in the child
@@ -112,6 +113,11 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
     service = Service(config, env, stdout, daemon=daemon, listening=listening, control=control, pidfile=pidfile,
                       dblock=dblock, overrides=overrides)
     return service.main(parent=channel)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _inherit(config: Config, handover: Handover) -> dict[str, Any]:

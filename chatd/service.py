@@ -133,6 +133,9 @@ class Service:
             await self.server.open()
         except Exception as e:
             log_start_failure(e)
+            if not successor:  # (a successor's control socket is the serving process's own)
+                with contextlib.suppress(OSError):
+                    os.unlink(self.control_path)  # ours: bound by this start, which ends here
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
         if successor:
             await self._await_go(successor)

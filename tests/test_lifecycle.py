@@ -92,6 +92,14 @@ def test_start_errors_reach_the_terminal(chatd_install: Chatd):
     d.write_config()
     result = d.start()
     assert result.returncode == ExitStatus.ERROR and "cannot open log file" in result.stderr
+    assert not (d.dir / "chatd.sock").exists(), "a failed start leaves no control socket"
+
+    d.config.update(logfile=str(d.dir / "chatd.log"), database=str(d.dir / "a-directory"))
+    (d.dir / "a-directory").mkdir()
+    d.write_config()
+    result = d.start()  # fails once serving was being set up: the database cannot be opened
+    assert result.returncode == ExitStatus.ERROR and "cannot start" in result.stderr, result.stderr
+    assert not (d.dir / "chatd.sock").exists(), "a failed start leaves no control socket"
 
 
 def test_foreground_banner_and_sigterm(chatd_install: Chatd):
