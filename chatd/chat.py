@@ -180,8 +180,16 @@ class Chat:
         return self._requests[req.type](conn, req)
 
     def disconnect(self, conn: Connection) -> None:
-        """A connection has closed (once per connection ``Admission.connect`` let in)."""
+        """A connection has closed (once per connection ``Admission.connect`` let in), after
+        ``session_over``: its address counts it no more."""
         self.admission.disconnect(conn.address)
+
+    def session_over(self, conn: Connection) -> None:
+        """The connection's session is over (once per connection): it began to close (a kick, a
+        sign-out, a cut-off: it gets nothing more) or it closed. It leaves its rooms (presence),
+        and its user, if it was its last session, goes offline and lets its name go. A closing
+        session is in no room and no user's list from here on, though its socket may stay
+        open up to CLOSE_WAIT for the client's close (``chatd.web.connection``)."""
         self.search.forget(conn.session)
         self.attention.forget(conn.session)
         for room, user in self.hub.detach(conn.session, self.clock()):

@@ -162,8 +162,9 @@ class Hub:
                 yield order[i].entry()
 
     def listen(self, session: Session) -> None:
-        """From now on ``session`` gets the room list's events."""
-        self.listeners.add(session)
+        """From now on ``session`` gets the room list's events (not a closing one: its session is over)."""
+        if not session.closing:
+            self.listeners.add(session)
 
     # Users and sessions
 
@@ -294,8 +295,11 @@ class Hub:
 
     def join(self, session: Session, room: Room) -> bool:
         """Put the session in the room, holding its live messages until
-        ``Session.release``; True when the user was not in the room before."""
+        ``Session.release``; True when the user was not in the room before.
+        A closing session (a join that waited for the store meanwhile) joins nothing."""
         assert session.user is not None
+        if session.closing:
+            return False
         session.hold(room.key)
         if room.key in session.rooms:
             return False

@@ -164,7 +164,7 @@ class Identity:
         if who.resume is not None:
             name = await self._resumed_name(who, name, req.cid)
         await self._claim_name(who.user_id, name, req.cid, vouched)
-        if conn.closed:
+        if conn.closed or conn.session.closing:  # its session is over (chatd.chat.Chat.session_over)
             return None
         self.sign_ins.check(who, req.cid)  # signed out while this identify waited
         here = who.user_id in self.hub.users

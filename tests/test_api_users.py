@@ -37,17 +37,27 @@ async def test_a_kick_closes_every_session_with_4410_and_the_reason(server, conn
     assert status == 404 and body["error"]["code"] == "no_such_user"
 
 
-async def test_a_kicked_session_counts_no_more_while_its_client_has_yet_to_answer_the_close(server):
+async def test_a_kicked_session_counts_no_more_while_its_client_has_yet_to_answer_the_close(server, user):
     """A client that does not answer the close (it does not read) keeps its socket up to CLOSE_WAIT:
-    from the kick on, its session is neither online nor kicked again."""
+    from the kick on, its session is neither online, nor in its rooms, nor kicked again."""
+    bob = await user("bob", "lobby")
     client = await RawClient.connect(server.port)
     client.send_json({"type": "identify", "name": "slowpoke"})
     uid = (await client.next_json())["user"]["id"]
+    client.send_json({"type": "join", "room": "lobby"})
+    assert (await client.next_json())["type"] == "joined"
+    assert (await bob.expect("presence"))["event"] == "join"
     key = api_key(server, "manage", "read")
     status, body, _ = await api_call(server, "POST", f"/users/{uid}/disconnect", {}, key=key)
     assert (status, body["sessions_here"]) == (200, 1)
     assert (await api_call(server, "GET", f"/users/{uid}/online", key=key))[1] == {"id": uid, "online": False,
                                                                                   "sessions": 0}
+    assert (await api_call(server, "GET", "/online", key=key))[1] == {"count": 1}
+    online = (await api_call(server, "GET", "/rooms/lobby/online", key=key))[1]
+    assert [u["name"] for u in online["users"]] == ["bob"]
+    assert len(server.sockets) == 2, "the kicked client's socket is still open: it has not answered"
+    assert (await bob.expect("presence")) == {"type": "presence", "room": "lobby", "event": "leave",
+                                               "user": {"id": uid, "name": "slowpoke"}}
     status, body, _ = await api_call(server, "POST", f"/users/{uid}/disconnect", {}, key=key)
     assert (status, body["sessions_here"]) == (200, 0)
     assert (await client.next_json())["type"] == "kicked"

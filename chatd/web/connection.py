@@ -71,7 +71,7 @@ _RECEIVED = memoryview(bytearray(65536))
 class ChatConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "chat", "registry", "outbox", "remote_ip", "address", "session", "connected_at", "last_heard", "pinged",
-        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing",
+        "frames_in", "frames_out", "bytes_in", "bytes_out", "closed", "closing", "_session_over",
         "_ended", "_transport", "_reader", "_bucket", "_strikes", "_out", "_out_bytes", "_inbox", "_busy",
         "_high_water", "_limit", "_room", "_close_timer", "written_in",
     )
@@ -90,6 +90,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         self.closed = False  # the socket is gone
         self.closing = False  # our close frame is sent: nothing more goes out
         self._ended = False  # our side of TCP is shut after the close frame: nothing more is read
+        self._session_over = False  # chat.session_over ran: at the close's start, or when the socket went
         self._transport: asyncio.Transport | None = None
         self._reader = FrameReader(chat.config.limits.max_frame_bytes)
         limits = chat.config.limits
@@ -168,7 +169,13 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._out.clear()
         self._inbox = None
         self.registry.discard(self)
+        self._end_session()
         self.chat.disconnect(self)
+
+    def _end_session(self) -> None:
+        if not self._session_over:
+            self._session_over = True
+            self.chat.session_over(self)
 
     def resume_writing(self) -> None:
         """The transport's buffer has drained to its low-water mark: go on with
@@ -403,7 +410,11 @@ class ChatConnection(asyncio.BufferedProtocol):
         self._write(close_frame(code, reason))
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()  # (paused by a full inbox) the client's close must be seen
-        self._close_timer = asyncio.get_running_loop().call_later(CLOSE_WAIT, self.abort)
+        loop = asyncio.get_running_loop()
+        self._close_timer = loop.call_later(CLOSE_WAIT, self.abort)
+        # Its session ends now, not once the client answers: no longer online, in no room. At the
+        # next pass, not here: a cut-off comes in the middle of a fan-out over a room's sessions.
+        loop.call_soon(self._end_session)
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7): send a close frame with
