@@ -120,7 +120,7 @@ def _lock_stopped(config: Config, stderr: TextIO, then: str,
     # A server started with another pidfile (the config's changed since) still serves the database.
     dblock = DatabaseLock(config.database, shared=False)
     try:
-        dblock.acquire(Holder(pid=os.getpid(), role=command))
+        dblock.acquire(Holder(pid=os.getpid(), role=command), create=False)  # no database: nothing to hold
     except DatabaseHeld as e:
         print(f"chatd: {held_message(e)}: stop it first, then {then}", file=stderr)
         held.close()

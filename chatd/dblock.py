@@ -10,7 +10,9 @@ A pidfile finds the server of *one config file*; change the config's
 longer sees it — and a second server on the same SQLite file, without a
 bus, would serve clients blind to the first one's messages. So the serving
 process (the single process, or the supervisor with ``workers``) also
-holds ``flock(2)`` on ``<database>.lock`` for as long as it serves:
+holds ``flock(2)`` on the database file itself for as long as it serves
+(the file, not its name: a hard link or another path to it is the same lock,
+and no file beside it can be deleted to lift it):
 
 - **exclusive** when ``bus`` is "": one process owns the database;
 - **shared** when a bus is configured: the nodes of a cluster on one
@@ -26,12 +28,12 @@ the pidfile (``chatd.daemon.PidFile``) — a ``-d`` child and a ``chatd
 restart`` successor that inherit the descriptor hold the same lock, and the
 kernel drops it when the last holder dies, even by ``kill -9``.
 
-The file holds one JSON line per holder (its pid, pidfile, control socket
-and what it is), so that a refusal can name who holds it. A holder that
-finds the lock free starts the file afresh; one that shares it adds its
-line. Lines of processes that no longer run are ignored: a holder that is
-replaced (a restart) or dies leaves its line behind until the next fresh
-start.
+Beside it, ``<database>.lock`` holds one JSON line per holder (its pid,
+pidfile, control socket and what it is), so that a refusal can name who
+holds it; only a record: the lock holds without it. A holder that finds the
+lock free starts the file afresh; one that shares it adds its line. Lines of
+processes that no longer run are ignored: a holder that is replaced (a
+restart) or dies leaves its line behind until the next fresh start.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import Any
 from chatd.daemon import LOCK_RETRY_SECONDS, pid_running
 from chatd.dsn import is_postgres
 
-LOCK_SUFFIX = ".lock"  # the lock file is the database's path plus this
+LOCK_SUFFIX = ".lock"  # the holders' record is the database's path plus this
 SERVER = "server"  # Holder.role of a serving chatd; otherwise the command's name ("restore")
 MAX_RECORDS = 64 * 1024  # bytes of the lock file read: far more than any number of holders writes
 
@@ -84,11 +86,12 @@ def server_record(config: Any, pid: int) -> Holder:
 
 
 class DatabaseLock:
-    """``flock`` on ``<database>.lock``, exclusive or shared, with this holder's record."""
+    """``flock`` on the database file, exclusive or shared, with this holder's record."""
 
     def __init__(self, database: str, shared: bool, fd: int | None = None):
         self.database = database
-        self.path = lock_path(database)
+        self.path = database  # the file locked
+        self.records = lock_path(database)
         self.shared = shared
         self.fd = fd  # an inherited, already locked descriptor (restart successor, -d child)
 
@@ -100,14 +103,21 @@ class DatabaseLock:
             return None
         return cls(config.database, shared=bool(config.bus), fd=fd)
 
-    def acquire(self, record: Holder) -> None:
+    def acquire(self, record: Holder, create: bool = True) -> None:
         """Take the lock and write ``record``. DatabaseHeld if a server or an
         offline command holds it (exclusive: anyone; shared: an exclusive
-        holder); OSError if the lock file cannot be opened."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        holder); OSError if the database file cannot be opened. When there is
+        none it is made, empty (SQLite makes a database of an empty file), unless
+        not ``create`` (a restore onto no database): then there is nothing to hold."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
+        except FileNotFoundError:
+            if create:
+                raise
+            return
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
         while (fresh := self._take(fd)) is None:
-            found = _live(_read(fd))
+            found = _live(_read(self.records))
             # A live holder is real. Otherwise the lock is most likely a
             # `chatd status` looking for a moment (holders() below).
             if found or time.monotonic() > deadline:
@@ -135,7 +145,7 @@ class DatabaseLock:
         if inherited_shared:
             _try(fd, fcntl.LOCK_SH)  # the failed conversion let go of it (flock(2)): others share, so this works
         if inherited_shared and not self.shared:
-            found = [h for h in _live(_read(fd)) if h.pid not in (record.pid, os.getppid())]
+            found = [h for h in _live(_read(self.records)) if h.pid not in (record.pid, os.getppid())]
             raise DatabaseHeld(self.database, found)
         if self.shared:
             _try(fd, fcntl.LOCK_SH)  # (a no-op if it already was)
@@ -148,12 +158,17 @@ class DatabaseLock:
         child records its own pid)."""
         assert self.fd is not None
         line = (json.dumps(asdict(holder)) + "\n").encode()
-        if fresh or not self.shared:
-            os.pwrite(self.fd, line, 0)  # in place, then trim: a reader never sees an empty file
-            os.ftruncate(self.fd, len(line))
-        else:
-            with open(self.path, "ab") as f:  # O_APPEND: one small write, never torn by another's
-                f.write(line)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if self.shared and not fresh else 0)
+        with contextlib.suppress(OSError):  # a record that cannot be written leaves the lock as it is
+            records = os.open(self.records, flags, 0o644)
+            try:
+                if flags & os.O_APPEND:
+                    os.write(records, line)  # one small write, never torn by another holder's
+                else:
+                    os.pwrite(records, line, 0)  # in place, then trim: a reader never sees an empty file
+                    os.ftruncate(records, len(line))
+            finally:
+                os.close(records)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -186,10 +201,16 @@ def _try(fd: int, mode: int) -> bool:
     return True
 
 
-def _read(fd: int) -> list[Holder]:
-    """The records in the file; lines that are not one (torn, foreign) are skipped."""
+def _read(path: str) -> list[Holder]:
+    """The records in the file at ``path`` (none if it is gone); lines that are not one
+    (torn, foreign) are skipped."""
     found = []
-    for line in os.pread(fd, MAX_RECORDS, 0).decode("utf-8", "replace").splitlines():
+    try:
+        with open(path, "rb") as f:
+            text = f.read(MAX_RECORDS).decode("utf-8", "replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
         with contextlib.suppress(ValueError, TypeError):
             found.append(Holder(**json.loads(line)))
     return found
@@ -203,18 +224,20 @@ def _live(records: list[Holder]) -> list[Holder]:
 
 def holders(database: str) -> list[Holder]:
     """Who holds the lock on ``database`` now: [] when nobody does (or it is
-    PostgreSQL, or there is no lock file)."""
+    PostgreSQL, or there is no database file). Only from a process that has
+    no SQLite connection to it: closing a descriptor of a file drops the
+    process's fcntl locks on it, SQLite's too."""
     if is_postgres(database):
         return []
     try:
-        fd = os.open(lock_path(database), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(database, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return []
     try:
-        if _try(fd, fcntl.LOCK_EX):  # free: nobody serves it, whatever the file says
+        if _try(fd, fcntl.LOCK_EX):  # free: nobody serves it, whatever the record says
             fcntl.flock(fd, fcntl.LOCK_UN)
             return []
-        return _live(_read(fd))
+        return _live(_read(lock_path(database)))
     finally:
         os.close(fd)
 
@@ -222,6 +245,6 @@ def holders(database: str) -> list[Holder]:
 def held_message(error: DatabaseHeld) -> str:
     """What a refused start says: who holds ``error.database``."""
     if not error.holders:
-        return (f"{error.database} is locked by another process ({lock_path(error.database)}), "
-                f"which recorded no pid yet: another chatd is starting, or a command is using it")
+        return (f"{error.database} is locked by another process, which recorded no pid yet in "
+                f"{lock_path(error.database)}: another chatd is starting, or a command is using it")
     return f"{error.database} is in use by {'; '.join(describe(h) for h in error.holders)}"

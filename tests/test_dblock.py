@@ -1,5 +1,5 @@
-"""chatd.dblock: the flock on <database>.lock — exclusive without a bus,
-shared by a cluster's nodes, and the records that name who holds it."""
+"""chatd.dblock: the flock on the database file — exclusive without a bus,
+shared by a cluster's nodes — and the records beside it that name who holds it."""
 
 from __future__ import annotations
 
@@ -37,6 +37,23 @@ def test_an_exclusive_holder_refuses_everyone_and_names_itself(tmp_path: Path):
     first.close()
     assert holders(str(db)) == [], "let go: nobody, whatever the file still says"
     hold(db, shared=False).close()
+
+
+def test_the_lock_is_the_files_not_its_names_and_holds_without_its_record(tmp_path: Path):
+    """A hard link to the database got past a lock taken on ``<name>.lock``, and deleting that
+    file lifted it: two servers then wrote one database, one's acknowledged messages lost."""
+    db = tmp_path / "chatd.db"
+    first = hold(db, shared=False)
+    os.link(db, tmp_path / "hard.db")
+    with pytest.raises(DatabaseHeld) as e:
+        hold(tmp_path / "hard.db", shared=False)
+    assert e.value.holders == [], "the record is under the other name; the lock holds all the same"
+    os.unlink(lock_path(str(db)))
+    with pytest.raises(DatabaseHeld):
+        hold(db, shared=False)
+    assert holders(str(db)) == [], "held, but nobody recorded: named as unknown"
+    first.close()
+    hold(tmp_path / "hard.db", shared=False).close()
 
 
 def test_cluster_nodes_share_it_and_keep_a_server_without_a_bus_out(tmp_path: Path):

@@ -94,8 +94,8 @@ def test_start_errors_reach_the_terminal(chatd_install: Chatd):
     assert result.returncode == ExitStatus.ERROR and "cannot open log file" in result.stderr
     assert not (d.dir / "chatd.sock").exists(), "a failed start leaves no control socket"
 
-    d.config.update(logfile=str(d.dir / "chatd.log"), database=str(d.dir / "a-directory"))
-    (d.dir / "a-directory").mkdir()
+    d.config.update(logfile=str(d.dir / "chatd.log"), database=str(d.dir / "notes.txt"))
+    (d.dir / "notes.txt").write_text("not a database " * 100)
     d.write_config()
     result = d.start()  # fails once serving was being set up: the database cannot be opened
     assert result.returncode == ExitStatus.ERROR and "cannot start" in result.stderr, result.stderr
