@@ -45,6 +45,8 @@ def bind_control(path: str) -> socket.socket:
     try:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             raise OSError(errno.EEXIST, "a file that is not a socket is there; chatd does not remove it")
+        if _answered(path):
+            raise OSError(errno.EADDRINUSE, "another process listens on it (another chatd's control socket?)")
         os.unlink(path)
     except FileNotFoundError:
         pass
@@ -60,6 +62,19 @@ def bind_control(path: str) -> socket.socket:
     os.chmod(path, SOCKET_MODE)
     sock.listen(16)
     return sock
+
+
+def _answered(path: str) -> bool:
+    """Whether a process accepts connections on the Unix socket ``path`` (one left by a
+    process that died refuses them: ECONNREFUSED)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def _peer_uid(sock: socket.socket) -> int:

@@ -62,6 +62,19 @@ def test_socket_is_owner_only_and_replaces_a_stale_socket(short_dir: Path):
         sock.close()
 
 
+def test_a_socket_someone_listens_on_is_never_taken_over(short_dir: Path):
+    """Two configs naming one control_socket: the second start took over the first server's."""
+    path = short_dir / "c.sock"
+    live = bind_control(str(path))
+    try:
+        with pytest.raises(OSError, match="another process listens on it"):
+            bind_control(str(path))
+        assert stat.S_ISSOCK(path.stat().st_mode)
+    finally:
+        live.close()
+    bind_control(str(path)).close()  # once nobody listens, it is a leftover: replaced
+
+
 def test_a_file_that_is_no_socket_is_never_removed(short_dir: Path):
     path = short_dir / "chatd.db"
     path.write_bytes(b"SQLite format 3\x00 precious")
