@@ -195,19 +195,33 @@ DATABASE_BESIDE = (("-wal", "the WAL"), ("-shm", "the shared memory"), ("-journa
 def _path_problems(values: dict[str, Any], where: str, source: Path | None) -> list[str]:
     """Two keys (or a key and the config file) naming one file that chatd writes: it would be
     written over (a pidfile naming the database truncates it at start, a control socket unlinks it)."""
-    claims: dict[str, list[str]] = {}  # resolved path → who names it
+    claims: dict[Any, tuple[str, list[str]]] = {}  # the file (see _identity) → (a path to it, who names it)
+
+    def claim(path: str, who: str) -> None:
+        claims.setdefault(_identity(path), (path, []))[1].append(who)
+
     if source is not None:
-        claims[str(source.resolve())] = ["the config file"]
+        claim(str(source.resolve()), "the config file")
     for s in SETTINGS:
         value = values[s.key]
         if s.path and isinstance(value, str) and value and not scheme(value):
-            claims.setdefault(value, []).append(f"key '{s.key}'")
+            claim(value, f"key '{s.key}'")
             if s.key == "database":
                 for end, what in DATABASE_BESIDE:
-                    claims.setdefault(value + end, []).append(f"{what} of key 'database'")
+                    claim(value + end, f"{what} of key 'database'")
     written = {f"key '{key}'" for key in WRITTEN} | {f"{what} of key 'database'" for _, what in DATABASE_BESIDE}
     return [f"{where}: {' and '.join(names)} are one file, {path}: chatd would write over it; give each its own"
-            for path, names in claims.items() if len(names) > 1 and written.intersection(names)]
+            for path, names in claims.values() if len(names) > 1 and written.intersection(names)]
+
+
+def _identity(path: str) -> Any:
+    """What tells a file from another: its device and inode when it exists (two hard links
+    are one file), else its resolved path (paths resolve symbolic links already)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return path
+    return found.st_dev, found.st_ino
 
 
 def app_webhook_secret(config: Config) -> bytes | None:

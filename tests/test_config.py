@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -122,6 +123,13 @@ def test_two_keys_naming_a_file_chatd_writes_are_refused(tmp_path, text, names):
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, text))
     assert names in str(e.value) and "chatd would write over it" in str(e.value)
+
+
+def test_a_hard_link_is_the_file_it_links(tmp_path):
+    (tmp_path / "chatd.db").write_bytes(b"")
+    os.link(tmp_path / "chatd.db", tmp_path / "pid.hard")
+    with pytest.raises(ConfigError, match="key 'database' and key 'pidfile' are one file"):
+        load_config(write(tmp_path, "pidfile: pid.hard\n"))
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
