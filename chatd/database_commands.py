@@ -18,13 +18,14 @@ import argparse
 import contextlib
 import os
 import sqlite3
+import stat
 from typing import TextIO
 
 from chatd.commands import size_text, unanswered
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import AlreadyRunning, PidFile, running_pid
-from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, held_message
+from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, held_message, lock_path, same_path
 from chatd.dsn import (
     DATABASE_PASSWORD_ENV,
     POSTGRES_SCHEMES,
@@ -43,7 +44,7 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     if is_postgres(config.database):
         return _postgres_refused("backup", stderr)
     target = os.path.abspath(args.path)
-    problem = backup_target_problem(config.database, target)
+    problem = backup_target_problem(config, target)
     if problem:
         print(f"chatd: backup failed: {problem}", file=stderr)
         return ExitStatus.ERROR
@@ -67,11 +68,20 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     return ExitStatus.OK
 
 
-def backup_target_problem(database: str, target: str) -> str | None:
-    """Why ``target`` (absolute) cannot take a backup of ``database``, or None."""
-    live = {os.path.realpath(database + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
-    if os.path.realpath(target) in live:
-        return f"{target} is the live database itself; give another path"
+def backup_target_problem(config: Config, target: str) -> str | None:
+    """Why ``target`` (absolute) cannot take a backup of ``config``'s database, or None. A backup
+    replaces only a regular file (an older backup), and none of chatd's own."""
+    own = [(config.database + end, "the live database itself") for end in ("", "-wal", "-shm", "-journal")]
+    own += [(lock_path(config.database), "the database's lock record"), (config.pidfile, "chatd's pidfile"),
+            (config.logfile, "chatd's log file"), (config.control_socket, "chatd's control socket")]
+    if config.source is not None:
+        own.append((str(config.source), "the config file"))
+    for path, what in own:
+        if path and same_path(path, target):
+            return f"{target} is {what}; give another path"
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            return f"{target} is there and is not a regular file; chatd replaces only a file (an older backup)"
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         return f"the directory {folder} does not exist"

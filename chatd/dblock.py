@@ -185,6 +185,15 @@ def same_file(fd: int, path: str) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
+def same_path(a: str, b: str) -> bool:
+    """Whether two paths name one file: by device and inode when both exist (a hard link
+    too), else as resolved paths."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def describe(holder: Holder) -> str:
     """``holder`` for a message: "pid 42 (pidfile /run/chatd.pid, control socket /run/chatd.sock)",
     or for an offline command "`chatd restore` (pid 42)"."""

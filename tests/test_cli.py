@@ -150,6 +150,25 @@ def test_backup_while_not_running(tmp_path: Path, config: Path):
     assert code == ExitStatus.ERROR and "backup failed" in err
 
 
+def test_a_backup_replaces_no_file_of_chatds_and_nothing_but_a_file(tmp_path: Path, config: Path):
+    """`chatd backup PATH` replaced whatever was at PATH: the config, the pidfile, a FIFO."""
+    with sqlite3.connect(tmp_path / "chatd.db") as db:
+        db.execute("CREATE TABLE message (id INTEGER PRIMARY KEY, text TEXT)")
+    db.close()
+    (tmp_path / "chatd.log").write_text("a log line\n")
+    os.link(tmp_path / "chatd.db", tmp_path / "hard.db")
+    os.mkfifo(tmp_path / "fifo")
+    for target, why in (("chatd.yaml", "is the config file"), ("chatd.log", "is chatd's log file"),
+                        ("hard.db", "is the live database itself"), ("chatd.db-wal", "is the live database itself"),
+                        ("chatd.db.lock", "is the database's lock record"), ("fifo", "is not a regular file")):
+        before = os.stat(tmp_path / target) if (tmp_path / target).exists() else None
+        code, _, err = run("backup", str(tmp_path / target), "-c", str(config))
+        assert code == ExitStatus.ERROR and why in err, (target, err)
+        assert (os.stat(tmp_path / target) if before else None) == before, target
+    code, out, _ = run("backup", str(tmp_path / "older-backup.db"), "-c", str(config))
+    assert code == 0 and "backed up" in out
+
+
 def test_status_rows_of_workers():
     """`chatd status` with workers: a row per worker, also for one that is down."""
     from chatd.commands import worker_row

@@ -155,8 +155,9 @@ def test_the_database_itself_or_a_directory_is_no_backup(tmp_path: Path):
     database = tmp_path / "chatd.db"
     make_v1_database(database)
     before = database.read_bytes()
+    os.link(database, tmp_path / "hard.db")
     for backup, why in ((database, "is the database itself"), (tmp_path / "." / "chatd.db", "is the database itself"),
-                        (tmp_path, "is a directory")):
+                        (tmp_path / "hard.db", "is the database itself"), (tmp_path, "is a directory")):
         with pytest.raises(RestoreError, match=why):
             restore(str(database), str(backup))
     assert database.read_bytes() == before and not list(tmp_path.glob(f"*{TEMP_SUFFIX}*"))
