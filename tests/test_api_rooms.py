@@ -162,6 +162,8 @@ async def test_a_key_bound_to_a_user_sees_the_rooms_as_that_user_does(server, us
         assert (status, refused["error"]["code"]) == (404, "no_such_room"), (path, refused)
     status, listed, _ = await api_call(server, "GET", "/rooms", key=outsider)
     assert (status, [r["name"] for r in listed["rooms"]]) == (200, ["lobby"])
+    status, refused, _ = await api_call(server, "GET", "/rooms?after=team-7", key=outsider)
+    assert (status, refused["error"]["code"]) == (404, "no_such_room"), "paging from it would tell it exists"
     status, refused, _ = await api_call(server, "GET", f"/users/{uid(alice)}/history?with={uid(bob)}", key=outsider)
     assert (status, refused["error"]["code"]) == (403, "forbidden")
     status, _, _ = await api_call(server, "GET", f"/users/{uid(alice)}/history?with={uid(mallory)}", key=outsider)

@@ -53,7 +53,8 @@ async def list_rooms(call: Call) -> Reply:
     position = None
     if after is not None:
         position = hub.position(after)
-        if position is None:
+        room = hub.room(after)
+        if position is None or room is None or not call.sees(room):  # a bound key's unseen room: none
             raise ApiError("no_such_room", f"there is no room {after!r}")
     limit = call.args.get("limit", ROOMS_MAX)
     rooms: list[dict[str, Any]] = []
