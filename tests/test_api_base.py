@@ -142,10 +142,12 @@ async def test_whole_numbers_written_with_a_fraction_part_are_whole_numbers(serv
 async def test_an_id_of_more_digits_than_any_is_named_out_of_range(server, user):
     """protocol.md: an id out of range is refused as such "however many digits it has" (a literal of more
     than 20 digits is read as a float, which must not be taken for one written with a fraction part)."""
-    key = api_key(server, "publish")
+    key, reader = api_key(server, "publish"), api_key(server, "read")
     for literal in (b"99999999999999999999", b"123456789012345678901234567890", b"1" + b"0" * 400):
         status, body, _ = await api_call(server, "POST", "/messages", key=key,
                                          raw=b'{"room": "lobby", "text": "x", "as": ' + literal + b"}")
+        assert status == 400 and "must be a user id" in body["error"]["message"], body
+        status, body, _ = await api_call(server, "GET", f"/users/{literal.decode()}/online", key=reader)
         assert status == 400 and "must be a user id" in body["error"]["message"], body
 
 

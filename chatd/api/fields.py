@@ -42,9 +42,11 @@ class Kind:
 
 
 def _whole(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+    if not (text.isascii() and text.isdigit()):
         raise ValueError("must be a whole number")
-    return int(text)
+    # More digits than any id: beyond every range, which the kind then names (not read: a
+    # number of thousands of digits would cost time quadratic in them).
+    return MAX_ID + 1 if len(text) > len(str(MAX_ID)) else int(text)
 
 
 EXACT_FLOAT_MAX = 2**53  # from it on, a JSON number with a fraction part may not be the integer it spells
