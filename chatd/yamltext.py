@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import io
 import math
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -39,9 +40,11 @@ _Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:y
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader without YAML 1.1's base-60 numbers (``12:30`` is 750
-    there; YAML 1.2 dropped them): such a scalar stays a string, so a key that
-    wants a number refuses it by name instead of taking a number nobody wrote.
+    """PyYAML's safe loader without the numbers of YAML 1.1 that YAML 1.2 reads
+    otherwise or not at all: base 60 (``12:30`` is 750), octal with a leading
+    zero (``012`` is 10; 12 in YAML 1.2) and binary (``0b11``). Such a scalar stays
+    a string, so a key that wants a number refuses it by name instead of taking a
+    number nobody meant.
     And a key given twice in one mapping is an error (YAML 1.2 §3.2.1.1: keys are
     unique), not the last one silently winning."""
 
@@ -57,14 +60,20 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _without_base_60(construct: Any) -> Any:
+def _yaml_1_1_int(text: str) -> bool:
+    digits = text.lstrip("+-")
+    return ":" in digits or digits[:2] in ("0b", "0B") or (digits[:1] == "0" and digits[1:2].isdigit())
+
+
+def _only_as_yaml_1_2(construct: Any, yaml_1_1: Callable[[str], bool]) -> Any:
     def number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-        return loader.construct_scalar(node) if ":" in node.value else construct(loader, node)
+        return loader.construct_scalar(node) if yaml_1_1(node.value) else construct(loader, node)
     return number
 
 
-for _tag, _construct in (("int", yaml.SafeLoader.construct_yaml_int), ("float", yaml.SafeLoader.construct_yaml_float)):
-    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _without_base_60(_construct))
+_Loader.add_constructor("tag:yaml.org,2002:int", _only_as_yaml_1_2(yaml.SafeLoader.construct_yaml_int, _yaml_1_1_int))
+_Loader.add_constructor("tag:yaml.org,2002:float",
+                        _only_as_yaml_1_2(yaml.SafeLoader.construct_yaml_float, lambda text: ":" in text))
 
 
 def yaml_load(text: str, name: str = "<text>") -> Any:

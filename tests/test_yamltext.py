@@ -40,8 +40,9 @@ def test_kinds_are_named_in_yaml_terms(value, kind):
 @pytest.mark.parametrize("text, value", [
     ("12:30", "12:30"), ("-1:00", "-1:00"), ("1:30.5", "1:30.5"), ("!!int 12:30", "12:30"),
     ("12", 12), ("0x1f", 31), ("1_000", 1000), ("1.5", 1.5), ("-.inf", float("-inf")), ("12:30:00 pm", "12:30:00 pm"),
+    ("012", "012"), ("-010", "-010"), ("0b11", "0b11"), ("0", 0), ("0.5", 0.5), ("012.5", 12.5), ("-0", 0),
 ])
-def test_base_60_numbers_stay_strings_and_other_numbers_are_read(text, value):
+def test_yaml_1_1_only_numbers_stay_strings_and_other_numbers_are_read(text, value):
     assert yaml_load(text) == value
 
 
