@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import io
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -166,7 +167,7 @@ def _seconds(text: str) -> float:
 def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     env = dict(os.environ) if env is None else env
-    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr  # sys.stdout is None under >&-
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             args = build_parser().parse_args(argv)
@@ -179,13 +180,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
         overrides = {"workers": args.workers} if args.workers is not None else {}
         return lifecycle.start(str(path) if path else None, args.daemon, env, stdout, stderr, overrides)
     if args.command == "check-config":
-        try:
-            load_config(path)
-        except ConfigError as e:
-            print(f"chatd: invalid configuration:\n{e}", file=stderr)
-            return ExitStatus.CONFIG
-        print(f"{path or 'built-in defaults'}: configuration is valid", file=stdout)
-        return ExitStatus.OK
+        return _answered(lambda: _check_config(path, stdout, stderr), stdout, stderr)
     config, problem = locate(path)
     if problem and args.command not in ("reload", "restart"):  # those two get the server's own verdict
         print("chatd: warning: the configuration is invalid (see `chatd check-config`); "
@@ -194,18 +189,49 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
 
     run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS,
            **admin_commands.COMMANDS, **care_commands.COMMANDS}[args.command]
+    return _answered(lambda: run(args, config, stdout, stderr), stdout, stderr)
+
+
+def _check_config(path: Path | None, stdout: TextIO, stderr: TextIO) -> int:
     try:
-        status = run(args, config, stdout, stderr)
-        stdout.flush()
-    except BrokenPipeError:  # `chatd status | head -1`: the reader has gone; nothing more to say
+        load_config(path)
+    except ConfigError as e:
+        print(f"chatd: invalid configuration:\n{e}", file=stderr)
+        return ExitStatus.CONFIG
+    print(f"{path or 'built-in defaults'}: configuration is valid", file=stdout)
+    return ExitStatus.OK
+
+
+def _answered(command: Callable[[], int], stdout: TextIO | None, stderr: TextIO) -> int:
+    """``command()``'s status, its output written out: status 1, without a traceback, when
+    standard output cannot take it — a reader gone (`chatd status | head -1`), a full disk,
+    or none at all (``>&-``: Python's ``sys.stdout`` is None, and ``print`` then writes nothing)."""
+    try:
+        status = command()
+        if stdout is not None:
+            stdout.flush()
+    except BrokenPipeError:  # the reader has gone: nothing more to say
         _silence(stdout)
+        return ExitStatus.ERROR
+    except OSError as e:
+        if stdout is None or not _is_output_error(e):
+            raise
+        _silence(stdout)
+        print(f"chatd: cannot write the output: {e.strerror or e}", file=stderr)
         return ExitStatus.ERROR
     return status
 
 
-def _silence(stream: TextIO) -> None:
+def _is_output_error(error: OSError) -> bool:
+    """An error of writing standard output (a full disk, an I/O error), not one a command met."""
+    return error.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
+
+
+def _silence(stream: TextIO | None) -> None:
     """Point ``stream``'s descriptor at /dev/null, so that Python's flush at exit does not
     raise again (the Python docs' "Note on SIGPIPE", in the signal module)."""
+    if stream is None:
+        return
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())

@@ -71,15 +71,22 @@ def test_commands_that_need_a_server_say_it_is_not_running(config: Path, command
     assert code == ExitStatus.NOT_RUNNING and "not running" in out
 
 
-def test_output_into_a_closed_pipe_ends_quietly(config: Path):
-    """`chatd status | head -0`: the reader has gone; no BrokenPipeError traceback."""
+@pytest.mark.parametrize("command", ["status", "check-config"])
+def test_output_that_cannot_be_written_ends_without_a_traceback(config: Path, command: str):
+    """`chatd status | head -0` (the reader has gone), `> /dev/full` (ENOSPC), `>&-` (no stdout)."""
+    argv = [sys.executable, "-m", "chatd", command, "-c", str(config)]
     read_end, write_end = os.pipe()
     os.close(read_end)  # gone before chatd writes a byte
-    command = subprocess.Popen([sys.executable, "-m", "chatd", "status", "-c", str(config)],
-                               stdout=write_end, stderr=subprocess.PIPE)
+    closed_pipe = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
     os.close(write_end)
-    _, err = command.communicate(timeout=60)
-    assert command.returncode == ExitStatus.ERROR and err == b"", err
+    assert (closed_pipe.returncode, closed_pipe.stderr) == (ExitStatus.ERROR, b"")
+    with open("/dev/full", "w") as full:
+        disk_full = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert disk_full.returncode == ExitStatus.ERROR
+    assert disk_full.stderr == "chatd: cannot write the output: No space left on device\n"
+    no_stdout = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+                               preexec_fn=lambda: os.close(1))
+    assert b"Traceback" not in no_stdout.stderr
 
 
 def test_status_json_not_running(config: Path):
