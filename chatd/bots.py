@@ -39,10 +39,11 @@ notices (``lost``) rereads them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,8 @@ from chatd.strictjson import Refused, ill_formed, loads
 from chatd.webhooks import Throttled, Webhooks
 
 log = logging.getLogger("chatd.bots")
+
+NAMING = 0  # the user id of a name reserved for a bot being written (no user has id 0)
 
 EVENT = "bot.message"  # the Chatd-Event of a call to a bot
 SECRET_BYTES = 32  # the signing secret: 256 random bits, as hex
@@ -115,6 +118,7 @@ class Bots:
         self._name_holder = name_holder
         self.changed: Callable[[], None] = lambda: None  # tells the other nodes (set by Chat: chatd.cluster)
         self._by_id: dict[int, Bot] = {}
+        self._naming: list[str] = []  # names of bots being written: reserved from the check on (_reserve)
         self._in_room: dict[int, list[Bot]] = {}
         self._warn = Throttled(log)
 
@@ -136,8 +140,28 @@ class Bots:
             for room_id in bot.room_ids:
                 in_room.setdefault(room_id, []).append(bot)
         self._in_room = in_room
-        # Nobody else may go by a bot's name, or one like it: it would pass for the bot.
-        self.hub.reserved = {key: Holder(bot.user_id, bot.name) for bot in bots for key in name_keys(bot.name)}
+        self._reserve()
+
+    def _reserve(self) -> None:
+        """Nobody else may go by a bot's name, or one like it: it would pass for the bot. Nor by
+        the name of one being written (``_naming``): a guest identifying meanwhile took it."""
+        reserved = {key: Holder(NAMING, name) for name in self._naming for key in name_keys(name)}
+        self.hub.reserved = reserved | {key: Holder(bot.user_id, bot.name) for bot in self._by_id.values()
+                                        for key in name_keys(bot.name)}
+
+    @contextlib.contextmanager
+    def _named(self, name: str | None) -> Iterator[None]:
+        """``name`` (None: no name) reserved while a bot is written with it."""
+        if name is None:
+            yield
+            return
+        self._naming.append(name)
+        self._reserve()
+        try:
+            yield
+        finally:
+            self._naming.remove(name)
+            self._reserve()
 
     def get(self, user_id: int) -> Bot | None:
         return self._by_id.get(user_id)
@@ -204,11 +228,12 @@ class Bots:
         room_ids = self._room_ids(rooms)
         secret = secrets.token_hex(SECRET_BYTES)
         key, public_id, digest = new_key()
-        try:
-            user_id = await self.store.bots.create(name, webhook_url, secret, room_ids, (public_id, digest))
-        except NameClash as e:  # another bot was given a name like it meanwhile
-            raise _taken(name, e) from None
-        await self._changed()
+        with self._named(name):
+            try:
+                user_id = await self.store.bots.create(name, webhook_url, secret, room_ids, (public_id, digest))
+            except NameClash as e:  # another bot was given a name like it meanwhile
+                raise _taken(name, e) from None
+            await self._changed()
         return self._by_id[user_id], secret, key
 
     async def update(self, user_id: int, *, name: object = None, webhook_url: object = None, rooms: object = None,
@@ -223,14 +248,15 @@ class Bots:
             _check_url(webhook_url)
         room_ids = None if rooms is None else self._room_ids(rooms)
         secret = secrets.token_hex(SECRET_BYTES) if new_secret else None
-        try:
-            updated = await self.store.bots.update(user_id, name=name, webhook_url=webhook_url, secret=secret,
-                                                   room_ids=room_ids)
-        except NameClash as e:
-            raise _taken(name, e) from None
-        if not updated:
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
-        await self._changed()
+        with self._named(name):
+            try:
+                updated = await self.store.bots.update(user_id, name=name, webhook_url=webhook_url, secret=secret,
+                                                       room_ids=room_ids)
+            except NameClash as e:
+                raise _taken(name, e) from None
+            if not updated:
+                raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+            await self._changed()
         return self._by_id[user_id], secret
 
     async def delete(self, user_id: int) -> None:

@@ -124,6 +124,27 @@ async def test_a_bot_cannot_take_a_name_in_use(server, user, hook):
     assert refused.value.code == Code.NAME_TAKEN
 
 
+async def test_a_guest_cannot_take_the_name_of_a_bot_being_made(server, connect, hook, monkeypatch):
+    """The bot's name is reserved from its check on, not from its write: a guest identifying
+    meanwhile got the look-alike name, and the bot was made all the same."""
+    written, store = asyncio.Event(), server.chat.store.bots
+    write = store.create
+
+    async def slow_write(*args, **kwargs):
+        await written.wait()
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "create", slow_write)
+    making = asyncio.ensure_future(server.chat.bots.create("kite", hook.url(), []))
+    await until(lambda: server.chat.hub.reserved, what="the name reserved")
+    refused = await (await connect()).identify(name="KITE")
+    assert refused["code"] == Code.NAME_TAKEN, refused
+    written.set()
+    bot, _, _ = await making
+    assert bot.name == "kite"
+    assert (await (await connect()).identify(name="Kite"))["code"] == Code.NAME_TAKEN  # the bot's, from now on
+
+
 @pytest.mark.parametrize(("fields", "code"), [
     ({"name": "two words"}, Code.BAD_NAME), ({"name": "a@b"}, Code.BAD_NAME), ({"name": ""}, Code.BAD_NAME),
     ({"name": 7}, Code.BAD_NAME), ({"webhook_url": "ftp://x.example/"}, Code.BAD_FRAME),
