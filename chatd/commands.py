@@ -68,9 +68,12 @@ def _not_running(args: argparse.Namespace, config: Config, stdout: TextIO, stder
 
 
 def _owner(config: Config) -> Holder | None:
-    """The server that owns ``config``'s database (no bus: it is the one), found
-    through the database's lock; None when none does."""
-    return next((h for h in holders(config.database) if h.role == SERVER and not h.shared), None)
+    """The server of ``config``, found through its database's lock: the one that owns
+    the database (no bus), or the cluster node started with the same config file;
+    None when none is."""
+    servers = [h for h in holders(config.database) if h.role == SERVER]
+    same_file = str(config.source or "")
+    return next((h for h in servers if not h.shared or (same_file and h.config == same_file)), None)
 
 
 def _note_others(config: Config, stderr: TextIO) -> None:

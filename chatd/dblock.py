@@ -63,6 +63,7 @@ class Holder:
     pidfile: str = ""
     control_socket: str = ""
     shared: bool = False  # a cluster node (a bus is configured)
+    config: str = ""  # the config file it started with: a node of a cluster is found by it
 
 
 class DatabaseHeld(Exception):
@@ -82,7 +83,8 @@ def lock_path(database: str) -> str:
 
 def server_record(config: Any, pid: int) -> Holder:
     """The record of a server started with ``config``."""
-    return Holder(pid=pid, pidfile=config.pidfile, control_socket=config.control_socket, shared=bool(config.bus))
+    return Holder(pid=pid, pidfile=config.pidfile, control_socket=config.control_socket, shared=bool(config.bus),
+                  config=str(config.source or ""))
 
 
 class DatabaseLock:

@@ -136,3 +136,9 @@ def test_nodes_with_a_bus_share_an_sqlite_file_and_a_server_without_one_is_refus
         assert status.returncode == ExitStatus.NOT_RUNNING
         assert all(f"in use by pid {pid}" in status.stderr for pid in pids), status.stderr
         assert all(node.status()["state"] == "serving" for node in nodes)
+        moved = nodes[0]  # its config's pidfile changes under it: stop finds it by its config file
+        moved.config["pidfile"] = str(moved.dir / "moved.pid")
+        moved.write_config()
+        stopped = moved.cli("stop")
+        assert stopped.returncode == ExitStatus.OK and f"stopped (pid {pids[0]})" in stopped.stdout, stopped
+        assert nodes[1].status()["state"] == "serving", "the other node is not its to stop"
