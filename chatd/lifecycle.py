@@ -66,6 +66,7 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         return refuse(None, ExitStatus.ERROR, f"cannot lock pidfile {config.pidfile}: {e.strerror or e}", stderr)
     with contextlib.ExitStack() as undo:  # a step that fails closes what the earlier ones opened
         undo.callback(pidfile.close)
+        undo.callback(pidfile.clear)  # first: a refused start leaves no pid of its own behind
         # Before the port and the control socket: a second server on the same database, started
         # with another pidfile, must neither serve nor take over the first one's control socket.
         dblock = DatabaseLock.for_config(config)

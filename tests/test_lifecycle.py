@@ -389,6 +389,7 @@ def test_a_server_whose_pidfile_changed_is_found_through_its_database(chatd_daem
     again = d.cli("start", "-d")
     assert again.returncode == ExitStatus.ALREADY_RUNNING, again.stdout
     assert f"pid {pid}" in again.stderr and db in again.stderr
+    assert (d.dir / "run2.pid").read_text() == "", "the refused start leaves no pid of its own"
     restore = d.cli("restore", str(d.dir / "backup.db"))
     assert restore.returncode == ExitStatus.ALREADY_RUNNING and f"pid {pid}" in restore.stderr
     migrate = d.cli("migrate-store", "postgresql://chat@127.0.0.1:1/chatd")  # refused before it connects
