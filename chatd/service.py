@@ -320,6 +320,12 @@ class Service:
         def go() -> None:
             channel.send({"go": True})
             went.append(True)
+            # The successor holds the pidfile's and the database's locks on the same open files:
+            # our copies go, or a stop of the successor would find the pidfile still locked (pid 0)
+            # by this process, draining its clients for up to stop_timeout.
+            self.pidfile.close()
+            if self.dblock:
+                self.dblock.close()
 
         await self.server.stop(CloseCode.SERVICE_RESTART, timeout, answer_accepted=True, on_drained=go)
         if went:

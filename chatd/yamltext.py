@@ -61,7 +61,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def _yaml_1_1_int(text: str) -> bool:
-    digits = text.lstrip("+-")
+    digits = text.lstrip("+-").replace("_", "")  # YAML 1.1 allows _ anywhere: 0_17 is octal there too
     return ":" in digits or digits[:2] in ("0b", "0B") or (digits[:1] == "0" and digits[1:2].isdigit())
 
 
