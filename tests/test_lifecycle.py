@@ -406,6 +406,27 @@ def test_a_server_whose_pidfile_changed_is_found_through_its_database(chatd_daem
     assert d.cli("stop").returncode == 0
 
 
+def test_after_a_restart_the_old_process_draining_its_clients_holds_no_lock(chatd_daemon: Chatd):
+    """The old process closes its clients after the hand-over, waiting for their close frames;
+    clients that never answer kept it, and its copies of the locks, for seconds: a stop of the
+    successor then left the pidfile locked by it ("running (pid 0)"), and a start was refused."""
+    d = chatd_daemon
+    silent = []
+    for _ in range(3):  # a WebSocket handshake, then silence: never reads, never answers a close
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert b"101" in s.recv(1024)
+        silent.append(s)
+    assert d.cli("restart").returncode == 0
+    assert d.cli("stop").returncode == 0  # the old process may still be draining its silent clients
+    status = d.cli("status")
+    assert status.returncode == ExitStatus.NOT_RUNNING, (status.stdout, status.stderr)
+    assert d.start().returncode == 0
+    for s in silent:
+        s.close()
+
+
 def test_the_database_lock_passes_through_a_restart(chatd_daemon: Chatd):
     d = chatd_daemon
     (d.dir / "other").mkdir()
