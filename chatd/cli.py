@@ -179,6 +179,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
 
         overrides = {"workers": args.workers} if args.workers is not None else {}
         return lifecycle.start(str(path) if path else None, args.daemon, env, stdout, stderr, overrides)
+    stdout = stdout or _Closed()  # a server's banner may go nowhere; a command's answer may not
     if args.command == "check-config":
         return _answered(lambda: _check_config(path, stdout, stderr), stdout, stderr)
     config, problem = locate(path)
@@ -202,19 +203,18 @@ def _check_config(path: Path | None, stdout: TextIO, stderr: TextIO) -> int:
     return ExitStatus.OK
 
 
-def _answered(command: Callable[[], int], stdout: TextIO | None, stderr: TextIO) -> int:
+def _answered(command: Callable[[], int], stdout: TextIO, stderr: TextIO) -> int:
     """``command()``'s status, its output written out: status 1, without a traceback, when
     standard output cannot take it — a reader gone (`chatd status | head -1`), a full disk,
-    or none at all (``>&-``: Python's ``sys.stdout`` is None, and ``print`` then writes nothing)."""
+    or none at all (``>&-``: ``_Closed``)."""
     try:
         status = command()
-        if stdout is not None:
-            stdout.flush()
+        stdout.flush()
     except BrokenPipeError:  # the reader has gone: nothing more to say
         _silence(stdout)
         return ExitStatus.ERROR
     except OSError as e:
-        if stdout is None or not _is_output_error(e):
+        if not _is_output_error(e):
             raise
         _silence(stdout)
         print(f"chatd: cannot write the output: {e.strerror or e}", file=stderr)
@@ -223,8 +223,15 @@ def _answered(command: Callable[[], int], stdout: TextIO | None, stderr: TextIO)
 
 
 def _is_output_error(error: OSError) -> bool:
-    """An error of writing standard output (a full disk, an I/O error), not one a command met."""
-    return error.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
+    """An error of writing standard output (a full disk, an I/O error, none open), not one a command met."""
+    return error.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF)
+
+
+class _Closed(io.TextIOBase):
+    """Standard output when there is none (``>&-``): writing to it is an error, as to a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
 
 
 def _silence(stream: TextIO | None) -> None:

@@ -84,9 +84,10 @@ def test_output_that_cannot_be_written_ends_without_a_traceback(config: Path, co
         disk_full = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert disk_full.returncode == ExitStatus.ERROR
     assert disk_full.stderr == "chatd: cannot write the output: No space left on device\n"
-    no_stdout = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+    no_stdout = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60,
                                preexec_fn=lambda: os.close(1))
-    assert b"Traceback" not in no_stdout.stderr
+    assert no_stdout.returncode == ExitStatus.ERROR
+    assert no_stdout.stderr == "chatd: cannot write the output: standard output is closed\n"
 
 
 def test_status_json_not_running(config: Path):
