@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import READY_TIMEOUT, pid_running, running_pid, wait_stopped
-from chatd.dblock import SERVER, Holder, describe, holders
+from chatd.dblock import SERVER, Holder, describe, holders, unrecorded, unrecorded_message
 from chatd.settings import RESTART_KEEPS
 from chatd.status import ExitStatus
 
@@ -53,6 +53,9 @@ def _not_running(args: argparse.Namespace, config: Config, stdout: TextIO, stder
     """The pidfile names no server: say so — unless a server holds the database's
     lock all the same (its pidfile is another), which is then "unknown" (4)."""
     owner = _owner(config)
+    if owner is None and unrecorded(config.database):
+        print(f"chatd: {unrecorded_message(config.database)}", file=stderr)
+        return ExitStatus.UNKNOWN
     if owner:
         if getattr(args, "json", False):
             print(json.dumps({"running": True, "pid": owner.pid, "answering": False, "database": config.database,
@@ -247,6 +250,9 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
     pidfile, control_socket = config.pidfile, ""
     owner = _owner(config) if pid is None else None
     if pid is None and owner is None:
+        if unrecorded(config.database):  # a server, but none this command can name: not "not running"
+            print(f"chatd: {unrecorded_message(config.database)}", file=stderr)
+            return ExitStatus.UNKNOWN
         print("chatd is not running", file=stdout)
         _note_others(config, stderr)
         return ExitStatus.OK

@@ -238,17 +238,32 @@ def holders(database: str) -> list[Holder]:
     PostgreSQL, or there is no database file). Only from a process that has
     no SQLite connection to it: closing a descriptor of a file drops the
     process's fcntl locks on it, SQLite's too."""
-    if is_postgres(database):
+    if is_postgres(database) or not _locked(database):
         return []
+    return _live(_read(lock_path(database)))
+
+
+def unrecorded(database: str) -> bool:
+    """Whether someone holds the lock on ``database`` whom no record names: its
+    ``DATABASE.lock`` was deleted, or it reached the file by another path (a hard link)."""
+    return not is_postgres(database) and _locked(database) and not _live(_read(lock_path(database)))
+
+
+def unrecorded_message(database: str) -> str:
+    return (f"{database} is locked by a process that left no record in {lock_path(database)} (deleted, or the "
+            f"server reaches the database by another path or a hard link): find it with `fuser {database}`")
+
+
+def _locked(database: str) -> bool:
     try:
         fd = os.open(database, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return []
+        return False
     try:
         if _try(fd, fcntl.LOCK_EX):  # free: nobody serves it, whatever the record says
             fcntl.flock(fd, fcntl.LOCK_UN)
-            return []
-        return _live(_read(lock_path(database)))
+            return False
+        return True
     finally:
         os.close(fd)
 

@@ -427,6 +427,21 @@ def test_after_a_restart_the_old_process_draining_its_clients_holds_no_lock(chat
         s.close()
 
 
+def test_a_server_no_record_names_is_not_called_not_running(chatd_daemon: Chatd):
+    """A config reaching the served database through a hard link (its record is under the other
+    name), or the record deleted: start is refused, and status and stop say a process holds it."""
+    d = chatd_daemon
+    os.link(d.dir / "chatd.db", d.dir / "hard.db")
+    d.config.update(database=str(d.dir / "hard.db"), pidfile=str(d.dir / "other.pid"))
+    d.write_config()
+    for command in ("status", "stop"):
+        result = d.cli(command)
+        assert result.returncode == ExitStatus.UNKNOWN, (command, result.stdout, result.stderr)
+        assert "locked by a process that left no record" in result.stderr and "fuser" in result.stderr
+    assert d.start().returncode == ExitStatus.ALREADY_RUNNING
+    assert pid_alive(d.pids[0]), "nothing stopped it"
+
+
 def test_the_database_lock_passes_through_a_restart(chatd_daemon: Chatd):
     d = chatd_daemon
     (d.dir / "other").mkdir()
