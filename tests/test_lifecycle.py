@@ -28,7 +28,7 @@ from chatd.control import ask
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from tests.conftest import until
-from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, wait_for
+from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, wait_for
 from tests.wsclient import ChatClient
 
 
@@ -245,13 +245,7 @@ async def test_reload_keeps_every_client_and_refuses_a_broken_file(chatd_daemon:
 @pytest.mark.parametrize("graceful", [[], ["-g"]], ids=["stop", "stop -g"])
 async def test_stop_returns_within_its_timeout_with_clients_that_never_close(chatd_daemon: Chatd, graceful):
     d = chatd_daemon
-    stuck = []
-    for _ in range(3):  # a WebSocket handshake, then silence: never reads, never answers a close
-        s = socket.create_connection(("127.0.0.1", d.port))
-        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        assert b"101" in s.recv(1024)
-        stuck.append(s)
+    stuck = silent_websockets(d.port, 3)  # never read, never answer a close
     async with ChatClient.connect(d.ws_url) as polite:
         assert await asyncio.to_thread(lambda: wait_for(lambda: d.status()["connections"] == 4))
         result = await asyncio.to_thread(d.cli, "stop", *graceful, "--timeout", "2")
@@ -411,13 +405,7 @@ def test_after_a_restart_the_old_process_draining_its_clients_holds_no_lock(chat
     clients that never answer kept it, and its copies of the locks, for seconds: a stop of the
     successor then left the pidfile locked by it ("running (pid 0)"), and a start was refused."""
     d = chatd_daemon
-    silent = []
-    for _ in range(3):  # a WebSocket handshake, then silence: never reads, never answers a close
-        s = socket.create_connection(("127.0.0.1", d.port))
-        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        assert b"101" in s.recv(1024)
-        silent.append(s)
+    silent = silent_websockets(d.port, 3)  # never read, never answer a close
     assert d.cli("restart").returncode == 0
     assert d.cli("stop").returncode == 0  # the old process may still be draining its silent clients
     status = d.cli("status")

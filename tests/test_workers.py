@@ -28,7 +28,7 @@ from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from chatd.supervision import RESPAWN_FIRST
 from tests.conftest import until
-from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, wait_for
+from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, wait_for
 from tests.services import RedisServer
 from tests.test_lifecycle import assert_restarted_twice_cleanly, chat_more, chat_to_the_end
 from tests.wsclient import ChatClient
@@ -263,13 +263,7 @@ async def test_stop_ends_every_process_within_its_timeout(workers: Chatd):
     d = workers
     pids = [d.pid, *worker_pids(d)]
     clients = await clients_on_every_worker(d, pids[1:])
-    stuck = []
-    for _ in range(4):  # a WebSocket handshake, then silence: never reads, never answers a close
-        s = socket.create_connection(("127.0.0.1", d.port))
-        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        assert b"101" in s.recv(1024)
-        stuck.append(s)
+    stuck = silent_websockets(d.port, 4)  # never read, never answer a close
     result = await asyncio.to_thread(d.cli, "stop", "--timeout", "2")
     assert result.returncode == 0 and f"stopped (pid {pids[0]})" in result.stdout, result.stderr
     assert not any(pid_alive(p) for p in pids), "the supervisor exits only once its workers have"
