@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
-from chatd.daemon import READY_TIMEOUT, pid_running, running_pid, wait_stopped
+from chatd.daemon import READY_TIMEOUT, running_pid, wait_stopped
 from chatd.dblock import SERVER, Holder, describe, holders, unrecorded, unrecorded_message
 from chatd.settings import RESTART_KEEPS
 from chatd.status import ExitStatus
@@ -247,7 +247,6 @@ def cmd_restart(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
 
 def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     pid = running_pid(config.pidfile)
-    pidfile, control_socket = config.pidfile, ""
     owner = _owner(config) if pid is None else None
     if pid is None and owner is None:
         if unrecorded(config.database):  # a server, but none this command can name: not "not running"
@@ -258,7 +257,7 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
         return ExitStatus.OK
     if owner:  # found through the database's lock: stop it where it started, its own socket and pidfile
         print(f"{elsewhere(config, owner)}\nstopping pid {owner.pid} through {owner.control_socket}", file=stdout)
-        pid, pidfile, control_socket = owner.pid, owner.pidfile, owner.control_socket
+        pid = owner.pid
     timeout = args.timeout or config.stop_timeout
     deadline = time.monotonic() + timeout + STOP_GRACE  # the documented bound, whatever the server does
     try:
@@ -266,36 +265,25 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
         ask_seconds = min(STOP_ASK, timeout)
         if owner is None:
             _ask(config, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
-        elif ask(control_socket, "status", timeout=ask_seconds).get("pid") != pid:
-            raise ControlUnavailable(f"another process answers on {control_socket}")  # then a signal, to the pid
+        elif ask(owner.control_socket, "status", timeout=ask_seconds).get("pid") != pid:
+            raise ControlUnavailable(f"another process answers on {owner.control_socket}")  # then a signal to pid
         else:
-            ask(control_socket, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
+            ask(owner.control_socket, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
     except ControlUnavailable:
         if not pid:
             print("chatd: the pidfile is locked but holds no pid; cannot stop", file=stderr)
             return ExitStatus.UNKNOWN
         os.kill(pid, signal.SIGTERM)  # stops with the server's own stop_timeout
-    if _stopped(pidfile, pid, owner is not None, max(0.0, deadline - time.monotonic())):
+    # One found through the database's lock may have no pidfile left: then the process itself.
+    watched = None if owner else config.pidfile
+    if wait_stopped(watched, pid, max(0.0, deadline - time.monotonic())):
         print(f"chatd stopped (pid {pid})", file=stdout)
         return ExitStatus.OK
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    _stopped(pidfile, pid, owner is not None, STOP_GRACE)
+    wait_stopped(watched, pid, STOP_GRACE)
     print(f"chatd: pid {pid} did not stop within {timeout:g} s; killed it", file=stderr)
     return ExitStatus.ERROR
-
-
-def _stopped(pidfile: str, pid: int, by_database: bool, timeout: float) -> bool:
-    """Wait until the server ``pid`` is gone; False on timeout. One found through the
-    database's lock (``by_database``) may have no pidfile left: then the process itself."""
-    if not by_database:
-        return wait_stopped(pidfile, pid, timeout)
-    deadline = time.monotonic() + timeout
-    while pid_running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 COMMANDS = {"status": cmd_status, "connections": cmd_connections, "reload": cmd_reload,

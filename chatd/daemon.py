@@ -132,12 +132,13 @@ def running_pid(path: str) -> int | None:
         os.close(fd)
 
 
-def wait_stopped(path: str, pid: int, timeout: float) -> bool:
+def wait_stopped(path: str | None, pid: int, timeout: float) -> bool:
     """Poll until the server ``pid`` is gone (pidfile unlocked or held by
-    another pid, e.g. after a restart); False on timeout."""
+    another pid, e.g. after a restart; ``path`` None: the process alone);
+    False on timeout."""
     deadline = time.monotonic() + timeout
     while True:  # looks once even when the time is up
-        holder = running_pid(path)
+        holder = running_pid(path) if path is not None else pid
         if holder is None or (holder and holder != pid) or not pid_running(pid):
             return True
         if time.monotonic() >= deadline:
@@ -228,7 +229,7 @@ class Handover:
     pidfile: int
     channel: int
     daemon: bool = False  # the old process was a daemon: log to the logfile
-    dblock: int = -1  # the locked <database>.lock (chatd.dblock); -1: none (PostgreSQL)
+    dblock: int = -1  # the locked database file (chatd.dblock); -1: none (PostgreSQL)
 
     def encode(self) -> str:
         return json.dumps(asdict(self))

@@ -25,7 +25,7 @@ from chatd.commands import size_text, unanswered
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import AlreadyRunning, PidFile, running_pid
-from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, held_message, lock_path, same_path
+from chatd.dblock import SIDE_FILES, DatabaseHeld, DatabaseLock, Holder, held_message, lock_path, same_path
 from chatd.dsn import (
     DATABASE_PASSWORD_ENV,
     POSTGRES_SCHEMES,
@@ -71,7 +71,7 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
 def backup_target_problem(config: Config, target: str) -> str | None:
     """Why ``target`` (absolute) cannot take a backup of ``config``'s database, or None. A backup
     replaces only a regular file (an older backup), and none of chatd's own."""
-    own = [(config.database + end, "the live database itself") for end in ("", "-wal", "-shm", "-journal")]
+    own = [(config.database + end, "the live database itself") for end in ("", *SIDE_FILES)]
     own += [(lock_path(config.database), "the database's lock record"), (config.pidfile, "chatd's pidfile"),
             (config.logfile, "chatd's log file"), (config.control_socket, "chatd's control socket")]
     if config.source is not None:

@@ -50,6 +50,7 @@ from chatd.daemon import LOCK_RETRY_SECONDS, pid_running
 from chatd.dsn import is_postgres
 
 LOCK_SUFFIX = ".lock"  # the holders' record is the database's path plus this
+SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file (sqlite.org/tempfiles.html)
 SERVER = "server"  # Holder.role of a serving chatd; otherwise the command's name ("restore")
 MAX_RECORDS = 64 * 1024  # bytes of the lock file read: far more than any number of holders writes
 
@@ -91,8 +92,7 @@ class DatabaseLock:
     """``flock`` on the database file, exclusive or shared, with this holder's record."""
 
     def __init__(self, database: str, shared: bool, fd: int | None = None):
-        self.database = database
-        self.path = database  # the file locked
+        self.database = database  # the file locked
         self.records = lock_path(database)
         self.shared = shared
         self.fd = fd  # an inherited, already locked descriptor (restart successor, -d child)
@@ -112,7 +112,7 @@ class DatabaseLock:
         none it is made, empty (SQLite makes a database of an empty file), unless
         not ``create`` (a restore onto no database): then there is nothing to hold."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
+            fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
         except FileNotFoundError:
             if create:
                 raise

@@ -154,7 +154,7 @@ def _inherit_dblock(config: Config, fd: int | None) -> DatabaseLock | None:
     same file, else the new database's, taken afresh (the old process lets go
     of its own as it exits)."""
     dblock = DatabaseLock.for_config(config)
-    if dblock and fd is not None and same_file(fd, dblock.path):
+    if dblock and fd is not None and same_file(fd, dblock.database):
         dblock.adopt(fd, server_record(config, os.getpid()))
         return dblock
     if dblock:

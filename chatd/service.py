@@ -322,7 +322,9 @@ class Service:
             went.append(True)
             # The successor holds the pidfile's and the database's locks on the same open files:
             # our copies go, or a stop of the successor would find the pidfile still locked (pid 0)
-            # by this process, draining its clients for up to stop_timeout.
+            # by this process, draining its clients for up to stop_timeout. Closing a descriptor of
+            # the database drops this process's fcntl locks on it (SQLite's): harmless now, as its
+            # writer has ended, and the successor's flock keeps every other chatd out.
             self.pidfile.close()
             if self.dblock:
                 self.dblock.close()

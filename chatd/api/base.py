@@ -123,10 +123,9 @@ class Call:
     def room(self, name: str) -> Room:
         """The room ``name`` as the key sees it (``sees``); ProtocolError ``bad_room``, or
         ``no_such_room`` for a room it may not see, as the user is told: its existence does not leak."""
-        rooms = self.api.chat.rooms
-        room = rooms.get(name)
+        room = self.api.chat.rooms.get(name)
         if not self.sees(room):
-            rooms.get(name, self.key.user_id)  # raises no_such_room, in the WebSocket's words
+            raise ApiError("no_such_room", f"there is no room {name!r}")
         return room
 
     def fingerprint(self) -> str:

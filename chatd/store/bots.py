@@ -99,7 +99,6 @@ class BotStore:
                     return False
                 if name is not None:
                     self._check_name(name, user_id)
-                if name is not None:
                     User.update(name=name).where(User.id == user_id).execute(db)
                 fields = {k: v for k, v in (("webhook_url", webhook_url), ("secret", secret)) if v is not None}
                 if fields:

@@ -39,13 +39,12 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from chatd.dblock import same_path
+from chatd.dblock import SIDE_FILES, same_path
 from chatd.epoch import META_EPOCH, META_RESTORED, Epoch
 from chatd.store.migrations import SCHEMA_VERSION, SchemaError, migrate
 from chatd.store.schema import MODELS
 
 TEMP_SUFFIX = ".restoring"
-SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file
 CHATD_TABLES = {"meta", "user", "room", "message"}
 BUSY_TIMEOUT = 5.0  # seconds to wait for another process that holds the database (as chatd's busy_timeout)
 
@@ -71,7 +70,7 @@ def restore(database: str, backup: str) -> dict[str, Any]:
     """Replace ``database`` by a copy of ``backup`` with a new epoch; → the record of
     the restore (also stored in the new database's meta table), with ``warnings``.
     RestoreError (or OSError) if it refused or failed: the database is then unchanged."""
-    if any(same_path(backup, database + end) for end in ("", "-wal", "-shm", "-journal")):
+    if any(same_path(backup, database + end) for end in ("", *SIDE_FILES)):
         raise RestoreError(f"{backup} is the database itself, not a backup of it; give a backup file")
     temp = database + TEMP_SUFFIX
     _remove(temp)  # a copy an interrupted restore left
