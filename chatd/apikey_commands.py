@@ -51,8 +51,12 @@ def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         if args.action == "create":
             key, public_id, digest = new_key()
             scopes = [s for s in SCOPES if s in args.scope]
-            keys.create(args.name, public_id, digest, scopes, args.user)
-            print(key, file=stdout)
+
+            def show() -> None:  # the one time the key is seen: an output that cannot take it keeps no key
+                print(key, file=stdout)
+                stdout.flush()
+
+            keys.create(args.name, public_id, digest, scopes, args.user, show)
             print(f"chatd: created API key {args.name!r} (id {public_id}, scopes {' '.join(scopes)}"
                   f"{f', acting as user {args.user}' if args.user else ''}). This is the only time the key is "
                   "shown: store it now.", file=stderr)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 from chatd.auth.apikeys import KeyRefused, digest, new_key, parse_bearer
 from chatd.cli import main
@@ -57,3 +60,23 @@ def test_bearer_parsing_refuses_what_is_not_a_key():
         except KeyRefused:
             continue
         raise AssertionError(f"accepted {header!r}")
+
+
+def test_a_key_whose_one_showing_cannot_be_written_is_not_created(tmp_path):
+    """`chatd apikey create ... > /dev/full`, `| (reader gone)` or `>&-`: the secret is shown nowhere,
+    so no key is left that nobody can use, and its name stays free."""
+    (tmp_path / "chatd.yaml").write_text(f"database: {tmp_path / 'chatd.db'}\n")
+    argv = [sys.executable, "-m", "chatd", "apikey", "create", "shop", "--scope", "read",
+            "-c", str(tmp_path / "chatd.yaml")]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open("/dev/full", "w") as full:
+        outcomes = [subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=60),
+                    subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, timeout=60),
+                    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+                                   preexec_fn=lambda: os.close(1))]
+    os.close(write_end)
+    answers = [(o.returncode, b"Traceback" in o.stderr, b"created" in o.stderr) for o in outcomes]
+    assert answers == [(1, False, False)] * 3
+    assert json.loads(run(tmp_path, "apikey", "list", "--json")[1]) == []
+    assert run(tmp_path, "apikey", "create", "shop", "--scope", "read")[0] == 0

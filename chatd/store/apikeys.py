@@ -17,6 +17,7 @@ reader pool) and notes when it was last used (through the writer).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from peewee import IntegrityError
@@ -66,17 +67,22 @@ class ApiKeyStore:
         """The database at this chatd's schema, as a start would leave it (created if new)."""
         self._store.ensure_schema()
 
-    def create(self, name: str, public_id: str, secret_hash: str, scopes: list[str], user_id: int | None) -> int:
-        """→ the new key's row id. NameTaken, NoSuchUser (``user_id`` names nobody)."""
+    def create(self, name: str, public_id: str, secret_hash: str, scopes: list[str], user_id: int | None,
+               shown: Callable[[], None] = lambda: None) -> int:
+        """→ the new key's row id. NameTaken, NoSuchUser (``user_id`` names nobody).
+        ``shown()`` runs once the key is written, before the commit: whatever it raises
+        undoes the key (a secret nobody saw must not leave a key, nor take its name)."""
         with self._db.connection_context(), self._db.atomic():
             if user_id is not None and self._db.execute_sql(
                     self._store._q('SELECT 1 FROM "user" WHERE id = ?'), (user_id,)).fetchone() is None:
                 raise NoSuchUser(user_id)
             try:
-                return ApiKey.insert(name=name, public_id=public_id, secret_hash=secret_hash, scopes=" ".join(scopes),
-                                     user=user_id, created=now_ms()).execute(self._db)
+                row_id = ApiKey.insert(name=name, public_id=public_id, secret_hash=secret_hash,
+                                       scopes=" ".join(scopes), user=user_id, created=now_ms()).execute(self._db)
             except IntegrityError:
                 raise NameTaken(name) from None
+            shown()
+            return row_id
 
     def list(self) -> list[KeyRow]:
         with self._db.connection_context():
