@@ -168,11 +168,19 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     env = dict(os.environ) if env is None else env
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr  # sys.stdout is None under >&-
+    shown = io.StringIO()  # argparse drops what it cannot write: --help and --version are written out below
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stdout(shown), contextlib.redirect_stderr(stderr):
             args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors
-        return int(e.code or 0)
+        out, status = stdout or _Closed(), int(e.code or 0)
+
+        def show() -> int:
+            if shown.getvalue():
+                out.write(shown.getvalue())
+            return status
+
+        return _answered(show, out, stderr)
     path = find_config_file(args.config, env)
     if args.command == "start":
         from chatd import lifecycle  # tornado and the rest load only for a server

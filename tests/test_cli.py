@@ -71,10 +71,10 @@ def test_commands_that_need_a_server_say_it_is_not_running(config: Path, command
     assert code == ExitStatus.NOT_RUNNING and "not running" in out
 
 
-@pytest.mark.parametrize("command", ["status", "check-config"])
-def test_output_that_cannot_be_written_ends_without_a_traceback(config: Path, command: str):
+@pytest.mark.parametrize("command", [["status"], ["check-config"], ["--help"], ["--version"], ["status", "--help"]])
+def test_output_that_cannot_be_written_ends_without_a_traceback(config: Path, command: list[str]):
     """`chatd status | head -0` (the reader has gone), `> /dev/full` (ENOSPC), `>&-` (no stdout)."""
-    argv = [sys.executable, "-m", "chatd", command, "-c", str(config)]
+    argv = [sys.executable, "-m", "chatd", *command, "-c", str(config)]
     read_end, write_end = os.pipe()
     os.close(read_end)  # gone before chatd writes a byte
     closed_pipe = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
