@@ -179,9 +179,12 @@ class Server:
         held = self.chat.identity.restore_holds()  # before anyone can ask for a name
         if held:
             log.info("%d names held for the users who had them before the start", held)
-        self.chat.bots.load()
         self.chat.moderation.load()
         await self.bus.start(self.chat.cluster)
+        # Once the bus is heard: a bot another node writes before this read is in it, one written
+        # after is told by its notice (read before, a bot written meanwhile was missed: its name
+        # free to this node's guests, its mentions uncalled, until the next change of the bots).
+        self.chat.bots.load()
         self.chat.cluster.start()
         self.chat.user_care.resume()  # user deletions a crash cut off (chatd.usercare)
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
