@@ -1,14 +1,13 @@
 """Bots' names across the nodes of a cluster (chatd/bots.py, "A bot's name"): the name of a bot
 being made or renamed on one node is claimed on Redis before it is written, so that no guest on
 another node, which learns of the bot only from the bus after the write, takes it or one like it
-meanwhile, and no bot takes the name of a guest online on a node this one has not heard from yet;
-and a node reads the bots once it hears the bus, missing none written while it started."""
+meanwhile, and no bot takes the name of a guest online on a node this one has not heard from yet.
+(A node reads the bots once it hears the bus: tests/test_cluster_start.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,7 @@ import pytest
 from chatd.protocol import Code
 from chatd.server import Server
 from tests.apiclient import api_call, api_key
-from tests.cluster_fixtures import BEATS
-from tests.conftest import make_config, until
+from tests.conftest import until
 
 HOOK = "https://x.example/"  # never called: no message mentions the bots here
 
@@ -89,25 +87,3 @@ async def test_bots_are_made_while_redis_is_out_with_each_nodes_own_checks(two, 
     assert "Redis failed" in caplog.text
     status, refused = await bots_call(a, "POST", "", {"name": "mark", "webhook_url": HOOK})
     assert (status, refused["error"]["code"]) == (409, Code.NAME_TAKEN), "the bus told a of Mark"
-
-
-async def test_a_node_starting_reads_the_bots_once_it_hears_the_bus(cluster_nodes, tmp_path: Path):
-    """Read before: a bot written between that read and the node's start on the bus was never
-    known there (its notice went by unheard), its name free to the node's guests."""
-    c = await cluster_nodes(1)
-    (a,) = c.nodes
-    bus = c.net.bus()
-    start = bus.start
-
-    async def start_after_a_bot_is_made(receiver):  # the bot is made while the new node starts
-        await a.chat.bots.create("kite", HOOK, [])
-        await c.settle()  # its notice goes by before the new node is on the bus
-        await start(receiver)
-
-    bus.start = start_after_a_bot_is_made
-    late = Server(make_config(tmp_path, cluster=BEATS), bus=bus)
-    c.nodes.append(late)  # stopped at the end
-    await late.start()
-    late.chat.clock = c.clock
-    refused = await (await c.client(late)).identify(name="KITE")
-    assert refused.get("code") == Code.NAME_TAKEN, refused
