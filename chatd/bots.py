@@ -31,7 +31,17 @@ after each change; a change made on one node is told to the others with a
 ``bots`` Notice (``chatd.cluster.node``), and a node that may have missed
 notices (``lost``) rereads them.
 
-    bots = Bots(hub, store, webhooks, chat.post, lambda: config, clock, cluster.name_holder)
+**A bot's name** is nobody else's, nor one like it (``chatd.names.name_keys``): every
+node holds the bots' names against guests (``Hub.reserved``), from the check of a new
+name on (``_naming``); the store checks it again against the other bots under a lock
+(``chatd.store.bots``). On a cluster with Redis the other nodes hold it only from the
+``bots`` notice on, after the write: so the name is first claimed on Redis as the
+guests' names are (``Identity.claim_name``, ``chatd.cluster.names``), and a guest
+identifying meanwhile on another node, or one holding a look-alike there, is refused
+(or the bot is). While Redis is out that claim is skipped, as for guests: each node's
+own checks stand.
+
+    bots = Bots(hub, store, webhooks, chat.post, lambda: config, clock, cluster.name_holder, identity.claim_name)
     bots.load()                          # at start-up (blocks)
     bots.stored(draft, row)              # Chat.post, after the publish
     bot, secret, api_key = await bots.create("helper", "https://bots.example/hook", ["lobby"])
@@ -43,13 +53,13 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from chatd.auth.apikeys import new_key
 from chatd.egress import url_problem
-from chatd.hub import Holder, Hub
+from chatd.hub import NAMING, Holder, Hub
 from chatd.names import BadName, clean_name, name_keys, name_taken
 from chatd.protocol import Code, ProtocolError, message_frame
 from chatd.store import Draft, MessageRow, Store, Stored
@@ -59,7 +69,14 @@ from chatd.webhooks import Throttled, Webhooks
 
 log = logging.getLogger("chatd.bots")
 
-NAMING = 0  # the user id of a name reserved for a bot being written (no user has id 0)
+# Seconds a bot's name claimed on Redis before its write stays claimed there (for NAMING, the id of
+# every bot being named: two bots named alike at once both get the claim, and the store's lock
+# refuses one). The other nodes hold the name themselves from the ``bots`` notice on, which follows
+# the write by milliseconds; a minute also covers a write slowed down by a busy database. A name
+# refused by the store, or not written, is kept from guests that long at most. Not kept while the
+# bot exists: each node reads the bots at start-up once it hears the bus (chatd.server: none
+# written meanwhile is missed), at each notice, and again when the bus may have lost one (``lost``).
+NAMING_CLAIM_SECONDS = 60.0
 
 EVENT = "bot.message"  # the Chatd-Event of a call to a bot
 SECRET_BYTES = 32  # the signing secret: 256 random bits, as hex
@@ -106,9 +123,12 @@ class Bot:
 
 class Bots:
     def __init__(self, hub: Hub, store: Store, webhooks: Webhooks, post: Post, config: Callable[[], Any],
-                 clock: Callable[[], float], name_holder: Callable[..., Holder | None]):
+                 clock: Callable[[], float], name_holder: Callable[..., Holder | None],
+                 claim_name: Callable[[int, str, float], Awaitable[None]]):
         """``post``: ``Chat.post``; ``config``: → the Config in effect; ``clock``: seconds, as
-        the hub's names are held; ``name_holder``: who has a name on any node (``Cluster.name_holder``)."""
+        the hub's names are held; ``name_holder``: who has a name on any node (``Cluster.name_holder``);
+        ``claim_name(user id, name, seconds)``: claims it on Redis, or raises ProtocolError
+        ``name_taken`` (``Identity.claim_name``: nothing without Redis)."""
         self.hub = hub
         self.store = store
         self.webhooks = webhooks
@@ -116,6 +136,7 @@ class Bots:
         self._config = config
         self._clock = clock
         self._name_holder = name_holder
+        self._claim_name = claim_name
         self.changed: Callable[[], None] = lambda: None  # tells the other nodes (set by Chat: chatd.cluster)
         self._by_id: dict[int, Bot] = {}
         self._naming: list[str] = []  # names of bots being written: reserved from the check on (_reserve)
@@ -149,15 +170,17 @@ class Bots:
         self.hub.reserved = reserved | {key: Holder(bot.user_id, bot.name) for bot in self._by_id.values()
                                         for key in name_keys(bot.name)}
 
-    @contextlib.contextmanager
-    def _named(self, name: str | None) -> Iterator[None]:
-        """``name`` (None: no name) reserved while a bot is written with it."""
+    @contextlib.asynccontextmanager
+    async def _named(self, name: str | None) -> AsyncIterator[None]:
+        """``name`` (None: no name) reserved while a bot is written with it: here at once, then
+        claimed on Redis (see the module); ProtocolError ``name_taken`` if the claim is refused."""
         if name is None:
             yield
             return
         self._naming.append(name)
         self._reserve()
         try:
+            await self._claim_name(NAMING, name, NAMING_CLAIM_SECONDS)
             yield
         finally:
             self._naming.remove(name)
@@ -228,7 +251,7 @@ class Bots:
         room_ids = self._room_ids(rooms)
         secret = secrets.token_hex(SECRET_BYTES)
         key, public_id, digest = new_key()
-        with self._named(name):
+        async with self._named(name):
             try:
                 user_id = await self.store.bots.create(name, webhook_url, secret, room_ids, (public_id, digest))
             except NameClash as e:  # another bot was given a name like it meanwhile
@@ -248,7 +271,7 @@ class Bots:
             _check_url(webhook_url)
         room_ids = None if rooms is None else self._room_ids(rooms)
         secret = secrets.token_hex(SECRET_BYTES) if new_secret else None
-        with self._named(name):
+        async with self._named(name):
             try:
                 updated = await self.store.bots.update(user_id, name=name, webhook_url=webhook_url, secret=secret,
                                                        room_ids=room_ids)

@@ -154,7 +154,7 @@ class Chat:
         # stored a message calls about it (``post``).
         self.webhooks = Webhooks(lambda: self.config)
         self.bots = Bots(hub, store, self.webhooks, self.post, lambda: self.config, lambda: self.clock(),
-                         self.cluster.name_holder)
+                         self.cluster.name_holder, self.identity.claim_name)
         self.app_webhooks = AppWebhooks(self.webhooks, lambda: self.config,
                                         lambda user_id: self.cluster.peers.name(user_id) is not None)
         self.cluster.bots, self.cluster.app_webhooks = self.bots, self.app_webhooks

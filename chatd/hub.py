@@ -43,6 +43,9 @@ from chatd.names import name_keys
 from chatd.session import EVENTS, GUEST, PRIVATE, Room, Session, User, room_fold, user_keys
 
 GONE_KEPT = 10_000  # removed rooms whose place in the list is remembered (~150 bytes each)
+# The user id a name is held for while a bot is being named (chatd.bots): its user may not exist yet,
+# and no user has id 0. Such a name is in use, as a bot's is, not one let go.
+NAMING = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
 from chatd.events import Events
 from chatd.feed import Feed
-from chatd.hub import Holder, Hub, NameTaken
+from chatd.hub import NAMING, Holder, Hub, NameTaken
 from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
@@ -163,7 +163,8 @@ class Identity:
         vouched = who.kind != GUEST  # the web app's word: see the module
         if who.resume is not None:
             name = await self._resumed_name(who, name, req.cid)
-        await self._claim_name(who.user_id, name, req.cid, vouched)
+        await self.claim_name(who.user_id, name, online_keep(self._config().identity.name_hold_seconds), vouched,
+                              req.cid)
         if conn.closed or conn.session.closing:  # its session is over (chatd.chat.Chat.session_over)
             return None
         self.sign_ins.check(who, req.cid)  # signed out while this identify waited
@@ -287,17 +288,20 @@ class Identity:
         if holder is not None:
             raise self._taken(name, holder, cid)
 
-    async def _claim_name(self, user_id: int, name: str, cid: str | None, vouched: bool) -> None:
-        """On a cluster with Redis: make ``name`` the user's on every node, or
-        refuse it (``chatd.cluster.names``: how two nodes never both admit it);
-        ``vouched``: the web app's word, never refused."""
+    async def claim_name(self, user_id: int, name: str, seconds: float, vouched: bool = False,
+                         cid: str | None = None) -> None:
+        """On a cluster with Redis: make ``name`` the user's on every node for ``seconds``, or
+        refuse it with ProtocolError ``name_taken`` (``chatd.cluster.names``: how two nodes
+        never both admit it); ``vouched``: the web app's word, never refused. Without Redis,
+        or while it is out, nothing: the caller's own checks stand (``chatd.cluster.shared``).
+        Also for a bot being named (``chatd.bots``), whose ``user_id`` may be ``NAMING``."""
         if self.claims is None:
             return
-        hold = self._config().identity.name_hold_seconds
-        claim = await self.claims.claim(user_id, name, online_keep(hold), vouched)
+        claim = await self.claims.claim(user_id, name, seconds, vouched)
         if claim is not None:
-            now = self._clock()
-            left_at = None if self.cluster.name_of(claim.user_id) else now - max(0.0, hold - claim.seconds_left)
+            now, hold = self._clock(), self._config().identity.name_hold_seconds
+            in_use = claim.user_id == NAMING or self.cluster.name_of(claim.user_id) is not None
+            left_at = None if in_use else now - max(0.0, hold - claim.seconds_left)
             raise self._taken(name, Holder(claim.user_id, claim.name, left_at), cid)
 
     def let_go(self, user_id: int, name: str) -> None:

@@ -175,13 +175,17 @@ class Server:
         secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()
         tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
-        self.load_rooms()
         held = self.chat.identity.restore_holds()  # before anyone can ask for a name
         if held:
             log.info("%d names held for the users who had them before the start", held)
-        self.chat.bots.load()
-        self.chat.moderation.load()
         await self.bus.start(self.chat.cluster)
+        # Once the bus is heard, and with no await between: a room, ban or bot another node writes
+        # before these reads is in them, one written after is told by its notice. (Read before, one
+        # written meanwhile was missed until the next change: a room unknown here, a banned user or
+        # address let in, a bot's name free to this node's guests and its mentions uncalled.)
+        self.load_rooms()
+        self.chat.moderation.load()
+        self.chat.bots.load()
         self.chat.cluster.start()
         self.chat.user_care.resume()  # user deletions a crash cut off (chatd.usercare)
         # chunk_size: HTTP here is small requests and the WebSocket handshake;
