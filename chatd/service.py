@@ -314,7 +314,9 @@ class Service:
         timeout = self.config.stop_timeout
         timer = watchdog(timeout)
         if self.control:
-            await self.control.close()  # the successor answers from now on (the socket is shared)
+            # The successor answers from now on (the socket is shared); a request this process
+            # accepted but had not read yet is refused (ControlServer.close), never handled here.
+            await self.control.close(why="handing over to its successor (chatd restart)")
         went: list[bool] = []
 
         def go() -> None:
