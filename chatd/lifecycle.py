@@ -28,6 +28,7 @@ from chatd.server import bind, socket_address
 from chatd.service import Service, banner, refuse
 from chatd.settings import parse_listen
 from chatd.status import ExitStatus
+from chatd.writable import DAEMON_WRITES, WRITTEN_AT_START, unwritable, unwritable_message
 
 log = logging.getLogger("chatd")
 
@@ -56,6 +57,10 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         return service.main(successor=channel)
     if daemon and env.get("NOTIFY_SOCKET"):
         daemon = False  # systemd supervises this process itself; forking would lose it
+    # First, and without making anything: the refusal check-config gives too (chatd.writable).
+    problems = unwritable(config, WRITTEN_AT_START + (DAEMON_WRITES if daemon else ()))
+    if problems:
+        return refuse(None, ExitStatus.ERROR, unwritable_message(problems), stderr)
     pidfile = PidFile(config.pidfile)
     try:
         pidfile.acquire()

@@ -91,7 +91,7 @@ def test_start_errors_reach_the_terminal(chatd_install: Chatd):
     d.config.update(listen="127.0.0.1:0", logfile=str(d.dir / "no" / "such" / "dir.log"))
     d.write_config()
     result = d.start()
-    assert result.returncode == ExitStatus.ERROR and "cannot open log file" in result.stderr
+    assert result.returncode == ExitStatus.ERROR and "key 'logfile': cannot write" in result.stderr
     assert not (d.dir / "chatd.sock").exists(), "a failed start leaves no control socket"
 
     d.config.update(logfile=str(d.dir / "chatd.log"), database=str(d.dir / "notes.txt"))
