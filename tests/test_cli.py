@@ -3,6 +3,7 @@ need no running server. (Against real servers: test_lifecycle.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -17,7 +18,8 @@ import pytest
 import yaml
 
 from chatd.cli import EXIT_HELP, locate, main
-from chatd.daemon import running_pid
+from chatd.control import ControlServer, bind_control
+from chatd.daemon import PidFile, running_pid
 from chatd.status import ExitStatus
 
 COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "restore", "check-config"]
@@ -247,3 +249,37 @@ def test_check_config_names_a_directory_the_user_cannot_write(short_dir: Path):
     assert checked.returncode == ExitStatus.CONFIG and line in checked.stderr.splitlines(), checked.stderr
     started = as_nobody("start")
     assert started.returncode == ExitStatus.ERROR and started.stderr == checked.stderr
+
+
+async def test_stop_refused_by_a_process_letting_go_of_its_socket_asks_again(short_dir: Path):
+    """At a restart the old process lets go of its control socket and refuses what it reads from
+    then on (chatd.control.close), and its successor takes the next connection on the same socket.
+    `chatd stop` took that refusal for an answer: the old process went, the successor served on.
+    Here one server gives the old process's refusal, then the successor's answer."""
+    config = short_dir / "chatd.yaml"
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0"}))
+    old, successor = (subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in range(2))
+    pidfile = PidFile(str(short_dir / "chatd.pid"))
+    pidfile.acquire()
+    pidfile.write(old.pid)  # until the successor serves
+    asked: list[dict] = []
+
+    async def stop(request: dict) -> dict:
+        asked.append(request)
+        if len(asked) == 1:
+            return {"ok": False, "closing": True, "error": f"not answering: pid {old.pid} is handing over"}
+        pidfile.write(successor.pid)  # serving: then its control server answers
+        successor.kill()
+        successor.wait()
+        return {"ok": True, "pid": successor.pid, "timeout": request["seconds"]}
+
+    control = await ControlServer.start(bind_control(str(short_dir / "chatd.sock")), {"stop": stop})
+    try:
+        code, out, err = await asyncio.to_thread(run, "stop", "-c", str(config))
+    finally:
+        await control.close()
+        pidfile.close()
+        old.kill()
+        old.wait()
+    assert (code, out, err) == (ExitStatus.OK, f"chatd stopped (pid {successor.pid})\n", ""), (out, err)
+    assert len(asked) == 2
