@@ -27,6 +27,7 @@ from typing import Any
 
 log = logging.getLogger("chatd.control")
 
+NOT_A_SOCKET = "a file that is not a socket is there; chatd does not remove it"
 MAX_REQUEST = 64 * 1024
 SOCKET_MODE = 0o600  # owner only
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -44,7 +45,7 @@ def bind_control(path: str) -> socket.socket:
         raise OSError(f"control socket path is longer than 107 bytes: {path}")
     try:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            raise OSError(errno.EEXIST, "a file that is not a socket is there; chatd does not remove it")
+            raise OSError(errno.EEXIST, NOT_A_SOCKET)
         if _answered(path):
             raise OSError(errno.EADDRINUSE, "another process listens on it (another chatd's control socket?)")
         os.unlink(path)

@@ -19,31 +19,33 @@ that the service runs as another user must check as that user
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
+from chatd.control import NOT_A_SOCKET
 from chatd.dsn import scheme
 
-# The files a start writes: (key, whether an existing file is written in place,
-# whether new files are also made in its directory even when the file is there).
-# SQLite makes its -wal, -shm and -journal beside the database and chatd its
-# .lock (chatd.dblock); a control socket left there is replaced, not written
-# (chatd.control.bind_control). The log file is a daemon's only (`start -d`).
-WRITTEN_AT_START = (("pidfile", True, False), ("database", True, True), ("control_socket", False, True))
-DAEMON_WRITES = (("logfile", True, False),)
+# What a start does with each file: writes it in place (made if missing), also makes
+# files beside it (SQLite's -wal, -shm and -journal, chatd's .lock: chatd.dblock), or
+# binds a socket there, replacing one left by a chatd that died but no other kind of
+# file (chatd.control.bind_control).
+FILE, FILE_AND_BESIDE, SOCKET = "file", "file and beside", "socket"
+WRITTEN_AT_START = (("pidfile", FILE), ("database", FILE_AND_BESIDE), ("control_socket", SOCKET))
+DAEMON_WRITES = (("logfile", FILE),)  # the log file is a daemon's only (`start -d`)
 
 
-def unwritable(config: Any, keys: tuple[tuple[str, bool, bool], ...] = WRITTEN_AT_START) -> list[str]:
+def unwritable(config: Any, keys: tuple[tuple[str, str], ...] = WRITTEN_AT_START) -> list[str]:
     """One line per file of ``config``'s ``keys`` that a start could not write:
     ``"FILE: key 'K': cannot write PATH: why"``. Paths are those of the config
     (absolute); a ``postgresql://`` database is no file, and a key set to ``""``
     writes none."""
     where = str(config.source) if config.source else "config"
     problems = []
-    for key, in_place, beside in keys:
+    for key, kind in keys:
         path = config.get(key)
         if not path or scheme(path):
             continue
-        why = path_problem(path, in_place, beside)
+        why = path_problem(path, kind)
         if why:
             problems.append(f"{where}: key '{key}': cannot write {path}: {why}")
     return problems
@@ -54,12 +56,11 @@ def unwritable_message(problems: list[str]) -> str:
     return "cannot write the files the configuration names:\n" + "\n".join(problems)
 
 
-def path_problem(path: str, in_place: bool, beside: bool) -> str | None:
-    """Why this process could not create or write the file ``path`` (None if it
-    could). ``in_place``: a file already there is written (else replaced);
-    ``beside``: new files are made in its directory in any case. Judged by the
-    file modes for this process's effective user (``access(2)``): root passes
-    them, a read-only file system does not."""
+def path_problem(path: str, kind: str) -> str | None:
+    """Why this process could not make or write ``path`` as a start does with a file of
+    ``kind`` (FILE, FILE_AND_BESIDE, SOCKET), or None if it could. Judged by the file
+    modes for this process's effective user (``access(2)``): root passes them, a
+    read-only file system does not."""
     directory = os.path.dirname(path) or "."
     if not os.path.exists(directory):
         return f"its directory {directory} does not exist"
@@ -68,9 +69,11 @@ def path_problem(path: str, in_place: bool, beside: bool) -> str | None:
     if os.path.isdir(path):
         return "it is a directory"
     exists = os.path.lexists(path)
-    if exists and in_place and not _access(path, os.R_OK | os.W_OK):
+    if exists and kind == SOCKET and not stat.S_ISSOCK(os.lstat(path).st_mode):
+        return NOT_A_SOCKET
+    if exists and kind != SOCKET and not _access(path, os.R_OK | os.W_OK):
         return "it is not writable"
-    if (beside or not exists) and not _access(directory, os.W_OK | os.X_OK):
+    if (kind != FILE or not exists) and not _access(directory, os.W_OK | os.X_OK):
         return f"its directory {directory} is not writable"
     return None
 

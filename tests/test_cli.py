@@ -212,6 +212,18 @@ def test_check_config_refuses_what_start_would_in_its_words_and_makes_nothing(sh
     assert code == ExitStatus.CONFIG and "key 'database'" not in err
     assert f"key 'pidfile': cannot write {missing / 'chatd.pid'}: its directory {missing} does not exist" in err
 
+    # A file that is not a socket where the control socket goes: start never removes it.
+    notes = short_dir / "notes.txt"
+    notes.write_text("precious")
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "control_socket": str(notes)}))
+    code, _, err = run("check-config", "-c", str(config))
+    line = (f"{config}: key 'control_socket': cannot write {notes}: a file that is not a socket is there; "
+            "chatd does not remove it")
+    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
+    assert run("start", "-c", str(config))[1:] == ("", err)
+    assert notes.read_text() == "precious"
+    before = sorted(short_dir.iterdir())
+
     # The log file only `start -d` writes: a warning, which the daemon's start then refuses with.
     config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "logfile": str(missing / "chatd.log")}))
     code, out, err = run("check-config", "-c", str(config))
