@@ -18,7 +18,7 @@ import yaml
 from chatd.cli import main
 from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, holders, lock_path
 from chatd.status import ExitStatus
-from tests.ops_fixtures import Chatd, _env, chatd_nodes
+from tests.ops_fixtures import Chatd, _env, chatd_nodes, wait_for
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -172,6 +172,14 @@ def test_a_start_refused_while_a_daemon_starts_names_the_daemon_not_its_parent(c
         # The parent opens the log file once before it forks, to fail on the terminal: let that
         # open through, and go; the child's own open then waits.
         open(fifo, "rb").close()
+        def named(pid: int) -> bool:
+            return pid not in (0, parent.pid)
+
+        # An event, not a moment: the child names itself as soon as it is forked, before its log
+        # file (the FIFO) holds it; with no fix, only once it serves, which never comes here.
+        wait_for(lambda: any(named(h.pid) for h in holders(str(d.dir / "chatd.db")))
+                 and d.pidfile.read_text().strip().isdigit() and named(int(d.pidfile.read_text())),
+                 30, "the forked child to name itself")
         other = d.dir / "other.yaml"  # another pidfile and control socket, the same database
         other.write_text(yaml.safe_dump({**d.config, "pidfile": "other.pid", "control_socket": "other.sock",
                                          "logfile": ""}))
