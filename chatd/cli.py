@@ -33,6 +33,7 @@ import yaml
 from chatd import __version__
 from chatd.config import Config, ConfigError, build_config, find_config_file, load_config
 from chatd.status import ExitStatus
+from chatd.writable import DAEMON_WRITES, unwritable, unwritable_message
 from chatd.yamltext import yaml_load
 
 EXIT_HELP = """exit status:
@@ -203,9 +204,18 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
 
 def _check_config(path: Path | None, stdout: TextIO, stderr: TextIO) -> int:
     try:
-        load_config(path)
+        config = load_config(path)
     except ConfigError as e:
         print(f"chatd: invalid configuration:\n{e}", file=stderr)
+        return ExitStatus.CONFIG
+    # What `chatd start` would refuse, in its words; the log file only a daemon writes.
+    problems = unwritable(config)
+    if problems:
+        print(f"chatd: {unwritable_message(problems)}", file=stderr)
+    for problem in unwritable(config, DAEMON_WRITES):
+        print(f"chatd: warning: {problem} (`chatd start -d` would refuse to start; a start in the "
+              f"foreground logs to standard error)", file=stderr)
+    if problems:
         return ExitStatus.CONFIG
     print(f"{path or 'built-in defaults'}: configuration is valid", file=stdout)
     return ExitStatus.OK

@@ -256,24 +256,39 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
         _note_others(config, stderr)
         return ExitStatus.OK
     if owner:  # found through the database's lock: stop it where it started, its own socket and pidfile
-        print(f"{elsewhere(config, owner)}\nstopping pid {owner.pid} through {owner.control_socket}", file=stdout)
+        print(elsewhere(config, owner), file=stdout)
         pid = owner.pid
     timeout = args.timeout or config.stop_timeout
     deadline = time.monotonic() + timeout + STOP_GRACE  # the documented bound, whatever the server does
-    try:
-        # A hung server accepts the connection and never answers: its wait counts in the bound.
-        ask_seconds = min(STOP_ASK, timeout)
+    # A hung server accepts the connection and never answers: its wait counts in the bound.
+    ask_seconds = min(STOP_ASK, timeout)
+
+    def request() -> dict[str, Any]:
         if owner is None:
-            _ask(config, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
-        elif ask(owner.control_socket, "status", timeout=ask_seconds).get("pid") != pid:
+            return _ask(config, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
+        return ask(owner.control_socket, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
+
+    try:
+        if owner and ask(owner.control_socket, "status", timeout=ask_seconds).get("pid") != pid:
             raise ControlUnavailable(f"another process answers on {owner.control_socket}")  # then a signal to pid
-        else:
-            ask(owner.control_socket, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
-    except ControlUnavailable:
+        reply = request()
+        # A process letting go of its control socket refuses what it reads (chatd.control.close): at a
+        # restart the old one, whose successor takes the next connection on the same socket.
+        while reply.get("closing") and time.monotonic() < deadline:
+            reply = request()
+        if not reply.get("ok"):
+            raise ControlUnavailable(f"the server refused it: {reply.get('error')}")
+        pid = reply.get("pid") or pid  # the successor's, when it was the one to take it
+    except ControlUnavailable as e:
         if not pid:
             print("chatd: the pidfile is locked but holds no pid; cannot stop", file=stderr)
             return ExitStatus.UNKNOWN
         os.kill(pid, signal.SIGTERM)  # stops with the server's own stop_timeout
+        print(f"chatd: sent SIGTERM to pid {pid}: its control socket did not take the stop request ({e})",
+              file=stderr)
+    else:
+        if owner:
+            print(f"stopping pid {pid} through {owner.control_socket}", file=stdout)
     # One found through the database's lock may have no pidfile left: then the process itself.
     watched = None if owner else config.pidfile
     if wait_stopped(watched, pid, max(0.0, deadline - time.monotonic())):

@@ -27,6 +27,7 @@ from typing import Any
 
 log = logging.getLogger("chatd.control")
 
+NOT_A_SOCKET = "a file that is not a socket is there; chatd does not remove it"
 MAX_REQUEST = 64 * 1024
 SOCKET_MODE = 0o600  # owner only
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -44,7 +45,7 @@ def bind_control(path: str) -> socket.socket:
         raise OSError(f"control socket path is longer than 107 bytes: {path}")
     try:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            raise OSError(errno.EEXIST, "a file that is not a socket is there; chatd does not remove it")
+            raise OSError(errno.EEXIST, NOT_A_SOCKET)
         if _answered(path):
             raise OSError(errno.EADDRINUSE, "another process listens on it (another chatd's control socket?)")
         os.unlink(path)
@@ -87,6 +88,7 @@ class ControlServer:
         self._handlers = handlers
         self._server: asyncio.AbstractServer | None = None
         self._answering: set[asyncio.Task] = set()
+        self._closing: str | None = None  # why this process closed its control socket (see close)
 
     @classmethod
     async def start(cls, sock: socket.socket, handlers: dict[str, Handler]) -> ControlServer:
@@ -96,9 +98,26 @@ class ControlServer:
         self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_REQUEST, **keep)
         return self
 
-    async def close(self, timeout: float = 2.0) -> None:
+    @property
+    def answering(self) -> int:
+        """How many accepted connections are being answered (their request read or awaited)."""
+        return len(self._answering)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing is not None
+
+    async def close(self, timeout: float = 2.0, why: str = "stopping") -> None:
         """Stop accepting, and let the answers under way reach their askers
-        (e.g. ``restart``'s, sent just before this process exits)."""
+        (e.g. ``restart``'s, sent just before this process exits).
+
+        A request read from now on — on a connection accepted just before, whose
+        request had not arrived — is refused, not handled: its handler would act on
+        a process that is going (at a restart, the successor serves: a ``stop``
+        answered here would stop nothing, a ``status`` would read a server whose
+        sockets are closed). The refusal is ``{"ok": false, "closing": true,
+        "error": "... pid N is <why>; ask again"}``."""
+        self._closing = why
         if self._server is not None:
             self._server.close()
         if self._answering:
@@ -114,7 +133,8 @@ class ControlServer:
             if uid not in (os.getuid(), 0):
                 reply = {"ok": False, "error": "permission denied"}
             else:
-                reply = await self._answer(await reader.readline())
+                line = await reader.readline()
+                reply = self._refusal() if self._closing else await self._answer(line)
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (OSError, ValueError, asyncio.IncompleteReadError) as e:
@@ -122,6 +142,10 @@ class ControlServer:
         finally:
             writer.close()
             self._answering.discard(task)
+
+    def _refusal(self) -> dict[str, Any]:
+        return {"ok": False, "closing": True,
+                "error": f"not answering: pid {os.getpid()} is {self._closing}; ask again"}
 
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:

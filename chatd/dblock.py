@@ -52,6 +52,10 @@ from chatd.dsn import is_postgres
 LOCK_SUFFIX = ".lock"  # the holders' record is the database's path plus this
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file (sqlite.org/tempfiles.html)
 SERVER = "server"  # Holder.role of a serving chatd; otherwise the command's name ("restore")
+# The pid of a record made before its holder exists: `start -d` takes the lock before it forks, and
+# its child records its own pid at once (chatd.lifecycle). Read as no record: a refusal meanwhile
+# says a chatd is starting (held_message), never the parent's pid, a process that soon exits.
+STARTING = 0
 MAX_RECORDS = 64 * 1024  # bytes of the lock file read: far more than any number of holders writes
 
 

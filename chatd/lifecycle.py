@@ -23,11 +23,12 @@ from chatd import logs
 from chatd.config import Config, ConfigError, load_config
 from chatd.control import bind_control
 from chatd.daemon import HANDOVER_VAR, READY_TIMEOUT, AlreadyRunning, Channel, Handover, PidFile, fork_daemon
-from chatd.dblock import DatabaseHeld, DatabaseLock, held_message, same_file, server_record
+from chatd.dblock import STARTING, DatabaseHeld, DatabaseLock, held_message, same_file, server_record
 from chatd.server import bind, socket_address
 from chatd.service import Service, banner, refuse
 from chatd.settings import parse_listen
 from chatd.status import ExitStatus
+from chatd.writable import DAEMON_WRITES, WRITTEN_AT_START, unwritable, unwritable_message
 
 log = logging.getLogger("chatd")
 
@@ -56,6 +57,10 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         return service.main(successor=channel)
     if daemon and env.get("NOTIFY_SOCKET"):
         daemon = False  # systemd supervises this process itself; forking would lose it
+    # First, and without making anything: the refusal check-config gives too (chatd.writable).
+    problems = unwritable(config, WRITTEN_AT_START + (DAEMON_WRITES if daemon else ()))
+    if problems:
+        return refuse(None, ExitStatus.ERROR, unwritable_message(problems), stderr)
     pidfile = PidFile(config.pidfile)
     try:
         pidfile.acquire()
@@ -72,7 +77,7 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         dblock = DatabaseLock.for_config(config)
         if dblock:
             try:
-                dblock.acquire(server_record(config, os.getpid()))
+                dblock.acquire(server_record(config, STARTING if daemon else os.getpid()))
             except DatabaseHeld as e:
                 print(f"chatd: already running: {held_message(e)}", file=stderr)
                 return ExitStatus.ALREADY_RUNNING
@@ -108,6 +113,11 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
             if dblock:
                 dblock.close()
             return _await_daemon(channel, config, stdout, stderr)
+        # The locks are this child's from here on, and its start-up may take a while (the
+        # database opened, migrated): it names itself first, before anything that can wait.
+        pidfile.write(os.getpid())
+        if dblock:
+            dblock.record(server_record(config, os.getpid()))
         logs.setup(config.log_level, config.logfile)
     else:
         logs.setup(config.log_level)

@@ -60,6 +60,7 @@ DAY = 86400
 BACKLOG = 1024  # connections the kernel queues while a restart hands the socket over
 RATE_WINDOW = 60  # seconds over which `chatd status` reports messages per second
 HTTP_READ_CHUNK = 4096
+STORE_CLOSED = "closed: this process is stopping"  # `chatd status` of a server whose stop closed its store
 CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
 ROOMS_TICK_MS = 1000  # how often unused rooms are looked for and changed online counts considered
 PRUNE_HOLDS_EVERY = 60  # seconds between deletions of the written names whose hold is over (chatd.store.nameholds)
@@ -132,6 +133,10 @@ class Server:
         self.http: ChatHTTPServer | None = None
         self.started_at = time.time()
         self.listening: list[socket.socket] = []
+        # Where it serves, kept from serve() on: the listening sockets are closed by stop(), and a
+        # `chatd status` may still be answered then (a stop's, a restart's last moments).
+        self._address: str | None = None
+        self.store_closed = False  # stop() closed the store: nothing more may be read from it
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._sampler: PeriodicCallback | None = None
         self._rooms_ticker: PeriodicCallback | None = None
@@ -148,8 +153,9 @@ class Server:
 
     @property
     def address(self) -> str:
-        """The address actually listened on (``listen`` with port 0 resolved)."""
-        return socket_address(self.listening[0])
+        """The address actually listened on (``listen`` with port 0 resolved), also once stopped."""
+        assert self._address is not None, "serve() first"
+        return self._address
 
     async def start(self, sockets: list[socket.socket] | None = None) -> None:
         """Open the database and serve on ``sockets`` (bound from config if None)."""
@@ -210,6 +216,7 @@ class Server:
         """Start accepting connections on ``sockets``."""
         assert self.http is not None, "open() first"
         self.listening = sockets
+        self._address = socket_address(sockets[0])
         self.http.add_sockets(sockets)
         self.keepalive.start()
         self._sample()
@@ -314,19 +321,17 @@ class Server:
         return (self.chat.stored - start_n) / elapsed
 
     async def stats(self) -> dict[str, Any]:
-        """The figures of `chatd status`. With the database unreachable, those it
-        would give are None and ``database_unreachable`` says why (else None)."""
-        try:
-            db, unreachable = await self.store.stats(), None
-        except DatabaseUnreachable as e:
-            db, unreachable = {"messages": None, "database_bytes": None}, str(e)
+        """The figures of `chatd status`, at any moment (also while stopping, or
+        stopped). With the database unreachable or closed, those it would give
+        are None and ``database_unreachable`` says why (else None)."""
+        db, unreachable = await self._database_figures()
         return {
             "version": __version__,
             "pid": os.getpid(),
             "event_loop": loop_name(),
             "started_at": self.started_at,
             "uptime_seconds": time.time() - self.started_at,
-            "listen": self.address if self.listening else self.config.listen,
+            "listen": self._address or self.config.listen,
             "connections": len(self.sockets),
             "users_online": len(self.hub.users),
             "rooms": len(self.hub.rooms),
@@ -341,6 +346,20 @@ class Server:
             "restored": self.store.restored,
             "webhooks": self.chat.webhooks.stats() if self.chat else None,
         }
+
+    async def _database_figures(self) -> tuple[dict[str, Any], str | None]:
+        """(the store's stats, None), or (None figures, why there are none)."""
+        none = {"messages": None, "database_bytes": None}
+        if self.store_closed:
+            return none, STORE_CLOSED
+        try:
+            return await self.store.stats(), None
+        except DatabaseUnreachable as e:
+            return none, str(e)
+        except RuntimeError:  # its readers shut down by stop() while it was asked (Store.read)
+            if not self.store_closed:
+                raise
+            return none, STORE_CLOSED
 
     def connections(self) -> list[dict[str, Any]]:
         rows = []
@@ -445,6 +464,7 @@ class Server:
             except TimeoutError:
                 log.warning("some HTTP connections did not close in time")
         await self._close_bus(deadline)
+        self.store_closed = True
         self.store.close(max(0.1, deadline - time.monotonic()))
         log.info("chatd stopped")
 

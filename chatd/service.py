@@ -55,7 +55,7 @@ from chatd.daemon import (
     sd_notify,
     watchdog,
 )
-from chatd.dblock import DatabaseLock, server_record
+from chatd.dblock import DatabaseLock
 from chatd.dsn import redacted
 from chatd.loops import loop_name, run
 from chatd.protocol import CloseCode
@@ -140,9 +140,7 @@ class Service:
         if successor:
             await self._await_go(successor)
         await _settled(self.server.serve(self.listening))
-        self.pidfile.write(os.getpid())
-        if self.dblock:
-            self.dblock.record(server_record(self.config, os.getpid()))  # a -d child: its own pid
+        self.pidfile.write(os.getpid())  # (a restart's successor: only now; a -d child wrote it as it forked)
         self.control = await ControlServer.start(self.control_sock, self._handlers())
         for sig, action in ((signal.SIGTERM, self._stop_signal), (signal.SIGINT, self._stop_signal),
                             (signal.SIGHUP, self._reload_signal), (signal.SIGUSR2, self._restart_signal)):
@@ -314,7 +312,9 @@ class Service:
         timeout = self.config.stop_timeout
         timer = watchdog(timeout)
         if self.control:
-            await self.control.close()  # the successor answers from now on (the socket is shared)
+            # The successor answers from now on (the socket is shared); a request this process
+            # accepted but had not read yet is refused (ControlServer.close), never handled here.
+            await self.control.close(why="handing over to its successor (chatd restart)")
         went: list[bool] = []
 
         def go() -> None:

@@ -173,3 +173,21 @@ async def test_no_cors_headers(server):
     key = api_key(server, "read")
     _, _, headers = await api_call(server, "GET", "/online", key=key, headers={"Origin": "https://evil.example"})
     assert not any(h.lower().startswith("access-control-") for h in headers)
+
+
+async def test_an_empty_body_is_refused_as_empty_where_one_is_needed(server, user):
+    """An empty body counted as `{}`: POST /messages answered "'text' is required", not what is wrong.
+    Where every field is optional (PATCH, disconnect) an empty body still stands for `{}`."""
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish", "manage")
+    for method, path in (("POST", "/messages"), ("POST", "/rooms/lobby/members"), ("POST", "/rooms")):
+        for raw in (b"", b" \r\n"):
+            status, body, _ = await api_call(server, method, path, key=key, raw=raw)
+            assert (status, body["error"]["code"]) == (400, "bad_request"), (path, body)
+            assert body["error"]["message"].startswith("the body is empty; it must be a JSON object of the fields ")
+    status, body, _ = await api_call(server, "POST", "/messages", key=key, raw=b"")
+    assert body["error"]["message"].endswith("of the fields room, to, to_sub, text, as, as_sub"), body
+    assert (await api_call(server, "PATCH", "/rooms/lobby", key=key, raw=b""))[0] == 200
+    status, body, _ = await api_call(server, "POST", f"/users/{alice.welcome['user']['id']}/disconnect", key=key,
+                                     raw=b"")
+    assert status < 300, body

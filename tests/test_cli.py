@@ -3,6 +3,7 @@ need no running server. (Against real servers: test_lifecycle.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -17,7 +18,8 @@ import pytest
 import yaml
 
 from chatd.cli import EXIT_HELP, locate, main
-from chatd.daemon import running_pid
+from chatd.control import ControlServer, bind_control
+from chatd.daemon import PidFile, running_pid
 from chatd.status import ExitStatus
 
 COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "restore", "check-config"]
@@ -187,3 +189,109 @@ def test_status_rows_of_workers():
     assert worker_row(down) == (2, "-", "restarting in 3.5 s", "-", "-", "-")
     mute = {"worker": 2, "pid": 4712, "state": "not answering"}
     assert worker_row(mute) == (2, 4712, "not answering", "-", "-", "-")
+
+
+def test_check_config_refuses_what_start_would_in_its_words_and_makes_nothing(short_dir: Path):
+    """check-config passed a database whose directory does not exist, and `chatd start` then
+    failed: it says what start says, naming the key and the path, and creates nothing."""
+    missing = short_dir / "gone"
+    config = short_dir / "chatd.yaml"
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "database": str(missing / "chatd.db")}))
+    before = sorted(short_dir.iterdir())
+    code, _, err = run("check-config", "-c", str(config))
+    line = f"{config}: key 'database': cannot write {missing / 'chatd.db'}: its directory {missing} does not exist"
+    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
+    assert sorted(short_dir.iterdir()) == before, "no pidfile, no directory, no database"
+    code, _, start_err = run("start", "-c", str(config))
+    assert code == ExitStatus.ERROR and start_err == err
+
+    # A PostgreSQL database is no path; the pidfile is checked as well.
+    config.write_text(yaml.safe_dump({"database": "postgresql://chat@127.0.0.1:1/chatd",
+                                      "pidfile": str(missing / "chatd.pid")}))
+    code, _, err = run("check-config", "-c", str(config))
+    assert code == ExitStatus.CONFIG and "key 'database'" not in err
+    assert f"key 'pidfile': cannot write {missing / 'chatd.pid'}: its directory {missing} does not exist" in err
+
+    # A file that is not a socket where the control socket goes: start never removes it.
+    notes = short_dir / "notes.txt"
+    notes.write_text("precious")
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "control_socket": str(notes)}))
+    code, _, err = run("check-config", "-c", str(config))
+    line = (f"{config}: key 'control_socket': cannot write {notes}: a file that is not a socket is there; "
+            "chatd does not remove it")
+    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
+    assert run("start", "-c", str(config))[1:] == ("", err)
+    assert notes.read_text() == "precious"
+    before = sorted(short_dir.iterdir())
+
+    # The log file only `start -d` writes: a warning, which the daemon's start then refuses with.
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "logfile": str(missing / "chatd.log")}))
+    code, out, err = run("check-config", "-c", str(config))
+    problem = f"{config}: key 'logfile': cannot write {missing / 'chatd.log'}: its directory {missing} does not exist"
+    assert code == ExitStatus.OK and "configuration is valid" in out and f"chatd: warning: {problem}" in err
+    assert sorted(short_dir.iterdir()) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to check as another user")
+def test_check_config_names_a_directory_the_user_cannot_write(short_dir: Path):
+    """Checked as the user that runs it: here one that may not make files in the database's directory."""
+    os.chmod(short_dir, 0o755)
+    locked = short_dir / "db"
+    locked.mkdir(mode=0o755)  # root's: another user may not make files in it
+    run_dir = short_dir / "run"
+    run_dir.mkdir()
+    os.chmod(run_dir, 0o777)
+    config = short_dir / "chatd.yaml"
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "database": str(locked / "chatd.db"),
+                                      "pidfile": str(run_dir / "chatd.pid"),
+                                      "control_socket": str(run_dir / "chatd.sock"), "logfile": ""}))
+    config.chmod(0o644)
+
+    def as_nobody(command: str) -> subprocess.CompletedProcess:
+        # Everything imported and read once as root first: Python's own files are in root's home here.
+        probe = (f"import os, sys\nimport chatd.lifecycle\nfrom chatd.cli import main\n"
+                 f"from chatd.config import load_config\nload_config({str(config)!r})\n"
+                 f"os.setgid(65534); os.setuid(65534)\n"
+                 f"sys.exit(main([{command!r}, '-c', {str(config)!r}], {{}}, sys.stdout, sys.stderr))\n")
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parent.parent)
+
+    checked = as_nobody("check-config")
+    line = f"{config}: key 'database': cannot write {locked / 'chatd.db'}: its directory {locked} is not writable"
+    assert checked.returncode == ExitStatus.CONFIG and line in checked.stderr.splitlines(), checked.stderr
+    started = as_nobody("start")
+    assert started.returncode == ExitStatus.ERROR and started.stderr == checked.stderr
+
+
+async def test_stop_refused_by_a_process_letting_go_of_its_socket_asks_again(short_dir: Path):
+    """At a restart the old process lets go of its control socket and refuses what it reads from
+    then on (chatd.control.close), and its successor takes the next connection on the same socket.
+    `chatd stop` took that refusal for an answer: the old process went, the successor served on.
+    Here one server gives the old process's refusal, then the successor's answer."""
+    config = short_dir / "chatd.yaml"
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0"}))
+    old, successor = (subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in range(2))
+    pidfile = PidFile(str(short_dir / "chatd.pid"))
+    pidfile.acquire()
+    pidfile.write(old.pid)  # until the successor serves
+    asked: list[dict] = []
+
+    async def stop(request: dict) -> dict:
+        asked.append(request)
+        if len(asked) == 1:
+            return {"ok": False, "closing": True, "error": f"not answering: pid {old.pid} is handing over"}
+        pidfile.write(successor.pid)  # serving: then its control server answers
+        successor.kill()
+        successor.wait()
+        return {"ok": True, "pid": successor.pid, "timeout": request["seconds"]}
+
+    control = await ControlServer.start(bind_control(str(short_dir / "chatd.sock")), {"stop": stop})
+    try:
+        code, out, err = await asyncio.to_thread(run, "stop", "-c", str(config))
+    finally:
+        await control.close()
+        pidfile.close()
+        old.kill()
+        old.wait()
+    assert (code, out, err) == (ExitStatus.OK, f"chatd stopped (pid {successor.pid})\n", ""), (out, err)
+    assert len(asked) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from chatd.control import ControlServer, ControlUnavailable, ask, bind_control
+from tests.conftest import until
 
 
 @pytest.fixture
@@ -108,3 +110,29 @@ except PermissionError:
 """
     result = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.stdout.strip() == "refused", result.stderr
+
+
+async def test_a_request_read_once_closing_is_refused_not_handled(short_dir: Path):
+    """At a restart the old process closes its control server, then stops its server. A
+    connection it had accepted just before, whose request came after, was still handled:
+    `status` read the closed listening sockets (EBADF, logged as an error), and a `stop`
+    answered there stopped nothing (the successor serves)."""
+    handled: list[dict] = []
+
+    async def stop(request: dict) -> dict:
+        handled.append(request)
+        return {"ok": True}
+
+    path = str(short_dir / "c.sock")
+    server = await ControlServer.start(bind_control(path), {"stop": stop})
+    reader, writer = await asyncio.open_unix_connection(path)
+    await until(lambda: server.answering == 1, 15, "the connection to be accepted")
+    closing = asyncio.ensure_future(server.close(why="handing over to its successor"))
+    await until(lambda: server.closing, 15, "the close to begin")
+    writer.write(b'{"command": "stop"}\n')
+    reply = json.loads(await reader.readline())
+    assert reply == {"ok": False, "closing": True,
+                     "error": f"not answering: pid {os.getpid()} is handing over to its successor; ask again"}
+    assert handled == []
+    await closing
+    writer.close()

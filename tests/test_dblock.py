@@ -3,17 +3,29 @@ shared by a cluster's nodes — and the records beside it that name who holds it
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
+from chatd.cli import main
 from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, holders, lock_path
 from chatd.status import ExitStatus
-from tests.ops_fixtures import Chatd, chatd_nodes
+from tests.ops_fixtures import Chatd, _env, chatd_nodes, wait_for
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``chatd ARGV`` in this process: (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), _env(), out, err)
+    return code, out.getvalue(), err.getvalue()
 
 
 def hold(database: Path, shared: bool, pid: int | None = None) -> DatabaseLock:
@@ -142,3 +154,49 @@ def test_nodes_with_a_bus_share_an_sqlite_file_and_a_server_without_one_is_refus
         stopped = moved.cli("stop")
         assert stopped.returncode == ExitStatus.OK and f"stopped (pid {pids[0]})" in stopped.stdout, stopped
         assert nodes[1].status()["state"] == "serving", "the other node is not its to stop"
+
+
+def test_a_start_refused_while_a_daemon_starts_names_the_daemon_not_its_parent(chatd_install: Chatd):
+    """`chatd start -d` locks the database and the pidfile, then forks; its child recorded its own
+    pid only once it served, so a start refused meanwhile named the parent, which exits once the
+    child serves. The child is held in its start-up here by its log file, a FIFO: opening one to
+    write waits for a reader (fifo(7)), and the test opens it to read only when it is done."""
+    d = chatd_install
+    fifo = d.dir / "log.fifo"
+    os.mkfifo(fifo)
+    d.config["logfile"] = str(fifo)
+    d.write_config()
+    parent = subprocess.Popen([sys.executable, "-P", "-m", "chatd", "start", "-d", "-c", str(d.config_path)],
+                              cwd=d.dir, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # The parent opens the log file once before it forks, to fail on the terminal: let that
+        # open through, and go; the child's own open then waits.
+        open(fifo, "rb").close()
+        def named(pid: int) -> bool:
+            return pid not in (0, parent.pid)
+
+        # An event, not a moment: the child names itself as soon as it is forked, before its log
+        # file (the FIFO) holds it; with no fix, only once it serves, which never comes here.
+        wait_for(lambda: any(named(h.pid) for h in holders(str(d.dir / "chatd.db")))
+                 and d.pidfile.read_text().strip().isdigit() and named(int(d.pidfile.read_text())),
+                 30, "the forked child to name itself")
+        other = d.dir / "other.yaml"  # another pidfile and control socket, the same database
+        other.write_text(yaml.safe_dump({**d.config, "pidfile": "other.pid", "control_socket": "other.sock",
+                                         "logfile": ""}))
+        same_database = run_cli("start", "-c", str(other))
+        same_pidfile = run_cli("start", "-c", str(d.config_path))
+
+        def drain() -> None:
+            with open(fifo, "rb") as log:
+                log.read()  # until the daemon is killed
+
+        threading.Thread(target=drain, daemon=True).start()  # the child goes on: it serves, its parent says its pid
+        out, err = parent.communicate(timeout=60)
+        assert parent.returncode == 0, err
+        child = int(re.search(r" pid (\d+)", out)[1])
+        d.pids.append(child)
+    finally:
+        parent.kill()
+    assert same_database[0] == ExitStatus.ALREADY_RUNNING, same_database
+    assert f"in use by pid {child} " in same_database[2] and f"pid {parent.pid} " not in same_database[2]
+    assert same_pidfile[0] == ExitStatus.ALREADY_RUNNING and f"already running (pid {child})" in same_pidfile[2]

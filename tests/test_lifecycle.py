@@ -91,7 +91,7 @@ def test_start_errors_reach_the_terminal(chatd_install: Chatd):
     d.config.update(listen="127.0.0.1:0", logfile=str(d.dir / "no" / "such" / "dir.log"))
     d.write_config()
     result = d.start()
-    assert result.returncode == ExitStatus.ERROR and "cannot open log file" in result.stderr
+    assert result.returncode == ExitStatus.ERROR and "key 'logfile': cannot write" in result.stderr
     assert not (d.dir / "chatd.sock").exists(), "a failed start leaves no control socket"
 
     d.config.update(logfile=str(d.dir / "chatd.log"), database=str(d.dir / "notes.txt"))
@@ -363,6 +363,23 @@ def test_a_server_without_its_control_socket_is_unknown_and_stops_by_signal(chat
     assert result.returncode == ExitStatus.UNKNOWN and f"running (pid {pid}) but not answering" in result.stderr
     result = d.cli("stop")  # falls back to SIGTERM
     assert result.returncode == 0 and f"stopped (pid {pid})" in result.stdout
+    assert (f"chatd: sent SIGTERM to pid {pid}: its control socket did not take the stop request (cannot reach "
+            f"{d.dir / 'chatd.sock'}: No such file or directory)") in result.stderr, result.stderr
+    assert not pid_alive(pid)
+
+
+def test_a_stop_found_through_the_database_says_it_signalled_when_the_socket_did_not_answer(chatd_daemon: Chatd):
+    """Found through its database's lock (its pidfile changed in the config), without its control
+    socket: `stop` said "stopping pid N through <socket>", then sent SIGTERM."""
+    d = chatd_daemon
+    pid = d.pid
+    d.config.update(pidfile="run2.pid")
+    d.write_config()
+    (d.dir / "chatd.sock").unlink()
+    result = d.cli("stop")
+    assert result.returncode == 0 and f"stopped (pid {pid})" in result.stdout, result.stderr
+    assert "through" not in result.stdout, result.stdout
+    assert f"chatd: sent SIGTERM to pid {pid}: its control socket did not take the stop request" in result.stderr
     assert not pid_alive(pid)
 
 

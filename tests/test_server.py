@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chatd.protocol import CloseCode
-from chatd.server import Server
+from chatd.server import STORE_CLOSED, Server
 from tests.conftest import make_config, until
 
 GENEROUS = 30.0  # seconds: far more than any step below takes, however loaded the machine
@@ -92,3 +92,14 @@ async def test_the_writer_is_drained_once_its_last_commit_is_done(server):
     drained: list[bool] = []
     await server.stop(CloseCode.SERVICE_RESTART, timeout=GENEROUS, on_drained=lambda: drained.append(True))
     assert drained == [True]
+
+
+async def test_status_is_answered_once_stopped(server):
+    """`chatd status` reaches a server in its stop (Service._stop keeps its control socket
+    until the end; a restart's last answers): its figures read the closed store and the
+    closed listening sockets (EBADF), and the status failed with an error in the log."""
+    address = server.address
+    await server.stop(CloseCode.SERVICE_RESTART, GENEROUS)
+    stats = await server.stats()
+    assert stats["listen"] == address
+    assert stats["messages_stored"] is None and stats["database_unreachable"] == STORE_CLOSED

@@ -345,7 +345,13 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         if body and encoding != "identity":  # RFC 9110 §8.4: a coding the server does not take is refused
             raise ApiError("bad_request", f"the body is sent with Content-Encoding {displayable(encoding, 40)!r}; "
                                           "send it as plain JSON")
-        data = read_json(body) if body.strip() else {}
+        if body.strip():
+            data = read_json(body)
+        elif schema.needs_body():  # not "missing field X": the body itself is missing
+            raise ApiError("bad_request", f"the body is empty; it must be a JSON object of the fields "
+                                          f"{', '.join(schema.where('body'))}")
+        else:  # every body field optional (PATCH, DELETE, disconnect): none given
+            data = {}
         if not isinstance(data, dict):
             raise ApiError("bad_request", "the body must be a JSON object")
         texts = dict(path)

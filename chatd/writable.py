@@ -1,0 +1,83 @@
+"""Whether chatd can write the files its config names — asked without
+creating or changing anything, so that ``chatd check-config`` says what
+``chatd start`` would, before the start.
+
+    problems = unwritable(config, WRITTEN_AT_START + DAEMON_WRITES)   # `start -d`
+    # ["/etc/chatd/chatd.yaml: key 'database': cannot write /srv/chat/chatd.db: its directory /srv/chat does not exist"]
+    print(f"chatd: {unwritable_message(problems)}")
+
+``chatd start`` asks this first and refuses with these lines (naming the
+key and the path); ``chatd check-config`` prints the same lines. What changes
+between the check and the start's own steps (each of which opens, locks or
+binds, and fails cleanly) is still caught by those steps.
+
+The answer is for the user asking: an operator who checks as root a config
+that the service runs as another user must check as that user
+(``sudo -u chatd chatd check-config``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+from chatd.control import NOT_A_SOCKET
+from chatd.dsn import scheme
+
+# What a start does with each file: writes it in place (made if missing), also makes
+# files beside it (SQLite's -wal, -shm and -journal, chatd's .lock: chatd.dblock), or
+# binds a socket there, replacing one left by a chatd that died but no other kind of
+# file (chatd.control.bind_control).
+FILE, FILE_AND_BESIDE, SOCKET = "file", "file and beside", "socket"
+WRITTEN_AT_START = (("pidfile", FILE), ("database", FILE_AND_BESIDE), ("control_socket", SOCKET))
+DAEMON_WRITES = (("logfile", FILE),)  # the log file is a daemon's only (`start -d`)
+
+
+def unwritable(config: Any, keys: tuple[tuple[str, str], ...] = WRITTEN_AT_START) -> list[str]:
+    """One line per file of ``config``'s ``keys`` that a start could not write:
+    ``"FILE: key 'K': cannot write PATH: why"``. Paths are those of the config
+    (absolute); a ``postgresql://`` database is no file, and a key set to ``""``
+    writes none."""
+    where = str(config.source) if config.source else "config"
+    problems = []
+    for key, kind in keys:
+        path = config.get(key)
+        if not path or scheme(path):
+            continue
+        why = path_problem(path, kind)
+        if why:
+            problems.append(f"{where}: key '{key}': cannot write {path}: {why}")
+    return problems
+
+
+def unwritable_message(problems: list[str]) -> str:
+    """What ``chatd start`` and ``chatd check-config`` say of ``unwritable``'s lines."""
+    return "cannot write the files the configuration names:\n" + "\n".join(problems)
+
+
+def path_problem(path: str, kind: str) -> str | None:
+    """Why this process could not make or write ``path`` as a start does with a file of
+    ``kind`` (FILE, FILE_AND_BESIDE, SOCKET), or None if it could. Judged by the file
+    modes for this process's effective user (``access(2)``): root passes them, a
+    read-only file system does not."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.exists(directory):
+        return f"its directory {directory} does not exist"
+    if not os.path.isdir(directory):
+        return f"{directory} is not a directory"
+    if os.path.isdir(path):
+        return "it is a directory"
+    exists = os.path.lexists(path)
+    if exists and kind == SOCKET and not stat.S_ISSOCK(os.lstat(path).st_mode):
+        return NOT_A_SOCKET
+    if exists and kind != SOCKET and not _access(path, os.R_OK | os.W_OK):
+        return "it is not writable"
+    if (kind != FILE or not exists) and not _access(directory, os.W_OK | os.X_OK):
+        return f"its directory {directory} is not writable"
+    return None
+
+
+def _access(path: str, mode: int) -> bool:
+    effective = os.access in os.supports_effective_ids  # the user a start runs as, also under setuid
+    return os.access(path, mode, effective_ids=effective)
