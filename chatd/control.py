@@ -28,6 +28,8 @@ from typing import Any
 log = logging.getLogger("chatd.control")
 
 NOT_A_SOCKET = "a file that is not a socket is there; chatd does not remove it"
+PATH_MAX = 107  # bytes of a Unix socket's path: sun_path holds 108 with its NUL (unix(7))
+TOO_LONG = f"the path is longer than {PATH_MAX} bytes, the most a Unix socket's address holds"
 MAX_REQUEST = 64 * 1024
 SOCKET_MODE = 0o600  # owner only
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -41,8 +43,8 @@ def bind_control(path: str) -> socket.socket:
     """A listening Unix socket at ``path``, mode 0600. A socket already there (left by a
     chatd that died) is replaced; OSError for any other kind of file, which is not
     chatd's to remove."""
-    if len(os.fsencode(path)) > 107:
-        raise OSError(f"control socket path is longer than 107 bytes: {path}")
+    if len(os.fsencode(path)) > PATH_MAX:
+        raise OSError(errno.ENAMETOOLONG, TOO_LONG)
     try:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             raise OSError(errno.EEXIST, NOT_A_SOCKET)

@@ -22,7 +22,7 @@ import os
 import stat
 from typing import Any
 
-from chatd.control import NOT_A_SOCKET
+from chatd.control import NOT_A_SOCKET, PATH_MAX, TOO_LONG
 from chatd.dsn import scheme
 
 # What a start does with each file: writes it in place (made if missing), also makes
@@ -68,6 +68,8 @@ def path_problem(path: str, kind: str) -> str | None:
         return f"{directory} is not a directory"
     if os.path.isdir(path):
         return "it is a directory"
+    if kind == SOCKET and len(os.fsencode(path)) > PATH_MAX:
+        return TOO_LONG
     exists = os.path.lexists(path)
     if exists and kind == SOCKET and not stat.S_ISSOCK(os.lstat(path).st_mode):
         return NOT_A_SOCKET

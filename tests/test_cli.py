@@ -222,6 +222,13 @@ def test_check_config_refuses_what_start_would_in_its_words_and_makes_nothing(sh
     assert code == ExitStatus.CONFIG and line in err.splitlines(), err
     assert run("start", "-c", str(config))[1:] == ("", err)
     assert notes.read_text() == "precious"
+    long_socket = short_dir / ("s" * 120)  # more than a Unix socket's address holds (unix(7))
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "control_socket": str(long_socket)}))
+    code, _, err = run("check-config", "-c", str(config))
+    line = (f"{config}: key 'control_socket': cannot write {long_socket}: the path is longer than 107 bytes, "
+            "the most a Unix socket's address holds")
+    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
+    assert run("start", "-c", str(config))[1:] == ("", err)
     before = sorted(short_dir.iterdir())
 
     # The log file only `start -d` writes: a warning, which the daemon's start then refuses with.
