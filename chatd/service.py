@@ -199,6 +199,8 @@ class Service:
         path = request.get("path")
         if not isinstance(path, str) or not os.path.isabs(path):
             return {"ok": False, "error": "backup wants an absolute path"}
+        if self.state == "stopping":  # its store closes under it: once stopped, `chatd backup` reads the file
+            return {"ok": False, "error": f"pid {os.getpid()} is stopping: run the backup again once it has stopped"}
         try:
             size = await self.server.backup(path)
         except (OSError, sqlite3.Error) as e:  # the operator's path: not a bug in chatd

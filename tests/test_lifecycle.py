@@ -295,6 +295,26 @@ async def test_status_connections_and_backup_while_running(chatd_daemon: Chatd):
         assert "ERROR" not in d.log()
 
 
+def test_a_backup_asked_of_a_stopping_server_says_to_ask_again_once_stopped(chatd_daemon: Chatd):
+    """Its store closes under the backup (an error in its log); once stopped, `chatd backup`
+    copies the file itself."""
+    d = chatd_daemon
+    pid = d.pid
+    stuck = silent_websockets(d.port, 1)  # its close handshake holds the stop
+    wait_for(lambda: d.status()["connections"] == 1, what="the silent client connected")
+    assert ask(str(d.dir / "chatd.sock"), "stop", seconds=60)["ok"]
+    wait_for(lambda: d.status()["state"] == "stopping", what="the stop begun")
+    target = d.dir / "backup.db"
+    refused = d.cli("backup", str(target))
+    assert refused.returncode == ExitStatus.ERROR, refused
+    assert f"pid {pid} is stopping: run the backup again once it has stopped" in refused.stderr
+    for s in stuck:
+        s.close()
+    wait_for(lambda: not pid_alive(pid), 30, "the server stopped")
+    assert d.cli("backup", str(target)).returncode == 0
+    assert "ERROR" not in d.log()
+
+
 def test_systemd_notifications(chatd_install: Chatd):
     """Under systemd (NOTIFY_SOCKET): -d is ignored, READY after binding,
     RELOADING/READY around a reload, MAINPID handed over on restart."""
