@@ -86,21 +86,25 @@ class Moderation:
         with self.store.db.connection_context():
             self.sanctions.load(*self.store.moderation.active_now(self.wall()))
 
-    def changed(self) -> None:
+    def changed(self) -> asyncio.Future:
         """Another node changed the mutes or bans (or may have): read them again, then close the
-        sessions here that a new ban covers. Rereads never overlap: one asked for meanwhile runs next."""
+        sessions here that a new ban covers. Rereads never overlap: one asked for meanwhile runs
+        next, in the same task. → that task, which fails if its last read does (chatd.cluster.rereads)."""
         if self._reading is not None and not self._reading.done():
             self._again = True
-            return
+            return self._reading
         self._reading = asyncio.ensure_future(self._reread())
+        return self._reading
 
     async def _reread(self) -> None:
         while True:
             self._again = False
             try:
                 await self.refresh()
-            except Exception as e:  # the database is down: the next change, or the next loss, reads again
-                log.error("reading the mutes and bans again failed: %r", e)
+            except Exception:
+                if not self._again:
+                    raise
+                continue  # asked again meanwhile: this read is the one that counts
             if not self._again:
                 return
 

@@ -23,7 +23,6 @@ a number of days, 0 (kept for ever), or ``RETENTION_GLOBAL`` (back to the global
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -77,7 +76,6 @@ class RoomCare:
         self.chat = chat
         self.store = chat.store
         chat.cluster.reload_names = self.reload_names
-        self._reloads: set[asyncio.Future] = set()
 
     async def create(self, actor: Actor, name: str, topic: str = "", members_only: bool = False,
                      archived: bool = False, announcement: bool = False) -> Room:
@@ -142,15 +140,7 @@ class RoomCare:
         self.chat.reserved.replace(await self.store.reserved.load())
         self.chat.cluster.names_changed()
 
-    def reload_names(self) -> None:
-        """Read the reserved names again (another node changed them, or notices were lost)."""
-        reading = self.store.reserved.load()
-        self._reloads.add(reading)
-        reading.add_done_callback(self._reloaded)
-
-    def _reloaded(self, reading: asyncio.Future) -> None:
-        self._reloads.discard(reading)
-        if reading.exception() is not None:  # the database is down: the next change or resync reads them
-            log.error("reading the reserved names again failed: %r", reading.exception())
-            return
-        self.chat.reserved.replace(reading.result())
+    async def reload_names(self) -> None:
+        """Read the reserved names again (another node changed them, or notices were lost);
+        raises what the read raises (chatd.cluster.rereads tries again)."""
+        self.chat.reserved.replace(await self.store.reserved.load())

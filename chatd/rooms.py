@@ -214,19 +214,13 @@ class Rooms:
             return
         self.forget(room)
 
-    def resync(self, now: float) -> None:
+    async def resync(self, now: float) -> None:
         """Reread the rooms from the store (the bus may have lost some of
-        their events): add those missing, drop those gone."""
+        their events): add those missing, drop those gone. Raises what the read raises."""
         def read() -> tuple[list, dict[int, set[int]]]:
             return self.store.room_rows(), self.store.members.memberships()
 
-        self.store.read(read).add_done_callback(lambda done: self._resynced(done, now))
-
-    def _resynced(self, done: asyncio.Future, now: float) -> None:
-        if done.exception() is not None:
-            log.warning("rereading the rooms failed: %r", done.exception())
-            return
-        rows, memberships = done.result()
+        rows, memberships = await self.store.read(read)
         stored = {row[0]: row[1:] for row in rows}
         for room_id, (name, topic, creator, members_only, archived, announcement) in stored.items():
             room = self.hub.rooms_by_id.get(room_id)

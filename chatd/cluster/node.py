@@ -49,13 +49,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatd.auth.signins import close_reason
 from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
+from chatd.cluster.rereads import Rereads
 from chatd.hub import Holder, Hub
 from chatd.protocol import CloseCode, kicked_frame
 from chatd.session import Room, Session, User
@@ -66,6 +67,9 @@ log = logging.getLogger("chatd.cluster")
 OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
 MEMBER, KICK, BOTS, EVENT, SANCTIONS, NAMES = "member", "kick", "bots", "event", "sanctions", "names"
 ATTENTION = "attention"
+# What is read again from the store (chatd.cluster.rereads), by its name in the log; and on whose notice.
+ROOMS_READ, BOTS_READ, SANCTIONS_READ, NAMES_READ = "the rooms", "the bots", "the mutes and bans", "the reserved names"
+REREAD_ON = {BOTS: BOTS_READ, SANCTIONS: SANCTIONS_READ, NAMES: NAMES_READ}
 
 
 class Cluster:
@@ -88,8 +92,14 @@ class Cluster:
         self.moderation: Any = None  # chatd.moderation.Moderation: mutes and bans changed elsewhere (set by Chat)
         self.attention: Any = None  # chatd.attention.Attention: read states and typing elsewhere (set by Chat)
         # Reads the reserved names again (chatd.roomcare.RoomCare.reload_names; set by Chat).
-        self.reload_names: Callable[[], None] = lambda: None
-        self._reloads: set[asyncio.Task] = set()
+        self.reload_names: Callable[[], Awaitable[object] | None] = lambda: None
+        # What other nodes change through the store, read again on their notice (or its loss).
+        self.rereads = Rereads({
+            ROOMS_READ: lambda: self.rooms.resync(self._clock()) if self.rooms else None,
+            BOTS_READ: lambda: self.bots.reload() if self.bots else None,
+            SANCTIONS_READ: lambda: self.moderation.changed() if self.moderation else None,
+            NAMES_READ: lambda: self.reload_names(),
+        })
         # This pass's ops, told in one notice at its end (or before the next notice). One notice
         # per op was 10,000 notices when 5,000 clients dropped at once: past the bus's outbox,
         # which then made every node read every channel again.
@@ -229,6 +239,7 @@ class Cluster:
             return
         self.heartbeat()
         self.expire()
+        self.rereads.tick()
 
     def heartbeat(self) -> None:
         """Send this node's state: it says the node lives, and lets the others converge."""
@@ -262,12 +273,7 @@ class Cluster:
         if self.feed is not None:
             self.feed.lost()
         self._publish(SYNC, {})
-        if self.rooms is not None:
-            self.rooms.resync(self._clock())
-        self._reload_bots()  # a bots notice may have been among the lost
-        if self.moderation is not None:
-            self.moderation.changed()  # and a sanctions notice
-        self.reload_names()  # and a names notice
+        self.rereads.ask(*self.rereads.reads)  # a room, bots, sanctions or names notice may have been among the lost
 
     def notice(self, item: Notice) -> None:
         if item.origin == self.bus.node:
@@ -304,16 +310,9 @@ class Cluster:
             self.peers.heard(node, now)
             self._kick(int(body["user"]), str(body["reason"]))
 
-        elif kind == BOTS:
+        elif kind in REREAD_ON:
             self.peers.heard(node, now)
-            self._reload_bots()
-        elif kind == SANCTIONS:
-            self.peers.heard(node, now)
-            if self.moderation is not None:
-                self.moderation.changed()
-        elif kind == NAMES:
-            self.peers.heard(node, now)
-            self.reload_names()
+            self.rereads.ask(REREAD_ON[kind])
         elif kind == EVENT:
             self.peers.heard(node, now)
             if self.events is not None:
@@ -379,18 +378,6 @@ class Cluster:
             log.info("user %d %s on another node: %d sessions end here", user_id, reason, len(ended))
         for session in ended:
             session.close(CloseCode.SIGNED_OUT, reason)
-
-    def _reload_bots(self) -> None:
-        if self.bots is None:
-            return
-        task = asyncio.ensure_future(self.bots.reload())
-        self._reloads.add(task)
-        task.add_done_callback(self._reloaded)
-
-    def _reloaded(self, task: asyncio.Task) -> None:
-        self._reloads.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # the database is down: the next change retries
-            log.error("reading the bots again failed: %r", task.exception())
 
     def _ops(self, *ops: list[Any]) -> None:
         if self.alone:
