@@ -233,8 +233,10 @@ def _emoji(v: Any) -> str:
 
 
 def _limit(v: Any) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError("must be a whole number ≥ 1")
+    """How many at most: 1 to 2^63-1, the range of every integer here (docs/protocol.md,
+    "Frames"); a larger one than the server gives is taken as its most, by the caller."""
+    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_ID:
+        raise ValueError("must be a whole number from 1 to 2^63-1")
     return v
 
 
@@ -253,8 +255,11 @@ def _reason(v: Any) -> str:
 
 
 def _query(v: Any) -> str:
-    """A search query: any text people write, up to QUERY_MAX characters (chatd.fulltext)."""
+    """A search query: any text people write, 1 to QUERY_MAX characters, not all white space
+    (it finds nothing; chatd.fulltext)."""
     text = _free_text(v)
+    if not text.strip():
+        raise ValueError(f"is empty: give 1 to {QUERY_MAX} characters to find")
     if len(text) > QUERY_MAX:
         raise ValueError(f"is longer than {QUERY_MAX} characters")
     return text

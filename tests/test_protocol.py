@@ -121,6 +121,16 @@ def test_numbers_no_id_can_be_are_refused_naming_the_field(number):
     assert e.code == Code.BAD_FRAME and e.message.startswith("'since' must be a message id")
 
 
+@pytest.mark.parametrize("number", ["1e400", "9" * 5000, "1" + "0" * 20, "1.0", "0", "-1", str(2**63), str(2**64)])
+@pytest.mark.parametrize("kind", ["history", "search"])
+def test_a_limit_out_of_range_is_refused_whatever_its_digits(kind, number):
+    """A limit from 1 to 2^63-1 is taken (a larger one than the server gives as its most);
+    outside, refused as such: 2^63 was taken as a page, 10^20 called "not a whole number"."""
+    e = refused('{"type": "' + kind + '", "room": "lobby", "q": "a", "limit": ' + number + "}")
+    assert (e.code, e.message) == (Code.BAD_FRAME, "'limit' must be a whole number from 1 to 2^63-1")
+    assert parse(f'{{"type": "{kind}", "room": "lobby", "q": "a", "limit": {2**63 - 1}}}').fields["limit"] == 2**63 - 1
+
+
 def test_nan_is_not_json_and_a_duplicate_field_is_a_bad_frame():
     assert refused('{"type": "rooms", "x": NaN}').code == Code.BAD_JSON
     assert refused('{"type": "say", "room": "lobby", "text": "a", "text": "b"}').code == Code.BAD_FRAME

@@ -74,7 +74,7 @@ async def test_bad_search_requests_are_refused_with_a_clear_code(user):
     for fields, code in (({}, "bad_frame"), ({"q": 5}, "bad_frame"), ({"q": "x" * 201}, "bad_frame"),
                          ({"q": "a\x00"}, "bad_frame"), ({"q": "a", "room": "lobby", "with": 1}, "bad_frame"),
                          ({"q": "a", "room": "nowhere"}, "no_such_room"), ({"q": "a", "with": 99999}, "no_such_user"),
-                         ({"q": "a", "limit": 0}, "bad_frame")):
+                         ({"q": "a", "limit": 0}, "bad_frame"), ({"q": ""}, "bad_frame"), ({"q": " \n"}, "bad_frame")):
         assert (await alice.request("search", **fields))["code"] == code, fields
 
 
