@@ -262,20 +262,15 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
     deadline = time.monotonic() + timeout + STOP_GRACE  # the documented bound, whatever the server does
     # A hung server accepts the connection and never answers: its wait counts in the bound.
     ask_seconds = min(STOP_ASK, timeout)
-
-    def request() -> dict[str, Any]:
-        if owner is None:
-            return _ask(config, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
-        return ask(owner.control_socket, "stop", timeout=ask_seconds, graceful=args.graceful, seconds=timeout)
-
+    # A restart's old process refuses it, letting go of the socket: control.ask asks again, its successor answers.
+    stop = {"timeout": ask_seconds, "graceful": args.graceful, "seconds": timeout}
     try:
-        if owner and ask(owner.control_socket, "status", timeout=ask_seconds).get("pid") != pid:
+        if owner is None:
+            reply = _ask(config, "stop", **stop)
+        elif ask(owner.control_socket, "status", timeout=ask_seconds).get("pid") != pid:
             raise ControlUnavailable(f"another process answers on {owner.control_socket}")  # then a signal to pid
-        reply = request()
-        # A process letting go of its control socket refuses what it reads (chatd.control.close): at a
-        # restart the old one, whose successor takes the next connection on the same socket.
-        while reply.get("closing") and time.monotonic() < deadline:
-            reply = request()
+        else:
+            reply = ask(owner.control_socket, "stop", **stop)
         if not reply.get("ok"):
             raise ControlUnavailable(f"the server refused it: {reply.get('error')}")
         pid = reply.get("pid") or pid  # the successor's, when it was the one to take it

@@ -22,6 +22,7 @@ import socket
 import stat
 import struct
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -177,7 +178,18 @@ async def dispatch(handlers: dict[str, Handler], request: Any) -> dict[str, Any]
 
 
 def ask(socket_path: str, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
-    """Send one command to the server at ``socket_path`` and return its answer."""
+    """Send one command to the server at ``socket_path`` and return its answer (a dict).
+    A process letting go of the socket refuses what it reads (``ControlServer.close``): at a
+    restart its successor takes the next connection on the same socket, so the command is
+    sent again, within ``timeout`` seconds in all. ControlUnavailable: no answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = _ask_once(socket_path, command, max(0.1, deadline - time.monotonic()), args)
+        if not reply.get("closing") or time.monotonic() >= deadline:
+            return reply
+
+
+def _ask_once(socket_path: str, command: str, timeout: float, args: dict[str, Any]) -> dict[str, Any]:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
@@ -194,6 +206,9 @@ def ask(socket_path: str, command: str, timeout: float = 10.0, **args: Any) -> d
     except OSError as e:
         raise ControlUnavailable(f"cannot reach {socket_path}: {e.strerror or e}") from None
     try:
-        return json.loads(data)
+        reply = json.loads(data)
     except ValueError:
-        raise ControlUnavailable(f"no valid answer on {socket_path}") from None
+        reply = None
+    if not isinstance(reply, dict):
+        raise ControlUnavailable(f"no valid answer on {socket_path}")
+    return reply

@@ -136,3 +136,21 @@ async def test_a_request_read_once_closing_is_refused_not_handled(short_dir: Pat
     assert handled == []
     await closing
     writer.close()
+
+
+async def test_a_command_refused_by_a_process_letting_go_of_the_socket_is_asked_again(short_dir: Path):
+    """At a restart the old process refuses what it reads once it lets go of the shared socket,
+    and its successor takes the next connection: every command (`status` too) is sent again."""
+    answers = [{"ok": False, "closing": True, "error": "not answering: pid 1 is handing over; ask again"},
+               {"ok": True, "pid": 2}]
+
+    async def status(_: dict) -> dict:
+        return answers.pop(0)
+
+    path = str(short_dir / "c.sock")
+    server = await ControlServer.start(bind_control(path), {"status": status})
+    try:
+        assert await asyncio.to_thread(ask, path, "status", 15) == {"ok": True, "pid": 2}
+    finally:
+        await server.close()
+    assert answers == []
