@@ -39,9 +39,24 @@ def test_nesting_limit_is_documented():
     assert f"nest at most {NESTING_MAX} levels deep" in PROTOCOL
 
 
+def client_section(kind: str) -> str:
+    """The text of request ``kind``'s section in protocol.md's "Client → server" part."""
+    part = PROTOCOL.split("\n## Client → server\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(rf"^### {re.escape(kind)}\n(.*?)(?=^##)", part + "\n##", re.M | re.S)
+    assert found, f"docs/protocol.md has no section '### {kind}' under 'Client → server'"
+    return found.group(1)
+
+
 @pytest.mark.parametrize("kind", list(SCHEMAS))
-def test_every_client_frame_is_documented(kind):
-    assert f"### {kind}\n" in PROTOCOL and f'"type": "{kind}"' in PROTOCOL
+def test_every_client_frame_is_documented_with_its_own_fields(kind):
+    """Its section shows frames of its type only, names each field the parser takes, and its
+    table lists no other (sections once slid: history's text under mute, mute's table under search)."""
+    section = client_section(kind)
+    assert set(re.findall(r'"type": "(\w+)"', section.split("→")[0])) == {kind}, f"examples of '### {kind}'"
+    missing = [field for field in SCHEMAS[kind] if f"`{field}`" not in section and f'"{field}":' not in section]
+    assert not missing, f"'### {kind}' does not name {missing}"
+    rows = set(re.findall(r"^\| `(\w+)` \|", section, re.M)) - {"cid"}  # any frame's: "Transport"
+    assert rows <= set(SCHEMAS[kind]), f"'### {kind}' lists {rows - set(SCHEMAS[kind])}, which it does not take"
 
 
 def server_frame_types() -> set[str]:
