@@ -160,7 +160,13 @@ const uploadTray = new UploadTray(
 const composer = new Composer(
   { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
   store,
-  { say: (text, attachments) => client.say(text, attachments, changes.takeReply()) },
+  // What the user sends shows at once, at the bottom, however far up they were reading.
+  {
+    say: (text, attachments) => {
+      client.say(text, attachments, changes.takeReply());
+      unreadLine.toLatest();
+    },
+  },
   uploadTray,
 );
 new ReplyBar(byId('composer-form'), store, changes);
@@ -205,7 +211,7 @@ new MessagesView(
 );
 
 // After the list: they look at its items once it has drawn them.
-new UnreadLine(messageEls, store, {
+const unreadLine = new UnreadLine(messageEls, store, {
   loadOlder: (view) => client.loadOlder(view), loadNewer: (view) => client.loadNewer(view),
 });
 new ReadTracker(messageEls, store, client.attention);
