@@ -252,9 +252,9 @@ const settings = new SettingsDialog(
     desktop: byId('settings-desktop'), sound: byId('settings-sound'), desktopNote: byId('settings-desktop-note'),
   },
   store,
-  // Every time on the page is drawn again in the new format: the simplest sure way is a reload
-  // (the resume token keeps the user, the outbox their unsent messages).
-  { ...account, timeFormatChanged: () => window.location.reload() },
+  // Every word and time on the page is drawn again in a new language or time format: the simplest
+  // sure way is a reload (the resume token keeps the user, the outbox their unsent messages).
+  { ...account, reload: () => window.location.reload() },
 );
 
 const meMenu = new MeMenu({ button: byId('me'), menu: byId('me-menu') }, { ...account, settings: () => settings.open() });
