@@ -307,6 +307,6 @@ const keyboard = new Keyboard({ composer: byId('composer') }, store, {
   ],
 }, { show: (view) => (view.kind === 'room' ? client.openRoom(view.name) : client.openConversation(view.peer)) });
 
-new Links(store, client);
+new Links(store, client, unreadLine);
 followUpgrades(chat, byId('composer'));
 client.start(appToken);
