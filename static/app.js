@@ -160,7 +160,13 @@ const uploadTray = new UploadTray(
 const composer = new Composer(
   { form: byId('composer-form'), textarea: byId('composer'), counter: byId('char-count'), send: byId('send') },
   store,
-  { say: (text, attachments) => client.say(text, attachments, changes.takeReply()) },
+  // What the user sends shows at once, at the bottom, however far up they were reading.
+  {
+    say: (text, attachments) => {
+      client.say(text, attachments, changes.takeReply());
+      unreadLine.toLatest();
+    },
+  },
   uploadTray,
 );
 new ReplyBar(byId('composer-form'), store, changes);
@@ -205,7 +211,7 @@ new MessagesView(
 );
 
 // After the list: they look at its items once it has drawn them.
-new UnreadLine(messageEls, store, {
+const unreadLine = new UnreadLine(messageEls, store, {
   loadOlder: (view) => client.loadOlder(view), loadNewer: (view) => client.loadNewer(view),
 });
 new ReadTracker(messageEls, store, client.attention);
@@ -246,9 +252,9 @@ const settings = new SettingsDialog(
     desktop: byId('settings-desktop'), sound: byId('settings-sound'), desktopNote: byId('settings-desktop-note'),
   },
   store,
-  // Every time on the page is drawn again in the new format: the simplest sure way is a reload
-  // (the resume token keeps the user, the outbox their unsent messages).
-  { ...account, timeFormatChanged: () => window.location.reload() },
+  // Every word and time on the page is drawn again in a new language or time format: the simplest
+  // sure way is a reload (the resume token keeps the user, the outbox their unsent messages).
+  { ...account, reload: () => window.location.reload() },
 );
 
 const meMenu = new MeMenu({ button: byId('me'), menu: byId('me-menu') }, { ...account, settings: () => settings.open() });
@@ -301,6 +307,6 @@ const keyboard = new Keyboard({ composer: byId('composer') }, store, {
   ],
 }, { show: (view) => (view.kind === 'room' ? client.openRoom(view.name) : client.openConversation(view.peer)) });
 
-new Links(store, client);
+new Links(store, client, unreadLine);
 followUpgrades(chat, byId('composer'));
 client.start(appToken);

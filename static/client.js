@@ -352,6 +352,7 @@ export class ChatClient {
   /** Show a search result in its room or conversation, with the history around it, highlighted. */
   async jumpTo(result) {
     const { store } = this;
+    store.emit('jump', { id: result.id });
     let view;
     if (result.room !== undefined) {
       this.openRoom(result.room);
@@ -372,6 +373,16 @@ export class ChatClient {
     if (store.current !== view.key) return;
     if (view.messages.has(result.id)) store.emit('focus', { key: view.key, id: result.id });
     else this.ui.toast(t('links.no_such_message', { id: result.id, where: view.title() }));
+  }
+
+  /**
+   * The view's latest messages held: a view that holds only the messages around one jumped to, far
+   * from the latest (jump.js: a gap after them), starts again from the latest page, as a fresh one.
+   */
+  showLatest(view) {
+    if (view.gapAfter === null) return;
+    this.store.clearView(view);
+    this.loadOlder(view);
   }
 
   // Resolves once the room's `joined` has come (its first page replaces what the view held).

@@ -5,9 +5,11 @@
 //   #/u/42+7/m/1207      a message of the conversation between users 42 and 7, as a copied link
 //                        names it: either of the two opens it with the other
 // The address follows what is on screen (a new history entry per choice, so
-// back and forward move between rooms), and a changed or pasted address opens
-// what it names: a room is joined if the user may, else the server's refusal
-// is shown (no_such_room, forbidden).
+// back and forward move between rooms), a message jumped to included (a search result, a
+// notification, a reply's original: one entry, whether or not the jump changed the view), and
+// a changed or pasted address opens what it names: a room is joined if the user may, else the
+// server's refusal is shown (no_such_room, forbidden). Back from a message to the view it is in
+// shows that view at its latest, as opening it does.
 
 import { dmKey } from './store.js';
 
@@ -48,13 +50,27 @@ export function parseHash(hash) {
   return { userIds: [match[1], match[2]].filter(Boolean).map(Number), id: match[3] ? Number(match[3]) : null };
 }
 
+/** Whether `link` (parseHash's, or null) names `view`, at a message in it or not. */
+function names(link, view) {
+  if (!link) return false;
+  return view.kind === 'room' ? link.room !== undefined && view.name.toLowerCase() === link.room.toLowerCase()
+    : link.userIds !== undefined && link.userIds.includes(view.peer.id);
+}
+
 export class Links {
-  /** client: the ChatClient (openRoom, openConversation, jumpTo). Call start() once signed in. */
-  constructor(store, client) {
+  /**
+   * client: the ChatClient (openRoom, openConversation, jumpTo, showLatest);
+   * list: {toLatest()}: the message list to its bottom (unread-line.js).
+   */
+  constructor(store, client, list) {
     this.store = store;
     this.client = client;
+    this.list = list;
     this.waiting = parseHash(window.location.hash); // the address the page was opened with
+    this.jumpId = null; // a jump to this message is opening its view: the address names it at once
+    store.on('jump', ({ id }) => (this.jumpId = id));
     store.on('current', () => this.follow());
+    store.on('focus', ({ key, id }) => this.focused(key, id));
     window.addEventListener('hashchange', () => this.open(parseHash(window.location.hash)));
     store.on('me', () => {
       if (this.waiting) this.open(this.waiting);
@@ -65,21 +81,33 @@ export class Links {
   // The address follows the view on screen; not before the address the page was opened with has been opened.
   follow() {
     const view = this.store.currentView();
+    const id = this.jumpId; // opening the view of a message jumped to: one entry, the message's
+    this.jumpId = null;
     if (this.waiting || !view) return;
-    const hash = viewHash(view);
+    if (!names(parseHash(window.location.hash), view)) window.history.pushState(null, '', viewHash(view, id));
+  }
+
+  // Message `id` of view `key` shown and highlighted (a jump): the address names it, unless it
+  // does already (the address led there, or follow() named it as the jump opened the view).
+  focused(key, id) {
+    const view = this.store.views.get(key);
+    if (this.waiting || !view || key !== this.store.current) return;
     const shown = parseHash(window.location.hash);
-    const same = shown && (view.kind === 'room' ? shown.room !== undefined && view.name.toLowerCase() === shown.room.toLowerCase()
-      : shown.userIds !== undefined && shown.userIds.includes(view.peer.id));
-    if (!same) window.history.pushState(null, '', hash);
+    if (!names(shown, view) || shown.id !== id) window.history.pushState(null, '', viewHash(view, id));
   }
 
   /** Show what `link` (parseHash's) names. */
   open(link) {
     if (!link) return;
     const { store, client } = this;
+    const before = store.currentView();
     if (link.room !== undefined) {
-      if (link.id !== null) client.jumpTo({ room: link.room, id: link.id });
-      else client.openRoom(link.room);
+      if (link.id !== null) {
+        client.jumpTo({ room: link.room, id: link.id });
+      } else {
+        client.openRoom(link.room);
+        this.openedAgain(before);
+      }
       return;
     }
     const meId = store.me ? store.me.id : null;
@@ -87,7 +115,19 @@ export class Links {
     if (other === undefined || more.length > 0) return; // oneself, or a conversation of two others
     const known = store.views.get(dmKey(other));
     const peer = known ? known.peer : store.userRef(other);
-    if (link.id !== null) client.jumpTo({ from: peer, to: store.me, id: link.id });
-    else client.openConversation(peer);
+    if (link.id !== null) {
+      client.jumpTo({ from: peer, to: store.me, id: link.id });
+    } else {
+      client.openConversation(peer);
+      this.openedAgain(before);
+    }
+  }
+
+  // The address names the view that was on screen already, alone (Back from a message jumped to
+  // in it): the view at its latest, as opening it shows it.
+  openedAgain(before) {
+    if (!before || this.store.currentView() !== before) return;
+    this.client.showLatest(before);
+    this.list.toLatest();
   }
 }

@@ -151,10 +151,13 @@ export function translate(root) {
   }
 }
 
-/** Switch to `choice` ('auto', 'en', 'zh-CN'): remembered, and the page reloads in it (its resume token keeps the user). */
+/**
+ * Switch to `choice` ('auto', 'en', 'zh-CN'): remembered. → whether the page must reload to speak it
+ * (the caller reloads; the resume token keeps the user), false when it speaks it already.
+ */
 export function setLanguage(choice) {
   setPref('lang', choice);
-  if (chosenLanguage() !== current) window.location.reload();
+  return chosenLanguage() !== current;
 }
 
 document.documentElement.lang = current;

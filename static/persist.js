@@ -66,4 +66,7 @@ export const saved = {
   view: accessor(local, 'view', null),          // {kind, name, id}: what was on screen
   eventsSince: accessor(local, 'eventsSince', null), // the last stored event id seen (`events_since`)
   outbox: accessor(session, 'outbox', []),      // unacknowledged says
+  // The settings dialog to open again after the reload a choice in it asked for (settings.js):
+  // {focus, returnTo}, the ids of the control to focus and of what had the focus before it opened.
+  settings: accessor(session, 'settings', null),
 };

@@ -83,14 +83,14 @@ export function clearCounts(view) {
 /**
  * The sidebar badge of a view by its level (docs/protocol.md, "Notification levels"):
  * {kind: 'unread'|'mentions'|'dot', count, more (the server counted no further), muted} or null.
- *   all      the unread count (shown as a mention badge when some mention the user)
+ *   all      the unread count (also when some mention the user: in a conversation, every one does)
  *   mentions the mention count; other unread messages as a dot
  *   none     the mention count only, muted
  */
 export function badgeOf(view) {
   const level = levelOf(view);
   if (level === 'all' && view.unread > 0) {
-    return { kind: view.mentions > 0 ? 'mentions' : 'unread', count: view.unread, more: view.unreadMore, muted: false };
+    return { kind: 'unread', count: view.unread, more: view.unreadMore, muted: false };
   }
   if (view.mentions > 0) return { kind: 'mentions', count: view.mentions, more: false, muted: level === 'none' };
   if (level === 'mentions' && view.unread > 0) return { kind: 'dot', count: view.unread, more: false, muted: false };
@@ -98,10 +98,12 @@ export function badgeOf(view) {
 }
 
 /**
- * How much `view` asks for attention, for the sidebar's "unread first" order: 3 mentions, 2 unread
+ * How much `view` asks for attention, for the sidebar's "unread first" order: 3 mentions (a
+ * conversation's unread messages too, each for the user, whatever its badge shows), 2 unread
  * messages its level counts, 1 unread messages shown as a dot, 0 nothing, or a muted badge (level none).
  */
 export function urgencyOf(view) {
   const b = view ? badgeOf(view) : null;
-  return !b || b.muted ? 0 : { mentions: 3, unread: 2, dot: 1 }[b.kind];
+  if (!b || b.muted) return 0;
+  return view.mentions > 0 ? 3 : { mentions: 3, unread: 2, dot: 1 }[b.kind];
 }

@@ -2,10 +2,13 @@
 // and this browser's settings (prefs.js: language, theme, time format,
 // sidebar order, desktop notifications, sound), each applied as soon as it is changed.
 // A native modal <dialog>: the rest of the page is inert while it is open,
-// Escape closes it, and the focus goes back where it was.
+// Escape closes it, and the focus goes back where it was. A language or a time format
+// shows everywhere on the page, which a reload draws again: the dialog then opens again
+// as it was, the focus on the control just changed, so the user can go on choosing.
 
 import { bdi, setChildren } from './dom.js';
 import { setLanguage, t } from './i18n.js';
+import { saved } from './persist.js';
 import { pref, setPref } from './prefs.js';
 import { userTag } from './text.js';
 
@@ -13,26 +16,31 @@ export class SettingsDialog {
   /**
    * els: {dialog, close, name, rename, signOut, signOutEverywhere, lang, theme, timeFormat, sort, desktop, sound,
    *       desktopNote}
-   * actions: {rename(), signOut(everywhere), timeFormatChanged()}
+   * actions: {rename(), signOut(everywhere), reload(): the page drawn again in the settings chosen}
    */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
+    this.actions = actions;
     this.returnFocus = null;
     els.close.addEventListener('click', () => this.close());
     els.dialog.addEventListener('close', () => this.closed());
     els.rename.addEventListener('click', () => this.then(actions.rename));
     els.signOut.addEventListener('click', () => this.then(() => actions.signOut(false)));
     els.signOutEverywhere.addEventListener('click', () => this.then(() => actions.signOut(true)));
-    els.lang.addEventListener('change', () => setLanguage(els.lang.value));
+    els.lang.addEventListener('change', () => {
+      if (setLanguage(els.lang.value)) this.reload(els.lang);
+    });
     els.theme.addEventListener('change', () => setPref('theme', els.theme.value));
     els.sort.addEventListener('change', () => setPref('sort', els.sort.value)); // the sidebar follows at once
     els.timeFormat.addEventListener('change', () => {
       setPref('timeFormat', els.timeFormat.value);
-      actions.timeFormatChanged();
+      this.reload(els.timeFormat);
     });
     els.desktop.addEventListener('change', () => this.desktopChanged());
     els.sound.addEventListener('change', () => setPref('sound', els.sound.checked));
+    store.on('me', () => this.showName()); // opened again by a reload before the user is known
+    this.reopen();
   }
 
   isOpen() {
@@ -40,9 +48,9 @@ export class SettingsDialog {
   }
 
   open() {
-    const { els, store } = this;
+    const { els } = this;
     this.returnFocus = document.activeElement;
-    setChildren(els.name, store.me ? [bdi(store.me.name), ' ', userTag(store.me.id)] : null);
+    this.showName();
     els.lang.value = pref('lang');
     els.theme.value = pref('theme');
     els.timeFormat.value = pref('timeFormat');
@@ -56,6 +64,30 @@ export class SettingsDialog {
 
   close() {
     this.els.dialog.close();
+  }
+
+  showName() {
+    const { me } = this.store;
+    setChildren(this.els.name, me ? [bdi(me.name), ' ', userTag(me.id)] : null);
+  }
+
+  // `control` changed a setting the page shows everywhere: reload, the dialog to open again after.
+  reload(control) {
+    const back = this.returnFocus && this.returnFocus.id;
+    saved.settings.set({ focus: control.id, returnTo: back || null });
+    this.actions.reload();
+  }
+
+  // After the reload reload() asked for: open again, the focus on the control it named, and
+  // going back on close to what had it before the dialog first opened.
+  reopen() {
+    const was = saved.settings.get();
+    if (!was) return;
+    saved.settings.set(null);
+    this.open();
+    this.returnFocus = (was.returnTo && document.getElementById(was.returnTo)) || null;
+    const control = was.focus && document.getElementById(was.focus);
+    if (control && this.els.dialog.contains(control)) control.focus();
   }
 
   // The `close` event comes a task after the dialog closed: by then the user may have moved on

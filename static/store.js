@@ -5,7 +5,8 @@
 //
 // Events (CustomEvent, detail in brackets):
 //   me, rooms, views, current, messages {key, ids, live}, cleared {key}, pending {key},
-//   members {key}, older {key}, newer {key}, focus {key, id}, deleted {key, id},
+//   members {key}, older {key}, newer {key}, jump {id} (a jump to message id begins: client.js jumpTo),
+//   focus {key, id} (message id shown and highlighted), deleted {key, id},
 //   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id},
 //   readstate {key} (its last_read or level), connection (store.connected changed)
 

@@ -2,7 +2,7 @@
 // first message from others after last_read as it was when the view opened (docs/protocol.md,
 // "joined") — or after what the user saw arrive, when messages come while the tab is hidden —,
 // the list opened at that line, and a "Jump to latest" button while scrolled up that
-// counts the messages that arrived below. It follows the list's own store events, after the list
+// counts the messages from others that arrived below. It follows the list's own store events, after the list
 // (app.js builds it second), so the list's items are in place when it looks.
 
 import { h } from './dom.js';
@@ -23,7 +23,7 @@ export class UnreadLine {
     this.after = null;   // the line goes above the first message from others with a larger id; null: not known yet
     this.placed = false; // the list was opened at the line since the view opened
     this.newest = 0;     // the newest id the list holds: a larger one arrived below
-    this.below = 0;      // messages that arrived below while scrolled up
+    this.below = 0;      // messages from others that arrived below while scrolled up
     this.sought = 0;     // older pages fetched since the view opened to find the first unread
     // A plain item of the list, as the day separators are: role=separator would leave the <ol> holding
     // a child that is not a list item, which screen readers trip over (axe's rule "list").
@@ -59,7 +59,9 @@ export class UnreadLine {
   }
 
   // Messages added to the list; `live` ones the user saw arrive (the tab visible, no line shown)
-  // need no line: it goes above what comes while they are away.
+  // need no line: it goes above what comes while they are away. The user's own, written here or
+  // on another device, are not new to them (the sender has read its own messages: docs/protocol.md,
+  // "Read state"), so Jump to latest does not count them.
   arrived(ids, live) {
     const news = ids.filter((id) => id > this.newest);
     if (news.length) this.newest = Math.max(...news);
@@ -67,7 +69,8 @@ export class UnreadLine {
     if (live && view && !this.line.isConnected && this.store.isWatched(this.key)) {
       this.after = Math.max(this.after ?? view.lastRead ?? 0, ...ids);
     }
-    if (this.awayFromBottom()) this.below += news.length;
+    const fromOthers = view ? news.filter((id) => !this.store.isMine(view.messages.get(id))) : [];
+    if (this.awayFromBottom()) this.below += fromOthers.length;
     this.place();
     this.showJump();
   }
@@ -132,6 +135,7 @@ export class UnreadLine {
     this.jump.textContent = this.below ? plural('messages.jump_new', this.below) : t('messages.jump_latest');
   }
 
+  /** To the bottom of the list, the newest messages (Jump to latest, or the user sent one). */
   toLatest() {
     const view = this.view();
     if (view && view.gapAfter !== null) this.actions.loadNewer(view); // after a jump, newer ones are not held

@@ -186,6 +186,38 @@ async def test_new_messages_line_where_the_user_left_off_and_jump_to_latest(
     assert not alice.js_errors
 
 
+
+async def test_what_the_user_sends_while_scrolled_up_comes_into_view_and_is_never_new(
+        browser, page_url, seed, user):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", **DESKTOP)
+    bob = await user("bob", "lobby")
+    await create_room(alice, "dev")
+    await seed(60, "while away", room="lobby")
+    await alice.reload()
+    await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await alice.get_by_test_id("room-lobby").click()
+    jump = alice.get_by_test_id("jump-latest")
+    await expect(jump).to_have_text("Jump to latest")  # opened at the "New messages" line: scrolled up
+
+    # Written on alice's phone: hers, so not new to her (the sender has read its own messages,
+    # docs/protocol.md "Read state"); bob's is.
+    phone = await same_user_elsewhere(browser, page_url, alice, "#/r/lobby", **PHONE)
+    await send(phone, "from my phone")
+    await expect(messages(alice).last).to_contain_text("from my phone")
+    await bob.say("lobby", "from bob")
+    await expect(messages(alice).last).to_contain_text("from bob")
+    await expect(jump).to_have_text("1 new message ↓")
+
+    # Sent here: the list goes to the bottom, where it shows, and nothing below is left to jump to.
+    await send(alice, "from my laptop")
+    mine = messages(alice).last
+    await expect(mine).to_contain_text("from my laptop")
+    await expect(mine).to_have_attribute("data-id", re.compile(r"^\d+$"))  # acknowledged, no longer pending
+    await expect(mine).to_be_in_viewport(ratio=1)
+    await expect(jump).to_be_hidden()
+    assert not alice.js_errors and not phone.js_errors
+
+
 # Messages that grow after the list has drawn them: a body folded with "Show more" (its button shows
 # once the fold is measured), a 3,000-character URL, and an image linked from an allowed host (no
 # size known until it loads; the test holds it back until the list has opened).

@@ -1,14 +1,16 @@
 """The page on a phone (390 × 844), in English and Chinese: every button and link is a tap
 target of at least 44 × 44 px (top bar, sidebar, composer, menus, the settings dialog), the
-members drawer opens below its own button, and the top bar stays one row while the connection
-is being retried with its countdown showing (static/style.css, the phone breakpoint)."""
+members drawer opens below its own button, the top bar stays one row while the connection
+is being retried with its countdown showing, and a message's actions stay one row (static/style.css,
+the phone breakpoint). Links in a message's text are exempt from the size, as inline targets
+(WCAG 2.5.8; docs/page.md, "On a phone")."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, gate_websockets, messages, open_tab, page_url  # noqa: F401 - fixtures
+from tests.test_page import browser, gate_websockets, messages, open_tab, page_url, send  # noqa: F401 - fixtures
 
 PHONE = {"width": 390, "height": 844}
 TAP_PX = 44
@@ -151,4 +153,30 @@ async def test_phone_shows_the_room_its_level_and_the_connection_whole_and_react
     await expect(messages(alice).locator("[data-testid=reaction]")).to_have_count(1)
     assert await alice.evaluate(CUT_SHORT) == []
     assert await small_targets(alice) == []  # the reaction chip and the message's actions too
+    assert not alice.js_errors
+
+
+# For each message of the user's own: the tops of its visible actions (Reply, React, Link, Edit, Delete),
+# and whether any reaches out of the message's box.
+ACTION_ROWS = """() => [...document.querySelectorAll('#messages .msg.own')].map((li) => {
+  const box = li.getBoundingClientRect();
+  const actions = [...li.querySelectorAll('.msg-actions > :not(.msg-edited)')]
+    .filter((el) => el.getClientRects().length).map((el) => el.getBoundingClientRect());
+  return { tops: [...new Set(actions.map((r) => Math.round(r.top)))], count: actions.length,
+           out: actions.some((r) => r.left < box.left - 0.5 || r.right > box.right + 0.5) };
+})"""
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+async def test_phone_keeps_an_own_messages_actions_in_one_row(browser, page_url, locale):  # noqa: F811
+    # A name of 9 letters and the time beside it: the five actions of 44 px still do not break their row
+    # (in Chinese, 删除 alone on a second line); a message grouped under the first keeps them in one row too.
+    alice = await open_tab(browser, f"{page_url}#/r/lobby", "alexandra", room=None, viewport=PHONE, locale=locale,
+                           has_touch=True, is_mobile=True, reduced_motion="reduce")
+    for text in ("see https://example.com/docs for the plan", "and a second one"):
+        await send(alice, text)
+    await expect(messages(alice).last).to_have_attribute("data-id", "2")
+    rows = await alice.evaluate(ACTION_ROWS)
+    assert [(len(r["tops"]), r["count"], r["out"]) for r in rows] == [(1, 5, False)] * 2, rows
+    assert await small_targets(alice) == []
     assert not alice.js_errors

@@ -1,8 +1,11 @@
 """The search box on the page in a real Chromium: Chinese and English queries, results with
 their context and the match marked, and a click that jumps to the message in its room or
-conversation, loads the history around it, highlights it, and fills the gap to the latest."""
+conversation, loads the history around it, highlights it, and fills the gap to the latest; the
+address names the message jumped to, and Back returns to where the user was."""
 
 from __future__ import annotations
+
+import re
 
 from playwright.async_api import Page, expect
 
@@ -35,6 +38,16 @@ async def test_a_chinese_query_finds_an_old_message_and_jumps_to_it(browser, pag
     found = alice.locator(f'[data-testid="message"][data-id="{target}"]')
     await expect(found).to_have_class("msg highlight")
     await expect(found).to_be_in_viewport()
+    await expect(alice).to_have_url(re.compile(rf"#/r/lobby/m/{target}$"))  # docs/page.md, "Addresses"
+
+    # Back: the lobby as it was, at its latest; Forward: the message again.
+    await alice.go_back()
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    latest = alice.locator(f'[data-testid="message"][data-id="{newer[-1]}"]')
+    await expect(latest).to_be_in_viewport()
+    await alice.go_forward()
+    await expect(found).to_have_class("msg highlight")
+    await expect(found).to_be_in_viewport()
     newer_button = alice.get_by_test_id("load-newer")
     await expect(newer_button).to_be_visible()
     while await newer_button.count():
@@ -62,6 +75,10 @@ async def test_an_english_word_finds_a_private_message_and_opens_its_conversatio
     found = alice.locator(f'[data-testid="message"][data-id="{sent["id"]}"]')
     await expect(found).to_have_class("msg highlight")
     await expect(found).to_contain_text("We deployed the <b>new</b> build")  # text, never markup
+    await expect(alice).to_have_url(re.compile(rf"#/u/\d+/m/{sent['id']}$"))
+    await alice.go_back()  # one step back: the lobby, where alice searched from
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
 
     await search(alice, '"NEAR(x* -"')
     await expect(alice.get_by_test_id("search-status")).to_contain_text("Nothing found")

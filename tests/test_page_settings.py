@@ -1,7 +1,8 @@
 """The settings dialog (static/settings.js, prefs.js, theme.js): opened from the name menu,
 each choice applied at once and kept by the browser: the language (中文 and back), the theme
-(dark: <html data-theme=dark> and a dark page), the time format (12-hour: AM/PM); Esc closes
-it and the focus goes back to the name menu's button."""
+(dark: <html data-theme=dark> and a dark page), the time format (12-hour: AM/PM), the dialog open
+again after the reload a language or time format takes; Esc closes it and the focus goes back to
+the name menu's button."""
 
 from __future__ import annotations
 
@@ -26,13 +27,27 @@ async def online(page: Page) -> None:
     await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
 
 
+async def still_open_at(page: Page, control: str) -> None:
+    """The settings, after a choice that reloads the page, open again with the focus on ``control``
+    (a test id); Esc then closes them and the focus goes back to the name menu's button."""
+    await expect(page.get_by_test_id("settings")).to_be_visible()
+    await expect(page.get_by_test_id(control)).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_test_id("settings")).to_be_hidden()
+    await expect(page.get_by_test_id("me")).to_be_focused()
+
+
 async def choose_language(page: Page, lang: str, rooms_heading: str) -> None:
-    """In the open settings, choose ``lang``: <html lang> follows, the page reconnects, and the
-    sidebar's heading reads ``rooms_heading``."""
+    """In the open settings, choose ``lang``: <html lang> follows, the page reconnects, the
+    sidebar's heading reads ``rooms_heading``, and the settings are still open, in that language
+    (then closed with Esc)."""
     await page.get_by_test_id("settings-lang").select_option(lang)
     await expect(page.locator("html")).to_have_attribute("lang", lang)
     await online(page)
     await expect(page.locator("#rooms-heading")).to_have_text(rooms_heading)
+    await expect(page.locator("#settings-heading")).to_have_text({"en": "Settings", "zh-CN": "设置"}[lang])
+    await expect(page.get_by_test_id("settings-lang")).to_have_value(lang)
+    await still_open_at(page, "settings-lang")
 
 
 async def test_settings_language_theme_time_format_and_escape(browser, page_url):  # noqa: F811
@@ -54,6 +69,8 @@ async def test_settings_language_theme_time_format_and_escape(browser, page_url)
     await alice.get_by_test_id("settings-time").select_option("12h")  # every time is drawn again: a reload
     await online(alice)
     await expect(messages(alice).first.locator("time").first).to_have_text(re.compile(r"\d{1,2}:\d\d\s?[AP]M"))
+    await expect(alice.get_by_test_id("settings-time")).to_have_value("12h")
+    await still_open_at(alice, "settings-time")
 
     await open_settings(alice)
     await choose_language(alice, "zh-CN", "房间")

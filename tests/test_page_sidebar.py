@@ -75,7 +75,11 @@ async def test_sidebar_order_counts_new_room_and_closing_a_conversation(browser,
     # bob writes again: the conversation comes back with the new message.
     await bob.get_by_test_id("member-alice").click()
     await send(bob, "still there?")
-    await expect(alice.get_by_test_id("conversation-bob").locator(".badge")).to_contain_text("1")
+    # Conversations notify of all messages by default (docs/protocol.md, "Notification levels"): the
+    # badge is the unread count, not a mention count ("@1"), though every private message is for alice.
+    dm_badge = alice.get_by_test_id("conversation-bob").get_by_test_id("badge")
+    await expect(dm_badge).to_have_attribute("data-kind", "unread")
+    await expect(dm_badge).to_have_text(re.compile(r"^1\W*1 unread message$"))
     assert not alice.js_errors and not bob.js_errors
 
 
