@@ -75,3 +75,71 @@ async def test_a_client_that_sends_at_once_is_served_as_before(server):
     writer.write(handshake(server))
     await switched(reader, writer)
     writer.close()
+
+
+class Loop:
+    """The clock and timers a BodyWatch uses, moved by hand (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback) -> Timer:
+        timer = Timer(when, callback, self.timers)
+        self.timers.append(timer)
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on, running each timer that comes due (as many as there are)."""
+        self.now += seconds
+        while due := [t for t in self.timers if t.when <= self.now]:
+            self.timers.remove(due[0])
+            due[0].callback()
+
+
+class Timer:
+    def __init__(self, when: float, callback, timers: list) -> None:
+        self.when, self.callback, self._timers = when, callback, timers
+
+    def cancel(self) -> None:
+        if self in self._timers:
+            self._timers.remove(self)
+
+
+class Connection:
+    context = "198.51.100.7"
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_body_is_cut_only_after_body_idle_without_progress():
+    loop, connection = Loop(), Connection()
+    watch = chatd.web.timeouts.BodyWatch(connection, loop)
+    for _ in range(10):  # a slow link: a piece every 0.9 BODY_IDLE, for 9 BODY_IDLE in all
+        loop.advance(0.9 * SHORT)
+        watch.progress()
+    assert not connection.closed
+    loop.advance(0.9 * SHORT)
+    assert not connection.closed
+    loop.advance(0.2 * SHORT)
+    assert connection.closed
+
+
+async def test_the_time_chatd_takes_with_a_piece_is_not_the_clients():
+    loop, connection = Loop(), Connection()
+    watch = chatd.web.timeouts.BodyWatch(connection, loop)
+    handler_done = asyncio.get_running_loop().create_future()
+    pending = watch.waiting_on(handler_done)  # the handler's data_received (or prepare) still at work
+    loop.advance(5 * SHORT)
+    assert not connection.closed
+    handler_done.set_result(None)
+    await pending
+    loop.advance(0.9 * SHORT)
+    assert not connection.closed  # the idle time starts when chatd is done with the piece
+    loop.advance(0.2 * SHORT)
+    assert connection.closed

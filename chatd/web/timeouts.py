@@ -48,9 +48,10 @@ class BodyWatch:
 
     __slots__ = ("_connection", "_loop", "_last", "_busy", "_timer")
 
-    def __init__(self, connection: httputil.HTTPConnection):
+    def __init__(self, connection: httputil.HTTPConnection, loop: asyncio.AbstractEventLoop | None = None):
+        """``loop``: whose clock (seconds) and timers it uses; the running one unless given."""
         self._connection = connection
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._last = self._loop.time()
         self._busy = 0  # the handler's awaitables still pending
         self._timer: asyncio.TimerHandle | None = self._loop.call_at(self._last + BODY_IDLE, self._check)
