@@ -87,6 +87,15 @@ async def websocket_through_tornado(server, http: RawHTTP) -> None:
     a_websocket(server)
 
 
+async def websocket_through_its_handler(server, http: RawHTTP) -> None:
+    """Tornado's whole way: routed to ChatUpgrade, whose take-over detaches the stream."""
+    http.send(handshake(server, "Expect: 100-continue\r\n"))
+    async with asyncio.timeout(GENEROUS):
+        assert await http.reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 (Continue)\r\n\r\n"
+    await switched(http.reader, http.writer)
+    a_websocket(server)
+
+
 async def handshake_refused(server, http: RawHTTP) -> None:
     http.send(handshake(server, "Origin: https://evil.example\r\n"))
     assert (await http.answer()).status == 403  # kept alive: counted until the client closes
@@ -107,7 +116,8 @@ async def head_too_large(server, http: RawHTTP) -> None:
     assert (await http.answer()).status == 431
 
 
-@pytest.mark.parametrize("way", [websocket_at_the_accept, websocket_through_tornado, handshake_refused,
+@pytest.mark.parametrize("way", [websocket_at_the_accept, websocket_through_tornado, websocket_through_its_handler,
+                                 handshake_refused,
                                  page_answered, silent, head_too_large])
 async def test_the_count_goes_back_to_zero_whichever_way_a_connection_goes(
         server, way: Callable[..., Awaitable[None]]):
