@@ -5,8 +5,8 @@ all of them, which per-connection and per-user limits never see. So the
 address — as resolved through ``trusted_proxies`` (``chatd.proxies``) —
 gets token buckets of its own: for new connections, messages, new guest
 users and new rooms, plus caps on its open WebSockets and on its other open
-connections (accepted, not WebSockets yet). Pure: no I/O, the
-clock is the caller's (seconds).
+connections (accepted, not WebSockets yet). Pure: no I/O, the clock is the
+caller's (seconds).
 
     limits = AddressLimits(lambda: config.address)
     key = limits.key("2001:db8:1:2::7")          # '2001:db8:1:2::/64'; None when exempt

@@ -1,12 +1,13 @@
 """Who may connect and send: the limits per address and per user.
 
 Per address (``chatd.abuse``): open connections (WebSockets, and the others
-apart), new connections, messages, new guests and new rooms. Per user: messages, all its connections together
-(``limits.user_rate_*``). On one node they are counted in this process. On
-a cluster (a Redis bus) the rates are buckets on Redis shared by every node
-(``chatd.cluster.limits``), and the open connections are still counted by
-each node; while Redis is out, this process counts alone. The per-connection
-bucket is the connection's own (``chatd.web.connection``).
+apart), new connections, messages, new guests and new rooms. Per user:
+messages, all its connections together (``limits.user_rate_*``). On one
+node they are counted in this process. On a cluster (a Redis bus) the rates
+are buckets on Redis shared by every node (``chatd.cluster.limits``), and
+the open connections are still counted by each node; while Redis is out,
+this process counts alone. The per-connection bucket is the connection's
+own (``chatd.web.connection``).
 
     admission = Admission(lambda: config, clock, buckets)   # buckets: SharedBuckets, or None (one node)
     refusal = await admission.connect(address)              # None (counted until disconnect), or a Refusal
