@@ -28,6 +28,7 @@ Settings are read on every call, so ``chatd reload`` applies them at once.
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ from chatd.durations import duration_text, whole_seconds
 from chatd.proxies import in_networks, parse_networks
 from chatd.ratelimit import BucketTable
 
+# Keys computed lately, kept: each connection's address is keyed at its accept and again at its
+# handshake, ~3 µs each with ipaddress; the recent clients' addresses, ~300 bytes each.
+KEYS_KEPT = 4096
 MAX_KEYS = 100_000  # addresses remembered per kind: ~200 bytes each, so at most ~20 MB per kind
 CONNECTIONS_RETRY_AFTER = 30  # seconds to suggest when an address holds all its connections
 REPORT_EVERY = 60  # seconds: a limited address is worth one log line a minute per kind, not one per refusal
@@ -109,11 +113,12 @@ class Refusal:
         return f"address.{rule.rate}, address.{rule.burst}"
 
 
+@functools.lru_cache(maxsize=KEYS_KEPT)
 def address_key(address: str, ipv6_prefix: int) -> str:
     """The key an address is limited under: an IPv4 address itself
     (``"203.0.113.9"``), an IPv6 address's network of ``ipv6_prefix`` bits
     (``"2001:db8:1:2::/64"``), an IPv4-mapped IPv6 address as IPv4; anything
-    that is not an IP address (a Unix socket peer) as given."""
+    that is not an IP address (a Unix socket peer) as given. Cached (``KEYS_KEPT``)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
