@@ -4,14 +4,16 @@ One script on one address can make hundreds of guests and speak through
 all of them, which per-connection and per-user limits never see. So the
 address — as resolved through ``trusted_proxies`` (``chatd.proxies``) —
 gets token buckets of its own: for new connections, messages, new guest
-users and new rooms, plus a cap on its open connections. Pure: no I/O, the
-clock is the caller's (seconds).
+users and new rooms, plus caps on its open WebSockets and on its other open
+connections (accepted, not WebSockets yet). Pure: no I/O, the clock is the
+caller's (seconds).
 
     limits = AddressLimits(lambda: config.address)
     key = limits.key("2001:db8:1:2::7")          # '2001:db8:1:2::/64'; None when exempt
     refusal = limits.connect(key, now)           # None (counted), or a Refusal
     refusal = limits.take(Kind.GUEST, key, now)  # None, or Refusal(kind, retry_after)
     limits.disconnect(key)
+    refusal = limits.arrive(key, now)            # a connection not yet a WebSocket; limits.depart(key)
 
 **IPv6.** A host usually holds a whole /64 (SLAAC, privacy addresses), so
 an IPv6 address is limited by its /64 network (``address.ipv6_prefix``).
@@ -26,6 +28,7 @@ Settings are read on every call, so ``chatd reload`` applies them at once.
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +39,9 @@ from chatd.durations import duration_text, whole_seconds
 from chatd.proxies import in_networks, parse_networks
 from chatd.ratelimit import BucketTable
 
+# Keys computed lately, kept: each connection's address is keyed at its accept and again at its
+# handshake, ~3 µs each with ipaddress; the recent clients' addresses, ~300 bytes each.
+KEYS_KEPT = 4096
 MAX_KEYS = 100_000  # addresses remembered per kind: ~200 bytes each, so at most ~20 MB per kind
 CONNECTIONS_RETRY_AFTER = 30  # seconds to suggest when an address holds all its connections
 REPORT_EVERY = 60  # seconds: a limited address is worth one log line a minute per kind, not one per refusal
@@ -46,6 +52,7 @@ class Kind(StrEnum):
     """What an address does that is limited."""
 
     CONNECTIONS = "connections"  # open at once (a cap, not a rate)
+    HTTP = "http"  # connections open at once that are not (yet) WebSockets (a cap: chatd.web.pending)
     CONNECT = "connect"  # new WebSocket connections
     MESSAGE = "message"  # WebSocket messages, all the address's connections together
     GUEST = "guest"  # new users (identify with a name and no token)
@@ -68,6 +75,10 @@ RULES = {
 }
 
 
+# The kinds that cap what is open at once, and the setting under `address.` that gives the cap.
+CAPS = {Kind.CONNECTIONS: "max_connections", Kind.HTTP: "max_http_connections"}
+
+
 @dataclass(frozen=True)
 class Refusal:
     """An address over a limit: what, and in how many seconds to try again.
@@ -88,22 +99,26 @@ class Refusal:
         """The text a refused client is told."""
         if self.kind == Kind.CONNECTIONS:
             return "too many open connections from your network address; close some tabs or try again later"
+        if self.kind == Kind.HTTP:
+            return ("too many connections from your network address waiting for or between requests; "
+                    "try again later")
         return (f"too many {RULES[self.kind].what} from your network address (all its users together); "
                 f"try again in {duration_text(self.retry_after)}")
 
     def settings(self) -> str:
         """The settings behind this limit, for the operator's log."""
-        if self.kind == Kind.CONNECTIONS:
-            return "address.max_connections"
+        if self.kind in CAPS:
+            return f"address.{CAPS[self.kind]}"
         rule = RULES[self.kind]
         return f"address.{rule.rate}, address.{rule.burst}"
 
 
+@functools.lru_cache(maxsize=KEYS_KEPT)
 def address_key(address: str, ipv6_prefix: int) -> str:
     """The key an address is limited under: an IPv4 address itself
     (``"203.0.113.9"``), an IPv6 address's network of ``ipv6_prefix`` bits
     (``"2001:db8:1:2::/64"``), an IPv4-mapped IPv6 address as IPv4; anything
-    that is not an IP address (a Unix socket peer) as given."""
+    that is not an IP address (a Unix socket peer) as given. Cached (``KEYS_KEPT``)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -122,7 +137,8 @@ class AddressLimits:
     def __init__(self, settings: Callable[[], Any], max_keys: int = MAX_KEYS):
         self._settings = settings
         self._tables = {kind: BucketTable(max_keys) for kind in RULES}
-        self._open: collections.Counter[str] = collections.Counter()  # key → open connections
+        self._open: collections.Counter[str] = collections.Counter()  # key → open WebSocket connections
+        self._http: collections.Counter[str] = collections.Counter()  # key → open connections not WebSockets
         self._reports = BucketTable(max_keys)  # "kind key" → one token per REPORT_EVERY seconds
 
     def key(self, address: str) -> str | None:
@@ -152,12 +168,33 @@ class AddressLimits:
         the caller counts the rate elsewhere (on a cluster, on Redis)."""
         if key is None:
             return None
-        if self._open[key] >= self._settings().max_connections:
-            return self.refusal(Kind.CONNECTIONS, key, CONNECTIONS_RETRY_AFTER, now)
-        refusal = self.take(Kind.CONNECT, key, now) if rate else None
+        refusal = self._capped(Kind.CONNECTIONS, self._open, key, now)
+        if refusal is None and rate:
+            refusal = self.take(Kind.CONNECT, key, now)
         if refusal is None:
             self._open[key] += 1
         return refusal
+
+    def arrive(self, key: str | None, now: float) -> Refusal | None:
+        """A connection from ``key`` accepted, not (yet) a WebSocket: refused when the
+        address holds ``address.max_http_connections`` such already; otherwise counted
+        until ``depart(key)`` (when it closes or becomes a WebSocket: chatd.web.pending)."""
+        if key is None:
+            return None
+        refusal = self._capped(Kind.HTTP, self._http, key, now)
+        if refusal is None:
+            self._http[key] += 1
+        return refusal
+
+    def depart(self, key: str | None) -> None:
+        """A connection ``arrive`` counted has closed or become a WebSocket."""
+        _give_back(self._http, key)
+
+    def _capped(self, kind: Kind, counts: collections.Counter[str], key: str, now: float) -> Refusal | None:
+        """The refusal of a ``kind`` in CAPS when ``key`` holds its cap already, else None."""
+        if counts[key] >= getattr(self._settings(), CAPS[kind]):
+            return self.refusal(kind, key, CONNECTIONS_RETRY_AFTER, now)
+        return None
 
     def refusal(self, kind: Kind, key: str, retry_after: float, now: float) -> Refusal:
         """A refusal of ``kind`` for ``key``, to try again in ``retry_after`` seconds
@@ -167,11 +204,7 @@ class AddressLimits:
 
     def disconnect(self, key: str | None) -> None:
         """A connection ``connect`` counted has closed."""
-        if key is None:
-            return
-        self._open[key] -= 1
-        if self._open[key] <= 0:
-            del self._open[key]
+        _give_back(self._open, key)
 
     def move(self, old: str | None, new: str | None) -> None:
         """An open connection counted under ``old`` counts under ``new`` from now on (the
@@ -183,6 +216,19 @@ class AddressLimits:
     def open_connections(self, key: str) -> int:
         return self._open[key]
 
+    def http_connections(self, key: str) -> int:
+        """Connections of ``key`` counted by ``arrive`` and not yet by ``depart``."""
+        return self._http[key]
+
     def remembered(self) -> int:
         """Keys held in memory, every kind together (for tests and figures)."""
-        return sum(len(t) for t in self._tables.values()) + len(self._open) + len(self._reports)
+        return sum(len(t) for t in self._tables.values()) + len(self._open) + len(self._http) + len(self._reports)
+
+
+def _give_back(counts: collections.Counter[str], key: str | None) -> None:
+    """One connection fewer for ``key`` (None: exempt, never counted); a key at 0 is forgotten."""
+    if key is None:
+        return
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]

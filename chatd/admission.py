@@ -1,12 +1,13 @@
 """Who may connect and send: the limits per address and per user.
 
-Per address (``chatd.abuse``): open connections, new connections, messages,
-new guests and new rooms. Per user: messages, all its connections together
-(``limits.user_rate_*``). On one node they are counted in this process. On
-a cluster (a Redis bus) the rates are buckets on Redis shared by every node
-(``chatd.cluster.limits``), and the open connections are still counted by
-each node; while Redis is out, this process counts alone. The per-connection
-bucket is the connection's own (``chatd.web.connection``).
+Per address (``chatd.abuse``): open connections (WebSockets, and the others
+apart), new connections, messages, new guests and new rooms. Per user:
+messages, all its connections together (``limits.user_rate_*``). On one
+node they are counted in this process. On a cluster (a Redis bus) the rates
+are buckets on Redis shared by every node (``chatd.cluster.limits``), and
+the open connections are still counted by each node; while Redis is out,
+this process counts alone. The per-connection bucket is the connection's
+own (``chatd.web.connection``).
 
     admission = Admission(lambda: config, clock, buckets)   # buckets: SharedBuckets, or None (one node)
     refusal = await admission.connect(address)              # None (counted until disconnect), or a Refusal
@@ -14,6 +15,7 @@ bucket is the connection's own (``chatd.web.connection``).
     why = admission.message_take(session, address, now)     # one node: None, or (why not, seconds to wait)
     why = await admission.message_admit(session, address)   # a cluster: the same on Redis
     admission.disconnect(address); admission.forget(user_id)
+    refusal = admission.arrive(address)                     # accepted, not yet a WebSocket; depart(address)
 
 docs/protocol.md, "Rate limits"; docs/operations.md, "Limits per address".
 """
@@ -61,6 +63,15 @@ class Admission:
     def disconnect(self, address: str | None) -> None:
         """A connection ``connect`` let in has closed."""
         self.addresses.disconnect(address)
+
+    def arrive(self, address: str | None) -> Refusal | None:
+        """A connection from ``address`` accepted, not yet a WebSocket (``chatd.web.pending``):
+        None when let in (it counts until ``depart``), else why not. Counted by each node."""
+        return self._logged(self.addresses.arrive(address, self._clock()), address)
+
+    def depart(self, address: str | None) -> None:
+        """A connection ``arrive`` let in has closed or become a WebSocket."""
+        self.addresses.depart(address)
 
     def forget(self, user_id: int) -> None:
         """The user's last connection here has closed: its bucket goes."""

@@ -66,7 +66,7 @@ DELIVERY_BYTES = Counter("chatd_delivery_bytes", "bytes of the message frames ha
 SLOW_READERS = Counter("chatd_slow_readers_cut_off", "connections cut off for not reading what was sent to them "
                        "(limits.send_queue_bytes)", registry=_REGISTRY)
 RATE_LIMITED = Counter("chatd_rate_limited", "requests refused by a rate limit, by kind (connection, user, api, and "
-                       "the address kinds: connections, connect, message, guest, room)", ("kind",),
+                       "the address kinds: connections, http, connect, message, guest, room)", ("kind",),
                        registry=_REGISTRY)
 ERRORS = Counter("chatd_errors", "error answers sent (WebSocket error frames and HTTP API errors), by code",
                  ("code",), registry=_REGISTRY)

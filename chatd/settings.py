@@ -245,6 +245,10 @@ SETTINGS: tuple[Setting, ...] = (
             "an IPv6 client is limited with every address of its network of this many bits", live=True),
     Setting("address.max_connections", 200, _int(1, 1_000_000), "WebSocket connections open at once per address",
             live=True),
+    Setting("address.max_http_connections", 200, _int(1, 1_000_000),
+            "connections open at once per address that are not WebSockets (a request on its way, under way or "
+            "awaited on a kept-alive connection, a handshake); not counted from trusted_proxies",
+            live=True),
     Setting("address.connects_per_second", 10, _number(0.01, 1e9), "new WebSocket connections per second per address",
             live=True),
     Setting("address.connect_burst", 100, _number(1, 1e9), "burst of new WebSocket connections per address",

@@ -76,6 +76,24 @@ def test_open_connections_are_capped_and_given_back():
     assert limits.open_connections(key) == 0 and limits.remembered() <= 2  # no entry left for the count
 
 
+def test_connections_not_yet_websockets_are_capped_apart_and_given_back():
+    limits = AddressLimits(lambda: settings(max_http_connections=2, max_connections=1))
+    key = limits.key("198.51.100.7")
+    assert limits.arrive(key, 0.0) is None and limits.arrive(key, 0.0) is None
+    refusal = limits.arrive(key, 0.0)
+    assert refusal.kind == Kind.HTTP and refusal.seconds == 30 and refusal.settings() == "address.max_http_connections"
+    assert refusal.message.startswith("too many connections from your network address")
+    assert limits.connect(key, 0.0) is None  # the WebSockets' count is another
+    assert limits.arrive(limits.key("198.51.100.8"), 0.0) is None  # another address
+    limits.depart(key)
+    assert limits.http_connections(key) == 1 and limits.arrive(key, 0.0) is None
+    limits.depart(key)
+    limits.depart(key)
+    limits.disconnect(key)
+    assert limits.http_connections(key) == 0 and limits.open_connections(key) == 0
+    assert limits.arrive(None, 0.0) is None  # exempt
+
+
 def test_exempt_networks_are_never_limited():
     limits = AddressLimits(lambda: settings(exempt=["198.51.100.0/24", "2001:db8:5::/48"], guest_burst=1))
     assert limits.key("198.51.100.7") is None and limits.key("::ffff:198.51.100.7") is None

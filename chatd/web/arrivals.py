@@ -24,7 +24,12 @@ the address (``chatd.abuse``) counted here is handed along
 A socket with no bytes yet is waited for once (the loop's reader: about half
 of a storm's, looking a pass later finds no more); one that stays silent
 ``PEEK_WAIT`` seconds (a quarter more at most) goes to Tornado and its
-timeouts, so a silent client or a slowloris holds nothing here for longer.
+timeouts (``chatd.web.timeouts``), so a silent client or a slowloris holds
+nothing here for longer.
+
+Before any of that, the connection counts for its address (``chatd.web.pending``)
+until it is closed or a ``ChatConnection``'s; over the address's cap it is
+answered 429 and closed at once.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from chatd.abuse import Refusal
 from chatd.proxies import request_address
 from chatd.web.handshake import Handshakes, log_switched
 from chatd.web.headlimit import HeadLimitStream
+from chatd.web.pending import refuse
 from chatd.web.wshead import INCOMPLETE, MAX_HEAD, Head, parse_head
 
 PEEK_WAIT = 2.0  # seconds a connection may stay silent here before Tornado gets it
@@ -60,6 +66,7 @@ class Arrivals:
         self._handle_stream = handle_stream
         self._stream_options = stream_options
         self._handshakes = handshakes
+        self._pending = handshakes.pending
         self._loop = asyncio.get_running_loop()
         # socket -> (its peer address, loop time when it goes to Tornado unread); in arrival order
         self._waiting: dict[socket.socket, tuple[tuple, float]] = {}
@@ -77,7 +84,17 @@ class Arrivals:
         return len(self._lingering)
 
     def accepted(self, sock: socket.socket, address: tuple) -> None:
-        """``add_accept_handler``'s callback: a new connection."""
+        """``add_accept_handler``'s callback: a new connection, counted for its address
+        until it is closed or a WebSocket's (``chatd.web.pending``), or refused at once."""
+        if sock.family in _INET:
+            try:
+                refusal = self._pending.arrive(sock, address[0])
+            except Exception:  # a bug: the connection is served, uncounted
+                app_log.error("Error in connection callback", exc_info=True)
+                refusal = None
+            if refusal is not None:
+                refuse(sock, refusal)
+                return
         self._look(sock, address, True)
 
     def close(self) -> None:
@@ -91,6 +108,7 @@ class Arrivals:
         for sock in list(self._waiting):
             self._loop.remove_reader(sock.fileno())
             sock.close()
+            self._pending.settle(sock)
         self._waiting.clear()
 
     def _look(self, sock: socket.socket, address: tuple, first: bool) -> None:
@@ -158,12 +176,13 @@ class Arrivals:
         """As Tornado's ``TCPServer._handle_connection`` gives it an accepted socket;
         ``refusal``: the one counted here, for ``ChatUpgrade`` to answer."""
         try:
-            stream = HeadLimitStream(sock, self._lingering, **self._stream_options)
+            stream = HeadLimitStream(sock, self._lingering, self._pending.settle, **self._stream_options)
             if refusal is not None:
                 self._handshakes.prejudged[stream] = refusal
             self._handle_stream(stream, address)
         except Exception:
             app_log.error("Error in connection callback", exc_info=True)
+            self._pending.settle(sock)  # no stream, or one Tornado does not serve: counted no more
 
     async def _take(self, sock: socket.socket, address: tuple, head: Head) -> None:
         started = time.time()
@@ -186,6 +205,7 @@ class Arrivals:
             sock.recv(head.length, socket.MSG_DONTWAIT)  # the head only: frames behind it are the connection's
         except OSError:
             sock.close()  # the client left
+            self._pending.settle(sock)
             chat.admission.disconnect(key)
             return
         await handshakes.open(sock, head.fields["sec-websocket-key"], remote_ip, key)

@@ -53,6 +53,7 @@ from chatd.proxies import request_address
 from chatd.web.connection import ChatConnection
 from chatd.web.headers import SECURITY_HEADERS
 from chatd.web.outbox import Outbox
+from chatd.web.pending import Pending
 from chatd.web.upgrade import key_problem
 from chatd.web.wshead import Fields
 
@@ -79,6 +80,7 @@ class Handshakes:
         self.registry = registry
         self.handing = handing
         self.outbox = outbox
+        self.pending = Pending(chat)  # the connections not yet WebSockets, per address
         # request connection -> the refusal ChatUpgrade is to answer it with (weak: a client
         # leaving before Tornado routes its request takes its entry along)
         self.refused: weakref.WeakKeyDictionary[object, Refusal] = weakref.WeakKeyDictionary()
@@ -144,7 +146,7 @@ class Handshakes:
                 return
             await self._connect(connection, sock)
         finally:
-            self._made_or_not(connection, address)
+            self._made_or_not(connection, address, sock)
 
     async def hand_over(self, stream: IOStream, key: str, remote_ip: str, address: str | None) -> None:
         """Write the 101 for ``key`` on ``stream`` (detached from Tornado's HTTP
@@ -153,6 +155,7 @@ class Handshakes:
         gives it back once the connection was made, this method if it never is."""
         connection = ChatConnection(self.chat, self.registry, self.outbox, remote_ip, address)
         early = b""
+        sock = stream.socket  # None once Tornado closes it
         try:
             try:
                 await stream.write(self._switching(key))  # out before the socket changes hands
@@ -164,7 +167,7 @@ class Handshakes:
             if not await self._connect(connection, stream.socket):
                 return
         finally:
-            self._made_or_not(connection, address)
+            self._made_or_not(connection, address, sock)
         if early:
             connection.data_received(early)
 
@@ -181,8 +184,9 @@ class Handshakes:
             return False
         return True
 
-    def _made_or_not(self, connection: ChatConnection, address: str | None) -> None:
+    def _made_or_not(self, connection: ChatConnection, address: str | None, sock: socket.socket) -> None:
         self.handing.discard(connection)  # in the registry now (connection_made), or gone
+        self.pending.settle(sock)  # a WebSocket's now, or closed: counted as such, or not at all
         if connection not in self.registry and not connection.closed:
             self.chat.admission.disconnect(address)  # never made: connection_lost will not come
 

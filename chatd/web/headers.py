@@ -11,7 +11,10 @@ response, errors included. The page's own policy also admits the images of
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
+
+from tornado import httputil
 
 
 # What the page may load and talk to. 'self' in connect-src also admits
@@ -47,6 +50,19 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Server": "chatd",  # no version: nothing to match against a list of known holes
 }
+
+
+def closing_answer(status: str, text: str, fields: Mapping[str, str] | None = None) -> bytes:
+    """The bytes of an answer chatd writes on a socket itself, outside Tornado's
+    handlers, that ends the connection: ``status`` (``"431 Request Header Fields Too
+    Large"``), a plain-text body ``text`` (a line: a newline is added), the security
+    headers, ``fields`` and ``Connection: close``."""
+    body = (text + "\n").encode()
+    lines = [f"HTTP/1.1 {status}", f"Date: {httputil.format_timestamp(time.time())}",
+             *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+             *(f"{name}: {value}" for name, value in (fields or {}).items()),
+             "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 class SecurityHeaders:

@@ -16,23 +16,22 @@ until the client closes its side, for at most ``LINGER_SECONDS`` and
 would reset the connection, which may destroy the answer before the client
 reads it (the lingering close of RFC 9112 §9.6).
 
-    stream = HeadLimitStream(sock, lingering, max_buffer_size=..., read_chunk_size=...)
+    stream = HeadLimitStream(sock, lingering, closed, max_buffer_size=..., read_chunk_size=...)
     # lingering: a set of the tasks still draining such sockets (cancelled at stop)
+    # closed(sock): called once the socket is closed, whichever way (chatd.web.pending's settle)
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tornado import httputil
 from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.log import access_log
 
-from chatd.web.headers import SECURITY_HEADERS
+from chatd.web.headers import closing_answer
 
 LINGER_SECONDS = 5.0  # from the answer until the socket is closed, if the client has not closed its side
 LINGER_BYTES = 1 << 20  # of the client's bytes dropped after the answer, at most: then the socket is closed
@@ -41,22 +40,23 @@ _READ = 65536  # bytes read at once while dropping them
 
 def answer_431(head_max: int) -> bytes:
     """The answer's bytes: a plain-text body saying the limit (``head_max`` bytes)."""
-    body = (f"the request's head (its start line and header fields) is larger than {head_max} bytes; "
-            "send fewer or shorter header fields (cookies, for one)\n").encode()
-    lines = ["HTTP/1.1 431 Request Header Fields Too Large", f"Date: {httputil.format_timestamp(time.time())}",
-             *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
-             "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}", "Connection: close"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return closing_answer("431 Request Header Fields Too Large",
+                          f"the request's head (its start line and header fields) is larger than {head_max} bytes; "
+                          "send fewer or shorter header fields (cookies, for one)")
 
 
 class HeadLimitStream(IOStream):
     """Tornado's ``IOStream``, answering a head past its limit (see the module).
     ``lingering``: where the tasks that answer and drain such sockets are kept
-    (asyncio keeps only a weak reference to a task)."""
+    (asyncio keeps only a weak reference to a task); ``closed(sock)``: told
+    when the socket is closed (not when it is taken from the stream:
+    ``chatd.web.handshake.take_socket``)."""
 
-    def __init__(self, sock: socket.socket, lingering: set[asyncio.Task], **options: Any):
+    def __init__(self, sock: socket.socket, lingering: set[asyncio.Task],
+                 closed: Callable[[socket.socket], None], **options: Any):
         super().__init__(sock, **options)
         self._lingering = lingering
+        self._socket_closed = closed
         self._head_max: int | None = None  # the limit of the read under way, if it reads a head
 
     # Tornado's HTTP1Connection reads a head, and only a head, with read_until_regex; the
@@ -73,13 +73,22 @@ class HeadLimitStream(IOStream):
     def close_fd(self) -> None:
         """Tornado's, but for a socket whose head was past the limit (``close`` has set
         ``error`` and let go of the descriptor): answered and drained before it is closed."""
+        sock = self.socket
         if self._head_max is None or not isinstance(self.error, UnsatisfiableReadError):
-            super().close_fd()
+            try:
+                super().close_fd()
+            finally:
+                self._socket_closed(sock)
             return
-        sock, self.socket = self.socket, None
+        self.socket = None
         task = asyncio.get_running_loop().create_task(_refuse(sock, self._head_max))
         self._lingering.add(task)
-        task.add_done_callback(self._lingering.discard)
+
+        def done(task: asyncio.Task) -> None:
+            self._lingering.discard(task)
+            self._socket_closed(sock)  # _refuse closes it, answered or cancelled
+
+        task.add_done_callback(done)
 
 
 async def _refuse(sock: socket.socket, head_max: int) -> None:

@@ -27,8 +27,11 @@ from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.netutil import add_accept_handler
 
+from chatd.web import timeouts
 from chatd.web.arrivals import Arrivals
+from chatd.web.early import has_body
 from chatd.web.handshake import Handshakes
+from chatd.web.timeouts import BodyWatch
 
 
 class _Requests:
@@ -44,9 +47,10 @@ class _Requests:
 
 class _Watched(httputil.HTTPMessageDelegate):
     """Tornado's delegate for one request, passed through; notes when the request
-    arrives, and gives a WebSocket handshake to ``handshakes`` when it takes it."""
+    arrives, gives a WebSocket handshake to ``handshakes`` when it takes it, and
+    watches that a body keeps coming (``chatd.web.timeouts``)."""
 
-    __slots__ = ("_delegate", "_requests", "_connection", "_handshakes")
+    __slots__ = ("_delegate", "_requests", "_connection", "_handshakes", "_body")
 
     def __init__(self, delegate: httputil.HTTPMessageDelegate, requests: _Requests,
                  connection: httputil.HTTPConnection, handshakes: Handshakes | None):
@@ -54,6 +58,7 @@ class _Watched(httputil.HTTPMessageDelegate):
         self._requests = requests
         self._connection = connection
         self._handshakes = handshakes
+        self._body: BodyWatch | None = None
 
     def headers_received(self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
                          headers: httputil.HTTPHeaders) -> Awaitable[None] | None:
@@ -64,16 +69,29 @@ class _Watched(httputil.HTTPMessageDelegate):
             # or (a refusal) hands the request on to Tornado through refuse().
             return handshakes.take(self._connection, headers,
                                    lambda: self._delegate.headers_received(start_line, headers))
-        return self._delegate.headers_received(start_line, headers)
+        if not has_body(headers):
+            return self._delegate.headers_received(start_line, headers)
+        self._body = BodyWatch(self._connection)
+        return self._body.waiting_on(self._delegate.headers_received(start_line, headers))
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        return self._delegate.data_received(chunk)
+        if self._body is None:
+            return self._delegate.data_received(chunk)
+        self._body.progress()
+        return self._body.waiting_on(self._delegate.data_received(chunk))
 
     def finish(self) -> None:
+        self._stop_watch()
         self._delegate.finish()
 
     def on_connection_close(self) -> None:
+        self._stop_watch()
         self._delegate.on_connection_close()
+
+    def _stop_watch(self) -> None:
+        if self._body is not None:
+            self._body.stop()
+            self._body = None
 
 
 class ChatHTTPServer(HTTPServer):
@@ -81,7 +99,10 @@ class ChatHTTPServer(HTTPServer):
     ``/ws`` handshakes are answered at their headers (``chatd.web.handshake``)."""
 
     def initialize(self, *args: Any, handshakes: Handshakes | None = None, **kwargs: Any) -> None:
-        """HTTPServer's own arguments, and the application's ``Handshakes``."""
+        """HTTPServer's own arguments, and the application's ``Handshakes``. A request's head
+        must come within ``chatd.web.timeouts.HEAD_TIMEOUT`` unless ``idle_connection_timeout``
+        says otherwise (Tornado's default, an hour, lets a silent client hold its connection)."""
+        kwargs.setdefault("idle_connection_timeout", timeouts.HEAD_TIMEOUT)
         super().initialize(*args, **kwargs)
         self._connections_seen: dict[object, _Requests] = {}
         self._handshakes = handshakes
