@@ -14,7 +14,10 @@ const LINE_MARGIN_PX = 8;  // the line opened at sits this far below the top of 
 const SEEK_PAGES = 5;
 
 export class UnreadLine {
-  /** els: {scroller, list, anchor: the list's ScrollAnchor}; store: the Store; actions: {loadOlder(view), loadNewer(view)} */
+  /**
+   * els: {scroller, list, anchor: the list's ScrollAnchor}; store: the Store;
+   * actions: {loadOlder(view), showLatest(view): the view's latest page in place of a gap (client.js)}
+   */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -135,10 +138,18 @@ export class UnreadLine {
     this.jump.textContent = this.below ? plural('messages.jump_new', this.below) : t('messages.jump_latest');
   }
 
-  /** To the bottom of the list, the newest messages (Jump to latest, or the user sent one). */
+  /**
+   * To the bottom of the list, the newest messages (Jump to latest, or the user sent one). After a
+   * jump far back (a gap after the messages held) the view starts again from its latest page, as
+   * Back to it does: however far the jump went, the latest show, not the page after the jump. Unlike
+   * opening the view, it stays at the bottom rather than at a "New messages" line.
+   */
   toLatest() {
     const view = this.view();
-    if (view && view.gapAfter !== null) this.actions.loadNewer(view); // after a jump, newer ones are not held
+    if (view && view.gapAfter !== null) {
+      this.actions.showLatest(view); // cleared: opened() has run, and the latest page is on its way
+      this.placed = true;
+    }
     this.els.anchor.toBottom();
     this.showJump();
   }

@@ -93,3 +93,25 @@ async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothin
     await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
     await expect(alice.locator("#toasts")).to_contain_text("There is no message 999999999 in #\u2068lobby\u2069.")
     assert not alice.js_errors
+
+
+async def test_jump_to_latest_after_a_jump_far_back_shows_the_latest_messages(browser, page_url, user, seed):  # noqa: F811
+    bob = await user("bob", "lobby")
+    target = (await bob.say("lobby", "the plan, long ago"))["id"]
+    newer = await seed(130, "later chatter", room="lobby")  # more than the page after the jump holds
+    alice = await open_tab(browser, page_url, "alice")
+    await expect(messages(alice).last).to_contain_text("later chatter")
+
+    await alice.goto(f"{page_url}#/r/lobby/m/{target}")
+    await expect(alice.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class("msg highlight")
+    await expect(alice.get_by_test_id("load-newer")).to_be_visible()  # a gap: the latest are not held
+    await alice.get_by_test_id("jump-latest").click()
+
+    # The latest messages at the bottom (docs/page.md, "Unread, mentions and typing"), as Back shows
+    # them: not merely the next page after the message jumped to.
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice.get_by_test_id("jump-latest")).to_be_hidden()
+    await expect(alice.get_by_test_id("load-newer")).to_have_count(0)
+    ids = [int(i) for i in await messages(alice).evaluate_all("(nodes) => nodes.map((n) => n.dataset.id)")]
+    assert ids == sorted(set(ids)) and ids[-1] == newer[-1], "the latest, in order, nothing twice"
+    assert not alice.js_errors
