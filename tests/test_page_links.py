@@ -115,3 +115,60 @@ async def test_jump_to_latest_after_a_jump_far_back_shows_the_latest_messages(br
     ids = [int(i) for i in await messages(alice).evaluate_all("(nodes) => nodes.map((n) => n.dataset.id)")]
     assert ids == sorted(set(ids)) and ids[-1] == newer[-1], "the latest, in order, nothing twice"
     assert not alice.js_errors
+
+
+async def history_length(page) -> int:
+    return await page.evaluate("() => history.length")
+
+
+async def to_the_bottom(page) -> None:
+    """The reader scrolls the message list down to its end."""
+    await page.get_by_test_id("messages").evaluate(
+        "(list) => { const s = list.parentElement; s.scrollTop = s.scrollHeight; }")
+
+
+async def test_back_at_the_latest_the_address_names_the_view_again_in_place_of_the_message(
+        browser, page_url, user, seed):  # noqa: F811
+    bob = await user("bob", "lobby")
+    target = (await bob.say("lobby", "the plan, long ago"))["id"]
+    newer = await seed(130, "later chatter", room="lobby")
+    alice = await open_tab(browser, page_url, "alice")
+    await expect(messages(alice).last).to_contain_text("later chatter")
+    jump_latest, load_newer = alice.get_by_test_id("jump-latest"), alice.get_by_test_id("load-newer")
+
+    async def jump(message_id: int) -> int:
+        await alice.goto(f"{page_url}#/r/lobby/m/{message_id}")
+        found = alice.locator(f'[data-testid=message][data-id="{message_id}"]')
+        await expect(found).to_have_class(re.compile(r"\bhighlight\b"))
+        await expect(alice).to_have_url(re.compile(rf"#/r/lobby/m/{message_id}$"))
+        return await history_length(alice)
+
+    # Jump to latest: the address is the room's (docs/page.md, "Addresses"), the entry replaced, so a
+    # reload opens at the latest, not at the old message.
+    entries = await jump(target)
+    await jump_latest.click()
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    assert await history_length(alice) == entries
+
+    # Scrolling down to the latest from a message among them.
+    entries = await jump(newer[-30])
+    await expect(jump_latest).to_be_visible()
+    await to_the_bottom(alice)
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    assert await history_length(alice) == entries
+
+    # Loading newer messages after a jump far back, at the bottom, until they reach the latest.
+    entries = await jump(target)
+    while await load_newer.count():
+        await to_the_bottom(alice)
+        await expect(alice).to_have_url(re.compile(rf"#/r/lobby/m/{target}$"))  # not the latest yet
+        await load_newer.click()
+        await expect(load_newer.filter(has_text="Loading")).to_have_count(0)
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    assert await history_length(alice) == entries
+
+    await alice.reload()  # opens the room at its latest, no message highlighted
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice.locator(".msg.highlight")).to_have_count(0)
+    assert not alice.js_errors
