@@ -95,12 +95,20 @@ async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothin
     assert not alice.js_errors
 
 
-async def test_jump_to_latest_after_a_jump_far_back_shows_the_latest_messages(browser, page_url, user, seed):  # noqa: F811
+async def far_back(browser, page_url, user, seed, text: str = "the plan, long ago"):  # noqa: F811
+    """alice's tab in the lobby, where bob said `text` long ago: 130 messages since, more than a page
+    holds, so the latest page does not hold it, nor the page after it. → (alice, its id, the 130 ids)"""
     bob = await user("bob", "lobby")
-    target = (await bob.say("lobby", "the plan, long ago"))["id"]
-    newer = await seed(130, "later chatter", room="lobby")  # more than the page after the jump holds
+    target = (await bob.say("lobby", text))["id"]
+    newer = await seed(130, "later chatter", room="lobby")
     alice = await open_tab(browser, page_url, "alice")
     await expect(messages(alice).last).to_contain_text("later chatter")
+    assert await alice.locator(f'[data-testid="message"][data-id="{target}"]').count() == 0
+    return alice, target, newer
+
+
+async def test_jump_to_latest_after_a_jump_far_back_shows_the_latest_messages(browser, page_url, user, seed):  # noqa: F811
+    alice, target, newer = await far_back(browser, page_url, user, seed)
 
     await alice.goto(f"{page_url}#/r/lobby/m/{target}")
     await expect(alice.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class("msg highlight")
@@ -129,11 +137,7 @@ async def to_the_bottom(page) -> None:
 
 async def test_back_at_the_latest_the_address_names_the_view_again_in_place_of_the_message(
         browser, page_url, user, seed):  # noqa: F811
-    bob = await user("bob", "lobby")
-    target = (await bob.say("lobby", "the plan, long ago"))["id"]
-    newer = await seed(130, "later chatter", room="lobby")
-    alice = await open_tab(browser, page_url, "alice")
-    await expect(messages(alice).last).to_contain_text("later chatter")
+    alice, target, newer = await far_back(browser, page_url, user, seed)
     jump_latest, load_newer = alice.get_by_test_id("jump-latest"), alice.get_by_test_id("load-newer")
 
     async def jump(message_id: int) -> int:
