@@ -4,6 +4,7 @@ pasted in another user's browser opens that room at that message."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.async_api import expect
@@ -175,4 +176,54 @@ async def test_back_at_the_latest_the_address_names_the_view_again_in_place_of_t
     await alice.reload()  # opens the room at its latest, no message highlighted
     await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
     await expect(alice.locator(".msg.highlight")).to_have_count(0)
+    assert not alice.js_errors
+
+
+async def test_jump_to_latest_while_an_older_page_is_on_its_way_shows_the_latest_not_that_page(
+        browser, page_url, user, seed):  # noqa: F811
+    # The reader scrolls up from a message jumped to far back; before the older page comes, Jump to
+    # latest. That page, which no longer joins what the view holds, is dropped: the latest show.
+    bob = await user("bob", "lobby")
+    await seed(60, "long before", room="lobby")
+    target = (await bob.say("lobby", "the plan, long ago"))["id"]
+    newer = await seed(130, "later chatter", room="lobby")
+    alice = await open_tab(browser, page_url, "alice")
+    held = {"on": False, "cids": set(), "frames": []}  # replies held back: to `history` before an id
+
+    async def route(ws) -> None:
+        held["ws"] = ws
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            frame = json.loads(message)
+            if held["on"] and frame.get("type") == "history" and "before" in frame:
+                held["cids"].add(frame["cid"])
+            server.send(message)
+
+        def from_server(message) -> None:
+            if json.loads(message).get("cid") in held["cids"]:
+                held["frames"].append(message)
+            else:
+                ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    await alice.route_web_socket("**/ws", route)
+    await alice.reload()  # its connection through the route
+    await expect(messages(alice).last).to_contain_text("later chatter")
+    await alice.goto(f"{page_url}#/r/lobby/m/{target}")
+    await expect(alice.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class(re.compile("highlight"))
+
+    held["on"] = True
+    await alice.get_by_test_id("messages").evaluate("(list) => { list.parentElement.scrollTop = 0; }")
+    await expect(alice.locator("#load-older")).to_be_disabled()  # the older page asked for, its reply held
+    await alice.get_by_test_id("jump-latest").click()
+    held["on"] = False
+    for frame in held["frames"]:
+        held["ws"].send(frame)
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice.locator("#load-older")).to_be_enabled()
+    shown = await messages(alice).all_text_contents()
+    assert held["frames"] and not [text for text in shown if "long before" in text or "long ago" in text], shown
     assert not alice.js_errors
