@@ -212,7 +212,7 @@ new MessagesView(
 
 // After the list: they look at its items once it has drawn them.
 const unreadLine = new UnreadLine(messageEls, store, {
-  loadOlder: (view) => client.loadOlder(view), loadNewer: (view) => client.loadNewer(view),
+  loadOlder: (view) => client.loadOlder(view), showLatest: (view) => client.showLatest(view),
 });
 new ReadTracker(messageEls, store, client.attention);
 new Typing({ textarea: byId('composer'), after: byId('message-scroller') }, store, chat);

@@ -9,7 +9,9 @@
 // notification, a reply's original: one entry, whether or not the jump changed the view), and
 // a changed or pasted address opens what it names: a room is joined if the user may, else the
 // server's refusal is shown (no_such_room, forbidden). Back from a message to the view it is in
-// shows that view at its latest, as opening it does.
+// shows that view at its latest, as opening it does; and once the user goes back to the latest
+// from a message jumped to (store event `latest`), the address is the view's again, in place of the
+// message's (replaced, not a new entry: a reload opens at the latest, docs/page.md "Addresses").
 
 import { dmKey } from './store.js';
 
@@ -71,6 +73,7 @@ export class Links {
     store.on('jump', ({ id }) => (this.jumpId = id));
     store.on('current', () => this.follow());
     store.on('focus', ({ key, id }) => this.focused(key, id));
+    store.on('latest', ({ key }) => this.backAtLatest(key));
     window.addEventListener('hashchange', () => this.open(parseHash(window.location.hash)));
     store.on('me', () => {
       if (this.waiting) this.open(this.waiting);
@@ -94,6 +97,14 @@ export class Links {
     if (this.waiting || !view || key !== this.store.current) return;
     const shown = parseHash(window.location.hash);
     if (!names(shown, view) || shown.id !== id) window.history.pushState(null, '', viewHash(view, id));
+  }
+
+  // The view `key` on screen at its latest: an address naming a message in it names the view instead.
+  backAtLatest(key) {
+    const view = this.store.views.get(key);
+    if (this.waiting || !view || key !== this.store.current) return;
+    const shown = parseHash(window.location.hash);
+    if (names(shown, view) && shown.id !== null) window.history.replaceState(null, '', viewHash(view));
   }
 
   /** Show what `link` (parseHash's) names. */

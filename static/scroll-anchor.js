@@ -3,7 +3,8 @@
 // The list is held at one anchor — the bottom, or an item at a distance from the pane's top — and
 // put back there whenever the list or the pane changes size (a ResizeObserver: after layout,
 // before paint, so nothing jumps on screen). The anchor is set by whoever moves the list on purpose
-// (messages-view.js, unread-line.js) and taken from the reader's own scrolling.
+// (messages-view.js, unread-line.js) and taken from the reader's own scrolling; when that scrolling
+// brings the list back to the bottom, the scroller gets a `reader-at-bottom` event (unread-line.js).
 
 const NEAR_BOTTOM_PX = 60; // a reader this close to the bottom stays at the bottom
 
@@ -18,7 +19,10 @@ export class ScrollAnchor {
     sizes.observe(list);
     sizes.observe(scroller);
     scroller.addEventListener('scroll', () => {
-      if (this.setTop === null || Math.abs(scroller.scrollTop - this.setTop) > 1) this.remember();
+      if (this.setTop !== null && Math.abs(scroller.scrollTop - this.setTop) <= 1) return; // our own
+      const away = this.anchor !== null;
+      this.remember();
+      if (away && this.anchor === null) scroller.dispatchEvent(new Event('reader-at-bottom'));
     }, { passive: true });
     // A message unfolded or folded by its reader stays where it is (body.js).
     list.addEventListener('keep-in-place', (e) => this.keep(e.target.closest('.messages > li') || e.target));

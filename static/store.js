@@ -6,7 +6,8 @@
 // Events (CustomEvent, detail in brackets):
 //   me, rooms, views, current, messages {key, ids, live}, cleared {key}, pending {key},
 //   members {key}, older {key}, newer {key}, jump {id} (a jump to message id begins: client.js jumpTo),
-//   focus {key, id} (message id shown and highlighted), deleted {key, id},
+//   focus {key, id} (message id shown and highlighted), latest {key} (the user went back to the
+//   view's latest messages: unread-line.js), deleted {key, id},
 //   changed {key, id} (a message's text or reactions changed), replying {key}, editing {id},
 //   readstate {key} (its last_read or level), connection (store.connected changed)
 

@@ -3,7 +3,10 @@
 // "joined") — or after what the user saw arrive, when messages come while the tab is hidden —,
 // the list opened at that line, and a "Jump to latest" button while scrolled up that
 // counts the messages from others that arrived below. It follows the list's own store events, after the list
-// (app.js builds it second), so the list's items are in place when it looks.
+// (app.js builds it second), so the list's items are in place when it looks. When the user goes back
+// to the view's latest messages — Jump to latest, sending, scrolling down to them, or loading newer
+// ones until a jump's gap closes at the bottom — it says so (store event `latest`): the address
+// then names the view, not the message jumped to (deep-links.js).
 
 import { h } from './dom.js';
 import { plural, t } from './i18n.js';
@@ -14,7 +17,10 @@ const LINE_MARGIN_PX = 8;  // the line opened at sits this far below the top of 
 const SEEK_PAGES = 5;
 
 export class UnreadLine {
-  /** els: {scroller, list, anchor: the list's ScrollAnchor}; store: the Store; actions: {loadOlder(view), loadNewer(view)} */
+  /**
+   * els: {scroller, list, anchor: the list's ScrollAnchor}; store: the Store;
+   * actions: {loadOlder(view), showLatest(view): the view's latest page in place of a gap (client.js)}
+   */
   constructor(els, store, actions) {
     this.els = els;
     this.store = store;
@@ -25,6 +31,7 @@ export class UnreadLine {
     this.newest = 0;     // the newest id the list holds: a larger one arrived below
     this.below = 0;      // messages from others that arrived below while scrolled up
     this.sought = 0;     // older pages fetched since the view opened to find the first unread
+    this.gap = false;    // the view had a gap after a jump (jump.js) when last looked at
     // A plain item of the list, as the day separators are: role=separator would leave the <ol> holding
     // a child that is not a list item, which screen readers trip over (axe's rule "list").
     this.line = h('li', { class: 'unread-line', 'data-testid': 'unread-line' }, h('span', {}, t('messages.new_line')));
@@ -37,7 +44,9 @@ export class UnreadLine {
     store.on('readstate', ({ key }) => key === this.key && this.place());
     store.on('messages', ({ key, ids, live }) => key === this.key && this.arrived(ids, live));
     store.on('older', ({ key }) => key === this.key && this.place());
+    store.on('newer', ({ key }) => key === this.key && this.newerLoaded());
     els.scroller.addEventListener('scroll', () => this.showJump(), { passive: true });
+    els.scroller.addEventListener('reader-at-bottom', () => this.atLatest());
   }
 
   view() {
@@ -53,6 +62,7 @@ export class UnreadLine {
     this.below = 0;
     this.sought = 0;
     this.newest = view && view.ids.length ? view.ids[view.ids.length - 1] : 0;
+    this.gap = Boolean(view) && view.gapAfter !== null;
     this.line.remove();
     this.place();
     this.showJump();
@@ -135,11 +145,35 @@ export class UnreadLine {
     this.jump.textContent = this.below ? plural('messages.jump_new', this.below) : t('messages.jump_latest');
   }
 
-  /** To the bottom of the list, the newest messages (Jump to latest, or the user sent one). */
+  // Newer messages loaded after a jump: once its gap closes with the list at its bottom, the latest show.
+  newerLoaded() {
+    const view = this.view();
+    const closed = this.gap && view && view.gapAfter === null;
+    this.gap = Boolean(view) && view.gapAfter !== null;
+    if (closed && this.els.anchor.atBottom()) this.atLatest();
+  }
+
+  // At the bottom, by the user's doing: the view's latest messages are on screen unless a jump's gap
+  // is still below what is held.
+  atLatest() {
+    const view = this.view();
+    if (view && view.gapAfter === null) this.store.emit('latest', { key: this.key });
+  }
+
+  /**
+   * To the bottom of the list, the newest messages (Jump to latest, or the user sent one). After a
+   * jump far back (a gap after the messages held) the view starts again from its latest page, as
+   * Back to it does: however far the jump went, the latest show, not the page after the jump. Unlike
+   * opening the view, it stays at the bottom rather than at a "New messages" line.
+   */
   toLatest() {
     const view = this.view();
-    if (view && view.gapAfter !== null) this.actions.loadNewer(view); // after a jump, newer ones are not held
+    if (view && view.gapAfter !== null) {
+      this.actions.showLatest(view); // cleared: opened() has run, and the latest page is on its way
+      this.placed = true;
+    }
     this.els.anchor.toBottom();
     this.showJump();
+    this.atLatest();
   }
 }

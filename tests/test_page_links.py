@@ -4,6 +4,7 @@ pasted in another user's browser opens that room at that message."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.async_api import expect
@@ -92,4 +93,137 @@ async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothin
     await alice.goto(f"{page_url}#/r/lobby/m/999999999")
     await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
     await expect(alice.locator("#toasts")).to_contain_text("There is no message 999999999 in #\u2068lobby\u2069.")
+    assert not alice.js_errors
+
+
+async def far_back(browser, page_url, user, seed, text: str = "the plan, long ago"):  # noqa: F811
+    """alice's tab in the lobby, where bob said `text` long ago: 130 messages since, more than a page
+    holds, so the latest page does not hold it, nor the page after it. → (alice, its id, the 130 ids)"""
+    bob = await user("bob", "lobby")
+    target = (await bob.say("lobby", text))["id"]
+    newer = await seed(130, "later chatter", room="lobby")
+    alice = await open_tab(browser, page_url, "alice")
+    await expect(messages(alice).last).to_contain_text("later chatter")
+    assert await alice.locator(f'[data-testid="message"][data-id="{target}"]').count() == 0
+    return alice, target, newer
+
+
+async def test_jump_to_latest_after_a_jump_far_back_shows_the_latest_messages(browser, page_url, user, seed):  # noqa: F811
+    alice, target, newer = await far_back(browser, page_url, user, seed)
+
+    await alice.goto(f"{page_url}#/r/lobby/m/{target}")
+    await expect(alice.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class("msg highlight")
+    await expect(alice.get_by_test_id("load-newer")).to_be_visible()  # a gap: the latest are not held
+    await alice.get_by_test_id("jump-latest").click()
+
+    # The latest messages at the bottom (docs/page.md, "Unread, mentions and typing"), as Back shows
+    # them: not merely the next page after the message jumped to.
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice.get_by_test_id("jump-latest")).to_be_hidden()
+    await expect(alice.get_by_test_id("load-newer")).to_have_count(0)
+    ids = [int(i) for i in await messages(alice).evaluate_all("(nodes) => nodes.map((n) => n.dataset.id)")]
+    assert ids == sorted(set(ids)) and ids[-1] == newer[-1], "the latest, in order, nothing twice"
+    assert not alice.js_errors
+
+
+async def history_length(page) -> int:
+    return await page.evaluate("() => history.length")
+
+
+async def to_the_bottom(page) -> None:
+    """The reader scrolls the message list down to its end."""
+    await page.get_by_test_id("messages").evaluate(
+        "(list) => { const s = list.parentElement; s.scrollTop = s.scrollHeight; }")
+
+
+async def test_back_at_the_latest_the_address_names_the_view_again_in_place_of_the_message(
+        browser, page_url, user, seed):  # noqa: F811
+    alice, target, newer = await far_back(browser, page_url, user, seed)
+    jump_latest, load_newer = alice.get_by_test_id("jump-latest"), alice.get_by_test_id("load-newer")
+
+    async def jump(message_id: int) -> int:
+        await alice.goto(f"{page_url}#/r/lobby/m/{message_id}")
+        found = alice.locator(f'[data-testid=message][data-id="{message_id}"]')
+        await expect(found).to_have_class(re.compile(r"\bhighlight\b"))
+        await expect(alice).to_have_url(re.compile(rf"#/r/lobby/m/{message_id}$"))
+        return await history_length(alice)
+
+    # Jump to latest: the address is the room's (docs/page.md, "Addresses"), the entry replaced, so a
+    # reload opens at the latest, not at the old message.
+    entries = await jump(target)
+    await jump_latest.click()
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    assert await history_length(alice) == entries
+
+    # Scrolling down to the latest from a message among them.
+    entries = await jump(newer[-30])
+    await expect(jump_latest).to_be_visible()
+    await to_the_bottom(alice)
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    assert await history_length(alice) == entries
+
+    # Loading newer messages after a jump far back, at the bottom, until they reach the latest.
+    entries = await jump(target)
+    while await load_newer.count():
+        await to_the_bottom(alice)
+        await expect(alice).to_have_url(re.compile(rf"#/r/lobby/m/{target}$"))  # not the latest yet
+        await load_newer.click()
+        await expect(load_newer.filter(has_text="Loading")).to_have_count(0)
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    assert await history_length(alice) == entries
+
+    await alice.reload()  # opens the room at its latest, no message highlighted
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice.locator(".msg.highlight")).to_have_count(0)
+    assert not alice.js_errors
+
+
+async def test_jump_to_latest_while_an_older_page_is_on_its_way_shows_the_latest_not_that_page(
+        browser, page_url, user, seed):  # noqa: F811
+    # The reader scrolls up from a message jumped to far back; before the older page comes, Jump to
+    # latest. That page, which no longer joins what the view holds, is dropped: the latest show.
+    bob = await user("bob", "lobby")
+    await seed(60, "long before", room="lobby")
+    target = (await bob.say("lobby", "the plan, long ago"))["id"]
+    newer = await seed(130, "later chatter", room="lobby")
+    alice = await open_tab(browser, page_url, "alice")
+    held = {"on": False, "cids": set(), "frames": []}  # replies held back: to `history` before an id
+
+    async def route(ws) -> None:
+        held["ws"] = ws
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            frame = json.loads(message)
+            if held["on"] and frame.get("type") == "history" and "before" in frame:
+                held["cids"].add(frame["cid"])
+            server.send(message)
+
+        def from_server(message) -> None:
+            if json.loads(message).get("cid") in held["cids"]:
+                held["frames"].append(message)
+            else:
+                ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    await alice.route_web_socket("**/ws", route)
+    await alice.reload()  # its connection through the route
+    await expect(messages(alice).last).to_contain_text("later chatter")
+    await alice.goto(f"{page_url}#/r/lobby/m/{target}")
+    await expect(alice.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class(re.compile("highlight"))
+
+    held["on"] = True
+    await alice.get_by_test_id("messages").evaluate("(list) => { list.parentElement.scrollTop = 0; }")
+    await expect(alice.locator("#load-older")).to_be_disabled()  # the older page asked for, its reply held
+    await alice.get_by_test_id("jump-latest").click()
+    held["on"] = False
+    for frame in held["frames"]:
+        held["ws"].send(frame)
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+    await expect(alice.locator("#load-older")).to_be_enabled()
+    shown = await messages(alice).all_text_contents()
+    assert held["frames"] and not [text for text in shown if "long before" in text or "long ago" in text], shown
     assert not alice.js_errors

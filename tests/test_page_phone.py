@@ -1,9 +1,9 @@
 """The page on a phone (390 × 844), in English and Chinese: every button and link is a tap
 target of at least 44 × 44 px (top bar, sidebar, composer, menus, the settings dialog), the
 members drawer opens below its own button, the top bar stays one row while the connection
-is being retried with its countdown showing, and a message's actions stay one row (static/style.css,
-the phone breakpoint). Links in a message's text are exempt from the size, as inline targets
-(WCAG 2.5.8; docs/page.md, "On a phone")."""
+is being retried with its countdown showing, a message's actions stay one row (static/style.css,
+the phone breakpoint), never beside its text, which keeps the full width. Links in a message's
+text are exempt from the size, as inline targets (WCAG 2.5.8; docs/page.md, "On a phone")."""
 
 from __future__ import annotations
 
@@ -178,5 +178,36 @@ async def test_phone_keeps_an_own_messages_actions_in_one_row(browser, page_url,
     await expect(messages(alice).last).to_have_attribute("data-id", "2")
     rows = await alice.evaluate(ACTION_ROWS)
     assert [(len(r["tops"]), r["count"], r["out"]) for r in rows] == [(1, 5, False)] * 2, rows
+    assert await small_targets(alice) == []
+    assert not alice.js_errors
+
+
+# For each message shown: whether its visible actions sit beside its text (a box of one overlapping the
+# text's lines), which then has only what is left of the width.
+BESIDE_TEXT = """() => [...document.querySelectorAll('#messages .msg')].map((li) => {
+  const text = li.querySelector('.msg-text').getBoundingClientRect();
+  const beside = [...li.querySelectorAll('.msg-actions > *')].filter((el) => el.getClientRects().length)
+    .map((el) => el.getBoundingClientRect()).some((r) => r.bottom > text.top + 0.5 && r.top < text.bottom - 0.5);
+  return { id: li.dataset.id, grouped: li.classList.contains('grouped'), beside };
+})"""
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+async def test_phone_gives_a_messages_text_the_full_width_its_actions_a_row_of_their_own(
+        browser, page_url, user, locale):  # noqa: F811
+    # Others' messages (Reply, React, Link) and the user's own (Edit and Delete too), each the first of
+    # its group and one grouped under it: on a phone no action sits beside the text (docs/page.md,
+    # "On a phone"); the grouped one's were floated there, its words a column one word wide.
+    bob = await user("bob", "lobby")
+    alice = await open_tab(browser, f"{page_url}#/r/lobby", "alexandra", room=None, viewport=PHONE, locale=locale,
+                           has_touch=True, is_mobile=True, reduced_motion="reduce")
+    for text in ("shall we ship on friday, or wait for the review?", "I can do either"):
+        await bob.say("lobby", text)
+    await expect(messages(alice)).to_have_count(2)
+    for text in ("see https://example.com/docs for the plan", "and a second one"):
+        await send(alice, text)
+    await expect(messages(alice).last).to_have_attribute("data-id", "4")
+    shown = await alice.evaluate(BESIDE_TEXT)
+    assert [(m["grouped"], m["beside"]) for m in shown] == [(False, False), (True, False)] * 2, shown
     assert await small_targets(alice) == []
     assert not alice.js_errors

@@ -10,6 +10,7 @@ import re
 from playwright.async_api import Page, expect
 
 from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page_links import far_back
 
 
 async def search(page: Page, query: str) -> None:
@@ -19,12 +20,7 @@ async def search(page: Page, query: str) -> None:
 
 
 async def test_a_chinese_query_finds_an_old_message_and_jumps_to_it(browser, page_url, user, seed):  # noqa: F811
-    bob = await user("bob", "lobby")
-    target = (await bob.say("lobby", "今天的会议改到下午三点"))["id"]
-    newer = await seed(130, "later chatter", room="lobby")  # the latest page no longer holds the target
-    alice = await open_tab(browser, page_url, "alice")
-    await expect(messages(alice).last).to_contain_text("later chatter")
-    assert await alice.locator(f'[data-testid="message"][data-id="{target}"]').count() == 0
+    alice, target, newer = await far_back(browser, page_url, user, seed, "今天的会议改到下午三点")
 
     await search(alice, "会议")
     result = alice.get_by_test_id("search-result")
