@@ -253,8 +253,10 @@ class Server:
             self.chat.reserved.replace(self.store.reserved.rows())
         now = self.chat.clock()
         for room_id, name, topic in self.store.rooms():
-            if self.hub.room(name) is None:  # a reload adds the new default rooms only
-                use = uses[room_id]
+            use = uses.get(room_id)
+            # None: made since ``uses`` was read, by another node or a restart's old process; its
+            # notice brings it, or the reread after the hand-over (chatd.service).
+            if use is not None and self.hub.room(name) is None:  # a reload adds the new default rooms only
                 room = self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged, use.members_only)
                 room.allowed = memberships.get(room_id, set())
                 room.archived, room.announcement = use.archived, use.announcement
