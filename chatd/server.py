@@ -241,6 +241,15 @@ class Server:
             ticker.start()
         log.info("chatd %s serving on %s, database %s", __version__, self.address, redacted(self.config.database))
 
+    async def handed_over(self) -> None:
+        """A restart's old process served until now (``chatd.service``): read again the rooms it
+        made or removed since this one read them. (A worker set's workers are nodes of a bus,
+        told by its notices.)"""
+        try:
+            await self.chat.rooms.resync(self.chat.clock())
+        except DatabaseUnreachable as e:  # those read at the start serve; the store logs the outage
+            log.warning("reading the rooms again after the hand-over failed: %s", e)
+
     def load_rooms(self) -> None:
         """Create the configured default rooms and put every stored room in the
         hub, members-only rooms with their members; each unused one counts as

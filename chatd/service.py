@@ -61,7 +61,7 @@ from chatd.loops import loop_name, run
 from chatd.protocol import CloseCode
 from chatd.server import Server, log_start_failure
 from chatd.status import ExitStatus
-from chatd.store import DatabaseUnreachable, StoreUnavailable
+from chatd.store import StoreUnavailable
 from chatd.workers import WorkerSet
 
 log = logging.getLogger("chatd")
@@ -139,11 +139,7 @@ class Service:
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
         if successor:
             await self._await_go(successor)
-            # The old process served until now: rooms it made or removed since this one read them.
-            try:
-                await self.server.chat.rooms.resync(self.server.chat.clock())
-            except DatabaseUnreachable as e:  # those read at the start serve; the store logs the outage
-                log.warning("reading the rooms again after the hand-over failed: %s", e)
+            await self.server.handed_over()
         await _settled(self.server.serve(self.listening))
         self.pidfile.write(os.getpid())  # (a restart's successor: only now; a -d child wrote it as it forked)
         self.control = await ControlServer.start(self.control_sock, self._handlers())

@@ -292,7 +292,10 @@ async def test_stop_refused_by_a_process_letting_go_of_its_socket_asks_again(sho
         successor.wait()
         return {"ok": True, "pid": successor.pid, "timeout": request["seconds"]}
 
-    control = await ControlServer.start(bind_control(str(short_dir / "chatd.sock")), {"stop": stop})
+    async def status(_: dict) -> dict:  # who answers: the pidfile's process, as a server says
+        return {"ok": True, "pid": int((short_dir / "chatd.pid").read_text())}
+
+    control = await ControlServer.start(bind_control(str(short_dir / "chatd.sock")), {"stop": stop, "status": status})
     try:
         code, out, err = await asyncio.to_thread(run, "stop", "-c", str(config))
     finally:
