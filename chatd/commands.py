@@ -243,7 +243,8 @@ def cmd_restart(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
     except ControlUnavailable as e:
         return unanswered(pid, e, stderr)
     if not reply.get("ok"):
-        print(f"chatd: restart failed: {reply.get('error')}\nchatd (pid {pid}) keeps running", file=stderr)
+        kept = "" if reply.get("stopping") else f"\nchatd (pid {pid}) keeps running"
+        print(f"chatd: restart failed: {reply.get('error')}{kept}", file=stderr)
         return reply.get("status", ExitStatus.ERROR)
     new = reply["pid"]
     deadline = time.monotonic() + RESTART_WAIT

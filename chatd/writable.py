@@ -22,6 +22,7 @@ import os
 import stat
 from typing import Any
 
+from chatd.config import DEFAULTS
 from chatd.control import NOT_A_SOCKET, PATH_MAX, TOO_LONG
 from chatd.dsn import scheme
 
@@ -39,7 +40,7 @@ def unwritable(config: Any, keys: tuple[tuple[str, str], ...] = WRITTEN_AT_START
     ``"FILE: key 'K': cannot write PATH: why"``. Paths are those of the config
     (absolute); a ``postgresql://`` database is no file, and a key set to ``""``
     writes none."""
-    where = str(config.source) if config.source else "config"
+    where = str(config.source) if config.source else DEFAULTS
     problems = []
     for key, kind in keys:
         path = config.get(key)
