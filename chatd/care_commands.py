@@ -124,7 +124,8 @@ def _export(store, user_id: int, output: str | None, stdout: TextIO, stderr: Tex
 def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Namespace, stdout: TextIO,
             stderr: TextIO) -> int:
     from chatd.audit import cli_actor
-    from chatd.control import ControlUnavailable, ask
+    from chatd.commands import ask_server
+    from chatd.control import ControlUnavailable
     from chatd.session import BOT
     from chatd.usercare import delete_blocking
 
@@ -147,7 +148,7 @@ def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Na
         print(f"chatd: user delete: there is no user {user_id}", file=stderr)
         return ExitStatus.ERROR
     try:
-        reply = ask(config.control_socket, "user_deleted", KICK_TIMEOUT, user=user_id)
+        reply = ask_server(config, "user_deleted", KICK_TIMEOUT, user=user_id)
         sessions = "its sessions ended" if reply.get("ok") else f"the server said: {reply.get('error')}"
     except ControlUnavailable:
         sessions = "no server answered (none runs: no session to end)"

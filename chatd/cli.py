@@ -31,7 +31,7 @@ from typing import Any, TextIO
 import yaml
 
 from chatd import __version__
-from chatd.config import Config, ConfigError, build_config, find_config_file, load_config
+from chatd.config import DEFAULTS, Config, ConfigError, build_config, find_config_file, load_config
 from chatd.status import ExitStatus
 from chatd.writable import DAEMON_WRITES, unwritable, unwritable_message
 from chatd.yamltext import yaml_load
@@ -217,7 +217,7 @@ def _check_config(path: Path | None, stdout: TextIO, stderr: TextIO) -> int:
               f"foreground logs to standard error)", file=stderr)
     if problems:
         return ExitStatus.CONFIG
-    print(f"{path or 'built-in defaults'}: configuration is valid", file=stdout)
+    print(f"{path or DEFAULTS}: configuration is valid", file=stdout)
     return ExitStatus.OK
 
 

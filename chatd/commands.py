@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from chatd.config import Config
@@ -35,18 +36,32 @@ STOP_ASK = 5.0  # seconds `stop` waits at most for the server to take the reques
 RESTART_WAIT = READY_TIMEOUT + 30  # the successor's start-up plus the old one's stop
 
 
-def _ask(config: Config, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
-    """Ask the server on the config's control socket — or, if nothing answers there, on the one
-    the server recorded in its database's lock (the config's `control_socket` changed since)."""
-    try:
-        return ask(config.control_socket, command, timeout, **args)
-    except ControlUnavailable:
-        pid = running_pid(config.pidfile)
-        recorded = next((h.control_socket for h in holders(config.database)
-                         if pid and h.pid == pid and h.control_socket != config.control_socket), None)
-        if recorded is None:
-            raise
-        return ask(recorded, command, timeout, **args)
+def ask_server(config: Config, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
+    """Ask the server of ``config`` — the one its pidfile names — on the config's control socket;
+    or, when nothing answers there or another process does (the config's ``control_socket``
+    changed since it started, maybe to another chatd's), on the one the server recorded in its
+    database's lock. Who answers is asked first (``status``), so a command never reaches another
+    server. → the reply; ControlUnavailable: none answered, or only others did."""
+    pid = running_pid(config.pidfile)
+    refusal: ControlUnavailable | None = None
+    for path in _control_sockets(config, pid):
+        try:
+            status = ask(path, "status", timeout)
+            if pid is not None and status.get("pid") not in (pid, running_pid(config.pidfile)):  # a restart: either
+                raise ControlUnavailable(f"{path} is answered by pid {status.get('pid')}, not by pid {pid}, which "
+                                         f"holds {config.pidfile} (another chatd's control socket?)")
+            return status if command == "status" and not args else ask(path, command, timeout, **args)
+        except ControlUnavailable as e:
+            refusal = refusal or e
+    assert refusal is not None  # the config's socket is always tried
+    raise refusal
+
+
+def _control_sockets(config: Config, pid: int | None) -> Iterator[str]:
+    """The config's control socket, then the one its server (``pid``) recorded, if another."""
+    yield config.control_socket
+    yield from {h.control_socket for h in holders(config.database)
+                if pid and h.pid == pid and h.control_socket != config.control_socket}
 
 
 def _not_running(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
@@ -105,7 +120,7 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     if pid is None:
         return _not_running(args, config, stdout, stderr)
     try:
-        s = _ask(config, "status")
+        s = ask_server(config, "status")
     except ControlUnavailable as e:
         if args.json:
             print(json.dumps({"running": True, "pid": pid, "answering": False, "error": str(e)}), file=stdout)
@@ -164,7 +179,7 @@ def cmd_connections(args: argparse.Namespace, config: Config, stdout: TextIO, st
     if pid is None:
         return _not_running(args, config, stdout, stderr)
     try:
-        rows = _ask(config, "connections")["connections"]
+        rows = ask_server(config, "connections")["connections"]
     except ControlUnavailable as e:
         return unanswered(pid, e, stderr)
     if args.json:
@@ -196,7 +211,7 @@ def cmd_reload(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     if pid is None:
         return _not_running(args, config, stdout, stderr)
     try:
-        reply = _ask(config, "reload")
+        reply = ask_server(config, "reload")
     except ControlUnavailable as e:
         if pid:
             os.kill(pid, signal.SIGHUP)
@@ -224,17 +239,18 @@ def cmd_restart(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
     if pid is None:
         return _not_running(args, config, stdout, stderr)
     try:
-        reply = _ask(config, "restart", timeout=RESTART_WAIT)
+        reply = ask_server(config, "restart", timeout=RESTART_WAIT)
     except ControlUnavailable as e:
         return unanswered(pid, e, stderr)
     if not reply.get("ok"):
-        print(f"chatd: restart failed: {reply.get('error')}\nchatd (pid {pid}) keeps running", file=stderr)
+        kept = "" if reply.get("stopping") else f"\nchatd (pid {pid}) keeps running"
+        print(f"chatd: restart failed: {reply.get('error')}{kept}", file=stderr)
         return reply.get("status", ExitStatus.ERROR)
     new = reply["pid"]
     deadline = time.monotonic() + RESTART_WAIT
     while time.monotonic() < deadline:  # returns once the new process answers, i.e. serves
         with contextlib.suppress(ControlUnavailable):
-            if _ask(config, "status", timeout=5).get("pid") == new:
+            if ask_server(config, "status", timeout=5).get("pid") == new:
                 print(f"chatd restarted: pid {pid} → {new}", file=stdout)
                 for key, values in reply.get("kept", {}).items():
                     print(f"  not applied: {key} stays {values['serving']} (the config says {values['config']}); "
@@ -266,7 +282,7 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
     stop = {"timeout": ask_seconds, "graceful": args.graceful, "seconds": timeout}
     try:
         if owner is None:
-            reply = _ask(config, "stop", **stop)
+            reply = ask_server(config, "stop", **stop)
         elif ask(owner.control_socket, "status", timeout=ask_seconds).get("pid") != pid:
             raise ControlUnavailable(f"another process answers on {owner.control_socket}")  # then a signal to pid
         else:

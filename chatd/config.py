@@ -40,6 +40,7 @@ from chatd.yamltext import yaml_kind, yaml_load, yaml_text
 
 ENV_VAR = "CHATD_CONFIG"
 DEFAULT_FILE = "chatd.yaml"
+DEFAULTS = "built-in defaults"  # where settings come from when no config file is read: errors say so
 
 
 class ConfigError(Exception):
@@ -70,7 +71,7 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
     """Validate a parsed mapping; raise ConfigError listing every problem."""
-    where = str(source) if source else "config"
+    where = str(source) if source else DEFAULTS  # no file: the built-in defaults (and command-line overrides)
     flat = _flatten(data)
     sections = {s.key.rpartition(".")[0] for s in SETTINGS}
     problems = [
@@ -88,7 +89,11 @@ def build_config(data: dict[str, Any], source: Path | None = None) -> Config:
             problems.append(f"{where}: key '{s.key}' {problem}")
         elif s.path and value and not scheme(value):
             base = source.parent if source else Path.cwd()
-            value = str((base / os.path.expanduser(value)).resolve())
+            try:
+                value = str((base / os.path.expanduser(value)).resolve())
+            except (RuntimeError, OSError) as e:  # a symbolic link loop (RuntimeError before Python 3.13)
+                problems.append(f"{where}: key '{s.key}' names {yaml_text(value)}, which cannot be resolved: "
+                                f"{getattr(e, 'strerror', None) or e}")
         values[s.key] = value
     if not problems:
         problems += _reply_problems(values, where)

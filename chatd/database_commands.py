@@ -21,9 +21,9 @@ import sqlite3
 import stat
 from typing import TextIO
 
-from chatd.commands import size_text, unanswered
+from chatd.commands import ask_server, size_text, unanswered
 from chatd.config import Config
-from chatd.control import ControlUnavailable, ask
+from chatd.control import ControlUnavailable
 from chatd.daemon import AlreadyRunning, PidFile, running_pid
 from chatd.dblock import SIDE_FILES, DatabaseHeld, DatabaseLock, Holder, held_message, lock_path, same_path
 from chatd.dsn import (
@@ -51,7 +51,7 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     pid = running_pid(config.pidfile)
     if pid is not None:
         try:
-            reply = ask(config.control_socket, "backup", BACKUP_WAIT, path=target)
+            reply = ask_server(config, "backup", BACKUP_WAIT, path=target)
         except ControlUnavailable as e:
             return unanswered(pid, e, stderr)
         if not reply.get("ok"):

@@ -241,6 +241,15 @@ class Server:
             ticker.start()
         log.info("chatd %s serving on %s, database %s", __version__, self.address, redacted(self.config.database))
 
+    async def handed_over(self) -> None:
+        """A restart's old process served until now (``chatd.service``): read again the rooms it
+        made or removed since this one read them. (A worker set's workers are nodes of a bus,
+        told by its notices.)"""
+        try:
+            await self.chat.rooms.resync(self.chat.clock())
+        except DatabaseUnreachable as e:  # those read at the start serve; the store logs the outage
+            log.warning("reading the rooms again after the hand-over failed: %s", e)
+
     def load_rooms(self) -> None:
         """Create the configured default rooms and put every stored room in the
         hub, members-only rooms with their members; each unused one counts as
@@ -253,8 +262,10 @@ class Server:
             self.chat.reserved.replace(self.store.reserved.rows())
         now = self.chat.clock()
         for room_id, name, topic in self.store.rooms():
-            if self.hub.room(name) is None:  # a reload adds the new default rooms only
-                use = uses[room_id]
+            use = uses.get(room_id)
+            # None: made since ``uses`` was read, by another node or a restart's old process; its
+            # notice brings it, or the reread after the hand-over (chatd.service).
+            if use is not None and self.hub.room(name) is None:  # a reload adds the new default rooms only
                 room = self.hub.add_room(room_id, name, topic, use.creator_id, use.messaged, use.members_only)
                 room.allowed = memberships.get(room_id, set())
                 room.archived, room.announcement = use.archived, use.announcement

@@ -43,7 +43,7 @@ from collections.abc import Awaitable
 from typing import Any, TextIO, TypeVar
 
 from chatd import __version__, heap, logs
-from chatd.config import Config, ConfigError, load_config
+from chatd.config import DEFAULTS, Config, ConfigError, load_config
 from chatd.control import ControlServer
 from chatd.daemon import (
     HANDOVER_VAR,
@@ -139,6 +139,7 @@ class Service:
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
         if successor:
             await self._await_go(successor)
+            await self.server.handed_over()
         await _settled(self.server.serve(self.listening))
         self.pidfile.write(os.getpid())  # (a restart's successor: only now; a -d child wrote it as it forked)
         self.control = await ControlServer.start(self.control_sock, self._handlers())
@@ -180,7 +181,7 @@ class Service:
     async def _status(self, _: dict) -> dict:
         stats = await self.server.stats()
         return {"ok": True, "running": True, "state": self.state, **stats,
-                "config": str(self.config.source or "built-in defaults"),
+                "config": str(self.config.source or DEFAULTS),
                 "logfile": log_target(self.config, self.daemon),
                 "control_socket": self.control_path}
 
@@ -233,7 +234,7 @@ class Service:
         sd_notify(f"RELOADING=1\nMONOTONIC_USEC={monotonic_usec()}", self.env)
         try:
             reopened = logs.reopen()  # first, so what follows lands in the new file
-            source = str(self.config.source or "built-in defaults")
+            source = str(self.config.source or DEFAULTS)
             try:
                 new = load_config(self.config.source, self.overrides)
             except ConfigError as e:
@@ -290,8 +291,9 @@ class Service:
             reply = await ours.arecv(READY_TIMEOUT)
         except TimeoutError:
             reply = {"error": f"the new process was not ready within {READY_TIMEOUT:g} s"}
-        if self.state != "restarting":  # stopped meanwhile: _stop killed the successor
-            reply = {"error": f"the server is {self.state}"}
+        stopping = self.state != "restarting"  # a stop came meanwhile: _stop killed the successor
+        if stopping:
+            reply = {"error": f"pid {os.getpid()} began to stop meanwhile; nothing was restarted"}
         if not reply or "ready" not in reply:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -301,8 +303,12 @@ class Service:
             if self.state == "restarting":
                 self.state = "serving"
             error = (reply or {}).get("error") or f"the new process exited with status {code} before it was ready"
-            log.error("restart failed, still serving: %s", error)
-            return {"ok": False, "status": (reply or {}).get("status", int(ExitStatus.ERROR)), "error": error}
+            if stopping:  # what the operator asked for last: not a failure of the server's
+                log.info("restart abandoned: %s", error)
+            else:
+                log.error("restart failed, still serving: %s", error)
+            return {"ok": False, "status": (reply or {}).get("status", int(ExitStatus.ERROR)), "error": error,
+                    "stopping": stopping}
         sd_notify(f"MAINPID={proc.pid}", self.env)
         self._successor, self._spawned = ours, None
         self._finish("restart")

@@ -74,6 +74,11 @@ def _text(v: Any) -> str | None:
     return None if isinstance(v, str) else f"must be a string, not {yaml_text(v)}"
 
 
+def _path(v: Any) -> str | None:
+    """A file chatd must have (the pidfile, the control socket): "" names none."""
+    return _text(v) or (None if v else "must name a file, not be empty")
+
+
 def _one_of(*choices: str) -> Check:
     def check(v: Any) -> str | None:
         return None if v in choices else f"must be one of {', '.join(choices)}, not {yaml_text(v)}"
@@ -205,10 +210,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cluster.heartbeat_interval", 1.0, _number(0.1, 60), "seconds between a node's heartbeats on the bus"),
     Setting("cluster.node_timeout", 5.0, _number(0.5, 600),
             "seconds without a heartbeat after which a node counts as dead: its users leave everywhere"),
-    Setting("pidfile", "chatd.pid", _text, "pid file, locked while the server runs", path=True),
+    Setting("pidfile", "chatd.pid", _path, "pid file, locked while the server runs", path=True),
     Setting("logfile", "chatd.log", _text, 'log file; "" logs to standard error only', path=True),
     Setting("log_level", "info", _one_of("debug", "info", "warning", "error"), "log level", live=True),
-    Setting("control_socket", "chatd.sock", _text,
+    Setting("control_socket", "chatd.sock", _path,
             "Unix socket (owner-only) that chatd status/connections/reload/restart/stop/backup use", path=True),
     Setting("stop_timeout", 10, _number(0.5, 3600),
             "seconds a stop may take before connections are cut and the process exits", live=True),

@@ -258,6 +258,10 @@ class WorkerSet:
 
     # Stopping
 
+    async def handed_over(self) -> None:
+        """Nothing to read again after a restart's hand-over: the workers are nodes of a bus,
+        told by its notices what the old ones changed (``Server.handed_over``)."""
+
     async def stop(self, close_code: int = CloseCode.GOING_AWAY, timeout: float = 10.0, *, graceful: bool = False,
                    answer_accepted: bool = False, on_drained: Any = None) -> None:
         """``Server.stop`` for the set: every worker stops with these; ``on_drained``

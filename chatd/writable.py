@@ -22,7 +22,9 @@ import os
 import stat
 from typing import Any
 
+from chatd.config import DEFAULTS
 from chatd.control import NOT_A_SOCKET, PATH_MAX, TOO_LONG
+from chatd.dblock import SIDE_FILES, lock_path
 from chatd.dsn import scheme
 
 # What a start does with each file: writes it in place (made if missing), also makes
@@ -39,7 +41,7 @@ def unwritable(config: Any, keys: tuple[tuple[str, str], ...] = WRITTEN_AT_START
     ``"FILE: key 'K': cannot write PATH: why"``. Paths are those of the config
     (absolute); a ``postgresql://`` database is no file, and a key set to ``""``
     writes none."""
-    where = str(config.source) if config.source else "config"
+    where = str(config.source) if config.source else DEFAULTS
     problems = []
     for key, kind in keys:
         path = config.get(key)
@@ -77,6 +79,10 @@ def path_problem(path: str, kind: str) -> str | None:
         return "it is not writable"
     if (kind != FILE or not exists) and not _access(directory, os.W_OK | os.X_OK):
         return f"its directory {directory} is not writable"
+    if kind == FILE_AND_BESIDE:  # SQLite opens these read-write beside the database, chatd its lock record
+        for beside in (*(path + suffix for suffix in SIDE_FILES), lock_path(path)):
+            if os.path.isdir(beside) or (os.path.lexists(beside) and not _access(beside, os.R_OK | os.W_OK)):
+                return f"{beside}, beside it, is {'a directory' if os.path.isdir(beside) else 'not writable'}"
     return None
 
 

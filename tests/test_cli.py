@@ -222,6 +222,13 @@ def test_check_config_refuses_what_start_would_in_its_words_and_makes_nothing(sh
     assert code == ExitStatus.CONFIG and line in err.splitlines(), err
     assert run("start", "-c", str(config))[1:] == ("", err)
     assert notes.read_text() == "precious"
+    beside = short_dir / "side.db-wal"
+    beside.mkdir()  # where SQLite writes the database's WAL: start failed late, having made the database
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "database": str(short_dir / "side.db")}))
+    code, _, err = run("check-config", "-c", str(config))
+    line = f"{config}: key 'database': cannot write {short_dir / 'side.db'}: {beside}, beside it, is a directory"
+    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
+    assert run("start", "-c", str(config))[1:] == ("", err) and not (short_dir / "side.db").exists()
     long_socket = short_dir / ("s" * 120)  # more than a Unix socket's address holds (unix(7))
     config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "control_socket": str(long_socket)}))
     code, _, err = run("check-config", "-c", str(config))
@@ -292,7 +299,10 @@ async def test_stop_refused_by_a_process_letting_go_of_its_socket_asks_again(sho
         successor.wait()
         return {"ok": True, "pid": successor.pid, "timeout": request["seconds"]}
 
-    control = await ControlServer.start(bind_control(str(short_dir / "chatd.sock")), {"stop": stop})
+    async def status(_: dict) -> dict:  # who answers: the pidfile's process, as a server says
+        return {"ok": True, "pid": int((short_dir / "chatd.pid").read_text())}
+
+    control = await ControlServer.start(bind_control(str(short_dir / "chatd.sock")), {"stop": stop, "status": status})
     try:
         code, out, err = await asyncio.to_thread(run, "stop", "-c", str(config))
     finally:

@@ -62,8 +62,13 @@ def test_empty_file_means_defaults(tmp_path):
     ("allowed_origins: ['https://app.example.org/chat']\n",
      'key \'allowed_origins\' "https://app.example.org/chat" is not an origin like https://app.example.org'),
     ("allowed_origins: ['*']\n", 'key \'allowed_origins\' "*" is not an origin'),
+    ("pidfile: ''\n", "key 'pidfile' must name a file, not be empty"),  # start failed on "cannot lock pidfile :"
+    ("control_socket: ''\n", "key 'control_socket' must name a file, not be empty"),
+    ("database: loop/chatd.db\n", "key 'database' names \"loop/chatd.db\", which cannot be resolved"),  # a traceback
+    ("logfile: loop\n", "key 'logfile' names \"loop\", which cannot be resolved"),
 ])
 def test_errors_name_the_file_the_key_and_the_problem(tmp_path, text, expected):
+    (tmp_path / "loop").symlink_to("loop")  # a symbolic link to itself: resolving it never ends
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as e:
         load_config(path)

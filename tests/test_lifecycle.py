@@ -509,3 +509,28 @@ def test_a_server_whose_control_socket_changed_still_answers(chatd_daemon: Chatd
     assert "only by `chatd stop` and `chatd start` (a restart keeps them): control_socket" in reload.stdout
     stopped = d.cli("stop")
     assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout
+
+
+def test_a_config_whose_control_socket_names_another_servers_reaches_its_own_server(chatd_daemon: Chatd):
+    """x's config edited to name y's control socket: status, backup and stop asked y and said so
+    as x's (y stopped, x served on, x's backup held y's database); they now ask x on the socket x
+    recorded, or say that another process answers."""
+    x = chatd_daemon
+    (x.dir / "y").mkdir()
+    y = Chatd(x.dir / "y")
+    try:
+        assert y.start().returncode == 0, "another server, its own database and socket"
+        assert y.cli("apikey", "create", "only-in-y", "--scope", "read").returncode == 0
+        x_pid, y_pid = x.pid, y.pid
+        x.config["control_socket"] = str(y.dir / "chatd.sock")
+        x.write_config()
+        assert x.status()["pid"] == x_pid
+        backup = x.cli("backup", str(x.dir / "x-backup.db"))
+        assert backup.returncode == 0, backup.stderr
+        with sqlite3.connect(x.dir / "x-backup.db") as copy:
+            assert copy.execute("SELECT name FROM api_key").fetchall() == [], "x's database, not y's"
+        stopped = x.cli("stop")
+        assert stopped.returncode == 0 and f"stopped (pid {x_pid})" in stopped.stdout, stopped
+        assert not pid_alive(x_pid) and pid_alive(y_pid) and y.status()["pid"] == y_pid
+    finally:
+        y.kill_all()

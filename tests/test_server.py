@@ -103,3 +103,25 @@ async def test_status_is_answered_once_stopped(server):
     stats = await server.stats()
     assert stats["listen"] == address
     assert stats["messages_stored"] is None and stats["database_unreachable"] == STORE_CLOSED
+
+
+async def test_a_room_made_while_the_start_reads_the_rooms_does_not_stop_it(tmp_path: Path, monkeypatch):
+    """The start reads the rooms' uses, then the rooms: one made in between (by another node, or by
+    a restart's old process) had no use, and the start died on a KeyError naming its id."""
+    first = Server(make_config(tmp_path))
+    await first.start()
+    try:
+        made = await first.chat.room_admin.create("garden", "plants")
+    finally:
+        await first.stop(timeout=GENEROUS)
+    read = first.store.__class__.room_uses
+    monkeypatch.setattr(first.store.__class__, "room_uses",
+                        lambda store: {k: v for k, v in read(store).items() if k != made.id})  # not made yet
+    again = Server(make_config(tmp_path))
+    await again.start()
+    try:
+        assert "lobby" in again.hub.rooms
+        await again.chat.rooms.resync(again.chat.clock())  # what a hand-over does next (chatd.service)
+        assert "garden" in again.hub.rooms
+    finally:
+        await again.stop(timeout=GENEROUS)

@@ -180,9 +180,10 @@ class RedisBus:
         return connection
 
     async def _disconnect(self) -> None:
-        for connection in self._connections.values():
+        # Taken first: a connection made or dropped while one of these awaits changes the dict.
+        connections, self._connections = list(self._connections.values()), {}
+        for connection in connections:
             await connection.disconnect()
-        self._connections.clear()
 
     async def _subscribe(self, connection: AbstractConnection) -> None:
         await connection.send_command("SUBSCRIBE", self.channel)
