@@ -191,6 +191,15 @@ def test_status_rows_of_workers():
     assert worker_row(mute) == (2, 4712, "not answering", "-", "-", "-")
 
 
+def refused_alike(config: Path, settings: dict[str, str], problem: str) -> None:
+    """``config`` with ``settings``: check-config refuses it saying ``problem`` (after the file
+    and a colon), and start refuses it in the same words."""
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", **settings}))
+    code, _, err = run("check-config", "-c", str(config))
+    assert code == ExitStatus.CONFIG and f"{config}: {problem}" in err.splitlines(), err
+    assert run("start", "-c", str(config))[1:] == ("", err)
+
+
 def test_check_config_refuses_what_start_would_in_its_words_and_makes_nothing(short_dir: Path):
     """check-config passed a database whose directory does not exist, and `chatd start` then
     failed: it says what start says, naming the key and the path, and creates nothing."""
@@ -215,27 +224,19 @@ def test_check_config_refuses_what_start_would_in_its_words_and_makes_nothing(sh
     # A file that is not a socket where the control socket goes: start never removes it.
     notes = short_dir / "notes.txt"
     notes.write_text("precious")
-    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "control_socket": str(notes)}))
-    code, _, err = run("check-config", "-c", str(config))
-    line = (f"{config}: key 'control_socket': cannot write {notes}: a file that is not a socket is there; "
-            "chatd does not remove it")
-    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
-    assert run("start", "-c", str(config))[1:] == ("", err)
+    refused_alike(config, {"control_socket": str(notes)},
+                  f"key 'control_socket': cannot write {notes}: a file that is not a socket is there; "
+                  "chatd does not remove it")
     assert notes.read_text() == "precious"
     beside = short_dir / "side.db-wal"
     beside.mkdir()  # where SQLite writes the database's WAL: start failed late, having made the database
-    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "database": str(short_dir / "side.db")}))
-    code, _, err = run("check-config", "-c", str(config))
-    line = f"{config}: key 'database': cannot write {short_dir / 'side.db'}: {beside}, beside it, is a directory"
-    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
-    assert run("start", "-c", str(config))[1:] == ("", err) and not (short_dir / "side.db").exists()
+    refused_alike(config, {"database": str(short_dir / "side.db")},
+                  f"key 'database': cannot write {short_dir / 'side.db'}: {beside}, beside it, is a directory")
+    assert not (short_dir / "side.db").exists()
     long_socket = short_dir / ("s" * 120)  # more than a Unix socket's address holds (unix(7))
-    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "control_socket": str(long_socket)}))
-    code, _, err = run("check-config", "-c", str(config))
-    line = (f"{config}: key 'control_socket': cannot write {long_socket}: the path is longer than 107 bytes, "
-            "the most a Unix socket's address holds")
-    assert code == ExitStatus.CONFIG and line in err.splitlines(), err
-    assert run("start", "-c", str(config))[1:] == ("", err)
+    refused_alike(config, {"control_socket": str(long_socket)},
+                  f"key 'control_socket': cannot write {long_socket}: the path is longer than 107 bytes, "
+                  "the most a Unix socket's address holds")
     before = sorted(short_dir.iterdir())
 
     # The log file only `start -d` writes: a warning, which the daemon's start then refuses with.
