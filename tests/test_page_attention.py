@@ -249,9 +249,13 @@ async def settled(page: Page) -> None:
 
 
 async def below_bottom(page: Page) -> float:
-    """How far the list goes on below what the scroller shows, in CSS pixels."""
-    return await page.get_by_test_id("messages").evaluate(
-        "(list) => { const s = list.parentElement; return s.scrollHeight - s.scrollTop - s.clientHeight; }")
+    """How far the list goes on below what the scroller shows, in CSS pixels, once the page has
+    drawn twice more: the page keeps the list at its bottom in its next frame, not at once."""
+    return await page.get_by_test_id("messages").evaluate("""async (list) => {
+        await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+        const s = list.parentElement;
+        return s.scrollHeight - s.scrollTop - s.clientHeight;
+    }""")
 
 
 async def line_offset(page: Page) -> float:
