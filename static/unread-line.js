@@ -79,7 +79,8 @@ export class UnreadLine {
     if (live && view && !this.line.isConnected && this.store.isWatched(this.key)) {
       this.after = Math.max(this.after ?? view.lastRead ?? 0, ...ids);
     }
-    const fromOthers = view ? news.filter((id) => !this.store.isMine(view.messages.get(id))) : [];
+    // An id the view no longer holds (refilled meanwhile) is nobody's here: counted, never read.
+    const fromOthers = view ? news.filter((id) => { const m = view.messages.get(id); return !m || !this.store.isMine(m); }) : [];
     if (this.awayFromBottom()) this.below += fromOthers.length;
     this.place();
     this.showJump();
