@@ -80,7 +80,10 @@ export class UnreadLine {
       this.after = Math.max(this.after ?? view.lastRead ?? 0, ...ids);
     }
     // An id the view no longer holds (refilled meanwhile) is nobody's here: counted, never read.
-    const fromOthers = view ? news.filter((id) => { const m = view.messages.get(id); return !m || !this.store.isMine(m); }) : [];
+    const fromOthers = view ? news.filter((id) => {
+      const m = view.messages.get(id);
+      return !m || !this.store.isMine(m);
+    }) : [];
     if (this.awayFromBottom()) this.below += fromOthers.length;
     this.place();
     this.showJump();
