@@ -338,7 +338,10 @@ async def test_client_that_answers_pings_stays(raw, config_overrides):
         assert opcode == Opcode.PING
         client.send(Opcode.PONG, payload)
     client.send_json({"type": "identify", "name": "alive"})
-    assert (await client.next_json())["type"] == "welcome"
+    # another ping may come first: 0.2 s is short on a busy machine
+    while (frame := await client.next_frame())[0] == Opcode.PING:
+        client.send(Opcode.PONG, frame[1])
+    assert frame[0] == Opcode.TEXT and json.loads(frame[1])["type"] == "welcome"
 
 
 def test_server_frame_reader_matches_reader_lengths():

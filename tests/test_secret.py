@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import random
 import re
 import secrets
 from pathlib import Path
@@ -25,12 +26,15 @@ from tests.wsclient import ChatClient
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG = secrets.token_hex(32)
+# Random secrets for the parameters below, the same in every process: pytest-xdist's workers must
+# collect the same test ids.
+PARAMETERS = random.Random("test_secret")
 
 
 @pytest.mark.parametrize(("secret", "why"), [
     ("", "0 bytes long"),
     ("k" * (SECRET_MIN_BYTES - 1), f"is {SECRET_MIN_BYTES - 1} bytes long"),
-    (secrets.token_hex(15), "30 bytes long"),
+    (PARAMETERS.randbytes(15).hex(), "30 bytes long"),
     ("a" * 64, "repeats a string of 1 characters"),
     ("changeme" * 4, "repeats a string of 8 characters"),
     ("abc123" * 8, "repeats"),
@@ -52,8 +56,9 @@ def test_weak_secrets_are_refused_saying_why(secret, why):
     assert problem and why in problem and "openssl rand -hex 32" in problem, problem
 
 
-@pytest.mark.parametrize("secret", [secrets.token_hex(16), secrets.token_hex(32), secrets.token_urlsafe(32),
-                                    base64.b64encode(secrets.token_bytes(33)).decode(),
+@pytest.mark.parametrize("secret", [PARAMETERS.randbytes(16).hex(), PARAMETERS.randbytes(32).hex(),
+                                    base64.urlsafe_b64encode(PARAMETERS.randbytes(32)).rstrip(b"=").decode(),
+                                    base64.b64encode(PARAMETERS.randbytes(33)).decode(),
                                     "correct horse battery staple mountain glacier orbit"])
 def test_random_secrets_and_long_passphrases_are_accepted(secret):
     assert secret_problem(secret.encode()) is None

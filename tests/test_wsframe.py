@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import struct
 
 import pytest
@@ -25,10 +26,14 @@ from chatd.wsframe import (
 )
 
 
+MASKS = random.Random("test_wsframe")
+
+
 def client_frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = True, rsv: int = 0,
                  length_bits: int | None = None) -> bytes:
-    """A frame as a client sends it: masked with a random key; its length in the
-    shortest form, or in the 16- or 64-bit one as ``length_bits`` says."""
+    """A frame as a client sends it: masked with a random key (from a seeded generator, so
+    that pytest-xdist's workers collect the same test ids); its length in the shortest form,
+    or in the 16- or 64-bit one as ``length_bits`` says."""
     first = (0x80 if fin else 0) | rsv | opcode
     n = len(payload)
     mask_bit = 0x80 if masked else 0
@@ -44,7 +49,7 @@ def client_frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = T
         header = struct.pack("!BBQ", first, mask_bit | 127, n)
     if not masked:
         return header + payload
-    key = os.urandom(4)
+    key = MASKS.randbytes(4)
     return header + key + unmask(payload, key)
 
 
