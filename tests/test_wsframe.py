@@ -25,7 +25,6 @@ from chatd.wsframe import (
     unmask,
 )
 
-
 MASKS = random.Random("test_wsframe")
 
 
