@@ -2,7 +2,10 @@
 // the newest message visible on screen changes while the tab is visible — after opening a view,
 // scrolling, a message arriving, the tab coming back. Paced: what changes within READ_EVERY_MS is
 // folded into one `read`, sent with the id visible at that moment (the per-connection rate bucket
-// is shared with say, so reading must not cost a message its place).
+// is shared with say, so reading must not cost a message its place) — or sooner, when the user
+// leaves what they saw before that moment comes: another view on screen, the tab hidden, reloaded
+// or closed. Else a message seen in that last second would stay unread on every device, and the
+// view would open next time at a "New messages" line above it (unread-line.js).
 
 const READ_EVERY_MS = 1000;
 const SEEN_PX = 8; // a message counts as seen when this much of it is inside the scroller
@@ -24,15 +27,19 @@ export class ReadTracker {
     this.els = els;
     this.store = store;
     this.attention = attention;
-    this.timer = null;
+    this.timer = null; // a read is due (the list changed since the last one was measured)
     this.sentAt = 0;
     const check = () => this.schedule();
     els.scroller.addEventListener('scroll', check, { passive: true });
-    document.addEventListener('visibilitychange', check);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') check();
+      else this.leave(store.currentView());
+    });
     window.addEventListener('focus', check);
     for (const type of ['current', 'readstate']) store.on(type, check);
     store.on('messages', ({ key }) => key === store.current && check());
     store.on('older', ({ key }) => key === store.current && check());
+    store.on('leaving', ({ key }) => this.leave(store.views.get(key) || null));
   }
 
   schedule() {
@@ -41,13 +48,26 @@ export class ReadTracker {
     // After the DOM change that asked settles (a list redrawn, scrolled to its place).
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.flush();
+      if (document.visibilityState === 'visible') this.send(this.store.currentView());
     }, wait);
   }
 
-  flush() {
-    const view = this.store.currentView();
-    if (!view || document.visibilityState !== 'visible') return;
+  /**
+   * The user leaves `view` (the list still shows it) or the page: the read due, if one is, is sent
+   * now, with what shows at this moment — the one the timer would have sent for this view had the
+   * user stayed, sent sooner; the next one waits READ_EVERY_MS from it (so at most one read more
+   * per view left within a second).
+   */
+  leave(view) {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.send(view);
+  }
+
+  /** Tell the server `view` (shown in the list) is read up to its newest message visible, if that is newer. */
+  send(view) {
+    if (!view) return;
     const id = newestVisibleId(this.els.scroller, this.els.list);
     if (id === null || (view.lastRead !== null && id <= view.lastRead)) return;
     if (this.attention.read(view, id)) this.sentAt = Date.now();

@@ -4,7 +4,8 @@
 // redraw only its own part.
 //
 // Events (CustomEvent, detail in brackets):
-//   me, rooms, views, current, messages {key, ids, live}, cleared {key}, pending {key},
+//   me, rooms, views, leaving {key} (another view goes on screen in place of view key: the list still
+//   shows key), current, messages {key, ids, live}, cleared {key}, pending {key},
 //   members {key}, older {key}, newer {key}, jump {id} (a jump to message id begins: client.js jumpTo),
 //   focus {key, id} (message id shown and highlighted), latest {key} (the user went back to the
 //   view's latest messages: unread-line.js), deleted {key, id},
@@ -183,6 +184,8 @@ export class Store extends EventTarget {
   }
 
   setCurrent(key) {
+    // Said while the view's list still shows it: what the user saw there is read (read-tracker.js).
+    if (this.current !== null && this.current !== key) this.emit('leaving', { key: this.current });
     this.current = key;
     this.emit('current');
     this.emit('views');

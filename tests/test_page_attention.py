@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import browser, gate_websockets, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
 
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
@@ -312,3 +312,52 @@ async def test_a_view_opens_at_its_newest_message_or_new_line_whatever_grows_aft
     await settled(alice)
     assert abs(await line_offset(alice) - opened_at) <= 1
     assert not alice.js_errors
+
+
+async def test_what_the_user_saw_is_read_though_they_leave_before_the_paced_read(browser, page_url, user):  # noqa: F811
+    """The page tells what is read at most about once a second (read-tracker.js): a message seen in
+    the second before the user goes to another view, or reloads, is read all the same — else the view
+    opens next time at a "New messages" line above it. The laptop's clock is Playwright's, stopped, so
+    the paced read is always still due when the user leaves; the phone sees what the server stored."""
+    laptop = await (await browser.new_context(**DESKTOP)).new_page()
+    laptop.js_errors = []
+    laptop.on("pageerror", lambda e: laptop.js_errors.append(str(e)))
+    await laptop.clock.install()
+    await laptop.goto(page_url)
+    await laptop.get_by_test_id("name-input").fill("alice")
+    await laptop.get_by_test_id("name-submit").click()
+    await expect(laptop.get_by_test_id("room-title")).to_contain_text("lobby")  # a first visit opens it
+    await create_room(laptop, "dev")
+    phone = await same_user_elsewhere(browser, page_url, laptop, "#/r/dev", **PHONE)
+    bob = await user("bob", "lobby")
+    await laptop.get_by_test_id("room-lobby").click()
+    await expect(laptop.get_by_test_id("room-title")).to_contain_text("lobby")
+    # Stopped a little ahead of the laptop's time (the clock only goes forward): no timer fires from now on.
+    now = await laptop.evaluate("Date.now()")
+    await laptop.clock.pause_at(now / 1000 + 5)
+
+    # Seen, then another view at once.
+    await bob.say("lobby", "@alice seen before leaving")
+    await expect(badge(phone, "lobby")).to_contain_text("@1")
+    await expect(messages(laptop).last).to_contain_text("seen before leaving")
+    await expect(messages(laptop).last).to_be_in_viewport(ratio=1)
+    await laptop.get_by_test_id("room-dev").click()
+    await expect(badge(phone, "lobby")).to_have_count(0)
+    await expect(badge(laptop, "lobby")).to_have_count(0)
+
+    # Seen, then the page reloaded at once, coming back with no connection: only the page that saw it
+    # can have said so.
+    await laptop.get_by_test_id("room-lobby").click()
+    await bob.say("lobby", "@alice 刷新之前看到的")
+    await expect(badge(phone, "lobby")).to_contain_text("@1")
+    await expect(messages(laptop).last).to_contain_text("刷新之前看到的")
+    await expect(messages(laptop).last).to_be_in_viewport(ratio=1)
+    refuse = await gate_websockets(laptop, refusing=True)
+    await laptop.reload()
+    await expect(badge(phone, "lobby")).to_have_count(0)
+    refuse["on"] = False
+    await laptop.clock.resume()
+    await expect(laptop.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await expect(laptop.get_by_test_id("unread-line")).to_have_count(0)
+    await expect(messages(laptop).last).to_be_in_viewport(ratio=1)
+    assert not laptop.js_errors and not phone.js_errors
