@@ -11,7 +11,11 @@
 // server's refusal is shown (no_such_room, forbidden). Back from a message to the view it is in
 // shows that view at its latest, as opening it does; and once the user goes back to the latest
 // from a message jumped to (store event `latest`), the address is the view's again, in place of the
-// message's (replaced, not a new entry: a reload opens at the latest, docs/page.md "Addresses").
+// message's (replaced, not a new entry: a reload opens at the latest, docs/page.md "Addresses"),
+// or, when the entry behind is that very address, the history steps back to it instead, so that the
+// history never holds the view twice and the next Back leaves it. Each entry's state records the
+// address behind it (`behind`): the page writes it on the entries it pushes, and on those a user's
+// typed or pasted address makes (a hashchange onto an entry with no state yet).
 
 import { dmKey } from './store.js';
 
@@ -59,6 +63,11 @@ function names(link, view) {
     : link.userIds !== undefined && link.userIds.includes(view.peer.id);
 }
 
+/** A new history entry at `hash`, recording the address behind it (see the top of this file). */
+function push(hash) {
+  window.history.pushState({ behind: window.location.hash }, '', hash);
+}
+
 export class Links {
   /**
    * client: the ChatClient (openRoom, openConversation, jumpTo, showLatest);
@@ -70,11 +79,16 @@ export class Links {
     this.list = list;
     this.waiting = parseHash(window.location.hash); // the address the page was opened with
     this.jumpId = null; // a jump to this message is opening its view: the address names it at once
+    // The entry the page opened on: what was behind it is another page's, unknown (a reload keeps the state).
+    if (window.history.state === null) window.history.replaceState({ behind: null }, '');
     store.on('jump', ({ id }) => (this.jumpId = id));
     store.on('current', () => this.follow());
     store.on('focus', ({ key, id }) => this.focused(key, id));
     store.on('latest', ({ key }) => this.backAtLatest(key));
-    window.addEventListener('hashchange', () => this.open(parseHash(window.location.hash)));
+    window.addEventListener('hashchange', (event) => {
+      if (window.history.state === null) window.history.replaceState({ behind: new URL(event.oldURL).hash }, '');
+      this.open(parseHash(window.location.hash));
+    });
     store.on('me', () => {
       if (this.waiting) this.open(this.waiting);
       this.waiting = null;
@@ -87,7 +101,7 @@ export class Links {
     const id = this.jumpId; // opening the view of a message jumped to: one entry, the message's
     this.jumpId = null;
     if (this.waiting || !view) return;
-    if (!names(parseHash(window.location.hash), view)) window.history.pushState(null, '', viewHash(view, id));
+    if (!names(parseHash(window.location.hash), view)) push(viewHash(view, id));
   }
 
   // Message `id` of view `key` shown and highlighted (a jump): the address names it, unless it
@@ -96,7 +110,7 @@ export class Links {
     const view = this.store.views.get(key);
     if (this.waiting || !view || key !== this.store.current) return;
     const shown = parseHash(window.location.hash);
-    if (!names(shown, view) || shown.id !== id) window.history.pushState(null, '', viewHash(view, id));
+    if (!names(shown, view) || shown.id !== id) push(viewHash(view, id));
   }
 
   // The view `key` on screen at its latest: an address naming a message in it names the view instead.
@@ -104,7 +118,10 @@ export class Links {
     const view = this.store.views.get(key);
     if (this.waiting || !view || key !== this.store.current) return;
     const shown = parseHash(window.location.hash);
-    if (names(shown, view) && shown.id !== null) window.history.replaceState(null, '', viewHash(view));
+    if (!names(shown, view) || shown.id === null) return;
+    const behind = parseHash(window.history.state?.behind ?? '');
+    if (names(behind, view) && behind.id === null) window.history.back(); // its hashchange opens it, at its latest
+    else window.history.replaceState(window.history.state, '', viewHash(view));
   }
 
   /** Show what `link` (parseHash's) names. */

@@ -179,6 +179,43 @@ async def test_back_at_the_latest_the_address_names_the_view_again_in_place_of_t
     assert not alice.js_errors
 
 
+async def test_back_after_a_jump_and_back_at_the_latest_leaves_the_room_at_once(browser, page_url, user,  # noqa: F811
+                                                                               seed):
+    # A jump from the lobby, then at the latest again: the history holds the lobby once, so one Back
+    # returns to the room before it, whether the jump was an address typed or a search result.
+    alice, target, newer = await far_back(browser, page_url, user, seed)
+    await alice.get_by_test_id("new-room-toggle").click()
+    await alice.get_by_test_id("new-room").fill("games")
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice).to_have_url(re.compile(r"#/r/games$"))
+
+    async def from_games_to_the_lobby() -> None:
+        await alice.get_by_test_id("room-lobby").click()
+        await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+
+    async def at_the_latest_one_back_shows_games() -> None:
+        await expect(alice.locator(f'[data-testid=message][data-id="{target}"]')).to_have_class(
+            re.compile(r"\bhighlight\b"))
+        await expect(alice).to_have_url(re.compile(rf"#/r/lobby/m/{target}$"))
+        await alice.get_by_test_id("jump-latest").click()
+        await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+        await expect(alice.locator(f'[data-testid=message][data-id="{newer[-1]}"]')).to_be_in_viewport()
+        await alice.go_back()
+        await expect(alice).to_have_url(re.compile(r"#/r/games$"))
+        await expect(alice.get_by_test_id("room-title")).to_contain_text("games")
+
+    await from_games_to_the_lobby()
+    await alice.goto(f"{page_url}#/r/lobby/m/{target}")  # an address typed
+    await at_the_latest_one_back_shows_games()
+
+    await from_games_to_the_lobby()
+    await alice.get_by_test_id("search-input").fill("the plan")  # a search result
+    await alice.get_by_test_id("search-input").press("Enter")
+    await alice.get_by_test_id("search-result").first.click()
+    await at_the_latest_one_back_shows_games()
+    assert not alice.js_errors
+
+
 async def test_jump_to_latest_while_an_older_page_is_on_its_way_shows_the_latest_not_that_page(
         browser, page_url, user, seed):  # noqa: F811
     # The reader scrolls up from a message jumped to far back; before the older page comes, Jump to
