@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import TextIO
 
+from chatd.atomic import replaced
 from chatd.config import Config, store_url
 from chatd.dsn import redacted
 from chatd.status import ExitStatus
+from chatd.writable import own_file
 
 KICK_TIMEOUT = 10.0  # seconds the running server has to end a deleted user's sessions
 
@@ -91,33 +94,47 @@ def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
             return ExitStatus.ERROR
         user_id, name, kind = found[0]
         if args.action == "export":
-            return _export(store, user_id, args.output, stdout, stderr)
+            return _export(store, config, user_id, args.output, stdout, stderr)
         return _delete(store, config, (user_id, name, kind), args, stdout, stderr)
     except DatabaseUnreachable as e:
         print(f"chatd: user: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
         return ExitStatus.ERROR
 
 
-def _export(store, user_id: int, output: str | None, stdout: TextIO, stderr: TextIO) -> int:
+def _export(store, config: Config, user_id: int, output: str | None, stdout: TextIO, stderr: TextIO) -> int:
+    """The user's data as JSON to standard output, or to the file ``output`` written whole or not at
+    all (``chatd.atomic``): never one of chatd's own files, which it would wipe (the live database
+    under a running server)."""
+    if output in (None, "-"):
+        return _write_export(store, user_id, stdout)
+    path = os.path.abspath(output)
+    own = own_file(config, path)
+    if own:
+        print(f"chatd: user export: {path} is {own}; give another path", file=stderr)
+        return ExitStatus.ERROR
+    try:
+        if os.path.exists(path) and not os.path.isfile(path):  # a device or a pipe (/dev/null): written in place
+            with open(path, "w", encoding="utf-8") as out:
+                _write_export(store, user_id, out)
+        else:
+            with replaced(path) as partial, open(partial, "x", encoding="utf-8") as out:
+                _write_export(store, user_id, out)
+    except OSError as e:
+        print(f"chatd: user export: cannot write {path}: {e.strerror or e}", file=stderr)
+        return ExitStatus.ERROR
+    print(f"exported user {user_id} to {path}", file=stderr)
+    return ExitStatus.OK
+
+
+def _write_export(store, user_id: int, out: TextIO) -> int:
     from chatd.audit import cli_actor, entry
     from chatd.store.userdata import export
     from chatd.usercare import target
 
-    try:
-        out = stdout if output in (None, "-") else open(output, "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as e:
-        print(f"chatd: user export: cannot write {output}: {e.strerror or e}", file=stderr)
-        return ExitStatus.ERROR
-    try:
-        store.audit.add_now(entry(cli_actor(), "user.export", target(user_id)))
-        with store.db.connection_context():
-            for piece in export(store, user_id):
-                out.write(piece)
-    finally:
-        if out is not stdout:
-            out.close()
-    if out is not stdout:
-        print(f"exported user {user_id} to {output}", file=stderr)
+    store.audit.add_now(entry(cli_actor(), "user.export", target(user_id)))
+    with store.db.connection_context():
+        for piece in export(store, user_id):
+            out.write(piece)
     return ExitStatus.OK
 
 

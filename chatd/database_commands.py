@@ -21,11 +21,12 @@ import sqlite3
 import stat
 from typing import TextIO
 
+from chatd.atomic import replaced
 from chatd.commands import ask_server, size_text, unanswered
 from chatd.config import Config
 from chatd.control import ControlUnavailable
 from chatd.daemon import AlreadyRunning, PidFile, running_pid
-from chatd.dblock import SIDE_FILES, DatabaseHeld, DatabaseLock, Holder, held_message, lock_path, same_path
+from chatd.dblock import DatabaseHeld, DatabaseLock, Holder, held_message
 from chatd.dsn import (
     DATABASE_PASSWORD_ENV,
     POSTGRES_SCHEMES,
@@ -36,6 +37,7 @@ from chatd.dsn import (
     with_password,
 )
 from chatd.status import ExitStatus
+from chatd.writable import own_file
 
 BACKUP_WAIT = 3600  # seconds a backup by the running server may take
 
@@ -71,14 +73,9 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
 def backup_target_problem(config: Config, target: str) -> str | None:
     """Why ``target`` (absolute) cannot take a backup of ``config``'s database, or None. A backup
     replaces only a regular file (an older backup), and none of chatd's own."""
-    own = [(config.database + end, "the live database itself") for end in ("", *SIDE_FILES)]
-    own += [(lock_path(config.database), "the database's lock record"), (config.pidfile, "chatd's pidfile"),
-            (config.logfile, "chatd's log file"), (config.control_socket, "chatd's control socket")]
-    if config.source is not None:
-        own.append((str(config.source), "the config file"))
-    for path, what in own:
-        if path and same_path(path, target):
-            return f"{target} is {what}; give another path"
+    own = own_file(config, target)
+    if own:
+        return f"{target} is {own}; give another path"
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISREG(os.stat(target).st_mode):
             return f"{target} is there and is not a regular file; chatd replaces only a file (an older backup)"
@@ -94,15 +91,9 @@ def offline_backup(database: str, target: str) -> int:
     """Copy a database no server has open; → bytes written."""
     if not os.path.exists(database):
         raise FileNotFoundError(f"no database at {database}")
-    partial = f"{target}.partial-{os.getpid()}"
-    try:
-        with contextlib.closing(sqlite3.connect(database)) as source, \
-                contextlib.closing(sqlite3.connect(partial)) as dest:
-            source.backup(dest)
-        os.replace(partial, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
+    with replaced(target) as partial, contextlib.closing(sqlite3.connect(database)) as source, \
+            contextlib.closing(sqlite3.connect(partial)) as dest:
+        source.backup(dest)
     return os.path.getsize(target)
 
 

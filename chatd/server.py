@@ -32,6 +32,7 @@ from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from chatd import __version__
+from chatd.atomic import replaced
 from chatd.audit import SYSTEM
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
@@ -393,13 +394,8 @@ class Server:
 
     async def backup(self, path: str) -> int:
         """Copy the live database to ``path`` (atomically replacing it); → bytes."""
-        partial = f"{path}.partial-{os.getpid()}"
-        try:
+        with replaced(path) as partial:
             await self.store.backup(partial)
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
         return os.path.getsize(path)
 
     # Stopping

@@ -24,7 +24,7 @@ from typing import Any
 
 from chatd.config import DEFAULTS
 from chatd.control import NOT_A_SOCKET, PATH_MAX, TOO_LONG
-from chatd.dblock import SIDE_FILES, lock_path
+from chatd.dblock import SIDE_FILES, lock_path, same_path
 from chatd.dsn import scheme
 
 # What a start does with each file: writes it in place (made if missing), also makes
@@ -84,6 +84,19 @@ def path_problem(path: str, kind: str) -> str | None:
             if os.path.isdir(beside) or (os.path.lexists(beside) and not _access(beside, os.R_OK | os.W_OK)):
                 return f"{beside}, beside it, is {'a directory' if os.path.isdir(beside) else 'not writable'}"
     return None
+
+
+def own_file(config: Any, target: str) -> str | None:
+    """What of chatd's own files ``target`` is — "the live database itself", "chatd's pidfile"… — or
+    None. Any path or hard link naming it counts (``dblock.same_path``). A command that writes a file an
+    operator names (``chatd backup``, ``chatd user export -o``) refuses these: writing one would wipe
+    the database under a running server, or its config, log, pidfile or control socket."""
+    own = [(config.database + end, "the live database itself") for end in ("", *SIDE_FILES)]
+    own += [(lock_path(config.database), "the database's lock record"), (config.pidfile, "chatd's pidfile"),
+            (config.logfile, "chatd's log file"), (config.control_socket, "chatd's control socket")]
+    if config.source is not None:
+        own.append((str(config.source), "the config file"))
+    return next((what for path, what in own if path and not scheme(path) and same_path(path, target)), None)
 
 
 def _access(path: str, mode: int) -> bool:

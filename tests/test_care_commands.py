@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import json
+import os
 
 import pytest
 
@@ -88,6 +90,41 @@ async def test_user_export_and_delete_from_the_command_line(tmp_path, store_url)
     assert {tuple(row) for row in rows} == {(ANONYMOUS, "", True)}
     assert [(r["action"], r["actor"]["kind"]) for r in audit[:3]] == [
         ("user.delete", "cli"), ("user.export", "cli"), ("user.export", "cli")]
+
+
+async def test_an_export_never_writes_over_chatds_own_files(tmp_path):
+    # -o naming the live database (or a hard link to it) would wipe it under a running server
+    database = tmp_path / "chatd.db"
+    await filled(str(database))
+    config = tmp_path / "chatd.yaml"
+    os.link(database, tmp_path / "link.db")
+    run(tmp_path, str(database), "user", "export", "alice")  # the config as run() writes it
+    kept = {path: path.read_bytes() for path in (database, config)}
+    for target, what in [(database, "the live database itself"), (tmp_path / "link.db", "the live database itself"),
+                         (config, "the config file"), (tmp_path / "ctl.sock", "chatd's control socket")]:
+        status, _, err = run(tmp_path, str(database), "user", "export", "alice", "-o", str(target))
+        assert status == 1 and f"{target} is {what}; give another path" in err, err
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert not (tmp_path / "ctl.sock").exists()
+    status, out, _ = run(tmp_path, str(database), "user", "export", "alice")
+    assert status == 0 and len(json.loads(out)["messages"]) == 7
+
+
+async def test_an_export_that_fails_midway_leaves_the_earlier_file_as_it_was(tmp_path, monkeypatch):
+    database = tmp_path / "chatd.db"
+    await filled(str(database))
+    earlier = tmp_path / "alice.json"
+    earlier.write_text("the export of last week")
+
+    def full_disk(store, user_id):
+        yield '{"user": '
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("chatd.store.userdata.export", full_disk)
+    status, _, err = run(tmp_path, str(database), "user", "export", "alice", "-o", str(earlier))
+    assert status == 1 and f"cannot write {earlier}: No space left on device" in err, err
+    assert earlier.read_text() == "the export of last week"
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
 
 @pytest.mark.parametrize(("argv", "words"), [
