@@ -133,9 +133,8 @@ class Service:
             await self.server.open()
         except Exception as e:
             log_start_failure(e)
-            if not successor:  # (a successor's control socket is the serving process's own)
-                with contextlib.suppress(OSError):
-                    os.unlink(self.control_path)  # ours: bound by this start, which ends here
+            if not successor:  # (a successor's files are those of the process it was to replace)
+                self._abandon()
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
         if successor:
             await self._await_go(successor)
@@ -155,6 +154,17 @@ class Service:
             parent.close()
         kind, params = await self._done
         return await (self._hand_over() if kind == "restart" else self._stop(**params))
+
+    def _abandon(self) -> None:
+        """A start that failed leaves the disk as it found it (docs/operations.md, "Starting"):
+        no control socket, no pid in the pidfile nor in the database's lock, and no database
+        if this start made it (chatd.daemon.PidFile.abandon, chatd.dblock.DatabaseLock.abandon)."""
+        self.control_sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.control_path)  # ours: bound by this start, which ends here
+        if self.dblock:
+            self.dblock.abandon()
+        self.pidfile.abandon()
 
     async def _await_go(self, channel: Channel) -> None:
         channel.send({"ready": os.getpid(), "kept": self.kept})

@@ -28,7 +28,7 @@ from chatd.control import ask
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from tests.conftest import until
-from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, wait_for
+from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, taken_port, wait_for
 from tests.wsclient import ChatClient
 
 
@@ -74,10 +74,8 @@ def test_pidfile_left_by_kill_9_does_not_block_start(chatd_daemon: Chatd):
 
 def test_start_errors_reach_the_terminal(chatd_install: Chatd):
     d = chatd_install
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        d.config["listen"] = f"127.0.0.1:{taken.getsockname()[1]}"
+    with taken_port() as port:
+        d.config["listen"] = f"127.0.0.1:{port}"
         d.write_config()
         result = d.start()
         assert result.returncode == ExitStatus.ERROR
@@ -420,7 +418,7 @@ def test_a_server_whose_pidfile_changed_is_found_through_its_database(chatd_daem
     again = d.cli("start", "-d")
     assert again.returncode == ExitStatus.ALREADY_RUNNING, again.stdout
     assert f"pid {pid}" in again.stderr and db in again.stderr
-    assert (d.dir / "run2.pid").read_text() == "", "the refused start leaves no pid of its own"
+    assert not (d.dir / "run2.pid").exists(), "the refused start leaves no pidfile of its own"
     restore = d.cli("restore", str(d.dir / "backup.db"))
     assert restore.returncode == ExitStatus.ALREADY_RUNNING and f"pid {pid}" in restore.stderr
     migrate = d.cli("migrate-store", "postgresql://chat@127.0.0.1:1/chatd")  # refused before it connects
