@@ -386,6 +386,25 @@ def test_a_server_without_its_control_socket_is_unknown_and_stops_by_signal(chat
     assert not pid_alive(pid)
 
 
+def test_a_stop_by_signal_says_what_the_signal_cannot_carry_and_keeps_its_bound(chatd_daemon: Chatd):
+    """Without its control socket, `stop -g --timeout 1` can only send SIGTERM, which carries
+    neither: the server stops by its own stop_timeout (5 s here), which clients that never answer
+    the close use up. The command says so, and keeps its bound: it kills it STOP_GRACE s after 1 s."""
+    d = chatd_daemon
+    pid = d.pid
+    stuck = silent_websockets(d.port, 2)
+    (d.dir / "chatd.sock").unlink()
+    result = d.cli("stop", "-g", "--timeout", "1")
+    assert result.returncode == ExitStatus.ERROR, result.stderr
+    assert (f"chatd: a signal carries no timeout: pid {pid} stops within its own stop_timeout (the config says "
+            f"5 s), without waiting for clients to leave (-g), not as asked; this command kills it if it is still "
+            f"there {STOP_GRACE:g} s after --timeout 1 s") in result.stderr, result.stderr
+    assert f"pid {pid} did not stop within 1 s; killed it" in result.stderr
+    assert not pid_alive(pid)
+    for s in stuck:
+        s.close()
+
+
 def test_a_stop_found_through_the_database_says_it_signalled_when_the_socket_did_not_answer(chatd_daemon: Chatd):
     """Found through its database's lock (its pidfile changed in the config), without its control
     socket: `stop` said "stopping pid N through <socket>", then sent SIGTERM."""
