@@ -77,7 +77,7 @@ def log_start_failure(error: Exception, stopping: bool = False) -> None:
     its old process), a traceback for a bug, only at debug level for a START_REFUSALS (the
     caller says the one line, which the operator acts on)."""
     if stopping:
-        log.info("start-up abandoned: told to stop while starting (%s)", error)
+        log.info("start-up abandoned: told to stop while starting%s", f" ({error})" if str(error) else "")
     elif isinstance(error, START_REFUSALS):
         log.debug("start-up failed", exc_info=error)
     else:
@@ -168,10 +168,11 @@ class Server:
 
     async def open(self) -> None:
         """Everything but accepting: database, writer, rooms, the application.
-        If it fails, what it opened is closed again before the error rises."""
+        If it fails or is cancelled (a stop while it starts), what it opened is
+        closed again before the error rises."""
         try:
             await self._open()
-        except Exception:
+        except BaseException:
             self.store.close(1)
             raise
 

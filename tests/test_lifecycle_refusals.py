@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 
 from chatd.control import ask
 from chatd.status import ExitStatus
-from tests.ops_fixtures import Chatd, _env, taken_port, wait_for
+from tests.ops_fixtures import Chatd, _env, pid_alive, taken_port, wait_for
 
 
 def snapshot(directory: Path, *skip: str) -> dict[str, bytes | str]:
@@ -179,3 +180,29 @@ def test_a_start_under_way_is_not_named_as_running(chatd_install: Chatd):
     assert d.pidfile.read_text() == f"{d.pids[-1]}\n"
     d.kill_all()
     os.close(log)
+
+
+def test_a_start_stopped_while_it_starts_takes_back_what_it_made(chatd_install: Chatd):
+    """SIGTERM (what `chatd stop` sends when the control socket does not answer yet) to the -d
+    child that named itself in the pidfile and is still starting (here: connecting to a bus
+    that never answers): the start is called off and cleans up, and says so in one line."""
+    d = chatd_install
+    with socket.socket() as silent:  # a "Redis" that takes every connection and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        d.config["bus"] = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        d.write_config()
+        empty = snapshot(d.dir)
+        argv = [sys.executable, "-P", "-m", "chatd", "start", "-d", "-c", str(d.config_path)]
+        start = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        connection, _ = silent.accept()  # the child is in its start-up, waiting for the bus
+        pid = int(d.pidfile.read_text())
+        d.pids.append(pid)
+        os.kill(pid, signal.SIGTERM)
+        _, err = start.communicate(timeout=60)
+        connection.close()
+    assert start.returncode == ExitStatus.ERROR and "stopped by a signal while starting" in err, err
+    wait_for(lambda: not pid_alive(pid), what="the child to exit")
+    assert snapshot(d.dir, "chatd.log") == empty, "no database, lock record, pidfile or socket of its own"
+    log = d.log()
+    assert "start-up abandoned: told to stop while starting" in log and "Traceback" not in log, log
