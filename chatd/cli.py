@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import yaml
 
 from chatd import __version__
+from chatd.commands import STOP_GRACE
 from chatd.config import DEFAULTS, Config, ConfigError, build_config, find_config_file, load_config
 from chatd.status import ExitStatus
 from chatd.writable import DAEMON_WRITES, unwritable, unwritable_message
@@ -74,10 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "(more than 1 needs a `bus`)")
     stop = command("stop", "stop the running server",
                    "Stops accepting, closes WebSockets with 1001, commits queued messages and exits "
-                   "within the timeout; killed if it has not. Not running is not an error.")
+                   "within the timeout; killed if it has not. Not running is not an error. Asked "
+                   "through the control socket; when that does not take the request, SIGTERM is sent "
+                   "instead, and a signal carries no argument: the server then stops within its own "
+                   "stop_timeout and without -g, and this command still kills it if it is there "
+                   f"{STOP_GRACE:g} s after the timeout.")
     stop.add_argument("-g", "--graceful", action="store_true",
-                      help="first wait for clients to leave, up to the timeout")
-    stop.add_argument("--timeout", type=_seconds, metavar="S", help="seconds to take at most (default: stop_timeout)")
+                      help="first wait for clients to leave, up to the timeout (not by SIGTERM: see above)")
+    stop.add_argument("--timeout", type=_seconds, metavar="S",
+                      help="seconds to take at most (default: stop_timeout); by SIGTERM the server paces "
+                           "its stop by its own stop_timeout, and is killed if still there after S + "
+                           f"{STOP_GRACE:g} s")
     command("reload", "apply the config file to the running server without dropping anyone",
             "Same as SIGHUP; also reopens the log file. An invalid file is refused and the server "
             "keeps its configuration.")

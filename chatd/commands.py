@@ -294,9 +294,12 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
         if not pid:
             print("chatd: the pidfile is locked but holds no pid; cannot stop", file=stderr)
             return ExitStatus.UNKNOWN
-        os.kill(pid, signal.SIGTERM)  # stops with the server's own stop_timeout
+        os.kill(pid, signal.SIGTERM)
         print(f"chatd: sent SIGTERM to pid {pid}: its control socket did not take the stop request ({e})",
               file=stderr)
+        note = signalled_note(args, config, pid, timeout)
+        if note:
+            print(f"chatd: {note}", file=stderr)
     else:
         if owner:
             print(f"stopping pid {pid} through {owner.control_socket}", file=stdout)
@@ -310,6 +313,19 @@ def cmd_stop(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
     wait_stopped(watched, pid, STOP_GRACE)
     print(f"chatd: pid {pid} did not stop within {timeout:g} s; killed it", file=stderr)
     return ExitStatus.ERROR
+
+
+def signalled_note(args: argparse.Namespace, config: Config, pid: int, timeout: float) -> str | None:
+    """What a stop by SIGTERM does not do of what ``args`` asked: a signal carries no argument,
+    so the server stops as SIGTERM says (within its own ``stop_timeout``, not gracefully). The
+    bound holds all the same: the command kills it STOP_GRACE seconds after ``timeout``. None
+    when that is what was asked."""
+    if not args.graceful and timeout == config.stop_timeout:
+        return None
+    graceful = ", without waiting for clients to leave (-g)" if args.graceful else ""
+    return (f"a signal carries no timeout: pid {pid} stops within its own stop_timeout (the config says "
+            f"{config.stop_timeout:g} s){graceful}, not as asked; this command kills it if it is still there "
+            f"{STOP_GRACE:g} s after --timeout {timeout:g} s")
 
 
 COMMANDS = {"status": cmd_status, "connections": cmd_connections, "reload": cmd_reload,

@@ -29,6 +29,7 @@ from typing import Any
 log = logging.getLogger("chatd.control")
 
 NOT_A_SOCKET = "a file that is not a socket is there; chatd does not remove it"
+LISTENED = "another process listens on it (another chatd's control socket?)"
 PATH_MAX = 107  # bytes of a Unix socket's path: sun_path holds 108 with its NUL (unix(7))
 TOO_LONG = f"the path is longer than {PATH_MAX} bytes, the most a Unix socket's address holds"
 MAX_REQUEST = 64 * 1024
@@ -44,16 +45,8 @@ def bind_control(path: str) -> socket.socket:
     """A listening Unix socket at ``path``, mode 0600. A socket already there (left by a
     chatd that died) is replaced; OSError for any other kind of file, which is not
     chatd's to remove."""
-    if len(os.fsencode(path)) > PATH_MAX:
-        raise OSError(errno.ENAMETOOLONG, TOO_LONG)
-    try:
-        if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            raise OSError(errno.EEXIST, NOT_A_SOCKET)
-        if _answered(path):
-            raise OSError(errno.EADDRINUSE, "another process listens on it (another chatd's control socket?)")
+    if check_control(path):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)  # never world-accessible, not even between bind and chmod
     try:
@@ -66,6 +59,24 @@ def bind_control(path: str) -> socket.socket:
     os.chmod(path, SOCKET_MODE)
     sock.listen(16)
     return sock
+
+
+def check_control(path: str) -> bool:
+    """Whether ``bind_control`` may bind at ``path``: False if nothing is there, True if a
+    socket left by a process that died is (to be replaced). OSError if it may not: the path
+    is too long, another kind of file is there, or a process listens on it. Changes nothing:
+    a start asks this before it makes any file."""
+    if len(os.fsencode(path)) > PATH_MAX:
+        raise OSError(errno.ENAMETOOLONG, TOO_LONG)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EEXIST, NOT_A_SOCKET)
+    if _answered(path):
+        raise OSError(errno.EADDRINUSE, LISTENED)
+    return True
 
 
 def _answered(path: str) -> bool:

@@ -39,6 +39,7 @@ HANDOVER_VAR = "CHATD_HANDOVER"  # env var naming the fds a restarted successor 
 READY_TIMEOUT = 60.0  # seconds a daemon child or restart successor may take to be ready
 LOCK_RETRY_SECONDS = 0.5  # how long to retry a lock held by someone only looking at it
 KILL_MARGIN = 1.0  # a stop this far past its timeout ends the process regardless
+MAX_PIDFILE = 4096  # bytes of a pidfile kept to put back after a failed start: a pid and a newline, or junk
 
 
 class AlreadyRunning(Exception):
@@ -75,32 +76,47 @@ class PidFile:
     def __init__(self, path: str, fd: int | None = None):
         self.path = path
         self.fd = fd  # an inherited, already locked descriptor (restart successor)
+        self.made = False  # this process's acquire() made the file
+        self._before: bytes | None = None  # what the file held before this process first wrote its pid in it
 
-    def acquire(self) -> None:
-        """Lock the file and write our pid; AlreadyRunning if a live server holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    def acquire(self, write: bool = True) -> None:
+        """Lock the file and, if ``write``, write our pid; AlreadyRunning if a live server
+        holds it (its pid 0 when the holder wrote none). ``made`` then says whether this
+        call made the file. A start locks it without writing: its pid goes in only once
+        the start can no longer be refused (chatd.lifecycle), so a start refused meanwhile
+        never names another one that is refused too."""
+        while True:
+            fd, made = open_made(self.path, os.O_RDWR | os.O_CLOEXEC)
+            self._lock(fd)
+            if same_file(fd, self.path):
+                break
+            os.close(fd)  # removed by the failed start that made it (abandon): lock the file there now
+        self.fd, self.made = fd, made
+        if write:
+            self.write(os.getpid())
+
+    def _lock(self, fd: int) -> None:
+        """flock ``fd``, waiting out a look; AlreadyRunning (``fd`` closed) if refused."""
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return
             except BlockingIOError:
                 pid = _read_pid(fd)
                 # A live pid means a real server. Otherwise the lock is most
                 # likely a `chatd status` holding it shared for a moment.
                 if (pid and pid_running(pid)) or time.monotonic() > deadline:
                     os.close(fd)
-                    raise AlreadyRunning(pid) from None
+                    raise AlreadyRunning(pid if pid and pid_running(pid) else 0) from None
                 time.sleep(0.02)
-        self.fd = fd
-        self.write(os.getpid())
 
     def write(self, pid: int) -> None:
         """Write in place, then trim: a reader never sees an empty file."""
         assert self.fd is not None
-        data = f"{pid}\n".encode()
-        os.pwrite(self.fd, data, 0)
-        os.ftruncate(self.fd, len(data))
+        if self._before is None:
+            self._before = os.pread(self.fd, MAX_PIDFILE, 0)
+        _replace(self.fd, f"{pid}\n".encode())
 
     def clear(self) -> None:
         """Empty the file on a clean stop. The file itself stays: unlinking a
@@ -108,10 +124,54 @@ class PidFile:
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
 
+    def abandon(self) -> None:
+        """A start that failed or was refused lets go, leaving the file as it found it:
+        removed if this start made it, else as it was before it wrote its pid there.
+        Removed while still locked: a starter that opened it meanwhile finds the file gone
+        once it has the lock, and makes its own (``acquire``)."""
+        if self.fd is not None:
+            if self.made:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
+            elif self._before is not None:
+                _replace(self.fd, self._before)
+        self.close()
+
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _replace(fd: int, data: bytes) -> None:
+    """The file's content made ``data``: written in place, then trimmed, so that a
+    reader never sees it empty (unless ``data`` is)."""
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
+
+
+def open_made(path: str, flags: int) -> tuple[int, bool]:
+    """``path`` opened with ``flags``, made (mode 0644) if missing: (fd, whether this call
+    made it), so that a start that fails removes only what it made. FileNotFoundError if
+    its directory is missing."""
+    while True:
+        try:
+            return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            pass
+        try:
+            return os.open(path, flags), False
+        except FileNotFoundError:
+            continue  # removed between the two: make it, then
+
+
+def same_file(fd: int, path: str) -> bool:
+    """Whether ``fd`` is open on the file at ``path`` (False once it was removed or replaced)."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def running_pid(path: str) -> int | None:

@@ -34,6 +34,13 @@ holds it; only a record: the lock holds without it. A holder that finds the
 lock free starts the file afresh; one that shares it adds its line. Lines of
 processes that no longer run are ignored: a holder that is replaced (a
 restart) or dies leaves its line behind until the next fresh start.
+
+A start takes the lock before it knows it will serve (its port, its control
+socket are taken after it), so it writes its line only once nothing can
+refuse it (``chatd.lifecycle``): a start refused meanwhile is never named.
+Until then a refusal says a chatd is starting (``held_message``). A start
+that fails lets go as it found things (``abandon``): the records file as it
+was, and no database if it made it.
 """
 
 from __future__ import annotations
@@ -46,16 +53,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chatd.daemon import LOCK_RETRY_SECONDS, pid_running
+from chatd.daemon import LOCK_RETRY_SECONDS, open_made, pid_running, same_file
 from chatd.dsn import is_postgres
 
 LOCK_SUFFIX = ".lock"  # the holders' record is the database's path plus this
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file (sqlite.org/tempfiles.html)
 SERVER = "server"  # Holder.role of a serving chatd; otherwise the command's name ("restore")
-# The pid of a record made before its holder exists: `start -d` takes the lock before it forks, and
-# its child records its own pid at once (chatd.lifecycle). Read as no record: a refusal meanwhile
-# says a chatd is starting (held_message), never the parent's pid, a process that soon exits.
-STARTING = 0
 MAX_RECORDS = 64 * 1024  # bytes of the lock file read: far more than any number of holders writes
 
 
@@ -100,6 +103,12 @@ class DatabaseLock:
         self.records = lock_path(database)
         self.shared = shared
         self.fd = fd  # an inherited, already locked descriptor (restart successor, -d child)
+        self.made = False  # acquire() made the database file (a start that fails removes it)
+        self._companions: set[str] = set()  # SQLite's files beside it that were there when it was made
+        self._fresh = False  # nobody else held the lock when it was taken: the record starts the file afresh
+        self._recorded: int | None = None  # the pid this holder recorded, if it did
+        self._records_made = False  # recording made the records file
+        self._records_before = b""  # what the records file held before a fresh record replaced it
 
     @classmethod
     def for_config(cls, config: Any, fd: int | None = None) -> DatabaseLock | None:
@@ -109,18 +118,46 @@ class DatabaseLock:
             return None
         return cls(config.database, shared=bool(config.bus), fd=fd)
 
-    def acquire(self, record: Holder, create: bool = True) -> None:
-        """Take the lock and write ``record``. DatabaseHeld if a server or an
-        offline command holds it (exclusive: anyone; shared: an exclusive
-        holder); OSError if the database file cannot be opened. When there is
-        none it is made, empty (SQLite makes a database of an empty file), unless
-        not ``create`` (a restore onto no database): then there is nothing to hold."""
+    def acquire(self, record: Holder | None = None, create: bool = True) -> None:
+        """Take the lock and write ``record`` (a start writes its own later, once it can
+        no longer be refused: ``record``). DatabaseHeld if a server or an offline
+        command holds it (exclusive: anyone; shared: an exclusive holder); OSError if
+        the database file cannot be opened. When there is none it is made, empty
+        (SQLite makes a database of an empty file; ``made`` says so), unless not
+        ``create`` (a restore onto no database): then there is nothing to hold."""
+        while True:
+            try:
+                if create:
+                    fd, made = open_made(self.database, os.O_RDONLY | os.O_CLOEXEC)
+                else:
+                    fd, made = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC), False
+            except FileNotFoundError:
+                if create:
+                    raise
+                return
+            fresh = self._wait(fd)
+            if same_file(fd, self.database):
+                break
+            os.close(fd)  # removed by the failed start that made it (abandon): lock the file there now
+        self.fd, self.made, self._fresh = fd, made, fresh
+        if made:  # a -wal or -shm left by a database deleted since is not this start's to remove
+            self._companions = {path for path in self._companion_paths() if os.path.lexists(path)}
+        if record is not None:
+            self.record(record)
+
+    def check(self) -> None:
+        """DatabaseHeld if ``acquire`` would be refused now; makes and changes nothing (no
+        database file: nobody holds it). A start asks this before it binds anything."""
         try:
-            fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
-        except FileNotFoundError:
-            if create:
-                raise
-            return
+            fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return  # none (nobody holds it), or unreadable: acquire says why
+        self._wait(fd)
+        os.close(fd)  # (and with it the lock)
+
+    def _wait(self, fd: int) -> bool:
+        """Lock ``fd`` as ``_take`` does, waiting out a look; → whether nobody else holds it.
+        DatabaseHeld (``fd`` closed) if refused."""
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
         while (fresh := self._take(fd)) is None:
             found = _live(_read(self.records))
@@ -130,8 +167,7 @@ class DatabaseLock:
                 os.close(fd)
                 raise DatabaseHeld(self.database, found)
             time.sleep(0.02)
-        self.fd = fd
-        self.record(record, fresh=fresh)
+        return fresh
 
     def _take(self, fd: int) -> bool | None:
         """Lock ``fd``: True when nobody else holds it (the file starts afresh),
@@ -158,16 +194,22 @@ class DatabaseLock:
         self.fd = fd
         self.record(record, fresh=not inherited_shared)
 
-    def record(self, holder: Holder, fresh: bool = False) -> None:
-        """Write this holder's line: the whole file when ``fresh`` or exclusive,
-        else appended to the other holders' (a restart successor or a ``-d``
-        child records its own pid)."""
+    def record(self, holder: Holder, fresh: bool | None = None) -> None:
+        """Write this holder's line: the whole file when ``fresh`` (by default: whether
+        nobody else held the lock when it was taken) or exclusive, else appended to the
+        other holders' (a restart successor, a node joining a cluster)."""
         assert self.fd is not None
+        fresh = self._fresh if fresh is None else fresh
+        self._fresh = False  # (the -d child of a start records once more, its own pid)
         line = (json.dumps(asdict(holder)) + "\n").encode()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if self.shared and not fresh else 0)
+        flags = os.O_RDWR | os.O_CLOEXEC | (os.O_APPEND if self.shared and not fresh else 0)
         with contextlib.suppress(OSError):  # a record that cannot be written leaves the lock as it is
-            records = os.open(self.records, flags, 0o644)
+            records, made = open_made(self.records, flags)
             try:
+                if self._recorded is None and not made and not flags & os.O_APPEND:
+                    self._records_before = os.pread(records, MAX_RECORDS, 0)  # put back if the start fails
+                self._records_made |= made
+                self._recorded = holder.pid
                 if flags & os.O_APPEND:
                     os.write(records, line)  # one small write, never torn by another holder's
                 else:
@@ -176,19 +218,46 @@ class DatabaseLock:
             finally:
                 os.close(records)
 
+    def abandon(self) -> None:
+        """A start that failed or was refused lets go, leaving the disk as it found it: the
+        records file as it was before its record (removed if it made it and nobody else
+        recorded since), and the database with the companions SQLite made beside it if this
+        start made it and nobody else holds the lock (a node that joined meanwhile keeps
+        them). Removed while still locked: a starter that opened it meanwhile
+        finds it gone once it has the lock, and makes its own (``acquire``)."""
+        if self.fd is None:
+            return
+        if self._recorded is not None:
+            self._unrecord()
+        # Alone on it: nobody else uses what this start made. (The companions of a database
+        # that was there are SQLite's to manage: a -wal may hold commits not yet in the file.)
+        if self.made and _try(self.fd, fcntl.LOCK_EX):
+            for path in (*self._companion_paths(), self.database):
+                if path not in self._companions:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+        self.close()
+
+    def _unrecord(self) -> None:
+        """Take this holder's lines out of the records file (abandon)."""
+        with contextlib.suppress(OSError):
+            with open(self.records, "rb") as f:
+                lines = f.read(MAX_RECORDS).splitlines(keepends=True)
+            others = [line for line in lines if _pid_of(line) != self._recorded]
+            text = self._records_before + b"".join(others)
+            if self._records_made and not text:
+                os.unlink(self.records)
+            else:
+                with open(self.records, "wb") as f:
+                    f.write(text)
+
+    def _companion_paths(self) -> list[str]:
+        return [self.database + suffix for suffix in SIDE_FILES]
+
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-def same_file(fd: int, path: str) -> bool:
-    """Whether ``fd`` is open on the file at ``path``."""
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def same_path(a: str, b: str) -> bool:
@@ -229,6 +298,13 @@ def _read(path: str) -> list[Holder]:
         with contextlib.suppress(ValueError, TypeError):
             found.append(Holder(**json.loads(line)))
     return found
+
+
+def _pid_of(line: bytes) -> int | None:
+    """The pid of one line of the records file, None if it is none."""
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        return json.loads(line)["pid"]
+    return None
 
 
 def _live(records: list[Holder]) -> list[Holder]:

@@ -9,11 +9,16 @@ from the process it replaces.
 Everything that can fail is done before forking, so errors reach the
 terminal with a non-zero exit; the parent of ``-d`` returns only once the
 daemon reports that it serves. ``chatd.service`` is what then runs.
+
+A start that is refused or fails leaves the disk as it found it
+(docs/operations.md, "Starting"): what can be asked without making anything
+is asked first, and what a later step's failure finds made is undone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -21,9 +26,20 @@ from typing import Any, TextIO
 
 from chatd import logs
 from chatd.config import Config, ConfigError, load_config
-from chatd.control import bind_control
-from chatd.daemon import HANDOVER_VAR, READY_TIMEOUT, AlreadyRunning, Channel, Handover, PidFile, fork_daemon
-from chatd.dblock import STARTING, DatabaseHeld, DatabaseLock, held_message, same_file, server_record
+from chatd.control import ControlUnavailable, ask, bind_control, check_control
+from chatd.daemon import (
+    HANDOVER_VAR,
+    READY_TIMEOUT,
+    AlreadyRunning,
+    Channel,
+    Handover,
+    PidFile,
+    fork_daemon,
+    pid_running,
+    running_pid,
+    same_file,
+)
+from chatd.dblock import DatabaseHeld, DatabaseLock, held_message, holders, server_record
 from chatd.server import bind, socket_address
 from chatd.service import Service, banner, refuse
 from chatd.settings import parse_listen
@@ -31,6 +47,7 @@ from chatd.status import ExitStatus
 from chatd.writable import DAEMON_WRITES, WRITTEN_AT_START, unwritable, unwritable_message
 
 log = logging.getLogger("chatd")
+CONTROL_NAME_SECONDS = 2.0  # how long a refused start waits for the chatd on the control socket to say who it is
 
 
 def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: TextIO, stderr: TextIO,
@@ -62,40 +79,48 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
     if problems:
         return refuse(None, ExitStatus.ERROR, unwritable_message(problems), stderr)
     pidfile = PidFile(config.pidfile)
+    dblock = DatabaseLock.for_config(config)
+    # Who serves already, the port, the control socket: asked before anything is made, so that
+    # a refused start leaves the disk as it found it. Each is asked again as it is taken below
+    # (another start may take it meanwhile): a step that fails then undoes what the earlier
+    # ones made (PidFile.abandon, DatabaseLock.abandon).
+    refused = _serving(config, dblock, stderr)
+    if refused is not None:
+        return refused
     try:
-        pidfile.acquire()
-    except AlreadyRunning as e:
-        print(f"chatd: already running (pid {e.pid})", file=stderr)
-        return ExitStatus.ALREADY_RUNNING
+        listening = bind(config)
     except OSError as e:
-        return refuse(None, ExitStatus.ERROR, f"cannot lock pidfile {config.pidfile}: {e.strerror or e}", stderr)
+        return refuse(None, ExitStatus.ERROR, f"cannot listen on {config.listen}: {e.strerror or e}", stderr)
     with contextlib.ExitStack() as undo:  # a step that fails closes what the earlier ones opened
-        undo.callback(pidfile.close)
-        undo.callback(pidfile.clear)  # first: a refused start leaves no pid of its own behind
-        # Before the port and the control socket: a second server on the same database, started
-        # with another pidfile, must neither serve nor take over the first one's control socket.
-        dblock = DatabaseLock.for_config(config)
+        for sock in listening:
+            undo.callback(sock.close)
+        try:
+            check_control(config.control_socket)
+        except OSError as e:
+            return refuse(None, ExitStatus.ERROR, _control_refusal(config, e), stderr)
+        try:
+            pidfile.acquire(write=False)  # its pid goes in once nothing can refuse this start
+        except AlreadyRunning as e:
+            return _already_running(config, e.pid, stderr)
+        except OSError as e:
+            return refuse(None, ExitStatus.ERROR, f"cannot lock pidfile {config.pidfile}: {e.strerror or e}", stderr)
+        undo.callback(pidfile.abandon)
+        # Before the control socket: a second server on the same database, started with
+        # another pidfile, must neither serve nor take over the first one's control socket.
         if dblock:
             try:
-                dblock.acquire(server_record(config, STARTING if daemon else os.getpid()))
+                dblock.acquire()  # its record too goes in once nothing can refuse this start
             except DatabaseHeld as e:
                 print(f"chatd: already running: {held_message(e)}", file=stderr)
                 return ExitStatus.ALREADY_RUNNING
             except OSError as e:
                 return refuse(None, ExitStatus.ERROR, f"cannot lock database {config.database}: {e.strerror or e}",
                               stderr)
-            undo.callback(dblock.close)
-        try:
-            listening = bind(config)
-        except OSError as e:
-            return refuse(None, ExitStatus.ERROR, f"cannot listen on {config.listen}: {e.strerror or e}", stderr)
-        for sock in listening:
-            undo.callback(sock.close)
+            undo.callback(dblock.abandon)
         try:
             control = bind_control(config.control_socket)
         except OSError as e:
-            return refuse(None, ExitStatus.ERROR,
-                           f"cannot create control socket {config.control_socket}: {e.strerror or e}", stderr)
+            return refuse(None, ExitStatus.ERROR, _control_refusal(config, e), stderr)
         undo.callback(control.close)
         undo.callback(_unlink, config.control_socket)  # a start that fails leaves no socket behind
         try:
@@ -113,17 +138,60 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
             if dblock:
                 dblock.close()
             return _await_daemon(channel, config, stdout, stderr)
-        # The locks are this child's from here on, and its start-up may take a while (the
-        # database opened, migrated): it names itself first, before anything that can wait.
-        pidfile.write(os.getpid())
-        if dblock:
-            dblock.record(server_record(config, os.getpid()))
-        logs.setup(config.log_level, config.logfile)
-    else:
-        logs.setup(config.log_level)
+    # Nothing refuses this start any more. The locks are this process's (a -d child's) from
+    # here on, and its start-up may take a while (the database opened, migrated): it names
+    # itself first, before anything that can wait. Should that start-up fail, it takes both
+    # names back (chatd.service).
+    pidfile.write(os.getpid())
+    if dblock:
+        dblock.record(server_record(config, os.getpid()))
+    logs.setup(config.log_level, config.logfile if daemon else None)
     service = Service(config, env, stdout, daemon=daemon, listening=listening, control=control, pidfile=pidfile,
                       dblock=dblock, overrides=overrides)
     return service.main(parent=channel)
+
+
+def _serving(config: Config, dblock: DatabaseLock | None, stderr: TextIO) -> int | None:
+    """Whether a server already runs on ``config``'s pidfile or database, asked without
+    making or changing anything: None if not, else the exit status after saying who."""
+    with contextlib.suppress(OSError):  # (unreadable: the start's own steps say why)
+        pid = running_pid(config.pidfile)
+        if pid and pid_running(pid):
+            return _already_running(config, pid, stderr)
+    if dblock:
+        try:
+            dblock.check()
+        except DatabaseHeld as e:
+            print(f"chatd: already running: {held_message(e)}", file=stderr)
+            return ExitStatus.ALREADY_RUNNING
+    return None
+
+
+def _already_running(config: Config, pid: int, stderr: TextIO) -> int:
+    """Say who holds the pidfile: its server's ``pid`` — or, when it holds one without a
+    pid (0: a start under way, which writes it only once nothing can refuse it, and may
+    yet be refused), the server the database's lock names, if one does."""
+    found = holders(config.database) if not pid else []
+    if pid:
+        print(f"chatd: already running (pid {pid})", file=stderr)
+    elif found:
+        print(f"chatd: already running: {held_message(DatabaseHeld(config.database, found))}", file=stderr)
+    else:
+        print(f"chatd: already starting: {config.pidfile} is locked by another `chatd start`, which has not "
+              f"written its pid in it yet", file=stderr)
+    return ExitStatus.ALREADY_RUNNING
+
+
+def _control_refusal(config: Config, error: OSError) -> str:
+    """Why the control socket cannot be had; when a process listens on it, the chatd that
+    answers there if one does (its pid and database: the server that holds it)."""
+    if error.errno == errno.EADDRINUSE:
+        with contextlib.suppress(ControlUnavailable):
+            status = ask(config.control_socket, "status", timeout=CONTROL_NAME_SECONDS)
+            if status.get("pid"):
+                return (f"cannot create control socket {config.control_socket}: chatd pid {status['pid']} "
+                        f"(database {status.get('database')}) listens on it")
+    return f"cannot create control socket {config.control_socket}: {error.strerror or error}"
 
 
 def _unlink(path: str) -> None:

@@ -72,10 +72,14 @@ PRUNE_HOLDS_EVERY = 60  # seconds between deletions of the written names whose h
 START_REFUSALS = (DatabaseUnreachable, StoreUnavailable)
 
 
-def log_start_failure(error: Exception) -> None:
-    """Log why ``open`` failed: a traceback for a bug, only at debug level for a START_REFUSALS
-    (the caller says the one line, which the operator acts on)."""
-    if isinstance(error, START_REFUSALS):
+def log_start_failure(error: Exception, stopping: bool = False) -> None:
+    """Log why ``open`` failed: one line at info level when this process was told to stop
+    while it started (the stop cut it short: no failure — a restart's successor stopped with
+    its old process), a traceback for a bug, only at debug level for a START_REFUSALS (the
+    caller says the one line, which the operator acts on)."""
+    if stopping:
+        log.info("start-up abandoned: told to stop while starting%s", f" ({error})" if str(error) else "")
+    elif isinstance(error, START_REFUSALS):
         log.debug("start-up failed", exc_info=error)
     else:
         log.error("start-up failed", exc_info=error)
@@ -165,10 +169,11 @@ class Server:
 
     async def open(self) -> None:
         """Everything but accepting: database, writer, rooms, the application.
-        If it fails, what it opened is closed again before the error rises."""
+        If it fails or is cancelled (a stop while it starts), what it opened is
+        closed again before the error rises."""
         try:
             await self._open()
-        except Exception:
+        except BaseException:
             self.store.close(1)
             raise
 

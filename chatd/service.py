@@ -66,6 +66,7 @@ from chatd.workers import WorkerSet
 
 log = logging.getLogger("chatd")
 T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def _settled(result: T | Awaitable[T]) -> T:
@@ -129,21 +130,33 @@ class Service:
         loop = asyncio.get_running_loop()
         log.info("event loop: %s (event_loop: %s)", loop_name(), self.config.event_loop)
         self._done = loop.create_future()
+        # SIGTERM or SIGINT while the server opens (`chatd stop` finds the pid a -d child wrote
+        # as it forked) calls the start off at its next wait, and the start cleans up after itself.
+        opening = asyncio.ensure_future(self.server.open())
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, opening.cancel)
         try:
-            await self.server.open()
-        except Exception as e:
-            log_start_failure(e)
-            if not successor:  # (a successor's control socket is the serving process's own)
-                with contextlib.suppress(OSError):
-                    os.unlink(self.control_path)  # ours: bound by this start, which ends here
+            await opening
+        except (Exception, asyncio.CancelledError) as e:
+            if not opening.cancelled() and not isinstance(e, Exception):
+                raise  # this coroutine's own cancellation
+            log_start_failure(e, stopping=opening.cancelled())
+            if not successor:  # (a successor's files are those of the process it was to replace)
+                self._abandon()
+            if opening.cancelled():  # what was asked for: not a failure of this process
+                refuse(parent or successor, ExitStatus.ERROR, "stopped by a signal while starting", sys.stderr)
+                return ExitStatus.OK
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
+        finally:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
         if successor:
             await self._await_go(successor)
             await self.server.handed_over()
         await _settled(self.server.serve(self.listening))
         self.pidfile.write(os.getpid())  # (a restart's successor: only now; a -d child wrote it as it forked)
         self.control = await ControlServer.start(self.control_sock, self._handlers())
-        for sig, action in ((signal.SIGTERM, self._stop_signal), (signal.SIGINT, self._stop_signal),
+        for sig, action in (*((sig, self._stop_signal) for sig in STOP_SIGNALS),
                             (signal.SIGHUP, self._reload_signal), (signal.SIGUSR2, self._restart_signal)):
             loop.add_signal_handler(sig, action)
         self.state = "serving"
@@ -155,6 +168,17 @@ class Service:
             parent.close()
         kind, params = await self._done
         return await (self._hand_over() if kind == "restart" else self._stop(**params))
+
+    def _abandon(self) -> None:
+        """A start that failed leaves the disk as it found it (docs/operations.md, "Starting"):
+        no control socket, no pid in the pidfile nor in the database's lock, and no database
+        if this start made it (chatd.daemon.PidFile.abandon, chatd.dblock.DatabaseLock.abandon)."""
+        self.control_sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.control_path)  # ours: bound by this start, which ends here
+        if self.dblock:
+            self.dblock.abandon()
+        self.pidfile.abandon()
 
     async def _await_go(self, channel: Channel) -> None:
         channel.send({"ready": os.getpid(), "kept": self.kept})

@@ -127,7 +127,7 @@ class Worker:
         try:
             await self.server.open()
         except Exception as e:
-            log_start_failure(e)
+            log_start_failure(e, stopping=self._stopping is not None)
             self.server = None
             self._finish(ExitStatus.ERROR)
             return {"ok": False, "error": str(e)}

@@ -82,6 +82,15 @@ def silent_websockets(port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+@contextlib.contextmanager
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another socket listens on, for as long as the block lasts."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` runs; an unreaped zombie does not (pid 1 in a container may never reap)."""
     with contextlib.suppress(ChildProcessError):

@@ -104,3 +104,21 @@ def test_sd_notify(tmp_path: Path):
         assert sd_notify("STOPPING=1", {"NOTIFY_SOCKET": f"@chatd-test-{os.getpid()}"})
         assert sock.recv(100) == b"STOPPING=1"
     assert sd_notify("READY=1", {"NOTIFY_SOCKET": path}) is False, "systemd gone: never an exception"
+
+
+def test_a_start_that_fails_leaves_the_pidfile_as_it_found_it(tmp_path: Path):
+    path = tmp_path / "chatd.pid"
+    made = PidFile(str(path))
+    made.acquire(write=False)
+    assert made.made and path.read_text() == "", "no pid before the start can no longer be refused"
+    made.write(os.getpid())
+    made.abandon()
+    assert not path.exists(), "made by the start: removed"
+
+    path.write_text("4242\n")  # left by a server killed with -9
+    found = PidFile(str(path))
+    found.acquire(write=False)
+    assert not found.made
+    found.write(os.getpid())
+    found.abandon()
+    assert path.read_text() == "4242\n" and running_pid(str(path)) is None, "as it was, and let go"

@@ -200,3 +200,22 @@ def test_a_start_refused_while_a_daemon_starts_names_the_daemon_not_its_parent(c
     assert same_database[0] == ExitStatus.ALREADY_RUNNING, same_database
     assert f"in use by pid {child} " in same_database[2] and f"pid {parent.pid} " not in same_database[2]
     assert same_pidfile[0] == ExitStatus.ALREADY_RUNNING and f"already running (pid {child})" in same_pidfile[2]
+
+
+def test_a_start_that_fails_leaves_the_database_and_its_record_as_it_found_them(tmp_path: Path):
+    db, records = tmp_path / "chatd.db", Path(lock_path(str(tmp_path / "chatd.db")))
+    made = DatabaseLock(str(db), shared=False)
+    made.acquire()
+    assert made.made and not records.exists(), "no record before the start can no longer be refused"
+    made.record(Holder(pid=os.getpid()))
+    (tmp_path / "chatd.db-wal").write_bytes(b"")  # as SQLite makes it
+    made.abandon()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "made by the start: all removed"
+
+    db.write_bytes(b"kept")
+    records.write_text('{"pid": 1, "role": "server"}\n')  # a stale record
+    found = DatabaseLock(str(db), shared=True)
+    found.acquire(Holder(pid=os.getpid(), shared=True))
+    found.abandon()
+    assert db.read_bytes() == b"kept" and records.read_text() == '{"pid": 1, "role": "server"}\n'
+    assert holders(str(db)) == [], "and let go"

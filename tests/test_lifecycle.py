@@ -28,7 +28,7 @@ from chatd.control import ask
 from chatd.protocol import CloseCode
 from chatd.status import ExitStatus
 from tests.conftest import until
-from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, wait_for
+from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, taken_port, wait_for
 from tests.wsclient import ChatClient
 
 
@@ -74,10 +74,8 @@ def test_pidfile_left_by_kill_9_does_not_block_start(chatd_daemon: Chatd):
 
 def test_start_errors_reach_the_terminal(chatd_install: Chatd):
     d = chatd_install
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        d.config["listen"] = f"127.0.0.1:{taken.getsockname()[1]}"
+    with taken_port() as port:
+        d.config["listen"] = f"127.0.0.1:{port}"
         d.write_config()
         result = d.start()
         assert result.returncode == ExitStatus.ERROR
@@ -388,6 +386,25 @@ def test_a_server_without_its_control_socket_is_unknown_and_stops_by_signal(chat
     assert not pid_alive(pid)
 
 
+def test_a_stop_by_signal_says_what_the_signal_cannot_carry_and_keeps_its_bound(chatd_daemon: Chatd):
+    """Without its control socket, `stop -g --timeout 1` can only send SIGTERM, which carries
+    neither: the server stops by its own stop_timeout (5 s here), which clients that never answer
+    the close use up. The command says so, and keeps its bound: it kills it STOP_GRACE s after 1 s."""
+    d = chatd_daemon
+    pid = d.pid
+    stuck = silent_websockets(d.port, 2)
+    (d.dir / "chatd.sock").unlink()
+    result = d.cli("stop", "-g", "--timeout", "1")
+    assert result.returncode == ExitStatus.ERROR, result.stderr
+    assert (f"chatd: a signal carries no timeout: pid {pid} stops within its own stop_timeout (the config says "
+            f"5 s), without waiting for clients to leave (-g), not as asked; this command kills it if it is still "
+            f"there {STOP_GRACE:g} s after --timeout 1 s") in result.stderr, result.stderr
+    assert f"pid {pid} did not stop within 1 s; killed it" in result.stderr
+    assert not pid_alive(pid)
+    for s in stuck:
+        s.close()
+
+
 def test_a_stop_found_through_the_database_says_it_signalled_when_the_socket_did_not_answer(chatd_daemon: Chatd):
     """Found through its database's lock (its pidfile changed in the config), without its control
     socket: `stop` said "stopping pid N through <socket>", then sent SIGTERM."""
@@ -420,7 +437,7 @@ def test_a_server_whose_pidfile_changed_is_found_through_its_database(chatd_daem
     again = d.cli("start", "-d")
     assert again.returncode == ExitStatus.ALREADY_RUNNING, again.stdout
     assert f"pid {pid}" in again.stderr and db in again.stderr
-    assert (d.dir / "run2.pid").read_text() == "", "the refused start leaves no pid of its own"
+    assert not (d.dir / "run2.pid").exists(), "the refused start leaves no pidfile of its own"
     restore = d.cli("restore", str(d.dir / "backup.db"))
     assert restore.returncode == ExitStatus.ALREADY_RUNNING and f"pid {pid}" in restore.stderr
     migrate = d.cli("migrate-store", "postgresql://chat@127.0.0.1:1/chatd")  # refused before it connects

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import concurrent.futures
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -333,6 +335,37 @@ def test_restart_changes_the_number_of_workers(workers: Chatd):
         assert len(now) == (count if count > 1 else 0)
         assert sorted(children_of(d.pid)) == sorted(now)
         wait_for(lambda old=old: not any(pid_alive(p) for p in old), 15, "the old processes to exit")
+
+
+def test_a_stop_during_a_restart_is_no_failure_of_the_successors_workers(workers: Chatd):
+    """`chatd stop` while the successor's first worker is still connecting to the bus (here one
+    that accepts and never answers): the old supervisor kills the successor, whose worker,
+    its link ended, stops. Its start-up was cut short by a stop, not failed: one line at info
+    level, no traceback at ERROR."""
+    d = workers
+    old = [d.pid, *worker_pids(d)]
+    with socket.socket() as silent:  # a "Redis" that takes every connection and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        accepted: list[socket.socket] = []
+        threading.Thread(target=lambda: accepted.extend(iter(lambda: silent.accept()[0], None)), daemon=True).start()
+        d.config["bus"] = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        d.write_config()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            restart = pool.submit(d.cli, "restart")
+            successor = wait_for(lambda: [p for p in children_of(d.pid) if p not in old], what="the successor")[0]
+            starting = wait_for(lambda: children_of(successor), what="its first worker")
+            d.pids += [successor, *starting]
+            wait_for(lambda: accepted, what="the successor's worker to reach the bus")
+            stopped = d.cli("stop")
+            assert stopped.returncode == 0, stopped.stderr
+            assert restart.result().returncode != 0
+        wait_for(lambda: not any(pid_alive(p) for p in starting), what="the successor's worker to end")
+        for conn in accepted:
+            conn.close()
+    log = d.log()
+    assert "start-up failed" not in log and "Traceback" not in log, log
+    assert log.count("start-up abandoned: told to stop while starting") == len(starting), log
 
 
 def test_systemd_hears_from_the_supervisor_only(workers_install: Chatd):
