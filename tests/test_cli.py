@@ -160,6 +160,15 @@ def test_backup_while_not_running(tmp_path: Path, config: Path):
     assert code == ExitStatus.ERROR and "backup failed" in err
 
 
+def written(path: Path) -> tuple[int, int, int] | None:
+    """What a write changes of the file at ``path`` (inode, size, modification time), None if there is
+    none. Not its access time, which reading the config (and the clock's next second) changes."""
+    if not path.exists():
+        return None
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def test_a_backup_replaces_no_file_of_chatds_and_nothing_but_a_file(tmp_path: Path, config: Path):
     """`chatd backup PATH` replaced whatever was at PATH: the config, the pidfile, a FIFO."""
     with sqlite3.connect(tmp_path / "chatd.db") as db:
@@ -171,10 +180,10 @@ def test_a_backup_replaces_no_file_of_chatds_and_nothing_but_a_file(tmp_path: Pa
     for target, why in (("chatd.yaml", "is the config file"), ("chatd.log", "is chatd's log file"),
                         ("hard.db", "is the live database itself"), ("chatd.db-wal", "is the live database itself"),
                         ("chatd.db.lock", "is the database's lock record"), ("fifo", "is not a regular file")):
-        before = os.stat(tmp_path / target) if (tmp_path / target).exists() else None
+        before = written(tmp_path / target)
         code, _, err = run("backup", str(tmp_path / target), "-c", str(config))
         assert code == ExitStatus.ERROR and why in err, (target, err)
-        assert (os.stat(tmp_path / target) if before else None) == before, target
+        assert written(tmp_path / target) == before, target
     code, out, _ = run("backup", str(tmp_path / "older-backup.db"), "-c", str(config))
     assert code == 0 and "backed up" in out
 
