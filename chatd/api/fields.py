@@ -151,7 +151,10 @@ def _any_object(v: Any) -> dict:
 
 # Kinds the protocol defines (docs/protocol.md): the same checks as a WebSocket frame's fields.
 ROOM = Kind(_room, {"type": "string", "minLength": 1, "maxLength": ROOM_MAX, "pattern": ROOM_PATTERN,
-                    "description": "a room name: letters (with their marks), digits, '_', '-', '.'"})
+                    "description": "a room name: letters (with their marks), digits, '_', '-', '.'; refused "
+                                   "(400 bad_room) beyond the pattern: invisible letters, a zero-width joiner "
+                                   "or non-joiner not between two visible characters, too many marks on one "
+                                   "character (docs/protocol.md, room names)"})
 USER_ID = Kind(whole(_user_id), {"type": "integer", "minimum": 1, "maximum": MAX_ID}, lambda t: _user_id(_whole(t)))
 MESSAGE_ID = Kind(whole(_message_id), {"type": "integer", "minimum": 0, "maximum": MAX_ID},
                   lambda t: _message_id(_whole(t)))
