@@ -167,6 +167,7 @@ async def test_the_longer_sanction_wins_and_what_the_backup_cannot_hold_is_left(
     offline_backup(str(current), str(backup))
     await made(current, after)
     record = restore(str(current), str(backup))
+    assert record["warnings"] == []
     assert record["kept"] == {"roles": 1, "api_keys": 1, "bots": 1, "bot_secrets": 1, "bans": 1, "mutes": 1}
     assert sanctions(current) == {(ids["alice"], None, 1), (None, "10.0.0.0/8", 1), ("mute", ids["bob"], None, 0)}
     assert rows(current, f"SELECT roles FROM user WHERE id = {ids['alice']}") == [("[]",)]
@@ -210,6 +211,7 @@ async def test_a_database_made_anew_keeps_only_what_names_itself(tmp_path: Path)
         db.close()
     record = restore(str(current), str(backup))
     assert record["kept"] == {"api_keys": 1, "admin_sessions": 1, "bans": 1, "reserved": 2}
+    assert ["not this backup's own" in warning for warning in record["warnings"]] == [True]
     assert rows(current, "SELECT pattern, scope FROM reserved_name ORDER BY pattern") == [("admin*", "any"),
                                                                                          ("staff", "any")]
     assert rows(current, "SELECT count(*) FROM admin_session") == [(0,)]

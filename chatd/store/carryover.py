@@ -32,7 +32,7 @@ something. A database made anew (a lost disk, a wrong path) says nothing of the
 backup's users, accounts and keys: then only what names itself is kept — revoked keys (by their
 hash), address bans and reserved names — and every admin session ends all the same.
 
-    kept = carry_over("/var/lib/chatd/chatd.db.restoring", "/var/lib/chatd/chatd.db")
+    kept, own = carry_over("/var/lib/chatd/chatd.db.restoring", "/var/lib/chatd/chatd.db")
     kept  # {"api_keys": 1, "admins": 1, "admin_sessions": 3, "bans": 2, ...}: rows changed per KEPT
 """
 
@@ -81,20 +81,22 @@ class _CopyStore:
         return sql
 
 
-def carry_over(copy: str, replaced: str) -> dict[str, int]:
+def carry_over(copy: str, replaced: str) -> tuple[dict[str, int], bool]:
     """Apply to the database file ``copy`` what the one at ``replaced`` revoked and sanctioned
-    (see the module); → rows changed per ``KEPT`` key (zeros left out). sqlite3 errors other than
-    an older schema's missing tables and columns propagate: the restore then fails, nothing installed."""
+    (see the module); → (rows changed per ``KEPT`` key, zeros left out; whether ``replaced`` was
+    the backup's own, ``_related``). sqlite3 and peewee errors other than an older schema's missing
+    tables and columns propagate: the restore then fails, nothing installed."""
     db = SqliteDatabase(copy, pragmas={"foreign_keys": 1})  # removing an account or a bot: theirs go with it
     with db.connection_context():
         conn = db.connection()
         conn.execute(f"ATTACH DATABASE ? AS {OLD}", (replaced,))
         try:
+            related = _related(conn)
             with db.atomic():
-                kept = _apply(conn, _CopyStore(db), _related(conn), now_ms())
+                kept = _apply(conn, _CopyStore(db), related, now_ms())
         finally:
             conn.execute(f"DETACH DATABASE {OLD}")
-    return {what: count for what, count in kept.items() if count}
+    return {what: count for what, count in kept.items() if count}, related
 
 
 def _related(conn: sqlite3.Connection) -> bool:

@@ -85,13 +85,18 @@ def restore(database: str, backup: str) -> dict[str, Any]:
         check_backup(temp, backup)
         replaced = read_replaced(database)
         _migrate(temp)
-        kept = _carry_over(temp, database) if replaced.problem is None else {}  # missing, unreadable: nothing
+        # Missing or unreadable: nothing to keep (the warning below says so).
+        kept, own = _carry_over(temp, database) if replaced.problem is None else ({}, True)
         record = _renew(temp, os.path.abspath(backup), replaced, database, kept)
         _install(temp, database)
     except BaseException:
         _remove(temp)
         raise
     record["warnings"] = [replaced.problem] if replaced.problem else []
+    if not own:
+        record["warnings"].append(f"{database} was not this backup's own database (another token secret, an "
+                                  f"unrelated epoch): of what it revoked and sanctioned, only revoked API keys, "
+                                  f"address bans and reserved names were kept")
     return record
 
 
@@ -159,8 +164,9 @@ def _migrate(temp: str) -> None:
         raise RestoreError(str(e)) from None
 
 
-def _carry_over(temp: str, database: str) -> dict[str, int]:
-    """Step 3's first part (``chatd.store.carryover``). RestoreError if the replaced database,
+def _carry_over(temp: str, database: str) -> tuple[dict[str, int], bool]:
+    """Step 3's first part (``chatd.store.carryover``): → (what was kept, whether the replaced
+    database was the backup's own). RestoreError if the replaced database,
     readable in step 2, fails now: installing the backup without its revocations would let back
     in what they shut out, so the operator decides (moving it aside restores without them)."""
     try:
