@@ -137,7 +137,8 @@ def sanctions(path: Path) -> set[tuple]:
 
 async def test_the_longer_sanction_wins_and_what_the_backup_cannot_hold_is_left(tmp_path: Path):
     """Sanctions in force in the replaced database are kept, the longer one where both have one; an
-    ended one and a mute in a room the backup lacks are not. App roles and bots are as they are now."""
+    ended one and a mute in a room the backup lacks are not. App roles, bots and the members of a
+    members-only room are as they are now."""
     current, backup = tmp_path / "chatd.db", tmp_path / "backup.db"
     ids: dict[str, int] = {}
     hour = now_ms() + HOUR_MS
@@ -150,6 +151,9 @@ async def test_the_longer_sanction_wins_and_what_the_backup_cannot_hold_is_left(
         ids["tidy"] = await store.bots.create("tidy", "https://bots.example/b", "bb" * 32, [], ("pub2", "h2"))
         await store.moderation.ban(ids["alice"], None, None, "for good")
         await store.moderation.ban(None, "10.0.0.0/8", hour, "an hour")
+        store.ensure_rooms(["club"])
+        ids["club"] = next(room_id for room_id, name, *_ in store.rooms() if name == "club")
+        await store.members.add(ids["club"], [ids["alice"], ids["bob"]], "api")
 
     async def after(store) -> None:
         await store.sign_ins.app_sign_in("u-1", "Alice", None, set())  # the app took the role back
@@ -162,13 +166,16 @@ async def test_the_longer_sanction_wins_and_what_the_backup_cannot_hold_is_left(
         later = next(room_id for room_id, name, *_ in store.rooms() if name == "later")
         await store.moderation.mute(ids["bob"], later, None, "")
         await store.moderation.mute(ids["bob"], None, hour, "")
+        await store.members.remove(ids["club"], ids["bob"], "api")
 
     await made(current, before)
     offline_backup(str(current), str(backup))
     await made(current, after)
     record = restore(str(current), str(backup))
     assert record["warnings"] == []
-    assert record["kept"] == {"roles": 1, "api_keys": 1, "bots": 1, "bot_secrets": 1, "bans": 1, "mutes": 1}
+    assert record["kept"] == {"roles": 1, "api_keys": 1, "members": 1, "bots": 1, "bot_secrets": 1, "bans": 1,
+                              "mutes": 1}
+    assert rows(current, "SELECT user_id FROM room_member") == [(ids["alice"],)], "bob was let go from the club"
     assert sanctions(current) == {(ids["alice"], None, 1), (None, "10.0.0.0/8", 1), ("mute", ids["bob"], None, 0)}
     assert rows(current, f"SELECT roles FROM user WHERE id = {ids['alice']}") == [("[]",)]
     assert rows(current, "SELECT user_id, webhook_url, secret FROM bot") == [

@@ -14,6 +14,8 @@ attached read as it is (checkpointed in step 2, and never written), in one trans
 - **Users** deleted there (kind ``deleted``) are erased again (``erase_identity``: name, app id,
   roles, keys, bans, files); the server makes their messages tombstones when it starts, as it
   finishes any cut-off deletion (``chatd.usercare``). The others take its roles: the app's last word.
+- **Members-only rooms**: a membership the backup has and it lacks (the room matched by name)
+  was ended: ended (one it has and the backup lacks is not made: a restore grants nothing).
 - **Bots** it lacks were deleted: no longer bots (their keys were revoked with them). The others
   take its webhook URL and signing secret.
 - **Bans and mutes** in force there are kept: added where the backup has none for the same user,
@@ -57,6 +59,7 @@ KEPT = {
     "admins": ("removed admin account", "removed admin accounts"),
     "passwords": ("admin password as changed", "admin passwords as changed"),
     "admin_sessions": ("admin session ended", "admin sessions ended"),
+    "members": ("room membership ended", "room memberships ended"),
     "bots": ("deleted bot", "deleted bots"),
     "bot_secrets": ("bot webhook or secret as changed", "bot webhooks or secrets as changed"),
     "bans": ("ban", "bans"),
@@ -127,7 +130,7 @@ def _apply(conn: sqlite3.Connection, store: _CopyStore, related: bool, now: int)
 
 
 def _credentials(conn: sqlite3.Connection, store: _CopyStore, related: bool, now: int, kept: dict[str, int]) -> None:
-    """Users, roles, API keys, admin accounts and sessions, bots: counted into ``kept``."""
+    """Users, roles, API keys, admin accounts and sessions, room memberships, bots: counted into ``kept``."""
     if related:  # first: an erased user's keys, bans and mutes are gone before the rules below look
         kept["users"] = sum(erase_identity(store, user_id) is not None for (user_id,) in _rows(conn, (
             f'SELECT o.id FROM {OLD}."user" o JOIN main."user" u ON u.id = o.id WHERE o.kind = ? AND u.kind <> ?'),
@@ -145,6 +148,12 @@ def _credentials(conn: sqlite3.Connection, store: _CopyStore, related: bool, now
         kept["passwords"] = _run(conn, f"UPDATE admin_account SET password_hash = o.password_hash, changed = o.changed "
                                        f"FROM {OLD}.admin_account o WHERE o.id = admin_account.id AND "
                                        "o.key = admin_account.key AND o.password_hash <> admin_account.password_hash")
+        # Rooms by name, in both (ids of rooms made after the backup may mean others here).
+        kept["members"] = _run(conn, f"DELETE FROM room_member WHERE room_id IN (SELECT r.id FROM room r "
+                                     f"JOIN {OLD}.room o ON o.name = r.name) AND NOT EXISTS (SELECT 1 FROM "
+                                     f"{OLD}.room_member m JOIN {OLD}.room o ON o.id = m.room_id JOIN room r "
+                                     "ON r.name = o.name WHERE r.id = room_member.room_id "
+                                     "AND m.user_id = room_member.user_id AND m.source = room_member.source)")
         kept["bots"] = _run(conn, f"DELETE FROM bot WHERE NOT EXISTS "
                                   f"(SELECT 1 FROM {OLD}.bot o WHERE o.user_id = bot.user_id)")
         kept["bot_secrets"] = _run(conn, f"UPDATE bot SET webhook_url = o.webhook_url, secret = o.secret "
