@@ -166,9 +166,9 @@ def _migrate(temp: str) -> None:
 
 def _carry_over(temp: str, database: str) -> tuple[dict[str, int], bool]:
     """Step 3's first part (``chatd.store.carryover``): → (what was kept, whether the replaced
-    database was the backup's own). RestoreError if the replaced database,
-    readable in step 2, fails now: installing the backup without its revocations would let back
-    in what they shut out, so the operator decides (moving it aside restores without them)."""
+    database was the backup's own). RestoreError if the replaced database, readable in step 2,
+    fails now: installing the backup without its revocations would let back in what they shut
+    out, so the operator decides (moving it aside restores without them)."""
     try:
         return carry_over(temp, database)
     except (sqlite3.DatabaseError, PeeweeDatabaseError) as e:
