@@ -36,7 +36,7 @@ def _when(ms: int | None) -> str:
 
 def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     from chatd.store import DatabaseUnreachable
-    from chatd.store.apikeys import NameTaken, NoSuchUser
+    from chatd.store.apikeys import NameTaken, NoSuchUser, UserDeleted
 
     if args.action == "create":
         problem = (name_problem(args.name) and f"the name {args.name!r} {name_problem(args.name)}"
@@ -73,6 +73,9 @@ def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         return ExitStatus.ERROR
     except NoSuchUser:
         print(f"chatd: apikey create: there is no user {args.user}", file=stderr)
+        return ExitStatus.ERROR
+    except UserDeleted:
+        print(f"chatd: apikey create: user {args.user} was deleted: no key acts as it", file=stderr)
         return ExitStatus.ERROR
     except DatabaseUnreachable as e:
         print(f"chatd: apikey: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)

@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path", metavar="PATH")
     restore = command("restore", "replace the database with a backup, while the server is stopped",
                       "The restored database gets a new epoch: ids are never handed out twice, tokens of "
-                      "users the backup does not have stop working, and clients reload what they show.")
+                      "users the backup does not have stop working, and clients reload what they show. "
+                      "Revocations and sanctions of the replaced database are kept (revoked API keys, removed "
+                      "admin accounts, deleted users, bans...); every admin session ends.")
     restore.add_argument("backup", metavar="BACKUP", help="a file written by `chatd backup`")
     move = command("migrate-store", "copy the SQLite database into an empty PostgreSQL database, while the "
                    "server is stopped",

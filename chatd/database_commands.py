@@ -145,7 +145,8 @@ def _release(held: contextlib.ExitStack | None) -> None:
 def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     if is_postgres(config.database):
         return _postgres_refused("restore", stderr)
-    from chatd.store.restore import RestoreError, restore  # peewee loads only for this command
+    from chatd.store.carryover import kept_text  # peewee loads only for this command
+    from chatd.store.restore import RestoreError, restore
 
     held, refused = _lock_stopped(config, stderr, "restore", "restore")
     if refused is not None:
@@ -162,6 +163,10 @@ def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr
     print(f"restored {record['from']} to {config.database}\n"
           f"  epoch {record['epoch']} (backup's {record['backup_epoch']}, "
           f"replaced {record['replaced_epoch'] or 'unknown'})", file=stdout)
+    if record["kept"]:
+        print(f"  kept from the replaced database: {kept_text(record['kept'])}", file=stdout)
+    if record["kept"].get("users"):
+        print("  the messages of the users deleted after the backup become tombstones when chatd starts", file=stdout)
     return ExitStatus.OK
 
 

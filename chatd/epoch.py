@@ -57,6 +57,13 @@ class Epoch:
         """Whether ids from ``epoch`` mean the same users and messages here, all of them."""
         return epoch == self.id or (epoch in self.trusted and self.trusted[epoch] is None)
 
+    def descends_from(self, epoch: str) -> bool:
+        """Whether this database went on from the database of ``epoch``: it is that one, or was
+        restored from a backup of it or of one restored from it (a restore trusts the epochs its
+        backup and the database it replaced trusted, ``restored``), or both come from a database
+        of before epochs."""
+        return epoch == self.id or epoch in self.trusted
+
     def token_problem(self, epoch: str, user_id: int) -> str | None:
         """Why a token of ``epoch`` for ``user_id`` proves nobody here, or None when it proves that user."""
         if self.same_database(epoch):

@@ -140,3 +140,25 @@ async def test_idempotency_holds_on_both_stores_and_across_two_nodes(store_url):
     finally:
         first.close()
         second.close()
+
+
+async def test_nothing_is_posted_as_a_deleted_user(server, user):
+    """A deleted user's row stays (kind "deleted", name "[deleted]"), but nothing acts as it: ``as``
+    it is 410 ``user_deleted``, alone or in a batch, and its bound keys went with it."""
+    from tests.adminclient import ROOT
+
+    gone, bob = await user("gone", "lobby"), await user("bob", "lobby")
+    gid = gone.welcome["user"]["id"]
+    bound = api_key(server, "publish", user=gid)
+    await server.chat.user_care.delete(ROOT, gid)
+    key = api_key(server, "publish")
+    status, body, _ = await api_call(server, "POST", "/messages", {"room": "lobby", "text": "boo", "as": gid}, key=key)
+    assert (status, body["error"]["code"]) == (410, "user_deleted") and f"user {gid} was deleted" in body["error"][
+        "message"]
+    status, body, _ = await api_call(server, "POST", "/batch", {"operations": [
+        {"op": "send_message", "args": {"to": bob.welcome["user"]["id"], "text": "boo", "as": gid}}]}, key=key)
+    assert status == 200 and [(r["status"], r["body"]["error"]["code"]) for r in body["results"]] == [
+        (410, "user_deleted")]
+    status, body, _ = await api_call(server, "POST", "/messages", {"room": "lobby", "text": "boo"}, key=bound)
+    assert status == 401, "a deleted user's keys are gone"
+    assert await count_messages(server) == 0

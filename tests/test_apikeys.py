@@ -10,6 +10,8 @@ import sys
 
 from chatd.auth.apikeys import KeyRefused, digest, new_key, parse_bearer
 from chatd.cli import main
+from tests.stores import new_user, opened
+from tests.test_care_commands import run as care_run
 
 
 def run(tmp_path, *argv):
@@ -80,3 +82,17 @@ def test_a_key_whose_one_showing_cannot_be_written_is_not_created(tmp_path):
     assert answers == [(1, False, False)] * 3
     assert json.loads(run(tmp_path, "apikey", "list", "--json")[1]) == []
     assert run(tmp_path, "apikey", "create", "shop", "--scope", "read")[0] == 0
+
+
+async def test_a_key_is_not_bound_to_a_deleted_user(tmp_path, store_url):
+    """A deleted user is kept as a row (kind "deleted"), but nothing acts as it: no key is bound to it."""
+    store = opened(store_url)
+    try:
+        user = await new_user(store, "gone")
+    finally:
+        store.close()
+    assert care_run(tmp_path, store_url, "user", "delete", str(user), "--yes")[0] == 0
+    status, out, err = care_run(tmp_path, store_url, "apikey", "create", "ghost", "--scope", "publish",
+                                "--user", str(user))
+    assert status == 1 and f"user {user} was deleted" in err and "chatd_" not in out
+    assert json.loads(care_run(tmp_path, store_url, "apikey", "list", "--json")[1]) == [], "no key was made"

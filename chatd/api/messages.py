@@ -23,6 +23,7 @@ from chatd.api.people import named, resolve, twins
 from chatd.chat import Chat
 from chatd.protocol import DATABASE_UNREACHABLE, message_frame
 from chatd.store import DatabaseUnreachable, Draft, NoSuchUser, Once, ReusedKey, Stored, WriterClosed, now_ms
+from chatd.store.userdata import DELETED
 
 log = logging.getLogger("chatd.api")
 
@@ -67,9 +68,14 @@ async def sender(call: Call) -> tuple[int, str]:
         raise ApiError("bad_request", "say who sends it: 'as' (a user id) or 'as_sub' (the app's user id), "
                                       "or use a key bound to a user")
     chat = call.api.chat
-    name = chat.cluster.name_of(wanted) or await chat.store.user_name(wanted)
+    name = chat.cluster.name_of(wanted)  # online: not deleted (a deletion ends its sessions first)
     if name is None:
-        raise ApiError("no_such_user", f"there is no user {wanted}")
+        found = await chat.store.user_kind(wanted)
+        if found is None:
+            raise ApiError("no_such_user", f"there is no user {wanted}")
+        if found[1] == DELETED:
+            raise ApiError("user_deleted", f"user {wanted} was deleted: nothing is sent as it")
+        name = found[0]
     return wanted, name
 
 
@@ -124,6 +130,6 @@ OPERATIONS = [
               send_message, SEND, MESSAGE, 201, idempotent=True, gateway="Gateway::sendToUid / sendToGroup",
               description="Stored, then delivered to every session of the room's users or of the recipient "
                           "(and the sender), on every node; answered once committed.",
-              errors=("no_such_room", "no_such_user", "empty_text", "text_too_long", "idempotency_key_reused",
-                      "room_archived")),
+              errors=("no_such_room", "no_such_user", "user_deleted", "empty_text", "text_too_long",
+                      "idempotency_key_reused", "room_archived")),
 ]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from peewee import IntegrityError
 
 from chatd.store.schema import ApiKey, now_ms
+from chatd.store.userdata import DELETED
 
 if TYPE_CHECKING:
     from chatd.store import Store
@@ -48,6 +49,10 @@ class NoSuchUser(Exception):
     """The user a key was to be bound to does not exist."""
 
 
+class UserDeleted(Exception):
+    """The user a key was to be bound to was deleted (``chatd.store.userdata``): nothing acts as it."""
+
+
 _COLUMNS = "id, name, public_id, secret_hash, scopes, user_id, created, last_used, revoked"
 
 
@@ -69,13 +74,17 @@ class ApiKeyStore:
 
     def create(self, name: str, public_id: str, secret_hash: str, scopes: list[str], user_id: int | None,
                shown: Callable[[], None] = lambda: None) -> int:
-        """→ the new key's row id. NameTaken, NoSuchUser (``user_id`` names nobody).
+        """→ the new key's row id. NameTaken, NoSuchUser (``user_id`` names nobody), UserDeleted.
         ``shown()`` runs once the key is written, before the commit: whatever it raises
         undoes the key (a secret nobody saw must not leave a key, nor take its name)."""
         with self._db.connection_context(), self._db.atomic():
-            if user_id is not None and self._db.execute_sql(
-                    self._store._q('SELECT 1 FROM "user" WHERE id = ?'), (user_id,)).fetchone() is None:
-                raise NoSuchUser(user_id)
+            if user_id is not None:
+                found = self._db.execute_sql(self._store._q('SELECT kind FROM "user" WHERE id = ?'),
+                                             (user_id,)).fetchone()
+                if found is None:
+                    raise NoSuchUser(user_id)
+                if found[0] == DELETED:
+                    raise UserDeleted(user_id)
             try:
                 row_id = ApiKey.insert(name=name, public_id=public_id, secret_hash=secret_hash,
                                        scopes=" ".join(scopes), user=user_id, created=now_ms()).execute(self._db)

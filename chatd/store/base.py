@@ -428,6 +428,16 @@ class Store:
 
         return self.read(query)
 
+    def user_kind(self, user_id: int) -> asyncio.Future:
+        """→ (name, kind) of the user now (kind ``chatd.store.userdata.DELETED``: its deletion erased
+        it, and nothing may act as it), or None if there is no such user."""
+
+        def query() -> tuple[str, str] | None:
+            row = self.db.execute_sql(self._q('SELECT name, kind FROM "user" WHERE id = ?'), (user_id,)).fetchone()
+            return None if row is None else (row[0], row[1])
+
+        return self.read(query)
+
     # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
     # (most rows) and ``max_chars``; see ``page``.
 

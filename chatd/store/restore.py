@@ -11,11 +11,14 @@ The server must not run: the caller holds the pidfile lock. In order:
    and its sign-outs — through SQLite, which includes the WAL; then
    checkpoint it, so that its main file holds every commit and its ``-wal``
    can go without losing one. Migrate the copy to this chatd's schema.
-3. In the copy: a new epoch (``Epoch.restored``), the sequences raised
-   past every id the replaced database handed out, the replaced database's
-   sign-outs (a restore must not bring a signed-out token back), and the
-   record of this restore (``META_RESTORED``). Then make it one
-   self-contained file (rollback journal, no ``-wal``) and fsync it.
+3. In the copy: what the replaced database revoked and sanctioned
+   (``chatd.store.carryover``: revoked keys, removed admin accounts, bans...;
+   every admin session ends), a new epoch (``Epoch.restored``), the sequences
+   raised past every id the replaced database handed out, the replaced
+   database's sign-outs (a restore must not bring a signed-out token back),
+   and the record of this restore (``META_RESTORED``, with what was kept).
+   Then make it one self-contained file (rollback journal, no ``-wal``) and
+   fsync it.
 4. Remove the database's ``-wal``, ``-shm`` and ``-journal``, rename the
    copy over it, fsync the directory.
 
@@ -37,10 +40,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from peewee import DatabaseError as PeeweeDatabaseError
 from peewee import SqliteDatabase
 
 from chatd.dblock import SIDE_FILES, same_path
 from chatd.epoch import META_EPOCH, META_RESTORED, Epoch
+from chatd.store.carryover import carry_over
 from chatd.store.migrations import SCHEMA_VERSION, SchemaError, migrate
 from chatd.store.schema import MODELS
 
@@ -68,7 +73,8 @@ class Replaced:
 
 def restore(database: str, backup: str) -> dict[str, Any]:
     """Replace ``database`` by a copy of ``backup`` with a new epoch; → the record of
-    the restore (also stored in the new database's meta table), with ``warnings``.
+    the restore (also stored in the new database's meta table: ``kept`` counts what the replaced
+    database's revocations and sanctions changed, ``chatd.store.carryover.KEPT``), with ``warnings``.
     RestoreError (or OSError) if it refused or failed: the database is then unchanged."""
     if any(same_path(backup, database + end) for end in ("", *SIDE_FILES)):
         raise RestoreError(f"{backup} is the database itself, not a backup of it; give a backup file")
@@ -79,12 +85,18 @@ def restore(database: str, backup: str) -> dict[str, Any]:
         check_backup(temp, backup)
         replaced = read_replaced(database)
         _migrate(temp)
-        record = _renew(temp, os.path.abspath(backup), replaced, database)
+        # Missing or unreadable: nothing to keep (the warning below says so).
+        kept, own = _carry_over(temp, database) if replaced.problem is None else ({}, True)
+        record = _renew(temp, os.path.abspath(backup), replaced, database, kept)
         _install(temp, database)
     except BaseException:
         _remove(temp)
         raise
     record["warnings"] = [replaced.problem] if replaced.problem else []
+    if not own:
+        record["warnings"].append(f"{database} was not this backup's own database (another token secret, an "
+                                  f"unrelated epoch): of what it revoked and sanctioned, only revoked API keys, "
+                                  f"address bans and reserved names were kept")
     return record
 
 
@@ -152,15 +164,28 @@ def _migrate(temp: str) -> None:
         raise RestoreError(str(e)) from None
 
 
-def _renew(temp: str, backup: str, replaced: Replaced, database: str) -> dict[str, Any]:
-    """Step 3: the new epoch, the raised sequences, the record; the file made whole."""
+def _carry_over(temp: str, database: str) -> tuple[dict[str, int], bool]:
+    """Step 3's first part (``chatd.store.carryover``): → (what was kept, whether the replaced
+    database was the backup's own). RestoreError if the replaced database, readable in step 2,
+    fails now: installing the backup without its revocations would let back in what they shut
+    out, so the operator decides (moving it aside restores without them)."""
+    try:
+        return carry_over(temp, database)
+    except (sqlite3.DatabaseError, PeeweeDatabaseError) as e:
+        raise RestoreError(f"what {database} revoked and sanctioned since the backup could not be read ({e}); "
+                           f"to restore without keeping it, move {database} aside first") from None
+
+
+def _renew(temp: str, backup: str, replaced: Replaced, database: str, kept: dict[str, int]) -> dict[str, Any]:
+    """Step 3, after ``carry_over``: the new epoch, the raised sequences, the record (with
+    ``kept``); the file made whole."""
     with contextlib.closing(sqlite3.connect(temp)) as db:
         backup_epoch = Epoch.from_meta(_meta(db))
         users, messages = _high_water(db, "user"), _high_water(db, "message")
         epoch = backup_epoch.restored(users, messages, replaced.messages, replaced.epoch)
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from": backup,
                   "backup_epoch": backup_epoch.id, "replaced_epoch": replaced.epoch and replaced.epoch.id,
-                  "epoch": epoch.id}
+                  "epoch": epoch.id, "kept": kept}
         with db:  # one transaction
             rows = {**epoch.to_meta(), META_RESTORED: json.dumps(record)}
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows.items())
