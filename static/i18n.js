@@ -7,8 +7,11 @@
 //   errorText(err)                          → the words for an error frame's code (see its comment)
 //
 // The catalogues are static/i18n/<lang>.json: flat objects of dotted keys.
+// A page with words of its own names them on its root element:
+// <html data-catalogues="admin"> also loads static/i18n/admin/<lang>.json (the
+// admin page's words, which the chat page need not download).
 // This module loads them with a top-level await, so every module that
-// imports it runs after they arrived; the static text of index.html (its
+// imports it runs after they arrived; the static text of the page (its
 // data-i18n attributes) is translated before the page is shown (style.css
 // hides <html class="i18n-loading">). A key missing from the chosen
 // catalogue falls back to English, then to the key itself.
@@ -38,14 +41,23 @@ function chosenLanguage() {
   return choice === 'auto' ? pickLanguage(navigator.languages || [navigator.language]) : choice;
 }
 
-async function loadCatalogue(code) {
+async function loadFile(path) {
   try {
-    const response = await fetch(new URL(`./i18n/${code}.json`, import.meta.url));
+    const response = await fetch(new URL(`./i18n/${path}.json`, import.meta.url));
     if (response.ok) return await response.json();
   } catch {
     // offline or refused: the fallback language (or the keys) still make a usable page
   }
   return {};
+}
+
+// The page's own catalogues besides the shared one (see the top of this file).
+const OWN_CATALOGUES = (document.documentElement.dataset.catalogues ?? '').split(/\s+/).filter(Boolean);
+
+/** Every catalogue of language `code` this page uses, merged into one object. */
+async function loadCatalogue(code) {
+  const parts = await Promise.all(['', ...OWN_CATALOGUES.map((name) => `${name}/`)].map((dir) => loadFile(dir + code)));
+  return Object.assign({}, ...parts);
 }
 
 const current = chosenLanguage();
