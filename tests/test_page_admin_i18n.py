@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.adminclient import PASSWORD, admin_account, admin_login
@@ -124,4 +125,16 @@ async def test_an_english_browser_gets_english_and_lang_en(browser, server):  # 
     page = await signed_in(browser, server, "en-US", DESKTOP)
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.locator("#tabs button[data-tab='audit']")).to_have_text("Audit log")
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+async def test_no_tab_scrolls_sideways_or_breaks_a_word_on_a_phone(browser, server, user, locale):  # noqa: F811
+    await seed(server, user)
+    page = await signed_in(browser, server, locale, PHONE)
+    for tab in TABS:
+        await show(page, tab)
+        widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"the {tab} tab is {widths[0]} px wide in a {widths[1]} px window"
+        assert await page.evaluate(BROKEN_WORDS, WORD_MAX) == [], f"the {tab} tab breaks words"
     assert page.js_errors == []
