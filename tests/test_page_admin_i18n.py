@@ -76,13 +76,20 @@ async def seed(server, user) -> None:
         assert status in (200, 201), answer
 
 
-async def signed_in(browser, server, locale: str, viewport: dict[str, int]) -> Page:  # noqa: F811
+async def opened(browser, server, locale: str, viewport: dict[str, int]) -> Page:  # noqa: F811
+    """The admin page's login form in a new browser of `locale`."""
     context = await browser.new_context(locale=locale, viewport=viewport)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.js_errors = errors
     await page.goto(f"http://127.0.0.1:{server.port}/admin")
+    await expect(page.get_by_test_id("admin-login")).to_be_visible()
+    return page
+
+
+async def signed_in(browser, server, locale: str, viewport: dict[str, int], page: Page | None = None) -> Page:  # noqa: F811
+    page = page or await opened(browser, server, locale, viewport)
     await page.fill("#login-name", admin_account(server))
     await page.fill("#login-password", PASSWORD)
     await page.click("#login-submit")
@@ -109,10 +116,16 @@ async def show(page: Page, tab: str) -> None:
 
 async def test_every_tab_speaks_chinese_to_a_chinese_browser(browser, server, user):  # noqa: F811
     await seed(server, user)
-    page = await signed_in(browser, server, "zh-CN", DESKTOP)
-    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-    await expect(page.get_by_test_id("admin-who")).to_contain_text("（管理员）")
     patterns = english_patterns()
+    page = await opened(browser, server, "zh-CN", DESKTOP)
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    assert [s for s in await page.evaluate(PAGE_STRINGS) if any(p.fullmatch(s) for p in patterns)] == []
+    await page.fill("#login-name", "nobody")
+    await page.fill("#login-password", "not the password")
+    await page.click("#login-submit")  # refused in English, with a code the page has words for
+    await expect(page.get_by_test_id("admin-login-error")).to_have_text("账号或密码错误。")
+    await signed_in(browser, server, "zh-CN", DESKTOP, page)
+    await expect(page.get_by_test_id("admin-who")).to_contain_text("（管理员）")
     for tab in TABS:
         await show(page, tab)
         english = [s for s in await page.evaluate(PAGE_STRINGS) if any(p.fullmatch(s) for p in patterns)]
@@ -134,6 +147,8 @@ async def test_no_tab_scrolls_sideways_or_breaks_a_word_on_a_phone(browser, serv
     page = await signed_in(browser, server, locale, PHONE)
     for tab in TABS:
         await show(page, tab)
+        if tab != "dashboard":  # its tables, cards on a phone, are still tables to a screen reader (grid())
+            await expect(page.locator(f"#panel-{tab}").get_by_role("cell").first).to_be_visible()
         widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"the {tab} tab is {widths[0]} px wide in a {widths[1]} px window"
         assert await page.evaluate(BROKEN_WORDS, WORD_MAX) == [], f"the {tab} tab breaks words"

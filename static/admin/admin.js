@@ -108,17 +108,25 @@ export function el(tag, attrs = {}, ...children) {
 /**
  * A table whose rows are put in `body` (a <tbody>) later, under the column headers `headers` (words).
  * Each body cell gets its column's header as data-label, kept as rows come and go: the phone layout
- * (admin.css) draws each row as a card whose cells say what they are.
+ * (admin.css) draws each row as a card whose cells say what they are. That layout makes the table's
+ * parts CSS blocks, and some browsers (Safari) then drop their table semantics: each part names its
+ * role (ARIA). Chromium keeps them either way, so tests cannot tell.
  */
 export function grid(testid, headers, body) {
   const label = () => {
     for (const row of body.rows) {
-      [...row.cells].forEach((cell, i) => { if (cell.colSpan === 1) cell.dataset.label = headers[i] ?? ''; });
+      row.setAttribute('role', 'row');
+      [...row.cells].forEach((cell, i) => {
+        cell.setAttribute('role', 'cell');
+        if (cell.colSpan === 1) cell.dataset.label = headers[i] ?? '';
+      });
     }
   };
   new MutationObserver(label).observe(body, { childList: true, subtree: true });
-  return el('table', { class: 'grid', dataset: { testid } },
-    el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))), body);
+  body.setAttribute('role', 'rowgroup');
+  return el('table', { class: 'grid', role: 'table', dataset: { testid } },
+    el('thead', { role: 'rowgroup' }, el('tr', { role: 'row' }, headers.map((h) => el('th', { scope: 'col', role: 'columnheader' }, h)))),
+    body);
 }
 
 const timeFormat = new Intl.DateTimeFormat(lang(), { dateStyle: 'short', timeStyle: 'medium' });

@@ -1,7 +1,7 @@
 // The dashboard tab: the server's live figures, and connections and messages per
 // minute over the last hours as two small charts (inline SVG made with DOM calls:
 // no library, no third-party request). Refreshed every REFRESH_MS while shown.
-import { formatNumber, has, t } from '../i18n.js';
+import { formatNumber, has, lang, t } from '../i18n.js';
 import { api, el, formatTime, refusal } from './admin.js';
 
 const HOURS = 6;
@@ -28,10 +28,13 @@ function count(value) {
   return value === null || value === undefined ? NONE : formatNumber(value);
 }
 
+// Milliseconds below 10 with two decimals ("1.04 ms"), others whole ("12 ms"), in the page's language.
+const FINE = new Intl.NumberFormat(lang(), { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const WHOLE = new Intl.NumberFormat(lang(), { maximumFractionDigits: 0 });
+
 function ms(value) {
   if (value === null || value === undefined) return NONE;
-  const shown = value < 10 ? Math.round(value * 100) / 100 : Math.round(value);
-  return t('admin.dashboard.ms', { ms: formatNumber(shown) });
+  return t('admin.dashboard.ms', { ms: (value < 10 ? FINE : WHOLE).format(value) });
 }
 
 function svg(tag, attrs = {}, ...children) {

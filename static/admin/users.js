@@ -1,7 +1,7 @@
 // The users tab: find a user by id or name, download its data, delete it
 // (chatd/admin/users.py; each export and deletion is audited there). A deleted user, found
 // by id, may be deleted again: that finishes a deletion a crash cut off.
-import { formatNumber, has, plural, t } from '../i18n.js';
+import { has, plural, t } from '../i18n.js';
 import { api, el, grid, refusal } from './admin.js';
 
 /** A user's kind (guest, app, bot, deleted …) in the page's language; an unknown one as the server says it. */
@@ -36,7 +36,7 @@ function mount(panel) {
           try {
             const done = await api('DELETE', `/users/${u.id}`, {});
             await find(); // the list without them; then what was done
-            status.textContent = plural('admin.users.deleted', done.tombstones, { id: u.id, count: formatNumber(done.tombstones) });
+            status.textContent = plural('admin.users.deleted', done.tombstones, { id: u.id });
           } catch (e) {
             status.textContent = refusal(e);
           }
