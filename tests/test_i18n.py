@@ -87,7 +87,7 @@ def test_every_key_the_page_uses_is_in_the_catalogues():
 def test_every_key_the_admin_page_uses_is_in_its_catalogues():
     """Literal keys (t('admin.save'), a tab's title: 'admin.audit.title'), and the words for the
     values the admin API sends, which the page looks up by value (t(`admin.role.${role}`))."""
-    literal = re.compile(r"""(?<!plural\()['"]((?:admin|error)\.[a-z0-9_.-]+)['"]""")  # plural's: used_keys
+    literal = re.compile(r"""(?<!plural\()['"]((?:admin|error|moderation)\.[a-z0-9_.-]+)['"]""")  # plural's: used_keys
     keys = used_keys(ADMIN) | {key for path in ADMIN.glob("*.js")
                                for key in literal.findall(path.read_text(encoding="utf-8"))}
     assert keys, "the patterns find the admin page's keys"

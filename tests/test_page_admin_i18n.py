@@ -55,11 +55,13 @@ BROKEN_WORDS = """(most) => {
 
 
 def english_patterns() -> list[re.Pattern[str]]:
-    """The admin page's English strings (static/i18n/admin/en.json) as patterns of a whole
-    string, each {placeholder} standing for anything."""
-    english = json.loads((CATALOGUES / "admin" / "en.json").read_text(encoding="utf-8"))
+    """The English strings the admin page may show (its own, static/i18n/admin/en.json, and the
+    chat page's, static/i18n/en.json, some of which it uses) as patterns of a whole string, each
+    {placeholder} standing for anything."""
+    english = [*json.loads((CATALOGUES / "admin" / "en.json").read_text(encoding="utf-8")).values(),
+               *json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8")).values()]
     return [re.compile(".*?".join(re.escape(part) for part in re.split(r"\{\w+\}", text)), re.S)
-            for text in english.values()]
+            for text in english if re.search("[A-Za-z]", re.sub(r"\{\w+\}", "", text))]
 
 
 async def seed(server, user) -> None:

@@ -3,9 +3,9 @@
 import { formatNumber, t } from '../i18n.js';
 import { api, el, formatTime, grid, may, refusal } from './admin.js';
 
-const DURATIONS = [ // [label's key, seconds or '' for no end]
-  ['admin.mod.for_10min', 600], ['admin.mod.for_1hour', 3600], ['admin.mod.for_1day', 86400],
-  ['admin.mod.for_1week', 604800], ['admin.mod.for_30days', 2592000], ['', ''],
+const DURATIONS = [ // [label's key (the chat page's where it has one), seconds or '' for no end]
+  ['moderation.for_10min', 600], ['moderation.for_1hour', 3600], ['moderation.for_1day', 86400],
+  ['moderation.for_1week', 604800], ['admin.mod.for_30days', 2592000], ['', ''],
 ];
 
 function field(label, input) {
@@ -100,8 +100,8 @@ function mount(panel) {
     }),
     actionForm('mod-mute', t('admin.mod.mute_title'), [field(t('admin.mod.user_id'), userId('user')),
       field(t('admin.mod.room'), el('input', { name: 'room', maxlength: 32 })),
-      field(t('admin.mod.for'), durationSelect('mute', t('admin.mod.until_unmuted'))), field(t('admin.col.reason'), reason('reason'))],
-    t('admin.mod.mute'), async (f) => {
+      field(t('admin.mod.for'), durationSelect('mute', t('moderation.until_unmuted'))), field(t('admin.col.reason'), reason('reason'))],
+    t('moderation.mute'), async (f) => {
       const seconds = f.get('mute');
       await api('POST', '/moderation/mutes', optional({ user: Number(f.get('user')), room: f.get('room').trim(),
         seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
