@@ -3,7 +3,7 @@
 //   t('sidebar.rooms')                      → "Rooms" / "房间"
 //   t('notice.left', {room: '#lobby'})      → placeholders are {name}
 //   plural('sidebar.online', 3)             → key.one / key.other by Intl.PluralRules; {count} is the number
-//   formatTime(ms) formatDay(ms) formatDateTime(ms) formatNumber(n)   (Intl, in the chosen language)
+//   formatTime(ms) formatDay(ms) formatDateTime(ms[, 'short']) formatNumber(n)   (Intl, in the chosen language)
 //   errorText(err)                          → the words for an error frame's code (see its comment)
 //
 // The catalogues are static/i18n/<lang>.json: flat objects of dotted keys.
@@ -126,9 +126,12 @@ export function formatDay(ms, now = Date.now()) {
   return new Intl.DateTimeFormat(current, options).format(date);
 }
 
-/** Full date and time of ms, for a tooltip: "Monday, 3 March 2025 at 14:05:09". */
-export function formatDateTime(ms) {
-  return new Intl.DateTimeFormat(current, { dateStyle: 'full', timeStyle: 'medium', ...hourOptions() }).format(ms);
+/**
+ * Date and time of ms: in full for a tooltip, "Monday, 3 March 2025 at 14:05:09"; dateStyle 'short'
+ * for a table (the admin page's), "03/03/2025, 14:05:09".
+ */
+export function formatDateTime(ms, dateStyle = 'full') {
+  return new Intl.DateTimeFormat(current, { dateStyle, timeStyle: 'medium', ...hourOptions() }).format(ms);
 }
 
 /**

@@ -136,10 +136,15 @@ async def test_every_tab_speaks_chinese_to_a_chinese_browser(browser, server, us
     assert page.js_errors == []
 
 
-async def test_an_english_browser_gets_english_and_lang_en(browser, server):  # noqa: F811
-    page = await signed_in(browser, server, "en-US", DESKTOP)
+async def test_an_english_browser_gets_english_and_the_chat_pages_time_format(browser, server):  # noqa: F811
+    page = await opened(browser, server, "en-US", DESKTOP)
+    await page.evaluate("localStorage.setItem('chatd-prefs.timeFormat', JSON.stringify('24h'))")  # static/prefs.js
+    await page.reload()
+    await signed_in(browser, server, "en-US", DESKTOP, page)
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.locator("#tabs button[data-tab='audit']")).to_have_text("Audit log")
+    when = page.get_by_test_id("audit-table").locator("tbody tr td").first  # en-US alone would say "2:05:09 PM"
+    await expect(when).to_have_text(re.compile(r"^\d+/\d+/\d+, \d\d:\d\d:\d\d$"))
     assert page.js_errors == []
 
 

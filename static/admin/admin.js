@@ -18,7 +18,7 @@
 // named by index.html's data-catalogues); the static text of index.html carries
 // data-i18n attributes, which i18n.js translates before the page is shown.
 
-import { errorText, formatNumber, lang, t } from '../i18n.js';
+import { errorText, formatDateTime, formatNumber, lang, t } from '../i18n.js';
 
 const TABS = [
   'audit',
@@ -129,11 +129,12 @@ export function grid(testid, headers, body) {
     body);
 }
 
-const timeFormat = new Intl.DateTimeFormat(lang(), { dateStyle: 'short', timeStyle: 'medium' });
-
-/** A time (ms since the epoch) as the viewer reads it: the page's language, their time zone. */
+/**
+ * A time (ms since the epoch) as the viewer reads it: the page's language, their time zone, and the
+ * chat page's time-format setting (12- or 24-hour).
+ */
 export function formatTime(ms) {
-  return ms === null || ms === undefined ? '' : timeFormat.format(new Date(ms));
+  return ms === null || ms === undefined ? '' : formatDateTime(ms, 'short');
 }
 
 /** Who is signed in: {kind, id, name, roles}, or null. */
