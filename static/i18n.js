@@ -3,12 +3,15 @@
 //   t('sidebar.rooms')                      → "Rooms" / "房间"
 //   t('notice.left', {room: '#lobby'})      → placeholders are {name}
 //   plural('sidebar.online', 3)             → key.one / key.other by Intl.PluralRules; {count} is the number
-//   formatTime(ms) formatDay(ms) formatDateTime(ms) formatNumber(n)   (Intl, in the chosen language)
+//   formatTime(ms) formatDay(ms) formatDateTime(ms[, 'short']) formatNumber(n)   (Intl, in the chosen language)
 //   errorText(err)                          → the words for an error frame's code (see its comment)
 //
 // The catalogues are static/i18n/<lang>.json: flat objects of dotted keys.
+// A page with words of its own names them on its root element:
+// <html data-catalogues="admin"> also loads static/i18n/admin/<lang>.json (the
+// admin page's words, which the chat page need not download).
 // This module loads them with a top-level await, so every module that
-// imports it runs after they arrived; the static text of index.html (its
+// imports it runs after they arrived; the static text of the page (its
 // data-i18n attributes) is translated before the page is shown (style.css
 // hides <html class="i18n-loading">). A key missing from the chosen
 // catalogue falls back to English, then to the key itself.
@@ -38,14 +41,23 @@ function chosenLanguage() {
   return choice === 'auto' ? pickLanguage(navigator.languages || [navigator.language]) : choice;
 }
 
-async function loadCatalogue(code) {
+async function loadFile(path) {
   try {
-    const response = await fetch(new URL(`./i18n/${code}.json`, import.meta.url));
+    const response = await fetch(new URL(`./i18n/${path}.json`, import.meta.url));
     if (response.ok) return await response.json();
   } catch {
     // offline or refused: the fallback language (or the keys) still make a usable page
   }
   return {};
+}
+
+// The page's own catalogues besides the shared one (see the top of this file).
+const OWN_CATALOGUES = (document.documentElement.dataset.catalogues ?? '').split(/\s+/).filter(Boolean);
+
+/** Every catalogue of language `code` this page uses, merged into one object. */
+async function loadCatalogue(code) {
+  const parts = await Promise.all(['', ...OWN_CATALOGUES.map((name) => `${name}/`)].map((dir) => loadFile(dir + code)));
+  return Object.assign({}, ...parts);
 }
 
 const current = chosenLanguage();
@@ -114,9 +126,12 @@ export function formatDay(ms, now = Date.now()) {
   return new Intl.DateTimeFormat(current, options).format(date);
 }
 
-/** Full date and time of ms, for a tooltip: "Monday, 3 March 2025 at 14:05:09". */
-export function formatDateTime(ms) {
-  return new Intl.DateTimeFormat(current, { dateStyle: 'full', timeStyle: 'medium', ...hourOptions() }).format(ms);
+/**
+ * Date and time of ms: in full for a tooltip, "Monday, 3 March 2025 at 14:05:09"; dateStyle 'short'
+ * for a table (the admin page's), "03/03/2025, 14:05:09".
+ */
+export function formatDateTime(ms, dateStyle = 'full') {
+  return new Intl.DateTimeFormat(current, { dateStyle, timeStyle: 'medium', ...hourOptions() }).format(ms);
 }
 
 /**

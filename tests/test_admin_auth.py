@@ -228,7 +228,7 @@ async def test_the_shell_and_its_files_answer_without_a_session_and_nothing_else
     status, _, headers = await admin_call(server, "GET", "/admin/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
-    assert (await admin_call(server, "GET", "/admin/static/admin.js"))[0] == 200
+    assert (await admin_call(server, "GET", "/admin/static/admin/admin.js"))[0] == 200
     for path in ("/admin/nothing", "/admin/api/nothing", "/admin/static/../../chatd.db"):
         assert (await admin_call(server, "GET", path))[0] in (401, 404)
     assert (await admin_call(server, "GET", "/admin/api/nothing"))[0] == 401

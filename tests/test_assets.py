@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 import pytest
 from PIL import Image
 
+from chatd.admin.page import admin_assets
 from chatd.web import STATIC_DIR
 from chatd.web.assets import (
     PAGE,
@@ -19,6 +20,7 @@ from chatd.web.assets import (
     UNKNOWN_TYPE,
     build_assets,
     content_type,
+    load_assets,
     module_graph,
     read_tree,
     tree_version,
@@ -74,19 +76,27 @@ def test_read_tree_takes_subdirectories_and_skips_dot_files(tmp_path: Path):
     assert read_tree(tmp_path) == {"admin/page.js": b"a", "app.js": b"b"}
 
 
-@pytest.mark.parametrize("directory,skip", [(STATIC_DIR, ("admin",)), (STATIC_DIR / "admin", ())],
+@pytest.mark.parametrize("assets", [load_assets(STATIC_DIR, skip=("admin",)), admin_assets(STATIC_DIR, "admin")],
                          ids=["chat page", "admin page"])
-def test_the_shipped_page_loads_only_versioned_files_and_every_module_import_is_shipped(directory, skip):
+def test_the_shipped_page_loads_only_versioned_files_and_every_module_import_is_shipped(assets):
     """Relative imports resolve inside static/<version>/ only if each target is in the tree
-    (the chat page's, and the admin page's own: chatd.admin.page)."""
-    tree = {name: body for name, body in read_tree(directory).items() if name.split("/")[0] not in skip}
-    assets = build_assets(tree)
+    (the chat page's, and the admin page's: its own files and the chat page's i18n.js, chatd.admin.page)."""
     references = re.findall(rb'(?:src|href)="(static/[^"]*)"', assets.page)
     assert references and all(r.startswith(f"static/{assets.version}/".encode()) for r in references)
-    for name, body in tree.items():
+    for name, asset in assets.files.items():
         if name.endswith(".js"):
-            for target in (a or b for a, b in IMPORT.findall(body.decode())):
-                assert target.startswith("./") and target[2:] in assets.files, f"{name} imports {target}"
+            for target in (a or b for a, b in IMPORT.findall(asset.body.decode())):
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+                assert target.startswith(".") and resolved in assets.files, f"{name} imports {target}"
+    assert {"i18n/en.json", "i18n/zh-CN.json"} <= set(assets.files), "the catalogues i18n.js fetches"
+
+
+def test_the_admin_tree_is_its_own_files_and_the_chat_pages_language_module_only():
+    """The admin shell is its page; the chat page's other modules are not under /admin/static."""
+    assets = admin_assets(STATIC_DIR, "admin")
+    assert b'data-catalogues="admin"' in assets.page
+    assert {"admin/admin.js", "i18n.js", "prefs.js", "i18n/admin/zh-CN.json"} <= set(assets.files)
+    assert "app.js" not in assets.files and PUBLIC_ENTRY not in assets.files and not assets.public
 
 
 def test_the_module_graph_follows_relative_imports_and_re_exports():

@@ -20,19 +20,20 @@ from typing import TYPE_CHECKING
 
 from chatd.admin.base import PREFIX, Admin, NotFoundHandler
 from chatd.admin.logins import Logins
+from chatd.admin.page import admin_assets
 from chatd.admin.sessions import Sessions
 from chatd.cluster.limits import SharedBuckets
-from chatd.web.assets import load_assets
 
 if TYPE_CHECKING:
     from chatd.chat import Chat
 
 
 def make_admin(chat: Chat, static_dir: Path) -> Admin:
-    """The admin page's shared state for one process; its files from ``static_dir`` (static/admin)."""
+    """The admin page's shared state for one process; its files from ``static_dir`` (static/admin, and
+    the chat page's language module beside it: ``chatd.admin.page.admin_assets``)."""
     return Admin(chat, Sessions(chat.store, lambda: chat.config.admin),
                  Logins(lambda: chat.config, SharedBuckets(chat.shared) if chat.shared else None),
-                 load_assets(static_dir))
+                 admin_assets(static_dir.parent, static_dir.name))
 
 
 def handler_classes() -> list[tuple[str, type]]:

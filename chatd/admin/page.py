@@ -6,21 +6,53 @@ files are served from memory like the chat page's (``chatd.web.assets``), under
 ``/admin/static/<version>/``, with the same Content-Security-Policy: no inline
 script, nothing from another host.
 
-    /admin                      → 301 /admin/ (the shell's relative URLs resolve under it)
-    /admin/                     the shell
-    /admin/static/<v>/admin.js  its files
+The admin page speaks the chat page's languages with the chat page's module
+(``static/i18n.js``, docs/page.md "Languages"), so its tree holds that module, what
+it imports and the catalogues it fetches (``static/i18n/``) under their names in
+static/, and its own files under ``admin/``: every relative reference resolves
+as it does in the source tree (``static/admin/admin.js`` imports ``../i18n.js``).
+
+    /admin                              → 301 /admin/ (the shell's relative URLs resolve under it)
+    /admin/                             the shell
+    /admin/static/<v>/admin/admin.js    its files (static/admin/)
+    /admin/static/<v>/i18n.js           the chat page's language module, its imports and catalogues
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import tornado.web
 
 from chatd.admin.base import Admin
-from chatd.web.assets import REVALIDATE, VERSION_CHARS, StaticHandler
+from chatd.web.assets import (
+    PAGE,
+    REVALIDATE,
+    VERSION_CHARS,
+    Assets,
+    StaticHandler,
+    build_assets,
+    module_graph,
+    read_tree,
+)
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
 
 STATIC_ROUTE = rf"/admin/static/(?:([0-9a-f]{{{VERSION_CHARS}}})/)?(.+)"
+SHARED_ENTRY = "i18n.js"  # the chat page's module the admin page imports (with what it imports)
+CATALOGUES = "i18n/"  # the catalogues it fetches (not imported: module_graph does not see them)
+
+
+def admin_assets(static_dir: Path, admin_dir: str) -> Assets:
+    """The admin page's served tree: ``static_dir/admin_dir/index.html`` as the page, the other
+    files of ``admin_dir`` under ``<admin_dir>/``, and ``SHARED_ENTRY``, its imports and
+    ``CATALOGUES`` from ``static_dir`` under their own names. KeyError without the shell."""
+    files = read_tree(static_dir)
+    shared = module_graph(files, SHARED_ENTRY) | {name for name in files if name.startswith(CATALOGUES)}
+    tree = {name: files[name] for name in shared}
+    tree.update({name: body for name, body in files.items() if name.startswith(f"{admin_dir}/")})
+    tree[PAGE] = tree.pop(f"{admin_dir}/{PAGE}")
+    return build_assets(tree)
 
 
 class ShellHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):

@@ -2,15 +2,23 @@
 //
 // A tab is one module static/admin/<id>.js, named in TABS below, exporting
 //   export const tab = {
-//     id: 'audit', title: 'Audit log',
+//     id: 'audit', title: 'admin.audit.title',   // a catalogue key (static/i18n/admin/<lang>.json)
 //     role: 'admin',                 // or 'moderator': the tab shows only to those who may use it
 //     mount(panel) { ... },          // once, the first time it is shown: fill the empty <section>
 //     show(panel) { ... },           // optional: each later time it is shown
 //   };
 // and builds its content with el() (DOM nodes, never HTML strings: the page's
 // Content-Security-Policy allows no inline script, and text stays text), talks
-// to /admin/api with api() (the CSRF token is sent for it), and shows times
-// with formatTime() (the viewer's time zone).
+// to /admin/api with api() (the CSRF token is sent for it), shows times
+// with formatTime() (the viewer's time zone), a refusal with errorText(e), and
+// its tables with grid().
+//
+// Its words are the chat page's mechanism (../i18n.js: the browser's language or
+// the chat page's setting, t() and the catalogues, static/i18n/admin/<lang>.json
+// named by index.html's data-catalogues); the static text of index.html carries
+// data-i18n attributes, which i18n.js translates before the page is shown.
+
+import { errorText, formatDateTime, formatNumber, lang, t } from '../i18n.js';
 
 const TABS = [
   'audit',
@@ -26,13 +34,27 @@ const $ = (id) => document.getElementById(id);
 
 let session = null; // {actor: {kind, id, name, roles}, csrf, expires} while signed in
 
-/** An error answer of the admin API: `status` (HTTP), `code` and `message` from its body. */
+/**
+ * An error answer of the admin API: `status` (HTTP), `code` and `message` from its body,
+ * `retryAfter` (seconds, from Retry-After; null without one).
+ */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
+}
+
+/**
+ * The words for a refused call (an ApiError): errorText's (the server's message on an English page, the
+ * words for its code in another language), with the wait the server named (Retry-After), which the
+ * code's words cannot say.
+ */
+export function refusal(e) {
+  const text = errorText(e);
+  return e.retryAfter && lang() !== 'en' ? `${text} ${t('admin.retry_after', { seconds: formatNumber(e.retryAfter) })}` : text;
 }
 
 /**
@@ -51,7 +73,7 @@ export async function api(method, path, body) {
       credentials: 'same-origin', cache: 'no-store',
     });
   } catch {
-    throw new ApiError(0, 'offline', 'chatd cannot be reached');
+    throw new ApiError(0, 'offline', 'chatd cannot be reached'); // words: error.offline
   }
   let data = null;
   try {
@@ -61,8 +83,9 @@ export async function api(method, path, body) {
   }
   if (response.ok) return data ?? {};
   const error = data?.error ?? { code: 'internal', message: `HTTP ${response.status}` };
-  if (response.status === 401 && session) signedOut('Your session ended: sign in again.');
-  throw new ApiError(response.status, error.code, error.message);
+  if (response.status === 401 && session) signedOut(t('admin.session_ended'));
+  const wait = Number.parseInt(response.headers.get('Retry-After') ?? '', 10);
+  throw new ApiError(response.status, error.code, error.message, Number.isNaN(wait) ? null : wait);
 }
 
 /** A DOM element: el('td', {class: 'wrap', dataset: {id: 7}}, 'text', childNode, ...). */
@@ -82,11 +105,36 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+/**
+ * A table whose rows are put in `body` (a <tbody>) later, under the column headers `headers` (words).
+ * Each body cell gets its column's header as data-label, kept as rows come and go: the phone layout
+ * (admin.css) draws each row as a card whose cells say what they are. That layout makes the table's
+ * parts CSS blocks, and some browsers (Safari) then drop their table semantics: each part names its
+ * role (ARIA). Chromium keeps them either way, so tests cannot tell.
+ */
+export function grid(testid, headers, body) {
+  const label = () => {
+    for (const row of body.rows) {
+      row.setAttribute('role', 'row');
+      [...row.cells].forEach((cell, i) => {
+        cell.setAttribute('role', 'cell');
+        if (cell.colSpan === 1) cell.dataset.label = headers[i] ?? '';
+      });
+    }
+  };
+  new MutationObserver(label).observe(body, { childList: true, subtree: true });
+  body.setAttribute('role', 'rowgroup');
+  return el('table', { class: 'grid', role: 'table', dataset: { testid } },
+    el('thead', { role: 'rowgroup' }, el('tr', { role: 'row' }, headers.map((h) => el('th', { scope: 'col', role: 'columnheader' }, h)))),
+    body);
+}
 
-/** A time (ms since the epoch) as the viewer reads it: their locale and time zone. */
+/**
+ * A time (ms since the epoch) as the viewer reads it: the page's language, their time zone, and the
+ * chat page's time-format setting (12- or 24-hour).
+ */
 export function formatTime(ms) {
-  return ms === null || ms === undefined ? '' : timeFormat.format(new Date(ms));
+  return ms === null || ms === undefined ? '' : formatDateTime(ms, 'short');
 }
 
 /** Who is signed in: {kind, id, name, roles}, or null. */
@@ -129,13 +177,12 @@ async function signIn(path, body) {
   try {
     await api('POST', path, body);
   } catch (e) {
-    $('login-error').textContent = e.message; // a refusal for too many attempts says when to try again
+    $('login-error').textContent = refusal(e);
     return;
   }
   // The browser may have refused the cookie: it is Secure, so it needs https (or localhost).
   if (!(await loadSession())) {
-    showLogin('Signed in, but this browser did not keep the session cookie: open the admin page over https '
-      + '(or on localhost).');
+    showLogin(t('admin.login.no_cookie'));
   }
 }
 
@@ -157,7 +204,8 @@ const loaded = new Map(); // id → {tab, panel, mounted}
 async function showTabs() {
   $('login').hidden = true;
   $('logout').hidden = false;
-  $('who').textContent = `${session.actor.name} (${session.actor.roles.join(', ')})`;
+  $('who').textContent = t('admin.who', { name: session.actor.name,
+    roles: session.actor.roles.map((role) => t(`admin.role.${role}`)).join(t('admin.list_separator')) });
   $('tabs').replaceChildren();
   $('panels').replaceChildren();
   loaded.clear();
@@ -174,7 +222,7 @@ async function showTabs() {
     const panel = el('section', { class: 'panel', id: `panel-${tab.id}`, dataset: { tab: tab.id }, hidden: true });
     $('panels').append(panel);
     $('tabs').append(el('button', { type: 'button', dataset: { tab: tab.id }, onclick: () => { location.hash = tab.id; } },
-      tab.title));
+      t(tab.title)));
     loaded.set(tab.id, { tab, panel, mounted: false });
   }
   $('tabs').hidden = false;
@@ -210,7 +258,7 @@ function start() {
   $('chat-login-button').addEventListener('click', () => {
     const token = chatToken();
     if (token) signIn('/login/chat', { token });
-    else showLogin('You are not signed in to the chat in this browser.');
+    else showLogin(t('admin.login.no_chat'));
   });
   $('logout').addEventListener('click', async () => {
     try {
@@ -218,7 +266,7 @@ function start() {
     } catch {
       // the session is gone either way
     }
-    signedOut('Signed out.');
+    signedOut(t('admin.signed_out'));
   });
   window.addEventListener('hashchange', route);
   loadSession().then((ok) => { if (!ok) showLogin(); });

@@ -1,7 +1,8 @@
 // The dashboard tab: the server's live figures, and connections and messages per
 // minute over the last hours as two small charts (inline SVG made with DOM calls:
 // no library, no third-party request). Refreshed every REFRESH_MS while shown.
-import { api, el, formatTime } from './admin.js';
+import { formatNumber, has, lang, t } from '../i18n.js';
+import { api, el, formatTime, refusal } from './admin.js';
 
 const HOURS = 6;
 const REFRESH_MS = 10_000;
@@ -10,21 +11,30 @@ const WIDTH = 720; // the charts' coordinate space; CSS scales them to the panel
 const HEIGHT = 160;
 const PAD = { left: 44, right: 8, top: 10, bottom: 22 };
 
-const FIGURES = [ // [key, label, how it is shown]
-  ['connections', 'Connections', String],
-  ['users_online', 'Users online', String],
-  ['rooms', 'Rooms', String],
-  ['messages_today', 'Messages today', String],
-  ['writer_commit_ms', 'Writer commit (mean)', ms],
-  ['loop_lag_ms', 'Event-loop lag (mean)', ms],
-  ['bus', 'Bus', String],
-  ['bus_latency_ms', 'Bus latency (mean)', ms],
-  ['webhook_queue', 'Webhook queue', String],
+const FIGURES = [ // [key, how it is shown]; its label is admin.dashboard.<key>
+  ['connections', count],
+  ['users_online', count],
+  ['rooms', count],
+  ['messages_today', count],
+  ['writer_commit_ms', ms],
+  ['loop_lag_ms', ms],
+  ['bus', (state) => (has(`admin.dashboard.bus_${state}`) ? t(`admin.dashboard.bus_${state}`) : state)],
+  ['bus_latency_ms', ms],
+  ['webhook_queue', count],
 ];
+const NONE = '–'; // a figure the server does not have (no bus latency on one process)
+
+function count(value) {
+  return value === null || value === undefined ? NONE : formatNumber(value);
+}
+
+// Milliseconds below 10 with two decimals ("1.04 ms"), others whole ("12 ms"), in the page's language.
+const FINE = new Intl.NumberFormat(lang(), { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const WHOLE = new Intl.NumberFormat(lang(), { maximumFractionDigits: 0 });
 
 function ms(value) {
-  if (value === null || value === undefined) return '–';
-  return value < 10 ? `${value.toFixed(2)} ms` : `${Math.round(value)} ms`;
+  if (value === null || value === undefined) return NONE;
+  return t('admin.dashboard.ms', { ms: (value < 10 ? FINE : WHOLE).format(value) });
 }
 
 function svg(tag, attrs = {}, ...children) {
@@ -56,8 +66,8 @@ function chart(title, points, testid) {
   svg('title', {}, title),
   svg('line', { x1: PAD.left, y1: y(0), x2: WIDTH - PAD.right, y2: y(0), class: 'axis' }),
   svg('line', { x1: PAD.left, y1: y(top), x2: WIDTH - PAD.right, y2: y(top), class: 'grid' }),
-  svg('text', { x: PAD.left - 6, y: y(top) + 4, 'text-anchor': 'end', class: 'label' }, top),
-  svg('text', { x: PAD.left - 6, y: y(0) + 4, 'text-anchor': 'end', class: 'label' }, 0),
+  svg('text', { x: PAD.left - 6, y: y(top) + 4, 'text-anchor': 'end', class: 'label' }, formatNumber(top)),
+  svg('text', { x: PAD.left - 6, y: y(0) + 4, 'text-anchor': 'end', class: 'label' }, formatNumber(0)),
   svg('text', { x: PAD.left, y: HEIGHT - 6, class: 'label' }, points.length ? formatTime(first) : ''),
   svg('text', { x: WIDTH - PAD.right, y: HEIGHT - 6, 'text-anchor': 'end', class: 'label' },
     points.length ? formatTime(points.at(-1)[0]) : ''));
@@ -66,14 +76,13 @@ function chart(title, points, testid) {
 }
 
 function mount(panel) {
-  const cards = new Map(FIGURES.map(([key, label]) => [key, el('dd', { dataset: { testid: `dash-${key}` } }, '…')]));
+  const cards = new Map(FIGURES.map(([key]) => [key, el('dd', { dataset: { testid: `dash-${key}` } }, '…')]));
   const grid = el('dl', { class: 'figures' },
-    FIGURES.map(([key, label]) => el('div', { class: 'figure' }, el('dt', {}, label), cards.get(key))));
+    FIGURES.map(([key]) => el('div', { class: 'figure' }, el('dt', {}, t(`admin.dashboard.${key}`)), cards.get(key))));
   const charts = el('div', { class: 'charts' });
   const status = el('p', { class: 'muted', role: 'status' });
-  panel.append(el('h1', {}, 'Dashboard'), grid,
-    el('p', { class: 'muted' }, `Per minute over the last ${HOURS} hours, every worker and node added up, ` +
-      'to the last whole minute.'), charts, status);
+  panel.append(el('h1', {}, t('admin.dashboard.title')), grid,
+    el('p', { class: 'muted' }, t('admin.dashboard.help', { hours: formatNumber(HOURS) })), charts, status);
 
   async function refresh() {
     const midnight = new Date();
@@ -82,14 +91,14 @@ function mount(panel) {
     try {
       data = await api('GET', `/stats?hours=${HOURS}&today=${midnight.getTime()}`);
     } catch (e) {
-      status.textContent = e.message;
+      status.textContent = refusal(e);
       return;
     }
-    for (const [key, , show] of FIGURES) cards.get(key).textContent = show(data.figures[key]);
+    for (const [key, show] of FIGURES) cards.get(key).textContent = show(data.figures[key]);
     charts.replaceChildren(
-      chart('Connections', perMinute(data, 1), 'chart-connections'),
-      chart('Messages per minute', perMinute(data, 2), 'chart-messages'));
-    status.textContent = `Updated ${formatTime(data.now)}`;
+      chart(t('admin.dashboard.connections'), perMinute(data, 1), 'chart-connections'),
+      chart(t('admin.dashboard.messages_per_minute'), perMinute(data, 2), 'chart-messages'));
+    status.textContent = t('admin.dashboard.updated', { time: formatTime(data.now) });
   }
 
   refresh();
@@ -99,4 +108,4 @@ function mount(panel) {
   panel.refresh = refresh;
 }
 
-export const tab = { id: 'dashboard', title: 'Dashboard', role: 'admin', mount, show: (panel) => panel.refresh?.() };
+export const tab = { id: 'dashboard', title: 'admin.dashboard.title', role: 'admin', mount, show: (panel) => panel.refresh?.() };

@@ -1,10 +1,11 @@
 // The moderation tab: delete a message by id, kick a user, and the mutes and bans in force
 // (add, lift). Every action is audited by the server (the Audit log tab shows them).
-import { api, el, formatTime, may } from './admin.js';
+import { formatNumber, t } from '../i18n.js';
+import { api, el, formatTime, grid, may, refusal } from './admin.js';
 
-const DURATIONS = [ // [label, seconds or '' for no end]
-  ['10 minutes', 600], ['1 hour', 3600], ['1 day', 86400], ['1 week', 604800], ['30 days', 2592000],
-  ['no end', ''],
+const DURATIONS = [ // [label's key (the chat page's where it has one), seconds or '' for no end]
+  ['moderation.for_10min', 600], ['moderation.for_1hour', 3600], ['moderation.for_1day', 86400],
+  ['moderation.for_1week', 604800], ['admin.mod.for_30days', 2592000], ['', ''],
 ];
 
 function field(label, input) {
@@ -13,7 +14,7 @@ function field(label, input) {
 
 function durationSelect(name, noEnd) {
   return el('select', { name, dataset: { testid: `${name}-duration` } },
-    DURATIONS.map(([label, seconds]) => el('option', { value: String(seconds) }, seconds === '' ? noEnd : label)));
+    DURATIONS.map(([label, seconds]) => el('option', { value: String(seconds) }, seconds === '' ? noEnd : t(label))));
 }
 
 /** A form whose submit calls `act(form values)`; the result or the error goes to its status line. */
@@ -29,7 +30,7 @@ function actionForm(testid, title, inputs, submit, act) {
       status.textContent = await act(new FormData(form));
       form.reset();
     } catch (e) {
-      status.textContent = e.message;
+      status.textContent = refusal(e);
       status.classList.add('error');
     }
   });
@@ -42,8 +43,13 @@ function optional(values) {
   return body;
 }
 
+/** A user as the lists show one: "name (id)". */
+function userText(user) {
+  return t('admin.mod.user_text', { name: user.name, id: user.id });
+}
+
 function untilText(until) {
-  return until === null ? 'no end' : formatTime(until);
+  return until === null ? t('admin.mod.no_end') : formatTime(until);
 }
 
 function mount(panel) {
@@ -56,82 +62,82 @@ function mount(panel) {
     try {
       lists = await api('GET', '/moderation');
     } catch (e) {
-      listStatus.textContent = e.message;
+      listStatus.textContent = refusal(e);
       return;
     }
     listStatus.textContent = '';
     mutes.replaceChildren(...lists.mutes.map((m) => el('tr', { dataset: { id: m.id } },
-      el('td', {}, `${m.user.name} (${m.user.id})`), el('td', {}, m.room ?? 'everywhere'),
+      el('td', {}, userText(m.user)), el('td', {}, m.room ?? t('admin.mod.everywhere')),
       el('td', {}, untilText(m.until)), el('td', { class: 'wrap' }, m.reason),
-      el('td', {}, el('button', { type: 'button', 'aria-label': `Unmute ${m.user.name}`,
-        onclick: () => lift(`/moderation/mutes/${m.id}`) }, 'Unmute')))));
+      el('td', {}, el('button', { type: 'button', 'aria-label': t('admin.mod.unmute_label', { name: m.user.name }),
+        onclick: () => lift(`/moderation/mutes/${m.id}`) }, t('admin.mod.unmute'))))));
     bans.replaceChildren(...lists.bans.map((b) => el('tr', { dataset: { id: b.id } },
-      el('td', {}, b.user ? `${b.user.name} (${b.user.id})` : b.address),
+      el('td', {}, b.user ? userText(b.user) : b.address),
       el('td', {}, untilText(b.until)), el('td', { class: 'wrap' }, b.reason),
-      el('td', {}, el('button', { type: 'button', 'aria-label': `Lift the ban of ${b.user ? b.user.name : b.address}`,
-        onclick: () => lift(`/moderation/bans/${b.id}`) }, 'Lift')))));
-    if (!lists.mutes.length) mutes.append(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No one is muted.')));
-    if (!lists.bans.length) bans.append(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No one is banned.')));
+      el('td', {}, el('button', { type: 'button', 'aria-label': t('admin.mod.lift_label', { name: b.user ? b.user.name : b.address }),
+        onclick: () => lift(`/moderation/bans/${b.id}`) }, t('admin.mod.lift'))))));
+    if (!lists.mutes.length) mutes.append(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('admin.mod.no_mutes'))));
+    if (!lists.bans.length) bans.append(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, t('admin.mod.no_bans'))));
   }
 
   async function lift(path) {
     try {
       await api('DELETE', path);
     } catch (e) {
-      listStatus.textContent = e.message;
+      listStatus.textContent = refusal(e);
     }
     refresh();
   }
 
-  const reason = (name) => el('input', { name, maxlength: 200, placeholder: 'shown to the user' });
+  const reason = (name) => el('input', { name, maxlength: 200, placeholder: t('admin.mod.reason_placeholder') });
   const userId = (name) => el('input', { name, inputmode: 'numeric', pattern: '[0-9]+', required: true });
 
   const forms = [
-    actionForm('mod-delete', 'Delete a message', [field('Message id', userId('id')), field('Reason', reason('reason'))],
-      'Delete', async (f) => {
-        const { message } = await api('POST', '/moderation/delete', optional({ id: Number(f.get('id')), reason: f.get('reason') }));
-        return `Message ${message.id} deleted: every open page has dropped it.`;
-      }),
-    actionForm('mod-mute', 'Mute a user', [field('User id', userId('user')),
-      field('Room (empty: everywhere)', el('input', { name: 'room', maxlength: 32 })),
-      field('For', durationSelect('mute', 'until unmuted')), field('Reason', reason('reason'))], 'Mute', async (f) => {
+    actionForm('mod-delete', t('admin.mod.delete_title'), [field(t('admin.mod.message_id'), userId('id')),
+      field(t('admin.col.reason'), reason('reason'))], t('admin.delete'), async (f) => {
+      const { message } = await api('POST', '/moderation/delete', optional({ id: Number(f.get('id')), reason: f.get('reason') }));
+      return t('admin.message_deleted', { id: message.id });
+    }),
+    actionForm('mod-mute', t('admin.mod.mute_title'), [field(t('admin.mod.user_id'), userId('user')),
+      field(t('admin.mod.room'), el('input', { name: 'room', maxlength: 32 })),
+      field(t('admin.mod.for'), durationSelect('mute', t('moderation.until_unmuted'))), field(t('admin.col.reason'), reason('reason'))],
+    t('moderation.mute'), async (f) => {
       const seconds = f.get('mute');
       await api('POST', '/moderation/mutes', optional({ user: Number(f.get('user')), room: f.get('room').trim(),
         seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
       refresh();
-      return 'Muted.';
+      return t('admin.mod.muted');
     }),
-    actionForm('mod-kick', 'Kick a user', [field('User id', userId('user')), field('Reason', reason('reason'))], 'Kick',
-      async (f) => {
-        const { sessions_here: n } = await api('POST', '/moderation/kick', optional({ user: Number(f.get('user')), reason: f.get('reason') }));
-        return `Kicked: ${n} session(s) closed on this node, the others' on theirs.`;
-      }),
-    actionForm('mod-ban', may('admin') ? 'Ban a user or an address' : 'Ban a user', [
-      field('User id', el('input', { name: 'user', inputmode: 'numeric', pattern: '[0-9]+' })),
-      may('admin') ? field('or address / CIDR', el('input', { name: 'address', maxlength: 64,
+    actionForm('mod-kick', t('admin.mod.kick_title'), [field(t('admin.mod.user_id'), userId('user')),
+      field(t('admin.col.reason'), reason('reason'))], t('admin.mod.kick'), async (f) => {
+      const { sessions_here: n } = await api('POST', '/moderation/kick', optional({ user: Number(f.get('user')), reason: f.get('reason') }));
+      return t('admin.mod.kicked', { count: formatNumber(n) });
+    }),
+    actionForm('mod-ban', t(may('admin') ? 'admin.mod.ban_title_admin' : 'admin.mod.ban_title'), [
+      field(t('admin.mod.user_id'), el('input', { name: 'user', inputmode: 'numeric', pattern: '[0-9]+' })),
+      may('admin') ? field(t('admin.mod.address'), el('input', { name: 'address', maxlength: 64,
         placeholder: '203.0.113.7, 198.51.100.0/24, 2001:db8::/32' })) : null,
-      field('For', durationSelect('ban', 'for good')), field('Reason', reason('reason'))], 'Ban', async (f) => {
+      field(t('admin.mod.for'), durationSelect('ban', t('admin.mod.for_good'))), field(t('admin.col.reason'), reason('reason'))],
+    t('admin.mod.ban'), async (f) => {
       const seconds = f.get('ban');
       const user = (f.get('user') || '').trim();
       await api('POST', '/moderation/bans', optional({ user: user ? Number(user) : '', address: (f.get('address') || '').trim(),
         seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
       refresh();
-      return 'Banned: their open sessions are closed.';
+      return t('admin.mod.banned');
     }),
   ];
 
-  panel.append(el('h1', {}, 'Moderation'),
-    el('p', { class: 'muted' }, 'Moderators act on users below their rank; banning an address and deleting a private message take an admin.'),
+  panel.append(el('h1', {}, t('admin.mod.title')),
+    el('p', { class: 'muted' }, t('admin.mod.help')),
     el('div', { class: 'forms' }, forms),
-    el('h2', {}, 'Muted'),
-    el('table', { class: 'grid', dataset: { testid: 'mutes-table' } },
-      el('thead', {}, el('tr', {}, ['User', 'Where', 'Until', 'Reason', ''].map((h) => el('th', {}, h)))), mutes),
-    el('h2', {}, 'Banned'),
-    el('table', { class: 'grid', dataset: { testid: 'bans-table' } },
-      el('thead', {}, el('tr', {}, [may('admin') ? 'User or address' : 'User', 'Until', 'Reason', '']
-        .map((h) => el('th', {}, h)))), bans),
+    el('h2', {}, t('admin.mod.muted_heading')),
+    grid('mutes-table', [t('admin.mod.user'), t('admin.col.where'), t('admin.mod.until'), t('admin.col.reason'), ''], mutes),
+    el('h2', {}, t('admin.mod.banned_heading')),
+    grid('bans-table', [t(may('admin') ? 'admin.mod.user_or_address' : 'admin.mod.user'), t('admin.mod.until'),
+      t('admin.col.reason'), ''], bans),
     listStatus);
   refresh();
 }
 
-export const tab = { id: 'moderation', title: 'Moderation', role: 'moderator', mount, show: () => {} };
+export const tab = { id: 'moderation', title: 'admin.mod.title', role: 'moderator', mount, show: () => {} };

@@ -1,10 +1,11 @@
 // The rooms tab: rooms with their flags (archived, announcement, members-only), their own
 // retention, creating and deleting them; reserved names; retention's dry run and purge.
 // Every change is one request to /admin/api (chatd/admin/rooms.py), audited there.
-import { api, el } from './admin.js';
+import { formatNumber, plural, t } from '../i18n.js';
+import { api, el, grid, refusal } from './admin.js';
 
-const FLAGS = [['archived', 'Archived (read-only)'], ['announcement', 'Announcement (moderators post)'],
-  ['members_only', 'Members only']];
+const FLAGS = ['archived', 'announcement', 'members_only']; // each one's words: admin.rooms.flag.<flag>
+const SCOPES = ['any', 'user', 'room']; // what a reserved name holds back: admin.rooms.scope.<scope>
 
 function mount(panel) {
   const status = el('p', { class: 'muted', role: 'status', dataset: { testid: 'rooms-status' } });
@@ -20,37 +21,39 @@ function mount(panel) {
       say(done);
       return answer;
     } catch (e) {
-      say(`${e.message} (${e.code})`);
+      say(`${refusal(e)} (${e.code})`);
       return null;
     }
   }
 
   function row(room) {
     const path = `/rooms/${encodeURIComponent(room.name)}`;
-    const topic = el('input', { value: room.topic, maxlength: 200, 'aria-label': `Topic of ${room.name}` });
+    const topic = el('input', { value: room.topic, maxlength: 200, 'aria-label': t('admin.rooms.topic_of', { room: room.name }) });
     const days = el('input', { type: 'number', min: 0, max: 36500, value: room.retention_days ?? '',
-      placeholder: `global (${globalDays || 'for ever'})`, 'aria-label': `Retention days of ${room.name}` });
-    const flags = FLAGS.map(([flag, label]) => el('label', { class: 'flag' },
+      placeholder: globalDays ? t('admin.rooms.global_days', { days: formatNumber(globalDays) }) : t('admin.rooms.global_for_ever'),
+      'aria-label': t('admin.rooms.days_of', { room: room.name }) });
+    const flags = FLAGS.map((flag) => el('label', { class: 'flag' },
       el('input', { type: 'checkbox', checked: room[flag], dataset: { flag },
         onchange: async (e) => {
-          if (!(await act('PATCH', path, { [flag]: e.target.checked }, `${room.name}: ${label} ${e.target.checked ? 'on' : 'off'}`))) {
-            e.target.checked = !e.target.checked;
-          }
-        } }), ' ', label));
+          const done = t(e.target.checked ? 'admin.rooms.flag_on' : 'admin.rooms.flag_off',
+            { room: room.name, flag: t(`admin.rooms.flag.${flag}`) });
+          if (!(await act('PATCH', path, { [flag]: e.target.checked }, done))) e.target.checked = !e.target.checked;
+        } }), ' ', t(`admin.rooms.flag.${flag}`)));
     return el('tr', { dataset: { room: room.name } },
-      el('td', { class: 'wrap' }, room.name),
+      el('td', { class: 'name' }, room.name),
       el('td', {}, topic, ' ', el('button', { type: 'button',
-        onclick: () => act('PATCH', path, { topic: topic.value }, `${room.name}: topic saved`) }, 'Save')),
-      el('td', {}, String(room.online)),
+        onclick: () => act('PATCH', path, { topic: topic.value }, t('admin.rooms.topic_saved', { room: room.name })) },
+      t('admin.save'))),
+      el('td', {}, formatNumber(room.online)),
       el('td', {}, flags),
       el('td', {}, days, ' ', el('button', { type: 'button',
         onclick: () => act('PATCH', path, { retention_days: days.value === '' ? null : Number(days.value) },
-          `${room.name}: retention saved`) }, 'Save')),
+          t('admin.rooms.retention_saved', { room: room.name })) }, t('admin.save'))),
       el('td', {}, el('button', { type: 'button', class: 'danger', dataset: { testid: 'room-delete' },
         onclick: async () => {
-          if (!window.confirm(`Delete #${room.name} with all its messages? Its members are told. This cannot be undone.`)) return;
-          if (await act('DELETE', path, undefined, `#${room.name} deleted`)) loadRooms();
-        } }, 'Delete')));
+          if (!window.confirm(t('admin.rooms.confirm_delete', { room: room.name }))) return;
+          if (await act('DELETE', path, undefined, t('admin.rooms.deleted', { room: room.name }))) loadRooms();
+        } }, t('admin.delete'))));
   }
 
   async function loadRooms() {
@@ -58,7 +61,7 @@ function mount(panel) {
     try {
       answer = await api('GET', '/rooms');
     } catch (e) {
-      say(e.message);
+      say(refusal(e));
       return;
     }
     globalDays = answer.retention_days;
@@ -70,77 +73,78 @@ function mount(panel) {
     try {
       answer = await api('GET', '/names');
     } catch (e) {
-      say(e.message);
+      say(refusal(e));
       return;
     }
     names.replaceChildren(...answer.names.map((n) => el('tr', { dataset: { pattern: n.pattern } },
-      el('td', { class: 'wrap' }, n.pattern), el('td', {}, n.scope), el('td', { class: 'wrap' }, n.reason),
+      el('td', { class: 'name' }, n.pattern), el('td', {}, t(`admin.rooms.scope.${n.scope}`)), el('td', { class: 'wrap' }, n.reason),
       el('td', {}, el('button', { type: 'button', onclick: async () => {
-        if (await act('DELETE', `/names/${n.id}`, undefined, `${n.pattern} released`)) loadNames();
-      } }, 'Remove')))));
+        if (await act('DELETE', `/names/${n.id}`, undefined, t('admin.rooms.released', { pattern: n.pattern }))) loadNames();
+      } }, t('admin.rooms.remove'))))));
   }
 
-  const name = el('input', { name: 'name', required: true, maxlength: 64, placeholder: 'name', dataset: { testid: 'room-name' } });
-  const topic = el('input', { name: 'topic', maxlength: 200, placeholder: 'topic' });
-  const createFlags = FLAGS.map(([flag, label]) => el('input', { type: 'checkbox', dataset: { flag }, 'aria-label': label }));
+  const name = el('input', { name: 'name', required: true, maxlength: 64, placeholder: t('admin.rooms.name_placeholder'),
+    dataset: { testid: 'room-name' } });
+  const topic = el('input', { name: 'topic', maxlength: 200, placeholder: t('admin.rooms.topic_placeholder') });
+  const createFlags = FLAGS.map((flag) => el('input', { type: 'checkbox', dataset: { flag } }));
   const create = el('form', { class: 'filters', onsubmit: async (e) => {
     e.preventDefault();
     const body = { name: name.value, topic: topic.value };
     createFlags.forEach((box) => { body[box.dataset.flag] = box.checked; });
-    if (await act('POST', '/rooms', body, `#${name.value} created`)) {
+    if (await act('POST', '/rooms', body, t('admin.rooms.created', { room: name.value }))) {
       name.value = topic.value = '';
       loadRooms();
     }
-  } }, el('label', {}, 'Name', name), el('label', {}, 'Topic', topic),
-  FLAGS.map(([, label], i) => el('label', { class: 'flag' }, createFlags[i], ' ', label)),
-  el('button', { type: 'submit', class: 'primary' }, 'Create room'));
+  } }, el('label', {}, t('admin.col.name'), name), el('label', {}, t('admin.rooms.topic'), topic),
+  FLAGS.map((flag, i) => el('label', { class: 'flag' }, createFlags[i], ' ', t(`admin.rooms.flag.${flag}`))),
+  el('button', { type: 'submit', class: 'primary' }, t('admin.rooms.create')));
 
-  const pattern = el('input', { name: 'pattern', required: true, maxlength: 64, placeholder: 'Admin or *admin*', dataset: { testid: 'name-pattern' } });
-  const scope = el('select', { name: 'scope' }, ['any', 'user', 'room'].map((s) => el('option', { value: s }, s)));
-  const reason = el('input', { name: 'reason', maxlength: 200, placeholder: 'why (shown to who is refused)' });
+  const pattern = el('input', { name: 'pattern', required: true, maxlength: 64, placeholder: t('admin.rooms.pattern_placeholder'),
+    dataset: { testid: 'name-pattern' } });
+  const scope = el('select', { name: 'scope' }, SCOPES.map((s) => el('option', { value: s }, t(`admin.rooms.scope.${s}`))));
+  const reason = el('input', { name: 'reason', maxlength: 200, placeholder: t('admin.rooms.reason_placeholder') });
   const reserve = el('form', { class: 'filters', onsubmit: async (e) => {
     e.preventDefault();
     if (await act('POST', '/names', { pattern: pattern.value, scope: scope.value, reason: reason.value },
-      `${pattern.value} reserved`)) {
+      t('admin.rooms.reserved', { pattern: pattern.value }))) {
       pattern.value = reason.value = '';
       loadNames();
     }
-  } }, el('label', {}, 'Name or pattern', pattern), el('label', {}, 'For', scope), el('label', {}, 'Reason', reason),
-  el('button', { type: 'submit', class: 'primary' }, 'Reserve'));
+  } }, el('label', {}, t('admin.rooms.pattern'), pattern), el('label', {}, t('admin.rooms.for'), scope),
+  el('label', {}, t('admin.col.reason'), reason),
+  el('button', { type: 'submit', class: 'primary' }, t('admin.rooms.reserve')));
 
   async function preview() {
     const answer = await act('GET', '/retention', undefined, '');
     if (!answer) return;
     plan.replaceChildren(answer.channels.length
       ? el('ul', {}, answer.channels.map((c) => el('li', {},
-        `${c.room === null ? 'private messages' : '#' + c.room}: ${c.messages} older than ${c.days} days`)))
-      : el('p', { class: 'muted' }, 'Messages are kept for ever.'),
-    el('p', {}, `${answer.messages} messages would go.`));
+        plural('admin.rooms.would_go_from', c.messages, {
+          where: c.room === null ? t('admin.rooms.private_messages') : `#${c.room}`, days: formatNumber(c.days) }))))
+      : el('p', { class: 'muted' }, t('admin.rooms.kept_for_ever')),
+    el('p', {}, plural('admin.rooms.would_go', answer.messages)));
   }
 
-  panel.append(el('h1', {}, 'Rooms'), create,
-    el('table', { class: 'grid', dataset: { testid: 'rooms-table' } },
-      el('thead', {}, el('tr', {}, ['Room', 'Topic', 'Online', 'Flags', 'Retention (days)', ''].map((h) => el('th', {}, h)))),
-      rooms),
+  panel.append(el('h1', {}, t('admin.rooms.title')), create,
+    grid('rooms-table', [t('admin.rooms.room'), t('admin.rooms.topic'), t('admin.rooms.online'), t('admin.rooms.flags'),
+      t('admin.rooms.retention_days'), ''], rooms),
     status,
-    el('h2', {}, 'Reserved names'),
-    el('p', { class: 'muted' }, 'Guests cannot take these names, nor users give them to rooms; look-alikes '
-      + '(other scripts, case) count. * stands for any characters. The web app\'s users are not held back.'),
+    el('h2', {}, t('admin.rooms.reserved_names')),
+    el('p', { class: 'muted' }, t('admin.rooms.reserved_help')),
     reserve,
-    el('table', { class: 'grid', dataset: { testid: 'names-table' } },
-      el('thead', {}, el('tr', {}, ['Name or pattern', 'For', 'Reason', ''].map((h) => el('th', {}, h)))), names),
-    el('h2', {}, 'Retention'),
-    el('p', { class: 'muted' }, 'Old messages are purged every 10 minutes; a room\'s own days win over the global setting.'),
+    grid('names-table', [t('admin.rooms.pattern'), t('admin.rooms.for'), t('admin.col.reason'), ''], names),
+    el('h2', {}, t('admin.rooms.retention')),
+    el('p', { class: 'muted' }, t('admin.rooms.retention_help')),
     el('div', { class: 'pager' },
-      el('button', { type: 'button', onclick: preview }, 'What would go'),
+      el('button', { type: 'button', onclick: preview }, t('admin.rooms.what_would_go')),
       el('button', { type: 'button', class: 'danger', onclick: async () => {
-        if (!window.confirm('Purge the messages past their retention now?')) return;
+        if (!window.confirm(t('admin.rooms.confirm_purge'))) return;
         const done = await act('POST', '/retention', undefined, '');
-        if (done) say(`${done.messages} messages purged`);
-      } }, 'Purge now')),
+        if (done) say(plural('admin.rooms.purged', done.messages));
+      } }, t('admin.rooms.purge_now'))),
     plan);
   loadRooms();
   loadNames();
 }
 
-export const tab = { id: 'rooms', title: 'Rooms', role: 'admin', mount, show: () => {} };
+export const tab = { id: 'rooms', title: 'admin.rooms.title', role: 'admin', mount, show: () => {} };

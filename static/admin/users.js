@@ -1,48 +1,53 @@
 // The users tab: find a user by id or name, download its data, delete it
 // (chatd/admin/users.py; each export and deletion is audited there). A deleted user, found
 // by id, may be deleted again: that finishes a deletion a crash cut off.
-import { api, el } from './admin.js';
+import { has, plural, t } from '../i18n.js';
+import { api, el, grid, refusal } from './admin.js';
+
+/** A user's kind (guest, app, bot, deleted …) in the page's language; an unknown one as the server says it. */
+function kindText(kind) {
+  return has(`admin.users.kind.${kind}`) ? t(`admin.users.kind.${kind}`) : kind;
+}
 
 function mount(panel) {
   const status = el('p', { class: 'muted', role: 'status', dataset: { testid: 'users-status' } });
   const body = el('tbody', { dataset: { testid: 'users-body' } });
-  const query = el('input', { name: 'q', required: true, maxlength: 128, placeholder: 'id or name', dataset: { testid: 'users-query' } });
+  const query = el('input', { name: 'q', required: true, maxlength: 128, placeholder: t('admin.users.placeholder'),
+    dataset: { testid: 'users-query' } });
 
   async function find() {
     let answer;
     try {
       answer = await api('GET', `/users?q=${encodeURIComponent(query.value.trim())}`);
     } catch (e) {
-      status.textContent = e.message;
+      status.textContent = refusal(e);
       return;
     }
-    status.textContent = answer.users.length ? '' : 'No such user.';
+    status.textContent = answer.users.length ? '' : t('admin.users.none');
     body.replaceChildren(...answer.users.map((u) => el('tr', { dataset: { user: u.id } },
-      el('td', {}, String(u.id)), el('td', { class: 'wrap' }, u.name), el('td', {}, u.kind),
-      el('td', {}, u.online ? 'online' : ''),
+      el('td', {}, String(u.id)), el('td', { class: 'wrap' }, u.name), el('td', {}, kindText(u.kind)),
+      el('td', {}, u.online ? t('admin.users.online') : ''),
       el('td', {},
-        el('a', { href: `/admin/api/users/${u.id}/export`, download: `chatd-user-${u.id}.json` }, 'Export (JSON)'), ' ',
+        el('a', { href: `/admin/api/users/${u.id}/export`, download: `chatd-user-${u.id}.json` }, t('admin.users.export')), ' ',
         el('button', { type: 'button', class: 'danger', dataset: { testid: 'user-delete' }, onclick: async () => {
           if (!window.confirm(u.kind === 'deleted'
-            ? `User ${u.id} was deleted. Make whatever of their messages is left (a deletion cut off) tombstones?`
-            : `Delete user ${u.id} (${u.name})? Their messages become tombstones, nothing `
-              + 'identifying stays, and their sessions end. This cannot be undone.')) return;
+            ? t('admin.users.confirm_finish', { id: u.id })
+            : t('admin.users.confirm_delete', { id: u.id, name: u.name }))) return;
           try {
             const done = await api('DELETE', `/users/${u.id}`, {});
             await find(); // the list without them; then what was done
-            status.textContent = `User ${u.id} deleted: ${done.tombstones} message${done.tombstones === 1 ? '' : 's'} removed.`;
+            status.textContent = plural('admin.users.deleted', done.tombstones, { id: u.id });
           } catch (e) {
-            status.textContent = e.message;
+            status.textContent = refusal(e);
           }
-        } }, u.kind === 'deleted' ? 'Finish deleting' : 'Delete')))));
+        } }, u.kind === 'deleted' ? t('admin.users.finish') : t('admin.delete'))))));
   }
 
-  panel.append(el('h1', {}, 'Users'),
+  panel.append(el('h1', {}, t('admin.users.title')),
     el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); find(); } },
-      el('label', {}, 'User', query), el('button', { type: 'submit', class: 'primary' }, 'Find')),
-    el('table', { class: 'grid', dataset: { testid: 'users-table' } },
-      el('thead', {}, el('tr', {}, ['Id', 'Name', 'Kind', '', ''].map((h) => el('th', {}, h)))), body),
+      el('label', {}, t('admin.users.user'), query), el('button', { type: 'submit', class: 'primary' }, t('admin.users.find'))),
+    grid('users-table', [t('admin.users.id'), t('admin.col.name'), t('admin.users.kind'), t('admin.users.presence'), ''], body),
     status);
 }
 
-export const tab = { id: 'users', title: 'Users', role: 'admin', mount, show: () => {} };
+export const tab = { id: 'users', title: 'admin.users.title', role: 'admin', mount, show: () => {} };
