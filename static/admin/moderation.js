@@ -46,6 +46,12 @@ function untilText(until) {
   return until === null ? 'no end' : formatTime(until);
 }
 
+/** What a new mute or ban that left a longer one in force (`kept`: a sanction never shortens one) says. */
+function keptText(what, until) {
+  const end = until === null ? 'with no end' : `until ${formatTime(until)}`;
+  return `Left as it was: a longer ${what} is in force, ${end}. Lift it first to shorten it.`;
+}
+
 function mount(panel) {
   const mutes = el('tbody');
   const bans = el('tbody');
@@ -96,10 +102,10 @@ function mount(panel) {
       field('Room (empty: everywhere)', el('input', { name: 'room', maxlength: 32 })),
       field('For', durationSelect('mute', 'until unmuted')), field('Reason', reason('reason'))], 'Mute', async (f) => {
       const seconds = f.get('mute');
-      await api('POST', '/moderation/mutes', optional({ user: Number(f.get('user')), room: f.get('room').trim(),
-        seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
+      const { mute, kept } = await api('POST', '/moderation/mutes', optional({ user: Number(f.get('user')),
+        room: f.get('room').trim(), seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
       refresh();
-      return 'Muted.';
+      return kept ? keptText('mute', mute.until) : 'Muted.';
     }),
     actionForm('mod-kick', 'Kick a user', [field('User id', userId('user')), field('Reason', reason('reason'))], 'Kick',
       async (f) => {
@@ -113,10 +119,10 @@ function mount(panel) {
       field('For', durationSelect('ban', 'for good')), field('Reason', reason('reason'))], 'Ban', async (f) => {
       const seconds = f.get('ban');
       const user = (f.get('user') || '').trim();
-      await api('POST', '/moderation/bans', optional({ user: user ? Number(user) : '', address: (f.get('address') || '').trim(),
-        seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
+      const { ban, kept } = await api('POST', '/moderation/bans', optional({ user: user ? Number(user) : '',
+        address: (f.get('address') || '').trim(), seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
       refresh();
-      return 'Banned: their open sessions are closed.';
+      return kept ? keptText('ban', ban.until) : 'Banned: their open sessions are closed.';
     }),
   ];
 
