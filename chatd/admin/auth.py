@@ -39,6 +39,7 @@ from chatd.auth.revocation import refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
 from chatd.durations import duration_text
 from chatd.sanctions import lasting
+from chatd.store.userdata import DELETED
 
 NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
 WRONG_LOGIN = "wrong name or password"
@@ -117,7 +118,7 @@ class ChatLogin(Login):
         who = Actor("user", claim.user_id, state.name or "?", user_roles(state.roles))
         if problem is None:
             problem = ("the user no longer exists" if state.name is None
-                       else refusal(claim, state.generation, state.sign_in)
+                       else refusal(claim, state.generation, state.sign_in, state.kind == DELETED)
                        or (None if state.sign_in else "the chat sign-in is from an older chatd"))
         if problem:
             await self._failed(f"user:{claim.user_id}", problem, 401, "bad_token",
