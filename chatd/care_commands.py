@@ -23,6 +23,7 @@ from typing import TextIO
 
 from chatd.config import Config, store_url
 from chatd.dsn import redacted
+from chatd.durations import counted
 from chatd.status import ExitStatus
 
 KICK_TIMEOUT = 10.0  # seconds the running server has to end a deleted user's sessions
@@ -69,9 +70,9 @@ def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
         where = f"room {c.room}" if c.room is not None else "private messages"
         kept = c.oldest_kept
         oldest = "none kept" if kept is None else f"oldest kept #{kept[0]} of {_when(kept[1])}"
-        print(f"{where}: {c.count} messages older than {c.days} days; {oldest}", file=stdout)
+        print(f"{where}: {counted(c.count, 'message')} older than {counted(c.days, 'day')}; {oldest}", file=stdout)
     total = sum(c.count for c in channels)
-    print(f"{'would remove' if args.dry_run else 'removed'} {total} message{'s' if total != 1 else ''}", file=stdout)
+    print(f"{'would remove' if args.dry_run else 'removed'} {counted(total, 'message')}", file=stdout)
     return ExitStatus.OK
 
 
@@ -164,8 +165,7 @@ def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Na
         made = tombstones_blocking(store, user_id)
         sessions = (f"the server said: {reply['error']}" if reply["error"]
                     else "no server answered (none runs: no session to end)")
-    print(f"deleted user {user_id}: {made} message{'s' if made != 1 else ''} made tombstones; {sessions}",
-          file=stdout)
+    print(f"deleted user {user_id}: {counted(made, 'message')} made tombstones; {sessions}", file=stdout)
     return ExitStatus.OK
 
 

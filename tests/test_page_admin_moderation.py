@@ -25,6 +25,10 @@ async def test_an_admin_deletes_bans_and_lifts_from_the_moderation_tab(browser, 
     await admin.locator("#login-password").fill(PASSWORD)
     await admin.locator("#login-submit").click()
     delete = admin.get_by_test_id("mod-delete")
+    # A deletion's reason goes to the audit log only (a kick's, a mute's and a ban's reach the user).
+    await expect(delete.get_by_label("Reason")).to_have_attribute("placeholder", "kept in the audit log")
+    await expect(admin.get_by_test_id("mod-ban").get_by_label("Reason")).to_have_attribute("placeholder",
+                                                                                         "shown to the user")
     await delete.get_by_label("Message id").fill(message_id)
     await delete.get_by_role("button", name="Delete").click()
     await expect(admin.get_by_test_id("mod-delete-status")).to_contain_text(f"Message {message_id} deleted")

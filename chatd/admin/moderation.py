@@ -9,7 +9,8 @@ admins only.
     DELETE /admin/api/moderation/mutes/{id}                                          → {"mute": Mute}
     POST   /admin/api/moderation/bans            {user | address, seconds?, reason?} → {"ban": Ban, "kept": bool}
     DELETE /admin/api/moderation/bans/{id}                                           → {"ban": Ban}
-    POST   /admin/api/moderation/kick            {user, reason?}                     → {"sessions_here": n}
+    POST   /admin/api/moderation/kick            {user, reason?}                     → {"sessions_here": n,
+                                                                                        "other_nodes": bool}
 
 Mute: ``{id, user: {id, name}, room: name | null (everywhere), until: ms | null, reason, created}``;
 Ban: ``{id, user: {id, name} | null, address: network | null, until: ms | null (for good), reason,
@@ -137,7 +138,8 @@ class KickHandler(ModerationHandler):
     async def post(self) -> None:
         f = self.fields("kick", SCHEMAS["kick"])
         ended = await self.act(self.chat.moderation.kick(self.actor, f["user"], f.get("reason", "")))
-        self.reply({"sessions_here": ended})
+        # Sessions on other nodes (or workers) close there: the count is this node's, and the page says so.
+        self.reply({"sessions_here": ended, "other_nodes": not self.chat.cluster.alone})
 
 
 def _id(text: str) -> int:

@@ -89,6 +89,11 @@ export function formatTime(ms) {
   return ms === null || ms === undefined ? '' : timeFormat.format(new Date(ms));
 }
 
+/** A count of an English noun whose plural takes an s: counted(1, 'day') → "1 day", counted(0, 'day') → "0 days". */
+export function counted(n, noun) {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** Who is signed in: {kind, id, name, roles}, or null. */
 export function actor() {
   return session?.actor ?? null;

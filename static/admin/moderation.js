@@ -1,6 +1,6 @@
 // The moderation tab: delete a message by id, kick a user, and the mutes and bans in force
 // (add, lift). Every action is audited by the server (the Audit log tab shows them).
-import { api, el, formatTime, may } from './admin.js';
+import { api, counted, el, formatTime, may } from './admin.js';
 
 const DURATIONS = [ // [label, seconds or '' for no end]
   ['10 minutes', 600], ['1 hour', 3600], ['1 day', 86400], ['1 week', 604800], ['30 days', 2592000],
@@ -89,12 +89,13 @@ function mount(panel) {
     refresh();
   }
 
-  const reason = (name) => el('input', { name, maxlength: 200, placeholder: 'shown to the user' });
+  // A kick's, a mute's and a ban's reason reaches the user (kicked, muted, banned); a deletion's only the audit log.
+  const reason = (name, placeholder = 'shown to the user') => el('input', { name, maxlength: 200, placeholder });
   const userId = (name) => el('input', { name, inputmode: 'numeric', pattern: '[0-9]+', required: true });
 
   const forms = [
-    actionForm('mod-delete', 'Delete a message', [field('Message id', userId('id')), field('Reason', reason('reason'))],
-      'Delete', async (f) => {
+    actionForm('mod-delete', 'Delete a message', [field('Message id', userId('id')),
+      field('Reason', reason('reason', 'kept in the audit log'))], 'Delete', async (f) => {
         const { message } = await api('POST', '/moderation/delete', optional({ id: Number(f.get('id')), reason: f.get('reason') }));
         return `Message ${message.id} deleted: every open page has dropped it.`;
       }),
@@ -109,8 +110,10 @@ function mount(panel) {
     }),
     actionForm('mod-kick', 'Kick a user', [field('User id', userId('user')), field('Reason', reason('reason'))], 'Kick',
       async (f) => {
-        const { sessions_here: n } = await api('POST', '/moderation/kick', optional({ user: Number(f.get('user')), reason: f.get('reason') }));
-        return `Kicked: ${n} session(s) closed on this node, the others' on theirs.`;
+        const { sessions_here: n, other_nodes: others } = await api('POST', '/moderation/kick',
+          optional({ user: Number(f.get('user')), reason: f.get('reason') }));
+        return others ? `Kicked: ${counted(n, 'session')} closed on this node; the other nodes close theirs.`
+          : `Kicked: ${counted(n, 'session')} closed.`;
       }),
     actionForm('mod-ban', may('admin') ? 'Ban a user or an address' : 'Ban a user', [
       field('User id', el('input', { name: 'user', inputmode: 'numeric', pattern: '[0-9]+' })),

@@ -1,7 +1,7 @@
 // The rooms tab: rooms with their flags (archived, announcement, members-only), their own
 // retention, creating and deleting them; reserved names; retention's dry run and purge.
 // Every change is one request to /admin/api (chatd/admin/rooms.py), audited there.
-import { api, el } from './admin.js';
+import { api, counted, el } from './admin.js';
 
 const FLAGS = [['archived', 'Archived (read-only)'], ['announcement', 'Announcement (moderators post)'],
   ['members_only', 'Members only']];
@@ -113,9 +113,9 @@ function mount(panel) {
     if (!answer) return;
     plan.replaceChildren(answer.channels.length
       ? el('ul', {}, answer.channels.map((c) => el('li', {},
-        `${c.room === null ? 'private messages' : '#' + c.room}: ${c.messages} older than ${c.days} days`)))
+        `${c.room === null ? 'private messages' : '#' + c.room}: ${counted(c.messages, 'message')} older than ${counted(c.days, 'day')}`)))
       : el('p', { class: 'muted' }, 'Messages are kept for ever.'),
-    el('p', {}, `${answer.messages} messages would go.`));
+    el('p', {}, `${counted(answer.messages, 'message')} would go.`));
   }
 
   panel.append(el('h1', {}, 'Rooms'), create,
@@ -136,7 +136,7 @@ function mount(panel) {
       el('button', { type: 'button', class: 'danger', onclick: async () => {
         if (!window.confirm('Purge the messages past their retention now?')) return;
         const done = await act('POST', '/retention', undefined, '');
-        if (done) say(`${done.messages} messages purged`);
+        if (done) say(`${counted(done.messages, 'message')} purged`);
       } }, 'Purge now')),
     plan);
   loadRooms();
