@@ -56,6 +56,11 @@ async def test_the_export_holds_the_profile_memberships_messages_and_private_con
     assert data["uploads"] == [] and data["reactions"] == []
     assert (await a.store.audit.page(None, 5)).rows[0]["action"] == "user.export"
 
+    await a.chat.moderation.delete(ROOT, said[1])  # a tombstone says so, as the chat log's export does
+    messages = (await export_of(a, uid(alice)))["messages"]
+    assert [(m["id"], m["text"], m["deleted"]) for m in messages] == [
+        (said[0], "hello 0", False), (said[1], "", True), (said[2], "hello 2", False)]
+
 
 async def test_the_export_lists_the_users_files_and_reactions(two_nodes, web_app):
     a, _ = two_nodes.nodes
