@@ -127,14 +127,16 @@ class ModerationStore:
     def __init__(self, store: Store):
         self._store = store
 
-    def _write(self, change: Callable[[], Any], entry: dict[str, Any] | None) -> asyncio.Future:
-        """Run ``change`` in the writer, with the audit row ``entry`` (None: none) in the same transaction."""
+    def _write(self, change: Callable[[], Any],
+               entry: dict[str, Any] | Callable[[Any], dict[str, Any] | None] | None) -> asyncio.Future:
+        """Run ``change`` in the writer, with the audit row ``entry`` (None: none; or made from
+        ``change``'s result) in the same transaction."""
         store = self._store
 
         def job() -> Any:
             with store.db.atomic():
                 result = change()
-                _audit(store, entry)
+                _audit(store, entry(result) if callable(entry) else entry)
                 return result
 
         return store.writer.run(job)
@@ -213,20 +215,7 @@ class ModerationStore:
                                      (user_id, room_id, until, reason, created)).fetchone()[0]
             return Placed(Mute(mute_id, user_id, room_id, until, reason, created), False)
 
-        return self._place(change, entry)
-
-    def _place(self, change: Callable[[], Placed], entry: dict[str, Any] | None) -> asyncio.Future:
-        """``_write`` for a new mute or ban: its audit row, when it left a longer one in force,
-        names that one (``detail.kept``: its id)."""
-        store = self._store
-
-        def job() -> Placed:
-            with store.db.atomic():
-                placed = change()
-                _audit(store, _noting_kept(entry, placed))
-                return placed
-
-        return store.writer.run(job)
+        return self._write(change, lambda placed: _noting_kept(entry, placed))
 
     def unmute(self, user_id: int, room_id: int | None, entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Lift the user's mute in room ``room_id`` (None: the one everywhere); → whether there was one."""
@@ -271,7 +260,7 @@ class ModerationStore:
                                     (user_id, network, until, reason, created)).fetchone()[0]
             return Placed(Ban(ban_id, user_id, network, until, reason, created), False)
 
-        return self._place(change, entry)
+        return self._write(change, lambda placed: _noting_kept(entry, placed))
 
     def unban(self, ban_id: int, entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Lift the ban ``ban_id``; → the Ban lifted, or None when there is none such."""
