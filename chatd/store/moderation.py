@@ -22,7 +22,8 @@ everywhere) or of the same user or network: a new one that ends no earlier repla
 reason too); one that would end sooner leaves it in place, and the caller is told (``Placed.kept``),
 so that a moderator's 1-second ban never silently lets out a user an admin banned for good. Only
 lifting it (``unmute``, ``unban``: an explicit act, with its own audit row) ends one early. The
-rule is applied in the write's transaction: two nodes banning at once cannot undo it.
+rule is applied in the write's transaction; should two nodes on PostgreSQL ban one user in the
+same instant, both rows may stay, and every node holds the longer (``chatd.sanctions``).
 """
 
 from __future__ import annotations
