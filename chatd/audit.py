@@ -74,6 +74,13 @@ class Actor:
         return f"{self.kind} {self.name}" if self.kind != "user" else f"user {self.name} ({self.id})"
 
 
+def target_of(actor: Actor) -> str:
+    """How an audit row names ``actor`` as its target (a login, a logout): a chat user by id
+    ("user:42", as every user target is: a name may change hands), anyone else by kind and
+    name ("admin:root": an admin account's name is its key, ``chatd admin``)."""
+    return f"user:{actor.id}" if actor.kind == "user" else f"{actor.kind}:{actor.name}"
+
+
 def cli_actor() -> Actor:
     """The ``chatd`` command line, named after the operating-system user running it."""
     try:

@@ -2,8 +2,10 @@
 (``chatd.retention``, ``chatd.usercare``; docs/operations.md, "Retention", "User data").
 
 They work on the configured database itself (SQLite or PostgreSQL), whether a server
-runs or not; each writes its audit row as the ``cli`` actor. A deletion then asks a
-running server (its control socket) to end the user's sessions on every node.
+runs or not; each writes its audit row as the ``cli`` actor. A deletion erases the
+user's identity, then asks a running server (its control socket) for the rest: it ends
+the user's sessions and makes its messages tombstones, every open page on every node
+told (``chatd.usercare``); with no server answering, the command makes them itself.
 
     chatd purge --dry-run [--json]       # per channel: messages that would go, the oldest kept
     chatd purge                          # does it, in batches
@@ -23,6 +25,7 @@ from typing import TextIO
 from chatd.atomic import replaced
 from chatd.config import Config, store_url
 from chatd.dsn import redacted
+from chatd.durations import counted
 from chatd.status import ExitStatus
 from chatd.writable import own_file
 
@@ -70,9 +73,9 @@ def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
         where = f"room {c.room}" if c.room is not None else "private messages"
         kept = c.oldest_kept
         oldest = "none kept" if kept is None else f"oldest kept #{kept[0]} of {_when(kept[1])}"
-        print(f"{where}: {c.count} messages older than {c.days} days; {oldest}", file=stdout)
+        print(f"{where}: {counted(c.count, 'message')} older than {counted(c.days, 'day')}; {oldest}", file=stdout)
     total = sum(c.count for c in channels)
-    print(f"{'would remove' if args.dry_run else 'removed'} {total} message{'s' if total != 1 else ''}", file=stdout)
+    print(f"{'would remove' if args.dry_run else 'removed'} {counted(total, 'message')}", file=stdout)
     return ExitStatus.OK
 
 
@@ -144,7 +147,7 @@ def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Na
     from chatd.commands import ask_server
     from chatd.control import ControlUnavailable
     from chatd.session import BOT
-    from chatd.usercare import delete_blocking
+    from chatd.usercare import erase_blocking, tombstones_blocking
 
     user_id, name, kind = user
     if kind == BOT:
@@ -160,17 +163,26 @@ def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Na
         if answer.strip() != str(user_id):
             print("chatd: user delete: not confirmed (nothing was deleted)", file=stderr)
             return ExitStatus.ERROR
-    made = delete_blocking(store, user_id, cli_actor(), args.reason or "")
-    if made is None:
+    if not erase_blocking(store, user_id, cli_actor(), args.reason or ""):
         print(f"chatd: user delete: there is no user {user_id}", file=stderr)
         return ExitStatus.ERROR
+    # The running server does the rest, so that open pages see the messages and reactions go
+    # (chatd.usercare.UserCare.erased); with none, this command does it (no page is open).
     try:
         reply = ask_server(config, "user_deleted", KICK_TIMEOUT, user=user_id)
-        sessions = "its sessions ended" if reply.get("ok") else f"the server said: {reply.get('error')}"
     except ControlUnavailable:
-        sessions = "no server answered (none runs: no session to end)"
-    print(f"deleted user {user_id}: {made} message{'s' if made != 1 else ''} made tombstones; {sessions}",
-          file=stdout)
+        reply = {"error": None}
+    if reply.get("ok") and reply.get("tombstones") is None:
+        print(f"deleted user {user_id}: its sessions ended; the server goes on making its messages tombstones "
+              "(open pages see them go)", file=stdout)
+        return ExitStatus.OK
+    if reply.get("ok"):
+        made, sessions = reply["tombstones"], "its sessions ended"
+    else:
+        made = tombstones_blocking(store, user_id)
+        sessions = (f"the server said: {reply['error']}" if reply["error"]
+                    else "no server answered (none runs: no session to end)")
+    print(f"deleted user {user_id}: {counted(made, 'message')} made tombstones; {sessions}", file=stdout)
     return ExitStatus.OK
 
 

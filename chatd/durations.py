@@ -9,6 +9,7 @@ that is not zero; smaller units are left out (rounded down). So 3 s is
 1 hour 1 minute 1 second) "1 day 1 hour", and 86401 s "1 day".
 
     duration_text(90061)     # "1 day 1 hour"
+    counted(0, "day")        # "0 days": a count as people say it, used for other nouns too
 """
 
 from __future__ import annotations
@@ -35,4 +36,9 @@ def duration_text(seconds: float) -> str:
         counts.append(count)
     first = next(i for i, count in enumerate(counts) if count)
     shown = [(counts[i], UNITS[i][1]) for i in range(first, min(first + SHOWN_UNITS, len(UNITS))) if counts[i]]
-    return " ".join(f"{count} {name}{'' if count == 1 else 's'}" for count, name in shown)
+    return " ".join(counted(count, name) for count, name in shown)
+
+
+def counted(count: int, noun: str) -> str:
+    """``count`` of ``noun`` (an English noun whose plural takes an s): "1 day", "0 days", "3 messages"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

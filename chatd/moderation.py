@@ -26,7 +26,9 @@ chat-account login (``chatd.admin.auth``) and any session of the user found.
 **Mutes and bans** are kept by the store; every node holds those in force
 (``chatd.sanctions``), loaded at start and reread when a node says they
 changed (the cluster's ``sanctions`` notice) or the bus may have lost such
-a notice. A timed one ends by the clock, with no notice. A new ban closes
+a notice. A timed one ends by the clock, with no notice. A new one never
+shortens one in force (``chatd.store.moderation``): a shorter one leaves the
+longer in place, and the answer says so; only lifting one ends it early. A new ban closes
 the sessions it covers on every node at once: the ``banned`` frame, then
 close code 4403 (docs/protocol.md, "Banned").
 
@@ -35,7 +37,7 @@ close code 4403 (docs/protocol.md, "Banned").
     moderation.check_say(user, room_id, cid)               # ProtocolError ``muted``
     ban = moderation.ban_of(user_id, address)              # on connect (user_id None) and identify
     await moderation.delete(actor, message_id, reason)     # → the tombstone's row
-    await moderation.ban_user(actor, user_id, seconds, reason)
+    placed = await moderation.ban_user(actor, user_id, seconds, reason)   # → Placed(ban in force, kept)
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from chatd.protocol import CloseCode, Code, ProtocolError, banned_frame, deleted
 from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of
 from chatd.session import Room, Session
 from chatd.store import MessageRow, Store, now_ms
-from chatd.store.moderation import Ban, Mute
+from chatd.store.moderation import Ban, Mute, Placed
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.moderation")
@@ -185,15 +187,17 @@ class Moderation:
                 self.bus.publish(Delivery(channels, None, None, wire(deleted_frame(row))))
 
     async def mute(self, actor: Actor, user_id: int, room_name: str | None, seconds: int | None,
-                   reason: str = "") -> Mute:
-        """Mute a user in a room (None: everywhere) for ``seconds`` (None: until unmuted)."""
+                   reason: str = "") -> Placed:
+        """Mute a user in a room (None: everywhere) for ``seconds`` (None: until unmuted); → the
+        mute in force there: this one, or (``kept``) one that ends later, left in place (a mute
+        never shortens one: ``chatd.store.moderation``)."""
         await self._target(actor, user_id)
         room = self._room(actor, room_name)
-        mute = await self.store.moderation.mute(
+        placed = await self.store.moderation.mute(
             user_id, room.id if room else None, until_of(seconds, self.wall()), reason,
             entry(actor, "user.mute", f"user:{user_id}", reason, {"room": room_name, "seconds": seconds}))
-        await self._changed()
-        return mute
+        await self._placed(placed)
+        return placed
 
     async def unmute(self, actor: Actor, user_id: int, room_name: str | None) -> bool:
         """Lift a user's mute in a room (None: the one everywhere); → whether there was one."""
@@ -225,30 +229,32 @@ class Moderation:
         await self.store.moderation.kick(user_id, entry(actor, "user.kick", f"user:{user_id}", reason))
         return self.cluster.kick(user_id, reason or KICK_REASON)
 
-    async def ban_user(self, actor: Actor, user_id: int, seconds: int | None, reason: str = "") -> Ban:
-        """Ban a user for ``seconds`` (None: for good): its sessions close at once, everywhere."""
+    async def ban_user(self, actor: Actor, user_id: int, seconds: int | None, reason: str = "") -> Placed:
+        """Ban a user for ``seconds`` (None: for good): its sessions close at once, everywhere.
+        → the ban in force: this one, or (``kept``) one that ends later, left in place (a ban
+        never shortens one: ``chatd.store.moderation``)."""
         await self._target(actor, user_id)
-        ban = await self.store.moderation.ban(user_id, None, until_of(seconds, self.wall()), reason,
-                                              entry(actor, "user.ban", f"user:{user_id}", reason,
-                                                    {"seconds": seconds}))
-        await self._changed()
-        return ban
+        placed = await self.store.moderation.ban(user_id, None, until_of(seconds, self.wall()), reason,
+                                                 entry(actor, "user.ban", f"user:{user_id}", reason,
+                                                       {"seconds": seconds}))
+        await self._placed(placed)
+        return placed
 
     async def ban_address(self, actor: Actor, network: str, seconds: int | None, reason: str = "",
-                          own: str | None = None) -> Ban:
-        """Ban an address or CIDR network for ``seconds`` (None: for good). ``own``: the address
-        the actor acts from, which the network may not hold (None: none is known). ProtocolError
-        ``bad_frame`` saying why not (``chatd.sanctions.checked_network``)."""
+                          own: str | None = None) -> Placed:
+        """Ban an address or CIDR network for ``seconds`` (None: for good), as ``ban_user``.
+        ``own``: the address the actor acts from, which the network may not hold (None: none is
+        known). ProtocolError ``bad_frame`` saying why not (``chatd.sanctions.checked_network``)."""
         _require(actor, ADMIN)
         try:
             network = checked_network(network, own)
         except ValueError as e:
             raise ProtocolError(Code.BAD_FRAME, str(e)) from None
-        ban = await self.store.moderation.ban(None, network, until_of(seconds, self.wall()), reason,
-                                              entry(actor, "address.ban", f"address:{network}", reason,
-                                                    {"seconds": seconds}))
-        await self._changed()
-        return ban
+        placed = await self.store.moderation.ban(None, network, until_of(seconds, self.wall()), reason,
+                                                 entry(actor, "address.ban", f"address:{network}", reason,
+                                                       {"seconds": seconds}))
+        await self._placed(placed)
+        return placed
 
     async def unban(self, actor: Actor, ban_id: int) -> Ban | None:
         """Lift the ban ``ban_id`` in force; → it, or None when there is none such."""
@@ -307,6 +313,12 @@ class Moderation:
             return True
         room = self.hub.room(row.room)
         return room is not None and (actor.kind != "user" or room.visible_to(actor.id))
+
+    async def _placed(self, placed: Placed) -> None:
+        """A new mute or ban was stored: in force everywhere, unless the store kept a longer one
+        (then nothing changed)."""
+        if not placed.kept:
+            await self._changed()
 
     async def _changed(self) -> None:
         """The mutes or bans changed here: in force here at once, and the other nodes told."""

@@ -1,6 +1,7 @@
 """Moderators' requests over the WebSocket (docs/protocol.md, "Moderation"):
 ``mute``, ``unmute``, ``kick`` and ``ban``, each answered with
-``{"type": "done", "cid": …}`` or an error frame (``delete``, which authors
+``{"type": "done", "cid": …}`` (with ``kept`` when a mute or ban left a longer
+one in force) or an error frame (``delete``, which authors
 may send too, is ``chatd.changes``'). The user acts as an
 ``Actor`` of kind "user" with the roles of its app token: ``forbidden`` to
 anyone without "moderator" or "admin" (``chatd.moderation`` has the rules).
@@ -17,6 +18,7 @@ from chatd.audit import Actor, user_roles
 from chatd.moderation import Moderation
 from chatd.protocol import Request
 from chatd.replies import Connection, answer
+from chatd.store.moderation import Placed
 
 Handler = Callable[[Connection, Request], Awaitable[None]]
 
@@ -38,8 +40,8 @@ class ModeratorRequests:
 
     async def _mute(self, conn: Connection, req: Request) -> None:
         f = req.fields
-        await self.moderation.mute(actor_of(conn), f["user"], f.get("room"), f.get("seconds"), f.get("reason", ""))
-        _done(conn, req)
+        _done(conn, req, await self.moderation.mute(actor_of(conn), f["user"], f.get("room"), f.get("seconds"),
+                                                    f.get("reason", "")))
 
     async def _unmute(self, conn: Connection, req: Request) -> None:
         await self.moderation.unmute(actor_of(conn), req.fields["user"], req.fields.get("room"))
@@ -51,10 +53,16 @@ class ModeratorRequests:
 
     async def _ban(self, conn: Connection, req: Request) -> None:
         f = req.fields
-        await self.moderation.ban_user(actor_of(conn), f["user"], f.get("seconds"), f.get("reason", ""))
-        _done(conn, req)
+        _done(conn, req, await self.moderation.ban_user(actor_of(conn), f["user"], f.get("seconds"),
+                                                        f.get("reason", "")))
 
 
-def _done(conn: Connection, req: Request) -> None:
-    if not conn.closed:
-        answer(conn, req, {"type": "done"})
+def _done(conn: Connection, req: Request, placed: Placed | None = None) -> None:
+    """Answer ``done``; for a mute or ban that left a longer one in force (``placed.kept``), with
+    that one's end and reason: ``"kept": {"until": ms | null, "reason": …}`` (docs/protocol.md, "done")."""
+    if conn.closed:
+        return
+    frame: dict = {"type": "done"}
+    if placed is not None and placed.kept:
+        frame["kept"] = {"until": placed.sanction.until, "reason": placed.sanction.reason}
+    answer(conn, req, frame)

@@ -157,7 +157,7 @@ def _refused(c: str, before: str, after: str) -> str | None:
     """Why character ``c``, between ``before`` and ``after`` ("" at an end), is refused."""
     category = unicodedata.category(c)
     if c in BIDI_CONTROLS:
-        return "a bidirectional control, which could reverse the text around the name"
+        return _bidi_why("name")
     if c in (ZWJ, ZWNJ):
         if before and after and (_visible(before) or unicodedata.category(before)[0] == "M") and _visible(after):
             return None
@@ -175,6 +175,20 @@ def _refused(c: str, before: str, after: str) -> str | None:
     if category == "Cf":
         return "a format character"
     return None
+
+
+def _bidi_why(what: str) -> str:
+    return f"a bidirectional control, which could reverse the text around the {what}"
+
+
+def bidi_problem(text: str, what: str) -> str | None:
+    """Why ``text``, shown by itself as ``what`` ("topic"), must not hold a bidirectional
+    control (names' rule, ``characters_problem``: U+202E would show what follows reversed,
+    beside the page's own text), or None. Completes "``what`` …", as names' problems do:
+    "contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could reverse
+    the text around the topic"."""
+    found = next((c for c in text if c in BIDI_CONTROLS), None)
+    return None if found is None else f"contains {_describe(found)}, {_bidi_why(what)}"
 
 
 def _tag_problem(text: str) -> str | None:

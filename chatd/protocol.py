@@ -31,7 +31,7 @@ import emoji
 from chatd import metrics
 from chatd.fulltext import QUERY_MAX
 from chatd.mentions import listed
-from chatd.names import characters_problem
+from chatd.names import bidi_problem, characters_problem
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
 VERSION = 1
@@ -196,6 +196,16 @@ def _free_text(v: Any) -> str:
     return text
 
 
+def _topic(v: Any) -> str:
+    """A room's topic: free text without bidirectional controls, as names refuse them
+    (``chatd.names.bidi_problem``): a topic is shown by itself, beside the page's own words."""
+    text = _free_text(v)
+    problem = bidi_problem(text, "topic")
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError("must be true or false")
@@ -317,9 +327,9 @@ def checked_room(name: Any) -> str:
 
 def checked_topic(topic: Any) -> str:
     """A room topic from anywhere as ``create`` takes it (at most TOPIC_MAX characters,
-    no control characters); ProtocolError ``bad_frame`` saying what is wrong."""
+    no control characters, no bidirectional controls); ProtocolError ``bad_frame`` saying what is wrong."""
     try:
-        text = _free_text(topic)
+        text = _topic(topic)
     except ValueError as e:
         raise ProtocolError(Code.BAD_FRAME, f"'topic' {e}") from None
     if len(text) > TOPIC_MAX:
@@ -338,7 +348,7 @@ SCHEMAS: dict[str, dict[str, tuple[Any, bool]]] = {
     "join": {"room": (_room, True), "since": (_message_id, False), "epoch": (_epoch, False),
              "revised": (_message_id, False)},
     "leave": {"room": (_room, True)},
-    "create": {"room": (_room, True), "topic": (_free_text, False), "members_only": (_bool, False)},
+    "create": {"room": (_room, True), "topic": (_topic, False), "members_only": (_bool, False)},
     "say": {"room": (_room, False), "to": (_user_id, False), "text": (_free_text, True),
             "attachments": (_attachments, False),
             "reply_to": (_message_id, False)},

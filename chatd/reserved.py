@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,13 @@ class Reserved:
     def shown(self) -> dict:
         """The entry as the admin page and the API show it."""
         return {"id": self.id, "pattern": self.pattern, "scope": self.scope, "reason": self.reason}
+
+
+def pattern_key(pattern: str) -> str:
+    """The pattern as the list compares entries: NFKC, case folded. Entries compare names
+    case-insensitively (the module), so ``*ADMIN*`` beside ``*admin*`` (or fullwidth
+    ``＊ａｄｍｉｎ＊``) would hold back nothing more: it is a duplicate."""
+    return unicodedata.normalize("NFKC", pattern).casefold()
 
 
 def _forms(pattern: str) -> tuple[re.Pattern, ...]:

@@ -123,8 +123,9 @@ class RoomCare:
         row = entry(actor, "name.reserve", f"name:{pattern}", reason, {"scope": scope})
         try:
             entry_id = await self.store.reserved.add(pattern, scope, reason, row)
-        except NameExists:
-            raise ProtocolError(Code.NAME_RESERVED, f"{pattern!r} is in the list already") from None
+        except NameExists as e:
+            listed = "" if e.args[0] == pattern else f" as {e.args[0]!r} (names are compared whatever their case)"
+            raise ProtocolError(Code.NAME_RESERVED, f"{pattern!r} is in the list already{listed}") from None
         await self._changed()
         return entry_id
 

@@ -21,7 +21,7 @@ import math
 
 from chatd.durations import duration_text
 from chatd.proxies import Network, parse_address
-from chatd.store.moderation import Ban, Mute
+from chatd.store.moderation import Ban, Mute, outlasts
 
 NETWORK_TEXT_MAX = 64  # characters of an address or network as typed; the longest IPv6 CIDR has 43
 # The widest network a ban may name, by IP version: an IPv4 /8 (16 million addresses, the largest
@@ -90,11 +90,19 @@ class Sanctions:
         self.network_bans: list[tuple[Network, Ban]] = []
 
     def load(self, mutes: list[Mute], bans: list[Ban]) -> None:
-        """Replace everything with what the store has in force."""
+        """Replace everything with what the store has in force. Of two in one place (two nodes
+        banning a user in the same instant may both store theirs), the longer holds, as one
+        would have kept it (``chatd.store.moderation``: a sanction never shortens one)."""
         self.mutes = {}
         for mute in mutes:
-            self.mutes.setdefault(mute.user_id, {})[mute.room_id] = mute
-        self.user_bans = {ban.user_id: ban for ban in bans if ban.user_id is not None}
+            held = self.mutes.setdefault(mute.user_id, {})
+            if mute.room_id not in held or outlasts(mute.until, held[mute.room_id].until):
+                held[mute.room_id] = mute
+        self.user_bans = {}
+        for ban in bans:
+            if ban.user_id is not None and (ban.user_id not in self.user_bans
+                                            or outlasts(ban.until, self.user_bans[ban.user_id].until)):
+                self.user_bans[ban.user_id] = ban
         self.network_bans = [(ipaddress.ip_network(ban.network), ban) for ban in bans if ban.network is not None]
 
     def mute_of(self, user_id: int, room_id: int | None, now: int) -> Mute | None:

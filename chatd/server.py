@@ -65,6 +65,9 @@ STORE_CLOSED = "closed: this process is stopping"  # `chatd status` of a server 
 CLOSE_SHARE = 1.0  # seconds of a stop's timeout kept for the close handshakes
 ROOMS_TICK_MS = 1000  # how often unused rooms are looked for and changed online counts considered
 PRUNE_HOLDS_EVERY = 60  # seconds between deletions of the written names whose hold is over (chatd.store.nameholds)
+# Seconds a command's user deletion waits for its tombstones before answering without the count (they go
+# on): within the command's wait (chatd.care_commands.KICK_TIMEOUT) and a worker's (chatd.child.ANSWER_TIMEOUT).
+USER_DELETED_WAIT = 3.0
 
 
 # What stops a start-up without being a bug in chatd (the database cannot be opened, its
@@ -277,10 +280,17 @@ class Server:
                 room.archived, room.announcement = use.archived, use.announcement
                 self.chat.rooms.track(room, now)
 
-    async def user_deleted(self, user_id: int) -> None:
-        """A command erased the user in the database: its sessions end, here and on every node."""
-        if self.chat is not None:
-            self.chat.user_care.ended(user_id)
+    async def user_deleted(self, user_id: int) -> int | None:
+        """A command erased the user in the database (``chatd user delete``): its sessions end
+        and its messages become tombstones, every open page told, on every node
+        (``UserCare.erased``); → how many messages, or None when that takes longer than
+        ``USER_DELETED_WAIT`` (it goes on in the background). RuntimeError before ``open``:
+        the command then makes the tombstones itself."""
+        if self.chat is None:
+            raise RuntimeError("the server is not open yet")
+        task = self.chat.user_care.erased(user_id)
+        done, _ = await asyncio.wait({task}, timeout=USER_DELETED_WAIT)
+        return task.result() if done else None
 
     def tick_rooms(self) -> None:
         """Remove unused rooms that are due; push changed online counts (``chatd.rooms``)."""

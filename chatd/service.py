@@ -213,12 +213,13 @@ class Service:
         return {"ok": True, "connections": await _settled(self.server.connections())}
 
     async def _user_deleted(self, request: dict) -> dict:
-        """``chatd user delete`` erased a user in the database: its sessions end on every node."""
+        """``chatd user delete`` erased a user in the database: the server does the rest (its
+        sessions end, its messages become tombstones, every open page told, on every node);
+        → ``tombstones``: how many, or null when they take longer (``Server.user_deleted``)."""
         user_id = request.get("user")
         if isinstance(user_id, bool) or not isinstance(user_id, int):
             return {"ok": False, "error": "user_deleted wants a user id"}
-        await self.server.user_deleted(user_id)
-        return {"ok": True}
+        return {"ok": True, "tombstones": await self.server.user_deleted(user_id)}
 
     async def _backup(self, request: dict) -> dict:
         path = request.get("path")

@@ -20,7 +20,9 @@ same batches, the deletions the store says are unfinished (``resume``).
     async for piece in care.export(actor, 42): ...   # JSON text; one audit row (user.export)
     await care.delete(actor, 42)                     # → messages made tombstones (again: the rest)
     care.resume()                                    # at start: finish cut-off deletions, in the background
-    delete_blocking(store, 42, actor)                # the same on the database alone (a command; blocks)
+    erase_blocking(store, 42, actor)                 # a command's first step, on the database (blocks) ...
+    care.erased(42)                                  # ... the rest by the running server it asks (a task)
+    tombstones_blocking(store, 42)                   # ... or by the command itself when none answers
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ class UserCare:
         one user after another, batch by batch like ``delete``; → the task (it logs what it did).
         Run at each start: a stopping server leaves the rest to the next one."""
         self.resuming = asyncio.ensure_future(self._resume())
-        self.resuming.add_done_callback(_resumed)
+        self.resuming.add_done_callback(_finished)
         return self.resuming
 
     async def _resume(self) -> None:
@@ -102,6 +104,18 @@ class UserCare:
             self.ended(user_id)  # sessions another node may still hold from before the cut
             made = await self.tombstones(user_id)
             log.info("user %d deleted: %d more messages made tombstones", user_id, made)
+
+    def erased(self, user_id: int) -> asyncio.Task:
+        """A command erased the user in the database (``chatd.care_commands``): the rest of
+        ``delete`` — its sessions end and it leaves its members-only rooms on every node, then
+        its messages become tombstones here in the background, each batch's ``deleted`` and
+        ``reactions`` frames going to every node, as the admin page's deletion sends them;
+        → that task (→ messages made tombstones). A failure is logged; the next start
+        finishes what it left (``resume``)."""
+        self.ended(user_id)
+        task = asyncio.ensure_future(self.tombstones(user_id))
+        task.add_done_callback(_finished)
+        return task
 
     def ended(self, user_id: int) -> None:
         """The user was erased (here, or by a command): its sessions end and it leaves its
@@ -136,27 +150,32 @@ def _erased(store: Store, user_id: int, actor: Actor, reason: str) -> bool:
     return kind is not None
 
 
-def _resumed(task: asyncio.Task) -> None:
+def _finished(task: asyncio.Task) -> None:
+    """Log how a deletion's background part (``resume``, ``erased``) ended, if not well."""
     if task.cancelled():
         return
     error = task.exception()
     if isinstance(error, (WriterClosed, DatabaseUnreachable)):
-        log.warning("finishing cut-off user deletions stopped (%s): the next start goes on", error or "stopping")
+        log.warning("finishing user deletions stopped (%s): the next start goes on", error or "stopping")
     elif error is not None:
-        log.error("finishing cut-off user deletions failed: %r", error)
+        log.error("finishing user deletions failed: %r", error)
 
 
-def delete_blocking(store: Store, user_id: int, actor: Actor, reason: str = "") -> int | None:
-    """``UserCare.delete`` on the database alone, for a command (no writer thread, no sessions:
-    the command asks a running server to end them, ``chatd.care_commands``); → messages made
-    tombstones, or None if there is no such user. Run again on a deleted user, it finishes the
-    deletion (``user_id`` a deleted user's: the audit row says ``again``). Blocks."""
-    db = store.db
-    with db.connection_context():
-        with db.atomic():
-            if not _erased(store, user_id, actor, reason):
-                return None
-        made, more = 0, True
+def erase_blocking(store: Store, user_id: int, actor: Actor, reason: str = "") -> bool:
+    """``UserCare.delete``'s first step on the database alone, for a command (no writer
+    thread): the user's identity erased with its audit row (``{"again": true}`` for a user
+    deleted before, whose deletion this finishes); → whether there is such a user. The command
+    then asks a running server for the rest (``UserCare.erased``: it ends the sessions and
+    tells the open pages), or does it itself (``tombstones_blocking``). Blocks."""
+    with store.db.connection_context(), store.db.atomic():
+        return _erased(store, user_id, actor, reason)
+
+
+def tombstones_blocking(store: Store, user_id: int) -> int:
+    """``UserCare.tombstones`` on the database alone, for a command that no server answered
+    (no session holds the messages: no frame to send); → messages made tombstones. Blocks."""
+    made, more = 0, True
+    with store.db.connection_context():
         while more:
             batch = tombstone_batch(store, user_id, BATCH_ROWS)
             made, more = made + len(batch.tombstones), batch.more

@@ -161,8 +161,7 @@ class Worker:
 
     async def _user_deleted(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.server is not None, "open first"
-        await self.server.user_deleted(int(request["user"]))
-        return {"ok": True}
+        return {"ok": True, "tombstones": await self.server.user_deleted(int(request["user"]))}
 
     async def _backup(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.server is not None, "open first"

@@ -239,11 +239,16 @@ class WorkerSet:
                 log.error("worker %d (pid %d) did not reload: %s", child.number, child.pid, reply.get("error"))
         return live, later
 
-    async def user_deleted(self, user_id: int) -> None:
-        """``Server.user_deleted`` by one worker: workers share a bus, and it tells the others."""
+    async def user_deleted(self, user_id: int) -> int | None:
+        """``Server.user_deleted`` by one worker: workers share a bus, and it tells the others.
+        RuntimeError when none serves, or it failed: the command then makes the tombstones itself."""
         children = self.serving()
-        if children:
-            await children[0].request("user_deleted", user=user_id)
+        if not children:
+            raise RuntimeError("no worker is serving")
+        reply = await children[0].request("user_deleted", user=user_id)
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error"))
+        return reply.get("tombstones")
 
     async def backup(self, path: str) -> int:
         """``Server.backup`` by one worker (they share the database); → bytes.

@@ -1,8 +1,8 @@
 // A moderator's actions from the chat page: delete a message, mute (in a
 // room, for a chosen time, with an optional reason: the mute dialog), kick,
-// ban. Each says what happened, or why not, in a toast. Deleting is confirmed first (confirm-dialog.js).
+// ban. Each says what happened (a mute that left a longer one in force: that one), or why not, in a toast. Deleting is confirmed first (confirm-dialog.js).
 
-import { errorText, t } from './i18n.js';
+import { errorText, formatDateTime, t } from './i18n.js';
 import { excerpt, isolate } from './text.js';
 
 const NOT_CONNECTED = 'disconnected';
@@ -26,10 +26,11 @@ export class Moderator {
     muteDialog.cancel.addEventListener('click', () => muteDialog.dialog.close());
   }
 
-  async act(frame, doneText) {
+  /** Send frame; toast doneText, or keptText(answer.kept) when a mute or ban left a longer one in force. */
+  async act(frame, doneText, keptText = null) {
     try {
-      await this.chat.request(frame);
-      this.toast(doneText);
+      const answer = await this.chat.request(frame);
+      this.toast(answer && answer.kept && keptText ? keptText(answer.kept) : doneText);
     } catch (err) {
       this.toast(err.code === NOT_CONNECTED ? t('moderation.offline') : errorText(err));
     }
@@ -60,7 +61,10 @@ export class Moderator {
     if (why) frame.reason = why;
     const how = duration.selectedOptions[0].textContent;
     dialog.close();
-    this.act(frame, t('moderation.muted', { name: isolate(user.name), room: `#${isolate(room)}`, duration: how }));
+    const names = { name: isolate(user.name), room: `#${isolate(room)}` };
+    // A mute never shortens one in force (docs/protocol.md, "Moderation"): the answer names the one that stays.
+    this.act(frame, t('moderation.muted', { ...names, duration: how }), (kept) => (kept.until === null
+      ? t('moderation.mute_kept_unmuted', names) : t('moderation.mute_kept', { ...names, until: formatDateTime(kept.until) })));
   }
 
   kick(user) {

@@ -192,6 +192,10 @@ async def test_a_chat_moderator_signs_in_with_their_chat_account_and_sees_only_m
     assert (await mona.call("GET", "/audit"))[:1] == (403,)
     login = (await server.store.audit.page(None, 1, action="admin.login")).rows[0]
     assert login["actor"]["name"] == "mona" and login["detail"]["via"] == "chat"
+    assert login["target"] == f"user:{mona.actor['id']}", "a user target is by id, as every user target is"
+    await mona.call("POST", "/logout")
+    logout = (await server.store.audit.page(None, 1, action="admin.logout")).rows[0]
+    assert logout["target"] == f"user:{mona.actor['id']}"
 
 
 async def test_a_chat_admin_may_do_what_an_admin_may(server, connect):

@@ -48,7 +48,7 @@ async def test_an_admin_deletes_mutes_bans_and_kicks_and_every_action_is_audited
     assert (await admin.call("DELETE", f"/moderation/mutes/{mute_id}"))[0] == 404, "not in force any more"
 
     status, body, _ = await admin.call("POST", "/moderation/kick", {"user": uid, "reason": "cool off"})
-    assert (status, body) == (200, {"sessions_here": 1})
+    assert (status, body) == (200, {"sessions_here": 1, "other_nodes": False}), "one node: every session"
     assert await closed_with(bob) == (4410, "cool off")
     status, body, _ = await admin.call("POST", "/moderation/bans", {"user": uid, "seconds": 86400, "reason": "x"})
     assert status == 200 and body["ban"]["user"]["id"] == uid
@@ -61,6 +61,23 @@ async def test_an_admin_deletes_mutes_bans_and_kicks_and_every_action_is_audited
     assert [row["action"] for row in reversed(page.rows) if row["action"] != "admin.login"] == [
         "message.delete", "user.mute", "address.ban", "user.unmute", "user.kick", "user.ban", "user.unban",
         "address.unban"]
+
+
+async def test_a_shorter_ban_or_mute_leaves_the_longer_one_in_force_and_the_answer_says_so(server, user):
+    admin = await admin_login(server)
+    uid = (await user("bob", "lobby")).welcome["user"]["id"]
+    for path, body, kind in (("/moderation/bans", {"address": "192.0.2.44"}, "ban"),
+                             ("/moderation/bans", {"user": uid}, "ban"),
+                             ("/moderation/mutes", {"user": uid, "room": "lobby"}, "mute")):
+        status, held, _ = await admin.call("POST", path, {**body, "reason": "for good"})
+        assert status == 200 and held["kept"] is False and held[kind]["until"] is None
+        status, answer, _ = await admin.call("POST", path, {**body, "seconds": 60, "reason": "shorter"})
+        assert (status, answer) == (200, {kind: held[kind], "kept": True}), "the one in force, as it was"
+        listed = (await admin.call("GET", "/moderation"))[1][f"{kind}s"]
+        assert [(x["id"], x["until"]) for x in listed if x["id"] == held[kind]["id"]] == [(held[kind]["id"], None)]
+        assert (await admin.call("DELETE", f"{path}/{held[kind]['id']}"))[0] == 200  # lifting is how to shorten
+        status, answer, _ = await admin.call("POST", path, {**body, "seconds": 60})
+        assert status == 200 and answer["kept"] is False and answer[kind]["until"] is not None
 
 
 async def test_a_chat_moderator_on_the_admin_page_may_not_ban_addresses_nor_act_on_admins(server, connect):

@@ -53,6 +53,14 @@ async def test_reserved_names_and_retention_from_the_page(server, seed):
     status, names, _ = await admin.call("GET", "/names")
     assert names == {"names": [{"id": made["id"], "pattern": "Admin", "scope": "any", "reason": "staff"}]}
     assert (await admin.call("POST", "/names", {"pattern": "Admin", "scope": "user"}))[0] == 409
+    for same in ("ADMIN", "admin", "\uff21\uff24\uff2d\uff29\uff2e"):  # the same but for case (or width)
+        status, refused, _ = await admin.call("POST", "/names", {"pattern": same, "scope": "room"})
+        assert (status, refused["error"]["message"]) == (
+            409, f"{same!r} is in the list already as 'Admin' (names are compared whatever their case)")
+    assert (await admin.call("POST", "/names", {"pattern": "*admin*", "scope": "any"}))[0] == 201
+    assert (await admin.call("POST", "/names", {"pattern": "*ADMIN*", "scope": "any"}))[0] == 409
+    assert (await admin.call("POST", "/names", {"pattern": "*admin", "scope": "any"}))[0] == 201, "another pattern"
+    assert len((await admin.call("GET", "/names"))[1]["names"]) == 3
     assert (await admin.call("DELETE", f"/names/{made['id']}"))[0] == 200
     assert (await admin.call("DELETE", f"/names/{made['id']}"))[0] == 404
 

@@ -168,11 +168,19 @@ async def test_a_user_deleted_from_the_command_line_is_cut_off_by_the_running_se
     from tests.wsclient import ChatClient
 
     alice = await ChatClient.connect(chatd_daemon.ws_url)
+    bob = await ChatClient.connect(chatd_daemon.ws_url)
     try:
         await alice.enter("lobby", name="alice")
-        assert (await alice.say("lobby", "mine"))["type"] == "ack"
+        await bob.enter("lobby", name="bob")
+        mine = (await alice.say("lobby", "mine"))["id"]
+        liked = (await bob.say("lobby", "bob's"))["id"]
+        assert (await alice.request("react", id=liked, emoji="\N{THUMBS UP SIGN}"))["type"] == "done"
+        await bob.expect("reactions", id=liked)
         code, out, err = await asyncio.to_thread(chatd_daemon.run, "user", "delete", "alice", "--yes")
         assert code == 0 and "1 message made tombstones; its sessions ended" in out, (out, err)
         assert "deleted" in (await alice.expect("kicked"))["reason"]
+        await bob.expect("deleted", id=mine)  # bob's open page sees them go, as after the admin page's delete
+        assert (await bob.expect("reactions", id=liked))["reactions"] == []
     finally:
         await alice.close()
+        await bob.close()

@@ -112,6 +112,25 @@ async def test_look_alikes_of_a_room_name_are_refused(user):
     assert [r["name"] for r in (await alice.request("rooms"))["rooms"]] == ["lobby", "lobbyist"]
 
 
+async def test_a_topic_refuses_bidirectional_controls_as_names_do(user, server, connect):
+    from tests.adminclient import admin_login
+
+    alice = await user("alice")
+    said = "contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could reverse the text around"
+    refused = await alice.request("create", room="games", topic="\u202egnp.exe")
+    assert (refused["code"], refused["message"]) == ("bad_frame", f"'topic' {said} the topic")
+    refused = await (await connect()).identify(name="\u202eMark")
+    assert refused["message"].endswith(f"{said} the name"), "the rule user names follow, in their words"
+    admin = await admin_login(server)
+    for method, path, body in (("POST", "/rooms", {"name": "news", "topic": "\u2067hi"}),
+                               ("PATCH", "/rooms/lobby", {"topic": "good \u202e doog"})):
+        status, answer, _ = await admin.call(method, path, body)
+        assert (status, answer["error"]["code"]) == (400, "bad_request"), answer
+        assert "a bidirectional control, which could reverse the text around the topic" in answer["error"]["message"]
+    assert (await alice.request("create", room="games", topic="\u05e9\u05dc\u05d5\u05dd and hello"))[
+        "type"] == "created", "right-to-left text itself is fine"
+
+
 async def test_the_store_refuses_a_look_alike_the_hub_does_not_know(user, server):
     await server.store.create_room("news", "")  # as another process would: not in this hub
     alice = await user("alice")

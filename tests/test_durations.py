@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.durations import duration_text, whole_seconds
+from chatd.durations import counted, duration_text, whole_seconds
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -19,3 +19,7 @@ def test_a_duration_says_its_two_largest_units_never_more_than_a_part_of_a_secon
 
 def test_whole_seconds_round_up_and_are_at_least_one():
     assert [whole_seconds(s) for s in (0.001, 1, 1.2, 1800.0000001)] == [1, 1, 2, 1800]
+
+
+def test_a_count_says_its_noun_in_the_singular_for_one_only():
+    assert [counted(n, "day") for n in (0, 1, 2)] == ["0 days", "1 day", "2 days"]

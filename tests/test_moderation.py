@@ -179,6 +179,36 @@ async def test_a_banned_user_is_closed_now_and_refused_on_resume_and_app_token(s
     assert (await (await connect()).identify(token=tab.welcome["token"]))["type"] == "welcome", "the ban ended"
 
 
+async def test_a_shorter_ban_or_mute_never_shortens_one_in_force_and_the_answer_says_so(server, app_user, user,
+                                                                                          connect, wall):
+    boss = await app_user("boss", "lobby", roles=["admin"])
+    mod = await app_user("mod", "lobby", roles=["moderator"])
+    troll = await app_user("troll", "lobby")
+    uid = troll.welcome["user"]["id"]
+    assert await boss.request("ban", user=uid, reason="for good", cid="b1") == {"type": "done", "cid": "b1"}
+    assert await mod.request("ban", user=uid, seconds=1, reason="mod", cid="b2") == {
+        "type": "done", "cid": "b2", "kept": {"until": None, "reason": "for good"}}
+    wall.now += 1500  # past the shorter one's end: the one in force is still the first
+    refused = await (await connect()).identify(token=troll.welcome["token"])
+    assert (refused["code"], refused["message"]) == ("banned", "you are banned for good: for good")
+    [ban] = server.chat.moderation.bans()
+    assert (ban.until, ban.reason) == (None, "for good")
+    row = (await server.chat.store.audit.page(None, 1, action="user.ban")).rows[0]
+    assert row["actor"]["name"] == "mod" and row["detail"] == {"seconds": 1, "kept": ban.id}, "audited as kept"
+
+    spammer = await user("spammer", "lobby")
+    sid = spammer.welcome["user"]["id"]
+    assert (await mod.request("mute", user=sid, room="lobby", seconds=60))["type"] == "done"
+    assert "kept" not in await mod.request("mute", user=sid, room="lobby", seconds=3600), "a longer one replaces it"
+    until = wall.now + 3600_000
+    assert (await mod.request("mute", user=sid, room="lobby", seconds=1))["kept"] == {"until": until, "reason": ""}
+    assert "kept" not in await mod.request("mute", user=sid, seconds=1), "everywhere is another place"
+    wall.now += 2000
+    assert (await spammer.say("lobby", "x"))["message"] == "you are muted in lobby for 59 minutes 58 seconds"
+    assert (await mod.request("unmute", user=sid, room="lobby"))["type"] == "done"  # only lifting shortens it
+    assert "kept" not in await mod.request("mute", user=sid, room="lobby", seconds=1)
+
+
 @pytest.mark.parametrize(("network", "address", "outside"), [
     ("203.0.113.7", "203.0.113.7", "203.0.113.8"),
     ("198.51.100.0/24", "198.51.100.77", "198.51.101.1"),

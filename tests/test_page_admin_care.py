@@ -64,3 +64,16 @@ async def test_an_admin_finds_and_deletes_a_user(browser, server, user):  # noqa
     await expect(admin.get_by_test_id("users-status")).to_contain_text("1 message removed")
     assert "deleted" in (await bob.expect("kicked"))["reason"]
     assert admin.js_errors == []
+
+
+async def test_the_retention_preview_counts_in_words(browser, server):  # noqa: F811
+    admin = await signed_in(browser, server, "rooms")
+    days = admin.get_by_label("Retention days of lobby")
+    await days.fill("1")
+    await admin.locator("td", has=days).get_by_role("button", name="Save").click()
+    await expect(admin.get_by_test_id("rooms-status")).to_contain_text("lobby: retention saved")
+    await admin.get_by_role("button", name="What would go").click()
+    plan = admin.get_by_test_id("retention-plan")
+    await expect(plan.locator("li", has_text="#lobby")).to_have_text("#lobby: 0 messages older than 1 day")
+    await expect(plan.locator("p")).to_have_text("0 messages would go.")
+    assert not admin.js_errors

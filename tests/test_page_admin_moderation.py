@@ -1,5 +1,6 @@
 """The admin page's Moderation tab in Chromium: an admin signs in, deletes a message by id
-(the user's open page loses it without a reload), bans a user and lifts the ban."""
+(the user's open page loses it without a reload), bans a user (a shorter ban leaves a longer one
+in force, and the status line says so) and lifts the ban."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ async def test_an_admin_deletes_bans_and_lifts_from_the_moderation_tab(browser, 
     await admin.locator("#login-password").fill(PASSWORD)
     await admin.locator("#login-submit").click()
     delete = admin.get_by_test_id("mod-delete")
+    # A deletion's reason goes to the audit log only (a kick's, a mute's and a ban's reach the user).
+    await expect(delete.get_by_label("Reason")).to_have_attribute("placeholder", "kept in the audit log")
+    await expect(admin.get_by_test_id("mod-ban").get_by_label("Reason")).to_have_attribute("placeholder",
+                                                                                         "shown to the user")
     await delete.get_by_label("Message id").fill(message_id)
     await delete.get_by_role("button", name="Delete").click()
     await expect(admin.get_by_test_id("mod-delete-status")).to_contain_text(f"Message {message_id} deleted")
@@ -37,6 +42,16 @@ async def test_an_admin_deletes_bans_and_lifts_from_the_moderation_tab(browser, 
     await expect(alice.get_by_test_id("notice")).to_contain_text("Reason: rude.")
     bans = admin.get_by_test_id("bans-table")
     await expect(bans).to_contain_text("alice")
+    status = admin.get_by_test_id("mod-ban-status")
+    await expect(status).to_have_text("Banned: their open sessions are closed.")
+    for duration in ("for good", "10 minutes"):  # a longer ban replaces it; a shorter one leaves it in force
+        await ban.get_by_label("User id").fill(str(user_id))
+        await ban.get_by_label("For").select_option(label=duration)
+        await ban.get_by_role("button", name="Ban").click()
+        await expect(status).not_to_have_text("…")
+    await expect(status).to_have_text("Left as it was: a longer ban is in force, with no end. Lift it first to "
+                                      "shorten it.")
+    await expect(bans.locator("tr", has_text="alice")).to_contain_text("no end")
     await bans.get_by_role("button", name="Lift the ban of alice").click()
     await expect(bans).to_contain_text("No one is banned.")
     assert not errors

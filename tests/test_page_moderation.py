@@ -101,3 +101,22 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
     await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     page = await server.chat.store.audit.page(None, 10)
     assert [row["action"] for row in reversed(page.rows)] == ["user.mute", "user.ban"]
+
+
+async def test_a_shorter_mute_from_the_page_leaves_the_longer_one_and_the_toast_says_so(browser, page_url,  # noqa: F811
+                                                                                      server):
+    await open_tab(browser, page_url, "bob")
+    mod = await moderator_tab(browser, page_url, "mona", "moderator")
+    menu = mod.get_by_test_id("moderate-bob")
+    mute = mod.get_by_test_id("mute-dialog")
+    # Until unmuted, then 10 minutes: the first stays. Each toast is awaited, so the first is stored first.
+    for duration, said in (("", ": until unmuted."), ("600", " until unmuted already: that mute stays.")):
+        await menu.locator("summary").click()
+        await menu.get_by_test_id("mute").click()
+        await mute.get_by_test_id("mute-duration").select_option(duration)
+        await mute.get_by_test_id("mute-submit").click()
+        await expect(mute).to_be_hidden()
+        await expect(mod.locator("#toasts")).to_contain_text(f"is muted in #\u2068lobby\u2069{said}")
+    [held] = server.chat.moderation.mutes()
+    assert held.until is None
+    assert not mod.js_errors

@@ -77,6 +77,17 @@ def test_user_and_network_bans_match_until_they_end():
     assert sanctions.bans(NOW) == [user, v4, v6] and sanctions.bans(NOW + 1000) == [v4]
 
 
+def test_of_two_in_one_place_the_longer_holds_whatever_their_order():
+    # Two nodes on PostgreSQL banning (muting) one user in the same instant may both store theirs.
+    for_good, short = Ban(1, 7, None, None, "admin", NOW), Ban(2, 7, None, NOW + 1000, "mod", NOW)
+    longer, brief = Mute(3, 7, 3, NOW + 60_000, "admin", NOW), Mute(4, 7, 3, NOW + 1000, "mod", NOW)
+    for bans, mutes in (([for_good, short], [longer, brief]), ([short, for_good], [brief, longer])):
+        sanctions = Sanctions()
+        sanctions.load(mutes, bans)
+        assert sanctions.user_ban(7, NOW + 2000) == for_good
+        assert sanctions.mute_of(7, 3, NOW + 2000) == longer
+
+
 @pytest.mark.parametrize(("seconds", "text"), [(3, "3 seconds"), (61, "1 minute 1 second"), (90061, "1 day 1 hour")])
 def test_a_sanction_says_the_time_it_really_lasts(seconds, text):
     assert lasting(Mute(1, 1, None, NOW + int(seconds * 1000), "", NOW), NOW) == f"for {text}"

@@ -51,10 +51,10 @@ async def test_mutes_and_bans_in_force_are_read_back_and_replaced(any_store):
     alice = await new_user(any_store, "alice")
     now = now_ms()
     await any_store.moderation.mute(alice, lobby, now + 60_000, "spam")
-    again = await any_store.moderation.mute(alice, lobby, None, "more spam")  # replaces the one in lobby
-    everywhere = await any_store.moderation.mute(alice, None, now - 1, "ended")
-    ban = await any_store.moderation.ban(alice, None, None, "for good")
-    net = await any_store.moderation.ban(None, "203.0.113.0/24", now + 1000, "a bot farm")
+    again = (await any_store.moderation.mute(alice, lobby, None, "more spam")).sanction  # replaces the one in lobby
+    everywhere = (await any_store.moderation.mute(alice, None, now - 1, "ended")).sanction
+    ban = (await any_store.moderation.ban(alice, None, None, "for good")).sanction
+    net = (await any_store.moderation.ban(None, "203.0.113.0/24", now + 1000, "a bot farm")).sanction
     mutes, bans = await any_store.moderation.active(now)
     assert mutes == [again] and bans == [ban, net]
     assert everywhere.until < now
@@ -63,6 +63,23 @@ async def test_mutes_and_bans_in_force_are_read_back_and_replaced(any_store):
     assert await any_store.moderation.unban(ban.id) == ban
     assert await any_store.moderation.unban(ban.id) is None
     assert await any_store.moderation.active(now) == ([], [net])
+
+
+async def test_a_shorter_mute_or_ban_leaves_the_longer_one_in_force(any_store):
+    lobby = await any_store.create_room("lobby", "")
+    alice = await new_user(any_store, "alice")
+    now = now_ms()
+    mute = (await any_store.moderation.mute(alice, lobby, now + 60_000, "spam")).sanction
+    assert await any_store.moderation.mute(alice, lobby, now + 1000, "less") == (mute, True)
+    everywhere = await any_store.moderation.mute(alice, None, now + 1000, "elsewhere")
+    assert not everywhere.kept, "another place: its own mute"
+    ban = (await any_store.moderation.ban(alice, None, None, "for good")).sanction
+    assert await any_store.moderation.ban(alice, None, now + 1000, "shorter") == (ban, True)
+    longer = await any_store.moderation.ban(None, "203.0.113.0/24", now + 60_000, "a bot farm")
+    assert await any_store.moderation.ban(None, "203.0.113.0/24", now + 1000, "") == (longer.sanction, True)
+    replaced = await any_store.moderation.ban(None, "203.0.113.0/24", None, "for good")
+    assert not replaced.kept, "a longer one replaces it"
+    assert await any_store.moderation.active(now) == ([mute, everywhere.sanction], [ban, replaced.sanction])
 
 
 async def test_a_database_from_before_moderation_gets_it(tmp_path, monkeypatch):

@@ -4,12 +4,15 @@ every node; two nodes of one database (SQLite, and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
+from chatd.audit import cli_actor
 from chatd.protocol import ProtocolError
 from chatd.store.userdata import ANONYMOUS
+from chatd.usercare import erase_blocking
 from tests.adminclient import ROOT
 from tests.conftest import until
 from tests.test_uploads import upload
@@ -52,6 +55,11 @@ async def test_the_export_holds_the_profile_memberships_messages_and_private_con
         (to_bob, uid(alice), uid(bob), "psst bob"), (to_alice, uid(bob), uid(alice), "hi alice")]
     assert data["uploads"] == [] and data["reactions"] == []
     assert (await a.store.audit.page(None, 5)).rows[0]["action"] == "user.export"
+
+    await a.chat.moderation.delete(ROOT, said[1])  # a tombstone says so, as the chat log's export does
+    messages = (await export_of(a, uid(alice)))["messages"]
+    assert [(m["id"], m["text"], m["deleted"]) for m in messages] == [
+        (said[0], "hello 0", False), (said[1], "", True), (said[2], "hello 2", False)]
 
 
 async def test_the_export_lists_the_users_files_and_reactions(two_nodes, web_app):
@@ -149,6 +157,26 @@ async def test_a_deleted_users_reactions_are_taken_back_live_on_every_node_and_i
     gone = await a.store.read(lambda: a.store.db.execute_sql(a.store._q(
         "SELECT count(*) FROM reaction WHERE user_id = ?"), (uid(alice),)).fetchone()[0])
     assert gone == 0
+
+
+async def test_a_user_a_command_erased_is_finished_by_the_server_it_asks_and_every_open_page_sees_it(
+        two_nodes, web_app):
+    a, b = two_nodes.nodes
+    alice_a, alice_b, bob, said, *_ = await alice_and_bob(two_nodes, web_app)  # bob is on node b
+    liked = (await bob.say("lobby", "bob's news"))["id"]
+    assert (await alice_a.request("react", id=liked, emoji="\N{THUMBS UP SIGN}"))["type"] == "done"
+    await bob.expect("reactions", id=liked)
+
+    # `chatd user delete`: the identity erased on the database by the command, then node a asked for the rest
+    assert await asyncio.to_thread(erase_blocking, a.store, uid(alice_a), cli_actor(), "asked")
+    assert await a.user_deleted(uid(alice_a)) == 4  # three room messages and one private
+    for tab in (alice_a, alice_b):
+        assert "deleted" in (await tab.expect("kicked"))["reason"]
+    for message_id in said:  # as the admin page's deletion sends them: bob's page loses them at once
+        await bob.expect("deleted", id=message_id)
+    assert (await bob.expect("reactions", id=liked))["reactions"] == []
+    refused = await (await two_nodes.client(b)).identify(token=alice_a.welcome["token"])
+    assert (refused["code"], refused["message"]) == ("bad_token", "the user's account was deleted")
 
 
 async def test_deleting_a_user_that_is_not_there_or_a_bot_is_refused(two_nodes):

@@ -148,6 +148,10 @@ async def test_clients_on_different_workers_chat_and_see_each_other(workers: Cha
     assert got["id"] == ack["id"]
     sent = await b.request("say", to=got["from"]["id"], text="privately, from the other")
     assert (await a.expect("message", text="privately, from the other"))["id"] == sent["id"]
+    # `chatd user delete`: the supervisor has one worker finish it; the page on the other sees it too
+    result = await asyncio.to_thread(d.cli, "user", "delete", str(got["from"]["id"]), "--yes")
+    assert result.returncode == 0 and "1 message made tombstones; its sessions ended" in result.stdout, result
+    await b.expect("deleted", id=ack["id"])
     for client in (a, b):
         await client.close()
 

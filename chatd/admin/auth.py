@@ -33,12 +33,13 @@ from typing import Any
 from chatd.abuse import address_key
 from chatd.admin.base import API, AdminError, AdminHandler, AdminJson
 from chatd.admin.sessions import COOKIE
-from chatd.audit import MODERATOR, Actor, anonymous, entry, user_roles
+from chatd.audit import MODERATOR, Actor, anonymous, entry, target_of, user_roles
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
 from chatd.auth.revocation import refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
 from chatd.durations import duration_text
 from chatd.sanctions import lasting
+from chatd.store.userdata import DELETED
 
 NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
 WRONG_LOGIN = "wrong name or password"
@@ -75,7 +76,7 @@ class Login(AdminJson):
         raise AdminError(status, code, message)
 
     async def _signed_in(self, token: str, csrf: str, actor: Actor, via: str) -> None:
-        await self.chat.store.audit.add(entry(actor, "admin.login", f"{actor.kind}:{actor.name}",
+        await self.chat.store.audit.add(entry(actor, "admin.login", target_of(actor),
                                               detail={"address": self.request.remote_ip, "via": via}))
         self.set_cookie(COOKIE, token, path="/admin", httponly=True, secure=True, samesite="Strict")
         self.reply({"actor": shown(actor), "csrf": csrf, "expires": self.admin.sessions.new_expiry()})
@@ -117,7 +118,7 @@ class ChatLogin(Login):
         who = Actor("user", claim.user_id, state.name or "?", user_roles(state.roles))
         if problem is None:
             problem = ("the user no longer exists" if state.name is None
-                       else refusal(claim, state.generation, state.sign_in)
+                       else refusal(claim, state.generation, state.sign_in, state.kind == DELETED)
                        or (None if state.sign_in else "the chat sign-in is from an older chatd"))
         if problem:
             await self._failed(f"user:{claim.user_id}", problem, 401, "bad_token",
@@ -149,7 +150,7 @@ class LogoutHandler(AdminHandler):
 
     async def post(self) -> None:
         await self.admin.sessions.end(self.session)
-        await self.chat.store.audit.add(entry(self.actor, "admin.logout", f"{self.actor.kind}:{self.actor.name}",
+        await self.chat.store.audit.add(entry(self.actor, "admin.logout", target_of(self.actor),
                                               detail={"address": self.request.remote_ip}))
         self.clear_cookie(COOKIE, path="/admin", httponly=True, secure=True, samesite="Strict")
         self.reply({})

@@ -5,17 +5,20 @@ admins only.
     GET    /admin/api/moderation                 → {"mutes": [Mute], "bans": [Ban]} in force now
                                                    (address bans to admins only)
     POST   /admin/api/moderation/delete          {id, reason?}                       → {"message": {id, deleted}}
-    POST   /admin/api/moderation/mutes           {user, room?, seconds?, reason?}    → {"mute": Mute}
+    POST   /admin/api/moderation/mutes           {user, room?, seconds?, reason?}    → {"mute": Mute, "kept": bool}
     DELETE /admin/api/moderation/mutes/{id}                                          → {"mute": Mute}
-    POST   /admin/api/moderation/bans            {user | address, seconds?, reason?} → {"ban": Ban}
+    POST   /admin/api/moderation/bans            {user | address, seconds?, reason?} → {"ban": Ban, "kept": bool}
     DELETE /admin/api/moderation/bans/{id}                                           → {"ban": Ban}
-    POST   /admin/api/moderation/kick            {user, reason?}                     → {"sessions_here": n}
+    POST   /admin/api/moderation/kick            {user, reason?}                     → {"sessions_here": n,
+                                                                                        "other_nodes": bool}
 
 Mute: ``{id, user: {id, name}, room: name | null (everywhere), until: ms | null, reason, created}``;
 Ban: ``{id, user: {id, name} | null, address: network | null, until: ms | null (for good), reason,
-created}``. Fields are checked as the WebSocket's moderator requests check them (``seconds`` 1 to
-ten years, ``reason`` at most 200 characters; ``address`` an address or CIDR network, neither too
-wide nor holding the address the request comes from: ``chatd.sanctions.checked_network``). Errors:
+created}``. A new mute or ban never shortens one in force (``chatd.store.moderation``): ``kept``
+true says the one answered is the longer one that was in force, left as it was. Fields are
+checked as the WebSocket's moderator requests check them (``seconds`` 1 to ten years, ``reason``
+at most 200 characters; ``address`` an address or CIDR network, neither too wide nor holding the
+address the request comes from: ``chatd.sanctions.checked_network``). Errors:
 400 ``bad_frame`` naming the field, 403 ``forbidden``, 404 ``no_such_user`` / ``no_such_room`` /
 ``no_such_message`` / ``not_found``.
 """
@@ -96,9 +99,9 @@ class DeleteHandler(ModerationHandler):
 class MutesHandler(ModerationHandler):
     async def post(self) -> None:
         f = self.fields("mute", SCHEMAS["mute"])
-        mute = await self.act(self.chat.moderation.mute(self.actor, f["user"], f.get("room"), f.get("seconds"),
-                                                        f.get("reason", "")))
-        self.reply({"mute": (await self.shown([mute], []))[0][0]})
+        placed = await self.act(self.chat.moderation.mute(self.actor, f["user"], f.get("room"), f.get("seconds"),
+                                                          f.get("reason", "")))
+        self.reply({"mute": (await self.shown([placed.sanction], []))[0][0], "kept": placed.kept})
 
 
 class MuteHandler(ModerationHandler):
@@ -116,11 +119,11 @@ class BansHandler(ModerationHandler):
             raise AdminError(400, "bad_frame", "a ban names exactly one of 'user' and 'address'")
         moderation, seconds, reason = self.chat.moderation, f.get("seconds"), f.get("reason", "")
         if "user" in f:
-            ban = await self.act(moderation.ban_user(self.actor, f["user"], seconds, reason))
+            placed = await self.act(moderation.ban_user(self.actor, f["user"], seconds, reason))
         else:
-            ban = await self.act(moderation.ban_address(self.actor, f["address"], seconds, reason,
-                                                        self.request.remote_ip))
-        self.reply({"ban": (await self.shown([], [ban]))[1][0]})
+            placed = await self.act(moderation.ban_address(self.actor, f["address"], seconds, reason,
+                                                           self.request.remote_ip))
+        self.reply({"ban": (await self.shown([], [placed.sanction]))[1][0], "kept": placed.kept})
 
 
 class BanHandler(ModerationHandler):
@@ -135,7 +138,8 @@ class KickHandler(ModerationHandler):
     async def post(self) -> None:
         f = self.fields("kick", SCHEMAS["kick"])
         ended = await self.act(self.chat.moderation.kick(self.actor, f["user"], f.get("reason", "")))
-        self.reply({"sessions_here": ended})
+        # Sessions on other nodes (or workers) close there: the count is this node's, and the page says so.
+        self.reply({"sessions_here": ended, "other_nodes": not self.chat.cluster.alone})
 
 
 def _id(text: str) -> int:

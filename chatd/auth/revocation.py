@@ -29,6 +29,7 @@ from chatd.auth.tokens import Claim
 SIGNED_OUT = "this sign-in was signed out"
 SIGNED_OUT_EVERYWHERE = "the user signed out everywhere after this token was issued"
 OTHER_USER = "the token's sign-in is another user's: the token is from another database"
+ACCOUNT_DELETED = "the user's account was deleted"
 
 
 class StoredSignIn(NamedTuple):
@@ -39,12 +40,16 @@ class StoredSignIn(NamedTuple):
     revoked: int | None  # ms since the Unix epoch it was signed out; None while it holds
 
 
-def refusal(claim: Claim, generation: int, stored: StoredSignIn | None) -> str | None:
+def refusal(claim: Claim, generation: int, stored: StoredSignIn | None, deleted: bool = False) -> str | None:
     """Why a token that verified (signature, time, epoch) proves nobody any more,
     or None when it holds. ``generation``: the user's token generation now;
     ``stored``: the token's sign-in as stored, None if this database has none
     (a token from before sign-ins, or from a database a restore replaced:
-    the caller then stores one for it)."""
+    the caller then stores one for it); ``deleted``: the user's account was
+    deleted (``chatd.usercare``), which says why before the generation its
+    deletion raised would."""
+    if deleted:
+        return ACCOUNT_DELETED
     if claim.generation < generation:
         return SIGNED_OUT_EVERYWHERE
     if stored is None:

@@ -34,6 +34,7 @@ from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError
 from chatd.session import APP, GUEST, Session
 from chatd.store import Store
+from chatd.store.userdata import DELETED
 
 
 class Signed(NamedTuple):
@@ -86,10 +87,10 @@ class SignIns:
             if state.name is None:
                 raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
             stored = state.sign_in
-            problem = refusal(claim, state.generation, stored)
+            problem = refusal(claim, state.generation, stored, state.kind == DELETED)
             if problem is None and stored is None:  # a token this database made no sign-in for
                 stored = await self.store.sign_ins.ensure(claim.user_id, claim.sign_in, claim.legacy)
-                problem = refusal(claim, state.generation, stored)
+                problem = refusal(claim, state.generation, stored, state.kind == DELETED)
             if problem:
                 raise ProtocolError(Code.BAD_TOKEN, problem, cid)
         except BaseException:

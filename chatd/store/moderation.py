@@ -14,8 +14,16 @@ transaction (``chatd.store.audit.insert``).
 
     rows = tombstone(store, [12, 13], now_ms())        # in a writer job: the rows that became tombstones
     rows = await store.moderation.delete(12, entry)    # → [MessageRow] (empty: missing or deleted already)
-    await store.moderation.mute(user_id, room_id, until, reason, entry)
+    placed = await store.moderation.mute(user_id, room_id, until, reason, entry)   # → Placed(mute, kept)
     mutes, bans = await store.moderation.active(now_ms())
+
+**A mute or a ban never shortens one in force** of the same user in the same place (a room,
+everywhere) or of the same user or network: a new one that ends no earlier replaces it (its
+reason too); one that would end sooner leaves it in place, and the caller is told (``Placed.kept``),
+so that a moderator's 1-second ban never silently lets out a user an admin banned for good. Only
+lifting it (``unmute``, ``unban``: an explicit act, with its own audit row) ends one early. The
+rule is applied in the write's transaction; should two nodes on PostgreSQL ban one user in the
+same instant, both rows may stay, and every node holds the longer (``chatd.sanctions``).
 """
 
 from __future__ import annotations
@@ -62,6 +70,20 @@ class Ban(NamedTuple):
     created: int
 
 
+class Placed(NamedTuple):
+    """What a new mute or ban left in force: ``sanction``, the new one, or (``kept``) the one
+    that was in force and ends later, left as it was (the module: a sanction never shortens one)."""
+
+    sanction: Mute | Ban
+    kept: bool
+
+
+def outlasts(until: int | None, other: int | None) -> bool:
+    """Whether a sanction ending at ``until`` (ms since the epoch; None: no end) ends later than
+    one ending at ``other``."""
+    return other is not None and (until is None or until > other)
+
+
 _MUTE_COLUMNS = "id, user_id, room_id, until, reason, created"
 _BAN_COLUMNS = "id, user_id, network, until, reason, created"
 
@@ -106,14 +128,16 @@ class ModerationStore:
     def __init__(self, store: Store):
         self._store = store
 
-    def _write(self, change: Callable[[], Any], entry: dict[str, Any] | None) -> asyncio.Future:
-        """Run ``change`` in the writer, with the audit row ``entry`` (None: none) in the same transaction."""
+    def _write(self, change: Callable[[], Any],
+               entry: dict[str, Any] | Callable[[Any], dict[str, Any] | None] | None) -> asyncio.Future:
+        """Run ``change`` in the writer, with the audit row ``entry`` (None: none; or made from
+        ``change``'s result) in the same transaction."""
         store = self._store
 
         def job() -> Any:
             with store.db.atomic():
                 result = change()
-                _audit(store, entry)
+                _audit(store, entry(result) if callable(entry) else entry)
                 return result
 
         return store.writer.run(job)
@@ -173,19 +197,26 @@ class ModerationStore:
     def mute(self, user_id: int, room_id: int | None, until: int | None, reason: str,
              entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Mute the user in room ``room_id`` (None: everywhere) until ``until`` (ms; None: until
-        unmuted), replacing its mute there if any; → the Mute."""
+        unmuted), replacing its mute there unless that one ends later (the module); → Placed(Mute).
+        The audit row of a mute kept says so (``detail.kept``: the id of the one in force)."""
         store = self._store
+        place = ("room_id IS NULL", ()) if room_id is None else ("room_id = ?", (room_id,))
 
-        def change() -> Mute:
+        def change() -> Placed:
             db, q = store.db, store._q
-            _delete_mute(store, user_id, room_id)
             created = now_ms()
+            held = db.execute_sql(q(f"SELECT {_MUTE_COLUMNS} FROM mute WHERE user_id = ? AND {place[0]} "
+                                    "AND (until IS NULL OR until > ?) ORDER BY id DESC"),
+                                  (user_id, *place[1], created)).fetchone()
+            if held is not None and outlasts(held[3], until):
+                return Placed(Mute._make(held), True)
+            _delete_mute(store, user_id, room_id)
             mute_id = db.execute_sql(q("INSERT INTO mute (user_id, room_id, until, reason, created) "
                                        "VALUES (?, ?, ?, ?, ?) RETURNING id"),
                                      (user_id, room_id, until, reason, created)).fetchone()[0]
-            return Mute(mute_id, user_id, room_id, until, reason, created)
+            return Placed(Mute(mute_id, user_id, room_id, until, reason, created), False)
 
-        return self._write(change, entry)
+        return self._write(change, lambda placed: _noting_kept(entry, placed))
 
     def unmute(self, user_id: int, room_id: int | None, entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Lift the user's mute in room ``room_id`` (None: the one everywhere); → whether there was one."""
@@ -207,25 +238,30 @@ class ModerationStore:
     def ban(self, user_id: int | None, network: str | None, until: int | None, reason: str,
             entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Ban the user ``user_id`` or the network ``network`` (canonical text: exactly one of
-        them) until ``until`` (ms; None: for good), replacing a ban of the same user or network;
-        → the Ban. A banned user's admin-page sessions end with it."""
+        them) until ``until`` (ms; None: for good), replacing a ban of the same user or network
+        unless that one ends later (the module); → Placed(Ban). A banned user's admin-page
+        sessions end with it. The audit row of a ban kept says so (``detail.kept``)."""
         assert (user_id is None) != (network is None)
         store = self._store
+        whom = ("user_id = ?", user_id) if user_id is not None else ("network = ?", network)
 
-        def change() -> Ban:
+        def change() -> Placed:
             db, q = store.db, store._q
+            created = now_ms()
+            held = db.execute_sql(q(f"SELECT {_BAN_COLUMNS} FROM ban WHERE {whom[0]} "
+                                    "AND (until IS NULL OR until > ?) ORDER BY id DESC"),
+                                  (whom[1], created)).fetchone()
+            if held is not None and outlasts(held[3], until):
+                return Placed(Ban._make(held), True)
             if user_id is not None:
                 end_user_sessions(store, user_id)
-                db.execute_sql(q("DELETE FROM ban WHERE user_id = ?"), (user_id,))
-            else:
-                db.execute_sql(q("DELETE FROM ban WHERE network = ?"), (network,))
-            created = now_ms()
+            db.execute_sql(q(f"DELETE FROM ban WHERE {whom[0]}"), (whom[1],))
             ban_id = db.execute_sql(q("INSERT INTO ban (user_id, network, until, reason, created) "
                                       "VALUES (?, ?, ?, ?, ?) RETURNING id"),
                                     (user_id, network, until, reason, created)).fetchone()[0]
-            return Ban(ban_id, user_id, network, until, reason, created)
+            return Placed(Ban(ban_id, user_id, network, until, reason, created), False)
 
-        return self._write(change, entry)
+        return self._write(change, lambda placed: _noting_kept(entry, placed))
 
     def unban(self, ban_id: int, entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Lift the ban ``ban_id``; → the Ban lifted, or None when there is none such."""
@@ -263,6 +299,14 @@ def _audit(store: Store, entry: dict[str, Any] | None) -> None:
     """Write the audit row ``entry`` inside the writer job under way (None: nothing)."""
     if entry is not None:
         store.audit.insert(entry)
+
+
+def _noting_kept(entry: dict[str, Any] | None, placed: Placed) -> dict[str, Any] | None:
+    """The audit row ``entry`` of a new mute or ban, its ``detail`` naming the one kept in force if any."""
+    if entry is None or not placed.kept:
+        return entry
+    return {**entry, "detail": json.dumps({**json.loads(entry["detail"]), "kept": placed.sanction.id},
+                                          ensure_ascii=False, separators=(",", ":"))}
 
 
 def _delete_mute(store: Store, user_id: int, room_id: int | None) -> int:

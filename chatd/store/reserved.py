@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from peewee import IntegrityError
 
-from chatd.reserved import Reserved, entry
+from chatd.reserved import Reserved, entry, pattern_key
 from chatd.store.schema import ReservedName, now_ms
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class NameExists(Exception):
-    """The pattern is in the list already (``args[0]``: it)."""
+    """The pattern is in the list already (``args[0]``: the entry's pattern, as it was written)."""
 
 
 class ReservedStore:
@@ -42,10 +42,17 @@ class ReservedStore:
         return self._store.read(self.rows)
 
     def add(self, pattern: str, scope: str, reason: str, audit: dict) -> asyncio.Future:
-        """Add an entry with its audit row; → its id. NameExists if the pattern is listed
-        (written the same, whatever its scope: remove it first to change it)."""
+        """Add an entry with its audit row; → its id. NameExists (with the entry listed) if the
+        pattern is listed, whatever its scope (remove it first to change it): written the same
+        but perhaps for case (``chatd.reserved.pattern_key``: ``*ADMIN*`` beside ``*admin*``).
+        Checked in the writer, so one node's two admins cannot both add one."""
         def job() -> int:
             db = self._store.db
+            key = pattern_key(pattern)
+            listed = ReservedName.select(ReservedName.pattern).tuples().execute(db)
+            same = next((row[0] for row in listed if pattern_key(row[0]) == key), None)
+            if same is not None:
+                raise NameExists(same)
             try:
                 with db.atomic():
                     entry_id = ReservedName.insert(pattern=pattern, scope=scope, reason=reason,

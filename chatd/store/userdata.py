@@ -97,7 +97,8 @@ def export(store: Store, user_id: int) -> Iterator[str]:
     """The user's data as one JSON object, in pieces: ``{"user": profile, "memberships": [...],
     "rooms_created": [...], "uploads": [files, as message attachments show them, with ``created``
     and ``message``], "reactions": [{message, emoji, ts}], "messages": [room messages sent],
-    "private": [private messages to or from the user]}`` (docs/operations.md, "User data").
+    "private": [private messages to or from the user]}``, each message ``{id, ts, text, deleted}``
+    and its room, or its ``from`` and ``to`` (docs/operations.md, "User data").
     Nothing if the user does not exist."""
     db, q = store.db, store._q
     row = db.execute_sql(q('SELECT id, name, kind, created, external_id, roles, avatar FROM "user" WHERE id = ?'),
@@ -141,7 +142,9 @@ def _messages(store: Store, where: str, args: tuple) -> Iterator[str]:
 
 
 def _shown(row: MessageRow) -> dict:
-    message = {"id": row.id, "ts": row.ts, "text": row.text}
+    # "deleted" as the chat log's export says it (chatd.admin.log): a tombstone's text is "", and so
+    # may be the text of a message that holds only files; the flag tells them apart.
+    message = {"id": row.id, "ts": row.ts, "text": row.text, "deleted": row.deleted is not None}
     if row.room is not None:
         return {**message, "room": row.room}
     return {**message, "from": {"id": row.sender_id, "name": row.sender_name},

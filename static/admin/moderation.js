@@ -1,6 +1,6 @@
 // The moderation tab: delete a message by id, kick a user, and the mutes and bans in force
 // (add, lift). Every action is audited by the server (the Audit log tab shows them).
-import { formatNumber, t } from '../i18n.js';
+import { plural, t } from '../i18n.js';
 import { api, el, formatTime, grid, may, refusal } from './admin.js';
 
 const DURATIONS = [ // [label's key (the chat page's where it has one), seconds or '' for no end]
@@ -52,6 +52,12 @@ function untilText(until) {
   return until === null ? t('admin.mod.no_end') : formatTime(until);
 }
 
+/** What a new mute or ban that left a longer one in force (`kept`: a sanction never shortens one) says. */
+function keptText(kind, until) {
+  const end = until === null ? t('admin.mod.kept_no_end') : t('admin.mod.kept_until', { time: formatTime(until) });
+  return t(`admin.mod.kept_${kind}`, { end });
+}
+
 function mount(panel) {
   const mutes = el('tbody');
   const bans = el('tbody');
@@ -89,12 +95,14 @@ function mount(panel) {
     refresh();
   }
 
-  const reason = (name) => el('input', { name, maxlength: 200, placeholder: t('admin.mod.reason_placeholder') });
+  // A kick's, a mute's and a ban's reason reaches the user (kicked, muted, banned); a deletion's only the audit log.
+  const reason = (name, placeholder = 'admin.mod.reason_placeholder') => el('input', { name, maxlength: 200,
+    placeholder: t(placeholder) });
   const userId = (name) => el('input', { name, inputmode: 'numeric', pattern: '[0-9]+', required: true });
 
   const forms = [
     actionForm('mod-delete', t('admin.mod.delete_title'), [field(t('admin.mod.message_id'), userId('id')),
-      field(t('admin.col.reason'), reason('reason'))], t('admin.delete'), async (f) => {
+      field(t('admin.col.reason'), reason('reason', 'admin.mod.reason_audit_placeholder'))], t('admin.delete'), async (f) => {
       const { message } = await api('POST', '/moderation/delete', optional({ id: Number(f.get('id')), reason: f.get('reason') }));
       return t('admin.message_deleted', { id: message.id });
     }),
@@ -103,15 +111,16 @@ function mount(panel) {
       field(t('admin.mod.for'), durationSelect('mute', t('moderation.until_unmuted'))), field(t('admin.col.reason'), reason('reason'))],
     t('moderation.mute'), async (f) => {
       const seconds = f.get('mute');
-      await api('POST', '/moderation/mutes', optional({ user: Number(f.get('user')), room: f.get('room').trim(),
-        seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
+      const { mute, kept } = await api('POST', '/moderation/mutes', optional({ user: Number(f.get('user')),
+        room: f.get('room').trim(), seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
       refresh();
-      return t('admin.mod.muted');
+      return kept ? keptText('mute', mute.until) : t('admin.mod.muted');
     }),
     actionForm('mod-kick', t('admin.mod.kick_title'), [field(t('admin.mod.user_id'), userId('user')),
       field(t('admin.col.reason'), reason('reason'))], t('admin.mod.kick'), async (f) => {
-      const { sessions_here: n } = await api('POST', '/moderation/kick', optional({ user: Number(f.get('user')), reason: f.get('reason') }));
-      return t('admin.mod.kicked', { count: formatNumber(n) });
+      const { sessions_here: n, other_nodes: others } = await api('POST', '/moderation/kick',
+        optional({ user: Number(f.get('user')), reason: f.get('reason') }));
+      return plural(others ? 'admin.mod.kicked_here' : 'admin.mod.kicked', n);
     }),
     actionForm('mod-ban', t(may('admin') ? 'admin.mod.ban_title_admin' : 'admin.mod.ban_title'), [
       field(t('admin.mod.user_id'), el('input', { name: 'user', inputmode: 'numeric', pattern: '[0-9]+' })),
@@ -121,10 +130,10 @@ function mount(panel) {
     t('admin.mod.ban'), async (f) => {
       const seconds = f.get('ban');
       const user = (f.get('user') || '').trim();
-      await api('POST', '/moderation/bans', optional({ user: user ? Number(user) : '', address: (f.get('address') || '').trim(),
-        seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
+      const { ban, kept } = await api('POST', '/moderation/bans', optional({ user: user ? Number(user) : '',
+        address: (f.get('address') || '').trim(), seconds: seconds === '' ? '' : Number(seconds), reason: f.get('reason') }));
       refresh();
-      return t('admin.mod.banned');
+      return kept ? keptText('ban', ban.until) : t('admin.mod.banned');
     }),
   ];
 

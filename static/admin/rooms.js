@@ -120,7 +120,7 @@ function mount(panel) {
     plan.replaceChildren(answer.channels.length
       ? el('ul', {}, answer.channels.map((c) => el('li', {},
         plural('admin.rooms.would_go_from', c.messages, {
-          where: c.room === null ? t('admin.rooms.private_messages') : `#${c.room}`, days: formatNumber(c.days) }))))
+          where: c.room === null ? t('admin.rooms.private_messages') : `#${c.room}`, days: plural('admin.rooms.days', c.days) }))))
       : el('p', { class: 'muted' }, t('admin.rooms.kept_for_ever')),
     el('p', {}, plural('admin.rooms.would_go', answer.messages)));
   }
