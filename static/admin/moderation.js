@@ -120,7 +120,7 @@ function mount(panel) {
       field(t('admin.col.reason'), reason('reason'))], t('admin.mod.kick'), async (f) => {
       const { sessions_here: n, other_nodes: others } = await api('POST', '/moderation/kick',
         optional({ user: Number(f.get('user')), reason: f.get('reason') }));
-      return plural(others ? 'admin.mod.kicked_here' : 'admin.mod.kicked', n);
+      return others ? plural('admin.mod.kicked_here', n) : plural('admin.mod.kicked', n);
     }),
     actionForm('mod-ban', t(may('admin') ? 'admin.mod.ban_title_admin' : 'admin.mod.ban_title'), [
       field(t('admin.mod.user_id'), el('input', { name: 'user', inputmode: 'numeric', pattern: '[0-9]+' })),
