@@ -281,7 +281,7 @@ class Identity:
         """A guest's new name must not be one the operator reserved (a name kept is not checked)."""
         held = self.reserved.match(name, "user")
         if held is not None:
-            raise ProtocolError(Code.NAME_RESERVED, refusal(name, held), cid)
+            raise refusal(name, held, cid)
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
         holder = self.cluster.name_holder(name, user_id, self._clock(), self._config().identity.name_hold_seconds)

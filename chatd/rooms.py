@@ -148,7 +148,7 @@ class Rooms:
             raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms")
         held = self.reserved.match(name, "room")
         if held is not None:
-            raise ProtocolError(Code.NAME_RESERVED, reserved_refusal(name, held))
+            raise reserved_refusal(name, held)
         self.check_free(name, creator)
         # Creates waiting for the store count too, or concurrent ones would all pass.
         if len(self.hub.rooms) + sum(self._creating.values()) >= rooms.max_rooms:

@@ -263,7 +263,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         if isinstance(error, ProtocolError):
             # Checks deep in the chat logic do not know the cid; the request does.
             frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid,
-                                 error.retry_after)
+                                 error.retry_after, error.details)
         elif isinstance(error, WriterClosed):
             frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
         elif isinstance(error, DatabaseUnreachable):  # not a bug: logged once per outage (chatd.store.health)
