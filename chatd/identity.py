@@ -45,7 +45,7 @@ from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import NAMING, Holder, Hub, NameTaken
 from chatd.moderation import Moderation
-from chatd.names import BadName, clean_name, name_taken
+from chatd.names import BadName, clean_name, name_taken, name_taken_fields
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
 from chatd.replies import Connection, answer, answer_page, last_id, loose, stale
 from chatd.reserved import ReservedNames, refusal
@@ -357,8 +357,8 @@ class Identity:
         self.keep_names(names, online_keep(self._config().identity.name_hold_seconds))
 
     def _taken(self, name: str, holder: Holder, cid: str | None) -> ProtocolError:
-        hold = self._config().identity.name_hold_seconds
-        return ProtocolError(Code.NAME_TAKEN, name_taken(name, holder.name, holder.left_at, self._clock(), hold), cid)
+        said = (name, holder.name, holder.left_at, self._clock(), self._config().identity.name_hold_seconds)
+        return ProtocolError(Code.NAME_TAKEN, name_taken(*said), cid, details=name_taken_fields(*said))
 
 
 def shown_avatar(avatar: str | None, hosts: list[str]) -> str | None:
