@@ -112,7 +112,8 @@ class Identity:
             self._check_name_free(name, None, req.cid)
             refusal = await self.admission.address_admit(Kind.GUEST, conn.address)
             if refusal is not None:
-                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after,
+                                    {"limit": refusal.limit})
             who = await self.sign_ins.sign_up(name)
         try:
             self._check_ban(conn, who.user_id, req.cid)

@@ -162,7 +162,8 @@ class Rooms:
         try:
             refusal = await self._address_admit(Kind.ROOM, address)
             if refusal is not None:
-                raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after)
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after,
+                                    details={"limit": refusal.limit})
             room_id = await self.store.create_room(name, topic, creator)
         except RoomExists as e:  # created meanwhile (by another process, one day)
             raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, e.existing)) from None

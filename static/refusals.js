@@ -2,7 +2,8 @@
 //
 // The server writes its messages in English. Where a refusal carries its detail as fields too
 // (docs/protocol.md, "error": a mute's room, time left and reason, a reserved name's reason, a
-// ban's end, whose name a name looks like, the person a moderator may not act on), every
+// ban's end, whose name a name looks like, which rate limit and the wait, the person a
+// moderator may not act on), every
 // language builds its sentence from those fields, so English and Chinese say the same; the
 // moderator's reason is user text, shown as given (isolated, as names are). For any other code an English page shows the server's message
 // (it names the detail: "name is longer than 12 characters") and another language its own words
@@ -43,6 +44,11 @@ const BUILDERS = {
     const like = err.name === err.holder ? '' : '_like';
     if (err.kept_ms === undefined) return t(like ? 'refusal.name_like_online' : 'refusal.name_in_use', vars);
     return t(`refusal.name${like}_held`, { ...vars, since: formatDuration(err.since_ms), kept: formatDuration(err.kept_ms) });
+  },
+  rate_limited(err) {
+    const what = `refusal.rate_${err.limit}`;
+    if (typeof err.retry_ms !== 'number' || !has(what)) return null;
+    return t('refusal.retry', { what: t(what), duration: formatDuration(err.retry_ms) });
   },
   forbidden(err) {
     if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;
