@@ -2,14 +2,14 @@
 //
 // The server writes its messages in English. Where a refusal carries its detail as fields too
 // (docs/protocol.md, "error": a mute's room, time left and reason, a reserved name's reason, a
-// ban's end, whose name a name looks like, which rate limit and the wait, the person a
-// moderator may not act on), every
+// ban's end, whose name a name looks like, which rate limit and the wait, the room a room name
+// looks like, which room limit, the person a moderator may not act on), every
 // language builds its sentence from those fields, so English and Chinese say the same; the
 // moderator's reason is user text, shown as given (isolated, as names are). For any other code an English page shows the server's message
 // (it names the detail: "name is longer than 12 characters") and another language its own words
 // for the code (`error.<code>`), or the server's message for a code it does not know.
 
-import { formatDateTime, formatDuration, has, lang, t } from './i18n.js';
+import { formatDateTime, formatDuration, formatNumber, has, lang, t } from './i18n.js';
 import { isolate } from './text.js';
 
 const ENGLISH = 'en';
@@ -49,6 +49,16 @@ const BUILDERS = {
     const what = `refusal.rate_${err.limit}`;
     if (typeof err.retry_ms !== 'number' || !has(what)) return null;
     return t('refusal.retry', { what: t(what), duration: formatDuration(err.retry_ms) });
+  },
+  room_exists(err) {
+    if (err.name === undefined) return null;
+    const vars = { name: `#${isolate(err.name)}`, existing: `#${isolate(err.existing ?? '')}` };
+    if (err.existing === undefined) return t('refusal.room_taken', vars);
+    return t(err.existing.toLowerCase() === err.name.toLowerCase() ? 'refusal.room_exists' : 'refusal.room_like', vars);
+  },
+  too_many_rooms(err) {
+    if (!['server', 'creator'].includes(err.limit)) return null;
+    return t(`refusal.rooms_${err.limit}`, { count: formatNumber(err.count) });
   },
   forbidden(err) {
     if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;

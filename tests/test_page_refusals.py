@@ -1,8 +1,8 @@
 """What the chat page tells a punished or refused user, in Chromium, in English and in Chinese alike:
 each sentence is built from the frame's fields (docs/protocol.md, "error", "kicked"), so both
 languages carry the same information — the room, the time left, the moderator's or operator's
-reason as given (user text, isolated as names are), whose name a name looks like — and no English
-of the server's shows inside a Chinese sentence."""
+reason as given (user text, isolated as names are), whose name a name or room name looks like — and
+no English of the server's shows inside a Chinese sentence."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ WORDS = {
         "kicked": re.escape("A moderator disconnected you. The page will not reconnect by itself."),
         "announcement": re.escape(f"Only moderators post in #{FSI}news{PDI}."),
         "name_like": re.escape(f"the name {FSI}M\u0430rk{PDI} looks like {FSI}Mark{PDI}, who is online"),
+        "room_like": re.escape(f"room #{FSI}l\u043ebby{PDI} looks like the room #{FSI}lobby{PDI}, "
+                               "which exists already"),
     },
     "zh-CN": {
         "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
@@ -39,6 +41,7 @@ WORDS = {
         "kicked": re.escape("版主断开了你的连接。页面不会自动重新连接。"),
         "announcement": re.escape(f"只有版主和管理员可以在 #{FSI}news{PDI} 发言。"),
         "name_like": re.escape(f"名字 {FSI}M\u0430rk{PDI} 与在线用户 {FSI}Mark{PDI} 的名字相似"),
+        "room_like": re.escape(f"房间名 #{FSI}l\u043ebby{PDI} 与已存在的房间 #{FSI}lobby{PDI} 相似"),
     },
 }
 
@@ -83,6 +86,15 @@ async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url,
     await page.get_by_test_id("name-input").fill("M\u0430rk")  # a Cyrillic а
     await page.get_by_test_id("name-submit").click()
     await expect(page.locator("#name-error")).to_have_text(re.compile(WORDS[lang]["name_like"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, page_url, lang):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", room=None, locale=lang)
+    await alice.get_by_test_id("new-room-toggle").click()
+    await alice.get_by_test_id("new-room").fill("l\u043ebby")  # a Cyrillic о
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["room_like"]))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -204,6 +204,7 @@ async def test_rooms_per_creator_and_per_address_are_limited(user, server, clock
         assert (await alice.request("create", room=f"a{i}"))["type"] == "created"
     refused = await alice.request("create", room="a3")
     assert refused["code"] == "too_many_rooms" and "you have created 3 rooms" in refused["message"]
+    assert (refused["limit"], refused["count"]) == ("creator", 3)
     bob = await user("bob")
     assert (await bob.request("create", room="b0"))["type"] == "created"
     refused = await bob.request("create", room="b1")  # the address's burst of 4 is spent
