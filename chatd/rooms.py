@@ -144,10 +144,12 @@ class Rooms:
         return fit(self.hub.room_list(position, user_id), page_bytes)
 
     def _no_such_room(self, name: str) -> ProtocolError:
+        """``no_such_room`` for ``name``, in words and as the frame's ``room`` and ``removed`` fields."""
         if self.hub.removed_lately(name):
             # Neutral: an admin or the web app deleted it, or it went unused; which, this node may not know.
-            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: it was removed")
-        return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
+            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: it was removed",
+                                 details={"room": name, "removed": True})
+        return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", details={"room": name})
 
     async def create(self, creator: int, address: str | None, name: str, topic: str, now: float) -> Room:
         """Create a room for a user, or raise ProtocolError saying why not; tell the listeners."""

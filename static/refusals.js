@@ -3,7 +3,8 @@
 // The server writes its messages in English. Where a refusal carries its detail as fields too
 // (docs/protocol.md, "error": a mute's room, time left and reason, a reserved name's reason, a
 // ban's end, whose name a name looks like, which rate limit and the wait, the room a room name
-// looks like, which room limit, the person a moderator may not act on), every
+// looks like, which room limit, the room that does not exist or is not joined, the person a
+// moderator may not act on), every
 // language builds its sentence from those fields, so English and Chinese say the same; the
 // moderator's reason is user text, shown as given (isolated, as names are). For any other code an English page shows the server's message
 // (it names the detail: "name is longer than 12 characters") and another language its own words
@@ -59,6 +60,13 @@ const BUILDERS = {
   too_many_rooms(err) {
     if (!['server', 'creator'].includes(err.limit)) return null;
     return t(`refusal.rooms_${err.limit}`, { count: formatNumber(err.count) });
+  },
+  no_such_room(err) {
+    if (err.room === undefined) return null;
+    return t(err.removed ? 'refusal.room_removed' : 'refusal.no_such_room', { room: `#${isolate(err.room)}` });
+  },
+  not_in_room(err) {
+    return err.room === undefined ? null : t('refusal.not_in_room', { room: `#${isolate(err.room)}` });
   },
   forbidden(err) {
     if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;

@@ -70,7 +70,8 @@ async def test_hostile_frame_gets_error_and_connection_survives(user, frame, cod
 async def test_error_carries_the_offending_cid(user):
     mallory = await user("mallory", "lobby")
     answer = await mallory.request("say", room="games", text="x", cid="mine-1")
-    assert answer == {"type": "error", "code": "no_such_room", "message": answer["message"], "cid": "mine-1"}
+    assert answer == {"type": "error", "code": "no_such_room", "message": answer["message"], "cid": "mine-1",
+                      "room": "games"}
 
 
 async def test_requests_before_identify_are_refused(connect):

@@ -32,6 +32,7 @@ WORDS = {
         "name_like": re.escape(f"the name {FSI}M\u0430rk{PDI} looks like {FSI}Mark{PDI}, who is online"),
         "room_like": re.escape(f"room #{FSI}l\u043ebby{PDI} looks like the room #{FSI}lobby{PDI}, "
                                "which exists already"),
+        "no_room": re.escape(f"there is no room #{FSI}nowhere{PDI}"),
     },
     "zh-CN": {
         "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
@@ -42,6 +43,7 @@ WORDS = {
         "announcement": re.escape(f"只有版主和管理员可以在 #{FSI}news{PDI} 发言。"),
         "name_like": re.escape(f"名字 {FSI}M\u0430rk{PDI} 与在线用户 {FSI}Mark{PDI} 的名字相似"),
         "room_like": re.escape(f"房间名 #{FSI}l\u043ebby{PDI} 与已存在的房间 #{FSI}lobby{PDI} 相似"),
+        "no_room": re.escape(f"没有名为 #{FSI}nowhere{PDI} 的房间"),
     },
 }
 
@@ -95,6 +97,13 @@ async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, pa
     await alice.get_by_test_id("new-room").fill("l\u043ebby")  # a Cyrillic о
     await alice.get_by_test_id("create-room").click()
     await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["room_like"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_link_to_a_room_that_does_not_exist_names_it(browser, page_url, lang):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", locale=lang)  # in lobby: the page has settled
+    await alice.goto(page_url + "#/r/nowhere")
+    await expect(alice.locator("#toasts")).to_contain_text(re.compile(WORDS[lang]["no_room"]))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

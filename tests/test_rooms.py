@@ -16,6 +16,7 @@ from chatd.hub import Hub
 from chatd.rooms import PUSH_BYTES, Rooms
 from chatd.server import Server
 from chatd.session import Session
+from tests.adminclient import ROOT
 from tests.conftest import Clock, make_config, until
 from tests.wsclient import ChatClient
 
@@ -296,3 +297,14 @@ async def test_a_room_taken_out_of_rooms_default_is_removed_once_unused(user, se
     tick(server, clock, EXPIRY)
     await written(server)
     assert server.hub.room("news") is None and server.hub.room("lobby") is not None
+
+
+async def test_no_such_room_names_the_room_and_whether_it_was_removed_as_fields(user, server):
+    """docs/protocol.md, "error": what the message says, as fields for a client in any language."""
+    alice = await user("alice")
+    assert (await alice.request("create", room="games"))["type"] == "created"
+    await server.chat.room_care.delete(ROOT, "games")
+    removed = await alice.request("join", room="games")
+    assert (removed["code"], removed["room"], removed["removed"]) == ("no_such_room", "games", True)
+    never = await alice.request("join", room="nowhere")
+    assert (never["code"], never["room"]) == ("no_such_room", "nowhere") and "removed" not in never
