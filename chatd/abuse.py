@@ -67,6 +67,9 @@ class Rule:
     what: str  # how a refusal names what was too many
 
 
+# A refusal's kind as the ``limit`` field of a ``rate_limited`` error names it (the others are
+# HTTP answers, which have no such field).
+LIMITS = {Kind.MESSAGE: "address", Kind.GUEST: "new_users", Kind.ROOM: "new_rooms"}
 RULES = {
     Kind.CONNECT: Rule("connects_per_second", "connect_burst", 1, "new connections"),
     Kind.MESSAGE: Rule("rate_per_second", "rate_burst", 1, "messages"),
@@ -104,6 +107,11 @@ class Refusal:
                     "try again later")
         return (f"too many {RULES[self.kind].what} from your network address (all its users together); "
                 f"try again in {duration_text(self.retry_after)}")
+
+    @property
+    def limit(self) -> str:
+        """The ``limit`` field of the ``rate_limited`` error it becomes (docs/protocol.md, "error")."""
+        return LIMITS.get(self.kind, str(self.kind))
 
     def settings(self) -> str:
         """The settings behind this limit, for the operator's log."""

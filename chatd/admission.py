@@ -12,7 +12,7 @@ own (``chatd.web.connection``).
     admission = Admission(lambda: config, clock, buckets)   # buckets: SharedBuckets, or None (one node)
     refusal = await admission.connect(address)              # None (counted until disconnect), or a Refusal
     refusal = await admission.address_admit(Kind.GUEST, address)
-    why = admission.message_take(session, address, now)     # one node: None, or (why not, seconds to wait)
+    why = admission.message_take(session, address, now)     # one node: None, or (why not, seconds to wait, which limit)
     why = await admission.message_admit(session, address)   # a cluster: the same on Redis
     admission.disconnect(address); admission.forget(user_id)
     refusal = admission.arrive(address)                     # accepted, not yet a WebSocket; depart(address)
@@ -29,6 +29,7 @@ from typing import Any
 from chatd import metrics
 from chatd.abuse import AddressLimits, Kind, Refusal
 from chatd.cluster.limits import SharedBuckets
+from chatd.protocol import LIMIT_USER
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
 
@@ -93,22 +94,22 @@ class Admission:
         wait, _ = answer
         return self._logged(self.addresses.refusal(kind, address, wait, self._clock()), address) if wait else None
 
-    def message_take(self, session: Session, address: str | None, now: float) -> tuple[str, float] | None:
+    def message_take(self, session: Session, address: str | None, now: float) -> tuple[str, float, str] | None:
         """Charge one message to the user's bucket (once identified), then the
         address's, in this process: None when both had a token, else (why not,
-        seconds until one is back). docs/protocol.md, "Rate limits"."""
+        seconds until one is back, which limit). docs/protocol.md, "Rate limits"."""
         user = session.user
         if user is not None:
             bucket = self.user_bucket(user.id)
             if not bucket.take(now):
                 metrics.rate_limited("user")
-                return USER_FLOOD, bucket.wait(now)
+                return USER_FLOOD, bucket.wait(now), LIMIT_USER
         if address is None:  # exempt (address.exempt): no bucket to take from, as address_take would find
             return None
         refusal = self._logged(self.addresses.take(Kind.MESSAGE, address, now), address)  # at the same ``now``
-        return (refusal.message, refusal.retry_after) if refusal is not None else None
+        return (refusal.message, refusal.retry_after, refusal.limit) if refusal is not None else None
 
-    async def message_admit(self, session: Session, address: str | None) -> tuple[str, float] | None:
+    async def message_admit(self, session: Session, address: str | None) -> tuple[str, float, str] | None:
         """``message_take`` on a cluster: the user's and the address's buckets
         on Redis, taken together or not at all; in this process while Redis is out."""
         limits, buckets = self._config().limits, []
@@ -124,9 +125,9 @@ class Admission:
             return None
         if session.user is not None and which == 0:
             metrics.rate_limited("user")
-            return USER_FLOOD, wait
+            return USER_FLOOD, wait, LIMIT_USER
         refusal = self._logged(self.addresses.refusal(Kind.MESSAGE, address, wait, self._clock()), address)
-        return refusal.message, refusal.retry_after
+        return refusal.message, refusal.retry_after, refusal.limit
 
     @staticmethod
     def _logged(refusal: Refusal | None, address: str | None) -> Refusal | None:

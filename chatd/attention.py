@@ -147,7 +147,7 @@ class Attention:
         if "room" in req.fields:
             room = self.rooms.get(req.fields["room"], user.id)
             if room.key not in session.rooms:
-                raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", req.cid)
+                raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", req.cid, details={"room": room.name})
             channel = room.key
         else:
             room, channel = None, f"{PRIVATE}{req.fields['with']}"

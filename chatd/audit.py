@@ -51,6 +51,11 @@ REASON_MAX = 500  # characters of a reason kept
 NAME_MAX = 200  # characters of an actor's name kept
 
 
+def staff_rank(roles: frozenset[str]) -> str | None:
+    """The highest of ADMIN and MODERATOR that ``roles`` hold, or None (docs/protocol.md, "Moderation": ranks)."""
+    return next((role for role in ROLES if holds(roles, role)), None)
+
+
 def holds(roles: frozenset[str], role: str) -> bool:
     """Whether ``roles`` (a user's or an actor's) hold ``role``, directly or by a role including it."""
     return any(role in ROLES.get(held, ()) for held in roles)

@@ -213,7 +213,7 @@ class Chat:
     def _joined_room(self, conn: Connection, name: str, cid: str | None) -> Room:
         room = self.rooms.get(name, conn.session.user.id)
         if room.key not in conn.session.rooms:
-            raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", cid)
+            raise ProtocolError(Code.NOT_IN_ROOM, f"join {room.name!r} first", cid, details={"room": room.name})
         return room
 
     async def _join(self, conn: Connection, req: Request) -> None:

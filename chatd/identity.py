@@ -45,7 +45,7 @@ from chatd.events import Events
 from chatd.feed import Feed
 from chatd.hub import NAMING, Holder, Hub, NameTaken
 from chatd.moderation import Moderation
-from chatd.names import BadName, clean_name, name_taken
+from chatd.names import BadName, clean_name, name_taken, name_taken_fields
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
 from chatd.replies import Connection, answer, answer_page, last_id, loose, stale
 from chatd.reserved import ReservedNames, refusal
@@ -112,7 +112,8 @@ class Identity:
             self._check_name_free(name, None, req.cid)
             refusal = await self.admission.address_admit(Kind.GUEST, conn.address)
             if refusal is not None:
-                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after)
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, req.cid, refusal.retry_after,
+                                    {"limit": refusal.limit})
             who = await self.sign_ins.sign_up(name)
         try:
             self._check_ban(conn, who.user_id, req.cid)
@@ -281,7 +282,7 @@ class Identity:
         """A guest's new name must not be one the operator reserved (a name kept is not checked)."""
         held = self.reserved.match(name, "user")
         if held is not None:
-            raise ProtocolError(Code.NAME_RESERVED, refusal(name, held), cid)
+            raise refusal(name, held, cid)
 
     def _check_name_free(self, name: str, user_id: int | None, cid: str | None) -> None:
         holder = self.cluster.name_holder(name, user_id, self._clock(), self._config().identity.name_hold_seconds)
@@ -357,8 +358,8 @@ class Identity:
         self.keep_names(names, online_keep(self._config().identity.name_hold_seconds))
 
     def _taken(self, name: str, holder: Holder, cid: str | None) -> ProtocolError:
-        hold = self._config().identity.name_hold_seconds
-        return ProtocolError(Code.NAME_TAKEN, name_taken(name, holder.name, holder.left_at, self._clock(), hold), cid)
+        said = (name, holder.name, holder.left_at, self._clock(), self._config().identity.name_hold_seconds)
+        return ProtocolError(Code.NAME_TAKEN, name_taken(*said), cid, details=name_taken_fields(*said))
 
 
 def shown_avatar(avatar: str | None, hosts: list[str]) -> str | None:

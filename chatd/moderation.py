@@ -50,7 +50,7 @@ from typing import Any
 from chatd.audit import ADMIN, MODERATOR, TITLES, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
 from chatd.hub import Hub
-from chatd.protocol import CloseCode, Code, ProtocolError, banned_frame, deleted_frame, error_frame
+from chatd.protocol import KICK_MODERATOR, CloseCode, Code, ProtocolError, banned_frame, deleted_frame, error_frame
 from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of
 from chatd.session import Room, Session
 from chatd.store import MessageRow, Store, now_ms
@@ -137,14 +137,15 @@ class Moderation:
         stops reading once its identify is refused."""
         session.send(wire(banned_frame(ban.reason, ban.until)))
         if refusal is not None:
-            session.send(wire(error_frame(refusal.code, refusal.message, refusal.cid)))
+            session.send(wire(error_frame(refusal.code, refusal.message, refusal.cid, details=refusal.details)))
         if session.close is not None:
             session.close(CloseCode.BANNED, ban.reason or "banned")
 
     def banned_error(self, ban: Ban, cid: str | None) -> ProtocolError:
         """The refusal of an identify by a banned user (``banned``), saying why and how long."""
         why = f": {ban.reason}" if ban.reason else ""
-        return ProtocolError(Code.BANNED, f"you are banned {lasting(ban, self.wall())}{why}", cid)
+        return ProtocolError(Code.BANNED, f"you are banned {lasting(ban, self.wall())}{why}", cid,
+                             details={"reason": ban.reason, "until": ban.until})
 
     def check_say(self, user_id: int, room: Room | None, cid: str | None) -> None:
         """ProtocolError ``muted`` (with the seconds left, when the mute ends by itself) when the
@@ -158,7 +159,9 @@ class Moderation:
         where = "everywhere" if mute.room_id is None else f"in {room.name}"
         until = "until a moderator unmutes you" if mute.until is None else lasting(mute, now)
         why = f": {mute.reason}" if mute.reason else ""
-        raise ProtocolError(Code.MUTED, f"you are muted {where} {until}{why}", cid, seconds_left(mute.until, now))
+        details = {"room": room.name} if mute.room_id is not None else {}
+        raise ProtocolError(Code.MUTED, f"you are muted {where} {until}{why}", cid, seconds_left(mute.until, now),
+                            {**details, "reason": mute.reason})
 
     # Actions
 
@@ -227,7 +230,7 @@ class Moderation:
         admin page's (in the store); → chat sessions ended here. The user may come back at once."""
         await self._target(actor, user_id)
         await self.store.moderation.kick(user_id, entry(actor, "user.kick", f"user:{user_id}", reason))
-        return self.cluster.kick(user_id, reason or KICK_REASON)
+        return self.cluster.kick(user_id, reason or KICK_REASON, KICK_MODERATOR, default=not reason)
 
     async def ban_user(self, actor: Actor, user_id: int, seconds: int | None, reason: str = "") -> Placed:
         """Ban a user for ``seconds`` (None: for good): its sessions close at once, everywhere.
@@ -287,18 +290,20 @@ class Moderation:
         _require(actor, MODERATOR)
         online = self.hub.users.get(user_id)
         if online is not None:
-            roles = online.roles
+            name, roles = online.name, online.roles
         else:
             found = await self.store.moderation.user(user_id)
             if found is None:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
-            roles = found[1]
+            name, roles = found
         if actor.kind == "user" and actor.id == user_id:
             raise ProtocolError(Code.FORBIDDEN, "moderators do not act on themselves")
         if rank(roles) >= rank(actor.roles):
-            title = TITLES[ADMIN if rank(roles) == RANKS[ADMIN] else MODERATOR]
-            raise ProtocolError(Code.FORBIDDEN, f"user {user_id} is {title}: only someone of a higher rank may "
-                                                "mute, kick or ban them")
+            role = ADMIN if rank(roles) == RANKS[ADMIN] else MODERATOR
+            # Named as people know them, the id telling two of one name apart; the fields let a page word it.
+            raise ProtocolError(Code.FORBIDDEN, f"{name} (user {user_id}) is {TITLES[role]}: only someone of a "
+                                                "higher rank may mute, kick or ban them",
+                                details={"user": {"id": user_id, "name": name}, "rank": role})
 
     def _room(self, actor: Actor, name: str | None) -> Room | None:
         if name is None:

@@ -133,6 +133,17 @@ def name_taken(name: str, holder: str, left_at: float | None, now: float, hold_s
     return f"{which} was in use {ago} s ago and is kept for its user for {left} s more"
 
 
+def name_taken_fields(name: str, holder: str, left_at: float | None, now: float, hold_seconds: float) -> dict:
+    """What ``name_taken`` says, as the error frame's fields (docs/protocol.md, "error"): ``name``,
+    ``holder`` (the name in use it looks like), and for a name let go ``since_ms`` (how long ago)
+    and ``kept_ms`` (how much longer it is kept), whole milliseconds."""
+    fields: dict = {"name": name, "holder": holder}
+    if left_at is not None:
+        fields["since_ms"] = max(0, math.floor((now - left_at) * 1000))
+        fields["kept_ms"] = max(1, math.ceil((hold_seconds - (now - left_at)) * 1000))
+    return fields
+
+
 def room_taken(name: str, existing: str) -> str:
     """Why a room ``name`` cannot be created while the room ``existing`` exists."""
     if name.casefold() == existing.casefold():

@@ -60,6 +60,12 @@ REACTIONS_PER_USER = 10
 REACTORS_SHOWN = 20
 REACTORS_LISTED = 40
 EMOJI_MAX_CHARS = 16  # code points of the longest RGI emoji (a family of four with joiners is 11)
+# Which limit a ``rate_limited`` error names in its ``limit`` field (docs/protocol.md, "error"); the
+# address's (``address``, ``new_users``, ``new_rooms``) are ``chatd.abuse.LIMITS``'.
+LIMIT_CONNECTION, LIMIT_USER, LIMIT_SEARCHES = "connection", "user", "searches"
+# Who ended a user's sessions, as a ``kicked`` frame's ``cause`` says (a client words it itself).
+KICK_MODERATOR, KICK_APP, KICK_DELETED = "moderator", "app", "account_deleted"
+KICK_CAUSES = (KICK_MODERATOR, KICK_APP, KICK_DELETED)
 RETRY_ROUNDING_MS = 1e-6  # 0.1 s is 100.00000000000001 ms in floating point: still 100
 
 
@@ -153,14 +159,18 @@ class CloseCode:
 
 class ProtocolError(Exception):
     """A request that is refused; becomes an ``error`` frame. ``retry_after``:
-    seconds until the same request may be let through (``rate_limited``)."""
+    seconds until the same request may be let through (``rate_limited``). ``details``: the
+    frame's fields that say in data what the message says in English (the room and reason
+    of a ``muted``, ...: docs/protocol.md, "error"), so that a client words it in its language."""
 
-    def __init__(self, code: Code, message: str, cid: str | None = None, retry_after: float | None = None):
+    def __init__(self, code: Code, message: str, cid: str | None = None, retry_after: float | None = None,
+                 details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.cid = cid
         self.retry_after = retry_after
+        self.details = details
 
 
 @dataclass
@@ -650,9 +660,16 @@ def reactions_frame(row: MessageRow) -> dict[str, Any]:
     return {"type": "reactions", "id": row.id, **_where(row), "reactions": reactions_part(row), "rev": row.rev}
 
 
-def kicked_frame(reason: str) -> dict[str, Any]:
-    """The ``kicked`` frame a session gets before it is closed with ``CloseCode.KICKED``."""
-    return {"type": "kicked", "reason": displayable(reason, ERROR_MESSAGE_MAX)}
+def kicked_frame(reason: str, cause: str | None = None, default: bool = False) -> dict[str, Any]:
+    """The ``kicked`` frame a session gets before it is closed with ``CloseCode.KICKED``. ``cause``:
+    who ended the sessions (``KICK_CAUSES``; None: not known, a node of an older version said so);
+    ``default``: ``reason`` is the server's words for it, not the kicker's (docs/protocol.md, "kicked")."""
+    frame: dict[str, Any] = {"type": "kicked", "reason": displayable(reason, ERROR_MESSAGE_MAX)}
+    if cause is not None:
+        frame["cause"] = cause
+    if default:
+        frame["default"] = True
+    return frame
 
 
 def banned_frame(reason: str, until: int | None) -> dict[str, Any]:
@@ -677,15 +694,19 @@ def stored_event_frame(row: EventRow) -> dict[str, Any]:
     return event_frame(row.name, json.loads(row.data), row.ts, event_id=row.id)
 
 
-def error_frame(code: Code, message: str, cid: str | None = None, retry_after: float | None = None) -> dict[str, Any]:
+def error_frame(code: Code, message: str, cid: str | None = None, retry_after: float | None = None,
+                details: dict[str, Any] | None = None) -> dict[str, Any]:
     """An ``error`` frame that always encodes: the message is cut to
     ERROR_MESSAGE_MAX characters with unpaired surrogates escaped, and a cid
     that could not be echoed intact is left out. ``retry_after`` (seconds)
-    becomes ``retry_ms``, whole milliseconds rounded up."""
+    becomes ``retry_ms``, whole milliseconds rounded up. ``details`` (``ProtocolError``'s) come
+    last, their top-level strings well formed and bounded as the message is."""
     frame: dict[str, Any] = {"type": "error", "code": str(code), "message": displayable(message, ERROR_MESSAGE_MAX)}
     metrics.error_sent(frame["code"])  # built to be sent: every error frame is counted here, once
     if isinstance(cid, str) and surrogate_at(cid) is None:
         frame["cid"] = cid
     if retry_after is not None:
         frame["retry_ms"] = max(1, math.ceil(retry_after * 1000 - RETRY_ROUNDING_MS))
+    for key, value in (details or {}).items():
+        frame[key] = displayable(value, ERROR_MESSAGE_MAX) if isinstance(value, str) else value
     return frame

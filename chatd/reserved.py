@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chatd.names import NAME_MAX, characters_problem, name_keys
+from chatd.protocol import Code, ProtocolError
 
 WILDCARD = "*"
 SCOPES = ("user", "room", "any")
@@ -115,7 +116,9 @@ class ReservedNames:
         return next((e for e in self.entries if e.scope in (scope, "any") and e.matches(keys)), None)
 
 
-def refusal(name: str, held: Reserved) -> str:
-    """Why ``name`` cannot be had, for the person asking (the pattern is the operator's: not shown)."""
+def refusal(name: str, held: Reserved, cid: str | None = None) -> ProtocolError:
+    """The ``name_reserved`` refusal of ``name``: why it cannot be had, for the person asking, in
+    words and as the frame's ``name`` and ``reason`` fields (the pattern is the operator's: not shown)."""
     why = f": {held.reason}" if held.reason else ""
-    return f"the name {name!r} is reserved on this server{why}; choose another"
+    return ProtocolError(Code.NAME_RESERVED, f"the name {name!r} is reserved on this server{why}; choose another",
+                         cid, details={"name": name, "reason": held.reason})

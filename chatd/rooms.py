@@ -68,6 +68,14 @@ PUSH_BYTES = 16384
 EXPIRIES_PER_TICK = 50
 
 
+def room_exists(name: str, existing: str | None = None) -> ProtocolError:
+    """The ``room_exists`` refusal of a room ``name``: the room ``existing`` has it or a name like it
+    (None: a room this user may not see, which is not named), in words and as the frame's ``name``
+    and ``existing`` fields (docs/protocol.md, "error")."""
+    if existing is None:
+        return ProtocolError(Code.ROOM_EXISTS, f"the room name {name!r} is taken", details={"name": name})
+    return ProtocolError(Code.ROOM_EXISTS, room_taken(name, existing), details={"name": name, "existing": existing})
+
 class Rooms:
     def __init__(self, hub: Hub, store: Store, config: Callable[[], Any],
                  address_admit: Callable[[Kind, str | None], Awaitable[Refusal | None]],
@@ -136,10 +144,12 @@ class Rooms:
         return fit(self.hub.room_list(position, user_id), page_bytes)
 
     def _no_such_room(self, name: str) -> ProtocolError:
+        """``no_such_room`` for ``name``, in words and as the frame's ``room`` and ``removed`` fields."""
         if self.hub.removed_lately(name):
             # Neutral: an admin or the web app deleted it, or it went unused; which, this node may not know.
-            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: it was removed")
-        return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
+            return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r} any more: it was removed",
+                                 details={"room": name, "removed": True})
+        return ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", details={"room": name})
 
     async def create(self, creator: int, address: str | None, name: str, topic: str, now: float) -> Room:
         """Create a room for a user, or raise ProtocolError saying why not; tell the listeners."""
@@ -148,24 +158,27 @@ class Rooms:
             raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms")
         held = self.reserved.match(name, "room")
         if held is not None:
-            raise ProtocolError(Code.NAME_RESERVED, reserved_refusal(name, held))
+            raise reserved_refusal(name, held)
         self.check_free(name, creator)
         # Creates waiting for the store count too, or concurrent ones would all pass.
         if len(self.hub.rooms) + sum(self._creating.values()) >= rooms.max_rooms:
-            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already")
+            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already",
+                                details={"limit": "server", "count": rooms.max_rooms})
         mine = self.hub.created_by[creator] + self._creating.get(creator, 0)
         if rooms.max_per_creator and mine >= rooms.max_per_creator:
             raise ProtocolError(Code.TOO_MANY_ROOMS, f"you have created {mine} rooms that exist, the most one user "
-                                                     "may; rooms nobody uses are removed after a while")
+                                                     "may; rooms nobody uses are removed after a while",
+                                details={"limit": "creator", "count": mine})
         # Counted from here: the address's limit may wait for Redis (a cluster) meanwhile.
         self._creating[creator] = self._creating.get(creator, 0) + 1
         try:
             refusal = await self._address_admit(Kind.ROOM, address)
             if refusal is not None:
-                raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after)
+                raise ProtocolError(Code.RATE_LIMITED, refusal.message, retry_after=refusal.retry_after,
+                                    details={"limit": refusal.limit})
             room_id = await self.store.create_room(name, topic, creator)
         except RoomExists as e:  # created meanwhile (by another process, one day)
-            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, e.existing)) from None
+            raise room_exists(name, e.existing) from None
         finally:
             self._creating[creator] -= 1
             if not self._creating[creator]:
@@ -178,9 +191,9 @@ class Rooms:
         like it; the taken name is said only to whom may see that room."""
         like = self.hub.room_like(name)
         if like is not None and user_id is not None and not like.visible_to(user_id):
-            raise ProtocolError(Code.ROOM_EXISTS, f"the room name {name!r} is taken")  # names are unique
+            raise room_exists(name)  # names are unique
         if like is not None:
-            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, like.name))
+            raise room_exists(name, like.name)
 
     def created(self, room_id: int, name: str, topic: str, creator: int | None, members_only: bool,
                 now: float) -> Room:

@@ -22,7 +22,7 @@ from typing import Any
 from chatd.fulltext import parse_query, snippet
 from chatd.hub import Hub
 from chatd.paging import fit
-from chatd.protocol import Code, ProtocolError, Request, message_frame
+from chatd.protocol import LIMIT_SEARCHES, Code, ProtocolError, Request, message_frame
 from chatd.ratelimit import TokenBucket
 from chatd.replies import Connection, answer_list
 from chatd.rooms import Rooms
@@ -57,7 +57,7 @@ class Search:
         now = self._clock()
         if not bucket.take(now):
             raise ProtocolError(Code.RATE_LIMITED, "too many searches on this connection; wait a moment", cid,
-                                bucket.wait(now))
+                                bucket.wait(now), {"limit": LIMIT_SEARCHES})
 
     async def search(self, conn: Connection, req: Request) -> None:
         """Answer ``results``: the newest matches below ``before`` that the user may read,

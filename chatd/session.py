@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from chatd.audit import staff_rank
 from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
@@ -182,12 +183,16 @@ class User:
         return self.kind != GUEST
 
     def ref(self) -> dict:
-        """The user as frames name it: ``{"id", "name"}``, with ``"avatar"`` and ``"bot": true`` when so."""
+        """The user as frames name it: ``{"id", "name"}``, with ``"avatar"``, ``"bot": true`` and
+        ``"rank"`` (``staff_rank``: what a moderator's page needs to offer only what it may do) when so."""
         ref: dict = {"id": self.id, "name": self.name}
         if self.avatar is not None:
             ref["avatar"] = self.avatar
         if self.kind == BOT:
             ref["bot"] = True
+        ranked = staff_rank(self.roles)
+        if ranked is not None:
+            ref["rank"] = ranked
         return ref
 
 

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatd.audit import Actor, entry
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol import KICK_DELETED, Code, ProtocolError
 from chatd.session import BOT
 from chatd.store import DatabaseUnreachable, Store, WriterClosed
 from chatd.store.userdata import DELETED, erase_identity, export, find_users, tombstone_batch, unfinished
@@ -122,7 +122,7 @@ class UserCare:
         members-only rooms, here and on every node."""
         chat = self.chat
         chat.identity.erased(user_id)  # first: the sessions the kick ends hold no name
-        chat.cluster.kick(user_id, KICK_REASON)
+        chat.cluster.kick(user_id, KICK_REASON, KICK_DELETED, default=True)
         for room in list(chat.hub.rooms.values()):
             if user_id in room.allowed:
                 chat.room_admin.member(room.id, user_id, False)

@@ -60,8 +60,10 @@ const notifications = new Notifications(
 );
 
 const moderator = new Moderator(chat, toast, {
-  dialog: byId('mute-dialog'), form: byId('mute-form'), heading: byId('mute-heading'), duration: byId('mute-duration'),
-  reason: byId('mute-reason'), cancel: byId('mute-cancel'),
+  dialog: byId('mod-dialog'), form: byId('mod-form'), heading: byId('mod-heading'), note: byId('mod-note'),
+  whereField: byId('mod-where-field'), where: byId('mod-where'), whereRoom: byId('mod-where-room'),
+  durationField: byId('mod-duration-field'), duration: byId('mod-duration'), noEnd: byId('mod-no-end'),
+  reasonField: byId('mod-reason-field'), reason: byId('mod-reason'), submit: byId('mod-submit'), cancel: byId('mod-cancel'),
 }, confirmDialog);
 
 const dialog = new NameDialog(
@@ -98,7 +100,7 @@ const client = new ChatClient(chat, store, outbox, {
   toast,
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
-  kicked: (reason) => notice.show(kickedText(reason), { label: t('notice.reconnect'), act: () => chat.start() }),
+  kicked: (kick) => notice.show(kickedText(kick), { label: t('notice.reconnect'), act: () => chat.start() }),
   banned: (ban) => { // no button: coming back is not the user's choice
     app.hidden = true; // nothing of the chat stays on screen (not the rooms it would be joining): only why
     notice.show(bannedText(ban));

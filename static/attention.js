@@ -5,7 +5,7 @@
 
 import { applyRead, applyState, LEVELS } from './readstate.js';
 import { dmKey, roomKey } from './store.js';
-import { errorText } from './i18n.js';
+import { errorText } from './refusals.js';
 
 const READ_RETRY_MS = 1000;
 

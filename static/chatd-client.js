@@ -68,7 +68,7 @@ export class ChatdClient extends EventTarget {
     this.private = new Stream((m, news, live) => this.emit('message', { message: m, news, live }),
       () => this.emit('stale', {}));
     this.says = new Says(this.conn, (say) => this.canSend(say));
-    this.kickReason = null;
+    this.kick = null; // the kicked frame before a close with 4410
     this.ban = null; // {reason, until} once the server said this user or address is banned
     this.cidPrefix = 'c' + randomId(6) + '-';
     this.cidCount = 0;
@@ -88,7 +88,7 @@ export class ChatdClient extends EventTarget {
    * state {state}, open, close {code, reason}, token {token}, welcome {user, frame, reset, newUser},
    * refused {error}, joined {room, frame, fresh}, message {message, news, live}, stale {room?},
    * left {room, reason}, presence, room, event, deleted, edited, reactions, read, notify, closed, typing (the frames),
-   * changed {messages} (messages changed while away, as they are now), kicked {reason}, signedOut {code},
+   * changed {messages} (messages changed while away, as they are now), kicked {reason, cause, default}, signedOut {code},
    * banned {reason, until} (until: ms since the epoch, or null for good),
    * read, notify, closed, typing (the frames: the user's read state and typing hints, docs/protocol.md),
    * told {frame, error} (a request sent with tell() was refused),
@@ -209,7 +209,7 @@ export class ChatdClient extends EventTarget {
     this.user = w.user;
     this.appToken = null;
     this.name = null;
-    this.kickReason = null;
+    this.kick = null;
     this.setToken(w.token);
     this.conn.ready();
     this.emit('welcome', { user: w.user, frame: w, reset, newUser });
@@ -327,7 +327,7 @@ export class ChatdClient extends EventTarget {
       if (r) this.joins.forget(r, { type: 'error', code: 'not_in_room', message: `you were ${f.reason || 'taken out'}` });
       this.emit('left', { room: f.room, reason: f.reason || null });
     } else if (f.type === 'kicked') {
-      this.kickReason = f.reason || '';
+      this.kick = f;
     } else if (f.type === 'banned') {
       this.banned({ reason: f.reason || '', until: f.until ?? null });
     } else if (f.type === 'error' && this.told.has(f.cid)) {
@@ -353,7 +353,8 @@ export class ChatdClient extends EventTarget {
       this.emit('signedOut', { code });
     } else if (code === CLOSE_KICKED) {
       this.conn.stop(); // the server wants this user gone: back only when the user says so
-      this.emit('kicked', { reason: this.kickReason || reason || '' });
+      const kick = this.kick || {};
+      this.emit('kicked', { reason: kick.reason || reason || '', cause: kick.cause ?? null, default: kick.default === true });
     } else if (code === CLOSE_BANNED) {
       this.banned({ reason: reason || '', until: null });
     }

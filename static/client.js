@@ -8,7 +8,8 @@ import { applyRoomEvent, roomKey } from './store.js';
 import { saved } from './persist.js';
 import { PAGE, loadOlder } from './history.js';
 import { loadAround, loadNewer } from './jump.js';
-import { errorText, t } from './i18n.js';
+import { t } from './i18n.js';
+import { errorText } from './refusals.js';
 import { Attention } from './attention.js';
 
 const DEFAULT_ROOM = 'lobby';
@@ -21,7 +22,7 @@ export class ChatClient {
   /**
    * chat: the ChatdClient (chatd-client.js).
    * ui: {askName({name, error, cancellable}), toast(text), signedOut(): forget the user and start over,
-   *      appTokenRefused(error), kicked(reason), banned({reason, until}), left(room, reason): taken out by
+   *      appTokenRefused(error), kicked({reason, cause, default}), banned({reason, until}), left(room, reason): taken out by
    *      the server, event(frame), arrived(view, m): a live message was added to the view}
    */
   constructor(chat, store, outbox, ui) {
@@ -65,7 +66,7 @@ export class ChatClient {
       store.disconnected();
     });
     chat.on('signedOut', () => this.signedOut()); // here, in another tab, or on another device
-    chat.on('kicked', ({ reason }) => this.ui.kicked(reason));
+    chat.on('kicked', (kick) => this.ui.kicked(kick));
     chat.on('banned', (ban) => this.ui.banned(ban));
     chat.on('deleted', (f) => store.deleted(f));
     chat.on('edited', (f) => store.changedFields(f));

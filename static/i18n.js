@@ -3,8 +3,9 @@
 //   t('sidebar.rooms')                      → "Rooms" / "房间"
 //   t('notice.left', {room: '#lobby'})      → placeholders are {name}
 //   plural('sidebar.online', 3)             → key.one / key.other by Intl.PluralRules; {count} is the number
-//   formatTime(ms) formatDay(ms) formatDateTime(ms[, 'short']) formatNumber(n)   (Intl, in the chosen language)
-//   errorText(err)                          → the words for an error frame's code (see its comment)
+//   formatTime(ms) formatDay(ms) formatDateTime(ms[, 'short']) formatNumber(n) formatDuration(ms)   (Intl, in the chosen language)
+//
+// The words for an error frame are refusals.js' errorText.
 //
 // The catalogues are static/i18n/<lang>.json: flat objects of dotted keys.
 // A page with words of its own names them on its root element:
@@ -25,6 +26,9 @@ const SIMPLIFIED = /^zh(-hans(-.*)?|-cn|-sg|-my)?$/;
 // data-i18n-<attr>="key" translates that attribute; data-i18n="key" the text.
 const ATTRIBUTES = ['aria-label', 'placeholder', 'title'];
 const DAY_MS = 86400000;
+// How a duration is worded (formatDuration): its units, largest first, in seconds; how many are named.
+const DURATION_UNITS = [['days', 86400], ['hours', 3600], ['minutes', 60], ['seconds', 1]];
+const DURATION_SHOWN = 2;
 
 /** The language for a browser's preferred languages (navigator.languages): the first one the page speaks. */
 export function pickLanguage(preferred) {
@@ -135,16 +139,23 @@ export function formatDateTime(ms, dateStyle = 'full') {
 }
 
 /**
- * What to show for an error frame or a refused request ({code, message}). The server writes its
- * messages in English, naming the detail ("name is longer than 12 characters"): an English page
- * shows them as they are; a page in another language shows its own words for the code
- * (`error.<code>`), and the server's message only for a code it does not know.
+ * ms as people say how long something lasts, by the server's rule (docs/protocol.md, "error";
+ * chatd/durations.py): whole seconds, a part of one counted as one; the largest unit, and the next
+ * one down when that is not zero: "9 minutes, 59 seconds", "9分钟59秒", "1 day".
  */
-export function errorText(err) {
-  const code = err && err.code;
-  const message = err && err.message;
-  if (current === FALLBACK && message) return String(message);
-  return code && has(`error.${code}`) ? t(`error.${code}`) : String(message || t('error.unknown'));
+export function formatDuration(ms) {
+  let left = Math.max(1, Math.ceil(ms / 1000));
+  const counts = DURATION_UNITS.map(([, size]) => {
+    const count = Math.floor(left / size);
+    left %= size;
+    return count;
+  });
+  const first = counts.findIndex((count) => count > 0);
+  const shown = {};
+  for (let i = first; i < Math.min(first + DURATION_SHOWN, counts.length); i++) {
+    if (counts[i]) shown[DURATION_UNITS[i][0]] = counts[i];
+  }
+  return new Intl.DurationFormat(current, { style: 'long' }).format(shown);
 }
 
 /**

@@ -1,12 +1,13 @@
 // Who is online in the room on screen; clicking someone opens a private
-// conversation with them. A moderator also gets a menu on each member: mute
-// in this room, kick, ban (moderation.js). While the page is disconnected, who
+// conversation with them. A moderator also gets a menu on each member whose rank
+// is below theirs: mute, unmute, kick, ban (moderation.js). While the page is disconnected, who
 // was online then, greyed, under a heading that does not call them online.
 
 import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { avatar, botBadge } from './marks.js';
 import { fill, formatNumber, t } from './i18n.js';
+import { offeredActions } from './moderation.js';
 
 const talkTitle = (u) => t('members.talk_title', { name: isolate(u.name), tag: userTag(u.id) });
 
@@ -30,9 +31,9 @@ export class MembersView {
     const members = room ? [...room.members.values()] : [];
     members.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
     const meId = store.me ? store.me.id : null;
-    const moderates = store.moderates();
-    syncList(els.list, this.items, members, (u) => [u.id, u.id === meId, u.avatar, u.bot, moderates].join(':'),
-      (u) => this.build(u, u.id === meId, moderates ? room : null),
+    const meRank = store.me ? store.me.rank : null;
+    syncList(els.list, this.items, members, (u) => [u.id, u.id === meId, u.avatar, u.bot, u.rank, meRank].join(':'),
+      (u) => this.build(u, u.id === meId, room),
       (li, u) => {
         const button = li.querySelector('button');
         (button || li).dataset.testid = 'member-' + u.name;
@@ -55,7 +56,7 @@ export class MembersView {
 
   // The name ellipsized, then the user's tag (telling apart two users who had
   // the same name), which always shows.
-  build(user, isMe, moderatedRoom) {
+  build(user, isMe, room) {
     const name = bdi(user.name, { class: 'member-name' });
     const tag = h('span', { class: 'member-tag', title: t('members.user_id', { id: user.id }) }, userTag(user.id));
     const face = avatar(user);
@@ -67,11 +68,12 @@ export class MembersView {
       title: talkTitle(user),
       onclick: () => this.actions.openConversation(user),
     }, face, name, tag, badge, srOnly(t('members.talk_sr')));
-    return h('li', { class: 'member' }, button, moderatedRoom ? this.menu(user, moderatedRoom.name) : null);
+    const actions = offeredActions(this.store.me, user);
+    return h('li', { class: 'member' }, button, actions.length ? this.menu(user, room.name, actions) : null);
   }
 
   // A disclosure (keyboard and screen readers know it: Enter or Space opens it, Tab walks its buttons).
-  menu(user, room) {
+  menu(user, room, actions) {
     const m = this.actions.moderator;
     const item = (label, act, testid) => h('li', {}, h('button', {
       type: 'button', 'data-testid': testid, onclick: (e) => {
@@ -83,8 +85,6 @@ export class MembersView {
     return h('details', { class: 'mod-menu', 'data-testid': 'moderate-' + user.name },
       h('summary', { 'aria-label': label, title: label }, '⋯'),
       h('ul', { 'aria-label': label },
-        item(t('moderation.mute_menu'), () => m.mute(user, room), 'mute'),
-        item(t('moderation.kick_menu'), () => m.kick(user), 'kick'),
-        item(t('moderation.ban_menu'), () => m.ban(user), 'ban')));
+        ...actions.map((action) => item(t(`moderation.${action}_menu`), () => m.open(action, user, room), action))));
   }
 }

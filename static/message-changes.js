@@ -5,7 +5,8 @@
 // message-edit.js and message-actions.js.
 
 import { messageLink } from './deep-links.js';
-import { errorText, t } from './i18n.js';
+import { t } from './i18n.js';
+import { errorText } from './refusals.js';
 import { excerpt } from './text.js';
 
 export class MessageChanges {

@@ -3,6 +3,9 @@
 
 import { h, setChildren } from './dom.js';
 import { formatDateTime, has, t } from './i18n.js';
+import { isolate } from './text.js';
+
+const KICK_CAUSES = ['moderator', 'app', 'account_deleted']; // a kicked frame's causes the page words itself
 
 /**
  * The text for an `identify` refused because of its app token (an `error` frame): what the code
@@ -14,14 +17,19 @@ export function appTokenProblem(err) {
   return t('notice.app_token', { what, code: err.code, message: err.message || '' });
 }
 
-/** The text for a kick; reason: the server's, perhaps empty. */
-export function kickedText(reason) {
-  return reason ? t('notice.kicked_reason', { reason }) : t('notice.kicked');
+/**
+ * The text for a kick (docs/protocol.md, "kicked"): who did it (`cause`: moderator, app,
+ * account_deleted; null from a server that does not say), in the page's words, and the reason
+ * as the kicker gave it (user text, isolated), unless it is the server's own words (`default`).
+ */
+export function kickedText({ reason, cause, default: isDefault }) {
+  const who = KICK_CAUSES.includes(cause) ? `notice.kicked_${cause}` : 'notice.kicked';
+  return reason && !isDefault ? t(`${who}_reason`, { reason: isolate(reason) }) : t(who);
 }
 
 /** The text for a ban (docs/protocol.md, "Banned"); until: ms since the epoch, or null for good. */
 export function bannedText({ reason, until }) {
-  const why = reason ? t('notice.ban_reason', { reason }) : '';
+  const why = reason ? t('notice.reason', { reason: isolate(reason) }) : '';
   return until === null ? t('notice.banned_for_good', { why }) : t('notice.banned_until', { when: formatDateTime(until), why });
 }
 

@@ -11,7 +11,8 @@
 import { randomId } from './connection.js';
 import { saved } from './persist.js';
 import { wellFormed } from './wellformed.js';
-import { errorText, t } from './i18n.js';
+import { t } from './i18n.js';
+import { errorText } from './refusals.js';
 
 export class Outbox {
   /** chat: the ChatdClient; toast(text) */

@@ -4,7 +4,8 @@
 // Text from others always becomes text nodes (dom.js), never markup.
 
 import { bdi, h, setChildren } from './dom.js';
-import { errorText, fill, formatDateTime, formatDay, formatNumber, formatTime, plural, t } from './i18n.js';
+import { fill, formatDateTime, formatDay, formatNumber, formatTime, plural, t } from './i18n.js';
+import { errorText } from './refusals.js';
 
 const PAGE = 20;
 

@@ -5,7 +5,8 @@
 // uploaded ones with the next message (ready()) and then empties the tray (clear()).
 
 import { h, setChildren } from './dom.js';
-import { errorText, t } from './i18n.js';
+import { t } from './i18n.js';
+import { errorText } from './refusals.js';
 import { fileSize } from './file-size.js';
 import { upload } from './uploader.js';
 

@@ -170,6 +170,7 @@ async def test_two_hundred_guests_from_one_address_in_half_a_second_are_limited(
     assert refused[0]["message"] == ("too many new users from your network address (all its users together); "
                                      "try again in 10 seconds")
     assert 9_000 < refused[0]["retry_ms"] <= 10_000  # a guest every 10 s, the first already on its way
+    assert refused[0]["limit"] == "new_users"
     # Connecting that fast is refused too: the burst of 100, then 10 a second (0.4 s: about 4 more).
     assert 100 < len(clients) <= 105
     assert {status for client, status in outcomes if client is None} == {429}

@@ -26,7 +26,7 @@ async def test_a_kick_closes_every_session_with_4410_and_the_reason(server, conn
                                      key=key)
     assert status == 200 and body == {"id": uid, "sessions_here": 2}
     for client in (alice, second):
-        assert (await client.expect("kicked"))["reason"] == "account suspended"
+        assert await client.expect("kicked") == {"type": "kicked", "reason": "account suspended", "cause": "app"}
         try:
             await client.expect("never")
         except ConnectionClosed as e:

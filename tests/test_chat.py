@@ -64,7 +64,7 @@ async def test_switching_rooms_needs_no_reconnect(user):
     left = await alice.request("leave", room="lobby")
     assert left["type"] == "left"
     refused = await alice.say("lobby", "not here any more")
-    assert refused["code"] == "not_in_room"
+    assert (refused["code"], refused["room"]) == ("not_in_room", "lobby")  # the room as a field too
 
 
 async def test_private_message_reaches_both_users_sessions_and_no_one_else(user, connect):

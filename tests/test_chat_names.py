@@ -108,6 +108,7 @@ async def test_look_alikes_of_a_room_name_are_refused(user):
         refused = await alice.request("create", room=name)
         assert refused["code"] == "room_exists", name
         assert "'lobby'" in refused["message"]
+        assert (refused["name"], refused["existing"]) == (name, "lobby")  # as fields too, for any language
     assert (await alice.request("create", room="lobbyist"))["type"] == "created"
     assert [r["name"] for r in (await alice.request("rooms"))["rooms"]] == ["lobby", "lobbyist"]
 

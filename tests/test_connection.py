@@ -293,8 +293,9 @@ async def test_over_limit_garbage_is_answered_rate_limited(raw, config_overrides
     client = await raw()
     for data in (b"{nope", b"{nope", b"{nope"):
         client.send(Opcode.TEXT, data)
-    codes = [(await client.next_json())["code"] for _ in range(3)]
-    assert codes == ["bad_json", "bad_json", "rate_limited"]  # a flood of garbage is a flood all the same
+    answers = [await client.next_json() for _ in range(3)]
+    assert [a["code"] for a in answers] == ["bad_json", "bad_json", "rate_limited"]  # a flood of garbage all the same
+    assert answers[-1]["limit"] == "connection"
 
 
 async def test_a_closed_connection_is_freed_at_once(raw, server):

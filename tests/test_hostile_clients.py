@@ -70,7 +70,8 @@ async def test_hostile_frame_gets_error_and_connection_survives(user, frame, cod
 async def test_error_carries_the_offending_cid(user):
     mallory = await user("mallory", "lobby")
     answer = await mallory.request("say", room="games", text="x", cid="mine-1")
-    assert answer == {"type": "error", "code": "no_such_room", "message": answer["message"], "cid": "mine-1"}
+    assert answer == {"type": "error", "code": "no_such_room", "message": answer["message"], "cid": "mine-1",
+                      "room": "games"}
 
 
 async def test_requests_before_identify_are_refused(connect):
@@ -135,6 +136,7 @@ async def test_user_rate_limit_spans_connections(user, connect, config_overrides
     answers = [await tab2.request("rooms") for _ in range(2)] + [await alice.request("rooms")]
     assert [a["type"] for a in answers] == ["rooms", "rooms", "error"]
     assert answers[-1]["code"] == "rate_limited" and "all its connections together" in answers[-1]["message"]
+    assert answers[-1]["limit"] == "user"  # which limit, as a field too
 
 
 UNLIMITED_RATE = {"rate_per_second": 1e9, "rate_burst": 1e9, "user_rate_per_second": 1e9, "user_rate_burst": 1e9}

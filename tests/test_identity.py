@@ -60,7 +60,7 @@ async def test_each_app_token_sets_the_name_roles_and_avatar_shown_only_from_all
     first = await (await connect()).identify(app_token=web_app.token(
         "u-9", name="Max", roles=["moderator"], avatar="https://cdn.shop.example/max.png"))
     assert first["user"] == {"id": first["user"]["id"], "name": "Max", "avatar": "https://cdn.shop.example/max.png",
-                             "roles": ["moderator"]}
+                             "rank": "moderator", "roles": ["moderator"]}
     later = await (await connect()).identify(app_token=web_app.token(
         "u-9", name="Maxine", avatar="https://tracker.example/pixel.png"))
     assert later["user"] == {"id": first["user"]["id"], "name": "Maxine"}, "no roles now; a third-party avatar unshown"
@@ -76,6 +76,7 @@ async def test_app_users_are_never_locked_out_by_a_name_and_may_share_one(web_ap
     alice = await (await connect()).identify(app_token=web_app.token("u-1"))
     impostor = await (await connect()).identify(name="Аlice")  # a Cyrillic А
     assert impostor["code"] == "name_taken" and "'Alice'" in impostor["message"]
+    assert (impostor["name"], impostor["holder"]) == ("Аlice", "Alice") and "kept_ms" not in impostor  # online
     renamed = await (await connect()).identify(token=alice["token"], name="Alicia")
     assert renamed["code"] == "forbidden" and "web app" in renamed["message"]
 
@@ -86,6 +87,9 @@ async def test_a_guest_cannot_take_the_name_of_an_app_user_who_just_left(server,
     await until(lambda: alice.welcome["user"]["id"] not in server.hub.users, what="alice gone")
     held = await (await connect()).identify(name="alice")
     assert held["code"] == "name_taken" and "kept for its user" in held["message"]
+    hold_ms = server.config.identity.name_hold_seconds * 1000
+    assert (held["name"], held["holder"]) == ("alice", "Alice")  # the fields say it too, for any language
+    assert held["since_ms"] >= 0 and held["since_ms"] + held["kept_ms"] in (hold_ms, hold_ms + 1)
     back = await (await connect()).identify(app_token=web_app.token("u-1"))
     assert back["type"] == "welcome", "its own name, back at once"
 

@@ -111,6 +111,7 @@ async def test_a_mute_refuses_say_with_the_time_left_and_ends_by_itself(server, 
     refused = await spammer.say("lobby", "more spam")
     assert refused["code"] == "muted" and refused["retry_ms"] == 600_000
     assert refused["message"] == "you are muted in lobby for 10 minutes: flooding"
+    assert (refused["room"], refused["reason"]) == ("lobby", "flooding")  # the same as fields, for any language
     assert (await spammer.say("games", "elsewhere is fine"))["type"] == "ack"
     assert (await spammer.request("say", to=mod.welcome["user"]["id"], text="so is private"))["type"] == "ack"
 
@@ -122,6 +123,7 @@ async def test_a_mute_refuses_say_with_the_time_left_and_ends_by_itself(server, 
         refused = await spammer.request("say", text="x", **frame)
         assert refused["code"] == "muted" and "retry_ms" not in refused
         assert refused["message"] == "you are muted everywhere until a moderator unmutes you"
+        assert "room" not in refused and refused["reason"] == ""
     assert (await mod.request("unmute", user=uid))["type"] == "done"
     assert (await spammer.say("games", "free"))["type"] == "ack"
     assert [a[0] for a in await audit(server)] == ["user.mute", "user.mute", "user.unmute"]
@@ -152,9 +154,13 @@ async def test_a_kick_closes_every_session_of_the_user(server, app_user, user, c
     tab = await (await connect()).enter(token=alice.welcome["token"])
     assert (await mod.request("kick", user=alice.welcome["user"]["id"], reason="calm down"))["type"] == "done"
     for client in (alice, tab):
-        assert (await client.expect("kicked"))["reason"] == "calm down"
+        assert await client.expect("kicked") == {"type": "kicked", "reason": "calm down", "cause": "moderator"}
         assert await closed_with(client) == (4410, "calm down")
     assert (await mod.request("ping"))["type"] == "pong"
+    again = await (await connect()).enter(token=alice.welcome["token"])
+    assert (await mod.request("kick", user=alice.welcome["user"]["id"]))["type"] == "done"  # no reason given
+    assert await again.expect("kicked") == {"type": "kicked", "reason": "kicked by a moderator", "cause": "moderator",
+                                            "default": True}
     assert (await audit(server))[-1] == ("user.kick", "mod", f"user:{alice.welcome['user']['id']}")
 
 
@@ -173,6 +179,7 @@ async def test_a_banned_user_is_closed_now_and_refused_on_resume_and_app_token(s
         client = await connect()
         refused = await client.identify(cid="who", **identify)
         assert refused["code"] == "banned" and refused["message"] == "you are banned for 1 hour: trolling"
+        assert (refused["reason"], refused["until"]) == ("trolling", wall.now + 3600_000)
         assert (await client.expect("banned"))["reason"] == "trolling", "the frame came first, kept by the client"
         assert await closed_with(client) == (4403, "trolling")
     wall.now += 3600_001
@@ -245,7 +252,7 @@ async def test_moderation_requests_are_forbidden_to_everyone_else(server, app_us
     assert await audit(server) == []
 
 
-async def test_ranks_a_moderator_cannot_act_on_a_moderator_or_admin_an_admin_can(server, app_user):
+async def test_ranks_a_moderator_cannot_act_on_a_moderator_or_admin_an_admin_can(server, app_user, user):
     mod = await app_user("mod", "lobby", roles=["moderator"])
     other_mod = await app_user("mod2", "lobby", roles=["moderator"])
     boss = await app_user("boss", "lobby", roles=["admin"])
@@ -253,9 +260,17 @@ async def test_ranks_a_moderator_cannot_act_on_a_moderator_or_admin_an_admin_can
         refused = await mod.request("mute", user=target.welcome["user"]["id"], seconds=60)
         assert refused["code"] == "forbidden", refused
     assert "is an admin" in (await mod.request("ban", user=boss.welcome["user"]["id"]))["message"]
-    assert f"user {other_mod.welcome['user']['id']} is a moderator:" in (
-        await mod.request("kick", user=other_mod.welcome["user"]["id"]))["message"]
+    refused = await mod.request("kick", user=other_mod.welcome["user"]["id"])
+    assert f"mod2 (user {other_mod.welcome['user']['id']}) is a moderator:" in refused["message"]
+    assert (refused["user"], refused["rank"]) == ({"id": other_mod.welcome["user"]["id"], "name": "mod2"}, "moderator")
     assert (await boss.request("mute", user=mod.welcome["user"]["id"], seconds=60))["type"] == "done"
+    # Refs say the rank, so that a page offers only what its user may do.
+    assert (mod.welcome["user"]["rank"], boss.welcome["user"]["rank"]) == ("moderator", "admin")
+    guest = await user("guest")
+    joined = await guest.request("join", room="lobby")
+    ranks = {m["name"]: m.get("rank") for m in joined["members"]}
+    assert ranks == {"mod": "moderator", "mod2": "moderator", "boss": "admin", "guest": None}
+    assert "rank" not in guest.welcome["user"]
 
 
 @pytest.mark.parametrize(("kind", "fields", "code", "words"), [

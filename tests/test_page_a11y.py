@@ -1,6 +1,6 @@
 """axe-core (the copy axe-playwright-python bundles) finds no serious or critical violation on any
 view of the page: the name form, a room with messages, a private conversation, the search
-results, the notifications, the settings, the quick switcher, the mute dialog, the emoji picker
+results, the notifications, the settings, the quick switcher, the moderation dialog, the emoji picker
 and the sidebar drawer, in English and Chinese, light and dark (the system's theme, which
 style.css follows through light-dark()), on a desktop and on a phone. Each (language, theme)
 pair sweeps every view in one page session; the two viewports alternate between the pairs, so
@@ -89,7 +89,7 @@ async def test_no_serious_violation_on_any_view(browser, page_url, server, local
     await bob.get_by_test_id("name-submit").click()
     await in_room(bob)
 
-    # mona moderates (an app token's role): her page has every menu, the mute dialog included.
+    # mona moderates (an app token's role): her page has every menu, the moderation dialog included.
     mona = await tab(browser, page_url, viewport, locale, scheme)
     token = jwt.encode({"sub": "u-mona", "name": "mona", "roles": ["moderator"], "exp": int(time.time() + 300)},
                        APP_SECRET, algorithm="HS256")
@@ -144,9 +144,9 @@ async def test_no_serious_violation_on_any_view(browser, page_url, server, local
     await open_members(mona, phone)
     await mona.get_by_test_id("moderate-bob").locator("summary").click()
     await mona.get_by_test_id("moderate-bob").get_by_test_id("mute").click()
-    await expect(mona.get_by_test_id("mute-dialog")).to_be_visible()
-    found += await violations(mona, "mute dialog")
-    await mona.locator("#mute-cancel").click()
+    await expect(mona.get_by_test_id("mod-dialog")).to_be_visible()
+    found += await violations(mona, "moderation dialog")
+    await mona.locator("#mod-cancel").click()
 
     await open_members(mona, phone)
     await mona.get_by_test_id("member-bob").click()

@@ -21,6 +21,11 @@ def config_overrides() -> dict:
     return {"app_tokens": {"secret": APP_SECRET}}
 
 
+# What a page in English says to a user the dialog muted in lobby for 10 minutes because of "flooding".
+MUTED_FLOODING = re.compile("muted in #\u2068lobby\u2069 for (10 minutes|9 minutes, [0-9]+ seconds): "
+                            "\u2068flooding\u2069")
+
+
 def moderator_token(sub: str, name: str, *roles: str) -> str:
     return jwt.encode({"sub": sub, "name": name, "roles": list(roles), "exp": int(time.time() + 300)}, APP_SECRET,
                       algorithm="HS256")
@@ -28,21 +33,33 @@ def moderator_token(sub: str, name: str, *roles: str) -> str:
 
 async def mute_in_dialog(mod: Page) -> None:
     """In the mute dialog ``mod``'s menu opened: 10 minutes, reason "flooding"; waits for the toast."""
-    mute = mod.get_by_test_id("mute-dialog")
-    await mute.get_by_test_id("mute-duration").select_option("600")
-    await mute.get_by_test_id("mute-reason").fill("flooding")
-    await mute.get_by_test_id("mute-submit").click()
+    mute = mod.get_by_test_id("mod-dialog")
+    await mute.get_by_test_id("mod-duration").select_option("600")
+    await mute.get_by_test_id("mod-reason").fill("flooding")
+    await mute.get_by_test_id("mod-submit").click()
     await expect(mute).to_be_hidden()
     await expect(mod.locator("#toasts")).to_contain_text("is muted in #\u2068lobby\u2069: 10 minutes.")
 
 
-async def moderator_tab(browser, page_url, name: str, *roles: str):  # noqa: F811
-    page = await (await browser.new_context()).new_page()
+async def in_dialog(page: Page, duration: str | None = None, reason: str | None = None) -> None:
+    """Fill the moderation dialog ``page``'s menu opened (``duration``: seconds, "" for no end) and submit it."""
+    dialog = page.get_by_test_id("mod-dialog")
+    await expect(dialog).to_be_visible()
+    if duration is not None:
+        await dialog.get_by_test_id("mod-duration").select_option(duration)
+    if reason is not None:
+        await dialog.get_by_test_id("mod-reason").fill(reason)
+    await dialog.get_by_test_id("mod-submit").click()
+    await expect(dialog).to_be_hidden()
+
+
+async def moderator_tab(browser, page_url, name: str, *roles: str, **context_options):  # noqa: F811
+    page = await (await browser.new_context(**context_options)).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.js_errors = errors
-    page.on("dialog", lambda dialog: dialog.accept(page.dialog_answer))
-    page.dialog_answer = ""
+    page.browser_dialogs = []  # the page asks in its own dialogs, never with prompt() or confirm()
+    page.on("dialog", lambda dialog: page.browser_dialogs.append(dialog.message))
     await page.goto(page_url + "#app_token=" + moderator_token(f"u-{name}", name, *roles))
     await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     await page.get_by_test_id("room-lobby").click()
@@ -81,14 +98,13 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
     await menu.get_by_test_id("mute").click()  # a dialog asks for how long and why (optional)
     await mute_in_dialog(mod)
     await send(bob, "can I talk?")
-    muted = re.compile("muted in lobby for (10|9) minutes.*: flooding")  # the reason the dialog took
-    await expect(bob.get_by_test_id("failed-reason")).to_contain_text(muted)
+    await expect(bob.get_by_test_id("failed-reason")).to_contain_text(MUTED_FLOODING)
 
-    mod.dialog_answer = "spamming links"
     await menu.locator("summary").click()
     await menu.get_by_test_id("ban").click()
+    await in_dialog(mod, "", "spamming links")  # for good
     notice = bob.get_by_test_id("notice")
-    await expect(notice).to_contain_text("You are banned from this chat for good. Reason: spamming links.")
+    await expect(notice).to_contain_text("You are banned from this chat for good. Reason: \u2068spamming links\u2069.")
     await expect(bob.get_by_test_id("notice-action")).to_be_hidden()  # nothing to click to come back
     await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     await expect(bob.locator("#retry-now")).to_be_hidden()
@@ -96,11 +112,12 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
     await until(lambda: not [s for s in server.sockets if s.session.user and s.session.user.id == user_id],
                 what="bob's sessions closed")
     await bob.reload()  # coming back on its own: refused again, the page says why
-    await expect(bob.get_by_test_id("notice")).to_contain_text("Reason: spamming links.")
+    await expect(bob.get_by_test_id("notice")).to_contain_text("Reason: \u2068spamming links\u2069.")
     await expect(bob.locator("#app")).to_be_hidden()  # only the notice: no stale room list "Joining…"
     await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     page = await server.chat.store.audit.page(None, 10)
     assert [row["action"] for row in reversed(page.rows)] == ["user.mute", "user.ban"]
+    assert not mod.browser_dialogs
 
 
 async def test_a_shorter_mute_from_the_page_leaves_the_longer_one_and_the_toast_says_so(browser, page_url,  # noqa: F811
@@ -108,15 +125,83 @@ async def test_a_shorter_mute_from_the_page_leaves_the_longer_one_and_the_toast_
     await open_tab(browser, page_url, "bob")
     mod = await moderator_tab(browser, page_url, "mona", "moderator")
     menu = mod.get_by_test_id("moderate-bob")
-    mute = mod.get_by_test_id("mute-dialog")
     # Until unmuted, then 10 minutes: the first stays. Each toast is awaited, so the first is stored first.
-    for duration, said in (("", ": until unmuted."), ("600", " until unmuted already: that mute stays.")):
+    for duration, said in (("", " is muted in #\u2068lobby\u2069: until unmuted."),
+                           ("600", " is muted until unmuted already: that mute stays.")):
         await menu.locator("summary").click()
         await menu.get_by_test_id("mute").click()
-        await mute.get_by_test_id("mute-duration").select_option(duration)
-        await mute.get_by_test_id("mute-submit").click()
-        await expect(mute).to_be_hidden()
-        await expect(mod.locator("#toasts")).to_contain_text(f"is muted in #\u2068lobby\u2069{said}")
+        await in_dialog(mod, duration)
+        await expect(mod.locator("#toasts")).to_contain_text("\u2068bob\u2069" + said)
     [held] = server.chat.moderation.mutes()
     assert held.until is None
     assert not mod.js_errors
+
+
+FSI, PDI = "\u2068", "\u2069"  # a name inside the page's sentences: between Unicode isolates
+# What the moderator's page says, per language.
+TOOL_WORDS = {
+    "en": {"muted": f"{FSI}bob{PDI} is muted everywhere: until unmuted.",
+           "unmuted": f"{FSI}bob{PDI} is no longer muted everywhere.",
+           "kicked": f"{FSI}bob{PDI} was kicked.", "ban_heading": f"Ban {FSI}bob{PDI}", "for_good": "for good",
+           "banned": f"{FSI}bob{PDI} is banned: 1 day."},
+    "zh-CN": {"muted": f"{FSI}bob{PDI} 已在所有房间和私信中被禁言：直到解除禁言。",
+              "unmuted": f"{FSI}bob{PDI} 在所有房间和私信中的禁言已解除。",
+              "kicked": f"{FSI}bob{PDI} 已被踢出。", "ban_heading": f"封禁 {FSI}bob{PDI}", "for_good": "永久",
+              "banned": f"{FSI}bob{PDI} 已被封禁：1 天。"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+async def test_the_moderation_dialog_mutes_unmutes_kicks_and_bans_only_whom_the_rank_may(  # noqa: F811
+        browser, page_url, lang):  # noqa: F811
+    words = TOOL_WORDS[lang]
+    bob = await open_tab(browser, page_url, "bob")
+    await moderator_tab(browser, page_url, "mo2", "moderator")
+    boss = await moderator_tab(browser, page_url, "boss", "admin")
+    mona = await moderator_tab(browser, page_url, "mona", "moderator", locale=lang)
+    # A moderator acts only on those below: no menu on another moderator, an admin, or herself.
+    await expect(mona.get_by_test_id("member-boss")).to_be_visible()
+    await expect(mona.get_by_test_id("member-mo2")).to_be_visible()
+    await expect(mona.locator("[data-testid^=moderate-]")).to_have_count(1)
+    await expect(mona.get_by_test_id("moderate-bob")).to_be_visible()
+    await expect(boss.locator("[data-testid^=moderate-]")).to_have_count(3)  # an admin: on the moderators too
+
+    toasts = mona.locator("#toasts")
+    dialog = mona.get_by_test_id("mod-dialog")
+    menu = mona.get_by_test_id("moderate-bob")
+
+    async def choose(action: str) -> None:
+        await menu.locator("summary").click()
+        await menu.get_by_test_id(action).click()
+        await expect(dialog).to_be_visible()
+
+    await choose("mute")  # everywhere, until unmuted
+    await dialog.get_by_test_id("mod-where").select_option("")
+    await in_dialog(mona, "", "flooding")
+    await expect(toasts).to_contain_text(words["muted"])
+    await send(bob, "am I muted?")
+    await expect(bob.get_by_test_id("failed-reason")).to_contain_text("muted everywhere until a moderator unmutes you")
+
+    await choose("unmute")  # the mute without an end is lifted from the page too
+    await dialog.get_by_test_id("mod-where").select_option("")
+    await in_dialog(mona)
+    await expect(toasts).to_contain_text(words["unmuted"])
+    await send(bob, "free again")
+    await expect(messages(mona).filter(has_text="free again")).to_have_count(1)
+
+    await choose("kick")  # in the page's dialog, not the browser's prompt()
+    await in_dialog(mona, reason="cool off")
+    await expect(toasts).to_contain_text(words["kicked"])
+    await expect(bob.locator("#notice-text")).to_contain_text(f"A moderator disconnected you: {FSI}cool off{PDI}.")
+    await bob.get_by_test_id("notice-action").click()
+    await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+
+    await expect(menu).to_be_visible()  # bob is back in the room
+    await choose("ban")  # for a time, or for good
+    await expect(mona.locator("#mod-heading")).to_have_text(words["ban_heading"])
+    await expect(dialog.locator("#mod-no-end")).to_have_text(words["for_good"])
+    await in_dialog(mona, "86400", "spam")
+    await expect(toasts).to_contain_text(words["banned"])
+    await expect(bob.locator("#notice-text")).to_contain_text("You are banned from this chat until ")
+    await expect(bob.locator("#notice-text")).to_contain_text(f"Reason: {FSI}spam{PDI}.")
+    assert not mona.browser_dialogs and not mona.js_errors

@@ -58,12 +58,13 @@ async def test_guests_and_their_rooms_are_refused_reserved_names_on_every_node(t
         guest = await two_nodes.client(node)
         refused = await guest.identify(name="Admіn")  # a Cyrillic і
         assert refused["code"] == "name_reserved" and "staff only" in refused["message"]
+        assert (refused["name"], refused["reason"]) == ("Admіn", "staff only")  # for a page in any language
     alice = await two_nodes.user(b, "alice")
     assert (await alice.identify(name="x"))["code"] == "already_identified"
     renamed = await (await two_nodes.client(b)).identify(token=alice.welcome["token"], name="ADMIN")
     assert renamed["code"] == "name_reserved"
     made = await alice.request("create", room="The-Official-News")
-    assert made["code"] == "name_reserved"
+    assert (made["code"], made["name"], made["reason"]) == ("name_reserved", "The-Official-News", "")
     assert (await alice.request("create", room="news"))["type"] == "created"
     app_user = await (await two_nodes.client(b)).identify(app_token=web_app.token("u-1", name="Boss"))
     assert app_user["type"] == "welcome", "the app vouches for its users' names"

@@ -43,7 +43,7 @@ async def test_a_non_member_neither_sees_nor_joins_nor_reads_it_and_a_member_doe
             "the same answer as for a room that does not exist"
     taken = await mallory.request("create", room="club")
     assert taken == {"type": "error", "code": "room_exists", "message": "the room name 'club' is taken",
-                     "cid": taken["cid"]}, "names are unique: a name can only be said to be taken"
+                     "cid": taken["cid"], "name": "club"}, "names are unique: a name can only be said to be taken"
 
     listed = await alice.request("rooms")
     assert {"name": "club", "topic": "the club", "online": 0, "members_only": True} in listed["rooms"]

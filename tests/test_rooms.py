@@ -16,6 +16,7 @@ from chatd.hub import Hub
 from chatd.rooms import PUSH_BYTES, Rooms
 from chatd.server import Server
 from chatd.session import Session
+from tests.adminclient import ROOT
 from tests.conftest import Clock, make_config, until
 from tests.wsclient import ChatClient
 
@@ -204,13 +205,14 @@ async def test_rooms_per_creator_and_per_address_are_limited(user, server, clock
         assert (await alice.request("create", room=f"a{i}"))["type"] == "created"
     refused = await alice.request("create", room="a3")
     assert refused["code"] == "too_many_rooms" and "you have created 3 rooms" in refused["message"]
+    assert (refused["limit"], refused["count"]) == ("creator", 3)
     bob = await user("bob")
     assert (await bob.request("create", room="b0"))["type"] == "created"
     refused = await bob.request("create", room="b1")  # the address's burst of 4 is spent
     assert refused["code"] == "rate_limited"
     assert refused["message"] == ("too many new rooms from your network address (all its users together); "
                                   "try again in 30 minutes")
-    assert refused["retry_ms"] == 1_800_000
+    assert (refused["retry_ms"], refused["limit"]) == (1_800_000, "new_rooms")
     clock.now += 1800
     assert (await bob.request("create", room="b1"))["type"] == "created"
     # A room that expires gives its creator room for another.
@@ -295,3 +297,14 @@ async def test_a_room_taken_out_of_rooms_default_is_removed_once_unused(user, se
     tick(server, clock, EXPIRY)
     await written(server)
     assert server.hub.room("news") is None and server.hub.room("lobby") is not None
+
+
+async def test_no_such_room_names_the_room_and_whether_it_was_removed_as_fields(user, server):
+    """docs/protocol.md, "error": what the message says, as fields for a client in any language."""
+    alice = await user("alice")
+    assert (await alice.request("create", room="games"))["type"] == "created"
+    await server.chat.room_care.delete(ROOT, "games")
+    removed = await alice.request("join", room="games")
+    assert (removed["code"], removed["room"], removed["removed"]) == ("no_such_room", "games", True)
+    never = await alice.request("join", room="nowhere")
+    assert (never["code"], never["room"]) == ("no_such_room", "nowhere") and "removed" not in never

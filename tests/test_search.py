@@ -84,7 +84,7 @@ async def test_searches_are_limited_per_connection(user, config_overrides):
     for _ in range(2):
         assert (await alice.request("search", q="x"))["type"] == "results"
     refused = await alice.request("search", q="x")
-    assert refused["code"] == "rate_limited" and refused["retry_ms"] > 0
+    assert refused["code"] == "rate_limited" and refused["retry_ms"] > 0 and refused["limit"] == "searches"
     assert (await alice.say("lobby", "still chatting"))["type"] == "ack", "messages have their own limit"
 
 

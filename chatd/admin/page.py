@@ -7,10 +7,11 @@ files are served from memory like the chat page's (``chatd.web.assets``), under
 script, nothing from another host.
 
 The admin page speaks the chat page's languages with the chat page's module
-(``static/i18n.js``, docs/page.md "Languages"), so its tree holds that module, what
-it imports and the catalogues it fetches (``static/i18n/``) under their names in
-static/, and its own files under ``admin/``: every relative reference resolves
-as it does in the source tree (``static/admin/admin.js`` imports ``../i18n.js``).
+(``static/i18n.js``, docs/page.md "Languages") and its words for refusals
+(``static/refusals.js``), so its tree holds every chat page module its own import,
+what those import and the catalogues ``i18n.js`` fetches (``static/i18n/``) under
+their names in static/, and its own files under ``admin/``: every relative reference
+resolves as it does in the source tree (``static/admin/admin.js`` imports ``../i18n.js``).
 
     /admin                              → 301 /admin/ (the shell's relative URLs resolve under it)
     /admin/                             the shell
@@ -39,18 +40,19 @@ from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
 
 STATIC_ROUTE = rf"/admin/static/(?:([0-9a-f]{{{VERSION_CHARS}}})/)?(.+)"
-SHARED_ENTRY = "i18n.js"  # the chat page's module the admin page imports (with what it imports)
 CATALOGUES = "i18n/"  # the catalogues it fetches (not imported: module_graph does not see them)
 
 
 def admin_assets(static_dir: Path, admin_dir: str) -> Assets:
     """The admin page's served tree: ``static_dir/admin_dir/index.html`` as the page, the other
-    files of ``admin_dir`` under ``<admin_dir>/``, and ``SHARED_ENTRY``, its imports and
-    ``CATALOGUES`` from ``static_dir`` under their own names. KeyError without the shell."""
+    files of ``admin_dir`` under ``<admin_dir>/``, and the modules they import from the rest of
+    ``static_dir`` (directly or not) and ``CATALOGUES``, under their own names. KeyError without
+    the shell."""
     files = read_tree(static_dir)
-    shared = module_graph(files, SHARED_ENTRY) | {name for name in files if name.startswith(CATALOGUES)}
-    tree = {name: files[name] for name in shared}
-    tree.update({name: body for name, body in files.items() if name.startswith(f"{admin_dir}/")})
+    own = {name: body for name, body in files.items() if name.startswith(f"{admin_dir}/")}
+    imported = set().union(*(module_graph(files, name) for name in own if name.endswith(".js")))
+    tree = {name: files[name] for name in imported | {name for name in files if name.startswith(CATALOGUES)}}
+    tree.update(own)
     tree[PAGE] = tree.pop(f"{admin_dir}/{PAGE}")
     return build_assets(tree)
 

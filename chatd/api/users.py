@@ -15,6 +15,7 @@ from __future__ import annotations
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import Field, Schema, string
 from chatd.api.people import SUB, URL_USER, resolve
+from chatd.protocol import KICK_APP
 
 REASON_MAX = 200  # characters; the close frame carries at most 123 bytes of it, the kicked frame all
 DEFAULT_REASON = "disconnected by the site"
@@ -24,7 +25,8 @@ async def disconnect(call: Call) -> Reply:
     chat, user_id = call.api.chat, await resolve(call, "id")
     if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
         raise ApiError("no_such_user", f"there is no user {user_id}")
-    ended = chat.cluster.kick(user_id, call.args.get("reason", DEFAULT_REASON))
+    given = call.args.get("reason")
+    ended = chat.cluster.kick(user_id, DEFAULT_REASON if given is None else given, KICK_APP, default=given is None)
     return Reply(200, {"id": user_id, "sessions_here": ended})
 
 

@@ -58,7 +58,7 @@ from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
 from chatd.cluster.rereads import Rereads
 from chatd.hub import Holder, Hub
-from chatd.protocol import CloseCode, kicked_frame
+from chatd.protocol import KICK_CAUSES, CloseCode, kicked_frame
 from chatd.session import Room, Session, User
 from chatd.wsframe import wire
 
@@ -188,15 +188,16 @@ class Cluster:
         """The user's sign-in ``sign_in`` (None: every one) signed out here."""
         self._publish(SIGN_OUT, {"user": user_id, "sign_in": sign_in})
 
-    def kick(self, user_id: int, reason: str) -> int:
+    def kick(self, user_id: int, reason: str, cause: str, default: bool = False) -> int:
         """End every session of the user, here and on every other node, with a ``kicked`` frame
-        and close code 4410 (docs/protocol.md, "Kicked"); → the sessions ended here."""
-        self._publish(KICK, {"user": user_id, "reason": reason})
-        return self._kick(user_id, reason)
+        and close code 4410 (docs/protocol.md, "Kicked"); ``cause`` and ``default`` as
+        ``kicked_frame`` takes them. → the sessions ended here."""
+        self._publish(KICK, {"user": user_id, "reason": reason, "cause": cause, "default": default})
+        return self._kick(user_id, reason, cause, default)
 
-    def _kick(self, user_id: int, reason: str) -> int:
+    def _kick(self, user_id: int, reason: str, cause: str | None, default: bool) -> int:
         sessions = self.hub.sessions_of(user_id)
-        data = wire(kicked_frame(reason))
+        data = wire(kicked_frame(reason, cause, default))
         for session in sessions:
             session.send(data)
             session.close(CloseCode.KICKED, reason)  # the close frame cuts the reason to fit (chatd.wsframe)
@@ -308,7 +309,10 @@ class Cluster:
                 self.room_admin.apply_member(room, int(body["user"]), bool(body["member"]))
         elif kind == KICK:
             self.peers.heard(node, now)
-            self._kick(int(body["user"]), str(body["reason"]))
+            # A node of an older version names no cause: the frame then has none either.
+            cause = body.get("cause")
+            self._kick(int(body["user"]), str(body["reason"]), cause if cause in KICK_CAUSES else None,
+                       body.get("default") is True)
 
         elif kind in REREAD_ON:
             self.peers.heard(node, now)

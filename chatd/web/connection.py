@@ -52,7 +52,7 @@ from typing import Any
 from chatd import metrics
 from chatd.chat import Chat
 from chatd.paging import REQUEST_HIGH_WATER_SHARE, SEND_BUFFER_SHARE
-from chatd.protocol import DATABASE_UNREACHABLE, CloseCode, Code, ProtocolError, error_frame, parse
+from chatd.protocol import DATABASE_UNREACHABLE, LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
 from chatd.store import DatabaseUnreachable, WriterClosed
@@ -222,9 +222,9 @@ class ChatConnection(asyncio.BufferedProtocol):
         if self._busy is None:
             self._next()
 
-    def _carry_out(self, message: str | bytes, refused: tuple[str, float] | None) -> None:
+    def _carry_out(self, message: str | bytes, refused: tuple[str, float, str] | None) -> None:
         """Answer a message the buckets refused (``refused``: why, seconds until a
-        token is back), or carry it out."""
+        token is back, which limit), or carry it out."""
         self._strikes = 0 if refused is None else self._strikes + 1
         if refused is not None:
             self._refuse_flood(message, *refused)
@@ -263,7 +263,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         if isinstance(error, ProtocolError):
             # Checks deep in the chat logic do not know the cid; the request does.
             frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid,
-                                 error.retry_after)
+                                 error.retry_after, error.details)
         elif isinstance(error, WriterClosed):
             frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
         elif isinstance(error, DatabaseUnreachable):  # not a bug: logged once per outage (chatd.store.health)
@@ -273,24 +273,24 @@ class ChatConnection(asyncio.BufferedProtocol):
             frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out", cid)
         self.send(frame_)
 
-    def _take_token(self) -> tuple[str, float] | None:
+    def _take_token(self) -> tuple[str, float, str] | None:
         """Charge one message to the connection's bucket, then (in one process)
         the user's, once identified, and the address's (docs/protocol.md, "Rate
         limits"): None when each had a token, else (why not, seconds until one
-        is back). On a cluster ``Admission.message_admit`` takes the last two."""
+        is back, which limit). On a cluster ``Admission.message_admit`` takes the last two."""
         chat, bucket = self.chat, self._bucket
         limits = chat.config.limits
         now = chat.clock()
         bucket.rate, bucket.burst = limits.rate_per_second, limits.rate_burst
         if not bucket.take(now):
             metrics.rate_limited("connection")
-            return "too many messages on this connection; slow down", bucket.wait(now)
+            return "too many messages on this connection; slow down", bucket.wait(now), LIMIT_CONNECTION
         admission = chat.admission
         if admission.buckets is not None:
             return None
         return admission.message_take(self.session, self.address, now)
 
-    def _refuse_flood(self, message: str | bytes, why: str, retry_after: float) -> None:
+    def _refuse_flood(self, message: str | bytes, why: str, retry_after: float, limit: str) -> None:
         """Answer a message over the rate limit with ``rate_limited`` (with its
         cid when it has a valid one) saying ``why`` and when to retry, whatever
         it holds; the ``limits.flood_strikes``-th such answer in a row is
@@ -299,7 +299,7 @@ class ChatConnection(asyncio.BufferedProtocol):
             cid = parse(message).cid
         except ProtocolError as e:
             cid = e.cid
-        self.send(error_frame(Code.RATE_LIMITED, why, cid, retry_after))
+        self.send(error_frame(Code.RATE_LIMITED, why, cid, retry_after, {"limit": limit}))
         if self._strikes >= self.chat.config.limits.flood_strikes:
             log.warning("closing %s (%s): kept flooding", self.session.id, self.remote_ip)
             self.close(CloseCode.POLICY_VIOLATION, "flooding")

@@ -18,7 +18,8 @@
 // named by index.html's data-catalogues); the static text of index.html carries
 // data-i18n attributes, which i18n.js translates before the page is shown.
 
-import { errorText, formatDateTime, formatNumber, lang, t } from '../i18n.js';
+import { formatDateTime, formatNumber, lang, t } from '../i18n.js';
+import { errorText } from '../refusals.js';
 
 const TABS = [
   'audit',

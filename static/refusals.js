@@ -1,0 +1,85 @@
+// The words for an error frame or a refused request ({code, message, ...}), in the page's language.
+//
+// The server writes its messages in English. Where a refusal carries its detail as fields too
+// (docs/protocol.md, "error": a mute's room, time left and reason, a reserved name's reason, a
+// ban's end, whose name a name looks like, which rate limit and the wait, the room a room name
+// looks like, which room limit, the room that does not exist or is not joined, the person a
+// moderator may not act on), every
+// language builds its sentence from those fields, so English and Chinese say the same; the
+// moderator's reason is user text, shown as given (isolated, as names are). For any other code an English page shows the server's message
+// (it names the detail: "name is longer than 12 characters") and another language its own words
+// for the code (`error.<code>`), or the server's message for a code it does not know.
+
+import { formatDateTime, formatDuration, formatNumber, has, lang, t } from './i18n.js';
+import { isolate } from './text.js';
+
+const ENGLISH = 'en';
+
+// "{what}: {reason}" when the moderator or operator gave a reason, else what alone.
+const because = (what, reason) => (reason ? t('refusal.because', { what, reason: isolate(reason) }) : what);
+
+// Code → (err) → the sentence from its fields, or null when they are absent (an older server).
+const BUILDERS = {
+  muted(err) {
+    if (err.reason === undefined) return null;
+    const where = err.room === undefined ? 'everywhere' : 'in';
+    const timed = typeof err.retry_ms === 'number';
+    const what = t(`refusal.muted_${where}${timed ? '' : '_open'}`, {
+      room: `#${isolate(err.room ?? '')}`, duration: timed ? formatDuration(err.retry_ms) : '',
+    });
+    return because(what, err.reason);
+  },
+  banned(err) {
+    if (err.until === undefined) return null;
+    const what = err.until === null ? t('refusal.banned_for_good') : t('refusal.banned_until', { when: formatDateTime(err.until) });
+    return because(what, err.reason);
+  },
+  name_reserved(err) {
+    if (err.name === undefined) return null;
+    const name = isolate(err.name);
+    return err.reason ? t('refusal.name_reserved_because', { name, reason: isolate(err.reason) }) : t('refusal.name_reserved', { name });
+  },
+  name_taken(err) {
+    if (err.holder === undefined) return null;
+    const vars = { name: isolate(err.name), holder: isolate(err.holder) };
+    const like = err.name === err.holder ? '' : '_like';
+    if (err.kept_ms === undefined) return t(like ? 'refusal.name_like_online' : 'refusal.name_in_use', vars);
+    return t(`refusal.name${like}_held`, { ...vars, since: formatDuration(err.since_ms), kept: formatDuration(err.kept_ms) });
+  },
+  rate_limited(err) {
+    const what = `refusal.rate_${err.limit}`;
+    if (typeof err.retry_ms !== 'number' || !has(what)) return null;
+    return t('refusal.retry', { what: t(what), duration: formatDuration(err.retry_ms) });
+  },
+  room_exists(err) {
+    if (err.name === undefined) return null;
+    const vars = { name: `#${isolate(err.name)}`, existing: `#${isolate(err.existing ?? '')}` };
+    if (err.existing === undefined) return t('refusal.room_taken', vars);
+    return t(err.existing.toLowerCase() === err.name.toLowerCase() ? 'refusal.room_exists' : 'refusal.room_like', vars);
+  },
+  too_many_rooms(err) {
+    if (!['server', 'creator'].includes(err.limit)) return null;
+    return t(`refusal.rooms_${err.limit}`, { count: formatNumber(err.count) });
+  },
+  no_such_room(err) {
+    if (err.room === undefined) return null;
+    return t(err.removed ? 'refusal.room_removed' : 'refusal.no_such_room', { room: `#${isolate(err.room)}` });
+  },
+  not_in_room(err) {
+    return err.room === undefined ? null : t('refusal.not_in_room', { room: `#${isolate(err.room)}` });
+  },
+  forbidden(err) {
+    if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;
+    return t(`refusal.rank_${err.rank}`, { name: isolate(err.user.name) });
+  },
+};
+
+/** The words for err ({code, message, ...fields}): see the module's comment. */
+export function errorText(err) {
+  const code = err && err.code;
+  const built = Object.hasOwn(BUILDERS, code) ? BUILDERS[code](err) : null;
+  if (built !== null) return built;
+  const message = err && err.message;
+  if (lang() === ENGLISH && message) return String(message);
+  return code && has(`error.${code}`) ? t(`error.${code}`) : String(message || t('error.unknown'));
+}

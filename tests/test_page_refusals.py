@@ -1,0 +1,128 @@
+"""What the chat page tells a punished or refused user, in Chromium, in English and in Chinese alike:
+each sentence is built from the frame's fields (docs/protocol.md, "error", "kicked"), so both
+languages carry the same information — the room, the time left, the moderator's or operator's
+reason as given (user text, isolated as names are), whose name a name or room name looks like — and
+no English of the server's shows inside a Chinese sentence."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from chatd.server import Server
+from tests.adminclient import ROOT
+from tests.test_page import browser, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+
+# User text as the page shows it inside its own sentences: between Unicode isolates.
+FSI, PDI = "\u2068", "\u2069"
+LANGUAGES = ["en", "zh-CN"]
+# Per language: the page's words (regular expressions) for what each test checks.
+WORDS = {
+    "en": {
+        "muted_room": (f"you are muted in #{FSI}lobby{PDI} for (10 minutes|9 minutes, [0-9]+ seconds): "
+                       f"{FSI}calm down 冷静{PDI}"),
+        "muted_everywhere": f"you are muted everywhere until a moderator unmutes you: {FSI}flooding{PDI}",
+        "reserved": f"the name {FSI}SuperAdmin{PDI} is reserved on this server: {FSI}staff only{PDI}; choose another",
+        "kicked_reason": re.escape(f"A moderator disconnected you: {FSI}go cool off{PDI}. "
+                                   "The page will not reconnect by itself."),
+        "kicked": re.escape("A moderator disconnected you. The page will not reconnect by itself."),
+        "announcement": re.escape(f"Only moderators post in #{FSI}news{PDI}."),
+        "name_like": re.escape(f"the name {FSI}M\u0430rk{PDI} looks like {FSI}Mark{PDI}, who is online"),
+        "room_like": re.escape(f"room #{FSI}l\u043ebby{PDI} looks like the room #{FSI}lobby{PDI}, "
+                               "which exists already"),
+        "no_room": re.escape(f"there is no room #{FSI}nowhere{PDI}"),
+    },
+    "zh-CN": {
+        "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
+        "muted_everywhere": f"你在所有房间和私信中被禁言，直到版主解除禁言：{FSI}flooding{PDI}",
+        "reserved": f"名字 {FSI}SuperAdmin{PDI} 在此服务器上被保留：{FSI}staff only{PDI}。请换一个",
+        "kicked_reason": re.escape(f"版主断开了你的连接：{FSI}go cool off{PDI}。页面不会自动重新连接。"),
+        "kicked": re.escape("版主断开了你的连接。页面不会自动重新连接。"),
+        "announcement": re.escape(f"只有版主和管理员可以在 #{FSI}news{PDI} 发言。"),
+        "name_like": re.escape(f"名字 {FSI}M\u0430rk{PDI} 与在线用户 {FSI}Mark{PDI} 的名字相似"),
+        "room_like": re.escape(f"房间名 #{FSI}l\u043ebby{PDI} 与已存在的房间 #{FSI}lobby{PDI} 相似"),
+        "no_room": re.escape(f"没有名为 #{FSI}nowhere{PDI} 的房间"),
+    },
+}
+
+
+async def user_id(page: Page) -> int:
+    return await page.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_muted_user_is_told_where_for_how_long_and_why(browser, page_url, server: Server, lang):  # noqa: F811
+    bob = await open_tab(browser, page_url, "bob", locale=lang)
+    uid = await user_id(bob)
+    await server.chat.moderation.mute(ROOT, uid, "lobby", 600, "calm down 冷静")
+    await send(bob, "can I talk?")
+    await expect(bob.get_by_test_id("failed-reason")).to_have_text(re.compile(WORDS[lang]["muted_room"]))
+    await expect(bob.locator("#toasts")).to_contain_text(re.compile(WORDS[lang]["muted_room"]))
+
+    await server.chat.moderation.unmute(ROOT, uid, "lobby")
+    await server.chat.moderation.mute(ROOT, uid, None, None, "flooding")  # everywhere, until unmuted
+    await send(bob, "and now?")
+    failed = bob.get_by_test_id("failed-reason")
+    await expect(failed).to_have_count(2)
+    await expect(failed.last).to_have_text(re.compile(WORDS[lang]["muted_everywhere"]))
+    assert not bob.js_errors
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_reserved_name_is_refused_with_the_operators_reason(browser, page_url, server: Server, lang):  # noqa: F811
+    await server.chat.room_care.reserve(ROOT, "SuperAdmin", "user", "staff only")
+    page = await (await browser.new_context(locale=lang)).new_page()
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("SuperAdmin")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.locator("#name-error")).to_have_text(re.compile(WORDS[lang]["reserved"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url, lang):  # noqa: F811
+    await open_tab(browser, page_url, "Mark", room=None)
+    page = await (await browser.new_context(locale=lang)).new_page()
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("M\u0430rk")  # a Cyrillic а
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.locator("#name-error")).to_have_text(re.compile(WORDS[lang]["name_like"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, page_url, lang):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", room=None, locale=lang)
+    await alice.get_by_test_id("new-room-toggle").click()
+    await alice.get_by_test_id("new-room").fill("l\u043ebby")  # a Cyrillic о
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["room_like"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_link_to_a_room_that_does_not_exist_names_it(browser, page_url, lang):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", locale=lang)  # in lobby: the page has settled
+    await alice.goto(page_url + "#/r/nowhere")
+    await expect(alice.locator("#toasts")).to_contain_text(re.compile(WORDS[lang]["no_room"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_kicked_user_is_told_who_and_why_in_its_language(browser, page_url, server: Server, lang):  # noqa: F811
+    bob = await open_tab(browser, page_url, "bob", locale=lang)
+    uid = await user_id(bob)
+    notice = bob.locator("#notice-text")
+    await server.chat.moderation.kick(ROOT, uid, "go cool off")
+    await expect(notice).to_have_text(re.compile(WORDS[lang]["kicked_reason"]))
+    await bob.get_by_test_id("notice-action").click()  # back, when bob says so
+    await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await server.chat.moderation.kick(ROOT, uid)  # no reason: the server's default words are English
+    await expect(notice).to_have_text(re.compile(WORDS[lang]["kicked"]))
+    assert not bob.js_errors
+
+
+async def test_an_announcement_room_says_moderators_post_there_in_both_languages(browser, page_url,  # noqa: F811
+                                                                                   server: Server):
+    await server.chat.room_care.create(ROOT, "news", announcement=True)
+    for lang in LANGUAGES:  # the same: moderators and admins post there, not only admins
+        page = await open_tab(browser, page_url, f"bob-{lang}", room="news", locale=lang)
+        await expect(page.get_by_test_id("composer-note")).to_have_text(re.compile(WORDS[lang]["announcement"]))
