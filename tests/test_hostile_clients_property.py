@@ -65,8 +65,15 @@ SERVER_FRAMES = {
     "presence": ({"room", "event", "user"}, set()),
     "room": ({"event", "room"}, set()),
     "pong": (set(), {"cid"}),
-    "done": (set(), {"cid"}),
+    "done": (set(), {"cid", "kept"}),
     "error": ({"code", "message"}, {"cid", "retry_ms"}),
+}
+# The detail some refusals carry as fields, by code (docs/protocol.md, "error").
+ERROR_DETAIL = {
+    "rate_limited": {"limit"}, "muted": {"room", "reason"}, "banned": {"reason", "until"},
+    "name_reserved": {"name", "reason"}, "no_such_room": {"room", "removed"}, "not_in_room": {"room"},
+    "room_exists": {"name", "existing"}, "too_many_rooms": {"limit", "count"},
+    "name_taken": {"name", "holder", "since_ms", "kept_ms"}, "forbidden": {"user", "rank"},
 }
 NEVER_FOR_A_CLIENT_MISTAKE = {Code.UNAVAILABLE, Code.INTERNAL}
 
@@ -248,6 +255,8 @@ def expected_cid(pairs: list[tuple[str, Any]]) -> str | None:
 def check_documented(frame: dict[str, Any]) -> None:
     assert frame.get("type") in SERVER_FRAMES, frame
     always, maybe = SERVER_FRAMES[frame["type"]]
+    if frame["type"] == "error":
+        maybe = maybe | ERROR_DETAIL.get(frame.get("code"), set())
     assert always <= frame.keys() <= always | maybe | {"type"}, frame
     if frame["type"] == "error":
         assert frame["code"] in set(Code) - NEVER_FOR_A_CLIENT_MISTAKE, frame
