@@ -29,6 +29,7 @@ from chatd.durations import counted
 from chatd.status import ExitStatus
 from chatd.writable import own_file
 
+EXPORT_MODE = 0o600  # a user's export file: its owner's alone (private messages)
 KICK_TIMEOUT = 10.0  # seconds the running server has to end a deleted user's sessions
 
 
@@ -83,6 +84,11 @@ def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
     from chatd.store import DatabaseUnreachable
     from chatd.store.userdata import find_users
 
+    if args.action == "export" and args.output not in (None, "-"):
+        own = own_file(config, os.path.abspath(args.output))  # before the database is opened (own_file says why)
+        if own:
+            print(f"chatd: user export: {os.path.abspath(args.output)} is {own}; give another path", file=stderr)
+            return ExitStatus.ERROR
     try:
         store = _store(config)
         with store.db.connection_context():
@@ -97,36 +103,36 @@ def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
             return ExitStatus.ERROR
         user_id, name, kind = found[0]
         if args.action == "export":
-            return _export(store, config, user_id, args.output, stdout, stderr)
+            return _export(store, user_id, args.output, stdout, stderr)
         return _delete(store, config, (user_id, name, kind), args, stdout, stderr)
     except DatabaseUnreachable as e:
         print(f"chatd: user: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
         return ExitStatus.ERROR
 
 
-def _export(store, config: Config, user_id: int, output: str | None, stdout: TextIO, stderr: TextIO) -> int:
-    """The user's data as JSON to standard output, or to the file ``output`` written whole or not at
-    all (``chatd.atomic``): never one of chatd's own files, which it would wipe (the live database
-    under a running server)."""
+def _export(store, user_id: int, output: str | None, stdout: TextIO, stderr: TextIO) -> int:
+    """The user's data as JSON to standard output, or to the file ``output`` (checked by cmd_user not
+    to be one of chatd's own) written whole or not at all (``chatd.atomic``), readable by its owner
+    only: it holds the user's private messages."""
     if output in (None, "-"):
         return _write_export(store, user_id, stdout)
     path = os.path.abspath(output)
-    own = own_file(config, path)
-    if own:
-        print(f"chatd: user export: {path} is {own}; give another path", file=stderr)
-        return ExitStatus.ERROR
     try:
         if os.path.exists(path) and not os.path.isfile(path):  # a device or a pipe (/dev/null): written in place
             with open(path, "w", encoding="utf-8") as out:
                 _write_export(store, user_id, out)
         else:
-            with replaced(path) as partial, open(partial, "x", encoding="utf-8") as out:
+            with replaced(path) as partial, open(partial, "x", encoding="utf-8", opener=_private) as out:
                 _write_export(store, user_id, out)
     except OSError as e:
         print(f"chatd: user export: cannot write {path}: {e.strerror or e}", file=stderr)
         return ExitStatus.ERROR
     print(f"exported user {user_id} to {path}", file=stderr)
     return ExitStatus.OK
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, EXPORT_MODE)
 
 
 def _write_export(store, user_id: int, out: TextIO) -> int:

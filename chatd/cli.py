@@ -22,8 +22,10 @@ import contextlib
 import errno
 import io
 import os
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -209,7 +211,40 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
 
     run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS,
            **admin_commands.COMMANDS, **care_commands.COMMANDS}[args.command]
-    return _answered(lambda: run(args, config, stdout, stderr), stdout, stderr)
+    try:
+        with _terminable():
+            return _answered(lambda: run(args, config, stdout, stderr), stdout, stderr)
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        print(f"chatd: {args.command}: stopped by {signal.Signals(signum).name} before it finished", file=stderr)
+        return 128 + signum  # the shell's status for a command a signal ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken as Ctrl-C is: the command's clean-up runs (a partial file removed, a
+    transaction rolled back, its locks released), then it ends with one line, not a traceback."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _terminable():
+    """SIGTERM raises Terminated while the block runs (in the main thread: only it takes signals;
+    main() also runs inside tests), then the handler before is put back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _check_config(path: Path | None, stdout: TextIO, stderr: TextIO) -> int:

@@ -24,8 +24,9 @@ from typing import Any
 
 from chatd.config import DEFAULTS
 from chatd.control import NOT_A_SOCKET, PATH_MAX, TOO_LONG
-from chatd.dblock import SIDE_FILES, lock_path, same_path
+from chatd.dblock import SIDE_FILES, holders, lock_path, same_path
 from chatd.dsn import scheme
+from chatd.settings import SETTINGS
 
 # What a start does with each file: writes it in place (made if missing), also makes
 # files beside it (SQLite's -wal, -shm and -journal, chatd's .lock: chatd.dblock), or
@@ -86,17 +87,55 @@ def path_problem(path: str, kind: str) -> str | None:
     return None
 
 
+# What own_file calls the files keys name; any other path key names a file chatd reads (a secret).
+_OWN_NAMES = {"pidfile": "chatd's pidfile", "logfile": "chatd's log file", "control_socket": "chatd's control socket"}
+
+
 def own_file(config: Any, target: str) -> str | None:
-    """What of chatd's own files ``target`` is — "the live database itself", "chatd's pidfile"… — or
-    None. Any path or hard link naming it counts (``dblock.same_path``). A command that writes a file an
-    operator names (``chatd backup``, ``chatd user export -o``) refuses these: writing one would wipe
-    the database under a running server, or its config, log, pidfile or control socket."""
+    """What of chatd's own files ``target`` is — "the live database itself", "chatd's pidfile", "the
+    file key 'identity.secret_file' names"… — or None. Any path or hard link naming it counts
+    (``dblock.same_path``). chatd's own: the database and the files beside it, every file a key
+    names (those chatd writes and the secrets it reads), the config file, and what the server
+    running on the database recorded (its pidfile, control socket and config, which may differ from
+    this config's since it started) or holds open (its log). A command that writes a file an
+    operator names (``chatd backup``, ``chatd user export -o``) refuses these: writing one would
+    wipe the database under a running server, a secret (every user signed out), or the files that
+    find and stop the server.
+
+    Ask before opening the database: finding the running server opens and closes its lock record,
+    which would drop this process's own SQLite locks on it (``dblock.holders``)."""
     own = [(config.database + end, "the live database itself") for end in ("", *SIDE_FILES)]
-    own += [(lock_path(config.database), "the database's lock record"), (config.pidfile, "chatd's pidfile"),
-            (config.logfile, "chatd's log file"), (config.control_socket, "chatd's control socket")]
+    own.append((lock_path(config.database), "the database's lock record"))
+    own += [(config.get(s.key), _OWN_NAMES.get(s.key, f"the file key '{s.key}' names"))
+            for s in SETTINGS if s.path and s.key != "database"]
     if config.source is not None:
         own.append((str(config.source), "the config file"))
-    return next((what for path, what in own if path and not scheme(path) and same_path(path, target)), None)
+    running = [] if scheme(config.database) else holders(config.database)
+    for holder in running:
+        own += [(holder.pidfile, f"the pidfile of the running server (pid {holder.pid})"),
+                (holder.control_socket, f"the control socket of the running server (pid {holder.pid})"),
+                (holder.config, f"the config file of the running server (pid {holder.pid})")]
+    found = next((what for path, what in own if path and not scheme(path) and same_path(path, target)), None)
+    return found or next((f"a file the running server (pid {h.pid}) has open" for h in running
+                          if _holds_open(h.pid, target)), None)
+
+
+def _holds_open(pid: int, path: str) -> bool:
+    """Whether process ``pid`` has the file at ``path`` open (Linux ``/proc/PID/fd``; False where
+    that cannot be read: another user's process, another system)."""
+    try:
+        wanted = os.stat(path)
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in descriptors:
+        try:
+            held = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino):
+            return True
+    return False
 
 
 def _access(path: str, mode: int) -> bool:

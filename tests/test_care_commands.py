@@ -8,6 +8,9 @@ import errno
 import io
 import json
 import os
+import secrets
+import signal
+import stat
 
 import pytest
 
@@ -15,6 +18,7 @@ from chatd.cli import main
 from chatd.store import Draft
 from chatd.store.retention import DAY_MS
 from chatd.store.userdata import ANONYMOUS
+from tests.ops_fixtures import chatd_install, short_dir  # noqa: F401 - fixtures
 from tests.stores import new_user, opened, save
 
 
@@ -127,6 +131,24 @@ async def test_an_export_that_fails_midway_leaves_the_earlier_file_as_it_was(tmp
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
 
+async def test_an_export_is_its_owners_alone_and_sigterm_leaves_no_partial_file(tmp_path, monkeypatch):
+    database = tmp_path / "chatd.db"
+    await filled(str(database))
+    status, _, err = run(tmp_path, str(database), "user", "export", "alice", "-o", str(tmp_path / "alice.json"))
+    assert status == 0 and stat.S_IMODE(os.stat(tmp_path / "alice.json").st_mode) == 0o600  # private messages
+
+    def terminated_midway(store, user_id):
+        yield '{"user": '
+        os.kill(os.getpid(), signal.SIGTERM)  # `kill PID` of the command, as an operator's
+        yield "never written"
+
+    monkeypatch.setattr("chatd.store.userdata.export", terminated_midway)
+    status, _, err = run(tmp_path, str(database), "user", "export", "alice", "-o", str(tmp_path / "alice.json"))
+    assert status == 128 + signal.SIGTERM and err.strip() == "chatd: user: stopped by SIGTERM before it finished"
+    assert json.loads((tmp_path / "alice.json").read_text())["user"]["name"] == "alice", "the earlier export stays"
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
 @pytest.mark.parametrize(("argv", "words"), [
     (("user", "delete", "nobody", "--yes"), "there is no user 'nobody'"),
     (("user", "export", "99"), "there is no user '99'"),
@@ -184,3 +206,24 @@ async def test_a_user_deleted_from_the_command_line_is_cut_off_by_the_running_se
     finally:
         await alice.close()
         await bob.close()
+
+
+def test_export_and_backup_never_write_over_a_secret_or_the_running_servers_files(chatd_install):  # noqa: F811
+    # The config names a secret file; the server runs; then the config's pidfile, log and socket
+    # change (docs/operations.md): the running server's own stay its own.
+    d = chatd_install
+    (d.dir / "id.secret").write_text(secrets.token_hex(32))
+    d.config["identity"] = {"secret_file": "id.secret"}
+    d.write_config()
+    assert d.start().returncode == 0
+    pid = d.pid
+    d.config.update(pidfile="new.pid", logfile="new.log", control_socket="new.sock")
+    d.write_config()
+    kept = {name: (d.dir / name).read_bytes() for name in ("id.secret", "chatd.pid", "chatd.log")}
+    for name, what in [("id.secret", "the file key 'identity.secret_file' names"),
+                       ("chatd.pid", f"the pidfile of the running server (pid {pid})"),
+                       ("chatd.log", f"a file the running server (pid {pid}) has open")]:
+        for argv in (("user", "export", "nobody", "-o", str(d.dir / name)), ("backup", str(d.dir / name))):
+            status, _, err = d.run(*argv)
+            assert status == 1 and f"{d.dir / name} is {what}; give another path" in err, (argv, err)
+    assert {name: (d.dir / name).read_bytes() for name in kept} == kept
