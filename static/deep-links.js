@@ -12,10 +12,11 @@
 // shows that view at its latest, as opening it does; and once the user goes back to the latest
 // from a message jumped to (store event `latest`), the address is the view's again, in place of the
 // message's (replaced, not a new entry: a reload opens at the latest, docs/page.md "Addresses"),
-// or, when the entry behind is that very address, the history steps back to it instead, so that the
-// history never holds the view twice and the next Back leaves it. Each entry's state records the
-// address behind it (`behind`): the page writes it on the entries it pushes, and on those a user's
-// typed or pasted address makes (a hashchange onto an entry with no state yet).
+// or, when the jumps began at that very address (one jump or several in a row within the view),
+// the history steps back to it instead, so that it never holds the view twice and the next Back
+// leaves it. Each entry's state says how many steps back that address is (`depth`, 0 for none):
+// the page writes it on the entries it pushes, and on those a user's typed or pasted address makes
+// (a hashchange onto an entry with no state yet), from the entry it was on before (`this.shown`).
 
 import { dmKey } from './store.js';
 
@@ -63,9 +64,23 @@ function names(link, view) {
     : link.userIds !== undefined && link.userIds.includes(view.peer.id);
 }
 
-/** A new history entry at `hash`, recording the address behind it (see the top of this file). */
-function push(hash) {
-  window.history.pushState({ behind: window.location.hash }, '', hash);
+/** Whether two links (parseHash's) name the same view, at a message or not. */
+function sameView(a, b) {
+  if (a.room !== undefined) return b.room !== undefined && a.room.toLowerCase() === b.room.toLowerCase();
+  return b.userIds !== undefined && a.userIds.join('+') === b.userIds.join('+');
+}
+
+/**
+ * The state of an entry at `hash` made on top of one at `fromHash` with `fromState`: how many steps
+ * back the plain address of the view its jumps began at is ({depth}, 0: none; see the top of this file).
+ */
+function entryState(fromHash, fromState, hash) {
+  const from = parseHash(fromHash);
+  const to = parseHash(hash);
+  if (!from || !to || to.id === null || !sameView(from, to)) return { depth: 0 };
+  if (from.id === null) return { depth: 1 };
+  const depth = fromState?.depth ?? 0;
+  return { depth: depth ? depth + 1 : 0 };
 }
 
 export class Links {
@@ -80,13 +95,17 @@ export class Links {
     this.waiting = parseHash(window.location.hash); // the address the page was opened with
     this.jumpId = null; // a jump to this message is opening its view: the address names it at once
     // The entry the page opened on: what was behind it is another page's, unknown (a reload keeps the state).
-    if (window.history.state === null) window.history.replaceState({ behind: null }, '');
+    if (window.history.state === null) window.history.replaceState({ depth: 0 }, '');
+    this.shown = { hash: window.location.hash, state: window.history.state }; // the entry on screen
     store.on('jump', ({ id }) => (this.jumpId = id));
     store.on('current', () => this.follow());
     store.on('focus', ({ key, id }) => this.focused(key, id));
     store.on('latest', ({ key }) => this.backAtLatest(key));
     window.addEventListener('hashchange', (event) => {
-      if (window.history.state === null) window.history.replaceState({ behind: new URL(event.oldURL).hash }, '');
+      if (window.history.state === null) { // a new entry (an address typed): made on top of the one shown
+        window.history.replaceState(entryState(this.shown.hash, this.shown.state, window.location.hash), '');
+      }
+      this.shown = { hash: window.location.hash, state: window.history.state };
       this.open(parseHash(window.location.hash));
     });
     store.on('me', () => {
@@ -101,7 +120,7 @@ export class Links {
     const id = this.jumpId; // opening the view of a message jumped to: one entry, the message's
     this.jumpId = null;
     if (this.waiting || !view) return;
-    if (!names(parseHash(window.location.hash), view)) push(viewHash(view, id));
+    if (!names(parseHash(window.location.hash), view)) this.push(viewHash(view, id));
   }
 
   // Message `id` of view `key` shown and highlighted (a jump): the address names it, unless it
@@ -110,7 +129,7 @@ export class Links {
     const view = this.store.views.get(key);
     if (this.waiting || !view || key !== this.store.current) return;
     const shown = parseHash(window.location.hash);
-    if (!names(shown, view) || shown.id !== id) push(viewHash(view, id));
+    if (!names(shown, view) || shown.id !== id) this.push(viewHash(view, id));
   }
 
   // The view `key` on screen at its latest: an address naming a message in it names the view instead.
@@ -119,9 +138,20 @@ export class Links {
     if (this.waiting || !view || key !== this.store.current) return;
     const shown = parseHash(window.location.hash);
     if (!names(shown, view) || shown.id === null) return;
-    const behind = parseHash(window.history.state?.behind ?? '');
-    if (names(behind, view) && behind.id === null) window.history.back(); // its hashchange opens it, at its latest
-    else window.history.replaceState(window.history.state, '', viewHash(view));
+    const depth = window.history.state?.depth ?? 0;
+    if (depth > 0) {
+      window.history.go(-depth); // its hashchange opens it, at its latest
+    } else {
+      window.history.replaceState(window.history.state, '', viewHash(view));
+      this.shown = { hash: window.location.hash, state: window.history.state };
+    }
+  }
+
+  /** A new history entry at `hash` (see the top of this file). */
+  push(hash) {
+    const state = entryState(this.shown.hash, this.shown.state, hash);
+    window.history.pushState(state, '', hash);
+    this.shown = { hash, state };
   }
 
   /** Show what `link` (parseHash's) names. */

@@ -213,6 +213,16 @@ async def test_back_after_a_jump_and_back_at_the_latest_leaves_the_room_at_once(
     await alice.get_by_test_id("search-input").press("Enter")
     await alice.get_by_test_id("search-result").first.click()
     await at_the_latest_one_back_shows_games()
+
+    # Two jumps in a row in the lobby (an address typed, then a search result): still one Back.
+    await from_games_to_the_lobby()
+    await alice.goto(f"{page_url}#/r/lobby/m/{newer[5]}")
+    await expect(alice.locator(f'[data-testid=message][data-id="{newer[5]}"]')).to_have_class(
+        re.compile(r"\bhighlight\b"))
+    await alice.get_by_test_id("search-input").fill("the plan")
+    await alice.get_by_test_id("search-input").press("Enter")
+    await alice.get_by_test_id("search-result").first.click()
+    await at_the_latest_one_back_shows_games()
     assert not alice.js_errors
 
 
