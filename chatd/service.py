@@ -133,17 +133,25 @@ class Service:
         # SIGTERM or SIGINT while the server opens (`chatd stop` finds the pid a -d child wrote
         # as it forked) calls the start off at its next wait, and the start cleans up after itself.
         opening = asyncio.ensure_future(self.server.open())
+        # Noted apart from the cancellation: a library may end the cancelled wait with an error of
+        # its own (redis-py's "Timeout reading from …"), and the start was still called off.
+        stop_asked = asyncio.Event()
+
+        def call_off() -> None:
+            stop_asked.set()
+            opening.cancel()
+
         for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, opening.cancel)
+            loop.add_signal_handler(sig, call_off)
         try:
             await opening
         except (Exception, asyncio.CancelledError) as e:
             if not opening.cancelled() and not isinstance(e, Exception):
                 raise  # this coroutine's own cancellation
-            log_start_failure(e, stopping=opening.cancelled())
+            log_start_failure(e, stopping=stop_asked.is_set())
             if not successor:  # (a successor's files are those of the process it was to replace)
                 self._abandon()
-            if opening.cancelled():  # what was asked for: not a failure of this process
+            if stop_asked.is_set():  # what was asked for: not a failure of this process
                 refuse(parent or successor, ExitStatus.ERROR, "stopped by a signal while starting", sys.stderr)
                 return ExitStatus.OK
             return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
