@@ -116,7 +116,7 @@ class PidFile:
         assert self.fd is not None
         if self._before is None:
             self._before = os.pread(self.fd, MAX_PIDFILE, 0)
-        _replace(self.fd, f"{pid}\n".encode())
+        write_whole(self.fd, f"{pid}\n".encode())
 
     def clear(self) -> None:
         """Empty the file on a clean stop. The file itself stays: unlinking a
@@ -134,7 +134,7 @@ class PidFile:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path)
             elif self._before is not None:
-                _replace(self.fd, self._before)
+                write_whole(self.fd, self._before)
         self.close()
 
     def close(self) -> None:
@@ -143,7 +143,7 @@ class PidFile:
             self.fd = None
 
 
-def _replace(fd: int, data: bytes) -> None:
+def write_whole(fd: int, data: bytes) -> None:
     """The file's content made ``data``: written in place, then trimmed, so that a
     reader never sees it empty (unless ``data`` is)."""
     os.pwrite(fd, data, 0)

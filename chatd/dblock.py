@@ -53,7 +53,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chatd.daemon import LOCK_RETRY_SECONDS, open_made, pid_running, same_file
+from chatd.daemon import LOCK_RETRY_SECONDS, open_made, pid_running, same_file, write_whole
 from chatd.dsn import is_postgres
 
 LOCK_SUFFIX = ".lock"  # the holders' record is the database's path plus this
@@ -213,8 +213,7 @@ class DatabaseLock:
                 if flags & os.O_APPEND:
                     os.write(records, line)  # one small write, never torn by another holder's
                 else:
-                    os.pwrite(records, line, 0)  # in place, then trim: a reader never sees an empty file
-                    os.ftruncate(records, len(line))
+                    write_whole(records, line)
             finally:
                 os.close(records)
 

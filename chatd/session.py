@@ -190,7 +190,7 @@ class User:
             ref["avatar"] = self.avatar
         if self.kind == BOT:
             ref["bot"] = True
-        ranked = staff_rank(self.roles)
+        ranked = staff_rank(self.roles) if self.roles else None  # (most users hold no role)
         if ranked is not None:
             ref["rank"] = ranked
         return ref
