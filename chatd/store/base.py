@@ -421,22 +421,16 @@ class Store:
 
     def user_name(self, user_id: int) -> asyncio.Future:
         """→ the user's current name, or None if there is no such user."""
-
-        def query() -> str | None:
-            row = self.db.execute_sql(self._q('SELECT name FROM "user" WHERE id = ?'), (user_id,)).fetchone()
-            return row[0] if row else None
-
-        return self.read(query)
+        return self.read(lambda: (found := self._user_row(user_id)) and found[0])
 
     def user_kind(self, user_id: int) -> asyncio.Future:
         """→ (name, kind) of the user now (kind ``chatd.store.userdata.DELETED``: its deletion erased
         it, and nothing may act as it), or None if there is no such user."""
+        return self.read(lambda: self._user_row(user_id))
 
-        def query() -> tuple[str, str] | None:
-            row = self.db.execute_sql(self._q('SELECT name, kind FROM "user" WHERE id = ?'), (user_id,)).fetchone()
-            return None if row is None else (row[0], row[1])
-
-        return self.read(query)
+    def _user_row(self, user_id: int) -> tuple[str, str] | None:
+        row = self.db.execute_sql(self._q('SELECT name, kind FROM "user" WHERE id = ?'), (user_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     # Pages of messages. Each takes ``before``, ``after`` (message ids or None), ``limit``
     # (most rows) and ``max_chars``; see ``page``.
