@@ -76,6 +76,7 @@ def room_exists(name: str, existing: str | None = None) -> ProtocolError:
         return ProtocolError(Code.ROOM_EXISTS, f"the room name {name!r} is taken", details={"name": name})
     return ProtocolError(Code.ROOM_EXISTS, room_taken(name, existing), details={"name": name, "existing": existing})
 
+
 class Rooms:
     def __init__(self, hub: Hub, store: Store, config: Callable[[], Any],
                  address_admit: Callable[[Kind, str | None], Awaitable[Refusal | None]],
