@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from chatd.server import Server
 from tests.adminclient import ROOT
-from tests.test_page import browser, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import open_tab, send
 
 # User text as the page shows it inside its own sentences: between Unicode isolates.
 FSI, PDI = "\u2068", "\u2069"
@@ -53,7 +53,7 @@ async def user_id(page: Page) -> int:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_muted_user_is_told_where_for_how_long_and_why(browser, page_url, server: Server, lang):  # noqa: F811
+async def test_a_muted_user_is_told_where_for_how_long_and_why(browser, page_url, server: Server, lang):
     bob = await open_tab(browser, page_url, "bob", locale=lang)
     uid = await user_id(bob)
     await server.chat.moderation.mute(ROOT, uid, "lobby", 600, "calm down 冷静")
@@ -71,7 +71,7 @@ async def test_a_muted_user_is_told_where_for_how_long_and_why(browser, page_url
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_reserved_name_is_refused_with_the_operators_reason(browser, page_url, server: Server, lang):  # noqa: F811
+async def test_a_reserved_name_is_refused_with_the_operators_reason(browser, page_url, server: Server, lang):
     await server.chat.room_care.reserve(ROOT, "SuperAdmin", "user", "staff only")
     page = await (await browser.new_context(locale=lang)).new_page()
     await page.goto(page_url)
@@ -81,7 +81,7 @@ async def test_a_reserved_name_is_refused_with_the_operators_reason(browser, pag
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url, lang):  # noqa: F811
+async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url, lang):
     await open_tab(browser, page_url, "Mark", room=None)
     page = await (await browser.new_context(locale=lang)).new_page()
     await page.goto(page_url)
@@ -91,7 +91,7 @@ async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url,
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, page_url, lang):  # noqa: F811
+async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, page_url, lang):
     alice = await open_tab(browser, page_url, "alice", room=None, locale=lang)
     await alice.get_by_test_id("new-room-toggle").click()
     await alice.get_by_test_id("new-room").fill("l\u043ebby")  # a Cyrillic о
@@ -100,14 +100,14 @@ async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, pa
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_link_to_a_room_that_does_not_exist_names_it(browser, page_url, lang):  # noqa: F811
+async def test_a_link_to_a_room_that_does_not_exist_names_it(browser, page_url, lang):
     alice = await open_tab(browser, page_url, "alice", locale=lang)  # in lobby: the page has settled
     await alice.goto(page_url + "#/r/nowhere")
     await expect(alice.locator("#toasts")).to_contain_text(re.compile(WORDS[lang]["no_room"]))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_kicked_user_is_told_who_and_why_in_its_language(browser, page_url, server: Server, lang):  # noqa: F811
+async def test_a_kicked_user_is_told_who_and_why_in_its_language(browser, page_url, server: Server, lang):
     bob = await open_tab(browser, page_url, "bob", locale=lang)
     uid = await user_id(bob)
     notice = bob.locator("#notice-text")
@@ -120,7 +120,7 @@ async def test_a_kicked_user_is_told_who_and_why_in_its_language(browser, page_u
     assert not bob.js_errors
 
 
-async def test_an_announcement_room_says_moderators_post_there_in_both_languages(browser, page_url,  # noqa: F811
+async def test_an_announcement_room_says_moderators_post_there_in_both_languages(browser, page_url,
                                                                                    server: Server):
     await server.chat.room_care.create(ROOT, "news", announcement=True)
     for lang in LANGUAGES:  # the same: moderators and admins post there, not only admins
