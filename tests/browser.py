@@ -22,7 +22,6 @@ import contextlib
 import inspect
 import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -38,8 +37,6 @@ expect.set_options(timeout=20_000)
 # pytest-asyncio's loop that outlives the tests (one per worker), where the shared browser lives.
 BROWSER_LOOP = "session"
 ON_BROWSER_LOOP = pytest.mark.asyncio(loop_scope=BROWSER_LOOP)
-# Playwright's own tasks (its driver's pipe, its dispatch) run for the browser's lifetime, not a test's.
-PLAYWRIGHT_SOURCES = str(Path(inspect.getfile(async_playwright)).parents[1])
 
 
 class Chromium:
@@ -49,14 +46,17 @@ class Chromium:
         self.playwright: Playwright | None = None
         self.browser: Browser | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.own_tasks: set[asyncio.Task] = set()  # the driver's (its pipe's reader): the browser's lifetime
 
     async def ready(self) -> Browser:
         """The browser, connected: a new driver and browser if there is none or it is gone."""
         self.loop = asyncio.get_running_loop()
         if self.browser is None or not self.browser.is_connected():
             await self.close()
+            before = asyncio.all_tasks()  # (a server the test started first has some)
             self.playwright = await async_playwright().start()
             self.browser = await self.playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            self.own_tasks = asyncio.all_tasks() - before
         return self.browser
 
     async def clear(self) -> None:
@@ -68,10 +68,10 @@ class Chromium:
 
     def cancel_leftovers(self) -> None:
         """Cancel the tasks a test left on the shared loop and let them end, as asyncio.Runner
-        does when a test's own loop closes; Playwright's tasks stay."""
+        does when a test's own loop closes; the driver's stay."""
         if self.loop is None or self.loop.is_closed():
             return
-        left = [task for task in asyncio.all_tasks(self.loop) if not from_playwright(task)]
+        left = [task for task in asyncio.all_tasks(self.loop) if task not in self.own_tasks]
         for task in left:
             task.cancel()
         if left:
@@ -86,11 +86,6 @@ class Chromium:
             with contextlib.suppress(Exception):
                 await self.playwright.stop()
         self.browser = self.playwright = None
-
-
-def from_playwright(task: asyncio.Task) -> bool:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return code is not None and code.co_filename.startswith(PLAYWRIGHT_SOURCES)
 
 
 def on_browser_loop(item: pytest.Item) -> bool:
