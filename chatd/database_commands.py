@@ -61,8 +61,14 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
             return ExitStatus.ERROR
         size = reply["bytes"]
     else:
+        from chatd.store import DatabaseRefused  # peewee loads only for this command
+        from chatd.store.health import database_refusal
+
         try:
             size = offline_backup(config.database, target)
+        except DatabaseRefused as e:  # none there, or none of chatd's: no copy of it is a backup
+            print(f"chatd: backup failed: {database_refusal(config.database, e)}", file=stderr)
+            return ExitStatus.ERROR
         except (OSError, sqlite3.Error) as e:
             print(f"chatd: backup failed: {e}", file=stderr)
             return ExitStatus.ERROR
@@ -88,9 +94,11 @@ def backup_target_problem(config: Config, target: str) -> str | None:
 
 
 def offline_backup(database: str, target: str) -> int:
-    """Copy a database no server has open; → bytes written."""
-    if not os.path.exists(database):
-        raise FileNotFoundError(f"no database at {database}")
+    """Copy a database no server has open; → bytes written. DatabaseRefused (NoDatabase) if
+    there is no chatd database at ``database`` (``chatd.store.sqlitefile``)."""
+    from chatd.store import sqlitefile
+
+    sqlitefile.check(database, create=False)
     with replaced(target) as partial, contextlib.closing(sqlite3.connect(database)) as source, \
             contextlib.closing(sqlite3.connect(partial)) as dest:
         source.backup(dest)
@@ -116,8 +124,7 @@ def _lock_stopped(config: Config, stderr: TextIO, then: str,
         print(f"chatd: cannot lock pidfile {config.pidfile}: {e.strerror or e}", file=stderr)
         return None, ExitStatus.ERROR
     else:
-        held.callback(pidfile.close)
-        held.callback(pidfile.clear)
+        held.callback(pidfile.abandon)  # as it was: removed if this command made it
     # A server started with another pidfile (the config's changed since) still serves the database.
     dblock = DatabaseLock(config.database, shared=False)
     try:

@@ -40,10 +40,13 @@ from chatd.daemon import (
     same_file,
 )
 from chatd.dblock import DatabaseHeld, DatabaseLock, held_message, holders, server_record
+from chatd.dsn import is_postgres
 from chatd.server import bind, socket_address
 from chatd.service import Service, banner, refuse
 from chatd.settings import parse_listen
 from chatd.status import ExitStatus
+from chatd.store import DatabaseRefused, sqlitefile
+from chatd.store.health import database_refusal
 from chatd.writable import DAEMON_WRITES, WRITTEN_AT_START, unwritable, unwritable_message
 
 log = logging.getLogger("chatd")
@@ -84,7 +87,7 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
     # a refused start leaves the disk as it found it. Each is asked again as it is taken below
     # (another start may take it meanwhile): a step that fails then undoes what the earlier
     # ones made (PidFile.abandon, DatabaseLock.abandon).
-    refused = _serving(config, dblock, stderr)
+    refused = _serving(config, dblock, stderr) or _unusable(config, stderr)
     if refused is not None:
         return refused
     try:
@@ -164,6 +167,20 @@ def _serving(config: Config, dblock: DatabaseLock | None, stderr: TextIO) -> int
         except DatabaseHeld as e:
             print(f"chatd: already running: {held_message(e)}", file=stderr)
             return ExitStatus.ALREADY_RUNNING
+    return None
+
+
+def _unusable(config: Config, stderr: TextIO) -> int | None:
+    """Whether ``config``'s SQLite database is none chatd may use (not SQLite's, another
+    application's, damaged, a directory: ``chatd.store.sqlitefile``), asked without making or
+    changing anything: None if it may be used, else the exit status after saying why. (The
+    store looks again as it opens it; a schema newer than this chatd is found only then.)"""
+    if is_postgres(config.database):
+        return None
+    try:
+        sqlitefile.check(config.database, create=True)
+    except DatabaseRefused as e:
+        return refuse(None, ExitStatus.ERROR, f"cannot start: {database_refusal(config.database, e)}", stderr)
     return None
 
 
