@@ -140,7 +140,7 @@ def _lock_stopped(config: Config, stderr: TextIO, then: str,
         held.close()
         return None, ExitStatus.ERROR
     else:
-        held.callback(dblock.close)
+        held.callback(dblock.abandon)  # its record taken out again: the disk as it was found
     return held, None
 
 
@@ -188,9 +188,18 @@ def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, 
         print(f"chatd: migrate-store copies the configured SQLite database, but `database` is already "
               f"{redacted(config.database)}", file=stderr)
         return ExitStatus.ERROR
+    from chatd.store import DatabaseRefused, sqlitefile
+    from chatd.store.health import database_refusal
+
     held, refused = _lock_stopped(config, stderr, "migrate the store", "migrate-store")
     if refused is not None:
         return refused
+    try:
+        sqlitefile.check(config.database, create=False)  # none there, or none of chatd's: nothing to copy
+    except DatabaseRefused as e:
+        _release(held)
+        print(f"chatd: migrate-store: {database_refusal(config.database, e)}", file=stderr)
+        return ExitStatus.ERROR
     try:
         # Not database_password_file: the config's database is an SQLite file, with which that key is refused.
         password = password_from("", DATABASE_PASSWORD_ENV)

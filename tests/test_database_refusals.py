@@ -20,7 +20,8 @@ from tests.test_lifecycle_refusals import snapshot
 # Every command that opens the store, as an operator types it (PATH: a backup's target).
 COMMANDS = [("start",), ("start", "-d"), ("apikey", "list"), ("apikey", "create", "shop", "--scope", "read"),
             ("apikey", "revoke", "shop"), ("admin", "list"), ("admin", "remove", "root"), ("purge",),
-            ("purge", "--dry-run"), ("user", "export", "1"), ("user", "delete", "1", "--yes"), ("backup", "PATH")]
+            ("purge", "--dry-run"), ("user", "export", "1"), ("user", "delete", "1", "--yes"), ("backup", "PATH"),
+            ("migrate-store", "postgresql://chatd@127.0.0.1:1/chatd")]  # (refused before any connection)
 # A few of them, one of each way in, for the kinds of file past the first.
 SOME = [("start",), ("start", "-d"), ("apikey", "create", "shop", "--scope", "read"), ("user", "export", "1"),
         ("backup", "PATH")]
