@@ -24,7 +24,7 @@ import os
 import socket
 from typing import Any, TextIO
 
-from chatd import logs
+from chatd import logs, procfs
 from chatd.config import Config, ConfigError, load_config
 from chatd.control import ControlUnavailable, ask, bind_control, check_control
 from chatd.daemon import (
@@ -35,6 +35,7 @@ from chatd.daemon import (
     Handover,
     PidFile,
     fork_daemon,
+    open_made,
     pid_running,
     running_pid,
     same_file,
@@ -93,7 +94,7 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
     try:
         listening = bind(config)
     except OSError as e:
-        return refuse(None, ExitStatus.ERROR, f"cannot listen on {config.listen}: {e.strerror or e}", stderr)
+        return refuse(None, ExitStatus.ERROR, _port_refusal(config, e), stderr)
     with contextlib.ExitStack() as undo:  # a step that fails closes what the earlier ones opened
         for sock in listening:
             undo.callback(sock.close)
@@ -126,9 +127,11 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
             return refuse(None, ExitStatus.ERROR, _control_refusal(config, e), stderr)
         undo.callback(control.close)
         undo.callback(_unlink, config.control_socket)  # a start that fails leaves no socket behind
+        log_made = False  # this start made the log file: one that fails removes it (Service._abandon)
         try:
-            if daemon and config.logfile:
-                open(config.logfile, "a").close()  # fail here, on the terminal, not in the child
+            if daemon and config.logfile:  # fail here, on the terminal, not in the child
+                fd, log_made = open_made(config.logfile, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+                os.close(fd)
         except OSError as e:
             return refuse(None, ExitStatus.ERROR, f"cannot open log file {config.logfile}: {e.strerror}", stderr)
         undo.pop_all()
@@ -150,7 +153,7 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         dblock.record(server_record(config, os.getpid()))
     logs.setup(config.log_level, config.logfile if daemon else None)
     service = Service(config, env, stdout, daemon=daemon, listening=listening, control=control, pidfile=pidfile,
-                      dblock=dblock, overrides=overrides)
+                      dblock=dblock, overrides=overrides, log_made=log_made)
     return service.main(parent=channel)
 
 
@@ -197,6 +200,49 @@ def _already_running(config: Config, pid: int, stderr: TextIO) -> int:
         print(f"chatd: already starting: {config.pidfile} is locked by another `chatd start`, which has not "
               f"written its pid in it yet", file=stderr)
     return ExitStatus.ALREADY_RUNNING
+
+
+def _port_refusal(config: Config, error: OSError) -> str:
+    """Why ``listen`` cannot be bound; when the port is taken, who holds it: a chatd (its pid
+    and config, as it answers on its control socket), or another program (its pid and name,
+    when this user can see it: ``chatd.procfs``)."""
+    said = f"cannot listen on {config.listen}: {error.strerror or error}"
+    if error.errno != errno.EADDRINUSE:
+        return said
+    pids = sorted(procfs.port_listeners(parse_listen(config.listen)[1]))
+    for pid in pids:
+        status = _chatd_status(pid)
+        if status:
+            return (f"{said}: chatd pid {status['pid']} (config {status.get('config')}, database "
+                    f"{status.get('database')}) listens on it; stop it, or set `listen` to another port")
+    if pids:
+        named = ", ".join(f"pid {pid} ({_command_name(pid)})" for pid in pids)
+        return f"{said}: another program listens on it ({named}), not a chatd; set `listen` to another port"
+    return (f"{said}: another program listens on it (one this user cannot see: `ss -ltnp` as root names it); "
+            f"set `listen` to another port")
+
+
+def _chatd_status(pid: int) -> dict[str, Any] | None:
+    """The status of process ``pid`` if it is a chatd that answers on a control socket it
+    listens on; None otherwise (a program that is no chatd is never sent a request)."""
+    if "chatd" not in _command_line(pid):
+        return None
+    for path in procfs.unix_listeners(pid):
+        with contextlib.suppress(ControlUnavailable):
+            status = ask(path, "status", timeout=CONTROL_NAME_SECONDS)
+            if status.get("pid"):
+                return status
+    return None
+
+
+def _command_line(pid: int) -> str:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    return ""
+
+
+def _command_name(pid: int) -> str:
+    return _command_line(pid).split(" ", 1)[0] or "unknown"
 
 
 def _control_refusal(config: Config, error: OSError) -> str:

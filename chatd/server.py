@@ -37,7 +37,7 @@ from chatd.audit import SYSTEM
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
-from chatd.bus import Bus, new_node_id
+from chatd.bus import Bus, BusUnavailable, new_node_id
 from chatd.bus.local import LocalBus
 from chatd.chat import Chat
 from chatd.cluster.names import RENEW_EVERY
@@ -71,8 +71,9 @@ USER_DELETED_WAIT = 3.0
 
 
 # What stops a start-up without being a bug in chatd (the database cannot be opened or is
-# none chatd may use, its driver is missing): said in one line, the traceback only at debug level.
-START_REFUSALS = (DatabaseUnreachable, DatabaseRefused, StoreUnavailable)
+# none chatd may use, its driver is missing, the bus cannot be reached): said in one line, the
+# traceback only at debug level.
+START_REFUSALS = (DatabaseUnreachable, DatabaseRefused, StoreUnavailable, BusUnavailable)
 
 
 def log_start_failure(error: Exception, stopping: bool = False) -> None:
