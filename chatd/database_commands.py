@@ -152,12 +152,23 @@ def _release(held: contextlib.ExitStack | None) -> None:
 def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     if is_postgres(config.database):
         return _postgres_refused("restore", stderr)
+    from chatd.store import sqlitefile
     from chatd.store.carryover import kept_text  # peewee loads only for this command
+    from chatd.store.health import database_refusal
     from chatd.store.restore import RestoreError, restore
+    from chatd.store.rows import DatabaseRefused, NotChatd
 
     held, refused = _lock_stopped(config, stderr, "restore", "restore")
     if refused is not None:
         return refused
+    try:
+        sqlitefile.check(config.database, create=True)  # (a damaged database, or a newer one, is replaced)
+    except NotChatd as e:  # never chatd's: the backup does not take its place
+        _release(held)
+        print(f"chatd: restore: {database_refusal(config.database, e)}", file=stderr)
+        return ExitStatus.ERROR
+    except DatabaseRefused:
+        pass
     try:
         record = restore(config.database, os.path.abspath(args.backup))
     except (RestoreError, OSError, sqlite3.Error) as e:

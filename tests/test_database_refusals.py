@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chatd.status import ExitStatus
+from chatd.store import open_store
 from tests.ops_fixtures import Chatd
 from tests.test_lifecycle_refusals import snapshot
 
@@ -121,3 +122,21 @@ def test_commands_that_need_a_database_make_none(chatd_install: Chatd, there: st
     result = d.cli("apikey", "create", "shop", "--scope", "read")
     assert result.returncode == 0, result.stderr
     assert d.cli("apikey", "list").returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["text", "another application's", "directory"])
+def test_a_restore_replaces_no_file_that_was_never_chatds(chatd_install: Chatd, tmp_path: Path, kind: str):
+    """A damaged chatd database is what a restore is for; a file that was never one is not
+    replaced by the backup."""
+    d = chatd_install
+    backup = tmp_path / "backup.db"
+    open_store(str(backup), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    database = d.dir / "chatd.db"
+    make, problem = KINDS[kind]
+    make(database)
+    found = _tree(d.dir)
+    result = d.cli("restore", str(backup))
+    assert result.returncode == ExitStatus.ERROR, result.stderr
+    assert f"chatd: restore: cannot open the database at {database} (key 'database'): " in result.stderr
+    assert problem in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert _tree(d.dir) == found, "the file as it was, nothing made beside it"

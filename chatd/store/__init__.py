@@ -31,6 +31,7 @@ from chatd.store.rows import (
     MessageRow,
     NoDatabase,
     NoSuchUser,
+    NotChatd,
     Once,
     Page,
     ReusedKey,
@@ -44,7 +45,7 @@ from chatd.store.writer import WriterClosed
 
 __all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "Once", "ReusedKey",
            "WriterClosed", "StoreUnavailable", "DatabaseUnreachable",
-           "DatabaseRefused", "NoDatabase", "USER_ID_MAX", "now_ms", "open_store"]
+           "DatabaseRefused", "NoDatabase", "NotChatd", "USER_ID_MAX", "now_ms", "open_store"]
 
 
 def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int, create: bool = True) -> Store:

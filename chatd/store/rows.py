@@ -49,6 +49,11 @@ class DatabaseRefused(Exception):
     changes nothing. str(): the problem and what to do; the caller names the key and the place."""
 
 
+class NotChatd(DatabaseRefused):
+    """What is there was never chatd's database (a directory, a file that is not SQLite's,
+    another application's database): not even ``chatd restore`` replaces it."""
+
+
 class NoDatabase(DatabaseRefused):
     """There is no chatd database at the configured place (nothing, an empty file, an SQLite
     file without tables), and the command only reads or changes what is there: it makes none."""

@@ -19,7 +19,8 @@ sqlite.org/wal.html#readonly):
 - a directory, a file that is not SQLite's (its first 16 bytes are not SQLite's header,
   sqlite.org/fileformat.html#magic_header_string), one SQLite cannot read (damaged), one
   holding tables but no chatd ``meta`` table (another application's): ``DatabaseRefused``,
-  the file untouched.
+  the file untouched; ``NotChatd`` for those that are none of chatd's at all (not the
+  damaged one: ``chatd restore`` replaces that, and only that).
 
 A file SQLite cannot open at all (no permission, locked past the busy timeout) is left to
 the store's own connection, whose error is an outage (``DatabaseUnreachable``).
@@ -33,7 +34,7 @@ import sqlite3
 import urllib.parse
 
 from chatd.store.migrations import SCHEMA_VERSION, newer_schema
-from chatd.store.rows import DatabaseRefused, NoDatabase
+from chatd.store.rows import DatabaseRefused, NoDatabase, NotChatd
 
 MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 SHOWN_BYTES = 16  # bytes of a foreign file's start quoted in the refusal
@@ -46,7 +47,7 @@ def check(path: str, create: bool) -> None:
     """DatabaseRefused if ``path`` holds something that is not a chatd database; NoDatabase
     if it holds no database and not ``create``; None when chatd may open it."""
     if os.path.isdir(path):
-        raise DatabaseRefused(f"it is a directory; {LEAVE}")
+        raise NotChatd(f"it is a directory; {LEAVE}")
     try:
         with open(path, "rb") as f:
             head = f.read(len(MAGIC))
@@ -55,7 +56,7 @@ def check(path: str, create: bool) -> None:
     except OSError:
         return  # (unreadable: the store's connection says why)
     if head and head != MAGIC:
-        raise DatabaseRefused(f"it is not an SQLite database (it begins with {head[:SHOWN_BYTES]!r}); {LEAVE}")
+        raise NotChatd(f"it is not an SQLite database (it begins with {head[:SHOWN_BYTES]!r}); {LEAVE}")
     if not head and not _size(path + "-wal"):  # (a new database's first pages may be in its WAL alone)
         return _none("it is an empty file, no database yet", create)
     found = _tables(path)
@@ -68,7 +69,7 @@ def check(path: str, create: bool) -> None:
         raise DatabaseRefused(newer_schema(version))
     if version is None:
         shown = ", ".join(sorted(tables)[:SHOWN_TABLES]) + (", ..." if len(tables) > SHOWN_TABLES else "")
-        raise DatabaseRefused(f"it is another application's SQLite database (tables {shown}; no "
+        raise NotChatd(f"it is another application's SQLite database (tables {shown}; no "
                               f"schema version in a chatd `meta` table); {LEAVE}")
 
 
