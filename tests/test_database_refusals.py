@@ -140,3 +140,13 @@ def test_a_restore_replaces_no_file_that_was_never_chatds(chatd_install: Chatd, 
     assert f"chatd: restore: cannot open the database at {database} (key 'database'): " in result.stderr
     assert problem in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert _tree(d.dir) == found, "the file as it was, nothing made beside it"
+
+
+def test_check_config_says_what_start_would(chatd_install: Chatd):
+    d = chatd_install
+    assert d.cli("check-config").returncode == 0, "no database yet: start makes one"
+    _other_application(d.dir / "chatd.db")
+    result = d.cli("check-config")
+    assert result.returncode == ExitStatus.CONFIG, result.stderr
+    assert (f"chatd: start would refuse: cannot open the database at {d.dir / 'chatd.db'} (key 'database'): it is "
+            f"another application's SQLite database") in result.stderr, result.stderr
