@@ -175,9 +175,9 @@ def _serving(config: Config, dblock: DatabaseLock | None, stderr: TextIO) -> int
 
 def _unusable(config: Config, stderr: TextIO) -> int | None:
     """Whether ``config``'s SQLite database is none chatd may use (not SQLite's, another
-    application's, damaged, a directory: ``chatd.store.sqlitefile``), asked without making or
-    changing anything: None if it may be used, else the exit status after saying why. (The
-    store looks again as it opens it; a schema newer than this chatd is found only then.)"""
+    application's, damaged, a directory, a newer schema: ``chatd.store.sqlitefile``), asked
+    without making or changing anything: None if it may be used, else the exit status after
+    saying why. (The store looks again as it opens it: a -d child says what it finds then.)"""
     if is_postgres(config.database):
         return None
     try:
@@ -216,7 +216,7 @@ def _port_refusal(config: Config, error: OSError) -> str:
             return (f"{said}: chatd pid {status['pid']} (config {status.get('config')}, database "
                     f"{status.get('database')}) listens on it; stop it, or set `listen` to another port")
     if pids:
-        named = ", ".join(f"pid {pid} ({_command_name(pid)})" for pid in pids)
+        named = ", ".join(f"pid {pid} ({procfs.command_line(pid).split(' ', 1)[0] or 'unknown'})" for pid in pids)
         return f"{said}: another program listens on it ({named}), not a chatd; set `listen` to another port"
     return (f"{said}: another program listens on it (one this user cannot see: `ss -ltnp` as root names it); "
             f"set `listen` to another port")
@@ -225,7 +225,7 @@ def _port_refusal(config: Config, error: OSError) -> str:
 def _chatd_status(pid: int) -> dict[str, Any] | None:
     """The status of process ``pid`` if it is a chatd that answers on a control socket it
     listens on; None otherwise (a program that is no chatd is never sent a request)."""
-    if "chatd" not in _command_line(pid):
+    if "chatd" not in procfs.command_line(pid):
         return None
     for path in procfs.unix_listeners(pid):
         with contextlib.suppress(ControlUnavailable):
@@ -233,16 +233,6 @@ def _chatd_status(pid: int) -> dict[str, Any] | None:
             if status.get("pid"):
                 return status
     return None
-
-
-def _command_line(pid: int) -> str:
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
-        return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    return ""
-
-
-def _command_name(pid: int) -> str:
-    return _command_line(pid).split(" ", 1)[0] or "unknown"
 
 
 def _control_refusal(config: Config, error: OSError) -> str:

@@ -6,6 +6,7 @@ Unix sockets a process listens on (proc(5): ``/proc/PID/fd``, ``/proc/net/tcp``,
     openers(os.fstat(fd))          # {"/var/lib/chatd/chatd.db": {4242}}: by which path each opened it
     port_listeners(8080)           # {4242}: the processes listening on TCP port 8080
     unix_listeners(4242)           # ["/run/chatd/chatd.sock"]
+    command_line(4242)             # "/usr/bin/python3 -m chatd start -d -c /etc/chatd/chatd.yaml"
 
 Best effort, never an error: another user's processes are not seen (their ``fd`` directories
 cannot be read), and where there is no ``/proc`` every answer is empty.
@@ -90,3 +91,10 @@ def unix_listeners(pid: int) -> list[str]:
             if len(fields) > 7 and int(fields[3], 16) & ACCEPTING and int(fields[6]) in held:
                 paths.append(fields[7])
     return paths
+
+
+def command_line(pid: int) -> str:
+    """The command line of process ``pid``, its arguments joined by spaces ("" if it cannot be read)."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    return ""
