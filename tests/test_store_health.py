@@ -16,6 +16,7 @@ import pytest
 
 from chatd.protocol import DATABASE_UNREACHABLE
 from chatd.server import Server
+from chatd.store import open_store
 from chatd.store.health import cannot_open
 from tests.ops_fixtures import Chatd
 from tests.services import free_port
@@ -139,5 +140,6 @@ def test_migrate_store_refuses_another_scheme_at_once_and_names_an_unreachable_t
     code, _, err = chatd_install.run("migrate-store", "mysql://chat@127.0.0.1/chatd")
     assert code == 2 and "postgresql://" in err and "mysql://chat@127.0.0.1/chatd" in err, err
     url = f"postgresql://chat@127.0.0.1:{free_port()}/chatd"
-    code, _, err = chatd_install.run("migrate-store", url)
+    open_store(str(chatd_install.dir / "chatd.db"), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    code, _, err = chatd_install.run("migrate-store", url)  # (a database to copy: the target is the problem)
     assert code != 0 and f"cannot open the database at {url} (the migrate-store target)" in err, err

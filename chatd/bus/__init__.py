@@ -34,6 +34,12 @@ from __future__ import annotations
 import secrets
 from typing import Any, NamedTuple, Protocol
 
+
+class BusUnavailable(Exception):
+    """The bus could not be reached when it started (Redis: ``chatd.bus.redis``); here, not
+    there, so that a start names it a refusal without loading the redis extra."""
+
+
 ROOM = "room:"
 USER = "user:"
 EVENT = "event:"

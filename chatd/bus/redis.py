@@ -61,7 +61,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chatd import metrics
-from chatd.bus import Delivery, Notice, Receiver
+from chatd.bus import BusUnavailable, Delivery, Notice, Receiver
 from chatd.bus.codec import BATCH, NOTICE, BadItem, decode, decode_batch, encode, encode_batch, kind, origin
 from chatd.dsn import redacted
 
@@ -87,10 +87,6 @@ def _ended(task: asyncio.Task) -> None:
     """A bus task's end: only a bug ends one before close(), and the bus is then half dead: say so."""
     if not task.cancelled() and task.exception() is not None:
         log.error("bus: the task %s failed; restart this node", task.get_name(), exc_info=task.exception())
-
-
-class BusUnavailable(Exception):
-    """Redis could not be reached when the bus started."""
 
 
 class RedisBus:

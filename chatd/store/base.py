@@ -16,12 +16,13 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from peewee import Database, IntegrityError
+from peewee import DatabaseError as PeeweeDatabaseError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
@@ -33,13 +34,14 @@ from chatd.store.changes import ChangeStore, decorate
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
 from chatd.store.members import MemberStore
-from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
+from chatd.store.migrations import SchemaError, fill_admin_keys, fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
 from chatd.store.nameholds import NameHoldStore
 from chatd.store.readstate import ReadStateStore
 from chatd.store.reserved import ReservedStore
 from chatd.store.rows import (
     SELECT,
+    DatabaseRefused,
     DatabaseUnreachable,
     Draft,
     MessageRow,
@@ -115,16 +117,12 @@ class Store:
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.
-        DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
-        try:
-            with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
-                self._migrate()
-                meta = {row.key: row.value for row in Meta.select()}
-                self.newest_id = self._read_newest_id()
-        except Exception as e:
-            if self.health.is_failure(e):
-                raise DatabaseUnreachable(reason_of(e)) from e
-            raise
+        DatabaseUnreachable (the driver's reason) if the database cannot be opened,
+        DatabaseRefused if it is none chatd may use (``_opening``)."""
+        with self._opening():
+            self._migrate()
+            meta = {row.key: row.value for row in Meta.select()}
+            self.newest_id = self._read_newest_id()
         self.epoch = Epoch.from_meta(meta)
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
         self.writer = self._make_writer(loop)
@@ -134,13 +132,31 @@ class Store:
     def ensure_schema(self) -> None:
         """Create or migrate the schema, as ``open`` does, and nothing else: for a command
         that works on the database while a server may run (``chatd apikey``).
-        DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
+        DatabaseUnreachable (the driver's reason) if the database cannot be opened,
+        DatabaseRefused if it is none chatd may use."""
+        with self._opening():
+            self._migrate()
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """The database connected, with the models bound and the schema lock held, for ``open``
+        and ``ensure_schema``; what is there looked at first (``_check_file``). Its failures as
+        an operator reads them: DatabaseUnreachable for an outage (the driver's reason);
+        DatabaseRefused for a database chatd must not use — a schema newer than this chatd, or
+        one the driver cannot read (a damaged file: the driver's plain DatabaseError, never an
+        outage's or a bug's subclass of it)."""
+        self._check_file()
         try:
             with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
-                self._migrate()
+                yield
+        except SchemaError as e:
+            raise DatabaseRefused(str(e)) from e
         except Exception as e:
             if self.health.is_failure(e):
                 raise DatabaseUnreachable(reason_of(e)) from e
+            if type(e) is PeeweeDatabaseError:
+                raise DatabaseRefused(f"it cannot be read ({reason_of(e)}): it is damaged; `chatd restore` puts "
+                                      f"a backup in its place") from e
             raise
 
     def _migrate(self) -> None:
@@ -160,6 +176,10 @@ class Store:
         self._readers.shutdown(wait=True, cancel_futures=True)
 
     # What each kind of store says for itself.
+
+    def _check_file(self) -> None:
+        """DatabaseRefused if what is at the database's place is none chatd may open (a
+        store of files looks before its connection touches them: ``chatd.store.sqlitefile``)."""
 
     def _schema_lock(self) -> AbstractContextManager:
         """Held while the schema is made or migrated: other processes wait meanwhile."""

@@ -30,7 +30,7 @@ import time
 
 from peewee import InterfaceError, OperationalError
 
-from chatd.dsn import DATABASE_PASSWORD_ENV
+from chatd.dsn import DATABASE_PASSWORD_ENV, redacted
 from chatd.store.rows import DatabaseUnreachable
 
 log = logging.getLogger("chatd.store")
@@ -58,6 +58,13 @@ def cannot_open(where: str, source: str, reason: str) -> str:
         text += (f"; the password comes from the file named by database_password_file, else "
                  f"${DATABASE_PASSWORD_ENV}, else the URL (docs/configuration.md, \"database_password_file\")")
     return text
+
+
+def database_refusal(database: str, error: BaseException) -> str:
+    """``cannot_open`` of the configured ``database`` (a path or URL, its password hidden here)
+    for ``error``, a DatabaseUnreachable or DatabaseRefused: what ``chatd start`` and every
+    command that opens the store say, one line."""
+    return cannot_open(redacted(database), "key 'database'", str(error))
 
 
 class Health:

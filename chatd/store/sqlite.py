@@ -19,6 +19,7 @@ import sqlite3
 
 from peewee import SqliteDatabase
 
+from chatd.store import sqlitefile
 from chatd.store.base import Store
 from chatd.store.checkpoints import WAL_FILE_LIMIT, Checkpoints
 from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored, new_row, newly_stored
@@ -44,7 +45,9 @@ def _prev_in_inbox(sql: sqlite3.Connection, user_id: int, before: int) -> int:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False):
+    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False,
+                 create: bool = True):
+        """``create``: make a database where there is none (``chatd.store.sqlitefile``)."""
         super().__init__(SqliteDatabase(
             path,
             pragmas={
@@ -58,7 +61,11 @@ class SqliteStore(Store):
         self.path = path
         # Other processes write this database too: see the module's docstring.
         self.shared = shared
+        self.create = create
         self.checkpoints: Checkpoints | None = None  # the writer's WAL checkpoints, while it runs
+
+    def _check_file(self) -> None:
+        sqlitefile.check(self.path, self.create)
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
         self.checkpoints = Checkpoints(self.path)
