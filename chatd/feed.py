@@ -17,6 +17,13 @@ time (a *round*); gaps found while a round reads wait for the next one, so
 a channel never has two reads under way. Each message read becomes a frame
 once, written to every session that lacks it.
 
+A round whose read fails because the database is down closes nobody at
+once: its sessions keep the channel held (live messages wait behind the gap)
+and the read runs again when the store sees the database back
+(``Store.outage``, which probes it); a session is closed with 1013 only past
+``OUTAGE_WAIT`` or once it holds more than ``limits.send_queue_bytes``
+(docs/operations.md, "When the database is unreachable").
+
 Channels: ``room:<id>`` goes to the sessions in that room (session channel
 key ``Room.key``), ``user:<id>`` to that user's sessions (key ``PRIVATE``),
 and ``event:<id>``, the user's stored notifications (``chatd.events``), to
