@@ -176,7 +176,9 @@ class Feed:
 
     async def _fill(self, channel: str, fill: Round) -> None:
         """Rounds until no session of the channel waits: read what the waiting
-        sessions lack, send it, release them (a release may show a new gap)."""
+        sessions lack, send it, release them (a release may show a new gap).
+        A read that fails because the database is down is run again once it
+        answers (``_outlast``), within ``OUTAGE_WAIT`` of the first such failure."""
         key = fill.key
         deadline: float | None = None  # loop.time() by which an outage met by this round must end
         try:
