@@ -113,7 +113,8 @@ class Chat:
         self.hub = hub
         self.store = store
         self.bus = bus  # started, with ``feed`` as its receiver, by whoever made it (chatd.server)
-        self.feed = Feed(hub, store, lambda: self.config.history.page_bytes)  # the bus's receiver here
+        self.feed = Feed(hub, store, lambda: self.config.history.page_bytes,  # the bus's receiver here
+                         lambda: self.config.limits.send_queue_bytes)
         self.tokens = tokens
         self.app_tokens = load_app_tokens(config.app_tokens)  # the web app's JWTs; reread on reload (chatd.server)
         self.sign_ins = SignIns(hub, store, tokens)

@@ -18,6 +18,7 @@ from chatd.protocol import DATABASE_UNREACHABLE
 from chatd.server import Server
 from chatd.store import open_store
 from chatd.store.health import cannot_open
+from tests.conftest import until
 from tests.ops_fixtures import Chatd
 from tests.services import free_port
 
@@ -83,6 +84,21 @@ async def test_while_postgres_is_down_every_request_is_unavailable_and_logged_on
     assert (await alice.say("lobby", "back"))["type"] == "ack"
     assert any(r.getMessage().startswith("database back after") for r in caplog.records)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert (await healthz(server))["database"] == "ok"
+
+
+async def test_postgres_back_is_noticed_with_no_request_to_notice_it(server, user, own_postgres, caplog):
+    """While it is down the store asks it every second (chatd.store.outage), so "database back",
+    /healthz and chatd status do not wait for a next use that may not come."""
+    alice = await user("alice", "lobby")
+    caplog.set_level(logging.INFO)
+    await asyncio.to_thread(own_postgres.stop)
+    assert (await alice.request("history", room="lobby"))["code"] == "unavailable"
+    await asyncio.to_thread(own_postgres.start)
+
+    await until(lambda: server.store.health.down() is None, 30.0, "the store to notice the database is back")
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatd.store"]
+    assert [line.split(":")[0].split(" after")[0] for line in lines] == ["database unreachable", "database back"], lines
     assert (await healthz(server))["database"] == "ok"
 
 

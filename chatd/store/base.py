@@ -11,6 +11,7 @@ connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -37,6 +38,7 @@ from chatd.store.members import MemberStore
 from chatd.store.migrations import SchemaError, fill_admin_keys, fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
 from chatd.store.nameholds import NameHoldStore
+from chatd.store.outage import Outage
 from chatd.store.readstate import ReadStateStore
 from chatd.store.reserved import ReservedStore
 from chatd.store.rows import (
@@ -85,10 +87,15 @@ class Store:
     """What both stores do alike; each kind adds its hot path (``save_message``),
     its sequence (``_read_newest_id``), ``stats`` and ``backup``."""
 
+    # Whether the database is a server to ask, while it is down, whether it is back (chatd.store.outage).
+    probed = False
+
     def __init__(self, db: Database, batch_max: int, failures: tuple[type[BaseException], ...]):
         """``failures``: the driver's exceptions that mean the database failed (``chatd.store.health``)."""
         self.db = db
         self.health = Health(failures)  # the outage under way, if any: chatd status, /healthz
+        # The outage as the loop sees it: probed while it lasts, awaited by the feed's fills.
+        self.outage = Outage(self.health, self._probe if self.probed else None)
         self._batch_max = batch_max
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
         self._reads: list[tuple[Callable[[], Any], asyncio.Future]] = []  # asked during this loop pass
@@ -125,6 +132,7 @@ class Store:
             self.newest_id = self._read_newest_id()
         self.epoch = Epoch.from_meta(meta)
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
+        self.health.watch = functools.partial(_on_loop, loop, self.outage.changed)
         self.writer = self._make_writer(loop)
         self.writer.start()
         self.search.indexer.start(loop)
@@ -170,6 +178,7 @@ class Store:
 
     def close(self, timeout: float | None = None) -> None:
         """Commit what is queued, then stop the writer and readers."""
+        self.outage.close()
         self.search.indexer.stop()
         if self.writer:
             self.writer.close(timeout)
@@ -407,6 +416,10 @@ class Store:
                 job.set_exception(e)
             job.add_done_callback(functools.partial(_settle, futures))
 
+    def _probe(self) -> asyncio.Future:
+        """The cheapest read that needs the database server: DatabaseUnreachable while it is down."""
+        return self.read(lambda: self.db.execute_sql("SELECT 1").fetchone())
+
     def _read_all(self, fns: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         """In a reader thread: each read, in order → (True, its result) or (False, its error)."""
         outcomes: list[tuple[bool, Any]] = []
@@ -514,3 +527,9 @@ def _settle(futures: list[asyncio.Future], job: asyncio.Future) -> None:
     for future, (ok, value) in zip(futures, [(False, error)] * len(futures) if error else job.result(), strict=True):
         if not future.done():  # a caller may have stopped waiting
             future.set_result(value) if ok else future.set_exception(value)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[bool], None], down: bool) -> None:
+    """``callback(down)`` on ``loop``, from any thread; nothing once the loop is closed."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
+        loop.call_soon_threadsafe(callback, down)

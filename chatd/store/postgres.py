@@ -112,6 +112,7 @@ def stored_cid(cid: str | None) -> str | None:
 
 class PostgresStore(Store):
     shared = True  # other nodes write the same database
+    probed = True  # a server, asked while down whether it is back (chatd.store.outage)
 
     def __init__(self, url: str, batch_max: int = 512):
         # Unreachable, a lost or terminated connection, disk full, out of resources: OperationalError.
