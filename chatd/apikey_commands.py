@@ -35,8 +35,8 @@ def _when(ms: int | None) -> str:
 
 
 def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.store import DatabaseUnreachable
-    from chatd.store.apikeys import NameTaken, NoSuchUser, UserDeleted
+    from chatd.store import DatabaseUnreachable, NoSuchUser, UserDeleted
+    from chatd.store.apikeys import NameTaken
 
     if args.action == "create":
         problem = (name_problem(args.name) and f"the name {args.name!r} {name_problem(args.name)}"

@@ -146,7 +146,7 @@ class Changes:
         self.moderation.check_say(conn.session.user.id, room, req.cid)
         if room is not None and room.archived:
             raise ProtocolError(Code.ROOM_ARCHIVED, f"the room {room.name!r} is archived: it is read-only", req.cid)
-        edited = await self.store.changes.edit(row.id, text, self.wall())
+        edited = await self.store.changes.edit(row.id, conn.session.user.id, text, self.wall())
         if edited is None:
             raise ProtocolError(Code.MESSAGE_DELETED, f"message {row.id} was deleted", req.cid)
         self._publish(edited, edited_frame(edited))

@@ -92,7 +92,17 @@ from chatd.roomcare import RoomCare
 from chatd.rooms import Rooms
 from chatd.search import Search
 from chatd.session import Room
-from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
+from chatd.store import (
+    USER_ID_MAX,
+    DatabaseUnreachable,
+    Draft,
+    NoSuchUser,
+    RecipientDeleted,
+    Store,
+    Stored,
+    UserDeleted,
+    WriterClosed,
+)
 from chatd.store.base import ROOM_WHERE
 from chatd.store.uploads import AttachmentRefused
 from chatd.usercare import UserCare
@@ -307,7 +317,8 @@ class Chat:
         the other nodes read from the store (chatd.feed). (A ``Stored`` whose
         ``duplicate`` is set is a retry of a stored message, not published
         again). ``done(None, error)`` when it could not be stored:
-        ``NoSuchUser`` (the recipient), ``WriterClosed`` (stopping),
+        ``NoSuchUser`` (the recipient), ``RecipientDeleted``, ``UserDeleted`` (the
+        author, deleted meanwhile: chatd.store.living), ``WriterClosed`` (stopping),
         ``DatabaseUnreachable``, or the store's error. The one way in for every transport.
 
         ``draft`` names its room by ``room_id`` (the name is filled in here)
@@ -343,7 +354,11 @@ class Chat:
         self.store.save_message(draft, stored)
 
     def _refuse_say(self, conn: Connection, error: BaseException, cid: str | None) -> None:
-        if isinstance(error, NoSuchUser):
+        if isinstance(error, (RecipientDeleted, UserDeleted)):
+            error = deleted_refusal(error)
+        if isinstance(error, ProtocolError):
+            frame = error_frame(error.code, error.message, cid, details=error.details)
+        elif isinstance(error, NoSuchUser):
             frame = error_frame(Code.NO_SUCH_USER, f"there is no user {error.args[0]}", cid)
         elif isinstance(error, AttachmentRefused):
             frame = error_frame(Code.BAD_ATTACHMENT, str(error), cid)
@@ -393,6 +408,17 @@ class Chat:
         older = await channel(before=up_to, after=None, limit=(limit + 1) // 2, max_chars=h.page_bytes)
         newer = await channel(before=None, after=around, limit=max(1, limit // 2), max_chars=h.page_bytes)
         answer_around(conn, req, {**head, "around": around}, older, newer, h.page_bytes)
+
+
+def deleted_refusal(error: UserDeleted | RecipientDeleted) -> ProtocolError:
+    """The refusal of a message whose author (``UserDeleted``) or recipient (``RecipientDeleted``)
+    was deleted, as every transport words it: ``user_deleted`` / ``recipient_deleted``, the
+    user's id in ``user`` (docs/protocol.md, "error")."""
+    user = error.args[0]
+    if isinstance(error, RecipientDeleted):
+        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user} was deleted: nothing can be sent to it",
+                             details={"user": user})
+    return ProtocolError(Code.USER_DELETED, f"user {user} was deleted: nothing is sent as it", details={"user": user})
 
 
 def _shared_redis(config: Config) -> SharedRedis | None:

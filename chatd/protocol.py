@@ -97,6 +97,10 @@ class Code(StrEnum):
     NAME_RESERVED = "name_reserved"  # a user or room name the operator reserved (chatd.reserved)
     NOT_IN_ROOM = "not_in_room"
     NO_SUCH_USER = "no_such_user"
+    # A deleted user (chatd.usercare): the one a request acts as (its deletion raced the request),
+    # and the one a private message is to.
+    USER_DELETED = "user_deleted"
+    RECIPIENT_DELETED = "recipient_deleted"
     EMPTY_TEXT = "empty_text"
     TEXT_TOO_LONG = "text_too_long"
     RATE_LIMITED = "rate_limited"

@@ -38,13 +38,13 @@ from typing import Any
 import tornado.web
 
 from chatd.auth.bearer import credentials
-from chatd.chat import Chat
+from chatd.chat import Chat, deleted_refusal
 from chatd.durations import duration_text, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
 from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError, attachment_ref
 from chatd.ratelimit import BucketTable
-from chatd.store import DatabaseUnreachable
+from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
 from chatd.strictjson import displayable
 from chatd.web.early import EarlyRefusals
@@ -129,6 +129,9 @@ class Uploads:
                                                     "does not fit: delete messages with files to make room") from None
         except DatabaseUnreachable:
             raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+        except UserDeleted as e:  # deleted while the file came (chatd.store.living)
+            refused = deleted_refusal(e)
+            raise Refused(410, refused.code, refused.message) from None
         return attachment_ref(row.shown())
 
 
