@@ -74,11 +74,16 @@ const BUILDERS = {
   },
 };
 
+// Codes whose English message names what the person does not know (a user's id): the page's own
+// words for the code in every language.
+const OWN_WORDS = new Set(['recipient_deleted', 'user_deleted']);
+
 /** The words for err ({code, message, ...fields}): see the module's comment. */
 export function errorText(err) {
   const code = err && err.code;
   const built = Object.hasOwn(BUILDERS, code) ? BUILDERS[code](err) : null;
   if (built !== null) return built;
+  if (OWN_WORDS.has(code)) return t(`error.${code}`);
   const message = err && err.message;
   if (lang() === ENGLISH && message) return String(message);
   return code && has(`error.${code}`) ? t(`error.${code}`) : String(message || t('error.unknown'));

@@ -33,6 +33,7 @@ WORDS = {
         "room_like": re.escape(f"room #{FSI}l\u043ebby{PDI} looks like the room #{FSI}lobby{PDI}, "
                                "which exists already"),
         "no_room": re.escape(f"there is no room #{FSI}nowhere{PDI}"),
+        "recipient_deleted": re.escape("This account was deleted: messages no longer reach it."),
     },
     "zh-CN": {
         "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
@@ -44,6 +45,7 @@ WORDS = {
         "name_like": re.escape(f"名字 {FSI}M\u0430rk{PDI} 与在线用户 {FSI}Mark{PDI} 的名字相似"),
         "room_like": re.escape(f"房间名 #{FSI}l\u043ebby{PDI} 与已存在的房间 #{FSI}lobby{PDI} 相似"),
         "no_room": re.escape(f"没有名为 #{FSI}nowhere{PDI} 的房间"),
+        "recipient_deleted": re.escape("此账号已被删除：消息无法再送达。"),
     },
 }
 
@@ -126,3 +128,14 @@ async def test_an_announcement_room_says_moderators_post_there_in_both_languages
     for lang in LANGUAGES:  # the same: moderators and admins post there, not only admins
         page = await open_tab(browser, page_url, f"bob-{lang}", room="news", locale=lang)
         await expect(page.get_by_test_id("composer-note")).to_have_text(re.compile(WORDS[lang]["announcement"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_private_message_to_a_deleted_user_fails_saying_so(browser, page_url, server: Server, lang):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    bob = await open_tab(browser, page_url, "bob")
+    await alice.get_by_test_id("member-bob").click()
+    await server.chat.user_care.delete(ROOT, await user_id(bob))
+    await send(alice, "are you still there?")
+    await expect(alice.get_by_test_id("failed-reason")).to_have_text(re.compile(WORDS[lang]["recipient_deleted"]))
+    assert not alice.js_errors
