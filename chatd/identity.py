@@ -100,7 +100,7 @@ class Identity:
         try:
             name = clean_name(req.fields["name"]) if "name" in req.fields else None
         except BadName as e:
-            raise ProtocolError(Code.BAD_NAME, str(e), req.cid) from None
+            raise ProtocolError(Code.BAD_NAME, str(e), req.cid, details=e.fields) from None
         if "app_token" in req.fields:
             who = await self._app_sign_in(req.fields["app_token"], req.cid)
             name = who.name

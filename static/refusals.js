@@ -15,11 +15,21 @@ import { isolate } from './text.js';
 
 const ENGLISH = 'en';
 
+// A user or room name's broken rule ({rule, char?, limit?}: docs/protocol.md, "error"), completing
+// "name …" / "room name …" (`what`: 'name' or 'room'); null for a rule this page does not know.
+function nameProblem(what, err) {
+  const rule = `refusal.name_rule_${err.rule}`;
+  if (typeof err.rule !== 'string' || !has(rule)) return null;
+  return t(`refusal.bad_${what}`, { rule: t(rule, { char: err.char ?? '', limit: formatNumber(err.limit ?? 0) }) });
+}
+
 // "{what}: {reason}" when the moderator or operator gave a reason, else what alone.
 const because = (what, reason) => (reason ? t('refusal.because', { what, reason: isolate(reason) }) : what);
 
 // Code → (err) → the sentence from its fields, or null when they are absent (an older server).
 const BUILDERS = {
+  bad_name: (err) => nameProblem('name', err),
+  bad_room: (err) => nameProblem('room', err),
   muted(err) {
     if (err.reason === undefined) return null;
     const where = err.room === undefined ? 'everywhere' : 'in';

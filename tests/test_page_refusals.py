@@ -34,6 +34,10 @@ WORDS = {
                                "which exists already"),
         "no_room": re.escape(f"there is no room #{FSI}nowhere{PDI}"),
         "recipient_deleted": re.escape("This account was deleted: messages no longer reach it."),
+        "bad_name": re.escape("name contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could "
+                              "reverse the text around the name"),
+        "bad_room": re.escape("room name may hold only letters (with their marks), digits, '_', '-' and '.', and "
+                              "must start with a letter or digit"),
     },
     "zh-CN": {
         "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
@@ -46,6 +50,8 @@ WORDS = {
         "room_like": re.escape(f"房间名 #{FSI}l\u043ebby{PDI} 与已存在的房间 #{FSI}lobby{PDI} 相似"),
         "no_room": re.escape(f"没有名为 #{FSI}nowhere{PDI} 的房间"),
         "recipient_deleted": re.escape("此账号已被删除：消息无法再送达。"),
+        "bad_name": re.escape("名字含有 U+202E RIGHT-TO-LEFT OVERRIDE，这是双向控制字符，可能使名字周围的文字反向显示"),
+        "bad_room": re.escape("房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”，并且必须以字母或数字开头"),
     },
 }
 
@@ -139,3 +145,18 @@ async def test_a_private_message_to_a_deleted_user_fails_saying_so(browser, page
     await send(alice, "are you still there?")
     await expect(alice.get_by_test_id("failed-reason")).to_have_text(re.compile(WORDS[lang]["recipient_deleted"]))
     assert not alice.js_errors
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_bad_user_or_room_name_is_refused_naming_the_character_or_rule(browser, page_url, lang):  # noqa: F811
+    page = await (await browser.new_context(locale=lang)).new_page()
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("bob\u202e")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.locator("#name-error")).to_have_text(re.compile(WORDS[lang]["bad_name"]))
+
+    alice = await open_tab(browser, page_url, "alice", room=None, locale=lang)
+    await alice.get_by_test_id("new-room-toggle").click()
+    await alice.get_by_test_id("new-room").fill("tea room")
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["bad_room"]))
