@@ -10,6 +10,7 @@
 // detail: "name is longer than 12 characters") and another language its own words for the code
 // (`error.<code>`), or the server's message for a code it does not know.
 
+import { fileSize } from './file-size.js';
 import { formatDateTime, formatDuration, formatNumber, has, lang, t } from './i18n.js';
 import { isolate } from './text.js';
 
@@ -77,6 +78,32 @@ const BUILDERS = {
   },
   not_in_room(err) {
     return err.room === undefined ? null : t('refusal.not_in_room', { room: `#${isolate(err.room)}` });
+  },
+  // Uploads (POST /upload's error body carries the same fields).
+  file_too_large(err) {
+    if (typeof err.limit !== 'number') return null;
+    const limit = fileSize(err.limit);
+    return typeof err.size === 'number' ? t('refusal.file_too_large', { size: fileSize(err.size), limit })
+      : t('refusal.file_over_limit', { limit });
+  },
+  unsupported_type(err) {
+    if (err.empty) return t('refusal.file_empty');
+    if (!Array.isArray(err.accepted)) return null;
+    return t('refusal.unsupported_type', { accepted: err.accepted.join(', ') || t('refusal.accepted_none') });
+  },
+  image_too_large(err) {
+    if (typeof err.limit !== 'number') return null;
+    const limit = formatNumber(err.limit);
+    if (typeof err.width !== 'number') return t('refusal.image_pixels', { limit });
+    const vars = { width: formatNumber(err.width), height: formatNumber(err.height), frames: formatNumber(err.frames), limit };
+    return t(err.frames > 1 ? 'refusal.image_frames_too_large' : 'refusal.image_too_large', vars);
+  },
+  bad_image(err) {
+    return typeof err.format === 'string' ? t('refusal.bad_image', { format: err.format }) : null;
+  },
+  quota_exceeded(err) {
+    if (typeof err.used !== 'number' || typeof err.quota !== 'number') return null;
+    return t('refusal.quota_exceeded', { used: fileSize(err.used), quota: fileSize(err.quota) });
   },
   forbidden(err) {
     if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;

@@ -160,3 +160,29 @@ async def test_a_bad_user_or_room_name_is_refused_naming_the_character_or_rule(b
     await alice.get_by_test_id("new-room").fill("tea room")
     await alice.get_by_test_id("create-room").click()
     await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["bad_room"]))
+
+
+UPLOAD_WORDS = {
+    "en": {"too_large": r"the file is 2.9 KB; files of at most 2 KB are accepted",
+           "type": r"this kind of file is not accepted \(by its content\); accepted: image/png, text/plain"},
+    "zh-CN": {"too_large": r"文件大小为 2.9 KB；最多接受 2 KB 的文件",
+              "type": r"不接受这种类型的文件（按其内容判断）；接受的类型：image/png, text/plain"},
+}
+
+
+@pytest.mark.parametrize("config_overrides", [{"uploads": {"max_bytes": 2048, "types": ["image/png", "text/plain"]}}])
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_refused_upload_names_the_size_limit_or_the_kinds_accepted(browser, page_url, lang,  # noqa: F811
+                                                                          config_overrides):
+    from tests.test_uploads import ELF
+
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    await alice.get_by_test_id("attach-input").set_input_files(
+        [{"name": "big.txt", "mimeType": "text/plain", "buffer": b"x" * 3000}])
+    failed = alice.locator("[data-state=failed]")
+    await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["too_large"]))
+    await failed.get_by_test_id("upload-remove").click()
+    await alice.get_by_test_id("attach-input").set_input_files(
+        [{"name": "tool.png", "mimeType": "image/png", "buffer": ELF}])
+    await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["type"]))
+    assert not alice.js_errors
