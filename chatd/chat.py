@@ -70,6 +70,7 @@ from chatd.protocol import (
     Code,
     ProtocolError,
     Request,
+    archived,
     check_text,
     encode_ack,
     encode_message,
@@ -284,7 +285,8 @@ class Chat:
         if room is not None:
             if room.announcement and not holds(user.roles, MODERATOR):
                 raise ProtocolError(Code.MODERATORS_ONLY, f"only moderators post in the announcement room "
-                                                          f"{room.name!r}; you can read it", req.cid)
+                                                          f"{room.name!r}; you can read it", req.cid,
+                                    details={"room": room.name})
             draft.room_id = room.id
         else:
             draft.recipient_id = req.fields["to"]
@@ -333,7 +335,7 @@ class Chat:
             if room is None:
                 raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {draft.room_id}")
             if room.archived:  # every transport: an archived room is read-only
-                raise ProtocolError(Code.ROOM_ARCHIVED, f"the room {room.name!r} is archived: it is read-only")
+                raise archived(room.name)
             draft.room_name = room.name
             room.messaged = True  # now, not once stored: it must not expire while the message is on its way
         elif draft.recipient_id > USER_ID_MAX:  # the protocol allows it; no user has it, nor may the store see it

@@ -526,12 +526,19 @@ def room_name_problem(name: str) -> Problem | None:
     return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
 
 
+def archived(room: str, cid: str | None = None) -> ProtocolError:
+    """The refusal of a change to the archived room ``room`` (a say, an edit: it is read-only)."""
+    return ProtocolError(Code.ROOM_ARCHIVED, f"the room {room!r} is archived: it is read-only", cid,
+                         details={"room": room})
+
+
 def check_text(text: str, max_chars: int, attachments: int = 0) -> None:
     """Refuse over-long message text, or empty text with no ``attachments`` (how many)."""
     if not text.strip() and not attachments:
         raise ProtocolError(Code.EMPTY_TEXT, "message text is empty")
     if len(text) > max_chars:
-        raise ProtocolError(Code.TEXT_TOO_LONG, f"message text is longer than {max_chars} characters")
+        raise ProtocolError(Code.TEXT_TOO_LONG, f"message text is longer than {max_chars} characters",
+                            details={"limit": max_chars})
 
 
 # Server frames.

@@ -79,6 +79,23 @@ const BUILDERS = {
   not_in_room(err) {
     return err.room === undefined ? null : t('refusal.not_in_room', { room: `#${isolate(err.room)}` });
   },
+  text_too_long(err) {
+    return typeof err.limit === 'number' ? t('refusal.text_too_long', { limit: formatNumber(err.limit) }) : null;
+  },
+  edit_window_passed(err) {
+    if (typeof err.window_ms !== 'number') return null;
+    return err.window_ms > 0 ? t('refusal.edit_window', { duration: formatDuration(err.window_ms) }) : t('refusal.edit_never');
+  },
+  too_many_reactions(err) {
+    if (typeof err.per_message !== 'number' || typeof err.per_user !== 'number') return null;
+    return t('refusal.too_many_reactions', { per_message: formatNumber(err.per_message), per_user: formatNumber(err.per_user) });
+  },
+  room_archived(err) {
+    return err.room === undefined ? null : t('refusal.room_archived', { room: `#${isolate(err.room)}` });
+  },
+  moderators_only(err) {
+    return err.room === undefined ? null : t('refusal.moderators_only', { room: `#${isolate(err.room)}` });
+  },
   // Uploads (POST /upload's error body carries the same fields).
   file_too_large(err) {
     if (typeof err.limit !== 'number') return null;

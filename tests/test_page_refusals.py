@@ -186,3 +186,12 @@ async def test_a_refused_upload_names_the_size_limit_or_the_kinds_accepted(brows
         [{"name": "tool.png", "mimeType": "image/png", "buffer": ELF}])
     await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["type"]))
     assert not alice.js_errors
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"max_text_chars": 12}}])
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_message_too_long_names_the_limit(browser, page_url, lang, config_overrides):  # noqa: F811
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    await send(alice, "far too long for this server")  # the page allows 4000; this server takes 12
+    words = {"en": "message text is longer than 12 characters", "zh-CN": "消息超过了 12 个字符"}[lang]
+    await expect(alice.get_by_test_id("failed-reason")).to_contain_text(words)
