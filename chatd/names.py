@@ -36,6 +36,7 @@ import unicodedata
 from typing import Any
 
 from chatd.confusables import data_version, is_default_ignorable, skeleton
+from chatd.worded import Worded
 
 NAME_MAX = 32  # characters (code points), after normalisation
 MARKS_PER_BASE_MAX = 4  # Vietnamese needs 2, vocalised Hebrew or Tibetan stacks 3–4; zalgo uses dozens
@@ -70,18 +71,13 @@ BIDI, JOINER, CONTROL, UNASSIGNED, INVISIBLE, FORMAT = "bidi", "joiner", "contro
 LONE_MARK = "lone_mark"
 
 
-class Problem(str):
-    """Why a name is refused: the English words (the string, completing "name …") and the same in
-    data, ``fields``: ``rule``, with ``char`` (the character, "U+202E RIGHT-TO-LEFT OVERRIDE")
-    or ``limit`` where the rule names one (docs/protocol.md, "error": ``bad_name``, ``bad_room``),
-    so that a client words it in its own language."""
-
-    fields: dict[str, Any]
+class Problem(Worded):
+    """Why a name is refused: the English words (completing "name …") and, as ``fields``, its
+    ``rule``, with ``char`` (the character, "U+202E RIGHT-TO-LEFT OVERRIDE") or ``limit`` where
+    the rule names one (docs/protocol.md, "error": ``bad_name``, ``bad_room``)."""
 
     def __new__(cls, words: str, rule: str, **fields: Any) -> Problem:
-        problem = super().__new__(cls, words)
-        problem.fields = {"rule": rule, **fields}
-        return problem
+        return super().__new__(cls, words, rule=rule, **fields)
 
 
 class BadName(ValueError):

@@ -79,6 +79,10 @@ const BUILDERS = {
   not_in_room(err) {
     return err.room === undefined ? null : t('refusal.not_in_room', { room: `#${isolate(err.room)}` });
   },
+  bad_token(err) {
+    const key = `refusal.token_${err.cause}`;
+    return typeof err.cause === 'string' && has(key) ? t(key) : null;
+  },
   text_too_long(err) {
     return typeof err.limit === 'number' ? t('refusal.text_too_long', { limit: formatNumber(err.limit) }) : null;
   },
