@@ -150,7 +150,7 @@ class Identity:
         try:
             claims = app_tokens.verify(token)
         except AppTokenError as e:
-            raise ProtocolError(e.code, e.message, cid) from None
+            raise ProtocolError(e.code, e.message, cid, details=e.details) from None
         return await self.sign_ins.app_sign_in(claims, app_user_name(claims))
 
     def _check_guests(self, cid: str | None) -> None:

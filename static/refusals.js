@@ -83,6 +83,16 @@ const BUILDERS = {
     const key = `refusal.token_${err.cause}`;
     return typeof err.cause === 'string' && has(key) ? t(key) : null;
   },
+  // The web app's sign-in link (app token).
+  token_expired(err) {
+    return typeof err.expired_ms === 'number' ? t('refusal.app_token_expired', { duration: formatDuration(err.expired_ms) }) : null;
+  },
+  missing_claim(err) {
+    return typeof err.claim === 'string' ? t('refusal.missing_claim', { claim: err.claim }) : null;
+  },
+  bad_claim(err) {
+    return typeof err.claim === 'string' ? t('refusal.bad_claim', { claim: err.claim }) : null;
+  },
   text_too_long(err) {
     return typeof err.limit === 'number' ? t('refusal.text_too_long', { limit: formatNumber(err.limit) }) : null;
   },
@@ -136,10 +146,16 @@ const BUILDERS = {
 // words for the code in every language.
 const OWN_WORDS = new Set(['recipient_deleted', 'user_deleted']);
 
+/** The sentence built from err's fields in the page's language, or null (no fields, or a code without them). */
+export function builtText(err) {
+  const code = err && err.code;
+  return Object.hasOwn(BUILDERS, code) ? BUILDERS[code](err) : null;
+}
+
 /** The words for err ({code, message, ...fields}): see the module's comment. */
 export function errorText(err) {
   const code = err && err.code;
-  const built = Object.hasOwn(BUILDERS, code) ? BUILDERS[code](err) : null;
+  const built = builtText(err);
   if (built !== null) return built;
   if (OWN_WORDS.has(code)) return t(`error.${code}`);
   const message = err && err.message;
