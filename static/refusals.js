@@ -4,11 +4,14 @@
 // (docs/protocol.md, "error": a mute's room, time left and reason, a reserved name's reason, a
 // ban's end, whose name a name looks like, which rate limit and the wait, the room a room name
 // looks like, which room limit, the room that does not exist or is not joined, the person a
-// moderator may not act on), every language builds its sentence from those fields, so English
-// and Chinese say the same; the moderator's reason is user text, shown as given (isolated, as
-// names are). For any other code an English page shows the server's message (it names the
-// detail: "name is longer than 12 characters") and another language its own words for the code
-// (`error.<code>`), or the server's message for a code it does not know.
+// moderator may not act on, a name's broken rule and character, an upload's limits, a message's
+// length limit, the edit window, the reaction caps, the archived or announcement room, why a
+// token is refused), every language builds its sentence from those fields, so English and
+// Chinese say the same; the moderator's reason is user text, shown as given (isolated, as names
+// are). Codes whose English message names what a person does not know (a user id: OWN_WORDS)
+// get the page's words in every language. For any other code an English page shows the server's
+// message and another language its own words for the code (`error.<code>`), or the server's
+// message for a code it does not know.
 
 import { fileSize } from './file-size.js';
 import { formatDateTime, formatDuration, formatNumber, has, lang, t } from './i18n.js';
