@@ -72,6 +72,7 @@ from chatd.protocol import (
     Request,
     archived,
     check_text,
+    deleted_user,
     encode_ack,
     encode_message,
     error_frame,
@@ -415,12 +416,8 @@ class Chat:
 def deleted_refusal(error: UserDeleted | RecipientDeleted) -> ProtocolError:
     """The refusal of a message whose author (``UserDeleted``) or recipient (``RecipientDeleted``)
     was deleted, as every transport words it: ``user_deleted`` / ``recipient_deleted``, the
-    user's id in ``user`` (docs/protocol.md, "error")."""
-    user = error.args[0]
-    if isinstance(error, RecipientDeleted):
-        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user} was deleted: nothing can be sent to it",
-                             details={"user": user})
-    return ProtocolError(Code.USER_DELETED, f"user {user} was deleted: nothing is sent as it", details={"user": user})
+    user's id in ``user`` (``chatd.protocol.deleted_user``)."""
+    return deleted_user(error.args[0], isinstance(error, RecipientDeleted))
 
 
 def _shared_redis(config: Config) -> SharedRedis | None:

@@ -526,6 +526,16 @@ def room_name_problem(name: str) -> Problem | None:
     return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
 
 
+def deleted_user(user_id: int, recipient: bool) -> ProtocolError:
+    """The refusal of a write as (``user_deleted``) or to (``recipient``: ``recipient_deleted``) a deleted
+    user, the user's id in ``user`` (docs/protocol.md, "error")."""
+    if recipient:
+        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user_id} was deleted: nothing can be sent to it",
+                             details={"user": user_id})
+    return ProtocolError(Code.USER_DELETED, f"user {user_id} was deleted: nothing is sent as it",
+                         details={"user": user_id})
+
+
 def archived(room: str, cid: str | None = None) -> ProtocolError:
     """The refusal of a change to the archived room ``room`` (a say, an edit: it is read-only)."""
     return ProtocolError(Code.ROOM_ARCHIVED, f"the room {room!r} is archived: it is read-only", cid,

@@ -113,3 +113,14 @@ async def test_a_private_message_to_a_deleted_user_is_refused_over_websocket_and
                                      key=api_key(server, "publish"))
     assert (status, body["error"]["code"]) == (410, "recipient_deleted"), body
     assert await count(server, "SELECT count(*) FROM message") == 0
+
+
+async def test_a_notification_stored_for_a_user_while_it_is_deleted_is_refused_and_not_kept(
+        server, user, monkeypatch):
+    gone = await user("gone")
+    saving = called(server.store.events, "save", monkeypatch)
+    status, body, _ = await raced(server, uid(gone), lambda: api_call(
+        server, "POST", "/events", {"to": uid(gone), "name": "order.shipped", "store": True},
+        key=api_key(server, "publish")), saving)
+    assert (status, body["error"]["code"]) == (410, "recipient_deleted"), body
+    assert await count(server, "SELECT count(*) FROM event") == 0

@@ -21,7 +21,7 @@ from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import ROOM, TEXT, Field, Schema
 from chatd.api.people import named, resolve, twins
 from chatd.chat import Chat, deleted_refusal
-from chatd.protocol import DATABASE_UNREACHABLE, ProtocolError, message_frame
+from chatd.protocol import DATABASE_UNREACHABLE, message_frame
 from chatd.store import (
     DatabaseUnreachable,
     Draft,
@@ -85,7 +85,7 @@ async def sender(call: Call) -> tuple[int, str]:
         if found is None:
             raise ApiError("no_such_user", f"there is no user {wanted}")
         if found[1] == DELETED:
-            raise _api_error(deleted_refusal(UserDeleted(wanted)))
+            raise ApiError.of(deleted_refusal(UserDeleted(wanted)))
         name = found[0]
     return wanted, name
 
@@ -110,7 +110,7 @@ def _refusal(error: BaseException) -> ApiError:
     if isinstance(error, NoSuchUser):
         return ApiError("no_such_user", f"there is no user {error.args[0]}")
     if isinstance(error, (UserDeleted, RecipientDeleted)):  # deleted meanwhile, or the recipient
-        return _api_error(deleted_refusal(error))
+        return ApiError.of(deleted_refusal(error))
     if isinstance(error, ReusedKey):
         return ApiError("idempotency_key_reused", "this Idempotency-Key was used with another request; "
                                                   "use a new key for a new request")
@@ -120,10 +120,6 @@ def _refusal(error: BaseException) -> ApiError:
         return ApiError("unavailable", DATABASE_UNREACHABLE, 1)
     log.error("storing a message from the API failed: %r", error)
     return ApiError("unavailable", "the message could not be stored; send again later", 1)
-
-
-def _api_error(refused: ProtocolError) -> ApiError:
-    return ApiError(str(refused.code), refused.message)
 
 
 async def send_message(call: Call) -> Reply:

@@ -262,7 +262,7 @@ class Cluster:
         """This node's state, as heartbeats carry it."""
         rooms = {room.id: room.members.keys() for room in self.hub.rooms.values() if room.members}
         users = self.hub.users.values()
-        return snapshot({user.id: user.name for user in users}, rooms, {user.id: _extra(user) for user in users})
+        return snapshot({user.id: user.name for user in users}, rooms, {user.id: user.extra() for user in users})
 
     # The bus's receiver
 
@@ -402,14 +402,7 @@ class Cluster:
             self.bus.publish(Notice(kind, body))
 
 
-def _extra(user: User) -> dict[str, Any]:
-    """The fields of the user's ref besides its id and name (``chatd.cluster.peers``, "Refs")."""
-    ref = user.ref()
-    del ref["id"], ref["name"]
-    return ref
-
-
 def _online_op(user: User) -> list[Any]:
     """The ``online`` op of ``user``: its ref's other fields last, when it has any."""
-    extra = _extra(user)
+    extra = user.extra()
     return [ONLINE, user.id, user.name, extra] if extra else [ONLINE, user.id, user.name]
