@@ -28,7 +28,8 @@ def _when(ms: int | None) -> str:
 
 def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     from chatd.command_store import STORE_REFUSALS, command_store
-    from chatd.store.apikeys import NameTaken, NoSuchUser, UserDeleted
+    from chatd.store import NoSuchUser, UserDeleted
+    from chatd.store.apikeys import NameTaken
     from chatd.store.health import database_refusal
 
     if args.action == "create":

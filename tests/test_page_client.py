@@ -151,6 +151,14 @@ async def test_a_refused_app_token_is_explained_with_what_to_do(browser, page_ur
     await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
 
 
+@pytest.mark.parametrize(("lang", "words"), [("en", "the sign-in link expired 1 hour ago"),
+                                             ("zh-CN", "登录链接已在 1小时 前过期")])
+async def test_an_expired_app_token_says_how_long_ago_in_the_pages_language(browser, page_url, lang, words):
+    page = await (await browser.new_context(locale=lang)).new_page()
+    await page.goto(page_url + "#app_token=" + app_token("u-1", "erin", lifetime=-3600))
+    await expect(page.get_by_test_id("notice")).to_contain_text(words)
+
+
 async def test_a_kicked_page_shows_the_reason_and_stays_disconnected(browser, page_url, server):
     alice = await open_tab(browser, page_url, "alice")
     key = api_key(server, "manage")

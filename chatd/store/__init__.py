@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from chatd.dsn import is_postgres
 from chatd.store.base import Store
+from chatd.store.living import RecipientDeleted, UserDeleted
 from chatd.store.rows import (
     USER_ID_MAX,
     DatabaseRefused,
@@ -44,8 +45,8 @@ from chatd.store.schema import now_ms
 from chatd.store.writer import WriterClosed
 
 __all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "Once", "ReusedKey",
-           "WriterClosed", "StoreUnavailable", "DatabaseUnreachable",
-           "DatabaseRefused", "NoDatabase", "NotChatd", "USER_ID_MAX", "now_ms", "open_store"]
+           "WriterClosed", "StoreUnavailable", "DatabaseUnreachable", "DatabaseRefused", "NoDatabase", "NotChatd",
+           "USER_ID_MAX", "now_ms", "open_store", "UserDeleted", "RecipientDeleted"]
 
 
 def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int, create: bool = True) -> Store:

@@ -34,6 +34,7 @@ from chatd.store.bots import BotStore
 from chatd.store.changes import ChangeStore, decorate
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
+from chatd.store.living import living
 from chatd.store.members import MemberStore
 from chatd.store.migrations import SchemaError, fill_admin_keys, fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
@@ -89,6 +90,10 @@ class Store:
 
     # Whether the database is a server to ask, while it is down, whether it is back (chatd.store.outage).
     probed = False
+    # How a write on a user's behalf, and the user's erasure, lock its row (chatd.store.living):
+    # nothing where one writer writes at a time (SQLite).
+    share_user = ""
+    update_user = ""
 
     def __init__(self, db: Database, batch_max: int, failures: tuple[type[BaseException], ...]):
         """``failures``: the driver's exceptions that mean the database failed (``chatd.store.health``)."""
@@ -340,15 +345,28 @@ class Store:
     # Writes (through the writer thread).
 
     def rename_user(self, user_id: int, name: str) -> asyncio.Future:
+        """UserDeleted: the user was deleted meanwhile, and keeps its anonymous name (``chatd.store.living``)."""
         assert self.writer
-        return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute(self.db))
+
+        def rename() -> int:
+            living(self, user_id)
+            return User.update(name=name).where(User.id == user_id).execute(self.db)
+
+        return self.writer.run(rename)
 
     def create_room(self, name: str, topic: str, creator_id: int | None = None,
                     members_only: bool = False) -> asyncio.Future:
         """→ the new room's id; RoomExists if a room has this name or one
-        that looks like it (``chatd.names.name_keys``)."""
+        that looks like it (``chatd.names.name_keys``); UserDeleted if its creator was deleted
+        meanwhile (``chatd.store.living``)."""
         assert self.writer
-        return self.writer.run(lambda: self._insert_room(name, topic, creator_id, members_only))
+
+        def create() -> int:
+            if creator_id is not None:
+                living(self, creator_id)
+            return self._insert_room(name, topic, creator_id, members_only)
+
+        return self.writer.run(create)
 
     def delete_room(self, room_id: int) -> asyncio.Future:
         """Delete a room that holds no message, with its name keys; → True (also
