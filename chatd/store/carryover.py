@@ -78,6 +78,7 @@ class _CopyStore:
     the copy being prepared, which has no Store (no writer, no reader pool)."""
 
     db: Database
+    update_user = ""  # SQLite: one writer at a time, no row to lock (chatd.store.living)
 
     @staticmethod
     def _q(sql: str) -> str:

@@ -89,6 +89,27 @@ export async function api(method, path, body) {
   throw new ApiError(response.status, error.code, error.message, Number.isNaN(wait) ? null : wait);
 }
 
+/**
+ * `api` for a view that may ask again before the answer comes (a list refreshed after each
+ * action, a search run twice): `const ask = latest(); const rooms = await ask('GET', '/rooms');`.
+ * Each call resolves or rejects as `api` does, unless a later call of the same `ask` overtook
+ * it: then it never settles, so an older answer arriving last cannot draw over a newer one.
+ */
+export function latest() {
+  let asked = 0;
+  return async (method, path, body) => {
+    const mine = ++asked;
+    let answer;
+    try {
+      answer = await api(method, path, body);
+    } catch (e) {
+      if (mine === asked) throw e;
+    }
+    if (mine === asked) return answer;
+    return new Promise(() => {}); // overtaken
+  };
+}
+
 /** A DOM element: el('td', {class: 'wrap', dataset: {id: 7}}, 'text', childNode, ...). */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

@@ -1,6 +1,6 @@
 // The audit tab: every admin and moderator action, newest first, read-only.
 import { t } from '../i18n.js';
-import { api, el, formatTime, grid, refusal } from './admin.js';
+import { el, formatTime, grid, latest, refusal } from './admin.js';
 
 const PAGE = 50;
 
@@ -16,6 +16,7 @@ function mount(panel) {
   const status = el('p', { class: 'muted', role: 'status' });
   let last = null; // the id the next page is below
 
+  const ask = latest(); // filters changed while a page loads: that page is not drawn
   async function load(reset) {
     if (reset) {
       body.replaceChildren();
@@ -29,7 +30,7 @@ function mount(panel) {
     status.textContent = t('admin.loading');
     let page;
     try {
-      page = await api('GET', `/audit?${query}`);
+      page = await ask('GET', `/audit?${query}`);
     } catch (e) {
       status.textContent = refusal(e);
       return;

@@ -2,7 +2,7 @@
 // minute over the last hours as two small charts (inline SVG made with DOM calls:
 // no library, no third-party request). Refreshed every REFRESH_MS while shown.
 import { formatNumber, has, lang, t } from '../i18n.js';
-import { api, el, formatTime, refusal } from './admin.js';
+import { el, formatTime, latest, refusal } from './admin.js';
 
 const HOURS = 6;
 const REFRESH_MS = 10_000;
@@ -84,12 +84,13 @@ function mount(panel) {
   panel.append(el('h1', {}, t('admin.dashboard.title')), grid,
     el('p', { class: 'muted' }, t('admin.dashboard.help', { hours: formatNumber(HOURS) })), charts, status);
 
+  const ask = latest(); // refreshed on a timer: a slow answer never draws over a newer one
   async function refresh() {
     const midnight = new Date();
     midnight.setHours(0, 0, 0, 0); // the viewer's day
     let data;
     try {
-      data = await api('GET', `/stats?hours=${HOURS}&today=${midnight.getTime()}`);
+      data = await ask('GET', `/stats?hours=${HOURS}&today=${midnight.getTime()}`);
     } catch (e) {
       status.textContent = refusal(e);
       return;

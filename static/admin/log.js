@@ -2,7 +2,7 @@
 // search index), a keyset page at a time; the filtered set exported as CSV or JSON Lines.
 // Each message found can be deleted from its row (the moderation API; audited by the server).
 import { t } from '../i18n.js';
-import { api, el, formatTime, grid, may, refusal } from './admin.js';
+import { api, el, formatTime, grid, latest, may, refusal } from './admin.js';
 
 const PAGE = 50;
 
@@ -76,6 +76,7 @@ function mount(panel) {
     return query;
   }
 
+  const ask = latest(); // filters changed while a page loads: that page is not drawn
   async function load(reset) {
     if (reset) {
       filters = readFilters();
@@ -89,7 +90,7 @@ function mount(panel) {
     status.textContent = t('admin.loading');
     let page;
     try {
-      page = await api('GET', `${filters.has('q') ? '/search' : '/log'}?${query}`);
+      page = await ask('GET', `${filters.has('q') ? '/search' : '/log'}?${query}`);
     } catch (e) {
       status.textContent = refusal(e);
       return;

@@ -1,7 +1,7 @@
 // The moderation tab: delete a message by id, kick a user, and the mutes and bans in force
 // (add, lift). Every action is audited by the server (the Audit log tab shows them).
 import { plural, t } from '../i18n.js';
-import { api, el, formatTime, grid, may, refusal } from './admin.js';
+import { api, el, formatTime, grid, latest, may, refusal } from './admin.js';
 
 const DURATIONS = [ // [label's key (the chat page's where it has one), seconds or '' for no end]
   ['moderation.for_10min', 600], ['moderation.for_1hour', 3600], ['moderation.for_1day', 86400],
@@ -63,10 +63,11 @@ function mount(panel) {
   const bans = el('tbody');
   const listStatus = el('p', { class: 'muted', role: 'status' });
 
+  const ask = latest(); // refreshed after each action: the last one asked is the one drawn
   async function refresh() {
     let lists;
     try {
-      lists = await api('GET', '/moderation');
+      lists = await ask('GET', '/moderation');
     } catch (e) {
       listStatus.textContent = refusal(e);
       return;

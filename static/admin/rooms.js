@@ -2,7 +2,7 @@
 // retention, creating and deleting them; reserved names; retention's dry run and purge.
 // Every change is one request to /admin/api (chatd/admin/rooms.py), audited there.
 import { formatNumber, plural, t } from '../i18n.js';
-import { api, el, grid, refusal } from './admin.js';
+import { api, el, grid, latest, refusal } from './admin.js';
 
 const FLAGS = ['archived', 'announcement', 'members_only']; // each one's words: admin.rooms.flag.<flag>
 const SCOPES = ['any', 'user', 'room']; // what a reserved name holds back: admin.rooms.scope.<scope>
@@ -56,10 +56,13 @@ function mount(panel) {
         } }, t('admin.delete'))));
   }
 
+  const askRooms = latest(); // reloaded after each action: the last one asked is the one drawn
+  const askNames = latest();
+
   async function loadRooms() {
     let answer;
     try {
-      answer = await api('GET', '/rooms');
+      answer = await askRooms('GET', '/rooms');
     } catch (e) {
       say(refusal(e));
       return;
@@ -71,7 +74,7 @@ function mount(panel) {
   async function loadNames() {
     let answer;
     try {
-      answer = await api('GET', '/names');
+      answer = await askNames('GET', '/names');
     } catch (e) {
       say(refusal(e));
       return;

@@ -2,7 +2,7 @@
 // (chatd/admin/users.py; each export and deletion is audited there). A deleted user, found
 // by id, may be deleted again: that finishes a deletion a crash cut off.
 import { has, plural, t } from '../i18n.js';
-import { api, el, grid, refusal } from './admin.js';
+import { api, el, grid, latest, refusal } from './admin.js';
 
 /** A user's kind (guest, app, bot, deleted …) in the page's language; an unknown one as the server says it. */
 function kindText(kind) {
@@ -15,10 +15,11 @@ function mount(panel) {
   const query = el('input', { name: 'q', required: true, maxlength: 128, placeholder: t('admin.users.placeholder'),
     dataset: { testid: 'users-query' } });
 
+  const ask = latest(); // a search run again before the last answered: the last one is drawn
   async function find() {
     let answer;
     try {
-      answer = await api('GET', `/users?q=${encodeURIComponent(query.value.trim())}`);
+      answer = await ask('GET', `/users?q=${encodeURIComponent(query.value.trim())}`);
     } catch (e) {
       status.textContent = refusal(e);
       return;
