@@ -40,6 +40,7 @@ from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, new_node_id
 from chatd.bus.local import LocalBus
 from chatd.chat import Chat
+from chatd.cluster.membership import ClusterMismatch, Membership, fingerprint
 from chatd.cluster.names import RENEW_EVERY
 from chatd.config import Config, bus_url, reload_split, store_url
 from chatd.dsn import redacted
@@ -72,7 +73,7 @@ USER_DELETED_WAIT = 3.0
 
 # What stops a start-up without being a bug in chatd (the database cannot be opened, its
 # driver is missing): said in one line, the traceback only at debug level.
-START_REFUSALS = (DatabaseUnreachable, StoreUnavailable)
+START_REFUSALS = (DatabaseUnreachable, StoreUnavailable, ClusterMismatch)
 
 
 def log_start_failure(error: Exception, stopping: bool = False) -> None:
@@ -193,7 +194,8 @@ class Server:
         held = self.chat.identity.restore_holds()  # before anyone can ask for a name
         if held:
             log.info("%d names held for the users who had them before the start", held)
-        await self.bus.start(self.chat.cluster)
+        where = redacted(self.config.database)
+        await self.bus.start(self.chat.cluster, Membership(self.store.epoch.id, fingerprint(secret), where))
         # Once the bus is heard, and with no await between: a room, ban or bot another node writes
         # before these reads is in them, one written after is told by its notice. (Read before, one
         # written meanwhile was missed until the next change: a room unknown here, a banned user or

@@ -1,0 +1,128 @@
+"""A node unlike its cluster is refused, not silently wrong (chatd/cluster/membership.py,
+chatd/bus/redis.py): real nodes on a real Redis bus, each on its SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+import yaml
+
+import chatd
+from chatd.bus import redis as redis_bus
+from chatd.bus.codec import decode, kind, origin
+from chatd.cluster.membership import ClusterMismatch
+from chatd.server import Server
+from chatd.status import ExitStatus
+from tests.conftest import make_config, until
+from tests.wsclient import ChatClient
+
+pytestmark = pytest.mark.redis
+
+GENEROUS = 60.0  # seconds for a chatd process to start and refuse
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path, redis_server) -> AsyncIterator[Callable[..., Any]]:
+    """``await node("a", **sections)``: a started node on the test's Redis, its files in tmp_path/a
+    (its own database unless ``database=`` says another); all stopped at the end."""
+    started: list[Server] = []
+
+    async def node(name: str, **sections: Any) -> Server:
+        (tmp_path / name).mkdir(exist_ok=True)
+        server = Server(make_config(tmp_path / name, bus=redis_server.url, **sections))
+        await server.start()
+        started.append(server)
+        return server
+
+    yield node
+    for server in started:
+        await server.stop(timeout=5)
+
+
+async def test_a_node_on_another_database_is_refused_naming_both(nodes, tmp_path: Path):
+    first = await nodes("a")
+    with pytest.raises(ClusterMismatch) as refused:
+        await nodes("b")
+    line = str(refused.value)
+    assert "\n" not in line
+    assert f"epoch {first.store.epoch.id} ({tmp_path / 'a' / 'chatd.db'}) in the cluster" in line, line
+    assert str(tmp_path / "b" / "chatd.db") in line and "the database" in line, line
+    await nodes("a2", database=str(tmp_path / "a" / "chatd.db"))  # the cluster's own database: joins
+
+
+async def test_a_node_with_another_token_secret_is_refused_and_the_secret_is_never_told(nodes, tmp_path: Path):
+    secret, other = secrets.token_hex(32), secrets.token_hex(32)
+    database = str(tmp_path / "a" / "chatd.db")
+    await nodes("a", identity={"secret": secret})
+    with pytest.raises(ClusterMismatch) as refused:
+        await nodes("b", database=database, identity={"secret": other})
+    line = str(refused.value)
+    assert "in the token secret" in line and "in the database:" not in line, line
+    assert secret not in line and other not in line
+    with pytest.raises(ClusterMismatch):  # the database's own secret is another one still
+        await nodes("c", database=database)
+    await nodes("d", database=database, identity={"secret": secret})
+
+
+async def test_items_of_a_node_on_another_database_are_not_applied_and_said_once(
+        nodes, redis_server, tmp_path: Path, monkeypatch, caplog: Any):
+    """Redis restarted empty (no record) while a node of another database starts: it gets on the
+    bus, but nothing it publishes is applied by the cluster's nodes; they say so once, loudly."""
+    # No renewal of the record while the test runs (it would set it again before the stranger starts).
+    monkeypatch.setattr(redis_bus, "PROBE_SECONDS", 3600)
+    a = await nodes("a")
+    client = redis.Redis.from_url(redis_server.url)
+    await client.flushdb()  # what a Redis restarted without persistence holds
+    await client.aclose()
+    stranger = await nodes("b")
+    heard: list[bytes] = []
+    receive = a.bus._receive
+
+    def spy(payload: bytes) -> None:  # what reaches a's bus from Redis, once handled
+        receive(payload)
+        heard.append(payload)
+
+    a.bus._receive = spy
+    alice = await (await ChatClient.connect(f"ws://127.0.0.1:{a.port}/ws")).enter("lobby", name="alice")
+    mallory = await (await ChatClient.connect(f"ws://127.0.0.1:{stranger.port}/ws")).enter("lobby", name="mallory")
+
+    def ops_of_the_stranger() -> bool:
+        return any(origin(p).startswith(stranger.bus.node.encode()) and kind(p) == b"N" and decode(p).kind == "ops"
+                   for p in heard)
+
+    await until(ops_of_the_stranger, what="the stranger's presence on a's bus")
+    rooms = await alice.request("rooms")
+    assert next(r for r in rooms["rooms"] if r["name"] == "lobby")["online"] == 1, rooms
+    assert not [f for f in alice.backlog if f["type"] == "presence"], alice.backlog
+    assert not a.chat.cluster.peers.nodes, "the stranger is no node of a's cluster"
+    foreign = [r for r in caplog.records if "is on another database" in r.getMessage() and r.name == "chatd.bus"]
+    assert len(foreign) == 2, foreign  # once on each side, however much was heard
+    assert all(r.levelno == logging.ERROR for r in foreign)
+    await alice.close()
+    await mallory.close()
+
+
+async def test_chatd_start_on_another_database_exits_with_the_config_status_in_one_line(nodes, redis_server,
+                                                                                          tmp_path: Path):
+    await nodes("a")
+    (tmp_path / "b").mkdir()
+    config = tmp_path / "b" / "chatd.yaml"
+    config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "database": str(tmp_path / "b" / "chatd.db"),
+                                      "pidfile": str(tmp_path / "b" / "chatd.pid"), "logfile": "",
+                                      "bus": redis_server.url}))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatd", "start", "-c", str(config), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path(chatd.__file__).parent.parent)})
+    _, err = await asyncio.wait_for(process.communicate(), GENEROUS)
+    assert process.returncode == ExitStatus.CONFIG, err
+    refusals = [line for line in err.decode().splitlines() if "cannot start:" in line]
+    assert len(refusals) == 1 and "differs from the cluster" in refusals[0] and "in the database:" in refusals[0], err
