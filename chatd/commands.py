@@ -150,6 +150,7 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         ("memory", f"{size_text(s['rss_bytes'])} RSS{', all processes' if workers else ''}"),
         ("database", _database(s)),
         ("epoch", _epoch(s)),
+        *([("bus", _bus(s["bus"]))] if "bus" in s else []),  # (a server older than the key has none)
         *([("webhooks", _webhooks(s["webhooks"]))] if s.get("webhooks") else []),
         ("config", s["config"]),
         ("log", s["logfile"]),
@@ -344,6 +345,16 @@ def _database(status: dict[str, Any]) -> str:
         return f"{status['database']}: unreachable ({unreachable})"
     size = status["database_bytes"]
     return f"{status['database']} ({'size unknown' if size is None else size_text(size)})"
+
+
+def _bus(bus: dict[str, Any] | None) -> str:
+    """The bus row: in-process, or where Redis is and whether this server is connected to it."""
+    if bus is None:
+        return "in-process (one node, no cluster)"
+    if bus["connected"]:
+        return f"{bus['url']}: connected"
+    return (f"{bus['url']}: NOT connected (reconnecting; the other nodes do not hear this one meanwhile, "
+            "and /readyz answers 503)")
 
 
 def _webhooks(figures: dict[str, int]) -> str:

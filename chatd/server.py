@@ -373,8 +373,16 @@ class Server:
             "database_unreachable": unreachable,
             "epoch": self.store.epoch.id,
             "restored": self.store.restored,
+            "bus": self.bus_state(),
             "webhooks": self.chat.webhooks.stats() if self.chat else None,
         }
+
+    def bus_state(self) -> dict[str, Any] | None:
+        """The bus for `chatd status`: None in one process (in-process bus), else ``{"url": where
+        (no password), "connected": whether items reach the other nodes now}`` — /readyz's test."""
+        if not self.config.bus:
+            return None
+        return {"url": redacted(bus_url(self.config)), "connected": self.bus.connected}
 
     async def _database_figures(self) -> tuple[dict[str, Any], str | None]:
         """(the store's stats, None), or (None figures, why there are none)."""
