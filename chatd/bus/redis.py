@@ -63,13 +63,13 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 
 from chatd import metrics
 from chatd.bus import Delivery, Notice, Receiver
 from chatd.bus.codec import BATCH, NOTICE, BadItem, decode, decode_batch, encode, encode_batch, kind, origin
 from chatd.cluster.membership import RECORD_TTL, ClusterMismatch, Membership, mismatch
-from chatd.dsn import redacted
+from chatd.dsn import BUS_PASSWORD_ENV, password_advice, redacted
 
 log = logging.getLogger("chatd.bus")
 
@@ -87,6 +87,10 @@ QUIET_SECONDS = 5.0  # without anything from Redis before the subscriber pings i
 RECONNECT_FIRST = 0.1  # seconds before the first try to reconnect, doubled on each failure ...
 RECONNECT_MAX = 2.0  # ... up to this; each wait is jittered (x0.5-1) so nodes do not come back in step
 CLOSE_FLUSH = 2.0  # seconds close() waits for the queue to be sent
+# What Redis says when it wants a password it was not given, or refuses the one given (redis-py raises
+# AuthenticationError for some, a plain ResponseError for others: HELLO's NOAUTH).
+PASSWORD_REFUSED = ("WRONGPASS", "NOAUTH", "invalid username-password pair", "Authentication required",
+                    "must be called with the client already authenticated", "without any password configured")
 RECORD_SUFFIX = ":cluster"  # the key of what must match (chatd.cluster.membership): the channel's name and this
 EPOCH_MARK = b"."  # in an origin, between the node id and its database's epoch
 
@@ -95,6 +99,11 @@ def _ended(task: asyncio.Task) -> None:
     """A bus task's end: only a bug ends one before close(), and the bus is then half dead: say so."""
     if not task.cancelled() and task.exception() is not None:
         log.error("bus: the task %s failed; restart this node", task.get_name(), exc_info=task.exception())
+
+
+def _refused_password(error: BaseException) -> bool:
+    """Whether ``error`` is Redis refusing this node's password (or its lack of one)."""
+    return isinstance(error, AuthenticationError) or any(sign in str(error) for sign in PASSWORD_REFUSED)
 
 
 class BusUnavailable(Exception):
@@ -147,7 +156,8 @@ class RedisBus:
             differences = await self._check(publisher)
         except (RedisError, OSError) as e:
             await self._disconnect()
-            raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}") from None
+            advice = password_advice("bus_password_file", BUS_PASSWORD_ENV) if _refused_password(e) else ""
+            raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}{advice}") from None
         if differences:
             await self._disconnect()
             raise ClusterMismatch(mismatch(self._where, differences))
