@@ -42,6 +42,7 @@ from chatd.bus.local import LocalBus
 from chatd.chat import Chat
 from chatd.cluster.membership import ClusterMismatch, Membership, fingerprint
 from chatd.cluster.names import RENEW_EVERY
+from chatd.cluster.split import CHECK_SECONDS, Split
 from chatd.config import Config, bus_url, reload_split, store_url
 from chatd.dsn import redacted
 from chatd.events import PURGE_EVERY
@@ -155,6 +156,7 @@ class Server:
         self._purging: asyncio.Task | None = None  # the purge of expired events under way
         self._cluster_tickers: list[PeriodicCallback] = []
         self.monitor: Monitor | None = None  # event-loop lag, gauges, traffic minutes (from serve on)
+        self.split: Split | None = None  # nodes on this database but off this bus (a Redis bus only; from open on)
 
     @property
     def port(self) -> int:
@@ -196,6 +198,8 @@ class Server:
             log.info("%d names held for the users who had them before the start", held)
         where = redacted(self.config.database)
         await self.bus.start(self.chat.cluster, Membership(self.store.epoch.id, fingerprint(secret), where))
+        if hasattr(self.bus, "connected_since"):  # a Redis bus notes whom it hears (tests' in-process ones do not)
+            self.split = Split(self.bus, self.store.traffic, redacted(bus_url(self.config)))
         # Once the bus is heard, and with no await between: a room, ban or bot another node writes
         # before these reads is in them, one written after is told by its notice. (Read before, one
         # written meanwhile was missed until the next change: a room unknown here, a banned user or
@@ -246,6 +250,8 @@ class Server:
         if not self.chat.cluster.alone:
             self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
                                                           self.config.cluster.heartbeat_interval * 1000))
+        if self.split is not None:
+            self._cluster_tickers.append(PeriodicCallback(self.split.check, CHECK_SECONDS * 1000))
         if self.chat.identity.claims is not None:
             self._cluster_tickers.append(PeriodicCallback(self.chat.identity.renew_names, RENEW_EVERY * 1000))
         for ticker in self._cluster_tickers:

@@ -22,6 +22,7 @@ from chatd.bus.codec import decode, kind, origin
 from chatd.cluster.membership import ClusterMismatch
 from chatd.server import Server
 from chatd.status import ExitStatus
+from chatd.store.traffic import MINUTE_MS, Minute
 from tests.conftest import make_config, until
 from tests.wsclient import ChatClient
 
@@ -38,7 +39,7 @@ async def nodes(tmp_path: Path, redis_server) -> AsyncIterator[Callable[..., Any
 
     async def node(name: str, **sections: Any) -> Server:
         (tmp_path / name).mkdir(exist_ok=True)
-        server = Server(make_config(tmp_path / name, bus=redis_server.url, **sections))
+        server = Server(make_config(tmp_path / name, **{"bus": redis_server.url} | sections))
         await server.start()
         started.append(server)
         return server
@@ -126,3 +127,26 @@ async def test_chatd_start_on_another_database_exits_with_the_config_status_in_o
     assert process.returncode == ExitStatus.CONFIG, err
     refusals = [line for line in err.decode().splitlines() if "cannot start:" in line]
     assert len(refusals) == 1 and "differs from the cluster" in refusals[0] and "in the database:" in refusals[0], err
+
+
+async def test_a_node_on_the_same_database_but_another_bus_is_said_once_and_one_on_it_never(
+        nodes, redis_server, tmp_path: Path, caplog: Any):
+    database = str(tmp_path / "a" / "chatd.db")
+    a = await nodes("a")
+    ally = await nodes("c", database=database)  # on a's bus
+    stranger = await nodes("b", database=database, bus=redis_server.url.rsplit("/", 1)[0] + "/3")
+    await until(lambda: ally.bus.node in a.bus.heard, what="the ally heard on a's bus")
+    # The first minute a judges: the one after the next one from its bus's connection (clocks differ).
+    minute = (int(a.bus.connected_since * 1000) // MINUTE_MS + 2) * MINUTE_MS
+    for node in (a, ally, stranger):  # each process's row for that minute, as its monitor writes it
+        written = asyncio.get_running_loop().create_future()
+        node.chat.store.traffic.add(Minute(minute, node.bus.node, 1, 0), lambda _, e, f=written: f.set_result(e))
+        assert await written is None
+    a.split.wall = lambda: minute  # the minute not over yet: nothing judged
+    assert await a.split.check() == []
+    a.split.wall = lambda: minute + MINUTE_MS
+    assert await a.split.check() == [stranger.bus.node]
+    assert await a.split.check() == []  # said once
+    said = [r for r in caplog.records if "is not on this bus" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.ERROR and stranger.bus.node in said[0].getMessage()
+    assert ally.bus.node not in said[0].getMessage()

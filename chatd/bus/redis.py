@@ -133,6 +133,12 @@ class RedisBus:
         self._epoch = b""  # this node's database epoch: items of another are not applied
         self._foreign: set[bytes] = set()  # the other epochs heard on the bus (each logged once)
         self._differences: list[str] = []  # how the cluster's record differs from this node now (logged on change)
+        # Wall-clock seconds since when both connections have been up without a break (None: not now):
+        # what this node heard since then is all the others published (chatd.cluster.split).
+        self.connected_since: float | None = None
+        # The nodes heard on the bus (their notices: every node publishes a sync at its start and a probe
+        # every PROBE_SECONDS), by node id; a few bytes per node that ever ran while this one did.
+        self.heard: set[str] = set()
 
     @property
     def connected(self) -> bool:
@@ -162,6 +168,7 @@ class RedisBus:
             await self._disconnect()
             raise ClusterMismatch(mismatch(self._where, differences))
         self._receiver = receiver
+        self.connected_since = time.time()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read(subscriber), name="chatd-bus-read"),
                        loop.create_task(self._write(publisher), name="chatd-bus-write"),
@@ -227,6 +234,7 @@ class RedisBus:
         """A connection again after ``error``, however long it takes (logged once each way)."""
         lost_at = time.monotonic()
         self._down.add(role)
+        self.connected_since = None
         log.warning("bus: lost the %s connection to %s (%s); reconnecting", role, self._where, error or "timeout")
         wait = RECONNECT_FIRST
         while True:
@@ -240,6 +248,8 @@ class RedisBus:
                 continue
             log.info("bus: %s connection to %s back after %.1f s", role, self._where, time.monotonic() - lost_at)
             self._down.discard(role)
+            if not self._down:
+                self.connected_since = time.time()
             return connection
 
     # Sending
@@ -419,10 +429,13 @@ class RedisBus:
     def _heard(self, item: Delivery | Notice) -> None:
         if type(item) is Delivery:
             self._tell("delivery", item)
-        elif item.kind == LOST:
+            return
+        node = item.origin.partition(EPOCH_MARK.decode())[0]
+        self.heard.add(node)
+        if item.kind == LOST:
             self._tell("lost")
         elif item.kind != PROBE:  # named by its node id alone, as the cluster names nodes
-            self._tell("notice", item._replace(origin=item.origin.partition(EPOCH_MARK.decode())[0]))
+            self._tell("notice", item._replace(origin=node))
 
     def _timed(self, payload: bytes) -> None:
         """One of this node's notices is back from Redis: a probe says how long it took."""
