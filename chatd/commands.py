@@ -143,7 +143,7 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         ("listen", s["listen"]),
         *([("workers", len(workers))] if workers else []),
         ("connections", s["connections"]),
-        ("users online", s["users_online"]),
+        ("users online", users_online(s)),
         ("rooms", s["rooms"]),
         ("messages", f"{_unknown(s['messages_stored'])} stored, {s['messages_since_start']} since start, "
                      f"{s['messages_per_second']:.2f}/s over the last minute"),
@@ -345,6 +345,14 @@ def _database(status: dict[str, Any]) -> str:
         return f"{status['database']}: unreachable ({unreachable})"
     size = status["database_bytes"]
     return f"{status['database']} ({'size unknown' if size is None else size_text(size)})"
+
+
+def users_online(status: dict[str, Any]) -> str:
+    """The users-online row: this server's (node's) users, and on a cluster every node's as it knows them."""
+    cluster = status.get("users_online_cluster")  # None in one process (and from a server older than the key)
+    if cluster is None:
+        return str(status["users_online"])
+    return f"{status['users_online']} on this node, {cluster} on the whole cluster"
 
 
 def _bus(bus: dict[str, Any] | None) -> str:

@@ -368,7 +368,10 @@ class Server:
             "uptime_seconds": time.time() - self.started_at,
             "listen": self._address or self.config.listen,
             "connections": len(self.sockets),
-            "users_online": len(self.hub.users),
+            "users_online": len(self.hub.users),  # on this node (this process)
+            # on every node of the cluster, as this node knows it (chatd_users_online); None: one process
+            "users_online_cluster": self.chat.cluster.online_count() if self.chat and not self.chat.cluster.alone
+            else None,
             "rooms": len(self.hub.rooms),
             "messages_stored": db["messages"],
             "messages_since_start": self.chat.stored if self.chat else 0,
