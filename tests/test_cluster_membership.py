@@ -150,3 +150,25 @@ async def test_a_node_on_the_same_database_but_another_bus_is_said_once_and_one_
     said = [r for r in caplog.records if "is not on this bus" in r.getMessage()]
     assert len(said) == 1 and said[0].levelno == logging.ERROR and stranger.bus.node in said[0].getMessage()
     assert ally.bus.node not in said[0].getMessage()
+
+
+async def test_a_record_unlike_the_node_found_while_it_runs_is_said_once_and_its_end_too(
+        nodes, redis_server, monkeypatch, caplog: Any):
+    """Redis restarted empty and a node of another database wrote its record first: the cluster's
+    nodes go on, and each says so once (not at every check), and again once the record is theirs."""
+    monkeypatch.setattr(redis_bus, "PROBE_SECONDS", 0.05)  # checked and renewed at once
+    a = await nodes("a")
+    key = a.bus.channel + redis_bus.RECORD_SUFFIX
+    client = redis.Redis.from_url(redis_server.url)
+    stranger = b'{"database": "/elsewhere/chatd.db", "epoch": "0123456789abcdef", "secret": "x"}'
+    await client.set(key, stranger)  # as a stranger's start would have, Redis emptied before it
+    said = lambda words: [r for r in caplog.records if words in r.getMessage()]  # noqa: E731
+    await until(lambda: said("differs from the cluster"), what="the difference said")
+    assert await client.get(key) == stranger, "not renewed by a node unlike it: it expires"
+    await client.delete(key)  # expired: the next check writes the node's own
+    await until(lambda: said("matches this node again"), what="the match said")
+    await client.aclose()
+    (line,) = said("differs from the cluster")
+    assert line.levelno == logging.ERROR and "epoch 0123456789abcdef (/elsewhere/chatd.db) in the cluster" in \
+        line.getMessage()
+    assert a.store.epoch.id in line.getMessage()
