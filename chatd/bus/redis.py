@@ -377,10 +377,13 @@ class RedisBus:
 
     @staticmethod
     async def _answer(connection: AbstractConnection) -> Any:
-        answer = await connection.read_response(timeout=REPLY_SECONDS)
-        if answer is None and not connection.is_connected:
-            raise TimeoutError(f"no answer from Redis within {REPLY_SECONDS:g} s")
-        return answer
+        """The next reply on ``connection`` (None is a reply here: a nil). Not read_response's own
+        timeout: it answers None then too, and leaves the late reply to be read as the next one's."""
+        try:
+            return await asyncio.wait_for(connection.read_response(), REPLY_SECONDS)
+        except TimeoutError:
+            await connection.disconnect()
+            raise TimeoutError(f"no answer from Redis within {REPLY_SECONDS:g} s") from None
 
     def _compared(self, differences: list[str]) -> None:
         """Say when the cluster's record starts or stops differing from this node (a node of
