@@ -112,14 +112,15 @@ async def test_items_of_a_node_on_another_database_are_not_applied_and_said_once
     await mallory.close()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_chatd_start_on_another_database_exits_with_the_config_status_in_one_line(nodes, redis_server,
-                                                                                          tmp_path: Path):
+                                                                                          tmp_path: Path, workers: int):
     await nodes("a")
     (tmp_path / "b").mkdir()
     config = tmp_path / "b" / "chatd.yaml"
     config.write_text(yaml.safe_dump({"listen": "127.0.0.1:0", "database": str(tmp_path / "b" / "chatd.db"),
                                       "pidfile": str(tmp_path / "b" / "chatd.pid"), "logfile": "",
-                                      "bus": redis_server.url}))
+                                      "bus": redis_server.url, "workers": workers}))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chatd", "start", "-c", str(config), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path(chatd.__file__).parent.parent)})
