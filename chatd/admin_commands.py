@@ -24,20 +24,12 @@ from typing import TextIO
 
 from chatd.audit import cli_actor, entry
 from chatd.auth.admins import account_key, hash_password, name_problem, password_problem
-from chatd.config import Config, store_url
-from chatd.dsn import redacted
+from chatd.config import Config
 from chatd.status import ExitStatus
 
 
 class Refused(Exception):
     """The command cannot go on; str() says why (for the terminal)."""
-
-
-def _store(config: Config):
-    from chatd.store import open_store  # peewee loads only for these commands
-
-    return open_store(store_url(config), shared=True, synchronous=config.store.synchronous,
-                      batch_max=config.store.batch_max)
 
 
 def _when(ms: int | None) -> str:
@@ -63,16 +55,16 @@ def new_password(from_stdin: bool) -> str:
 
 
 def cmd_admin(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.store import DatabaseUnreachable
+    from chatd.command_store import STORE_REFUSALS, command_store
     from chatd.store.admins import NameTaken
+    from chatd.store.health import database_refusal
 
     try:
         if args.action == "create" and name_problem(args.name):
             raise Refused(f"the name {args.name!r} {name_problem(args.name)}")
         password = new_password(args.password_stdin) if args.action in ("create", "passwd") else ""
-        store = _store(config)
+        store = command_store(config, create=args.action == "create")  # (an account before the first start)
         admins = store.admins
-        admins.ensure_schema()
         if args.action == "create":
             admins.create(args.name, account_key(args.name), hash_password(password))
             store.audit.add_now(entry(cli_actor(), "admin.create", f"admin:{args.name}"))
@@ -93,8 +85,8 @@ def cmd_admin(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
     except NameTaken as e:
         print(f"chatd: admin create: {taken(args.name, str(e))}", file=stderr)
         return ExitStatus.ERROR
-    except DatabaseUnreachable as e:
-        print(f"chatd: admin: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+    except STORE_REFUSALS as e:
+        print(f"chatd: admin {args.action}: {database_refusal(config.database, e)}", file=stderr)
         return ExitStatus.ERROR
     return ExitStatus.OK
 

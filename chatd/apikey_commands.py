@@ -18,16 +18,8 @@ import time
 from typing import TextIO
 
 from chatd.auth.apikeys import SCOPES, name_problem, new_key, scope_problem
-from chatd.config import Config, store_url
-from chatd.dsn import redacted
+from chatd.config import Config
 from chatd.status import ExitStatus
-
-
-def _store(config: Config):
-    from chatd.store import open_store  # peewee loads only for these commands
-
-    return open_store(store_url(config), shared=True, synchronous=config.store.synchronous,
-                      batch_max=config.store.batch_max)
 
 
 def _when(ms: int | None) -> str:
@@ -35,8 +27,10 @@ def _when(ms: int | None) -> str:
 
 
 def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.store import DatabaseUnreachable
-    from chatd.store.apikeys import NameTaken, NoSuchUser, UserDeleted
+    from chatd.command_store import STORE_REFUSALS, command_store
+    from chatd.store import NoSuchUser, UserDeleted
+    from chatd.store.apikeys import NameTaken
+    from chatd.store.health import database_refusal
 
     if args.action == "create":
         problem = (name_problem(args.name) and f"the name {args.name!r} {name_problem(args.name)}"
@@ -44,10 +38,8 @@ def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         if problem:
             print(f"chatd: apikey create: {problem}", file=stderr)
             return ExitStatus.USAGE
-    store = _store(config)
-    keys = store.api_keys
     try:
-        keys.ensure_schema()
+        keys = command_store(config, create=args.action == "create").api_keys  # (a key before the first start)
         if args.action == "create":
             key, public_id, digest = new_key()
             scopes = [s for s in SCOPES if s in args.scope]
@@ -77,8 +69,8 @@ def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
     except UserDeleted:
         print(f"chatd: apikey create: user {args.user} was deleted: no key acts as it", file=stderr)
         return ExitStatus.ERROR
-    except DatabaseUnreachable as e:
-        print(f"chatd: apikey: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+    except STORE_REFUSALS as e:
+        print(f"chatd: apikey {args.action}: {database_refusal(config.database, e)}", file=stderr)
         return ExitStatus.ERROR
     return ExitStatus.OK
 

@@ -23,8 +23,7 @@ import time
 from typing import TextIO
 
 from chatd.atomic import replaced
-from chatd.config import Config, store_url
-from chatd.dsn import redacted
+from chatd.config import Config
 from chatd.durations import counted
 from chatd.status import ExitStatus
 from chatd.writable import own_file
@@ -33,34 +32,27 @@ EXPORT_MODE = 0o600  # a user's export file: its owner's alone (private messages
 KICK_TIMEOUT = 10.0  # seconds the running server has to end a deleted user's sessions
 
 
-def _store(config: Config):
-    from chatd.store import open_store  # peewee loads only for these commands
-
-    store = open_store(store_url(config), shared=True, synchronous=config.store.synchronous,
-                       batch_max=config.store.batch_max)
-    store.ensure_schema()
-    return store
-
-
 def _when(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
 
 
 def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     from chatd.audit import cli_actor
+    from chatd.command_store import STORE_REFUSALS, command_store
     from chatd.retention import purge_blocking
-    from chatd.store import DatabaseUnreachable, now_ms
+    from chatd.store import now_ms
+    from chatd.store.health import database_refusal
     from chatd.store.retention import plan
 
     days = config.history.retention_days
     try:
-        store = _store(config)
+        store = command_store(config, create=False)  # (none there: nothing to purge, nor to make)
         with store.db.connection_context():
             channels = plan(store, days, now_ms())
         if not args.dry_run:
             purge_blocking(store, channels, cli_actor())
-    except DatabaseUnreachable as e:
-        print(f"chatd: purge: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+    except STORE_REFUSALS as e:
+        print(f"chatd: purge: {database_refusal(config.database, e)}", file=stderr)
         return ExitStatus.ERROR
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "channels": [c.shown() for c in channels],
@@ -81,7 +73,8 @@ def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
 
 
 def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.store import DatabaseUnreachable
+    from chatd.command_store import STORE_REFUSALS, command_store
+    from chatd.store.health import database_refusal
     from chatd.store.userdata import find_users
 
     if args.action == "export" and args.output not in (None, "-"):
@@ -90,7 +83,7 @@ def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
             print(f"chatd: user export: {os.path.abspath(args.output)} is {own}; give another path", file=stderr)
             return ExitStatus.ERROR
     try:
-        store = _store(config)
+        store = command_store(config, create=False)  # (none there: no user to export or delete)
         with store.db.connection_context():
             found = find_users(store, args.user)
         if not found:
@@ -105,8 +98,8 @@ def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: T
         if args.action == "export":
             return _export(store, user_id, args.output, stdout, stderr)
         return _delete(store, config, (user_id, name, kind), args, stdout, stderr)
-    except DatabaseUnreachable as e:
-        print(f"chatd: user: the database {redacted(config.database)} cannot be opened: {e}", file=stderr)
+    except STORE_REFUSALS as e:
+        print(f"chatd: user {args.action}: {database_refusal(config.database, e)}", file=stderr)
         return ExitStatus.ERROR
 
 

@@ -49,6 +49,7 @@ from chatd.protocol import (
     Code,
     ProtocolError,
     Request,
+    archived,
     check_text,
     edited_frame,
     encode,
@@ -64,6 +65,7 @@ from chatd.wsframe import wire
 
 Handler = Callable[[Connection, Request], Awaitable[None]]
 CAPS = Caps(REACTIONS_PER_MESSAGE, REACTIONS_PER_USER)
+MS_PER_SECOND = 1000
 
 
 class Caught(NamedTuple):
@@ -145,8 +147,8 @@ class Changes:
         room = self.hub.room(row.room) if row.room is not None else None
         self.moderation.check_say(conn.session.user.id, room, req.cid)
         if room is not None and room.archived:
-            raise ProtocolError(Code.ROOM_ARCHIVED, f"the room {room.name!r} is archived: it is read-only", req.cid)
-        edited = await self.store.changes.edit(row.id, text, self.wall())
+            raise archived(room.name, req.cid)
+        edited = await self.store.changes.edit(row.id, conn.session.user.id, text, self.wall())
         if edited is None:
             raise ProtocolError(Code.MESSAGE_DELETED, f"message {row.id} was deleted", req.cid)
         self._publish(edited, edited_frame(edited))
@@ -190,15 +192,16 @@ class Changes:
 
     def _in_window(self, row: MessageRow) -> bool:
         window = self._config().messages.edit_window_seconds
-        return window > 0 and self.wall() - row.ts <= window * 1000
+        return window > 0 and self.wall() - row.ts <= window * MS_PER_SECOND
 
     def _window_passed(self, cid: str | None) -> ProtocolError:
         window = self._config().messages.edit_window_seconds
         if window <= 0:
             return ProtocolError(Code.EDIT_WINDOW_PASSED, "messages cannot be edited or deleted by their authors "
-                                                          "on this server", cid)
+                                                          "on this server", cid, details={"window_ms": 0})
         return ProtocolError(Code.EDIT_WINDOW_PASSED, f"messages can be edited or deleted for {window:g} seconds "
-                                                      "after they are sent", cid)
+                                                      "after they are sent", cid,
+                             details={"window_ms": round(window * MS_PER_SECOND)})
 
     # Reactions
 
@@ -219,7 +222,8 @@ class Changes:
             raise ProtocolError(Code.MESSAGE_DELETED, f"message {req.fields['id']} was deleted", req.cid)
         if result.refused == TOO_MANY:
             raise ProtocolError(Code.TOO_MANY_REACTIONS, f"a message takes at most {CAPS.per_message} different "
-                                f"emoji, and {CAPS.per_user} from one person", req.cid)
+                                f"emoji, and {CAPS.per_user} from one person", req.cid,
+                                details={"per_message": CAPS.per_message, "per_user": CAPS.per_user})
         if result.changed:
             self.publish_reactions([result.row])
         _done(conn, req)

@@ -70,7 +70,9 @@ from chatd.protocol import (
     Code,
     ProtocolError,
     Request,
+    archived,
     check_text,
+    deleted_user,
     encode_ack,
     encode_message,
     error_frame,
@@ -92,7 +94,17 @@ from chatd.roomcare import RoomCare
 from chatd.rooms import Rooms
 from chatd.search import Search
 from chatd.session import Room
-from chatd.store import USER_ID_MAX, DatabaseUnreachable, Draft, NoSuchUser, Store, Stored, WriterClosed
+from chatd.store import (
+    USER_ID_MAX,
+    DatabaseUnreachable,
+    Draft,
+    NoSuchUser,
+    RecipientDeleted,
+    Store,
+    Stored,
+    UserDeleted,
+    WriterClosed,
+)
 from chatd.store.base import ROOM_WHERE
 from chatd.store.uploads import AttachmentRefused
 from chatd.usercare import UserCare
@@ -113,7 +125,8 @@ class Chat:
         self.hub = hub
         self.store = store
         self.bus = bus  # started, with ``feed`` as its receiver, by whoever made it (chatd.server)
-        self.feed = Feed(hub, store, lambda: self.config.history.page_bytes)  # the bus's receiver here
+        self.feed = Feed(hub, store, lambda: self.config.history.page_bytes,  # the bus's receiver here
+                         lambda: self.config.limits.send_queue_bytes)
         self.tokens = tokens
         self.app_tokens = load_app_tokens(config.app_tokens)  # the web app's JWTs; reread on reload (chatd.server)
         self.sign_ins = SignIns(hub, store, tokens)
@@ -274,7 +287,8 @@ class Chat:
         if room is not None:
             if room.announcement and not holds(user.roles, MODERATOR):
                 raise ProtocolError(Code.MODERATORS_ONLY, f"only moderators post in the announcement room "
-                                                          f"{room.name!r}; you can read it", req.cid)
+                                                          f"{room.name!r}; you can read it", req.cid,
+                                    details={"room": room.name})
             draft.room_id = room.id
         else:
             draft.recipient_id = req.fields["to"]
@@ -307,7 +321,8 @@ class Chat:
         the other nodes read from the store (chatd.feed). (A ``Stored`` whose
         ``duplicate`` is set is a retry of a stored message, not published
         again). ``done(None, error)`` when it could not be stored:
-        ``NoSuchUser`` (the recipient), ``WriterClosed`` (stopping),
+        ``NoSuchUser`` (the recipient), ``RecipientDeleted``, ``UserDeleted`` (the
+        author, deleted meanwhile: chatd.store.living), ``WriterClosed`` (stopping),
         ``DatabaseUnreachable``, or the store's error. The one way in for every transport.
 
         ``draft`` names its room by ``room_id`` (the name is filled in here)
@@ -322,7 +337,7 @@ class Chat:
             if room is None:
                 raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {draft.room_id}")
             if room.archived:  # every transport: an archived room is read-only
-                raise ProtocolError(Code.ROOM_ARCHIVED, f"the room {room.name!r} is archived: it is read-only")
+                raise archived(room.name)
             draft.room_name = room.name
             room.messaged = True  # now, not once stored: it must not expire while the message is on its way
         elif draft.recipient_id > USER_ID_MAX:  # the protocol allows it; no user has it, nor may the store see it
@@ -343,7 +358,11 @@ class Chat:
         self.store.save_message(draft, stored)
 
     def _refuse_say(self, conn: Connection, error: BaseException, cid: str | None) -> None:
-        if isinstance(error, NoSuchUser):
+        if isinstance(error, (RecipientDeleted, UserDeleted)):
+            error = deleted_refusal(error)
+        if isinstance(error, ProtocolError):
+            frame = error_frame(error.code, error.message, cid, details=error.details)
+        elif isinstance(error, NoSuchUser):
             frame = error_frame(Code.NO_SUCH_USER, f"there is no user {error.args[0]}", cid)
         elif isinstance(error, AttachmentRefused):
             frame = error_frame(Code.BAD_ATTACHMENT, str(error), cid)
@@ -393,6 +412,13 @@ class Chat:
         older = await channel(before=up_to, after=None, limit=(limit + 1) // 2, max_chars=h.page_bytes)
         newer = await channel(before=None, after=around, limit=max(1, limit // 2), max_chars=h.page_bytes)
         answer_around(conn, req, {**head, "around": around}, older, newer, h.page_bytes)
+
+
+def deleted_refusal(error: UserDeleted | RecipientDeleted) -> ProtocolError:
+    """The refusal of a message whose author (``UserDeleted``) or recipient (``RecipientDeleted``)
+    was deleted, as every transport words it: ``user_deleted`` / ``recipient_deleted``, the
+    user's id in ``user`` (``chatd.protocol.deleted_user``)."""
+    return deleted_user(error.args[0], isinstance(error, RecipientDeleted))
 
 
 def _shared_redis(config: Config) -> SharedRedis | None:

@@ -258,6 +258,10 @@ def _check_config(path: Path | None, stdout: TextIO, stderr: TextIO) -> int:
     problems = unwritable(config)
     if problems:
         print(f"chatd: {unwritable_message(problems)}", file=stderr)
+    else:
+        problems = _unusable_database(config)
+        for problem in problems:
+            print(f"chatd: {problem}", file=stderr)
     for problem in unwritable(config, DAEMON_WRITES):
         print(f"chatd: warning: {problem} (`chatd start -d` would refuse to start; a start in the "
               f"foreground logs to standard error)", file=stderr)
@@ -265,6 +269,23 @@ def _check_config(path: Path | None, stdout: TextIO, stderr: TextIO) -> int:
         return ExitStatus.CONFIG
     print(f"{path or DEFAULTS}: configuration is valid", file=stdout)
     return ExitStatus.OK
+
+
+def _unusable_database(config: Config) -> list[str]:
+    """What `chatd start` says of a file at ``database`` that is no database chatd may use
+    (``chatd.store.sqlitefile``): [] when it may be used, or there is none yet."""
+    from chatd.dsn import is_postgres
+
+    if is_postgres(config.database):
+        return []
+    from chatd.store import DatabaseRefused, sqlitefile  # peewee loads only for this
+    from chatd.store.health import database_refusal
+
+    try:
+        sqlitefile.check(config.database, create=True)
+    except DatabaseRefused as e:
+        return [f"start would refuse: {database_refusal(config.database, e)}"]
+    return []
 
 
 def _answered(command: Callable[[], int], stdout: TextIO, stderr: TextIO) -> int:

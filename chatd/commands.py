@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from chatd.config import Config
 from chatd.control import ControlUnavailable, ask
 from chatd.daemon import READY_TIMEOUT, running_pid, wait_stopped
-from chatd.dblock import SERVER, Holder, describe, holders, unrecorded, unrecorded_message
+from chatd.dblock import SERVER, Holder, describe, holders, same_path, unrecorded, unrecorded_message
 from chatd.settings import RESTART_KEEPS
 from chatd.status import ExitStatus
 
@@ -102,8 +102,12 @@ def _note_others(config: Config, stderr: TextIO) -> None:
 
 def elsewhere(config: Config, owner: Holder) -> str:
     """Why the server ``owner`` serves ``config``'s database though ``config``'s pidfile names none."""
-    why = (f"the config's pidfile changed since it started, to {config.pidfile}" if owner.pidfile != config.pidfile
-           else f"its pidfile {owner.pidfile} was removed or replaced")
+    if owner.config and not (config.source and same_path(owner.config, str(config.source))):
+        why = f"it was started with another config file, {owner.config}, whose pidfile is not this one's"
+    elif owner.pidfile != config.pidfile:
+        why = f"the config's pidfile changed since it started, to {config.pidfile}"
+    else:
+        why = f"its pidfile {owner.pidfile} was removed or replaced"
     return (f"chatd is running as pid {owner.pid} on {config.database}, with pidfile {owner.pidfile} and control "
             f"socket {owner.control_socket} ({why}); `chatd stop` stops it (or `kill -TERM {owner.pid}`), "
             f"then `chatd start` starts it with this config")

@@ -61,8 +61,14 @@ def cmd_backup(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
             return ExitStatus.ERROR
         size = reply["bytes"]
     else:
+        from chatd.store import DatabaseRefused  # peewee loads only for this command
+        from chatd.store.health import database_refusal
+
         try:
             size = offline_backup(config.database, target)
+        except DatabaseRefused as e:  # none there, or none of chatd's: no copy of it is a backup
+            print(f"chatd: backup failed: {database_refusal(config.database, e)}", file=stderr)
+            return ExitStatus.ERROR
         except (OSError, sqlite3.Error) as e:
             print(f"chatd: backup failed: {e}", file=stderr)
             return ExitStatus.ERROR
@@ -88,9 +94,11 @@ def backup_target_problem(config: Config, target: str) -> str | None:
 
 
 def offline_backup(database: str, target: str) -> int:
-    """Copy a database no server has open; → bytes written."""
-    if not os.path.exists(database):
-        raise FileNotFoundError(f"no database at {database}")
+    """Copy a database no server has open; → bytes written. DatabaseRefused (NoDatabase) if
+    there is no chatd database at ``database`` (``chatd.store.sqlitefile``)."""
+    from chatd.store import sqlitefile
+
+    sqlitefile.check(database, create=False)
     with replaced(target) as partial, contextlib.closing(sqlite3.connect(database)) as source, \
             contextlib.closing(sqlite3.connect(partial)) as dest:
         source.backup(dest)
@@ -116,8 +124,7 @@ def _lock_stopped(config: Config, stderr: TextIO, then: str,
         print(f"chatd: cannot lock pidfile {config.pidfile}: {e.strerror or e}", file=stderr)
         return None, ExitStatus.ERROR
     else:
-        held.callback(pidfile.close)
-        held.callback(pidfile.clear)
+        held.callback(pidfile.abandon)  # as it was: removed if this command made it
     # A server started with another pidfile (the config's changed since) still serves the database.
     dblock = DatabaseLock(config.database, shared=False)
     try:
@@ -133,7 +140,7 @@ def _lock_stopped(config: Config, stderr: TextIO, then: str,
         held.close()
         return None, ExitStatus.ERROR
     else:
-        held.callback(dblock.close)
+        held.callback(dblock.abandon)  # its record taken out again: the disk as it was found
     return held, None
 
 
@@ -145,12 +152,23 @@ def _release(held: contextlib.ExitStack | None) -> None:
 def cmd_restore(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     if is_postgres(config.database):
         return _postgres_refused("restore", stderr)
+    from chatd.store import sqlitefile
     from chatd.store.carryover import kept_text  # peewee loads only for this command
+    from chatd.store.health import database_refusal
     from chatd.store.restore import RestoreError, restore
+    from chatd.store.rows import DatabaseRefused, NotChatd
 
     held, refused = _lock_stopped(config, stderr, "restore", "restore")
     if refused is not None:
         return refused
+    try:
+        sqlitefile.check(config.database, create=True)  # (a damaged database, or a newer one, is replaced)
+    except NotChatd as e:  # never chatd's: the backup does not take its place
+        _release(held)
+        print(f"chatd: restore: {database_refusal(config.database, e)}", file=stderr)
+        return ExitStatus.ERROR
+    except DatabaseRefused:
+        pass
     try:
         record = restore(config.database, os.path.abspath(args.backup))
     except (RestoreError, OSError, sqlite3.Error) as e:
@@ -181,9 +199,18 @@ def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, 
         print(f"chatd: migrate-store copies the configured SQLite database, but `database` is already "
               f"{redacted(config.database)}", file=stderr)
         return ExitStatus.ERROR
+    from chatd.store import DatabaseRefused, sqlitefile
+    from chatd.store.health import database_refusal
+
     held, refused = _lock_stopped(config, stderr, "migrate the store", "migrate-store")
     if refused is not None:
         return refused
+    try:
+        sqlitefile.check(config.database, create=False)  # none there, or none of chatd's: nothing to copy
+    except DatabaseRefused as e:
+        _release(held)
+        print(f"chatd: migrate-store: {database_refusal(config.database, e)}", file=stderr)
+        return ExitStatus.ERROR
     try:
         # Not database_password_file: the config's database is an SQLite file, with which that key is refused.
         password = password_from("", DATABASE_PASSWORD_ENV)

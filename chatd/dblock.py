@@ -53,6 +53,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from chatd import procfs
 from chatd.daemon import LOCK_RETRY_SECONDS, open_made, pid_running, same_file, write_whole
 from chatd.dsn import is_postgres
 
@@ -164,6 +165,7 @@ class DatabaseLock:
             # A live holder is real. Otherwise the lock is most likely a
             # `chatd status` looking for a moment (holders() below).
             if found or time.monotonic() > deadline:
+                found = found or _recorded_elsewhere(fd)
                 os.close(fd)
                 raise DatabaseHeld(self.database, found)
             time.sleep(0.02)
@@ -269,11 +271,13 @@ def same_path(a: str, b: str) -> bool:
 
 
 def describe(holder: Holder) -> str:
-    """``holder`` for a message: "pid 42 (pidfile /run/chatd.pid, control socket /run/chatd.sock)",
-    or for an offline command "`chatd restore` (pid 42)"."""
+    """``holder`` for a message: "pid 42 (pidfile /run/chatd.pid, control socket /run/chatd.sock,
+    config /etc/chatd/chatd.yaml)" (no config when it started without a file), or for an offline
+    command "`chatd restore` (pid 42)"."""
     if holder.role != SERVER:
         return f"`chatd {holder.role}` (pid {holder.pid})"
-    return f"pid {holder.pid} (pidfile {holder.pidfile}, control socket {holder.control_socket})"
+    config = f", config {holder.config}" if holder.config else ""
+    return f"pid {holder.pid} (pidfile {holder.pidfile}, control socket {holder.control_socket}{config})"
 
 
 def _try(fd: int, mode: int) -> bool:
@@ -319,18 +323,46 @@ def holders(database: str) -> list[Holder]:
     process's fcntl locks on it, SQLite's too."""
     if is_postgres(database) or not _locked(database):
         return []
-    return _live(_read(lock_path(database)))
+    return _recorded(database)
 
 
 def unrecorded(database: str) -> bool:
     """Whether someone holds the lock on ``database`` whom no record names: its
-    ``DATABASE.lock`` was deleted, or it reached the file by another path (a hard link)."""
-    return not is_postgres(database) and _locked(database) and not _live(_read(lock_path(database)))
+    ``DATABASE.lock`` was deleted (or the holder cannot be seen: another user's process)."""
+    return not is_postgres(database) and _locked(database) and not _recorded(database)
+
+
+def _recorded(database: str) -> list[Holder]:
+    """The live holders the records name: those beside ``database``, else beside the path by
+    which its holders reached the same file (``_recorded_elsewhere``)."""
+    found = _live(_read(lock_path(database)))
+    if found:
+        return found
+    with contextlib.suppress(OSError):
+        fd = os.open(database, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return _recorded_elsewhere(fd)
+        finally:
+            os.close(fd)
+    return []
+
+
+def _recorded_elsewhere(fd: int) -> list[Holder]:
+    """The live holders of the file open on ``fd`` that recorded themselves beside another path
+    to it — a symbolic link, a hard link, another spelling — found as ``fuser`` finds them: the
+    processes holding the same file open (``chatd.procfs.openers``), each named by the record
+    beside the path it opened it by. [] when none is found."""
+    try:
+        by_path = procfs.openers(os.fstat(fd))
+    except OSError:
+        return []
+    found = [h for path, pids in by_path.items() for h in _live(_read(lock_path(path))) if h.pid in pids]
+    return list({h.pid: h for h in found}.values())
 
 
 def unrecorded_message(database: str) -> str:
-    return (f"{database} is locked by a process that left no record in {lock_path(database)} (deleted, or the "
-            f"server reaches the database by another path or a hard link): find it with `fuser {database}`")
+    return (f"{database} is locked by a process that left no record in {lock_path(database)}, nor beside another "
+            f"path to the file (deleted, or a process of another user): find it with `fuser {database}`")
 
 
 def _locked(database: str) -> bool:

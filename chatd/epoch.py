@@ -31,6 +31,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from chatd.worded import Worded
+
 EPOCH_BYTES = 8  # 64 random bits: two databases never draw the same epoch
 PRE_EPOCH = ""  # the epoch of tokens and positions from a chatd that had no epochs
 
@@ -64,16 +66,19 @@ class Epoch:
         of before epochs."""
         return epoch == self.id or epoch in self.trusted
 
-    def token_problem(self, epoch: str, user_id: int) -> str | None:
-        """Why a token of ``epoch`` for ``user_id`` proves nobody here, or None when it proves that user."""
+    def token_problem(self, epoch: str, user_id: int) -> Worded | None:
+        """Why a token of ``epoch`` for ``user_id`` proves nobody here (with its ``cause``: a
+        ``bad_token``'s, docs/protocol.md), or None when it proves that user."""
         if self.same_database(epoch):
             return None
         cap = self.trusted.get(epoch)
         if cap is not None and user_id <= cap:
             return None
         if epoch in self.trusted:
-            return "the database was restored from a backup taken before this user signed up"
-        return "the token belongs to another database (this one was restored from a backup, or replaced)"
+            return Worded("the database was restored from a backup taken before this user signed up",
+                          cause="restored_before")
+        return Worded("the token belongs to another database (this one was restored from a backup, or replaced)",
+                      cause="other_database")
 
     def is_void(self, message_id: int) -> bool:
         """Whether the id was handed out by a database a restore replaced, and never by this one."""

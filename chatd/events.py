@@ -38,9 +38,18 @@ from chatd.bus import Bus, Delivery, event_channel
 from chatd.cluster.node import Cluster
 from chatd.feed import Feed
 from chatd.hub import Hub
-from chatd.protocol import Code, ProtocolError, event_frame, room_name_problem, stored_event_frame
+from chatd.protocol import Code, ProtocolError, deleted_user, event_frame, room_name_problem, stored_event_frame
 from chatd.session import EVENTS, Session
-from chatd.store import USER_ID_MAX, DatabaseUnreachable, NoSuchUser, Page, Store, WriterClosed, now_ms
+from chatd.store import (
+    USER_ID_MAX,
+    DatabaseUnreachable,
+    NoSuchUser,
+    Page,
+    RecipientDeleted,
+    Store,
+    WriterClosed,
+    now_ms,
+)
 from chatd.strictjson import NESTING_MAX, ill_formed
 from chatd.wsframe import wire
 
@@ -192,6 +201,8 @@ class Events:
             row = await self.store.events.save(user_id, name, text, keep_ms)
         except NoSuchUser:
             raise _no_such_user(user_id) from None
+        except RecipientDeleted:
+            raise deleted_user(user_id, recipient=True) from None
         except (DatabaseUnreachable, WriterClosed) as e:
             raise ProtocolError(Code.UNAVAILABLE, f"the event could not be stored ({e}); send it again later") from e
         prev = (row.id - 1,) if self.store.shared else None  # one writer: delivery order is commit order

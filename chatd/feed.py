@@ -17,13 +17,20 @@ time (a *round*); gaps found while a round reads wait for the next one, so
 a channel never has two reads under way. Each message read becomes a frame
 once, written to every session that lacks it.
 
+A round whose read fails because the database is down closes nobody at
+once: its sessions keep the channel held (live messages wait behind the gap)
+and the read runs again when the store sees the database back
+(``Store.outage``, which probes it); a session is closed with 1013 only past
+``OUTAGE_WAIT`` or once it holds more than ``limits.send_queue_bytes``
+(docs/operations.md, "When the database is unreachable").
+
 Channels: ``room:<id>`` goes to the sessions in that room (session channel
 key ``Room.key``), ``user:<id>`` to that user's sessions (key ``PRIVATE``),
 and ``event:<id>``, the user's stored notifications (``chatd.events``), to
 that user's sessions too (key ``EVENTS``; the "message id" is the user's
 event number, and ``prev`` the one before it).
 
-    feed = Feed(hub, store, lambda: config.history.page_bytes)
+    feed = Feed(hub, store, lambda: config.history.page_bytes, lambda: config.limits.send_queue_bytes)
     await bus.start(feed)                        # feed.delivery(item), feed.lost()
     mark = feed.losses                           # before a join reads its page ...
     feed.release(session, room.key, last_id, loose=False, mark=mark)   # ... and after it is sent
@@ -49,6 +56,11 @@ log = logging.getLogger("chatd.feed")
 # Messages per store read of a fill: a round reads page after page of this many
 # (and at most history.page_bytes of text each) until it reaches the newest.
 FILL_ROWS = 500
+# Seconds a round waits for a database that went down under its read before its
+# sessions are closed with 1013 (docs/operations.md, "When the database is unreachable").
+OUTAGE_WAIT = 30.0
+# Seconds between two looks, while a round waits, at what its sessions hold.
+HELD_CHECK = 1.0
 
 
 class Round:
@@ -66,10 +78,11 @@ class Round:
 
 
 class Feed:
-    def __init__(self, hub: Hub, store: Store, page_bytes: Callable[[], int]):
+    def __init__(self, hub: Hub, store: Store, page_bytes: Callable[[], int], held_max: Callable[[], int]):
         self.hub = hub
         self.store = store
         self._page_bytes = page_bytes  # → history.page_bytes now (live)
+        self._held_max = held_max  # → limits.send_queue_bytes now (live): what a session may hold in an outage
         self._rounds: dict[str, Round] = {}  # bus channel → its fill, while one runs
         # How many times the bus said items may have been lost. A page read before
         # a loss may lack what the bus lost: ``release`` fills such a channel.
@@ -163,25 +176,29 @@ class Feed:
 
     async def _fill(self, channel: str, fill: Round) -> None:
         """Rounds until no session of the channel waits: read what the waiting
-        sessions lack, send it, release them (a release may show a new gap)."""
+        sessions lack, send it, release them (a release may show a new gap).
+        A read that fails because the database is down is run again once it
+        answers (``_outlast``), within ``OUTAGE_WAIT`` of the first such failure."""
         key = fill.key
+        deadline: float | None = None  # loop.time() by which an outage met by this round must end
         try:
             while fill.waiting:
                 batch, fill.waiting = fill.waiting, {}
                 mark = self.losses
                 try:
                     await self._catch_up(channel, key, batch)
-                except Exception as e:
-                    if isinstance(e, DatabaseUnreachable):  # logged once per outage (chatd.store.health)
-                        close = CloseCode.TRY_AGAIN_LATER, "the database is unreachable; resume shortly"
-                    else:
-                        log.exception("reading the messages of %s that %d sessions lack failed; they must resume",
-                                      channel, len(batch))
-                        close = CloseCode.INTERNAL_ERROR, "could not read missed messages; resume"
-                    for session, held in batch.items():
-                        if session.pending.get(key) is held and session.close is not None:
-                            session.close(*close)
+                except DatabaseUnreachable:  # logged once per outage (chatd.store.health)
+                    if deadline is None:
+                        deadline = asyncio.get_running_loop().time() + OUTAGE_WAIT
+                    # What was sent stays sent (``Session.sent``): the next read starts after it.
+                    fill.waiting = {**await self._outlast(key, batch, deadline), **fill.waiting}
                     continue
+                except Exception:
+                    log.exception("reading the messages of %s that %d sessions lack failed; they must resume",
+                                  channel, len(batch))
+                    _close(key, batch, CloseCode.INTERNAL_ERROR, "could not read missed messages; resume")
+                    continue
+                deadline = None
                 for session, held in batch.items():
                     if session.pending.get(key) is not held:
                         continue
@@ -191,6 +208,27 @@ class Feed:
                         fill.waiting[session] = session.pending[key]
         finally:
             del self._rounds[channel]
+
+    async def _outlast(self, key: str, batch: dict[Session, list[Held]], deadline: float) -> dict[Session, list[Held]]:
+        """The database is down: the sessions of ``batch`` keep their channel held
+        (live messages wait behind the gap) until it answers again, then → those
+        still waiting, to be read for again. A session is closed with 1013
+        (docs/protocol.md, "Close codes") once it holds more than
+        ``limits.send_queue_bytes`` (the slow-reader cut-off would end it anyway when
+        that is sent), or when the database is still down at ``deadline``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = {s: held for s, held in batch.items() if s.pending.get(key) is held}
+            full = {s: held for s, held in waiting.items() if sum(len(h[1]) for h in held) > self._held_max()}
+            _close(key, full, CloseCode.TRY_AGAIN_LATER, "the database is unreachable; resume shortly")
+            waiting = {s: held for s, held in waiting.items() if s not in full}
+            left = deadline - loop.time()
+            if not waiting or left <= 0:
+                _close(key, waiting, CloseCode.TRY_AGAIN_LATER, "the database is unreachable; resume shortly")
+                return {}
+            if await self.store.outage.back(min(left, HELD_CHECK)):
+                return waiting
+            batch = waiting
 
     async def _catch_up(self, channel: str, key: str, batch: dict[Session, list[Held]]) -> None:
         """Send each session of ``batch`` the messages of ``channel`` it lacks,
@@ -222,3 +260,10 @@ class Feed:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _close(key: str, batch: dict[Session, list[Held]], code: int, reason: str) -> None:
+    """Close each session of ``batch`` that still waits for its channel ``key`` there."""
+    for session, held in batch.items():
+        if session.pending.get(key) is held and session.close is not None:
+            session.close(code, reason)

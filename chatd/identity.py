@@ -100,7 +100,7 @@ class Identity:
         try:
             name = clean_name(req.fields["name"]) if "name" in req.fields else None
         except BadName as e:
-            raise ProtocolError(Code.BAD_NAME, str(e), req.cid) from None
+            raise ProtocolError(Code.BAD_NAME, str(e), req.cid, details=e.fields) from None
         if "app_token" in req.fields:
             who = await self._app_sign_in(req.fields["app_token"], req.cid)
             name = who.name
@@ -150,7 +150,7 @@ class Identity:
         try:
             claims = app_tokens.verify(token)
         except AppTokenError as e:
-            raise ProtocolError(e.code, e.message, cid) from None
+            raise ProtocolError(e.code, e.message, cid, details=e.details) from None
         return await self.sign_ins.app_sign_in(claims, app_user_name(claims))
 
     def _check_guests(self, cid: str | None) -> None:

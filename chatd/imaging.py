@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
@@ -32,11 +32,13 @@ KEPT_INFO = ("icc_profile", "transparency", "duration", "loop", "background", "d
 
 
 class ImageRefused(Exception):
-    """Not an image chatd takes: ``code`` (``bad_image``, ``image_too_large``), str() says why."""
+    """Not an image chatd takes: ``code`` (``bad_image``, ``image_too_large``), str() says why,
+    ``details`` the same in data (docs/protocol.md, "error")."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
+        self.details = details or {}
 
 
 class CleanImage(NamedTuple):
@@ -65,16 +67,18 @@ def clean(data: bytes, kind: str, max_pixels: int, thumb_px: int) -> CleanImage:
     except ImageRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRefused("image_too_large", "the image holds too many pixels") from None
+        raise ImageRefused("image_too_large", "the image holds too many pixels", {"limit": max_pixels}) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         # Pillow's own words are for its programmers (they may hold a repr such as
         # "<_io.BytesIO object at 0x7f…>"): the user is told what the file is not.
-        raise ImageRefused("bad_image", f"the file is not a valid {FORMATS[kind]} image") from None
+        raise ImageRefused("bad_image", f"the file is not a valid {FORMATS[kind]} image",
+                           {"format": FORMATS[kind]}) from None
 
 
 def _too_large(width: int, height: int, max_pixels: int, frames: int = 1) -> ImageRefused:
     what = f"{width} × {height} pixels" + (f" × {frames} frames" if frames > 1 else "")
-    return ImageRefused("image_too_large", f"the image is {what}; at most {max_pixels} pixels are accepted")
+    return ImageRefused("image_too_large", f"the image is {what}; at most {max_pixels} pixels are accepted",
+                        {"width": width, "height": height, "frames": frames, "limit": max_pixels})
 
 
 def _clean(image: Image.Image, fmt: str, frames: int, thumb_px: int) -> CleanImage:

@@ -24,7 +24,7 @@ import os
 import socket
 from typing import Any, TextIO
 
-from chatd import logs
+from chatd import logs, procfs
 from chatd.config import Config, ConfigError, load_config
 from chatd.control import ControlUnavailable, ask, bind_control, check_control
 from chatd.daemon import (
@@ -35,15 +35,19 @@ from chatd.daemon import (
     Handover,
     PidFile,
     fork_daemon,
+    open_made,
     pid_running,
     running_pid,
     same_file,
 )
 from chatd.dblock import DatabaseHeld, DatabaseLock, held_message, holders, server_record
+from chatd.dsn import is_postgres
 from chatd.server import bind, socket_address
 from chatd.service import Service, banner, refuse
 from chatd.settings import parse_listen
 from chatd.status import ExitStatus
+from chatd.store import DatabaseRefused, sqlitefile
+from chatd.store.health import database_refusal
 from chatd.writable import DAEMON_WRITES, WRITTEN_AT_START, unwritable, unwritable_message
 
 log = logging.getLogger("chatd")
@@ -84,13 +88,13 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
     # a refused start leaves the disk as it found it. Each is asked again as it is taken below
     # (another start may take it meanwhile): a step that fails then undoes what the earlier
     # ones made (PidFile.abandon, DatabaseLock.abandon).
-    refused = _serving(config, dblock, stderr)
+    refused = _serving(config, dblock, stderr) or _unusable(config, stderr)
     if refused is not None:
         return refused
     try:
         listening = bind(config)
     except OSError as e:
-        return refuse(None, ExitStatus.ERROR, f"cannot listen on {config.listen}: {e.strerror or e}", stderr)
+        return refuse(None, ExitStatus.ERROR, _port_refusal(config, e), stderr)
     with contextlib.ExitStack() as undo:  # a step that fails closes what the earlier ones opened
         for sock in listening:
             undo.callback(sock.close)
@@ -123,9 +127,11 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
             return refuse(None, ExitStatus.ERROR, _control_refusal(config, e), stderr)
         undo.callback(control.close)
         undo.callback(_unlink, config.control_socket)  # a start that fails leaves no socket behind
+        log_made = False  # this start made the log file: one that fails removes it (Service._abandon)
         try:
-            if daemon and config.logfile:
-                open(config.logfile, "a").close()  # fail here, on the terminal, not in the child
+            if daemon and config.logfile:  # fail here, on the terminal, not in the child
+                fd, log_made = open_made(config.logfile, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+                os.close(fd)
         except OSError as e:
             return refuse(None, ExitStatus.ERROR, f"cannot open log file {config.logfile}: {e.strerror}", stderr)
         undo.pop_all()
@@ -147,7 +153,7 @@ def start(config_path: str | None, daemon: bool, env: dict[str, str], stdout: Te
         dblock.record(server_record(config, os.getpid()))
     logs.setup(config.log_level, config.logfile if daemon else None)
     service = Service(config, env, stdout, daemon=daemon, listening=listening, control=control, pidfile=pidfile,
-                      dblock=dblock, overrides=overrides)
+                      dblock=dblock, overrides=overrides, log_made=log_made)
     return service.main(parent=channel)
 
 
@@ -167,6 +173,20 @@ def _serving(config: Config, dblock: DatabaseLock | None, stderr: TextIO) -> int
     return None
 
 
+def _unusable(config: Config, stderr: TextIO) -> int | None:
+    """Whether ``config``'s SQLite database is none chatd may use (not SQLite's, another
+    application's, damaged, a directory, a newer schema: ``chatd.store.sqlitefile``), asked
+    without making or changing anything: None if it may be used, else the exit status after
+    saying why. (The store looks again as it opens it: a -d child says what it finds then.)"""
+    if is_postgres(config.database):
+        return None
+    try:
+        sqlitefile.check(config.database, create=True)
+    except DatabaseRefused as e:
+        return refuse(None, ExitStatus.ERROR, f"cannot start: {database_refusal(config.database, e)}", stderr)
+    return None
+
+
 def _already_running(config: Config, pid: int, stderr: TextIO) -> int:
     """Say who holds the pidfile: its server's ``pid`` — or, when it holds one without a
     pid (0: a start under way, which writes it only once nothing can refuse it, and may
@@ -180,6 +200,39 @@ def _already_running(config: Config, pid: int, stderr: TextIO) -> int:
         print(f"chatd: already starting: {config.pidfile} is locked by another `chatd start`, which has not "
               f"written its pid in it yet", file=stderr)
     return ExitStatus.ALREADY_RUNNING
+
+
+def _port_refusal(config: Config, error: OSError) -> str:
+    """Why ``listen`` cannot be bound; when the port is taken, who holds it: a chatd (its pid
+    and config, as it answers on its control socket), or another program (its pid and name,
+    when this user can see it: ``chatd.procfs``)."""
+    said = f"cannot listen on {config.listen}: {error.strerror or error}"
+    if error.errno != errno.EADDRINUSE:
+        return said
+    pids = sorted(procfs.port_listeners(parse_listen(config.listen)[1]))
+    for pid in pids:
+        status = _chatd_status(pid)
+        if status:
+            return (f"{said}: chatd pid {status['pid']} (config {status.get('config')}, database "
+                    f"{status.get('database')}) listens on it; stop it, or set `listen` to another port")
+    if pids:
+        named = ", ".join(f"pid {pid} ({procfs.command_line(pid).split(' ', 1)[0] or 'unknown'})" for pid in pids)
+        return f"{said}: another program listens on it ({named}), not a chatd; set `listen` to another port"
+    return (f"{said}: another program listens on it (one this user cannot see: `ss -ltnp` as root names it); "
+            f"set `listen` to another port")
+
+
+def _chatd_status(pid: int) -> dict[str, Any] | None:
+    """The status of process ``pid`` if it is a chatd that answers on a control socket it
+    listens on; None otherwise (a program that is no chatd is never sent a request)."""
+    if "chatd" not in procfs.command_line(pid):
+        return None
+    for path in procfs.unix_listeners(pid):
+        with contextlib.suppress(ControlUnavailable):
+            status = ask(path, "status", timeout=CONTROL_NAME_SECONDS)
+            if status.get("pid"):
+                return status
+    return None
 
 
 def _control_refusal(config: Config, error: OSError) -> str:

@@ -33,8 +33,10 @@ import functools
 import math
 import re
 import unicodedata
+from typing import Any
 
 from chatd.confusables import data_version, is_default_ignorable, skeleton
+from chatd.worded import Worded
 
 NAME_MAX = 32  # characters (code points), after normalisation
 MARKS_PER_BASE_MAX = 4  # Vietnamese needs 2, vocalised Hebrew or Tibetan stacks 3–4; zalgo uses dozens
@@ -62,10 +64,29 @@ _SPACES = re.compile("[\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")  # 
 # one C match answers for them all (profiled: the check character by character was a visible
 # share of a connection storm, a name checked for every new guest).
 _PLAIN = re.compile("[\x20-\x7e]*")
+# Which rule a name breaks (``Problem.fields["rule"]``; docs/protocol.md, "error"): stable, clients switch on them.
+EMPTY, TOO_LONG, NO_VISIBLE, TAGS, STACKED_MARKS = "empty", "too_long", "no_visible", "tags", "stacked_marks"
+# ... and the rules that name the character (``char``).
+BIDI, JOINER, CONTROL, UNASSIGNED, INVISIBLE, FORMAT = "bidi", "joiner", "control", "unassigned", "invisible", "format"
+LONE_MARK = "lone_mark"
+
+
+class Problem(Worded):
+    """Why a name is refused: the English words (completing "name …") and, as ``fields``, its
+    ``rule``, with ``char`` (the character, "U+202E RIGHT-TO-LEFT OVERRIDE") or ``limit`` where
+    the rule names one (docs/protocol.md, "error": ``bad_name``, ``bad_room``)."""
+
+    def __new__(cls, words: str, rule: str, **fields: Any) -> Problem:
+        return super().__new__(cls, words, rule=rule, **fields)
 
 
 class BadName(ValueError):
-    """A name that is refused; ``str()`` says why, for the person who chose it."""
+    """A name that is refused; ``str()`` says why, for the person who chose it, ``fields`` the
+    same in data (``Problem``)."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem)
+        self.fields = problem.fields
 
 
 def clean_name(raw: str) -> str:
@@ -77,18 +98,18 @@ def clean_name(raw: str) -> str:
     """
     name = _SPACES.sub(" ", unicodedata.normalize("NFC", raw).strip())
     if not name:
-        raise BadName("name is empty")
+        raise BadName(Problem("name is empty", EMPTY))
     if len(name) > NAME_MAX:
-        raise BadName(f"name is longer than {NAME_MAX} characters")
+        raise BadName(Problem(f"name is longer than {NAME_MAX} characters", TOO_LONG, limit=NAME_MAX))
     problem = characters_problem(name)
     if problem:
-        raise BadName(f"name {problem}")
+        raise BadName(Problem(f"name {problem}", **problem.fields))
     if not any(_visible(c) for c in name):
-        raise BadName("name has no visible character")
+        raise BadName(Problem("name has no visible character", NO_VISIBLE))
     return name
 
 
-def characters_problem(text: str) -> str | None:
+def characters_problem(text: str) -> Problem | None:
     """Why ``text`` holds a character a name must not hold, or None.
 
     Shared by user and room names. The answer completes "name …", e.g.
@@ -97,9 +118,10 @@ def characters_problem(text: str) -> str | None:
     if _PLAIN.fullmatch(text):
         return None
     for i, c in enumerate(text):
-        why = _refused(c, text[i - 1] if i else "", text[i + 1] if i + 1 < len(text) else "")
-        if why:
-            return f"contains {_describe(c)}, {why}"
+        refused = _refused(c, text[i - 1] if i else "", text[i + 1] if i + 1 < len(text) else "")
+        if refused:
+            rule, why = refused
+            return Problem(f"contains {_describe(c)}, {why}", rule, char=_describe(c))
     tags = _tag_problem(text)
     if tags:
         return tags
@@ -164,27 +186,27 @@ def _visible(c: str) -> bool:
     return unicodedata.category(c)[0] in VISIBLE_CATEGORIES and c not in BLANKS and not is_default_ignorable(c)
 
 
-def _refused(c: str, before: str, after: str) -> str | None:
-    """Why character ``c``, between ``before`` and ``after`` ("" at an end), is refused."""
+def _refused(c: str, before: str, after: str) -> tuple[str, str] | None:
+    """(rule, why) character ``c``, between ``before`` and ``after`` ("" at an end), is refused."""
     category = unicodedata.category(c)
     if c in BIDI_CONTROLS:
-        return _bidi_why("name")
+        return BIDI, _bidi_why("name")
     if c in (ZWJ, ZWNJ):
         if before and after and (_visible(before) or unicodedata.category(before)[0] == "M") and _visible(after):
             return None
-        return "a zero-width joiner or non-joiner, which may only stand between two visible characters"
+        return JOINER, "a zero-width joiner or non-joiner, which may only stand between two visible characters"
     if ord(c) in TAG_SPEC or c == TAG_END:
         return None  # checked as a sequence by _tag_problem
     if any(ord(c) in selectors for selectors in VARIATION_SELECTORS):
         return None  # a mark: counted by _marks_problem
     if category in ("Cc", "Zl", "Zp"):
-        return "a control character or line break"
+        return CONTROL, "a control character or line break"
     if category in ("Co", "Cs", "Cn"):
-        return "a private-use, surrogate or unassigned code point"
+        return UNASSIGNED, "a private-use, surrogate or unassigned code point"
     if is_default_ignorable(c) or c in BLANKS:
-        return "an invisible character"
+        return INVISIBLE, "an invisible character"
     if category == "Cf":
-        return "a format character"
+        return FORMAT, "a format character"
     return None
 
 
@@ -202,17 +224,17 @@ def bidi_problem(text: str, what: str) -> str | None:
     return None if found is None else f"contains {_describe(found)}, {_bidi_why(what)}"
 
 
-def _tag_problem(text: str) -> str | None:
+def _tag_problem(text: str) -> Problem | None:
     """Tag characters only in emoji tag sequences: 🏴, tag specs, CANCEL TAG (UTS #51 ED-14a)."""
     for match in re.finditer(r"[\U000e0020-\U000e007f]+", text):
         run, start = match.group(), match.start()
         if not (start and text[start - 1] == TAG_BASE and len(run) >= 2 and run[-1] == TAG_END
                 and TAG_END not in run[:-1]):
-            return "contains emoji tag characters that are not a flag's tag sequence"
+            return Problem("contains emoji tag characters that are not a flag's tag sequence", TAGS)
     return None
 
 
-def _marks_problem(decomposed: str) -> str | None:
+def _marks_problem(decomposed: str) -> Problem | None:
     """Combining marks need a visible character under them, and at most a few on each."""
     run, base = 0, ""
     for c in decomposed:
@@ -221,11 +243,13 @@ def _marks_problem(decomposed: str) -> str | None:
             run, base = 0, (c if _visible(c) else "")
             continue
         if not base:
-            return f"contains {_describe(c)}, a combining mark with no visible character under it"
+            return Problem(f"contains {_describe(c)}, a combining mark with no visible character under it", LONE_MARK,
+                           char=_describe(c))
         if category in STACKING_MARKS:
             run += 1
             if run > MARKS_PER_BASE_MAX:
-                return f"stacks more than {MARKS_PER_BASE_MAX} combining marks on one character"
+                return Problem(f"stacks more than {MARKS_PER_BASE_MAX} combining marks on one character",
+                               STACKED_MARKS, limit=MARKS_PER_BASE_MAX)
     return None
 
 

@@ -31,7 +31,7 @@ import emoji
 from chatd import metrics
 from chatd.fulltext import QUERY_MAX
 from chatd.mentions import listed
-from chatd.names import bidi_problem, characters_problem
+from chatd.names import Problem, bidi_problem, characters_problem
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
 VERSION = 1
@@ -97,6 +97,10 @@ class Code(StrEnum):
     NAME_RESERVED = "name_reserved"  # a user or room name the operator reserved (chatd.reserved)
     NOT_IN_ROOM = "not_in_room"
     NO_SUCH_USER = "no_such_user"
+    # A deleted user (chatd.usercare): the one a request acts as (its deletion raced the request),
+    # and the one a private message is to.
+    USER_DELETED = "user_deleted"
+    RECIPIENT_DELETED = "recipient_deleted"
     EMPTY_TEXT = "empty_text"
     TEXT_TOO_LONG = "text_too_long"
     RATE_LIMITED = "rate_limited"
@@ -311,7 +315,7 @@ ROOM_CHECK_KEPT_MAX = 4 * ROOM_MAX  # longer strings are refused anyway, and mus
 
 
 @functools.lru_cache(maxsize=ROOM_CHECKS_KEPT)
-def _room_check(raw: str) -> tuple[str, str | None]:
+def _room_check(raw: str) -> tuple[str, Problem | None]:
     """→ (the name, NFC; why it is invalid, or None). NFC: "café" typed as e + U+0301 (some
     keyboards do) is the room "café"."""
     name = unicodedata.normalize("NFC", raw)
@@ -322,7 +326,7 @@ def _room(v: Any) -> str:
     raw = _string(v)
     name, problem = (_room_check if len(raw) <= ROOM_CHECK_KEPT_MAX else _room_check.__wrapped__)(raw)
     if problem:
-        raise ProtocolError(Code.BAD_ROOM, f"room name {problem}")
+        raise ProtocolError(Code.BAD_ROOM, f"room name {problem}", details=problem.fields)
     return name
 
 
@@ -501,6 +505,8 @@ def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> N
 ROOM_PUNCTUATION = "_.-"
 # Joiners Sinhala and Indic conjuncts need; where they may stand is characters_problem's rule.
 ROOM_JOINERS = "\u200c\u200d"
+# The rules of room names alone (``Problem.fields["rule"]``; the others are names': chatd.names).
+ROOM_LENGTH, ROOM_CHARACTERS = "room_length", "room_characters"
 
 
 def _room_char(c: str) -> bool:
@@ -509,15 +515,31 @@ def _room_char(c: str) -> bool:
     return c.isalnum() or c in ROOM_PUNCTUATION or c in ROOM_JOINERS or unicodedata.category(c) in ("Mn", "Mc")
 
 
-def room_name_problem(name: str) -> str | None:
+def room_name_problem(name: str) -> Problem | None:
     """Why a room name is invalid, or None when it is fine. Whether it looks like
     another room's name is ``chatd.names.name_keys``' business."""
     if not 1 <= len(name) <= ROOM_MAX:
-        return f"must be 1 to {ROOM_MAX} characters"
+        return Problem(f"must be 1 to {ROOM_MAX} characters", ROOM_LENGTH, limit=ROOM_MAX)
     if not (name[0].isalnum() and all(map(_room_char, name))):
-        return ("may hold only letters (with their marks), digits, '_', '-' and '.', "
-                "and must start with a letter or digit")
+        return Problem("may hold only letters (with their marks), digits, '_', '-' and '.', "
+                       "and must start with a letter or digit", ROOM_CHARACTERS)
     return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
+
+
+def deleted_user(user_id: int, recipient: bool) -> ProtocolError:
+    """The refusal of a write as (``user_deleted``) or to (``recipient``: ``recipient_deleted``) a deleted
+    user, the user's id in ``user`` (docs/protocol.md, "error")."""
+    if recipient:
+        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user_id} was deleted: nothing can be sent to it",
+                             details={"user": user_id})
+    return ProtocolError(Code.USER_DELETED, f"user {user_id} was deleted: nothing is sent as it",
+                         details={"user": user_id})
+
+
+def archived(room: str, cid: str | None = None) -> ProtocolError:
+    """The refusal of a change to the archived room ``room`` (a say, an edit: it is read-only)."""
+    return ProtocolError(Code.ROOM_ARCHIVED, f"the room {room!r} is archived: it is read-only", cid,
+                         details={"room": room})
 
 
 def check_text(text: str, max_chars: int, attachments: int = 0) -> None:
@@ -525,7 +547,8 @@ def check_text(text: str, max_chars: int, attachments: int = 0) -> None:
     if not text.strip() and not attachments:
         raise ProtocolError(Code.EMPTY_TEXT, "message text is empty")
     if len(text) > max_chars:
-        raise ProtocolError(Code.TEXT_TOO_LONG, f"message text is longer than {max_chars} characters")
+        raise ProtocolError(Code.TEXT_TOO_LONG, f"message text is longer than {max_chars} characters",
+                            details={"limit": max_chars})
 
 
 # Server frames.

@@ -37,7 +37,7 @@ from chatd.audit import SYSTEM
 from chatd.auth.apptokens import load_app_tokens
 from chatd.auth.secret import configured_secret
 from chatd.auth.tokens import TokenSigner
-from chatd.bus import Bus, new_node_id
+from chatd.bus import Bus, BusUnavailable, new_node_id
 from chatd.bus.local import LocalBus
 from chatd.chat import Chat
 from chatd.cluster.membership import ClusterMismatch, Membership, fingerprint
@@ -52,8 +52,8 @@ from chatd.monitor import Monitor
 from chatd.protocol import CloseCode
 from chatd.retention import PURGE_EVERY as PURGE_HISTORY_EVERY
 from chatd.settings import parse_listen
-from chatd.store import DatabaseUnreachable, StoreUnavailable, open_store
-from chatd.store.health import cannot_open
+from chatd.store import DatabaseRefused, DatabaseUnreachable, StoreUnavailable, open_store
+from chatd.store.health import database_refusal
 from chatd.web import make_app
 from chatd.web.httpserver import ChatHTTPServer
 from chatd.web.keepalive import Keepalive
@@ -72,9 +72,10 @@ PRUNE_HOLDS_EVERY = 60  # seconds between deletions of the written names whose h
 USER_DELETED_WAIT = 3.0
 
 
-# What stops a start-up without being a bug in chatd (the database cannot be opened, its
-# driver is missing): said in one line, the traceback only at debug level.
-START_REFUSALS = (DatabaseUnreachable, StoreUnavailable, ClusterMismatch)
+# What stops a start-up without being a bug in chatd (the database cannot be opened or is
+# none chatd may use, its driver is missing, the bus cannot be reached, this node differs from
+# its cluster): said in one line, the traceback only at debug level.
+START_REFUSALS = (DatabaseUnreachable, DatabaseRefused, StoreUnavailable, BusUnavailable, ClusterMismatch)
 
 
 def log_start_failure(error: Exception, stopping: bool = False) -> None:
@@ -186,8 +187,8 @@ class Server:
     async def _open(self) -> None:
         try:
             self.store.open(asyncio.get_running_loop())
-        except DatabaseUnreachable as e:
-            raise DatabaseUnreachable(cannot_open(redacted(self.config.database), "key 'database'", str(e))) from e
+        except (DatabaseUnreachable, DatabaseRefused) as e:  # the same kind, said for an operator
+            raise type(e)(database_refusal(self.config.database, e)) from e
         self._log_epoch()
         identity = self.config.identity
         secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()

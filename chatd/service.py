@@ -60,7 +60,7 @@ from chatd.dblock import DatabaseLock
 from chatd.dsn import redacted
 from chatd.loops import loop_name, run
 from chatd.protocol import CloseCode
-from chatd.server import Server, log_start_failure
+from chatd.server import START_REFUSALS, Server, log_start_failure
 from chatd.status import ExitStatus
 from chatd.store import StoreUnavailable
 from chatd.workers import WorkerSet
@@ -102,8 +102,11 @@ class Service:
     def __init__(self, config: Config, env: dict[str, str], stdout: TextIO, *, daemon: bool,
                  listening: list[socket.socket], control: socket.socket, pidfile: PidFile,
                  dblock: DatabaseLock | None = None, kept: dict[str, dict[str, str]] | None = None,
-                 overrides: dict[str, Any] | None = None):
+                 overrides: dict[str, Any] | None = None, log_made: bool = False):
+        """``log_made``: this start made the log file (``chatd.lifecycle``): a start-up that fails
+        for a reason the terminal is told removes it again (``_abandon``)."""
         self.config = config
+        self.log_made = log_made
         self.overrides = overrides or {}  # keys the command line set (`start --workers N`): kept on reload, restart
         self.env = env
         self.stdout = stdout
@@ -151,7 +154,8 @@ class Service:
                 raise  # this coroutine's own cancellation
             log_start_failure(e, stopping=stop_asked.is_set())
             if not successor:  # (a successor's files are those of the process it was to replace)
-                self._abandon()
+                # A bug's traceback is in the log alone: a log this start made is kept for it.
+                self._abandon(keep_log=not (stop_asked.is_set() or isinstance(e, START_REFUSALS)))
             if stop_asked.is_set():  # what was asked for: not a failure of this process
                 refuse(parent or successor, ExitStatus.ERROR, "stopped by a signal while starting", sys.stderr)
                 return ExitStatus.OK
@@ -180,13 +184,17 @@ class Service:
         kind, params = await self._done
         return await (self._hand_over() if kind == "restart" else self._stop(**params))
 
-    def _abandon(self) -> None:
+    def _abandon(self, keep_log: bool = False) -> None:
         """A start that failed leaves the disk as it found it (docs/operations.md, "Starting"):
-        no control socket, no pid in the pidfile nor in the database's lock, and no database
-        if this start made it (chatd.daemon.PidFile.abandon, chatd.dblock.DatabaseLock.abandon)."""
+        no control socket, no pid in the pidfile nor in the database's lock, no database if this
+        start made it (chatd.daemon.PidFile.abandon, chatd.dblock.DatabaseLock.abandon), and no
+        log file if it made it, unless ``keep_log`` (what it holds is told nowhere else)."""
         self.control_sock.close()
         with contextlib.suppress(OSError):
             os.unlink(self.control_path)  # ours: bound by this start, which ends here
+        if self.log_made and not keep_log:
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.logfile)
         if self.dblock:
             self.dblock.abandon()
         self.pidfile.abandon()

@@ -185,15 +185,20 @@ class User:
     def ref(self) -> dict:
         """The user as frames name it: ``{"id", "name"}``, with ``"avatar"``, ``"bot": true`` and
         ``"rank"`` (``staff_rank``: what a moderator's page needs to offer only what it may do) when so."""
-        ref: dict = {"id": self.id, "name": self.name}
+        return {"id": self.id, "name": self.name, **self.extra()}
+
+    def extra(self) -> dict:
+        """``ref``'s fields besides id and name (none for most users); other nodes get them with
+        the user (``chatd.cluster.peers``, "Refs")."""
+        extra: dict = {}
         if self.avatar is not None:
-            ref["avatar"] = self.avatar
+            extra["avatar"] = self.avatar
         if self.kind == BOT:
-            ref["bot"] = True
+            extra["bot"] = True
         ranked = staff_rank(self.roles) if self.roles else None  # (most users hold no role)
         if ranked is not None:
-            ref["rank"] = ranked
-        return ref
+            extra["rank"] = ranked
+        return extra
 
 
 def user_keys(name: str) -> tuple[str, ...]:

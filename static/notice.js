@@ -3,6 +3,7 @@
 
 import { h, setChildren } from './dom.js';
 import { formatDateTime, has, t } from './i18n.js';
+import { builtText } from './refusals.js';
 import { isolate } from './text.js';
 
 const KICK_CAUSES = ['moderator', 'app', 'account_deleted']; // a kicked frame's causes the page words itself
@@ -14,7 +15,8 @@ const KICK_CAUSES = ['moderator', 'app', 'account_deleted']; // a kicked frame's
  */
 export function appTokenProblem(err) {
   const what = has(`error.${err.code}`) ? t(`error.${err.code}`) : t('notice.app_token_failed');
-  return t('notice.app_token', { what, code: err.code, message: err.message || '' });
+  // The detail in the page's language when the refusal carries it as fields, else the server's words.
+  return t('notice.app_token', { what, code: err.code, message: builtText(err) ?? err.message ?? '' });
 }
 
 /**

@@ -4,22 +4,36 @@
 // (docs/protocol.md, "error": a mute's room, time left and reason, a reserved name's reason, a
 // ban's end, whose name a name looks like, which rate limit and the wait, the room a room name
 // looks like, which room limit, the room that does not exist or is not joined, the person a
-// moderator may not act on), every language builds its sentence from those fields, so English
-// and Chinese say the same; the moderator's reason is user text, shown as given (isolated, as
-// names are). For any other code an English page shows the server's message (it names the
-// detail: "name is longer than 12 characters") and another language its own words for the code
-// (`error.<code>`), or the server's message for a code it does not know.
+// moderator may not act on, a name's broken rule and character, an upload's limits, a message's
+// length limit, the edit window, the reaction caps, the archived or announcement room, why a
+// token is refused), every language builds its sentence from those fields, so English and
+// Chinese say the same; the moderator's reason is user text, shown as given (isolated, as names
+// are). Codes whose English message names what a person does not know (a user id: OWN_WORDS)
+// get the page's words in every language. For any other code an English page shows the server's
+// message and another language its own words for the code (`error.<code>`), or the server's
+// message for a code it does not know.
 
+import { fileSize } from './file-size.js';
 import { formatDateTime, formatDuration, formatNumber, has, lang, t } from './i18n.js';
 import { isolate } from './text.js';
 
 const ENGLISH = 'en';
+
+// A user or room name's broken rule ({rule, char?, limit?}: docs/protocol.md, "error"), completing
+// "name …" / "room name …" (`what`: 'name' or 'room'); null for a rule this page does not know.
+function nameProblem(what, err) {
+  const rule = `refusal.name_rule_${err.rule}`;
+  if (typeof err.rule !== 'string' || !has(rule)) return null;
+  return t(`refusal.bad_${what}`, { rule: t(rule, { char: err.char ?? '', limit: formatNumber(err.limit ?? 0) }) });
+}
 
 // "{what}: {reason}" when the moderator or operator gave a reason, else what alone.
 const because = (what, reason) => (reason ? t('refusal.because', { what, reason: isolate(reason) }) : what);
 
 // Code → (err) → the sentence from its fields, or null when they are absent (an older server).
 const BUILDERS = {
+  bad_name: (err) => nameProblem('name', err),
+  bad_room: (err) => nameProblem('room', err),
   muted(err) {
     if (err.reason === undefined) return null;
     const where = err.room === undefined ? 'everywhere' : 'in';
@@ -68,17 +82,85 @@ const BUILDERS = {
   not_in_room(err) {
     return err.room === undefined ? null : t('refusal.not_in_room', { room: `#${isolate(err.room)}` });
   },
+  bad_token(err) {
+    const key = `refusal.token_${err.cause}`;
+    return typeof err.cause === 'string' && has(key) ? t(key) : null;
+  },
+  // The web app's sign-in link (app token).
+  token_expired(err) {
+    return typeof err.expired_ms === 'number' ? t('refusal.app_token_expired', { duration: formatDuration(err.expired_ms) }) : null;
+  },
+  missing_claim(err) {
+    return typeof err.claim === 'string' ? t('refusal.missing_claim', { claim: err.claim }) : null;
+  },
+  bad_claim(err) {
+    return typeof err.claim === 'string' ? t('refusal.bad_claim', { claim: err.claim }) : null;
+  },
+  text_too_long(err) {
+    return typeof err.limit === 'number' ? t('refusal.text_too_long', { limit: formatNumber(err.limit) }) : null;
+  },
+  edit_window_passed(err) {
+    if (typeof err.window_ms !== 'number') return null;
+    return err.window_ms > 0 ? t('refusal.edit_window', { duration: formatDuration(err.window_ms) }) : t('refusal.edit_never');
+  },
+  too_many_reactions(err) {
+    if (typeof err.per_message !== 'number' || typeof err.per_user !== 'number') return null;
+    return t('refusal.too_many_reactions', { per_message: formatNumber(err.per_message), per_user: formatNumber(err.per_user) });
+  },
+  room_archived(err) {
+    return err.room === undefined ? null : t('refusal.room_archived', { room: `#${isolate(err.room)}` });
+  },
+  moderators_only(err) {
+    return err.room === undefined ? null : t('refusal.moderators_only', { room: `#${isolate(err.room)}` });
+  },
+  // Uploads (POST /upload's error body carries the same fields).
+  file_too_large(err) {
+    if (typeof err.limit !== 'number') return null;
+    const limit = fileSize(err.limit);
+    return typeof err.size === 'number' ? t('refusal.file_too_large', { size: fileSize(err.size), limit })
+      : t('refusal.file_over_limit', { limit });
+  },
+  unsupported_type(err) {
+    if (err.empty) return t('refusal.file_empty');
+    if (!Array.isArray(err.accepted)) return null;
+    return t('refusal.unsupported_type', { accepted: err.accepted.join(', ') || t('refusal.accepted_none') });
+  },
+  image_too_large(err) {
+    if (typeof err.limit !== 'number') return null;
+    const limit = formatNumber(err.limit);
+    if (typeof err.width !== 'number') return t('refusal.image_pixels', { limit });
+    const vars = { width: formatNumber(err.width), height: formatNumber(err.height), frames: formatNumber(err.frames), limit };
+    return t(err.frames > 1 ? 'refusal.image_frames_too_large' : 'refusal.image_too_large', vars);
+  },
+  bad_image(err) {
+    return typeof err.format === 'string' ? t('refusal.bad_image', { format: err.format }) : null;
+  },
+  quota_exceeded(err) {
+    if (typeof err.used !== 'number' || typeof err.quota !== 'number') return null;
+    return t('refusal.quota_exceeded', { used: fileSize(err.used), quota: fileSize(err.quota) });
+  },
   forbidden(err) {
     if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;
     return t(`refusal.rank_${err.rank}`, { name: isolate(err.user.name) });
   },
 };
 
+// Codes whose English message names what the person does not know (a user's id): the page's own
+// words for the code in every language.
+const OWN_WORDS = new Set(['recipient_deleted', 'user_deleted']);
+
+/** The sentence built from err's fields in the page's language, or null (no fields, or a code without them). */
+export function builtText(err) {
+  const code = err && err.code;
+  return Object.hasOwn(BUILDERS, code) ? BUILDERS[code](err) : null;
+}
+
 /** The words for err ({code, message, ...fields}): see the module's comment. */
 export function errorText(err) {
   const code = err && err.code;
-  const built = Object.hasOwn(BUILDERS, code) ? BUILDERS[code](err) : null;
+  const built = builtText(err);
   if (built !== null) return built;
+  if (OWN_WORDS.has(code)) return t(`error.${code}`);
   const message = err && err.message;
   if (lang() === ENGLISH && message) return String(message);
   return code && has(`error.${code}`) ? t(`error.${code}`) : String(message || t('error.unknown'));

@@ -23,6 +23,8 @@ pytest_plugins = [
     "tests.stores",  # a store of each kind
     "tests.cluster_fixtures",  # several chatd nodes in one process
     "tests.hookserver",  # a webhook receiver
+    "tests.browser",  # Chromium for the page tests, one per worker
+    "pytester",  # pytest's own: a pytest run inside a test (tests/test_browser.py)
 ]
 
 

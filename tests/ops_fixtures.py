@@ -224,6 +224,15 @@ def chatd_install(short_dir: Path) -> Iterator[Chatd]:
 
 
 @pytest.fixture
+def other_install() -> Iterator[Chatd]:
+    """A second chatd config in a directory of its own (short: it holds a Unix socket), not started."""
+    install = Chatd(Path(tempfile.mkdtemp(prefix="chatd-", dir="/tmp")))
+    yield install
+    install.kill_all()
+    shutil.rmtree(install.dir, ignore_errors=True)
+
+
+@pytest.fixture
 def chatd_daemon(chatd_install: Chatd) -> Chatd:
     """A chatd started with ``chatd start -d``."""
     result = chatd_install.start()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatd.cli import main
+from chatd.store import open_store
 from chatd.store.schema import AdminSession
 from tests.stores import opened
 
@@ -72,7 +73,8 @@ async def test_create_list_passwd_remove(config_file, store_url):
     (("create", "root", "--password-stdin"), "\n", "at least 10 characters"),
     (("passwd", "nobody", "--password-stdin"), "a long password\n", "no admin account"),
 ])
-def test_refusals_say_why(config_file, argv, stdin, problem):
+def test_refusals_say_why(config_file, store_url, argv, stdin, problem):
+    open_store(store_url, shared=True, synchronous="normal", batch_max=512).ensure_schema()  # a database there
     status, _, err = run(config_file, *argv, stdin=stdin)
     assert status == 1 and problem in err
 

@@ -13,7 +13,6 @@ from chatd.store.schema import now_ms
 from chatd.store.traffic import MINUTE_MS, Minute
 from tests.adminclient import PASSWORD, admin_account, admin_login
 from tests.conftest import until
-from tests.test_page import browser  # noqa: F401 - a fixture
 
 
 async def add(server, row: Minute) -> None:
@@ -59,7 +58,7 @@ async def test_bad_arguments_are_a_clear_error_and_no_session_none_at_all(server
     assert status == 401 and "figures" not in (body or {})
 
 
-async def test_the_dashboard_shows_the_figures_and_draws_the_charts(server, user, browser):  # noqa: F811
+async def test_the_dashboard_shows_the_figures_and_draws_the_charts(server, user, browser):
     name = admin_account(server)
     # The charts end at the last whole minute: the monitor counts the one before this one.
     earlier = this_minute() - MINUTE_MS

@@ -73,6 +73,7 @@ def test_a_valid_token_gives_its_claims(hs256):
 def test_expired_says_how_long_ago_and_leeway_is_honoured(hs256):
     late = refused(hs256, jwt.encode(claims(exp=int(time.time()) - 100), SECRET))
     assert late.code == Code.TOKEN_EXPIRED and re.search(r"expired 10[01] s ago", late.message), late.message
+    assert 100_000 <= late.details["expired_ms"] < 102_000, "how long ago, as a field too"
     assert hs256.verify(jwt.encode(claims(exp=int(time.time()) - 10), SECRET)).sub == "u-42", "within 30 s of leeway"
     strict = AppTokens(("HS256",), secret=SECRET, leeway_seconds=0)
     assert refused(strict, jwt.encode(claims(exp=int(time.time()) - 10), SECRET)).code == Code.TOKEN_EXPIRED
@@ -119,6 +120,7 @@ def test_a_missing_required_claim_is_named(hs256, missing):
     del payload[missing]
     error = refused(hs256, jwt.encode(payload, SECRET))
     assert error.code == Code.MISSING_CLAIM and f"'{missing}'" in error.message
+    assert error.details == {"claim": missing}
 
 
 def test_audience_and_issuer_are_checked_when_configured():

@@ -21,6 +21,7 @@ from chatd.cli import EXIT_HELP, locate, main
 from chatd.control import ControlServer, bind_control
 from chatd.daemon import PidFile, running_pid
 from chatd.status import ExitStatus
+from chatd.store.migrations import SCHEMA_VERSION
 
 COMMANDS = ["start", "stop", "reload", "restart", "status", "connections", "backup", "restore", "check-config"]
 OPERATIONS = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
@@ -145,9 +146,17 @@ def test_a_broken_config_still_finds_the_pidfile(tmp_path: Path):
     assert code == ExitStatus.NOT_RUNNING and "warning" in err
 
 
+def chatd_like(db: sqlite3.Connection) -> None:
+    """Make ``db`` pass for a chatd database (its schema version recorded, chatd.store.sqlitefile)
+    with a ``message`` table of its own: a backup copies it whole."""
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    db.execute("CREATE TABLE message (id INTEGER PRIMARY KEY, text TEXT)")
+
+
 def test_backup_while_not_running(tmp_path: Path, config: Path):
     with sqlite3.connect(tmp_path / "chatd.db") as db:
-        db.execute("CREATE TABLE message (id INTEGER PRIMARY KEY, text TEXT)")
+        chatd_like(db)
         db.execute("INSERT INTO message (text) VALUES ('kept')")
     db.close()
     code, out, _ = run("backup", str(tmp_path / "copy.db"), "-c", str(config))
@@ -172,7 +181,7 @@ def written(path: Path) -> tuple[int, int, int] | None:
 def test_a_backup_replaces_no_file_of_chatds_and_nothing_but_a_file(tmp_path: Path, config: Path):
     """`chatd backup PATH` replaced whatever was at PATH: the config, the pidfile, a FIFO."""
     with sqlite3.connect(tmp_path / "chatd.db") as db:
-        db.execute("CREATE TABLE message (id INTEGER PRIMARY KEY, text TEXT)")
+        chatd_like(db)
     db.close()
     (tmp_path / "chatd.log").write_text("a log line\n")
     os.link(tmp_path / "chatd.db", tmp_path / "hard.db")

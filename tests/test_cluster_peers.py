@@ -66,3 +66,18 @@ def test_a_rename_elsewhere_is_one_change():
     peers.apply("n1", [[ONLINE, 4, "bob"]], 0.0)
     assert peers.apply("n2", [[ONLINE, 4, "bobby"]], 1.0) == [Change(RENAME, 4, None, "bobby")]
     assert peers.name(4) == "bobby"
+
+
+def test_a_users_ref_fields_come_with_its_online_op_and_its_nodes_snapshot():
+    peers = Peers({})
+    rank = {"rank": "moderator"}
+    assert peers.apply("n1", [[ONLINE, 4, "bob", rank], [JOIN, 4, 7]], 0.0) == [
+        Change(ONLINE, 4, None, "bob", rank), Change(JOIN, 4, 7, "bob", rank)]
+    assert peers.ref(4) == {"id": 4, "name": "bob", "rank": "moderator"}
+    assert peers.apply("n1", [[ONLINE, 4, "bob"]], 1.0) == [] and peers.ref(4) == {"id": 4, "name": "bob"}, \
+        "no fields: none (a role taken away, or a node of an older version)"
+    assert peers.replace("n1", snapshot({4: "bob"}, {7: [4]}, {4: {"rank": "admin"}}), 2.0) == []
+    assert peers.ref(4) == {"id": 4, "name": "bob", "rank": "admin"}
+    assert peers.apply("n1", [[OFFLINE, 4]], 3.0) == [Change(LEAVE, 4, 7, "bob", {"rank": "admin"}),
+                                                      Change(OFFLINE, 4, None, "bob", {"rank": "admin"})]
+    assert peers.ref(4) is None

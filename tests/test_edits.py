@@ -81,6 +81,8 @@ async def test_only_the_author_edits_within_the_window_and_as_say_would(server: 
     assert await refused(admin) == "forbidden", "admins delete; they never put words in someone's mouth"
     assert await refused(alice, text="   ") == "empty_text"
     assert await refused(alice, text="x" * 4001) == "text_too_long"
+    too_long = await alice.request("edit", id=sent["id"], text="x" * 4001)
+    assert too_long["limit"] == 4000, "the message's detail as a field: a page words it in its language"
     assert await refused(alice, text="bell\x07") == "bad_frame"
     assert await refused(alice, id=sent["id"] + 1000) == "no_such_message"
     assert (await alice.request("leave", room="lobby"))["type"] == "left"
@@ -89,6 +91,7 @@ async def test_only_the_author_edits_within_the_window_and_as_say_would(server: 
 
     wall.now = sent["ts"] + HOUR_MS + 1
     assert await refused(alice) == "edit_window_passed"
+    assert (await alice.request("edit", id=sent["id"], text="x"))["window_ms"] == HOUR_MS
     wall.now = sent["ts"] + HOUR_MS
     assert (await alice.request("edit", id=sent["id"], text="just in time"))["type"] == "done"
 
@@ -135,7 +138,8 @@ async def test_a_window_of_0_lets_no_author_edit_or_delete(server: Server, user,
     alice = await user("alice", "lobby")
     sent = await alice.say("lobby", "for ever")
     for kind, fields in (("edit", {"text": "no"}), ("delete", {})):
-        assert (await alice.request(kind, id=sent["id"], **fields))["code"] == "edit_window_passed"
+        refused = await alice.request(kind, id=sent["id"], **fields)
+        assert (refused["code"], refused["window_ms"]) == ("edit_window_passed", 0)
     assert alice.welcome["limits"]["edit_window_seconds"] == 0
 
 

@@ -88,7 +88,7 @@ def rows() -> Rows:
 
 @pytest.fixture
 async def feed(hub: Hub, rows: Rows):
-    feed = Feed(hub, rows, lambda: 262144)  # type: ignore[arg-type]
+    feed = Feed(hub, rows, lambda: 262144, lambda: 1 << 20)  # type: ignore[arg-type]
     yield feed
     await feed.close()
 

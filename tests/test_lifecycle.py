@@ -471,11 +471,18 @@ def test_after_a_restart_the_old_process_draining_its_clients_holds_no_lock(chat
 
 def test_a_server_no_record_names_is_not_called_not_running(chatd_daemon: Chatd):
     """A config reaching the served database through a hard link (its record is under the other
-    name), or the record deleted: start is refused, and status and stop say a process holds it."""
+    name: found by the processes holding the file open), and then the record deleted: start is
+    refused, and status and stop say a process holds it."""
     d = chatd_daemon
+    pid = d.pid
     os.link(d.dir / "chatd.db", d.dir / "hard.db")
     d.config.update(database=str(d.dir / "hard.db"), pidfile=str(d.dir / "other.pid"))
     d.write_config()
+    result = d.cli("status")
+    assert result.returncode == ExitStatus.UNKNOWN and f"chatd is running as pid {pid}" in result.stderr
+    result = d.cli("start", "-d")
+    assert result.returncode == ExitStatus.ALREADY_RUNNING and f"is in use by pid {pid} (pidfile" in result.stderr
+    (d.dir / "chatd.db.lock").unlink()
     for command in ("status", "stop"):
         result = d.cli(command)
         assert result.returncode == ExitStatus.UNKNOWN, (command, result.stdout, result.stderr)

@@ -89,3 +89,23 @@ async def test_a_ban_on_one_node_ends_the_users_admin_sessions_on_every_node(two
     await until(lambda: b.chat.moderation.ban_of(mona.welcome["user"]["id"], None), what="the ban heard on node b")
     status, body, _ = await admin_call(b, "POST", "/login/chat", {"token": mona.welcome["token"]})
     assert (status, body["error"]["code"]) == (403, "banned")
+
+
+async def test_a_member_on_another_node_carries_the_same_fields_as_on_its_own(two):
+    """Its rank above all: a moderator's page offers a moderation action by the member list's rank
+    (docs/protocol.md, "Moderation"), whichever node the member is on."""
+    a, b = two.nodes
+    admin_token = APP.token("boss", name="boss", roles=["admin"])
+    mod = await (await two.client(b)).enter("lobby", app_token=APP.token("mod", name="mod", roles=["moderator"]))
+    mod_id = mod.welcome["user"]["id"]
+    room_id = a.chat.hub.room("lobby").id
+    await until(lambda: mod_id in a.chat.hub.elsewhere.get(room_id, {}), what="mod in the lobby, heard on node a")
+    alice = await two.user(a, "alice")
+    joined = await alice.request("join", room="lobby")
+    here = {m["id"]: m for m in b.chat.cluster.member_refs(b.chat.hub.room("lobby"), 100)}
+    assert {m["id"]: m for m in joined["members"]}[mod_id] == here[mod_id] == {
+        "id": mod_id, "name": "mod", "rank": "moderator"}
+
+    boss = await (await two.client(b)).enter("lobby", app_token=admin_token)
+    presence = await alice.expect("presence", event="join")
+    assert presence["user"] == {"id": boss.welcome["user"]["id"], "name": "boss", "rank": "admin"}

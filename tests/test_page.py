@@ -7,10 +7,9 @@ import asyncio
 import json
 import re
 import shutil
-from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 import chatd.web
 from chatd.protocol import CloseCode
@@ -19,27 +18,7 @@ from chatd.store import WriterClosed
 from chatd.web.assets import load_assets
 from tests.conftest import make_config
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="bash .ci/run installs Debian's chromium")
-# 20 s, not Playwright's default 5 s: assertions end as soon as they hold, and a
-# loaded two-core machine can take longer than 5 s to start a page and reconnect it.
-expect.set_options(timeout=20_000)
-# Flags as the machine's docs advise: no sandbox as root, nothing reaching out to the network.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-def page_url(server) -> str:
-    return f"http://127.0.0.1:{server.port}/"
 
 
 async def open_tab(browser: Browser, url: str, name: str, room: str | None = "lobby", **context_options) -> Page:

@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.apiclient import api_call, api_key
-from tests.test_page import browser, page_url, send  # noqa: F401 - fixtures
+from tests.test_page import send
 from tests.test_page_client import APP_SECRET
 
 AXE_SOURCE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
@@ -49,7 +49,7 @@ async def violations(page: Page, view: str) -> list[str]:
     return [f"{view}: {json.dumps(v, ensure_ascii=False)}" for v in found]
 
 
-async def tab(browser: Browser, url: str, viewport: dict, locale: str, scheme: str) -> Page:  # noqa: F811
+async def tab(browser: Browser, url: str, viewport: dict, locale: str, scheme: str) -> Page:
     context = await browser.new_context(viewport=viewport, locale=locale, color_scheme=scheme, reduced_motion="reduce")
     page = await context.new_page()
     errors: list[str] = []
@@ -78,7 +78,7 @@ async def open_members(page: Page, phone: bool) -> None:
 @pytest.mark.parametrize(("locale", "scheme", "viewport"), [
     ("en-US", "light", DESKTOP), ("en-US", "dark", PHONE), ("zh-CN", "light", PHONE), ("zh-CN", "dark", DESKTOP),
 ], ids=["en-light-desktop", "en-dark-phone", "zh-light-phone", "zh-dark-desktop"])
-async def test_no_serious_violation_on_any_view(browser, page_url, server, locale, scheme, viewport):  # noqa: F811
+async def test_no_serious_violation_on_any_view(browser, page_url, server, locale, scheme, viewport):
     phone = viewport is PHONE
     found: list[str] = []
     bob = await tab(browser, page_url, viewport, locale, scheme)

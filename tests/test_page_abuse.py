@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.test_page import browser, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import open_tab
 
 # The page's words for the address's limit of new users and the wait, in each language (the same in both).
 NEW_USERS = {
@@ -19,7 +19,7 @@ NEW_USERS = {
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 @pytest.mark.parametrize("config_overrides", [{"address": {"guest_burst": 1, "guests_per_hour": 120}}])
-async def test_a_new_user_over_the_address_s_limit_is_told_why_and_when_at_once(browser, page_url,  # noqa: F811
+async def test_a_new_user_over_the_address_s_limit_is_told_why_and_when_at_once(browser, page_url,
                                                                                  config_overrides, lang):
     await open_tab(browser, page_url, "alice")  # the address's one new user
     page = await (await browser.new_context(locale=lang)).new_page()

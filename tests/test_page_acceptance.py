@@ -24,7 +24,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from chatd.server import Server
 from tests.conftest import make_config
-from tests.test_page import browser, messages, open_tab, pytestmark, send  # noqa: F401 - browser: a fixture
+from tests.test_page import messages, open_tab, pytestmark, send  # noqa: F401 - the skip
 from tests.test_page_a11y import violations
 from tests.test_page_attention import DESKTOP, PHONE, RECORD_NOTIFICATIONS, badge, create_room, same_user_elsewhere
 from tests.test_page_settings import choose_language, online, open_settings
@@ -100,7 +100,7 @@ class Egress:
 
 
 @pytest.fixture
-def egress(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> Egress:  # noqa: F811
+def egress(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> Egress:
     """Watches each context from its creation (before its first page), whichever helper opens it."""
     egress = Egress()
     new_context = browser.new_context
@@ -114,7 +114,7 @@ def egress(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> Egress:  # noqa
     return egress
 
 
-async def enter(browser: Browser, site: Site, name: str, device: dict) -> Page:  # noqa: F811
+async def enter(browser: Browser, site: Site, name: str, device: dict) -> Page:
     """``name``'s first visit, on ``device``: the page opens the lobby (on a phone the sidebar is a drawer)."""
     page = await open_tab(browser, site.url, name, room=None, **device)
     await expect(page.get_by_test_id("room-title")).to_contain_text("lobby")
@@ -144,7 +144,7 @@ def no_errors(*pages: Page) -> None:
 
 
 @DEVICES
-async def test_links_markup_and_typing_between_two_people(browser, site, egress, device):  # noqa: F811
+async def test_links_markup_and_typing_between_two_people(browser, site, egress, device):
     alice = await enter(browser, site, "alice", device)
     bob = await enter(browser, site, "bob", device)
     fulfilled: list[str] = []
@@ -206,7 +206,7 @@ async def test_links_markup_and_typing_between_two_people(browser, site, egress,
 
 
 @DEVICES
-async def test_a_pasted_photo_and_deep_links_with_three_people(browser, site, egress, seed, device):  # noqa: F811
+async def test_a_pasted_photo_and_deep_links_with_three_people(browser, site, egress, seed, device):
     alice = await enter(browser, site, "alice", device)
     bob = await enter(browser, site, "bob", device)
     await in_sidebar(alice)
@@ -255,7 +255,7 @@ async def test_a_pasted_photo_and_deep_links_with_three_people(browser, site, eg
     no_errors(alice, bob, carol)
 
 
-async def test_a_mention_elsewhere_reading_on_another_device_and_chinese(browser, site, egress):  # noqa: F811
+async def test_a_mention_elsewhere_reading_on_another_device_and_chinese(browser, site, egress):
     laptop = await open_tab(browser, site.url, "alice", permissions=["notifications"], **DESKTOP)
     await laptop.context.add_init_script(RECORD_NOTIFICATIONS)
     await reload(laptop)
@@ -315,7 +315,7 @@ async def test_a_mention_elsewhere_reading_on_another_device_and_chinese(browser
 
 
 async def test_edits_deletions_replies_and_reactions_live_after_a_reload_and_a_restart(
-        browser, site, egress):  # noqa: F811
+        browser, site, egress):
     alice = await enter(browser, site, "alice", DESKTOP)
     bob = await enter(browser, site, "bob", PHONE)
     await send(alice, "the meeting is at tree")

@@ -12,14 +12,13 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.adminclient import PASSWORD, admin_account
-from tests.test_page import browser  # noqa: F401 - a fixture
 from tests.wsclient import ChatClient
 
 APP_SECRET = "7c1e0b9a8f7d6e5c4b3a29180f1e2d3c4b5a69788796a5b4"
 pytestmark = pytest.mark.parametrize("config_overrides", [{"app_tokens": {"secret": APP_SECRET}}])
 
 
-async def admin_page(browser, server) -> Page:  # noqa: F811
+async def admin_page(browser, server) -> Page:
     page = await (await browser.new_context()).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -28,7 +27,7 @@ async def admin_page(browser, server) -> Page:  # noqa: F811
     return page
 
 
-async def test_an_admin_signs_in_sees_the_audit_log_and_signs_out(browser, server):  # noqa: F811
+async def test_an_admin_signs_in_sees_the_audit_log_and_signs_out(browser, server):
     name = admin_account(server)
     page = await admin_page(browser, server)
     await expect(page.get_by_test_id("admin-login")).to_be_visible()
@@ -61,7 +60,7 @@ async def test_an_admin_signs_in_sees_the_audit_log_and_signs_out(browser, serve
     assert page.js_errors == []
 
 
-async def test_a_chat_moderator_signs_in_with_their_chat_account_and_sees_no_admin_tab(browser, server):  # noqa: F811
+async def test_a_chat_moderator_signs_in_with_their_chat_account_and_sees_no_admin_tab(browser, server):
     claims = {"sub": "u-mo", "name": "mo", "roles": ["moderator"], "exp": int(time.time()) + 600}
     async with ChatClient.connect(f"ws://127.0.0.1:{server.port}/ws") as client:
         token = (await client.identify(app_token=jwt.encode(claims, APP_SECRET, algorithm="HS256")))["token"]

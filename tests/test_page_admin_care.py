@@ -7,10 +7,10 @@ from __future__ import annotations
 from playwright.async_api import Page, expect
 
 from tests.adminclient import PASSWORD, admin_account
-from tests.test_page import browser, open_tab  # noqa: F401 - browser: a fixture
+from tests.test_page import open_tab
 
 
-async def signed_in(browser, server, tab: str) -> Page:  # noqa: F811
+async def signed_in(browser, server, tab: str) -> Page:
     name = admin_account(server)
     page = await (await browser.new_context()).new_page()
     errors: list[str] = []
@@ -25,7 +25,7 @@ async def signed_in(browser, server, tab: str) -> Page:  # noqa: F811
     return page
 
 
-async def test_an_admin_creates_archives_and_deletes_a_room_and_reserves_a_name(browser, server):  # noqa: F811
+async def test_an_admin_creates_archives_and_deletes_a_room_and_reserves_a_name(browser, server):
     admin = await signed_in(browser, server, "rooms")
     await admin.get_by_test_id("room-name").fill("games")
     await admin.get_by_role("button", name="Create room").click()
@@ -50,7 +50,7 @@ async def test_an_admin_creates_archives_and_deletes_a_room_and_reserves_a_name(
     assert admin.js_errors == [] and alice.js_errors == []
 
 
-async def test_an_admin_finds_and_deletes_a_user(browser, server, user):  # noqa: F811
+async def test_an_admin_finds_and_deletes_a_user(browser, server, user):
     bob = await user("bob", "lobby")
     assert (await bob.say("lobby", "bob was here"))["type"] == "ack"
     admin = await signed_in(browser, server, "users")
@@ -66,7 +66,7 @@ async def test_an_admin_finds_and_deletes_a_user(browser, server, user):  # noqa
     assert admin.js_errors == []
 
 
-async def test_the_retention_preview_counts_in_words(browser, server):  # noqa: F811
+async def test_the_retention_preview_counts_in_words(browser, server):
     admin = await signed_in(browser, server, "rooms")
     days = admin.get_by_label("Retention days of lobby")
     await days.fill("1")

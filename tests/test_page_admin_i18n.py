@@ -13,7 +13,6 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.adminclient import PASSWORD, admin_account, admin_login
-from tests.test_page import browser  # noqa: F401 - a fixture
 
 CATALOGUES = Path(__file__).resolve().parent.parent / "static" / "i18n"
 TABS = ["audit", "moderation", "dashboard", "log", "rooms", "users"]  # every tab an admin sees
@@ -78,7 +77,7 @@ async def seed(server, user) -> None:
         assert status in (200, 201), answer
 
 
-async def opened(browser, server, locale: str, viewport: dict[str, int]) -> Page:  # noqa: F811
+async def opened(browser, server, locale: str, viewport: dict[str, int]) -> Page:
     """The admin page's login form in a new browser of `locale`."""
     context = await browser.new_context(locale=locale, viewport=viewport)
     page = await context.new_page()
@@ -90,7 +89,7 @@ async def opened(browser, server, locale: str, viewport: dict[str, int]) -> Page
     return page
 
 
-async def signed_in(browser, server, locale: str, viewport: dict[str, int], page: Page | None = None) -> Page:  # noqa: F811
+async def signed_in(browser, server, locale: str, viewport: dict[str, int], page: Page | None = None) -> Page:
     page = page or await opened(browser, server, locale, viewport)
     await page.fill("#login-name", admin_account(server))
     await page.fill("#login-password", PASSWORD)
@@ -116,7 +115,7 @@ async def show(page: Page, tab: str) -> None:
         await expect(panel.get_by_test_id(table).locator("tbody tr td").first).to_be_attached()
 
 
-async def test_every_tab_speaks_chinese_to_a_chinese_browser(browser, server, user):  # noqa: F811
+async def test_every_tab_speaks_chinese_to_a_chinese_browser(browser, server, user):
     await seed(server, user)
     patterns = english_patterns()
     page = await opened(browser, server, "zh-CN", DESKTOP)
@@ -136,7 +135,7 @@ async def test_every_tab_speaks_chinese_to_a_chinese_browser(browser, server, us
     assert page.js_errors == []
 
 
-async def test_an_english_browser_gets_english_and_the_chat_pages_time_format(browser, server):  # noqa: F811
+async def test_an_english_browser_gets_english_and_the_chat_pages_time_format(browser, server):
     page = await opened(browser, server, "en-US", DESKTOP)
     await page.evaluate("localStorage.setItem('chatd-prefs.timeFormat', JSON.stringify('24h'))")  # static/prefs.js
     await page.reload()
@@ -149,7 +148,7 @@ async def test_an_english_browser_gets_english_and_the_chat_pages_time_format(br
 
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
-async def test_no_tab_scrolls_sideways_or_breaks_a_word_on_a_phone(browser, server, user, locale):  # noqa: F811
+async def test_no_tab_scrolls_sideways_or_breaks_a_word_on_a_phone(browser, server, user, locale):
     await seed(server, user)
     page = await signed_in(browser, server, locale, PHONE)
     for tab in TABS:

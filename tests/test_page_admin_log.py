@@ -7,11 +7,10 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.adminclient import PASSWORD, admin_account
-from tests.test_page import browser  # noqa: F401 - a fixture
 from tests.test_page_admin import admin_page
 
 
-async def test_an_admin_reads_filters_and_searches_the_chat_log(browser, server, user):  # noqa: F811
+async def test_an_admin_reads_filters_and_searches_the_chat_log(browser, server, user):
     alice, bob = await user("alice", "lobby"), await user("bob", "lobby")
     await alice.say("lobby", "今天的会议改到下午三点")
     await bob.say("lobby", "We deployed the new build")

@@ -7,10 +7,10 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.adminclient import PASSWORD, admin_account
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 
 
-async def test_an_admin_deletes_bans_and_lifts_from_the_moderation_tab(browser, page_url, server):  # noqa: F811
+async def test_an_admin_deletes_bans_and_lifts_from_the_moderation_tab(browser, page_url, server):
     alice = await open_tab(browser, page_url, "alice")
     await send(alice, "an unkind word")
     await expect(messages(alice).filter(has_text="an unkind word")).to_have_count(1)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, gate_websockets, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import gate_websockets, messages, open_tab, send
 
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
@@ -41,7 +41,7 @@ async def create_room(page: Page, name: str) -> None:
     await expect(page.get_by_test_id("room-title")).to_contain_text(name)
 
 
-async def same_user_elsewhere(browser, page_url: str, page: Page, hash_: str, **options) -> Page:  # noqa: F811
+async def same_user_elsewhere(browser, page_url: str, page: Page, hash_: str, **options) -> Page:
     """Another device of the user signed in on ``page`` (its resume token), opened at ``hash_``."""
     token = await page.evaluate("JSON.parse(localStorage.getItem('chatd.token'))")
     other = await (await browser.new_context(**options)).new_page()
@@ -55,7 +55,7 @@ async def same_user_elsewhere(browser, page_url: str, page: Page, hash_: str, **
     return other
 
 
-async def test_reading_on_one_device_clears_the_unread_badge_on_the_other(browser, page_url, user):  # noqa: F811
+async def test_reading_on_one_device_clears_the_unread_badge_on_the_other(browser, page_url, user):
     laptop = await open_tab(browser, page_url, "alice", **DESKTOP)
     await create_room(laptop, "dev")
     phone = await same_user_elsewhere(browser, page_url, laptop, "#/r/dev", **PHONE)
@@ -90,7 +90,7 @@ async def test_reading_on_one_device_clears_the_unread_badge_on_the_other(browse
 
 
 async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_notification(
-        browser, page_url, user):  # noqa: F811
+        browser, page_url, user):
     context = await browser.new_context(**DESKTOP)
     await context.grant_permissions(["notifications"])
     await context.add_init_script(RECORD_NOTIFICATIONS)
@@ -135,7 +135,7 @@ async def test_a_mention_in_another_room_raises_a_mention_badge_and_a_desktop_no
     assert not page.js_errors
 
 
-async def test_typing_shows_and_stops_on_the_other_side(browser, page_url):  # noqa: F811
+async def test_typing_shows_and_stops_on_the_other_side(browser, page_url):
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
     bob = await open_tab(browser, page_url, "bob", **DESKTOP)
     carol = await open_tab(browser, page_url, "carol", room=None, **PHONE)  # a first visit opens the lobby
@@ -155,7 +155,7 @@ async def test_typing_shows_and_stops_on_the_other_side(browser, page_url):  # n
 
 
 async def test_new_messages_line_where_the_user_left_off_and_jump_to_latest(
-        browser, page_url, seed, user):  # noqa: F811
+        browser, page_url, seed, user):
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
     bob = await user("bob", "lobby")
     await bob.say("lobby", "read before")
@@ -188,7 +188,7 @@ async def test_new_messages_line_where_the_user_left_off_and_jump_to_latest(
 
 
 async def test_what_the_user_sends_while_scrolled_up_comes_into_view_and_is_never_new(
-        browser, page_url, seed, user):  # noqa: F811
+        browser, page_url, seed, user):
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
     bob = await user("bob", "lobby")
     await create_room(alice, "dev")
@@ -266,7 +266,7 @@ async def line_offset(page: Page) -> float:
 
 @pytest.mark.parametrize("config_overrides", [{"page": {"image_hosts": ["127.0.0.1"]}}])
 async def test_a_view_opens_at_its_newest_message_or_new_line_whatever_grows_after_drawing(
-        browser, page_url, user, config_overrides):  # noqa: F811
+        browser, page_url, user, config_overrides):
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
     release = await hold_images(alice)
     bob = await user("bob", "lobby")
@@ -314,7 +314,7 @@ async def test_a_view_opens_at_its_newest_message_or_new_line_whatever_grows_aft
     assert not alice.js_errors
 
 
-async def test_what_the_user_saw_is_read_though_they_leave_before_the_paced_read(browser, page_url, user):  # noqa: F811
+async def test_what_the_user_saw_is_read_though_they_leave_before_the_paced_read(browser, page_url, user):
     """The page tells what is read at most about once a second (read-tracker.js): a message seen in
     the second before the user goes to another view, or reloads, is read all the same — else the view
     opens next time at a "New messages" line above it. The laptop's clock is Playwright's, stopped, so

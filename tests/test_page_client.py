@@ -21,7 +21,7 @@ from playwright.async_api import expect
 from chatd.server import Server
 from tests.apiclient import api_call, api_key
 from tests.conftest import make_config, until
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 from tests.wsclient import ChatClient
 
 APP_SECRET = secrets.token_urlsafe(48)  # the tiny web app's signing key, shared with chatd
@@ -87,7 +87,7 @@ def allow(server: Server, tmp_path: Path, *origins: str) -> None:
     server.reload(make_config(tmp_path, allowed_origins=list(origins), app_tokens={"secret": APP_SECRET}))
 
 
-async def test_a_page_of_an_allowed_origin_imports_the_client_and_chats(browser, server, page_url, app_site,  # noqa: F811
+async def test_a_page_of_an_allowed_origin_imports_the_client_and_chats(browser, server, page_url, app_site,
                                                                         tmp_path):
     allow(server, tmp_path, app_site)
     alice = await open_tab(browser, page_url, "alice")
@@ -103,7 +103,7 @@ async def test_a_page_of_an_allowed_origin_imports_the_client_and_chats(browser,
     await expect(app.locator("#got li").last).to_have_text("alice: hi carol")
 
 
-async def test_an_origin_not_allowed_can_neither_import_the_client_nor_connect(browser, server, app_site):  # noqa: F811
+async def test_an_origin_not_allowed_can_neither_import_the_client_nor_connect(browser, server, app_site):
     app = await (await browser.new_context()).new_page()
     await app.goto(app_site + "/")
     assert (await app.evaluate("window.imported")).startswith("failed")
@@ -111,7 +111,7 @@ async def test_an_origin_not_allowed_can_neither_import_the_client_nor_connect(b
     assert not server.sockets
 
 
-async def test_the_handoff_signs_in_with_the_app_token_and_clears_it_from_the_address_bar(browser, page_url,  # noqa: F811
+async def test_the_handoff_signs_in_with_the_app_token_and_clears_it_from_the_address_bar(browser, page_url,
                                                                                          server):
     token = app_token("u-42", "dora")
     pages = []
@@ -140,7 +140,7 @@ async def test_the_handoff_signs_in_with_the_app_token_and_clears_it_from_the_ad
     (lambda: app_token("u-1", "erin", secret=secrets.token_urlsafe(48)), "bad_signature"),
     (lambda: "not.a.jwt", "bad_app_token"),
 ])
-async def test_a_refused_app_token_is_explained_with_what_to_do(browser, page_url, token, code):  # noqa: F811
+async def test_a_refused_app_token_is_explained_with_what_to_do(browser, page_url, token, code):
     page = await (await browser.new_context()).new_page()
     await page.goto(page_url + "#app_token=" + token())
     notice = page.get_by_test_id("notice")
@@ -151,7 +151,15 @@ async def test_a_refused_app_token_is_explained_with_what_to_do(browser, page_ur
     await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
 
 
-async def test_a_kicked_page_shows_the_reason_and_stays_disconnected(browser, page_url, server):  # noqa: F811
+@pytest.mark.parametrize(("lang", "words"), [("en", "the sign-in link expired 1 hour ago"),
+                                             ("zh-CN", "登录链接已在 1小时 前过期")])
+async def test_an_expired_app_token_says_how_long_ago_in_the_pages_language(browser, page_url, lang, words):
+    page = await (await browser.new_context(locale=lang)).new_page()
+    await page.goto(page_url + "#app_token=" + app_token("u-1", "erin", lifetime=-3600))
+    await expect(page.get_by_test_id("notice")).to_contain_text(words)
+
+
+async def test_a_kicked_page_shows_the_reason_and_stays_disconnected(browser, page_url, server):
     alice = await open_tab(browser, page_url, "alice")
     key = api_key(server, "manage")
     user_id = await alice.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
@@ -171,7 +179,7 @@ async def test_a_kicked_page_shows_the_reason_and_stays_disconnected(browser, pa
 
 
 @pytest.mark.parametrize("config_overrides", [{"history": {"replay_max": 2}}])
-async def test_a_resume_cut_short_is_filled_in_order_without_loss_or_repeats(browser, page_url, server, ws_url):  # noqa: F811
+async def test_a_resume_cut_short_is_filled_in_order_without_loss_or_repeats(browser, page_url, server, ws_url):
     alice = await open_tab(browser, page_url, "alice")
     await send(alice, "before")
     await expect(messages(alice)).to_have_count(1)
@@ -201,7 +209,7 @@ PIXEL = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQV
 
 @pytest.mark.parametrize("config_overrides", [{"app_tokens": {"secret": APP_SECRET},
                                                "identity": {"avatar_hosts": ["cdn.example.com"]}}])
-async def test_an_avatar_is_shown_only_when_the_server_sends_it_and_with_no_referrer(browser, page_url):  # noqa: F811
+async def test_an_avatar_is_shown_only_when_the_server_sends_it_and_with_no_referrer(browser, page_url):
     token = jwt.encode({"sub": "u-7", "name": "fay", "avatar": AVATAR, "exp": int(time.time() + TOKEN_LIFETIME_S)},
                        APP_SECRET, algorithm="HS256")
     alice = await open_tab(browser, page_url, "alice")
@@ -227,7 +235,7 @@ async def test_an_avatar_is_shown_only_when_the_server_sends_it_and_with_no_refe
     await expect(alice.get_by_test_id("member-alice").get_by_test_id("avatar")).to_have_count(0)  # a guest: none
 
 
-async def test_notifications_show_as_toasts_and_stored_ones_are_not_shown_twice(browser, page_url, server):  # noqa: F811
+async def test_notifications_show_as_toasts_and_stored_ones_are_not_shown_twice(browser, page_url, server):
     alice = await open_tab(browser, page_url, "alice")
     user_id = await alice.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
     key = api_key(server, "publish")
@@ -250,7 +258,7 @@ async def test_notifications_show_as_toasts_and_stored_ones_are_not_shown_twice(
     assert any('"events_since":1' in frame for frame in sent)
 
 
-async def test_a_members_only_room_shows_a_lock_and_a_removed_member_is_told_and_taken_out(browser, page_url,  # noqa: F811
+async def test_a_members_only_room_shows_a_lock_and_a_removed_member_is_told_and_taken_out(browser, page_url,
                                                                                           server):
     dora = await (await browser.new_context()).new_page()
     await dora.goto(page_url + "#app_token=" + app_token("u-9", "dora"))

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.test_page import browser, page_url  # noqa: F401  (fixtures)
 
-
-async def test_page_speaks_the_browsers_language(browser, page_url):  # noqa: F811
+async def test_page_speaks_the_browsers_language(browser, page_url):
     errors: list[str] = []
     for locale, lang, heading, rooms in [("zh-CN", "zh-CN", "欢迎使用 chatd", "房间"),
                                          ("zh-SG", "zh-CN", "欢迎使用 chatd", "房间"),

@@ -9,10 +9,10 @@ import re
 
 from playwright.async_api import expect
 
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 
 
-async def test_links_name_what_is_on_screen_and_open_it_for_another_user(browser, page_url):  # noqa: F811
+async def test_links_name_what_is_on_screen_and_open_it_for_another_user(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
     await alice.get_by_test_id("new-room-toggle").click()
@@ -43,7 +43,7 @@ async def test_links_name_what_is_on_screen_and_open_it_for_another_user(browser
     assert not alice.js_errors and not bob.js_errors
 
 
-async def test_a_copied_link_to_a_private_message_opens_it_for_the_other_person_only(browser, page_url):  # noqa: F811
+async def test_a_copied_link_to_a_private_message_opens_it_for_the_other_person_only(browser, page_url):
     alice = await open_tab(browser, page_url, "alice", permissions=["clipboard-read", "clipboard-write"])
     bob = await open_tab(browser, page_url, "bob")
     carol = await open_tab(browser, page_url, "carol")
@@ -67,7 +67,7 @@ async def test_a_copied_link_to_a_private_message_opens_it_for_the_other_person_
     assert not alice.js_errors and not bob.js_errors and not carol.js_errors
 
 
-async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothing_empty(browser, page_url,  # noqa: F811
+async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothing_empty(browser, page_url,
                                                                                        user):
     alice = await open_tab(browser, page_url, "alice")
     alice_id = await alice.evaluate("JSON.parse(localStorage.getItem('chatd.userId'))")
@@ -96,7 +96,7 @@ async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothin
     assert not alice.js_errors
 
 
-async def far_back(browser, page_url, user, seed, text: str = "the plan, long ago"):  # noqa: F811
+async def far_back(browser, page_url, user, seed, text: str = "the plan, long ago"):
     """alice's tab in the lobby, where bob said `text` long ago: 130 messages since, more than a page
     holds, so the latest page does not hold it, nor the page after it. → (alice, its id, the 130 ids)"""
     bob = await user("bob", "lobby")
@@ -108,7 +108,7 @@ async def far_back(browser, page_url, user, seed, text: str = "the plan, long ag
     return alice, target, newer
 
 
-async def test_jump_to_latest_after_a_jump_far_back_shows_the_latest_messages(browser, page_url, user, seed):  # noqa: F811
+async def test_jump_to_latest_after_a_jump_far_back_shows_the_latest_messages(browser, page_url, user, seed):
     alice, target, newer = await far_back(browser, page_url, user, seed)
 
     await alice.goto(f"{page_url}#/r/lobby/m/{target}")
@@ -137,7 +137,7 @@ async def to_the_bottom(page) -> None:
 
 
 async def test_back_at_the_latest_the_address_names_the_view_again_in_place_of_the_message(
-        browser, page_url, user, seed):  # noqa: F811
+        browser, page_url, user, seed):
     alice, target, newer = await far_back(browser, page_url, user, seed)
     jump_latest, load_newer = alice.get_by_test_id("jump-latest"), alice.get_by_test_id("load-newer")
 
@@ -179,7 +179,7 @@ async def test_back_at_the_latest_the_address_names_the_view_again_in_place_of_t
     assert not alice.js_errors
 
 
-async def test_back_after_a_jump_and_back_at_the_latest_leaves_the_room_at_once(browser, page_url, user,  # noqa: F811
+async def test_back_after_a_jump_and_back_at_the_latest_leaves_the_room_at_once(browser, page_url, user,
                                                                                seed):
     # A jump from the lobby, then at the latest again: the history holds the lobby once, so one Back
     # returns to the room before it, whether the jump was an address typed or a search result.
@@ -227,7 +227,7 @@ async def test_back_after_a_jump_and_back_at_the_latest_leaves_the_room_at_once(
 
 
 async def test_jump_to_latest_while_an_older_page_is_on_its_way_shows_the_latest_not_that_page(
-        browser, page_url, user, seed):  # noqa: F811
+        browser, page_url, user, seed):
     # The reader scrolls up from a message jumped to far back; before the older page comes, Jump to
     # latest. That page, which no longer joins what the view holds, is dropped: the latest show.
     bob = await user("bob", "lobby")

@@ -9,10 +9,10 @@ import re
 
 from playwright.async_api import expect
 
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 
 
-async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):  # noqa: F811
+async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     bob = await open_tab(browser, page_url, "bob")
     await send(alice, "the meeting is at tree")
@@ -111,7 +111,7 @@ async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):
     assert not alice.js_errors and not bob.js_errors
 
 
-async def test_changes_made_while_a_page_was_offline_reach_it_on_resume(browser, page_url, server, user):  # noqa: F811
+async def test_changes_made_while_a_page_was_offline_reach_it_on_resume(browser, page_url, server, user):
     bob = await open_tab(browser, page_url, "bob")
     alice = await user("alice", "lobby")
     sent = await alice.say("lobby", "draft one")

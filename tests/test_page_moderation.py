@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import until
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 from tests.test_page_client import APP_SECRET
 
 
@@ -53,7 +53,7 @@ async def in_dialog(page: Page, duration: str | None = None, reason: str | None 
     await expect(dialog).to_be_hidden()
 
 
-async def moderator_tab(browser, page_url, name: str, *roles: str, **context_options):  # noqa: F811
+async def moderator_tab(browser, page_url, name: str, *roles: str, **context_options):
     page = await (await browser.new_context(**context_options)).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -67,7 +67,7 @@ async def moderator_tab(browser, page_url, name: str, *roles: str, **context_opt
     return page
 
 
-async def test_a_moderator_deletes_a_message_and_open_pages_drop_it_without_reload(browser, page_url):  # noqa: F811
+async def test_a_moderator_deletes_a_message_and_open_pages_drop_it_without_reload(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     mod = await moderator_tab(browser, page_url, "mona", "moderator")
     await send(alice, "first")
@@ -88,7 +88,7 @@ async def test_a_moderator_deletes_a_message_and_open_pages_drop_it_without_relo
     assert not alice.js_errors and not mod.js_errors
 
 
-async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(browser, page_url,  # noqa: F811
+async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(browser, page_url,
                                                                                 server):
     bob = await open_tab(browser, page_url, "bob")
     mod = await moderator_tab(browser, page_url, "mona", "moderator")
@@ -120,7 +120,7 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
     assert not mod.browser_dialogs
 
 
-async def test_a_shorter_mute_from_the_page_leaves_the_longer_one_and_the_toast_says_so(browser, page_url,  # noqa: F811
+async def test_a_shorter_mute_from_the_page_leaves_the_longer_one_and_the_toast_says_so(browser, page_url,
                                                                                       server):
     await open_tab(browser, page_url, "bob")
     mod = await moderator_tab(browser, page_url, "mona", "moderator")
@@ -152,8 +152,8 @@ TOOL_WORDS = {
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
-async def test_the_moderation_dialog_mutes_unmutes_kicks_and_bans_only_whom_the_rank_may(  # noqa: F811
-        browser, page_url, lang):  # noqa: F811
+async def test_the_moderation_dialog_mutes_unmutes_kicks_and_bans_only_whom_the_rank_may(
+        browser, page_url, lang):
     words = TOOL_WORDS[lang]
     bob = await open_tab(browser, page_url, "bob")
     await moderator_tab(browser, page_url, "mo2", "moderator")

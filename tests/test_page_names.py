@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.test_page import browser, messages, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, send
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -87,7 +87,7 @@ async def close_drawer(page: Page) -> None:
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-async def test_hostile_names_keep_the_layout_and_their_neighbours(browser, page_url, viewport):  # noqa: F811
+async def test_hostile_names_keep_the_layout_and_their_neighbours(browser, page_url, viewport):
     wide = await sign_in(browser, page_url, viewport, *REFUSALS, LONG)
     rtl = await sign_in(browser, page_url, viewport, RTL)
     emoji = await sign_in(browser, page_url, viewport, EMOJI)

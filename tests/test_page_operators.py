@@ -17,7 +17,7 @@ from playwright.async_api import Page, expect
 
 from tests.adminclient import PASSWORD, admin_account
 from tests.stores import KINDS
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 from tests.test_page_admin import admin_page
 from tests.test_page_client import APP_SECRET
 from tests.test_page_moderation import MUTED_FLOODING, in_dialog, moderator_tab, mute_in_dialog
@@ -50,7 +50,7 @@ async def find_and_delete(admin: Page, query: str, text: str, reason: str) -> st
     return await rows.get_attribute("data-id")
 
 
-async def test_an_admin_and_a_moderator_clean_up_and_the_audit_log_shows_it(browser, page_url, server, user):  # noqa: F811
+async def test_an_admin_and_a_moderator_clean_up_and_the_audit_log_shows_it(browser, page_url, server, user):
     lin = await open_tab(browser, page_url, "lin")
     bob = await user("bob", "lobby")
     await send(lin, CHINESE)

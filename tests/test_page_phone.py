@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, gate_websockets, messages, open_tab, page_url, send  # noqa: F401 - fixtures
+from tests.test_page import gate_websockets, messages, open_tab, send
 
 PHONE = {"width": 390, "height": 844}
 TAP_PX = 44
@@ -74,7 +74,7 @@ async def small_targets(page: Page) -> list[dict]:
 
 
 @pytest.mark.parametrize(("locale", "online"), [("en-US", "Online"), ("zh-CN", "在线")])
-async def test_phone_tap_targets_drawers_and_a_one_row_top_bar(browser, page_url, server, locale, online):  # noqa: F811
+async def test_phone_tap_targets_drawers_and_a_one_row_top_bar(browser, page_url, server, locale, online):
     context = await browser.new_context(viewport=PHONE, locale=locale, has_touch=True, is_mobile=True,
                                         reduced_motion="reduce")
     refuse = await gate_websockets(context)
@@ -142,7 +142,7 @@ async def test_phone_tap_targets_drawers_and_a_one_row_top_bar(browser, page_url
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 async def test_phone_shows_the_room_its_level_and_the_connection_whole_and_reactions_are_tap_sized(
-        browser, page_url, user, locale):  # noqa: F811
+        browser, page_url, user, locale):
     bob = await user("bob")
     await bob.request("create", room="design-ops")  # a name as long as the finding's "#ui8932" and more
     await bob.request("join", room="design-ops")
@@ -168,7 +168,7 @@ ACTION_ROWS = """() => [...document.querySelectorAll('#messages .msg.own')].map(
 
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
-async def test_phone_keeps_an_own_messages_actions_in_one_row(browser, page_url, locale):  # noqa: F811
+async def test_phone_keeps_an_own_messages_actions_in_one_row(browser, page_url, locale):
     # A name of 9 letters and the time beside it: the five actions of 44 px still do not break their row
     # (in Chinese, 删除 alone on a second line); a message grouped under the first keeps them in one row too.
     alice = await open_tab(browser, f"{page_url}#/r/lobby", "alexandra", room=None, viewport=PHONE, locale=locale,
@@ -194,7 +194,7 @@ BESIDE_TEXT = """() => [...document.querySelectorAll('#messages .msg')].map((li)
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 async def test_phone_gives_a_messages_text_the_full_width_its_actions_a_row_of_their_own(
-        browser, page_url, user, locale):  # noqa: F811
+        browser, page_url, user, locale):
     # Others' messages (Reply, React, Link) and the user's own (Edit and Delete too), each the first of
     # its group and one grouped under it: on a phone no action sits beside the text (docs/page.md,
     # "On a phone"); the grouped one's were floated there, its words a column one word wide.

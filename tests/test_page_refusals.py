@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from chatd.server import Server
 from tests.adminclient import ROOT
-from tests.test_page import browser, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import open_tab, send
 
 # User text as the page shows it inside its own sentences: between Unicode isolates.
 FSI, PDI = "\u2068", "\u2069"
@@ -33,6 +33,12 @@ WORDS = {
         "room_like": re.escape(f"room #{FSI}l\u043ebby{PDI} looks like the room #{FSI}lobby{PDI}, "
                                "which exists already"),
         "no_room": re.escape(f"there is no room #{FSI}nowhere{PDI}"),
+        "recipient_deleted": re.escape("This account was deleted: messages no longer reach it."),
+        "token_deleted": re.escape("Your saved sign-in no longer works (the user's account was deleted). Pick a name."),
+        "bad_name": re.escape("name contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could "
+                              "reverse the text around the name"),
+        "bad_room": re.escape("room name may hold only letters (with their marks), digits, '_', '-' and '.', and "
+                              "must start with a letter or digit"),
     },
     "zh-CN": {
         "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
@@ -44,6 +50,10 @@ WORDS = {
         "name_like": re.escape(f"名字 {FSI}M\u0430rk{PDI} 与在线用户 {FSI}Mark{PDI} 的名字相似"),
         "room_like": re.escape(f"房间名 #{FSI}l\u043ebby{PDI} 与已存在的房间 #{FSI}lobby{PDI} 相似"),
         "no_room": re.escape(f"没有名为 #{FSI}nowhere{PDI} 的房间"),
+        "recipient_deleted": re.escape("此账号已被删除：消息无法再送达。"),
+        "token_deleted": "（该用户的账号已被删除）",
+        "bad_name": re.escape("名字含有 U+202E RIGHT-TO-LEFT OVERRIDE，这是双向控制字符，可能使名字周围的文字反向显示"),
+        "bad_room": re.escape("房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”，并且必须以字母或数字开头"),
     },
 }
 
@@ -53,7 +63,7 @@ async def user_id(page: Page) -> int:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_muted_user_is_told_where_for_how_long_and_why(browser, page_url, server: Server, lang):  # noqa: F811
+async def test_a_muted_user_is_told_where_for_how_long_and_why(browser, page_url, server: Server, lang):
     bob = await open_tab(browser, page_url, "bob", locale=lang)
     uid = await user_id(bob)
     await server.chat.moderation.mute(ROOT, uid, "lobby", 600, "calm down 冷静")
@@ -71,7 +81,7 @@ async def test_a_muted_user_is_told_where_for_how_long_and_why(browser, page_url
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_reserved_name_is_refused_with_the_operators_reason(browser, page_url, server: Server, lang):  # noqa: F811
+async def test_a_reserved_name_is_refused_with_the_operators_reason(browser, page_url, server: Server, lang):
     await server.chat.room_care.reserve(ROOT, "SuperAdmin", "user", "staff only")
     page = await (await browser.new_context(locale=lang)).new_page()
     await page.goto(page_url)
@@ -81,7 +91,7 @@ async def test_a_reserved_name_is_refused_with_the_operators_reason(browser, pag
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url, lang):  # noqa: F811
+async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url, lang):
     await open_tab(browser, page_url, "Mark", room=None)
     page = await (await browser.new_context(locale=lang)).new_page()
     await page.goto(page_url)
@@ -91,7 +101,7 @@ async def test_a_name_like_one_online_is_refused_naming_whose(browser, page_url,
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, page_url, lang):  # noqa: F811
+async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, page_url, lang):
     alice = await open_tab(browser, page_url, "alice", room=None, locale=lang)
     await alice.get_by_test_id("new-room-toggle").click()
     await alice.get_by_test_id("new-room").fill("l\u043ebby")  # a Cyrillic о
@@ -100,14 +110,14 @@ async def test_a_room_name_like_one_that_exists_is_refused_naming_it(browser, pa
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_link_to_a_room_that_does_not_exist_names_it(browser, page_url, lang):  # noqa: F811
+async def test_a_link_to_a_room_that_does_not_exist_names_it(browser, page_url, lang):
     alice = await open_tab(browser, page_url, "alice", locale=lang)  # in lobby: the page has settled
     await alice.goto(page_url + "#/r/nowhere")
     await expect(alice.locator("#toasts")).to_contain_text(re.compile(WORDS[lang]["no_room"]))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_a_kicked_user_is_told_who_and_why_in_its_language(browser, page_url, server: Server, lang):  # noqa: F811
+async def test_a_kicked_user_is_told_who_and_why_in_its_language(browser, page_url, server: Server, lang):
     bob = await open_tab(browser, page_url, "bob", locale=lang)
     uid = await user_id(bob)
     notice = bob.locator("#notice-text")
@@ -120,9 +130,79 @@ async def test_a_kicked_user_is_told_who_and_why_in_its_language(browser, page_u
     assert not bob.js_errors
 
 
-async def test_an_announcement_room_says_moderators_post_there_in_both_languages(browser, page_url,  # noqa: F811
+async def test_an_announcement_room_says_moderators_post_there_in_both_languages(browser, page_url,
                                                                                    server: Server):
     await server.chat.room_care.create(ROOT, "news", announcement=True)
     for lang in LANGUAGES:  # the same: moderators and admins post there, not only admins
         page = await open_tab(browser, page_url, f"bob-{lang}", room="news", locale=lang)
         await expect(page.get_by_test_id("composer-note")).to_have_text(re.compile(WORDS[lang]["announcement"]))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_private_message_to_a_deleted_user_fails_saying_so(browser, page_url, server: Server, lang):
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    bob = await open_tab(browser, page_url, "bob")
+    await alice.get_by_test_id("member-bob").click()
+    await server.chat.user_care.delete(ROOT, await user_id(bob))
+    await send(alice, "are you still there?")
+    await expect(alice.get_by_test_id("failed-reason")).to_have_text(re.compile(WORDS[lang]["recipient_deleted"]))
+    assert not alice.js_errors
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_bad_user_or_room_name_is_refused_naming_the_character_or_rule(browser, page_url, lang):
+    page = await (await browser.new_context(locale=lang)).new_page()
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("bob\u202e")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.locator("#name-error")).to_have_text(re.compile(WORDS[lang]["bad_name"]))
+
+    alice = await open_tab(browser, page_url, "alice", room=None, locale=lang)
+    await alice.get_by_test_id("new-room-toggle").click()
+    await alice.get_by_test_id("new-room").fill("tea room")
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["bad_room"]))
+
+
+UPLOAD_WORDS = {
+    "en": {"too_large": r"the file is 2.9 KB; files of at most 2 KB are accepted",
+           "type": r"this kind of file is not accepted \(by its content\); accepted: image/png, text/plain"},
+    "zh-CN": {"too_large": r"文件大小为 2.9 KB；最多接受 2 KB 的文件",
+              "type": r"不接受这种类型的文件（按其内容判断）；接受的类型：image/png, text/plain"},
+}
+
+
+@pytest.mark.parametrize("config_overrides", [{"uploads": {"max_bytes": 2048, "types": ["image/png", "text/plain"]}}])
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_refused_upload_names_the_size_limit_or_the_kinds_accepted(browser, page_url, lang,
+                                                                          config_overrides):
+    from tests.test_uploads import ELF
+
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    await alice.get_by_test_id("attach-input").set_input_files(
+        [{"name": "big.txt", "mimeType": "text/plain", "buffer": b"x" * 3000}])
+    failed = alice.locator("[data-state=failed]")
+    await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["too_large"]))
+    await failed.get_by_test_id("upload-remove").click()
+    await alice.get_by_test_id("attach-input").set_input_files(
+        [{"name": "tool.png", "mimeType": "image/png", "buffer": ELF}])
+    await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["type"]))
+    assert not alice.js_errors
+
+
+@pytest.mark.parametrize("config_overrides", [{"limits": {"max_text_chars": 12}}])
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_message_too_long_names_the_limit(browser, page_url, lang, config_overrides):
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    await send(alice, "far too long for this server")  # the page allows 4000; this server takes 12
+    words = {"en": "message text is longer than 12 characters", "zh-CN": "消息超过了 12 个字符"}[lang]
+    await expect(alice.get_by_test_id("failed-reason")).to_contain_text(words)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_saved_sign_in_of_a_deleted_account_says_why_it_no_longer_works(browser, page_url, server: Server,
+                                                                               lang):
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    await server.chat.user_care.delete(ROOT, await user_id(alice))
+    await alice.reload()  # the saved token: refused, bad_token with its cause
+    await expect(alice.locator("#name-error")).to_contain_text(re.compile(WORDS[lang]["token_deleted"]))

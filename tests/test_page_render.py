@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import expect
 
 from chatd.store.schema import Message
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401  (fixtures)
+from tests.test_page import messages, open_tab, send
 
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "reduced_motion": "reduce"}
@@ -77,14 +77,14 @@ PARSED = [
 ]
 
 
-async def on_phone(browser, page_url, name: str, **options):  # noqa: F811
+async def on_phone(browser, page_url, name: str, **options):
     """A tab at phone size, signed in as ``name``: its first visit opens lobby (the sidebar is a drawer there)."""
     page = await open_tab(browser, page_url, name, room=None, **PHONE, **options)
     await expect(page.get_by_test_id("room-title")).to_contain_text("lobby")
     return page
 
 
-async def test_markup_is_parsed_into_marks_links_and_literal_code(browser, page_url):  # noqa: F811
+async def test_markup_is_parsed_into_marks_links_and_literal_code(browser, page_url):
     page = await browser.new_page()
     await page.goto(page_url)
     parsed = await page.evaluate("""async (texts) => {
@@ -94,7 +94,7 @@ async def test_markup_is_parsed_into_marks_links_and_literal_code(browser, page_
     assert parsed == [tree for _, tree in PARSED]
 
 
-async def test_links_markup_and_a_folded_long_message(browser, page_url, user):  # noqa: F811
+async def test_links_markup_and_a_folded_long_message(browser, page_url, user):
     bob = await user("bob", "lobby")
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
     phone = await on_phone(browser, page_url, "carol")
@@ -145,7 +145,7 @@ async def test_links_markup_and_a_folded_long_message(browser, page_url, user): 
     assert not alice.js_errors and not phone.js_errors
 
 
-async def test_days_are_separated_and_runs_of_one_author_share_a_header(browser, page_url, server, seed):  # noqa: F811
+async def test_days_are_separated_and_runs_of_one_author_share_a_header(browser, page_url, server, seed):
     midnight = datetime.now(ZoneInfo(ZONE)).replace(hour=0, minute=0, second=0, microsecond=0)
     ms = lambda when: int(when.timestamp() * 1000)  # noqa: E731
     days_ago = midnight - timedelta(days=3) + timedelta(hours=10)
@@ -199,7 +199,7 @@ async def test_days_are_separated_and_runs_of_one_author_share_a_header(browser,
     assert not alice.js_errors and not phone.js_errors
 
 
-async def test_emoji_picker_and_completion_of_shortcodes_and_names(browser, page_url, user):  # noqa: F811
+async def test_emoji_picker_and_completion_of_shortcodes_and_names(browser, page_url, user):
     bob = await user("bob", "lobby")
     await user("Ana María", "lobby")  # a name with a space is mentioned whole
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
@@ -303,7 +303,7 @@ COVERED = """(items) => items.flatMap((li, i) => {
 })"""
 
 
-async def test_a_message_s_time_and_actions_never_cover_its_words_or_its_edit_box(browser, page_url, user):  # noqa: F811
+async def test_a_message_s_time_and_actions_never_cover_its_words_or_its_edit_box(browser, page_url, user):
     bob = await user("bob", "lobby")
     alice = await open_tab(browser, page_url, "alice", **DESKTOP)
     phone = await on_phone(browser, page_url, "carol")

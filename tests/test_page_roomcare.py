@@ -9,10 +9,10 @@ from playwright.async_api import expect
 
 from chatd.server import Server
 from tests.adminclient import ROOT
-from tests.test_page import browser, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import open_tab
 
 
-async def test_the_box_closes_in_an_archived_room_and_opens_again(browser, page_url, server: Server):  # noqa: F811
+async def test_the_box_closes_in_an_archived_room_and_opens_again(browser, page_url, server: Server):
     alice = await open_tab(browser, page_url, "alice")
     composer, note = alice.get_by_test_id("composer"), alice.get_by_test_id("composer-note")
     await expect(composer).to_be_enabled()
@@ -29,7 +29,7 @@ async def test_the_box_closes_in_an_archived_room_and_opens_again(browser, page_
     assert not alice.js_errors
 
 
-async def test_an_announcement_room_is_read_only_for_who_is_no_moderator(browser, page_url, server: Server):  # noqa: F811
+async def test_an_announcement_room_is_read_only_for_who_is_no_moderator(browser, page_url, server: Server):
     await server.chat.room_care.create(ROOT, "news", announcement=True)
     rita = await open_tab(browser, page_url, "rita", room="news")
     await expect(rita.get_by_test_id("composer")).to_be_disabled()
@@ -39,7 +39,7 @@ async def test_an_announcement_room_is_read_only_for_who_is_no_moderator(browser
     assert not rita.js_errors
 
 
-async def test_a_deleted_room_leaves_the_page_which_says_so(browser, page_url, server: Server):  # noqa: F811
+async def test_a_deleted_room_leaves_the_page_which_says_so(browser, page_url, server: Server):
     await server.chat.room_care.create(ROOT, "games")
     alice = await open_tab(browser, page_url, "alice", room="games")
     await server.chat.room_care.delete(ROOT, "games", reason="closing")

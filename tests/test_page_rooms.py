@@ -11,7 +11,7 @@ import time
 from playwright.async_api import Page, expect
 
 from chatd.server import Server
-from tests.test_page import browser, gate_websockets, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import gate_websockets, open_tab
 
 
 class Clock:
@@ -29,7 +29,7 @@ def rooms_requests(page: Page) -> int:
     return sum(json.loads(f).get("type") == "rooms" for f in page.sent_frames)
 
 
-async def test_rooms_others_create_and_remove_appear_and_go_without_polling(browser, page_url,  # noqa: F811
+async def test_rooms_others_create_and_remove_appear_and_go_without_polling(browser, page_url,
                                                                               server: Server, user):
     server.chat.clock = clock = Clock(float(math.ceil(time.monotonic())))
     bob = await open_tab(browser, page_url, "bob")
@@ -59,7 +59,7 @@ async def test_rooms_others_create_and_remove_appear_and_go_without_polling(brow
     assert not bob.js_errors
 
 
-async def test_a_silent_dead_socket_is_found_by_a_ping_and_replaced(browser, page_url, server: Server):  # noqa: F811
+async def test_a_silent_dead_socket_is_found_by_a_ping_and_replaced(browser, page_url, server: Server):
     """The room list poll was also the page's check that its socket still works;
     the `ping` after 15 s of silence is now. The page's clock is Playwright's."""
     page = await (await browser.new_context()).new_page()
@@ -85,7 +85,7 @@ async def test_a_silent_dead_socket_is_found_by_a_ping_and_replaced(browser, pag
     assert len(sockets) == 2
 
 
-async def test_while_reconnecting_the_page_does_not_claim_who_is_online(browser, page_url, server: Server,  # noqa: F811
+async def test_while_reconnecting_the_page_does_not_claim_who_is_online(browser, page_url, server: Server,
                                                                        user):
     await user("bob", "lobby")
     alice = await open_tab(browser, page_url, "alice")

@@ -9,7 +9,7 @@ import re
 
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, messages, open_tab, page_url  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab
 from tests.test_page_links import far_back
 
 
@@ -19,7 +19,7 @@ async def search(page: Page, query: str) -> None:
     await box.press("Enter")
 
 
-async def test_a_chinese_query_finds_an_old_message_and_jumps_to_it(browser, page_url, user, seed):  # noqa: F811
+async def test_a_chinese_query_finds_an_old_message_and_jumps_to_it(browser, page_url, user, seed):
     alice, target, newer = await far_back(browser, page_url, user, seed, "今天的会议改到下午三点")
 
     await search(alice, "会议")
@@ -54,7 +54,7 @@ async def test_a_chinese_query_finds_an_old_message_and_jumps_to_it(browser, pag
     assert not alice.js_errors
 
 
-async def test_an_english_word_finds_a_private_message_and_opens_its_conversation(browser, page_url, user):  # noqa: F811
+async def test_an_english_word_finds_a_private_message_and_opens_its_conversation(browser, page_url, user):
     alice = await open_tab(browser, page_url, "alice")
     bob = await user("bob", "lobby")
     await expect(alice.get_by_test_id("member-bob")).to_be_visible()

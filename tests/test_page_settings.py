@@ -10,7 +10,7 @@ import re
 
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 from tests.test_page_sidebar import create_room
 
 DARK_MAX = 60  # the page's background, each of R, G, B at most this: a dark theme's
@@ -50,7 +50,7 @@ async def choose_language(page: Page, lang: str, rooms_heading: str) -> None:
     await still_open_at(page, "settings-lang")
 
 
-async def test_settings_language_theme_time_format_and_escape(browser, page_url):  # noqa: F811
+async def test_settings_language_theme_time_format_and_escape(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     await send(alice, "what time is it")
     await expect(messages(alice)).to_have_count(1)
@@ -83,7 +83,7 @@ async def test_settings_language_theme_time_format_and_escape(browser, page_url)
     assert not alice.js_errors
 
 
-async def test_a_key_pressed_as_the_settings_close_keeps_the_focus_it_moved(browser, page_url):  # noqa: F811
+async def test_a_key_pressed_as_the_settings_close_keeps_the_focus_it_moved(browser, page_url):
     """The dialog's `close` event comes a task after it closed, and a key the browser handles first
     (Esc then Alt+↓ at once) has already put the focus in the message box of another room: it stays there."""
     alice = await open_tab(browser, page_url, "alice")

@@ -9,7 +9,7 @@ import re
 
 from playwright.async_api import Page, expect
 
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 
 
 async def expect_first_room(page: Page, name: str) -> None:
@@ -34,7 +34,7 @@ async def set_order(page: Page, how: str) -> None:
     await expect(page.get_by_test_id("settings")).to_be_hidden()
 
 
-async def test_sidebar_order_counts_new_room_and_closing_a_conversation(browser, page_url):  # noqa: F811
+async def test_sidebar_order_counts_new_room_and_closing_a_conversation(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     bob = await open_tab(browser, page_url, "bob")
     await create_room(bob, "zoo")
@@ -84,7 +84,7 @@ async def test_sidebar_order_counts_new_room_and_closing_a_conversation(browser,
 
 
 
-async def test_unread_first_puts_what_the_levels_count_above_a_muted_room(browser, page_url):  # noqa: F811
+async def test_unread_first_puts_what_the_levels_count_above_a_muted_room(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     bob = await open_tab(browser, page_url, "bob")
     for name in ("zoo", "yak"):
@@ -105,7 +105,7 @@ async def test_unread_first_puts_what_the_levels_count_above_a_muted_room(browse
     await expect_first_room(alice, "zoo")
     assert not alice.js_errors and not bob.js_errors
 
-async def test_keyboard_switcher_alt_arrows_escape_and_focus(browser, page_url):  # noqa: F811
+async def test_keyboard_switcher_alt_arrows_escape_and_focus(browser, page_url):
     bob = await open_tab(browser, page_url, "bob")
     await create_room(bob, "games")
     await bob.get_by_test_id("room-lobby").click()

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from chatd.server import Server
-from tests.test_page import browser, messages, open_tab, page_url, send  # noqa: F401 - browser, page_url: fixtures
+from tests.test_page import messages, open_tab, send
 from tests.wsclient import ChatClient
 
 STORED = "Object.fromEntries(Object.entries(localStorage).filter(([k]) => k.startsWith('chatd.')))"
@@ -42,7 +42,7 @@ async def expect_signed_out(page: Page) -> None:
     assert await page.evaluate("Object.keys(sessionStorage).filter((k) => k.startsWith('chatd.'))") == []
 
 
-async def test_the_name_menu_works_from_the_keyboard_and_a_dismissed_sign_out_does_nothing(browser, page_url):  # noqa: F811
+async def test_the_name_menu_works_from_the_keyboard_and_a_dismissed_sign_out_does_nothing(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     me = alice.get_by_test_id("me")
     await expect(me).to_have_attribute("aria-expanded", "false")
@@ -70,7 +70,7 @@ async def test_the_name_menu_works_from_the_keyboard_and_a_dismissed_sign_out_do
     assert not alice.js_errors
 
 
-async def test_sign_out_ends_this_browsers_token_in_every_tab_and_forgets_the_user(browser, page_url, server):  # noqa: F811
+async def test_sign_out_ends_this_browsers_token_in_every_tab_and_forgets_the_user(browser, page_url, server):
     alice = await open_tab(browser, page_url, "alice")
     await send(alice, "hello")
     await expect(messages(alice)).to_have_count(1)
@@ -92,7 +92,7 @@ async def test_sign_out_ends_this_browsers_token_in_every_tab_and_forgets_the_us
     assert not alice.js_errors and not tab_errors
 
 
-async def test_sign_out_everywhere_ends_the_user_on_every_device_online_at_that_moment(browser, page_url,  # noqa: F811
+async def test_sign_out_everywhere_ends_the_user_on_every_device_online_at_that_moment(browser, page_url,
                                                                                          server):
     laptop = await open_tab(browser, page_url, "alice")
     laptop_token = await token_of(laptop)

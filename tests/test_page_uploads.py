@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.async_api import Page, expect
 from tornado.httpclient import AsyncHTTPClient
 
-from tests.test_page import browser, messages, open_tab, page_url, pytestmark  # noqa: F401  (fixtures, the skip)
+from tests.test_page import messages, open_tab, pytestmark  # noqa: F401 - the skip
 from tests.test_uploads import ELF, metadata_left, photo_with_gps
 
 # A file put in the page as a user's paste or drop would: a DataTransfer holding a File.
@@ -35,7 +35,7 @@ async def put_file(page: Page, kind: str, selector: str, name: str, mime: str, d
     await page.evaluate(DISPATCH, [kind, selector, name, mime, base64.b64encode(data).decode()])
 
 
-async def test_a_pasted_photo_reaches_the_other_user_as_a_thumbnail_without_its_exif(browser, page_url):  # noqa: F811
+async def test_a_pasted_photo_reaches_the_other_user_as_a_thumbnail_without_its_exif(browser, page_url):
     alice = await open_tab(browser, page_url, "alice")
     await alice.set_viewport_size({"width": 1440, "height": 900})
     bob = await open_tab(browser, page_url, "bob")

@@ -68,7 +68,8 @@ async def test_a_message_takes_at_most_so_many_emoji_and_so_many_from_one_user(s
     sent = await alice.say("lobby", "vote")
     for i, emoji in enumerate(EMOJI[:REACTIONS_PER_USER]):
         assert (await alice.request("react", id=sent["id"], emoji=emoji))["type"] == "done", i
-    assert (await alice.request("react", id=sent["id"], emoji=EMOJI[-1]))["code"] == "too_many_reactions"
+    refused = await alice.request("react", id=sent["id"], emoji=EMOJI[-1])
+    assert (refused["code"], refused["per_message"], refused["per_user"]) == ("too_many_reactions", 20, 10)
     for emoji in EMOJI[REACTIONS_PER_USER:REACTIONS_PER_MESSAGE]:
         assert (await bob.request("react", id=sent["id"], emoji=emoji))["type"] == "done"
     assert (await carol.request("react", id=sent["id"], emoji=EMOJI[-1]))["code"] == "too_many_reactions"

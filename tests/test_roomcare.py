@@ -28,7 +28,7 @@ async def test_an_archived_room_is_read_only_everywhere_its_history_stays_and_un
     changed = await alice.expect("room", event="changed")
     assert changed["room"] == {"name": "lobby", "archived": True, "announcement": False}
     refused = await alice.request("say", room="lobby", text="after")
-    assert refused["code"] == "room_archived" and "read-only" in refused["message"]
+    assert refused["code"] == "room_archived" and "read-only" in refused["message"] and refused["room"] == "lobby"
     history = await alice.request("history", room="lobby")
     assert [m["text"] for m in history["messages"]] == ["before"]
     late = await two_nodes.user(b, "late")
@@ -58,7 +58,7 @@ async def test_an_announcement_room_takes_messages_from_moderators_only(two_node
     assert (await reader.request("join", room="news"))["announcement"] is True
 
     refused = await reader.request("say", room="news", text="me too")
-    assert refused["code"] == "moderators_only" and "news" in refused["message"]
+    assert refused["code"] == "moderators_only" and "news" in refused["message"] and refused["room"] == "news"
     for poster in (mod, boss):
         sent = await poster.say("news", f"from {poster.welcome['user']['name']}")
         assert sent["type"] == "ack"

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from chatd.epoch import PRE_EPOCH
-from chatd.store import DatabaseUnreachable, Draft, NoSuchUser, RoomExists, StoreUnavailable
+from chatd.store import DatabaseRefused, DatabaseUnreachable, Draft, NoSuchUser, RoomExists, StoreUnavailable
 from chatd.store.base import INBOX_WHERE
-from chatd.store.migrations import SCHEMA_VERSION, SchemaError
+from chatd.store.migrations import SCHEMA_VERSION
 from chatd.store.postgres import PostgresStore
 from chatd.store.rows import MessageRow, Quote, Stored, new_row, newly_stored
 from chatd.store.sqlite import SqliteStore
@@ -42,7 +42,7 @@ async def test_newer_schema_is_refused_without_touching_the_file(tmp_path):
         db.execute("INSERT INTO meta VALUES ('schema_version', '999')")
         before = db.execute("SELECT * FROM sqlite_master").fetchall()
     store = SqliteStore(str(path))
-    with pytest.raises(SchemaError, match="newer"):
+    with pytest.raises(DatabaseRefused, match="newer"):
         store.open(asyncio.get_running_loop())
     store.close()
     with sqlite3.connect(path) as db:

@@ -39,11 +39,11 @@ async def test_changes_are_numbered_in_order_and_reactions_keep_their_caps(any_s
     again = await store.changes.react(message_id, alice, "👍", now_ms(), CAPS)
     assert (again.changed, again.row.rev) == (False, done[1].row.rev), "nothing changed: no number drawn for it"
 
-    edited = await store.changes.edit(message_id, "hi!", 1234)
+    edited = await store.changes.edit(message_id, alice, "hi!", 1234)
     assert (edited.text, edited.edited) == ("hi!", 1234) and edited.rev > done[1].row.rev
     (tomb,) = await store.moderation.delete(message_id)
     assert tomb.rev > edited.rev and tomb.reactions == ()
-    assert await store.changes.edit(message_id, "back", 1) is None
+    assert await store.changes.edit(message_id, alice, "back", 1) is None
     assert (await store.changes.react(message_id, carol, "🚀", now_ms(), CAPS)).refused == DELETED
     gone = await store.changes.message(message_id)
     assert gone.reactions == () and gone.text == ""

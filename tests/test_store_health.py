@@ -16,7 +16,9 @@ import pytest
 
 from chatd.protocol import DATABASE_UNREACHABLE
 from chatd.server import Server
+from chatd.store import open_store
 from chatd.store.health import cannot_open
+from tests.conftest import until
 from tests.ops_fixtures import Chatd
 from tests.services import free_port
 
@@ -85,6 +87,21 @@ async def test_while_postgres_is_down_every_request_is_unavailable_and_logged_on
     assert (await healthz(server))["database"] == "ok"
 
 
+async def test_postgres_back_is_noticed_with_no_request_to_notice_it(server, user, own_postgres, caplog):
+    """While it is down the store asks it every second (chatd.store.outage), so "database back",
+    /healthz and chatd status do not wait for a next use that may not come."""
+    alice = await user("alice", "lobby")
+    caplog.set_level(logging.INFO)
+    await asyncio.to_thread(own_postgres.stop)
+    assert (await alice.request("history", room="lobby"))["code"] == "unavailable"
+    await asyncio.to_thread(own_postgres.start)
+
+    await until(lambda: server.store.health.down() is None, 30.0, "the store to notice the database is back")
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatd.store"]
+    assert [line.split(":")[0].split(" after")[0] for line in lines] == ["database unreachable", "database back"], lines
+    assert (await healthz(server))["database"] == "ok"
+
+
 @pytest.mark.parametrize("config_overrides", [{}])  # SQLite, not PostgreSQL
 async def test_an_sqlite_file_locked_by_another_process_is_unavailable_not_internal(server, user, config_overrides):
     alice = await user("alice", "lobby")
@@ -139,5 +156,6 @@ def test_migrate_store_refuses_another_scheme_at_once_and_names_an_unreachable_t
     code, _, err = chatd_install.run("migrate-store", "mysql://chat@127.0.0.1/chatd")
     assert code == 2 and "postgresql://" in err and "mysql://chat@127.0.0.1/chatd" in err, err
     url = f"postgresql://chat@127.0.0.1:{free_port()}/chatd"
-    code, _, err = chatd_install.run("migrate-store", url)
+    open_store(str(chatd_install.dir / "chatd.db"), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    code, _, err = chatd_install.run("migrate-store", url)  # (a database to copy: the target is the problem)
     assert code != 0 and f"cannot open the database at {url} (the migrate-store target)" in err, err

@@ -25,8 +25,9 @@ def signer(ttl: float = 100, purpose: str = RESUME) -> TokenSigner:
 def test_token_round_trip_and_expiry():
     token = signer().issue(42, "e1", sign_in=7, generation=3, now=1000)
     assert signer().verify(token, now=1099) == Claim(42, "e1", 7, 3, 1000)
-    with pytest.raises(BadToken, match="expired"):
+    with pytest.raises(BadToken, match="expired") as refused:
         signer().verify(token, now=1101)
+    assert refused.value.why.fields == {"cause": "expired"}, "a bad_token error's cause (docs/protocol.md)"
 
 
 def test_a_token_from_the_future_is_refused_beyond_the_clock_skew():

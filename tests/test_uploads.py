@@ -121,15 +121,17 @@ async def test_the_kind_is_told_by_content_not_by_name_or_header(server, user):
     assert (status, body["error"]["code"]) == (415, "unsupported_type")
     server.chat.config.uploads.types = ["image/png"]  # live: text is no longer accepted
     status, body = await upload(server, token, SCRIPT, "notes.txt")
-    assert (status, body["error"]["code"]) == (415, "unsupported_type")
+    assert (status, body["error"]["code"], body["error"]["accepted"]) == (415, "unsupported_type", ["image/png"])
     status, body = await upload(server, token, b"\xff\xd8\xff\xe0 not really a jpeg", "x.jpg")
     assert (status, body["error"]["code"]) == (415, "unsupported_type")  # a JPEG start, JPEG not allowed
     server.chat.config.uploads.types = ["image/jpeg", "image/gif"]
     status, body = await upload(server, token, b"\xff\xd8\xff\xe0 not really a jpeg", "x.jpg")
-    assert (status, body["error"]) == (422, {"code": "bad_image", "message": "the file is not a valid JPEG image"})
+    assert (status, body["error"]) == (422, {"code": "bad_image", "message": "the file is not a valid JPEG image",
+                                             "format": "JPEG"})
     # A script that starts like a GIF: refused in words, nothing of Python's own in them.
     status, body = await upload(server, token, b"GIF89a/*" + bytes(10) + b"*/=alert(1);//", "x.gif")
-    assert (status, body["error"]) == (422, {"code": "bad_image", "message": "the file is not a valid GIF image"})
+    assert (status, body["error"]) == (422, {"code": "bad_image", "message": "the file is not a valid GIF image",
+                                             "format": "GIF"})
 
 
 async def test_an_image_loses_its_metadata_is_turned_upright_and_thumbnailed(server, user):
@@ -173,6 +175,8 @@ async def test_a_decompression_bomb_is_refused_from_its_header(server, user):
     status, body = await upload(server, token, png_claiming(2_000, 1_000), "big.png")
     assert (status, body["error"]["code"]) == (413, "image_too_large")
     assert body["error"]["message"] == "the image is 2000 × 1000 pixels; at most 1000000 pixels are accepted"
+    assert {k: body["error"][k] for k in ("width", "height", "frames", "limit")} == {
+        "width": 2000, "height": 1000, "frames": 1, "limit": 1_000_000}, "the message's detail as fields"
     status, body = await upload(server, token, png(1_000, 1_000), "fits.png")
     assert status == 201, body
 
@@ -203,11 +207,13 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(server, user):
     token = alice.welcome["token"]
     server.chat.config.uploads.max_bytes = 4096
     too_large = (413, {"error": {"code": "file_too_large",
-                                 "message": "the file is more than 4096 bytes; at most 4096 are accepted"}})
+                                 "message": "the file is more than 4096 bytes; at most 4096 are accepted",
+                                 "limit": 4096}})
     # A claimed 2 GiB: answered at once, with only a little of the body sent.
     status, body = await raw_upload(server, token, f"Content-Length: {2 << 30}", bytes(1000))
     assert (status, body["error"]["code"]) == (413, "file_too_large")
     assert body["error"]["message"] == f"the file is {2 << 30} bytes; at most 4096 are accepted"
+    assert (body["error"]["size"], body["error"]["limit"]) == (2 << 30, 4096)
     # Chunked, no length said: refused alike once it passes the cap, whether one chunk is larger
     # or small chunks add up to more.
     assert await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(8000)) == too_large
@@ -252,6 +258,7 @@ async def test_the_quota_and_the_rate_are_per_user(server, user):
     status, body = await upload(server, alice.welcome["token"], b"b" * 3000, "two.txt")
     assert (status, body["error"]["code"]) == (413, "quota_exceeded")
     assert "3000 of your 5000 bytes" in body["error"]["message"]
+    assert (body["error"]["used"], body["error"]["quota"]) == (3000, 5000)
     assert (await upload(server, bob.welcome["token"], b"c" * 3000, "bobs.txt"))[0] == 201
     server.chat.config.uploads.burst = 1
     server.chat.config.uploads.per_minute = 6

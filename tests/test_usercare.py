@@ -177,7 +177,8 @@ async def test_a_user_a_command_erased_is_finished_by_the_server_it_asks_and_eve
         await bob.expect("deleted", id=message_id)
     assert (await bob.expect("reactions", id=liked))["reactions"] == []
     refused = await (await two_nodes.client(b)).identify(token=alice_a.welcome["token"])
-    assert (refused["code"], refused["message"]) == ("bad_token", "the user's account was deleted")
+    assert (refused["code"], refused["message"], refused["cause"]) == (
+        "bad_token", "the user's account was deleted", "account_deleted"), "its cause as a field, for the page"
 
 
 async def test_deleting_a_user_that_is_not_there_or_a_bot_is_refused(two_nodes):

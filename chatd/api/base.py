@@ -64,7 +64,7 @@ STATUS = {
     "name_taken": 409,
     "unauthorized": 401, "forbidden": 403, "api_off": 404, "not_found": 404, "no_such_room": 404,
     "no_such_user": 404, "not_in_room": 403, "method_not_allowed": 405, "conflict": 409, "room_exists": 409,
-    "too_many_rooms": 409, "room_archived": 409, "user_deleted": 410,
+    "too_many_rooms": 409, "room_archived": 409, "user_deleted": 410, "recipient_deleted": 410,
     "idempotency_key_reused": 422, "payload_too_large": 413, "rate_limited": 429, "internal": 500,
     "unavailable": 503,
 }

@@ -20,9 +20,20 @@ from typing import Any
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import ROOM, TEXT, Field, Schema
 from chatd.api.people import named, resolve, twins
-from chatd.chat import Chat
+from chatd.chat import Chat, deleted_refusal
 from chatd.protocol import DATABASE_UNREACHABLE, message_frame
-from chatd.store import DatabaseUnreachable, Draft, NoSuchUser, Once, ReusedKey, Stored, WriterClosed, now_ms
+from chatd.store import (
+    DatabaseUnreachable,
+    Draft,
+    NoSuchUser,
+    Once,
+    RecipientDeleted,
+    ReusedKey,
+    Stored,
+    UserDeleted,
+    WriterClosed,
+    now_ms,
+)
 from chatd.store.userdata import DELETED
 
 log = logging.getLogger("chatd.api")
@@ -74,7 +85,7 @@ async def sender(call: Call) -> tuple[int, str]:
         if found is None:
             raise ApiError("no_such_user", f"there is no user {wanted}")
         if found[1] == DELETED:
-            raise ApiError("user_deleted", f"user {wanted} was deleted: nothing is sent as it")
+            raise ApiError.of(deleted_refusal(UserDeleted(wanted)))
         name = found[0]
     return wanted, name
 
@@ -98,6 +109,8 @@ def post(chat: Chat, draft: Draft) -> asyncio.Future:
 def _refusal(error: BaseException) -> ApiError:
     if isinstance(error, NoSuchUser):
         return ApiError("no_such_user", f"there is no user {error.args[0]}")
+    if isinstance(error, (UserDeleted, RecipientDeleted)):  # deleted meanwhile, or the recipient
+        return ApiError.of(deleted_refusal(error))
     if isinstance(error, ReusedKey):
         return ApiError("idempotency_key_reused", "this Idempotency-Key was used with another request; "
                                                   "use a new key for a new request")
@@ -130,6 +143,6 @@ OPERATIONS = [
               send_message, SEND, MESSAGE, 201, idempotent=True, gateway="Gateway::sendToUid / sendToGroup",
               description="Stored, then delivered to every session of the room's users or of the recipient "
                           "(and the sender), on every node; answered once committed.",
-              errors=("no_such_room", "no_such_user", "user_deleted", "empty_text", "text_too_long",
-                      "idempotency_key_reused", "room_archived")),
+              errors=("no_such_room", "no_such_user", "user_deleted", "recipient_deleted", "empty_text",
+                      "text_too_long", "idempotency_key_reused", "room_archived")),
 ]

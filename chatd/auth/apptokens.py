@@ -62,6 +62,7 @@ AVATAR_MAX = 2048  # characters of an avatar URL (what browsers and CDNs reliabl
 ROOMS_MAX = 100  # names in `rooms`
 ROLES_MAX = 16  # words in `roles`
 ROLE_MAX = 32  # characters of one role
+MS_PER_SECOND = 1000
 ROLE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.:")
 REQUIRED = ("sub", "exp")  # RFC 7519 §4.1.2, §4.1.4: whose user, and until when
 # Seconds since 1970 a time claim may be: the year 33658, far beyond any token, and exact as a float.
@@ -71,12 +72,14 @@ FALLBACK_DIGITS = 10  # hex digits of a sub's SHA-256 in the name of an app user
 
 
 class AppTokenError(Exception):
-    """An app token refused; ``code`` is a ``chatd.protocol.Code``, str() the message."""
+    """An app token refused; ``code`` is a ``chatd.protocol.Code``, str() the message, ``details``
+    its detail as fields (the claim, how long ago it expired: docs/protocol.md, "error")."""
 
-    def __init__(self, code: Code, message: str):
+    def __init__(self, code: Code, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +145,22 @@ class AppTokens:
                        issuer=self.issuer or None)
         except jwt.MissingRequiredClaimError as e:
             raise AppTokenError(Code.MISSING_CLAIM, f"app token has no '{e.claim}' claim, which this server "
-                                                    "requires") from None
+                                                    "requires", {"claim": e.claim}) from None
         except jwt.ExpiredSignatureError:
             raise AppTokenError(Code.TOKEN_EXPIRED, f"app token expired {now - payload['exp']:.0f} s ago (its exp, "
-                                                    f"with {self.leeway_seconds:g} s of leeway)") from None
+                                                    f"with {self.leeway_seconds:g} s of leeway)",
+                                {"expired_ms": round((now - payload["exp"]) * MS_PER_SECOND)}) from None
         except jwt.ImmatureSignatureError:
             claim = "nbf" if payload.get("nbf", 0) > now + self.leeway_seconds else "iat"
             raise AppTokenError(Code.BAD_CLAIM, f"app token is not valid yet: its {claim} is "
-                                                f"{payload[claim] - now:.0f} s ahead of this server's clock") from None
+                                                f"{payload[claim] - now:.0f} s ahead of this server's clock",
+                                {"claim": claim}) from None
         except jwt.InvalidAudienceError:
-            raise AppTokenError(Code.BAD_CLAIM, f"app token's audience (aud) is not {self.audience!r}") from None
+            raise AppTokenError(Code.BAD_CLAIM, f"app token's audience (aud) is not {self.audience!r}",
+                                {"claim": "aud"}) from None
         except jwt.InvalidIssuerError:
-            raise AppTokenError(Code.BAD_CLAIM, f"app token's issuer (iss) is not {self.issuer!r}") from None
+            raise AppTokenError(Code.BAD_CLAIM, f"app token's issuer (iss) is not {self.issuer!r}",
+                                {"claim": "iss"}) from None
         except jwt.PyJWTError as e:  # sub not a string, a jti not a string...
             raise AppTokenError(Code.BAD_CLAIM, f"app token: {e}") from None
 
@@ -211,7 +218,7 @@ def _claims(payload: dict[str, Any]) -> AppClaims:
 
 
 def _bad(claim: str, problem: str) -> AppTokenError:
-    return AppTokenError(Code.BAD_CLAIM, f"app token claim '{claim}' {problem}")
+    return AppTokenError(Code.BAD_CLAIM, f"app token claim '{claim}' {problem}", {"claim": claim})
 
 
 def _name(value: Any) -> str | None:

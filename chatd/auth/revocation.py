@@ -25,11 +25,16 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chatd.auth.tokens import Claim
+from chatd.worded import Worded
 
-SIGNED_OUT = "this sign-in was signed out"
-SIGNED_OUT_EVERYWHERE = "the user signed out everywhere after this token was issued"
-OTHER_USER = "the token's sign-in is another user's: the token is from another database"
-ACCOUNT_DELETED = "the user's account was deleted"
+# Each with its ``cause``, as a ``bad_token`` error says it (docs/protocol.md, "error").
+SIGNED_OUT = Worded("this sign-in was signed out", cause="signed_out")
+SIGNED_OUT_EVERYWHERE = Worded("the user signed out everywhere after this token was issued",
+                               cause="signed_out_everywhere")
+OTHER_USER = Worded("the token's sign-in is another user's: the token is from another database",
+                    cause="other_database")
+ACCOUNT_DELETED = Worded("the user's account was deleted", cause="account_deleted")
+USER_GONE = Worded("the token's user no longer exists", cause="user_gone")
 
 
 class StoredSignIn(NamedTuple):
@@ -40,7 +45,7 @@ class StoredSignIn(NamedTuple):
     revoked: int | None  # ms since the Unix epoch it was signed out; None while it holds
 
 
-def refusal(claim: Claim, generation: int, stored: StoredSignIn | None, deleted: bool = False) -> str | None:
+def refusal(claim: Claim, generation: int, stored: StoredSignIn | None, deleted: bool = False) -> Worded | None:
     """Why a token that verified (signature, time, epoch) proves nobody any more,
     or None when it holds. ``generation``: the user's token generation now;
     ``stored``: the token's sign-in as stored, None if this database has none
@@ -74,7 +79,7 @@ class Resume:
     def __init__(self, user_id: int, sign_in: int | None):
         self.user_id = user_id
         self.sign_in = sign_in
-        self.refused: str | None = None
+        self.refused: Worded | None = None
         self.everywhere = False
         self.session: object | None = None
 

@@ -28,13 +28,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chatd.auth.apptokens import AppClaims
-from chatd.auth.revocation import Resume, Resumes, refusal
+from chatd.auth.revocation import USER_GONE, Resume, Resumes, refusal
 from chatd.auth.tokens import BadToken, TokenSigner
 from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError
 from chatd.session import APP, GUEST, Session
 from chatd.store import Store
 from chatd.store.userdata import DELETED
+from chatd.worded import Worded
 
 
 class Signed(NamedTuple):
@@ -77,22 +78,22 @@ class SignIns:
         try:
             claim = self.tokens.verify(token)
         except BadToken as e:
-            raise ProtocolError(Code.BAD_TOKEN, str(e), cid) from None
+            raise bad_token(e.why, cid) from None
         problem = self.store.epoch.token_problem(claim.epoch, claim.user_id)
         if problem:
-            raise ProtocolError(Code.BAD_TOKEN, problem, cid)
+            raise bad_token(problem, cid)
         resume = self._resumes.begin(claim.user_id, claim.sign_in)
         try:
             state = await self.store.sign_ins.state(claim.user_id, claim.sign_in, claim.legacy)
             if state.name is None:
-                raise ProtocolError(Code.BAD_TOKEN, "the token's user no longer exists", cid)
+                raise bad_token(USER_GONE, cid)
             stored = state.sign_in
             problem = refusal(claim, state.generation, stored, state.kind == DELETED)
             if problem is None and stored is None:  # a token this database made no sign-in for
                 stored = await self.store.sign_ins.ensure(claim.user_id, claim.sign_in, claim.legacy)
                 problem = refusal(claim, state.generation, stored, state.kind == DELETED)
             if problem:
-                raise ProtocolError(Code.BAD_TOKEN, problem, cid)
+                raise bad_token(problem, cid)
         except BaseException:
             self._resumes.end(resume)
             raise
@@ -104,7 +105,7 @@ class SignIns:
         """ProtocolError(bad_token) if ``who``'s sign-in was signed out since ``resume``."""
         problem = self.refused(who)
         if problem:
-            raise ProtocolError(Code.BAD_TOKEN, problem, cid)
+            raise bad_token(problem, cid)
 
     def refused(self, who: Signed) -> str | None:
         """Why ``who``'s sign-in was signed out since ``resume`` (the ``bad_token`` message), or None."""
@@ -147,3 +148,8 @@ class SignIns:
 def close_reason(everywhere: bool) -> str:
     """The close reason of a session ended by a sign-out (with close code 4401)."""
     return "signed out everywhere" if everywhere else "signed out"
+
+
+def bad_token(why: Worded, cid: str | None) -> ProtocolError:
+    """The ``bad_token`` refusal saying ``why``, its ``cause`` as a field (docs/protocol.md, "error")."""
+    return ProtocolError(Code.BAD_TOKEN, why, cid, details=why.fields)

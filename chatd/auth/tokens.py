@@ -48,6 +48,7 @@ from itsdangerous.encoding import base64_encode, want_bytes
 from itsdangerous.url_safe import URLSafeSerializerMixin
 
 from chatd.epoch import PRE_EPOCH
+from chatd.worded import Worded
 
 RESUME = "chatd.resume"  # the purpose of resume tokens (docs/protocol.md, "Identities")
 # Seconds a token's issue time may lie ahead of this server's clock: clocks step back
@@ -62,8 +63,17 @@ _CLAIM_JSON = b'{"u":%d,"e":"%s","d":%d,"g":%d,"t":%d}'
 _PLAIN_EPOCH = re.compile(r"[A-Za-z0-9]*")
 
 
+# Why a token is refused, as a ``bad_token`` error's ``cause`` says it (docs/protocol.md, "error").
+DAMAGED, SIGNATURE, FUTURE, EXPIRED = "damaged", "signature", "future", "expired"
+
+
 class BadToken(Exception):
-    """The token is forged, damaged, of another purpose, expired or from the future; str() says which."""
+    """The token is forged, damaged, of another purpose, expired or from the future; str() says
+    which, ``why`` the same with its ``cause`` (``chatd.worded``)."""
+
+    def __init__(self, message: str, cause: str):
+        super().__init__(message)
+        self.why = Worded(message, cause=cause)
 
 
 class Claim(NamedTuple):
@@ -164,7 +174,7 @@ class TokenSigner:
         """What the token says; BadToken if it is not a valid resume token now."""
         # All ASCII: hmac.compare_digest raises TypeError on other strings.
         if not token.isascii() or len(token) > TOKEN_MAX:
-            raise BadToken("token is damaged")
+            raise BadToken("token is damaged", DAMAGED)
         if token[:1].isdigit() and self._reads_legacy:  # a JSON payload never encodes to a leading digit
             claim = self._legacy(token)
         else:
@@ -172,9 +182,9 @@ class TokenSigner:
                 claim = _claim(self._serializer.loads(token))
             except BadSignature:
                 raise BadToken("token signature does not match: it is damaged or forged, made for another "
-                               "purpose, or signed with another secret") from None
+                               "purpose, or signed with another secret", SIGNATURE) from None
             except BadData:
-                raise BadToken("token is damaged") from None
+                raise BadToken("token is damaged", DAMAGED) from None
         check_time(claim.issued, time.time() if now is None else now, self.ttl_seconds)
         return claim
 
@@ -185,12 +195,12 @@ class TokenSigner:
         elif len(parts) == 4 and parts[2].isalnum():
             user_id, issued, epoch, signature = parts
         else:
-            raise BadToken("token is damaged")
+            raise BadToken("token is damaged", DAMAGED)
         if not all(p.isdigit() for p in (user_id, issued)):
-            raise BadToken("token is damaged")
+            raise BadToken("token is damaged", DAMAGED)
         digest = hmac.new(self._secret, token.rpartition(".")[0].encode(), hashlib.sha256).digest()
         if not hmac.compare_digest(base64.urlsafe_b64encode(digest).rstrip(b"=").decode(), signature):
-            raise BadToken("token signature does not match")
+            raise BadToken("token signature does not match", SIGNATURE)
         return Claim(int(user_id), epoch, None, 0, int(issued), legacy=hashlib.sha256(token.encode()).hexdigest())
 
 
@@ -199,9 +209,9 @@ def check_time(issued: float, now: float, ttl_seconds: float, skew: float = CLOC
     issued more than ``skew`` seconds ahead of it: a token from the future was not made
     by a server with a sane clock, and would outlive its ttl."""
     if issued > now + skew:
-        raise BadToken(f"token was issued {int(issued - now)} s in the future by this server's clock")
+        raise BadToken(f"token was issued {int(issued - now)} s in the future by this server's clock", FUTURE)
     if now - issued > ttl_seconds:
-        raise BadToken("token has expired")
+        raise BadToken("token has expired", EXPIRED)
 
 
 def _count(value: Any, least: int) -> bool:
@@ -212,8 +222,8 @@ def _claim(payload: Any) -> Claim:
     """The claim of a verified payload; BadToken if it is not the shape this chatd signs."""
     if not (isinstance(payload, dict) and _count(payload.get("u"), 1) and _count(payload.get("d"), 1)
             and _count(payload.get("g"), 0) and _count(payload.get("t"), 0)):
-        raise BadToken("token is damaged")
+        raise BadToken("token is damaged", DAMAGED)
     epoch = payload.get("e")
     if not (isinstance(epoch, str) and len(epoch) <= EPOCH_MAX and epoch.isascii() and epoch.isalnum()):
-        raise BadToken("token is damaged")
+        raise BadToken("token is damaged", DAMAGED)
     return Claim(payload["u"], epoch, payload["d"], payload["g"], payload["t"])

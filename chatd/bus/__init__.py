@@ -37,6 +37,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from chatd.cluster.membership import Membership
 
+
+class BusUnavailable(Exception):
+    """The bus could not be reached when it started (Redis: ``chatd.bus.redis``); here, not
+    there, so that a start names it a refusal without loading the redis extra."""
+
+
 ROOM = "room:"
 USER = "user:"
 EVENT = "event:"

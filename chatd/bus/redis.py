@@ -66,7 +66,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 
 from chatd import metrics
-from chatd.bus import Delivery, Notice, Receiver
+from chatd.bus import BusUnavailable, Delivery, Notice, Receiver
 from chatd.bus.codec import BATCH, NOTICE, BadItem, decode, decode_batch, encode, encode_batch, kind, origin
 from chatd.cluster.membership import RECORD_TTL, ClusterMismatch, Membership, mismatch
 from chatd.dsn import BUS_PASSWORD_ENV, password_advice, redacted
@@ -104,10 +104,6 @@ def _ended(task: asyncio.Task) -> None:
 def _refused_password(error: BaseException) -> bool:
     """Whether ``error`` is Redis refusing this node's password (or its lack of one)."""
     return isinstance(error, AuthenticationError) or any(sign in str(error) for sign in PASSWORD_REFUSED)
-
-
-class BusUnavailable(Exception):
-    """Redis could not be reached when the bus started."""
 
 
 class RedisBus:

@@ -140,7 +140,7 @@ class Cluster:
         """At most ``limit`` of the users in ``room`` on any node, this node's first."""
         users = self.hub.users
         here = (users[uid].ref() for uid in room.members)
-        there = ({"id": uid, "name": self.peers.name(uid) or ""} for uid in room.elsewhere if uid not in room.members)
+        there = (self.peers.ref(uid) or {"id": uid, "name": ""} for uid in room.elsewhere if uid not in room.members)
         return list(itertools.islice(itertools.chain(here, there), limit))
 
     # This node's changes (Chat calls these)
@@ -162,12 +162,12 @@ class Cluster:
         """``user`` is online here now, where it was not."""
         if self.app_webhooks is not None:
             self.app_webhooks.arrived(user)
-        self._ops([ONLINE, user.id, user.name])
+        self._ops(_online_op(user))
 
     def renamed(self, user: User) -> None:
         """``user`` took another name here: every room it is in, on any node, hears it."""
         self._presence_everywhere(user.id, "rename", user.ref())
-        self._ops([ONLINE, user.id, user.name])
+        self._ops(_online_op(user))
 
     def gone(self, user: User) -> None:
         """``user``'s last session here ended."""
@@ -261,7 +261,8 @@ class Cluster:
     def snapshot(self) -> dict[str, Any]:
         """This node's state, as heartbeats carry it."""
         rooms = {room.id: room.members.keys() for room in self.hub.rooms.values() if room.members}
-        return snapshot({uid: user.name for uid, user in self.hub.users.items()}, rooms)
+        users = self.hub.users.values()
+        return snapshot({user.id: user.name for user in users}, rooms, {user.id: user.extra() for user in users})
 
     # The bus's receiver
 
@@ -337,7 +338,7 @@ class Cluster:
                     continue  # a room this node has not loaded yet: its count is kept meanwhile
                 self.hub.changed[room] = None
                 if change.user_id not in room.members:
-                    self.present(room, change.kind, {"id": change.user_id, "name": change.name})
+                    self.present(room, change.kind, change.ref())
             elif change.kind in (ONLINE, RENAME):
                 # Renamed elsewhere: RENAME, or ONLINE under another name than here.
                 user = self.hub.users.get(change.user_id)
@@ -347,7 +348,7 @@ class Cluster:
                     self.hub.rename(user, change.name, now)
                 elif change.kind == ONLINE:
                     continue  # names online elsewhere are looked up in self.peers when asked
-                self._presence_everywhere(change.user_id, "rename", {"id": change.user_id, "name": change.name})
+                self._presence_everywhere(change.user_id, "rename", change.ref())
 
     def _presence_everywhere(self, user_id: int, event: str, user: dict) -> None:
         """``presence`` to this node's sessions in every room the user is in, on any node (rare: renames)."""
@@ -399,3 +400,9 @@ class Cluster:
         if not self.alone:
             self._tell_ops()  # the ops before this notice go before it, as they happened
             self.bus.publish(Notice(kind, body))
+
+
+def _online_op(user: User) -> list[Any]:
+    """The ``online`` op of ``user``: its ref's other fields last, when it has any."""
+    extra = user.extra()
+    return [ONLINE, user.id, user.name, extra] if extra else [ONLINE, user.id, user.name]

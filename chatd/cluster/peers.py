@@ -9,8 +9,10 @@ heartbeat. A node silent for ``cluster.node_timeout`` is dropped (``expire``),
 and so is one that says it stops (``drop``).
 
     peers = Peers(hub.elsewhere)
-    changes = peers.apply("n2", [["online", 4, "bob"], ["join", 4, 7]], now)
-    changes = peers.replace("n2", {"users": [[4, "bob"]], "rooms": [[7, [4]]]}, now)
+    changes = peers.apply("n2", [["online", 4, "bob", {"rank": "moderator"}], ["join", 4, 7]], now)
+    changes = peers.replace("n2", {"users": [[4, "bob"]], "rooms": [[7, [4]]], "refs": [[4, {"rank": "moderator"}]]},
+                            now)
+    peers.ref(4)                                         # {"id": 4, "name": "bob", "rank": "moderator"}
     dropped, changes = peers.expire(now - node_timeout, now)
     peers.name_holder("Bob", None, now, hold_seconds)   # a Holder: bob is online on n2
 
@@ -31,6 +33,13 @@ side may make one first.
 name held for it for ``hold_seconds``, as does a user renamed elsewhere.
 Several users may be online with names alike (users the web app vouches for:
 ``chatd.hub``, "Names"); each holds the name against guests.
+
+**Refs.** A user online elsewhere is named in frames as its own node names it
+(``User.ref``: ``avatar``, ``bot``, ``rank`` besides id and name), so that a
+member list or ``presence`` carries the same fields whichever node the user is
+on (a moderator's page offers only what the server lets it do). Those fields
+(``extra``) come with each ``online`` op, as its fourth element, and in a
+snapshot's ``refs``; a node of an older version sends none, and ignores them.
 """
 
 from __future__ import annotations
@@ -51,6 +60,11 @@ class Change(NamedTuple):
     user_id: int
     room_id: int | None = None
     name: str = ""  # the user's name (its new one for RENAME)
+    extra: dict[str, Any] | None = None  # its ref's other fields (see the module), if any
+
+    def ref(self) -> dict[str, Any]:
+        """The user as frames name it (``User.ref``'s fields)."""
+        return {"id": self.user_id, "name": self.name, **(self.extra or {})}
 
 
 @dataclass
@@ -66,6 +80,7 @@ class Peers:
         self.elsewhere = elsewhere  # room id → user id → other nodes where it is in the room (see module)
         self._online: dict[int, int] = {}  # user id → other nodes where it is online
         self._names: dict[int, str] = {}  # user id → its name, for users online elsewhere
+        self._extras: dict[int, dict[str, Any]] = {}  # user id → its ref's other fields, when it has any
         # Name key → user ids online elsewhere with that key (users the web app vouches for may share one).
         self._keys: dict[str, set[int]] = {}
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
@@ -75,6 +90,11 @@ class Peers:
     def name(self, user_id: int) -> str | None:
         """The name of a user online on another node, else None."""
         return self._names.get(user_id)
+
+    def ref(self, user_id: int) -> dict[str, Any] | None:
+        """A user online on another node as frames name it (see the module), else None."""
+        name = self._names.get(user_id)
+        return None if name is None else {"id": user_id, "name": name, **self._extras.get(user_id, {})}
 
     def online_users(self) -> set[int]:
         """The users online on some other node."""
@@ -113,13 +133,15 @@ class Peers:
 
     def apply(self, node: str, ops: list[list[Any]], now: float) -> list[Change]:
         """Ops of ``node``, in the order it made them: ``["online", user, name]``
-        (also a rename), ``["offline", user]``, ``["join", user, room]``,
-        ``["leave", user, room]``. Malformed ops are the sender's bug: KeyError/ValueError."""
+        or ``["online", user, name, extra]`` (also a rename; ``extra``: see the module),
+        ``["offline", user]``, ``["join", user, room]``, ``["leave", user, room]``.
+        Malformed ops are the sender's bug: KeyError/ValueError."""
         self.heard(node, now)
         state, changes = self.nodes[node], []
         for op in ops:
             kind, user = op[0], int(op[1])
             if kind == ONLINE:
+                self._extra(user, op[3] if len(op) > 3 else None)
                 self._online_at(state, user, str(op[2]), now, changes)
             elif kind == OFFLINE:
                 self._offline_at(state, user, now, changes)
@@ -138,12 +160,14 @@ class Peers:
         state, changes = self.nodes[node], []
         users = {int(u): str(n) for u, n in snapshot["users"]}
         rooms = {int(r): {int(u) for u in members} for r, members in snapshot["rooms"]}
+        extras = {int(u): extra for u, extra in snapshot.get("refs", ())}
         for room_id, members in list(state.rooms.items()):
             for user in members - rooms.get(room_id, set()):
                 self._leave_at(state, user, room_id, changes)
         for user in state.users.keys() - users.keys():
             self._offline_at(state, user, now, changes)
         for user, name in users.items():
+            self._extra(user, extras.get(user))
             self._online_at(state, user, name, now, changes)
         for room_id, members in rooms.items():
             for user in members:
@@ -165,6 +189,17 @@ class Peers:
 
     # One node's changes, and the union they change
 
+    def _extra(self, user: int, extra: Any) -> None:
+        """The user's ref fields as a node tells them now (None or {}: none)."""
+        if not isinstance(extra, dict):
+            if extra is not None:
+                raise TypeError(f"the ref fields of user {user} are no object")
+            extra = {}
+        if extra:
+            self._extras[user] = extra
+        else:
+            self._extras.pop(user, None)
+
     def _online_at(self, state: Node, user: int, name: str, now: float, changes: list[Change]) -> None:
         known = state.users.get(user)
         if known == name:
@@ -174,11 +209,11 @@ class Peers:
             self._online[user] = self._online.get(user, 0) + 1
             if self._online[user] == 1:
                 self._set_name(user, name, now)
-                changes.append(Change(ONLINE, user, None, name))
+                changes.append(Change(ONLINE, user, None, name, self._extras.get(user)))
                 return
         if self._names.get(user) != name:
             self._set_name(user, name, now)
-            changes.append(Change(RENAME, user, None, name))
+            changes.append(Change(RENAME, user, None, name, self._extras.get(user)))
 
     def _offline_at(self, state: Node, user: int, now: float, changes: list[Change]) -> None:
         for room_id, members in list(state.rooms.items()):
@@ -192,7 +227,7 @@ class Peers:
         del self._online[user]
         name = self._names.pop(user)
         self._release(user, name, now)
-        changes.append(Change(OFFLINE, user, None, name))
+        changes.append(Change(OFFLINE, user, None, name, self._extras.pop(user, None)))
 
     def _join_at(self, state: Node, user: int, room_id: int, changes: list[Change]) -> None:
         members = state.rooms.setdefault(room_id, set())
@@ -202,7 +237,8 @@ class Peers:
         counts = self.elsewhere.setdefault(room_id, {})
         counts[user] = counts.get(user, 0) + 1
         if counts[user] == 1:
-            changes.append(Change(JOIN, user, room_id, self._names.get(user, state.users.get(user, ""))))
+            changes.append(Change(JOIN, user, room_id, self._names.get(user, state.users.get(user, "")),
+                                  self._extras.get(user)))
 
     def _leave_at(self, state: Node, user: int, room_id: int, changes: list[Change]) -> None:
         members = state.rooms.get(room_id)
@@ -215,7 +251,8 @@ class Peers:
         counts[user] -= 1
         if not counts[user]:
             del counts[user]
-            changes.append(Change(LEAVE, user, room_id, self._names.get(user, state.users.get(user, ""))))
+            changes.append(Change(LEAVE, user, room_id, self._names.get(user, state.users.get(user, "")),
+                                  self._extras.get(user)))
 
     # Names
 
@@ -248,7 +285,9 @@ class Peers:
             del self._let_go[key]
 
 
-def snapshot(users: dict[int, str], rooms: dict[int, Any]) -> dict[str, Any]:
+def snapshot(users: dict[int, str], rooms: dict[int, Any], extras: dict[int, dict] | None = None) -> dict[str, Any]:
     """A node's state as ``Peers.replace`` takes it: ``users`` online (id →
-    name), ``rooms`` (id → the user ids in it: any iterable)."""
-    return {"users": [[u, n] for u, n in users.items()], "rooms": [[r, list(m)] for r, m in rooms.items() if m]}
+    name), ``rooms`` (id → the user ids in it: any iterable), ``extras`` (id → its
+    ref's other fields, for the users that have any: see the module)."""
+    return {"users": [[u, n] for u, n in users.items()], "rooms": [[r, list(m)] for r, m in rooms.items() if m],
+            "refs": [[u, extra] for u, extra in (extras or {}).items() if extra]}

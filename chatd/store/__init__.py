@@ -23,12 +23,16 @@ from __future__ import annotations
 
 from chatd.dsn import is_postgres
 from chatd.store.base import Store
+from chatd.store.living import RecipientDeleted, UserDeleted
 from chatd.store.rows import (
     USER_ID_MAX,
+    DatabaseRefused,
     DatabaseUnreachable,
     Draft,
     MessageRow,
+    NoDatabase,
     NoSuchUser,
+    NotChatd,
     Once,
     Page,
     ReusedKey,
@@ -41,14 +45,16 @@ from chatd.store.schema import now_ms
 from chatd.store.writer import WriterClosed
 
 __all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchUser", "RoomExists", "Once", "ReusedKey",
-           "WriterClosed", "StoreUnavailable", "DatabaseUnreachable", "USER_ID_MAX", "now_ms", "open_store"]
+           "WriterClosed", "StoreUnavailable", "DatabaseUnreachable", "DatabaseRefused", "NoDatabase", "NotChatd",
+           "USER_ID_MAX", "now_ms", "open_store", "UserDeleted", "RecipientDeleted"]
 
 
-def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int) -> Store:
+def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int, create: bool = True) -> Store:
     """The store of ``database`` as configured (``chatd.config.store_url``): an
     SQLite path, or a ``postgresql://`` URL (a PostgreSQL store is always shared).
     ``shared``: other processes write the same SQLite file (a bus is configured);
-    ``synchronous``: SQLite's ``store.synchronous``; ``batch_max``: most jobs per commit.
+    ``synchronous``: SQLite's ``store.synchronous``; ``batch_max``: most jobs per commit;
+    ``create``: make an SQLite database where there is none (else ``open`` raises NoDatabase).
     Nothing is opened until ``Store.open``. StoreUnavailable if psycopg is missing."""
     if is_postgres(url):
         try:
@@ -59,4 +65,4 @@ def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int) -> S
         return PostgresStore(url, batch_max=batch_max)
     from chatd.store.sqlite import SqliteStore
 
-    return SqliteStore(url, synchronous, batch_max, shared=shared)
+    return SqliteStore(url, synchronous, batch_max, shared=shared, create=create)

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from peewee import IntegrityError
 
+from chatd.store.living import living
 from chatd.store.schema import ApiKey, now_ms
-from chatd.store.userdata import DELETED
 
 if TYPE_CHECKING:
     from chatd.store import Store
@@ -43,14 +43,6 @@ class KeyRow(NamedTuple):
 
 class NameTaken(Exception):
     """A key with this name exists (revoked ones keep theirs)."""
-
-
-class NoSuchUser(Exception):
-    """The user a key was to be bound to does not exist."""
-
-
-class UserDeleted(Exception):
-    """The user a key was to be bound to was deleted (``chatd.store.userdata``): nothing acts as it."""
 
 
 _COLUMNS = "id, name, public_id, secret_hash, scopes, user_id, created, last_used, revoked"
@@ -79,12 +71,7 @@ class ApiKeyStore:
         undoes the key (a secret nobody saw must not leave a key, nor take its name)."""
         with self._db.connection_context(), self._db.atomic():
             if user_id is not None:
-                found = self._db.execute_sql(self._store._q('SELECT kind FROM "user" WHERE id = ?'),
-                                             (user_id,)).fetchone()
-                if found is None:
-                    raise NoSuchUser(user_id)
-                if found[0] == DELETED:
-                    raise UserDeleted(user_id)
+                living(self._store, user_id)
             try:
                 row_id = ApiKey.insert(name=name, public_id=public_id, secret_hash=secret_hash,
                                        scopes=" ".join(scopes), user=user_id, created=now_ms()).execute(self._db)

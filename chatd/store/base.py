@@ -11,17 +11,19 @@ connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from peewee import Database, IntegrityError
+from peewee import DatabaseError as PeeweeDatabaseError
 
 from chatd.epoch import META_RESTORED, Epoch
 from chatd.names import name_keys
@@ -32,14 +34,17 @@ from chatd.store.bots import BotStore
 from chatd.store.changes import ChangeStore, decorate
 from chatd.store.events import EventStore
 from chatd.store.health import Health, reason_of
+from chatd.store.living import living
 from chatd.store.members import MemberStore
-from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
+from chatd.store.migrations import SchemaError, fill_admin_keys, fill_room_keys, migrate
 from chatd.store.moderation import ModerationStore
 from chatd.store.nameholds import NameHoldStore
+from chatd.store.outage import Outage
 from chatd.store.readstate import ReadStateStore
 from chatd.store.reserved import ReservedStore
 from chatd.store.rows import (
     SELECT,
+    DatabaseRefused,
     DatabaseUnreachable,
     Draft,
     MessageRow,
@@ -83,10 +88,19 @@ class Store:
     """What both stores do alike; each kind adds its hot path (``save_message``),
     its sequence (``_read_newest_id``), ``stats`` and ``backup``."""
 
+    # Whether the database is a server to ask, while it is down, whether it is back (chatd.store.outage).
+    probed = False
+    # How a write on a user's behalf, and the user's erasure, lock its row (chatd.store.living):
+    # nothing where one writer writes at a time (SQLite).
+    share_user = ""
+    update_user = ""
+
     def __init__(self, db: Database, batch_max: int, failures: tuple[type[BaseException], ...]):
         """``failures``: the driver's exceptions that mean the database failed (``chatd.store.health``)."""
         self.db = db
         self.health = Health(failures)  # the outage under way, if any: chatd status, /healthz
+        # The outage as the loop sees it: probed while it lasts, awaited by the feed's fills.
+        self.outage = Outage(self.health, self._probe if self.probed else None)
         self._batch_max = batch_max
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="chatd-read")
         self._reads: list[tuple[Callable[[], Any], asyncio.Future]] = []  # asked during this loop pass
@@ -115,18 +129,15 @@ class Store:
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Create or migrate the schema, read the epoch, and start the writer thread.
-        DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
-        try:
-            with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
-                self._migrate()
-                meta = {row.key: row.value for row in Meta.select()}
-                self.newest_id = self._read_newest_id()
-        except Exception as e:
-            if self.health.is_failure(e):
-                raise DatabaseUnreachable(reason_of(e)) from e
-            raise
+        DatabaseUnreachable (the driver's reason) if the database cannot be opened,
+        DatabaseRefused if it is none chatd may use (``_opening``)."""
+        with self._opening():
+            self._migrate()
+            meta = {row.key: row.value for row in Meta.select()}
+            self.newest_id = self._read_newest_id()
         self.epoch = Epoch.from_meta(meta)
         self.restored = json.loads(meta[META_RESTORED]) if META_RESTORED in meta else None
+        self.health.watch = functools.partial(_on_loop, loop, self.outage.changed)
         self.writer = self._make_writer(loop)
         self.writer.start()
         self.search.indexer.start(loop)
@@ -134,13 +145,31 @@ class Store:
     def ensure_schema(self) -> None:
         """Create or migrate the schema, as ``open`` does, and nothing else: for a command
         that works on the database while a server may run (``chatd apikey``).
-        DatabaseUnreachable (the driver's reason) if the database cannot be opened."""
+        DatabaseUnreachable (the driver's reason) if the database cannot be opened,
+        DatabaseRefused if it is none chatd may use."""
+        with self._opening():
+            self._migrate()
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """The database connected, with the models bound and the schema lock held, for ``open``
+        and ``ensure_schema``; what is there looked at first (``_check_file``). Its failures as
+        an operator reads them: DatabaseUnreachable for an outage (the driver's reason);
+        DatabaseRefused for a database chatd must not use — a schema newer than this chatd, or
+        one the driver cannot read (a damaged file: the driver's plain DatabaseError, never an
+        outage's or a bug's subclass of it)."""
+        self._check_file()
         try:
             with _BINDING, self.db.connection_context(), self.db.bind_ctx(MODELS), self._schema_lock():
-                self._migrate()
+                yield
+        except SchemaError as e:
+            raise DatabaseRefused(str(e)) from e
         except Exception as e:
             if self.health.is_failure(e):
                 raise DatabaseUnreachable(reason_of(e)) from e
+            if type(e) is PeeweeDatabaseError:
+                raise DatabaseRefused(f"it cannot be read ({reason_of(e)}): it is damaged; `chatd restore` puts "
+                                      f"a backup in its place") from e
             raise
 
     def _migrate(self) -> None:
@@ -154,12 +183,17 @@ class Store:
 
     def close(self, timeout: float | None = None) -> None:
         """Commit what is queued, then stop the writer and readers."""
+        self.outage.close()
         self.search.indexer.stop()
         if self.writer:
             self.writer.close(timeout)
         self._readers.shutdown(wait=True, cancel_futures=True)
 
     # What each kind of store says for itself.
+
+    def _check_file(self) -> None:
+        """DatabaseRefused if what is at the database's place is none chatd may open (a
+        store of files looks before its connection touches them: ``chatd.store.sqlitefile``)."""
 
     def _schema_lock(self) -> AbstractContextManager:
         """Held while the schema is made or migrated: other processes wait meanwhile."""
@@ -311,15 +345,28 @@ class Store:
     # Writes (through the writer thread).
 
     def rename_user(self, user_id: int, name: str) -> asyncio.Future:
+        """UserDeleted: the user was deleted meanwhile, and keeps its anonymous name (``chatd.store.living``)."""
         assert self.writer
-        return self.writer.run(lambda: User.update(name=name).where(User.id == user_id).execute(self.db))
+
+        def rename() -> int:
+            living(self, user_id)
+            return User.update(name=name).where(User.id == user_id).execute(self.db)
+
+        return self.writer.run(rename)
 
     def create_room(self, name: str, topic: str, creator_id: int | None = None,
                     members_only: bool = False) -> asyncio.Future:
         """→ the new room's id; RoomExists if a room has this name or one
-        that looks like it (``chatd.names.name_keys``)."""
+        that looks like it (``chatd.names.name_keys``); UserDeleted if its creator was deleted
+        meanwhile (``chatd.store.living``)."""
         assert self.writer
-        return self.writer.run(lambda: self._insert_room(name, topic, creator_id, members_only))
+
+        def create() -> int:
+            if creator_id is not None:
+                living(self, creator_id)
+            return self._insert_room(name, topic, creator_id, members_only)
+
+        return self.writer.run(create)
 
     def delete_room(self, room_id: int) -> asyncio.Future:
         """Delete a room that holds no message, with its name keys; → True (also
@@ -386,6 +433,10 @@ class Store:
                 job = loop.create_future()
                 job.set_exception(e)
             job.add_done_callback(functools.partial(_settle, futures))
+
+    def _probe(self) -> asyncio.Future:
+        """The cheapest read that needs the database server: DatabaseUnreachable while it is down."""
+        return self.read(lambda: self.db.execute_sql("SELECT 1").fetchone())
 
     def _read_all(self, fns: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         """In a reader thread: each read, in order → (True, its result) or (False, its error)."""
@@ -494,3 +545,9 @@ def _settle(futures: list[asyncio.Future], job: asyncio.Future) -> None:
     for future, (ok, value) in zip(futures, [(False, error)] * len(futures) if error else job.result(), strict=True):
         if not future.done():  # a caller may have stopped waiting
             future.set_result(value) if ok else future.set_exception(value)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[bool], None], down: bool) -> None:
+    """``callback(down)`` on ``loop``, from any thread; nothing once the loop is closed."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
+        loop.call_soon_threadsafe(callback, down)

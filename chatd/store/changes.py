@@ -13,7 +13,7 @@ of each message ever changed are read in one query each, so a page of messages n
 changed costs nothing more.
 
     rows = decorate(store, rows)                                   # in a reader or writer thread
-    row = await store.changes.edit(12, "new text", now_ms())       # → the row, or None: a tombstone
+    row = await store.changes.edit(12, 7, "new text", now_ms())    # → the row, or None: a tombstone
     done = await store.changes.react(12, 7, "👍", now_ms(), caps)   # → Reacting
     rows, more = changed_since(store, ROOM_WHERE, (room_id,), since, revised, limit)  # in a reader thread
 """
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from chatd.protocol import REACTORS_SHOWN
+from chatd.store.living import living
 from chatd.store.rows import QUOTE_CHARS, SELECT, MessageRow, Quote, Reacted
 from chatd.store.schema import MESSAGE_REV
 
@@ -135,13 +136,15 @@ class ChangeStore:
         """→ the MessageRow of ``message_id`` with its quote and reactions, or None."""
         return self._store.read(lambda: _row(self._store, message_id))
 
-    def edit(self, message_id: int, text: str, when: int) -> asyncio.Future:
-        """Give message ``message_id`` the text ``text``, edited at ``when`` (ms since the epoch);
-        → its row as it is now, or None when it is a tombstone (deleted meanwhile) or gone."""
+    def edit(self, message_id: int, author_id: int, text: str, when: int) -> asyncio.Future:
+        """Its author ``author_id`` gives message ``message_id`` the text ``text``, edited at ``when``
+        (ms since the epoch); → its row as it is now, or None when it is a tombstone (deleted
+        meanwhile) or gone. UserDeleted: the author was deleted meanwhile (``chatd.store.living``)."""
         store = self._store
 
         def job() -> MessageRow | None:
             with store.db.atomic():
+                living(store, author_id)
                 rev = next_rev(store)
                 done = store.db.execute_sql(store._q("UPDATE message SET text = ?, edited = ?, rev = ? "
                                                      "WHERE id = ? AND deleted IS NULL RETURNING id"),
@@ -151,12 +154,14 @@ class ChangeStore:
         return store.writer.run(job)
 
     def react(self, message_id: int, user_id: int, emoji: str, when: int, caps: Caps) -> asyncio.Future:
-        """User ``user_id`` reacts to message ``message_id`` with ``emoji`` at ``when``; → Reacting."""
+        """User ``user_id`` reacts to message ``message_id`` with ``emoji`` at ``when``; → Reacting.
+        UserDeleted: the user was deleted meanwhile (``chatd.store.living``)."""
         store = self._store
 
         def job() -> Reacting:
             db, q = store.db, store._q
             with db.atomic():
+                living(store, user_id)
                 rev = next_rev(store)  # first: the counter's lock keeps two nodes from passing a cap together
                 row = _row(store, message_id)
                 if row is None or row.deleted is not None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, NamedTuple
 
-from chatd.store.rows import NoSuchUser, Page
+from chatd.store.living import RecipientDeleted, living
+from chatd.store.rows import Page
 from chatd.store.schema import now_ms
 
 if TYPE_CHECKING:
@@ -53,13 +54,13 @@ class EventStore:
 
     def save(self, user_id: int, name: str, data: str, ttl_ms: int) -> asyncio.Future:
         """→ the EventRow stored for user ``user_id``, kept ``ttl_ms`` milliseconds
-        from now; NoSuchUser if there is no such user."""
+        from now; NoSuchUser if there is no such user, RecipientDeleted if it was deleted (``chatd.store.living``:
+        checked with the write, so none is stored once the deletion erased the user's)."""
         store = self._store
 
         def job() -> EventRow:
             sql = store.db.connection()
-            if sql.execute(store._q('SELECT 1 FROM "user" WHERE id = ?'), (user_id,)).fetchone() is None:
-                raise NoSuchUser(user_id)
+            living(store, user_id, RecipientDeleted)
             ts = now_ms()
             seq = sql.execute(store._q(_INSERT), (user_id, name, data, ts, ts + ttl_ms, user_id)).fetchone()[0]
             return EventRow(seq, user_id, name, data, ts, ts + ttl_ms)

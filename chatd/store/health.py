@@ -7,7 +7,8 @@ are answered ``unavailable`` (docs/protocol.md, "Errors"), and the log says
 it once per outage, not once per request: a WARNING "database unreachable:
 REASON" when the first operation fails, and "database back after N s" when
 one succeeds again (docs/operations.md, "When the database is unreachable").
-``chatd status`` and ``/healthz`` read ``down()``.
+``chatd status`` and ``/healthz`` read ``down()``; ``watch`` hears both
+transitions (``chatd.store.outage`` probes the database while it is down).
 
 Which exceptions are such failures depends on the driver: each store names
 its own (``failures``), peewee's wrappers of them count for every store.
@@ -27,10 +28,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from peewee import InterfaceError, OperationalError
 
-from chatd.dsn import DATABASE_PASSWORD_ENV, password_advice
+from chatd.dsn import DATABASE_PASSWORD_ENV, password_advice, redacted
 from chatd.store.rows import DatabaseUnreachable
 
 log = logging.getLogger("chatd.store")
@@ -59,6 +61,13 @@ def cannot_open(where: str, source: str, reason: str) -> str:
     return text
 
 
+def database_refusal(database: str, error: BaseException) -> str:
+    """``cannot_open`` of the configured ``database`` (a path or URL, its password hidden here)
+    for ``error``, a DatabaseUnreachable or DatabaseRefused: what ``chatd start`` and every
+    command that opens the store say, one line."""
+    return cannot_open(redacted(database), "key 'database'", str(error))
+
+
 class Health:
     """The outage of one store's database, noted by every thread that uses it."""
 
@@ -68,6 +77,9 @@ class Health:
         self._lock = threading.Lock()  # reader threads, the writer thread and the loop all note and read
         self._down_since: float | None = None  # time.monotonic() of the first failure of the outage
         self._reason = ""
+        # Called with True when an outage begins and False when it ends, in the thread that noted
+        # it, outside the lock; None: nobody listens.
+        self.watch: Callable[[bool], None] | None = None
 
     def is_failure(self, error: BaseException) -> bool:
         """True if ``error`` is a failure of the database rather than of chatd."""
@@ -83,6 +95,8 @@ class Health:
             self._reason = reason
         if first:
             log.warning("database unreachable: %s", reason)
+            if self.watch is not None:
+                self.watch(True)
         return DatabaseUnreachable(reason)
 
     def answered(self) -> None:
@@ -93,6 +107,8 @@ class Health:
             since, self._down_since = self._down_since, None
         if since is not None:
             log.warning("database back after %.1f s", time.monotonic() - since)
+            if self.watch is not None:
+                self.watch(False)
 
     def down(self) -> tuple[str, float] | None:
         """None while the database answers (as its last use found it), else (the

@@ -282,6 +282,12 @@ def schema_version(db: Database) -> int:
     return int(row.value) if row else 0
 
 
+def newer_schema(version: int) -> str:
+    """Why a database of schema ``version``, above SCHEMA_VERSION, is refused, and what to do."""
+    return (f"database schema version {version} is newer than this chatd understands ({SCHEMA_VERSION}); "
+            f"upgrade chatd or restore a backup")
+
+
 def migrate(db: Database) -> int:
     """Create or upgrade the schema; return the version the database is now at.
     SchemaError if it is newer than this chatd, or a step breaks a foreign key.
@@ -290,10 +296,7 @@ def migrate(db: Database) -> int:
     searchindex.register(db)  # the search index's triggers call it (chatd.store.searchindex)
     version = schema_version(db)
     if version > SCHEMA_VERSION:
-        raise SchemaError(
-            f"database schema version {version} is newer than this chatd understands "
-            f"({SCHEMA_VERSION}); upgrade chatd or restore a backup"
-        )
+        raise SchemaError(newer_schema(version))
     if version == 0:
         with db.atomic():
             _create(db)

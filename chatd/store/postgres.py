@@ -41,12 +41,12 @@ import psycopg
 
 from chatd.dsn import redacted
 from chatd.store.base import Store
+from chatd.store.living import RecipientDeleted, living
 from chatd.store.rows import (
     COLUMNS,
     SELECT,
     Draft,
     MessageRow,
-    NoSuchUser,
     Stored,
     StoreUnavailable,
     new_row,
@@ -112,6 +112,10 @@ def stored_cid(cid: str | None) -> str | None:
 
 class PostgresStore(Store):
     shared = True  # other nodes write the same database
+    probed = True  # a server, asked while down whether it is back (chatd.store.outage)
+    # A write on a user's behalf and the user's erasure wait for each other (chatd.store.living).
+    share_user = " FOR KEY SHARE"
+    update_user = " FOR UPDATE"
 
     def __init__(self, url: str, batch_max: int = 512):
         # Unreachable, a lost or terminated connection, disk full, out of resources: OperationalError.
@@ -165,12 +169,10 @@ class PostgresStore(Store):
 
     def _insert(self, d: Draft) -> Stored:
         conn: psycopg.Connection = self.db.connection()  # psycopg itself: this is the hottest write
+        living(self, d.sender_id)  # in this transaction: a deletion is wholly before or after (chatd.store.living)
         recipient_name = pair = None
         if d.recipient_id is not None:
-            found = conn.execute('SELECT name FROM "user" WHERE id = %s', (d.recipient_id,)).fetchone()
-            if found is None:
-                raise NoSuchUser(d.recipient_id)
-            recipient_name = found[0]
+            recipient_name = living(self, d.recipient_id, RecipientDeleted)
             pair = pair_key(d.sender_id, d.recipient_id)
             sql = INSERT_TO_SELF if d.sender_id == d.recipient_id else INSERT_PRIVATE
         else:

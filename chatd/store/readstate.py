@@ -20,6 +20,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chatd.mentions import like, resolve, stored
+from chatd.store.living import living
 from chatd.store.schema import pair_key
 
 if TYPE_CHECKING:
@@ -86,9 +87,11 @@ class ReadStateStore:
 
     def follow(self, user_id: int, room_id: int) -> asyncio.Future:
         """The user joined the room: → its ``last_read``; a room joined for the first time (or
-        again after a leave) is read up to its newest message."""
+        again after a leave) is read up to its newest message. UserDeleted: the user was deleted
+        meanwhile (``chatd.store.living``: its erased read state must not come back)."""
         def job() -> int:
             q, db = self._store._q, self._store.db
+            living(self._store, user_id)
             db.execute_sql(q("INSERT INTO room_read (user_id, room_id, last_read) SELECT ?, ?, "
                              "coalesce(max(id), 0) FROM message WHERE room_id = ? "
                              "ON CONFLICT (user_id, room_id) DO NOTHING"), (user_id, room_id, room_id))

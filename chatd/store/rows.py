@@ -42,6 +42,23 @@ class DatabaseUnreachable(Exception):
     driver's reason (``chatd.store.health``)."""
 
 
+class DatabaseRefused(Exception):
+    """What is at the configured ``database`` is not a database chatd may use, and is left
+    as it is: not an SQLite file, another application's tables, damaged, a directory, or a
+    schema newer than this chatd (``chatd.store.sqlitefile``). Not an outage: trying again
+    changes nothing. str(): the problem and what to do; the caller names the key and the place."""
+
+
+class NotChatd(DatabaseRefused):
+    """What is there was never chatd's database (a directory, a file that is not SQLite's,
+    another application's database): not even ``chatd restore`` replaces it."""
+
+
+class NoDatabase(DatabaseRefused):
+    """There is no chatd database at the configured place (nothing, an empty file, an SQLite
+    file without tables), and the command only reads or changes what is there: it makes none."""
+
+
 # The highest user id a store hands out, and so the highest a recipient can be: the
 # PostgreSQL store's channel lock keys (2·id, 2·id + 1, chatd.store.postgres) must fit
 # in a bigint. A larger id, which the protocol lets a client send, names no one.

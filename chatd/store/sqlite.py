@@ -19,9 +19,11 @@ import sqlite3
 
 from peewee import SqliteDatabase
 
+from chatd.store import sqlitefile
 from chatd.store.base import Store
 from chatd.store.checkpoints import WAL_FILE_LIMIT, Checkpoints
-from chatd.store.rows import SELECT, Draft, MessageRow, NoSuchUser, Stored, new_row, newly_stored
+from chatd.store.living import RecipientDeleted, living
+from chatd.store.rows import SELECT, Draft, MessageRow, Stored, new_row, newly_stored
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
@@ -44,7 +46,9 @@ def _prev_in_inbox(sql: sqlite3.Connection, user_id: int, before: int) -> int:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False):
+    def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False,
+                 create: bool = True):
+        """``create``: make a database where there is none (``chatd.store.sqlitefile``)."""
         super().__init__(SqliteDatabase(
             path,
             pragmas={
@@ -58,7 +62,11 @@ class SqliteStore(Store):
         self.path = path
         # Other processes write this database too: see the module's docstring.
         self.shared = shared
+        self.create = create
         self.checkpoints: Checkpoints | None = None  # the writer's WAL checkpoints, while it runs
+
+    def _check_file(self) -> None:
+        sqlitefile.check(self.path, self.create)
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
         self.checkpoints = Checkpoints(self.path)
@@ -76,12 +84,10 @@ class SqliteStore(Store):
 
     def _insert(self, d: Draft) -> Stored:
         sql = self.db.connection()  # sqlite3 itself: this is the hottest write
+        living(self, d.sender_id)  # in this transaction: a deletion is wholly before or after (chatd.store.living)
         recipient_name = pair = None
         if d.recipient_id is not None:
-            found = sql.execute('SELECT name FROM "user" WHERE id = ?', (d.recipient_id,)).fetchone()
-            if found is None:
-                raise NoSuchUser(d.recipient_id)
-            recipient_name = found[0]
+            recipient_name = living(self, d.recipient_id, RecipientDeleted)
             pair = pair_key(d.sender_id, d.recipient_id)
         channels = d.channels()
         ts = now_ms()

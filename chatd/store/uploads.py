@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from chatd.store.living import living
 from chatd.store.schema import now_ms
 
 if TYPE_CHECKING:
@@ -89,7 +90,8 @@ class UploadStore:
              thumb: bytes | None, quota: int) -> asyncio.Future:
         """Store a file of ``owner_id`` (``name`` and ``kind`` as ``chatd.filetypes`` made them; an
         image's size and thumbnail) → its UploadRow; QuotaExceeded when the owner's files would then
-        pass ``quota`` bytes (0: no limit), nothing stored."""
+        pass ``quota`` bytes (0: no limit), nothing stored; UserDeleted: the owner was deleted meanwhile
+        (``chatd.store.living``)."""
         store = self._store
         row = UploadRow(new_id(), owner_id, name, kind, len(data), hashlib.sha256(data).hexdigest(), width, height,
                         None if thumb is None else len(thumb), now_ms(), None)
@@ -97,6 +99,7 @@ class UploadStore:
         def job() -> UploadRow:
             db, q = store.db, store._q
             with db.atomic():  # a savepoint: the row and every chunk, or nothing
+                living(store, owner_id)
                 if quota:
                     used = db.execute_sql(q("SELECT coalesce(sum(size), 0) FROM upload WHERE owner_id = ?"),
                                           (owner_id,)).fetchone()[0]

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from chatd.protocol import attachment_ref
 from chatd.store.changes import decorate, next_rev
+from chatd.store.living import DELETED
 from chatd.store.moderation import tombstone
 from chatd.store.rows import SELECT, USER_ID_MAX, MessageRow
 from chatd.store.schema import now_ms
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from chatd.store import Store
 
 ANONYMOUS = "[deleted]"  # the name a deleted user's row and messages keep
-DELETED = "deleted"  # the kind of a deleted user: no token, app token or name signs in as it
 PAGE_ROWS = 1000  # messages read per page of an export
 FIND_MAX = 20  # users listed for one name
 
@@ -157,7 +157,8 @@ def erase_identity(store: Store, user_id: int) -> str | None:
     or None if there is no such user."""
     db, q = store.db, store._q
     with db.atomic():
-        row = db.execute_sql(q('SELECT kind FROM "user" WHERE id = ?'), (user_id,)).fetchone()
+        # FOR UPDATE (PostgreSQL): a write on the user's behalf in flight commits first (chatd.store.living).
+        row = db.execute_sql(q('SELECT kind FROM "user" WHERE id = ?') + store.update_user, (user_id,)).fetchone()
         if row is None:
             return None
         db.execute_sql(q('UPDATE "user" SET name = ?, kind = ?, external_id = NULL, roles = ?, '

@@ -50,12 +50,12 @@ from collections.abc import Awaitable
 from typing import Any
 
 from chatd import metrics
-from chatd.chat import Chat
+from chatd.chat import Chat, deleted_refusal
 from chatd.paging import REQUEST_HIGH_WATER_SHARE, SEND_BUFFER_SHARE
 from chatd.protocol import DATABASE_UNREACHABLE, LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
-from chatd.store import DatabaseUnreachable, WriterClosed
+from chatd.store import DatabaseUnreachable, RecipientDeleted, UserDeleted, WriterClosed
 from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
 
@@ -260,6 +260,8 @@ class ChatConnection(asyncio.BufferedProtocol):
         """Answer a request that failed with an ``error`` frame. Cannot fail
         itself: ``error_frame`` builds a frame that always encodes."""
         cid = getattr(req, "cid", None)
+        if isinstance(error, (UserDeleted, RecipientDeleted)):  # a deletion raced the request (chatd.store.living)
+            error = deleted_refusal(error)
         if isinstance(error, ProtocolError):
             # Checks deep in the chat logic do not know the cid; the request does.
             frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid,

@@ -38,13 +38,13 @@ from typing import Any
 import tornado.web
 
 from chatd.auth.bearer import credentials
-from chatd.chat import Chat
+from chatd.chat import Chat, deleted_refusal
 from chatd.durations import duration_text, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
 from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError, attachment_ref
 from chatd.ratelimit import BucketTable
-from chatd.store import DatabaseUnreachable
+from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
 from chatd.strictjson import displayable
 from chatd.web.early import EarlyRefusals
@@ -67,9 +67,11 @@ class Refused(tornado.web.HTTPError):
     """An upload or a file refused: its HTTP ``status`` and the body's ``code`` and message.
     Raised in a handler, ``write_error`` answers it (Tornado logs no traceback for an HTTPError)."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None):
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None,
+                 details: dict[str, Any] | None = None):
         super().__init__(status)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+        self.details = details or {}  # the message's detail as fields (docs/protocol.md, "error")
 
 
 class Uploads:
@@ -112,23 +114,28 @@ class Uploads:
         if kind is None or kind not in cfg.types:
             allowed = ", ".join(cfg.types) or "none"
             raise Refused(415, Code.UNSUPPORTED_TYPE, f"this kind of file is not accepted (by its content); "
-                                                      f"accepted: {allowed}")
+                                                      f"accepted: {allowed}", details={"accepted": list(cfg.types)})
         width = height = thumb = None
         if kind in IMAGE_TYPES:
             loop = asyncio.get_running_loop()
             try:
                 image = await loop.run_in_executor(self.images, clean, data, kind, cfg.max_pixels, THUMB_PX)
             except ImageRefused as e:
-                raise Refused(413 if e.code == Code.IMAGE_TOO_LARGE else 422, e.code, str(e)) from None
+                status = 413 if e.code == Code.IMAGE_TOO_LARGE else 422
+                raise Refused(status, e.code, str(e), details=e.details) from None
             data, width, height, thumb = image
         try:
             row = await self.chat.store.uploads.save(user_id, safe_name(name, kind), kind, data, width, height,
                                                      thumb, cfg.quota_bytes)
         except QuotaExceeded as e:
             raise Refused(413, Code.QUOTA_EXCEEDED, f"your files take {e.used} of your {e.quota} bytes; this one "
-                                                    "does not fit: delete messages with files to make room") from None
+                                                    "does not fit: delete messages with files to make room",
+                          details={"used": int(e.used), "quota": e.quota}) from None  # PostgreSQL: a Decimal sum
         except DatabaseUnreachable:
             raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+        except UserDeleted as e:  # deleted while the file came (chatd.store.living)
+            refused = deleted_refusal(e)
+            raise Refused(410, refused.code, refused.message) from None
         return attachment_ref(row.shown())
 
 
@@ -144,8 +151,8 @@ class _Json:
             self.set_header("Retry-After", str(whole_seconds(error.retry_after)))  # type: ignore[attr-defined]
         if error.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')  # type: ignore[attr-defined]
-        self.answer(error.status, {"error": {"code": str(error.code),
-                                             "message": displayable(error.message, ERROR_MESSAGE_MAX)}})
+        message = displayable(error.message, ERROR_MESSAGE_MAX)
+        self.answer(error.status, {"error": {"code": str(error.code), "message": message, **error.details}})
 
     def answer(self, status: int, body: dict[str, Any]) -> None:
         if self._finished:  # type: ignore[attr-defined]
@@ -217,7 +224,7 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             raise Refused(413, Code.FILE_TOO_LARGE, f"the file is {int(length)} bytes; at most {self.limit} "
-                                                    "are accepted")
+                                                    "are accepted", details={"size": int(length), "limit": self.limit})
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:  # a refused upload's body is dropped as it comes
@@ -225,7 +232,7 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         if len(self.body) + len(chunk) > self.limit:  # chunked: no Content-Length said how much
             self.body = bytearray()
             error = Refused(413, Code.FILE_TOO_LARGE, f"the file is more than {self.limit} bytes; at most "
-                                                      f"{self.limit} are accepted")
+                                                      f"{self.limit} are accepted", details={"limit": self.limit})
             if self.answer_now(error):  # always: a body is coming
                 self.refuse(error)
             return
@@ -235,7 +242,7 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         if self.held is not None:  # refused at the headers (prepare)
             raise self.held
         if not self.body:
-            raise Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty")
+            raise Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty", details={"empty": True})
         try:
             ref = await self.uploads.store(self.user_id, self.name, bytes(self.body))
         finally:

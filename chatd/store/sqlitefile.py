@@ -1,0 +1,114 @@
+"""What is at the configured SQLite ``database`` path, asked before chatd's own connection
+touches it: a chatd database, none yet, or a file chatd must leave as it is.
+
+    check("/var/lib/chatd/chatd.db", create=True)    # None, or DatabaseRefused(why, what to do)
+    check("/var/lib/chatd/chatd.db", create=False)   # also NoDatabase when there is none yet
+
+chatd's connection sets ``journal_mode=wal``, which rewrites the file's header, and then
+makes its tables: opened blind, another application's SQLite file would become half
+chatd's. So this looks first, reading only (a plain read-write connection that never
+writes: one opened read-only would leave SQLite's -wal and -shm behind,
+sqlite.org/wal.html#readonly):
+
+- nothing there, a zero-length file, an SQLite file without tables: no chatd database
+  yet. One is made there by what makes one (``create``: ``chatd start``, ``apikey create``,
+  ``admin create``: SQLite makes a database of an empty file, so ``touch``, ``chown`` and
+  then a first start works); any other command makes nothing (``NoDatabase``).
+- a chatd database of a schema newer than this chatd: ``DatabaseRefused``, as the store's
+  migration would (``chatd.store.migrations.migrate``), but before anything is made.
+- a directory, a file that is not SQLite's (its first 16 bytes are not SQLite's header,
+  sqlite.org/fileformat.html#magic_header_string), one SQLite cannot read (damaged), one
+  holding tables but no chatd ``meta`` table (another application's): ``DatabaseRefused``,
+  the file untouched; ``NotChatd`` for those that are none of chatd's at all (not the
+  damaged one: ``chatd restore`` replaces that, and only that).
+
+A file SQLite cannot open at all (no permission, locked past the busy timeout) is left to
+the store's own connection, whose error is an outage (``DatabaseUnreachable``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import urllib.parse
+
+from chatd.store.migrations import SCHEMA_VERSION, newer_schema
+from chatd.store.rows import DatabaseRefused, NoDatabase, NotChatd
+
+MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+SHOWN_BYTES = 16  # bytes of a foreign file's start quoted in the refusal
+SHOWN_TABLES = 3  # tables of another application's database named in the refusal
+LEAVE = "chatd leaves it as it is: set `database` to another path, or move the file away"
+MAKE = "`chatd start` makes one there, or set `database` to the database's path"
+
+
+def check(path: str, create: bool) -> None:
+    """DatabaseRefused if ``path`` holds something that is not a chatd database; NoDatabase
+    if it holds no database and not ``create``; None when chatd may open it."""
+    if os.path.isdir(path):
+        raise NotChatd(f"it is a directory; {LEAVE}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(MAGIC))
+    except FileNotFoundError:
+        return _none("there is no database there", create)
+    except OSError:
+        return  # (unreadable: the store's connection says why)
+    if head and head != MAGIC:
+        raise NotChatd(f"it is not an SQLite database (it begins with {head[:SHOWN_BYTES]!r}); {LEAVE}")
+    if not head and not _size(path + "-wal"):  # (a new database's first pages may be in its WAL alone)
+        return _none("it is an empty file, no database yet", create)
+    found = _tables(path)
+    if found is None:
+        return
+    tables, version = found
+    if not tables:
+        return _none("it is an SQLite database without tables, no chatd database yet", create)
+    if version is not None and version > SCHEMA_VERSION:
+        raise DatabaseRefused(newer_schema(version))
+    if version is None:
+        shown = ", ".join(sorted(tables)[:SHOWN_TABLES]) + (", ..." if len(tables) > SHOWN_TABLES else "")
+        raise NotChatd(f"it is another application's SQLite database (tables {shown}; no "
+                              f"schema version in a chatd `meta` table); {LEAVE}")
+
+
+def _none(what: str, create: bool) -> None:
+    if not create:
+        raise NoDatabase(f"{what}; this command reads or changes a database and makes none: {MAKE}")
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _uri(path: str) -> str:
+    """An SQLite URI of ``path`` that opens it read-write and never makes it."""
+    return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+
+
+def _version(db: sqlite3.Connection) -> int | None:
+    """The schema version the ``meta`` table of ``db`` holds; None if none (another application's)."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:  # a `meta` of other columns
+        return None
+    return int(row[0]) if row and str(row[0]).isdigit() else None
+
+
+def _tables(path: str) -> tuple[set[str], int | None] | None:
+    """The tables in the database at ``path``, and the chatd schema version it records (every
+    chatd database does: ``chatd.store.migrations``), or None; None when SQLite cannot open it
+    (the store's own connection then says why). DatabaseRefused if SQLite finds it damaged."""
+    try:
+        with contextlib.closing(sqlite3.connect(_uri(path), uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return tables, _version(db) if "meta" in tables else None
+    except sqlite3.OperationalError:
+        return None  # no permission, locked, gone meanwhile: the store's connection says why
+    except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+        raise DatabaseRefused(f"SQLite cannot read it ({e}): it is damaged; `chatd restore` puts a backup in "
+                              f"its place") from None

@@ -1,0 +1,152 @@
+"""End to end: what is at the configured ``database`` that chatd must not use — a text file,
+another application's SQLite database, a damaged one, a directory, a chatd database of a newer
+schema — refuses ``chatd start`` (foreground and ``-d``) and every command that opens the
+store, in one line naming the key, the file and the problem, with no traceback, the file left
+as it was and nothing made beside it; and the commands that only read or change what is there
+refuse where there is no database, making none (docs/operations.md, "The database file").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chatd.status import ExitStatus
+from chatd.store import open_store
+from tests.ops_fixtures import Chatd
+from tests.test_lifecycle_refusals import snapshot
+
+# Every command that opens the store, as an operator types it (PATH: a backup's target).
+COMMANDS = [("start",), ("start", "-d"), ("apikey", "list"), ("apikey", "create", "shop", "--scope", "read"),
+            ("apikey", "revoke", "shop"), ("admin", "list"), ("admin", "remove", "root"), ("purge",),
+            ("purge", "--dry-run"), ("user", "export", "1"), ("user", "delete", "1", "--yes"), ("backup", "PATH"),
+            ("migrate-store", "postgresql://chatd@127.0.0.1:1/chatd")]  # (refused before any connection)
+# A few of them, one of each way in, for the kinds of file past the first.
+SOME = [("start",), ("start", "-d"), ("apikey", "create", "shop", "--scope", "read"), ("user", "export", "1"),
+        ("backup", "PATH")]
+# The commands that only read, or change what is there: none of them makes a database.
+NEEDING_ONE = [c for c in COMMANDS if c[0] not in ("start",) and c[:2] not in (("apikey", "create"),)]
+
+
+def _text(path: Path) -> None:
+    path.write_text("these are my notes, not a database\n" * 20)
+
+
+def _other_application(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE songs (title TEXT)")
+        db.execute("CREATE TABLE meta (name TEXT, size INTEGER)")  # a `meta` that is not chatd's
+        db.execute("INSERT INTO songs VALUES ('a')")
+    db.close()
+
+
+def _damaged(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x TEXT)")
+        db.executemany("INSERT INTO t VALUES (?)", [("x" * 100,)] * 500)
+    db.close()
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # the first page's tree: sqlite_master unreadable
+    path.write_bytes(bytes(data))
+
+
+def _directory(path: Path) -> None:
+    path.mkdir()
+    (path / "inside").write_text("kept")
+
+
+def _newer_schema(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO meta VALUES ('schema_version', '999')")
+    db.close()
+
+
+KINDS = {"text": (_text, "it is not an SQLite database"),
+         "another application's": (_other_application, "another application's SQLite database"),
+         "damaged": (_damaged, "it is damaged"),
+         "directory": (_directory, "it is a directory"),
+         "newer schema": (_newer_schema, "newer than this chatd")}
+
+
+def _tree(directory: Path) -> dict[str, bytes | str]:
+    """``snapshot`` reaching into directories too."""
+    return {str(p.relative_to(directory)): "dir" if p.is_dir() else p.read_bytes()
+            for p in sorted(directory.rglob("*")) if not p.is_socket()}
+
+
+def _run(d: Chatd, command: tuple[str, ...]):
+    return d.cli(*(str(d.dir.parent / f"{d.dir.name}-backup.db") if a == "PATH" else a for a in command))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_what_is_not_a_chatd_database_is_refused_in_one_line_and_left_as_it_is(chatd_install: Chatd, kind: str):
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    make, problem = KINDS[kind]
+    make(database)
+    found = _tree(d.dir)
+    for command in COMMANDS if kind == "text" else SOME:
+        result = _run(d, command)
+        where = " ".join(command)
+        assert result.returncode == ExitStatus.ERROR, (where, result.stderr)
+        if command[0] == "start" and kind == "directory":  # said before anything, as check-config says it
+            assert f"key 'database': cannot write {database}: it is a directory" in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+            continue
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("chatd: "), (where, result.stderr)
+        assert "key 'database'" in lines[0] and str(database) in lines[0] and problem in lines[0], (where, lines[0])
+        assert _tree(d.dir) == found, f"{where}: the file as it was, nothing made beside it"
+        assert not (d.dir.parent / f"{d.dir.name}-backup.db").exists(), where
+
+
+@pytest.mark.parametrize("there", ["nothing", "an empty file"])
+def test_commands_that_need_a_database_make_none(chatd_install: Chatd, there: str):
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    if there == "an empty file":
+        database.touch()  # what a start would make a database of; these commands do not
+    found = snapshot(d.dir)
+    for command in NEEDING_ONE:
+        result = _run(d, command)
+        where = " ".join(command)
+        assert result.returncode == ExitStatus.ERROR, (where, result.stdout, result.stderr)
+        assert f"cannot open the database at {database} (key 'database'): " in result.stderr, (where, result.stderr)
+        assert "makes none" in result.stderr and "Traceback" not in result.stderr, (where, result.stderr)
+        assert snapshot(d.dir) == found, f"{where} made nothing"
+        assert not (d.dir.parent / f"{d.dir.name}-backup.db").exists(), f"{where}: no backup of nothing"
+    # What a first start would find may be made before it: an API key (and then the database).
+    result = d.cli("apikey", "create", "shop", "--scope", "read")
+    assert result.returncode == 0, result.stderr
+    assert d.cli("apikey", "list").returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["text", "another application's", "directory"])
+def test_a_restore_replaces_no_file_that_was_never_chatds(chatd_install: Chatd, tmp_path: Path, kind: str):
+    """A damaged chatd database is what a restore is for; a file that was never one is not
+    replaced by the backup."""
+    d = chatd_install
+    backup = tmp_path / "backup.db"
+    open_store(str(backup), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    database = d.dir / "chatd.db"
+    make, problem = KINDS[kind]
+    make(database)
+    found = _tree(d.dir)
+    result = d.cli("restore", str(backup))
+    assert result.returncode == ExitStatus.ERROR, result.stderr
+    assert f"chatd: restore: cannot open the database at {database} (key 'database'): " in result.stderr
+    assert problem in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert _tree(d.dir) == found, "the file as it was, nothing made beside it"
+
+
+def test_check_config_says_what_start_would(chatd_install: Chatd):
+    d = chatd_install
+    assert d.cli("check-config").returncode == 0, "no database yet: start makes one"
+    _other_application(d.dir / "chatd.db")
+    result = d.cli("check-config")
+    assert result.returncode == ExitStatus.CONFIG, result.stderr
+    assert (f"chatd: start would refuse: cannot open the database at {d.dir / 'chatd.db'} (key 'database'): it is "
+            f"another application's SQLite database") in result.stderr, result.stderr
