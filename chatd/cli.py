@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("backup", metavar="BACKUP", help="a file written by `chatd backup`")
     move = command("migrate-store", "copy the SQLite database into an empty PostgreSQL database, while the "
                    "server is stopped",
-                   "Copies everything (users, sign-ins, rooms, messages with their ids, the token secret and the "
-                   "epoch), so that tokens and clients' positions keep working; then prints the `database:` "
+                   "Copies every table (users, sign-ins, rooms, messages with their ids, uploads, bans, mutes, "
+                   "admin accounts..., the token secret and the epoch) and lists each with its rows, so that "
+                   "tokens and clients' positions keep working; then prints the `database:` "
                    "line for chatd.yaml. The password may come from `database_password_file` or "
                    "$CHATD_DATABASE_PASSWORD.")
     move.add_argument("url", metavar="URL", help="postgresql://USER@HOST[:PORT]/DATABASE, an empty database")

@@ -147,13 +147,14 @@ def cmd_status(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         ("listen", s["listen"]),
         *([("workers", len(workers))] if workers else []),
         ("connections", s["connections"]),
-        ("users online", s["users_online"]),
+        ("users online", users_online(s)),
         ("rooms", s["rooms"]),
         ("messages", f"{_unknown(s['messages_stored'])} stored, {s['messages_since_start']} since start, "
                      f"{s['messages_per_second']:.2f}/s over the last minute"),
         ("memory", f"{size_text(s['rss_bytes'])} RSS{', all processes' if workers else ''}"),
         ("database", _database(s)),
         ("epoch", _epoch(s)),
+        *([("bus", _bus(s["bus"]))] if "bus" in s else []),  # (a server older than the key has none)
         *([("webhooks", _webhooks(s["webhooks"]))] if s.get("webhooks") else []),
         ("config", s["config"]),
         ("log", s["logfile"]),
@@ -348,6 +349,24 @@ def _database(status: dict[str, Any]) -> str:
         return f"{status['database']}: unreachable ({unreachable})"
     size = status["database_bytes"]
     return f"{status['database']} ({'size unknown' if size is None else size_text(size)})"
+
+
+def users_online(status: dict[str, Any]) -> str:
+    """The users-online row: this server's (node's) users, and on a cluster every node's as it knows them."""
+    cluster = status.get("users_online_cluster")  # None in one process (and from a server older than the key)
+    if cluster is None:
+        return str(status["users_online"])
+    return f"{status['users_online']} on this node, {cluster} on the whole cluster"
+
+
+def _bus(bus: dict[str, Any] | None) -> str:
+    """The bus row: in-process, or where Redis is and whether this server is connected to it."""
+    if bus is None:
+        return "in-process (one node, no cluster)"
+    if bus["connected"]:
+        return f"{bus['url']}: connected"
+    return (f"{bus['url']}: NOT connected (reconnecting; the other nodes do not hear this one meanwhile, "
+            "and /readyz answers 503)")
 
 
 def _webhooks(figures: dict[str, int]) -> str:

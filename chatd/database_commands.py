@@ -221,17 +221,25 @@ def cmd_migrate_store(args: argparse.Namespace, config: Config, stdout: TextIO, 
     finally:
         _release(held)
     print(f"copied {config.database} to {redacted(args.url)}", file=stdout)
-    for table, label in TRANSFER_LABELS.items():
-        print(f"  {label:<13} {counts[table]}", file=stdout)
+    width = max(map(len, TRANSFER_LABELS.values()))
+    for table, count in counts.items():  # a table without a label (a bug) is still listed, by its name
+        print(f"  {TRANSFER_LABELS.get(table, table):<{width}} {count}", file=stdout)
     print(f"The token secret and the epoch came along: tokens and clients' positions stay valid. Stop using "
           f"{config.database} (keep it as a backup), and put this line in {config.source or 'chatd.yaml'}:\n"
           f"database: {redacted(args.url)}", file=stdout)
     return ExitStatus.OK
 
 
-TRANSFER_LABELS = {"user": "users", "sign_in": "sign-ins", "room": "rooms", "room_key": "room keys",
-                   "message": "messages", "api_key": "API keys",
-                   "api_idempotency": "idempotency keys", "meta": "meta rows"}
+# Every table migrate-store copies (chatd.store.transfer.TABLES and meta), as its summary names it, in its order.
+TRANSFER_LABELS = {
+    "meta": "meta rows", "user": "users", "sign_in": "sign-ins", "room": "rooms", "room_key": "room keys",
+    "room_member": "room members", "message": "messages", "api_key": "API keys", "api_idempotency": "idempotency keys",
+    "bot": "bots", "bot_room": "bot rooms", "event": "notifications", "audit_log": "audit log rows",
+    "admin_account": "admin accounts", "admin_account_key": "admin account keys", "admin_session": "admin sessions",
+    "mute": "mutes", "ban": "bans", "traffic": "traffic minutes", "reserved_name": "reserved names",
+    "upload": "uploads", "upload_chunk": "upload chunks", "reaction": "reactions", "counter": "counters",
+    "room_read": "read states", "conversation": "conversations", "name_hold": "name holds",
+}
 
 
 def _postgres_refused(command: str, stderr: TextIO) -> int:

@@ -151,6 +151,13 @@ def password_from(file: str, env_var: str, environ: dict[str, str] | None = None
     return environ.get(env_var, "").rstrip("\r\n") or None
 
 
+def password_advice(key: str, env_var: str) -> str:
+    """Where a password refused (or missing) came from, in the order ``password_from`` looks:
+    appended to an authentication error so the operator knows which source to fix."""
+    return (f"; the password comes from the file named by {key}, else ${env_var}, else the URL "
+            f"(docs/configuration.md, \"{key}\")")
+
+
 class EmptyPasswordFile(ValueError):
     """A password file whose first line is empty; ``file`` is its path."""
 

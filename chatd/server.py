@@ -40,7 +40,9 @@ from chatd.auth.tokens import TokenSigner
 from chatd.bus import Bus, BusUnavailable, new_node_id
 from chatd.bus.local import LocalBus
 from chatd.chat import Chat
+from chatd.cluster.membership import ClusterMismatch, Membership, fingerprint
 from chatd.cluster.names import RENEW_EVERY
+from chatd.cluster.split import CHECK_SECONDS, Split
 from chatd.config import Config, bus_url, reload_split, store_url
 from chatd.dsn import redacted
 from chatd.events import PURGE_EVERY
@@ -71,9 +73,9 @@ USER_DELETED_WAIT = 3.0
 
 
 # What stops a start-up without being a bug in chatd (the database cannot be opened or is
-# none chatd may use, its driver is missing, the bus cannot be reached): said in one line, the
-# traceback only at debug level.
-START_REFUSALS = (DatabaseUnreachable, DatabaseRefused, StoreUnavailable, BusUnavailable)
+# none chatd may use, its driver is missing, the bus cannot be reached, this node differs from
+# its cluster): said in one line, the traceback only at debug level.
+START_REFUSALS = (DatabaseUnreachable, DatabaseRefused, StoreUnavailable, BusUnavailable, ClusterMismatch)
 
 
 def log_start_failure(error: Exception, stopping: bool = False) -> None:
@@ -155,6 +157,7 @@ class Server:
         self._purging: asyncio.Task | None = None  # the purge of expired events under way
         self._cluster_tickers: list[PeriodicCallback] = []
         self.monitor: Monitor | None = None  # event-loop lag, gauges, traffic minutes (from serve on)
+        self.split: Split | None = None  # nodes on this database but off this bus (a Redis bus only; from open on)
 
     @property
     def port(self) -> int:
@@ -194,7 +197,10 @@ class Server:
         held = self.chat.identity.restore_holds()  # before anyone can ask for a name
         if held:
             log.info("%d names held for the users who had them before the start", held)
-        await self.bus.start(self.chat.cluster)
+        where = redacted(self.config.database)
+        await self.bus.start(self.chat.cluster, Membership(self.store.epoch.id, fingerprint(secret), where))
+        if hasattr(self.bus, "connected_since"):  # a Redis bus notes whom it hears (tests' in-process ones do not)
+            self.split = Split(self.bus, self.store.traffic, redacted(bus_url(self.config)))
         # Once the bus is heard, and with no await between: a room, ban or bot another node writes
         # before these reads is in them, one written after is told by its notice. (Read before, one
         # written meanwhile was missed until the next change: a room unknown here, a banned user or
@@ -245,6 +251,8 @@ class Server:
         if not self.chat.cluster.alone:
             self._cluster_tickers.append(PeriodicCallback(self.chat.cluster.tick,
                                                           self.config.cluster.heartbeat_interval * 1000))
+        if self.split is not None:
+            self._cluster_tickers.append(PeriodicCallback(self.split.check, CHECK_SECONDS * 1000))
         if self.chat.identity.claims is not None:
             self._cluster_tickers.append(PeriodicCallback(self.chat.identity.renew_names, RENEW_EVERY * 1000))
         for ticker in self._cluster_tickers:
@@ -361,7 +369,10 @@ class Server:
             "uptime_seconds": time.time() - self.started_at,
             "listen": self._address or self.config.listen,
             "connections": len(self.sockets),
-            "users_online": len(self.hub.users),
+            "users_online": len(self.hub.users),  # on this node (this process)
+            # on every node of the cluster, as this node knows it (chatd_users_online); None: one process
+            "users_online_cluster": self.chat.cluster.online_count() if self.chat and not self.chat.cluster.alone
+            else None,
             "rooms": len(self.hub.rooms),
             "messages_stored": db["messages"],
             "messages_since_start": self.chat.stored if self.chat else 0,
@@ -372,8 +383,16 @@ class Server:
             "database_unreachable": unreachable,
             "epoch": self.store.epoch.id,
             "restored": self.store.restored,
+            "bus": self.bus_state(),
             "webhooks": self.chat.webhooks.stats() if self.chat else None,
         }
+
+    def bus_state(self) -> dict[str, Any] | None:
+        """The bus for `chatd status`: None in one process (in-process bus), else ``{"url": where
+        (no password), "connected": whether items reach the other nodes now}`` — /readyz's test."""
+        if not self.config.bus:
+            return None
+        return {"url": redacted(bus_url(self.config)), "connected": self.bus.connected}
 
     async def _database_figures(self) -> tuple[dict[str, Any], str | None]:
         """(the store's stats, None), or (None figures, why there are none)."""

@@ -43,6 +43,7 @@ from collections.abc import Awaitable
 from typing import Any, TextIO, TypeVar
 
 from chatd import __version__, heap, logs
+from chatd.cluster.membership import ClusterMismatch
 from chatd.config import DEFAULTS, Config, ConfigError, load_config
 from chatd.control import ControlServer
 from chatd.daemon import (
@@ -158,7 +159,9 @@ class Service:
             if stop_asked.is_set():  # what was asked for: not a failure of this process
                 refuse(parent or successor, ExitStatus.ERROR, "stopped by a signal while starting", sys.stderr)
                 return ExitStatus.OK
-            return refuse(parent or successor, ExitStatus.ERROR, f"cannot start: {e}", sys.stderr)
+            # A node unlike its cluster (chatd.cluster.membership) is misconfigured, like a bad chatd.yaml.
+            status = ExitStatus.CONFIG if isinstance(e, ClusterMismatch) else ExitStatus.ERROR
+            return refuse(parent or successor, status, f"cannot start: {e}", sys.stderr)
         finally:
             for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)

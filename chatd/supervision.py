@@ -46,7 +46,7 @@ def combine(own: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any
     could read them); memory is every process's, the supervisor's included."""
     total = {**own, "connections": 0, "messages_since_start": 0, "messages_per_second": 0.0, "rooms": 0,
              "messages_stored": None, "database_bytes": None, "database_unreachable": None, "epoch": None,
-             "restored": None}
+             "restored": None, "bus": None, "users_online_cluster": None}
     users: set[int] = set()
     for a in answers:
         for key in ("connections", "messages_since_start", "messages_per_second", "rss_bytes"):
@@ -59,6 +59,10 @@ def combine(own: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any
         total["epoch"] = total["epoch"] or a["epoch"]
         total["restored"] = total["restored"] or a["restored"]
         users.update(a["user_ids"])
+        if a.get("users_online_cluster") is not None:  # each worker knows the whole cluster: the most any knows
+            total["users_online_cluster"] = max(total["users_online_cluster"] or 0, a["users_online_cluster"])
+        if a.get("bus"):  # the workers' one bus: connected while every worker's connection is
+            total["bus"] = {**a["bus"], "connected": a["bus"]["connected"] and (total["bus"] or a["bus"])["connected"]}
     total["users_online"] = len(users)
     total["messages_per_second"] = round(total["messages_per_second"], 3)
     return total

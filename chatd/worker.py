@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from chatd import heap, logs
+from chatd.cluster.membership import ClusterMismatch
 from chatd.config import config_from_values
 from chatd.control import dispatch
 from chatd.daemon import watchdog
@@ -130,7 +131,7 @@ class Worker:
             log_start_failure(e, stopping=self._stopping is not None)
             self.server = None
             self._finish(ExitStatus.ERROR)
-            return {"ok": False, "error": str(e)}
+            return {"ok": False, "error": str(e), "mismatch": isinstance(e, ClusterMismatch)}
         return {"ok": True, "pid": os.getpid()}
 
     async def _serve(self, _: dict[str, Any]) -> dict[str, Any]:

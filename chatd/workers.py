@@ -53,6 +53,7 @@ from typing import Any
 
 from chatd import __version__, metrics
 from chatd.child import Child, WorkerGone
+from chatd.cluster.membership import ClusterMismatch
 from chatd.config import Config, config_values, reload_split
 from chatd.daemon import KILL_MARGIN, READY_TIMEOUT
 from chatd.dsn import redacted
@@ -111,7 +112,9 @@ class WorkerSet:
             reply = await child.request("open", READY_TIMEOUT, config=config_values(self.config),
                                         source=str(self.config.source) if self.config.source else None)
             if not reply.get("ok"):
-                raise RuntimeError(f"worker {slot + 1}: {reply.get('error')}")
+                # unlike its cluster (chatd.cluster.membership): a configuration error, as in one process
+                refusal = ClusterMismatch if reply.get("mismatch") else RuntimeError
+                raise refusal(f"worker {slot + 1}: {reply.get('error')}")
             child.config = self.config
         except BaseException:
             child.kill()  # its exit is what starts another, if the set serves

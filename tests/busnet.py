@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from chatd.bus import Delivery, Notice, Receiver, new_node_id
 
@@ -44,8 +45,8 @@ class NetBus:
         self.silenced = False
         self.receiver: Receiver | None = None
 
-    async def start(self, receiver: Receiver) -> None:
-        self.receiver = receiver
+    async def start(self, receiver: Receiver, membership: Any = None) -> None:
+        self.receiver = receiver  # (membership: checked on a real Redis only, chatd.bus.redis)
 
     def publish(self, item: Delivery | Notice) -> None:
         if type(item) is Notice:

@@ -86,6 +86,11 @@ async def test_the_dashboard_shows_the_figures_and_draws_the_charts(server, user
     await expect(page.get_by_test_id("dash-users_online")).to_have_text("1")
     await expect(page.get_by_test_id("dash-bus")).to_have_text("in-process")
     await expect(page.get_by_test_id("dash-connections")).to_have_text("1")
+    # Each figure says whose it is: this node's connections, every node's users and per-minute connections.
+    labels = {"connections": "Connections (this node)", "users_online": "Users online (all nodes)"}
+    for key, label in labels.items():
+        await expect(page.locator(".figure", has=page.get_by_test_id(f"dash-{key}")).locator("dt")).to_have_text(label)
+    await expect(page.get_by_test_id("chart-connections")).to_have_attribute("aria-label", "Connections (all nodes)")
     for testid in ("chart-connections", "chart-messages"):
         line = page.get_by_test_id(testid).locator("polyline")
         await expect(line).to_have_count(1)

@@ -186,3 +186,17 @@ async def test_starting_without_redis_says_where_it_looked(redis_server):
     with pytest.raises(BusUnavailable) as refused:
         await asyncio.wait_for(bus.start(Recorder()), GENEROUS)
     assert f"127.0.0.1:{redis_server.port}" in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("given", ["none", "a wrong one"])
+async def test_a_password_redis_refuses_is_said_with_where_it_came_from(redis_server, given: str):
+    client = redis.Redis.from_url(redis_server.url)
+    await client.config_set("requirepass", "the-right-one")
+    await client.aclose()
+    url = redis_server.url if given == "none" else redis_server.url.replace("redis://", "redis://:wrong@")
+    with pytest.raises(BusUnavailable) as refused:
+        await asyncio.wait_for(RedisBus(url, new_node_id()).start(Recorder()), GENEROUS)
+    said = str(refused.value)
+    assert "the password comes from the file named by bus_password_file, else $CHATD_BUS_PASSWORD, else the URL" \
+        in said, said
+    assert "wrong" not in said and "the-right-one" not in said

@@ -22,12 +22,12 @@ async def test_a_node_starting_misses_no_room_ban_or_bot_written_meanwhile(clust
     bus = c.net.bus()
     start = bus.start
 
-    async def start_after_changes_elsewhere(receiver):  # made on a while the new node starts
+    async def start_after_changes_elsewhere(receiver, membership=None):  # made on a while the new node starts
         await a.chat.room_admin.create("garden", "plants")
         await a.chat.moderation.ban_address(ADMIN, "198.51.100.0/24", None, "abuse")
         await a.chat.bots.create("kite", "https://x.example/", [])
         await c.settle()  # their notices go by before the new node is on the bus
-        await start(receiver)
+        await start(receiver, membership)
 
     bus.start = start_after_changes_elsewhere
     late = Server(make_config(tmp_path, cluster=BEATS), bus=bus)

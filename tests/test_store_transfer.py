@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from chatd.daemon import PidFile
-from chatd.database_commands import cmd_migrate_store
+from chatd.database_commands import TRANSFER_LABELS, cmd_migrate_store
 from chatd.server import Server
 from chatd.status import ExitStatus
 from chatd.store import Draft
@@ -58,7 +58,11 @@ async def test_after_the_move_every_user_token_and_message_works(tmp_path, postg
 
     status, out, err = migrate_store(config, postgres_url)
     assert status == ExitStatus.OK, err
-    assert "messages      22" in out and "users         2" in out and f"database: {postgres_url}" in out
+    rows = dict(line.strip().rsplit(maxsplit=1) for line in out.splitlines() if line.startswith("  "))
+    assert rows["messages"] == "22" and rows["users"] == "2" and f"database: {postgres_url}" in out
+    # every table it copies is in the summary (uploads, bans, mutes, admin accounts... too), by its name
+    copied = ["meta", *(model._meta.table_name for model in transfer_module.TABLES)]
+    assert list(rows) == [TRANSFER_LABELS[table] for table in copied], out
 
     moved = Server(make_config(tmp_path, database=postgres_url))
     await moved.start()

@@ -32,7 +32,10 @@ Rules every bus keeps (docs/protocol.md, "Order and gaps"):
 from __future__ import annotations
 
 import secrets
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from chatd.cluster.membership import Membership
 
 
 class BusUnavailable(Exception):
@@ -102,7 +105,9 @@ class Bus(Protocol):
     node: str
     connected: bool  # whether items reach the other nodes now (always, in one process): /readyz
 
-    async def start(self, receiver: Receiver) -> None: ...
+    async def start(self, receiver: Receiver, membership: Membership | None = None) -> None:
+        """Start delivering to ``receiver``; with ``membership``, refuse (ClusterMismatch) to join
+        a cluster that differs from it, and apply nothing of nodes on another database epoch."""
 
     def publish(self, item: Delivery | Notice) -> None: ...
 

@@ -5,7 +5,7 @@ and for a Delivery the frame bytes as they are:
 
     head    7 bytes: format (2), kind (b"D" Delivery, b"N" Notice),
             length of the origin (1 byte), length of the header (4 bytes, big-endian)
-    origin  the node id, ASCII
+    origin  the node id, ASCII (chatd.bus.redis adds ".<database epoch>": nodes of another epoch are not heard)
     header  Delivery: [channels, id, prev]; Notice: [kind, body] (compact JSON)
     data    Delivery only: the WebSocket frame, untouched
 

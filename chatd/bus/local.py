@@ -8,6 +8,7 @@ called.
 from __future__ import annotations
 
 from chatd.bus import Delivery, Notice, Receiver
+from chatd.cluster.membership import Membership
 
 
 class LocalBus:
@@ -17,8 +18,8 @@ class LocalBus:
         self.node = node
         self._receiver: Receiver | None = None
 
-    async def start(self, receiver: Receiver) -> None:
-        self._receiver = receiver
+    async def start(self, receiver: Receiver, membership: Membership | None = None) -> None:
+        self._receiver = receiver  # one node: nobody to differ from
 
     def publish(self, item: Delivery | Notice) -> None:
         if self._receiver is None:

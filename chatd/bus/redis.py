@@ -28,6 +28,11 @@ is away up to OUTBOX_MAX items wait and go out on reconnection; past that
 they are dropped, and once back this node tells every node to fill from
 the store (a ``bus.lost`` notice).
 
+**What must match** (chatd.cluster.membership): ``start`` checks the cluster's record under
+``chatd:<db>:cluster`` (ClusterMismatch: the node must not start), and every PROBE_SECONDS the
+node checks and renews it. Each item's origin names the node's database epoch after its id
+(``<node>.<epoch>``); what comes from a node of another epoch is not applied (logged once per epoch).
+
 **Timing**: every PROBE_SECONDS a node publishes a ``bus.probe`` notice
 holding its monotonic clock; when Redis hands it back, the time it took
 (queue, round trip, Redis) is ``chatd_bus_latency_seconds``. The same clock
@@ -58,12 +63,13 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 
 from chatd import metrics
 from chatd.bus import BusUnavailable, Delivery, Notice, Receiver
 from chatd.bus.codec import BATCH, NOTICE, BadItem, decode, decode_batch, encode, encode_batch, kind, origin
-from chatd.dsn import redacted
+from chatd.cluster.membership import RECORD_TTL, ClusterMismatch, Membership, mismatch
+from chatd.dsn import BUS_PASSWORD_ENV, password_advice, redacted
 
 log = logging.getLogger("chatd.bus")
 
@@ -81,12 +87,23 @@ QUIET_SECONDS = 5.0  # without anything from Redis before the subscriber pings i
 RECONNECT_FIRST = 0.1  # seconds before the first try to reconnect, doubled on each failure ...
 RECONNECT_MAX = 2.0  # ... up to this; each wait is jittered (x0.5-1) so nodes do not come back in step
 CLOSE_FLUSH = 2.0  # seconds close() waits for the queue to be sent
+# What Redis says when it wants a password it was not given, or refuses the one given (redis-py raises
+# AuthenticationError for some, a plain ResponseError for others: HELLO's NOAUTH).
+PASSWORD_REFUSED = ("WRONGPASS", "NOAUTH", "invalid username-password pair", "Authentication required",
+                    "must be called with the client already authenticated", "without any password configured")
+RECORD_SUFFIX = ":cluster"  # the key of what must match (chatd.cluster.membership): the channel's name and this
+EPOCH_MARK = b"."  # in an origin, between the node id and its database's epoch
 
 
 def _ended(task: asyncio.Task) -> None:
     """A bus task's end: only a bug ends one before close(), and the bus is then half dead: say so."""
     if not task.cancelled() and task.exception() is not None:
         log.error("bus: the task %s failed; restart this node", task.get_name(), exc_info=task.exception())
+
+
+def _refused_password(error: BaseException) -> bool:
+    """Whether ``error`` is Redis refusing this node's password (or its lack of one)."""
+    return isinstance(error, AuthenticationError) or any(sign in str(error) for sign in PASSWORD_REFUSED)
 
 
 class RedisBus:
@@ -108,6 +125,16 @@ class RedisBus:
         self._connections: dict[str, AbstractConnection] = {}  # role → its connection now
         self._bad_items = 0  # items received that this node cannot read
         self._down: set[str] = set()  # the roles whose connection is being re-made
+        self._membership: Membership | None = None  # what this node must share with the cluster (None: unchecked)
+        self._epoch = b""  # this node's database epoch: items of another are not applied
+        self._foreign: set[bytes] = set()  # the other epochs heard on the bus (each logged once)
+        self._differences: list[str] = []  # how the cluster's record differs from this node now (logged on change)
+        # Wall-clock seconds since when both connections have been up without a break (None: not now):
+        # what this node heard since then is all the others published (chatd.cluster.split).
+        self.connected_since: float | None = None
+        # The nodes heard on the bus (their notices: every node publishes a sync at its start and a probe
+        # every PROBE_SECONDS), by node id; a few bytes per node that ever ran while this one did.
+        self.heard: set[str] = set()
 
     @property
     def connected(self) -> bool:
@@ -116,16 +143,28 @@ class RedisBus:
 
     # Bus
 
-    async def start(self, receiver: Receiver) -> None:
-        """Connect, subscribe, and start delivering to ``receiver``."""
+    async def start(self, receiver: Receiver, membership: Membership | None = None) -> None:
+        """Connect, subscribe, and start delivering to ``receiver``. With ``membership``, first
+        check it against the cluster's record (chatd.cluster.membership): ClusterMismatch if it
+        differs; and from then on items of nodes on another database epoch are not applied."""
+        if membership is not None:
+            self._membership = membership
+            self._epoch = membership.epoch.encode("ascii")
+            self._origin = self.node.encode("ascii") + EPOCH_MARK + self._epoch
         try:
             subscriber = await self._connect("sub")
             await self._subscribe(subscriber)
             publisher = await self._connect("pub")
+            differences = await self._check(publisher)
         except (RedisError, OSError) as e:
             await self._disconnect()
-            raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}") from None
+            advice = password_advice("bus_password_file", BUS_PASSWORD_ENV) if _refused_password(e) else ""
+            raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}{advice}") from None
+        if differences:
+            await self._disconnect()
+            raise ClusterMismatch(mismatch(self._where, differences))
         self._receiver = receiver
+        self.connected_since = time.time()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read(subscriber), name="chatd-bus-read"),
                        loop.create_task(self._write(publisher), name="chatd-bus-write"),
@@ -191,6 +230,7 @@ class RedisBus:
         """A connection again after ``error``, however long it takes (logged once each way)."""
         lost_at = time.monotonic()
         self._down.add(role)
+        self.connected_since = None
         log.warning("bus: lost the %s connection to %s (%s); reconnecting", role, self._where, error or "timeout")
         wait = RECONNECT_FIRST
         while True:
@@ -204,6 +244,8 @@ class RedisBus:
                 continue
             log.info("bus: %s connection to %s back after %.1f s", role, self._where, time.monotonic() - lost_at)
             self._down.discard(role)
+            if not self._down:
+                self.connected_since = time.time()
             return connection
 
     # Sending
@@ -297,14 +339,66 @@ class RedisBus:
                 self._receive(reply[2])
 
     async def _probe(self) -> None:
+        """Every PROBE_SECONDS: a probe, and the cluster's record checked and renewed."""
+        recorder: AbstractConnection | None = None
         while True:
             await asyncio.sleep(PROBE_SECONDS)
             self.publish(Notice(PROBE, {"t": time.monotonic()}))
+            if self._membership is None:
+                continue
+            try:
+                recorder = recorder or await self._connect("record")
+                self._compared(await self._check(recorder))
+            except (RedisError, OSError) as e:  # an outage is logged by the bus's own connections
+                log.debug("bus: checking the cluster's record failed: %s", e)
+                if recorder is not None:
+                    await recorder.disconnect()
+                recorder = None
+
+    async def _check(self, connection: AbstractConnection) -> list[str]:
+        """Set the cluster's record if there is none; read it; renew it if it matches this node's
+        → how it differs from this node ([] if it does not, or without a membership to check)."""
+        if self._membership is None:
+            return []
+        key = self.channel + RECORD_SUFFIX
+        mine = self._membership.record()
+        commands = [("SET", key, mine, "NX", "EX", RECORD_TTL), ("GET", key)]
+        await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+        await self._answer(connection)
+        differences = self._membership.differences(await self._answer(connection))
+        if not differences:
+            await connection.send_command("EXPIRE", key, RECORD_TTL)
+            await self._answer(connection)
+        return differences
+
+    @staticmethod
+    async def _answer(connection: AbstractConnection) -> Any:
+        """The next reply on ``connection`` (None is a reply here: a nil). Not read_response's own
+        timeout: it answers None then too, and leaves the late reply to be read as the next one's."""
+        try:
+            return await asyncio.wait_for(connection.read_response(), REPLY_SECONDS)
+        except TimeoutError:
+            await connection.disconnect()
+            raise TimeoutError(f"no answer from Redis within {REPLY_SECONDS:g} s") from None
+
+    def _compared(self, differences: list[str]) -> None:
+        """Say when the cluster's record starts or stops differing from this node (a node of
+        another database or secret started while the record was gone: Redis restarted empty)."""
+        if differences != self._differences:
+            if differences:
+                log.error("bus: %s; this node goes on, and applies nothing from nodes of another database",
+                          mismatch(self._where, differences))
+            else:
+                log.warning("bus: the cluster's record on %s matches this node again", self._where)
+        self._differences = differences
 
     def _receive(self, payload: bytes) -> None:
-        if origin(payload) == self._origin:  # delivered here when it was published; a probe is timed
+        sender = origin(payload)
+        if sender == self._origin:  # delivered here when it was published; a probe is timed
             if kind(payload) == NOTICE:  # notices are few: decoding each of ours costs nothing to speak of
                 self._timed(payload)
+            return
+        if self._epoch and EPOCH_MARK in sender and not self._same_epoch(sender):
             return
         try:
             items = decode_batch(payload) if kind(payload) == BATCH else [decode(payload)]
@@ -317,13 +411,30 @@ class RedisBus:
         for item in items:
             self._heard(item)
 
+    def _same_epoch(self, sender: bytes) -> bool:
+        """Whether ``sender`` (an origin: node id, EPOCH_MARK, epoch) is on this node's database
+        epoch; an item of another would mean other users and messages by the same ids here."""
+        node, _, epoch = sender.partition(EPOCH_MARK)
+        if epoch == self._epoch:
+            return True
+        if epoch not in self._foreign:
+            self._foreign.add(epoch)
+            log.error("bus: node %s on %s is on another database (epoch %s; this node's is %s): nothing it "
+                      "publishes is applied here; every node of a cluster needs the same database "
+                      "(docs/operations.md, \"What must match\")", node.decode("ascii", "replace"), self.channel,
+                      epoch.decode("ascii", "replace"), self._epoch.decode("ascii"))
+        return False
+
     def _heard(self, item: Delivery | Notice) -> None:
         if type(item) is Delivery:
             self._tell("delivery", item)
-        elif item.kind == LOST:
+            return
+        node = item.origin.partition(EPOCH_MARK.decode())[0]
+        self.heard.add(node)
+        if item.kind == LOST:
             self._tell("lost")
-        elif item.kind != PROBE:
-            self._tell("notice", item)
+        elif item.kind != PROBE:  # named by its node id alone, as the cluster names nodes
+            self._tell("notice", item._replace(origin=node))
 
     def _timed(self, payload: bytes) -> None:
         """One of this node's notices is back from Redis: a probe says how long it took."""

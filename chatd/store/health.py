@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from peewee import InterfaceError, OperationalError
 
-from chatd.dsn import DATABASE_PASSWORD_ENV, redacted
+from chatd.dsn import DATABASE_PASSWORD_ENV, password_advice, redacted
 from chatd.store.rows import DatabaseUnreachable
 
 log = logging.getLogger("chatd.store")
@@ -57,8 +57,7 @@ def cannot_open(where: str, source: str, reason: str) -> str:
     driver's words; with what to do when the server wants a password."""
     text = f"cannot open the database at {where} ({source}): {reason}"
     if any(sign in reason for sign in PASSWORD_REFUSED):
-        text += (f"; the password comes from the file named by database_password_file, else "
-                 f"${DATABASE_PASSWORD_ENV}, else the URL (docs/configuration.md, \"database_password_file\")")
+        text += password_advice("database_password_file", DATABASE_PASSWORD_ENV)
     return text
 
 

@@ -58,6 +58,16 @@ class TrafficStore:
 
         store.writer.submit(job, done)
 
+    def nodes(self, first: int, last: int) -> asyncio.Future:
+        """→ the set of processes (bus node ids) that wrote a row for a minute from ``first`` to
+        ``last`` (ms, both included): each lived through that minute's end (chatd.cluster.split)."""
+        def query() -> set[str]:
+            rows = self._store.db.execute_sql(self._store._q(
+                "SELECT DISTINCT node FROM traffic WHERE minute >= ? AND minute <= ?"), (first, last))
+            return {str(node) for (node,) in rows.fetchall()}
+
+        return self._store.read(query)
+
     def series(self, since: int) -> asyncio.Future:
         """→ [(minute ms, connections, messages)] of the minutes from ``since`` (ms) on, every
         process's figures added up, oldest first; minutes no process wrote are missing."""

@@ -4,7 +4,7 @@ The server must not run: the caller holds the pidfile lock. Everything is
 copied, so that nothing a client or a user holds stops working: the meta
 table (token secret, epoch, schema and room-key versions), users, sign-ins,
 rooms, room keys and messages with their ids and cids, uploaded files and
-their bytes. Each sequence is
+their bytes, and every other table (``TABLES``). Each sequence is
 set past the highest id its table holds and past SQLite's own sequence, so
 no id is ever handed out twice.
 

@@ -97,7 +97,7 @@ function mount(panel) {
     }
     for (const [key, show] of FIGURES) cards.get(key).textContent = show(data.figures[key]);
     charts.replaceChildren(
-      chart(t('admin.dashboard.connections'), perMinute(data, 1), 'chart-connections'),
+      chart(t('admin.dashboard.connections_per_minute'), perMinute(data, 1), 'chart-connections'),
       chart(t('admin.dashboard.messages_per_minute'), perMinute(data, 2), 'chart-messages'));
     status.textContent = t('admin.dashboard.updated', { time: formatTime(data.now) });
   }
