@@ -59,8 +59,9 @@ async def test_an_admin_deletes_bans_and_lifts_from_the_moderation_tab(browser, 
     assert not errors
 
 
-# window.jsonRead(): a promise of the page's next JSON answer read (from when it is called). What the page does with that
-# answer (microtasks of the same turn) is done before the test's next call into the page runs.
+# window.jsonRead(): a promise of the page's next JSON answer read (from when it is called). What
+# the page does with that answer (microtasks of the same turn) is done before the test's next call
+# into the page runs.
 NEXT_JSON_READ = """
 const read = Response.prototype.json;
 let told = () => {};
