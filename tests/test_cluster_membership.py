@@ -49,7 +49,13 @@ async def nodes(tmp_path: Path, redis_server) -> AsyncIterator[Callable[..., Any
         await server.stop(timeout=5)
 
 
-async def test_a_node_on_another_database_is_refused_naming_both(nodes, tmp_path: Path):
+@pytest.fixture
+def renewing(monkeypatch) -> None:
+    """The record renewed every 0.1 s (not 5): a node refused for a running cluster hears it at once."""
+    monkeypatch.setattr(redis_bus, "PROBE_SECONDS", 0.1)
+
+
+async def test_a_node_on_another_database_is_refused_naming_both(nodes, tmp_path: Path, renewing):
     first = await nodes("a")
     with pytest.raises(ClusterMismatch) as refused:
         await nodes("b")
@@ -60,7 +66,8 @@ async def test_a_node_on_another_database_is_refused_naming_both(nodes, tmp_path
     await nodes("a2", database=str(tmp_path / "a" / "chatd.db"))  # the cluster's own database: joins
 
 
-async def test_a_node_with_another_token_secret_is_refused_and_the_secret_is_never_told(nodes, tmp_path: Path):
+async def test_a_node_with_another_token_secret_is_refused_and_the_secret_is_never_told(nodes, tmp_path: Path,
+                                                                                        renewing):
     secret, other = secrets.token_hex(32), secrets.token_hex(32)
     database = str(tmp_path / "a" / "chatd.db")
     await nodes("a", identity={"secret": secret})
@@ -114,7 +121,8 @@ async def test_items_of_a_node_on_another_database_are_not_applied_and_said_once
 
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_chatd_start_on_another_database_exits_with_the_config_status_in_one_line(nodes, redis_server,
-                                                                                          tmp_path: Path, workers: int):
+                                                                                          tmp_path: Path, workers: int,
+                                                                                          renewing):
     await nodes("a")
     (tmp_path / "b").mkdir()
     config = tmp_path / "b" / "chatd.yaml"
@@ -173,3 +181,15 @@ async def test_a_record_unlike_the_node_found_while_it_runs_is_said_once_and_its
     assert line.levelno == logging.ERROR and "epoch 0123456789abcdef (/elsewhere/chatd.db) in the cluster" in \
         line.getMessage()
     assert a.store.epoch.id in line.getMessage()
+
+
+async def test_a_start_after_the_cluster_stopped_waits_for_its_record_to_run_out_and_starts(nodes, redis_server):
+    """A cluster stopped to be started on a restored database (a new epoch) or a new secret: its
+    record, renewed by no node, is left to run out; the first node of the new one starts then."""
+    client = redis.Redis.from_url(redis_server.url)
+    key = "chatd:0" + redis_bus.RECORD_SUFFIX
+    await client.set(key, b'{"database": "/old/chatd.db", "epoch": "0123456789abcdef", "secret": "x"}', px=1500)
+    node = await nodes("a")  # refused at once before: the record's epoch is not its own
+    assert node.bus.channel + redis_bus.RECORD_SUFFIX == key
+    assert node.store.epoch.id.encode() in await client.get(key), "the record is the new cluster's own"
+    await client.aclose()

@@ -76,6 +76,7 @@ log = logging.getLogger("chatd.bus")
 LOST = "bus.lost"  # a notice this module sends and reads itself: "fill from the store"
 PROBE = "bus.probe"  # a notice a node sends itself through Redis, timing the bus (chatd.metrics); others drop it
 PROBE_SECONDS = 5.0  # between probes
+RECORD_LOOK = 0.25  # seconds between two looks at a differing record's time to live, at a start
 OUTBOX_MAX = 10_000  # items kept while Redis is away (~2 MB of typical messages)
 BATCH_MAX = OUTBOX_MAX  # items per round trip to Redis: all that wait (as batches of PAYLOAD_BYTES)
 # Bytes of frames in one batch of Deliveries: well below what Redis lets wait for a subscriber
@@ -156,6 +157,8 @@ class RedisBus:
             await self._subscribe(subscriber)
             publisher = await self._connect("pub")
             differences = await self._check(publisher)
+            if differences:
+                differences = await self._outwait(publisher, differences)
         except (RedisError, OSError) as e:
             await self._disconnect()
             advice = password_advice("bus_password_file", BUS_PASSWORD_ENV) if _refused_password(e) else ""
@@ -370,6 +373,28 @@ class RedisBus:
             await connection.send_command("EXPIRE", key, RECORD_TTL)
             await self._answer(connection)
         return differences
+
+    async def _outwait(self, connection: AbstractConnection, differences: list[str]) -> list[str]:
+        """The cluster's record differs from this node at its start: a node that still runs with it
+        renews it within PROBE_SECONDS, while a cluster stopped less than RECORD_TTL ago (to be
+        started on a restored database, or with a new secret) left it to run out. → the
+        differences as soon as a renewal shows a node runs with them; [] once the record ran out
+        (this node's own then set), whichever comes first; at most RECORD_TTL seconds."""
+        key = self.channel + RECORD_SUFFIX
+        log.warning("bus: the cluster's record on %s differs from this node; waiting up to %d s for it to run out "
+                    "(a cluster stopped just now) or be renewed (a node still runs with it)", self._where, RECORD_TTL)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + RECORD_TTL + PROBE_SECONDS
+        await connection.send_command("PTTL", key)
+        left = await self._answer(connection)
+        while left >= 0 and loop.time() < give_up:
+            await asyncio.sleep(RECORD_LOOK)  # what Redis holds: no event announces an expiry to a client
+            await connection.send_command("PTTL", key)
+            now = await self._answer(connection)
+            if now > left:  # renewed: a node runs with it
+                return differences
+            left = now
+        return await self._check(connection)
 
     @staticmethod
     async def _answer(connection: AbstractConnection) -> Any:

@@ -72,5 +72,4 @@ class Membership:
 
 def mismatch(where: str, differences: list[str]) -> str:
     """The one line that says a node differs from the cluster on the bus at ``where``."""
-    return (f"this node differs from the cluster on the bus at {where} in {'; and in '.join(differences)}: {ADVICE} "
-            f"(a cluster stopped less than {RECORD_TTL} s ago is still on record)")
+    return f"this node differs from the cluster on the bus at {where} in {'; and in '.join(differences)}: {ADVICE}"
