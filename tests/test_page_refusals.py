@@ -37,8 +37,9 @@ WORDS = {
         "token_deleted": re.escape("Your saved sign-in no longer works (the user's account was deleted). Pick a name."),
         "bad_name": re.escape("name contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could "
                               "reverse the text around the name"),
-        "bad_room": re.escape("room name may hold only letters (with their marks), digits, '_', '-' and '.', and "
-                              "must start with a letter or digit"),
+        "bad_room": re.escape("room name contains U+0020 SPACE: room names hold only letters (with their marks), "
+                              "digits, '_', '-' and '.', and start with a letter or digit"),
+        "room_length": re.escape("room name must be 1 to 32 characters"),
     },
     "zh-CN": {
         "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
@@ -53,7 +54,9 @@ WORDS = {
         "recipient_deleted": re.escape("此账号已被删除：消息无法再送达。"),
         "token_deleted": "（该用户的账号已被删除）",
         "bad_name": re.escape("名字含有 U+202E RIGHT-TO-LEFT OVERRIDE，这是双向控制字符，可能使名字周围的文字反向显示"),
-        "bad_room": re.escape("房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”，并且必须以字母或数字开头"),
+        "bad_room": re.escape("房间名含有 U+0020 SPACE：房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”，"
+                              "并且必须以字母或数字开头"),
+        "room_length": re.escape("房间名必须为 1 到 32 个字符"),
     },
 }
 
@@ -162,6 +165,11 @@ async def test_a_bad_user_or_room_name_is_refused_naming_the_character_or_rule(b
     await alice.get_by_test_id("new-room").fill("tea room")
     await alice.get_by_test_id("create-room").click()
     await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["bad_room"]))
+    # A name too long is refused saying the limit: the field does not cut it to one that is created.
+    await alice.get_by_test_id("new-room").fill("r" * 60)
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["room_length"]))
+    await expect(alice.locator("#room-list")).not_to_contain_text("r" * 32)
 
 
 UPLOAD_WORDS = {
