@@ -105,7 +105,10 @@ const BUILDERS = {
   },
   too_many_reactions(err) {
     if (typeof err.per_message !== 'number' || typeof err.per_user !== 'number') return null;
-    return t('refusal.too_many_reactions', { per_message: formatNumber(err.per_message), per_user: formatNumber(err.per_user) });
+    const caps = { per_message: formatNumber(err.per_message), per_user: formatNumber(err.per_user) };
+    // `cap`: the one this reaction hit (per_message, per_user); a server without it: both caps.
+    const hit = `refusal.too_many_reactions_${err.cap}`;
+    return t(typeof err.cap === 'string' && has(hit) ? hit : 'refusal.too_many_reactions', caps);
   },
   room_archived(err) {
     return err.room === undefined ? null : t('refusal.room_archived', { room: `#${isolate(err.room)}` });

@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from chatd.protocol import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER
 from chatd.server import Server
 from tests.adminclient import ROOT
 from tests.test_page import open_tab, send
@@ -214,3 +215,31 @@ async def test_a_saved_sign_in_of_a_deleted_account_says_why_it_no_longer_works(
     await server.chat.user_care.delete(ROOT, await user_id(alice))
     await alice.reload()  # the saved token: refused, bad_token with its cause
     await expect(alice.locator("#name-error")).to_contain_text(re.compile(WORDS[lang]["token_deleted"]))
+
+
+REACTION_WORDS = {
+    "en": re.escape("this message has as many different emoji as it can take (20); "
+                    "you can still add one already given"),
+    "zh-CN": re.escape("这条消息的不同表情已达上限（20 种）；仍可添加已有的表情"),
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_too_many_reactions_says_which_cap_it_hit(browser, page_url, user, lang):
+    from tests.test_page import messages
+    from tests.test_reactions import EMOJI
+
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    bob, carol = await user("bob", "lobby"), await user("carol", "lobby")
+    sent = await bob.say("lobby", "vote")
+    for i, emoji in enumerate(EMOJI[:REACTIONS_PER_MESSAGE]):  # 10 each: the message's 20 different emoji
+        assert (await (bob if i < REACTIONS_PER_USER else carol).request("react", id=sent["id"], emoji=emoji))[
+            "type"] == "done"
+    vote = messages(alice).filter(has_text="vote")
+    await expect(vote.get_by_test_id("reaction")).to_have_count(REACTIONS_PER_MESSAGE)
+    await vote.get_by_test_id("react-message").click()
+    await vote.get_by_test_id("react-more").click()
+    await alice.get_by_test_id("emoji-search").fill("cat")
+    await alice.get_by_test_id("emoji-grid").locator("[data-emoji='🐱']").click()  # a 21st: the message's cap
+    await expect(alice.locator("#toasts")).to_contain_text(re.compile(REACTION_WORDS[lang]))
+    assert not alice.js_errors
