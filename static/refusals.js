@@ -13,7 +13,7 @@
 // message and another language its own words for the code (`error.<code>`), or the server's
 // message for a code it does not know.
 
-import { fileSize } from './file-size.js';
+import { fileSize, fileSizes } from './file-size.js';
 import { formatDateTime, formatDuration, formatNumber, has, lang, t } from './i18n.js';
 import { isolate } from './text.js';
 
@@ -119,9 +119,9 @@ const BUILDERS = {
   // Uploads (POST /upload's error body carries the same fields).
   file_too_large(err) {
     if (typeof err.limit !== 'number') return null;
-    const limit = fileSize(err.limit);
-    return typeof err.size === 'number' ? t('refusal.file_too_large', { size: fileSize(err.size), limit })
-      : t('refusal.file_over_limit', { limit });
+    if (typeof err.size !== 'number') return t('refusal.file_over_limit', { limit: fileSize(err.limit) });
+    const [size, limit] = fileSizes(err.size, err.limit);
+    return t('refusal.file_too_large', { size, limit });
   },
   unsupported_type(err) {
     if (err.empty) return t('refusal.file_empty');
@@ -140,7 +140,8 @@ const BUILDERS = {
   },
   quota_exceeded(err) {
     if (typeof err.used !== 'number' || typeof err.quota !== 'number') return null;
-    return t('refusal.quota_exceeded', { used: fileSize(err.used), quota: fileSize(err.quota) });
+    const [used, quota] = fileSizes(err.used, err.quota);
+    return t('refusal.quota_exceeded', { used, quota });
   },
   forbidden(err) {
     if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;

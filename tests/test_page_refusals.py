@@ -175,8 +175,12 @@ async def test_a_bad_user_or_room_name_is_refused_naming_the_character_or_rule(b
 
 UPLOAD_WORDS = {
     "en": {"too_large": r"the file is 2.9 KB; files of at most 2 KB are accepted",
+           "just_over": r"the file is 2.01 KB; files of at most 2 KB are accepted",
+           "quota": r"your files take 29 KB of your 29.3 KB; this one does not fit",
            "type": r"this kind of file is not accepted \(by its content\); accepted: image/png, text/plain"},
     "zh-CN": {"too_large": r"文件大小为 2.9 KB；最多接受 2 KB 的文件",
+              "just_over": r"文件大小为 2.01 KB；最多接受 2 KB 的文件",
+              "quota": r"你的文件已占用 29 KB（共 29.3 KB）；放不下这个文件",
               "type": r"不接受这种类型的文件（按其内容判断）；接受的类型：image/png, text/plain"},
 }
 
@@ -193,9 +197,28 @@ async def test_a_refused_upload_names_the_size_limit_or_the_kinds_accepted(brows
     failed = alice.locator("[data-state=failed]")
     await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["too_large"]))
     await failed.get_by_test_id("upload-remove").click()
+    # Just over: the figures that round alike ("2 KB"; "2 KB") get decimals enough to differ.
+    await alice.get_by_test_id("attach-input").set_input_files(
+        [{"name": "big.txt", "mimeType": "text/plain", "buffer": b"x" * 2060}])
+    await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["just_over"]))
+    await failed.get_by_test_id("upload-remove").click()
     await alice.get_by_test_id("attach-input").set_input_files(
         [{"name": "tool.png", "mimeType": "image/png", "buffer": ELF}])
     await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["type"]))
+    assert not alice.js_errors
+
+
+@pytest.mark.parametrize("config_overrides", [{"uploads": {"max_bytes": 30_000, "quota_bytes": 30_000,
+                                                            "types": ["text/plain"]}}])
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_refused_upload_past_the_quota_shows_figures_that_differ(browser, page_url, lang, config_overrides):
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    attach = alice.get_by_test_id("attach-input")
+    await attach.set_input_files([{"name": "most.txt", "mimeType": "text/plain", "buffer": b"x" * 29_700}])
+    await expect(alice.locator("[data-state=done]")).to_have_count(1)
+    await attach.set_input_files([{"name": "more.txt", "mimeType": "text/plain", "buffer": b"x" * 1000}])
+    # 29,700 and 30,000 bytes are both "29 KB" rounded: one decimal more tells them apart.
+    await expect(alice.locator("[data-state=failed]")).to_contain_text(re.compile(UPLOAD_WORDS[lang]["quota"]))
     assert not alice.js_errors
 
 
