@@ -94,7 +94,17 @@ const BUILDERS = {
     return typeof err.claim === 'string' ? t('refusal.missing_claim', { claim: err.claim }) : null;
   },
   bad_claim(err) {
+    if (typeof err.valid_in_ms === 'number') return t('refusal.app_token_not_yet', { duration: formatDuration(err.valid_in_ms) });
     return typeof err.claim === 'string' ? t('refusal.bad_claim', { claim: err.claim }) : null;
+  },
+  bad_signature() {
+    return t('refusal.app_token_signature');
+  },
+  bad_app_token(err) {
+    const key = `refusal.app_token_${err.cause}`;
+    if (typeof err.cause !== 'string' || !has(key)) return null;
+    // The algorithm is the token's word (at most 16 characters): isolated as user text is.
+    return t(key, { algorithm: isolate(String(err.algorithm ?? '')), accepted: (err.accepted || []).join(', ') });
   },
   text_too_long(err) {
     return typeof err.limit === 'number' ? t('refusal.text_too_long', { limit: formatNumber(err.limit) }) : null;
