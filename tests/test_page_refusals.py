@@ -29,7 +29,7 @@ WORDS = {
         "kicked_reason": re.escape(f"A moderator disconnected you: {FSI}go cool off{PDI}. "
                                    "The page will not reconnect by itself."),
         "kicked": re.escape("A moderator disconnected you. The page will not reconnect by itself."),
-        "announcement": re.escape(f"Only moderators post in #{FSI}news{PDI}."),
+        "announcement": re.escape(f"Only moderators and admins post in #{FSI}news{PDI}."),
         "name_like": re.escape(f"the name {FSI}M\u0430rk{PDI} looks like {FSI}Mark{PDI}, who is online"),
         "room_like": re.escape(f"room #{FSI}l\u043ebby{PDI} looks like the room #{FSI}lobby{PDI}, "
                                "which exists already"),
