@@ -59,7 +59,7 @@ from chatd.protocol import (
 from chatd.replies import Connection, answer, opening_bounds
 from chatd.session import Room
 from chatd.store import MessageRow, Page, Store, now_ms
-from chatd.store.changes import DELETED, TOO_MANY, Caps, changed_since, revision_now
+from chatd.store.changes import DELETED, PER_MESSAGE, TOO_MANY, Caps, changed_since, revision_now
 from chatd.store.rows import QUOTE_CHARS, Quote
 from chatd.wsframe import wire
 
@@ -220,10 +220,14 @@ class Changes:
     def _reacted(self, conn: Connection, req: Request, result: Any) -> None:
         if result.refused == DELETED:
             raise ProtocolError(Code.MESSAGE_DELETED, f"message {req.fields['id']} was deleted", req.cid)
-        if result.refused == TOO_MANY:
-            raise ProtocolError(Code.TOO_MANY_REACTIONS, f"a message takes at most {CAPS.per_message} different "
-                                f"emoji, and {CAPS.per_user} from one person", req.cid,
-                                details={"per_message": CAPS.per_message, "per_user": CAPS.per_user})
+        if result.refused in TOO_MANY:
+            # Which cap it hit, in words and as ``cap``: both caps alone left the user guessing.
+            words = (f"this message has as many different emoji as it can take ({CAPS.per_message}); you can "
+                     "still add one already given" if result.refused == PER_MESSAGE else
+                     f"you have given this message {CAPS.per_user} reactions, the most one person may give")
+            raise ProtocolError(Code.TOO_MANY_REACTIONS, words, req.cid,
+                                details={"per_message": CAPS.per_message, "per_user": CAPS.per_user,
+                                         "cap": result.refused})
         if result.changed:
             self.publish_reactions([result.row])
         _done(conn, req)

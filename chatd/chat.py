@@ -286,8 +286,8 @@ class Chat:
         self.moderation.check_say(user.id, room, req.cid)
         if room is not None:
             if room.announcement and not holds(user.roles, MODERATOR):
-                raise ProtocolError(Code.MODERATORS_ONLY, f"only moderators post in the announcement room "
-                                                          f"{room.name!r}; you can read it", req.cid,
+                raise ProtocolError(Code.MODERATORS_ONLY, "only moderators and admins post in the announcement "
+                                                          f"room {room.name!r}; you can read it", req.cid,
                                     details={"room": room.name})
             draft.room_id = room.id
         else:

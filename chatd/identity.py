@@ -146,7 +146,8 @@ class Identity:
         """The user an app token proves (chatd.auth.apptokens), signed in; ProtocolError saying why not."""
         app_tokens = self._app_tokens()
         if app_tokens is None:
-            raise ProtocolError(Code.BAD_APP_TOKEN, "app tokens are not configured on this server", cid)
+            raise ProtocolError(Code.BAD_APP_TOKEN, "app tokens are not configured on this server", cid,
+                                details={"cause": "not_configured"})
         try:
             claims = app_tokens.verify(token)
         except AppTokenError as e:

@@ -121,7 +121,7 @@ def characters_problem(text: str) -> Problem | None:
         refused = _refused(c, text[i - 1] if i else "", text[i + 1] if i + 1 < len(text) else "")
         if refused:
             rule, why = refused
-            return Problem(f"contains {_describe(c)}, {why}", rule, char=_describe(c))
+            return Problem(f"contains {describe(c)}, {why}", rule, char=describe(c))
     tags = _tag_problem(text)
     if tags:
         return tags
@@ -221,7 +221,7 @@ def bidi_problem(text: str, what: str) -> str | None:
     "contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could reverse
     the text around the topic"."""
     found = next((c for c in text if c in BIDI_CONTROLS), None)
-    return None if found is None else f"contains {_describe(found)}, {_bidi_why(what)}"
+    return None if found is None else f"contains {describe(found)}, {_bidi_why(what)}"
 
 
 def _tag_problem(text: str) -> Problem | None:
@@ -243,8 +243,8 @@ def _marks_problem(decomposed: str) -> Problem | None:
             run, base = 0, (c if _visible(c) else "")
             continue
         if not base:
-            return Problem(f"contains {_describe(c)}, a combining mark with no visible character under it", LONE_MARK,
-                           char=_describe(c))
+            return Problem(f"contains {describe(c)}, a combining mark with no visible character under it", LONE_MARK,
+                           char=describe(c))
         if category in STACKING_MARKS:
             run += 1
             if run > MARKS_PER_BASE_MAX:
@@ -253,5 +253,6 @@ def _marks_problem(decomposed: str) -> Problem | None:
     return None
 
 
-def _describe(c: str) -> str:
+def describe(c: str) -> str:
+    """A character as messages and the `char` field name it: "U+202E RIGHT-TO-LEFT OVERRIDE"."""
     return f"U+{ord(c):04X} {unicodedata.name(c, '(unnamed)')}"

@@ -31,7 +31,7 @@ import emoji
 from chatd import metrics
 from chatd.fulltext import QUERY_MAX
 from chatd.mentions import listed
-from chatd.names import Problem, bidi_problem, characters_problem
+from chatd.names import Problem, bidi_problem, characters_problem, describe
 from chatd.strictjson import DuplicateName, NotJSON, displayable, ill_formed, loads, may_be_ill_formed, surrogate_at
 
 VERSION = 1
@@ -520,10 +520,17 @@ def room_name_problem(name: str) -> Problem | None:
     another room's name is ``chatd.names.name_keys``' business."""
     if not 1 <= len(name) <= ROOM_MAX:
         return Problem(f"must be 1 to {ROOM_MAX} characters", ROOM_LENGTH, limit=ROOM_MAX)
-    if not (name[0].isalnum() and all(map(_room_char, name))):
-        return Problem("may hold only letters (with their marks), digits, '_', '-' and '.', "
-                       "and must start with a letter or digit", ROOM_CHARACTERS)
-    return characters_problem(name)  # \w lets in invisible letters such as U+3164 HANGUL FILLER
+    # Names' rules first, so an invisible or bidirectional character is refused as it is for a user
+    # name, naming it (``char``); they also catch invisible letters such as U+3164 HANGUL FILLER.
+    problem = characters_problem(name)
+    if problem:
+        return problem
+    wrong = next((c for i, c in enumerate(name) if not (c.isalnum() if i == 0 else _room_char(c))), None)
+    if wrong is not None:
+        return Problem(f"contains {describe(wrong)}: room names may hold only letters (with their marks), "
+                       "digits, '_', '-' and '.', and must start with a letter or digit", ROOM_CHARACTERS,
+                       char=describe(wrong))
+    return None
 
 
 def deleted_user(user_id: int, recipient: bool) -> ProtocolError:

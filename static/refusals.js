@@ -13,7 +13,7 @@
 // message and another language its own words for the code (`error.<code>`), or the server's
 // message for a code it does not know.
 
-import { fileSize } from './file-size.js';
+import { fileSize, fileSizes } from './file-size.js';
 import { formatDateTime, formatDuration, formatNumber, has, lang, t } from './i18n.js';
 import { isolate } from './text.js';
 
@@ -94,7 +94,17 @@ const BUILDERS = {
     return typeof err.claim === 'string' ? t('refusal.missing_claim', { claim: err.claim }) : null;
   },
   bad_claim(err) {
+    if (typeof err.valid_in_ms === 'number') return t('refusal.app_token_not_yet', { duration: formatDuration(err.valid_in_ms) });
     return typeof err.claim === 'string' ? t('refusal.bad_claim', { claim: err.claim }) : null;
+  },
+  bad_signature() {
+    return t('refusal.app_token_signature');
+  },
+  bad_app_token(err) {
+    const key = `refusal.app_token_${err.cause}`;
+    if (typeof err.cause !== 'string' || !has(key)) return null;
+    // The algorithm is the token's word (at most 16 characters): isolated as user text is.
+    return t(key, { algorithm: isolate(String(err.algorithm ?? '')), accepted: (err.accepted || []).join(', ') });
   },
   text_too_long(err) {
     return typeof err.limit === 'number' ? t('refusal.text_too_long', { limit: formatNumber(err.limit) }) : null;
@@ -105,7 +115,10 @@ const BUILDERS = {
   },
   too_many_reactions(err) {
     if (typeof err.per_message !== 'number' || typeof err.per_user !== 'number') return null;
-    return t('refusal.too_many_reactions', { per_message: formatNumber(err.per_message), per_user: formatNumber(err.per_user) });
+    const caps = { per_message: formatNumber(err.per_message), per_user: formatNumber(err.per_user) };
+    // `cap`: the one this reaction hit (per_message, per_user); a server without it: both caps.
+    const hit = `refusal.too_many_reactions_${err.cap}`;
+    return t(typeof err.cap === 'string' && has(hit) ? hit : 'refusal.too_many_reactions', caps);
   },
   room_archived(err) {
     return err.room === undefined ? null : t('refusal.room_archived', { room: `#${isolate(err.room)}` });
@@ -116,9 +129,9 @@ const BUILDERS = {
   // Uploads (POST /upload's error body carries the same fields).
   file_too_large(err) {
     if (typeof err.limit !== 'number') return null;
-    const limit = fileSize(err.limit);
-    return typeof err.size === 'number' ? t('refusal.file_too_large', { size: fileSize(err.size), limit })
-      : t('refusal.file_over_limit', { limit });
+    if (typeof err.size !== 'number') return t('refusal.file_over_limit', { limit: fileSize(err.limit) });
+    const [size, limit] = fileSizes(err.size, err.limit);
+    return t('refusal.file_too_large', { size, limit });
   },
   unsupported_type(err) {
     if (err.empty) return t('refusal.file_empty');
@@ -137,7 +150,8 @@ const BUILDERS = {
   },
   quota_exceeded(err) {
     if (typeof err.used !== 'number' || typeof err.quota !== 'number') return null;
-    return t('refusal.quota_exceeded', { used: fileSize(err.used), quota: fileSize(err.quota) });
+    const [used, quota] = fileSizes(err.used, err.quota);
+    return t('refusal.quota_exceeded', { used, quota });
   },
   forbidden(err) {
     if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;

@@ -83,6 +83,7 @@ def test_expired_says_how_long_ago_and_leeway_is_honoured(hs256):
 def test_a_token_not_valid_yet_is_refused_naming_the_claim(hs256, claim):
     error = refused(hs256, jwt.encode(claims(**{claim: int(time.time()) + 600}), SECRET))
     assert error.code == Code.BAD_CLAIM and f"its {claim} is" in error.message
+    assert error.details["claim"] == claim and 590_000 < error.details["valid_in_ms"] <= 600_000, "how long to wait"
     assert hs256.verify(jwt.encode(claims(**{claim: int(time.time()) + 10}), SECRET)), "within the leeway"
 
 
@@ -98,6 +99,7 @@ def test_an_algorithm_not_configured_is_refused_none_included(hs256, algorithm):
     key = {"none": None, "HS512": SECRET * 2, "RS256": rsa.generate_private_key(65537, 2048)}[algorithm]
     error = refused(hs256, jwt.encode(claims(), key, algorithm=algorithm))
     assert error.code == Code.BAD_APP_TOKEN and repr(algorithm) in error.message and "accepts HS256" in error.message
+    assert error.details == {"cause": "algorithm", "algorithm": algorithm, "accepted": ["HS256"]}
 
 
 def test_hs256_signed_with_the_public_key_never_verifies(tmp_path):
@@ -185,7 +187,8 @@ def test_a_claim_named_twice_is_refused(hs256):
 @pytest.mark.parametrize("token", ["", "abc", "a.b.c", "bm90IGpzb24.e30.c2ln", "é.é.é",
                                    "x" * (TOKEN_MAX + 1)])
 def test_what_is_no_jwt_is_bad_app_token(hs256, token):
-    assert refused(hs256, token).code == Code.BAD_APP_TOKEN
+    error = refused(hs256, token)
+    assert (error.code, error.details) == (Code.BAD_APP_TOKEN, {"cause": "malformed"})
 
 
 def test_a_huge_signed_token_is_refused_before_it_is_read(hs256):

@@ -113,6 +113,28 @@ async def test_look_alikes_of_a_room_name_are_refused(user):
     assert [r["name"] for r in (await alice.request("rooms"))["rooms"]] == ["lobby", "lobbyist"]
 
 
+BAD_ROOMS = [  # (name, rule, the character at fault)
+    ("ro\u200bom", "invisible", "U+200B ZERO WIDTH SPACE"),
+    ("bad\u202eroom", "bidi", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+    ("bad room", "room_characters", "U+0020 SPACE"),
+    ("x!", "room_characters", "U+0021 EXCLAMATION MARK"),
+    ("-x", "room_characters", "U+002D HYPHEN-MINUS"),  # allowed inside, not first
+]
+
+
+async def test_a_room_name_refused_for_a_character_names_it_as_user_names_do(user, connect):
+    alice = await user("alice")
+    for name, rule, char in BAD_ROOMS:
+        refused = await alice.request("create", room=name)
+        assert (refused["code"], refused["rule"], refused["char"]) == ("bad_room", rule, char), name
+        assert char in refused["message"]
+    refused = await (await connect()).identify(name="ro\u200bom")
+    assert (refused["code"], refused["rule"], refused["char"]) == ("bad_name", "invisible", "U+200B ZERO WIDTH SPACE")
+    refused = await alice.request("create", room="r" * 60)
+    assert (refused["code"], refused["rule"], refused["limit"]) == ("bad_room", "room_length", 32)
+    assert "char" not in refused
+
+
 async def test_a_topic_refuses_bidirectional_controls_as_names_do(user, server, connect):
     from tests.adminclient import admin_login
 

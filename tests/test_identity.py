@@ -134,6 +134,7 @@ async def test_without_a_configured_key_app_tokens_are_refused(server, web_app, 
     await reload(server, tmp_path, config_overrides, app_tokens={"secret": ""})
     refused = await (await connect()).identify(app_token=web_app.token("u-1"))
     assert refused["code"] == "bad_app_token" and "not configured" in refused["message"]
+    assert refused["cause"] == "not_configured", "for a client to word in its language"
 
 
 def pem(private: Any) -> bytes:

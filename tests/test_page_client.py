@@ -6,6 +6,7 @@ fragment; a kick through the HTTP API."""
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import socket
 import time
@@ -157,6 +158,38 @@ async def test_an_expired_app_token_says_how_long_ago_in_the_pages_language(brow
     page = await (await browser.new_context(locale=lang)).new_page()
     await page.goto(page_url + "#app_token=" + app_token("u-1", "erin", lifetime=-3600))
     await expect(page.get_by_test_id("notice")).to_contain_text(words)
+
+
+def future_token() -> str:
+    """An app token valid from an hour on (``nbf``)."""
+    now = int(time.time())
+    return jwt.encode({"sub": "u-1", "name": "erin", "nbf": now + 3600, "exp": now + 7200}, APP_SECRET,
+                      algorithm="HS256")
+
+
+# Per language: what the notice says of each refused link, built from the code and its fields.
+REFUSED_LINK_WORDS = {
+    "en": [(future_token, "the sign-in link is not valid yet: it will be in (59 minutes(, [0-9]+ seconds?)?|1 hour)"),
+           (lambda: app_token("u-1", "erin", secret=secrets.token_urlsafe(48)),
+            "the sign-in link was signed with another key, or changed on the way"),
+           (lambda: "not.a.jwt", "the sign-in link is damaged: it holds no readable sign-in")],
+    "zh-CN": [(future_token, "登录链接尚未生效：将在 (59分钟([0-9]+秒钟?)?|1小时) 后生效"),
+              (lambda: app_token("u-1", "erin", secret=secrets.token_urlsafe(48)),
+               "登录链接由其他密钥签名，或在途中被改动"),
+              (lambda: "not.a.jwt", "登录链接已损坏：其中没有可读的登录信息")],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+async def test_a_refused_link_is_worded_from_its_code_and_fields_in_the_pages_language(browser, page_url, lang):
+    for token, words in REFUSED_LINK_WORDS[lang]:
+        page = await (await browser.new_context(locale=lang)).new_page()
+        await page.goto(page_url + "#app_token=" + token())
+        notice = page.get_by_test_id("notice")
+        await expect(notice).to_contain_text(re.compile(words))
+        if lang != "en":
+            assert not re.search("app token|JWT|does not verify|valid yet|[a-z]{3,} [a-z]{3,}",
+                                 await notice.inner_text()), "no English of the server's"
 
 
 async def test_a_kicked_page_shows_the_reason_and_stays_disconnected(browser, page_url, server):

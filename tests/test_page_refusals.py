@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from chatd.protocol import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER
 from chatd.server import Server
 from tests.adminclient import ROOT
 from tests.test_page import open_tab, send
@@ -28,7 +29,7 @@ WORDS = {
         "kicked_reason": re.escape(f"A moderator disconnected you: {FSI}go cool off{PDI}. "
                                    "The page will not reconnect by itself."),
         "kicked": re.escape("A moderator disconnected you. The page will not reconnect by itself."),
-        "announcement": re.escape(f"Only moderators post in #{FSI}news{PDI}."),
+        "announcement": re.escape(f"Only moderators and admins post in #{FSI}news{PDI}."),
         "name_like": re.escape(f"the name {FSI}M\u0430rk{PDI} looks like {FSI}Mark{PDI}, who is online"),
         "room_like": re.escape(f"room #{FSI}l\u043ebby{PDI} looks like the room #{FSI}lobby{PDI}, "
                                "which exists already"),
@@ -37,8 +38,9 @@ WORDS = {
         "token_deleted": re.escape("Your saved sign-in no longer works (the user's account was deleted). Pick a name."),
         "bad_name": re.escape("name contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could "
                               "reverse the text around the name"),
-        "bad_room": re.escape("room name may hold only letters (with their marks), digits, '_', '-' and '.', and "
-                              "must start with a letter or digit"),
+        "bad_room": re.escape("room name contains U+0020 SPACE: room names hold only letters (with their marks), "
+                              "digits, '_', '-' and '.', and start with a letter or digit"),
+        "room_length": re.escape("room name must be 1 to 32 characters"),
     },
     "zh-CN": {
         "muted_room": f"你在 #{FSI}lobby{PDI} 被禁言，还剩 (10分钟|9分钟[0-9]+秒钟?)：{FSI}calm down 冷静{PDI}",
@@ -53,7 +55,9 @@ WORDS = {
         "recipient_deleted": re.escape("此账号已被删除：消息无法再送达。"),
         "token_deleted": "（该用户的账号已被删除）",
         "bad_name": re.escape("名字含有 U+202E RIGHT-TO-LEFT OVERRIDE，这是双向控制字符，可能使名字周围的文字反向显示"),
-        "bad_room": re.escape("房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”，并且必须以字母或数字开头"),
+        "bad_room": re.escape("房间名含有 U+0020 SPACE：房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”，"
+                              "并且必须以字母或数字开头"),
+        "room_length": re.escape("房间名必须为 1 到 32 个字符"),
     },
 }
 
@@ -162,12 +166,21 @@ async def test_a_bad_user_or_room_name_is_refused_naming_the_character_or_rule(b
     await alice.get_by_test_id("new-room").fill("tea room")
     await alice.get_by_test_id("create-room").click()
     await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["bad_room"]))
+    # A name too long is refused saying the limit: the field does not cut it to one that is created.
+    await alice.get_by_test_id("new-room").fill("r" * 60)
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["room_length"]))
+    await expect(alice.locator("#room-list")).not_to_contain_text("r" * 32)
 
 
 UPLOAD_WORDS = {
     "en": {"too_large": r"the file is 2.9 KB; files of at most 2 KB are accepted",
+           "just_over": r"the file is 2.01 KB; files of at most 2 KB are accepted",
+           "quota": r"your files take 29 KB of your 29.3 KB; this one does not fit",
            "type": r"this kind of file is not accepted \(by its content\); accepted: image/png, text/plain"},
     "zh-CN": {"too_large": r"文件大小为 2.9 KB；最多接受 2 KB 的文件",
+              "just_over": r"文件大小为 2.01 KB；最多接受 2 KB 的文件",
+              "quota": r"你的文件已占用 29 KB（共 29.3 KB）；放不下这个文件",
               "type": r"不接受这种类型的文件（按其内容判断）；接受的类型：image/png, text/plain"},
 }
 
@@ -184,9 +197,28 @@ async def test_a_refused_upload_names_the_size_limit_or_the_kinds_accepted(brows
     failed = alice.locator("[data-state=failed]")
     await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["too_large"]))
     await failed.get_by_test_id("upload-remove").click()
+    # Just over: the figures that round alike ("2 KB"; "2 KB") get decimals enough to differ.
+    await alice.get_by_test_id("attach-input").set_input_files(
+        [{"name": "big.txt", "mimeType": "text/plain", "buffer": b"x" * 2060}])
+    await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["just_over"]))
+    await failed.get_by_test_id("upload-remove").click()
     await alice.get_by_test_id("attach-input").set_input_files(
         [{"name": "tool.png", "mimeType": "image/png", "buffer": ELF}])
     await expect(failed).to_contain_text(re.compile(UPLOAD_WORDS[lang]["type"]))
+    assert not alice.js_errors
+
+
+@pytest.mark.parametrize("config_overrides", [{"uploads": {"max_bytes": 30_000, "quota_bytes": 30_000,
+                                                            "types": ["text/plain"]}}])
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_refused_upload_past_the_quota_shows_figures_that_differ(browser, page_url, lang, config_overrides):
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    attach = alice.get_by_test_id("attach-input")
+    await attach.set_input_files([{"name": "most.txt", "mimeType": "text/plain", "buffer": b"x" * 29_700}])
+    await expect(alice.locator("[data-state=done]")).to_have_count(1)
+    await attach.set_input_files([{"name": "more.txt", "mimeType": "text/plain", "buffer": b"x" * 1000}])
+    # 29,700 and 30,000 bytes are both "29 KB" rounded: one decimal more tells them apart.
+    await expect(alice.locator("[data-state=failed]")).to_contain_text(re.compile(UPLOAD_WORDS[lang]["quota"]))
     assert not alice.js_errors
 
 
@@ -206,3 +238,31 @@ async def test_a_saved_sign_in_of_a_deleted_account_says_why_it_no_longer_works(
     await server.chat.user_care.delete(ROOT, await user_id(alice))
     await alice.reload()  # the saved token: refused, bad_token with its cause
     await expect(alice.locator("#name-error")).to_contain_text(re.compile(WORDS[lang]["token_deleted"]))
+
+
+REACTION_WORDS = {
+    "en": re.escape("this message has as many different emoji as it can take (20); "
+                    "you can still add one already given"),
+    "zh-CN": re.escape("这条消息的不同表情已达上限（20 种）；仍可添加已有的表情"),
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_too_many_reactions_says_which_cap_it_hit(browser, page_url, user, lang):
+    from tests.test_page import messages
+    from tests.test_reactions import EMOJI
+
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    bob, carol = await user("bob", "lobby"), await user("carol", "lobby")
+    sent = await bob.say("lobby", "vote")
+    for i, emoji in enumerate(EMOJI[:REACTIONS_PER_MESSAGE]):  # 10 each: the message's 20 different emoji
+        assert (await (bob if i < REACTIONS_PER_USER else carol).request("react", id=sent["id"], emoji=emoji))[
+            "type"] == "done"
+    vote = messages(alice).filter(has_text="vote")
+    await expect(vote.get_by_test_id("reaction")).to_have_count(REACTIONS_PER_MESSAGE)
+    await vote.get_by_test_id("react-message").click()
+    await vote.get_by_test_id("react-more").click()
+    await alice.get_by_test_id("emoji-search").fill("cat")
+    await alice.get_by_test_id("emoji-grid").locator("[data-emoji='🐱']").click()  # a 21st: the message's cap
+    await expect(alice.locator("#toasts")).to_contain_text(re.compile(REACTION_WORDS[lang]))
+    assert not alice.js_errors

@@ -33,7 +33,7 @@ async def test_an_announcement_room_is_read_only_for_who_is_no_moderator(browser
     await server.chat.room_care.create(ROOT, "news", announcement=True)
     rita = await open_tab(browser, page_url, "rita", room="news")
     await expect(rita.get_by_test_id("composer")).to_be_disabled()
-    await expect(rita.get_by_test_id("composer-note")).to_contain_text("Only moderators post")
+    await expect(rita.get_by_test_id("composer-note")).to_contain_text("Only moderators and admins post")
     await rita.get_by_test_id("room-lobby").click()
     await expect(rita.get_by_test_id("composer")).to_be_enabled()
     assert not rita.js_errors

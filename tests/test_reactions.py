@@ -70,9 +70,13 @@ async def test_a_message_takes_at_most_so_many_emoji_and_so_many_from_one_user(s
         assert (await alice.request("react", id=sent["id"], emoji=emoji))["type"] == "done", i
     refused = await alice.request("react", id=sent["id"], emoji=EMOJI[-1])
     assert (refused["code"], refused["per_message"], refused["per_user"]) == ("too_many_reactions", 20, 10)
+    assert (refused["cap"], refused["message"]) == (
+        "per_user", "you have given this message 10 reactions, the most one person may give"), "which cap it hit"
     for emoji in EMOJI[REACTIONS_PER_USER:REACTIONS_PER_MESSAGE]:
         assert (await bob.request("react", id=sent["id"], emoji=emoji))["type"] == "done"
-    assert (await carol.request("react", id=sent["id"], emoji=EMOJI[-1]))["code"] == "too_many_reactions"
+    refused = await carol.request("react", id=sent["id"], emoji=EMOJI[-1])
+    assert (refused["code"], refused["cap"]) == ("too_many_reactions", "per_message")
+    assert refused["message"].startswith("this message has as many different emoji as it can take (20)")
     assert (await carol.request("react", id=sent["id"], emoji=EMOJI[0]))["type"] == "done", "an emoji given already"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from chatd.store import Draft, now_ms
-from chatd.store.changes import DELETED, TOO_MANY, Caps, revision_now
+from chatd.store.changes import DELETED, PER_MESSAGE, PER_USER, Caps, revision_now
 from chatd.store.schema import MESSAGE_REV
 from tests.stores import migrations_until, new_user, opened, save
 
@@ -33,7 +33,8 @@ async def test_changes_are_numbered_in_order_and_reactions_keep_their_caps(any_s
                                 store.changes.react(message_id, bob, "🎉", now_ms(), CAPS),
                                 store.changes.react(message_id, carol, "🚀", now_ms(), CAPS),
                                 store.changes.react(message_id, bob, "👍", now_ms(), CAPS))
-    assert [(d.changed, d.refused) for d in done] == [(True, None), (True, None), (False, TOO_MANY), (False, TOO_MANY)]
+    assert [(d.changed, d.refused) for d in done] == [(True, None), (True, None),
+                                                      (False, PER_MESSAGE), (False, PER_USER)], "which cap each hit"
     assert done[1].row.rev > done[0].row.rev > first
     assert [(r.emoji, r.count) for r in done[1].row.reactions] == [("👍", 1), ("🎉", 1)]
     again = await store.changes.react(message_id, alice, "👍", now_ms(), CAPS)

@@ -71,6 +71,12 @@ TIME_CLAIMS = ("exp", "nbf", "iat")  # NumericDate values, RFC 7519 §2
 FALLBACK_DIGITS = 10  # hex digits of a sub's SHA-256 in the name of an app user who has none: 40 bits
 
 
+# Why a token is bad_app_token (``details["cause"]``; docs/protocol.md, "error"), for a client to word:
+# not a JWT at all; signed with an algorithm not accepted (then ``algorithm``, ``accepted``); a key the
+# server cannot use; app tokens not configured (chatd.identity).
+MALFORMED = {"cause": "malformed"}
+
+
 class AppTokenError(Exception):
     """An app token refused; ``code`` is a ``chatd.protocol.Code``, str() the message, ``details``
     its detail as fields (the claim, how long ago it expired: docs/protocol.md, "error")."""
@@ -108,15 +114,18 @@ class AppTokens:
     def verify(self, token: str) -> AppClaims:
         """The claims of ``token`` if it is valid now; AppTokenError saying why not."""
         if not token.isascii() or len(token) > TOKEN_MAX:
-            raise AppTokenError(Code.BAD_APP_TOKEN, f"app token is not a JWT of at most {TOKEN_MAX} ASCII characters")
+            raise AppTokenError(Code.BAD_APP_TOKEN, f"app token is not a JWT of at most {TOKEN_MAX} ASCII characters",
+                                MALFORMED)
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
-            raise AppTokenError(Code.BAD_APP_TOKEN, "app token is not a JWT (header.payload.signature)") from None
+            raise AppTokenError(Code.BAD_APP_TOKEN, "app token is not a JWT (header.payload.signature)",
+                                MALFORMED) from None
         if algorithm not in self.algorithms:
             shown = algorithm if isinstance(algorithm, str) and len(algorithm) <= 16 else "?"
             raise AppTokenError(Code.BAD_APP_TOKEN, f"app token is signed with algorithm {shown!r}; this server "
-                                                    f"accepts {', '.join(self.algorithms)}")
+                                                    f"accepts {', '.join(self.algorithms)}",
+                                {"cause": "algorithm", "algorithm": shown, "accepted": list(self.algorithms)})
         key = self.secret if algorithm in HMAC_ALGORITHMS else self.public_key  # by family, never the token's word
         payload = _signed_payload(token, key, algorithm)
         _check_json(token)
@@ -154,7 +163,8 @@ class AppTokens:
             claim = "nbf" if payload.get("nbf", 0) > now + self.leeway_seconds else "iat"
             raise AppTokenError(Code.BAD_CLAIM, f"app token is not valid yet: its {claim} is "
                                                 f"{payload[claim] - now:.0f} s ahead of this server's clock",
-                                {"claim": claim}) from None
+                                {"claim": claim,
+                                 "valid_in_ms": round((payload[claim] - now) * MS_PER_SECOND)}) from None
         except jwt.InvalidAudienceError:
             raise AppTokenError(Code.BAD_CLAIM, f"app token's audience (aud) is not {self.audience!r}",
                                 {"claim": "aud"}) from None
@@ -177,9 +187,9 @@ def _signed_payload(token: str, key: Any, algorithm: str) -> dict[str, Any]:
                                                 "another key, or changed") from None
     except jwt.DecodeError:
         raise AppTokenError(Code.BAD_APP_TOKEN, "app token is not a JWT: its parts are not the base64url "
-                                                "encoding of JSON objects") from None
+                                                "encoding of JSON objects", MALFORMED) from None
     except jwt.PyJWTError as e:  # a key the algorithm cannot use (check-config refuses those)
-        raise AppTokenError(Code.BAD_APP_TOKEN, f"app token cannot be verified: {e}") from None
+        raise AppTokenError(Code.BAD_APP_TOKEN, f"app token cannot be verified: {e}", {"cause": "key"}) from None
 
 
 def _check_json(token: str) -> None:
@@ -190,7 +200,7 @@ def _check_json(token: str) -> None:
     try:
         strictjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode())
     except strictjson.Refused as e:
-        raise AppTokenError(Code.BAD_APP_TOKEN, f"app token payload is refused: {e}") from None
+        raise AppTokenError(Code.BAD_APP_TOKEN, f"app token payload is refused: {e}", MALFORMED) from None
 
 
 def app_user_name(claims: AppClaims) -> str:

@@ -37,7 +37,10 @@ IDS_BATCH = 500
 
 # Why a reaction is refused (chatd.changes turns them into error codes).
 DELETED = "deleted"  # the message is a tombstone
-TOO_MANY = "too_many"  # the message has its most emoji, or the user its most on it
+# ... past a cap, named as the Caps field it is (the error's ``cap``: docs/protocol.md, "error").
+PER_MESSAGE = "per_message"  # the message has its most different emoji
+PER_USER = "per_user"  # the user has given it its most
+TOO_MANY = (PER_MESSAGE, PER_USER)
 
 
 class Caps(NamedTuple):
@@ -50,7 +53,7 @@ class Caps(NamedTuple):
 class Reacting(NamedTuple):
     """What a reaction request did: the message as it is now (None: there is none), whether
     its reactions changed (False: the user had given, or had not given, that emoji), and why
-    it was refused (DELETED, TOO_MANY; None: it was not)."""
+    it was refused (DELETED, PER_MESSAGE, PER_USER; None: it was not)."""
 
     row: MessageRow | None
     changed: bool
@@ -172,8 +175,10 @@ class ChangeStore:
                 mine = db.execute_sql(q("SELECT count(*) FROM reaction WHERE message_id = ? AND user_id = ?"),
                                       (message_id, user_id)).fetchone()[0]
                 new_emoji = all(r.emoji != emoji for r in row.reactions)
-                if mine >= caps.per_user or (new_emoji and len(row.reactions) >= caps.per_message):
-                    return Reacting(row, False, TOO_MANY)
+                if mine >= caps.per_user:
+                    return Reacting(row, False, PER_USER)
+                if new_emoji and len(row.reactions) >= caps.per_message:
+                    return Reacting(row, False, PER_MESSAGE)
                 db.execute_sql(q("INSERT INTO reaction (message_id, user_id, emoji, ts) VALUES (?, ?, ?, ?)"),
                                (message_id, user_id, emoji, when))
                 db.execute_sql(q("UPDATE message SET rev = ? WHERE id = ?"), (rev, message_id))
