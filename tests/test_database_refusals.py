@@ -1,5 +1,5 @@
 """End to end: what is at the configured ``database`` that chatd must not use — a text file,
-another application's SQLite database, a damaged one, a directory, a chatd database of a newer
+another application's SQLite database, a damaged one, a directory, a FIFO, a chatd database of a newer
 schema — refuses ``chatd start`` (foreground and ``-d``) and every command that opens the
 store, in one line naming the key, the file and the problem, with no traceback, the file left
 as it was and nothing made beside it; and the commands that only read or change what is there
@@ -8,6 +8,7 @@ refuse where there is no database, making none (docs/operations.md, "The databas
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -57,6 +58,10 @@ def _directory(path: Path) -> None:
     (path / "inside").write_text("kept")
 
 
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)  # opened as a file, it waits for a writer: every command hung
+
+
 def _newer_schema(path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
@@ -68,12 +73,13 @@ KINDS = {"text": (_text, "it is not an SQLite database"),
          "another application's": (_other_application, "another application's SQLite database"),
          "damaged": (_damaged, "it is damaged"),
          "directory": (_directory, "it is a directory"),
+         "FIFO": (_fifo, "it is a FIFO, not a file"),
          "newer schema": (_newer_schema, "newer than this chatd")}
 
 
 def _tree(directory: Path) -> dict[str, bytes | str]:
-    """``snapshot`` reaching into directories too."""
-    return {str(p.relative_to(directory)): "dir" if p.is_dir() else p.read_bytes()
+    """``snapshot`` reaching into directories too (a FIFO noted, never read: that waits)."""
+    return {str(p.relative_to(directory)): "dir" if p.is_dir() else "fifo" if p.is_fifo() else p.read_bytes()
             for p in sorted(directory.rglob("*")) if not p.is_socket()}
 
 
@@ -124,7 +130,7 @@ def test_commands_that_need_a_database_make_none(chatd_install: Chatd, there: st
     assert d.cli("apikey", "list").returncode == 0
 
 
-@pytest.mark.parametrize("kind", ["text", "another application's", "directory"])
+@pytest.mark.parametrize("kind", ["text", "another application's", "directory", "FIFO"])
 def test_a_restore_replaces_no_file_that_was_never_chatds(chatd_install: Chatd, tmp_path: Path, kind: str):
     """A damaged chatd database is what a restore is for; a file that was never one is not
     replaced by the backup."""
@@ -145,6 +151,11 @@ def test_a_restore_replaces_no_file_that_was_never_chatds(chatd_install: Chatd, 
 def test_check_config_says_what_start_would(chatd_install: Chatd):
     d = chatd_install
     assert d.cli("check-config").returncode == 0, "no database yet: start makes one"
+    _fifo(d.dir / "chatd.db")
+    result = d.cli("check-config")
+    assert result.returncode == ExitStatus.CONFIG and "it is a FIFO, not a file" in result.stderr, result.stderr
+    assert d.cli("status").returncode == ExitStatus.NOT_RUNNING, "said at once: nothing serves it"
+    os.unlink(d.dir / "chatd.db")
     _other_application(d.dir / "chatd.db")
     result = d.cli("check-config")
     assert result.returncode == ExitStatus.CONFIG, result.stderr

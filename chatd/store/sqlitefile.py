@@ -16,7 +16,7 @@ sqlite.org/wal.html#readonly):
   then a first start works); any other command makes nothing (``NoDatabase``).
 - a chatd database of a schema newer than this chatd: ``DatabaseRefused``, as the store's
   migration would (``chatd.store.migrations.migrate``), but before anything is made.
-- a directory, a file that is not SQLite's (its first 16 bytes are not SQLite's header,
+- a directory, a FIFO, socket or device, a file that is not SQLite's (its first 16 bytes are not SQLite's header,
   sqlite.org/fileformat.html#magic_header_string), one SQLite cannot read (damaged), one
   holding tables but no chatd ``meta`` table (another application's): ``DatabaseRefused``,
   the file untouched; ``NotChatd`` for those that are none of chatd's at all (not the
@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import urllib.parse
 
 from chatd.store.migrations import SCHEMA_VERSION, newer_schema
@@ -40,6 +41,9 @@ MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 SHOWN_BYTES = 16  # bytes of a foreign file's start quoted in the refusal
 SHOWN_TABLES = 3  # tables of another application's database named in the refusal
 LEAVE = "chatd leaves it as it is: set `database` to another path, or move the file away"
+# The kinds of file no database can be, as the refusal names them (stat.S_IS*).
+SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"))
 MAKE = "`chatd start` makes one there, or set `database` to the database's path"
 
 
@@ -48,6 +52,9 @@ def check(path: str, create: bool) -> None:
     if it holds no database and not ``create``; None when chatd may open it."""
     if os.path.isdir(path):
         raise NotChatd(f"it is a directory; {LEAVE}")
+    kind = _special(path)
+    if kind:  # (opening a FIFO waits for a writer: no command would ever answer)
+        raise NotChatd(f"it is {kind}, not a file; {LEAVE}")
     try:
         with open(path, "rb") as f:
             head = f.read(len(MAGIC))
@@ -71,6 +78,18 @@ def check(path: str, create: bool) -> None:
         shown = ", ".join(sorted(tables)[:SHOWN_TABLES]) + (", ..." if len(tables) > SHOWN_TABLES else "")
         raise NotChatd(f"it is another application's SQLite database (tables {shown}; no "
                               f"schema version in a chatd `meta` table); {LEAVE}")
+
+
+def _special(path: str) -> str | None:
+    """What ``path`` is when it is there but neither a regular file nor a directory (a FIFO, a
+    socket, a device; a symbolic link is followed), e.g. "a FIFO"; None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # (none there, or unreadable: said where it is opened)
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in SPECIAL_FILES if test(mode)), "a special file")
 
 
 def _none(what: str, create: bool) -> None:
