@@ -53,6 +53,16 @@ def _damaged(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _damaged_inside(path: Path) -> None:
+    """A chatd database whose header and schema read well, pages 2-4 overwritten: only a start
+    read far enough to find it (the others ran, printed tracebacks, or backed it up)."""
+    open_store(str(path), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")  # the page size (sqlite.org/fileformat.html#page_size)
+    data[page:4 * page] = b"\xff" * (3 * page)
+    path.write_bytes(bytes(data))
+
+
 def _directory(path: Path) -> None:
     path.mkdir()
     (path / "inside").write_text("kept")
@@ -72,6 +82,7 @@ def _newer_schema(path: Path) -> None:
 KINDS = {"text": (_text, "it is not an SQLite database"),
          "another application's": (_other_application, "another application's SQLite database"),
          "damaged": (_damaged, "it is damaged"),
+         "damaged inside": (_damaged_inside, "it is damaged"),
          "directory": (_directory, "it is a directory"),
          "FIFO": (_fifo, "it is a FIFO, not a file"),
          "newer schema": (_newer_schema, "newer than this chatd")}
@@ -94,7 +105,7 @@ def test_what_is_not_a_chatd_database_is_refused_in_one_line_and_left_as_it_is(c
     make, problem = KINDS[kind]
     make(database)
     found = _tree(d.dir)
-    for command in COMMANDS if kind == "text" else SOME:
+    for command in COMMANDS if kind in ("text", "damaged inside") else SOME:
         result = _run(d, command)
         where = " ".join(command)
         assert result.returncode == ExitStatus.ERROR, (where, result.stderr)
@@ -161,3 +172,7 @@ def test_check_config_says_what_start_would(chatd_install: Chatd):
     assert result.returncode == ExitStatus.CONFIG, result.stderr
     assert (f"chatd: start would refuse: cannot open the database at {d.dir / 'chatd.db'} (key 'database'): it is "
             f"another application's SQLite database") in result.stderr, result.stderr
+    os.unlink(d.dir / "chatd.db")
+    _damaged_inside(d.dir / "chatd.db")
+    result = d.cli("check-config")
+    assert result.returncode == ExitStatus.CONFIG and "it is damaged" in result.stderr, result.stderr

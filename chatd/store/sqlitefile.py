@@ -40,6 +40,10 @@ from chatd.store.rows import DatabaseRefused, NoDatabase, NotChatd
 MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 SHOWN_BYTES = 16  # bytes of a foreign file's start quoted in the refusal
 SHOWN_TABLES = 3  # tables of another application's database named in the refusal
+# A database up to this size is read whole (PRAGMA quick_check, sqlite.org/pragma.html#pragma_quick_check)
+# before any command uses it, so that damage past its first page refuses every command alike, in
+# well under a second; a larger one is left to what its use finds (a whole read would cost too much).
+QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 LEAVE = "chatd leaves it as it is: set `database` to another path, or move the file away"
 # The kinds of file no database can be, as the refusal names them (stat.S_IS*).
 SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
@@ -125,7 +129,13 @@ def _tables(path: str) -> tuple[set[str], int | None] | None:
     try:
         with contextlib.closing(sqlite3.connect(_uri(path), uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            return tables, _version(db) if "meta" in tables else None
+            found = tables, _version(db) if "meta" in tables else None
+            if tables and _size(path) <= QUICK_CHECK_MAX_BYTES:
+                problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                if problem != "ok":
+                    detail = " ".join(str(problem).replace("*** in database main ***", "").split())  # one line
+                    raise sqlite3.DatabaseError(f"database disk image is malformed: {detail}")
+            return found
     except sqlite3.OperationalError:
         return None  # no permission, locked, gone meanwhile: the store's connection says why
     except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
