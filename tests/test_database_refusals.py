@@ -176,3 +176,16 @@ def test_check_config_says_what_start_would(chatd_install: Chatd):
     _damaged_inside(d.dir / "chatd.db")
     result = d.cli("check-config")
     assert result.returncode == ExitStatus.CONFIG and "it is damaged" in result.stderr, result.stderr
+
+
+def test_check_config_leaves_a_foreign_wal_beside_a_good_database(chatd_install: Chatd):
+    """A look changes nothing: SQLite ignores a -wal that is no write-ahead log as it reads the
+    database, and the last connection's close deleted it (check-config did)."""
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    open_store(str(database), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    Path(f"{database}-wal").write_bytes(b"garbage\n")
+    found = snapshot(d.dir)
+    result = d.cli("check-config")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(d.dir) == found, "the database and its -wal as they were"

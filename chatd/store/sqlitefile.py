@@ -38,6 +38,7 @@ from chatd.store.migrations import SCHEMA_VERSION, newer_schema
 from chatd.store.rows import DatabaseRefused, NoDatabase, NotChatd
 
 MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a -wal file's first bytes (either checksum order)
 SHOWN_BYTES = 16  # bytes of a foreign file's start quoted in the refusal
 SHOWN_TABLES = 3  # tables of another application's database named in the refusal
 # A database up to this size is read whole (PRAGMA quick_check, sqlite.org/pragma.html#pragma_quick_check)
@@ -109,8 +110,23 @@ def _size(path: str) -> int:
 
 
 def _uri(path: str) -> str:
-    """An SQLite URI of ``path`` that opens it read-write and never makes it."""
-    return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+    """An SQLite URI of ``path`` that opens it read-write and never makes it; read-only and
+    immutable (no side file read, made or removed) when its -wal is none SQLite would read:
+    the last connection's close would delete it, and a look must change nothing."""
+    where = f"file:{urllib.parse.quote(os.path.abspath(path))}"
+    return f"{where}?mode=ro&immutable=1" if _foreign_wal(path + "-wal") else f"{where}?mode=rw"
+
+
+def _foreign_wal(path: str) -> bool:
+    """Whether there is a file at ``path`` that is no write-ahead log: one not beginning with a
+    WAL header's magic number (sqlite.org/fileformat.html#wal_file_format), which SQLite ignores
+    as it reads the database, and then deletes. (An empty one is a WAL with nothing in it.)"""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(WAL_MAGIC[0]))
+    except OSError:
+        return False  # (none there: the common case)
+    return bool(head) and head not in WAL_MAGIC
 
 
 def _version(db: sqlite3.Connection) -> int | None:
