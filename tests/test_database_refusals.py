@@ -8,6 +8,7 @@ refuse where there is no database, making none (docs/operations.md, "The databas
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from chatd.status import ExitStatus
 from chatd.store import open_store
+from chatd.store.sqlitefile import QUICK_CHECK_MAX_BYTES
 from tests.ops_fixtures import Chatd
 from tests.test_lifecycle_refusals import snapshot
 
@@ -189,3 +191,20 @@ def test_check_config_leaves_a_foreign_wal_beside_a_good_database(chatd_install:
     result = d.cli("check-config")
     assert result.returncode == 0, result.stderr
     assert snapshot(d.dir) == found, "the database and its -wal as they were"
+
+
+def test_a_backup_of_a_large_damaged_database_is_refused_and_leaves_no_copy(chatd_install: Chatd):
+    """Past QUICK_CHECK_MAX_BYTES the look before a command does not read the whole file; a
+    backup reads its copy whole (it wrote every page anyway) and keeps none of a damaged one."""
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    _damaged_inside(database)
+    with contextlib.closing(sqlite3.connect(database)) as db:  # past the size read whole before
+        db.execute("CREATE TABLE ballast (b BLOB)")
+        db.execute("INSERT INTO ballast VALUES (zeroblob(?))", (QUICK_CHECK_MAX_BYTES,))
+        db.commit()
+    result = _run(d, ("backup", "PATH"))
+    assert result.returncode == ExitStatus.ERROR, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chatd: backup failed: ") and "it is damaged" in lines[0], lines
+    assert not list(d.dir.parent.glob(f"{d.dir.name}-backup.db*")), "no copy of a damaged file"

@@ -129,6 +129,15 @@ def _foreign_wal(path: str) -> bool:
     return bool(head) and head not in WAL_MAGIC
 
 
+def damage(db: sqlite3.Connection) -> str | None:
+    """The first damage SQLite finds reading all of ``db`` (PRAGMA quick_check), on one line; None
+    if none. Reads every page: QUICK_CHECK_MAX_BYTES says when a command may afford it."""
+    problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if problem == "ok":
+        return None
+    return " ".join(str(problem).replace("*** in database main ***", "").split())
+
+
 def _version(db: sqlite3.Connection) -> int | None:
     """The schema version the ``meta`` table of ``db`` holds; None if none (another application's)."""
     try:
@@ -147,10 +156,9 @@ def _tables(path: str) -> tuple[set[str], int | None] | None:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             found = tables, _version(db) if "meta" in tables else None
             if tables and _size(path) <= QUICK_CHECK_MAX_BYTES:
-                problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
-                if problem != "ok":
-                    detail = " ".join(str(problem).replace("*** in database main ***", "").split())  # one line
-                    raise sqlite3.DatabaseError(f"database disk image is malformed: {detail}")
+                problem = damage(db)
+                if problem:
+                    raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
             return found
     except sqlite3.OperationalError:
         return None  # no permission, locked, gone meanwhile: the store's connection says why
