@@ -208,3 +208,20 @@ def test_a_backup_of_a_large_damaged_database_is_refused_and_leaves_no_copy(chat
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("chatd: backup failed: ") and "it is damaged" in lines[0], lines
     assert not list(d.dir.parent.glob(f"{d.dir.name}-backup.db*")), "no copy of a damaged file"
+
+
+def test_damage_past_the_size_read_before_is_said_in_one_line(chatd_install: Chatd):
+    """Past QUICK_CHECK_MAX_BYTES the damage is found where a command reads it: still one line."""
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    _damaged_inside(database)
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("CREATE TABLE ballast (b BLOB)")
+        db.execute("INSERT INTO ballast VALUES (zeroblob(?))", (QUICK_CHECK_MAX_BYTES,))
+        db.commit()
+    for command in (("admin", "list"), ("apikey", "create", "shop", "--scope", "read")):
+        result = d.cli(*command)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == ExitStatus.ERROR and len(lines) == 1, (command, result.stderr)
+        assert lines[0].startswith(f"chatd: {command[0]}: cannot open the database at {database}"), lines
+        assert "it is damaged" in lines[0], lines
