@@ -215,6 +215,17 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
     try:
         with _terminable():
             return _answered(lambda: run(args, config, stdout, stderr), stdout, stderr)
+    except Exception as e:
+        damage = _damage(e)
+        if damage is None:
+            raise
+        from chatd.store import DatabaseRefused
+        from chatd.store.health import database_refusal
+
+        refused = DatabaseRefused(f"it cannot be read ({damage}): it is damaged; `chatd restore` puts a backup in "
+                                  f"its place")
+        print(f"chatd: {args.command}: {database_refusal(config.database, refused)}", file=stderr)
+        return ExitStatus.ERROR
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
         print(f"chatd: {args.command}: stopped by {signal.Signals(signum).name} before it finished", file=stderr)
@@ -286,6 +297,25 @@ def _unusable_database(config: Config) -> list[str]:
     except DatabaseRefused as e:
         return [f"start would refuse: {database_refusal(config.database, e)}"]
     return []
+
+
+def _damage(error: BaseException) -> str | None:
+    """The driver's words if ``error``, or what it was raised from, says the database file is
+    damaged — SQLite's plain DatabaseError ("database disk image is malformed"), which a command
+    meets where the look before it did not read (a file past sqlitefile.QUICK_CHECK_MAX_BYTES),
+    never an outage's or a bug's subclass of it; None otherwise."""
+    import sqlite3
+
+    peewee = sys.modules.get("peewee")
+    plain = (sqlite3.DatabaseError, *((peewee.DatabaseError,) if peewee else ()))
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen) in plain:
+            from chatd.store.health import reason_of
+
+            return reason_of(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _answered(command: Callable[[], int], stdout: TextIO, stderr: TextIO) -> int:

@@ -60,6 +60,9 @@ from chatd.dsn import is_postgres
 LOCK_SUFFIX = ".lock"  # the holders' record is the database's path plus this
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file (sqlite.org/tempfiles.html)
 SERVER = "server"  # Holder.role of a serving chatd; otherwise the command's name ("restore")
+# How the database file is opened to lock it: O_NONBLOCK so that a FIFO put at its place opens
+# at once instead of waiting for a writer (chatd.store.sqlitefile refuses it; no effect on a file).
+OPEN_DATABASE = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 MAX_RECORDS = 64 * 1024  # bytes of the lock file read: far more than any number of holders writes
 
 
@@ -129,9 +132,9 @@ class DatabaseLock:
         while True:
             try:
                 if create:
-                    fd, made = open_made(self.database, os.O_RDONLY | os.O_CLOEXEC)
+                    fd, made = open_made(self.database, OPEN_DATABASE)
                 else:
-                    fd, made = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC), False
+                    fd, made = os.open(self.database, OPEN_DATABASE), False
             except FileNotFoundError:
                 if create:
                     raise
@@ -150,7 +153,7 @@ class DatabaseLock:
         """DatabaseHeld if ``acquire`` would be refused now; makes and changes nothing (no
         database file: nobody holds it). A start asks this before it binds anything."""
         try:
-            fd = os.open(self.database, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.database, OPEN_DATABASE)
         except OSError:
             return  # none (nobody holds it), or unreadable: acquire says why
         self._wait(fd)
@@ -339,7 +342,7 @@ def _recorded(database: str) -> list[Holder]:
     if found:
         return found
     with contextlib.suppress(OSError):
-        fd = os.open(database, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(database, OPEN_DATABASE)
         try:
             return _recorded_elsewhere(fd)
         finally:
@@ -367,7 +370,7 @@ def unrecorded_message(database: str) -> str:
 
 def _locked(database: str) -> bool:
     try:
-        fd = os.open(database, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(database, OPEN_DATABASE)
     except OSError:
         return False
     try:

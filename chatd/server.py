@@ -23,6 +23,7 @@ import collections
 import logging
 import os
 import resource
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ from chatd.protocol import CloseCode
 from chatd.retention import PURGE_EVERY as PURGE_HISTORY_EVERY
 from chatd.settings import parse_listen
 from chatd.store import DatabaseRefused, DatabaseUnreachable, StoreUnavailable, open_store
+from chatd.store.base import SECRET_BYTES
 from chatd.store.health import database_refusal
 from chatd.web import make_app
 from chatd.web.httpserver import ChatHTTPServer
@@ -191,7 +193,10 @@ class Server:
             raise type(e)(database_refusal(self.config.database, e)) from e
         self._log_epoch()
         identity = self.config.identity
-        secret = configured_secret(identity.secret, identity.secret_file) or self.store.secret()
+        # One made here is kept only once the bus is heard: a start refused before leaves the database as found.
+        configured = configured_secret(identity.secret, identity.secret_file)
+        stored = None if configured else self.store.stored_secret()
+        secret = configured or stored or secrets.token_bytes(SECRET_BYTES)
         tokens = TokenSigner(secret, identity.token_ttl_days * DAY)
         self.chat = Chat(self.config, self.hub, self.store, tokens, self.bus)
         held = self.chat.identity.restore_holds()  # before anyone can ask for a name
@@ -199,6 +204,9 @@ class Server:
             log.info("%d names held for the users who had them before the start", held)
         where = redacted(self.config.database)
         await self.bus.start(self.chat.cluster, Membership(self.store.epoch.id, fingerprint(secret), where))
+        if not (configured or stored) and self.store.keep_secret(secret) != secret:
+            # Another process made it meanwhile, and this one told the bus its own.
+            raise DatabaseRefused("another process made the token secret as this one started: start again")
         if hasattr(self.bus, "connected_since"):  # a Redis bus notes whom it hears (tests' in-process ones do not)
             self.split = Split(self.bus, self.store.traffic, redacted(bus_url(self.config)))
         # Once the bus is heard, and with no await between: a room, ban or bot another node writes

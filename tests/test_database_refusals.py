@@ -1,5 +1,5 @@
 """End to end: what is at the configured ``database`` that chatd must not use — a text file,
-another application's SQLite database, a damaged one, a directory, a chatd database of a newer
+another application's SQLite database, a damaged one, a directory, a FIFO, a chatd database of a newer
 schema — refuses ``chatd start`` (foreground and ``-d``) and every command that opens the
 store, in one line naming the key, the file and the problem, with no traceback, the file left
 as it was and nothing made beside it; and the commands that only read or change what is there
@@ -8,6 +8,8 @@ refuse where there is no database, making none (docs/operations.md, "The databas
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from chatd.status import ExitStatus
 from chatd.store import open_store
+from chatd.store.sqlitefile import QUICK_CHECK_MAX_BYTES
 from tests.ops_fixtures import Chatd
 from tests.test_lifecycle_refusals import snapshot
 
@@ -52,9 +55,23 @@ def _damaged(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _damaged_inside(path: Path) -> None:
+    """A chatd database whose header and schema read well, pages 2-4 overwritten: only a start
+    read far enough to find it (the others ran, printed tracebacks, or backed it up)."""
+    open_store(str(path), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")  # the page size (sqlite.org/fileformat.html#page_size)
+    data[page:4 * page] = b"\xff" * (3 * page)
+    path.write_bytes(bytes(data))
+
+
 def _directory(path: Path) -> None:
     path.mkdir()
     (path / "inside").write_text("kept")
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)  # opened as a file, it waits for a writer: every command hung
 
 
 def _newer_schema(path: Path) -> None:
@@ -67,13 +84,15 @@ def _newer_schema(path: Path) -> None:
 KINDS = {"text": (_text, "it is not an SQLite database"),
          "another application's": (_other_application, "another application's SQLite database"),
          "damaged": (_damaged, "it is damaged"),
+         "damaged inside": (_damaged_inside, "it is damaged"),
          "directory": (_directory, "it is a directory"),
+         "FIFO": (_fifo, "it is a FIFO, not a file"),
          "newer schema": (_newer_schema, "newer than this chatd")}
 
 
 def _tree(directory: Path) -> dict[str, bytes | str]:
-    """``snapshot`` reaching into directories too."""
-    return {str(p.relative_to(directory)): "dir" if p.is_dir() else p.read_bytes()
+    """``snapshot`` reaching into directories too (a FIFO noted, never read: that waits)."""
+    return {str(p.relative_to(directory)): "dir" if p.is_dir() else "fifo" if p.is_fifo() else p.read_bytes()
             for p in sorted(directory.rglob("*")) if not p.is_socket()}
 
 
@@ -88,7 +107,7 @@ def test_what_is_not_a_chatd_database_is_refused_in_one_line_and_left_as_it_is(c
     make, problem = KINDS[kind]
     make(database)
     found = _tree(d.dir)
-    for command in COMMANDS if kind == "text" else SOME:
+    for command in COMMANDS if kind in ("text", "damaged inside") else SOME:
         result = _run(d, command)
         where = " ".join(command)
         assert result.returncode == ExitStatus.ERROR, (where, result.stderr)
@@ -124,7 +143,7 @@ def test_commands_that_need_a_database_make_none(chatd_install: Chatd, there: st
     assert d.cli("apikey", "list").returncode == 0
 
 
-@pytest.mark.parametrize("kind", ["text", "another application's", "directory"])
+@pytest.mark.parametrize("kind", ["text", "another application's", "directory", "FIFO"])
 def test_a_restore_replaces_no_file_that_was_never_chatds(chatd_install: Chatd, tmp_path: Path, kind: str):
     """A damaged chatd database is what a restore is for; a file that was never one is not
     replaced by the backup."""
@@ -145,8 +164,64 @@ def test_a_restore_replaces_no_file_that_was_never_chatds(chatd_install: Chatd, 
 def test_check_config_says_what_start_would(chatd_install: Chatd):
     d = chatd_install
     assert d.cli("check-config").returncode == 0, "no database yet: start makes one"
+    _fifo(d.dir / "chatd.db")
+    result = d.cli("check-config")
+    assert result.returncode == ExitStatus.CONFIG and "it is a FIFO, not a file" in result.stderr, result.stderr
+    assert d.cli("status").returncode == ExitStatus.NOT_RUNNING, "said at once: nothing serves it"
+    os.unlink(d.dir / "chatd.db")
     _other_application(d.dir / "chatd.db")
     result = d.cli("check-config")
     assert result.returncode == ExitStatus.CONFIG, result.stderr
     assert (f"chatd: start would refuse: cannot open the database at {d.dir / 'chatd.db'} (key 'database'): it is "
             f"another application's SQLite database") in result.stderr, result.stderr
+    os.unlink(d.dir / "chatd.db")
+    _damaged_inside(d.dir / "chatd.db")
+    result = d.cli("check-config")
+    assert result.returncode == ExitStatus.CONFIG and "it is damaged" in result.stderr, result.stderr
+
+
+def test_check_config_leaves_a_foreign_wal_beside_a_good_database(chatd_install: Chatd):
+    """A look changes nothing: SQLite ignores a -wal that is no write-ahead log as it reads the
+    database, and the last connection's close deleted it (check-config did)."""
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    open_store(str(database), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    Path(f"{database}-wal").write_bytes(b"garbage\n")
+    found = snapshot(d.dir)
+    result = d.cli("check-config")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(d.dir) == found, "the database and its -wal as they were"
+
+
+def test_a_backup_of_a_large_damaged_database_is_refused_and_leaves_no_copy(chatd_install: Chatd):
+    """Past QUICK_CHECK_MAX_BYTES the look before a command does not read the whole file; a
+    backup reads its copy whole (it wrote every page anyway) and keeps none of a damaged one."""
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    _damaged_inside(database)
+    with contextlib.closing(sqlite3.connect(database)) as db:  # past the size read whole before
+        db.execute("CREATE TABLE ballast (b BLOB)")
+        db.execute("INSERT INTO ballast VALUES (zeroblob(?))", (QUICK_CHECK_MAX_BYTES,))
+        db.commit()
+    result = _run(d, ("backup", "PATH"))
+    assert result.returncode == ExitStatus.ERROR, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chatd: backup failed: ") and "it is damaged" in lines[0], lines
+    assert not list(d.dir.parent.glob(f"{d.dir.name}-backup.db*")), "no copy of a damaged file"
+
+
+def test_damage_past_the_size_read_before_is_said_in_one_line(chatd_install: Chatd):
+    """Past QUICK_CHECK_MAX_BYTES the damage is found where a command reads it: still one line."""
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    _damaged_inside(database)
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("CREATE TABLE ballast (b BLOB)")
+        db.execute("INSERT INTO ballast VALUES (zeroblob(?))", (QUICK_CHECK_MAX_BYTES,))
+        db.commit()
+    for command in (("admin", "list"), ("apikey", "create", "shop", "--scope", "read")):
+        result = d.cli(*command)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == ExitStatus.ERROR and len(lines) == 1, (command, result.stderr)
+        assert lines[0].startswith(f"chatd: {command[0]}: cannot open the database at {database}"), lines
+        assert "it is damaged" in lines[0], lines

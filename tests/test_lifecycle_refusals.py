@@ -124,7 +124,7 @@ def test_a_start_of_a_running_config_touches_nothing(chatd_daemon: Chatd):
         assert snapshot(d.dir, "chatd.log") == found
 
 
-@pytest.mark.parametrize("database", ["made by the start", "there before"])
+@pytest.mark.parametrize("database", ["made by the start", "there before", "never served"])
 def test_a_start_that_fails_once_forked_takes_back_what_it_made(chatd_install: Chatd, database: str):
     """The daemon child wrote its pid in the pidfile and the database's lock record, and opened
     the database; then its start-up failed. It leaves what it found (the log says why)."""
@@ -133,6 +133,9 @@ def test_a_start_that_fails_once_forked_takes_back_what_it_made(chatd_install: C
         assert d.start().returncode == 0
         assert d.cli("stop").returncode == 0
         d.pidfile.write_text(f"{dead_pid()}\n")
+    if database == "never served":  # a key made before the first start: no token secret yet
+        assert d.cli("apikey", "create", "shop", "--scope", "read").returncode == 0
+    meta = _meta(d.dir / "chatd.db")
     with socket.socket() as closed:  # bound, never listening: a connection to it is refused
         closed.bind(("127.0.0.1", 0))
         d.config["bus"] = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
@@ -145,10 +148,20 @@ def test_a_start_that_fails_once_forked_takes_back_what_it_made(chatd_install: C
     assert snapshot(d.dir, "chatd.db", *logged) == found, "no pid, lock record, socket, log or SQLite file of its own"
     assert "Traceback" not in d.log(), "a bus out of reach is no bug: said in one line"
     assert (d.dir / "chatd.db").exists() == existed
+    assert _meta(d.dir / "chatd.db") == meta, "nothing written: no token secret kept by a start refused"
     if existed:
         with sqlite3.connect(d.dir / "chatd.db") as db:
-            assert db.execute("SELECT count(*) FROM room").fetchone()[0] == 1, "the database is kept, whole"
+            rooms = 1 if database == "there before" else 0  # (the first start makes the first room)
+            assert db.execute("SELECT count(*) FROM room").fetchone()[0] == rooms, "the database is kept, whole"
         db.close()
+
+
+def _meta(database: Path) -> dict[str, str] | None:
+    """The rows of the ``meta`` table of ``database``; None when there is no database."""
+    if not database.exists():
+        return None
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return dict(db.execute("SELECT key, value FROM meta"))
 
 
 def test_a_start_under_way_is_not_named_as_running(chatd_install: Chatd):

@@ -64,6 +64,7 @@ from chatd.store.uploads import UploadStore, attach
 from chatd.store.writer import Done, Writer
 
 READ_THREADS = 2
+SECRET_BYTES = 32  # of a token secret chatd makes (chatd.auth.secret.SECRET_MIN_BYTES: all it asks)
 # A new room and its name keys, as SQL rather than built by peewee per call (profiled: peewee
 # took ~185 µs to build and run the two, 15 µs as SQL; a storm makes a room per 10 clients).
 _ROOM = ('INSERT INTO "room" ("name", "topic", "created", "creator_id", "members_only", "archived", '
@@ -302,9 +303,20 @@ class Store:
 
     def secret(self) -> bytes:
         """The key that signs resume tokens, created on first use and kept here."""
+        return self.stored_secret() or self.keep_secret(secrets.token_bytes(SECRET_BYTES))
+
+    def stored_secret(self) -> bytes | None:
+        """The key that signs resume tokens, if one is kept here; writes nothing (a start that may
+        yet be refused reads it, and keeps one only once past its checks: ``keep_secret``)."""
         with self.db.connection_context():
-            # Another process may make it at the same moment: the first one stays.
-            Meta.insert(key="token_secret", value=secrets.token_hex(32)).on_conflict_ignore().execute(self.db)
+            value = Meta.select(Meta.value).where(Meta.key == "token_secret").scalar(self.db)
+        return bytes.fromhex(value) if value else None
+
+    def keep_secret(self, secret: bytes) -> bytes:
+        """Keep ``secret`` as the key that signs resume tokens unless one is kept already;
+        → the one kept. (Another process may make it at the same moment: the first one stays.)"""
+        with self.db.connection_context():
+            Meta.insert(key="token_secret", value=secret.hex()).on_conflict_ignore().execute(self.db)
             value = Meta.select(Meta.value).where(Meta.key == "token_secret").scalar(self.db)
         return bytes.fromhex(value)
 

@@ -16,7 +16,7 @@ sqlite.org/wal.html#readonly):
   then a first start works); any other command makes nothing (``NoDatabase``).
 - a chatd database of a schema newer than this chatd: ``DatabaseRefused``, as the store's
   migration would (``chatd.store.migrations.migrate``), but before anything is made.
-- a directory, a file that is not SQLite's (its first 16 bytes are not SQLite's header,
+- a directory, a FIFO, socket or device, a file that is not SQLite's (its first 16 bytes are not SQLite's header,
   sqlite.org/fileformat.html#magic_header_string), one SQLite cannot read (damaged), one
   holding tables but no chatd ``meta`` table (another application's): ``DatabaseRefused``,
   the file untouched; ``NotChatd`` for those that are none of chatd's at all (not the
@@ -31,15 +31,24 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import urllib.parse
 
 from chatd.store.migrations import SCHEMA_VERSION, newer_schema
 from chatd.store.rows import DatabaseRefused, NoDatabase, NotChatd
 
 MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a -wal file's first bytes (either checksum order)
 SHOWN_BYTES = 16  # bytes of a foreign file's start quoted in the refusal
 SHOWN_TABLES = 3  # tables of another application's database named in the refusal
+# A database up to this size is read whole (PRAGMA quick_check, sqlite.org/pragma.html#pragma_quick_check)
+# before any command uses it, so that damage past its first page refuses every command alike, in
+# well under a second; a larger one is left to what its use finds (a whole read would cost too much).
+QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 LEAVE = "chatd leaves it as it is: set `database` to another path, or move the file away"
+# The kinds of file no database can be, as the refusal names them (stat.S_IS*).
+SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"))
 MAKE = "`chatd start` makes one there, or set `database` to the database's path"
 
 
@@ -48,6 +57,9 @@ def check(path: str, create: bool) -> None:
     if it holds no database and not ``create``; None when chatd may open it."""
     if os.path.isdir(path):
         raise NotChatd(f"it is a directory; {LEAVE}")
+    kind = _special(path)
+    if kind:  # (opening a FIFO waits for a writer: no command would ever answer)
+        raise NotChatd(f"it is {kind}, not a file; {LEAVE}")
     try:
         with open(path, "rb") as f:
             head = f.read(len(MAGIC))
@@ -73,6 +85,18 @@ def check(path: str, create: bool) -> None:
                               f"schema version in a chatd `meta` table); {LEAVE}")
 
 
+def _special(path: str) -> str | None:
+    """What ``path`` is when it is there but neither a regular file nor a directory (a FIFO, a
+    socket, a device; a symbolic link is followed), e.g. "a FIFO"; None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # (none there, or unreadable: said where it is opened)
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in SPECIAL_FILES if test(mode)), "a special file")
+
+
 def _none(what: str, create: bool) -> None:
     if not create:
         raise NoDatabase(f"{what}; this command reads or changes a database and makes none: {MAKE}")
@@ -86,8 +110,32 @@ def _size(path: str) -> int:
 
 
 def _uri(path: str) -> str:
-    """An SQLite URI of ``path`` that opens it read-write and never makes it."""
-    return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+    """An SQLite URI of ``path`` that opens it read-write and never makes it; read-only and
+    immutable (no side file read, made or removed) when its -wal is none SQLite would read:
+    the last connection's close would delete it, and a look must change nothing."""
+    where = f"file:{urllib.parse.quote(os.path.abspath(path))}"
+    return f"{where}?mode=ro&immutable=1" if _foreign_wal(path + "-wal") else f"{where}?mode=rw"
+
+
+def _foreign_wal(path: str) -> bool:
+    """Whether there is a file at ``path`` that is no write-ahead log: one not beginning with a
+    WAL header's magic number (sqlite.org/fileformat.html#wal_file_format), which SQLite ignores
+    as it reads the database, and then deletes. (An empty one is a WAL with nothing in it.)"""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(WAL_MAGIC[0]))
+    except OSError:
+        return False  # (none there: the common case)
+    return bool(head) and head not in WAL_MAGIC
+
+
+def damage(db: sqlite3.Connection) -> str | None:
+    """The first damage SQLite finds reading all of ``db`` (PRAGMA quick_check), on one line; None
+    if none. Reads every page: QUICK_CHECK_MAX_BYTES says when a command may afford it."""
+    problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if problem == "ok":
+        return None
+    return " ".join(str(problem).replace("*** in database main ***", "").split())
 
 
 def _version(db: sqlite3.Connection) -> int | None:
@@ -106,7 +154,12 @@ def _tables(path: str) -> tuple[set[str], int | None] | None:
     try:
         with contextlib.closing(sqlite3.connect(_uri(path), uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            return tables, _version(db) if "meta" in tables else None
+            found = tables, _version(db) if "meta" in tables else None
+            if tables and _size(path) <= QUICK_CHECK_MAX_BYTES:
+                problem = damage(db)
+                if problem:
+                    raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
+            return found
     except sqlite3.OperationalError:
         return None  # no permission, locked, gone meanwhile: the store's connection says why
     except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
