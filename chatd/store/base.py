@@ -11,7 +11,6 @@ connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -19,7 +18,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import Any
 
 from peewee import Database, IntegrityError
@@ -561,5 +560,5 @@ def _settle(futures: list[asyncio.Future], job: asyncio.Future) -> None:
 
 def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[bool], None], down: bool) -> None:
     """``callback(down)`` on ``loop``, from any thread; nothing once the loop is closed."""
-    with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
+    with suppress(RuntimeError):  # the loop is closed: the server has stopped
         loop.call_soon_threadsafe(callback, down)
