@@ -24,6 +24,7 @@ export class MessageChanges {
     store.editing = null;
     store.editDraft = null; // the text typed in the box so far (message-edit.js)
     store.editWindowMs = 0; // welcome's limits.edit_window_seconds (client.js)
+    this.closing = new Map(); // message id → the timer that draws it again when its window closes
   }
 
   /** What the parts of a message may do (message-item.js ctx.actions). */
@@ -86,10 +87,25 @@ export class MessageChanges {
 
   // The author's own
 
-  /** Whether the user may still edit and delete `m` (the server decides all the same). */
+  /**
+   * Whether the user may still edit and delete `m` (the server decides all the same). While they
+   * may, the message is drawn again when the window closes, so its Edit and Delete go then.
+   */
   mayChange(m) {
-    return !m.deleted && this.store.isMine(m) && this.store.editWindowMs > 0 &&
-      Date.now() - m.ts < this.store.editWindowMs;
+    if (m.deleted || !this.store.isMine(m) || this.store.editWindowMs <= 0) return false;
+    const left = m.ts + this.store.editWindowMs - Date.now();
+    if (left > 0) this.redrawWhenClosed(m, left);
+    return left > 0;
+  }
+
+  // One timer per message of the user's drawn within its window: few, and each fires once.
+  redrawWhenClosed(m, left) {
+    if (this.closing.has(m.id)) return;
+    this.closing.set(m.id, setTimeout(() => {
+      this.closing.delete(m.id);
+      const view = this.store.viewOf(m);
+      if (view && view.messages.has(m.id)) this.store.emit('changed', { key: view.key, id: m.id });
+    }, left + 1));
   }
 
   startEdit(m) {

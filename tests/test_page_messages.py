@@ -131,3 +131,26 @@ async def test_changes_made_while_a_page_was_offline_reach_it_on_resume(browser,
     joins = [f for f in bob.sent_frames if '"type":"join"' in f.replace(" ", "") and '"since"' in f]
     assert joins and '"revised"' in joins[-1], "the page resumes from the last change it saw"
     assert not bob.js_errors
+
+
+async def test_edit_and_delete_go_from_own_messages_when_the_edit_window_closes(browser, page_url):
+    """The server refuses an edit or deletion after messages.edit_window_seconds (3600 by default):
+    the page stops offering them then, without a reload. The page's clock is Playwright's."""
+    page = await (await browser.new_context()).new_page()
+    await page.clock.install()
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await send(page, "soon frozen")
+    mine = messages(page).filter(has_text="soon frozen")
+    await expect(mine).to_have_attribute("data-id", re.compile(r"^\d+$"))
+    await expect(mine.get_by_test_id("edit-message")).to_be_visible()
+    await expect(mine.get_by_test_id("delete-own")).to_be_visible()
+
+    await page.clock.fast_forward("59:00")  # still within the hour
+    await expect(mine.get_by_test_id("edit-message")).to_be_visible()
+    await page.clock.fast_forward("01:01")  # past it
+    await expect(mine.get_by_test_id("edit-message")).to_have_count(0)
+    await expect(mine.get_by_test_id("delete-own")).to_have_count(0)
+    await expect(mine.get_by_test_id("reply-message")).to_be_visible()  # what stays open to everyone stays
