@@ -201,6 +201,10 @@ async def test_a_kicked_page_shows_the_reason_and_stays_disconnected(browser, pa
     assert status == 200
     notice = alice.get_by_test_id("notice")
     await expect(notice).to_contain_text("account suspended")
+    shown = await notice.bounding_box()
+    for part in (alice.get_by_test_id("room-lobby"), alice.locator("#members-heading")):
+        below = await part.bounding_box()  # pushed down by the notice, not hidden under it
+        assert below["y"] >= shown["y"] + shown["height"], await part.text_content()
     # "offline", not "reconnecting": no retry is scheduled, and no "Reconnect now" countdown either.
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     await expect(alice.locator("#retry-now")).to_be_hidden()
