@@ -8,7 +8,9 @@ import asyncio
 import logging
 
 import pytest
+import redis.asyncio as redis
 
+from chatd.cluster.shared import SharedRedis
 from tests.webapp import WebApp
 
 pytestmark = pytest.mark.redis
@@ -119,3 +121,19 @@ async def test_names_and_limits_hold_across_nodes_at_once_after_a_redis_restart(
         refused = await (await c.client(b)).identify(name="ZOE")  # a's claim reached the new Redis
     assert refused["code"] == "name_taken"
     assert "Redis failed" not in caplog.text
+
+
+async def test_a_password_redis_starts_refusing_is_logged_with_where_it_came_from(redis_server, caplog):
+    """Redis's password changed under running nodes: the names and limits' warning says where
+    chatd's password comes from, as the bus does at start, and gives neither password."""
+    shared = SharedRedis(redis_server.url.replace("redis://", "redis://:old-one@"))
+    admin = redis.Redis.from_url(redis_server.url)
+    await admin.config_set("requirepass", "new-one")
+    await admin.aclose()
+    with caplog.at_level(logging.WARNING, "chatd.cluster"):
+        assert await shared.run("claiming a name", lambda r: r.ping()) is None
+    await shared.close()
+    said = caplog.text
+    assert "the password comes from the file named by bus_password_file, else $CHATD_BUS_PASSWORD, else the URL" \
+        in said, said
+    assert f"127.0.0.1:{redis_server.port}" in said and "old-one" not in said and "new-one" not in said

@@ -102,7 +102,7 @@ def _ended(task: asyncio.Task) -> None:
         log.error("bus: the task %s failed; restart this node", task.get_name(), exc_info=task.exception())
 
 
-def _refused_password(error: BaseException) -> bool:
+def refused_password(error: BaseException) -> bool:
     """Whether ``error`` is Redis refusing this node's password (or its lack of one)."""
     return isinstance(error, AuthenticationError) or any(sign in str(error) for sign in PASSWORD_REFUSED)
 
@@ -161,7 +161,7 @@ class RedisBus:
                 differences = await self._outwait(publisher, differences)
         except (RedisError, OSError) as e:
             await self._disconnect()
-            advice = password_advice("bus_password_file", BUS_PASSWORD_ENV) if _refused_password(e) else ""
+            advice = password_advice("bus_password_file", BUS_PASSWORD_ENV) if refused_password(e) else ""
             raise BusUnavailable(f"cannot reach the bus at {self._where}: {e}{advice}") from None
         if differences:
             await self._disconnect()

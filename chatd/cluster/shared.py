@@ -31,6 +31,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as ConnectionLost
 from redis.exceptions import RedisError
 
+from chatd.bus.redis import refused_password
+from chatd.dsn import BUS_PASSWORD_ENV, password_advice, redacted
+
 log = logging.getLogger("chatd.cluster")
 
 TIMEOUT = 0.5  # seconds a command may take: a message waits for it (chatd.cluster.limits)
@@ -55,6 +58,7 @@ T = TypeVar("T")
 
 class SharedRedis:
     def __init__(self, url: str, clock: Callable[[], float] = time.monotonic):
+        self._where = redacted(url)
         self.redis = redis.Redis.from_pool(redis.BlockingConnectionPool.from_url(
             url, max_connections=POOL_MAX, timeout=TIMEOUT, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
             retry=Retry(NoBackoff(), RESENDS, supported_errors=(ConnectionLost,))))
@@ -76,8 +80,11 @@ class SharedRedis:
             answer = await call(self.redis)
         except (RedisError, OSError, TimeoutError) as e:
             if self._down_until is None:
-                log.warning("Redis failed while %s (%r): names and rate limits hold per node until it is back; "
-                            "docs/operations.md, \"Cluster state\"", what, e)
+                # A password Redis refuses (changed under a running node) says where chatd's came from.
+                advice = password_advice("bus_password_file", BUS_PASSWORD_ENV) if refused_password(e) else ""
+                log.warning("Redis failed while %s (%s, at %s%s): names and rate limits hold per node until it "
+                            "is back; docs/operations.md, \"Cluster state\"", what, str(e) or type(e).__name__,
+                            self._where, advice)
             self._down_until = self._clock() + RETRY_AFTER
             return None
         finally:
