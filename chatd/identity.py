@@ -179,11 +179,14 @@ class Identity:
             user = self.hub.attach(conn.session, who.user_id, name, self._clock(), config.name_hold_seconds, who.kind)
         except NameTaken as e:  # taken while the store created the user
             raise self._taken(name, e.holder, req.cid) from None
+        styled = user.roles, user.avatar
         # A user without roles keeps the shared empty set (each frozenset() is a new 216-byte object).
         user.roles, user.avatar = who.roles or NO_ROLES, shown_avatar(who.avatar, config.avatar_hosts)
         self.sign_ins.attached(who, conn.session)
         if not here:
             self.cluster.arrived(user)
+        elif (user.roles, user.avatar) != styled and old_name == name:  # (a rename tells the others too)
+            self.cluster.restyled(user)
         if old_name != name:  # renamed while online (here or on another node): the rooms it is in should know
             self.cluster.renamed(user)
             self.let_go(user.id, old_name)

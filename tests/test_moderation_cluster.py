@@ -109,3 +109,19 @@ async def test_a_member_on_another_node_carries_the_same_fields_as_on_its_own(tw
     boss = await (await two.client(b)).enter("lobby", app_token=admin_token)
     presence = await alice.expect("presence", event="join")
     assert presence["user"] == {"id": boss.welcome["user"]["id"], "name": "boss", "rank": "admin"}
+
+
+async def test_new_roles_reach_the_other_nodes_member_lists_at_once(two):
+    """The web app made a member a moderator; their next sign-in on the node they are on already
+    carries it: the other node's member list names the new rank without waiting for a heartbeat."""
+    a, b = two.nodes
+    first = await (await two.client(a)).enter("lobby", app_token=APP.token("kim", name="kim"))
+    kim_id = first.welcome["user"]["id"]
+    room_id = b.chat.hub.room("lobby").id
+    await until(lambda: kim_id in b.chat.hub.elsewhere.get(room_id, {}), what="kim in the lobby, heard on node b")
+    assert {m["id"]: m for m in b.chat.cluster.member_refs(b.chat.hub.room("lobby"), 100)}[kim_id] == {
+        "id": kim_id, "name": "kim"}
+
+    await (await two.client(a)).enter("lobby", app_token=APP.token("kim", name="kim", roles=["moderator"]))
+    await until(lambda: {m["id"]: m for m in b.chat.cluster.member_refs(b.chat.hub.room("lobby"), 100)}[kim_id]
+                == {"id": kim_id, "name": "kim", "rank": "moderator"}, what="kim a moderator on node b")

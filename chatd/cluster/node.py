@@ -169,6 +169,11 @@ class Cluster:
         self._presence_everywhere(user.id, "rename", user.ref())
         self._ops(_online_op(user))
 
+    def restyled(self, user: User) -> None:
+        """``user``, online here already, signed in again with other roles or another avatar: the
+        other nodes name it so at once (their member lists), not at the next heartbeat."""
+        self._ops(_online_op(user))
+
     def gone(self, user: User) -> None:
         """``user``'s last session here ended."""
         if self.app_webhooks is not None:
