@@ -22,12 +22,22 @@ from peewee import SqliteDatabase
 from chatd.store import sqlitefile
 from chatd.store.base import Store
 from chatd.store.checkpoints import WAL_FILE_LIMIT, Checkpoints
-from chatd.store.living import RecipientDeleted, living
+from chatd.store.living import DELETED, RecipientDeleted, living
 from chatd.store.rows import SELECT, Draft, MessageRow, Stored, new_row, newly_stored
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
 
 BUSY_TIMEOUT_MS = 5000  # how long a statement waits for another process's lock on the file
+
+
+# A say goes in only if its author exists and is not deleted, checked in the same statement (and so
+# the same transaction: a deletion is wholly before or after it, chatd.store.living). A say that did
+# not go in is told apart afterwards, off the hot path: its author deleted, or its cid stored already.
+# (The SELECT has its WHERE, which SQLite's upsert needs to be parsed: sqlite.org/lang_upsert.html.)
+_INSERT = ("INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid,"
+           " reply_to, mentions) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+           ' WHERE EXISTS (SELECT 1 FROM "user" WHERE id = ? AND kind IS NOT ?)'
+           " ON CONFLICT (sender_id, cid) DO NOTHING")
 
 
 def _prev_in_room(sql: sqlite3.Connection, room_id: int, before: int) -> int:
@@ -84,7 +94,6 @@ class SqliteStore(Store):
 
     def _insert(self, d: Draft) -> Stored:
         sql = self.db.connection()  # sqlite3 itself: this is the hottest write
-        living(self, d.sender_id)  # in this transaction: a deletion is wholly before or after (chatd.store.living)
         recipient_name = pair = None
         if d.recipient_id is not None:
             recipient_name = living(self, d.recipient_id, RecipientDeleted)
@@ -92,13 +101,11 @@ class SqliteStore(Store):
         channels = d.channels()
         ts = now_ms()
         mentions = None if pair else self.read_state.mentions_of(sql, d.room_id, d.sender_id, d.text)
-        cursor = sql.execute(
-            "INSERT INTO message (room_id, sender_id, sender_name, recipient_id, recipient_name, pair, text, ts, cid,"
-            " reply_to, mentions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, cid) DO NOTHING",
-            (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair, d.text, ts, d.cid,
-             d.quote.id if d.quote else None, mentions),
-        )
-        if cursor.rowcount == 0:  # this (sender, cid) is stored already: a retry
+        cursor = sql.execute(_INSERT, (d.room_id, d.sender_id, d.sender_name, d.recipient_id, recipient_name, pair,
+                                       d.text, ts, d.cid, d.quote.id if d.quote else None, mentions,
+                                       d.sender_id, DELETED))
+        if cursor.rowcount == 0:
+            living(self, d.sender_id)  # the author deleted, or gone: refused; else this (sender, cid) is a retry
             row = sql.execute(SELECT + " WHERE m.sender_id = ? AND m.cid = ?", (d.sender_id, d.cid)).fetchone()
             return Stored(MessageRow(*row), True, channels, None)
         new_id = cursor.lastrowid
