@@ -1,0 +1,128 @@
+"""Writes that name a deleted user as whom they are for or about — a room membership, a mute, a ban —
+and rows a deleted user's old tokens would bring back (a sign-in, a name held, its token rooms), on a
+real server with real clients: each is refused (``recipient_deleted``, HTTP 410; a token:
+``bad_token`` with cause ``account_deleted``) or written before the erasure, which takes it back;
+nothing is left naming the deleted user (docs/api.md, "Deleted users")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chatd.store import UserDeleted
+from chatd.store.userdata import erase_identity
+from tests.adminclient import ROOT, admin_login
+from tests.apiclient import api_call, api_key
+from tests.test_deletion_races import HOLD_SECONDS, called, count, raced, uid
+
+NOT_STORED_SIGN_IN = 10**6  # a sign-in id this database never handed out (a token of a database a restore replaced)
+
+
+@contextlib.asynccontextmanager
+async def erasure_queued(server, user_id: int) -> AsyncIterator[None]:
+    """The writer held and the user's erasure queued, as ``erased_first``, but the deletion's rest
+    (which erases again) not run: what the block's requests queued after the erasure stays to be seen."""
+    released = threading.Event()
+    held = server.store.writer.run(lambda: released.wait(HOLD_SECONDS))
+    erasure = server.store.writer.run(lambda: erase_identity(server.store, user_id))
+    try:
+        yield
+    finally:
+        released.set()
+        await held
+        await erasure
+
+
+async def deleted(server, user) -> int:
+    """A user made and deleted; → its id."""
+    gone = await user("gone")
+    await server.chat.user_care.delete(ROOT, uid(gone))
+    return uid(gone)
+
+
+async def test_a_deleted_user_is_not_made_a_member_and_nobody_is_added_with_it(server, user):
+    manage = api_key(server, "manage", "read")
+    await api_call(server, "POST", "/rooms", {"name": "team-7", "members_only": True}, key=manage)
+    gid, alice = await deleted(server, user), await user("alice")
+    status, body, _ = await api_call(server, "POST", "/rooms/team-7/members", {"user_ids": [uid(alice), gid]},
+                                     key=manage)
+    assert (status, body["error"]["code"]) == (410, "recipient_deleted"), body
+    assert f"user {gid} was deleted" in body["error"]["message"]
+    assert await count(server, "SELECT count(*) FROM room_member") == 0, "all or none: alice is no member either"
+    status, body, _ = await api_call(server, "GET", "/rooms/team-7/members", key=manage)
+    assert body["members"] == []
+
+
+async def test_a_member_added_while_it_is_deleted_is_refused_and_not_kept(server, user, monkeypatch):
+    manage = api_key(server, "manage")
+    await api_call(server, "POST", "/rooms", {"name": "team-7", "members_only": True}, key=manage)
+    gone = await user("gone")
+    adding = called(server.store.members, "add", monkeypatch)
+    status, body, _ = await raced(server, uid(gone), lambda: api_call(
+        server, "POST", "/rooms/team-7/members", {"user_ids": [uid(gone)]}, key=manage), adding)
+    assert (status, body["error"]["code"]) == (410, "recipient_deleted"), body
+    assert await count(server, "SELECT count(*) FROM room_member") == 0
+
+
+async def test_an_app_tokens_rooms_are_not_made_memberships_of_a_deleted_user(server, user):
+    manage = api_key(server, "manage")
+    await api_call(server, "POST", "/rooms", {"name": "team-7", "members_only": True}, key=manage)
+    gid = await deleted(server, user)
+    with pytest.raises(UserDeleted):
+        await server.chat.room_admin.set_token_rooms(gid, ["team-7"])
+    assert await count(server, "SELECT count(*) FROM room_member") == 0
+
+
+@pytest.mark.parametrize("path, body", [("/moderation/mutes", {}), ("/moderation/mutes", {"room": "lobby"}),
+                                        ("/moderation/bans", {})])
+async def test_a_deleted_user_is_neither_muted_nor_banned(server, user, path, body):
+    gid = await deleted(server, user)
+    admin = await admin_login(server)
+    status, answer, _ = await admin.call("POST", path, {"user": gid, **body})
+    assert (status, answer["error"]["code"]) == (410, "recipient_deleted"), answer
+    assert await count(server, "SELECT count(*) FROM mute") + await count(server, "SELECT count(*) FROM ban") == 0
+    assert (await admin.call("GET", "/moderation"))[1] == {"mutes": [], "bans": []}
+
+
+async def test_a_mute_placed_while_the_user_is_deleted_is_refused_and_not_kept(server, user, monkeypatch):
+    gone = await user("gone")
+    admin = await admin_login(server)
+    muting = called(server.store.moderation, "mute", monkeypatch)
+    status, answer, _ = await raced(server, uid(gone), lambda: admin.call(
+        "POST", "/moderation/mutes", {"user": uid(gone)}), muting)
+    assert (status, answer["error"]["code"]) == (410, "recipient_deleted"), answer
+    assert await count(server, "SELECT count(*) FROM mute") == 0
+
+
+async def test_a_resume_whose_sign_in_is_made_while_the_user_is_deleted_makes_none(server, user, connect,
+                                                                                  monkeypatch):
+    gone = await user("gone")
+    await gone.close()
+    # A token whose sign-in this database does not hold: the resume stores one for it (SignInStore.ensure).
+    token = server.chat.tokens.issue(uid(gone), server.store.epoch.id, NOT_STORED_SIGN_IN, generation=0)
+    again = await connect()
+    ensuring = called(server.store.sign_ins, "ensure", monkeypatch)
+    async with erasure_queued(server, uid(gone)):
+        answer = asyncio.ensure_future(again.request("identify", token=token))
+        await ensuring.wait()
+    refused = await answer
+    assert (refused["code"], refused["cause"]) == ("bad_token", "account_deleted"), refused
+    assert await count(server, "SELECT count(*) FROM sign_in WHERE user_id = ?", uid(gone)) == 0
+
+
+async def test_a_resume_while_the_user_is_deleted_leaves_no_name_held_for_it(server, user, connect, monkeypatch):
+    gone = await user("gone")
+    token = gone.welcome["token"]
+    await gone.close()
+    again = await connect()
+    holding = called(server.store.name_holds, "online", monkeypatch)
+    async with erasure_queued(server, uid(gone)):
+        resumed = await again.request("identify", token=token)  # read before the erasure: welcomed, then kicked
+        await holding.wait()
+    assert resumed["type"] == "welcome", resumed
+    await server.store.writer.run(lambda: None)  # the name hold's write, queued before, is done
+    assert await count(server, "SELECT count(*) FROM name_hold WHERE user_id = ?", uid(gone)) == 0
