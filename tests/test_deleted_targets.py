@@ -126,3 +126,14 @@ async def test_a_resume_while_the_user_is_deleted_leaves_no_name_held_for_it(ser
     assert resumed["type"] == "welcome", resumed
     await server.store.writer.run(lambda: None)  # the name hold's write, queued before, is done
     assert await count(server, "SELECT count(*) FROM name_hold WHERE user_id = ?", uid(gone)) == 0
+
+
+async def test_the_history_with_a_deleted_user_says_its_account_was_deleted(server, user):
+    bob, gone = await user("bob"), await user("gone")
+    await gone.request("say", to=uid(bob), text="hello bob")
+    await server.chat.user_care.delete(ROOT, uid(gone))
+    answer = await bob.request("history", **{"with": uid(gone)})
+    assert answer["type"] == "history" and answer["account_deleted"] is True, answer
+    assert [m["from"]["name"] for m in answer["messages"]] == ["[deleted]"]
+    alive = await bob.request("history", **{"with": uid(bob)})
+    assert "account_deleted" not in alive, alive
