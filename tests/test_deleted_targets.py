@@ -137,3 +137,22 @@ async def test_the_history_with_a_deleted_user_says_its_account_was_deleted(serv
     assert [m["from"]["name"] for m in answer["messages"]] == ["[deleted]"]
     alive = await bob.request("history", **{"with": uid(bob)})
     assert "account_deleted" not in alive, alive
+
+
+async def test_a_resume_that_read_the_user_before_its_deletion_ended_its_sessions_is_refused(
+        server, user, connect, monkeypatch):
+    gone = await user("gone")
+    token, gid = gone.welcome["token"], uid(gone)
+    await gone.close()
+    read = server.store.sign_ins.state
+
+    async def read_then_deleted(*args):  # the user read as it was, then deleted and its sessions ended
+        state = await read(*args)
+        await server.chat.user_care.delete(ROOT, gid)
+        return state
+
+    monkeypatch.setattr(server.store.sign_ins, "state", read_then_deleted)
+    again = await connect()
+    refused = await again.request("identify", token=token)
+    assert (refused["code"], refused["cause"]) == ("bad_token", "account_deleted"), refused
+    assert gid not in server.chat.hub.users, "no session of a deleted user lives on"

@@ -1,11 +1,10 @@
 """What the chat page shows of deleted accounts, in Chromium, in English and in Chinese: a
 conversation with a deleted account says so and has no message box; a message refused because
-an account was deleted offers to discard it, not to edit it (editing cannot help; a refusal the text is to blame for keeps its Edit: tests.test_page); a user whose
-own account was deleted is told so and offered to start again with a new name, not to reconnect."""
+an account was deleted offers to discard it, not to edit it (editing cannot help; a refusal the
+text is to blame for keeps its Edit: tests.test_page); a user whose own account was deleted is
+told so and offered to start again with a new name, not to reconnect."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from playwright.async_api import expect
