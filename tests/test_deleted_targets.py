@@ -156,3 +156,12 @@ async def test_a_resume_that_read_the_user_before_its_deletion_ended_its_session
     refused = await again.request("identify", token=token)
     assert (refused["code"], refused["cause"]) == ("bad_token", "account_deleted"), refused
     assert gid not in server.chat.hub.users, "no session of a deleted user lives on"
+
+
+async def test_a_notification_not_stored_to_a_deleted_user_is_refused_as_a_stored_one_is(server, user):
+    gid = await deleted(server, user)
+    publish = api_key(server, "publish")
+    for store in (False, True):
+        status, body, _ = await api_call(server, "POST", "/events", {"to": gid, "name": "order.shipped",
+                                                                      "store": store}, key=publish)
+        assert (status, body["error"]["code"]) == (410, "recipient_deleted"), (store, body)
