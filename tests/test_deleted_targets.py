@@ -2,39 +2,20 @@
 and rows a deleted user's old tokens would bring back (a sign-in, a name held, its token rooms), on a
 real server with real clients: each is refused (``recipient_deleted``, HTTP 410; a token:
 ``bad_token`` with cause ``account_deleted``) or written before the erasure, which takes it back;
-nothing is left naming the deleted user (docs/api.md, "Deleted users")."""
+nothing is left naming the deleted user (docs/operations.md, "User data")."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import AsyncIterator
 
 import pytest
 
 from chatd.store import UserDeleted
-from chatd.store.userdata import erase_identity
 from tests.adminclient import ROOT, admin_login
 from tests.apiclient import api_call, api_key
-from tests.test_deletion_races import HOLD_SECONDS, called, count, raced, uid
+from tests.test_deletion_races import called, count, erasure_queued, raced, uid
 
 NOT_STORED_SIGN_IN = 10**6  # a sign-in id this database never handed out (a token of a database a restore replaced)
-
-
-@contextlib.asynccontextmanager
-async def erasure_queued(server, user_id: int) -> AsyncIterator[None]:
-    """The writer held and the user's erasure queued, as ``erased_first``, but the deletion's rest
-    (which erases again) not run: what the block's requests queued after the erasure stays to be seen."""
-    released = threading.Event()
-    held = server.store.writer.run(lambda: released.wait(HOLD_SECONDS))
-    erasure = server.store.writer.run(lambda: erase_identity(server.store, user_id))
-    try:
-        yield
-    finally:
-        released.set()
-        await held
-        await erasure
 
 
 async def deleted(server, user) -> int:
