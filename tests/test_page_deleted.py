@@ -71,3 +71,17 @@ async def test_a_user_whose_account_was_deleted_is_offered_to_start_again_not_to
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     assert await user_id(alice) != old
     assert not alice.js_errors
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_saved_sign_in_of_a_deleted_account_says_so_and_offers_to_start_again(browser, page_url,
+                                                                                      server: Server, lang):
+    alice = await open_tab(browser, page_url, "alice", locale=lang)
+    await server.chat.user_care.delete(ROOT, await user_id(alice))
+    await alice.reload()  # the saved token: refused, bad_token with its cause account_deleted
+    words = WORDS[lang]
+    await expect(alice.locator("#notice-text")).to_contain_text(words["kicked"])
+    await expect(alice.get_by_test_id("notice-action")).to_have_text(words["start_again"])
+    await alice.get_by_test_id("notice-action").click()
+    await expect(alice.get_by_test_id("name-input")).to_be_visible()
+    assert await alice.evaluate("localStorage.getItem('chatd.token')") is None
