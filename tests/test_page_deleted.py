@@ -32,6 +32,7 @@ async def test_a_conversation_with_a_deleted_account_says_so_and_has_no_message_
     await alice.goto(f"{page_url}#/u/{gone}")
     words = WORDS[lang]
     await expect(alice.get_by_test_id("room-title")).to_have_text(f"{words['peer']} #{gone}")
+    await expect(alice.locator("#conversation-list")).to_contain_text(words["peer"])
     await expect(alice.get_by_test_id("composer-note")).to_have_text(words["note"])
     await expect(alice.get_by_test_id("composer")).to_be_disabled()
     assert not alice.js_errors
