@@ -146,3 +146,14 @@ async def test_a_notification_not_stored_to_a_deleted_user_is_refused_as_a_store
         status, body, _ = await api_call(server, "POST", "/events", {"to": gid, "name": "order.shipped",
                                                                       "store": store}, key=publish)
         assert (status, body["error"]["code"]) == (410, "recipient_deleted"), (store, body)
+
+
+async def test_the_api_history_with_a_deleted_user_says_its_account_was_deleted(server, user):
+    bob, gone = await user("bob"), await user("gone")
+    await gone.request("say", to=uid(bob), text="hello bob")
+    await server.chat.user_care.delete(ROOT, uid(gone))
+    read = api_key(server, "read")
+    status, body, _ = await api_call(server, "GET", f"/users/{uid(bob)}/history?with={uid(gone)}", key=read)
+    assert status == 200 and body["account_deleted"] is True and len(body["messages"]) == 1, body
+    status, body, _ = await api_call(server, "GET", f"/users/{uid(gone)}/history?with={uid(bob)}", key=read)
+    assert status == 200 and "account_deleted" not in body, body
