@@ -106,6 +106,7 @@ from chatd.store import (
     WriterClosed,
 )
 from chatd.store.base import ROOM_WHERE
+from chatd.store.living import DELETED
 from chatd.store.uploads import AttachmentRefused
 from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
@@ -399,10 +400,12 @@ class Chat:
             target = {"private": True}
         else:
             other = f["with"]
-            if other not in self.hub.users and await self.store.user_name(other) is None:
+            found = None if other in self.hub.users else await self.store.user_kind(other)
+            if other not in self.hub.users and found is None:
                 raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
             channel = functools.partial(self.store.conversation_history, me, other)
-            target = {"with": other}
+            # A deleted account keeps its id and its conversations, but nothing reaches it: the page says so.
+            target = {"with": other, **({"account_deleted": True} if found and found[1] == DELETED else {})}
         head = {"type": "history", **target, **({"reset": True} if reset else {})}
         if around is None:
             answer_page(conn, req, head, await channel(**bounds), h.page_bytes)

@@ -50,6 +50,7 @@ from chatd.store import (
     WriterClosed,
     now_ms,
 )
+from chatd.store.living import DELETED
 from chatd.strictjson import NESTING_MAX, ill_formed
 from chatd.wsframe import wire
 
@@ -211,17 +212,20 @@ class Events:
         return Sent(row.id, row.ts, row.expires)
 
     async def _check_user(self, user_id: int) -> None:
-        """NO_SUCH_USER unless the user is online on some node or stored."""
+        """NO_SUCH_USER unless the user is online on some node or stored; RECIPIENT_DELETED for a
+        deleted user, as a stored event to it gets (nothing would ever reach it)."""
         if user_id > USER_ID_MAX:
             raise _no_such_user(user_id)
         if self.cluster.name_of(user_id) is not None:
             return
         try:
-            name = await self.store.user_name(user_id)
+            found = await self.store.user_kind(user_id)
         except DatabaseUnreachable as e:
             raise ProtocolError(Code.UNAVAILABLE, f"the database is unreachable ({e}); try again shortly") from e
-        if name is None:
+        if found is None:
             raise _no_such_user(user_id)
+        if found[1] == DELETED:
+            raise deleted_user(user_id, recipient=True)
 
     def _to_room(self, room_name: str, name: str, data: Any) -> Sent:
         room_name = unicodedata.normalize("NFC", room_name)

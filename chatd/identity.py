@@ -37,7 +37,8 @@ from chatd.admission import Admission
 from chatd.alongside import alongside
 from chatd.attention import Attention
 from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
-from chatd.auth.signins import Signed, SignIns, close_reason
+from chatd.auth.revocation import ACCOUNT_DELETED
+from chatd.auth.signins import Signed, SignIns, bad_token, close_reason
 from chatd.changes import catch_up, changed_fields
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
@@ -170,6 +171,8 @@ class Identity:
         if conn.closed or conn.session.closing:  # its session is over (chatd.chat.Chat.session_over)
             return None
         self.sign_ins.check(who, req.cid)  # signed out while this identify waited
+        if who.user_id in self._erased:  # deleted while it waited: its sessions ended, none may begin
+            raise bad_token(ACCOUNT_DELETED, req.cid)
         here = who.user_id in self.hub.users
         old_name = self.cluster.name_of(who.user_id) or name
         if not vouched:

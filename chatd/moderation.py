@@ -43,17 +43,27 @@ close code 4403 (docs/protocol.md, "Banned").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from chatd.audit import ADMIN, MODERATOR, TITLES, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
 from chatd.hub import Hub
-from chatd.protocol import KICK_MODERATOR, CloseCode, Code, ProtocolError, banned_frame, deleted_frame, error_frame
+from chatd.protocol import (
+    KICK_MODERATOR,
+    CloseCode,
+    Code,
+    ProtocolError,
+    banned_frame,
+    deleted_frame,
+    deleted_user,
+    error_frame,
+)
 from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of
 from chatd.session import Room, Session
-from chatd.store import MessageRow, Store, now_ms
+from chatd.store import MessageRow, RecipientDeleted, Store, now_ms
 from chatd.store.moderation import Ban, Mute, Placed
 from chatd.wsframe import wire
 
@@ -196,9 +206,10 @@ class Moderation:
         never shortens one: ``chatd.store.moderation``)."""
         await self._target(actor, user_id)
         room = self._room(actor, room_name)
-        placed = await self.store.moderation.mute(
-            user_id, room.id if room else None, until_of(seconds, self.wall()), reason,
-            entry(actor, "user.mute", f"user:{user_id}", reason, {"room": room_name, "seconds": seconds}))
+        with _living_target():
+            placed = await self.store.moderation.mute(
+                user_id, room.id if room else None, until_of(seconds, self.wall()), reason,
+                entry(actor, "user.mute", f"user:{user_id}", reason, {"room": room_name, "seconds": seconds}))
         await self._placed(placed)
         return placed
 
@@ -237,9 +248,10 @@ class Moderation:
         → the ban in force: this one, or (``kept``) one that ends later, left in place (a ban
         never shortens one: ``chatd.store.moderation``)."""
         await self._target(actor, user_id)
-        placed = await self.store.moderation.ban(user_id, None, until_of(seconds, self.wall()), reason,
-                                                 entry(actor, "user.ban", f"user:{user_id}", reason,
-                                                       {"seconds": seconds}))
+        with _living_target():
+            placed = await self.store.moderation.ban(user_id, None, until_of(seconds, self.wall()), reason,
+                                                     entry(actor, "user.ban", f"user:{user_id}", reason,
+                                                           {"seconds": seconds}))
         await self._placed(placed)
         return placed
 
@@ -337,6 +349,16 @@ class Moderation:
             return tuple(map(user_channel, users))
         room = self.hub.room(row.room) if row.room is not None else None
         return (room_channel(room.id),) if room is not None else ()
+
+
+@contextlib.contextmanager
+def _living_target() -> Iterator[None]:
+    """A mute or ban of a deleted user (checked in its write: ``chatd.store.living``) refused as
+    ``recipient_deleted``: nothing is left to silence, and its erasure took its mutes and bans."""
+    try:
+        yield
+    except RecipientDeleted as e:
+        raise deleted_user(e.args[0], True, "it is neither muted nor banned") from None
 
 
 def _require(actor: Actor, role: str) -> None:

@@ -533,11 +533,12 @@ def room_name_problem(name: str) -> Problem | None:
     return None
 
 
-def deleted_user(user_id: int, recipient: bool) -> ProtocolError:
-    """The refusal of a write as (``user_deleted``) or to (``recipient``: ``recipient_deleted``) a deleted
-    user, the user's id in ``user`` (docs/protocol.md, "error")."""
+def deleted_user(user_id: int, recipient: bool, refused: str = "nothing can be sent to it") -> ProtocolError:
+    """The refusal of a write as (``user_deleted``) or to or about (``recipient``: ``recipient_deleted``) a
+    deleted user, the user's id in ``user`` (docs/protocol.md, "error"); ``refused`` says what a
+    ``recipient_deleted`` refused (a message to it, by default)."""
     if recipient:
-        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user_id} was deleted: nothing can be sent to it",
+        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user_id} was deleted: {refused}",
                              details={"user": user_id})
     return ProtocolError(Code.USER_DELETED, f"user {user_id} was deleted: nothing is sent as it",
                          details={"user": user_id})

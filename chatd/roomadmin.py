@@ -31,7 +31,7 @@ see it. Members-only rooms never expire (``chatd.rooms``): they are the app's.
     await admin.delete("team-7")
 
 Refusals raise ``ProtocolError`` (``no_such_room``, ``room_exists``,
-``too_many_rooms``, ``no_such_user``; ``forbidden`` to delete a ``rooms.default``
+``too_many_rooms``, ``no_such_user``, ``recipient_deleted``; ``forbidden`` to delete a ``rooms.default``
 room); the API turns them into its errors.
 """
 
@@ -43,10 +43,10 @@ from typing import Any
 
 from chatd.hub import Hub
 from chatd.names import room_taken
-from chatd.protocol import Code, ProtocolError, checked_room, checked_topic
+from chatd.protocol import Code, ProtocolError, checked_room, checked_topic, deleted_user
 from chatd.rooms import Rooms
 from chatd.session import ROOM_LIST, Room, Session, room_fold
-from chatd.store import NoSuchUser, RoomExists, Store
+from chatd.store import NoSuchUser, RecipientDeleted, RoomExists, Store
 from chatd.store.members import MEMBERS_PAGE
 from chatd.wsframe import wire
 
@@ -116,12 +116,15 @@ class RoomAdmin:
 
     async def add_members(self, name: str, user_ids: list[int], source: str = "api") -> list[int]:
         """Make the users members (all or none: ``no_such_user`` names one that does
-        not exist); → the ids of those who were no member before, ascending."""
+        not exist, ``recipient_deleted`` one that was deleted); → the ids of those who
+        were no member before, ascending."""
         room = self.rooms.get(name)
         try:
             added = await self.store.members.add(room.id, user_ids, source)
         except NoSuchUser as e:
             raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {e.args[0]}") from None
+        except RecipientDeleted as e:
+            raise deleted_user(e.args[0], True, "it cannot be made a member of a room") from None
         for user_id in sorted(added):
             self.member(room.id, user_id, True)
         return sorted(added)

@@ -100,7 +100,10 @@ const client = new ChatClient(chat, store, outbox, {
   toast,
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
-  kicked: (kick) => notice.show(kickedText(kick), { label: t('notice.reconnect'), act: () => chat.start() }),
+  // A deleted account cannot come back: what is offered is a new start, under a new name.
+  kicked: (kick) => notice.show(kickedText(kick), kick.cause === 'account_deleted'
+    ? { label: t('notice.start_again'), act: startOver }
+    : { label: t('notice.reconnect'), act: () => chat.start() }),
   banned: (ban) => { // no button: coming back is not the user's choice
     app.hidden = true; // nothing of the chat stays on screen (not the rooms it would be joining): only why
     notice.show(bannedText(ban));

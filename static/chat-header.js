@@ -6,10 +6,14 @@ import { isolate, userTag } from './text.js';
 import { lock } from './marks.js';
 import { t } from './i18n.js';
 
-/** What a view is called, as nodes: "#room" or "name #tag" ("#tag" alone while the name is not known), the user's string isolated. */
+/**
+ * What a view is called, as nodes: "#room" or "name #tag" ("#tag" alone while the name is not known;
+ * the page's words for a deleted account in place of its name), the user's string isolated.
+ */
 export function viewLabel(view) {
   if (view.kind === 'room') return h('span', {}, '#', bdi(view.name), lock(view.membersOnly));
   const tag = h('span', { class: 'user-tag' }, userTag(view.peer.id));
+  if (view.peer.deleted) return h('span', {}, view.title(), ' ', tag);
   return view.peer.unnamed ? h('span', {}, tag) : h('span', {}, bdi(view.name), ' ', tag);
 }
 

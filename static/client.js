@@ -22,7 +22,8 @@ export class ChatClient {
   /**
    * chat: the ChatdClient (chatd-client.js).
    * ui: {askName({name, error, cancellable}), toast(text), signedOut(): forget the user and start over,
-   *      appTokenRefused(error), kicked({reason, cause, default}), banned({reason, until}), left(room, reason): taken out by
+   *      appTokenRefused(error), kicked({reason, cause, default}): the server ended the session (cause
+   *      account_deleted: also a saved sign-in refused so), banned({reason, until}), left(room, reason): taken out by
    *      the server, event(frame), arrived(view, m): a live message was added to the view}
    */
   constructor(chat, store, outbox, ui) {
@@ -121,6 +122,11 @@ export class ChatClient {
   refused(err) {
     if (APP_TOKEN_CODES.has(err.code)) {
       this.ui.appTokenRefused(err);
+      return;
+    }
+    if (err.code === 'bad_token' && err.cause === 'account_deleted') { // it never signs in again: start over
+      this.chat.close();
+      this.ui.kicked({ cause: err.cause });
       return;
     }
     const { store } = this;

@@ -1,7 +1,7 @@
 // Writing a message: Enter sends, Shift+Enter is a new line, a counter near
 // the length limit, and the box grows with the text. In a room nobody here may
-// write in (archived, or an announcement room for a user who is no moderator)
-// the box is disabled with a note saying why.
+// write in (archived, or an announcement room for a user who is no moderator),
+// or a conversation with a deleted account, the box is disabled with a note saying why.
 
 import { formatNumber, t } from './i18n.js';
 
@@ -17,9 +17,13 @@ const length = (text) => [...text].length;
 
 const POSTING_ROLES = ['moderator', 'admin']; // who posts in an announcement room
 
-/** Why `me` cannot write in `view` (docs/protocol.md, "Archived and announcement rooms"), or ''. */
+/**
+ * Why `me` cannot write in `view` (docs/protocol.md, "Archived and announcement rooms"; a conversation
+ * with a deleted account: "history" `account_deleted`), or ''.
+ */
 export function closedReason(view, me) {
-  if (!view || view.kind !== 'room') return '';
+  if (!view) return '';
+  if (view.kind === 'dm') return view.peer.deleted ? t('error.recipient_deleted') : '';
   if (view.archived) return t('composer.archived', { room: view.title() });
   const roles = (me && me.roles) || [];
   if (view.announcement && !roles.some((r) => POSTING_ROLES.includes(r))) {

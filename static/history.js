@@ -27,6 +27,7 @@ export async function loadOlder(chat, store, view) {
     joins = view.oldestId() === query.before;
     if (joins) {
       if (h.reset) store.clearView(view); // our position was stale: this is the latest page
+      store.historyRead(view, h);
       store.add(view, h.messages);
       view.olderMore = Boolean(h.more) && h.messages.length > 0; // an empty page cannot be paged past
     }

@@ -28,6 +28,7 @@ export async function loadAround(chat, store, view, id) {
     view.gapAfter = messages.length ? messages[messages.length - 1].id : id;
   }
   if (!view.ids.length || (messages.length && messages[0].id < view.ids[0])) view.olderMore = Boolean(page.more);
+  store.historyRead(view, page);
   store.add(view, page.messages);
   store.emit('newer', { key: view.key });
 }
@@ -40,6 +41,7 @@ export async function loadNewer(chat, store, view) {
   try {
     const next = firstAbove(view, view.gapAfter);
     const page = await chat.history({ ...channel(view), after: view.gapAfter, before: next, limit: PAGE });
+    store.historyRead(view, page);
     store.add(view, page.messages);
     if (!page.more || !page.messages.length) view.gapAfter = null;
     else view.gapAfter = page.messages[page.messages.length - 1].id;

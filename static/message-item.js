@@ -57,15 +57,17 @@ function deletedItem(m) {
     h('p', { class: 'msg-text' }, t('message.deleted')));
 }
 
-// A say refused for good: the reason, and what the user can do. Not announced
-// here: the toast that comes with a refusal already was.
+// A say refused for good: the reason, and what the user can do (edit it unless no
+// edit can get it past: outbox.js EDITABLE; a say failed before the page said so
+// keeps its Edit). Not announced here: the toast that comes with a refusal already was.
 function pendingStatus(p, ctx) {
   if (p.state !== 'failed') return srOnly(t('message.sending'));
+  const edit = p.editable !== false ? [h('button', {
+    type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': t('message.edit_unsent'),
+    onclick: () => ctx.actions.edit(p.cid),
+  }, t('message.edit')), ' '] : [];
   return h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, t('message.not_sent', { reason: p.error }) + ' ',
-    h('button', {
-      type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': t('message.edit_unsent'),
-      onclick: () => ctx.actions.edit(p.cid),
-    }, t('message.edit')), ' ',
+    ...edit,
     h('button', {
       type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': t('message.delete_unsent'),
       onclick: () => ctx.actions.discard(p.cid),

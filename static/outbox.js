@@ -4,15 +4,23 @@
 // (docs/protocol.md, "say").
 //
 // A pending say: {cid, userId, key, room | to:{id,name}, text, ts, state: 'sending' | 'failed', error,
-// replyTo?: {id, from, text}}
+// editable?: false when no edit can get it past, replyTo?: {id, from, text}}
 // A failed say (a permanent refusal) stays, also across reloads, until the
-// user edits or deletes it; nothing sends it again by itself.
+// user edits or deletes it; nothing sends it again by itself. It is offered for
+// editing only when what is sent is to blame (EDITABLE): no edit gets a message
+// to a deleted account, into an archived room or past a mute.
 
 import { randomId } from './connection.js';
 import { saved } from './persist.js';
 import { wellFormed } from './wellformed.js';
 import { t } from './i18n.js';
 import { errorText } from './refusals.js';
+
+// The refusals of a say that a changed message can get past (docs/protocol.md, "say"): its text, its
+// files or the message it replies to (edited, it goes as a new message, without them), or the user
+// it was written as (`other_user`: the page's own).
+const EDITABLE = new Set(['text_too_long', 'empty_text', 'bad_frame', 'bad_attachment', 'no_such_message',
+  'message_deleted', 'other_user']);
 
 export class Outbox {
   /** chat: the ChatdClient; toast(text) */
@@ -95,16 +103,19 @@ export class Outbox {
   refused(p, err) {
     if (!this.store.pending.has(p.cid)) return; // discarded meanwhile
     if (err.code === 'other_user') {
-      this.fail(p, t('outbox.other_user'));
+      this.fail(p, t('outbox.other_user'), err.code);
       return;
     }
-    this.fail(p, errorText(err));
+    const view = this.store.views.get(p.key);
+    if (err.code === 'recipient_deleted' && view) this.store.peerDeleted(view); // it takes no more either
+    this.fail(p, errorText(err), err.code);
     this.toast(t('outbox.not_sent', { why: errorText(err) }));
   }
 
-  fail(p, message) {
+  fail(p, message, code) {
     p.state = 'failed';
     p.error = message;
+    p.editable = EDITABLE.has(code);
     this.store.setPending(p);
     this.save();
   }

@@ -143,7 +143,8 @@ export class Sidebar {
     if (current) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
     setChildren(button,
-      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'), bdi(view.name)),
+      h('span', { class: 'nav-name' }, h('span', { class: 'sigil', 'aria-hidden': 'true' }, '@'),
+        view.peer.deleted ? view.title() : bdi(view.name)), // a deleted account: the page's words, not the server's
       srOnly(', ' + t('sidebar.private_conversation')),
       unreadBadge(view),
     );

@@ -13,6 +13,7 @@
 //   readstate {key} (its last_read or level), connection (store.connected changed)
 
 import { isolate, userTag } from './text.js';
+import { t } from './i18n.js';
 import { clearCounts, countNew, levelOf } from './readstate.js';
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
@@ -48,7 +49,7 @@ export class View {
     this.key = key;
     this.kind = kind;          // 'room' | 'dm'
     this.name = name;          // room name, or the other user's latest name
-    this.peer = null;          // dm: {id, name}
+    this.peer = null;          // dm: {id, name, unnamed?, deleted?: the account was deleted}
     this.topic = '';
     this.messages = new Map(); // id → message frame; a Map so a resent or replayed message lands once
     this.ids = [];             // the same ids, ascending: the render order
@@ -77,6 +78,7 @@ export class View {
 
   /** As plain text (labels, placeholders, the tab's title): the name isolated. */
   title() {
+    if (this.kind === 'dm' && this.peer.deleted) return t('chat.deleted_account');
     return this.kind === 'room' ? '#' + isolate(this.name) : isolate(this.name);
   }
 }
@@ -323,6 +325,22 @@ export class Store extends EventTarget {
       this.emit('changed', { key: view.key, id: m.id });
       this.requote(view, m.id, quoteOf(m));
     }
+  }
+
+  /**
+   * The conversation's other user was deleted (a `history` page's `account_deleted`, or a say to them
+   * refused `recipient_deleted`): it is shown as a deleted account, and nothing more can be sent to it.
+   */
+  peerDeleted(view) {
+    if (view.kind !== 'dm' || view.peer.deleted) return;
+    view.peer.deleted = true;
+    this.emit('views');
+    if (this.current === view.key) this.emit('current');
+  }
+
+  /** What a `history` page of `view` says about it besides its messages (docs/protocol.md, "history"). */
+  historyRead(view, page) {
+    if (page.account_deleted) this.peerDeleted(view);
   }
 
   // A conversation is titled with the other user's most recent name.

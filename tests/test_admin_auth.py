@@ -21,6 +21,7 @@ from chatd.auth.admins import account_key, hash_password
 from chatd.store.schema import AdminSession
 from tests.adminclient import PASSWORD, admin_account, admin_call, admin_login, chat_login, session_cookie
 from tests.stores import KINDS
+from tests.test_deletion_races import called, count, raced
 
 APP_SECRET = "7c1e0b9a8f7d6e5c4b3a29180f1e2d3c4b5a69788796a5b4"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -236,3 +237,15 @@ async def test_the_shell_and_its_files_answer_without_a_session_and_nothing_else
     for path in ("/admin/nothing", "/admin/api/nothing", "/admin/static/../../chatd.db"):
         assert (await admin_call(server, "GET", path))[0] in (401, 404)
     assert (await admin_call(server, "GET", "/admin/api/nothing"))[0] == 401
+
+
+async def test_a_chat_login_of_a_user_deleted_meanwhile_is_refused_and_opens_no_session(server, connect,
+                                                                                        monkeypatch):
+    token = await chat_user(connect, "mo", ["moderator"])
+    user_id = server.chat.tokens.verify(token).user_id
+    opening = called(server.store.admins, "open_session", monkeypatch)
+    status, body, _ = await raced(server, user_id, lambda: admin_call(server, "POST", "/login/chat",
+                                                                      {"token": token}), opening)
+    assert (status, body["error"]["code"]) == (401, "bad_token"), body
+    assert "the user's account was deleted" in body["error"]["message"]
+    assert await count(server, server.store._q("SELECT count(*) FROM admin_session WHERE user_id = ?"), user_id) == 0

@@ -39,9 +39,9 @@ def called(obj: Any, name: str, monkeypatch) -> asyncio.Event:
 
 
 @contextlib.asynccontextmanager
-async def erased_first(server, user_id: int) -> AsyncIterator[None]:
+async def erasure_queued(server, user_id: int) -> AsyncIterator[None]:
     """The writer held, the user's erasure (a deletion's first step) queued; the block's requests
-    are queued after it, then the writer goes on and the deletion is finished (kicks, tombstones)."""
+    are queued after it, then the writer goes on (what they wrote after the erasure stays to be seen)."""
     released = threading.Event()
     held = server.store.writer.run(lambda: released.wait(HOLD_SECONDS))
     erasure = server.store.writer.run(lambda: erase_identity(server.store, user_id))
@@ -51,6 +51,13 @@ async def erased_first(server, user_id: int) -> AsyncIterator[None]:
         released.set()
         await held
         await erasure
+
+
+@contextlib.asynccontextmanager
+async def erased_first(server, user_id: int) -> AsyncIterator[None]:
+    """``erasure_queued``, then the deletion is finished (kicks, tombstones)."""
+    async with erasure_queued(server, user_id):
+        yield
     await server.chat.user_care.delete(ROOT, user_id)  # the rest of the deletion (and its audit row)
 
 

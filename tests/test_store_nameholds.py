@@ -85,3 +85,12 @@ async def test_a_database_from_before_version_22_gets_the_table_empty(store_url)
         assert store.name_holds.held(0) == [(ann, "Ann", None)]
     finally:
         store.close()
+
+
+async def test_no_name_is_held_for_a_deleted_user_by_a_write_after_its_erasure(any_store):
+    ann = await new_user(any_store, "Ann")
+    await any_store.writer.run(lambda: erase_identity(any_store, ann))
+    any_store.name_holds.online(ann, "Ann")  # a resume that read the user before its erasure
+    any_store.name_holds.let_go(ann, "Annie", now_ms())  # its last session ending
+    await written(any_store)
+    assert any_store.name_holds.held(0) == []

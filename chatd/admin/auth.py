@@ -35,10 +35,11 @@ from chatd.admin.base import API, AdminError, AdminHandler, AdminJson
 from chatd.admin.sessions import COOKIE
 from chatd.audit import MODERATOR, Actor, anonymous, entry, target_of, user_roles
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
-from chatd.auth.revocation import refusal
+from chatd.auth.revocation import ACCOUNT_DELETED, refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
 from chatd.durations import duration_text
 from chatd.sanctions import lasting
+from chatd.store import UserDeleted
 from chatd.store.userdata import DELETED
 
 NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
@@ -132,8 +133,12 @@ class ChatLogin(Login):
         if not who.roles:
             await self._failed(f"user:{claim.user_id}", "no role", 403, "forbidden",
                                "this chat account has neither the role admin nor moderator")
-        token, csrf, actor = await self.admin.sessions.open_user(
-            claim.user_id, who.name, who.roles, state.sign_in.id, state.generation, self.request.remote_ip or "")
+        try:
+            token, csrf, actor = await self.admin.sessions.open_user(
+                claim.user_id, who.name, who.roles, state.sign_in.id, state.generation, self.request.remote_ip or "")
+        except UserDeleted:  # deleted since its state was read
+            await self._failed(f"user:{claim.user_id}", ACCOUNT_DELETED, 401, "bad_token",
+                               f"the chat sign-in is not valid ({ACCOUNT_DELETED}): sign in to the chat again")
         await self._signed_in(token, csrf, actor, "chat")
 
 

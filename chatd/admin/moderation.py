@@ -20,7 +20,7 @@ checked as the WebSocket's moderator requests check them (``seconds`` 1 to ten y
 at most 200 characters; ``address`` an address or CIDR network, neither too wide nor holding the
 address the request comes from: ``chatd.sanctions.checked_network``). Errors:
 400 ``bad_frame`` naming the field, 403 ``forbidden``, 404 ``no_such_user`` / ``no_such_room`` /
-``no_such_message`` / ``not_found``.
+``no_such_message`` / ``not_found``, 410 ``recipient_deleted`` (a mute or ban of a deleted user).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.admin.base import API, AdminError, AdminHandler
+from chatd.admin.refusals import STATUS
 from chatd.audit import ADMIN
-from chatd.protocol import SCHEMAS, Code, ProtocolError, checked_fields
+from chatd.protocol import SCHEMAS, ProtocolError, checked_fields
 from chatd.store.moderation import Ban, Mute
 
 
@@ -41,7 +42,6 @@ def _text(value: Any) -> str:
 
 
 BAN_FIELDS = {**SCHEMAS["ban"], "user": (SCHEMAS["ban"]["user"][0], False), "address": (_text, False)}
-STATUS = {Code.FORBIDDEN: 403, Code.NO_SUCH_USER: 404, Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_MESSAGE: 404}
 
 
 class ModerationHandler(AdminHandler):
@@ -63,6 +63,7 @@ class ModerationHandler(AdminHandler):
         try:
             return await action
         except ProtocolError as e:
+            # The code as the chat core says it (``bad_frame`` too: the page words it so), its status as the API's.
             raise AdminError(STATUS.get(e.code, 400), str(e.code), e.message) from None
 
     async def shown(self, mutes: list[Mute], bans: list[Ban]) -> tuple[list[dict], list[dict]]:

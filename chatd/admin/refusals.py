@@ -7,8 +7,9 @@ from chatd.admin.base import AdminError
 from chatd.protocol import Code, ProtocolError
 
 # Codes the admin actions refuse with → HTTP status; the rest are the request's fault (400).
-STATUS = {Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_USER: 404, Code.ROOM_EXISTS: 409, Code.TOO_MANY_ROOMS: 409,
-          Code.NAME_RESERVED: 409, Code.FORBIDDEN: 403, Code.UNAVAILABLE: 503}
+STATUS = {Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_USER: 404, Code.NO_SUCH_MESSAGE: 404, Code.ROOM_EXISTS: 409,
+          Code.TOO_MANY_ROOMS: 409, Code.NAME_RESERVED: 409, Code.FORBIDDEN: 403, Code.UNAVAILABLE: 503,
+          Code.RECIPIENT_DELETED: 410}
 
 
 def refused(error: ProtocolError) -> AdminError:

@@ -80,5 +80,5 @@ OPERATIONS = [
               description="Delivered at once as an `event` frame to the sessions online (on every node); "
                           "with `store: true` (a user only) also kept and sent to the user's sessions that "
                           "connect before it expires.",
-              errors=("no_such_user", "no_such_room", "bad_room", "unavailable")),
+              errors=("no_such_user", "no_such_room", "bad_room", "recipient_deleted", "unavailable")),
 ]

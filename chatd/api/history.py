@@ -14,6 +14,7 @@ from chatd.api.fields import MESSAGE_ID, ROOM, Field, Schema, integer
 from chatd.api.messages import MESSAGE
 from chatd.api.people import URL_USER, resolve
 from chatd.paging import message_page
+from chatd.store.living import DELETED
 
 PAGE_FIELDS = {
     "before": Field(MESSAGE_ID, doc="the latest messages below this id", where="query"),
@@ -43,15 +44,21 @@ async def conversation_history(call: Call) -> Reply:
     if call.key.user_id not in (None, a, b):
         raise ApiError("forbidden", f"this API key acts as user {call.key.user_id} only: it reads its own "
                                     f"conversations")
+    kinds = {}
     for user_id in (a, b):
-        if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
+        found = None if user_id in chat.hub.users else await chat.store.user_kind(user_id)
+        if user_id not in chat.hub.users and found is None:
             raise ApiError("no_such_user", f"there is no user {user_id}")
-    return _reply(call, {"id": a, "with": b}, await chat.store.conversation_history(a, b, **_bounds(call)))
+        kinds[user_id] = found and found[1]
+    # As the WebSocket's history says it (docs/protocol.md, "history"): the other user's account is gone.
+    head = {"id": a, "with": b, **({"account_deleted": True} if kinds[b] == DELETED else {})}
+    return _reply(call, head, await chat.store.conversation_history(a, b, **_bounds(call)))
 
 
-def _page(head: dict[str, Any]) -> dict[str, Any]:
+def _page(head: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"type": "object", "required": [*head, "messages", "more"],
-            "properties": {**head, "messages": {"type": "array", "items": MESSAGE}, "more": {"type": "boolean"}}}
+            "properties": {**head, **(optional or {}), "messages": {"type": "array", "items": MESSAGE},
+                           "more": {"type": "boolean"}}}
 
 
 OPERATIONS = [
@@ -62,5 +69,8 @@ OPERATIONS = [
               "A page of the private messages between two users", conversation_history,
               Schema({"id": Field(URL_USER, required=True, where="path"),
                       "with": Field(URL_USER, required=True, doc="the other user", where="query"), **PAGE_FIELDS}),
-              _page({"id": {"type": "integer"}, "with": {"type": "integer"}}), errors=("no_such_user",)),
+              _page({"id": {"type": "integer"}, "with": {"type": "integer"}},
+                    {"account_deleted": {"type": "boolean", "description": "true: the account of `with` was "
+                                                                          "deleted (absent otherwise)"}}),
+              errors=("no_such_user",)),
 ]

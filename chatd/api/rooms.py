@@ -138,7 +138,7 @@ OPERATIONS = [
               gateway="Gateway::ungroup", errors=("no_such_room", "forbidden")),
     Operation("add_members", "POST", "/rooms/{room}/members", "manage", "Make users members of a room",
               add_members, Schema({**IN_PATH, **WHO}, one_of=(("user_ids", "subs"),)), CHANGED,
-              gateway="Gateway::joinGroup", errors=("no_such_room", "no_such_user")),
+              gateway="Gateway::joinGroup", errors=("no_such_room", "no_such_user", "recipient_deleted")),
     Operation("remove_members", "POST", "/rooms/{room}/members/remove", "manage",
               "Take users' membership away; their open sessions leave the room at once", remove_members,
               Schema({**IN_PATH, **WHO}, one_of=(("user_ids", "subs"),)), CHANGED,

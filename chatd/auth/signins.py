@@ -28,12 +28,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chatd.auth.apptokens import AppClaims
-from chatd.auth.revocation import USER_GONE, Resume, Resumes, refusal
+from chatd.auth.revocation import ACCOUNT_DELETED, USER_GONE, Resume, Resumes, refusal
 from chatd.auth.tokens import BadToken, TokenSigner
 from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError
 from chatd.session import APP, GUEST, Session
-from chatd.store import Store
+from chatd.store import Store, UserDeleted
 from chatd.store.userdata import DELETED
 from chatd.worded import Worded
 
@@ -90,7 +90,10 @@ class SignIns:
             stored = state.sign_in
             problem = refusal(claim, state.generation, stored, state.kind == DELETED)
             if problem is None and stored is None:  # a token this database made no sign-in for
-                stored = await self.store.sign_ins.ensure(claim.user_id, claim.sign_in, claim.legacy)
+                try:
+                    stored = await self.store.sign_ins.ensure(claim.user_id, claim.sign_in, claim.legacy)
+                except UserDeleted:  # deleted since its state was read
+                    raise bad_token(ACCOUNT_DELETED, cid) from None
                 problem = refusal(claim, state.generation, stored, state.kind == DELETED)
             if problem:
                 raise bad_token(problem, cid)

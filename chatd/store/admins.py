@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from peewee import IntegrityError
 
 from chatd.names import name_keys
+from chatd.store.living import living
 from chatd.store.schema import AdminAccount, AdminAccountKey, AdminSession, now_ms
 
 if TYPE_CHECKING:
@@ -138,11 +139,14 @@ class AdminStore:
     def open_session(self, values: dict[str, Any], oldest: int, idle_oldest: int) -> asyncio.Future:
         """Store a new session (AdminSession's columns) → its id; first every session made
         before ``oldest`` or unused since ``idle_oldest`` (ms since the epoch) goes: expired
-        sessions are refused anyway, and removed here so that the table stays small."""
+        sessions are refused anyway, and removed here so that the table stays small. UserDeleted:
+        the session's chat user was deleted (``chatd.store.living``), nothing stored."""
         assert self._store.writer
 
         def job() -> int:
             with self._db.atomic():  # a savepoint: a writer job makes one change (chatd.store.writer)
+                if values.get("user") is not None:  # its erasure ended its sessions: none begins after
+                    living(self._store, values["user"])
                 return self._open(values, oldest, idle_oldest)
 
         return self._store.writer.run(job)

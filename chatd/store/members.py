@@ -20,7 +20,7 @@ import asyncio
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from chatd.store.rows import NoSuchUser
+from chatd.store.living import RecipientDeleted, living
 from chatd.store.schema import Room, RoomMember, User, now_ms
 
 if TYPE_CHECKING:
@@ -79,17 +79,17 @@ class MemberStore:
 
     def add(self, room_id: int, user_ids: list[int], source: str) -> asyncio.Future:
         """Make the users members of the room with ``source``; → the set of those
-        who were no member before (of either source). NoSuchUser (the first
-        missing id) if one of them does not exist: then nobody is added."""
+        who were no member before (of either source). NoSuchUser, or RecipientDeleted
+        (``chatd.store.living``), for the lowest id that names nobody or a deleted user:
+        then nobody is added."""
         assert source in SOURCES
 
         def job() -> set[int]:
             db = self._store.db
             wanted = set(user_ids)
             with db.atomic():
-                found = {uid for (uid,) in User.select(User.id).where(User.id.in_(wanted)).tuples().execute(db)}
-                if wanted - found:
-                    raise NoSuchUser(min(wanted - found))
+                for user_id in sorted(wanted):  # in this transaction: a deletion is wholly before or after
+                    living(self._store, user_id, RecipientDeleted)
                 before = self._members_among(room_id, wanted)
                 now = now_ms()
                 RoomMember.insert_many([(room_id, uid, source, now) for uid in sorted(wanted)],
@@ -115,10 +115,12 @@ class MemberStore:
     def set_token_rooms(self, user_id: int, room_ids: set[int]) -> asyncio.Future:
         """Replace the user's "token" memberships with ``room_ids`` (rooms that do
         not exist are skipped); → (room ids it became a member of, room ids it
-        is no member of any more), both sets."""
+        is no member of any more), both sets. UserDeleted: the user was deleted
+        (its app token's claim must not bring back the memberships its erasure took)."""
         def job() -> tuple[set[int], set[int]]:
             db = self._store.db
             with db.atomic():
+                living(self._store, user_id)
                 before = self._rooms_of(user_id)
                 RoomMember.delete().where(RoomMember.user == user_id, RoomMember.source == "token").execute(db)
                 existing = {rid for (rid,) in Room.select(Room.id).where(Room.id.in_(room_ids)).tuples().execute(db)}

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chatd.store.admins import end_user_sessions
 from chatd.store.changes import next_rev
+from chatd.store.living import RecipientDeleted, living
 from chatd.store.rows import SELECT, MessageRow
 from chatd.store.schema import now_ms
 from chatd.store.uploads import delete_of_messages
@@ -198,12 +199,14 @@ class ModerationStore:
              entry: dict[str, Any] | None = None) -> asyncio.Future:
         """Mute the user in room ``room_id`` (None: everywhere) until ``until`` (ms; None: until
         unmuted), replacing its mute there unless that one ends later (the module); → Placed(Mute).
-        The audit row of a mute kept says so (``detail.kept``: the id of the one in force)."""
+        The audit row of a mute kept says so (``detail.kept``: the id of the one in force).
+        RecipientDeleted: the user was deleted (``chatd.store.living``), nothing written."""
         store = self._store
         place = ("room_id IS NULL", ()) if room_id is None else ("room_id = ?", (room_id,))
 
         def change() -> Placed:
             db, q = store.db, store._q
+            living(store, user_id, RecipientDeleted)  # its erasure took its mutes: none comes back
             created = now_ms()
             held = db.execute_sql(q(f"SELECT {_MUTE_COLUMNS} FROM mute WHERE user_id = ? AND {place[0]} "
                                     "AND (until IS NULL OR until > ?) ORDER BY id DESC"),
@@ -240,13 +243,16 @@ class ModerationStore:
         """Ban the user ``user_id`` or the network ``network`` (canonical text: exactly one of
         them) until ``until`` (ms; None: for good), replacing a ban of the same user or network
         unless that one ends later (the module); → Placed(Ban). A banned user's admin-page
-        sessions end with it. The audit row of a ban kept says so (``detail.kept``)."""
+        sessions end with it. The audit row of a ban kept says so (``detail.kept``). RecipientDeleted:
+        the user was deleted (``chatd.store.living``), nothing written."""
         assert (user_id is None) != (network is None)
         store = self._store
         whom = ("user_id = ?", user_id) if user_id is not None else ("network = ?", network)
 
         def change() -> Placed:
             db, q = store.db, store._q
+            if user_id is not None:
+                living(store, user_id, RecipientDeleted)  # its erasure took its bans: none comes back
             created = now_ms()
             held = db.execute_sql(q(f"SELECT {_BAN_COLUMNS} FROM ban WHERE {whom[0]} "
                                     "AND (until IS NULL OR until > ?) ORDER BY id DESC"),

@@ -13,7 +13,8 @@ A write is one row through the writer, batched with the pass's other jobs;
 rows let go longer ago than the hold go with ``prune``, so the table is about
 as big as the users online and start-up reads little of it (indexed on
 ``let_go``; the names online when a process ended are let go at the next start). A user
-erased goes with its rows (``forget``; ``chatd.store.userdata.erase_identity``).
+erased goes with its rows (``forget``; ``chatd.store.userdata.erase_identity``), and no
+row is written for it after (checked in the write, as ``chatd.store.living`` does).
 
 With a Redis bus the names are claimed on Redis (``chatd.cluster.names``),
 whose claims outlive a node that ends: nothing is written here then.
@@ -32,13 +33,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from chatd.store.living import DELETED
+
 if TYPE_CHECKING:
     from chatd.store import Store
 
 log = logging.getLogger("chatd.store")
 
-# ON CONFLICT ... DO UPDATE: SQLite (3.24+) and PostgreSQL alike.
-_SET = ("INSERT INTO name_hold (user_id, name, let_go) VALUES (?, ?, ?) "
+# ON CONFLICT ... DO UPDATE: SQLite (3.24+) and PostgreSQL alike. Written only for a user not
+# deleted, checked in the write (chatd.store.living): a session of a user being deleted (a resume
+# that read the user before, its last session ending) must not hold a name for it after its
+# erasure took its rows. The user row's lock (PostgreSQL) goes after the WHERE: {share}.
+_SET = ('INSERT INTO name_hold (user_id, name, let_go) SELECT id, ?, ? FROM "user" WHERE id = ? AND kind <> ?{share} '
         "ON CONFLICT (user_id, name) DO UPDATE SET let_go = excluded.let_go")
 
 
@@ -78,7 +84,7 @@ class NameHoldStore:
             return [(int(user_id), name, let_go) for user_id, name, let_go in rows.fetchall()]
 
     def _set(self, user_id: int, name: str, let_go: int | None) -> None:
-        self._submit(_SET, (user_id, name, let_go))
+        self._submit(_SET.format(share=self._store.share_user), (name, let_go, user_id, DELETED))
 
     def _submit(self, sql: str, params: tuple) -> None:
         store = self._store

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from chatd.auth.revocation import StoredSignIn
+from chatd.store.living import living
 from chatd.store.savepoint import OneChange
 from chatd.store.schema import APP, GUEST, SignIn, User, now_ms
 
@@ -110,9 +111,11 @@ class SignInStore:
         """→ the StoredSignIn with id ``sign_in`` or key ``legacy``, made for ``user_id`` if
         missing: the sign-in of a token from before sign-ins (``legacy``), or of a token of a
         database a restore replaced (``sign_in``, kept under its id, which this database
-        never handed out: chatd.store.restore raises the sequence past it)."""
+        never handed out: chatd.store.restore raises the sequence past it). UserDeleted: the
+        user was deleted (``chatd.store.living``): its erasure took its sign-ins, none comes back."""
         def job() -> StoredSignIn:
             db = self._store.db
+            living(self._store, user_id)
             row = db.execute_sql(self._store._q("SELECT id, user_id, revoked FROM sign_in WHERE id = ? OR legacy = ?"),
                                  (sign_in, legacy)).fetchone()
             if row is not None:
