@@ -63,7 +63,8 @@ def cmd_admin(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
         if args.action == "create" and name_problem(args.name):
             raise Refused(f"the name {args.name!r} {name_problem(args.name)}")
         password = new_password(args.password_stdin) if args.action in ("create", "passwd") else ""
-        store = command_store(config, create=args.action == "create")  # (an account before the first start)
+        # (an account may be made before the first start; a list changes nothing)
+        store = command_store(config, create=args.action == "create", read_only=args.action == "list")
         admins = store.admins
         if args.action == "create":
             admins.create(args.name, account_key(args.name), hash_password(password))

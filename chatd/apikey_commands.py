@@ -39,7 +39,8 @@ def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
             print(f"chatd: apikey create: {problem}", file=stderr)
             return ExitStatus.USAGE
     try:
-        keys = command_store(config, create=args.action == "create").api_keys  # (a key before the first start)
+        # (a key may be made before the first start; a list changes nothing)
+        keys = command_store(config, create=args.action == "create", read_only=args.action == "list").api_keys
         if args.action == "create":
             key, public_id, digest = new_key()
             scopes = [s for s in SCOPES if s in args.scope]

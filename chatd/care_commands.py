@@ -46,7 +46,7 @@ def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
 
     days = config.history.retention_days
     try:
-        store = command_store(config, create=False)  # (none there: nothing to purge, nor to make)
+        store = command_store(config, create=False, read_only=args.dry_run)  # (none there: nothing to purge)
         with store.db.connection_context():
             channels = plan(store, days, now_ms())
         if not args.dry_run:

@@ -94,13 +94,14 @@ def backup_target_problem(config: Config, target: str) -> str | None:
 
 
 def offline_backup(database: str, target: str) -> int:
-    """Copy a database no server has open, the copy read whole; → bytes written. DatabaseRefused
+    """Copy a database no server has open, the copy read whole, the database's files left as they
+    were (``sqlitefile.connect_reading``); → bytes written. DatabaseRefused
     (NoDatabase) if there is no chatd database at ``database`` (``chatd.store.sqlitefile``), or
     if the copy is damaged (then no file is left at ``target``)."""
     from chatd.store import DatabaseRefused, sqlitefile
 
     sqlitefile.check(database, create=False)
-    with replaced(target) as partial, contextlib.closing(sqlite3.connect(database)) as source, \
+    with replaced(target) as partial, contextlib.closing(sqlitefile.connect_reading(database)) as source, \
             contextlib.closing(sqlite3.connect(partial)) as dest:
         source.backup(dest)
         problem = sqlitefile.damage(dest)  # (a file too large for the look before: its copy read whole once)
