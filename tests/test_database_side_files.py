@@ -21,7 +21,7 @@ from tests.test_lifecycle_refusals import snapshot
 
 # Every command that opens the database and changes nothing in it (PATH: a backup's target, outside the
 # directory compared). `status` asks a server only: here none runs.
-READING = [("apikey", "list"), ("apikey", "list", "--json"), ("admin", "list"), ("purge", "--dry-run"),
+READING = [("apikey", "list"), ("admin", "list"), ("purge", "--dry-run"),
            ("check-config",), ("backup", "PATH"), ("status",)]
 WAL_PAGES = 20  # pages another database's write-ahead log holds
 
@@ -106,3 +106,20 @@ def test_a_reading_command_sees_the_commits_a_killed_server_left_in_its_wal(chat
         result = d.cli("apikey", "list")
         assert result.returncode == 0 and "renamed" in result.stdout, result.stderr
         assert snapshot(d.dir) == found, "the database and its -wal as they were"
+
+
+def test_a_reading_command_refuses_a_schema_it_would_have_to_upgrade(chatd_install: Chatd):
+    """Upgrading writes: a command that only reads leaves that to `chatd start`, and says so in one line."""
+    d = chatd_install
+    database = d.dir / "chatd.db"
+    _made(d)
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        db.execute("UPDATE meta SET value = value - 1 WHERE key = 'schema_version'")
+    found = snapshot(d.dir)
+    result = d.cli("apikey", "list")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == ExitStatus.ERROR and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"chatd: apikey list: cannot open the database at {database} (key 'database'): "
+                               f"its schema (version "), lines
+    assert "`chatd start` upgrades it" in lines[0], lines
+    assert snapshot(d.dir) == found
