@@ -149,23 +149,17 @@ class SqliteStore(Store):
         return self.read(query)
 
     def backup(self, target: str) -> asyncio.Future:
-        """Copy the live database to ``target`` with SQLite's online backup API. OSError when
+        """Copy the live database to ``target`` with SQLite's online backup API, the copy read
+        whole (``sqlitefile.copy_whole``). DatabaseRefused if the copy is damaged; OSError when
         ``target`` cannot be written (SQLite's error says why): the target's failure, not the
         database's, which stays reachable (``chatd.store.health`` is not told)."""
 
         def copy() -> None:
             source = self.db.connection()
             try:
-                dest = sqlite3.connect(target)
-            except sqlite3.Error as e:
-                raise OSError(str(e)) from None
-            try:
-                with dest:
-                    source.backup(dest)
+                sqlitefile.copy_whole(source, target)
             except sqlite3.Error as e:
                 source.execute("SELECT 1").fetchone()  # raises if the database failed: then it is its error
                 raise OSError(str(e)) from None
-            finally:
-                dest.close()
 
         return self.read(copy)

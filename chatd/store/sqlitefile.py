@@ -158,6 +158,20 @@ def _holds_frames(wal: str) -> bool:
     return frame_salts == salts and size >= WAL_HEADER.size + FRAME_HEADER.size + page_size
 
 
+def copy_whole(source: sqlite3.Connection, target: str) -> None:
+    """Copy the database open on ``source`` into the file ``target`` (SQLite's online backup API),
+    then read the copy whole (``damage``): it wrote every page anyway, and so damage is found where
+    nobody read before (a database past QUICK_CHECK_MAX_BYTES; pages a running server never read).
+    DatabaseRefused if the copy is damaged, and then no backup (the caller keeps no file at
+    ``target``: ``chatd.atomic.replaced``); sqlite3.Error if the copy fails."""
+    with contextlib.closing(sqlite3.connect(target)) as dest:
+        source.backup(dest)
+        problem = damage(dest)
+    if problem:
+        raise DatabaseRefused(f"SQLite cannot read it (database disk image is malformed: {problem}): it is "
+                              f"damaged, and no copy of it is a backup; `chatd restore` puts a backup in its place")
+
+
 def damage(db: sqlite3.Connection) -> str | None:
     """The first damage SQLite finds reading all of ``db`` (PRAGMA quick_check), on one line; None
     if none. Reads every page: QUICK_CHECK_MAX_BYTES says when a command may afford it."""
