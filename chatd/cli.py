@@ -35,6 +35,7 @@ import yaml
 from chatd import __version__
 from chatd.commands import STOP_GRACE
 from chatd.config import DEFAULTS, Config, ConfigError, build_config, find_config_file, load_config
+from chatd.refusal import CommandRefused
 from chatd.status import ExitStatus
 from chatd.writable import DAEMON_WRITES, unwritable, unwritable_message
 from chatd.yamltext import yaml_load
@@ -212,24 +213,32 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
 
     run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS,
            **admin_commands.COMMANDS, **care_commands.COMMANDS}[args.command]
+    named = command_path(args)  # what every line below begins with, after "chatd: "
     try:
         with _terminable():
             return _answered(lambda: run(args, config, stdout, stderr), stdout, stderr)
+    except CommandRefused as e:
+        print(f"chatd: {named}: {e}", file=stderr)
+        return e.status
     except Exception as e:
-        damage = _damage(e)
-        if damage is None:
+        refused = _refusal(e)
+        if refused is None:
             raise
-        from chatd.store import DatabaseRefused
         from chatd.store.health import database_refusal
 
-        refused = DatabaseRefused(f"it cannot be read ({damage}): it is damaged; `chatd restore` puts a backup in "
-                                  f"its place")
-        print(f"chatd: {args.command}: {database_refusal(config.database, refused)}", file=stderr)
+        print(f"chatd: {named}: {database_refusal(config.database, refused)}", file=stderr)
         return ExitStatus.ERROR
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
-        print(f"chatd: {args.command}: stopped by {signal.Signals(signum).name} before it finished", file=stderr)
+        print(f"chatd: {named}: stopped by {signal.Signals(signum).name} before it finished", file=stderr)
         return 128 + signum  # the shell's status for a command a signal ended
+
+
+def command_path(args: argparse.Namespace) -> str:
+    """The command as typed, without its options and arguments, as its refusals name it:
+    "admin list", "user export", "purge"."""
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if action else args.command
 
 
 class Terminated(KeyboardInterrupt):
@@ -297,6 +306,23 @@ def _unusable_database(config: Config) -> list[str]:
     except DatabaseRefused as e:
         return [f"start would refuse: {database_refusal(config.database, e)}"]
     return []
+
+
+def _refusal(error: BaseException) -> Exception | None:
+    """The database's refusal ``error`` is, said alike by every command that opens the store
+    (``chatd.command_store``): the store's own (STORE_REFUSALS: the database unreachable, or none
+    chatd may use), or damage a command met as it read (``_damage``); None for any other error."""
+    if "chatd.store" not in sys.modules:  # (no store was opened: none of its refusals)
+        return None
+    from chatd.command_store import STORE_REFUSALS
+    from chatd.store import DatabaseRefused
+
+    if isinstance(error, STORE_REFUSALS):
+        return error
+    damage = _damage(error)
+    if damage is None:
+        return None
+    return DatabaseRefused(f"it cannot be read ({damage}): it is damaged; `chatd restore` puts a backup in its place")
 
 
 def _damage(error: BaseException) -> str | None:

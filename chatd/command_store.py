@@ -3,9 +3,9 @@
 
     store = command_store(config, create=False)   # a command that reads or changes what is there
     store = command_store(config, create=False, read_only=True)   # one that only reads: no file changed
-    ...
-    except STORE_REFUSALS as e:
-        print(f"chatd: apikey: {database_refusal(config.database, e)}", file=stderr)
+
+Its refusals (STORE_REFUSALS) are left to ``chatd.cli``, which says them in one line for
+every command alike (``chatd: admin list: cannot open the database at ...``).
 
 Only the commands that make what a first start would find (an API key, an admin account
 before the server ever ran) make a database where there is none; the others refuse, naming

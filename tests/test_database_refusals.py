@@ -30,6 +30,7 @@ BALLAST_PAGES = 200  # pages of a table a running server never reads (one row ea
 # A few of them, one of each way in, for the kinds of file past the first.
 SOME = [("start",), ("start", "-d"), ("apikey", "create", "shop", "--scope", "read"), ("user", "export", "1"),
         ("backup", "PATH")]
+STORE_COMMANDS = ("apikey", "admin", "purge", "user")  # those that open the store (chatd.command_store)
 # The commands that only read, or change what is there: none of them makes a database.
 NEEDING_ONE = [c for c in COMMANDS if c[0] not in ("start",) and c[:2] not in (("apikey", "create"),)]
 
@@ -97,6 +98,11 @@ def _tree(directory: Path) -> dict[str, bytes | str]:
             for p in sorted(directory.rglob("*")) if not p.is_socket()}
 
 
+def _named(command: tuple[str, ...]) -> str:
+    """The command as its refusals name it: whole, without options and arguments ("admin list", "purge")."""
+    return " ".join(command[:1] if command[0] == "purge" else command[:2])
+
+
 def _run(d: Chatd, command: tuple[str, ...]):
     return d.cli(*(str(d.dir.parent / f"{d.dir.name}-backup.db") if a == "PATH" else a for a in command))
 
@@ -135,6 +141,8 @@ def test_commands_that_need_a_database_make_none(chatd_install: Chatd, there: st
         where = " ".join(command)
         assert result.returncode == ExitStatus.ERROR, (where, result.stdout, result.stderr)
         assert f"cannot open the database at {database} (key 'database'): " in result.stderr, (where, result.stderr)
+        if command[0] in STORE_COMMANDS:  # (the others name what failed: "backup failed: ...")
+            assert result.stderr.startswith(f"chatd: {_named(command)}: cannot open"), (where, result.stderr)
         assert "makes none" in result.stderr and "Traceback" not in result.stderr, (where, result.stderr)
         assert snapshot(d.dir) == found, f"{where} made nothing"
         assert not (d.dir.parent / f"{d.dir.name}-backup.db").exists(), f"{where}: no backup of nothing"
@@ -212,7 +220,8 @@ def test_a_backup_of_a_large_damaged_database_is_refused_and_leaves_no_copy(chat
 
 
 def test_damage_past_the_size_read_before_is_said_in_one_line(chatd_install: Chatd):
-    """Past QUICK_CHECK_MAX_BYTES the damage is found where a command reads it: still one line."""
+    """Past QUICK_CHECK_MAX_BYTES the damage is found where a command reads it: still one line, which names
+    the command as every refusal does, whole ("admin list", not "admin")."""
     d = chatd_install
     database = d.dir / "chatd.db"
     _damaged_inside(database)
@@ -224,7 +233,7 @@ def test_damage_past_the_size_read_before_is_said_in_one_line(chatd_install: Cha
         result = d.cli(*command)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == ExitStatus.ERROR and len(lines) == 1, (command, result.stderr)
-        assert lines[0].startswith(f"chatd: {command[0]}: cannot open the database at {database}"), lines
+        assert lines[0].startswith(f"chatd: {_named(command)}: cannot open the database at {database}"), lines
         assert "it is damaged" in lines[0], lines
 
 
