@@ -123,3 +123,20 @@ def test_a_reading_command_refuses_a_schema_it_would_have_to_upgrade(chatd_insta
                                f"its schema (version "), lines
     assert "`chatd start` upgrades it" in lines[0], lines
     assert snapshot(d.dir) == found
+
+
+def test_reading_commands_see_what_is_committed_while_a_server_runs(chatd_install: Chatd):
+    """A server's -wal and -shm are live: a reading command reads them (read-only) and sees every commit."""
+    d = chatd_install
+    _made(d)
+    started = d.start()
+    assert started.returncode == 0, started.stderr
+    assert d.cli("apikey", "create", "later", "--scope", "read").returncode == 0  # a commit alongside the server
+    listed = d.cli("apikey", "list")
+    assert listed.returncode == 0 and "shop" in listed.stdout and "later" in listed.stdout, listed.stderr
+    backup = d.dir.parent / f"{d.dir.name}-backup.db"
+    for command in READING[1:-1]:  # (status: running)
+        result = d.cli(*(str(backup) if a == "PATH" else a for a in command))
+        assert result.returncode == 0, (command, result.stderr)
+    os.unlink(backup)
+    assert d.cli("status").returncode == 0
