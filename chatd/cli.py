@@ -35,7 +35,7 @@ import yaml
 from chatd import __version__
 from chatd.commands import STOP_GRACE
 from chatd.config import DEFAULTS, Config, ConfigError, build_config, find_config_file, load_config
-from chatd.refusal import CommandRefused
+from chatd.refusal import CommandRefused, store_refusal
 from chatd.status import ExitStatus
 from chatd.writable import DAEMON_WRITES, unwritable, unwritable_message
 from chatd.yamltext import yaml_load
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
         print(f"chatd: {named}: {e}", file=stderr)
         return e.status
     except Exception as e:
-        refused = _refusal(e)
+        refused = store_refusal(e)
         if refused is None:
             raise
         from chatd.store.health import database_refusal
@@ -306,42 +306,6 @@ def _unusable_database(config: Config) -> list[str]:
     except DatabaseRefused as e:
         return [f"start would refuse: {database_refusal(config.database, e)}"]
     return []
-
-
-def _refusal(error: BaseException) -> Exception | None:
-    """The database's refusal ``error`` is, said alike by every command that opens the store
-    (``chatd.command_store``): the store's own (STORE_REFUSALS: the database unreachable, or none
-    chatd may use), or damage a command met as it read (``_damage``); None for any other error."""
-    if "chatd.store" not in sys.modules:  # (no store was opened: none of its refusals)
-        return None
-    from chatd.command_store import STORE_REFUSALS
-    from chatd.store import DatabaseRefused
-
-    if isinstance(error, STORE_REFUSALS):
-        return error
-    damage = _damage(error)
-    if damage is None:
-        return None
-    return DatabaseRefused(f"it cannot be read ({damage}): it is damaged; `chatd restore` puts a backup in its place")
-
-
-def _damage(error: BaseException) -> str | None:
-    """The driver's words if ``error``, or what it was raised from, says the database file is
-    damaged — SQLite's plain DatabaseError ("database disk image is malformed"), which a command
-    meets where the look before it did not read (a file past sqlitefile.QUICK_CHECK_MAX_BYTES),
-    never an outage's or a bug's subclass of it; None otherwise."""
-    import sqlite3
-
-    peewee = sys.modules.get("peewee")
-    plain = (sqlite3.DatabaseError, *((peewee.DatabaseError,) if peewee else ()))
-    seen: BaseException | None = error
-    while seen is not None:
-        if type(seen) in plain:
-            from chatd.store.health import reason_of
-
-            return reason_of(seen)
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _answered(command: Callable[[], int], stdout: TextIO, stderr: TextIO) -> int:
