@@ -25,11 +25,8 @@ from typing import TextIO
 from chatd.audit import cli_actor, entry
 from chatd.auth.admins import account_key, hash_password, name_problem, password_problem
 from chatd.config import Config
+from chatd.refusal import CommandRefused
 from chatd.status import ExitStatus
-
-
-class Refused(Exception):
-    """The command cannot go on; str() says why (for the terminal)."""
 
 
 def _when(ms: int | None) -> str:
@@ -45,25 +42,25 @@ def new_password(from_stdin: bool) -> str:
             password = getpass.getpass("New password: ")
             again = getpass.getpass("The same again: ")
         except (EOFError, KeyboardInterrupt):
-            raise Refused("no password given") from None
+            raise CommandRefused("no password given") from None
         if password != again:
-            raise Refused("the two passwords differ")
+            raise CommandRefused("the two passwords differ")
     problem = password_problem(password)
     if problem:
-        raise Refused(f"the password {problem}")
+        raise CommandRefused(f"the password {problem}")
     return password
 
 
 def cmd_admin(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.command_store import STORE_REFUSALS, command_store
+    from chatd.command_store import command_store  # (its refusals are said by chatd.cli)
     from chatd.store.admins import NameTaken
-    from chatd.store.health import database_refusal
 
-    try:
+    try:  # (its refusals are said by chatd.cli: CommandRefused)
         if args.action == "create" and name_problem(args.name):
-            raise Refused(f"the name {args.name!r} {name_problem(args.name)}")
+            raise CommandRefused(f"the name {args.name!r} {name_problem(args.name)}")
         password = new_password(args.password_stdin) if args.action in ("create", "passwd") else ""
-        store = command_store(config, create=args.action == "create")  # (an account before the first start)
+        # (an account may be made before the first start; a list changes nothing)
+        store = command_store(config, create=args.action == "create", read_only=args.action == "list")
         admins = store.admins
         if args.action == "create":
             admins.create(args.name, account_key(args.name), hash_password(password))
@@ -75,19 +72,12 @@ def cmd_admin(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
             change = admins.remove if args.action == "remove" else admins.set_password
             row = change(account_key(args.name), *([hash_password(password)] if args.action == "passwd" else []))
             if row is None:
-                raise Refused(f"there is no admin account {args.name!r}")
+                raise CommandRefused(f"there is no admin account {args.name!r}")
             store.audit.add_now(entry(cli_actor(), f"admin.{args.action}", f"admin:{row.name}"))
             done = "removed" if args.action == "remove" else "changed the password of"
             print(f"{done} admin account {row.name!r}; {row.sessions} session(s) ended", file=stdout)
-    except Refused as e:
-        print(f"chatd: admin {args.action}: {e}", file=stderr)
-        return ExitStatus.ERROR
     except NameTaken as e:
-        print(f"chatd: admin create: {taken(args.name, str(e))}", file=stderr)
-        return ExitStatus.ERROR
-    except STORE_REFUSALS as e:
-        print(f"chatd: admin {args.action}: {database_refusal(config.database, e)}", file=stderr)
-        return ExitStatus.ERROR
+        raise CommandRefused(taken(args.name, str(e))) from None
     return ExitStatus.OK
 
 

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from chatd.auth.apikeys import SCOPES, name_problem, new_key, scope_problem
 from chatd.config import Config
+from chatd.refusal import CommandRefused
 from chatd.status import ExitStatus
 
 
@@ -27,19 +28,18 @@ def _when(ms: int | None) -> str:
 
 
 def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.command_store import STORE_REFUSALS, command_store
+    from chatd.command_store import command_store  # (its refusals are said by chatd.cli)
     from chatd.store import NoSuchUser, UserDeleted
     from chatd.store.apikeys import NameTaken
-    from chatd.store.health import database_refusal
 
     if args.action == "create":
         problem = (name_problem(args.name) and f"the name {args.name!r} {name_problem(args.name)}"
                    or scope_problem(args.scope or []))
         if problem:
-            print(f"chatd: apikey create: {problem}", file=stderr)
-            return ExitStatus.USAGE
+            raise CommandRefused(problem, ExitStatus.USAGE)
     try:
-        keys = command_store(config, create=args.action == "create").api_keys  # (a key before the first start)
+        # (a key may be made before the first start; a list changes nothing)
+        keys = command_store(config, create=args.action == "create", read_only=args.action == "list").api_keys
         if args.action == "create":
             key, public_id, digest = new_key()
             scopes = [s for s in SCOPES if s in args.scope]
@@ -57,21 +57,14 @@ def cmd_apikey(args: argparse.Namespace, config: Config, stdout: TextIO, stderr:
         else:
             row = keys.revoke(args.which)
             if row is None:
-                print(f"chatd: apikey revoke: no API key is named {args.which!r} or has that id", file=stderr)
-                return ExitStatus.ERROR
+                raise CommandRefused(f"no API key is named {args.which!r} or has that id")
             print(f"revoked API key {row.name!r} (id {row.public_id}) at {_when(row.revoked)}", file=stdout)
     except NameTaken:
-        print(f"chatd: apikey create: a key named {args.name!r} exists (revoked keys keep their names)", file=stderr)
-        return ExitStatus.ERROR
+        raise CommandRefused(f"a key named {args.name!r} exists (revoked keys keep their names)") from None
     except NoSuchUser:
-        print(f"chatd: apikey create: there is no user {args.user}", file=stderr)
-        return ExitStatus.ERROR
+        raise CommandRefused(f"there is no user {args.user}") from None
     except UserDeleted:
-        print(f"chatd: apikey create: user {args.user} was deleted: no key acts as it", file=stderr)
-        return ExitStatus.ERROR
-    except STORE_REFUSALS as e:
-        print(f"chatd: apikey {args.action}: {database_refusal(config.database, e)}", file=stderr)
-        return ExitStatus.ERROR
+        raise CommandRefused(f"user {args.user} was deleted: no key acts as it") from None
     return ExitStatus.OK
 
 

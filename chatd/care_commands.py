@@ -25,6 +25,7 @@ from typing import TextIO
 from chatd.atomic import replaced
 from chatd.config import Config
 from chatd.durations import counted
+from chatd.refusal import CommandRefused
 from chatd.status import ExitStatus
 from chatd.writable import own_file
 
@@ -38,22 +39,17 @@ def _when(ms: int) -> str:
 
 def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
     from chatd.audit import cli_actor
-    from chatd.command_store import STORE_REFUSALS, command_store
+    from chatd.command_store import command_store  # (its refusals are said by chatd.cli)
     from chatd.retention import purge_blocking
     from chatd.store import now_ms
-    from chatd.store.health import database_refusal
     from chatd.store.retention import plan
 
     days = config.history.retention_days
-    try:
-        store = command_store(config, create=False)  # (none there: nothing to purge, nor to make)
-        with store.db.connection_context():
-            channels = plan(store, days, now_ms())
-        if not args.dry_run:
-            purge_blocking(store, channels, cli_actor())
-    except STORE_REFUSALS as e:
-        print(f"chatd: purge: {database_refusal(config.database, e)}", file=stderr)
-        return ExitStatus.ERROR
+    store = command_store(config, create=False, read_only=args.dry_run)  # (none there: nothing to purge)
+    with store.db.connection_context():
+        channels = plan(store, days, now_ms())
+    if not args.dry_run:
+        purge_blocking(store, channels, cli_actor())
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "channels": [c.shown() for c in channels],
                           "messages": sum(c.count for c in channels)}, indent=2), file=stdout)
@@ -73,34 +69,25 @@ def cmd_purge(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: 
 
 
 def cmd_user(args: argparse.Namespace, config: Config, stdout: TextIO, stderr: TextIO) -> int:
-    from chatd.command_store import STORE_REFUSALS, command_store
-    from chatd.store.health import database_refusal
+    from chatd.command_store import command_store  # (its refusals are said by chatd.cli)
     from chatd.store.userdata import find_users
 
     if args.action == "export" and args.output not in (None, "-"):
         own = own_file(config, os.path.abspath(args.output))  # before the database is opened (own_file says why)
         if own:
-            print(f"chatd: user export: {os.path.abspath(args.output)} is {own}; give another path", file=stderr)
-            return ExitStatus.ERROR
-    try:
-        store = command_store(config, create=False)  # (none there: no user to export or delete)
-        with store.db.connection_context():
-            found = find_users(store, args.user)
-        if not found:
-            print(f"chatd: user {args.action}: there is no user {args.user!r}", file=stderr)
-            return ExitStatus.ERROR
-        if len(found) > 1:
-            print(f"chatd: user {args.action}: {len(found)} users are called {args.user!r}; give an id:", file=stderr)
-            for uid, name, kind in found:
-                print(f"  {uid}  {name}  ({kind})", file=stderr)
-            return ExitStatus.ERROR
-        user_id, name, kind = found[0]
-        if args.action == "export":
-            return _export(store, user_id, args.output, stdout, stderr)
-        return _delete(store, config, (user_id, name, kind), args, stdout, stderr)
-    except STORE_REFUSALS as e:
-        print(f"chatd: user {args.action}: {database_refusal(config.database, e)}", file=stderr)
-        return ExitStatus.ERROR
+            raise CommandRefused(f"{os.path.abspath(args.output)} is {own}; give another path")
+    store = command_store(config, create=False)  # (none there: no user to export or delete)
+    with store.db.connection_context():
+        found = find_users(store, args.user)
+    if not found:
+        raise CommandRefused(f"there is no user {args.user!r}")
+    if len(found) > 1:
+        raise CommandRefused("\n".join([f"{len(found)} users are called {args.user!r}; give an id:",
+                                         *(f"  {uid}  {name}  ({kind})" for uid, name, kind in found)]))
+    user_id, name, kind = found[0]
+    if args.action == "export":
+        return _export(store, user_id, args.output, stdout, stderr)
+    return _delete(store, config, (user_id, name, kind), args, stdout)
 
 
 def _export(store, user_id: int, output: str | None, stdout: TextIO, stderr: TextIO) -> int:
@@ -118,8 +105,7 @@ def _export(store, user_id: int, output: str | None, stdout: TextIO, stderr: Tex
             with replaced(path) as partial, open(partial, "x", encoding="utf-8", opener=_private) as out:
                 _write_export(store, user_id, out)
     except OSError as e:
-        print(f"chatd: user export: cannot write {path}: {e.strerror or e}", file=stderr)
-        return ExitStatus.ERROR
+        raise CommandRefused(f"cannot write {path}: {e.strerror or e}") from None
     print(f"exported user {user_id} to {path}", file=stderr)
     return ExitStatus.OK
 
@@ -140,8 +126,7 @@ def _write_export(store, user_id: int, out: TextIO) -> int:
     return ExitStatus.OK
 
 
-def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Namespace, stdout: TextIO,
-            stderr: TextIO) -> int:
+def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Namespace, stdout: TextIO) -> int:
     from chatd.audit import cli_actor
     from chatd.commands import ask_server
     from chatd.control import ControlUnavailable
@@ -150,21 +135,16 @@ def _delete(store, config: Config, user: tuple[int, str, str], args: argparse.Na
 
     user_id, name, kind = user
     if kind == BOT:
-        print(f"chatd: user delete: user {user_id} is a bot: delete it through the HTTP API (DELETE /bots)",
-              file=stderr)
-        return ExitStatus.ERROR
+        raise CommandRefused(f"user {user_id} is a bot: delete it through the HTTP API (DELETE /bots)")
     if not args.yes:
         if not sys.stdin.isatty():
-            print("chatd: user delete: not confirmed: pass --yes (nothing was deleted)", file=stderr)
-            return ExitStatus.USAGE
+            raise CommandRefused("not confirmed: pass --yes (nothing was deleted)", ExitStatus.USAGE)
         answer = input(f"Delete user {user_id} ({name}, {kind}): their messages become tombstones and nothing "
                        "identifying stays. This cannot be undone. Type the id to confirm: ")
         if answer.strip() != str(user_id):
-            print("chatd: user delete: not confirmed (nothing was deleted)", file=stderr)
-            return ExitStatus.ERROR
+            raise CommandRefused("not confirmed (nothing was deleted)")
     if not erase_blocking(store, user_id, cli_actor(), args.reason or ""):
-        print(f"chatd: user delete: there is no user {user_id}", file=stderr)
-        return ExitStatus.ERROR
+        raise CommandRefused(f"there is no user {user_id}")
     # The running server does the rest, so that open pages see the messages and reactions go
     # (chatd.usercare.UserCare.erased); with none, this command does it (no page is open).
     try:

@@ -35,6 +35,7 @@ import yaml
 from chatd import __version__
 from chatd.commands import STOP_GRACE
 from chatd.config import DEFAULTS, Config, ConfigError, build_config, find_config_file, load_config
+from chatd.refusal import CommandRefused, store_refusal
 from chatd.status import ExitStatus
 from chatd.writable import DAEMON_WRITES, unwritable, unwritable_message
 from chatd.yamltext import yaml_load
@@ -212,24 +213,32 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None,
 
     run = {**commands.COMMANDS, **database_commands.COMMANDS, **apikey_commands.COMMANDS,
            **admin_commands.COMMANDS, **care_commands.COMMANDS}[args.command]
+    named = command_path(args)  # what every line below begins with, after "chatd: "
     try:
         with _terminable():
             return _answered(lambda: run(args, config, stdout, stderr), stdout, stderr)
+    except CommandRefused as e:
+        print(f"chatd: {named}: {e}", file=stderr)
+        return e.status
     except Exception as e:
-        damage = _damage(e)
-        if damage is None:
+        refused = store_refusal(e)
+        if refused is None:
             raise
-        from chatd.store import DatabaseRefused
         from chatd.store.health import database_refusal
 
-        refused = DatabaseRefused(f"it cannot be read ({damage}): it is damaged; `chatd restore` puts a backup in "
-                                  f"its place")
-        print(f"chatd: {args.command}: {database_refusal(config.database, refused)}", file=stderr)
+        print(f"chatd: {named}: {database_refusal(config.database, refused)}", file=stderr)
         return ExitStatus.ERROR
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
-        print(f"chatd: {args.command}: stopped by {signal.Signals(signum).name} before it finished", file=stderr)
+        print(f"chatd: {named}: stopped by {signal.Signals(signum).name} before it finished", file=stderr)
         return 128 + signum  # the shell's status for a command a signal ended
+
+
+def command_path(args: argparse.Namespace) -> str:
+    """The command as typed, without its options and arguments, as its refusals name it:
+    "admin list", "user export", "purge"."""
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if action else args.command
 
 
 class Terminated(KeyboardInterrupt):
@@ -297,25 +306,6 @@ def _unusable_database(config: Config) -> list[str]:
     except DatabaseRefused as e:
         return [f"start would refuse: {database_refusal(config.database, e)}"]
     return []
-
-
-def _damage(error: BaseException) -> str | None:
-    """The driver's words if ``error``, or what it was raised from, says the database file is
-    damaged — SQLite's plain DatabaseError ("database disk image is malformed"), which a command
-    meets where the look before it did not read (a file past sqlitefile.QUICK_CHECK_MAX_BYTES),
-    never an outage's or a bug's subclass of it; None otherwise."""
-    import sqlite3
-
-    peewee = sys.modules.get("peewee")
-    plain = (sqlite3.DatabaseError, *((peewee.DatabaseError,) if peewee else ()))
-    seen: BaseException | None = error
-    while seen is not None:
-        if type(seen) in plain:
-            from chatd.store.health import reason_of
-
-            return reason_of(seen)
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _answered(command: Callable[[], int], stdout: TextIO, stderr: TextIO) -> int:

@@ -94,19 +94,15 @@ def backup_target_problem(config: Config, target: str) -> str | None:
 
 
 def offline_backup(database: str, target: str) -> int:
-    """Copy a database no server has open, the copy read whole; → bytes written. DatabaseRefused
+    """Copy a database no server has open, the copy read whole, the database's files left as they
+    were (``sqlitefile.connect_reading``); → bytes written. DatabaseRefused
     (NoDatabase) if there is no chatd database at ``database`` (``chatd.store.sqlitefile``), or
     if the copy is damaged (then no file is left at ``target``)."""
-    from chatd.store import DatabaseRefused, sqlitefile
+    from chatd.store import sqlitefile
 
     sqlitefile.check(database, create=False)
-    with replaced(target) as partial, contextlib.closing(sqlite3.connect(database)) as source, \
-            contextlib.closing(sqlite3.connect(partial)) as dest:
-        source.backup(dest)
-        problem = sqlitefile.damage(dest)  # (a file too large for the look before: its copy read whole once)
-        if problem:
-            raise DatabaseRefused(f"SQLite cannot read it (database disk image is malformed: {problem}): it is "
-                                  f"damaged, and no copy of it is a backup; `chatd restore` puts a backup in its place")
+    with replaced(target) as partial, contextlib.closing(sqlitefile.connect_reading(database)) as source:
+        sqlitefile.copy_whole(source, partial)
     return os.path.getsize(target)
 
 

@@ -436,7 +436,8 @@ class Server:
         return rows
 
     async def backup(self, path: str) -> int:
-        """Copy the live database to ``path`` (atomically replacing it); → bytes."""
+        """Copy the live database to ``path`` (atomically replacing it: ``Store.backup``); → bytes.
+        DatabaseRefused if the copy is damaged (``path`` left as it was)."""
         with replaced(path) as partial:
             await self.store.backup(partial)
         return os.path.getsize(path)

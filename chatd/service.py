@@ -62,7 +62,8 @@ from chatd.loops import loop_name, run
 from chatd.protocol import CloseCode
 from chatd.server import START_REFUSALS, Server, log_start_failure
 from chatd.status import ExitStatus
-from chatd.store import StoreUnavailable
+from chatd.store import DatabaseRefused, StoreUnavailable
+from chatd.store.health import database_refusal
 from chatd.workers import WorkerSet
 
 log = logging.getLogger("chatd")
@@ -254,6 +255,9 @@ class Service:
         except StoreUnavailable as e:  # this kind of store is not backed up by chatd (PostgreSQL: pg_dump)
             log.warning("backup to %s refused: %s", path, e)
             return {"ok": False, "error": str(e)}
+        except DatabaseRefused as e:  # its copy is damaged: said as the offline backup says it
+            log.error("backup to %s refused: %s", path, e)
+            return {"ok": False, "error": database_refusal(self.config.database, e)}
         log.info("backed up the database to %s (%d bytes)", path, size)
         return {"ok": True, "path": path, "bytes": size}
 

@@ -13,7 +13,8 @@ answered once, with the same ``id``:
     serve                   accept connections
     status, connections     this worker's figures (and its users' ids) and its connections
     reload {config}         apply the live keys of this config; reopen the log file
-    backup {path}           → {bytes}, or {error, unavailable: true} for a store chatd does not back up
+    backup {path}           → {bytes}, or {error, unavailable: true} for a store chatd does not back up,
+                              or {error, damaged: true} for a damaged copy (none kept)
     stop {code, seconds, graceful, answer_accepted}
                             ``Server.stop`` with these; answered as soon as this worker
                             writes nothing more ({"drained": true}), or when its stop
@@ -48,7 +49,7 @@ from chatd.loops import run
 from chatd.protocol import CloseCode
 from chatd.server import Server, log_start_failure
 from chatd.status import ExitStatus
-from chatd.store import StoreUnavailable
+from chatd.store import DatabaseRefused, StoreUnavailable
 
 log = logging.getLogger("chatd")
 WORKER_VAR = "CHATD_WORKER"  # env var naming the descriptors a worker inherits
@@ -170,6 +171,8 @@ class Worker:
             size = await self.server.backup(request["path"])
         except StoreUnavailable as e:  # not an error of this worker's: the supervisor says why
             return {"ok": False, "error": str(e), "unavailable": True}
+        except DatabaseRefused as e:  # its copy is damaged: the supervisor says so
+            return {"ok": False, "error": str(e), "damaged": True}
         return {"ok": True, "bytes": size}
 
     async def _stop_request(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -60,7 +60,7 @@ from chatd.dsn import redacted
 from chatd.loops import loop_name
 from chatd.protocol import CloseCode
 from chatd.server import rss_bytes, socket_address
-from chatd.store import StoreUnavailable
+from chatd.store import DatabaseRefused, StoreUnavailable
 from chatd.supervision import STABLE_SECONDS, combine, exit_reason, respawn_delay
 
 log = logging.getLogger("chatd")
@@ -255,13 +255,16 @@ class WorkerSet:
 
     async def backup(self, path: str) -> int:
         """``Server.backup`` by one worker (they share the database); → bytes.
-        StoreUnavailable where the store is not backed up by chatd, else OSError."""
+        StoreUnavailable where the store is not backed up by chatd, DatabaseRefused if the copy
+        is damaged, else OSError."""
         children = self.serving()
         if not children:
             raise OSError("no worker is serving")
         reply = await children[0].request("backup", BACKUP_TIMEOUT, path=path)
         if not reply.get("ok"):
-            raise (StoreUnavailable if reply.get("unavailable") else OSError)(reply.get("error"))
+            refusal = (StoreUnavailable if reply.get("unavailable") else DatabaseRefused if reply.get("damaged")
+                       else OSError)
+            raise refusal(reply.get("error"))
         return reply["bytes"]
 
     # Stopping

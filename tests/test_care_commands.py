@@ -144,7 +144,7 @@ async def test_an_export_is_its_owners_alone_and_sigterm_leaves_no_partial_file(
 
     monkeypatch.setattr("chatd.store.userdata.export", terminated_midway)
     status, _, err = run(tmp_path, str(database), "user", "export", "alice", "-o", str(tmp_path / "alice.json"))
-    assert status == 128 + signal.SIGTERM and err.strip() == "chatd: user: stopped by SIGTERM before it finished"
+    assert status == 128 + signal.SIGTERM and err.strip() == "chatd: user export: stopped by SIGTERM before it finished"
     assert json.loads((tmp_path / "alice.json").read_text())["user"]["name"] == "alice", "the earlier export stays"
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 

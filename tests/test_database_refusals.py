@@ -26,9 +26,11 @@ COMMANDS = [("start",), ("start", "-d"), ("apikey", "list"), ("apikey", "create"
             ("apikey", "revoke", "shop"), ("admin", "list"), ("admin", "remove", "root"), ("purge",),
             ("purge", "--dry-run"), ("user", "export", "1"), ("user", "delete", "1", "--yes"), ("backup", "PATH"),
             ("migrate-store", "postgresql://chatd@127.0.0.1:1/chatd")]  # (refused before any connection)
+BALLAST_PAGES = 200  # pages of a table a running server never reads (one row each)
 # A few of them, one of each way in, for the kinds of file past the first.
 SOME = [("start",), ("start", "-d"), ("apikey", "create", "shop", "--scope", "read"), ("user", "export", "1"),
         ("backup", "PATH")]
+STORE_COMMANDS = ("apikey", "admin", "purge", "user")  # those that open the store (chatd.command_store)
 # The commands that only read, or change what is there: none of them makes a database.
 NEEDING_ONE = [c for c in COMMANDS if c[0] not in ("start",) and c[:2] not in (("apikey", "create"),)]
 
@@ -96,6 +98,11 @@ def _tree(directory: Path) -> dict[str, bytes | str]:
             for p in sorted(directory.rglob("*")) if not p.is_socket()}
 
 
+def _named(command: tuple[str, ...]) -> str:
+    """The command as its refusals name it: whole, without options and arguments ("admin list", "purge")."""
+    return " ".join(command[:1] if command[0] == "purge" else command[:2])
+
+
 def _run(d: Chatd, command: tuple[str, ...]):
     return d.cli(*(str(d.dir.parent / f"{d.dir.name}-backup.db") if a == "PATH" else a for a in command))
 
@@ -134,6 +141,8 @@ def test_commands_that_need_a_database_make_none(chatd_install: Chatd, there: st
         where = " ".join(command)
         assert result.returncode == ExitStatus.ERROR, (where, result.stdout, result.stderr)
         assert f"cannot open the database at {database} (key 'database'): " in result.stderr, (where, result.stderr)
+        if command[0] in STORE_COMMANDS:  # (the others name what failed: "backup failed: ...")
+            assert result.stderr.startswith(f"chatd: {_named(command)}: cannot open"), (where, result.stderr)
         assert "makes none" in result.stderr and "Traceback" not in result.stderr, (where, result.stderr)
         assert snapshot(d.dir) == found, f"{where} made nothing"
         assert not (d.dir.parent / f"{d.dir.name}-backup.db").exists(), f"{where}: no backup of nothing"
@@ -211,7 +220,8 @@ def test_a_backup_of_a_large_damaged_database_is_refused_and_leaves_no_copy(chat
 
 
 def test_damage_past_the_size_read_before_is_said_in_one_line(chatd_install: Chatd):
-    """Past QUICK_CHECK_MAX_BYTES the damage is found where a command reads it: still one line."""
+    """Past QUICK_CHECK_MAX_BYTES the damage is found where a command reads it: still one line, which names
+    the command as every refusal does, whole ("admin list", not "admin")."""
     d = chatd_install
     database = d.dir / "chatd.db"
     _damaged_inside(database)
@@ -223,5 +233,41 @@ def test_damage_past_the_size_read_before_is_said_in_one_line(chatd_install: Cha
         result = d.cli(*command)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == ExitStatus.ERROR and len(lines) == 1, (command, result.stderr)
-        assert lines[0].startswith(f"chatd: {command[0]}: cannot open the database at {database}"), lines
+        assert lines[0].startswith(f"chatd: {_named(command)}: cannot open the database at {database}"), lines
         assert "it is damaged" in lines[0], lines
+
+
+def test_a_running_servers_backup_of_a_damaged_database_is_refused_and_the_older_backup_kept(chatd_install: Chatd):
+    backup_of_damage_under_a_running_server(chatd_install)
+
+
+def backup_of_damage_under_a_running_server(d: Chatd) -> None:
+    """The running server (its config's: one process, or workers) reads its copy whole too, as the offline
+    backup does: a copy of damage it has not met yet (pages it never read, damaged under it) is refused in one
+    line, and the older backup at PATH stays."""
+    database = d.dir / "chatd.db"
+    open_store(str(database), shared=False, synchronous="normal", batch_max=1).ensure_schema()
+    with contextlib.closing(sqlite3.connect(database)) as db:  # the last pages: a table the server never reads
+        db.execute("CREATE TABLE ballast (b BLOB)")
+        db.executemany("INSERT INTO ballast VALUES (?)", [(b"\0" * 3000,)] * BALLAST_PAGES)
+        db.commit()
+    older = d.dir.parent / f"{d.dir.name}-backup.db"
+    assert d.cli("backup", str(older)).returncode == 0  # a sound backup, made before the server starts
+    kept = older.read_bytes()
+    started = d.start()
+    assert started.returncode == 0, started.stderr
+    page = int.from_bytes(database.read_bytes()[16:18], "big")
+    pages = database.stat().st_size // page
+    with open(database, "r+b") as f:  # in place, under the running server: some of the ballast's pages
+        f.seek((pages - BALLAST_PAGES // 2) * page)
+        f.write(b"\xff" * (4 * page))
+    looked = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)  # (the server's files untouched)
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"), contextlib.closing(looked):
+        looked.execute("PRAGMA quick_check").fetchone()
+    result = d.cli("backup", str(older))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == ExitStatus.ERROR and len(lines) == 1, (result.stdout, result.stderr)
+    assert lines[0].startswith("chatd: backup failed: ") and "it is damaged" in lines[0], lines
+    assert older.read_bytes() == kept, "the older backup as it was"
+    assert list(d.dir.parent.glob(f"{d.dir.name}-backup.db*")) == [older], "no partial copy left"
+    assert d.cli("status").returncode == 0, "the server serves on"

@@ -200,3 +200,18 @@ async def test_uploaded_files_move_with_their_messages(tmp_path, postgres_url, m
             assert (await alice.say("lobby", "", attachments=[pdf["id"]]))["code"] == "bad_attachment"
     finally:
         await moved.stop(timeout=5)
+
+
+@pytest.mark.parametrize("side", ["garbage -wal", "stale -shm"])
+async def test_the_sqlite_files_are_left_as_found(tmp_path, postgres_url, side):
+    """migrate-store reads the SQLite database (of this chatd's schema: nothing to upgrade) and changes no
+    file of it: SQLite's last close deleted a -wal that is none, and rewrote or deleted a -shm."""
+    config = make_config(tmp_path)
+    opened(config.database).close()
+    beside = f"{config.database}-wal" if side == "garbage -wal" else f"{config.database}-shm"
+    with open(beside, "wb") as f:
+        f.write(b"not SQLite's\n" * 1000)
+    found = {p.name: p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.name.startswith("chatd.db")}
+    status, _, err = migrate_store(config, postgres_url)
+    assert status == ExitStatus.OK, err
+    assert {p.name: p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.name.startswith("chatd.db")} == found

@@ -32,6 +32,7 @@ from chatd.supervision import RESPAWN_FIRST
 from tests.conftest import until
 from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, wait_for
 from tests.services import RedisServer
+from tests.test_database_refusals import backup_of_damage_under_a_running_server
 from tests.test_lifecycle import assert_restarted_twice_cleanly, chat_more, chat_to_the_end
 from tests.wsclient import ChatClient
 
@@ -370,6 +371,10 @@ def test_a_stop_during_a_restart_is_no_failure_of_the_successors_workers(workers
     log = d.log()
     assert "start-up failed" not in log and "Traceback" not in log, log
     assert log.count("start-up abandoned: told to stop while starting") == len(starting), log
+
+
+def test_a_backup_by_a_worker_of_a_damaged_database_is_refused(workers_install: Chatd):
+    backup_of_damage_under_a_running_server(workers_install)
 
 
 def test_systemd_hears_from_the_supervisor_only(workers_install: Chatd):

@@ -49,12 +49,14 @@ __all__ = ["Store", "Draft", "MessageRow", "Stored", "Page", "RoomUse", "NoSuchU
            "USER_ID_MAX", "now_ms", "open_store", "UserDeleted", "RecipientDeleted"]
 
 
-def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int, create: bool = True) -> Store:
+def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int, create: bool = True,
+               read_only: bool = False) -> Store:
     """The store of ``database`` as configured (``chatd.config.store_url``): an
     SQLite path, or a ``postgresql://`` URL (a PostgreSQL store is always shared).
     ``shared``: other processes write the same SQLite file (a bus is configured);
     ``synchronous``: SQLite's ``store.synchronous``; ``batch_max``: most jobs per commit;
-    ``create``: make an SQLite database where there is none (else ``open`` raises NoDatabase).
+    ``create``: make an SQLite database where there is none (else ``open`` raises NoDatabase);
+    ``read_only``: a command that only reads an SQLite database, changing no file (``chatd.store.sqlitefile``).
     Nothing is opened until ``Store.open``. StoreUnavailable if psycopg is missing."""
     if is_postgres(url):
         try:
@@ -65,4 +67,4 @@ def open_store(url: str, *, shared: bool, synchronous: str, batch_max: int, crea
         return PostgresStore(url, batch_max=batch_max)
     from chatd.store.sqlite import SqliteStore
 
-    return SqliteStore(url, synchronous, batch_max, shared=shared, create=create)
+    return SqliteStore(url, synchronous, batch_max, shared=shared, create=create, read_only=read_only)

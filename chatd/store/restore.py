@@ -45,6 +45,7 @@ from peewee import SqliteDatabase
 
 from chatd.dblock import SIDE_FILES, same_path
 from chatd.epoch import META_EPOCH, META_RESTORED, Epoch
+from chatd.store import sqlitefile
 from chatd.store.carryover import carry_over
 from chatd.store.migrations import SCHEMA_VERSION, SchemaError, migrate
 from chatd.store.schema import MODELS
@@ -124,8 +125,8 @@ def read_replaced(database: str) -> Replaced:
 def check_backup(path: str, shown_as: str) -> int:
     """Step 1: that ``path`` is a sound chatd database this chatd can open; → its schema
     version. RestoreError naming ``shown_as`` otherwise."""
-    try:
-        with contextlib.closing(sqlite3.connect(path)) as db:
+    try:  # (read: the backup, or a database migrate-store copies, and their -wal, -shm left as they are)
+        with contextlib.closing(sqlitefile.connect_reading(path)) as db:
             verdict = db.execute("PRAGMA quick_check").fetchone()[0]
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             meta = _meta(db) if "meta" in tables else {}

@@ -23,6 +23,7 @@ from chatd.store import sqlitefile
 from chatd.store.base import Store
 from chatd.store.checkpoints import WAL_FILE_LIMIT, Checkpoints
 from chatd.store.living import DELETED, RecipientDeleted, living
+from chatd.store.migrations import SCHEMA_VERSION, SchemaError, schema_version
 from chatd.store.rows import SELECT, Draft, MessageRow, Stored, new_row, newly_stored
 from chatd.store.schema import now_ms, pair_key
 from chatd.store.writer import Done, Writer
@@ -55,28 +56,48 @@ def _prev_in_inbox(sql: sqlite3.Connection, user_id: int, before: int) -> int:
         (user_id, before)).fetchone()[0]
 
 
+class _ReadingDatabase(SqliteDatabase):
+    """peewee's database whose every connection only reads and changes no file (``sqlitefile.connect_reading``)."""
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlitefile.connect_reading(self.database, timeout=self._timeout, isolation_level=None,
+                                          **self.connect_params)
+        try:
+            self._add_conn_hooks(conn)
+        except Exception:
+            conn.close()
+            raise
+        return conn
+
+
 class SqliteStore(Store):
     def __init__(self, path: str, synchronous: str = "normal", batch_max: int = 512, shared: bool = False,
-                 create: bool = True):
-        """``create``: make a database where there is none (``chatd.store.sqlitefile``)."""
-        super().__init__(SqliteDatabase(
-            path,
-            pragmas={
-                "journal_mode": "wal",
-                "synchronous": synchronous,
-                "foreign_keys": 1,
-                "busy_timeout": BUSY_TIMEOUT_MS,
-                "journal_size_limit": WAL_FILE_LIMIT,
-            },
-        ), batch_max, (sqlite3.OperationalError,))  # locked past the busy timeout, disk full, I/O error
+                 create: bool = True, read_only: bool = False):
+        """``create``: make a database where there is none (``chatd.store.sqlitefile``); ``read_only``:
+        only read it, changing no file (a command that lists: ``sqlitefile.connect_reading``)."""
+        writing = {} if read_only else {"journal_mode": "wal", "journal_size_limit": WAL_FILE_LIMIT}  # (they write)
+        pragmas = {**writing, "synchronous": synchronous, "foreign_keys": 1, "busy_timeout": BUSY_TIMEOUT_MS}
+        database = _ReadingDatabase if read_only else SqliteDatabase
+        # Failures: locked past the busy timeout, disk full, I/O error.
+        super().__init__(database(path, pragmas=pragmas), batch_max, (sqlite3.OperationalError,))
         self.path = path
         # Other processes write this database too: see the module's docstring.
         self.shared = shared
         self.create = create
+        self.read_only = read_only
         self.checkpoints: Checkpoints | None = None  # the writer's WAL checkpoints, while it runs
 
     def _check_file(self) -> None:
         sqlitefile.check(self.path, self.create)
+
+    def _migrate(self) -> None:
+        if not self.read_only:
+            super()._migrate()
+            return
+        version = schema_version(self.db)  # (a newer one is refused by _check_file)
+        if version != SCHEMA_VERSION:
+            raise SchemaError(f"its schema (version {version}) is older than this chatd's ({SCHEMA_VERSION}), and "
+                              f"this command only reads: `chatd start` upgrades it")
 
     def _make_writer(self, loop: asyncio.AbstractEventLoop) -> Writer:
         self.checkpoints = Checkpoints(self.path)
@@ -135,23 +156,17 @@ class SqliteStore(Store):
         return self.read(query)
 
     def backup(self, target: str) -> asyncio.Future:
-        """Copy the live database to ``target`` with SQLite's online backup API. OSError when
+        """Copy the live database to ``target`` with SQLite's online backup API, the copy read
+        whole (``sqlitefile.copy_whole``). DatabaseRefused if the copy is damaged; OSError when
         ``target`` cannot be written (SQLite's error says why): the target's failure, not the
         database's, which stays reachable (``chatd.store.health`` is not told)."""
 
         def copy() -> None:
             source = self.db.connection()
             try:
-                dest = sqlite3.connect(target)
-            except sqlite3.Error as e:
-                raise OSError(str(e)) from None
-            try:
-                with dest:
-                    source.backup(dest)
+                sqlitefile.copy_whole(source, target)
             except sqlite3.Error as e:
                 source.execute("SELECT 1").fetchone()  # raises if the database failed: then it is its error
                 raise OSError(str(e)) from None
-            finally:
-                dest.close()
 
         return self.read(copy)

@@ -6,9 +6,8 @@ touches it: a chatd database, none yet, or a file chatd must leave as it is.
 
 chatd's connection sets ``journal_mode=wal``, which rewrites the file's header, and then
 makes its tables: opened blind, another application's SQLite file would become half
-chatd's. So this looks first, reading only (a plain read-write connection that never
-writes: one opened read-only would leave SQLite's -wal and -shm behind,
-sqlite.org/wal.html#readonly):
+chatd's. So this looks first, reading only (``connect_reading``, by which every command
+that only reads opens the database: it changes no file, nor what lies beside it):
 
 - nothing there, a zero-length file, an SQLite file without tables: no chatd database
   yet. One is made there by what makes one (``create``: ``chatd start``, ``apikey create``,
@@ -32,13 +31,20 @@ import contextlib
 import os
 import sqlite3
 import stat
+import struct
 import urllib.parse
+from typing import Any
 
 from chatd.store.migrations import SCHEMA_VERSION, newer_schema
 from chatd.store.rows import DatabaseRefused, NoDatabase, NotChatd
 
 MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a -wal file's first bytes (either checksum order)
+# A -wal's header (sqlite.org/fileformat.html#wal_file_format): 32 bytes, of them the page size (bytes 8-11)
+# and the two salts (16-23); and each frame's header: 24 bytes, of them the salts again (8-15), as a frame
+# written since the log last started over has them.
+WAL_HEADER = struct.Struct(">8xI4x8s8x")
+FRAME_HEADER = struct.Struct(">8x8s8x")
 SHOWN_BYTES = 16  # bytes of a foreign file's start quoted in the refusal
 SHOWN_TABLES = 3  # tables of another application's database named in the refusal
 # A database up to this size is read whole (PRAGMA quick_check, sqlite.org/pragma.html#pragma_quick_check)
@@ -109,24 +115,61 @@ def _size(path: str) -> int:
         return 0
 
 
-def _uri(path: str) -> str:
-    """An SQLite URI of ``path`` that opens it read-write and never makes it; read-only and
-    immutable (no side file read, made or removed) when its -wal is none SQLite would read:
-    the last connection's close would delete it, and a look must change nothing."""
-    where = f"file:{urllib.parse.quote(os.path.abspath(path))}"
-    return f"{where}?mode=ro&immutable=1" if _foreign_wal(path + "-wal") else f"{where}?mode=rw"
+def connect_reading(path: str, **options: Any) -> sqlite3.Connection:
+    """A connection to the database at ``path`` for a command that only reads it: it sees every
+    commit, its -wal's too, and changes no file — neither the database nor what lies beside it
+    (``options``: sqlite3.connect's, e.g. ``timeout``). SQLite's own open would, at the last
+    connection's close, apply the -wal to the database and delete it (a -wal that is none, or
+    another database's: deleted, or its pages written into this one) and rewrite or delete a -shm:
+    so it opens read-only, and by what lies beside it (sqlite.org/wal.html#readonly):
+
+    - a -wal and a -shm (a server's, running or killed): with the -shm read-only, locking as
+      SQLite does (a running server's commits are seen as they come);
+    - a -wal holding a frame, no -shm (nothing has it open): the WAL read into this connection's
+      memory (locking_mode exclusive, which no -shm needs), taking no lock (the "unix-none" VFS:
+      a read-only file cannot take the exclusive one) — a close then cannot apply it;
+    - no -wal, or none SQLite would read anything from (empty, not a WAL, no whole frame of its
+      header's salts): the database file alone, as immutable (no lock, no side file)."""
+    where = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+    wal, shm = os.path.exists(path + "-wal"), os.path.exists(path + "-shm")
+    if wal and shm:
+        return sqlite3.connect(f"{where}&readonly_shm=1", uri=True, **options)
+    if not (wal and _holds_frames(path + "-wal")):
+        return sqlite3.connect(f"{where}&immutable=1", uri=True, **options)
+    db = sqlite3.connect(f"{where}&vfs=unix-none", uri=True, **options)
+    db.execute("PRAGMA locking_mode = exclusive")  # before the first read: the WAL's index in memory
+    return db
 
 
-def _foreign_wal(path: str) -> bool:
-    """Whether there is a file at ``path`` that is no write-ahead log: one not beginning with a
-    WAL header's magic number (sqlite.org/fileformat.html#wal_file_format), which SQLite ignores
-    as it reads the database, and then deletes. (An empty one is a WAL with nothing in it.)"""
+def _holds_frames(wal: str) -> bool:
+    """Whether the file at ``wal`` is a write-ahead log SQLite would read a page from: a WAL header
+    (its magic number, sqlite.org/fileformat.html#wal_file_format) followed by a whole frame of the
+    header's salts. (SQLite reads nothing of one that is not; it deletes it at the last close.)"""
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(WAL_MAGIC[0]))
+        with open(wal, "rb") as f:
+            head = f.read(WAL_HEADER.size + FRAME_HEADER.size)
+            size = os.fstat(f.fileno()).st_size
     except OSError:
-        return False  # (none there: the common case)
-    return bool(head) and head not in WAL_MAGIC
+        return False
+    if len(head) < WAL_HEADER.size + FRAME_HEADER.size or head[:len(WAL_MAGIC[0])] not in WAL_MAGIC:
+        return False
+    page_size, salts = WAL_HEADER.unpack_from(head)
+    frame_salts = FRAME_HEADER.unpack_from(head, WAL_HEADER.size)[0]
+    return frame_salts == salts and size >= WAL_HEADER.size + FRAME_HEADER.size + page_size
+
+
+def copy_whole(source: sqlite3.Connection, target: str) -> None:
+    """Copy the database open on ``source`` into the file ``target`` (SQLite's online backup API),
+    then read the copy whole (``damage``): it wrote every page anyway, and so damage is found where
+    nobody read before (a database past QUICK_CHECK_MAX_BYTES; pages a running server never read).
+    DatabaseRefused if the copy is damaged, and then no backup (the caller keeps no file at
+    ``target``: ``chatd.atomic.replaced``); sqlite3.Error if the copy fails."""
+    with contextlib.closing(sqlite3.connect(target)) as dest:
+        source.backup(dest)
+        problem = damage(dest)
+    if problem:
+        raise DatabaseRefused(f"SQLite cannot read it (database disk image is malformed: {problem}): it is "
+                              f"damaged, and no copy of it is a backup; `chatd restore` puts a backup in its place")
 
 
 def damage(db: sqlite3.Connection) -> str | None:
@@ -152,7 +195,7 @@ def _tables(path: str) -> tuple[set[str], int | None] | None:
     chatd database does: ``chatd.store.migrations``), or None; None when SQLite cannot open it
     (the store's own connection then says why). DatabaseRefused if SQLite finds it damaged."""
     try:
-        with contextlib.closing(sqlite3.connect(_uri(path), uri=True)) as db:
+        with contextlib.closing(connect_reading(path)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             found = tables, _version(db) if "meta" in tables else None
             if tables and _size(path) <= QUICK_CHECK_MAX_BYTES:

@@ -31,8 +31,10 @@ import psycopg
 from peewee import AutoField, CompositeKey, PeeweeException, SqliteDatabase
 
 from chatd.dsn import redacted
+from chatd.names import keys_version
+from chatd.store import sqlitefile
 from chatd.store.health import cannot_open, reason_of
-from chatd.store.migrations import fill_admin_keys, fill_room_keys, migrate
+from chatd.store.migrations import SCHEMA_VERSION, fill_admin_keys, fill_room_keys, migrate
 from chatd.store.postgres import SCHEMA_LOCK, stored_cid
 from chatd.store.restore import RestoreError, check_backup
 from chatd.store.schema import MODELS, Meta, PostgresDatabase, UploadChunk
@@ -58,9 +60,9 @@ def transfer(source: str, url: str) -> dict[str, int]:
     except (psycopg.Error, PeeweeException) as e:
         raise TransferError(cannot_open(redacted(url), "the migrate-store target", reason_of(e))) from None
     try:
-        check_backup(source, source)
-        _upgrade(source)
-        with contextlib.closing(sqlite3.connect(source)) as reader:
+        if check_backup(source, source) < SCHEMA_VERSION or not _keys_current(source):
+            _upgrade(source)
+        with contextlib.closing(sqlitefile.connect_reading(source)) as reader:
             return _copy(reader, target, url)
     except RestoreError as e:
         raise TransferError(str(e)) from None
@@ -70,8 +72,16 @@ def transfer(source: str, url: str) -> dict[str, int]:
         target.close()
 
 
+def _keys_current(source: str) -> bool:
+    """Whether the room and admin name keys of the SQLite file are this chatd's (``fill_room_keys``)."""
+    with contextlib.closing(sqlitefile.connect_reading(source)) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('room_keys', 'admin_keys')").fetchall())
+    return meta.get("room_keys") == meta.get("admin_keys") == keys_version()
+
+
 def _upgrade(source: str) -> None:
-    """The SQLite file at this chatd's schema and name-key version, as a start would leave it."""
+    """The SQLite file at this chatd's schema and name-key version, as a start would leave it (the only
+    step that writes it: one already there is only read, its files left as they are)."""
     db = SqliteDatabase(source, pragmas={"foreign_keys": 1})
     with db.bind_ctx(MODELS), db.connection_context():
         migrate(db)
