@@ -62,6 +62,7 @@ from chatd.egress import url_problem
 from chatd.hub import NAMING, Holder, Hub
 from chatd.names import BadName, clean_name, name_keys, name_taken
 from chatd.protocol import Code, ProtocolError, message_frame
+from chatd.refusals import no_such_user
 from chatd.store import Draft, MessageRow, Store, Stored
 from chatd.store.bots import BotRow, NameClash
 from chatd.strictjson import Refused, ill_formed, loads
@@ -265,7 +266,7 @@ class Bots:
         → (the bot, the new secret or None). ProtocolError as ``create``, or
         ``no_such_user`` if there is no such bot."""
         if user_id not in self._by_id:
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+            raise no_such_user(user_id, what="bot")
         name = None if name is None else self._free_name(name, user_id)
         if webhook_url is not None:
             _check_url(webhook_url)
@@ -278,14 +279,14 @@ class Bots:
             except NameClash as e:
                 raise _taken(name, e) from None
             if not updated:
-                raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+                raise no_such_user(user_id, what="bot")
             await self._changed()
         return self._by_id[user_id], secret
 
     async def delete(self, user_id: int) -> None:
         """The user is no longer a bot (its messages stay); ProtocolError ``no_such_user`` if it was none."""
         if not await self.store.bots.delete(user_id):
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+            raise no_such_user(user_id, what="bot")
         await self._changed()
 
     async def _changed(self) -> None:
@@ -310,7 +311,7 @@ class Bots:
         for name in rooms:
             room = self.hub.room(name)
             if room is None:
-                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
+                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", details={"room": name})
             ids.append(room.id)
         return ids
 

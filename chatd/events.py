@@ -38,7 +38,8 @@ from chatd.bus import Bus, Delivery, event_channel
 from chatd.cluster.node import Cluster
 from chatd.feed import Feed
 from chatd.hub import Hub
-from chatd.protocol import Code, ProtocolError, deleted_user, event_frame, room_name_problem, stored_event_frame
+from chatd.protocol import Code, ProtocolError, event_frame, room_name_problem, stored_event_frame
+from chatd.refusals import no_such_user, store_refusal
 from chatd.session import EVENTS, Session
 from chatd.store import (
     USER_ID_MAX,
@@ -196,15 +197,11 @@ class Events:
             self.cluster.event({"user": user_id, "frame": frame})
             return Sent(None, frame["ts"], None)
         if user_id > USER_ID_MAX:
-            raise _no_such_user(user_id)
+            raise no_such_user(user_id)
         try:
             row = await self.store.events.save(user_id, name, text, keep_ms)
-        except NoSuchUser:
-            raise _no_such_user(user_id) from None
-        except RecipientDeleted:
-            raise deleted_user(user_id, recipient=True) from None
-        except (DatabaseUnreachable, WriterClosed) as e:
-            raise ProtocolError(Code.UNAVAILABLE, f"the event could not be stored ({e}); send it again later") from e
+        except (NoSuchUser, RecipientDeleted, DatabaseUnreachable, WriterClosed) as e:
+            raise store_refusal(e) from e
         prev = (row.id - 1,) if self.store.shared else None  # one writer: delivery order is commit order
         self.bus.publish(Delivery((event_channel(user_id),), row.id, prev,
                                   wire(event_frame(name, data, row.ts, event_id=row.id))))
@@ -213,24 +210,24 @@ class Events:
     async def _check_user(self, user_id: int) -> None:
         """NO_SUCH_USER unless the user is online on some node or stored."""
         if user_id > USER_ID_MAX:
-            raise _no_such_user(user_id)
+            raise no_such_user(user_id)
         if self.cluster.name_of(user_id) is not None:
             return
         try:
             name = await self.store.user_name(user_id)
         except DatabaseUnreachable as e:
-            raise ProtocolError(Code.UNAVAILABLE, f"the database is unreachable ({e}); try again shortly") from e
+            raise store_refusal(e) from e
         if name is None:
-            raise _no_such_user(user_id)
+            raise no_such_user(user_id)
 
     def _to_room(self, room_name: str, name: str, data: Any) -> Sent:
         room_name = unicodedata.normalize("NFC", room_name)
         problem = room_name_problem(room_name)
         if problem:
-            raise ProtocolError(Code.BAD_ROOM, f"room name {problem}")
+            raise ProtocolError(Code.BAD_ROOM, f"room name {problem}", details=problem.fields)
         room = self.hub.room(room_name)
         if room is None:
-            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {room_name!r}")
+            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {room_name!r}", details={"room": room_name})
         frame = event_frame(name, data, now_ms(), room=room.name)
         self.deliver({"room": room.id, "frame": frame})
         self.cluster.event({"room": room.id, "frame": frame})
@@ -303,6 +300,3 @@ class Events:
             log.info("purged %d expired events", purged)
         return purged
 
-
-def _no_such_user(user_id: int) -> ProtocolError:
-    return ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")

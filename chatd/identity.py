@@ -47,6 +47,7 @@ from chatd.hub import NAMING, Holder, Hub, NameTaken
 from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken, name_taken_fields
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
+from chatd.refusals import APP_NAME, forbidden
 from chatd.replies import Connection, answer, answer_page, last_id, loose, stale
 from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, NO_ROLES, PRIVATE, User
@@ -255,8 +256,7 @@ class Identity:
         current = self.cluster.name_of(who.user_id) or who.name
         if who.kind != GUEST:  # vouched for: its name is the app's (hub, "Names")
             if name is not None and name != current:
-                raise ProtocolError(Code.FORBIDDEN, "this user's name comes from the web app; it cannot be "
-                                                    "changed here", cid)
+                raise forbidden(APP_NAME, "this user's name comes from the web app; it cannot be changed here", cid)
             return current
         if name is None or name == current:
             self._check_name_free(current, who.user_id, cid)

@@ -28,8 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.admin.base import API, AdminError, AdminHandler
+from chatd.admin.refusals import refused
 from chatd.audit import ADMIN
-from chatd.protocol import SCHEMAS, Code, ProtocolError, checked_fields
+from chatd.protocol import SCHEMAS, ProtocolError, checked_fields
 from chatd.store.moderation import Ban, Mute
 
 
@@ -41,7 +42,6 @@ def _text(value: Any) -> str:
 
 
 BAN_FIELDS = {**SCHEMAS["ban"], "user": (SCHEMAS["ban"]["user"][0], False), "address": (_text, False)}
-STATUS = {Code.FORBIDDEN: 403, Code.NO_SUCH_USER: 404, Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_MESSAGE: 404}
 
 
 class ModerationHandler(AdminHandler):
@@ -56,14 +56,14 @@ class ModerationHandler(AdminHandler):
         try:
             return checked_fields(kind, schema, body)
         except ProtocolError as e:
-            raise AdminError(400, str(e.code), e.message) from None
+            raise AdminError.of(400, e) from None
 
     async def act(self, action: Any) -> Any:
         """Await a ``chatd.moderation`` action; its refusals as AdminErrors."""
         try:
             return await action
         except ProtocolError as e:
-            raise AdminError(STATUS.get(e.code, 400), str(e.code), e.message) from None
+            raise refused(e) from None
 
     async def shown(self, mutes: list[Mute], bans: list[Ban]) -> tuple[list[dict], list[dict]]:
         """Mutes and bans as the API shows them, with the users' names."""

@@ -14,6 +14,7 @@ from chatd.api.fields import MESSAGE_ID, ROOM, Field, Schema, integer
 from chatd.api.messages import MESSAGE
 from chatd.api.people import URL_USER, resolve
 from chatd.paging import message_page
+from chatd.refusals import BOUND_KEY, forbidden, no_such_user
 
 PAGE_FIELDS = {
     "before": Field(MESSAGE_ID, doc="the latest messages below this id", where="query"),
@@ -41,11 +42,11 @@ async def room_history(call: Call) -> Reply:
 async def conversation_history(call: Call) -> Reply:
     chat, a, b = call.api.chat, await resolve(call, "id"), await resolve(call, "with")
     if call.key.user_id not in (None, a, b):
-        raise ApiError("forbidden", f"this API key acts as user {call.key.user_id} only: it reads its own "
-                                    f"conversations")
+        raise ApiError.of(forbidden(BOUND_KEY, f"this API key acts as user {call.key.user_id} only: it reads its "
+                                               "own conversations", user=call.key.user_id))
     for user_id in (a, b):
         if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
-            raise ApiError("no_such_user", f"there is no user {user_id}")
+            raise ApiError.of(no_such_user(user_id))
     return _reply(call, {"id": a, "with": b}, await chat.store.conversation_history(a, b, **_bounds(call)))
 
 

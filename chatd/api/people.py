@@ -26,6 +26,7 @@ from chatd.api.base import ApiError, Call
 from chatd.api.fields import FREE_TEXT_PATTERN, USER_ID, Field, Kind, _whole, string, whole
 from chatd.auth.apptokens import SUB_MAX
 from chatd.protocol import MAX_ID, _user_id
+from chatd.refusals import no_such_sub
 
 SUB = string(SUB_MAX)
 SUB_PREFIX = "sub:"  # a user named in a URL by the app's id
@@ -88,5 +89,5 @@ async def resolve_subs(call: Call, subs: list[str]) -> list[int]:
     found = await call.api.chat.store.members.users_by_sub(subs)
     missing = next((sub for sub in subs if sub not in found), None)
     if missing is not None:
-        raise ApiError("no_such_user", f"no user has signed in with the sub {missing!r} yet")
+        raise ApiError.of(no_such_sub(missing))
     return [found[sub] for sub in subs]

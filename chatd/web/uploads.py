@@ -38,15 +38,15 @@ from typing import Any
 import tornado.web
 
 from chatd.auth.bearer import credentials
-from chatd.chat import Chat, deleted_refusal
+from chatd.chat import Chat
 from chatd.durations import duration_text, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
-from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError, attachment_ref
+from chatd.protocol import Code, ProtocolError, attachment_ref, error_body
 from chatd.ratelimit import BucketTable
+from chatd.refusals import DATABASE, store_refusal, unavailable
 from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
-from chatd.strictjson import displayable
 from chatd.web.early import EarlyRefusals
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
@@ -72,6 +72,11 @@ class Refused(tornado.web.HTTPError):
         super().__init__(status)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
         self.details = details or {}  # the message's detail as fields (docs/protocol.md, "error")
+
+    @classmethod
+    def of(cls, status: int, error: ProtocolError) -> Refused:
+        """A refusal of the chat core answered with ``status``, its fields kept."""
+        return cls(status, error.code, error.message, error.retry_after, error.details)
 
 
 class Uploads:
@@ -99,9 +104,9 @@ class Uploads:
         try:
             who = await sign_ins.resume(token, None)
         except ProtocolError as e:
-            raise Refused(401, e.code, e.message) from None
+            raise Refused.of(401, e) from None
         except DatabaseUnreachable:
-            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+            raise Refused.of(503, unavailable(DATABASE)) from None
         sign_ins.settled(who)
         if self.chat.moderation.ban_of(who.user_id, address) is not None:
             raise Refused(403, Code.BANNED, "you are banned")
@@ -131,11 +136,10 @@ class Uploads:
             raise Refused(413, Code.QUOTA_EXCEEDED, f"your files take {e.used} of your {e.quota} bytes; this one "
                                                     "does not fit: delete messages with files to make room",
                           details={"used": int(e.used), "quota": e.quota}) from None  # PostgreSQL: a Decimal sum
-        except DatabaseUnreachable:
-            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+        except DatabaseUnreachable as e:
+            raise Refused.of(503, store_refusal(e)) from None
         except UserDeleted as e:  # deleted while the file came (chatd.store.living)
-            refused = deleted_refusal(e)
-            raise Refused(410, refused.code, refused.message) from None
+            raise Refused.of(410, store_refusal(e)) from None
         return attachment_ref(row.shown())
 
 
@@ -151,8 +155,7 @@ class _Json:
             self.set_header("Retry-After", str(whole_seconds(error.retry_after)))  # type: ignore[attr-defined]
         if error.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')  # type: ignore[attr-defined]
-        message = displayable(error.message, ERROR_MESSAGE_MAX)
-        self.answer(error.status, {"error": {"code": str(error.code), "message": message, **error.details}})
+        self.answer(error.status, {"error": error_body(error.code, error.message, error.retry_after, error.details)})
 
     def answer(self, status: int, body: dict[str, Any]) -> None:
         if self._finished:  # type: ignore[attr-defined]
@@ -265,7 +268,7 @@ class FileHandler(SecurityHeaders, HeadAsGet, _Json, tornado.web.RequestHandler)
         try:
             row = await self.chat.store.uploads.get(upload_id)
         except DatabaseUnreachable:
-            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+            raise Refused.of(503, unavailable(DATABASE)) from None
         thumb = name == "thumb"
         if row is None:
             raise Refused(404, NOT_FOUND, NO_SUCH_FILE)
