@@ -219,7 +219,7 @@ class Identity:
         refused = self.sign_ins.refused(who)
         if refused:
             if not conn.closed:
-                conn.send(error_frame(Code.BAD_TOKEN, refused, req.cid))
+                conn.send(error_frame(Code.BAD_TOKEN, refused, req.cid, details=refused.fields))
             conn.session.close(CloseCode.SIGNED_OUT, close_reason(who.resume.everywhere))
             return
         sent = answer_page(conn, req, {

@@ -63,7 +63,7 @@ REACTORS_LISTED = 40
 EMOJI_MAX_CHARS = 16  # code points of the longest RGI emoji (a family of four with joiners is 11)
 # Which limit a ``rate_limited`` error names in its ``limit`` field (docs/protocol.md, "error"); the
 # address's (``address``, ``new_users``, ``new_rooms``) are ``chatd.abuse.LIMITS``'.
-LIMIT_CONNECTION, LIMIT_USER, LIMIT_SEARCHES = "connection", "user", "searches"
+LIMIT_CONNECTION, LIMIT_USER, LIMIT_SEARCHES, LIMIT_UPLOADS = "connection", "user", "searches", "uploads"
 # Who ended a user's sessions, as a ``kicked`` frame's ``cause`` says (a client words it itself).
 KICK_MODERATOR, KICK_APP, KICK_DELETED = "moderator", "app", "account_deleted"
 KICK_CAUSES = (KICK_MODERATOR, KICK_APP, KICK_DELETED)

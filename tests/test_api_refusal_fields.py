@@ -52,6 +52,15 @@ async def test_the_apis_own_refusals_carry_their_detail_as_fields(server: Server
     assert (status, body_detail(answer)) == (403, {"code": "forbidden", "reason": "default_room", "room": "lobby"})
     status, answer, _ = await api_call(server, "POST", f"/users/{NO_SUCH_ID}/disconnect", {}, key=manager)
     assert (status, body_detail(answer)) == (404, {"code": "no_such_user", "user": NO_SUCH_ID})
+    status, answer, _ = await api_call(server, "POST", "/rooms/lobby/members", {"subs": ["nobody-yet"]}, key=manager)
+    assert (status, body_detail(answer)) == (404, {"code": "no_such_user", "sub": "nobody-yet"})
+
+    hook = "https://x.example/"
+    status, answer, _ = await api_call(server, "POST", "/bots", {"name": "a\u202eb", "webhook_url": hook}, key=manager)
+    assert (status, body_detail(answer)) == (400, {"code": "bad_name", "rule": "bidi",
+                                                   "char": "U+202E RIGHT-TO-LEFT OVERRIDE"})
+    status, answer, _ = await api_call(server, "POST", "/bots", {"name": "Alice", "webhook_url": hook}, key=manager)
+    assert (status, body_detail(answer)) == (409, {"code": "name_taken", "name": "Alice", "holder": "alice"})
 
 
 async def test_the_admin_api_and_uploads_carry_the_fields_too(server: Server, user):

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.admin.base import API, AdminError, AdminHandler
-from chatd.admin.refusals import refused
+from chatd.admin.refusals import STATUS
 from chatd.audit import ADMIN
 from chatd.protocol import SCHEMAS, ProtocolError, checked_fields
 from chatd.store.moderation import Ban, Mute
@@ -63,7 +63,7 @@ class ModerationHandler(AdminHandler):
         try:
             return await action
         except ProtocolError as e:
-            raise refused(e) from None
+            raise AdminError.of(STATUS.get(e.code, 400), e) from None  # bad_frame as it is: a field named
 
     async def shown(self, mutes: list[Mute], bans: list[Ban]) -> tuple[list[dict], list[dict]]:
         """Mutes and bans as the API shows them, with the users' names."""

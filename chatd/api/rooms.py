@@ -90,7 +90,8 @@ async def _user_ids(call: Call) -> list[int]:
     try:
         return await resolve_subs(call, call.args["subs"])
     except ApiError as e:
-        raise ApiError(e.code, f"{e.message}; name the room in its app token's rooms claim instead") from None
+        raise ApiError(e.code, f"{e.message}; name the room in its app token's rooms claim instead",
+                       details=e.details) from None
 
 
 async def add_members(call: Call) -> Reply:

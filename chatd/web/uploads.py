@@ -42,7 +42,7 @@ from chatd.chat import Chat
 from chatd.durations import duration_text, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
-from chatd.protocol import Code, ProtocolError, attachment_ref, error_body
+from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, error_body
 from chatd.ratelimit import BucketTable
 from chatd.refusals import DATABASE, store_refusal, unavailable
 from chatd.store import DatabaseUnreachable, UserDeleted
@@ -92,7 +92,8 @@ class Uploads:
         cfg = self.chat.config.uploads
         wait = self.rates.take(str(user_id), cfg.per_minute / 60, cfg.burst, time.monotonic())
         if wait:
-            raise Refused(429, Code.RATE_LIMITED, f"too many uploads; try again in {duration_text(wait)}", wait)
+            raise Refused(429, Code.RATE_LIMITED, f"too many uploads; try again in {duration_text(wait)}", wait,
+                          {"limit": LIMIT_UPLOADS})
 
     async def user(self, authorization: str | None, address: str) -> int:
         """The user the resume token in ``authorization`` proves; Refused 401 (``bad_token``) or 403
