@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.server import Server
-from tests.adminclient import admin_login
+from tests.adminclient import admin_login, chat_login
 from tests.apiclient import api_call, api_key
-from tests.test_refusal_fields import NO_SUCH_ID, detail, uid
+from tests.test_refusal_fields import NO_SUCH_ID, config_overrides, detail, uid  # noqa: F401 (the fixture: app tokens)
 from tests.test_uploads import png, upload
 
 
@@ -63,7 +63,10 @@ async def test_the_apis_own_refusals_carry_their_detail_as_fields(server: Server
     assert (status, body_detail(answer)) == (409, {"code": "name_taken", "name": "Alice", "holder": "alice"})
 
 
-async def test_the_admin_api_and_uploads_carry_the_fields_too(server: Server, user):
+async def test_the_admin_api_and_uploads_carry_the_fields_too(server: Server, connect, web_app):
+    mod = await (await connect()).enter(app_token=web_app.token("mod", name="mod", roles=["moderator"]))
+    status, answer, _ = await (await chat_login(server, mod.welcome["token"])).call("GET", "/rooms")
+    assert (status, body_detail(answer)) == (403, {"code": "forbidden", "reason": "role", "role": "admin"})
     admin = await admin_login(server)
     status, answer, _ = await admin.call("DELETE", "/rooms/lobby")
     assert (status, body_detail(answer)) == (403, {"code": "forbidden", "reason": "default_room", "room": "lobby"})

@@ -46,7 +46,7 @@ from chatd.admin.sessions import COOKIE, Found, Sessions
 from chatd.audit import ADMIN, Actor
 from chatd.origins import origin_allowed
 from chatd.protocol import ProtocolError, error_body
-from chatd.refusals import DATABASE, unavailable
+from chatd.refusals import DATABASE, ROLE, forbidden, unavailable
 from chatd.store import DatabaseUnreachable
 from chatd.web.assets import Assets
 from chatd.web.headers import SecurityHeaders
@@ -209,7 +209,7 @@ class AdminHandler(AdminJson):
     def require(self, role: str) -> None:
         """AdminError 403 ``forbidden`` unless the actor holds ``role`` ("admin" or "moderator")."""
         if not self.actor.may(role):
-            raise AdminError(403, "forbidden", f"this needs the role {role}")
+            raise AdminError.of(403, forbidden(ROLE, f"this needs the role {role}", role=role))
 
 
 def whole_number(text: str, name: str, lo: int, hi: int) -> int:
