@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from chatd.server import Server
-from tests.adminclient import admin_login, chat_login
+from tests.adminclient import admin_call, admin_login, chat_login
 from tests.apiclient import api_call, api_key
 from tests.test_refusal_fields import NO_SUCH_ID, config_overrides, detail, uid  # noqa: F401 (the fixture: app tokens)
-from tests.test_uploads import png, upload
+from tests.test_uploads import _admin, png, upload
 
 
 def body_detail(body: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +67,11 @@ async def test_the_admin_api_and_uploads_carry_the_fields_too(server: Server, co
     mod = await (await connect()).enter(app_token=web_app.token("mod", name="mod", roles=["moderator"]))
     status, answer, _ = await (await chat_login(server, mod.welcome["token"])).call("GET", "/rooms")
     assert (status, body_detail(answer)) == (403, {"code": "forbidden", "reason": "role", "role": "admin"})
+    status, answer, _ = await admin_call(server, "POST", "/login/chat", {"token": "not-a-token"})
+    assert (status, body_detail(answer)) == (401, {"code": "bad_token", "cause": "signature"})
+    await server.chat.moderation.ban_user(_admin(), uid(mod), None, "spam")
+    status, answer, _ = await admin_call(server, "POST", "/login/chat", {"token": mod.welcome["token"]})
+    assert (status, body_detail(answer)) == (403, {"code": "banned", "reason": "spam", "until": None})
     admin = await admin_login(server)
     status, answer, _ = await admin.call("DELETE", "/rooms/lobby")
     assert (status, body_detail(answer)) == (403, {"code": "forbidden", "reason": "default_room", "room": "lobby"})

@@ -349,6 +349,7 @@ async def test_only_a_valid_token_of_a_user_not_banned_uploads(server, user):
     await server.chat.moderation.ban_user(_admin(), mallory.welcome["user"]["id"], None, "spam")
     status, body = await upload(server, mallory.welcome["token"], png())
     assert (status, body["error"]["code"]) == (403, "banned")
+    assert (body["error"]["reason"], body["error"]["until"]) == ("spam", None), "why and until when, as fields"
 
 
 def _admin():

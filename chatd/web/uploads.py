@@ -109,8 +109,9 @@ class Uploads:
         except DatabaseUnreachable:
             raise Refused.of(503, unavailable(DATABASE)) from None
         sign_ins.settled(who)
-        if self.chat.moderation.ban_of(who.user_id, address) is not None:
-            raise Refused(403, Code.BANNED, "you are banned")
+        ban = self.chat.moderation.ban_of(who.user_id, address)
+        if ban is not None:  # said as an identify's refusal is: why and until when, as fields too
+            raise Refused.of(403, self.chat.moderation.banned_error(ban, None))
         return who.user_id
 
     async def store(self, user_id: int, name: str, data: bytes) -> dict[str, Any]:
