@@ -38,6 +38,7 @@ from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_
 from chatd.auth.revocation import USER_GONE, refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
 from chatd.durations import duration_text
+from chatd.refusals import ROLE
 from chatd.sanctions import lasting
 from chatd.store.userdata import DELETED
 from chatd.worded import Worded
@@ -134,7 +135,8 @@ class ChatLogin(Login):
                                "it may not sign in to the admin page", {"reason": ban.reason, "until": ban.until})
         if not who.roles:
             await self._failed(f"user:{claim.user_id}", "no role", 403, "forbidden",
-                               "this chat account has neither the role admin nor moderator")
+                               "this chat account has neither the role admin nor moderator",
+                               {"reason": ROLE, "role": MODERATOR})  # the least role that signs in
         token, csrf, actor = await self.admin.sessions.open_user(
             claim.user_id, who.name, who.roles, state.sign_in.id, state.generation, self.request.remote_ip or "")
         await self._signed_in(token, csrf, actor, "chat")
