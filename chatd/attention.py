@@ -28,10 +28,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from chatd.client_refusals import no_such_user
 from chatd.cluster.node import Cluster
 from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError, Request
-from chatd.refusals import no_such_user
 from chatd.replies import Connection, answer
 from chatd.session import PRIVATE, Room, Session
 from chatd.store import DatabaseUnreachable, Store

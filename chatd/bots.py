@@ -58,11 +58,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatd.auth.apikeys import new_key
+from chatd.client_refusals import no_such_user
 from chatd.egress import url_problem
 from chatd.hub import NAMING, Holder, Hub
 from chatd.names import BadName, Problem, clean_name, name_keys, name_taken, name_taken_fields
 from chatd.protocol import Code, ProtocolError, message_frame
-from chatd.refusals import no_such_user
 from chatd.store import Draft, MessageRow, Store, Stored
 from chatd.store.bots import BotRow, NameClash
 from chatd.strictjson import Refused, ill_formed, loads

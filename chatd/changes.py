@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from chatd.audit import MODERATOR
 from chatd.bus import Bus, Delivery
+from chatd.client_refusals import AUTHOR_ONLY, AUTHOR_OR_MODERATOR, forbidden, message_deleted, no_such_message
 from chatd.hub import Hub
 from chatd.moderation import Moderation
 from chatd.moderator_requests import actor_of
@@ -56,7 +57,6 @@ from chatd.protocol import (
     message_frame,
     reactions_frame,
 )
-from chatd.refusals import AUTHOR_ONLY, AUTHOR_OR_MODERATOR, forbidden, message_deleted, no_such_message
 from chatd.replies import Connection, answer, opening_bounds
 from chatd.session import Room
 from chatd.store import MessageRow, Page, Store, now_ms

@@ -53,6 +53,7 @@ from chatd.auth.tokens import TokenSigner
 from chatd.bots import Bots
 from chatd.bus import Bus, Delivery
 from chatd.changes import Changes, catch_up, changed_fields
+from chatd.client_refusals import MEMBERS_ONLY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
@@ -75,7 +76,6 @@ from chatd.protocol import (
     encode_message,
     error_frame,
 )
-from chatd.refusals import MEMBERS_ONLY, NOT_STORED, forbidden, no_such_user, store_refusal, unavailable
 from chatd.replies import (
     Connection,
     answer,
@@ -350,7 +350,7 @@ class Chat:
         self.store.save_message(draft, stored)
 
     def _refuse_say(self, conn: Connection, error: BaseException, cid: str | None) -> None:
-        refusal = store_refusal(error, cid)
+        refusal = refusal_of(error, cid)
         if refusal is None:
             log.error("storing a message failed: %r", error)
             refusal = unavailable(NOT_STORED, cid)

@@ -35,11 +35,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chatd.bus import Bus, Delivery, event_channel
+from chatd.client_refusals import no_such_user, refusal_of
 from chatd.cluster.node import Cluster
 from chatd.feed import Feed
 from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError, event_frame, room_name_problem, stored_event_frame
-from chatd.refusals import no_such_user, store_refusal
 from chatd.session import EVENTS, Session
 from chatd.store import (
     USER_ID_MAX,
@@ -201,7 +201,7 @@ class Events:
         try:
             row = await self.store.events.save(user_id, name, text, keep_ms)
         except (NoSuchUser, RecipientDeleted, DatabaseUnreachable, WriterClosed) as e:
-            raise store_refusal(e) from e
+            raise refusal_of(e) from e
         prev = (row.id - 1,) if self.store.shared else None  # one writer: delivery order is commit order
         self.bus.publish(Delivery((event_channel(user_id),), row.id, prev,
                                   wire(event_frame(name, data, row.ts, event_id=row.id))))
@@ -216,7 +216,7 @@ class Events:
         try:
             name = await self.store.user_name(user_id)
         except DatabaseUnreachable as e:
-            raise store_refusal(e) from e
+            raise refusal_of(e) from e
         if name is None:
             raise no_such_user(user_id)
 

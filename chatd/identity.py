@@ -39,6 +39,7 @@ from chatd.attention import Attention
 from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.signins import Signed, SignIns, close_reason
 from chatd.changes import catch_up, changed_fields
+from chatd.client_refusals import APP_NAME, forbidden
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
 from chatd.events import Events
@@ -47,7 +48,6 @@ from chatd.hub import NAMING, Holder, Hub, NameTaken
 from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken, name_taken_fields
 from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
-from chatd.refusals import APP_NAME, forbidden
 from chatd.replies import Connection, answer, answer_page, last_id, loose, stale
 from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, NO_ROLES, PRIVATE, User

@@ -50,7 +50,7 @@ SANCTION_SECONDS_MAX = 10 * 366 * 86400
 # A say's attachments (docs/protocol.md, "Messages"): at most this many upload ids, each as
 # chatd.store.uploads makes them (128 bits, URL-safe base64); served under FILES_PATH.
 ATTACHMENTS_MAX = 10
-ATTACHMENTS_TOO_MANY = "too_many"  # the ``cause`` of a ``bad_attachment`` past ATTACHMENTS_MAX (chatd.refusals)
+ATTACHMENTS_TOO_MANY = "too_many"  # the ``cause`` of a ``bad_attachment`` past ATTACHMENTS_MAX (chatd.client_refusals)
 UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 FILES_PATH = "/files/"
 # Reactions (chatd.changes): distinct emoji on one message, and emoji one user gives one message.

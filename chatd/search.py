@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chatd.client_refusals import no_such_user
 from chatd.fulltext import parse_query, snippet
 from chatd.hub import Hub
 from chatd.paging import fit
 from chatd.protocol import LIMIT_SEARCHES, Code, ProtocolError, Request, message_frame
 from chatd.ratelimit import TokenBucket
-from chatd.refusals import no_such_user
 from chatd.replies import Connection, answer_list
 from chatd.rooms import Rooms
 from chatd.session import Session

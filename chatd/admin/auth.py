@@ -37,8 +37,8 @@ from chatd.audit import MODERATOR, Actor, anonymous, entry, target_of, user_role
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
 from chatd.auth.revocation import USER_GONE, refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
+from chatd.client_refusals import ROLE
 from chatd.durations import duration_text
-from chatd.refusals import ROLE
 from chatd.sanctions import lasting
 from chatd.store.userdata import DELETED
 from chatd.worded import Worded

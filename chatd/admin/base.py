@@ -44,9 +44,9 @@ import tornado.web
 from chatd.admin.logins import Logins
 from chatd.admin.sessions import COOKIE, Found, Sessions
 from chatd.audit import ADMIN, Actor
+from chatd.client_refusals import DATABASE, ROLE, forbidden, unavailable
 from chatd.origins import origin_allowed
 from chatd.protocol import ProtocolError, error_body
-from chatd.refusals import DATABASE, ROLE, forbidden, unavailable
 from chatd.store import DatabaseUnreachable
 from chatd.web.assets import Assets
 from chatd.web.headers import SecurityHeaders

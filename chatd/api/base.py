@@ -41,9 +41,9 @@ import tornado.web
 from chatd import metrics
 from chatd.api.fields import Invalid, Schema
 from chatd.auth.apikeys import API_OFF, ApiKeys, ApiOff, Key, KeyRefused
+from chatd.client_refusals import DATABASE, SCOPE, forbidden, unavailable
 from chatd.protocol import Code, ProtocolError, error_body
 from chatd.ratelimit import BucketTable
-from chatd.refusals import DATABASE, SCOPE, forbidden, unavailable
 from chatd.store import DatabaseUnreachable
 from chatd.strictjson import NotJSON, Refused, displayable, ill_formed, loads, may_be_ill_formed
 from chatd.web.early import EarlyRefusals

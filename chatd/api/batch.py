@@ -25,7 +25,7 @@ from typing import Any
 from chatd import metrics
 from chatd.api.base import IDEMPOTENCY_KEY_MAX, ApiError, Call, Operation, Reply
 from chatd.api.fields import OBJECT, Field, Invalid, Schema, list_of, string
-from chatd.refusals import SCOPE, forbidden
+from chatd.client_refusals import SCOPE, forbidden
 
 LIST_MAX = 100_000  # the schema's bound; api.batch_max (at most this) is the one in force
 ITEM = Schema({

@@ -15,8 +15,8 @@ from typing import Any
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import BOOLEAN, ROOM, Field, Kind, Schema, integer
 from chatd.api.people import named, resolve, twins
+from chatd.client_refusals import BOUND_KEY, forbidden
 from chatd.events import NAME, NAME_MAX, SECONDS_PER_DAY, Target, name_problem
-from chatd.refusals import BOUND_KEY, forbidden
 
 TTL_DAYS_MAX = 365  # events.ttl_days' own bound; the configured value is checked per request
 

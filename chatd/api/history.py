@@ -13,8 +13,8 @@ from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import MESSAGE_ID, ROOM, Field, Schema, integer
 from chatd.api.messages import MESSAGE
 from chatd.api.people import URL_USER, resolve
+from chatd.client_refusals import BOUND_KEY, forbidden, no_such_user
 from chatd.paging import message_page
-from chatd.refusals import BOUND_KEY, forbidden, no_such_user
 
 PAGE_FIELDS = {
     "before": Field(MESSAGE_ID, doc="the latest messages below this id", where="query"),

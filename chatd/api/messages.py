@@ -21,8 +21,8 @@ from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import ROOM, TEXT, Field, Schema
 from chatd.api.people import named, resolve, twins
 from chatd.chat import Chat
+from chatd.client_refusals import BOUND_KEY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
 from chatd.protocol import Code, deleted_user, message_frame
-from chatd.refusals import BOUND_KEY, NOT_STORED, forbidden, no_such_user, store_refusal, unavailable
 from chatd.store import Draft, Once, ReusedKey, Stored, now_ms
 from chatd.store.userdata import DELETED
 
@@ -101,7 +101,7 @@ def _refusal(error: BaseException) -> ApiError:
     if isinstance(error, ReusedKey):
         return ApiError("idempotency_key_reused", "this Idempotency-Key was used with another request; "
                                                   "use a new key for a new request")
-    refusal = store_refusal(error)
+    refusal = refusal_of(error)
     if refusal is None:
         log.error("storing a message from the API failed: %r", error)
         refusal = unavailable(NOT_STORED)

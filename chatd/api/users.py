@@ -15,8 +15,8 @@ from __future__ import annotations
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import Field, Schema, string
 from chatd.api.people import SUB, URL_USER, resolve
+from chatd.client_refusals import no_such_sub, no_such_user
 from chatd.protocol import KICK_APP
-from chatd.refusals import no_such_sub, no_such_user
 
 REASON_MAX = 200  # characters; the close frame carries at most 123 bytes of it, the kicked frame all
 DEFAULT_REASON = "disconnected by the site"

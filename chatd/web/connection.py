@@ -51,10 +51,10 @@ from typing import Any
 
 from chatd import metrics
 from chatd.chat import Chat
+from chatd.client_refusals import refusal_of
 from chatd.paging import REQUEST_HIGH_WATER_SHARE, SEND_BUFFER_SHARE
 from chatd.protocol import LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
-from chatd.refusals import store_refusal
 from chatd.session import Session
 from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
@@ -259,7 +259,7 @@ class ChatConnection(asyncio.BufferedProtocol):
     def _refuse(self, error: Exception, req: Any) -> None:
         """Answer a request that failed with an ``error`` frame. Cannot fail
         itself: ``error_frame`` builds a frame that always encodes."""
-        refusal = store_refusal(error, getattr(req, "cid", None))
+        refusal = refusal_of(error, getattr(req, "cid", None))
         if refusal is not None:
             frame_ = error_frame(refusal.code, refusal.message, refusal.cid, refusal.retry_after, refusal.details)
         else:

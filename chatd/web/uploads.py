@@ -39,12 +39,12 @@ import tornado.web
 
 from chatd.auth.bearer import credentials
 from chatd.chat import Chat
+from chatd.client_refusals import DATABASE, refusal_of, unavailable
 from chatd.durations import duration_text, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
 from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, error_body
 from chatd.ratelimit import BucketTable
-from chatd.refusals import DATABASE, store_refusal, unavailable
 from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
 from chatd.web.early import EarlyRefusals
@@ -139,9 +139,9 @@ class Uploads:
                                                     "does not fit: delete messages with files to make room",
                           details={"used": int(e.used), "quota": e.quota}) from None  # PostgreSQL: a Decimal sum
         except DatabaseUnreachable as e:
-            raise Refused.of(503, store_refusal(e)) from None
+            raise Refused.of(503, refusal_of(e)) from None
         except UserDeleted as e:  # deleted while the file came (chatd.store.living)
-            raise Refused.of(410, store_refusal(e)) from None
+            raise Refused.of(410, refusal_of(e)) from None
         return attachment_ref(row.shown())
 
 

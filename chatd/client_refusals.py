@@ -1,7 +1,8 @@
-"""Refusals whose detail is data as well as words (docs/protocol.md, "error"): one constructor
-for each, so that every place that refuses says it alike, with the same fields, and a client
-words it in its own language (the page: static/refusals.js). ``store_refusal`` is the one
-reading of the store's exceptions as refusals, for the WebSocket and the HTTP API alike.
+"""The refusals a client is told (not a command's) whose detail is data as well as words
+(docs/protocol.md, "error"): one constructor for each, so that every place that refuses says
+it alike, with the same fields, and a client words it in its own language (the page:
+static/refusals.js). ``refusal_of`` is the one reading of the store's exceptions as
+refusals, for the WebSocket and the HTTP API alike.
 
     raise forbidden(CREATE_OFF, "this server does not let users create rooms")
     # → error frame {"code": "forbidden", "reason": "create_off", "message": ...}
@@ -84,7 +85,7 @@ def bad_attachment(error: AttachmentRefused, cid: str | None = None) -> Protocol
                          details={"attachment": error.upload_id, "cause": error.cause})
 
 
-def store_refusal(error: BaseException, cid: str | None = None) -> ProtocolError | None:
+def refusal_of(error: BaseException, cid: str | None = None) -> ProtocolError | None:
     """How a client is told of ``error``, met storing what it asked (a message, an event), or None
     for an unexpected failure (a bug: the caller logs it and answers ``internal`` or NOT_STORED)."""
     if isinstance(error, ProtocolError):
