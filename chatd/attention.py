@@ -28,6 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from chatd.client_refusals import no_such_user
 from chatd.cluster.node import Cluster
 from chatd.hub import Hub
 from chatd.protocol import Code, ProtocolError, Request
@@ -213,4 +214,4 @@ class Attention:
 def _not_followed(kind: str, req: Request) -> ProtocolError:
     if kind == ROOM:
         return ProtocolError(Code.NOT_IN_ROOM, f"join {req.fields['room']!r} first", req.cid)
-    return ProtocolError(Code.NO_SUCH_USER, f"there is no conversation with user {req.fields['with']}", req.cid)
+    return no_such_user(req.fields["with"], req.cid, "conversation with user")

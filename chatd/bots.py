@@ -58,9 +58,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatd.auth.apikeys import new_key
+from chatd.client_refusals import no_such_user
 from chatd.egress import url_problem
 from chatd.hub import NAMING, Holder, Hub
-from chatd.names import BadName, clean_name, name_keys, name_taken
+from chatd.names import BadName, Problem, clean_name, name_keys, name_taken, name_taken_fields
 from chatd.protocol import Code, ProtocolError, message_frame
 from chatd.store import Draft, MessageRow, Store, Stored
 from chatd.store.bots import BotRow, NameClash
@@ -93,13 +94,13 @@ def mention_pattern(name: str) -> re.Pattern[str]:
 
 def bot_name_problem(name: object) -> str | None:
     """Why ``name`` cannot be a bot's (``clean_name``'s rules, and no space: it must be
-    mentionable as one word), or None."""
+    mentionable as one word), or None; for a rule of names, its ``Problem`` (words and fields)."""
     if not isinstance(name, str):
         return "the name must be a string"
     try:
         clean = clean_name(name)
     except BadName as e:
-        return str(e)
+        return e.args[0]
     if " " in clean or "@" in clean:
         return "a bot's name has no spaces and no @: it is mentioned as @name"
     return None
@@ -265,7 +266,7 @@ class Bots:
         → (the bot, the new secret or None). ProtocolError as ``create``, or
         ``no_such_user`` if there is no such bot."""
         if user_id not in self._by_id:
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+            raise no_such_user(user_id, what="bot")
         name = None if name is None else self._free_name(name, user_id)
         if webhook_url is not None:
             _check_url(webhook_url)
@@ -278,14 +279,14 @@ class Bots:
             except NameClash as e:
                 raise _taken(name, e) from None
             if not updated:
-                raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+                raise no_such_user(user_id, what="bot")
             await self._changed()
         return self._by_id[user_id], secret
 
     async def delete(self, user_id: int) -> None:
         """The user is no longer a bot (its messages stay); ProtocolError ``no_such_user`` if it was none."""
         if not await self.store.bots.delete(user_id):
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no bot {user_id}")
+            raise no_such_user(user_id, what="bot")
         await self._changed()
 
     async def _changed(self) -> None:
@@ -295,12 +296,14 @@ class Bots:
     def _free_name(self, name: object, user_id: int | None) -> str:
         problem = bot_name_problem(name)
         if problem:
-            raise ProtocolError(Code.BAD_NAME, problem)
+            fields = problem.fields if isinstance(problem, Problem) else None  # "two words" breaks a bot's rule only
+            raise ProtocolError(Code.BAD_NAME, problem, details=fields)
         name = clean_name(name)
         now, hold = self._clock(), self._config().identity.name_hold_seconds
         holder = self._name_holder(name, user_id, now, hold)
         if holder is not None:
-            raise ProtocolError(Code.NAME_TAKEN, name_taken(name, holder.name, holder.left_at, now, hold))
+            said = (name, holder.name, holder.left_at, now, hold)
+            raise ProtocolError(Code.NAME_TAKEN, name_taken(*said), details=name_taken_fields(*said))
         return name
 
     def _room_ids(self, rooms: object) -> list[int]:
@@ -310,13 +313,14 @@ class Bots:
         for name in rooms:
             room = self.hub.room(name)
             if room is None:
-                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
+                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", details={"room": name})
             ids.append(room.id)
         return ids
 
 
 def _taken(name: str, clash: NameClash) -> ProtocolError:
-    return ProtocolError(Code.NAME_TAKEN, name_taken(name, clash.args[0], None, 0, 0))
+    said = (name, clash.args[0], None, 0, 0)
+    return ProtocolError(Code.NAME_TAKEN, name_taken(*said), details=name_taken_fields(*said))
 
 
 def _check_url(url: object) -> None:

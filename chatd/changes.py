@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from chatd.audit import MODERATOR
 from chatd.bus import Bus, Delivery
+from chatd.client_refusals import AUTHOR_ONLY, AUTHOR_OR_MODERATOR, forbidden, message_deleted, no_such_message
 from chatd.hub import Hub
 from chatd.moderation import Moderation
 from chatd.moderator_requests import actor_of
@@ -133,9 +134,9 @@ class Changes:
         me = conn.session.user.id
         if row is None or (room is not None and row.room != room.name) or (
                 room is None and (row.recipient_id is None or {row.sender_id, row.recipient_id} != {me, to})):
-            raise ProtocolError(Code.NO_SUCH_MESSAGE, f"there is no message {message_id} here to reply to", cid)
+            raise no_such_message(message_id, cid, " here to reply to")
         if row.deleted is not None:
-            raise ProtocolError(Code.MESSAGE_DELETED, f"message {message_id} was deleted", cid)
+            raise message_deleted(message_id, cid)
         return Quote(row.id, row.sender_id, row.sender_name, row.text[:QUOTE_CHARS], False)
 
     # Own messages
@@ -150,7 +151,7 @@ class Changes:
             raise archived(room.name, req.cid)
         edited = await self.store.changes.edit(row.id, conn.session.user.id, text, self.wall())
         if edited is None:
-            raise ProtocolError(Code.MESSAGE_DELETED, f"message {row.id} was deleted", req.cid)
+            raise message_deleted(row.id, req.cid)
         self._publish(edited, edited_frame(edited))
         _done(conn, req)
 
@@ -164,7 +165,7 @@ class Changes:
         readable = row is not None and self._readable(conn, row)
         moderator = actor_of(conn).may(MODERATOR)
         if not readable and not moderator:
-            raise ProtocolError(Code.NO_SUCH_MESSAGE, f"there is no message {message_id} here", req.cid)
+            raise no_such_message(message_id, req.cid)
         own = readable and row.sender_id == user.id
         if own and (self._in_window(row) or row.deleted is not None):
             if row.deleted is None:
@@ -174,7 +175,7 @@ class Changes:
         if not moderator:
             if own:
                 raise self._window_passed(req.cid)
-            raise ProtocolError(Code.FORBIDDEN, "only its author or a moderator may delete a message", req.cid)
+            raise forbidden(AUTHOR_OR_MODERATOR, "only its author or a moderator may delete a message", req.cid)
         await self.moderation.delete(actor_of(conn), message_id, req.fields.get("reason", ""))
         _done(conn, req)
 
@@ -183,9 +184,9 @@ class Changes:
         else ProtocolError ``no_such_message``, ``forbidden``, ``message_deleted`` or ``edit_window_passed``."""
         row = await self._readable_row(conn, req)
         if row.sender_id != conn.session.user.id:
-            raise ProtocolError(Code.FORBIDDEN, f"only its author may {what} a message", req.cid)
+            raise forbidden(AUTHOR_ONLY, f"only its author may {what} a message", req.cid)
         if row.deleted is not None:
-            raise ProtocolError(Code.MESSAGE_DELETED, f"message {row.id} was deleted", req.cid)
+            raise message_deleted(row.id, req.cid)
         if not self._in_window(row):
             raise self._window_passed(req.cid)
         return row
@@ -219,7 +220,7 @@ class Changes:
 
     def _reacted(self, conn: Connection, req: Request, result: Any) -> None:
         if result.refused == DELETED:
-            raise ProtocolError(Code.MESSAGE_DELETED, f"message {req.fields['id']} was deleted", req.cid)
+            raise message_deleted(req.fields["id"], req.cid)
         if result.refused in TOO_MANY:
             # Which cap it hit, in words and as ``cap``: both caps alone left the user guessing.
             words = (f"this message has as many different emoji as it can take ({CAPS.per_message}); you can "
@@ -240,7 +241,7 @@ class Changes:
         message_id = req.fields["id"]
         row = await self.store.changes.message(message_id)
         if row is None or not self._readable(conn, row):  # one answer for both: existence does not leak
-            raise ProtocolError(Code.NO_SUCH_MESSAGE, f"there is no message {message_id} here", req.cid)
+            raise no_such_message(message_id, req.cid)
         return row
 
     def _readable(self, conn: Connection, row: MessageRow) -> bool:

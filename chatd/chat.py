@@ -53,6 +53,7 @@ from chatd.auth.tokens import TokenSigner
 from chatd.bots import Bots
 from chatd.bus import Bus, Delivery
 from chatd.changes import Changes, catch_up, changed_fields
+from chatd.client_refusals import MEMBERS_ONLY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
@@ -64,7 +65,6 @@ from chatd.identity import Identity
 from chatd.moderation import Moderation
 from chatd.moderator_requests import ModeratorRequests
 from chatd.protocol import (
-    DATABASE_UNREACHABLE,
     MAX_ID,
     TOPIC_MAX,
     Code,
@@ -72,7 +72,6 @@ from chatd.protocol import (
     Request,
     archived,
     check_text,
-    deleted_user,
     encode_ack,
     encode_message,
     error_frame,
@@ -96,18 +95,12 @@ from chatd.search import Search
 from chatd.session import Room
 from chatd.store import (
     USER_ID_MAX,
-    DatabaseUnreachable,
     Draft,
-    NoSuchUser,
-    RecipientDeleted,
     Store,
     Stored,
-    UserDeleted,
-    WriterClosed,
 )
 from chatd.store.base import ROOM_WHERE
 from chatd.store.living import DELETED
-from chatd.store.uploads import AttachmentRefused
 from chatd.usercare import UserCare
 from chatd.webhooks import Webhooks
 from chatd.wsframe import text_frame
@@ -272,8 +265,7 @@ class Chat:
 
     async def _create(self, conn: Connection, req: Request) -> None:
         if req.fields.get("members_only"):  # else the user would believe an open room private
-            raise ProtocolError(Code.FORBIDDEN, "members-only rooms are made by the web app, through its HTTP API",
-                                req.cid)
+            raise forbidden(MEMBERS_ONLY, "members-only rooms are made by the web app, through its HTTP API", req.cid)
         topic = req.fields.get("topic", "").strip()[:TOPIC_MAX]
         room = await self.rooms.create(conn.session.user.id, conn.address, req.fields["room"], topic, self.clock())
         answer(conn, req, {"type": "created", "room": {"name": room.name, "topic": room.topic}})
@@ -342,7 +334,7 @@ class Chat:
             draft.room_name = room.name
             room.messaged = True  # now, not once stored: it must not expire while the message is on its way
         elif draft.recipient_id > USER_ID_MAX:  # the protocol allows it; no user has it, nor may the store see it
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {draft.recipient_id}")
+            raise no_such_user(draft.recipient_id)
 
         def stored(result: Stored | None, error: BaseException | None) -> None:
             try:
@@ -359,23 +351,12 @@ class Chat:
         self.store.save_message(draft, stored)
 
     def _refuse_say(self, conn: Connection, error: BaseException, cid: str | None) -> None:
-        if isinstance(error, (RecipientDeleted, UserDeleted)):
-            error = deleted_refusal(error)
-        if isinstance(error, ProtocolError):
-            frame = error_frame(error.code, error.message, cid, details=error.details)
-        elif isinstance(error, NoSuchUser):
-            frame = error_frame(Code.NO_SUCH_USER, f"there is no user {error.args[0]}", cid)
-        elif isinstance(error, AttachmentRefused):
-            frame = error_frame(Code.BAD_ATTACHMENT, str(error), cid)
-        elif isinstance(error, WriterClosed):
-            frame = error_frame(Code.UNAVAILABLE, "the server is shutting down; send again later", cid)
-        elif isinstance(error, DatabaseUnreachable):  # logged once per outage (chatd.store.health)
-            frame = error_frame(Code.UNAVAILABLE, DATABASE_UNREACHABLE, cid)
-        else:
+        refusal = refusal_of(error, cid)
+        if refusal is None:
             log.error("storing a message failed: %r", error)
-            frame = error_frame(Code.UNAVAILABLE, "the message could not be stored; send again later", cid)
+            refusal = unavailable(NOT_STORED, cid)
         if not conn.closed:
-            conn.send(frame)
+            conn.send(error_frame(refusal.code, refusal.message, refusal.cid, details=refusal.details))
 
     async def _history(self, conn: Connection, req: Request) -> None:
         f = req.fields
@@ -402,7 +383,7 @@ class Chat:
             other = f["with"]
             found = None if other in self.hub.users else await self.store.user_kind(other)
             if other not in self.hub.users and found is None:
-                raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
+                raise no_such_user(other, req.cid)
             channel = functools.partial(self.store.conversation_history, me, other)
             # A deleted account keeps its id and its conversations, but nothing reaches it: the page says so.
             target = {"with": other, **({"account_deleted": True} if found and found[1] == DELETED else {})}
@@ -415,13 +396,6 @@ class Chat:
         older = await channel(before=up_to, after=None, limit=(limit + 1) // 2, max_chars=h.page_bytes)
         newer = await channel(before=None, after=around, limit=max(1, limit // 2), max_chars=h.page_bytes)
         answer_around(conn, req, {**head, "around": around}, older, newer, h.page_bytes)
-
-
-def deleted_refusal(error: UserDeleted | RecipientDeleted) -> ProtocolError:
-    """The refusal of a message whose author (``UserDeleted``) or recipient (``RecipientDeleted``)
-    was deleted, as every transport words it: ``user_deleted`` / ``recipient_deleted``, the
-    user's id in ``user`` (``chatd.protocol.deleted_user``)."""
-    return deleted_user(error.args[0], isinstance(error, RecipientDeleted))
 
 
 def _shared_redis(config: Config) -> SharedRedis | None:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chatd.bus import Bus, Delivery, event_channel
+from chatd.client_refusals import no_such_user, refusal_of
 from chatd.cluster.node import Cluster
 from chatd.feed import Feed
 from chatd.hub import Hub
@@ -197,15 +198,11 @@ class Events:
             self.cluster.event({"user": user_id, "frame": frame})
             return Sent(None, frame["ts"], None)
         if user_id > USER_ID_MAX:
-            raise _no_such_user(user_id)
+            raise no_such_user(user_id)
         try:
             row = await self.store.events.save(user_id, name, text, keep_ms)
-        except NoSuchUser:
-            raise _no_such_user(user_id) from None
-        except RecipientDeleted:
-            raise deleted_user(user_id, recipient=True) from None
-        except (DatabaseUnreachable, WriterClosed) as e:
-            raise ProtocolError(Code.UNAVAILABLE, f"the event could not be stored ({e}); send it again later") from e
+        except (NoSuchUser, RecipientDeleted, DatabaseUnreachable, WriterClosed) as e:
+            raise refusal_of(e) from e
         prev = (row.id - 1,) if self.store.shared else None  # one writer: delivery order is commit order
         self.bus.publish(Delivery((event_channel(user_id),), row.id, prev,
                                   wire(event_frame(name, data, row.ts, event_id=row.id))))
@@ -215,15 +212,15 @@ class Events:
         """NO_SUCH_USER unless the user is online on some node or stored; RECIPIENT_DELETED for a
         deleted user, as a stored event to it gets (nothing would ever reach it)."""
         if user_id > USER_ID_MAX:
-            raise _no_such_user(user_id)
+            raise no_such_user(user_id)
         if self.cluster.name_of(user_id) is not None:
             return
         try:
             found = await self.store.user_kind(user_id)
         except DatabaseUnreachable as e:
-            raise ProtocolError(Code.UNAVAILABLE, f"the database is unreachable ({e}); try again shortly") from e
+            raise refusal_of(e) from e
         if found is None:
-            raise _no_such_user(user_id)
+            raise no_such_user(user_id)
         if found[1] == DELETED:
             raise deleted_user(user_id, recipient=True)
 
@@ -231,10 +228,10 @@ class Events:
         room_name = unicodedata.normalize("NFC", room_name)
         problem = room_name_problem(room_name)
         if problem:
-            raise ProtocolError(Code.BAD_ROOM, f"room name {problem}")
+            raise ProtocolError(Code.BAD_ROOM, f"room name {problem}", details=problem.fields)
         room = self.hub.room(room_name)
         if room is None:
-            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {room_name!r}")
+            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {room_name!r}", details={"room": room_name})
         frame = event_frame(name, data, now_ms(), room=room.name)
         self.deliver({"room": room.id, "frame": frame})
         self.cluster.event({"room": room.id, "frame": frame})
@@ -307,6 +304,3 @@ class Events:
             log.info("purged %d expired events", purged)
         return purged
 
-
-def _no_such_user(user_id: int) -> ProtocolError:
-    return ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")

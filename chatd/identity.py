@@ -40,6 +40,7 @@ from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
 from chatd.auth.revocation import ACCOUNT_DELETED
 from chatd.auth.signins import Signed, SignIns, bad_token, close_reason
 from chatd.changes import catch_up, changed_fields
+from chatd.client_refusals import APP_NAME, forbidden
 from chatd.cluster.names import NameClaims, online_keep
 from chatd.cluster.node import Cluster
 from chatd.events import Events
@@ -224,7 +225,7 @@ class Identity:
         refused = self.sign_ins.refused(who)
         if refused:
             if not conn.closed:
-                conn.send(error_frame(Code.BAD_TOKEN, refused, req.cid))
+                conn.send(error_frame(Code.BAD_TOKEN, refused, req.cid, details=refused.fields))
             conn.session.close(CloseCode.SIGNED_OUT, close_reason(who.resume.everywhere))
             return
         sent = answer_page(conn, req, {
@@ -261,8 +262,7 @@ class Identity:
         current = self.cluster.name_of(who.user_id) or who.name
         if who.kind != GUEST:  # vouched for: its name is the app's (hub, "Names")
             if name is not None and name != current:
-                raise ProtocolError(Code.FORBIDDEN, "this user's name comes from the web app; it cannot be "
-                                                    "changed here", cid)
+                raise forbidden(APP_NAME, "this user's name comes from the web app; it cannot be changed here", cid)
             return current
         if name is None or name == current:
             self._check_name_free(current, who.user_id, cid)

@@ -50,6 +50,7 @@ from typing import Any
 
 from chatd.audit import ADMIN, MODERATOR, TITLES, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
+from chatd.client_refusals import PRIVATE_MESSAGE, RANK, ROLE, SELF, forbidden, no_such_message, no_such_user
 from chatd.hub import Hub
 from chatd.protocol import (
     KICK_MODERATOR,
@@ -181,9 +182,9 @@ class Moderation:
         _require(actor, MODERATOR)
         row = await self.store.moderation.message(message_id)
         if row is None or not self._may_see(actor, row):  # one answer for both: existence does not leak
-            raise ProtocolError(Code.NO_SUCH_MESSAGE, f"there is no message {message_id}")
+            raise no_such_message(message_id, where="")
         if row.recipient_id is not None and not actor.may(ADMIN):
-            raise ProtocolError(Code.FORBIDDEN, "only admins delete private messages")
+            raise forbidden(PRIVATE_MESSAGE, "only admins delete private messages")
         if row.deleted is not None:
             return row
         rows = await self.store.moderation.delete(message_id, entry(actor, "message.delete", f"message:{message_id}",
@@ -306,23 +307,22 @@ class Moderation:
         else:
             found = await self.store.moderation.user(user_id)
             if found is None:
-                raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
+                raise no_such_user(user_id)
             name, roles = found
         if actor.kind == "user" and actor.id == user_id:
-            raise ProtocolError(Code.FORBIDDEN, "moderators do not act on themselves")
+            raise forbidden(SELF, "moderators do not act on themselves")
         if rank(roles) >= rank(actor.roles):
             role = ADMIN if rank(roles) == RANKS[ADMIN] else MODERATOR
             # Named as people know them, the id telling two of one name apart; the fields let a page word it.
-            raise ProtocolError(Code.FORBIDDEN, f"{name} (user {user_id}) is {TITLES[role]}: only someone of a "
-                                                "higher rank may mute, kick or ban them",
-                                details={"user": {"id": user_id, "name": name}, "rank": role})
+            raise forbidden(RANK, f"{name} (user {user_id}) is {TITLES[role]}: only someone of a higher rank may "
+                                  "mute, kick or ban them", user={"id": user_id, "name": name}, rank=role)
 
     def _room(self, actor: Actor, name: str | None) -> Room | None:
         if name is None:
             return None
         room = self.hub.room(name)
         if room is None or (actor.kind == "user" and not actor.may(ADMIN) and not room.visible_to(actor.id)):
-            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")
+            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", details={"room": name})
         return room
 
     def _may_see(self, actor: Actor, row: MessageRow) -> bool:
@@ -363,7 +363,7 @@ def _living_target() -> Iterator[None]:
 
 def _require(actor: Actor, role: str) -> None:
     if not actor.may(role):
-        raise ProtocolError(Code.FORBIDDEN, f"only {TITLES[role]} may do this")
+        raise forbidden(ROLE, f"only {TITLES[role]} may do this", role=role)
 
 
 def _where(row: MessageRow) -> dict[str, Any]:

@@ -69,6 +69,8 @@ EMPTY, TOO_LONG, NO_VISIBLE, TAGS, STACKED_MARKS = "empty", "too_long", "no_visi
 # ... and the rules that name the character (``char``).
 BIDI, JOINER, CONTROL, UNASSIGNED, INVISIBLE, FORMAT = "bidi", "joiner", "control", "unassigned", "invisible", "format"
 LONE_MARK = "lone_mark"
+RULES = (EMPTY, TOO_LONG, NO_VISIBLE, TAGS, STACKED_MARKS, BIDI, JOINER, CONTROL, UNASSIGNED, INVISIBLE, FORMAT,
+         LONE_MARK)
 
 
 class Problem(Worded):

@@ -50,6 +50,7 @@ SANCTION_SECONDS_MAX = 10 * 366 * 86400
 # A say's attachments (docs/protocol.md, "Messages"): at most this many upload ids, each as
 # chatd.store.uploads makes them (128 bits, URL-safe base64); served under FILES_PATH.
 ATTACHMENTS_MAX = 10
+ATTACHMENTS_TOO_MANY = "too_many"  # the ``cause`` of a ``bad_attachment`` past ATTACHMENTS_MAX (chatd.client_refusals)
 UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 FILES_PATH = "/files/"
 # Reactions (chatd.changes): distinct emoji on one message, and emoji one user gives one message.
@@ -62,7 +63,7 @@ REACTORS_LISTED = 40
 EMOJI_MAX_CHARS = 16  # code points of the longest RGI emoji (a family of four with joiners is 11)
 # Which limit a ``rate_limited`` error names in its ``limit`` field (docs/protocol.md, "error"); the
 # address's (``address``, ``new_users``, ``new_rooms``) are ``chatd.abuse.LIMITS``'.
-LIMIT_CONNECTION, LIMIT_USER, LIMIT_SEARCHES = "connection", "user", "searches"
+LIMIT_CONNECTION, LIMIT_USER, LIMIT_SEARCHES, LIMIT_UPLOADS = "connection", "user", "searches", "uploads"
 # Who ended a user's sessions, as a ``kicked`` frame's ``cause`` says (a client words it itself).
 KICK_MODERATOR, KICK_APP, KICK_DELETED = "moderator", "app", "account_deleted"
 KICK_CAUSES = (KICK_MODERATOR, KICK_APP, KICK_DELETED)
@@ -290,8 +291,11 @@ def _query(v: Any) -> str:
 
 
 def _attachments(v: Any) -> tuple[str, ...]:
-    if not isinstance(v, list) or len(v) > ATTACHMENTS_MAX:
+    if not isinstance(v, list):
         raise ValueError(f"must be a list of at most {ATTACHMENTS_MAX} upload ids")
+    if len(v) > ATTACHMENTS_MAX:
+        raise ProtocolError(Code.BAD_ATTACHMENT, f"a message holds at most {ATTACHMENTS_MAX} attachments, not {len(v)}",
+                            details={"cause": ATTACHMENTS_TOO_MANY, "limit": ATTACHMENTS_MAX})
     if not all(isinstance(i, str) and UPLOAD_ID.fullmatch(i) for i in v):
         raise ValueError("must hold upload ids, as POST /upload answers them")
     if len(set(v)) != len(v):
@@ -505,8 +509,10 @@ def _check_combinations(kind: str, fields: dict[str, Any], cid: str | None) -> N
 ROOM_PUNCTUATION = "_.-"
 # Joiners Sinhala and Indic conjuncts need; where they may stand is characters_problem's rule.
 ROOM_JOINERS = "\u200c\u200d"
-# The rules of room names alone (``Problem.fields["rule"]``; the others are names': chatd.names).
-ROOM_LENGTH, ROOM_CHARACTERS = "room_length", "room_characters"
+# The rules of room names alone (``Problem.fields["rule"]``; the others are names': chatd.names):
+# the length, a character no room name holds, and a character a room name holds but not first.
+ROOM_LENGTH, ROOM_CHARACTERS, ROOM_START = "room_length", "room_characters", "room_start"
+ROOM_RULES = (ROOM_LENGTH, ROOM_CHARACTERS, ROOM_START)
 
 
 def _room_char(c: str) -> bool:
@@ -525,11 +531,13 @@ def room_name_problem(name: str) -> Problem | None:
     problem = characters_problem(name)
     if problem:
         return problem
-    wrong = next((c for i, c in enumerate(name) if not (c.isalnum() if i == 0 else _room_char(c))), None)
+    wrong = next((c for c in name if not _room_char(c)), None)
     if wrong is not None:
         return Problem(f"contains {describe(wrong)}: room names may hold only letters (with their marks), "
-                       "digits, '_', '-' and '.', and must start with a letter or digit", ROOM_CHARACTERS,
-                       char=describe(wrong))
+                       "digits, '_', '-' and '.'", ROOM_CHARACTERS, char=describe(wrong))
+    if not name[0].isalnum():  # a character it may hold, in the one place it may not stand
+        return Problem(f"starts with {describe(name[0])}: a room name must start with a letter or digit",
+                       ROOM_START, char=describe(name[0]))
     return None
 
 
@@ -725,19 +733,28 @@ def stored_event_frame(row: EventRow) -> dict[str, Any]:
     return event_frame(row.name, json.loads(row.data), row.ts, event_id=row.id)
 
 
+def error_body(code: str, message: str, retry_after: float | None = None,
+               details: dict[str, Any] | None = None, message_max: int = ERROR_MESSAGE_MAX) -> dict[str, Any]:
+    """What a refusal says, alike on every transport (docs/protocol.md, "error"; docs/api.md,
+    "Errors"): ``code``; ``message``, cut to ``message_max`` characters with unpaired
+    surrogates escaped; ``retry_ms`` from ``retry_after`` (seconds), whole milliseconds rounded
+    up; then ``details`` (``ProtocolError``'s), their top-level strings well formed and bounded
+    as the message is. The WebSocket's ``error`` frame is this with ``type`` and ``cid``; the
+    HTTP API's, the admin API's and ``POST /upload``'s error body is ``{"error": this}``."""
+    body: dict[str, Any] = {"code": str(code), "message": displayable(message, message_max)}
+    if retry_after is not None:
+        body["retry_ms"] = max(1, math.ceil(retry_after * 1000 - RETRY_ROUNDING_MS))
+    for key, value in (details or {}).items():
+        body[key] = displayable(value, message_max) if isinstance(value, str) else value
+    return body
+
+
 def error_frame(code: Code, message: str, cid: str | None = None, retry_after: float | None = None,
                 details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An ``error`` frame that always encodes: the message is cut to
-    ERROR_MESSAGE_MAX characters with unpaired surrogates escaped, and a cid
-    that could not be echoed intact is left out. ``retry_after`` (seconds)
-    becomes ``retry_ms``, whole milliseconds rounded up. ``details`` (``ProtocolError``'s) come
-    last, their top-level strings well formed and bounded as the message is."""
-    frame: dict[str, Any] = {"type": "error", "code": str(code), "message": displayable(message, ERROR_MESSAGE_MAX)}
+    """An ``error`` frame that always encodes: ``error_body``'s fields, and the cid unless it
+    could not be echoed intact."""
+    frame: dict[str, Any] = {"type": "error", **error_body(code, message, retry_after, details)}
     metrics.error_sent(frame["code"])  # built to be sent: every error frame is counted here, once
     if isinstance(cid, str) and surrogate_at(cid) is None:
         frame["cid"] = cid
-    if retry_after is not None:
-        frame["retry_ms"] = max(1, math.ceil(retry_after * 1000 - RETRY_ROUNDING_MS))
-    for key, value in (details or {}).items():
-        frame[key] = displayable(value, ERROR_MESSAGE_MAX) if isinstance(value, str) else value
     return frame

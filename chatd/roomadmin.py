@@ -41,6 +41,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from chatd.client_refusals import DEFAULT_ROOM, forbidden, no_such_user
 from chatd.hub import Hub
 from chatd.names import room_taken
 from chatd.protocol import Code, ProtocolError, checked_room, checked_topic, deleted_user
@@ -93,7 +94,8 @@ class RoomAdmin:
         topic = None if topic is None else checked_topic(topic)
         entry = None if audit is None else audit(room)
         if not await self.store.members.update_room(room.id, topic, members_only, entry, **flags):
-            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}")  # deleted meanwhile elsewhere
+            # Deleted meanwhile elsewhere.
+            raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {name!r}", details={"room": name})
         room = self.rooms.get(name)
         self.updated(room, topic, members_only, flags.get("archived"), flags.get("announcement"))
         self._cluster.room_event("updated", room)
@@ -105,9 +107,9 @@ class RoomAdmin:
         empty, so deleting it would only lose its messages."""
         room = self.rooms.get(name)
         if room_fold(room.name) in {room_fold(default) for default in self._config().rooms.default}:
-            raise ProtocolError(Code.FORBIDDEN, f"{room.name!r} is a default room (rooms.default in the "
-                                                "configuration), which the server makes again at every start: "
-                                                "take it out of rooms.default and reload first")
+            raise forbidden(DEFAULT_ROOM, f"{room.name!r} is a default room (rooms.default in the configuration), "
+                                          "which the server makes again at every start: take it out of "
+                                          "rooms.default and reload first", room=room.name)
         await self.store.members.delete_room(room.id, None if audit is None else audit(room))
         if self.hub.room(room.name) is room:  # else deleted meanwhile by another request or node
             self.deleted(room)
@@ -122,7 +124,7 @@ class RoomAdmin:
         try:
             added = await self.store.members.add(room.id, user_ids, source)
         except NoSuchUser as e:
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {e.args[0]}") from None
+            raise no_such_user(e.args[0]) from None
         except RecipientDeleted as e:
             raise deleted_user(e.args[0], True, "it cannot be made a member of a room") from None
         for user_id in sorted(added):

@@ -47,6 +47,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatd.abuse import Kind, Refusal
+from chatd.client_refusals import CREATE_OFF, forbidden
 from chatd.hub import Hub
 from chatd.names import room_taken
 from chatd.paging import fit
@@ -156,7 +157,7 @@ class Rooms:
         """Create a room for a user, or raise ProtocolError saying why not; tell the listeners."""
         rooms = self._config().rooms
         if not rooms.allow_create:
-            raise ProtocolError(Code.FORBIDDEN, "this server does not let users create rooms")
+            raise forbidden(CREATE_OFF, "this server does not let users create rooms")
         held = self.reserved.match(name, "room")
         if held is not None:
             raise reserved_refusal(name, held)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chatd.client_refusals import no_such_user
 from chatd.fulltext import parse_query, snippet
 from chatd.hub import Hub
 from chatd.paging import fit
@@ -71,7 +72,7 @@ class Search:
         elif "with" in f:
             other = f["with"]
             if other not in self._hub.users and await self._store.user_name(other) is None:
-                raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {other}", req.cid)
+                raise no_such_user(other, req.cid)
         limit = min(f.get("limit", RESULTS_DEFAULT), RESULTS_MAX)
         rows, more = await self._store.search.find(Scope(viewer=me), Filters(text=f["q"], room_id=room_id,
                                                                              with_user=other), f.get("before"), limit)

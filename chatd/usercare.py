@@ -34,7 +34,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatd.audit import Actor, entry
-from chatd.protocol import KICK_DELETED, Code, ProtocolError
+from chatd.client_refusals import BOT as BOT_USER
+from chatd.client_refusals import forbidden, no_such_user
+from chatd.protocol import KICK_DELETED
 from chatd.session import BOT
 from chatd.store import DatabaseUnreachable, Store, WriterClosed
 from chatd.store.userdata import DELETED, erase_identity, export, find_users, tombstone_batch, unfinished
@@ -77,16 +79,16 @@ class UserCare:
         now. ProtocolError ``no_such_user``, or ``forbidden`` for a bot."""
         user = next(iter(await self.find(str(user_id))), None)
         if user is None:
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
+            raise no_such_user(user_id)
         if user[2] == BOT:
-            raise ProtocolError(Code.FORBIDDEN, "this user is a bot: delete it through the HTTP API (DELETE /bots)")
+            raise forbidden(BOT_USER, "this user is a bot: delete it through the HTTP API (DELETE /bots)")
 
         def erase() -> bool:
             with self.store.db.atomic():
                 return _erased(self.store, user_id, actor, reason)
 
         if not await self.store.writer.run(erase):
-            raise ProtocolError(Code.NO_SUCH_USER, f"there is no user {user_id}")
+            raise no_such_user(user_id)
         self.ended(user_id)
         return await self.tombstones(user_id)
 

@@ -6,7 +6,8 @@
 // looks like, which room limit, the room that does not exist or is not joined, the person a
 // moderator may not act on, a name's broken rule and character, an upload's limits, a message's
 // length limit, the edit window, the reaction caps, the archived or announcement room, why a
-// token is refused), every language builds its sentence from those fields, so English and
+// token is refused, why a request is forbidden, why the server is unavailable, why an attachment
+// is refused), every language builds its sentence from those fields, so English and
 // Chinese say the same; the moderator's reason is user text, shown as given (isolated, as names
 // are). Codes whose English message names what a person does not know (a user id: OWN_WORDS)
 // get the page's words in every language. For any other code an English page shows the server's
@@ -82,10 +83,7 @@ const BUILDERS = {
   not_in_room(err) {
     return err.room === undefined ? null : t('refusal.not_in_room', { room: `#${isolate(err.room)}` });
   },
-  bad_token(err) {
-    const key = `refusal.token_${err.cause}`;
-    return typeof err.cause === 'string' && has(key) ? t(key) : null;
-  },
+  bad_token: (err) => known(`refusal.token_${err.cause}`, err.cause),
   // The web app's sign-in link (app token).
   token_expired(err) {
     return typeof err.expired_ms === 'number' ? t('refusal.app_token_expired', { duration: formatDuration(err.expired_ms) }) : null;
@@ -154,14 +152,28 @@ const BUILDERS = {
     return t('refusal.quota_exceeded', { used, quota });
   },
   forbidden(err) {
-    if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;
-    return t(`refusal.rank_${err.rank}`, { name: isolate(err.user.name) });
+    // `reason` (one of a closed set); a server without it said only `user` and `rank`, for `rank`.
+    const reason = err.reason ?? (err.user ? 'rank' : undefined);
+    if (reason === 'rank') {
+      if (!err.user || !['moderator', 'admin'].includes(err.rank)) return null;
+      return t(`refusal.rank_${err.rank}`, { name: isolate(err.user.name) });
+    }
+    const key = reason === 'role' ? `refusal.forbidden_role_${err.role}` : `refusal.forbidden_${reason}`;
+    return known(key, reason, { room: `#${isolate(err.room ?? '')}`, scope: isolate(String(err.scope ?? '')) });
   },
+  unavailable: (err) => known(`refusal.unavailable_${err.cause}`, err.cause),
+  bad_attachment: (err) => known(`refusal.attachment_${err.cause}`, err.cause, { limit: formatNumber(err.limit ?? 0) }),
 };
 
-// Codes whose English message names what the person does not know (a user's id): the page's own
-// words for the code in every language.
-const OWN_WORDS = new Set(['recipient_deleted', 'user_deleted']);
+// The words of `key` (with `vars`), chosen by `value`, a field of a closed set; null when the field
+// is absent or this page does not know the value (a newer server's).
+function known(key, value, vars = {}) {
+  return typeof value === 'string' && has(key) ? t(key, vars) : null;
+}
+
+// Codes whose English message names what the person does not know (a user's or message's id, also
+// in the frame's `user` or `id`): the page's own words for the code in every language.
+const OWN_WORDS = new Set(['recipient_deleted', 'user_deleted', 'no_such_user', 'no_such_message', 'message_deleted']);
 
 /** The sentence built from err's fields in the page's language, or null (no fields, or a code without them). */
 export function builtText(err) {

@@ -85,7 +85,8 @@ async def test_a_chat_moderator_on_the_admin_page_may_not_ban_addresses_nor_act_
     boss = await (await connect()).enter(app_token=APP.token("b", name="boss", roles=["admin"]))
     session = await chat_login(server, mod.welcome["token"])
     status, body, _ = await session.call("POST", "/moderation/bans", {"address": "198.51.100.7"})
-    assert (status, body["error"]) == (403, {"code": "forbidden", "message": "only an admin may do this"})
+    assert (status, body["error"]) == (403, {"code": "forbidden", "message": "only an admin may do this",
+                                             "reason": "role", "role": "admin"})
     status, body, _ = await session.call("POST", "/moderation/mutes", {"user": boss.welcome["user"]["id"]})
     assert (status, body["error"]["code"]) == (403, "forbidden") and "admin" in body["error"]["message"]
     assert (await session.call("GET", "/moderation"))[0] == 200

@@ -118,7 +118,7 @@ BAD_ROOMS = [  # (name, rule, the character at fault)
     ("bad\u202eroom", "bidi", "U+202E RIGHT-TO-LEFT OVERRIDE"),
     ("bad room", "room_characters", "U+0020 SPACE"),
     ("x!", "room_characters", "U+0021 EXCLAMATION MARK"),
-    ("-x", "room_characters", "U+002D HYPHEN-MINUS"),  # allowed inside, not first
+    ("-x", "room_start", "U+002D HYPHEN-MINUS"),  # allowed inside, not first: its place is the fault
 ]
 
 

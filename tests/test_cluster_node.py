@@ -292,6 +292,7 @@ async def test_an_identify_under_way_when_another_node_signs_out_is_answered_bad
     go_on.set()
     answer = await there.expect_cid("i1")
     assert answer["type"] == "error" and answer["code"] == "bad_token", answer
+    assert answer["cause"] == ("signed_out_everywhere" if everywhere else "signed_out"), "said as a field too"
     with pytest.raises(ConnectionClosed) as closed:
         await there.expect("never")
     assert closed.value.rcvd.code == CloseCode.SIGNED_OUT

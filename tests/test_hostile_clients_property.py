@@ -73,7 +73,9 @@ ERROR_DETAIL = {
     "rate_limited": {"limit"}, "muted": {"room", "reason"}, "banned": {"reason", "until"},
     "name_reserved": {"name", "reason"}, "no_such_room": {"room", "removed"}, "not_in_room": {"room"},
     "room_exists": {"name", "existing"}, "too_many_rooms": {"limit", "count"},
-    "name_taken": {"name", "holder", "since_ms", "kept_ms"}, "forbidden": {"user", "rank"},
+    "name_taken": {"name", "holder", "since_ms", "kept_ms"}, "forbidden": {"reason", "user", "rank", "role", "room"},
+    "no_such_user": {"user"}, "no_such_message": {"id"}, "message_deleted": {"id"},
+    "bad_attachment": {"attachment", "cause", "limit"}, "bad_room": {"rule", "char", "limit"},
 }
 NEVER_FOR_A_CLIENT_MISTAKE = {Code.UNAVAILABLE, Code.INTERNAL}
 

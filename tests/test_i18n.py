@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from chatd import audit, reserved, session
+from chatd import abuse, audit, client_refusals, names, reserved, session
 from chatd.admin import handler_classes
 from chatd.admin.base import STATUS_CODES
 from chatd.admin.rooms import FLAGS
-from chatd.protocol import Code
+from chatd.client_refusals import ATTACHMENT_CAUSES, FORBIDDEN_REASONS, UNAVAILABLE_CAUSES
+from chatd.protocol import LIMIT_CONNECTION, LIMIT_SEARCHES, LIMIT_UPLOADS, LIMIT_USER, ROOM_RULES, Code
 from chatd.store.userdata import DELETED
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -68,6 +69,22 @@ def test_every_server_error_code_has_words_in_both_languages():
     for lang in LANGUAGES:
         missing = [code.value for code in Code if f"error.{code.value}" not in catalogue(lang)]
         assert missing == [], f"{lang}.json lacks error.<code> for these codes"
+
+
+def test_every_value_a_refusal_is_worded_from_has_words_in_both_languages():
+    """The page builds these refusals from their fields (static/refusals.js): each value of a closed
+    set the server may send has its words, or a Chinese page would show the English message."""
+    keys = {f"refusal.name_rule_{rule}" for rule in (*names.RULES, *ROOM_RULES)}
+    worded_apart = {client_refusals.ROLE, client_refusals.RANK}  # by the role or rank too: below
+    keys |= {f"refusal.forbidden_{reason}" for reason in set(FORBIDDEN_REASONS) - worded_apart}
+    keys |= {f"refusal.forbidden_role_{role}" for role in (audit.MODERATOR, audit.ADMIN)}
+    keys |= {f"refusal.rank_{role}" for role in (audit.MODERATOR, audit.ADMIN)}
+    keys |= {f"refusal.unavailable_{cause}" for cause in UNAVAILABLE_CAUSES}
+    keys |= {f"refusal.attachment_{cause}" for cause in ATTACHMENT_CAUSES}
+    keys |= {f"refusal.rate_{limit}" for limit in (LIMIT_CONNECTION, LIMIT_USER, LIMIT_SEARCHES, LIMIT_UPLOADS,
+                                                   *abuse.LIMITS.values())}
+    for lang in LANGUAGES:
+        assert sorted(keys - set(catalogue(lang))) == [], lang
 
 
 def used_keys(directory: Path = STATIC) -> set[str]:

@@ -38,7 +38,10 @@ WORDS = {
         "bad_name": re.escape("name contains U+202E RIGHT-TO-LEFT OVERRIDE, a bidirectional control, which could "
                               "reverse the text around the name"),
         "bad_room": re.escape("room name contains U+0020 SPACE: room names hold only letters (with their marks), "
-                              "digits, '_', '-' and '.', and start with a letter or digit"),
+                              "digits, '_', '-' and '.'") + "$",
+        "room_start": re.escape("room name starts with U+002D HYPHEN-MINUS: a room name must start with a letter "
+                                "or digit"),
+        "create_off": re.escape("this server does not let users create rooms"),
         "room_length": re.escape("room name must be 1 to 32 characters"),
     },
     "zh-CN": {
@@ -53,8 +56,9 @@ WORDS = {
         "no_room": re.escape(f"没有名为 #{FSI}nowhere{PDI} 的房间"),
         "recipient_deleted": re.escape("此账号已被删除：消息无法再送达。"),
         "bad_name": re.escape("名字含有 U+202E RIGHT-TO-LEFT OVERRIDE，这是双向控制字符，可能使名字周围的文字反向显示"),
-        "bad_room": re.escape("房间名含有 U+0020 SPACE：房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”，"
-                              "并且必须以字母或数字开头"),
+        "bad_room": re.escape("房间名含有 U+0020 SPACE：房间名只能包含字母（及其附加符号）、数字、“_”、“-”和“.”") + "$",
+        "room_start": re.escape("房间名以 U+002D HYPHEN-MINUS 开头：房间名必须以字母或数字开头"),
+        "create_off": re.escape("此服务器不允许用户创建房间"),
         "room_length": re.escape("房间名必须为 1 到 32 个字符"),
     },
 }
@@ -169,6 +173,21 @@ async def test_a_bad_user_or_room_name_is_refused_naming_the_character_or_rule(b
     await alice.get_by_test_id("create-room").click()
     await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["room_length"]))
     await expect(alice.locator("#room-list")).not_to_contain_text("r" * 32)
+    # A character a room name may hold, but not first: the place is the fault, and the words say so.
+    await alice.get_by_test_id("new-room").fill("-tea")
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["room_start"]))
+
+
+@pytest.mark.parametrize("config_overrides", [{"rooms": {"allow_create": False}}])
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_forbidden_request_says_why_in_the_pages_language(browser, page_url, lang, config_overrides):
+    """The ``forbidden`` frame's ``reason``, worded by the page: not the code's bare "not allowed"."""
+    alice = await open_tab(browser, page_url, "alice", room=None, locale=lang)
+    await alice.get_by_test_id("new-room-toggle").click()
+    await alice.get_by_test_id("new-room").fill("tea")
+    await alice.get_by_test_id("create-room").click()
+    await expect(alice.locator("#create-error")).to_have_text(re.compile(WORDS[lang]["create_off"]))
 
 
 UPLOAD_WORDS = {

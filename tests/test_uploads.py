@@ -266,8 +266,10 @@ async def test_the_quota_and_the_rate_are_per_user(server, user):
     refused = await post(server, bob.welcome["token"], b"e", "name=b.txt")
     wait = int(refused.headers["Retry-After"])
     assert refused.code == 429 and 1 <= wait <= 10  # one upload every 10 seconds
-    assert json.loads(refused.body)["error"] == {"code": "rate_limited",
-                                                 "message": f"too many uploads; try again in {duration_text(wait)}"}
+    said = json.loads(refused.body)["error"]
+    assert said == {"code": "rate_limited", "message": f"too many uploads; try again in {duration_text(wait)}",
+                    "retry_ms": said["retry_ms"], "limit": "uploads"}  # the fields a client words it from
+    assert wait - 1 < said["retry_ms"] / 1000 <= wait
 
 
 async def test_two_nodes_never_pass_the_quota_together(server, user):
@@ -347,6 +349,7 @@ async def test_only_a_valid_token_of_a_user_not_banned_uploads(server, user):
     await server.chat.moderation.ban_user(_admin(), mallory.welcome["user"]["id"], None, "spam")
     status, body = await upload(server, mallory.welcome["token"], png())
     assert (status, body["error"]["code"]) == (403, "banned")
+    assert (body["error"]["reason"], body["error"]["until"]) == ("spam", None), "why and until when, as fields"
 
 
 def _admin():
@@ -370,7 +373,7 @@ async def test_attachments_are_the_senders_own_unattached_uploads(server, user):
     refusals = [([bobs["id"]], "bad_attachment"),  # another user's
                 ([photo["id"]], "bad_attachment"),  # attached already
                 (["A" * 22], "bad_attachment"),  # no such upload
-                (["x"], "bad_frame"), ([notes["id"]] * 2, "bad_frame"), ([bobs["id"]] * 11, "bad_frame")]
+                (["x"], "bad_frame"), ([notes["id"]] * 2, "bad_frame"), ([bobs["id"]] * 11, "bad_attachment")]
     for ids, code in refusals:
         answer = await alice.say("lobby", "look", attachments=ids)
         assert answer["code"] == code, (ids, answer)

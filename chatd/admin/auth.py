@@ -35,12 +35,14 @@ from chatd.admin.base import API, AdminError, AdminHandler, AdminJson
 from chatd.admin.sessions import COOKIE
 from chatd.audit import MODERATOR, Actor, anonymous, entry, target_of, user_roles
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
-from chatd.auth.revocation import ACCOUNT_DELETED, refusal
+from chatd.auth.revocation import ACCOUNT_DELETED, USER_GONE, refusal
 from chatd.auth.tokens import TOKEN_MAX, BadToken
+from chatd.client_refusals import ROLE
 from chatd.durations import duration_text
 from chatd.sanctions import lasting
 from chatd.store import UserDeleted
 from chatd.store.userdata import DELETED
+from chatd.worded import Worded
 
 NAME_MAX = 200  # characters of a login name looked at (account names are shorter: chatd.auth.admins)
 WRONG_LOGIN = "wrong name or password"
@@ -68,13 +70,14 @@ class Login(AdminJson):
             raise AdminError(429, "rate_limited", f"too many login attempts from this address or for this "
                                                   f"account; try again in {duration_text(wait)}", wait)
 
-    async def _failed(self, target: str, why: str, status: int, code: str, message: str) -> None:
+    async def _failed(self, target: str, why: str, status: int, code: str, message: str,
+                      details: dict[str, Any] | None = None) -> None:
         """Write the failed attempt's audit row and refuse it. Who acted is nobody signed in, named
         by the address (``chatd.audit.anonymous``); ``target`` is the account tried: a filter on
         the account's name as actor never shows attacks on it as its own doing."""
         await self.chat.store.audit.add(entry(anonymous(self.request.remote_ip), "admin.login_failed", target,
                                               detail={"address": self.request.remote_ip, "why": why}))
-        raise AdminError(status, code, message)
+        raise AdminError(status, code, message, details=details)
 
     async def _signed_in(self, token: str, csrf: str, actor: Actor, via: str) -> None:
         await self.chat.store.audit.add(entry(actor, "admin.login", target_of(actor),
@@ -113,26 +116,28 @@ class ChatLogin(Login):
             claim = self.chat.tokens.verify(token)
         except BadToken as e:
             await self._failed("user:?", str(e), 401, "bad_token",
-                               f"the chat sign-in is not valid ({e}): sign in to the chat again")
+                               f"the chat sign-in is not valid ({e}): sign in to the chat again", e.why.fields)
         problem = store.epoch.token_problem(claim.epoch, claim.user_id)
         state = await store.sign_ins.state(claim.user_id, claim.sign_in, claim.legacy)
         who = Actor("user", claim.user_id, state.name or "?", user_roles(state.roles))
         if problem is None:
-            problem = ("the user no longer exists" if state.name is None
+            problem = (USER_GONE if state.name is None
                        else refusal(claim, state.generation, state.sign_in, state.kind == DELETED)
                        or (None if state.sign_in else "the chat sign-in is from an older chatd"))
         if problem:
             await self._failed(f"user:{claim.user_id}", problem, 401, "bad_token",
-                               f"the chat sign-in is not valid ({problem}): sign in to the chat again")
+                               f"the chat sign-in is not valid ({problem}): sign in to the chat again",
+                               problem.fields if isinstance(problem, Worded) else None)  # its cause
         ban = self.chat.moderation.ban_of(claim.user_id, None)
         if ban is not None:
             why = f" ({ban.reason})" if ban.reason else ""
             await self._failed(f"user:{claim.user_id}", "banned", 403, "banned",
                                f"this chat account is banned {lasting(ban, self.chat.moderation.wall())}{why}: "
-                               "it may not sign in to the admin page")
+                               "it may not sign in to the admin page", {"reason": ban.reason, "until": ban.until})
         if not who.roles:
             await self._failed(f"user:{claim.user_id}", "no role", 403, "forbidden",
-                               "this chat account has neither the role admin nor moderator")
+                               "this chat account has neither the role admin nor moderator",
+                               {"reason": ROLE, "role": MODERATOR})  # the least role that signs in
         try:
             token, csrf, actor = await self.admin.sessions.open_user(
                 claim.user_id, who.name, who.roles, state.sign_in.id, state.generation, self.request.remote_ip or "")

@@ -44,10 +44,10 @@ import tornado.web
 from chatd.admin.logins import Logins
 from chatd.admin.sessions import COOKIE, Found, Sessions
 from chatd.audit import ADMIN, Actor
+from chatd.client_refusals import DATABASE, ROLE, forbidden, unavailable
 from chatd.origins import origin_allowed
-from chatd.protocol import DATABASE_UNREACHABLE
+from chatd.protocol import ProtocolError, error_body
 from chatd.store import DatabaseUnreachable
-from chatd.strictjson import displayable
 from chatd.web.assets import Assets
 from chatd.web.headers import SecurityHeaders
 
@@ -80,13 +80,21 @@ class Admin:
 
 class AdminError(tornado.web.HTTPError):
     """A refused admin request: HTTP ``status``, a stable ``code`` and a message for people.
-    ``retry_after``: seconds, for 429."""
+    ``retry_after``: seconds, for 429. ``details``: the message's detail as fields, as the
+    WebSocket's error frame carries them for the same refusal (docs/protocol.md, "error")."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None):
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None,
+                 details: dict[str, Any] | None = None):
         super().__init__(status, reason=None)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.details = details
+
+    @classmethod
+    def of(cls, status: int, error: ProtocolError, code: str | None = None) -> AdminError:
+        """A refusal of the chat core answered with ``status``: its code (or ``code``), words and fields."""
+        return cls(status, code or str(error.code), error.message, error.retry_after, error.details)
 
 
 class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
@@ -145,19 +153,19 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, DatabaseUnreachable):
-            status_code, code, message = 503, "unavailable", DATABASE_UNREACHABLE
-        elif isinstance(error, AdminError):
-            code, message = error.code, error.message
+            error = AdminError.of(503, unavailable(DATABASE))
+        if isinstance(error, AdminError):
+            status_code, body = error.status_code, error_body(error.code, error.message, error.retry_after,
+                                                              error.details, MESSAGE_MAX)
             if error.retry_after is not None:
                 self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))
         else:
-            code, message = STATUS_CODES.get(status_code, "internal"), self._reason
+            body = error_body(STATUS_CODES.get(status_code, "internal"), self._reason, message_max=MESSAGE_MAX)
         self.set_status(status_code)
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Cookie realm="chatd admin"')
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": {"code": code, "message": displayable(message, MESSAGE_MAX)}},
-                               ensure_ascii=False))
+        self.finish(json.dumps({"error": body}, ensure_ascii=False))
 
 
 class AdminHandler(AdminJson):
@@ -201,7 +209,7 @@ class AdminHandler(AdminJson):
     def require(self, role: str) -> None:
         """AdminError 403 ``forbidden`` unless the actor holds ``role`` ("admin" or "moderator")."""
         if not self.actor.may(role):
-            raise AdminError(403, "forbidden", f"this needs the role {role}")
+            raise AdminError.of(403, forbidden(ROLE, f"this needs the role {role}", role=role))
 
 
 def whole_number(text: str, name: str, lo: int, hi: int) -> int:

@@ -56,15 +56,14 @@ class ModerationHandler(AdminHandler):
         try:
             return checked_fields(kind, schema, body)
         except ProtocolError as e:
-            raise AdminError(400, str(e.code), e.message) from None
+            raise AdminError.of(400, e) from None
 
     async def act(self, action: Any) -> Any:
         """Await a ``chatd.moderation`` action; its refusals as AdminErrors."""
         try:
             return await action
         except ProtocolError as e:
-            # The code as the chat core says it (``bad_frame`` too: the page words it so), its status as the API's.
-            raise AdminError(STATUS.get(e.code, 400), str(e.code), e.message) from None
+            raise AdminError.of(STATUS.get(e.code, 400), e) from None  # bad_frame as it is: a field named
 
     async def shown(self, mutes: list[Mute], bans: list[Ban]) -> tuple[list[dict], list[dict]]:
         """Mutes and bans as the API shows them, with the users' names."""

@@ -13,6 +13,5 @@ STATUS = {Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_USER: 404, Code.NO_SUCH_MESSAGE: 
 
 
 def refused(error: ProtocolError) -> AdminError:
-    """``error`` as the admin API answers it; ``bad_frame`` is the API's ``bad_request``."""
-    code = "bad_request" if error.code == Code.BAD_FRAME else str(error.code)
-    return AdminError(STATUS.get(error.code, 400), code, error.message)
+    """``error`` as the admin API answers it, with its fields; ``bad_frame`` is the API's ``bad_request``."""
+    return AdminError.of(STATUS.get(error.code, 400), error, "bad_request" if error.code == Code.BAD_FRAME else None)

@@ -41,7 +41,8 @@ import tornado.web
 from chatd import metrics
 from chatd.api.fields import Invalid, Schema
 from chatd.auth.apikeys import API_OFF, ApiKeys, ApiOff, Key, KeyRefused
-from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError
+from chatd.client_refusals import DATABASE, SCOPE, forbidden, unavailable
+from chatd.protocol import Code, ProtocolError, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
 from chatd.strictjson import NotJSON, Refused, displayable, ill_formed, loads, may_be_ill_formed
@@ -73,25 +74,34 @@ ERROR_CODES = tuple(STATUS)
 
 class ApiError(Exception):
     """A refused API request: ``code`` (``STATUS`` gives its HTTP status) and a message.
-    ``retry_after``: seconds, for 429 and 503."""
+    ``retry_after``: seconds, for 429 and 503. ``details``: the message's detail as fields, as
+    the WebSocket's error frame carries them for the same refusal (docs/api.md, "Errors")."""
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None):
+    def __init__(self, code: str, message: str, retry_after: float | None = None,
+                 details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
         self.status = STATUS[code]
         self.message = message
         self.retry_after = retry_after
+        self.details = details
 
     @classmethod
     def of(cls, error: ProtocolError) -> ApiError:
-        """The API's answer to a refusal of the chat core (``chatd.protocol.Code``)."""
+        """The API's answer to a refusal of the chat core (``chatd.protocol.Code``), with its fields."""
         code = str(error.code)
         if code not in STATUS:
             code = "bad_request" if code == Code.BAD_FRAME else "forbidden" if code == Code.FORBIDDEN else "internal"
-        return cls(code, error.message, error.retry_after)
+        return cls(code, error.message, error.retry_after, error.details)
+
+    @classmethod
+    def invalid(cls, error: Invalid) -> ApiError:
+        """The API's answer to an argument refused (``chatd.api.fields``), with its fields."""
+        return cls(error.code, str(error), details=error.details)
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": displayable(self.message, ERROR_MESSAGE_MAX)}}
+        """``{"error": {code, message, retry_ms?, ...details}}``: the WebSocket's error frame's fields."""
+        return {"error": error_body(self.code, self.message, self.retry_after, self.details)}
 
 
 class Reply(NamedTuple):
@@ -125,7 +135,7 @@ class Call:
         ``no_such_room`` for a room it may not see, as the user is told: its existence does not leak."""
         room = self.api.chat.rooms.get(name)
         if not self.sees(room):
-            raise ApiError("no_such_room", f"there is no room {name!r}")
+            raise ApiError("no_such_room", f"there is no room {name!r}", details={"room": name})
         return room
 
     def fingerprint(self) -> str:
@@ -175,7 +185,7 @@ class Api:
         except ApiOff as e:
             raise ApiError("api_off", str(e)) from None
         except DatabaseUnreachable:
-            raise ApiError("unavailable", DATABASE_UNREACHABLE) from None
+            raise ApiError.of(unavailable(DATABASE)) from None
 
     async def authenticate(self, authorization: str | None, scope: str) -> Key:
         """The request's key, if it may do what needs ``scope`` ("": any key); else ApiError."""
@@ -185,10 +195,10 @@ class Api:
         except KeyRefused as e:
             raise ApiError("unauthorized", str(e)) from None
         except DatabaseUnreachable:
-            raise ApiError("unavailable", DATABASE_UNREACHABLE) from None
+            raise ApiError.of(unavailable(DATABASE)) from None
         if scope and scope not in key.scopes:
-            raise ApiError("forbidden", f"this API key lacks the scope {scope!r} (it has: "
-                                        f"{', '.join(sorted(key.scopes))})")
+            raise ApiError.of(forbidden(SCOPE, f"this API key lacks the scope {scope!r} (it has: "
+                                               f"{', '.join(sorted(key.scopes))})", scope=scope))
         return key
 
     def charge(self, key: Key, operations: int) -> None:
@@ -209,7 +219,7 @@ class Api:
         except ProtocolError as e:
             raise ApiError.of(e) from None
         except DatabaseUnreachable:
-            raise ApiError("unavailable", DATABASE_UNREACHABLE) from None
+            raise ApiError.of(unavailable(DATABASE)) from None
 
 
 def read_json(body: bytes) -> Any:
@@ -328,7 +338,7 @@ class OperationHandler(EarlyRefusals, ApiHandler):
             self.api.charge(self.key, 1)
             reply = await self.api.call(call)
         except Invalid as e:
-            self.refuse(ApiError(e.code, str(e)))
+            self.refuse(ApiError.invalid(e))
             return
         except ApiError as e:
             self.refuse(e)

@@ -25,6 +25,7 @@ from typing import Any
 from chatd import metrics
 from chatd.api.base import IDEMPOTENCY_KEY_MAX, ApiError, Call, Operation, Reply
 from chatd.api.fields import OBJECT, Field, Invalid, Schema, list_of, string
+from chatd.client_refusals import SCOPE, forbidden
 
 LIST_MAX = 100_000  # the schema's bound; api.batch_max (at most this) is the one in force
 ITEM = Schema({
@@ -54,11 +55,11 @@ async def _one(call: Call, index: int, item: Any) -> dict[str, Any]:
         if op is None or not op.batch:
             raise ApiError("bad_request", f"operations[{index}]: no operation {fields['op']!r} may be batched")
         if op.scope not in call.key.scopes:
-            raise ApiError("forbidden", f"this API key lacks the scope {op.scope!r}")
+            raise ApiError.of(forbidden(SCOPE, f"this API key lacks the scope {op.scope!r}", scope=op.scope))
         key = fields.get("idempotency_key") if op.idempotent else None
         reply = await api.call(Call(api, call.key, op.args.check(fields.get("args", {}), "args"), op, key))
     except Invalid as e:
-        return _refused(ApiError(e.code, str(e)))
+        return _refused(ApiError.invalid(e))
     except ApiError as e:
         return _refused(e)
     return {"status": reply.status, "body": reply.body}

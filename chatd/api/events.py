@@ -15,6 +15,7 @@ from typing import Any
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import BOOLEAN, ROOM, Field, Kind, Schema, integer
 from chatd.api.people import named, resolve, twins
+from chatd.client_refusals import BOUND_KEY, forbidden
 from chatd.events import NAME, NAME_MAX, SECONDS_PER_DAY, Target, name_problem
 
 TTL_DAYS_MAX = 365  # events.ttl_days' own bound; the configured value is checked per request
@@ -63,8 +64,8 @@ SENT = {
 async def send_event(call: Call) -> Reply:
     args = call.args
     if call.key.user_id is not None:
-        raise ApiError("forbidden", "notifications are the app's: this key is bound to a user (a bot's); "
-                                    "use a key of the app")
+        raise ApiError.of(forbidden(BOUND_KEY, "notifications are the app's: this key is bound to a user (a bot's); "
+                                               "use a key of the app", user=call.key.user_id))
     target = Target(user=await resolve(call, "to"), room=args.get("room"))
     sent = await call.api.chat.events.send(target, args["name"], args.get("data"), args.get("store", False),
                                            args.get("ttl_seconds"))

@@ -23,11 +23,13 @@ from chatd.protocol import MAX_ID, ROOM_MAX, Code, ProtocolError, _free_text, _m
 
 class Invalid(Exception):
     """An argument is refused; ``code`` the stable error code (``bad_request`` unless the
-    WebSocket has a closer one, e.g. ``bad_room``), str() names the field and the problem."""
+    WebSocket has a closer one, e.g. ``bad_room``), str() names the field and the problem;
+    ``details``, the WebSocket refusal's fields (a room name's broken ``rule``, ...)."""
 
-    def __init__(self, message: str, code: str = "bad_request"):
+    def __init__(self, message: str, code: str = "bad_request", details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,8 @@ def _checked(check: Callable[[Any], Any], value: Any, label: str) -> Any:
     except ValueError as e:
         raise Invalid(f"{label} {e}") from None
     except ProtocolError as e:  # a kind of the protocol with a code of its own (bad_room)
-        raise Invalid(f"{label}: {e.message}", str(e.code) if e.code != Code.BAD_FRAME else "bad_request") from None
+        raise Invalid(f"{label}: {e.message}", str(e.code) if e.code != Code.BAD_FRAME else "bad_request",
+                      e.details) from None
 
 
 def _quote(where: str, name: str) -> str:

@@ -13,6 +13,7 @@ from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import MESSAGE_ID, ROOM, Field, Schema, integer
 from chatd.api.messages import MESSAGE
 from chatd.api.people import URL_USER, resolve
+from chatd.client_refusals import BOUND_KEY, forbidden, no_such_user
 from chatd.paging import message_page
 from chatd.store.living import DELETED
 
@@ -42,13 +43,13 @@ async def room_history(call: Call) -> Reply:
 async def conversation_history(call: Call) -> Reply:
     chat, a, b = call.api.chat, await resolve(call, "id"), await resolve(call, "with")
     if call.key.user_id not in (None, a, b):
-        raise ApiError("forbidden", f"this API key acts as user {call.key.user_id} only: it reads its own "
-                                    f"conversations")
+        raise ApiError.of(forbidden(BOUND_KEY, f"this API key acts as user {call.key.user_id} only: it reads its "
+                                               "own conversations", user=call.key.user_id))
     kinds = {}
     for user_id in (a, b):
         found = None if user_id in chat.hub.users else await chat.store.user_kind(user_id)
         if user_id not in chat.hub.users and found is None:
-            raise ApiError("no_such_user", f"there is no user {user_id}")
+            raise ApiError.of(no_such_user(user_id))
         kinds[user_id] = found and found[1]
     # As the WebSocket's history says it (docs/protocol.md, "history"): the other user's account is gone.
     head = {"id": a, "with": b, **({"account_deleted": True} if kinds[b] == DELETED else {})}

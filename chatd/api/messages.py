@@ -20,23 +20,14 @@ from typing import Any
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import ROOM, TEXT, Field, Schema
 from chatd.api.people import named, resolve, twins
-from chatd.chat import Chat, deleted_refusal
-from chatd.protocol import DATABASE_UNREACHABLE, message_frame
-from chatd.store import (
-    DatabaseUnreachable,
-    Draft,
-    NoSuchUser,
-    Once,
-    RecipientDeleted,
-    ReusedKey,
-    Stored,
-    UserDeleted,
-    WriterClosed,
-    now_ms,
-)
+from chatd.chat import Chat
+from chatd.client_refusals import BOUND_KEY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
+from chatd.protocol import Code, deleted_user, message_frame
+from chatd.store import Draft, Once, ReusedKey, Stored, now_ms
 from chatd.store.userdata import DELETED
 
 log = logging.getLogger("chatd.api")
+UNAVAILABLE_RETRY = 1  # seconds a client waits to send again when the store failed (Retry-After)
 
 HOUR_MS = 3_600_000
 USER_REF = {"type": "object", "required": ["id", "name"],
@@ -73,7 +64,7 @@ async def sender(call: Call) -> tuple[int, str]:
     key, wanted = call.key, await resolve(call, "as")
     if key.user_id is not None:
         if wanted is not None and wanted != key.user_id:
-            raise ApiError("forbidden", f"this API key acts as user {key.user_id} only")
+            raise ApiError.of(forbidden(BOUND_KEY, f"this API key acts as user {key.user_id} only", user=key.user_id))
         wanted = key.user_id
     elif wanted is None:
         raise ApiError("bad_request", "say who sends it: 'as' (a user id) or 'as_sub' (the app's user id), "
@@ -83,9 +74,9 @@ async def sender(call: Call) -> tuple[int, str]:
     if name is None:
         found = await chat.store.user_kind(wanted)
         if found is None:
-            raise ApiError("no_such_user", f"there is no user {wanted}")
+            raise ApiError.of(no_such_user(wanted))
         if found[1] == DELETED:
-            raise ApiError.of(deleted_refusal(UserDeleted(wanted)))
+            raise ApiError.of(deleted_user(wanted, recipient=False))
         name = found[0]
     return wanted, name
 
@@ -107,19 +98,16 @@ def post(chat: Chat, draft: Draft) -> asyncio.Future:
 
 
 def _refusal(error: BaseException) -> ApiError:
-    if isinstance(error, NoSuchUser):
-        return ApiError("no_such_user", f"there is no user {error.args[0]}")
-    if isinstance(error, (UserDeleted, RecipientDeleted)):  # deleted meanwhile, or the recipient
-        return ApiError.of(deleted_refusal(error))
     if isinstance(error, ReusedKey):
         return ApiError("idempotency_key_reused", "this Idempotency-Key was used with another request; "
                                                   "use a new key for a new request")
-    if isinstance(error, WriterClosed):
-        return ApiError("unavailable", "the server is shutting down; send again later", 1)
-    if isinstance(error, DatabaseUnreachable):
-        return ApiError("unavailable", DATABASE_UNREACHABLE, 1)
-    log.error("storing a message from the API failed: %r", error)
-    return ApiError("unavailable", "the message could not be stored; send again later", 1)
+    refusal = refusal_of(error)
+    if refusal is None:
+        log.error("storing a message from the API failed: %r", error)
+        refusal = unavailable(NOT_STORED)
+    if refusal.code == Code.UNAVAILABLE:
+        refusal.retry_after = UNAVAILABLE_RETRY
+    return ApiError.of(refusal)
 
 
 async def send_message(call: Call) -> Reply:

@@ -19,8 +19,11 @@ ERROR_SCHEMA = {
     "required": ["error"],
     "properties": {"error": {
         "type": "object",
+        "description": "and the refusal's detail fields, as the WebSocket's error frame carries them "
+                       "(docs/protocol.md, \"error\")",
         "required": ["code", "message"],
-        "properties": {"code": {"type": "string", "enum": list(STATUS)}, "message": {"type": "string"}},
+        "properties": {"code": {"type": "string", "enum": list(STATUS)}, "message": {"type": "string"},
+                       "retry_ms": {"type": "integer", "minimum": 1}},
     }},
 }
 # What any operation may answer, besides its own errors: bad input, key, scope, rate, size, database,
@@ -72,7 +75,8 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
         "info": {"title": "chatd HTTP API", "version": __version__,
                  "description": "Push messages and notifications, ask who is online, manage rooms and bots. "
                                 "Authentication: `Authorization: Bearer chatd_<id>_<secret>` (chatd apikey "
-                                "create). Every error is `{\"error\": {\"code\", \"message\"}}`. docs/api.md."},
+                                "create). Every error is `{\"error\": {\"code\", \"message\", ...its fields}}`. "
+                                "docs/api.md."},
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {

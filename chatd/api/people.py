@@ -25,6 +25,7 @@ from typing import Any
 from chatd.api.base import ApiError, Call
 from chatd.api.fields import FREE_TEXT_PATTERN, USER_ID, Field, Kind, _whole, string, whole
 from chatd.auth.apptokens import SUB_MAX
+from chatd.client_refusals import no_such_sub
 from chatd.protocol import MAX_ID, _user_id
 
 SUB = string(SUB_MAX)
@@ -88,5 +89,5 @@ async def resolve_subs(call: Call, subs: list[str]) -> list[int]:
     found = await call.api.chat.store.members.users_by_sub(subs)
     missing = next((sub for sub in subs if sub not in found), None)
     if missing is not None:
-        raise ApiError("no_such_user", f"no user has signed in with the sub {missing!r} yet")
+        raise ApiError.of(no_such_sub(missing))
     return [found[sub] for sub in subs]

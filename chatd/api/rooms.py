@@ -55,7 +55,7 @@ async def list_rooms(call: Call) -> Reply:
         position = hub.position(after)
         room = hub.room(after)
         if position is None or room is None or not call.sees(room):  # a bound key's unseen room: none
-            raise ApiError("no_such_room", f"there is no room {after!r}")
+            raise ApiError("no_such_room", f"there is no room {after!r}", details={"room": after})
     limit = call.args.get("limit", ROOMS_MAX)
     rooms: list[dict[str, Any]] = []
     for listed in hub.room_list(position):
@@ -90,7 +90,8 @@ async def _user_ids(call: Call) -> list[int]:
     try:
         return await resolve_subs(call, call.args["subs"])
     except ApiError as e:
-        raise ApiError(e.code, f"{e.message}; name the room in its app token's rooms claim instead") from None
+        raise ApiError(e.code, f"{e.message}; name the room in its app token's rooms claim instead",
+                       details=e.details) from None
 
 
 async def add_members(call: Call) -> Reply:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import Field, Schema, string
 from chatd.api.people import SUB, URL_USER, resolve
+from chatd.client_refusals import no_such_sub, no_such_user
 from chatd.protocol import KICK_APP
 
 REASON_MAX = 200  # characters; the close frame carries at most 123 bytes of it, the kicked frame all
@@ -24,7 +25,7 @@ DEFAULT_REASON = "disconnected by the site"
 async def disconnect(call: Call) -> Reply:
     chat, user_id = call.api.chat, await resolve(call, "id")
     if user_id not in chat.hub.users and await chat.store.user_name(user_id) is None:
-        raise ApiError("no_such_user", f"there is no user {user_id}")
+        raise ApiError.of(no_such_user(user_id))
     given = call.args.get("reason")
     ended = chat.cluster.kick(user_id, DEFAULT_REASON if given is None else given, KICK_APP, default=given is None)
     return Reply(200, {"id": user_id, "sessions_here": ended})
@@ -35,7 +36,7 @@ async def user_by_sub(call: Call) -> Reply:
     user_id = (await chat.store.members.users_by_sub([sub])).get(sub)
     name = None if user_id is None else chat.cluster.name_of(user_id) or await chat.store.user_name(user_id)
     if user_id is None or name is None:
-        raise ApiError("no_such_user", f"no user has signed in with the sub {sub!r} yet")
+        raise ApiError.of(no_such_sub(sub))
     return Reply(200, {"id": user_id, "name": name, "sub": sub})
 
 

@@ -110,8 +110,9 @@ class SignIns:
         if problem:
             raise bad_token(problem, cid)
 
-    def refused(self, who: Signed) -> str | None:
-        """Why ``who``'s sign-in was signed out since ``resume`` (the ``bad_token`` message), or None."""
+    def refused(self, who: Signed) -> Worded | None:
+        """Why ``who``'s sign-in was signed out since ``resume`` (the ``bad_token`` message, its
+        ``cause`` as fields), or None."""
         return who.resume.refused if who.resume is not None else None
 
     def attached(self, who: Signed, session: Session) -> None:

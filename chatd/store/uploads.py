@@ -73,7 +73,20 @@ class QuotaExceeded(Exception):
 
 
 class AttachmentRefused(Exception):
-    """A message's attachments are not all the sender's own unattached uploads; str() names one."""
+    """A message's attachments are not all the sender's own unattached uploads: ``upload_id``, the
+    first that is not, and ``cause``, why (one of ``CAUSES``); str() says both."""
+
+    UNKNOWN, NOT_YOURS, ATTACHED = "unknown", "not_yours", "attached"
+    CAUSES = (UNKNOWN, NOT_YOURS, ATTACHED)
+    WORDS = {UNKNOWN: "does not exist (or was purged, never sent within uploads.unattached_hours)",
+             NOT_YOURS: "is another user's", ATTACHED: "is attached to a message already"}
+
+    def __init__(self, upload_id: str, cause: str):
+        super().__init__(upload_id, cause)
+        self.upload_id, self.cause = upload_id, cause
+
+    def __str__(self) -> str:
+        return f"the upload {self.upload_id!r} {self.WORDS[self.cause]}: attach only your own uploads not sent yet"
 
 
 def new_id() -> str:
@@ -170,11 +183,19 @@ def attach(store: Store, message_id: int, owner_id: int, ids: Sequence[str]) -> 
     found = {row[0]: UploadRow._make(row) for row in rows}
     missing = next((upload_id for upload_id in ids if upload_id not in found), None)
     if missing is not None:
-        raise AttachmentRefused(f"the upload {missing!r} is not one of yours waiting to be sent: it does not "
-                                "exist, was purged, or is attached to another message")
+        raise AttachmentRefused(missing, _why_refused(store, missing, owner_id))
     text = json.dumps([found[upload_id].shown() for upload_id in ids], ensure_ascii=False, separators=(",", ":"))
     db.execute_sql(q("UPDATE message SET attachments = ? WHERE id = ?"), (text, message_id))
     return text
+
+
+def _why_refused(store: Store, upload_id: str, owner_id: int) -> str:
+    """Why ``attach`` could not claim ``upload_id`` for ``owner_id`` (``AttachmentRefused.CAUSES``)."""
+    row = store.db.execute_sql(store._q("SELECT owner_id, message_id FROM upload WHERE id = ?"),
+                               (upload_id,)).fetchone()
+    if row is None:
+        return AttachmentRefused.UNKNOWN
+    return AttachmentRefused.NOT_YOURS if row[0] != owner_id else AttachmentRefused.ATTACHED
 
 
 def delete_of_messages(store: Store, message_ids: Sequence[int]) -> int:

@@ -50,12 +50,12 @@ from collections.abc import Awaitable
 from typing import Any
 
 from chatd import metrics
-from chatd.chat import Chat, deleted_refusal
+from chatd.chat import Chat
+from chatd.client_refusals import refusal_of
 from chatd.paging import REQUEST_HIGH_WATER_SHARE, SEND_BUFFER_SHARE
-from chatd.protocol import DATABASE_UNREACHABLE, LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse
+from chatd.protocol import LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
-from chatd.store import DatabaseUnreachable, RecipientDeleted, UserDeleted, WriterClosed
 from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameError, FrameReader, Opcode, close_frame, frame, parse_close, text_of, wire
 
@@ -259,20 +259,13 @@ class ChatConnection(asyncio.BufferedProtocol):
     def _refuse(self, error: Exception, req: Any) -> None:
         """Answer a request that failed with an ``error`` frame. Cannot fail
         itself: ``error_frame`` builds a frame that always encodes."""
-        cid = getattr(req, "cid", None)
-        if isinstance(error, (UserDeleted, RecipientDeleted)):  # a deletion raced the request (chatd.store.living)
-            error = deleted_refusal(error)
-        if isinstance(error, ProtocolError):
-            # Checks deep in the chat logic do not know the cid; the request does.
-            frame_ = error_frame(error.code, error.message, error.cid if error.cid is not None else cid,
-                                 error.retry_after, error.details)
-        elif isinstance(error, WriterClosed):
-            frame_ = error_frame(Code.UNAVAILABLE, "the server is shutting down; try again shortly", cid)
-        elif isinstance(error, DatabaseUnreachable):  # not a bug: logged once per outage (chatd.store.health)
-            frame_ = error_frame(Code.UNAVAILABLE, DATABASE_UNREACHABLE, cid)
+        refusal = refusal_of(error, getattr(req, "cid", None))
+        if refusal is not None:
+            frame_ = error_frame(refusal.code, refusal.message, refusal.cid, refusal.retry_after, refusal.details)
         else:
             log.error("request failed on %s", self.session.id, exc_info=error)
-            frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out", cid)
+            frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out",
+                                 getattr(req, "cid", None))
         self.send(frame_)
 
     def _take_token(self) -> tuple[str, float, str] | None:

@@ -38,15 +38,15 @@ from typing import Any
 import tornado.web
 
 from chatd.auth.bearer import credentials
-from chatd.chat import Chat, deleted_refusal
+from chatd.chat import Chat
+from chatd.client_refusals import DATABASE, refusal_of, unavailable
 from chatd.durations import duration_text, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
-from chatd.protocol import DATABASE_UNREACHABLE, ERROR_MESSAGE_MAX, Code, ProtocolError, attachment_ref
+from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
-from chatd.strictjson import displayable
 from chatd.web.early import EarlyRefusals
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
@@ -73,6 +73,11 @@ class Refused(tornado.web.HTTPError):
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
         self.details = details or {}  # the message's detail as fields (docs/protocol.md, "error")
 
+    @classmethod
+    def of(cls, status: int, error: ProtocolError) -> Refused:
+        """A refusal of the chat core answered with ``status``, its fields kept."""
+        return cls(status, error.code, error.message, error.retry_after, error.details)
+
 
 class Uploads:
     """What the upload handlers of one application share: the rate per user, the image threads."""
@@ -87,7 +92,8 @@ class Uploads:
         cfg = self.chat.config.uploads
         wait = self.rates.take(str(user_id), cfg.per_minute / 60, cfg.burst, time.monotonic())
         if wait:
-            raise Refused(429, Code.RATE_LIMITED, f"too many uploads; try again in {duration_text(wait)}", wait)
+            raise Refused(429, Code.RATE_LIMITED, f"too many uploads; try again in {duration_text(wait)}", wait,
+                          {"limit": LIMIT_UPLOADS})
 
     async def user(self, authorization: str | None, address: str) -> int:
         """The user the resume token in ``authorization`` proves; Refused 401 (``bad_token``) or 403
@@ -99,12 +105,13 @@ class Uploads:
         try:
             who = await sign_ins.resume(token, None)
         except ProtocolError as e:
-            raise Refused(401, e.code, e.message) from None
+            raise Refused.of(401, e) from None
         except DatabaseUnreachable:
-            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+            raise Refused.of(503, unavailable(DATABASE)) from None
         sign_ins.settled(who)
-        if self.chat.moderation.ban_of(who.user_id, address) is not None:
-            raise Refused(403, Code.BANNED, "you are banned")
+        ban = self.chat.moderation.ban_of(who.user_id, address)
+        if ban is not None:  # said as an identify's refusal is: why and until when, as fields too
+            raise Refused.of(403, self.chat.moderation.banned_error(ban, None))
         return who.user_id
 
     async def store(self, user_id: int, name: str, data: bytes) -> dict[str, Any]:
@@ -131,11 +138,10 @@ class Uploads:
             raise Refused(413, Code.QUOTA_EXCEEDED, f"your files take {e.used} of your {e.quota} bytes; this one "
                                                     "does not fit: delete messages with files to make room",
                           details={"used": int(e.used), "quota": e.quota}) from None  # PostgreSQL: a Decimal sum
-        except DatabaseUnreachable:
-            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+        except DatabaseUnreachable as e:
+            raise Refused.of(503, refusal_of(e)) from None
         except UserDeleted as e:  # deleted while the file came (chatd.store.living)
-            refused = deleted_refusal(e)
-            raise Refused(410, refused.code, refused.message) from None
+            raise Refused.of(410, refusal_of(e)) from None
         return attachment_ref(row.shown())
 
 
@@ -151,8 +157,7 @@ class _Json:
             self.set_header("Retry-After", str(whole_seconds(error.retry_after)))  # type: ignore[attr-defined]
         if error.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')  # type: ignore[attr-defined]
-        message = displayable(error.message, ERROR_MESSAGE_MAX)
-        self.answer(error.status, {"error": {"code": str(error.code), "message": message, **error.details}})
+        self.answer(error.status, {"error": error_body(error.code, error.message, error.retry_after, error.details)})
 
     def answer(self, status: int, body: dict[str, Any]) -> None:
         if self._finished:  # type: ignore[attr-defined]
@@ -265,7 +270,7 @@ class FileHandler(SecurityHeaders, HeadAsGet, _Json, tornado.web.RequestHandler)
         try:
             row = await self.chat.store.uploads.get(upload_id)
         except DatabaseUnreachable:
-            raise Refused(503, Code.UNAVAILABLE, DATABASE_UNREACHABLE) from None
+            raise Refused.of(503, unavailable(DATABASE)) from None
         thumb = name == "thumb"
         if row is None:
             raise Refused(404, NOT_FOUND, NO_SUCH_FILE)

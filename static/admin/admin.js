@@ -37,11 +37,13 @@ let session = null; // {actor: {kind, id, name, roles}, csrf, expires} while sig
 
 /**
  * An error answer of the admin API: `status` (HTTP), `code` and `message` from its body,
- * `retryAfter` (seconds, from Retry-After; null without one).
+ * `retryAfter` (seconds, from Retry-After; null without one), and the body's other fields, the
+ * refusal's detail that errorText words (docs/protocol.md, "error").
  */
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message, retryAfter = null, fields = {}) {
     super(message);
+    Object.assign(this, fields);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
@@ -86,7 +88,8 @@ export async function api(method, path, body) {
   const error = data?.error ?? { code: 'internal', message: `HTTP ${response.status}` };
   if (response.status === 401 && session) signedOut(t('admin.session_ended'));
   const wait = Number.parseInt(response.headers.get('Retry-After') ?? '', 10);
-  throw new ApiError(response.status, error.code, error.message, Number.isNaN(wait) ? null : wait);
+  const { code, message, ...fields } = error;
+  throw new ApiError(response.status, code, message, Number.isNaN(wait) ? null : wait, fields);
 }
 
 /**
