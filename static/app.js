@@ -105,7 +105,7 @@ const client = new ChatClient(chat, store, outbox, {
     ? { label: t('notice.start_again'), act: startOver }
     : { label: t('notice.reconnect'), act: () => chat.start() }),
   banned: (ban) => { // no button: coming back is not the user's choice
-    app.hidden = true; // nothing of the chat stays on screen (not the rooms it would be joining): only why
+    app.dataset.banned = ''; // nothing of the chat stays on screen (not the rooms it would be joining): only why
     notice.show(bannedText(ban));
   },
   left: (room, reason) => toast(leftText(isolate(room), reason)),

@@ -105,6 +105,7 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
     await in_dialog(mod, "", "spamming links")  # for good
     notice = bob.get_by_test_id("notice")
     await expect(notice).to_contain_text("You are banned from this chat for good. Reason: \u2068spamming links\u2069.")
+    await expect(notice).to_be_visible()
     await expect(bob.get_by_test_id("notice-action")).to_be_hidden()  # nothing to click to come back
     await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     await expect(bob.locator("#retry-now")).to_be_hidden()
@@ -113,7 +114,9 @@ async def test_mute_and_ban_from_the_member_list_and_the_banned_page_stays_away(
                 what="bob's sessions closed")
     await bob.reload()  # coming back on its own: refused again, the page says why
     await expect(bob.get_by_test_id("notice")).to_contain_text("Reason: \u2068spamming links\u2069.")
-    await expect(bob.locator("#app")).to_be_hidden()  # only the notice: no stale room list "Joining…"
+    await expect(bob.get_by_test_id("notice")).to_be_visible()  # only the notice: no stale room list "Joining…"
+    for part in ("#sidebar", "#members-panel", "#composer-form", ".topbar"):
+        await expect(bob.locator(part).first).to_be_hidden()
     await expect(bob.get_by_test_id("conn-state")).to_have_attribute("data-state", "offline")
     page = await server.chat.store.audit.page(None, 10)
     assert [row["action"] for row in reversed(page.rows)] == ["user.mute", "user.ban"]
