@@ -101,11 +101,18 @@ const client = new ChatClient(chat, store, outbox, {
   signedOut: startOver,
   appTokenRefused: (err) => notice.show(appTokenProblem(err)),
   // A deleted account cannot come back: what is offered is a new start, under a new name.
-  kicked: (kick) => notice.show(kickedText(kick), kick.cause === 'account_deleted'
-    ? { label: t('notice.start_again'), act: startOver }
-    : { label: t('notice.reconnect'), act: () => chat.start() }),
+  kicked: (kick) => {
+    if (kick.cause !== 'account_deleted') {
+      notice.show(kickedText(kick), { label: t('notice.reconnect'), act: () => chat.start() });
+      return;
+    }
+    // A deleted account cannot come back: nothing of its chat stays (no box to write in), and what is
+    // offered is a new start under a new name.
+    app.dataset.ended = '';
+    notice.show(kickedText(kick), { label: t('notice.start_again'), act: startOver });
+  },
   banned: (ban) => { // no button: coming back is not the user's choice
-    app.dataset.banned = ''; // nothing of the chat stays on screen (not the rooms it would be joining): only why
+    app.dataset.ended = ''; // nothing of the chat stays on screen (not the rooms it would be joining): only why
     notice.show(bannedText(ban));
   },
   left: (room, reason) => toast(leftText(isolate(room), reason)),

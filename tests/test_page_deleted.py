@@ -66,6 +66,7 @@ async def test_a_user_whose_account_was_deleted_is_offered_to_start_again_not_to
     await expect(alice.locator("#notice-text")).to_contain_text(words["kicked"])
     action = alice.get_by_test_id("notice-action")
     await expect(action).to_have_text(words["start_again"])
+    await expect(alice.get_by_test_id("composer")).to_be_hidden()  # nothing to write to anyone any more
     await action.click()
     await alice.get_by_test_id("name-input").fill("alice2")
     await alice.get_by_test_id("name-submit").click()
@@ -83,6 +84,7 @@ async def test_a_saved_sign_in_of_a_deleted_account_says_so_and_offers_to_start_
     words = WORDS[lang]
     await expect(alice.locator("#notice-text")).to_contain_text(words["kicked"])
     await expect(alice.get_by_test_id("notice-action")).to_have_text(words["start_again"])
+    await expect(alice.get_by_test_id("composer")).to_be_hidden()
     await alice.get_by_test_id("notice-action").click()
     await expect(alice.get_by_test_id("name-input")).to_be_visible()
     assert await alice.evaluate("localStorage.getItem('chatd.token')") is None
