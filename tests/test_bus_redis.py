@@ -6,6 +6,7 @@ hears lost() (chatd.bus.redis, chatd.bus.codec)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -200,3 +201,26 @@ async def test_a_password_redis_refuses_is_said_with_where_it_came_from(redis_se
     assert "the password comes from the file named by bus_password_file, else $CHATD_BUS_PASSWORD, else the URL" \
         in said, said
     assert "wrong" not in said and "the-right-one" not in said
+
+
+async def test_a_password_changed_under_a_running_node_is_said_with_where_it_came_from(redis_server, caplog):
+    """Redis's password changed while the node runs, its connections then dropped: the reconnects are
+    refused, and the log says so (once) with where the node's password comes from, not only that the
+    connection was lost."""
+    admin = redis.Redis.from_url(redis_server.url)
+    await admin.config_set("requirepass", "old-one")
+    await admin.aclose()
+    bus = RedisBus(redis_server.url.replace("redis://", "redis://:old-one@"), new_node_id())
+    await asyncio.wait_for(bus.start(Recorder()), GENEROUS)
+    admin = redis.Redis.from_url(redis_server.url.replace("redis://", "redis://:old-one@"))
+    await admin.config_set("requirepass", "new-one")
+    with caplog.at_level(logging.WARNING, "chatd.bus"):
+        await admin.client_kill_filter(_type="pubsub")
+        await admin.client_kill_filter(_type="normal", skipme=True)
+        await until(lambda: "refuses this node's password" in caplog.text, what="the refusal logged")
+    await admin.aclose()
+    await bus.close()
+    said = caplog.text
+    assert "the password comes from the file named by bus_password_file, else $CHATD_BUS_PASSWORD, else the URL" \
+        in said, said
+    assert said.count("refuses this node's password") == 1 and "old-one" not in said and "new-one" not in said

@@ -126,6 +126,7 @@ class RedisBus:
         self._connections: dict[str, AbstractConnection] = {}  # role → its connection now
         self._bad_items = 0  # items received that this node cannot read
         self._down: set[str] = set()  # the roles whose connection is being re-made
+        self._refused = False  # Redis refused this node's password since a connection was lost (logged once)
         self._membership: Membership | None = None  # what this node must share with the cluster (None: unchecked)
         self._epoch = b""  # this node's database epoch: items of another are not applied
         self._foreign: set[bytes] = set()  # the other epochs heard on the bus (each logged once)
@@ -243,9 +244,15 @@ class RedisBus:
                 connection = await self._connect(role[:3])
                 if subscribe:
                     await self._subscribe(connection)
-            except (RedisError, OSError):
+            except (RedisError, OSError) as e:
+                if not self._refused and refused_password(e):  # its password changed under it: no retry will do
+                    self._refused = True
+                    log.error("bus: Redis at %s refuses this node's password (%s)%s; the node keeps trying, "
+                              "with the password it started with: restart it once the password is right",
+                              self._where, e, password_advice("bus_password_file", BUS_PASSWORD_ENV))
                 continue
             log.info("bus: %s connection to %s back after %.1f s", role, self._where, time.monotonic() - lost_at)
+            self._refused = False
             self._down.discard(role)
             if not self._down:
                 self.connected_since = time.time()
