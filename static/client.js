@@ -170,6 +170,7 @@ export class ChatClient {
     if (m.room !== undefined) view = store.roomView(m.room);
     else if (m.to !== undefined && this.attention.keeps(m, news)) view = store.dmViewFor(m);
     if (!view) return;
+    if (live) store.noteServerTime(m.ts);
     const added = store.add(view, [m], { unread: live });
     if (live && added.length) this.ui.arrived(view, m);
   }

@@ -25,6 +25,7 @@ export class MessageChanges {
     store.editDraft = null; // the text typed in the box so far (message-edit.js)
     store.editWindowMs = 0; // welcome's limits.edit_window_seconds (client.js)
     this.closing = new Map(); // message id → the timer that draws it again when its window closes
+    this.closed = new Set(); // ids the server said are past their window (edit_window_passed)
   }
 
   /** What the parts of a message may do (message-item.js ctx.actions). */
@@ -92,8 +93,10 @@ export class MessageChanges {
    * may, the message is drawn again when the window closes, so its Edit and Delete go then.
    */
   mayChange(m) {
-    if (m.deleted || !this.store.isMine(m) || this.store.editWindowMs <= 0) return false;
-    const left = m.ts + this.store.editWindowMs - Date.now();
+    if (m.deleted || !this.store.isMine(m) || this.store.editWindowMs <= 0 || this.closed.has(m.id)) return false;
+    // By the server's clock (the window is the server's), as far as the page knows it: a browser whose
+    // clock is off would offer Edit too long or take it away too soon.
+    const left = m.ts + this.store.editWindowMs - this.store.serverNow();
     if (left > 0) this.redrawWhenClosed(m, left);
     return left > 0;
   }
@@ -103,9 +106,13 @@ export class MessageChanges {
     if (this.closing.has(m.id)) return;
     this.closing.set(m.id, setTimeout(() => {
       this.closing.delete(m.id);
-      const view = this.store.viewOf(m);
-      if (view && view.messages.has(m.id)) this.store.emit('changed', { key: view.key, id: m.id });
+      this.redraw(m);
     }, left + 1));
+  }
+
+  redraw(m) {
+    const view = this.store.viewOf(m);
+    if (view && view.messages.has(m.id)) this.store.emit('changed', { key: view.key, id: m.id });
   }
 
   startEdit(m) {
@@ -129,12 +136,12 @@ export class MessageChanges {
       this.cancelEdit();
       return;
     }
-    if (await this.send({ type: 'edit', id: m.id, text })) this.cancelEdit();
+    if (await this.send({ type: 'edit', id: m.id, text }, m)) this.cancelEdit();
   }
 
   async deleteOwn(m) {
     const yes = await this.confirm.ask({ question: t('message.delete_confirm'), detail: excerpt(m), yes: t('message.delete') });
-    if (yes) this.send({ type: 'delete', id: m.id });
+    if (yes) this.send({ type: 'delete', id: m.id }, m);
   }
 
   /** ↑ in an empty composer: edit the user's last message of the view on screen, if still allowed. */
@@ -152,13 +159,21 @@ export class MessageChanges {
     return false;
   }
 
-  /** Send a change; → whether the server carried it out (a refusal is shown as a toast). */
-  async send(frame) {
+  /**
+   * Send a change to message `m` (if of the user's own); → whether the server carried it out (a
+   * refusal is shown as a toast). Told the window has passed, the page stops offering the change.
+   */
+  async send(frame, m = null) {
     try {
       await this.chat.request(frame);
       return true;
     } catch (err) {
       this.toast(err.code === 'disconnected' ? t('message.not_connected') : errorText(err));
+      if (m && err.code === 'edit_window_passed') {
+        this.closed.add(m.id);
+        if (this.store.editing === m.id) this.cancelEdit();
+        else this.redraw(m);
+      }
       return false;
     }
   }

@@ -87,6 +87,7 @@ export class Outbox {
   acked(p, ack) {
     const { store } = this;
     if (!store.pending.has(p.cid)) return;
+    store.noteServerTime(ack.ts);
     // Show the stored message at once, under its real id; the `message` frame
     // that follows carries the same id and is then a no-op.
     const message = { type: 'message', id: ack.id, ts: ack.ts, from: { ...store.me }, text: p.text };

@@ -113,6 +113,7 @@ export class Store extends EventTarget {
     this.pending = new Map();    // cid → unacknowledged say (see outbox.js)
     this.isWatched = (key) => key === this.current; // app.js adds "and the tab is visible"
     this.gone = new Set();       // ids of messages deleted while this page is open
+    this.clockOffsetMs = 0;      // the server's clock minus this browser's, as last seen (noteServerTime)
     this.imageHosts = [];        // welcome's image_hosts: hosts whose linked images are shown (attachments.js)
     this.connected = false;      // signed in on a live connection: who is online is known
   }
@@ -236,6 +237,16 @@ export class Store extends EventTarget {
     this.connected = false; // before 'views': the sidebar drops its online counts
     this.emit('views');
     this.setConnected(false);
+  }
+
+  /** A server timestamp (ms) of something just made there (an ack, a live message): the clocks' difference. */
+  noteServerTime(ts) {
+    if (typeof ts === 'number') this.clockOffsetMs = ts - Date.now();
+  }
+
+  /** Now by the server's clock (ms), as far as the page knows it. */
+  serverNow() {
+    return Date.now() + this.clockOffsetMs;
   }
 
   // Messages

@@ -6,9 +6,12 @@ other page."""
 from __future__ import annotations
 
 import re
+import time
 
+import pytest
 from playwright.async_api import expect
 
+from tests.conftest import until
 from tests.test_page import messages, open_tab, send
 
 
@@ -133,11 +136,13 @@ async def test_changes_made_while_a_page_was_offline_reach_it_on_resume(browser,
     assert not bob.js_errors
 
 
-async def test_edit_and_delete_go_from_own_messages_when_the_edit_window_closes(browser, page_url):
+@pytest.mark.parametrize("skew_minutes", [0, -10, 10])
+async def test_edit_and_delete_go_from_own_messages_when_the_edit_window_closes(browser, page_url, skew_minutes):
     """The server refuses an edit or deletion after messages.edit_window_seconds (3600 by default):
-    the page stops offering them then, without a reload. The page's clock is Playwright's."""
+    the page stops offering them then, without a reload, by the server's clock even when the
+    browser's is off (here by ``skew_minutes``). The page's clock is Playwright's."""
     page = await (await browser.new_context()).new_page()
-    await page.clock.install()
+    await page.clock.install(time=time.time() + skew_minutes * 60)
     await page.goto(page_url)
     await page.get_by_test_id("name-input").fill("alice")
     await page.get_by_test_id("name-submit").click()
@@ -154,3 +159,29 @@ async def test_edit_and_delete_go_from_own_messages_when_the_edit_window_closes(
     await expect(mine.get_by_test_id("edit-message")).to_have_count(0)
     await expect(mine.get_by_test_id("delete-own")).to_have_count(0)
     await expect(mine.get_by_test_id("reply-message")).to_be_visible()  # what stays open to everyone stays
+
+
+@pytest.mark.parametrize("config_overrides", [{"messages": {"edit_window_seconds": 1}}])
+async def test_an_edit_refused_for_the_window_closes_the_box_and_takes_edit_away(browser, page_url):
+    """A browser 10 minutes slow that has seen no ack since a reload (so does not know the server's
+    clock) still offers Edit after the window (1 s here): the server's refusal closes the edit box and
+    takes Edit and Delete away from that message."""
+    page = await (await browser.new_context()).new_page()
+    await page.clock.install(time=time.time() - 600)
+    await page.goto(page_url)
+    await page.get_by_test_id("name-input").fill("alice")
+    await page.get_by_test_id("name-submit").click()
+    sent_at = time.time()
+    await send(page, "too late to fix")
+    mine = messages(page).filter(has_text="too late to fix")
+    await expect(mine).to_have_attribute("data-id", re.compile(r"^\d+$"))
+    await page.reload()
+    await expect(page.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
+    await until(lambda: time.time() > sent_at + 1.5, what="the server's edit window over")  # its clock, not the page's
+    await mine.get_by_test_id("edit-message").click()
+    await page.get_by_test_id("edit-box").fill("too late to fix!")
+    await page.get_by_test_id("edit-box").press("Enter")
+    await expect(page.locator("#toasts")).to_contain_text("edited or deleted for 1 second after they are sent")
+    await expect(page.get_by_test_id("edit-box")).to_have_count(0)
+    await expect(mine.get_by_test_id("edit-message")).to_have_count(0)
+    await expect(mine.get_by_test_id("delete-own")).to_have_count(0)
