@@ -163,6 +163,8 @@ const BUILDERS = {
   },
   unavailable: (err) => known(`refusal.unavailable_${err.cause}`, err.cause),
   bad_attachment: (err) => known(`refusal.attachment_${err.cause}`, err.cause, { limit: formatNumber(err.limit ?? 0) }),
+  // The id asked for, as the person gave it (a link, an address): said back, so they see which one.
+  no_such_user: (err) => (Number.isInteger(err.user) ? t('refusal.no_such_user', { id: String(err.user) }) : null),
 };
 
 // The words of `key` (with `vars`), chosen by `value`, a field of a closed set; null when the field
