@@ -74,7 +74,7 @@ from chatd.protocol import (
     check_text,
     encode_ack,
     encode_message,
-    error_frame,
+    refusal_frame,
 )
 from chatd.replies import (
     Connection,
@@ -356,7 +356,7 @@ class Chat:
             log.error("storing a message failed: %r", error)
             refusal = unavailable(NOT_STORED, cid)
         if not conn.closed:
-            conn.send(error_frame(refusal.code, refusal.message, refusal.cid, details=refusal.details))
+            conn.send(refusal_frame(refusal))
 
     async def _history(self, conn: Connection, req: Request) -> None:
         f = req.fields
@@ -381,12 +381,9 @@ class Chat:
             target = {"private": True}
         else:
             other = f["with"]
-            found = None if other in self.hub.users else await self.store.user_kind(other)
-            if other not in self.hub.users and found is None:
-                raise no_such_user(other, req.cid)
+            account = await self.account_of(other, req.cid)
             channel = functools.partial(self.store.conversation_history, me, other)
-            # A deleted account keeps its id and its conversations, but nothing reaches it: the page says so.
-            target = {"with": other, **({"account_deleted": True} if found and found[1] == DELETED else {})}
+            target = {"with": other, **account}
         head = {"type": "history", **target, **({"reset": True} if reset else {})}
         if around is None:
             answer_page(conn, req, head, await channel(**bounds), h.page_bytes)
@@ -396,6 +393,18 @@ class Chat:
         older = await channel(before=up_to, after=None, limit=(limit + 1) // 2, max_chars=h.page_bytes)
         newer = await channel(before=None, after=around, limit=max(1, limit // 2), max_chars=h.page_bytes)
         answer_around(conn, req, {**head, "around": around}, older, newer, h.page_bytes)
+
+
+    async def account_of(self, user_id: int, cid: str | None = None) -> dict[str, bool]:
+        """What a conversation's history says of the other user's account (docs/protocol.md,
+        "history"): ``{"account_deleted": True}`` for a deleted one (it keeps its id and its
+        conversations, but nothing reaches it), else {}; ``no_such_user`` when there is no such user."""
+        if user_id in self.hub.users:
+            return {}
+        found = await self.store.user_kind(user_id)
+        if found is None:
+            raise no_such_user(user_id, cid)
+        return {"account_deleted": True} if found[1] == DELETED else {}
 
 
 def _shared_redis(config: Config) -> SharedRedis | None:

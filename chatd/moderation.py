@@ -60,7 +60,7 @@ from chatd.protocol import (
     banned_frame,
     deleted_frame,
     deleted_user,
-    error_frame,
+    refusal_frame,
 )
 from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of
 from chatd.session import Room, Session
@@ -148,7 +148,7 @@ class Moderation:
         stops reading once its identify is refused."""
         session.send(wire(banned_frame(ban.reason, ban.until)))
         if refusal is not None:
-            session.send(wire(error_frame(refusal.code, refusal.message, refusal.cid, details=refusal.details)))
+            session.send(wire(refusal_frame(refusal)))
         if session.close is not None:
             session.close(CloseCode.BANNED, ban.reason or "banned")
 

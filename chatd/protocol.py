@@ -758,3 +758,8 @@ def error_frame(code: Code, message: str, cid: str | None = None, retry_after: f
     if isinstance(cid, str) and surrogate_at(cid) is None:
         frame["cid"] = cid
     return frame
+
+
+def refusal_frame(refusal: ProtocolError) -> dict[str, Any]:
+    """The ``error`` frame of a refusal: its code, message, cid, wait and fields (``error_frame``)."""
+    return error_frame(refusal.code, refusal.message, refusal.cid, refusal.retry_after, refusal.details)

@@ -13,9 +13,8 @@ from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import MESSAGE_ID, ROOM, Field, Schema, integer
 from chatd.api.messages import MESSAGE
 from chatd.api.people import URL_USER, resolve
-from chatd.client_refusals import BOUND_KEY, forbidden, no_such_user
+from chatd.client_refusals import BOUND_KEY, forbidden
 from chatd.paging import message_page
-from chatd.store.living import DELETED
 
 PAGE_FIELDS = {
     "before": Field(MESSAGE_ID, doc="the latest messages below this id", where="query"),
@@ -45,14 +44,8 @@ async def conversation_history(call: Call) -> Reply:
     if call.key.user_id not in (None, a, b):
         raise ApiError.of(forbidden(BOUND_KEY, f"this API key acts as user {call.key.user_id} only: it reads its "
                                                "own conversations", user=call.key.user_id))
-    kinds = {}
-    for user_id in (a, b):
-        found = None if user_id in chat.hub.users else await chat.store.user_kind(user_id)
-        if user_id not in chat.hub.users and found is None:
-            raise ApiError.of(no_such_user(user_id))
-        kinds[user_id] = found and found[1]
-    # As the WebSocket's history says it (docs/protocol.md, "history"): the other user's account is gone.
-    head = {"id": a, "with": b, **({"account_deleted": True} if kinds[b] == DELETED else {})}
+    await chat.account_of(a)  # both exist (ProtocolErrors become the API's: Api.call)
+    head = {"id": a, "with": b, **await chat.account_of(b)}  # as the WebSocket's history says it
     return _reply(call, head, await chat.store.conversation_history(a, b, **_bounds(call)))
 
 

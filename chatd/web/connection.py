@@ -53,7 +53,7 @@ from chatd import metrics
 from chatd.chat import Chat
 from chatd.client_refusals import refusal_of
 from chatd.paging import REQUEST_HIGH_WATER_SHARE, SEND_BUFFER_SHARE
-from chatd.protocol import LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse
+from chatd.protocol import LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse, refusal_frame
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
 from chatd.web.outbox import Outbox
@@ -261,7 +261,7 @@ class ChatConnection(asyncio.BufferedProtocol):
         itself: ``error_frame`` builds a frame that always encodes."""
         refusal = refusal_of(error, getattr(req, "cid", None))
         if refusal is not None:
-            frame_ = error_frame(refusal.code, refusal.message, refusal.cid, refusal.retry_after, refusal.details)
+            frame_ = refusal_frame(refusal)
         else:
             log.error("request failed on %s", self.session.id, exc_info=error)
             frame_ = error_frame(Code.INTERNAL, "internal error; the request was not carried out",
