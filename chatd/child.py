@@ -82,7 +82,8 @@ class Child:
         answer = self._pending[key] = asyncio.get_running_loop().create_future()
         self.link.send({"id": key, "command": command, **args})
         try:
-            return await asyncio.wait_for(answer, timeout)
+            async with asyncio.timeout(timeout):
+                return await answer
         finally:
             self._pending.pop(key, None)
 

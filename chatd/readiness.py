@@ -49,7 +49,8 @@ class Readiness:
         if self._probe is None or self._probe.done():
             self._probe = self.chat.store.writer.run(self._write)
         try:
-            await asyncio.wait_for(asyncio.shield(self._probe), READY_SECONDS)
+            async with asyncio.timeout(READY_SECONDS):
+                await asyncio.shield(self._probe)
         except TimeoutError:
             return f"a write did not complete within {READY_SECONDS:g} s"
         except DatabaseUnreachable as e:

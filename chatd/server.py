@@ -511,7 +511,8 @@ class Server:
             sock.abort()  # clients that never answered the close
         if self.http:
             try:
-                await asyncio.wait_for(self.http.close_all_connections(), max(0.1, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    await self.http.close_all_connections()
             except TimeoutError:
                 log.warning("some HTTP connections did not close in time")
         await self._close_bus(deadline)
@@ -531,7 +532,4 @@ class Server:
             await self.chat.feed.close()
             if self.chat.shared is not None:
                 await self.chat.shared.close()
-        try:
-            await asyncio.wait_for(self.bus.close(), max(0.1, deadline - time.monotonic()))
-        except TimeoutError:
-            log.warning("the bus did not close in time")
+        await self.bus.close(max(0.1, deadline - time.monotonic()))

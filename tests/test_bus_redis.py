@@ -224,3 +224,38 @@ async def test_a_password_changed_under_a_running_node_is_said_with_where_it_cam
     assert "the password comes from the file named by bus_password_file, else $CHATD_BUS_PASSWORD, else the URL" \
         in said, said
     assert said.count("refuses this node's password") == 1 and "old-one" not in said and "new-one" not in said
+
+
+async def test_a_close_cut_short_still_closes_every_connection_to_redis(redis_server):
+    """A stop out of time cancels the bus's close while items still wait for Redis (paused here): the
+    node's connections are closed all the same, not left open in a process that goes on (a restart in
+    place, an embedding program)."""
+    bus = RedisBus(redis_server.url, new_node_id())
+    await asyncio.wait_for(bus.start(Recorder()), GENEROUS)
+    admin = redis.Redis.from_url(redis_server.url)
+    await admin.execute_command("CLIENT", "PAUSE", int(GENEROUS * 1000), "WRITE")  # PUBLISH waits
+    bus.publish(item(1))
+    connections = list(bus._connections.values())
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(bus.close(), redis_bus.CLOSE_FLUSH / 10)
+    await admin.execute_command("CLIENT", "UNPAUSE")
+    await admin.aclose()
+    assert connections and not [c for c in connections if c.is_connected]
+
+
+async def test_a_cancel_that_lands_as_redis_answers_is_not_lost():
+    """close() cancels the probe while Redis's answer to it is arriving: the probe must end, not
+    take the answer and go on probing for ever (asyncio.wait_for on Python 3.11, gh-86296)."""
+
+    class Answering:
+        """A connection whose reply arrives in the same loop pass as a cancel of its reader."""
+
+        async def read_response(self) -> bytes:
+            reader.cancel()
+            return b"OK"
+
+    reader = asyncio.current_task()
+    with pytest.raises(asyncio.CancelledError):
+        await RedisBus._answer(Answering())
+        await asyncio.sleep(0)  # the probe's next wait: the cancel must still be there
+    reader.uncancel()

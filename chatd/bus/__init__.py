@@ -111,4 +111,5 @@ class Bus(Protocol):
 
     def publish(self, item: Delivery | Notice) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, flush: float) -> None:
+        """Send what is queued for the other nodes, for at most ``flush`` seconds, and leave."""

@@ -29,5 +29,5 @@ class LocalBus:
         else:
             self._receiver.notice(item._replace(origin=self.node))
 
-    async def close(self) -> None:
+    async def close(self, flush: float = 0.0) -> None:
         self._receiver = None

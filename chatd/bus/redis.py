@@ -197,18 +197,23 @@ class RedisBus:
         self._empty.clear()
         self._queued.set()
 
-    async def close(self) -> None:
-        """Send what is queued (for at most CLOSE_FLUSH seconds), then disconnect."""
+    async def close(self, flush: float = CLOSE_FLUSH) -> None:
+        """Send what is queued (for at most ``flush`` seconds, CLOSE_FLUSH at most), then
+        disconnect. The connections are closed however the wait ends, also when the caller
+        cancels it (a stop out of time): the process may go on without this node."""
         try:
-            await asyncio.wait_for(self._empty.wait(), CLOSE_FLUSH)
+            async with asyncio.timeout(min(flush, CLOSE_FLUSH)):
+                await self._empty.wait()
         except TimeoutError:
             log.warning("bus: %d items not sent to Redis at close; the other nodes read them from the store at "
                         "the next message of their channel", len(self._outbox))
-        self._receiver = None
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._disconnect()
+        finally:
+            self._receiver = None
+            for task in self._tasks:
+                task.cancel()
+            if self._tasks:  # bounded: a task that outlived its cancel must not hold the stop
+                await asyncio.wait(self._tasks, timeout=CLOSE_FLUSH)
+            await self._disconnect()
 
     # Connections
 
@@ -221,8 +226,7 @@ class RedisBus:
     async def _disconnect(self) -> None:
         # Taken first: a connection made or dropped while one of these awaits changes the dict.
         connections, self._connections = list(self._connections.values()), {}
-        for connection in connections:
-            await connection.disconnect()
+        await asyncio.gather(*(connection.disconnect() for connection in connections), return_exceptions=True)
 
     async def _subscribe(self, connection: AbstractConnection) -> None:
         await connection.send_command("SUBSCRIBE", self.channel)
@@ -408,7 +412,10 @@ class RedisBus:
         """The next reply on ``connection`` (None is a reply here: a nil). Not read_response's own
         timeout: it answers None then too, and leaves the late reply to be read as the next one's."""
         try:
-            return await asyncio.wait_for(connection.read_response(), REPLY_SECONDS)
+            # Not wait_for: on Python 3.11 it returns the result and drops a cancel that lands as the
+            # reply comes (gh-86296), and the probe, cancelled by close(), then went on for ever.
+            async with asyncio.timeout(REPLY_SECONDS):
+                return await connection.read_response()
         except TimeoutError:
             await connection.disconnect()
             raise TimeoutError(f"no answer from Redis within {REPLY_SECONDS:g} s") from None

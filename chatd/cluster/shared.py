@@ -100,5 +100,6 @@ class SharedRedis:
         """Disconnect, once the calls under way are over (at most CLOSE_WAIT seconds)."""
         self._closing = True
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), CLOSE_WAIT)
+            async with asyncio.timeout(CLOSE_WAIT):
+                await self._idle.wait()
         await self.redis.aclose()

@@ -61,7 +61,8 @@ class Outage:
         if self._back is None:
             self._back = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._back), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._back)
         except TimeoutError:
             return False
         return True
