@@ -75,5 +75,5 @@ class NetBus:
         """As after a broken connection: the receiver may have missed items."""
         self.receiver.lost()
 
-    async def close(self) -> None:
+    async def close(self, flush: float = 0.0) -> None:
         self.receiver = None
