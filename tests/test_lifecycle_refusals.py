@@ -116,12 +116,18 @@ def test_starts_refused_by_the_server_of_their_database_all_name_it_and_make_not
 
 
 def test_a_start_of_a_running_config_touches_nothing(chatd_daemon: Chatd):
+    """The server itself may write meanwhile (its traffic row, at each new minute): its WAL may only
+    have grown by frames added at its end; every other file is as it was (the log is the server's,
+    and ``-shm`` is the WAL's index)."""
     d = chatd_daemon
-    found = snapshot(d.dir, "chatd.log")
+    found = snapshot(d.dir, "chatd.log", "chatd.db-shm")
+    wal = found.pop("chatd.db-wal")
     for args in (("-d",), ()):
         result = d.cli("start", *args)
         assert result.returncode == ExitStatus.ALREADY_RUNNING and f"already running (pid {d.pid})" in result.stderr
-        assert snapshot(d.dir, "chatd.log") == found
+        now = snapshot(d.dir, "chatd.log", "chatd.db-shm")
+        assert now.pop("chatd.db-wal").startswith(wal), "the WAL was changed, not only added to"
+        assert now == found
 
 
 @pytest.mark.parametrize("database", ["made by the start", "there before", "never served"])
