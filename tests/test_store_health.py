@@ -13,11 +13,13 @@ import urllib.request
 from typing import Any
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from chatd.protocol import DATABASE_UNREACHABLE
 from chatd.server import Server
 from chatd.store import open_store
 from chatd.store.health import cannot_open
+from tests.apiclient import api_call, api_key
 from tests.conftest import until
 from tests.ops_fixtures import Chatd
 from tests.services import free_port
@@ -159,3 +161,24 @@ def test_migrate_store_refuses_another_scheme_at_once_and_names_an_unreachable_t
     open_store(str(chatd_install.dir / "chatd.db"), shared=False, synchronous="normal", batch_max=1).ensure_schema()
     code, _, err = chatd_install.run("migrate-store", url)  # (a database to copy: the target is the problem)
     assert code != 0 and f"cannot open the database at {url} (the migrate-store target)" in err, err
+
+
+async def test_while_postgres_is_down_every_api_refusal_says_when_to_send_again(server, user, own_postgres):
+    """docs/api.md, "Errors": every 503 ``unavailable`` carries Retry-After, whichever operation met
+    the outage (a write, a read, the key's own check), not only POST /messages."""
+    alice = await user("alice", "lobby")
+    key = api_key(server, "read", "publish", "manage")
+    await asyncio.to_thread(own_postgres.stop)
+    calls = [("POST", "/messages", {"room": "lobby", "text": "lost?"}), ("POST", "/rooms", {"name": "new-room"}),
+             ("GET", "/rooms/lobby/history", None), ("GET", "/rooms", None),
+             ("GET", f"/users/{alice.welcome['user']['id']}/history?with=1", None),
+             ("POST", "/events", {"user_id": alice.welcome["user"]["id"], "event": "ping", "data": {}})]
+    for method, path, body in calls:
+        status, answer, headers = await api_call(server, method, path, body, key=key)
+        assert status == 503 and answer["error"]["code"] == "unavailable", (path, status, answer)
+        assert int(headers["Retry-After"]) >= 1, (path, headers)
+    upload = HTTPRequest(f"http://127.0.0.1:{server.port}/upload?name=a.txt", method="POST", body=b"hello",
+                         headers={"Authorization": f"Bearer {alice.welcome['token']}"})
+    answer = await AsyncHTTPClient().fetch(upload, raise_error=False)
+    assert answer.code == 503 and json.loads(answer.body)["error"]["code"] == "unavailable", answer.body
+    assert int(answer.headers["Retry-After"]) >= 1, answer.headers

@@ -45,6 +45,7 @@ from chatd.admin.logins import Logins
 from chatd.admin.sessions import COOKIE, Found, Sessions
 from chatd.audit import ADMIN, Actor
 from chatd.client_refusals import DATABASE, ROLE, forbidden, unavailable
+from chatd.durations import http_retry, whole_seconds
 from chatd.origins import origin_allowed
 from chatd.protocol import ProtocolError, error_body
 from chatd.store import DatabaseUnreachable
@@ -88,7 +89,7 @@ class AdminError(tornado.web.HTTPError):
         super().__init__(status, reason=None)
         self.code = code
         self.message = message
-        self.retry_after = retry_after
+        self.retry_after = http_retry(status, retry_after)
         self.details = details
 
     @classmethod
@@ -158,7 +159,7 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
             status_code, body = error.status_code, error_body(error.code, error.message, error.retry_after,
                                                               error.details, MESSAGE_MAX)
             if error.retry_after is not None:
-                self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))
+                self.set_header("Retry-After", str(whole_seconds(error.retry_after)))
         else:
             body = error_body(STATUS_CODES.get(status_code, "internal"), self._reason, message_max=MESSAGE_MAX)
         self.set_status(status_code)

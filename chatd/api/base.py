@@ -42,6 +42,7 @@ from chatd import metrics
 from chatd.api.fields import Invalid, Schema
 from chatd.auth.apikeys import API_OFF, ApiKeys, ApiOff, Key, KeyRefused
 from chatd.client_refusals import DATABASE, SCOPE, forbidden, unavailable
+from chatd.durations import http_retry, whole_seconds
 from chatd.protocol import Code, ProtocolError, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
@@ -83,7 +84,7 @@ class ApiError(Exception):
         self.code = code
         self.status = STATUS[code]
         self.message = message
-        self.retry_after = retry_after
+        self.retry_after = http_retry(self.status, retry_after)
         self.details = details
 
     @classmethod
@@ -398,7 +399,7 @@ class OperationHandler(EarlyRefusals, ApiHandler):
             metrics.rate_limited("api")
         self._allow(error.status)
         if error.retry_after is not None:
-            self.set_header("Retry-After", str(max(1, round(error.retry_after + 0.5))))
+            self.set_header("Retry-After", str(whole_seconds(error.retry_after)))
         if error.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')
         self.answer(error.status, error.body())

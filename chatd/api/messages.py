@@ -22,12 +22,11 @@ from chatd.api.fields import ROOM, TEXT, Field, Schema
 from chatd.api.people import named, resolve, twins
 from chatd.chat import Chat
 from chatd.client_refusals import BOUND_KEY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
-from chatd.protocol import Code, deleted_user, message_frame
+from chatd.protocol import deleted_user, message_frame
 from chatd.store import Draft, Once, ReusedKey, Stored, now_ms
 from chatd.store.userdata import DELETED
 
 log = logging.getLogger("chatd.api")
-UNAVAILABLE_RETRY = 1  # seconds a client waits to send again when the store failed (Retry-After)
 
 HOUR_MS = 3_600_000
 USER_REF = {"type": "object", "required": ["id", "name"],
@@ -105,8 +104,6 @@ def _refusal(error: BaseException) -> ApiError:
     if refusal is None:
         log.error("storing a message from the API failed: %r", error)
         refusal = unavailable(NOT_STORED)
-    if refusal.code == Code.UNAVAILABLE:
-        refusal.retry_after = UNAVAILABLE_RETRY
     return ApiError.of(refusal)
 
 

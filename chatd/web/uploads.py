@@ -40,7 +40,7 @@ import tornado.web
 from chatd.auth.bearer import credentials
 from chatd.chat import Chat
 from chatd.client_refusals import DATABASE, refusal_of, unavailable
-from chatd.durations import duration_text, whole_seconds
+from chatd.durations import duration_text, http_retry, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
 from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, error_body
@@ -70,7 +70,8 @@ class Refused(tornado.web.HTTPError):
     def __init__(self, status: int, code: str, message: str, retry_after: float | None = None,
                  details: dict[str, Any] | None = None):
         super().__init__(status)
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+        self.status, self.code, self.message = status, code, message
+        self.retry_after = http_retry(status, retry_after)
         self.details = details or {}  # the message's detail as fields (docs/protocol.md, "error")
 
     @classmethod
