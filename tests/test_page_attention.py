@@ -203,6 +203,9 @@ async def test_what_the_user_sends_while_scrolled_up_comes_into_view_and_is_neve
     # docs/protocol.md "Read state"); bob's is.
     phone = await same_user_elsewhere(browser, page_url, alice, "#/r/lobby", **PHONE)
     await send(phone, "from my phone")
+    sent = messages(phone).last
+    await expect(sent).to_contain_text("from my phone")
+    await expect(sent).to_have_attribute("data-id", re.compile(r"^\d+$"))  # acknowledged: stored
     await expect(messages(alice).last).to_contain_text("from my phone")
     await bob.say("lobby", "from bob")
     await expect(messages(alice).last).to_contain_text("from bob")
