@@ -18,10 +18,11 @@
 // the page writes it on the entries it pushes, and on those a user's typed or pasted address makes
 // (a hashchange onto an entry with no state yet), from the entry it was on before (`this.shown`).
 
+import { errorText } from './refusals.js';
 import { dmKey } from './store.js';
 
 const ROOM = /^#\/r\/([^/]+)(?:\/m\/(\d+))?$/;
-const DM = /^#\/u\/(\d+)(?:\+(\d+))?(?:\/m\/(\d+))?$/;
+const DM = /^#\/u\/(\d{1,15})(?:\+(\d{1,15}))?(?:\/m\/(\d+))?$/; // ids up to 15 digits: safe in a Number
 
 /** The fragment naming a view ({kind: 'room', name} | {kind: 'dm', peer: {id}}), message `id` in it if given. */
 export function viewHash(view, id = null) {
@@ -142,9 +143,16 @@ export class Links {
     if (depth > 0) {
       window.history.go(-depth); // its hashchange opens it, at its latest
     } else {
-      window.history.replaceState(window.history.state, '', viewHash(view));
-      this.shown = { hash: window.location.hash, state: window.history.state };
+      this.replaceWithCurrent();
     }
+  }
+
+  /** The address names the view on screen again, in place of the entry shown (one that named nothing there). */
+  replaceWithCurrent() {
+    const view = this.store.currentView();
+    if (!view) return;
+    window.history.replaceState(window.history.state, '', viewHash(view));
+    this.shown = { hash: window.location.hash, state: window.history.state };
   }
 
   /** A new history entry at `hash` (see the top of this file). */
@@ -171,6 +179,11 @@ export class Links {
     const meId = store.me ? store.me.id : null;
     const [other, ...more] = link.userIds.filter((id) => id !== meId);
     if (other === undefined || more.length > 0) return; // oneself, or a conversation of two others
+    if (other < 1) { // no user's id (they start at 1): said as the server says it of a missing user
+      client.ui.toast(errorText({ code: 'no_such_user', user: other }));
+      this.replaceWithCurrent();
+      return;
+    }
     const known = store.views.get(dmKey(other));
     const peer = known ? known.peer : store.userRef(other);
     if (link.id !== null) {

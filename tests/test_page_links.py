@@ -79,6 +79,17 @@ async def test_a_link_to_someone_or_something_not_there_says_so_and_opens_nothin
     await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
     await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
     await expect(alice.locator("#conversation-list li")).to_have_count(0)
+    # 0 is no user's id (they start at 1): said the same way, not a conversation with "#0".
+    await alice.goto(f"{page_url}#/u/0")
+    await expect(alice.locator("#toasts")).to_contain_text("There is no user 0.")
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    await expect(alice.locator("#conversation-list li")).to_have_count(0)
+    await alice.evaluate("history.replaceState(null, '', '#/u/0')")
+    await alice.reload()  # opened at that address
+    await expect(alice.locator("#toasts")).to_contain_text("There is no user 0.")
+    await expect(alice.get_by_test_id("room-title")).to_contain_text("lobby")
+    await expect(alice).to_have_url(re.compile(r"#/r/lobby$"))
+    await expect(alice.locator("#conversation-list li")).to_have_count(0)
 
     # Someone who exists but whose name the page has not seen yet: their tag, once, until a message names them.
     await alice.goto(f"{page_url}#/u/{carol.welcome['user']['id']}")
