@@ -365,8 +365,9 @@ def _bus(bus: dict[str, Any] | None) -> str:
         return "in-process (one node, no cluster)"
     if bus["connected"]:
         return f"{bus['url']}: connected"
-    return (f"{bus['url']}: NOT connected (reconnecting; the other nodes do not hear this one meanwhile, "
-            "and /readyz answers 503)")
+    cause = (bus.get("cause") or "").rstrip(".")  # (a server older than the key has none)
+    return (f"{bus['url']}: NOT connected ({f'{cause}; ' if cause else ''}reconnecting; the other nodes do not "
+            "hear this one meanwhile, and /readyz answers 503)")
 
 
 def _webhooks(figures: dict[str, int]) -> str:

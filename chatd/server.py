@@ -397,10 +397,13 @@ class Server:
 
     def bus_state(self) -> dict[str, Any] | None:
         """The bus for `chatd status`: None in one process (in-process bus), else ``{"url": where
-        (no password), "connected": whether items reach the other nodes now}`` — /readyz's test."""
+        (no password), "connected": whether items reach the other nodes now — /readyz's test,
+        "cause": why not, as the last attempt to connect failed (None when connected)}``."""
         if not self.config.bus:
             return None
-        return {"url": redacted(bus_url(self.config)), "connected": self.bus.connected}
+        connected = self.bus.connected
+        return {"url": redacted(bus_url(self.config)), "connected": connected,
+                "cause": None if connected else self.bus.cause}
 
     async def _database_figures(self) -> tuple[dict[str, Any], str | None]:
         """(the store's stats, None), or (None figures, why there are none)."""

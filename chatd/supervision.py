@@ -62,7 +62,9 @@ def combine(own: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any
         if a.get("users_online_cluster") is not None:  # each worker knows the whole cluster: the most any knows
             total["users_online_cluster"] = max(total["users_online_cluster"] or 0, a["users_online_cluster"])
         if a.get("bus"):  # the workers' one bus: connected while every worker's connection is
-            total["bus"] = {**a["bus"], "connected": a["bus"]["connected"] and (total["bus"] or a["bus"])["connected"]}
+            seen = total["bus"] or a["bus"]
+            total["bus"] = {**a["bus"], "connected": a["bus"]["connected"] and seen["connected"],
+                            "cause": seen.get("cause") or a["bus"].get("cause")}
     total["users_online"] = len(users)
     total["messages_per_second"] = round(total["messages_per_second"], 3)
     return total

@@ -38,6 +38,7 @@ class BusNet:
 
 class NetBus:
     connected = True
+    cause = None
 
     def __init__(self, net: BusNet, node: str):
         self.net = net

@@ -25,13 +25,15 @@ def test_status_shows_the_bus_and_that_redis_is_down(chatd_install: Chatd, redis
     chatd_install.write_config()
     started = chatd_install.start()
     assert started.returncode == 0, started.stderr
-    assert chatd_install.status()["bus"] == {"url": redis_server.url, "connected": True}
+    assert chatd_install.status()["bus"] == {"url": redis_server.url, "connected": True, "cause": None}
     assert bus_row(chatd_install) == f"bus           {redis_server.url}: connected"
     redis_server.stop()
-    wait_for(lambda: not chatd_install.status()["bus"]["connected"], what="the bus seen down")
-    assert "NOT connected" in bus_row(chatd_install)
+    wait_for(lambda: "refused" in (chatd_install.status()["bus"]["cause"] or ""), what="the bus seen down, and why")
+    row = bus_row(chatd_install)
+    assert row.startswith(f"bus           {redis_server.url}: NOT connected (") and "Connection refused" in row, row
     redis_server.start()
     wait_for(lambda: chatd_install.status()["bus"]["connected"], what="the bus seen back")
+    assert chatd_install.status()["bus"]["cause"] is None
 
 
 def test_status_of_one_process_says_its_bus_is_in_process(chatd_daemon: Chatd):

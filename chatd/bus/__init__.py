@@ -104,6 +104,7 @@ class Receiver(Protocol):
 class Bus(Protocol):
     node: str
     connected: bool  # whether items reach the other nodes now (always, in one process): /readyz
+    cause: str | None  # while not connected: why, as the last attempt to connect failed; else None
 
     async def start(self, receiver: Receiver, membership: Membership | None = None) -> None:
         """Start delivering to ``receiver``; with ``membership``, refuse (ClusterMismatch) to join

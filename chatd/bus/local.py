@@ -13,6 +13,7 @@ from chatd.cluster.membership import Membership
 
 class LocalBus:
     connected = True  # nothing to connect to
+    cause = None
 
     def __init__(self, node: str):
         self.node = node

@@ -117,6 +117,7 @@ class RedisBus:
                                              socket_connect_timeout=CONNECT_SECONDS)
         self.channel = f"chatd:{self._pool.connection_kwargs.get('db', 0)}"
         self._receiver: Receiver | None = None
+        self.cause: str | None = None  # why a connection is down, as its last attempt failed (chatd status)
         self._outbox: collections.deque[Delivery | Notice] = collections.deque()
         self._dropped = 0  # items dropped from a full outbox, not yet told to the other nodes
         self._queued = asyncio.Event()  # the outbox has items
@@ -239,6 +240,7 @@ class RedisBus:
         lost_at = time.monotonic()
         self._down.add(role)
         self.connected_since = None
+        self.cause = (str(error) if error else "") or "no answer from Redis"
         log.warning("bus: lost the %s connection to %s (%s); reconnecting", role, self._where, error or "timeout")
         wait = RECONNECT_FIRST
         while True:
@@ -249,6 +251,7 @@ class RedisBus:
                 if subscribe:
                     await self._subscribe(connection)
             except (RedisError, OSError) as e:
+                self.cause = str(e) or type(e).__name__
                 if not self._refused and refused_password(e):  # its password changed under it: no retry will do
                     self._refused = True
                     log.error("bus: Redis at %s refuses this node's password (%s)%s; the node keeps trying, "
@@ -260,6 +263,7 @@ class RedisBus:
             self._down.discard(role)
             if not self._down:
                 self.connected_since = time.time()
+                self.cause = None
             return connection
 
     # Sending
