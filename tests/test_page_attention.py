@@ -41,10 +41,25 @@ async def create_room(page: Page, name: str) -> None:
     await expect(page.get_by_test_id("room-title")).to_contain_text(name)
 
 
-async def same_user_elsewhere(browser, page_url: str, page: Page, hash_: str, **options) -> Page:
-    """Another device of the user signed in on ``page`` (its resume token), opened at ``hash_``."""
+def record_frames(page: Page, who: str, log: list[str]) -> None:
+    """Every WebSocket frame ``page`` sends and receives from now on, into ``log`` as "who > frame"
+    or "who < frame": a failure that is rare (once in ~70 runs) then says which side lost what."""
+    def socket(ws) -> None:
+        ws.on("framesent", lambda payload: log.append(f"{who} > {str(payload)[:200]}"))
+        ws.on("framereceived", lambda payload: log.append(f"{who} < {str(payload)[:200]}"))
+        ws.on("close", lambda _: log.append(f"{who} closed"))
+
+    page.on("websocket", socket)
+
+
+async def same_user_elsewhere(browser, page_url: str, page: Page, hash_: str, frames: list[str] | None = None,
+                              **options) -> Page:
+    """Another device of the user signed in on ``page`` (its resume token), opened at ``hash_``;
+    its WebSocket frames recorded in ``frames`` if given."""
     token = await page.evaluate("JSON.parse(localStorage.getItem('chatd.token'))")
     other = await (await browser.new_context(**options)).new_page()
+    if frames is not None:
+        record_frames(other, "other device", frames)
     other.js_errors = []
     other.on("pageerror", lambda e: other.js_errors.append(str(e)))
     await other.goto(page_url)
@@ -193,6 +208,8 @@ async def test_what_the_user_sends_while_scrolled_up_comes_into_view_and_is_neve
     bob = await user("bob", "lobby")
     await create_room(alice, "dev")
     await seed(60, "while away", room="lobby")
+    frames: list[str] = []
+    record_frames(alice, "laptop", frames)
     await alice.reload()
     await expect(alice.get_by_test_id("conn-state")).to_have_attribute("data-state", "online")
     await alice.get_by_test_id("room-lobby").click()
@@ -201,12 +218,15 @@ async def test_what_the_user_sends_while_scrolled_up_comes_into_view_and_is_neve
 
     # Written on alice's phone: hers, so not new to her (the sender has read its own messages,
     # docs/protocol.md "Read state"); bob's is.
-    phone = await same_user_elsewhere(browser, page_url, alice, "#/r/lobby", **PHONE)
-    await send(phone, "from my phone")
-    sent = messages(phone).last
-    await expect(sent).to_contain_text("from my phone")
-    await expect(sent).to_have_attribute("data-id", re.compile(r"^\d+$"))  # acknowledged: stored
-    await expect(messages(alice).last).to_contain_text("from my phone")
+    phone = await same_user_elsewhere(browser, page_url, alice, "#/r/lobby", frames, **PHONE)
+    try:
+        await send(phone, "from my phone")
+        sent = messages(phone).last
+        await expect(sent).to_contain_text("from my phone")
+        await expect(sent).to_have_attribute("data-id", re.compile(r"^\d+$"))  # acknowledged: stored
+        await expect(messages(alice).last).to_contain_text("from my phone")
+    except AssertionError as e:
+        raise AssertionError("\n".join([str(e), "frames (the last 60):", *frames[-60:]])) from None
     await bob.say("lobby", "from bob")
     await expect(messages(alice).last).to_contain_text("from bob")
     await expect(jump).to_have_text("1 new message ↓")
