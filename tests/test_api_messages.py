@@ -70,6 +70,25 @@ async def test_an_idempotency_key_sent_twice_is_refused_not_joined(server, user)
     assert await count_messages(server) == 0
 
 
+async def test_an_authorization_sent_twice_is_refused_by_its_name(server, user):
+    """Two Authorization headers (even one key twice) read as one value "Bearer K,Bearer K", which
+    was refused as "not a chatd API key": the refusal names the header sent twice, nothing is
+    stored; the same for POST /upload and its resume token."""
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish")
+    body = json.dumps({"room": "lobby", "text": "x", "as": alice.welcome["user"]["id"]}).encode()
+    for path, bearer in (("/api/v1/messages", key), ("/upload?name=a.txt", alice.welcome["token"])):
+        http = await RawHTTP.open(server.port)
+        http.send(request("POST", path, body, Authorization=f"Bearer {bearer}", Content_Type="application/json")
+                  .replace(b"Host: chatd\r\n", f"Host: chatd\r\nAuthorization: Bearer {bearer}\r\n".encode()))
+        answer = await http.answer()
+        http.close()
+        assert answer.status == 400, (path, answer.status, answer.body)
+        error = json.loads(answer.body)["error"]
+        assert error["code"] == "bad_request" and "the Authorization header is given 2 times" in error["message"]
+    assert await count_messages(server) == 0
+
+
 async def test_concurrent_retries_with_one_key_store_one_message(server, user):
     alice = await user("alice", "lobby")
     key = api_key(server, "publish")

@@ -41,6 +41,7 @@ import tornado.web
 from chatd import metrics
 from chatd.api.fields import Invalid, Schema
 from chatd.auth.apikeys import API_OFF, ApiKeys, ApiOff, Key, KeyRefused
+from chatd.auth.bearer import RepeatedHeader, authorization
 from chatd.client_refusals import DATABASE, SCOPE, forbidden, unavailable
 from chatd.durations import http_retry, whole_seconds
 from chatd.protocol import Code, ProtocolError, error_body
@@ -302,7 +303,11 @@ class OperationHandler(EarlyRefusals, ApiHandler):
             if self.op is None:
                 raise ApiError("method_not_allowed", f"{self.request.method} is not served here; this path takes "
                                                      f"{', '.join(self.operations)}")
-            self.key = await self.api.authenticate(self.request.headers.get("Authorization"), self.op.scope)
+            try:
+                sent = authorization(self.request.headers)
+            except RepeatedHeader as e:
+                raise ApiError("bad_request", str(e)) from None
+            self.key = await self.api.authenticate(sent, self.op.scope)
             length = self.request.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > self._cap():
                 raise self._too_large()

@@ -14,7 +14,23 @@ from __future__ import annotations
 
 import re
 
+from tornado.httputil import HTTPHeaders
+
 _BEARER = re.compile(r"^bearer +(\S(?:.*\S)?) *$", re.IGNORECASE | re.ASCII | re.DOTALL)
+
+
+class RepeatedHeader(ValueError):
+    """More than one ``Authorization`` header: which credentials the client meant is unknowable."""
+
+
+def authorization(headers: HTTPHeaders) -> str | None:
+    """The one ``Authorization`` header's value; None without one. RepeatedHeader when there are
+    several: Tornado's ``get`` joins them with "," into a value that is no credentials at all,
+    refused then as a malformed key or token, which is not what went wrong."""
+    values = headers.get_list("Authorization")
+    if len(values) > 1:
+        raise RepeatedHeader(f"the Authorization header is given {len(values)} times; send it once")
+    return values[0] if values else None
 
 
 def credentials(authorization: str | None) -> str | None:

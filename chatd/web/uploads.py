@@ -37,7 +37,7 @@ from typing import Any
 
 import tornado.web
 
-from chatd.auth.bearer import credentials
+from chatd.auth.bearer import RepeatedHeader, authorization, credentials
 from chatd.chat import Chat
 from chatd.client_refusals import DATABASE, refusal_of, unavailable
 from chatd.durations import duration_text, http_retry, whole_seconds
@@ -221,7 +221,11 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         self.request.connection.set_max_body_size(sys.maxsize)
         if self.request.method != "POST":
             return
-        self.user_id = await self.uploads.user(self.request.headers.get("Authorization"), self.request.remote_ip)
+        try:
+            sent = authorization(self.request.headers)
+        except RepeatedHeader as e:
+            raise Refused(400, BAD_REQUEST, str(e)) from None
+        self.user_id = await self.uploads.user(sent, self.request.remote_ip)
         self.uploads.admit(self.user_id)
         names = self.get_query_arguments("name")  # Refused when one is not UTF-8 (decode_argument)
         if len(names) > 1:
