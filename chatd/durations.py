@@ -15,10 +15,10 @@ that is not zero; smaller units are left out (rounded down). So 3 s is
 from __future__ import annotations
 
 import math
+from http import HTTPStatus
 
 UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
 SHOWN_UNITS = 2  # the largest unit and the one below it: enough to tell, short enough to read
-SERVICE_UNAVAILABLE = 503
 UNAVAILABLE_RETRY = 1.0  # seconds: a store outage or a stop is usually over soon; the client backs off itself
 ROUNDING = 1e-6  # seconds: 1 / (2 / 3600) may come out a hair above 1800; nobody waits a second for that
 
@@ -27,7 +27,7 @@ def http_retry(status: int, retry_after: float | None) -> float | None:
     """The seconds an HTTP refusal with ``status`` asks the client to wait (its Retry-After):
     ``retry_after``, else UNAVAILABLE_RETRY for a 503, which always says when to try again
     (docs/api.md, "Errors"); None: no Retry-After."""
-    if retry_after is None and status == SERVICE_UNAVAILABLE:
+    if retry_after is None and status == HTTPStatus.SERVICE_UNAVAILABLE:
         return UNAVAILABLE_RETRY
     return retry_after
 

@@ -401,9 +401,7 @@ class Server:
         "cause": why not, as the last attempt to connect failed (None when connected)}``."""
         if not self.config.bus:
             return None
-        connected = self.bus.connected
-        return {"url": redacted(bus_url(self.config)), "connected": connected,
-                "cause": None if connected else self.bus.cause}
+        return {"url": redacted(bus_url(self.config)), "connected": self.bus.connected, "cause": self.bus.cause}
 
     async def _database_figures(self) -> tuple[dict[str, Any], str | None]:
         """(the store's stats, None), or (None figures, why there are none)."""
