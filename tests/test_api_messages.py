@@ -89,6 +89,26 @@ async def test_an_authorization_sent_twice_is_refused_by_its_name(server, user):
     assert await count_messages(server) == 0
 
 
+async def test_two_unequal_content_lengths_are_refused_saying_so_and_nothing_is_stored(server, user):
+    """bb19: Tornado refused them with a bare 400, no body, before chatd saw the request. The
+    answer is a 400 saying Tornado's reason (chatd.web.headlimit), with the connection ended."""
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish")
+    body = json.dumps({"room": "lobby", "text": "x", "as": alice.welcome["user"]["id"]}).encode()
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request("POST", "/api/v1/messages", body, Authorization=f"Bearer {key}",
+                          Content_Type="application/json")
+                  .replace(b"Host: chatd\r\n", f"Host: chatd\r\nContent-Length: {len(body) + 1}\r\n".encode()))
+        answer = await http.answer()
+        assert (answer.status, answer.headers["connection"]) == (400, "close")
+        assert b"Multiple unequal Content-Lengths" in answer.body
+        assert await http.ended()
+    finally:
+        http.close()
+    assert await count_messages(server) == 0
+
+
 async def test_concurrent_retries_with_one_key_store_one_message(server, user):
     alice = await user("alice", "lobby")
     key = api_key(server, "publish")

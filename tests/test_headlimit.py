@@ -66,3 +66,42 @@ async def test_a_client_that_never_closes_its_side_is_closed_after_the_linger(se
         await until(lambda: not server.http.arrivals.lingering(), 30, "the socket closed after the linger")
     finally:
         http.close()
+
+
+MALFORMED = {  # a request Tornado refuses before any handler runs → the reason its 400 must say
+    "two Content-Length": ("POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n"
+                           "Content-Length: 3\r\n\r\n{{}}", "Multiple unequal Content-Lengths"),
+    "a request line of two words": ("GET /\r\nHost: {host}\r\n\r\n", "Malformed HTTP request line"),
+    "a field with no colon": ("GET / HTTP/1.1\r\nHost: {host}\r\nno colon here\r\n\r\n", "no colon in header line"),
+    "a Content-Length not a number": ("POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1x\r\n\r\n",
+                                      "Only integer Content-Length is allowed"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+async def test_a_request_tornado_cannot_parse_is_answered_400_saying_why(server, case):
+    # bb19: two Content-Length fields got Tornado's bare 400, no body, then a close with the body unread.
+    request, reason = MALFORMED[case]
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request.format(host=f"127.0.0.1:{server.port}").encode())
+        answer = await http.answer()
+        assert (answer.status, answer.headers["connection"]) == (400, "close")
+        assert answer.body.decode().startswith("the request is not valid HTTP/1.1: ")
+        assert reason.encode() in answer.body
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert await http.ended()
+    finally:
+        http.close()
+    await until(lambda: not server.http.arrivals.lingering(), 30, "the socket closed once the client closed its side")
+    http = await RawHTTP.open(server.port)  # and the server goes on serving
+    try:
+        http.send(b"GET /healthz HTTP/1.1\r\nHost: chatd\r\n\r\n")
+        assert (await http.answer()).status == 200
+    finally:
+        http.close()
+
+
+def test_a_long_reason_is_cut():
+    body = chatd.web.headlimit.answer_400("Invalid header value " + "x" * 5000).split(b"\r\n\r\n", 1)[1]
+    assert len(body) < 300 and body.endswith("…\n".encode())
