@@ -15,7 +15,10 @@ written the answer's headers by the time it decides so, without
   *held* until Tornado has seen the request's end and called the handler's
   method, which gives it; the connection goes on to the next request;
 - a refusal of a request with a body is answered at once, with
-  ``Connection: close``: its body is not read.
+  ``Connection: close``: its body is not read, but drained at the close
+  (``HeadLimitStream.linger``): closing a socket with unread bytes resets
+  it, and a client that writes its whole body before reading (Python's
+  urllib) would lose the answer to the reset.
 
     class Handler(EarlyRefusals, tornado.web.RequestHandler):
         async def prepare(self):
@@ -27,6 +30,8 @@ written the answer's headers by the time it decides so, without
 from __future__ import annotations
 
 from tornado.httputil import HTTPHeaders
+
+from chatd.web.headlimit import HeadLimitStream
 
 
 def has_body(headers: HTTPHeaders) -> bool:
@@ -54,6 +59,9 @@ class EarlyRefusals:
         if has_body(self.request.headers):  # type: ignore[attr-defined]
             self._closes = True
             self.set_header("Connection", "close")  # type: ignore[attr-defined]
+            stream = getattr(self.request.connection, "stream", None)  # type: ignore[attr-defined]
+            if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
+                stream.linger = True
             return True
         self.held = refusal
         return False

@@ -11,7 +11,8 @@ Tornado 6.6 parses the same way (``HTTP1Connection._read_message``,
 ``HTTPHeaders.parse``): the start line ``GET /ws HTTP/1.1`` exactly; header
 lines ``name: value`` ended by CRLF, a token name, a value of visible ASCII
 and spaces (no tab, no byte past 0x7E, no control), no line folding, each
-name once; the head ended by the first empty line. With every LF after a CR
+name once, at most ``FIELDS_MAX`` of them (more: Tornado's path answers
+431); the head ended by the first empty line. With every LF after a CR
 and no empty line before the last, the first CRLFCRLF is where Tornado's
 ``\\r?\\n\\r?\\n`` ends the head too.
 """
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import re
 from typing import NamedTuple
+
+from chatd.web.headlimit import FIELDS_MAX
 
 MAX_HEAD = 4096  # bytes looked at: a browser's handshake is ~500; a longer head is Tornado's
 _START = b"GET /ws HTTP/1.1\r\n"
@@ -74,7 +77,8 @@ def parse_head(data: bytes) -> Head | _Incomplete | None:
         return INCOMPLETE
     length = end + len(_END)
     start = len(_START)
-    if not data.startswith(_START) or _LINES.fullmatch(data, start, length) is None:
+    if (not data.startswith(_START) or data.count(b"\n", start, length) - 1 > FIELDS_MAX
+            or _LINES.fullmatch(data, start, length) is None):
         return None
     fields = Fields()
     for name, value in _LINE.findall(data, start, length):
