@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from tests.apiclient import api_call, api_key
 from tests.rawhttp import RawHTTP, request
 
@@ -191,3 +193,13 @@ async def test_an_empty_body_is_refused_as_empty_where_one_is_needed(server, use
     status, body, _ = await api_call(server, "POST", f"/users/{alice.welcome['user']['id']}/disconnect", key=key,
                                      raw=b"")
     assert status < 300, body
+
+
+@pytest.mark.parametrize("operations", [{"op": "all_online"}, "all_online", []])
+async def test_a_batch_that_is_no_list_of_operations_is_refused_without_a_bound_not_in_force(server, operations):
+    # bb20: a non-list was told "a list of 1 to 100000 items", the schema's bound, while api.batch_max is 1,000.
+    key = api_key(server, "read")
+    status, body, _ = await api_call(server, "POST", "/batch", {"operations": operations}, key=key)
+    assert status == 400 and body["error"]["code"] == "bad_request"
+    assert "100000" not in body["error"]["message"]
+    assert ("must be a list" if operations != [] else "must hold at least 1 item, not 0") in body["error"]["message"]

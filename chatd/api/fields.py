@@ -132,8 +132,12 @@ def one_of(*choices: str) -> Kind:
 def list_of(kind: Kind, max_items: int, min_items: int = 1) -> Kind:
     """A JSON array of ``min_items`` to ``max_items`` values of ``kind``."""
     def check(v: Any) -> list:
-        if not isinstance(v, list) or not min_items <= len(v) <= max_items:
-            raise ValueError(f"must be a list of {min_items} to {max_items} items")
+        if not isinstance(v, list):
+            raise ValueError("must be a list")
+        if len(v) < min_items:
+            raise ValueError(f"must hold at least {min_items} {'item' if min_items == 1 else 'items'}, not {len(v)}")
+        if len(v) > max_items:
+            raise ValueError(f"must hold at most {max_items} items, not {len(v)}")
         out = []
         for i, item in enumerate(v):
             try:
