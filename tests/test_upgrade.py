@@ -244,7 +244,7 @@ async def test_a_handshake_needs_http_1_1_or_later(server, path, version, host, 
     status_line, body = await _answer(server.port, request)
     assert status_line.startswith(f"HTTP/1.1 {status} ".encode())
     if status == 400:
-        assert body == b"WebSocket handshakes need HTTP/1.1 or later"
+        assert body == "WebSocket handshakes need HTTP/1.1 or later (RFC 6455 §4.1)\n".encode()
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -256,7 +256,7 @@ async def test_a_handshake_whose_key_is_not_16_bytes_in_base64_is_refused_with_4
     request = HANDSHAKE.format(host=f"127.0.0.1:{server.port}", extra=PATHS[path])
     status_line, body = await _answer(server.port, request.replace("dGhlIHNhbXBsZSBub25jZQ==", key))
     assert status_line.startswith(b"HTTP/1.1 400 ")
-    assert body == b"Sec-WebSocket-Key must be one header holding 16 bytes in base64"
+    assert body == b"Sec-WebSocket-Key must be one header holding 16 bytes in base64\n"
 
 
 @pytest.mark.parametrize("path", PATHS)

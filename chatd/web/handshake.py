@@ -18,12 +18,12 @@ else — another method, a bad or missing header, a foreign Origin, an HTTP/1.0
 request, one with a body or a query string — goes the way it always went, so every refusal
 keeps its status, body and log line (``chatd.web.upgrade``).
 
-What ``takes`` accepts is what Tornado 6.6's ``WebSocketHandler.get`` and
-``ChatUpgrade`` accept (RFC 6455 §4.2.1): ``Upgrade: websocket``, ``upgrade``
-among the ``Connection`` tokens, ``Sec-WebSocket-Version: 13``, a ``Host`` and
-a ``Sec-WebSocket-Key`` that is the base64 of 16 bytes (``key_problem``; a
-``Host`` as Tornado's request takes it: no comma, no character outside RFC
-3986's); an ``Origin`` only if ``chatd.origins`` allows it. ``Sec-Fetch-Site``
+What ``takes`` accepts is what ``ChatUpgrade`` accepts: a handshake
+``chatd.web.wsrules`` refuses nothing (RFC 6455 §4.2.1: ``Upgrade:
+websocket``, ``upgrade`` among the ``Connection`` tokens,
+``Sec-WebSocket-Version: 13``, a ``Sec-WebSocket-Key`` that is the base64 of
+16 bytes; an ``Origin`` only if ``chatd.origins`` allows it), with a ``Host``
+as Tornado's request takes it (no comma, no character outside RFC 3986's). ``Sec-Fetch-Site``
 is not consulted, with an Origin or without (see ``ChatUpgrade.prepare``).
 
 A handshake that passes is counted for its address (``chatd.abuse``) here; if
@@ -48,14 +48,13 @@ from tornado.websocket import WebSocketProtocol13
 
 from chatd.abuse import Refusal
 from chatd.chat import Chat
-from chatd.origins import origin_allowed
 from chatd.proxies import request_address
 from chatd.web.connection import ChatConnection
 from chatd.web.headers import SECURITY_HEADERS
 from chatd.web.outbox import Outbox
 from chatd.web.pending import Pending
-from chatd.web.upgrade import key_problem
 from chatd.web.wshead import Fields
+from chatd.web.wsrules import handshake_refusal
 
 PATH = "/ws"
 # Host values Tornado's request takes (a subset of its RFC 3986 pattern, no comma: several
@@ -99,14 +98,9 @@ class Handshakes:
         """Whether the headers of a ``GET /ws HTTP/1.1`` are a handshake's ``take`` answers."""
         # Expect (100-continue) too: Tornado answers "100 (Continue)" before its 101.
         if ("Content-Length" in headers or "Transfer-Encoding" in headers or "Expect" in headers
-                or headers.get("Upgrade", "").lower() != "websocket"
-                or headers.get("Sec-WebSocket-Version") != "13"
-                or not _HOST.fullmatch(headers.get("Host", ""))
-                or key_problem(headers.get("Sec-WebSocket-Key", "")) is not None
-                or "upgrade" not in (t.strip().lower() for t in headers.get("Connection", "").split(","))):
+                or not _HOST.fullmatch(headers.get("Host") or "")):
             return False
-        origin = headers.get("Origin")
-        return origin is None or origin_allowed(origin, headers.get("Host"), self.chat.config.allowed_origins)
+        return handshake_refusal(headers, self.chat.config.allowed_origins) is None
 
     async def take(self, request_conn: httputil.HTTPConnection, headers: httputil.HTTPHeaders,
                    refuse: Callable[[], Awaitable[None] | None]) -> None:

@@ -2,59 +2,40 @@
 does not answer at its headers — all refusals, and the rare 101 it leaves to
 Tornado (one with a body, or over HTTP/1.2 and later).
 
-Tornado's ``WebSocketHandler`` validates the request (Upgrade and
-Connection headers, the version, and the Origin through our
-``check_origin``: ``chatd.origins``); ``prepare`` and ``_TakeOver`` what it
-does not: HTTP/1.1 or later, the Origin alone deciding, and a
-``Sec-WebSocket-Key`` that is the base64 of 16 bytes (RFC 6455 §4.1,
-§4.2.1), a 400 with a one-line body saying what is wrong otherwise. Its
-``get_websocket_protocol`` hook is where we take over: detach the stream
-from Tornado's HTTP machinery, then ``Handshakes.hand_over`` answers 101 and
-gives the socket to asyncio. Tornado's per-connection objects (request,
-headers, handler, IOStream) are then freed: a connected client costs a
-transport and one ``ChatConnection``.
+``prepare`` refuses what is no handshake chatd answers (RFC 6455 §4.1,
+§4.2.1: HTTP/1.1 or later, the headers ``chatd.web.wsrules`` checks, the
+Origin alone deciding) with its status and a one-line plain-text body saying
+what is wrong, before Tornado's ``WebSocketHandler.get`` could refuse it its
+own way (a bare 426, HTML bodies). Its ``get_websocket_protocol`` hook is
+where we take over: detach the stream from Tornado's HTTP machinery, then
+``Handshakes.hand_over`` answers 101 and gives the socket to asyncio.
+Tornado's per-connection objects (request, headers, handler, IOStream) are
+then freed: a connected client costs a transport and one ``ChatConnection``.
 
 Before the 101, the client's address must be allowed another connection
 (``chatd.abuse``: open connections and new ones per second, per address);
 if not, the answer is **429 Too Many Requests** with ``Retry-After``
-(RFC 6585 §4): refused before the upgrade, a flood of handshakes costs no
-WebSocket state at all.
+(RFC 6585 §4) and a plain-text body: refused before the upgrade, a flood
+of handshakes costs no WebSocket state at all.
 """
 
 from __future__ import annotations
 
-import binascii
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tornado.websocket import WebSocketHandler
 
 from chatd.origins import for_log, origin_allowed
 from chatd.web.headers import SecurityHeaders
+from chatd.web.wsrules import HTTP_VERSION_PROBLEM, handshake_refusal
 
 if TYPE_CHECKING:
     from chatd.web.handshake import Handshakes  # which imports this module (ChatUpgrade answers its refusals)
 
 log = logging.getLogger("chatd.upgrade")
-
-# The bodies of the 400s to what is no RFC 6455 handshake (§4.1, §4.2.1), for the client's developer.
-HTTP_VERSION_PROBLEM = "WebSocket handshakes need HTTP/1.1 or later"
-KEY_MISSING = "Sec-WebSocket-Key is missing"
-KEY_MALFORMED = "Sec-WebSocket-Key must be one header holding 16 bytes in base64"
-
-
-def key_problem(key: str) -> str | None:
-    """Why ``key`` (the ``Sec-WebSocket-Key`` value, several headers joined by
-    commas) is not the base64 of 16 bytes RFC 6455 §4.2.1 asks for, or None.
-    A 101 to any other key carries an Accept no client can check. ~0.2 µs."""
-    if not key:
-        return KEY_MISSING
-    try:
-        if len(key) == 24 and len(binascii.a2b_base64(key, strict_mode=True)) == 16:
-            return None
-    except ValueError:  # binascii.Error, or a character outside ASCII
-        pass
-    return KEY_MALFORMED
+PLAIN_TEXT = "text/plain; charset=utf-8"
 
 
 class ChatUpgrade(SecurityHeaders, WebSocketHandler):
@@ -66,59 +47,62 @@ class ChatUpgrade(SecurityHeaders, WebSocketHandler):
         self.chat = handshakes.chat
 
     def prepare(self) -> None:
-        """RFC 6455's HTTP version, and the Origin rule, which the Origin alone
-        decides. Tornado 6.6 consults ``Sec-Fetch-Site`` too, which any client
-        can write: it skips ``check_origin`` when the header says same-origin,
-        and refuses a handshake without an Origin when it says anything else.
-        Browsers send an Origin with every WebSocket handshake (Fetch), so one
-        without is no browser's, whatever its Sec-Fetch-Site: Tornado is not shown
-        the header then, and such a client is not affected, as documented."""
+        """Every refusal but the address's (``_TakeOver``): RFC 6455's HTTP version,
+        then what ``chatd.web.wsrules`` refuses, so that Tornado's ``get`` finds
+        nothing to refuse its own way.
+
+        The Origin rule is the Origin's alone. Tornado 6.6 consults ``Sec-Fetch-Site``
+        too, which any client can write: it skips ``check_origin`` when the header
+        says same-origin, and refuses a handshake without an Origin when it says
+        anything else. Browsers send an Origin with every WebSocket handshake (Fetch),
+        so one without is no browser's, whatever its Sec-Fetch-Site: Tornado is not
+        shown the header then, and such a client is not affected, as documented."""
         headers = self.request.headers
-        if self.request.version == "HTTP/1.0" and self.request.method == "GET":
-            self.set_status(400)
-            self.finish(HTTP_VERSION_PROBLEM)
+        if self.request.method != "GET":
+            return  # no handshake: Tornado answers 405
+        if self.request.version == "HTTP/1.0":
+            self.refuse(400, HTTP_VERSION_PROBLEM)
             return
         origin = headers.get("Origin")
         if origin is None:
             headers.pop("Sec-Fetch-Site", None)
-        elif not self.check_origin(origin):
-            self.set_status(403)
-            self.finish("Cross origin websockets not allowed")
+        refused = handshake_refusal(headers, self.chat.config.allowed_origins)
+        if refused is None:
+            return
+        if refused.status == 403:
+            log.info("refused a WebSocket from %s: origin %s is not the page's own host nor in allowed_origins",
+                     self.request.remote_ip, for_log(origin or ""))
+        self.refuse(*refused)
+
+    def refuse(self, status: int, text: str, fields: Mapping[str, str] | None = None) -> None:
+        """Answer ``status`` with ``text`` (one line) as a plain-text body, and ``fields``."""
+        self.set_status(status)
+        for name, value in (fields or {}).items():
+            self.set_header(name, value)
+        self.set_header("Content-Type", PLAIN_TEXT)
+        self.finish(text + "\n")
 
     def check_origin(self, origin: str) -> bool:
-        """Tornado calls this when the handshake has an Origin header; False → 403."""
-        if origin_allowed(origin, self.request.headers.get("Host"), self.chat.config.allowed_origins):
-            return True
-        log.info("refused a WebSocket from %s: origin %s is not the page's own host nor in allowed_origins",
-                 self.request.remote_ip, for_log(origin))
-        return False
+        """Tornado calls this when the handshake has an Origin header: ``prepare``
+        has refused every Origin the rule refuses already."""
+        return origin_allowed(origin, self.request.headers.get("Host"), self.chat.config.allowed_origins)
 
-    def get_websocket_protocol(self) -> _TakeOver | None:
-        if self.request.headers.get("Sec-WebSocket-Version") != "13":
-            return None  # Tornado answers 426 Upgrade Required
-        return _TakeOver()
+    def get_websocket_protocol(self) -> _TakeOver:
+        return _TakeOver()  # prepare refused every version but 13
 
 
 class _TakeOver:
     """Stands in for Tornado's WebSocketProtocol for the length of the handshake."""
 
     async def accept_connection(self, handler: ChatUpgrade) -> None:
-        key = handler.request.headers.get("Sec-WebSocket-Key", "")
-        problem = key_problem(key)
-        if problem is not None:
-            handler.set_status(400)
-            handler.finish(problem)
-            return
+        key = handler.request.headers["Sec-WebSocket-Key"]  # one, valid: prepare refused any other
         handshakes, remote_ip = handler.handshakes, handler.request.remote_ip
         admission = handshakes.chat.admission
         address = admission.addresses.key(remote_ip)
         # Counted at its headers already (chatd.web.handshake) and refused there, or not seen there.
         refusal = handshakes.refused.pop(handler.request.connection, None) or await admission.connect(address)
         if refusal is not None:
-            handler.set_status(429)
-            handler.set_header("Retry-After", str(refusal.seconds))
-            handler.set_header("Content-Type", "text/plain; charset=utf-8")
-            handler.finish(refusal.message + "\n")
+            handler.refuse(429, refusal.message, {"Retry-After": str(refusal.seconds)})
             return
         stream = handler.detach()
         # Tornado's WebSocketHandler keeps its handler <-> ui cycle after a 101 until the
