@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
+import pytest
+
+from chatd.api import operations
 from tests.apiclient import api_call, api_key
 from tests.rawhttp import RawHTTP, request
 
 SEND = {"room": "lobby", "text": "hi"}
+# Every (method, path, part) of the API whose path has parts: a new route is covered too.
+PATH_PARTS = sorted({(op.method, op.path, part) for op in operations() for part in re.findall(r"{(\w+)}", op.path)})
 
 
 async def test_the_api_is_off_until_a_key_exists(server):
@@ -191,3 +197,20 @@ async def test_an_empty_body_is_refused_as_empty_where_one_is_needed(server, use
     status, body, _ = await api_call(server, "POST", f"/users/{alice.welcome['user']['id']}/disconnect", key=key,
                                      raw=b"")
     assert status < 300, body
+
+
+@pytest.mark.parametrize("method, template, part", PATH_PARTS)
+async def test_a_part_of_the_path_that_is_not_utf8_is_named_and_the_connection_kept(server, method, template, part):
+    # bb20: a bare "Bad Request" and the connection closed; the reason was only in the log.
+    key = api_key(server, *{op.scope for op in operations() if op.scope})
+    path = re.sub(r"{(\w+)}", lambda m: "%ff%fe" if m[1] == part else "1", template)
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request(method, f"/api/v1{path}", Authorization=f"Bearer {key}") + request("GET", "/healthz"))
+        answer = await http.answer()
+        assert (answer.status, json.loads(answer.body)["error"]) == (400, {
+            "code": "bad_request", "message": f"the {part} in the address is not UTF-8, percent-encoded"})
+        assert "connection" not in answer.headers
+        assert (await http.answer()).status == 200  # the request behind it, on the same connection
+    finally:
+        http.close()
