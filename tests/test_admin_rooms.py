@@ -104,3 +104,15 @@ async def test_nothing_is_done_without_a_session_or_its_csrf_token(server):
     assert (await admin.call("POST", "/rooms", {"name": "x"}, csrf=None))[0] == 403
     assert (await admin.call("DELETE", "/rooms/lobby", csrf="forged"))[0] == 403
     assert server.hub.room("x") is None and server.hub.room("lobby") is not None
+
+
+@pytest.mark.parametrize("method, path, body, message", [
+    ("PATCH", "/rooms/%ff%fe", {"topic": "x"}, "the room in the address is not UTF-8, percent-encoded"),
+    ("DELETE", "/rooms/%ff%fe", None, "the room in the address is not UTF-8, percent-encoded"),
+    ("GET", "/audit?action=%ff", None, "the query argument 'action' is not UTF-8"),
+])
+async def test_an_address_that_is_not_utf8_is_refused_naming_its_part(server, method, path, body, message):
+    # bb20: a bare "Bad Request"; the reason was only in the log.
+    admin = await admin_login(server)
+    status, answer, _ = await admin.call(method, path, body)
+    assert (status, answer["error"]) == (400, {"code": "bad_request", "message": message})

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 
+from chatd.api import operations
 from tests.apiclient import api_call, api_key
 from tests.rawhttp import RawHTTP, request
 
 SEND = {"room": "lobby", "text": "hi"}
+# Every (method, path, part) of the API whose path has parts: a new route is covered too.
+PATH_PARTS = sorted({(op.method, op.path, part) for op in operations() for part in re.findall(r"{(\w+)}", op.path)})
 
 
 async def test_the_api_is_off_until_a_key_exists(server):
@@ -195,11 +199,28 @@ async def test_an_empty_body_is_refused_as_empty_where_one_is_needed(server, use
     assert status < 300, body
 
 
-@pytest.mark.parametrize("operations", [{"op": "all_online"}, "all_online", []])
-async def test_a_batch_that_is_no_list_of_operations_is_refused_without_a_bound_not_in_force(server, operations):
+@pytest.mark.parametrize("given", [{"op": "all_online"}, "all_online", []])
+async def test_a_batch_that_is_no_list_of_operations_is_refused_without_a_bound_not_in_force(server, given):
     # bb20: a non-list was told "a list of 1 to 100000 items", the schema's bound, while api.batch_max is 1,000.
     key = api_key(server, "read")
-    status, body, _ = await api_call(server, "POST", "/batch", {"operations": operations}, key=key)
+    status, body, _ = await api_call(server, "POST", "/batch", {"operations": given}, key=key)
     assert status == 400 and body["error"]["code"] == "bad_request"
     assert "100000" not in body["error"]["message"]
-    assert ("must be a list" if operations != [] else "must hold at least 1 item, not 0") in body["error"]["message"]
+    assert ("must be a list" if given != [] else "must hold at least 1 item, not 0") in body["error"]["message"]
+
+
+@pytest.mark.parametrize("method, template, part", PATH_PARTS)
+async def test_a_part_of_the_path_that_is_not_utf8_is_named_and_the_connection_kept(server, method, template, part):
+    # bb20: a bare "Bad Request" and the connection closed; the reason was only in the log.
+    key = api_key(server, *{op.scope for op in operations() if op.scope})
+    path = re.sub(r"{(\w+)}", lambda m: "%ff%fe" if m[1] == part else "1", template)
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request(method, f"/api/v1{path}", Authorization=f"Bearer {key}") + request("GET", "/healthz"))
+        answer = await http.answer()
+        assert (answer.status, json.loads(answer.body)["error"]) == (400, {
+            "code": "bad_request", "message": f"the {part} in the address is not UTF-8, percent-encoded"})
+        assert "connection" not in answer.headers
+        assert (await http.answer()).status == 200  # the request behind it, on the same connection
+    finally:
+        http.close()

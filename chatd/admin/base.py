@@ -99,7 +99,10 @@ class AdminError(tornado.web.HTTPError):
 
 
 class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
-    """JSON in and out for the handlers under /admin/api, sessions or not."""
+    """JSON in and out for the handlers under /admin/api, sessions or not. ``path_part``: what
+    the route's group of the path is ("room"), for a refusal to name; None: the address."""
+
+    path_part: str | None = None
 
     def initialize(self, admin: Admin) -> None:
         self.admin = admin
@@ -125,6 +128,18 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
         if self.request.method not in SAFE_METHODS and origin is not None and not origin_allowed(
                 origin, self.request.headers.get("Host"), ()):
             raise AdminError(403, "forbidden", "the admin page takes changes from its own origin only")
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """A query argument (``name``) or the path's group (None: the routes' groups are unnamed)
+        as text; AdminError 400 naming it when it is not UTF-8, as the HTTP API words it
+        (Tornado's own refusal is a bare "Bad Request")."""
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            if name is not None:
+                raise AdminError(400, "bad_request", f"the query argument {name[:40]!r} is not UTF-8") from None
+            what = "the address" if self.path_part is None else f"the {self.path_part} in the address"
+            raise AdminError(400, "bad_request", f"{what} is not UTF-8, percent-encoded") from None
 
     def body(self) -> dict[str, Any]:
         """The request body: a JSON object (an empty body is {}); AdminError 400/413/415 naming the problem."""

@@ -69,6 +69,8 @@ class RoomsHandler(AdminHandler):
 
 
 class RoomHandler(AdminHandler):
+    path_part = "room"
+
     async def patch(self, name: str) -> None:
         args = self.body()
         _fields(args, (*CHANGES, "reason"))

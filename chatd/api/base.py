@@ -289,9 +289,21 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         self.op: Operation | None = None
         self._chunks: list[bytes] = []
         self._size = 0
+        self.undecodable: str | None = None  # the part of the path that is not UTF-8 (decode_argument)
 
     def check_xsrf_cookie(self) -> None:
         """No cookies here: a key in a header is not sent by a browser on its own."""
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """A part of the path (``name``: its field, as the route names it) as text; the query is
+        read in ``_args``. One that is not UTF-8 is noted, and ``prepare`` refuses it as it refuses
+        the rest: held to the request's end, the connection kept (``chatd.web.early``). Tornado's
+        own refusal comes before ``prepare``: a bare "Bad Request" that ended the connection."""
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            self.undecodable = name
+            return value.decode("utf-8", "replace")  # never used: prepare refuses the request
 
     async def prepare(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -308,6 +320,8 @@ class OperationHandler(EarlyRefusals, ApiHandler):
             except RepeatedHeader as e:
                 raise ApiError("bad_request", str(e)) from None
             self.key = await self.api.authenticate(sent, self.op.scope)
+            if self.undecodable is not None:  # after the key, as a query argument that is not UTF-8
+                raise ApiError("bad_request", f"the {self.undecodable} in the address is not UTF-8, percent-encoded")
             length = self.request.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > self._cap():
                 raise self._too_large()

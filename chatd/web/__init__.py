@@ -34,6 +34,7 @@ from chatd.web.handshake import PATH as WS_PATH
 from chatd.web.handshake import Handshakes
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders, content_security_policy
+from chatd.web.logged import logged_target
 from chatd.web.outbox import Outbox
 from chatd.web.probes import MetricsHandler, ReadyHandler
 from chatd.web.upgrade import ChatUpgrade
@@ -98,6 +99,10 @@ class Application(tornado.web.Application):
         request.remote_ip = request_address(request.remote_ip or "", request.headers, self.chat.config.trusted_proxies)
         if request.path[:1] != "/" and "://" in request.path:
             _origin_form(request)
+        # request.uri is what every log line of Tornado's prints (the access log, an HTTPError's
+        # warning, an uncaught exception's repr): it keeps no value of the query (chatd.web.logged).
+        # Handlers read request.path, request.query and the arguments, never request.uri.
+        request.uri = logged_target(request.path, request.query)
         return super().find_handler(request, **kwargs)
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
@@ -113,7 +118,6 @@ def _origin_form(request: tornado.httputil.HTTPServerRequest) -> None:
     says. Tornado routes by ``request.path`` as received (it then matched nothing: a 404)."""
     target = urllib.parse.urlsplit(request.path)
     request.path = target.path or "/"
-    request.uri = request.path + (f"?{request.query}" if request.query else "")
     if target.netloc:
         request.host = target.netloc
 

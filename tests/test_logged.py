@@ -1,0 +1,66 @@
+"""No value of a request's query string reaches chatd's logs (``chatd.web.logged``): a key sent
+as ``?api_key=`` is refused 401, and the access log then held it in full (black-box tester bb20).
+The log still says what was asked: the path and the query's names."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import chatd.web
+from tests.apiclient import api_key
+from tests.rawhttp import RawHTTP, request
+
+SECRET = "chatd_7cccTOPSECRETnSg"
+
+
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="tornado.access")  # every access line, 2xx included
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+async def ask(server, method: str, target: str) -> int:
+    """One request on a connection of its own (a refusal may end it); → its status."""
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request(method, target, b""))
+        return (await http.answer()).status
+    finally:
+        http.close()
+
+
+@pytest.mark.parametrize("target, shown", [
+    (f"/api/v1/messages?api_key={SECRET}", "/api/v1/messages?api_key=…"),  # 404 api_off, then 401 below
+    (f"/api/v1/rooms/%ff%fe?access_token={SECRET}", "/api/v1/rooms/%ff%fe?access_token=…"),
+    (f"/?token={SECRET}&lang=en", "/?token=…&lang=…"),
+    (f"/upload?name={SECRET}", "/upload?name=…"),
+    (f"/files/nothing/here?{SECRET}", "/files/nothing/here?…"),  # a value without a name
+    (f"/ws?access_token={SECRET}", "/ws?access_token=…"),  # not a handshake: Tornado's 400
+    (f"/admin/api/rooms?key={SECRET}", "/admin/api/rooms?key=…"),
+    (f"/nowhere?key={SECRET}", "/nowhere?key=…"),
+])
+async def test_the_access_log_names_the_path_and_the_query_s_names_only(server, logged, target, shown):
+    method = "POST" if target.startswith("/api/v1/messages") else "GET"
+    await ask(server, method, target)  # the API off: 404 api_off
+    api_key(server, "read")
+    await ask(server, method, target)  # the API on: the key refused (401), or the path
+    assert shown in logged.text
+    assert SECRET not in logged.text
+
+
+async def test_an_absolute_form_target_is_logged_alike(server, logged):
+    assert await ask(server, "GET", f"http://127.0.0.1:{server.port}/healthz?token={SECRET}") == 200
+    assert "/healthz?token=…" in logged.text and SECRET not in logged.text
+
+
+async def test_an_internal_error_s_log_names_no_query_value(server, logged, monkeypatch):
+    def broken(handler: chatd.web.HealthHandler) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(chatd.web.HealthHandler, "get", broken)
+    assert await ask(server, "GET", f"/healthz?token={SECRET}") == 500
+    assert "a bug" in logged.text and "/healthz?token=…" in logged.text
+    assert SECRET not in logged.text
