@@ -77,7 +77,9 @@ def answer_400(reason: str) -> bytes:
 
 
 class HeadLimitStream(IOStream):
-    """Tornado's ``IOStream``, answering a head past its limit (see the module).
+    """Tornado's ``IOStream``, answering what Tornado's HTTP1Connection refuses without a
+    word (a head past its size or field limit, a malformed request or chunk line) and
+    draining before it closes (see the module).
     ``lingering``: where the tasks that answer and drain such sockets are kept
     (asyncio keeps only a weak reference to a task); ``closed(sock)``: told
     when the socket is closed (not when it is taken from the stream:
@@ -96,8 +98,8 @@ class HeadLimitStream(IOStream):
         self.linger = False
 
     # Tornado's HTTP1Connection reads a head, and only a head, with read_until_regex; the
-    # one other read with a limit is a chunk's size line (read_until, 64 bytes), refused
-    # alike but not with a 431: its connection is closed as before.
+    # one other read with a limit is a chunk's size line (read_until, CHUNK_LINE_MAX bytes),
+    # past which close_fd answers a 400, not a 431.
     def read_until_regex(self, regex: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
         self._head_max = max_bytes
         head = super().read_until_regex(regex, max_bytes)
