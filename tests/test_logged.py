@@ -1,6 +1,8 @@
-"""No value of a request's query string reaches chatd's logs (``chatd.web.logged``): a key sent
-as ``?api_key=`` is refused 401, and the access log then held it in full (black-box tester bb20).
-The log still says what was asked: the path and the query's names."""
+"""No value of a request's query string, path parameters or header fields reaches chatd's logs
+(``chatd.web.logged``): a key sent as ``?api_key=`` is refused 401, and the access log then held it
+in full (black-box tester bb20); one sent as ``;api_key=``, or with a stray ``\r`` from a key file
+saved with CRLF line ends, was logged too (bb21). The log still says what was asked: the path and
+the names of the query and of the path parameters."""
 
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ async def ask(server, method: str, target: str) -> int:
     (f"/ws?access_token={SECRET}", "/ws?access_token=…"),  # not a handshake: Tornado's 400
     (f"/admin/api/rooms?key={SECRET}", "/admin/api/rooms?key=…"),
     (f"/nowhere?key={SECRET}", "/nowhere?key=…"),
+    (f"/api/v1/rooms;api_key={SECRET}", "/api/v1/rooms;api_key=…"),  # a path parameter
+    (f"/api/v1/rooms/lobby;{SECRET}/history?limit=1", "/api/v1/rooms/lobby;…/history?limit=…"),
 ])
 async def test_the_access_log_names_the_path_and_the_query_s_names_only(server, logged, target, shown):
     method = "POST" if target.startswith("/api/v1/messages") else "GET"
@@ -64,3 +68,30 @@ async def test_an_internal_error_s_log_names_no_query_value(server, logged, monk
     assert await ask(server, "GET", f"/healthz?token={SECRET}") == 500
     assert "a bug" in logged.text and "/healthz?token=…" in logged.text
     assert SECRET not in logged.text
+
+
+# Tornado refuses these before chatd sees the request, and logs its reason at info: the reason
+# quoted the field's value (bb21: "Invalid header value 'Bearer chatd_…\\r'").
+MALFORMED = {
+    "a stray CR in Authorization": f"Authorization: Bearer {SECRET}\r\r\n",
+    "a control character in a cookie": f"Cookie: chatd_admin={SECRET}\x01\r\n",
+    "a field name with a space": f"X {SECRET}: 1\r\n",
+    "a second Host": f"Host: {SECRET}\r\n",
+    "a Content-Length not a number": f"Content-Length: {SECRET}\r\n",
+    "two unequal Content-Lengths": f"Content-Length: 1, 2{SECRET[:0]}\r\nContent-Length: 3\r\n",
+    "a Transfer-Encoding not chunked": f"Transfer-Encoding: {SECRET}\r\n",
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+async def test_a_malformed_request_s_log_line_names_no_value_of_its_fields(server, logged, case):
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n{MALFORMED[case]}\r\n".encode())
+        answer = await http.answer()
+        assert answer.status == 400
+        assert SECRET.encode() in answer.body or case == "two unequal Content-Lengths"  # its sender is told
+    finally:
+        http.close()
+    assert "Malformed HTTP message" in logged.text
+    assert SECRET not in logged.text and "1, 2" not in logged.text

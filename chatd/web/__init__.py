@@ -34,7 +34,7 @@ from chatd.web.handshake import PATH as WS_PATH
 from chatd.web.handshake import Handshakes
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders, content_security_policy
-from chatd.web.logged import logged_target
+from chatd.web.logged import hide_malformed_values, logged_target
 from chatd.web.outbox import Outbox
 from chatd.web.probes import MetricsHandler, ReadyHandler
 from chatd.web.upgrade import ChatUpgrade
@@ -92,6 +92,7 @@ class Application(tornado.web.Application):
     def __init__(self, chat: Chat, handlers: list, **settings: Any):
         super().__init__(handlers, **settings)
         self.chat = chat
+        hide_malformed_values()
 
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
         # Called once per request, before a handler exists: everything after
