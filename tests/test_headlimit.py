@@ -107,9 +107,9 @@ def test_a_long_reason_is_cut():
     assert len(body) < 300 and body.endswith("…\n".encode())
 
 
-MALFORMED["a chunk-size line ending in a bare LF"] = (
+MALFORMED["a chunk-size line ending in a bare LF"] = (  # more in tests/test_chunked.py
     "POST / HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n96\n" + "x" * 150 + "\n0\n\n",
-    "a chunk's size line does not end in CRLF within 64 bytes")
+    "a chunk's size line ends in a bare LF, not CRLF")
 
 
 @pytest.mark.parametrize("kind", STARTS)

@@ -39,6 +39,7 @@ from tornado.httputil import HTTPInputError
 from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.log import access_log
 
+from chatd.web.chunked import CHUNK_LINE_MAX, CRLF, TRAILER_MAX, is_last_chunk, size_line, trailer_section
 from chatd.web.headers import closing_answer
 
 LINGER_SECONDS = 5.0  # from the answer until the socket is closed, if the client has not closed its side
@@ -52,7 +53,6 @@ REASON_MAX = 200  # characters of Tornado's reason said (it may quote the client
 # Header fields of one request, at most (Apache's LimitRequestFields): Tornado parses a head of 64 KiB
 # holding 13,000 of them in 70-190 ms of the loop, during which no other client is served.
 FIELDS_MAX = 100
-CHUNK_LINE_MAX = 64  # bytes: Tornado's bound on a chunk's size line (HTTP1Connection._read_chunked_body)
 
 
 def answer_431(head_max: int) -> bytes:
@@ -90,43 +90,46 @@ class HeadLimitStream(IOStream):
         super().__init__(sock, **options)
         self._lingering = lingering
         self._socket_closed = closed
-        self._head_max: int | None = None  # the limit of the read under way, if it reads a head
+        self._head_max: int | None = None  # the limit of the last head read
+        self._past_limit = "head"  # what the last bounded read was reading: "head", "chunk" or "trailer"
+        self._last_chunk = False  # the size line just read was the last chunk's (chatd.web.chunked)
         self._answer: bytes | None = None  # a malformed request's 400 (or 431), sent at the close
         self._note = ""  # what the log says of it
         # Set by a handler that answers before it has read the request's body (chatd.web.early):
         # the close drains what the client still sends, so that the answer is read, not reset.
         self.linger = False
 
-    # Tornado's HTTP1Connection reads a head, and only a head, with read_until_regex; the
-    # one other read with a limit is a chunk's size line (read_until, CHUNK_LINE_MAX bytes),
+    # Tornado's HTTP1Connection reads a head, and only a head, with read_until_regex; its other
+    # reads with a limit are a chunk's size line and (chatd.web.chunked) the trailer section,
     # past which close_fd answers a 400, not a 431.
     def read_until_regex(self, regex: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
-        self._head_max = max_bytes
-        head = super().read_until_regex(regex, max_bytes)
-        counted = asyncio.get_running_loop().create_future()
+        self._head_max, self._past_limit = max_bytes, "head"
+        return _mapped(super().read_until_regex(regex, max_bytes), self._counted)
 
-        def count(head: asyncio.Future[bytes]) -> None:
-            if counted.cancelled():
-                return
-            if head.cancelled():
-                counted.cancel()
-                return
-            if head.exception() is not None:
-                counted.set_exception(head.exception())
-                return
-            fields = head.result().count(b"\n") - 2  # the start line's end and the blank line's are no field
-            if fields > FIELDS_MAX:
-                self._answer, self._note = answer_431_fields(fields), f"431 {fields} header fields"
-                counted.set_exception(HTTPInputError(f"{fields} header fields, over {FIELDS_MAX}"))
-            else:
-                counted.set_result(head.result())
-
-        head.add_done_callback(count)
-        return counted
+    def _counted(self, head: bytes) -> bytes:
+        fields = head.count(b"\n") - 2  # the start line's end and the blank line's are no field
+        if fields > FIELDS_MAX:
+            self._answer, self._note = answer_431_fields(fields), f"431 {fields} header fields"
+            raise HTTPInputError(f"{fields} header fields, over {FIELDS_MAX}")
+        return head
 
     def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> Awaitable[bytes]:
-        self._head_max = None
+        if delimiter == CRLF and max_bytes == CHUNK_LINE_MAX:  # Tornado reading a chunk's size line
+            self._past_limit = "chunk"
+            return _mapped(super().read_until(b"\n", max_bytes), self._size_line)
+        self._past_limit = "trailer"  # (the one other bounded read_until: chatd.web.chunked's)
         return super().read_until(delimiter, max_bytes)
+
+    def _size_line(self, line: bytes) -> bytes:
+        line = size_line(line)
+        self._last_chunk = is_last_chunk(line)
+        return line
+
+    def read_bytes(self, num_bytes: int, partial: bool = False) -> Awaitable[bytes]:
+        if self._last_chunk:  # Tornado reading the CRLF after the last chunk: trailer fields may come first
+            self._last_chunk = False
+            return asyncio.ensure_future(trailer_section(self))
+        return super().read_bytes(num_bytes, partial)
 
     def write(self, data: bytes | memoryview, *args: Any, **kwargs: Any) -> asyncio.Future[None]:
         """Tornado's, but its bare 400 for a request it could not parse is kept for ``close_fd``,
@@ -147,12 +150,15 @@ class HeadLimitStream(IOStream):
         sock = self.socket
         answer, note = self._answer, self._note
         if answer is None and isinstance(self.error, UnsatisfiableReadError):
-            if self._head_max is not None:
-                answer, note = answer_431(self._head_max), f"431 request head over {self._head_max} bytes"
-            else:  # Tornado closes without a word, the client waiting for its answer
+            if self._past_limit == "head":
+                answer, note = answer_431(self._head_max or 0), f"431 request head over {self._head_max} bytes"
+            elif self._past_limit == "chunk":  # Tornado closes without a word, the client waiting for its answer
                 note = "400 malformed chunked body"
                 answer = answer_400(f"a chunk's size line does not end in CRLF within {CHUNK_LINE_MAX} bytes "
                                     "(RFC 9112 §7.1)")
+            else:
+                note = "400 chunked body's trailer over its limit"
+                answer = answer_400(f"the trailer fields of a chunked body are over {TRAILER_MAX} bytes")
         if answer is None and self.linger and sock is not None:
             answer, note = b"", ""  # answered already (its Connection: close), the body unread
         if answer is None:
@@ -190,3 +196,25 @@ async def _refuse(sock: socket.socket, answer: bytes, note: str) -> None:
         pass  # the client reset the connection, or is still sending: nothing more to do for it
     finally:
         sock.close()
+
+
+def _mapped(source: Awaitable[bytes], fn: Callable[[bytes], bytes]) -> asyncio.Future[bytes]:
+    """A future of ``fn(source's result)``, or of the ``HTTPInputError`` ``fn`` raises; a failed
+    or cancelled ``source`` fails or cancels it alike."""
+    mapped = asyncio.get_running_loop().create_future()
+
+    def done(source: asyncio.Future[bytes]) -> None:
+        if mapped.cancelled():
+            return
+        if source.cancelled():
+            mapped.cancel()
+        elif source.exception() is not None:
+            mapped.set_exception(source.exception())
+        else:
+            try:
+                mapped.set_result(fn(source.result()))
+            except HTTPInputError as error:
+                mapped.set_exception(error)
+
+    asyncio.ensure_future(source).add_done_callback(done)
+    return mapped
