@@ -107,6 +107,9 @@ def test_a_long_reason_is_cut():
     assert len(body) < 300 and body.endswith("…\n".encode())
 
 
+MALFORMED["a folded field among 100"] = (  # bb21: its continuation lines were counted as fields → 431
+    "GET / HTTP/1.1\r\nHost: {host}\r\n" + "X-A: b\r\n" * 98 + "X-Folded: a\r\n" + " b\r\n\tc\r\n" * 3 + "\r\n",
+    "folding not supported")
 MALFORMED["a chunk-size line ending in a bare LF"] = (  # more in tests/test_chunked.py
     "POST / HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n96\n" + "x" * 150 + "\n0\n\n",
     "a chunk's size line ends in a bare LF, not CRLF")
