@@ -229,3 +229,21 @@ async def test_a_body_over_the_limit_is_answered_413_to_a_client_that_sends_it_a
     code = "payload_too_large" if path.startswith("/api/") else "file_too_large"
     assert status == 413 and json.loads(answer)["error"]["code"] == code
     assert await count_messages(server) == 0
+
+
+async def test_a_body_is_read_as_utf_8_json_whatever_tool_sent_it(server, user):
+    # bb20: a byte-order mark (PowerShell's Out-File writes one) was told "Expecting value: line 1
+    # column 1"; a body declared in another charset was read as UTF-8 all the same.
+    alice = await user("alice", "lobby")
+    key = api_key(server, "publish")
+    sent = json.dumps({"room": "lobby", "text": "héllo", "as": alice.welcome["user"]["id"]})
+    status, body, _ = await api_call(server, "POST", "/messages", raw=b"\xef\xbb\xbf" + sent.encode(), key=key)
+    assert (status, body["text"]) == (201, "héllo")
+    status, body, _ = await api_call(server, "POST", "/messages", raw=sent.encode("latin-1"), key=key,
+                                     headers={"Content-Type": "application/json; charset=ISO-8859-1"})
+    assert (status, body["error"]) == (400, {"code": "bad_request", "message": (
+        "the body is sent as charset=iso-8859-1; JSON bodies are UTF-8 (RFC 8259 §8.1)")})
+    status, _, _ = await api_call(server, "POST", "/messages", raw=sent.encode(), key=key,
+                                  headers={"Content-Type": "application/json; charset=utf-8"})
+    assert status == 201
+    assert await count_messages(server) == 2

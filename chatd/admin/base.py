@@ -153,7 +153,7 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
         if self.request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
             raise AdminError(415, "bad_request", "the body must be JSON, sent as Content-Type: application/json")
         try:
-            data = read_json(raw)
+            data = read_json(raw, self.request.headers["Content-Type"])
         except ApiError as e:
             raise AdminError(400, e.code, e.message) from None
         if not isinstance(data, dict):
