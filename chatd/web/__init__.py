@@ -36,6 +36,7 @@ from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders, content_security_policy
 from chatd.web.logged import logged_target
 from chatd.web.outbox import Outbox
+from chatd.web.plain import PlainRefusals
 from chatd.web.probes import MetricsHandler, ReadyHandler
 from chatd.web.upgrade import ChatUpgrade
 from chatd.web.uploads import ROUTES, FileHandler, UploadHandler, Uploads
@@ -52,7 +53,7 @@ STATIC_DIR = _static_dir()
 ADMIN_DIR = "admin"  # static/admin: the admin page's files (chatd.admin.page), not the chat page's
 
 
-class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class PageHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, assets: Assets) -> None:
         self.assets = assets
 
@@ -67,7 +68,7 @@ class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
         self.write(self.assets.page)
 
 
-class HealthHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class HealthHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, chat: Chat) -> None:
         self.chat = chat
 
@@ -81,8 +82,15 @@ class HealthHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
                     "database": "ok" if down is None else "unreachable"})
 
 
-class NotFoundHandler(SecurityHeaders, tornado.web.ErrorHandler):
-    """Every URL no route matches: a 404 with the same headers as the rest."""
+class NotFoundHandler(SecurityHeaders, PlainRefusals, tornado.web.RequestHandler):
+    """Every URL no route matches: a 404 with the same headers as the rest, in plain text,
+    whatever the method (one Tornado does not know included: no 405 naming methods of nothing)."""
+
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        super().write_error(404)
 
 
 class Application(tornado.web.Application):
@@ -147,7 +155,6 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
             (ROUTES, FileHandler, {"chat": chat}),
         ],
         default_handler_class=NotFoundHandler,
-        default_handler_args={"status_code": 404},
     )
     app.admin = admin  # type: ignore[attr-defined]  # its sessions and limits, for tests and status
     app.handshakes = handshakes  # type: ignore[attr-defined]  # ChatHTTPServer answers most of /ws with it
