@@ -48,7 +48,7 @@ from chatd.protocol import Code, ProtocolError, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
 from chatd.strictjson import NotJSON, Refused, displayable, ill_formed, loads, may_be_ill_formed
-from chatd.web.early import EarlyRefusals
+from chatd.web.early import EarlyRefusals, unframed
 from chatd.web.headers import SecurityHeaders
 from chatd.web.plain import not_served
 
@@ -383,7 +383,8 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         if body.strip():
             data = read_json(body)
         elif schema.needs_body():  # not "missing field X": the body itself is missing
-            raise ApiError("bad_request", f"the body is empty; it must be a JSON object of the fields "
+            said = unframed(self.request) or "the body is empty"
+            raise ApiError("bad_request", f"{said}; it must be a JSON object of the fields "
                                           f"{', '.join(schema.where('body'))}")
         else:  # every body field optional (PATCH, DELETE, disconnect): none given
             data = {}

@@ -47,7 +47,7 @@ from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, e
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
-from chatd.web.early import EarlyRefusals
+from chatd.web.early import EarlyRefusals, unframed
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
 from chatd.web.plain import allowed_methods
@@ -252,6 +252,9 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         if self.held is not None:  # refused at the headers (prepare)
             raise self.held
         if not self.body:
+            said = unframed(self.request)
+            if said is not None:  # no file at all, rather than an empty one
+                raise Refused(400, BAD_REQUEST, f"{said}; send the file as the body")
             raise Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty", details={"empty": True})
         try:
             ref = await self.uploads.store(self.user_id, self.name, bytes(self.body))
