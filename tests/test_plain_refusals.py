@@ -78,3 +78,25 @@ async def test_refusals_name_the_problem(server):
         assert got.headers["content-type"] == PLAIN_TEXT
     head = await answer(server, "HEAD", "/ws")
     assert (head.status, head.headers["allow"], head.headers["content-type"]) == (405, "GET", PLAIN_TEXT)
+
+
+async def test_a_wrong_method_is_refused_at_its_headers_whatever_its_body(server):
+    # bb21: the method is wrong whatever the size. Tornado read a body of up to 100 MB before the
+    # 405, and answered a longer one 400 "Content-Length too long".
+    for path, status in (("/healthz", 405), ("/ws", 405), ("/", 405), ("/no-such-page", 404)):
+        http = await RawHTTP.open(server.port)
+        try:
+            http.send(f"POST {path} HTTP/1.1\r\nHost: chatd\r\nContent-Length: {2 << 30}\r\n\r\n".encode()
+                      + bytes(1000))
+            got = await http.answer()
+            assert (got.status, got.headers["connection"], got.headers["content-type"]) == (status, "close",
+                                                                                             PLAIN_TEXT), path
+            assert await http.ended()
+        finally:
+            http.close()
+    http = await RawHTTP.open(server.port)
+    try:  # without a body, nothing is left to read: the connection goes on
+        http.send(request("POST", "/healthz") + request("DELETE", "/nope") + request("GET", "/healthz"))
+        assert [(await http.answer()).status for _ in range(3)] == [405, 404, 200]
+    finally:
+        http.close()

@@ -9,6 +9,9 @@ be its HTML error page, which names nothing; these name the problem, and a 405 c
     raise PlainRefused(404, "there is no such file in this version of the page")
     self.refuse(400, "Upgrade must be websocket ...", {"Sec-WebSocket-Version": "13"})
 
+A method such a handler does not take is refused at the request's headers, its body unread
+(``WrongMethod``, which ``chatd.web.Application`` routes it to when ``refused_method``).
+
 The JSON handlers (the HTTP API, the admin API, ``/upload``, ``/files/``) have their own
 ``write_error`` and use ``allowed_methods`` for their 405s.
 """
@@ -20,9 +23,12 @@ from typing import Any
 
 import tornado.web
 
+from chatd.web.early import EarlyRefusals
+from chatd.web.headers import SecurityHeaders
+
 PLAIN_TEXT = "text/plain; charset=utf-8"
 SHOWN_PATH_MAX = 100  # characters of a request's path a refusal repeats (the client chose its length)
-NOT_UTF8 = "the address is not UTF-8 once percent-decoded"
+NOT_UTF8 = "is not UTF-8 once percent-decoded"
 INTERNAL = "internal error; the request was not carried out"
 
 
@@ -78,8 +84,8 @@ class PlainRefusals:
         try:
             return None if value is None else value.decode("utf-8")
         except UnicodeDecodeError:
-            what = NOT_UTF8 if name is None else f"the query argument {name!r} is not UTF-8 once percent-decoded"
-            raise PlainRefused(400, what) from None
+            what = "the address" if name is None else f"the query argument {shown_path(name)}"
+            raise PlainRefused(400, f"{what} {NOT_UTF8}") from None
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """A PlainRefused raised, or what Tornado refused itself (another method, an HTTPError
@@ -88,18 +94,62 @@ class PlainRefusals:
         if isinstance(error, PlainRefused):
             self.refuse(error.status_code, error.text, error.fields)
             return
-        request = self.request  # type: ignore[attr-defined]
-        path = shown_path(request.path)
-        fields = {}
         if status_code == 405:
-            allowed = allowed_methods(type(self))  # type: ignore[arg-type]
-            fields["Allow"] = ", ".join(allowed)
-            use = self.USE or f"use {' or '.join(allowed)}"
-            text = f"{shown_path(request.method)} is not allowed on {path}; {use}"
-        elif status_code == 404:
+            error = self.method_refusal()
+            self.refuse(405, error.text, error.fields)
+            return
+        path = shown_path(self.request.path)  # type: ignore[attr-defined]
+        if status_code == 404:
             text = f"nothing is served at {path}"
         elif status_code < 500:
             text = f"the request for {path} is malformed"
         else:
             text = INTERNAL
-        self.refuse(status_code, text, fields)
+        self.refuse(status_code, text)
+
+    def allowed(self) -> tuple[str, ...]:
+        """The methods the path takes: those the handler defines."""
+        return allowed_methods(type(self))  # type: ignore[arg-type]
+
+    def method_refusal(self) -> PlainRefused:
+        """The 405 of the request's method, naming it and how the path is used, with Allow."""
+        allowed = self.allowed()
+        use = self.USE or f"use {' or '.join(allowed)}"
+        request = self.request  # type: ignore[attr-defined]
+        text = f"{shown_path(request.method)} is not allowed on {shown_path(request.path)}; {use}"
+        return PlainRefused(405, text, {"Allow": ", ".join(allowed)})
+
+
+@tornado.web.stream_request_body
+class WrongMethod(SecurityHeaders, EarlyRefusals, PlainRefusals, tornado.web.RequestHandler):
+    """A method the route's handler (``target``, a PlainRefusals one that reads a body whole
+    before it runs) does not take, refused at the request's headers
+    (``chatd.web.Application.find_handler`` routes it here): Tornado would read a body of up to
+    100 MB before the 405, and refuse a longer one as malformed. A body is not read
+    (``chatd.web.early``)."""
+
+    def initialize(self, target: type[PlainRefusals]) -> None:
+        self.target = target
+        self.USE = target.USE
+
+    def allowed(self) -> tuple[str, ...]:
+        return allowed_methods(self.target)  # type: ignore[arg-type]
+
+    def prepare(self) -> None:
+        refusal = self.method_refusal()
+        if self.answer_now(refusal):
+            raise refusal
+        # else no body: Tornado's own method of this class raises 405, answered alike
+
+    def data_received(self, chunk: bytes) -> None:
+        """Dropped: the request is refused whatever its body."""
+
+
+def refused_method(handler: type | None, method: str) -> bool:
+    """Whether a request of ``method`` routed to ``handler`` (None: not to a handler) is one for
+    WrongMethod: a PlainRefusals handler that reads its body whole (Tornado's flag of
+    ``stream_request_body`` unset), and a method Tornado knows that it does not define (one it
+    does not know is refused before any body is read)."""
+    return (isinstance(handler, type) and issubclass(handler, PlainRefusals)
+            and not getattr(handler, "_stream_request_body", False) and method in handler.SUPPORTED_METHODS
+            and method not in allowed_methods(handler))
