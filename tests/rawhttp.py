@@ -52,10 +52,16 @@ class RawHTTP:
         self.writer.close()
 
 
-def request(method: str, path: str, body: bytes | None = None, **headers: str) -> bytes:
+def request(method: str, path: str, body: bytes | None = None, version: str = "HTTP/1.1", **headers: str) -> bytes:
     """A request's bytes; a Content-Length when ``body`` is given (b"" too)."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: chatd"]
+    lines = [f"{method} {path} {version}", "Host: chatd"]
     lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+def unframed(method: str, path: str, version: str, body: bytes, **headers: str) -> bytes:
+    """A request with ``body`` behind its head but neither Content-Length nor Transfer-Encoding:
+    by RFC 9112 §6.3 it has no body, whatever follows."""
+    return request(method, path, version=version, **headers) + body

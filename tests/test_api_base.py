@@ -10,7 +10,7 @@ import pytest
 
 from chatd.api import operations
 from tests.apiclient import api_call, api_key
-from tests.rawhttp import RawHTTP, request
+from tests.rawhttp import RawHTTP, request, unframed
 
 SEND = {"room": "lobby", "text": "hi"}
 # Every (method, path, part) of the API whose path has parts: a new route is covered too.
@@ -173,6 +173,28 @@ async def test_null_is_absent_as_the_document_says(server, user):
     document = (await api_call(server, "GET", "/openapi.json", key=key))[1]
     body = document["paths"]["/api/v1/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"type": "null"} in body["properties"]["to"]["anyOf"] and "null" not in str(body["properties"]["text"])
+
+
+async def test_a_body_without_a_content_length_is_told_so_not_called_empty(server, user):
+    # bb21: an HTTP/1.0 POST with a JSON body but no Content-Length was told "the body is empty".
+    # RFC 9112 §6.3: without Content-Length or Transfer-Encoding a request's body has length zero.
+    await user("alice", "lobby")
+    key = api_key(server, "publish")
+    fields = "; it must be a JSON object of the fields room, to, to_sub, text, as, as_sub"
+    for version, body, said in [
+        ("HTTP/1.0", json.dumps(SEND).encode(), "the request has no body: it has no Content-Length (HTTP/1.0 has no "
+                                                "other way to send one)"),
+        ("HTTP/1.1", b"", "the request has no body: it has neither a Content-Length nor Transfer-Encoding: chunked"),
+    ]:
+        http = await RawHTTP.open(server.port)
+        try:
+            http.send(unframed("POST", "/api/v1/messages", version, body, Authorization=f"Bearer {key}",
+                               Content_Type="application/json"))
+            answer = await http.answer()
+            assert (answer.status, json.loads(answer.body)["error"]) == (400, {"code": "bad_request",
+                                                                               "message": said + fields}), version
+        finally:
+            http.close()
 
 
 async def test_no_cors_headers(server):

@@ -27,9 +27,9 @@ async def test_extensions_and_trailer_fields_are_accepted(server, user):
     # And with no trailer field, the connection serving the next request.
     http = await RawHTTP.open(server.port)
     try:
-        http.send(b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        http.send(b"POST /admin/api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
                   b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert (await http.answer()).status != 400
+        assert not (await http.answer()).body.startswith(b"the request is not valid HTTP/1.1")  # login refuses {}
         assert (await http.answer()).status == 200
     finally:
         http.close()
@@ -51,7 +51,7 @@ async def test_a_malformed_framing_line_is_answered_400_at_once(server, case):
     body, reason = BARE_LF[case]
     http = await RawHTTP.open(server.port)
     try:
-        http.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+        http.send(b"POST /admin/api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
         async with asyncio.timeout(ANSWERED_WITHIN):
             answer = await http.answer()
             assert (answer.status, answer.headers["connection"]) == (400, "close")

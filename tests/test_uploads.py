@@ -19,7 +19,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from chatd.durations import duration_text
 from chatd.store.schema import now_ms
 from tests.conftest import until
-from tests.rawhttp import RawHTTP, request
+from tests.rawhttp import RawHTTP, request, unframed
 from tests.stores import KINDS
 from tests.webapp import WebApp
 
@@ -181,12 +181,13 @@ async def test_a_decompression_bomb_is_refused_from_its_header(server, user):
     assert status == 201, body
 
 
-async def raw_upload(server: Any, token: str, framing: str, body: bytes) -> tuple[int, dict[str, Any] | None]:
-    """POST /upload over a bare socket: ``framing`` (a Content-Length or Transfer-Encoding header)
-    and as much of the body as ``body`` holds, the answer read without sending the rest."""
+async def raw_upload(server: Any, token: str, framing: str, body: bytes,
+                     method: str = "POST") -> tuple[int, dict[str, Any] | None]:
+    """``method`` /upload over a bare socket: ``framing`` (a Content-Length or Transfer-Encoding
+    header) and as much of the body as ``body`` holds, the answer read without sending the rest."""
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:
-        writer.write(f"POST /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        writer.write(f"{method} /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
                      f"{framing}\r\n\r\n".encode() + body)
         await writer.drain()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
@@ -224,6 +225,36 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(server, user):
     assert (status, body["error"]["code"]) == (413, "file_too_large")
     status, body = await upload(server, alice.welcome["token"], b"a" * 4096, "fits.txt")
     assert status == 201, body
+
+
+async def test_another_method_is_refused_whatever_the_size_of_its_body(server, user):
+    # bb21: a PUT over the cap was told its file is too large, as if a POST would have been taken.
+    token = (await user("alice")).welcome["token"]
+    server.chat.config.uploads.max_bytes = 4096
+    wrong_method = (405, {"error": {"code": "method_not_allowed", "message": "send the file with POST /upload"}})
+    for method in ("PUT", "PATCH", "DELETE"):
+        assert await raw_upload(server, token, f"Content-Length: {2 << 30}", bytes(1000), method) == wrong_method
+        assert await raw_upload(server, token, "Transfer-Encoding: chunked", chunked(8000), method) == wrong_method
+
+
+async def test_a_file_sent_without_a_content_length_is_told_so_not_called_empty(server, user):
+    # bb21: an HTTP/1.0 POST of a file without Content-Length was told "the file is empty". RFC
+    # 9112 §6.3: without Content-Length or Transfer-Encoding a request's body has length zero.
+    token = (await user("alice")).welcome["token"]
+    for version, body, said in [
+        ("HTTP/1.0", b"notes", "the request has no body: it has no Content-Length (HTTP/1.0 has no other way to "
+                               "send one)"),
+        ("HTTP/1.1", b"", "the request has no body: it has neither a Content-Length nor Transfer-Encoding: chunked"),
+    ]:
+        http = await RawHTTP.open(server.port)
+        try:
+            http.send(unframed("POST", "/upload?name=notes.txt", version, body, Authorization=f"Bearer {token}"))
+            answer = await http.answer()
+            assert (answer.status, json.loads(answer.body)["error"]) == (400, {
+                "code": "bad_request", "message": f"{said}; send the file as the body"}), version
+        finally:
+            http.close()
+    assert (await raw_upload(server, token, "Content-Length: 0", b""))[1]["error"]["message"] == "the file is empty"
 
 
 async def test_a_refusal_before_the_body_closes_only_a_connection_with_a_body_to_skip_and_says_so(server, user):

@@ -51,6 +51,7 @@ from chatd.protocol import ProtocolError, error_body
 from chatd.store import DatabaseUnreachable
 from chatd.web.assets import Assets
 from chatd.web.headers import SecurityHeaders
+from chatd.web.plain import allowed_methods, not_served
 
 if TYPE_CHECKING:
     from chatd.chat import Chat
@@ -166,8 +167,16 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
+    def method_refused(self) -> AdminError:
+        """The refusal of a method Tornado found no handler method for."""
+        return AdminError(405, "method_not_allowed", not_served(self.request.method, allowed_methods(type(self))))
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """An AdminError raised, or what Tornado refused itself (a method the path does not take:
+        405 with Allow, RFC 9110 §15.5.6; a bug), in JSON."""
         error = kwargs.get("exc_info", (None, None, None))[1]
+        if status_code == 405 and not isinstance(error, AdminError):
+            error = self.method_refused()
         if isinstance(error, DatabaseUnreachable):
             error = AdminError.of(503, unavailable(DATABASE))
         if isinstance(error, AdminError):
@@ -180,6 +189,8 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
         self.set_status(status_code)
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Cookie realm="chatd admin"')
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": body}, ensure_ascii=False))
 
@@ -244,6 +255,10 @@ class NotFoundHandler(AdminHandler):
     role = "moderator"
 
     def _missing(self, *args: str) -> None:
-        raise AdminError(404, "not_found", "no such admin endpoint")
+        raise self.method_refused()
+
+    def method_refused(self) -> AdminError:
+        """Whatever the method (TRACE, one Tornado does not know): there is no endpoint here."""
+        return AdminError(404, "not_found", "no such admin endpoint")
 
     get = post = put = patch = delete = _missing

@@ -38,6 +38,7 @@ from chatd.web.assets import (
 )
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
+from chatd.web.plain import PlainRefusals
 
 STATIC_ROUTE = rf"/admin/static/(?:([0-9a-f]{{{VERSION_CHARS}}})/)?(.+)"
 CATALOGUES = "i18n/"  # the catalogues it fetches (not imported: module_graph does not see them)
@@ -57,7 +58,7 @@ def admin_assets(static_dir: Path, admin_dir: str) -> Assets:
     return build_assets(tree)
 
 
-class ShellHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class ShellHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, admin: Admin) -> None:
         self.admin = admin
 
@@ -67,7 +68,7 @@ class ShellHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
         self.write(self.admin.assets.page)
 
 
-class ShellRedirect(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class ShellRedirect(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, admin: Admin) -> None:
         pass
 

@@ -49,8 +49,9 @@ from chatd.protocol import Code, ProtocolError, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
 from chatd.strictjson import NotJSON, Refused, displayable, ill_formed, loads, may_be_ill_formed
-from chatd.web.early import EarlyRefusals
+from chatd.web.early import EarlyRefusals, unframed
 from chatd.web.headers import SecurityHeaders
+from chatd.web.plain import not_served
 
 if TYPE_CHECKING:
     from chatd.chat import Chat
@@ -61,6 +62,7 @@ log = logging.getLogger("chatd.api")
 PREFIX = "/api/v1"
 IDEMPOTENCY_KEY_MAX = 255  # characters of an Idempotency-Key header
 RATE_KEYS_MAX = 10_000  # keys whose rate buckets are kept (chatd.ratelimit.BucketTable)
+NO_ENDPOINT = "no such API endpoint; see /api/v1/openapi.json"
 
 # The HTTP status of each error code: the WebSocket's codes where one fits (chatd.protocol.Code).
 STATUS = {
@@ -267,8 +269,12 @@ class ApiHandler(SecurityHeaders, tornado.web.RequestHandler):
         Tornado refuses before any handler runs (TRACE, or one it does not know)."""
         if not self.api.keys.known_on:  # not known to be on: Tornado's refusals come before prepare's check
             error = ApiError("api_off", API_OFF)
+        elif status_code == 405 and not self.allowed:  # NotFound: no endpoint here, whatever the method
+            error = ApiError("not_found", NO_ENDPOINT)
+        elif status_code == 405:
+            error = ApiError("method_not_allowed", not_served(self.request.method, self.allowed))
         else:
-            code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            code = {400: "bad_request", 404: "not_found", 413: "payload_too_large"}.get(
                 status_code, "internal")
             error = ApiError(code, self._reason)
         self.clear()
@@ -323,8 +329,7 @@ class OperationHandler(EarlyRefusals, ApiHandler):
             await self.api.check_on()
             self.op = self.operations.get(self.request.method)
             if self.op is None:
-                raise ApiError("method_not_allowed", f"{self.request.method} is not served here; this path takes "
-                                                     f"{', '.join(self.operations)}")
+                raise ApiError("method_not_allowed", not_served(self.request.method, self.allowed))
             try:
                 sent = authorization(self.request.headers)
             except RepeatedHeader as e:
@@ -388,7 +393,8 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         if body.strip():
             data = read_json(body, self.request.headers.get("Content-Type", ""))
         elif schema.needs_body():  # not "missing field X": the body itself is missing
-            raise ApiError("bad_request", f"the body is empty; it must be a JSON object of the fields "
+            said = unframed(self.request) or "the body is empty"
+            raise ApiError("bad_request", f"{said}; it must be a JSON object of the fields "
                                           f"{', '.join(schema.where('body'))}")
         else:  # every body field optional (PATCH, DELETE, disconnect): none given
             data = {}
@@ -456,4 +462,4 @@ class NotFound(ApiHandler):
         except ApiError as e:
             self.send_api_error(e)
             return
-        self.send_api_error(ApiError("not_found", "no such API endpoint; see /api/v1/openapi.json"))
+        self.send_api_error(ApiError("not_found", NO_ENDPOINT))

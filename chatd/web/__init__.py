@@ -30,12 +30,14 @@ from chatd.config import Config
 from chatd.proxies import request_address
 from chatd.readiness import Readiness
 from chatd.web.assets import REVALIDATE, ROUTE, Assets, StaticHandler, load_assets
+from chatd.web.early import EarlyRefusals
 from chatd.web.handshake import PATH as WS_PATH
 from chatd.web.handshake import Handshakes
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders, content_security_policy
 from chatd.web.logged import hide_malformed_values, logged_target
 from chatd.web.outbox import Outbox
+from chatd.web.plain import PlainRefusals, WrongMethod, refused_method
 from chatd.web.probes import MetricsHandler, ReadyHandler
 from chatd.web.upgrade import ChatUpgrade
 from chatd.web.uploads import ROUTES, FileHandler, UploadHandler, Uploads
@@ -52,7 +54,7 @@ STATIC_DIR = _static_dir()
 ADMIN_DIR = "admin"  # static/admin: the admin page's files (chatd.admin.page), not the chat page's
 
 
-class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class PageHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, assets: Assets) -> None:
         self.assets = assets
 
@@ -67,7 +69,7 @@ class PageHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
         self.write(self.assets.page)
 
 
-class HealthHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class HealthHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, chat: Chat) -> None:
         self.chat = chat
 
@@ -81,8 +83,23 @@ class HealthHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
                     "database": "ok" if down is None else "unreachable"})
 
 
-class NotFoundHandler(SecurityHeaders, tornado.web.ErrorHandler):
-    """Every URL no route matches: a 404 with the same headers as the rest."""
+@tornado.web.stream_request_body
+class NotFoundHandler(SecurityHeaders, EarlyRefusals, PlainRefusals, tornado.web.RequestHandler):
+    """Every URL no route matches: a 404 with the same headers as the rest, in plain text,
+    whatever the method (one Tornado does not know included: no 405 naming methods of nothing),
+    given at the request's headers: a body is not read (``chatd.web.early``)."""
+
+    def prepare(self) -> None:
+        refusal = tornado.web.HTTPError(404)
+        if self.answer_now(refusal):
+            raise refusal
+        # else no body: Tornado's own method of this class raises 405, answered as a 404
+
+    def data_received(self, chunk: bytes) -> None:
+        """Dropped: the request is refused whatever its body."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        super().write_error(404)
 
 
 class Application(tornado.web.Application):
@@ -104,7 +121,12 @@ class Application(tornado.web.Application):
         # warning, an uncaught exception's repr): it keeps no value of the query (chatd.web.logged).
         # Handlers read request.path, request.query and the arguments, never request.uri.
         request.uri = logged_target(request.path, request.query)
-        return super().find_handler(request, **kwargs)
+        found = super().find_handler(request, **kwargs)
+        target = getattr(found, "handler_class", None)
+        if refused_method(target, request.method or ""):  # at its headers, not after its body
+            return self.get_handler_delegate(request, WrongMethod, {"target": target}, found.path_args,
+                                             found.path_kwargs)
+        return found
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
         # A 429 is a per-address limit (chatd.web.upgrade): Chat logs those once a
@@ -148,7 +170,6 @@ def make_app(chat: Chat, registry: set, handing: set, config: Config) -> tornado
             (ROUTES, FileHandler, {"chat": chat}),
         ],
         default_handler_class=NotFoundHandler,
-        default_handler_args={"status_code": 404},
     )
     app.admin = admin  # type: ignore[attr-defined]  # its sessions and limits, for tests and status
     app.handshakes = handshakes  # type: ignore[attr-defined]  # ChatHTTPServer answers most of /ws with it

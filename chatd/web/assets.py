@@ -44,6 +44,7 @@ import tornado.web
 from chatd.origins import origin_allowed
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
+from chatd.web.plain import PlainRefusals, PlainRefused, shown_path
 
 PAGE = "index.html"  # the page itself: served at /, not as a static file
 PUBLIC_ENTRY = "chatd-client.js"  # the browser client other origins may import
@@ -152,7 +153,7 @@ def load_assets(directory: Path, skip: tuple[str, ...] = ()) -> Assets:
     return build_assets({name: body for name, body in files.items() if name.split("/")[0] not in skip})
 
 
-class StaticHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class StaticHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     """``/static/<version>/<name>`` (cached for a year) and ``/static/<name>``
     (revalidated); anything else under /static/ is a 404."""
 
@@ -164,8 +165,10 @@ class StaticHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
             self.redirect("../", permanent=True)  # the page lives at /, where its relative URLs work
             return
         asset = self.assets.files.get(name)
-        if asset is None or version not in (None, self.assets.version):
-            raise tornado.web.HTTPError(404)
+        if asset is None:
+            raise PlainRefused(404, f"there is no static file {shown_path(name)}")
+        if version not in (None, self.assets.version):  # a page of an older (or newer) chatd: reloading mends it
+            raise PlainRefused(404, f"the static files here are version {self.assets.version}, not {version}")
         if name in self.assets.public:
             self._allow_origin()
         self.set_header("Content-Type", asset.content_type)

@@ -29,7 +29,7 @@ written the answer's headers by the time it decides so, without
 
 from __future__ import annotations
 
-from tornado.httputil import HTTPHeaders
+from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
 from chatd.web.headlimit import HeadLimitStream
 
@@ -42,6 +42,18 @@ def has_body(headers: HTTPHeaders) -> bool:
         return True
     length = headers.get("Content-Length", "0").strip()
     return not length.isdigit() or int(length) > 0
+
+
+def unframed(request: HTTPServerRequest) -> str | None:
+    """Why a request that came without a body had none, when it said nothing of one: neither a
+    Content-Length nor a Transfer-Encoding (RFC 9112 §6.3: its body is then empty, whatever
+    bytes follow its head; HTTP/1.0 has no chunked bodies). A refusal's words, true whether
+    the client sent bytes behind its head or not; None when it said its length (0)."""
+    if "Content-Length" in request.headers or "Transfer-Encoding" in request.headers:
+        return None
+    if request.version == "HTTP/1.0":
+        return "the request has no body: it has no Content-Length (HTTP/1.0 has no other way to send one)"
+    return "the request has no body: it has neither a Content-Length nor Transfer-Encoding: chunked"
 
 
 class EarlyRefusals:

@@ -25,6 +25,7 @@ from chatd.proxies import in_networks, parse_networks
 from chatd.readiness import Readiness
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
+from chatd.web.plain import PlainRefusals
 
 log = logging.getLogger("chatd")
 
@@ -38,7 +39,7 @@ def token_matches(authorization: str | None, token: bytes | None) -> bool:
     return hmac.compare_digest(sent.encode(), token)
 
 
-class MetricsHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class MetricsHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, chat: Chat) -> None:
         self.chat = chat
 
@@ -52,20 +53,18 @@ class MetricsHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
             token = None
         allowed = in_networks(self.request.remote_ip or "", parse_networks(settings.allow))
         if not allowed and not token_matches(self.request.headers.get("Authorization"), token):
+            text = "metrics are not served to this address without the metrics token"
             if token is not None:
-                self.set_status(401)
-                self.set_header("WWW-Authenticate", 'Bearer realm="chatd metrics"')
+                self.refuse(401, text, {"WWW-Authenticate": 'Bearer realm="chatd metrics"'})
             else:
-                self.set_status(403)
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish("metrics are not served to this address without the metrics token\n")
+                self.refuse(403, text)
             return
         body, content_type = metrics.exposition()
         self.set_header("Content-Type", content_type)
         self.finish(body)
 
 
-class ReadyHandler(SecurityHeaders, HeadAsGet, tornado.web.RequestHandler):
+class ReadyHandler(SecurityHeaders, PlainRefusals, HeadAsGet, tornado.web.RequestHandler):
     def initialize(self, readiness: Readiness) -> None:
         self.readiness = readiness
 

@@ -22,25 +22,27 @@ of handshakes costs no WebSocket state at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tornado.websocket import WebSocketHandler
 
 from chatd.origins import for_log, origin_allowed
 from chatd.web.headers import SecurityHeaders
+from chatd.web.plain import PlainRefusals
 from chatd.web.wsrules import HTTP_VERSION_PROBLEM, handshake_refusal
 
 if TYPE_CHECKING:
     from chatd.web.handshake import Handshakes  # which imports this module (ChatUpgrade answers its refusals)
 
 log = logging.getLogger("chatd.upgrade")
-PLAIN_TEXT = "text/plain; charset=utf-8"
 
 
-class ChatUpgrade(SecurityHeaders, WebSocketHandler):
+class ChatUpgrade(SecurityHeaders, PlainRefusals, WebSocketHandler):
     """``initialize`` gets the server's ``Handshakes`` (its ``Chat``, the
-    ``registry`` of open connections, those ``handing`` over, the ``outbox``)."""
+    ``registry`` of open connections, those ``handing`` over, the ``outbox``).
+    Another method than GET is a 405 (``chatd.web.plain``)."""
+
+    USE = "use GET with a WebSocket upgrade"
 
     def initialize(self, handshakes: Handshakes) -> None:
         self.handshakes = handshakes
@@ -59,7 +61,7 @@ class ChatUpgrade(SecurityHeaders, WebSocketHandler):
         shown the header then, and such a client is not affected, as documented."""
         headers = self.request.headers
         if self.request.method != "GET":
-            return  # no handshake: Tornado answers 405
+            return  # no handshake: Tornado raises 405, answered by PlainRefusals.write_error
         if self.request.version == "HTTP/1.0":
             self.refuse(400, HTTP_VERSION_PROBLEM)
             return
@@ -73,14 +75,6 @@ class ChatUpgrade(SecurityHeaders, WebSocketHandler):
             log.info("refused a WebSocket from %s: origin %s is not the page's own host nor in allowed_origins",
                      self.request.remote_ip, for_log(origin or ""))
         self.refuse(*refused)
-
-    def refuse(self, status: int, text: str, fields: Mapping[str, str] | None = None) -> None:
-        """Answer ``status`` with ``text`` (one line) as a plain-text body, and ``fields``."""
-        self.set_status(status)
-        for name, value in (fields or {}).items():
-            self.set_header(name, value)
-        self.set_header("Content-Type", PLAIN_TEXT)
-        self.finish(text + "\n")
 
     def check_origin(self, origin: str) -> bool:
         """Tornado calls this when the handshake has an Origin header: ``prepare``

@@ -47,9 +47,10 @@ from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, e
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
-from chatd.web.early import EarlyRefusals
+from chatd.web.early import EarlyRefusals, unframed
 from chatd.web.head import HeadAsGet
 from chatd.web.headers import SecurityHeaders
+from chatd.web.plain import allowed_methods
 
 THUMB_PX = 400  # a thumbnail's longest side: sharp on a 2x screen at the page's 200 px
 IMAGE_THREADS = 2  # images decoded at once: each may take uploads.max_pixels × 4 bytes
@@ -147,10 +148,9 @@ class Uploads:
 
 
 class _Json:
-    """Answers of the upload and file handlers: JSON, errors included. ``METHODS`` the handler
-    takes, ``USE`` says how to use it (a 405's message)."""
+    """Answers of the upload and file handlers: JSON, errors included. ``USE`` says how to use
+    the path (a 405's message; its Allow names the methods the handler defines)."""
 
-    METHODS: tuple[str, ...] = ()
     USE = ""
 
     def refuse(self, error: Refused) -> None:
@@ -158,6 +158,8 @@ class _Json:
             self.set_header("Retry-After", str(whole_seconds(error.retry_after)))  # type: ignore[attr-defined]
         if error.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')  # type: ignore[attr-defined]
+        if error.status == 405:  # RFC 9110 §15.5.6
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))  # type: ignore[attr-defined,arg-type]
         self.answer(error.status, {"error": error_body(error.code, error.message, error.retry_after, error.details)})
 
     def answer(self, status: int, body: dict[str, Any]) -> None:
@@ -173,7 +175,6 @@ class _Json:
         error = kwargs.get("exc_info", (None, None, None))[1]
         if not isinstance(error, Refused):
             if status_code == 405:
-                self.set_header("Allow", ", ".join(self.METHODS))  # type: ignore[attr-defined]
                 error = Refused(405, METHOD_NOT_ALLOWED, self.USE)
             elif status_code < 500:
                 error = Refused(status_code, BAD_REQUEST, "the request is malformed")
@@ -195,7 +196,6 @@ class _Json:
 class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHandler):
     """A refusal at the headers is given before the body is read (``chatd.web.early``)."""
 
-    METHODS = ("POST",)
     USE = "send the file with POST /upload"
 
     def initialize(self, uploads: Uploads) -> None:
@@ -206,7 +206,7 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         self.limit = uploads.chat.config.uploads.max_bytes  # the cap when the upload began
 
     async def prepare(self) -> None:
-        """Before any of the body is read: who, how fast, what name, how large."""
+        """Before any of the body is read: the method, who, how fast, what name, how large."""
         try:
             await self._admit()
         except Refused as e:
@@ -219,8 +219,8 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         # data_received counts the bytes instead, so that a chunked body past the cap gets
         # the same 413 as a Content-Length past it; none is kept beyond the cap either way.
         self.request.connection.set_max_body_size(sys.maxsize)
-        if self.request.method != "POST":
-            return
+        if self.request.method != "POST":  # first: another method is refused whatever its body's size
+            raise Refused(405, METHOD_NOT_ALLOWED, self.USE)
         try:
             sent = authorization(self.request.headers)
         except RepeatedHeader as e:
@@ -252,6 +252,9 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         if self.held is not None:  # refused at the headers (prepare)
             raise self.held
         if not self.body:
+            said = unframed(self.request)
+            if said is not None:  # no file at all, rather than an empty one
+                raise Refused(400, BAD_REQUEST, f"{said}; send the file as the body")
             raise Refused(400, Code.UNSUPPORTED_TYPE, "the file is empty", details={"empty": True})
         try:
             ref = await self.uploads.store(self.user_id, self.name, bytes(self.body))
@@ -261,7 +264,6 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
 
 
 class FileHandler(SecurityHeaders, HeadAsGet, _Json, tornado.web.RequestHandler):
-    METHODS = ("GET", "HEAD")
     USE = "files are read with GET"
 
     def initialize(self, chat: Chat) -> None:
