@@ -95,3 +95,26 @@ async def test_a_malformed_request_s_log_line_names_no_value_of_its_fields(serve
         http.close()
     assert "Malformed HTTP message" in logged.text
     assert SECRET not in logged.text and "1, 2" not in logged.text
+
+
+FORMS = ["application/x-www-form-urlencoded", "multipart/form-data; boundary=zz", "multipart/form-data"]
+
+
+@pytest.mark.parametrize("content_type", FORMS)
+@pytest.mark.parametrize("method, target, status", [
+    ("GET", "/healthz", 200), ("GET", "/", 200), ("POST", "/api/v1/nope", 404), ("POST", "/admin/api/nope", 401),
+])
+async def test_a_form_content_type_changes_nothing_and_its_coding_is_not_logged(server, logged, content_type,
+                                                                                method, target, status):
+    """chatd reads no form fields. Tornado parsed form bodies anyway: one with a Content-Encoding
+    was refused 400 with the coding, key and all, in the log (bb22), as was a GET saying
+    multipart/form-data with no boundary, and a body of 1,001 fields."""
+    for body in (b"", b"a&" * 1_200):
+        http = await RawHTTP.open(server.port)
+        try:
+            http.send(request(method, target, body if method == "POST" else None, Content_Type=content_type,
+                              Content_Encoding=f"gzip; key={SECRET}"))
+            assert (await http.answer()).status == status
+        finally:
+            http.close()
+    assert SECRET not in logged.text
