@@ -242,8 +242,19 @@ async def test_a_body_is_read_as_utf_8_json_whatever_tool_sent_it(server, user):
     status, body, _ = await api_call(server, "POST", "/messages", raw=sent.encode("latin-1"), key=key,
                                      headers={"Content-Type": "application/json; charset=ISO-8859-1"})
     assert (status, body["error"]) == (400, {"code": "bad_request", "message": (
-        "the body is sent as charset=iso-8859-1; JSON bodies are UTF-8 (RFC 8259 §8.1)")})
+        "the body is sent as charset=ISO-8859-1; JSON bodies are UTF-8 (RFC 8259 §8.1)")})
+    # bb22: a charset that is not ASCII, or named twice with UTF-8 first, was taken for none.
+    for content_type, said in [("application/json; charset=utf\xe9", "the body is sent as charset=utf\xe9;"),
+                               ("application/json; charset=utf-8; charset=utf-16", "the Content-Type names charset "
+                                                                                   "more than once")]:
+        status, body, _ = await api_call(server, "POST", "/messages", raw=sent.encode(), key=key,
+                                         headers={"Content-Type": content_type})
+        assert (status, body["error"]["code"]) == (400, "bad_request") and body["error"]["message"].startswith(said)
     status, _, _ = await api_call(server, "POST", "/messages", raw=sent.encode(), key=key,
-                                  headers={"Content-Type": "application/json; charset=utf-8"})
+                                  headers={"Content-Type": 'application/json; charset="UTF-8"'})
     assert status == 201
+    # A byte-order mark alone is an empty body (bb22: it was "not valid JSON").
+    status, body, _ = await api_call(server, "POST", "/messages", raw=b"\xef\xbb\xbf\n", key=key)
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+    assert body["error"]["message"].startswith("the body is empty;")
     assert await count_messages(server) == 2

@@ -28,6 +28,7 @@ The API is for servers, not browsers: no CORS headers are sent (docs/api.md).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import tornado.web
@@ -232,11 +234,11 @@ def read_json(body: bytes, content_type: str = "") -> Any:
     ``content_type``: the request's; a charset it names must be UTF-8, the one JSON has (RFC 8259
     §8.1). A leading byte-order mark is skipped, as the same section lets a reader do (Windows
     tools write one)."""
-    message = Message()
-    message["Content-Type"] = content_type
-    charset = message.get_content_charset()
-    if charset not in (None, "utf-8", "utf8"):
-        raise ApiError("bad_request", f"the body is sent as charset={displayable(charset, 40)}; "
+    charsets = _charsets(content_type)
+    if len(charsets) > 1:  # RFC 6838 §4.3: a parameter named twice is an error; none of them is taken
+        raise ApiError("bad_request", "the Content-Type names charset more than once")
+    if charsets and charsets[0].lower() not in ("utf-8", "utf8"):
+        raise ApiError("bad_request", f"the body is sent as charset={displayable(charsets[0], 40)}; "
                                       "JSON bodies are UTF-8 (RFC 8259 §8.1)")
     try:
         text = body.decode("utf-8-sig")
@@ -252,6 +254,19 @@ def read_json(body: bytes, content_type: str = "") -> Any:
     if problem:
         raise ApiError("bad_request", problem)
     return data
+
+
+def _charsets(content_type: str) -> list[str]:
+    """The values of every charset parameter of ``content_type``, unquoted, as sent (a value
+    that is not ASCII too: ``Message.get_content_charset`` answered None for it, as for none)."""
+    message = Message()
+    message["Content-Type"] = content_type
+    return [collapse_rfc2231_value(value) for name, value in message.get_params(failobj=[])[1:] if name == "charset"]
+
+
+def is_empty(body: bytes) -> bool:
+    """Whether a request body says nothing: no bytes, white space, or a byte-order mark alone."""
+    return not body.removeprefix(codecs.BOM_UTF8).strip()
 
 
 class ApiHandler(SecurityHeaders, tornado.web.RequestHandler):
@@ -390,7 +405,7 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         if body and encoding != "identity":  # RFC 9110 §8.4: a coding the server does not take is refused
             raise ApiError("bad_request", f"the body is sent with Content-Encoding {displayable(encoding, 40)!r}; "
                                           "send it as plain JSON")
-        if body.strip():
+        if not is_empty(body):
             data = read_json(body, self.request.headers.get("Content-Type", ""))
         elif schema.needs_body():  # not "missing field X": the body itself is missing
             said = unframed(self.request) or "the body is empty"
