@@ -45,6 +45,10 @@ async def ask(server, method: str, target: str) -> int:
     (f"/nowhere?key={SECRET}", "/nowhere?key=…"),
     (f"/api/v1/rooms;api_key={SECRET}", "/api/v1/rooms;api_key=…"),  # a path parameter
     (f"/api/v1/rooms/lobby;{SECRET}/history?limit=1", "/api/v1/rooms/lobby;…/history?limit=…"),
+    # The address encoded twice (bb22): ";", "=" and "?" percent-encoded.
+    (f"/api/v1/rooms%3Bapi_key%3D{SECRET}", "/api/v1/rooms%3Bapi_key%3D…"),
+    (f"/nowhere%3bkey={SECRET}", "/nowhere%3bkey=…"),
+    (f"/api/v1/rooms%3Fapi_key%3D{SECRET}", "/api/v1/rooms%3F…"),
 ])
 async def test_the_access_log_names_the_path_and_the_query_s_names_only(server, logged, target, shown):
     method = "POST" if target.startswith("/api/v1/messages") else "GET"
