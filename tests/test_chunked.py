@@ -35,20 +35,30 @@ async def test_extensions_and_trailer_fields_are_accepted(server, user):
         http.close()
 
 
-BARE_LF = {  # a chunked body → the reason its 400 must say
+FRAMING = {  # a chunked body → the reason its 400 must say
     "a size line": (b"5\nhello\r\n0\r\n\r\n", "a chunk's size line ends in a bare LF"),
     "the last chunk's line (bb21)": (b"5\r\nhello\r\n0\n\n", "a chunk's size line ends in a bare LF"),
     "a trailer field": (b"0\r\nX-Checksum: 1\n\r\n", "a trailer line of a chunked body ends in a bare LF"),
     "the trailer section's end": (b"0\r\n\n", "a trailer line of a chunked body ends in a bare LF"),
     "trailer fields over the limit": (b"0\r\n" + b"X-Big: 1\r\n" * (TRAILER_MAX // 10 + 1),
                                       f"the trailer fields of a chunked body are over {TRAILER_MAX} bytes"),
-    "a size line over 64 bytes": (b"1" * 100, "a chunk's size line does not end in CRLF within 64 bytes"),
+    "a trailer line with no colon (bb22)": (b"0\r\nno colon\r\n\r\n", "a trailer field of a chunked body is malformed: "
+                                                                       "no colon in header line"),
+    "a folded trailer line": (b"0\r\nX-A: 1\r\n folded\r\n\r\n", "a trailer field of a chunked body is malformed: "
+                                                                 "header line cannot start with whitespace"),
+    "a NUL in a trailer field": (b"0\r\nX-A: a\x00b\r\n\r\n", "a trailer field of a chunked body is malformed: "
+                                                             "Invalid header value"),
+    "a space in a trailer field's name": (b"0\r\nX K: v\r\n\r\n", "a trailer field of a chunked body is malformed: "
+                                                                   "Invalid header name"),
+    "a size line over 64 bytes": (b"1" * 100, "a chunk's size line, extensions included, is over 64 bytes"),
+    "a long extension": (b"5;n=" + b"v" * 70 + b"\r\nhello\r\n0\r\n\r\n", "a chunk's size line, extensions included, "
+                                                                    "is over 64 bytes"),
 }
 
 
-@pytest.mark.parametrize("case", BARE_LF)
+@pytest.mark.parametrize("case", FRAMING)
 async def test_a_malformed_framing_line_is_answered_400_at_once(server, case):
-    body, reason = BARE_LF[case]
+    body, reason = FRAMING[case]
     http = await RawHTTP.open(server.port)
     try:
         http.send(b"POST /admin/api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)

@@ -14,7 +14,7 @@ the functions here:
 
 from __future__ import annotations
 
-from tornado.httputil import HTTPInputError
+from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import IOStream
 
 CHUNK_LINE_MAX = 64  # bytes: Tornado's bound on a chunk's size line (HTTP1Connection._read_chunked_body)
@@ -42,7 +42,8 @@ def is_last_chunk(line: bytes) -> bool:
 async def trailer_section(stream: IOStream) -> bytes:
     """Read the trailer section that follows the last chunk, up to its empty line, and drop
     its fields (RFC 9112 §7.1.2: a recipient may discard them); → ``CRLF``, which is what
-    Tornado's parser reads there. Raises ``HTTPInputError`` if a line ends in a bare LF; a
+    Tornado's parser reads there. Raises ``HTTPInputError`` if a line ends in a bare LF or
+    is not a well-formed field (no colon, folded, a bad name, a control character); a
     section over ``TRAILER_MAX`` bytes closes the stream (``UnsatisfiableReadError``)."""
     budget = TRAILER_MAX
     while True:
@@ -51,4 +52,8 @@ async def trailer_section(stream: IOStream) -> bytes:
             raise HTTPInputError("a trailer line of a chunked body ends in a bare LF, not CRLF (RFC 9112 §7.1.2)")
         if line == CRLF:
             return line
+        try:  # checked as a head's field is, and dropped (one of the head would be refused)
+            HTTPHeaders().parse_line(line[:-2].decode("latin-1"))
+        except HTTPInputError as e:
+            raise HTTPInputError(f"a trailer field of a chunked body is malformed: {e}") from None
         budget -= len(line)

@@ -156,8 +156,8 @@ class HeadLimitStream(IOStream):
                 answer, note = answer_431(self._head_max or 0), f"431 request head over {self._head_max} bytes"
             elif self._past_limit == "chunk":  # Tornado closes without a word, the client waiting for its answer
                 note = "400 malformed chunked body"
-                answer = answer_400(f"a chunk's size line does not end in CRLF within {CHUNK_LINE_MAX} bytes "
-                                    "(RFC 9112 §7.1)")
+                answer = answer_400(f"a chunk's size line, extensions included, is over {CHUNK_LINE_MAX} bytes "
+                                    "or does not end in CRLF (RFC 9112 §7.1)")
             else:
                 note = "400 chunked body's trailer over its limit"
                 answer = answer_400(f"the trailer fields of a chunked body are over {TRAILER_MAX} bytes")
