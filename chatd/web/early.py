@@ -69,18 +69,27 @@ class EarlyRefusals:
         will say ``Connection: close``; False when the request has no body: it
         is kept in ``held``, for the handler's method to answer."""
         if has_body(self.request.headers):  # type: ignore[attr-defined]
-            self._closes = True
-            self.set_header("Connection", "close")  # type: ignore[attr-defined]
-            stream = getattr(self.request.connection, "stream", None)  # type: ignore[attr-defined]
-            if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
-                stream.linger = True
+            self._end_connection()
             return True
         self.held = refusal
         return False
+
+    def _end_connection(self) -> None:
+        """Make the answer say ``Connection: close``, and a body behind it be drained at the close."""
+        self._closes = True
+        self.set_header("Connection", "close")  # type: ignore[attr-defined]
+        stream = getattr(self.request.connection, "stream", None)  # type: ignore[attr-defined]
+        if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
+            stream.linger = True
 
     def clear(self) -> None:
         """Tornado's, keeping ``Connection: close``: an error raised goes through
         ``send_error``, which clears the headers set before it."""
         super().clear()  # type: ignore[misc]
-        if self._closes:
+        if self.request.method not in self.SUPPORTED_METHODS:  # type: ignore[attr-defined]
+            # A method HTTP does not define (FOO): Tornado refuses it before prepare, at the
+            # headers, and then ends the connection (bb22: without saying so, dropping a request
+            # pipelined behind). Nothing could hold that refusal: it is answered as ending it.
+            self._end_connection()
+        elif self._closes:
             self.set_header("Connection", "close")  # type: ignore[attr-defined]
