@@ -12,8 +12,9 @@ written the answer's headers by the time it decides so, without
 
 - a request without a body (RFC 9112 §6.3: no Transfer-Encoding, a
   Content-Length of 0 or none) has nothing left to read: its refusal is
-  *held* until Tornado has seen the request's end and called the handler's
-  method, which gives it; the connection goes on to the next request;
+  *held* until Tornado has seen the request's end, and answered then by the
+  handler's ``write_error`` in place of its method (which never runs); the
+  connection goes on to the next request;
 - a refusal of a request with a body is answered at once, with
   ``Connection: close``: its body is not read, but drained at the close
   (``HeadLimitStream.linger``): closing a socket with unread bytes resets
@@ -24,7 +25,7 @@ written the answer's headers by the time it decides so, without
         async def prepare(self):
             try: ...
             except Refused as e:
-                if self.answer_now(e): raise   # else self.held is answered by the method
+                if self.answer_now(e): raise   # else write_error answers it in place of the method
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def unframed(request: HTTPServerRequest) -> str | None:
 
 class EarlyRefusals:
     """Mixin for a ``stream_request_body`` handler (put it before
-    ``tornado.web.RequestHandler``). ``held``: the refusal its method gives."""
+    ``tornado.web.RequestHandler``). ``held``: the refusal kept for the request's end."""
 
     held: Exception | None = None
     _closes = False  # the answer ends the connection
@@ -67,16 +68,25 @@ class EarlyRefusals:
         """A refusal met before the body is read (in ``prepare`` or
         ``data_received``): True when it must be answered now, and the answer
         will say ``Connection: close``; False when the request has no body: it
-        is kept in ``held``, for the handler's method to answer."""
-        if has_body(self.request.headers):  # type: ignore[attr-defined]
+        is kept in ``held``, and at the request's end ``write_error`` answers it
+        in place of the handler's method (Tornado calls the one it finds on the handler)."""
+        request = self.request  # type: ignore[attr-defined]
+        if has_body(request.headers):
             self._closes = True
             self.set_header("Connection", "close")  # type: ignore[attr-defined]
-            stream = getattr(self.request.connection, "stream", None)  # type: ignore[attr-defined]
+            stream = getattr(request.connection, "stream", None)
             if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
                 stream.linger = True
             return True
         self.held = refusal
+        setattr(self, request.method.lower(), self._raise_held)
         return False
+
+    def _raise_held(self, *args: str, **kwargs: str) -> None:
+        # Answered as Tornado answers what a method raises, without its log of an exception that is
+        # no HTTPError: the handler's write_error sets the refusal's own status.
+        held = self.held
+        self.send_error(getattr(held, "status_code", 400), exc_info=(type(held), held, None))  # type: ignore[attr-defined]
 
     def clear(self) -> None:
         """Tornado's, keeping ``Connection: close``: an error raised goes through

@@ -139,7 +139,6 @@ class WrongMethod(SecurityHeaders, EarlyRefusals, PlainRefusals, tornado.web.Req
         refusal = self.method_refusal()
         if self.answer_now(refusal):
             raise refusal
-        # else no body: Tornado's own method of this class raises 405, answered alike
 
     def data_received(self, chunk: bytes) -> None:
         """Dropped: the request is refused whatever its body."""
