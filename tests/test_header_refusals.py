@@ -14,7 +14,7 @@ from tests.apiclient import api_key
 from tests.rawhttp import RawHTTP
 from tests.test_plain_refusals import PLAIN_TEXT, route_paths
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "FOO")  # FOO: no method
 PENDING = 50_000_000  # bytes a request says its body has; a few are sent, the rest never come
 AT_HEADERS = 5.0  # seconds: an answer given at the headers comes at once; one after the body, never
 JSON_PREFIXES = ("/api/", "/admin/api/", "/files/", "/upload")  # the rest answer in plain text

@@ -30,6 +30,8 @@ written the answer's headers by the time it decides so, without
 
 from __future__ import annotations
 
+from typing import Any
+
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
 from chatd.web.headlimit import HeadLimitStream
@@ -72,21 +74,35 @@ class EarlyRefusals:
         in place of the handler's method (Tornado calls the one it finds on the handler)."""
         request = self.request  # type: ignore[attr-defined]
         if has_body(request.headers):
-            self._closes = True
-            self.set_header("Connection", "close")  # type: ignore[attr-defined]
-            stream = getattr(request.connection, "stream", None)
-            if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
-                stream.linger = True
+            self._close()
             return True
         self.held = refusal
         setattr(self, request.method.lower(), self._raise_held)
         return False
+
+    def _close(self) -> None:
+        self._closes = True
+        self.set_header("Connection", "close")  # type: ignore[attr-defined]
+        stream = getattr(self.request.connection, "stream", None)  # type: ignore[attr-defined]
+        if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
+            stream.linger = True
 
     def _raise_held(self, *args: str, **kwargs: str) -> None:
         # Answered as Tornado answers what a method raises, without its log of an exception that is
         # no HTTPError: the handler's write_error sets the refusal's own status.
         held = self.held
         self.send_error(getattr(held, "status_code", 400), exc_info=(type(held), held, None))  # type: ignore[attr-defined]
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Tornado's. What Tornado refuses before ``prepare`` has run (a method it does not know,
+        a path it cannot decode) comes before the body is read too: it closes as ``answer_now``'s."""
+        # Tornado's, not public: done once prepare has run, and only then is the body read
+        # (tests/test_header_refusals.py fails if it goes: no Connection: close).
+        prepared = getattr(self, "_prepared_future", None)
+        if not self._closes and prepared is not None and not prepared.done() and has_body(
+                self.request.headers):  # type: ignore[attr-defined]
+            self._close()
+        super().send_error(status_code, **kwargs)  # type: ignore[misc]
 
     def clear(self) -> None:
         """Tornado's, keeping ``Connection: close``: an error raised goes through
