@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from chatd.admin.base import BODY_MAX
 from tests.adminclient import admin_login
 from tests.apiclient import api_key
 from tests.rawhttp import RawHTTP
@@ -111,3 +112,18 @@ async def test_the_refusals_bb22_named(server):
         got = await pending(server, "POST", "/admin/nope", sent)
         assert not isinstance(got, str), got
         assert (got.status, got.body) == (404, b"nothing is served at /admin/nope\n")
+
+
+async def test_an_admin_body_past_its_size_is_refused_as_it_comes(server):
+    # A chunked body says no size: the admin API counts it as the HTTP API does, and stops at 64 KiB.
+    http = await RawHTTP.open(server.port)
+    try:
+        chunk = b"x" * (BODY_MAX + 1)
+        http.send(head("POST", "/admin/api/login", "chunked", "Content-Type: application/json\r\n")
+                  + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        got = await http.answer()
+        assert (got.status, got.headers["connection"], json.loads(got.body)["error"]["code"]) == (
+            413, "close", "payload_too_large")
+        assert await http.ended()
+    finally:
+        http.close()
