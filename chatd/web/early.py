@@ -1,6 +1,7 @@
 """Refusals given before a request's body is read, by the handlers that
-stream it (``stream_request_body``: the HTTP API, uploads), without losing
-the requests a client pipelined behind it.
+stream it (``stream_request_body``: the HTTP API, the admin API, uploads
+and files, a URL no route serves, a method a plain handler does not take),
+without losing the requests a client pipelined behind it.
 
 Tornado runs such a handler's ``prepare`` at the request's headers. An
 answer given then, or while the body comes (one past its cap), ends the
