@@ -12,7 +12,7 @@ import json
 from chatd.admin.base import BODY_MAX
 from tests.adminclient import admin_login
 from tests.apiclient import api_key
-from tests.rawhttp import RawHTTP
+from tests.rawhttp import RawHTTP, request
 from tests.test_plain_refusals import PLAIN_TEXT, route_paths
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "FOO")  # FOO: no method
@@ -127,3 +127,18 @@ async def test_an_admin_body_past_its_size_is_refused_as_it_comes(server):
         assert await http.ended()
     finally:
         http.close()
+
+
+async def test_a_refusal_of_a_request_without_a_body_keeps_the_connection(server):
+    # Nothing is left to read: the refusal is given at the request's end, as the API gives any answer.
+    api_key(server, "read")
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request("GET", "/api/v1/online") + request("POST", "/admin/api/session")
+                  + request("PUT", "/admin/api/login") + request("GET", "/healthz"))
+        answers = [await http.answer() for _ in range(4)]
+    finally:
+        http.close()
+    assert [(a.status, a.headers.get("connection"), a.headers.get("cache-control")) for a in answers[:3]] == [
+        (401, None, "no-store"), (401, None, "no-store"), (405, None, "no-store")]
+    assert answers[3].status == 200

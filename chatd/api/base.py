@@ -239,6 +239,10 @@ class ApiHandler(EarlyRefusals, SecurityHeaders, tornado.web.RequestHandler):
     api: Api
     allowed: tuple[str, ...] = ()
 
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")  # an answer of the API is of its moment; a refusal too
+
     def data_received(self, chunk: bytes) -> None:
         """Dropped: a handler that reads a body says so (``OperationHandler``)."""
 
@@ -318,7 +322,6 @@ class OperationHandler(JsonBody, ApiHandler):
             return value.decode("utf-8", "replace")  # never used: prepare refuses the request
 
     async def prepare(self) -> None:
-        self.set_header("Cache-Control", "no-store")
         try:
             # The API being off comes first, whatever the method: an API nobody turned on shows
             # none of its paths (a 405 would name the methods each takes).
