@@ -5,6 +5,7 @@ to a moderator where it is for admins; logins are slowed down; sessions end."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -20,6 +21,7 @@ from chatd.admin.sessions import HOUR_MS, MINUTE_MS
 from chatd.auth.admins import account_key, hash_password
 from chatd.store.schema import AdminSession
 from tests.adminclient import PASSWORD, admin_account, admin_call, admin_login, chat_login, session_cookie
+from tests.rawhttp import RawHTTP, unframed
 from tests.stores import KINDS
 from tests.test_deletion_races import called, count, raced
 
@@ -124,7 +126,7 @@ async def test_wrong_passwords_and_unknown_names_get_the_same_answer_and_are_log
 
 
 @pytest.mark.parametrize("body,raw,code", [
-    (None, b"name=root&password=x", "bad_request"), (None, b"[1]", "bad_request"), (None, b"{", "bad_json"),
+    (None, b"name=root&password=x", "unsupported_media_type"), (None, b"[1]", "bad_request"), (None, b"{", "bad_json"),
     ({"name": 5, "password": "x"}, None, "bad_request"), ({"name": "root"}, None, "bad_request"),
     ({"name": "root", "password": "x" * 2000}, None, "bad_request"),
     ({"name": "root", "password": "x" * 70_000}, None, "payload_too_large"),
@@ -133,6 +135,29 @@ async def test_a_bad_login_body_is_a_clear_error(server, body, raw, code):
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if raw and raw.startswith(b"name") else None
     status, answer, _ = await admin_call(server, "POST", "/login", body, raw=raw, headers=headers)
     assert 400 <= status < 500 and answer["error"]["code"] == code, answer
+
+
+async def test_a_login_body_is_read_as_the_http_api_reads_its_own(server):
+    # bb22: the admin API read its bodies with checks of its own, fewer than the HTTP API's.
+    name = admin_account(server)
+    login = json.dumps({"name": name, "password": PASSWORD}).encode()
+    status, answer, headers = await admin_call(server, "POST", "/login", raw=login,
+                                               headers={"Content-Encoding": "gzip"})
+    assert (status, answer["error"]["code"], session_cookie(headers)) == (400, "bad_request", None)
+    assert answer["error"]["message"] == "the body is sent with Content-Encoding 'gzip'; send it as plain JSON"
+    status, answer, _ = await admin_call(server, "POST", "/login", raw=b"name=a&password=b",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert (status, answer["error"]["code"]) == (415, "unsupported_media_type")
+    http = await RawHTTP.open(server.port)
+    try:  # neither Content-Length nor Transfer-Encoding: no body, whatever bytes follow (RFC 9112 §6.3)
+        http.send(unframed("POST", "/admin/api/login", "HTTP/1.1", b"", Content_Type="application/json"))
+        got = await http.answer()
+    finally:
+        http.close()
+    assert (got.status, json.loads(got.body)["error"]) == (400, {
+        "code": "bad_request", "message": "the request has no body: it has neither a Content-Length nor "
+                                         "Transfer-Encoding: chunked; it must be a JSON object of the fields name, "
+                                         "password"})
 
 
 @pytest.mark.parametrize("config_overrides", [{"admin": {"login_attempts": 3, "login_refill_seconds": 600}}])

@@ -18,7 +18,7 @@ import pkgutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatd.admin.base import PREFIX, Admin, NotFoundHandler
+from chatd.admin.base import API, Admin, NotFoundHandler
 from chatd.admin.logins import Logins
 from chatd.admin.page import admin_assets
 from chatd.admin.sessions import Sessions
@@ -43,7 +43,7 @@ def handler_classes() -> list[tuple[str, type]]:
         routes_of = getattr(importlib.import_module(f"{__name__}.{module}"), "routes", None)
         if routes_of is not None:
             found += routes_of()
-    return [*found, (rf"{PREFIX}/.*", NotFoundHandler)]
+    return [*found, (rf"{API}/.*", NotFoundHandler)]  # elsewhere under /admin: the application's plain 404
 
 
 def routes(admin: Admin) -> list[tuple[str, type, dict]]:

@@ -88,7 +88,7 @@ class Login(AdminJson):
 
 class PasswordLogin(Login):
     async def post(self) -> None:
-        args = self.body()
+        args = self.body(("name", "password"))
         name = self._text(args, "name", NAME_MAX)
         password = self._text(args, "password", PASSWORD_MAX)
         key = account_key(name)
@@ -108,7 +108,7 @@ class PasswordLogin(Login):
 
 class ChatLogin(Login):
     async def post(self) -> None:
-        args = self.body()
+        args = self.body(("token",))
         token = self._text(args, "token", TOKEN_MAX)
         await self._slowed(None)
         store = self.chat.store

@@ -2,18 +2,25 @@
 
 ``AdminHandler`` is the base of every handler that needs a session (all but the
 page shell, its static files and the two login endpoints, ``chatd.admin.auth``).
-Before a method runs, in order:
+At the request's headers, before its body is read (``AdminJson.admit``; a refusal of a
+request with a body is answered at once, with ``Connection: close``: ``chatd.web.early``),
+in order:
 
 1. a valid session from the cookie (``chatd.admin.sessions``), else 401 ``unauthorized``;
-2. on POST, PUT, PATCH and DELETE, the session's CSRF token in the ``X-CSRF-Token``
+2. an ``Origin`` of this site, if any, on a state change, else 403 ``forbidden``;
+3. on POST, PUT, PATCH and DELETE, the session's CSRF token in the ``X-CSRF-Token``
    header, else 403 ``csrf``;
-3. the handler's ``role`` ("admin" unless the handler says "moderator"), else 403
-   ``forbidden``. A method may ask more with ``self.require("admin")``.
+4. the handler's ``role`` ("admin" unless the handler says "moderator"), else 403
+   ``forbidden``. A method may ask more with ``self.require("admin")``;
+5. a method the handler has, else 405 ``method_not_allowed`` with Allow;
+6. a body of at most BODY_MAX bytes by its Content-Length, else 413 ``payload_too_large``
+   (and one that passes it as it comes, when it does).
 
-Then ``self.actor`` (``chatd.audit.Actor``) is who acts. Bodies are JSON objects
-read by ``self.body()`` as strictly as the HTTP API reads them (``Content-Type:
-application/json`` required, which no cross-site form can send); answers are JSON,
-errors ``{"error": {"code", "message"}}`` as in the HTTP API, never a traceback.
+(The login endpoints, ``AdminJson`` without a session, check 2, 5 and 6.) Then ``self.actor``
+(``chatd.audit.Actor``) is who acts. Bodies are JSON objects read by ``self.body()`` as the
+HTTP API reads its own (``chatd.web.jsonbody``: no Content-Encoding, strict JSON), sent as
+``Content-Type: application/json`` (which no cross-site form can send, else 415); answers
+are JSON, errors ``{"error": {"code", "message"}}`` as in the HTTP API, never a traceback.
 Nothing is cached (``Cache-Control: no-store``).
 
     class BansHandler(AdminHandler):
@@ -23,7 +30,7 @@ Nothing is cached (``Cache-Control: no-store``).
             self.reply({"bans": ...})
 
         async def post(self) -> None:
-            args = self.body()                 # a dict, or 400
+            args = self.body(("user",))        # a dict (these fields it needs), or 400
             self.require("admin")              # 403 for a moderator
             raise AdminError(404, "not_found", "no such ban")
 
@@ -36,6 +43,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +58,9 @@ from chatd.origins import origin_allowed
 from chatd.protocol import ProtocolError, error_body
 from chatd.store import DatabaseUnreachable
 from chatd.web.assets import Assets
+from chatd.web.early import EarlyRefusals
 from chatd.web.headers import SecurityHeaders
+from chatd.web.jsonbody import BodyRefused, JsonBody
 from chatd.web.plain import allowed_methods, not_served
 
 if TYPE_CHECKING:
@@ -58,15 +68,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chatd.admin")
 
-PREFIX = "/admin"
 API = "/admin/api"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_MAX = 65536  # bytes of an admin request body: forms, never uploads
+JSON_TYPE = "application/json"  # the Content-Type of every body sent to the admin API
 MESSAGE_MAX = 500  # characters of an error message
 # The codes an admin endpoint answers with (besides those a module adds), by HTTP status.
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "bad_request",
+                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
                 429: "rate_limited", 500: "internal", 503: "unavailable"}
 
 
@@ -99,9 +109,12 @@ class AdminError(tornado.web.HTTPError):
         return cls(status, code or str(error.code), error.message, error.retry_after, error.details)
 
 
-class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
+@tornado.web.stream_request_body
+class AdminJson(JsonBody, EarlyRefusals, SecurityHeaders, tornado.web.RequestHandler):
     """JSON in and out for the handlers under /admin/api, sessions or not. ``path_part``: what
-    the route's group of the path is ("room"), for a refusal to name; None: the address."""
+    the route's group of the path is ("room"), for a refusal to name; None: the address.
+    What ``admit`` refuses is refused at the request's headers, before its body is read
+    (``chatd.web.early``); the body is read as the HTTP API reads its own (``chatd.web.jsonbody``)."""
 
     path_part: str | None = None
 
@@ -119,8 +132,33 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
         super().set_default_headers()
         self.set_header("Cache-Control", "no-store")
 
-    def prepare(self) -> Any:
+    async def prepare(self) -> None:
+        try:
+            try:
+                await self.admit()
+            except DatabaseUnreachable:
+                raise AdminError.of(503, unavailable(DATABASE)) from None
+        except AdminError as e:
+            if self.answer_now(e):
+                raise
+
+    async def admit(self) -> None:
+        """The checks of the request's head, before its body is read; AdminError."""
         self.same_origin()
+        self.served()
+
+    def served(self) -> None:
+        """AdminError 405 for a method the handler does not have, 413 for a body over BODY_MAX by
+        its Content-Length."""
+        if self.request.method not in allowed_methods(type(self)):
+            raise self.method_refused()
+        self.check_length()
+
+    def body_cap(self) -> int:
+        return BODY_MAX
+
+    def body_refused(self, error: BodyRefused) -> AdminError:
+        return AdminError(error.status, error.code, error.message)
 
     def same_origin(self) -> None:
         """AdminError 403 when a state change comes with the ``Origin`` of another site: with
@@ -142,24 +180,14 @@ class AdminJson(SecurityHeaders, tornado.web.RequestHandler):
             what = "the address" if self.path_part is None else f"the {self.path_part} in the address"
             raise AdminError(400, "bad_request", f"{what} is not UTF-8, percent-encoded") from None
 
-    def body(self) -> dict[str, Any]:
-        """The request body: a JSON object (an empty body is {}); AdminError 400/413/415 naming the problem."""
-        from chatd.api.base import ApiError, read_json  # the API's strict reader (chatd.api imports chatd.web)
-
-        raw = self.request.body
-        if len(raw) > BODY_MAX:
-            raise AdminError(413, "payload_too_large", f"the body is larger than {BODY_MAX} bytes")
-        if not raw.strip():
-            return {}
-        if self.request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
-            raise AdminError(415, "bad_request", "the body must be JSON, sent as Content-Type: application/json")
-        try:
-            data = read_json(raw, self.request.headers["Content-Type"])
-        except ApiError as e:
-            raise AdminError(400, e.code, e.message) from None
-        if not isinstance(data, dict):
-            raise AdminError(400, "bad_request", "the body must be a JSON object")
-        return data
+    def body(self, needs: Sequence[str] = ()) -> dict[str, Any]:
+        """The request body: a JSON object; an empty body is {} unless the endpoint ``needs``
+        fields (named in its refusal). AdminError 400, or 415 for a body not sent as
+        ``Content-Type: application/json`` (which no cross-site form can send)."""
+        kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if self.body_bytes().strip() and kind != JSON_TYPE:
+            raise AdminError(415, "unsupported_media_type", f"the body must be JSON, sent as Content-Type: {JSON_TYPE}")
+        return self.json_object(needs)
 
     def reply(self, body: dict[str, Any], status: int = 200) -> None:
         """Answer ``body`` as JSON."""
@@ -202,7 +230,7 @@ class AdminHandler(AdminJson):
     actor: Actor
     session: Found
 
-    async def prepare(self) -> None:
+    async def admit(self) -> None:
         found = await self.admin.sessions.find(self.get_cookie(COOKIE))
         if found is None:
             raise AdminError(401, "unauthorized", "sign in to the admin page first (no session, or it ended)")
@@ -214,6 +242,7 @@ class AdminHandler(AdminJson):
         self.session = found
         self.actor = found.actor
         self.require(self.role)
+        self.served()
 
     def query(self, known: tuple[str, ...]) -> dict[str, str]:
         """The query arguments, each given once and named in ``known``, stripped: ``{"limit": "50"}``;
@@ -250,15 +279,11 @@ def whole_number(text: str, name: str, lo: int, hi: int) -> int:
 
 
 class NotFoundHandler(AdminHandler):
-    """Any other path under /admin: a JSON 404, to those with a session (401 to others)."""
+    """Any other path under /admin/api: a JSON 404 whatever the method, to those with a session
+    (401 to others), at the request's headers: it has no method (``served``)."""
 
     role = "moderator"
-
-    def _missing(self, *args: str) -> None:
-        raise self.method_refused()
 
     def method_refused(self) -> AdminError:
         """Whatever the method (TRACE, one Tornado does not know): there is no endpoint here."""
         return AdminError(404, "not_found", "no such admin endpoint")
-
-    get = post = put = patch = delete = _missing

@@ -49,7 +49,7 @@ class ModerationHandler(AdminHandler):
 
     def fields(self, kind: str, schema: dict[str, tuple[Any, bool]]) -> dict[str, Any]:
         """The body's fields as ``schema`` checks them; AdminError 400 naming an unknown or bad one."""
-        body = self.body()
+        body = self.body([name for name, (_, required) in schema.items() if required])
         unknown = sorted(set(body) - set(schema))
         if unknown:
             raise AdminError(400, "bad_frame", f"unknown field {unknown[0][:40]!r} for {kind}")

@@ -58,7 +58,7 @@ class RoomsHandler(AdminHandler):
         self.reply({"rooms": rooms, "retention_days": self.chat.config.history.retention_days})
 
     async def post(self) -> None:
-        args = self.body()
+        args = self.body(("name",))
         _fields(args, ("name", "topic", *FLAGS))
         try:
             room = await self.chat.room_care.create(self.actor, _text(args, "name"), _text(args, "topic"),
@@ -102,7 +102,7 @@ class NamesHandler(AdminHandler):
         self.reply({"names": [e.shown() for e in await self.chat.store.reserved.load()]})
 
     async def post(self) -> None:
-        args = self.body()
+        args = self.body(("pattern", "scope"))
         _fields(args, ("pattern", "scope", "reason"))
         try:
             entry_id = await self.chat.room_care.reserve(self.actor, args.get("pattern"), args.get("scope"),

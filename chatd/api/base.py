@@ -28,15 +28,12 @@ The API is for servers, not browsers: no CORS headers are sent (docs/api.md).
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.message import Message
-from email.utils import collapse_rfc2231_value
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import tornado.web
@@ -50,9 +47,10 @@ from chatd.durations import http_retry, whole_seconds
 from chatd.protocol import Code, ProtocolError, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
-from chatd.strictjson import NotJSON, Refused, displayable, ill_formed, loads, may_be_ill_formed
-from chatd.web.early import EarlyRefusals, unframed
+from chatd.strictjson import displayable
+from chatd.web.early import EarlyRefusals
 from chatd.web.headers import SecurityHeaders
+from chatd.web.jsonbody import BodyRefused, JsonBody
 from chatd.web.plain import not_served
 
 if TYPE_CHECKING:
@@ -229,60 +227,39 @@ class Api:
             raise ApiError.of(unavailable(DATABASE)) from None
 
 
-def read_json(body: bytes, content_type: str = "") -> Any:
-    """A request body as JSON, read as strictly as a WebSocket frame; ApiError naming the problem.
-    ``content_type``: the request's; a charset it names must be UTF-8, the one JSON has (RFC 8259
-    §8.1). A leading byte-order mark is skipped, as the same section lets a reader do (Windows
-    tools write one)."""
-    charsets = _charsets(content_type)
-    if len(charsets) > 1:  # RFC 6838 §4.3: a parameter named twice is an error; none of them is taken
-        raise ApiError("bad_request", "the Content-Type names charset more than once")
-    if charsets and charsets[0].lower() not in ("utf-8", "utf8"):
-        raise ApiError("bad_request", f"the body is sent as charset={displayable(charsets[0], 40)}; "
-                                      "JSON bodies are UTF-8 (RFC 8259 §8.1)")
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ApiError("bad_json", f"the body is not UTF-8 (byte {e.start})") from None
-    try:
-        data = loads(text)
-    except NotJSON as e:
-        raise ApiError("bad_json", f"the body is not valid JSON: {e}") from None
-    except Refused as e:
-        raise ApiError("bad_request", str(e)) from None
-    problem = ill_formed(data) if may_be_ill_formed(text) else None
-    if problem:
-        raise ApiError("bad_request", problem)
-    return data
-
-
-def _charsets(content_type: str) -> list[str]:
-    """The values of every charset parameter of ``content_type``, unquoted, as sent (a value
-    that is not ASCII too: ``Message.get_content_charset`` answered None for it, as for none)."""
-    message = Message()
-    message["Content-Type"] = content_type
-    return [collapse_rfc2231_value(value) for name, value in message.get_params(failobj=[])[1:] if name == "charset"]
-
-
-def is_empty(body: bytes) -> bool:
-    """Whether a request body says nothing: no bytes, white space, or a byte-order mark alone."""
-    return not body.removeprefix(codecs.BOM_UTF8).strip()
-
-
-class ApiHandler(SecurityHeaders, tornado.web.RequestHandler):
+@tornado.web.stream_request_body
+class ApiHandler(EarlyRefusals, SecurityHeaders, tornado.web.RequestHandler):
     """What every handler under /api/ shares: errors as JSON, and while the API is off
     (no key ever created) a 404 ``api_off`` for every path and method, so that an API
     nobody turned on shows none of its paths (a 405 would name the methods a path takes,
     a ``not_found`` tell a path that is not one). ``allowed``: the methods the path takes,
-    named in a 405's Allow (RFC 9110 §15.5.6)."""
+    named in a 405's Allow (RFC 9110 §15.5.6). Each streams its body: a refusal at the
+    headers is given before the body is read (``chatd.web.early``), with ``refuse_early``."""
 
     api: Api
     allowed: tuple[str, ...] = ()
 
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")  # an answer of the API is of its moment; a refusal too
+
+    def data_received(self, chunk: bytes) -> None:
+        """Dropped: a handler that reads a body says so (``OperationHandler``)."""
+
+    def refuse_early(self, error: ApiError) -> None:
+        """A refusal in ``prepare``: answered now when a body follows (not read), else at the
+        request's end (``chatd.web.early``)."""
+        if self.answer_now(error):
+            self.refuse(error)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """What went wrong where no ApiError was raised: a bug, a bad request line, a method
-        Tornado refuses before any handler runs (TRACE, or one it does not know)."""
-        if not self.api.keys.known_on:  # not known to be on: Tornado's refusals come before prepare's check
+        """An ApiError held to the request's end, or what went wrong where none was raised: a bug,
+        a bad request line, a method Tornado refuses before any handler runs (TRACE, or one it does
+        not know)."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ApiError):
+            pass
+        elif not self.api.keys.known_on:  # not known to be on: Tornado's refusals come before prepare's check
             error = ApiError("api_off", API_OFF)
         elif status_code == 405 and not self.allowed:  # NotFound: no endpoint here, whatever the method
             error = ApiError("not_found", NO_ENDPOINT)
@@ -292,25 +269,35 @@ class ApiHandler(SecurityHeaders, tornado.web.RequestHandler):
             code = {400: "bad_request", 404: "not_found", 413: "payload_too_large"}.get(
                 status_code, "internal")
             error = ApiError(code, self._reason)
-        self.clear()
-        self.send_api_error(error)
+        self.refuse(error)
 
-    def send_api_error(self, error: ApiError) -> None:
-        """Answer ``error``: its status, its JSON body, and Allow for a 405."""
-        self.set_status(error.status)
-        self._allow(error.status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(error.body()))
-
-    def _allow(self, status: int) -> None:
-        if status == 405 and self.allowed:
+    def refuse(self, error: ApiError) -> None:
+        """Answer ``error``: its status, its JSON body, and the headers it calls for (Allow,
+        Retry-After, WWW-Authenticate)."""
+        metrics.error_sent(error.code)
+        if error.code == "rate_limited":
+            metrics.rate_limited("api")
+        if error.status == 405 and self.allowed:
             self.set_header("Allow", ", ".join(self.allowed))
+        if error.retry_after is not None:
+            self.set_header("Retry-After", str(whole_seconds(error.retry_after)))
+        if error.status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')
+        self.answer(error.status, error.body())
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        if self._finished:
+            return
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
-@tornado.web.stream_request_body
-class OperationHandler(EarlyRefusals, ApiHandler):
+class OperationHandler(JsonBody, ApiHandler):
     """Serves the operations of one path (one per method). ``chatd.api.routes`` makes the routes.
-    A refusal at the headers is given before the body is read (``chatd.web.early``)."""
+    Its body is read as it comes, up to ``api.max_body_bytes`` (``chatd.web.jsonbody``)."""
+
+    CAP_NAME = "api.max_body_bytes"
 
     def initialize(self, api: Api, operations: dict[str, Operation]) -> None:
         self.api = api
@@ -318,8 +305,6 @@ class OperationHandler(EarlyRefusals, ApiHandler):
         self.allowed = tuple(operations)
         self.key: Key | None = None
         self.op: Operation | None = None
-        self._chunks: list[bytes] = []
-        self._size = 0
         self.undecodable: str | None = None  # the part of the path that is not UTF-8 (decode_argument)
 
     def check_xsrf_cookie(self) -> None:
@@ -337,7 +322,6 @@ class OperationHandler(EarlyRefusals, ApiHandler):
             return value.decode("utf-8", "replace")  # never used: prepare refuses the request
 
     async def prepare(self) -> None:
-        self.set_header("Cache-Control", "no-store")
         try:
             # The API being off comes first, whatever the method: an API nobody turned on shows
             # none of its paths (a 405 would name the methods each takes).
@@ -352,35 +336,18 @@ class OperationHandler(EarlyRefusals, ApiHandler):
             self.key = await self.api.authenticate(sent, self.op.scope)
             if self.undecodable is not None:  # after the key, as a query argument that is not UTF-8
                 raise ApiError("bad_request", f"the {self.undecodable} in the address is not UTF-8, percent-encoded")
-            length = self.request.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > self._cap():
-                raise self._too_large()
+            self.check_length()
         except ApiError as e:
-            if self.answer_now(e):
-                self.refuse(e)
+            self.refuse_early(e)
 
-    def _cap(self) -> int:
+    def body_cap(self) -> int:
         return self.api.config.api.max_body_bytes
 
-    def _too_large(self) -> ApiError:
-        return ApiError("payload_too_large", f"the body is larger than {self._cap()} bytes (api.max_body_bytes)")
-
-    def data_received(self, chunk: bytes) -> None:
-        if self._finished:
-            return
-        self._size += len(chunk)
-        if self._size > self._cap():
-            error = self._too_large()
-            if self.answer_now(error):  # always: a body is coming
-                self.refuse(error)
-            return
-        self._chunks.append(chunk)
+    def body_refused(self, error: BodyRefused) -> ApiError:
+        return ApiError(error.code, error.message)
 
     async def _serve(self, **path: str) -> None:
         if self._finished:
-            return
-        if isinstance(self.held, ApiError):  # refused at the headers (prepare)
-            self.refuse(self.held)
             return
         try:
             args = self._args(path)
@@ -400,21 +367,7 @@ class OperationHandler(EarlyRefusals, ApiHandler):
     def _args(self, path: dict[str, str]) -> dict[str, Any]:
         """Path, query and body arguments in one mapping, each read by its field's kind."""
         schema = self.op.args
-        body = b"".join(self._chunks)
-        encoding = self.request.headers.get("Content-Encoding", "identity").strip().lower()
-        if body and encoding != "identity":  # RFC 9110 §8.4: a coding the server does not take is refused
-            raise ApiError("bad_request", f"the body is sent with Content-Encoding {displayable(encoding, 40)!r}; "
-                                          "send it as plain JSON")
-        if not is_empty(body):
-            data = read_json(body, self.request.headers.get("Content-Type", ""))
-        elif schema.needs_body():  # not "missing field X": the body itself is missing
-            said = unframed(self.request) or "the body is empty"
-            raise ApiError("bad_request", f"{said}; it must be a JSON object of the fields "
-                                          f"{', '.join(schema.where('body'))}")
-        else:  # every body field optional (PATCH, DELETE, disconnect): none given
-            data = {}
-        if not isinstance(data, dict):
-            raise ApiError("bad_request", "the body must be a JSON object")
+        data = self.json_object(schema.where("body") if schema.needs_body() else ())
         texts = dict(path)
         for name, values in self.request.query_arguments.items():
             if name in texts or len(values) > 1:
@@ -443,30 +396,11 @@ class OperationHandler(EarlyRefusals, ApiHandler):
                                           "characters")
         return value
 
-    def refuse(self, error: ApiError) -> None:
-        metrics.error_sent(error.code)
-        if error.code == "rate_limited":
-            metrics.rate_limited("api")
-        self._allow(error.status)
-        if error.retry_after is not None:
-            self.set_header("Retry-After", str(whole_seconds(error.retry_after)))
-        if error.status == 401:
-            self.set_header("WWW-Authenticate", 'Bearer realm="chatd"')
-        self.answer(error.status, error.body())
-
-    def answer(self, status: int, body: dict[str, Any]) -> None:
-        if self._finished:
-            return
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
-
-    # HEAD and OPTIONS too: prepare refuses them (no operation takes them), and this answers the refusal held.
-    get = post = put = patch = delete = head = options = _serve
+    get = post = put = patch = delete = _serve  # the methods operations take: prepare refuses the others
 
 
 class NotFound(ApiHandler):
-    """Any other path under /api/: a JSON 404 (``api_off`` while the API is off)."""
+    """Any other path under /api/: a JSON 404 (``api_off`` while the API is off), whatever the method."""
 
     def initialize(self, api: Api) -> None:
         self.api = api
@@ -474,7 +408,6 @@ class NotFound(ApiHandler):
     async def prepare(self) -> None:
         try:
             await self.api.check_on()
+            raise ApiError("not_found", NO_ENDPOINT)
         except ApiError as e:
-            self.send_api_error(e)
-            return
-        self.send_api_error(ApiError("not_found", NO_ENDPOINT))
+            self.refuse_early(e)

@@ -5,7 +5,7 @@ The checks are the WebSocket's (``chatd.protocol``): room names NFC-normalised a
 checked by ``room_name_problem``, message text free of control characters, user
 and message ids in the protocol's ranges. Strings that UTF-8 cannot encode never
 get this far: the body is read by ``chatd.strictjson`` and refused whole
-(``chatd.api.base``).
+(``chatd.web.jsonbody``).
 
     SEND = Schema({"room": Field(ROOM, doc="..."), "text": Field(TEXT, required=True)}, one_of=[("room", "to")])
     args = SEND.check({"room": "lobby", "text": "hi"})        # or Invalid("'text' is required")

@@ -13,6 +13,7 @@ from typing import Any
 
 from chatd import __version__
 from chatd.api.base import PREFIX, STATUS, Api, ApiError, ApiHandler, Operation
+from chatd.web.plain import not_served
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -98,12 +99,10 @@ class OpenApiHandler(ApiHandler):
     async def prepare(self) -> None:
         try:  # off: 404 api_off for every method (ApiHandler)
             await self.api.check_on()
+            if self.request.method != "GET":
+                raise ApiError("method_not_allowed", not_served(self.request.method, self.allowed))
         except ApiError as e:
-            self.send_api_error(e)
-            return
-        if self.request.method != "GET":
-            self.send_api_error(ApiError("method_not_allowed",
-                                         f"{self.request.method} is not served here; this path takes GET"))
+            self.refuse_early(e)
 
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")

@@ -93,7 +93,6 @@ class NotFoundHandler(SecurityHeaders, EarlyRefusals, PlainRefusals, tornado.web
         refusal = tornado.web.HTTPError(404)
         if self.answer_now(refusal):
             raise refusal
-        # else no body: Tornado's own method of this class raises 405, answered as a 404
 
     def data_received(self, chunk: bytes) -> None:
         """Dropped: the request is refused whatever its body."""

@@ -1,6 +1,7 @@
 """Refusals given before a request's body is read, by the handlers that
-stream it (``stream_request_body``: the HTTP API, uploads), without losing
-the requests a client pipelined behind it.
+stream it (``stream_request_body``: the HTTP API, the admin API, uploads
+and files, a URL no route serves, a method a plain handler does not take),
+without losing the requests a client pipelined behind it.
 
 Tornado runs such a handler's ``prepare`` at the request's headers. An
 answer given then, or while the body comes (one past its cap), ends the
@@ -12,8 +13,9 @@ written the answer's headers by the time it decides so, without
 
 - a request without a body (RFC 9112 §6.3: no Transfer-Encoding, a
   Content-Length of 0 or none) has nothing left to read: its refusal is
-  *held* until Tornado has seen the request's end and called the handler's
-  method, which gives it; the connection goes on to the next request;
+  *held* until Tornado has seen the request's end, and answered then by the
+  handler's ``write_error`` in place of its method (which never runs); the
+  connection goes on to the next request;
 - a refusal of a request with a body is answered at once, with
   ``Connection: close``: its body is not read, but drained at the close
   (``HeadLimitStream.linger``): closing a socket with unread bytes resets
@@ -24,10 +26,12 @@ written the answer's headers by the time it decides so, without
         async def prepare(self):
             try: ...
             except Refused as e:
-                if self.answer_now(e): raise   # else self.held is answered by the method
+                if self.answer_now(e): raise   # else write_error answers it in place of the method
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
@@ -58,7 +62,7 @@ def unframed(request: HTTPServerRequest) -> str | None:
 
 class EarlyRefusals:
     """Mixin for a ``stream_request_body`` handler (put it before
-    ``tornado.web.RequestHandler``). ``held``: the refusal its method gives."""
+    ``tornado.web.RequestHandler``). ``held``: the refusal kept for the request's end."""
 
     held: Exception | None = None
     _closes = False  # the answer ends the connection
@@ -67,29 +71,44 @@ class EarlyRefusals:
         """A refusal met before the body is read (in ``prepare`` or
         ``data_received``): True when it must be answered now, and the answer
         will say ``Connection: close``; False when the request has no body: it
-        is kept in ``held``, for the handler's method to answer."""
-        if has_body(self.request.headers):  # type: ignore[attr-defined]
-            self._end_connection()
+        is kept in ``held``, and at the request's end ``write_error`` answers it
+        in place of the handler's method (Tornado calls the one it finds on the handler)."""
+        request = self.request  # type: ignore[attr-defined]
+        if has_body(request.headers):
+            self._close()
             return True
         self.held = refusal
+        setattr(self, request.method.lower(), self._raise_held)
         return False
 
-    def _end_connection(self) -> None:
-        """Make the answer say ``Connection: close``, and a body behind it be drained at the close."""
+    def _close(self) -> None:
         self._closes = True
         self.set_header("Connection", "close")  # type: ignore[attr-defined]
         stream = getattr(self.request.connection, "stream", None)  # type: ignore[attr-defined]
         if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
             stream.linger = True
 
+    def _raise_held(self, *args: str, **kwargs: str) -> None:
+        # Answered as Tornado answers what a method raises, without its log of an exception that is
+        # no HTTPError: the handler's write_error sets the refusal's own status.
+        held = self.held
+        self.send_error(getattr(held, "status_code", 400), exc_info=(type(held), held, None))  # type: ignore[attr-defined]
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Tornado's. What Tornado refuses before ``prepare`` has run (a method it does not know,
+        a path it cannot decode) is answered before the request's end is read, body or none, and
+        Tornado then ends the connection: the answer says so (bb22: it did not, and a request
+        pipelined behind was dropped unanswered), and a body behind it is drained."""
+        # Tornado's, not public: done once prepare has run, and only then is the body read
+        # (tests/test_header_refusals.py and test_plain_refusals.py fail if it goes).
+        prepared = getattr(self, "_prepared_future", None)
+        if not self._closes and prepared is not None and not prepared.done():
+            self._close()
+        super().send_error(status_code, **kwargs)  # type: ignore[misc]
+
     def clear(self) -> None:
         """Tornado's, keeping ``Connection: close``: an error raised goes through
         ``send_error``, which clears the headers set before it."""
         super().clear()  # type: ignore[misc]
-        if self.request.method not in self.SUPPORTED_METHODS:  # type: ignore[attr-defined]
-            # A method HTTP does not define (FOO): Tornado refuses it before prepare, at the
-            # headers, and then ends the connection (bb22: without saying so, dropping a request
-            # pipelined behind). Nothing could hold that refusal: it is answered as ending it.
-            self._end_connection()
-        elif self._closes:
+        if self._closes:
             self.set_header("Connection", "close")  # type: ignore[attr-defined]

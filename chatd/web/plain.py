@@ -139,7 +139,6 @@ class WrongMethod(SecurityHeaders, EarlyRefusals, PlainRefusals, tornado.web.Req
         refusal = self.method_refusal()
         if self.answer_now(refusal):
             raise refusal
-        # else no body: Tornado's own method of this class raises 405, answered alike
 
     def data_received(self, chunk: bytes) -> None:
         """Dropped: the request is refused whatever its body."""
@@ -148,8 +147,7 @@ class WrongMethod(SecurityHeaders, EarlyRefusals, PlainRefusals, tornado.web.Req
 def refused_method(handler: type | None, method: str) -> bool:
     """Whether a request of ``method`` routed to ``handler`` (None: not to a handler) is one for
     WrongMethod: a PlainRefusals handler that reads its body whole (Tornado's flag of
-    ``stream_request_body`` unset), and a method Tornado knows that it does not define (one it
-    does not know is refused before any body is read)."""
+    ``stream_request_body`` unset), and a method it does not define (one Tornado does not know
+    included: Tornado reads such a handler's body before it refuses that one too)."""
     return (isinstance(handler, type) and issubclass(handler, PlainRefusals)
-            and not getattr(handler, "_stream_request_body", False) and method in handler.SUPPORTED_METHODS
-            and method not in allowed_methods(handler))
+            and not getattr(handler, "_stream_request_body", False) and method not in allowed_methods(handler))

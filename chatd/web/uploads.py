@@ -249,8 +249,6 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         self.body += chunk
 
     async def post(self) -> None:
-        if self.held is not None:  # refused at the headers (prepare)
-            raise self.held
         if not self.body:
             said = unframed(self.request)
             if said is not None:  # no file at all, rather than an empty one
@@ -263,17 +261,31 @@ class UploadHandler(SecurityHeaders, EarlyRefusals, _Json, tornado.web.RequestHa
         self.answer(201, ref)
 
 
-class FileHandler(SecurityHeaders, HeadAsGet, _Json, tornado.web.RequestHandler):
+@tornado.web.stream_request_body
+class FileHandler(SecurityHeaders, EarlyRefusals, HeadAsGet, _Json, tornado.web.RequestHandler):
+    """Another method, or a path that names no file, is refused at the headers: a body is not
+    read (``chatd.web.early``)."""
+
     USE = "files are read with GET"
 
     def initialize(self, chat: Chat) -> None:
         self.chat = chat
 
+    def prepare(self) -> None:
+        try:
+            if self.request.method not in allowed_methods(type(self)):
+                raise Refused(405, METHOD_NOT_ALLOWED, self.USE)
+            if FILE_PATH.fullmatch(self.path_args[0]) is None:
+                raise Refused(404, NOT_FOUND, NO_SUCH_FILE)
+        except Refused as e:
+            if self.answer_now(e):
+                raise
+
+    def data_received(self, chunk: bytes) -> None:
+        """Dropped: a file is read, not sent."""
+
     async def get(self, path: str) -> None:
-        named = FILE_PATH.fullmatch(path)
-        if named is None:
-            raise Refused(404, NOT_FOUND, NO_SUCH_FILE)
-        upload_id, name = named.groups()
+        upload_id, name = FILE_PATH.fullmatch(path).groups()  # (prepare refused a path that names no file)
         try:
             row = await self.chat.store.uploads.get(upload_id)
         except DatabaseUnreachable:
