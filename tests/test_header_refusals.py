@@ -142,3 +142,36 @@ async def test_a_refusal_of_a_request_without_a_body_keeps_the_connection(server
     assert [(a.status, a.headers.get("connection"), a.headers.get("cache-control")) for a in answers[:3]] == [
         (401, None, "no-store"), (401, None, "no-store"), (405, None, "no-store")]
     assert answers[3].status == 200
+
+
+async def test_a_path_that_is_not_utf8_is_refused_keeping_the_connection(server):
+    # bb23: Tornado decodes the path before prepare; its refusal there ended the connection on
+    # /files/ and the admin API, and the request pipelined behind was dropped.
+    admin = await admin_login(server)
+    http = await RawHTTP.open(server.port)
+    try:
+        http.send(request("GET", "/files/%ff/x") + request("HEAD", "/files/a/%ff")
+                  + request("PATCH", "/admin/api/rooms/%ff", b"", Cookie=f"chatd_admin={admin.cookie}",
+                            X_CSRF_Token=admin.csrf)
+                  + request("GET", "/healthz"))
+        answers = [await http.answer(to_head=i == 1) for i in range(4)]
+    finally:
+        http.close()
+    assert [(a.status, a.headers.get("connection")) for a in answers] == [(400, None)] * 3 + [(200, None)]
+    assert json.loads(answers[2].body)["error"]["message"] == "the room in the address is not UTF-8, percent-encoded"
+
+
+async def test_over_http_1_0_a_refusal_that_ends_the_connection_says_so(server):
+    # bb23: a keep-alive HTTP/1.0 request refused at its headers was answered "Connection: Keep-Alive",
+    # then the connection closed and the request pipelined behind it went unanswered.
+    for refused in (request("FOO", "/nope", version="HTTP/1.0", Connection="keep-alive"),
+                    request("POST", "/healthz", b"abc", version="HTTP/1.0", Connection="keep-alive"),
+                    request("POST", "/api/v1/nope", b"abc", version="HTTP/1.0", Connection="keep-alive")):
+        http = await RawHTTP.open(server.port)
+        try:
+            http.send(refused + request("GET", "/healthz", version="HTTP/1.0", Connection="keep-alive"))
+            answer = await http.answer()
+            assert answer.status in (404, 405) and answer.headers["connection"] == "close", refused
+            assert await http.ended()
+        finally:
+            http.close()

@@ -49,6 +49,8 @@ async def ask(server, method: str, target: str) -> int:
     (f"/api/v1/rooms%3Bapi_key%3D{SECRET}", "/api/v1/rooms%3Bapi_key%3D…"),
     (f"/nowhere%3bkey={SECRET}", "/nowhere%3bkey=…"),
     (f"/api/v1/rooms%3Fapi_key%3D{SECRET}", "/api/v1/rooms%3F…"),
+    (f"/api/v1/rooms%253Fapi_key={SECRET}", "/api/v1/rooms%253F…"),  # bb23: "%" encoded again
+    (f"/nowhere%253Bkey%253D{SECRET}", "/nowhere%253Bkey%253D…"),
 ])
 async def test_the_access_log_names_the_path_and_the_query_s_names_only(server, logged, target, shown):
     method = "POST" if target.startswith("/api/v1/messages") else "GET"

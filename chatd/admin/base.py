@@ -152,6 +152,7 @@ class AdminJson(JsonBody, EarlyRefusals, SecurityHeaders, tornado.web.RequestHan
         its Content-Length."""
         if self.request.method not in allowed_methods(type(self)):
             raise self.method_refused()
+        self.check_path()
         self.check_length()
 
     def body_cap(self) -> int:
@@ -171,14 +172,15 @@ class AdminJson(JsonBody, EarlyRefusals, SecurityHeaders, tornado.web.RequestHan
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         """A query argument (``name``) or the path's group (None: the routes' groups are unnamed)
         as text; AdminError 400 naming it when it is not UTF-8, as the HTTP API words it
-        (Tornado's own refusal is a bare "Bad Request")."""
+        (Tornado's own refusal is a bare "Bad Request"): a query argument's raised, a part of
+        the path's given by ``served``, after the session (``EarlyRefusals.path_refused``)."""
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             if name is not None:
                 raise AdminError(400, "bad_request", f"the query argument {name[:40]!r} is not UTF-8") from None
             what = "the address" if self.path_part is None else f"the {self.path_part} in the address"
-            raise AdminError(400, "bad_request", f"{what} is not UTF-8, percent-encoded") from None
+            return self.path_refused(AdminError(400, "bad_request", f"{what} is not UTF-8, percent-encoded"), value)
 
     def body(self, needs: Sequence[str] = ()) -> dict[str, Any]:
         """The request body: a JSON object; an empty body is {} unless the endpoint ``needs``

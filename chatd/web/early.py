@@ -65,7 +65,23 @@ class EarlyRefusals:
     ``tornado.web.RequestHandler``). ``held``: the refusal kept for the request's end."""
 
     held: Exception | None = None
+    undecodable: Exception | None = None  # the refusal of a part of the path (``path_refused``)
     _closes = False  # the answer ends the connection
+
+    def path_refused(self, refusal: Exception, value: bytes) -> str:
+        """For the handler's ``decode_argument``, a part of the path that is not UTF-8: Tornado
+        decodes the path before ``prepare``, and a refusal raised there is answered before the
+        request's end and ends the connection, body or none (bb23: a pipelined request behind
+        ``GET /files/%ff/x`` was dropped). So it is noted, for ``prepare`` to give through
+        ``answer_now`` (``check_path``); → a stand-in for the part, never used."""
+        if self.undecodable is None:
+            self.undecodable = refusal
+        return value.decode("utf-8", "replace")
+
+    def check_path(self) -> None:
+        """In ``prepare``: raise the refusal ``path_refused`` noted, if any."""
+        if self.undecodable is not None:
+            raise self.undecodable
 
     def answer_now(self, refusal: Exception) -> bool:
         """A refusal met before the body is read (in ``prepare`` or
@@ -82,8 +98,12 @@ class EarlyRefusals:
         return False
 
     def _close(self) -> None:
+        """Make the answer end the connection, saying so, and drain a body behind it at the close."""
         self._closes = True
         self.set_header("Connection", "close")  # type: ignore[attr-defined]
+        # An HTTP/1.0 request's "Connection: keep-alive" made Tornado answer "Keep-Alive" over ours,
+        # and then close all the same (bb23): the wish is withdrawn, as the answer ends it.
+        self.request.headers["Connection"] = "close"  # type: ignore[attr-defined]
         stream = getattr(self.request.connection, "stream", None)  # type: ignore[attr-defined]
         if isinstance(stream, HeadLimitStream):  # (every server stream: chatd.web.arrivals)
             stream.linger = True

@@ -21,8 +21,9 @@ HIDDEN = "…"  # stands for a value the log leaves out
 # A path parameter (RFC 3986 §3.3: ";name=value" within a segment): its ";", its name, and its "=" if it
 # has a value. Its ";" and "=" percent-encoded count too: a client that encodes its address twice
 # sends "?api_key=" as "%3Fapi_key%3D" (bb22).
-_PARAMETER = re.compile(r"(;|%3[Bb])([^/;=%]*)(=|%3[Dd])?(?:[^/;%]|%(?!3[Bb]))*")
-_ENCODED_QUERY = re.compile(r"%3[Ff].*")  # a "?" percent-encoded: what follows is hidden whole
+# (However often it was encoded: "%253B" is ";" encoded twice.)
+_PARAMETER = re.compile(r"(;|%(?:25)*3[Bb])([^/;=%]*)(=|%(?:25)*3[Dd])?(?:[^/;%]|%(?!(?:25)*3[Bb]))*")
+_ENCODED_QUERY = re.compile(r"(%(?:25)*3[Ff]).*")  # a "?" percent-encoded: what follows is hidden whole
 # Where Tornado's reason for refusing a malformed request starts to quote the client's bytes:
 # its HTTPInputErrors say "<what>: <value>" or "<what> '<value>'" (a repr, of str or bytes).
 _VALUE_STARTS = re.compile(r""":\s|\s*b?['"]|(?<=Transfer-Encoding)\s""")
@@ -33,7 +34,7 @@ def logged_target(path: str, query: str) -> str:
     """``path`` with each path parameter's value, and ``query`` (as received, without its
     "?") reduced to its names, each value replaced by ``HIDDEN``; a part without "=" is a
     value alone and is hidden whole."""
-    path = _ENCODED_QUERY.sub(lambda query: query[0][:3] + HIDDEN, path)
+    path = _ENCODED_QUERY.sub(lambda query: query[1] + HIDDEN, path)
     path = _PARAMETER.sub(lambda part: f"{part[1]}{part[2]}{part[3]}{HIDDEN}" if part[3] else f"{part[1]}{HIDDEN}",
                           path)
     if not query:

@@ -184,12 +184,16 @@ class _Json:
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         """A query argument (``name``) or part of the path (None) as text; Refused (400) when it is
-        not UTF-8. (Tornado's own refusal would be a bare "Bad Request".)"""
+        not UTF-8, for a part of the path given in ``prepare`` (``EarlyRefusals.path_refused``).
+        (Tornado's own refusal would be a bare "Bad Request".)"""
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             what = "the address" if name is None else f"the {name} (?{name}=)"
-            raise Refused(400, BAD_REQUEST, f"{what} must be UTF-8, percent-encoded") from None
+            refusal = Refused(400, BAD_REQUEST, f"{what} must be UTF-8, percent-encoded")
+            if name is None:
+                return self.path_refused(refusal, value)  # type: ignore[attr-defined]
+            raise refusal from None
 
 
 @tornado.web.stream_request_body
@@ -275,6 +279,7 @@ class FileHandler(SecurityHeaders, EarlyRefusals, HeadAsGet, _Json, tornado.web.
         try:
             if self.request.method not in allowed_methods(type(self)):
                 raise Refused(405, METHOD_NOT_ALLOWED, self.USE)
+            self.check_path()
             if FILE_PATH.fullmatch(self.path_args[0]) is None:
                 raise Refused(404, NOT_FOUND, NO_SUCH_FILE)
         except Refused as e:
