@@ -52,6 +52,26 @@ class RawHTTP:
         self.writer.close()
 
 
+NOT_VALID = "the request is not valid HTTP/1.1: "  # how a 400 for malformed HTTP starts (chatd.web.headlimit)
+
+
+async def refused_as_malformed(port: int, data: bytes, within: float = GENEROUS) -> Answer:
+    """Send ``data`` on a connection of its own; → the answer, once checked to be a plain-text
+    400 for malformed HTTP, given within ``within`` seconds, that ends the connection saying so."""
+    http = await RawHTTP.open(port)
+    try:
+        http.send(data)
+        async with asyncio.timeout(within):
+            answer = await http.answer()
+            assert (answer.status, answer.headers["connection"]) == (400, "close")
+            assert answer.body.decode().startswith(NOT_VALID), answer.body
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert await http.ended()
+        return answer
+    finally:
+        http.close()
+
+
 def request(method: str, path: str, body: bytes | None = None, version: str = "HTTP/1.1", **headers: str) -> bytes:
     """A request's bytes; a Content-Length when ``body`` is given (b"" too)."""
     lines = [f"{method} {path} {version}", "Host: chatd"]

@@ -5,12 +5,10 @@ CRLF until the 60 s body timeout: black-box tester bb21). Real server, real sock
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from chatd.web.chunked import TRAILER_MAX
-from tests.rawhttp import RawHTTP
+from tests.rawhttp import NOT_VALID, RawHTTP, refused_as_malformed
 from tests.test_uploads import fetch, raw_upload
 
 ANSWERED_WITHIN = 10  # seconds: far under the body timeout (60 s) a bare LF used to wait for
@@ -59,13 +57,7 @@ FRAMING = {  # a chunked body → the reason its 400 must say
 @pytest.mark.parametrize("case", FRAMING)
 async def test_a_malformed_framing_line_is_answered_400_at_once(server, case):
     body, reason = FRAMING[case]
-    http = await RawHTTP.open(server.port)
-    try:
-        http.send(b"POST /admin/api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
-        async with asyncio.timeout(ANSWERED_WITHIN):
-            answer = await http.answer()
-            assert (answer.status, answer.headers["connection"]) == (400, "close")
-            assert answer.body.decode().startswith(f"the request is not valid HTTP/1.1: {reason}")
-            assert await http.ended()
-    finally:
-        http.close()
+    answer = await refused_as_malformed(
+        server.port, b"POST /admin/api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
+        within=ANSWERED_WITHIN)
+    assert answer.body.decode().startswith(NOT_VALID + reason)
