@@ -60,7 +60,7 @@ from chatd.store import DatabaseUnreachable
 from chatd.web.assets import Assets
 from chatd.web.early import EarlyRefusals
 from chatd.web.headers import SecurityHeaders
-from chatd.web.jsonbody import BodyRefused, JsonBody
+from chatd.web.jsonbody import BodyRefused, JsonBody, is_empty
 from chatd.web.plain import allowed_methods, not_served
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class AdminJson(JsonBody, EarlyRefusals, SecurityHeaders, tornado.web.RequestHan
         fields (named in its refusal). AdminError 400, or 415 for a body not sent as
         ``Content-Type: application/json`` (which no cross-site form can send)."""
         kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if self.body_bytes().strip() and kind != JSON_TYPE:
+        if not is_empty(self.body_bytes()) and kind != JSON_TYPE:
             raise AdminError(415, "unsupported_media_type", f"the body must be JSON, sent as Content-Type: {JSON_TYPE}")
         return self.json_object(needs)
 

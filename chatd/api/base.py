@@ -305,7 +305,6 @@ class OperationHandler(JsonBody, ApiHandler):
         self.allowed = tuple(operations)
         self.key: Key | None = None
         self.op: Operation | None = None
-        self.undecodable: str | None = None  # the part of the path that is not UTF-8 (decode_argument)
 
     def check_xsrf_cookie(self) -> None:
         """No cookies here: a key in a header is not sent by a browser on its own."""
@@ -313,13 +312,13 @@ class OperationHandler(JsonBody, ApiHandler):
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         """A part of the path (``name``: its field, as the route names it) as text; the query is
         read in ``_args``. One that is not UTF-8 is noted, and ``prepare`` refuses it as it refuses
-        the rest: held to the request's end, the connection kept (``chatd.web.early``). Tornado's
-        own refusal comes before ``prepare``: a bare "Bad Request" that ended the connection."""
+        the rest: held to the request's end, the connection kept (``EarlyRefusals.path_refused``).
+        Tornado's own refusal comes before ``prepare``: a bare "Bad Request" that ended the connection."""
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
-            self.undecodable = name
-            return value.decode("utf-8", "replace")  # never used: prepare refuses the request
+            return self.path_refused(ApiError("bad_request", f"the {name} in the address is not UTF-8, "
+                                                             "percent-encoded"), value)
 
     async def prepare(self) -> None:
         try:
@@ -334,8 +333,7 @@ class OperationHandler(JsonBody, ApiHandler):
             except RepeatedHeader as e:
                 raise ApiError("bad_request", str(e)) from None
             self.key = await self.api.authenticate(sent, self.op.scope)
-            if self.undecodable is not None:  # after the key, as a query argument that is not UTF-8
-                raise ApiError("bad_request", f"the {self.undecodable} in the address is not UTF-8, percent-encoded")
+            self.check_path()  # after the key, as a query argument that is not UTF-8
             self.check_length()
         except ApiError as e:
             self.refuse_early(e)

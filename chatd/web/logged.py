@@ -19,9 +19,8 @@ from tornado.log import gen_log
 
 HIDDEN = "…"  # stands for a value the log leaves out
 # A path parameter (RFC 3986 §3.3: ";name=value" within a segment): its ";", its name, and its "=" if it
-# has a value. Its ";" and "=" percent-encoded count too: a client that encodes its address twice
-# sends "?api_key=" as "%3Fapi_key%3D" (bb22).
-# (However often it was encoded: "%253B" is ";" encoded twice.)
+# has a value. Its ";" and "=" percent-encoded count too, however often: a client that encodes an
+# address holding "?api_key=" sends "%3Fapi_key%3D", or "%253Fapi_key%253D" encoding it twice (bb22, bb23).
 _PARAMETER = re.compile(r"(;|%(?:25)*3[Bb])([^/;=%]*)(=|%(?:25)*3[Dd])?(?:[^/;%]|%(?!(?:25)*3[Bb]))*")
 _ENCODED_QUERY = re.compile(r"(%(?:25)*3[Ff]).*")  # a "?" percent-encoded: what follows is hidden whole
 # Where Tornado's reason for refusing a malformed request starts to quote the client's bytes:
