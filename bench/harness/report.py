@@ -44,6 +44,7 @@ COST_UNITS = {
     "latency": [("deliveries", "delivery")],
     "idle": [("clients", "client brought online")],
     "storm": [("clients", "client brought online")],
+    "handshakes": [("clients", "handshake")],
     "reconnect": [("replayed", "replayed message")],
     "write": [("acked", "acknowledged message")],
     "community": [("acked", "acknowledged message"), ("deliveries", "delivery")],
@@ -158,8 +159,8 @@ def _short_title(case: Case) -> str:
     short = {
         "fanout-100": "fan-out 100 (deliv/s)", "fanout-1000": "fan-out 1,000 (deliv/s)",
         "rooms": "500×10 rooms (deliv/s)", "latency": "latency p50 / p99 / max (ms)",
-        "idle": "idle (KiB/client)", "storm": "storm (s)", "reconnect": "resume (replayed/s)",
-        "write": "writes (acked/s)",
+        "idle": "idle (KiB/client)", "storm": "storm (s)", "handshakes": "handshakes (s)",
+        "reconnect": "resume (replayed/s)", "write": "writes (acked/s)",
         "community": "community (µs CPU/msg)", "community-lite": "community-lite (µs CPU/msg)",
     }
     return short.get(case.name, case.name)

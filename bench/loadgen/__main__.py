@@ -26,6 +26,7 @@ SCENARIOS = {
     "latency": traffic.latency,
     "idle": connections.idle,
     "storm": connections.storm,
+    "handshakes": connections.handshakes,
     "reconnect": persistence.reconnect,
     "write": persistence.write,
     "community": community.community,
@@ -45,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--members", type=int, default=1000, help="fanout, latency: room size")
     p.add_argument("--rooms", type=int, default=500, help="rooms, community: number of rooms")
     p.add_argument("--per-room", type=int, default=10, help="rooms, idle, storm, reconnect: members per room")
-    p.add_argument("--clients", type=int, default=5000, help="idle, storm, reconnect, community: clients")
+    p.add_argument("--clients", type=int, default=5000, help="idle, storm, handshakes, reconnect, community: clients")
     p.add_argument("--senders", type=int, default=100, help="write: senders, one room each")
     p.add_argument("--missed", type=int, default=100, help="reconnect: messages stored per room while away")
     p.add_argument("--rate", type=float, help="latency: messages per second (20); community: all messages per "
@@ -65,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--setup-concurrency", type=int, default=100,
                    help="clients coming online at once while setting up (below the servers' listen backlogs)")
     p.add_argument("--concurrency", type=int, default=1000,
-                   help="storm, reconnect: clients coming online at once in the measured storm")
+                   help="storm, handshakes, reconnect: clients coming online at once in the measured storm")
     p.add_argument("--settle", type=float, default=2.0, help="idle: seconds to wait before reading RSS")
     p.add_argument("--time-limit", type=float, default=150.0, help="give up after this many seconds")
     args = p.parse_args(argv)

@@ -1,4 +1,5 @@
-"""Scenarios about connections themselves: (4) idle memory, (5) connection storm.
+"""Scenarios about connections themselves: (4) idle memory, (5) connection storm,
+(5b) the storm's handshakes alone.
 
 Clients join rooms of ``--per-room`` members rather than one huge room:
 on join a chat server tells the room (presence) and sends the member
@@ -48,9 +49,22 @@ async def storm(args, watch: ProcessWatch) -> dict:
     lets them (at most ``--concurrency`` handshakes in progress)."""
     names = room_names(math.ceil(args.clients / args.per_room))
     await create_rooms(args.url, args.flavour, names)
+    return await _arrive(args, watch, names)
+
+
+async def handshakes(args, watch: ProcessWatch) -> dict:
+    """(5b) The storm's transport part alone: ``--clients`` connect (the WebSocket
+    handshake; Socket.IO's own connect too) and send nothing, at most
+    ``--concurrency`` in progress. Against ``storm``, it tells a server's cost of
+    accepting and upgrading a connection from that of its identify and join."""
+    return await _arrive(args, watch, [])
+
+
+async def _arrive(args, watch: ProcessWatch, rooms: list[str]) -> dict:
+    """``--clients`` brought online into ``rooms`` (none: only connected), timed and watched."""
     watch.start()
     start = time.monotonic()
-    clients, failures = await populate(args.url, args.flavour, args.clients, names, concurrency=args.concurrency)
+    clients, failures = await populate(args.url, args.flavour, args.clients, rooms, concurrency=args.concurrency)
     seconds = time.monotonic() - start
     return {
         "clients": len(clients),

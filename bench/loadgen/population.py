@@ -58,11 +58,19 @@ async def bring_online(base: str, flavour: str, index: int, room: str, *, name_p
     return client
 
 
+async def connected(base: str, flavour: str, index: int) -> ChatClient:
+    """Client ``index`` connected (its handshake done), nothing sent: neither identified nor in a room."""
+    client = await connect(base, flavour)
+    client.index = index
+    return client
+
+
 async def populate(base: str, flavour: str, count: int, rooms: list[str], *, concurrency: int,
                    name_prefix: str = "u", deadline: float = 120.0) -> tuple[list[ChatClient], list[str]]:
     """``count`` clients, client i in room ``rooms[i % len(rooms)]``, brought
     online by ``concurrency`` workers (one task each, pulling the next index:
-    cheaper than a task per client waiting on a semaphore).
+    cheaper than a task per client waiting on a semaphore); no ``rooms``: only
+    connected (``connected``).
     Returns the clients that made it and one error text per client that did not."""
     stop_at = time.monotonic() + deadline
     pending = iter(range(count))
@@ -75,8 +83,9 @@ async def populate(base: str, flavour: str, count: int, rooms: list[str], *, con
             try:
                 if remaining <= 0:
                     raise TimeoutError("population deadline passed")
-                clients.append(await asyncio.wait_for(
-                    bring_online(base, flavour, i, rooms[i % len(rooms)], name_prefix=name_prefix), remaining))
+                arrival = (bring_online(base, flavour, i, rooms[i % len(rooms)], name_prefix=name_prefix) if rooms
+                           else connected(base, flavour, i))
+                clients.append(await asyncio.wait_for(arrival, remaining))
             except Exception as e:  # counted and reported, never fatal
                 failures.append(f"{type(e).__name__}: {e}")
 
