@@ -21,7 +21,7 @@ PENDING = 50_000_000  # bytes a request says its body has; a few are sent, the r
 # after the body never comes (the body timeout, 60 s, ends such a connection without one). A bound
 # far above the milliseconds it takes, not a measure of them.
 AT_HEADERS = 30.0
-JSON_PREFIXES = ("/api/", "/admin/api/", "/files/", "/upload")  # the rest answer in plain text
+JSON_PREFIXES = ("/api", "/admin/api", "/files/", "/upload")  # the rest answer in plain text
 
 
 def head(method: str, path: str, length: int | str, extra: str = "") -> bytes:
@@ -95,6 +95,8 @@ async def test_the_refusals_bb22_named(server):
     admin = await admin_login(server)
     cookie = signed_in(admin)
     cases = [("POST", "/api/v1/nope", "", 404, "not_found"),
+             ("POST", "/api", "", 404, "not_found"),  # the APIs' own prefixes answer as the APIs do
+             ("POST", "/admin/api", cookie, 404, "not_found"),
              ("PUT", "/admin/api/login", "", 405, "method_not_allowed"),
              ("POST", "/admin/api/nope", "", 401, "unauthorized"),
              ("POST", "/admin/api/nope", cookie, 404, "not_found"),

@@ -43,7 +43,7 @@ def handler_classes() -> list[tuple[str, type]]:
         routes_of = getattr(importlib.import_module(f"{__name__}.{module}"), "routes", None)
         if routes_of is not None:
             found += routes_of()
-    return [*found, (rf"{API}/.*", NotFoundHandler)]  # elsewhere under /admin: the application's plain 404
+    return [*found, (rf"{API}(?:/.*)?", NotFoundHandler)]  # elsewhere under /admin: the application's plain 404
 
 
 def routes(admin: Admin) -> list[tuple[str, type, dict]]:

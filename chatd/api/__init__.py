@@ -65,5 +65,5 @@ def routes(chat: Chat) -> tuple[Api, list[tuple[Any, ...]]]:
         (PREFIX + "/openapi.json", OpenApiHandler, {"api": api, "document": document_bytes(ops)})]
     rules += [(_pattern(path), OperationHandler, {"api": api, "operations": methods})
               for path, methods in by_path.items()]
-    rules.append((r"/api/.*", NotFound, {"api": api}))
+    rules.append((r"/api(?:/.*)?", NotFound, {"api": api}))  # /api itself too: a JSON 404
     return api, rules
