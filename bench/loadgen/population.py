@@ -75,8 +75,9 @@ async def populate(base: str, flavour: str, count: int, rooms: list[str], *, con
             try:
                 if remaining <= 0:
                     raise TimeoutError("population deadline passed")
-                clients.append(await asyncio.wait_for(
-                    bring_online(base, flavour, i, rooms[i % len(rooms)], name_prefix=name_prefix), remaining))
+                async with asyncio.timeout(remaining):
+                    clients.append(await bring_online(base, flavour, i, rooms[i % len(rooms)],
+                                                      name_prefix=name_prefix))
             except Exception as e:  # counted and reported, never fatal
                 failures.append(f"{type(e).__name__}: {e}")
 
