@@ -162,8 +162,8 @@ async def soak(args: argparse.Namespace, urls: list[str], redis, database: str, 
     await asyncio.gather(*tasks)
     stored = {room: await asyncio.to_thread(stored_ids, database, room) for room in rooms}
     everyone = writers + listeners
-    await asyncio.wait_for(asyncio.gather(*(caught_up(c, urls, stored[c.room][-1] if stored[c.room] else 0)
-                                            for c in everyone)), SETTLE_TIMEOUT)
+    async with asyncio.timeout(SETTLE_TIMEOUT):
+        await asyncio.gather(*(caught_up(c, urls, stored[c.room][-1] if stored[c.room] else 0) for c in everyone))
     return {"writers": writers, "listeners": listeners, "stored": stored, "seconds": soaked,
             "redis_restarted_at": restarted_at}
 

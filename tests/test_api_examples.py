@@ -55,7 +55,8 @@ def run(server):
         process = await asyncio.create_subprocess_exec(*command(example), *args, env=env,
                                                        stdout=asyncio.subprocess.PIPE,
                                                        stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(process.communicate(), RUN_SECONDS)
+        async with asyncio.timeout(RUN_SECONDS):
+            out, err = await process.communicate()
         if fails:
             assert process.returncode != 0 and not out, (process.returncode, out, err)
             return err.decode()

@@ -44,6 +44,12 @@ class Recorder:
         self.losses += 1
 
 
+async def start(bus: RedisBus) -> None:
+    """Start ``bus`` with a Recorder, or fail the test with TimeoutError after GENEROUS seconds."""
+    async with asyncio.timeout(GENEROUS):
+        await bus.start(Recorder())
+
+
 def item(i: int) -> Delivery:
     return Delivery(("room:1",), i, (i - 1,), b"\x81\x05hello" + bytes([i % 256]))
 
@@ -185,7 +191,7 @@ async def test_starting_without_redis_says_where_it_looked(redis_server):
     redis_server.stop()
     bus = RedisBus(redis_server.url.replace("redis://", "redis://:s3cret@"), new_node_id())
     with pytest.raises(BusUnavailable) as refused:
-        await asyncio.wait_for(bus.start(Recorder()), GENEROUS)
+        await start(bus)
     assert f"127.0.0.1:{redis_server.port}" in str(refused.value) and "s3cret" not in str(refused.value)
 
 
@@ -196,7 +202,7 @@ async def test_a_password_redis_refuses_is_said_with_where_it_came_from(redis_se
     await client.aclose()
     url = redis_server.url if given == "none" else redis_server.url.replace("redis://", "redis://:wrong@")
     with pytest.raises(BusUnavailable) as refused:
-        await asyncio.wait_for(RedisBus(url, new_node_id()).start(Recorder()), GENEROUS)
+        await start(RedisBus(url, new_node_id()))
     said = str(refused.value)
     assert "the password comes from the file named by bus_password_file, else $CHATD_BUS_PASSWORD, else the URL" \
         in said, said
@@ -211,7 +217,7 @@ async def test_a_password_changed_under_a_running_node_is_said_with_where_it_cam
     await admin.config_set("requirepass", "old-one")
     await admin.aclose()
     bus = RedisBus(redis_server.url.replace("redis://", "redis://:old-one@"), new_node_id())
-    await asyncio.wait_for(bus.start(Recorder()), GENEROUS)
+    await start(bus)
     admin = redis.Redis.from_url(redis_server.url.replace("redis://", "redis://:old-one@"))
     await admin.config_set("requirepass", "new-one")
     with caplog.at_level(logging.WARNING, "chatd.bus"):
@@ -231,13 +237,14 @@ async def test_a_close_cut_short_still_closes_every_connection_to_redis(redis_se
     node's connections are closed all the same, not left open in a process that goes on (a restart in
     place, an embedding program)."""
     bus = RedisBus(redis_server.url, new_node_id())
-    await asyncio.wait_for(bus.start(Recorder()), GENEROUS)
+    await start(bus)
     admin = redis.Redis.from_url(redis_server.url)
     await admin.execute_command("CLIENT", "PAUSE", int(GENEROUS * 1000), "WRITE")  # PUBLISH waits
     bus.publish(item(1))
     connections = list(bus._connections.values())
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(bus.close(), redis_bus.CLOSE_FLUSH / 10)
+    with pytest.raises(TimeoutError):  # the stop's time is up: the close is cancelled
+        async with asyncio.timeout(redis_bus.CLOSE_FLUSH / 10):
+            await bus.close()
     await admin.execute_command("CLIENT", "UNPAUSE")
     await admin.aclose()
     assert connections and not [c for c in connections if c.is_connected]

@@ -234,7 +234,8 @@ async def test_a_message_routed_after_the_join_that_replayed_it_is_not_sent_agai
     first = await alice.say("lobby", "seen before")
     late_delivery.holding = True
     await alice.send({"type": "say", "room": "lobby", "text": "late", "cid": "late"})
-    await asyncio.wait_for(late_delivery.committed.wait(), 10)
+    async with asyncio.timeout(10):
+        await late_delivery.committed.wait()
     joined = await bob.request("join", room="lobby", since=first["id"])
     assert [m["text"] for m in joined["messages"]] == ["late"]
     late_delivery.release()
@@ -251,7 +252,8 @@ async def test_a_private_message_routed_after_the_welcome_that_replayed_it_is_no
     await bob.close()
     late_delivery.holding = True
     await alice.send({"type": "say", "to": bob_id, "text": "late", "cid": "late"})
-    await asyncio.wait_for(late_delivery.committed.wait(), 10)
+    async with asyncio.timeout(10):
+        await late_delivery.committed.wait()
     again = await connect()
     welcome = await again.identify(token=bob.welcome["token"], since=first["id"])
     assert [m["text"] for m in welcome["messages"]] == ["late"]

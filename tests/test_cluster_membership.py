@@ -132,7 +132,8 @@ async def test_chatd_start_on_another_database_exits_with_the_config_status_in_o
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chatd", "start", "-c", str(config), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path(chatd.__file__).parent.parent)})
-    _, err = await asyncio.wait_for(process.communicate(), GENEROUS)
+    async with asyncio.timeout(GENEROUS):
+        _, err = await process.communicate()
     assert process.returncode == ExitStatus.CONFIG, err
     refusals = [line for line in err.decode().splitlines() if "cannot start:" in line]
     assert len(refusals) == 1 and "differs from the cluster" in refusals[0] and "in the database:" in refusals[0], err

@@ -71,9 +71,11 @@ async def test_acked_messages_survive_sigkill_and_reappear_as_history(tmp_path):
     started = asyncio.Event()
     try:
         senders = [asyncio.create_task(sender(url, f"s{n}", acked, started)) for n in range(8)]
-        await asyncio.wait_for(started.wait(), 20)
+        async with asyncio.timeout(20):
+            await started.wait()
         os.kill(proc.pid, signal.SIGKILL)  # mid-burst: 8 senders in flight
-        await asyncio.wait_for(asyncio.gather(*senders), 20)
+        async with asyncio.timeout(20):
+            await asyncio.gather(*senders)
     finally:
         stop(proc, signal.SIGKILL)
     assert len(acked) >= 200

@@ -142,7 +142,8 @@ async def test_an_erased_user_holds_no_name_now_nor_after_a_restart(tmp_path):
         ids = [client.welcome["user"]["id"] for client in (eve, mo)]
         for user_id in ids:
             await server.chat.user_care.delete(SYSTEM, user_id)
-        await asyncio.wait_for(eve.ws.wait_closed(), 10)  # Eve's session ended by the deletion
+        async with asyncio.timeout(10):
+            await eve.ws.wait_closed()  # Eve's session ended by the deletion
         for name in ("EVE", "m\u043e"):  # their look-alikes: nothing held
             async with ChatClient.connect(url) as guest:
                 assert (await guest.identify(name=name))["type"] == "welcome"

@@ -72,7 +72,8 @@ async def test_a_restart_does_not_wait_for_a_connection_idle_between_requests(se
     await reader.readuntil(b"}")  # the whole answer; the connection is kept alive, idle
     await until(lambda: server.http.owing() == 0, GENEROUS, "the answer to be done")
     # Were it waited for, the stop would take the whole of its timeout.
-    await asyncio.wait_for(restart(server, timeout=4 * GENEROUS), GENEROUS)
+    async with asyncio.timeout(GENEROUS):
+        await restart(server, timeout=4 * GENEROUS)
     assert await reader.read() == b"", "closed: a client retries a request it sends on it (RFC 9112 §9.3.1)"
     writer.close()
 

@@ -56,7 +56,8 @@ async def chain(store: SqliteStore, jobs: int) -> list[int]:
         done.append(writer.run(job(i, running)))
         if i:  # after the hand-over of job i, which submit scheduled first
             loop.call_soon(next_queued[i - 1].set)
-        await asyncio.wait_for(running, WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await running
     next_queued[-1].set()
     await asyncio.gather(*done)
     return seen

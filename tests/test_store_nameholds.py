@@ -81,7 +81,8 @@ async def test_a_database_from_before_version_22_gets_the_table_empty(store_url)
     try:
         assert store.name_holds.held(0) == []
         store.name_holds.online(ann, "Ann")
-        await asyncio.wait_for(written(store), 10)
+        async with asyncio.timeout(10):
+            await written(store)
         assert store.name_holds.held(0) == [(ann, "Ann", None)]
     finally:
         store.close()

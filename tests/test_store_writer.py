@@ -62,7 +62,8 @@ async def test_an_upkeep_that_fails_is_logged_and_the_writer_goes_on(tmp_path, c
     writer.start()
     try:
         assert await writer.run(lambda: 1) == 1
-        assert await asyncio.wait_for(writer.run(lambda: 2), WAIT_S) == 2, "the writer stopped after its upkeep failed"
+        async with asyncio.timeout(WAIT_S):
+            assert await writer.run(lambda: 2) == 2, "the writer stopped after its upkeep failed"
         await until(lambda: len(calls) == 2, what="the upkeep after the second batch")
         assert writer.alive
         assert "error in the writer's upkeep after a commit" in caplog.text

@@ -190,7 +190,8 @@ async def raw_upload(server: Any, token: str, framing: str, body: bytes,
         writer.write(f"{method} /upload?name=big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
                      f"{framing}\r\n\r\n".encode() + body)
         await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         length = [int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length")]
         return int(lines[0].split(b" ")[1]), json.loads(await reader.readexactly(length[0])) if length else None

@@ -90,7 +90,8 @@ async def run(args: argparse.Namespace) -> dict:
     watch = ProcessWatch(args.server_pid, {name: int(pid) for name, _, pid in
                                            (a.partition("=") for a in args.also_pid)})
     try:
-        result = await asyncio.wait_for(SCENARIOS[args.scenario](args, watch), args.time_limit)
+        async with asyncio.timeout(args.time_limit):
+            result = await SCENARIOS[args.scenario](args, watch)
     except TimeoutError:
         result = {"error": f"time limit of {args.time_limit:.0f} s reached"}
     except Exception as e:  # a broken server must give a result line, not a traceback only

@@ -174,7 +174,8 @@ class ChatClient(WSListener):
         cid = obj["cid"] = f"q{next(_cids)}"
         future = self.pending[cid] = asyncio.get_running_loop().create_future()
         self.send(obj)
-        answer = await asyncio.wait_for(future, timeout)
+        async with asyncio.timeout(timeout):
+            answer = await future
         if answer["type"] == "error":
             raise ChatError(f"{obj['type']}: {answer.get('code')}: {answer.get('message')}")
         return answer
@@ -205,5 +206,6 @@ async def connect(base: str, flavour: str, timeout: float = 30.0, auth: dict | N
     _, client = await ws_connect(lambda: ChatClient(flavour, auth), endpoint(base, flavour),
                                  websocket_handshake_timeout=timeout, read_buffer_init_size=4096,
                                  use_aiofastnet=False)  # uvloop's own transports connect ~15% faster
-    await asyncio.wait_for(client.ready, timeout)
+    async with asyncio.timeout(timeout):
+        await client.ready
     return client

@@ -275,7 +275,8 @@ class Community:
         if resume:
             for said in list(member.unacked.values()):
                 client.send(said.frame)
-        await asyncio.wait_for(asyncio.shield(member.ready), PATIENCE)
+        async with asyncio.timeout(PATIENCE):
+            await asyncio.shield(member.ready)  # a timeout ends the wait, not the future frames complete
 
     def _gone(self, member: Member, client: ChatClient, _) -> None:
         """The server closed a connection the member did not drop: it comes back, as a user would."""
@@ -361,7 +362,8 @@ class Community:
         member.conn.send({"type": "leave", "room": old, "cid": f"l{member.index}.{self.moves}"})
         member.conn.send({"type": "join", "room": new})
         try:
-            await asyncio.wait_for(asyncio.shield(member.rooms[new].opened), PATIENCE)
+            async with asyncio.timeout(PATIENCE):
+                await asyncio.shield(member.rooms[new].opened)  # as above: the wait, not the future
         except TimeoutError:
             self._problem(f"c{member.index}: no joined for {new} in {PATIENCE} s")
         member.busy = False

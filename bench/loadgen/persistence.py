@@ -113,6 +113,7 @@ async def _replays_done(clients: list[ChatClient], expected: int, quiet: float =
 
 
 READ_BACK_TRIES = 5  # write: connection attempts of the read-back, 1 s apart
+READ_BACK_SECONDS = 60.0  # write: the time one read-back may take
 WRITE_WINDOW = 8  # write: unacknowledged says per sender, unless --window says otherwise
 WRITE_KEY = 1_000_000  # write: a message's key is run × WRITE_KEY² + sender index × WRITE_KEY + its sequence number
 
@@ -206,7 +207,8 @@ async def write(args, watch: ProcessWatch) -> dict:
     # Not timed: was every acknowledged message stored, once?
     for attempt in range(READ_BACK_TRIES):
         try:
-            stored = await asyncio.wait_for(_read_back(args, names, len(acked)), 60)
+            async with asyncio.timeout(READ_BACK_SECONDS):
+                stored = await _read_back(args, names, len(acked))
             break
         except (OSError, ConnectionError) as e:  # a server restarted (by hand) may be back in a moment
             if attempt + 1 == READ_BACK_TRIES:

@@ -85,7 +85,8 @@ async def populate(base: str, flavour: str, count: int, rooms: list[str], *, con
                     raise TimeoutError("population deadline passed")
                 arrival = (bring_online(base, flavour, i, rooms[i % len(rooms)], name_prefix=name_prefix) if rooms
                            else connected(base, flavour, i))
-                clients.append(await asyncio.wait_for(arrival, remaining))
+                async with asyncio.timeout(remaining):
+                    clients.append(await arrival)
             except Exception as e:  # counted and reported, never fatal
                 failures.append(f"{type(e).__name__}: {e}")
 

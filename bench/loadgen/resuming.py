@@ -223,7 +223,8 @@ async def one_session(client: Client, url: str, hold: float | None, interval: fl
     ``interval`` if a writer; then drop, cleanly or not (a coin toss)."""
     started = time.monotonic()
     try:
-        _, session = await asyncio.wait_for(ws_connect(lambda: Session(client), url), PATIENCE)
+        async with asyncio.timeout(PATIENCE):
+            _, session = await ws_connect(lambda: Session(client), url)
     except (OSError, TimeoutError) as e:
         client.problems.append(f"connect to {url}: {e!r}")
         await asyncio.sleep(0.1)
@@ -231,7 +232,8 @@ async def one_session(client: Client, url: str, hold: float | None, interval: fl
     first = client.sessions == 0
     client.hello(session)
     try:
-        await asyncio.wait_for(session.joined.wait(), PATIENCE)
+        async with asyncio.timeout(PATIENCE):
+            await session.joined.wait()
     except TimeoutError:
         client.problems.append(f"no joined from {url} in {PATIENCE} s")
         session.drop(graceful=False)
