@@ -175,7 +175,8 @@ class Identity:
         if who.user_id in self._erased:  # deleted while it waited: its sessions ended, none may begin
             raise bad_token(ACCOUNT_DELETED, req.cid)
         here = who.user_id in self.hub.users
-        old_name = self.cluster.name_of(who.user_id) or name
+        was = self.cluster.ref_of(who.user_id)  # None: online nowhere
+        old_name = was["name"] if was is not None else name
         if not vouched:
             self._check_name_free(name, who.user_id, req.cid)  # taken on another node meanwhile?
         config = self._config().identity
@@ -183,17 +184,18 @@ class Identity:
             user = self.hub.attach(conn.session, who.user_id, name, self._clock(), config.name_hold_seconds, who.kind)
         except NameTaken as e:  # taken while the store created the user
             raise self._taken(name, e.holder, req.cid) from None
-        styled = user.roles, user.avatar
         # A user without roles keeps the shared empty set (each frozenset() is a new 216-byte object).
         user.roles, user.avatar = who.roles or NO_ROLES, shown_avatar(who.avatar, config.avatar_hosts)
         self.sign_ins.attached(who, conn.session)
         if not here:
             self.cluster.arrived(user)
-        elif (user.roles, user.avatar) != styled and old_name == name:  # (a rename tells the others too)
-            self.cluster.restyled(user)
-        if old_name != name:  # renamed while online (here or on another node): the rooms it is in should know
+        # Online already (here or on another node), now with a new name, rank or avatar: the rooms it is in
+        # should know (a rename's ref carries the rest).
+        if old_name != name:
             self.cluster.renamed(user)
             self.let_go(user.id, old_name)
+        elif was is not None and was != user.ref():
+            self.cluster.restyled(user)
         if self.saved is not None and (not here or old_name != name):
             self.saved.online(user.id, name)
         conn.session.sign_in = who.sign_in

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chatd.audit import staff_rank
+from chatd.audit import ROLES, staff_rank
 from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
@@ -199,6 +199,19 @@ class User:
         if ranked is not None:
             extra["rank"] = ranked
         return extra
+
+    def adopt(self, extra: dict) -> bool:
+        """Take the avatar and rank another node names this user with (``extra``, as ``extra()`` gives it):
+        the user signed in there with them since, and its latest sign-in's hold on every node
+        (docs/protocol.md, "Several nodes"). → whether its ref changed. Nodes tell each other a
+        rank, not the roles behind it: the user holds the role its rank names."""
+        before = self.extra()
+        if extra == before:
+            return False
+        rank, avatar = extra.get("rank"), extra.get("avatar")
+        self.roles = frozenset({rank}) if rank in ROLES else NO_ROLES
+        self.avatar = avatar if isinstance(avatar, str) else None
+        return self.extra() != before
 
 
 def user_keys(name: str) -> tuple[str, ...]:

@@ -17,6 +17,11 @@ import { t } from './i18n.js';
 import { clearCounts, countNew, levelOf } from './readstate.js';
 
 export const roomKey = (name) => 'r:' + name.toLowerCase();
+// The `presence` events that bring a member's new ref (docs/protocol.md, "presence").
+const NEW_REF_EVENTS = new Set(['rename', 'update']);
+// The roles a ref's `rank` names (docs/protocol.md, "Moderation").
+const STAFF_ROLES = ['moderator', 'admin'];
+const REF_FIELDS = ['name', 'avatar', 'bot', 'rank']; // what a user ref may say of its user besides its id
 export const dmKey = (userId) => 'u:' + userId;
 const QUOTE_CHARS = 200; // characters of the original a reply quotes (docs/protocol.md, "Replies")
 
@@ -415,11 +420,30 @@ export class Store extends EventTarget {
     this.emit('members', { key: view.key });
   }
 
+  /**
+   * A `presence` event of a joined room (docs/protocol.md, "presence"): `join`, `leave`, or a member's new
+   * ref (`rename`, `update`: a new name, rank or avatar), which also changes `me` when it is this user
+   * (signed in again elsewhere). Events of a newer server are ignored.
+   */
   presence(view, event, user) {
     if (event === 'join') view.members.set(user.id, user);
     else if (event === 'leave') view.members.delete(user.id);
+    else if (!NEW_REF_EVENTS.has(event)) return;
+    else {
+      if (view.members.has(user.id)) view.members.set(user.id, user);
+      if (this.me && this.me.id === user.id) this.restyleMe(user);
+    }
     this.syncOnline(view);
     this.emit('members', { key: view.key });
+  }
+
+  /** This user's new ref: its name, avatar and rank; the roles the page reads (moderates) follow the rank. */
+  restyleMe(user) {
+    const { me } = this;
+    if (REF_FIELDS.every((field) => me[field] === user[field])) return; // told once per room it is in
+    const roles = (me.roles || []).filter((role) => !STAFF_ROLES.includes(role));
+    this.me = { ...user, roles: user.rank ? [...roles, user.rank] : roles };
+    this.emit('me');
   }
 
   // The server pushes changed counts every few seconds; a joined room knows its own sooner.

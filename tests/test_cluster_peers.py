@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
+from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, RESTYLE, Change, Peers, snapshot
 
 
 def test_a_user_in_a_room_on_two_nodes_leaves_when_the_last_lets_go():
@@ -74,10 +74,18 @@ def test_a_users_ref_fields_come_with_its_online_op_and_its_nodes_snapshot():
     assert peers.apply("n1", [[ONLINE, 4, "bob", rank], [JOIN, 4, 7]], 0.0) == [
         Change(ONLINE, 4, None, "bob", rank), Change(JOIN, 4, 7, "bob", rank)]
     assert peers.ref(4) == {"id": 4, "name": "bob", "rank": "moderator"}
-    assert peers.apply("n1", [[ONLINE, 4, "bob"]], 1.0) == [] and peers.ref(4) == {"id": 4, "name": "bob"}, \
-        "no fields: none (a role taken away, or a node of an older version)"
-    assert peers.replace("n1", snapshot({4: "bob"}, {7: [4]}, {4: {"rank": "admin"}}), 2.0) == []
+    assert peers.apply("n1", [[ONLINE, 4, "bob"]], 1.0) == [Change(RESTYLE, 4, None, "bob", None)], \
+        "an op's new fields: the rooms bob is in hear it (a sign-in there)"
+    assert peers.ref(4) == {"id": 4, "name": "bob"}, "no fields: none (a role taken away; an old node)"
+    assert peers.apply("n1", [[ONLINE, 4, "bob"]], 1.5) == [], "the same again: nothing new"
+    assert peers.replace("n1", snapshot({4: "bob"}, {7: [4]}, {4: {"rank": "admin"}}), 2.0) == [], \
+        "a snapshot's fields are taken silently: two nodes at odds would otherwise say so each heartbeat"
     assert peers.ref(4) == {"id": 4, "name": "bob", "rank": "admin"}
+    peers.restyled(4, {"rank": "moderator"})  # bob signed in on this node: n1 takes it as this node tells it
+    peers.restyled(5, {"rank": "moderator"})  # online nowhere else: nothing kept for it
+    assert (peers.ref(4), peers.ref(5)) == ({"id": 4, "name": "bob", "rank": "moderator"}, None)
+    assert peers.apply("n1", [[ONLINE, 4, "bob", {"rank": "admin"}]], 2.5) == [
+        Change(RESTYLE, 4, None, "bob", {"rank": "admin"})]
     assert peers.apply("n1", [[OFFLINE, 4]], 3.0) == [Change(LEAVE, 4, 7, "bob", {"rank": "admin"}),
                                                       Change(OFFLINE, 4, None, "bob", {"rank": "admin"})]
     assert peers.ref(4) is None

@@ -165,3 +165,29 @@ async def test_a_guest_online_keeps_its_name_and_id_apart_from_the_app_user(web_
     app_user = await (await connect()).enter("lobby", app_token=web_app.token("u-1"))
     assert guest.welcome["user"]["id"] != app_user.welcome["user"]["id"]
     assert (await guest.say("lobby", "still me"))["type"] == "ack"
+
+
+async def test_a_new_rank_or_avatar_reaches_the_rooms_the_user_is_in_as_a_presence_update(web_app, connect, user):
+    """The member lists already sent learn it (docs/protocol.md, "presence" ``update``): a moderator's page
+    offers the actions the new rank allows; a sign-in that changes nothing a ref shows says nothing."""
+    bob = await user("bob", "lobby")
+    assert (await bob.request("create", room="games"))["type"] == "created"
+    assert (await bob.request("join", room="games"))["type"] == "joined"
+    kim = await (await connect()).enter("lobby", "games", app_token=web_app.token("u-7", name="kim"))
+    kim_id = kim.welcome["user"]["id"]
+    for room in ("lobby", "games"):
+        assert (await bob.expect("presence", room=room, event="join"))["user"] == {"id": kim_id, "name": "kim"}
+    await (await connect()).identify(app_token=web_app.token("u-7", name="kim", roles=["vip"]))  # no rank: no news
+    await (await connect()).identify(app_token=web_app.token(
+        "u-7", name="kim", roles=["moderator"], avatar="https://cdn.shop.example/kim.png"))
+    kim_now = {"id": kim_id, "name": "kim", "avatar": "https://cdn.shop.example/kim.png", "rank": "moderator"}
+    for client in (bob, kim):  # kim's own tab in the rooms too
+        for room in ("lobby", "games"):
+            presence = await client.expect("presence", room=room)
+            assert (presence["event"], presence["user"]) == ("update", kim_now), "the first news after the join"
+    joined = await (await user("cat")).request("join", room="lobby")
+    assert {m["id"]: m for m in joined["members"]}[kim_id] == kim_now
+
+    await (await connect()).identify(app_token=web_app.token("u-7", name="kim"))  # the app took it all away
+    presence = await bob.expect("presence", room="lobby", event="update")
+    assert presence["user"] == {"id": kim_id, "name": "kim"}

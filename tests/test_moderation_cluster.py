@@ -125,3 +125,24 @@ async def test_new_roles_reach_the_other_nodes_member_lists_at_once(two):
     await (await two.client(a)).enter("lobby", app_token=APP.token("kim", name="kim", roles=["moderator"]))
     await until(lambda: {m["id"]: m for m in b.chat.cluster.member_refs(b.chat.hub.room("lobby"), 100)}[kim_id]
                 == {"id": kim_id, "name": "kim", "rank": "moderator"}, what="kim a moderator on node b")
+
+
+async def test_a_new_rank_reaches_the_member_lists_already_sent_on_every_node(two):
+    """kim's new roles, from a sign-in on the node kim is on or on another, come to every page in the rooms kim
+    is in, on both nodes, as a presence ``update`` with kim's new ref; then both nodes name kim alike."""
+    a, b = two.nodes
+    kim = await (await two.client(a)).enter("lobby", app_token=APP.token("kim", name="kim"))
+    kim_id = kim.welcome["user"]["id"]
+    alice = await two.user(b, "alice", "lobby")
+    bob = await two.user(a, "bob", "lobby")
+    await until(lambda: kim_id in b.chat.hub.elsewhere.get(b.chat.hub.room("lobby").id, {}),
+                what="kim in the lobby, heard on node b")
+
+    for node, rank in ((a, "moderator"), (b, "admin")):  # a sign-in on kim's node, then on the other one
+        await (await two.client(node)).enter(app_token=APP.token("kim", name="kim", roles=[rank]))
+        kim_now = {"id": kim_id, "name": "kim", "rank": rank}
+        for client in (alice, bob, kim):
+            assert (await client.expect("presence", room="lobby", user=kim_now))["event"] == "update"
+    for node in (a, b):
+        refs = {m["id"]: m for m in node.chat.cluster.member_refs(node.chat.hub.room("lobby"), 100)}
+        assert refs[kim_id] == kim_now, "one rank everywhere: the latest sign-in's"

@@ -14,11 +14,12 @@ from playwright.async_api import Page, expect
 from tests.conftest import until
 from tests.test_page import messages, open_tab, send
 from tests.test_page_client import APP_SECRET
+from tests.wsclient import ChatClient
 
 
 @pytest.fixture
 def config_overrides() -> dict:
-    return {"app_tokens": {"secret": APP_SECRET}}
+    return {"app_tokens": {"secret": APP_SECRET}, "identity": {"avatar_hosts": ["cdn.example.com"]}}
 
 
 # What a page in English says to a user the dialog muted in lobby for 10 minutes because of "flooding".
@@ -26,9 +27,9 @@ MUTED_FLOODING = re.compile("muted in #\u2068lobby\u2069 for (10 minutes|9 minut
                             "\u2068flooding\u2069")
 
 
-def moderator_token(sub: str, name: str, *roles: str) -> str:
-    return jwt.encode({"sub": sub, "name": name, "roles": list(roles), "exp": int(time.time() + 300)}, APP_SECRET,
-                      algorithm="HS256")
+def moderator_token(sub: str, name: str, *roles: str, **claims: str) -> str:
+    return jwt.encode({"sub": sub, "name": name, "roles": list(roles), "exp": int(time.time() + 300)} | claims,
+                      APP_SECRET, algorithm="HS256")
 
 
 async def mute_in_dialog(mod: Page) -> None:
@@ -208,3 +209,29 @@ async def test_the_moderation_dialog_mutes_unmutes_kicks_and_bans_only_whom_the_
     await expect(bob.locator("#notice-text")).to_contain_text("You are banned from this chat until ")
     await expect(bob.locator("#notice-text")).to_contain_text(f"Reason: {FSI}spam{PDI}.")
     assert not mona.browser_dialogs and not mona.js_errors
+
+
+async def test_a_new_rank_or_avatar_changes_the_member_list_already_shown(browser, page_url, server):
+    """The web app made kim a moderator, then mona an admin, then renamed kim; each signed in again elsewhere
+    (another device): mona's open page updates kim's entry (avatar, the menu her rank allows, the name) and her
+    own rank in place."""
+    await moderator_tab(browser, page_url, "kim")
+    mona = await moderator_tab(browser, page_url, "mona", "moderator")
+    kim_entry = mona.get_by_test_id("member-kim").locator("xpath=..")
+    await expect(mona.get_by_test_id("moderate-kim")).to_be_visible()
+    await expect(kim_entry.get_by_test_id("avatar")).to_have_count(0)
+
+    async with ChatClient.connect(f"ws://127.0.0.1:{server.port}/ws") as device:
+        avatar = "https://cdn.example.com/kim.png"
+        welcome = await device.identify(app_token=moderator_token("u-kim", "kim", "moderator", avatar=avatar))
+        assert welcome["type"] == "welcome"
+        await expect(kim_entry.get_by_test_id("avatar")).to_have_attribute("src", avatar)
+        await expect(mona.get_by_test_id("moderate-kim")).to_have_count(0)  # a moderator: not for a moderator
+    async with ChatClient.connect(f"ws://127.0.0.1:{server.port}/ws") as device:
+        assert (await device.identify(app_token=moderator_token("u-mona", "mona", "admin")))["type"] == "welcome"
+        await expect(mona.get_by_test_id("moderate-kim")).to_be_visible()  # mona is an admin now, on this page too
+    async with ChatClient.connect(f"ws://127.0.0.1:{server.port}/ws") as device:  # a new name: in place too
+        assert (await device.identify(app_token=moderator_token("u-kim", "kimberly")))["type"] == "welcome"
+        await expect(mona.get_by_test_id("member-kimberly")).to_be_visible()
+        await expect(mona.get_by_test_id("member-kim")).to_have_count(0)
+    assert not mona.js_errors

@@ -5,7 +5,7 @@ the bus's ``Notice`` items — the same on every bus.
 Notices (``Notice.kind``: body):
 
 - ``ops``: ``{"ops": [...]}``, this node's presence changes in order
-  (``Peers.apply``): a user online here or renamed, offline, in a room, out.
+  (``Peers.apply``): a user online here, renamed or restyled, offline, in a room, out.
 - ``state``: the node's whole state (``peers.snapshot``), every
   ``cluster.heartbeat_interval`` seconds, and at once to a ``sync``.
 - ``sync``: "send me your state": a node that starts, or that heard
@@ -40,7 +40,7 @@ tell, and the single-process path stays as it was.
     cluster.rooms, cluster.sign_ins = rooms, sign_ins
     await bus.start(cluster)
     cluster.start()                        # ask the others for their state
-    cluster.entered(room, session)         # after Hub.join said True (and .left, .arrived, .renamed, .gone)
+    cluster.entered(room, session)         # after Hub.join said True (and .left, .arrived, .renamed, .restyled, .gone)
     cluster.tick()                         # every heartbeat_interval: .heartbeat(), then .expire() silent nodes
 """
 
@@ -55,7 +55,7 @@ from typing import Any
 from chatd.auth.signins import close_reason
 from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
-from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, Change, Peers, snapshot
+from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, RESTYLE, Change, Peers, snapshot
 from chatd.cluster.rereads import Rereads
 from chatd.hub import Holder, Hub
 from chatd.protocol import KICK_CAUSES, CloseCode, kicked_frame
@@ -67,6 +67,7 @@ log = logging.getLogger("chatd.cluster")
 OPS, STATE, SYNC, BYE, ROOM, SIGN_OUT = "ops", "state", "sync", "bye", "room", "sign_out"
 MEMBER, KICK, BOTS, EVENT, SANCTIONS, NAMES = "member", "kick", "bots", "event", "sanctions", "names"
 ATTENTION = "attention"
+UPDATE = "update"  # the presence event of a user's new ref with the same name (RENAME's: a new name)
 # What is read again from the store (chatd.cluster.rereads), by its name in the log; and on whose notice.
 ROOMS_READ, BOTS_READ, SANCTIONS_READ, NAMES_READ = "the rooms", "the bots", "the mutes and bans", "the reserved names"
 REREAD_ON = {BOTS: BOTS_READ, SANCTIONS: SANCTIONS_READ, NAMES: NAMES_READ}
@@ -120,6 +121,11 @@ class Cluster:
         user = self.hub.users.get(user_id)
         return user.name if user is not None else self.peers.name(user_id)
 
+    def ref_of(self, user_id: int) -> dict[str, Any] | None:
+        """A user online on any node as this node's frames name it (``User.ref``), else None."""
+        user = self.hub.users.get(user_id)
+        return user.ref() if user is not None else self.peers.ref(user_id)
+
     def name_holder(self, name: str, user_id: int | None, now: float, hold_seconds: float) -> Holder | None:
         """Who keeps user ``user_id`` from taking ``name`` on any node (``Hub.name_holder``,
         ``Peers.name_holder``); a user online somewhere before one who let the name go."""
@@ -140,7 +146,8 @@ class Cluster:
         """At most ``limit`` of the users in ``room`` on any node, this node's first."""
         users = self.hub.users
         here = (users[uid].ref() for uid in room.members)
-        there = (self.peers.ref(uid) or {"id": uid, "name": ""} for uid in room.elsewhere if uid not in room.members)
+        # A user in the room elsewhere may be online here too: named as here, where a sign-in's style is adopted.
+        there = (self.ref_of(uid) or {"id": uid, "name": ""} for uid in room.elsewhere if uid not in room.members)
         return list(itertools.islice(itertools.chain(here, there), limit))
 
     # This node's changes (Chat calls these)
@@ -170,8 +177,11 @@ class Cluster:
         self._ops(_online_op(user))
 
     def restyled(self, user: User) -> None:
-        """``user``, online here already, signed in again with other roles or another avatar: the
-        other nodes name it so at once (their member lists), not at the next heartbeat."""
+        """``user``, online already (here or elsewhere), signed in here again with another rank or
+        avatar: every room it is in, on any node, hears its new ref (``update``), and the other
+        nodes name it so at once (their member lists), not at the next heartbeat."""
+        self._presence_everywhere(user.id, UPDATE, user.ref())
+        self.peers.restyled(user.id, user.extra())  # as the others will have it: their sessions adopt it
         self._ops(_online_op(user))
 
     def gone(self, user: User) -> None:
@@ -293,7 +303,7 @@ class Cluster:
     def _notice(self, item: Notice) -> None:
         kind, body, node, now = item.kind, item.body, item.origin, self._clock()
         if kind == OPS:
-            self._apply(self.peers.apply(node, body["ops"], now), now)
+            self._apply(self.peers.apply(node, body["ops"], now), now, adopt=True)
         elif kind == STATE:
             self._apply(self.peers.replace(node, body, now), now)
         elif kind == SYNC:
@@ -334,8 +344,9 @@ class Cluster:
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 
-    def _apply(self, changes: list[Change], now: float) -> None:
-        """Tell this node's sessions what changed elsewhere."""
+    def _apply(self, changes: list[Change], now: float, adopt: bool = False) -> None:
+        """Tell this node's sessions what changed elsewhere; ``adopt``: the changes are ops (a sign-in
+        made there), whose ref fields a user online here too takes (``User.adopt``)."""
         for change in changes:
             if change.kind in (JOIN, LEAVE):
                 room = self.hub.rooms_by_id.get(change.room_id)
@@ -343,20 +354,26 @@ class Cluster:
                     continue  # a room this node has not loaded yet: its count is kept meanwhile
                 self.hub.changed[room] = None
                 if change.user_id not in room.members:
-                    self.present(room, change.kind, change.ref())
-            elif change.kind in (ONLINE, RENAME):
-                # Renamed elsewhere: RENAME, or ONLINE under another name than here.
+                    self.present(room, change.kind, self.ref_of(change.user_id) or change.ref())
+            elif change.kind in (ONLINE, RENAME, RESTYLE):
+                # Renamed elsewhere: RENAME, or ONLINE under another name than here; restyled likewise.
                 user = self.hub.users.get(change.user_id)
-                if user is not None:  # online here too: one name everywhere
-                    if user.name == change.name:
+                if user is not None:  # online here too: one name, rank and avatar everywhere
+                    restyled = adopt and user.adopt(change.extra or {})
+                    renamed = user.name != change.name
+                    if not (renamed or restyled):
                         continue  # nothing new here
                     self.hub.rename(user, change.name, now)
+                    event, ref = RENAME if renamed else UPDATE, user.ref()
                 elif change.kind == ONLINE:
                     continue  # names online elsewhere are looked up in self.peers when asked
-                self._presence_everywhere(change.user_id, "rename", change.ref())
+                else:
+                    event, ref = RENAME if change.kind == RENAME else UPDATE, change.ref()
+                self._presence_everywhere(change.user_id, event, ref)
 
     def _presence_everywhere(self, user_id: int, event: str, user: dict) -> None:
-        """``presence`` to this node's sessions in every room the user is in, on any node (rare: renames)."""
+        """``presence`` to this node's sessions in every room the user is in, on any node (rare: renames,
+        restyles)."""
         for room in list(self.hub.rooms.values()):
             if user_id in room.members or user_id in room.elsewhere:
                 self.present(room, event, user)

@@ -19,8 +19,9 @@ and so is one that says it stops (``drop``).
 Each call returns the ``Change``s of the union of the other nodes: a user
 in a room on some other node where it was on none (``join``) or on none any
 more (``leave``), online on some other node (``online``) or on none
-(``offline``), under another name (``rename``). The caller merges these with
-its own node (``chatd.cluster.node``).
+(``offline``), under another name (``rename``), and, from ``apply`` only, with
+other ref fields (``restyle``: see "Refs"). The caller merges these with its
+own node (``chatd.cluster.node``).
 
 **Rooms** are kept in ``elsewhere`` (room id → {user id: number of other
 nodes where the user is in the room}), a mapping the caller shares with the
@@ -40,6 +41,9 @@ member list or ``presence`` carries the same fields whichever node the user is
 on (a moderator's page offers only what the server lets it do). Those fields
 (``extra``) come with each ``online`` op, as its fourth element, and in a
 snapshot's ``refs``; a node of an older version sends none, and ignores them.
+A change of them is a ``restyle`` when an op tells it (a sign-in made there),
+never when a snapshot does: two nodes whose users signed in at once with other
+fields would otherwise tell the others in turn, each heartbeat, forever.
 """
 
 from __future__ import annotations
@@ -50,13 +54,13 @@ from typing import Any, NamedTuple
 from chatd.hub import Holder
 from chatd.names import name_keys
 
-JOIN, LEAVE, ONLINE, OFFLINE, RENAME = "join", "leave", "online", "offline", "rename"
+JOIN, LEAVE, ONLINE, OFFLINE, RENAME, RESTYLE = "join", "leave", "online", "offline", "rename", "restyle"
 
 
 class Change(NamedTuple):
     """One change of what the other nodes have, together."""
 
-    kind: str  # JOIN, LEAVE (room_id set), ONLINE, OFFLINE, RENAME
+    kind: str  # JOIN, LEAVE (room_id set), ONLINE, OFFLINE, RENAME, RESTYLE
     user_id: int
     room_id: int | None = None
     name: str = ""  # the user's name (its new one for RENAME)
@@ -141,8 +145,10 @@ class Peers:
         for op in ops:
             kind, user = op[0], int(op[1])
             if kind == ONLINE:
-                self._extra(user, op[3] if len(op) > 3 else None)
+                restyled, told = self._extra(user, op[3] if len(op) > 3 else None), len(changes)
                 self._online_at(state, user, str(op[2]), now, changes)
+                if restyled and len(changes) == told and user in self._names:  # no ONLINE or RENAME says it
+                    changes.append(Change(RESTYLE, user, None, self._names[user], self._extras.get(user)))
             elif kind == OFFLINE:
                 self._offline_at(state, user, now, changes)
             elif kind == JOIN:
@@ -187,18 +193,27 @@ class Peers:
         silent = [node for node, state in self.nodes.items() if state.heard <= before]
         return silent, [change for node in silent for change in self.drop(node, now)]
 
+    def restyled(self, user: int, extra: dict[str, Any]) -> None:
+        """The user, online elsewhere too, signed in on the caller's node with these ref fields: the
+        other nodes take them (``chatd.cluster.node``), so they are what they name it with now."""
+        if user in self._names:
+            self._extra(user, extra)
+
     # One node's changes, and the union they change
 
-    def _extra(self, user: int, extra: Any) -> None:
-        """The user's ref fields as a node tells them now (None or {}: none)."""
+    def _extra(self, user: int, extra: Any) -> bool:
+        """The user's ref fields as a node tells them now (None or {}: none); → whether they changed."""
         if not isinstance(extra, dict):
             if extra is not None:
                 raise TypeError(f"the ref fields of user {user} are no object")
             extra = {}
+        if extra == self._extras.get(user, {}):
+            return False
         if extra:
             self._extras[user] = extra
         else:
             self._extras.pop(user, None)
+        return True
 
     def _online_at(self, state: Node, user: int, name: str, now: float, changes: list[Change]) -> None:
         known = state.users.get(user)
