@@ -40,7 +40,14 @@ from typing import Any, NamedTuple
 
 from chatd.audit import MODERATOR
 from chatd.bus import Bus, Delivery
-from chatd.client_refusals import AUTHOR_ONLY, AUTHOR_OR_MODERATOR, forbidden, message_deleted, no_such_message
+from chatd.client_refusals import (
+    AUTHOR_ONLY,
+    AUTHOR_OR_MODERATOR,
+    archived,
+    forbidden,
+    message_deleted,
+    no_such_message,
+)
 from chatd.hub import Hub
 from chatd.moderation import Moderation
 from chatd.moderator_requests import actor_of
@@ -50,7 +57,6 @@ from chatd.protocol import (
     Code,
     ProtocolError,
     Request,
-    archived,
     check_text,
     edited_frame,
     encode,

@@ -53,7 +53,7 @@ from chatd.auth.tokens import TokenSigner
 from chatd.bots import Bots
 from chatd.bus import Bus, Delivery
 from chatd.changes import Changes, catch_up, changed_fields
-from chatd.client_refusals import MEMBERS_ONLY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
+from chatd.client_refusals import MEMBERS_ONLY, NOT_STORED, archived, forbidden, no_such_user, refusal_of, unavailable
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
@@ -70,7 +70,6 @@ from chatd.protocol import (
     Code,
     ProtocolError,
     Request,
-    archived,
     check_text,
     encode_ack,
     encode_message,

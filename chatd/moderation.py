@@ -50,7 +50,16 @@ from typing import Any
 
 from chatd.audit import ADMIN, MODERATOR, TITLES, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
-from chatd.client_refusals import PRIVATE_MESSAGE, RANK, ROLE, SELF, forbidden, no_such_message, no_such_user
+from chatd.client_refusals import (
+    PRIVATE_MESSAGE,
+    RANK,
+    ROLE,
+    SELF,
+    deleted_user,
+    forbidden,
+    no_such_message,
+    no_such_user,
+)
 from chatd.hub import Hub
 from chatd.protocol import (
     KICK_MODERATOR,
@@ -59,7 +68,6 @@ from chatd.protocol import (
     ProtocolError,
     banned_frame,
     deleted_frame,
-    deleted_user,
     refusal_frame,
 )
 from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of

@@ -541,23 +541,6 @@ def room_name_problem(name: str) -> Problem | None:
     return None
 
 
-def deleted_user(user_id: int, recipient: bool, refused: str = "nothing can be sent to it") -> ProtocolError:
-    """The refusal of a write as (``user_deleted``) or to or about (``recipient``: ``recipient_deleted``) a
-    deleted user, the user's id in ``user`` (docs/protocol.md, "error"); ``refused`` says what a
-    ``recipient_deleted`` refused (a message to it, by default)."""
-    if recipient:
-        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user_id} was deleted: {refused}",
-                             details={"user": user_id})
-    return ProtocolError(Code.USER_DELETED, f"user {user_id} was deleted: nothing is sent as it",
-                         details={"user": user_id})
-
-
-def archived(room: str, cid: str | None = None) -> ProtocolError:
-    """The refusal of a change to the archived room ``room`` (a say, an edit: it is read-only)."""
-    return ProtocolError(Code.ROOM_ARCHIVED, f"the room {room!r} is archived: it is read-only", cid,
-                         details={"room": room})
-
-
 def check_text(text: str, max_chars: int, attachments: int = 0) -> None:
     """Refuse over-long message text, or empty text with no ``attachments`` (how many)."""
     if not text.strip() and not attachments:
