@@ -51,18 +51,10 @@ from chatd.client_refusals import (
 from chatd.hub import Hub
 from chatd.moderation import Moderation
 from chatd.moderator_requests import actor_of
-from chatd.protocol import (
-    REACTIONS_PER_MESSAGE,
-    REACTIONS_PER_USER,
-    Code,
-    ProtocolError,
-    Request,
-    check_text,
-    edited_frame,
-    encode,
-    message_frame,
-    reactions_frame,
-)
+from chatd.protocol.codes import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER, Code, ProtocolError
+from chatd.protocol.fields import check_text
+from chatd.protocol.frames import edited_frame, encode, message_frame, reactions_frame
+from chatd.protocol.requests import Request
 from chatd.replies import Connection, answer, opening_bounds
 from chatd.session import Room
 from chatd.store import MessageRow, Page, Store, now_ms

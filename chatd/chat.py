@@ -64,17 +64,10 @@ from chatd.hub import Hub
 from chatd.identity import Identity
 from chatd.moderation import Moderation
 from chatd.moderator_requests import ModeratorRequests
-from chatd.protocol import (
-    MAX_ID,
-    TOPIC_MAX,
-    Code,
-    ProtocolError,
-    Request,
-    check_text,
-    encode_ack,
-    encode_message,
-    refusal_frame,
-)
+from chatd.protocol.codes import MAX_ID, TOPIC_MAX, Code, ProtocolError
+from chatd.protocol.fields import check_text
+from chatd.protocol.frames import encode_ack, encode_message, refusal_frame
+from chatd.protocol.requests import Request
 from chatd.replies import (
     Connection,
     answer,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatd.protocol import ATTACHMENTS_TOO_MANY, DATABASE_UNREACHABLE, Code, ProtocolError
+from chatd.protocol.codes import ATTACHMENTS_TOO_MANY, DATABASE_UNREACHABLE, Code, ProtocolError
 from chatd.store import DatabaseUnreachable, NoSuchUser, RecipientDeleted, UserDeleted, WriterClosed
 from chatd.store.uploads import AttachmentRefused
 

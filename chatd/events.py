@@ -39,7 +39,9 @@ from chatd.client_refusals import deleted_user, no_such_user, refusal_of
 from chatd.cluster.node import Cluster
 from chatd.feed import Feed
 from chatd.hub import Hub
-from chatd.protocol import Code, ProtocolError, event_frame, room_name_problem, stored_event_frame
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.frames import event_frame, stored_event_frame
+from chatd.protocol.roomnames import room_name_problem
 from chatd.session import EVENTS, Session
 from chatd.store import (
     USER_ID_MAX,

@@ -61,15 +61,8 @@ from chatd.client_refusals import (
     no_such_user,
 )
 from chatd.hub import Hub
-from chatd.protocol import (
-    KICK_MODERATOR,
-    CloseCode,
-    Code,
-    ProtocolError,
-    banned_frame,
-    deleted_frame,
-    refusal_frame,
-)
+from chatd.protocol.codes import KICK_MODERATOR, CloseCode, Code, ProtocolError
+from chatd.protocol.frames import banned_frame, deleted_frame, refusal_frame
 from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of
 from chatd.session import Room, Session
 from chatd.store import MessageRow, RecipientDeleted, Store, now_ms

@@ -8,21 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatd.protocol import (
-    ERROR_MESSAGE_MAX,
-    SCHEMAS,
-    Code,
-    ProtocolError,
-    Request,
-    check_text,
-    encode,
-    encode_ack,
-    encode_message,
-    error_frame,
-    message_frame,
-    parse,
-    room_name_problem,
-)
+from chatd.protocol.codes import ERROR_MESSAGE_MAX, Code, ProtocolError
+from chatd.protocol.fields import SCHEMAS, check_text
+from chatd.protocol.frames import encode, encode_ack, encode_message, error_frame, message_frame
+from chatd.protocol.requests import Request, parse
+from chatd.protocol.roomnames import room_name_problem
 from chatd.store.rows import MessageRow, Quote, Reacted
 from chatd.wsframe import text_frame, wire
 

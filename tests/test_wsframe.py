@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.web.keepalive import sweep
 from chatd.wsframe import (
     FrameError,

@@ -4,7 +4,7 @@ same stable code, with the HTTP status the HTTP API gives it (``chatd.api.base.S
 from __future__ import annotations
 
 from chatd.admin.base import AdminError
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol.codes import Code, ProtocolError
 
 # Codes the admin actions refuse with → HTTP status; the rest are the request's fault (400).
 STATUS = {Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_USER: 404, Code.NO_SUCH_MESSAGE: 404, Code.ROOM_EXISTS: 409,

@@ -44,7 +44,8 @@ from chatd.auth.apikeys import API_OFF, ApiKeys, ApiOff, Key, KeyRefused
 from chatd.auth.bearer import RepeatedHeader, authorization
 from chatd.client_refusals import DATABASE, SCOPE, forbidden, unavailable
 from chatd.durations import http_retry, whole_seconds
-from chatd.protocol import Code, ProtocolError, error_body
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.frames import error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
 from chatd.strictjson import displayable

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatd.protocol import MAX_ID, ROOM_MAX, Code, ProtocolError, _free_text, _message_id, _room, _user_id
+from chatd.protocol.codes import MAX_ID, ROOM_MAX, Code, ProtocolError
+from chatd.protocol.fields import _free_text, _message_id, _room, _user_id
 
 
 class Invalid(Exception):

@@ -49,7 +49,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from chatd import strictjson
 from chatd.auth.secret import configured_secret
 from chatd.names import BadName, clean_name
-from chatd.protocol import Code, room_name_problem
+from chatd.protocol.codes import Code
+from chatd.protocol.roomnames import room_name_problem
 from chatd.strictjson import ill_formed
 from chatd.yamltext import yaml_text
 

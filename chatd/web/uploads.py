@@ -43,7 +43,8 @@ from chatd.client_refusals import DATABASE, refusal_of, unavailable
 from chatd.durations import duration_text, http_retry, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
-from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, error_body
+from chatd.protocol.codes import LIMIT_UPLOADS, Code, ProtocolError
+from chatd.protocol.frames import attachment_ref, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
