@@ -9,7 +9,7 @@ tombstone cannot be edited. An edit is refused where a ``say`` would be (a
 mute, an archived room) and its text is checked as a say's.
 
 **Reactions.** ``react`` and ``unreact`` give or take back one emoji (RGI,
-fully qualified: ``chatd.protocol``) on a message the user can read: at most
+fully qualified: ``chatd.protocol.fields``) on a message the user can read: at most
 ``REACTIONS_PER_MESSAGE`` distinct emoji per message and
 ``REACTIONS_PER_USER`` per user and message. The ``reactions`` frame carries
 the message's whole list, so receiving it twice changes nothing.

@@ -163,7 +163,7 @@ class Chat:
         self.room_care = RoomCare(self)
         self.retention = Retention(store, lambda: self.config)
         self.user_care = UserCare(self)
-        # What each request type is (chatd.protocol.SCHEMAS names them all).
+        # What each request type is (chatd.protocol.fields.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
             "rooms": self._rooms, "join": self._join, "leave": self._leave, "create": self._create,

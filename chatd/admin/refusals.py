@@ -1,4 +1,4 @@
-"""The admin API's answer to a refusal of the chat core (``chatd.protocol.Code``): the
+"""The admin API's answer to a refusal of the chat core (``chatd.protocol.codes.Code``): the
 same stable code, with the HTTP status the HTTP API gives it (``chatd.api.base.STATUS``)."""
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ must be one of ``uploads.types``; an image is
 proved, cleaned of its metadata and thumbnailed (``chatd.imaging``) in a
 thread, never on the event loop; then stored (``chatd.store.uploads``; over
 ``uploads.quota_bytes``: refused). The answer, 201, is the attachment as
-message frames show it (``chatd.protocol.attachment_ref``).
+message frames show it (``chatd.protocol.frames.attachment_ref``).
 
 A refusal, of an upload or of a file, is ``{"error": {"code", "message"}}``
-(``Refused``) with a code of ``chatd.protocol.Code``, or ``bad_request``,
+(``Refused``) with a code of ``chatd.protocol.codes.Code``, or ``bad_request``,
 ``not_found``, ``method_not_allowed`` as the HTTP API's; whatever Tornado
 itself refuses (another method, a URL not UTF-8) is answered alike.
 
