@@ -1,7 +1,8 @@
 """What each field of a client request may hold (docs/protocol.md, "Client → server"): the field
 kinds, each of which checks one value and returns it normalised, and ``SCHEMAS``, each request
-type's fields and whether they are required; ``checked_room``, ``checked_topic`` and
-``check_text`` check the same values for callers other than ``parse`` (the HTTP API, app tokens).
+type's fields and whether they are required. ``checked_room`` and ``checked_topic`` check the same
+values from elsewhere (the HTTP API, an app token's rooms); ``check_text`` a message's text against
+the configured length, which no schema knows.
 """
 
 from __future__ import annotations
