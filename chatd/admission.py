@@ -29,7 +29,7 @@ from typing import Any
 from chatd import metrics
 from chatd.abuse import AddressLimits, Kind, Refusal
 from chatd.cluster.limits import SharedBuckets
-from chatd.protocol import LIMIT_USER
+from chatd.protocol.codes import LIMIT_USER
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
 

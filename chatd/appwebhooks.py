@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chatd.config import app_webhook_secret
-from chatd.protocol import message_frame
+from chatd.protocol.frames import message_frame
 from chatd.session import User
 from chatd.store import MessageRow
 from chatd.webhooks import Webhooks

@@ -31,7 +31,8 @@ from typing import Any
 from chatd.client_refusals import no_such_user
 from chatd.cluster.node import Cluster
 from chatd.hub import Hub
-from chatd.protocol import Code, ProtocolError, Request
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.requests import Request
 from chatd.replies import Connection, answer
 from chatd.session import PRIVATE, Room, Session
 from chatd.store import DatabaseUnreachable, Store

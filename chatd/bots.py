@@ -62,7 +62,8 @@ from chatd.client_refusals import no_such_user
 from chatd.egress import url_problem
 from chatd.hub import NAMING, Holder, Hub
 from chatd.names import BadName, Problem, clean_name, name_keys, name_taken, name_taken_fields
-from chatd.protocol import Code, ProtocolError, message_frame
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.frames import message_frame
 from chatd.store import Draft, MessageRow, Store, Stored
 from chatd.store.bots import BotRow, NameClash
 from chatd.strictjson import Refused, ill_formed, loads

@@ -9,7 +9,7 @@ tombstone cannot be edited. An edit is refused where a ``say`` would be (a
 mute, an archived room) and its text is checked as a say's.
 
 **Reactions.** ``react`` and ``unreact`` give or take back one emoji (RGI,
-fully qualified: ``chatd.protocol``) on a message the user can read: at most
+fully qualified: ``chatd.protocol.fields``) on a message the user can read: at most
 ``REACTIONS_PER_MESSAGE`` distinct emoji per message and
 ``REACTIONS_PER_USER`` per user and message. The ``reactions`` frame carries
 the message's whole list, so receiving it twice changes nothing.
@@ -40,23 +40,21 @@ from typing import Any, NamedTuple
 
 from chatd.audit import MODERATOR
 from chatd.bus import Bus, Delivery
-from chatd.client_refusals import AUTHOR_ONLY, AUTHOR_OR_MODERATOR, forbidden, message_deleted, no_such_message
+from chatd.client_refusals import (
+    AUTHOR_ONLY,
+    AUTHOR_OR_MODERATOR,
+    archived,
+    forbidden,
+    message_deleted,
+    no_such_message,
+)
 from chatd.hub import Hub
 from chatd.moderation import Moderation
 from chatd.moderator_requests import actor_of
-from chatd.protocol import (
-    REACTIONS_PER_MESSAGE,
-    REACTIONS_PER_USER,
-    Code,
-    ProtocolError,
-    Request,
-    archived,
-    check_text,
-    edited_frame,
-    encode,
-    message_frame,
-    reactions_frame,
-)
+from chatd.protocol.codes import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER, Code, ProtocolError
+from chatd.protocol.fields import check_text
+from chatd.protocol.frames import edited_frame, encode, message_frame, reactions_frame
+from chatd.protocol.requests import Request
 from chatd.replies import Connection, answer, opening_bounds
 from chatd.session import Room
 from chatd.store import MessageRow, Page, Store, now_ms

@@ -53,7 +53,7 @@ from chatd.auth.tokens import TokenSigner
 from chatd.bots import Bots
 from chatd.bus import Bus, Delivery
 from chatd.changes import Changes, catch_up, changed_fields
-from chatd.client_refusals import MEMBERS_ONLY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
+from chatd.client_refusals import MEMBERS_ONLY, NOT_STORED, archived, forbidden, no_such_user, refusal_of, unavailable
 from chatd.cluster.limits import SharedBuckets
 from chatd.cluster.names import NameClaims
 from chatd.cluster.node import Cluster
@@ -64,18 +64,10 @@ from chatd.hub import Hub
 from chatd.identity import Identity
 from chatd.moderation import Moderation
 from chatd.moderator_requests import ModeratorRequests
-from chatd.protocol import (
-    MAX_ID,
-    TOPIC_MAX,
-    Code,
-    ProtocolError,
-    Request,
-    archived,
-    check_text,
-    encode_ack,
-    encode_message,
-    refusal_frame,
-)
+from chatd.protocol.codes import MAX_ID, TOPIC_MAX, Code, ProtocolError
+from chatd.protocol.fields import check_text
+from chatd.protocol.frames import encode_ack, encode_message, refusal_frame
+from chatd.protocol.requests import Request
 from chatd.replies import (
     Connection,
     answer,
@@ -171,7 +163,7 @@ class Chat:
         self.room_care = RoomCare(self)
         self.retention = Retention(store, lambda: self.config)
         self.user_care = UserCare(self)
-        # What each request type is (chatd.protocol.SCHEMAS names them all).
+        # What each request type is (chatd.protocol.fields.SCHEMAS names them all).
         self._requests: dict[str, Callable[[Connection, Request], Awaitable[None] | None]] = {
             "identify": self.identity.identify, "sign_out": self.identity.sign_out, "ping": self._ping,
             "rooms": self._rooms, "join": self._join, "leave": self._leave, "create": self._create,

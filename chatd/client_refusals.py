@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatd.protocol import ATTACHMENTS_TOO_MANY, DATABASE_UNREACHABLE, Code, ProtocolError, deleted_user
+from chatd.protocol.codes import ATTACHMENTS_TOO_MANY, DATABASE_UNREACHABLE, Code, ProtocolError
 from chatd.store import DatabaseUnreachable, NoSuchUser, RecipientDeleted, UserDeleted, WriterClosed
 from chatd.store.uploads import AttachmentRefused
 
@@ -66,6 +66,23 @@ def no_such_user(user_id: int, cid: str | None = None, what: str = "user") -> Pr
 def no_such_sub(sub: str) -> ProtocolError:
     """``no_such_user`` for the web app's user id asked for (``sub``: no user signed in with it)."""
     return ProtocolError(Code.NO_SUCH_USER, f"no user has signed in with the sub {sub!r} yet", details={"sub": sub})
+
+
+def deleted_user(user_id: int, recipient: bool, refused: str = "nothing can be sent to it") -> ProtocolError:
+    """The refusal of a write as (``user_deleted``) or to or about (``recipient``: ``recipient_deleted``) a
+    deleted user, the user's id in ``user`` (docs/protocol.md, "error"); ``refused`` says what a
+    ``recipient_deleted`` refused (a message to it, by default)."""
+    if recipient:
+        return ProtocolError(Code.RECIPIENT_DELETED, f"user {user_id} was deleted: {refused}",
+                             details={"user": user_id})
+    return ProtocolError(Code.USER_DELETED, f"user {user_id} was deleted: nothing is sent as it",
+                         details={"user": user_id})
+
+
+def archived(room: str, cid: str | None = None) -> ProtocolError:
+    """The refusal of a change to the archived room ``room`` (a say, an edit: it is read-only)."""
+    return ProtocolError(Code.ROOM_ARCHIVED, f"the room {room!r} is archived: it is read-only", cid,
+                         details={"room": room})
 
 
 def no_such_message(message_id: int, cid: str | None = None, where: str = " here") -> ProtocolError:

@@ -35,11 +35,13 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chatd.bus import Bus, Delivery, event_channel
-from chatd.client_refusals import no_such_user, refusal_of
+from chatd.client_refusals import deleted_user, no_such_user, refusal_of
 from chatd.cluster.node import Cluster
 from chatd.feed import Feed
 from chatd.hub import Hub
-from chatd.protocol import Code, ProtocolError, deleted_user, event_frame, room_name_problem, stored_event_frame
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.frames import event_frame, stored_event_frame
+from chatd.protocol.roomnames import room_name_problem
 from chatd.session import EVENTS, Session
 from chatd.store import (
     USER_ID_MAX,

@@ -46,7 +46,8 @@ from collections.abc import Callable, Iterable
 from chatd import metrics
 from chatd.bus import EVENT, ROOM, USER, Delivery, Notice, event_channel, room_channel, user_channel
 from chatd.hub import Hub
-from chatd.protocol import CloseCode, message_frame, stored_event_frame
+from chatd.protocol.codes import CloseCode
+from chatd.protocol.frames import message_frame, stored_event_frame
 from chatd.session import EVENTS, PRIVATE, Held, Session
 from chatd.store import DatabaseUnreachable, Page, Store
 from chatd.wsframe import wire

@@ -48,7 +48,9 @@ from chatd.feed import Feed
 from chatd.hub import NAMING, Holder, Hub, NameTaken
 from chatd.moderation import Moderation
 from chatd.names import BadName, clean_name, name_taken, name_taken_fields
-from chatd.protocol import CloseCode, Code, ProtocolError, Request, error_frame
+from chatd.protocol.codes import CloseCode, Code, ProtocolError
+from chatd.protocol.frames import error_frame
+from chatd.protocol.requests import Request
 from chatd.replies import Connection, answer, answer_page, last_id, loose, stale
 from chatd.reserved import ReservedNames, refusal
 from chatd.session import GUEST, NO_ROLES, PRIVATE, User

@@ -160,7 +160,7 @@ def rate_limited(kind: str) -> None:
 
 
 def error_sent(code: str) -> None:
-    """An error answer with ``code`` (chatd.protocol.Code, or an HTTP API error code) was sent."""
+    """An error answer with ``code`` (chatd.protocol.codes.Code, or an HTTP API error code) was sent."""
     ERRORS.labels(code).inc()
 
 

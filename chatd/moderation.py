@@ -50,18 +50,19 @@ from typing import Any
 
 from chatd.audit import ADMIN, MODERATOR, TITLES, Actor, entry
 from chatd.bus import Bus, Delivery, room_channel, user_channel
-from chatd.client_refusals import PRIVATE_MESSAGE, RANK, ROLE, SELF, forbidden, no_such_message, no_such_user
-from chatd.hub import Hub
-from chatd.protocol import (
-    KICK_MODERATOR,
-    CloseCode,
-    Code,
-    ProtocolError,
-    banned_frame,
-    deleted_frame,
+from chatd.client_refusals import (
+    PRIVATE_MESSAGE,
+    RANK,
+    ROLE,
+    SELF,
     deleted_user,
-    refusal_frame,
+    forbidden,
+    no_such_message,
+    no_such_user,
 )
+from chatd.hub import Hub
+from chatd.protocol.codes import KICK_MODERATOR, CloseCode, Code, ProtocolError
+from chatd.protocol.frames import banned_frame, deleted_frame, refusal_frame
 from chatd.sanctions import Sanctions, checked_network, lasting, seconds_left, until_of
 from chatd.session import Room, Session
 from chatd.store import MessageRow, RecipientDeleted, Store, now_ms

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from chatd.audit import Actor, user_roles
 from chatd.moderation import Moderation
-from chatd.protocol import Request
+from chatd.protocol.requests import Request
 from chatd.replies import Connection, answer
 from chatd.store.moderation import Placed
 

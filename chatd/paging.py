@@ -41,7 +41,7 @@ from typing import Any
 from chatd.filetypes import NAME_MAX as FILE_NAME_MAX
 from chatd.filetypes import TEXT
 from chatd.names import NAME_MAX
-from chatd.protocol import (
+from chatd.protocol.codes import (
     ATTACHMENTS_MAX,
     EMOJI_MAX_CHARS,
     MAX_ID,
@@ -49,9 +49,8 @@ from chatd.protocol import (
     REACTORS_SHOWN,
     ROOM_MAX,
     TOPIC_MAX,
-    encode,
-    message_frame,
 )
+from chatd.protocol.frames import encode, message_frame
 from chatd.store import MessageRow, Page
 from chatd.store.rows import QUOTE_CHARS, Quote, Reacted
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from chatd.paging import MessagePage, encode_with_list, message_page
-from chatd.protocol import Request
+from chatd.protocol.requests import Request
 from chatd.session import Session
 from chatd.store import Page, Store
 from chatd.wsframe import text_frame

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chatd.names import NAME_MAX, characters_problem, name_keys
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol.codes import Code, ProtocolError
 
 WILDCARD = "*"
 SCOPES = ("user", "room", "any")

@@ -41,10 +41,11 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from chatd.client_refusals import DEFAULT_ROOM, forbidden, no_such_user
+from chatd.client_refusals import DEFAULT_ROOM, deleted_user, forbidden, no_such_user
 from chatd.hub import Hub
 from chatd.names import room_taken
-from chatd.protocol import Code, ProtocolError, checked_room, checked_topic, deleted_user
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.fields import checked_room, checked_topic
 from chatd.rooms import Rooms
 from chatd.session import ROOM_LIST, Room, Session, room_fold
 from chatd.store import NoSuchUser, RecipientDeleted, RoomExists, Store

@@ -27,7 +27,7 @@ import logging
 from typing import Any
 
 from chatd.audit import Actor, entry
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol.codes import Code, ProtocolError
 from chatd.reserved import REASON_MAX, pattern_problem, scope_problem
 from chatd.session import Room
 from chatd.store.members import RETENTION_GLOBAL

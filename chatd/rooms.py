@@ -51,7 +51,8 @@ from chatd.client_refusals import CREATE_OFF, forbidden
 from chatd.hub import Hub
 from chatd.names import room_taken
 from chatd.paging import fit
-from chatd.protocol import Code, ProtocolError, checked_room
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.fields import checked_room
 from chatd.reserved import ReservedNames
 from chatd.reserved import refusal as reserved_refusal
 from chatd.session import ROOM_LIST, Room, room_fold

@@ -23,7 +23,9 @@ from chatd.client_refusals import no_such_user
 from chatd.fulltext import parse_query, snippet
 from chatd.hub import Hub
 from chatd.paging import fit
-from chatd.protocol import LIMIT_SEARCHES, Code, ProtocolError, Request, message_frame
+from chatd.protocol.codes import LIMIT_SEARCHES, Code, ProtocolError
+from chatd.protocol.frames import message_frame
+from chatd.protocol.requests import Request
 from chatd.ratelimit import TokenBucket
 from chatd.replies import Connection, answer_list
 from chatd.rooms import Rooms

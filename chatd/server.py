@@ -50,7 +50,7 @@ from chatd.events import PURGE_EVERY
 from chatd.hub import Hub
 from chatd.loops import loop_name
 from chatd.monitor import Monitor
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.retention import PURGE_EVERY as PURGE_HISTORY_EVERY
 from chatd.settings import parse_listen
 from chatd.store import DatabaseRefused, DatabaseUnreachable, StoreUnavailable, open_store

@@ -59,7 +59,7 @@ from chatd.daemon import (
 from chatd.dblock import DatabaseLock
 from chatd.dsn import redacted
 from chatd.loops import loop_name, run
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import START_REFUSALS, Server, log_start_failure
 from chatd.status import ExitStatus
 from chatd.store import DatabaseRefused, StoreUnavailable

@@ -109,7 +109,7 @@ def _listen(v: Any) -> str | None:
 
 def _room_list(v: Any) -> str | None:
     from chatd.names import name_keys  # the one rule for names that look alike
-    from chatd.protocol import room_name_problem  # the one rule for room names
+    from chatd.protocol.roomnames import room_name_problem  # the one rule for room names
 
     if not isinstance(v, list):
         return f"must be a list of room names, not {yaml_text(v)}"

@@ -16,7 +16,7 @@ values the rest of chatd cannot use. ``loads`` closes each gap:
   DuplicateName.
 - A text refused only for a constant or a repeated name is still read as
   far as it can be (``Refused.salvaged``), so the caller can answer with
-  what is unambiguous in it (chatd.protocol: the frame's ``cid``).
+  what is unambiguous in it (chatd.protocol.requests: the frame's ``cid``).
 - A ``\\uD83D`` escape without its partner is valid JSON (RFC 8259 §8.2)
   and gives a string that cannot be encoded as UTF-8, so it cannot be
   stored or sent to anyone. ``ill_formed`` finds the first such string,

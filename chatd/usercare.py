@@ -36,7 +36,7 @@ from typing import Any
 from chatd.audit import Actor, entry
 from chatd.client_refusals import BOT as BOT_USER
 from chatd.client_refusals import forbidden, no_such_user
-from chatd.protocol import KICK_DELETED
+from chatd.protocol.codes import KICK_DELETED
 from chatd.session import BOT
 from chatd.store import DatabaseUnreachable, Store, WriterClosed
 from chatd.store.userdata import DELETED, erase_identity, export, find_users, tombstone_batch, unfinished

@@ -46,7 +46,7 @@ from chatd.control import dispatch
 from chatd.daemon import watchdog
 from chatd.link import Link
 from chatd.loops import run
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import Server, log_start_failure
 from chatd.status import ExitStatus
 from chatd.store import DatabaseRefused, StoreUnavailable

@@ -58,7 +58,7 @@ from chatd.config import Config, config_values, reload_split
 from chatd.daemon import KILL_MARGIN, READY_TIMEOUT
 from chatd.dsn import redacted
 from chatd.loops import loop_name
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import rss_bytes, socket_address
 from chatd.store import DatabaseRefused, StoreUnavailable
 from chatd.supervision import STABLE_SECONDS, combine, exit_reason, respawn_delay

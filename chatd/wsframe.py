@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from enum import IntEnum
 from typing import Any
 
-from chatd.protocol import CloseCode, encode
+from chatd.protocol.codes import CloseCode
+from chatd.protocol.frames import encode
 
 try:  # Tornado's C extension (in its binary wheels): XOR in C, a few times faster than ours below
     from tornado.speedups import websocket_mask as _c_mask

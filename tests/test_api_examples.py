@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from tests.apiclient import api_key
 from tests.conftest import until
 from tests.webapp import WebApp

@@ -21,7 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, assume, settings
 
 from chatd.api.fields import ROOM_PATTERN
-from chatd.protocol import room_name_problem
+from chatd.protocol.roomnames import room_name_problem
 from tests.apiclient import cli_api_key
 from tests.ops_fixtures import Chatd
 from tests.wsclient import ChatClient

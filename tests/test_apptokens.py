@@ -31,7 +31,7 @@ from chatd.auth.apptokens import (
     app_user_name,
     load_app_tokens,
 )
-from chatd.protocol import Code
+from chatd.protocol.codes import Code
 
 SECRET = b"b1f0c3d9e8a7264a5f1e0d9c8b7a6f5e"  # 32 random-looking bytes
 NOW = time.time()

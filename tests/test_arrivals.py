@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 import chatd.web.arrivals
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from tests.conftest import until
 from tests.test_upgrade import HANDSHAKE
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol.codes import Code, ProtocolError
 from chatd.webhooks import EVENT_HEADER, SIGNATURE_HEADER, verify
 from tests.conftest import until
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chatd.protocol import Code
+from chatd.protocol.codes import Code
 from chatd.server import Server
 from tests.apiclient import api_call, api_key
 from tests.conftest import until

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from chatd.protocol import SCHEMAS
+from chatd.protocol.fields import SCHEMAS
 
 SURROGATE = "hi \ud83d"  # json.dumps sends it as the escape "\ud83d"
 BASELINE = {  # a valid frame of each type, for a connection identified and in the lobby

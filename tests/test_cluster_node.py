@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chatd import identity
 from chatd.bus import Delivery
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from tests.conftest import until
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatd.audit import Actor
-from chatd.protocol import Code
+from chatd.protocol.codes import Code
 from chatd.server import Server
 from tests.cluster_fixtures import BEATS
 from tests.conftest import make_config

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.web.connection import CLOSE_WAIT, ChatConnection
 from chatd.web.outbox import Outbox
 from chatd.wsframe import FrameReader, Opcode

@@ -10,7 +10,8 @@ import pytest
 from chatd.api import operations
 from chatd.api.base import STATUS
 from chatd.api.openapi import openapi_document
-from chatd.protocol import SCHEMAS, CloseCode, Code
+from chatd.protocol.codes import CloseCode, Code
+from chatd.protocol.fields import SCHEMAS
 from chatd.settings import SETTINGS
 from chatd.strictjson import NESTING_MAX
 

@@ -8,7 +8,7 @@ import pytest
 
 from chatd.config import ConfigError
 from chatd.events import NAME_MAX, SECONDS_PER_DAY, Target, check_name, config_problem, encode_data, ttl_ms
-from chatd.protocol import ProtocolError
+from chatd.protocol.codes import ProtocolError
 from chatd.strictjson import NESTING_MAX
 from tests.conftest import make_config
 

@@ -12,7 +12,8 @@ import pytest
 from chatd.bus import Delivery, room_channel, user_channel
 from chatd.feed import Feed
 from chatd.hub import Hub
-from chatd.protocol import CloseCode, message_frame
+from chatd.protocol.codes import CloseCode
+from chatd.protocol.frames import message_frame
 from chatd.session import PRIVATE, Session
 from chatd.store import MessageRow, Page
 from chatd.wsframe import wire

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chatd import feed
 from chatd.bus import Delivery
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import Server
 from tests.conftest import make_config, until
 from tests.test_feed_cluster import GENEROUS, messages_until

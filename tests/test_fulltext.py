@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from chatd.fulltext import QUERY_MAX, SNIPPET_CHARS, fold, fts5_match, parse_query, prepare, snippet, tsquery
 from chatd.paging import COSTLIEST_CHAR, REPLY_HEAD_MAX
-from chatd.protocol import CID_MAX, encode
+from chatd.protocol.codes import CID_MAX
+from chatd.protocol.frames import encode
 
 
 def test_cjk_characters_stand_alone_and_cjk_punctuation_separates():

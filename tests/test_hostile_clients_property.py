@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from chatd.protocol import CID_MAX, SCHEMAS, CloseCode, Code
+from chatd.protocol.codes import CID_MAX, CloseCode, Code
+from chatd.protocol.fields import SCHEMAS
 from chatd.server import Server
 from chatd.strictjson import NESTING_MAX
 from tests.conftest import make_config

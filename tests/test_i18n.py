@@ -17,7 +17,8 @@ from chatd.admin import handler_classes
 from chatd.admin.base import STATUS_CODES
 from chatd.admin.rooms import FLAGS
 from chatd.client_refusals import ATTACHMENT_CAUSES, FORBIDDEN_REASONS, UNAVAILABLE_CAUSES
-from chatd.protocol import LIMIT_CONNECTION, LIMIT_SEARCHES, LIMIT_UPLOADS, LIMIT_USER, ROOM_RULES, Code
+from chatd.protocol.codes import LIMIT_CONNECTION, LIMIT_SEARCHES, LIMIT_UPLOADS, LIMIT_USER, Code
+from chatd.protocol.roomnames import ROOM_RULES
 from chatd.store.userdata import DELETED
 
 STATIC = Path(__file__).resolve().parent.parent / "static"

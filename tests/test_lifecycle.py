@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chatd.commands import STOP_ASK, STOP_GRACE
 from chatd.control import ask
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.status import ExitStatus
 from tests.conftest import until
 from tests.ops_fixtures import Chatd, Chatter, Prober, pid_alive, silent_websockets, taken_port, wait_for

@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from chatd.audit import SYSTEM
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import Server
 from chatd.store.schema import now_ms
 from tests.conftest import Clock, make_config

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 import chatd.web
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import Server
 from chatd.store import WriterClosed
 from chatd.web.assets import load_assets

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from chatd.protocol import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER
+from chatd.protocol.codes import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER
 from chatd.server import Server
 from tests.adminclient import ROOT
 from tests.test_page import open_tab, send

@@ -22,7 +22,8 @@ from chatd.paging import (
     message_page,
     reply_bytes_max,
 )
-from chatd.protocol import CID_MAX, EPOCH_MAX, MAX_ID, ROOM_MAX, TOPIC_MAX, encode, message_frame
+from chatd.protocol.codes import CID_MAX, EPOCH_MAX, MAX_ID, ROOM_MAX, TOPIC_MAX
+from chatd.protocol.frames import encode, message_frame
 from chatd.store import MessageRow, Page
 
 SURROGATES = range(0xD800, 0xE000)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 import chatd.web.arrivals
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from tests.conftest import until
 from tests.rawhttp import GENEROUS, RawHTTP, request
 from tests.test_arrivals import handshake, switched

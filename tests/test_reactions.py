@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from chatd.protocol import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER, REACTORS_LISTED, REACTORS_SHOWN, message_frame
+from chatd.protocol.codes import REACTIONS_PER_MESSAGE, REACTIONS_PER_USER, REACTORS_LISTED, REACTORS_SHOWN
+from chatd.protocol.frames import message_frame
 from chatd.server import Server
 from chatd.store.rows import MessageRow, Reacted
 from tests.stores import KINDS

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chatd.protocol import ATTACHMENTS_MAX
+from chatd.protocol.codes import ATTACHMENTS_MAX
 from chatd.server import Server
 from chatd.store import DatabaseUnreachable, WriterClosed
 from tests.test_uploads import png, upload

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.protocol import ProtocolError
+from chatd.protocol.codes import ProtocolError
 from chatd.reserved import ReservedNames, entry, pattern_problem, scope_problem
 from tests.adminclient import ROOT
 from tests.conftest import until

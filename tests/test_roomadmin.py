@@ -10,7 +10,7 @@ import time
 import jwt
 import pytest
 
-from chatd.protocol import ProtocolError
+from chatd.protocol.codes import ProtocolError
 from chatd.server import Server
 from tests.test_rooms import no_room_events
 

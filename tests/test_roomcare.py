@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.protocol import ProtocolError
+from chatd.protocol.codes import ProtocolError
 from tests.adminclient import ROOT
 from tests.apiclient import api_call, api_key
 from tests.conftest import until

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import STORE_CLOSED, Server
 from tests.conftest import make_config, until
 

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from chatd.auth.tokens import CLOCK_SKEW, TokenSigner
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.server import Server
 from tests.wsclient import TIMEOUT, ChatClient
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from chatd.protocol import DATABASE_UNREACHABLE
+from chatd.protocol.codes import DATABASE_UNREACHABLE
 from chatd.server import Server
 from chatd.store import open_store
 from chatd.store.health import cannot_open

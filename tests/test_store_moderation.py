@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatd.protocol import message_frame
+from chatd.protocol.frames import message_frame
 from chatd.store import Draft
 from chatd.store.moderation import tombstone
 from chatd.store.schema import now_ms

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from chatd.audit import cli_actor
-from chatd.protocol import ProtocolError
+from chatd.protocol.codes import ProtocolError
 from chatd.store.userdata import ANONYMOUS
 from chatd.usercare import erase_blocking
 from tests.adminclient import ROOT

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.status import ExitStatus
 from chatd.supervision import RESPAWN_FIRST
 from tests.conftest import until

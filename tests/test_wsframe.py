@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import struct
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatd.protocol import CloseCode
+from chatd.protocol.codes import CloseCode
 from chatd.web.keepalive import sweep
 from chatd.wsframe import (
     FrameError,
@@ -23,6 +24,7 @@ from chatd.wsframe import (
     text_frame,
     text_of,
     unmask,
+    wire,
 )
 
 MASKS = random.Random("test_wsframe")
@@ -265,3 +267,17 @@ def test_keepalive_pings_the_quiet_and_drops_the_unresponsive():
     assert sweep([busy, quiet, gone], interval=10, timeout=20, now=100) == 1
     assert (busy.pings, quiet.pings, gone.aborts) == (0, 1, 1)
     assert sweep([quiet], interval=10, timeout=20, now=105) == 0 and quiet.pings == 1  # one ping out at a time
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_text_frame_header_lengths(size):
+    payload = b"a" * size
+    frame = text_frame(payload)
+    assert frame[0] == 0x81 and frame.endswith(payload)
+    header = len(frame) - size
+    assert header == (2 if size < 126 else 4 if size < 65536 else 10)
+
+
+def test_wire_round_trips():
+    frame = wire({"type": "ack", "id": 1})
+    assert json.loads(frame[2:]) == {"type": "ack", "id": 1}

@@ -20,7 +20,7 @@ from loadgen.traffic import key_of, listen
 from picows import WSMsgType
 from picows.picows import _make_test_ws_frame
 
-# A message frame as chatd writes it (chatd/protocol.py) and as the Socket.IO peers emit it
+# A message frame as chatd writes it (chatd/protocol/frames.py) and as the Socket.IO peers emit it
 # (peers/socketio_node.js: "type" first too, then id, room, from, text, ts).
 CHATD = '{"type":"message","id":%d,"room":"r","from":{"id":3,"name":"u\\"0"},"text":"%s","ts":1764612345678}'
 SIO = '42["chat",{"type":"message","id":%d,"room":"r","from":{"id":3,"name":"u0"},"text":"%s","ts":1}]'

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from chatd.admin.base import API, AdminError, AdminHandler
 from chatd.audit import ACTIONS, NAME_MAX, TARGET_MAX
-from chatd.protocol import MAX_ID
+from chatd.protocol.codes import MAX_ID
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 200

@@ -55,7 +55,8 @@ from chatd.audit import ADMIN, Actor
 from chatd.client_refusals import DATABASE, ROLE, forbidden, unavailable
 from chatd.durations import http_retry, whole_seconds
 from chatd.origins import origin_allowed
-from chatd.protocol import ProtocolError, error_body
+from chatd.protocol.codes import ProtocolError
+from chatd.protocol.frames import error_body
 from chatd.store import DatabaseUnreachable
 from chatd.web.assets import Assets
 from chatd.web.early import EarlyRefusals

@@ -33,7 +33,7 @@ from tornado.iostream import StreamClosedError
 from chatd.admin.base import API, AdminError, AdminHandler, whole_number
 from chatd.audit import ADMIN
 from chatd.fulltext import QUERY_MAX
-from chatd.protocol import MAX_ID
+from chatd.protocol.codes import MAX_ID
 from chatd.store import MessageRow
 from chatd.store.search import Filters, Scope
 

@@ -30,7 +30,9 @@ from typing import Any
 from chatd.admin.base import API, AdminError, AdminHandler
 from chatd.admin.refusals import STATUS
 from chatd.audit import ADMIN
-from chatd.protocol import SCHEMAS, ProtocolError, checked_fields
+from chatd.protocol.codes import ProtocolError
+from chatd.protocol.fields import SCHEMAS
+from chatd.protocol.requests import checked_fields
 from chatd.store.moderation import Ban, Mute
 
 

@@ -1,10 +1,10 @@
-"""The admin API's answer to a refusal of the chat core (``chatd.protocol.Code``): the
+"""The admin API's answer to a refusal of the chat core (``chatd.protocol.codes.Code``): the
 same stable code, with the HTTP status the HTTP API gives it (``chatd.api.base.STATUS``)."""
 
 from __future__ import annotations
 
 from chatd.admin.base import AdminError
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol.codes import Code, ProtocolError
 
 # Codes the admin actions refuse with → HTTP status; the rest are the request's fault (400).
 STATUS = {Code.NO_SUCH_ROOM: 404, Code.NO_SUCH_USER: 404, Code.NO_SUCH_MESSAGE: 404, Code.ROOM_EXISTS: 409,

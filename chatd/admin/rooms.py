@@ -23,7 +23,7 @@ from typing import Any
 
 from chatd.admin.base import API, AdminError, AdminHandler
 from chatd.admin.refusals import refused
-from chatd.protocol import ProtocolError
+from chatd.protocol.codes import ProtocolError
 from chatd.roomcare import CHANGES
 from chatd.session import Room
 

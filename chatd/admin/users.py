@@ -12,7 +12,7 @@ from __future__ import annotations
 from chatd.admin.base import API, AdminError, AdminHandler
 from chatd.admin.refusals import refused
 from chatd.names import NAME_MAX
-from chatd.protocol import ProtocolError
+from chatd.protocol.codes import ProtocolError
 from chatd.store import USER_ID_MAX
 
 ID_DIGITS = len(str(USER_ID_MAX))

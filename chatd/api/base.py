@@ -44,7 +44,8 @@ from chatd.auth.apikeys import API_OFF, ApiKeys, ApiOff, Key, KeyRefused
 from chatd.auth.bearer import RepeatedHeader, authorization
 from chatd.client_refusals import DATABASE, SCOPE, forbidden, unavailable
 from chatd.durations import http_retry, whole_seconds
-from chatd.protocol import Code, ProtocolError, error_body
+from chatd.protocol.codes import Code, ProtocolError
+from chatd.protocol.frames import error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable
 from chatd.strictjson import displayable
@@ -64,7 +65,7 @@ IDEMPOTENCY_KEY_MAX = 255  # characters of an Idempotency-Key header
 RATE_KEYS_MAX = 10_000  # keys whose rate buckets are kept (chatd.ratelimit.BucketTable)
 NO_ENDPOINT = "no such API endpoint; see /api/v1/openapi.json"
 
-# The HTTP status of each error code: the WebSocket's codes where one fits (chatd.protocol.Code).
+# The HTTP status of each error code: the WebSocket's codes where one fits (chatd.protocol.codes.Code).
 STATUS = {
     "bad_request": 400, "bad_json": 400, "bad_room": 400, "bad_name": 400, "empty_text": 400, "text_too_long": 400,
     "name_taken": 409,
@@ -93,7 +94,7 @@ class ApiError(Exception):
 
     @classmethod
     def of(cls, error: ProtocolError) -> ApiError:
-        """The API's answer to a refusal of the chat core (``chatd.protocol.Code``), with its fields."""
+        """The API's answer to a refusal of the chat core (``chatd.protocol.codes.Code``), with its fields."""
         code = str(error.code)
         if code not in STATUS:
             code = "bad_request" if code == Code.BAD_FRAME else "forbidden" if code == Code.FORBIDDEN else "internal"

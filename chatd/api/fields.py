@@ -1,7 +1,7 @@
 """What an HTTP API request may carry, declared once: each ``Schema`` both checks a request's
 arguments and is the JSON Schema of the OpenAPI document. Pure: no I/O.
 
-The checks are the WebSocket's (``chatd.protocol``): room names NFC-normalised and
+The checks are the WebSocket's (``chatd.protocol.fields``): room names NFC-normalised and
 checked by ``room_name_problem``, message text free of control characters, user
 and message ids in the protocol's ranges. Strings that UTF-8 cannot encode never
 get this far: the body is read by ``chatd.strictjson`` and refused whole
@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatd.protocol import MAX_ID, ROOM_MAX, Code, ProtocolError, _free_text, _message_id, _room, _user_id
+from chatd.protocol.codes import MAX_ID, ROOM_MAX, Code, ProtocolError
+from chatd.protocol.fields import _free_text, _message_id, _room, _user_id
 
 
 class Invalid(Exception):
@@ -88,10 +89,10 @@ def _boolean(v: Any) -> bool:
 # in the OpenAPI document what the checks below refuse, so that a request built from the document
 # is accepted. The checks stay the authority: they also refuse what no pattern says (invisible
 # letters in room names, chatd.names.characters_problem).
-_CONTROLS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"  # chatd.protocol._CONTROL
+_CONTROLS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"  # chatd.protocol.fields._CONTROL
 FREE_TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
-NOT_BLANK_PATTERN = f"^[^{_CONTROLS}]*[^\\s{_CONTROLS}][^{_CONTROLS}]*$"  # chatd.protocol.check_text
-# chatd.protocol.room_name_problem: a letter or digit, then letters, digits, marks but the enclosing
+NOT_BLANK_PATTERN = f"^[^{_CONTROLS}]*[^\\s{_CONTROLS}][^{_CONTROLS}]*$"  # chatd.protocol.fields.check_text
+# chatd.protocol.roomnames.room_name_problem: a letter or digit, then letters, digits, marks but the enclosing
 # ones (\p{Me}, spelled out: Unicode 14; not every pattern engine knows the Mn/Mc/Me classes), "_.-"
 # and joiners.
 ENCLOSING_MARKS = r"\u0488\u0489\u1abe\u20dd-\u20e0\u20e2-\u20e4\ua670-\ua672"

@@ -21,8 +21,8 @@ from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import ROOM, TEXT, Field, Schema
 from chatd.api.people import named, resolve, twins
 from chatd.chat import Chat
-from chatd.client_refusals import BOUND_KEY, NOT_STORED, forbidden, no_such_user, refusal_of, unavailable
-from chatd.protocol import deleted_user, message_frame
+from chatd.client_refusals import BOUND_KEY, NOT_STORED, deleted_user, forbidden, no_such_user, refusal_of, unavailable
+from chatd.protocol.frames import message_frame
 from chatd.store import Draft, Once, ReusedKey, Stored, now_ms
 from chatd.store.userdata import DELETED
 

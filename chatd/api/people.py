@@ -26,7 +26,8 @@ from chatd.api.base import ApiError, Call
 from chatd.api.fields import FREE_TEXT_PATTERN, USER_ID, Field, Kind, _whole, string, whole
 from chatd.auth.apptokens import SUB_MAX
 from chatd.client_refusals import no_such_sub
-from chatd.protocol import MAX_ID, _user_id
+from chatd.protocol.codes import MAX_ID
+from chatd.protocol.fields import _user_id
 
 SUB = string(SUB_MAX)
 SUB_PREFIX = "sub:"  # a user named in a URL by the app's id

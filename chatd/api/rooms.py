@@ -17,7 +17,7 @@ from typing import Any
 from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import BOOLEAN, ROOM, USER_ID, Field, Schema, integer, list_of, string
 from chatd.api.people import SUB, resolve_subs
-from chatd.protocol import TOPIC_MAX
+from chatd.protocol.codes import TOPIC_MAX
 from chatd.session import Room
 
 MEMBERS_MAX = 1000  # users added or removed in one request, and listed in one answer

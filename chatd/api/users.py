@@ -16,7 +16,7 @@ from chatd.api.base import ApiError, Call, Operation, Reply
 from chatd.api.fields import Field, Schema, string
 from chatd.api.people import SUB, URL_USER, resolve
 from chatd.client_refusals import no_such_sub, no_such_user
-from chatd.protocol import KICK_APP
+from chatd.protocol.codes import KICK_APP
 
 REASON_MAX = 200  # characters; the close frame carries at most 123 bytes of it, the kicked frame all
 DEFAULT_REASON = "disconnected by the site"

@@ -20,7 +20,7 @@ name rules, ``chatd.names.clean_name``), ``avatar`` (an http(s) URL of at most
 ``AVATAR_MAX`` characters), ``rooms`` (at most ``ROOMS_MAX`` valid room names)
 and ``roles`` (at most ``ROLES_MAX`` short words). Any other claim is ignored.
 
-Every refusal is an ``AppTokenError`` with a stable code (``chatd.protocol.Code``)
+Every refusal is an ``AppTokenError`` with a stable code (``chatd.protocol.codes.Code``)
 and a message naming the problem:
 
 - ``bad_app_token``: not a JWT, too long, an algorithm not allowed, app tokens not configured;
@@ -49,7 +49,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from chatd import strictjson
 from chatd.auth.secret import configured_secret
 from chatd.names import BadName, clean_name
-from chatd.protocol import Code, room_name_problem
+from chatd.protocol.codes import Code
+from chatd.protocol.roomnames import room_name_problem
 from chatd.strictjson import ill_formed
 from chatd.yamltext import yaml_text
 
@@ -78,7 +79,7 @@ MALFORMED = {"cause": "malformed"}
 
 
 class AppTokenError(Exception):
-    """An app token refused; ``code`` is a ``chatd.protocol.Code``, str() the message, ``details``
+    """An app token refused; ``code`` is a ``chatd.protocol.codes.Code``, str() the message, ``details``
     its detail as fields (the claim, how long ago it expired: docs/protocol.md, "error")."""
 
     def __init__(self, code: Code, message: str, details: dict[str, Any] | None = None):

@@ -31,7 +31,7 @@ from chatd.auth.apptokens import AppClaims
 from chatd.auth.revocation import ACCOUNT_DELETED, USER_GONE, Resume, Resumes, refusal
 from chatd.auth.tokens import BadToken, TokenSigner
 from chatd.hub import Hub
-from chatd.protocol import Code, ProtocolError
+from chatd.protocol.codes import Code, ProtocolError
 from chatd.session import APP, GUEST, Session
 from chatd.store import Store, UserDeleted
 from chatd.store.userdata import DELETED

@@ -58,7 +58,8 @@ from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, RESTYLE, Change, Peers, snapshot
 from chatd.cluster.rereads import Rereads
 from chatd.hub import Holder, Hub
-from chatd.protocol import KICK_CAUSES, CloseCode, kicked_frame
+from chatd.protocol.codes import KICK_CAUSES, CloseCode
+from chatd.protocol.frames import kicked_frame
 from chatd.session import Room, Session, User
 from chatd.wsframe import wire
 

@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from chatd.protocol import REACTORS_SHOWN
+from chatd.protocol.codes import REACTORS_SHOWN
 from chatd.store.living import living
 from chatd.store.rows import QUOTE_CHARS, SELECT, MessageRow, Quote, Reacted
 from chatd.store.schema import MESSAGE_REV

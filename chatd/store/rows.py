@@ -1,7 +1,7 @@
 """What a store hands out and takes in: message rows, pages, drafts, and its refusals.
 
 Plain values, no database: ``chatd.store.base`` and its implementations make
-them, ``chatd.chat``, ``chatd.paging`` and ``chatd.protocol`` read them.
+them, ``chatd.chat``, ``chatd.paging`` and ``chatd.protocol.frames`` read them.
 
     draft = Draft(sender_id=7, sender_name="alice", text="hi", cid="c1", room_id=1)
     store.save_message(draft, done)   # done(Stored(row, duplicate, channels, prev), error)
@@ -120,14 +120,14 @@ class Reacted(NamedTuple):
 
     emoji: str
     count: int
-    users: tuple[tuple[int, str], ...]  # (id, name), in the order they reacted (chatd.protocol.REACTORS_SHOWN)
+    users: tuple[tuple[int, str], ...]  # (id, name), in the order they reacted (chatd.protocol.codes.REACTORS_SHOWN)
 
 
 QUOTE_CHARS = 200  # characters of the quoted text a reply carries
 
 
 class MessageRow(NamedTuple):
-    """One stored message as the store hands it out; ``chatd.protocol`` makes frames of it.
+    """One stored message as the store hands it out; ``chatd.protocol.frames`` makes frames of it.
 
     A tuple, so that reading a page or storing a message costs one allocation per row.
     """

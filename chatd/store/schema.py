@@ -308,7 +308,7 @@ class Reaction(BaseModel):
     id = IdField()  # reactions are listed in the order they were first given
     message = ForeignKeyField(Message, on_delete="CASCADE")
     user = ForeignKeyField(User, on_delete="CASCADE")
-    emoji = TextField()  # one fully-qualified emoji (chatd.protocol, ``_emoji``)
+    emoji = TextField()  # one fully-qualified emoji (chatd.protocol.fields, ``_emoji``)
     ts = IntegerField()  # ms since the epoch
 
     class Meta:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chatd.fulltext import Phrase, fts5_match, parse_query, tsquery
-from chatd.protocol import MAX_ID
+from chatd.protocol.codes import MAX_ID
 from chatd.store.rows import COLUMNS, MessageRow
 from chatd.store.schema import is_postgres, pair_key
 from chatd.store.searchindex import Indexer

@@ -56,7 +56,7 @@ class UploadRow(NamedTuple):
 
     def shown(self) -> dict[str, Any]:
         """What a message keeps of it (``message.attachments``) and ``POST /upload`` answers, before
-        ``chatd.protocol.attachment_ref`` adds its URLs: ``{id, name, type, size, width?, height?, thumb}``."""
+        ``chatd.protocol.frames.attachment_ref`` adds its URLs: ``{id, name, type, size, width?, height?, thumb}``."""
         item: dict[str, Any] = {"id": self.id, "name": self.name, "type": self.type, "size": self.size}
         if self.width is not None:
             item["width"], item["height"] = self.width, self.height

@@ -37,7 +37,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from chatd.protocol import attachment_ref
+from chatd.protocol.frames import attachment_ref
 from chatd.store.changes import decorate, next_rev
 from chatd.store.living import DELETED
 from chatd.store.moderation import tombstone

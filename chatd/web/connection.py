@@ -53,7 +53,9 @@ from chatd import metrics
 from chatd.chat import Chat
 from chatd.client_refusals import refusal_of
 from chatd.paging import REQUEST_HIGH_WATER_SHARE, SEND_BUFFER_SHARE
-from chatd.protocol import LIMIT_CONNECTION, CloseCode, Code, ProtocolError, error_frame, parse, refusal_frame
+from chatd.protocol.codes import LIMIT_CONNECTION, CloseCode, Code, ProtocolError
+from chatd.protocol.frames import error_frame, refusal_frame
+from chatd.protocol.requests import parse
 from chatd.ratelimit import TokenBucket
 from chatd.session import Session
 from chatd.web.outbox import Outbox

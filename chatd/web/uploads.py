@@ -11,10 +11,10 @@ must be one of ``uploads.types``; an image is
 proved, cleaned of its metadata and thumbnailed (``chatd.imaging``) in a
 thread, never on the event loop; then stored (``chatd.store.uploads``; over
 ``uploads.quota_bytes``: refused). The answer, 201, is the attachment as
-message frames show it (``chatd.protocol.attachment_ref``).
+message frames show it (``chatd.protocol.frames.attachment_ref``).
 
 A refusal, of an upload or of a file, is ``{"error": {"code", "message"}}``
-(``Refused``) with a code of ``chatd.protocol.Code``, or ``bad_request``,
+(``Refused``) with a code of ``chatd.protocol.codes.Code``, or ``bad_request``,
 ``not_found``, ``method_not_allowed`` as the HTTP API's; whatever Tornado
 itself refuses (another method, a URL not UTF-8) is answered alike.
 
@@ -43,7 +43,8 @@ from chatd.client_refusals import DATABASE, refusal_of, unavailable
 from chatd.durations import duration_text, http_retry, whole_seconds
 from chatd.filetypes import IMAGE_TYPES, TEXT, TEXT_SNIFF_BYTES, disposition, safe_name, sniff
 from chatd.imaging import THUMB_TYPE, ImageRefused, clean
-from chatd.protocol import LIMIT_UPLOADS, Code, ProtocolError, attachment_ref, error_body
+from chatd.protocol.codes import LIMIT_UPLOADS, Code, ProtocolError
+from chatd.protocol.frames import attachment_ref, error_body
 from chatd.ratelimit import BucketTable
 from chatd.store import DatabaseUnreachable, UserDeleted
 from chatd.store.uploads import FILE, THUMB, QuotaExceeded
