@@ -214,5 +214,6 @@ class Attention:
 
 def _not_followed(kind: str, req: Request) -> ProtocolError:
     if kind == ROOM:
-        return ProtocolError(Code.NOT_IN_ROOM, f"join {req.fields['room']!r} first", req.cid)
+        room = req.fields["room"]
+        return ProtocolError(Code.NOT_IN_ROOM, f"join {room!r} first", req.cid, details={"room": room})
     return no_such_user(req.fields["with"], req.cid, "conversation with user")

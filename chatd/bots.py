@@ -79,6 +79,8 @@ log = logging.getLogger("chatd.bots")
 # bot exists: each node reads the bots at start-up once it hears the bus (chatd.server: none
 # written meanwhile is missed), at each notice, and again when the bus may have lost one (``lost``).
 NAMING_CLAIM_SECONDS = 60.0
+# The rule of names only a bot's breaks (``bad_name``'s ``rule``; docs/protocol.md, "error"): a space or an @.
+ONE_WORD = "one_word"
 
 EVENT = "bot.message"  # the Chatd-Event of a call to a bot
 SECRET_BYTES = 32  # the signing secret: 256 random bits, as hex
@@ -94,8 +96,8 @@ def mention_pattern(name: str) -> re.Pattern[str]:
 
 
 def bot_name_problem(name: object) -> str | None:
-    """Why ``name`` cannot be a bot's (``clean_name``'s rules, and no space: it must be
-    mentionable as one word), or None; for a rule of names, its ``Problem`` (words and fields)."""
+    """Why ``name`` cannot be a bot's (``clean_name``'s rules, and ONE_WORD: it must be
+    mentionable as one word), or None; for a string, its ``Problem`` (words and fields)."""
     if not isinstance(name, str):
         return "the name must be a string"
     try:
@@ -103,7 +105,7 @@ def bot_name_problem(name: object) -> str | None:
     except BadName as e:
         return e.args[0]
     if " " in clean or "@" in clean:
-        return "a bot's name has no spaces and no @: it is mentioned as @name"
+        return Problem("a bot's name has no spaces and no @: it is mentioned as @name", ONE_WORD)
     return None
 
 
@@ -297,7 +299,7 @@ class Bots:
     def _free_name(self, name: object, user_id: int | None) -> str:
         problem = bot_name_problem(name)
         if problem:
-            fields = problem.fields if isinstance(problem, Problem) else None  # "two words" breaks a bot's rule only
+            fields = problem.fields if isinstance(problem, Problem) else None  # none for a name that is no string
             raise ProtocolError(Code.BAD_NAME, problem, details=fields)
         name = clean_name(name)
         now, hold = self._clock(), self._config().identity.name_hold_seconds

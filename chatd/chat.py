@@ -320,7 +320,9 @@ class Chat:
         if draft.room_id is not None:
             room = self.hub.rooms_by_id.get(draft.room_id)
             if room is None:
-                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {draft.room_id}")
+                # Deleted since the request named it (a say awaiting its quote): named by id, as the draft names it.
+                raise ProtocolError(Code.NO_SUCH_ROOM, f"there is no room {draft.room_id}",
+                                    details={"room_id": draft.room_id})
             if room.archived:  # every transport: an archived room is read-only
                 raise archived(room.name)
             draft.room_name = room.name

@@ -39,8 +39,9 @@ BOT = "bot"  # a bot is deleted through the HTTP API (DELETE /bots)
 APP_NAME = "app_name"  # a rename of a user whose name the web app gives
 SCOPE = "scope"  # the HTTP API key lacks the operation's scope (with ``scope``)
 BOUND_KEY = "bound_key"  # an HTTP API key bound to one user acts as that user only (with ``user``)
+ORIGIN = "origin"  # the admin API takes a change from its own page's origin only
 FORBIDDEN_REASONS = (CREATE_OFF, MEMBERS_ONLY, DEFAULT_ROOM, ROLE, SELF, RANK, PRIVATE_MESSAGE, AUTHOR_ONLY,
-                     AUTHOR_OR_MODERATOR, BOT, APP_NAME, SCOPE, BOUND_KEY)
+                     AUTHOR_OR_MODERATOR, BOT, APP_NAME, SCOPE, BOUND_KEY, ORIGIN)
 
 # Why a say's attachment is refused: ``bad_attachment``'s ``cause``: the store's (chatd.store.uploads,
 # with ``attachment``, the upload's id) and the protocol's (too many, with ``limit``).

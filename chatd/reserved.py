@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from chatd.names import NAME_MAX, characters_problem, name_keys
+from chatd.names import EMPTY, NAME_MAX, TOO_LONG, Problem, characters_problem, name_keys
 from chatd.protocol.codes import Code, ProtocolError
 
 WILDCARD = "*"
@@ -36,6 +36,10 @@ SCOPES = ("user", "room", "any")
 PATTERN_MAX = NAME_MAX * 2  # characters: a name, with room for wildcards
 WILDCARDS_MAX = 4  # in one pattern: each literal part between them is keyed two ways (``_forms``)
 REASON_MAX = 200  # characters of the note kept with an entry
+# Which rule of patterns a pattern breaks (its ``Problem``'s ``rule``, besides those of names;
+# docs/protocol.md, "error": ``bad_name``): stable, clients switch on them.
+EDGE_SPACE, WILDCARDS_ONLY, WILDCARDS = "edge_space", "wildcards_only", "wildcards"
+PATTERN_RULES = (EDGE_SPACE, WILDCARDS_ONLY, WILDCARDS)
 
 
 @dataclass(frozen=True)
@@ -79,19 +83,21 @@ def entry(entry_id: int, pattern: str, scope: str, reason: str = "") -> Reserved
 
 
 def pattern_problem(pattern: object) -> str | None:
-    """Why ``pattern`` cannot be an entry, completing "the pattern …", or None."""
+    """Why ``pattern`` cannot be an entry, completing "the pattern …", or None: for a string, a
+    ``Problem`` (its words, and its ``rule``, with ``limit`` or ``char`` where the rule names one)."""
     if not isinstance(pattern, str):
         return "must be a string"
-    if pattern != pattern.strip() or not pattern:
-        return "is empty or starts or ends with white space"
+    if not pattern:
+        return Problem("is empty or starts or ends with white space", EMPTY)
+    if pattern != pattern.strip():
+        return Problem("is empty or starts or ends with white space", EDGE_SPACE)
     if len(pattern) > PATTERN_MAX:
-        return f"is longer than {PATTERN_MAX} characters"
+        return Problem(f"is longer than {PATTERN_MAX} characters", TOO_LONG, limit=PATTERN_MAX)
     if not pattern.replace(WILDCARD, ""):
-        return "has nothing but wildcards: it would hold back every name"
+        return Problem("has nothing but wildcards: it would hold back every name", WILDCARDS_ONLY)
     if pattern.count(WILDCARD) > WILDCARDS_MAX:
-        return f"has more than {WILDCARDS_MAX} wildcards"
-    problem = characters_problem(pattern)
-    return f"{problem}" if problem else None
+        return Problem(f"has more than {WILDCARDS_MAX} wildcards", WILDCARDS, limit=WILDCARDS_MAX)
+    return characters_problem(pattern)
 
 
 def scope_problem(scope: object) -> str | None:

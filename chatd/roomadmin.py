@@ -43,10 +43,9 @@ from typing import Any
 
 from chatd.client_refusals import DEFAULT_ROOM, deleted_user, forbidden, no_such_user
 from chatd.hub import Hub
-from chatd.names import room_taken
 from chatd.protocol.codes import Code, ProtocolError
 from chatd.protocol.fields import checked_room, checked_topic
-from chatd.rooms import Rooms
+from chatd.rooms import Rooms, room_exists, server_full
 from chatd.session import ROOM_LIST, Room, Session, room_fold
 from chatd.store import NoSuchUser, RecipientDeleted, RoomExists, Store
 from chatd.store.members import MEMBERS_PAGE
@@ -78,11 +77,11 @@ class RoomAdmin:
         self.rooms.check_free(name, None)
         max_rooms = self._config().rooms.max_rooms
         if len(self.hub.rooms) >= max_rooms:
-            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {max_rooms} rooms already")
+            raise server_full(max_rooms)
         try:
             room_id = await self.store.create_room(name, topic, None, members_only)
         except RoomExists as e:  # created meanwhile
-            raise ProtocolError(Code.ROOM_EXISTS, room_taken(name, e.existing)) from None
+            raise room_exists(name, e.existing) from None
         log.info("room %r created by the web app%s", name, " (members only)" if members_only else "")
         return self.rooms.created(room_id, name, topic, None, members_only, self._clock())
 

@@ -27,6 +27,7 @@ import logging
 from typing import Any
 
 from chatd.audit import Actor, entry
+from chatd.names import Problem
 from chatd.protocol.codes import Code, ProtocolError
 from chatd.reserved import REASON_MAX, pattern_problem, scope_problem
 from chatd.session import Room
@@ -111,10 +112,13 @@ class RoomCare:
 
     async def reserve(self, actor: Actor, pattern: object, scope: object, reason: object = "") -> int:
         """Add a reserved name or pattern (``chatd.reserved``), in effect on every node at once;
-        → its id. ProtocolError ``bad_name`` or ``bad_frame`` saying what is wrong."""
+        → its id. ProtocolError ``bad_name`` (with the ``pattern`` and, for a string, its
+        ``Problem``'s fields) or ``bad_frame`` saying what is wrong; ``name_reserved`` (with the
+        ``pattern`` and the entry ``listed`` as the operator wrote it) for a pattern listed already."""
         problem = pattern_problem(pattern)
         if problem:
-            raise ProtocolError(Code.BAD_NAME, f"the pattern {problem}")
+            fields = {**problem.fields, "pattern": pattern} if isinstance(problem, Problem) else None
+            raise ProtocolError(Code.BAD_NAME, f"the pattern {problem}", details=fields)
         problem = scope_problem(scope)
         if problem:
             raise ProtocolError(Code.BAD_FRAME, problem)
@@ -125,7 +129,8 @@ class RoomCare:
             entry_id = await self.store.reserved.add(pattern, scope, reason, row)
         except NameExists as e:
             listed = "" if e.args[0] == pattern else f" as {e.args[0]!r} (names are compared whatever their case)"
-            raise ProtocolError(Code.NAME_RESERVED, f"{pattern!r} is in the list already{listed}") from None
+            raise ProtocolError(Code.NAME_RESERVED, f"{pattern!r} is in the list already{listed}",
+                                details={"pattern": pattern, "listed": e.args[0]}) from None
         await self._changed()
         return entry_id
 

@@ -79,6 +79,13 @@ def room_exists(name: str, existing: str | None = None) -> ProtocolError:
     return ProtocolError(Code.ROOM_EXISTS, room_taken(name, existing), details={"name": name, "existing": existing})
 
 
+def server_full(max_rooms: int) -> ProtocolError:
+    """The ``too_many_rooms`` refusal of a room past the server's limit (``rooms.max_rooms``), in
+    words and as the frame's ``limit`` and ``count`` fields (docs/protocol.md, "error")."""
+    return ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {max_rooms} rooms already",
+                         details={"limit": "server", "count": max_rooms})
+
+
 class Rooms:
     def __init__(self, hub: Hub, store: Store, config: Callable[[], Any],
                  address_admit: Callable[[Kind, str | None], Awaitable[Refusal | None]],
@@ -165,8 +172,7 @@ class Rooms:
         self.check_free(name, creator)
         # Creates waiting for the store count too, or concurrent ones would all pass.
         if len(self.hub.rooms) + sum(self._creating.values()) >= rooms.max_rooms:
-            raise ProtocolError(Code.TOO_MANY_ROOMS, f"the server holds {rooms.max_rooms} rooms already",
-                                details={"limit": "server", "count": rooms.max_rooms})
+            raise server_full(rooms.max_rooms)
         mine = self.hub.created_by[creator] + self._creating.get(creator, 0)
         if rooms.max_per_creator and mine >= rooms.max_per_creator:
             raise ProtocolError(Code.TOO_MANY_ROOMS, f"you have created {mine} rooms that exist, the most one user "

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chatd.server import Server
 from tests.adminclient import admin_call, admin_login, chat_login
 from tests.apiclient import api_call, api_key
@@ -84,3 +86,53 @@ async def test_the_admin_api_and_uploads_carry_the_fields_too(server: Server, co
 
     status, answer = await upload(server, "not-a-token", png(), "a.png")
     assert (status, body_detail(answer)) == (401, {"code": "bad_token", "cause": "signature"})
+
+
+async def test_the_admins_refusals_of_names_rooms_and_origins_carry_their_detail(server: Server):
+    """What an admin is refused on the rooms tab, or from another origin, says which rule or name as fields."""
+    admin = await admin_login(server)
+    hook = "https://x.example/"
+    cases = [  # (the pattern refused, its detail)
+        ("**", {"code": "bad_name", "pattern": "**", "rule": "wildcards_only"}),
+        ("a*b*c*d*e*f", {"code": "bad_name", "pattern": "a*b*c*d*e*f", "rule": "wildcards", "limit": 4}),
+        (" admin", {"code": "bad_name", "pattern": " admin", "rule": "edge_space"}),
+        ("", {"code": "bad_name", "pattern": "", "rule": "empty"}),
+        ("x" * 65, {"code": "bad_name", "pattern": "x" * 65, "rule": "too_long", "limit": 64}),
+        ("ad\u202emin", {"code": "bad_name", "pattern": "ad\u202emin", "rule": "bidi",
+                         "char": "U+202E RIGHT-TO-LEFT OVERRIDE"}),
+    ]
+    for pattern, refused in cases:
+        status, answer, _ = await admin.call("POST", "/names", {"pattern": pattern, "scope": "any"})
+        assert (status, body_detail(answer)) == (400, refused), pattern
+    assert (await admin.call("POST", "/names", {"pattern": "Admin", "scope": "any"}))[0] == 201
+    for again in ("Admin", "ADMIN"):
+        status, answer, _ = await admin.call("POST", "/names", {"pattern": again, "scope": "user"})
+        assert (status, body_detail(answer)) == (409, {"code": "name_reserved", "pattern": again, "listed": "Admin"})
+
+    status, answer, _ = await admin.call("POST", "/rooms", {"name": "Lobby"})
+    assert (status, body_detail(answer)) == (409, {"code": "room_exists", "name": "Lobby", "existing": "lobby"})
+    status, answer, _ = await admin.call("POST", "/rooms", {"name": "news"}, headers={"Origin": "https://evil.example"})
+    assert (status, body_detail(answer)) == (403, {"code": "forbidden", "reason": "origin"})
+
+    manager = api_key(server, "manage")
+    for name in ("two words", "at@home"):
+        status, answer, _ = await api_call(server, "POST", "/bots", {"name": name, "webhook_url": hook}, key=manager)
+        assert (status, body_detail(answer)) == (400, {"code": "bad_name", "rule": "one_word"}), name
+
+
+@pytest.mark.parametrize("config_overrides", [{"rooms": {"max_rooms": 1}}])
+async def test_a_room_past_the_servers_limit_says_the_limit_to_the_admin_and_the_app(server: Server):
+    admin = await admin_login(server)
+    status, answer, _ = await admin.call("POST", "/rooms", {"name": "news"})
+    assert (status, body_detail(answer)) == (409, {"code": "too_many_rooms", "limit": "server", "count": 1})
+    status, answer, _ = await api_call(server, "POST", "/rooms", {"name": "news"}, key=api_key(server, "manage"))
+    assert (status, body_detail(answer)) == (409, {"code": "too_many_rooms", "limit": "server", "count": 1})
+
+
+@pytest.mark.parametrize("config_overrides", [{"admin": {"login_attempts": 2, "login_refill_seconds": 600}}])
+async def test_a_refused_admin_login_says_which_limit_and_the_wait(server: Server):
+    for _ in range(2):
+        assert (await admin_call(server, "POST", "/login", {"name": "nobody", "password": "guess"}))[0] == 401
+    status, answer, _ = await admin_call(server, "POST", "/login", {"name": "nobody", "password": "guess"})
+    assert status == 429 and body_detail(answer) == {"code": "rate_limited", "limit": "logins",
+                                                     "retry_ms": answer["error"]["retry_ms"]}

@@ -72,7 +72,7 @@ SERVER_FRAMES = {
 # The detail some refusals carry as fields, by code (docs/protocol.md, "error").
 ERROR_DETAIL = {
     "rate_limited": {"limit"}, "muted": {"room", "reason"}, "banned": {"reason", "until"},
-    "name_reserved": {"name", "reason"}, "no_such_room": {"room", "removed"}, "not_in_room": {"room"},
+    "name_reserved": {"name", "reason"}, "no_such_room": {"room", "removed", "room_id"}, "not_in_room": {"room"},
     "room_exists": {"name", "existing"}, "too_many_rooms": {"limit", "count"},
     "name_taken": {"name", "holder", "since_ms", "kept_ms"}, "forbidden": {"reason", "user", "rank", "role", "room"},
     "no_such_user": {"user"}, "no_such_message": {"id"}, "message_deleted": {"id"},

@@ -13,6 +13,7 @@ import pytest
 from chatd.protocol.codes import ATTACHMENTS_MAX
 from chatd.server import Server
 from chatd.store import DatabaseUnreachable, WriterClosed
+from tests.adminclient import ROOT
 from tests.test_uploads import png, upload
 from tests.webapp import WebApp
 
@@ -129,3 +130,24 @@ async def test_a_room_name_is_told_whether_a_character_or_its_place_is_wrong(use
                                                                "char": "U+0020 SPACE"}
     assert detail(await alice.request("join", room="%b")) == {"code": "bad_room", "rule": "room_characters",
                                                               "char": "U+0025 PERCENT SIGN"}
+
+
+async def test_a_room_not_joined_or_gone_meanwhile_is_named_as_a_field(server: Server, user, monkeypatch):
+    alice = await user("alice", "lobby")
+    await server.chat.room_care.create(ROOT, "games")
+    refused = await alice.request("notify", room="games", level="all")
+    assert detail(refused) == {"code": "not_in_room", "room": "games"}
+
+    assert (await alice.request("join", room="games"))["type"] == "joined"
+    said = await alice.say("games", "first")
+    quote = server.chat.changes.quote
+
+    async def quoted_as_the_room_goes(*args):  # the reply's quote is read; meanwhile an admin deletes the room
+        found = await quote(*args)
+        await server.chat.room_care.delete(ROOT, "games")
+        return found
+
+    monkeypatch.setattr(server.chat.changes, "quote", quoted_as_the_room_goes)
+    room_id = server.chat.hub.room("games").id
+    refused = await alice.request("say", room="games", text="re", reply_to=said["id"])
+    assert detail(refused) == {"code": "no_such_room", "room_id": room_id}

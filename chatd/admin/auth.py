@@ -32,6 +32,7 @@ from typing import Any
 
 from chatd.abuse import address_key
 from chatd.admin.base import API, AdminError, AdminHandler, AdminJson
+from chatd.admin.logins import LOGIN_LIMIT
 from chatd.admin.sessions import COOKIE
 from chatd.audit import MODERATOR, Actor, anonymous, entry, target_of, user_roles
 from chatd.auth.admins import PASSWORD_MAX, account_key, verify_password, waste_time
@@ -68,7 +69,8 @@ class Login(AdminJson):
         wait = await self.admin.logins.take(key, account)
         if wait:
             raise AdminError(429, "rate_limited", f"too many login attempts from this address or for this "
-                                                  f"account; try again in {duration_text(wait)}", wait)
+                                                  f"account; try again in {duration_text(wait)}", wait,
+                             details={"limit": LOGIN_LIMIT})
 
     async def _failed(self, target: str, why: str, status: int, code: str, message: str,
                       details: dict[str, Any] | None = None) -> None:

@@ -52,7 +52,7 @@ import tornado.web
 from chatd.admin.logins import Logins
 from chatd.admin.sessions import COOKIE, Found, Sessions
 from chatd.audit import ADMIN, Actor
-from chatd.client_refusals import DATABASE, ROLE, forbidden, unavailable
+from chatd.client_refusals import DATABASE, ORIGIN, ROLE, forbidden, unavailable
 from chatd.durations import http_retry, whole_seconds
 from chatd.origins import origin_allowed
 from chatd.protocol.codes import ProtocolError
@@ -168,7 +168,7 @@ class AdminJson(JsonBody, EarlyRefusals, SecurityHeaders, tornado.web.RequestHan
         origin = self.request.headers.get("Origin")
         if self.request.method not in SAFE_METHODS and origin is not None and not origin_allowed(
                 origin, self.request.headers.get("Host"), ()):
-            raise AdminError(403, "forbidden", "the admin page takes changes from its own origin only")
+            raise AdminError.of(403, forbidden(ORIGIN, "the admin page takes changes from its own origin only"))
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         """A query argument (``name``) or the path's group (None: the routes' groups are unnamed)

@@ -30,6 +30,7 @@ from chatd.cluster.limits import SharedBuckets
 from chatd.ratelimit import BucketTable
 
 KEYS_MAX = 100_000  # buckets kept in one process (chatd.ratelimit.BucketTable)
+LOGIN_LIMIT = "logins"  # the ``limit`` of a login's ``rate_limited`` refusal (docs/protocol.md, "error")
 
 
 class Logins:
