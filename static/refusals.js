@@ -7,7 +7,7 @@
 // moderator may not act on, a name's broken rule and character, an upload's limits, a message's
 // length limit, the edit window, the reaction caps, the archived or announcement room, why a
 // token is refused, why a request is forbidden, why the server is unavailable, why an attachment
-// is refused), every language builds its sentence from those fields, so English and
+// is refused, an admin's reserved-name pattern and what is wrong with it), every language builds its sentence from those fields, so English and
 // Chinese say the same; the moderator's reason is user text, shown as given (isolated, as names
 // are). Codes whose English message names what a person does not know (a user id: OWN_WORDS)
 // get the page's words in every language. For any other code an English page shows the server's
@@ -20,12 +20,14 @@ import { isolate } from './text.js';
 
 const ENGLISH = 'en';
 
-// A user or room name's broken rule ({rule, char?, limit?}: docs/protocol.md, "error"), completing
-// "name …" / "room name …" (`what`: 'name' or 'room'); null for a rule this page does not know.
+// A user or room name's broken rule ({rule, char?, limit?}: docs/protocol.md, "error"), or a reserved
+// name pattern's ({pattern, rule, ...}), completing "name …" / "room name …" / "the pattern … …"
+// (`what`: 'name', 'room' or 'pattern'); null for a rule this page does not know.
 function nameProblem(what, err) {
   const rule = `refusal.name_rule_${err.rule}`;
   if (typeof err.rule !== 'string' || !has(rule)) return null;
-  return t(`refusal.bad_${what}`, { rule: t(rule, { char: err.char ?? '', limit: formatNumber(err.limit ?? 0) }) });
+  const words = t(rule, { char: err.char ?? '', limit: formatNumber(err.limit ?? 0) });
+  return t(`refusal.bad_${what}`, { rule: words, pattern: isolate(String(err.pattern ?? '')) });
 }
 
 // "{what}: {reason}" when the moderator or operator gave a reason, else what alone.
@@ -33,7 +35,7 @@ const because = (what, reason) => (reason ? t('refusal.because', { what, reason:
 
 // Code → (err) → the sentence from its fields, or null when they are absent (an older server).
 const BUILDERS = {
-  bad_name: (err) => nameProblem('name', err),
+  bad_name: (err) => nameProblem(err.pattern === undefined ? 'name' : 'pattern', err),
   bad_room: (err) => nameProblem('room', err),
   muted(err) {
     if (err.reason === undefined) return null;
@@ -50,6 +52,10 @@ const BUILDERS = {
     return because(what, err.reason);
   },
   name_reserved(err) {
+    if (err.listed !== undefined) { // an admin's pattern that is in the list already (as `listed`)
+      const vars = { pattern: isolate(String(err.pattern)), listed: isolate(String(err.listed)) };
+      return t(err.listed === err.pattern ? 'refusal.pattern_listed' : 'refusal.pattern_listed_as', vars);
+    }
     if (err.name === undefined) return null;
     const name = isolate(err.name);
     return err.reason ? t('refusal.name_reserved_because', { name, reason: isolate(err.reason) }) : t('refusal.name_reserved', { name });
@@ -77,7 +83,8 @@ const BUILDERS = {
     return t(`refusal.rooms_${err.limit}`, { count: formatNumber(err.count) });
   },
   no_such_room(err) {
-    if (err.room === undefined) return null;
+    // Named by its id (a room deleted while a message to it was on its way): not shown, as ids are not.
+    if (err.room === undefined) return Number.isInteger(err.room_id) ? t('refusal.room_gone') : null;
     return t(err.removed ? 'refusal.room_removed' : 'refusal.no_such_room', { room: `#${isolate(err.room)}` });
   },
   not_in_room(err) {

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from chatd import abuse, audit, client_refusals, names, reserved, session
+from chatd import abuse, audit, bots, client_refusals, names, reserved, session
 from chatd.admin import handler_classes
 from chatd.admin.base import STATUS_CODES
+from chatd.admin.logins import LOGIN_LIMIT
 from chatd.admin.rooms import FLAGS
 from chatd.client_refusals import ATTACHMENT_CAUSES, FORBIDDEN_REASONS, UNAVAILABLE_CAUSES
 from chatd.protocol.codes import LIMIT_CONNECTION, LIMIT_SEARCHES, LIMIT_UPLOADS, LIMIT_USER, Code
@@ -75,7 +76,7 @@ def test_every_server_error_code_has_words_in_both_languages():
 def test_every_value_a_refusal_is_worded_from_has_words_in_both_languages():
     """The page builds these refusals from their fields (static/refusals.js): each value of a closed
     set the server may send has its words, or a Chinese page would show the English message."""
-    keys = {f"refusal.name_rule_{rule}" for rule in (*names.RULES, *ROOM_RULES)}
+    keys = {f"refusal.name_rule_{rule}" for rule in (*names.RULES, *ROOM_RULES, *reserved.PATTERN_RULES, bots.ONE_WORD)}
     worded_apart = {client_refusals.ROLE, client_refusals.RANK}  # by the role or rank too: below
     keys |= {f"refusal.forbidden_{reason}" for reason in set(FORBIDDEN_REASONS) - worded_apart}
     keys |= {f"refusal.forbidden_role_{role}" for role in (audit.MODERATOR, audit.ADMIN)}
@@ -83,7 +84,7 @@ def test_every_value_a_refusal_is_worded_from_has_words_in_both_languages():
     keys |= {f"refusal.unavailable_{cause}" for cause in UNAVAILABLE_CAUSES}
     keys |= {f"refusal.attachment_{cause}" for cause in ATTACHMENT_CAUSES}
     keys |= {f"refusal.rate_{limit}" for limit in (LIMIT_CONNECTION, LIMIT_USER, LIMIT_SEARCHES, LIMIT_UPLOADS,
-                                                   *abuse.LIMITS.values())}
+                                                   LOGIN_LIMIT, *abuse.LIMITS.values())}
     for lang in LANGUAGES:
         assert sorted(keys - set(catalogue(lang))) == [], lang
 

@@ -19,7 +19,7 @@
 // data-i18n attributes, which i18n.js translates before the page is shown.
 
 import { formatDateTime, formatNumber, lang, t } from '../i18n.js';
-import { errorText } from '../refusals.js';
+import { builtText, errorText } from '../refusals.js';
 
 const TABS = [
   'audit',
@@ -51,11 +51,13 @@ export class ApiError extends Error {
 }
 
 /**
- * The words for a refused call (an ApiError): errorText's (the server's message on an English page, the
- * words for its code in another language), with the wait the server named (Retry-After), which the
- * code's words cannot say.
+ * The words for a refused call (an ApiError): errorText's (built from its fields in every language;
+ * else the server's message on an English page, the words for its code in another language), with
+ * the wait the server named (Retry-After), which the code's words cannot say (the fields say it).
  */
 export function refusal(e) {
+  const built = builtText(e);
+  if (built !== null) return built;
   const text = errorText(e);
   return e.retryAfter && lang() !== 'en' ? `${text} ${t('admin.retry_after', { seconds: formatNumber(e.retryAfter) })}` : text;
 }
