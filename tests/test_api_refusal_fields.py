@@ -136,3 +136,11 @@ async def test_a_refused_admin_login_says_which_limit_and_the_wait(server: Serve
     status, answer, _ = await admin_call(server, "POST", "/login", {"name": "nobody", "password": "guess"})
     assert status == 429 and body_detail(answer) == {"code": "rate_limited", "limit": "logins",
                                                      "retry_ms": answer["error"]["retry_ms"]}
+
+
+async def test_a_user_the_admin_names_by_an_id_nobody_has_is_named_as_a_field(server: Server):
+    admin = await admin_login(server)
+    for path in (f"/users/{NO_SUCH_ID}/export", f"/users/{2**62}/export"):
+        status, answer, _ = await admin.call("GET", path)
+        user = int(path.split("/")[2])
+        assert (status, body_detail(answer)) == (404, {"code": "no_such_user", "user": user}), path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from chatd.admin.base import API, AdminError, AdminHandler
 from chatd.admin.refusals import refused
+from chatd.client_refusals import no_such_user
 from chatd.names import NAME_MAX
 from chatd.protocol.codes import ProtocolError
 from chatd.store import USER_ID_MAX
@@ -19,9 +20,12 @@ ID_DIGITS = len(str(USER_ID_MAX))
 
 
 def _user_id(text: str) -> int:
-    """The user id in a path (ASCII digits: the route's), 404 ``no_such_user`` outside 1..USER_ID_MAX."""
-    if len(text) > ID_DIGITS or not 1 <= int(text) <= USER_ID_MAX:  # int() refuses over 4300 digits
+    """The user id in a path (ASCII digits: the route's), 404 ``no_such_user`` outside 1..USER_ID_MAX
+    (with the id as ``user`` when it has at most ID_DIGITS digits: a longer one is said in part)."""
+    if len(text) > ID_DIGITS:  # int() refuses over 4300 digits
         raise AdminError(404, "no_such_user", f"there is no user {text[:40]}")
+    if not 1 <= int(text) <= USER_ID_MAX:
+        raise AdminError.of(404, no_such_user(int(text)))
     return int(text)
 
 
@@ -40,7 +44,7 @@ class ExportHandler(AdminHandler):
     async def get(self, user_id: str) -> None:
         uid = _user_id(user_id)
         if not await self.chat.user_care.find(str(uid)):
-            raise AdminError(404, "no_such_user", f"there is no user {uid}")
+            raise AdminError.of(404, no_such_user(uid))
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Content-Disposition", f'attachment; filename="chatd-user-{uid}.json"')
         async for piece in self.chat.user_care.export(self.actor, uid):
