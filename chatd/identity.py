@@ -30,13 +30,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from chatd.abuse import Kind
 from chatd.admission import Admission
 from chatd.alongside import alongside
 from chatd.attention import Attention
-from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name
+from chatd.auth.apptokens import AppTokenError, AppTokens, app_user_name, avatar_host
 from chatd.auth.revocation import ACCOUNT_DELETED
 from chatd.auth.signins import Signed, SignIns, bad_token, close_reason
 from chatd.changes import catch_up, changed_fields
@@ -378,5 +377,5 @@ def shown_avatar(avatar: str | None, hosts: list[str]) -> str | None:
     (a browser loading it tells that host who reads the chat), else None."""
     if avatar is None:
         return None
-    host = urlsplit(avatar).hostname  # lower case, as the hosts of the config are
-    return avatar if host in hosts else None
+    # Also for one stored before the token's check refused what browsers read otherwise.
+    return avatar if avatar_host(avatar) in hosts else None

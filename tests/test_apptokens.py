@@ -160,6 +160,10 @@ def test_audience_and_issuer_are_checked_when_configured():
     ({"avatar": "https://cdn.example.com/a b.png"}, "'avatar'"),
     ({"avatar": "https://cdn.example.com/" + "a" * AVATAR_MAX}, "'avatar'"),
     ({"avatar": ["https://cdn.example.com/a.png"]}, "'avatar'"),
+    ({"avatar": "https://evil.example\\@cdn.example.com/a.png"}, "'avatar'"),  # a browser's host: evil.example
+    ({"avatar": "https://user@cdn.example.com/a.png"}, "'avatar'"),
+    ({"avatar": "https://cdn.example.com:65536/a.png"}, "'avatar'"),
+    ({"avatar": "https://[::1/a.png"}, "'avatar'"),
     ({"rooms": "team"}, "'rooms'"),
     ({"rooms": ["team", 3]}, "'rooms'"),
     ({"rooms": ["no spaces allowed"]}, "'rooms'"),

@@ -97,6 +97,13 @@ async def test_the_refusals_bb22_named(server):
     cases = [("POST", "/api/v1/nope", "", 404, "not_found"),
              ("POST", "/api", "", 404, "not_found"),  # the APIs' own prefixes answer as the APIs do
              ("POST", "/admin/api", cookie, 404, "not_found"),
+             # Without a session any method is a 401 first, one Tornado does not know too: a 405 and its
+             # Allow would tell a stranger which admin endpoints exist (bb24).
+             ("FOO", "/admin/api/users", "", 401, "unauthorized"),
+             ("TRACE", "/admin/api/audit", "", 401, "unauthorized"),
+             ("get", "/admin/api/users", "", 401, "unauthorized"),
+             ("FOO", "/admin/api", "", 401, "unauthorized"),
+             ("FOO", "/admin/api/users", cookie, 405, "method_not_allowed"),
              ("PUT", "/admin/api/login", "", 405, "method_not_allowed"),
              ("POST", "/admin/api/nope", "", 401, "unauthorized"),
              ("POST", "/admin/api/nope", cookie, 404, "not_found"),

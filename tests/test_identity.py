@@ -66,6 +66,26 @@ async def test_each_app_token_sets_the_name_roles_and_avatar_shown_only_from_all
     assert later["user"] == {"id": first["user"]["id"], "name": "Maxine"}, "no roles now; a third-party avatar unshown"
 
 
+@pytest.mark.parametrize("avatar", [
+    "https://tracker.example\\@cdn.shop.example/a.png",  # a browser's host: tracker.example
+    "https://u:pw@cdn.shop.example/a.png",
+    "https://cdn.shop.example:99999/a.png",
+    "http://[::1/a.png",
+])
+async def test_an_avatar_a_browser_could_load_from_another_host_is_refused(web_app, connect, avatar):
+    got = await (await connect()).identify(app_token=web_app.token("u-9", avatar=avatar))
+    assert (got["type"], got["code"], got["details"]["claim"]) == ("error", "bad_claim", "avatar"), got
+
+
+async def test_a_stored_avatar_a_browser_would_load_from_another_host_is_not_shown(server, web_app, connect):
+    first = await (await connect()).identify(app_token=web_app.token("u-9", avatar="https://cdn.shop.example/a.png"))
+    store = server.chat.store  # as a database written before the claim's check refused it
+    await store.writer.run(lambda: store.db.execute_sql(store._q('UPDATE "user" SET avatar = ? WHERE id = ?'), (
+        "https://tracker.example\\@cdn.shop.example/a.png", first["user"]["id"])))
+    again = await (await connect()).identify(token=first["token"])
+    assert again["type"] == "welcome" and "avatar" not in again["user"], again["user"]
+
+
 async def test_app_users_are_never_locked_out_by_a_name_and_may_share_one(web_app, connect, user):
     await user("John")  # a guest took the name first
     john = await (await connect()).identify(app_token=web_app.token("u-2"))

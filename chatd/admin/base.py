@@ -226,9 +226,21 @@ class AdminJson(JsonBody, EarlyRefusals, SecurityHeaders, tornado.web.RequestHan
         self.finish(json.dumps({"error": body}, ensure_ascii=False))
 
 
-class AdminHandler(AdminJson):
-    """A handler that needs a session (module doc). ``role``: the least role that may use it at all."""
+class _EveryMethod(tuple):
+    """``SUPPORTED_METHODS`` that lets every method through to ``prepare`` (Tornado refuses one not
+    in them with 405 before it); iterated, Tornado's own (``allowed_methods`` reads them)."""
 
+    def __contains__(self, method: object) -> bool:
+        return True
+
+
+class AdminHandler(AdminJson):
+    """A handler that needs a session (module doc). ``role``: the least role that may use it at all.
+    Every method, one Tornado does not know included, is asked for the session first: without one,
+    a method the path does not take is a 401 as any other, not a 405 whose ``Allow`` would tell a
+    stranger which admin endpoints exist."""
+
+    SUPPORTED_METHODS = _EveryMethod(tornado.web.RequestHandler.SUPPORTED_METHODS)
     role = ADMIN
     actor: Actor
     session: Found

@@ -243,18 +243,36 @@ def _name(value: Any) -> str | None:
         raise _bad("name", f"breaks chatd's name rules: {e}") from None
 
 
+def avatar_host(url: str) -> str | None:
+    """The host an avatar ``url`` is loaded from (lower case), or None when it is no http(s)
+    URL with a host, or one a browser could read another host in than Python does.
+
+    Browsers parse by the WHATWG URL Standard, ``urlsplit`` by RFC 3986; they differ on a
+    backslash (a browser reads ``https://evil.net\\@cdn.example.com/`` as host evil.net, Python
+    as cdn.example.com) and the user info before an ``@``; a port out of range is no URL to a
+    browser. Refusing those, the host checked against ``identity.avatar_hosts`` is the one loaded."""
+    if "\\" in url or any(c.isspace() or not c.isprintable() for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port: ValueError out of 0-65535
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc:
+        return None
+    return host or None
+
+
 def _avatar(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > AVATAR_MAX:
+    if not isinstance(value, str):
+        raise _bad("avatar", "must be a string: an http:// or https:// URL")
+    if len(value) > AVATAR_MAX:
         raise _bad("avatar", f"must be a URL of at most {AVATAR_MAX} characters")
-    try:
-        url = urlsplit(value)
-        host = url.hostname
-    except ValueError:
-        host = None
-    if url.scheme not in ("http", "https") or not host or any(c.isspace() or not c.isprintable() for c in value):
-        raise _bad("avatar", "must be an http:// or https:// URL with a host and no spaces")
+    if avatar_host(value) is None:
+        raise _bad("avatar", "must be an http:// or https:// URL with a host and a valid port, and no spaces, "
+                             "backslash or user info (user@host)")
     return value
 
 
