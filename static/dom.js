@@ -53,7 +53,9 @@ export function byId(id) {
  * Make `list`'s children match `items`, reusing the element of each key
  * (`cache`: key → element) so a focused button survives a refresh. `build`
  * makes a new element, `update` refreshes one; elements are moved only when
- * out of place.
+ * out of place. A key names the entry (a user's id, a room's key), never what
+ * an event changes in it: a new key is a new element, and the focus and an
+ * open menu in the old one would be gone (update redraws with redraw() below).
  */
 export function syncList(list, cache, items, keyOf, build, update) {
   const seen = new Set();
@@ -77,4 +79,35 @@ export function syncList(list, cache, items, keyOf, build, update) {
       cache.delete(key);
     }
   }
+}
+
+// A control of an entry drawn again is found by its data-focus: what it is, not where it is.
+const controlOf = (root, key) => [...root.querySelectorAll('[data-focus]')].find((el) => el.dataset.focus === key);
+
+/**
+ * Draw an entry again, keeping what the user was doing in it: `swap()` puts the new drawing in place of
+ * `before` (the entry's element, or its container) and returns `after` (the same element, or the one that
+ * took its place). A menu open in it opens again: a <details> whose <summary> has a data-focus, or a
+ * control with a data-focus and aria-expanded="true" (clicked again: its own handler opens it). The
+ * focus, if it was inside, goes to the new control with the same data-focus; when there is none (a new
+ * rank took the menu away) to `after` itself, focusable for it — never to the page's <body>.
+ */
+export function redraw(before, swap) {
+  const active = document.activeElement;
+  const focused = before.contains(active) ? active.dataset.focus || '' : null;
+  const open = [...before.querySelectorAll('details[open] > summary[data-focus], [data-focus][aria-expanded="true"]')]
+    .map((el) => el.dataset.focus);
+  const after = swap();
+  for (const key of open) {
+    const control = controlOf(after, key);
+    if (!control) continue;
+    if (control.localName === 'summary') control.parentElement.open = true;
+    else if (control.getAttribute('aria-expanded') !== 'true') control.click();
+  }
+  if (focused === null) return after;
+  // Reopening may have moved the focus (into a chooser): it goes back to what had it, or its new equivalent.
+  const target = after.contains(active) ? active : (focused && controlOf(after, focused)) || after;
+  if (target === after && !after.hasAttribute('tabindex')) after.setAttribute('tabindex', '-1');
+  target.focus({ preventScroll: true });
+  return after;
 }

@@ -3,7 +3,7 @@
 // is below theirs: mute, unmute, kick, ban (moderation.js). While the page is disconnected, who
 // was online then, greyed, under a heading that does not call them online.
 
-import { bdi, h, setChildren, srOnly, syncList } from './dom.js';
+import { bdi, h, redraw, setChildren, srOnly, syncList } from './dom.js';
 import { isolate, userTag } from './text.js';
 import { avatar, botBadge } from './marks.js';
 import { fill, formatNumber, t } from './i18n.js';
@@ -18,6 +18,7 @@ export class MembersView {
     this.store = store;
     this.actions = actions;
     this.items = new Map();
+    this.shapes = new WeakMap(); // li → what it shows (render's shape): unchanged, it is left alone
     store.on('current', () => this.render());
     store.on('me', () => this.render());
     store.on('connection', () => this.render());
@@ -32,14 +33,20 @@ export class MembersView {
     members.sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
     const meId = store.me ? store.me.id : null;
     const meRank = store.me ? store.me.rank : null;
-    syncList(els.list, this.items, members, (u) => [u.id, u.id === meId, u.avatar, u.bot, u.rank, meRank].join(':'),
-      (u) => this.build(u, u.id === meId, room),
-      (li, u) => {
-        const button = li.querySelector('button');
-        (button || li).dataset.testid = 'member-' + u.name;
-        if (button) button.title = talkTitle(u);
-        li.querySelector('.member-name').textContent = u.name;
+    // Keyed by id: a new name, avatar or rank redraws the member's entry in place (redraw keeps an open
+    // menu open and the focus on its control); the shape is all the entry shows.
+    syncList(els.list, this.items, members, (u) => u.id, () => h('li', { class: 'member' }), (li, u) => {
+      const isMe = u.id === meId;
+      const shape = [isMe, u.name, u.avatar, u.bot, u.rank, meRank, room.name].join('\n');
+      if (this.shapes.get(li) === shape) return;
+      this.shapes.set(li, shape);
+      if (isMe) li.dataset.testid = 'member-' + u.name; // the others': their button's
+      else delete li.dataset.testid;
+      redraw(li, () => {
+        setChildren(li, this.parts(u, isMe, room));
+        return li;
       });
+    });
     const unknown = Boolean(room) && !store.connected;
     if (unknown) els.list.dataset.state = 'unknown';
     else delete els.list.dataset.state;
@@ -55,35 +62,37 @@ export class MembersView {
   }
 
   // The name ellipsized, then the user's tag (telling apart two users who had
-  // the same name), which always shows.
-  build(user, isMe, room) {
+  // the same name), which always shows. → the children of the member's <li>.
+  parts(user, isMe, room) {
     const name = bdi(user.name, { class: 'member-name' });
     const tag = h('span', { class: 'member-tag', title: t('members.user_id', { id: user.id }) }, userTag(user.id));
     const face = avatar(user);
     const badge = botBadge(user);
-    if (isMe) return h('li', { class: 'member' }, h('span', { class: 'member-self' }, face, name, tag, badge, ' ', t('members.you')));
+    if (isMe) return [h('span', { class: 'member-self' }, face, name, tag, badge, ' ', t('members.you'))];
     const button = h('button', {
       type: 'button',
       class: 'member-button',
+      'data-testid': 'member-' + user.name,
+      'data-focus': 'talk',
       title: talkTitle(user),
       onclick: () => this.actions.openConversation(user),
     }, face, name, tag, badge, srOnly(t('members.talk_sr')));
     const actions = offeredActions(this.store.me, user);
-    return h('li', { class: 'member' }, button, actions.length ? this.menu(user, room.name, actions) : null);
+    return [button, actions.length ? this.menu(user, room.name, actions) : null];
   }
 
   // A disclosure (keyboard and screen readers know it: Enter or Space opens it, Tab walks its buttons).
   menu(user, room, actions) {
     const m = this.actions.moderator;
     const item = (label, act, testid) => h('li', {}, h('button', {
-      type: 'button', 'data-testid': testid, onclick: (e) => {
+      type: 'button', 'data-testid': testid, 'data-focus': testid, onclick: (e) => {
         e.target.closest('details').open = false;
         act();
       },
     }, label));
     const label = t('members.moderate', { name: isolate(user.name) });
     return h('details', { class: 'mod-menu', 'data-testid': 'moderate-' + user.name },
-      h('summary', { 'aria-label': label, title: label }, '⋯'),
+      h('summary', { 'aria-label': label, title: label, 'data-focus': 'moderate' }, '⋯'),
       h('ul', { 'aria-label': label },
         ...actions.map((action) => item(t(`moderation.${action}_menu`), () => m.open(action, user, room), action))));
   }

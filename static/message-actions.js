@@ -29,6 +29,6 @@ export function messageActions(m, ctx) {
     own ? action('delete-own', t('message.delete_own'), t('message.delete'), () => ctx.actions.deleteOwn(m))
       : moderated ? h('button', {
         type: 'button', class: 'link msg-action msg-delete', 'data-testid': 'delete-message',
-        'aria-label': t('message.delete_from', { name }), onclick: () => ctx.actions.deleteMessage(m),
+        'data-focus': 'delete-message', 'aria-label': t('message.delete_from', { name }), onclick: () => ctx.actions.deleteMessage(m),
       }, t('message.delete')) : null);
 }

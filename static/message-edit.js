@@ -44,6 +44,7 @@ export function editedMark(m) {
   if (!m.edited || m.deleted) return null;
   const when = formatDateTime(m.edited);
   return h('span', {
-    class: 'msg-edited', 'data-testid': 'edited-mark', title: t('message.edited_at', { when }), tabindex: '0',
+    class: 'msg-edited', 'data-testid': 'edited-mark', 'data-focus': 'edited-mark', title: t('message.edited_at', { when }),
+    tabindex: '0',
   }, t('message.edited'));
 }

@@ -63,13 +63,15 @@ function deletedItem(m) {
 function pendingStatus(p, ctx) {
   if (p.state !== 'failed') return srOnly(t('message.sending'));
   const edit = p.editable !== false ? [h('button', {
-    type: 'button', class: 'link', 'data-testid': 'edit-failed', 'aria-label': t('message.edit_unsent'),
+    type: 'button', class: 'link', 'data-testid': 'edit-failed', 'data-focus': 'edit-failed',
+    'aria-label': t('message.edit_unsent'),
     onclick: () => ctx.actions.edit(p.cid),
   }, t('message.edit')), ' '] : [];
   return h('p', { class: 'msg-status', 'data-testid': 'failed-reason' }, t('message.not_sent', { reason: p.error }) + ' ',
     ...edit,
     h('button', {
-      type: 'button', class: 'link', 'data-testid': 'delete-failed', 'aria-label': t('message.delete_unsent'),
+      type: 'button', class: 'link', 'data-testid': 'delete-failed', 'data-focus': 'delete-failed',
+      'aria-label': t('message.delete_unsent'),
       onclick: () => ctx.actions.discard(p.cid),
     }, t('message.delete')));
 }

@@ -2,7 +2,7 @@
 // pending and failed says at the end, scroll-to-top loading of older history. Where the list
 // stays as it changes is its ScrollAnchor's (scroll-anchor.js): at the bottom when opened.
 
-import { h, setChildren } from './dom.js';
+import { h, redraw, setChildren } from './dom.js';
 import { viewLabel } from './chat-header.js';
 import { messageItem } from './message-item.js';
 import { measureFolds } from './body.js';
@@ -151,21 +151,21 @@ export class MessagesView {
 
   /**
    * A message shown changed (a tombstone, an edit, reactions, edited in place): its new item takes
-   * its place at once, and a control of it that had the focus (data-focus) has it again.
+   * its place at once, with its React chooser open again if it was and the focus where it was (dom.js redraw).
    */
   replace(id) {
     const old = this.nodes.get(id);
     const view = this.view();
     if (!old || !view) return;
-    const focused = old.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
-    const li = this.messageNode(view.messages.get(id));
-    old.replaceWith(li);
-    this.nodes.set(id, li);
-    this.decorate();
-    measureFolds([li]);
-    this.els.anchor.restore();
-    const again = focused && [...li.querySelectorAll('[data-focus]')].find((el) => el.dataset.focus === focused);
-    if (again) again.focus();
+    redraw(old, () => {
+      const li = this.messageNode(view.messages.get(id));
+      old.replaceWith(li);
+      this.nodes.set(id, li);
+      this.decorate();
+      measureFolds([li]);
+      this.els.anchor.restore();
+      return li;
+    });
   }
 
   pendingNode(p) {
@@ -212,8 +212,12 @@ export class MessagesView {
       const old = this.pendingNodes.get(p.cid);
       if (old && this.pendingShown.get(p.cid) === shown) continue;
       const li = this.pendingNode(p);
-      if (old) old.replaceWith(li);
-      else this.els.list.append(li); // a new say is the newest
+      if (old) {
+        redraw(old, () => {
+          old.replaceWith(li);
+          return li;
+        });
+      } else this.els.list.append(li); // a new say is the newest
       this.pendingNodes.set(p.cid, li);
       this.pendingShown.set(p.cid, shown);
       added.push(li);

@@ -40,13 +40,15 @@ export function reactButton(m, ctx) {
     class: 'react-chooser', role: 'group', 'aria-label': t('reaction.choose'), 'data-testid': 'react-chooser', hidden: true,
   }, QUICK_EMOJI.map((emoji) => h('button', {
     type: 'button', class: 'react-option', 'data-testid': 'react-option', 'data-emoji': emoji,
+    'data-focus': 'react:' + emoji,
     'aria-label': t('reaction.give', { emoji }),
     onclick: () => {
       close();
       ctx.actions.toggleReaction(m, emoji);
     },
   }, emoji)), h('button', {
-    type: 'button', class: 'react-option', 'data-testid': 'react-more', 'aria-label': t('reaction.more'),
+    type: 'button', class: 'react-option', 'data-testid': 'react-more', 'data-focus': 'react-more',
+    'aria-label': t('reaction.more'),
     title: t('reaction.more'),
     onclick: () => {
       close();

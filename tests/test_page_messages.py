@@ -114,6 +114,30 @@ async def test_edit_reply_react_and_delete_between_two_users(browser, page_url):
     assert not alice.js_errors and not bob.js_errors
 
 
+async def test_an_open_react_chooser_stays_open_and_focused_when_someone_else_reacts(browser, page_url):
+    """bob opened the React chooser of alice's message with the keyboard and is on ❤️ when alice reacts to
+    it: the message is drawn again with her reaction, the chooser still open and ❤️ still focused."""
+    alice = await open_tab(browser, page_url, "alice")
+    bob = await open_tab(browser, page_url, "bob")
+    await send(alice, "vote here")
+    on_bob = messages(bob).filter(has_text="vote here")
+    await on_bob.get_by_test_id("react-message").focus()
+    await bob.keyboard.press("Enter")
+    await bob.keyboard.press("Tab")
+    heart = on_bob.get_by_test_id("react-chooser").locator("[data-emoji='❤️']")
+    await expect(heart).to_be_focused()
+
+    on_alice = messages(alice).filter(has_text="vote here")
+    await on_alice.get_by_test_id("react-message").click()
+    await on_alice.get_by_test_id("react-chooser").locator("[data-emoji='👍']").click()
+    await expect(on_bob.locator("[data-testid=reaction][data-emoji='👍']")).to_contain_text("1")
+    await expect(on_bob.get_by_test_id("react-chooser")).to_be_visible()
+    await expect(heart).to_be_focused()
+    await bob.keyboard.press("Enter")
+    await expect(on_alice.locator("[data-testid=reaction][data-emoji='❤️']")).to_contain_text("1")
+    assert not alice.js_errors and not bob.js_errors
+
+
 async def test_changes_made_while_a_page_was_offline_reach_it_on_resume(browser, page_url, server, user):
     bob = await open_tab(browser, page_url, "bob")
     alice = await user("alice", "lobby")

@@ -235,3 +235,47 @@ async def test_a_new_rank_or_avatar_changes_the_member_list_already_shown(browse
         await expect(mona.get_by_test_id("member-kimberly")).to_be_visible()
         await expect(mona.get_by_test_id("member-kim")).to_have_count(0)
     assert not mona.js_errors
+
+
+async def test_an_open_member_menu_stays_open_and_focused_through_updates_of_that_member(browser, page_url, server):
+    """mona (an admin) opened kim's ⋯ menu with the keyboard; kim signs in again elsewhere with a new avatar,
+    then a new name (presence ``update``, ``rename``): the entry changes in place and the menu stays open, the
+    focus on the item it was on, and that item acts on kim's new name. When kim's new rank takes the menu
+    away, the focus goes to kim's entry, not to the page's start."""
+    await moderator_tab(browser, page_url, "kim")
+    mona = await moderator_tab(browser, page_url, "mona", "admin")
+    menu = mona.get_by_test_id("moderate-kim")
+    await menu.locator("summary").focus()
+    await mona.keyboard.press("Enter")
+    await expect(menu).to_have_attribute("open", "")
+    await mona.keyboard.press("Tab")
+    await expect(menu.get_by_test_id("mute")).to_be_focused()
+
+    async def sign_in_elsewhere(name: str, *roles: str, **claims: str) -> None:
+        async with ChatClient.connect(f"ws://127.0.0.1:{server.port}/ws") as device:
+            welcome = await device.identify(app_token=moderator_token("u-kim", name, *roles, **claims))
+            assert welcome["type"] == "welcome"
+
+    await sign_in_elsewhere("kim", avatar="https://cdn.example.com/kim.png")
+    await expect(mona.get_by_test_id("member-kim").get_by_test_id("avatar")).to_be_visible()
+    await expect(menu).to_have_attribute("open", "")
+    await expect(menu.get_by_test_id("mute")).to_be_focused()
+
+    await sign_in_elsewhere("kimberly")
+    menu = mona.get_by_test_id("moderate-kimberly")
+    await expect(mona.get_by_test_id("member-kimberly")).to_be_visible()
+    await expect(menu).to_have_attribute("open", "")
+    await expect(menu.get_by_test_id("mute")).to_be_focused()
+    await mona.keyboard.press("Enter")
+    await expect(mona.get_by_test_id("mod-dialog")).to_contain_text("kimberly")  # the menu's new name
+    await mona.keyboard.press("Escape")
+    await expect(mona.get_by_test_id("mod-dialog")).to_be_hidden()
+
+    await menu.locator("summary").focus()
+    await mona.keyboard.press("Enter")
+    await mona.keyboard.press("Tab")
+    await expect(menu.get_by_test_id("mute")).to_be_focused()
+    await sign_in_elsewhere("kimberly", "admin")  # mona's equal now: no menu
+    await expect(menu).to_have_count(0)
+    await expect(mona.get_by_test_id("member-kimberly").locator("xpath=..")).to_be_focused()
+    assert not mona.js_errors
