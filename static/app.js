@@ -286,6 +286,8 @@ for (const [which, button] of Object.entries(drawers)) {
 store.on('current', () => openDrawer(null));
 byId('scrim').addEventListener('click', () => openDrawer(null));
 
+const openModMenu = () => document.querySelector('details.mod-menu[open]');
+
 // What Esc closes (keyboard.js), in this order; the focus goes back to what opened it when it was inside.
 function closer(isOpen, close, panel, opener) {
   return {
@@ -310,6 +312,16 @@ const keyboard = new Keyboard({ composer: byId('composer') }, store, {
   sidebar,
   closers: [
     { isOpen: () => meMenu.isOpen(), close: () => meMenu.close() },
+    // A member's ⋯ menu (a <details>): closed, the focus back on its button when it was inside.
+    {
+      isOpen: () => Boolean(openModMenu()),
+      close: () => {
+        const menu = openModMenu();
+        const inside = menu.contains(document.activeElement) || document.activeElement === document.body;
+        menu.open = false;
+        if (inside) menu.querySelector('summary').focus();
+      },
+    },
     closer(() => notifications.isOpen(), () => notifications.toggle(false), byId('notifications-panel'),
       () => byId('notifications')),
     closer(() => search.isOpen(), () => search.close(), byId('search-panel'), () => byId('search-input')),

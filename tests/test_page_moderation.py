@@ -237,6 +237,21 @@ async def test_a_new_rank_or_avatar_changes_the_member_list_already_shown(browse
     assert not mona.js_errors
 
 
+async def test_esc_closes_an_open_member_menu_and_gives_the_focus_back_to_its_button(browser, page_url):
+    """docs/page.md: Esc closes the open menu; a member's ⋯ menu is one (the focus was on its Mute)."""
+    await moderator_tab(browser, page_url, "kim")
+    mona = await moderator_tab(browser, page_url, "mona", "admin")
+    menu = mona.get_by_test_id("moderate-kim")
+    await menu.locator("summary").focus()
+    await mona.keyboard.press("Enter")
+    await mona.keyboard.press("Tab")
+    await expect(menu.get_by_test_id("mute")).to_be_focused()
+    await mona.keyboard.press("Escape")
+    await expect(menu).not_to_have_attribute("open", "")
+    await expect(menu.locator("summary")).to_be_focused()
+    assert not mona.js_errors
+
+
 async def test_an_open_member_menu_stays_open_and_focused_through_updates_of_that_member(browser, page_url, server):
     """mona (an admin) opened kim's ⋯ menu with the keyboard; kim signs in again elsewhere with a new avatar,
     then a new name (presence ``update``, ``rename``): the entry changes in place and the menu stays open, the
