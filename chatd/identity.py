@@ -188,15 +188,10 @@ class Identity:
         # A user without roles keeps the shared empty set (each frozenset() is a new 216-byte object).
         user.roles, user.avatar = who.roles or NO_ROLES, shown_avatar(who.avatar, config.avatar_hosts)
         self.sign_ins.attached(who, conn.session)
-        if not here:
-            self.cluster.arrived(user)
-        # Online already (here or on another node), now with a new name, rank or avatar: the rooms it is in
-        # should know (a rename's ref carries the rest).
+        # Every node takes this sign-in's name, rank and avatar; the rooms the user is in hear a change of them.
+        self.cluster.signed_in(user, was, here)
         if old_name != name:
-            self.cluster.renamed(user)
             self.let_go(user.id, old_name)
-        elif was is not None and was != user.ref():
-            self.cluster.restyled(user)
         if self.saved is not None and (not here or old_name != name):
             self.saved.online(user.id, name)
         conn.session.sign_in = who.sign_in

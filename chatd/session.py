@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chatd.audit import ROLES, staff_rank
+from chatd.cluster.refs import NO_STAMP, Stamp
 from chatd.names import name_keys
 
 PRIVATE = "@"  # the channel key of a session's private messages
@@ -164,7 +165,7 @@ class Session:
 
 
 class User:
-    __slots__ = ("id", "name", "keys", "sessions", "kind", "roles", "avatar")
+    __slots__ = ("id", "name", "keys", "sessions", "kind", "roles", "avatar", "stamp")
 
     def __init__(self, user_id: int, name: str, kind: str = GUEST):
         self.id = user_id
@@ -175,6 +176,8 @@ class User:
         self.kind = kind  # GUEST, APP or BOT
         self.roles: frozenset[str] = NO_ROLES  # an app user's, from its app token (e.g. "moderator")
         self.avatar: str | None = None  # an avatar URL clients may be shown (its host allowed by the config)
+        # The sign-in its roles and avatar come from, on a cluster (chatd.cluster.refs): the newest holds.
+        self.stamp: Stamp = NO_STAMP
 
     @property
     def vouched(self) -> bool:
@@ -202,9 +205,9 @@ class User:
 
     def adopt(self, extra: dict) -> bool:
         """Take the avatar and rank another node names this user with (``extra``, as ``extra()`` gives it):
-        the user signed in there with them since, and its latest sign-in's hold on every node
-        (docs/protocol.md, "Several nodes"). → whether its ref changed. Nodes tell each other a
-        rank, not the roles behind it: the user holds the role its rank names."""
+        the user signed in there with them since, and its newest sign-in's hold on every node
+        (docs/protocol.md, "Several nodes"; the caller sets ``stamp``). → whether its ref changed.
+        Nodes tell each other a rank, not the roles behind it: the user holds the role its rank names."""
         before = self.extra()
         if extra == before:
             return False

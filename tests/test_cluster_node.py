@@ -311,14 +311,15 @@ async def test_the_ops_of_one_pass_go_in_one_notice_and_before_the_next_notice(c
     # As when clients drop at once: 5,000 that did made 10,000 notices, one per op, past the bus's
     # outbox, and every node then read every channel again.
     for user in users:
-        cluster.arrived(user)
+        cluster.signed_in(user, user.ref(), True)
     assert sent == [], "told at the end of the pass"
     await asyncio.sleep(0)  # one pass
-    assert [n.kind for n in sent] == ["ops"] and sent[0].body["ops"] == [["online", u.id, u.name] for u in users]
+    assert [n.kind for n in sent] == ["ops"]
+    assert sent[0].body["ops"] == [["online", u.id, u.name, {}, list(u.stamp)] for u in users]
     sent.clear()
-    cluster.arrived(users[0])
+    cluster.signed_in(users[0], users[0].ref(), True)
     cluster.heartbeat()  # a notice in the same pass: the op goes first, as it happened
     assert [n.kind for n in sent] == ["ops", "state"]
-    assert sent[0].body["ops"] == [["online", users[0].id, users[0].name]]
+    assert sent[0].body["ops"] == [["online", users[0].id, users[0].name, {}, list(users[0].stamp)]]
     await c.settle()
     assert [n.kind for n in sent] == ["ops", "state"], "nothing left to tell at the end of the pass"

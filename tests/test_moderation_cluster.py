@@ -5,9 +5,14 @@ reads them from the store."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from chatd.audit import Actor
+from chatd.bus import Notice
 from tests.adminclient import admin_call, chat_login
 from tests.conftest import until
 from tests.test_moderation import closed_with
@@ -17,6 +22,50 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 APP = WebApp()
 ADMIN = Actor("admin", 1, "root", frozenset({"admin"}))
+
+
+class Held:
+    """The notices of ``kind`` from other nodes, kept from ``node``'s cluster as a slow bus would keep
+    them: ``came`` is set once one ``awaited`` is among them; ``release`` hands them on, in order."""
+
+    def __init__(self, node: Any, kind: str, awaited: Callable[[Notice], bool] = lambda item: True):
+        self.cluster, self.kind, self.awaited, self.items = node.chat.cluster, kind, awaited, []
+        self.came = asyncio.Event()
+        self.cluster.notice = self._keep  # the bus hands notices to cluster.notice
+
+    def _keep(self, item: Notice) -> None:
+        if item.kind != self.kind or item.origin == self.cluster.bus.node:
+            type(self.cluster).notice(self.cluster, item)
+            return
+        self.items.append(item)
+        if self.awaited(item):
+            self.came.set()
+
+    def release(self) -> None:
+        del self.cluster.notice
+        for item in self.items:
+            self.cluster.notice(item)
+
+
+def sign_in_of(user_id: int) -> Callable[[Any], bool]:
+    """Whether a bus item is a node's ops telling a sign-in of the user (its ``online`` op)."""
+    return lambda item: (type(item) is Notice and item.kind == "ops"
+                         and any(op[:2] == ["online", user_id] for op in item.body["ops"]))
+
+
+def listed(node: Any, user_id: int) -> dict:
+    """The user as ``node`` lists it in the lobby's members."""
+    return {m["id"]: m for m in node.chat.cluster.member_refs(node.chat.hub.room("lobby"), 100)}[user_id]
+
+
+async def kim_on_both(two: Any) -> tuple[Any, Any, int]:
+    """kim, without roles, in the lobby on each node, each node having heard of the other's."""
+    a, b = two.nodes
+    kims = [await (await two.client(node)).enter("lobby", app_token=APP.token("kim", name="kim")) for node in (a, b)]
+    kim_id = kims[0].welcome["user"]["id"]
+    await until(lambda: a.chat.cluster.nodes_of(kim_id) == b.chat.cluster.nodes_of(kim_id) == 1,
+                what="kim online on the other node, heard on each")
+    return kims[0], kims[1], kim_id
 
 
 @pytest.fixture
@@ -146,3 +195,80 @@ async def test_a_new_rank_reaches_the_member_lists_already_sent_on_every_node(tw
     for node in (a, b):
         refs = {m["id"]: m for m in node.chat.cluster.member_refs(node.chat.hub.room("lobby"), 100)}
         assert refs[kim_id] == kim_now, "one rank everywhere: the latest sign-in's"
+
+
+async def test_a_sign_in_whose_news_the_bus_lost_holds_on_every_node_from_the_next_heartbeat(two):
+    """kim, online on both nodes, signs in on node a as a moderator while the bus loses the news: from a's next
+    heartbeat on, node b names kim so too, b's rooms hear the update, and kim's session there acts as a
+    moderator (it kept the old rank until kim's next sign-in)."""
+    a, b = two.nodes
+    kim_a, kim_b, kim_id = await kim_on_both(two)
+    troll = await two.user(b, "troll", "lobby")
+    troll_id, kim_mod = troll.welcome["user"]["id"], {"id": kim_id, "name": "kim", "rank": "moderator"}
+    lost = asyncio.Event()
+
+    def lose(item: Any) -> bool:
+        if sign_in_of(kim_id)(item):
+            lost.set()
+            return True
+        return False
+
+    two.net.drop = lose
+    await (await two.client(a)).enter(app_token=APP.token("kim", name="kim", roles=["moderator"]))
+    await lost.wait()
+    two.net.drop = lambda item: False
+    assert (await kim_a.expect("presence", user=kim_mod))["event"] == "update", "node a's rooms heard it"
+    assert (await kim_b.request("mute", user=troll_id, room="lobby", seconds=60))["code"] == "forbidden", \
+        "node b missed it"
+
+    a.chat.cluster.heartbeat()
+    for client in (troll, kim_b):
+        assert (await client.expect("presence", user=kim_mod))["event"] == "update"
+    assert (await kim_b.request("mute", user=troll_id, room="lobby", seconds=60))["type"] == "done"
+    assert listed(b, kim_id) == listed(a, kim_id) == kim_mod
+
+
+async def test_sign_ins_at_once_on_two_nodes_end_with_one_rank_on_both(two):
+    """kim signs in on node a as an admin and on node b as a moderator at once, each node before it heard of
+    the other's sign-in: both nodes end naming kim with the same rank, the newer sign-in's, and acting on it."""
+    a, b = two.nodes
+    kim_a, kim_b, kim_id = await kim_on_both(two)
+    mod = await (await two.client(a)).enter("lobby", app_token=APP.token("mod", name="mod", roles=["moderator"]))
+    held = [Held(node, "ops", sign_in_of(kim_id)) for node in (a, b)]
+    signing = [await two.client(node) for node in (a, b)]
+    await asyncio.gather(*(client.enter(app_token=APP.token("kim", name="kim", roles=[rank]))
+                           for client, rank in zip(signing, ("admin", "moderator"), strict=True)))
+    for each in held:
+        await each.came.wait()  # the other's sign-in is on its way
+    for each in held:
+        each.release()
+
+    ranks = [listed(node, kim_id).get("rank") for node in (a, b)]
+    assert ranks[0] == ranks[1] in ("admin", "moderator"), ranks
+    acted = [await kim.request("mute", user=mod.welcome["user"]["id"], room="lobby", seconds=60)
+             for kim in (kim_a, kim_b)]
+    assert [answer["type"] for answer in acted] == ["done" if ranks[0] == "admin" else "error"] * 2, acted
+
+
+async def test_a_heartbeat_from_before_a_sign_in_never_undoes_it(two):
+    """Node a's state, sent before a heard of kim's sign-in on node b as a moderator, reaches b after it:
+    nothing changes, and once kim is online on node a only, b names kim by a's word: a moderator."""
+    a, b = two.nodes
+    kim_a = await (await two.client(a)).enter("lobby", app_token=APP.token("kim", name="kim"))
+    kim_id = kim_a.welcome["user"]["id"]
+    kim_mod = {"id": kim_id, "name": "kim", "rank": "moderator"}
+    watcher = await two.user(b, "watcher", "lobby")
+    await until(lambda: b.chat.cluster.nodes_of(kim_id) == 1, what="kim online on node a, heard on node b")
+    held = Held(b, "state")
+    a.chat.cluster.heartbeat()
+    await held.came.wait()
+    kim_b = await (await two.client(b)).enter(app_token=APP.token("kim", name="kim", roles=["moderator"]))
+    for client in (kim_a, watcher):
+        assert (await client.expect("presence", user=kim_mod))["event"] == "update"
+
+    held.release()
+    await kim_b.close()
+    await until(lambda: kim_id not in b.chat.hub.users, what="kim gone from node b")
+    assert listed(b, kim_id) == kim_mod
+    await watcher.request("ping")
+    assert not [f for f in watcher.backlog if f["type"] == "presence"], "no update undoing it"

@@ -5,7 +5,8 @@ the bus's ``Notice`` items — the same on every bus.
 Notices (``Notice.kind``: body):
 
 - ``ops``: ``{"ops": [...]}``, this node's presence changes in order
-  (``Peers.apply``): a user online here, renamed or restyled, offline, in a room, out.
+  (``Peers.apply``): a user online here or signed in again (its name, ref fields and
+  their stamp: ``chatd.cluster.refs``), offline, in a room, out.
 - ``state``: the node's whole state (``peers.snapshot``), every
   ``cluster.heartbeat_interval`` seconds, and at once to a ``sync``.
 - ``sync``: "send me your state": a node that starts, or that heard
@@ -40,7 +41,8 @@ tell, and the single-process path stays as it was.
     cluster.rooms, cluster.sign_ins = rooms, sign_ins
     await bus.start(cluster)
     cluster.start()                        # ask the others for their state
-    cluster.entered(room, session)         # after Hub.join said True (and .left, .arrived, .renamed, .restyled, .gone)
+    cluster.signed_in(user, was, here)     # after an identify attached a session to user
+    cluster.entered(room, session)         # after Hub.join said True (and .left, .gone)
     cluster.tick()                         # every heartbeat_interval: .heartbeat(), then .expire() silent nodes
 """
 
@@ -56,11 +58,13 @@ from chatd.auth.signins import close_reason
 from chatd.bus import Bus, Delivery, Notice, Receiver
 from chatd.bus.local import LocalBus
 from chatd.cluster.peers import JOIN, LEAVE, OFFLINE, ONLINE, RENAME, RESTYLE, Change, Peers, snapshot
+from chatd.cluster.refs import next_stamp, online_op
 from chatd.cluster.rereads import Rereads
 from chatd.hub import Holder, Hub
 from chatd.protocol.codes import KICK_CAUSES, CloseCode
 from chatd.protocol.frames import kicked_frame
 from chatd.session import Room, Session, User
+from chatd.store.schema import now_ms
 from chatd.wsframe import wire
 
 log = logging.getLogger("chatd.cluster")
@@ -84,6 +88,7 @@ class Cluster:
         self.alone = isinstance(bus, LocalBus)  # one node: nobody to tell
         self._config = config  # → the current Config
         self._clock = clock
+        self.wall: Callable[[], int] = now_ms  # ms since the epoch, for sign-ins' stamps (chatd.cluster.refs)
         self.rooms: Any = None  # chatd.rooms.Rooms: rooms made and removed elsewhere (set by Chat)
         self.sign_ins: Any = None  # chatd.auth.signins.SignIns: sign-outs made elsewhere (set by Chat)
         self.room_admin: Any = None  # chatd.roomadmin.RoomAdmin: the app's room changes elsewhere (set by Chat)
@@ -166,24 +171,21 @@ class Cluster:
             self.present(room, "leave", user.ref())
         self._ops([LEAVE, user.id, room.id])
 
-    def arrived(self, user: User) -> None:
-        """``user`` is online here now, where it was not."""
-        if self.app_webhooks is not None:
+    def signed_in(self, user: User, was: dict[str, Any] | None, here: bool) -> None:
+        """An identify made a session ``user``'s here, with the name, rank and avatar it has now;
+        ``was``: its ref before, on any node (None: online nowhere); ``here``: online here already.
+        The sign-in is stamped (``chatd.cluster.refs``) and told to the other nodes, which take its
+        name and ref fields (their member lists, and their sessions of the user) unless they know
+        a newer sign-in; when the name or the ref changed, every room the user is in, on any
+        node, hears it (``rename``, ``update``)."""
+        if not self.alone:
+            user.stamp = next_stamp(self.wall(), max(user.stamp, self.peers.stamp(user.id)), self.bus.node)
+        if not here and self.app_webhooks is not None:
             self.app_webhooks.arrived(user)
-        self._ops(_online_op(user))
-
-    def renamed(self, user: User) -> None:
-        """``user`` took another name here: every room it is in, on any node, hears it."""
-        self._presence_everywhere(user.id, "rename", user.ref())
-        self._ops(_online_op(user))
-
-    def restyled(self, user: User) -> None:
-        """``user``, online already (here or elsewhere), signed in here again with another rank or
-        avatar: every room it is in, on any node, hears its new ref (``update``), and the other
-        nodes name it so at once (their member lists), not at the next heartbeat."""
-        self._presence_everywhere(user.id, UPDATE, user.ref())
-        self.peers.restyled(user.id, user.extra())  # as the others will have it: their sessions adopt it
-        self._ops(_online_op(user))
+        if was is not None and was != user.ref():
+            self._presence_everywhere(user.id, RENAME if was["name"] != user.name else UPDATE, user.ref())
+        self.peers.told(user.id, user.extra(), user.stamp)  # as the others will keep it
+        self._ops(online_op(user.id, user.name, user.extra(), user.stamp))
 
     def gone(self, user: User) -> None:
         """``user``'s last session here ended."""
@@ -278,7 +280,8 @@ class Cluster:
         """This node's state, as heartbeats carry it."""
         rooms = {room.id: room.members.keys() for room in self.hub.rooms.values() if room.members}
         users = self.hub.users.values()
-        return snapshot({user.id: user.name for user in users}, rooms, {user.id: user.extra() for user in users})
+        return snapshot({user.id: user.name for user in users}, rooms, {user.id: user.extra() for user in users},
+                        {user.id: user.stamp for user in users})
 
     # The bus's receiver
 
@@ -304,7 +307,7 @@ class Cluster:
     def _notice(self, item: Notice) -> None:
         kind, body, node, now = item.kind, item.body, item.origin, self._clock()
         if kind == OPS:
-            self._apply(self.peers.apply(node, body["ops"], now), now, adopt=True)
+            self._apply(self.peers.apply(node, body["ops"], now), now)
         elif kind == STATE:
             self._apply(self.peers.replace(node, body, now), now)
         elif kind == SYNC:
@@ -345,9 +348,9 @@ class Cluster:
         else:
             log.warning("unknown notice %r from node %s (a newer chatd?)", kind, node)
 
-    def _apply(self, changes: list[Change], now: float, adopt: bool = False) -> None:
-        """Tell this node's sessions what changed elsewhere; ``adopt``: the changes are ops (a sign-in
-        made there), whose ref fields a user online here too takes (``User.adopt``)."""
+    def _apply(self, changes: list[Change], now: float) -> None:
+        """Tell this node's sessions what changed elsewhere: a user online here too takes the name,
+        and the ref fields when their sign-in is newer than its own (``_adopt``)."""
         for change in changes:
             if change.kind in (JOIN, LEAVE):
                 room = self.hub.rooms_by_id.get(change.room_id)
@@ -360,7 +363,7 @@ class Cluster:
                 # Renamed elsewhere: RENAME, or ONLINE under another name than here; restyled likewise.
                 user = self.hub.users.get(change.user_id)
                 if user is not None:  # online here too: one name, rank and avatar everywhere
-                    restyled = adopt and user.adopt(change.extra or {})
+                    restyled = self._adopt(user, change)
                     renamed = user.name != change.name
                     if not (renamed or restyled):
                         continue  # nothing new here
@@ -371,6 +374,17 @@ class Cluster:
                 else:
                     event, ref = RENAME if change.kind == RENAME else UPDATE, change.ref()
                 self._presence_everywhere(change.user_id, event, ref)
+
+    def _adopt(self, user: User, change: Change) -> bool:
+        """``user``, online here, is online elsewhere with ``change``'s ref fields: it takes them if
+        their stamp is newer (``User.adopt``: its sessions act with them); if its own are, the other
+        nodes will keep its own (``peers.told``). → whether its ref changed."""
+        if change.stamp > user.stamp:
+            user.stamp = change.stamp
+            return user.adopt(change.extra or {})
+        if user.stamp > change.stamp:
+            self.peers.told(user.id, user.extra(), user.stamp)
+        return False
 
     def _presence_everywhere(self, user_id: int, event: str, user: dict) -> None:
         """``presence`` to this node's sessions in every room the user is in, on any node (rare: renames,
@@ -423,9 +437,3 @@ class Cluster:
         if not self.alone:
             self._tell_ops()  # the ops before this notice go before it, as they happened
             self.bus.publish(Notice(kind, body))
-
-
-def _online_op(user: User) -> list[Any]:
-    """The ``online`` op of ``user``: its ref's other fields last, when it has any."""
-    extra = user.extra()
-    return [ONLINE, user.id, user.name, extra] if extra else [ONLINE, user.id, user.name]

@@ -9,9 +9,10 @@ heartbeat. A node silent for ``cluster.node_timeout`` is dropped (``expire``),
 and so is one that says it stops (``drop``).
 
     peers = Peers(hub.elsewhere)
-    changes = peers.apply("n2", [["online", 4, "bob", {"rank": "moderator"}], ["join", 4, 7]], now)
-    changes = peers.replace("n2", {"users": [[4, "bob"]], "rooms": [[7, [4]]], "refs": [[4, {"rank": "moderator"}]]},
-                            now)
+    changes = peers.apply("n2", [["online", 4, "bob", {"rank": "moderator"}, [1764745200123, "n2"]], ["join", 4, 7]],
+                          now)
+    changes = peers.replace("n2", {"users": [[4, "bob"]], "rooms": [[7, [4]]], "refs": [[4, {"rank": "moderator"}]],
+                                   "stamps": [[4, 1764745200123, "n2"]]}, now)
     peers.ref(4)                                         # {"id": 4, "name": "bob", "rank": "moderator"}
     dropped, changes = peers.expire(now - node_timeout, now)
     peers.name_holder("Bob", None, now, hold_seconds)   # a Holder: bob is online on n2
@@ -19,8 +20,8 @@ and so is one that says it stops (``drop``).
 Each call returns the ``Change``s of the union of the other nodes: a user
 in a room on some other node where it was on none (``join``) or on none any
 more (``leave``), online on some other node (``online``) or on none
-(``offline``), under another name (``rename``), and, from ``apply`` only, with
-other ref fields (``restyle``: see "Refs"). The caller merges these with its
+(``offline``), under another name (``rename``), or with other ref fields
+(``restyle``: see "Refs"). The caller merges these with its
 own node (``chatd.cluster.node``).
 
 **Rooms** are kept in ``elsewhere`` (room id → {user id: number of other
@@ -40,10 +41,9 @@ Several users may be online with names alike (users the web app vouches for:
 member list or ``presence`` carries the same fields whichever node the user is
 on (a moderator's page offers only what the server lets it do). Those fields
 (``extra``) come with each ``online`` op, as its fourth element, and in a
-snapshot's ``refs``; a node of an older version sends none, and ignores them.
-A change of them is a ``restyle`` when an op tells it (a sign-in made there),
-never when a snapshot does: two nodes whose users signed in at once with other
-fields would otherwise tell the others in turn, each heartbeat, forever.
+snapshot's ``refs``, each with the stamp of the sign-in that gave them (the
+op's fifth element; a snapshot's ``stamps``): the newest stamp's hold, and a
+change of them is a ``restyle``, from an op or a snapshot (``chatd.cluster.refs``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from chatd.cluster.refs import NO_STAMP, Refs, Stamp, read_extra, read_stamp
 from chatd.hub import Holder
 from chatd.names import name_keys
 
@@ -65,6 +66,7 @@ class Change(NamedTuple):
     room_id: int | None = None
     name: str = ""  # the user's name (its new one for RENAME)
     extra: dict[str, Any] | None = None  # its ref's other fields (see the module), if any
+    stamp: Stamp = NO_STAMP  # the stamp of the sign-in that gave them (ONLINE, RENAME, RESTYLE; see the module)
 
     def ref(self) -> dict[str, Any]:
         """The user as frames name it (``User.ref``'s fields)."""
@@ -84,7 +86,7 @@ class Peers:
         self.elsewhere = elsewhere  # room id → user id → other nodes where it is in the room (see module)
         self._online: dict[int, int] = {}  # user id → other nodes where it is online
         self._names: dict[int, str] = {}  # user id → its name, for users online elsewhere
-        self._extras: dict[int, dict[str, Any]] = {}  # user id → its ref's other fields, when it has any
+        self._refs = Refs()  # the ref's other fields of users online elsewhere, and their stamps
         # Name key → user ids online elsewhere with that key (users the web app vouches for may share one).
         self._keys: dict[str, set[int]] = {}
         self._let_go: dict[str, Holder] = {}  # name key → who let it go and when, oldest first
@@ -98,7 +100,7 @@ class Peers:
     def ref(self, user_id: int) -> dict[str, Any] | None:
         """A user online on another node as frames name it (see the module), else None."""
         name = self._names.get(user_id)
-        return None if name is None else {"id": user_id, "name": name, **self._extras.get(user_id, {})}
+        return None if name is None else {"id": user_id, "name": name, **(self._refs.extra(user_id) or {})}
 
     def online_users(self) -> set[int]:
         """The users online on some other node."""
@@ -136,8 +138,8 @@ class Peers:
         return False
 
     def apply(self, node: str, ops: list[list[Any]], now: float) -> list[Change]:
-        """Ops of ``node``, in the order it made them: ``["online", user, name]``
-        or ``["online", user, name, extra]`` (also a rename; ``extra``: see the module),
+        """Ops of ``node``, in the order it made them: ``["online", user, name]``, or with
+        ``extra`` and ``[ms, node id]``, its stamp, after ``name`` (also a rename; see "Refs"),
         ``["offline", user]``, ``["join", user, room]``, ``["leave", user, room]``.
         Malformed ops are the sender's bug: KeyError/ValueError."""
         self.heard(node, now)
@@ -145,10 +147,8 @@ class Peers:
         for op in ops:
             kind, user = op[0], int(op[1])
             if kind == ONLINE:
-                restyled, told = self._extra(user, op[3] if len(op) > 3 else None), len(changes)
-                self._online_at(state, user, str(op[2]), now, changes)
-                if restyled and len(changes) == told and user in self._names:  # no ONLINE or RENAME says it
-                    changes.append(Change(RESTYLE, user, None, self._names[user], self._extras.get(user)))
+                told = (read_extra(user, op[3]) if len(op) > 3 else {}), read_stamp(op[4] if len(op) > 4 else None)
+                self._online_told(state, user, str(op[2]), told, True, now, changes)
             elif kind == OFFLINE:
                 self._offline_at(state, user, now, changes)
             elif kind == JOIN:
@@ -166,15 +166,16 @@ class Peers:
         state, changes = self.nodes[node], []
         users = {int(u): str(n) for u, n in snapshot["users"]}
         rooms = {int(r): {int(u) for u in members} for r, members in snapshot["rooms"]}
-        extras = {int(u): extra for u, extra in snapshot.get("refs", ())}
+        extras = {int(u): read_extra(int(u), extra) for u, extra in snapshot.get("refs", ())}
+        stamps = {int(u): read_stamp([ms, stamp_node]) for u, ms, stamp_node in snapshot.get("stamps", ())}
         for room_id, members in list(state.rooms.items()):
             for user in members - rooms.get(room_id, set()):
                 self._leave_at(state, user, room_id, changes)
         for user in state.users.keys() - users.keys():
             self._offline_at(state, user, now, changes)
         for user, name in users.items():
-            self._extra(user, extras.get(user))
-            self._online_at(state, user, name, now, changes)
+            self._online_told(state, user, name, (extras.get(user, {}), stamps.get(user, NO_STAMP)), False, now,
+                              changes)
         for room_id, members in rooms.items():
             for user in members:
                 self._join_at(state, user, room_id, changes)
@@ -193,27 +194,31 @@ class Peers:
         silent = [node for node, state in self.nodes.items() if state.heard <= before]
         return silent, [change for node in silent for change in self.drop(node, now)]
 
-    def restyled(self, user: int, extra: dict[str, Any]) -> None:
-        """The user, online elsewhere too, signed in on the caller's node with these ref fields: the
-        other nodes take them (``chatd.cluster.node``), so they are what they name it with now."""
+    def told(self, user: int, extra: dict[str, Any], stamp: Stamp) -> None:
+        """The user, online elsewhere too, has these ref fields of sign-in ``stamp`` on the caller's node
+        (signed in there, or newer there than here): kept if newer, as the other nodes will keep them
+        (``chatd.cluster.node``)."""
         if user in self._names:
-            self._extra(user, extra)
+            self._refs.take(user, extra, stamp, said=False)
+
+    def stamp(self, user: int) -> Stamp:
+        """The newest stamp told of the user online elsewhere (NO_STAMP: none)."""
+        return self._refs.stamp(user)
 
     # One node's changes, and the union they change
 
-    def _extra(self, user: int, extra: Any) -> bool:
-        """The user's ref fields as a node tells them now (None or {}: none); → whether they changed."""
-        if not isinstance(extra, dict):
-            if extra is not None:
-                raise TypeError(f"the ref fields of user {user} are no object")
-            extra = {}
-        if extra == self._extras.get(user, {}):
-            return False
-        if extra:
-            self._extras[user] = extra
-        else:
-            self._extras.pop(user, None)
-        return True
+    def _online_told(self, state: Node, user: int, name: str, told: tuple[dict[str, Any], Stamp], said: bool,
+                     now: float, changes: list[Change]) -> None:
+        """The user is online on ``state``'s node as ``name``, with the ref fields and stamp ``told``
+        (``said``: in an op; see "Refs")."""
+        restyled, before = self._refs.take(user, *told, said=said), len(changes)
+        self._online_at(state, user, name, now, changes)
+        if restyled and len(changes) == before and user in self._names:  # no ONLINE or RENAME says it
+            changes.append(self._change(RESTYLE, user, self._names[user]))
+
+    def _change(self, kind: str, user: int, name: str) -> Change:
+        """An ONLINE, RENAME or RESTYLE change: with the user's ref fields and their stamp."""
+        return Change(kind, user, None, name, self._refs.extra(user), self._refs.stamp(user))
 
     def _online_at(self, state: Node, user: int, name: str, now: float, changes: list[Change]) -> None:
         known = state.users.get(user)
@@ -224,11 +229,11 @@ class Peers:
             self._online[user] = self._online.get(user, 0) + 1
             if self._online[user] == 1:
                 self._set_name(user, name, now)
-                changes.append(Change(ONLINE, user, None, name, self._extras.get(user)))
+                changes.append(self._change(ONLINE, user, name))
                 return
         if self._names.get(user) != name:
             self._set_name(user, name, now)
-            changes.append(Change(RENAME, user, None, name, self._extras.get(user)))
+            changes.append(self._change(RENAME, user, name))
 
     def _offline_at(self, state: Node, user: int, now: float, changes: list[Change]) -> None:
         for room_id, members in list(state.rooms.items()):
@@ -242,7 +247,7 @@ class Peers:
         del self._online[user]
         name = self._names.pop(user)
         self._release(user, name, now)
-        changes.append(Change(OFFLINE, user, None, name, self._extras.pop(user, None)))
+        changes.append(Change(OFFLINE, user, None, name, self._refs.forget(user)))
 
     def _join_at(self, state: Node, user: int, room_id: int, changes: list[Change]) -> None:
         members = state.rooms.setdefault(room_id, set())
@@ -253,7 +258,7 @@ class Peers:
         counts[user] = counts.get(user, 0) + 1
         if counts[user] == 1:
             changes.append(Change(JOIN, user, room_id, self._names.get(user, state.users.get(user, "")),
-                                  self._extras.get(user)))
+                                  self._refs.extra(user)))
 
     def _leave_at(self, state: Node, user: int, room_id: int, changes: list[Change]) -> None:
         members = state.rooms.get(room_id)
@@ -267,7 +272,7 @@ class Peers:
         if not counts[user]:
             del counts[user]
             changes.append(Change(LEAVE, user, room_id, self._names.get(user, state.users.get(user, "")),
-                                  self._extras.get(user)))
+                                  self._refs.extra(user)))
 
     # Names
 
@@ -300,9 +305,13 @@ class Peers:
             del self._let_go[key]
 
 
-def snapshot(users: dict[int, str], rooms: dict[int, Any], extras: dict[int, dict] | None = None) -> dict[str, Any]:
+def snapshot(users: dict[int, str], rooms: dict[int, Any], extras: dict[int, dict] | None = None,
+             stamps: dict[int, Stamp] | None = None) -> dict[str, Any]:
     """A node's state as ``Peers.replace`` takes it: ``users`` online (id →
     name), ``rooms`` (id → the user ids in it: any iterable), ``extras`` (id → its
-    ref's other fields, for the users that have any: see the module)."""
+    ref's other fields, for the users that have any: see "Refs"), ``stamps`` (id →
+    the stamp of those fields, for the users stamped). Stamps go apart from ``refs``,
+    which a node of an older version reads as pairs."""
     return {"users": [[u, n] for u, n in users.items()], "rooms": [[r, list(m)] for r, m in rooms.items() if m],
-            "refs": [[u, extra] for u, extra in (extras or {}).items() if extra]}
+            "refs": [[u, extra] for u, extra in (extras or {}).items() if extra],
+            "stamps": [[u, *stamp] for u, stamp in (stamps or {}).items() if stamp != NO_STAMP]}
