@@ -416,23 +416,25 @@ export class Store extends EventTarget {
 
   setMembers(view, members) {
     view.members = new Map(members.map((u) => [u.id, u]));
+    // Its own ref in the list is as new as any: a rank signed in elsewhere while no room of this page
+    // heard it (in none) comes here first.
+    const mine = this.me && view.members.get(this.me.id);
+    if (mine) this.restyleMe(mine);
     this.syncOnline(view);
     this.emit('members', { key: view.key });
   }
 
   /**
    * A `presence` event of a joined room (docs/protocol.md, "presence"): `join`, `leave`, or a member's new
-   * ref (`rename`, `update`: a new name, rank or avatar), which also changes `me` when it is this user
-   * (signed in again elsewhere). Events of a newer server are ignored.
+   * ref (`rename`, `update`: a new name, rank or avatar), which, as a join, also changes `me` when it is this
+   * user (signed in again elsewhere). Events of a newer server are ignored.
    */
   presence(view, event, user) {
     if (event === 'join') view.members.set(user.id, user);
     else if (event === 'leave') view.members.delete(user.id);
     else if (!NEW_REF_EVENTS.has(event)) return;
-    else {
-      if (view.members.has(user.id)) view.members.set(user.id, user);
-      if (this.me && this.me.id === user.id) this.restyleMe(user);
-    }
+    else if (view.members.has(user.id)) view.members.set(user.id, user);
+    if (event !== 'leave' && this.me && this.me.id === user.id) this.restyleMe(user); // (a join: another tab's)
     this.syncOnline(view);
     this.emit('members', { key: view.key });
   }

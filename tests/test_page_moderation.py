@@ -237,6 +237,21 @@ async def test_a_new_rank_or_avatar_changes_the_member_list_already_shown(browse
     assert not mona.js_errors
 
 
+async def test_an_own_new_rank_signed_in_elsewhere_while_in_no_room_shows_at_the_next_join(browser, page_url, server):
+    """No room heard mona's update (she was in none): the member list of her next join names her with her
+    new rank, and the page takes it as hers, as an update would (bb24)."""
+    await moderator_tab(browser, page_url, "kim")
+    mona = await moderator_tab(browser, page_url, "mona")
+    await expect(mona.get_by_test_id("member-kim")).to_be_visible()
+    await mona.get_by_test_id("leave-room").click()
+    await expect(mona.get_by_test_id("member-kim")).to_have_count(0)
+    async with ChatClient.connect(f"ws://127.0.0.1:{server.port}/ws") as device:
+        welcome = await device.identify(app_token=moderator_token("u-mona", "mona", "moderator"))
+        assert welcome["user"]["rank"] == "moderator"
+    await mona.get_by_test_id("room-lobby").click()
+    await expect(mona.get_by_test_id("moderate-kim")).to_have_count(1)
+
+
 async def test_esc_closes_an_open_member_menu_and_gives_the_focus_back_to_its_button(browser, page_url):
     """docs/page.md: Esc closes the open menu; a member's ⋯ menu is one (the focus was on its Mute)."""
     await moderator_tab(browser, page_url, "kim")
