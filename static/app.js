@@ -317,9 +317,7 @@ const keyboard = new Keyboard({ composer: byId('composer') }, store, {
       isOpen: () => Boolean(openModMenu()),
       close: () => {
         const menu = openModMenu();
-        const inside = menu.contains(document.activeElement) || document.activeElement === document.body;
-        menu.open = false;
-        if (inside) menu.querySelector('summary').focus();
+        closer(null, () => { menu.open = false; }, menu, () => menu.querySelector('summary')).close();
       },
     },
     closer(() => notifications.isOpen(), () => notifications.toggle(false), byId('notifications-panel'),

@@ -182,10 +182,13 @@ class Cluster:
             user.stamp = next_stamp(self.wall(), max(user.stamp, self.peers.stamp(user.id)), self.bus.node)
         if not here and self.app_webhooks is not None:
             self.app_webhooks.arrived(user)
-        if was is not None and was != user.ref():
-            self._presence_everywhere(user.id, RENAME if was["name"] != user.name else UPDATE, user.ref())
-        self.peers.told(user.id, user.extra(), user.stamp)  # as the others will keep it
-        self._ops(online_op(user.id, user.name, user.extra(), user.stamp))
+        if was is not None:
+            ref = user.ref()
+            if was != ref:
+                self._presence_everywhere(user.id, RENAME if was["name"] != user.name else UPDATE, ref)
+        extra = user.extra()
+        self.peers.told(user.id, extra, user.stamp)  # as the others will keep it
+        self._ops(online_op(user.id, user.name, extra, user.stamp))
 
     def gone(self, user: User) -> None:
         """``user``'s last session here ended."""
